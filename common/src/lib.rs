@@ -1,0 +1,8 @@
+//! Common building blocks of rmq: the RocketMQ remoting protocol (a pure codec), the stored
+//! message record codec, the Java-properties config loader and async remoting on tokio.
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod message;
+pub mod protocol;
+pub mod remoting;

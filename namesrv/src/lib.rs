@@ -1,0 +1,1 @@
+//! rmq name server.
