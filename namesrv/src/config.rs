@@ -175,8 +175,7 @@ mod tests {
         assert_eq!(parse_listen("9877"), Ok(("0.0.0.0".into(), 9877)));
         assert_eq!(parse_listen("[::1]:5"), Ok(("::1".into(), 5)));
         assert!(parse_listen("localhost:1").is_err());
-        let mut c = NamesrvConfig::default();
-        c.bind_address = "::1".into();
+        let mut c = NamesrvConfig { bind_address: "::1".into(), ..Default::default() };
         assert!(c.listen_socket_addr().unwrap().is_ipv6());
         c.bind_address = "nope".into();
         assert!(c.validate().is_err());

@@ -175,7 +175,7 @@ impl RouteInfo {
         register_first |= old.is_none();
 
         if reg.broker_id == MASTER_ID {
-            let changed = t.live.get(&key).map_or(true, |l| !same_version(&l.data_version, &reg.topics.data_version));
+            let changed = !t.live.get(&key).is_some_and(|l| same_version(&l.data_version, &reg.topics.data_version));
             if changed || register_first {
                 for tc in reg.topics.topic_config_table.values() {
                     let qd = QueueData {
@@ -330,7 +330,7 @@ impl RouteInfo {
 
     /// Whether `version` differs from what the broker last registered (true if unknown).
     pub fn is_version_changed(&self, cluster: &str, addr: &str, version: &DataVersion) -> bool {
-        self.data_version(cluster, addr).map_or(true, |v| !same_version(&v, version))
+        !self.data_version(cluster, addr).is_some_and(|v| same_version(&v, version))
     }
 
     /// GET_ROUTEINFO_BY_TOPIC: queue data and broker data of a topic; `None` unless both exist.
