@@ -1,0 +1,240 @@
+//! Client registry bodies: HEART_BEAT data, subscriptions, message queues, orderly locks,
+//! consumer lists (spec §2.6, §2.8).
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::message::java_hash;
+
+/// A queue: topic, broker name, queue id. Ordered and hashable so it can key maps and sets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct MessageQueue {
+    /// Broker name.
+    pub broker_name: String,
+    /// Queue id.
+    pub queue_id: i32,
+    /// Topic.
+    pub topic: String,
+}
+
+impl MessageQueue {
+    /// A queue of `topic` on `broker_name`.
+    pub fn new(topic: impl Into<String>, broker_name: impl Into<String>, queue_id: i32) -> Self {
+        MessageQueue { topic: topic.into(), broker_name: broker_name.into(), queue_id }
+    }
+}
+
+impl fmt::Display for MessageQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}#{}", self.topic, self.broker_name, self.queue_id)
+    }
+}
+
+/// A consumer's subscription of one topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SubscriptionData {
+    /// Class filter (obsolete).
+    pub class_filter_mode: bool,
+    /// Topic.
+    pub topic: String,
+    /// Expression (`*` or `a || b`, or SQL92).
+    pub sub_string: String,
+    /// Tags.
+    pub tags_set: BTreeSet<String>,
+    /// Java `String.hashCode` of each tag; Go sends them as strings, Java as numbers.
+    #[serde(deserialize_with = "lenient_i32_set")]
+    pub code_set: BTreeSet<i32>,
+    /// Version (ms timestamp).
+    pub sub_version: i64,
+    /// `TAG` or `SQL92`; absent from ali-ons (treat as TAG).
+    pub expression_type: String,
+}
+
+impl Default for SubscriptionData {
+    fn default() -> Self {
+        SubscriptionData {
+            class_filter_mode: false,
+            topic: String::new(),
+            sub_string: "*".into(),
+            tags_set: BTreeSet::new(),
+            code_set: BTreeSet::new(),
+            sub_version: 0,
+            expression_type: "TAG".into(),
+        }
+    }
+}
+
+impl SubscriptionData {
+    /// Build a TAG subscription from an expression, computing tags and codes like Java's
+    /// `FilterAPI.buildSubscriptionData`.
+    pub fn build(topic: &str, sub_string: &str, sub_version: i64) -> Self {
+        let mut sd = SubscriptionData { topic: topic.into(), sub_version, ..Default::default() };
+        let expr = sub_string.trim();
+        if expr.is_empty() || expr == "*" {
+            sd.sub_string = "*".into();
+            return sd;
+        }
+        sd.sub_string = expr.to_string();
+        for tag in expr.split("||").map(str::trim).filter(|t| !t.is_empty()) {
+            sd.tags_set.insert(tag.to_string());
+            sd.code_set.insert(java_hash(tag));
+        }
+        sd
+    }
+
+    /// True if the expression matches every tag.
+    pub fn is_all(&self) -> bool {
+        let s = self.sub_string.trim();
+        s.is_empty() || s == "*"
+    }
+
+    /// Codes to filter on, recomputed from `tagsSet` when a client sent none (some clients
+    /// send tags only; Go sends codes as strings).
+    pub fn effective_codes(&self) -> BTreeSet<i32> {
+        if !self.code_set.is_empty() {
+            return self.code_set.clone();
+        }
+        if !self.tags_set.is_empty() {
+            return self.tags_set.iter().map(|t| java_hash(t)).collect();
+        }
+        SubscriptionData::build(&self.topic, &self.sub_string, 0).code_set
+    }
+}
+
+/// Producer registration in a heartbeat.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ProducerData {
+    /// Producer group.
+    pub group_name: String,
+}
+
+/// Consumer registration in a heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ConsumerData {
+    /// Consumer group.
+    pub group_name: String,
+    /// `CONSUME_ACTIVELY` (pull) / `CONSUME_PASSIVELY` (push) / `CONSUME_POP`.
+    pub consume_type: String,
+    /// `CLUSTERING` / `BROADCASTING`.
+    pub message_model: String,
+    /// `CONSUME_FROM_LAST_OFFSET` etc.
+    pub consume_from_where: String,
+    /// Subscriptions.
+    pub subscription_data_set: Vec<SubscriptionData>,
+    /// Unit mode.
+    pub unit_mode: bool,
+}
+
+impl Default for ConsumerData {
+    fn default() -> Self {
+        ConsumerData {
+            group_name: String::new(),
+            consume_type: "CONSUME_PASSIVELY".into(),
+            message_model: "CLUSTERING".into(),
+            consume_from_where: "CONSUME_FROM_LAST_OFFSET".into(),
+            subscription_data_set: Vec::new(),
+            unit_mode: false,
+        }
+    }
+}
+
+/// HEART_BEAT body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct HeartbeatData {
+    /// `clientIP@instanceName[@unitName]`.
+    #[serde(rename = "clientID")]
+    pub client_id: String,
+    /// Producer groups.
+    pub producer_data_set: Vec<ProducerData>,
+    /// Consumer groups.
+    pub consumer_data_set: Vec<ConsumerData>,
+}
+
+/// LOCK_BATCH_MQ request body (and UNLOCK_BATCH_MQ's).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct LockBatchRequestBody {
+    /// Consumer group.
+    pub consumer_group: String,
+    /// Client id.
+    pub client_id: String,
+    /// 5.x: do not forward to replicas.
+    pub only_this_broker: bool,
+    /// Queues.
+    pub mq_set: BTreeSet<MessageQueue>,
+}
+
+/// LOCK_BATCH_MQ response body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct LockBatchResponseBody {
+    /// Queues now held by the caller.
+    #[serde(rename = "lockOKMQSet")]
+    pub lock_ok_mq_set: BTreeSet<MessageQueue>,
+}
+
+/// GET_CONSUMER_LIST_BY_GROUP response body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ConsumerListByGroupResponseBody {
+    /// Client ids.
+    pub consumer_id_list: Vec<String>,
+}
+
+fn lenient_i32_set<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeSet<i32>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = BTreeSet<i32>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of integers or integer strings")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(BTreeSet::new())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeSet::new();
+            while let Some(v) = seq.next_element::<serde_json::Value>()? {
+                let n = match v {
+                    serde_json::Value::Number(n) => n.as_i64(),
+                    serde_json::Value::String(s) => s.trim().parse::<i64>().ok(),
+                    _ => None,
+                };
+                if let Some(n) = n {
+                    out.insert(n as i32);
+                }
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_any(V)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_go_and_ali_ons_heartbeats() {
+        let go = r#"{"clientID":"1.2.3.4@1","producerDataSet":[],"consumerDataSet":[{"groupName":"G","consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET","subscriptionDataSet":[{"topic":"T","subString":"a || b","tagsSet":["a","b"],"codeSet":["97","98"],"subVersion":1}]}]}"#;
+        let hb: HeartbeatData = serde_json::from_str(go).unwrap();
+        let sd = &hb.consumer_data_set[0].subscription_data_set[0];
+        assert_eq!(sd.code_set, [97, 98].into_iter().collect());
+        assert_eq!(sd.expression_type, "TAG");
+    }
+
+    #[test]
+    fn build_subscription() {
+        let sd = SubscriptionData::build("T", " a || b ", 5);
+        assert_eq!(sd.tags_set.len(), 2);
+        assert!(!sd.is_all());
+        assert!(SubscriptionData::build("T", "*", 5).is_all());
+    }
+}

@@ -1,0 +1,343 @@
+//! [`Channel`]: one remoting connection, shared by the server and client sides.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::frame::{self, FrameError};
+use crate::protocol::RemotingCommand;
+
+/// Errors of remote calls.
+#[derive(Debug, thiserror::Error)]
+pub enum RemotingError {
+    /// Could not connect.
+    #[error("connect to {addr} failed: {source}")]
+    Connect {
+        /// Address tried.
+        addr: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// No response in time.
+    #[error("request to {addr} timed out after {millis} ms")]
+    Timeout {
+        /// Peer address.
+        addr: String,
+        /// Timeout used.
+        millis: u64,
+    },
+    /// The connection closed before the response arrived.
+    #[error("connection to {0} closed")]
+    Closed(String),
+    /// Bad address string.
+    #[error("invalid address '{0}'")]
+    BadAddress(String),
+}
+
+/// Callbacks of a connection's reader for incoming requests.
+pub trait ChannelEvents: Send + Sync + 'static {
+    /// Handle one incoming request (not a response). Return the response to send now, or
+    /// `None` when there is none yet (answered later via [`Channel::respond`]) or the request
+    /// was oneway.
+    fn on_request(&self, channel: &Channel, request: RemotingCommand) -> impl Future<Output = Option<RemotingCommand>> + Send;
+}
+
+static NEXT_CHANNEL_ID: AtomicU64 = AtomicU64::new(1);
+
+struct Inner {
+    id: u64,
+    peer: SocketAddr,
+    local: SocketAddr,
+    tx: mpsc::UnboundedSender<RemotingCommand>,
+    /// Frames queued but not yet written (graceful shutdown waits for 0).
+    unwritten: AtomicUsize,
+    pending: Mutex<HashMap<i32, oneshot::Sender<RemotingCommand>>>,
+    next_opaque: AtomicI32,
+    closed: CancellationToken,
+}
+
+/// A live connection: send responses, oneway commands and requests (with response matching).
+/// Cheap to clone; equality is identity of the connection.
+#[derive(Clone)]
+pub struct Channel {
+    inner: Arc<Inner>,
+}
+
+impl PartialEq for Channel {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner.id == other.inner.id
+    }
+}
+impl Eq for Channel {}
+impl std::hash::Hash for Channel {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.inner.id.hash(state)
+    }
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Channel#{}({})", self.inner.id, self.inner.peer)
+    }
+}
+
+impl Channel {
+    /// Start reader and writer tasks on `stream`. `events` handles incoming requests;
+    /// `max_frame` bounds incoming frames; `idle` closes a connection that received nothing for
+    /// that long (None = never). When `shutdown` fires the channel stops reading, waits (up to
+    /// `drain`) until every queued response is written, then closes: graceful shutdown.
+    /// Returns the channel and a handle that completes when the connection is gone.
+    pub fn spawn<E: ChannelEvents>(
+        stream: TcpStream,
+        events: Arc<E>,
+        max_frame: usize,
+        idle: Option<Duration>,
+        shutdown: Option<CancellationToken>,
+        drain: Duration,
+    ) -> std::io::Result<(Channel, tokio::task::JoinHandle<()>)> {
+        stream.set_nodelay(true)?;
+        let peer = stream.peer_addr()?;
+        let local = stream.local_addr()?;
+        let (rx_half, tx_half) = stream.into_split();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let closed = CancellationToken::new();
+        let shutdown = shutdown.unwrap_or_default();
+        let ch = Channel {
+            inner: Arc::new(Inner {
+                id: NEXT_CHANNEL_ID.fetch_add(1, Ordering::Relaxed),
+                peer,
+                local,
+                tx,
+                unwritten: AtomicUsize::new(0),
+                pending: Mutex::new(HashMap::new()),
+                next_opaque: AtomicI32::new(1),
+                closed,
+            }),
+        };
+        let writer = tokio::spawn(write_loop(tx_half, rx, ch.clone()));
+        let reader_ch = ch.clone();
+        let handle = tokio::spawn(async move {
+            read_loop(rx_half, reader_ch.clone(), events, max_frame, idle, &shutdown).await;
+            if shutdown.is_cancelled() && !reader_ch.is_closed() {
+                let deadline = tokio::time::Instant::now() + drain;
+                while reader_ch.inner.unwritten.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+            reader_ch.close();
+            // Fail every outstanding request now rather than at its timeout.
+            reader_ch.inner.pending.lock().clear();
+            let _ = writer.await;
+        });
+        Ok((ch, handle))
+    }
+
+    /// Unique id of this connection within the process.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// Remote address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.inner.peer
+    }
+
+    /// Local address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local
+    }
+
+    /// True once the connection is closed (or closing).
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.is_cancelled()
+    }
+
+    /// Close the connection (pending writes are dropped).
+    pub fn close(&self) {
+        self.inner.closed.cancel();
+    }
+
+    /// Completes when the connection closes.
+    pub async fn closed(&self) {
+        self.inner.closed.cancelled().await
+    }
+
+    /// Queue a command for writing as is. Returns false if the connection is closed.
+    pub fn send(&self, cmd: RemotingCommand) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        self.inner.unwritten.fetch_add(1, Ordering::AcqRel);
+        if self.inner.tx.send(cmd).is_err() {
+            self.inner.unwritten.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Send `resp` as the response to the request with `opaque`.
+    pub fn respond(&self, opaque: i32, mut resp: RemotingCommand) -> bool {
+        resp.mark_response_to(opaque);
+        self.send(resp)
+    }
+
+    /// Send a oneway request (no response expected).
+    pub fn send_oneway(&self, mut cmd: RemotingCommand) -> bool {
+        cmd.opaque = self.inner.next_opaque.fetch_add(1, Ordering::Relaxed);
+        cmd.flag = (cmd.flag | crate::protocol::command::FLAG_ONEWAY) & !crate::protocol::command::FLAG_RESPONSE;
+        self.send(cmd)
+    }
+
+    /// Send a request and wait for its response (matched by opaque), up to `timeout`.
+    pub async fn request(&self, mut cmd: RemotingCommand, timeout: Duration) -> Result<RemotingCommand, RemotingError> {
+        let opaque = self.inner.next_opaque.fetch_add(1, Ordering::Relaxed);
+        cmd.opaque = opaque;
+        cmd.flag &= !(crate::protocol::command::FLAG_RESPONSE | crate::protocol::command::FLAG_ONEWAY);
+        let (tx, rx) = oneshot::channel();
+        self.inner.pending.lock().insert(opaque, tx);
+        if !self.send(cmd) {
+            self.inner.pending.lock().remove(&opaque);
+            return Err(RemotingError::Closed(self.inner.peer.to_string()));
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(_)) => Err(RemotingError::Closed(self.inner.peer.to_string())),
+            Err(_) => {
+                self.inner.pending.lock().remove(&opaque);
+                Err(RemotingError::Timeout { addr: self.inner.peer.to_string(), millis: timeout.as_millis() as u64 })
+            }
+        }
+    }
+
+    fn complete(&self, resp: RemotingCommand) {
+        let waiter = self.inner.pending.lock().remove(&resp.opaque);
+        match waiter {
+            Some(tx) => {
+                let _ = tx.send(resp);
+            }
+            None => tracing::debug!(peer = %self.inner.peer, opaque = resp.opaque, "response for unknown or timed-out request"),
+        }
+    }
+}
+
+async fn read_loop<E: ChannelEvents>(
+    mut rd: tokio::net::tcp::OwnedReadHalf,
+    ch: Channel,
+    events: Arc<E>,
+    max_frame: usize,
+    idle: Option<Duration>,
+    shutdown: &CancellationToken,
+) {
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    loop {
+        // Handle every complete frame already buffered before reading again.
+        loop {
+            match frame::decode(&mut buf, max_frame) {
+                Ok(Some(cmd)) => {
+                    if cmd.is_response() {
+                        ch.complete(cmd);
+                        continue;
+                    }
+                    let opaque = cmd.opaque;
+                    let oneway = cmd.is_oneway();
+                    if let Some(resp) = events.on_request(&ch, cmd).await {
+                        if !oneway {
+                            ch.respond(opaque, resp);
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    log_bad_frame(&ch, &e);
+                    return;
+                }
+            }
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(64 * 1024);
+        }
+        let read = async {
+            match idle {
+                Some(d) => tokio::time::timeout(d, rd.read_buf(&mut buf)).await.ok(),
+                None => Some(rd.read_buf(&mut buf).await),
+            }
+        };
+        let n = tokio::select! {
+            biased;
+            _ = ch.inner.closed.cancelled() => return,
+            _ = shutdown.cancelled() => return,
+            r = read => r,
+        };
+        match n {
+            None => {
+                tracing::info!(peer = %ch.peer_addr(), "closing idle connection");
+                return;
+            }
+            Some(Ok(0)) => {
+                if !buf.is_empty() {
+                    tracing::warn!(peer = %ch.peer_addr(), bytes = buf.len(), "connection closed mid-frame");
+                }
+                return;
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                tracing::debug!(peer = %ch.peer_addr(), error = %e, "connection read error");
+                return;
+            }
+        }
+    }
+}
+
+fn log_bad_frame(ch: &Channel, e: &FrameError) {
+    tracing::warn!(peer = %ch.peer_addr(), error = %e, "malformed frame, closing connection");
+}
+
+async fn write_loop(mut wr: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<RemotingCommand>, ch: Channel) {
+    let closed = ch.inner.closed.clone();
+    let mut out = BytesMut::with_capacity(64 * 1024);
+    loop {
+        let first = tokio::select! {
+            biased;
+            cmd = rx.recv() => cmd,
+            _ = closed.cancelled() => None,
+        };
+        let Some(first) = first else { break };
+        frame::encode(&first, &mut out);
+        let mut frames = 1;
+        // Coalesce whatever else is already queued into the same write.
+        while out.len() < 1024 * 1024 {
+            match rx.try_recv() {
+                Ok(cmd) => {
+                    frame::encode(&cmd, &mut out);
+                    frames += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        let res = tokio::select! {
+            biased;
+            r = wr.write_all_buf(&mut out) => r,
+            _ = closed.cancelled() => break,
+        };
+        if res.is_err() {
+            closed.cancel();
+            break;
+        }
+        ch.inner.unwritten.fetch_sub(frames, Ordering::AcqRel);
+        out.clear();
+        if out.capacity() > 4 * 1024 * 1024 {
+            out = BytesMut::with_capacity(64 * 1024);
+        }
+    }
+    let _ = wr.shutdown().await;
+}
