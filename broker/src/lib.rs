@@ -15,6 +15,8 @@ pub mod processor;
 pub mod producer_manager;
 pub mod schedule;
 pub mod stats;
+pub mod store;
+pub mod store_adapter;
 pub mod store_api;
 pub mod store_open;
 pub mod subscription_manager;

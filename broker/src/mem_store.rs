@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use bytes::Bytes;
 use mq_common::message::property::{KEYS, REAL_QID, REAL_TOPIC, UNIQ_KEY};
-use mq_common::message::{crc32_masked, encode_record, sysflag, tags_code, MessageExtBrokerInner};
+use mq_common::message::{crc32_masked, encode_offset_msg_id, encode_record, sysflag, tags_code, MessageExtBrokerInner};
 use mq_common::protocol::body::system_topics::SCHEDULE_TOPIC;
 use mq_common::protocol::now_millis;
 use parking_lot::{Mutex, RwLock};
@@ -105,16 +105,19 @@ impl MsgStore for MemStore {
         let now = now_millis();
         let mut events = Vec::new();
         let mut phys_offsets = Vec::with_capacity(msgs.len());
+        let mut ids = Vec::with_capacity(msgs.len());
         let mut first_q = -1;
         {
             let mut inner = self.inner.lock();
             for m in msgs {
+                let host = m.store_host;
                 match self.append(&mut inner, m, now, &mut events) {
                     Ok((p, q)) => {
                         if first_q < 0 {
                             first_q = q;
                         }
                         phys_offsets.push(p);
+                        ids.push(encode_offset_msg_id(host, p));
                     }
                     Err(s) => return PutResult::failed(s),
                 }
@@ -122,7 +125,7 @@ impl MsgStore for MemStore {
         }
         self.puts.fetch_add(phys_offsets.len() as i64, Ordering::Relaxed);
         self.notify(events);
-        PutResult { status: PutStatus::PutOk, wrote_offset: phys_offsets.first().copied().unwrap_or(-1), queue_offset: first_q, phys_offsets, store_timestamp: now, durable: None }
+        PutResult { status: PutStatus::PutOk, wrote_offset: phys_offsets.first().copied().unwrap_or(-1), queue_offset: first_q, msg_id: ids.join(","), remark: String::new(), store_timestamp: now, durable: None }
     }
 
     fn get(&self, _group: &str, topic: &str, queue_id: i32, offset: i64, max_nums: i32, max_bytes: i32, filter: Option<TagsFilter<'_>>) -> GetResult {

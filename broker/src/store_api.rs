@@ -53,8 +53,10 @@ pub struct PutResult {
     pub wrote_offset: i64,
     /// Consume-queue offset of the (first) record.
     pub queue_offset: i64,
-    /// Commit-log offsets of every record written (one for a single message).
-    pub phys_offsets: Vec<i64>,
+    /// offsetMsgId(s) of the record(s) written, comma-joined for a batch.
+    pub msg_id: String,
+    /// Why it failed (empty on success).
+    pub remark: String,
     /// Store timestamp assigned.
     pub store_timestamp: i64,
     /// Present when the caller must wait for durability before answering (SYNC_FLUSH + WAIT).
@@ -64,7 +66,7 @@ pub struct PutResult {
 impl PutResult {
     /// A failed put with no offsets.
     pub fn failed(status: PutStatus) -> Self {
-        PutResult { status, wrote_offset: -1, queue_offset: -1, phys_offsets: Vec::new(), store_timestamp: 0, durable: None }
+        PutResult { status, wrote_offset: -1, queue_offset: -1, msg_id: String::new(), remark: String::new(), store_timestamp: 0, durable: None }
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use mq_common::message::property::{self, CLUSTER, REAL_QID, REAL_TOPIC, TRAN_MSG};
-use mq_common::message::{decode_batch, encode_offset_msg_id, merge_batch_properties, sysflag, MessageExtBrokerInner};
+use mq_common::message::{decode_batch, merge_batch_properties, sysflag, MessageExtBrokerInner};
 use mq_common::protocol::body::{system_topics, validate_topic, PERM_READ, PERM_WRITE};
 use mq_common::protocol::codes::{request as rq, response};
 use mq_common::protocol::header::{SendMessageRequestHeader, SendMessageResponseHeader};
@@ -206,15 +206,15 @@ fn build_response(b: &Broker, status: PutStatus, queue_id: i32, r: &PutResult) -
     let (code, remark) = status_code(status);
     if !status.is_stored() {
         b.stats.put_failures.fetch_add(1, Ordering::Relaxed);
+        let remark = match remark {
+            Some(m) if !r.remark.is_empty() => Some(format!("{m}: {}", r.remark)),
+            Some(m) => Some(m),
+            None => Some(r.remark.clone()),
+        };
         return RemotingCommand::response(code, remark);
     }
-    let msg_id = if r.phys_offsets.len() <= 1 {
-        encode_offset_msg_id(b.store_host, r.wrote_offset)
-    } else {
-        r.phys_offsets.iter().map(|p| encode_offset_msg_id(b.store_host, *p)).collect::<Vec<_>>().join(",")
-    };
     let hdr = SendMessageResponseHeader {
-        msg_id,
+        msg_id: r.msg_id.clone(),
         queue_id,
         queue_offset: r.queue_offset,
         transaction_id: None,
