@@ -1,0 +1,4 @@
+//! Admin API (placeholder while being written).
+
+/// Admin client.
+pub struct Admin;
