@@ -317,9 +317,7 @@ mod tests {
 
     #[test]
     fn rendered_config_reloads_to_same_values() {
-        let mut c = Cfg::default();
-        c.listen_port = 1;
-        c.flag = true;
+        let c = Cfg { listen_port: 1, flag: true, ..Default::default() };
         let f = file(&render_config(&c, false));
         let mut d = Cfg::default();
         load_layered_with_env(&mut d, Some(f.path()), "", env(&[]), &[]).unwrap();
