@@ -1,1 +1,2 @@
 //! rmq broker.
+pub mod store;

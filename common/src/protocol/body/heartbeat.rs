@@ -7,6 +7,8 @@ use std::fmt;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::message::java_hash;
+
 /// A queue: topic, broker name, queue id. Ordered and hashable so it can key maps and sets.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -80,7 +82,7 @@ impl SubscriptionData {
         sd.sub_string = expr.to_string();
         for tag in expr.split("||").map(str::trim).filter(|t| !t.is_empty()) {
             sd.tags_set.insert(tag.to_string());
-            sd.code_set.insert(java_string_hash(tag));
+            sd.code_set.insert(java_hash(tag));
         }
         sd
     }
@@ -98,15 +100,10 @@ impl SubscriptionData {
             return self.code_set.clone();
         }
         if !self.tags_set.is_empty() {
-            return self.tags_set.iter().map(|t| java_string_hash(t)).collect();
+            return self.tags_set.iter().map(|t| java_hash(t)).collect();
         }
         SubscriptionData::build(&self.topic, &self.sub_string, 0).code_set
     }
-}
-
-/// Java `String.hashCode` over UTF-16 code units (the consume-queue tags code).
-pub fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
 }
 
 /// Producer registration in a heartbeat.
@@ -231,13 +228,6 @@ mod tests {
         let sd = &hb.consumer_data_set[0].subscription_data_set[0];
         assert_eq!(sd.code_set, [97, 98].into_iter().collect());
         assert_eq!(sd.expression_type, "TAG");
-    }
-
-    #[test]
-    fn java_hash_matches_java() {
-        assert_eq!(java_string_hash("TagA"), 2598919);
-        assert_eq!(java_string_hash(""), 0);
-        assert_eq!(java_string_hash("a"), 97);
     }
 
     #[test]
