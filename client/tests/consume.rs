@@ -77,7 +77,7 @@ fn all_seen(seen: &Seen, prefix: &str, n: usize) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_members_split_queues_and_survivor_takes_over() {
-    let stack = Stack::start().await;
+    let Some(stack) = common::stack().await else { return };
     stack.create_topic("SplitTopic", 4).await;
     let seen: Seen = Arc::default();
     let (ca, cb) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -116,7 +116,7 @@ async fn two_members_split_queues_and_survivor_takes_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn orderly_keeps_per_key_order_over_10k_messages() {
-    let stack = Stack::start().await;
+    let Some(stack) = common::stack().await else { return };
     stack.create_topic("OrderTopic", 8).await;
     const KEYS: usize = 100;
     const PER_KEY: usize = 100;
@@ -170,7 +170,7 @@ async fn orderly_keeps_per_key_order_over_10k_messages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn broadcast_delivers_every_message_to_every_member() {
-    let stack = Stack::start().await;
+    let Some(stack) = common::stack().await else { return };
     stack.create_topic("BcastTopic", 4).await;
     let mut members = Vec::new();
     let mut seen_sets = Vec::new();
@@ -211,7 +211,7 @@ async fn broadcast_delivers_every_message_to_every_member() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failing_handler_is_redelivered_then_dead_lettered() {
-    let stack = Stack::start().await;
+    let Some(stack) = common::stack().await else { return };
     stack.create_topic("RetryTopic", 2).await;
     let deliveries: Seen = Arc::default();
     let d = deliveries.clone();
@@ -258,7 +258,7 @@ async fn failing_handler_is_redelivered_then_dead_lettered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn broker_restart_mid_consumption_loses_nothing() {
-    let mut stack = Stack::start().await;
+    let Some(mut stack) = common::stack().await else { return };
     stack.create_topic("RestartTopic", 4).await;
     let seen: Seen = Arc::default();
     let c = fast_consumer(&stack, "restart_group", "RestartTopic").start(recorder(seen.clone(), Arc::new(AtomicUsize::new(0)))).await.unwrap();
