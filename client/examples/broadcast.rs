@@ -13,6 +13,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let namesrv = args.next().unwrap_or_else(|| "127.0.0.1:9876".into());
     let topic = args.next().unwrap_or_else(|| "BroadcastTopic".into());
+    // Make sure the topic exists (auto-created through TBW102 by the first send) before the
+    // members start reading from its end.
+    let producer = Producer::builder().namesrv_addr(&namesrv).group("example_broadcast_producer").start().await?;
+    producer.send(Message::new(&topic, "warm-up")).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let mut consumers = Vec::new();
     let mut counters = Vec::new();
     for i in 0..2 {
@@ -38,8 +43,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         consumers.push(consumer);
         counters.push(n);
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let producer = Producer::builder().namesrv_addr(&namesrv).group("example_broadcast_producer").start().await?;
+    // Wait (bounded) until both members read the topic.
+    for _ in 0..100 {
+        if consumers.iter().all(|c: &PushConsumer| !c.assigned_queues().is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for i in 0..5 {
         producer.send(Message::new(&topic, format!("news {i}"))).await?;
     }

@@ -11,6 +11,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let namesrv = args.next().unwrap_or_else(|| "127.0.0.1:9876".into());
     let topic = args.next().unwrap_or_else(|| "DelayTopic".into());
+    // The first send auto-creates the topic, so the consumer finds its route at once.
+    let producer = Producer::builder().namesrv_addr(&namesrv).group("example_delay_producer").start().await?;
+    producer.send(Message::new(&topic, "warm-up")).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let consumer = PushConsumer::builder()
         .namesrv_addr(&namesrv)
@@ -20,13 +24,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .start(move |msg: MessageExt| {
             let tx = tx.clone();
             async move {
-                let _ = tx.send(msg);
+                if &msg.body[..] != b"warm-up" {
+                    let _ = tx.send(msg);
+                }
                 Ok(())
             }
         })
         .await?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let producer = Producer::builder().namesrv_addr(&namesrv).group("example_delay_producer").start().await?;
+    for _ in 0..100 {
+        if !consumer.assigned_queues().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let sent = Instant::now();
     let r = producer.send_delayed(Message::new(&topic, "see you later"), 2).await?;
     println!("sent {} with delay level 2", r.msg_id);
