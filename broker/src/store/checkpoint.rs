@@ -2,7 +2,7 @@
 //!
 //! Bytes 0..40 follow Java (physic/logics/index timestamps, 5.x masterFlushedOffset and
 //! confirmPhyOffset). Java ignores the rest of the page, so we keep our own clean-shutdown
-//! record at bytes 40..56: `commit-log end offset i64 ‖ magic i64`. It is written only by a clean
+//! record at bytes 40..64: `commit-log end offset i64 ‖ magic i64 ‖ last record offset i64`. It is written only by a clean
 //! shutdown and lets the next start skip scanning the commit log.
 
 use std::fs::{File, OpenOptions};
@@ -28,6 +28,8 @@ pub struct Checkpoint {
     pub confirm_phy_offset: i64,
     /// commit-log end at clean shutdown (our extension), if recorded
     pub clean_shutdown_offset: Option<i64>,
+    /// offset of the last record at clean shutdown (-1 if none), verified at the next start
+    pub clean_last_record_offset: i64,
 }
 
 /// The open checkpoint file.
@@ -64,6 +66,7 @@ impl CheckpointFile {
             master_flushed_offset: get(&b, 24),
             confirm_phy_offset: get(&b, 32),
             clean_shutdown_offset: (get(&b, 48) == CLEAN_MAGIC).then(|| get(&b, 40)),
+            clean_last_record_offset: get(&b, 56),
         };
         if file.metadata()?.len() < CHECKPOINT_SIZE as u64 {
             file.set_len(CHECKPOINT_SIZE as u64)?;
@@ -73,7 +76,7 @@ impl CheckpointFile {
 
     /// Write the page and fsync it.
     pub fn flush(&mut self) -> io::Result<()> {
-        let mut b = [0u8; 56];
+        let mut b = [0u8; 64];
         let v = &self.value;
         b[0..8].copy_from_slice(&v.physic_msg_timestamp.to_be_bytes());
         b[8..16].copy_from_slice(&v.logics_msg_timestamp.to_be_bytes());
@@ -83,6 +86,7 @@ impl CheckpointFile {
         if let Some(off) = v.clean_shutdown_offset {
             b[40..48].copy_from_slice(&off.to_be_bytes());
             b[48..56].copy_from_slice(&CLEAN_MAGIC.to_be_bytes());
+            b[56..64].copy_from_slice(&v.clean_last_record_offset.to_be_bytes());
         }
         self.file.seek(SeekFrom::Start(0))?;
         self.file.write_all(&b)?;

@@ -78,7 +78,34 @@ impl IndexFile {
             slot_count: AtomicI32::new(rd_i32(&h, 32)),
             index_count: AtomicI32::new(rd_i32(&h, 36).max(1)),
         };
+        idx.recover_count();
         Ok(idx)
+    }
+
+    /// A crash between publishing an entry (slot store) and writing the header leaves the header
+    /// count one behind; the next insert would then overwrite the entry its own slot points to
+    /// and cut that bucket's chain. Advance the count past every complete entry found beyond it.
+    fn recover_count(&self) {
+        let mut n = self.index_count.load(Ordering::Acquire);
+        let base = INDEX_HEADER_SIZE + self.slots as usize * 4;
+        let mut moved = false;
+        while (n as u32) < self.max_entries {
+            let Some(e) = self.file.slice(base + n as usize * INDEX_ENTRY_SIZE, INDEX_ENTRY_SIZE) else { break };
+            if e.iter().all(|&b| b == 0) {
+                break;
+            }
+            let phy = rd_i64(e, 4);
+            if phy > self.end_phy.load(Ordering::Relaxed) {
+                self.end_phy.store(phy, Ordering::Release);
+            }
+            n += 1;
+            moved = true;
+        }
+        if moved {
+            tracing::warn!(path = ?self.file.path(), count = n, "index header was behind its entries; repaired");
+            self.index_count.store(n, Ordering::Release);
+            self.write_header();
+        }
     }
 
     /// Path.

@@ -34,8 +34,22 @@ impl MessageStore {
             log_end = 0;
         } else {
             let last = files.last().unwrap_or(&files[0]);
+            // Trust the clean-shutdown end only if the last record it names is intact and ends
+            // exactly there (one CRC check instead of a scan).
             let clean = ckpt.clean_shutdown_offset.filter(|&o| {
-                o >= files[0].from_offset() && o <= last.from_offset() + last.size() as i64
+                if o < files[0].from_offset() || o > last.from_offset() + last.size() as i64 {
+                    return false;
+                }
+                let lr = ckpt.clean_last_record_offset;
+                if lr < 0 {
+                    return o == files[0].from_offset() || o == 0;
+                }
+                cl.queue().find(lr).is_some_and(|f| {
+                    let pos = (lr - f.from_offset()) as usize;
+                    f.slice(pos, f.size() - pos)
+                        .and_then(|b| RecordView::parse(b, true).ok())
+                        .is_some_and(|v| v.physical_offset == lr && lr + v.total_size as i64 == o)
+                })
             });
             match (abnormal, clean) {
                 (false, Some(off)) => {
@@ -43,6 +57,8 @@ impl MessageStore {
                         .truncate_from_with(off, false)
                         .ctx(|| "set commit-log end".into())?;
                     log_end = off;
+                    self.last_record_offset
+                        .store(ckpt.clean_last_record_offset, std::sync::atomic::Ordering::Release);
                 }
                 _ => {
                     let start_idx = if abnormal {
@@ -62,7 +78,10 @@ impl MessageStore {
                         files.len().saturating_sub(3)
                     };
                     let from = files[start_idx].from_offset();
-                    let end = cl.scan(from, check_crc, |_, _| {}).valid_end;
+                    let mut last_rec = -1;
+                    let end = cl.scan(from, check_crc, |phy, _| last_rec = phy).valid_end;
+                    self.last_record_offset
+                        .store(last_rec, std::sync::atomic::Ordering::Release);
                     tracing::info!(abnormal, from, end, "commit-log scan done");
                     cl.queue().truncate_from(end).ctx(|| "truncate commit log".into())?;
                     log_end = end;

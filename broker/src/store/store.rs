@@ -115,6 +115,8 @@ pub struct MessageStore {
     stats: Stats,
     /// Store time of the newest appended record (checkpoint physic timestamp source).
     pub(crate) last_put_ts: AtomicI64,
+    /// Offset of the newest record (recorded at clean shutdown, verified at the next start).
+    pub(crate) last_record_offset: AtomicI64,
     delay_levels: Vec<i64>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) housekeeping_waker: Arc<Waker>,
@@ -192,6 +194,7 @@ impl MessageStore {
             listener: RwLock::new(None),
             stats: Stats::default(),
             last_put_ts: AtomicI64::new(0),
+            last_record_offset: AtomicI64::new(-1),
             delay_levels,
             threads: Mutex::new(Vec::new()),
             housekeeping_waker: Arc::default(),
@@ -417,6 +420,7 @@ impl MessageStore {
             }
         };
         self.last_put_ts.store(now, Ordering::Release);
+        self.last_record_offset.store(phy, Ordering::Release);
         let d = DispatchRequest {
             topic: &msg.topic,
             queue_id: msg.queue_id,
@@ -532,6 +536,8 @@ impl MessageStore {
             }
         };
         self.last_put_ts.store(now, Ordering::Release);
+        self.last_record_offset
+            .store(phy + (total - lens[lens.len() - 1]) as i64, Ordering::Release);
         let mut arrivals = Vec::with_capacity(msgs.len());
         let mut err = None;
         let mut at = 0i64;
@@ -1066,6 +1072,7 @@ impl MessageStore {
         {
             let mut c = self.checkpoint.lock();
             c.value.clean_shutdown_offset = Some(self.commit_log.max_offset());
+            c.value.clean_last_record_offset = self.last_record_offset.load(Ordering::Acquire);
             c.flush().ctx(|| "write checkpoint".into())?;
         }
         let abort = self.root.join("abort");
