@@ -63,6 +63,40 @@ async fn register_route_evict_reregister_as_a_process() {
 }
 
 #[tokio::test]
+async fn concurrent_raw_registrations_from_fifty_brokers_as_a_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = kv_path(&dir);
+    let ns = NamesrvProcess::start(&["--listen", "127.0.0.1:0", "--set", &kv]);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..50 {
+        let addr = ns.addr.clone();
+        tasks.spawn(async move {
+            let mut s = TcpStream::connect(&addr).await.unwrap();
+            for round in 1..=2 {
+                let header = register_header_json(round, &format!("broker-{i}"), &format!("10.2.0.{i}:10911"), 0, 0);
+                let (h, _) = call_raw(&mut s, &header, register_body_json("SharedTopic", round as i64).as_bytes()).await;
+                assert_eq!(h["code"], 0, "{h}");
+            }
+            s // keep the registration connection open
+        });
+    }
+    let mut conns = Vec::new();
+    while let Some(c) = tasks.join_next().await {
+        conns.push(c.unwrap());
+    }
+    let mut s = TcpStream::connect(&ns.addr).await.unwrap();
+    let (h, body) = call_raw(&mut s, &route_header_json(9, "SharedTopic"), b"").await;
+    assert_eq!(h["code"], 0);
+    let route: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(route["queueDatas"].as_array().unwrap().len(), 50);
+    assert_eq!(route["brokerDatas"].as_array().unwrap().len(), 50);
+    let (_, body) = call_raw(&mut s, r#"{"code":106,"flag":0,"language":"JAVA","opaque":10,"version":401}"#, b"").await;
+    let info: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(info["clusterAddrTable"]["DefaultCluster"].as_array().unwrap().len(), 50);
+    drop(conns);
+}
+
+#[tokio::test]
 async fn bad_frames_do_not_hurt_the_process_and_sigterm_is_clean() {
     let dir = tempfile::tempdir().unwrap();
     let kv = kv_path(&dir);
