@@ -29,7 +29,7 @@ async fn register_route_evict_reregister_as_a_process() {
         "--listen", "127.0.0.1:0",
         "--set", &kv,
         "--set", "scanNotActiveBrokerInterval=200",
-        "--set", "brokerChannelExpiredTime=1000",
+        "--set", "brokerChannelExpiredTime=1500",
     ]);
     let addr = ns.addr.clone();
 
@@ -46,7 +46,7 @@ async fn register_route_evict_reregister_as_a_process() {
     assert!(text.contains(r#""brokerAddrs":{"0":"127.0.0.1:10911"}"#), "{text}");
     assert_eq!(route_code(&addr, "Unknown").await, 17, "TOPIC_NOT_EXIST");
 
-    // Silent broker (connection kept open) is evicted after ~1 s.
+    // Silent broker (connection kept open) is evicted after ~1.5 s.
     let evicted = wait_until(Duration::from_secs(15), || async { route_code(&addr, "ProcTopic").await == 17 }).await;
     assert!(evicted, "evicted; logs: {:?}", ns.logs());
     assert!(ns.wait_log("broker expired"), "eviction logged");
