@@ -128,3 +128,27 @@ fn write_atomically(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> 
     std::fs::write(&tmp, data)?;
     std::fs::rename(&tmp, path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::ClientOptions;
+
+    #[tokio::test]
+    async fn local_offsets_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g").join("offsets.json");
+        let opts = ClientOptions { namesrv_addrs: vec![], client_ip: Some("127.0.0.1".parse().unwrap()), ..Default::default() };
+        let inst = ClientInstance::new(opts.clone()).await;
+        let mq = MessageQueue::new("T", "b", 1);
+        let store = OffsetStore::local("G", inst.clone(), path.clone());
+        assert_eq!(store.read_store(&mq).await.unwrap(), None);
+        store.update(&mq, 5, true);
+        store.update(&mq, 3, true);
+        assert_eq!(store.read_memory(&mq), Some(5));
+        store.update(&mq, 3, false);
+        store.persist(None).await;
+        let again = OffsetStore::local("G", ClientInstance::new(opts).await, path);
+        assert_eq!(again.read_store(&mq).await.unwrap(), Some(3));
+    }
+}

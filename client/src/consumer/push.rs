@@ -230,6 +230,9 @@ impl PushConsumerBuilder {
         if cfg.pull_timeout <= cfg.pull_suspend {
             return Err(ClientError::InvalidArgument("pull_timeout must be longer than pull_suspend".into()));
         }
+        let mut cfg = cfg;
+        // A lock is trusted a little longer than the refresh period (Java: 30 s vs 20 s).
+        cfg.lock_max_age = cfg.lock_max_age.max(cfg.lock_interval * 3 / 2);
         let inst = ClientInstance::new(opts).await;
         let version = mq_common::protocol::now_millis();
         let mut subs = BTreeMap::new();

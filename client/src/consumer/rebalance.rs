@@ -26,7 +26,12 @@ impl PushInner {
             };
             let route = match self.inst.route(&topic).await {
                 Ok(Some(r)) => r,
-                Ok(None) => continue,
+                Ok(None) => {
+                    // Unknown topic (or the broker is briefly gone from the nameserver): keep
+                    // what we have, as Java does when the route is missing.
+                    keep_current(&mut wanted);
+                    continue;
+                }
                 Err(e) => {
                     tracing::debug!(%topic, error = %e, "rebalance: no route");
                     keep_current(&mut wanted);
