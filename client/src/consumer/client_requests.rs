@@ -19,7 +19,7 @@ pub(crate) fn install(inner: &Arc<PushInner>) {
     inner.inst.api.remoting().set_request_handler(Arc::new(move |ch, req| {
         let weak = weak.clone();
         Box::pin(async move {
-            let Some(me) = weak.upgrade() else { return None };
+            let me = weak.upgrade()?;
             let oneway = req.is_oneway();
             let resp = match req.code {
                 request::NOTIFY_CONSUMER_IDS_CHANGED => {

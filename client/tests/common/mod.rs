@@ -27,7 +27,7 @@ pub fn free_port() -> u16 {
     for _ in 0..200 {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let p = l.local_addr().unwrap().port();
-        if p < 1100 || p > 65000 {
+        if !(1100..=65000).contains(&p) {
             continue;
         }
         let ok = [p - 2, p + 1].iter().all(|q| TcpListener::bind(("127.0.0.1", *q)).is_ok());

@@ -159,6 +159,7 @@ fn show(c: &Common, msgs: &[MessageExt]) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Read queues from their start offsets until their end (or `count` messages).
 async fn dump(
     c: &Common,
