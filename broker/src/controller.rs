@@ -26,7 +26,7 @@ use crate::stats::BrokerStats;
 use crate::store_api::MsgStore;
 use crate::subscription_manager::SubscriptionGroupManager;
 use crate::topic_manager::TopicManager;
-use crate::{namesrv_api, store_open};
+use crate::{namesrv_api, store_open, transaction_checker};
 
 /// A running broker.
 pub struct BrokerController {
@@ -111,6 +111,7 @@ impl BrokerController {
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(schedule::run(broker.clone())));
         tasks.push(tokio::spawn(periodic(broker.clone())));
+        tasks.push(tokio::spawn(transaction_checker::run(broker.clone())));
         let registered = namesrv_api::register_all(&broker).await;
         if !broker.cfg.namesrv_list().is_empty() && registered == 0 {
             tracing::warn!("no nameserver accepted the registration yet; retrying every registerNameServerPeriod");

@@ -21,6 +21,7 @@ pub mod store_api;
 pub mod store_open;
 pub mod subscription_manager;
 pub mod topic_manager;
+pub mod transaction_checker;
 
 pub use config::BrokerConfig;
 pub use controller::BrokerController;

@@ -47,6 +47,15 @@ impl SubscriptionGroupManager {
         Some(g)
     }
 
+    /// `consumeEnable` of the group, auto-creating it like [`Self::find_or_create`]; `None`
+    /// if the group does not exist and cannot be created. No clone: this is on the pull path.
+    pub fn consume_enabled(&self, group: &str) -> Option<bool> {
+        if let Some(g) = self.table.get(group) {
+            return Some(g.consume_enable);
+        }
+        self.find_or_create(group).map(|g| g.consume_enable)
+    }
+
     /// Config without creating.
     pub fn get(&self, group: &str) -> Option<SubscriptionGroupConfig> {
         self.table.get(group).map(|g| g.clone())

@@ -50,10 +50,10 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
     if !b.readable() {
         return Some(fail(h.queue_offset, response::NO_PERMISSION, format!("the broker[{}] pulling message is forbidden", b.cfg.broker_ip1)));
     }
-    let Some(gc) = b.groups.find_or_create(&h.consumer_group) else {
+    let Some(consume_enable) = b.groups.consume_enabled(&h.consumer_group) else {
         return Some(fail(h.queue_offset, response::SUBSCRIPTION_GROUP_NOT_EXIST, format!("subscription group [{}] does not exist", h.consumer_group)));
     };
-    if !gc.consume_enable {
+    if !consume_enable {
         return Some(fail(h.queue_offset, response::NO_PERMISSION, format!("subscription group no permission, {}", h.consumer_group)));
     }
     let Some((_wq, read_q, perm, _)) = b.topics.queue_info(&h.topic) else {

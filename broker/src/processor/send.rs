@@ -11,7 +11,8 @@ use mq_common::message::property::{self, CLUSTER, REAL_QID, REAL_TOPIC, TRAN_MSG
 use mq_common::message::{decode_batch, merge_batch_properties, sysflag, MessageExtBrokerInner};
 use mq_common::protocol::body::{system_topics, validate_topic, PERM_READ, PERM_WRITE};
 use mq_common::protocol::codes::{request as rq, response};
-use mq_common::protocol::header::{SendMessageRequestHeader, SendMessageResponseHeader};
+use mq_common::protocol::header::{SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader};
+use mq_common::protocol::CommandHeader;
 use mq_common::protocol::RemotingCommand;
 use mq_common::remoting::Channel;
 
@@ -21,7 +22,11 @@ use crate::store_api::{PutResult, PutStatus};
 
 /// Entry point for the three send codes.
 pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<RemotingCommand> {
-    let h = match SendMessageRequestHeader::read_any(req.code, &req.ext_fields) {
+    // A V2 request without long names is decoded as V2 so a missing field is named by its
+    // short key ('b'), not by the V1 name.
+    let v2_only = (req.code == rq::SEND_MESSAGE_V2 || req.code == rq::SEND_BATCH_MESSAGE) && !req.ext_fields.contains_key("topic");
+    let decoded = if v2_only { SendMessageRequestHeaderV2::read(&req.ext_fields).map(Into::into) } else { SendMessageRequestHeader::read_any(req.code, &req.ext_fields) };
+    let h = match decoded {
         Ok(h) => h,
         Err(e) => return Some(err(response::SYSTEM_ERROR, format!("bad send request header: {e}"))),
     };

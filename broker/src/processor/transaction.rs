@@ -1,7 +1,6 @@
 //! END_TRANSACTION (37), spec §8.2: commit re-appends the half message to its real topic with
 //! the COMMIT sysFlag and writes an op record; rollback writes only the op record.
-//! The transaction state checker (CHECK_TRANSACTION_STATE for unresolved half messages) is
-//! not implemented: an unresolved half message stays parked.
+//! Unresolved half messages are checked by [`crate::transaction_checker`].
 
 use mq_common::message::property::{self, REAL_QID, REAL_TOPIC, TAGS, TRAN_MSG, WAIT};
 use mq_common::message::{sysflag, MessageExtBrokerInner, RecordView};
