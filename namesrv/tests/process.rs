@@ -29,7 +29,7 @@ async fn register_route_evict_reregister_as_a_process() {
         "--listen", "127.0.0.1:0",
         "--set", &kv,
         "--set", "scanNotActiveBrokerInterval=200",
-        "--set", "brokerChannelExpiredTime=1000",
+        "--set", "brokerChannelExpiredTime=1500",
     ]);
     let addr = ns.addr.clone();
 
@@ -46,7 +46,7 @@ async fn register_route_evict_reregister_as_a_process() {
     assert!(text.contains(r#""brokerAddrs":{"0":"127.0.0.1:10911"}"#), "{text}");
     assert_eq!(route_code(&addr, "Unknown").await, 17, "TOPIC_NOT_EXIST");
 
-    // Silent broker (connection kept open) is evicted after ~1 s.
+    // Silent broker (connection kept open) is evicted after ~1.5 s.
     let evicted = wait_until(Duration::from_secs(15), || async { route_code(&addr, "ProcTopic").await == 17 }).await;
     assert!(evicted, "evicted; logs: {:?}", ns.logs());
     assert!(ns.wait_log("broker expired"), "eviction logged");
@@ -60,6 +60,40 @@ async fn register_route_evict_reregister_as_a_process() {
     assert_eq!(route_code(&addr, "ProcTopic").await, 0);
     drop(broker);
     assert!(wait_until(Duration::from_secs(10), || async { route_code(&addr, "ProcTopic").await == 17 }).await, "closed connection unregisters");
+}
+
+#[tokio::test]
+async fn concurrent_raw_registrations_from_fifty_brokers_as_a_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = kv_path(&dir);
+    let ns = NamesrvProcess::start(&["--listen", "127.0.0.1:0", "--set", &kv]);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..50 {
+        let addr = ns.addr.clone();
+        tasks.spawn(async move {
+            let mut s = TcpStream::connect(&addr).await.unwrap();
+            for round in 1..=2 {
+                let header = register_header_json(round, &format!("broker-{i}"), &format!("10.2.0.{i}:10911"), 0, 0);
+                let (h, _) = call_raw(&mut s, &header, register_body_json("SharedTopic", round as i64).as_bytes()).await;
+                assert_eq!(h["code"], 0, "{h}");
+            }
+            s // keep the registration connection open
+        });
+    }
+    let mut conns = Vec::new();
+    while let Some(c) = tasks.join_next().await {
+        conns.push(c.unwrap());
+    }
+    let mut s = TcpStream::connect(&ns.addr).await.unwrap();
+    let (h, body) = call_raw(&mut s, &route_header_json(9, "SharedTopic"), b"").await;
+    assert_eq!(h["code"], 0);
+    let route: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(route["queueDatas"].as_array().unwrap().len(), 50);
+    assert_eq!(route["brokerDatas"].as_array().unwrap().len(), 50);
+    let (_, body) = call_raw(&mut s, r#"{"code":106,"flag":0,"language":"JAVA","opaque":10,"version":401}"#, b"").await;
+    let info: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(info["clusterAddrTable"]["DefaultCluster"].as_array().unwrap().len(), 50);
+    drop(conns);
 }
 
 #[tokio::test]
