@@ -86,7 +86,11 @@ pub async fn run(cfg: ObserverConfig) -> anyhow::Result<()> {
     // Rebuild blocks and the dedupe window from the inbox before taking any queue.
     let mut follower = follower::Follower::new(obs.clone());
     follower.catch_up().await.context("rebuild state from chat_inbox")?;
-    tracing::info!(blocks = obs.policy.lock().block_count(), seen = obs.policy.lock().seen_len(), "state rebuilt from chat_inbox");
+    let (blocks, seen) = {
+        let p = obs.policy.lock();
+        (p.block_count(), p.seen_len())
+    };
+    tracing::info!(blocks, seen, "state rebuilt from chat_inbox");
     let follow_task = tokio::spawn(follower.run());
 
     let o = obs.clone();
