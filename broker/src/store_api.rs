@@ -130,6 +130,7 @@ pub trait MsgStore: Send + Sync + 'static {
     /// Append a batch (consecutive queue offsets, one file).
     fn put_batch(&self, msgs: Vec<MessageExtBrokerInner>) -> PutResult;
     /// Read up to `max_nums` messages / `max_bytes` from a queue.
+    #[allow(clippy::too_many_arguments)]
     fn get(&self, group: &str, topic: &str, queue_id: i32, offset: i64, max_nums: i32, max_bytes: i32, filter: Option<TagsFilter<'_>>) -> GetResult;
     /// Next offset to be written in the queue (0 if unknown).
     fn max_offset(&self, topic: &str, queue_id: i32) -> i64;

@@ -88,7 +88,7 @@ async fn send_v1_v2_batch_then_pull_with_tag_filter() {
     let r = b.call(RemotingCommand::request_with_header(rq::QUERY_MESSAGE, &qh)).await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
     assert_eq!(decode_msgs(&r.body)[0].body.as_ref(), b"m3");
-    let (_, off) = decode_offset_msg_id(&hdr.msg_id.split(',').next().unwrap().to_string()).unwrap();
+    let (_, off) = decode_offset_msg_id(hdr.msg_id.split(',').next().unwrap()).unwrap();
     let r = b.call(RemotingCommand::request_with_header(rq::VIEW_MESSAGE_BY_ID, &ViewMessageRequestHeader { offset: off, topic: None })).await;
     assert_eq!(r.code, response::SUCCESS);
     assert_eq!(decode_msgs(&r.body)[0].body.as_ref(), b"m2");

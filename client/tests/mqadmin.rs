@@ -87,6 +87,7 @@ async fn every_subcommand_answers() {
     ok(&ns, &["consumerConnection", "-g", "admin_group"], c.client_id());
     ok(&ns, &["producerConnection", "-g", "admin_producer", "-t", "AdminTopic"], p.client_id());
     ok(&ns, &["consumerStatus", "-g", "admin_group"], "subscriptionSet");
+    ok(&ns, &["queryMsgById", "-i", &offset_id, "-g", "admin_group", "-d", c.client_id()], "CR_SUCCESS");
     ok(&ns, &["resetOffsetByTime", "-g", "admin_group", "-t", "AdminTopic", "-s", "0"], "#offset");
     ok(&ns, &["statsAll", "-t", "AdminTopic"], "admin_group");
     ok(&ns, &["topicClusterList", "-t", "AdminTopic"], "TestCluster");
