@@ -261,6 +261,13 @@ impl Producer {
     }
 }
 
+impl Drop for ProducerInner {
+    /// The last clone is gone: stop the route-refresh and heartbeat loops.
+    fn drop(&mut self) {
+        self.instance.shutdown.cancel();
+    }
+}
+
 impl ProducerInner {
     async fn publish_info(&self, topic: &str) -> Result<Arc<TopicPublishInfo>> {
         if self.closed.load(Ordering::Relaxed) {
