@@ -36,6 +36,11 @@ async fn every_subcommand_answers() {
     })
     .await;
     ok(&ns, &["topicList"], "AdminTopic");
+    ok(&ns, &["topicList", "-c"], "#Consumer Group");
+    let list = ok(&ns, &["topicList", "--json"], "AdminTopic");
+    assert!(serde_json::from_str::<Vec<String>>(&list).is_ok(), "{list}");
+    ok(&ns, &["brokerStatus", "-c", "TestCluster"], "brokerName");
+    ok(&ns, &["clusterList", "-c", "TestCluster", "--json"], "\"brokerName\"");
     ok(&ns, &["topicRoute", "-t", "AdminTopic"], "broker-a");
     ok(&ns, &["topicRoute", "-t", "AdminTopic", "-l"], "#BrokerName");
     ok(&ns, &["clusterList"], "TestCluster");
@@ -87,6 +92,7 @@ async fn every_subcommand_answers() {
     ok(&ns, &["consumerConnection", "-g", "admin_group"], c.client_id());
     ok(&ns, &["producerConnection", "-g", "admin_producer", "-t", "AdminTopic"], p.client_id());
     ok(&ns, &["consumerStatus", "-g", "admin_group"], "subscriptionSet");
+    ok(&ns, &["queryMsgById", "-i", &offset_id, "-g", "admin_group", "-d", c.client_id()], "CR_SUCCESS");
     ok(&ns, &["resetOffsetByTime", "-g", "admin_group", "-t", "AdminTopic", "-s", "0"], "#offset");
     ok(&ns, &["statsAll", "-t", "AdminTopic"], "admin_group");
     ok(&ns, &["topicClusterList", "-t", "AdminTopic"], "TestCluster");

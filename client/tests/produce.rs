@@ -182,3 +182,121 @@ async fn tag_filter_delay_and_admin_views() {
     c.shutdown().await;
     p.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sends_avoid_a_failed_broker_and_queries_merge_brokers() {
+    let Some(mut stack) = common::stack().await else { return };
+    stack.add_broker("broker-b").await;
+    stack.create_topic("TwoBrokers", 2).await;
+    let p = Producer::builder()
+        .namesrv_addr(&stack.namesrv_addr)
+        .group("fault_producer")
+        .fault_backoff(Duration::from_secs(30))
+        .send_timeout(Duration::from_secs(2))
+        .start()
+        .await
+        .unwrap();
+    let qs = p.publish_queues("TwoBrokers").await.unwrap();
+    assert_eq!(qs.iter().map(|q| q.broker_name.as_str()).collect::<BTreeSet<_>>().len(), 2);
+    // Both brokers get messages with the same key; a key query merges them.
+    let mut used = BTreeSet::new();
+    for i in 0..8 {
+        let mut m = Message::new("TwoBrokers", format!("k{i}"));
+        m.set_keys(["shared-key"]);
+        used.insert(p.send(m).await.unwrap().message_queue.broker_name);
+    }
+    assert_eq!(used.len(), 2, "round robin spreads over both brokers");
+    let admin = Admin::connect(&stack.namesrv_addr).await.unwrap();
+    wait_until("key query over both brokers", Duration::from_secs(10), || {
+        let admin = admin.clone();
+        async move {
+            admin.query_msg_by_key("TwoBrokers", "shared-key", 32, 0, i64::MAX).await.map(|v| v.iter().map(|q| q.broker.clone()).collect::<BTreeSet<_>>().len() == 2).unwrap_or(false)
+        }
+    })
+    .await;
+    // broker-b goes away while the producer's route still lists it: every send still succeeds,
+    // and after the first failure broker-b is skipped.
+    stack.stop_broker_named("broker-b");
+    for i in 0..20 {
+        let r = p.send(Message::new("TwoBrokers", format!("after-{i}"))).await.unwrap();
+        assert_eq!(r.message_queue.broker_name, "broker-a");
+    }
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pull_consumer_assign_seek_poll_commit() {
+    let Some(stack) = common::stack().await else { return };
+    stack.create_topic("PullTopic", 1).await;
+    let p = producer(&stack).await;
+    for i in 0..10 {
+        p.send(Message::new("PullTopic", format!("m{i}"))).await.unwrap();
+    }
+    let c = PullConsumer::builder().namesrv_addr(&stack.namesrv_addr).group("pull_group").batch_size(4).start().await.unwrap();
+    let qs = c.fetch_queues("PullTopic").await.unwrap();
+    assert_eq!(qs.len(), 1);
+    let mq = qs[0].clone();
+    c.assign(&qs, "*").await;
+    c.seek(&mq, 2).unwrap();
+    let first = c.poll(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(first[0].queue_offset, 2);
+    assert_eq!(&first[0].body[..], b"m2");
+    assert_eq!(first.len(), 4, "batch size honoured");
+    assert_eq!(c.position(&mq), Some(6));
+    c.commit().await.unwrap();
+    assert_eq!(c.committed(&mq).await.unwrap(), Some(6));
+    c.seek_to_end(&mq).await.unwrap();
+    assert_eq!(c.position(&mq), Some(10));
+    assert!(c.poll(Duration::from_millis(300)).await.unwrap().is_empty());
+    c.seek_to_begin(&mq).await.unwrap();
+    assert_eq!(c.poll(Duration::from_secs(5)).await.unwrap()[0].queue_offset, 0);
+    assert!(c.seek(&mq::new_unassigned(), 0).is_err());
+    c.shutdown().await;
+    p.shutdown().await;
+}
+
+mod mq {
+    pub fn new_unassigned() -> mq_client::MessageQueue {
+        mq_client::MessageQueue::new("Other", "broker-a", 0)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn consume_from_timestamp_skips_older_messages() {
+    let Some(stack) = common::stack().await else { return };
+    stack.create_topic("TsTopic", 2).await;
+    let p = producer(&stack).await;
+    for i in 0..5 {
+        p.send(Message::new("TsTopic", format!("old-{i}"))).await.unwrap();
+    }
+    // Separate the two phases' store timestamps.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let since = mq_common::protocol::now_millis();
+    for i in 0..5 {
+        p.send(Message::new("TsTopic", format!("new-{i}"))).await.unwrap();
+    }
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let g = got.clone();
+    let c = PushConsumer::builder()
+        .namesrv_addr(&stack.namesrv_addr)
+        .group("ts_group")
+        .subscribe("TsTopic", "*")
+        .consume_from(ConsumeFromWhere::Timestamp(since))
+        .start(move |m: MessageExt| {
+            let g = g.clone();
+            async move {
+                g.lock().unwrap().push(String::from_utf8_lossy(&m.body).into_owned());
+                Ok(())
+            }
+        })
+        .await
+        .unwrap();
+    wait_until("the new messages", Duration::from_secs(20), || {
+        let n = got.lock().unwrap().iter().filter(|b| b.starts_with("new-")).count();
+        async move { n == 5 }
+    })
+    .await;
+    c.shutdown().await;
+    p.shutdown().await;
+    assert!(got.lock().unwrap().iter().all(|b| b.starts_with("new-")), "older messages delivered: {:?}", got.lock().unwrap());
+}

@@ -5,7 +5,7 @@
 use mq_common::message::{decode_offset_msg_id, Message, MessageExt};
 use mq_common::protocol::body::{MessageQueue, SubscriptionData};
 use mq_common::protocol::codes::{request, response};
-use mq_common::protocol::header::{PullMessageRequestHeader, QueryMessageRequestHeader, ViewMessageRequestHeader, PULL_FLAG_SUBSCRIPTION};
+use mq_common::protocol::header::{ConsumeMessageDirectlyRequestHeader, PullMessageRequestHeader, QueryMessageRequestHeader, ViewMessageRequestHeader, PULL_FLAG_SUBSCRIPTION};
 use mq_common::protocol::RemotingCommand;
 
 use super::Admin;
@@ -44,6 +44,21 @@ impl Admin {
         let topic = topic.ok_or_else(|| ClientError::InvalidArgument("a topic is needed to look up a UNIQ_KEY id".into()))?;
         let found = self.query(topic, id, 32, 0, i64::MAX, true).await?;
         Ok(found.into_iter().filter(|q| q.message.msg_id() == id).collect())
+    }
+
+    /// CONSUME_MESSAGE_DIRECTLY: ask one online consumer (via the broker storing the message,
+    /// named by its offsetMsgId) to run its handler on the message now. Returns the client's
+    /// `ConsumeMessageDirectlyResult` JSON.
+    pub async fn consume_message_directly(&self, group: &str, client_id: &str, offset_msg_id: &str) -> Result<serde_json::Value> {
+        let (addr, _) = decode_offset_msg_id(offset_msg_id).map_err(|e| ClientError::InvalidArgument(e.to_string()))?;
+        let hdr = ConsumeMessageDirectlyRequestHeader {
+            consumer_group: group.into(),
+            client_id: Some(client_id.into()),
+            msg_id: Some(offset_msg_id.into()),
+            broker_name: None,
+        };
+        let resp = self.api.invoke_ok(&addr.to_string(), RemotingCommand::request_with_header(request::CONSUME_MESSAGE_DIRECTLY, &hdr)).await?;
+        crate::api::parse_body(&resp.body)
     }
 
     /// QUERY_MESSAGE by key on every master of `topic`, merged (newest first per broker order).

@@ -16,10 +16,10 @@ use super::push::PushInner;
 /// Route broker-initiated requests to `inner` (held weakly: the consumer may be dropped).
 pub(crate) fn install(inner: &Arc<PushInner>) {
     let weak: Weak<PushInner> = Arc::downgrade(inner);
-    inner.inst.api.remoting().set_request_handler(Arc::new(move |_ch, req| {
+    inner.inst.api.remoting().set_request_handler(Arc::new(move |ch, req| {
         let weak = weak.clone();
         Box::pin(async move {
-            let Some(me) = weak.upgrade() else { return None };
+            let me = weak.upgrade()?;
             let oneway = req.is_oneway();
             let resp = match req.code {
                 request::NOTIFY_CONSUMER_IDS_CHANGED => {
@@ -28,7 +28,23 @@ pub(crate) fn install(inner: &Arc<PushInner>) {
                     RemotingCommand::success()
                 }
                 request::GET_CONSUMER_RUNNING_INFO => RemotingCommand::success().with_body(serde_json::to_vec(&me.running_info()).unwrap_or_default()),
-                request::RESET_CONSUMER_CLIENT_OFFSET => me.reset_offsets(&req).await,
+                // These do network I/O or run the user's handler: this future runs on the
+                // connection's reader task, so answer from another task instead of blocking it
+                // (a reset commits offsets over this very connection).
+                request::RESET_CONSUMER_CLIENT_OFFSET | request::CONSUME_MESSAGE_DIRECTLY => {
+                    let opaque = req.opaque;
+                    tokio::spawn(async move {
+                        let resp = if req.code == request::RESET_CONSUMER_CLIENT_OFFSET {
+                            me.reset_offsets(&req).await
+                        } else {
+                            me.consume_directly(&req).await
+                        };
+                        if !oneway {
+                            ch.respond(opaque, resp);
+                        }
+                    });
+                    return None;
+                }
                 code => RemotingCommand::error(response::REQUEST_CODE_NOT_SUPPORTED, format!(" request type {code} not supported")),
             };
             if oneway {
@@ -81,6 +97,29 @@ impl PushInner {
             "mqTable": mq_table,
             "statusTable": {},
         })
+    }
+
+    /// CONSUME_MESSAGE_DIRECTLY (admin `queryMsgById -d`): run the handler on the message in
+    /// the body and report the outcome (Java `ConsumeMessageDirectlyResult`).
+    async fn consume_directly(&self, req: &RemotingCommand) -> RemotingCommand {
+        let msgs = super::fetch::decode_records(&req.body);
+        let Some(msg) = msgs.into_iter().next() else {
+            return RemotingCommand::error(response::SYSTEM_ERROR, "no message in CONSUME_MESSAGE_DIRECTLY body");
+        };
+        let started = std::time::Instant::now();
+        let result = super::consume::call_handler(&*self.handler, msg).await;
+        let (code, remark) = match &result {
+            Ok(()) => ("CR_SUCCESS", String::new()),
+            Err(e) => ("CR_LATER", e.to_string()),
+        };
+        let body = json!({
+            "order": self.cfg.orderly,
+            "autoCommit": true,
+            "consumeResult": code,
+            "remark": remark,
+            "spentTimeMills": started.elapsed().as_millis() as i64,
+        });
+        RemotingCommand::success().with_body(serde_json::to_vec(&body).unwrap_or_default())
     }
 
     /// Move the group's offsets of the given queues (body `{"offsetTable":{mq:offset}}`).

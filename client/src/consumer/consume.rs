@@ -10,9 +10,23 @@ use mq_common::protocol::header::ConsumerSendMsgBackRequestHeader;
 
 use super::process_queue::ProcessQueue;
 use super::push::PushInner;
+use super::{ConsumeError, MessageHandler};
 use crate::error::{ClientError, Result};
 use crate::producer::{prepare_single, SendShape};
 use crate::route::publish_queues;
+
+/// Run the user's handler, turning a panic into an error (the message is then retried like any
+/// failure instead of being stuck unacknowledged).
+pub(crate) async fn call_handler(handler: &dyn MessageHandler, msg: MessageExt) -> Result<(), ConsumeError> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(handler.handle(msg)).catch_unwind().await {
+        Ok(r) => r,
+        Err(p) => {
+            let what = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default();
+            Err(format!("handler panicked: {what}").into())
+        }
+    }
+}
 
 impl PushInner {
     /// Run the handler for each message on its own task.
@@ -33,7 +47,7 @@ impl PushInner {
             if self.stop.is_cancelled() || pq.is_dropped() {
                 return;
             }
-            let result = self.handler.handle(msg.clone()).await;
+            let result = call_handler(&*self.handler, msg.clone()).await;
             drop(permit);
             let acked = match result {
                 Ok(()) => true,

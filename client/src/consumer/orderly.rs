@@ -33,7 +33,7 @@ impl PushInner {
                 attempts = (msg.queue_offset, 0);
             }
             msg.reconsume_times += attempts.1;
-            let result = self.handler.handle(msg.clone()).await;
+            let result = super::consume::call_handler(&*self.handler, msg.clone()).await;
             let done = match result {
                 Ok(()) => true,
                 Err(e) => {

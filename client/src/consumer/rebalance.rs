@@ -43,9 +43,21 @@ impl PushInner {
                 wanted.extend(all);
                 continue;
             }
-            let broker = route.broker_datas.iter().filter_map(|b| b.master_addr().or_else(|| b.broker_addrs.values().next().map(String::as_str))).next().map(str::to_string);
-            let Some(addr) = broker else { continue };
-            match self.inst.api.consumer_ids(&addr, &self.cfg.group).await {
+            // Any broker of the topic knows the group's members; try them in turn so one broker
+            // being down does not freeze the assignment.
+            let mut addrs: Vec<String> = route.broker_datas.iter().filter_map(|b| b.master_addr().map(str::to_string)).collect();
+            if !addrs.is_empty() {
+                let start = rand::random::<u32>() as usize % addrs.len();
+                addrs.rotate_left(start);
+            }
+            let mut ids_result = Err(ClientError::NoRoute(topic.clone()));
+            for addr in &addrs {
+                ids_result = self.inst.api.consumer_ids(addr, &self.cfg.group).await;
+                if ids_result.is_ok() {
+                    break;
+                }
+            }
+            match ids_result {
                 Ok(mut ids) => {
                     ids.sort();
                     ids.dedup();

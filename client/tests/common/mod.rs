@@ -27,7 +27,7 @@ pub fn free_port() -> u16 {
     for _ in 0..200 {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let p = l.local_addr().unwrap().port();
-        if p < 1100 || p > 65000 {
+        if !(1100..=65000).contains(&p) {
             continue;
         }
         let ok = [p - 2, p + 1].iter().all(|q| TcpListener::bind(("127.0.0.1", *q)).is_ok());
@@ -76,22 +76,31 @@ pub async fn stack() -> Option<Stack> {
 /// [`stack`] with extra broker settings.
 pub async fn stack_with(extra: &[(&str, &str)]) -> Option<Stack> {
     if !binaries_available() {
+        assert!(std::env::var_os("RMQ_REQUIRE_STACK").is_none(), "mqnamesrv/mqbroker binaries are not available");
         eprintln!("SKIPPED: mqnamesrv/mqbroker binaries are not available");
         return None;
     }
     Some(Stack::start_with(extra).await)
 }
 
-/// A running nameserver + one broker.
+/// One broker process of a stack.
+struct BrokerProc {
+    name: String,
+    port: u16,
+    child: Option<Child>,
+    starts: usize,
+}
+
+/// A running nameserver + one or more brokers (master only, one cluster).
 pub struct Stack {
     pub dir: tempfile::TempDir,
     pub namesrv_addr: String,
+    /// Address of the first broker (`broker-a`).
     pub broker_addr: String,
     pub broker_port: u16,
     namesrv: Option<Child>,
-    broker: Option<Child>,
+    brokers: Vec<BrokerProc>,
     extra: Vec<(String, String)>,
-    starts: usize,
 }
 
 impl Stack {
@@ -112,16 +121,14 @@ impl Stack {
             .stderr(Stdio::from(ns_log))
             .spawn()
             .expect("spawn mqnamesrv");
-        let broker_port = free_port();
         let mut s = Stack {
-            broker_addr: format!("127.0.0.1:{broker_port}"),
+            broker_addr: String::new(),
+            broker_port: 0,
             dir,
             namesrv_addr,
-            broker_port,
             namesrv: Some(namesrv),
-            broker: None,
+            brokers: Vec::new(),
             extra: extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            starts: 0,
         };
         let ns = s.namesrv_addr.clone();
         wait_until("namesrv to listen", Duration::from_secs(20), || {
@@ -129,18 +136,29 @@ impl Stack {
             async move { TcpStream::connect(&ns).is_ok() }
         })
         .await;
-        s.start_broker().await;
+        let addr = s.add_broker("broker-a").await;
+        s.broker_port = s.brokers[0].port;
+        s.broker_addr = addr;
         s
     }
 
-    fn broker_conf(&self) -> PathBuf {
-        let p = self.dir.path().join("broker.conf");
+    /// Start one more broker named `name` in the same cluster; returns its address.
+    pub async fn add_broker(&mut self, name: &str) -> String {
+        let port = free_port();
+        self.brokers.push(BrokerProc { name: name.to_string(), port, child: None, starts: 0 });
+        self.start_broker_named(name).await;
+        format!("127.0.0.1:{port}")
+    }
+
+    fn broker_conf(&self, b: &BrokerProc) -> PathBuf {
+        let p = self.dir.path().join(format!("{}.conf", b.name));
         let mut text = format!(
-            "brokerClusterName=TestCluster\nbrokerName=broker-a\nbrokerId=0\nnamesrvAddr={}\nbrokerIP1=127.0.0.1\nlistenPort={}\nhaListenPort={}\nstorePathRootDir={}\nrocketmqHome={}\nmessageDelayLevel={}\nflushConsumerOffsetInterval=500\nregisterNameServerPeriod=2000\nautoCreateTopicEnable=true\nautoCreateSubscriptionGroup=true\n",
+            "brokerClusterName=TestCluster\nbrokerName={}\nbrokerId=0\nnamesrvAddr={}\nbrokerIP1=127.0.0.1\nlistenPort={}\nhaListenPort={}\nstorePathRootDir={}\nrocketmqHome={}\nmessageDelayLevel={}\nflushConsumerOffsetInterval=500\nregisterNameServerPeriod=2000\nautoCreateTopicEnable=true\nautoCreateSubscriptionGroup=true\n",
+            b.name,
             self.namesrv_addr,
-            self.broker_port,
-            self.broker_port + 1,
-            self.dir.path().join("store").display(),
+            b.port,
+            b.port + 1,
+            self.dir.path().join(format!("store-{}", b.name)).display(),
             self.dir.path().display(),
             vec!["1s"; 18].join(" "),
         );
@@ -151,20 +169,34 @@ impl Stack {
         p
     }
 
-    /// Start (or restart) the broker and wait until the nameserver routes to it.
+    /// Restart the first broker.
     pub async fn start_broker(&mut self) {
-        self.starts += 1;
-        let log = File::create(self.dir.path().join(format!("broker-{}.log", self.starts))).unwrap();
+        let name = self.brokers[0].name.clone();
+        self.start_broker_named(&name).await;
+    }
+
+    /// Stop the first broker.
+    pub fn stop_broker(&mut self) {
+        let name = self.brokers[0].name.clone();
+        self.stop_broker_named(&name);
+    }
+
+    /// Start (or restart) broker `name` and wait until the nameserver routes to it.
+    pub async fn start_broker_named(&mut self, name: &str) {
+        let i = self.brokers.iter().position(|b| b.name == name).expect("known broker");
+        self.brokers[i].starts += 1;
+        let conf = self.broker_conf(&self.brokers[i]);
+        let log = File::create(self.dir.path().join(format!("{}-{}.log", name, self.brokers[i].starts))).unwrap();
         let child = Command::new(bin_dir().join("mqbroker"))
-            .args(["-c", self.broker_conf().to_str().unwrap()])
+            .args(["-c", conf.to_str().unwrap()])
             .env("RUST_LOG", std::env::var("BROKER_LOG").unwrap_or_else(|_| "info".into()))
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
             .expect("spawn mqbroker");
-        self.broker = Some(child);
+        self.brokers[i].child = Some(child);
         let ns = self.namesrv_addr.clone();
-        let addr = self.broker_addr.clone();
+        let addr = format!("127.0.0.1:{}", self.brokers[i].port);
         wait_until("broker to register with the nameserver", Duration::from_secs(30), || {
             let ns = ns.clone();
             let addr = addr.clone();
@@ -185,9 +217,10 @@ impl Stack {
         .await;
     }
 
-    /// Stop the broker (SIGTERM-like kill, then wait).
-    pub fn stop_broker(&mut self) {
-        if let Some(mut c) = self.broker.take() {
+    /// Stop broker `name` (SIGTERM, then kill after 10 s).
+    pub fn stop_broker_named(&mut self, name: &str) {
+        let Some(b) = self.brokers.iter_mut().find(|b| b.name == name) else { return };
+        if let Some(mut c) = b.child.take() {
             term(&c);
             let end = Instant::now() + Duration::from_secs(10);
             while Instant::now() < end {
@@ -201,15 +234,19 @@ impl Stack {
         }
     }
 
-    /// Create a topic with `queues` read/write queues on the broker and wait for its route.
+    /// Create a topic with `queues` read/write queues on every broker and wait for its route.
     pub async fn create_topic(&self, topic: &str, queues: i32) {
         let admin = mq_client::Admin::connect(&self.namesrv_addr).await.unwrap();
         let tc = mq_common::protocol::body::TopicConfig::new(topic, queues, 6);
-        admin.create_topic(&mq_client::admin::BrokerTarget::Addr(self.broker_addr.clone()), &tc).await.unwrap();
+        for b in &self.brokers {
+            let addr = format!("127.0.0.1:{}", b.port);
+            admin.create_topic(&mq_client::admin::BrokerTarget::Addr(addr), &tc).await.unwrap();
+        }
+        let n = self.brokers.len();
         wait_until("topic route", Duration::from_secs(20), || {
             let admin = admin.clone();
             let topic = topic.to_string();
-            async move { admin.topic_route(&topic).await.map(|r| r.queue_datas.iter().any(|q| q.write_queue_nums == queues)).unwrap_or(false) }
+            async move { admin.topic_route(&topic).await.map(|r| r.queue_datas.iter().filter(|q| q.write_queue_nums == queues).count() == n).unwrap_or(false) }
         })
         .await;
         admin.close();
@@ -243,7 +280,8 @@ impl Drop for Stack {
         if std::thread::panicking() {
             self.dump_logs();
         }
-        for c in [self.broker.take(), self.namesrv.take()].into_iter().flatten() {
+        let children: Vec<Child> = self.brokers.iter_mut().filter_map(|b| b.child.take()).chain(self.namesrv.take()).collect();
+        for c in children {
             let mut c = c;
             let _ = c.kill();
             let _ = c.wait();

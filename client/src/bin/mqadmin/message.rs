@@ -20,6 +20,12 @@ pub enum MessageCmd {
         /// topic name
         #[arg(short = 't', long = "topic")]
         topic: Option<String>,
+        /// consumer group name (with -d: push the message to that client)
+        #[arg(short = 'g', long = "consumerGroup", requires = "client_id")]
+        group: Option<String>,
+        /// the consumer's client id: let it consume the message directly
+        #[arg(short = 'd', long = "clientId", requires = "group")]
+        client_id: Option<String>,
     },
     /// Query Message by Key.
     #[command(name = "queryMsgByKey", visible_alias = "query-msg-by-key")]
@@ -153,6 +159,7 @@ fn show(c: &Common, msgs: &[MessageExt]) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Read queues from their start offsets until their end (or `count` messages).
 async fn dump(
     c: &Common,
@@ -210,7 +217,16 @@ impl MessageCmd {
     pub async fn run(self, c: &Common) -> anyhow::Result<()> {
         let admin = c.admin().await?;
         match self {
-            MessageCmd::QueryMsgById { id, topic } => {
+            MessageCmd::QueryMsgById { id, topic, group: Some(group), client_id: Some(client) } => {
+                let r = admin.consume_message_directly(&group, &client, &id).await?;
+                if c.json {
+                    json(&r);
+                } else {
+                    println!("{}", serde_json::to_string(&r)?);
+                }
+                let _ = topic;
+            }
+            MessageCmd::QueryMsgById { id, topic, .. } => {
                 let found = admin.query_msg_by_id(topic.as_deref(), &id).await?;
                 if found.is_empty() {
                     anyhow::bail!("message {id} not found");
