@@ -99,7 +99,7 @@ impl FakeBackend {
             fb.put_message("OrderTopic", Some("TagB"), Some(&format!("o-{i}")), format!("ordered {i}").as_bytes(), None);
         }
         fb.add_group("GroupA", &["TopicTest"], 2);
-        fb.commit_all("GroupA", "TopicTest", 5);
+        fb.commit_all("GroupA", "TopicTest", 3);
         fb.add_group("GroupB", &["TopicTest", "OrderTopic"], 0);
         fb.add_topic(&system_topics::retry_topic("GroupA"), 1);
         fb.add_topic(&system_topics::dlq_topic("GroupA"), 1);
