@@ -39,14 +39,16 @@ function expect(cond, msg) { if (!cond) throw new Error(msg); }
 const shot = (name) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 
 const userDir = mkdtempSync(join(tmpdir(), 'rmq-e2e-chromium-'));
-const browser = await chromium.launch({
+// A fresh profile directory each run (playwright passes it as --user-data-dir).
+const browser = await chromium.launchPersistentContext(userDir, {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', `--user-data-dir=${userDir}`],
+    '--disable-component-update', '--disable-sync'],
+  viewport: { width: 1360, height: 900 },
   timeout: 60000,
 });
-const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
-const page = await context.newPage();
+const page = browser.pages()[0] || await browser.newPage();
 page.setDefaultTimeout(20000);
 const consoleErrors = [];
 page.on('pageerror', (e) => consoleErrors.push(String(e)));
