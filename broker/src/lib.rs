@@ -1,1 +1,27 @@
-//! rmq broker.
+//! rmq broker (`mqbroker`): a RocketMQ-compatible broker speaking the classic remoting
+//! protocol. [`controller::BrokerController`] runs one in-process.
+
+pub mod broker;
+pub mod config;
+pub mod consumer_manager;
+pub mod controller;
+pub mod json_file;
+pub mod lock_manager;
+pub mod long_polling;
+pub mod mem_store;
+pub mod namesrv_api;
+pub mod offset_manager;
+pub mod processor;
+pub mod producer_manager;
+pub mod schedule;
+pub mod stats;
+pub mod store;
+pub mod store_adapter;
+pub mod store_api;
+pub mod store_open;
+pub mod subscription_manager;
+pub mod topic_manager;
+pub mod transaction_checker;
+
+pub use config::BrokerConfig;
+pub use controller::BrokerController;

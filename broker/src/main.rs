@@ -1,1 +1,73 @@
-fn main() {}
+//! `mqbroker -c conf/broker.conf [-n addr] [-p] [-m]`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use mq_broker::config::{load_config, BrokerConfig};
+use mq_broker::BrokerController;
+
+/// rmq broker (RocketMQ-compatible).
+#[derive(Parser, Debug)]
+#[command(name = "mqbroker", version, about)]
+struct Args {
+    /// Broker config file (Java properties, Apache key names).
+    #[arg(short = 'c', long = "configFile")]
+    config: Option<PathBuf>,
+    /// Nameserver address list `host:port;host:port` (overrides the file and NAMESRV_ADDR).
+    #[arg(short = 'n', long = "namesrvAddr")]
+    namesrv: Option<String>,
+    /// Print all config items and exit.
+    #[arg(short = 'p', long = "printConfigItem")]
+    print_all: bool,
+    /// Print important config items and exit.
+    #[arg(short = 'm', long = "printImportantConfig")]
+    print_important: bool,
+    /// Extra `key=value` settings applied last.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).init();
+    let args = Args::parse();
+    let mut cli = Vec::new();
+    for s in &args.set {
+        let (k, v) = s.split_once('=').with_context(|| format!("--set expects key=value, got '{s}'"))?;
+        cli.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    if let Some(n) = &args.namesrv {
+        cli.push(("namesrvAddr".into(), n.clone()));
+    }
+    let mut cfg = BrokerConfig::default();
+    let warnings = load_config(&mut cfg, args.config.as_deref(), &cli)?;
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    if args.print_all || args.print_important {
+        for (k, v, important) in cfg.entries() {
+            if args.print_all || important {
+                println!("{k}={v}");
+            }
+        }
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let controller = BrokerController::start(cfg).await?;
+        wait_for_signal().await;
+        tracing::info!("signal received, shutting down");
+        controller.shutdown().await;
+        anyhow::Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -4,11 +4,13 @@
 //! keys); emit with `serde_json` (strict, compact). Every struct is `#[serde(default)]` so
 //! absent fields never fail a parse: clients of many versions send subsets.
 
+mod admin;
 mod group;
 mod heartbeat;
 mod route;
 mod topic;
 
+pub use admin::*;
 pub use group::*;
 pub use heartbeat::*;
 pub use route::*;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Per broker name, how many queues of a topic it hosts and with what permission.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(from = "QueueDataWire")]
 pub struct QueueData {
     /// Broker name.
     pub broker_name: String,
@@ -17,8 +17,33 @@ pub struct QueueData {
     /// Permission bits.
     pub perm: i32,
     /// Topic sys flag (accepts the pre-4.9 spelling `topicSynFlag` too).
-    #[serde(alias = "topicSynFlag")]
     pub topic_sys_flag: i32,
+}
+
+/// QueueData as received: `topicSysFlag`, `topicSynFlag` or both (what we and Java 4.9 emit).
+/// A serde `alias` cannot be used: it rejects an object carrying both keys as a duplicate.
+#[derive(Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+#[derive(Default)]
+struct QueueDataWire {
+    broker_name: String,
+    read_queue_nums: i32,
+    write_queue_nums: i32,
+    perm: i32,
+    topic_sys_flag: Option<i32>,
+    topic_syn_flag: Option<i32>,
+}
+
+impl From<QueueDataWire> for QueueData {
+    fn from(w: QueueDataWire) -> Self {
+        QueueData {
+            broker_name: w.broker_name,
+            read_queue_nums: w.read_queue_nums,
+            write_queue_nums: w.write_queue_nums,
+            perm: w.perm,
+            topic_sys_flag: w.topic_sys_flag.or(w.topic_syn_flag).unwrap_or(0),
+        }
+    }
 }
 
 /// Emits both `topicSysFlag` and `topicSynFlag`: Go clients still read the old spelling.
@@ -110,5 +135,10 @@ mod tests {
             out,
             r#"{"brokerDatas":[{"brokerAddrs":{"0":"10.0.0.1:10911"},"brokerName":"broker-a","cluster":"DefaultCluster"}],"filterServerTable":{},"queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":4,"topicSynFlag":0,"topicSysFlag":0,"writeQueueNums":4}]}"#
         );
+        // What we emit (both spellings) parses back.
+        let back: TopicRouteData = serde_json::from_str(&out).unwrap();
+        assert_eq!(back, r);
+        let q: QueueData = serde_json::from_str(r#"{"brokerName":"b","topicSysFlag":2}"#).unwrap();
+        assert_eq!(q.topic_sys_flag, 2);
     }
 }

@@ -1,0 +1,73 @@
+//! [`Broker`]: the shared state every processor works on (config, store, managers). One
+//! `Arc<Broker>` per running broker; no global lock — each table has its own concurrent map.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+
+use mq_common::protocol::body::{PERM_READ, PERM_WRITE};
+use mq_common::remoting::RemotingClient;
+use parking_lot::RwLock;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::BrokerConfig;
+use crate::consumer_manager::ConsumerManager;
+use crate::lock_manager::LockManager;
+use crate::long_polling::PullHold;
+use crate::offset_manager::ConsumerOffsetManager;
+use crate::producer_manager::ProducerManager;
+use crate::schedule::ScheduleService;
+use crate::stats::BrokerStats;
+use crate::store_api::MsgStore;
+use crate::subscription_manager::SubscriptionGroupManager;
+use crate::topic_manager::TopicManager;
+
+/// Shared broker state.
+pub struct Broker {
+    /// Configuration as started (hot-path reads).
+    pub cfg: BrokerConfig,
+    /// Configuration including runtime updates (GET/UPDATE_BROKER_CONFIG).
+    pub live_cfg: RwLock<BrokerConfig>,
+    /// The message store.
+    pub store: Arc<dyn MsgStore>,
+    /// Topics.
+    pub topics: TopicManager,
+    /// Subscription groups.
+    pub groups: SubscriptionGroupManager,
+    /// Consumer offsets.
+    pub offsets: ConsumerOffsetManager,
+    /// Online consumers.
+    pub consumers: ConsumerManager,
+    /// Online producers.
+    pub producers: ProducerManager,
+    /// Orderly locks.
+    pub locks: LockManager,
+    /// Parked pulls.
+    pub pull_hold: PullHold,
+    /// Counters.
+    pub stats: BrokerStats,
+    /// Delay-level scheduler.
+    pub schedule: ScheduleService,
+    /// `brokerIP1:listenPort`, the store host written into records and offsetMsgIds.
+    pub store_host: SocketAddr,
+    /// `brokerPermission` (changeable at runtime).
+    pub perm: AtomicI32,
+    /// Boot time, ms.
+    pub boot_timestamp: i64,
+    /// Client for nameserver calls and broker-initiated requests.
+    pub client: RemotingClient,
+    /// Cancelled at shutdown.
+    pub shutdown: CancellationToken,
+}
+
+impl Broker {
+    /// Broker accepts writes.
+    pub fn writable(&self) -> bool {
+        self.perm.load(Ordering::Relaxed) & PERM_WRITE != 0 && !self.cfg.is_slave()
+    }
+
+    /// Broker serves reads.
+    pub fn readable(&self) -> bool {
+        self.perm.load(Ordering::Relaxed) & PERM_READ != 0
+    }
+}

@@ -1,0 +1,202 @@
+//! [`BrokerController`]: starts a broker in-process (store, managers, listeners, background
+//! tasks, nameserver registration) and shuts it down cleanly. Used by `mqbroker` and tests.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::AtomicI32;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use mq_common::protocol::now_millis;
+use mq_common::remoting::{ClientConfig, RemotingClient, RemotingServer, ServerConfig};
+use parking_lot::RwLock;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::broker::Broker;
+use crate::config::BrokerConfig;
+use crate::consumer_manager::ConsumerManager;
+use crate::lock_manager::LockManager;
+use crate::long_polling::PullHold;
+use crate::offset_manager::ConsumerOffsetManager;
+use crate::processor::{client_manage, BrokerHandler};
+use crate::producer_manager::ProducerManager;
+use crate::schedule::{self, ScheduleService};
+use crate::stats::BrokerStats;
+use crate::store_api::MsgStore;
+use crate::subscription_manager::SubscriptionGroupManager;
+use crate::topic_manager::TopicManager;
+use crate::{namesrv_api, store_open, transaction_checker};
+
+/// A running broker.
+pub struct BrokerController {
+    broker: Arc<Broker>,
+    servers: Vec<RemotingServer>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn bind_host(cfg: &BrokerConfig) -> String {
+    // A loopback-advertised broker (tests, local setups) listens on loopback only.
+    match cfg.broker_ip1.parse::<IpAddr>() {
+        Ok(ip) if ip.is_loopback() => ip.to_string(),
+        _ => "0.0.0.0".to_string(),
+    }
+}
+
+impl BrokerController {
+    /// Start a broker. `listenPort=0` picks a free port (and skips the listenPort−2 listener).
+    pub async fn start(mut cfg: BrokerConfig) -> anyhow::Result<BrokerController> {
+        if cfg.broker_role != crate::config::BrokerRole::Slave && cfg.broker_id != 0 {
+            tracing::warn!(broker_id = cfg.broker_id, "a master's brokerId must be 0; forcing 0");
+            cfg.broker_id = 0;
+        }
+        let host = bind_host(&cfg);
+        let main = TcpListener::bind((host.as_str(), cfg.listen_port)).await.map_err(|e| anyhow::anyhow!("cannot listen on {host}:{} (listenPort): {e}", cfg.listen_port))?;
+        let fast = if cfg.listen_port > 2 {
+            match TcpListener::bind((host.as_str(), cfg.listen_port - 2)).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::warn!(port = cfg.listen_port - 2, error = %e, "cannot listen on the fast port (listenPort-2); continuing without it");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        cfg.listen_port = main.local_addr()?.port();
+        if cfg.ha_listen_port == 0 {
+            cfg.ha_listen_port = cfg.listen_port.wrapping_add(1);
+        }
+        let store_ip: IpAddr = cfg.broker_ip1.parse().map_err(|_| anyhow::anyhow!("brokerIP1 '{}' is not an IP address", cfg.broker_ip1))?;
+        std::fs::create_dir_all(cfg.store_path_root_dir.join("config"))?;
+
+        let store: Arc<dyn MsgStore> = store_open::open_store(&cfg)?;
+        let root = cfg.store_path_root_dir.clone();
+        let broker = Arc::new(Broker {
+            topics: TopicManager::load(&cfg),
+            groups: SubscriptionGroupManager::load(&cfg),
+            offsets: ConsumerOffsetManager::load(&root),
+            consumers: ConsumerManager::default(),
+            producers: ProducerManager::default(),
+            locks: LockManager::new(60_000),
+            pull_hold: PullHold::default(),
+            stats: BrokerStats::default(),
+            schedule: ScheduleService::load(&root, cfg.delay_levels_ms()),
+            store_host: SocketAddr::new(store_ip, cfg.listen_port),
+            perm: AtomicI32::new(cfg.broker_permission),
+            boot_timestamp: now_millis(),
+            client: RemotingClient::new(ClientConfig::default()),
+            shutdown: CancellationToken::new(),
+            live_cfg: RwLock::new(cfg.clone()),
+            store,
+            cfg,
+        });
+        if let Err(e) = broker.topics.persist() {
+            tracing::warn!(error = %e, "writing topics.json failed");
+        }
+        // Weak: the store owns the listener, the broker owns the store.
+        let weak: Weak<Broker> = Arc::downgrade(&broker);
+        broker.store.set_arrival_listener(Arc::new(move |topic: &str, q: i32, off: i64, tags: i64| {
+            if let Some(b) = weak.upgrade() {
+                b.pull_hold.on_arrival(topic, q, off, tags);
+            }
+        }));
+
+        let handler = Arc::new(BrokerHandler { broker: broker.clone() });
+        let mut servers = vec![RemotingServer::start(main, handler.clone(), ServerConfig::default())];
+        if let Some(f) = fast {
+            servers.push(RemotingServer::start(f, handler, ServerConfig::default()));
+        }
+
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(schedule::run(broker.clone())));
+        tasks.push(tokio::spawn(periodic(broker.clone())));
+        tasks.push(tokio::spawn(transaction_checker::run(broker.clone())));
+        let registered = namesrv_api::register_all(&broker).await;
+        if !broker.cfg.namesrv_list().is_empty() && registered == 0 {
+            tracing::warn!("no nameserver accepted the registration yet; retrying every registerNameServerPeriod");
+        }
+        tasks.push(tokio::spawn(namesrv_api::run(broker.clone())));
+        tracing::info!(
+            "The broker[{}, {}] boot success. serializeType=JSON and name server is {}",
+            broker.cfg.broker_name,
+            broker.cfg.broker_addr(),
+            broker.cfg.namesrv_addr.as_deref().unwrap_or("")
+        );
+        Ok(BrokerController { broker, servers, tasks })
+    }
+
+    /// Shared state (for tests and embedding).
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Address the main listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.servers[0].local_addr()
+    }
+
+    /// `brokerIP1:listenPort` as advertised.
+    pub fn broker_addr(&self) -> String {
+        self.broker.cfg.broker_addr()
+    }
+
+    /// Stop accepting, answer parked pulls, finish in-flight requests, unregister from the
+    /// nameservers, persist configs/offsets, flush and close the store.
+    pub async fn shutdown(self) {
+        let b = self.broker;
+        b.shutdown.cancel();
+        b.pull_hold.wake_all();
+        // Parked pulls answer on their own tasks; give them a moment to queue the reply.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+        while b.pull_hold.parked() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        for s in self.servers {
+            s.shutdown().await;
+        }
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        }
+        namesrv_api::unregister_all(&b).await;
+        persist_all(&b);
+        b.store.shutdown();
+        b.client.close_all();
+        tracing::info!(broker = %b.cfg.broker_name, "broker shut down");
+    }
+}
+
+fn persist_all(b: &Broker) {
+    for (what, r) in [("consumerOffset.json", b.offsets.persist()), ("delayOffset.json", b.schedule.persist()), ("topics.json", b.topics.persist()), ("subscriptionGroup.json", b.groups.persist())] {
+        if let Err(e) = r {
+            tracing::error!(file = what, error = %e, "persisting failed");
+        }
+    }
+}
+
+/// Once a second: stats sample; every flushConsumerOffsetInterval: offsets; every 10 s:
+/// client channel expiry.
+async fn periodic(b: Arc<Broker>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let offset_every = Duration::from_millis(b.cfg.flush_consumer_offset_interval.max(100));
+    let mut last_offsets = tokio::time::Instant::now();
+    let mut last_scan = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = b.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        b.stats.sample(now_millis());
+        if last_offsets.elapsed() >= offset_every {
+            if let Err(e) = b.offsets.persist() {
+                tracing::warn!(error = %e, "persisting consumerOffset.json failed");
+            }
+            last_offsets = tokio::time::Instant::now();
+        }
+        if last_scan.elapsed() >= Duration::from_secs(10) {
+            client_manage::scan_expired(&b);
+            last_scan = tokio::time::Instant::now();
+        }
+    }
+}

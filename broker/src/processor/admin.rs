@@ -1,0 +1,220 @@
+//! Admin requests (mqadmin / console): topics, subscription groups, broker config, offset
+//! tables, offset reset, and requests forwarded to a consumer's channel.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mq_common::message::decode_offset_msg_id;
+use mq_common::protocol::body::{to_json, validate_topic, MessageQueue, MqKeyed, ResetOffsetBody, SubscriptionGroupConfig, TopicConfig, TopicList};
+use mq_common::protocol::codes::{request as rq, response};
+use mq_common::protocol::header::{
+    ConsumeMessageDirectlyRequestHeader, CreateTopicRequestHeader, DeleteSubscriptionGroupRequestHeader, GetConsumerRunningInfoRequestHeader,
+    ResetOffsetRequestHeader, TopicRequestHeader,
+};
+use mq_common::protocol::{lenient_json, RemotingCommand};
+use mq_common::remoting::Channel;
+
+use super::consumer_manage::try_header;
+use super::{err, header};
+use crate::broker::Broker;
+
+/// UPDATE_AND_CREATE_TOPIC (17).
+pub fn create_topic(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+    let h: CreateTopicRequestHeader = try_header!(req);
+    if let Err(why) = validate_topic(&h.topic) {
+        return err(response::SYSTEM_ERROR, why);
+    }
+    if h.topic == b.cfg.broker_cluster_name {
+        return err(response::SYSTEM_ERROR, format!("the topic[{}] is conflict with system reserved words (cluster name)", h.topic));
+    }
+    if !(0..8).contains(&h.perm) {
+        return err(response::SYSTEM_ERROR, format!("perm {} is invalid (0..7)", h.perm));
+    }
+    if h.read_queue_nums <= 0 || h.write_queue_nums <= 0 || h.read_queue_nums > 1024 || h.write_queue_nums > 1024 {
+        return err(response::SYSTEM_ERROR, format!("queue numbers must be 1..1024 (read {}, write {})", h.read_queue_nums, h.write_queue_nums));
+    }
+    let mut tc = TopicConfig::new(h.topic.clone(), h.read_queue_nums, h.perm);
+    tc.write_queue_nums = h.write_queue_nums;
+    if let Some(f) = h.topic_filter_type.filter(|f| f == "SINGLE_TAG" || f == "MULTI_TAG") {
+        tc.topic_filter_type = f;
+    }
+    tc.topic_sys_flag = h.topic_sys_flag.unwrap_or(0);
+    tc.order = h.order.unwrap_or(false);
+    tracing::info!(topic = %h.topic, read = h.read_queue_nums, write = h.write_queue_nums, perm = h.perm, "topic created/updated by admin");
+    b.topics.update(tc);
+    RemotingCommand::success()
+}
+
+/// DELETE_TOPIC_IN_BROKER (215).
+pub fn delete_topic(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+    let h: TopicRequestHeader = try_header!(req);
+    if mq_common::protocol::body::system_topics::is_not_allowed_to_send(&h.topic) || h.topic == mq_common::protocol::body::system_topics::TBW102 {
+        return err(response::SYSTEM_ERROR, format!("the topic[{}] is a system topic and cannot be deleted", h.topic));
+    }
+    b.topics.delete(&h.topic);
+    b.offsets.remove_topic(&h.topic);
+    b.store.delete_topics(std::slice::from_ref(&h.topic));
+    RemotingCommand::success()
+}
+
+/// GET_ALL_TOPIC_CONFIG (21) / GET_TOPIC_CONFIG_LIST (22).
+pub fn all_topic_config(b: &Broker) -> RemotingCommand {
+    RemotingCommand::success().with_body(to_json(&b.topics.wrapper()))
+}
+
+/// GET_TOPIC_NAME_LIST (23).
+pub fn topic_name_list(b: &Broker) -> RemotingCommand {
+    RemotingCommand::success().with_body(to_json(&TopicList { topic_list: b.topics.names(), broker_addr: Some(b.cfg.broker_addr()) }))
+}
+
+/// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200): body = SubscriptionGroupConfig JSON.
+pub fn create_group(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+    let cfg: SubscriptionGroupConfig = match lenient_json::from_slice(&req.body) {
+        Ok(c) => c,
+        Err(e) => return err(response::SYSTEM_ERROR, format!("bad SubscriptionGroupConfig body: {e}")),
+    };
+    if cfg.group_name.is_empty() {
+        return err(response::SYSTEM_ERROR, "groupName is empty");
+    }
+    b.groups.update(cfg);
+    RemotingCommand::success()
+}
+
+/// DELETE_SUBSCRIPTIONGROUP (207).
+pub fn delete_group(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+    let h: DeleteSubscriptionGroupRequestHeader = try_header!(req);
+    b.groups.delete(&h.group_name);
+    if h.clean_offset == Some(true) {
+        b.offsets.remove_group(&h.group_name);
+    }
+    RemotingCommand::success()
+}
+
+/// GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201).
+pub fn all_groups(b: &Broker) -> RemotingCommand {
+    RemotingCommand::success().with_body(to_json(&b.groups.wrapper()))
+}
+
+/// GET_BROKER_CONFIG (26): properties text.
+pub fn get_broker_config(b: &Broker) -> RemotingCommand {
+    let cfg = b.live_cfg.read();
+    let mut text = String::new();
+    for (k, v, _) in cfg.entries() {
+        text.push_str(k);
+        text.push('=');
+        text.push_str(&v);
+        text.push('\n');
+    }
+    let version = serde_json::to_string(&b.topics.wrapper().data_version).unwrap_or_default();
+    RemotingCommand::success().with_ext("version", version).with_body(text.into_bytes())
+}
+
+/// UPDATE_BROKER_CONFIG (25): properties text body. All-or-nothing; `brokerPermission`
+/// applies at once (and re-registers), other keys are recorded and take effect on restart.
+pub fn update_broker_config(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+    let text = String::from_utf8_lossy(&req.body);
+    let mut next = b.live_cfg.read().clone();
+    let mut unknown = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let Some((k, v)) = line.split_once('=') else { continue };
+        match next.apply(k.trim(), v.trim()) {
+            Ok(true) => {}
+            Ok(false) => unknown.push(k.trim().to_string()),
+            Err(why) => return err(response::SYSTEM_ERROR, why),
+        }
+    }
+    if next.broker_permission != b.perm.load(Ordering::Relaxed) {
+        b.perm.store(next.broker_permission, Ordering::Relaxed);
+        b.topics.changed.notify_one();
+    }
+    *b.live_cfg.write() = next;
+    let mut r = RemotingCommand::success();
+    if !unknown.is_empty() {
+        r.remark = Some(format!("unknown keys ignored: {}", unknown.join(",")));
+    }
+    r
+}
+
+/// GET_ALL_CONSUMER_OFFSET (43).
+pub fn all_consumer_offset(b: &Broker) -> RemotingCommand {
+    RemotingCommand::success().with_body(b.offsets.to_json(false))
+}
+
+/// GET_ALL_DELAY_OFFSET (45).
+pub fn all_delay_offset(b: &Broker) -> RemotingCommand {
+    RemotingCommand::success().with_body(b.schedule.to_json())
+}
+
+/// INVOKE_BROKER_TO_RESET_OFFSET (222): reset a group's offsets of a topic to the first
+/// message stored at/after `timestamp` (−1 = max offset), store them, and push
+/// RESET_CONSUMER_CLIENT_OFFSET to the group's online consumers.
+pub fn reset_offset(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+    let h: ResetOffsetRequestHeader = try_header!(req);
+    let Some(tc) = b.topics.get(&h.topic) else {
+        return err(response::TOPIC_NOT_EXIST, format!("topic[{}] not exist", h.topic));
+    };
+    let force = h.is_force.unwrap_or(true);
+    let mut table = MqKeyed::default();
+    for q in 0..tc.read_queue_nums.max(tc.write_queue_nums) {
+        let target = if h.timestamp < 0 { b.store.max_offset(&h.topic, q) } else { b.store.offset_by_time(&h.topic, q, h.timestamp) };
+        let current = b.offsets.query(&h.group, &h.topic, q);
+        let new = match current {
+            Some(c) if !force && target >= c => c,
+            _ => target,
+        };
+        b.offsets.commit(&h.group, &h.topic, q, new);
+        table.0.insert(MessageQueue::new(h.topic.clone(), b.cfg.broker_name.clone(), q), new);
+    }
+    let body = ResetOffsetBody { offset_table: table };
+    let json = body.to_json();
+    let push_hdr = ResetOffsetRequestHeader { topic: h.topic.clone(), group: h.group.clone(), timestamp: h.timestamp, is_force: Some(force), queue_id: None, offset: None };
+    for c in b.consumers.channels(&h.group) {
+        let cmd = RemotingCommand::request_with_header(rq::RESET_CONSUMER_CLIENT_OFFSET, &push_hdr).with_body(json.clone());
+        c.channel.send_oneway(cmd);
+    }
+    RemotingCommand::success().with_body(json)
+}
+
+/// GET_CONSUMER_RUNNING_INFO (307) / CONSUME_MESSAGE_DIRECTLY (309): forward to the named
+/// client's connection and relay its answer.
+pub fn forward_to_client(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<RemotingCommand> {
+    let (group, client_id) = if req.code == rq::GET_CONSUMER_RUNNING_INFO {
+        match header::<GetConsumerRunningInfoRequestHeader>(&req) {
+            Ok(h) => (h.consumer_group, h.client_id),
+            Err(e) => return Some(e),
+        }
+    } else {
+        match header::<ConsumeMessageDirectlyRequestHeader>(&req) {
+            Ok(h) => (h.consumer_group, h.client_id.unwrap_or_default()),
+            Err(e) => return Some(e),
+        }
+    };
+    let Some(target) = b.consumers.channels(&group).into_iter().find(|c| c.client_id == client_id) else {
+        return Some(err(response::CONSUMER_NOT_ONLINE, format!("The Consumer <{client_id}> not online")));
+    };
+    let mut fwd = RemotingCommand::request(req.code);
+    fwd.ext_fields = req.ext_fields.clone();
+    fwd.body = req.body.clone();
+    if req.code == rq::CONSUME_MESSAGE_DIRECTLY {
+        // The client wants the message itself; the request names it by offsetMsgId.
+        let msg_id = req.ext("msgId").unwrap_or("");
+        match decode_offset_msg_id(msg_id).ok().and_then(|(_, off)| b.store.look_by_offset(off)) {
+            Some(rec) => fwd.body = rec,
+            None => return Some(err(response::SYSTEM_ERROR, format!("message {msg_id} not found"))),
+        }
+    }
+    let opaque = req.opaque;
+    let ch = ch.clone();
+    tokio::spawn(async move {
+        let resp = match target.channel.request(fwd, Duration::from_secs(5)).await {
+            Ok(mut r) => {
+                r.flag = 0;
+                r
+            }
+            Err(e) => err(response::SYSTEM_ERROR, format!("forward to client {client_id} failed: {e}")),
+        };
+        ch.respond(opaque, resp);
+    });
+    None
+}

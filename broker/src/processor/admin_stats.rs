@@ -1,0 +1,167 @@
+//! Admin statistics: GET_BROKER_RUNTIME_INFO, GET_TOPIC_STATS_INFO, GET_CONSUME_STATS,
+//! consumer/producer connection lists, and who-consumes-what queries.
+
+use std::collections::BTreeSet;
+
+use mq_common::protocol::body::{
+    system_topics, to_json, Connection, ConsumeStats, ConsumerConnection, GroupList, KvTable, MessageQueue, OffsetWrapper, ProducerConnection, TopicList,
+    TopicOffset, TopicStatsTable,
+};
+use mq_common::protocol::codes::response;
+use mq_common::protocol::header::{ConsumerGroupRequestHeader, GetConsumeStatsRequestHeader, ProducerGroupRequestHeader, QueryTopicsByConsumerRequestHeader, TopicRequestHeader};
+use mq_common::protocol::{now_millis, RemotingCommand};
+
+use super::consumer_manage::try_header;
+use super::{err, header};
+use crate::broker::Broker;
+
+/// Percentage of the store disk in use (0.0..1.0), like Java's `commitLogDiskRatio`.
+fn disk_ratio(path: &std::path::Path) -> f64 {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return 0.0 };
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid NUL-terminated path and a zeroed out-struct.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 || st.f_blocks == 0 {
+        return 0.0;
+    }
+    let total = st.f_blocks as f64;
+    let free = st.f_bavail as f64;
+    (total - free) / total
+}
+
+/// GET_BROKER_RUNTIME_INFO (28): KvTable with Java's key names.
+pub fn runtime_info(b: &Broker) -> RemotingCommand {
+    let (put_today, get_today) = b.stats.today();
+    let t10 = b.stats.tps(10);
+    let t60 = b.stats.tps(60);
+    let t600 = b.stats.tps(600);
+    let (min_phy, max_phy) = b.store.commit_log_range();
+    let now = now_millis();
+    let mut t = KvTable::default();
+    let mut put = |k: &str, v: String| {
+        t.table.insert(k.to_string(), v);
+    };
+    put("brokerVersionDesc", "V4_9_4".into());
+    put("brokerVersion", mq_common::protocol::command::OUR_VERSION.to_string());
+    put("bootTimestamp", b.boot_timestamp.to_string());
+    put("runtime", format!("[ {} days, {} hours, {} minutes, {} seconds ]", (now - b.boot_timestamp) / 86_400_000, (now - b.boot_timestamp) / 3_600_000 % 24, (now - b.boot_timestamp) / 60_000 % 60, (now - b.boot_timestamp) / 1000 % 60));
+    put("msgPutTotalTodayNow", put_today.to_string());
+    put("msgGetTotalTodayNow", get_today.to_string());
+    put("msgPutTotalTodayMorning", "0".into());
+    put("msgGetTotalTodayMorning", "0".into());
+    put("msgPutTotalYesterdayMorning", "0".into());
+    put("msgGetTotalYesterdayMorning", "0".into());
+    put("putTps", format!("{:.2} {:.2} {:.2}", t10.0, t60.0, t600.0));
+    put("getTransferedTps", format!("{:.2} {:.2} {:.2}", t10.1, t60.1, t600.1));
+    put("getTransferedBytesPerSecond", format!("{:.2}", t10.2));
+    put("putMessageTimesTotal", b.stats.put_msgs.load(std::sync::atomic::Ordering::Relaxed).to_string());
+    put("putMessageSizeTotal", b.stats.put_bytes.load(std::sync::atomic::Ordering::Relaxed).to_string());
+    put("putMessageFailedTimes", b.stats.put_failures.load(std::sync::atomic::Ordering::Relaxed).to_string());
+    put("commitLogMinOffset", min_phy.to_string());
+    put("commitLogMaxOffset", max_phy.to_string());
+    put("dispatchBehindBytes", "0".into());
+    put("commitLogDiskRatio", format!("{:.4}", disk_ratio(&b.cfg.store_path_root_dir)));
+    put("consumeQueueDiskRatio", format!("{:.4}", disk_ratio(&b.cfg.store_path_root_dir)));
+    put("sendThreadPoolQueueSize", "0".into());
+    put("sendThreadPoolQueueCapacity", "10000".into());
+    put("pullThreadPoolQueueSize", "0".into());
+    put("pullThreadPoolQueueCapacity", "100000".into());
+    put("pullHoldRequests", b.pull_hold.parked().to_string());
+    put("brokerRole", b.cfg.broker_role.name().into());
+    put("brokerName", b.cfg.broker_name.clone());
+    put("brokerAddr", b.cfg.broker_addr());
+    for (k, v) in b.store.runtime_info() {
+        put(&k, v);
+    }
+    RemotingCommand::success().with_body(to_json(&t))
+}
+
+/// GET_TOPIC_STATS_INFO (202).
+pub fn topic_stats(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+    let h: TopicRequestHeader = try_header!(req);
+    let Some(tc) = b.topics.get(&h.topic) else {
+        return err(response::TOPIC_NOT_EXIST, format!("topic[{}] not exist", h.topic));
+    };
+    let mut table = TopicStatsTable::default();
+    for q in 0..tc.write_queue_nums.max(tc.read_queue_nums) {
+        let max = b.store.max_offset(&h.topic, q);
+        let last = if max > 0 { b.store.store_time(&h.topic, q, max - 1) } else { 0 };
+        table.offset_table.0.insert(
+            MessageQueue::new(h.topic.clone(), b.cfg.broker_name.clone(), q),
+            TopicOffset { min_offset: b.store.min_offset(&h.topic, q), max_offset: max, last_update_timestamp: last },
+        );
+    }
+    RemotingCommand::success().with_body(table.to_json())
+}
+
+/// GET_CONSUME_STATS (208). `consumeTps` is not tracked per group and is reported as 0.
+pub fn consume_stats(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+    let h: GetConsumeStatsRequestHeader = try_header!(req);
+    let topics: Vec<String> = match h.topic.as_deref().filter(|t| !t.is_empty()) {
+        Some(t) => vec![t.to_string()],
+        None => {
+            let mut set: BTreeSet<String> = b.offsets.topics_of_group(&h.consumer_group).into_iter().collect();
+            b.consumers.with_group(&h.consumer_group, |g| set.extend(g.subscriptions.keys().cloned()));
+            set.into_iter().collect()
+        }
+    };
+    let mut stats = ConsumeStats::default();
+    for topic in topics {
+        let Some(tc) = b.topics.get(&topic) else { continue };
+        for q in 0..tc.read_queue_nums {
+            let broker_offset = b.store.max_offset(&topic, q);
+            let consumer_offset = b.offsets.query(&h.consumer_group, &topic, q).unwrap_or(0).max(0);
+            let last_timestamp = if consumer_offset > 0 { b.store.store_time(&topic, q, consumer_offset - 1) } else { 0 };
+            stats.offset_table.0.insert(MessageQueue::new(topic.clone(), b.cfg.broker_name.clone(), q), OffsetWrapper { broker_offset, consumer_offset, last_timestamp });
+        }
+    }
+    if stats.offset_table.0.is_empty() && h.topic.is_some() && b.topics.get(h.topic.as_deref().unwrap_or("")).is_none() {
+        return err(response::TOPIC_NOT_EXIST, format!("topic[{}] not exist", h.topic.unwrap_or_default()));
+    }
+    RemotingCommand::success().with_body(stats.to_json())
+}
+
+/// GET_CONSUMER_CONNECTION_LIST (203).
+pub fn consumer_connections(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+    let h: ConsumerGroupRequestHeader = try_header!(req);
+    let body = b.consumers.with_group(&h.consumer_group, |g| ConsumerConnection {
+        connection_set: g.channels.values().map(|c| Connection { client_id: c.client_id.clone(), client_addr: c.channel.peer_addr().to_string(), language: c.language.clone(), version: c.version }).collect(),
+        subscription_table: g.subscriptions.iter().map(|(k, v)| (k.clone(), (**v).clone())).collect(),
+        consume_type: g.consume_type.clone(),
+        message_model: g.message_model.clone(),
+        consume_from_where: g.consume_from_where.clone(),
+    });
+    match body {
+        Some(c) if !c.connection_set.is_empty() => RemotingCommand::success().with_body(to_json(&c)),
+        _ => err(response::CONSUMER_NOT_ONLINE, format!("the consumer group[{}] not online", h.consumer_group)),
+    }
+}
+
+/// GET_PRODUCER_CONNECTION_LIST (204).
+pub fn producer_connections(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+    let h: ProducerGroupRequestHeader = try_header!(req);
+    let chans = b.producers.channels(&h.producer_group);
+    if chans.is_empty() {
+        return err(response::SYSTEM_ERROR, format!("the producer group[{}] not exist", h.producer_group));
+    }
+    let body = ProducerConnection {
+        connection_set: chans.into_iter().map(|c| Connection { client_id: c.client_id, client_addr: c.channel.peer_addr().to_string(), language: c.language, version: c.version }).collect(),
+    };
+    RemotingCommand::success().with_body(to_json(&body))
+}
+
+/// QUERY_TOPIC_CONSUME_BY_WHO (300).
+pub fn topic_consumed_by(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+    let h: TopicRequestHeader = try_header!(req);
+    let mut groups: BTreeSet<String> = b.offsets.groups_of_topic(&h.topic).into_iter().collect();
+    groups.extend(b.consumers.groups_of_topic(&h.topic));
+    RemotingCommand::success().with_body(to_json(&GroupList { group_list: groups }))
+}
+
+/// QUERY_TOPICS_BY_CONSUMER (343).
+pub fn topics_by_consumer(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+    let h: QueryTopicsByConsumerRequestHeader = try_header!(req);
+    let mut topics: BTreeSet<String> = b.offsets.topics_of_group(&h.group).into_iter().collect();
+    b.consumers.with_group(&h.group, |g| topics.extend(g.subscriptions.keys().filter(|t| !t.starts_with(system_topics::RETRY_PREFIX)).cloned()));
+    RemotingCommand::success().with_body(to_json(&TopicList { topic_list: topics.into_iter().collect(), broker_addr: Some(b.cfg.broker_addr()) }))
+}

@@ -1,0 +1,111 @@
+//! Client registry (spec §2.6, §2.8): HEART_BEAT, UNREGISTER_CLIENT, channel close/expiry
+//! (→ NOTIFY_CONSUMER_IDS_CHANGED), LOCK_BATCH_MQ / UNLOCK_BATCH_MQ.
+
+use mq_common::protocol::body::{system_topics, to_json, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody, PERM_READ, PERM_WRITE};
+use mq_common::protocol::codes::response;
+use mq_common::protocol::header::UnregisterClientRequestHeader;
+use mq_common::protocol::{lenient_json, now_millis, RemotingCommand};
+use mq_common::remoting::Channel;
+
+use super::consumer_manage::try_header;
+use super::{err, header};
+use crate::broker::Broker;
+use crate::consumer_manager::ClientChannel;
+
+/// HEART_BEAT (34).
+pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCommand {
+    let hb: HeartbeatData = match lenient_json::from_slice(&req.body) {
+        Ok(h) => h,
+        Err(e) => return err(response::SYSTEM_ERROR, format!("bad heartbeat body: {e}")),
+    };
+    let now = now_millis();
+    let client = ClientChannel { channel: ch.clone(), client_id: hb.client_id.clone(), language: req.language.clone(), version: req.version, last_update: now };
+    for cd in hb.consumer_data_set {
+        if let Some(gc) = b.groups.find_or_create(&cd.group_name) {
+            // The retry topic must exist before the first send-back.
+            let retry = system_topics::retry_topic(&cd.group_name);
+            b.topics.ensure(&retry, gc.retry_queue_nums.max(1), PERM_READ | PERM_WRITE);
+        }
+        let subs = cd
+            .subscription_data_set
+            .into_iter()
+            .map(|mut s| {
+                if s.expression_type.is_empty() {
+                    s.expression_type = "TAG".into();
+                }
+                // Clients differ in how they send codes (numbers, strings, none): recompute.
+                if !s.is_all() {
+                    s.code_set = s.effective_codes();
+                }
+                s
+            })
+            .collect();
+        let out = b.consumers.register(&cd.group_name, client.clone(), &cd.consume_type, &cd.message_model, &cd.consume_from_where, subs);
+        if (out.channel_added || out.subscriptions_changed) && b.cfg.notify_consumer_ids_changed_enable {
+            tracing::info!(group = %cd.group_name, client = %hb.client_id, "consumer group changed, notifying members");
+            b.consumers.notify_ids_changed(&cd.group_name);
+        }
+    }
+    for pd in hb.producer_data_set {
+        b.producers.register(&pd.group_name, client.clone());
+    }
+    RemotingCommand::success()
+}
+
+/// UNREGISTER_CLIENT (35).
+pub fn unregister(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCommand {
+    let h: UnregisterClientRequestHeader = try_header!(req);
+    if let Some(g) = h.producer_group.as_deref().filter(|g| !g.is_empty()) {
+        b.producers.unregister(g, ch.id());
+    }
+    if let Some(g) = h.consumer_group.as_deref().filter(|g| !g.is_empty()) {
+        if b.consumers.unregister(g, ch.id()) && b.cfg.notify_consumer_ids_changed_enable {
+            b.consumers.notify_ids_changed(g);
+        }
+    }
+    RemotingCommand::success()
+}
+
+/// A connection closed: drop it from every group and tell the remaining members.
+pub fn channel_closed(b: &Broker, ch: &Channel) {
+    b.producers.remove_channel(ch.id());
+    for g in b.consumers.remove_channel(ch.id()) {
+        tracing::info!(group = %g, peer = %ch.peer_addr(), "consumer channel closed");
+        if b.cfg.notify_consumer_ids_changed_enable {
+            b.consumers.notify_ids_changed(&g);
+        }
+    }
+}
+
+/// Expire channels not refreshed for `clientChannelExpiredTime` (run every 10 s).
+pub fn scan_expired(b: &Broker) {
+    let deadline = now_millis() - b.cfg.client_channel_expired_time as i64;
+    for (group, channel) in b.consumers.expired(deadline) {
+        tracing::info!(%group, peer = %channel.peer_addr(), "consumer channel expired");
+        if b.consumers.unregister(&group, channel.id()) && b.cfg.notify_consumer_ids_changed_enable {
+            b.consumers.notify_ids_changed(&group);
+        }
+        channel.close();
+    }
+    b.producers.expire(deadline);
+}
+
+/// LOCK_BATCH_MQ (41).
+pub fn lock_batch(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+    let body: LockBatchRequestBody = match lenient_json::from_slice(&req.body) {
+        Ok(v) => v,
+        Err(e) => return err(response::SYSTEM_ERROR, format!("bad lock body: {e}")),
+    };
+    let ok = b.locks.try_lock(&body.consumer_group, &body.client_id, &body.mq_set, now_millis());
+    RemotingCommand::success().with_body(to_json(&LockBatchResponseBody { lock_ok_mq_set: ok }))
+}
+
+/// UNLOCK_BATCH_MQ (42).
+pub fn unlock_batch(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+    let body: LockBatchRequestBody = match lenient_json::from_slice(&req.body) {
+        Ok(v) => v,
+        Err(e) => return err(response::SYSTEM_ERROR, format!("bad unlock body: {e}")),
+    };
+    b.locks.unlock(&body.consumer_group, &body.client_id, &body.mq_set);
+    RemotingCommand::success()
+}

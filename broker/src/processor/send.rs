@@ -1,0 +1,254 @@
+//! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320), spec §2.3.
+//!
+//! Handled inline on the connection's task through to the commit-log append; only a
+//! SYNC_FLUSH durability wait is spawned (the response is then sent with `ch.respond`).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use mq_common::message::property::{self, CLUSTER, REAL_QID, REAL_TOPIC, TRAN_MSG};
+use mq_common::message::{decode_batch, merge_batch_properties, sysflag, MessageExtBrokerInner};
+use mq_common::protocol::body::{system_topics, validate_topic, PERM_READ, PERM_WRITE};
+use mq_common::protocol::codes::{request as rq, response};
+use mq_common::protocol::header::{SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader};
+use mq_common::protocol::CommandHeader;
+use mq_common::protocol::RemotingCommand;
+use mq_common::remoting::Channel;
+
+use super::err;
+use crate::broker::Broker;
+use crate::store_api::{PutResult, PutStatus};
+
+/// Entry point for the three send codes.
+pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<RemotingCommand> {
+    // A V2 request without long names is decoded as V2 so a missing field is named by its
+    // short key ('b'), not by the V1 name.
+    let v2_only = (req.code == rq::SEND_MESSAGE_V2 || req.code == rq::SEND_BATCH_MESSAGE) && !req.ext_fields.contains_key("topic");
+    let decoded = if v2_only { SendMessageRequestHeaderV2::read(&req.ext_fields).map(Into::into) } else { SendMessageRequestHeader::read_any(req.code, &req.ext_fields) };
+    let h = match decoded {
+        Ok(h) => h,
+        Err(e) => return Some(err(response::SYSTEM_ERROR, format!("bad send request header: {e}"))),
+    };
+    let batch = req.code == rq::SEND_BATCH_MESSAGE;
+    let (h, queue_id) = match check(b, h) {
+        Ok(v) => v,
+        Err(resp) => return Some(resp),
+    };
+    let opaque = req.opaque;
+    let body = req.body;
+    let result = if batch { put_batch(b, ch, &h, queue_id, body) } else { put_one(b, ch, &h, queue_id, body) };
+    let (result, n) = match result {
+        Ok(v) => v,
+        Err(resp) => return Some(resp),
+    };
+    finish(b, ch, opaque, queue_id, result, n)
+}
+
+/// Validate the request and resolve topic + queue (steps 1–5 of §2.3). Returns the possibly
+/// rerouted header (DLQ) and the queue id to write.
+fn check(b: &Broker, mut h: SendMessageRequestHeader) -> Result<(SendMessageRequestHeader, i32), RemotingCommand> {
+    if !b.writable() {
+        return Err(err(response::NO_PERMISSION, format!("the broker[{}] sending message is forbidden", b.cfg.broker_ip1)));
+    }
+    if let Err(why) = validate_topic(&h.topic) {
+        return Err(err(response::SYSTEM_ERROR, why));
+    }
+    if h.topic == b.cfg.broker_cluster_name {
+        return Err(err(response::SYSTEM_ERROR, format!("the topic[{}] is conflict with system reserved words (cluster name)", h.topic)));
+    }
+    if system_topics::is_not_allowed_to_send(&h.topic) {
+        return Err(err(response::NO_PERMISSION, format!("Sending message to topic[{}] is forbidden.", h.topic)));
+    }
+    let mut info = b.topics.queue_info(&h.topic);
+    if info.is_none() {
+        let created = b.topics.create_from_default(&h.topic, &h.default_topic, h.default_topic_queue_nums).or_else(|| {
+            h.topic.starts_with(system_topics::RETRY_PREFIX).then(|| b.topics.ensure(&h.topic, 1, PERM_READ | PERM_WRITE))
+        });
+        if created.is_none() {
+            return Err(err(response::TOPIC_NOT_EXIST, format!("topic[{}] not exist, apply first please!", h.topic)));
+        }
+        info = b.topics.queue_info(&h.topic);
+    }
+    let Some((write_q, read_q, perm, _multi)) = info else {
+        return Err(err(response::TOPIC_NOT_EXIST, format!("topic[{}] not exist, apply first please!", h.topic)));
+    };
+    if perm & PERM_WRITE == 0 {
+        return Err(err(response::NO_PERMISSION, format!("the topic[{}] sending message is forbidden", h.topic)));
+    }
+    let mut queue_id = h.queue_id;
+    if queue_id < 0 {
+        queue_id = rand::random_range(0..write_q.max(1));
+    }
+    if queue_id >= write_q.max(read_q) {
+        return Err(err(response::SYSTEM_ERROR, format!("request queueId[{queue_id}] is illegal, topic:{} writeQueueNums:{write_q} readQueueNums:{read_q}", h.topic)));
+    }
+    // Retried messages past their budget go to the group's dead-letter queue.
+    if let Some(group) = h.topic.strip_prefix(system_topics::RETRY_PREFIX) {
+        let Some(gc) = b.groups.find_or_create(group) else {
+            return Err(err(response::SUBSCRIPTION_GROUP_NOT_EXIST, format!("subscription group not exist, {group}")));
+        };
+        let max = h.max_reconsume_times.unwrap_or(gc.retry_max_times);
+        if h.reconsume_times.unwrap_or(0) >= max {
+            let dlq = system_topics::dlq_topic(group);
+            b.topics.ensure(&dlq, 1, PERM_READ | PERM_WRITE);
+            tracing::info!(group, reconsume = h.reconsume_times, "send to %RETRY% past max reconsume times → DLQ");
+            h.topic = dlq;
+            queue_id = 0;
+        }
+    }
+    Ok((h, queue_id))
+}
+
+fn base_inner(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, queue_id: i32, multi_tag: bool) -> MessageExtBrokerInner {
+    let mut sys_flag = h.sys_flag;
+    if multi_tag {
+        sys_flag |= sysflag::MULTI_TAGS_FLAG;
+    }
+    MessageExtBrokerInner {
+        topic: h.topic.clone(),
+        queue_id,
+        flag: h.flag,
+        sys_flag,
+        born_timestamp: h.born_timestamp,
+        born_host: ch.peer_addr(),
+        store_host: b.store_host,
+        reconsume_times: h.reconsume_times.unwrap_or(0),
+        ..Default::default()
+    }
+}
+
+fn with_cluster(b: &Broker, props: &str) -> String {
+    let mut s = String::with_capacity(props.len() + b.cfg.broker_cluster_name.len() + 10);
+    s.push_str(props);
+    if property::get_property(props, CLUSTER).is_none() {
+        if !s.is_empty() && !s.ends_with(property::PROPERTY_SEPARATOR) {
+            s.push(property::PROPERTY_SEPARATOR);
+        }
+        s.push_str(CLUSTER);
+        s.push(property::NAME_VALUE_SEPARATOR);
+        s.push_str(&b.cfg.broker_cluster_name);
+        s.push(property::PROPERTY_SEPARATOR);
+    }
+    s
+}
+
+fn put_one(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, queue_id: i32, body: Bytes) -> Result<(PutResult, usize), RemotingCommand> {
+    if body.len() > b.cfg.max_message_size {
+        return Err(err(response::MESSAGE_ILLEGAL, format!("message body size {} exceeds maxMessageSize {}", body.len(), b.cfg.max_message_size)));
+    }
+    let multi = b.topics.queue_info(&h.topic).is_some_and(|i| i.3);
+    let mut m = base_inner(b, ch, h, queue_id, multi);
+    m.body = body;
+    m.properties = with_cluster(b, h.properties.as_deref().unwrap_or(""));
+    if m.property(TRAN_MSG) == Some("true") {
+        if b.cfg.reject_transaction_message {
+            return Err(err(response::NO_PERMISSION, format!("the broker[{}] sending transaction message is forbidden", b.cfg.broker_ip1)));
+        }
+        // Half message: parked in the internal half topic until END_TRANSACTION.
+        let real_topic = std::mem::replace(&mut m.topic, system_topics::TRANS_HALF_TOPIC.to_string());
+        m.set_property(REAL_TOPIC, &real_topic);
+        m.set_property(REAL_QID, &m.queue_id.to_string());
+        m.queue_id = 0;
+        m.sys_flag = sysflag::reset_transaction_value(m.sys_flag, sysflag::TRANSACTION_NOT_TYPE);
+        b.topics.ensure(system_topics::TRANS_HALF_TOPIC, 1, PERM_READ | PERM_WRITE);
+    }
+    if let Err(e) = m.check_format() {
+        return Err(err(response::MESSAGE_ILLEGAL, format!("message format illegal: {e}")));
+    }
+    b.stats.put_bytes.fetch_add(m.body.len() as u64, Ordering::Relaxed);
+    Ok((b.store.put(m), 1))
+}
+
+fn put_batch(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, queue_id: i32, body: Bytes) -> Result<(PutResult, usize), RemotingCommand> {
+    if h.topic.starts_with(system_topics::RETRY_PREFIX) {
+        return Err(err(response::MESSAGE_ILLEGAL, "batch message is not supported for retry topics"));
+    }
+    let items = decode_batch(&body).map_err(|e| err(response::MESSAGE_ILLEGAL, format!("bad batch body: {e}")))?;
+    if items.is_empty() {
+        return Err(err(response::MESSAGE_ILLEGAL, "empty batch"));
+    }
+    let multi = b.topics.queue_info(&h.topic).is_some_and(|i| i.3);
+    let batch_props = with_cluster(b, h.properties.as_deref().unwrap_or(""));
+    let mut msgs = Vec::with_capacity(items.len());
+    for it in items {
+        if it.body.len() > b.cfg.max_message_size {
+            return Err(err(response::MESSAGE_ILLEGAL, format!("message body size {} exceeds maxMessageSize {}", it.body.len(), b.cfg.max_message_size)));
+        }
+        let mut m = base_inner(b, ch, h, queue_id, multi);
+        m.flag = it.flag;
+        m.body = it.body;
+        m.properties = merge_batch_properties(&it.properties, &batch_props);
+        if m.delay_level() > 0 {
+            return Err(err(response::MESSAGE_ILLEGAL, "batch message does not support delay levels"));
+        }
+        if let Err(e) = m.check_format() {
+            return Err(err(response::MESSAGE_ILLEGAL, format!("message format illegal: {e}")));
+        }
+        b.stats.put_bytes.fetch_add(m.body.len() as u64, Ordering::Relaxed);
+        msgs.push(m);
+    }
+    let n = msgs.len();
+    Ok((b.store.put_batch(msgs), n))
+}
+
+/// Map a put status to (code, remark) — §2.3 step 9.
+pub(crate) fn status_code(s: PutStatus) -> (i32, Option<String>) {
+    match s {
+        PutStatus::PutOk => (response::SUCCESS, None),
+        PutStatus::FlushDiskTimeout => (response::FLUSH_DISK_TIMEOUT, None),
+        PutStatus::FlushSlaveTimeout => (response::FLUSH_SLAVE_TIMEOUT, None),
+        PutStatus::SlaveNotAvailable => (response::SLAVE_NOT_AVAILABLE, None),
+        PutStatus::MessageIllegal | PutStatus::PropertiesSizeExceeded => (response::MESSAGE_ILLEGAL, Some(format!("the message is illegal, maybe msg body or properties length not matched: {s:?}"))),
+        PutStatus::ServiceNotAvailable => (response::SERVICE_NOT_AVAILABLE, Some("service not available now, maybe disk full or the broker is shutting down".into())),
+        PutStatus::OsPageCacheBusy => (response::SYSTEM_ERROR, Some("[PC_SYNCHRONIZED]broker busy, start flow control for a while".into())),
+        PutStatus::CreateMappedFileFailed => (response::SYSTEM_ERROR, Some("create mapped file failed, server is busy or broken.".into())),
+        PutStatus::UnknownError => (response::SYSTEM_ERROR, Some("UNKNOWN_ERROR".into())),
+    }
+}
+
+fn build_response(b: &Broker, status: PutStatus, queue_id: i32, r: &PutResult) -> RemotingCommand {
+    let (code, remark) = status_code(status);
+    if !status.is_stored() {
+        b.stats.put_failures.fetch_add(1, Ordering::Relaxed);
+        let remark = match remark {
+            Some(m) if !r.remark.is_empty() => Some(format!("{m}: {}", r.remark)),
+            Some(m) => Some(m),
+            None => Some(r.remark.clone()),
+        };
+        return RemotingCommand::response(code, remark);
+    }
+    let hdr = SendMessageResponseHeader {
+        msg_id: r.msg_id.clone(),
+        queue_id,
+        queue_offset: r.queue_offset,
+        transaction_id: None,
+        batch_uniq_id: None,
+        msg_region: Some("DefaultRegion".into()),
+        trace_on: Some("true".into()),
+    };
+    let mut resp = RemotingCommand::success_with_header(&hdr);
+    resp.code = code;
+    resp.remark = remark;
+    resp
+}
+
+fn finish(b: &Arc<Broker>, ch: &Channel, opaque: i32, queue_id: i32, mut r: PutResult, n: usize) -> Option<RemotingCommand> {
+    if r.status.is_stored() {
+        b.stats.put_msgs.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    match r.durable.take() {
+        None => Some(build_response(b, r.status, queue_id, &r)),
+        Some(wait) => {
+            // SYNC_FLUSH: the connection keeps reading; the answer follows the group commit.
+            let b = b.clone();
+            let ch = ch.clone();
+            tokio::spawn(async move {
+                let status = wait.await;
+                let resp = build_response(&b, status, queue_id, &r);
+                ch.respond(opaque, resp);
+            });
+            None
+        }
+    }
+}

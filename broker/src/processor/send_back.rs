@@ -1,0 +1,78 @@
+//! CONSUMER_SEND_MSG_BACK (36), spec §2.7: a consumer failed a message; re-append it to the
+//! group's retry topic with a delay level (3 + reconsumeTimes by default) or, past the retry
+//! budget, to the group's dead-letter topic.
+
+use std::sync::atomic::Ordering;
+
+use mq_common::message::property::{DELAY, ORIGIN_MESSAGE_ID, RETRY_TOPIC};
+use mq_common::message::{encode_offset_msg_id, MessageExtBrokerInner, RecordView};
+use mq_common::protocol::body::{system_topics, PERM_READ, PERM_WRITE};
+use mq_common::protocol::codes::response;
+use mq_common::protocol::header::ConsumerSendMsgBackRequestHeader;
+use mq_common::protocol::RemotingCommand;
+use mq_common::remoting::Channel;
+
+use super::consumer_manage::try_header;
+use super::{err, header};
+use crate::broker::Broker;
+
+/// Process a send-back.
+pub fn process(b: &Broker, _ch: &Channel, req: &RemotingCommand) -> RemotingCommand {
+    let h: ConsumerSendMsgBackRequestHeader = try_header!(req);
+    let Some(gc) = b.groups.find_or_create(&h.group) else {
+        return err(response::SUBSCRIPTION_GROUP_NOT_EXIST, format!("subscription group not exist, {}", h.group));
+    };
+    if !b.writable() {
+        return err(response::NO_PERMISSION, format!("the broker[{}] sending message is forbidden", b.cfg.broker_ip1));
+    }
+    if gc.retry_queue_nums <= 0 {
+        return RemotingCommand::success();
+    }
+    let Some(rec) = b.store.look_by_offset(h.offset) else {
+        return err(response::SYSTEM_ERROR, format!("look message by offset failed, {}", h.offset));
+    };
+    let view = match RecordView::parse(&rec, false) {
+        Ok(v) => v,
+        Err(e) => return err(response::SYSTEM_ERROR, format!("stored message at {} unreadable: {e}", h.offset)),
+    };
+    let mut m = MessageExtBrokerInner {
+        topic: system_topics::retry_topic(&h.group),
+        queue_id: rand::random_range(0..gc.retry_queue_nums),
+        flag: view.flag,
+        sys_flag: view.sys_flag,
+        born_timestamp: view.born_timestamp,
+        born_host: view.born_host,
+        store_host: b.store_host,
+        reconsume_times: view.reconsume_times + 1,
+        prepared_transaction_offset: 0,
+        body: rec.slice_ref(view.body),
+        properties: view.properties.to_string(),
+        tags_code: 0,
+    };
+    if m.property(RETRY_TOPIC).is_none() {
+        m.set_property(RETRY_TOPIC, view.topic);
+    }
+    let max = h.max_reconsume_times.unwrap_or(gc.retry_max_times);
+    if view.reconsume_times >= max || h.delay_level < 0 {
+        m.topic = system_topics::dlq_topic(&h.group);
+        m.queue_id = 0;
+        m.remove_property(DELAY);
+        b.topics.ensure(&m.topic, 1, PERM_READ | PERM_WRITE);
+        tracing::info!(group = %h.group, reconsume = view.reconsume_times, "message moved to DLQ");
+    } else {
+        b.topics.ensure(&m.topic, gc.retry_queue_nums, PERM_READ | PERM_WRITE);
+        let level = if h.delay_level == 0 { 3 + view.reconsume_times } else { h.delay_level };
+        m.set_property(DELAY, &level.to_string());
+    }
+    if m.property(ORIGIN_MESSAGE_ID).is_none() {
+        let origin = h.origin_msg_id.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| encode_offset_msg_id(view.store_host, view.physical_offset));
+        m.set_property(ORIGIN_MESSAGE_ID, &origin);
+    }
+    let r = b.store.put(m);
+    if r.status.is_stored() {
+        b.stats.put_msgs.fetch_add(1, Ordering::Relaxed);
+        RemotingCommand::success()
+    } else {
+        err(response::SYSTEM_ERROR, format!("{:?}", r.status))
+    }
+}

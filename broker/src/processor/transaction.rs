@@ -1,0 +1,86 @@
+//! END_TRANSACTION (37), spec §8.2: commit re-appends the half message to its real topic with
+//! the COMMIT sysFlag and writes an op record; rollback writes only the op record.
+//! Unresolved half messages are checked by [`crate::transaction_checker`].
+
+use mq_common::message::property::{self, REAL_QID, REAL_TOPIC, TAGS, TRAN_MSG, WAIT};
+use mq_common::message::{sysflag, MessageExtBrokerInner, RecordView};
+use mq_common::protocol::body::{system_topics, PERM_READ, PERM_WRITE};
+use mq_common::protocol::codes::response;
+use mq_common::protocol::header::EndTransactionRequestHeader;
+use mq_common::protocol::{now_millis, RemotingCommand};
+
+use super::{err, header};
+use crate::broker::Broker;
+
+/// Process END_TRANSACTION (usually oneway; the response is dropped then).
+pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Option<RemotingCommand> {
+    let h: EndTransactionRequestHeader = match header(req) {
+        Ok(h) => h,
+        Err(e) => return Some(e),
+    };
+    if b.cfg.is_slave() {
+        return Some(err(response::SLAVE_NOT_AVAILABLE, "the broker is a slave, END_TRANSACTION is not allowed"));
+    }
+    let ty = h.commit_or_rollback;
+    if ty != sysflag::TRANSACTION_COMMIT_TYPE && ty != sysflag::TRANSACTION_ROLLBACK_TYPE {
+        // UNKNOWN: nothing to do until a check resolves it.
+        return Some(RemotingCommand::success());
+    }
+    let Some(rec) = b.store.look_by_offset(h.commit_log_offset) else {
+        return Some(err(response::SYSTEM_ERROR, format!("find prepared transaction message failed, offset {}", h.commit_log_offset)));
+    };
+    let view = match RecordView::parse(&rec, false) {
+        Ok(v) => v,
+        Err(e) => return Some(err(response::SYSTEM_ERROR, format!("prepared message unreadable: {e}"))),
+    };
+    if view.topic != system_topics::TRANS_HALF_TOPIC {
+        return Some(err(response::SYSTEM_ERROR, format!("the message at {} is not a half message", h.commit_log_offset)));
+    }
+    if view.property(property::PGROUP).is_some_and(|g| g != h.producer_group) {
+        return Some(err(response::SYSTEM_ERROR, "the producer group wrong"));
+    }
+    if ty == sysflag::TRANSACTION_COMMIT_TYPE {
+        let real_topic = view.property(REAL_TOPIC).unwrap_or("").to_string();
+        let real_qid = view.property(REAL_QID).and_then(|q| q.parse().ok()).unwrap_or(0);
+        let mut m = MessageExtBrokerInner {
+            topic: real_topic,
+            queue_id: real_qid,
+            flag: view.flag,
+            sys_flag: sysflag::reset_transaction_value(view.sys_flag, sysflag::TRANSACTION_COMMIT_TYPE),
+            born_timestamp: view.born_timestamp,
+            born_host: view.born_host,
+            store_host: b.store_host,
+            reconsume_times: view.reconsume_times,
+            prepared_transaction_offset: h.commit_log_offset,
+            body: rec.slice_ref(view.body),
+            properties: view.properties.to_string(),
+            tags_code: 0,
+        };
+        m.remove_property(TRAN_MSG);
+        m.remove_property(REAL_TOPIC);
+        m.remove_property(REAL_QID);
+        m.set_property(WAIT, "false");
+        let r = b.store.put(m);
+        if !r.status.is_stored() {
+            return Some(err(response::SYSTEM_ERROR, format!("commit of half message failed: {:?}", r.status)));
+        }
+    }
+    // Op record: marks the half message (by its queue offset) as resolved.
+    let mut op = MessageExtBrokerInner {
+        topic: system_topics::TRANS_OP_HALF_TOPIC.to_string(),
+        queue_id: view.queue_id,
+        born_timestamp: now_millis(),
+        born_host: b.store_host,
+        store_host: b.store_host,
+        body: bytes::Bytes::from(view.queue_offset.to_string()),
+        ..Default::default()
+    };
+    op.set_property(TAGS, "d");
+    op.set_property(WAIT, "false");
+    b.topics.ensure(system_topics::TRANS_OP_HALF_TOPIC, 1, PERM_READ | PERM_WRITE);
+    let r = b.store.put(op);
+    if !r.status.is_stored() {
+        return Some(err(response::SYSTEM_ERROR, format!("writing transaction op record failed: {:?}", r.status)));
+    }
+    Some(RemotingCommand::success())
+}

@@ -1,0 +1,63 @@
+//! Broker counters for GET_BROKER_RUNTIME_INFO: totals since boot/today and TPS over the last
+//! sampling window (a background task calls [`BrokerStats::sample`] every second).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+/// Counters.
+#[derive(Default)]
+pub struct BrokerStats {
+    /// Messages stored.
+    pub put_msgs: AtomicU64,
+    /// Bytes stored (bodies).
+    pub put_bytes: AtomicU64,
+    /// Messages returned by pulls.
+    pub get_msgs: AtomicU64,
+    /// Bytes returned by pulls.
+    pub get_bytes: AtomicU64,
+    /// Failed puts.
+    pub put_failures: AtomicU64,
+    /// Samples: (ms, put_msgs, get_msgs, get_bytes), last 601 (10 minutes).
+    samples: Mutex<VecDeque<(i64, u64, u64, u64)>>,
+    /// (day number, put, get) at the start of today.
+    today_base: Mutex<(i64, u64, u64)>,
+}
+
+impl BrokerStats {
+    /// Take a sample (once per second).
+    pub fn sample(&self, now_ms: i64) {
+        let (p, g, gb) = (self.put_msgs.load(Ordering::Relaxed), self.get_msgs.load(Ordering::Relaxed), self.get_bytes.load(Ordering::Relaxed));
+        let mut s = self.samples.lock();
+        s.push_back((now_ms, p, g, gb));
+        while s.len() > 601 {
+            s.pop_front();
+        }
+        let day = now_ms / 86_400_000;
+        let mut base = self.today_base.lock();
+        if base.0 != day {
+            *base = (day, p, g);
+        }
+    }
+
+    /// (putTps, getTransferedTps, getTransferedBytesPerSecond) over the last `window_s`
+    /// seconds (or what has been sampled so far).
+    pub fn tps(&self, window_s: usize) -> (f64, f64, f64) {
+        let s = self.samples.lock();
+        let first = s.len().saturating_sub(window_s + 1);
+        match (s.get(first), s.back()) {
+            (Some(a), Some(b)) if b.0 > a.0 => {
+                let secs = (b.0 - a.0) as f64 / 1000.0;
+                ((b.1 - a.1) as f64 / secs, (b.2 - a.2) as f64 / secs, (b.3 - a.3) as f64 / secs)
+            }
+            _ => (0.0, 0.0, 0.0),
+        }
+    }
+
+    /// (puts today, gets today).
+    pub fn today(&self) -> (u64, u64) {
+        let base = self.today_base.lock();
+        (self.put_msgs.load(Ordering::Relaxed).saturating_sub(base.1), self.get_msgs.load(Ordering::Relaxed).saturating_sub(base.2))
+    }
+}

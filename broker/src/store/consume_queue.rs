@@ -1,0 +1,341 @@
+//! Consume queue (§4.3): per (topic, queueId) an array of 20-byte units
+//! `commitLogOffset i64 ‖ size i32 ‖ tagsCode i64`; entry n lives at byte n*20 of the logical
+//! queue, split into files named by their starting byte offset.
+
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use super::mapped_file::MappedFile;
+use super::mapped_file_queue::{LoadReport, MappedFileQueue};
+
+/// Size of one unit.
+pub const CQ_UNIT: usize = 20;
+
+/// Commit-log offset of a gap-filling blank unit.
+pub const BLANK_UNIT: (i64, i32, i64) = (0, i32::MAX, 0);
+
+/// One unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CqUnit {
+    /// commit-log offset of the record
+    pub phy_offset: i64,
+    /// record size
+    pub size: i32,
+    /// tag hash (or delivery time for SCHEDULE_TOPIC_XXXX)
+    pub tags_code: i64,
+}
+
+impl CqUnit {
+    /// Whether this is a gap-filling blank unit.
+    pub fn is_blank(&self) -> bool {
+        self.size == i32::MAX && self.phy_offset == 0
+    }
+
+    fn decode(b: &[u8]) -> CqUnit {
+        let mut o = [0u8; 8];
+        o.copy_from_slice(&b[0..8]);
+        let mut t = [0u8; 8];
+        t.copy_from_slice(&b[12..20]);
+        CqUnit {
+            phy_offset: i64::from_be_bytes(o),
+            size: i32::from_be_bytes([b[8], b[9], b[10], b[11]]),
+            tags_code: i64::from_be_bytes(t),
+        }
+    }
+
+    fn encode(&self) -> [u8; 20] {
+        let mut b = [0u8; 20];
+        b[0..8].copy_from_slice(&self.phy_offset.to_be_bytes());
+        b[8..12].copy_from_slice(&self.size.to_be_bytes());
+        b[12..20].copy_from_slice(&self.tags_code.to_be_bytes());
+        b
+    }
+}
+
+/// A consume queue.
+pub struct ConsumeQueue {
+    topic: String,
+    queue_id: i32,
+    queue: MappedFileQueue,
+    /// Logical byte offset of the first unit still pointing into the commit log (units before it
+    /// reference deleted commit-log files).
+    min_logic_offset: AtomicI64,
+}
+
+impl ConsumeQueue {
+    /// Open (or prepare to create) `root/consumequeue/<topic>/<queueId>/`.
+    pub fn new(cq_root: &Path, topic: &str, queue_id: i32, file_size: usize) -> Self {
+        ConsumeQueue {
+            topic: topic.to_owned(),
+            queue_id,
+            queue: MappedFileQueue::new(
+                cq_root.join(topic).join(queue_id.to_string()),
+                file_size,
+            ),
+            min_logic_offset: AtomicI64::new(0),
+        }
+    }
+
+    /// Topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Queue id.
+    pub fn queue_id(&self) -> i32 {
+        self.queue_id
+    }
+
+    /// The files.
+    pub fn files(&self) -> &MappedFileQueue {
+        &self.queue
+    }
+
+    /// Map existing files.
+    pub fn load(&self) -> io::Result<LoadReport> {
+        self.queue.load()
+    }
+
+    /// Find the end of valid units: every file but the last is full; the last is scanned from its
+    /// start for units with offset ≥ 0 and size > 0. Returns the commit-log end (offset + size) of
+    /// the last valid unit, or -1.
+    pub fn recover(&self) -> io::Result<i64> {
+        let files = self.queue.files();
+        let Some(last) = files.last() else { return Ok(-1) };
+        let mut pos = 0usize;
+        while pos + CQ_UNIT <= last.size() {
+            let u = CqUnit::decode(last.slice(pos, CQ_UNIT).unwrap_or(&[0; 20]));
+            if u.phy_offset < 0 || u.size <= 0 {
+                break;
+            }
+            pos += CQ_UNIT;
+        }
+        self.queue.truncate_from(last.from_offset() + pos as i64)?;
+        // An empty last file after a full one is fine; an empty sole file is removed.
+        if pos == 0 && files.len() == 1 && last.from_offset() == 0 {
+            self.queue.destroy_all();
+        }
+        Ok(self.last_phy_end())
+    }
+
+    /// Commit-log end (offset + size) of the last non-blank unit, or -1.
+    pub fn last_phy_end(&self) -> i64 {
+        let max = self.max_offset_in_queue();
+        let min = self.first_stored_index();
+        let mut i = max - 1;
+        while i >= min {
+            if let Some(u) = self.get_unit(i) {
+                if !u.is_blank() {
+                    return u.phy_offset + u.size as i64;
+                }
+            }
+            i -= 1;
+        }
+        -1
+    }
+
+    /// Drop units whose record extends beyond `phy_max` (the commit log was truncated there).
+    pub fn truncate_beyond(&self, phy_max: i64) -> io::Result<()> {
+        let max = self.max_offset_in_queue();
+        let min = self.first_stored_index();
+        // Keep up to the last real unit inside the log; trailing blanks only filled a gap
+        // before a unit that is now gone, so they go too.
+        let mut keep = max;
+        while keep > min {
+            match self.get_unit(keep - 1) {
+                Some(u) if u.is_blank() || u.phy_offset + u.size as i64 > phy_max => keep -= 1,
+                _ => break,
+            }
+        }
+        if keep < max {
+            tracing::info!(topic = %self.topic, queue = self.queue_id, from = keep, to = max, "truncating consume queue");
+            self.queue.truncate_from(keep * CQ_UNIT as i64)?;
+        }
+        Ok(())
+    }
+
+    /// Next logical offset to be written (= number of units incl. deleted ones).
+    pub fn max_offset_in_queue(&self) -> i64 {
+        self.queue.max_offset() / CQ_UNIT as i64
+    }
+
+    fn first_stored_index(&self) -> i64 {
+        self.queue.min_offset() / CQ_UNIT as i64
+    }
+
+    /// Smallest logical offset whose unit still points into the commit log.
+    pub fn min_offset_in_queue(&self) -> i64 {
+        let m = self.min_logic_offset.load(Ordering::Acquire) / CQ_UNIT as i64;
+        m.max(self.first_stored_index())
+            .min(self.max_offset_in_queue())
+    }
+
+    /// The unit at logical offset `index`, if stored and written.
+    pub fn get_unit(&self, index: i64) -> Option<CqUnit> {
+        if index < 0 {
+            return None;
+        }
+        let at = index.checked_mul(CQ_UNIT as i64)?;
+        let f = self.queue.find(at)?;
+        let pos = (at - f.from_offset()) as usize;
+        if pos + CQ_UNIT > f.wrote_position() {
+            return None;
+        }
+        Some(CqUnit::decode(f.slice(pos, CQ_UNIT)?))
+    }
+
+    /// Units from `index` to the end of the written part of its file (one file at most, like
+    /// Java's `getIndexBuffer`). `None` if no file holds `index`.
+    pub fn units_from(&self, index: i64, max_units: usize) -> Option<Vec<CqUnit>> {
+        let at = index.checked_mul(CQ_UNIT as i64)?;
+        let f: Arc<MappedFile> = self.queue.find(at)?;
+        let pos = (at - f.from_offset()) as usize;
+        let end = f.wrote_position();
+        if pos >= end {
+            return Some(Vec::new());
+        }
+        let n = ((end - pos) / CQ_UNIT).min(max_units);
+        let bytes = f.slice(pos, n * CQ_UNIT)?;
+        Some(bytes.chunks_exact(CQ_UNIT).map(CqUnit::decode).collect())
+    }
+
+    /// Start index of the file after the one holding `index` (for OFFSET_FOUND_NULL).
+    pub fn roll_next_file(&self, index: i64) -> i64 {
+        let per = (self.queue.file_size() / CQ_UNIT) as i64;
+        (index / per + 1) * per
+    }
+
+    /// Write unit `queue_offset`. Idempotent: offsets already present are skipped (replay).
+    /// A gap (queue first seen at a non-zero offset, or lost units) is filled with blank units.
+    /// Caller is the single writer.
+    pub fn put(&self, queue_offset: i64, phy: i64, size: i32, tags_code: i64) -> io::Result<()> {
+        let expected = queue_offset * CQ_UNIT as i64;
+        let cur = self.queue.max_offset();
+        if self.queue.is_empty() && expected > 0 {
+            // New queue starting past 0 (earlier units expired): start at the covering file.
+            let fs = self.queue.file_size() as i64;
+            let f = self.queue.create(expected / fs * fs)?;
+            self.min_logic_offset.store(expected, Ordering::Release);
+            let _ = f;
+        } else if expected < cur {
+            return Ok(());
+        }
+        while self.queue.max_offset() < expected {
+            tracing::warn!(topic = %self.topic, queue = self.queue_id, at = self.queue.max_offset() / 20, "filling consume-queue gap with a blank unit");
+            let (o, s, t) = BLANK_UNIT;
+            self.append_unit(CqUnit { phy_offset: o, size: s, tags_code: t })?;
+        }
+        self.append_unit(CqUnit {
+            phy_offset: phy,
+            size,
+            tags_code,
+        })
+    }
+
+    fn append_unit(&self, u: CqUnit) -> io::Result<()> {
+        let f = match self.queue.last() {
+            Some(f) if !f.is_full() => f,
+            Some(f) => self.queue.create(f.from_offset() + f.size() as i64)?,
+            None => self.queue.create(0)?,
+        };
+        let b = u.encode();
+        if !f.append_with(CQ_UNIT, |dst| dst.copy_from_slice(&b)) {
+            return Err(io::Error::other("consume-queue unit does not fit"));
+        }
+        Ok(())
+    }
+
+    /// Flush written units.
+    pub fn flush(&self) -> io::Result<()> {
+        for f in self.queue.files() {
+            if f.flushed_position() < f.wrote_position() {
+                f.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Delete leading files whose every unit points below `commit_log_min` and move the min
+    /// logical offset past such units in the first remaining file. Returns files deleted.
+    pub fn delete_expired(&self, commit_log_min: i64) -> usize {
+        let deleted = self.queue.delete_leading(usize::MAX, |f| {
+            let w = f.wrote_position();
+            if w < CQ_UNIT {
+                return false;
+            }
+            let last = CqUnit::decode(f.slice(w - CQ_UNIT, CQ_UNIT).unwrap_or(&[0; 20]));
+            f.is_full() && last.phy_offset + last.size as i64 <= commit_log_min
+        });
+        self.correct_min_offset(commit_log_min);
+        deleted
+    }
+
+    /// Move the min logical offset to the first unit at or above `commit_log_min`.
+    pub fn correct_min_offset(&self, commit_log_min: i64) {
+        let min = self.first_stored_index().max(
+            self.min_logic_offset.load(Ordering::Acquire) / CQ_UNIT as i64,
+        );
+        let max = self.max_offset_in_queue();
+        let mut i = min;
+        while i < max {
+            match self.get_unit(i) {
+                Some(u) if u.is_blank() || u.phy_offset < commit_log_min => i += 1,
+                _ => break,
+            }
+        }
+        self.min_logic_offset
+            .store(i * CQ_UNIT as i64, Ordering::Release);
+    }
+
+    /// Remove every file and the queue directory.
+    pub fn destroy(&self) {
+        self.queue.destroy_all();
+        if let Some(parent) = self.queue.dir().parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_read_roll_gap_truncate() {
+        let dir = tempfile::tempdir().unwrap();
+        let cq = ConsumeQueue::new(dir.path(), "T", 0, 60); // 3 units per file
+        for i in 0..7 {
+            cq.put(i, i * 100, 100, i).unwrap();
+        }
+        cq.put(3, 999, 1, 1).unwrap(); // replay of an existing unit: ignored
+        assert_eq!(cq.max_offset_in_queue(), 7);
+        assert_eq!(cq.get_unit(3).unwrap().phy_offset, 300);
+        assert_eq!(cq.units_from(4, 100).unwrap().len(), 2); // to the end of the 2nd file
+        assert_eq!(cq.files().len(), 3);
+        cq.put(9, 900, 100, 0).unwrap(); // gap of 2
+        assert!(cq.get_unit(7).unwrap().is_blank());
+        assert_eq!(cq.max_offset_in_queue(), 10);
+        cq.truncate_beyond(650).unwrap();
+        assert_eq!(cq.max_offset_in_queue(), 6);
+        assert_eq!(cq.last_phy_end(), 600);
+        assert_eq!(cq.delete_expired(350), 1);
+        assert_eq!(cq.min_offset_in_queue(), 4);
+        // Reload and recover.
+        let cq2 = ConsumeQueue::new(dir.path(), "T", 0, 60);
+        cq2.load().unwrap();
+        assert_eq!(cq2.recover().unwrap(), 600);
+        assert_eq!(cq2.max_offset_in_queue(), 6);
+    }
+
+    #[test]
+    fn new_queue_at_nonzero_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let cq = ConsumeQueue::new(dir.path(), "T", 1, 60);
+        cq.put(4, 10, 5, 0).unwrap();
+        assert_eq!(cq.max_offset_in_queue(), 5);
+        assert_eq!(cq.min_offset_in_queue(), 4);
+        assert!(cq.get_unit(3).unwrap().is_blank());
+    }
+}

@@ -1,0 +1,165 @@
+//! Flushing: the commit-log flusher thread (ASYNC interval or SYNC group commit) and the
+//! durability waiters.
+//!
+//! Group commit: appends are synchronous on the caller's thread; a sender that needs durability
+//! registers "flushed ≥ my end offset" by raising `requested` and waking the flusher, then awaits
+//! a `tokio::sync::watch` of the flushed offset. The flusher takes the current end of the log,
+//! msyncs everything up to it (one fsync for every append completed before it), and publishes
+//! the new flushed offset, releasing all satisfied waiters at once.
+//!
+//! Poisoning: if an msync fails, the kernel may already have dropped the dirty pages, so a retry
+//! could report success for data that is gone. The store is poisoned: waiters get an error,
+//! later puts are refused, and nothing past the last good flush is ever acknowledged.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+use tokio::sync::watch;
+
+/// Published flush progress.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlushProgress {
+    /// commit-log offset up to which data is durable
+    pub flushed: i64,
+    /// an fsync failed; the store refuses writes
+    pub poisoned: bool,
+}
+
+/// Why a durable wait failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DurabilityError {
+    /// Not flushed within `syncFlushTimeout` (maps to FLUSH_DISK_TIMEOUT).
+    #[error("flush timed out")]
+    FlushTimeout,
+    /// An fsync failed; the data may be lost and the store refuses writes.
+    #[error("store poisoned by a failed fsync")]
+    Poisoned,
+    /// The store shut down before the data was flushed.
+    #[error("store shut down")]
+    ShutDown,
+}
+
+/// A wake-up flag with timeout (condvar + bool), used by the background threads.
+#[derive(Default)]
+pub struct Waker {
+    flag: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Waker {
+    /// Wake the waiting thread (sticky until consumed).
+    pub fn wake(&self) {
+        let mut f = self.flag.lock();
+        *f = true;
+        self.cv.notify_one();
+    }
+
+    /// Wait until woken or `timeout` passes; consumes the wake-up.
+    pub fn wait(&self, timeout: Duration) {
+        let mut f = self.flag.lock();
+        if !*f {
+            self.cv.wait_for(&mut f, timeout);
+        }
+        *f = false;
+    }
+}
+
+/// Shared state between appenders, waiters and the flusher.
+pub struct FlushControl {
+    /// Highest offset some waiter needs durable.
+    pub requested: AtomicI64,
+    /// Wakes the flusher (shared with its thread, which must not keep the store alive).
+    pub waker: std::sync::Arc<Waker>,
+    tx: watch::Sender<FlushProgress>,
+    poisoned: AtomicBool,
+    shut_down: AtomicBool,
+}
+
+impl FlushControl {
+    /// New control with `flushed` as the initial durable offset.
+    pub fn new(flushed: i64) -> Self {
+        let (tx, _) = watch::channel(FlushProgress {
+            flushed,
+            poisoned: false,
+        });
+        FlushControl {
+            requested: AtomicI64::new(flushed),
+            waker: Default::default(),
+            tx,
+            poisoned: AtomicBool::new(false),
+            shut_down: AtomicBool::new(false),
+        }
+    }
+
+    /// Current progress.
+    pub fn progress(&self) -> FlushProgress {
+        *self.tx.borrow()
+    }
+
+    /// Whether the store is poisoned.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
+    /// Publish a successful flush up to `flushed`.
+    pub fn publish(&self, flushed: i64) {
+        self.tx.send_if_modified(|p| {
+            if flushed > p.flushed {
+                p.flushed = flushed;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Poison the store and release every waiter with an error.
+    pub fn poison(&self) {
+        self.poisoned.store(true, Ordering::Release);
+        self.tx.send_modify(|p| p.poisoned = true);
+    }
+
+    /// Mark shut down (waiters not yet satisfied fail with `ShutDown`).
+    pub fn mark_shut_down(&self) {
+        self.shut_down.store(true, Ordering::Release);
+        self.tx.send_modify(|_| {});
+    }
+
+    /// Ask the flusher to make `offset` durable.
+    pub fn request(&self, offset: i64) {
+        if self.requested.fetch_max(offset, Ordering::AcqRel) < offset {
+            self.waker.wake();
+        }
+    }
+
+    /// Wait until `offset` is durable, up to `timeout`.
+    pub async fn wait_durable(&self, offset: i64, timeout: Duration) -> Result<(), DurabilityError> {
+        let check = |p: &FlushProgress| -> Option<Result<(), DurabilityError>> {
+            if p.poisoned {
+                Some(Err(DurabilityError::Poisoned))
+            } else if p.flushed >= offset {
+                Some(Ok(()))
+            } else {
+                None
+            }
+        };
+        if let Some(r) = check(&self.tx.borrow()) {
+            return r;
+        }
+        self.request(offset);
+        let mut rx = self.tx.subscribe();
+        let shut = &self.shut_down;
+        let res = tokio::time::timeout(timeout, async {
+            match rx
+                .wait_for(|p| check(p).is_some() || shut.load(Ordering::Acquire))
+                .await
+            {
+                Ok(p) => check(&p).unwrap_or(Err(DurabilityError::ShutDown)),
+                Err(_) => Err(DurabilityError::ShutDown),
+            }
+        })
+        .await;
+        res.unwrap_or(Err(DurabilityError::FlushTimeout))
+    }
+}

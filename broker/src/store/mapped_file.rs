@@ -1,0 +1,363 @@
+//! One pre-sized, memory-mapped file of a log (commit log or consume queue).
+//!
+//! Concurrency contract: exactly one writer (the holder of the store's put lock) appends at
+//! `wrote_position`, then publishes the new position with `Release`. Readers load it with
+//! `Acquire` and only ever touch bytes below it, so readers and the writer never access the same
+//! bytes concurrently. Bytes below the published position are never modified again while the
+//! store runs (recovery truncation happens before any reader exists), which is what makes
+//! zero-copy [`Bytes`] slices of the mapping sound.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use memmap2::MmapRaw;
+
+/// Width of file names: 20 decimal digits of the start offset.
+pub const FILE_NAME_WIDTH: usize = 20;
+
+/// File name of a file starting at `offset`.
+pub fn offset_to_file_name(offset: i64) -> String {
+    format!("{:0width$}", offset, width = FILE_NAME_WIDTH)
+}
+
+/// A memory-mapped file.
+pub struct MappedFile {
+    path: PathBuf,
+    from_offset: i64,
+    size: usize,
+    map: MmapRaw,
+    _file: File,
+    wrote: AtomicUsize,
+    flushed: AtomicUsize,
+    /// Set when the file is removed from its queue; the mapping lives until the last reader drops
+    /// its `Arc`.
+    removed: AtomicBool,
+}
+
+impl std::fmt::Debug for MappedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedFile")
+            .field("path", &self.path)
+            .field("wrote", &self.wrote_position())
+            .finish()
+    }
+}
+
+impl MappedFile {
+    /// Open or create `dir/<20-digit offset>` sized `size` bytes and map it. The write position
+    /// starts at 0; recovery sets it.
+    pub fn open(dir: &Path, from_offset: i64, size: usize) -> io::Result<MappedFile> {
+        let path = dir.join(offset_to_file_name(from_offset));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        let len = file.metadata()?.len();
+        if len != size as u64 {
+            if len > size as u64 {
+                tracing::warn!(?path, len, size, "file larger than configured size; using it as is");
+            }
+            if len < size as u64 {
+                file.set_len(size as u64)?;
+            }
+        }
+        let size = file.metadata()?.len() as usize;
+        let map = MmapRaw::map_raw(&file)?;
+        Ok(MappedFile {
+            path,
+            from_offset,
+            size,
+            map,
+            _file: file,
+            wrote: AtomicUsize::new(0),
+            flushed: AtomicUsize::new(0),
+            removed: AtomicBool::new(false),
+        })
+    }
+
+    /// Path of the file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Absolute offset of the first byte.
+    pub fn from_offset(&self) -> i64 {
+        self.from_offset
+    }
+
+    /// File size in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Published write position (bytes in use).
+    pub fn wrote_position(&self) -> usize {
+        self.wrote.load(Ordering::Acquire)
+    }
+
+    /// Set the write position (writer / recovery only). Also clamps the flushed position.
+    pub fn set_wrote_position(&self, pos: usize) {
+        let pos = pos.min(self.size);
+        self.wrote.store(pos, Ordering::Release);
+        if self.flushed.load(Ordering::Acquire) > pos {
+            self.flushed.store(pos, Ordering::Release);
+        }
+    }
+
+    /// Position up to which data is known flushed.
+    pub fn flushed_position(&self) -> usize {
+        self.flushed.load(Ordering::Acquire)
+    }
+
+    /// Mark the whole written prefix as flushed (used after recovery of a clean store).
+    pub fn set_flushed_position(&self, pos: usize) {
+        self.flushed.store(pos.min(self.size), Ordering::Release);
+    }
+
+    /// Free bytes after the write position.
+    pub fn remaining(&self) -> usize {
+        self.size - self.wrote_position()
+    }
+
+    /// Whether the file is full.
+    pub fn is_full(&self) -> bool {
+        self.wrote_position() >= self.size
+    }
+
+    /// Whether it was removed from its queue.
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
+    }
+
+    /// Write `len` bytes at the write position through `f`, then publish them.
+    ///
+    /// Caller must be the single writer. Panics never: returns false if it does not fit.
+    pub fn append_with(&self, len: usize, f: impl FnOnce(&mut [u8])) -> bool {
+        let pos = self.wrote.load(Ordering::Acquire);
+        if pos + len > self.size {
+            return false;
+        }
+        // SAFETY: [pos, pos+len) is beyond the published position, so no reader references
+        // it, and the single-writer rule means nobody else writes it. The mapping is valid for
+        // `size` bytes for the lifetime of self.
+        let dst = unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(pos), len) };
+        f(dst);
+        self.wrote.store(pos + len, Ordering::Release);
+        true
+    }
+
+    /// Overwrite bytes at `pos` (recovery/consume-queue repair only, before readers exist or
+    /// beyond the published position).
+    pub fn write_at(&self, pos: usize, data: &[u8]) -> bool {
+        if pos + data.len() > self.size {
+            return false;
+        }
+        // SAFETY: bounds checked; callers guarantee no concurrent reader of this range.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                data.as_ptr(),
+                self.map.as_mut_ptr().add(pos),
+                data.len(),
+            )
+        };
+        true
+    }
+
+    /// Zero `[from, size)` (truncating a torn tail so a later scan stops at `from`).
+    pub fn zero_from(&self, from: usize) {
+        if from >= self.size {
+            return;
+        }
+        // SAFETY: in bounds; called during recovery before readers exist.
+        unsafe { std::ptr::write_bytes(self.map.as_mut_ptr().add(from), 0, self.size - from) };
+    }
+
+    /// Borrow `[pos, pos+len)` of the whole mapping (not limited to the write position).
+    /// Used by recovery scans and the single writer.
+    pub fn slice(&self, pos: usize, len: usize) -> Option<&[u8]> {
+        if pos.checked_add(len)? > self.size {
+            return None;
+        }
+        // SAFETY: in bounds; see the module contract about concurrent access.
+        Some(unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(pos), len) })
+    }
+
+    /// Zero-copy `Bytes` of `[pos, pos+len)`, only if below the published write position.
+    /// Keeps the mapping alive through an `Arc`.
+    pub fn read_bytes(self: &Arc<Self>, pos: usize, len: usize) -> Option<Bytes> {
+        if pos.checked_add(len)? > self.wrote_position() {
+            return None;
+        }
+        Some(Bytes::from_owner(MapSlice {
+            file: self.clone(),
+            pos,
+            len,
+        }))
+    }
+
+    /// Read a big-endian i32 below the write position.
+    pub fn read_i32(&self, pos: usize) -> Option<i32> {
+        if pos + 4 > self.wrote_position() {
+            return None;
+        }
+        let b = self.slice(pos, 4)?;
+        Some(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// msync `[flushed, wrote)` and advance the flushed position. Returns the new flushed
+    /// position. Errors must poison the store: the kernel may have dropped the dirty pages.
+    pub fn flush(&self) -> io::Result<usize> {
+        let wrote = self.wrote_position();
+        let flushed = self.flushed_position();
+        if wrote > flushed {
+            // msync needs a page-aligned start; MmapRaw::flush_range aligns for us.
+            self.map.flush_range(flushed, wrote - flushed)?;
+            self.flushed.store(wrote, Ordering::Release);
+        }
+        Ok(wrote)
+    }
+
+    /// Flush the whole mapping regardless of positions (consume queue / index style files).
+    pub fn flush_all(&self) -> io::Result<()> {
+        self.map.flush()
+    }
+
+    /// Prefault page tables writable for `[from, size)` without changing content, so later
+    /// appends do not take first-touch faults. Safe to run concurrently with the writer because
+    /// `MADV_POPULATE_WRITE` never modifies data. Falls back to nothing on old kernels.
+    pub fn warm(&self, from: usize) {
+        #[cfg(target_os = "linux")]
+        {
+            let page = 4096usize;
+            let start = (from / page) * page;
+            if start >= self.size {
+                return;
+            }
+            let chunk = 4 * 1024 * 1024;
+            let mut at = start;
+            while at < self.size {
+                if self.is_removed() {
+                    return;
+                }
+                let len = chunk.min(self.size - at);
+                // SAFETY: madvise on a range of our own mapping; POPULATE_WRITE is content
+                // preserving.
+                let rc = unsafe {
+                    libc::madvise(
+                        self.map.as_mut_ptr().add(at) as *mut libc::c_void,
+                        len,
+                        libc::MADV_POPULATE_WRITE,
+                    )
+                };
+                if rc != 0 {
+                    tracing::debug!(err = %io::Error::last_os_error(), "MADV_POPULATE_WRITE failed; not warming");
+                    return;
+                }
+                at += len;
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = from;
+    }
+
+    /// Mark removed and delete the file from disk; the mapping stays valid for existing readers.
+    pub fn destroy(&self) -> io::Result<()> {
+        self.removed.store(true, Ordering::Release);
+        match std::fs::remove_file(&self.path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Last-modified time of the file in ms since the epoch (0 if unknown).
+    pub fn last_modified_ms(&self) -> i64 {
+        std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// Owner of a zero-copy slice of a mapping.
+struct MapSlice {
+    file: Arc<MappedFile>,
+    pos: usize,
+    len: usize,
+}
+
+impl AsRef<[u8]> for MapSlice {
+    fn as_ref(&self) -> &[u8] {
+        // Bounds were checked at construction; bytes below the write position are immutable.
+        self.file.slice(self.pos, self.len).unwrap_or(&[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_read_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = Arc::new(MappedFile::open(dir.path(), 1024, 4096).unwrap());
+        assert_eq!(f.path().file_name().unwrap(), "00000000000000001024");
+        assert!(f.append_with(5, |b| b.copy_from_slice(b"hello")));
+        assert_eq!(f.read_bytes(0, 5).unwrap(), Bytes::from_static(b"hello"));
+        assert!(f.read_bytes(0, 6).is_none());
+        assert!(!f.append_with(5000, |_| {}));
+        f.warm(0);
+        assert_eq!(f.flush().unwrap(), 5);
+        let b = f.read_bytes(1, 3).unwrap();
+        f.destroy().unwrap();
+        assert_eq!(&b[..], b"ell");
+    }
+}
+
+impl MappedFile {
+    /// An atomic view of the 4-byte-aligned i32 at `pos` (index hash slots, which readers load
+    /// while the writer stores). The value is stored big-endian in the file; callers convert.
+    pub fn atomic_i32(&self, pos: usize) -> Option<&std::sync::atomic::AtomicI32> {
+        if pos % 4 != 0 || pos + 4 > self.size {
+            return None;
+        }
+        // SAFETY: in bounds, 4-byte aligned (mapping is page aligned), and AtomicI32 has the
+        // same layout as i32. Lives as long as &self (the mapping).
+        Some(unsafe { &*(self.map.as_ptr().add(pos) as *const std::sync::atomic::AtomicI32) })
+    }
+}
+
+impl MappedFile {
+    /// Open (or create) a file at an explicit path (index files, which are named by time).
+    /// `from_offset` is 0 and the write position is the whole file.
+    pub fn open_path(path: &Path, size: usize) -> io::Result<MappedFile> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        if file.metadata()?.len() < size as u64 {
+            file.set_len(size as u64)?;
+        }
+        let size = file.metadata()?.len() as usize;
+        let map = MmapRaw::map_raw(&file)?;
+        Ok(MappedFile {
+            path: path.to_path_buf(),
+            from_offset: 0,
+            size,
+            map,
+            _file: file,
+            wrote: AtomicUsize::new(size),
+            flushed: AtomicUsize::new(size),
+            removed: AtomicBool::new(false),
+        })
+    }
+}

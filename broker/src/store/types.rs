@@ -1,0 +1,209 @@
+//! Result and status types of the store API.
+
+use bytes::Bytes;
+
+/// Outcome of a put.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMessageStatus {
+    /// Stored (and, for a durable wait, flushed).
+    PutOk,
+    /// Stored but not flushed within `syncFlushTimeout` (FLUSH_DISK_TIMEOUT, still stored).
+    FlushDiskTimeout,
+    /// Body too large, topic too long, bad batch ... (MESSAGE_ILLEGAL).
+    MessageIllegal,
+    /// Properties longer than 32767 bytes (MESSAGE_ILLEGAL).
+    PropertiesSizeExceeded,
+    /// Shut down or disk full (SERVICE_NOT_AVAILABLE).
+    ServiceNotAvailable,
+    /// An fsync failed earlier: the store refuses writes (SERVICE_NOT_AVAILABLE / SYSTEM_ERROR
+    /// with a remark saying so).
+    Poisoned,
+    /// Page cache busy (SYSTEM_ERROR `[PC_SYNCHRONIZED]`); reserved, not produced today.
+    OsPageCacheBusy,
+    /// I/O error while appending (SYSTEM_ERROR).
+    UnknownError,
+}
+
+impl PutMessageStatus {
+    /// Whether the message is in the log (PUT_OK or FLUSH_DISK_TIMEOUT).
+    pub fn is_stored(self) -> bool {
+        matches!(self, PutMessageStatus::PutOk | PutMessageStatus::FlushDiskTimeout)
+    }
+}
+
+/// Result of `put_message` / `put_messages`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutMessageResult {
+    /// status
+    pub status: PutMessageStatus,
+    /// commit-log offset of the (first) record
+    pub wrote_offset: i64,
+    /// bytes written (all records of a batch)
+    pub wrote_bytes: i32,
+    /// offsetMsgId of the (first) record; for a batch, all ids joined with `,`
+    pub msg_id: String,
+    /// offsetMsgId of every record (one for a single message)
+    pub msg_ids: Vec<String>,
+    /// logical queue offset of the (first) message
+    pub queue_offset: i64,
+    /// number of messages written
+    pub msg_num: i32,
+    /// store timestamp
+    pub store_timestamp: i64,
+    /// topic actually written (SCHEDULE_TOPIC_XXXX for delayed messages)
+    pub topic: String,
+    /// queue actually written
+    pub queue_id: i32,
+    /// whether the sender asked to wait for durability (SYNC_FLUSH and WAIT != false)
+    pub needs_durable_wait: bool,
+    /// human-readable reason for a failure
+    pub remark: String,
+}
+
+impl PutMessageResult {
+    /// A failure result.
+    pub fn failed(status: PutMessageStatus, remark: impl Into<String>) -> Self {
+        PutMessageResult {
+            status,
+            wrote_offset: -1,
+            wrote_bytes: 0,
+            msg_id: String::new(),
+            msg_ids: Vec::new(),
+            queue_offset: -1,
+            msg_num: 0,
+            store_timestamp: 0,
+            topic: String::new(),
+            queue_id: -1,
+            needs_durable_wait: false,
+            remark: remark.into(),
+        }
+    }
+
+    /// Offset just past the written bytes: what must be durable before acknowledging.
+    pub fn end_offset(&self) -> i64 {
+        self.wrote_offset + self.wrote_bytes as i64
+    }
+}
+
+/// Outcome of `get_message` (§2.4 table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GetMessageStatus {
+    /// ≥ 1 message returned.
+    Found,
+    /// Units were scanned but none matched the filter.
+    NoMatchedMessage,
+    /// Units point into deleted commit-log files.
+    MessageWasRemoving,
+    /// The consume-queue file for the offset is missing.
+    OffsetFoundNull,
+    /// offset > max offset.
+    OffsetOverflowBadly,
+    /// offset == max offset (nothing new yet; long-poll).
+    OffsetOverflowOne,
+    /// offset < min offset.
+    OffsetTooSmall,
+    /// No consume queue for topic/queue.
+    NoMatchedLogicQueue,
+    /// Queue exists but is empty.
+    NoMessageInQueue,
+}
+
+/// Result of `get_message`.
+#[derive(Debug, Clone)]
+pub struct GetMessageResult {
+    /// status
+    pub status: GetMessageStatus,
+    /// where the consumer should continue
+    pub next_begin_offset: i64,
+    /// queue min offset
+    pub min_offset: i64,
+    /// queue max offset
+    pub max_offset: i64,
+    /// raw records, zero-copy slices of the commit-log mapping
+    pub messages: Vec<bytes::Bytes>,
+    /// logical offsets of `messages`
+    pub queue_offsets: Vec<i64>,
+    /// number of messages
+    pub msg_count: usize,
+    /// total bytes of `messages`
+    pub total_bytes: usize,
+}
+
+impl GetMessageResult {
+    pub(crate) fn empty(status: GetMessageStatus, next: i64, min: i64, max: i64) -> Self {
+        GetMessageResult {
+            status,
+            next_begin_offset: next,
+            min_offset: min,
+            max_offset: max,
+            messages: Vec::new(),
+            queue_offsets: Vec::new(),
+            msg_count: 0,
+            total_bytes: 0,
+        }
+    }
+
+    /// All records concatenated (the PULL response body). Copies once.
+    pub fn concat(&self) -> Bytes {
+        let mut v = Vec::with_capacity(self.total_bytes);
+        for m in &self.messages {
+            v.extend_from_slice(m);
+        }
+        Bytes::from(v)
+    }
+}
+
+/// Result of `query_message`.
+#[derive(Debug, Clone, Default)]
+pub struct QueryMessageResult {
+    /// raw records found (hash collisions possible: callers check the key)
+    pub messages: Vec<Bytes>,
+    /// commit-log offsets of `messages`
+    pub phy_offsets: Vec<i64>,
+    /// end timestamp of the newest index file
+    pub index_last_update_timestamp: i64,
+    /// end offset of the newest index file
+    pub index_last_update_phyoffset: i64,
+}
+
+/// Per-queue statistics (GET_TOPIC_STATS_INFO).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStats {
+    /// queue id
+    pub queue_id: i32,
+    /// min logical offset
+    pub min_offset: i64,
+    /// max logical offset
+    pub max_offset: i64,
+    /// store time of the newest message (0 if empty)
+    pub last_update_timestamp: i64,
+}
+
+/// Store-wide figures (GET_BROKER_RUNTIME_INFO).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreRuntimeInfo {
+    /// commit-log min offset
+    pub commit_log_min_offset: i64,
+    /// commit-log max offset
+    pub commit_log_max_offset: i64,
+    /// flushed offset
+    pub commit_log_flushed_offset: i64,
+    /// bytes not yet dispatched to consume queues (0: dispatch is inline)
+    pub dispatch_behind_bytes: i64,
+    /// used fraction of the commit-log partition (0..1)
+    pub commit_log_disk_ratio: f64,
+    /// messages put since start
+    pub put_message_times_total: u64,
+    /// bytes put since start
+    pub put_message_size_total: u64,
+    /// failed puts since start
+    pub put_message_failed_times: u64,
+    /// slowest put (append + dispatch) since start, microseconds
+    pub put_message_max_latency_us: u64,
+    /// whether an fsync failure poisoned the store
+    pub poisoned: bool,
+    /// number of consume queues
+    pub consume_queue_count: usize,
+    /// number of index files
+    pub index_file_count: usize,
+}

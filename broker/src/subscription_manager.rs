@@ -1,0 +1,99 @@
+//! Subscription groups (`config/subscriptionGroup.json`).
+
+use std::path::PathBuf;
+
+use dashmap::DashMap;
+use mq_common::protocol::body::{DataVersion, SubscriptionGroupConfig, SubscriptionGroupWrapper};
+use mq_common::protocol::lenient_json;
+use parking_lot::Mutex;
+
+use crate::config::BrokerConfig;
+use crate::json_file;
+
+/// Group table.
+pub struct SubscriptionGroupManager {
+    table: DashMap<String, SubscriptionGroupConfig>,
+    version: Mutex<DataVersion>,
+    path: PathBuf,
+    auto_create: bool,
+}
+
+impl SubscriptionGroupManager {
+    /// Load from disk and add the built-in groups.
+    pub fn load(cfg: &BrokerConfig) -> Self {
+        let path = cfg.store_path_root_dir.join("config").join("subscriptionGroup.json");
+        let loaded: Option<SubscriptionGroupWrapper> = json_file::read_with_backup(&path, |t| lenient_json::from_str(t).ok());
+        let (table, version) = match loaded {
+            Some(w) => (w.subscription_group_table.into_iter().collect(), w.data_version),
+            None => (DashMap::new(), DataVersion::default()),
+        };
+        let m = SubscriptionGroupManager { table, version: Mutex::new(version), path, auto_create: cfg.auto_create_subscription_group };
+        for g in ["TOOLS_CONSUMER", "FILTERSRV_CONSUMER", "__MONITOR_CONSUMER", "CLIENT_INNER_PRODUCER", "SELF_TEST_C_GROUP", "CID_ONS-HTTP-PROXY", "CID_ONSAPI_PERMISSION", "CID_ONSAPI_OWNER", "CID_ONSAPI_PULL", "CID_RMQ_SYS_TRANS"] {
+            m.table.entry(g.to_string()).or_insert_with(|| SubscriptionGroupConfig::new(g));
+        }
+        m
+    }
+
+    /// The group's config; auto-created when `autoCreateSubscriptionGroup` (or `force`).
+    pub fn find_or_create(&self, group: &str) -> Option<SubscriptionGroupConfig> {
+        if let Some(g) = self.table.get(group) {
+            return Some(g.clone());
+        }
+        if !self.auto_create {
+            return None;
+        }
+        let g = self.table.entry(group.to_string()).or_insert_with(|| SubscriptionGroupConfig::new(group)).clone();
+        self.bump();
+        Some(g)
+    }
+
+    /// `consumeEnable` of the group, auto-creating it like [`Self::find_or_create`]; `None`
+    /// if the group does not exist and cannot be created. No clone: this is on the pull path.
+    pub fn consume_enabled(&self, group: &str) -> Option<bool> {
+        if let Some(g) = self.table.get(group) {
+            return Some(g.consume_enable);
+        }
+        self.find_or_create(group).map(|g| g.consume_enable)
+    }
+
+    /// Config without creating.
+    pub fn get(&self, group: &str) -> Option<SubscriptionGroupConfig> {
+        self.table.get(group).map(|g| g.clone())
+    }
+
+    /// Create or replace.
+    pub fn update(&self, cfg: SubscriptionGroupConfig) {
+        self.table.insert(cfg.group_name.clone(), cfg);
+        self.bump();
+    }
+
+    /// Delete; true if existed.
+    pub fn delete(&self, group: &str) -> bool {
+        let r = self.table.remove(group).is_some();
+        if r {
+            self.bump();
+        }
+        r
+    }
+
+    /// Snapshot wrapper.
+    pub fn wrapper(&self) -> SubscriptionGroupWrapper {
+        SubscriptionGroupWrapper {
+            subscription_group_table: self.table.iter().map(|e| (e.key().clone(), e.value().clone())).collect(),
+            data_version: self.version.lock().clone(),
+        }
+    }
+
+    fn bump(&self) {
+        self.version.lock().next_version();
+        if let Err(e) = self.persist() {
+            tracing::error!(error = %e, "persisting subscriptionGroup.json failed");
+        }
+    }
+
+    /// Write the file.
+    pub fn persist(&self) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(&self.wrapper()).map_err(std::io::Error::other)?;
+        json_file::write_safely(&self.path, &json)
+    }
+}

@@ -1,0 +1,162 @@
+//! Topic configs (`config/topics.json`): lookup on the send/pull path (lock-free reads),
+//! auto-create through TBW102, admin create/delete, and the data version registered with the
+//! nameservers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use mq_common::protocol::body::{system_topics, DataVersion, TopicConfig, TopicConfigSerializeWrapper, PERM_INHERIT, PERM_READ, PERM_WRITE};
+use mq_common::protocol::lenient_json;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use crate::config::BrokerConfig;
+use crate::json_file;
+
+/// Topic table.
+pub struct TopicManager {
+    table: DashMap<String, TopicConfig>,
+    version: Mutex<DataVersion>,
+    path: PathBuf,
+    /// Signalled when the table changed (the registration task re-registers at once).
+    pub changed: Arc<Notify>,
+}
+
+impl TopicManager {
+    /// Load `config/topics.json` and add the system topics.
+    pub fn load(cfg: &BrokerConfig) -> Self {
+        let path = cfg.store_path_root_dir.join("config").join("topics.json");
+        let loaded: Option<TopicConfigSerializeWrapper> = json_file::read_with_backup(&path, |t| lenient_json::from_str(t).ok());
+        let (table, version) = match loaded {
+            Some(w) => (w.topic_config_table.into_iter().collect(), w.data_version),
+            None => (DashMap::new(), DataVersion::default()),
+        };
+        let tm = TopicManager { table, version: Mutex::new(version), path, changed: Arc::new(Notify::new()) };
+        tm.add_system_topics(cfg);
+        tm
+    }
+
+    fn add_system_topics(&self, cfg: &BrokerConfig) {
+        let rw = PERM_READ | PERM_WRITE;
+        let mut sys = vec![
+            TopicConfig::new(system_topics::SELF_TEST_TOPIC, 1, rw),
+            TopicConfig::new(system_topics::OFFSET_MOVED_EVENT, 1, rw),
+            TopicConfig::new(system_topics::SCHEDULE_TOPIC, 18, rw),
+            TopicConfig::new(system_topics::BENCHMARK_TOPIC, 1024, rw),
+            TopicConfig::new(format!("{}_REPLY_TOPIC", cfg.broker_cluster_name), 1, rw),
+        ];
+        // TBW102 carries INHERIT only when auto-create is on: that bit is what lets sends to
+        // unknown topics create them.
+        let tbw_perm = if cfg.auto_create_topic_enable { PERM_INHERIT | rw } else { rw };
+        sys.push(TopicConfig::new(system_topics::TBW102, cfg.default_topic_queue_nums, tbw_perm));
+        if cfg.cluster_topic_enable {
+            sys.push(TopicConfig::new(cfg.broker_cluster_name.clone(), 16, PERM_INHERIT | rw));
+        }
+        if cfg.broker_topic_enable {
+            sys.push(TopicConfig::new(cfg.broker_name.clone(), 1, PERM_INHERIT | rw));
+        }
+        if cfg.trace_topic_enable {
+            sys.push(TopicConfig::new(cfg.msg_trace_topic_name.clone(), 1, rw));
+        }
+        for t in sys {
+            // TBW102's perm follows the current autoCreateTopicEnable even if persisted.
+            if t.topic_name == system_topics::TBW102 {
+                self.table.insert(t.topic_name.clone(), t);
+            } else {
+                self.table.entry(t.topic_name.clone()).or_insert(t);
+            }
+        }
+    }
+
+    /// Topic config by name.
+    pub fn get(&self, topic: &str) -> Option<TopicConfig> {
+        self.table.get(topic).map(|e| e.value().clone())
+    }
+
+    /// (writeQueueNums, readQueueNums, perm, is multi-tag) without cloning the config.
+    pub fn queue_info(&self, topic: &str) -> Option<(i32, i32, i32, bool)> {
+        self.table.get(topic).map(|e| (e.write_queue_nums, e.read_queue_nums, e.perm, e.topic_filter_type == "MULTI_TAG"))
+    }
+
+    /// True if the topic exists.
+    pub fn contains(&self, topic: &str) -> bool {
+        self.table.contains_key(topic)
+    }
+
+    /// Create `topic` from the template `default_topic` (§2.12). `None` if the template is
+    /// missing or not inheritable.
+    pub fn create_from_default(&self, topic: &str, default_topic: &str, queue_nums: i32) -> Option<TopicConfig> {
+        if let Some(t) = self.get(topic) {
+            return Some(t);
+        }
+        let tpl = self.get(default_topic)?;
+        if tpl.perm & PERM_INHERIT == 0 {
+            return None;
+        }
+        let n = queue_nums.min(tpl.write_queue_nums).max(1);
+        let mut tc = TopicConfig::new(topic, n, tpl.perm & !PERM_INHERIT);
+        tc.topic_filter_type = tpl.topic_filter_type.clone();
+        tracing::info!(topic, default_topic, queues = n, "auto-created topic");
+        Some(self.insert_new(tc))
+    }
+
+    /// Create a system/retry topic if missing (`%RETRY%g`, `%DLQ%g`).
+    pub fn ensure(&self, topic: &str, queues: i32, perm: i32) -> TopicConfig {
+        if let Some(t) = self.get(topic) {
+            return t;
+        }
+        self.insert_new(TopicConfig::new(topic, queues.max(1), perm))
+    }
+
+    fn insert_new(&self, tc: TopicConfig) -> TopicConfig {
+        let out = match self.table.entry(tc.topic_name.clone()) {
+            dashmap::Entry::Occupied(e) => return e.get().clone(),
+            dashmap::Entry::Vacant(v) => v.insert(tc).value().clone(),
+        };
+        self.bump();
+        out
+    }
+
+    /// Create or replace (admin).
+    pub fn update(&self, tc: TopicConfig) {
+        self.table.insert(tc.topic_name.clone(), tc);
+        self.bump();
+    }
+
+    /// Delete; true if it existed.
+    pub fn delete(&self, topic: &str) -> bool {
+        let existed = self.table.remove(topic).is_some();
+        if existed {
+            self.bump();
+        }
+        existed
+    }
+
+    fn bump(&self) {
+        self.version.lock().next_version();
+        if let Err(e) = self.persist() {
+            tracing::error!(error = %e, "persisting topics.json failed");
+        }
+        self.changed.notify_one();
+    }
+
+    /// Snapshot as the register/GET_ALL_TOPIC_CONFIG wrapper.
+    pub fn wrapper(&self) -> TopicConfigSerializeWrapper {
+        let data_version = self.version.lock().clone();
+        TopicConfigSerializeWrapper { topic_config_table: self.table.iter().map(|e| (e.key().clone(), e.value().clone())).collect(), data_version }
+    }
+
+    /// Topic names.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.table.iter().map(|e| e.key().clone()).collect();
+        v.sort();
+        v
+    }
+
+    /// Write `config/topics.json`.
+    pub fn persist(&self) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(&self.wrapper()).map_err(std::io::Error::other)?;
+        json_file::write_safely(&self.path, &json)
+    }
+}

@@ -1,0 +1,111 @@
+//! Registration with a real nameserver (route appears, follows topic changes, disappears on
+//! clean shutdown) and the `mqbroker` binary itself (-p, invalid values, SIGTERM → exit 0).
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use mq_common::protocol::body::TopicRouteData;
+use mq_common::protocol::codes::{request as rq, response};
+use mq_common::protocol::header::GetRouteInfoRequestHeader;
+use mq_common::protocol::{lenient_json, RemotingCommand};
+use mq_common::remoting::{ClientConfig, RemotingClient};
+use mq_namesrv::config::NamesrvConfig;
+use mq_namesrv::controller::NamesrvController;
+
+async fn route(client: &RemotingClient, ns: &str, topic: &str) -> Option<TopicRouteData> {
+    let req = RemotingCommand::request_with_header(rq::GET_ROUTEINFO_BY_TOPIC, &GetRouteInfoRequestHeader { topic: topic.into(), accept_standard_json_only: None });
+    let r = client.invoke(ns, req, T).await.ok()?;
+    (r.code == response::SUCCESS).then(|| lenient_json::from_slice(&r.body).ok()).flatten()
+}
+
+#[tokio::test]
+async fn registers_routes_and_unregisters_on_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns_cfg = NamesrvConfig { bind_address: "127.0.0.1".into(), listen_port: 0, kv_config_path: dir.path().join("kv.json"), ..Default::default() };
+    let ns = NamesrvController::start(ns_cfg).await.unwrap();
+    let ns_addr = ns.local_addr().to_string();
+    let mut cfg = test_config(&dir.path().join("store"));
+    cfg.apply("namesrvAddr", &ns_addr).unwrap();
+    let b = start(cfg).await;
+    let client = RemotingClient::new(ClientConfig::default());
+
+    let tbw = route(&client, &ns_addr, "TBW102").await.expect("TBW102 registered at start");
+    assert_eq!(tbw.broker_datas[0].broker_addrs["0"], b.ctl.broker_addr());
+    assert_eq!(tbw.queue_datas[0].perm, 7);
+
+    // A new topic is registered at once (no 30 s wait).
+    b.create_topic("Routed", 3).await;
+    let r = eventually("route of a new topic", T, || async { route(&client, &ns_addr, "Routed").await }).await;
+    assert_eq!(r.queue_datas[0].write_queue_nums, 3);
+
+    b.shutdown().await;
+    eventually("route gone after unregister", T, || async { route(&client, &ns_addr, "Routed").await.is_none().then_some(()) }).await;
+    client.close_all();
+    ns.shutdown().await;
+}
+
+fn mqbroker() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mqbroker"))
+}
+
+#[test]
+fn binary_prints_config_and_refuses_bad_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("broker.conf");
+    std::fs::write(&conf, "brokerName=broker-x\nlistenPort=20911\nnoSuchKey=1\n").unwrap();
+    let out = mqbroker().arg("-c").arg(&conf).arg("-m").env_remove("NAMESRV_ADDR").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("brokerName=broker-x"), "{text}");
+    assert!(text.contains("listenPort=20911"));
+    assert!(!text.contains("maxMessageSize"), "-m prints important keys only");
+    let out = mqbroker().arg("-c").arg(&conf).arg("-p").arg("-n").arg("10.0.0.1:9876").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("namesrvAddr=10.0.0.1:9876"));
+
+    std::fs::write(&conf, "brokerRole=CAPTAIN\n").unwrap();
+    let out = mqbroker().arg("-c").arg(&conf).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("brokerRole"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn binary_shuts_down_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = mqbroker()
+        .args(["--set", "brokerIP1=127.0.0.1", "--set", &format!("listenPort={port}"), "--set"])
+        .arg(format!("storePathRootDir={}", dir.path().display()))
+        .env_remove("NAMESRV_ADDR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "mqbroker did not start listening");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("mqbroker did not exit after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    // Clean shutdown: offsets/topics persisted, store abort marker removed.
+    assert!(dir.path().join("config/topics.json").exists());
+    assert!(!dir.path().join("abort").exists());
+}

@@ -1,0 +1,77 @@
+//! The admin API behind `mqadmin` (and the web console): topics, clusters, brokers,
+//! subscription groups, consumer progress and connections, message queries, offset resets.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), mq_client::ClientError> {
+//! let admin = mq_client::Admin::connect("127.0.0.1:9876").await?;
+//! for t in admin.topic_list().await? {
+//!     println!("{t}");
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod bodies;
+mod cluster;
+mod group;
+mod message;
+mod topic;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use mq_common::protocol::body::ClusterInfo;
+
+pub use cluster::BrokerTarget;
+pub use group::{ConsumerProgress, QueueProgress};
+pub use message::QueriedMessage;
+
+use crate::api::ClientApi;
+use crate::error::{ClientError, Result};
+use crate::options::parse_namesrv_addrs;
+
+/// Admin client: stateless requests to nameservers and brokers.
+#[derive(Clone)]
+pub struct Admin {
+    api: ClientApi,
+}
+
+impl Admin {
+    /// An admin client for the `;`-separated nameserver list (3 s RPC timeout).
+    pub async fn connect(namesrv: &str) -> Result<Admin> {
+        Self::with_timeout(namesrv, Duration::from_secs(3)).await
+    }
+
+    /// An admin client with a custom RPC timeout.
+    pub async fn with_timeout(namesrv: &str, timeout: Duration) -> Result<Admin> {
+        let addrs = parse_namesrv_addrs(namesrv);
+        if addrs.is_empty() {
+            return Err(ClientError::InvalidArgument("no nameserver address (use -n or NAMESRV_ADDR)".into()));
+        }
+        Ok(Admin { api: ClientApi::new(addrs, timeout) })
+    }
+
+    /// The RPC layer (for requests not wrapped here).
+    pub fn api(&self) -> &ClientApi {
+        &self.api
+    }
+
+    /// Master addresses of a cluster (`None`: every cluster).
+    pub async fn master_addrs(&self, cluster: Option<&str>) -> Result<BTreeSet<String>> {
+        let info = self.cluster_info().await?;
+        Ok(masters_of(&info, cluster))
+    }
+
+    /// Close connections.
+    pub fn close(&self) {
+        self.api.remoting().close_all();
+    }
+}
+
+/// Masters of `cluster` (or all) in a cluster table.
+pub(crate) fn masters_of(info: &ClusterInfo, cluster: Option<&str>) -> BTreeSet<String> {
+    let names: Vec<&String> = match cluster {
+        Some(c) => info.cluster_addr_table.get(c).map(|s| s.iter().collect()).unwrap_or_default(),
+        None => info.broker_addr_table.keys().collect(),
+    };
+    names.into_iter().filter_map(|n| info.broker_addr_table.get(n)?.master_addr().map(str::to_string)).collect()
+}

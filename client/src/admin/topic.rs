@@ -1,0 +1,83 @@
+//! Topic operations: create/update, delete, list, route, status.
+
+use std::collections::BTreeMap;
+
+use mq_common::protocol::body::{validate_topic, MessageQueue, TopicConfig, TopicList, TopicRouteData};
+use mq_common::protocol::codes::request;
+use mq_common::protocol::header::{CreateTopicRequestHeader, DeleteTopicFromNamesrvRequestHeader, TopicRequestHeader};
+use mq_common::protocol::RemotingCommand;
+
+use super::bodies::{parse_topic_stats, TopicOffset};
+use super::{Admin, BrokerTarget};
+use crate::api::parse_body;
+use crate::error::{ClientError, Result};
+
+impl Admin {
+    /// UPDATE_AND_CREATE_TOPIC on each target broker; returns the addresses updated.
+    pub async fn create_topic(&self, target: &BrokerTarget, tc: &TopicConfig) -> Result<Vec<String>> {
+        validate_topic(&tc.topic_name).map_err(ClientError::InvalidArgument)?;
+        if !(0..8).contains(&tc.perm) {
+            return Err(ClientError::InvalidArgument(format!("perm must be 0..7, got {}", tc.perm)));
+        }
+        let hdr = CreateTopicRequestHeader {
+            topic: tc.topic_name.clone(),
+            default_topic: Some("TBW102".into()),
+            read_queue_nums: tc.read_queue_nums,
+            write_queue_nums: tc.write_queue_nums,
+            perm: tc.perm,
+            topic_filter_type: Some(tc.topic_filter_type.clone()),
+            topic_sys_flag: Some(tc.topic_sys_flag),
+            order: Some(tc.order),
+            attributes: None,
+            force: None,
+        };
+        let mut done = Vec::new();
+        for addr in self.resolve(target).await? {
+            self.api.invoke_ok(&addr, RemotingCommand::request_with_header(request::UPDATE_AND_CREATE_TOPIC, &hdr)).await?;
+            done.push(addr);
+        }
+        Ok(done)
+    }
+
+    /// Delete a topic from the masters of `cluster` (all clusters hosting it when `None`) and
+    /// from every nameserver.
+    pub async fn delete_topic(&self, topic: &str, cluster: Option<&str>) -> Result<()> {
+        let info = self.cluster_info().await?;
+        let masters = super::masters_of(&info, cluster);
+        let hdr = TopicRequestHeader { topic: topic.into() };
+        for addr in &masters {
+            self.api.invoke_ok(addr, RemotingCommand::request_with_header(request::DELETE_TOPIC_IN_BROKER, &hdr)).await?;
+        }
+        let nhdr = DeleteTopicFromNamesrvRequestHeader { topic: topic.into(), cluster_name: cluster.map(Into::into) };
+        for ns in self.api.namesrv_addrs().to_vec() {
+            self.api.invoke_ok(&ns, RemotingCommand::request_with_header(request::DELETE_TOPIC_IN_NAMESRV, &nhdr)).await?;
+        }
+        Ok(())
+    }
+
+    /// GET_ALL_TOPIC_LIST_FROM_NAMESERVER, sorted.
+    pub async fn topic_list(&self) -> Result<Vec<String>> {
+        let resp = self.api.namesrv_ok(RemotingCommand::request(request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER)).await?;
+        let mut l: TopicList = parse_body(&resp.body)?;
+        l.topic_list.sort();
+        Ok(l.topic_list)
+    }
+
+    /// GET_ROUTEINFO_BY_TOPIC (error if the topic does not exist).
+    pub async fn topic_route(&self, topic: &str) -> Result<TopicRouteData> {
+        self.api.get_route(topic).await?.ok_or_else(|| ClientError::NoRoute(topic.to_string()))
+    }
+
+    /// GET_TOPIC_STATS_INFO from every broker of the topic, merged.
+    pub async fn topic_status(&self, topic: &str) -> Result<BTreeMap<MessageQueue, TopicOffset>> {
+        let route = self.topic_route(topic).await?;
+        let hdr = TopicRequestHeader { topic: topic.into() };
+        let mut out = BTreeMap::new();
+        for bd in &route.broker_datas {
+            let Some(addr) = bd.master_addr() else { continue };
+            let resp = self.api.invoke_ok(addr, RemotingCommand::request_with_header(request::GET_TOPIC_STATS_INFO, &hdr)).await?;
+            out.extend(parse_topic_stats(&resp.body)?);
+        }
+        Ok(out)
+    }
+}

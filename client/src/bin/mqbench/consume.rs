@@ -1,0 +1,105 @@
+//! Consumer mode: a push consumer that counts messages and records born→consume and
+//! store→consume latency (µs when the body carries a benchmark stamp, else ms from the
+//! message's born timestamp).
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mq_client::{ConsumeFromWhere, MessageExt, PushConsumer};
+use serde_json::json;
+
+use crate::payload;
+use crate::stats::{self, Stats};
+use crate::ConsumeArgs;
+
+/// What to consume and how.
+pub struct ConsumerSpec<'a> {
+    /// Name server address(es).
+    pub namesrv: &'a str,
+    /// Topic.
+    pub topic: &'a str,
+    /// Tag expression.
+    pub expr: &'a str,
+    /// Consumer group.
+    pub group: &'a str,
+    /// Start from the first offset instead of the last.
+    pub from_first: bool,
+    /// Messages per pull.
+    pub pull_batch: i32,
+    /// Handler concurrency.
+    pub concurrency: usize,
+}
+
+/// Start a push consumer feeding `stats`: `hist` gets send→receipt, `hist2` store→receipt;
+/// `last_arrival` holds the ms time of the latest message.
+pub async fn consumer(spec: ConsumerSpec<'_>, stats: Arc<Stats>, last_arrival: Arc<AtomicI64>) -> anyhow::Result<PushConsumer> {
+    let c = PushConsumer::builder()
+        .namesrv_addr(spec.namesrv)
+        .group(spec.group.to_string())
+        .subscribe(spec.topic.to_string(), spec.expr.to_string())
+        .consume_from(if spec.from_first { ConsumeFromWhere::First } else { ConsumeFromWhere::Last })
+        .pull_batch_size(spec.pull_batch)
+        .concurrency(spec.concurrency)
+        .max_cached_msgs(4096)
+        .rebalance_interval(Duration::from_secs(5))
+        .start(move |msg: MessageExt| {
+            let stats = stats.clone();
+            let last = last_arrival.clone();
+            async move {
+                let now_us = payload::now_micros();
+                last.store((now_us / 1000) as i64, Ordering::Relaxed);
+                if stats.measuring() {
+                    let sent_us = payload::stamp(&msg.body).unwrap_or((msg.born_timestamp.max(0) as u64) * 1000);
+                    let _ = stats.hist.lock().record(now_us.saturating_sub(sent_us).max(1));
+                    let stored_us = (msg.store_timestamp.max(0) as u64) * 1000;
+                    let _ = stats.hist2.lock().record(now_us.saturating_sub(stored_us).max(1));
+                }
+                stats.add_ok(1, msg.body.len() as u64);
+                Ok(())
+            }
+        })
+        .await?;
+    Ok(c)
+}
+
+/// A fresh group name.
+pub fn fresh_group(prefix: &str) -> String {
+    format!("{prefix}_{}", payload::now_micros() % 1_000_000_000)
+}
+
+/// `mqbench consumer`.
+pub async fn run(a: ConsumeArgs) -> anyhow::Result<()> {
+    let stats = Stats::new();
+    let group = a.group.clone().unwrap_or_else(|| fresh_group("benchmark_consumer"));
+    let last = Arc::new(AtomicI64::new(0));
+    // Count from the start: a backlog drain is measured from the first pull.
+    let spec = ConsumerSpec {
+        namesrv: &a.common.namesrv,
+        topic: &a.common.topic,
+        expr: &a.expr,
+        group: &group,
+        from_first: a.from_first,
+        pull_batch: a.pull_batch,
+        concurrency: a.concurrency,
+    };
+    let c = consumer(spec, stats.clone(), last.clone()).await?;
+    if a.idle_exit > 0.0 {
+        let (stats, last, idle) = (stats.clone(), last.clone(), crate::secs(a.idle_exit));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let l = last.load(Ordering::Relaxed);
+                if l > 0 && (payload::now_micros() / 1000) as i64 - l > idle.as_millis() as i64 {
+                    stats.finish();
+                    break;
+                }
+            }
+        });
+    }
+    stats::supervise(stats.clone(), "consume", crate::secs(a.common.warmup), crate::secs(a.common.duration), a.common.count).await;
+    c.shutdown().await;
+    let extra = json!({ "group": group, "topic": a.common.topic, "pull_batch": a.pull_batch });
+    stats::report(&stats, "Consume", &a.common, extra, Some("store_to_consume"));
+    Ok(())
+}

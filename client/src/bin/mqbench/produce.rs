@@ -1,0 +1,143 @@
+//! Producer mode: `w` senders sharing one producer, each keeping `inflight` requests in flight
+//! (1 = send-and-wait, as Apache's tool), optionally at a fixed total rate.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::stream::{FuturesUnordered, StreamExt};
+use mq_client::{Message, Producer};
+use serde_json::json;
+
+use crate::payload;
+use crate::stats::{self, Stats};
+use crate::ProduceArgs;
+
+/// Start a producer for the benchmark.
+pub async fn producer(a: &ProduceArgs) -> anyhow::Result<Producer> {
+    let p = Producer::builder()
+        .namesrv_addr(&a.common.namesrv)
+        .group(a.group.clone())
+        .compress_threshold(usize::MAX)
+        .start()
+        .await?;
+    // Resolve the route (and auto-create through TBW102 if needed) before timing anything.
+    let queues = p.publish_queues(&a.common.topic).await?;
+    anyhow::ensure!(!queues.is_empty(), "topic {} has no writable queue", a.common.topic);
+    Ok(p)
+}
+
+/// Run the sender tasks until `stats` says stop. Each completed request records its latency in
+/// a per-sender histogram, merged into `stats` at the end.
+pub async fn spawn_senders(a: &ProduceArgs, p: Producer, stats: Arc<Stats>) -> Vec<tokio::task::JoinHandle<()>> {
+    let window = if a.sync { 1 } else { a.inflight.max(1) };
+    let workers = a.workers.max(1);
+    let filler = payload::filler(a.size.max(16));
+    // Per-sender interval between scheduled requests (each request carries `batch` messages).
+    let interval = if a.rate > 0.0 {
+        Some(Duration::from_secs_f64(workers as f64 * a.batch.max(1) as f64 / a.rate))
+    } else {
+        None
+    };
+    let mut handles = Vec::with_capacity(workers);
+    for w in 0..workers {
+        let (p, stats, filler, a) = (p.clone(), stats.clone(), filler.clone(), a.clone());
+        handles.push(tokio::spawn(async move {
+            sender(w, a, p, stats, filler, window, interval).await;
+        }));
+    }
+    handles
+}
+
+async fn sender(w: usize, a: ProduceArgs, p: Producer, stats: Arc<Stats>, filler: Bytes, window: usize, interval: Option<Duration>) {
+    let mut hist = stats::histogram();
+    let mut inflight = FuturesUnordered::new();
+    let mut seq: u64 = 0;
+    let start = Instant::now();
+    let batch = a.batch.max(1);
+    loop {
+        while inflight.len() < window && !stats.stopped() {
+            // With a fixed rate the latency clock starts at the scheduled time, not when we got
+            // round to sending (coordinated-omission correction, as wrk2).
+            let scheduled = match interval {
+                Some(iv) => {
+                    let at = start + iv.mul_f64(seq as f64);
+                    if at > Instant::now() && inflight.is_empty() {
+                        tokio::time::sleep_until(at.into()).await;
+                    } else if at > Instant::now() {
+                        break;
+                    }
+                    at
+                }
+                None => Instant::now(),
+            };
+            let msgs: Vec<Message> = (0..batch).map(|i| make_message(&a, w, seq, i, &filler)).collect();
+            seq += 1;
+            let p = p.clone();
+            inflight.push(async move {
+                let r = if msgs.len() == 1 {
+                    let m = msgs.into_iter().next().expect("one message");
+                    p.send(m).await.map(|_| ())
+                } else {
+                    p.send_batch(&msgs).await.map(|_| ())
+                };
+                (scheduled, r)
+            });
+        }
+        let next = if interval.is_some() && inflight.len() < window && !stats.stopped() {
+            // Wake up for the next scheduled send even if nothing completes.
+            tokio::select! {
+                r = inflight.next() => r,
+                _ = tokio::time::sleep(Duration::from_micros(200)) => continue,
+            }
+        } else {
+            inflight.next().await
+        };
+        match next {
+            Some((t0, Ok(()))) => {
+                if stats.measuring() {
+                    let _ = hist.record(t0.elapsed().as_micros().max(1) as u64);
+                }
+                stats.add_ok(batch as u64, (batch * a.size) as u64);
+            }
+            Some((_, Err(e))) => {
+                tracing::debug!(error = %e, "send failed");
+                stats.add_failed();
+            }
+            None => break,
+        }
+        if stats.stopped() && inflight.is_empty() {
+            break;
+        }
+    }
+    let _ = stats.hist.lock().add(&hist);
+}
+
+fn make_message(a: &ProduceArgs, w: usize, seq: u64, i: usize, filler: &Bytes) -> Message {
+    let mut m = Message::new(a.common.topic.clone(), payload::body(a.size, payload::now_micros(), filler));
+    if !a.tag.is_empty() {
+        m.set_tags(a.tag.clone());
+    }
+    if a.keys {
+        m.set_keys([format!("k{w}-{seq}-{i}")]);
+    }
+    m
+}
+
+/// `mqbench producer`.
+pub async fn run(a: ProduceArgs) -> anyhow::Result<()> {
+    let p = producer(&a).await?;
+    let stats = Stats::new();
+    let senders = spawn_senders(&a, p.clone(), stats.clone()).await;
+    stats::supervise(stats.clone(), "send", crate::secs(a.common.warmup), crate::secs(a.common.duration), a.common.count).await;
+    for h in senders {
+        let _ = h.await;
+    }
+    p.shutdown().await;
+    let extra = json!({
+        "size": a.size, "workers": a.workers, "inflight": if a.sync { 1 } else { a.inflight },
+        "batch": a.batch, "rate": a.rate, "topic": a.common.topic,
+    });
+    stats::report(&stats, "Send", &a.common, extra, None);
+    Ok(())
+}

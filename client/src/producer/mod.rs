@@ -1,0 +1,350 @@
+//! The producer: route discovery, queue selection with fault avoidance, retries, batches,
+//! oneway sends; many sends in flight at once over one connection per broker.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), mq_client::ClientError> {
+//! use mq_client::{Message, Producer};
+//! let producer = Producer::builder().namesrv_addr("127.0.0.1:9876").group("PG").start().await?;
+//! let r = producer.send(Message::new("TopicTest", "hello")).await?;
+//! println!("{} -> {}", r.msg_id, r.message_queue);
+//! producer.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod selector;
+mod send;
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use mq_common::message::Message;
+use mq_common::protocol::body::system_topics::TBW102;
+use mq_common::protocol::body::{HeartbeatData, MessageQueue, ProducerData};
+
+pub use selector::{FaultTracker, MessageQueueSelector, SelectByHash, TopicPublishInfo};
+pub use send::{SendResult, SendStatus};
+pub(crate) use send::{parse_response as parse_send_response, prepare_single, SendShape};
+
+use crate::error::{ClientError, Result};
+use crate::instance::ClientInstance;
+use crate::options::{parse_namesrv_addrs, ClientOptions};
+use crate::route::{publish_queues, route_from_template};
+
+/// Builder of a [`Producer`]. Defaults follow the Java client (spec §9).
+#[derive(Debug, Clone)]
+pub struct ProducerBuilder {
+    opts: ClientOptions,
+    group: String,
+    send_timeout: Duration,
+    retries: usize,
+    compress_threshold: usize,
+    max_message_size: usize,
+    default_topic_queue_nums: i32,
+    fault_backoff: Duration,
+}
+
+impl Default for ProducerBuilder {
+    fn default() -> Self {
+        ProducerBuilder {
+            opts: ClientOptions::default(),
+            group: "DEFAULT_PRODUCER".into(),
+            send_timeout: Duration::from_secs(3),
+            retries: 2,
+            compress_threshold: 4096,
+            max_message_size: 4 * 1024 * 1024,
+            default_topic_queue_nums: 4,
+            fault_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ProducerBuilder {
+    /// Nameserver address(es), `;`-separated.
+    pub fn namesrv_addr(mut self, addrs: &str) -> Self {
+        self.opts.namesrv_addrs = parse_namesrv_addrs(addrs);
+        self
+    }
+    /// Producer group (default `DEFAULT_PRODUCER`).
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = group.into();
+        self
+    }
+    /// Timeout of one send attempt (default 3 s).
+    pub fn send_timeout(mut self, t: Duration) -> Self {
+        self.send_timeout = t;
+        self
+    }
+    /// Extra attempts after a failed send, each on another broker if possible (default 2).
+    pub fn retries(mut self, n: usize) -> Self {
+        self.retries = n;
+        self
+    }
+    /// Bodies larger than this are zlib-compressed (default 4096 bytes).
+    pub fn compress_threshold(mut self, bytes: usize) -> Self {
+        self.compress_threshold = bytes;
+        self
+    }
+    /// Largest body accepted, checked before sending (default 4 MiB).
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+    /// Queue count requested when a topic is auto-created through TBW102 (default 4).
+    pub fn default_topic_queue_nums(mut self, n: i32) -> Self {
+        self.default_topic_queue_nums = n;
+        self
+    }
+    /// How long a broker that failed a send is avoided (default 10 s; zero disables).
+    pub fn fault_backoff(mut self, t: Duration) -> Self {
+        self.fault_backoff = t;
+        self
+    }
+    /// Instance name (part of the client id).
+    pub fn instance_name(mut self, name: impl Into<String>) -> Self {
+        self.opts.instance_name = Some(name.into());
+        self
+    }
+    /// Override the detected client IP.
+    pub fn client_ip(mut self, ip: IpAddr) -> Self {
+        self.opts.client_ip = Some(ip);
+        self
+    }
+    /// Route refresh period (default 30 s).
+    pub fn route_refresh_interval(mut self, t: Duration) -> Self {
+        self.opts.route_refresh_interval = t;
+        self
+    }
+    /// Heartbeat period (default 30 s).
+    pub fn heartbeat_interval(mut self, t: Duration) -> Self {
+        self.opts.heartbeat_interval = t;
+        self
+    }
+    /// Timeout of non-send RPCs (default 3 s).
+    pub fn rpc_timeout(mut self, t: Duration) -> Self {
+        self.opts.rpc_timeout = t;
+        self
+    }
+
+    /// Start the producer: learn our IP, begin route refresh and heartbeats.
+    pub async fn start(self) -> Result<Producer> {
+        if self.opts.namesrv_addrs.is_empty() {
+            return Err(ClientError::InvalidArgument("no nameserver address".into()));
+        }
+        let instance = ClientInstance::new(self.opts.clone()).await;
+        let inner = Arc::new(ProducerInner {
+            shape: SendShape {
+                group: self.group.clone(),
+                compress_threshold: self.compress_threshold,
+                max_message_size: self.max_message_size,
+                default_topic_queue_nums: self.default_topic_queue_nums,
+            },
+            send_timeout: self.send_timeout,
+            retries: self.retries,
+            faults: FaultTracker::new(self.fault_backoff),
+            publish: DashMap::new(),
+            closed: AtomicBool::new(false),
+            instance,
+        });
+        let group = self.group.clone();
+        let id = inner.instance.client_id.clone();
+        inner.instance.set_heartbeat_source(Arc::new(move || HeartbeatData {
+            client_id: id.clone(),
+            producer_data_set: vec![ProducerData { group_name: group.clone() }, ProducerData { group_name: "CLIENT_INNER_PRODUCER".into() }],
+            consumer_data_set: vec![],
+        }));
+        let weak = Arc::downgrade(&inner);
+        inner.instance.set_route_listener(Arc::new(move |topic, route| {
+            if let Some(p) = weak.upgrade() {
+                if topic != TBW102 {
+                    let qs = publish_queues(topic, route);
+                    if !qs.is_empty() {
+                        p.publish.insert(topic.to_string(), Arc::new(TopicPublishInfo::new(qs, false)));
+                    }
+                }
+            }
+        }));
+        inner.instance.spawn_background();
+        Ok(Producer { inner })
+    }
+}
+
+struct ProducerInner {
+    instance: Arc<ClientInstance>,
+    shape: SendShape,
+    send_timeout: Duration,
+    retries: usize,
+    faults: FaultTracker,
+    publish: DashMap<String, Arc<TopicPublishInfo>>,
+    closed: AtomicBool,
+}
+
+/// An async producer. Cheap to clone; clones share connections and routes, and any number of
+/// sends may be in flight concurrently (they are pipelined on one connection per broker).
+#[derive(Clone)]
+pub struct Producer {
+    inner: Arc<ProducerInner>,
+}
+
+impl Producer {
+    /// A builder with Java's defaults.
+    pub fn builder() -> ProducerBuilder {
+        ProducerBuilder::default()
+    }
+
+    /// This client's id (`ip@instance`).
+    pub fn client_id(&self) -> &str {
+        &self.inner.instance.client_id
+    }
+
+    /// The writable queues of a topic (fetching the route if needed; TBW102 fallback for unknown
+    /// topics, which the broker auto-creates on first send).
+    pub async fn publish_queues(&self, topic: &str) -> Result<Vec<MessageQueue>> {
+        Ok(self.inner.publish_info(topic).await?.queues.clone())
+    }
+
+    /// Send a message and wait until the broker stored it. Retries on another broker on
+    /// network errors and retriable broker codes.
+    pub async fn send(&self, msg: Message) -> Result<SendResult> {
+        let p = prepare_single(&msg, &self.inner.shape, &self.inner.instance.ids)?;
+        self.inner.send_prepared(p, None).await
+    }
+
+    /// Send to a given queue (no retries on other queues).
+    pub async fn send_to_queue(&self, msg: Message, mq: &MessageQueue) -> Result<SendResult> {
+        let p = prepare_single(&msg, &self.inner.shape, &self.inner.instance.ids)?;
+        self.inner.send_prepared(p, Some(mq.clone())).await
+    }
+
+    /// Send to the queue `selector` picks for `arg` (e.g. [`SelectByHash`] over an order id,
+    /// so all messages of one key land in one queue, in order).
+    pub async fn send_with_selector(&self, msg: Message, selector: &dyn MessageQueueSelector, arg: &str) -> Result<SendResult> {
+        let info = self.inner.publish_info(&msg.topic).await?;
+        if info.queues.is_empty() {
+            return Err(ClientError::NoRoute(msg.topic.clone()));
+        }
+        let mq = selector.select(&info.queues, arg);
+        self.send_to_queue(msg, &mq).await
+    }
+
+    /// Send a message with a delay level (1 = 1 s, 2 = 5 s, 3 = 10 s, ... broker's `messageDelayLevel`).
+    pub async fn send_delayed(&self, mut msg: Message, level: i32) -> Result<SendResult> {
+        msg.set_delay_level(level);
+        self.send(msg).await
+    }
+
+    /// Fire and forget: no response is awaited, no retry.
+    pub async fn send_oneway(&self, msg: Message) -> Result<()> {
+        let p = prepare_single(&msg, &self.inner.shape, &self.inner.instance.ids)?;
+        let info = self.inner.publish_info(p.topic()).await?;
+        let mq = info.select(None, &self.inner.faults).ok_or_else(|| ClientError::NoRoute(p.topic().to_string()))?;
+        let addr = self.inner.addr_of(&mq).await?;
+        Ok(self.inner.instance.api.remoting().invoke_oneway(&addr, p.command(mq.queue_id, &mq.broker_name)).await?)
+    }
+
+    /// Send several messages of one topic in one request (SEND_BATCH_MESSAGE). The result's
+    /// `msg_id` joins the messages' ids with `,`; `queue_offset` is the first message's.
+    pub async fn send_batch(&self, msgs: &[Message]) -> Result<SendResult> {
+        let p = send::prepare_batch(msgs, &self.inner.shape, &self.inner.instance.ids)?;
+        self.inner.send_prepared(p, None).await
+    }
+
+    /// Unregister from every broker and close connections. Further sends fail.
+    pub async fn shutdown(&self) {
+        if !self.inner.closed.swap(true, Ordering::SeqCst) {
+            self.inner.instance.close(Some(&self.inner.shape.group), None).await;
+        }
+    }
+}
+
+impl ProducerInner {
+    async fn publish_info(&self, topic: &str) -> Result<Arc<TopicPublishInfo>> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(ClientError::Shutdown);
+        }
+        if let Some(p) = self.publish.get(topic) {
+            return Ok(p.clone());
+        }
+        self.instance.watch_topic(topic);
+        // The route listener fills `publish` for known topics.
+        if self.instance.refresh_route(topic).await?.is_some() {
+            if let Some(p) = self.publish.get(topic) {
+                let p = p.clone();
+                self.heartbeat_soon();
+                return Ok(p);
+            }
+        }
+        // Unknown topic: send through the template so the broker auto-creates it (§2.12).
+        let template = self.instance.route(TBW102).await?.ok_or_else(|| ClientError::NoRoute(topic.to_string()))?;
+        let qs = publish_queues(topic, &route_from_template(&template, self.shape.default_topic_queue_nums));
+        if qs.is_empty() {
+            return Err(ClientError::NoRoute(topic.to_string()));
+        }
+        let info = Arc::new(TopicPublishInfo::new(qs, true));
+        self.publish.entry(topic.to_string()).or_insert(info.clone());
+        self.heartbeat_soon();
+        Ok(info)
+    }
+
+    fn heartbeat_soon(&self) {
+        let inst = self.instance.clone();
+        tokio::spawn(async move { inst.heartbeat_all().await });
+    }
+
+    async fn addr_of(&self, mq: &MessageQueue) -> Result<String> {
+        self.instance.master_addr(&mq.broker_name, &mq.topic).await.ok_or_else(|| ClientError::BrokerNotFound(mq.broker_name.clone()))
+    }
+
+    async fn send_prepared(&self, p: send::PreparedSend, fixed: Option<MessageQueue>) -> Result<SendResult> {
+        let attempts = if fixed.is_some() { 1 } else { 1 + self.retries };
+        let mut avoid: Option<String> = None;
+        let mut last = None;
+        for _ in 0..attempts {
+            let mq = match &fixed {
+                Some(mq) => mq.clone(),
+                None => {
+                    let info = self.publish_info(p.topic()).await?;
+                    info.select(avoid.as_deref(), &self.faults).ok_or_else(|| ClientError::NoRoute(p.topic().to_string()))?
+                }
+            };
+            let addr = match self.addr_of(&mq).await {
+                Ok(a) => a,
+                Err(e) => {
+                    avoid = Some(mq.broker_name.clone());
+                    last = Some(e);
+                    continue;
+                }
+            };
+            let outcome = match self.instance.api.invoke(&addr, p.command(mq.queue_id, &mq.broker_name), self.send_timeout).await {
+                Ok(resp) => send::parse_response(&addr, &resp, &mq, &p.msg_id),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(r) => {
+                    self.faults.mark_ok(&mq.broker_name);
+                    return Ok(r);
+                }
+                Err(e) => {
+                    let retriable = match &e {
+                        ClientError::Broker { code, .. } => send::is_retriable(*code),
+                        _ => true,
+                    };
+                    tracing::debug!(queue = %mq, error = %e, "send attempt failed");
+                    self.faults.mark_failed(&mq.broker_name);
+                    avoid = Some(mq.broker_name.clone());
+                    if !retriable || fixed.is_some() {
+                        return Err(e);
+                    }
+                    if matches!(&e, ClientError::Broker { code, .. } if *code == mq_common::protocol::codes::response::TOPIC_NOT_EXIST) {
+                        // A stale route: drop it so the next attempt looks it up again.
+                        self.publish.remove(p.topic());
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(ClientError::RetriesExhausted { attempts, last: Box::new(last.unwrap_or(ClientError::NoRoute(p.topic().to_string()))) })
+    }
+}

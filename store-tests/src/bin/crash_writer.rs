@@ -1,0 +1,56 @@
+//! Child process of the crash test: opens the store under SYNC_FLUSH, appends from several
+//! concurrent tasks and prints `ACK <key> <topic> <queue> <queue_offset> <phy_offset>` for every
+//! durably acknowledged message, until it is killed.
+//!
+//! Usage: `crash_writer <store dir> <key prefix>`
+
+use std::io::Write;
+use std::sync::Arc;
+
+use mq_broker::store::{FlushDiskType, MessageStore, PutMessageStatus};
+use mq_store_tests::{msg, small_config};
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let dir = args.next().ok_or_else(|| anyhow::anyhow!("missing dir"))?;
+    let prefix = args.next().unwrap_or_else(|| "c".into());
+    let store = MessageStore::open(small_config(dir.as_ref(), FlushDiskType::Sync))?;
+    store.start()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let out = Arc::new(std::sync::Mutex::new(std::io::stdout()));
+    println!("READY");
+    rt.block_on(async move {
+        let mut tasks = Vec::new();
+        for t in 0..8 {
+            let store = store.clone();
+            let out = out.clone();
+            let prefix = prefix.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0u64.. {
+                    let key = format!("{prefix}-{t}-{i}");
+                    let topic = if t % 2 == 0 { "CrashA" } else { "CrashB" };
+                    let body = vec![(i % 251) as u8; 100 + (i as usize * 37) % 900];
+                    let r = store.put_message_durable(msg(topic, t % 3, "tag", &key, body)).await;
+                    if r.status != PutMessageStatus::PutOk {
+                        eprintln!("put failed: {r:?}");
+                        return;
+                    }
+                    let line = format!(
+                        "ACK {key} {topic} {} {} {}\n",
+                        r.queue_id, r.queue_offset, r.wrote_offset
+                    );
+                    let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                    let _ = o.write_all(line.as_bytes());
+                    let _ = o.flush();
+                }
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
+    Ok(())
+}
