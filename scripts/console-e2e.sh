@@ -7,8 +7,8 @@
 # real: mqnamesrv + mqbroker + mqconsole on free loopback ports and temp dirs, plus a consumer
 #       (mq-client example) so a group with lag exists.
 # Installs what it needs (Debian chromium, playwright-core from console/tests/e2e/package-lock.json),
-# builds in release mode, always kills what it started, and saves screenshots under
-# console/tests/screenshots/<mode>/ (git-ignored).
+# builds in release mode (E2E_PROFILE=debug for a quicker local run), always kills what it
+# started, and saves screenshots under console/tests/screenshots/<mode>/ (git-ignored).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -17,6 +17,9 @@ E2E_DIR="$ROOT/console/tests/e2e"
 SHOTS_ROOT="$ROOT/console/tests/screenshots"
 WORK="$(mktemp -d -t rmq-console-e2e.XXXXXX)"
 PIDS=()
+PROFILE="${E2E_PROFILE:-release}"
+if [ "$PROFILE" = release ]; then CARGO_PROFILE=(--release); else CARGO_PROFILE=(); fi
+BIN="$ROOT/target/$PROFILE"
 
 cleanup() {
   local rc=$?
@@ -70,7 +73,7 @@ sampleIntervalSecs = 1
 clusterCacheMillis = 500
 dataPath = $WORK/console-data
 CONF
-  "$ROOT/target/release/mqconsole" -c "$WORK/console.conf" --listen "127.0.0.1:$port" "$@" > "$WORK/console.log" 2>&1 &
+  "$BIN/mqconsole" -c "$WORK/console.conf" --listen "127.0.0.1:$port" "$@" > "$WORK/console.log" 2>&1 &
   PIDS+=($!)
   CONSOLE_URL="http://127.0.0.1:$port"
   wait_for curl -fsS "$CONSOLE_URL/health"
@@ -97,15 +100,15 @@ run_fake() {
 }
 
 broker_available() {
-  [ -x "$ROOT/target/release/mqbroker" ] && [ -x "$ROOT/target/release/mqnamesrv" ] && \
-    "$ROOT/target/release/mqbroker" --help 2>&1 | grep -q -- '-n'
+  [ -x "$BIN/mqbroker" ] && [ -x "$BIN/mqnamesrv" ] && [ -x "$BIN/examples/push_consumer" ] && \
+    "$BIN/mqbroker" --help 2>&1 | grep -q -- '-n'
 }
 
 run_real() {
   local ns_port br_port
   ns_port="$(free_port)"; br_port="$(free_port)"
   mkdir -p "$WORK/store" "$WORK/ns"
-  "$ROOT/target/release/mqnamesrv" --listen-port "$ns_port" > "$WORK/namesrv.log" 2>&1 &
+  "$BIN/mqnamesrv" --listen "127.0.0.1:$ns_port" --set "kvConfigPath=$WORK/ns/kvConfig.json" > "$WORK/namesrv.log" 2>&1 &
   PIDS+=($!)
   wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$ns_port"
   cat > "$WORK/broker.conf" <<CONF
@@ -118,28 +121,29 @@ storePathRootDir = $WORK/store
 namesrvAddr = 127.0.0.1:$ns_port
 autoCreateTopicEnable = true
 autoCreateSubscriptionGroup = true
+mappedFileSizeCommitLog = 67108864
 CONF
-  "$ROOT/target/release/mqbroker" -c "$WORK/broker.conf" -n "127.0.0.1:$ns_port" > "$WORK/broker.log" 2>&1 &
+  "$BIN/mqbroker" -c "$WORK/broker.conf" -n "127.0.0.1:$ns_port" > "$WORK/broker.log" 2>&1 &
   PIDS+=($!)
   wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$br_port"
   export NAMESRV_ADDR="127.0.0.1:$ns_port"
   local topic="E2E_TOPIC_$$" group="E2E_GROUP_$$"
   start_console --namesrv "127.0.0.1:$ns_port"
   # A consumer group with members and offsets (and lag once the UI sends).
-  if [ -n "${E2E_CONSUMER_CMD:-}" ]; then
-    log "starting consumer: $E2E_CONSUMER_CMD"
-    E2E_TOPIC="$topic" E2E_GROUP="$group" bash -c "$E2E_CONSUMER_CMD" > "$WORK/consumer.log" 2>&1 &
-    PIDS+=($!)
-  fi
+  # (mq-client's push_consumer example; it subscribes before the UI creates the topic and
+  # picks the route up on its next refresh.)
+  log "starting consumer group $group on $topic"
+  "$BIN/examples/push_consumer" "127.0.0.1:$ns_port" "$topic" "$group" > "$WORK/consumer.log" 2>&1 &
+  PIDS+=($!)
   E2E_TOPIC="$topic" E2E_GROUP="${E2E_GROUP_OVERRIDE:-$group}" E2E_DLQ_GROUP="" E2E_PRODUCER_GROUP="RMQ_CONSOLE_PRODUCER" E2E_PRODUCER_TOPIC="$topic" run_browser real
   stop_all
 }
 
 ensure_tools
-log "building (release)"
-(cd "$ROOT" && cargo build --release -p mq-console)
+log "building ($PROFILE)"
+(cd "$ROOT" && cargo build "${CARGO_PROFILE[@]}" -p mq-console)
 if [ "$MODE" != fake ]; then
-  (cd "$ROOT" && cargo build --release -p mq-namesrv -p mq-broker) || log "namesrv/broker did not build"
+  (cd "$ROOT" && cargo build "${CARGO_PROFILE[@]}" -p mq-namesrv -p mq-broker -p mq-client --bins --example push_consumer) || log "namesrv/broker/client did not build"
 fi
 if [ "$MODE" = auto ]; then
   if broker_available; then MODE=both; else MODE=fake; log "broker not available yet: fake backend only"; fi

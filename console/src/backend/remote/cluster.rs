@@ -7,7 +7,7 @@ use mq_common::protocol::codes::request;
 use mq_common::protocol::header::TopicRequestHeader;
 use mq_common::protocol::RemotingCommand;
 
-use super::wire::{mq_map, TopicOffset};
+use mq_common::protocol::body::{TopicOffset, TopicStatsTable};
 use super::{req, RemoteBackend, Target};
 use crate::backend::*;
 
@@ -77,8 +77,8 @@ impl RemoteBackend {
     pub(super) async fn topic_offsets(&self, t: &Target, topic: &str) -> BResult<Vec<(mq_common::protocol::body::MessageQueue, TopicOffset)>> {
         let h = TopicRequestHeader { topic: topic.to_string() };
         let r = self.call(t, req(request::GET_TOPIC_STATS_INFO, &h)).await?;
-        let v = super::wire::json_value(&r.body).map_err(|m| BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: m })?;
-        Ok(v.get("offsetTable").map(mq_map).unwrap_or_default())
+        let stats = TopicStatsTable::parse(&r.body).map_err(|m| BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: format!("bad topic stats: {m}") })?;
+        Ok(stats.offset_table.0.into_iter().collect())
     }
 
     pub(super) async fn totals(&self, max_topics: usize) -> BResult<TotalsSample> {

@@ -8,7 +8,9 @@ use mq_common::protocol::codes::{request, response};
 use mq_common::protocol::header::{ConsumerGroupRequestHeader, DeleteSubscriptionGroupRequestHeader, GetConsumeStatsRequestHeader, OffsetResponseHeader, ProducerGroupRequestHeader, QueryConsumerOffsetRequestHeader, ResetOffsetRequestHeader, SearchOffsetRequestHeader, UpdateConsumerOffsetRequestHeader};
 use mq_common::protocol::RemotingCommand;
 
-use super::wire::{parse, ConsumeStats, ConsumerConnection, ProducerConnection};
+use mq_common::protocol::body::{ConsumeStats, ConsumerConnection, ProducerConnection};
+
+use super::wire::parse;
 use super::{body_cmd, req, require_some, RemoteBackend, Target};
 use crate::backend::*;
 
@@ -38,6 +40,16 @@ fn allocate_averagely(clients: &[String], mqs: &[MessageQueue]) -> BTreeMap<Mess
         }
     }
     out
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// Clients send Java's `MQVersion.Version` ordinal; shown as that number (no table of names
+/// here, to avoid guessing).
+fn version_name(v: i32) -> String {
+    v.to_string()
 }
 
 impl RemoteBackend {
@@ -97,13 +109,15 @@ impl RemoteBackend {
             let Some(c) = c else { continue };
             for conn in c.connection_set {
                 if seen.insert(conn.client_id.clone()) {
-                    merged.connection_set.push(conn);
+                    merged.connection_set.insert(conn);
                 }
             }
             merged.subscription_table.extend(c.subscription_table);
-            merged.consume_type = merged.consume_type.or(c.consume_type);
-            merged.message_model = merged.message_model.or(c.message_model);
-            merged.consume_from_where = merged.consume_from_where.or(c.consume_from_where);
+            for (dst, src) in [(&mut merged.consume_type, c.consume_type), (&mut merged.message_model, c.message_model), (&mut merged.consume_from_where, c.consume_from_where)] {
+                if dst.is_empty() {
+                    *dst = src;
+                }
+            }
         }
         Ok(merged)
     }
@@ -111,11 +125,11 @@ impl RemoteBackend {
     pub(super) async fn members_of(&self, group: &str) -> BResult<GroupMembers> {
         let c = self.connection(group).await?;
         Ok(GroupMembers {
-            members: c.connection_set.iter().map(|x| Member { client_id: x.client_id.clone(), client_addr: x.client_addr.clone(), language: x.language_text(), version: x.version_text() }).collect(),
+            members: c.connection_set.iter().map(|x| Member { client_id: x.client_id.clone(), client_addr: x.client_addr.clone(), language: x.language.clone(), version: version_name(x.version) }).collect(),
             subscriptions: c.subscription_table.iter().map(|(t, s)| Subscription { topic: t.clone(), expression: s.sub_string.clone() }).collect(),
-            consume_type: c.consume_type,
-            message_model: c.message_model,
-            consume_from_where: c.consume_from_where,
+            consume_type: non_empty(c.consume_type),
+            message_model: non_empty(c.message_model),
+            consume_from_where: non_empty(c.consume_from_where),
         })
     }
 
@@ -136,7 +150,7 @@ impl RemoteBackend {
         match r.code {
             response::SUCCESS => ConsumeStats::parse(&r.body).map_err(|m| BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: m }),
             // The group has nothing on this broker.
-            response::SUBSCRIPTION_GROUP_NOT_EXIST | response::CONSUMER_NOT_ONLINE => Ok(ConsumeStats { offsets: Vec::new(), consume_tps: 0.0 }),
+            response::SUBSCRIPTION_GROUP_NOT_EXIST | response::CONSUMER_NOT_ONLINE | response::TOPIC_NOT_EXIST => Ok(ConsumeStats::default()),
             _ => Err(super::broker_refused(t, &r)),
         }
     }
@@ -153,7 +167,7 @@ impl RemoteBackend {
                 // Java writes consumerOffset 0 when nothing is stored: ask again for the
                 // ambiguous queues so "never committed" is not shown as "at offset 0".
                 let mut rows = Vec::new();
-                for (mq, ow) in cs.offsets {
+                for (mq, ow) in cs.offset_table.0 {
                     let (consumer, lag) = if ow.consumer_offset < 0 {
                         (None, Lag::of_queue(ow.broker_offset, None))
                     } else if ow.consumer_offset == 0 && ow.broker_offset > 0 {
@@ -200,7 +214,7 @@ impl RemoteBackend {
                 }
             }
             // Expected assignment, for clustering consumers.
-            if c.message_model.as_deref() != Some("BROADCASTING") {
+            if c.message_model != "BROADCASTING" {
                 let mut clients: Vec<String> = c.connection_set.iter().map(|x| x.client_id.clone()).collect();
                 clients.sort();
                 let topics: BTreeSet<String> = rows.iter().map(|r| r.topic.clone()).collect();
@@ -357,7 +371,7 @@ impl RemoteBackend {
         let items = ok
             .into_iter()
             .flat_map(|(t, pc)| {
-                pc.connection_set.into_iter().map(move |c| ProducerConn { broker: t.name.clone(), language: c.language_text(), version: c.version_text(), client_id: c.client_id, client_addr: c.client_addr })
+                pc.connection_set.into_iter().map(move |c| ProducerConn { broker: t.name.clone(), language: c.language, version: version_name(c.version), client_id: c.client_id, client_addr: c.client_addr })
             })
             .collect();
         Ok(Partial { items, failures })

@@ -10,7 +10,9 @@ use mq_common::protocol::codes::{request, response};
 use mq_common::protocol::header::{CreateTopicRequestHeader, DeleteTopicFromNamesrvRequestHeader, SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader, TopicRequestHeader};
 use mq_common::protocol::{now_millis, RemotingCommand};
 
-use super::wire::{parse, GroupList};
+use mq_common::protocol::body::GroupList;
+
+use super::wire::parse;
 use super::{body_cmd, req, require_some, RemoteBackend, Target, CONSOLE_PRODUCER_GROUP};
 use crate::backend::*;
 
