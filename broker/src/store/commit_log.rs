@@ -105,7 +105,7 @@ impl CommitLog {
     }
 
     /// The file to append `len` bytes to, writing a blank marker and rolling if needed.
-    /// Caller holds the put lock. Returns the file and whether a roll happened.
+    /// Caller holds the put lock. Returns the file and whether a new file became active.
     fn file_for(&self, len: usize) -> io::Result<(Arc<MappedFile>, bool)> {
         let mut rolled = false;
         if let Some(last) = self.queue.last() {
@@ -132,7 +132,11 @@ impl CommitLog {
                 self.queue.push(p.clone());
                 p
             }
-            _ => self.queue.create(from)?,
+            _ => {
+                // Not prepared in time (or the very first file): created cold on this thread.
+                rolled = true;
+                self.queue.create(from)?
+            }
         };
         Ok((f, rolled))
     }

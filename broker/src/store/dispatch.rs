@@ -66,11 +66,11 @@ pub struct Arrival {
 
 impl MessageStore {
     /// tagsCode of a record: delivery time for SCHEDULE_TOPIC_XXXX messages with a delay level,
-    /// else the Java hash of TAGS (0 without tag). Derived from the stored record so that replay
-    /// reproduces exactly what the live path wrote.
-    pub(crate) fn tags_code_for(&self, topic: &str, props: &str, store_ts: i64) -> i64 {
+    /// else the Java hash of TAGS (0 without tag). Derived from the stored record's properties so
+    /// that replay reproduces exactly what the live path wrote.
+    fn tags_code_from(&self, topic: &str, tags: Option<&str>, delay: Option<&str>, store_ts: i64) -> i64 {
         if topic == SCHEDULE_TOPIC {
-            let level = property::get_property(props, DELAY)
+            let level = delay
                 .and_then(|v| v.trim().parse::<i64>().ok())
                 .unwrap_or(0);
             if level > 0 {
@@ -81,16 +81,18 @@ impl MessageStore {
                 }
             }
         }
-        tags_code(property::get_property(props, TAGS))
+        tags_code(tags)
     }
 
     /// Write the consume-queue unit and index entries of one record. Caller holds the put lock
     /// (or is recovering, single-threaded).
     pub(crate) fn dispatch(&self, d: &DispatchRequest<'_>) -> io::Result<Option<Arrival>> {
         let mut arrival = None;
+        // One pass over the properties for everything dispatch needs.
+        let [tags, delay, uniq, keys] = property::get_properties(d.properties, [TAGS, DELAY, UNIQ_KEY, KEYS]);
         if sysflag::is_dispatchable(d.sys_flag) {
             let cq: Arc<ConsumeQueue> = self.find_or_create_cq(d.topic, d.queue_id);
-            let tags = self.tags_code_for(d.topic, d.properties, d.store_timestamp);
+            let tags = self.tags_code_from(d.topic, tags, delay, d.store_timestamp);
             cq.put(d.queue_offset, d.phy_offset, d.size, tags)?;
             arrival = Some(Arrival {
                 topic: d.topic.to_owned(),
@@ -102,8 +104,6 @@ impl MessageStore {
         if self.config().message_index_enable
             && sysflag::transaction_value(d.sys_flag) != TRANSACTION_ROLLBACK_TYPE
         {
-            let uniq = property::get_property(d.properties, UNIQ_KEY);
-            let keys = property::get_property(d.properties, KEYS);
             if uniq.is_some() || keys.is_some() {
                 self.index_service()
                     .build(d.topic, uniq, keys, d.phy_offset, d.store_timestamp)?;

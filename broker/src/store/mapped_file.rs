@@ -36,6 +36,8 @@ pub struct MappedFile {
     /// Set when the file is removed from its queue; the mapping lives until the last reader drops
     /// its `Arc`.
     removed: AtomicBool,
+    /// Set once `warm` ran (so the pre-allocator warms each file once).
+    warmed: AtomicBool,
 }
 
 impl std::fmt::Debug for MappedFile {
@@ -78,6 +80,7 @@ impl MappedFile {
             wrote: AtomicUsize::new(0),
             flushed: AtomicUsize::new(0),
             removed: AtomicBool::new(false),
+            warmed: AtomicBool::new(false),
         })
     }
 
@@ -232,6 +235,9 @@ impl MappedFile {
     /// appends do not take first-touch faults. Safe to run concurrently with the writer because
     /// `MADV_POPULATE_WRITE` never modifies data. Falls back to nothing on old kernels.
     pub fn warm(&self, from: usize) {
+        if self.warmed.swap(true, Ordering::AcqRel) {
+            return;
+        }
         #[cfg(target_os = "linux")]
         {
             let page = 4096usize;
@@ -358,6 +364,7 @@ impl MappedFile {
             wrote: AtomicUsize::new(size),
             flushed: AtomicUsize::new(size),
             removed: AtomicBool::new(false),
+            warmed: AtomicBool::new(false),
         })
     }
 }

@@ -459,9 +459,18 @@ impl PushInner {
     }
 }
 
-/// A push consumer. Dropping it does not stop it; call [`PushConsumer::shutdown`].
+/// A push consumer. Call [`PushConsumer::shutdown`] to stop it cleanly (commit offsets,
+/// unregister); dropping it only stops its tasks.
 pub struct PushConsumer {
     inner: Arc<PushInner>,
+}
+
+impl Drop for PushConsumer {
+    fn drop(&mut self) {
+        // The background tasks hold the inner state; without this they would run forever.
+        self.inner.stop.cancel();
+        self.inner.inst.shutdown.cancel();
+    }
 }
 
 impl PushConsumer {

@@ -117,17 +117,32 @@ where
 /// Iterate the `(key, value)` pairs of an encoded properties string, in order, skipping malformed
 /// segments like Java does (shorter than 3 chars, no `0x01`, empty key or empty value).
 pub fn iter_properties(s: &str) -> impl Iterator<Item = (&str, &str)> {
-    s.split(PROPERTY_SEPARATOR).filter_map(|seg| {
+    // Byte-wise: both separators are ASCII, so every split point is a char boundary.
+    s.as_bytes().split(|&b| b == 2).filter_map(move |seg| {
         if seg.len() < 3 {
             return None;
         }
         // Java: key and value must both be non-empty.
-        let i = seg.find(NAME_VALUE_SEPARATOR)?;
+        let i = seg.iter().position(|&b| b == 1)?;
         if i == 0 || i + 1 >= seg.len() {
             return None;
         }
-        Some((&seg[..i], &seg[i + 1..]))
+        let start = seg.as_ptr() as usize - s.as_ptr() as usize;
+        Some((&s[start..start + i], &s[start + i + 1..start + seg.len()]))
     })
+}
+
+/// Values of several keys in one pass (last occurrence wins). `out[i]` receives `keys[i]`.
+pub fn get_properties<'a, const N: usize>(s: &'a str, keys: [&str; N]) -> [Option<&'a str>; N] {
+    let mut out = [None; N];
+    for (k, v) in iter_properties(s) {
+        for (i, want) in keys.iter().enumerate() {
+            if k == *want {
+                out[i] = Some(v);
+            }
+        }
+    }
+    out
 }
 
 /// Decode a properties string into a map (later duplicates win, as with Java's HashMap).

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Run mq-client's examples and mqadmin against another RocketMQ-protocol server, by default
+# rocketmq-rust 1.0 (`rocketmq-namesrv-rust`, `rocketmq-broker-rust`) installed with
+#   CARGO_TARGET_DIR=/tmp/peers/target-rmq cargo install rocketmq-namesrv@1.0.0 rocketmq-broker@1.0.0 --locked --root /tmp/peers/rmq-rust
+#
+#   client/scripts/peer-interop.sh                 # start the peer on free ports, run, stop
+#   PEER_NAMESRV=127.0.0.1:9876 client/scripts/peer-interop.sh   # use an already running stack
+#
+# Env: PEER_BIN (/tmp/peers/rmq-rust/bin), PEER_NAMESRV_BIN, PEER_BROKER_BIN (override names),
+#      PEER_NAMESRV (skip starting servers), KEEP=1 (keep the temp dir).
+# Prints one PASS/FAIL line per step and "N passed, M failed" at the end; exit 1 on a failure.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin_dir=${PEER_BIN:-/tmp/peers/rmq-rust/bin}
+ns_bin=${PEER_NAMESRV_BIN:-$bin_dir/rocketmq-namesrv-rust}
+broker_bin=${PEER_BROKER_BIN:-$bin_dir/rocketmq-broker-rust}
+work=$(mktemp -d "${TMPDIR:-/tmp}/peer-interop.XXXXXX")
+pids=()
+passed=0
+failed=0
+
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  if [ "$failed" != 0 ]; then
+    for f in "$work"/*.log; do [ -f "$f" ] && { echo "----- tail of $f"; tail -n 30 "$f"; }; done
+  fi
+  [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+step() { # name, command...
+  local name=$1; shift
+  if "$@" >"$work/step.out" 2>&1; then
+    passed=$((passed + 1)); echo "PASS $name"
+  else
+    failed=$((failed + 1)); echo "FAIL $name"; sed 's/^/    /' "$work/step.out" | tail -n 20
+  fi
+}
+
+free_port() {
+  python3 - <<'PY'
+import socket, random
+for _ in range(200):
+    p = random.randint(20000, 60000)
+    ok = True
+    for q in (p, p - 2, p + 1):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", q))
+        except OSError:
+            ok = False
+        finally:
+            s.close()
+    if ok:
+        print(p)
+        break
+PY
+}
+
+wait_port() { # port seconds
+  local end=$((SECONDS + $2))
+  until (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; do
+    [ $SECONDS -lt $end ] || return 1
+    sleep 0.2
+  done
+}
+
+echo "== building mq-client examples and mqadmin"
+(cd "$root" && cargo build -q -p mq-client --examples --bins) || exit 1
+ex="$root/target/debug/examples"
+admin="$root/target/debug/mqadmin"
+
+if [ -z "${PEER_NAMESRV:-}" ]; then
+  [ -x "$ns_bin" ] && [ -x "$broker_bin" ] || { echo "peer binaries not found in $bin_dir (set PEER_BIN)" >&2; exit 1; }
+  ns_port=$(free_port); broker_port=$(free_port)
+  export ROCKETMQ_HOME="$work"
+  printf 'listenPort=%s\n' "$ns_port" >"$work/namesrv.conf"
+  printf 'brokerClusterName=DefaultCluster\nbrokerName=peer-broker\nbrokerId=0\nnamesrvAddr=127.0.0.1:%s\nbrokerIP1=127.0.0.1\nlistenPort=%s\nstorePathRootDir=%s/store\nautoCreateTopicEnable=true\n' \
+    "$ns_port" "$broker_port" "$work" >"$work/broker.conf"
+  echo "== starting peer namesrv on $ns_port, broker on $broker_port"
+  (cd "$work" && exec "$ns_bin" -c "$work/namesrv.conf" >"$work/namesrv.log" 2>&1) & pids+=($!)
+  wait_port "$ns_port" 30 || { echo "peer namesrv did not listen on $ns_port" >&2; failed=1; exit 1; }
+  (cd "$work" && exec "$broker_bin" -c "$work/broker.conf" -n "127.0.0.1:$ns_port" >"$work/broker.log" 2>&1) & pids+=($!)
+  wait_port "$broker_port" 60 || { echo "peer broker did not listen on $broker_port" >&2; failed=1; exit 1; }
+  sleep 3
+  ns="127.0.0.1:$ns_port"
+else
+  ns=$PEER_NAMESRV
+fi
+export NAMESRV_ADDR=$ns
+topic="PeerTopic$$"
+
+step "mqadmin clusterList" bash -c "$admin clusterList | grep -q DefaultCluster"
+step "mqadmin updateTopic" "$admin" updateTopic -c DefaultCluster -t "$topic" -r 4 -w 4
+sleep 2
+step "mqadmin topicRoute" bash -c "$admin topicRoute -t $topic | grep -q brokerName"
+step "example producer (10 sends)" bash -c "$ex/producer $ns $topic | grep -c 'status=SendOk' | grep -qx 10"
+step "example batch" bash -c "$ex/batch $ns $topic | grep -q 'batch stored'"
+step "example pull_consumer reads 20" bash -c "timeout 60 $ex/pull_consumer $ns $topic | grep -q 'read 20 messages'"
+step "example push_consumer receives 20" bash -c "timeout -s INT 15 $ex/push_consumer $ns $topic peer_group_$$ | grep -c '$topic#' | awk '\$1 >= 20 {ok=1} END {exit !ok}'"
+step "example ordered" bash -c "timeout 60 $ex/ordered $ns Ordered$$ | grep -q 'order-0: \[\"order-0 step-0\", \"order-0 step-1\", \"order-0 step-2\", \"order-0 step-3\", \"order-0 step-4\"\]'"
+step "example broadcast" bash -c "timeout 60 $ex/broadcast $ns Bcast$$ | grep -c 'received 5' | grep -qx 2"
+step "example delay" bash -c "timeout 90 $ex/delay $ns Delay$$ | grep -q 'received .* after'"
+step "mqadmin topicStatus" bash -c "$admin topicStatus -t $topic | grep -q '#Max Offset'"
+step "mqadmin brokerStatus" bash -c "$admin brokerStatus -c DefaultCluster | grep -q ':'"
+step "mqadmin consumerProgress" bash -c "$admin consumerProgress -g peer_group_$$ | grep -q 'Diff Total'"
+step "mqadmin sendMessage" bash -c "$admin sendMessage -t $topic -p peer-hello -k peerkey | grep -q SEND_OK"
+step "mqadmin queryMsgByKey" bash -c "sleep 2; $admin queryMsgByKey -t $topic -k peerkey | grep -q '#Message ID'"
+step "mqadmin getBrokerConfig" bash -c "$admin getBrokerConfig -c DefaultCluster | grep -q '='"
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
