@@ -143,12 +143,16 @@ impl ClientApi {
     }
 
     /// QUERY_CONSUMER_OFFSET; `None` when the broker has no offset (QUERY_NOT_FOUND).
+    ///
+    /// Sends `setZeroIfNotFound=false` so that a 5.x-style broker reports "no offset" instead of
+    /// 0 for a young queue, and the consumer's consume-from-where applies (a 4.x broker ignores
+    /// the flag and answers 0 while the queue still starts at 0, as it does for Java clients).
     pub async fn query_consumer_offset(&self, addr: &str, group: &str, mq: &MessageQueue) -> Result<Option<i64>> {
         let hdr = QueryConsumerOffsetRequestHeader {
             consumer_group: group.into(),
             topic: mq.topic.clone(),
             queue_id: mq.queue_id,
-            set_zero_if_not_found: None,
+            set_zero_if_not_found: Some(false),
         };
         let resp = self.invoke(addr, RemotingCommand::request_with_header(request::QUERY_CONSUMER_OFFSET, &hdr), self.timeout).await?;
         match resp.code {

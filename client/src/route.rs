@@ -111,6 +111,13 @@ impl RouteTable {
         self.brokers.get(broker_name).and_then(|m| m.get(&0).or_else(|| m.values().next()).cloned())
     }
 
+    /// The address of replica `id` of a broker name, falling back to the master, then to any
+    /// replica (pulls follow the broker's `suggestWhichBrokerId`; a dead master is skipped).
+    pub fn addr_for(&self, broker_name: &str, id: i64) -> Option<String> {
+        let m = self.brokers.get(broker_name)?;
+        m.get(&id).or_else(|| m.get(&0)).or_else(|| m.values().next()).cloned()
+    }
+
     /// Every known broker address (masters and slaves), deduplicated.
     pub fn all_broker_addrs(&self) -> BTreeSet<String> {
         self.brokers.iter().flat_map(|e| e.value().values().cloned().collect::<Vec<_>>()).collect()
@@ -180,5 +187,9 @@ mod tests {
         assert_eq!(table.master_addr("s"), None);
         assert_eq!(table.any_addr("s").as_deref(), Some("h:3"));
         assert_eq!(table.all_master_addrs().len(), 2);
+        assert_eq!(table.addr_for("s", 0).as_deref(), Some("h:3"), "no master: any replica");
+        assert_eq!(table.addr_for("a", 1).as_deref(), Some("h:1"), "unknown replica: the master");
+        assert_eq!(table.addr_for("s", 1).as_deref(), Some("h:3"));
+        assert_eq!(table.addr_for("zz", 0), None);
     }
 }

@@ -98,7 +98,13 @@ async fn two_members_split_queues_and_survivor_takes_over() {
     .await;
     assert!(ca.load(Ordering::SeqCst) > 0 && cb.load(Ordering::SeqCst) > 0, "both members consumed");
 
+    // Messages keep arriving while A leaves: none may be lost in the handover.
+    let during = {
+        let p = p.clone();
+        tokio::spawn(async move { send_n(&p, "SplitTopic", "mid", 300).await })
+    };
     a.shutdown().await;
+    during.await.unwrap();
     wait_until("survivor to hold all 4 queues", Duration::from_secs(30), || {
         let ok = topic_queues(&b) == 4;
         async move { ok }
@@ -106,7 +112,7 @@ async fn two_members_split_queues_and_survivor_takes_over() {
     .await;
     send_n(&p, "SplitTopic", "two", 200).await;
     wait_until("phase two delivered to the survivor", Duration::from_secs(30), || {
-        let ok = all_seen(&seen, "two", 200);
+        let ok = all_seen(&seen, "two", 200) && all_seen(&seen, "mid", 300);
         async move { ok }
     })
     .await;

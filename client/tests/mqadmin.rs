@@ -36,6 +36,11 @@ async fn every_subcommand_answers() {
     })
     .await;
     ok(&ns, &["topicList"], "AdminTopic");
+    ok(&ns, &["topicList", "-c"], "#Consumer Group");
+    let list = ok(&ns, &["topicList", "--json"], "AdminTopic");
+    assert!(serde_json::from_str::<Vec<String>>(&list).is_ok(), "{list}");
+    ok(&ns, &["brokerStatus", "-c", "TestCluster"], "brokerName");
+    ok(&ns, &["clusterList", "-c", "TestCluster", "--json"], "\"brokerName\"");
     ok(&ns, &["topicRoute", "-t", "AdminTopic"], "broker-a");
     ok(&ns, &["topicRoute", "-t", "AdminTopic", "-l"], "#BrokerName");
     ok(&ns, &["clusterList"], "TestCluster");

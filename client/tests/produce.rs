@@ -260,3 +260,43 @@ mod mq {
         mq_client::MessageQueue::new("Other", "broker-a", 0)
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn consume_from_timestamp_skips_older_messages() {
+    let Some(stack) = common::stack().await else { return };
+    stack.create_topic("TsTopic", 2).await;
+    let p = producer(&stack).await;
+    for i in 0..5 {
+        p.send(Message::new("TsTopic", format!("old-{i}"))).await.unwrap();
+    }
+    // Separate the two phases' store timestamps.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let since = mq_common::protocol::now_millis();
+    for i in 0..5 {
+        p.send(Message::new("TsTopic", format!("new-{i}"))).await.unwrap();
+    }
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let g = got.clone();
+    let c = PushConsumer::builder()
+        .namesrv_addr(&stack.namesrv_addr)
+        .group("ts_group")
+        .subscribe("TsTopic", "*")
+        .consume_from(ConsumeFromWhere::Timestamp(since))
+        .start(move |m: MessageExt| {
+            let g = g.clone();
+            async move {
+                g.lock().unwrap().push(String::from_utf8_lossy(&m.body).into_owned());
+                Ok(())
+            }
+        })
+        .await
+        .unwrap();
+    wait_until("the new messages", Duration::from_secs(20), || {
+        let n = got.lock().unwrap().iter().filter(|b| b.starts_with("new-")).count();
+        async move { n == 5 }
+    })
+    .await;
+    c.shutdown().await;
+    p.shutdown().await;
+    assert!(got.lock().unwrap().iter().all(|b| b.starts_with("new-")), "older messages delivered: {:?}", got.lock().unwrap());
+}

@@ -39,6 +39,8 @@ pub struct PullResult {
     pub min_offset: i64,
     /// Queue maximum offset.
     pub max_offset: i64,
+    /// Replica to pull from next (0 = master).
+    pub suggest_which_broker_id: i64,
 }
 
 /// Send one PULL_MESSAGE and classify the answer. Codes other than the four pull outcomes
@@ -64,7 +66,13 @@ pub async fn pull(
         PullStatus::Found(_) => PullStatus::Found(process_found(&resp.body, sub, h.min_offset, h.max_offset, group)),
         s => s,
     };
-    Ok(PullResult { status, next_begin_offset: h.next_begin_offset, min_offset: h.min_offset, max_offset: h.max_offset })
+    Ok(PullResult {
+        status,
+        next_begin_offset: h.next_begin_offset,
+        min_offset: h.min_offset,
+        max_offset: h.max_offset,
+        suggest_which_broker_id: h.suggest_which_broker_id,
+    })
 }
 
 /// Largest body we inflate (guards against zip bombs).

@@ -17,6 +17,8 @@ pub struct ProcessQueue {
     last_lock: Mutex<Option<Instant>>,
     /// Next offset to pull.
     pub next_offset: AtomicI64,
+    /// Replica the broker suggested for the next pull (0 = master).
+    pub suggested_broker: AtomicI64,
     /// Serializes orderly consumption of this queue.
     pub consume_lock: tokio::sync::Mutex<()>,
 }

@@ -126,6 +126,12 @@ struct PullInner {
     assigned: Mutex<BTreeMap<MessageQueue, Assignment>>,
 }
 
+impl Drop for PullInner {
+    fn drop(&mut self) {
+        self.inst.shutdown.cancel();
+    }
+}
+
 impl PullInner {
     fn heartbeat_data(&self) -> HeartbeatData {
         let mut subs: BTreeMap<String, SubscriptionData> = BTreeMap::new();

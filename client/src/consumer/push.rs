@@ -380,9 +380,16 @@ impl PushInner {
                 continue;
             }
             let Some(sub) = self.subs.read().get(&mq.topic).cloned() else { break };
-            let Some(addr) = self.inst.master_addr(&mq.broker_name, &mq.topic).await else {
-                self.pause(self.cfg.pull_backoff).await;
-                continue;
+            let suggested = pq.suggested_broker.load(Ordering::Relaxed);
+            let addr = match self.inst.routes.addr_for(&mq.broker_name, suggested) {
+                Some(a) => a,
+                None => match self.inst.master_addr(&mq.broker_name, &mq.topic).await {
+                    Some(a) => a,
+                    None => {
+                        self.pause(self.cfg.pull_backoff).await;
+                        continue;
+                    }
+                },
             };
             let offset = pq.next_offset.load(Ordering::SeqCst);
             let commit = if self.is_clustering() { self.offsets.read_memory(&mq) } else { None };
@@ -414,6 +421,7 @@ impl PushInner {
             match result {
                 Ok(r) => {
                     pq.next_offset.store(r.next_begin_offset, Ordering::SeqCst);
+                    pq.suggested_broker.store(r.suggest_which_broker_id, Ordering::Relaxed);
                     match r.status {
                         PullStatus::Found(msgs) if !msgs.is_empty() => {
                             pq.put(&msgs);
@@ -440,6 +448,8 @@ impl PushInner {
                 Err(e) => {
                     let code = e.code();
                     tracing::debug!(queue = %mq, error = %e, "pull failed");
+                    // Go back to the master after a failed pull from a replica.
+                    pq.suggested_broker.store(0, Ordering::Relaxed);
                     if matches!(code, Some(response::SUBSCRIPTION_NOT_EXIST) | Some(response::SUBSCRIPTION_NOT_LATEST)) {
                         self.inst.heartbeat_all().await;
                     }
@@ -459,9 +469,18 @@ impl PushInner {
     }
 }
 
-/// A push consumer. Dropping it does not stop it; call [`PushConsumer::shutdown`].
+/// A push consumer. Call [`PushConsumer::shutdown`] to stop it cleanly (commit offsets,
+/// unregister); dropping it only stops its tasks.
 pub struct PushConsumer {
     inner: Arc<PushInner>,
+}
+
+impl Drop for PushConsumer {
+    fn drop(&mut self) {
+        // The background tasks hold the inner state; without this they would run forever.
+        self.inner.stop.cancel();
+        self.inner.inst.shutdown.cancel();
+    }
 }
 
 impl PushConsumer {

@@ -145,6 +145,7 @@ impl ProducerBuilder {
             retries: self.retries,
             faults: FaultTracker::new(self.fault_backoff),
             publish: DashMap::new(),
+            route_loading: tokio::sync::Mutex::new(()),
             closed: AtomicBool::new(false),
             instance,
         });
@@ -178,6 +179,7 @@ struct ProducerInner {
     retries: usize,
     faults: FaultTracker,
     publish: DashMap<String, Arc<TopicPublishInfo>>,
+    route_loading: tokio::sync::Mutex<()>,
     closed: AtomicBool,
 }
 
@@ -259,6 +261,13 @@ impl Producer {
     }
 }
 
+impl Drop for ProducerInner {
+    /// The last clone is gone: stop the route-refresh and heartbeat loops.
+    fn drop(&mut self) {
+        self.instance.shutdown.cancel();
+    }
+}
+
 impl ProducerInner {
     async fn publish_info(&self, topic: &str) -> Result<Arc<TopicPublishInfo>> {
         if self.closed.load(Ordering::Relaxed) {
@@ -267,14 +276,24 @@ impl ProducerInner {
         if let Some(p) = self.publish.get(topic) {
             return Ok(p.clone());
         }
+        // One lookup at a time: a burst of first sends to a new topic must not become a burst
+        // of nameserver requests.
+        let _loading = self.route_loading.lock().await;
+        if let Some(p) = self.publish.get(topic) {
+            return Ok(p.clone());
+        }
         self.instance.watch_topic(topic);
         // The route listener fills `publish` for known topics.
         if self.instance.refresh_route(topic).await?.is_some() {
-            if let Some(p) = self.publish.get(topic) {
-                let p = p.clone();
-                self.heartbeat_soon();
-                return Ok(p);
-            }
+            return match self.publish.get(topic) {
+                Some(p) => {
+                    let p = p.clone();
+                    self.heartbeat_soon();
+                    Ok(p)
+                }
+                // The topic exists but no master has a writable queue for it.
+                None => Err(ClientError::NoRoute(topic.to_string())),
+            };
         }
         // Unknown topic: send through the template so the broker auto-creates it (§2.12).
         let template = self.instance.route(TBW102).await?.ok_or_else(|| ClientError::NoRoute(topic.to_string()))?;

@@ -1,0 +1,125 @@
+//! The chat gateway: DDP over WebSocket at `/websocket` (design §4.2, §4.7).
+//!
+//! * [`http`]: routes (`/websocket`, `/health`, `/ready`, `/metrics`, demo page, dev tokens)
+//!   and the connection cap.
+//! * [`conn`]: one socket: handshake, heartbeat, frame dispatch, bounded outbound queue.
+//! * [`methods`] / [`subs`]: the DDP methods and stream subscriptions.
+//! * [`fanout`]: the `chat_inbox` broadcast consumer pushing events to sockets.
+//! * [`history`]: `loadHistory` / `loadMissedMessages` read straight from the broker.
+//! * [`extension`]: hooks for later services (presence) to add methods, subscriptions and
+//!   session events without touching the chat paths.
+//! * [`tls`]: the optional rustls listener.
+
+pub mod conn;
+pub mod extension;
+pub mod fanout;
+pub mod history;
+pub mod http;
+pub mod methods;
+pub mod state;
+pub mod subs;
+pub mod tls;
+
+pub use state::Gateway;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chat_proto::ddp::close;
+use chat_proto::topics::{CG_GATEWAY, CHAT_INBOX, CHAT_OUTGOING, PG_GATEWAY};
+use mq_client::{Admin, ConsumeFromWhere, MessageExt, MessageModel, Producer, PushConsumer};
+
+use crate::config::GatewayConfig;
+use extension::GatewayExtension;
+
+/// Run a gateway until SIGTERM/SIGINT: set up topics, producer and inbox consumer, then serve
+/// HTTP/WebSocket (TLS when configured). Prints `listening on <addr>` once accepting.
+pub async fn run(cfg: GatewayConfig, extensions: Vec<Arc<dyn GatewayExtension>>) -> anyhow::Result<()> {
+    let c = &cfg.common;
+    let admin = Admin::connect(&c.namesrv).await.context("connect to the nameserver")?;
+    crate::broker::ensure_topics(&admin, &[CHAT_OUTGOING, CHAT_INBOX], c.chat_queues, c.create_topics, Duration::from_secs(60)).await?;
+    let unique = format!("{}-{}", c.instance_id, std::process::id());
+    let producer = Producer::builder()
+        .namesrv_addr(&c.namesrv)
+        .group(PG_GATEWAY)
+        .instance_name(unique.clone())
+        .send_timeout(c.send_timeout)
+        .retries(c.send_retries)
+        .route_refresh_interval(c.client_refresh)
+        .heartbeat_interval(c.client_refresh)
+        .start()
+        .await
+        .context("start producer")?;
+    let n = producer.publish_queues(CHAT_OUTGOING).await.context("route of chat_outgoing")?.len();
+    anyhow::ensure!(n as i32 == c.chat_queues, "chat_outgoing has {n} queues, CHAT_QUEUES={}", c.chat_queues);
+
+    let gw = Gateway::new(cfg.clone(), producer, admin, extensions);
+
+    // Broadcast offsets live in a per-process directory that is removed on exit: a restarted
+    // gateway starts at the end of the inbox and clients gap-fill (design §4.7).
+    let offsets = std::env::temp_dir().join(format!("chat-gateway-offsets-{unique}"));
+    let g = gw.clone();
+    let consumer = PushConsumer::builder()
+        .namesrv_addr(&c.namesrv)
+        .group(CG_GATEWAY)
+        .instance_name(unique.clone())
+        .subscribe(CHAT_INBOX, "*")
+        .message_model(MessageModel::Broadcasting)
+        .orderly(true)
+        .consume_from(ConsumeFromWhere::Last)
+        .offset_store_dir(Some(offsets.clone()))
+        .pull_suspend(Duration::from_secs(5))
+        .pull_timeout(Duration::from_secs(10))
+        .pull_backoff(Duration::from_millis(500))
+        .rebalance_interval(c.client_refresh)
+        .route_refresh_interval(c.client_refresh)
+        .heartbeat_interval(c.client_refresh)
+        .shutdown_timeout(Duration::from_secs(2))
+        .start(move |m: MessageExt| {
+            let g = g.clone();
+            async move {
+                fanout::on_inbox(&g, &m);
+                Ok(())
+            }
+        })
+        .await
+        .context("start inbox consumer")?;
+    gw.ready.store(true, Ordering::SeqCst);
+
+    let listener = tokio::net::TcpListener::bind((cfg.bind.as_str(), cfg.port)).await.with_context(|| format!("bind {}:{}", cfg.bind, cfg.port))?;
+    let local = listener.local_addr()?;
+    let app = http::router(gw.clone());
+    let shutdown = shutdown_signal(gw.clone());
+    let scheme = if cfg.tls.is_some() { "https" } else { "http" };
+    println!("listening on {local} ({scheme}, websocket at /websocket)");
+    tracing::info!(%local, instance = %c.instance_id, "chat-gateway listening");
+    if let Some((cert, key)) = &cfg.tls {
+        let tls = tls::TlsListener::new(listener, tls::load_config(cert, key)?)?;
+        axum::serve(tls, app).with_graceful_shutdown(shutdown).await?;
+    } else {
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    }
+    consumer.shutdown().await;
+    gw.producer.shutdown().await;
+    let _ = std::fs::remove_dir_all(&offsets);
+    Ok(())
+}
+
+/// Resolves on SIGTERM/SIGINT after closing every socket with 1001.
+async fn shutdown_signal(gw: Arc<Gateway>) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down: closing sockets");
+    for c in gw.conns.iter() {
+        c.close(close::GOING_AWAY, "server shutdown");
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while !gw.conns.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

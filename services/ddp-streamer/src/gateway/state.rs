@@ -1,0 +1,88 @@
+//! Gateway-wide state: configuration, broker clients, the socket registry and indexes.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use mq_client::{Admin, Producer};
+use parking_lot::Mutex;
+
+use super::conn::Conn;
+use super::extension::GatewayExtension;
+use crate::broker::TopicReader;
+use crate::config::GatewayConfig;
+use crate::dedupe::SeenSet;
+use crate::metrics::Metrics;
+
+/// Everything a socket task or the inbox consumer needs.
+pub struct Gateway {
+    /// Settings.
+    pub cfg: GatewayConfig,
+    /// Producer for `chat_outgoing`.
+    pub producer: Producer,
+    /// Direct reader of `chat_inbox` (history, gap-fill).
+    pub inbox: TopicReader,
+    /// Admin client.
+    pub admin: Admin,
+    /// Live sockets by connection number.
+    pub conns: DashMap<u64, Arc<Conn>>,
+    /// Logged-in sockets by user id.
+    pub by_uid: DashMap<String, HashSet<u64>>,
+    /// Sockets counted against `MAX_CONCURRENT_CONNECTIONS` (includes upgrades in progress).
+    pub active: AtomicUsize,
+    next_id: AtomicU64,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+    /// Message ids already pushed (drops inbox duplicates before any socket sees them).
+    pub seen: Mutex<SeenSet>,
+    /// Set once the inbox consumer runs.
+    pub ready: AtomicBool,
+    /// Extensions (presence, later).
+    pub extensions: Vec<Arc<dyn GatewayExtension>>,
+}
+
+impl Gateway {
+    /// Assemble the state.
+    pub fn new(cfg: GatewayConfig, producer: Producer, admin: Admin, extensions: Vec<Arc<dyn GatewayExtension>>) -> Arc<Gateway> {
+        let inbox = TopicReader::new(admin.clone(), chat_proto::topics::CHAT_INBOX, chat_proto::topics::CG_GATEWAY_READER);
+        Arc::new(Gateway {
+            seen: Mutex::new(SeenSet::new(cfg.dedupe_cache)),
+            cfg,
+            producer,
+            inbox,
+            admin,
+            conns: DashMap::new(),
+            by_uid: DashMap::new(),
+            active: AtomicUsize::new(0),
+            next_id: AtomicU64::new(1),
+            metrics: Metrics::default(),
+            ready: AtomicBool::new(false),
+            extensions,
+        })
+    }
+
+    /// A fresh connection number.
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Index `conn` under `uid`.
+    pub fn bind_user(&self, uid: &str, conn: u64) {
+        self.by_uid.entry(uid.to_string()).or_default().insert(conn);
+    }
+
+    /// Remove `conn` from `uid`'s index entry.
+    pub fn unbind_user(&self, uid: &str, conn: u64) {
+        if let Some(mut set) = self.by_uid.get_mut(uid) {
+            set.remove(&conn);
+        }
+        self.by_uid.remove_if(uid, |_, s| s.is_empty());
+    }
+
+    /// Sockets of `uid`.
+    pub fn conns_of(&self, uid: &str) -> Vec<Arc<Conn>> {
+        let ids: Vec<u64> = self.by_uid.get(uid).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        ids.iter().filter_map(|id| self.conns.get(id).map(|c| c.clone())).collect()
+    }
+}

@@ -1,0 +1,25 @@
+//! # chat-ddp-streamer: the chat gateway and the inbox observer
+//!
+//! Both binaries talk to each other only through the rmq broker, with `mq-client`
+//! (design `chat-presence.md` §4):
+//!
+//! * [`gateway`]: DDP over WebSocket for browsers; publishes requests to `chat_outgoing`,
+//!   consumes `chat_inbox` in broadcasting mode and pushes events to the recipients' sockets;
+//!   history and gap-fill straight from the broker.
+//! * [`observer`]: consumes `chat_outgoing` in clustering + orderly mode, re-verifies the JWT,
+//!   enforces blocks, removes duplicates and publishes accepted events to `chat_inbox`.
+//! * [`broker`]: topic setup, the shard selector and small broker reads shared by both.
+#![warn(missing_docs)]
+
+pub mod broker;
+pub mod config;
+pub mod dedupe;
+pub mod gateway;
+pub mod metrics;
+pub mod observer;
+
+/// Initialise `tracing` from `RUST_LOG`, else `LOG_LEVEL`, else `info`.
+pub fn init_tracing() {
+    let filter = std::env::var("RUST_LOG").or_else(|_| std::env::var("LOG_LEVEL")).unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).with_target(false).try_init();
+}

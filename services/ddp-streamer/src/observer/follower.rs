@@ -1,0 +1,80 @@
+//! Reads `chat_inbox` back: every published message id enters the dedupe window and every
+//! block/unblock updates the block table. At boot it reads every queue from its first stored
+//! offset to the current end before the observer takes any `chat_outgoing` queue; afterwards it
+//! keeps polling, so when another observer dies this one already knows what it published.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chat_proto::bodies::Inbox;
+use mq_client::{MessageExt, MessageQueue};
+
+use super::Observer;
+
+/// Per-queue read positions.
+pub struct Follower {
+    obs: Arc<Observer>,
+    positions: BTreeMap<MessageQueue, i64>,
+}
+
+impl Follower {
+    /// A follower starting at the beginning of every queue.
+    pub fn new(obs: Arc<Observer>) -> Self {
+        Follower { obs, positions: BTreeMap::new() }
+    }
+
+    /// Read every queue up to its current end. Returns the number of events applied.
+    pub async fn catch_up(&mut self) -> anyhow::Result<usize> {
+        let mut applied = 0;
+        for (mq, addr) in self.obs.inbox.queues().await? {
+            let mut pos = match self.positions.get(&mq) {
+                Some(p) => *p,
+                None => self.obs.inbox.min_offset(&mq, &addr).await?,
+            };
+            let end = self.obs.inbox.max_offset(&mq, &addr).await?;
+            while pos < end {
+                let page = self.obs.inbox.pull(&mq, &addr, "*", pos, 32).await?;
+                for m in &page.messages {
+                    apply(&self.obs, m);
+                    applied += 1;
+                }
+                if page.next <= pos {
+                    break;
+                }
+                pos = page.next;
+            }
+            self.positions.insert(mq, pos);
+        }
+        Ok(applied)
+    }
+
+    /// Keep following forever (errors are logged and retried).
+    pub async fn run(mut self) {
+        loop {
+            if let Err(e) = self.catch_up().await {
+                tracing::debug!(error = %e, "inbox follower: read failed, retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            tokio::time::sleep(self.obs.cfg.follow_interval).await;
+        }
+    }
+}
+
+fn apply(obs: &Observer, m: &MessageExt) {
+    let Ok(body) = m.body_uncompressed(16 * 1024 * 1024) else { return };
+    let Ok(ev) = serde_json::from_slice::<Inbox>(&body) else { return };
+    let mut p = obs.policy.lock();
+    match &ev {
+        Inbox::Msg(msg) => p.mark_seen(&msg.id),
+        Inbox::Block(b) => {
+            p.mark_seen(&b.id);
+            p.apply_block(&b.rid, &b.blocker, true, Some(m.queue_offset));
+        }
+        Inbox::Unblock(b) => {
+            p.mark_seen(&b.id);
+            p.apply_block(&b.rid, &b.blocker, false, Some(m.queue_offset));
+        }
+        Inbox::Read(r) => p.mark_seen(&r.id),
+        Inbox::Rejected(_) => {}
+    }
+}

@@ -1,0 +1,147 @@
+//! The inbox observer (design §4.5): the single writer per conversation.
+//!
+//! * [`policy`]: the DM block table and the dedupe window, shared by the processing path and
+//!   the follower.
+//! * [`follower`]: reads `chat_inbox` back (from the start at boot, then continuously) so the
+//!   block table and the dedupe window survive restarts and queue takeovers, with no store other
+//!   than the broker.
+//! * [`process`]: one `chat_outgoing` message → verify, authorize, dedupe, apply policy, publish.
+
+pub mod follower;
+pub mod policy;
+pub mod process;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use chat_proto::topics::{CG_OBSERVER, CG_OBSERVER_FOLLOW, CHAT_INBOX, CHAT_OUTGOING, PG_OBSERVER};
+use mq_client::{Admin, ConsumeFromWhere, MessageExt, Producer, PushConsumer};
+use parking_lot::Mutex;
+
+use crate::broker::TopicReader;
+use crate::config::ObserverConfig;
+use crate::metrics::Metrics;
+
+/// Shared observer state.
+pub struct Observer {
+    /// Settings.
+    pub cfg: ObserverConfig,
+    /// Producer for `chat_inbox`.
+    pub producer: Producer,
+    /// Reader of `chat_inbox` (recovery lookups, follower).
+    pub inbox: TopicReader,
+    /// Blocks + dedupe window.
+    pub policy: Mutex<policy::Policy>,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Set after the boot catch-up, when the outgoing consumer runs.
+    pub ready: AtomicBool,
+    /// Reader of `chat_outgoing` (max offsets at queue (re)assignment).
+    pub outgoing: TopicReader,
+    /// queue id → (last offset processed, offset below which messages get the recovery lookup).
+    pub recovery: Mutex<std::collections::HashMap<i32, (i64, i64)>>,
+}
+
+/// Run an observer until SIGTERM/SIGINT.
+pub async fn run(cfg: ObserverConfig) -> anyhow::Result<()> {
+    let c = cfg.common.clone();
+    let admin = Admin::connect(&c.namesrv).await.context("connect to the nameserver")?;
+    crate::broker::ensure_topics(&admin, &[CHAT_OUTGOING, CHAT_INBOX], c.chat_queues, c.create_topics, Duration::from_secs(60)).await?;
+    let unique = format!("{}-{}", c.instance_id, std::process::id());
+    let producer = Producer::builder()
+        .namesrv_addr(&c.namesrv)
+        .group(PG_OBSERVER)
+        .instance_name(unique.clone())
+        .send_timeout(c.send_timeout)
+        .retries(c.send_retries)
+        .route_refresh_interval(c.client_refresh)
+        .heartbeat_interval(c.client_refresh)
+        .start()
+        .await
+        .context("start producer")?;
+    let obs = Arc::new(Observer {
+        policy: Mutex::new(policy::Policy::new(cfg.dedupe_cache)),
+        inbox: TopicReader::new(admin.clone(), CHAT_INBOX, CG_OBSERVER_FOLLOW),
+        cfg: cfg.clone(),
+        producer,
+        metrics: Metrics::default(),
+        ready: AtomicBool::new(false),
+        outgoing: TopicReader::new(admin.clone(), CHAT_OUTGOING, CG_OBSERVER_FOLLOW),
+        recovery: Mutex::new(std::collections::HashMap::new()),
+    });
+
+    // Health first, so orchestration can see "alive but not ready" during the catch-up.
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", cfg.health_port)).await.with_context(|| format!("bind health port {}", cfg.health_port))?;
+    println!("health on {}", listener.local_addr()?);
+    let app = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready))
+        .route("/metrics", get(|State(o): State<Arc<Observer>>| async move { o.metrics.render() }))
+        .with_state(obs.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    // Rebuild blocks and the dedupe window from the inbox before taking any queue.
+    let mut follower = follower::Follower::new(obs.clone());
+    follower.catch_up().await.context("rebuild state from chat_inbox")?;
+    let (blocks, seen) = {
+        let p = obs.policy.lock();
+        (p.block_count(), p.seen_len())
+    };
+    tracing::info!(blocks, seen, "state rebuilt from chat_inbox");
+    let follow_task = tokio::spawn(follower.run());
+
+    let o = obs.clone();
+    let consumer = PushConsumer::builder()
+        .namesrv_addr(&c.namesrv)
+        .group(CG_OBSERVER)
+        .instance_name(unique)
+        .subscribe(CHAT_OUTGOING, "*")
+        .orderly(true)
+        .consume_from(ConsumeFromWhere::First)
+        .rebalance_interval(cfg.rebalance_interval)
+        .lock_interval(cfg.lock_interval)
+        .persist_interval(Duration::from_secs(1))
+        .orderly_suspend(Duration::from_millis(500))
+        .pull_suspend(Duration::from_secs(5))
+        .pull_timeout(Duration::from_secs(10))
+        .pull_backoff(Duration::from_millis(500))
+        .route_refresh_interval(c.client_refresh)
+        .heartbeat_interval(c.client_refresh)
+        .shutdown_timeout(Duration::from_secs(3))
+        .start(move |m: MessageExt| {
+            let o = o.clone();
+            async move { process::handle(&o, &m).await.map_err(|e| e.into()) }
+        })
+        .await
+        .context("start chat_outgoing consumer")?;
+    obs.ready.store(true, Ordering::SeqCst);
+    tracing::info!(instance = %c.instance_id, "chat-observer running");
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down");
+    consumer.shutdown().await;
+    follow_task.abort();
+    obs.producer.shutdown().await;
+    Ok(())
+}
+
+async fn ready(State(o): State<Arc<Observer>>) -> impl IntoResponse {
+    if o.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "rebuilding state")
+    }
+}

@@ -1,0 +1,55 @@
+//! End-to-end harness for the chat services: spawns the real `mqnamesrv`, `mqbroker`,
+//! `chat-observer` and `chat-gateway` binaries on free loopback ports with a temp store, and
+//! drives gateways with a small DDP client ([`ddp::DdpClient`]) over real WebSockets.
+//!
+//! Every process is killed (by PID) when its handle drops; if the test is panicking, the tail
+//! of each log is printed first.
+
+pub mod cluster;
+pub mod ddp;
+pub mod proc;
+
+pub use cluster::{Cluster, ClusterOpts};
+pub use ddp::{DdpClient, Event};
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// The per-test scale factor `E2E_SCALE` (default 1.0): heavy tests multiply their sizes by it.
+pub fn scale() -> f64 {
+    std::env::var("E2E_SCALE").ok().and_then(|s| s.parse().ok()).filter(|x: &f64| *x > 0.0).unwrap_or(1.0)
+}
+
+/// `n` scaled by [`scale`], at least `min`.
+pub fn scaled(n: usize, min: usize) -> usize {
+    ((n as f64 * scale()).round() as usize).max(min)
+}
+
+/// Poll `f` until it returns true; panics after `deadline` naming `what`.
+pub async fn wait_until<F, Fut>(what: &str, deadline: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let end = Instant::now() + deadline;
+    loop {
+        if f().await {
+            return;
+        }
+        if Instant::now() > end {
+            panic!("timed out after {deadline:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Tests in one binary share the machine: run them one at a time.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A random client message id.
+pub fn msg_id() -> String {
+    chat_proto::ids::random_id(&rand::random())
+}
