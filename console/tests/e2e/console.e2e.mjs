@@ -186,6 +186,29 @@ try {
     await shot('group-reset-preview');
   });
 
+  await step('message detail shows the group consumed it; resend to the group', async () => {
+    // Consumers commit offsets periodically: poll (bounded) until the detail says "consumed".
+    const deadline = Date.now() + (MODE === 'real' ? 30000 : 5000);
+    for (;;) {
+      await page.goto(`${URL}/message/${encodeURIComponent(TOPIC)}/${encodeURIComponent(msgId)}`);
+      await page.waitForSelector('#msg-consumed');
+      const text = await page.textContent('#msg-consumed');
+      const consumed = await page.$$eval('#msg-consumed tr', (rows, g) => rows.some((r) => r.cells[0].textContent === g && r.querySelector('.badge.ok')), GROUP);
+      if (MODE !== 'real' || consumed) break;
+      expect(Date.now() < deadline, 'never shown as consumed: ' + text);
+      await page.waitForTimeout(1500);
+    }
+    await shot('message-consumed');
+    if (await page.$('#resend-group')) {
+      await page.selectOption('#resend-group', GROUP);
+      await page.click('button:text("Resend")');
+      await page.waitForSelector('.okbox:has-text("Resent"), .error');
+      const err = await page.$('.error');
+      expect(!err, 'resend failed: ' + (err && (await err.textContent())));
+      await shot('message-resent');
+    }
+  });
+
   if (DLQ_GROUP) {
     await step('DLQ browse and resend selected', async () => {
       await page.click('nav a[data-page=dlq]');
