@@ -36,7 +36,10 @@ impl BrokerStats {
         }
         let day = now_ms / 86_400_000;
         let mut base = self.today_base.lock();
-        if base.0 != day {
+        if base.0 == 0 {
+            // First sample: everything since boot counts as today.
+            base.0 = day;
+        } else if base.0 != day {
             *base = (day, p, g);
         }
     }

@@ -162,6 +162,10 @@ impl MsgStore for FileStore {
         self.0.config().delay_levels_ms()
     }
 
+    fn trigger_delete_files(&self) {
+        self.0.trigger_delete_files();
+    }
+
     fn shutdown(&self) {
         if let Err(e) = self.0.shutdown() {
             tracing::error!(error = %e, "store shutdown failed");

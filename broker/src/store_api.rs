@@ -156,6 +156,9 @@ pub trait MsgStore: Send + Sync + 'static {
     fn runtime_info(&self) -> Vec<(String, String)>;
     /// Delay level table in ms (index 0 = level 1).
     fn delay_levels_ms(&self) -> Vec<i64>;
+    /// Delete expired commit-log files now instead of waiting for `deleteWhen`
+    /// (TRIGGER_DELETE_FILES). Default: nothing to delete.
+    fn trigger_delete_files(&self) {}
     /// Flush and close (idempotent).
     fn shutdown(&self);
 }

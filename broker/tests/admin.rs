@@ -158,3 +158,25 @@ async fn end_transaction_commit_and_rollback() {
     assert_eq!(msgs[0].prepared_transaction_offset, offsets[0].0);
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn consumer_running_info_is_forwarded_to_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(test_config(dir.path())).await;
+    let c = RemotingClient::new(ClientConfig::default());
+    c.set_request_handler(Arc::new(|_ch, req| {
+        Box::pin(async move {
+            (req.code == rq::GET_CONSUMER_RUNNING_INFO).then(|| RemotingCommand::success().with_body(Bytes::from_static(b"{\"properties\":{\"x\":\"1\"}}")))
+        })
+    }));
+    c.invoke(&b.addr, heartbeat("ri@1", "GRI", &[("T", "*")]), T).await.unwrap();
+    let h = GetConsumerRunningInfoRequestHeader { consumer_group: "GRI".into(), client_id: "ri@1".into(), jstack_enable: Some(false) };
+    let r = b.call(RemotingCommand::request_with_header(rq::GET_CONSUMER_RUNNING_INFO, &h)).await;
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    assert_eq!(r.body.as_ref(), b"{\"properties\":{\"x\":\"1\"}}");
+    let h = GetConsumerRunningInfoRequestHeader { consumer_group: "GRI".into(), client_id: "nobody".into(), jstack_enable: None };
+    let r = b.call(RemotingCommand::request_with_header(rq::GET_CONSUMER_RUNNING_INFO, &h)).await;
+    assert_eq!(r.code, response::CONSUMER_NOT_ONLINE);
+    c.close_all();
+    b.shutdown().await;
+}

@@ -126,3 +126,32 @@ async fn long_poll_wakes_on_arrival_and_times_out() {
     assert!(r.code == response::PULL_NOT_FOUND || r.code == response::PULL_RETRY_IMMEDIATELY, "code {}", r.code);
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn sync_flush_sends_are_acknowledged_after_the_group_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path());
+    cfg.apply("flushDiskType", "SYNC_FLUSH").unwrap();
+    let b = start(cfg).await;
+    b.create_topic("Sync", 1).await;
+    // Several in flight on one connection: answered through the spawned durable wait.
+    let mut pending = Vec::new();
+    for i in 0..20 {
+        let client = b.client.clone();
+        let addr = b.addr.clone();
+        pending.push(tokio::spawn(async move { client.invoke(&addr, send_v2(&send_header("Sync", 0, "t", &format!("s{i}")), b"durable"), T).await }));
+    }
+    let mut offsets = Vec::new();
+    for p in pending {
+        let r = p.await.unwrap().unwrap();
+        assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+        offsets.push(r.decode_header::<SendMessageResponseHeader>().unwrap().queue_offset);
+    }
+    offsets.sort();
+    assert_eq!(offsets, (0..20).collect::<Vec<i64>>());
+    // WAIT=false is acknowledged without waiting, and still stored.
+    let mut h = send_header("Sync", 0, "t", "nowait");
+    h.properties = Some(encode_properties([("TAGS", "t"), ("WAIT", "false")]));
+    assert_eq!(b.call(send_v2(&h, b"x")).await.code, response::SUCCESS);
+    b.shutdown().await;
+}

@@ -29,7 +29,13 @@ pub fn store_host() -> SocketAddr {
 }
 
 /// A message with tag, one key and a UNIQ_KEY.
-pub fn msg(topic: &str, queue_id: i32, tag: &str, key: &str, body: impl Into<Bytes>) -> MessageExtBrokerInner {
+pub fn msg(
+    topic: &str,
+    queue_id: i32,
+    tag: &str,
+    key: &str,
+    body: impl Into<Bytes>,
+) -> MessageExtBrokerInner {
     MessageExtBrokerInner {
         topic: topic.into(),
         queue_id,
@@ -37,7 +43,11 @@ pub fn msg(topic: &str, queue_id: i32, tag: &str, key: &str, body: impl Into<Byt
         born_host: "10.0.0.1:5555".parse().expect("addr"),
         store_host: store_host(),
         body: body.into(),
-        properties: property::encode_properties([(TAGS, tag), (KEYS, key), (UNIQ_KEY, &format!("U-{key}"))]),
+        properties: property::encode_properties([
+            (TAGS, tag),
+            (KEYS, key),
+            (UNIQ_KEY, &format!("U-{key}")),
+        ]),
         ..Default::default()
     }
 }

@@ -49,6 +49,11 @@ pub fn update_offset(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     RemotingCommand::success()
 }
 
+/// QUERY_BROKER_OFFSET (13): the commit-log max offset.
+pub fn broker_offset(b: &Broker) -> RemotingCommand {
+    offset_reply(b.store.commit_log_range().1)
+}
+
 /// GET_MAX_OFFSET (30).
 pub fn max_offset(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     let h: QueueRequestHeader = try_header!(req);

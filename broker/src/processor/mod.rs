@@ -58,6 +58,11 @@ impl RequestHandler for BrokerHandler {
             rq::HEART_BEAT => Some(client_manage::heartbeat(b, ch, &req)),
             rq::UNREGISTER_CLIENT => Some(client_manage::unregister(b, ch, &req)),
             rq::CHECK_CLIENT_CONFIG => Some(RemotingCommand::success()),
+            rq::QUERY_BROKER_OFFSET => Some(consumer_manage::broker_offset(b)),
+            rq::TRIGGER_DELETE_FILES => {
+                b.store.trigger_delete_files();
+                Some(RemotingCommand::success())
+            }
             rq::LOCK_BATCH_MQ => Some(client_manage::lock_batch(b, &req)),
             rq::UNLOCK_BATCH_MQ => Some(client_manage::unlock_batch(b, &req)),
             rq::UPDATE_AND_CREATE_TOPIC => Some(admin::create_topic(b, &req)),

@@ -31,13 +31,13 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<Re
         Err(e) => return Some(err(response::SYSTEM_ERROR, format!("bad send request header: {e}"))),
     };
     let batch = req.code == rq::SEND_BATCH_MESSAGE;
-    let (h, queue_id) = match check(b, h) {
+    let (h, queue_id, multi) = match check(b, h) {
         Ok(v) => v,
         Err(resp) => return Some(resp),
     };
     let opaque = req.opaque;
     let body = req.body;
-    let result = if batch { put_batch(b, ch, &h, queue_id, body) } else { put_one(b, ch, &h, queue_id, body) };
+    let result = if batch { put_batch(b, ch, &h, queue_id, multi, body) } else { put_one(b, ch, h, queue_id, multi, body) };
     let (result, n) = match result {
         Ok(v) => v,
         Err(resp) => return Some(resp),
@@ -47,7 +47,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<Re
 
 /// Validate the request and resolve topic + queue (steps 1–5 of §2.3). Returns the possibly
 /// rerouted header (DLQ) and the queue id to write.
-fn check(b: &Broker, mut h: SendMessageRequestHeader) -> Result<(SendMessageRequestHeader, i32), RemotingCommand> {
+fn check(b: &Broker, mut h: SendMessageRequestHeader) -> Result<(SendMessageRequestHeader, i32, bool), RemotingCommand> {
     if !b.writable() {
         return Err(err(response::NO_PERMISSION, format!("the broker[{}] sending message is forbidden", b.cfg.broker_ip1)));
     }
@@ -70,7 +70,7 @@ fn check(b: &Broker, mut h: SendMessageRequestHeader) -> Result<(SendMessageRequ
         }
         info = b.topics.queue_info(&h.topic);
     }
-    let Some((write_q, read_q, perm, _multi)) = info else {
+    let Some((write_q, read_q, perm, multi)) = info else {
         return Err(err(response::TOPIC_NOT_EXIST, format!("topic[{}] not exist, apply first please!", h.topic)));
     };
     if perm & PERM_WRITE == 0 {
@@ -97,16 +97,16 @@ fn check(b: &Broker, mut h: SendMessageRequestHeader) -> Result<(SendMessageRequ
             queue_id = 0;
         }
     }
-    Ok((h, queue_id))
+    Ok((h, queue_id, multi))
 }
 
-fn base_inner(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, queue_id: i32, multi_tag: bool) -> MessageExtBrokerInner {
+fn base_inner(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, topic: String, queue_id: i32, multi_tag: bool) -> MessageExtBrokerInner {
     let mut sys_flag = h.sys_flag;
     if multi_tag {
         sys_flag |= sysflag::MULTI_TAGS_FLAG;
     }
     MessageExtBrokerInner {
-        topic: h.topic.clone(),
+        topic,
         queue_id,
         flag: h.flag,
         sys_flag,
@@ -118,10 +118,10 @@ fn base_inner(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, queue_id: 
     }
 }
 
-fn with_cluster(b: &Broker, props: &str) -> String {
-    let mut s = String::with_capacity(props.len() + b.cfg.broker_cluster_name.len() + 10);
-    s.push_str(props);
-    if property::get_property(props, CLUSTER).is_none() {
+/// Append `CLUSTER=<brokerClusterName>` (Java adds it to every stored message) in place.
+fn add_cluster(b: &Broker, mut s: String) -> String {
+    if property::get_property(&s, CLUSTER).is_none() {
+        s.reserve(b.cfg.broker_cluster_name.len() + 10);
         if !s.is_empty() && !s.ends_with(property::PROPERTY_SEPARATOR) {
             s.push(property::PROPERTY_SEPARATOR);
         }
@@ -133,14 +133,14 @@ fn with_cluster(b: &Broker, props: &str) -> String {
     s
 }
 
-fn put_one(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, queue_id: i32, body: Bytes) -> Result<(PutResult, usize), RemotingCommand> {
+fn put_one(b: &Broker, ch: &Channel, mut h: SendMessageRequestHeader, queue_id: i32, multi: bool, body: Bytes) -> Result<(PutResult, usize), RemotingCommand> {
     if body.len() > b.cfg.max_message_size {
         return Err(err(response::MESSAGE_ILLEGAL, format!("message body size {} exceeds maxMessageSize {}", body.len(), b.cfg.max_message_size)));
     }
-    let multi = b.topics.queue_info(&h.topic).is_some_and(|i| i.3);
-    let mut m = base_inner(b, ch, h, queue_id, multi);
+    let topic = std::mem::take(&mut h.topic);
+    let mut m = base_inner(b, ch, &h, topic, queue_id, multi);
     m.body = body;
-    m.properties = with_cluster(b, h.properties.as_deref().unwrap_or(""));
+    m.properties = add_cluster(b, h.properties.take().unwrap_or_default());
     if m.property(TRAN_MSG) == Some("true") {
         if b.cfg.reject_transaction_message {
             return Err(err(response::NO_PERMISSION, format!("the broker[{}] sending transaction message is forbidden", b.cfg.broker_ip1)));
@@ -160,7 +160,7 @@ fn put_one(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, queue_id: i32
     Ok((b.store.put(m), 1))
 }
 
-fn put_batch(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, queue_id: i32, body: Bytes) -> Result<(PutResult, usize), RemotingCommand> {
+fn put_batch(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, queue_id: i32, multi: bool, body: Bytes) -> Result<(PutResult, usize), RemotingCommand> {
     if h.topic.starts_with(system_topics::RETRY_PREFIX) {
         return Err(err(response::MESSAGE_ILLEGAL, "batch message is not supported for retry topics"));
     }
@@ -168,14 +168,13 @@ fn put_batch(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, queue_id: i
     if items.is_empty() {
         return Err(err(response::MESSAGE_ILLEGAL, "empty batch"));
     }
-    let multi = b.topics.queue_info(&h.topic).is_some_and(|i| i.3);
-    let batch_props = with_cluster(b, h.properties.as_deref().unwrap_or(""));
+    let batch_props = add_cluster(b, h.properties.clone().unwrap_or_default());
     let mut msgs = Vec::with_capacity(items.len());
     for it in items {
         if it.body.len() > b.cfg.max_message_size {
             return Err(err(response::MESSAGE_ILLEGAL, format!("message body size {} exceeds maxMessageSize {}", it.body.len(), b.cfg.max_message_size)));
         }
-        let mut m = base_inner(b, ch, h, queue_id, multi);
+        let mut m = base_inner(b, ch, h, h.topic.clone(), queue_id, multi);
         m.flag = it.flag;
         m.body = it.body;
         m.properties = merge_batch_properties(&it.properties, &batch_props);

@@ -43,6 +43,10 @@ pub struct Observer {
     pub metrics: Metrics,
     /// Set after the boot catch-up, when the outgoing consumer runs.
     pub ready: AtomicBool,
+    /// Reader of `chat_outgoing` (max offsets at queue (re)assignment).
+    pub outgoing: TopicReader,
+    /// queue id → (last offset processed, offset below which messages get the recovery lookup).
+    pub recovery: Mutex<std::collections::HashMap<i32, (i64, i64)>>,
 }
 
 /// Run an observer until SIGTERM/SIGINT.
@@ -69,6 +73,8 @@ pub async fn run(cfg: ObserverConfig) -> anyhow::Result<()> {
         producer,
         metrics: Metrics::default(),
         ready: AtomicBool::new(false),
+        outgoing: TopicReader::new(admin.clone(), CHAT_OUTGOING, CG_OBSERVER_FOLLOW),
+        recovery: Mutex::new(std::collections::HashMap::new()),
     });
 
     // Health first, so orchestration can see "alive but not ready" during the catch-up.

@@ -70,7 +70,7 @@ pub async fn handle(obs: &Observer, m: &MessageExt) -> anyhow::Result<()> {
         obs.metrics.inc("chat_dedupe_hits_total{layer=\"observer\"}");
         return Ok(());
     }
-    if now_ms() - m.born_timestamp > obs.cfg.recovery_age.as_millis() as i64 {
+    if needs_recovery_check(obs, m).await && now_ms() - m.born_timestamp > obs.cfg.recovery_age.as_millis() as i64 {
         let hits = obs.inbox.query_key(ev.id(), 32, m.born_timestamp - 60_000, now_ms() + 1000).await?;
         if hits.iter().any(|h| h.keys().contains(&ev.id())) {
             obs.policy.lock().mark_seen(ev.id());
@@ -114,6 +114,33 @@ pub async fn handle(obs: &Observer, m: &MessageExt) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether `m` may already have been published by a previous owner of its queue: it was in the
+/// queue when this observer (re)started reading it. A first message or an offset jump marks a
+/// (re)assignment; everything below the queue's max offset at that moment is checked.
+async fn needs_recovery_check(obs: &Observer, m: &MessageExt) -> bool {
+    let q = m.queue_id;
+    let fresh = {
+        let mut r = obs.recovery.lock();
+        let e = r.entry(q).or_insert((-2, -1));
+        let fresh = e.0 + 1 != m.queue_offset;
+        e.0 = m.queue_offset;
+        fresh
+    };
+    if fresh {
+        let until = match obs.outgoing.queues().await {
+            Ok(qs) => match qs.into_iter().find(|(x, _)| x.queue_id == q) {
+                Some((mq2, addr)) => obs.outgoing.max_offset(&mq2, &addr).await.unwrap_or(i64::MAX),
+                None => i64::MAX,
+            },
+            Err(_) => i64::MAX,
+        };
+        tracing::info!(queue = q, from = m.queue_offset, until, "chat_outgoing queue (re)assigned: recovery dedupe for its backlog");
+        obs.recovery.lock().entry(q).or_insert((m.queue_offset, until)).1 = until;
+    }
+    // Retried messages (reconsume_times > 0) are checked too.
+    m.reconsume_times > 0 || obs.recovery.lock().get(&q).is_some_and(|(_, until)| m.queue_offset < *until)
 }
 
 fn drop_msg(obs: &Observer, reason: &str) {

@@ -1,0 +1,122 @@
+//! Cluster overview, broker runtime tables and the sampler's running totals.
+
+use std::collections::BTreeMap;
+
+use mq_common::protocol::body::KvTable;
+use mq_common::protocol::codes::request;
+use mq_common::protocol::header::TopicRequestHeader;
+use mq_common::protocol::RemotingCommand;
+
+use mq_common::protocol::body::{TopicOffset, TopicStatsTable};
+use super::{req, RemoteBackend, Target};
+use crate::backend::*;
+
+fn num(t: &BTreeMap<String, String>, k: &str) -> Option<i64> {
+    t.get(k).and_then(|v| v.trim().parse::<f64>().ok()).map(|f| f as i64)
+}
+
+impl RemoteBackend {
+    async fn runtime_table(&self, t: &Target) -> BResult<BTreeMap<String, String>> {
+        let r = self.call(t, RemotingCommand::request(request::GET_BROKER_RUNTIME_INFO)).await?;
+        let kv: KvTable = super::wire::parse(&r.body).map_err(|m| BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: m })?;
+        Ok(kv.table)
+    }
+
+    pub(super) async fn runtime_of(&self, addr: &str) -> BResult<BTreeMap<String, String>> {
+        // Only addresses the nameserver knows: never connect wherever a request says.
+        let t = self.name_of_addr(addr).await.ok_or_else(|| BackendError::NotFound(format!("no broker registered at {addr}")))?;
+        self.runtime_table(&t).await
+    }
+
+    pub(super) async fn overview(&self) -> BResult<Partial<ClusterOverview>> {
+        let all = self.all_brokers().await?;
+        let (ok, failures) = self.fan_out(&all, |t| async move { self.runtime_table(&t).await }).await;
+        let mut brokers: Vec<BrokerInfo> = ok
+            .into_iter()
+            .map(|(t, tab)| {
+                let put_now = num(&tab, "msgPutTotalTodayNow");
+                let get_now = num(&tab, "msgGetTotalTodayNow");
+                let role = tab.get("brokerRole").cloned().unwrap_or_else(|| if t.id == 0 { "MASTER".into() } else { "SLAVE".into() });
+                let disk = tab.get("commitLogDiskRatio").and_then(|v| v.parse::<f64>().ok());
+                BrokerInfo {
+                    cluster: t.cluster,
+                    broker_name: t.name,
+                    broker_id: t.id,
+                    addr: t.addr,
+                    role,
+                    version: tab.get("brokerVersionDesc").or_else(|| tab.get("brokerVersion")).cloned(),
+                    put_today: put_now.map(|n| n - num(&tab, "msgPutTotalTodayMorning").unwrap_or(0)),
+                    get_today: get_now.map(|n| n - num(&tab, "msgGetTotalTodayMorning").unwrap_or(0)),
+                    put_total: put_now,
+                    get_total: get_now,
+                    disk_ratio: disk,
+                    boot_timestamp: num(&tab, "bootTimestamp"),
+                    error: None,
+                }
+            })
+            .collect();
+        // Failed brokers stay listed, with their error.
+        for f in &failures {
+            if let Some(t) = all.iter().find(|t| t.addr == f.addr) {
+                brokers.push(BrokerInfo {
+                    cluster: t.cluster.clone(),
+                    broker_name: t.name.clone(),
+                    broker_id: t.id,
+                    addr: t.addr.clone(),
+                    role: if t.id == 0 { "MASTER".into() } else { "SLAVE".into() },
+                    error: Some(f.error.clone()),
+                    ..Default::default()
+                });
+            }
+        }
+        brokers.sort_by(|a, b| (&a.cluster, &a.broker_name, a.broker_id).cmp(&(&b.cluster, &b.broker_name, b.broker_id)));
+        Ok(Partial { items: ClusterOverview { namesrv: self.namesrv.clone(), brokers }, failures })
+    }
+
+    /// Per-queue offsets of a topic on one broker.
+    pub(super) async fn topic_offsets(&self, t: &Target, topic: &str) -> BResult<Vec<(mq_common::protocol::body::MessageQueue, TopicOffset)>> {
+        let h = TopicRequestHeader { topic: topic.to_string() };
+        let r = self.call(t, req(request::GET_TOPIC_STATS_INFO, &h)).await?;
+        let stats = TopicStatsTable::parse(&r.body).map_err(|m| BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: format!("bad topic stats: {m}") })?;
+        Ok(stats.offset_table.0.into_iter().collect())
+    }
+
+    pub(super) async fn totals(&self, max_topics: usize) -> BResult<TotalsSample> {
+        let all = self.all_brokers().await?;
+        let (ok, failures) = self.fan_out(&all, |t| async move { self.runtime_table(&t).await }).await;
+        super::require_some(&ok, &failures)?;
+        let mut s = TotalsSample::default();
+        for (t, tab) in ok {
+            if let (Some(p), Some(g)) = (num(&tab, "msgPutTotalTodayNow"), num(&tab, "msgGetTotalTodayNow")) {
+                s.brokers.insert(format!("{}@{}", t.name, t.addr), (p, g));
+            }
+        }
+        // Topic rates: sum of max offsets of user topics, a bounded number of calls at a time.
+        let topics = self.topics_list().await.map(|p| p.items).unwrap_or_default();
+        let masters = self.masters(&[]).await?;
+        let user: Vec<TopicSummary> = topics.into_iter().filter(|t| t.kind == TopicKind::Normal).take(max_topics).collect();
+        use futures::StreamExt;
+        let sums: Vec<(String, Option<i64>)> = futures::stream::iter(user.into_iter().map(|tp| {
+            let targets: Vec<Target> = masters.iter().filter(|m| tp.brokers.contains(&m.name)).cloned().collect();
+            async move {
+                let mut total = 0i64;
+                for t in &targets {
+                    match self.topic_offsets(t, &tp.name).await {
+                        Ok(q) => total += q.iter().map(|(_, o)| o.max_offset).sum::<i64>(),
+                        Err(_) => return (tp.name, None),
+                    }
+                }
+                (tp.name, Some(total))
+            }
+        }))
+        .buffer_unordered(16)
+        .collect()
+        .await;
+        for (name, v) in sums {
+            if let Some(v) = v {
+                s.topics.insert(name, v);
+            }
+        }
+        Ok(s)
+    }
+}

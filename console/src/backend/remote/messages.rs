@@ -1,0 +1,267 @@
+//! Message queries: by time range (search offsets by timestamp, then pull without committing),
+//! by key and by unique key (QUERY_MESSAGE on every master of the topic), by offset id
+//! (VIEW_MESSAGE_BY_ID); consumption state per group; resend to a group; DLQ resend.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use mq_common::message::{decode_all, decode_offset_msg_id, property, MessageExt};
+use mq_common::protocol::body::system_topics;
+use mq_common::protocol::codes::{request, response};
+use mq_common::protocol::header::{ConsumerSendMsgBackRequestHeader, OffsetResponseHeader, PullMessageRequestHeader, QueryMessageRequestHeader, SearchOffsetRequestHeader, ViewMessageRequestHeader, PULL_FLAG_SUBSCRIPTION};
+
+use super::{req, require_some, RemoteBackend, Target, TOOLS_GROUP};
+use crate::backend::convert::{detail_of, sort_and_cap, summary_of};
+use crate::backend::*;
+
+/// Pull batch size.
+const BATCH: i32 = 32;
+
+/// Properties that belong to the broker/client machinery, not to the user's message; not copied
+/// when a DLQ message is re-sent as a new message.
+const SYSTEM_PROPS: &[&str] = &[
+    property::UNIQ_KEY,
+    property::RETRY_TOPIC,
+    property::REAL_TOPIC,
+    property::REAL_QID,
+    property::DELAY,
+    property::MIN_OFFSET,
+    property::MAX_OFFSET,
+    property::RECONSUME_TIME,
+    property::MAX_RECONSUME_TIMES,
+    property::ORIGIN_MESSAGE_ID,
+    property::CONSUME_START_TIME,
+    property::TRAN_MSG,
+    property::PGROUP,
+    property::WAIT,
+    property::CLUSTER,
+    property::DLQ_ORIGIN_TOPIC,
+    property::DLQ_ORIGIN_MESSAGE_ID,
+    property::TRAN_PREPARED_QUEUE_OFFSET,
+];
+
+fn bad(t: &Target, m: impl std::fmt::Display) -> BackendError {
+    BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: m.to_string() }
+}
+
+impl RemoteBackend {
+    async fn search_offset(&self, t: &Target, topic: &str, queue_id: i32, ts: i64) -> BResult<i64> {
+        let h = SearchOffsetRequestHeader { topic: topic.to_string(), queue_id, timestamp: ts, boundary_type: None };
+        let r = self.call(t, req(request::SEARCH_OFFSET_BY_TIMESTAMP, &h)).await?;
+        Ok(r.decode_header::<OffsetResponseHeader>().map_err(|e| bad(t, e))?.offset)
+    }
+
+    /// Pull `[from, to)` of one queue without committing anything.
+    async fn pull_range(&self, t: &Target, topic: &str, queue_id: i32, from: i64, to: i64) -> BResult<Vec<MessageExt>> {
+        let mut out = Vec::new();
+        let mut off = from;
+        while off < to {
+            let h = PullMessageRequestHeader {
+                consumer_group: TOOLS_GROUP.into(),
+                topic: topic.to_string(),
+                queue_id,
+                queue_offset: off,
+                max_msg_nums: BATCH.min((to - off) as i32),
+                sys_flag: PULL_FLAG_SUBSCRIPTION,
+                commit_offset: Some(0),
+                suspend_timeout_millis: Some(0),
+                subscription: Some("*".into()),
+                sub_version: Some(0),
+                expression_type: Some("TAG".into()),
+                max_msg_bytes: None,
+            };
+            let r = self.call_raw(t, req(request::PULL_MESSAGE, &h)).await?;
+            if r.code != response::SUCCESS {
+                break; // not found / moved / retry: nothing more in this range
+            }
+            let msgs = decode_all(&r.body, false).map_err(|e| bad(t, format!("bad pull body: {e}")))?;
+            if msgs.is_empty() {
+                break;
+            }
+            let next = r.ext("nextBeginOffset").and_then(|v| v.parse::<i64>().ok()).unwrap_or_else(|| msgs.last().map(|m| m.queue_offset + 1).unwrap_or(to));
+            out.extend(msgs.into_iter().filter(|m| m.queue_offset < to));
+            if next <= off {
+                break;
+            }
+            off = next;
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn by_time(&self, topic: &str, begin: i64, end: i64, limit: usize) -> BResult<MessageList> {
+        let (_, targets) = self.topic_masters(topic).await?;
+        let (ok, failures) = self
+            .fan_out(&targets, |t| async move {
+                let mut msgs = Vec::new();
+                let mut truncated = false;
+                for (mq, o) in self.topic_offsets(&t, topic).await? {
+                    if o.max_offset <= o.min_offset {
+                        continue;
+                    }
+                    // Broker search picks a neighbour, not a bound: widen by one and filter.
+                    let lo = (self.search_offset(&t, topic, mq.queue_id, begin).await? - 1).clamp(o.min_offset, o.max_offset);
+                    let hi = (self.search_offset(&t, topic, mq.queue_id, end).await? + 1).clamp(o.min_offset, o.max_offset);
+                    let start = lo.max(hi - limit as i64);
+                    truncated |= start > lo;
+                    let got = self.pull_range(&t, topic, mq.queue_id, start, hi).await?;
+                    msgs.extend(got.into_iter().filter(|m| m.store_timestamp >= begin && m.store_timestamp < end).map(|m| summary_of(&m, Some(&t.name))));
+                }
+                Ok((msgs, truncated))
+            })
+            .await;
+        require_some(&ok, &failures)?;
+        let mut list = Vec::new();
+        let mut truncated = false;
+        for (_, (m, tr)) in ok {
+            list.extend(m);
+            truncated |= tr;
+        }
+        truncated |= sort_and_cap(&mut list, limit);
+        Ok(MessageList { messages: list, truncated, limit, failures })
+    }
+
+    /// QUERY_MESSAGE on every master of `topic`.
+    async fn query_index(&self, topic: &str, key: &str, unique: bool, max: usize) -> BResult<(Vec<(Target, MessageExt)>, Vec<BrokerFailure>)> {
+        let (_, targets) = self.topic_masters(topic).await?;
+        let h = QueryMessageRequestHeader { topic: topic.to_string(), key: key.to_string(), max_num: max as i32, begin_timestamp: 0, end_timestamp: i64::MAX, unique_key_query: unique.then_some(true) };
+        let (ok, failures) = self
+            .fan_out(&targets, |t| {
+                let h = h.clone();
+                async move {
+                    let r = self.call_raw(&t, req(request::QUERY_MESSAGE, &h)).await?;
+                    match r.code {
+                        response::SUCCESS => decode_all(&r.body, false).map_err(|e| bad(&t, format!("bad query body: {e}"))),
+                        response::QUERY_NOT_FOUND => Ok(Vec::new()),
+                        _ => Err(super::broker_refused(&t, &r)),
+                    }
+                }
+            })
+            .await;
+        require_some(&ok, &failures)?;
+        Ok((ok.into_iter().flat_map(|(t, v)| v.into_iter().map(move |m| (t.clone(), m))).collect(), failures))
+    }
+
+    pub(super) async fn by_key(&self, topic: &str, key: &str, limit: usize) -> BResult<MessageList> {
+        let (found, failures) = self.query_index(topic, key, false, limit).await?;
+        // The index is a hash: keep only real matches.
+        let mut list: Vec<MessageSummary> = found.iter().filter(|(_, m)| m.topic == topic && m.keys().contains(&key)).map(|(t, m)| summary_of(m, Some(&t.name))).collect();
+        let truncated = sort_and_cap(&mut list, limit);
+        Ok(MessageList { messages: list, truncated, limit, failures })
+    }
+
+    /// Find a message by client id (UNIQ_KEY) or offset id.
+    async fn find(&self, topic: &str, id: &str) -> BResult<(Target, MessageExt)> {
+        let mut last_err = None;
+        match self.query_index(topic, id, true, 32).await {
+            Ok((found, _)) => {
+                if let Some((t, m)) = found.into_iter().filter(|(_, m)| m.msg_id() == id).max_by_key(|(_, m)| m.store_timestamp) {
+                    return Ok((t, m));
+                }
+            }
+            Err(e @ BackendError::NotFound(_)) => return Err(e),
+            Err(e) => last_err = Some(e),
+        }
+        if let Ok((addr, offset)) = decode_offset_msg_id(id) {
+            // Only call brokers the nameserver knows.
+            if let Some(t) = self.name_of_addr(&addr.to_string()).await {
+                let h = ViewMessageRequestHeader { offset, topic: Some(topic.to_string()) };
+                let r = self.call_raw(&t, req(request::VIEW_MESSAGE_BY_ID, &h)).await?;
+                if r.code == response::SUCCESS {
+                    if let Some(m) = decode_all(&r.body, false).map_err(|e| bad(&t, e))?.into_iter().next() {
+                        return Ok((t, m));
+                    }
+                }
+            }
+        }
+        Err(last_err.unwrap_or_else(|| BackendError::NotFound(format!("message {id} not found in topic {topic}"))))
+    }
+
+    pub(super) async fn detail(&self, topic: &str, id: &str) -> BResult<MessageDetail> {
+        let (t, m) = self.find(topic, id).await?;
+        let mut d = detail_of(&m, Some(&t.name));
+        if let Ok((groups, _)) = self.groups_of_topic(&m.topic).await {
+            let states = futures::future::join_all(groups.iter().map(|g| {
+                let t = t.clone();
+                let mq = mq_common::protocol::body::MessageQueue::new(m.topic.clone(), t.name.clone(), m.queue_id);
+                async move {
+                    let h = mq_common::protocol::header::QueryConsumerOffsetRequestHeader { consumer_group: g.clone(), topic: mq.topic.clone(), queue_id: mq.queue_id, set_zero_if_not_found: Some(false) };
+                    let state = match self.call_raw(&t, req(request::QUERY_CONSUMER_OFFSET, &h)).await {
+                        Ok(r) if r.code == response::SUCCESS => match r.decode_header::<OffsetResponseHeader>() {
+                            Ok(o) if o.offset > m.queue_offset => ConsumeState::Consumed,
+                            Ok(o) if o.offset >= 0 => ConsumeState::NotConsumed,
+                            Ok(_) => ConsumeState::Unknown { reason: "no committed offset".into() },
+                            Err(e) => ConsumeState::Unknown { reason: e.to_string() },
+                        },
+                        Ok(r) if r.code == response::QUERY_NOT_FOUND => ConsumeState::Unknown { reason: "no committed offset".into() },
+                        Ok(r) => ConsumeState::Unknown { reason: format!("response code {}", r.code) },
+                        Err(e) => ConsumeState::Unknown { reason: e.to_string() },
+                    };
+                    GroupConsumeState { group: g.clone(), state }
+                }
+            }))
+            .await;
+            d.consumed_by = states;
+        }
+        Ok(d)
+    }
+
+    pub(super) async fn resend_group(&self, topic: &str, id: &str, group: &str) -> BResult<ResendResult> {
+        let (t, m) = self.find(topic, id).await?;
+        let h = ConsumerSendMsgBackRequestHeader {
+            offset: m.commit_log_offset,
+            group: group.to_string(),
+            delay_level: 0,
+            origin_msg_id: Some(m.msg_id().to_string()),
+            origin_topic: Some(m.topic.clone()),
+            unit_mode: Some(false),
+            max_reconsume_times: None,
+        };
+        let retry = system_topics::retry_topic(group);
+        let r = self.call_raw(&t, req(request::CONSUMER_SEND_MSG_BACK, &h)).await?;
+        if r.code == response::SUCCESS {
+            return Ok(ResendResult { msg_id: id.into(), ok: true, target: Some(format!("{retry} (via broker {}, after the retry delay)", t.name)), new_msg_id: None, error: None });
+        }
+        if r.code != response::REQUEST_CODE_NOT_SUPPORTED {
+            return Err(super::broker_refused(&t, &r));
+        }
+        // Fallback: a copy into the group's retry topic, which its consumers subscribe to.
+        let mut props = user_props(&m);
+        props.insert(property::RETRY_TOPIC.into(), m.topic.clone());
+        props.insert(property::ORIGIN_MESSAGE_ID.into(), m.msg_id().to_string());
+        let sent = self.send_raw(&retry, &props, body_of(&m)).await?;
+        Ok(ResendResult { msg_id: id.into(), ok: true, target: Some(retry), new_msg_id: Some(sent.msg_id), error: None })
+    }
+
+    pub(super) async fn resend_dlq(&self, group: &str, ids: &[String]) -> BResult<Vec<ResendResult>> {
+        let dlq = system_topics::dlq_topic(group);
+        let mut out = Vec::new();
+        for id in ids {
+            let r = match self.find(&dlq, id).await {
+                Ok((_, m)) => {
+                    let target = m.property(property::RETRY_TOPIC).or_else(|| m.property(property::DLQ_ORIGIN_TOPIC)).unwrap_or("").to_string();
+                    if target.is_empty() {
+                        ResendResult { msg_id: id.clone(), ok: false, target: None, new_msg_id: None, error: Some("message has no RETRY_TOPIC property: original topic unknown".into()) }
+                    } else {
+                        let mut props = user_props(&m);
+                        props.insert(property::ORIGIN_MESSAGE_ID.into(), m.msg_id().to_string());
+                        match self.send_raw(&target, &props, body_of(&m)).await {
+                            Ok(s) => ResendResult { msg_id: id.clone(), ok: true, target: Some(target), new_msg_id: Some(s.msg_id), error: None },
+                            Err(e) => ResendResult { msg_id: id.clone(), ok: false, target: Some(target), new_msg_id: None, error: Some(e.to_string()) },
+                        }
+                    }
+                }
+                Err(e) => ResendResult { msg_id: id.clone(), ok: false, target: None, new_msg_id: None, error: Some(e.to_string()) },
+            };
+            out.push(r);
+        }
+        Ok(out)
+    }
+}
+
+fn user_props(m: &MessageExt) -> BTreeMap<String, String> {
+    m.properties.iter().filter(|(k, _)| !SYSTEM_PROPS.contains(&k.as_str()) && !k.starts_with(property::TRANSIENT_PREFIX)).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn body_of(m: &MessageExt) -> Bytes {
+    m.body_uncompressed(4 * 1024 * 1024).unwrap_or_else(|_| m.body.clone())
+}

@@ -1,0 +1,193 @@
+//! Console settings: defaults < `conf/console.conf` (Java properties) < `NAMESRV_ADDR` env <
+//! command line.
+//!
+//! The properties parser here is a small local one because `mq_common::config` was still being
+//! written when the console landed; switch to `mq_common::config::parse_properties` once it is
+//! on main (same semantics: `key=value` / `key: value` / `key value`, `#`/`!` comments,
+//! backslash line continuation).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Effective console settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// HTTP listen address.
+    pub listen: String,
+    /// Nameserver addresses.
+    pub namesrv: Vec<String>,
+    /// Reads need a login too (classic dashboard key `loginRequired`).
+    pub login_required: bool,
+    /// Reads are open without login (`readOnlyOpen`, default true). Writes always need a login.
+    pub read_only_open: bool,
+    /// Admin password from config (else a generated one is stored hashed under `data_path`).
+    pub admin_password: Option<String>,
+    /// Where the console keeps its password hash and session key.
+    pub data_path: PathBuf,
+    /// TPS sampling interval.
+    pub sample_interval: Duration,
+    /// Per broker call timeout.
+    pub broker_timeout: Duration,
+    /// How long cluster info / topic lists are cached.
+    pub cache_ttl: Duration,
+    /// Session lifetime.
+    pub session_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        Settings {
+            listen: "0.0.0.0:8180".into(),
+            namesrv: vec!["127.0.0.1:9876".into()],
+            login_required: false,
+            read_only_open: true,
+            admin_password: None,
+            data_path: home.join(".rmq-console"),
+            sample_interval: Duration::from_secs(5),
+            broker_timeout: Duration::from_secs(3),
+            cache_ttl: Duration::from_secs(3),
+            session_ttl: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+/// Settings errors name the key and the bad value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// File could not be read.
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    /// Bad value.
+    #[error("invalid value for {key}: {value:?} ({why})")]
+    Invalid {
+        /// Key.
+        key: String,
+        /// Value.
+        value: String,
+        /// Reason.
+        why: String,
+    },
+}
+
+/// Parse Java-properties text into ordered pairs.
+pub fn parse_properties(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut logical = String::new();
+    for raw in text.lines() {
+        let line = if logical.is_empty() { raw.trim_start() } else { raw.trim_start() };
+        if logical.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!')) {
+            continue;
+        }
+        // An odd number of trailing backslashes continues the line.
+        let trailing = line.chars().rev().take_while(|c| *c == '\\').count();
+        if trailing % 2 == 1 {
+            logical.push_str(&line[..line.len() - 1]);
+            continue;
+        }
+        logical.push_str(line);
+        let l = std::mem::take(&mut logical);
+        let idx = l.find(['=', ':']).into_iter().chain(l.find(char::is_whitespace)).min();
+        let (k, v) = match idx {
+            Some(i) => {
+                let (k, rest) = l.split_at(i);
+                let rest = rest.trim_start();
+                let rest = rest.strip_prefix(['=', ':']).unwrap_or(rest);
+                (k.trim().to_string(), rest.trim().to_string())
+            }
+            None => (l.trim().to_string(), String::new()),
+        };
+        if !k.is_empty() {
+            out.push((k, v));
+        }
+    }
+    out
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" | "on" => Ok(true),
+        "false" | "no" | "0" | "off" => Ok(false),
+        _ => Err(ConfigError::Invalid { key: key.into(), value: v.into(), why: "expected true or false".into() }),
+    }
+}
+
+fn parse_u64(key: &str, v: &str) -> Result<u64, ConfigError> {
+    v.parse().map_err(|_| ConfigError::Invalid { key: key.into(), value: v.into(), why: "expected a whole number".into() })
+}
+
+/// Split a nameserver list (`a:1;b:2` or `a:1,b:2`).
+pub fn split_addrs(v: &str) -> Vec<String> {
+    v.split([';', ',']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+impl Settings {
+    /// Apply one key; returns false for unknown keys (reported as warnings).
+    pub fn apply(&mut self, key: &str, value: &str) -> Result<bool, ConfigError> {
+        match key {
+            "rocketmq.config.namesrvAddrs" | "rocketmq.config.namesrvAddr" | "namesrvAddr" => {
+                let v = split_addrs(value);
+                if !v.is_empty() {
+                    self.namesrv = v;
+                }
+            }
+            "loginRequired" | "rocketmq.config.loginRequired" => self.login_required = parse_bool(key, value)?,
+            "readOnlyOpen" => self.read_only_open = parse_bool(key, value)?,
+            "adminPassword" => self.admin_password = (!value.is_empty()).then(|| value.to_string()),
+            "dataPath" | "rocketmq.config.dataPath" => self.data_path = PathBuf::from(value),
+            "listen" => self.listen = value.to_string(),
+            "server.port" => {
+                let port = parse_u64(key, value)?;
+                let host = self.listen.rsplit_once(':').map(|(h, _)| h.to_string()).unwrap_or_else(|| "0.0.0.0".into());
+                self.listen = format!("{host}:{port}");
+            }
+            "sampleIntervalSecs" => self.sample_interval = Duration::from_secs(parse_u64(key, value)?.max(1)),
+            "brokerTimeoutMillis" => self.broker_timeout = Duration::from_millis(parse_u64(key, value)?.max(100)),
+            "clusterCacheMillis" => self.cache_ttl = Duration::from_millis(parse_u64(key, value)?),
+            "sessionTtlSecs" => self.session_ttl = Duration::from_secs(parse_u64(key, value)?.max(60)),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Load a properties file on top of the current settings; returns warnings (unknown keys).
+    pub fn load_file(&mut self, path: &Path) -> Result<Vec<String>, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_path_buf(), e))?;
+        let mut warnings = Vec::new();
+        for (k, v) in parse_properties(&text) {
+            if !self.apply(&k, &v)? {
+                warnings.push(format!("{}: unknown key {k} ignored", path.display()));
+            }
+        }
+        Ok(warnings)
+    }
+
+    /// Reads need no login.
+    pub fn reads_open(&self) -> bool {
+        self.read_only_open && !self.login_required
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn properties_parse() {
+        let p = parse_properties("# c\n a = 1\nb:2\nc 3\nd=x\\\n  y\n! bang\ne=\n");
+        assert_eq!(p, vec![("a".into(), "1".into()), ("b".into(), "2".into()), ("c".into(), "3".into()), ("d".into(), "xy".into()), ("e".into(), "".into())]);
+    }
+
+    #[test]
+    fn keys_apply() {
+        let mut s = Settings::default();
+        assert!(s.apply("rocketmq.config.namesrvAddrs", "a:1;b:2").unwrap());
+        assert_eq!(s.namesrv, vec!["a:1", "b:2"]);
+        assert!(s.apply("loginRequired", "true").unwrap());
+        assert!(!s.reads_open());
+        assert!(s.apply("loginRequired", "maybe").is_err());
+        assert!(!s.apply("nope", "1").unwrap());
+        s.apply("server.port", "9999").unwrap();
+        assert_eq!(s.listen, "0.0.0.0:9999");
+    }
+}

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# End-to-end test of the web console in a real headless browser.
+#
+#   scripts/console-e2e.sh [fake|real|both]   (default: both when the broker is built, else fake)
+#
+# fake: mqconsole --fake-backend (in-memory demo cluster): a fast UI smoke test.
+# real: mqnamesrv + mqbroker + mqconsole on free loopback ports and temp dirs, plus a consumer
+#       (mq-client example) so a group with lag exists.
+# Installs what it needs (Debian chromium, playwright-core from console/tests/e2e/package-lock.json),
+# builds in release mode (E2E_PROFILE=debug for a quicker local run), always kills what it
+# started, and saves screenshots under console/tests/screenshots/<mode>/ (git-ignored).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+MODE="${1:-auto}"
+E2E_DIR="$ROOT/console/tests/e2e"
+SHOTS_ROOT="$ROOT/console/tests/screenshots"
+WORK="$(mktemp -d -t rmq-console-e2e.XXXXXX)"
+PIDS=()
+PROFILE="${E2E_PROFILE:-release}"
+if [ "$PROFILE" = release ]; then CARGO_PROFILE=(--release); else CARGO_PROFILE=(); fi
+BIN="$ROOT/target/$PROFILE"
+
+cleanup() {
+  local rc=$?
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+  done
+  if [ $rc -ne 0 ]; then
+    for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "---- $f (tail)"; tail -n 40 "$f"; }; done
+  fi
+  rm -rf "$WORK"
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+log() { echo "[console-e2e] $*"; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# wait_for CMD... : poll (bounded, 60 s) until CMD succeeds.
+wait_for() {
+  local deadline=$((SECONDS + 60))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || { log "timed out waiting for: $*"; return 1; }
+    sleep 0.3
+  done
+}
+
+ensure_tools() {
+  if ! command -v /usr/bin/chromium >/dev/null 2>&1; then
+    log "installing chromium (Debian package)"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  fi
+  if [ ! -d "$E2E_DIR/node_modules/playwright-core" ]; then
+    log "installing playwright-core (npm ci)"
+    (cd "$E2E_DIR" && npm ci --no-audit --no-fund --silent)
+  fi
+}
+
+start_console() { # $1 = extra args...; sets CONSOLE_URL
+  local port; port="$(free_port)"
+  ADMIN_PASSWORD="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  mkdir -p "$WORK/console-data"
+  cat > "$WORK/console.conf" <<CONF
+adminPassword = $ADMIN_PASSWORD
+sampleIntervalSecs = 1
+clusterCacheMillis = 500
+dataPath = $WORK/console-data
+CONF
+  "$BIN/mqconsole" -c "$WORK/console.conf" --listen "127.0.0.1:$port" "$@" > "$WORK/console.log" 2>&1 &
+  PIDS+=($!)
+  CONSOLE_URL="http://127.0.0.1:$port"
+  wait_for curl -fsS "$CONSOLE_URL/health"
+  export ADMIN_PASSWORD CONSOLE_URL
+}
+
+run_browser() { # $1 = mode
+  local shots="$SHOTS_ROOT/$1"
+  rm -rf "$shots"; mkdir -p "$shots"
+  log "browser test ($1) against $CONSOLE_URL"
+  (cd "$E2E_DIR" && E2E_MODE="$1" SCREENSHOT_DIR="$shots" node console.e2e.mjs)
+}
+
+stop_all() {
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && wait "$pid" 2>/dev/null || true; done
+  PIDS=()
+}
+
+run_fake() {
+  start_console --fake-backend
+  E2E_GROUP=GroupA E2E_DLQ_GROUP=GroupA E2E_PRODUCER_GROUP=ProducerGroupA E2E_PRODUCER_TOPIC=TopicTest run_browser fake
+  stop_all
+}
+
+broker_available() {
+  [ -x "$BIN/mqbroker" ] && [ -x "$BIN/mqnamesrv" ] && [ -x "$BIN/examples/push_consumer" ] && \
+    "$BIN/mqbroker" --help 2>&1 | grep -q -- '-n'
+}
+
+run_real() {
+  local ns_port br_port
+  ns_port="$(free_port)"; br_port="$(free_port)"
+  mkdir -p "$WORK/store" "$WORK/ns"
+  "$BIN/mqnamesrv" --listen "127.0.0.1:$ns_port" --set "kvConfigPath=$WORK/ns/kvConfig.json" > "$WORK/namesrv.log" 2>&1 &
+  PIDS+=($!)
+  wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$ns_port"
+  cat > "$WORK/broker.conf" <<CONF
+brokerClusterName = DefaultCluster
+brokerName = broker-a
+brokerId = 0
+listenPort = $br_port
+brokerIP1 = 127.0.0.1
+storePathRootDir = $WORK/store
+namesrvAddr = 127.0.0.1:$ns_port
+autoCreateTopicEnable = true
+autoCreateSubscriptionGroup = true
+mappedFileSizeCommitLog = 67108864
+CONF
+  "$BIN/mqbroker" -c "$WORK/broker.conf" -n "127.0.0.1:$ns_port" > "$WORK/broker.log" 2>&1 &
+  PIDS+=($!)
+  wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$br_port"
+  export NAMESRV_ADDR="127.0.0.1:$ns_port"
+  local topic="E2E_TOPIC_$$" group="E2E_GROUP_$$"
+  start_console --namesrv "127.0.0.1:$ns_port"
+  # A consumer group with members and offsets (and lag once the UI sends).
+  # (mq-client's push_consumer example; it subscribes before the UI creates the topic and
+  # picks the route up on its next refresh.)
+  log "starting consumer group $group on $topic"
+  "$BIN/examples/push_consumer" "127.0.0.1:$ns_port" "$topic" "$group" > "$WORK/consumer.log" 2>&1 &
+  PIDS+=($!)
+  E2E_TOPIC="$topic" E2E_GROUP="${E2E_GROUP_OVERRIDE:-$group}" E2E_DLQ_GROUP="" E2E_PRODUCER_GROUP="RMQ_CONSOLE_PRODUCER" E2E_PRODUCER_TOPIC="$topic" run_browser real
+  stop_all
+}
+
+ensure_tools
+log "building ($PROFILE)"
+(cd "$ROOT" && cargo build "${CARGO_PROFILE[@]}" -p mq-console)
+if [ "$MODE" != fake ]; then
+  (cd "$ROOT" && cargo build "${CARGO_PROFILE[@]}" -p mq-namesrv -p mq-broker -p mq-client --bins --example push_consumer) || log "namesrv/broker/client did not build"
+fi
+if [ "$MODE" = auto ]; then
+  if broker_available; then MODE=both; else MODE=fake; log "broker not available yet: fake backend only"; fi
+fi
+case "$MODE" in
+  fake) run_fake ;;
+  real) run_real ;;
+  both) run_fake; run_real ;;
+  *) echo "usage: $0 [fake|real|both]"; exit 2 ;;
+esac
+log "all browser tests passed; screenshots in $SHOTS_ROOT"
