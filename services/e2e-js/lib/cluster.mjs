@@ -68,7 +68,7 @@ export function token(sub, { secret = SECRET, aud = "chat", ttl = 3600, scope = 
 }
 
 /** Start namesrv + broker + 1 observer + 1 gateway. Returns { url, port, stop() }. */
-export async function startCluster(gatewayEnv = {}) {
+export async function startCluster(gatewayEnv = {}, scheme = "http") {
   const dir = mkdtempSync(path.join(tmpdir(), "chat-js-"));
   const procs = [];
   const run = (name, bin, args, env) => {
@@ -108,7 +108,9 @@ export async function startCluster(gatewayEnv = {}) {
       ...common, INSTANCE_ID: "js-gw", PORT: String(port), BIND_ADDR: "127.0.0.1",
       HEARTBEAT_INTERVAL: "1", CONNECTION_TIMEOUT: "3", ...gatewayEnv,
     });
-    await waitFor("gateway ready", 60000, async () => (await fetch(`http://127.0.0.1:${port}/ready`)).ok);
+    await waitFor("gateway ready", 60000, () => scheme === "http"
+      ? fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok)
+      : tcpOpen(port));
     return { url: `ws://127.0.0.1:${port}/websocket`, port, dir, stop, log: (n) => readFileSync(path.join(dir, `${n}.log`), "utf8") };
   } catch (e) {
     for (const { name } of procs) {
