@@ -7,6 +7,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
 use super::mapped_file::MappedFile;
 use super::mapped_file_queue::{LoadReport, MappedFileQueue};
 
@@ -62,6 +64,12 @@ pub struct ConsumeQueue {
     /// Logical byte offset of the first unit still pointing into the commit log (units before it
     /// reference deleted commit-log files).
     min_logic_offset: AtomicI64,
+    /// Serialises file creation between [`ConsumeQueue::prepare`] (any sender, outside the put
+    /// lock) and the writer, so a file is created once and files are pushed in offset order.
+    create_lock: Mutex<()>,
+    /// Set by [`ConsumeQueue::destroy`] (topic deleted): a sender that looked this queue up
+    /// before the put lock must look it up again.
+    destroyed: std::sync::atomic::AtomicBool,
 }
 
 impl ConsumeQueue {
@@ -72,7 +80,43 @@ impl ConsumeQueue {
             queue_id,
             queue: MappedFileQueue::new(cq_root.join(topic).join(queue_id.to_string()), file_size),
             min_logic_offset: AtomicI64::new(0),
+            create_lock: Mutex::new(()),
+            destroyed: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Make sure the writer will find a file to append to without creating one: create the first
+    /// file of an empty queue, or the next file when the active one is full. Called by senders
+    /// *before* taking the store's put lock, so creating a file (mkdir + open + set_len + mmap,
+    /// milliseconds on a busy disk) delays only the message that needs it, never other senders.
+    /// Two atomic loads when there is nothing to do.
+    ///
+    /// Only a *full* active file gets a successor: an empty file after a full one is a state the
+    /// writer produces anyway and recovery accepts, whereas an empty file after a partly written
+    /// one would make recovery treat the zero tail of the latter as units.
+    pub fn prepare(&self) -> io::Result<()> {
+        match self.queue.last() {
+            Some(f) if !f.is_full() => Ok(()),
+            Some(f) => self.create_file(f.from_offset() + f.size() as i64).map(|_| ()),
+            None => self.create_file(0).map(|_| ()),
+        }
+    }
+
+    /// Whether [`ConsumeQueue::destroy`] ran.
+    pub fn is_destroyed(&self) -> bool {
+        self.destroyed.load(Ordering::Acquire)
+    }
+
+    /// Create the file starting at `from` and make it the active one, unless a concurrent
+    /// `prepare` / the writer already did.
+    fn create_file(&self, from: i64) -> io::Result<Arc<MappedFile>> {
+        let _g = self.create_lock.lock();
+        if let Some(f) = self.queue.last() {
+            if f.from_offset() >= from {
+                return Ok(f);
+            }
+        }
+        self.queue.create(from)
     }
 
     /// Topic.
@@ -215,7 +259,7 @@ impl ConsumeQueue {
         if self.queue.is_empty() && expected > 0 {
             // New queue starting past 0 (earlier units expired): start at the covering file.
             let fs = self.queue.file_size() as i64;
-            let f = self.queue.create(expected / fs * fs)?;
+            let f = self.create_file(expected / fs * fs)?;
             self.min_logic_offset.store(expected, Ordering::Release);
             let _ = f;
         } else if expected < cur {
@@ -240,8 +284,8 @@ impl ConsumeQueue {
     fn append_unit(&self, u: CqUnit) -> io::Result<()> {
         let f = match self.queue.last() {
             Some(f) if !f.is_full() => f,
-            Some(f) => self.queue.create(f.from_offset() + f.size() as i64)?,
-            None => self.queue.create(0)?,
+            Some(f) => self.create_file(f.from_offset() + f.size() as i64)?,
+            None => self.create_file(0)?,
         };
         let b = u.encode();
         if !f.append_with(CQ_UNIT, |dst| dst.copy_from_slice(&b)) {
@@ -294,6 +338,7 @@ impl ConsumeQueue {
 
     /// Remove every file and the queue directory.
     pub fn destroy(&self) {
+        self.destroyed.store(true, Ordering::Release);
         self.queue.destroy_all();
         if let Some(parent) = self.queue.dir().parent() {
             let _ = std::fs::remove_dir(parent);

@@ -352,6 +352,21 @@ impl MessageStore {
             .clone()
     }
 
+    /// The consume queue of (topic, queue) with a file ready for the next unit (see
+    /// [`ConsumeQueue::prepare`]). Called outside the put lock.
+    #[allow(clippy::result_large_err)]
+    fn ready_cq(&self, topic: &str, queue_id: i32) -> Result<Arc<ConsumeQueue>, PutMessageResult> {
+        let cq = self.find_or_create_cq(topic, queue_id);
+        if let Err(e) = cq.prepare() {
+            tracing::error!(%e, topic, queue_id, "creating a consume-queue file failed");
+            return Err(PutMessageResult::failed(
+                PutMessageStatus::UnknownError,
+                format!("create consume-queue file for {topic}/{queue_id} failed: {e}"),
+            ));
+        }
+        Ok(cq)
+    }
+
     /// Register the arrival listener (long polling).
     pub fn set_arrival_listener(&self, l: ArrivalListener) {
         *self.listener.write() = Some(l);
@@ -479,10 +494,17 @@ impl MessageStore {
         }
         let body_crc = crc32_masked(&msg.body);
         let dispatchable = sysflag::is_dispatchable(msg.sys_flag);
+        // Look up the consume queue and create its file *before* the put lock: file creation
+        // takes milliseconds and would stall every other sender (issue 7, 1024-queue topics).
+        let cq = match dispatchable.then(|| self.ready_cq(&msg.topic, msg.queue_id)).transpose() {
+            Ok(c) => c,
+            Err(r) => return self.fail(r),
+        };
         let t0 = Instant::now();
         let guard = self.put_lock.lock();
         let now = self.hooks.clock.now_ms();
-        let cq = dispatchable.then(|| self.find_or_create_cq(&msg.topic, msg.queue_id));
+        // The topic may have been deleted between the lookup and the lock (rare): look again.
+        let cq = cq.map(|c| if c.is_destroyed() { self.find_or_create_cq(&msg.topic, msg.queue_id) } else { c });
         // PREPARED/ROLLBACK records get queue offset 0 and do not advance the queue.
         let queue_offset = cq.as_ref().map(|c| c.max_offset_in_queue()).unwrap_or(0);
         let appended = self.commit_log.append(len, |phy, dst| {
@@ -513,7 +535,7 @@ impl MessageStore {
             sys_flag: msg.sys_flag,
             properties: &msg.properties,
         };
-        let dispatched = self.dispatch(&d);
+        let dispatched = self.dispatch_to(&d, cq.as_ref());
         drop(guard);
         self.record_latency(t0);
         if rolled {
@@ -609,10 +631,14 @@ impl MessageStore {
         }
         let crcs: Vec<i32> = msgs.iter().map(|m| crc32_masked(&m.body)).collect();
         let wait = msgs.iter().all(|m| m.wait_store_msg_ok());
+        let cq = match self.ready_cq(&topic, qid) {
+            Ok(c) => c,
+            Err(r) => return self.fail(r),
+        };
         let t0 = Instant::now();
         let guard = self.put_lock.lock();
         let now = self.hooks.clock.now_ms();
-        let cq = self.find_or_create_cq(&topic, qid);
+        let cq = if cq.is_destroyed() { self.find_or_create_cq(&topic, qid) } else { cq };
         let q0 = cq.max_offset_in_queue();
         let appended = self.commit_log.append(total, |phy, dst| {
             let mut at = 0usize;
@@ -652,7 +678,7 @@ impl MessageStore {
                 properties: &m.properties,
             };
             at += lens[i] as i64;
-            match self.dispatch(&d) {
+            match self.dispatch_to(&d, Some(&cq)) {
                 Ok(Some(a)) => arrivals.push(a),
                 Ok(None) => {}
                 Err(e) => {
