@@ -20,6 +20,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+/// mimalloc: the request path allocates per header field (JSON ext fields, strings); glibc
+/// malloc was ~20-30% of CPU in `perf` profiles of the send path (issue 7).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Benchmark a RocketMQ-protocol broker.
 #[derive(Parser, Debug)]
 #[command(name = "mqbench", version, about)]
