@@ -38,7 +38,21 @@ struct WireHeader {
 }
 
 /// Decode a JSON header into a command (body left empty).
+///
+/// A hand-written scanner handles the shape every client sends (one flat object, plain
+/// strings, integers, booleans, null) in one pass; anything else (escapes, nested values,
+/// floats, duplicate keys, malformed input) falls back to the lenient serde decoder, so the
+/// result and the errors are the same either way. The fast path exists because header
+/// decoding was the broker's largest per-message cost after allocation (issue 7 profile).
 pub fn decode(bytes: &[u8]) -> Result<RemotingCommand, serde_json::Error> {
+    if let Some(cmd) = fast::decode(bytes) {
+        return Ok(cmd);
+    }
+    decode_serde(bytes)
+}
+
+/// The serde decoder (reference semantics).
+fn decode_serde(bytes: &[u8]) -> Result<RemotingCommand, serde_json::Error> {
     let h: WireHeader = serde_json::from_slice(bytes)?;
     Ok(RemotingCommand {
         code: h.code,
@@ -188,6 +202,204 @@ fn lenient_ext_fields<'de, D: Deserializer<'de>>(d: D) -> Result<ExtFields, D::E
     d.deserialize_any(V)
 }
 
+/// Single-pass decoder for plain headers; `None` = let serde decide.
+mod fast {
+    use super::super::command::{ExtFields, RemotingCommand, SerializeType};
+    use super::LANGUAGES;
+
+    /// A scalar JSON value as it appears in the text.
+    enum Scalar<'a> {
+        Str(&'a str),
+        /// Integer literal text.
+        Int(&'a str),
+        Bool(bool),
+        Null,
+    }
+
+    struct P<'a> {
+        s: &'a [u8],
+        i: usize,
+    }
+
+    impl<'a> P<'a> {
+        fn ws(&mut self) {
+            while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+                self.i += 1;
+            }
+        }
+        fn eat(&mut self, c: u8) -> Option<()> {
+            self.ws();
+            (self.s.get(self.i) == Some(&c)).then(|| self.i += 1)
+        }
+        fn peek(&mut self) -> Option<u8> {
+            self.ws();
+            self.s.get(self.i).copied()
+        }
+        /// A string without escapes or control characters.
+        fn string(&mut self) -> Option<&'a str> {
+            self.eat(b'"')?;
+            let start = self.i;
+            while self.i < self.s.len() {
+                match self.s[self.i] {
+                    b'"' => {
+                        let t = std::str::from_utf8(&self.s[start..self.i]).ok()?;
+                        self.i += 1;
+                        return Some(t);
+                    }
+                    b'\\' | 0..=0x1f => return None,
+                    _ => self.i += 1,
+                }
+            }
+            None
+        }
+        fn literal(&mut self, word: &[u8]) -> Option<()> {
+            self.s[self.i..].starts_with(word).then(|| self.i += word.len())
+        }
+        fn scalar(&mut self) -> Option<Scalar<'a>> {
+            match self.peek()? {
+                b'"' => self.string().map(Scalar::Str),
+                b't' => self.literal(b"true").map(|_| Scalar::Bool(true)),
+                b'f' => self.literal(b"false").map(|_| Scalar::Bool(false)),
+                b'n' => self.literal(b"null").map(|_| Scalar::Null),
+                b'-' | b'0'..=b'9' => {
+                    let start = self.i;
+                    if self.s[self.i] == b'-' {
+                        self.i += 1;
+                    }
+                    let digits = self.i;
+                    while self.i < self.s.len() && self.s[self.i].is_ascii_digit() {
+                        self.i += 1;
+                    }
+                    // Floats, exponents and leading zeros: serde's business.
+                    if self.i == digits || &self.s[start..self.i] == b"-0" || matches!(self.s.get(self.i), Some(b'.' | b'e' | b'E')) || (self.s[digits] == b'0' && self.i - digits > 1) {
+                        return None;
+                    }
+                    std::str::from_utf8(&self.s[start..self.i]).ok().map(Scalar::Int)
+                }
+                _ => None,
+            }
+        }
+    }
+
+    fn int(v: Scalar<'_>) -> Option<i32> {
+        match v {
+            Scalar::Int(t) => t.parse::<i64>().ok().map(|n| n as i32),
+            Scalar::Str(t) => t.trim().parse::<i32>().ok(),
+            Scalar::Null => Some(0),
+            Scalar::Bool(_) => None,
+        }
+    }
+
+    fn ext_fields(p: &mut P<'_>) -> Option<ExtFields> {
+        let mut out = ExtFields::new();
+        if p.peek()? == b'n' {
+            p.literal(b"null")?;
+            return Some(out);
+        }
+        p.eat(b'{')?;
+        if p.peek()? == b'}' {
+            p.i += 1;
+            return Some(out);
+        }
+        loop {
+            let k = p.string()?;
+            p.eat(b':')?;
+            // `null` values are skipped (an earlier value of the key stays), as the serde path.
+            match p.scalar()? {
+                Scalar::Str(t) | Scalar::Int(t) => {
+                    out.insert(k.to_owned(), t.to_owned());
+                }
+                Scalar::Bool(b) => {
+                    out.insert(k.to_owned(), b.to_string());
+                }
+                Scalar::Null => {}
+            }
+            match p.peek()? {
+                b',' => p.i += 1,
+                b'}' => {
+                    p.i += 1;
+                    return Some(out);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Decode `bytes` if it is a plain header.
+    pub(super) fn decode(bytes: &[u8]) -> Option<RemotingCommand> {
+        let mut p = P { s: bytes, i: 0 };
+        let mut cmd = RemotingCommand {
+            code: 0,
+            language: String::new(),
+            version: 0,
+            opaque: 0,
+            flag: 0,
+            remark: None,
+            ext_fields: ExtFields::new(),
+            body: Default::default(),
+            serialize_type: SerializeType::Json,
+        };
+        let mut seen = 0u32;
+        p.eat(b'{')?;
+        if p.peek()? != b'}' {
+            loop {
+                let k = p.string()?;
+                p.eat(b':')?;
+                let bit = match k {
+                    "code" => 1,
+                    "language" => 2,
+                    "version" => 4,
+                    "opaque" => 8,
+                    "flag" => 16,
+                    "remark" => 32,
+                    "extFields" => 64,
+                    _ => 0,
+                };
+                if seen & bit != 0 {
+                    return None; // duplicate field: serde reports it
+                }
+                seen |= bit;
+                match k {
+                    "code" => cmd.code = int(p.scalar()?)?,
+                    "version" => cmd.version = int(p.scalar()?)?,
+                    "opaque" => cmd.opaque = int(p.scalar()?)?,
+                    "flag" => cmd.flag = int(p.scalar()?)?,
+                    "language" => {
+                        cmd.language = match p.scalar()? {
+                            Scalar::Str(t) => t.to_owned(),
+                            Scalar::Int(t) => {
+                                let n = t.parse::<i64>().ok()?.max(0) as u64;
+                                LANGUAGES.get(n as usize).copied().unwrap_or("OTHER").to_owned()
+                            }
+                            Scalar::Null => String::new(),
+                            Scalar::Bool(_) => return None,
+                        }
+                    }
+                    "remark" => {
+                        cmd.remark = match p.scalar()? {
+                            Scalar::Str(t) => Some(t.to_owned()),
+                            Scalar::Null => None,
+                            _ => return None,
+                        }
+                    }
+                    "extFields" => cmd.ext_fields = ext_fields(&mut p)?,
+                    _ => {
+                        p.scalar()?;
+                    }
+                }
+                match p.peek()? {
+                    b',' => p.i += 1,
+                    b'}' => break,
+                    _ => return None,
+                }
+            }
+        }
+        p.eat(b'}')?;
+        p.ws();
+        (p.i == bytes.len()).then_some(cmd)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +422,41 @@ mod tests {
         let cmd = decode(br#"{"code":34,"language":9,"remark":null,"extFields":null,"unknown":[1]}"#).unwrap();
         assert_eq!(cmd.language, "GO");
         assert!(cmd.ext_fields.is_empty());
+    }
+
+    #[test]
+    fn fast_path_agrees_with_serde() {
+        let cases: &[&[u8]] = &[
+            br#"{"code":310,"language":"JAVA","version":121,"opaque":7,"flag":0,"extFields":{"a":"PG","b":"T","d":4,"e":0,"k":false,"x":null}}"#,
+            br#"{"code":34,"language":9,"remark":null,"extFields":null}"#,
+            br#" { "code" : "12" , "extFields" : { } , "serializeTypeCurrentRPC":"JSON" , "opaque":-5 } "#,
+            br#"{"code":0,"extFields":{"msgId":"0A0A","queueId":"1"},"flag":1,"language":"JAVA","opaque":42,"remark":"r","serializeTypeCurrentRPC":"JSON","version":401}"#,
+            br#"{"code":1,"extFields":{"a":"x","a":"y"}}"#,
+            br#"{"code":1,"extFields":{"a":"x","a":null}}"#,
+            br#"{"code":1,"opaque":99999999999}"#,
+            br#"{}"#,
+        ];
+        for c in cases {
+            let fast = fast::decode(c).unwrap_or_else(|| panic!("fast path declined {}", String::from_utf8_lossy(c)));
+            let slow = decode_serde(c).unwrap();
+            assert_eq!((fast.code, &fast.language, fast.version, fast.opaque, fast.flag, &fast.remark, &fast.ext_fields), (slow.code, &slow.language, slow.version, slow.opaque, slow.flag, &slow.remark, &slow.ext_fields), "{}", String::from_utf8_lossy(c));
+        }
+        // Declined (serde decides): escapes, nesting, floats, duplicates, garbage, trailing data.
+        let declined: &[&[u8]] = &[
+            br#"{"code":1,"remark":"a\"b"}"#,
+            br#"{"code":1,"unknown":[1]}"#,
+            br#"{"code":1.5}"#,
+            br#"{"code":1,"code":2}"#,
+            br#"{"code":1"#,
+            br#"{"code":1} x"#,
+            br#"{"code":01}"#,
+        ];
+        for c in declined {
+            assert!(fast::decode(c).is_none(), "{}", String::from_utf8_lossy(c));
+            let _ = decode(c); // must not panic
+        }
+        assert_eq!(decode(br#"{"code":1,"remark":"a\"b"}"#).unwrap().remark.as_deref(), Some("a\"b"));
+        assert!(decode(br#"{"code":1,"code":2}"#).is_err());
     }
 
     #[test]
