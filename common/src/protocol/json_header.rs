@@ -206,10 +206,11 @@ fn lenient_ext_fields<'de, D: Deserializer<'de>>(d: D) -> Result<ExtFields, D::E
 mod fast {
     use super::super::command::{ExtFields, RemotingCommand, SerializeType};
     use super::LANGUAGES;
+    use std::borrow::Cow;
 
     /// A scalar JSON value as it appears in the text.
     enum Scalar<'a> {
-        Str(&'a str),
+        Str(Cow<'a, str>),
         /// Integer literal text.
         Int(&'a str),
         Bool(bool),
@@ -235,8 +236,9 @@ mod fast {
             self.ws();
             self.s.get(self.i).copied()
         }
-        /// A string without escapes or control characters.
-        fn string(&mut self) -> Option<&'a str> {
+        /// A string (escapes decoded); `None` on control characters, bad escapes or lone
+        /// surrogates (serde decides those).
+        fn string(&mut self) -> Option<Cow<'a, str>> {
             self.eat(b'"')?;
             let start = self.i;
             while self.i < self.s.len() {
@@ -244,13 +246,55 @@ mod fast {
                     b'"' => {
                         let t = std::str::from_utf8(&self.s[start..self.i]).ok()?;
                         self.i += 1;
-                        return Some(t);
+                        return Some(Cow::Borrowed(t));
                     }
-                    b'\\' | 0..=0x1f => return None,
+                    // Property strings carry \u0001 / \u0002 separators: escapes are common.
+                    b'\\' => return self.escaped(start),
+                    0..=0x1f => return None,
                     _ => self.i += 1,
                 }
             }
             None
+        }
+        /// Slow part of [`P::string`]: from the first backslash on.
+        fn escaped(&mut self, start: usize) -> Option<Cow<'a, str>> {
+            let mut out = String::from(std::str::from_utf8(&self.s[start..self.i]).ok()?);
+            loop {
+                let run = self.i;
+                while self.i < self.s.len() && !matches!(self.s[self.i], b'"' | b'\\' | 0..=0x1f) {
+                    self.i += 1;
+                }
+                out.push_str(std::str::from_utf8(&self.s[run..self.i]).ok()?);
+                match *self.s.get(self.i)? {
+                    b'"' => {
+                        self.i += 1;
+                        return Some(Cow::Owned(out));
+                    }
+                    b'\\' => {
+                        let c = *self.s.get(self.i + 1)?;
+                        self.i += 2;
+                        match c {
+                            b'"' => out.push('"'),
+                            b'\\' => out.push('\\'),
+                            b'/' => out.push('/'),
+                            b'b' => out.push('\u{8}'),
+                            b'f' => out.push('\u{c}'),
+                            b'n' => out.push('\n'),
+                            b'r' => out.push('\r'),
+                            b't' => out.push('\t'),
+                            b'u' => {
+                                let hex = std::str::from_utf8(self.s.get(self.i..self.i + 4)?).ok()?;
+                                let cp = u32::from_str_radix(hex, 16).ok()?;
+                                self.i += 4;
+                                // Surrogates (pairs or lone): serde's business.
+                                out.push(char::from_u32(cp)?);
+                            }
+                            _ => return None,
+                        }
+                    }
+                    _ => return None,
+                }
+            }
         }
         fn literal(&mut self, word: &[u8]) -> Option<()> {
             self.s[self.i..].starts_with(word).then(|| self.i += word.len())
@@ -306,11 +350,14 @@ mod fast {
             p.eat(b':')?;
             // `null` values are skipped (an earlier value of the key stays), as the serde path.
             match p.scalar()? {
-                Scalar::Str(t) | Scalar::Int(t) => {
-                    out.insert(k.to_owned(), t.to_owned());
+                Scalar::Str(t) => {
+                    out.insert(k.into_owned(), t.into_owned());
+                }
+                Scalar::Int(t) => {
+                    out.insert(k.into_owned(), t.to_owned());
                 }
                 Scalar::Bool(b) => {
-                    out.insert(k.to_owned(), b.to_string());
+                    out.insert(k.into_owned(), b.to_string());
                 }
                 Scalar::Null => {}
             }
@@ -345,7 +392,7 @@ mod fast {
             loop {
                 let k = p.string()?;
                 p.eat(b':')?;
-                let bit = match k {
+                let bit = match &*k {
                     "code" => 1,
                     "language" => 2,
                     "version" => 4,
@@ -359,14 +406,14 @@ mod fast {
                     return None; // duplicate field: serde reports it
                 }
                 seen |= bit;
-                match k {
+                match &*k {
                     "code" => cmd.code = int(p.scalar()?)?,
                     "version" => cmd.version = int(p.scalar()?)?,
                     "opaque" => cmd.opaque = int(p.scalar()?)?,
                     "flag" => cmd.flag = int(p.scalar()?)?,
                     "language" => {
                         cmd.language = match p.scalar()? {
-                            Scalar::Str(t) => t.to_owned(),
+                            Scalar::Str(t) => t.into_owned(),
                             Scalar::Int(t) => {
                                 let n = t.parse::<i64>().ok()?.max(0) as u64;
                                 LANGUAGES.get(n as usize).copied().unwrap_or("OTHER").to_owned()
@@ -377,7 +424,7 @@ mod fast {
                     }
                     "remark" => {
                         cmd.remark = match p.scalar()? {
-                            Scalar::Str(t) => Some(t.to_owned()),
+                            Scalar::Str(t) => Some(t.into_owned()),
                             Scalar::Null => None,
                             _ => return None,
                         }
@@ -435,6 +482,7 @@ mod tests {
             br#"{"code":1,"extFields":{"a":"x","a":null}}"#,
             br#"{"code":1,"opaque":99999999999}"#,
             br#"{}"#,
+            br#"{"code":1,"remark":"a\"b\\c\/\n\u00e9\u0001","extFields":{"properties":"TAGS\u0001t\u0002KEYS\u0001k\u0002","k\u0041":"v"}}"#,
         ];
         for c in cases {
             let fast = fast::decode(c).unwrap_or_else(|| panic!("fast path declined {}", String::from_utf8_lossy(c)));
@@ -443,7 +491,8 @@ mod tests {
         }
         // Declined (serde decides): escapes, nesting, floats, duplicates, garbage, trailing data.
         let declined: &[&[u8]] = &[
-            br#"{"code":1,"remark":"a\"b"}"#,
+            br#"{"code":1,"remark":"\ud800"}"#,
+            br#"{"code":1,"remark":"\x"}"#,
             br#"{"code":1,"unknown":[1]}"#,
             br#"{"code":1.5}"#,
             br#"{"code":1,"code":2}"#,
