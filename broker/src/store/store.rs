@@ -1123,7 +1123,7 @@ impl MessageStore {
                 unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
             }
             Self::prealloc_once(s)
-        }, |_| Duration::from_secs(1), self.prealloc_waker.clone()).ctx(|| "spawn pre-allocator".into())?);
+        }, |_| Duration::from_millis(200), self.prealloc_waker.clone()).ctx(|| "spawn pre-allocator".into())?);
         Ok(())
     }
 
@@ -1209,14 +1209,24 @@ impl MessageStore {
         true
     }
 
+    /// How far ahead of the commit-log write position the pre-allocator keeps pages warm.
+    const WARM_AHEAD: usize = 256 * 1024 * 1024;
+
     fn prealloc_once(&self) -> bool {
         let Some(last) = self.commit_log.queue().last() else {
             return true;
         };
-        // Warm the rest of an active file that was created cold (first file, or a roll that
-        // outran the pre-allocator). Content-preserving, so safe beside the appender.
-        if self.cfg.warm_mapped_file_enable {
-            last.warm(last.wrote_position());
+        let warm = self.cfg.warm_mapped_file_enable;
+        let ahead = Self::WARM_AHEAD;
+        // Keep a window ahead of the writer warm in the active file (content-preserving, so safe
+        // beside the appender).
+        let wrote = last.wrote_position();
+        if warm {
+            last.warm_range(wrote, wrote.saturating_add(ahead));
+        }
+        // Prepare the next file once the writer is within the window of the end of this one.
+        if wrote.saturating_add(ahead) < last.size() {
+            return true;
         }
         let next = self.commit_log.next_file_offset();
         if self.commit_log.has_prepared(next) {
@@ -1228,8 +1238,8 @@ impl MessageStore {
             self.commit_log.file_size(),
         ) {
             Ok(f) => {
-                if self.cfg.warm_mapped_file_enable {
-                    f.warm(0);
+                if warm {
+                    f.warm_range(0, ahead);
                 }
                 self.commit_log.offer_prepared(Arc::new(f));
             }
