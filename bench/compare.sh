@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# bench/compare.sh — run the same mqbench scenario against rmq and a peer broker, alternately
+# (A B A B ..., ROUNDS rounds, each system on a fresh store), and print per-round figures, the
+# median ours/peer ratio and its min–max, with /proc/loadavg before and after every run.
+#
+#   bench/compare.sh [SCENARIO ...]          # default: every scenario below
+#
+# Scenarios (1 KiB bodies unless stated):
+#   async256     one producer, 256 sends in flight on one connection, ASYNC_FLUSH
+#   batch32      batch send, 32 x 1 KiB per request, 16 requests in flight
+#   sync1        one sender, one message at a time (pair with PLACEMENT=one-core)
+#   syncflush64  SYNC_FLUSH broker, 64 concurrent send-and-wait senders (group commit)
+#   consume      pre-load BACKLOG_MSGS (default 1 Mi = 1 GiB) then drain it with one consumer
+#   e2e10k       fixed 10k msgs/s, send -> receipt latency (CO-corrected schedule)
+#
+# Environment:
+#   PEER=rmq-rust|redis|none  peer: rocketmq-rust 1.0 from $RMQ_RUST_BIN, or Redis 7 Streams
+#                           (redis-server + redis-benchmark XADD; async256 = -c 1 -P 256,
+#                           sync1 = -c 1 -P 1, syncflush64 = appendfsync always -c 64 -P 1;
+#                           other scenarios have no Redis equivalent here)    [rmq-rust]
+#   ROUNDS=5 DURATION=10 WARMUP=2 BACKLOG_MSGS=1048576
+#   PLACEMENT=unpinned|one-core|split   (one-core: broker+namesrv+client on cpu0 with taskset;
+#                                        split: broker+namesrv on cpu1, client on cpu0)
+#   RMQ_BIN=target/release  RMQ_RUST_BIN=/tmp/peers/rmq-rust/bin  OUT=bench/out/<time>
+#
+# Every process started here is killed by PID on exit. Ports are picked free on 127.0.0.1.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${RMQ_BIN:-$ROOT/target/release}
+PEER_BIN=${RMQ_RUST_BIN:-/tmp/peers/rmq-rust/bin}
+PEER=${PEER:-rmq-rust}
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+BACKLOG_MSGS=${BACKLOG_MSGS:-1048576}
+PLACEMENT=${PLACEMENT:-unpinned}
+OUT=${OUT:-$ROOT/bench/out/$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT"
+WORK=$(mktemp -d /tmp/mqcompare.XXXXXX)
+PIDS=()
+
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+  [ -n "${KEEP:-}" ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+case "$PLACEMENT" in
+  unpinned) SRV_PIN=(); CLI_PIN=() ;;
+  one-core) SRV_PIN=(taskset -c 0); CLI_PIN=(taskset -c 0) ;;
+  split)    SRV_PIN=(taskset -c 1); CLI_PIN=(taskset -c 0) ;;
+  *) echo "unknown PLACEMENT=$PLACEMENT" >&2; exit 2 ;;
+esac
+
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# A base port P with P-2, P, P+1 free (broker: fast port, main port, HA port).
+pick_ports() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % 30000))
+    if port_free $((p - 2)) && port_free "$p" && port_free $((p + 1)) && port_free $((p + 10)); then
+      echo "$p"; return 0
+    fi
+  done
+  echo "no free port" >&2; return 1
+}
+wait_port() { # port timeout_s
+  local deadline=$((SECONDS + $2))
+  while [ $SECONDS -lt $deadline ]; do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "port $1 did not open within $2 s" >&2; return 1
+}
+stop_pid() { kill "$1" 2>/dev/null || true; local d=$((SECONDS + 15)); while kill -0 "$1" 2>/dev/null && [ $SECONDS -lt $d ]; do sleep 0.05; done; kill -9 "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# start_system SYSTEM DIR FLUSH -> sets NS_ADDR, SRV_PIDS
+start_system() {
+  local sys=$1 dir=$2 flush=$3 base ns bp
+  base=$(pick_ports); ns=$((base + 10)); bp=$base
+  mkdir -p "$dir"
+  if [ "$sys" = rmq ]; then
+    "${SRV_PIN[@]}" "$BIN/mqnamesrv" --listen "127.0.0.1:$ns" >"$dir/namesrv.log" 2>&1 & local n=$!
+    PIDS+=("$n"); wait_port "$ns" 20
+    "${SRV_PIN[@]}" "$BIN/mqbroker" -n "127.0.0.1:$ns" --set listenPort="$bp" --set brokerIP1=127.0.0.1 \
+      --set storePathRootDir="$dir/store" --set flushDiskType="$flush" >"$dir/broker.log" 2>&1 & local b=$!
+    PIDS+=("$b")
+  else
+    mkdir -p "$dir/home/conf" "$dir/store" "$dir/namesrv"
+    cat >"$dir/namesrv.toml" <<TOML
+rocketmqHome = "$dir/home"
+kvConfigPath = "$dir/namesrv/kvConfig.json"
+configStorePath = "$dir/namesrv/rocketmq-namesrv.properties"
+TOML
+    cat >"$dir/home/conf/broker.toml" <<TOML
+[broker]
+namesrvAddr = "127.0.0.1:$ns"
+brokerIp1 = "127.0.0.1"
+listenPort = $bp
+storePathRootDir = "$dir/store"
+autoCreateTopicEnable = true
+
+[broker.brokerServerConfig]
+bindAddress = "127.0.0.1"
+
+[broker.brokerIdentity]
+brokerName = "broker-a"
+brokerClusterName = "DefaultCluster"
+brokerId = 0
+
+[store]
+storeType = "LocalFile"
+brokerRole = "ASYNC_MASTER"
+flushDiskType = "$flush"
+storePathRootDir = "$dir/store"
+haListenAddress = "127.0.0.1"
+haListenPort = $((bp + 1))
+TOML
+    ( export ROCKETMQ_HOME="$dir/home" ROCKETMQ_SECURITY_PROFILE=development-insecure-loopback HOME="$dir"
+      exec "${SRV_PIN[@]}" "$PEER_BIN/rocketmq-namesrv-rust" -c "$dir/namesrv.toml" --listenPort "$ns" --bindAddress 127.0.0.1 ) \
+      >"$dir/namesrv.log" 2>&1 & local n=$!
+    PIDS+=("$n"); wait_port "$ns" 20
+    ( export ROCKETMQ_HOME="$dir/home" ROCKETMQ_SECURITY_PROFILE=development-insecure-loopback HOME="$dir"
+      exec "${SRV_PIN[@]}" "$PEER_BIN/rocketmq-broker-rust" -c "$dir/home/conf/broker.toml" -n "127.0.0.1:$ns" ) \
+      >"$dir/broker.log" 2>&1 & local b=$!
+    PIDS+=("$b")
+  fi
+  wait_port "$bp" 60
+  NS_ADDR="127.0.0.1:$ns"; SRV_PIDS="$b $n"; BROKER_PID=$b
+  # Registration with the name server follows the listen; give it a moment (bounded by the
+  # producer's own route retries too).
+  sleep 1.5
+}
+stop_system() { for p in $SRV_PIDS; do stop_pid "$p"; done; }
+
+mqbench() { "${CLI_PIN[@]}" "$BIN/mqbench" "$@"; }
+
+# run_one SCENARIO SYSTEM ROUND -> prints one JSON line (the main record) to stdout
+run_one() {
+  local sc=$1 sys=$2 r=$3 dir="$WORK/$2-$1-$3" flush=ASYNC_FLUSH json rec la0 la1 cpu0 cpu1
+  [ "$sc" = syncflush64 ] && flush=SYNC_FLUSH
+  start_system "$sys" "$dir" "$flush"
+  if ! kill -0 "$BROKER_PID" 2>/dev/null; then
+    log "$sys broker exited at startup: $(tail -c 300 "$dir/broker.log" | tr '\n' ' ')"; stop_system; return 1
+  fi
+  local common=(-n "$NS_ADDR" --json --system "$sys" --scenario "$sc")
+  la0=$(loadavg)
+  cpu0=$(awk '{print $14+$15}' "/proc/$BROKER_PID/stat")
+  case "$sc" in
+    async256)    json=$(mqbench producer "${common[@]}" -t BenchAsync -s 1024 -w 1 --inflight 256 --warmup "$WARMUP" --duration "$DURATION" 2>"$dir/bench.err") ;;
+    batch32)     json=$(mqbench producer "${common[@]}" -t BenchBatch -s 1024 -w 1 -b 32 --inflight 16 --warmup "$WARMUP" --duration "$DURATION" 2>"$dir/bench.err") ;;
+    sync1)       json=$(mqbench producer "${common[@]}" -t BenchSync -s 1024 -w 1 --sync --warmup "$WARMUP" --duration "$DURATION" 2>"$dir/bench.err") ;;
+    syncflush64) json=$(mqbench producer "${common[@]}" -t BenchFlush -s 1024 -w 64 --sync --warmup "$WARMUP" --duration "$DURATION" 2>"$dir/bench.err") ;;
+    consume)
+      mqbench producer -n "$NS_ADDR" -t BenchBacklog -s 1024 -w 1 --inflight 256 --duration 600 --count "$BACKLOG_MSGS" >/dev/null 2>"$dir/load.err"
+      la0=$(loadavg); cpu0=$(awk '{print $14+$15}' "/proc/$BROKER_PID/stat")
+      json=$(mqbench consumer "${common[@]}" -t BenchBacklog --from-first --count "$BACKLOG_MSGS" --duration 300 --idle-exit 10 2>"$dir/bench.err") ;;
+    e2e10k)      json=$(mqbench e2e "${common[@]}" -t BenchE2e -s 1024 -w 4 --rate 10000 --inflight 64 --warmup "$WARMUP" --duration "$DURATION" 2>"$dir/bench.err" | tail -1) ;;
+    *) echo "unknown scenario $sc" >&2; exit 2 ;;
+  esac
+  cpu1=$(awk '{print $14+$15}' "/proc/$BROKER_PID/stat")
+  la1=$(loadavg)
+  local rss; rss=$(awk '/VmRSS/{print $2}' "/proc/$BROKER_PID/status")
+  stop_system
+  rec=$(printf '%s' "$json" | tail -1)
+  [ -z "$rec" ] && rec='{"msgs_s":0,"failed":-1}'
+  local hz; hz=$(getconf CLK_TCK)
+  rec=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r.update(round=int(sys.argv[2]), placement=sys.argv[3], load_before=sys.argv[4], load_after=sys.argv[5], broker_cpu_s=(int(sys.argv[7])-int(sys.argv[6]))/int(sys.argv[8]), broker_rss_kib=int(sys.argv[9] or 0)); print(json.dumps(r))' \
+    "$rec" "$r" "$PLACEMENT" "$la0" "$la1" "$cpu0" "$cpu1" "$hz" "${rss:-0}")
+  echo "$rec" | tee -a "$OUT/results.jsonl"
+  rm -rf "$dir/store"
+}
+
+# Redis Streams as a peer: XADD of a 1 KiB field, AOF everysec (~ async flush) or always.
+run_redis() {
+  local sc=$1 r=$2 dir="$WORK/redis-$1-$2" port fsync=everysec c P n la0 la1 csv pid
+  case "$sc" in
+    async256) c=1; P=256; n=${REDIS_N:-1000000} ;;
+    sync1) c=1; P=1; n=${REDIS_N:-100000} ;;
+    syncflush64) c=64; P=1; n=${REDIS_N:-200000}; fsync=always ;;
+    *) return 1 ;;
+  esac
+  mkdir -p "$dir"; port=$(pick_ports)
+  "${SRV_PIN[@]}" redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly yes --appendfsync "$fsync" --dir "$dir" >"$dir/redis.log" 2>&1 & pid=$!
+  PIDS+=("$pid"); wait_port "$port" 20
+  la0=$(loadavg)
+  csv=$("${CLI_PIN[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -c "$c" -P "$P" -n "$n" --csv XADD s '*' f "$(head -c 1024 /dev/zero | tr '\0' a)" 2>/dev/null | tail -1)
+  la1=$(loadavg)
+  stop_pid "$pid"
+  python3 -c 'import csv,json,sys; row=next(csv.reader([sys.argv[1]])); f=lambda i: float(row[i]); print(json.dumps(dict(scenario=sys.argv[2], system="redis", msgs_s=f(1), p50_us=int(f(4)*1000), p99_us=int(f(6)*1000), max_us=int(f(7)*1000), msgs=int(sys.argv[3]), failed=0, round=int(sys.argv[4]), placement=sys.argv[5], load_before=sys.argv[6], load_after=sys.argv[7], broker_cpu_s=0, appendfsync=sys.argv[8])))' \
+    "$csv" "$sc" "$n" "$r" "$PLACEMENT" "$la0" "$la1" "$fsync" | tee -a "$OUT/results.jsonl"
+  rm -rf "$dir"
+}
+
+summarise() { # scenario
+  python3 - "$OUT/results.jsonl" "$1" "$PLACEMENT" <<'PY'
+import json, statistics, sys
+path, sc, placement = sys.argv[1:4]
+rows = [json.loads(l) for l in open(path) if l.strip()]
+rows = [r for r in rows if r.get("scenario") == sc and r.get("placement") == placement]
+by = {}
+for r in rows:
+    by.setdefault(r["round"], {})[r["system"]] = r
+def cell(r):
+    if r is None: return "not measured"
+    s = f'{r["msgs_s"]:>9.0f} msg/s p50 {r.get("p50_us",0)} p99 {r.get("p99_us",0)} µs'
+    if r.get("failed"): s += f' failed {r["failed"]}'
+    cpu = r.get("broker_cpu_s", 0); n = r.get("msgs", 0)
+    if n: s += f' | broker {cpu*1e6/n:.1f} µs CPU/msg'
+    return s + f' | load {r["load_before"].split()[0]}→{r["load_after"].split()[0]}'
+ratios = []
+print(f"== {sc} ({placement}) ==")
+for k in sorted(by):
+    a, b = by[k].get("rmq"), next((v for s, v in by[k].items() if s != "rmq"), None)
+    line = f"round {k}: rmq {cell(a)}"
+    if b is not None:
+        line += f"\n         {b['system']} {cell(b)}"
+        if a and b and b["msgs_s"] > 0:
+            ratios.append(a["msgs_s"] / b["msgs_s"]); line += f"\n         ratio {ratios[-1]:.2f}"
+    print(line)
+if ratios:
+    print(f"median ratio rmq/peer {statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f}, {len(ratios)} rounds)")
+ours = [by[k]["rmq"]["msgs_s"] for k in by if "rmq" in by[k]]
+if ours:
+    print(f"rmq median {statistics.median(ours):.0f} msg/s (min {min(ours):.0f}, max {max(ours):.0f})")
+PY
+}
+
+SCENARIOS=("$@")
+[ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(async256 batch32 sync1 syncflush64 consume e2e10k)
+[ -x "$BIN/mqbench" ] && [ -x "$BIN/mqbroker" ] && [ -x "$BIN/mqnamesrv" ] || { echo "build first: cargo build --release -p mq-broker -p mq-namesrv -p mq-client" >&2; exit 2; }
+if [ "$PEER" = rmq-rust ] && ! [ -x "$PEER_BIN/rocketmq-broker-rust" ]; then
+  log "peer binaries not found in $PEER_BIN: peer columns will be 'not measured'"; PEER=none
+fi
+log "out=$OUT placement=$PLACEMENT rounds=$ROUNDS peer=$PEER load=$(loadavg)"
+for sc in "${SCENARIOS[@]}"; do
+  for r in $(seq 1 "$ROUNDS"); do
+    log "$sc round $r: rmq"; run_one "$sc" rmq "$r" >/dev/null || log "rmq run failed"
+    if [ "$PEER" = redis ]; then log "$sc round $r: redis"; run_redis "$sc" "$r" >/dev/null || log "redis: no equivalent for $sc"
+    elif [ "$PEER" != none ]; then log "$sc round $r: $PEER"; run_one "$sc" "$PEER" "$r" >/dev/null || log "peer run failed"; fi
+  done
+  summarise "$sc" | tee -a "$OUT/summary.txt"
+done
