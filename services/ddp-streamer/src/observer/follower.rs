@@ -15,18 +15,29 @@ use super::Observer;
 pub struct Follower {
     obs: Arc<Observer>,
     positions: BTreeMap<MessageQueue, i64>,
+    /// Cached route (queue → broker address), refreshed every few seconds rather than on every
+    /// poll, so a following observer costs the nameserver almost nothing.
+    route: Vec<(MessageQueue, String)>,
+    route_at: Option<std::time::Instant>,
 }
+
+/// How long a cached route is used.
+const ROUTE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Follower {
     /// A follower starting at the beginning of every queue.
     pub fn new(obs: Arc<Observer>) -> Self {
-        Follower { obs, positions: BTreeMap::new() }
+        Follower { obs, positions: BTreeMap::new(), route: Vec::new(), route_at: None }
     }
 
     /// Read every queue up to its current end. Returns the number of events applied.
     pub async fn catch_up(&mut self) -> anyhow::Result<usize> {
         let mut applied = 0;
-        for (mq, addr) in self.obs.inbox.queues().await? {
+        if !matches!(self.route_at, Some(t) if t.elapsed() <= ROUTE_TTL) || self.route.is_empty() {
+            self.route = self.obs.inbox.queues().await?;
+            self.route_at = Some(std::time::Instant::now());
+        }
+        for (mq, addr) in self.route.clone() {
             let mut pos = match self.positions.get(&mq) {
                 Some(p) => *p,
                 None => self.obs.inbox.min_offset(&mq, &addr).await?,
@@ -53,6 +64,7 @@ impl Follower {
         loop {
             if let Err(e) = self.catch_up().await {
                 tracing::debug!(error = %e, "inbox follower: read failed, retrying");
+                self.route_at = None; // the broker may have moved: re-read the route
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             }
             tokio::time::sleep(self.obs.cfg.follow_interval).await;
