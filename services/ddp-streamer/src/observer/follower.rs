@@ -1,7 +1,8 @@
 //! Reads `chat_inbox` back: every published message id enters the dedupe window and every
-//! block/unblock updates the block table. At boot it reads every queue from its first stored
-//! offset to the current end before the observer takes any `chat_outgoing` queue; afterwards it
-//! keeps polling, so when another observer dies this one already knows what it published.
+//! block/unblock updates the block table. At boot it reads every queue from
+//! `min(snapshot offset, max - REBUILD_WINDOW)` (never below the first stored offset) to the
+//! current end before the observer takes any `chat_outgoing` queue; afterwards it keeps polling,
+//! so when another observer dies this one already knows what it published.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,15 +20,20 @@ pub struct Follower {
     /// poll, so a following observer costs the nameserver almost nothing.
     route: Vec<(MessageQueue, String)>,
     route_at: Option<std::time::Instant>,
+    /// Where the first catch-up starts per inbox queue id (from the snapshot).
+    start: BTreeMap<i32, i64>,
+    /// Events per queue read back at boot for the dedupe window even if the snapshot is newer.
+    rebuild_window: i64,
 }
 
 /// How long a cached route is used.
 const ROUTE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Follower {
-    /// A follower starting at the beginning of every queue.
-    pub fn new(obs: Arc<Observer>) -> Self {
-        Follower { obs, positions: BTreeMap::new(), route: Vec::new(), route_at: None }
+    /// A follower starting per queue at `min(start[q], max - rebuild_window)`, at least at the
+    /// first stored offset (a queue missing from `start` is read from its first offset).
+    pub fn new(obs: Arc<Observer>, start: BTreeMap<i32, i64>, rebuild_window: i64) -> Self {
+        Follower { obs, positions: BTreeMap::new(), route: Vec::new(), route_at: None, start, rebuild_window }
     }
 
     /// Read every queue up to its current end. Returns the number of events applied.
@@ -38,11 +44,17 @@ impl Follower {
             self.route_at = Some(std::time::Instant::now());
         }
         for (mq, addr) in self.route.clone() {
+            let end = self.obs.inbox.max_offset(&mq, &addr).await?;
             let mut pos = match self.positions.get(&mq) {
                 Some(p) => *p,
-                None => self.obs.inbox.min_offset(&mq, &addr).await?,
+                None => {
+                    let min = self.obs.inbox.min_offset(&mq, &addr).await?;
+                    match self.start.get(&mq.queue_id) {
+                        Some(s) => (*s).min(end - self.rebuild_window).max(min),
+                        None => min,
+                    }
+                }
             };
-            let end = self.obs.inbox.max_offset(&mq, &addr).await?;
             while pos < end {
                 let page = self.obs.inbox.pull(&mq, &addr, "*", pos, 32).await?;
                 for m in &page.messages {
@@ -54,6 +66,7 @@ impl Follower {
                 }
                 pos = page.next;
             }
+            self.obs.follow_positions.lock().insert(mq.queue_id, pos);
             self.positions.insert(mq, pos);
         }
         Ok(applied)
