@@ -155,3 +155,22 @@ async fn sync_flush_sends_are_acknowledged_after_the_group_commit() {
     assert_eq!(b.call(send_v2(&h, b"x")).await.code, response::SUCCESS);
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn memory_store_serves_the_same_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path());
+    cfg.apply("storeType", "memory").unwrap();
+    let b = start(cfg).await;
+    b.create_topic("Mem", 1).await;
+    for i in 0..3 {
+        assert_eq!(b.call(send_v2(&send_header("Mem", 0, if i == 1 { "b" } else { "a" }, &format!("m{i}")), b"x")).await.code, 0);
+    }
+    let r = b.call(pull_req("GM", "Mem", 0, 0, Some("a"), None)).await;
+    assert_eq!(r.code, response::SUCCESS);
+    assert_eq!(decode_msgs(&r.body).len(), 2);
+    let qh = QueryMessageRequestHeader { topic: "Mem".into(), key: "m1".into(), max_num: 10, begin_timestamp: 0, end_timestamp: i64::MAX, unique_key_query: None };
+    let r = b.call(RemotingCommand::request_with_header(rq::QUERY_MESSAGE, &qh)).await;
+    assert_eq!(r.code, response::SUCCESS);
+    b.shutdown().await;
+}
