@@ -20,6 +20,8 @@ pub fn small_config(root: &Path, flush: FlushDiskType) -> StoreConfig {
     c.flush_interval_commit_log = 20;
     c.flush_interval_consume_queue = 50;
     c.warm_mapped_file_enable = true;
+    // Generous: the machine running the tests may be loaded; a timeout is not what we test.
+    c.sync_flush_timeout = 30_000;
     c
 }
 

@@ -201,7 +201,9 @@ fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
 pub fn parse_delay_levels(s: &str) -> Result<Vec<i64>, String> {
     let mut out = Vec::new();
     for tok in s.split_whitespace() {
-        let (num, unit) = tok.split_at(tok.len() - 1);
+        // Split before the last character (not byte: the unit may be any char).
+        let cut = tok.char_indices().last().map(|(i, _)| i).unwrap_or(0);
+        let (num, unit) = tok.split_at(cut);
         let mult = match unit {
             "s" => 1000,
             "m" => 60_000,
@@ -392,5 +394,6 @@ mod tests {
         assert_eq!(c.apply("messageDelayLevel", "1s 2s"), Ok(true));
         assert_eq!(c.delay_levels_ms(), vec![1000, 2000]);
         assert!(c.apply("messageDelayLevel", "1x").is_err());
+        assert!(c.apply("messageDelayLevel", "1µ").is_err());
     }
 }

@@ -702,7 +702,8 @@ impl MessageStore {
     }
 
     /// Wait until the commit log is durable up to `end_offset` (group commit). Many waiters
-    /// share one fsync. Times out after `syncFlushTimeout`.
+    /// share one fsync. Times out after `syncFlushTimeout`. Needs the flusher, i.e.
+    /// [`MessageStore::start`] must have been called.
     pub async fn wait_durable(&self, end_offset: i64) -> Result<(), DurabilityError> {
         self.flush
             .wait_durable(

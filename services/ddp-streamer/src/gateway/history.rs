@@ -101,7 +101,7 @@ pub async fn load_history(gw: &Arc<Gateway>, auth: &Auth, params: &[Value]) -> R
             hi = lo;
         }
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|x| std::cmp::Reverse(x.0));
     // The index may hold a duplicate published during an observer failover: keep the first.
     let mut seen = std::collections::HashSet::new();
     let messages: Vec<Value> = found.into_iter().filter(|(_, m)| seen.insert(m.id.clone())).take(limit).map(|(c, m)| m.to_ddp(Some(c))).collect();

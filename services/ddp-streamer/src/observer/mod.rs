@@ -1,11 +1,11 @@
 //! The inbox observer (design §4.5): the single writer per conversation.
 //!
-//! * [`policy`]: the DM block table and the dedupe window, shared by the processing path and
+//! * [`policy`] — the DM block table and the dedupe window, shared by the processing path and
 //!   the follower.
-//! * [`follower`]: reads `chat_inbox` back (from the start at boot, then continuously) so the
+//! * [`follower`] — reads `chat_inbox` back (from the start at boot, then continuously) so the
 //!   block table and the dedupe window survive restarts and queue takeovers, with no store other
 //!   than the broker.
-//! * [`process`]: one `chat_outgoing` message → verify, authorize, dedupe, apply policy, publish.
+//! * [`process`] — one `chat_outgoing` message → verify, authorize, dedupe, apply policy, publish.
 
 pub mod follower;
 pub mod policy;
