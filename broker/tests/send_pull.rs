@@ -108,11 +108,12 @@ async fn long_poll_wakes_on_arrival_and_times_out() {
     // Wake-up: park a pull with a long hold, then send.
     let client = b.client.clone();
     let addr = b.addr.clone();
-    let pending = tokio::spawn(async move { client.invoke(&addr, pull_req("G", "LP", 0, 0, Some("*"), Some(20_000)), T).await });
+    // Held for up to 120 s: only the arrival can answer it within the 60 s we wait.
+    let pending = tokio::spawn(async move { client.invoke(&addr, pull_req("G", "LP", 0, 0, Some("*"), Some(120_000)), Duration::from_secs(150)).await });
     eventually("pull parked", T, || async { (b.ctl.broker().pull_hold.parked() == 1).then_some(()) }).await;
     let r = b.call(send_v2(&send_header("LP", 0, "t", "k"), b"hello")).await;
     assert_eq!(r.code, 0);
-    let r = tokio::time::timeout(Duration::from_secs(5), pending).await.expect("woken before the hold time").unwrap().unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(60), pending).await.expect("woken by the arrival, not the hold time").unwrap().unwrap();
     assert_eq!(r.code, response::SUCCESS);
     assert_eq!(decode_msgs(&r.body)[0].body.as_ref(), b"hello");
 
