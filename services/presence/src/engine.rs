@@ -286,17 +286,23 @@ impl Engine {
                     g.lease_base = now;
                 }
                 let listed: BTreeSet<(&str, &str)> = b.conns.iter().map(|c| (c.uid.as_str(), c.id.as_str())).collect();
-                let mut removed = 0u64;
+                let (mut reconciled, mut old_epoch) = (0u64, 0u64);
                 let qs = self.queues.get_mut(&q).expect("owned");
                 for (uid, u) in qs.users.iter_mut() {
                     let before = u.conns.len();
-                    u.conns.retain(|(gw, id), _| gw != &b.gw || listed.contains(&(uid.as_str(), id.as_str())));
+                    u.conns.retain(|(gw, id), c| {
+                        let keep = gw != &b.gw || listed.contains(&(uid.as_str(), id.as_str()));
+                        if !keep {
+                            if c.epoch == b.epoch { reconciled += 1 } else { old_epoch += 1 }
+                        }
+                        keep
+                    });
                     if u.conns.len() != before {
-                        removed += (before - u.conns.len()) as u64;
                         u.dirty = true;
                     }
                 }
-                *self.reaped.entry(Reason::Reconcile).or_default() += removed;
+                *self.reaped.entry(Reason::Reconcile).or_default() += reconciled;
+                *self.reaped.entry(Reason::Epoch).or_default() += old_epoch;
                 for c in &b.conns {
                     self.upsert(q, &b.gw, &b.epoch, c, now, renew);
                 }
@@ -330,22 +336,12 @@ impl Engine {
             return false;
         }
         if epoch > g.epoch.as_str() {
-            // The gateway restarted: every connection of the old process is gone.
+            // The gateway restarted. Its old connections are purged by the new process's
+            // first batch of each queue (reconcile), not here: users who reconnect before
+            // that batch never flap offline.
             g.epoch = epoch.to_string();
             g.seqs.clear();
             g.lease_base = now;
-            let mut removed = 0u64;
-            for qs in self.queues.values_mut() {
-                for u in qs.users.values_mut() {
-                    let before = u.conns.len();
-                    u.conns.retain(|(cgw, _), c| cgw != gw || c.epoch == epoch);
-                    if u.conns.len() != before {
-                        removed += (before - u.conns.len()) as u64;
-                        u.dirty = true;
-                    }
-                }
-            }
-            *self.reaped.entry(Reason::Epoch).or_default() += removed;
         }
         let last = g.seqs.entry(q).or_insert(0);
         if seq <= *last {

@@ -113,9 +113,11 @@ fn new_epoch_purges_old_connections_and_old_epoch_is_ignored() {
     let mut e = warm();
     e.apply(0, &open("g1", "0001", 1, conn("c1", "alice", Status::Online)), 4_000, 0);
     e.apply(0, &open("g1", "0001", 2, conn("c2", "bob", Status::Online)), 4_000, 0);
-    // The gateway restarted; alice reconnected first.
-    let out = e.apply(0, &open("g1", "0002", 1, conn("c9", "alice", Status::Online)), 5_000, 0);
+    // The gateway restarted; alice reconnected before its first batch.
+    assert!(e.apply(0, &open("g1", "0002", 1, conn("c9", "alice", Status::Online)), 5_000, 0).is_empty());
+    let out = e.apply(0, &batch("g1", "0002", 2, vec![conn("c9", "alice", Status::Online)]), 5_500, 0);
     assert_eq!(events(&out), vec![("bob".into(), Status::Offline)], "alice stays online, no flap");
+    assert_eq!(e.reaped.get(&Reason::Epoch), Some(&2));
     assert!(e.apply(0, &open("g1", "0001", 3, conn("c3", "carol", Status::Online)), 5_000, 0).is_empty());
 }
 
