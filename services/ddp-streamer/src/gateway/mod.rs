@@ -1,14 +1,14 @@
 //! The chat gateway: DDP over WebSocket at `/websocket` (design §4.2, §4.7).
 //!
-//! * [`http`]: routes (`/websocket`, `/health`, `/ready`, `/metrics`, demo page, dev tokens)
+//! * [`http`] — routes (`/websocket`, `/health`, `/ready`, `/metrics`, demo page, dev tokens)
 //!   and the connection cap.
-//! * [`conn`]: one socket: handshake, heartbeat, frame dispatch, bounded outbound queue.
-//! * [`methods`] / [`subs`]: the DDP methods and stream subscriptions.
-//! * [`fanout`]: the `chat_inbox` broadcast consumer pushing events to sockets.
-//! * [`history`]: `loadHistory` / `loadMissedMessages` read straight from the broker.
-//! * [`extension`]: hooks for later services (presence) to add methods, subscriptions and
+//! * [`conn`] — one socket: handshake, heartbeat, frame dispatch, bounded outbound queue.
+//! * [`methods`] / [`subs`] — the DDP methods and stream subscriptions.
+//! * [`fanout`] — the `chat_inbox` broadcast consumer pushing events to sockets.
+//! * [`history`] — `loadHistory` / `loadMissedMessages` read straight from the broker.
+//! * [`extension`] — hooks for later services (presence) to add methods, subscriptions and
 //!   session events without touching the chat paths.
-//! * [`tls`]: the optional rustls listener.
+//! * [`tls`] — the optional rustls listener.
 
 pub mod conn;
 pub mod extension;
