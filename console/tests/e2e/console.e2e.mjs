@@ -184,6 +184,13 @@ try {
     await page.click('#reset-preview-btn');
     await page.waitForSelector('#reset-preview, .error');
     await shot('group-reset-preview');
+    await page.click('#reset-apply');
+    await page.click('#confirm-ok');
+    await page.waitForSelector('.modal h2:has-text("Offsets reset")');
+    const resetText = await page.textContent('.modal');
+    expect(resetText.includes('Done on every broker'), 'reset failed: ' + resetText);
+    await shot('group-reset-applied');
+    await page.click('#close-modal');
   });
 
   await step('message detail shows the group consumed it; resend to the group', async () => {
