@@ -7,7 +7,9 @@
 //! * `backlog_read`: `get_message` (32 per call) over a ~1 GiB backlog through the consume queue.
 //! * `index_lookup`: `query_message` by UNIQ_KEY among 1 M indexed messages.
 //!
-//! Run: `cargo bench -p mq-broker --bench store` (env `STORE_BENCH_DIR` to pick the disk).
+//! Run: `cargo bench -p mq-broker --bench store`. Env knobs: `STORE_BENCH_DIR` (disk to use),
+//! `ONLY_SYNC=1` / `ONLY_CUSTOM=1` (just the SYNC_FLUSH or the custom append report),
+//! `SKIP_SYNC=1`, `SYNC_BENCH_SECS`, `APPEND_MSGS`, `BACKLOG_MSGS`, `STORE_BENCH_NO_WARM=1`.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -47,11 +49,19 @@ fn append_cpu_report() {
     let store = MessageStore::open(cfg(dir.path(), FlushDiskType::Async)).expect("open");
     store.start().expect("start");
     let body = Bytes::from(vec![b'c'; 1024]);
-    let n: u64 = std::env::var("APPEND_MSGS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let msgs: Vec<_> = (0..n).map(|i| message("BenchC", (i % 8) as i32, i, &body)).collect();
+    let n: u64 = std::env::var("APPEND_MSGS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let msgs: Vec<_> = (0..n)
+        .map(|i| message("BenchC", (i % 8) as i32, i, &body))
+        .collect();
     // Let the pre-allocator warm the first (cold-created) file, as it would be in steady state.
     store.put_message(message("BenchC", 0, u64::MAX, &body));
-    let warm_ms: u64 = std::env::var("WARM_WAIT_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+    let warm_ms: u64 = std::env::var("WARM_WAIT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
     std::thread::sleep(Duration::from_millis(warm_ms));
     let (w0, c0) = (Instant::now(), thread_cpu());
     for m in msgs {
@@ -99,7 +109,9 @@ fn bench_append(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("async_1k", |b| {
         b.iter_custom(|iters| {
-            let msgs: Vec<_> = (0..iters).map(|i| message("BenchA", (i % 8) as i32, seq + i, &body)).collect();
+            let msgs: Vec<_> = (0..iters)
+                .map(|i| message("BenchA", (i % 8) as i32, seq + i, &body))
+                .collect();
             seq += iters;
             let t = Instant::now();
             for m in msgs {
@@ -113,7 +125,11 @@ fn bench_append(c: &mut Criterion) {
     g.bench_function("batch_32x1k", |b| {
         b.iter_custom(|iters| {
             let batches: Vec<Vec<_>> = (0..iters)
-                .map(|i| (0..32).map(|j| message("BenchB", (i % 8) as i32, seq + i * 32 + j, &body)).collect())
+                .map(|i| {
+                    (0..32)
+                        .map(|j| message("BenchB", (i % 8) as i32, seq + i * 32 + j, &body))
+                        .collect()
+                })
                 .collect();
             seq += iters * 32;
             let t = Instant::now();
@@ -126,14 +142,25 @@ fn bench_append(c: &mut Criterion) {
     });
     g.finish();
     let info = store.runtime_info();
-    eprintln!("append: wrote {:.2} GiB, max put latency {} us", info.commit_log_max_offset as f64 / (1u64 << 30) as f64, info.put_message_max_latency_us);
+    eprintln!(
+        "append: wrote {:.2} GiB, max put latency {} us",
+        info.commit_log_max_offset as f64 / (1u64 << 30) as f64,
+        info.put_message_max_latency_us
+    );
     store.shutdown().expect("shutdown");
 }
 
 /// SYNC_FLUSH with N concurrent appenders: msgs/s and latency percentiles.
 fn sync_flush_report() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
-    let secs: f64 = std::env::var("SYNC_BENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(3.0);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
+    let secs: f64 = std::env::var("SYNC_BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3.0);
     for n in [1usize, 8, 64] {
         let dir = tmp();
         let store = MessageStore::open(cfg(dir.path(), FlushDiskType::Sync)).expect("open");
@@ -150,7 +177,14 @@ fn sync_flush_report() {
                     let mut i = 0u64;
                     while Instant::now() < deadline {
                         let t0 = Instant::now();
-                        let r = store.put_message_durable(message("BenchS", (t % 8) as i32, (t as u64) << 40 | i, &body)).await;
+                        let r = store
+                            .put_message_durable(message(
+                                "BenchS",
+                                (t % 8) as i32,
+                                (t as u64) << 40 | i,
+                                &body,
+                            ))
+                            .await;
                         assert_eq!(r.status, PutMessageStatus::PutOk);
                         let _ = h.record(t0.elapsed().as_micros() as u64);
                         i += 1;
@@ -182,7 +216,10 @@ fn bench_read_and_index(c: &mut Criterion) {
     let store = MessageStore::open(cfg(dir.path(), FlushDiskType::Async)).expect("open");
     store.start().expect("start");
     let body = Bytes::from(vec![b'r'; 1024]);
-    let n: u64 = std::env::var("BACKLOG_MSGS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let n: u64 = std::env::var("BACKLOG_MSGS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let queues = 8i32;
     let t = Instant::now();
     for i in 0..n {
@@ -225,6 +262,26 @@ fn bench_read_and_index(c: &mut Criterion) {
     });
     g.finish();
     store.shutdown().expect("shutdown");
+    drop(store);
+    // Restart after a clean stop: no commit-log scan, only the consume queues' last files.
+    let t = Instant::now();
+    let store = MessageStore::open(cfg(dir.path(), FlushDiskType::Async)).expect("reopen");
+    println!(
+        "recovery after clean stop: {:.2} GiB log, {} queues: {:.1} ms",
+        store.get_max_phy_offset() as f64 / (1u64 << 30) as f64,
+        queues,
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    store.halt();
+    drop(store);
+    // Restart after a crash (abort file left): CRC scan from the checkpointed file + replay.
+    let t = Instant::now();
+    let store = MessageStore::open(cfg(dir.path(), FlushDiskType::Async)).expect("reopen");
+    println!(
+        "recovery after crash (abort file): {:.1} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    store.shutdown().expect("shutdown");
 }
 
 fn main() {
@@ -233,6 +290,10 @@ fn main() {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
+    if std::env::var_os("ONLY_SYNC").is_some() {
+        sync_flush_report();
+        return;
+    }
     append_cpu_report();
     if std::env::var_os("ONLY_CUSTOM").is_some() {
         return;

@@ -56,6 +56,11 @@ impl ProducerManager {
         self.groups.get(group).map(|g| g.values().cloned().collect()).unwrap_or_default()
     }
 
+    /// The live channel of a client id, in any group (request-reply pushes).
+    pub fn find_client(&self, client_id: &str) -> Option<ClientChannel> {
+        self.groups.iter().find_map(|g| g.values().find(|c| c.client_id == client_id && !c.channel.is_closed()).cloned())
+    }
+
     /// Any live channel of the group.
     pub fn any_channel(&self, group: &str) -> Option<ClientChannel> {
         self.groups.get(group).and_then(|g| g.values().find(|c| !c.channel.is_closed()).cloned())

@@ -20,6 +20,8 @@ pub fn small_config(root: &Path, flush: FlushDiskType) -> StoreConfig {
     c.flush_interval_commit_log = 20;
     c.flush_interval_consume_queue = 50;
     c.warm_mapped_file_enable = true;
+    // Generous: the machine running the tests may be loaded; a timeout is not what we test.
+    c.sync_flush_timeout = 30_000;
     c
 }
 
@@ -29,7 +31,13 @@ pub fn store_host() -> SocketAddr {
 }
 
 /// A message with tag, one key and a UNIQ_KEY.
-pub fn msg(topic: &str, queue_id: i32, tag: &str, key: &str, body: impl Into<Bytes>) -> MessageExtBrokerInner {
+pub fn msg(
+    topic: &str,
+    queue_id: i32,
+    tag: &str,
+    key: &str,
+    body: impl Into<Bytes>,
+) -> MessageExtBrokerInner {
     MessageExtBrokerInner {
         topic: topic.into(),
         queue_id,
@@ -37,7 +45,11 @@ pub fn msg(topic: &str, queue_id: i32, tag: &str, key: &str, body: impl Into<Byt
         born_host: "10.0.0.1:5555".parse().expect("addr"),
         store_host: store_host(),
         body: body.into(),
-        properties: property::encode_properties([(TAGS, tag), (KEYS, key), (UNIQ_KEY, &format!("U-{key}"))]),
+        properties: property::encode_properties([
+            (TAGS, tag),
+            (KEYS, key),
+            (UNIQ_KEY, &format!("U-{key}")),
+        ]),
         ..Default::default()
     }
 }

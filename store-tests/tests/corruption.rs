@@ -15,7 +15,13 @@ fn fill(dir: &Path) -> Vec<(i64, i32)> {
     let store = MessageStore::open(small_config(dir, FlushDiskType::Async)).unwrap();
     let mut v = Vec::new();
     for i in 0..N {
-        let r = store.put_message(msg("TopicC", (i % 3) as i32, "t", &format!("k{i}"), vec![i as u8; 700 + i]));
+        let r = store.put_message(msg(
+            "TopicC",
+            (i % 3) as i32,
+            "t",
+            &format!("k{i}"),
+            vec![i as u8; 700 + i],
+        ));
         assert_eq!(r.status, PutMessageStatus::PutOk);
         v.push((r.wrote_offset, r.wrote_bytes));
     }
@@ -24,14 +30,20 @@ fn fill(dir: &Path) -> Vec<(i64, i32)> {
 }
 
 fn commit_log_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("commitlog")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("commitlog"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     v.sort();
     v
 }
 
 fn file_of(dir: &Path, phy: i64) -> (PathBuf, u64) {
     let f = 64 * 1024;
-    (dir.join("commitlog").join(offset_to_file_name(phy / f * f)), (phy % f) as u64)
+    (
+        dir.join("commitlog").join(offset_to_file_name(phy / f * f)),
+        (phy % f) as u64,
+    )
 }
 
 fn mark_crashed(dir: &Path) {
@@ -49,24 +61,45 @@ fn check_prefix(store: &MessageStore, recs: &[(i64, i32)], keep: usize) {
         assert_eq!(v.property("KEYS"), Some(format!("k{i}").as_str()));
         per_queue[q as usize] += 1;
         let found = store.query_message("TopicC", &format!("k{i}"), 8, 0, i64::MAX);
-        assert!(found.phy_offsets.contains(phy), "message {i} missing from the index");
+        assert!(
+            found.phy_offsets.contains(phy),
+            "message {i} missing from the index"
+        );
     }
     for q in 0..3 {
-        assert_eq!(store.get_max_offset_in_queue("TopicC", q), per_queue[q as usize], "queue {q} length");
+        assert_eq!(
+            store.get_max_offset_in_queue("TopicC", q),
+            per_queue[q as usize],
+            "queue {q} length"
+        );
     }
     for i in keep..recs.len() {
         let found = store.query_message("TopicC", &format!("k{i}"), 8, 0, i64::MAX);
-        assert!(found.messages.iter().all(|m| RecordView::parse(m, true).unwrap().property("KEYS") != Some(format!("k{i}").as_str())),
-            "message {i} should be gone");
+        assert!(
+            found
+                .messages
+                .iter()
+                .all(|m| RecordView::parse(m, true).unwrap().property("KEYS")
+                    != Some(format!("k{i}").as_str())),
+            "message {i} should be gone"
+        );
     }
-    assert_eq!(store.get_max_phy_offset(), recs[..keep].last().map(|(p, s)| p + *s as i64).unwrap_or(0));
+    assert_eq!(
+        store.get_max_phy_offset(),
+        recs[..keep].last().map(|(p, s)| p + *s as i64).unwrap_or(0)
+    );
 }
 
 fn reopen_and_append(dir: &Path) -> std::sync::Arc<MessageStore> {
     let store = MessageStore::open(small_config(dir, FlushDiskType::Async)).unwrap();
     let r = store.put_message(msg("TopicC", 0, "t", "fresh", vec![1u8; 10]));
     assert_eq!(r.status, PutMessageStatus::PutOk);
-    assert_eq!(store.query_message("TopicC", "fresh", 4, 0, i64::MAX).phy_offsets, vec![r.wrote_offset]);
+    assert_eq!(
+        store
+            .query_message("TopicC", "fresh", 4, 0, i64::MAX)
+            .phy_offsets,
+        vec![r.wrote_offset]
+    );
     store
 }
 
@@ -77,7 +110,12 @@ fn truncated_last_file_mid_record_abnormal_and_normal() {
         let recs = fill(dir.path());
         let (phy, size) = recs[N - 1];
         let (path, pos) = file_of(dir.path(), phy);
-        OpenOptions::new().write(true).open(&path).unwrap().set_len(pos + size as u64 / 2).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(pos + size as u64 / 2)
+            .unwrap();
         if crashed {
             mark_crashed(dir.path());
         }
@@ -131,7 +169,10 @@ fn deleted_consume_queue_files_are_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
         let recs = fill(dir.path());
         let qdir = dir.path().join("consumequeue/TopicC/1");
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&qdir).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&qdir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
         assert!(files.len() >= 3);
         match which {
@@ -153,7 +194,10 @@ fn zeroed_consume_queue_tail_is_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let recs = fill(dir.path());
     let qdir = dir.path().join("consumequeue/TopicC/2");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&qdir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&qdir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     let last = files.last().unwrap();
     let mut d = std::fs::read(last).unwrap();
@@ -172,8 +216,19 @@ fn damaged_checkpoint_and_empty_files_do_not_panic() {
     std::fs::write(dir.path().join("checkpoint"), b"garbage").unwrap();
     // A stray empty commit-log file after the last one and junk names.
     let last = commit_log_files(dir.path()).last().unwrap().clone();
-    let next: i64 = last.file_name().unwrap().to_str().unwrap().parse::<i64>().unwrap() + 64 * 1024;
-    std::fs::write(dir.path().join("commitlog").join(offset_to_file_name(next)), b"").unwrap();
+    let next: i64 = last
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse::<i64>()
+        .unwrap()
+        + 64 * 1024;
+    std::fs::write(
+        dir.path().join("commitlog").join(offset_to_file_name(next)),
+        b"",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("commitlog/README"), b"x").unwrap();
     std::fs::create_dir_all(dir.path().join("consumequeue/TopicC/notanumber")).unwrap();
     let store = MessageStore::open(small_config(dir.path(), FlushDiskType::Async)).unwrap();

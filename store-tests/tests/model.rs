@@ -11,11 +11,28 @@ use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Put { queue: i32, len: usize, tag: u8 },
-    Batch { queue: i32, n: usize, len: usize },
-    Read { queue: i32, from: usize, max: usize, tag: Option<u8> },
-    Query { pick: usize },
-    Restart { clean: bool },
+    Put {
+        queue: i32,
+        len: usize,
+        tag: u8,
+    },
+    Batch {
+        queue: i32,
+        n: usize,
+        len: usize,
+    },
+    Read {
+        queue: i32,
+        from: usize,
+        max: usize,
+        tag: Option<u8>,
+    },
+    Query {
+        pick: usize,
+    },
+    Restart {
+        clean: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -56,11 +73,22 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Put { queue, len, tag } => {
                 seq += 1;
                 let key = format!("m{seq}");
-                let r = store.put_message(msg("TopicM", queue, &format!("tag{tag}"), &key, vec![seq as u8; len]));
+                let r = store.put_message(msg(
+                    "TopicM",
+                    queue,
+                    &format!("tag{tag}"),
+                    &key,
+                    vec![seq as u8; len],
+                ));
                 prop_assert_eq!(r.status, PutMessageStatus::PutOk);
                 let q = model.entry(queue).or_default();
                 prop_assert_eq!(r.queue_offset, q.len() as i64);
-                q.push(Entry { key, tag, len, phy: r.wrote_offset });
+                q.push(Entry {
+                    key,
+                    tag,
+                    len,
+                    phy: r.wrote_offset,
+                });
                 all.push((queue, q.len() - 1));
             }
             Op::Batch { queue, n, len } => {
@@ -76,21 +104,38 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 prop_assert_eq!(r.status, PutMessageStatus::PutOk);
                 let q = model.entry(queue).or_default();
                 prop_assert_eq!(r.queue_offset, q.len() as i64);
-                let ids: Vec<i64> = r.msg_ids.iter()
-                    .map(|id| mq_common::message::decode_offset_msg_id(id).unwrap().1).collect();
+                let ids: Vec<i64> = r
+                    .msg_ids
+                    .iter()
+                    .map(|id| mq_common::message::decode_offset_msg_id(id).unwrap().1)
+                    .collect();
                 for (key, phy) in keys.into_iter().zip(ids) {
-                    q.push(Entry { key, tag: 0, len, phy });
+                    q.push(Entry {
+                        key,
+                        tag: 0,
+                        len,
+                        phy,
+                    });
                     all.push((queue, q.len() - 1));
                 }
             }
-            Op::Read { queue, from, max, tag } => {
+            Op::Read {
+                queue,
+                from,
+                max,
+                tag,
+            } => {
                 let q = model.get(&queue).cloned().unwrap_or_default();
                 let want_tag = tag.map(|t| java_hash(&format!("tag{t}")) as i64);
                 let f = move |c: i64| want_tag.is_none_or(|w| w == c);
-                let r = store.get_message("g", "TopicM", queue, from as i64, max, 1 << 20, Some(&f));
+                let r =
+                    store.get_message("g", "TopicM", queue, from as i64, max, 1 << 20, Some(&f));
                 prop_assert_eq!(r.max_offset, q.len() as i64);
                 if q.is_empty() {
-                    prop_assert!(matches!(r.status, GetMessageStatus::NoMatchedLogicQueue | GetMessageStatus::NoMessageInQueue));
+                    prop_assert!(matches!(
+                        r.status,
+                        GetMessageStatus::NoMatchedLogicQueue | GetMessageStatus::NoMessageInQueue
+                    ));
                     continue;
                 }
                 if from >= q.len() {
@@ -133,7 +178,10 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 drop(store);
                 store = open(dir.path());
                 for (q, entries) in &model {
-                    prop_assert_eq!(store.get_max_offset_in_queue("TopicM", *q), entries.len() as i64);
+                    prop_assert_eq!(
+                        store.get_max_offset_in_queue("TopicM", *q),
+                        entries.len() as i64
+                    );
                 }
             }
         }

@@ -10,6 +10,7 @@ pub mod client_manage;
 pub mod consumer_manage;
 pub mod pull;
 pub mod query;
+pub mod reply;
 pub mod send;
 pub mod send_back;
 pub mod transaction;
@@ -43,6 +44,7 @@ impl RequestHandler for BrokerHandler {
         let b = &self.broker;
         match req.code {
             rq::SEND_MESSAGE | rq::SEND_MESSAGE_V2 | rq::SEND_BATCH_MESSAGE => send::process(b, ch, req),
+            rq::SEND_REPLY_MESSAGE | rq::SEND_REPLY_MESSAGE_V2 => reply::process(b, ch, req),
             rq::PULL_MESSAGE | rq::LITE_PULL_MESSAGE => pull::process(b, ch, req, true),
             rq::CONSUMER_SEND_MSG_BACK => Some(send_back::process(b, ch, &req)),
             rq::END_TRANSACTION => transaction::end_transaction(b, &req),

@@ -47,7 +47,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<Re
 
 /// Validate the request and resolve topic + queue (steps 1–5 of §2.3). Returns the possibly
 /// rerouted header (DLQ) and the queue id to write.
-fn check(b: &Broker, mut h: SendMessageRequestHeader) -> Result<(SendMessageRequestHeader, i32, bool), RemotingCommand> {
+pub(crate) fn check(b: &Broker, mut h: SendMessageRequestHeader) -> Result<(SendMessageRequestHeader, i32, bool), RemotingCommand> {
     if !b.writable() {
         return Err(err(response::NO_PERMISSION, format!("the broker[{}] sending message is forbidden", b.cfg.broker_ip1)));
     }
@@ -119,7 +119,7 @@ fn base_inner(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, topic: Str
 }
 
 /// Append `CLUSTER=<brokerClusterName>` (Java adds it to every stored message) in place.
-fn add_cluster(b: &Broker, mut s: String) -> String {
+pub(crate) fn add_cluster(b: &Broker, mut s: String) -> String {
     if property::get_property(&s, CLUSTER).is_none() {
         s.reserve(b.cfg.broker_cluster_name.len() + 10);
         if !s.is_empty() && !s.ends_with(property::PROPERTY_SEPARATOR) {

@@ -62,7 +62,8 @@ impl MessageStore {
         let now = self.hooks.clock.now_ms();
         let hour = self.hooks.clock.local_hour();
         let ratio = (self.hooks.disk_usage)(&cfg.commit_log_dir());
-        self.disk_full.store(ratio > DISK_FULL_RATIO, Ordering::Release);
+        self.disk_full
+            .store(ratio > DISK_FULL_RATIO, Ordering::Release);
         let time_ok = cfg
             .delete_when
             .split(';')
@@ -71,7 +72,9 @@ impl MessageStore {
         let space_full = ratio > cfg.disk_max_used_space_ratio as f64 / 100.0;
         let manual = self
             .manual_delete
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| (v > 0).then(|| v - 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                (v > 0).then(|| v - 1)
+            })
             .is_ok();
         let mut r = CleanReport {
             triggered: time_ok || space_full || manual,

@@ -222,7 +222,9 @@ impl CommitLog {
             let Some(file) = files.get(i) else {
                 // Ran off the last file exactly at its end.
                 let end = files.last().map(|l| l.from_offset() + l.size() as i64);
-                return ScanEnd { valid_end: end.unwrap_or(from) };
+                return ScanEnd {
+                    valid_end: end.unwrap_or(from),
+                };
             };
             let base = file.from_offset();
             if pos >= file.size() {
@@ -246,7 +248,10 @@ impl CommitLog {
                             tracing::info!(offset = base + pos as i64, %e, "commit-log scan stops");
                         }
                     } else {
-                        tracing::info!(offset = base + pos as i64, "commit-log scan stops: offset mismatch");
+                        tracing::info!(
+                            offset = base + pos as i64,
+                            "commit-log scan stops: offset mismatch"
+                        );
                     }
                     return ScanEnd {
                         valid_end: base + pos as i64,

@@ -232,3 +232,135 @@ mod tests {
         assert!(c.apply("messageDelayLevel", "1x").is_err());
     }
 }
+
+impl mq_common::config::ConfigKeys for StoreConfig {
+    fn apply(&mut self, key: &str, value: &str) -> Result<bool, String> {
+        StoreConfig::apply(self, key, value)
+    }
+
+    fn entries(&self) -> Vec<mq_common::config::ConfigEntry> {
+        use mq_common::config::ConfigEntry;
+        let e = |key: &'static str, value: String, important: bool| ConfigEntry {
+            key,
+            value,
+            important,
+        };
+        let b = |v: bool| v.to_string();
+        vec![
+            e(
+                "storePathRootDir",
+                self.store_path_root_dir.display().to_string(),
+                true,
+            ),
+            e(
+                "storePathCommitLog",
+                self.commit_log_dir().display().to_string(),
+                true,
+            ),
+            e(
+                "mappedFileSizeCommitLog",
+                self.mapped_file_size_commit_log.to_string(),
+                false,
+            ),
+            e(
+                "mappedFileSizeConsumeQueue",
+                self.mapped_file_size_consume_queue.to_string(),
+                false,
+            ),
+            e(
+                "flushDiskType",
+                match self.flush_disk_type {
+                    FlushDiskType::Async => "ASYNC_FLUSH".into(),
+                    FlushDiskType::Sync => "SYNC_FLUSH".into(),
+                },
+                true,
+            ),
+            e(
+                "flushIntervalCommitLog",
+                self.flush_interval_commit_log.to_string(),
+                false,
+            ),
+            e(
+                "flushCommitLogLeastPages",
+                self.flush_commit_log_least_pages.to_string(),
+                false,
+            ),
+            e(
+                "flushCommitLogThoroughInterval",
+                self.flush_commit_log_thorough_interval.to_string(),
+                false,
+            ),
+            e(
+                "flushIntervalConsumeQueue",
+                self.flush_interval_consume_queue.to_string(),
+                false,
+            ),
+            e(
+                "syncFlushTimeout",
+                self.sync_flush_timeout.to_string(),
+                false,
+            ),
+            e(
+                "fileReservedTime",
+                self.file_reserved_time.to_string(),
+                true,
+            ),
+            e("deleteWhen", self.delete_when.clone(), true),
+            e(
+                "diskMaxUsedSpaceRatio",
+                self.disk_max_used_space_ratio.to_string(),
+                true,
+            ),
+            e(
+                "cleanFileForciblyEnable",
+                b(self.clean_file_forcibly_enable),
+                false,
+            ),
+            e(
+                "cleanResourceInterval",
+                self.clean_resource_interval.to_string(),
+                false,
+            ),
+            e(
+                "deleteCommitLogFilesInterval",
+                self.delete_commit_log_files_interval.to_string(),
+                false,
+            ),
+            e("maxMessageSize", self.max_message_size.to_string(), true),
+            e("messageIndexEnable", b(self.message_index_enable), false),
+            e("maxHashSlotNum", self.max_hash_slot_num.to_string(), false),
+            e("maxIndexNum", self.max_index_num.to_string(), false),
+            e("checkCRCOnRecover", b(self.check_crc_on_recover), false),
+            e("messageDelayLevel", self.message_delay_level.clone(), false),
+            e(
+                "warmMapedFileEnable",
+                b(self.warm_mapped_file_enable),
+                false,
+            ),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod keys_tests {
+    use super::*;
+    use mq_common::config::ConfigKeys;
+
+    #[test]
+    fn every_entry_round_trips_through_apply() {
+        let c = StoreConfig::default();
+        let mut d = StoreConfig::with_root("/elsewhere");
+        for e in ConfigKeys::entries(&c) {
+            assert_eq!(
+                ConfigKeys::apply(&mut d, e.key, &e.value),
+                Ok(true),
+                "{}",
+                e.key
+            );
+        }
+        assert_eq!(
+            format!("{:?}", ConfigKeys::entries(&d)),
+            format!("{:?}", ConfigKeys::entries(&c))
+        );
+    }
+}

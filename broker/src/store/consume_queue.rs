@@ -70,10 +70,7 @@ impl ConsumeQueue {
         ConsumeQueue {
             topic: topic.to_owned(),
             queue_id,
-            queue: MappedFileQueue::new(
-                cq_root.join(topic).join(queue_id.to_string()),
-                file_size,
-            ),
+            queue: MappedFileQueue::new(cq_root.join(topic).join(queue_id.to_string()), file_size),
             min_logic_offset: AtomicI64::new(0),
         }
     }
@@ -103,7 +100,9 @@ impl ConsumeQueue {
     /// the last valid unit, or -1.
     pub fn recover(&self) -> io::Result<i64> {
         let files = self.queue.files();
-        let Some(last) = files.last() else { return Ok(-1) };
+        let Some(last) = files.last() else {
+            return Ok(-1);
+        };
         let mut pos = 0usize;
         while pos + CQ_UNIT <= last.size() {
             let u = CqUnit::decode(last.slice(pos, CQ_UNIT).unwrap_or(&[0; 20]));
@@ -225,7 +224,11 @@ impl ConsumeQueue {
         while self.queue.max_offset() < expected {
             tracing::warn!(topic = %self.topic, queue = self.queue_id, at = self.queue.max_offset() / 20, "filling consume-queue gap with a blank unit");
             let (o, s, t) = BLANK_UNIT;
-            self.append_unit(CqUnit { phy_offset: o, size: s, tags_code: t })?;
+            self.append_unit(CqUnit {
+                phy_offset: o,
+                size: s,
+                tags_code: t,
+            })?;
         }
         self.append_unit(CqUnit {
             phy_offset: phy,
@@ -274,9 +277,9 @@ impl ConsumeQueue {
 
     /// Move the min logical offset to the first unit at or above `commit_log_min`.
     pub fn correct_min_offset(&self, commit_log_min: i64) {
-        let min = self.first_stored_index().max(
-            self.min_logic_offset.load(Ordering::Acquire) / CQ_UNIT as i64,
-        );
+        let min = self
+            .first_stored_index()
+            .max(self.min_logic_offset.load(Ordering::Acquire) / CQ_UNIT as i64);
         let max = self.max_offset_in_queue();
         let mut i = min;
         while i < max {

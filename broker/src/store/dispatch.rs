@@ -68,7 +68,13 @@ impl MessageStore {
     /// tagsCode of a record: delivery time for SCHEDULE_TOPIC_XXXX messages with a delay level,
     /// else the Java hash of TAGS (0 without tag). Derived from the stored record's properties so
     /// that replay reproduces exactly what the live path wrote.
-    fn tags_code_from(&self, topic: &str, tags: Option<&str>, delay: Option<&str>, store_ts: i64) -> i64 {
+    fn tags_code_from(
+        &self,
+        topic: &str,
+        tags: Option<&str>,
+        delay: Option<&str>,
+        store_ts: i64,
+    ) -> i64 {
         if topic == SCHEDULE_TOPIC {
             let level = delay
                 .and_then(|v| v.trim().parse::<i64>().ok())
@@ -89,7 +95,8 @@ impl MessageStore {
     pub(crate) fn dispatch(&self, d: &DispatchRequest<'_>) -> io::Result<Option<Arrival>> {
         let mut arrival = None;
         // One pass over the properties for everything dispatch needs.
-        let [tags, delay, uniq, keys] = property::get_properties(d.properties, [TAGS, DELAY, UNIQ_KEY, KEYS]);
+        let [tags, delay, uniq, keys] =
+            property::get_properties(d.properties, [TAGS, DELAY, UNIQ_KEY, KEYS]);
         if sysflag::is_dispatchable(d.sys_flag) {
             let cq: Arc<ConsumeQueue> = self.find_or_create_cq(d.topic, d.queue_id);
             let tags = self.tags_code_from(d.topic, tags, delay, d.store_timestamp);
@@ -103,11 +110,10 @@ impl MessageStore {
         }
         if self.config().message_index_enable
             && sysflag::transaction_value(d.sys_flag) != TRANSACTION_ROLLBACK_TYPE
+            && (uniq.is_some() || keys.is_some())
         {
-            if uniq.is_some() || keys.is_some() {
-                self.index_service()
-                    .build(d.topic, uniq, keys, d.phy_offset, d.store_timestamp)?;
-            }
+            self.index_service()
+                .build(d.topic, uniq, keys, d.phy_offset, d.store_timestamp)?;
         }
         Ok(arrival)
     }

@@ -134,7 +134,11 @@ impl FlushControl {
     }
 
     /// Wait until `offset` is durable, up to `timeout`.
-    pub async fn wait_durable(&self, offset: i64, timeout: Duration) -> Result<(), DurabilityError> {
+    pub async fn wait_durable(
+        &self,
+        offset: i64,
+        timeout: Duration,
+    ) -> Result<(), DurabilityError> {
         let check = |p: &FlushProgress| -> Option<Result<(), DurabilityError>> {
             if p.poisoned {
                 Some(Err(DurabilityError::Poisoned))

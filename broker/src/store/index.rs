@@ -90,7 +90,12 @@ impl IndexFile {
         let base = INDEX_HEADER_SIZE + self.slots as usize * 4;
         let mut moved = false;
         while (n as u32) < self.max_entries {
-            let Some(e) = self.file.slice(base + n as usize * INDEX_ENTRY_SIZE, INDEX_ENTRY_SIZE) else { break };
+            let Some(e) = self
+                .file
+                .slice(base + n as usize * INDEX_ENTRY_SIZE, INDEX_ENTRY_SIZE)
+            else {
+                break;
+            };
             if e.iter().all(|&b| b == 0) {
                 break;
             }
@@ -169,7 +174,9 @@ impl IndexFile {
         }
         let hash = index_key_hash(key);
         let slot_pos = INDEX_HEADER_SIZE + (hash as u32 % self.slots) as usize * 4;
-        let Some(slot) = self.file.atomic_i32(slot_pos) else { return false };
+        let Some(slot) = self.file.atomic_i32(slot_pos) else {
+            return false;
+        };
         let mut prev = i32::from_be(slot.load(Ordering::Acquire));
         if prev <= 0 || prev > count {
             prev = 0;
@@ -180,9 +187,8 @@ impl IndexFile {
         } else {
             ((store_ts - begin) / 1000).clamp(0, i32::MAX as i64) as i32
         };
-        let entry_pos = INDEX_HEADER_SIZE
-            + self.slots as usize * 4
-            + count as usize * INDEX_ENTRY_SIZE;
+        let entry_pos =
+            INDEX_HEADER_SIZE + self.slots as usize * 4 + count as usize * INDEX_ENTRY_SIZE;
         let mut e = [0u8; INDEX_ENTRY_SIZE];
         e[0..4].copy_from_slice(&hash.to_be_bytes());
         e[4..12].copy_from_slice(&phy.to_be_bytes());
@@ -220,7 +226,9 @@ impl IndexFile {
         }
         let hash = index_key_hash(key);
         let slot_pos = INDEX_HEADER_SIZE + (hash as u32 % self.slots) as usize * 4;
-        let Some(slot) = self.file.atomic_i32(slot_pos) else { return };
+        let Some(slot) = self.file.atomic_i32(slot_pos) else {
+            return;
+        };
         let mut cur = i32::from_be(slot.load(Ordering::Acquire));
         if cur <= 0 || cur > count {
             return;
@@ -230,7 +238,9 @@ impl IndexFile {
         while out.len() < max && steps < self.max_entries {
             steps += 1;
             let pos = INDEX_HEADER_SIZE + self.slots as usize * 4 + cur as usize * INDEX_ENTRY_SIZE;
-            let Some(e) = self.file.slice(pos, INDEX_ENTRY_SIZE) else { break };
+            let Some(e) = self.file.slice(pos, INDEX_ENTRY_SIZE) else {
+                break;
+            };
             let (h, phy, diff, prev) = (rd_i32(e, 0), rd_i64(e, 4), rd_i32(e, 12), rd_i32(e, 16));
             let t = begin_ts + diff as i64 * 1000;
             if h == hash && t >= begin && t <= end {
@@ -429,6 +439,20 @@ impl IndexService {
     }
 }
 
+impl IndexService {
+    /// After the commit log was truncated at `log_end`, make sure offsets from `log_end` on are
+    /// indexed again when rewritten (the idempotence check compares against the end offset).
+    /// Stale entries stay; queries verify the records they return.
+    pub fn forget_beyond(&self, log_end: i64) {
+        if let Some(f) = self.files.read().last() {
+            if f.end_phy_offset() >= log_end && f.index_count() > 1 {
+                f.end_phy.store(log_end - 1, Ordering::Release);
+                f.write_header();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,8 +463,14 @@ mod tests {
         let svc = IndexService::new(dir.path().join("index"), 7, 5);
         svc.load().unwrap();
         for i in 0..10i64 {
-            svc.build("T", Some(&format!("U{i}")), Some("same k"), i * 100, 1_000_000 + i * 1000)
-                .unwrap();
+            svc.build(
+                "T",
+                Some(&format!("U{i}")),
+                Some("same k"),
+                i * 100,
+                1_000_000 + i * 1000,
+            )
+            .unwrap();
         }
         // Replay of an old offset is skipped.
         svc.build("T", Some("U3"), None, 300, 1_003_000).unwrap();
@@ -466,19 +496,5 @@ mod tests {
     fn key_hash() {
         assert_eq!(index_key_hash("polygenelubricants"), 0);
         assert!(index_key_hash("anything") >= 0);
-    }
-}
-
-impl IndexService {
-    /// After the commit log was truncated at `log_end`, make sure offsets from `log_end` on are
-    /// indexed again when rewritten (the idempotence check compares against the end offset).
-    /// Stale entries stay; queries verify the records they return.
-    pub fn forget_beyond(&self, log_end: i64) {
-        if let Some(f) = self.files.read().last() {
-            if f.end_phy_offset() >= log_end && f.index_count() > 1 {
-                f.end_phy.store(log_end - 1, Ordering::Release);
-                f.write_header();
-            }
-        }
     }
 }

@@ -63,7 +63,12 @@ impl MappedFile {
         let len = file.metadata()?.len();
         if len != size as u64 {
             if len > size as u64 {
-                tracing::warn!(?path, len, size, "file larger than configured size; using it as is");
+                tracing::warn!(
+                    ?path,
+                    len,
+                    size,
+                    "file larger than configured size; using it as is"
+                );
             }
             if len < size as u64 {
                 file.set_len(size as u64)?;
@@ -163,11 +168,7 @@ impl MappedFile {
         }
         // SAFETY: bounds checked; callers guarantee no concurrent reader of this range.
         unsafe {
-            std::ptr::copy_nonoverlapping(
-                data.as_ptr(),
-                self.map.as_mut_ptr().add(pos),
-                data.len(),
-            )
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.map.as_mut_ptr().add(pos), data.len())
         };
         true
     }
@@ -306,32 +307,11 @@ impl AsRef<[u8]> for MapSlice {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn append_read_flush() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = Arc::new(MappedFile::open(dir.path(), 1024, 4096).unwrap());
-        assert_eq!(f.path().file_name().unwrap(), "00000000000000001024");
-        assert!(f.append_with(5, |b| b.copy_from_slice(b"hello")));
-        assert_eq!(f.read_bytes(0, 5).unwrap(), Bytes::from_static(b"hello"));
-        assert!(f.read_bytes(0, 6).is_none());
-        assert!(!f.append_with(5000, |_| {}));
-        f.warm(0);
-        assert_eq!(f.flush().unwrap(), 5);
-        let b = f.read_bytes(1, 3).unwrap();
-        f.destroy().unwrap();
-        assert_eq!(&b[..], b"ell");
-    }
-}
-
 impl MappedFile {
     /// An atomic view of the 4-byte-aligned i32 at `pos` (index hash slots, which readers load
     /// while the writer stores). The value is stored big-endian in the file; callers convert.
     pub fn atomic_i32(&self, pos: usize) -> Option<&std::sync::atomic::AtomicI32> {
-        if pos % 4 != 0 || pos + 4 > self.size {
+        if pos & 3 != 0 || pos + 4 > self.size {
             return None;
         }
         // SAFETY: in bounds, 4-byte aligned (mapping is page aligned), and AtomicI32 has the
@@ -366,5 +346,26 @@ impl MappedFile {
             removed: AtomicBool::new(false),
             warmed: AtomicBool::new(false),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_read_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = Arc::new(MappedFile::open(dir.path(), 1024, 4096).unwrap());
+        assert_eq!(f.path().file_name().unwrap(), "00000000000000001024");
+        assert!(f.append_with(5, |b| b.copy_from_slice(b"hello")));
+        assert_eq!(f.read_bytes(0, 5).unwrap(), Bytes::from_static(b"hello"));
+        assert!(f.read_bytes(0, 6).is_none());
+        assert!(!f.append_with(5000, |_| {}));
+        f.warm(0);
+        assert_eq!(f.flush().unwrap(), 5);
+        let b = f.read_bytes(1, 3).unwrap();
+        f.destroy().unwrap();
+        assert_eq!(&b[..], b"ell");
     }
 }

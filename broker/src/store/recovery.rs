@@ -57,8 +57,10 @@ impl MessageStore {
                         .truncate_from_with(off, false)
                         .ctx(|| "set commit-log end".into())?;
                     log_end = off;
-                    self.last_record_offset
-                        .store(ckpt.clean_last_record_offset, std::sync::atomic::Ordering::Release);
+                    self.last_record_offset.store(
+                        ckpt.clean_last_record_offset,
+                        std::sync::atomic::Ordering::Release,
+                    );
                 }
                 _ => {
                     let start_idx = if abnormal {
@@ -70,7 +72,9 @@ impl MessageStore {
                             .find(|(_, f)| {
                                 f.slice(0, f.size())
                                     .and_then(|b| RecordView::parse(b, false).ok())
-                                    .is_some_and(|v| v.store_timestamp != 0 && v.store_timestamp <= min_ts)
+                                    .is_some_and(|v| {
+                                        v.store_timestamp != 0 && v.store_timestamp <= min_ts
+                                    })
                             })
                             .map(|(i, _)| i)
                             .unwrap_or(0)
@@ -83,7 +87,9 @@ impl MessageStore {
                     self.last_record_offset
                         .store(last_rec, std::sync::atomic::Ordering::Release);
                     tracing::info!(abnormal, from, end, "commit-log scan done");
-                    cl.queue().truncate_from(end).ctx(|| "truncate commit log".into())?;
+                    cl.queue()
+                        .truncate_from(end)
+                        .ctx(|| "truncate commit log".into())?;
                     log_end = end;
                     if abnormal {
                         replay_from = Some(from);
@@ -94,8 +100,10 @@ impl MessageStore {
         // Consume queues: find their valid ends, drop units beyond the log.
         let mut cq_max_end = -1i64;
         for cq in self.all_cqs() {
-            cq.recover().ctx(|| format!("recover consume queue {}/{}", cq.topic(), cq.queue_id()))?;
-            cq.truncate_beyond(log_end).ctx(|| "truncate consume queue".into())?;
+            cq.recover()
+                .ctx(|| format!("recover consume queue {}/{}", cq.topic(), cq.queue_id()))?;
+            cq.truncate_beyond(log_end)
+                .ctx(|| "truncate consume queue".into())?;
             cq_max_end = cq_max_end.max(cq.last_phy_end());
         }
         self.remove_empty_cqs();
@@ -119,7 +127,10 @@ impl MessageStore {
                 }
             });
             if let Some(e) = err {
-                return Err(StoreError::Io { context: "replay dispatch".into(), source: e });
+                return Err(StoreError::Io {
+                    context: "replay dispatch".into(),
+                    source: e,
+                });
             }
             tracing::info!(from, to = log_end, records = n, "replayed dispatch");
         }

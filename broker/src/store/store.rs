@@ -58,7 +58,9 @@ impl StoreClock for SystemClock {
 /// Used fraction (0..1) of the filesystem holding `path`, via statvfs.
 pub fn disk_usage_ratio(path: &Path) -> f64 {
     use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return 0.0 };
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return 0.0;
+    };
     // SAFETY: statvfs writes into the zeroed struct; c is a valid NUL-terminated path.
     let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
     if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 || s.f_blocks == 0 {
@@ -103,7 +105,11 @@ impl std::hash::Hasher for Fnv {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
         for &b in bytes {
             h ^= b as u64;
             h = h.wrapping_mul(0x0100_0000_01b3);
@@ -174,7 +180,9 @@ impl MessageStore {
 
     /// [`MessageStore::open`] with an injected clock / disk probe.
     pub fn open_with(cfg: StoreConfig, hooks: StoreHooks) -> Result<Arc<MessageStore>, StoreError> {
-        if cfg.mapped_file_size_commit_log < 4096 || cfg.mapped_file_size_commit_log > i32::MAX as u64 {
+        if cfg.mapped_file_size_commit_log < 4096
+            || cfg.mapped_file_size_commit_log > i32::MAX as u64
+        {
             return Err(StoreError::Config(format!(
                 "mappedFileSizeCommitLog {} out of range [4096, 2^31)",
                 cfg.mapped_file_size_commit_log
@@ -184,7 +192,8 @@ impl MessageStore {
         std::fs::create_dir_all(&root).ctx(|| format!("create {}", root.display()))?;
         let lock = lock_dir(&root)?;
         let abnormal = root.join("abort").exists();
-        let checkpoint = CheckpointFile::open(&root.join("checkpoint")).ctx(|| "open checkpoint".into())?;
+        let checkpoint =
+            CheckpointFile::open(&root.join("checkpoint")).ctx(|| "open checkpoint".into())?;
         let cl_dir = cfg.commit_log_dir();
         let commit_log = CommitLog::new(cl_dir.clone(), cfg.mapped_file_size_commit_log as usize);
         let report = commit_log
@@ -228,8 +237,13 @@ impl MessageStore {
         let damaged = store.load_consume_queues()?;
         let t0 = Instant::now();
         store.recover(abnormal, damaged)?;
-        tracing::info!(abnormal, elapsed_ms = t0.elapsed().as_millis() as u64,
-            min = store.commit_log.min_offset(), max = store.commit_log.max_offset(), "store recovered");
+        tracing::info!(
+            abnormal,
+            elapsed_ms = t0.elapsed().as_millis() as u64,
+            min = store.commit_log.min_offset(),
+            max = store.commit_log.max_offset(),
+            "store recovered"
+        );
         store.flush.publish(store.commit_log.max_offset());
         {
             let mut c = store.checkpoint.lock();
@@ -246,15 +260,30 @@ impl MessageStore {
     /// Load every `consumequeue/<topic>/<queueId>/`; returns queues that lost files (a hole).
     fn load_consume_queues(&self) -> Result<Vec<Arc<ConsumeQueue>>, StoreError> {
         let mut damaged = Vec::new();
-        let Ok(topics) = std::fs::read_dir(&self.cq_root) else { return Ok(damaged) };
+        let Ok(topics) = std::fs::read_dir(&self.cq_root) else {
+            return Ok(damaged);
+        };
         let mut table = self.cqs.write();
         for t in topics.flatten() {
-            let Some(topic) = t.file_name().to_str().map(str::to_owned) else { continue };
-            let Ok(queues) = std::fs::read_dir(t.path()) else { continue };
+            let Some(topic) = t.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let Ok(queues) = std::fs::read_dir(t.path()) else {
+                continue;
+            };
             for q in queues.flatten() {
-                let Some(qid) = q.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-                let cq = Arc::new(ConsumeQueue::new(&self.cq_root, &topic, qid, self.cfg.cq_file_size() as usize));
-                let rep = cq.load().ctx(|| format!("load consume queue {topic}/{qid}"))?;
+                let Some(qid) = q.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                    continue;
+                };
+                let cq = Arc::new(ConsumeQueue::new(
+                    &self.cq_root,
+                    &topic,
+                    qid,
+                    self.cfg.cq_file_size() as usize,
+                ));
+                let rep = cq
+                    .load()
+                    .ctx(|| format!("load consume queue {topic}/{qid}"))?;
                 if !rep.dropped_after_gap.is_empty() {
                     damaged.push(cq.clone());
                 }
@@ -284,7 +313,11 @@ impl MessageStore {
 
     /// All consume queues.
     pub(crate) fn all_cqs(&self) -> Vec<Arc<ConsumeQueue>> {
-        self.cqs.read().values().flat_map(|m| m.values().cloned()).collect()
+        self.cqs
+            .read()
+            .values()
+            .flat_map(|m| m.values().cloned())
+            .collect()
     }
 
     pub(crate) fn remove_empty_cqs(&self) {
@@ -309,7 +342,12 @@ impl MessageStore {
             .or_default()
             .entry(queue_id)
             .or_insert_with(|| {
-                Arc::new(ConsumeQueue::new(&self.cq_root, topic, queue_id, self.cfg.cq_file_size() as usize))
+                Arc::new(ConsumeQueue::new(
+                    &self.cq_root,
+                    topic,
+                    queue_id,
+                    self.cfg.cq_file_size() as usize,
+                ))
             })
             .clone()
     }
@@ -341,19 +379,30 @@ impl MessageStore {
             ));
         }
         if self.shutdown.load(Ordering::Acquire) {
-            return Some(PutMessageResult::failed(PutMessageStatus::ServiceNotAvailable, "store shut down"));
+            return Some(PutMessageResult::failed(
+                PutMessageStatus::ServiceNotAvailable,
+                "store shut down",
+            ));
         }
         if self.disk_full.load(Ordering::Acquire) {
-            return Some(PutMessageResult::failed(PutMessageStatus::ServiceNotAvailable, "disk full"));
+            return Some(PutMessageResult::failed(
+                PutMessageStatus::ServiceNotAvailable,
+                "disk full",
+            ));
         }
         None
     }
 
+    #[allow(clippy::result_large_err)]
     fn check_message(&self, msg: &MessageExtBrokerInner) -> Result<usize, PutMessageResult> {
         if msg.body.len() > self.cfg.max_message_size {
             return Err(PutMessageResult::failed(
                 PutMessageStatus::MessageIllegal,
-                format!("body of {} bytes exceeds maxMessageSize {}", msg.body.len(), self.cfg.max_message_size),
+                format!(
+                    "body of {} bytes exceeds maxMessageSize {}",
+                    msg.body.len(),
+                    self.cfg.max_message_size
+                ),
             ));
         }
         let len = match msg.check_format() {
@@ -364,7 +413,12 @@ impl MessageStore {
                     format!("properties of {n} bytes exceed 32767"),
                 ))
             }
-            Err(e) => return Err(PutMessageResult::failed(PutMessageStatus::MessageIllegal, e.to_string())),
+            Err(e) => {
+                return Err(PutMessageResult::failed(
+                    PutMessageStatus::MessageIllegal,
+                    e.to_string(),
+                ))
+            }
         };
         Ok(len)
     }
@@ -407,7 +461,8 @@ impl MessageStore {
         if let Some(r) = self.refuse_reason() {
             return self.fail(r);
         }
-        let [delay, wait] = mq_common::message::property::get_properties(&msg.properties, [DELAY, WAIT]);
+        let [delay, wait] =
+            mq_common::message::property::get_properties(&msg.properties, [DELAY, WAIT]);
         let wait = wait.is_none_or(|v| v != "false");
         if delay.is_some() {
             self.apply_delay(&mut msg);
@@ -440,7 +495,10 @@ impl MessageStore {
             Err(e) => {
                 drop(guard);
                 tracing::error!(%e, "commit-log append failed");
-                return self.fail(PutMessageResult::failed(PutMessageStatus::UnknownError, e.to_string()));
+                return self.fail(PutMessageResult::failed(
+                    PutMessageStatus::UnknownError,
+                    e.to_string(),
+                ));
             }
         };
         self.last_put_ts.store(now, Ordering::Release);
@@ -472,7 +530,9 @@ impl MessageStore {
             }
         };
         self.stats.put_total.fetch_add(1, Ordering::Relaxed);
-        self.stats.put_bytes.fetch_add(len as u64, Ordering::Relaxed);
+        self.stats
+            .put_bytes
+            .fetch_add(len as u64, Ordering::Relaxed);
         if let Some(a) = arrival {
             self.notify_arrivals(std::slice::from_ref(&a));
         }
@@ -514,15 +574,22 @@ impl MessageStore {
             return self.fail(r);
         }
         let Some(first) = msgs.first() else {
-            return self.fail(PutMessageResult::failed(PutMessageStatus::MessageIllegal, "empty batch"));
+            return self.fail(PutMessageResult::failed(
+                PutMessageStatus::MessageIllegal,
+                "empty batch",
+            ));
         };
         let (topic, qid, store_host) = (first.topic.clone(), first.queue_id, first.store_host);
         let mut lens = Vec::with_capacity(msgs.len());
         for m in &msgs {
             if m.topic != topic || m.queue_id != qid {
-                return self.fail(PutMessageResult::failed(PutMessageStatus::MessageIllegal, "batch mixes topics or queues"));
+                return self.fail(PutMessageResult::failed(
+                    PutMessageStatus::MessageIllegal,
+                    "batch mixes topics or queues",
+                ));
             }
-            if sysflag::transaction_value(m.sys_flag) != TRANSACTION_NOT_TYPE || m.delay_level() > 0 {
+            if sysflag::transaction_value(m.sys_flag) != TRANSACTION_NOT_TYPE || m.delay_level() > 0
+            {
                 return self.fail(PutMessageResult::failed(
                     PutMessageStatus::MessageIllegal,
                     "batch messages cannot be delayed or transactional",
@@ -535,7 +602,10 @@ impl MessageStore {
         }
         let total: usize = lens.iter().sum();
         if total + END_FILE_MIN_BLANK_LENGTH > self.commit_log.file_size() {
-            return self.fail(PutMessageResult::failed(PutMessageStatus::MessageIllegal, "batch larger than a commit-log file"));
+            return self.fail(PutMessageResult::failed(
+                PutMessageStatus::MessageIllegal,
+                "batch larger than a commit-log file",
+            ));
         }
         let crcs: Vec<i32> = msgs.iter().map(|m| crc32_masked(&m.body)).collect();
         let wait = msgs.iter().all(|m| m.wait_store_msg_ok());
@@ -556,12 +626,17 @@ impl MessageStore {
             Ok(x) => x,
             Err(e) => {
                 drop(guard);
-                return self.fail(PutMessageResult::failed(PutMessageStatus::UnknownError, e.to_string()));
+                return self.fail(PutMessageResult::failed(
+                    PutMessageStatus::UnknownError,
+                    e.to_string(),
+                ));
             }
         };
         self.last_put_ts.store(now, Ordering::Release);
-        self.last_record_offset
-            .store(phy + (total - lens[lens.len() - 1]) as i64, Ordering::Release);
+        self.last_record_offset.store(
+            phy + (total - lens[lens.len() - 1]) as i64,
+            Ordering::Release,
+        );
         let mut arrivals = Vec::with_capacity(msgs.len());
         let mut err = None;
         let mut at = 0i64;
@@ -592,10 +667,17 @@ impl MessageStore {
             self.prealloc_waker.wake();
         }
         if let Some(e) = err {
-            return self.fail(PutMessageResult::failed(PutMessageStatus::UnknownError, format!("dispatch failed: {e}")));
+            return self.fail(PutMessageResult::failed(
+                PutMessageStatus::UnknownError,
+                format!("dispatch failed: {e}"),
+            ));
         }
-        self.stats.put_total.fetch_add(msgs.len() as u64, Ordering::Relaxed);
-        self.stats.put_bytes.fetch_add(total as u64, Ordering::Relaxed);
+        self.stats
+            .put_total
+            .fetch_add(msgs.len() as u64, Ordering::Relaxed);
+        self.stats
+            .put_bytes
+            .fetch_add(total as u64, Ordering::Relaxed);
         self.notify_arrivals(&arrivals);
         let mut ids = Vec::with_capacity(msgs.len());
         let mut at = 0i64;
@@ -620,10 +702,14 @@ impl MessageStore {
     }
 
     /// Wait until the commit log is durable up to `end_offset` (group commit). Many waiters
-    /// share one fsync. Times out after `syncFlushTimeout`.
+    /// share one fsync. Times out after `syncFlushTimeout`. Needs the flusher, i.e.
+    /// [`MessageStore::start`] must have been called.
     pub async fn wait_durable(&self, end_offset: i64) -> Result<(), DurabilityError> {
         self.flush
-            .wait_durable(end_offset, Duration::from_millis(self.cfg.sync_flush_timeout))
+            .wait_durable(
+                end_offset,
+                Duration::from_millis(self.cfg.sync_flush_timeout),
+            )
             .await
     }
 
@@ -661,6 +747,7 @@ impl MessageStore {
     /// at logical `offset`, filtering on tagsCode. Semantics of statuses and `next_begin_offset`
     /// follow the §2.4 table. Scans at most `max(16000, max_msg_nums*20)` bytes of units, within
     /// one consume-queue file. Records are zero-copy slices of the commit-log mapping.
+    #[allow(clippy::too_many_arguments)]
     pub fn get_message(
         &self,
         _group: &str,
@@ -740,22 +827,36 @@ impl MessageStore {
 
     /// Max logical offset (next offset to be written) of a queue; 0 if unknown.
     pub fn get_max_offset_in_queue(&self, topic: &str, queue_id: i32) -> i64 {
-        self.find_cq(topic, queue_id).map(|c| c.max_offset_in_queue()).unwrap_or(0)
+        self.find_cq(topic, queue_id)
+            .map(|c| c.max_offset_in_queue())
+            .unwrap_or(0)
     }
 
     /// Min logical offset of a queue; 0 if unknown.
     pub fn get_min_offset_in_queue(&self, topic: &str, queue_id: i32) -> i64 {
-        self.find_cq(topic, queue_id).map(|c| c.min_offset_in_queue()).unwrap_or(0)
+        self.find_cq(topic, queue_id)
+            .map(|c| c.min_offset_in_queue())
+            .unwrap_or(0)
     }
 
     /// Commit-log offset of the message at a logical offset.
-    pub fn get_commit_log_offset_in_queue(&self, topic: &str, queue_id: i32, offset: i64) -> Option<i64> {
+    pub fn get_commit_log_offset_in_queue(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+    ) -> Option<i64> {
         let u = self.find_cq(topic, queue_id)?.get_unit(offset)?;
         (!u.is_blank()).then_some(u.phy_offset)
     }
 
     /// Store timestamp of the message at logical `offset`, if present.
-    pub fn get_message_store_timestamp(&self, topic: &str, queue_id: i32, offset: i64) -> Option<i64> {
+    pub fn get_message_store_timestamp(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+    ) -> Option<i64> {
         let u = self.find_cq(topic, queue_id)?.get_unit(offset)?;
         if u.is_blank() {
             return None;
@@ -780,7 +881,9 @@ impl MessageStore {
     /// match wins (the first one), else the neighbour closer in time; all older → the last
     /// message's offset, all newer → the first; 0 if the queue is empty or unknown.
     pub fn get_offset_in_queue_by_time(&self, topic: &str, queue_id: i32, ts: i64) -> i64 {
-        let Some(cq) = self.find_cq(topic, queue_id) else { return 0 };
+        let Some(cq) = self.find_cq(topic, queue_id) else {
+            return 0;
+        };
         let (min, max) = (cq.min_offset_in_queue(), cq.max_offset_in_queue());
         if max <= min {
             return 0;
@@ -816,8 +919,17 @@ impl MessageStore {
     }
 
     /// Query by key (or UNIQ_KEY) within `[begin_ts, end_ts]` through the index files.
-    pub fn query_message(&self, topic: &str, key: &str, max_num: usize, begin_ts: i64, end_ts: i64) -> QueryMessageResult {
-        let (offs, last_ts, last_phy) = self.index.query(topic, key, max_num.max(1), begin_ts, end_ts);
+    pub fn query_message(
+        &self,
+        topic: &str,
+        key: &str,
+        max_num: usize,
+        begin_ts: i64,
+        end_ts: i64,
+    ) -> QueryMessageResult {
+        let (offs, last_ts, last_phy) =
+            self.index
+                .query(topic, key, max_num.max(1), begin_ts, end_ts);
         let mut r = QueryMessageResult {
             index_last_update_timestamp: last_ts,
             index_last_update_phyoffset: last_phy,
@@ -938,23 +1050,44 @@ impl MessageStore {
         if self.started.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let spawn = |name: &str, f: fn(&MessageStore) -> bool, period: fn(&MessageStore) -> Duration, waker: Arc<Waker>| {
+        let spawn = |name: &str,
+                     f: fn(&MessageStore) -> bool,
+                     period: fn(&MessageStore) -> Duration,
+                     waker: Arc<Waker>| {
             let weak: Weak<MessageStore> = Arc::downgrade(self);
-            std::thread::Builder::new().name(name.to_owned()).spawn(move || loop {
-                let p = {
-                    let Some(s) = weak.upgrade() else { return };
-                    if s.shutdown.load(Ordering::Acquire) || !f(&s) {
-                        return;
-                    }
-                    period(&s)
-                };
-                // Wait without holding a strong reference, so dropping the store stops us.
-                waker.wait(p);
-            })
+            std::thread::Builder::new()
+                .name(name.to_owned())
+                .spawn(move || loop {
+                    let p = {
+                        let Some(s) = weak.upgrade() else { return };
+                        if s.shutdown.load(Ordering::Acquire) || !f(&s) {
+                            return;
+                        }
+                        period(&s)
+                    };
+                    // Wait without holding a strong reference, so dropping the store stops us.
+                    waker.wait(p);
+                })
         };
         let mut threads = self.threads.lock();
-        threads.push(spawn("store-flush", Self::flush_once, Self::flush_period, self.flush.waker.clone()).ctx(|| "spawn flusher".into())?);
-        threads.push(spawn("store-housekeeping", Self::housekeeping_once, Self::housekeeping_period, self.housekeeping_waker.clone()).ctx(|| "spawn housekeeping".into())?);
+        threads.push(
+            spawn(
+                "store-flush",
+                Self::flush_once,
+                Self::flush_period,
+                self.flush.waker.clone(),
+            )
+            .ctx(|| "spawn flusher".into())?,
+        );
+        threads.push(
+            spawn(
+                "store-housekeeping",
+                Self::housekeeping_once,
+                Self::housekeeping_period,
+                self.housekeeping_waker.clone(),
+            )
+            .ctx(|| "spawn housekeeping".into())?,
+        );
         threads.push(spawn("store-prealloc", |s| {
             // Background page warming must not steal CPU from appenders: lower this thread's
             // priority once (setpriority on a TID affects only that thread on Linux).
@@ -971,7 +1104,9 @@ impl MessageStore {
     fn flush_period(&self) -> Duration {
         match self.cfg.flush_disk_type {
             FlushDiskType::Sync => Duration::from_millis(10),
-            FlushDiskType::Async => Duration::from_millis(self.cfg.flush_interval_commit_log.max(1)),
+            FlushDiskType::Async => {
+                Duration::from_millis(self.cfg.flush_interval_commit_log.max(1))
+            }
         }
     }
 
@@ -1049,7 +1184,9 @@ impl MessageStore {
     }
 
     fn prealloc_once(&self) -> bool {
-        let Some(last) = self.commit_log.queue().last() else { return true };
+        let Some(last) = self.commit_log.queue().last() else {
+            return true;
+        };
         // Warm the rest of an active file that was created cold (first file, or a roll that
         // outran the pre-allocator). Content-preserving, so safe beside the appender.
         if self.cfg.warm_mapped_file_enable {
@@ -1059,7 +1196,11 @@ impl MessageStore {
         if self.commit_log.has_prepared(next) {
             return true;
         }
-        match MappedFile::open(&self.commit_log.queue().dir().to_path_buf(), next, self.commit_log.file_size()) {
+        match MappedFile::open(
+            self.commit_log.queue().dir(),
+            next,
+            self.commit_log.file_size(),
+        ) {
             Ok(f) => {
                 if self.cfg.warm_mapped_file_enable {
                     f.warm(0);
@@ -1102,7 +1243,8 @@ impl MessageStore {
         if !self.do_flush() {
             return Err(StoreError::Poisoned);
         }
-        self.flush_derived().ctx(|| "flush consume queues / index".into())?;
+        self.flush_derived()
+            .ctx(|| "flush consume queues / index".into())?;
         {
             let mut c = self.checkpoint.lock();
             c.value.clean_shutdown_offset = Some(self.commit_log.max_offset());
@@ -1113,7 +1255,10 @@ impl MessageStore {
         if abort.exists() {
             std::fs::remove_file(&abort).ctx(|| "remove abort".into())?;
         }
-        tracing::info!(max = self.commit_log.max_offset(), "store shut down cleanly");
+        tracing::info!(
+            max = self.commit_log.max_offset(),
+            "store shut down cleanly"
+        );
         Ok(())
     }
 

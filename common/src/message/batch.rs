@@ -112,8 +112,16 @@ mod tests {
     #[test]
     fn round_trip_and_fixture() {
         let items = vec![
-            BatchItem { flag: 1, body: Bytes::from_static(b"ab"), properties: "K\u{1}v\u{2}".into() },
-            BatchItem { flag: 0, body: Bytes::new(), properties: String::new() },
+            BatchItem {
+                flag: 1,
+                body: Bytes::from_static(b"ab"),
+                properties: "K\u{1}v\u{2}".into(),
+            },
+            BatchItem {
+                flag: 0,
+                body: Bytes::new(),
+                properties: String::new(),
+            },
         ];
         let enc = encode_batch(&items);
         let mut exp = Vec::new();
@@ -136,8 +144,14 @@ mod tests {
 
     #[test]
     fn merge() {
-        assert_eq!(merge_batch_properties("A\u{1}1", "C\u{1}x\u{2}"), "A\u{1}1\u{2}C\u{1}x\u{2}");
-        assert_eq!(merge_batch_properties("A\u{1}1\u{2}", "C\u{1}x\u{2}"), "A\u{1}1\u{2}C\u{1}x\u{2}");
+        assert_eq!(
+            merge_batch_properties("A\u{1}1", "C\u{1}x\u{2}"),
+            "A\u{1}1\u{2}C\u{1}x\u{2}"
+        );
+        assert_eq!(
+            merge_batch_properties("A\u{1}1\u{2}", "C\u{1}x\u{2}"),
+            "A\u{1}1\u{2}C\u{1}x\u{2}"
+        );
         assert_eq!(merge_batch_properties("", "C\u{1}x\u{2}"), "C\u{1}x\u{2}");
     }
 }

@@ -742,7 +742,10 @@ mod tests {
         assert_eq!(v.body, body);
         assert_eq!(v.topic, topic);
         assert_eq!(v.property("TAGS"), Some("TagA"));
-        assert_eq!(read_i64(&enc, pos::store_timestamp(v.sys_flag)), Some(1_700_000_000_123));
+        assert_eq!(
+            read_i64(&enc, pos::store_timestamp(v.sys_flag)),
+            Some(1_700_000_000_123)
+        );
 
         let b = Bytes::from(enc.clone());
         let (m, n) = MessageExt::decode(&b, true).unwrap();
@@ -826,7 +829,10 @@ mod tests {
         let mut bad = enc.clone();
         let body_at = 88;
         bad[body_at] ^= 1;
-        assert!(matches!(RecordView::parse(&bad, true), Err(DecodeError::BadCrc { .. })));
+        assert!(matches!(
+            RecordView::parse(&bad, true),
+            Err(DecodeError::BadCrc { .. })
+        ));
         assert!(RecordView::parse(&bad, false).is_ok());
         let mut bad = enc.clone();
         bad[84..88].copy_from_slice(&i32::MAX.to_be_bytes()); // body length lies
@@ -837,11 +843,17 @@ mod tests {
         let mut blank = vec![0u8; 8];
         blank[0..4].copy_from_slice(&100i32.to_be_bytes());
         blank[4..8].copy_from_slice(&BLANK_MAGIC_CODE.to_be_bytes());
-        assert_eq!(RecordView::parse(&blank, true), Err(DecodeError::Blank { size: 100 }));
+        assert_eq!(
+            RecordView::parse(&blank, true),
+            Err(DecodeError::Blank { size: 100 })
+        );
         assert!(decode_all(&Bytes::from(vec![0u8; 200]), true).is_err());
         let mut two = enc.clone();
         two.extend_from_slice(&enc);
-        assert_eq!(decode_all(&Bytes::from(two.clone()), true).unwrap().len(), 2);
+        assert_eq!(
+            decode_all(&Bytes::from(two.clone()), true).unwrap().len(),
+            2
+        );
         two.push(0);
         assert!(decode_all(&Bytes::from(two), true).is_err());
     }

@@ -72,7 +72,9 @@ impl Message {
 
     /// DELAY level (0 when absent or invalid).
     pub fn delay_level(&self) -> i32 {
-        self.property(DELAY).and_then(|v| v.parse().ok()).unwrap_or(0)
+        self.property(DELAY)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
     }
 
     /// Set DELAY level.
@@ -252,7 +254,11 @@ mod tests {
     fn inner_helpers() {
         let mut m = MessageExtBrokerInner {
             topic: "T".into(),
-            properties: property::encode_properties([("TAGS", "a"), ("KEYS", "k1  k2"), ("DELAY", "3")]),
+            properties: property::encode_properties([
+                ("TAGS", "a"),
+                ("KEYS", "k1  k2"),
+                ("DELAY", "3"),
+            ]),
             ..Default::default()
         };
         assert_eq!(m.keys().collect::<Vec<_>>(), vec!["k1", "k2"]);
@@ -273,6 +279,9 @@ mod tests {
         m.set_delay_level(2);
         assert_eq!(m.keys(), vec!["a", "b"]);
         assert_eq!(m.delay_level(), 2);
-        assert_eq!(m.encoded_properties(), "DELAY\u{1}2\u{2}KEYS\u{1}a b\u{2}TAGS\u{1}t\u{2}");
+        assert_eq!(
+            m.encoded_properties(),
+            "DELAY\u{1}2\u{2}KEYS\u{1}a b\u{2}TAGS\u{1}t\u{2}"
+        );
     }
 }

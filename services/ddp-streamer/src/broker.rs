@@ -168,3 +168,17 @@ impl TopicReader {
         Ok(Page { messages, next, max: r.max_offset })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_selector_matches_by_queue_id_not_position() {
+        let mut qs: Vec<MessageQueue> = (0..8).map(|q| MessageQueue::new("chat_inbox", "b", q)).collect();
+        let want = shard("d_alice_bob", 8) as i32;
+        assert_eq!(ShardSelector.select(&qs, "d_alice_bob").queue_id, want);
+        qs.reverse();
+        assert_eq!(ShardSelector.select(&qs, "d_alice_bob").queue_id, want, "route order does not matter");
+    }
+}

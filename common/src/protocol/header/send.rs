@@ -206,3 +206,38 @@ command_header! {
         offset_msg_id: Option<String> => "offsetMsgId",
     }
 }
+
+command_header! {
+    /// PUSH_REPLY_MESSAGE_TO_CLIENT (326, broker → requesting producer): the reply message of
+    /// a request-reply exchange, body = reply body.
+    pub struct ReplyMessageRequestHeader {
+        /// Replying producer's group.
+        producer_group: String => "producerGroup",
+        /// Reply topic.
+        topic: String => "topic",
+        /// Template topic.
+        default_topic: String => "defaultTopic",
+        /// Template queue count.
+        default_topic_queue_nums: i32 => "defaultTopicQueueNums",
+        /// Queue id.
+        queue_id: i32 => "queueId",
+        /// sysFlag.
+        sys_flag: i32 => "sysFlag",
+        /// Born timestamp.
+        born_timestamp: i64 => "bornTimestamp",
+        /// User flag.
+        flag: i32 => "flag",
+        /// Properties string.
+        properties: Option<String> => "properties",
+        /// Reconsume times.
+        reconsume_times: Option<i32> => "reconsumeTimes",
+        /// Unit mode.
+        unit_mode: Option<bool> => "unitMode",
+        /// Replier's address.
+        born_host: String => "bornHost",
+        /// Broker address.
+        store_host: String => "storeHost",
+        /// Broker time when pushed.
+        store_timestamp: i64 => "storeTimestamp",
+    }
+}

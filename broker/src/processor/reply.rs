@@ -1,0 +1,96 @@
+//! SEND_REPLY_MESSAGE (324) / SEND_REPLY_MESSAGE_V2 (325): the reply of a request-reply
+//! exchange is pushed to the requesting client (property REPLY_TO_CLIENT = its clientID) with
+//! PUSH_REPLY_MESSAGE_TO_CLIENT (326), then stored like a normal message. The push waits for
+//! the client's answer, so it runs on its own task and the response follows via `ch.respond`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mq_common::message::property::{self, REPLY_TO_CLIENT};
+use mq_common::message::MessageExtBrokerInner;
+use mq_common::protocol::codes::{request as rq, response};
+use mq_common::protocol::header::{ReplyMessageRequestHeader, SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader};
+use mq_common::protocol::{now_millis, CommandHeader, RemotingCommand};
+use mq_common::remoting::Channel;
+
+use super::err;
+use super::send::{add_cluster, check};
+use crate::broker::Broker;
+
+/// PUSH_REPLY_MESSAGE_TO_CLIENT.
+pub const PUSH_REPLY_MESSAGE_TO_CLIENT: i32 = 326;
+/// Property stamped on the pushed reply.
+const PUSH_REPLY_TIME: &str = "PUSH_REPLY_TIME";
+
+/// Process a reply send.
+pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<RemotingCommand> {
+    let decoded = if req.code == rq::SEND_REPLY_MESSAGE_V2 && !req.ext_fields.contains_key("topic") {
+        SendMessageRequestHeaderV2::read(&req.ext_fields).map(Into::into)
+    } else {
+        SendMessageRequestHeader::read(&req.ext_fields)
+    };
+    let h = match decoded {
+        Ok(h) => h,
+        Err(e) => return Some(err(response::SYSTEM_ERROR, format!("bad reply request header: {e}"))),
+    };
+    let (h, queue_id, _multi) = match check(b, h) {
+        Ok(v) => v,
+        Err(resp) => return Some(resp),
+    };
+    let props = h.properties.clone().unwrap_or_default();
+    let Some(sender) = property::get_property(&props, REPLY_TO_CLIENT).map(str::to_string) else {
+        return Some(err(response::SYSTEM_ERROR, format!("reply message properties[{REPLY_TO_CLIENT}] is null")));
+    };
+    let Some(target) = b.producers.find_client(&sender) else {
+        return Some(err(response::SYSTEM_ERROR, format!("push reply message fail, channel of <{sender}> not found.")));
+    };
+    let mut pushed_props = props.clone();
+    property::set_property(&mut pushed_props, PUSH_REPLY_TIME, &now_millis().to_string());
+    let push_hdr = ReplyMessageRequestHeader {
+        producer_group: h.producer_group.clone(),
+        topic: h.topic.clone(),
+        default_topic: h.default_topic.clone(),
+        default_topic_queue_nums: h.default_topic_queue_nums,
+        queue_id,
+        sys_flag: h.sys_flag,
+        born_timestamp: h.born_timestamp,
+        flag: h.flag,
+        properties: Some(pushed_props),
+        reconsume_times: h.reconsume_times,
+        unit_mode: h.unit_mode,
+        born_host: ch.peer_addr().to_string(),
+        store_host: b.store_host.to_string(),
+        store_timestamp: now_millis(),
+    };
+    let push = RemotingCommand::request_with_header(PUSH_REPLY_MESSAGE_TO_CLIENT, &push_hdr).with_body(req.body.clone());
+    let msg = MessageExtBrokerInner {
+        topic: h.topic.clone(),
+        queue_id,
+        flag: h.flag,
+        sys_flag: h.sys_flag,
+        born_timestamp: h.born_timestamp,
+        born_host: ch.peer_addr(),
+        store_host: b.store_host,
+        reconsume_times: h.reconsume_times.unwrap_or(0),
+        body: req.body.clone(),
+        properties: add_cluster(b, props),
+        ..Default::default()
+    };
+    let (b, ch, opaque) = (b.clone(), ch.clone(), req.opaque);
+    tokio::spawn(async move {
+        let resp = match target.channel.request(push, Duration::from_secs(3)).await {
+            Ok(r) if r.code == response::SUCCESS => {
+                // Stored too (Java's storeReplyMessageEnable default); the answer reports the
+                // stored id when that worked, else "0" as Java does.
+                let put = b.store.put(msg);
+                let (msg_id, queue_offset) = if put.status.is_stored() { (put.msg_id, put.queue_offset) } else { ("0".to_string(), 0) };
+                let hdr = SendMessageResponseHeader { msg_id, queue_id, queue_offset, msg_region: Some("DefaultRegion".into()), trace_on: Some("true".into()), ..Default::default() };
+                RemotingCommand::success_with_header(&hdr)
+            }
+            Ok(r) => err(response::SYSTEM_ERROR, format!("push reply message to {sender} fail: {}", r.remark.unwrap_or_default())),
+            Err(e) => err(response::SYSTEM_ERROR, format!("push reply message to {sender} fail: {e}")),
+        };
+        ch.respond(opaque, resp);
+    });
+    None
+}

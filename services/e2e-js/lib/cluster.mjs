@@ -1,0 +1,122 @@
+// Spawns a real chat deployment (mqnamesrv, mqbroker, chat-observer, chat-gateway) on free
+// loopback ports for the node tests, and mints HS256 chat tokens. BIN_DIR points at the built
+// binaries (default: <repo>/target/debug).
+import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const BIN_DIR = process.env.BIN_DIR || path.resolve(here, "../../../target/debug");
+export const SECRET = "js-e2e-secret";
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A port p with p-2 and p+1 free as well (the broker's VIP and HA ports). */
+async function brokerPort() {
+  for (let i = 0; i < 100; i++) {
+    const p = await freePort();
+    if (p < 1100 || p > 65000) continue;
+    const ok = await Promise.all([p - 2, p + 1].map((q) => new Promise((res) => {
+      const s = net.createServer();
+      s.once("error", () => res(false));
+      s.listen(q, "127.0.0.1", () => s.close(() => res(true)));
+    })));
+    if (ok.every(Boolean)) return p;
+  }
+  throw new Error("no free broker port");
+}
+
+async function waitFor(what, ms, fn) {
+  const end = Date.now() + ms;
+  for (;;) {
+    try { if (await fn()) return; } catch { /* not yet */ }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function tcpOpen(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, "127.0.0.1");
+    s.once("connect", () => { s.destroy(); resolve(true); });
+    s.once("error", () => resolve(false));
+  });
+}
+
+const b64url = (b) => Buffer.from(b).toString("base64url");
+
+/** An HS256 chat token. */
+export function token(sub, { secret = SECRET, aud = "chat", ttl = 3600, scope = ["chat.read:r_*", "chat.write:r_*", "chat.write:d_*"] } = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  const head = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
+  const body = b64url(JSON.stringify({ sub, aud, iat: now, exp: now + ttl, scope, roles: ["user"] }));
+  const sig = createHmac("sha256", secret).update(`${head}.${body}`).digest("base64url");
+  return `${head}.${body}.${sig}`;
+}
+
+/** Start namesrv + broker + 1 observer + 1 gateway. Returns { url, port, stop() }. */
+export async function startCluster(gatewayEnv = {}, scheme = "http") {
+  const dir = mkdtempSync(path.join(tmpdir(), "chat-js-"));
+  const procs = [];
+  const run = (name, bin, args, env) => {
+    const log = openSync(path.join(dir, `${name}.log`), "a");
+    const p = spawn(path.join(BIN_DIR, bin), args, { env: { ...process.env, ...env }, stdio: ["ignore", log, log] });
+    procs.push({ name, p });
+    return p;
+  };
+  const stop = async () => {
+    for (const { p } of procs.reverse()) {
+      if (p.exitCode === null) {
+        p.kill("SIGKILL");
+        await new Promise((r) => p.once("exit", r));
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const nsPort = await freePort();
+    const ns = `127.0.0.1:${nsPort}`;
+    run("namesrv", "mqnamesrv", ["--listen", ns, "--set", `kvConfigPath=${path.join(dir, "kv.json")}`], {});
+    await waitFor("namesrv", 20000, () => tcpOpen(nsPort));
+    const bp = await brokerPort();
+    writeFileSync(path.join(dir, "broker.conf"), [
+      "brokerClusterName=JsCluster", "brokerName=broker-a", "brokerId=0", `namesrvAddr=${ns}`, "brokerIP1=127.0.0.1",
+      `listenPort=${bp}`, `haListenPort=${bp + 1}`, `storePathRootDir=${path.join(dir, "store")}`, `rocketmqHome=${dir}`,
+      "registerNameServerPeriod=2000", "autoCreateTopicEnable=true", "",
+    ].join("\n"));
+    run("broker", "mqbroker", ["-c", path.join(dir, "broker.conf")], {});
+    await waitFor("broker", 30000, () => tcpOpen(bp));
+    const common = { NAMESRV_ADDR: ns, JWT_SECRET: SECRET, BROKER_HEARTBEAT_INTERVAL: "1000", RUST_LOG: "info" };
+    const obsPort = await freePort();
+    run("observer", "chat-observer", [], { ...common, INSTANCE_ID: "js-obs", HEALTH_CHECK_PORT: String(obsPort) });
+    await waitFor("observer ready", 60000, async () => (await fetch(`http://127.0.0.1:${obsPort}/ready`)).ok);
+    const port = await freePort();
+    run("gateway", "chat-gateway", [], {
+      ...common, INSTANCE_ID: "js-gw", PORT: String(port), BIND_ADDR: "127.0.0.1",
+      HEARTBEAT_INTERVAL: "1", CONNECTION_TIMEOUT: "4", ...gatewayEnv,
+    });
+    await waitFor("gateway ready", 60000, () => scheme === "http"
+      ? fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok)
+      : tcpOpen(port));
+    return { url: `ws://127.0.0.1:${port}/websocket`, port, dir, stop, log: (n) => readFileSync(path.join(dir, `${n}.log`), "utf8") };
+  } catch (e) {
+    for (const { name } of procs) {
+      try { console.error(`--- ${name} ---\n` + readFileSync(path.join(dir, `${name}.log`), "utf8").slice(-2000)); } catch { /* none */ }
+    }
+    await stop();
+    throw e;
+  }
+}
