@@ -132,7 +132,7 @@ impl Cluster {
     pub async fn start_broker(&mut self) {
         let conf = self.dir.path().join("broker.conf");
         let text = format!(
-            "brokerClusterName=ChatCluster\nbrokerName=broker-a\nbrokerId=0\nnamesrvAddr={}\nbrokerIP1=127.0.0.1\nlistenPort={}\nhaListenPort={}\nstorePathRootDir={}\nrocketmqHome={}\nflushConsumerOffsetInterval=500\nregisterNameServerPeriod=2000\nautoCreateTopicEnable=true\nautoCreateSubscriptionGroup=true\n",
+            "brokerClusterName=ChatCluster\nbrokerName=broker-a\nbrokerId=0\nnamesrvAddr={}\nbrokerIP1=127.0.0.1\nlistenPort={}\nhaListenPort={}\nstorePathRootDir={}\nrocketmqHome={}\nflushConsumerOffsetInterval=500\nregisterNameServerPeriod=2000\nrebalanceLockMaxLiveTime=15000\nautoCreateTopicEnable=true\nautoCreateSubscriptionGroup=true\n",
             self.namesrv_addr,
             self.broker_port,
             self.broker_port + 1,
