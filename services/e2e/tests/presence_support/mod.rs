@@ -16,7 +16,7 @@ pub const SYNC_MS: u64 = 1000;
 pub const LEASE: Duration = Duration::from_millis(3 * SYNC_MS);
 
 fn presence_env() -> Vec<(String, String)> {
-    vec![("SYNC_INTERVAL".into(), SYNC_MS.to_string()), ("PRESENCE_QUEUES".into(), "8".into()), ("MAX_PRESENCE_WATCH".into(), "1000".into())]
+    vec![("SYNC_INTERVAL".into(), SYNC_MS.to_string()), ("PRESENCE_QUEUES".into(), "8".into()), ("MAX_PRESENCE_WATCH".into(), "1000".into()), ("PRESENCE_BROADCAST_ALL".into(), "true".into())]
 }
 
 /// A chat cluster (no observers: presence does not need them) with presence-enabled gateways.
