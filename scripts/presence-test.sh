@@ -38,6 +38,7 @@ status=0
 echo "== presence-test: T11 rules table + engine unit tests"
 cargo test -p chat-proto presence || status=1
 cargo test -p presence-service || status=1
+cargo test -p chat-ddp-streamer presence || status=1
 
 for t in presence_t05_kill_gateway presence_t16_t06_gateway_restart presence_t12_t13_restarts presence_cluster; do
   echo "== presence-test: $t (E2E_SCALE=$E2E_SCALE)"

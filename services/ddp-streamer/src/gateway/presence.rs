@@ -463,3 +463,26 @@ impl GatewayExtension for GatewayPresence {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_frame_matches_rocket_chat() {
+        let f = presence_frame("alice", "Alice", Status::Busy, "in a call");
+        assert_eq!(f["msg"], "changed");
+        assert_eq!(f["collection"], STREAM_USER_PRESENCE);
+        assert_eq!(f["id"], "alice");
+        assert_eq!(f["fields"]["eventName"], "alice");
+        assert_eq!(f["fields"]["args"], json!(["Alice", 3, "in a call"]));
+    }
+
+    #[test]
+    fn watch_lists_are_validated() {
+        assert_eq!(uid_list(Some(&json!(["a", "b-2"]))).unwrap(), vec!["a".to_string(), "b-2".to_string()]);
+        assert!(uid_list(None).unwrap().is_empty());
+        assert!(uid_list(Some(&json!(["bad uid"]))).is_err());
+        assert!(uid_list(Some(&json!("a"))).is_err());
+    }
+}
