@@ -23,6 +23,9 @@ async fn gateway_restart_same_instance_id_then_sigterm() {
 
     let watcher = DdpClient::login(&c.gw(0).ws_url(), &c.token("watcher")).await.unwrap();
     watch(&watcher, &all).await;
+    // A second socket follows every status change (PRESENCE_BROADCAST_ALL=true in tests).
+    let logged = DdpClient::login(&c.gw(0).ws_url(), &c.token("logged")).await.unwrap();
+    logged.sub("stream-notify-logged", serde_json::json!(["user-status", false])).await.expect("stream-notify-logged ready");
     let url1 = c.gw(1).ws_url();
     let mut clients = login_many(&c, &url1, "stay", 0..10).await;
     let gone_clients = login_many(&c, &url1, "gone", 0..10).await;
@@ -72,5 +75,16 @@ async fn gateway_restart_same_instance_id_then_sigterm() {
     println!("T6: SIGTERM -> offline events for {}/{} users, slowest after {:?} (lease would be 30 s)", seen.len(), stay.len(), worst);
     assert_eq!(seen.len(), stay.len(), "every user of the stopped gateway went offline");
     assert!(worst.unwrap() < Duration::from_secs(10), "generous bound: far below the lease");
+    // stream-notify-logged saw the same transitions as Rocket.Chat's user-status args.
+    let mut rx = logged.events.lock().await;
+    let mut user_status = Vec::new();
+    while let Ok(ev) = rx.try_recv() {
+        if ev.collection == "stream-notify-logged" && ev.event_name == "user-status" {
+            user_status.push((ev.args[0].as_str().unwrap_or("").to_string(), ev.args[2].as_i64().unwrap_or(-1)));
+        }
+    }
+    for u in &gone {
+        assert!(user_status.contains(&(u.clone(), 0)), "user-status offline for {u}: {user_status:?}");
+    }
     drop(clients);
 }

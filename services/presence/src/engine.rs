@@ -253,8 +253,10 @@ impl Engine {
         self.blind = blind;
         if !blind {
             let lease = self.lease_ms();
+            // Gateways and our consumer both need a moment to reconnect: every lease gets a
+            // whole extra lease of grace on top of the warm-up.
             for g in self.gateways.values_mut() {
-                g.lease_base = now;
+                g.lease_base = now + lease;
             }
             for qs in self.queues.values_mut() {
                 qs.warm_until = qs.warm_until.max(now + lease);

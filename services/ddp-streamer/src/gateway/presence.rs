@@ -7,8 +7,11 @@
 //! * serves `stream-user-presence` from a status cache warmed from `presence_state` and kept
 //!   current by a broadcasting consumer of `presence_events`.
 //!
+//! * with `PRESENCE_BROADCAST_ALL=true`, also `stream-notify-logged` `user-status` (every
+//!   status change to every subscriber; off by default because it is O(n²)).
+//!
 //! Settings: `SYNC_INTERVAL` (5000 ms), `PRESENCE_QUEUES` (8), `MAX_PRESENCE_WATCH` (500),
-//! `PRESENCE` (`off` disables the extension).
+//! `PRESENCE_BROADCAST_ALL` (false), `PRESENCE` (`off` disables the extension).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
@@ -16,7 +19,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use anyhow::Context;
-use chat_proto::ddp::MeteorError;
+use chat_proto::ddp::{server, MeteorError};
 use chat_proto::ids::{shard, validate_uid};
 use chat_proto::presence::{Status, MAX_STATUS_TEXT};
 use chat_proto::presence_bodies::{
@@ -39,6 +42,8 @@ use crate::config::GatewayConfig;
 
 /// The DDP collection / subscription name of presence streams.
 pub const STREAM_USER_PRESENCE: &str = "stream-user-presence";
+/// Rocket.Chat's all-users status stream (event `user-status`).
+pub const STREAM_NOTIFY_LOGGED: &str = "stream-notify-logged";
 
 /// Presence settings of a gateway.
 #[derive(Debug, Clone)]
@@ -49,6 +54,8 @@ pub struct PresenceSettings {
     pub queues: i32,
     /// `MAX_PRESENCE_WATCH` (500): uids one socket may watch.
     pub max_watch: usize,
+    /// `PRESENCE_BROADCAST_ALL` (false): allow `stream-notify-logged` `user-status`.
+    pub broadcast_all: bool,
 }
 
 impl PresenceSettings {
@@ -67,6 +74,7 @@ impl PresenceSettings {
             sync_interval: Duration::from_millis(num("SYNC_INTERVAL", 5000)?.max(1)),
             queues: num("PRESENCE_QUEUES", PRESENCE_QUEUES as u64)? as i32,
             max_watch: num("MAX_PRESENCE_WATCH", 500)? as usize,
+            broadcast_all: matches!(std::env::var("PRESENCE_BROADCAST_ALL").as_deref(), Ok("1" | "true" | "yes" | "on")),
         }))
     }
 }
@@ -90,6 +98,8 @@ pub struct GatewayPresence {
     watches: Mutex<HashMap<String, Watch>>,
     /// uid → sessions watching it.
     watchers: Mutex<HashMap<String, HashSet<String>>>,
+    /// Sessions subscribed to `stream-notify-logged` `user-status` (session → socket, sub ids).
+    all_watchers: Mutex<HashMap<String, (Weak<Conn>, HashSet<String>)>>,
     consumer: Mutex<Option<PushConsumer>>,
     offsets_dir: std::path::PathBuf,
     batch_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -140,6 +150,7 @@ impl GatewayPresence {
             cache: Mutex::new(StatusCache::default()),
             watches: Mutex::new(HashMap::new()),
             watchers: Mutex::new(HashMap::new()),
+            all_watchers: Mutex::new(HashMap::new()),
             consumer: Mutex::new(None),
             offsets_dir: offsets_dir.clone(),
             batch_task: Mutex::new(None),
@@ -213,6 +224,17 @@ impl GatewayPresence {
     fn on_status(&self, e: &StatusEvent) {
         if !self.cache.lock().apply_event(e) {
             return;
+        }
+        {
+            let all = self.all_watchers.lock();
+            if !all.is_empty() {
+                let frame = server::stream_event(STREAM_NOTIFY_LOGGED, "user-status", vec![json!(e.uid), json!(e.username), json!(e.status_num), json!(e.status_text), json!(e.username), json!([])]);
+                for (c, _) in all.values() {
+                    if let Some(c) = c.upgrade() {
+                        c.send(&frame);
+                    }
+                }
+            }
         }
         let sessions: Vec<String> = self.watchers.lock().get(&e.uid).map(|s| s.iter().cloned().collect()).unwrap_or_default();
         if sessions.is_empty() {
@@ -303,6 +325,7 @@ impl GatewayExtension for GatewayPresence {
             let _ = self.lane(&info.uid).send(Job::Conn("close", info));
         }
         self.drop_watch(&s.session);
+        self.all_watchers.lock().remove(&s.session);
     }
 
     fn method(&self, conn: &Arc<Conn>, name: &str, params: &[Value]) -> Option<BoxFuture<'static, Result<Value, MeteorError>>> {
@@ -321,6 +344,20 @@ impl GatewayExtension for GatewayPresence {
     }
 
     fn subscribe(&self, conn: &Arc<Conn>, sub_id: &str, name: &str, params: &[Value]) -> Option<Result<(), MeteorError>> {
+        if name == STREAM_NOTIFY_LOGGED {
+            if params.first().and_then(Value::as_str) != Some("user-status") {
+                return None;
+            }
+            if conn.uid().is_none() {
+                return Some(Err(MeteorError::new(401, "not-logged-in")));
+            }
+            if !self.settings.broadcast_all {
+                return Some(Err(MeteorError::new(403, "presence broadcast is disabled (PRESENCE_BROADCAST_ALL)")));
+            }
+            let mut all = self.all_watchers.lock();
+            all.entry(conn.session.clone()).or_insert_with(|| (Arc::downgrade(conn), HashSet::new())).1.insert(sub_id.to_string());
+            return Some(Ok(()));
+        }
         if name != STREAM_USER_PRESENCE {
             return None;
         }
@@ -371,6 +408,14 @@ impl GatewayExtension for GatewayPresence {
     }
 
     fn unsubscribe(&self, conn: &Arc<Conn>, sub_id: &str) {
+        {
+            let mut all = self.all_watchers.lock();
+            if let Some((_, subs)) = all.get_mut(&conn.session) {
+                if subs.remove(sub_id) && subs.is_empty() {
+                    all.remove(&conn.session);
+                }
+            }
+        }
         let last = {
             let mut watches = self.watches.lock();
             match watches.get_mut(&conn.session) {
@@ -416,5 +461,28 @@ impl GatewayExtension for GatewayPresence {
             producer.shutdown().await;
             let _ = std::fs::remove_dir_all(dir);
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_frame_matches_rocket_chat() {
+        let f = presence_frame("alice", "Alice", Status::Busy, "in a call");
+        assert_eq!(f["msg"], "changed");
+        assert_eq!(f["collection"], STREAM_USER_PRESENCE);
+        assert_eq!(f["id"], "alice");
+        assert_eq!(f["fields"]["eventName"], "alice");
+        assert_eq!(f["fields"]["args"], json!(["Alice", 3, "in a call"]));
+    }
+
+    #[test]
+    fn watch_lists_are_validated() {
+        assert_eq!(uid_list(Some(&json!(["a", "b-2"]))).unwrap(), vec!["a".to_string(), "b-2".to_string()]);
+        assert!(uid_list(None).unwrap().is_empty());
+        assert!(uid_list(Some(&json!(["bad uid"]))).is_err());
+        assert!(uid_list(Some(&json!("a"))).is_err());
     }
 }

@@ -16,7 +16,7 @@ pub const SYNC_MS: u64 = 1000;
 pub const LEASE: Duration = Duration::from_millis(3 * SYNC_MS);
 
 fn presence_env() -> Vec<(String, String)> {
-    vec![("SYNC_INTERVAL".into(), SYNC_MS.to_string()), ("PRESENCE_QUEUES".into(), "8".into()), ("MAX_PRESENCE_WATCH".into(), "1000".into())]
+    vec![("SYNC_INTERVAL".into(), SYNC_MS.to_string()), ("PRESENCE_QUEUES".into(), "8".into()), ("MAX_PRESENCE_WATCH".into(), "1000".into()), ("PRESENCE_BROADCAST_ALL".into(), "true".into())]
 }
 
 /// A chat cluster (no observers: presence does not need them) with presence-enabled gateways.
@@ -71,12 +71,15 @@ impl PresenceProc {
 
 /// Start `presence-service` against `c` and wait until `/ready`.
 pub async fn spawn_presence(c: &Cluster, port: Option<u16>, extra: &[(&str, &str)]) -> PresenceProc {
-    let dir = bin_dir();
-    if !dir.join("presence-service").exists() {
+    // Build once per test binary (a no-op when up to date), so a stale binary is never used.
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    BUILD.call_once(|| {
+        bin_dir();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let st = Command::new(cargo).args(["build", "-p", "presence-service"]).status().expect("cargo build");
+        // The same package set as scripts/presence-test.sh, so features unify identically (no rebuild).
+        let st = Command::new(cargo).args(["build", "-p", "mq-namesrv", "-p", "mq-broker", "-p", "chat-ddp-streamer", "-p", "presence-service"]).status().expect("cargo build");
         assert!(st.success(), "building presence-service failed");
-    }
+    });
     let port = port.unwrap_or_else(free_port);
     let env: Vec<(String, String)> = vec![
         ("NAMESRV_ADDR".into(), c.namesrv_addr.clone()),
