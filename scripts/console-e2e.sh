@@ -97,6 +97,10 @@ run_fake() {
   start_console --fake-backend
   E2E_GROUP=GroupA E2E_DLQ_GROUP=GroupA E2E_PRODUCER_GROUP=ProducerGroupA E2E_PRODUCER_TOPIC=TopicTest run_browser fake
   stop_all
+  # The same demo cluster with broker-b failing: partial results and named failures.
+  start_console --fake-backend --fake-failing-broker broker-b
+  run_browser partial
+  stop_all
 }
 
 broker_available() {

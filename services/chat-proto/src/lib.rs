@@ -9,6 +9,8 @@
 //! * [`jwt`] — HS256 JSON Web Tokens with the chat claims and their scope rules.
 //! * [`ddp`] — the DDP v1 frames the gateway accepts and sends.
 //! * [`bodies`] — the JSON bodies carried by the `chat_outgoing` and `chat_inbox` topics.
+//! * [`presence`] / [`presence_bodies`] / [`presence_cache`] — presence statuses, the
+//!   Rocket.Chat aggregation rules, the presence topic bodies and the status cache fed by them.
 //! * [`topics`] — topic, tag, property and group names with their fixed queue counts.
 #![warn(missing_docs)]
 
@@ -17,6 +19,9 @@ pub mod cursor;
 pub mod ddp;
 pub mod ids;
 pub mod jwt;
+pub mod presence;
+pub mod presence_bodies;
+pub mod presence_cache;
 pub mod topics;
 
 /// Milliseconds since the Unix epoch.

@@ -67,8 +67,8 @@ async fn t08_authorization() {
     let now = chat_proto::now_ms() / 1000;
 
     // A token that expires while connected closes the socket with 4001.
-    let short = DdpClient::login(&url, &c.token_with("erin", Claims::default_user_scopes(), 2)).await.unwrap();
-    chat_e2e::wait_until("expired session closed", Duration::from_secs(10), || async { short.close_code().is_some() }).await;
+    let short = DdpClient::login(&url, &c.token_with("erin", Claims::default_user_scopes(), 4)).await.unwrap();
+    chat_e2e::wait_until("expired session closed", Duration::from_secs(20), || async { short.close_code().is_some() }).await;
     assert_eq!(short.close_code(), Some(4001));
 
     // Token checks at login.

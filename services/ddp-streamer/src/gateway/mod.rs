@@ -16,6 +16,9 @@ pub mod fanout;
 pub mod history;
 pub mod http;
 pub mod methods;
+pub mod presence;
+pub mod presence_lanes;
+pub mod presence_state;
 pub mod state;
 pub mod subs;
 pub mod tls;
@@ -100,6 +103,9 @@ pub async fn run(cfg: GatewayConfig, extensions: Vec<Arc<dyn GatewayExtension>>)
         axum::serve(tls, app).with_graceful_shutdown(shutdown).await?;
     } else {
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    }
+    for ext in &gw.extensions {
+        ext.shutdown().await;
     }
     consumer.shutdown().await;
     gw.producer.shutdown().await;
