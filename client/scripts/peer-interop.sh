@@ -89,6 +89,10 @@ listenPort = $broker_port
 brokerIp1 = "127.0.0.1"
 storePathRootDir = "$work/store"
 namesrvAddr = "127.0.0.1:$ns_port"
+autoCreateTopicEnable = true
+
+[broker.brokerServerConfig]
+bindAddress = "127.0.0.1"
 
 [broker.brokerIdentity]
 brokerName = "peer-broker"
@@ -96,6 +100,7 @@ brokerClusterName = "DefaultCluster"
 brokerId = 0
 
 [store]
+haListenAddress = "127.0.0.1"
 haListenPort = $((broker_port + 1))
 storePathRootDir = "$work/store"
 TOML
