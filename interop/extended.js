@@ -47,8 +47,8 @@ async function restartContinues(p) {
   const first = new Set();
   let c = await consumer(nameSrv, group, topic, '*', async msg => { first.add(msg.body.toString()); });
   await waitFor(() => first.size >= 20, timeoutMs);
-  await sleep(500);
-  await c.close(); // persists the consumed offsets to the broker
+  await sleep(1000); // let the last consumed batch update the in-memory offsets
+  await c.close(); // persists the consumed offsets to the broker (UPDATE_CONSUMER_OFFSET)
   for (let i = 0; i < 20; i++) await send(p, topic, 'T', `second-${i}`);
   const second = [];
   c = await consumer(nameSrv, group, topic, '*', async msg => { second.push(msg.body.toString()); });

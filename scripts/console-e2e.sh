@@ -7,7 +7,7 @@
 # real: mqnamesrv + mqbroker + mqconsole on free loopback ports and temp dirs, plus a consumer
 #       (mq-client example) so a group with lag exists.
 # Installs what it needs (Debian chromium, playwright-core from console/tests/e2e/package-lock.json),
-# builds in release mode (E2E_PROFILE=debug for a quicker local run), always kills what it
+# builds in release mode (E2E_PROFILE=debug or RMQ_PROFILE=debug for a quicker local run), always kills what it
 # started, and saves screenshots under console/tests/screenshots/<mode>/ (git-ignored).
 set -euo pipefail
 
@@ -17,7 +17,7 @@ E2E_DIR="$ROOT/console/tests/e2e"
 SHOTS_ROOT="$ROOT/console/tests/screenshots"
 WORK="$(mktemp -d -t rmq-console-e2e.XXXXXX)"
 PIDS=()
-PROFILE="${E2E_PROFILE:-release}"
+PROFILE="${E2E_PROFILE:-${RMQ_PROFILE:-release}}"
 if [ "$PROFILE" = release ]; then CARGO_PROFILE=(--release); else CARGO_PROFILE=(); fi
 BIN="$ROOT/target/$PROFILE"
 
@@ -96,6 +96,10 @@ stop_all() {
 run_fake() {
   start_console --fake-backend
   E2E_GROUP=GroupA E2E_DLQ_GROUP=GroupA E2E_PRODUCER_GROUP=ProducerGroupA E2E_PRODUCER_TOPIC=TopicTest run_browser fake
+  stop_all
+  # The same demo cluster with broker-b failing: partial results and named failures.
+  start_console --fake-backend --fake-failing-broker broker-b
+  run_browser partial
   stop_all
 }
 

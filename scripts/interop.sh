@@ -11,8 +11,9 @@
 # once) and the extended cases (tag filter, consumer restart, retry, delay). Everything started
 # is killed on exit; logs are printed when something fails.
 # Needs: cargo, node >= 16 and npm (registry reachable for the first `npm ci`).
-# Env: COUNT (200), TIMEOUT_S (90), INTEROP_SKIP_BUILD=1, INTEROP_KEEP=1 (keep the temp dir),
-#      INTEROP_VERBOSE=1 (ali-ons info logs).
+# Env: COUNT (200), TIMEOUT_S (90), RMQ_PROFILE=debug (use debug binaries; default release),
+#      INTEROP_SKIP_BUILD=1 / RMQ_SKIP_BUILD=1 (binaries already built), INTEROP_KEEP=1 (keep the
+#      temp dir), INTEROP_VERBOSE=1 (ali-ons info logs).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,11 +44,13 @@ trap cleanup EXIT INT TERM
 command -v node >/dev/null || { echo "interop: node is required" >&2; exit 1; }
 command -v npm >/dev/null || { echo "interop: npm is required" >&2; exit 1; }
 
-if [ -z "${INTEROP_SKIP_BUILD:-}" ]; then
-  echo "== building release binaries"
-  (cd "$root" && cargo build --release -p mq-namesrv -p mq-broker)
+profile=${RMQ_PROFILE:-release}
+if [ "$profile" = release ]; then cargo_flags=(--release); else cargo_flags=(); fi
+if [ -z "${INTEROP_SKIP_BUILD:-}${RMQ_SKIP_BUILD:-}" ]; then
+  echo "== building $profile binaries"
+  (cd "$root" && cargo build "${cargo_flags[@]}" -p mq-namesrv -p mq-broker)
 fi
-bin="$root/target/release"
+bin="$root/target/$profile"
 
 echo "== installing ali-ons (npm ci)"
 if [ ! -d "$root/interop/node_modules/ali-ons" ]; then

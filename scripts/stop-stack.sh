@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${RMQ_DATA:-$(pwd)/data}
-for name in mqbroker mqnamesrv; do
+for name in mqconsole mqbroker mqnamesrv; do
   f="$DATA/$name.pid"
   [ -f "$f" ] || continue
   pid=$(cat "$f")

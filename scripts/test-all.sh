@@ -1,6 +1,46 @@
 #!/usr/bin/env bash
-# Run every test of the workspace (unit, integration, real-process, doc tests).
-# The fuzz crate is a separate workspace and is not built here (see README, Fuzzing).
-set -euo pipefail
+# Run every test of the project, as CI does:
+#   1. cargo test --workspace: unit, property, integration and real-process tests of every crate
+#      (protocol fixtures, namesrv, store crash/corruption/model tests, broker, client against a
+#      real stack, console API, chat and presence end-to-end tests);
+#   2. interop: a third-party RocketMQ client (ali-ons, npm) against mqnamesrv + mqbroker;
+#   3. the chat gateway's DDP conformance tests with the real ddp.js client (node --test);
+#   4. the web console in headless Chromium (installed by the script if missing).
+# Every suite runs even if an earlier one failed; the last line says how many passed.
+# The process tests use the debug binaries `cargo test` just built (RMQ_PROFILE=release to
+# test release builds instead). Extra arguments go to `cargo test` (e.g. -- --test-threads=1).
+set -uo pipefail
 cd "$(dirname "$0")/.."
-cargo test --workspace "$@"
+export RMQ_PROFILE=${RMQ_PROFILE:-debug}
+
+passed=0
+failed=0
+failures=()
+suite() { # name command...
+  local name=$1
+  shift
+  echo
+  echo "=== suite: $name"
+  local t0=$SECONDS
+  if "$@" </dev/null; then
+    passed=$((passed + 1))
+    echo "=== suite: $name ok ($((SECONDS - t0)) s)"
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+    echo "=== suite: $name FAILED ($((SECONDS - t0)) s)"
+  fi
+}
+
+suite "cargo test --workspace" cargo test --workspace "$@"
+if [ "$RMQ_PROFILE" = release ]; then
+  cargo build --release -p mq-namesrv -p mq-broker -p mq-console -p mq-client --bins --example push_consumer
+fi
+suite "interop (ali-ons)" env RMQ_SKIP_BUILD=1 scripts/interop.sh
+suite "chat DDP conformance (ddp.js)" env SKIP_RUST=1 scripts/services-test.sh
+suite "console in headless chromium" scripts/console-e2e.sh both
+
+echo
+[ "$failed" -eq 0 ] || echo "failed suites: ${failures[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -78,7 +78,7 @@ impl BrokerController {
             offsets: ConsumerOffsetManager::load(&root),
             consumers: ConsumerManager::default(),
             producers: ProducerManager::default(),
-            locks: LockManager::new(60_000),
+            locks: LockManager::new(cfg.rebalance_lock_max_live_time.min(i64::MAX as u64) as i64),
             pull_hold: PullHold::default(),
             stats: BrokerStats::default(),
             schedule: ScheduleService::load(&root, cfg.delay_levels_ms()),

@@ -61,33 +61,18 @@ fn main() -> anyhow::Result<()> {
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        // Handlers first: a SIGTERM that arrives while the store is opening must still mean a
-        // graceful shutdown (the default action would kill the process and leave `abort`).
-        let signals = Signals::install();
+        use tokio::signal::unix::{signal, SignalKind};
+        // Install the handlers before the listeners open: a SIGTERM that arrives while the
+        // broker is still starting must shut it down cleanly, not kill it.
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
         let controller = BrokerController::start(cfg).await?;
-        signals.wait().await;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
         tracing::info!("signal received, shutting down");
         controller.shutdown().await;
         anyhow::Ok(())
     })
-}
-
-/// SIGTERM / SIGINT streams, installed before the broker starts.
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn install() -> Signals {
-        use tokio::signal::unix::{signal, SignalKind};
-        Signals { term: signal(SignalKind::terminate()).expect("SIGTERM handler"), int: signal(SignalKind::interrupt()).expect("SIGINT handler") }
-    }
-
-    async fn wait(mut self) {
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
-        }
-    }
 }

@@ -180,3 +180,29 @@ async fn consumer_running_info_is_forwarded_to_the_client() {
     c.close_all();
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn consume_message_directly_carries_the_stored_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(test_config(dir.path())).await;
+    b.create_topic("Direct", 1).await;
+    let r = b.call(send_v2(&send_header("Direct", 0, "t", "dk"), b"direct-body")).await;
+    let msg_id = r.decode_header::<SendMessageResponseHeader>().unwrap().msg_id;
+    let c = RemotingClient::new(ClientConfig::default());
+    c.set_request_handler(Arc::new(|_ch, req| {
+        Box::pin(async move {
+            (req.code == rq::CONSUME_MESSAGE_DIRECTLY).then(|| {
+                // Echo the body of the message the broker attached.
+                let m = mq_common::message::decode_all(&req.body, false).unwrap().remove(0);
+                RemotingCommand::success().with_body(m.body)
+            })
+        })
+    }));
+    c.invoke(&b.addr, heartbeat("cd@1", "GCD", &[("Direct", "*")]), T).await.unwrap();
+    let h = ConsumeMessageDirectlyRequestHeader { consumer_group: "GCD".into(), client_id: Some("cd@1".into()), msg_id: Some(msg_id), broker_name: None };
+    let r = b.call(RemotingCommand::request_with_header(rq::CONSUME_MESSAGE_DIRECTLY, &h)).await;
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    assert_eq!(r.body.as_ref(), b"direct-body");
+    c.close_all();
+    b.shutdown().await;
+}

@@ -65,6 +65,13 @@ fn binary_prints_config_and_refuses_bad_values() {
     let out = mqbroker().arg("-c").arg(&conf).arg("-p").arg("-n").arg("10.0.0.1:9876").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("namesrvAddr=10.0.0.1:9876"));
 
+    // NAMESRV_ADDR is the default; the file overrides it.
+    let out = mqbroker().arg("-c").arg(&conf).arg("-p").env("NAMESRV_ADDR", "1.2.3.4:9876").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("namesrvAddr=1.2.3.4:9876"));
+    std::fs::write(&conf, "namesrvAddr=5.6.7.8:9876\n").unwrap();
+    let out = mqbroker().arg("-c").arg(&conf).arg("-p").env("NAMESRV_ADDR", "1.2.3.4:9876").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("namesrvAddr=5.6.7.8:9876"));
+
     std::fs::write(&conf, "brokerRole=CAPTAIN\n").unwrap();
     let out = mqbroker().arg("-c").arg(&conf).output().unwrap();
     assert!(!out.status.success());

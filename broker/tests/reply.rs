@@ -14,11 +14,14 @@ use mq_common::protocol::RemotingCommand;
 use mq_common::remoting::{ClientConfig, RemotingClient};
 use parking_lot::Mutex;
 
+/// (topic, body) of each pushed reply.
+type Pushed = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 #[tokio::test]
 async fn reply_is_pushed_to_the_requester() {
     let dir = tempfile::tempdir().unwrap();
     let b = start(test_config(dir.path())).await;
-    let got: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let got: Pushed = Arc::default();
     let g = got.clone();
     let requester = RemotingClient::new(ClientConfig::default());
     requester.set_request_handler(Arc::new(move |_ch, req| {

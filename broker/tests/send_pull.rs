@@ -108,11 +108,12 @@ async fn long_poll_wakes_on_arrival_and_times_out() {
     // Wake-up: park a pull with a long hold, then send.
     let client = b.client.clone();
     let addr = b.addr.clone();
-    let pending = tokio::spawn(async move { client.invoke(&addr, pull_req("G", "LP", 0, 0, Some("*"), Some(20_000)), T).await });
+    // Held for up to 120 s: only the arrival can answer it within the 60 s we wait.
+    let pending = tokio::spawn(async move { client.invoke(&addr, pull_req("G", "LP", 0, 0, Some("*"), Some(120_000)), Duration::from_secs(150)).await });
     eventually("pull parked", T, || async { (b.ctl.broker().pull_hold.parked() == 1).then_some(()) }).await;
     let r = b.call(send_v2(&send_header("LP", 0, "t", "k"), b"hello")).await;
     assert_eq!(r.code, 0);
-    let r = tokio::time::timeout(Duration::from_secs(5), pending).await.expect("woken before the hold time").unwrap().unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(60), pending).await.expect("woken by the arrival, not the hold time").unwrap().unwrap();
     assert_eq!(r.code, response::SUCCESS);
     assert_eq!(decode_msgs(&r.body)[0].body.as_ref(), b"hello");
 
@@ -153,5 +154,24 @@ async fn sync_flush_sends_are_acknowledged_after_the_group_commit() {
     let mut h = send_header("Sync", 0, "t", "nowait");
     h.properties = Some(encode_properties([("TAGS", "t"), ("WAIT", "false")]));
     assert_eq!(b.call(send_v2(&h, b"x")).await.code, response::SUCCESS);
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn memory_store_serves_the_same_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path());
+    cfg.apply("storeType", "memory").unwrap();
+    let b = start(cfg).await;
+    b.create_topic("Mem", 1).await;
+    for i in 0..3 {
+        assert_eq!(b.call(send_v2(&send_header("Mem", 0, if i == 1 { "b" } else { "a" }, &format!("m{i}")), b"x")).await.code, 0);
+    }
+    let r = b.call(pull_req("GM", "Mem", 0, 0, Some("a"), None)).await;
+    assert_eq!(r.code, response::SUCCESS);
+    assert_eq!(decode_msgs(&r.body).len(), 2);
+    let qh = QueryMessageRequestHeader { topic: "Mem".into(), key: "m1".into(), max_num: 10, begin_timestamp: 0, end_timestamp: i64::MAX, unique_key_query: None };
+    let r = b.call(RemotingCommand::request_with_header(rq::QUERY_MESSAGE, &qh)).await;
+    assert_eq!(r.code, response::SUCCESS);
     b.shutdown().await;
 }

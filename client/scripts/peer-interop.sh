@@ -80,12 +80,39 @@ if [ -z "${PEER_NAMESRV:-}" ]; then
   [ -x "$ns_bin" ] && [ -x "$broker_bin" ] || { echo "peer binaries not found in $bin_dir (set PEER_BIN)" >&2; exit 1; }
   ns_port=$(free_port); broker_port=$(free_port)
   export ROCKETMQ_HOME="$work"
-  printf 'brokerClusterName=DefaultCluster\nbrokerName=peer-broker\nbrokerId=0\nnamesrvAddr=127.0.0.1:%s\nbrokerIP1=127.0.0.1\nlistenPort=%s\nstorePathRootDir=%s/store\nautoCreateTopicEnable=true\n' \
-    "$ns_port" "$broker_port" "$work" >"$work/broker.conf"
+  # rocketmq-rust reads TOML (sections as in its broker.toml); ours and Java read properties.
+  if [ "${PEER_BROKER_CONF:-$(case "$broker_bin" in *rocketmq-broker-rust*) echo toml;; *) echo properties;; esac)}" = toml ]; then
+    conf="$work/broker.toml"
+    cat >"$conf" <<TOML
+[broker]
+listenPort = $broker_port
+brokerIp1 = "127.0.0.1"
+storePathRootDir = "$work/store"
+namesrvAddr = "127.0.0.1:$ns_port"
+autoCreateTopicEnable = true
+
+[broker.brokerServerConfig]
+bindAddress = "127.0.0.1"
+
+[broker.brokerIdentity]
+brokerName = "peer-broker"
+brokerClusterName = "DefaultCluster"
+brokerId = 0
+
+[store]
+haListenAddress = "127.0.0.1"
+haListenPort = $((broker_port + 1))
+storePathRootDir = "$work/store"
+TOML
+  else
+    conf="$work/broker.conf"
+    printf 'brokerClusterName=DefaultCluster\nbrokerName=peer-broker\nbrokerId=0\nnamesrvAddr=127.0.0.1:%s\nbrokerIP1=127.0.0.1\nlistenPort=%s\nstorePathRootDir=%s/store\nautoCreateTopicEnable=true\n' \
+      "$ns_port" "$broker_port" "$work" >"$conf"
+  fi
   echo "== starting peer namesrv on $ns_port, broker on $broker_port"
   (cd "$work" && exec "$ns_bin" "${PEER_NAMESRV_PORT_FLAG:---listenPort}" "$ns_port" >"$work/namesrv.log" 2>&1) & pids+=($!)
   wait_port "$ns_port" 30 || { echo "peer namesrv did not listen on $ns_port" >&2; failed=1; exit 1; }
-  (cd "$work" && exec "$broker_bin" -c "$work/broker.conf" -n "127.0.0.1:$ns_port" >"$work/broker.log" 2>&1) & pids+=($!)
+  (cd "$work" && exec "$broker_bin" -c "$conf" -n "127.0.0.1:$ns_port" >"$work/broker.log" 2>&1) & pids+=($!)
   wait_port "$broker_port" 60 || { echo "peer broker did not listen on $broker_port" >&2; failed=1; exit 1; }
   sleep 3
   ns="127.0.0.1:$ns_port"

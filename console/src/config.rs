@@ -1,10 +1,8 @@
 //! Console settings: defaults < `conf/console.conf` (Java properties) < `NAMESRV_ADDR` env <
 //! command line.
 //!
-//! The properties parser here is a small local one because `mq_common::config` was still being
-//! written when the console landed; switch to `mq_common::config::parse_properties` once it is
-//! on main (same semantics: `key=value` / `key: value` / `key value`, `#`/`!` comments,
-//! backslash line continuation).
+//! The file is parsed with `mq_common::config::parse_properties` (Java properties semantics);
+//! the console's keys are applied here.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -58,6 +56,9 @@ pub enum ConfigError {
     /// File could not be read.
     #[error("cannot read {0}: {1}")]
     Read(PathBuf, std::io::Error),
+    /// The file is not valid Java properties.
+    #[error("cannot parse {0}: {1}")]
+    Parse(PathBuf, String),
     /// Bad value.
     #[error("invalid value for {key}: {value:?} ({why})")]
     Invalid {
@@ -68,40 +69,6 @@ pub enum ConfigError {
         /// Reason.
         why: String,
     },
-}
-
-/// Parse Java-properties text into ordered pairs.
-pub fn parse_properties(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut logical = String::new();
-    for raw in text.lines() {
-        let line = if logical.is_empty() { raw.trim_start() } else { raw.trim_start() };
-        if logical.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!')) {
-            continue;
-        }
-        // An odd number of trailing backslashes continues the line.
-        let trailing = line.chars().rev().take_while(|c| *c == '\\').count();
-        if trailing % 2 == 1 {
-            logical.push_str(&line[..line.len() - 1]);
-            continue;
-        }
-        logical.push_str(line);
-        let l = std::mem::take(&mut logical);
-        let idx = l.find(['=', ':']).into_iter().chain(l.find(char::is_whitespace)).min();
-        let (k, v) = match idx {
-            Some(i) => {
-                let (k, rest) = l.split_at(i);
-                let rest = rest.trim_start();
-                let rest = rest.strip_prefix(['=', ':']).unwrap_or(rest);
-                (k.trim().to_string(), rest.trim().to_string())
-            }
-            None => (l.trim().to_string(), String::new()),
-        };
-        if !k.is_empty() {
-            out.push((k, v));
-        }
-    }
-    out
 }
 
 fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
@@ -154,7 +121,8 @@ impl Settings {
     pub fn load_file(&mut self, path: &Path) -> Result<Vec<String>, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_path_buf(), e))?;
         let mut warnings = Vec::new();
-        for (k, v) in parse_properties(&text) {
+        let pairs = mq_common::config::parse_properties(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), e.to_string()))?;
+        for (k, v) in pairs {
             if !self.apply(&k, &v)? {
                 warnings.push(format!("{}: unknown key {k} ignored", path.display()));
             }
@@ -173,9 +141,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn properties_parse() {
-        let p = parse_properties("# c\n a = 1\nb:2\nc 3\nd=x\\\n  y\n! bang\ne=\n");
-        assert_eq!(p, vec![("a".into(), "1".into()), ("b".into(), "2".into()), ("c".into(), "3".into()), ("d".into(), "xy".into()), ("e".into(), "".into())]);
+    fn file_loads_with_warnings_for_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("console.conf");
+        std::fs::write(&p, "# c\nrocketmq.config.namesrvAddrs = h:1\nreadOnlyOpen: false\nmystery=1\n").unwrap();
+        let mut s = Settings::default();
+        let w = s.load_file(&p).unwrap();
+        assert_eq!(s.namesrv, vec!["h:1"]);
+        assert!(!s.reads_open());
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("mystery"));
     }
 
     #[test]

@@ -39,6 +39,9 @@ struct Cli {
     /// Serve an in-memory demo cluster instead of connecting (UI smoke tests).
     #[arg(long, hide = true)]
     fake_backend: bool,
+    /// With --fake-backend: make this fake broker fail (to see partial-failure notes).
+    #[arg(long, hide = true, requires = "fake_backend")]
+    fake_failing_broker: Option<String>,
 }
 
 #[tokio::main]
@@ -79,7 +82,11 @@ async fn main() -> anyhow::Result<()> {
 
     let backend: Arc<dyn Backend> = if cli.fake_backend {
         tracing::warn!("using the in-memory fake backend (--fake-backend)");
-        Arc::new(FakeBackend::demo())
+        let fb = FakeBackend::demo();
+        if let Some(b) = &cli.fake_failing_broker {
+            fb.set_failing(b, true);
+        }
+        Arc::new(fb)
     } else {
         Arc::new(RemoteBackend::new(settings.namesrv.clone(), settings.broker_timeout, settings.cache_ttl))
     };

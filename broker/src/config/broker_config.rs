@@ -88,6 +88,10 @@ pub struct BrokerConfig {
     pub notify_consumer_ids_changed_enable: bool,
     /// `clientChannelExpiredTime`, ms (120 s).
     pub client_channel_expired_time: u64,
+    /// `rebalanceLockMaxLiveTime`, ms (60 s): how long an orderly queue lock outlives its last
+    /// refresh. Java reads it from the system property `rocketmq.broker.rebalance.lockMaxLiveTime`;
+    /// a config key lets tests fail over in seconds after a consumer is killed.
+    pub rebalance_lock_max_live_time: u64,
     /// `traceTopicEnable`.
     pub trace_topic_enable: bool,
     /// `msgTraceTopicName`.
@@ -165,6 +169,7 @@ impl Default for BrokerConfig {
             short_polling_time_mills: 1000,
             notify_consumer_ids_changed_enable: true,
             client_channel_expired_time: 120_000,
+            rebalance_lock_max_live_time: 60_000,
             trace_topic_enable: false,
             msg_trace_topic_name: "RMQ_SYS_TRACE_TOPIC".into(),
             cluster_topic_enable: true,
@@ -266,6 +271,9 @@ impl BrokerConfig {
             "shortPollingTimeMills" => self.short_polling_time_mills = parse_num(key, v)?,
             "notifyConsumerIdsChangedEnable" => self.notify_consumer_ids_changed_enable = parse_bool(key, v)?,
             "clientChannelExpiredTime" => self.client_channel_expired_time = parse_num(key, v)?,
+            "rebalanceLockMaxLiveTime" | "rocketmq.broker.rebalance.lockMaxLiveTime" => {
+                self.rebalance_lock_max_live_time = parse_num(key, v)?
+            }
             "traceTopicEnable" => self.trace_topic_enable = parse_bool(key, v)?,
             "msgTraceTopicName" => self.msg_trace_topic_name = v.into(),
             "clusterTopicEnable" => self.cluster_topic_enable = parse_bool(key, v)?,
@@ -332,6 +340,7 @@ impl BrokerConfig {
             ("shortPollingTimeMills", self.short_polling_time_mills.to_string(), false),
             ("notifyConsumerIdsChangedEnable", self.notify_consumer_ids_changed_enable.to_string(), false),
             ("clientChannelExpiredTime", self.client_channel_expired_time.to_string(), false),
+            ("rebalanceLockMaxLiveTime", self.rebalance_lock_max_live_time.to_string(), false),
             ("traceTopicEnable", self.trace_topic_enable.to_string(), false),
             ("msgTraceTopicName", self.msg_trace_topic_name.clone(), false),
             ("clusterTopicEnable", self.cluster_topic_enable.to_string(), false),

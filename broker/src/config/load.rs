@@ -1,5 +1,5 @@
-//! Layered loading (mq-common's loader): defaults < file (`-c`) < environment
-//! (`NAMESRV_ADDR`, `MQBROKER_<UPPER_SNAKE_KEY>`) < command line.
+//! Layered loading (mq-common's loader): defaults (incl. `NAMESRV_ADDR`) < file (`-c`) <
+//! environment (`MQBROKER_<UPPER_SNAKE_KEY>`) < command line (`-n`, `--set`).
 
 use std::path::Path;
 
@@ -26,13 +26,12 @@ impl ConfigKeys for BrokerConfig {
 /// Load `file`, the environment and `cli` into `cfg`. Returns warnings (unknown keys); an
 /// invalid value is an error naming the key.
 pub fn load_config(cfg: &mut BrokerConfig, file: Option<&Path>, cli: &[(String, String)]) -> Result<Vec<String>, ConfigLoadError> {
-    let mut sets = Vec::new();
-    // Apache's NAMESRV_ADDR sits between the file and the command line.
+    // As in Apache's broker, NAMESRV_ADDR is only the default: the file, MQBROKER_NAMESRV_ADDR
+    // and -n all override it.
     if let Ok(addr) = std::env::var("NAMESRV_ADDR") {
         if !addr.trim().is_empty() {
-            sets.push(("namesrvAddr".to_string(), addr));
+            cfg.namesrv_addr = Some(addr.trim().to_string());
         }
     }
-    sets.extend(cli.iter().cloned());
-    load_layered(cfg, file, ENV_PREFIX, &sets)
+    load_layered(cfg, file, ENV_PREFIX, cli)
 }

@@ -198,8 +198,14 @@ pub fn forward_to_client(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) ->
     fwd.body = req.body.clone();
     if req.code == rq::CONSUME_MESSAGE_DIRECTLY {
         // The client wants the message itself; the request names it by offsetMsgId.
+        // Normally an offsetMsgId; a UNIQ_KEY works too when the request names the topic.
         let msg_id = req.ext("msgId").unwrap_or("");
-        match decode_offset_msg_id(msg_id).ok().and_then(|(_, off)| b.store.look_by_offset(off)) {
+        let by_offset = decode_offset_msg_id(msg_id).ok().and_then(|(_, off)| b.store.look_by_offset(off));
+        let found = by_offset.or_else(|| {
+            let topic = req.ext("topic")?;
+            b.store.query(topic, msg_id, 1, 0, i64::MAX).into_iter().next()
+        });
+        match found {
             Some(rec) => fwd.body = rec,
             None => return Some(err(response::SYSTEM_ERROR, format!("message {msg_id} not found"))),
         }

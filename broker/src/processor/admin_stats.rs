@@ -94,7 +94,8 @@ pub fn topic_stats(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     RemotingCommand::success().with_body(table.to_json())
 }
 
-/// GET_CONSUME_STATS (208). `consumeTps` is not tracked per group and is reported as 0.
+/// GET_CONSUME_STATS (208). `consumeTps` = messages/s the group pulled from this broker over
+/// the last ~10 s (all its topics).
 pub fn consume_stats(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     let h: GetConsumeStatsRequestHeader = try_header!(req);
     let topics: Vec<String> = match h.topic.as_deref().filter(|t| !t.is_empty()) {
@@ -105,7 +106,7 @@ pub fn consume_stats(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
             set.into_iter().collect()
         }
     };
-    let mut stats = ConsumeStats::default();
+    let mut stats = ConsumeStats { consume_tps: b.stats.group_tps(&h.consumer_group), ..Default::default() };
     for topic in topics {
         let Some(tc) = b.topics.get(&topic) else { continue };
         for q in 0..tc.read_queue_nums {

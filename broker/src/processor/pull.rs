@@ -123,6 +123,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
             body.extend_from_slice(m);
         }
         b.stats.get_msgs.fetch_add(r.messages.len() as u64, Ordering::Relaxed);
+        b.stats.add_group_gets(&h.consumer_group, r.messages.len() as u64);
         b.stats.get_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
         return Some(reply(code, None, next, r.min_offset, r.max_offset).with_body(body.freeze()));
     }

@@ -56,6 +56,33 @@ page.on('console', (m) => { if (m.type() === 'error' && !/status of (401|404|502
 
 let msgId = null;
 try {
+  if (MODE === 'partial') {
+    // mqconsole --fake-backend --fake-failing-broker broker-b: the UI must show the live broker's
+    // data plus a note naming the failed one, and a 502 naming it where only it can answer.
+    await step('partial failure: overview names the failed broker', async () => {
+      await page.goto(`${URL}/overview`);
+      await page.waitForSelector('.note');
+      const note = await page.textContent('.note');
+      expect(note.includes('broker broker-b') && note.includes('failed'), 'no failure note: ' + note);
+      expect(await page.$('#brokers td:text("broker-a")'), 'live broker not shown');
+      await shot('partial-overview');
+    });
+    await step('partial failure: topic status and group lag', async () => {
+      await page.goto(`${URL}/topics/TopicTest`);
+      await page.waitForSelector('#topic-status tbody tr');
+      expect((await page.textContent('.note')).includes('broker-b'), 'no note on topic status');
+      await shot('partial-topic-status');
+      await page.goto(`${URL}/groups`);
+      await page.waitForSelector('#groups tbody tr');
+      const lag = await page.$$eval('#groups tbody tr td:nth-child(4)', (t) => t.map((x) => x.textContent));
+      expect(lag.every((c) => c === 'unknown'), 'lag should be unknown while a broker is down: ' + lag);
+      await shot('partial-groups');
+    });
+    await step('partial failure: a call only the dead broker can answer is a 502 naming it', async () => {
+      const r = await page.evaluate(async () => { const x = await fetch('/api/brokers/runtime?addr=127.0.0.1:11011'); return { status: x.status, body: await x.json() }; });
+      expect(r.status === 502 && r.body.error.broker === 'broker-b', JSON.stringify(r));
+    });
+  } else {
   await step('overview shows brokers and a live TPS chart', async () => {
     await page.goto(`${URL}/overview`);
     await page.waitForSelector('#brokers tbody tr td');
@@ -184,6 +211,13 @@ try {
     await page.click('#reset-preview-btn');
     await page.waitForSelector('#reset-preview, .error');
     await shot('group-reset-preview');
+    await page.click('#reset-apply');
+    await page.click('#confirm-ok');
+    await page.waitForSelector('.modal h2:has-text("Offsets reset")');
+    const resetText = await page.textContent('.modal');
+    expect(resetText.includes('Done on every broker'), 'reset failed: ' + resetText);
+    await shot('group-reset-applied');
+    await page.click('#close-modal');
   });
 
   await step('message detail shows the group consumed it; resend to the group', async () => {
@@ -237,6 +271,8 @@ try {
     await page.goto(`${URL}/topics/${encodeURIComponent(TOPIC)}`);
     await page.waitForSelector('h1 .mono');
   });
+
+  }
 
   await step('no JavaScript errors', async () => {
     expect(consoleErrors.length === 0, 'page errors: ' + consoleErrors.join(' | '));

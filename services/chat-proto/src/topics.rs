@@ -8,6 +8,10 @@
 pub const CHAT_OUTGOING: &str = "chat_outgoing";
 /// Observer → every gateway: accepted events; also the message store (keys `_id c:<rid> u:<uid>`).
 pub const CHAT_INBOX: &str = "chat_inbox";
+/// Observer → observers: snapshots of the DM block table (the last message is the state).
+pub const CHAT_POLICY_STATE: &str = "chat_policy_state";
+/// Tag of a policy snapshot.
+pub const TAG_STATE: &str = "state";
 /// Default queue count of both chat topics.
 pub const CHAT_QUEUES: i32 = 8;
 

@@ -176,6 +176,11 @@ pub struct ObserverConfig {
     pub recovery_age: Duration,
     /// `FOLLOW_INTERVAL` ms (100): poll period of the inbox follower.
     pub follow_interval: Duration,
+    /// `REBUILD_WINDOW` (50000): inbox events per queue read back at start for the dedupe window,
+    /// even when the policy snapshot is newer.
+    pub rebuild_window: i64,
+    /// `SNAPSHOT_INTERVAL` s (3600): periodic `chat_policy_state` refresh.
+    pub snapshot_interval: Duration,
 }
 
 impl ObserverConfig {
@@ -191,6 +196,8 @@ impl ObserverConfig {
             lock_interval: ms("LOCK_INTERVAL", 5000)?,
             recovery_age: ms("RECOVERY_AGE", 3000)?,
             follow_interval: ms("FOLLOW_INTERVAL", 100)?,
+            rebuild_window: var("REBUILD_WINDOW", 50_000)?,
+            snapshot_interval: secs("SNAPSHOT_INTERVAL", 3600.0)?,
         })
     }
 }

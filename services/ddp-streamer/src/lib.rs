@@ -3,12 +3,12 @@
 //! Both binaries talk to each other only through the rmq broker, with `mq-client`
 //! (design `chat-presence.md` §4):
 //!
-//! * [`gateway`]: DDP over WebSocket for browsers; publishes requests to `chat_outgoing`,
+//! * [`gateway`] — DDP over WebSocket for browsers; publishes requests to `chat_outgoing`,
 //!   consumes `chat_inbox` in broadcasting mode and pushes events to the recipients' sockets;
 //!   history and gap-fill straight from the broker.
-//! * [`observer`]: consumes `chat_outgoing` in clustering + orderly mode, re-verifies the JWT,
+//! * [`observer`] — consumes `chat_outgoing` in clustering + orderly mode, re-verifies the JWT,
 //!   enforces blocks, removes duplicates and publishes accepted events to `chat_inbox`.
-//! * [`broker`]: topic setup, the shard selector and small broker reads shared by both.
+//! * [`broker`] — topic setup, the shard selector and small broker reads shared by both.
 #![warn(missing_docs)]
 
 pub mod broker;

@@ -106,7 +106,7 @@ export async function startCluster(gatewayEnv = {}, scheme = "http") {
     const port = await freePort();
     run("gateway", "chat-gateway", [], {
       ...common, INSTANCE_ID: "js-gw", PORT: String(port), BIND_ADDR: "127.0.0.1",
-      HEARTBEAT_INTERVAL: "1", CONNECTION_TIMEOUT: "3", ...gatewayEnv,
+      HEARTBEAT_INTERVAL: "1", CONNECTION_TIMEOUT: "4", ...gatewayEnv,
     });
     await waitFor("gateway ready", 60000, () => scheme === "http"
       ? fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok)

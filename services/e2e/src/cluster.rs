@@ -132,7 +132,7 @@ impl Cluster {
     pub async fn start_broker(&mut self) {
         let conf = self.dir.path().join("broker.conf");
         let text = format!(
-            "brokerClusterName=ChatCluster\nbrokerName=broker-a\nbrokerId=0\nnamesrvAddr={}\nbrokerIP1=127.0.0.1\nlistenPort={}\nhaListenPort={}\nstorePathRootDir={}\nrocketmqHome={}\nflushConsumerOffsetInterval=500\nregisterNameServerPeriod=2000\nautoCreateTopicEnable=true\nautoCreateSubscriptionGroup=true\n",
+            "brokerClusterName=ChatCluster\nbrokerName=broker-a\nbrokerId=0\nnamesrvAddr={}\nbrokerIP1=127.0.0.1\nlistenPort={}\nhaListenPort={}\nstorePathRootDir={}\nrocketmqHome={}\nflushConsumerOffsetInterval=500\nregisterNameServerPeriod=2000\nrebalanceLockMaxLiveTime=15000\nautoCreateTopicEnable=true\nautoCreateSubscriptionGroup=true\n",
             self.namesrv_addr,
             self.broker_port,
             self.broker_port + 1,
@@ -184,8 +184,10 @@ impl Cluster {
         let mut env = self.common_env(&format!("gw-{i}"));
         env.push(("PORT".into(), port.to_string()));
         env.push(("BIND_ADDR".into(), "127.0.0.1".into()));
-        env.push(("HEARTBEAT_INTERVAL".into(), "1".into()));
-        env.push(("CONNECTION_TIMEOUT".into(), "3".into()));
+        // Generous: 1,000 clients in one test process on a loaded 2-core machine must not miss a
+        // pong. The heartbeat itself is covered tightly by the node conformance test (T1).
+        env.push(("HEARTBEAT_INTERVAL".into(), "2".into()));
+        env.push(("CONNECTION_TIMEOUT".into(), "15".into()));
         env.push(("DEV_LOGIN".into(), "1".into()));
         env.extend(self.opts.gateway_env.iter().cloned());
         let proc = Proc::spawn(self.dir.path(), &format!("gateway-{i}"), "chat-gateway", &[], &env);

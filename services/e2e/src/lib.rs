@@ -43,10 +43,14 @@ where
     }
 }
 
-/// Tests in one binary share the machine: run them one at a time.
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+/// Held for the whole of a test: tests in one binary share the machine, so they run one at a
+/// time. Each test has its own runtime, so holding it across awaits cannot deadlock.
+pub struct SerialGuard(#[allow(dead_code)] std::sync::MutexGuard<'static, ()>);
+
+/// Take the per-binary test lock.
+pub fn serial() -> SerialGuard {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+    SerialGuard(LOCK.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 /// A random client message id.

@@ -1,6 +1,8 @@
 //! T4: 1,000 simulated users on 2 gateways (500 each) exchange 5,000 random DMs. Everything is
 //! delivered (after client-side dedupe); raw duplicates and p50/p99 delivery latency (send call
-//! start → recipient push) are printed. Sizes scale with `E2E_SCALE`; no timing assertion.
+//! start → recipient push) are printed. Sizes scale with `E2E_SCALE`; the offered load is
+//! `T4_RATE` messages/s in total (default 250; 0 = as fast as the workers can go, which measures
+//! queueing rather than delivery latency). No timing assertion.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -72,10 +74,21 @@ async fn t04_thousand_users() {
     // Random DMs from 100 concurrent workers.
     let t1 = Instant::now();
     let workers = 100.min(messages);
+    let rate: f64 = std::env::var("T4_RATE").ok().and_then(|s| s.parse().ok()).unwrap_or(250.0);
+    // Each worker sends on its own fixed schedule, so the total offered load is `rate`.
+    let period = if rate > 0.0 { Some(Duration::from_secs_f64(workers as f64 / rate)) } else { None };
     futures::future::join_all((0..workers).map(|w| {
         let (clients, sent_at) = (clients.clone(), sent_at.clone());
         async move {
+            let mut tick = period.map(|p| {
+                let mut i = tokio::time::interval_at(tokio::time::Instant::now() + p.mul_f64(w as f64 / workers as f64), p);
+                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                i
+            });
             for _ in 0..messages / workers + usize::from(w < messages % workers) {
+                if let Some(t) = tick.as_mut() {
+                    t.tick().await;
+                }
                 let (from, to) = {
                     let mut rng = rand::rng();
                     let a = rng.random_range(0..users);
@@ -119,7 +132,7 @@ async fn t04_thousand_users() {
     }
     let dupes = raw_dupes.load(std::sync::atomic::Ordering::Relaxed);
     println!(
-        "T4 RESULT: users={users} messages={messages} delivered={} raw_duplicates={dupes} send_phase={send_time:?} until_all_delivered={total:?} \
+        "T4 RESULT: users={users} messages={messages} offered_rate={rate}/s delivered={} raw_duplicates={dupes} send_phase={send_time:?} until_all_delivered={total:?} \
          latency p50={:.1}ms p90={:.1}ms p99={:.1}ms max={:.1}ms",
         hist.len(),
         hist.value_at_quantile(0.50) as f64 / 1000.0,

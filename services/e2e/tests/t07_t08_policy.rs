@@ -61,9 +61,15 @@ async fn t07_blocked_sender_never_reaches_inbox() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn t08_authorization() {
     let _g = serial();
-    let c = Cluster::start(ClusterOpts { gateways: 1, observers: 1, ..Default::default() }).await;
+    let env = vec![("TOKEN_CHECK_INTERVAL".to_string(), "0.5".to_string())];
+    let c = Cluster::start(ClusterOpts { gateways: 1, observers: 1, gateway_env: env, ..Default::default() }).await;
     let url = c.gw(0).ws_url();
     let now = chat_proto::now_ms() / 1000;
+
+    // A token that expires while connected closes the socket with 4001.
+    let short = DdpClient::login(&url, &c.token_with("erin", Claims::default_user_scopes(), 4)).await.unwrap();
+    chat_e2e::wait_until("expired session closed", Duration::from_secs(20), || async { short.close_code().is_some() }).await;
+    assert_eq!(short.close_code(), Some(4001));
 
     // Token checks at login.
     let anon = DdpClient::connect(&url).await.unwrap();

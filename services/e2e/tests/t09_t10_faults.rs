@@ -196,8 +196,9 @@ async fn t10_observer_sigkill_under_load() {
     println!("T10: observer-0 SIGKILLed after {} acknowledged messages", load.total_acked());
     tokio::time::sleep(Duration::from_secs(3)).await;
     load.stop_sending().await;
-    // The dead observer's queues stay locked until the broker lock expires (60 s today, see
-    // /work/notes/services-requests.md R1); then observer-1 takes them over.
+    // The dead observer's queues stay locked until the broker lock expires (the harness sets
+    // rebalanceLockMaxLiveTime=15 s, 3x the observers' 5 s lock refresh); then observer-1 takes
+    // them over.
     let l = &load;
     wait_until("every acknowledged message delivered after takeover", Duration::from_secs(150), || async move { l.missing() == 0 }).await;
     let pause = killed_at.elapsed();

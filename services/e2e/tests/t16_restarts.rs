@@ -17,7 +17,10 @@ fn ids(v: &[(serde_json::Value, std::time::Instant)]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn observer_restart_rebuilds_blocks_and_dedupe_window() {
     let _g = serial();
-    let mut c = Cluster::start(ClusterOpts { gateways: 1, observers: 1, ..Default::default() }).await;
+    // REBUILD_WINDOW=0: at start the inbox is replayed only from the snapshot's offsets, so the
+    // block must come from chat_policy_state.
+    let env = vec![("REBUILD_WINDOW".to_string(), "0".to_string())];
+    let mut c = Cluster::start(ClusterOpts { gateways: 1, observers: 1, observer_env: env, ..Default::default() }).await;
     let rid = "d_alice_bob";
     let url = c.gw(0).ws_url();
     let a = DdpClient::login(&url, &c.token("alice")).await.unwrap();
@@ -63,7 +66,8 @@ async fn observer_restart_rebuilds_blocks_and_dedupe_window() {
     a.send_msg(rid, &sentinel, "sentinel").await.unwrap();
     assert_eq!(ids(&a.collect_messages(1, Duration::from_secs(60)).await), vec![sentinel]);
     let obs = c.observers[0].as_ref().unwrap();
-    assert_eq!(obs.metric("chat_observer_dropped_total{reason=\"blocked\"}"), 1, "block rebuilt from chat_inbox");
+    assert_eq!(obs.metric("chat_policy_restored_blocks"), 1, "block table restored from chat_policy_state");
+    assert_eq!(obs.metric("chat_observer_dropped_total{reason=\"blocked\"}"), 1, "the restored block is enforced");
     assert_eq!(obs.metric("chat_dedupe_hits_total{layer=\"observer\"}"), 1, "dedupe window rebuilt from chat_inbox");
     let stored = c.inbox_by_key(&first).await;
     assert_eq!(stored.iter().filter(|m| m.keys().contains(&first.as_str())).count(), 1);

@@ -1,10 +1,11 @@
 //! The real cluster, read and written only through the remoting protocol.
 //!
 //! This adapter talks to the nameserver and brokers with `mq_common::remoting::RemotingClient`
-//! and the typed headers directly. NOTE(console): `mq_client::Admin` was not on main when this
-//! was written; the calls here mirror what it will offer (cluster info, topic/group admin,
-//! consume stats, connections, message queries, offset reset, send) and can delegate to it as
-//! it lands, method by method, without changing the [`Backend`] trait.
+//! and the typed headers/bodies of `mq_common` directly, rather than through `mq_client::Admin`.
+//! NOTE(console): `Admin` landed while this was written; its calls visit brokers one after
+//! another and return the first broker error for the whole call (`?`), while the console needs
+//! concurrent fan-out with per-broker results so one dead broker is named next to the answers of
+//! the others. Delegate to `Admin` where it gains that shape (e.g. a `Partial`-returning variant).
 //!
 //! Every broker call has its own timeout; fan-outs run concurrently and report failed brokers
 //! by name next to the answers of the others. Cluster info and the topic/group lists are

@@ -38,4 +38,9 @@ pub trait GatewayExtension: Send + Sync + 'static {
     }
     /// A subscription this extension accepted was stopped.
     fn unsubscribe(&self, _conn: &std::sync::Arc<Conn>, _sub_id: &str) {}
+    /// The gateway is stopping: every socket was closed (and `on_logout` called); flush
+    /// whatever must still reach the broker. Awaited before the gateway's clients shut down.
+    fn shutdown(&self) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
 }

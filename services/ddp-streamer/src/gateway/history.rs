@@ -72,11 +72,13 @@ pub async fn load_history(gw: &Arc<Gateway>, auth: &Auth, params: &[Value]) -> R
     let mut found: Vec<(Cursor, InboxMsg)> = Vec::new();
     let mut exact = false;
     if limit as i32 * 2 <= QUERY_CAP {
-        let hits = gw.inbox.query_key(&conversation_key(&rid), QUERY_CAP, begin, end).await.map_err(internal)?;
-        exact = (hits.len() as i32) < QUERY_CAP;
-        for m in &hits {
-            if let Some(msg) = visible(auth, &rid, m).filter(|x| x.ts < end) {
-                found.push((cursor_of(m), msg));
+        // First the recent window; if that is short of `limit`, the whole retention.
+        for from in [begin, 0] {
+            let hits = gw.inbox.query_key(&conversation_key(&rid), QUERY_CAP, from, end).await.map_err(internal)?;
+            exact = (hits.len() as i32) < QUERY_CAP;
+            found = hits.iter().filter_map(|m| visible(auth, &rid, m).filter(|x| x.ts < end).map(|x| (cursor_of(m), x))).collect();
+            if !exact || found.len() >= limit {
+                break;
             }
         }
     }
@@ -101,7 +103,7 @@ pub async fn load_history(gw: &Arc<Gateway>, auth: &Auth, params: &[Value]) -> R
             hi = lo;
         }
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|x| std::cmp::Reverse(x.0));
     // The index may hold a duplicate published during an observer failover: keep the first.
     let mut seen = std::collections::HashSet::new();
     let messages: Vec<Value> = found.into_iter().filter(|(_, m)| seen.insert(m.id.clone())).take(limit).map(|(c, m)| m.to_ddp(Some(c))).collect();

@@ -1,14 +1,14 @@
 //! The chat gateway: DDP over WebSocket at `/websocket` (design §4.2, §4.7).
 //!
-//! * [`http`]: routes (`/websocket`, `/health`, `/ready`, `/metrics`, demo page, dev tokens)
+//! * [`http`] — routes (`/websocket`, `/health`, `/ready`, `/metrics`, demo page, dev tokens)
 //!   and the connection cap.
-//! * [`conn`]: one socket: handshake, heartbeat, frame dispatch, bounded outbound queue.
-//! * [`methods`] / [`subs`]: the DDP methods and stream subscriptions.
-//! * [`fanout`]: the `chat_inbox` broadcast consumer pushing events to sockets.
-//! * [`history`]: `loadHistory` / `loadMissedMessages` read straight from the broker.
-//! * [`extension`]: hooks for later services (presence) to add methods, subscriptions and
+//! * [`conn`] — one socket: handshake, heartbeat, frame dispatch, bounded outbound queue.
+//! * [`methods`] / [`subs`] — the DDP methods and stream subscriptions.
+//! * [`fanout`] — the `chat_inbox` broadcast consumer pushing events to sockets.
+//! * [`history`] — `loadHistory` / `loadMissedMessages` read straight from the broker.
+//! * [`extension`] — hooks for later services (presence) to add methods, subscriptions and
 //!   session events without touching the chat paths.
-//! * [`tls`]: the optional rustls listener.
+//! * [`tls`] — the optional rustls listener.
 
 pub mod conn;
 pub mod extension;
@@ -16,6 +16,9 @@ pub mod fanout;
 pub mod history;
 pub mod http;
 pub mod methods;
+pub mod presence;
+pub mod presence_lanes;
+pub mod presence_state;
 pub mod state;
 pub mod subs;
 pub mod tls;
@@ -100,6 +103,9 @@ pub async fn run(cfg: GatewayConfig, extensions: Vec<Arc<dyn GatewayExtension>>)
         axum::serve(tls, app).with_graceful_shutdown(shutdown).await?;
     } else {
         axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    }
+    for ext in &gw.extensions {
+        ext.shutdown().await;
     }
     consumer.shutdown().await;
     gw.producer.shutdown().await;

@@ -1,7 +1,8 @@
 //! Reads `chat_inbox` back: every published message id enters the dedupe window and every
-//! block/unblock updates the block table. At boot it reads every queue from its first stored
-//! offset to the current end before the observer takes any `chat_outgoing` queue; afterwards it
-//! keeps polling, so when another observer dies this one already knows what it published.
+//! block/unblock updates the block table. At boot it reads every queue from
+//! `min(snapshot offset, max - REBUILD_WINDOW)` (never below the first stored offset) to the
+//! current end before the observer takes any `chat_outgoing` queue; afterwards it keeps polling,
+//! so when another observer dies this one already knows what it published.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,23 +16,45 @@ use super::Observer;
 pub struct Follower {
     obs: Arc<Observer>,
     positions: BTreeMap<MessageQueue, i64>,
+    /// Cached route (queue → broker address), refreshed every few seconds rather than on every
+    /// poll, so a following observer costs the nameserver almost nothing.
+    route: Vec<(MessageQueue, String)>,
+    route_at: Option<std::time::Instant>,
+    /// Where the first catch-up starts per inbox queue id (from the snapshot).
+    start: BTreeMap<i32, i64>,
+    /// Events per queue read back at boot for the dedupe window even if the snapshot is newer.
+    rebuild_window: i64,
 }
 
+/// How long a cached route is used.
+const ROUTE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Follower {
-    /// A follower starting at the beginning of every queue.
-    pub fn new(obs: Arc<Observer>) -> Self {
-        Follower { obs, positions: BTreeMap::new() }
+    /// A follower starting per queue at `min(start[q], max - rebuild_window)`, at least at the
+    /// first stored offset (a queue missing from `start` is read from its first offset).
+    pub fn new(obs: Arc<Observer>, start: BTreeMap<i32, i64>, rebuild_window: i64) -> Self {
+        Follower { obs, positions: BTreeMap::new(), route: Vec::new(), route_at: None, start, rebuild_window }
     }
 
     /// Read every queue up to its current end. Returns the number of events applied.
     pub async fn catch_up(&mut self) -> anyhow::Result<usize> {
         let mut applied = 0;
-        for (mq, addr) in self.obs.inbox.queues().await? {
+        if !matches!(self.route_at, Some(t) if t.elapsed() <= ROUTE_TTL) || self.route.is_empty() {
+            self.route = self.obs.inbox.queues().await?;
+            self.route_at = Some(std::time::Instant::now());
+        }
+        for (mq, addr) in self.route.clone() {
+            let end = self.obs.inbox.max_offset(&mq, &addr).await?;
             let mut pos = match self.positions.get(&mq) {
                 Some(p) => *p,
-                None => self.obs.inbox.min_offset(&mq, &addr).await?,
+                None => {
+                    let min = self.obs.inbox.min_offset(&mq, &addr).await?;
+                    match self.start.get(&mq.queue_id) {
+                        Some(s) => (*s).min(end - self.rebuild_window).max(min),
+                        None => min,
+                    }
+                }
             };
-            let end = self.obs.inbox.max_offset(&mq, &addr).await?;
             while pos < end {
                 let page = self.obs.inbox.pull(&mq, &addr, "*", pos, 32).await?;
                 for m in &page.messages {
@@ -43,6 +66,7 @@ impl Follower {
                 }
                 pos = page.next;
             }
+            self.obs.follow_positions.lock().insert(mq.queue_id, pos);
             self.positions.insert(mq, pos);
         }
         Ok(applied)
@@ -53,6 +77,7 @@ impl Follower {
         loop {
             if let Err(e) = self.catch_up().await {
                 tracing::debug!(error = %e, "inbox follower: read failed, retrying");
+                self.route_at = None; // the broker may have moved: re-read the route
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             }
             tokio::time::sleep(self.obs.cfg.follow_interval).await;

@@ -1,15 +1,16 @@
 //! The inbox observer (design §4.5): the single writer per conversation.
 //!
-//! * [`policy`]: the DM block table and the dedupe window, shared by the processing path and
+//! * [`policy`] — the DM block table and the dedupe window, shared by the processing path and
 //!   the follower.
-//! * [`follower`]: reads `chat_inbox` back (from the start at boot, then continuously) so the
+//! * [`follower`] — reads `chat_inbox` back (from the start at boot, then continuously) so the
 //!   block table and the dedupe window survive restarts and queue takeovers, with no store other
 //!   than the broker.
-//! * [`process`]: one `chat_outgoing` message → verify, authorize, dedupe, apply policy, publish.
+//! * [`process`] — one `chat_outgoing` message → verify, authorize, dedupe, apply policy, publish.
 
 pub mod follower;
 pub mod policy;
 pub mod process;
+pub mod snapshot;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use chat_proto::topics::{CG_OBSERVER, CG_OBSERVER_FOLLOW, CHAT_INBOX, CHAT_OUTGOING, PG_OBSERVER};
+use chat_proto::topics::{CG_OBSERVER, CG_OBSERVER_FOLLOW, CHAT_INBOX, CHAT_OUTGOING, CHAT_POLICY_STATE, PG_OBSERVER};
 use mq_client::{Admin, ConsumeFromWhere, MessageExt, Producer, PushConsumer};
 use parking_lot::Mutex;
 
@@ -47,6 +48,10 @@ pub struct Observer {
     pub outgoing: TopicReader,
     /// queue id → (last offset processed, offset below which messages get the recovery lookup).
     pub recovery: Mutex<std::collections::HashMap<i32, (i64, i64)>>,
+    /// Reader of `chat_policy_state`.
+    pub policy_state: TopicReader,
+    /// `chat_inbox` queue id → offset the follower has read up to (written into snapshots).
+    pub follow_positions: Mutex<std::collections::BTreeMap<i32, i64>>,
 }
 
 /// Run an observer until SIGTERM/SIGINT.
@@ -54,6 +59,7 @@ pub async fn run(cfg: ObserverConfig) -> anyhow::Result<()> {
     let c = cfg.common.clone();
     let admin = Admin::connect(&c.namesrv).await.context("connect to the nameserver")?;
     crate::broker::ensure_topics(&admin, &[CHAT_OUTGOING, CHAT_INBOX], c.chat_queues, c.create_topics, Duration::from_secs(60)).await?;
+    crate::broker::ensure_topics(&admin, &[CHAT_POLICY_STATE], 1, c.create_topics, Duration::from_secs(60)).await?;
     let unique = format!("{}-{}", c.instance_id, std::process::id());
     let producer = Producer::builder()
         .namesrv_addr(&c.namesrv)
@@ -75,6 +81,8 @@ pub async fn run(cfg: ObserverConfig) -> anyhow::Result<()> {
         ready: AtomicBool::new(false),
         outgoing: TopicReader::new(admin.clone(), CHAT_OUTGOING, CG_OBSERVER_FOLLOW),
         recovery: Mutex::new(std::collections::HashMap::new()),
+        policy_state: TopicReader::new(admin.clone(), CHAT_POLICY_STATE, CG_OBSERVER_FOLLOW),
+        follow_positions: Mutex::new(std::collections::BTreeMap::new()),
     });
 
     // Health first, so orchestration can see "alive but not ready" during the catch-up.
@@ -89,8 +97,19 @@ pub async fn run(cfg: ObserverConfig) -> anyhow::Result<()> {
         let _ = axum::serve(listener, app).await;
     });
 
-    // Rebuild blocks and the dedupe window from the inbox before taking any queue.
-    let mut follower = follower::Follower::new(obs.clone());
+    // Rebuild blocks (last snapshot, then the inbox after it) and the dedupe window (the inbox
+    // tail) before taking any queue.
+    let restored = snapshot::read_last(&obs).await.context("read chat_policy_state")?;
+    let start = match &restored {
+        Some(s) => {
+            obs.policy.lock().restore(&s.blocks);
+            obs.metrics.set("chat_policy_restored_blocks", s.blocks.len() as i64);
+            tracing::info!(blocks = s.blocks.len(), owner = %s.owner, "restored the block table from chat_policy_state");
+            s.inbox_offsets.clone()
+        }
+        None => Default::default(),
+    };
+    let mut follower = follower::Follower::new(obs.clone(), start, cfg.rebuild_window);
     follower.catch_up().await.context("rebuild state from chat_inbox")?;
     let (blocks, seen) = {
         let p = obs.policy.lock();
@@ -98,6 +117,7 @@ pub async fn run(cfg: ObserverConfig) -> anyhow::Result<()> {
     };
     tracing::info!(blocks, seen, "state rebuilt from chat_inbox");
     let follow_task = tokio::spawn(follower.run());
+    let refresh_task = tokio::spawn(snapshot::refresh_loop(obs.clone(), cfg.snapshot_interval));
 
     let o = obs.clone();
     let consumer = PushConsumer::builder()
@@ -134,6 +154,7 @@ pub async fn run(cfg: ObserverConfig) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     consumer.shutdown().await;
     follow_task.abort();
+    refresh_task.abort();
     obs.producer.shutdown().await;
     Ok(())
 }

@@ -57,6 +57,26 @@ impl Policy {
         self.seen.contains(id)
     }
 
+    /// The non-empty entries of the block table (for `chat_policy_state`).
+    pub fn blocks_snapshot(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        self.blocks
+            .iter()
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(rid, s)| {
+                let mut v: Vec<String> = s.iter().cloned().collect();
+                v.sort();
+                (rid.clone(), v)
+            })
+            .collect()
+    }
+
+    /// Load a snapshot's table (before any replay).
+    pub fn restore(&mut self, blocks: &std::collections::BTreeMap<String, Vec<String>>) {
+        for (rid, blockers) in blocks {
+            self.blocks.insert(rid.clone(), blockers.iter().cloned().collect());
+        }
+    }
+
     /// Number of rooms with at least one block.
     pub fn block_count(&self) -> usize {
         self.blocks.values().filter(|s| !s.is_empty()).count()
@@ -80,6 +100,12 @@ mod tests {
         // The follower reads the block at offset 5 again: ignored.
         assert!(!p.apply_block("d_a_b", "a", true, Some(5)));
         assert!(!p.is_blocked_by("d_a_b", "a"));
+        p.apply_block("d_a_c", "c", true, None);
+        let snap = p.blocks_snapshot();
+        assert_eq!(snap.len(), 1);
+        let mut q = Policy::new(10);
+        q.restore(&snap);
+        assert!(q.is_blocked_by("d_a_c", "c") && !q.is_blocked_by("d_a_b", "a"));
         p.mark_seen("x");
         assert!(p.seen("x") && !p.seen("y"));
     }

@@ -107,6 +107,10 @@ pub async fn handle(obs: &Observer, m: &MessageExt) -> anyhow::Result<()> {
             // Applied only once stored: if the publish failed, the retry applies it.
             obs.policy.lock().apply_block(&body.rid, &body.blocker, on, Some(offset));
             obs.metrics.inc(if on { "chat_blocks_total" } else { "chat_unblocks_total" });
+            // Persist the table before acknowledging. If this fails the message is retried, is
+            // then a duplicate by id and acknowledged; the event itself is in chat_inbox for
+            // replay, and the next change or the periodic refresh writes the table.
+            super::snapshot::write(obs).await?;
         }
         Outgoing::Read(r) => {
             let recipients = room.parties().map(|(a, b)| vec![a.to_string(), b.to_string()]);

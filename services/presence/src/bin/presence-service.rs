@@ -1,0 +1,9 @@
+//! `presence-service`: user presence on the rmq broker (design §5). Configuration comes from
+//! the environment (see `presence_service::config::PresenceConfig`).
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    chat_ddp_streamer::init_tracing();
+    let cfg = presence_service::config::PresenceConfig::from_env()?;
+    presence_service::service::run(cfg).await
+}
