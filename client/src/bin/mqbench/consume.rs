@@ -42,7 +42,10 @@ pub async fn consumer(spec: ConsumerSpec<'_>, stats: Arc<Stats>, last_arrival: A
         .pull_batch_size(spec.pull_batch)
         .concurrency(spec.concurrency)
         .max_cached_msgs(4096)
-        .rebalance_interval(Duration::from_secs(5))
+        .rebalance_interval(Duration::from_secs(1))
+        // A benchmark topic may have been auto-created a moment ago: learn its route quickly
+        // rather than after the default 30 s refresh.
+        .route_refresh_interval(Duration::from_secs(1))
         .start(move |msg: MessageExt| {
             let stats = stats.clone();
             let last = last_arrival.clone();

@@ -13,6 +13,9 @@ use crate::{consume, produce, E2eArgs};
 /// `mqbench e2e`.
 pub async fn run(a: E2eArgs) -> anyhow::Result<()> {
     let p = produce::producer(&a.produce).await?;
+    // Make sure the topic exists (auto-created through TBW102 on the first send) before the
+    // consumer looks up its route; otherwise it would find no queues to consume.
+    p.send(mq_client::Message::new(a.produce.common.topic.clone(), "mqbench e2e warm-up")).await?;
     let consumed = Stats::new();
     let group = a.consumer_group.clone().unwrap_or_else(|| consume::fresh_group("benchmark_e2e"));
     let spec = consume::ConsumerSpec {
@@ -26,7 +29,12 @@ pub async fn run(a: E2eArgs) -> anyhow::Result<()> {
     };
     let c = consume::consumer(spec, consumed.clone(), Arc::new(AtomicI64::new(0))).await?;
     // Let the consumer take its queues before producing (it starts from the last offset).
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while c.assigned_queues().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::ensure!(!c.assigned_queues().is_empty(), "the consumer got no queue of {} within 30 s", a.produce.common.topic);
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let sent = Stats::new();
     let senders = produce::spawn_senders(&a.produce, p.clone(), sent.clone()).await;
     let common = &a.produce.common;
