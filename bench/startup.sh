@@ -9,11 +9,11 @@
 #   empty    START_ROUNDS starts on an empty store: ms from exec to readiness (ours: the
 #            "boot success" line; rocketmq-rust: `Broker lifecycle transition state="ready"`),
 #            i.e. store opened, servers listening, registered with the name server;
-#            then idle RSS 2 s after the last start
+#            then idle RSS 5 s after the last start and idle CPU over those 5 s
 #   conns    CONNS idle TCP connections to the broker port: RSS delta per connection
 #   topics   TOPICS topics (4 queues each) created with `mqbench topics` (UPDATE_AND_CREATE_TOPIC
 #            on the broker): RSS before/after, create rate
-#   restart  fill LOG_MSGS x 1 KiB (1 Mi = ~1.1 GiB of commit log; 10 GiB = 10485760), clean stop
+#   restart  fill LOG_MSGS x 1 KiB with batch sends (32 per request; 1 Mi = ~1.1 GiB of commit log; 10 GiB = 10485760), clean stop
 #            (SIGTERM), time to readiness; then kill -9 and time to readiness again
 # Every process started here is killed by PID on exit; the stores are deleted.
 set -euo pipefail
@@ -63,7 +63,9 @@ for sys in $SYSTEMS; do
           emit "$sys" start_empty_ms "$START_MS" "round $i"
           [ "$i" -lt "$START_ROUNDS" ] && stop_pid "$BROKER_PID"
         done
-        sleep 2; emit "$sys" idle_rss_kib "$(rss_kib "$BROKER_PID")" "2 s after start, empty store"
+        c0=$(awk '{print $14+$15}' "/proc/$BROKER_PID/stat"); sleep 5; c1=$(awk '{print $14+$15}' "/proc/$BROKER_PID/stat")
+        emit "$sys" idle_rss_kib "$(rss_kib "$BROKER_PID")" "5 s after start, empty store"
+        emit "$sys" idle_cpu_pct "$(awk -v a="$c0" -v b="$c1" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f", (b-a)*100/hz/5}')" "broker CPU while idle, 5 s"
         stop_pid "$BROKER_PID" ;;
       conns)
         rm -rf "$dir/store"; timed_start "$sys" "$dir"; sleep 2
@@ -93,7 +95,7 @@ PY
       restart)
         rm -rf "$dir/store"; timed_start "$sys" "$dir"
         log "$sys: filling $LOG_MSGS x 1 KiB (df: $(df -h / | awk 'NR==2{print $4}') free)"
-        "$BIN/mqbench" producer -n "127.0.0.1:$NS" -t BenchLog -s 1024 -w 1 --inflight 256 --count "$LOG_MSGS" --duration 3600 2>&1 \
+        "$BIN/mqbench" producer -n "127.0.0.1:$NS" -t BenchLog -s 1024 -w 1 -b 32 --inflight 16 --count "$LOG_MSGS" --duration 3600 2>&1 \
           | grep "TPS" | tail -1 | sed "s/^/  $sys fill: /" || true
         t0=$(now_ms); stop_pid "$BROKER_PID"; emit "$sys" clean_stop_ms $(( $(now_ms) - t0 )) "SIGTERM to exit"
         timed_start "$sys" "$dir"
