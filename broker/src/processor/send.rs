@@ -30,7 +30,10 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<Re
         Ok(h) => h,
         Err(e) => return Some(err(response::SYSTEM_ERROR, format!("bad send request header: {e}"))),
     };
-    let batch = req.code == rq::SEND_BATCH_MESSAGE;
+    // rocketmq-client-cpp 1.x sends batches as SEND_MESSAGE with "batch":"1" (its bug #189;
+    // Apache's broker then stores the packed batch as one message, issue #363 there). The
+    // flag is only set on packed bodies, so honouring it unpacks them as the client meant.
+    let batch = req.code == rq::SEND_BATCH_MESSAGE || h.batch == Some(true);
     let (h, queue_id, multi) = match check(b, h) {
         Ok(v) => v,
         Err(resp) => return Some(resp),
