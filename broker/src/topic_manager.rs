@@ -144,7 +144,7 @@ impl TopicManager {
     /// Snapshot as the register/GET_ALL_TOPIC_CONFIG wrapper.
     pub fn wrapper(&self) -> TopicConfigSerializeWrapper {
         let data_version = self.version.lock().clone();
-        TopicConfigSerializeWrapper { topic_config_table: self.table.iter().map(|e| (e.key().clone(), e.value().clone())).collect(), data_version }
+        TopicConfigSerializeWrapper { topic_config_table: self.table.iter().map(|e| (e.key().clone(), e.value().clone())).collect(), data_version, ..Default::default() }
     }
 
     /// Topic names.

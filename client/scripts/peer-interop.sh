@@ -72,7 +72,7 @@ wait_port() { # port seconds
 }
 
 echo "== building mq-client examples and mqadmin"
-(cd "$root" && cargo build -q -p mq-client --examples --bins) || exit 1
+(cd "$root" && cargo build -q -p mq-client --examples --bins && cargo build -q -p mq-broker) || exit 1
 ex="$root/target/debug/examples"
 admin="$root/target/debug/mqadmin"
 
@@ -121,6 +121,7 @@ else
 fi
 export NAMESRV_ADDR=$ns
 topic="PeerTopic$$"
+broker_name() { "$admin" topicRoute -t "$topic" | python3 -c 'import json,sys; print(json.load(sys.stdin)["brokerDatas"][0]["brokerName"])'; }
 
 step "mqadmin clusterList" bash -c "$admin clusterList | grep -q DefaultCluster"
 step "mqadmin updateTopic" "$admin" updateTopic -c DefaultCluster -t "$topic" -r 4 -w 4
@@ -138,7 +139,29 @@ step "mqadmin brokerStatus" bash -c "$admin brokerStatus -c DefaultCluster | gre
 step "mqadmin consumerProgress" bash -c "$admin consumerProgress -g peer_group_$$ | grep -q 'Diff Total'"
 step "mqadmin sendMessage" bash -c "$admin sendMessage -t $topic -p peer-hello -k peerkey | grep -q SEND_OK"
 step "mqadmin queryMsgByKey" bash -c "sleep 2; $admin queryMsgByKey -t $topic -k peerkey | grep -q '#Message ID'"
-step "mqadmin getBrokerConfig" bash -c "$admin getBrokerConfig -c DefaultCluster | grep -q '='"
+step "mqadmin getBrokerConfig" bash -c "$admin getBrokerConfig -c DefaultCluster | grep -Eq '^[a-zA-Z]+ +=  '"
+step "mqadmin topicList" bash -c "$admin topicList | grep -qx $topic"
+step "mqadmin queryMsgById (unique id)" bash -c "id=\$($admin sendMessage -t $topic -p by-id | awk '/SEND_OK/ {print \$4}'); $admin queryMsgById -t $topic -i \$id | grep -q 'OffsetID:'"
+step "mqadmin queryMsgByOffset" bash -c "$admin queryMsgByOffset -t $topic -b $(broker_name) -i 0 -o 0 | grep -q 'OffsetID:'"
+step "mqadmin updateSubGroup" "$admin" updateSubGroup -c DefaultCluster -g "peer_sub_$$"
+step "mqadmin resetOffsetByTime" bash -c "$admin resetOffsetByTime -g peer_group_$$ -t $topic -s now | grep -q '#brokerName'"
+step "mqadmin consumerConnection (answers)" bash -c "$admin consumerConnection -g peer_group_$$ 2>&1 | grep -Eq 'not online|#ClientId'"
+step "mqadmin producerConnection (answers)" bash -c "$admin producerConnection -g peer_producer_$$ -t $topic 2>&1 | grep -Eq 'not exist|#ClientId|no producer'"
+step "mqadmin updateBrokerConfig (answers)" bash -c "$admin updateBrokerConfig -c DefaultCluster -k brokerPermission -v 6 2>&1 | grep -Eq 'success|code'"
+step "mqadmin deleteSubGroup" "$admin" deleteSubGroup -c DefaultCluster -g "peer_sub_$$"
+step "mqadmin deleteTopic" "$admin" deleteTopic -c DefaultCluster -t "$topic"
+
+# Mixed cluster: our mqbroker registers with the peer's name server (REGISTER_BROKER body in
+# the 5.x form strict decoders need) and serves a topic through it.
+our_port=$(free_port)
+printf 'brokerClusterName=DefaultCluster\nbrokerName=rmq-mixed-%s\nbrokerId=0\nnamesrvAddr=%s\nbrokerIP1=127.0.0.1\nlistenPort=%s\nstorePathRootDir=%s/rmq-store\n' \
+  "$$" "$ns" "$our_port" "$work" >"$work/rmq-broker.conf"
+"$root/target/debug/mqbroker" -c "$work/rmq-broker.conf" >"$work/rmq-broker.log" 2>&1 & pids+=($!)
+wait_port "$our_port" 30 || echo "our mqbroker did not listen on $our_port"
+registered() { for _ in $(seq 1 50); do "$admin" clusterList | grep -q "rmq-mixed-$$" && return 0; sleep 0.2; done; return 1; }
+step "our mqbroker registers with this name server" registered
+step "mqadmin updateTopic on our broker" "$admin" updateTopic -b "127.0.0.1:$our_port" -t "Mixed$$" -r 2 -w 2
+step "example producer -> our broker via this name server" bash -c "$ex/producer $ns Mixed$$ | grep 'status=SendOk' | grep -c 'rmq-mixed-$$' | grep -qx 10"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -60,7 +60,8 @@ pub fn delete_topic(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
 
 /// GET_ALL_TOPIC_CONFIG (21) / GET_TOPIC_CONFIG_LIST (22).
 pub fn all_topic_config(b: &Broker) -> RemotingCommand {
-    RemotingCommand::success().with_body(to_json(&b.topics.wrapper()))
+    // Java 5 answers with TopicConfigAndMappingSerializeWrapper (empty mappings here).
+    RemotingCommand::success().with_body(to_json(&b.topics.wrapper().with_empty_mappings()))
 }
 
 /// GET_TOPIC_NAME_LIST (23).

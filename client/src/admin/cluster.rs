@@ -50,13 +50,11 @@ impl Admin {
     pub async fn broker_config(&self, addr: &str) -> Result<BTreeMap<String, String>> {
         let resp = self.api.invoke_ok(addr, RemotingCommand::request(request::GET_BROKER_CONFIG)).await?;
         let text = String::from_utf8_lossy(&resp.body);
-        Ok(text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect())
+        // Java reads this body with Properties.load, so '=', ':' and whitespace all separate
+        // key and value (Apache writes "k=v", rocketmq-rust writes "k:v"); parse it the same way.
+        let entries = mq_common::config::parse_properties(&text)
+            .map_err(|e| ClientError::BadResponse(format!("GET_BROKER_CONFIG body from {addr}: {e}")))?;
+        Ok(entries.into_iter().collect())
     }
 
     /// UPDATE_BROKER_CONFIG with one key. Returns the broker's remark (e.g. ignored keys).

@@ -96,8 +96,8 @@ pub struct TopicConfig {
     pub topic_sys_flag: i32,
     /// Ordered topic.
     pub order: bool,
-    /// 5.x attributes.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    /// 5.x attributes. Always written (`{}` when empty), as Java 5's fastjson does: strict
+    /// 5.x decoders (rocketmq-rust) require the field.
     pub attributes: BTreeMap<String, String>,
 }
 
@@ -155,16 +155,29 @@ impl TopicConfig {
 }
 
 /// Version stamp of a broker's metadata.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct DataVersion {
     /// Change counter.
     pub counter: i64,
     /// Time of the last change, ms.
     pub timestamp: i64,
-    /// 5.x state version.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// 5.x state version. Always written (0 when unset): 5.x peers such as rocketmq-rust
+    /// reject a DataVersion without it, and 4.x readers ignore the extra field.
+    #[serde(serialize_with = "state_version_or_zero")]
     pub state_version: Option<i64>,
+}
+
+fn state_version_or_zero<S: serde::Serializer>(v: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_i64(v.unwrap_or(0))
+}
+
+impl Default for DataVersion {
+    /// Counter 0, timestamp 0, stateVersion 0 (what a 5.x broker starts with; written as 0
+    /// anyway, so an absent value and 0 are the same on the wire).
+    fn default() -> Self {
+        DataVersion { counter: 0, timestamp: 0, state_version: Some(0) }
+    }
 }
 
 impl DataVersion {
@@ -183,6 +196,28 @@ pub struct TopicConfigSerializeWrapper {
     pub topic_config_table: BTreeMap<String, TopicConfig>,
     /// Data version.
     pub data_version: DataVersion,
+    /// 5.x static-topic mapping info (`TopicConfigAndMappingSerializeWrapper`), sent by a
+    /// 5.x broker in REGISTER_BROKER and GET_ALL_TOPIC_CONFIG. We do not implement static
+    /// topics, so the content is kept opaque; `None` (as in `topics.json`) omits the field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic_queue_mapping_info_map: Option<BTreeMap<String, serde_json::Value>>,
+    /// 5.x static-topic mapping details; see `topic_queue_mapping_info_map`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic_queue_mapping_detail_map: Option<BTreeMap<String, serde_json::Value>>,
+    /// 5.x version of the mapping tables; see `topic_queue_mapping_info_map`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapping_data_version: Option<DataVersion>,
+}
+
+impl TopicConfigSerializeWrapper {
+    /// The 5.x `TopicConfigAndMappingSerializeWrapper` form: the same topics with empty
+    /// static-topic mapping tables, which strict 5.x decoders require in REGISTER_BROKER.
+    pub fn with_empty_mappings(mut self) -> Self {
+        self.topic_queue_mapping_info_map.get_or_insert_with(BTreeMap::new);
+        self.topic_queue_mapping_detail_map.get_or_insert_with(BTreeMap::new);
+        self.mapping_data_version.get_or_insert_with(DataVersion::default);
+        self
+    }
 }
 
 /// REGISTER_BROKER body.
@@ -287,7 +322,7 @@ mod tests {
         let tc = TopicConfig::new("T", 4, 6);
         assert_eq!(
             serde_json::to_string(&tc).unwrap(),
-            r#"{"topicName":"T","readQueueNums":4,"writeQueueNums":4,"perm":6,"topicFilterType":"SINGLE_TAG","topicSysFlag":0,"order":false}"#
+            r#"{"topicName":"T","readQueueNums":4,"writeQueueNums":4,"perm":6,"topicFilterType":"SINGLE_TAG","topicSysFlag":0,"order":false,"attributes":{}}"#
         );
     }
 }
