@@ -8,6 +8,7 @@ use mq_common::protocol::codes::{request, response};
 use mq_common::protocol::header::{ConsumeMessageDirectlyRequestHeader, PullMessageRequestHeader, QueryMessageRequestHeader, ViewMessageRequestHeader, PULL_FLAG_SUBSCRIPTION};
 use mq_common::protocol::RemotingCommand;
 
+use super::partial::{fan_out, PerBroker};
 use super::Admin;
 use crate::consumer::fetch::{self, decode_records, PullStatus};
 use crate::error::{ClientError, Result};
@@ -62,12 +63,36 @@ impl Admin {
     }
 
     /// QUERY_MESSAGE by key on every master of `topic`, merged (newest first per broker order).
+    /// Fails on the first broker error; see [`Admin::query_msg_by_key_per_broker`].
     pub async fn query_msg_by_key(&self, topic: &str, key: &str, max: i32, begin_ms: i64, end_ms: i64) -> Result<Vec<QueriedMessage>> {
         self.query(topic, key, max, begin_ms, end_ms, false).await
     }
 
+    /// QUERY_MESSAGE by key on every master of `topic` concurrently, each broker's matches (or
+    /// error) apart. Fails as a whole only when the topic has no route.
+    pub async fn query_msg_by_key_per_broker(&self, topic: &str, key: &str, max: i32, begin_ms: i64, end_ms: i64) -> Result<PerBroker<Vec<MessageExt>>> {
+        self.query_per_broker(topic, key, max, begin_ms, end_ms, false).await
+    }
+
+    /// QUERY_MESSAGE by client id (UNIQ_KEY) on every master of `topic` concurrently, like
+    /// [`Admin::query_msg_by_key_per_broker`]; only messages whose id is `id` are kept.
+    pub async fn query_msg_by_unique_key_per_broker(&self, topic: &str, id: &str, max: i32) -> Result<PerBroker<Vec<MessageExt>>> {
+        let mut r = self.query_per_broker(topic, id, max, 0, i64::MAX, true).await?;
+        for (_, msgs) in &mut r.ok {
+            msgs.retain(|m| m.msg_id() == id);
+        }
+        Ok(r)
+    }
+
     async fn query(&self, topic: &str, key: &str, max: i32, begin_ms: i64, end_ms: i64, unique: bool) -> Result<Vec<QueriedMessage>> {
-        let route = self.topic_route(topic).await?;
+        let found = self.query_per_broker(topic, key, max, begin_ms, end_ms, unique).await?.into_result()?;
+        Ok(found.into_iter().flat_map(|(b, msgs)| msgs.into_iter().map(move |m| QueriedMessage { broker: b.name.clone(), message: m })).collect())
+    }
+
+    /// The fan-out behind the key queries: the index is a hash, so only real matches of
+    /// `key` (its KEYS, or its id) in `topic` are kept.
+    async fn query_per_broker(&self, topic: &str, key: &str, max: i32, begin_ms: i64, end_ms: i64, unique: bool) -> Result<PerBroker<Vec<MessageExt>>> {
+        let brokers = self.topic_masters(topic).await?;
         let hdr = QueryMessageRequestHeader {
             topic: topic.into(),
             key: key.into(),
@@ -76,24 +101,18 @@ impl Admin {
             end_timestamp: end_ms,
             unique_key_query: unique.then_some(true),
         };
-        let mut out = Vec::new();
-        for bd in &route.broker_datas {
-            let Some(addr) = bd.master_addr() else { continue };
-            let resp = self.api.invoke(addr, RemotingCommand::request_with_header(request::QUERY_MESSAGE, &hdr), self.api.timeout).await?;
-            match resp.code {
-                response::SUCCESS => {
-                    for m in decode_records(&resp.body) {
-                        let keys_match = unique || m.keys().contains(&key) || m.msg_id() == key;
-                        if keys_match && m.topic == topic {
-                            out.push(QueriedMessage { broker: bd.broker_name.clone(), message: m });
-                        }
-                    }
+        Ok(fan_out(brokers, |b| {
+            let cmd = RemotingCommand::request_with_header(request::QUERY_MESSAGE, &hdr);
+            async move {
+                let resp = self.api.invoke(&b.addr, cmd, self.api.timeout).await?;
+                match resp.code {
+                    response::SUCCESS => Ok(decode_records(&resp.body).into_iter().filter(|m| m.topic == topic && (unique || m.keys().contains(&key) || m.msg_id() == key)).collect()),
+                    response::QUERY_NOT_FOUND => Ok(Vec::new()),
+                    _ => Err(ClientError::from_response(&b.addr, &resp)),
                 }
-                response::QUERY_NOT_FOUND => {}
-                _ => return Err(ClientError::from_response(addr, &resp)),
             }
-        }
-        Ok(out)
+        })
+        .await)
     }
 
     /// The message at `offset` of a queue (PULL_MESSAGE with max 1, group `TOOLS_CONSUMER`).
