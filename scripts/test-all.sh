@@ -3,7 +3,8 @@
 #   1. cargo test --workspace: unit, property, integration and real-process tests of every crate
 #      (protocol fixtures, namesrv, store crash/corruption/model tests, broker, client against a
 #      real stack, console API, chat and presence end-to-end tests);
-#   2. interop: a third-party RocketMQ client (ali-ons, npm) against mqnamesrv + mqbroker;
+#   2. interop: third-party RocketMQ clients against mqnamesrv + mqbroker: ali-ons (npm, pure
+#      JavaScript) and rocketmq-client-cpp 1.x (PyPI `rocketmq`, C++ core);
 #   3. the chat gateway's DDP conformance tests with the real ddp.js client (node --test);
 #   4. the web console in headless Chromium (installed by the script if missing).
 # Every suite runs even if an earlier one failed; the last line says how many passed.
@@ -37,6 +38,7 @@ if [ "$RMQ_PROFILE" = release ]; then
   cargo build --release -p mq-namesrv -p mq-broker -p mq-console -p mq-client --bins --example push_consumer
 fi
 suite "interop (ali-ons)" env RMQ_SKIP_BUILD=1 scripts/interop.sh
+suite "interop (rocketmq-client-cpp)" env RMQ_SKIP_BUILD=1 scripts/interop-cpp.sh
 suite "chat DDP conformance (ddp.js)" env SKIP_RUST=1 scripts/services-test.sh
 suite "console in headless chromium" scripts/console-e2e.sh both
 

@@ -164,8 +164,16 @@ fn garbage_after_the_tail_is_ignored() {
 
 #[test]
 fn deleted_consume_queue_files_are_rebuilt() {
-    // A middle file (leaves a hole) after a clean stop, and the last file after a crash.
-    for (which, crashed) in [("middle", false), ("last", true), ("all", true)] {
+    // A middle file (leaves a hole), the last file or the whole queue, after a clean stop or a
+    // crash. After a clean stop no scan runs; the shutdown's consume-queue manifest reveals the
+    // short queue.
+    for (which, crashed) in [
+        ("middle", false),
+        ("last", false),
+        ("all", false),
+        ("last", true),
+        ("all", true),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let recs = fill(dir.path());
         let qdir = dir.path().join("consumequeue/TopicC/1");

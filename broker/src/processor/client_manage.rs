@@ -1,7 +1,7 @@
 //! Client registry (spec §2.6, §2.8): HEART_BEAT, UNREGISTER_CLIENT, channel close/expiry
 //! (→ NOTIFY_CONSUMER_IDS_CHANGED), LOCK_BATCH_MQ / UNLOCK_BATCH_MQ.
 
-use mq_common::protocol::body::{system_topics, to_json, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody, PERM_READ, PERM_WRITE};
+use mq_common::protocol::body::{system_topics, to_json, HeartbeatData, LockBatchRequestBody, SubscriptionData, LockBatchResponseBody, PERM_READ, PERM_WRITE};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::header::UnregisterClientRequestHeader;
 use mq_common::protocol::{lenient_json, now_millis, RemotingCommand};
@@ -16,7 +16,10 @@ use crate::consumer_manager::ClientChannel;
 pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCommand {
     let hb: HeartbeatData = match lenient_json::from_slice(&req.body) {
         Ok(h) => h,
-        Err(e) => return err(response::SYSTEM_ERROR, format!("bad heartbeat body: {e}")),
+        Err(e) => {
+            tracing::warn!(client = %ch.peer_addr(), error = %e, body = %String::from_utf8_lossy(&req.body[..req.body.len().min(600)]), "bad heartbeat body");
+            return err(response::SYSTEM_ERROR, format!("bad heartbeat body: {e}"));
+        }
     };
     let now = now_millis();
     let client = ClientChannel { channel: ch.clone(), client_id: hb.client_id.clone(), language: req.language.clone(), version: req.version, last_update: now };
@@ -33,9 +36,13 @@ pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCom
                 if s.expression_type.is_empty() {
                     s.expression_type = "TAG".into();
                 }
-                // Clients differ in how they send codes (numbers, strings, none): recompute.
-                if !s.is_all() {
-                    s.code_set = s.effective_codes();
+                // Clients differ in how they send codes (numbers, strings, none, and
+                // rocketmq-client-cpp sends atoi(tag), i.e. 0): recompute them from the
+                // expression as Java's FilterAPI does, so the CQ tag-code filter is right.
+                if !s.is_all() && s.expression_type.eq_ignore_ascii_case("TAG") {
+                    let built = SubscriptionData::build(&s.topic, &s.sub_string, 0);
+                    s.code_set = built.code_set;
+                    s.tags_set = built.tags_set;
                 }
                 s
             })

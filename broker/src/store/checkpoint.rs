@@ -4,6 +4,13 @@
 //! confirmPhyOffset). Java ignores the rest of the page, so we keep our own clean-shutdown
 //! record at bytes 40..64: `commit-log end offset i64 ‖ magic i64 ‖ last record offset i64`. It is written only by a clean
 //! shutdown and lets the next start skip scanning the commit log.
+//!
+//! Bytes 64..88 hold the *consistent point*, written by every periodic checkpoint:
+//! `offset i64 ‖ magic i64 ‖ last record offset i64`. Every commit-log record below `offset` was
+//! fsynced, and so were its consume-queue unit and index entries, before the page was written.
+//! Recovery after a crash scans (and re-dispatches) only from there instead of from a whole file
+//! chosen by timestamps; the record at `last record offset` (which must end exactly at `offset`)
+//! is CRC-checked first, so a checkpoint that does not match the log is not trusted.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -12,6 +19,9 @@ use std::path::Path;
 /// Size of the checkpoint file.
 pub const CHECKPOINT_SIZE: usize = 4096;
 const CLEAN_MAGIC: i64 = 0x524d_5153_544f_5245; // "RMQSTORE"
+const CONSISTENT_MAGIC: i64 = 0x524d_5143_4f4e_5354; // "RMQCONST"
+/// Bytes of the page we write (the rest stays zero).
+const WRITTEN: usize = 88;
 
 /// Checkpoint contents.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,6 +40,9 @@ pub struct Checkpoint {
     pub clean_shutdown_offset: Option<i64>,
     /// offset of the last record at clean shutdown (-1 if none), verified at the next start
     pub clean_last_record_offset: i64,
+    /// Commit-log offset below which log, consume queues and index were all durable at the last
+    /// checkpoint (our extension), with the offset of the record ending there (-1 if none).
+    pub consistent: Option<(i64, i64)>,
 }
 
 /// The open checkpoint file.
@@ -67,6 +80,7 @@ impl CheckpointFile {
             confirm_phy_offset: get(&b, 32),
             clean_shutdown_offset: (get(&b, 48) == CLEAN_MAGIC).then(|| get(&b, 40)),
             clean_last_record_offset: get(&b, 56),
+            consistent: (get(&b, 72) == CONSISTENT_MAGIC).then(|| (get(&b, 64), get(&b, 80))),
         };
         if file.metadata()?.len() < CHECKPOINT_SIZE as u64 {
             file.set_len(CHECKPOINT_SIZE as u64)?;
@@ -76,7 +90,7 @@ impl CheckpointFile {
 
     /// Write the page and fsync it.
     pub fn flush(&mut self) -> io::Result<()> {
-        let mut b = [0u8; 64];
+        let mut b = [0u8; WRITTEN];
         let v = &self.value;
         b[0..8].copy_from_slice(&v.physic_msg_timestamp.to_be_bytes());
         b[8..16].copy_from_slice(&v.logics_msg_timestamp.to_be_bytes());
@@ -87,6 +101,11 @@ impl CheckpointFile {
             b[40..48].copy_from_slice(&off.to_be_bytes());
             b[48..56].copy_from_slice(&CLEAN_MAGIC.to_be_bytes());
             b[56..64].copy_from_slice(&v.clean_last_record_offset.to_be_bytes());
+        }
+        if let Some((off, last)) = v.consistent {
+            b[64..72].copy_from_slice(&off.to_be_bytes());
+            b[72..80].copy_from_slice(&CONSISTENT_MAGIC.to_be_bytes());
+            b[80..88].copy_from_slice(&last.to_be_bytes());
         }
         self.file.seek(SeekFrom::Start(0))?;
         self.file.write_all(&b)?;
@@ -124,10 +143,12 @@ mod tests {
         c.value.physic_msg_timestamp = 5;
         c.value.logics_msg_timestamp = 3;
         c.value.clean_shutdown_offset = Some(77);
+        c.value.consistent = Some((70, 60));
         c.flush().unwrap();
         let c2 = CheckpointFile::open(&p).unwrap();
         assert_eq!(c2.value.physic_msg_timestamp, 5);
         assert_eq!(c2.value.clean_shutdown_offset, Some(77));
+        assert_eq!(c2.value.consistent, Some((70, 60)));
         assert_eq!(c2.min_timestamp(false), 3);
         assert_eq!(std::fs::metadata(&p).unwrap().len(), 4096);
     }

@@ -23,6 +23,7 @@ mod clean;
 mod commit_log;
 mod config;
 mod consume_queue;
+mod cq_manifest;
 mod dispatch;
 mod error;
 mod flush;
@@ -40,6 +41,7 @@ pub use config::{parse_delay_levels, FlushDiskType, StoreConfig, DEFAULT_DELAY_L
 pub use consume_queue::{ConsumeQueue, CqUnit, CQ_UNIT};
 pub use dispatch::Arrival;
 pub use error::StoreError;
+pub use recovery::{RecoveryMode, RecoveryReport};
 pub use flush::DurabilityError;
 pub use index::{index_key_hash, IndexFile};
 pub use mapped_file::{offset_to_file_name, MappedFile};

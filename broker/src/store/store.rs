@@ -143,6 +143,12 @@ pub struct MessageStore {
     pub(crate) last_put_ts: AtomicI64,
     /// Offset of the newest record (recorded at clean shutdown, verified at the next start).
     pub(crate) last_record_offset: AtomicI64,
+    /// Candidate consistent point `(log end, last record)` captured by the previous checkpoint
+    /// round, whose consume-queue/index data that round already flushed; it becomes the
+    /// checkpoint's consistent point once the commit log is flushed past it.
+    pending_consistent: Mutex<Option<(i64, i64)>>,
+    /// What the recovery at open did.
+    pub(crate) recovery_report: Mutex<super::recovery::RecoveryReport>,
     delay_levels: Vec<i64>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) housekeeping_waker: Arc<Waker>,
@@ -224,6 +230,8 @@ impl MessageStore {
             stats: Stats::default(),
             last_put_ts: AtomicI64::new(0),
             last_record_offset: AtomicI64::new(-1),
+            pending_consistent: Mutex::new(None),
+            recovery_report: Mutex::default(),
             delay_levels,
             threads: Mutex::new(Vec::new()),
             housekeeping_waker: Arc::default(),
@@ -1187,18 +1195,64 @@ impl MessageStore {
     }
 
     /// Flush consume queues and index files and write the checkpoint.
+    ///
+    /// The consistent point: `(end, last)` is read under the put lock, so every record below
+    /// `end` has been dispatched; the flushes below then make its consume-queue units and index
+    /// entries durable. The point is published once the commit log is also flushed past it: now,
+    /// or (ASYNC flush lags) at the next round, which is why the previous candidate is kept.
     pub(crate) fn flush_derived(&self) -> std::io::Result<()> {
+        // Shutdown holds the put lock while it joins this thread: never block on the lock
+        // without watching the shutdown flag (shutdown flushes and checkpoints by itself).
+        let candidate = loop {
+            if let Some(_g) = self.put_lock.try_lock_for(Duration::from_millis(5)) {
+                break (
+                    self.commit_log.max_offset(),
+                    self.last_record_offset.load(Ordering::Acquire),
+                );
+            }
+            if self.shutdown.load(Ordering::Acquire) {
+                return Ok(());
+            }
+        };
+        self.flush_derived_locked(candidate)
+    }
+
+    /// [`MessageStore::flush_derived`] with the candidate point already read under the put lock
+    /// (shutdown holds the lock).
+    fn flush_derived_locked(&self, candidate: (i64, i64)) -> std::io::Result<()> {
         let ts = self.last_put_ts.load(Ordering::Acquire);
         for cq in self.all_cqs() {
             cq.flush()?;
         }
         self.index.flush()?;
+        let flushed = self.commit_log.flushed_offset();
+        let mut pending = self.pending_consistent.lock();
         let mut c = self.checkpoint.lock();
         if ts > 0 {
             c.value.logics_msg_timestamp = ts;
             c.value.index_msg_timestamp = ts;
         }
+        if flushed >= candidate.0 {
+            c.value.consistent = Some(candidate);
+        } else if let Some(p) = pending.filter(|p| flushed >= p.0) {
+            c.value.consistent = Some(p);
+        }
+        *pending = Some(candidate);
         c.flush()
+    }
+
+    /// Flush the commit log, consume queues and index and write the checkpoint now, as the
+    /// periodic housekeeping does (its consistent point then covers everything appended so far).
+    pub fn checkpoint_now(&self) -> Result<(), StoreError> {
+        if !self.do_flush() {
+            return Err(StoreError::Poisoned);
+        }
+        self.flush_derived().ctx(|| "checkpoint".into())
+    }
+
+    /// What recovery did when this store was opened.
+    pub fn recovery_report(&self) -> super::recovery::RecoveryReport {
+        *self.recovery_report.lock()
     }
 
     fn housekeeping_once(&self) -> bool {
@@ -1279,12 +1333,23 @@ impl MessageStore {
         if !self.do_flush() {
             return Err(StoreError::Poisoned);
         }
-        self.flush_derived()
+        let end = self.commit_log.max_offset();
+        let last = self.last_record_offset.load(Ordering::Acquire);
+        let queues: Vec<(String, i32, i64)> = self
+            .all_cqs()
+            .iter()
+            .map(|cq| (cq.topic().to_owned(), cq.queue_id(), cq.max_offset_in_queue()))
+            .collect();
+        // flush_derived takes the put lock for its consistent point; we hold it already and
+        // nothing can be appended, so (end, last) is consistent once the flushes succeed.
+        self.flush_derived_locked((end, last))
             .ctx(|| "flush consume queues / index".into())?;
+        super::cq_manifest::write(&self.root, end, queues)
+            .ctx(|| "write consume-queue manifest".into())?;
         {
             let mut c = self.checkpoint.lock();
-            c.value.clean_shutdown_offset = Some(self.commit_log.max_offset());
-            c.value.clean_last_record_offset = self.last_record_offset.load(Ordering::Acquire);
+            c.value.clean_shutdown_offset = Some(end);
+            c.value.clean_last_record_offset = last;
             c.flush().ctx(|| "write checkpoint".into())?;
         }
         let abort = self.root.join("abort");

@@ -50,6 +50,7 @@ pub struct SubscriptionData {
     #[serde(deserialize_with = "lenient_i32_set")]
     pub code_set: BTreeSet<i32>,
     /// Version (ms timestamp).
+    #[serde(deserialize_with = "lenient_i64")]
     pub sub_version: i64,
     /// `TAG` or `SQL92`; absent from ali-ons (treat as TAG).
     pub expression_type: String,
@@ -121,10 +122,13 @@ pub struct ConsumerData {
     /// Consumer group.
     pub group_name: String,
     /// `CONSUME_ACTIVELY` (pull) / `CONSUME_PASSIVELY` (push) / `CONSUME_POP`.
+    #[serde(deserialize_with = "consume_type_name")]
     pub consume_type: String,
     /// `CLUSTERING` / `BROADCASTING`.
+    #[serde(deserialize_with = "message_model_name")]
     pub message_model: String,
     /// `CONSUME_FROM_LAST_OFFSET` etc.
+    #[serde(deserialize_with = "consume_from_where_name")]
     pub consume_from_where: String,
     /// Subscriptions.
     pub subscription_data_set: Vec<SubscriptionData>,
@@ -189,6 +193,54 @@ pub struct ConsumerListByGroupResponseBody {
     pub consumer_id_list: Vec<String>,
 }
 
+/// Java enum constants in declaration order: fastjson reads an enum from its name or its
+/// ordinal, and rocketmq-client-cpp (PyPI `rocketmq`, Go 1.x's C core) sends ordinals.
+const CONSUME_TYPES: &[&str] = &["CONSUME_ACTIVELY", "CONSUME_PASSIVELY", "CONSUME_POP"];
+const MESSAGE_MODELS: &[&str] = &["BROADCASTING", "CLUSTERING"];
+const CONSUME_FROM_WHERE: &[&str] = &[
+    "CONSUME_FROM_LAST_OFFSET",
+    "CONSUME_FROM_LAST_OFFSET_AND_FROM_MIN_WHEN_BOOT_FIRST",
+    "CONSUME_FROM_MIN_OFFSET",
+    "CONSUME_FROM_MAX_OFFSET",
+    "CONSUME_FROM_FIRST_OFFSET",
+    "CONSUME_FROM_TIMESTAMP",
+];
+
+fn consume_type_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    enum_name_or_ordinal(d, CONSUME_TYPES)
+}
+
+fn message_model_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    enum_name_or_ordinal(d, MESSAGE_MODELS)
+}
+
+fn consume_from_where_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    enum_name_or_ordinal(d, CONSUME_FROM_WHERE)
+}
+
+/// A Java enum sent as its name (kept as is) or as its ordinal (mapped to the name).
+fn enum_name_or_ordinal<'de, D: Deserializer<'de>>(d: D, names: &'static [&'static str]) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => n
+            .as_u64()
+            .and_then(|i| names.get(i as usize))
+            .map(|s| s.to_string())
+            .ok_or_else(|| de::Error::custom(format!("enum ordinal {n} out of range (expected one of {names:?})"))),
+        other => Err(de::Error::custom(format!("expected an enum name or ordinal, got {other}"))),
+    }
+}
+
+/// An i64 sent as a number or a numeric string (rocketmq-client-cpp sends `"subVersion":"17..."`).
+fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Number(n) => n.as_i64().ok_or_else(|| de::Error::custom(format!("{n} is not an i64"))),
+        serde_json::Value::String(s) => s.trim().parse().map_err(|_| de::Error::custom(format!("'{s}' is not an integer"))),
+        serde_json::Value::Null => Ok(0),
+        other => Err(de::Error::custom(format!("expected an integer, got {other}"))),
+    }
+}
+
 fn lenient_i32_set<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeSet<i32>, D::Error> {
     struct V;
     impl<'de> Visitor<'de> for V {
@@ -228,6 +280,20 @@ mod tests {
         let sd = &hb.consumer_data_set[0].subscription_data_set[0];
         assert_eq!(sd.code_set, [97, 98].into_iter().collect());
         assert_eq!(sd.expression_type, "TAG");
+    }
+
+    #[test]
+    fn parses_cpp_client_heartbeat_with_enum_ordinals() {
+        // Captured from rocketmq-client-cpp 1.x (PyPI `rocketmq` 0.4.4).
+        let cpp = r#"{"clientID":"8557-127.0.0.1@DEFAULT","consumerDataSet":[{"consumeFromWhere":0,"consumeType":1,"groupName":"PY_CG","messageModel":1,"subscriptionDataSet":[{"subString":"*","subVersion":"1795320563571","topic":"%RETRY%PY_CG"},{"codeSet":[0],"subString":"TagA","subVersion":"1795320563571","tagsSet":["TagA"],"topic":"PyT"}]}]}"#;
+        let hb: HeartbeatData = serde_json::from_str(cpp).unwrap();
+        let cd = &hb.consumer_data_set[0];
+        assert_eq!(cd.consume_type, "CONSUME_PASSIVELY");
+        assert_eq!(cd.message_model, "CLUSTERING");
+        assert_eq!(cd.consume_from_where, "CONSUME_FROM_LAST_OFFSET");
+        assert_eq!(cd.subscription_data_set[1].sub_version, 1_795_320_563_571);
+        let bad = cpp.replace(r#""messageModel":1"#, r#""messageModel":7"#);
+        assert!(serde_json::from_str::<HeartbeatData>(&bad).unwrap_err().to_string().contains("ordinal 7"));
     }
 
     #[test]
