@@ -10,9 +10,12 @@ use mq_common::protocol::RemotingCommand;
 
 use super::partial::{fan_out, PerBroker};
 use super::Admin;
-use crate::consumer::fetch::{self, decode_records, PullStatus};
+use crate::consumer::fetch::{self, decode_records, PullResult, PullStatus};
 use crate::error::{ClientError, Result};
 use crate::producer::{Producer, SendResult};
+
+/// The group tools pull as (Apache's tools use the same name); it never commits offsets.
+pub const TOOLS_GROUP: &str = "TOOLS_CONSUMER";
 
 /// A message found by a query, with the broker it came from.
 #[derive(Debug, Clone)]
@@ -124,26 +127,33 @@ impl Admin {
             .find(|b| b.broker_name == mq.broker_name)
             .and_then(|b| b.master_addr().map(str::to_string))
             .ok_or_else(|| ClientError::BrokerNotFound(mq.broker_name.clone()))?;
-        let sub = SubscriptionData::build(&mq.topic, "*", 0);
-        let header = PullMessageRequestHeader {
-            consumer_group: "TOOLS_CONSUMER".into(),
-            topic: mq.topic.clone(),
-            queue_id: mq.queue_id,
-            queue_offset: offset,
-            max_msg_nums: 1,
-            sys_flag: PULL_FLAG_SUBSCRIPTION,
-            commit_offset: Some(0),
-            suspend_timeout_millis: Some(0),
-            subscription: Some("*".into()),
-            sub_version: Some(0),
-            expression_type: Some("TAG".into()),
-            max_msg_bytes: None,
-        };
-        let r = fetch::pull(&self.api, &addr, &header, self.api.timeout, &sub, "TOOLS_CONSUMER").await?;
+        let r = self.pull_without_commit(&addr, mq, "*", TOOLS_GROUP, offset, 1).await?;
         Ok(match r.status {
             PullStatus::Found(mut m) if !m.is_empty() => Some(m.remove(0)),
             _ => None,
         })
+    }
+
+    /// PULL_MESSAGE of up to `max` messages of `mq` from `offset` at broker `addr`, filtered by
+    /// the tag expression `expr`, as `group`, without long polling and without committing an
+    /// offset: a read for tools (browsing, state rebuilds), not a consumer.
+    pub async fn pull_without_commit(&self, addr: &str, mq: &MessageQueue, expr: &str, group: &str, offset: i64, max: i32) -> Result<PullResult> {
+        let sub = SubscriptionData::build(&mq.topic, expr, 0);
+        let header = PullMessageRequestHeader {
+            consumer_group: group.into(),
+            topic: mq.topic.clone(),
+            queue_id: mq.queue_id,
+            queue_offset: offset,
+            max_msg_nums: max,
+            sys_flag: PULL_FLAG_SUBSCRIPTION,
+            commit_offset: Some(0),
+            suspend_timeout_millis: Some(0),
+            subscription: Some(sub.sub_string.clone()),
+            sub_version: Some(0),
+            expression_type: Some("TAG".into()),
+            max_msg_bytes: None,
+        };
+        fetch::pull(&self.api, addr, &header, self.api.timeout, &sub, group).await
     }
 
     /// Send one message with a short-lived producer (group `TOOLS_PRODUCER`), optionally to a

@@ -24,7 +24,7 @@ use mq_common::protocol::body::ClusterInfo;
 
 pub use cluster::BrokerTarget;
 pub use group::{ConsumerProgress, QueueProgress};
-pub use message::QueriedMessage;
+pub use message::{QueriedMessage, TOOLS_GROUP};
 pub use partial::{fan_out, BrokerFailure, BrokerRef, PerBroker};
 
 use crate::api::ClientApi;

@@ -38,7 +38,7 @@ use super::*;
 /// Producer group the console sends test messages and resends with.
 pub const CONSOLE_PRODUCER_GROUP: &str = "RMQ_CONSOLE_PRODUCER";
 /// Group used for browsing pulls (never commits offsets). Same name as Apache's tools use.
-pub const TOOLS_GROUP: &str = "TOOLS_CONSUMER";
+pub use mq_client::admin::TOOLS_GROUP;
 
 struct Cached<T> {
     at: Instant,
