@@ -17,7 +17,7 @@ fn any_string() -> impl Strategy<Value = String> {
 }
 
 fn ext_fields() -> impl Strategy<Value = ExtFields> {
-    proptest::collection::btree_map(any_string(), any_string(), 0..8)
+    proptest::collection::btree_map(any_string(), any_string(), 0..8).prop_map(ExtFields::from)
 }
 
 /// A command whose fields are representable in both header encodings.

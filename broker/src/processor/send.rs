@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use mq_common::message::property::{self, CLUSTER, REAL_QID, REAL_TOPIC, TRAN_MSG};
-use mq_common::message::{decode_batch, merge_batch_properties, sysflag, MessageExtBrokerInner};
+use mq_common::message::{decode_batch_refs, merge_batch_properties, sysflag, MessageExtBrokerInner};
 use mq_common::protocol::body::{system_topics, validate_topic, PERM_READ, PERM_WRITE};
 use mq_common::protocol::codes::{request as rq, response};
 use mq_common::protocol::header::{SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader};
@@ -167,7 +167,7 @@ fn put_batch(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, queue_id: i
     if h.topic.starts_with(system_topics::RETRY_PREFIX) {
         return Err(err(response::MESSAGE_ILLEGAL, "batch message is not supported for retry topics"));
     }
-    let items = decode_batch(&body).map_err(|e| err(response::MESSAGE_ILLEGAL, format!("bad batch body: {e}")))?;
+    let items = decode_batch_refs(&body).map_err(|e| err(response::MESSAGE_ILLEGAL, format!("bad batch body: {e}")))?;
     if items.is_empty() {
         return Err(err(response::MESSAGE_ILLEGAL, "empty batch"));
     }
@@ -180,7 +180,7 @@ fn put_batch(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, queue_id: i
         let mut m = base_inner(b, ch, h, h.topic.clone(), queue_id, multi);
         m.flag = it.flag;
         m.body = it.body;
-        m.properties = merge_batch_properties(&it.properties, &batch_props);
+        m.properties = merge_batch_properties(it.properties, &batch_props);
         if m.delay_level() > 0 {
             return Err(err(response::MESSAGE_ILLEGAL, "batch message does not support delay levels"));
         }

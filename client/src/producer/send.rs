@@ -2,10 +2,12 @@
 //!
 //! Pure functions, so the frame layout is testable without a broker.
 
-use bytes::Bytes;
+use std::collections::BTreeMap;
+
+use bytes::{BufMut, Bytes, BytesMut};
 use mq_common::message::property::{MAX_RECONSUME_TIMES, RECONSUME_TIME, UNIQ_KEY, WAIT};
 use mq_common::message::util::zlib_compress;
-use mq_common::message::{encode_batch, sysflag, BatchItem, Message, UniqIdGenerator};
+use mq_common::message::{sysflag, Message, UniqIdGenerator};
 use mq_common::protocol::body::system_topics::{self, TBW102};
 use mq_common::protocol::body::{validate_topic, MessageQueue};
 use mq_common::protocol::codes::{request, response};
@@ -64,10 +66,12 @@ pub(crate) struct PreparedSend {
 impl PreparedSend {
     /// The command for queue `queue_id`.
     pub fn command(&self, queue_id: i32, broker_name: &str) -> RemotingCommand {
-        let mut h = self.header.clone();
-        h.e = queue_id;
-        h.n = Some(broker_name.to_string());
-        RemotingCommand::request_with_header(self.code, &h).with_body(self.body.clone())
+        // Written field by field over the prepared header (no clone of its strings): `e` and
+        // `n` are the only per-attempt fields, and later inserts replace earlier ones.
+        let mut cmd = RemotingCommand::request_with_header(self.code, &self.header);
+        cmd.ext_fields.insert_with("e", |o| mq_common::protocol::ext_fields::push_int(o, queue_id as i64));
+        cmd.ext_fields.insert_str("n", broker_name);
+        cmd.with_body(self.body.clone())
     }
 
     /// The topic.
@@ -98,6 +102,23 @@ fn base_header(topic: &str, shape: &SendShape) -> SendMessageRequestHeaderV2 {
     }
 }
 
+/// The properties of `props` plus `extras` (sorted, keys absent from `props`) in key order,
+/// minus keys in `skip` and empty keys: the order a map holding all of them would iterate in,
+/// so the encoded string is byte-identical to cloning the message and inserting the extras.
+fn merged_properties<'a>(
+    props: &'a BTreeMap<String, String>,
+    extras: &'a [(&'a str, &'a str)],
+    skip: &'a [&'a str],
+) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    let mut extras = extras.iter().copied().peekable();
+    let mut own = props.iter().map(|(k, v)| (k.as_str(), v.as_str())).filter(move |(k, _)| !k.is_empty() && !skip.contains(k)).peekable();
+    std::iter::from_fn(move || match (own.peek(), extras.peek()) {
+        (Some(a), Some(b)) if b.0 < a.0 => extras.next(),
+        (Some(_), _) => own.next(),
+        (None, _) => extras.next(),
+    })
+}
+
 /// Prepare a single message: validate, stamp UNIQ_KEY, compress a large body (sysFlag bit 0, zlib
 /// level 5 as Java), check the size limit on the original body before any I/O.
 pub(crate) fn prepare_single(msg: &Message, shape: &SendShape, ids: &UniqIdGenerator) -> Result<PreparedSend> {
@@ -112,18 +133,20 @@ pub(crate) fn prepare_single(msg: &Message, shape: &SendShape, ids: &UniqIdGener
             shape.max_message_size
         )));
     }
-    let mut msg = msg.clone();
-    let msg_id = match msg.property(UNIQ_KEY) {
-        Some(id) => id.to_string(),
-        None => {
-            let id = ids.next_id();
-            msg.put_property(UNIQ_KEY, id.clone());
-            id
-        }
+    // No clone of the message: the properties string is written from its map plus the
+    // stamped UNIQ_KEY / WAIT (hot: one call per send).
+    let (msg_id, fresh_id) = match msg.property(UNIQ_KEY) {
+        Some(id) => (id.to_string(), false),
+        None => (ids.next_id(), true),
     };
-    if msg.property(WAIT).is_none() {
-        msg.put_property(WAIT, "true");
+    let mut extras: Vec<(&str, &str)> = Vec::with_capacity(2);
+    if fresh_id {
+        extras.push((UNIQ_KEY, &msg_id));
     }
+    if msg.property(WAIT).is_none() {
+        extras.push((WAIT, "true"));
+    }
+    extras.sort_unstable();
     let mut h = base_header(&msg.topic, shape);
     h.h = msg.flag;
     let mut body = msg.body.clone();
@@ -134,26 +157,39 @@ pub(crate) fn prepare_single(msg: &Message, shape: &SendShape, ids: &UniqIdGener
             h.f |= sysflag::COMPRESSED_FLAG;
         }
     }
+    let mut skip: &[&str] = &[];
     if msg.topic.starts_with(system_topics::RETRY_PREFIX) {
         h.j = msg.property(RECONSUME_TIME).and_then(|v| v.parse().ok());
         h.l = msg.property(MAX_RECONSUME_TIMES).and_then(|v| v.parse().ok());
-        msg.remove_property(RECONSUME_TIME);
-        msg.remove_property(MAX_RECONSUME_TIMES);
+        skip = &[RECONSUME_TIME, MAX_RECONSUME_TIMES];
     }
-    h.i = Some(msg.encoded_properties());
+    let mut props = String::with_capacity(64 + msg.properties.iter().map(|(k, v)| k.len() + v.len() + 2).sum::<usize>());
+    for (k, v) in merged_properties(&msg.properties, &extras, skip) {
+        props.push_str(k);
+        props.push(mq_common::message::property::NAME_VALUE_SEPARATOR);
+        props.push_str(v);
+        props.push(mq_common::message::property::PROPERTY_SEPARATOR);
+    }
+    h.i = Some(props);
     Ok(PreparedSend { code: request::SEND_MESSAGE_V2, header: h, body, msg_id })
 }
 
 /// Prepare a batch (§3.6): one topic, no delay, not a retry topic; bodies are not compressed.
+///
+/// The batch body is encoded in one pass straight from the messages (no per-message clone,
+/// properties string or id string): per message this is a copy of the body and the encoded
+/// properties into one buffer, plus a fresh UNIQ_KEY written into both the properties and the
+/// joined id list. The bytes are those of `encode_batch` over the messages with UNIQ_KEY set.
 pub(crate) fn prepare_batch(msgs: &[Message], shape: &SendShape, ids: &UniqIdGenerator) -> Result<PreparedSend> {
     let first = msgs.first().ok_or_else(|| ClientError::InvalidArgument("empty batch".into()))?;
     check_topic(&first.topic)?;
     if first.topic.starts_with(system_topics::RETRY_PREFIX) {
         return Err(ClientError::InvalidArgument("batches cannot go to retry topics".into()));
     }
-    let mut items = Vec::with_capacity(msgs.len());
-    let mut id_list = Vec::with_capacity(msgs.len());
-    let mut total = 0usize;
+    let estimate: usize = msgs.iter().map(|m| 22 + m.body.len() + 64 + m.properties.iter().map(|(k, v)| k.len() + v.len() + 2).sum::<usize>()).sum();
+    let mut out = BytesMut::with_capacity(estimate);
+    let mut id_list = String::with_capacity(msgs.len() * 33);
+    let mut id = String::with_capacity(64);
     for m in msgs {
         if m.topic != first.topic {
             return Err(ClientError::InvalidArgument("all messages of a batch must have the same topic".into()));
@@ -164,30 +200,61 @@ pub(crate) fn prepare_batch(msgs: &[Message], shape: &SendShape, ids: &UniqIdGen
         if m.body.is_empty() {
             return Err(ClientError::InvalidArgument("message body is empty".into()));
         }
-        let mut m = m.clone();
-        let id = match m.property(UNIQ_KEY) {
-            Some(id) => id.to_string(),
+        id.clear();
+        let have_id = match m.property(UNIQ_KEY) {
+            Some(v) => {
+                id.push_str(v);
+                true
+            }
             None => {
-                let id = ids.next_id();
-                m.put_property(UNIQ_KEY, id.clone());
-                id
+                ids.next_id_into(&mut id);
+                false
             }
         };
-        id_list.push(id);
-        let props = m.encoded_properties();
-        total += 20 + m.body.len() + 2 + props.len();
-        items.push(BatchItem { flag: m.flag, body: m.body.clone(), properties: props });
+        if !id_list.is_empty() {
+            id_list.push(',');
+        }
+        id_list.push_str(&id);
+        let start = out.len();
+        out.put_i32(0); // total size, patched below
+        out.put_i32(0); // magic code (unused in batch bodies)
+        out.put_i32(0); // body CRC (computed by the broker)
+        out.put_i32(m.flag);
+        out.put_i32(m.body.len() as i32);
+        out.put_slice(&m.body);
+        let props_at = out.len();
+        out.put_i16(0); // properties length, patched below
+        // Properties in key order with UNIQ_KEY in its sorted place, as the map would hold it.
+        let extra = [(UNIQ_KEY, id.as_str())];
+        let extras: &[(&str, &str)] = if have_id { &[] } else { &extra };
+        for (k, v) in merged_properties(&m.properties, extras, &[]) {
+            put_property(&mut out, k, v);
+        }
+        let props_len = out.len() - props_at - 2;
+        let props_len = i16::try_from(props_len)
+            .map_err(|_| ClientError::InvalidArgument(format!("message properties are {props_len} bytes, more than 32767")))?;
+        out[props_at..props_at + 2].copy_from_slice(&props_len.to_be_bytes());
+        let total = (out.len() - start) as i32;
+        out[start..start + 4].copy_from_slice(&total.to_be_bytes());
     }
-    if total > shape.max_message_size {
+    if out.len() > shape.max_message_size {
         return Err(ClientError::InvalidArgument(format!(
-            "batch is {total} bytes, more than the maximum {}",
+            "batch is {} bytes, more than the maximum {}",
+            out.len(),
             shape.max_message_size
         )));
     }
     let mut h = base_header(&first.topic, shape);
     h.m = Some(true);
     h.i = Some(mq_common::message::encode_properties([(WAIT, "true")]));
-    Ok(PreparedSend { code: request::SEND_BATCH_MESSAGE, header: h, body: Bytes::from(encode_batch(&items)), msg_id: id_list.join(",") })
+    Ok(PreparedSend { code: request::SEND_BATCH_MESSAGE, header: h, body: out.freeze(), msg_id: id_list })
+}
+
+fn put_property(out: &mut BytesMut, k: &str, v: &str) {
+    out.put_slice(k.as_bytes());
+    out.put_u8(mq_common::message::property::NAME_VALUE_SEPARATOR as u8);
+    out.put_slice(v.as_bytes());
+    out.put_u8(mq_common::message::property::PROPERTY_SEPARATOR as u8);
 }
 
 /// Whether a failed send is worth retrying on another broker (Java `retryResponseCodes`).
@@ -245,6 +312,33 @@ mod tests {
     }
 
     #[test]
+    fn single_properties_match_clone_and_insert() {
+        let ids = UniqIdGenerator::new("127.0.0.1".parse().unwrap());
+        let mut m = Message::new("%RETRY%G", &b"x"[..]);
+        m.set_tags("tg");
+        m.put_property("A", "1");
+        m.put_property("ZZ", "z");
+        m.put_property(RECONSUME_TIME, "3");
+        m.put_property(MAX_RECONSUME_TIMES, "16");
+        let p = prepare_single(&m, &shape(), &ids).unwrap();
+        let mut want = m.clone();
+        want.put_property(UNIQ_KEY, p.msg_id.clone());
+        want.put_property(WAIT, "true");
+        want.remove_property(RECONSUME_TIME);
+        want.remove_property(MAX_RECONSUME_TIMES);
+        assert_eq!(p.header.i.as_deref(), Some(want.encoded_properties().as_str()));
+        assert_eq!((p.header.j, p.header.l), (Some(3), Some(16)));
+        m.put_property(UNIQ_KEY, "MINE");
+        m.put_property(WAIT, "false");
+        let p = prepare_single(&m, &shape(), &ids).unwrap();
+        assert_eq!(p.msg_id, "MINE");
+        let mut want = m.clone();
+        want.remove_property(RECONSUME_TIME);
+        want.remove_property(MAX_RECONSUME_TIMES);
+        assert_eq!(p.header.i.as_deref(), Some(want.encoded_properties().as_str()));
+    }
+
+    #[test]
     fn large_body_is_compressed_and_limit_checked() {
         let ids = UniqIdGenerator::new("127.0.0.1".parse().unwrap());
         let p = prepare_single(&Message::new("T", vec![b'a'; 500]), &shape(), &ids).unwrap();
@@ -267,6 +361,33 @@ mod tests {
         assert_eq!(items.len(), 3);
         assert_eq!(&items[2].body[..], b"m2");
         assert_eq!(p.msg_id.split(',').count(), 3);
+        // Byte-identical to the reference encoder over the messages with UNIQ_KEY set.
+        let reference: Vec<_> = msgs
+            .iter()
+            .zip(p.msg_id.split(','))
+            .map(|(m, id)| {
+                let mut m = m.clone();
+                m.put_property(UNIQ_KEY, id);
+                mq_common::message::BatchItem { flag: m.flag, body: m.body.clone(), properties: m.encoded_properties() }
+            })
+            .collect();
+        assert_eq!(&p.body[..], &mq_common::message::encode_batch(&reference)[..]);
+        let mut tagged = msgs.clone();
+        tagged[0].set_tags("tg");
+        tagged[1].put_property("ZZ", "z");
+        tagged[2].put_property(UNIQ_KEY, "FIXED");
+        let p = prepare_batch(&tagged, &shape(), &ids).unwrap();
+        assert_eq!(p.msg_id.split(',').nth(2), Some("FIXED"));
+        let reference: Vec<_> = tagged
+            .iter()
+            .zip(p.msg_id.split(','))
+            .map(|(m, id)| {
+                let mut m = m.clone();
+                m.put_property(UNIQ_KEY, id);
+                mq_common::message::BatchItem { flag: m.flag, body: m.body.clone(), properties: m.encoded_properties() }
+            })
+            .collect();
+        assert_eq!(&p.body[..], &mq_common::message::encode_batch(&reference)[..]);
         let mut mixed = msgs.clone();
         mixed.push(Message::new("U", &b"x"[..]));
         assert!(prepare_batch(&mixed, &shape(), &ids).is_err());

@@ -17,11 +17,35 @@ pub struct BatchItem {
     pub properties: String,
 }
 
+/// One message of a batch body, its properties borrowed from the body (the broker's batch
+/// path: it merges them into a new string anyway, so an owned copy here is wasted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchItemRef<'a> {
+    /// user flag
+    pub flag: i32,
+    /// body (zero-copy slice of the batch buffer)
+    pub body: Bytes,
+    /// encoded properties string of this message
+    pub properties: &'a str,
+}
+
 const INNER_FIXED: usize = 4 + 4 + 4 + 4 + 4 + 2;
 
 /// Decode a batch body. Errors on any inconsistency (sizes that disagree, truncation, invalid
 /// UTF-8); allocation is bounded by the buffer.
 pub fn decode_batch(buf: &Bytes) -> Result<Vec<BatchItem>, DecodeError> {
+    Ok(decode_batch_refs(buf)?
+        .into_iter()
+        .map(|i| BatchItem {
+            flag: i.flag,
+            body: i.body,
+            properties: i.properties.to_owned(),
+        })
+        .collect())
+}
+
+/// [`decode_batch`] without copying the properties strings.
+pub fn decode_batch_refs(buf: &Bytes) -> Result<Vec<BatchItemRef<'_>>, DecodeError> {
     let mut out = Vec::new();
     let mut at = 0usize;
     while at < buf.len() {
@@ -61,10 +85,10 @@ pub fn decode_batch(buf: &Bytes) -> Result<Vec<BatchItem>, DecodeError> {
         }
         let props = std::str::from_utf8(&rest[body_end + 2..total])
             .map_err(|_| DecodeError::Malformed("batch properties are not UTF-8"))?;
-        out.push(BatchItem {
+        out.push(BatchItemRef {
             flag,
             body: buf.slice(at + 20..at + body_end),
-            properties: props.to_owned(),
+            properties: props,
         });
         at += total;
     }

@@ -147,6 +147,14 @@ impl UniqIdGenerator {
 
     /// Next id.
     pub fn next_id(&self) -> String {
+        let mut s = String::with_capacity(self.prefix.len() + 12);
+        self.next_id_into(&mut s);
+        s
+    }
+
+    /// Append the next id to `out` (no allocation of its own: the batch encoder writes ids
+    /// straight into the batch body and the joined id list).
+    pub fn next_id_into(&self, out: &mut String) {
         let now = now_millis();
         let start = {
             let mut m = self.month.lock();
@@ -155,14 +163,9 @@ impl UniqIdGenerator {
             }
             m.0
         };
-        let mut s = String::with_capacity(self.prefix.len() + 12);
-        s.push_str(&self.prefix);
-        push_hex(&mut s, &((now - start) as i32).to_be_bytes());
-        push_hex(
-            &mut s,
-            &self.counter.fetch_add(1, Ordering::Relaxed).to_be_bytes(),
-        );
-        s
+        out.push_str(&self.prefix);
+        push_hex(out, &((now - start) as i32).to_be_bytes());
+        push_hex(out, &self.counter.fetch_add(1, Ordering::Relaxed).to_be_bytes());
     }
 }
 

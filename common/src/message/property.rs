@@ -154,11 +154,31 @@ pub fn decode_properties(s: &str) -> BTreeMap<String, String> {
 
 /// Value of `key` in an encoded properties string (last occurrence wins), without allocating.
 pub fn get_property<'a>(s: &'a str, key: &str) -> Option<&'a str> {
-    let mut found = None;
-    for (k, v) in iter_properties(s) {
-        if k == key {
-            found = Some(v);
+    let kb = key.as_bytes();
+    if kb.is_empty() || kb.contains(&1) || kb.contains(&2) {
+        // Keys that cannot match the fast test below: the general rules decide.
+        let mut found = None;
+        for (k, v) in iter_properties(s) {
+            if k == key {
+                found = Some(v);
+            }
         }
+        return found;
+    }
+    // Hot (several lookups per stored message): test each segment's prefix for `key\x01`
+    // instead of splitting every segment at its first 0x01. Equivalent to the loop above for
+    // keys without separators: the segment's first 0x01 is then exactly after the key, and a
+    // non-empty value means the segment is at least 3 bytes long.
+    let b = s.as_bytes();
+    let mut found = None;
+    let mut at = 0;
+    while at <= b.len() {
+        let end = b[at..].iter().position(|&c| c == 2).map_or(b.len(), |i| at + i);
+        let seg = &b[at..end];
+        if seg.len() > kb.len() + 1 && seg[kb.len()] == 1 && seg.starts_with(kb) {
+            found = s.get(at + kb.len() + 1..end);
+        }
+        at = end + 1;
     }
     found
 }
@@ -223,5 +243,26 @@ mod tests {
         let mut t = String::from("K\u{1}v");
         set_property(&mut t, "Z", "1");
         assert_eq!(t, "K\u{1}v\u{2}Z\u{1}1\u{2}");
+    }
+
+    /// The fast lookup agrees with the segment-splitting rules on every short string over an
+    /// alphabet of key bytes and both separators (exhaustive up to length 7).
+    #[test]
+    fn fast_lookup_matches_general_rules() {
+        fn reference<'a>(s: &'a str, key: &str) -> Option<&'a str> {
+            iter_properties(s).filter(|(k, _)| *k == key).last().map(|(_, v)| v)
+        }
+        let alphabet = ['A', 'B', '\u{1}', '\u{2}'];
+        let mut strings = vec![String::new()];
+        let mut layer = vec![String::new()];
+        for _ in 0..7 {
+            layer = layer.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
+            strings.extend(layer.iter().cloned());
+        }
+        for s in &strings {
+            for key in ["A", "AB", "B", "BA", "AA"] {
+                assert_eq!(get_property(s, key), reference(s, key), "{s:?} {key}");
+            }
+        }
     }
 }

@@ -41,9 +41,12 @@ impl<'a> Reader<'a> {
         Ok(i32::from_be_bytes(self.take(4)?.try_into().unwrap()))
     }
     fn str(&mut self, n: usize) -> Result<String, BinaryHeaderError> {
+        self.str_ref(n).map(str::to_string)
+    }
+    fn str_ref(&mut self, n: usize) -> Result<&'a str, BinaryHeaderError> {
         let at = self.pos;
         let b = self.take(n)?;
-        String::from_utf8(b.to_vec()).map_err(|_| BinaryHeaderError::NotUtf8(at))
+        std::str::from_utf8(b).map_err(|_| BinaryHeaderError::NotUtf8(at))
     }
 }
 
@@ -63,10 +66,10 @@ pub fn decode(buf: &[u8]) -> Result<RemotingCommand, BinaryHeaderError> {
     let mut er = Reader { buf: ext_bytes, pos: 0 };
     while er.pos < ext_bytes.len() {
         let kl = er.i16()?.max(0) as usize;
-        let k = er.str(kl)?;
+        let k = er.str_ref(kl)?;
         let vl = er.i32()?.max(0) as usize;
-        let v = er.str(vl)?;
-        ext_fields.insert(k, v);
+        let v = er.str_ref(vl)?;
+        ext_fields.insert_str(k, v);
     }
     Ok(RemotingCommand {
         code,

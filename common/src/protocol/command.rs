@@ -1,7 +1,5 @@
 //! `RemotingCommand`: one request or response of the remoting protocol (spec §1.2).
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 
 use super::codes::response;
@@ -45,11 +43,10 @@ impl SerializeType {
     }
 }
 
-/// Extension fields ("custom header") of a command: string keys to string values.
-///
-/// A `BTreeMap` keeps keys in the alphabetical order Java's fastjson emits, which makes encoded
-/// frames deterministic (fixtures compare bytes).
-pub type ExtFields = BTreeMap<String, String>;
+/// Extension fields ("custom header") of a command: see [`super::ext_fields`]. Keys iterate in
+/// the alphabetical order Java's fastjson emits, which makes encoded frames deterministic
+/// (fixtures compare bytes).
+pub use super::ext_fields::ExtFields;
 
 /// One request or response.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -83,6 +80,8 @@ impl RemotingCommand {
     /// A new request carrying a typed custom header.
     pub fn request_with_header<H: CommandHeader>(code: i32, header: &H) -> Self {
         let mut cmd = Self::request(code);
+        // Room for a SEND header (14 fields) without regrowing.
+        cmd.ext_fields = ExtFields::with_capacity(16);
         header.write(&mut cmd.ext_fields);
         cmd
     }
@@ -108,6 +107,7 @@ impl RemotingCommand {
     /// A SUCCESS response carrying a typed custom header.
     pub fn success_with_header<H: CommandHeader>(header: &H) -> Self {
         let mut cmd = Self::success();
+        cmd.ext_fields = ExtFields::with_capacity(8);
         header.write(&mut cmd.ext_fields);
         cmd
     }
@@ -137,7 +137,7 @@ impl RemotingCommand {
 
     /// Builder: add one extension field.
     pub fn with_ext(mut self, key: &str, value: impl ToString) -> Self {
-        self.ext_fields.insert(key.to_string(), value.to_string());
+        self.ext_fields.insert_str(key, &value.to_string());
         self
     }
 
@@ -159,7 +159,7 @@ impl RemotingCommand {
 
     /// One extension field, if present.
     pub fn ext(&self, key: &str) -> Option<&str> {
-        self.ext_fields.get(key).map(String::as_str)
+        self.ext_fields.get(key)
     }
 
     /// Decode the custom header into a typed struct; missing required fields give an error

@@ -77,7 +77,7 @@ pub fn decode(src: &mut BytesMut, max_frame: usize) -> Result<Option<RemotingCom
     frame.advance(8);
     let header = frame.split_to(header_len);
     let mut cmd = match ser {
-        SerializeType::Json => json_header::decode(&header)?,
+        SerializeType::Json => json_header::decode_shared(&header.freeze())?,
         SerializeType::RocketMq => binary_header::decode(&header)?,
     };
     cmd.body = frame.freeze();
@@ -87,9 +87,18 @@ pub fn decode(src: &mut BytesMut, max_frame: usize) -> Result<Option<RemotingCom
 /// Encode `cmd` as one frame appended to `dst`, header always JSON (spec §1.1: replies are JSON
 /// whatever the request used; ali-ons parses nothing else).
 pub fn encode(cmd: &RemotingCommand, dst: &mut BytesMut) {
-    let mut header = Vec::with_capacity(256);
-    json_header::encode(cmd, &mut header);
-    put_frame(dst, SerializeType::Json, &header, &cmd.body);
+    // The header is written in place after an 8-byte placeholder, then the two length words
+    // are patched: no intermediate header buffer.
+    dst.reserve(8 + 256 + cmd.body.len());
+    let start = dst.len();
+    dst.put_bytes(0, 8);
+    json_header::encode_into(cmd, dst);
+    let header_len = dst.len() - start - 8;
+    dst.put_slice(&cmd.body);
+    let total = (4 + header_len + cmd.body.len()) as i32;
+    dst[start..start + 4].copy_from_slice(&total.to_be_bytes());
+    let word = ((SerializeType::Json.code() as u32) << 24) | (header_len as u32 & 0x00FF_FFFF);
+    dst[start + 4..start + 8].copy_from_slice(&word.to_be_bytes());
 }
 
 /// Encode `cmd` with a ROCKETMQ binary header (tests and fixtures).

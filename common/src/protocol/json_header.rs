@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use bytes::Bytes;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
@@ -45,6 +46,12 @@ struct WireHeader {
 /// result and the errors are the same either way. The fast path exists because header
 /// decoding was the broker's largest per-message cost after allocation (issue 7 profile).
 pub fn decode(bytes: &[u8]) -> Result<RemotingCommand, serde_json::Error> {
+    decode_shared(&Bytes::copy_from_slice(bytes))
+}
+
+/// [`decode`] of a header held in shared memory (the frame decoder's case): the command's
+/// `ext_fields` point into `bytes` instead of copying every key and value.
+pub fn decode_shared(bytes: &Bytes) -> Result<RemotingCommand, serde_json::Error> {
     if let Some(cmd) = fast::decode(bytes) {
         return Ok(cmd);
     }
@@ -69,37 +76,81 @@ fn decode_serde(bytes: &[u8]) -> Result<RemotingCommand, serde_json::Error> {
 
 /// Append the compact JSON header of `cmd` to `out`.
 pub fn encode(cmd: &RemotingCommand, out: &mut Vec<u8>) {
-    use std::io::Write;
-    // Writing to a Vec cannot fail; the unwraps below are on infallible writes.
-    write!(out, "{{\"code\":{}", cmd.code).unwrap();
+    encode_into(cmd, out);
+}
+
+/// Where [`encode_into`] writes: a `Vec` or, for the frame encoder, the connection's
+/// `BytesMut` directly (no intermediate header buffer).
+pub trait JsonOut {
+    /// Append bytes.
+    fn put(&mut self, b: &[u8]);
+}
+
+impl JsonOut for Vec<u8> {
+    fn put(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+
+impl JsonOut for bytes::BytesMut {
+    fn put(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+
+fn put_int<O: JsonOut + ?Sized>(out: &mut O, n: i64) {
+    out.put(super::ext_fields::int_text(n, &mut [0u8; 20]).as_bytes());
+}
+
+/// Append the compact JSON header of `cmd` to any [`JsonOut`]: keys in alphabetical order,
+/// every extFields value a string, null members omitted (what fastjson emits).
+pub fn encode_into<O: JsonOut + ?Sized>(cmd: &RemotingCommand, out: &mut O) {
+    out.put(b"{\"code\":");
+    put_int(out, cmd.code as i64);
     if !cmd.ext_fields.is_empty() || cmd.is_response() {
         // Java clients dereference `extFields` of responses unconditionally (SEND), so a
         // response always carries the object, possibly empty.
-        out.extend_from_slice(b",\"extFields\":{");
+        out.put(b",\"extFields\":{");
         for (i, (k, v)) in cmd.ext_fields.iter().enumerate() {
             if i > 0 {
-                out.push(b',');
+                out.put(b",");
             }
-            write_json_str(out, k);
-            out.push(b':');
-            write_json_str(out, v);
+            write_json_str_into(out, k);
+            out.put(b":");
+            write_json_str_into(out, v);
         }
-        out.push(b'}');
+        out.put(b"}");
     }
-    write!(out, ",\"flag\":{},\"language\":", cmd.flag).unwrap();
-    write_json_str(out, if cmd.language.is_empty() { "JAVA" } else { &cmd.language });
-    write!(out, ",\"opaque\":{}", cmd.opaque).unwrap();
+    out.put(b",\"flag\":");
+    put_int(out, cmd.flag as i64);
+    out.put(b",\"language\":");
+    write_json_str_into(out, if cmd.language.is_empty() { "JAVA" } else { &cmd.language });
+    out.put(b",\"opaque\":");
+    put_int(out, cmd.opaque as i64);
     if let Some(remark) = &cmd.remark {
-        out.extend_from_slice(b",\"remark\":");
-        write_json_str(out, remark);
+        out.put(b",\"remark\":");
+        write_json_str_into(out, remark);
     }
-    write!(out, ",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":{}}}", cmd.version).unwrap();
+    out.put(b",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":");
+    put_int(out, cmd.version as i64);
+    out.put(b"}");
 }
 
 /// Write `s` as a JSON string literal (RFC 8259 escaping).
 pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
+    write_json_str_into(out, s);
+}
+
+fn write_json_str_into<O: JsonOut + ?Sized>(out: &mut O, s: &str) {
     let bytes = s.as_bytes();
+    // Common case (ids, names, numbers): nothing to escape, one copy.
+    if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.put(b"\"");
+        out.put(bytes);
+        out.put(b"\"");
+        return;
+    }
+    out.put(b"\"");
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc: Option<&[u8]> = match b {
@@ -111,15 +162,18 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
             0..=0x1f => None,
             _ => continue,
         };
-        out.extend_from_slice(&bytes[start..i]);
+        out.put(&bytes[start..i]);
         match esc {
-            Some(e) => out.extend_from_slice(e),
-            None => out.extend_from_slice(format!("\\u{:04x}", b).as_bytes()),
+            Some(e) => out.put(e),
+            None => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.put(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]]);
+            }
         }
         start = i + 1;
     }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
+    out.put(&bytes[start..]);
+    out.put(b"\"");
 }
 
 fn lenient_int<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
@@ -194,7 +248,7 @@ fn lenient_ext_fields<'de, D: Deserializer<'de>>(d: D) -> Result<ExtFields, D::E
                     serde_json::Value::Number(n) => n.to_string(),
                     other => other.to_string(),
                 };
-                out.insert(k, s);
+                out.insert_str(&k, &s);
             }
             Ok(out)
         }
@@ -205,7 +259,9 @@ fn lenient_ext_fields<'de, D: Deserializer<'de>>(d: D) -> Result<ExtFields, D::E
 /// Single-pass decoder for plain headers; `None` = let serde decide.
 mod fast {
     use super::super::command::{ExtFields, RemotingCommand, SerializeType};
+    use super::super::ext_fields::{ExtBuilder, Piece};
     use super::LANGUAGES;
+    use bytes::Bytes;
     use std::borrow::Cow;
 
     /// A scalar JSON value as it appears in the text.
@@ -334,38 +390,40 @@ mod fast {
         }
     }
 
-    fn ext_fields(p: &mut P<'_>) -> Option<ExtFields> {
-        let mut out = ExtFields::new();
+    /// Position of `t` (a slice of `p.s`) in the header text.
+    fn piece<'t>(p: &P<'_>, t: &'t Cow<'_, str>) -> Piece<'t> {
+        match t {
+            Cow::Borrowed(b) => Piece::Raw(b.as_ptr() as usize - p.s.as_ptr() as usize, b.len()),
+            Cow::Owned(o) => Piece::Text(o),
+        }
+    }
+
+    fn ext_fields(p: &mut P<'_>, raw: &Bytes) -> Option<ExtFields> {
         if p.peek()? == b'n' {
             p.literal(b"null")?;
-            return Some(out);
+            return Some(ExtFields::new());
         }
         p.eat(b'{')?;
         if p.peek()? == b'}' {
             p.i += 1;
-            return Some(out);
+            return Some(ExtFields::new());
         }
+        let mut out = ExtBuilder::new(raw.clone());
         loop {
             let k = p.string()?;
             p.eat(b':')?;
             // `null` values are skipped (an earlier value of the key stays), as the serde path.
             match p.scalar()? {
-                Scalar::Str(t) => {
-                    out.insert(k.into_owned(), t.into_owned());
-                }
-                Scalar::Int(t) => {
-                    out.insert(k.into_owned(), t.to_owned());
-                }
-                Scalar::Bool(b) => {
-                    out.insert(k.into_owned(), b.to_string());
-                }
+                Scalar::Str(t) => out.push(piece(p, &k), piece(p, &t)),
+                Scalar::Int(t) => out.push(piece(p, &k), piece(p, &Cow::Borrowed(t))),
+                Scalar::Bool(b) => out.push(piece(p, &k), Piece::Text(if b { "true" } else { "false" })),
                 Scalar::Null => {}
             }
             match p.peek()? {
                 b',' => p.i += 1,
                 b'}' => {
                     p.i += 1;
-                    return Some(out);
+                    return Some(out.finish());
                 }
                 _ => return None,
             }
@@ -373,7 +431,8 @@ mod fast {
     }
 
     /// Decode `bytes` if it is a plain header.
-    pub(super) fn decode(bytes: &[u8]) -> Option<RemotingCommand> {
+    pub(super) fn decode(raw: &Bytes) -> Option<RemotingCommand> {
+        let bytes: &[u8] = raw;
         let mut p = P { s: bytes, i: 0 };
         let mut cmd = RemotingCommand {
             code: 0,
@@ -429,7 +488,7 @@ mod fast {
                             _ => return None,
                         }
                     }
-                    "extFields" => cmd.ext_fields = ext_fields(&mut p)?,
+                    "extFields" => cmd.ext_fields = ext_fields(&mut p, raw)?,
                     _ => {
                         p.scalar()?;
                     }
@@ -485,7 +544,7 @@ mod tests {
             br#"{"code":1,"remark":"a\"b\\c\/\n\u00e9\u0001","extFields":{"properties":"TAGS\u0001t\u0002KEYS\u0001k\u0002","k\u0041":"v"}}"#,
         ];
         for c in cases {
-            let fast = fast::decode(c).unwrap_or_else(|| panic!("fast path declined {}", String::from_utf8_lossy(c)));
+            let fast = fast::decode(&Bytes::copy_from_slice(c)).unwrap_or_else(|| panic!("fast path declined {}", String::from_utf8_lossy(c)));
             let slow = decode_serde(c).unwrap();
             assert_eq!((fast.code, &fast.language, fast.version, fast.opaque, fast.flag, &fast.remark, &fast.ext_fields), (slow.code, &slow.language, slow.version, slow.opaque, slow.flag, &slow.remark, &slow.ext_fields), "{}", String::from_utf8_lossy(c));
         }
@@ -501,7 +560,7 @@ mod tests {
             br#"{"code":01}"#,
         ];
         for c in declined {
-            assert!(fast::decode(c).is_none(), "{}", String::from_utf8_lossy(c));
+            assert!(fast::decode(&Bytes::copy_from_slice(c)).is_none(), "{}", String::from_utf8_lossy(c));
             let _ = decode(c); // must not panic
         }
         assert_eq!(decode(br#"{"code":1,"remark":"a\"b"}"#).unwrap().remark.as_deref(), Some("a\"b"));

@@ -14,6 +14,7 @@ pub mod binary_header;
 pub mod body;
 pub mod codes;
 pub mod command;
+pub mod ext_fields;
 pub mod frame;
 pub mod header;
 pub mod json_header;

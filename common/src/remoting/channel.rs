@@ -396,6 +396,11 @@ fn log_bad_frame(ch: &Channel, e: &FrameError) {
 
 async fn write_loop(wr: Arc<OwnedWriteHalf>, ch: Channel) {
     let closed = ch.inner.closed.clone();
+    // Double buffering: the writer swaps its (empty) spare with the queue buffer and writes
+    // the full one, so both keep their capacity. Splitting the queue buffer instead made every
+    // refill a fresh allocation; for batch frames (~33 KiB each) that was the client's top
+    // cost (fresh allocator pages, kernel page zeroing).
+    let mut chunk = BytesMut::new();
     'run: loop {
         tokio::select! {
             biased;
@@ -404,14 +409,15 @@ async fn write_loop(wr: Arc<OwnedWriteHalf>, ch: Channel) {
         }
         loop {
             // Take everything queued so far; writing stays ours until `buf` is found empty.
-            let (mut chunk, frames) = {
+            let frames = {
                 let mut o = ch.inner.out.lock();
                 if o.buf.is_empty() {
                     o.writer_active = false;
                     break;
                 }
-                let frames = std::mem::take(&mut o.frames);
-                (o.buf.split(), frames)
+                chunk.clear();
+                std::mem::swap(&mut o.buf, &mut chunk);
+                std::mem::take(&mut o.frames)
             };
             while !chunk.is_empty() {
                 let ready = tokio::select! {

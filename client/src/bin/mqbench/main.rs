@@ -8,6 +8,7 @@
 //! mqbench producer -n 127.0.0.1:9876 --sync --rate 10000 --duration 20  # fixed rate, CO-corrected
 //! mqbench consumer -n 127.0.0.1:9876 -t BenchmarkTest --from-first --idle-exit 3
 //! mqbench e2e      -n 127.0.0.1:9876 --rate 10000 --duration 20      # born → receipt latency
+//! mqbench topics   -n 127.0.0.1:9876 --count 10000                   # create many topics
 //! ```
 
 mod consume;
@@ -15,6 +16,7 @@ mod e2e;
 mod payload;
 mod produce;
 mod stats;
+mod topics;
 
 use std::time::Duration;
 
@@ -41,6 +43,8 @@ enum Mode {
     Consumer(ConsumeArgs),
     /// Produce and consume together; latency from send to receipt.
     E2e(E2eArgs),
+    /// Create many topics on one broker (memory per topic, create rate).
+    Topics(TopicsArgs),
 }
 
 /// Options shared by every mode.
@@ -142,6 +146,32 @@ pub struct E2eArgs {
     pub consumer_group: Option<String>,
 }
 
+/// Topic-creation options.
+#[derive(Args, Debug, Clone)]
+pub struct TopicsArgs {
+    /// Name server address(es), `;`-separated.
+    #[arg(short = 'n', long, env = "NAMESRV_ADDR", default_value = "127.0.0.1:9876")]
+    pub namesrv: String,
+    /// Broker address (default: the first master registered with the name server).
+    #[arg(short = 'b', long)]
+    pub broker: Option<String>,
+    /// Number of topics.
+    #[arg(long, default_value_t = 10_000)]
+    pub count: u64,
+    /// Topic name prefix (names are PREFIX0, PREFIX1, ...).
+    #[arg(long, default_value = "BenchTopic")]
+    pub prefix: String,
+    /// Read and write queues per topic.
+    #[arg(long, default_value_t = 4)]
+    pub queues: i32,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Print a final JSON record on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
@@ -154,6 +184,7 @@ fn main() -> anyhow::Result<()> {
             Mode::Producer(a) => produce::run(a).await,
             Mode::Consumer(a) => consume::run(a).await,
             Mode::E2e(a) => e2e::run(a).await,
+            Mode::Topics(a) => topics::run(a).await,
         }
     })
 }

@@ -64,6 +64,13 @@ pub trait ExtValue: Sized {
     fn when_missing() -> Option<Self> {
         None
     }
+    /// Store under `key` in `fields` (or omit, as [`ExtValue::format_ext`] says). Overridden
+    /// by the plain types to format straight into the map's buffer, no temporary string.
+    fn write_ext(&self, key: &str, fields: &mut ExtFields) {
+        if let Some(v) = self.format_ext() {
+            fields.insert_str(key, &v);
+        }
+    }
 }
 
 impl ExtValue for String {
@@ -72,6 +79,9 @@ impl ExtValue for String {
     }
     fn format_ext(&self) -> Option<String> {
         Some(self.clone())
+    }
+    fn write_ext(&self, key: &str, fields: &mut ExtFields) {
+        fields.insert_str(key, self);
     }
 }
 
@@ -88,6 +98,13 @@ macro_rules! ext_int {
             fn format_ext(&self) -> Option<String> {
                 Some(self.to_string())
             }
+            fn write_ext(&self, key: &str, fields: &mut ExtFields) {
+                // Every integer type used in headers fits i64 except huge u64s.
+                match i64::try_from(*self) {
+                    Ok(n) => fields.insert_with(key, |o| super::ext_fields::push_int(o, n)),
+                    Err(_) => fields.insert_str(key, &self.to_string()),
+                }
+            }
         }
     )*};
 }
@@ -102,6 +119,9 @@ impl ExtValue for bool {
     }
     fn format_ext(&self) -> Option<String> {
         Some(if *self { "true" } else { "false" }.to_string())
+    }
+    fn write_ext(&self, key: &str, fields: &mut ExtFields) {
+        fields.insert_str(key, if *self { "true" } else { "false" });
     }
 }
 
@@ -120,12 +140,17 @@ impl<T: ExtValue> ExtValue for Option<T> {
     fn when_missing() -> Option<Self> {
         Some(None)
     }
+    fn write_ext(&self, key: &str, fields: &mut ExtFields) {
+        if let Some(v) = self {
+            v.write_ext(key, fields);
+        }
+    }
 }
 
 /// Read one field of a header (used by [`command_header!`]).
 pub fn read_field<T: ExtValue>(fields: &ExtFields, key: &'static str) -> Result<T, HeaderError> {
     match fields.get(key) {
-        Some(s) => T::parse_ext(s).ok_or_else(|| HeaderError::Invalid { field: key, value: s.clone() }),
+        Some(s) => T::parse_ext(s).ok_or_else(|| HeaderError::Invalid { field: key, value: s.to_string() }),
         None => T::when_missing().ok_or(HeaderError::Missing(key)),
     }
 }
@@ -143,9 +168,7 @@ macro_rules! command_header {
                 Ok($name { $( $field: $crate::protocol::header::read_field::<$ty>(f, $key)?, )* })
             }
             fn write(&self, f: &mut $crate::protocol::command::ExtFields) {
-                $( if let Some(v) = $crate::protocol::header::ExtValue::format_ext(&self.$field) {
-                    f.insert($key.to_string(), v);
-                } )*
+                $( $crate::protocol::header::ExtValue::write_ext(&self.$field, $key, f); )*
             }
         }
     };

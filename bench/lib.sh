@@ -1,0 +1,128 @@
+# bench/lib.sh — helpers shared by compare.sh and startup.sh (sourced, not run).
+#
+# Starting and stopping rmq (ours) and rocketmq-rust 1.0 (the peer) on free loopback ports,
+# each with all its state under one directory. The caller sets BIN (our release binaries),
+# PEER_BIN (rocketmq-rust binaries), the array PIDS (every started PID is appended, for the
+# caller's exit trap) and optionally the array SRV_PIN (e.g. `taskset -c 0`).
+#
+# rocketmq-rust 1.0 specifics handled here (see also /work/shared/peers/rocketmq-rust/start.sh):
+#   * config is TOML: the name server's `-c namesrv.toml`, the broker's `-c broker.toml` with
+#     [broker], [broker.brokerServerConfig], [broker.brokerIdentity] and [store] tables
+#     (store keys are camelCase and unknown keys are rejected); flushDiskType takes
+#     "ASYNC_FLUSH" / "SYNC_FLUSH";
+#   * ROCKETMQ_SECURITY_PROFILE=development-insecure-loopback (else it refuses to start without
+#     TLS/ACL settings) and ROCKETMQ_HOME; HOME is pointed into the run directory;
+#   * readiness is the log line `Broker lifecycle transition ... state="ready"` (ANSI-coloured);
+#     ours logs "boot success";
+#   * it needs the header field serializeTypeCurrentRPC, which mq-client always sends, so no
+#     header shim is used.
+
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+now_ms() { date +%s%3N; }
+rss_kib() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# A base port P with P-2, P, P+1 and P+10 free (broker fast port, main port, HA port, name server).
+pick_ports() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % 30000))
+    if port_free $((p - 2)) && port_free "$p" && port_free $((p + 1)) && port_free $((p + 10)); then
+      echo "$p"; return 0
+    fi
+  done
+  echo "no free port" >&2; return 1
+}
+wait_port() { # port timeout_s
+  local deadline=$((SECONDS + $2))
+  while [ $SECONDS -lt $deadline ]; do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "port $1 did not open within $2 s" >&2; return 1
+}
+# SIGTERM, wait up to 60 s for a clean exit, then SIGKILL.
+stop_pid() { kill "$1" 2>/dev/null || true; local d=$((SECONDS + 60)); while kill -0 "$1" 2>/dev/null && [ $SECONDS -lt $d ]; do sleep 0.05; done; kill -9 "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# start_namesrv SYSTEM DIR PORT -> NS_PID
+start_namesrv() {
+  local sys=$1 dir=$2 ns=$3
+  mkdir -p "$dir"
+  if [ "$sys" = rmq ]; then
+    "${SRV_PIN[@]}" "$BIN/mqnamesrv" --listen "127.0.0.1:$ns" >>"$dir/namesrv.log" 2>&1 & NS_PID=$!
+  else
+    mkdir -p "$dir/home/conf" "$dir/namesrv"
+    cat >"$dir/namesrv.toml" <<TOML
+rocketmqHome = "$dir/home"
+kvConfigPath = "$dir/namesrv/kvConfig.json"
+configStorePath = "$dir/namesrv/rocketmq-namesrv.properties"
+TOML
+    ( export ROCKETMQ_HOME="$dir/home" ROCKETMQ_SECURITY_PROFILE=development-insecure-loopback HOME="$dir"
+      exec "${SRV_PIN[@]}" "$PEER_BIN/rocketmq-namesrv-rust" -c "$dir/namesrv.toml" --listenPort "$ns" --bindAddress 127.0.0.1 ) \
+      >>"$dir/namesrv.log" 2>&1 & NS_PID=$!
+  fi
+  PIDS+=("$NS_PID")
+  wait_port "$ns" 20
+}
+
+# start_broker SYSTEM DIR NS_PORT BROKER_PORT FLUSH -> BROKER_PID (log appended to DIR/broker.log)
+start_broker() {
+  local sys=$1 dir=$2 ns=$3 bp=$4 flush=$5
+  mkdir -p "$dir/store"
+  if [ "$sys" = rmq ]; then
+    "${SRV_PIN[@]}" "$BIN/mqbroker" -n "127.0.0.1:$ns" --set listenPort="$bp" --set brokerIP1=127.0.0.1 \
+      --set storePathRootDir="$dir/store" --set flushDiskType="$flush" >>"$dir/broker.log" 2>&1 & BROKER_PID=$!
+  else
+    mkdir -p "$dir/home/conf"
+    cat >"$dir/home/conf/broker.toml" <<TOML
+[broker]
+namesrvAddr = "127.0.0.1:$ns"
+brokerIp1 = "127.0.0.1"
+listenPort = $bp
+storePathRootDir = "$dir/store"
+autoCreateTopicEnable = true
+
+[broker.brokerServerConfig]
+bindAddress = "127.0.0.1"
+
+[broker.brokerIdentity]
+brokerName = "broker-a"
+brokerClusterName = "DefaultCluster"
+brokerId = 0
+
+[store]
+storeType = "LocalFile"
+brokerRole = "ASYNC_MASTER"
+flushDiskType = "$flush"
+storePathRootDir = "$dir/store"
+haListenAddress = "127.0.0.1"
+haListenPort = $((bp + 1))
+# serde(default) would make these 0 (its Default impl, i.e. Java's defaults, has 10 / 600000)
+deleteFileBatchMax = 10
+putMsgIndexHightWater = 600000
+TOML
+    ( export ROCKETMQ_HOME="$dir/home" ROCKETMQ_SECURITY_PROFILE=development-insecure-loopback HOME="$dir"
+      exec "${SRV_PIN[@]}" "$PEER_BIN/rocketmq-broker-rust" -c "$dir/home/conf/broker.toml" -n "127.0.0.1:$ns" ) \
+      >>"$dir/broker.log" 2>&1 & BROKER_PID=$!
+  fi
+  PIDS+=("$BROKER_PID")
+}
+
+# broker_ready_count SYSTEM DIR: how many times the broker logged readiness in DIR/broker.log.
+broker_ready_count() {
+  if [ "$1" = rmq ]; then grep -c "boot success" "$2/broker.log" 2>/dev/null || true
+  else sed 's/\x1b\[[0-9;]*m//g' "$2/broker.log" 2>/dev/null | grep -c 'Broker lifecycle transition.*state="ready"' || true
+  fi
+}
+
+# wait_ready SYSTEM DIR BEFORE_COUNT TIMEOUT_S: wait until a new readiness line appears.
+wait_ready() {
+  local deadline=$((SECONDS + $4)) n
+  while [ $SECONDS -lt "$deadline" ]; do
+    n=$(broker_ready_count "$1" "$2"); [ "${n:-0}" -gt "$3" ] && return 0
+    kill -0 "$BROKER_PID" 2>/dev/null || { echo "broker exited: $(tail -c 400 "$2/broker.log")" >&2; return 1; }
+    sleep 0.002
+  done
+  echo "broker not ready within $4 s" >&2; return 1
+}
