@@ -55,6 +55,10 @@ impl RequestHandler for Broker {
                 RemotingCommand::success().with_body(to_json(&w))
             }
             request::QUERY_MESSAGE => RemotingCommand::error(response::QUERY_NOT_FOUND, "no message"),
+            // fastjson's form: a MessageQueue object as the map key.
+            request::GET_TOPIC_STATS_INFO => RemotingCommand::success().with_body(bytes::Bytes::from_static(
+                br#"{"offsetTable":{{"brokerName":"broker-a","queueId":0,"topic":"Orders"}:{"minOffset":0,"maxOffset":5,"lastUpdateTimestamp":0}}}"#,
+            )),
             request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => {
                 let mut w = SubscriptionGroupWrapper::default();
                 w.subscription_group_table.insert("OrderGroup".into(), SubscriptionGroupConfig::new("OrderGroup"));
@@ -110,6 +114,11 @@ async fn dead_broker_is_named_and_live_one_shown() {
     assert_eq!(m.failures[0].broker, "broker-b");
     assert_eq!(m.failures[0].addr, dead);
     assert!(matches!(backend.messages_by_key("Nope", "k1", 10).await, Err(BackendError::NotFound(_))));
+    let st = backend.topic_status("Orders").await.unwrap();
+    assert_eq!(st.items.len(), 1);
+    assert_eq!((st.items[0].broker_name.as_str(), st.items[0].max_offset), ("broker-a", 5));
+    assert_eq!(st.failures.len(), 1);
+    assert_eq!(st.failures[0].broker, "broker-b");
 
     match backend.broker_runtime(&dead).await {
         Err(BackendError::Broker { broker, addr, .. }) => {

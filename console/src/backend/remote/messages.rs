@@ -114,7 +114,7 @@ impl RemoteBackend {
     async fn query_index(&self, topic: &str, key: &str, unique: bool, max: usize) -> BResult<(Vec<(Target, MessageExt)>, Vec<BrokerFailure>)> {
         let admin = self.admin()?;
         let per = if unique { admin.query_msg_by_unique_key_per_broker(topic, key, max as i32).await } else { admin.query_msg_by_key_per_broker(topic, key, max as i32, 0, i64::MAX).await }.map_err(|e| self.route_error(topic, e))?;
-        let failures: Vec<BrokerFailure> = per.failed.iter().map(|f| BrokerFailure { broker: f.broker.name.clone(), addr: f.broker.addr.clone(), error: f.error.to_string() }).collect();
+        let failures = super::failures_of(&per.failed);
         let answered = per.ok.len();
         let found: Vec<(Target, MessageExt)> = per.ok.into_iter().flat_map(|(b, msgs)| {
             let t = Target { cluster: b.cluster, name: b.name, id: 0, addr: b.addr };

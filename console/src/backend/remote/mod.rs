@@ -253,6 +253,11 @@ fn short_error(e: &BackendError) -> String {
     }
 }
 
+/// The console's form of `Admin`'s per-broker failures.
+fn failures_of(failed: &[mq_client::admin::BrokerFailure]) -> Vec<BrokerFailure> {
+    failed.iter().map(|f| BrokerFailure { broker: f.broker.name.clone(), addr: f.broker.addr.clone(), error: f.error.to_string() }).collect()
+}
+
 /// A broker answered with a non-success code.
 fn broker_refused(t: &Target, r: &RemotingCommand) -> BackendError {
     BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: format!("response code {}: {}", r.code, r.remark.clone().unwrap_or_default()) }
