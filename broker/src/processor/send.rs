@@ -11,9 +11,10 @@ use mq_common::message::property::{self, CLUSTER, REAL_QID, REAL_TOPIC, TRAN_MSG
 use mq_common::message::{decode_batch_refs, merge_batch_properties, sysflag, MessageExtBrokerInner};
 use mq_common::protocol::body::{system_topics, validate_topic, PERM_READ, PERM_WRITE};
 use mq_common::protocol::codes::{request as rq, response};
-use mq_common::protocol::header::{SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader};
+use mq_common::protocol::ext_fields::push_int;
+use mq_common::protocol::header::{SendMessageRequestHeader, SendMessageRequestHeaderV2};
 use mq_common::protocol::CommandHeader;
-use mq_common::protocol::RemotingCommand;
+use mq_common::protocol::{ExtFields, RemotingCommand};
 use mq_common::remoting::Channel;
 
 use super::err;
@@ -217,17 +218,16 @@ fn build_response(b: &Broker, status: PutMessageStatus, queue_id: i32, r: &PutMe
         };
         return RemotingCommand::response(code, remark);
     }
-    let hdr = SendMessageResponseHeader {
-        msg_id: r.msg_id.clone(),
-        queue_id,
-        queue_offset: r.queue_offset,
-        transaction_id: None,
-        batch_uniq_id: None,
-        msg_region: Some("DefaultRegion".into()),
-        trace_on: Some("true".into()),
-    };
-    let mut resp = RemotingCommand::success_with_header(&hdr);
-    resp.code = code;
+    // The `SendMessageResponseHeader` fields written straight into the response (hot: one
+    // per send; building the typed header first cost three string allocations).
+    let mut resp = RemotingCommand::response(code, None);
+    let f = &mut resp.ext_fields;
+    *f = ExtFields::with_capacity(8);
+    f.insert_str("msgId", &r.msg_id);
+    f.insert_with("queueId", |o| push_int(o, queue_id as i64));
+    f.insert_with("queueOffset", |o| push_int(o, r.queue_offset));
+    f.insert_str("MSG_REGION", "DefaultRegion");
+    f.insert_str("TRACE_ON", "true");
     resp.remark = remark;
     resp
 }
