@@ -18,7 +18,7 @@ use crate::offset_manager::ConsumerOffsetManager;
 use crate::producer_manager::ProducerManager;
 use crate::schedule::ScheduleService;
 use crate::stats::BrokerStats;
-use crate::store_api::MsgStore;
+use crate::store::MessageStore;
 use crate::subscription_manager::SubscriptionGroupManager;
 use crate::topic_manager::TopicManager;
 
@@ -29,7 +29,7 @@ pub struct Broker {
     /// Configuration including runtime updates (GET/UPDATE_BROKER_CONFIG).
     pub live_cfg: RwLock<BrokerConfig>,
     /// The message store.
-    pub store: Arc<dyn MsgStore>,
+    pub store: Arc<MessageStore>,
     /// Topics.
     pub topics: TopicManager,
     /// Subscription groups.

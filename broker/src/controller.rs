@@ -23,10 +23,10 @@ use crate::processor::{client_manage, BrokerHandler};
 use crate::producer_manager::ProducerManager;
 use crate::schedule::{self, ScheduleService};
 use crate::stats::BrokerStats;
-use crate::store_api::MsgStore;
+use crate::store::MessageStore;
 use crate::subscription_manager::SubscriptionGroupManager;
 use crate::topic_manager::TopicManager;
-use crate::{namesrv_api, store_open, transaction_checker};
+use crate::{namesrv_api, transaction_checker};
 
 /// A running broker.
 pub struct BrokerController {
@@ -70,7 +70,7 @@ impl BrokerController {
         let store_ip: IpAddr = cfg.broker_ip1.parse().map_err(|_| anyhow::anyhow!("brokerIP1 '{}' is not an IP address", cfg.broker_ip1))?;
         std::fs::create_dir_all(cfg.store_path_root_dir.join("config"))?;
 
-        let store: Arc<dyn MsgStore> = store_open::open_store(&cfg)?;
+        let store = open_store(&cfg)?;
         let root = cfg.store_path_root_dir.clone();
         let broker = Arc::new(Broker {
             topics: TopicManager::load(&cfg),
@@ -161,10 +161,20 @@ impl BrokerController {
         }
         namesrv_api::unregister_all(&b).await;
         persist_all(&b);
-        b.store.shutdown();
+        if let Err(e) = b.store.shutdown() {
+            tracing::error!(error = %e, "store shutdown failed");
+        }
         b.client.close_all();
         tracing::info!(broker = %b.cfg.broker_name, "broker shut down");
     }
+}
+
+/// Open (recover) and start the persistent message store the configuration describes.
+fn open_store(cfg: &BrokerConfig) -> anyhow::Result<Arc<MessageStore>> {
+    let sc = cfg.store_config().map_err(|e| anyhow::anyhow!("invalid store config: {e}"))?;
+    let s = MessageStore::open(sc).map_err(|e| anyhow::anyhow!("cannot open the message store: {e}"))?;
+    s.start().map_err(|e| anyhow::anyhow!("cannot start the message store: {e}"))?;
+    Ok(s)
 }
 
 fn persist_all(b: &Broker) {

@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 
 use crate::broker::Broker;
 use crate::json_file;
-use crate::store_api::GetStatus;
+use crate::store::GetMessageStatus;
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
@@ -78,14 +78,14 @@ fn run_level(b: &Broker, level: i32, now: i64) -> usize {
     let mut delivered = 0;
     loop {
         let offset = b.schedule.offset(level);
-        let r = b.store.get("", SCHEDULE_TOPIC, qid, offset, 32, 1024 * 1024, None);
+        let r = b.store.get_message("", SCHEDULE_TOPIC, qid, offset, 32, 1024 * 1024, None);
         match r.status {
-            GetStatus::Found => {}
-            GetStatus::OffsetTooSmall | GetStatus::OffsetOverflowBadly => {
+            GetMessageStatus::Found => {}
+            GetMessageStatus::OffsetTooSmall | GetMessageStatus::OffsetOverflowBadly => {
                 b.schedule.set_offset(level, r.next_begin_offset);
                 return delivered;
             }
-            GetStatus::NoMatchedMessage | GetStatus::MessageWasRemoving if r.next_begin_offset > offset => {
+            GetMessageStatus::NoMatchedMessage | GetMessageStatus::MessageWasRemoving if r.next_begin_offset > offset => {
                 b.schedule.set_offset(level, r.next_begin_offset);
                 continue;
             }
@@ -119,7 +119,7 @@ fn run_level(b: &Broker, level: i32, now: i64) -> usize {
                 // Without DELAY the store appends it to the real queue instead of rescheduling.
                 m.remove_property(DELAY);
                 m.set_property(WAIT, "false");
-                let put = b.store.put(m);
+                let put = b.store.put_message(m);
                 if !put.status.is_stored() {
                     tracing::warn!(level, status = ?put.status, "re-delivery of a delayed message failed, retrying later");
                     return delivered;

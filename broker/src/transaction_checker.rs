@@ -18,7 +18,7 @@ use mq_common::protocol::{now_millis, RemotingCommand};
 use parking_lot::Mutex;
 
 use crate::broker::Broker;
-use crate::store_api::GetStatus;
+use crate::store::GetMessageStatus;
 
 const GROUP: &str = "CID_RMQ_SYS_TRANS";
 
@@ -31,9 +31,9 @@ pub struct TxState {
 fn read_ops(b: &Broker, st: &TxState) {
     let mut off = b.offsets.query(GROUP, TRANS_OP_HALF_TOPIC, 0).unwrap_or(0);
     loop {
-        let r = b.store.get(GROUP, TRANS_OP_HALF_TOPIC, 0, off, 256, 4 << 20, None);
-        if r.status != GetStatus::Found {
-            if matches!(r.status, GetStatus::OffsetTooSmall | GetStatus::NoMatchedMessage) && r.next_begin_offset > off {
+        let r = b.store.get_message(GROUP, TRANS_OP_HALF_TOPIC, 0, off, 256, 4 << 20, None);
+        if r.status != GetMessageStatus::Found {
+            if matches!(r.status, GetMessageStatus::OffsetTooSmall | GetMessageStatus::NoMatchedMessage) && r.next_begin_offset > off {
                 off = r.next_begin_offset;
                 continue;
             }
@@ -58,10 +58,10 @@ pub fn check_once(b: &Broker, st: &TxState) {
     let now = now_millis();
     let mut off = b.offsets.query(GROUP, TRANS_HALF_TOPIC, 0).unwrap_or(0);
     'scan: loop {
-        let r = b.store.get(GROUP, TRANS_HALF_TOPIC, 0, off, 32, 4 << 20, None);
+        let r = b.store.get_message(GROUP, TRANS_HALF_TOPIC, 0, off, 32, 4 << 20, None);
         match r.status {
-            GetStatus::Found => {}
-            GetStatus::OffsetTooSmall | GetStatus::NoMatchedMessage if r.next_begin_offset > off => {
+            GetMessageStatus::Found => {}
+            GetMessageStatus::OffsetTooSmall | GetMessageStatus::NoMatchedMessage if r.next_begin_offset > off => {
                 off = r.next_begin_offset;
                 continue;
             }
@@ -107,12 +107,12 @@ pub fn check_once(b: &Broker, st: &TxState) {
                 tags_code: 0,
             };
             m.set_property(TRANSACTION_CHECK_TIMES, &(checks + 1).to_string());
-            let put = b.store.put(m);
+            let put = b.store.put_message(m);
             if !put.status.is_stored() {
                 off = v.queue_offset;
                 break 'scan;
             }
-            let Some(copy) = b.store.look_by_offset(put.wrote_offset) else { continue };
+            let Some(copy) = b.store.look_message_by_offset(put.wrote_offset) else { continue };
             let hdr = CheckTransactionStateRequestHeader {
                 tran_state_table_offset: put.queue_offset,
                 commit_log_offset: put.wrote_offset,

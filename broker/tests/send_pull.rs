@@ -158,10 +158,13 @@ async fn sync_flush_sends_are_acknowledged_after_the_group_commit() {
 }
 
 #[tokio::test]
-async fn memory_store_serves_the_same_protocol() {
+async fn tag_filtered_pull_and_key_query_on_a_fresh_store() {
+    // (Ran on the removed in-memory store; now on the persistent store in a temp dir.)
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = test_config(dir.path());
-    cfg.apply("storeType", "memory").unwrap();
+    cfg.apply("storeType", "file").unwrap();
+    let err = cfg.apply("storeType", "memory").unwrap_err();
+    assert!(err.contains("storeType") && err.contains("'memory'"), "{err}");
     let b = start(cfg).await;
     b.create_topic("Mem", 1).await;
     for i in 0..3 {

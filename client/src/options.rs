@@ -36,6 +36,57 @@ impl Default for ClientOptions {
     }
 }
 
+/// The setters of [`ClientOptions`], written once for every builder that embeds it as a field
+/// named `opts` (producer, push and pull consumer): `namesrv_addr`, `instance_name`,
+/// `client_ip`, `rpc_timeout`, `route_refresh_interval`, `heartbeat_interval` and
+/// `client_options`. A macro rather than a trait so callers need no extra `use` (the builder
+/// API stays source-compatible) and rustdoc lists them on each builder.
+macro_rules! client_option_setters {
+    ($builder:ty) => {
+        impl $builder {
+            /// Nameserver address(es), `;`-separated.
+            pub fn namesrv_addr(mut self, addrs: &str) -> Self {
+                self.opts.namesrv_addrs = $crate::options::parse_namesrv_addrs(addrs);
+                self
+            }
+            /// Instance name (part of the client id).
+            pub fn instance_name(mut self, name: impl Into<String>) -> Self {
+                self.opts.instance_name = Some(name.into());
+                self
+            }
+            /// Override the detected client IP.
+            pub fn client_ip(mut self, ip: std::net::IpAddr) -> Self {
+                self.opts.client_ip = Some(ip);
+                self
+            }
+            /// Timeout of ordinary RPCs: route lookups, offsets, heartbeats (default 3 s).
+            pub fn rpc_timeout(mut self, t: std::time::Duration) -> Self {
+                self.opts.rpc_timeout = t;
+                self
+            }
+            /// Route refresh period (default 30 s).
+            pub fn route_refresh_interval(mut self, t: std::time::Duration) -> Self {
+                self.opts.route_refresh_interval = t;
+                self
+            }
+            /// Heartbeat period (default 30 s).
+            pub fn heartbeat_interval(mut self, t: std::time::Duration) -> Self {
+                self.opts.heartbeat_interval = t;
+                self
+            }
+            /// Replace all connection-level settings at once (e.g. one [`ClientOptions`]
+            /// shared by a service's producer and consumers).
+            ///
+            /// [`ClientOptions`]: $crate::options::ClientOptions
+            pub fn client_options(mut self, opts: $crate::options::ClientOptions) -> Self {
+                self.opts = opts;
+                self
+            }
+        }
+    };
+}
+pub(crate) use client_option_setters;
+
 /// Split a `;`-separated (also `,`) nameserver list, trimming blanks.
 pub fn parse_namesrv_addrs(s: &str) -> Vec<String> {
     s.split([';', ','])

@@ -275,8 +275,8 @@ async fn broker_restart_mid_consumption_loses_nothing() {
         async move { n > 0 }
     })
     .await;
-    stack.stop_broker();
-    stack.start_broker().await;
+    stack.stop_broker("broker-a");
+    stack.start_broker("broker-a").await;
     // Sends may fail until routes and connections recover: retry each until stored.
     for i in 0..300 {
         let body = format!("after-{i}");

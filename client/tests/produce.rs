@@ -216,7 +216,7 @@ async fn sends_avoid_a_failed_broker_and_queries_merge_brokers() {
     .await;
     // broker-b goes away while the producer's route still lists it: every send still succeeds,
     // and after the first failure broker-b is skipped.
-    stack.stop_broker_named("broker-b");
+    stack.stop_broker("broker-b");
     for i in 0..20 {
         let r = p.send(Message::new("TwoBrokers", format!("after-{i}"))).await.unwrap();
         assert_eq!(r.message_queue.broker_name, "broker-a");

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use mq_common::protocol::body::{to_json, BrokerData, ClusterInfo, KvTable, SubscriptionGroupConfig, SubscriptionGroupWrapper, TopicConfig, TopicConfigSerializeWrapper};
+use mq_common::protocol::body::{to_json, BrokerData, ClusterInfo, KvTable, SubscriptionGroupConfig, SubscriptionGroupWrapper, TopicConfig, TopicConfigSerializeWrapper, TopicRouteData};
 use mq_common::protocol::codes::{request, response};
 use mq_common::protocol::RemotingCommand;
 use mq_common::remoting::{Channel, RemotingServer, RequestHandler, ServerConfig};
@@ -24,10 +24,17 @@ struct Namesrv {
     cluster: ClusterInfo,
 }
 
+/// The route of every topic but `Nope`: both brokers of the cluster table.
+fn route_of(cluster: &ClusterInfo) -> TopicRouteData {
+    TopicRouteData { broker_datas: cluster.broker_addr_table.values().cloned().collect(), ..Default::default() }
+}
+
 impl RequestHandler for Namesrv {
     async fn handle(&self, _ch: &Channel, req: RemotingCommand) -> Option<RemotingCommand> {
         Some(match req.code {
             request::GET_BROKER_CLUSTER_INFO => RemotingCommand::success().with_body(to_json(&self.cluster)),
+            request::GET_ROUTEINFO_BY_TOPIC if req.ext("topic") == Some("Nope") => RemotingCommand::error(response::TOPIC_NOT_EXIST, "No topic route info"),
+            request::GET_ROUTEINFO_BY_TOPIC => RemotingCommand::success().with_body(to_json(&route_of(&self.cluster))),
             _ => RemotingCommand::error(response::REQUEST_CODE_NOT_SUPPORTED, "not scripted"),
         })
     }
@@ -47,6 +54,11 @@ impl RequestHandler for Broker {
                 w.topic_config_table.insert("Orders".into(), TopicConfig::new("Orders", 4, 6));
                 RemotingCommand::success().with_body(to_json(&w))
             }
+            request::QUERY_MESSAGE => RemotingCommand::error(response::QUERY_NOT_FOUND, "no message"),
+            // fastjson's form: a MessageQueue object as the map key.
+            request::GET_TOPIC_STATS_INFO => RemotingCommand::success().with_body(bytes::Bytes::from_static(
+                br#"{"offsetTable":{{"brokerName":"broker-a","queueId":0,"topic":"Orders"}:{"minOffset":0,"maxOffset":5,"lastUpdateTimestamp":0}}}"#,
+            )),
             request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => {
                 let mut w = SubscriptionGroupWrapper::default();
                 w.subscription_group_table.insert("OrderGroup".into(), SubscriptionGroupConfig::new("OrderGroup"));
@@ -93,6 +105,20 @@ async fn dead_broker_is_named_and_live_one_shown() {
     let g = backend.list_groups().await.unwrap();
     assert_eq!(g.items[0].name, "OrderGroup");
     assert_eq!(g.failures[0].broker, "broker-b");
+
+    // Message queries go through mq_client::Admin's per-broker fan-out: the live broker's
+    // (empty) answer plus a failure naming the dead one; an unknown topic is NotFound.
+    let m = backend.messages_by_key("Orders", "k1", 10).await.unwrap();
+    assert!(m.messages.is_empty());
+    assert_eq!(m.failures.len(), 1);
+    assert_eq!(m.failures[0].broker, "broker-b");
+    assert_eq!(m.failures[0].addr, dead);
+    assert!(matches!(backend.messages_by_key("Nope", "k1", 10).await, Err(BackendError::NotFound(_))));
+    let st = backend.topic_status("Orders").await.unwrap();
+    assert_eq!(st.items.len(), 1);
+    assert_eq!((st.items[0].broker_name.as_str(), st.items[0].max_offset), ("broker-a", 5));
+    assert_eq!(st.failures.len(), 1);
+    assert_eq!(st.failures[0].broker, "broker-b");
 
     match backend.broker_runtime(&dead).await {
         Err(BackendError::Broker { broker, addr, .. }) => {

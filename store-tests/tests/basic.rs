@@ -263,3 +263,45 @@ async fn sync_flush_group_commit_and_poison() {
     assert!(matches!(store.shutdown(), Err(StoreError::Poisoned)));
     assert!(dir.path().join("abort").exists());
 }
+
+/// The callback form of the durable wait: every callback runs once, after the flush that covers
+/// its record; after a failed fsync pending and new callbacks get `Poisoned`; at shutdown,
+/// unsatisfied ones get `ShutDown`.
+#[test]
+fn sync_flush_callbacks_complete_after_the_covering_flush() {
+    use std::sync::mpsc;
+    let dir = tempfile::tempdir().unwrap();
+    let store = MessageStore::open(small_config(dir.path(), FlushDiskType::Sync)).unwrap();
+    store.start().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let n = 200;
+    for i in 0..n {
+        let r = store.put_message(msg("TopicCb", i % 4, "t", &format!("c{i}"), vec![3u8; 300]));
+        assert_eq!(r.status, PutMessageStatus::PutOk);
+        assert!(r.needs_durable_wait);
+        let (tx, s, end) = (tx.clone(), store.clone(), r.end_offset());
+        store.on_durable(
+            end,
+            Box::new(move |res| {
+                let flushed = s.runtime_info().commit_log_flushed_offset;
+                tx.send((res, flushed >= end)).unwrap();
+            }),
+        );
+    }
+    for _ in 0..n {
+        let (res, covered) = rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+        assert_eq!(res, Ok(()));
+        assert!(covered, "a callback ran before the flush covering its record");
+    }
+    assert!(rx.try_recv().is_err(), "each callback runs once");
+    store.inject_flush_failure();
+    let r = store.put_message(msg("TopicCb", 0, "t", "p", &b"p"[..]));
+    let tx2 = tx.clone();
+    store.on_durable(r.end_offset(), Box::new(move |res| tx2.send((res, false)).unwrap()));
+    let (res, _) = rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+    assert_eq!(res, Err(DurabilityError::Poisoned));
+    // Registered after poisoning: answered at once.
+    store.on_durable(i64::MAX, Box::new(move |res| tx.send((res, false)).unwrap()));
+    assert_eq!(rx.try_recv().unwrap().0, Err(DurabilityError::Poisoned));
+    assert!(store.shutdown().is_err());
+}

@@ -118,8 +118,6 @@ pub struct BrokerConfig {
     pub message_delay_level: String,
     /// `flushDiskType` (copy, for GET_BROKER_CONFIG).
     pub flush_disk_type: String,
-    /// `storeType`: `file` (default, persistent store) or `memory` (rmq extension, for tests).
-    pub store_type: String,
     /// Store keys as given, in order (forwarded to the store config).
     pub store_keys: BTreeMap<String, String>,
     /// `rocketmqHome` (accepted, unused).
@@ -183,7 +181,6 @@ impl Default for BrokerConfig {
             store_path_root_dir: home.join("store"),
             message_delay_level: DEFAULT_DELAY_LEVEL.into(),
             flush_disk_type: "ASYNC_FLUSH".into(),
-            store_type: "file".into(),
             store_keys: BTreeMap::new(),
             rocketmq_home: String::new(),
         }
@@ -285,11 +282,12 @@ impl BrokerConfig {
             "transactionCheckMax" => self.transaction_check_max = parse_num(key, v)?,
             "transactionCheckInterval" => self.transaction_check_interval = parse_num(key, v)?,
             "rocketmqHome" => self.rocketmq_home = v.into(),
+            // rmq extension kept so old configs saying `file` still load; the in-memory store
+            // it used to select is gone.
             "storeType" => {
-                if v != "file" && v != "memory" {
-                    return Err(format!("{key}: '{v}' is not one of file, memory"));
+                if v != "file" {
+                    return Err(format!("{key}: '{v}' is not supported (only 'file', the persistent store)"));
                 }
-                self.store_type = v.into()
             }
             // Accepted for compatibility with Apache's sample configs; no effect here.
             "aclEnable" | "slaveReadEnable" | "offsetCheckInSlave" | "enablePropertyFilter" | "filterSupportRetry"
@@ -354,7 +352,6 @@ impl BrokerConfig {
             ("storePathRootDir", self.store_path_root_dir.display().to_string(), true),
             ("messageDelayLevel", self.message_delay_level.clone(), false),
             ("flushDiskType", self.flush_disk_type.clone(), true),
-            ("storeType", self.store_type.clone(), false),
         ];
         for (k, val) in &self.store_keys {
             if let Some(known) = STORE_KEYS.iter().find(|s| **s == k.as_str()) {
@@ -364,6 +361,21 @@ impl BrokerConfig {
             }
         }
         v
+    }
+
+    /// The message-store configuration: the store keys given (Apache names) applied over the
+    /// defaults, with the root dir, max message size and delay levels taken from here.
+    pub fn store_config(&self) -> Result<crate::store::StoreConfig, String> {
+        let mut sc = crate::store::StoreConfig::default();
+        sc.apply("storePathRootDir", &self.store_path_root_dir.display().to_string())?;
+        sc.apply("maxMessageSize", &self.max_message_size.to_string())?;
+        sc.apply("messageDelayLevel", &self.message_delay_level)?;
+        for (k, v) in &self.store_keys {
+            if !sc.apply(k, v)? {
+                tracing::debug!(key = %k, "store key not used by this store");
+            }
+        }
+        Ok(sc)
     }
 
     /// Delay table in ms.

@@ -54,7 +54,7 @@ pub fn delete_topic(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     }
     b.topics.delete(&h.topic);
     b.offsets.remove_topic(&h.topic);
-    b.store.delete_topics(std::slice::from_ref(&h.topic));
+    b.store.delete_topics(&[h.topic.as_str()]);
     RemotingCommand::success()
 }
 
@@ -158,7 +158,7 @@ pub fn reset_offset(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     let force = h.is_force.unwrap_or(true);
     let mut table = MqKeyed::default();
     for q in 0..tc.read_queue_nums.max(tc.write_queue_nums) {
-        let target = if h.timestamp < 0 { b.store.max_offset(&h.topic, q) } else { b.store.offset_by_time(&h.topic, q, h.timestamp) };
+        let target = if h.timestamp < 0 { b.store.get_max_offset_in_queue(&h.topic, q) } else { b.store.get_offset_in_queue_by_time(&h.topic, q, h.timestamp) };
         let current = b.offsets.query(&h.group, &h.topic, q);
         let new = match current {
             Some(c) if !force && target >= c => c,
@@ -201,10 +201,10 @@ pub fn forward_to_client(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) ->
         // The client wants the message itself; the request names it by offsetMsgId.
         // Normally an offsetMsgId; a UNIQ_KEY works too when the request names the topic.
         let msg_id = req.ext("msgId").unwrap_or("");
-        let by_offset = decode_offset_msg_id(msg_id).ok().and_then(|(_, off)| b.store.look_by_offset(off));
+        let by_offset = decode_offset_msg_id(msg_id).ok().and_then(|(_, off)| b.store.look_message_by_offset(off));
         let found = by_offset.or_else(|| {
             let topic = req.ext("topic")?;
-            b.store.query(topic, msg_id, 1, 0, i64::MAX).into_iter().next()
+            b.store.query_message(topic, msg_id, 1, 0, i64::MAX).messages.into_iter().next()
         });
         match found {
             Some(rec) => fwd.body = rec,

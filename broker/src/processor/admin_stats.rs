@@ -35,7 +35,7 @@ pub fn runtime_info(b: &Broker) -> RemotingCommand {
     let t10 = b.stats.tps(10);
     let t60 = b.stats.tps(60);
     let t600 = b.stats.tps(600);
-    let (min_phy, max_phy) = b.store.commit_log_range();
+    let (min_phy, max_phy) = (b.store.get_min_phy_offset(), b.store.get_max_phy_offset());
     let now = now_millis();
     let mut t = KvTable::default();
     let mut put = |k: &str, v: String| {
@@ -70,9 +70,17 @@ pub fn runtime_info(b: &Broker) -> RemotingCommand {
     put("brokerRole", b.cfg.broker_role.name().into());
     put("brokerName", b.cfg.broker_name.clone());
     put("brokerAddr", b.cfg.broker_addr());
-    for (k, v) in b.store.runtime_info() {
-        put(&k, v);
-    }
+    let i = b.store.runtime_info();
+    put("commitLogFlushedOffset", i.commit_log_flushed_offset.to_string());
+    put("commitLogDiskRatio", format!("{:.4}", i.commit_log_disk_ratio));
+    put("putMessageTimesTotal", i.put_message_times_total.to_string());
+    put("putMessageSizeTotal", i.put_message_size_total.to_string());
+    put("putMessageFailedTimes", i.put_message_failed_times.to_string());
+    put("putMessageEntireTimeMax", (i.put_message_max_latency_us / 1000).to_string());
+    put("storePoisoned", i.poisoned.to_string());
+    put("consumeQueueCount", i.consume_queue_count.to_string());
+    put("indexFileCount", i.index_file_count.to_string());
+    put("storeType", "file".into());
     RemotingCommand::success().with_body(to_json(&t))
 }
 
@@ -84,11 +92,11 @@ pub fn topic_stats(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     };
     let mut table = TopicStatsTable::default();
     for q in 0..tc.write_queue_nums.max(tc.read_queue_nums) {
-        let max = b.store.max_offset(&h.topic, q);
-        let last = if max > 0 { b.store.store_time(&h.topic, q, max - 1) } else { 0 };
+        let max = b.store.get_max_offset_in_queue(&h.topic, q);
+        let last = if max > 0 { b.store.get_message_store_timestamp(&h.topic, q, max - 1).unwrap_or(0) } else { 0 };
         table.offset_table.0.insert(
             MessageQueue::new(h.topic.clone(), b.cfg.broker_name.clone(), q),
-            TopicOffset { min_offset: b.store.min_offset(&h.topic, q), max_offset: max, last_update_timestamp: last },
+            TopicOffset { min_offset: b.store.get_min_offset_in_queue(&h.topic, q), max_offset: max, last_update_timestamp: last },
         );
     }
     RemotingCommand::success().with_body(table.to_json())
@@ -110,9 +118,9 @@ pub fn consume_stats(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     for topic in topics {
         let Some(tc) = b.topics.get(&topic) else { continue };
         for q in 0..tc.read_queue_nums {
-            let broker_offset = b.store.max_offset(&topic, q);
+            let broker_offset = b.store.get_max_offset_in_queue(&topic, q);
             let consumer_offset = b.offsets.query(&h.consumer_group, &topic, q).unwrap_or(0).max(0);
-            let last_timestamp = if consumer_offset > 0 { b.store.store_time(&topic, q, consumer_offset - 1) } else { 0 };
+            let last_timestamp = if consumer_offset > 0 { b.store.get_message_store_timestamp(&topic, q, consumer_offset - 1).unwrap_or(0) } else { 0 };
             stats.offset_table.0.insert(MessageQueue::new(topic.clone(), b.cfg.broker_name.clone(), q), OffsetWrapper { broker_offset, consumer_offset, last_timestamp });
         }
     }

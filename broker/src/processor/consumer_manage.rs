@@ -35,7 +35,7 @@ pub fn query_offset(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     }
     // Never consumed: a queue that still starts at 0 is read from the beginning (Java: when
     // offset 0 is still in memory; our stores keep the head addressable).
-    let min = b.store.min_offset(&h.topic, h.queue_id);
+    let min = b.store.get_min_offset_in_queue(&h.topic, h.queue_id);
     if min <= 0 && h.set_zero_if_not_found != Some(false) {
         return offset_reply(0);
     }
@@ -51,31 +51,31 @@ pub fn update_offset(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
 
 /// QUERY_BROKER_OFFSET (13): the commit-log max offset.
 pub fn broker_offset(b: &Broker) -> RemotingCommand {
-    offset_reply(b.store.commit_log_range().1)
+    offset_reply(b.store.get_max_phy_offset())
 }
 
 /// GET_MAX_OFFSET (30).
 pub fn max_offset(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     let h: QueueRequestHeader = try_header!(req);
-    offset_reply(b.store.max_offset(&h.topic, h.queue_id))
+    offset_reply(b.store.get_max_offset_in_queue(&h.topic, h.queue_id))
 }
 
 /// GET_MIN_OFFSET (31).
 pub fn min_offset(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     let h: QueueRequestHeader = try_header!(req);
-    offset_reply(b.store.min_offset(&h.topic, h.queue_id))
+    offset_reply(b.store.get_min_offset_in_queue(&h.topic, h.queue_id))
 }
 
 /// SEARCH_OFFSET_BY_TIMESTAMP (29).
 pub fn search_offset(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     let h: SearchOffsetRequestHeader = try_header!(req);
-    offset_reply(b.store.offset_by_time(&h.topic, h.queue_id, h.timestamp))
+    offset_reply(b.store.get_offset_in_queue_by_time(&h.topic, h.queue_id, h.timestamp))
 }
 
 /// GET_EARLIEST_MSG_STORETIME (32).
 pub fn earliest_time(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     let h: QueueRequestHeader = try_header!(req);
-    RemotingCommand::success_with_header(&EarliestMsgStoretimeResponseHeader { timestamp: b.store.earliest_time(&h.topic, h.queue_id) })
+    RemotingCommand::success_with_header(&EarliestMsgStoretimeResponseHeader { timestamp: b.store.get_earliest_message_time(&h.topic, h.queue_id).unwrap_or(0) })
 }
 
 /// GET_CONSUMER_LIST_BY_GROUP (38).

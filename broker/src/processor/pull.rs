@@ -15,7 +15,7 @@ use mq_common::remoting::Channel;
 
 use super::header;
 use crate::broker::Broker;
-use crate::store_api::GetStatus;
+use crate::store::GetMessageStatus;
 
 /// In-memory transfer limits (Java: 256 KiB / 32 messages per pull for page-cache data).
 const MAX_TRANSFER_BYTES: i32 = 256 * 1024;
@@ -88,25 +88,25 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
     let max_nums = h.max_msg_nums.clamp(1, MAX_TRANSFER_COUNT);
     let max_bytes = h.max_msg_bytes.filter(|v| *v > 0).unwrap_or(MAX_TRANSFER_BYTES);
     let r = match &codes {
-        None => b.store.get(&h.consumer_group, &h.topic, h.queue_id, h.queue_offset, max_nums, max_bytes, None),
+        None => b.store.get_message(&h.consumer_group, &h.topic, h.queue_id, h.queue_offset, max_nums.max(1) as usize, max_bytes.max(1) as usize, None),
         Some(c) => {
             let f = |tc: i64| c.contains(&(tc as i32));
-            b.store.get(&h.consumer_group, &h.topic, h.queue_id, h.queue_offset, max_nums, max_bytes, Some(&f))
+            b.store.get_message(&h.consumer_group, &h.topic, h.queue_id, h.queue_offset, max_nums.max(1) as usize, max_bytes.max(1) as usize, Some(&f))
         }
     };
 
     // Slaves keep the requested offset; masters correct it (§2.4 "corrected X").
     let corrected = |x: i64| if b.cfg.is_slave() { h.queue_offset } else { x };
     let (code, next) = match r.status {
-        GetStatus::Found => (response::SUCCESS, r.next_begin_offset),
-        GetStatus::NoMatchedMessage | GetStatus::MessageWasRemoving => (response::PULL_RETRY_IMMEDIATELY, r.next_begin_offset),
-        GetStatus::NoMatchedLogicQueue | GetStatus::NoMessageInQueue => {
+        GetMessageStatus::Found => (response::SUCCESS, r.next_begin_offset),
+        GetMessageStatus::NoMatchedMessage | GetMessageStatus::MessageWasRemoving => (response::PULL_RETRY_IMMEDIATELY, r.next_begin_offset),
+        GetMessageStatus::NoMatchedLogicQueue | GetMessageStatus::NoMessageInQueue => {
             if h.queue_offset != 0 { (response::PULL_OFFSET_MOVED, corrected(0)) } else { (response::PULL_NOT_FOUND, 0) }
         }
-        GetStatus::OffsetFoundNull => (response::PULL_NOT_FOUND, r.next_begin_offset),
-        GetStatus::OffsetOverflowOne => (response::PULL_NOT_FOUND, h.queue_offset),
-        GetStatus::OffsetOverflowBadly => (response::PULL_OFFSET_MOVED, corrected(r.max_offset)),
-        GetStatus::OffsetTooSmall => (response::PULL_OFFSET_MOVED, corrected(r.min_offset)),
+        GetMessageStatus::OffsetFoundNull => (response::PULL_NOT_FOUND, r.next_begin_offset),
+        GetMessageStatus::OffsetOverflowOne => (response::PULL_NOT_FOUND, h.queue_offset),
+        GetMessageStatus::OffsetOverflowBadly => (response::PULL_OFFSET_MOVED, corrected(r.max_offset)),
+        GetMessageStatus::OffsetTooSmall => (response::PULL_OFFSET_MOVED, corrected(r.min_offset)),
     };
     let code = if code == response::PULL_OFFSET_MOVED && b.cfg.is_slave() { response::PULL_RETRY_IMMEDIATELY } else { code };
 
@@ -118,7 +118,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
     }
 
     if code == response::SUCCESS {
-        let mut body = BytesMut::with_capacity(r.total_bytes());
+        let mut body = BytesMut::with_capacity(r.total_bytes);
         for m in &r.messages {
             body.extend_from_slice(m);
         }
@@ -144,7 +144,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
 fn park(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, h: &PullMessageRequestHeader, codes: Option<Arc<BTreeSet<i32>>>, hold_ms: u64) {
     let parked = b.pull_hold.park(&h.topic, h.queue_id, h.queue_offset, codes);
     // A message may have arrived between the read and the park: check once more.
-    if b.store.max_offset(&h.topic, h.queue_id) > h.queue_offset {
+    if b.store.get_max_offset_in_queue(&h.topic, h.queue_id) > h.queue_offset {
         b.pull_hold.wake(&h.topic, h.queue_id, parked.id);
     }
     let b = b.clone();

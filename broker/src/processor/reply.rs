@@ -82,7 +82,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<Re
             Ok(r) if r.code == response::SUCCESS => {
                 // Stored too (Java's storeReplyMessageEnable default); the answer reports the
                 // stored id when that worked, else "0" as Java does.
-                let put = b.store.put(msg);
+                let put = b.store.put_message(msg);
                 let (msg_id, queue_offset) = if put.status.is_stored() { (put.msg_id, put.queue_offset) } else { ("0".to_string(), 0) };
                 let hdr = SendMessageResponseHeader { msg_id, queue_id, queue_offset, msg_region: Some("DefaultRegion".into()), trace_on: Some("true".into()), ..Default::default() };
                 RemotingCommand::success_with_header(&hdr)

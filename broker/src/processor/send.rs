@@ -1,7 +1,7 @@
 //! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320), spec §2.3.
 //!
-//! Handled inline on the connection's task through to the commit-log append; only a
-//! SYNC_FLUSH durability wait is spawned (the response is then sent with `ch.respond`).
+//! Handled inline on the connection's task through to the commit-log append; under SYNC_FLUSH
+//! the response is sent with `ch.respond` by the store's flusher once the record is durable.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,14 +11,15 @@ use mq_common::message::property::{self, CLUSTER, REAL_QID, REAL_TOPIC, TRAN_MSG
 use mq_common::message::{decode_batch_refs, merge_batch_properties, sysflag, MessageExtBrokerInner};
 use mq_common::protocol::body::{system_topics, validate_topic, PERM_READ, PERM_WRITE};
 use mq_common::protocol::codes::{request as rq, response};
-use mq_common::protocol::header::{SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader};
+use mq_common::protocol::ext_fields::push_int;
+use mq_common::protocol::header::{SendMessageRequestHeader, SendMessageRequestHeaderV2};
 use mq_common::protocol::CommandHeader;
-use mq_common::protocol::RemotingCommand;
+use mq_common::protocol::{ExtFields, RemotingCommand};
 use mq_common::remoting::Channel;
 
 use super::err;
 use crate::broker::Broker;
-use crate::store_api::{PutResult, PutStatus};
+use crate::store::{DurabilityError, PutMessageResult, PutMessageStatus};
 
 /// Entry point for the three send codes.
 pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<RemotingCommand> {
@@ -136,7 +137,7 @@ pub(crate) fn add_cluster(b: &Broker, mut s: String) -> String {
     s
 }
 
-fn put_one(b: &Broker, ch: &Channel, mut h: SendMessageRequestHeader, queue_id: i32, multi: bool, body: Bytes) -> Result<(PutResult, usize), RemotingCommand> {
+fn put_one(b: &Broker, ch: &Channel, mut h: SendMessageRequestHeader, queue_id: i32, multi: bool, body: Bytes) -> Result<(PutMessageResult, usize), RemotingCommand> {
     if body.len() > b.cfg.max_message_size {
         return Err(err(response::MESSAGE_ILLEGAL, format!("message body size {} exceeds maxMessageSize {}", body.len(), b.cfg.max_message_size)));
     }
@@ -160,10 +161,10 @@ fn put_one(b: &Broker, ch: &Channel, mut h: SendMessageRequestHeader, queue_id: 
         return Err(err(response::MESSAGE_ILLEGAL, format!("message format illegal: {e}")));
     }
     b.stats.put_bytes.fetch_add(m.body.len() as u64, Ordering::Relaxed);
-    Ok((b.store.put(m), 1))
+    Ok((b.store.put_message(m), 1))
 }
 
-fn put_batch(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, queue_id: i32, multi: bool, body: Bytes) -> Result<(PutResult, usize), RemotingCommand> {
+fn put_batch(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, queue_id: i32, multi: bool, body: Bytes) -> Result<(PutMessageResult, usize), RemotingCommand> {
     if h.topic.starts_with(system_topics::RETRY_PREFIX) {
         return Err(err(response::MESSAGE_ILLEGAL, "batch message is not supported for retry topics"));
     }
@@ -191,25 +192,22 @@ fn put_batch(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, queue_id: i
         msgs.push(m);
     }
     let n = msgs.len();
-    Ok((b.store.put_batch(msgs), n))
+    Ok((b.store.put_messages(msgs), n))
 }
 
 /// Map a put status to (code, remark) — §2.3 step 9.
-pub(crate) fn status_code(s: PutStatus) -> (i32, Option<String>) {
+pub(crate) fn status_code(s: PutMessageStatus) -> (i32, Option<String>) {
     match s {
-        PutStatus::PutOk => (response::SUCCESS, None),
-        PutStatus::FlushDiskTimeout => (response::FLUSH_DISK_TIMEOUT, None),
-        PutStatus::FlushSlaveTimeout => (response::FLUSH_SLAVE_TIMEOUT, None),
-        PutStatus::SlaveNotAvailable => (response::SLAVE_NOT_AVAILABLE, None),
-        PutStatus::MessageIllegal | PutStatus::PropertiesSizeExceeded => (response::MESSAGE_ILLEGAL, Some(format!("the message is illegal, maybe msg body or properties length not matched: {s:?}"))),
-        PutStatus::ServiceNotAvailable => (response::SERVICE_NOT_AVAILABLE, Some("service not available now, maybe disk full or the broker is shutting down".into())),
-        PutStatus::OsPageCacheBusy => (response::SYSTEM_ERROR, Some("[PC_SYNCHRONIZED]broker busy, start flow control for a while".into())),
-        PutStatus::CreateMappedFileFailed => (response::SYSTEM_ERROR, Some("create mapped file failed, server is busy or broken.".into())),
-        PutStatus::UnknownError => (response::SYSTEM_ERROR, Some("UNKNOWN_ERROR".into())),
+        PutMessageStatus::PutOk => (response::SUCCESS, None),
+        PutMessageStatus::FlushDiskTimeout => (response::FLUSH_DISK_TIMEOUT, None),
+        PutMessageStatus::MessageIllegal | PutMessageStatus::PropertiesSizeExceeded => (response::MESSAGE_ILLEGAL, Some(format!("the message is illegal, maybe msg body or properties length not matched: {s:?}"))),
+        PutMessageStatus::ServiceNotAvailable | PutMessageStatus::Poisoned => (response::SERVICE_NOT_AVAILABLE, Some("service not available now, maybe disk full or the broker is shutting down".into())),
+        PutMessageStatus::OsPageCacheBusy => (response::SYSTEM_ERROR, Some("[PC_SYNCHRONIZED]broker busy, start flow control for a while".into())),
+        PutMessageStatus::UnknownError => (response::SYSTEM_ERROR, Some("UNKNOWN_ERROR".into())),
     }
 }
 
-fn build_response(b: &Broker, status: PutStatus, queue_id: i32, r: &PutResult) -> RemotingCommand {
+fn build_response(b: &Broker, status: PutMessageStatus, queue_id: i32, r: &PutMessageResult) -> RemotingCommand {
     let (code, remark) = status_code(status);
     if !status.is_stored() {
         b.stats.put_failures.fetch_add(1, Ordering::Relaxed);
@@ -220,37 +218,42 @@ fn build_response(b: &Broker, status: PutStatus, queue_id: i32, r: &PutResult) -
         };
         return RemotingCommand::response(code, remark);
     }
-    let hdr = SendMessageResponseHeader {
-        msg_id: r.msg_id.clone(),
-        queue_id,
-        queue_offset: r.queue_offset,
-        transaction_id: None,
-        batch_uniq_id: None,
-        msg_region: Some("DefaultRegion".into()),
-        trace_on: Some("true".into()),
-    };
-    let mut resp = RemotingCommand::success_with_header(&hdr);
-    resp.code = code;
+    // The `SendMessageResponseHeader` fields written straight into the response (hot: one
+    // per send; building the typed header first cost three string allocations).
+    let mut resp = RemotingCommand::response(code, None);
+    let f = &mut resp.ext_fields;
+    *f = ExtFields::with_capacity(8);
+    f.insert_str("msgId", &r.msg_id);
+    f.insert_with("queueId", |o| push_int(o, queue_id as i64));
+    f.insert_with("queueOffset", |o| push_int(o, r.queue_offset));
+    f.insert_str("MSG_REGION", "DefaultRegion");
+    f.insert_str("TRACE_ON", "true");
     resp.remark = remark;
     resp
 }
 
-fn finish(b: &Arc<Broker>, ch: &Channel, opaque: i32, queue_id: i32, mut r: PutResult, n: usize) -> Option<RemotingCommand> {
+fn finish(b: &Arc<Broker>, ch: &Channel, opaque: i32, queue_id: i32, r: PutMessageResult, n: usize) -> Option<RemotingCommand> {
     if r.status.is_stored() {
         b.stats.put_msgs.fetch_add(n as u64, Ordering::Relaxed);
     }
-    match r.durable.take() {
-        None => Some(build_response(b, r.status, queue_id, &r)),
-        Some(wait) => {
-            // SYNC_FLUSH: the connection keeps reading; the answer follows the group commit.
-            let b = b.clone();
-            let ch = ch.clone();
-            tokio::spawn(async move {
-                let status = wait.await;
-                let resp = build_response(&b, status, queue_id, &r);
-                ch.respond(opaque, resp);
-            });
-            None
-        }
+    if !(r.status == PutMessageStatus::PutOk && r.needs_durable_wait) {
+        return Some(build_response(b, r.status, queue_id, &r));
     }
+    // SYNC_FLUSH: the connection keeps reading; the store's flusher answers after the group
+    // commit that covers this record (no task per send).
+    let end = r.end_offset();
+    let (b2, ch) = (b.clone(), ch.clone());
+    b.store.on_durable(
+        end,
+        Box::new(move |res| {
+            let status = match res {
+                Ok(()) => PutMessageStatus::PutOk,
+                Err(DurabilityError::FlushTimeout) => PutMessageStatus::FlushDiskTimeout,
+                Err(DurabilityError::Poisoned) => PutMessageStatus::Poisoned,
+                Err(DurabilityError::ShutDown) => PutMessageStatus::ServiceNotAvailable,
+            };
+            ch.respond(opaque, build_response(&b2, status, queue_id, &r));
+        }),
+    );
+    None
 }

@@ -28,7 +28,7 @@ pub fn process(b: &Broker, _ch: &Channel, req: &RemotingCommand) -> RemotingComm
     if gc.retry_queue_nums <= 0 {
         return RemotingCommand::success();
     }
-    let Some(rec) = b.store.look_by_offset(h.offset) else {
+    let Some(rec) = b.store.look_message_by_offset(h.offset) else {
         return err(response::SYSTEM_ERROR, format!("look message by offset failed, {}", h.offset));
     };
     let view = match RecordView::parse(&rec, false) {
@@ -68,7 +68,7 @@ pub fn process(b: &Broker, _ch: &Channel, req: &RemotingCommand) -> RemotingComm
         let origin = h.origin_msg_id.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| encode_offset_msg_id(view.store_host, view.physical_offset));
         m.set_property(ORIGIN_MESSAGE_ID, &origin);
     }
-    let r = b.store.put(m);
+    let r = b.store.put_message(m);
     if r.status.is_stored() {
         b.stats.put_msgs.fetch_add(1, Ordering::Relaxed);
         RemotingCommand::success()

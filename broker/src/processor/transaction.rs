@@ -26,7 +26,7 @@ pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Option<RemotingComm
         // UNKNOWN: nothing to do until a check resolves it.
         return Some(RemotingCommand::success());
     }
-    let Some(rec) = b.store.look_by_offset(h.commit_log_offset) else {
+    let Some(rec) = b.store.look_message_by_offset(h.commit_log_offset) else {
         return Some(err(response::SYSTEM_ERROR, format!("find prepared transaction message failed, offset {}", h.commit_log_offset)));
     };
     let view = match RecordView::parse(&rec, false) {
@@ -60,7 +60,7 @@ pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Option<RemotingComm
         m.remove_property(REAL_TOPIC);
         m.remove_property(REAL_QID);
         m.set_property(WAIT, "false");
-        let r = b.store.put(m);
+        let r = b.store.put_message(m);
         if !r.status.is_stored() {
             return Some(err(response::SYSTEM_ERROR, format!("commit of half message failed: {:?}", r.status)));
         }
@@ -78,7 +78,7 @@ pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Option<RemotingComm
     op.set_property(TAGS, "d");
     op.set_property(WAIT, "false");
     b.topics.ensure(system_topics::TRANS_OP_HALF_TOPIC, 1, PERM_READ | PERM_WRITE);
-    let r = b.store.put(op);
+    let r = b.store.put_message(op);
     if !r.status.is_stored() {
         return Some(err(response::SYSTEM_ERROR, format!("writing transaction op record failed: {:?}", r.status)));
     }

@@ -7,12 +7,17 @@
 //! msyncs everything up to it (one fsync for every append completed before it), and publishes
 //! the new flushed offset, releasing all satisfied waiters at once.
 //!
+//! Callback waiters ([`FlushControl::on_durable`]) are the cheap form for the broker's SYNC_FLUSH
+//! sends: no task, timer or watch subscription per message. The flusher thread completes every
+//! satisfied callback right after it publishes a flush (and expires overdue ones on each round),
+//! so one fsync answers all the sends it covers in one pass.
+//!
 //! Poisoning: if an msync fails, the kernel may already have dropped the dirty pages, so a retry
 //! could report success for data that is gone. The store is poisoned: waiters get an error,
 //! later puts are refused, and nothing past the last good flush is ever acknowledged.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 use tokio::sync::watch;
@@ -38,6 +43,16 @@ pub enum DurabilityError {
     /// The store shut down before the data was flushed.
     #[error("store shut down")]
     ShutDown,
+}
+
+/// Called exactly once with the outcome of a durable wait (on the flusher thread, or on the
+/// registering thread when the outcome is already known). Must not block.
+pub type DurableCallback = Box<dyn FnOnce(Result<(), DurabilityError>) + Send>;
+
+struct CallbackWaiter {
+    end: i64,
+    deadline: Instant,
+    cb: DurableCallback,
 }
 
 /// A wake-up flag with timeout (condvar + bool), used by the background threads.
@@ -74,6 +89,9 @@ pub struct FlushControl {
     tx: watch::Sender<FlushProgress>,
     poisoned: AtomicBool,
     shut_down: AtomicBool,
+    callbacks: Mutex<Vec<CallbackWaiter>>,
+    /// Number of entries in `callbacks` (lets the flusher skip the lock when there are none).
+    callback_count: AtomicI64,
 }
 
 impl FlushControl {
@@ -89,6 +107,8 @@ impl FlushControl {
             tx,
             poisoned: AtomicBool::new(false),
             shut_down: AtomicBool::new(false),
+            callbacks: Mutex::new(Vec::new()),
+            callback_count: AtomicI64::new(0),
         }
     }
 
@@ -118,12 +138,76 @@ impl FlushControl {
     pub fn poison(&self) {
         self.poisoned.store(true, Ordering::Release);
         self.tx.send_modify(|p| p.poisoned = true);
+        self.complete_callbacks();
     }
 
     /// Mark shut down (waiters not yet satisfied fail with `ShutDown`).
     pub fn mark_shut_down(&self) {
         self.shut_down.store(true, Ordering::Release);
         self.tx.send_modify(|_| {});
+        self.complete_callbacks();
+    }
+
+    /// Call `cb` once `offset` is durable (`Ok`), or with the error if the store is poisoned,
+    /// shuts down, or `timeout` passes first. Asks the flusher to flush.
+    pub fn on_durable(&self, offset: i64, timeout: Duration, cb: DurableCallback) {
+        let p = self.progress();
+        if p.poisoned {
+            return cb(Err(DurabilityError::Poisoned));
+        }
+        if p.flushed >= offset {
+            return cb(Ok(()));
+        }
+        self.callbacks.lock().push(CallbackWaiter {
+            end: offset,
+            deadline: Instant::now() + timeout,
+            cb,
+        });
+        self.callback_count.fetch_add(1, Ordering::AcqRel);
+        self.request(offset);
+        // The flusher may have published (and drained) between our check and the push; then
+        // nobody would look at this waiter until its next round. Look again ourselves.
+        let p = self.progress();
+        if p.poisoned || p.flushed >= offset || self.shut_down.load(Ordering::Acquire) {
+            self.complete_callbacks();
+        }
+    }
+
+    /// Complete every callback waiter whose outcome is known: flushed, poisoned, shut down or
+    /// overdue. Callbacks run outside the lock.
+    pub fn complete_callbacks(&self) {
+        if self.callback_count.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let p = self.progress();
+        let shut = self.shut_down.load(Ordering::Acquire);
+        let now = Instant::now();
+        let mut done = Vec::new();
+        {
+            let mut w = self.callbacks.lock();
+            let mut i = 0;
+            while i < w.len() {
+                let x = &w[i];
+                if p.poisoned || x.end <= p.flushed || shut || x.deadline <= now {
+                    done.push(w.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+            self.callback_count.store(w.len() as i64, Ordering::Release);
+        }
+        for x in done {
+            let r = if p.poisoned {
+                Err(DurabilityError::Poisoned)
+            } else if x.end <= p.flushed {
+                Ok(())
+            } else if shut {
+                Err(DurabilityError::ShutDown)
+            } else {
+                Err(DurabilityError::FlushTimeout)
+            };
+            (x.cb)(r);
+        }
     }
 
     /// Ask the flusher to make `offset` durable.

@@ -42,7 +42,7 @@ pub use consume_queue::{ConsumeQueue, CqUnit, CQ_UNIT};
 pub use dispatch::Arrival;
 pub use error::StoreError;
 pub use recovery::{RecoveryMode, RecoveryReport};
-pub use flush::DurabilityError;
+pub use flush::{DurabilityError, DurableCallback};
 pub use index::{index_key_hash, IndexFile};
 pub use mapped_file::{offset_to_file_name, MappedFile};
 pub use store::{

@@ -747,6 +747,18 @@ impl MessageStore {
             .await
     }
 
+    /// Call `cb` (once, without blocking) when the commit log is durable up to `end_offset`, or
+    /// with the error (timeout after `syncFlushTimeout`, poisoned, shut down). The cheap form of
+    /// [`MessageStore::wait_durable`] for many concurrent senders: no task or timer per wait; the
+    /// flusher thread runs the callbacks right after the fsync that covers them.
+    pub fn on_durable(&self, end_offset: i64, cb: super::flush::DurableCallback) {
+        self.flush.on_durable(
+            end_offset,
+            Duration::from_millis(self.cfg.sync_flush_timeout),
+            cb,
+        );
+    }
+
     /// `put_message` plus, when required, the durable wait; maps a flush timeout to
     /// `FlushDiskTimeout` and a failed fsync to `Poisoned`.
     pub async fn put_message_durable(&self, msg: MessageExtBrokerInner) -> PutMessageResult {
@@ -1166,6 +1178,9 @@ impl MessageStore {
         };
         if need {
             self.do_flush();
+        } else {
+            // Expire overdue callback waiters (a stalled flush never reaches the branch above).
+            self.flush.complete_callbacks();
         }
         true
     }
@@ -1181,6 +1196,7 @@ impl MessageStore {
         match res {
             Ok(off) => {
                 self.flush.publish(off);
+                self.flush.complete_callbacks();
                 if ts > 0 {
                     self.checkpoint.lock().value.physic_msg_timestamp = ts;
                 }

@@ -8,10 +8,14 @@ use mq_common::protocol::codes::{request, response};
 use mq_common::protocol::header::{ConsumeMessageDirectlyRequestHeader, PullMessageRequestHeader, QueryMessageRequestHeader, ViewMessageRequestHeader, PULL_FLAG_SUBSCRIPTION};
 use mq_common::protocol::RemotingCommand;
 
+use super::partial::{fan_out, PerBroker};
 use super::Admin;
-use crate::consumer::fetch::{self, decode_records, PullStatus};
+use crate::consumer::fetch::{self, decode_records, PullResult, PullStatus};
 use crate::error::{ClientError, Result};
 use crate::producer::{Producer, SendResult};
+
+/// The group tools pull as (Apache's tools use the same name); it never commits offsets.
+pub const TOOLS_GROUP: &str = "TOOLS_CONSUMER";
 
 /// A message found by a query, with the broker it came from.
 #[derive(Debug, Clone)]
@@ -62,12 +66,36 @@ impl Admin {
     }
 
     /// QUERY_MESSAGE by key on every master of `topic`, merged (newest first per broker order).
+    /// Fails on the first broker error; see [`Admin::query_msg_by_key_per_broker`].
     pub async fn query_msg_by_key(&self, topic: &str, key: &str, max: i32, begin_ms: i64, end_ms: i64) -> Result<Vec<QueriedMessage>> {
         self.query(topic, key, max, begin_ms, end_ms, false).await
     }
 
+    /// QUERY_MESSAGE by key on every master of `topic` concurrently, each broker's matches (or
+    /// error) apart. Fails as a whole only when the topic has no route.
+    pub async fn query_msg_by_key_per_broker(&self, topic: &str, key: &str, max: i32, begin_ms: i64, end_ms: i64) -> Result<PerBroker<Vec<MessageExt>>> {
+        self.query_per_broker(topic, key, max, begin_ms, end_ms, false).await
+    }
+
+    /// QUERY_MESSAGE by client id (UNIQ_KEY) on every master of `topic` concurrently, like
+    /// [`Admin::query_msg_by_key_per_broker`]; only messages whose id is `id` are kept.
+    pub async fn query_msg_by_unique_key_per_broker(&self, topic: &str, id: &str, max: i32) -> Result<PerBroker<Vec<MessageExt>>> {
+        let mut r = self.query_per_broker(topic, id, max, 0, i64::MAX, true).await?;
+        for (_, msgs) in &mut r.ok {
+            msgs.retain(|m| m.msg_id() == id);
+        }
+        Ok(r)
+    }
+
     async fn query(&self, topic: &str, key: &str, max: i32, begin_ms: i64, end_ms: i64, unique: bool) -> Result<Vec<QueriedMessage>> {
-        let route = self.topic_route(topic).await?;
+        let found = self.query_per_broker(topic, key, max, begin_ms, end_ms, unique).await?.into_result()?;
+        Ok(found.into_iter().flat_map(|(b, msgs)| msgs.into_iter().map(move |m| QueriedMessage { broker: b.name.clone(), message: m })).collect())
+    }
+
+    /// The fan-out behind the key queries: the index is a hash, so only real matches of
+    /// `key` (its KEYS, or its id) in `topic` are kept.
+    async fn query_per_broker(&self, topic: &str, key: &str, max: i32, begin_ms: i64, end_ms: i64, unique: bool) -> Result<PerBroker<Vec<MessageExt>>> {
+        let brokers = self.topic_masters(topic).await?;
         let hdr = QueryMessageRequestHeader {
             topic: topic.into(),
             key: key.into(),
@@ -76,24 +104,18 @@ impl Admin {
             end_timestamp: end_ms,
             unique_key_query: unique.then_some(true),
         };
-        let mut out = Vec::new();
-        for bd in &route.broker_datas {
-            let Some(addr) = bd.master_addr() else { continue };
-            let resp = self.api.invoke(addr, RemotingCommand::request_with_header(request::QUERY_MESSAGE, &hdr), self.api.timeout).await?;
-            match resp.code {
-                response::SUCCESS => {
-                    for m in decode_records(&resp.body) {
-                        let keys_match = unique || m.keys().contains(&key) || m.msg_id() == key;
-                        if keys_match && m.topic == topic {
-                            out.push(QueriedMessage { broker: bd.broker_name.clone(), message: m });
-                        }
-                    }
+        Ok(fan_out(brokers, |b| {
+            let cmd = RemotingCommand::request_with_header(request::QUERY_MESSAGE, &hdr);
+            async move {
+                let resp = self.api.invoke(&b.addr, cmd, self.api.timeout).await?;
+                match resp.code {
+                    response::SUCCESS => Ok(decode_records(&resp.body).into_iter().filter(|m| m.topic == topic && (unique || m.keys().contains(&key) || m.msg_id() == key)).collect()),
+                    response::QUERY_NOT_FOUND => Ok(Vec::new()),
+                    _ => Err(ClientError::from_response(&b.addr, &resp)),
                 }
-                response::QUERY_NOT_FOUND => {}
-                _ => return Err(ClientError::from_response(addr, &resp)),
             }
-        }
-        Ok(out)
+        })
+        .await)
     }
 
     /// The message at `offset` of a queue (PULL_MESSAGE with max 1, group `TOOLS_CONSUMER`).
@@ -105,26 +127,33 @@ impl Admin {
             .find(|b| b.broker_name == mq.broker_name)
             .and_then(|b| b.master_addr().map(str::to_string))
             .ok_or_else(|| ClientError::BrokerNotFound(mq.broker_name.clone()))?;
-        let sub = SubscriptionData::build(&mq.topic, "*", 0);
-        let header = PullMessageRequestHeader {
-            consumer_group: "TOOLS_CONSUMER".into(),
-            topic: mq.topic.clone(),
-            queue_id: mq.queue_id,
-            queue_offset: offset,
-            max_msg_nums: 1,
-            sys_flag: PULL_FLAG_SUBSCRIPTION,
-            commit_offset: Some(0),
-            suspend_timeout_millis: Some(0),
-            subscription: Some("*".into()),
-            sub_version: Some(0),
-            expression_type: Some("TAG".into()),
-            max_msg_bytes: None,
-        };
-        let r = fetch::pull(&self.api, &addr, &header, self.api.timeout, &sub, "TOOLS_CONSUMER").await?;
+        let r = self.pull_without_commit(&addr, mq, "*", TOOLS_GROUP, offset, 1).await?;
         Ok(match r.status {
             PullStatus::Found(mut m) if !m.is_empty() => Some(m.remove(0)),
             _ => None,
         })
+    }
+
+    /// PULL_MESSAGE of up to `max` messages of `mq` from `offset` at broker `addr`, filtered by
+    /// the tag expression `expr`, as `group`, without long polling and without committing an
+    /// offset: a read for tools (browsing, state rebuilds), not a consumer.
+    pub async fn pull_without_commit(&self, addr: &str, mq: &MessageQueue, expr: &str, group: &str, offset: i64, max: i32) -> Result<PullResult> {
+        let sub = SubscriptionData::build(&mq.topic, expr, 0);
+        let header = PullMessageRequestHeader {
+            consumer_group: group.into(),
+            topic: mq.topic.clone(),
+            queue_id: mq.queue_id,
+            queue_offset: offset,
+            max_msg_nums: max,
+            sys_flag: PULL_FLAG_SUBSCRIPTION,
+            commit_offset: Some(0),
+            suspend_timeout_millis: Some(0),
+            subscription: Some(sub.sub_string.clone()),
+            sub_version: Some(0),
+            expression_type: Some("TAG".into()),
+            max_msg_bytes: None,
+        };
+        fetch::pull(&self.api, addr, &header, self.api.timeout, &sub, group).await
     }
 
     /// Send one message with a short-lived producer (group `TOOLS_PRODUCER`), optionally to a

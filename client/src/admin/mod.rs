@@ -14,6 +14,7 @@ pub mod bodies;
 mod cluster;
 mod group;
 mod message;
+mod partial;
 mod topic;
 
 use std::collections::BTreeSet;
@@ -23,7 +24,8 @@ use mq_common::protocol::body::ClusterInfo;
 
 pub use cluster::BrokerTarget;
 pub use group::{ConsumerProgress, QueueProgress};
-pub use message::QueriedMessage;
+pub use message::{QueriedMessage, TOOLS_GROUP};
+pub use partial::{fan_out, BrokerFailure, BrokerRef, PerBroker};
 
 use crate::api::ClientApi;
 use crate::error::{ClientError, Result};
@@ -43,11 +45,16 @@ impl Admin {
 
     /// An admin client with a custom RPC timeout.
     pub async fn with_timeout(namesrv: &str, timeout: Duration) -> Result<Admin> {
-        let addrs = parse_namesrv_addrs(namesrv);
-        if addrs.is_empty() {
+        Self::new(parse_namesrv_addrs(namesrv), timeout)
+    }
+
+    /// An admin client over these nameserver addresses; `timeout` bounds every RPC. Nothing
+    /// is connected yet (connections open on first use), so this is not async.
+    pub fn new(namesrv_addrs: Vec<String>, timeout: Duration) -> Result<Admin> {
+        if namesrv_addrs.is_empty() {
             return Err(ClientError::InvalidArgument("no nameserver address (use -n or NAMESRV_ADDR)".into()));
         }
-        Ok(Admin { api: ClientApi::new(addrs, timeout) })
+        Ok(Admin { api: ClientApi::new(namesrv_addrs, timeout) })
     }
 
     /// The RPC layer (for requests not wrapped here).
@@ -59,6 +66,12 @@ impl Admin {
     pub async fn master_addrs(&self, cluster: Option<&str>) -> Result<BTreeSet<String>> {
         let info = self.cluster_info().await?;
         Ok(masters_of(&info, cluster))
+    }
+
+    /// The masters of the brokers hosting `topic`, from its route.
+    pub async fn topic_masters(&self, topic: &str) -> Result<Vec<BrokerRef>> {
+        let route = self.topic_route(topic).await?;
+        Ok(route.broker_datas.iter().filter_map(|bd| bd.master_addr().map(|a| BrokerRef { cluster: bd.cluster.clone(), name: bd.broker_name.clone(), addr: a.to_string() })).collect())
     }
 
     /// Close connections.

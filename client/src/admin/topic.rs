@@ -8,6 +8,7 @@ use mq_common::protocol::header::{CreateTopicRequestHeader, DeleteTopicFromNames
 use mq_common::protocol::RemotingCommand;
 
 use super::bodies::{parse_topic_stats, TopicOffset};
+use super::partial::{fan_out, PerBroker};
 use super::{Admin, BrokerTarget};
 use crate::api::parse_body;
 use crate::error::{ClientError, Result};
@@ -68,16 +69,27 @@ impl Admin {
         self.api.get_route(topic).await?.ok_or_else(|| ClientError::NoRoute(topic.to_string()))
     }
 
-    /// GET_TOPIC_STATS_INFO from every broker of the topic, merged.
+    /// GET_TOPIC_STATS_INFO from every master of the topic, merged; fails on the first broker
+    /// error (see [`Admin::topic_status_per_broker`]).
     pub async fn topic_status(&self, topic: &str) -> Result<BTreeMap<MessageQueue, TopicOffset>> {
-        let route = self.topic_route(topic).await?;
-        let hdr = TopicRequestHeader { topic: topic.into() };
         let mut out = BTreeMap::new();
-        for bd in &route.broker_datas {
-            let Some(addr) = bd.master_addr() else { continue };
-            let resp = self.api.invoke_ok(addr, RemotingCommand::request_with_header(request::GET_TOPIC_STATS_INFO, &hdr)).await?;
-            out.extend(parse_topic_stats(&resp.body)?);
+        for (_, queues) in self.topic_status_per_broker(topic).await?.into_result()? {
+            out.extend(queues);
         }
         Ok(out)
+    }
+
+    /// GET_TOPIC_STATS_INFO from every master of the topic concurrently, each broker's queue
+    /// offsets (or error) apart. Fails as a whole only when the topic has no route.
+    pub async fn topic_status_per_broker(&self, topic: &str) -> Result<PerBroker<BTreeMap<MessageQueue, TopicOffset>>> {
+        let brokers = self.topic_masters(topic).await?;
+        Ok(fan_out(brokers, |b| async move { self.topic_stats_at(&b.addr, topic).await }).await)
+    }
+
+    /// GET_TOPIC_STATS_INFO of one broker: min/max offset and last update time per queue.
+    pub async fn topic_stats_at(&self, addr: &str, topic: &str) -> Result<BTreeMap<MessageQueue, TopicOffset>> {
+        let hdr = TopicRequestHeader { topic: topic.into() };
+        let resp = self.api.invoke_ok(addr, RemotingCommand::request_with_header(request::GET_TOPIC_STATS_INFO, &hdr)).await?;
+        parse_topic_stats(&resp.body)
     }
 }

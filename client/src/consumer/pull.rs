@@ -1,7 +1,6 @@
 //! A lite pull consumer: the application assigns queues, seeks, polls batches and commits.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use super::offset_store::OffsetStore;
 use super::ConsumeFromWhere;
 use crate::error::{ClientError, Result};
 use crate::instance::ClientInstance;
-use crate::options::{parse_namesrv_addrs, ClientOptions};
+use crate::options::ClientOptions;
 use crate::route::subscribe_queues;
 
 /// Builder of a [`PullConsumer`].
@@ -40,12 +39,9 @@ impl Default for PullConsumerBuilder {
     }
 }
 
+crate::options::client_option_setters!(PullConsumerBuilder);
+
 impl PullConsumerBuilder {
-    /// Nameserver address(es), `;`-separated.
-    pub fn namesrv_addr(mut self, addrs: &str) -> Self {
-        self.opts.namesrv_addrs = parse_namesrv_addrs(addrs);
-        self
-    }
     /// Consumer group (offsets are committed under it).
     pub fn group(mut self, g: impl Into<String>) -> Self {
         self.group = g.into();
@@ -64,21 +60,6 @@ impl PullConsumerBuilder {
     /// Pause between empty rounds while polling (default 100 ms).
     pub fn poll_interval(mut self, t: Duration) -> Self {
         self.poll_interval = t;
-        self
-    }
-    /// Instance name (part of the client id).
-    pub fn instance_name(mut self, name: impl Into<String>) -> Self {
-        self.opts.instance_name = Some(name.into());
-        self
-    }
-    /// Override the detected client IP.
-    pub fn client_ip(mut self, ip: IpAddr) -> Self {
-        self.opts.client_ip = Some(ip);
-        self
-    }
-    /// Timeout of RPCs (default 3 s).
-    pub fn rpc_timeout(mut self, t: Duration) -> Self {
-        self.opts.rpc_timeout = t;
         self
     }
 

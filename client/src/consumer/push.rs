@@ -2,7 +2,6 @@
 //! flow control, concurrent or orderly consumption, periodic offset commits.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -22,7 +21,7 @@ use super::process_queue::ProcessQueue;
 use super::{ConsumeFromWhere, MessageHandler, MessageModel};
 use crate::error::{ClientError, Result};
 use crate::instance::ClientInstance;
-use crate::options::{parse_namesrv_addrs, ClientOptions};
+use crate::options::ClientOptions;
 
 /// Tunables of a push consumer (defaults as Java's, spec §9).
 #[derive(Debug, Clone)]
@@ -100,12 +99,9 @@ macro_rules! setter {
     };
 }
 
+crate::options::client_option_setters!(PushConsumerBuilder);
+
 impl PushConsumerBuilder {
-    /// Nameserver address(es), `;`-separated.
-    pub fn namesrv_addr(mut self, addrs: &str) -> Self {
-        self.opts.namesrv_addrs = parse_namesrv_addrs(addrs);
-        self
-    }
     /// Consumer group.
     pub fn group(mut self, group: impl Into<String>) -> Self {
         self.cfg.group = group.into();
@@ -114,31 +110,6 @@ impl PushConsumerBuilder {
     /// Subscribe to `topic` with a tag expression: `*` or `a || b`.
     pub fn subscribe(mut self, topic: impl Into<String>, expr: impl Into<String>) -> Self {
         self.cfg.subscriptions.push((topic.into(), expr.into()));
-        self
-    }
-    /// Instance name (part of the client id).
-    pub fn instance_name(mut self, name: impl Into<String>) -> Self {
-        self.opts.instance_name = Some(name.into());
-        self
-    }
-    /// Override the detected client IP.
-    pub fn client_ip(mut self, ip: IpAddr) -> Self {
-        self.opts.client_ip = Some(ip);
-        self
-    }
-    /// Route refresh period (default 30 s).
-    pub fn route_refresh_interval(mut self, t: Duration) -> Self {
-        self.opts.route_refresh_interval = t;
-        self
-    }
-    /// Heartbeat period (default 30 s).
-    pub fn heartbeat_interval(mut self, t: Duration) -> Self {
-        self.opts.heartbeat_interval = t;
-        self
-    }
-    /// Timeout of ordinary RPCs (default 3 s).
-    pub fn rpc_timeout(mut self, t: Duration) -> Self {
-        self.opts.rpc_timeout = t;
         self
     }
     /// Clustering (default) or broadcasting.

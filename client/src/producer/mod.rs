@@ -14,7 +14,6 @@
 mod selector;
 mod send;
 
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +29,7 @@ pub(crate) use send::{parse_response as parse_send_response, prepare_single, Sen
 
 use crate::error::{ClientError, Result};
 use crate::instance::ClientInstance;
-use crate::options::{parse_namesrv_addrs, ClientOptions};
+use crate::options::ClientOptions;
 use crate::route::{publish_queues, route_from_template};
 
 /// Builder of a [`Producer`]. Defaults follow the Java client (spec §9).
@@ -61,12 +60,9 @@ impl Default for ProducerBuilder {
     }
 }
 
+crate::options::client_option_setters!(ProducerBuilder);
+
 impl ProducerBuilder {
-    /// Nameserver address(es), `;`-separated.
-    pub fn namesrv_addr(mut self, addrs: &str) -> Self {
-        self.opts.namesrv_addrs = parse_namesrv_addrs(addrs);
-        self
-    }
     /// Producer group (default `DEFAULT_PRODUCER`).
     pub fn group(mut self, group: impl Into<String>) -> Self {
         self.group = group.into();
@@ -100,31 +96,6 @@ impl ProducerBuilder {
     /// How long a broker that failed a send is avoided (default 10 s; zero disables).
     pub fn fault_backoff(mut self, t: Duration) -> Self {
         self.fault_backoff = t;
-        self
-    }
-    /// Instance name (part of the client id).
-    pub fn instance_name(mut self, name: impl Into<String>) -> Self {
-        self.opts.instance_name = Some(name.into());
-        self
-    }
-    /// Override the detected client IP.
-    pub fn client_ip(mut self, ip: IpAddr) -> Self {
-        self.opts.client_ip = Some(ip);
-        self
-    }
-    /// Route refresh period (default 30 s).
-    pub fn route_refresh_interval(mut self, t: Duration) -> Self {
-        self.opts.route_refresh_interval = t;
-        self
-    }
-    /// Heartbeat period (default 30 s).
-    pub fn heartbeat_interval(mut self, t: Duration) -> Self {
-        self.opts.heartbeat_interval = t;
-        self
-    }
-    /// Timeout of non-send RPCs (default 3 s).
-    pub fn rpc_timeout(mut self, t: Duration) -> Self {
-        self.opts.rpc_timeout = t;
         self
     }
 

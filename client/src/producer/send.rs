@@ -139,14 +139,19 @@ pub(crate) fn prepare_single(msg: &Message, shape: &SendShape, ids: &UniqIdGener
         Some(id) => (id.to_string(), false),
         None => (ids.next_id(), true),
     };
-    let mut extras: Vec<(&str, &str)> = Vec::with_capacity(2);
+    // At most UNIQ_KEY and WAIT, already in key order ("UNIQ_KEY" < "WAIT"); no Vec.
+    let mut extra = [("", ""); 2];
+    let mut n = 0;
     if fresh_id {
-        extras.push((UNIQ_KEY, &msg_id));
+        extra[n] = (UNIQ_KEY, msg_id.as_str());
+        n += 1;
     }
     if msg.property(WAIT).is_none() {
-        extras.push((WAIT, "true"));
+        extra[n] = (WAIT, "true");
+        n += 1;
     }
-    extras.sort_unstable();
+    let extras = &extra[..n];
+    debug_assert!(extras.windows(2).all(|w| w[0].0 < w[1].0));
     let mut h = base_header(&msg.topic, shape);
     h.h = msg.flag;
     let mut body = msg.body.clone();
@@ -164,7 +169,7 @@ pub(crate) fn prepare_single(msg: &Message, shape: &SendShape, ids: &UniqIdGener
         skip = &[RECONSUME_TIME, MAX_RECONSUME_TIMES];
     }
     let mut props = String::with_capacity(64 + msg.properties.iter().map(|(k, v)| k.len() + v.len() + 2).sum::<usize>());
-    for (k, v) in merged_properties(&msg.properties, &extras, skip) {
+    for (k, v) in merged_properties(&msg.properties, extras, skip) {
         props.push_str(k);
         props.push(mq_common::message::property::NAME_VALUE_SEPARATOR);
         props.push_str(v);

@@ -10,36 +10,41 @@
 //! so iteration is alphabetical (the order fastjson emits, which keeps encoded frames
 //! deterministic) and lookups are a binary search over a handful of entries.
 
+use std::cmp::Ordering;
 use std::fmt;
 
-use bytes::Bytes;
-
-/// Where a span's text lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Src {
-    /// In the shared header text (`ExtFields::raw`).
-    Raw,
-    /// In the owned side buffer (`ExtFields::own`).
-    Own,
-}
-
-/// A piece of text, by position. Invariant: always a valid UTF-8 range (on char boundaries)
-/// of its source, checked when the span is created.
+/// A piece of the owned text, by position. Invariant: on char boundaries of `ExtFields::own`
+/// (spans are only made from `&str` pieces appended to it or from quote-delimited ranges of
+/// the UTF-8 header copied into it).
 #[derive(Debug, Clone, Copy)]
 struct Span {
-    src: Src,
     at: u32,
     len: u32,
+}
+
+/// Byte-wise comparison written out for short keys: a `memcmp` call per comparison was the
+/// broker's top symbol when lookups went through `<[u8]>::cmp`.
+#[inline]
+fn cmp_bytes(a: &[u8], b: &[u8]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+#[inline]
+fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Extension fields ("custom header") of a command: string keys to string values, unique
 /// keys, iterated in alphabetical key order.
 #[derive(Clone, Default)]
 pub struct ExtFields {
-    /// Shared header text spans of kind [`Src::Raw`] point into. Only ever set by the decoders
-    /// (`from_raw_parts`), which validate every span they create as UTF-8.
-    raw: Bytes,
-    /// Owned text: unescaped decoded strings and everything inserted through the API.
+    /// All text: for a decoded command the header text itself (one copy, spans point into
+    /// it), then unescaped strings and everything inserted through the API.
     own: String,
     /// `(key, value)`, sorted by key bytes, unique keys.
     entries: Vec<(Span, Span)>,
@@ -53,30 +58,35 @@ impl ExtFields {
 
     /// An empty map with room for `n` fields.
     pub fn with_capacity(n: usize) -> Self {
-        ExtFields { raw: Bytes::new(), own: String::with_capacity(n * 16), entries: Vec::with_capacity(n) }
+        ExtFields { own: String::with_capacity(n * 16), entries: Vec::with_capacity(n) }
     }
 
+    #[inline]
     fn text(&self, s: Span) -> &str {
-        let (at, len) = (s.at as usize, s.len as usize);
-        match s.src {
-            // SAFETY-free: both sources are checked UTF-8 at span creation; `get` keeps this
-            // total (an out-of-range or misaligned span would give "" rather than panic).
-            Src::Raw => std::str::from_utf8(self.raw.get(at..at + len).unwrap_or_default()).unwrap_or_default(),
-            Src::Own => self.own.get(at..at + len).unwrap_or_default(),
-        }
+        let at = s.at as usize;
+        // `get` keeps this total; by the span invariant it never fails.
+        self.own.get(at..at + s.len as usize).unwrap_or_default()
     }
 
+    #[inline]
     fn key_bytes(&self, s: Span) -> &[u8] {
-        let (at, len) = (s.at as usize, s.len as usize);
-        match s.src {
-            Src::Raw => self.raw.get(at..at + len).unwrap_or_default(),
-            Src::Own => self.own.as_bytes().get(at..at + len).unwrap_or_default(),
+        let at = s.at as usize;
+        self.own.as_bytes().get(at..at + s.len as usize).unwrap_or_default()
+    }
+
+    /// Index of `key`: a linear scan (a header has ~15 fields; comparing lengths first makes
+    /// most probes one integer compare) with a binary search for large maps.
+    fn position(&self, key: &str) -> Option<usize> {
+        let key = key.as_bytes();
+        if self.entries.len() <= 32 {
+            self.entries.iter().position(|(k, _)| k.len as usize == key.len() && eq_bytes(self.key_bytes(*k), key))
+        } else {
+            self.slot(key).ok()
         }
     }
 
-    fn find(&self, key: &str) -> Result<usize, usize> {
-        let key = key.as_bytes();
-        self.entries.binary_search_by(|(k, _)| self.key_bytes(*k).cmp(key))
+    fn slot(&self, key: &[u8]) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(k, _)| cmp_bytes(self.key_bytes(*k), key))
     }
 
     /// Number of fields.
@@ -91,18 +101,18 @@ impl ExtFields {
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.find(key).ok().map(|i| self.text(self.entries[i].1))
+        self.position(key).map(|i| self.text(self.entries[i].1))
     }
 
     /// True if `key` is present.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.find(key).is_ok()
+        self.position(key).is_some()
     }
 
     fn push_own(&mut self, s: &str) -> Span {
         let at = self.own.len();
         self.own.push_str(s);
-        Span { src: Src::Own, at: at as u32, len: s.len() as u32 }
+        Span { at: at as u32, len: s.len() as u32 }
     }
 
     /// Set `key` to a value written by `write` into the owned buffer (no temporary string:
@@ -110,8 +120,8 @@ impl ExtFields {
     pub fn insert_with(&mut self, key: &str, write: impl FnOnce(&mut String)) {
         let at = self.own.len();
         write(&mut self.own);
-        let v = Span { src: Src::Own, at: at as u32, len: (self.own.len() - at) as u32 };
-        match self.find(key) {
+        let v = Span { at: at as u32, len: (self.own.len() - at) as u32 };
+        match self.slot(key.as_bytes()) {
             Ok(i) => self.entries[i].1 = v, // the old text stays as garbage until `clear`
             Err(i) => {
                 let k = self.push_own(key);
@@ -132,14 +142,13 @@ impl ExtFields {
 
     /// Remove `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        let i = self.find(key).ok()?;
+        let i = self.position(key)?;
         let (_, v) = self.entries.remove(i);
         Some(self.text(v).to_string())
     }
 
     /// Remove every field.
     pub fn clear(&mut self) {
-        self.raw = Bytes::new();
         self.own.clear();
         self.entries.clear();
     }
@@ -155,8 +164,8 @@ impl ExtFields {
     }
 }
 
-/// Incremental builder used by the header decoders: fields are appended in arrival order, spans
-/// into the shared header text where no unescaping was needed.
+/// Incremental builder used by the header decoders: fields are appended in arrival order, as
+/// spans into a copy of the header text where no unescaping was needed.
 pub(crate) struct ExtBuilder {
     fields: ExtFields,
     /// True while keys arrived in strictly increasing order (the normal case: fastjson and our
@@ -166,21 +175,24 @@ pub(crate) struct ExtBuilder {
 
 /// A piece of decoded text handed to [`ExtBuilder`].
 pub(crate) enum Piece<'a> {
-    /// `raw[at..at + len]`, already validated as UTF-8 by the caller.
+    /// `header[at..at + len]`, a quote-delimited (so char-boundary) range of the header text.
     Raw(usize, usize),
     /// Text that is not a plain slice of the header (unescaped, or a literal like `true`).
     Text(&'a str),
 }
 
 impl ExtBuilder {
-    /// A builder over the header text `raw`.
-    pub(crate) fn new(raw: Bytes) -> Self {
-        ExtBuilder { fields: ExtFields { raw, own: String::new(), entries: Vec::with_capacity(16) }, sorted: true }
+    /// A builder over the header text `header` (copied once: one memcpy instead of one
+    /// allocation per field, and no reference into the connection's read buffer).
+    pub(crate) fn new(header: &str) -> Self {
+        let mut own = String::with_capacity(header.len() + 32);
+        own.push_str(header);
+        ExtBuilder { fields: ExtFields { own, entries: Vec::with_capacity(16) }, sorted: true }
     }
 
     fn span(&mut self, p: Piece<'_>) -> Span {
         match p {
-            Piece::Raw(at, len) => Span { src: Src::Raw, at: at as u32, len: len as u32 },
+            Piece::Raw(at, len) => Span { at: at as u32, len: len as u32 },
             Piece::Text(t) => self.fields.push_own(t),
         }
     }
@@ -190,7 +202,7 @@ impl ExtBuilder {
         let k = self.span(key);
         let v = self.span(value);
         if let Some((last, _)) = self.fields.entries.last() {
-            if self.fields.key_bytes(*last) >= self.fields.key_bytes(k) {
+            if cmp_bytes(self.fields.key_bytes(*last), self.fields.key_bytes(k)) != Ordering::Less {
                 self.sorted = false;
             }
         }
@@ -204,15 +216,11 @@ impl ExtBuilder {
             let mut entries = std::mem::take(&mut f.entries);
             // Stable sort keeps arrival order among equal keys; after reversing, the last
             // arrival comes first and `dedup` keeps it.
-            entries.sort_by(|a, b| f.key_bytes(a.0).cmp(f.key_bytes(b.0)));
+            entries.sort_by(|a, b| cmp_bytes(f.key_bytes(a.0), f.key_bytes(b.0)));
             entries.reverse();
             entries.dedup_by(|a, b| f.key_bytes(a.0) == f.key_bytes(b.0));
             entries.reverse();
             f.entries = entries;
-        }
-        if self.fields.entries.iter().all(|(k, v)| k.src == Src::Own && v.src == Src::Own) {
-            // Nothing borrows the header: do not keep the frame's memory alive.
-            self.fields.raw = Bytes::new();
         }
         self.fields
     }
@@ -315,8 +323,7 @@ mod tests {
 
     #[test]
     fn builder_sorts_and_keeps_last_duplicate() {
-        let raw = Bytes::from_static(b"zyxa");
-        let mut b = ExtBuilder::new(raw);
+        let mut b = ExtBuilder::new("zyxa");
         b.push(Piece::Raw(0, 1), Piece::Text("1"));
         b.push(Piece::Raw(3, 1), Piece::Raw(1, 1));
         b.push(Piece::Text("z"), Piece::Text("2"));

@@ -275,6 +275,9 @@ mod fast {
 
     struct P<'a> {
         s: &'a [u8],
+        /// `s` as text: the whole header is validated as UTF-8 once up front, so strings are
+        /// sliced out of it without validating each again.
+        t: &'a str,
         i: usize,
     }
 
@@ -300,7 +303,7 @@ mod fast {
             while self.i < self.s.len() {
                 match self.s[self.i] {
                     b'"' => {
-                        let t = std::str::from_utf8(&self.s[start..self.i]).ok()?;
+                        let t = self.t.get(start..self.i)?;
                         self.i += 1;
                         return Some(Cow::Borrowed(t));
                     }
@@ -314,13 +317,13 @@ mod fast {
         }
         /// Slow part of [`P::string`]: from the first backslash on.
         fn escaped(&mut self, start: usize) -> Option<Cow<'a, str>> {
-            let mut out = String::from(std::str::from_utf8(&self.s[start..self.i]).ok()?);
+            let mut out = String::from(self.t.get(start..self.i)?);
             loop {
                 let run = self.i;
                 while self.i < self.s.len() && !matches!(self.s[self.i], b'"' | b'\\' | 0..=0x1f) {
                     self.i += 1;
                 }
-                out.push_str(std::str::from_utf8(&self.s[run..self.i]).ok()?);
+                out.push_str(self.t.get(run..self.i)?);
                 match *self.s.get(self.i)? {
                     b'"' => {
                         self.i += 1;
@@ -374,7 +377,7 @@ mod fast {
                     if self.i == digits || &self.s[start..self.i] == b"-0" || matches!(self.s.get(self.i), Some(b'.' | b'e' | b'E')) || (self.s[digits] == b'0' && self.i - digits > 1) {
                         return None;
                     }
-                    std::str::from_utf8(&self.s[start..self.i]).ok().map(Scalar::Int)
+                    self.t.get(start..self.i).map(Scalar::Int)
                 }
                 _ => None,
             }
@@ -398,7 +401,7 @@ mod fast {
         }
     }
 
-    fn ext_fields(p: &mut P<'_>, raw: &Bytes) -> Option<ExtFields> {
+    fn ext_fields(p: &mut P<'_>) -> Option<ExtFields> {
         if p.peek()? == b'n' {
             p.literal(b"null")?;
             return Some(ExtFields::new());
@@ -408,7 +411,7 @@ mod fast {
             p.i += 1;
             return Some(ExtFields::new());
         }
-        let mut out = ExtBuilder::new(raw.clone());
+        let mut out = ExtBuilder::new(p.t);
         loop {
             let k = p.string()?;
             p.eat(b':')?;
@@ -433,7 +436,9 @@ mod fast {
     /// Decode `bytes` if it is a plain header.
     pub(super) fn decode(raw: &Bytes) -> Option<RemotingCommand> {
         let bytes: &[u8] = raw;
-        let mut p = P { s: bytes, i: 0 };
+        // Invalid UTF-8 anywhere is malformed JSON: serde reports it.
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut p = P { s: bytes, t: text, i: 0 };
         let mut cmd = RemotingCommand {
             code: 0,
             language: String::new(),
@@ -488,7 +493,7 @@ mod fast {
                             _ => return None,
                         }
                     }
-                    "extFields" => cmd.ext_fields = ext_fields(&mut p, raw)?,
+                    "extFields" => cmd.ext_fields = ext_fields(&mut p)?,
                     _ => {
                         p.scalar()?;
                     }

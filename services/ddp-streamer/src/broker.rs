@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use chat_proto::ids::shard;
 use mq_client::admin::BrokerTarget;
-use mq_client::consumer::fetch::{self, PullStatus};
+use mq_client::consumer::fetch::PullStatus;
 use mq_client::{Admin, MessageExt, MessageQueue, MessageQueueSelector};
-use mq_common::protocol::body::{SubscriptionData, TopicConfig, PERM_READ, PERM_WRITE};
-use mq_common::protocol::header::{PullMessageRequestHeader, PULL_FLAG_SUBSCRIPTION};
+use mq_common::protocol::body::{TopicConfig, PERM_READ, PERM_WRITE};
 
 /// Picks the queue `fnv1a32(rid) % n` (design §3). Queues are matched by id, not by position,
 /// so the choice does not depend on the order the route lists them in.
@@ -142,23 +141,7 @@ impl TopicReader {
 
     /// Pull up to `max` messages matching tag expression `expr` from `offset` (no long polling).
     pub async fn pull(&self, mq: &MessageQueue, addr: &str, expr: &str, offset: i64, max: i32) -> anyhow::Result<Page> {
-        let sub = SubscriptionData::build(&mq.topic, expr, 0);
-        let header = PullMessageRequestHeader {
-            consumer_group: self.group.clone(),
-            topic: mq.topic.clone(),
-            queue_id: mq.queue_id,
-            queue_offset: offset,
-            max_msg_nums: max,
-            sys_flag: PULL_FLAG_SUBSCRIPTION,
-            commit_offset: Some(0),
-            suspend_timeout_millis: Some(0),
-            subscription: Some(sub.sub_string.clone()),
-            sub_version: Some(0),
-            expression_type: Some("TAG".into()),
-            max_msg_bytes: None,
-        };
-        let api = self.admin.api();
-        let r = fetch::pull(api, addr, &header, api.timeout, &sub, &self.group).await?;
+        let r = self.admin.pull_without_commit(addr, mq, expr, &self.group, offset, max).await?;
         let messages = match r.status {
             PullStatus::Found(m) => m,
             _ => Vec::new(),

@@ -181,6 +181,12 @@ pub struct ObserverConfig {
     pub rebuild_window: i64,
     /// `SNAPSHOT_INTERVAL` s (3600): periodic `chat_policy_state` refresh.
     pub snapshot_interval: Duration,
+    /// `OBSERVER_MAX_RECONSUME` (16): retries of a `chat_outgoing` message whose processing
+    /// failed (a transient publish failure) before it is moved to `%DLQ%cg_chat_observer`, so
+    /// one bad message cannot block its conversation's queue for ever.
+    pub max_reconsume: i32,
+    /// `RETRY_BACKOFF_MAX` ms (5000): cap of the doubling pause before each retry (from 500 ms).
+    pub retry_backoff_max: Duration,
 }
 
 impl ObserverConfig {
@@ -198,6 +204,8 @@ impl ObserverConfig {
             follow_interval: ms("FOLLOW_INTERVAL", 100)?,
             rebuild_window: var("REBUILD_WINDOW", 50_000)?,
             snapshot_interval: secs("SNAPSHOT_INTERVAL", 3600.0)?,
+            max_reconsume: var("OBSERVER_MAX_RECONSUME", 16)?,
+            retry_backoff_max: ms("RETRY_BACKOFF_MAX", 5000)?,
         })
     }
 }

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod broker;
+pub mod clients;
 pub mod config;
 pub mod dedupe;
 pub mod gateway;

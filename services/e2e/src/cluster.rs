@@ -1,12 +1,17 @@
 //! A whole chat deployment on loopback: nameserver, broker, observers and gateways.
 
-use std::net::TcpStream;
+use std::path::Path;
 use std::time::Duration;
 
 use chat_proto::jwt::{self, Claims};
 
-use crate::proc::{free_port, http_get, metric, Proc};
+use mq_test_support::{Stack, StackOptions};
+
+use crate::proc::{free_port, http_get, metric, Proc, BINS, PACKAGES};
 use crate::wait_until;
+
+/// The broker's name (the harness default).
+const BROKER: &str = "broker-a";
 
 /// The shared JWT secret of test clusters.
 pub const SECRET: &str = "e2e-secret";
@@ -74,50 +79,34 @@ pub struct Cluster {
     pub gateways: Vec<Option<GatewayProc>>,
     /// Observers.
     pub observers: Vec<Option<ObserverProc>>,
-    /// Broker.
-    pub broker: Option<Proc>,
-    /// Nameserver.
-    pub namesrv: Proc,
+    /// Nameserver and broker (`broker-a`), from the shared test harness.
+    pub stack: Stack,
     /// `127.0.0.1:<port>` of the nameserver.
     pub namesrv_addr: String,
     /// Broker port.
     pub broker_port: u16,
     /// Options it was started with.
     pub opts: ClusterOpts,
-    /// Temp dir with the store and logs (kept until drop).
-    pub dir: tempfile::TempDir,
 }
 
 impl Cluster {
     /// Start everything and wait until each piece is ready.
     pub async fn start(opts: ClusterOpts) -> Cluster {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let ns_port = free_port();
-        let namesrv_addr = format!("127.0.0.1:{ns_port}");
-        let namesrv = Proc::spawn(
-            dir.path(),
-            "namesrv",
-            "mqnamesrv",
-            &["--listen".into(), namesrv_addr.clone(), "--set".into(), format!("kvConfigPath={}", dir.path().join("kv.json").display())],
-            &[],
-        );
-        let ns = namesrv_addr.clone();
-        wait_until("namesrv to listen", Duration::from_secs(20), || {
-            let ns = ns.clone();
-            async move { TcpStream::connect(&ns).is_ok() }
-        })
-        .await;
+        let mut stack_opts = StackOptions::default()
+            .cluster("ChatCluster")
+            .broker_set("rebalanceLockMaxLiveTime", "15000")
+            .also_build(&BINS[2..], &PACKAGES[2..]);
+        // The chat services use the broker's standard retry delays, not the harness's 1 s ones.
+        stack_opts.broker_config.retain(|(k, _)| k != "messageDelayLevel");
+        let stack = Stack::start(stack_opts).await;
         let mut c = Cluster {
             gateways: Vec::new(),
             observers: Vec::new(),
-            broker: None,
-            namesrv,
-            namesrv_addr,
-            broker_port: free_port(),
+            namesrv_addr: stack.namesrv_addr.clone(),
+            broker_port: stack.broker_port,
+            stack,
             opts: opts.clone(),
-            dir,
         };
-        c.start_broker().await;
         // One observer first: it creates the topics, so the others do not race for it.
         for i in 0..opts.observers {
             c.observers.push(Some(c.spawn_observer(i).await));
@@ -128,44 +117,19 @@ impl Cluster {
         c
     }
 
-    /// Start (or restart) the broker and wait for its route.
+    /// Temp dir with the store and logs (kept until drop).
+    pub fn dir(&self) -> &Path {
+        self.stack.dir.path()
+    }
+
+    /// Restart the broker on its store and wait for its route.
     pub async fn start_broker(&mut self) {
-        let conf = self.dir.path().join("broker.conf");
-        let text = format!(
-            "brokerClusterName=ChatCluster\nbrokerName=broker-a\nbrokerId=0\nnamesrvAddr={}\nbrokerIP1=127.0.0.1\nlistenPort={}\nhaListenPort={}\nstorePathRootDir={}\nrocketmqHome={}\nflushConsumerOffsetInterval=500\nregisterNameServerPeriod=2000\nrebalanceLockMaxLiveTime=15000\nautoCreateTopicEnable=true\nautoCreateSubscriptionGroup=true\n",
-            self.namesrv_addr,
-            self.broker_port,
-            self.broker_port + 1,
-            self.dir.path().join("store").display(),
-            self.dir.path().display(),
-        );
-        std::fs::write(&conf, text).expect("broker.conf");
-        self.broker = Some(Proc::spawn(self.dir.path(), "broker", "mqbroker", &["-c".into(), conf.display().to_string()], &[]));
-        let (ns, addr) = (self.namesrv_addr.clone(), format!("127.0.0.1:{}", self.broker_port));
-        wait_until("broker to register", Duration::from_secs(30), || {
-            let (ns, addr) = (ns.clone(), addr.clone());
-            async move {
-                if TcpStream::connect(&addr).is_err() {
-                    return false;
-                }
-                match mq_client::Admin::connect(&ns).await {
-                    Ok(a) => {
-                        let ok = a.topic_route("TBW102").await.map(|r| r.broker_datas.iter().any(|b| b.master_addr() == Some(addr.as_str()))).unwrap_or(false);
-                        a.close();
-                        ok
-                    }
-                    Err(_) => false,
-                }
-            }
-        })
-        .await;
+        self.stack.start_broker(BROKER).await;
     }
 
     /// SIGKILL the broker.
     pub fn kill_broker(&mut self) {
-        if let Some(mut b) = self.broker.take() {
-            b.kill();
-        }
+        self.stack.kill_broker(BROKER);
     }
 
     fn common_env(&self, instance: &str) -> Vec<(String, String)> {
@@ -190,7 +154,7 @@ impl Cluster {
         env.push(("CONNECTION_TIMEOUT".into(), "15".into()));
         env.push(("DEV_LOGIN".into(), "1".into()));
         env.extend(self.opts.gateway_env.iter().cloned());
-        let proc = Proc::spawn(self.dir.path(), &format!("gateway-{i}"), "chat-gateway", &[], &env);
+        let proc = Proc::spawn(self.dir(), &format!("gateway-{i}"), "chat-gateway", &[], &env);
         let addr = format!("127.0.0.1:{port}");
         wait_until(&format!("gateway {i} ready"), Duration::from_secs(60), || {
             let addr = addr.clone();
@@ -208,7 +172,7 @@ impl Cluster {
         env.push(("REBALANCE_INTERVAL".into(), "1000".into()));
         env.push(("LOCK_INTERVAL".into(), "1000".into()));
         env.extend(self.opts.observer_env.iter().cloned());
-        let proc = Proc::spawn(self.dir.path(), &format!("observer-{i}"), "chat-observer", &[], &env);
+        let proc = Proc::spawn(self.dir(), &format!("observer-{i}"), "chat-observer", &[], &env);
         let addr = format!("127.0.0.1:{port}");
         wait_until(&format!("observer {i} ready"), Duration::from_secs(60), || {
             let addr = addr.clone();
@@ -245,9 +209,8 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        // Gateways and observers first, then broker, then nameserver (Proc::drop kills).
+        // Gateways and observers first; the stack (broker, then nameserver) drops after.
         self.gateways.clear();
         self.observers.clear();
-        self.broker = None;
     }
 }

@@ -12,8 +12,7 @@ pub mod proc;
 pub use cluster::{Cluster, ClusterOpts};
 pub use ddp::{DdpClient, Event};
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+pub use mq_test_support::wait_until;
 
 /// The per-test scale factor `E2E_SCALE` (default 1.0): heavy tests multiply their sizes by it.
 pub fn scale() -> f64 {
@@ -23,24 +22,6 @@ pub fn scale() -> f64 {
 /// `n` scaled by [`scale`], at least `min`.
 pub fn scaled(n: usize, min: usize) -> usize {
     ((n as f64 * scale()).round() as usize).max(min)
-}
-
-/// Poll `f` until it returns true; panics after `deadline` naming `what`.
-pub async fn wait_until<F, Fut>(what: &str, deadline: Duration, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let end = Instant::now() + deadline;
-    loop {
-        if f().await {
-            return;
-        }
-        if Instant::now() > end {
-            panic!("timed out after {deadline:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Held for the whole of a test: tests in one binary share the machine, so they run one at a

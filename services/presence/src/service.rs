@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chat_ddp_streamer::broker::{ensure_topics, TopicReader};
+use chat_ddp_streamer::clients::{ServiceClients, PRESENCE_PULL};
 use chat_ddp_streamer::gateway::presence_state::read_last_state;
 use chat_proto::presence_bodies::{
     Heartbeat, StatusEvent, CG_PRESENCE, CG_PRESENCE_READMODEL, CG_PRESENCE_STATE_READER, PG_PRESENCE, PRESENCE_EVENTS, PRESENCE_HEARTBEAT, PRESENCE_STATE,
 };
 use chat_proto::presence_cache::StatusCache;
-use mq_client::{Admin, ConsumeFromWhere, MessageExt, MessageModel, Producer, PushConsumer};
+use mq_client::{Admin, ConsumeFromWhere, MessageExt, MessageModel, PushConsumer};
 use parking_lot::Mutex;
 
 use crate::config::PresenceConfig;
@@ -111,17 +112,13 @@ pub async fn run(cfg: PresenceConfig) -> anyhow::Result<()> {
     let admin = Admin::connect(&cfg.namesrv).await.context("connect to the nameserver")?;
     ensure_topics(&admin, &[PRESENCE_HEARTBEAT, PRESENCE_EVENTS, PRESENCE_STATE], cfg.queues, cfg.create_topics, Duration::from_secs(60)).await?;
     let epoch = format!("{:013}-{:08x}", chat_proto::now_ms(), rand::random::<u32>());
-    let producer = Producer::builder()
-        .namesrv_addr(&cfg.namesrv)
-        .group(PG_PRESENCE)
-        .instance_name(format!("{}-{}", cfg.instance_id, std::process::id()))
-        .send_timeout(cfg.send_timeout)
-        .retries(1)
-        .route_refresh_interval(cfg.client_refresh)
-        .heartbeat_interval(cfg.client_refresh)
-        .start()
-        .await
-        .context("start producer")?;
+    let clients = ServiceClients {
+        namesrv: cfg.namesrv.clone(),
+        instance: format!("{}-{}", cfg.instance_id, std::process::id()),
+        refresh: cfg.client_refresh,
+        send_timeout: cfg.send_timeout,
+    };
+    let producer = clients.producer(PG_PRESENCE, 1, "producer").await?;
     let engine = Engine::new(EngineCfg {
         instance: cfg.instance_id.clone(),
         epoch,
@@ -143,24 +140,13 @@ pub async fn run(cfg: PresenceConfig) -> anyhow::Result<()> {
     });
 
     // Read-model first (so no event published after the snapshots is missed), then snapshots.
-    let unique = format!("{}-{}", cfg.instance_id, std::process::id());
+    let unique = clients.instance.clone();
     let offsets = std::env::temp_dir().join(format!("presence-readmodel-{unique}"));
     let pr = p.clone();
-    let readmodel = PushConsumer::builder()
-        .namesrv_addr(&cfg.namesrv)
-        .group(CG_PRESENCE_READMODEL)
-        .instance_name(unique.clone())
-        .subscribe(PRESENCE_EVENTS, "*")
-        .message_model(MessageModel::Broadcasting)
-        .orderly(true)
+    let readmodel = clients
+        .orderly_consumer(CG_PRESENCE_READMODEL, PRESENCE_EVENTS, MessageModel::Broadcasting, PRESENCE_PULL)
         .consume_from(ConsumeFromWhere::Last)
         .offset_store_dir(Some(offsets.clone()))
-        .pull_suspend(Duration::from_secs(2))
-        .pull_timeout(Duration::from_secs(5))
-        .pull_backoff(Duration::from_millis(300))
-        .rebalance_interval(cfg.client_refresh)
-        .route_refresh_interval(cfg.client_refresh)
-        .heartbeat_interval(cfg.client_refresh)
         .shutdown_timeout(Duration::from_secs(2))
         .start(move |m: MessageExt| {
             let pr = pr.clone();
@@ -182,23 +168,14 @@ pub async fn run(cfg: PresenceConfig) -> anyhow::Result<()> {
     }
 
     let ph = p.clone();
-    let heartbeats = Arc::new(PushConsumer::builder()
-        .namesrv_addr(&cfg.namesrv)
-        .group(CG_PRESENCE)
-        .instance_name(cfg.instance_id.clone())
-        .subscribe(PRESENCE_HEARTBEAT, "*")
-        .message_model(MessageModel::Clustering)
-        .orderly(true)
+    // Instance name without the pid: as before the helper existed (queue locks are per client id).
+    let heartbeats = Arc::new(clients
+        .named(cfg.instance_id.clone())
+        .orderly_consumer(CG_PRESENCE, PRESENCE_HEARTBEAT, MessageModel::Clustering, PRESENCE_PULL)
         .consume_from(ConsumeFromWhere::Last)
-        .pull_suspend(Duration::from_secs(2))
-        .pull_timeout(Duration::from_secs(5))
-        .pull_backoff(Duration::from_millis(300))
         .orderly_suspend(Duration::from_millis(300))
-        .rebalance_interval(cfg.client_refresh)
         .lock_interval(cfg.lock_interval)
         .persist_interval(Duration::from_secs(1))
-        .route_refresh_interval(cfg.client_refresh)
-        .heartbeat_interval(cfg.client_refresh)
         .shutdown_timeout(Duration::from_secs(3))
         .start(move |m: MessageExt| {
             let ph = ph.clone();

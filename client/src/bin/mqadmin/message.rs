@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use clap::Subcommand;
+use mq_client::admin::QueriedMessage;
 use mq_client::{Message, MessageExt, MessageQueue, PullConsumer};
 
 use crate::output::{json, message_json, parse_time, print_message};
@@ -241,7 +242,15 @@ impl MessageCmd {
                 show(c, &found.into_iter().map(|q| q.message).collect::<Vec<_>>());
             }
             MessageCmd::QueryMsgByKey { topic, key, begin, end, max } => {
-                let found = admin.query_msg_by_key(&topic, &key, max, begin.unwrap_or(0), end.unwrap_or(i64::MAX)).await?;
+                // Per broker: a dead broker is a warning, the live brokers' matches are shown.
+                let per = admin.query_msg_by_key_per_broker(&topic, &key, max, begin.unwrap_or(0), end.unwrap_or(i64::MAX)).await?;
+                for f in &per.failed {
+                    eprintln!("warning: {f}");
+                }
+                if per.all_failed() {
+                    anyhow::bail!("every broker of {topic} failed");
+                }
+                let found: Vec<QueriedMessage> = per.ok.into_iter().flat_map(|(b, msgs)| msgs.into_iter().map(move |m| QueriedMessage { broker: b.name.clone(), message: m })).collect();
                 if c.json {
                     json(&found.iter().map(|q| message_json(&q.message)).collect::<Vec<_>>());
                 } else {

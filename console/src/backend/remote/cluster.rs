@@ -4,11 +4,10 @@ use std::collections::BTreeMap;
 
 use mq_common::protocol::body::KvTable;
 use mq_common::protocol::codes::request;
-use mq_common::protocol::header::TopicRequestHeader;
 use mq_common::protocol::RemotingCommand;
 
-use mq_common::protocol::body::{TopicOffset, TopicStatsTable};
-use super::{req, RemoteBackend, Target};
+use mq_common::protocol::body::TopicOffset;
+use super::{RemoteBackend, Target};
 use crate::backend::*;
 
 fn num(t: &BTreeMap<String, String>, k: &str) -> Option<i64> {
@@ -75,10 +74,8 @@ impl RemoteBackend {
 
     /// Per-queue offsets of a topic on one broker.
     pub(super) async fn topic_offsets(&self, t: &Target, topic: &str) -> BResult<Vec<(mq_common::protocol::body::MessageQueue, TopicOffset)>> {
-        let h = TopicRequestHeader { topic: topic.to_string() };
-        let r = self.call(t, req(request::GET_TOPIC_STATS_INFO, &h)).await?;
-        let stats = TopicStatsTable::parse(&r.body).map_err(|m| BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: format!("bad topic stats: {m}") })?;
-        Ok(stats.offset_table.0.into_iter().collect())
+        let stats = self.admin()?.topic_stats_at(&t.addr, topic).await.map_err(|e| BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: e.to_string() })?;
+        Ok(stats.into_iter().collect())
     }
 
     pub(super) async fn totals(&self, max_topics: usize) -> BResult<TotalsSample> {

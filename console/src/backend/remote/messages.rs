@@ -8,7 +8,8 @@ use bytes::Bytes;
 use mq_common::message::{decode_all, decode_offset_msg_id, property, MessageExt};
 use mq_common::protocol::body::system_topics;
 use mq_common::protocol::codes::{request, response};
-use mq_common::protocol::header::{ConsumerSendMsgBackRequestHeader, OffsetResponseHeader, PullMessageRequestHeader, QueryMessageRequestHeader, SearchOffsetRequestHeader, ViewMessageRequestHeader, PULL_FLAG_SUBSCRIPTION};
+use mq_client::consumer::fetch::PullStatus;
+use mq_common::protocol::header::{ConsumerSendMsgBackRequestHeader, OffsetResponseHeader, SearchOffsetRequestHeader, ViewMessageRequestHeader};
 
 use super::{req, require_some, RemoteBackend, Target, TOOLS_GROUP};
 use crate::backend::convert::{detail_of, sort_and_cap, summary_of};
@@ -55,30 +56,18 @@ impl RemoteBackend {
     async fn pull_range(&self, t: &Target, topic: &str, queue_id: i32, from: i64, to: i64) -> BResult<Vec<MessageExt>> {
         let mut out = Vec::new();
         let mut off = from;
+        let mq = mq_common::protocol::body::MessageQueue::new(topic, t.name.clone(), queue_id);
+        let admin = self.admin()?;
         while off < to {
-            let h = PullMessageRequestHeader {
-                consumer_group: TOOLS_GROUP.into(),
-                topic: topic.to_string(),
-                queue_id,
-                queue_offset: off,
-                max_msg_nums: BATCH.min((to - off) as i32),
-                sys_flag: PULL_FLAG_SUBSCRIPTION,
-                commit_offset: Some(0),
-                suspend_timeout_millis: Some(0),
-                subscription: Some("*".into()),
-                sub_version: Some(0),
-                expression_type: Some("TAG".into()),
-                max_msg_bytes: None,
-            };
-            let r = self.call_raw(t, req(request::PULL_MESSAGE, &h)).await?;
-            if r.code != response::SUCCESS {
+            let max = BATCH.min((to - off) as i32);
+            let r = admin.pull_without_commit(&t.addr, &mq, "*", TOOLS_GROUP, off, max).await.map_err(|e| bad(t, e))?;
+            let PullStatus::Found(msgs) = r.status else {
                 break; // not found / moved / retry: nothing more in this range
-            }
-            let msgs = decode_all(&r.body, false).map_err(|e| bad(t, format!("bad pull body: {e}")))?;
+            };
             if msgs.is_empty() {
                 break;
             }
-            let next = r.ext("nextBeginOffset").and_then(|v| v.parse::<i64>().ok()).unwrap_or_else(|| msgs.last().map(|m| m.queue_offset + 1).unwrap_or(to));
+            let next = r.next_begin_offset;
             out.extend(msgs.into_iter().filter(|m| m.queue_offset < to));
             if next <= off {
                 break;
@@ -120,25 +109,22 @@ impl RemoteBackend {
         Ok(MessageList { messages: list, truncated, limit, failures })
     }
 
-    /// QUERY_MESSAGE on every master of `topic`.
+    /// QUERY_MESSAGE on every master of `topic`, through `mq_client::Admin`'s per-broker
+    /// fan-out: the live brokers' matches plus a failure per dead broker.
     async fn query_index(&self, topic: &str, key: &str, unique: bool, max: usize) -> BResult<(Vec<(Target, MessageExt)>, Vec<BrokerFailure>)> {
-        let (_, targets) = self.topic_masters(topic).await?;
-        let h = QueryMessageRequestHeader { topic: topic.to_string(), key: key.to_string(), max_num: max as i32, begin_timestamp: 0, end_timestamp: i64::MAX, unique_key_query: unique.then_some(true) };
-        let (ok, failures) = self
-            .fan_out(&targets, |t| {
-                let h = h.clone();
-                async move {
-                    let r = self.call_raw(&t, req(request::QUERY_MESSAGE, &h)).await?;
-                    match r.code {
-                        response::SUCCESS => decode_all(&r.body, false).map_err(|e| bad(&t, format!("bad query body: {e}"))),
-                        response::QUERY_NOT_FOUND => Ok(Vec::new()),
-                        _ => Err(super::broker_refused(&t, &r)),
-                    }
-                }
-            })
-            .await;
-        require_some(&ok, &failures)?;
-        Ok((ok.into_iter().flat_map(|(t, v)| v.into_iter().map(move |m| (t.clone(), m))).collect(), failures))
+        let admin = self.admin()?;
+        let per = if unique { admin.query_msg_by_unique_key_per_broker(topic, key, max as i32).await } else { admin.query_msg_by_key_per_broker(topic, key, max as i32, 0, i64::MAX).await }.map_err(|e| self.route_error(topic, e))?;
+        let failures = super::failures_of(&per.failed);
+        let answered = per.ok.len();
+        let found: Vec<(Target, MessageExt)> = per.ok.into_iter().flat_map(|(b, msgs)| {
+            let t = Target { cluster: b.cluster, name: b.name, id: 0, addr: b.addr };
+            msgs.into_iter().map(move |m| (t.clone(), m))
+        }).collect();
+        // require_some's rule (nothing answered, something failed), on the broker count.
+        if answered == 0 && !failures.is_empty() {
+            return Err(BackendError::AllFailed(failures));
+        }
+        Ok((found, failures))
     }
 
     pub(super) async fn by_key(&self, topic: &str, key: &str, limit: usize) -> BResult<MessageList> {

@@ -2,10 +2,11 @@
 //!
 //! This adapter talks to the nameserver and brokers with `mq_common::remoting::RemotingClient`
 //! and the typed headers/bodies of `mq_common` directly, rather than through `mq_client::Admin`.
-//! NOTE(console): `Admin` landed while this was written; its calls visit brokers one after
+//! NOTE(console): `Admin` landed while this was written; most of its calls visit brokers one after
 //! another and return the first broker error for the whole call (`?`), while the console needs
 //! concurrent fan-out with per-broker results so one dead broker is named next to the answers of
-//! the others. Delegate to `Admin` where it gains that shape (e.g. a `Partial`-returning variant).
+//! the others. The message index queries now go through `Admin`'s `*_per_broker` methods
+//! (`mq_client::admin::PerBroker`); the rest still delegates as `Admin` gains that shape.
 //!
 //! Every broker call has its own timeout; fan-outs run concurrently and report failed brokers
 //! by name next to the answers of the others. Cluster info and the topic/group lists are
@@ -37,7 +38,7 @@ use super::*;
 /// Producer group the console sends test messages and resends with.
 pub const CONSOLE_PRODUCER_GROUP: &str = "RMQ_CONSOLE_PRODUCER";
 /// Group used for browsing pulls (never commits offsets). Same name as Apache's tools use.
-pub const TOOLS_GROUP: &str = "TOOLS_CONSUMER";
+pub use mq_client::admin::TOOLS_GROUP;
 
 struct Cached<T> {
     at: Instant,
@@ -82,6 +83,9 @@ pub struct Target {
 /// The real cluster.
 pub struct RemoteBackend {
     client: RemotingClient,
+    /// The admin API for the calls that moved onto it (message index queries); `None` when no
+    /// nameserver is configured (every call then fails naming that).
+    admin: Option<mq_client::Admin>,
     namesrv: Vec<String>,
     timeout: Duration,
     ttl: Duration,
@@ -98,6 +102,7 @@ impl RemoteBackend {
         let cfg = ClientConfig { connect_timeout: timeout.min(Duration::from_secs(3)), ..ClientConfig::default() };
         RemoteBackend {
             client: RemotingClient::new(cfg),
+            admin: mq_client::Admin::new(namesrv.clone(), timeout).ok(),
             namesrv,
             timeout,
             ttl,
@@ -106,6 +111,20 @@ impl RemoteBackend {
             groups: TtlCache::new(),
             ids: UniqIdGenerator::new([127, 0, 0, 1].into()),
             rr: Default::default(),
+        }
+    }
+
+    /// The admin client, or the error every call gets without a nameserver.
+    fn admin(&self) -> BResult<&mq_client::Admin> {
+        self.admin.as_ref().ok_or_else(|| BackendError::Namesrv { addr: String::new(), message: "no nameserver configured".into() })
+    }
+
+    /// An `Admin` error before any broker was called (the route lookup): an unknown topic is
+    /// [`BackendError::NotFound`], anything else a nameserver failure.
+    fn route_error(&self, topic: &str, e: mq_client::ClientError) -> BackendError {
+        match e {
+            mq_client::ClientError::NoRoute(_) => BackendError::NotFound(format!("topic {topic} not found (no route on the nameserver)")),
+            other => BackendError::Namesrv { addr: self.namesrv.join(";"), message: other.to_string() },
         }
     }
 
@@ -232,6 +251,11 @@ fn short_error(e: &BackendError) -> String {
         BackendError::Broker { message, .. } | BackendError::Namesrv { message, .. } => message.clone(),
         other => other.to_string(),
     }
+}
+
+/// The console's form of `Admin`'s per-broker failures.
+fn failures_of(failed: &[mq_client::admin::BrokerFailure]) -> Vec<BrokerFailure> {
+    failed.iter().map(|f| BrokerFailure { broker: f.broker.name.clone(), addr: f.broker.addr.clone(), error: f.error.to_string() }).collect()
 }
 
 /// A broker answered with a non-success code.

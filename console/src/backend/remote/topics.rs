@@ -61,10 +61,13 @@ impl RemoteBackend {
     }
 
     pub(super) async fn topic_status_all(&self, topic: &str) -> BResult<Partial<Vec<QueueStatus>>> {
-        let (_, targets) = self.topic_masters(topic).await?;
-        let (ok, failures) = self.fan_out(&targets, |t| async move { self.topic_offsets(&t, topic).await }).await;
-        require_some(&ok, &failures)?;
-        let items = ok
+        let per = self.admin()?.topic_status_per_broker(topic).await.map_err(|e| self.route_error(topic, e))?;
+        let failures = super::failures_of(&per.failed);
+        if per.all_failed() {
+            return Err(BackendError::AllFailed(failures));
+        }
+        let items = per
+            .ok
             .into_iter()
             .flat_map(|(t, qs)| {
                 qs.into_iter().map(move |(mq, o)| QueueStatus {

@@ -32,8 +32,9 @@ use std::time::Duration;
 use anyhow::Context;
 use chat_proto::ddp::close;
 use chat_proto::topics::{CG_GATEWAY, CHAT_INBOX, CHAT_OUTGOING, PG_GATEWAY};
-use mq_client::{Admin, ConsumeFromWhere, MessageExt, MessageModel, Producer, PushConsumer};
+use mq_client::{Admin, ConsumeFromWhere, MessageExt, MessageModel};
 
+use crate::clients::{ServiceClients, CHAT_PULL};
 use crate::config::GatewayConfig;
 use extension::GatewayExtension;
 
@@ -43,18 +44,9 @@ pub async fn run(cfg: GatewayConfig, extensions: Vec<Arc<dyn GatewayExtension>>)
     let c = &cfg.common;
     let admin = Admin::connect(&c.namesrv).await.context("connect to the nameserver")?;
     crate::broker::ensure_topics(&admin, &[CHAT_OUTGOING, CHAT_INBOX], c.chat_queues, c.create_topics, Duration::from_secs(60)).await?;
-    let unique = format!("{}-{}", c.instance_id, std::process::id());
-    let producer = Producer::builder()
-        .namesrv_addr(&c.namesrv)
-        .group(PG_GATEWAY)
-        .instance_name(unique.clone())
-        .send_timeout(c.send_timeout)
-        .retries(c.send_retries)
-        .route_refresh_interval(c.client_refresh)
-        .heartbeat_interval(c.client_refresh)
-        .start()
-        .await
-        .context("start producer")?;
+    let clients = ServiceClients::from_common(c);
+    let unique = clients.instance.clone();
+    let producer = clients.producer(PG_GATEWAY, c.send_retries, "producer").await?;
     let n = producer.publish_queues(CHAT_OUTGOING).await.context("route of chat_outgoing")?.len();
     anyhow::ensure!(n as i32 == c.chat_queues, "chat_outgoing has {n} queues, CHAT_QUEUES={}", c.chat_queues);
 
@@ -64,21 +56,10 @@ pub async fn run(cfg: GatewayConfig, extensions: Vec<Arc<dyn GatewayExtension>>)
     // gateway starts at the end of the inbox and clients gap-fill (design §4.7).
     let offsets = std::env::temp_dir().join(format!("chat-gateway-offsets-{unique}"));
     let g = gw.clone();
-    let consumer = PushConsumer::builder()
-        .namesrv_addr(&c.namesrv)
-        .group(CG_GATEWAY)
-        .instance_name(unique.clone())
-        .subscribe(CHAT_INBOX, "*")
-        .message_model(MessageModel::Broadcasting)
-        .orderly(true)
+    let consumer = clients
+        .orderly_consumer(CG_GATEWAY, CHAT_INBOX, MessageModel::Broadcasting, CHAT_PULL)
         .consume_from(ConsumeFromWhere::Last)
         .offset_store_dir(Some(offsets.clone()))
-        .pull_suspend(Duration::from_secs(5))
-        .pull_timeout(Duration::from_secs(10))
-        .pull_backoff(Duration::from_millis(500))
-        .rebalance_interval(c.client_refresh)
-        .route_refresh_interval(c.client_refresh)
-        .heartbeat_interval(c.client_refresh)
         .shutdown_timeout(Duration::from_secs(2))
         .start(move |m: MessageExt| {
             let g = g.clone();

@@ -38,6 +38,7 @@ use super::extension::{GatewayExtension, SessionInfo};
 use super::presence_lanes::{self, ConnTable, Job, LaneCtx};
 use super::presence_state::read_last_state;
 use crate::broker::{ensure_topics, TopicReader};
+use crate::clients::{ServiceClients, PRESENCE_PULL};
 use crate::config::GatewayConfig;
 
 /// The DDP collection / subscription name of presence streams.
@@ -114,18 +115,10 @@ impl GatewayPresence {
         let c = &cfg.common;
         let admin = Admin::connect(&c.namesrv).await.context("connect to the nameserver")?;
         ensure_topics(&admin, &[PRESENCE_HEARTBEAT, PRESENCE_EVENTS, PRESENCE_STATE], settings.queues, c.create_topics, Duration::from_secs(60)).await?;
-        let unique = format!("{}-{}", c.instance_id, std::process::id());
-        let producer = Producer::builder()
-            .namesrv_addr(&c.namesrv)
-            .group(PG_PRESENCE_GATEWAY)
-            .instance_name(format!("{unique}-presence"))
-            .send_timeout(c.send_timeout)
-            .retries(1)
-            .route_refresh_interval(c.client_refresh)
-            .heartbeat_interval(c.client_refresh)
-            .start()
-            .await
-            .context("start presence producer")?;
+        let clients = ServiceClients::from_common(c);
+        let unique = clients.instance.clone();
+        let clients = clients.named(format!("{unique}-presence"));
+        let producer = clients.producer(PG_PRESENCE_GATEWAY, 1, "presence producer").await?;
         // Epochs order lexically by start time, so presence can tell a restart from a straggler.
         let epoch = format!("{:013}-{:08x}", chat_proto::now_ms(), rand::random::<u32>());
         let conns: ConnTable = Arc::default();
@@ -160,21 +153,10 @@ impl GatewayPresence {
         // Cache: consumer first (from the last offset), then the snapshots; entries set by
         // events in between are newer and win (StatusCache::apply_state).
         let pc = p.clone();
-        let consumer = PushConsumer::builder()
-            .namesrv_addr(&c.namesrv)
-            .group(CG_PRESENCE_GATEWAY)
-            .instance_name(format!("{unique}-presence"))
-            .subscribe(PRESENCE_EVENTS, "*")
-            .message_model(MessageModel::Broadcasting)
-            .orderly(true)
+        let consumer = clients
+            .orderly_consumer(CG_PRESENCE_GATEWAY, PRESENCE_EVENTS, MessageModel::Broadcasting, PRESENCE_PULL)
             .consume_from(ConsumeFromWhere::Last)
             .offset_store_dir(Some(offsets_dir))
-            .pull_suspend(Duration::from_secs(2))
-            .pull_timeout(Duration::from_secs(5))
-            .pull_backoff(Duration::from_millis(300))
-            .rebalance_interval(c.client_refresh)
-            .route_refresh_interval(c.client_refresh)
-            .heartbeat_interval(c.client_refresh)
             .shutdown_timeout(Duration::from_secs(2))
             .start(move |m: MessageExt| {
                 let pc = pc.clone();

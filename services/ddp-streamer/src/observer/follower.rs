@@ -72,13 +72,28 @@ impl Follower {
         Ok(applied)
     }
 
-    /// Keep following forever (errors are logged and retried).
+    /// Keep following for the life of the process. A failed read is retried after a pause
+    /// that doubles per consecutive failure (capped at `RETRY_BACKOFF_MAX`); failures are
+    /// logged as warnings with their count, and counted in `chat_observer_follow_errors_total`.
+    /// It never gives up: the block table must keep following `chat_inbox` once the broker is
+    /// back, and the observer stays up (its health port reports it).
     pub async fn run(mut self) {
+        let mut failures = 0i32;
         loop {
-            if let Err(e) = self.catch_up().await {
-                tracing::debug!(error = %e, "inbox follower: read failed, retrying");
-                self.route_at = None; // the broker may have moved: re-read the route
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            match self.catch_up().await {
+                Ok(_) => {
+                    if failures > 0 {
+                        tracing::info!(failures, "inbox follower: reading again");
+                    }
+                    failures = 0;
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    self.obs.metrics.inc("chat_observer_follow_errors_total");
+                    tracing::warn!(error = %e, failures, "inbox follower: read of chat_inbox failed, retrying with backoff");
+                    self.route_at = None; // the broker may have moved: re-read the route
+                    tokio::time::sleep(super::retry::backoff(failures, self.obs.cfg.retry_backoff_max)).await;
+                }
             }
             tokio::time::sleep(self.obs.cfg.follow_interval).await;
         }

@@ -10,6 +10,7 @@
 pub mod follower;
 pub mod policy;
 pub mod process;
+pub mod retry;
 pub mod snapshot;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,10 +24,11 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use chat_proto::topics::{CG_OBSERVER, CG_OBSERVER_FOLLOW, CHAT_INBOX, CHAT_OUTGOING, CHAT_POLICY_STATE, PG_OBSERVER};
-use mq_client::{Admin, ConsumeFromWhere, MessageExt, Producer, PushConsumer};
+use mq_client::{Admin, ConsumeFromWhere, MessageExt, MessageModel, Producer};
 use parking_lot::Mutex;
 
 use crate::broker::TopicReader;
+use crate::clients::{ServiceClients, CHAT_PULL};
 use crate::config::ObserverConfig;
 use crate::metrics::Metrics;
 
@@ -60,18 +62,8 @@ pub async fn run(cfg: ObserverConfig) -> anyhow::Result<()> {
     let admin = Admin::connect(&c.namesrv).await.context("connect to the nameserver")?;
     crate::broker::ensure_topics(&admin, &[CHAT_OUTGOING, CHAT_INBOX], c.chat_queues, c.create_topics, Duration::from_secs(60)).await?;
     crate::broker::ensure_topics(&admin, &[CHAT_POLICY_STATE], 1, c.create_topics, Duration::from_secs(60)).await?;
-    let unique = format!("{}-{}", c.instance_id, std::process::id());
-    let producer = Producer::builder()
-        .namesrv_addr(&c.namesrv)
-        .group(PG_OBSERVER)
-        .instance_name(unique.clone())
-        .send_timeout(c.send_timeout)
-        .retries(c.send_retries)
-        .route_refresh_interval(c.client_refresh)
-        .heartbeat_interval(c.client_refresh)
-        .start()
-        .await
-        .context("start producer")?;
+    let clients = ServiceClients::from_common(&c);
+    let producer = clients.producer(PG_OBSERVER, c.send_retries, "producer").await?;
     let obs = Arc::new(Observer {
         policy: Mutex::new(policy::Policy::new(cfg.dedupe_cache)),
         inbox: TopicReader::new(admin.clone(), CHAT_INBOX, CG_OBSERVER_FOLLOW),
@@ -120,26 +112,18 @@ pub async fn run(cfg: ObserverConfig) -> anyhow::Result<()> {
     let refresh_task = tokio::spawn(snapshot::refresh_loop(obs.clone(), cfg.snapshot_interval));
 
     let o = obs.clone();
-    let consumer = PushConsumer::builder()
-        .namesrv_addr(&c.namesrv)
-        .group(CG_OBSERVER)
-        .instance_name(unique)
-        .subscribe(CHAT_OUTGOING, "*")
-        .orderly(true)
+    let consumer = clients
+        .orderly_consumer(CG_OBSERVER, CHAT_OUTGOING, MessageModel::Clustering, CHAT_PULL)
         .consume_from(ConsumeFromWhere::First)
-        .rebalance_interval(cfg.rebalance_interval)
         .lock_interval(cfg.lock_interval)
         .persist_interval(Duration::from_secs(1))
         .orderly_suspend(Duration::from_millis(500))
-        .pull_suspend(Duration::from_secs(5))
-        .pull_timeout(Duration::from_secs(10))
-        .pull_backoff(Duration::from_millis(500))
-        .route_refresh_interval(c.client_refresh)
-        .heartbeat_interval(c.client_refresh)
+        .rebalance_interval(cfg.rebalance_interval)
+        .max_reconsume_times(cfg.max_reconsume)
         .shutdown_timeout(Duration::from_secs(3))
         .start(move |m: MessageExt| {
             let o = o.clone();
-            async move { process::handle(&o, &m).await.map_err(|e| e.into()) }
+            async move { retry::handle_with_backoff(&o, &m).await.map_err(|e| e.into()) }
         })
         .await
         .context("start chat_outgoing consumer")?;

@@ -95,7 +95,7 @@ pub async fn spawn_presence(c: &Cluster, port: Option<u16>, extra: &[(&str, &str
     ];
     let mut env = env;
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let proc = Proc::spawn(c.dir.path(), "presence", "presence-service", &[], &env);
+    let proc = Proc::spawn(c.dir(), "presence", "presence-service", &[], &env);
     let p = PresenceProc { proc, port };
     let addr = p.addr();
     wait_until("presence ready", Duration::from_secs(60), || {

@@ -1,0 +1,91 @@
+//! One child process: spawned with a log file, signalled by PID, killed on drop.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::bins::target_dir;
+
+/// A spawned process. Dropping it sends SIGKILL and reaps it; if the thread is panicking the
+/// tail of its log is printed first.
+pub struct Proc {
+    /// Name for logs.
+    pub name: String,
+    /// Log file (stdout + stderr, appended across restarts).
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Proc {
+    /// Spawn the workspace binary `bin` (from [`target_dir`]; see [`crate::ensure_bins`]) with
+    /// `args` and `env`, logging to `dir/<name>.log` (appended).
+    pub fn spawn(dir: &Path, name: &str, bin: &str, args: &[String], env: &[(String, String)]) -> Proc {
+        let log = dir.join(format!("{name}.log"));
+        let f = File::options().create(true).append(true).open(&log).expect("log file");
+        let mut cmd = Command::new(target_dir().join(bin));
+        cmd.args(args).stdout(Stdio::from(f.try_clone().expect("dup log fd"))).stderr(Stdio::from(f)).stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {bin}: {e}"));
+        Proc { name: name.into(), log, child: Some(child) }
+    }
+
+    /// PID, if running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// SIGKILL (kill -9) and reap.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, wait up to `grace` for a clean exit, then SIGKILL.
+    pub fn term(&mut self, grace: Duration) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: plain kill(2) on the PID of our own, not yet reaped, child.
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+            let end = Instant::now() + grace;
+            while Instant::now() < end {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The last `n` bytes of the log.
+    pub fn log_tail(&self, n: u64) -> String {
+        let Ok(mut f) = File::open(&self.log) else { return String::new() };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let _ = f.seek(SeekFrom::Start(len.saturating_sub(n)));
+        let mut buf = Vec::new();
+        let _ = f.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("----- {} ({}) log tail -----\n{}", self.name, self.log.display(), self.log_tail(6000));
+        }
+        self.kill();
+    }
+}
