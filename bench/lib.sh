@@ -23,11 +23,11 @@ now_ms() { date +%s%3N; }
 rss_kib() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-# A base port P with P-2, P, P+1 and P+10 free (broker fast port, main port, HA port, name server).
+# A base port P in 20000-32009 with P-2, P, P+1 and P+10 free (broker fast port, main port, HA port, name server).
 pick_ports() {
   local p
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 30000))
+    p=$((20000 + RANDOM % 12000))   # below the ephemeral range (32768+): an outgoing connection cannot take it meanwhile
     if port_free $((p - 2)) && port_free "$p" && port_free $((p + 1)) && port_free $((p + 10)); then
       echo "$p"; return 0
     fi

@@ -15,7 +15,7 @@ LOG_MSGS=${LOG_MSGS:-1048576}
 KILL_AFTER=${KILL_AFTER:-3}   # seconds of extra write load before the kill -9
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mqrecovery.XXXXXX")
 PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done; cp "$WORK/broker.log" "${LOG_COPY:-/tmp/mqrecovery-broker.log}" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pick() { local p; for _ in $(seq 1 200); do p=$((20000 + RANDOM % 30000)); port_free $((p-2)) && port_free "$p" && port_free $((p+1)) && port_free $((p+10)) && { echo "$p"; return; }; done; exit 1; }
@@ -46,15 +46,15 @@ kill9_under_load() { # kill -9 the broker KILL_AFTER s into a fresh write load
 }
 
 echo "load $(cut -d' ' -f1-3 /proc/loadavg)"
-start_broker >/dev/null
+start_broker >"$WORK/t"  # (not in $(...): BROKER and PIDS must be set in this shell)
 "$BIN/mqbench" producer -n "127.0.0.1:$NS" -t BenchLog -s 1024 -w 1 --inflight 256 --count "$LOG_MSGS" --duration 3600 2>&1 | grep "TPS" | sed 's/^/fill: /'
 kill9_under_load
 echo "log $(du -sh "$WORK/store/commitlog" | cut -f1), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "start_after_kill9_under_load $(start_broker)"
+start_broker >"$WORK/t"; echo "start_after_kill9_under_load $(cat "$WORK/t")"
 stop_broker "$BROKER"
-echo "start_after_clean_stop $(start_broker)"
+start_broker >"$WORK/t"; echo "start_after_clean_stop $(cat "$WORK/t")"
 kill9_under_load
 rm -f "$WORK/store/checkpoint"
-echo "start_after_kill9_without_checkpoint (full scan) $(start_broker)"
+start_broker >"$WORK/t"; echo "start_after_kill9_without_checkpoint (full scan) $(cat "$WORK/t")"
 stop_broker "$BROKER"
 echo "load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -122,6 +122,10 @@ fn kill_cycles_lose_no_acknowledged_message() {
         assert!(n > 0, "cycle {cycle}: child produced no acks");
         let store =
             MessageStore::open(small_config(dir.path(), FlushDiskType::Sync)).expect("reopen");
+        // Which recovery path ran (FromCheckpoint once the child wrote a checkpoint; shown with
+        // --nocapture, not asserted: it depends on when the kill lands).
+        let rep = store.recovery_report();
+        eprintln!("cycle {cycle}: {:?} scanned {} B, replayed {}", rep.mode, rep.scanned_bytes, rep.replayed_records);
         let start = acked.len().saturating_sub(n + 400);
         for a in &acked[start..] {
             verify(&store, a);

@@ -193,12 +193,43 @@ impl MappedFile {
     }
 
     /// Zero `[from, size)` (truncating a torn tail so a later scan stops at `from`).
+    ///
+    /// The page-aligned bulk is zeroed with `fallocate(FALLOC_FL_ZERO_RANGE)`: a metadata
+    /// operation that keeps the blocks reserved and drops the range from the page cache (so the
+    /// mapping reads zeros), instead of faulting in and dirtying up to a whole 1 GiB file, which
+    /// made crash recovery write back hundreds of MB. Falls back to writing zeros through the
+    /// mapping where the filesystem does not support it.
     pub fn zero_from(&self, from: usize) {
         if from >= self.size {
             return;
         }
+        let aligned = from.div_ceil(4096) * 4096;
+        let head_end = aligned.min(self.size);
         // SAFETY: in bounds; called during recovery before readers exist.
-        unsafe { std::ptr::write_bytes(self.map.as_mut_ptr().add(from), 0, self.size - from) };
+        unsafe { std::ptr::write_bytes(self.map.as_mut_ptr().add(from), 0, head_end - from) };
+        if head_end >= self.size {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::io::AsRawFd;
+            // SAFETY: plain syscall on our open fd with an in-bounds range.
+            let rc = unsafe {
+                libc::fallocate(
+                    self._file.as_raw_fd(),
+                    libc::FALLOC_FL_ZERO_RANGE | libc::FALLOC_FL_KEEP_SIZE,
+                    head_end as libc::off_t,
+                    (self.size - head_end) as libc::off_t,
+                )
+            };
+            if rc == 0 {
+                return;
+            }
+        }
+        // SAFETY: in bounds; called during recovery before readers exist.
+        unsafe {
+            std::ptr::write_bytes(self.map.as_mut_ptr().add(head_end), 0, self.size - head_end)
+        };
     }
 
     /// Borrow `[pos, pos+len)` of the whole mapping (not limited to the write position).
@@ -399,5 +430,24 @@ mod tests {
         let b = f.read_bytes(1, 3).unwrap();
         f.destroy().unwrap();
         assert_eq!(&b[..], b"ell");
+    }
+
+    #[test]
+    fn zero_from_clears_the_tail_through_the_mapping_and_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = MappedFile::open(dir.path(), 0, 64 * 1024).unwrap();
+        f.warm(0);
+        // SAFETY: test owns the only mapping.
+        unsafe { std::ptr::write_bytes(f.map.as_mut_ptr(), 0xAB, f.size()) };
+        f.flush_all().unwrap();
+        f.zero_from(1000); // unaligned start: head written, aligned rest by fallocate
+        let m = f.slice(0, f.size()).unwrap();
+        assert!(m[..1000].iter().all(|&b| b == 0xAB));
+        assert!(m[1000..].iter().all(|&b| b == 0), "mapping shows zeros");
+        drop(f);
+        let disk = std::fs::read(dir.path().join("00000000000000000000")).unwrap();
+        assert_eq!(disk.len(), 64 * 1024);
+        assert!(disk[..1000].iter().all(|&b| b == 0xAB));
+        assert!(disk[1000..].iter().all(|&b| b == 0), "file shows zeros");
     }
 }

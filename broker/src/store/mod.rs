@@ -14,7 +14,8 @@
 //! an interval; under SYNC_FLUSH senders await `wait_durable(end)` and one flusher thread
 //! group-commits (one msync releases every waiter it covers). A failed msync poisons the store.
 //! Recovery is normal (trust the clean-shutdown checkpoint, no scan) or abnormal (scan with CRC
-//! from the checkpointed file, truncate the torn tail, replay dispatch idempotently).
+//! from the checkpoint's consistent point — or, without one, from a file chosen by timestamps —
+//! truncate the torn tail, replay dispatch idempotently).
 //! Retention deletes expired commit-log files (never the active one), then consume-queue and
 //! index files below the new minimum.
 
