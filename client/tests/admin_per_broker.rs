@@ -1,8 +1,6 @@
 //! `Admin`'s `*_per_broker` calls against a real two-broker stack with one broker killed:
 //! every call returns the live broker's answer next to a failure naming the dead one.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -46,6 +44,7 @@ async fn per_broker_calls_answer_around_a_dead_broker() {
     only_b_failed("runtime", &runtime, &dead);
     assert!(runtime.ok[0].1.contains_key("brokerVersionDesc") || runtime.ok[0].1.contains_key("msgPutTotalTodayNow"), "{:?}", runtime.ok[0].1);
     assert!(runtime.failed[0].to_string().contains("broker-b"));
+    eprintln!("dead broker reported as: {}", runtime.failed[0]);
 
     let topics = admin.topic_configs_per_broker(masters.clone()).await;
     only_b_failed("topic configs", &topics, &dead);
