@@ -1,7 +1,7 @@
 //! Client registry (spec §2.6, §2.8): HEART_BEAT, UNREGISTER_CLIENT, channel close/expiry
 //! (→ NOTIFY_CONSUMER_IDS_CHANGED), LOCK_BATCH_MQ / UNLOCK_BATCH_MQ.
 
-use mq_common::protocol::body::{system_topics, to_json, HeartbeatData, LockBatchRequestBody, SubscriptionData, LockBatchResponseBody, PERM_READ, PERM_WRITE};
+use mq_common::protocol::body::{system_topics, to_json, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody, PERM_READ, PERM_WRITE};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::header::UnregisterClientRequestHeader;
 use mq_common::protocol::{lenient_json, now_millis, RemotingCommand};
@@ -33,16 +33,12 @@ pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCom
             .subscription_data_set
             .into_iter()
             .map(|mut s| {
-                if s.expression_type.is_empty() {
-                    s.expression_type = "TAG".into();
-                }
-                // Clients differ in how they send codes (numbers, strings, none, and
-                // rocketmq-client-cpp sends atoi(tag), i.e. 0): recompute them from the
-                // expression as Java's FilterAPI does, so the CQ tag-code filter is right.
-                if !s.is_all() && s.expression_type.eq_ignore_ascii_case("TAG") {
-                    let built = SubscriptionData::build(&s.topic, &s.sub_string, 0);
-                    s.code_set = built.code_set;
-                    s.tags_set = built.tags_set;
+                // One normalisation for every path (common `SubscriptionData::normalize`):
+                // clients differ in how they send codes (numbers, strings, none, and
+                // rocketmq-client-cpp sends atoi(tag), i.e. 0), so codes are recomputed from
+                // the expression. A malformed one is kept (it matches nothing, as in Java).
+                if let Err(e) = s.normalize() {
+                    tracing::warn!(group = %cd.group_name, topic = %s.topic, error = %e, "malformed subscription in heartbeat");
                 }
                 s
             })
