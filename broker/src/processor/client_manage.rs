@@ -44,7 +44,7 @@ pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCom
             })
             .collect();
         let out = b.consumers.register(&cd.group_name, client.clone(), &cd.consume_type, &cd.message_model, &cd.consume_from_where, subs);
-        if (out.channel_added || out.subscriptions_changed) && b.cfg.notify_consumer_ids_changed_enable {
+        if (out.channel_added || out.subscriptions_changed) && b.live.notify_consumer_ids_changed_enable() {
             tracing::info!(group = %cd.group_name, client = %hb.client_id, "consumer group changed, notifying members");
             b.consumers.notify_ids_changed(&cd.group_name);
         }
@@ -62,7 +62,7 @@ pub fn unregister(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCo
         b.producers.unregister(g, ch.id());
     }
     if let Some(g) = h.consumer_group.as_deref().filter(|g| !g.is_empty()) {
-        if b.consumers.unregister(g, ch.id()) && b.cfg.notify_consumer_ids_changed_enable {
+        if b.consumers.unregister(g, ch.id()) && b.live.notify_consumer_ids_changed_enable() {
             b.consumers.notify_ids_changed(g);
         }
     }
@@ -74,7 +74,7 @@ pub fn channel_closed(b: &Broker, ch: &Channel) {
     b.producers.remove_channel(ch.id());
     for g in b.consumers.remove_channel(ch.id()) {
         tracing::info!(group = %g, peer = %ch.peer_addr(), "consumer channel closed");
-        if b.cfg.notify_consumer_ids_changed_enable {
+        if b.live.notify_consumer_ids_changed_enable() {
             b.consumers.notify_ids_changed(&g);
         }
     }
@@ -82,10 +82,10 @@ pub fn channel_closed(b: &Broker, ch: &Channel) {
 
 /// Expire channels not refreshed for `clientChannelExpiredTime` (run every 10 s).
 pub fn scan_expired(b: &Broker) {
-    let deadline = now_millis() - b.cfg.client_channel_expired_time as i64;
+    let deadline = now_millis() - b.live.client_channel_expired_time() as i64;
     for (group, channel) in b.consumers.expired(deadline) {
         tracing::info!(%group, peer = %channel.peer_addr(), "consumer channel expired");
-        if b.consumers.unregister(&group, channel.id()) && b.cfg.notify_consumer_ids_changed_enable {
+        if b.consumers.unregister(&group, channel.id()) && b.live.notify_consumer_ids_changed_enable() {
             b.consumers.notify_ids_changed(&group);
         }
         channel.close();

@@ -134,7 +134,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
         return Some(reply(code, None, next, r.min_offset, r.max_offset).with_body(body.freeze()));
     }
     if code == response::PULL_NOT_FOUND && allow_suspend && h.sys_flag & PULL_FLAG_SUSPEND != 0 {
-        let hold_ms = if b.cfg.long_polling_enable { h.suspend_timeout_millis.unwrap_or(15_000).max(0) as u64 } else { b.cfg.short_polling_time_mills };
+        let hold_ms = if b.live.long_polling_enable() { h.suspend_timeout_millis.unwrap_or(15_000).max(0) as u64 } else { b.live.short_polling_time_mills() };
         park(b, ch, req, &h, codes, hold_ms);
         return None;
     }
