@@ -5,7 +5,8 @@
 #
 # fake: mqconsole --fake-backend (in-memory demo cluster): a fast UI smoke test.
 # real: mqnamesrv + mqbroker + mqconsole on free loopback ports and temp dirs, plus a consumer
-#       (mq-client example) so a group with lag exists.
+#       (mq-client example) so a group with lag exists; then a second broker (broker-b) joins
+#       and is frozen (SIGSTOP: still registered, never answers) for a "one broker down" pass.
 # Installs what it needs (Debian chromium, playwright-core from console/tests/e2e/package-lock.json),
 # builds in release mode (E2E_PROFILE=debug or RMQ_PROFILE=debug for a quicker local run), always kills what it
 # started, and saves screenshots under console/tests/screenshots/<mode>/ (git-ignored).
@@ -21,14 +22,25 @@ PROFILE="${E2E_PROFILE:-${RMQ_PROFILE:-release}}"
 if [ "$PROFILE" = release ]; then CARGO_PROFILE=(--release); else CARGO_PROFILE=(); fi
 BIN="$ROOT/target/$PROFILE"
 
+# stop_pids: end every process this script started (by PID) and reap it.
+stop_pids() {
+  local pid
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] || continue
+    # A frozen (SIGSTOP) process would keep SIGTERM pending forever: resume it first.
+    kill -CONT "$pid" 2>/dev/null || true
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] || continue
+    wait "$pid" 2>/dev/null || true
+  done
+  PIDS=()
+}
+
 cleanup() {
   local rc=$?
-  for pid in "${PIDS[@]:-}"; do
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]:-}"; do
-    [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
-  done
+  stop_pids
   if [ $rc -ne 0 ]; then
     for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "---- $f (tail)"; tail -n 40 "$f"; }; done
   fi
@@ -71,6 +83,7 @@ start_console() { # $1 = extra args...; sets CONSOLE_URL
 adminPassword = $ADMIN_PASSWORD
 sampleIntervalSecs = 1
 clusterCacheMillis = 500
+brokerTimeoutMillis = 1000
 dataPath = $WORK/console-data
 CONF
   "$BIN/mqconsole" -c "$WORK/console.conf" --listen "127.0.0.1:$port" "$@" > "$WORK/console.log" 2>&1 &
@@ -87,11 +100,7 @@ run_browser() { # $1 = mode
   (cd "$E2E_DIR" && E2E_MODE="$1" SCREENSHOT_DIR="$shots" node console.e2e.mjs)
 }
 
-stop_all() {
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && wait "$pid" 2>/dev/null || true; done
-  PIDS=()
-}
+stop_all() { stop_pids; }
 
 run_fake() {
   start_console --fake-backend
@@ -101,6 +110,27 @@ run_fake() {
   start_console --fake-backend --fake-failing-broker broker-b
   run_browser partial
   stop_all
+}
+
+start_broker() { # $1 = broker name, $2 = nameserver port, $3 = listen port; sets BROKER_PID
+  mkdir -p "$WORK/store-$1"
+  cat > "$WORK/$1.conf" <<CONF
+brokerClusterName = DefaultCluster
+brokerName = $1
+brokerId = 0
+listenPort = $3
+haListenPort = $(free_port)
+brokerIP1 = 127.0.0.1
+storePathRootDir = $WORK/store-$1
+namesrvAddr = 127.0.0.1:$2
+autoCreateTopicEnable = true
+autoCreateSubscriptionGroup = true
+mappedFileSizeCommitLog = 67108864
+CONF
+  "$BIN/mqbroker" -c "$WORK/$1.conf" -n "127.0.0.1:$2" > "$WORK/$1.log" 2>&1 &
+  BROKER_PID=$!
+  PIDS+=("$BROKER_PID")
+  wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$3"
 }
 
 broker_available() {
@@ -115,21 +145,7 @@ run_real() {
   "$BIN/mqnamesrv" --listen "127.0.0.1:$ns_port" --set "kvConfigPath=$WORK/ns/kvConfig.json" > "$WORK/namesrv.log" 2>&1 &
   PIDS+=($!)
   wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$ns_port"
-  cat > "$WORK/broker.conf" <<CONF
-brokerClusterName = DefaultCluster
-brokerName = broker-a
-brokerId = 0
-listenPort = $br_port
-brokerIP1 = 127.0.0.1
-storePathRootDir = $WORK/store
-namesrvAddr = 127.0.0.1:$ns_port
-autoCreateTopicEnable = true
-autoCreateSubscriptionGroup = true
-mappedFileSizeCommitLog = 67108864
-CONF
-  "$BIN/mqbroker" -c "$WORK/broker.conf" -n "127.0.0.1:$ns_port" > "$WORK/broker.log" 2>&1 &
-  PIDS+=($!)
-  wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$br_port"
+  start_broker broker-a "$ns_port" "$br_port"
   export NAMESRV_ADDR="127.0.0.1:$ns_port"
   local topic="E2E_TOPIC_$$" group="E2E_GROUP_$$"
   start_console --namesrv "127.0.0.1:$ns_port"
@@ -140,6 +156,15 @@ CONF
   "$BIN/examples/push_consumer" "127.0.0.1:$ns_port" "$topic" "$group" > "$WORK/consumer.log" 2>&1 &
   PIDS+=($!)
   E2E_TOPIC="$topic" E2E_GROUP="${E2E_GROUP_OVERRIDE:-$group}" E2E_DLQ_GROUP="" E2E_PRODUCER_GROUP="RMQ_CONSOLE_PRODUCER" E2E_PRODUCER_TOPIC="$topic" run_browser real
+  # One broker down: broker-b joins, then freezes. It stays registered (its connection to the
+  # nameserver stays open) while every request to it times out, as with a hung host.
+  local b_port; b_port="$(free_port)"
+  start_broker broker-b "$ns_port" "$b_port"
+  wait_for bash -c "curl -fsS '$CONSOLE_URL/api/overview' | grep -q broker-b"
+  log "freezing broker-b (pid $BROKER_PID, 127.0.0.1:$b_port)"
+  kill -STOP "$BROKER_PID"
+  E2E_TOPIC="$topic" E2E_DEAD_BROKER="broker-b" run_browser real-partial
+  kill -CONT "$BROKER_PID"
   stop_all
 }
 
