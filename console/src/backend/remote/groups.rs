@@ -122,38 +122,39 @@ impl RemoteBackend {
             Some(t) => self.topic_masters(t).await?.1,
             None => self.masters(&[]).await?,
         };
-        let conn = self.connection(group).await.ok();
         let admin = self.admin()?;
-        let per = fan_out(masters, |t| async move {
-                let cs = admin.consume_stats_at(&t.addr, group, only_topic).await?;
-                // Java writes consumerOffset 0 when nothing is stored: ask again for the
-                // ambiguous queues so "never committed" is not shown as "at offset 0".
-                let mut rows = Vec::new();
-                for (mq, ow) in cs.offset_table.0 {
-                    let (consumer, lag) = if ow.consumer_offset < 0 {
-                        (None, Lag::of_queue(ow.broker_offset, None))
-                    } else if ow.consumer_offset == 0 && ow.broker_offset > 0 {
-                        match self.committed_offset(&t, group, &mq).await {
-                            Ok(c) => (c, Lag::of_queue(ow.broker_offset, c)),
-                            Err(e) => (None, Lag::unknown(format!("offset query failed: {e}"))),
-                        }
-                    } else {
-                        (Some(ow.consumer_offset), Lag::of_queue(ow.broker_offset, Some(ow.consumer_offset)))
-                    };
-                    rows.push(QueueProgress {
-                        broker_name: if mq.broker_name.is_empty() { t.name.clone() } else { mq.broker_name.clone() },
-                        topic: mq.topic.clone(),
-                        queue_id: mq.queue_id,
-                        broker_offset: ow.broker_offset,
-                        consumer_offset: consumer,
-                        lag,
-                        client: None,
-                        last_timestamp: (ow.last_timestamp > 0).then_some(ow.last_timestamp),
-                    });
-                }
-                Ok((rows, cs.consume_tps))
-            })
-            .await;
+        // Members and stats at once: with a hung broker each waits one timeout, not two.
+        let stats = fan_out(masters, |t| async move {
+            let cs = admin.consume_stats_at(&t.addr, group, only_topic).await?;
+            // Java writes consumerOffset 0 when nothing is stored: ask again for the
+            // ambiguous queues so "never committed" is not shown as "at offset 0".
+            let mut rows = Vec::new();
+            for (mq, ow) in cs.offset_table.0 {
+                let (consumer, lag) = if ow.consumer_offset < 0 {
+                    (None, Lag::of_queue(ow.broker_offset, None))
+                } else if ow.consumer_offset == 0 && ow.broker_offset > 0 {
+                    match self.committed_offset(&t, group, &mq).await {
+                        Ok(c) => (c, Lag::of_queue(ow.broker_offset, c)),
+                        Err(e) => (None, Lag::unknown(format!("offset query failed: {e}"))),
+                    }
+                } else {
+                    (Some(ow.consumer_offset), Lag::of_queue(ow.broker_offset, Some(ow.consumer_offset)))
+                };
+                rows.push(QueueProgress {
+                    broker_name: if mq.broker_name.is_empty() { t.name.clone() } else { mq.broker_name.clone() },
+                    topic: mq.topic.clone(),
+                    queue_id: mq.queue_id,
+                    broker_offset: ow.broker_offset,
+                    consumer_offset: consumer,
+                    lag,
+                    client: None,
+                    last_timestamp: (ow.last_timestamp > 0).then_some(ow.last_timestamp),
+                });
+            }
+            Ok((rows, cs.consume_tps))
+        });
+        let (conn, per) = tokio::join!(self.connection(group), stats);
+        let conn = conn.ok();
         let (ok, mut failures) = answers(per)?;
         let mut rows = Vec::new();
         let mut tps = 0.0;
