@@ -10,7 +10,7 @@ use mq_common::remoting::RemotingClient;
 use parking_lot::RwLock;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, LiveSettings};
 use crate::consumer_manager::ConsumerManager;
 use crate::lock_manager::LockManager;
 use crate::long_polling::PullHold;
@@ -28,6 +28,9 @@ pub struct Broker {
     pub cfg: BrokerConfig,
     /// Configuration including runtime updates (GET/UPDATE_BROKER_CONFIG).
     pub live_cfg: RwLock<BrokerConfig>,
+    /// Runtime values of the live keys read on the request path (`config/live.rs`); read
+    /// these, not `cfg`, for any key UPDATE_BROKER_CONFIG applies at once.
+    pub live: LiveSettings,
     /// The message store.
     pub store: Arc<MessageStore>,
     /// Topics.

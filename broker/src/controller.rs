@@ -88,6 +88,7 @@ impl BrokerController {
             client: RemotingClient::new(ClientConfig::default()),
             shutdown: CancellationToken::new(),
             live_cfg: RwLock::new(cfg.clone()),
+            live: crate::config::LiveSettings::new(&cfg),
             store,
             cfg,
         });

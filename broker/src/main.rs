@@ -48,6 +48,7 @@ fn main() -> anyhow::Result<()> {
     }
     let mut cfg = BrokerConfig::default();
     let warnings = load_config(&mut cfg, args.config.as_deref(), &cli)?;
+    cfg.config_file = args.config.clone();
     for w in &warnings {
         tracing::warn!("{w}");
     }

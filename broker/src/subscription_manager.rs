@@ -1,6 +1,7 @@
 //! Subscription groups (`config/subscriptionGroup.json`).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use dashmap::DashMap;
 use mq_common::protocol::body::{DataVersion, SubscriptionGroupConfig, SubscriptionGroupWrapper};
@@ -15,7 +16,8 @@ pub struct SubscriptionGroupManager {
     table: DashMap<String, SubscriptionGroupConfig>,
     version: Mutex<DataVersion>,
     path: PathBuf,
-    auto_create: bool,
+    /// `autoCreateSubscriptionGroup`, changeable at runtime (UPDATE_BROKER_CONFIG).
+    auto_create: AtomicBool,
 }
 
 impl SubscriptionGroupManager {
@@ -27,11 +29,16 @@ impl SubscriptionGroupManager {
             Some(w) => (w.subscription_group_table.into_iter().collect(), w.data_version),
             None => (DashMap::new(), DataVersion::default()),
         };
-        let m = SubscriptionGroupManager { table, version: Mutex::new(version), path, auto_create: cfg.auto_create_subscription_group };
+        let m = SubscriptionGroupManager { table, version: Mutex::new(version), path, auto_create: AtomicBool::new(cfg.auto_create_subscription_group) };
         for g in ["TOOLS_CONSUMER", "FILTERSRV_CONSUMER", "__MONITOR_CONSUMER", "CLIENT_INNER_PRODUCER", "SELF_TEST_C_GROUP", "CID_ONS-HTTP-PROXY", "CID_ONSAPI_PERMISSION", "CID_ONSAPI_OWNER", "CID_ONSAPI_PULL", "CID_RMQ_SYS_TRANS"] {
             m.table.entry(g.to_string()).or_insert_with(|| SubscriptionGroupConfig::new(g));
         }
         m
+    }
+
+    /// Apply `autoCreateSubscriptionGroup` at runtime (Java reads it per lookup).
+    pub fn set_auto_create(&self, enable: bool) {
+        self.auto_create.store(enable, Ordering::Relaxed);
     }
 
     /// The group's config; auto-created when `autoCreateSubscriptionGroup` (or `force`).
@@ -39,7 +46,7 @@ impl SubscriptionGroupManager {
         if let Some(g) = self.table.get(group) {
             return Some(g.clone());
         }
-        if !self.auto_create {
+        if !self.auto_create.load(Ordering::Relaxed) {
             return None;
         }
         let g = self.table.entry(group.to_string()).or_insert_with(|| SubscriptionGroupConfig::new(group)).clone();

@@ -69,6 +69,27 @@ impl TopicManager {
         }
     }
 
+    /// Apply `autoCreateTopicEnable` at runtime: TBW102's INHERIT bit is what lets a send to
+    /// an unknown topic create it ([`Self::create_from_default`]), so toggling the bit is the
+    /// whole switch. Java reads the flag per send instead; the effect is the same, and the
+    /// bumped data version re-registers TBW102's new perm with the nameservers at once.
+    pub fn set_auto_create(&self, enable: bool) {
+        let changed = match self.table.get_mut(system_topics::TBW102) {
+            Some(mut tbw) => {
+                let perm = if enable { tbw.perm | PERM_INHERIT } else { tbw.perm & !PERM_INHERIT };
+                let changed = perm != tbw.perm;
+                tbw.perm = perm;
+                changed
+            }
+            None => false,
+        };
+        if changed {
+            tracing::info!(enable, "autoCreateTopicEnable changed");
+            self.bump();
+            self.changed.notify_one();
+        }
+    }
+
     /// Topic config by name.
     pub fn get(&self, topic: &str) -> Option<TopicConfig> {
         self.table.get(topic).map(|e| e.value().clone())

@@ -76,13 +76,13 @@ pub fn check_once(b: &Broker, st: &TxState) {
                 off = v.queue_offset + 1;
                 continue;
             }
-            let immunity = v.property(CHECK_IMMUNITY_TIME_IN_SECONDS).and_then(|s| s.parse::<i64>().ok()).map(|s| s * 1000).unwrap_or(b.cfg.transaction_time_out as i64);
+            let immunity = v.property(CHECK_IMMUNITY_TIME_IN_SECONDS).and_then(|s| s.parse::<i64>().ok()).map(|s| s * 1000).unwrap_or(b.live.transaction_time_out() as i64);
             if now - v.born_timestamp.min(v.store_timestamp) < immunity {
                 break 'scan;
             }
             let checks: i32 = v.property(TRANSACTION_CHECK_TIMES).and_then(|s| s.parse().ok()).unwrap_or(0);
             off = v.queue_offset + 1;
-            if checks >= b.cfg.transaction_check_max {
+            if checks >= b.live.transaction_check_max() {
                 tracing::warn!(queue_offset = v.queue_offset, checks, "half message discarded after transactionCheckMax checks");
                 continue;
             }

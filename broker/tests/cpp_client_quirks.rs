@@ -54,3 +54,44 @@ async fn cpp_heartbeat_registers_and_filters_by_the_real_tag_codes() {
     let bodies: Vec<String> = decode_msgs(&r.body).iter().map(|m| String::from_utf8_lossy(&m.body).to_string()).collect();
     assert_eq!(bodies, ["a"]);
 }
+
+/// Heartbeat and pull header go through the same normaliser: a non-ASCII tag (whose
+/// rocketmq-client-cpp code, a hash of UTF-8 bytes, differs from Java's UTF-16 hash) filters
+/// the same both ways, and an expression naming no tag is refused, not matched against nothing.
+#[tokio::test]
+async fn heartbeat_and_pull_header_share_one_normalisation() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(test_config(dir.path())).await;
+    b.create_topic("NormT", 1).await;
+    for (tag, body) in [("订单", "order"), ("支付", "pay")] {
+        let r = b.call(send_v2(&send_header("NormT", 0, tag, "k"), body.as_bytes())).await;
+        assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    }
+    let bodies = |r: &RemotingCommand| -> Vec<String> { decode_msgs(&r.body).iter().map(|m| String::from_utf8_lossy(&m.body).to_string()).collect() };
+
+    // Header subscription (no expressionType, padded, with empty pieces).
+    let mut req = pull_req("NormG", "NormT", 0, 0, Some(" 订单 |||| "), None);
+    req.ext_fields.remove("expressionType");
+    let r = b.call(req).await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    assert_eq!(bodies(&r), ["order"]);
+
+    // Heartbeat subscription with a wrong codeSet and no expressionType.
+    let hb = r#"{"clientID":"c1","consumerDataSet":[{"groupName":"NormG","consumeType":1,"messageModel":1,"consumeFromWhere":0,"subscriptionDataSet":[{"codeSet":[12345],"subString":"订单","subVersion":1,"tagsSet":["x"],"topic":"NormT"}]}]}"#;
+    let r = b.call(RemotingCommand::request(rq::HEART_BEAT).with_body(Bytes::from_static(hb.as_bytes()))).await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    let r = b.call(pull_req("NormG", "NormT", 0, 0, None, None)).await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    assert_eq!(bodies(&r), ["order"]);
+
+    // Separators only: SUBSCRIPTION_PARSE_FAILED with a remark naming the expression.
+    let r = b.call(pull_req("NormG", "NormT", 0, 0, Some("|| ||"), None)).await;
+    assert_eq!(r.code, response::SUBSCRIPTION_PARSE_FAILED, "{:?}", r.remark);
+    assert!(r.remark.unwrap_or_default().contains("|| ||"));
+    // SQL92 is refused the same way whichever path it comes from.
+    let mut req = pull_req("NormG", "NormT", 0, 0, Some("a > 1"), None);
+    req.ext_fields.insert_str("expressionType", "SQL92");
+    let r = b.call(req).await;
+    assert_eq!(r.code, response::SUBSCRIPTION_PARSE_FAILED, "{:?}", r.remark);
+    b.shutdown().await;
+}

@@ -122,6 +122,8 @@ pub struct BrokerConfig {
     pub store_keys: BTreeMap<String, String>,
     /// `rocketmqHome` (accepted, unused).
     pub rocketmq_home: String,
+    /// The file given with `-c` (not a key): UPDATE_BROKER_CONFIG rewrites it, as Java does.
+    pub config_file: Option<PathBuf>,
 }
 
 /// Java default delay table.
@@ -183,6 +185,7 @@ impl Default for BrokerConfig {
             flush_disk_type: "ASYNC_FLUSH".into(),
             store_keys: BTreeMap::new(),
             rocketmq_home: String::new(),
+            config_file: None,
         }
     }
 }

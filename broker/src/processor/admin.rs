@@ -1,7 +1,6 @@
-//! Admin requests (mqadmin / console): topics, subscription groups, broker config, offset
+//! Admin requests (mqadmin / console): topics, subscription groups, offset
 //! tables, offset reset, and requests forwarded to a consumer's channel.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,46 +94,6 @@ pub fn delete_group(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
 /// GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201).
 pub fn all_groups(b: &Broker) -> RemotingCommand {
     RemotingCommand::success().with_body(to_json(&b.groups.wrapper()))
-}
-
-/// GET_BROKER_CONFIG (26): properties text.
-pub fn get_broker_config(b: &Broker) -> RemotingCommand {
-    let cfg = b.live_cfg.read();
-    let mut text = String::new();
-    for (k, v, _) in cfg.entries() {
-        text.push_str(k);
-        text.push('=');
-        text.push_str(&v);
-        text.push('\n');
-    }
-    let version = serde_json::to_string(&b.topics.wrapper().data_version).unwrap_or_default();
-    RemotingCommand::success().with_ext("version", version).with_body(text.into_bytes())
-}
-
-/// UPDATE_BROKER_CONFIG (25): properties text body. All-or-nothing; `brokerPermission`
-/// applies at once (and re-registers), other keys are recorded and take effect on restart.
-pub fn update_broker_config(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
-    let text = String::from_utf8_lossy(&req.body);
-    let mut next = b.live_cfg.read().clone();
-    let mut unknown = Vec::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-        let Some((k, v)) = line.split_once('=') else { continue };
-        match next.apply(k.trim(), v.trim()) {
-            Ok(true) => {}
-            Ok(false) => unknown.push(k.trim().to_string()),
-            Err(why) => return err(response::SYSTEM_ERROR, why),
-        }
-    }
-    if next.broker_permission != b.perm.load(Ordering::Relaxed) {
-        b.perm.store(next.broker_permission, Ordering::Relaxed);
-        b.topics.changed.notify_one();
-    }
-    *b.live_cfg.write() = next;
-    let mut r = RemotingCommand::success();
-    if !unknown.is_empty() {
-        r.remark = Some(format!("unknown keys ignored: {}", unknown.join(",")));
-    }
-    r
 }
 
 /// GET_ALL_CONSUMER_OFFSET (43).

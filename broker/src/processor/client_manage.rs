@@ -1,7 +1,7 @@
 //! Client registry (spec §2.6, §2.8): HEART_BEAT, UNREGISTER_CLIENT, channel close/expiry
 //! (→ NOTIFY_CONSUMER_IDS_CHANGED), LOCK_BATCH_MQ / UNLOCK_BATCH_MQ.
 
-use mq_common::protocol::body::{system_topics, to_json, HeartbeatData, LockBatchRequestBody, SubscriptionData, LockBatchResponseBody, PERM_READ, PERM_WRITE};
+use mq_common::protocol::body::{system_topics, to_json, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody, PERM_READ, PERM_WRITE};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::header::UnregisterClientRequestHeader;
 use mq_common::protocol::{lenient_json, now_millis, RemotingCommand};
@@ -33,22 +33,18 @@ pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCom
             .subscription_data_set
             .into_iter()
             .map(|mut s| {
-                if s.expression_type.is_empty() {
-                    s.expression_type = "TAG".into();
-                }
-                // Clients differ in how they send codes (numbers, strings, none, and
-                // rocketmq-client-cpp sends atoi(tag), i.e. 0): recompute them from the
-                // expression as Java's FilterAPI does, so the CQ tag-code filter is right.
-                if !s.is_all() && s.expression_type.eq_ignore_ascii_case("TAG") {
-                    let built = SubscriptionData::build(&s.topic, &s.sub_string, 0);
-                    s.code_set = built.code_set;
-                    s.tags_set = built.tags_set;
+                // One normalisation for every path (common `SubscriptionData::normalize`):
+                // clients differ in how they send codes (numbers, strings, none, and
+                // rocketmq-client-cpp sends atoi(tag), i.e. 0), so codes are recomputed from
+                // the expression. A malformed one is kept (it matches nothing, as in Java).
+                if let Err(e) = s.normalize() {
+                    tracing::warn!(group = %cd.group_name, topic = %s.topic, error = %e, "malformed subscription in heartbeat");
                 }
                 s
             })
             .collect();
         let out = b.consumers.register(&cd.group_name, client.clone(), &cd.consume_type, &cd.message_model, &cd.consume_from_where, subs);
-        if (out.channel_added || out.subscriptions_changed) && b.cfg.notify_consumer_ids_changed_enable {
+        if (out.channel_added || out.subscriptions_changed) && b.live.notify_consumer_ids_changed_enable() {
             tracing::info!(group = %cd.group_name, client = %hb.client_id, "consumer group changed, notifying members");
             b.consumers.notify_ids_changed(&cd.group_name);
         }
@@ -66,7 +62,7 @@ pub fn unregister(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCo
         b.producers.unregister(g, ch.id());
     }
     if let Some(g) = h.consumer_group.as_deref().filter(|g| !g.is_empty()) {
-        if b.consumers.unregister(g, ch.id()) && b.cfg.notify_consumer_ids_changed_enable {
+        if b.consumers.unregister(g, ch.id()) && b.live.notify_consumer_ids_changed_enable() {
             b.consumers.notify_ids_changed(g);
         }
     }
@@ -78,7 +74,7 @@ pub fn channel_closed(b: &Broker, ch: &Channel) {
     b.producers.remove_channel(ch.id());
     for g in b.consumers.remove_channel(ch.id()) {
         tracing::info!(group = %g, peer = %ch.peer_addr(), "consumer channel closed");
-        if b.cfg.notify_consumer_ids_changed_enable {
+        if b.live.notify_consumer_ids_changed_enable() {
             b.consumers.notify_ids_changed(&g);
         }
     }
@@ -86,10 +82,10 @@ pub fn channel_closed(b: &Broker, ch: &Channel) {
 
 /// Expire channels not refreshed for `clientChannelExpiredTime` (run every 10 s).
 pub fn scan_expired(b: &Broker) {
-    let deadline = now_millis() - b.cfg.client_channel_expired_time as i64;
+    let deadline = now_millis() - b.live.client_channel_expired_time() as i64;
     for (group, channel) in b.consumers.expired(deadline) {
         tracing::info!(%group, peer = %channel.peer_addr(), "consumer channel expired");
-        if b.consumers.unregister(&group, channel.id()) && b.cfg.notify_consumer_ids_changed_enable {
+        if b.consumers.unregister(&group, channel.id()) && b.live.notify_consumer_ids_changed_enable() {
             b.consumers.notify_ids_changed(&group);
         }
         channel.close();

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod admin_stats;
+pub mod broker_config;
 pub mod client_manage;
 pub mod consumer_manage;
 pub mod pull;
@@ -75,8 +76,8 @@ impl RequestHandler for BrokerHandler {
             rq::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => Some(admin::create_group(b, &req)),
             rq::DELETE_SUBSCRIPTIONGROUP => Some(admin::delete_group(b, &req)),
             rq::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => Some(admin::all_groups(b)),
-            rq::GET_BROKER_CONFIG => Some(admin::get_broker_config(b)),
-            rq::UPDATE_BROKER_CONFIG => Some(admin::update_broker_config(b, &req)),
+            rq::GET_BROKER_CONFIG => Some(broker_config::get_broker_config(b)),
+            rq::UPDATE_BROKER_CONFIG => Some(broker_config::update_broker_config(b, &req)),
             rq::GET_ALL_CONSUMER_OFFSET => Some(admin::all_consumer_offset(b)),
             rq::GET_ALL_DELAY_OFFSET => Some(admin::all_delay_offset(b)),
             rq::GET_BROKER_RUNTIME_INFO => Some(admin_stats::runtime_info(b)),

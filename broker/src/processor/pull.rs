@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use mq_common::protocol::body::{SubscriptionData, PERM_READ};
+use mq_common::protocol::body::{SubscriptionData, PERM_READ, SUB_ALL};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::header::{PullMessageRequestHeader, PullMessageResponseHeader, PULL_FLAG_COMMIT_OFFSET, PULL_FLAG_SUBSCRIPTION, PULL_FLAG_SUSPEND};
 use mq_common::protocol::RemotingCommand;
@@ -66,11 +66,11 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
         return Some(fail(h.queue_offset, response::SYSTEM_ERROR, format!("queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{read_q}] consumer:[{}]", h.queue_id, h.topic, ch.peer_addr())));
     }
     let sub: Arc<SubscriptionData> = if h.sys_flag & PULL_FLAG_SUBSCRIPTION != 0 && h.subscription.is_some() {
-        let ty = h.expression_type.as_deref().unwrap_or("TAG");
-        if !ty.eq_ignore_ascii_case("TAG") {
-            return Some(fail(h.queue_offset, response::SUBSCRIPTION_PARSE_FAILED, format!("expression type {ty} is not supported (TAG only)")));
+        // Same normalisation as the heartbeat path (common `SubscriptionData::normalize`).
+        match SubscriptionData::from_expression(&h.topic, h.subscription.as_deref().unwrap_or(SUB_ALL), h.expression_type.as_deref(), h.sub_version.unwrap_or(0)) {
+            Ok(s) => Arc::new(s),
+            Err(e) => return Some(fail(h.queue_offset, response::SUBSCRIPTION_PARSE_FAILED, format!("parse the consumer's subscription[{}] failed, group: {}: {e}", h.subscription.as_deref().unwrap_or_default(), h.consumer_group))),
         }
-        Arc::new(SubscriptionData::build(&h.topic, h.subscription.as_deref().unwrap_or("*"), h.sub_version.unwrap_or(0)))
     } else {
         if !b.consumers.is_online(&h.consumer_group) {
             return Some(fail(h.queue_offset, response::SUBSCRIPTION_NOT_EXIST, format!("the consumer's group info not exist, group: {}", h.consumer_group)));
@@ -83,7 +83,13 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
         }
         sub
     };
-    let codes: Option<Arc<BTreeSet<i32>>> = if sub.is_all() { None } else { Some(Arc::new(sub.effective_codes())) };
+    // Both sources are normalised, so a non-TAG type here is SQL92 (or unknown): this broker
+    // evaluates tag filters only (Java without enablePropertyFilter refuses the same way).
+    if !sub.is_tag_type() {
+        return Some(fail(h.queue_offset, response::SUBSCRIPTION_PARSE_FAILED, format!("expression type {} is not supported (TAG only)", sub.expression_type)));
+    }
+    // Normalised: `code_set` holds the Java hash codes of the tags.
+    let codes: Option<Arc<BTreeSet<i32>>> = if sub.is_all() { None } else { Some(Arc::new(sub.code_set.clone())) };
 
     let max_nums = h.max_msg_nums.clamp(1, MAX_TRANSFER_COUNT);
     let max_bytes = h.max_msg_bytes.filter(|v| *v > 0).unwrap_or(MAX_TRANSFER_BYTES);
@@ -128,7 +134,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
         return Some(reply(code, None, next, r.min_offset, r.max_offset).with_body(body.freeze()));
     }
     if code == response::PULL_NOT_FOUND && allow_suspend && h.sys_flag & PULL_FLAG_SUSPEND != 0 {
-        let hold_ms = if b.cfg.long_polling_enable { h.suspend_timeout_millis.unwrap_or(15_000).max(0) as u64 } else { b.cfg.short_polling_time_mills };
+        let hold_ms = if b.live.long_polling_enable() { h.suspend_timeout_millis.unwrap_or(15_000).max(0) as u64 } else { b.live.short_polling_time_mills() };
         park(b, ch, req, &h, codes, hold_ms);
         return None;
     }

@@ -138,15 +138,16 @@ pub(crate) fn add_cluster(b: &Broker, mut s: String) -> String {
 }
 
 fn put_one(b: &Broker, ch: &Channel, mut h: SendMessageRequestHeader, queue_id: i32, multi: bool, body: Bytes) -> Result<(PutMessageResult, usize), RemotingCommand> {
-    if body.len() > b.cfg.max_message_size {
-        return Err(err(response::MESSAGE_ILLEGAL, format!("message body size {} exceeds maxMessageSize {}", body.len(), b.cfg.max_message_size)));
+    let max = b.live.max_message_size();
+    if body.len() > max {
+        return Err(err(response::MESSAGE_ILLEGAL, format!("message body size {} exceeds maxMessageSize {max}", body.len())));
     }
     let topic = std::mem::take(&mut h.topic);
     let mut m = base_inner(b, ch, &h, topic, queue_id, multi);
     m.body = body;
     m.properties = add_cluster(b, h.properties.take().unwrap_or_default());
     if m.property(TRAN_MSG) == Some("true") {
-        if b.cfg.reject_transaction_message {
+        if b.live.reject_transaction_message() {
             return Err(err(response::NO_PERMISSION, format!("the broker[{}] sending transaction message is forbidden", b.cfg.broker_ip1)));
         }
         // Half message: parked in the internal half topic until END_TRANSACTION.
@@ -175,8 +176,9 @@ fn put_batch(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, queue_id: i
     let batch_props = add_cluster(b, h.properties.clone().unwrap_or_default());
     let mut msgs = Vec::with_capacity(items.len());
     for it in items {
-        if it.body.len() > b.cfg.max_message_size {
-            return Err(err(response::MESSAGE_ILLEGAL, format!("message body size {} exceeds maxMessageSize {}", it.body.len(), b.cfg.max_message_size)));
+        let max = b.live.max_message_size();
+        if it.body.len() > max {
+            return Err(err(response::MESSAGE_ILLEGAL, format!("message body size {} exceeds maxMessageSize {max}", it.body.len())));
         }
         let mut m = base_inner(b, ch, h, h.topic.clone(), queue_id, multi);
         m.flag = it.flag;

@@ -64,12 +64,14 @@ impl MessageStore {
         let ratio = (self.hooks.disk_usage)(&cfg.commit_log_dir());
         self.disk_full
             .store(ratio > DISK_FULL_RATIO, Ordering::Release);
-        let time_ok = cfg
-            .delete_when
+        // Read per run: UPDATE_BROKER_CONFIG may change these (live_config.rs).
+        let live = &self.live;
+        let time_ok = live
+            .delete_when()
             .split(';')
             .filter_map(|h| h.trim().parse::<u32>().ok())
             .any(|h| h == hour);
-        let space_full = ratio > cfg.disk_max_used_space_ratio as f64 / 100.0;
+        let space_full = ratio > live.disk_max_used_space_ratio() as f64 / 100.0;
         let manual = self
             .manual_delete
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
@@ -82,8 +84,8 @@ impl MessageStore {
             ..Default::default()
         };
         if r.triggered {
-            let force = cfg.clean_file_forcibly_enable && ratio > FORCE_RATIO;
-            let reserved_ms = cfg.file_reserved_time as i64 * 3_600_000;
+            let force = live.clean_file_forcibly_enable() && ratio > FORCE_RATIO;
+            let reserved_ms = live.file_reserved_time() as i64 * 3_600_000;
             r.commit_log_files = self
                 .commit_log
                 .queue()

@@ -29,6 +29,7 @@ mod dispatch;
 mod error;
 mod flush;
 mod index;
+mod live_config;
 mod mapped_file;
 mod mapped_file_queue;
 mod recovery;
@@ -45,6 +46,7 @@ pub use error::StoreError;
 pub use recovery::{RecoveryMode, RecoveryReport};
 pub use flush::{DurabilityError, DurableCallback};
 pub use index::{index_key_hash, IndexFile};
+pub use live_config::{LiveStoreConfig, LIVE_STORE_KEYS};
 pub use mapped_file::{offset_to_file_name, MappedFile};
 pub use store::{
     disk_usage_ratio, ArrivalListener, MessageStore, StoreClock, StoreHooks, SystemClock,

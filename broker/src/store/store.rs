@@ -124,6 +124,8 @@ type CqTable = HashMap<String, HashMap<i32, Arc<ConsumeQueue>, FnvBuild>, FnvBui
 /// The message store. See the module docs of [`crate::store`].
 pub struct MessageStore {
     cfg: StoreConfig,
+    /// The settings UPDATE_BROKER_CONFIG changes at runtime (see `live_config.rs`).
+    pub(crate) live: super::live_config::LiveStoreConfig,
     root: PathBuf,
     pub(crate) hooks: StoreHooks,
     pub(crate) commit_log: CommitLog,
@@ -240,6 +242,7 @@ impl MessageStore {
             disk_full: AtomicBool::new(false),
             inject_flush_failure: AtomicBool::new(false),
             _lock_file: lock,
+            live: super::live_config::LiveStoreConfig::new(&cfg),
             cfg,
         };
         let damaged = store.load_consume_queues()?;
@@ -418,13 +421,14 @@ impl MessageStore {
 
     #[allow(clippy::result_large_err)]
     fn check_message(&self, msg: &MessageExtBrokerInner) -> Result<usize, PutMessageResult> {
-        if msg.body.len() > self.cfg.max_message_size {
+        let max_message_size = self.live.max_message_size();
+        if msg.body.len() > max_message_size {
             return Err(PutMessageResult::failed(
                 PutMessageStatus::MessageIllegal,
                 format!(
                     "body of {} bytes exceeds maxMessageSize {}",
                     msg.body.len(),
-                    self.cfg.max_message_size
+                    max_message_size
                 ),
             ));
         }

@@ -7,8 +7,6 @@ use std::fmt;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::message::java_hash;
-
 /// A queue: topic, broker name, queue id. Ordered and hashable so it can key maps and sets.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -72,38 +70,22 @@ impl Default for SubscriptionData {
 
 impl SubscriptionData {
     /// Build a TAG subscription from an expression, computing tags and codes like Java's
-    /// `FilterAPI.buildSubscriptionData`.
+    /// `FilterAPI.buildSubscriptionData` (see [`SubscriptionData::normalize`]). A malformed
+    /// expression (separators only) yields a subscription that matches nothing.
     pub fn build(topic: &str, sub_string: &str, sub_version: i64) -> Self {
-        let mut sd = SubscriptionData { topic: topic.into(), sub_version, ..Default::default() };
-        let expr = sub_string.trim();
-        if expr.is_empty() || expr == "*" {
-            sd.sub_string = "*".into();
-            return sd;
-        }
-        sd.sub_string = expr.to_string();
-        for tag in expr.split("||").map(str::trim).filter(|t| !t.is_empty()) {
-            sd.tags_set.insert(tag.to_string());
-            sd.code_set.insert(java_hash(tag));
-        }
-        sd
+        SubscriptionData { topic: topic.into(), sub_string: sub_string.into(), sub_version, ..Default::default() }.normalized()
     }
 
     /// True if the expression matches every tag.
     pub fn is_all(&self) -> bool {
-        let s = self.sub_string.trim();
-        s.is_empty() || s == "*"
+        let s = super::java_trim(&self.sub_string);
+        s.is_empty() || s == super::SUB_ALL
     }
 
-    /// Codes to filter on, recomputed from `tagsSet` when a client sent none (some clients
-    /// send tags only; Go sends codes as strings).
+    /// Codes to filter on: those of the [normalised](SubscriptionData::normalize) form, so a
+    /// subscription that was never normalised still filters on the real tag hash codes.
     pub fn effective_codes(&self) -> BTreeSet<i32> {
-        if !self.code_set.is_empty() {
-            return self.code_set.clone();
-        }
-        if !self.tags_set.is_empty() {
-            return self.tags_set.iter().map(|t| java_hash(t)).collect();
-        }
-        SubscriptionData::build(&self.topic, &self.sub_string, 0).code_set
+        self.clone().normalized().code_set
     }
 }
 

@@ -8,12 +8,14 @@ mod admin;
 mod group;
 mod heartbeat;
 mod route;
+mod subscription;
 mod topic;
 
 pub use admin::*;
 pub use group::*;
 pub use heartbeat::*;
 pub use route::*;
+pub use subscription::*;
 pub use topic::*;
 
 /// `{"table":{...}}`: a string→string table (GET_BROKER_RUNTIME_INFO, KV lists, register reply).

@@ -1,0 +1,105 @@
+//! Persist the broker configuration after UPDATE_BROKER_CONFIG, as Apache's
+//! `Configuration.persist()` does: the whole current configuration is rewritten as
+//! `key=value` lines into the file the broker was started with (`-c`), so a restart keeps
+//! the update. Comments and unknown keys of the original file are not kept (Java drops them
+//! too). Without `-c` the file is `<storePathRootDir>/config/broker.properties` (Java's
+//! fallback is `~/store/config/broker.properties`; we keep it next to the store so tests and
+//! side-by-side brokers never share it).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::BrokerConfig;
+
+/// Where [`persist`] writes `cfg`.
+pub fn config_file_path(cfg: &BrokerConfig) -> PathBuf {
+    cfg.config_file.clone().unwrap_or_else(|| cfg.store_path_root_dir.join("config").join("broker.properties"))
+}
+
+/// Escape a key or value for a Java properties file (`\`, line breaks, and `=`/`:`/`#`/`!`
+/// in keys), so `parse_properties` reads back exactly what was written.
+fn escape(s: &str, is_key: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, c) in s.chars().enumerate() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '=' | ':' | ' ' if is_key => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' | '!' if is_key && i == 0 => {
+                out.push('\\');
+                out.push(c);
+            }
+            // A leading space of a value would be eaten as separator whitespace.
+            ' ' if i == 0 => out.push_str("\\ "),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The configuration as properties text (every key, Java names).
+pub fn render(cfg: &BrokerConfig) -> String {
+    let mut text = String::from("# rmq broker configuration, rewritten by UPDATE_BROKER_CONFIG\n");
+    for (k, v, _) in cfg.entries() {
+        text.push_str(&escape(k, true));
+        text.push('=');
+        text.push_str(&escape(&v, false));
+        text.push('\n');
+    }
+    text
+}
+
+/// Write `cfg` to `path` atomically (temp file in the same directory, fsync, rename), so a
+/// crash mid-write leaves the old file, never a truncated one.
+pub fn persist(cfg: &BrokerConfig, path: &Path) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "broker.properties".into());
+    let tmp = dir.join(format!(".{name}.tmp"));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(render(cfg).as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mq_common::config::parse_properties;
+
+    #[test]
+    fn rendered_file_loads_back_to_the_same_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = BrokerConfig::default();
+        c.apply("storePathRootDir", dir.path().join("st ore\\x").to_str().unwrap()).unwrap();
+        c.apply("autoCreateTopicEnable", "false").unwrap();
+        c.apply("fileReservedTime", "5").unwrap();
+        c.apply("messageDelayLevel", "1s 2s").unwrap();
+        c.apply("namesrvAddr", "127.0.0.1:9876;127.0.0.2:9876").unwrap();
+        let path = dir.path().join("b.conf");
+        persist(&c, &path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut back = BrokerConfig::default();
+        for (k, v) in parse_properties(&text).unwrap() {
+            assert_eq!(back.apply(&k, &v), Ok(true), "{k}={v}");
+        }
+        assert_eq!(back.entries(), c.entries());
+        assert!(!dir.path().join(".b.conf.tmp").exists());
+    }
+
+    #[test]
+    fn default_path_is_under_the_store() {
+        let mut c = BrokerConfig::default();
+        c.apply("storePathRootDir", "/data/s").unwrap();
+        assert_eq!(config_file_path(&c), Path::new("/data/s/config/broker.properties"));
+        c.config_file = Some("/etc/b.conf".into());
+        assert_eq!(config_file_path(&c), Path::new("/etc/b.conf"));
+    }
+}

@@ -1,0 +1,108 @@
+//! GET_BROKER_CONFIG (26) and UPDATE_BROKER_CONFIG (25).
+//!
+//! An update is all-or-nothing: every key is validated (broker and store rules) before
+//! anything changes. Then the live keys take effect at once (`config/live.rs` lists them and
+//! the Java evidence), the whole configuration is rewritten to the broker's config file (as
+//! Java's `Configuration.persist()`), and the remark says which keys needed a restart, had no
+//! effect here, or were unknown.
+
+use std::sync::atomic::Ordering;
+
+use mq_common::config::parse_properties;
+use mq_common::protocol::codes::response;
+use mq_common::protocol::RemotingCommand;
+
+use super::err;
+use crate::broker::Broker;
+use crate::config::{config_file_path, key_effect, persist, KeyEffect};
+
+/// Serialises updates: validate → apply → persist must not interleave between two admins,
+/// or the file could end up with the older of two updates.
+static UPDATE_LOCK: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+
+/// GET_BROKER_CONFIG (26): properties text of the current configuration (updates included).
+pub fn get_broker_config(b: &Broker) -> RemotingCommand {
+    let cfg = b.live_cfg.read();
+    let mut text = String::new();
+    for (k, v, _) in cfg.entries() {
+        text.push_str(k);
+        text.push('=');
+        text.push_str(&v);
+        text.push('\n');
+    }
+    let version = serde_json::to_string(&b.topics.wrapper().data_version).unwrap_or_default();
+    RemotingCommand::success().with_ext("version", version).with_body(text.into_bytes())
+}
+
+/// UPDATE_BROKER_CONFIG (25): properties text body (Java `Properties` syntax).
+pub fn update_broker_config(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+    let text = String::from_utf8_lossy(&req.body);
+    let props = match parse_properties(&text) {
+        Ok(p) => p,
+        Err(e) => return err(response::SYSTEM_ERROR, format!("string2Properties error: {e}")),
+    };
+    if props.is_empty() {
+        return err(response::SYSTEM_ERROR, "string2Properties error: no key=value in the body");
+    }
+    let _guard = UPDATE_LOCK.lock();
+    let mut next = b.live_cfg.read().clone();
+    let (mut live, mut restart, mut no_effect, mut unknown) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (k, v) in &props {
+        match next.apply(k, v) {
+            Ok(true) => match key_effect(k) {
+                KeyEffect::Live => live.push((k.as_str(), v.as_str())),
+                KeyEffect::Restart => restart.push(k.as_str()),
+                KeyEffect::NoEffect => no_effect.push(k.as_str()),
+            },
+            Ok(false) => unknown.push(k.as_str()),
+            Err(why) => return err(response::SYSTEM_ERROR, why),
+        }
+    }
+    // Store keys are only recorded by BrokerConfig::apply; the store's own rules decide if
+    // they are valid. Check them all now so nothing is half-applied.
+    if let Err(why) = next.store_config() {
+        return err(response::SYSTEM_ERROR, why);
+    }
+    if next.max_message_size == 0 {
+        return err(response::SYSTEM_ERROR, "maxMessageSize: must be > 0");
+    }
+
+    // Apply the live keys. The store copies cannot fail now (same validation as above).
+    if next.broker_permission != b.perm.load(Ordering::Relaxed) {
+        b.perm.store(next.broker_permission, Ordering::Relaxed);
+        b.topics.changed.notify_one();
+    }
+    b.topics.set_auto_create(next.auto_create_topic_enable);
+    b.groups.set_auto_create(next.auto_create_subscription_group);
+    b.live.store_from(&next);
+    for (k, v) in &live {
+        if let Err(why) = b.store.update_live(k, v) {
+            tracing::error!(key = k, value = v, %why, "store refused a validated live setting");
+        }
+    }
+
+    let path = config_file_path(&next);
+    let persisted = persist(&next, &path);
+    tracing::info!(?live, ?restart, ?unknown, file = %path.display(), "broker config updated");
+    *b.live_cfg.write() = next;
+
+    let mut notes = Vec::new();
+    if !restart.is_empty() {
+        notes.push(format!("recorded, takes effect after a restart: {}", restart.join(",")));
+    }
+    if !no_effect.is_empty() {
+        notes.push(format!("accepted, no effect in this broker: {}", no_effect.join(",")));
+    }
+    if !unknown.is_empty() {
+        notes.push(format!("unknown keys ignored: {}", unknown.join(",")));
+    }
+    if let Err(e) = persisted {
+        tracing::error!(file = %path.display(), error = %e, "persisting the broker config failed");
+        notes.push(format!("applied in memory but not persisted to {}: {e}", path.display()));
+    }
+    let mut r = RemotingCommand::success();
+    if !notes.is_empty() {
+        r.remark = Some(notes.join("; "));
+    }
+    r
+}
