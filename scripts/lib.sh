@@ -230,10 +230,13 @@ rmq_start_namesrv() {
 
 # rmq_start_broker [PORT] [MQBROKER_ARG...]: start $RMQ_BIN/mqbroker on 127.0.0.1:PORT (default
 # or empty: a free port whose fast port PORT-2 and HA port PORT+1 are free too), registered to
-# $NAMESRV, store under RMQ_WORK/store, log in RMQ_WORK/broker.log. The extra arguments come
-# first, so a `-c FILE` they name is overridden by the settings here (command line beats file).
-# Tracks it, waits until it listens. Sets BROKER_PORT, BROKER (host:port) and BROKER_PID.
+# $NAMESRV, store and log (broker.log) under RMQ_BROKER_DIR (default RMQ_WORK; give a second
+# broker its own, e.g. `RMQ_BROKER_DIR=$RMQ_WORK/b2 rmq_start_broker`). The extra arguments come
+# first; the settings here win over theirs (and over a `-c FILE` they name: command line beats
+# file). Tracks it, waits until it listens. Sets BROKER_PORT, BROKER (host:port), BROKER_PID.
 rmq_start_broker() {
+  local dir=${RMQ_BROKER_DIR:-$RMQ_WORK}
+  mkdir -p "$dir"
   BROKER_PORT=${1:-}
   [ $# -gt 0 ] && shift
   [ -n "$BROKER_PORT" ] || BROKER_PORT=$(rmq_free_port -2 1) || return 1
@@ -241,7 +244,7 @@ rmq_start_broker() {
   BROKER=127.0.0.1:$BROKER_PORT
   "$RMQ_BIN/mqbroker" "$@" -n "$NAMESRV" --set brokerIP1=127.0.0.1 --set brokerIP2=127.0.0.1 \
     --set "listenPort=$BROKER_PORT" --set "haListenPort=$((BROKER_PORT + 1))" \
-    --set "storePathRootDir=$RMQ_WORK/store" >"$RMQ_WORK/broker.log" 2>&1 &
+    --set "storePathRootDir=$dir/store" >"$dir/broker.log" 2>&1 &
   BROKER_PID=$!
   rmq_track "$BROKER_PID"
   rmq_wait_port "$BROKER_PORT" 60 "$BROKER_PID"

@@ -22,7 +22,7 @@ RMQ_KEEP=${RMQ_KEEP:-${KEEP:+1}}
 passed=0
 failed=0
 
-rmq_on_exit() { [ "$failed" = 0 ] || rmq_tail_logs "$work"/*.log; }
+rmq_on_exit() { [ "$failed" = 0 ] || rmq_tail_logs "$work"/*.log "$work"/rmq/*.log; }
 rmq_install_traps
 rmq_workdir peer-interop
 work=$RMQ_WORK
@@ -122,8 +122,8 @@ step "mqadmin deleteTopic" "$admin" deleteTopic -c DefaultCluster -t "$topic"
 # Mixed cluster: our mqbroker registers with the peer's name server (REGISTER_BROKER body in
 # the 5.x form strict decoders need) and serves a topic through it.
 NAMESRV=$ns
-rmq_start_broker "" --set brokerClusterName=DefaultCluster --set "brokerName=rmq-mixed-$$" \
-  --set "storePathRootDir=$work/rmq-store" || echo "our mqbroker did not listen on $BROKER_PORT"
+RMQ_BROKER_DIR=$work/rmq rmq_start_broker "" --set brokerClusterName=DefaultCluster \
+  --set "brokerName=rmq-mixed-$$" || echo "our mqbroker did not listen on $BROKER_PORT"
 our_port=$BROKER_PORT
 registered() { rmq_wait_for 10 bash -c "'$admin' clusterList | grep -q rmq-mixed-$$"; }
 step "our mqbroker registers with this name server" registered
