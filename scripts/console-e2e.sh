@@ -5,7 +5,8 @@
 #
 # fake: mqconsole --fake-backend (in-memory demo cluster): a fast UI smoke test.
 # real: mqnamesrv + mqbroker + mqconsole on free loopback ports and temp dirs, plus a consumer
-#       (mq-client example) so a group with lag exists.
+#       (mq-client example) so a group with lag exists; then a second broker (broker-b) joins
+#       and is frozen (SIGSTOP: still registered, never answers) for a "one broker down" pass.
 # Installs what it needs (Debian chromium, playwright-core from console/tests/e2e/package-lock.json),
 # builds in release mode (E2E_PROFILE=debug or RMQ_PROFILE=debug for a quicker local run), always kills what it
 # started, and saves screenshots under console/tests/screenshots/<mode>/ (git-ignored).
@@ -21,7 +22,7 @@ SHOTS_ROOT="$ROOT/console/tests/screenshots"
 BIN="$RMQ_BIN"
 
 rmq_on_exit() { # rc
-  [ "$1" -eq 0 ] || rmq_tail_logs "$RMQ_WORK"/*.log
+  [ "$1" -eq 0 ] || rmq_tail_logs "$RMQ_WORK"/*.log "$RMQ_WORK"/*/*.log
 }
 rmq_install_traps
 rmq_workdir rmq-console-e2e
@@ -50,6 +51,7 @@ start_console() { # $1 = extra args...; sets CONSOLE_URL
 adminPassword = $ADMIN_PASSWORD
 sampleIntervalSecs = 1
 clusterCacheMillis = 500
+brokerTimeoutMillis = 1000
 dataPath = $WORK/console-data
 CONF
   "$BIN/mqconsole" -c "$WORK/console.conf" --listen "127.0.0.1:$port" "$@" > "$WORK/console.log" 2>&1 &
@@ -84,11 +86,17 @@ broker_available() {
     "$BIN/mqbroker" --help 2>&1 | grep -q -- '-n'
 }
 
-run_real() {
-  rmq_start_namesrv
-  rmq_start_broker "" --set brokerClusterName=DefaultCluster --set brokerName=broker-a \
+# start_broker NAME: a broker NAME in DefaultCluster registered to $NAMESRV, with its own store
+# and log under $WORK/NAME; sets BROKER_PID and BROKER_PORT.
+start_broker() {
+  RMQ_BROKER_DIR="$WORK/$1" rmq_start_broker "" --set brokerClusterName=DefaultCluster --set "brokerName=$1" \
     --set autoCreateTopicEnable=true --set autoCreateSubscriptionGroup=true \
     --set mappedFileSizeCommitLog=67108864
+}
+
+run_real() {
+  rmq_start_namesrv
+  start_broker broker-a
   local ns_port=$NS_PORT
   local topic="E2E_TOPIC_$$" group="E2E_GROUP_$$"
   start_console --namesrv "127.0.0.1:$ns_port"
@@ -99,6 +107,14 @@ run_real() {
   "$BIN/examples/push_consumer" "127.0.0.1:$ns_port" "$topic" "$group" > "$WORK/consumer.log" 2>&1 &
   rmq_track $!
   E2E_TOPIC="$topic" E2E_GROUP="${E2E_GROUP_OVERRIDE:-$group}" E2E_DLQ_GROUP="" E2E_PRODUCER_GROUP="RMQ_CONSOLE_PRODUCER" E2E_PRODUCER_TOPIC="$topic" run_browser real
+  # One broker down: broker-b joins, then freezes. It stays registered (its connection to the
+  # nameserver stays open) while every request to it times out, as with a hung host.
+  start_broker broker-b
+  rmq_wait_for 60 bash -c "curl -fsS '$CONSOLE_URL/api/overview' | grep -q broker-b"
+  log "freezing broker-b (pid $BROKER_PID, 127.0.0.1:$BROKER_PORT)"
+  kill -STOP "$BROKER_PID"
+  E2E_TOPIC="$topic" E2E_DEAD_BROKER="broker-b" run_browser real-partial
+  kill -CONT "$BROKER_PID"
   stop_all
 }
 

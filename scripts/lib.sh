@@ -132,9 +132,11 @@ rmq_wait_log() {
 rmq_track() { RMQ_PIDS+=("$@"); }
 
 # rmq_stop_pid PID [SECS]: SIGTERM PID, give it SECS (10) to exit, then SIGKILL; reap it if it
-# is our child. Only this PID is signalled, never a group or a name.
+# is our child. Only this PID is signalled, never a group or a name. A SIGSTOPped process (a
+# test freezing a broker) is resumed first, else the SIGTERM would stay pending.
 rmq_stop_pid() {
   local pid=$1 deadline=$((SECONDS + ${2:-10}))
+  kill -CONT "$pid" 2>/dev/null || true
   kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
   while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
   kill -KILL "$pid" 2>/dev/null || true

@@ -130,8 +130,9 @@ pub fn check_once(b: &Broker, st: &TxState) {
 /// The checker task.
 pub async fn run(b: Arc<Broker>) {
     let st = TxState::default();
-    let every = Duration::from_millis(b.cfg.transaction_check_interval.max(100));
     loop {
+        // Read per round, as Java's check service does: UPDATE_BROKER_CONFIG may change it.
+        let every = Duration::from_millis(b.live.transaction_check_interval().max(100));
         tokio::select! {
             _ = b.shutdown.cancelled() => return,
             _ = tokio::time::sleep(every) => {}

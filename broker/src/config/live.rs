@@ -9,14 +9,15 @@
 //!   (`findSubscriptionGroupConfig`), `maxMessageSize` (`CommitLog.updateMaxMessageSize`
 //!   before each put), `longPollingEnable` / `shortPollingTimeMills` (each suspended pull),
 //!   `notifyConsumerIdsChangedEnable`, `rejectTransactionMessage` (each send),
-//!   `transactionTimeOut` / `transactionCheckMax` (each check run), `clientChannelExpiredTime`
+//!   `transactionTimeOut` / `transactionCheckMax` (each check run), `transactionCheckInterval`
+//!   (the wait before the next run: an update applies after the current wait),
+//!   `clientChannelExpiredTime`
 //!   (Java 5 `channelExpiredTimeout`, each scan), and the store's `fileReservedTime`,
 //!   `deleteWhen`, `diskMaxUsedSpaceRatio`, `cleanFileForciblyEnable` (each clean run);
 //! - fixed at startup (restart needed): identity and network (`brokerName`, `brokerId`,
 //!   `brokerClusterName`, `brokerIP1/2`, `listenPort`, `haListenPort`, `brokerRole`,
 //!   `namesrvAddr`), thread pools, scheduled periods (`registerNameServerPeriod`,
-//!   `flushConsumerOffsetInterval`, `flushDelayOffsetInterval`, `transactionCheckInterval` in
-//!   this broker), topics created at boot (`defaultTopicQueueNums`, `clusterTopicEnable`,
+//!   `flushConsumerOffsetInterval`, `flushDelayOffsetInterval`), topics created at boot (`defaultTopicQueueNums`, `clusterTopicEnable`,
 //!   `brokerTopicEnable`, `traceTopicEnable`, `msgTraceTopicName`), `messageDelayLevel`
 //!   (parsed once by the schedule service), `flushDiskType`, store paths and file sizes.
 
@@ -48,6 +49,7 @@ const LIVE_BROKER_KEYS: &[&str] = &[
     "rejectTransactionMessage",
     "transactionTimeOut",
     "transactionCheckMax",
+    "transactionCheckInterval",
 ];
 
 /// Keys [`BrokerConfig::apply`] accepts but nothing reads.
@@ -83,6 +85,7 @@ pub struct LiveSettings {
     reject_transaction_message: AtomicBool,
     transaction_time_out: AtomicU64,
     transaction_check_max: AtomicI32,
+    transaction_check_interval: AtomicU64,
 }
 
 impl LiveSettings {
@@ -97,6 +100,7 @@ impl LiveSettings {
             reject_transaction_message: AtomicBool::new(cfg.reject_transaction_message),
             transaction_time_out: AtomicU64::new(cfg.transaction_time_out),
             transaction_check_max: AtomicI32::new(cfg.transaction_check_max),
+            transaction_check_interval: AtomicU64::new(cfg.transaction_check_interval),
         }
     }
 
@@ -111,6 +115,7 @@ impl LiveSettings {
         self.reject_transaction_message.store(cfg.reject_transaction_message, r);
         self.transaction_time_out.store(cfg.transaction_time_out, r);
         self.transaction_check_max.store(cfg.transaction_check_max, r);
+        self.transaction_check_interval.store(cfg.transaction_check_interval, r);
     }
 
     /// `maxMessageSize` (body bytes).
@@ -144,6 +149,10 @@ impl LiveSettings {
     /// `transactionCheckMax`.
     pub fn transaction_check_max(&self) -> i32 {
         self.transaction_check_max.load(Ordering::Relaxed)
+    }
+    /// `transactionCheckInterval`, ms.
+    pub fn transaction_check_interval(&self) -> u64 {
+        self.transaction_check_interval.load(Ordering::Relaxed)
     }
 }
 

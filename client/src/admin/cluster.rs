@@ -7,6 +7,7 @@ use mq_common::protocol::codes::request;
 use mq_common::protocol::header::{KvConfigKeyRequestHeader, PutKvConfigRequestHeader};
 use mq_common::protocol::RemotingCommand;
 
+use super::partial::{brokers_of, fan_out, BrokerRef, PerBroker};
 use super::{masters_of, Admin};
 use crate::api::parse_body;
 use crate::error::{ClientError, Result};
@@ -25,6 +26,18 @@ impl Admin {
     pub async fn cluster_info(&self) -> Result<ClusterInfo> {
         let resp = self.api.namesrv_ok(RemotingCommand::request(request::GET_BROKER_CLUSTER_INFO)).await?;
         parse_body(&resp.body)
+    }
+
+    /// Every broker instance the nameserver lists (masters and slaves; only the masters when
+    /// `masters_only`), sorted by cluster, name and id.
+    pub async fn brokers(&self, masters_only: bool) -> Result<Vec<BrokerRef>> {
+        Ok(brokers_of(&self.cluster_info().await?, masters_only))
+    }
+
+    /// GET_BROKER_RUNTIME_INFO from each of `brokers` concurrently, each broker's table (or
+    /// error) apart: a dead broker never hides the others.
+    pub async fn broker_runtime_info_per_broker(&self, brokers: Vec<BrokerRef>) -> PerBroker<BTreeMap<String, String>> {
+        fan_out(brokers, |b| async move { self.broker_runtime_info(&b.addr).await }).await
     }
 
     /// Resolve a target to broker addresses (error if none).

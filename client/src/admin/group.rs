@@ -2,15 +2,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use mq_common::protocol::body::{system_topics, MessageQueue, SubscriptionGroupConfig, SubscriptionGroupWrapper};
+use mq_common::protocol::body::{system_topics, MessageQueue, SubscriptionGroupConfig};
 use mq_common::protocol::codes::{request, response};
 use mq_common::protocol::header::{
     ConsumerGroupRequestHeader, DeleteSubscriptionGroupRequestHeader, GetConsumeStatsRequestHeader, GetConsumerRunningInfoRequestHeader,
-    ProducerGroupRequestHeader, ResetOffsetRequestHeader, TopicRequestHeader,
+    ProducerGroupRequestHeader, ResetOffsetRequestHeader,
 };
 use mq_common::protocol::{body, RemotingCommand};
 
-use super::bodies::{parse_consume_stats, parse_reset_offsets, ConsumerConnection, GroupList, ProducerConnection};
+use super::bodies::{parse_consume_stats, parse_reset_offsets, ConsumerConnection, ProducerConnection};
 use super::{Admin, BrokerTarget};
 use crate::api::parse_body;
 use crate::error::{ClientError, Result};
@@ -69,13 +69,12 @@ impl Admin {
         Ok(done)
     }
 
-    /// Every subscription group known to the masters (GET_ALL_SUBSCRIPTIONGROUP_CONFIG).
+    /// Every subscription group known to the masters (GET_ALL_SUBSCRIPTIONGROUP_CONFIG); fails
+    /// on the first broker error (see [`Admin::subscription_groups_per_broker`]).
     pub async fn subscription_groups(&self) -> Result<BTreeMap<String, SubscriptionGroupConfig>> {
         let mut out = BTreeMap::new();
         for addr in self.master_addrs(None).await? {
-            let resp = self.api.invoke_ok(&addr, RemotingCommand::request(request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG)).await?;
-            let w: SubscriptionGroupWrapper = parse_body(&resp.body)?;
-            out.extend(w.subscription_group_table);
+            out.extend(self.subscription_groups_at(&addr).await?);
         }
         Ok(out)
     }
@@ -169,19 +168,11 @@ impl Admin {
         Err(last.unwrap_or_else(|| ClientError::InvalidArgument(format!("no broker knows group {group}"))))
     }
 
-    /// QUERY_TOPIC_CONSUME_BY_WHO on the topic's brokers: groups consuming it.
+    /// QUERY_TOPIC_CONSUME_BY_WHO on the topic's brokers: groups consuming it, from the brokers
+    /// that answered (see [`Admin::topic_consumed_by_per_broker`] for the failures).
     pub async fn topic_consumed_by(&self, topic: &str) -> Result<BTreeSet<String>> {
-        let route = self.topic_route(topic).await?;
-        let hdr = TopicRequestHeader { topic: topic.into() };
-        let mut out = BTreeSet::new();
-        for bd in &route.broker_datas {
-            let Some(addr) = bd.master_addr() else { continue };
-            if let Ok(resp) = self.api.invoke_ok(addr, RemotingCommand::request_with_header(request::QUERY_TOPIC_CONSUME_BY_WHO, &hdr)).await {
-                let g: GroupList = parse_body(&resp.body)?;
-                out.extend(g.group_list);
-            }
-        }
-        Ok(out)
+        let per = self.topic_consumed_by_per_broker(topic).await?;
+        Ok(per.ok.into_iter().flat_map(|(_, groups)| groups).collect())
     }
 
     /// INVOKE_BROKER_TO_RESET_OFFSET on every broker of `topic`: move the group's offsets to the

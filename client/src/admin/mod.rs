@@ -13,6 +13,7 @@
 pub mod bodies;
 mod cluster;
 mod group;
+mod group_per_broker;
 mod message;
 mod partial;
 mod topic;
@@ -25,7 +26,7 @@ use mq_common::protocol::body::ClusterInfo;
 pub use cluster::BrokerTarget;
 pub use group::{ConsumerProgress, QueueProgress};
 pub use message::{QueriedMessage, TOOLS_GROUP};
-pub use partial::{fan_out, BrokerFailure, BrokerRef, PerBroker};
+pub use partial::{brokers_of, fan_out, BrokerFailure, BrokerRef, PerBroker};
 
 use crate::api::ClientApi;
 use crate::error::{ClientError, Result};
@@ -71,7 +72,7 @@ impl Admin {
     /// The masters of the brokers hosting `topic`, from its route.
     pub async fn topic_masters(&self, topic: &str) -> Result<Vec<BrokerRef>> {
         let route = self.topic_route(topic).await?;
-        Ok(route.broker_datas.iter().filter_map(|bd| bd.master_addr().map(|a| BrokerRef { cluster: bd.cluster.clone(), name: bd.broker_name.clone(), addr: a.to_string() })).collect())
+        Ok(route.broker_datas.iter().filter_map(|bd| bd.master_addr().map(|a| BrokerRef { cluster: bd.cluster.clone(), name: bd.broker_name.clone(), id: 0, addr: a.to_string() })).collect())
     }
 
     /// Close connections.

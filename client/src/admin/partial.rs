@@ -8,6 +8,8 @@
 
 use std::future::Future;
 
+use mq_common::protocol::body::ClusterInfo;
+
 use crate::error::ClientError;
 
 /// A broker a fan-out called.
@@ -17,8 +19,39 @@ pub struct BrokerRef {
     pub cluster: String,
     /// Broker name.
     pub name: String,
-    /// Address called (the master's).
+    /// Broker id within the name (0 = master, -1 when the id was not a number).
+    pub id: i64,
+    /// Address called.
     pub addr: String,
+}
+
+impl BrokerRef {
+    /// Whether this is a master (id 0): the instance that takes writes and admin changes.
+    pub fn is_master(&self) -> bool {
+        self.id == 0
+    }
+}
+
+/// The broker instances of a cluster table, sorted by (cluster, name, id); only the masters
+/// when `masters_only`.
+pub fn brokers_of(info: &ClusterInfo, masters_only: bool) -> Vec<BrokerRef> {
+    let mut v: Vec<BrokerRef> = info
+        .broker_addr_table
+        .values()
+        .flat_map(|bd| {
+            bd.broker_addrs.iter().map(|(id, addr)| BrokerRef {
+                cluster: bd.cluster.clone(),
+                name: bd.broker_name.clone(),
+                // The ids are JSON map keys ("0", "1"); a malformed one must never pass for
+                // a master, since masters receive writes.
+                id: id.parse().unwrap_or(-1),
+                addr: addr.clone(),
+            })
+        })
+        .filter(|b| !masters_only || b.is_master())
+        .collect();
+    v.sort_by(|a, b| (&a.cluster, &a.name, a.id).cmp(&(&b.cluster, &b.name, b.id)));
+    v
 }
 
 /// One broker's failure in a fan-out.
@@ -87,7 +120,7 @@ mod tests {
     use super::*;
 
     fn b(n: &str) -> BrokerRef {
-        BrokerRef { cluster: "C".into(), name: n.into(), addr: format!("{n}:1") }
+        BrokerRef { cluster: "C".into(), name: n.into(), id: 0, addr: format!("{n}:1") }
     }
 
     #[tokio::test]

@@ -1,14 +1,14 @@
 //! Topic operations: create/update, delete, list, route, status.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use mq_common::protocol::body::{validate_topic, MessageQueue, TopicConfig, TopicList, TopicRouteData};
+use mq_common::protocol::body::{validate_topic, GroupList, MessageQueue, TopicConfig, TopicConfigSerializeWrapper, TopicList, TopicRouteData};
 use mq_common::protocol::codes::request;
 use mq_common::protocol::header::{CreateTopicRequestHeader, DeleteTopicFromNamesrvRequestHeader, TopicRequestHeader};
 use mq_common::protocol::RemotingCommand;
 
 use super::bodies::{parse_topic_stats, TopicOffset};
-use super::partial::{fan_out, PerBroker};
+use super::partial::{fan_out, BrokerRef, PerBroker};
 use super::{Admin, BrokerTarget};
 use crate::api::parse_body;
 use crate::error::{ClientError, Result};
@@ -16,28 +16,65 @@ use crate::error::{ClientError, Result};
 impl Admin {
     /// UPDATE_AND_CREATE_TOPIC on each target broker; returns the addresses updated.
     pub async fn create_topic(&self, target: &BrokerTarget, tc: &TopicConfig) -> Result<Vec<String>> {
-        validate_topic(&tc.topic_name).map_err(ClientError::InvalidArgument)?;
-        if !(0..8).contains(&tc.perm) {
-            return Err(ClientError::InvalidArgument(format!("perm must be 0..7, got {}", tc.perm)));
-        }
-        let hdr = CreateTopicRequestHeader {
-            topic: tc.topic_name.clone(),
-            default_topic: Some("TBW102".into()),
-            read_queue_nums: tc.read_queue_nums,
-            write_queue_nums: tc.write_queue_nums,
-            perm: tc.perm,
-            topic_filter_type: Some(tc.topic_filter_type.clone()),
-            topic_sys_flag: Some(tc.topic_sys_flag),
-            order: Some(tc.order),
-            attributes: None,
-            force: None,
-        };
+        let hdr = create_topic_header(tc)?;
         let mut done = Vec::new();
         for addr in self.resolve(target).await? {
             self.api.invoke_ok(&addr, RemotingCommand::request_with_header(request::UPDATE_AND_CREATE_TOPIC, &hdr)).await?;
             done.push(addr);
         }
         Ok(done)
+    }
+
+    /// UPDATE_AND_CREATE_TOPIC on each of `brokers` concurrently, each outcome apart. Fails as
+    /// a whole only on an invalid config (before any broker is called).
+    pub async fn create_topic_per_broker(&self, brokers: Vec<BrokerRef>, tc: &TopicConfig) -> Result<PerBroker<()>> {
+        let hdr = create_topic_header(tc)?;
+        Ok(fan_out(brokers, |b| {
+            let cmd = RemotingCommand::request_with_header(request::UPDATE_AND_CREATE_TOPIC, &hdr);
+            async move { self.api.invoke_ok(&b.addr, cmd).await.map(drop) }
+        })
+        .await)
+    }
+
+    /// DELETE_TOPIC_IN_BROKER on each of `brokers` concurrently, each outcome apart (the
+    /// nameservers are not touched: see [`Admin::delete_topic`]).
+    pub async fn delete_topic_per_broker(&self, brokers: Vec<BrokerRef>, topic: &str) -> PerBroker<()> {
+        let hdr = TopicRequestHeader { topic: topic.into() };
+        fan_out(brokers, |b| {
+            let cmd = RemotingCommand::request_with_header(request::DELETE_TOPIC_IN_BROKER, &hdr);
+            async move { self.api.invoke_ok(&b.addr, cmd).await.map(drop) }
+        })
+        .await
+    }
+
+    /// GET_ALL_TOPIC_CONFIG of one broker: its topic table.
+    pub async fn topic_configs_at(&self, addr: &str) -> Result<BTreeMap<String, TopicConfig>> {
+        let resp = self.api.invoke_ok(addr, RemotingCommand::request(request::GET_ALL_TOPIC_CONFIG)).await?;
+        let w: TopicConfigSerializeWrapper = parse_body(&resp.body)?;
+        Ok(w.topic_config_table)
+    }
+
+    /// GET_ALL_TOPIC_CONFIG from each of `brokers` concurrently, each broker's topic table (or
+    /// error) apart: the topic list of a cluster with a dead broker.
+    pub async fn topic_configs_per_broker(&self, brokers: Vec<BrokerRef>) -> PerBroker<BTreeMap<String, TopicConfig>> {
+        fan_out(brokers, |b| async move { self.topic_configs_at(&b.addr).await }).await
+    }
+
+    /// QUERY_TOPIC_CONSUME_BY_WHO on every master of `topic` concurrently: the groups each
+    /// broker knows to consume it (or its error). Fails as a whole only when the topic has no
+    /// route.
+    pub async fn topic_consumed_by_per_broker(&self, topic: &str) -> Result<PerBroker<BTreeSet<String>>> {
+        let brokers = self.topic_masters(topic).await?;
+        let hdr = TopicRequestHeader { topic: topic.into() };
+        Ok(fan_out(brokers, |b| {
+            let cmd = RemotingCommand::request_with_header(request::QUERY_TOPIC_CONSUME_BY_WHO, &hdr);
+            async move {
+                let resp = self.api.invoke_ok(&b.addr, cmd).await?;
+                let g: GroupList = parse_body(&resp.body)?;
+                Ok(g.group_list.into_iter().collect())
+            }
+        })
+        .await)
     }
 
     /// Delete a topic from the masters of `cluster` (all clusters hosting it when `None`) and
@@ -92,4 +129,25 @@ impl Admin {
         let resp = self.api.invoke_ok(addr, RemotingCommand::request_with_header(request::GET_TOPIC_STATS_INFO, &hdr)).await?;
         parse_topic_stats(&resp.body)
     }
+}
+
+/// The UPDATE_AND_CREATE_TOPIC header of a config, after checking the name and permission
+/// (a broker would accept a bad name and then fail to route it).
+fn create_topic_header(tc: &TopicConfig) -> Result<CreateTopicRequestHeader> {
+    validate_topic(&tc.topic_name).map_err(ClientError::InvalidArgument)?;
+    if !(0..8).contains(&tc.perm) {
+        return Err(ClientError::InvalidArgument(format!("perm must be 0..7, got {}", tc.perm)));
+    }
+    Ok(CreateTopicRequestHeader {
+        topic: tc.topic_name.clone(),
+        default_topic: Some("TBW102".into()),
+        read_queue_nums: tc.read_queue_nums,
+        write_queue_nums: tc.write_queue_nums,
+        perm: tc.perm,
+        topic_filter_type: Some(tc.topic_filter_type.clone()),
+        topic_sys_flag: Some(tc.topic_sys_flag),
+        order: Some(tc.order),
+        attributes: None,
+        force: None,
+    })
 }

@@ -56,7 +56,37 @@ page.on('console', (m) => { if (m.type() === 'error' && !/status of (401|404|502
 
 let msgId = null;
 try {
-  if (MODE === 'partial') {
+  if (MODE === 'real-partial') {
+    // Real cluster with broker-b frozen (registered, never answers): every page still renders
+    // broker-a's data, with a note naming broker-b.
+    const DEAD = process.env.E2E_DEAD_BROKER || 'broker-b';
+    const noteNames = async () => {
+      await page.waitForSelector('.note');
+      const note = (await page.$$eval('.note', (n) => n.map((x) => x.textContent))).join(' ');
+      expect(note.includes(`broker ${DEAD}`) && note.includes('failed'), 'no failure note naming ' + DEAD + ': ' + note);
+    };
+    await step('broker down: overview shows the live broker and names the dead one', async () => {
+      await page.goto(`${URL}/overview`);
+      await page.waitForSelector('#brokers tbody tr td');
+      await noteNames();
+      expect(await page.$('#brokers td:text("broker-a")'), 'live broker not shown');
+      expect(await page.$(`#brokers td:text("${DEAD}")`), 'dead broker not listed');
+      await shot('real-partial-overview');
+    });
+    await step('broker down: topics page lists the live broker\'s topics', async () => {
+      await page.goto(`${URL}/topics`);
+      await page.waitForSelector('#topics tbody tr');
+      await noteNames();
+      expect(await page.$(`#topics td:text("${TOPIC}")`), `topic ${TOPIC} not listed`);
+      await shot('real-partial-topics');
+    });
+    await step('broker down: groups page renders with the note', async () => {
+      await page.goto(`${URL}/groups`);
+      await page.waitForSelector('#groups');
+      await noteNames();
+      await shot('real-partial-groups');
+    });
+  } else if (MODE === 'partial') {
     // mqconsole --fake-backend --fake-failing-broker broker-b: the UI must show the live broker's
     // data plus a note naming the failed one, and a 502 naming it where only it can answer.
     await step('partial failure: overview names the failed broker', async () => {

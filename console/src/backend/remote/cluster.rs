@@ -2,12 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use mq_common::protocol::body::KvTable;
-use mq_common::protocol::codes::request;
-use mq_common::protocol::RemotingCommand;
+use mq_common::protocol::body::{MessageQueue, TopicOffset};
 
-use mq_common::protocol::body::TopicOffset;
-use super::{RemoteBackend, Target};
+use super::{answers, broker_error, failures_of, RemoteBackend, Target};
 use crate::backend::*;
 
 fn num(t: &BTreeMap<String, String>, k: &str) -> Option<i64> {
@@ -15,21 +12,18 @@ fn num(t: &BTreeMap<String, String>, k: &str) -> Option<i64> {
 }
 
 impl RemoteBackend {
-    async fn runtime_table(&self, t: &Target) -> BResult<BTreeMap<String, String>> {
-        let r = self.call(t, RemotingCommand::request(request::GET_BROKER_RUNTIME_INFO)).await?;
-        let kv: KvTable = super::wire::parse(&r.body).map_err(|m| BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: m })?;
-        Ok(kv.table)
-    }
-
     pub(super) async fn runtime_of(&self, addr: &str) -> BResult<BTreeMap<String, String>> {
         // Only addresses the nameserver knows: never connect wherever a request says.
         let t = self.name_of_addr(addr).await.ok_or_else(|| BackendError::NotFound(format!("no broker registered at {addr}")))?;
-        self.runtime_table(&t).await
+        self.admin()?.broker_runtime_info(&t.addr).await.map_err(|e| broker_error(&t, e))
     }
 
     pub(super) async fn overview(&self) -> BResult<Partial<ClusterOverview>> {
         let all = self.all_brokers().await?;
-        let (ok, failures) = self.fan_out(&all, |t| async move { self.runtime_table(&t).await }).await;
+        let per = self.admin()?.broker_runtime_info_per_broker(all).await;
+        // Every broker stays listed: a dead one with its error, so the page shows it is down.
+        let failures = failures_of(&per.failed);
+        let ok = per.ok;
         let mut brokers: Vec<BrokerInfo> = ok
             .into_iter()
             .map(|(t, tab)| {
@@ -55,33 +49,31 @@ impl RemoteBackend {
             })
             .collect();
         // Failed brokers stay listed, with their error.
-        for f in &failures {
-            if let Some(t) = all.iter().find(|t| t.addr == f.addr) {
-                brokers.push(BrokerInfo {
-                    cluster: t.cluster.clone(),
-                    broker_name: t.name.clone(),
-                    broker_id: t.id,
-                    addr: t.addr.clone(),
-                    role: if t.id == 0 { "MASTER".into() } else { "SLAVE".into() },
-                    error: Some(f.error.clone()),
-                    ..Default::default()
-                });
-            }
+        for f in per.failed {
+            let t = f.broker;
+            brokers.push(BrokerInfo {
+                role: if t.is_master() { "MASTER".into() } else { "SLAVE".into() },
+                cluster: t.cluster,
+                broker_name: t.name,
+                broker_id: t.id,
+                addr: t.addr,
+                error: Some(f.error.to_string()),
+                ..Default::default()
+            });
         }
         brokers.sort_by(|a, b| (&a.cluster, &a.broker_name, a.broker_id).cmp(&(&b.cluster, &b.broker_name, b.broker_id)));
         Ok(Partial { items: ClusterOverview { namesrv: self.namesrv.clone(), brokers }, failures })
     }
 
     /// Per-queue offsets of a topic on one broker.
-    pub(super) async fn topic_offsets(&self, t: &Target, topic: &str) -> BResult<Vec<(mq_common::protocol::body::MessageQueue, TopicOffset)>> {
-        let stats = self.admin()?.topic_stats_at(&t.addr, topic).await.map_err(|e| BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: e.to_string() })?;
+    pub(super) async fn topic_offsets(&self, t: &Target, topic: &str) -> BResult<Vec<(MessageQueue, TopicOffset)>> {
+        let stats = self.admin()?.topic_stats_at(&t.addr, topic).await.map_err(|e| broker_error(t, e))?;
         Ok(stats.into_iter().collect())
     }
 
     pub(super) async fn totals(&self, max_topics: usize) -> BResult<TotalsSample> {
         let all = self.all_brokers().await?;
-        let (ok, failures) = self.fan_out(&all, |t| async move { self.runtime_table(&t).await }).await;
-        super::require_some(&ok, &failures)?;
+        let (ok, _) = answers(self.admin()?.broker_runtime_info_per_broker(all).await)?;
         let mut s = TotalsSample::default();
         for (t, tab) in ok {
             if let (Some(p), Some(g)) = (num(&tab, "msgPutTotalTodayNow"), num(&tab, "msgGetTotalTodayNow")) {

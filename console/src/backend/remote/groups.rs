@@ -3,15 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use mq_common::protocol::body::{system_topics, to_json, MessageQueue, SubscriptionGroupConfig, SubscriptionGroupWrapper};
+use mq_client::admin::fan_out;
+use mq_common::protocol::body::{system_topics, ConsumerConnection, MessageQueue, SubscriptionGroupConfig};
 use mq_common::protocol::codes::{request, response};
-use mq_common::protocol::header::{ConsumerGroupRequestHeader, DeleteSubscriptionGroupRequestHeader, GetConsumeStatsRequestHeader, OffsetResponseHeader, ProducerGroupRequestHeader, QueryConsumerOffsetRequestHeader, ResetOffsetRequestHeader, SearchOffsetRequestHeader, UpdateConsumerOffsetRequestHeader};
+use mq_common::protocol::header::ResetOffsetRequestHeader;
 use mq_common::protocol::RemotingCommand;
 
-use mq_common::protocol::body::{ConsumeStats, ConsumerConnection, ProducerConnection};
-
-use super::wire::parse;
-use super::{body_cmd, req, require_some, RemoteBackend, Target};
+use super::{answers, broker_error, op_results, RemoteBackend, Target};
 use crate::backend::*;
 
 /// What one pass over a group's brokers found.
@@ -58,16 +56,10 @@ impl RemoteBackend {
             return Ok((*c).clone());
         }
         let masters = self.masters(&[]).await?;
-        let (ok, failures) = self
-            .fan_out(&masters, |t| async move {
-                let r = self.call(&t, RemotingCommand::request(request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG)).await?;
-                parse::<SubscriptionGroupWrapper>(&r.body).map_err(|m| BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: m })
-            })
-            .await;
-        require_some(&ok, &failures)?;
+        let (ok, failures) = answers(self.admin()?.subscription_groups_per_broker(masters).await)?;
         let mut merged: BTreeMap<String, GroupSummary> = BTreeMap::new();
-        for (t, w) in ok {
-            for (name, c) in w.subscription_group_table {
+        for (t, table) in ok {
+            for (name, c) in table {
                 let e = merged.entry(name.clone()).or_insert_with(|| GroupSummary {
                     system: is_system_group(&name),
                     name,
@@ -88,21 +80,7 @@ impl RemoteBackend {
     /// Online connections of a group, merged over masters; None members when every broker failed.
     async fn connection(&self, group: &str) -> BResult<ConsumerConnection> {
         let masters = self.masters(&[]).await?;
-        let h = ConsumerGroupRequestHeader { consumer_group: group.to_string() };
-        let (ok, failures) = self
-            .fan_out(&masters, |t| {
-                let h = h.clone();
-                async move {
-                    let r = self.call_raw(&t, req(request::GET_CONSUMER_CONNECTION_LIST, &h)).await?;
-                    match r.code {
-                        response::SUCCESS => parse::<ConsumerConnection>(&r.body).map(Some).map_err(|m| BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: m }),
-                        response::CONSUMER_NOT_ONLINE => Ok(None),
-                        _ => Err(super::broker_refused(&t, &r)),
-                    }
-                }
-            })
-            .await;
-        require_some(&ok, &failures)?;
+        let (ok, _) = answers(self.admin()?.consumer_connection_per_broker(group, masters).await)?;
         let mut merged = ConsumerConnection::default();
         let mut seen = BTreeSet::new();
         for (_, c) in ok {
@@ -135,24 +113,8 @@ impl RemoteBackend {
 
     /// The committed offset of one queue, asking the broker not to invent a zero.
     async fn committed_offset(&self, t: &Target, group: &str, mq: &MessageQueue) -> Result<Option<i64>, String> {
-        let h = QueryConsumerOffsetRequestHeader { consumer_group: group.to_string(), topic: mq.topic.clone(), queue_id: mq.queue_id, set_zero_if_not_found: Some(false) };
-        let r = self.call_raw(t, req(request::QUERY_CONSUMER_OFFSET, &h)).await.map_err(|e| super::short_error(&e))?;
-        match r.code {
-            response::SUCCESS => r.decode_header::<OffsetResponseHeader>().map(|o| (o.offset >= 0).then_some(o.offset)).map_err(|e| e.to_string()),
-            response::QUERY_NOT_FOUND => Ok(None),
-            c => Err(format!("response code {c}: {}", r.remark.unwrap_or_default())),
-        }
-    }
-
-    async fn consume_stats(&self, t: &Target, group: &str, topic: Option<&str>) -> BResult<ConsumeStats> {
-        let h = GetConsumeStatsRequestHeader { consumer_group: group.to_string(), topic: topic.map(str::to_string) };
-        let r = self.call_raw(t, req(request::GET_CONSUME_STATS, &h)).await?;
-        match r.code {
-            response::SUCCESS => ConsumeStats::parse(&r.body).map_err(|m| BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: m }),
-            // The group has nothing on this broker.
-            response::SUBSCRIPTION_GROUP_NOT_EXIST | response::CONSUMER_NOT_ONLINE | response::TOPIC_NOT_EXIST => Ok(ConsumeStats::default()),
-            _ => Err(super::broker_refused(t, &r)),
-        }
+        let offset = self.admin().map_err(|e| e.to_string())?.api().query_consumer_offset(&t.addr, group, mq).await.map_err(|e| e.to_string())?;
+        Ok(offset.filter(|o| *o >= 0))
     }
 
     async fn gather(&self, group: &str, only_topic: Option<&str>) -> BResult<Gathered> {
@@ -161,9 +123,9 @@ impl RemoteBackend {
             None => self.masters(&[]).await?,
         };
         let conn = self.connection(group).await.ok();
-        let (ok, mut failures) = self
-            .fan_out(&masters, |t| async move {
-                let cs = self.consume_stats(&t, group, only_topic).await?;
+        let admin = self.admin()?;
+        let per = fan_out(masters, |t| async move {
+                let cs = admin.consume_stats_at(&t.addr, group, only_topic).await?;
                 // Java writes consumerOffset 0 when nothing is stored: ask again for the
                 // ambiguous queues so "never committed" is not shown as "at offset 0".
                 let mut rows = Vec::new();
@@ -192,7 +154,7 @@ impl RemoteBackend {
                 Ok((rows, cs.consume_tps))
             })
             .await;
-        require_some(&ok, &failures)?;
+        let (ok, mut failures) = answers(per)?;
         let mut rows = Vec::new();
         let mut tps = 0.0;
         for (_, (r, t)) in ok {
@@ -263,9 +225,7 @@ impl RemoteBackend {
             for t in &targets {
                 let queues = self.topic_offsets(t, &topic).await?;
                 for (mq, o) in queues {
-                    let h = SearchOffsetRequestHeader { topic: topic.clone(), queue_id: mq.queue_id, timestamp: ts, boundary_type: None };
-                    let r = self.call(t, req(request::SEARCH_OFFSET_BY_TIMESTAMP, &h)).await?;
-                    let off = r.decode_header::<OffsetResponseHeader>().map_err(|e| BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: e.to_string() })?.offset;
+                    let off = self.admin()?.api().search_offset(&t.addr, &mq, ts).await.map_err(|e| broker_error(t, e))?;
                     out.push(ResetRow {
                         topic: topic.clone(),
                         broker_name: t.name.clone(),
@@ -292,7 +252,7 @@ impl RemoteBackend {
                 // Preferred: the broker resets and tells online consumers (they would
                 // otherwise overwrite a stored offset with their in-memory one).
                 let h = ResetOffsetRequestHeader { topic: topic.clone(), group: group.to_string(), timestamp: ts, is_force: Some(true), ..Default::default() };
-                let r = self.call_raw(t, req(request::INVOKE_BROKER_TO_RESET_OFFSET, &h)).await;
+                let r = self.call_raw(t, RemotingCommand::request_with_header(request::INVOKE_BROKER_TO_RESET_OFFSET, &h)).await;
                 let fallback = match &r {
                     Ok(c) if c.code == response::SUCCESS => {
                         methods.insert("broker-reset");
@@ -313,10 +273,11 @@ impl RemoteBackend {
                 if fallback {
                     methods.insert("offset-update");
                     let mut err = None;
+                    let api = self.admin()?.api();
                     for row in rows.iter().filter(|r| r.topic == topic && r.broker_name == t.name) {
-                        let h = UpdateConsumerOffsetRequestHeader { consumer_group: group.to_string(), topic: topic.clone(), queue_id: row.queue_id, commit_offset: row.target_offset };
-                        if let Err(e) = self.call(t, req(request::UPDATE_CONSUMER_OFFSET, &h)).await {
-                            err = Some(super::short_error(&e));
+                        let mq = MessageQueue::new(topic.clone(), t.name.clone(), row.queue_id);
+                        if let Err(e) = api.update_consumer_offset(&t.addr, group, &mq, row.target_offset).await {
+                            err = Some(e.to_string());
                             break;
                         }
                     }
@@ -340,34 +301,17 @@ impl RemoteBackend {
         cfg.consume_message_orderly = r.consume_orderly;
         cfg.retry_queue_nums = r.retry_queue_nums;
         cfg.retry_max_times = r.retry_max_times;
-        let body = to_json(&cfg);
-        Ok(self.op_all(&targets, || body_cmd(request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, &(), body.clone())).await)
+        Ok(op_results(self.admin()?.create_subscription_group_per_broker(targets, &cfg).await))
     }
 
     pub(super) async fn group_delete(&self, group: &str) -> BResult<Vec<BrokerOpResult>> {
         let targets = self.masters(&[]).await?;
-        let h = DeleteSubscriptionGroupRequestHeader { group_name: group.to_string(), clean_offset: Some(true) };
-        Ok(self.op_all(&targets, || req(request::DELETE_SUBSCRIPTIONGROUP, &h)).await)
+        Ok(op_results(self.admin()?.delete_subscription_group_per_broker(targets, group, true).await))
     }
 
     pub(super) async fn producers(&self, group: &str, topic: &str) -> BResult<Partial<Vec<ProducerConn>>> {
         let (_, targets) = self.topic_masters(topic).await?;
-        let h = ProducerGroupRequestHeader { producer_group: group.to_string() };
-        let (ok, failures) = self
-            .fan_out(&targets, |t| {
-                let h = h.clone();
-                async move {
-                    let r = self.call_raw(&t, req(request::GET_PRODUCER_CONNECTION_LIST, &h)).await?;
-                    match r.code {
-                        response::SUCCESS => parse::<ProducerConnection>(&r.body).map_err(|m| BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: m }),
-                        // Java: SYSTEM_ERROR "the producer group not exist" = nobody online.
-                        response::SYSTEM_ERROR if r.remark.as_deref().unwrap_or("").contains("not exist") => Ok(ProducerConnection::default()),
-                        _ => Err(super::broker_refused(&t, &r)),
-                    }
-                }
-            })
-            .await;
-        require_some(&ok, &failures)?;
+        let (ok, failures) = answers(self.admin()?.producer_connection_per_broker(group, targets).await)?;
         let items = ok
             .into_iter()
             .flat_map(|(t, pc)| {

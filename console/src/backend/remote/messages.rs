@@ -6,12 +6,15 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use mq_common::message::{decode_all, decode_offset_msg_id, property, MessageExt};
-use mq_common::protocol::body::system_topics;
-use mq_common::protocol::codes::{request, response};
+use mq_client::admin::fan_out;
 use mq_client::consumer::fetch::PullStatus;
-use mq_common::protocol::header::{ConsumerSendMsgBackRequestHeader, OffsetResponseHeader, SearchOffsetRequestHeader, ViewMessageRequestHeader};
+use mq_client::ClientError;
+use mq_common::protocol::body::{system_topics, MessageQueue};
+use mq_common::protocol::codes::{request, response};
+use mq_common::protocol::header::{ConsumerSendMsgBackRequestHeader, ViewMessageRequestHeader};
+use mq_common::protocol::RemotingCommand;
 
-use super::{req, require_some, RemoteBackend, Target, TOOLS_GROUP};
+use super::{answers, broker_error, RemoteBackend, Target, TOOLS_GROUP};
 use crate::backend::convert::{detail_of, sort_and_cap, summary_of};
 use crate::backend::*;
 
@@ -42,25 +45,18 @@ const SYSTEM_PROPS: &[&str] = &[
 ];
 
 fn bad(t: &Target, m: impl std::fmt::Display) -> BackendError {
-    BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: m.to_string() }
+    broker_error(t, m)
 }
 
 impl RemoteBackend {
-    async fn search_offset(&self, t: &Target, topic: &str, queue_id: i32, ts: i64) -> BResult<i64> {
-        let h = SearchOffsetRequestHeader { topic: topic.to_string(), queue_id, timestamp: ts, boundary_type: None };
-        let r = self.call(t, req(request::SEARCH_OFFSET_BY_TIMESTAMP, &h)).await?;
-        Ok(r.decode_header::<OffsetResponseHeader>().map_err(|e| bad(t, e))?.offset)
-    }
-
     /// Pull `[from, to)` of one queue without committing anything.
-    async fn pull_range(&self, t: &Target, topic: &str, queue_id: i32, from: i64, to: i64) -> BResult<Vec<MessageExt>> {
+    async fn pull_range(&self, t: &Target, mq: &MessageQueue, from: i64, to: i64) -> Result<Vec<MessageExt>, ClientError> {
         let mut out = Vec::new();
         let mut off = from;
-        let mq = mq_common::protocol::body::MessageQueue::new(topic, t.name.clone(), queue_id);
-        let admin = self.admin()?;
+        let admin = self.admin().map_err(|e| ClientError::InvalidArgument(e.to_string()))?;
         while off < to {
             let max = BATCH.min((to - off) as i32);
-            let r = admin.pull_without_commit(&t.addr, &mq, "*", TOOLS_GROUP, off, max).await.map_err(|e| bad(t, e))?;
+            let r = admin.pull_without_commit(&t.addr, mq, "*", TOOLS_GROUP, off, max).await?;
             let PullStatus::Found(msgs) = r.status else {
                 break; // not found / moved / retry: nothing more in this range
             };
@@ -79,26 +75,28 @@ impl RemoteBackend {
 
     pub(super) async fn by_time(&self, topic: &str, begin: i64, end: i64, limit: usize) -> BResult<MessageList> {
         let (_, targets) = self.topic_masters(topic).await?;
-        let (ok, failures) = self
-            .fan_out(&targets, |t| async move {
+        let admin = self.admin()?;
+        let per = fan_out(targets, |t| async move {
                 let mut msgs = Vec::new();
                 let mut truncated = false;
-                for (mq, o) in self.topic_offsets(&t, topic).await? {
+                for (mq, o) in admin.topic_stats_at(&t.addr, topic).await? {
                     if o.max_offset <= o.min_offset {
                         continue;
                     }
+                    // Stats may name the queue's broker; the pull goes to this one.
+                    let mq = MessageQueue::new(topic, t.name.clone(), mq.queue_id);
                     // Broker search picks a neighbour, not a bound: widen by one and filter.
-                    let lo = (self.search_offset(&t, topic, mq.queue_id, begin).await? - 1).clamp(o.min_offset, o.max_offset);
-                    let hi = (self.search_offset(&t, topic, mq.queue_id, end).await? + 1).clamp(o.min_offset, o.max_offset);
+                    let lo = (admin.api().search_offset(&t.addr, &mq, begin).await? - 1).clamp(o.min_offset, o.max_offset);
+                    let hi = (admin.api().search_offset(&t.addr, &mq, end).await? + 1).clamp(o.min_offset, o.max_offset);
                     let start = lo.max(hi - limit as i64);
                     truncated |= start > lo;
-                    let got = self.pull_range(&t, topic, mq.queue_id, start, hi).await?;
+                    let got = self.pull_range(&t, &mq, start, hi).await?;
                     msgs.extend(got.into_iter().filter(|m| m.store_timestamp >= begin && m.store_timestamp < end).map(|m| summary_of(&m, Some(&t.name))));
                 }
                 Ok((msgs, truncated))
             })
             .await;
-        require_some(&ok, &failures)?;
+        let (ok, failures) = answers(per)?;
         let mut list = Vec::new();
         let mut truncated = false;
         for (_, (m, tr)) in ok {
@@ -114,16 +112,8 @@ impl RemoteBackend {
     async fn query_index(&self, topic: &str, key: &str, unique: bool, max: usize) -> BResult<(Vec<(Target, MessageExt)>, Vec<BrokerFailure>)> {
         let admin = self.admin()?;
         let per = if unique { admin.query_msg_by_unique_key_per_broker(topic, key, max as i32).await } else { admin.query_msg_by_key_per_broker(topic, key, max as i32, 0, i64::MAX).await }.map_err(|e| self.route_error(topic, e))?;
-        let failures = super::failures_of(&per.failed);
-        let answered = per.ok.len();
-        let found: Vec<(Target, MessageExt)> = per.ok.into_iter().flat_map(|(b, msgs)| {
-            let t = Target { cluster: b.cluster, name: b.name, id: 0, addr: b.addr };
-            msgs.into_iter().map(move |m| (t.clone(), m))
-        }).collect();
-        // require_some's rule (nothing answered, something failed), on the broker count.
-        if answered == 0 && !failures.is_empty() {
-            return Err(BackendError::AllFailed(failures));
-        }
+        let (ok, failures) = answers(per)?;
+        let found = ok.into_iter().flat_map(|(t, msgs)| msgs.into_iter().map(move |m| (t.clone(), m))).collect();
         Ok((found, failures))
     }
 
@@ -151,7 +141,7 @@ impl RemoteBackend {
             // Only call brokers the nameserver knows.
             if let Some(t) = self.name_of_addr(&addr.to_string()).await {
                 let h = ViewMessageRequestHeader { offset, topic: Some(topic.to_string()) };
-                let r = self.call_raw(&t, req(request::VIEW_MESSAGE_BY_ID, &h)).await?;
+                let r = self.call_raw(&t, RemotingCommand::request_with_header(request::VIEW_MESSAGE_BY_ID, &h)).await?;
                 if r.code == response::SUCCESS {
                     if let Some(m) = decode_all(&r.body, false).map_err(|e| bad(&t, e))?.into_iter().next() {
                         return Ok((t, m));
@@ -165,21 +155,16 @@ impl RemoteBackend {
     pub(super) async fn detail(&self, topic: &str, id: &str) -> BResult<MessageDetail> {
         let (t, m) = self.find(topic, id).await?;
         let mut d = detail_of(&m, Some(&t.name));
+        let api = self.admin()?.api();
         if let Ok((groups, _)) = self.groups_of_topic(&m.topic).await {
             let states = futures::future::join_all(groups.iter().map(|g| {
                 let t = t.clone();
-                let mq = mq_common::protocol::body::MessageQueue::new(m.topic.clone(), t.name.clone(), m.queue_id);
+                let mq = MessageQueue::new(m.topic.clone(), t.name.clone(), m.queue_id);
                 async move {
-                    let h = mq_common::protocol::header::QueryConsumerOffsetRequestHeader { consumer_group: g.clone(), topic: mq.topic.clone(), queue_id: mq.queue_id, set_zero_if_not_found: Some(false) };
-                    let state = match self.call_raw(&t, req(request::QUERY_CONSUMER_OFFSET, &h)).await {
-                        Ok(r) if r.code == response::SUCCESS => match r.decode_header::<OffsetResponseHeader>() {
-                            Ok(o) if o.offset > m.queue_offset => ConsumeState::Consumed,
-                            Ok(o) if o.offset >= 0 => ConsumeState::NotConsumed,
-                            Ok(_) => ConsumeState::Unknown { reason: "no committed offset".into() },
-                            Err(e) => ConsumeState::Unknown { reason: e.to_string() },
-                        },
-                        Ok(r) if r.code == response::QUERY_NOT_FOUND => ConsumeState::Unknown { reason: "no committed offset".into() },
-                        Ok(r) => ConsumeState::Unknown { reason: format!("response code {}", r.code) },
+                    let state = match api.query_consumer_offset(&t.addr, g, &mq).await {
+                        Ok(Some(o)) if o > m.queue_offset => ConsumeState::Consumed,
+                        Ok(Some(o)) if o >= 0 => ConsumeState::NotConsumed,
+                        Ok(_) => ConsumeState::Unknown { reason: "no committed offset".into() },
                         Err(e) => ConsumeState::Unknown { reason: e.to_string() },
                     };
                     GroupConsumeState { group: g.clone(), state }
@@ -203,12 +188,12 @@ impl RemoteBackend {
             max_reconsume_times: None,
         };
         let retry = system_topics::retry_topic(group);
-        let r = self.call_raw(&t, req(request::CONSUMER_SEND_MSG_BACK, &h)).await?;
+        let r = self.call_raw(&t, RemotingCommand::request_with_header(request::CONSUMER_SEND_MSG_BACK, &h)).await?;
         if r.code == response::SUCCESS {
             return Ok(ResendResult { msg_id: id.into(), ok: true, target: Some(format!("{retry} (via broker {}, after the retry delay)", t.name)), new_msg_id: None, error: None });
         }
         if r.code != response::REQUEST_CODE_NOT_SUPPORTED {
-            return Err(super::broker_refused(&t, &r));
+            return Err(bad(&t, format!("response code {}: {}", r.code, r.remark.unwrap_or_default())));
         }
         // Fallback: a copy into the group's retry topic, which its consumers subscribe to.
         let mut props = user_props(&m);

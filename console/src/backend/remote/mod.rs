@@ -1,36 +1,27 @@
-//! The real cluster, read and written only through the remoting protocol.
+//! The real cluster, read and written through `mq_client::Admin`.
 //!
-//! This adapter talks to the nameserver and brokers with `mq_common::remoting::RemotingClient`
-//! and the typed headers/bodies of `mq_common` directly, rather than through `mq_client::Admin`.
-//! NOTE(console): `Admin` landed while this was written; most of its calls visit brokers one after
-//! another and return the first broker error for the whole call (`?`), while the console needs
-//! concurrent fan-out with per-broker results so one dead broker is named next to the answers of
-//! the others. The message index queries now go through `Admin`'s `*_per_broker` methods
-//! (`mq_client::admin::PerBroker`); the rest still delegates as `Admin` gains that shape.
-//!
-//! Every broker call has its own timeout; fan-outs run concurrently and report failed brokers
-//! by name next to the answers of the others. Cluster info and the topic/group lists are
-//! cached for a few seconds (and dropped on writes).
+//! Every request that goes to several brokers is one of `Admin`'s `*_per_broker` calls (or
+//! `mq_client::admin::fan_out` around an `Admin` call): every broker is asked concurrently,
+//! each with the admin client's RPC timeout, and the brokers that did not answer come back
+//! named next to the answers of the others ([`Partial::failures`]). Requests to one broker
+//! go through the same `Admin` (its connection pool and timeout): there is no second remoting
+//! client here. Cluster info and the topic/group lists are cached for a few seconds (and
+//! dropped on writes).
 
 mod cluster;
 mod groups;
 mod messages;
 mod topics;
-pub mod wire;
 
-use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use mq_client::admin::{brokers_of, PerBroker};
+use mq_client::{Admin, ClientError};
 use mq_common::message::UniqIdGenerator;
 use mq_common::protocol::body::{ClusterInfo, TopicRouteData};
-use mq_common::protocol::codes::{request, response};
-use mq_common::protocol::header::{CommandHeader, GetRouteInfoRequestHeader};
-use mq_common::protocol::{lenient_json, RemotingCommand};
-use mq_common::remoting::{ClientConfig, RemotingClient};
+use mq_common::protocol::RemotingCommand;
 use parking_lot::Mutex;
 
 use super::*;
@@ -39,6 +30,9 @@ use super::*;
 pub const CONSOLE_PRODUCER_GROUP: &str = "RMQ_CONSOLE_PRODUCER";
 /// Group used for browsing pulls (never commits offsets). Same name as Apache's tools use.
 pub use mq_client::admin::TOOLS_GROUP;
+
+/// A broker instance the console calls: `Admin`'s broker reference (cluster, name, id, address).
+pub type Target = mq_client::admin::BrokerRef;
 
 struct Cached<T> {
     at: Instant,
@@ -67,27 +61,12 @@ impl<T> TtlCache<T> {
     }
 }
 
-/// A broker instance the console can call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// Cluster.
-    pub cluster: String,
-    /// Broker name.
-    pub name: String,
-    /// Broker id.
-    pub id: i64,
-    /// Address.
-    pub addr: String,
-}
-
 /// The real cluster.
 pub struct RemoteBackend {
-    client: RemotingClient,
-    /// The admin API for the calls that moved onto it (message index queries); `None` when no
-    /// nameserver is configured (every call then fails naming that).
-    admin: Option<mq_client::Admin>,
+    /// The admin API every request goes through; `None` when no nameserver is configured
+    /// (every call then fails naming that).
+    admin: Option<Admin>,
     namesrv: Vec<String>,
-    timeout: Duration,
     ttl: Duration,
     cluster: TtlCache<ClusterInfo>,
     topics: TtlCache<Partial<Vec<TopicSummary>>>,
@@ -97,14 +76,12 @@ pub struct RemoteBackend {
 }
 
 impl RemoteBackend {
-    /// A backend over these nameservers; `timeout` bounds each broker call, `ttl` the caches.
+    /// A backend over these nameservers; `timeout` bounds each nameserver/broker call (connect
+    /// and answer), `ttl` the caches.
     pub fn new(namesrv: Vec<String>, timeout: Duration, ttl: Duration) -> Self {
-        let cfg = ClientConfig { connect_timeout: timeout.min(Duration::from_secs(3)), ..ClientConfig::default() };
         RemoteBackend {
-            client: RemotingClient::new(cfg),
-            admin: mq_client::Admin::new(namesrv.clone(), timeout).ok(),
+            admin: Admin::new(namesrv.clone(), timeout).ok(),
             namesrv,
-            timeout,
             ttl,
             cluster: TtlCache::new(),
             topics: TtlCache::new(),
@@ -115,47 +92,28 @@ impl RemoteBackend {
     }
 
     /// The admin client, or the error every call gets without a nameserver.
-    fn admin(&self) -> BResult<&mq_client::Admin> {
+    fn admin(&self) -> BResult<&Admin> {
         self.admin.as_ref().ok_or_else(|| BackendError::Namesrv { addr: String::new(), message: "no nameserver configured".into() })
+    }
+
+    /// A failed nameserver request.
+    fn ns_error(&self, e: ClientError) -> BackendError {
+        BackendError::Namesrv { addr: self.namesrv.join(";"), message: e.to_string() }
     }
 
     /// An `Admin` error before any broker was called (the route lookup): an unknown topic is
     /// [`BackendError::NotFound`], anything else a nameserver failure.
-    fn route_error(&self, topic: &str, e: mq_client::ClientError) -> BackendError {
+    fn route_error(&self, topic: &str, e: ClientError) -> BackendError {
         match e {
-            mq_client::ClientError::NoRoute(_) => BackendError::NotFound(format!("topic {topic} not found (no route on the nameserver)")),
-            other => BackendError::Namesrv { addr: self.namesrv.join(";"), message: other.to_string() },
+            ClientError::NoRoute(_) => BackendError::NotFound(format!("topic {topic} not found (no route on the nameserver)")),
+            other => self.ns_error(other),
         }
     }
 
-    /// Call a nameserver (trying each in turn); non-SUCCESS codes are returned to the caller.
-    async fn call_ns(&self, cmd: RemotingCommand) -> BResult<RemotingCommand> {
-        let mut last = String::from("no nameserver configured");
-        for addr in &self.namesrv {
-            match self.client.invoke(addr, cmd.clone(), self.timeout).await {
-                Ok(r) => return Ok(r),
-                Err(e) => {
-                    tracing::debug!(%addr, error = %e, "nameserver call failed");
-                    last = format!("{addr}: {e}");
-                }
-            }
-        }
-        Err(BackendError::Namesrv { addr: self.namesrv.join(";"), message: last })
-    }
-
-    /// Call a broker; transport errors become [`BackendError::Broker`]. Response codes are
-    /// left to the caller.
+    /// Call one broker; response codes are left to the caller.
     async fn call_raw(&self, t: &Target, cmd: RemotingCommand) -> BResult<RemotingCommand> {
-        self.client.invoke(&t.addr, cmd, self.timeout).await.map_err(|e| BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: e.to_string() })
-    }
-
-    /// Call a broker and require SUCCESS.
-    async fn call(&self, t: &Target, cmd: RemotingCommand) -> BResult<RemotingCommand> {
-        let r = self.call_raw(t, cmd).await?;
-        if r.code != response::SUCCESS {
-            return Err(broker_refused(t, &r));
-        }
-        Ok(r)
+        let api = self.admin()?.api();
+        api.invoke(&t.addr, cmd, api.timeout).await.map_err(|e| broker_error(t, e))
     }
 
     /// Cluster info (cached).
@@ -163,41 +121,23 @@ impl RemoteBackend {
         if let Some(c) = self.cluster.get(self.ttl) {
             return Ok(c);
         }
-        let r = self.call_ns(RemotingCommand::request(request::GET_BROKER_CLUSTER_INFO)).await?;
-        if r.code != response::SUCCESS {
-            return Err(BackendError::Namesrv { addr: self.namesrv.join(";"), message: format!("code {}: {}", r.code, r.remark.unwrap_or_default()) });
-        }
-        let ci: ClusterInfo = lenient_json::from_slice(&r.body).map_err(|e| BackendError::Namesrv { addr: self.namesrv.join(";"), message: format!("bad cluster info: {e}") })?;
+        let ci = self.admin()?.cluster_info().await.map_err(|e| self.ns_error(e))?;
         Ok(self.cluster.put(ci))
     }
 
     /// Every broker instance (masters and slaves).
     async fn all_brokers(&self) -> BResult<Vec<Target>> {
-        let ci = self.cluster_info().await?;
-        let mut v = Vec::new();
-        for bd in ci.broker_addr_table.values() {
-            for (id, addr) in &bd.broker_addrs {
-                v.push(Target { cluster: bd.cluster.clone(), name: bd.broker_name.clone(), id: id.parse().unwrap_or(0), addr: addr.clone() });
-            }
-        }
-        v.sort_by(|a, b| (&a.cluster, &a.name, a.id).cmp(&(&b.cluster, &b.name, b.id)));
-        Ok(v)
+        Ok(brokers_of(&*self.cluster_info().await?, false))
     }
 
     /// Masters (id 0), optionally only these broker names.
     async fn masters(&self, only: &[String]) -> BResult<Vec<Target>> {
-        Ok(self.all_brokers().await?.into_iter().filter(|t| t.id == 0 && (only.is_empty() || only.contains(&t.name))).collect())
+        Ok(brokers_of(&*self.cluster_info().await?, true).into_iter().filter(|t| only.is_empty() || only.contains(&t.name)).collect())
     }
 
     /// Route of a topic from the nameserver.
     async fn route(&self, topic: &str) -> BResult<TopicRouteData> {
-        let h = GetRouteInfoRequestHeader { topic: topic.to_string(), ..Default::default() };
-        let r = self.call_ns(RemotingCommand::request_with_header(request::GET_ROUTEINFO_BY_TOPIC, &h)).await?;
-        match r.code {
-            response::SUCCESS => lenient_json::from_slice(&r.body).map_err(|e| BackendError::Namesrv { addr: self.namesrv.join(";"), message: format!("bad route: {e}") }),
-            response::TOPIC_NOT_EXIST => Err(BackendError::NotFound(format!("topic {topic} not found (no route on the nameserver)"))),
-            c => Err(BackendError::Namesrv { addr: self.namesrv.join(";"), message: format!("code {c}: {}", r.remark.unwrap_or_default()) }),
-        }
+        self.admin()?.topic_route(topic).await.map_err(|e| self.route_error(topic, e))
     }
 
     /// Master targets hosting a topic (from its route).
@@ -216,33 +156,16 @@ impl RemoteBackend {
         self.all_brokers().await.ok()?.into_iter().find(|t| t.addr == addr)
     }
 
-    /// Run `f` on every target concurrently; answers and failures by broker.
-    async fn fan_out<T, F, Fut>(&self, targets: &[Target], f: F) -> (Vec<(Target, T)>, Vec<BrokerFailure>)
-    where
-        F: Fn(Target) -> Fut,
-        Fut: Future<Output = BResult<T>>,
-    {
-        let results = futures::future::join_all(targets.iter().cloned().map(|t| {
-            let fut = f(t.clone());
-            async move { (t, fut.await) }
-        }))
-        .await;
-        let mut ok = Vec::new();
-        let mut failed = Vec::new();
-        for (t, r) in results {
-            match r {
-                Ok(v) => ok.push((t, v)),
-                Err(e) => failed.push(BrokerFailure { broker: t.name.clone(), addr: t.addr.clone(), error: short_error(&e) }),
-            }
-        }
-        (ok, failed)
-    }
-
     fn invalidate(&self) {
         self.cluster.clear();
         self.topics.clear();
         self.groups.clear();
     }
+}
+
+/// A failed request to one broker, naming it.
+fn broker_error(t: &Target, e: impl std::fmt::Display) -> BackendError {
+    BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: e.to_string() }
 }
 
 /// The error text without the "broker X failed" prefix (the failure already names it).
@@ -258,25 +181,21 @@ fn failures_of(failed: &[mq_client::admin::BrokerFailure]) -> Vec<BrokerFailure>
     failed.iter().map(|f| BrokerFailure { broker: f.broker.name.clone(), addr: f.broker.addr.clone(), error: f.error.to_string() }).collect()
 }
 
-/// A broker answered with a non-success code.
-fn broker_refused(t: &Target, r: &RemotingCommand) -> BackendError {
-    BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: format!("response code {}: {}", r.code, r.remark.clone().unwrap_or_default()) }
-}
-
-/// Fail with AllFailed when nothing answered and something failed.
-fn require_some<T>(ok: &[T], failures: &[BrokerFailure]) -> BResult<()> {
-    if ok.is_empty() && !failures.is_empty() {
-        return Err(BackendError::AllFailed(failures.to_vec()));
+/// The answers and failures of a fan-out; [`BackendError::AllFailed`] when brokers were asked
+/// and none answered (an empty page would hide that everything is down).
+fn answers<T>(per: PerBroker<T>) -> BResult<(Vec<(Target, T)>, Vec<BrokerFailure>)> {
+    let failures = failures_of(&per.failed);
+    if per.all_failed() {
+        return Err(BackendError::AllFailed(failures));
     }
-    Ok(())
+    Ok((per.ok, failures))
 }
 
-fn req<H: CommandHeader>(code: i32, h: &H) -> RemotingCommand {
-    RemotingCommand::request_with_header(code, h)
-}
-
-fn body_cmd<H: CommandHeader>(code: i32, h: &H, body: Bytes) -> RemotingCommand {
-    RemotingCommand::request_with_header(code, h).with_body(body)
+/// One result per broker of a write fan-out.
+fn op_results(per: PerBroker<()>) -> Vec<BrokerOpResult> {
+    let ok = per.ok.into_iter().map(|(t, ())| BrokerOpResult { broker: t.name, addr: t.addr, ok: true, error: None });
+    let failed = per.failed.into_iter().map(|f| BrokerOpResult { broker: f.broker.name, addr: f.broker.addr, ok: false, error: Some(f.error.to_string()) });
+    ok.chain(failed).collect()
 }
 
 #[async_trait]
@@ -284,7 +203,7 @@ impl Backend for RemoteBackend {
     async fn cluster_overview(&self) -> BResult<Partial<ClusterOverview>> {
         self.overview().await
     }
-    async fn broker_runtime(&self, addr: &str) -> BResult<BTreeMap<String, String>> {
+    async fn broker_runtime(&self, addr: &str) -> BResult<std::collections::BTreeMap<String, String>> {
         self.runtime_of(addr).await
     }
     async fn cluster_names(&self) -> BResult<Vec<String>> {

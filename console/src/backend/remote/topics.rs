@@ -1,19 +1,16 @@
 //! Topic admin: list (GET_ALL_TOPIC_CONFIG per master), route, stats, create, delete, send,
 //! consumers of a topic.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use mq_common::message::property;
-use mq_common::protocol::body::{validate_topic, TopicConfigSerializeWrapper, PERM_WRITE};
+use mq_common::protocol::body::{system_topics, TopicConfig, PERM_WRITE};
 use mq_common::protocol::codes::{request, response};
-use mq_common::protocol::header::{CreateTopicRequestHeader, DeleteTopicFromNamesrvRequestHeader, SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader, TopicRequestHeader};
+use mq_common::protocol::header::{DeleteTopicFromNamesrvRequestHeader, SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader};
 use mq_common::protocol::{now_millis, RemotingCommand};
 
-use mq_common::protocol::body::GroupList;
-
-use super::wire::parse;
-use super::{body_cmd, req, require_some, RemoteBackend, Target, CONSOLE_PRODUCER_GROUP};
+use super::{answers, broker_error, op_results, RemoteBackend, Target, CONSOLE_PRODUCER_GROUP};
 use crate::backend::*;
 
 impl RemoteBackend {
@@ -23,16 +20,10 @@ impl RemoteBackend {
         }
         let masters = self.masters(&[]).await?;
         let names = self.cluster_names().await?;
-        let (ok, failures) = self
-            .fan_out(&masters, |t| async move {
-                let r = self.call(&t, RemotingCommand::request(request::GET_ALL_TOPIC_CONFIG)).await?;
-                parse::<TopicConfigSerializeWrapper>(&r.body).map_err(|m| BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: m })
-            })
-            .await;
-        require_some(&ok, &failures)?;
+        let (ok, failures) = answers(self.admin()?.topic_configs_per_broker(masters).await)?;
         let mut merged: BTreeMap<String, TopicSummary> = BTreeMap::new();
-        for (t, w) in ok {
-            for (name, tc) in w.topic_config_table {
+        for (t, table) in ok {
+            for (name, tc) in table {
                 let e = merged.entry(name.clone()).or_insert_with(|| TopicSummary {
                     kind: TopicKind::classify(&name, &names),
                     name,
@@ -92,34 +83,12 @@ impl RemoteBackend {
     }
 
     pub(super) async fn topic_create(&self, r: &TopicCreate) -> BResult<Vec<BrokerOpResult>> {
-        validate_topic(&r.name).map_err(BackendError::Invalid)?;
         let targets = self.target_masters(&r.brokers, r.cluster.as_deref()).await?;
-        let h = CreateTopicRequestHeader {
-            topic: r.name.clone(),
-            default_topic: Some(mq_common::protocol::body::system_topics::TBW102.into()),
-            read_queue_nums: r.read_queues,
-            write_queue_nums: r.write_queues,
-            perm: r.perm,
-            topic_filter_type: Some("SINGLE_TAG".into()),
-            topic_sys_flag: Some(0),
-            order: Some(r.order),
-            ..Default::default()
-        };
-        Ok(self.op_all(&targets, || req(request::UPDATE_AND_CREATE_TOPIC, &h)).await)
-    }
-
-    /// Run a write on every target; one result per broker.
-    pub(super) async fn op_all(&self, targets: &[Target], mk: impl Fn() -> RemotingCommand) -> Vec<BrokerOpResult> {
-        let futs = targets.iter().map(|t| {
-            let cmd = mk();
-            async move {
-                match self.call(t, cmd).await {
-                    Ok(_) => BrokerOpResult { broker: t.name.clone(), addr: t.addr.clone(), ok: true, error: None },
-                    Err(e) => BrokerOpResult { broker: t.name.clone(), addr: t.addr.clone(), ok: false, error: Some(super::short_error(&e)) },
-                }
-            }
-        });
-        futures::future::join_all(futs).await
+        let mut tc = TopicConfig::new(r.name.clone(), r.read_queues, r.perm);
+        tc.write_queue_nums = r.write_queues;
+        tc.order = r.order;
+        let per = self.admin()?.create_topic_per_broker(targets, &tc).await.map_err(|e| BackendError::Invalid(e.to_string()))?;
+        Ok(op_results(per))
     }
 
     pub(super) async fn topic_delete(&self, topic: &str) -> BResult<Vec<BrokerOpResult>> {
@@ -127,17 +96,12 @@ impl RemoteBackend {
             Ok((_, t)) if !t.is_empty() => t,
             _ => self.masters(&[]).await?,
         };
-        let h = TopicRequestHeader { topic: topic.to_string() };
-        let mut out = self.op_all(&targets, || req(request::DELETE_TOPIC_IN_BROKER, &h)).await;
+        let admin = self.admin()?;
+        let mut out = op_results(admin.delete_topic_per_broker(targets, topic).await);
         let nh = DeleteTopicFromNamesrvRequestHeader { topic: topic.to_string(), ..Default::default() };
         for ns in &self.namesrv {
-            let r = self.client.invoke(ns, req(request::DELETE_TOPIC_IN_NAMESRV, &nh), self.timeout).await;
-            let (ok, error) = match r {
-                Ok(c) if c.code == response::SUCCESS => (true, None),
-                Ok(c) => (false, Some(format!("response code {}: {}", c.code, c.remark.unwrap_or_default()))),
-                Err(e) => (false, Some(e.to_string())),
-            };
-            out.push(BrokerOpResult { broker: "namesrv".into(), addr: ns.clone(), ok, error });
+            let r = admin.api().invoke_ok(ns, RemotingCommand::request_with_header(request::DELETE_TOPIC_IN_NAMESRV, &nh)).await;
+            out.push(BrokerOpResult { broker: "namesrv".into(), addr: ns.clone(), ok: r.is_ok(), error: r.err().map(|e| e.to_string()) });
         }
         Ok(out)
     }
@@ -164,7 +128,7 @@ impl RemoteBackend {
         let h = SendMessageRequestHeader {
             producer_group: CONSOLE_PRODUCER_GROUP.into(),
             topic: topic.to_string(),
-            default_topic: mq_common::protocol::body::system_topics::TBW102.into(),
+            default_topic: system_topics::TBW102.into(),
             default_topic_queue_nums: 4,
             queue_id: qid,
             sys_flag: 0,
@@ -175,15 +139,15 @@ impl RemoteBackend {
             ..Default::default()
         };
         let h2 = SendMessageRequestHeaderV2::from(&h);
-        let r = self.call_raw(&t, body_cmd(request::SEND_MESSAGE_V2, &h2, body)).await?;
+        let r = self.call_raw(&t, RemotingCommand::request_with_header(request::SEND_MESSAGE_V2, &h2).with_body(body)).await?;
         let status = match r.code {
             response::SUCCESS => "SEND_OK",
             response::FLUSH_DISK_TIMEOUT => "FLUSH_DISK_TIMEOUT",
             response::FLUSH_SLAVE_TIMEOUT => "FLUSH_SLAVE_TIMEOUT",
             response::SLAVE_NOT_AVAILABLE => "SLAVE_NOT_AVAILABLE",
-            _ => return Err(super::broker_refused(&t, &r)),
+            c => return Err(broker_error(&t, format!("response code {c}: {}", r.remark.unwrap_or_default()))),
         };
-        let rh: SendMessageResponseHeader = r.decode_header().map_err(|e| BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: format!("bad send response: {e}") })?;
+        let rh: SendMessageResponseHeader = r.decode_header().map_err(|e| broker_error(&t, format!("bad send response: {e}")))?;
         Ok(SendResult { status: status.into(), msg_id: uniq, offset_msg_id: Some(rh.msg_id), broker_name: t.name.clone(), queue_id: rh.queue_id, queue_offset: rh.queue_offset })
     }
 
@@ -200,22 +164,10 @@ impl RemoteBackend {
 
     /// Groups that consume a topic (QUERY_TOPIC_CONSUME_BY_WHO on its masters).
     pub(super) async fn groups_of_topic(&self, topic: &str) -> BResult<(Vec<String>, Vec<BrokerFailure>)> {
-        let (_, targets) = self.topic_masters(topic).await?;
-        let h = TopicRequestHeader { topic: topic.to_string() };
-        let (ok, failures) = self
-            .fan_out(&targets, |t| {
-                let h = h.clone();
-                async move {
-                    let r = self.call(&t, req(request::QUERY_TOPIC_CONSUME_BY_WHO, &h)).await?;
-                    parse::<GroupList>(&r.body).map_err(|m| BackendError::Broker { broker: t.name.clone(), addr: t.addr.clone(), message: m })
-                }
-            })
-            .await;
-        require_some(&ok, &failures)?;
-        let mut groups: Vec<String> = ok.into_iter().flat_map(|(_, g)| g.group_list).collect();
-        groups.sort();
-        groups.dedup();
-        Ok((groups, failures))
+        let per = self.admin()?.topic_consumed_by_per_broker(topic).await.map_err(|e| self.route_error(topic, e))?;
+        let (ok, failures) = answers(per)?;
+        let groups: BTreeSet<String> = ok.into_iter().flat_map(|(_, g)| g).collect();
+        Ok((groups.into_iter().collect(), failures))
     }
 
     pub(super) async fn consumers_of(&self, topic: &str) -> BResult<Partial<Vec<(String, Lag)>>> {
