@@ -77,6 +77,24 @@ async fn pages_show_live_and_name_dead(app: &Router, dead: &str, why: &str) {
     names_dead("topic status", &v, dead, why);
 }
 
+/// Poll (bounded) until the overview lists a failure of `broker`; the last answer is printed
+/// on timeout.
+async fn overview_names(app: &Router, broker: &str) {
+    let last = std::sync::Mutex::new(Value::Null);
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let (_, v) = get(app, "/api/overview").await;
+            if v["failures"].as_array().is_some_and(|f| f.iter().any(|f| f["broker"] == broker)) {
+                return;
+            }
+            *last.lock().unwrap() = v;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(found.is_ok(), "overview never named {broker}; last answer: {}", last.lock().unwrap());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_answer_with_one_broker_down() {
     let Some(mut stack) = Stack::start_or_skip(StackOptions::default().brokers(&["broker-a", "broker-b"])).await else { return };
@@ -100,6 +118,8 @@ async fn pages_answer_with_one_broker_down() {
     let pid = stack.broker_pid("broker-b").expect("broker-b runs") as libc::pid_t;
     // SAFETY: plain kill(2) on a child process this test started.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    // kill(2) only queues the stop: wait (bounded) until the overview shows broker-b failing.
+    overview_names(&app, "broker-b").await;
     pages_show_live_and_name_dead(&app, &dead, "timed out").await;
 
     // 2. Killed (SIGKILL also ends a stopped process). Our nameserver drops a broker whose
@@ -129,6 +149,7 @@ async fn pages_answer_with_one_broker_down() {
     };
     let r = registrar.invoke(&ns, RemotingCommand::request_with_header(request::REGISTER_BROKER, &hdr).with_body(body), Duration::from_secs(5)).await.unwrap();
     assert_eq!(r.code, 0, "register: {:?}", r.remark);
+    overview_names(&app, "broker-b").await;
     pages_show_live_and_name_dead(&app, &dead, "refused").await;
 
     registrar.close_all();

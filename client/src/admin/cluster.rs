@@ -54,8 +54,7 @@ impl Admin {
 
     /// GET_BROKER_RUNTIME_INFO: the broker's key/value status table.
     pub async fn broker_runtime_info(&self, addr: &str) -> Result<BTreeMap<String, String>> {
-        let resp = self.api.invoke_ok(addr, RemotingCommand::request(request::GET_BROKER_RUNTIME_INFO)).await?;
-        let t: KvTable = parse_body(&resp.body)?;
+        let t: KvTable = self.body_at(addr, RemotingCommand::request(request::GET_BROKER_RUNTIME_INFO)).await?;
         Ok(t.table)
     }
 

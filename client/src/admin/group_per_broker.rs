@@ -16,8 +16,7 @@ use crate::error::{ClientError, Result};
 impl Admin {
     /// GET_ALL_SUBSCRIPTIONGROUP_CONFIG of one broker: its subscription group table.
     pub async fn subscription_groups_at(&self, addr: &str) -> Result<BTreeMap<String, SubscriptionGroupConfig>> {
-        let resp = self.api.invoke_ok(addr, RemotingCommand::request(request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG)).await?;
-        let w: SubscriptionGroupWrapper = parse_body(&resp.body)?;
+        let w: SubscriptionGroupWrapper = self.body_at(addr, RemotingCommand::request(request::GET_ALL_SUBSCRIPTIONGROUP_CONFIG)).await?;
         Ok(w.subscription_group_table)
     }
 

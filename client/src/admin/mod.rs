@@ -22,6 +22,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use mq_common::protocol::body::ClusterInfo;
+use mq_common::protocol::RemotingCommand;
 
 pub use cluster::BrokerTarget;
 pub use group::{ConsumerProgress, QueueProgress};
@@ -73,6 +74,13 @@ impl Admin {
     pub async fn topic_masters(&self, topic: &str) -> Result<Vec<BrokerRef>> {
         let route = self.topic_route(topic).await?;
         Ok(route.broker_datas.iter().filter_map(|bd| bd.master_addr().map(|a| BrokerRef { cluster: bd.cluster.clone(), name: bd.broker_name.clone(), id: 0, addr: a.to_string() })).collect())
+    }
+
+    /// Send `cmd` to `addr`, require SUCCESS and parse the (possibly fastjson) JSON body: the
+    /// shape of every "give me your table" request.
+    pub(crate) async fn body_at<T: serde::de::DeserializeOwned>(&self, addr: &str, cmd: RemotingCommand) -> Result<T> {
+        let resp = self.api.invoke_ok(addr, cmd).await?;
+        crate::api::parse_body(&resp.body)
     }
 
     /// Close connections.

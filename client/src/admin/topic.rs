@@ -49,8 +49,7 @@ impl Admin {
 
     /// GET_ALL_TOPIC_CONFIG of one broker: its topic table.
     pub async fn topic_configs_at(&self, addr: &str) -> Result<BTreeMap<String, TopicConfig>> {
-        let resp = self.api.invoke_ok(addr, RemotingCommand::request(request::GET_ALL_TOPIC_CONFIG)).await?;
-        let w: TopicConfigSerializeWrapper = parse_body(&resp.body)?;
+        let w: TopicConfigSerializeWrapper = self.body_at(addr, RemotingCommand::request(request::GET_ALL_TOPIC_CONFIG)).await?;
         Ok(w.topic_config_table)
     }
 

@@ -1,7 +1,7 @@
 //! Everything the console reads from or writes to the cluster, behind one trait.
 //!
 //! * [`fake::FakeBackend`]: in-memory cluster for API tests and `mqconsole --fake-backend`.
-//! * [`remote::RemoteBackend`]: the real cluster over the remoting protocol.
+//! * [`remote::RemoteBackend`]: the real cluster, through `mq_client::Admin`.
 //!
 //! Methods that fan out to several brokers return [`Partial`] so one failing broker never
 //! hides the others; methods that need one specific broker fail with
