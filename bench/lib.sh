@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2030,SC2031  # the peer env is set in subshells on purpose
 # bench/lib.sh — helpers shared by compare.sh and startup.sh (sourced, not run).
 #
 # Starting and stopping rmq (ours) and rocketmq-rust 1.0 (the peer) on free loopback ports,
@@ -17,33 +18,23 @@
 #   * it needs the header field serializeTypeCurrentRPC, which mq-client always sends, so no
 #     header shim is used.
 
+# Free ports, port waits and stopping one PID come from scripts/lib.sh (sourcing it defines
+# functions only). Polls every 50 ms: startup.sh times how fast a server comes up.
+RMQ_POLL_S=${RMQ_POLL_S:-0.05}
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 now_ms() { date +%s%3N; }
 rss_kib() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-# A base port P in 20000-32009 with P-2, P, P+1 and P+10 free (broker fast port, main port, HA port, name server).
-pick_ports() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 12000))   # below the ephemeral range (32768+): an outgoing connection cannot take it meanwhile
-    if port_free $((p - 2)) && port_free "$p" && port_free $((p + 1)) && port_free $((p + 10)); then
-      echo "$p"; return 0
-    fi
-  done
-  echo "no free port" >&2; return 1
-}
-wait_port() { # port timeout_s
-  local deadline=$((SECONDS + $2))
-  while [ $SECONDS -lt $deadline ]; do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "port $1 did not open within $2 s" >&2; return 1
-}
+# A base port P below the ephemeral range with P-2, P, P+1 and P+10 free (broker fast port,
+# main port, HA port, name server).
+pick_ports() { rmq_free_port -2 1 10; }
+wait_port() { rmq_wait_port "$1" "$2"; } # port timeout_s
 # SIGTERM, wait up to 60 s for a clean exit, then SIGKILL.
-stop_pid() { kill "$1" 2>/dev/null || true; local d=$((SECONDS + 60)); while kill -0 "$1" 2>/dev/null && [ $SECONDS -lt $d ]; do sleep 0.05; done; kill -9 "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+stop_pid() { rmq_stop_pid "$1" 60; }
 
 # start_namesrv SYSTEM DIR PORT -> NS_PID
 start_namesrv() {

@@ -12,55 +12,23 @@
 # started, and saves screenshots under console/tests/screenshots/<mode>/ (git-ignored).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+RMQ_PROFILE="${E2E_PROFILE:-${RMQ_PROFILE:-release}}"
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+ROOT=$RMQ_ROOT
 MODE="${1:-auto}"
 E2E_DIR="$ROOT/console/tests/e2e"
 SHOTS_ROOT="$ROOT/console/tests/screenshots"
-WORK="$(mktemp -d -t rmq-console-e2e.XXXXXX)"
-PIDS=()
-PROFILE="${E2E_PROFILE:-${RMQ_PROFILE:-release}}"
-if [ "$PROFILE" = release ]; then CARGO_PROFILE=(--release); else CARGO_PROFILE=(); fi
-BIN="$ROOT/target/$PROFILE"
+BIN="$RMQ_BIN"
 
-# stop_pids: end every process this script started (by PID) and reap it.
-stop_pids() {
-  local pid
-  for pid in "${PIDS[@]:-}"; do
-    [ -n "$pid" ] || continue
-    # A frozen (SIGSTOP) process would keep SIGTERM pending forever: resume it first.
-    kill -CONT "$pid" 2>/dev/null || true
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]:-}"; do
-    [ -n "$pid" ] || continue
-    wait "$pid" 2>/dev/null || true
-  done
-  PIDS=()
+rmq_on_exit() { # rc
+  [ "$1" -eq 0 ] || rmq_tail_logs "$RMQ_WORK"/*.log "$RMQ_WORK"/*/*.log
 }
-
-cleanup() {
-  local rc=$?
-  stop_pids
-  if [ $rc -ne 0 ]; then
-    for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "---- $f (tail)"; tail -n 40 "$f"; }; done
-  fi
-  rm -rf "$WORK"
-  exit $rc
-}
-trap cleanup EXIT INT TERM
+rmq_install_traps
+rmq_workdir rmq-console-e2e
+WORK=$RMQ_WORK
 
 log() { echo "[console-e2e] $*"; }
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-
-# wait_for CMD... : poll (bounded, 60 s) until CMD succeeds.
-wait_for() {
-  local deadline=$((SECONDS + 60))
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || { log "timed out waiting for: $*"; return 1; }
-    sleep 0.3
-  done
-}
 
 ensure_tools() {
   if ! command -v /usr/bin/chromium >/dev/null 2>&1; then
@@ -76,7 +44,7 @@ ensure_tools() {
 }
 
 start_console() { # $1 = extra args...; sets CONSOLE_URL
-  local port; port="$(free_port)"
+  local port; port="$(rmq_free_port)"
   ADMIN_PASSWORD="e2e-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   mkdir -p "$WORK/console-data"
   cat > "$WORK/console.conf" <<CONF
@@ -87,9 +55,10 @@ brokerTimeoutMillis = 1000
 dataPath = $WORK/console-data
 CONF
   "$BIN/mqconsole" -c "$WORK/console.conf" --listen "127.0.0.1:$port" "$@" > "$WORK/console.log" 2>&1 &
-  PIDS+=($!)
+  local pid=$!
+  rmq_track "$pid"
   CONSOLE_URL="http://127.0.0.1:$port"
-  wait_for curl -fsS "$CONSOLE_URL/health"
+  rmq_wait_http "$CONSOLE_URL/health" 60 "$pid"
   export ADMIN_PASSWORD CONSOLE_URL
 }
 
@@ -100,7 +69,7 @@ run_browser() { # $1 = mode
   (cd "$E2E_DIR" && E2E_MODE="$1" SCREENSHOT_DIR="$shots" node console.e2e.mjs)
 }
 
-stop_all() { stop_pids; }
+stop_all() { rmq_stop_tracked; }
 
 run_fake() {
   start_console --fake-backend
@@ -112,41 +81,23 @@ run_fake() {
   stop_all
 }
 
-start_broker() { # $1 = broker name, $2 = nameserver port, $3 = listen port; sets BROKER_PID
-  mkdir -p "$WORK/store-$1"
-  cat > "$WORK/$1.conf" <<CONF
-brokerClusterName = DefaultCluster
-brokerName = $1
-brokerId = 0
-listenPort = $3
-haListenPort = $(free_port)
-brokerIP1 = 127.0.0.1
-storePathRootDir = $WORK/store-$1
-namesrvAddr = 127.0.0.1:$2
-autoCreateTopicEnable = true
-autoCreateSubscriptionGroup = true
-mappedFileSizeCommitLog = 67108864
-CONF
-  "$BIN/mqbroker" -c "$WORK/$1.conf" -n "127.0.0.1:$2" > "$WORK/$1.log" 2>&1 &
-  BROKER_PID=$!
-  PIDS+=("$BROKER_PID")
-  wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$3"
-}
-
 broker_available() {
   [ -x "$BIN/mqbroker" ] && [ -x "$BIN/mqnamesrv" ] && [ -x "$BIN/examples/push_consumer" ] && \
     "$BIN/mqbroker" --help 2>&1 | grep -q -- '-n'
 }
 
+# start_broker NAME: a broker NAME in DefaultCluster registered to $NAMESRV, with its own store
+# and log under $WORK/NAME; sets BROKER_PID and BROKER_PORT.
+start_broker() {
+  RMQ_BROKER_DIR="$WORK/$1" rmq_start_broker "" --set brokerClusterName=DefaultCluster --set "brokerName=$1" \
+    --set autoCreateTopicEnable=true --set autoCreateSubscriptionGroup=true \
+    --set mappedFileSizeCommitLog=67108864
+}
+
 run_real() {
-  local ns_port br_port
-  ns_port="$(free_port)"; br_port="$(free_port)"
-  mkdir -p "$WORK/store" "$WORK/ns"
-  "$BIN/mqnamesrv" --listen "127.0.0.1:$ns_port" --set "kvConfigPath=$WORK/ns/kvConfig.json" > "$WORK/namesrv.log" 2>&1 &
-  PIDS+=($!)
-  wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$ns_port"
-  start_broker broker-a "$ns_port" "$br_port"
-  export NAMESRV_ADDR="127.0.0.1:$ns_port"
+  rmq_start_namesrv
+  start_broker broker-a
+  local ns_port=$NS_PORT
   local topic="E2E_TOPIC_$$" group="E2E_GROUP_$$"
   start_console --namesrv "127.0.0.1:$ns_port"
   # A consumer group with members and offsets (and lag once the UI sends).
@@ -154,14 +105,13 @@ run_real() {
   # picks the route up on its next refresh.)
   log "starting consumer group $group on $topic"
   "$BIN/examples/push_consumer" "127.0.0.1:$ns_port" "$topic" "$group" > "$WORK/consumer.log" 2>&1 &
-  PIDS+=($!)
+  rmq_track $!
   E2E_TOPIC="$topic" E2E_GROUP="${E2E_GROUP_OVERRIDE:-$group}" E2E_DLQ_GROUP="" E2E_PRODUCER_GROUP="RMQ_CONSOLE_PRODUCER" E2E_PRODUCER_TOPIC="$topic" run_browser real
   # One broker down: broker-b joins, then freezes. It stays registered (its connection to the
   # nameserver stays open) while every request to it times out, as with a hung host.
-  local b_port; b_port="$(free_port)"
-  start_broker broker-b "$ns_port" "$b_port"
-  wait_for bash -c "curl -fsS '$CONSOLE_URL/api/overview' | grep -q broker-b"
-  log "freezing broker-b (pid $BROKER_PID, 127.0.0.1:$b_port)"
+  start_broker broker-b
+  rmq_wait_for 60 bash -c "curl -fsS '$CONSOLE_URL/api/overview' | grep -q broker-b"
+  log "freezing broker-b (pid $BROKER_PID, 127.0.0.1:$BROKER_PORT)"
   kill -STOP "$BROKER_PID"
   E2E_TOPIC="$topic" E2E_DEAD_BROKER="broker-b" run_browser real-partial
   kill -CONT "$BROKER_PID"
@@ -169,10 +119,9 @@ run_real() {
 }
 
 ensure_tools
-log "building ($PROFILE)"
-(cd "$ROOT" && cargo build "${CARGO_PROFILE[@]}" -p mq-console)
+rmq_build -p mq-console
 if [ "$MODE" != fake ]; then
-  (cd "$ROOT" && cargo build "${CARGO_PROFILE[@]}" -p mq-namesrv -p mq-broker -p mq-client --bins --example push_consumer) || log "namesrv/broker/client did not build"
+  rmq_build -p mq-namesrv -p mq-broker -p mq-client --bins --example push_consumer || log "namesrv/broker/client did not build"
 fi
 if [ "$MODE" = auto ]; then
   if broker_available; then MODE=both; else MODE=fake; log "broker not available yet: fake backend only"; fi

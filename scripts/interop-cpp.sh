@@ -12,39 +12,24 @@
 # interop/cpp/.venv). Env: RMQ_PROFILE=debug|release (default release), RMQ_SKIP_BUILD=1,
 # TIMEOUT_S (60), INTEROP_KEEP=1 (keep the temp dir).
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d "${TMPDIR:-/tmp}/rmq-interop-cpp.XXXXXX")
-pids=()
+RMQ_KEEP=${RMQ_KEEP:-${INTEROP_KEEP:+1}}
 failed=1
-
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [ "$failed" != 0 ]; then
-    for f in "$work"/namesrv.log "$work"/broker.log; do
-      [ -f "$f" ] && { echo "----- tail of $f"; tail -n 40 "$f"; }
-    done
-    f=$(ls -t "$work"/home/logs/rocketmq-cpp/* 2>/dev/null | head -1 || true)
-    [ -n "$f" ] && { echo "----- errors in $f"; grep -E '\((error|warning)\)' "$f" | tail -n 20; }
-  fi
-  if [ -z "${INTEROP_KEEP:-}" ]; then rm -rf "$work"; else echo "kept $work"; fi
+rmq_on_exit() {
+  [ "$failed" != 0 ] || return 0
+  rmq_tail_logs "$RMQ_WORK/namesrv.log" "$RMQ_WORK/broker.log"
+  local f
+  f=$(find "$RMQ_WORK/home/logs/rocketmq-cpp" -type f -printf '%T@ %p\n' 2>/dev/null | sort -rn | head -1 | cut -d' ' -f2-)
+  if [ -n "$f" ]; then echo "----- errors in $f"; grep -E '\((error|warning)\)' "$f" | tail -n 20; fi
 }
-trap cleanup EXIT INT TERM
+rmq_install_traps
+rmq_workdir rmq-interop-cpp
 
-profile=${RMQ_PROFILE:-release}
-if [ "$profile" = release ]; then cargo_flags=(--release); else cargo_flags=(); fi
-if [ -z "${RMQ_SKIP_BUILD:-}" ]; then
-  echo "== building $profile binaries"
-  (cd "$root" && cargo build "${cargo_flags[@]}" -p mq-namesrv -p mq-broker -p mq-client --bin mqnamesrv --bin mqbroker --bin mqadmin)
-fi
-bin="$root/target/$profile"
+rmq_build -p mq-namesrv -p mq-broker -p mq-client --bin mqnamesrv --bin mqbroker --bin mqadmin
 
-venv="$root/interop/cpp/.venv"
+venv="$RMQ_ROOT/interop/cpp/.venv"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import rocketmq.client' 2>/dev/null; then
   echo "== installing rocketmq==0.4.4 (rocketmq-client-cpp) into $venv"
   rm -rf "$venv"
@@ -52,61 +37,18 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import rocketmq.clien
   "$venv/bin/pip" install -q --disable-pip-version-check rocketmq==0.4.4
 fi
 
-# A free loopback port p whose p-2 (the broker's fast port) and p+1 are free too.
-free_port() {
-  python3 - <<'PY'
-import random, socket
-for _ in range(200):
-    p = random.randint(20000, 60000)
-    ok = True
-    for q in (p, p - 2, p + 1):
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", q))
-        except OSError:
-            ok = False
-        finally:
-            s.close()
-    if ok:
-        print(p)
-        break
-PY
-}
-
-wait_port() { # port timeout_s
-  local deadline=$((SECONDS + $2))
-  until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
-    [ $SECONDS -lt $deadline ] || { echo "interop-cpp: nothing listening on 127.0.0.1:$1 after $2 s" >&2; return 1; }
-    sleep 0.2
-  done
-}
-
-ns_port=$(free_port)
-broker_port=$(free_port)
-namesrv="127.0.0.1:$ns_port"
-echo "== starting mqnamesrv on $namesrv, mqbroker on 127.0.0.1:$broker_port (data in $work)"
-"$bin/mqnamesrv" --listen "$namesrv" --set "kvConfigPath=$work/kvConfig.json" >"$work/namesrv.log" 2>&1 &
-pids+=($!)
-wait_port "$ns_port" 30
-"$bin/mqbroker" -c "$root/conf/broker.conf" -n "$namesrv" \
-  --set brokerIP1=127.0.0.1 --set brokerIP2=127.0.0.1 --set brokerName=broker-cpp \
-  --set "listenPort=$broker_port" --set "storePathRootDir=$work/store" \
-  >"$work/broker.log" 2>&1 &
-pids+=($!)
-wait_port "$broker_port" 60
+rmq_start_namesrv
+rmq_start_broker "" -c "$RMQ_ROOT/conf/broker.conf" --set brokerName=broker-cpp
+echo "== mqnamesrv on $NAMESRV, mqbroker on $BROKER (data in $RMQ_WORK)"
 
 topic="CppInteropTopic"
-NAMESRV_ADDR=$namesrv "$bin/mqadmin" updateTopic -c DefaultCluster -t "$topic" -r 4 -w 4 >/dev/null
+"$RMQ_BIN/mqadmin" updateTopic -c DefaultCluster -t "$topic" -r 4 -w 4 >/dev/null
 # The route reaches the name server with the broker's next registration; wait for it.
-deadline=$((SECONDS + 30))
-until NAMESRV_ADDR=$namesrv "$bin/mqadmin" topicRoute -t "$topic" >/dev/null 2>&1; do
-  [ $SECONDS -lt $deadline ] || { echo "interop-cpp: no route for $topic" >&2; exit 1; }
-  sleep 0.2
-done
+rmq_wait_for 30 "$RMQ_BIN/mqadmin" topicRoute -t "$topic"
 
 echo "== rocketmq-client-cpp cases"
 # The C++ client logs under $HOME/logs/rocketmq-cpp: keep that inside the temp dir.
-mkdir -p "$work/home"
-HOME="$work/home" timeout $((${TIMEOUT_S:-60} * 6)) "$venv/bin/python" "$root/interop/cpp/cpp_client.py" "$namesrv" "$topic"
+mkdir -p "$RMQ_WORK/home"
+HOME="$RMQ_WORK/home" timeout $((${TIMEOUT_S:-60} * 6)) "$venv/bin/python" "$RMQ_ROOT/interop/cpp/cpp_client.py" "$NAMESRV" "$topic"
 failed=0
 echo "interop-cpp ok"

@@ -8,30 +8,25 @@
 #   presence_cluster                   two instances split the queues; SIGKILL one, survivor takes over
 #
 # Each e2e phase runs in its own process group; whatever a crashed test leaves behind is killed
-# by that group's id when the phase ends, so nothing keeps running. Budget: about 3-4 minutes on
-# 2 cores with a warm target/ (first build extra).
+# by that group's id when the phase ends, so nothing keeps running. OFFSETS_DIR points into a
+# temp dir of this script (removed on exit), so killed services leave nothing under /tmp.
+# Budget: about 3-4 minutes on 2 cores with a warm target/ (first build extra).
 #
 #   E2E_SCALE=0.5 scripts/presence-test.sh   # fewer simulated users (default 1,000)
 set -uo pipefail
-cd "$(dirname "$0")/.."
+RMQ_PROFILE=debug
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$RMQ_ROOT" || exit 1
 export E2E_SCALE=${E2E_SCALE:-1}
-PER_TEST_TIMEOUT=${PER_TEST_TIMEOUT:-240}
+RMQ_GROUP_TIMEOUT_S=${PER_TEST_TIMEOUT:-240}
+rmq_install_traps
+rmq_workdir presence-test
+export OFFSETS_DIR=$RMQ_WORK
 
-# Run "$@" in a new process group with a timeout, then kill the group (by its id) to reap strays.
-run_group() {
-  setsid timeout --kill-after=10 "$PER_TEST_TIMEOUT" "$@" &
-  local pid=$!
-  trap 'kill -TERM -- -'"$pid"' 2>/dev/null; sleep 1; kill -KILL -- -'"$pid"' 2>/dev/null; exit 130' INT TERM
-  wait "$pid"
-  local rc=$?
-  kill -KILL -- "-$pid" 2>/dev/null || true
-  trap - INT TERM
-  return $rc
-}
-
-start=$(date +%s)
+start=$SECONDS
 echo "== presence-test: building mqnamesrv, mqbroker, chat-gateway, presence-service (debug)"
-cargo build -p mq-namesrv -p mq-broker -p chat-ddp-streamer -p presence-service || exit 1
+rmq_build -p mq-namesrv -p mq-broker -p chat-ddp-streamer -p presence-service || exit 1
 cargo test -p chat-e2e --no-run --test presence_t05_kill_gateway --test presence_t16_t06_gateway_restart --test presence_t12_t13_restarts --test presence_cluster || exit 1
 
 status=0
@@ -42,9 +37,9 @@ cargo test -p chat-ddp-streamer presence || status=1
 
 for t in presence_t05_kill_gateway presence_t16_t06_gateway_restart presence_t12_t13_restarts presence_cluster; do
   echo "== presence-test: $t (E2E_SCALE=$E2E_SCALE)"
-  run_group cargo test -q -p chat-e2e --test "$t" -- --test-threads=1 --nocapture || { echo "presence-test: $t FAILED" >&2; status=1; }
+  rmq_run_group cargo test -q -p chat-e2e --test "$t" -- --test-threads=1 --nocapture || { echo "presence-test: $t FAILED" >&2; status=1; }
 done
 
-echo "== presence-test: took $(( $(date +%s) - start )) s"
+echo "== presence-test: took $((SECONDS - start)) s"
 if [ $status -eq 0 ]; then echo "== presence-test: all passed"; else echo "== presence-test: FAILED" >&2; fi
 exit $status

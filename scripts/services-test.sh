@@ -5,30 +5,23 @@
 # (T1 + T8 subset with the real ddp.js client, installed by `npm ci`).
 #
 # Each phase runs in its own process group; whatever a crashed test leaves behind is killed by
-# that group's id when the phase ends, so nothing keeps running.
+# that group's id when the phase ends, so nothing keeps running. OFFSETS_DIR points into a temp
+# dir of this script (removed on exit), so killed services leave nothing under /tmp.
 #
 #   E2E_SCALE=0.5 scripts/services-test.sh   # scale the heavy tests (T3, T4, T9, T10)
 #   SKIP_NODE=1 / SKIP_RUST=1                # run one half only
 set -uo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
+RMQ_PROFILE=debug
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$RMQ_ROOT" || exit 1
 export E2E_SCALE=${E2E_SCALE:-1}
-BIN_DIR="$ROOT/target/debug"
-
-# Run "$@" in a new process group, wait for it, then kill the group (by its id) to reap strays.
-run_group() {
-  setsid "$@" &
-  local pid=$!
-  trap 'kill -TERM -- -'"$pid"' 2>/dev/null; sleep 1; kill -KILL -- -'"$pid"' 2>/dev/null; exit 130' INT TERM
-  wait "$pid"
-  local rc=$?
-  kill -KILL -- "-$pid" 2>/dev/null || true
-  trap - INT TERM
-  return $rc
-}
+rmq_install_traps
+rmq_workdir services-test
+export OFFSETS_DIR=$RMQ_WORK
 
 echo "== services-test: building mqnamesrv, mqbroker, chat-gateway, chat-observer (debug)"
-cargo build -p mq-namesrv -p mq-broker -p chat-ddp-streamer || exit 1
+rmq_build -p mq-namesrv -p mq-broker -p chat-ddp-streamer || exit 1
 
 status=0
 if [ "${SKIP_RUST:-0}" != 1 ]; then
@@ -36,7 +29,7 @@ if [ "${SKIP_RUST:-0}" != 1 ]; then
   cargo test -p chat-proto -p chat-ddp-streamer || status=1
   echo "== services-test: Rust end-to-end tests (E2E_SCALE=$E2E_SCALE)"
   # One test at a time: each starts a whole deployment on a 2-core machine.
-  run_group cargo test -p chat-e2e -- --test-threads=1 --nocapture || status=1
+  rmq_run_group cargo test -p chat-e2e -- --test-threads=1 --nocapture || status=1
 fi
 
 if [ "${SKIP_NODE:-0}" != 1 ]; then
@@ -46,7 +39,7 @@ if [ "${SKIP_NODE:-0}" != 1 ]; then
     status=1
   else
     (cd services/e2e-js && npm ci --no-audit --no-fund --loglevel=error) || status=1
-    (cd services/e2e-js && BIN_DIR="$BIN_DIR" run_group node --test --test-concurrency=1 test/) || status=1
+    (cd services/e2e-js && BIN_DIR="$RMQ_BIN" rmq_run_group node --test --test-concurrency=1 test/) || status=1
   fi
 fi
 

@@ -8,11 +8,10 @@
 #   -d / --detach   start and return; stop later with scripts/stop-stack.sh
 # RMQ_PROFILE=debug uses a debug build (faster to compile, slower to run).
 set -euo pipefail
-
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
-DATA=${RMQ_DATA:-$ROOT/data}
-PROFILE=${RMQ_PROFILE:-release}
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$RMQ_ROOT"
+DATA=${RMQ_DATA:-$RMQ_ROOT/data}
 DETACH=false
 for arg in "$@"; do
   case "$arg" in
@@ -22,46 +21,30 @@ for arg in "$@"; do
   esac
 done
 
-if [ "$PROFILE" = release ]; then CARGO_FLAGS=(--release); BIN=target/release; else CARGO_FLAGS=(); BIN=target/debug; fi
 mkdir -p "$DATA/logs" "$DATA/namesrv" "$DATA/store" "$DATA/console"
 
 for port in 9876 10911 10909 8180; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  if rmq_port_open "$port"; then
     echo "start-stack: port $port is already in use (another stack running? scripts/stop-stack.sh stops ours)" >&2
     exit 1
   fi
 done
 
-echo "building mqnamesrv, mqbroker, mqconsole ($PROFILE)..."
-cargo build "${CARGO_FLAGS[@]}" -p mq-namesrv -p mq-broker -p mq-console --bin mqnamesrv --bin mqbroker --bin mqconsole
+rmq_build -p mq-namesrv -p mq-broker -p mq-console --bin mqnamesrv --bin mqbroker --bin mqconsole
 
 PIDS=()
-NAMES=()
 stop_all() {
   # Stop in reverse order (console, then broker so it unregisters from a live name server).
-  for ((i=${#PIDS[@]}-1; i>=0; i--)); do
-    kill -TERM "${PIDS[i]}" 2>/dev/null || true
-    wait "${PIDS[i]}" 2>/dev/null || true
-  done
+  for ((i=${#PIDS[@]}-1; i>=0; i--)); do rmq_stop_pid "${PIDS[i]}" 30; done
   rm -f "$DATA"/*.pid
-}
-
-wait_for_port() { # port name pid
-  for _ in $(seq 1 150); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    if ! kill -0 "$3" 2>/dev/null; then echo "start-stack: $2 exited; see $DATA/logs/$2.log" >&2; tail -5 "$DATA/logs/$2.log" >&2; return 1; fi
-    sleep 0.1
-  done
-  echo "start-stack: $2 is not listening on :$1 after 15 s; see $DATA/logs/$2.log" >&2
-  return 1
 }
 
 start() { # name port args...
   local name=$1 port=$2; shift 2
-  "$BIN/$name" "$@" >"$DATA/logs/$name.log" 2>&1 &
+  "$RMQ_BIN/$name" "$@" >"$DATA/logs/$name.log" 2>&1 &
   local pid=$!
-  PIDS+=("$pid"); NAMES+=("$name"); echo "$pid" >"$DATA/$name.pid"
-  wait_for_port "$port" "$name" "$pid" || { stop_all; exit 1; }
+  PIDS+=("$pid"); echo "$pid" >"$DATA/$name.pid"
+  rmq_wait_port "$port" 15 "$pid" || { tail -5 "$DATA/logs/$name.log" >&2; stop_all; exit 1; }
 }
 
 $DETACH || trap 'echo; echo "stopping..."; stop_all; exit 0' INT TERM

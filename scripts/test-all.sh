@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every test of the project, as CI does:
+# Run every test of the project, as CI does (after a few-second self-test of scripts/lib.sh):
 #   1. cargo test --workspace: unit, property, integration and real-process tests of every crate
 #      (protocol fixtures, namesrv, store crash/corruption/model tests, broker, client against a
 #      real stack, console API, chat and presence end-to-end tests);
@@ -11,7 +11,7 @@
 # The process tests use the debug binaries `cargo test` just built (RMQ_PROFILE=release to
 # test release builds instead). Extra arguments go to `cargo test` (e.g. -- --test-threads=1).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 export RMQ_PROFILE=${RMQ_PROFILE:-debug}
 # Tests that need mqnamesrv/mqbroker fail (instead of skipping) when the binaries are missing.
 export RMQ_REQUIRE_STACK=1
@@ -35,6 +35,7 @@ suite() { # name command...
   fi
 }
 
+suite "scripts/lib.sh self-test" scripts/lib-test.sh
 suite "cargo test --workspace" cargo test --workspace "$@"
 if [ "$RMQ_PROFILE" = release ]; then
   cargo build --release -p mq-namesrv -p mq-broker -p mq-console -p mq-client --bins --example push_consumer

@@ -12,27 +12,20 @@
 # Prints one PASS/FAIL line per step and "N passed, M failed" at the end; exit 1 on a failure.
 set -uo pipefail
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
+RMQ_PROFILE=debug
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/../../scripts/lib.sh"
 bin_dir=${PEER_BIN:-/tmp/peers/rmq-rust/bin}
 ns_bin=${PEER_NAMESRV_BIN:-$bin_dir/rocketmq-namesrv-rust}
 broker_bin=${PEER_BROKER_BIN:-$bin_dir/rocketmq-broker-rust}
-work=$(mktemp -d "${TMPDIR:-/tmp}/peer-interop.XXXXXX")
-pids=()
+RMQ_KEEP=${RMQ_KEEP:-${KEEP:+1}}
 passed=0
 failed=0
 
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  if [ "$failed" != 0 ]; then
-    for f in "$work"/*.log; do [ -f "$f" ] && { echo "----- tail of $f"; tail -n 30 "$f"; }; done
-  fi
-  [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+rmq_on_exit() { [ "$failed" = 0 ] || rmq_tail_logs "$work"/*.log "$work"/rmq/*.log; }
+rmq_install_traps
+rmq_workdir peer-interop
+work=$RMQ_WORK
 
 step() { # name, command...
   local name=$1; shift
@@ -43,42 +36,14 @@ step() { # name, command...
   fi
 }
 
-free_port() {
-  python3 - <<'PY'
-import socket, random
-for _ in range(200):
-    p = random.randint(20000, 60000)
-    ok = True
-    for q in (p, p - 2, p + 1):
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", q))
-        except OSError:
-            ok = False
-        finally:
-            s.close()
-    if ok:
-        print(p)
-        break
-PY
-}
-
-wait_port() { # port seconds
-  local end=$((SECONDS + $2))
-  until (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; do
-    [ $SECONDS -lt $end ] || return 1
-    sleep 0.2
-  done
-}
-
 echo "== building mq-client examples and mqadmin"
-(cd "$root" && cargo build -q -p mq-client --examples --bins && cargo build -q -p mq-broker) || exit 1
-ex="$root/target/debug/examples"
-admin="$root/target/debug/mqadmin"
+rmq_build -q -p mq-client --examples --bins && rmq_build -q -p mq-broker || exit 1
+ex="$RMQ_BIN/examples"
+admin="$RMQ_BIN/mqadmin"
 
 if [ -z "${PEER_NAMESRV:-}" ]; then
-  [ -x "$ns_bin" ] && [ -x "$broker_bin" ] || { echo "peer binaries not found in $bin_dir (set PEER_BIN)" >&2; exit 1; }
-  ns_port=$(free_port); broker_port=$(free_port)
+  if [ ! -x "$ns_bin" ] || [ ! -x "$broker_bin" ]; then echo "peer binaries not found in $bin_dir (set PEER_BIN)" >&2; exit 1; fi
+  ns_port=$(rmq_free_port); broker_port=$(rmq_free_port -2 1)
   export ROCKETMQ_HOME="$work"
   # rocketmq-rust reads TOML (sections as in its broker.toml); ours and Java read properties.
   if [ "${PEER_BROKER_CONF:-$(case "$broker_bin" in *rocketmq-broker-rust*) echo toml;; *) echo properties;; esac)}" = toml ]; then
@@ -110,11 +75,14 @@ TOML
       "$ns_port" "$broker_port" "$work" >"$conf"
   fi
   echo "== starting peer namesrv on $ns_port, broker on $broker_port"
-  (cd "$work" && exec "$ns_bin" "${PEER_NAMESRV_PORT_FLAG:---listenPort}" "$ns_port" >"$work/namesrv.log" 2>&1) & pids+=($!)
-  wait_port "$ns_port" 30 || { echo "peer namesrv did not listen on $ns_port" >&2; failed=1; exit 1; }
-  (cd "$work" && exec "$broker_bin" -c "$conf" -n "127.0.0.1:$ns_port" >"$work/broker.log" 2>&1) & pids+=($!)
-  wait_port "$broker_port" 60 || { echo "peer broker did not listen on $broker_port" >&2; failed=1; exit 1; }
-  sleep 3
+  (cd "$work" && exec "$ns_bin" "${PEER_NAMESRV_PORT_FLAG:---listenPort}" "$ns_port" >"$work/namesrv.log" 2>&1) &
+  rmq_track $!
+  rmq_wait_port "$ns_port" 30 $! || { echo "peer namesrv did not listen on $ns_port" >&2; failed=1; exit 1; }
+  (cd "$work" && exec "$broker_bin" -c "$conf" -n "127.0.0.1:$ns_port" >"$work/broker.log" 2>&1) &
+  rmq_track $!
+  rmq_wait_port "$broker_port" 60 $! || { echo "peer broker did not listen on $broker_port" >&2; failed=1; exit 1; }
+  # The broker listens before its first registration reaches the name server.
+  rmq_wait_for 30 bash -c "NAMESRV_ADDR=127.0.0.1:$ns_port '$admin' clusterList | grep -q DefaultCluster"
   ns="127.0.0.1:$ns_port"
 else
   ns=$PEER_NAMESRV
@@ -153,12 +121,11 @@ step "mqadmin deleteTopic" "$admin" deleteTopic -c DefaultCluster -t "$topic"
 
 # Mixed cluster: our mqbroker registers with the peer's name server (REGISTER_BROKER body in
 # the 5.x form strict decoders need) and serves a topic through it.
-our_port=$(free_port)
-printf 'brokerClusterName=DefaultCluster\nbrokerName=rmq-mixed-%s\nbrokerId=0\nnamesrvAddr=%s\nbrokerIP1=127.0.0.1\nlistenPort=%s\nstorePathRootDir=%s/rmq-store\n' \
-  "$$" "$ns" "$our_port" "$work" >"$work/rmq-broker.conf"
-"$root/target/debug/mqbroker" -c "$work/rmq-broker.conf" >"$work/rmq-broker.log" 2>&1 & pids+=($!)
-wait_port "$our_port" 30 || echo "our mqbroker did not listen on $our_port"
-registered() { for _ in $(seq 1 50); do "$admin" clusterList | grep -q "rmq-mixed-$$" && return 0; sleep 0.2; done; return 1; }
+NAMESRV=$ns
+RMQ_BROKER_DIR=$work/rmq rmq_start_broker "" --set brokerClusterName=DefaultCluster \
+  --set "brokerName=rmq-mixed-$$" || echo "our mqbroker did not listen on $BROKER_PORT"
+our_port=$BROKER_PORT
+registered() { rmq_wait_for 10 bash -c "'$admin' clusterList | grep -q rmq-mixed-$$"; }
 step "our mqbroker registers with this name server" registered
 step "mqadmin updateTopic on our broker" "$admin" updateTopic -b "127.0.0.1:$our_port" -t "Mixed$$" -r 2 -w 2
 step "example producer -> our broker via this name server" bash -c "$ex/producer $ns Mixed$$ | grep 'status=SendOk' | grep -c 'rmq-mixed-$$' | grep -qx 10"

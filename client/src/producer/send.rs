@@ -355,6 +355,21 @@ mod tests {
         assert!(prepare_single(&Message::new("T", Bytes::new()), &shape(), &ids).is_err());
     }
 
+    /// The batch body the reference encoder makes of `msgs` once each carries its UNIQ_KEY
+    /// from `msg_ids` (comma-separated, as in the prepared send).
+    fn reference_batch(msgs: &[Message], msg_ids: &str) -> Vec<u8> {
+        let items: Vec<_> = msgs
+            .iter()
+            .zip(msg_ids.split(','))
+            .map(|(m, id)| {
+                let mut m = m.clone();
+                m.put_property(UNIQ_KEY, id);
+                mq_common::message::BatchItem { flag: m.flag, body: m.body.clone(), properties: m.encoded_properties() }
+            })
+            .collect();
+        mq_common::message::encode_batch(&items)
+    }
+
     #[test]
     fn batch_frame() {
         let ids = UniqIdGenerator::new("127.0.0.1".parse().unwrap());
@@ -367,32 +382,14 @@ mod tests {
         assert_eq!(&items[2].body[..], b"m2");
         assert_eq!(p.msg_id.split(',').count(), 3);
         // Byte-identical to the reference encoder over the messages with UNIQ_KEY set.
-        let reference: Vec<_> = msgs
-            .iter()
-            .zip(p.msg_id.split(','))
-            .map(|(m, id)| {
-                let mut m = m.clone();
-                m.put_property(UNIQ_KEY, id);
-                mq_common::message::BatchItem { flag: m.flag, body: m.body.clone(), properties: m.encoded_properties() }
-            })
-            .collect();
-        assert_eq!(&p.body[..], &mq_common::message::encode_batch(&reference)[..]);
+        assert_eq!(&p.body[..], &reference_batch(&msgs, &p.msg_id)[..]);
         let mut tagged = msgs.clone();
         tagged[0].set_tags("tg");
         tagged[1].put_property("ZZ", "z");
         tagged[2].put_property(UNIQ_KEY, "FIXED");
         let p = prepare_batch(&tagged, &shape(), &ids).unwrap();
         assert_eq!(p.msg_id.split(',').nth(2), Some("FIXED"));
-        let reference: Vec<_> = tagged
-            .iter()
-            .zip(p.msg_id.split(','))
-            .map(|(m, id)| {
-                let mut m = m.clone();
-                m.put_property(UNIQ_KEY, id);
-                mq_common::message::BatchItem { flag: m.flag, body: m.body.clone(), properties: m.encoded_properties() }
-            })
-            .collect();
-        assert_eq!(&p.body[..], &mq_common::message::encode_batch(&reference)[..]);
+        assert_eq!(&p.body[..], &reference_batch(&tagged, &p.msg_id)[..]);
         let mut mixed = msgs.clone();
         mixed.push(Message::new("U", &b"x"[..]));
         assert!(prepare_batch(&mixed, &shape(), &ids).is_err());

@@ -2,36 +2,15 @@
 //! overridden so tests run in seconds.
 
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-fn var<T: FromStr>(name: &str, default: T) -> anyhow::Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
-        _ => Ok(default),
-    }
-}
+use crate::env::{flag, ms, secs, var};
 
-fn flag(name: &str) -> bool {
-    matches!(std::env::var(name).as_deref().map(str::trim), Ok("1" | "true" | "yes" | "on"))
-}
-
-/// Seconds, accepting fractions (`0.5`) so tests can use sub-second heartbeats.
-fn secs(name: &str, default: f64) -> anyhow::Result<Duration> {
-    let s: f64 = var(name, default)?;
-    if !(s > 0.0 && s.is_finite()) {
-        bail!("{name} must be a positive number of seconds");
-    }
-    Ok(Duration::from_secs_f64(s))
-}
-
-fn ms(name: &str, default: u64) -> anyhow::Result<Duration> {
-    Ok(Duration::from_millis(var(name, default)?))
+/// `OFFSETS_DIR`, defaulting to the system temp dir.
+pub fn offsets_dir() -> anyhow::Result<PathBuf> {
+    Ok(crate::env::opt::<PathBuf>("OFFSETS_DIR")?.unwrap_or_else(std::env::temp_dir))
 }
 
 /// The default instance id: `<hostname>-<pid>`.
@@ -62,6 +41,11 @@ pub struct Common {
     /// `BROKER_HEARTBEAT_INTERVAL` ms (5000): client heartbeat/route refresh period; short so a
     /// restarted broker is found again quickly.
     pub client_refresh: Duration,
+    /// `OFFSETS_DIR` (the system temp dir): where the gateway's broadcasting consumers keep
+    /// their offsets, each in its own `<kind>-<instance>-<pid>` subdirectory that the process
+    /// removes on shutdown (see [`crate::offsets_dir`]). Point it at a directory you clean up
+    /// (tests: their temp dir) so a killed process leaves nothing behind elsewhere.
+    pub offsets_dir: PathBuf,
 }
 
 impl Common {
@@ -80,6 +64,7 @@ impl Common {
             send_retries: var("SEND_RETRIES", 2)?,
             create_topics: var("CREATE_TOPICS", "true".to_string())? != "false",
             client_refresh: ms("BROKER_HEARTBEAT_INTERVAL", 5000)?,
+            offsets_dir: offsets_dir()?,
         })
     }
 }

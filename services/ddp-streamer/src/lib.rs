@@ -15,9 +15,11 @@ pub mod broker;
 pub mod clients;
 pub mod config;
 pub mod dedupe;
+pub mod env;
 pub mod gateway;
 pub mod metrics;
 pub mod observer;
+pub mod offsets_dir;
 
 /// Initialise `tracing` from `RUST_LOG`, else `LOG_LEVEL`, else `info`.
 pub fn init_tracing() {

@@ -99,7 +99,9 @@ export async function startCluster(gatewayEnv = {}, scheme = "http") {
     ].join("\n"));
     run("broker", "mqbroker", ["-c", path.join(dir, "broker.conf")], {});
     await waitFor("broker", 30000, () => tcpOpen(bp));
-    const common = { NAMESRV_ADDR: ns, JWT_SECRET: SECRET, BROKER_HEARTBEAT_INTERVAL: "1000", RUST_LOG: "info" };
+    // OFFSETS_DIR inside our temp dir: stop() SIGKILLs the services, which then cannot remove
+    // their per-process offsets dirs themselves; rmSync(dir) does.
+    const common = { NAMESRV_ADDR: ns, JWT_SECRET: SECRET, BROKER_HEARTBEAT_INTERVAL: "1000", RUST_LOG: "info", OFFSETS_DIR: dir };
     const obsPort = await freePort();
     run("observer", "chat-observer", [], { ...common, INSTANCE_ID: "js-obs", HEALTH_CHECK_PORT: String(obsPort) });
     await waitFor("observer ready", 60000, async () => (await fetch(`http://127.0.0.1:${obsPort}/ready`)).ok);

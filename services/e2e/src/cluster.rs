@@ -138,6 +138,9 @@ impl Cluster {
             ("JWT_SECRET".into(), SECRET.into()),
             ("INSTANCE_ID".into(), instance.into()),
             ("BROKER_HEARTBEAT_INTERVAL".into(), "1000".into()),
+            // Broadcast offsets inside the cluster's temp dir: a SIGKILLed gateway cannot remove
+            // its own offsets dir, the temp dir's drop does.
+            ("OFFSETS_DIR".into(), self.dir().display().to_string()),
             ("RUST_LOG".into(), std::env::var("SERVICES_LOG").unwrap_or_else(|_| "info".into())),
         ]
     }

@@ -1,20 +1,11 @@
 //! Settings from the environment (design §5.7). Every interval can be overridden so tests run
 //! in seconds.
 
-use std::str::FromStr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::bail;
-
-fn var<T: FromStr>(name: &str, default: T) -> anyhow::Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
-        _ => Ok(default),
-    }
-}
+use chat_ddp_streamer::env::{ms, opt, secs, var};
 
 /// Presence service settings.
 #[derive(Debug, Clone)]
@@ -50,28 +41,24 @@ pub struct PresenceConfig {
     pub lock_interval: Duration,
     /// `SEND_TIMEOUT` ms (3000).
     pub send_timeout: Duration,
+    /// `OFFSETS_DIR` (the system temp dir): parent of the read-model consumer's per-process
+    /// offsets directory, removed on shutdown (as the gateway's, see
+    /// `chat_ddp_streamer::offsets_dir`).
+    pub offsets_dir: PathBuf,
 }
 
 impl PresenceConfig {
     /// Read from the environment.
     pub fn from_env() -> anyhow::Result<PresenceConfig> {
-        let ttl: f64 = var("CACHE_TTL", 300.0)?;
-        if !(ttl > 0.0 && ttl.is_finite()) {
-            bail!("CACHE_TTL must be a positive number of seconds");
-        }
         let sync: u64 = var("SYNC_INTERVAL", 5000)?;
         if sync == 0 {
             bail!("SYNC_INTERVAL must be > 0");
         }
-        let health_port = match std::env::var("HEALTH_CHECK_PORT") {
-            Ok(v) if !v.trim().is_empty() => Some(v.trim().parse().map_err(|e| anyhow::anyhow!("HEALTH_CHECK_PORT={v:?}: {e}"))?),
-            _ => None,
-        };
         Ok(PresenceConfig {
             port: var("PORT", 3005)?,
-            health_port,
+            health_port: opt("HEALTH_CHECK_PORT")?,
             bind: var("BIND_ADDR", "0.0.0.0".to_string())?,
-            cache_ttl: Duration::from_secs_f64(ttl),
+            cache_ttl: secs("CACHE_TTL", 300.0)?,
             sync_interval: Duration::from_millis(sync),
             lease_misses: var("GATEWAY_LEASE_MISSES", 3)?.max(1),
             instance_id: var("INSTANCE_ID", chat_ddp_streamer::config::default_instance_id())?,
@@ -80,9 +67,10 @@ impl PresenceConfig {
             namesrv: var("NAMESRV_ADDR", "127.0.0.1:9876".to_string())?,
             queues: var("PRESENCE_QUEUES", chat_proto::presence_bodies::PRESENCE_QUEUES)?,
             create_topics: var("CREATE_TOPICS", "true".to_string())? != "false",
-            client_refresh: Duration::from_millis(var("BROKER_HEARTBEAT_INTERVAL", 5000)?),
-            lock_interval: Duration::from_millis(var("LOCK_INTERVAL", 5000)?),
-            send_timeout: Duration::from_millis(var("SEND_TIMEOUT", 3000)?),
+            client_refresh: ms("BROKER_HEARTBEAT_INTERVAL", 5000)?,
+            lock_interval: ms("LOCK_INTERVAL", 5000)?,
+            send_timeout: ms("SEND_TIMEOUT", 3000)?,
+            offsets_dir: chat_ddp_streamer::config::offsets_dir()?,
         })
     }
 }

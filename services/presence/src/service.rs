@@ -11,6 +11,7 @@ use anyhow::Context;
 use chat_ddp_streamer::broker::{ensure_topics, TopicReader};
 use chat_ddp_streamer::clients::{ServiceClients, PRESENCE_PULL};
 use chat_ddp_streamer::gateway::presence_state::read_last_state;
+use chat_ddp_streamer::offsets_dir::OffsetsDir;
 use chat_proto::presence_bodies::{
     Heartbeat, StatusEvent, CG_PRESENCE, CG_PRESENCE_READMODEL, CG_PRESENCE_STATE_READER, PG_PRESENCE, PRESENCE_EVENTS, PRESENCE_HEARTBEAT, PRESENCE_STATE,
 };
@@ -141,12 +142,13 @@ pub async fn run(cfg: PresenceConfig) -> anyhow::Result<()> {
 
     // Read-model first (so no event published after the snapshots is missed), then snapshots.
     let unique = clients.instance.clone();
-    let offsets = std::env::temp_dir().join(format!("presence-readmodel-{unique}"));
+    // Per-process offsets under OFFSETS_DIR, removed when `offsets` drops (any return).
+    let offsets = OffsetsDir::new(&cfg.offsets_dir, "presence-readmodel", &unique);
     let pr = p.clone();
     let readmodel = clients
         .orderly_consumer(CG_PRESENCE_READMODEL, PRESENCE_EVENTS, MessageModel::Broadcasting, PRESENCE_PULL)
         .consume_from(ConsumeFromWhere::Last)
-        .offset_store_dir(Some(offsets.clone()))
+        .offset_store_dir(Some(offsets.path().to_path_buf()))
         .shutdown_timeout(Duration::from_secs(2))
         .start(move |m: MessageExt| {
             let pr = pr.clone();
@@ -204,7 +206,7 @@ pub async fn run(cfg: PresenceConfig) -> anyhow::Result<()> {
     heartbeats.shutdown().await;
     readmodel.shutdown().await;
     producer.shutdown().await;
-    let _ = std::fs::remove_dir_all(&offsets);
+    drop(offsets);
     Ok(())
 }
 

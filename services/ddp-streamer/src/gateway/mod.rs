@@ -36,6 +36,7 @@ use mq_client::{Admin, ConsumeFromWhere, MessageExt, MessageModel};
 
 use crate::clients::{ServiceClients, CHAT_PULL};
 use crate::config::GatewayConfig;
+use crate::offsets_dir::OffsetsDir;
 use extension::GatewayExtension;
 
 /// Run a gateway until SIGTERM/SIGINT: set up topics, producer and inbox consumer, then serve
@@ -52,14 +53,15 @@ pub async fn run(cfg: GatewayConfig, extensions: Vec<Arc<dyn GatewayExtension>>)
 
     let gw = Gateway::new(cfg.clone(), producer, admin, extensions);
 
-    // Broadcast offsets live in a per-process directory that is removed on exit: a restarted
-    // gateway starts at the end of the inbox and clients gap-fill (design §4.7).
-    let offsets = std::env::temp_dir().join(format!("chat-gateway-offsets-{unique}"));
+    // Broadcast offsets live in a per-process directory under OFFSETS_DIR, removed when
+    // `offsets` drops (any return from here on): a restarted gateway starts at the end of the
+    // inbox and clients gap-fill (design §4.7).
+    let offsets = OffsetsDir::new(&c.offsets_dir, "chat-gateway-offsets", &unique);
     let g = gw.clone();
     let consumer = clients
         .orderly_consumer(CG_GATEWAY, CHAT_INBOX, MessageModel::Broadcasting, CHAT_PULL)
         .consume_from(ConsumeFromWhere::Last)
-        .offset_store_dir(Some(offsets.clone()))
+        .offset_store_dir(Some(offsets.path().to_path_buf()))
         .shutdown_timeout(Duration::from_secs(2))
         .start(move |m: MessageExt| {
             let g = g.clone();
@@ -90,7 +92,8 @@ pub async fn run(cfg: GatewayConfig, extensions: Vec<Arc<dyn GatewayExtension>>)
     }
     consumer.shutdown().await;
     gw.producer.shutdown().await;
-    let _ = std::fs::remove_dir_all(&offsets);
+    // Only now: the consumer persists its offsets one last time while shutting down.
+    drop(offsets);
     Ok(())
 }
 

@@ -40,6 +40,8 @@ use super::presence_state::read_last_state;
 use crate::broker::{ensure_topics, TopicReader};
 use crate::clients::{ServiceClients, PRESENCE_PULL};
 use crate::config::GatewayConfig;
+use crate::env::{flag, var};
+use crate::offsets_dir::OffsetsDir;
 
 /// The DDP collection / subscription name of presence streams.
 pub const STREAM_USER_PRESENCE: &str = "stream-user-presence";
@@ -65,17 +67,11 @@ impl PresenceSettings {
         if matches!(std::env::var("PRESENCE").as_deref(), Ok("off" | "false" | "0")) {
             return Ok(None);
         }
-        let num = |name: &str, d: u64| -> anyhow::Result<u64> {
-            match std::env::var(name) {
-                Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|e| anyhow::anyhow!("{name}={v:?}: {e}")),
-                _ => Ok(d),
-            }
-        };
         Ok(Some(PresenceSettings {
-            sync_interval: Duration::from_millis(num("SYNC_INTERVAL", 5000)?.max(1)),
-            queues: num("PRESENCE_QUEUES", PRESENCE_QUEUES as u64)? as i32,
-            max_watch: num("MAX_PRESENCE_WATCH", 500)? as usize,
-            broadcast_all: matches!(std::env::var("PRESENCE_BROADCAST_ALL").as_deref(), Ok("1" | "true" | "yes" | "on")),
+            sync_interval: Duration::from_millis(var::<u64>("SYNC_INTERVAL", 5000)?.max(1)),
+            queues: var::<u64>("PRESENCE_QUEUES", PRESENCE_QUEUES as u64)? as i32,
+            max_watch: var("MAX_PRESENCE_WATCH", 500usize)?,
+            broadcast_all: flag("PRESENCE_BROADCAST_ALL"),
         }))
     }
 }
@@ -102,7 +98,8 @@ pub struct GatewayPresence {
     /// Sessions subscribed to `stream-notify-logged` `user-status` (session → socket, sub ids).
     all_watchers: Mutex<HashMap<String, (Weak<Conn>, HashSet<String>)>>,
     consumer: Mutex<Option<PushConsumer>>,
-    offsets_dir: std::path::PathBuf,
+    /// Offsets of the presence-events consumer; removed after the consumer shut down.
+    offsets_dir: Mutex<Option<OffsetsDir>>,
     batch_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Presence messages that could not be published.
     pub failed: Arc<AtomicU64>,
@@ -133,7 +130,8 @@ impl GatewayPresence {
             seq: Arc::new(AtomicU64::new(0)),
             failed: failed.clone(),
         });
-        let offsets_dir = std::env::temp_dir().join(format!("chat-gateway-presence-{unique}"));
+        let offsets_dir = OffsetsDir::new(&c.offsets_dir, "chat-gateway-presence", &unique);
+        let offsets_path = offsets_dir.path().to_path_buf();
         let p = Arc::new(GatewayPresence {
             settings: settings.clone(),
             conns,
@@ -145,7 +143,7 @@ impl GatewayPresence {
             watchers: Mutex::new(HashMap::new()),
             all_watchers: Mutex::new(HashMap::new()),
             consumer: Mutex::new(None),
-            offsets_dir: offsets_dir.clone(),
+            offsets_dir: Mutex::new(Some(offsets_dir)),
             batch_task: Mutex::new(None),
             failed,
         });
@@ -156,7 +154,7 @@ impl GatewayPresence {
         let consumer = clients
             .orderly_consumer(CG_PRESENCE_GATEWAY, PRESENCE_EVENTS, MessageModel::Broadcasting, PRESENCE_PULL)
             .consume_from(ConsumeFromWhere::Last)
-            .offset_store_dir(Some(offsets_dir))
+            .offset_store_dir(Some(offsets_path))
             .shutdown_timeout(Duration::from_secs(2))
             .start(move |m: MessageExt| {
                 let pc = pc.clone();
@@ -434,14 +432,14 @@ impl GatewayExtension for GatewayPresence {
             .collect();
         let consumer = self.consumer.lock().take();
         let producer = self.producer.clone();
-        let dir = self.offsets_dir.clone();
+        let dir = self.offsets_dir.lock().take();
         Box::pin(async move {
             let _ = tokio::time::timeout(Duration::from_secs(5), futures::future::join_all(flushes)).await;
             if let Some(c) = consumer {
                 c.shutdown().await;
             }
             producer.shutdown().await;
-            let _ = std::fs::remove_dir_all(dir);
+            drop(dir);
         })
     }
 }

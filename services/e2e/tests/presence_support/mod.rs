@@ -91,6 +91,8 @@ pub async fn spawn_presence(c: &Cluster, port: Option<u16>, extra: &[(&str, &str
         ("CACHE_TTL".into(), "10".into()),
         ("BROKER_HEARTBEAT_INTERVAL".into(), "1000".into()),
         ("LOCK_INTERVAL".into(), "1000".into()),
+        // As the gateways' (Cluster::common_env): nothing left under /tmp when SIGKILLed.
+        ("OFFSETS_DIR".into(), c.dir().display().to_string()),
         ("RUST_LOG".into(), std::env::var("SERVICES_LOG").unwrap_or_else(|_| "info".into())),
     ];
     let mut env = env;
