@@ -181,9 +181,12 @@ fn failures_of(failed: &[mq_client::admin::BrokerFailure]) -> Vec<BrokerFailure>
     failed.iter().map(|f| BrokerFailure { broker: f.broker.name.clone(), addr: f.broker.addr.clone(), error: f.error.to_string() }).collect()
 }
 
+/// What a fan-out gives a page: each answering broker with its answer, and the failures.
+type Answers<T> = (Vec<(Target, T)>, Vec<BrokerFailure>);
+
 /// The answers and failures of a fan-out; [`BackendError::AllFailed`] when brokers were asked
 /// and none answered (an empty page would hide that everything is down).
-fn answers<T>(per: PerBroker<T>) -> BResult<(Vec<(Target, T)>, Vec<BrokerFailure>)> {
+fn answers<T>(per: PerBroker<T>) -> BResult<Answers<T>> {
     let failures = failures_of(&per.failed);
     if per.all_failed() {
         return Err(BackendError::AllFailed(failures));
