@@ -22,6 +22,12 @@
 #   PLACEMENT=unpinned|one-core|split   (one-core: broker+namesrv+client on cpu0 with taskset;
 #                                        split: broker+namesrv on cpu1, client on cpu0)
 #   RMQ_BIN=target/release  RMQ_RUST_BIN=/tmp/peers/rmq-rust/bin  OUT=bench/out/<time>
+#   PAGECACHE=cold|steady   cold: as the machine is (on this VM, page-cache pages the guest
+#                           has not touched recently cost a hypervisor fault: ~0.3 GB/s);
+#                           steady: before every run, fill the page cache with a sparse
+#                           filler file (FILLER, default /var/tmp/mqbench-pagecache-filler,
+#                           MemTotal - FILLER_HEADROOM_MIB [3072]) so new pages come from
+#                           reclaimed cache, as on any broker box that has run for a while  [cold]
 #
 # Every process started here is killed by PID on exit. Ports are picked free on 127.0.0.1.
 set -euo pipefail
@@ -43,6 +49,8 @@ cleanup() {
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
   [ -n "${KEEP:-}" ] || rm -rf "$WORK"
+  # The filler only holds page cache (sparse: no disk blocks); drop it unless asked to keep it.
+  [ "${PAGECACHE:-cold}" != steady ] || [ -n "${KEEP_FILLER:-}" ] || rm -f "${FILLER:-}"
 }
 trap cleanup EXIT
 
@@ -70,10 +78,27 @@ stop_system() { for p in $SRV_PIDS; do stop_pid "$p"; done; }
 
 mqbench() { "${CLI_PIN[@]}" "$BIN/mqbench" "$@"; }
 
+PAGECACHE=${PAGECACHE:-cold}
+FILLER=${FILLER:-/var/tmp/mqbench-pagecache-filler}
+# steady_pagecache: make free memory small by reading a sparse file (reading a hole puts a clean
+# zero page in the page cache without disk I/O or disk space). A run then gets its new pages by
+# reclaiming clean cache, i.e. memory the hypervisor already backs, instead of fresh guest pages
+# (the free-page-reporting balloon returns freed guest memory to the host within seconds, and
+# touching it again costs a host fault: dd into tmpfs runs at 0.3 GB/s cold vs 1.9 GB/s warm).
+steady_pagecache() {
+  [ "$PAGECACHE" = steady ] || return 0
+  local total_kib; total_kib=$(awk '/MemTotal/{print $2}' /proc/meminfo)
+  local size=$(( (total_kib / 1024 - ${FILLER_HEADROOM_MIB:-3072}) * 1024 * 1024 ))
+  [ -f "$FILLER" ] || truncate -s "$size" "$FILLER"
+  cat "$FILLER" >/dev/null
+  log "page cache filled: MemFree $(awk '/MemFree/{print int($2/1024)}' /proc/meminfo) MiB"
+}
+
 # run_one SCENARIO SYSTEM ROUND -> prints one JSON line (the main record) to stdout
 run_one() {
   local sc=$1 sys=$2 r=$3 dir="$WORK/$2-$1-$3" flush=ASYNC_FLUSH json rec la0 la1 cpu0 cpu1
   [ "$sc" = syncflush64 ] && flush=SYNC_FLUSH
+  steady_pagecache
   start_system "$sys" "$dir" "$flush"
   if ! kill -0 "$BROKER_PID" 2>/dev/null; then
     log "$sys broker exited at startup: $(tail -c 300 "$dir/broker.log" | tr '\n' ' ')"; stop_system; return 1
@@ -102,8 +127,8 @@ run_one() {
   rec=$(printf '%s' "$json" | tail -1)
   [ -z "$rec" ] && rec='{"msgs_s":0,"failed":-1}'
   local hz; hz=$(getconf CLK_TCK)
-  rec=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r.update(round=int(sys.argv[2]), placement=sys.argv[3], load_before=sys.argv[4], load_after=sys.argv[5], broker_cpu_s=(int(sys.argv[7])-int(sys.argv[6]))/int(sys.argv[8]), broker_rss_kib=int(sys.argv[9] or 0)); print(json.dumps(r))' \
-    "$rec" "$r" "$PLACEMENT" "$la0" "$la1" "$cpu0" "$cpu1" "$hz" "${rss:-0}")
+  rec=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r.update(round=int(sys.argv[2]), placement=sys.argv[3], pagecache=sys.argv[10], load_before=sys.argv[4], load_after=sys.argv[5], broker_cpu_s=(int(sys.argv[7])-int(sys.argv[6]))/int(sys.argv[8]), broker_rss_kib=int(sys.argv[9] or 0)); print(json.dumps(r))' \
+    "$rec" "$r" "$PLACEMENT" "$la0" "$la1" "$cpu0" "$cpu1" "$hz" "${rss:-0}" "$PAGECACHE")
   echo "$rec" | tee -a "$OUT/results.jsonl"
   rm -rf "$dir/store"
 }
@@ -169,7 +194,7 @@ SCENARIOS=("$@")
 if [ "$PEER" = rmq-rust ] && ! [ -x "$PEER_BIN/rocketmq-broker-rust" ]; then
   log "peer binaries not found in $PEER_BIN: peer columns will be 'not measured'"; PEER=none
 fi
-log "out=$OUT placement=$PLACEMENT rounds=$ROUNDS peer=$PEER load=$(loadavg)"
+log "out=$OUT placement=$PLACEMENT pagecache=$PAGECACHE rounds=$ROUNDS peer=$PEER load=$(loadavg)"
 for sc in "${SCENARIOS[@]}"; do
   for r in $(seq 1 "$ROUNDS"); do
     log "$sc round $r: rmq"; run_one "$sc" rmq "$r" >/dev/null || log "rmq run failed"
