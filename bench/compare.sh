@@ -28,6 +28,10 @@
 #                           filler file (FILLER, default /var/tmp/mqbench-pagecache-filler,
 #                           MemTotal - FILLER_HEADROOM_MIB [3072]) so new pages come from
 #                           reclaimed cache, as on any broker box that has run for a while  [cold]
+#   READ_AHEAD_KB=N         set the store device's read_ahead_kb to N for the run (root; the
+#                           old value is put back on exit). This VM's disk says 8192; the Linux
+#                           default is 128, and at 8192 pre-faulting the commit log stalls a CPU
+#                           13-27 ms per 8 MiB (bench/RESULTS.md, e2e10k)       [unchanged]
 #
 # Every process started here is killed by PID on exit. Ports are picked free on 127.0.0.1.
 set -euo pipefail
@@ -51,6 +55,7 @@ cleanup() {
   [ -n "${KEEP:-}" ] || rm -rf "$WORK"
   # The filler only holds page cache (sparse: no disk blocks); drop it unless asked to keep it.
   [ "${PAGECACHE:-cold}" != steady ] || [ -n "${KEEP_FILLER:-}" ] || rm -f "${FILLER:-}"
+  [ -z "${RA_FILE:-}" ] || [ -z "${RA_OLD:-}" ] || echo "$RA_OLD" > "$RA_FILE" || true
 }
 trap cleanup EXIT
 
@@ -77,6 +82,20 @@ start_system() {
 stop_system() { for p in $SRV_PIDS; do stop_pid "$p"; done; }
 
 mqbench() { "${CLI_PIN[@]}" "$BIN/mqbench" "$@"; }
+
+# The store device's read_ahead_kb (runs keep their stores under $WORK).
+RA_FILE=""; RA_OLD=""
+for f in "/sys/dev/block/$(findmnt -no MAJ:MIN -T "$WORK" 2>/dev/null)/queue/read_ahead_kb" \
+         "/sys/dev/block/$(findmnt -no MAJ:MIN -T "$WORK" 2>/dev/null)/../queue/read_ahead_kb"; do
+  [ -f "$f" ] && { RA_FILE=$f; break; }
+done
+READ_AHEAD=$( [ -n "$RA_FILE" ] && cat "$RA_FILE" || echo unknown)
+if [ -n "${READ_AHEAD_KB:-}" ]; then
+  [ -n "$RA_FILE" ] || { echo "READ_AHEAD_KB: cannot find the store device's read_ahead_kb" >&2; exit 2; }
+  RA_OLD=$READ_AHEAD
+  echo "$READ_AHEAD_KB" > "$RA_FILE" || { echo "READ_AHEAD_KB: cannot write $RA_FILE (root needed)" >&2; RA_OLD=""; exit 2; }
+  READ_AHEAD=$READ_AHEAD_KB
+fi
 
 PAGECACHE=${PAGECACHE:-cold}
 FILLER=${FILLER:-/var/tmp/mqbench-pagecache-filler}
@@ -127,8 +146,8 @@ run_one() {
   rec=$(printf '%s' "$json" | tail -1)
   [ -z "$rec" ] && rec='{"msgs_s":0,"failed":-1}'
   local hz; hz=$(getconf CLK_TCK)
-  rec=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r.update(round=int(sys.argv[2]), placement=sys.argv[3], pagecache=sys.argv[10], load_before=sys.argv[4], load_after=sys.argv[5], broker_cpu_s=(int(sys.argv[7])-int(sys.argv[6]))/int(sys.argv[8]), broker_rss_kib=int(sys.argv[9] or 0)); print(json.dumps(r))' \
-    "$rec" "$r" "$PLACEMENT" "$la0" "$la1" "$cpu0" "$cpu1" "$hz" "${rss:-0}" "$PAGECACHE")
+  rec=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r.update(round=int(sys.argv[2]), placement=sys.argv[3], pagecache=sys.argv[10], read_ahead_kb=sys.argv[11], load_before=sys.argv[4], load_after=sys.argv[5], broker_cpu_s=(int(sys.argv[7])-int(sys.argv[6]))/int(sys.argv[8]), broker_rss_kib=int(sys.argv[9] or 0)); print(json.dumps(r))' \
+    "$rec" "$r" "$PLACEMENT" "$la0" "$la1" "$cpu0" "$cpu1" "$hz" "${rss:-0}" "$PAGECACHE" "$READ_AHEAD")
   echo "$rec" | tee -a "$OUT/results.jsonl"
   rm -rf "$dir/store"
 }
@@ -194,7 +213,7 @@ SCENARIOS=("$@")
 if [ "$PEER" = rmq-rust ] && ! [ -x "$PEER_BIN/rocketmq-broker-rust" ]; then
   log "peer binaries not found in $PEER_BIN: peer columns will be 'not measured'"; PEER=none
 fi
-log "out=$OUT placement=$PLACEMENT pagecache=$PAGECACHE rounds=$ROUNDS peer=$PEER load=$(loadavg)"
+log "out=$OUT placement=$PLACEMENT pagecache=$PAGECACHE read_ahead_kb=$READ_AHEAD rounds=$ROUNDS peer=$PEER load=$(loadavg)"
 for sc in "${SCENARIOS[@]}"; do
   for r in $(seq 1 "$ROUNDS"); do
     log "$sc round $r: rmq"; run_one "$sc" rmq "$r" >/dev/null || log "rmq run failed"

@@ -78,7 +78,7 @@ impl ConsumeQueue {
         ConsumeQueue {
             topic: topic.to_owned(),
             queue_id,
-            queue: MappedFileQueue::new(cq_root.join(topic).join(queue_id.to_string()), file_size),
+            queue: MappedFileQueue::new(cq_root.join(topic).join(queue_id.to_string()), file_size).random_access(),
             min_logic_offset: AtomicI64::new(0),
             create_lock: Mutex::new(()),
             destroyed: std::sync::atomic::AtomicBool::new(false),

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use memmap2::MmapRaw;
+use memmap2::{Advice, MmapRaw};
 
 /// Width of file names: 20 decimal digits of the start offset.
 pub const FILE_NAME_WIDTH: usize = 20;
@@ -282,6 +282,25 @@ impl MappedFile {
         self.map.flush()
     }
 
+    /// Turn fault readahead off for the whole mapping (`MADV_RANDOM`), for files appended in
+    /// small units and read at random offsets: consume queues and index files.
+    ///
+    /// Why: a fault on a page that is not cached reads around it, up to the device's
+    /// `read_ahead_kb` (8 MiB on this project's VM disk; the Linux default is 128 KiB). In a
+    /// preallocated file that "read" is the kernel zero-filling that much page cache in one
+    /// call with no preemption point (13-27 ms of a CPU there), and for these files it ran
+    /// inline on the send path: dispatch appends the consume-queue unit and the index entry on
+    /// the connection's task (`perf record -e major-faults`: `ConsumeQueue::append_unit`,
+    /// `IndexFile::put_key`). With readahead off such a fault costs one page.
+    ///
+    /// The commit log keeps readahead: its warmer ([`MappedFile::warm_range`]) relies on it
+    /// for large page-cache folios (see there).
+    pub fn fault_readahead_off(&self) {
+        if let Err(e) = self.map.advise(Advice::Random) {
+            tracing::debug!(%e, "MADV_RANDOM failed; faults keep reading ahead");
+        }
+    }
+
     /// Prefault page tables writable for `[from, size)` without changing content, so later
     /// appends do not take first-touch faults. Safe to run concurrently with the writer because
     /// `MADV_POPULATE_WRITE` never modifies data. Falls back to nothing on old kernels.
@@ -289,7 +308,15 @@ impl MappedFile {
         self.warm_range(from, self.size);
     }
 
-    /// [`MappedFile::warm`] for `[from, to)`, skipping what was already warmed. The
+    /// [`MappedFile::warm`] for `[from, to)`, skipping what was already warmed.
+    ///
+    /// Latency cost, known and measured: each populate fault on an uncached page reads around
+    /// it, i.e. zero-fills up to `read_ahead_kb` of page cache in one non-preemptible call. With
+    /// the Linux default (128 KiB) that is ~0.3 ms; on a device set to 8 MiB (this project's VM)
+    /// it is 13-27 ms of a CPU every 8 MiB appended, which is what bounds e2e p99 there (see
+    /// `bench/RESULTS.md`). Zero-filling with bounded `write(2)`s instead fixes the latency but
+    /// yields order-0 folios, and msync writeback then pays a TLB-shootdown IPI per 4 KiB page:
+    /// -18..-30% batch throughput (branch `exp-zero-fill-warm`). The
     /// pre-allocator warms a window ahead of the writer rather than a whole 1 GiB file at once:
     /// warming costs ~0.4-1 s of CPU per GiB (zero-filling page cache), which on a 2-core box
     /// competed with the first seconds of traffic after every start.
@@ -396,7 +423,7 @@ impl MappedFile {
         }
         let size = file.metadata()?.len() as usize;
         let map = MmapRaw::map_raw(&file)?;
-        Ok(MappedFile {
+        let f = MappedFile {
             path: path.to_path_buf(),
             from_offset: 0,
             size,
@@ -406,7 +433,10 @@ impl MappedFile {
             flushed: AtomicUsize::new(size),
             removed: AtomicBool::new(false),
             warmed_to: AtomicUsize::new(0),
-        })
+        };
+        // Index files are hash tables written and probed at random slots.
+        f.fault_readahead_off();
+        Ok(f)
     }
 }
 

@@ -13,6 +13,8 @@ pub struct MappedFileQueue {
     dir: PathBuf,
     file_size: usize,
     files: RwLock<Vec<Arc<MappedFile>>>,
+    /// Map files with fault readahead off ([`MappedFile::fault_readahead_off`]).
+    random_access: bool,
 }
 
 /// What [`MappedFileQueue::load`] found.
@@ -30,7 +32,22 @@ impl MappedFileQueue {
             dir: dir.into(),
             file_size,
             files: RwLock::new(Vec::new()),
+            random_access: false,
         }
+    }
+
+    /// Map this queue's files with fault readahead off (consume queues: 20-byte units).
+    pub fn random_access(mut self) -> Self {
+        self.random_access = true;
+        self
+    }
+
+    fn open_file(&self, from: i64) -> io::Result<MappedFile> {
+        let f = MappedFile::open(&self.dir, from, self.file_size)?;
+        if self.random_access {
+            f.fault_readahead_off();
+        }
+        Ok(f)
     }
 
     /// Directory of the files.
@@ -75,7 +92,7 @@ impl MappedFileQueue {
                     continue;
                 }
             }
-            let f = MappedFile::open(&self.dir, off, self.file_size)?;
+            let f = self.open_file(off)?;
             f.set_wrote_position(f.size());
             f.set_flushed_position(f.size());
             expect = Some(off + f.size() as i64);
@@ -140,7 +157,7 @@ impl MappedFileQueue {
     /// Create and append a new file starting at `from` (which must continue the sequence).
     pub fn create(&self, from: i64) -> io::Result<Arc<MappedFile>> {
         std::fs::create_dir_all(&self.dir)?;
-        let f = Arc::new(MappedFile::open(&self.dir, from, self.file_size)?);
+        let f = Arc::new(self.open_file(from)?);
         self.push(f.clone());
         Ok(f)
     }

@@ -32,6 +32,7 @@ mod index;
 mod live_config;
 mod mapped_file;
 mod mapped_file_queue;
+mod readahead;
 mod recovery;
 #[allow(clippy::module_inception)]
 mod store;

@@ -199,6 +199,7 @@ impl MessageStore {
         let root = cfg.store_path_root_dir.clone();
         std::fs::create_dir_all(&root).ctx(|| format!("create {}", root.display()))?;
         let lock = lock_dir(&root)?;
+        super::readahead::warn_if_large(&root);
         let abnormal = root.join("abort").exists();
         let checkpoint =
             CheckpointFile::open(&root.join("checkpoint")).ctx(|| "open checkpoint".into())?;
