@@ -85,8 +85,8 @@ mqbench() { "${CLI_PIN[@]}" "$BIN/mqbench" "$@"; }
 
 # The store device's read_ahead_kb (runs keep their stores under $WORK).
 RA_FILE=""; RA_OLD=""
-for f in "/sys/dev/block/$(findmnt -no MAJ:MIN -T "$WORK" 2>/dev/null)/queue/read_ahead_kb" \
-         "/sys/dev/block/$(findmnt -no MAJ:MIN -T "$WORK" 2>/dev/null)/../queue/read_ahead_kb"; do
+RA_DEV=$(findmnt -no MAJ:MIN -T "$WORK" 2>/dev/null | tr -d ' ')
+for f in "/sys/dev/block/$RA_DEV/queue/read_ahead_kb" "/sys/dev/block/$RA_DEV/../queue/read_ahead_kb"; do
   [ -f "$f" ] && { RA_FILE=$f; break; }
 done
 READ_AHEAD=$( [ -n "$RA_FILE" ] && cat "$RA_FILE" || echo unknown)
