@@ -49,19 +49,13 @@ fn append_cpu_report() {
     let store = MessageStore::open(cfg(dir.path(), FlushDiskType::Async)).expect("open");
     store.start().expect("start");
     let body = Bytes::from(vec![b'c'; 1024]);
-    let n: u64 = std::env::var("APPEND_MSGS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let msgs: Vec<_> = (0..n)
-        .map(|i| message("BenchC", (i % 8) as i32, i, &body))
-        .collect();
+    let n: u64 =
+        std::env::var("APPEND_MSGS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let msgs: Vec<_> = (0..n).map(|i| message("BenchC", (i % 8) as i32, i, &body)).collect();
     // Let the pre-allocator warm the first (cold-created) file, as it would be in steady state.
     store.put_message(message("BenchC", 0, u64::MAX, &body));
-    let warm_ms: u64 = std::env::var("WARM_WAIT_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3000);
+    let warm_ms: u64 =
+        std::env::var("WARM_WAIT_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
     std::thread::sleep(Duration::from_millis(warm_ms));
     let (w0, c0) = (Instant::now(), thread_cpu());
     for m in msgs {
@@ -109,9 +103,8 @@ fn bench_append(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("async_1k", |b| {
         b.iter_custom(|iters| {
-            let msgs: Vec<_> = (0..iters)
-                .map(|i| message("BenchA", (i % 8) as i32, seq + i, &body))
-                .collect();
+            let msgs: Vec<_> =
+                (0..iters).map(|i| message("BenchA", (i % 8) as i32, seq + i, &body)).collect();
             seq += iters;
             let t = Instant::now();
             for m in msgs {
@@ -157,10 +150,8 @@ fn sync_flush_report() {
         .enable_all()
         .build()
         .expect("rt");
-    let secs: f64 = std::env::var("SYNC_BENCH_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3.0);
+    let secs: f64 =
+        std::env::var("SYNC_BENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(3.0);
     for n in [1usize, 8, 64] {
         let dir = tmp();
         let store = MessageStore::open(cfg(dir.path(), FlushDiskType::Sync)).expect("open");
@@ -216,10 +207,8 @@ fn bench_read_and_index(c: &mut Criterion) {
     let store = MessageStore::open(cfg(dir.path(), FlushDiskType::Async)).expect("open");
     store.start().expect("start");
     let body = Bytes::from(vec![b'r'; 1024]);
-    let n: u64 = std::env::var("BACKLOG_MSGS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let n: u64 =
+        std::env::var("BACKLOG_MSGS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let queues = 8i32;
     let t = Instant::now();
     for i in 0..n {
@@ -277,10 +266,7 @@ fn bench_read_and_index(c: &mut Criterion) {
     // Restart after a crash (abort file left): CRC scan from the checkpointed file + replay.
     let t = Instant::now();
     let store = MessageStore::open(cfg(dir.path(), FlushDiskType::Async)).expect("reopen");
-    println!(
-        "recovery after crash (abort file): {:.1} ms",
-        t.elapsed().as_secs_f64() * 1000.0
-    );
+    println!("recovery after crash (abort file): {:.1} ms", t.elapsed().as_secs_f64() * 1000.0);
     store.shutdown().expect("shutdown");
 }
 

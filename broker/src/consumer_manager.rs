@@ -58,7 +58,15 @@ pub struct RegisterOutcome {
 
 impl ConsumerManager {
     /// Register or refresh a consumer from a heartbeat.
-    pub fn register(&self, group: &str, client: ClientChannel, consume_type: &str, message_model: &str, consume_from_where: &str, subs: Vec<SubscriptionData>) -> RegisterOutcome {
+    pub fn register(
+        &self,
+        group: &str,
+        client: ClientChannel,
+        consume_type: &str,
+        message_model: &str,
+        consume_from_where: &str,
+        subs: Vec<SubscriptionData>,
+    ) -> RegisterOutcome {
         let mut g = self.groups.entry(group.to_string()).or_default();
         let mut out = RegisterOutcome::default();
         let id = client.channel.id();
@@ -77,10 +85,13 @@ impl ConsumerManager {
         g.consume_from_where = consume_from_where.to_string();
         // Java updates per topic: new or changed expressions replace, topics no longer sent
         // are dropped.
-        let mut new_map: HashMap<String, Arc<SubscriptionData>> = HashMap::with_capacity(subs.len());
+        let mut new_map: HashMap<String, Arc<SubscriptionData>> =
+            HashMap::with_capacity(subs.len());
         for s in subs {
             let changed = match g.subscriptions.get(&s.topic) {
-                Some(old) => old.sub_string != s.sub_string || old.expression_type != s.expression_type,
+                Some(old) => {
+                    old.sub_string != s.sub_string || old.expression_type != s.expression_type
+                }
                 None => true,
             };
             if changed {
@@ -151,7 +162,11 @@ impl ConsumerManager {
 
     /// Client ids of a group, sorted.
     pub fn client_ids(&self, group: &str) -> Vec<String> {
-        let mut v: Vec<String> = self.groups.get(group).map(|g| g.channels.values().map(|c| c.client_id.clone()).collect()).unwrap_or_default();
+        let mut v: Vec<String> = self
+            .groups
+            .get(group)
+            .map(|g| g.channels.values().map(|c| c.client_id.clone()).collect())
+            .unwrap_or_default();
         v.sort();
         v.dedup();
         v
@@ -169,7 +184,11 @@ impl ConsumerManager {
 
     /// Groups subscribed to a topic.
     pub fn groups_of_topic(&self, topic: &str) -> Vec<String> {
-        self.groups.iter().filter(|g| g.subscriptions.contains_key(topic)).map(|g| g.key().clone()).collect()
+        self.groups
+            .iter()
+            .filter(|g| g.subscriptions.contains_key(topic))
+            .map(|g| g.key().clone())
+            .collect()
     }
 
     /// All online group names.
@@ -181,7 +200,8 @@ impl ConsumerManager {
     pub fn notify_ids_changed(&self, group: &str) {
         let header = ConsumerGroupRequestHeader { consumer_group: group.to_string() };
         for c in self.channels(group) {
-            let cmd = RemotingCommand::request_with_header(request::NOTIFY_CONSUMER_IDS_CHANGED, &header);
+            let cmd =
+                RemotingCommand::request_with_header(request::NOTIFY_CONSUMER_IDS_CHANGED, &header);
             c.channel.send_oneway(cmd);
         }
     }

@@ -51,7 +51,9 @@ impl BrokerController {
             cfg.broker_id = 0;
         }
         let host = bind_host(&cfg);
-        let main = TcpListener::bind((host.as_str(), cfg.listen_port)).await.map_err(|e| anyhow::anyhow!("cannot listen on {host}:{} (listenPort): {e}", cfg.listen_port))?;
+        let main = TcpListener::bind((host.as_str(), cfg.listen_port)).await.map_err(|e| {
+            anyhow::anyhow!("cannot listen on {host}:{} (listenPort): {e}", cfg.listen_port)
+        })?;
         let fast = if cfg.listen_port > 2 {
             match TcpListener::bind((host.as_str(), cfg.listen_port - 2)).await {
                 Ok(l) => Some(l),
@@ -67,7 +69,10 @@ impl BrokerController {
         if cfg.ha_listen_port == 0 {
             cfg.ha_listen_port = cfg.listen_port.wrapping_add(1);
         }
-        let store_ip: IpAddr = cfg.broker_ip1.parse().map_err(|_| anyhow::anyhow!("brokerIP1 '{}' is not an IP address", cfg.broker_ip1))?;
+        let store_ip: IpAddr = cfg
+            .broker_ip1
+            .parse()
+            .map_err(|_| anyhow::anyhow!("brokerIP1 '{}' is not an IP address", cfg.broker_ip1))?;
         std::fs::create_dir_all(cfg.store_path_root_dir.join("config"))?;
 
         let store = open_store(&cfg)?;
@@ -97,14 +102,17 @@ impl BrokerController {
         }
         // Weak: the store owns the listener, the broker owns the store.
         let weak: Weak<Broker> = Arc::downgrade(&broker);
-        broker.store.set_arrival_listener(Arc::new(move |topic: &str, q: i32, off: i64, tags: i64| {
-            if let Some(b) = weak.upgrade() {
-                b.pull_hold.on_arrival(topic, q, off, tags);
-            }
-        }));
+        broker.store.set_arrival_listener(Arc::new(
+            move |topic: &str, q: i32, off: i64, tags: i64| {
+                if let Some(b) = weak.upgrade() {
+                    b.pull_hold.on_arrival(topic, q, off, tags);
+                }
+            },
+        ));
 
         let handler = Arc::new(BrokerHandler { broker: broker.clone() });
-        let mut servers = vec![RemotingServer::start(main, handler.clone(), ServerConfig::default())];
+        let mut servers =
+            vec![RemotingServer::start(main, handler.clone(), ServerConfig::default())];
         if let Some(f) = fast {
             servers.push(RemotingServer::start(f, handler, ServerConfig::default()));
         }
@@ -173,13 +181,19 @@ impl BrokerController {
 /// Open (recover) and start the persistent message store the configuration describes.
 fn open_store(cfg: &BrokerConfig) -> anyhow::Result<Arc<MessageStore>> {
     let sc = cfg.store_config().map_err(|e| anyhow::anyhow!("invalid store config: {e}"))?;
-    let s = MessageStore::open(sc).map_err(|e| anyhow::anyhow!("cannot open the message store: {e}"))?;
+    let s = MessageStore::open(sc)
+        .map_err(|e| anyhow::anyhow!("cannot open the message store: {e}"))?;
     s.start().map_err(|e| anyhow::anyhow!("cannot start the message store: {e}"))?;
     Ok(s)
 }
 
 fn persist_all(b: &Broker) {
-    for (what, r) in [("consumerOffset.json", b.offsets.persist()), ("delayOffset.json", b.schedule.persist()), ("topics.json", b.topics.persist()), ("subscriptionGroup.json", b.groups.persist())] {
+    for (what, r) in [
+        ("consumerOffset.json", b.offsets.persist()),
+        ("delayOffset.json", b.schedule.persist()),
+        ("topics.json", b.topics.persist()),
+        ("subscriptionGroup.json", b.groups.persist()),
+    ] {
         if let Err(e) = r {
             tracing::error!(file = what, error = %e, "persisting failed");
         }

@@ -37,7 +37,9 @@ pub fn read_with_backup<T>(path: &Path, parse: impl Fn(&str) -> Option<T>) -> Op
             }
             match parse(&text) {
                 Some(v) => return Some(v),
-                None => tracing::warn!(file = %p.display(), "unparsable config file, trying backup"),
+                None => {
+                    tracing::warn!(file = %p.display(), "unparsable config file, trying backup")
+                }
             }
         }
     }

@@ -24,7 +24,13 @@ impl LockManager {
     }
 
     /// Lock what is free, expired or already ours; returns the set now held by `client_id`.
-    pub fn try_lock(&self, group: &str, client_id: &str, mqs: &BTreeSet<MessageQueue>, now: i64) -> BTreeSet<MessageQueue> {
+    pub fn try_lock(
+        &self,
+        group: &str,
+        client_id: &str,
+        mqs: &BTreeSet<MessageQueue>,
+        now: i64,
+    ) -> BTreeSet<MessageQueue> {
         let mut g = self.groups.entry(group.to_string()).or_default();
         let mut ok = BTreeSet::new();
         for mq in mqs {
@@ -68,7 +74,8 @@ mod tests {
     #[test]
     fn lock_semantics() {
         let m = LockManager::new(60_000);
-        let q: BTreeSet<_> = [MessageQueue::new("T", "b", 0), MessageQueue::new("T", "b", 1)].into();
+        let q: BTreeSet<_> =
+            [MessageQueue::new("T", "b", 0), MessageQueue::new("T", "b", 1)].into();
         assert_eq!(m.try_lock("G", "c1", &q, 0).len(), 2);
         assert_eq!(m.try_lock("G", "c2", &q, 1000).len(), 0);
         assert_eq!(m.try_lock("G", "c2", &q, 70_000).len(), 2);

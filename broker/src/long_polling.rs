@@ -34,10 +34,21 @@ pub struct Parked {
 
 impl PullHold {
     /// Park a pull waiting for offset ≥ `offset` in (topic, queue). `codes` = tag filter.
-    pub fn park(&self, topic: &str, queue_id: i32, offset: i64, codes: Option<Arc<BTreeSet<i32>>>) -> Parked {
+    pub fn park(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+        codes: Option<Arc<BTreeSet<i32>>>,
+    ) -> Parked {
         let (tx, rx) = oneshot::channel();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.waiting.entry(topic.to_string()).or_default().entry(queue_id).or_default().push(Waiter { id, offset, codes, tx });
+        self.waiting
+            .entry(topic.to_string())
+            .or_default()
+            .entry(queue_id)
+            .or_default()
+            .push(Waiter { id, offset, codes, tx });
         self.parked.fetch_add(1, Ordering::SeqCst);
         Parked { id, rx }
     }

@@ -36,11 +36,17 @@ struct Args {
 fn main() -> anyhow::Result<()> {
     // Plain text (no colour codes) when the log goes to a file, as with scripts' redirects.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    tracing_subscriber::fmt().with_ansi(ansi).with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).init();
+    tracing_subscriber::fmt()
+        .with_ansi(ansi)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
     let args = Args::parse();
     let mut cli = Vec::new();
     for s in &args.set {
-        let (k, v) = s.split_once('=').with_context(|| format!("--set expects key=value, got '{s}'"))?;
+        let (k, v) =
+            s.split_once('=').with_context(|| format!("--set expects key=value, got '{s}'"))?;
         cli.push((k.trim().to_string(), v.trim().to_string()));
     }
     if let Some(n) = &args.namesrv {

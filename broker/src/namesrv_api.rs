@@ -26,7 +26,10 @@ fn register_request(b: &Broker) -> RemotingCommand {
         }
     }
     // The 5.x wrapper (empty static-topic mappings): strict 5.x name servers require it.
-    let body = to_json(&RegisterBrokerBody { topic_config_serialize_wrapper: wrapper.with_empty_mappings(), filter_server_list: vec![] });
+    let body = to_json(&RegisterBrokerBody {
+        topic_config_serialize_wrapper: wrapper.with_empty_mappings(),
+        filter_server_list: vec![],
+    });
     let hdr = RegisterBrokerRequestHeader {
         broker_name: b.cfg.broker_name.clone(),
         broker_addr: b.cfg.broker_addr(),

@@ -36,7 +36,8 @@ impl ConsumerOffsetManager {
     /// Load from `<root>/config/consumerOffset.json`.
     pub fn load(root: &std::path::Path) -> Self {
         let path = root.join("config").join("consumerOffset.json");
-        let f: Option<OffsetFile> = json_file::read_with_backup(&path, |t| lenient_json::from_str(t).ok());
+        let f: Option<OffsetFile> =
+            json_file::read_with_backup(&path, |t| lenient_json::from_str(t).ok());
         let table = f.map(|f| f.offset_table.into_iter().collect()).unwrap_or_default();
         ConsumerOffsetManager { table, path, dirty: AtomicBool::new(false) }
     }
@@ -59,12 +60,22 @@ impl ConsumerOffsetManager {
 
     /// Groups that have offsets for `topic`.
     pub fn groups_of_topic(&self, topic: &str) -> Vec<String> {
-        self.table.iter().filter_map(|e| e.key().split_once('@').filter(|(t, _)| *t == topic).map(|(_, g)| g.to_string())).collect()
+        self.table
+            .iter()
+            .filter_map(|e| {
+                e.key().split_once('@').filter(|(t, _)| *t == topic).map(|(_, g)| g.to_string())
+            })
+            .collect()
     }
 
     /// Topics a group has offsets for.
     pub fn topics_of_group(&self, group: &str) -> Vec<String> {
-        self.table.iter().filter_map(|e| e.key().rsplit_once('@').filter(|(_, g)| *g == group).map(|(t, _)| t.to_string())).collect()
+        self.table
+            .iter()
+            .filter_map(|e| {
+                e.key().rsplit_once('@').filter(|(_, g)| *g == group).map(|(t, _)| t.to_string())
+            })
+            .collect()
     }
 
     /// Drop a group's offsets (all topics).
@@ -81,8 +92,11 @@ impl ConsumerOffsetManager {
 
     /// The whole table as Java JSON.
     pub fn to_json(&self, pretty: bool) -> Vec<u8> {
-        let f = OffsetFile { offset_table: self.table.iter().map(|e| (e.key().clone(), e.value().clone())).collect() };
-        if pretty { serde_json::to_vec_pretty(&f) } else { serde_json::to_vec(&f) }.unwrap_or_default()
+        let f = OffsetFile {
+            offset_table: self.table.iter().map(|e| (e.key().clone(), e.value().clone())).collect(),
+        };
+        if pretty { serde_json::to_vec_pretty(&f) } else { serde_json::to_vec(&f) }
+            .unwrap_or_default()
     }
 
     /// Write the file if anything changed since the last write.
@@ -102,7 +116,11 @@ mod tests {
     fn persist_and_reload_java_format() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("config")).unwrap();
-        std::fs::write(dir.path().join("config/consumerOffset.json"), "{\"offsetTable\":{\"T@G\":{0:12,1:40}}}").unwrap();
+        std::fs::write(
+            dir.path().join("config/consumerOffset.json"),
+            "{\"offsetTable\":{\"T@G\":{0:12,1:40}}}",
+        )
+        .unwrap();
         let m = ConsumerOffsetManager::load(dir.path());
         assert_eq!(m.query("G", "T", 1), Some(40));
         m.commit("G", "T", 0, 13);

@@ -58,7 +58,9 @@ impl ProducerManager {
 
     /// The live channel of a client id, in any group (request-reply pushes).
     pub fn find_client(&self, client_id: &str) -> Option<ClientChannel> {
-        self.groups.iter().find_map(|g| g.values().find(|c| c.client_id == client_id && !c.channel.is_closed()).cloned())
+        self.groups.iter().find_map(|g| {
+            g.values().find(|c| c.client_id == client_id && !c.channel.is_closed()).cloned()
+        })
     }
 
     /// Any live channel of the group.

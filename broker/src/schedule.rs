@@ -39,8 +39,14 @@ impl ScheduleService {
     /// Load offsets from `<root>/config/delayOffset.json`.
     pub fn load(root: &std::path::Path, levels_ms: Vec<i64>) -> Self {
         let path = root.join("config").join("delayOffset.json");
-        let f: Option<DelayFile> = json_file::read_with_backup(&path, |t| lenient_json::from_str(t).ok());
-        ScheduleService { offsets: Mutex::new(f.map(|f| f.offset_table).unwrap_or_default()), levels_ms, path, dirty: AtomicBool::new(false) }
+        let f: Option<DelayFile> =
+            json_file::read_with_backup(&path, |t| lenient_json::from_str(t).ok());
+        ScheduleService {
+            offsets: Mutex::new(f.map(|f| f.offset_table).unwrap_or_default()),
+            levels_ms,
+            path,
+            dirty: AtomicBool::new(false),
+        }
     }
 
     /// Delay of a level in ms.
@@ -50,7 +56,8 @@ impl ScheduleService {
 
     /// Java-format JSON of the offsets (GET_ALL_DELAY_OFFSET).
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(&DelayFile { offset_table: self.offsets.lock().clone() }).unwrap_or_default()
+        serde_json::to_vec(&DelayFile { offset_table: self.offsets.lock().clone() })
+            .unwrap_or_default()
     }
 
     /// Persist if changed.
@@ -85,7 +92,9 @@ fn run_level(b: &Broker, level: i32, now: i64) -> usize {
                 b.schedule.set_offset(level, r.next_begin_offset);
                 return delivered;
             }
-            GetMessageStatus::NoMatchedMessage | GetMessageStatus::MessageWasRemoving if r.next_begin_offset > offset => {
+            GetMessageStatus::NoMatchedMessage | GetMessageStatus::MessageWasRemoving
+                if r.next_begin_offset > offset =>
+            {
                 b.schedule.set_offset(level, r.next_begin_offset);
                 continue;
             }

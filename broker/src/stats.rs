@@ -65,7 +65,11 @@ impl BrokerStats {
                 s.pop_front();
             }
         }
-        let (p, g, gb) = (self.put_msgs.load(Ordering::Relaxed), self.get_msgs.load(Ordering::Relaxed), self.get_bytes.load(Ordering::Relaxed));
+        let (p, g, gb) = (
+            self.put_msgs.load(Ordering::Relaxed),
+            self.get_msgs.load(Ordering::Relaxed),
+            self.get_bytes.load(Ordering::Relaxed),
+        );
         let mut s = self.samples.lock();
         s.push_back((now_ms, p, g, gb));
         while s.len() > 601 {
@@ -98,6 +102,9 @@ impl BrokerStats {
     /// (puts today, gets today).
     pub fn today(&self) -> (u64, u64) {
         let base = self.today_base.lock();
-        (self.put_msgs.load(Ordering::Relaxed).saturating_sub(base.1), self.get_msgs.load(Ordering::Relaxed).saturating_sub(base.2))
+        (
+            self.put_msgs.load(Ordering::Relaxed).saturating_sub(base.1),
+            self.get_msgs.load(Ordering::Relaxed).saturating_sub(base.2),
+        )
     }
 }

@@ -24,13 +24,30 @@ impl SubscriptionGroupManager {
     /// Load from disk and add the built-in groups.
     pub fn load(cfg: &BrokerConfig) -> Self {
         let path = cfg.store_path_root_dir.join("config").join("subscriptionGroup.json");
-        let loaded: Option<SubscriptionGroupWrapper> = json_file::read_with_backup(&path, |t| lenient_json::from_str(t).ok());
+        let loaded: Option<SubscriptionGroupWrapper> =
+            json_file::read_with_backup(&path, |t| lenient_json::from_str(t).ok());
         let (table, version) = match loaded {
             Some(w) => (w.subscription_group_table.into_iter().collect(), w.data_version),
             None => (DashMap::new(), DataVersion::default()),
         };
-        let m = SubscriptionGroupManager { table, version: Mutex::new(version), path, auto_create: AtomicBool::new(cfg.auto_create_subscription_group) };
-        for g in ["TOOLS_CONSUMER", "FILTERSRV_CONSUMER", "__MONITOR_CONSUMER", "CLIENT_INNER_PRODUCER", "SELF_TEST_C_GROUP", "CID_ONS-HTTP-PROXY", "CID_ONSAPI_PERMISSION", "CID_ONSAPI_OWNER", "CID_ONSAPI_PULL", "CID_RMQ_SYS_TRANS"] {
+        let m = SubscriptionGroupManager {
+            table,
+            version: Mutex::new(version),
+            path,
+            auto_create: AtomicBool::new(cfg.auto_create_subscription_group),
+        };
+        for g in [
+            "TOOLS_CONSUMER",
+            "FILTERSRV_CONSUMER",
+            "__MONITOR_CONSUMER",
+            "CLIENT_INNER_PRODUCER",
+            "SELF_TEST_C_GROUP",
+            "CID_ONS-HTTP-PROXY",
+            "CID_ONSAPI_PERMISSION",
+            "CID_ONSAPI_OWNER",
+            "CID_ONSAPI_PULL",
+            "CID_RMQ_SYS_TRANS",
+        ] {
             m.table.entry(g.to_string()).or_insert_with(|| SubscriptionGroupConfig::new(g));
         }
         m
@@ -49,7 +66,11 @@ impl SubscriptionGroupManager {
         if !self.auto_create.load(Ordering::Relaxed) {
             return None;
         }
-        let g = self.table.entry(group.to_string()).or_insert_with(|| SubscriptionGroupConfig::new(group)).clone();
+        let g = self
+            .table
+            .entry(group.to_string())
+            .or_insert_with(|| SubscriptionGroupConfig::new(group))
+            .clone();
         self.bump();
         Some(g)
     }
@@ -86,7 +107,11 @@ impl SubscriptionGroupManager {
     /// Snapshot wrapper.
     pub fn wrapper(&self) -> SubscriptionGroupWrapper {
         SubscriptionGroupWrapper {
-            subscription_group_table: self.table.iter().map(|e| (e.key().clone(), e.value().clone())).collect(),
+            subscription_group_table: self
+                .table
+                .iter()
+                .map(|e| (e.key().clone(), e.value().clone()))
+                .collect(),
             data_version: self.version.lock().clone(),
         }
     }

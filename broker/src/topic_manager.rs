@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use dashmap::DashMap;
-use mq_common::protocol::body::{system_topics, DataVersion, TopicConfig, TopicConfigSerializeWrapper, PERM_INHERIT, PERM_READ, PERM_WRITE};
+use mq_common::protocol::body::{
+    system_topics, DataVersion, TopicConfig, TopicConfigSerializeWrapper, PERM_INHERIT, PERM_READ,
+    PERM_WRITE,
+};
 use mq_common::protocol::lenient_json;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -27,12 +30,18 @@ impl TopicManager {
     /// Load `config/topics.json` and add the system topics.
     pub fn load(cfg: &BrokerConfig) -> Self {
         let path = cfg.store_path_root_dir.join("config").join("topics.json");
-        let loaded: Option<TopicConfigSerializeWrapper> = json_file::read_with_backup(&path, |t| lenient_json::from_str(t).ok());
+        let loaded: Option<TopicConfigSerializeWrapper> =
+            json_file::read_with_backup(&path, |t| lenient_json::from_str(t).ok());
         let (table, version) = match loaded {
             Some(w) => (w.topic_config_table.into_iter().collect(), w.data_version),
             None => (DashMap::new(), DataVersion::default()),
         };
-        let tm = TopicManager { table, version: Mutex::new(version), path, changed: Arc::new(Notify::new()) };
+        let tm = TopicManager {
+            table,
+            version: Mutex::new(version),
+            path,
+            changed: Arc::new(Notify::new()),
+        };
         tm.add_system_topics(cfg);
         tm
     }
@@ -97,7 +106,9 @@ impl TopicManager {
 
     /// (writeQueueNums, readQueueNums, perm, is multi-tag) without cloning the config.
     pub fn queue_info(&self, topic: &str) -> Option<(i32, i32, i32, bool)> {
-        self.table.get(topic).map(|e| (e.write_queue_nums, e.read_queue_nums, e.perm, e.topic_filter_type == "MULTI_TAG"))
+        self.table.get(topic).map(|e| {
+            (e.write_queue_nums, e.read_queue_nums, e.perm, e.topic_filter_type == "MULTI_TAG")
+        })
     }
 
     /// True if the topic exists.
@@ -107,7 +118,12 @@ impl TopicManager {
 
     /// Create `topic` from the template `default_topic` (§2.12). `None` if the template is
     /// missing or not inheritable.
-    pub fn create_from_default(&self, topic: &str, default_topic: &str, queue_nums: i32) -> Option<TopicConfig> {
+    pub fn create_from_default(
+        &self,
+        topic: &str,
+        default_topic: &str,
+        queue_nums: i32,
+    ) -> Option<TopicConfig> {
         if let Some(t) = self.get(topic) {
             return Some(t);
         }
@@ -165,7 +181,15 @@ impl TopicManager {
     /// Snapshot as the register/GET_ALL_TOPIC_CONFIG wrapper.
     pub fn wrapper(&self) -> TopicConfigSerializeWrapper {
         let data_version = self.version.lock().clone();
-        TopicConfigSerializeWrapper { topic_config_table: self.table.iter().map(|e| (e.key().clone(), e.value().clone())).collect(), data_version, ..Default::default() }
+        TopicConfigSerializeWrapper {
+            topic_config_table: self
+                .table
+                .iter()
+                .map(|e| (e.key().clone(), e.value().clone()))
+                .collect(),
+            data_version,
+            ..Default::default()
+        }
     }
 
     /// Topic names.

@@ -9,7 +9,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mq_common::message::property::{CHECK_IMMUNITY_TIME_IN_SECONDS, PGROUP, TRANSACTION_CHECK_TIMES, TRANSACTION_ID, UNIQ_KEY};
+use mq_common::message::property::{
+    CHECK_IMMUNITY_TIME_IN_SECONDS, PGROUP, TRANSACTION_CHECK_TIMES, TRANSACTION_ID, UNIQ_KEY,
+};
 use mq_common::message::{MessageExtBrokerInner, RecordView};
 use mq_common::protocol::body::system_topics::{TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC};
 use mq_common::protocol::codes::request as rq;
@@ -33,7 +35,11 @@ fn read_ops(b: &Broker, st: &TxState) {
     loop {
         let r = b.store.get_message(GROUP, TRANS_OP_HALF_TOPIC, 0, off, 256, 4 << 20, None);
         if r.status != GetMessageStatus::Found {
-            if matches!(r.status, GetMessageStatus::OffsetTooSmall | GetMessageStatus::NoMatchedMessage) && r.next_begin_offset > off {
+            if matches!(
+                r.status,
+                GetMessageStatus::OffsetTooSmall | GetMessageStatus::NoMatchedMessage
+            ) && r.next_begin_offset > off
+            {
                 off = r.next_begin_offset;
                 continue;
             }
@@ -42,7 +48,9 @@ fn read_ops(b: &Broker, st: &TxState) {
         let mut set = st.resolved.lock();
         for rec in &r.messages {
             if let Ok(v) = RecordView::parse(rec, false) {
-                if let Some(q) = std::str::from_utf8(v.body).ok().and_then(|s| s.trim().parse::<i64>().ok()) {
+                if let Some(q) =
+                    std::str::from_utf8(v.body).ok().and_then(|s| s.trim().parse::<i64>().ok())
+                {
                     set.insert(q);
                 }
             }
@@ -61,7 +69,9 @@ pub fn check_once(b: &Broker, st: &TxState) {
         let r = b.store.get_message(GROUP, TRANS_HALF_TOPIC, 0, off, 32, 4 << 20, None);
         match r.status {
             GetMessageStatus::Found => {}
-            GetMessageStatus::OffsetTooSmall | GetMessageStatus::NoMatchedMessage if r.next_begin_offset > off => {
+            GetMessageStatus::OffsetTooSmall | GetMessageStatus::NoMatchedMessage
+                if r.next_begin_offset > off =>
+            {
                 off = r.next_begin_offset;
                 continue;
             }
@@ -76,14 +86,23 @@ pub fn check_once(b: &Broker, st: &TxState) {
                 off = v.queue_offset + 1;
                 continue;
             }
-            let immunity = v.property(CHECK_IMMUNITY_TIME_IN_SECONDS).and_then(|s| s.parse::<i64>().ok()).map(|s| s * 1000).unwrap_or(b.live.transaction_time_out() as i64);
+            let immunity = v
+                .property(CHECK_IMMUNITY_TIME_IN_SECONDS)
+                .and_then(|s| s.parse::<i64>().ok())
+                .map(|s| s * 1000)
+                .unwrap_or(b.live.transaction_time_out() as i64);
             if now - v.born_timestamp.min(v.store_timestamp) < immunity {
                 break 'scan;
             }
-            let checks: i32 = v.property(TRANSACTION_CHECK_TIMES).and_then(|s| s.parse().ok()).unwrap_or(0);
+            let checks: i32 =
+                v.property(TRANSACTION_CHECK_TIMES).and_then(|s| s.parse().ok()).unwrap_or(0);
             off = v.queue_offset + 1;
             if checks >= b.live.transaction_check_max() {
-                tracing::warn!(queue_offset = v.queue_offset, checks, "half message discarded after transactionCheckMax checks");
+                tracing::warn!(
+                    queue_offset = v.queue_offset,
+                    checks,
+                    "half message discarded after transactionCheckMax checks"
+                );
                 continue;
             }
             let group = v.property(PGROUP).unwrap_or("").to_string();
@@ -117,10 +136,16 @@ pub fn check_once(b: &Broker, st: &TxState) {
                 tran_state_table_offset: put.queue_offset,
                 commit_log_offset: put.wrote_offset,
                 msg_id: v.property(UNIQ_KEY).map(str::to_string),
-                transaction_id: v.property(TRANSACTION_ID).or(v.property(UNIQ_KEY)).map(str::to_string),
+                transaction_id: v
+                    .property(TRANSACTION_ID)
+                    .or(v.property(UNIQ_KEY))
+                    .map(str::to_string),
                 offset_msg_id: Some(put.msg_id.clone()),
             };
-            producer.channel.send_oneway(RemotingCommand::request_with_header(rq::CHECK_TRANSACTION_STATE, &hdr).with_body(copy));
+            producer.channel.send_oneway(
+                RemotingCommand::request_with_header(rq::CHECK_TRANSACTION_STATE, &hdr)
+                    .with_body(copy),
+            );
         }
     }
     b.offsets.commit(GROUP, TRANS_HALF_TOPIC, 0, off);

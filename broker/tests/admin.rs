@@ -28,13 +28,32 @@ async fn stats_connections_and_offset_reset() {
     }
     let r = b.call(RemotingCommand::request(rq::GET_BROKER_RUNTIME_INFO)).await;
     let kv: KvTable = lenient_json::from_slice(&r.body).unwrap();
-    for k in ["msgPutTotalTodayNow", "msgGetTotalTodayNow", "putTps", "getTransferedTps", "commitLogMinOffset", "commitLogMaxOffset", "brokerVersionDesc", "bootTimestamp", "commitLogDiskRatio"] {
+    for k in [
+        "msgPutTotalTodayNow",
+        "msgGetTotalTodayNow",
+        "putTps",
+        "getTransferedTps",
+        "commitLogMinOffset",
+        "commitLogMaxOffset",
+        "brokerVersionDesc",
+        "bootTimestamp",
+        "commitLogDiskRatio",
+    ] {
         assert!(kv.table.contains_key(k), "missing {k}");
     }
     assert_eq!(kv.table["msgPutTotalTodayNow"], "6");
 
-    let r = b.call(RemotingCommand::request_with_header(rq::GET_TOPIC_STATS_INFO, &TopicRequestHeader { topic: "St".into() })).await;
-    assert!(r.body.starts_with(b"{\"offsetTable\":{{\"brokerName\":\"broker-test\""), "{}", String::from_utf8_lossy(&r.body));
+    let r = b
+        .call(RemotingCommand::request_with_header(
+            rq::GET_TOPIC_STATS_INFO,
+            &TopicRequestHeader { topic: "St".into() },
+        ))
+        .await;
+    assert!(
+        r.body.starts_with(b"{\"offsetTable\":{{\"brokerName\":\"broker-test\""),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     let stats = TopicStatsTable::parse(&r.body).unwrap();
     assert_eq!(stats.offset_table.0.values().map(|o| o.max_offset).sum::<i64>(), 6);
 
@@ -43,37 +62,81 @@ async fn stats_connections_and_offset_reset() {
     let resets = Arc::new(AtomicUsize::new(0));
     let n = resets.clone();
     c.set_request_handler(Arc::new(move |_ch, req| {
-        if req.code == rq::RESET_CONSUMER_CLIENT_OFFSET && ResetOffsetBody::parse(&req.body).is_ok() {
+        if req.code == rq::RESET_CONSUMER_CLIENT_OFFSET && ResetOffsetBody::parse(&req.body).is_ok()
+        {
             n.fetch_add(1, Ordering::SeqCst);
         }
         Box::pin(async { None })
     }));
     c.invoke(&b.addr, heartbeat("cs@1", "GS", &[("St", "*")]), T).await.unwrap();
-    let u = UpdateConsumerOffsetRequestHeader { consumer_group: "GS".into(), topic: "St".into(), queue_id: 0, commit_offset: 2 };
-    c.invoke(&b.addr, RemotingCommand::request_with_header(rq::UPDATE_CONSUMER_OFFSET, &u), T).await.unwrap();
+    let u = UpdateConsumerOffsetRequestHeader {
+        consumer_group: "GS".into(),
+        topic: "St".into(),
+        queue_id: 0,
+        commit_offset: 2,
+    };
+    c.invoke(&b.addr, RemotingCommand::request_with_header(rq::UPDATE_CONSUMER_OFFSET, &u), T)
+        .await
+        .unwrap();
 
-    let r = b.call(RemotingCommand::request_with_header(rq::GET_CONSUME_STATS, &GetConsumeStatsRequestHeader { consumer_group: "GS".into(), topic: Some("St".into()) })).await;
+    let r = b
+        .call(RemotingCommand::request_with_header(
+            rq::GET_CONSUME_STATS,
+            &GetConsumeStatsRequestHeader { consumer_group: "GS".into(), topic: Some("St".into()) },
+        ))
+        .await;
     let cs = ConsumeStats::parse(&r.body).unwrap();
     assert_eq!(cs.diff_total(), 4);
 
-    let r = b.call(RemotingCommand::request_with_header(rq::GET_CONSUMER_CONNECTION_LIST, &ConsumerGroupRequestHeader { consumer_group: "GS".into() })).await;
+    let r = b
+        .call(RemotingCommand::request_with_header(
+            rq::GET_CONSUMER_CONNECTION_LIST,
+            &ConsumerGroupRequestHeader { consumer_group: "GS".into() },
+        ))
+        .await;
     let conn: ConsumerConnection = lenient_json::from_slice(&r.body).unwrap();
     assert_eq!(conn.connection_set.iter().next().unwrap().client_id, "cs@1");
     assert!(conn.subscription_table.contains_key("St"));
 
-    let r = b.call(RemotingCommand::request_with_header(rq::QUERY_TOPIC_CONSUME_BY_WHO, &TopicRequestHeader { topic: "St".into() })).await;
+    let r = b
+        .call(RemotingCommand::request_with_header(
+            rq::QUERY_TOPIC_CONSUME_BY_WHO,
+            &TopicRequestHeader { topic: "St".into() },
+        ))
+        .await;
     let gl: GroupList = lenient_json::from_slice(&r.body).unwrap();
     assert!(gl.group_list.contains("GS"));
-    let r = b.call(RemotingCommand::request_with_header(rq::QUERY_TOPICS_BY_CONSUMER, &QueryTopicsByConsumerRequestHeader { group: "GS".into() })).await;
+    let r = b
+        .call(RemotingCommand::request_with_header(
+            rq::QUERY_TOPICS_BY_CONSUMER,
+            &QueryTopicsByConsumerRequestHeader { group: "GS".into() },
+        ))
+        .await;
     let tl: TopicList = lenient_json::from_slice(&r.body).unwrap();
     assert_eq!(tl.topic_list, ["St"]);
 
     // Reset to the beginning (timestamp 0): offsets go to 0 and the consumer is told.
-    let rh = ResetOffsetRequestHeader { topic: "St".into(), group: "GS".into(), timestamp: 0, is_force: Some(true), queue_id: None, offset: None };
-    let r = b.call(RemotingCommand::request_with_header(rq::INVOKE_BROKER_TO_RESET_OFFSET, &rh)).await;
+    let rh = ResetOffsetRequestHeader {
+        topic: "St".into(),
+        group: "GS".into(),
+        timestamp: 0,
+        is_force: Some(true),
+        queue_id: None,
+        offset: None,
+    };
+    let r =
+        b.call(RemotingCommand::request_with_header(rq::INVOKE_BROKER_TO_RESET_OFFSET, &rh)).await;
     assert_eq!(r.code, 0, "{:?}", r.remark);
-    eventually("reset pushed to the consumer", T, || async { (resets.load(Ordering::SeqCst) == 1).then_some(()) }).await;
-    let q = QueryConsumerOffsetRequestHeader { consumer_group: "GS".into(), topic: "St".into(), queue_id: 0, set_zero_if_not_found: None };
+    eventually("reset pushed to the consumer", T, || async {
+        (resets.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    let q = QueryConsumerOffsetRequestHeader {
+        consumer_group: "GS".into(),
+        topic: "St".into(),
+        queue_id: 0,
+        set_zero_if_not_found: None,
+    };
     let r = b.call(RemotingCommand::request_with_header(rq::QUERY_CONSUMER_OFFSET, &q)).await;
     assert_eq!(r.decode_header::<OffsetResponseHeader>().unwrap().offset, 0);
     c.close_all();
@@ -87,26 +150,63 @@ async fn config_groups_and_topic_admin() {
     let r = b.call(RemotingCommand::request(rq::GET_BROKER_CONFIG)).await;
     let text = String::from_utf8_lossy(&r.body).to_string();
     assert!(text.contains("brokerName=broker-test"), "{text}");
-    let r = b.call(RemotingCommand::request(rq::UPDATE_BROKER_CONFIG).with_body(Bytes::from_static(b"brokerPermission=4\n"))).await;
+    let r = b
+        .call(
+            RemotingCommand::request(rq::UPDATE_BROKER_CONFIG)
+                .with_body(Bytes::from_static(b"brokerPermission=4\n")),
+        )
+        .await;
     assert_eq!(r.code, 0);
     // Read-only broker refuses sends.
     b.create_topic("Ro", 1).await;
     let r = b.call(send_v2(&send_header("Ro", 0, "t", "k"), b"x")).await;
     assert_eq!(r.code, response::NO_PERMISSION);
-    let r = b.call(RemotingCommand::request(rq::UPDATE_BROKER_CONFIG).with_body(Bytes::from_static(b"brokerPermission=9\n"))).await;
+    let r = b
+        .call(
+            RemotingCommand::request(rq::UPDATE_BROKER_CONFIG)
+                .with_body(Bytes::from_static(b"brokerPermission=9\n")),
+        )
+        .await;
     assert_eq!(r.code, response::SYSTEM_ERROR);
     assert!(r.remark.unwrap().contains("brokerPermission"));
-    b.call(RemotingCommand::request(rq::UPDATE_BROKER_CONFIG).with_body(Bytes::from_static(b"brokerPermission=6\n"))).await;
+    b.call(
+        RemotingCommand::request(rq::UPDATE_BROKER_CONFIG)
+            .with_body(Bytes::from_static(b"brokerPermission=6\n")),
+    )
+    .await;
 
-    let g = SubscriptionGroupConfig { retry_max_times: 3, ..SubscriptionGroupConfig::new("AdminG") };
-    assert_eq!(b.call(RemotingCommand::request(rq::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP).with_body(to_json(&g))).await.code, 0);
+    let g =
+        SubscriptionGroupConfig { retry_max_times: 3, ..SubscriptionGroupConfig::new("AdminG") };
+    assert_eq!(
+        b.call(
+            RemotingCommand::request(rq::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+                .with_body(to_json(&g))
+        )
+        .await
+        .code,
+        0
+    );
     let r = b.call(RemotingCommand::request(rq::GET_ALL_SUBSCRIPTIONGROUP_CONFIG)).await;
     let w: SubscriptionGroupWrapper = lenient_json::from_slice(&r.body).unwrap();
     assert_eq!(w.subscription_group_table["AdminG"].retry_max_times, 3);
-    let d = DeleteSubscriptionGroupRequestHeader { group_name: "AdminG".into(), clean_offset: Some(true) };
-    assert_eq!(b.call(RemotingCommand::request_with_header(rq::DELETE_SUBSCRIPTIONGROUP, &d)).await.code, 0);
+    let d = DeleteSubscriptionGroupRequestHeader {
+        group_name: "AdminG".into(),
+        clean_offset: Some(true),
+    };
+    assert_eq!(
+        b.call(RemotingCommand::request_with_header(rq::DELETE_SUBSCRIPTIONGROUP, &d)).await.code,
+        0
+    );
 
-    assert_eq!(b.call(RemotingCommand::request_with_header(rq::DELETE_TOPIC_IN_BROKER, &TopicRequestHeader { topic: "Ro".into() })).await.code, 0);
+    assert_eq!(
+        b.call(RemotingCommand::request_with_header(
+            rq::DELETE_TOPIC_IN_BROKER,
+            &TopicRequestHeader { topic: "Ro".into() }
+        ))
+        .await
+        .code,
+        0
+    );
     let r = b.call(RemotingCommand::request(rq::GET_TOPIC_NAME_LIST)).await;
     let tl: TopicList = lenient_json::from_slice(&r.body).unwrap();
     assert!(!tl.topic_list.contains(&"Ro".to_string()));
@@ -135,7 +235,10 @@ async fn end_transaction_commit_and_rollback() {
         offsets.push((off, h.queue_offset));
     }
     // Half messages are invisible.
-    assert_eq!(b.call(pull_req("GT", "Tx", 0, 0, Some("*"), None)).await.code, response::PULL_NOT_FOUND);
+    assert_eq!(
+        b.call(pull_req("GT", "Tx", 0, 0, Some("*"), None)).await.code,
+        response::PULL_NOT_FOUND
+    );
     let end = |(off, qoff): (i64, i64), ty: i32| EndTransactionRequestHeader {
         producer_group: "PG".into(),
         tran_state_table_offset: qoff,
@@ -145,9 +248,19 @@ async fn end_transaction_commit_and_rollback() {
         msg_id: None,
         transaction_id: None,
     };
-    let r = b.call(RemotingCommand::request_with_header(rq::END_TRANSACTION, &end(offsets[0], sysflag::TRANSACTION_COMMIT_TYPE))).await;
+    let r = b
+        .call(RemotingCommand::request_with_header(
+            rq::END_TRANSACTION,
+            &end(offsets[0], sysflag::TRANSACTION_COMMIT_TYPE),
+        ))
+        .await;
     assert_eq!(r.code, 0, "{:?}", r.remark);
-    let r = b.call(RemotingCommand::request_with_header(rq::END_TRANSACTION, &end(offsets[1], sysflag::TRANSACTION_ROLLBACK_TYPE))).await;
+    let r = b
+        .call(RemotingCommand::request_with_header(
+            rq::END_TRANSACTION,
+            &end(offsets[1], sysflag::TRANSACTION_ROLLBACK_TYPE),
+        ))
+        .await;
     assert_eq!(r.code, 0, "{:?}", r.remark);
     let r = b.call(pull_req("GT", "Tx", 0, 0, Some("*"), None)).await;
     assert_eq!(r.code, response::SUCCESS);
@@ -166,15 +279,26 @@ async fn consumer_running_info_is_forwarded_to_the_client() {
     let c = RemotingClient::new(ClientConfig::default());
     c.set_request_handler(Arc::new(|_ch, req| {
         Box::pin(async move {
-            (req.code == rq::GET_CONSUMER_RUNNING_INFO).then(|| RemotingCommand::success().with_body(Bytes::from_static(b"{\"properties\":{\"x\":\"1\"}}")))
+            (req.code == rq::GET_CONSUMER_RUNNING_INFO).then(|| {
+                RemotingCommand::success()
+                    .with_body(Bytes::from_static(b"{\"properties\":{\"x\":\"1\"}}"))
+            })
         })
     }));
     c.invoke(&b.addr, heartbeat("ri@1", "GRI", &[("T", "*")]), T).await.unwrap();
-    let h = GetConsumerRunningInfoRequestHeader { consumer_group: "GRI".into(), client_id: "ri@1".into(), jstack_enable: Some(false) };
+    let h = GetConsumerRunningInfoRequestHeader {
+        consumer_group: "GRI".into(),
+        client_id: "ri@1".into(),
+        jstack_enable: Some(false),
+    };
     let r = b.call(RemotingCommand::request_with_header(rq::GET_CONSUMER_RUNNING_INFO, &h)).await;
     assert_eq!(r.code, 0, "{:?}", r.remark);
     assert_eq!(r.body.as_ref(), b"{\"properties\":{\"x\":\"1\"}}");
-    let h = GetConsumerRunningInfoRequestHeader { consumer_group: "GRI".into(), client_id: "nobody".into(), jstack_enable: None };
+    let h = GetConsumerRunningInfoRequestHeader {
+        consumer_group: "GRI".into(),
+        client_id: "nobody".into(),
+        jstack_enable: None,
+    };
     let r = b.call(RemotingCommand::request_with_header(rq::GET_CONSUMER_RUNNING_INFO, &h)).await;
     assert_eq!(r.code, response::CONSUMER_NOT_ONLINE);
     c.close_all();
@@ -199,7 +323,12 @@ async fn consume_message_directly_carries_the_stored_message() {
         })
     }));
     c.invoke(&b.addr, heartbeat("cd@1", "GCD", &[("Direct", "*")]), T).await.unwrap();
-    let h = ConsumeMessageDirectlyRequestHeader { consumer_group: "GCD".into(), client_id: Some("cd@1".into()), msg_id: Some(msg_id), broker_name: None };
+    let h = ConsumeMessageDirectlyRequestHeader {
+        consumer_group: "GCD".into(),
+        client_id: Some("cd@1".into()),
+        msg_id: Some(msg_id),
+        broker_name: None,
+    };
     let r = b.call(RemotingCommand::request_with_header(rq::CONSUME_MESSAGE_DIRECTLY, &h)).await;
     assert_eq!(r.code, 0, "{:?}", r.remark);
     assert_eq!(r.body.as_ref(), b"direct-body");

@@ -31,7 +31,12 @@ async fn bad_requests_are_refused_with_a_reason() {
     req.ext_fields.remove("b");
     let r = b.call(req).await;
     assert_eq!(r.code, response::SYSTEM_ERROR);
-    assert!(r.remark.as_deref().unwrap_or("").contains("'b'") || r.remark.as_deref().unwrap_or("").contains("topic"), "{:?}", r.remark);
+    assert!(
+        r.remark.as_deref().unwrap_or("").contains("'b'")
+            || r.remark.as_deref().unwrap_or("").contains("topic"),
+        "{:?}",
+        r.remark
+    );
 
     // Missing field on a pull: still the four response header fields.
     let mut req = pull_req("G", "Good", 0, 0, Some("*"), None);
@@ -60,15 +65,30 @@ async fn bad_requests_are_refused_with_a_reason() {
     assert_eq!(r.code, response::NO_PERMISSION);
 
     // Garbage bodies.
-    let r = b.call(RemotingCommand::request(rq::HEART_BEAT).with_body(Bytes::from_static(b"{not json"))).await;
+    let r = b
+        .call(RemotingCommand::request(rq::HEART_BEAT).with_body(Bytes::from_static(b"{not json")))
+        .await;
     assert_eq!(r.code, response::SYSTEM_ERROR);
     let mut h = send_header("Good", 0, "", "");
     h.batch = Some(true);
-    let r = b.call(RemotingCommand::request_with_header(rq::SEND_BATCH_MESSAGE, &SendMessageRequestHeaderV2::from(&h)).with_body(Bytes::from_static(b"\x00\x00\x00\x50garbage"))).await;
+    let r = b
+        .call(
+            RemotingCommand::request_with_header(
+                rq::SEND_BATCH_MESSAGE,
+                &SendMessageRequestHeaderV2::from(&h),
+            )
+            .with_body(Bytes::from_static(b"\x00\x00\x00\x50garbage")),
+        )
+        .await;
     assert_eq!(r.code, response::MESSAGE_ILLEGAL);
 
     // Nothing was stored.
-    let r = b.call(RemotingCommand::request_with_header(rq::GET_MAX_OFFSET, &QueueRequestHeader { topic: "Good".into(), queue_id: 0, committed: None })).await;
+    let r = b
+        .call(RemotingCommand::request_with_header(
+            rq::GET_MAX_OFFSET,
+            &QueueRequestHeader { topic: "Good".into(), queue_id: 0, committed: None },
+        ))
+        .await;
     assert_eq!(r.decode_header::<OffsetResponseHeader>().unwrap().offset, 0);
     b.shutdown().await;
 }

@@ -16,7 +16,11 @@ fn update(body: &str) -> RemotingCommand {
 
 async fn config_value(b: &TestBroker, key: &str) -> Option<String> {
     let r = b.call(RemotingCommand::request(rq::GET_BROKER_CONFIG)).await;
-    parse_properties(&String::from_utf8_lossy(&r.body)).unwrap().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    parse_properties(&String::from_utf8_lossy(&r.body))
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
 }
 
 #[tokio::test]
@@ -24,7 +28,9 @@ async fn update_classifies_keys_validates_everything_first_and_persists() {
     let dir = tempfile::tempdir().unwrap();
     let b = start(test_config(dir.path())).await;
 
-    let r = b.call(update("fileReservedTime=1\nbrokerName=renamed\nslaveReadEnable=true\nnoSuchKey=1\n")).await;
+    let r = b
+        .call(update("fileReservedTime=1\nbrokerName=renamed\nslaveReadEnable=true\nnoSuchKey=1\n"))
+        .await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
     let remark = r.remark.unwrap();
     assert!(remark.contains("after a restart: brokerName"), "{remark}");
@@ -39,7 +45,8 @@ async fn update_classifies_keys_validates_everything_first_and_persists() {
 
     // Persisted: the whole config, readable back.
     let file = dir.path().join("config").join("broker.properties");
-    let saved: Vec<(String, String)> = parse_properties(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let saved: Vec<(String, String)> =
+        parse_properties(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert!(saved.contains(&("fileReservedTime".into(), "1".into())), "{saved:?}");
     assert!(saved.contains(&("brokerName".into(), "renamed".into())));
     assert!(saved.iter().any(|(k, _)| k == "listenPort"));

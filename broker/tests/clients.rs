@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use mq_common::protocol::body::{to_json, ConsumerListByGroupResponseBody, LockBatchRequestBody, LockBatchResponseBody, MessageQueue, TopicConfigSerializeWrapper};
+use mq_common::protocol::body::{
+    to_json, ConsumerListByGroupResponseBody, LockBatchRequestBody, LockBatchResponseBody,
+    MessageQueue, TopicConfigSerializeWrapper,
+};
 use mq_common::protocol::codes::{request as rq, response};
 use mq_common::protocol::header::*;
 use mq_common::protocol::{lenient_json, RemotingCommand};
@@ -54,23 +57,54 @@ async fn heartbeat_registry_and_rebalance_notifications() {
     let before = notified.load(Ordering::SeqCst);
     let c2 = RemotingClient::new(ClientConfig::default());
     c2.invoke(&b.addr, heartbeat("c2@2", "GH", &[("Sub", "tagB")]), T).await.unwrap();
-    eventually("notify on join", T, || async { (notified.load(Ordering::SeqCst) > before).then_some(()) }).await;
-    let r = b.call(RemotingCommand::request_with_header(rq::GET_CONSUMER_LIST_BY_GROUP, &ConsumerGroupRequestHeader { consumer_group: "GH".into() })).await;
+    eventually("notify on join", T, || async {
+        (notified.load(Ordering::SeqCst) > before).then_some(())
+    })
+    .await;
+    let r = b
+        .call(RemotingCommand::request_with_header(
+            rq::GET_CONSUMER_LIST_BY_GROUP,
+            &ConsumerGroupRequestHeader { consumer_group: "GH".into() },
+        ))
+        .await;
     let list: ConsumerListByGroupResponseBody = lenient_json::from_slice(&r.body).unwrap();
     assert_eq!(list.consumer_id_list, ["c1@1", "c2@2"]);
 
     // The second member's connection closes → removed at once, the first is told again.
     let before = notified.load(Ordering::SeqCst);
     c2.close_all();
-    eventually("notify on leave", T, || async { (notified.load(Ordering::SeqCst) > before).then_some(()) }).await;
-    let r = b.call(RemotingCommand::request_with_header(rq::GET_CONSUMER_LIST_BY_GROUP, &ConsumerGroupRequestHeader { consumer_group: "GH".into() })).await;
+    eventually("notify on leave", T, || async {
+        (notified.load(Ordering::SeqCst) > before).then_some(())
+    })
+    .await;
+    let r = b
+        .call(RemotingCommand::request_with_header(
+            rq::GET_CONSUMER_LIST_BY_GROUP,
+            &ConsumerGroupRequestHeader { consumer_group: "GH".into() },
+        ))
+        .await;
     let list: ConsumerListByGroupResponseBody = lenient_json::from_slice(&r.body).unwrap();
     assert_eq!(list.consumer_id_list, ["c1@1"]);
 
     // UNREGISTER_CLIENT empties the group.
-    let u = UnregisterClientRequestHeader { client_id: "c1@1".into(), producer_group: None, consumer_group: Some("GH".into()) };
-    assert_eq!(c1.invoke(&b.addr, RemotingCommand::request_with_header(rq::UNREGISTER_CLIENT, &u), T).await.unwrap().code, 0);
-    let r = b.call(RemotingCommand::request_with_header(rq::GET_CONSUMER_LIST_BY_GROUP, &ConsumerGroupRequestHeader { consumer_group: "GH".into() })).await;
+    let u = UnregisterClientRequestHeader {
+        client_id: "c1@1".into(),
+        producer_group: None,
+        consumer_group: Some("GH".into()),
+    };
+    assert_eq!(
+        c1.invoke(&b.addr, RemotingCommand::request_with_header(rq::UNREGISTER_CLIENT, &u), T)
+            .await
+            .unwrap()
+            .code,
+        0
+    );
+    let r = b
+        .call(RemotingCommand::request_with_header(
+            rq::GET_CONSUMER_LIST_BY_GROUP,
+            &ConsumerGroupRequestHeader { consumer_group: "GH".into() },
+        ))
+        .await;
     assert_eq!(r.code, response::SYSTEM_ERROR);
     c1.close_all();
     b.shutdown().await;
@@ -80,15 +114,29 @@ async fn heartbeat_registry_and_rebalance_notifications() {
 async fn orderly_locks() {
     let dir = tempfile::tempdir().unwrap();
     let b = start(test_config(dir.path())).await;
-    let mqs: BTreeSet<MessageQueue> = (0..2).map(|q| MessageQueue::new("Ord", "broker-test", q)).collect();
+    let mqs: BTreeSet<MessageQueue> =
+        (0..2).map(|q| MessageQueue::new("Ord", "broker-test", q)).collect();
     let lock = |client: &str| {
-        RemotingCommand::request(rq::LOCK_BATCH_MQ).with_body(to_json(&LockBatchRequestBody { consumer_group: "GO".into(), client_id: client.into(), only_this_broker: false, mq_set: mqs.clone() }))
+        RemotingCommand::request(rq::LOCK_BATCH_MQ).with_body(to_json(&LockBatchRequestBody {
+            consumer_group: "GO".into(),
+            client_id: client.into(),
+            only_this_broker: false,
+            mq_set: mqs.clone(),
+        }))
     };
-    let got = |r: RemotingCommand| lenient_json::from_slice::<LockBatchResponseBody>(&r.body).unwrap().lock_ok_mq_set.len();
+    let got = |r: RemotingCommand| {
+        lenient_json::from_slice::<LockBatchResponseBody>(&r.body).unwrap().lock_ok_mq_set.len()
+    };
     assert_eq!(got(b.call(lock("c1")).await), 2);
     assert_eq!(got(b.call(lock("c2")).await), 0);
     assert_eq!(got(b.call(lock("c1")).await), 2);
-    let unlock = RemotingCommand::request(rq::UNLOCK_BATCH_MQ).with_body(to_json(&LockBatchRequestBody { consumer_group: "GO".into(), client_id: "c1".into(), only_this_broker: false, mq_set: mqs.clone() }));
+    let unlock =
+        RemotingCommand::request(rq::UNLOCK_BATCH_MQ).with_body(to_json(&LockBatchRequestBody {
+            consumer_group: "GO".into(),
+            client_id: "c1".into(),
+            only_this_broker: false,
+            mq_set: mqs.clone(),
+        }));
     assert_eq!(b.call(unlock).await.code, 0);
     assert_eq!(got(b.call(lock("c2")).await), 2);
     b.shutdown().await;

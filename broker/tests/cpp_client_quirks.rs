@@ -18,7 +18,11 @@ async fn send_message_with_batch_flag_unpacks_the_batch() {
     b.create_topic("CppBatch", 1).await;
 
     let items: Vec<BatchItem> = (0..3)
-        .map(|i| BatchItem { flag: 0, body: Bytes::from(format!("b{i}")), properties: encode_properties([("TAGS", "TagA"), ("KEYS", format!("k{i}").as_str())]) })
+        .map(|i| BatchItem {
+            flag: 0,
+            body: Bytes::from(format!("b{i}")),
+            properties: encode_properties([("TAGS", "TagA"), ("KEYS", format!("k{i}").as_str())]),
+        })
         .collect();
     let mut h = send_header("CppBatch", 0, "", "");
     h.properties = Some("WAIT\u{1}true\u{2}".into());
@@ -28,7 +32,8 @@ async fn send_message_with_batch_flag_unpacks_the_batch() {
 
     let r = b.call(pull_req("G", "CppBatch", 0, 0, Some("TagA"), None)).await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
-    let bodies: Vec<String> = decode_msgs(&r.body).iter().map(|m| String::from_utf8_lossy(&m.body).to_string()).collect();
+    let bodies: Vec<String> =
+        decode_msgs(&r.body).iter().map(|m| String::from_utf8_lossy(&m.body).to_string()).collect();
     assert_eq!(bodies, ["b0", "b1", "b2"]);
 }
 
@@ -45,13 +50,16 @@ async fn cpp_heartbeat_registers_and_filters_by_the_real_tag_codes() {
     }
 
     let hb = r#"{"clientID":"8557-127.0.0.1@DEFAULT","consumerDataSet":[{"consumeFromWhere":0,"consumeType":1,"groupName":"CPP_CG","messageModel":1,"subscriptionDataSet":[{"codeSet":[0],"subString":"TagA","subVersion":"1795320563571","tagsSet":["TagA"],"topic":"CppHb"}]}]}"#;
-    let r = b.call(RemotingCommand::request(rq::HEART_BEAT).with_body(Bytes::from_static(hb.as_bytes()))).await;
+    let r = b
+        .call(RemotingCommand::request(rq::HEART_BEAT).with_body(Bytes::from_static(hb.as_bytes())))
+        .await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
 
     // No subscription in the pull: the broker uses the one from the heartbeat.
     let r = b.call(pull_req("CPP_CG", "CppHb", 0, 0, None, None)).await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
-    let bodies: Vec<String> = decode_msgs(&r.body).iter().map(|m| String::from_utf8_lossy(&m.body).to_string()).collect();
+    let bodies: Vec<String> =
+        decode_msgs(&r.body).iter().map(|m| String::from_utf8_lossy(&m.body).to_string()).collect();
     assert_eq!(bodies, ["a"]);
 }
 
@@ -67,7 +75,9 @@ async fn heartbeat_and_pull_header_share_one_normalisation() {
         let r = b.call(send_v2(&send_header("NormT", 0, tag, "k"), body.as_bytes())).await;
         assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
     }
-    let bodies = |r: &RemotingCommand| -> Vec<String> { decode_msgs(&r.body).iter().map(|m| String::from_utf8_lossy(&m.body).to_string()).collect() };
+    let bodies = |r: &RemotingCommand| -> Vec<String> {
+        decode_msgs(&r.body).iter().map(|m| String::from_utf8_lossy(&m.body).to_string()).collect()
+    };
 
     // Header subscription (no expressionType, padded, with empty pieces).
     let mut req = pull_req("NormG", "NormT", 0, 0, Some(" 订单 |||| "), None);
@@ -78,7 +88,9 @@ async fn heartbeat_and_pull_header_share_one_normalisation() {
 
     // Heartbeat subscription with a wrong codeSet and no expressionType.
     let hb = r#"{"clientID":"c1","consumerDataSet":[{"groupName":"NormG","consumeType":1,"messageModel":1,"consumeFromWhere":0,"subscriptionDataSet":[{"codeSet":[12345],"subString":"订单","subVersion":1,"tagsSet":["x"],"topic":"NormT"}]}]}"#;
-    let r = b.call(RemotingCommand::request(rq::HEART_BEAT).with_body(Bytes::from_static(hb.as_bytes()))).await;
+    let r = b
+        .call(RemotingCommand::request(rq::HEART_BEAT).with_body(Bytes::from_static(hb.as_bytes())))
+        .await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
     let r = b.call(pull_req("NormG", "NormT", 0, 0, None, None)).await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);

@@ -16,7 +16,10 @@ use mq_namesrv::config::NamesrvConfig;
 use mq_namesrv::controller::NamesrvController;
 
 async fn route(client: &RemotingClient, ns: &str, topic: &str) -> Option<TopicRouteData> {
-    let req = RemotingCommand::request_with_header(rq::GET_ROUTEINFO_BY_TOPIC, &GetRouteInfoRequestHeader { topic: topic.into(), accept_standard_json_only: None });
+    let req = RemotingCommand::request_with_header(
+        rq::GET_ROUTEINFO_BY_TOPIC,
+        &GetRouteInfoRequestHeader { topic: topic.into(), accept_standard_json_only: None },
+    );
     let r = client.invoke(ns, req, T).await.ok()?;
     (r.code == response::SUCCESS).then(|| lenient_json::from_slice(&r.body).ok()).flatten()
 }
@@ -24,7 +27,12 @@ async fn route(client: &RemotingClient, ns: &str, topic: &str) -> Option<TopicRo
 #[tokio::test]
 async fn registers_routes_and_unregisters_on_shutdown() {
     let dir = tempfile::tempdir().unwrap();
-    let ns_cfg = NamesrvConfig { bind_address: "127.0.0.1".into(), listen_port: 0, kv_config_path: dir.path().join("kv.json"), ..Default::default() };
+    let ns_cfg = NamesrvConfig {
+        bind_address: "127.0.0.1".into(),
+        listen_port: 0,
+        kv_config_path: dir.path().join("kv.json"),
+        ..Default::default()
+    };
     let ns = NamesrvController::start(ns_cfg).await.unwrap();
     let ns_addr = ns.local_addr().to_string();
     let mut cfg = test_config(&dir.path().join("store"));
@@ -38,11 +46,17 @@ async fn registers_routes_and_unregisters_on_shutdown() {
 
     // A new topic is registered at once (no 30 s wait).
     b.create_topic("Routed", 3).await;
-    let r = eventually("route of a new topic", T, || async { route(&client, &ns_addr, "Routed").await }).await;
+    let r = eventually("route of a new topic", T, || async {
+        route(&client, &ns_addr, "Routed").await
+    })
+    .await;
     assert_eq!(r.queue_datas[0].write_queue_nums, 3);
 
     b.shutdown().await;
-    eventually("route gone after unregister", T, || async { route(&client, &ns_addr, "Routed").await.is_none().then_some(()) }).await;
+    eventually("route gone after unregister", T, || async {
+        route(&client, &ns_addr, "Routed").await.is_none().then_some(())
+    })
+    .await;
     client.close_all();
     ns.shutdown().await;
 }
@@ -56,26 +70,44 @@ fn binary_prints_config_and_refuses_bad_values() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("broker.conf");
     std::fs::write(&conf, "brokerName=broker-x\nlistenPort=20911\nnoSuchKey=1\n").unwrap();
-    let out = mqbroker().arg("-c").arg(&conf).arg("-m").env_remove("NAMESRV_ADDR").output().unwrap();
+    let out =
+        mqbroker().arg("-c").arg(&conf).arg("-m").env_remove("NAMESRV_ADDR").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("brokerName=broker-x"), "{text}");
     assert!(text.contains("listenPort=20911"));
     assert!(!text.contains("maxMessageSize"), "-m prints important keys only");
-    let out = mqbroker().arg("-c").arg(&conf).arg("-p").arg("-n").arg("10.0.0.1:9876").output().unwrap();
+    let out =
+        mqbroker().arg("-c").arg(&conf).arg("-p").arg("-n").arg("10.0.0.1:9876").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("namesrvAddr=10.0.0.1:9876"));
 
     // NAMESRV_ADDR is the default; the file overrides it.
-    let out = mqbroker().arg("-c").arg(&conf).arg("-p").env("NAMESRV_ADDR", "1.2.3.4:9876").output().unwrap();
+    let out = mqbroker()
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .env("NAMESRV_ADDR", "1.2.3.4:9876")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("namesrvAddr=1.2.3.4:9876"));
     std::fs::write(&conf, "namesrvAddr=5.6.7.8:9876\n").unwrap();
-    let out = mqbroker().arg("-c").arg(&conf).arg("-p").env("NAMESRV_ADDR", "1.2.3.4:9876").output().unwrap();
+    let out = mqbroker()
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .env("NAMESRV_ADDR", "1.2.3.4:9876")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("namesrvAddr=5.6.7.8:9876"));
 
     std::fs::write(&conf, "brokerRole=CAPTAIN\n").unwrap();
     let out = mqbroker().arg("-c").arg(&conf).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("brokerRole"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("brokerRole"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -15,7 +15,16 @@ async fn thousands_of_pipelined_sends_are_all_answered() {
             let client = b.client.clone();
             let addr = b.addr.clone();
             pending.push(tokio::spawn(async move {
-                client.invoke(&addr, send_v2(&send_header("Pipe", i % 4, "t", &format!("k{round}-{i}")), &[7u8; 128]), T).await
+                client
+                    .invoke(
+                        &addr,
+                        send_v2(
+                            &send_header("Pipe", i % 4, "t", &format!("k{round}-{i}")),
+                            &[7u8; 128],
+                        ),
+                        T,
+                    )
+                    .await
             }));
         }
         for p in pending {

@@ -34,19 +34,38 @@ async fn reply_is_pushed_to_the_requester() {
             })
         })
     }));
-    let hb = HeartbeatData { client_id: "req@1".into(), producer_data_set: vec![ProducerData { group_name: "PReq".into() }], consumer_data_set: vec![] };
-    requester.invoke(&b.addr, RemotingCommand::request(rq::HEART_BEAT).with_body(to_json(&hb)), T).await.unwrap();
+    let hb = HeartbeatData {
+        client_id: "req@1".into(),
+        producer_data_set: vec![ProducerData { group_name: "PReq".into() }],
+        consumer_data_set: vec![],
+    };
+    requester
+        .invoke(&b.addr, RemotingCommand::request(rq::HEART_BEAT).with_body(to_json(&hb)), T)
+        .await
+        .unwrap();
 
     let mut h = send_header("DefaultCluster_REPLY_TOPIC", 0, "", "");
-    h.properties = Some(encode_properties([("REPLY_TO_CLIENT", "req@1"), ("CORRELATION_ID", "c-1")]));
-    let req = RemotingCommand::request_with_header(rq::SEND_REPLY_MESSAGE_V2, &SendMessageRequestHeaderV2::from(&h)).with_body(bytes::Bytes::from_static(b"pong"));
+    h.properties =
+        Some(encode_properties([("REPLY_TO_CLIENT", "req@1"), ("CORRELATION_ID", "c-1")]));
+    let req = RemotingCommand::request_with_header(
+        rq::SEND_REPLY_MESSAGE_V2,
+        &SendMessageRequestHeaderV2::from(&h),
+    )
+    .with_body(bytes::Bytes::from_static(b"pong"));
     let r = b.call(req).await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
-    assert_eq!(got.lock().as_slice(), &[("DefaultCluster_REPLY_TOPIC".to_string(), b"pong".to_vec())]);
+    assert_eq!(
+        got.lock().as_slice(),
+        &[("DefaultCluster_REPLY_TOPIC".to_string(), b"pong".to_vec())]
+    );
 
     // Unknown requester → SYSTEM_ERROR naming it.
     h.properties = Some(encode_properties([("REPLY_TO_CLIENT", "gone@9")]));
-    let req = RemotingCommand::request_with_header(rq::SEND_REPLY_MESSAGE_V2, &SendMessageRequestHeaderV2::from(&h)).with_body(bytes::Bytes::from_static(b"x"));
+    let req = RemotingCommand::request_with_header(
+        rq::SEND_REPLY_MESSAGE_V2,
+        &SendMessageRequestHeaderV2::from(&h),
+    )
+    .with_body(bytes::Bytes::from_static(b"x"));
     let r = b.call(req).await;
     assert_eq!(r.code, response::SYSTEM_ERROR);
     assert!(r.remark.unwrap().contains("gone@9"));

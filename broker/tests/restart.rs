@@ -18,23 +18,42 @@ async fn topics_offsets_and_messages_survive_restart() {
     let b = start(test_config(dir.path())).await;
     b.create_topic("Persist", 2).await;
     for i in 0..10 {
-        let r = b.call(send_v2(&send_header("Persist", i % 2, "t", &format!("k{i}")), format!("p{i}").as_bytes())).await;
+        let r = b
+            .call(send_v2(
+                &send_header("Persist", i % 2, "t", &format!("k{i}")),
+                format!("p{i}").as_bytes(),
+            ))
+            .await;
         assert_eq!(r.code, 0, "{:?}", r.remark);
     }
-    let u = UpdateConsumerOffsetRequestHeader { consumer_group: "GP".into(), topic: "Persist".into(), queue_id: 1, commit_offset: 3 };
-    assert_eq!(b.call(RemotingCommand::request_with_header(rq::UPDATE_CONSUMER_OFFSET, &u)).await.code, 0);
+    let u = UpdateConsumerOffsetRequestHeader {
+        consumer_group: "GP".into(),
+        topic: "Persist".into(),
+        queue_id: 1,
+        commit_offset: 3,
+    };
+    assert_eq!(
+        b.call(RemotingCommand::request_with_header(rq::UPDATE_CONSUMER_OFFSET, &u)).await.code,
+        0
+    );
     b.shutdown().await;
 
     let b = start(test_config(dir.path())).await;
     let r = b.call(RemotingCommand::request(rq::GET_ALL_TOPIC_CONFIG)).await;
     assert!(String::from_utf8_lossy(&r.body).contains("\"Persist\""));
-    let q = QueryConsumerOffsetRequestHeader { consumer_group: "GP".into(), topic: "Persist".into(), queue_id: 1, set_zero_if_not_found: None };
+    let q = QueryConsumerOffsetRequestHeader {
+        consumer_group: "GP".into(),
+        topic: "Persist".into(),
+        queue_id: 1,
+        set_zero_if_not_found: None,
+    };
     let r = b.call(RemotingCommand::request_with_header(rq::QUERY_CONSUMER_OFFSET, &q)).await;
     assert_eq!(r.code, 0);
     assert_eq!(r.decode_header::<OffsetResponseHeader>().unwrap().offset, 3);
     let r = b.call(pull_req("GX", "Persist", 0, 0, Some("*"), None)).await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
-    let bodies: Vec<String> = decode_msgs(&r.body).iter().map(|m| String::from_utf8_lossy(&m.body).to_string()).collect();
+    let bodies: Vec<String> =
+        decode_msgs(&r.body).iter().map(|m| String::from_utf8_lossy(&m.body).to_string()).collect();
     assert_eq!(bodies, ["p0", "p2", "p4", "p6", "p8"]);
     // New sends continue the queue offsets.
     let r = b.call(send_v2(&send_header("Persist", 0, "t", "k"), b"after")).await;
@@ -73,6 +92,10 @@ async fn delayed_message_delivered_after_restart() {
     let r = b.call(pull_req("GD", "Delayed", 0, 1, Some("*"), None)).await;
     assert_eq!(r.code, response::PULL_NOT_FOUND);
     let r = b.call(RemotingCommand::request(rq::GET_ALL_DELAY_OFFSET)).await;
-    assert!(String::from_utf8_lossy(&r.body).contains("\"2\":1"), "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("\"2\":1"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     b.shutdown().await;
 }

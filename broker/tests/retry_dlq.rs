@@ -28,7 +28,12 @@ async fn send_back_retries_then_dead_letters() {
         unit_mode: Some(false),
         max_reconsume_times: Some(1),
     };
-    let r = b.call(RemotingCommand::request_with_header(rq::CONSUMER_SEND_MSG_BACK, &back(orig.commit_log_offset))).await;
+    let r = b
+        .call(RemotingCommand::request_with_header(
+            rq::CONSUMER_SEND_MSG_BACK,
+            &back(orig.commit_log_offset),
+        ))
+        .await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
     let retry = eventually("retry copy delivered", Duration::from_secs(15), || async {
         let r = b.call(pull_req("GR", "%RETRY%GR", 0, 0, Some("*"), Some(1000))).await;
@@ -41,7 +46,12 @@ async fn send_back_retries_then_dead_letters() {
     assert_eq!(retry.property("ORIGIN_MESSAGE_ID"), Some(orig.offset_msg_id.as_str()));
 
     // Second failure: reconsumeTimes 1 >= max 1 → %DLQ%GR, no delay.
-    let r = b.call(RemotingCommand::request_with_header(rq::CONSUMER_SEND_MSG_BACK, &back(retry.commit_log_offset))).await;
+    let r = b
+        .call(RemotingCommand::request_with_header(
+            rq::CONSUMER_SEND_MSG_BACK,
+            &back(retry.commit_log_offset),
+        ))
+        .await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
     let r = b.call(pull_req("GR", "%DLQ%GR", 0, 0, Some("*"), None)).await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
@@ -55,11 +65,18 @@ async fn send_back_retries_then_dead_letters() {
     h.max_reconsume_times = Some(2);
     let r = b.call(send_v1(&h, b"again")).await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
-    let r = b.call(RemotingCommand::request_with_header(rq::GET_MAX_OFFSET, &QueueRequestHeader { topic: "%DLQ%GR".into(), queue_id: 0, committed: None })).await;
+    let r = b
+        .call(RemotingCommand::request_with_header(
+            rq::GET_MAX_OFFSET,
+            &QueueRequestHeader { topic: "%DLQ%GR".into(), queue_id: 0, committed: None },
+        ))
+        .await;
     assert_eq!(r.decode_header::<OffsetResponseHeader>().unwrap().offset, 2);
 
     // Unknown offset → SYSTEM_ERROR with a remark.
-    let r = b.call(RemotingCommand::request_with_header(rq::CONSUMER_SEND_MSG_BACK, &back(1 << 40))).await;
+    let r = b
+        .call(RemotingCommand::request_with_header(rq::CONSUMER_SEND_MSG_BACK, &back(1 << 40)))
+        .await;
     assert_eq!(r.code, response::SYSTEM_ERROR);
     b.shutdown().await;
 }

@@ -30,12 +30,20 @@ async fn send_v1_v2_batch_then_pull_with_tag_filter() {
     assert_eq!(r.decode_header::<SendMessageResponseHeader>().unwrap().queue_offset, 1);
 
     let items: Vec<BatchItem> = (2..5)
-        .map(|i| BatchItem { flag: 0, body: Bytes::from(format!("m{i}")), properties: encode_properties([("TAGS", "tagA"), ("KEYS", format!("k{i}").as_str())]) })
+        .map(|i| BatchItem {
+            flag: 0,
+            body: Bytes::from(format!("m{i}")),
+            properties: encode_properties([("TAGS", "tagA"), ("KEYS", format!("k{i}").as_str())]),
+        })
         .collect();
     let mut h = send_header("TopicA", 0, "", "");
     h.properties = Some(String::new());
     h.batch = Some(true);
-    let req = RemotingCommand::request_with_header(rq::SEND_BATCH_MESSAGE, &SendMessageRequestHeaderV2::from(&h)).with_body(encode_batch(&items));
+    let req = RemotingCommand::request_with_header(
+        rq::SEND_BATCH_MESSAGE,
+        &SendMessageRequestHeaderV2::from(&h),
+    )
+    .with_body(encode_batch(&items));
     let r = b.call(req).await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
     let hdr: SendMessageResponseHeader = r.decode_header().unwrap();
@@ -46,7 +54,10 @@ async fn send_v1_v2_batch_then_pull_with_tag_filter() {
     let r = b.call(pull_req("G1", "TopicA", 0, 0, Some("*"), None)).await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
     let msgs = decode_msgs(&r.body);
-    assert_eq!(msgs.iter().map(|m| String::from_utf8_lossy(&m.body).to_string()).collect::<Vec<_>>(), ["m0", "m1", "m2", "m3", "m4"]);
+    assert_eq!(
+        msgs.iter().map(|m| String::from_utf8_lossy(&m.body).to_string()).collect::<Vec<_>>(),
+        ["m0", "m1", "m2", "m3", "m4"]
+    );
     assert_eq!(msgs[1].property("CLUSTER"), Some("DefaultCluster"));
     let ph: PullMessageResponseHeader = r.decode_header().unwrap();
     assert_eq!((ph.next_begin_offset, ph.min_offset, ph.max_offset), (5, 0, 5));
@@ -79,17 +90,34 @@ async fn send_v1_v2_batch_then_pull_with_tag_filter() {
     assert_eq!(r.decode_header::<OffsetResponseHeader>().unwrap().offset, 0);
     let r = b.call(RemotingCommand::request_with_header(rq::GET_EARLIEST_MSG_STORETIME, &q)).await;
     assert!(r.decode_header::<EarliestMsgStoretimeResponseHeader>().unwrap().timestamp > 0);
-    let s = SearchOffsetRequestHeader { topic: "TopicA".into(), queue_id: 0, timestamp: 0, boundary_type: None };
+    let s = SearchOffsetRequestHeader {
+        topic: "TopicA".into(),
+        queue_id: 0,
+        timestamp: 0,
+        boundary_type: None,
+    };
     let r = b.call(RemotingCommand::request_with_header(rq::SEARCH_OFFSET_BY_TIMESTAMP, &s)).await;
     assert_eq!(r.decode_header::<OffsetResponseHeader>().unwrap().offset, 0);
 
     // Query by key and view by id.
-    let qh = QueryMessageRequestHeader { topic: "TopicA".into(), key: "k3".into(), max_num: 10, begin_timestamp: 0, end_timestamp: i64::MAX, unique_key_query: None };
+    let qh = QueryMessageRequestHeader {
+        topic: "TopicA".into(),
+        key: "k3".into(),
+        max_num: 10,
+        begin_timestamp: 0,
+        end_timestamp: i64::MAX,
+        unique_key_query: None,
+    };
     let r = b.call(RemotingCommand::request_with_header(rq::QUERY_MESSAGE, &qh)).await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
     assert_eq!(decode_msgs(&r.body)[0].body.as_ref(), b"m3");
     let (_, off) = decode_offset_msg_id(hdr.msg_id.split(',').next().unwrap()).unwrap();
-    let r = b.call(RemotingCommand::request_with_header(rq::VIEW_MESSAGE_BY_ID, &ViewMessageRequestHeader { offset: off, topic: None })).await;
+    let r = b
+        .call(RemotingCommand::request_with_header(
+            rq::VIEW_MESSAGE_BY_ID,
+            &ViewMessageRequestHeader { offset: off, topic: None },
+        ))
+        .await;
     assert_eq!(r.code, response::SUCCESS);
     assert_eq!(decode_msgs(&r.body)[0].body.as_ref(), b"m2");
     b.shutdown().await;
@@ -109,22 +137,46 @@ async fn long_poll_wakes_on_arrival_and_times_out() {
     let client = b.client.clone();
     let addr = b.addr.clone();
     // Held for up to 120 s: only the arrival can answer it within the 60 s we wait.
-    let pending = tokio::spawn(async move { client.invoke(&addr, pull_req("G", "LP", 0, 0, Some("*"), Some(120_000)), Duration::from_secs(150)).await });
-    eventually("pull parked", T, || async { (b.ctl.broker().pull_hold.parked() == 1).then_some(()) }).await;
+    let pending = tokio::spawn(async move {
+        client
+            .invoke(
+                &addr,
+                pull_req("G", "LP", 0, 0, Some("*"), Some(120_000)),
+                Duration::from_secs(150),
+            )
+            .await
+    });
+    eventually("pull parked", T, || async {
+        (b.ctl.broker().pull_hold.parked() == 1).then_some(())
+    })
+    .await;
     let r = b.call(send_v2(&send_header("LP", 0, "t", "k"), b"hello")).await;
     assert_eq!(r.code, 0);
-    let r = tokio::time::timeout(Duration::from_secs(60), pending).await.expect("woken by the arrival, not the hold time").unwrap().unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(60), pending)
+        .await
+        .expect("woken by the arrival, not the hold time")
+        .unwrap()
+        .unwrap();
     assert_eq!(r.code, response::SUCCESS);
     assert_eq!(decode_msgs(&r.body)[0].body.as_ref(), b"hello");
 
     // A parked pull filtered on tag X is not woken by tag Y.
     let client = b.client.clone();
     let addr = b.addr.clone();
-    let pending = tokio::spawn(async move { client.invoke(&addr, pull_req("G", "LP", 0, 1, Some("X"), Some(1500)), T).await });
-    eventually("pull parked", T, || async { (b.ctl.broker().pull_hold.parked() == 1).then_some(()) }).await;
+    let pending = tokio::spawn(async move {
+        client.invoke(&addr, pull_req("G", "LP", 0, 1, Some("X"), Some(1500)), T).await
+    });
+    eventually("pull parked", T, || async {
+        (b.ctl.broker().pull_hold.parked() == 1).then_some(())
+    })
+    .await;
     b.call(send_v2(&send_header("LP", 0, "Y", "k"), b"y")).await;
     let r = pending.await.unwrap().unwrap();
-    assert!(r.code == response::PULL_NOT_FOUND || r.code == response::PULL_RETRY_IMMEDIATELY, "code {}", r.code);
+    assert!(
+        r.code == response::PULL_NOT_FOUND || r.code == response::PULL_RETRY_IMMEDIATELY,
+        "code {}",
+        r.code
+    );
     b.shutdown().await;
 }
 
@@ -140,7 +192,15 @@ async fn sync_flush_sends_are_acknowledged_after_the_group_commit() {
     for i in 0..20 {
         let client = b.client.clone();
         let addr = b.addr.clone();
-        pending.push(tokio::spawn(async move { client.invoke(&addr, send_v2(&send_header("Sync", 0, "t", &format!("s{i}")), b"durable"), T).await }));
+        pending.push(tokio::spawn(async move {
+            client
+                .invoke(
+                    &addr,
+                    send_v2(&send_header("Sync", 0, "t", &format!("s{i}")), b"durable"),
+                    T,
+                )
+                .await
+        }));
     }
     let mut offsets = Vec::new();
     for p in pending {
@@ -168,12 +228,27 @@ async fn tag_filtered_pull_and_key_query_on_a_fresh_store() {
     let b = start(cfg).await;
     b.create_topic("Mem", 1).await;
     for i in 0..3 {
-        assert_eq!(b.call(send_v2(&send_header("Mem", 0, if i == 1 { "b" } else { "a" }, &format!("m{i}")), b"x")).await.code, 0);
+        assert_eq!(
+            b.call(send_v2(
+                &send_header("Mem", 0, if i == 1 { "b" } else { "a" }, &format!("m{i}")),
+                b"x"
+            ))
+            .await
+            .code,
+            0
+        );
     }
     let r = b.call(pull_req("GM", "Mem", 0, 0, Some("a"), None)).await;
     assert_eq!(r.code, response::SUCCESS);
     assert_eq!(decode_msgs(&r.body).len(), 2);
-    let qh = QueryMessageRequestHeader { topic: "Mem".into(), key: "m1".into(), max_num: 10, begin_timestamp: 0, end_timestamp: i64::MAX, unique_key_query: None };
+    let qh = QueryMessageRequestHeader {
+        topic: "Mem".into(),
+        key: "m1".into(),
+        max_num: 10,
+        begin_timestamp: 0,
+        end_timestamp: i64::MAX,
+        unique_key_query: None,
+    };
     let r = b.call(RemotingCommand::request_with_header(rq::QUERY_MESSAGE, &qh)).await;
     assert_eq!(r.code, response::SUCCESS);
     b.shutdown().await;

@@ -45,8 +45,15 @@ async fn unresolved_half_message_is_checked_and_committed() {
             None
         })
     }));
-    let hb = HeartbeatData { client_id: "p@1".into(), producer_data_set: vec![ProducerData { group_name: "PGC".into() }], consumer_data_set: vec![] };
-    producer.invoke(&b.addr, RemotingCommand::request(rq::HEART_BEAT).with_body(to_json(&hb)), T).await.unwrap();
+    let hb = HeartbeatData {
+        client_id: "p@1".into(),
+        producer_data_set: vec![ProducerData { group_name: "PGC".into() }],
+        consumer_data_set: vec![],
+    };
+    producer
+        .invoke(&b.addr, RemotingCommand::request(rq::HEART_BEAT).with_body(to_json(&hb)), T)
+        .await
+        .unwrap();
 
     let mut h = send_header("TxC", 0, "t", "k");
     h.producer_group = "PGC".into();

@@ -15,7 +15,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let topic = args.next().unwrap_or_else(|| "BroadcastTopic".into());
     // Make sure the topic exists (auto-created through TBW102 by the first send) before the
     // members start reading from its end.
-    let producer = Producer::builder().namesrv_addr(&namesrv).group("example_broadcast_producer").start().await?;
+    let producer = Producer::builder()
+        .namesrv_addr(&namesrv)
+        .group("example_broadcast_producer")
+        .start()
+        .await?;
     producer.send(Message::new(&topic, "warm-up")).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut consumers = Vec::new();

@@ -12,7 +12,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let namesrv = args.next().unwrap_or_else(|| "127.0.0.1:9876".into());
     let topic = args.next().unwrap_or_else(|| "DelayTopic".into());
     // The first send auto-creates the topic, so the consumer finds its route at once.
-    let producer = Producer::builder().namesrv_addr(&namesrv).group("example_delay_producer").start().await?;
+    let producer =
+        Producer::builder().namesrv_addr(&namesrv).group("example_delay_producer").start().await?;
     producer.send(Message::new(&topic, "warm-up")).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

@@ -14,7 +14,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let namesrv = args.next().unwrap_or_else(|| "127.0.0.1:9876".into());
     let topic = args.next().unwrap_or_else(|| "OrderedTopic".into());
-    let producer = Producer::builder().namesrv_addr(&namesrv).group("example_ordered_producer").start().await?;
+    let producer = Producer::builder()
+        .namesrv_addr(&namesrv)
+        .group("example_ordered_producer")
+        .start()
+        .await?;
     for step in 0..5 {
         for order in 0..4 {
             let msg = Message::new(&topic, format!("order-{order} step-{step}"));

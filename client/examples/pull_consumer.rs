@@ -11,7 +11,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let namesrv = args.next().unwrap_or_else(|| "127.0.0.1:9876".into());
     let topic = args.next().unwrap_or_else(|| "TopicTest".into());
-    let consumer = PullConsumer::builder().namesrv_addr(&namesrv).group("example_pull").consume_from(ConsumeFromWhere::First).start().await?;
+    let consumer = PullConsumer::builder()
+        .namesrv_addr(&namesrv)
+        .group("example_pull")
+        .consume_from(ConsumeFromWhere::First)
+        .start()
+        .await?;
     let queues = consumer.fetch_queues(&topic).await?;
     consumer.assign(&queues, "*").await;
     for mq in &queues {
@@ -24,7 +29,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             break;
         }
         for m in &msgs {
-            println!("{}#{}@{} {}", m.topic, m.queue_id, m.queue_offset, String::from_utf8_lossy(&m.body));
+            println!(
+                "{}#{}@{} {}",
+                m.topic,
+                m.queue_id,
+                m.queue_offset,
+                String::from_utf8_lossy(&m.body)
+            );
         }
         total += msgs.len();
     }

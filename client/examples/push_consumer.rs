@@ -16,7 +16,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .subscribe(topic, "*")
         .consume_from(ConsumeFromWhere::First)
         .start(|msg: MessageExt| async move {
-            println!("{} {}#{}@{} {}", msg.msg_id(), msg.topic, msg.queue_id, msg.queue_offset, String::from_utf8_lossy(&msg.body));
+            println!(
+                "{} {}#{}@{} {}",
+                msg.msg_id(),
+                msg.topic,
+                msg.queue_id,
+                msg.queue_offset,
+                String::from_utf8_lossy(&msg.body)
+            );
             Ok(())
         })
         .await?;

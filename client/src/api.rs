@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mq_common::protocol::body::{
-    self, ConsumerListByGroupResponseBody, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody, MessageQueue,
-    TopicRouteData,
+    self, ConsumerListByGroupResponseBody, HeartbeatData, LockBatchRequestBody,
+    LockBatchResponseBody, MessageQueue, TopicRouteData,
 };
 use mq_common::protocol::codes::{request, response};
 use mq_common::protocol::header::*;
@@ -33,7 +33,10 @@ impl ClientApi {
     /// A new RPC layer talking to `namesrv` (tried in order, sticking to the last that answered).
     pub fn new(namesrv: Vec<String>, timeout: Duration) -> Self {
         ClientApi {
-            remoting: RemotingClient::new(ClientConfig { connect_timeout: timeout, ..Default::default() }),
+            remoting: RemotingClient::new(ClientConfig {
+                connect_timeout: timeout,
+                ..Default::default()
+            }),
             namesrv: std::sync::Arc::new(namesrv),
             cursor: std::sync::Arc::new(AtomicUsize::new(0)),
             timeout,
@@ -51,7 +54,12 @@ impl ClientApi {
     }
 
     /// Send and wait; any response code is returned as is.
-    pub async fn invoke(&self, addr: &str, cmd: RemotingCommand, timeout: Duration) -> Result<RemotingCommand> {
+    pub async fn invoke(
+        &self,
+        addr: &str,
+        cmd: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand> {
         Ok(self.remoting.invoke(addr, cmd, timeout).await?)
     }
 
@@ -99,8 +107,16 @@ impl ClientApi {
 
     /// GET_ROUTEINFO_BY_TOPIC; `None` when the topic does not exist.
     pub async fn get_route(&self, topic: &str) -> Result<Option<TopicRouteData>> {
-        let hdr = GetRouteInfoRequestHeader { topic: topic.into(), accept_standard_json_only: Some(true) };
-        let (addr, resp) = self.namesrv_invoke(RemotingCommand::request_with_header(request::GET_ROUTEINFO_BY_TOPIC, &hdr)).await?;
+        let hdr = GetRouteInfoRequestHeader {
+            topic: topic.into(),
+            accept_standard_json_only: Some(true),
+        };
+        let (addr, resp) = self
+            .namesrv_invoke(RemotingCommand::request_with_header(
+                request::GET_ROUTEINFO_BY_TOPIC,
+                &hdr,
+            ))
+            .await?;
         match resp.code {
             response::SUCCESS => Ok(Some(parse_body(&resp.body)?)),
             response::TOPIC_NOT_EXIST => Ok(None),
@@ -125,19 +141,32 @@ impl ClientApi {
     }
 
     /// UNREGISTER_CLIENT.
-    pub async fn unregister(&self, addr: &str, client_id: &str, producer_group: Option<&str>, consumer_group: Option<&str>) -> Result<()> {
+    pub async fn unregister(
+        &self,
+        addr: &str,
+        client_id: &str,
+        producer_group: Option<&str>,
+        consumer_group: Option<&str>,
+    ) -> Result<()> {
         let hdr = UnregisterClientRequestHeader {
             client_id: client_id.into(),
             producer_group: producer_group.map(Into::into),
             consumer_group: consumer_group.map(Into::into),
         };
-        self.invoke_ok(addr, RemotingCommand::request_with_header(request::UNREGISTER_CLIENT, &hdr)).await.map(|_| ())
+        self.invoke_ok(addr, RemotingCommand::request_with_header(request::UNREGISTER_CLIENT, &hdr))
+            .await
+            .map(|_| ())
     }
 
     /// GET_CONSUMER_LIST_BY_GROUP.
     pub async fn consumer_ids(&self, addr: &str, group: &str) -> Result<Vec<String>> {
         let hdr = ConsumerGroupRequestHeader { consumer_group: group.into() };
-        let resp = self.invoke_ok(addr, RemotingCommand::request_with_header(request::GET_CONSUMER_LIST_BY_GROUP, &hdr)).await?;
+        let resp = self
+            .invoke_ok(
+                addr,
+                RemotingCommand::request_with_header(request::GET_CONSUMER_LIST_BY_GROUP, &hdr),
+            )
+            .await?;
         let b: ConsumerListByGroupResponseBody = parse_body(&resp.body)?;
         Ok(b.consumer_id_list)
     }
@@ -147,14 +176,25 @@ impl ClientApi {
     /// Sends `setZeroIfNotFound=false` so that a 5.x-style broker reports "no offset" instead of
     /// 0 for a young queue, and the consumer's consume-from-where applies (a 4.x broker ignores
     /// the flag and answers 0 while the queue still starts at 0, as it does for Java clients).
-    pub async fn query_consumer_offset(&self, addr: &str, group: &str, mq: &MessageQueue) -> Result<Option<i64>> {
+    pub async fn query_consumer_offset(
+        &self,
+        addr: &str,
+        group: &str,
+        mq: &MessageQueue,
+    ) -> Result<Option<i64>> {
         let hdr = QueryConsumerOffsetRequestHeader {
             consumer_group: group.into(),
             topic: mq.topic.clone(),
             queue_id: mq.queue_id,
             set_zero_if_not_found: Some(false),
         };
-        let resp = self.invoke(addr, RemotingCommand::request_with_header(request::QUERY_CONSUMER_OFFSET, &hdr), self.timeout).await?;
+        let resp = self
+            .invoke(
+                addr,
+                RemotingCommand::request_with_header(request::QUERY_CONSUMER_OFFSET, &hdr),
+                self.timeout,
+            )
+            .await?;
         match resp.code {
             response::SUCCESS => Ok(Some(decode::<OffsetResponseHeader>(&resp)?.offset)),
             response::QUERY_NOT_FOUND => Ok(None),
@@ -163,18 +203,30 @@ impl ClientApi {
     }
 
     /// UPDATE_CONSUMER_OFFSET (waits for the answer).
-    pub async fn update_consumer_offset(&self, addr: &str, group: &str, mq: &MessageQueue, offset: i64) -> Result<()> {
+    pub async fn update_consumer_offset(
+        &self,
+        addr: &str,
+        group: &str,
+        mq: &MessageQueue,
+        offset: i64,
+    ) -> Result<()> {
         let hdr = UpdateConsumerOffsetRequestHeader {
             consumer_group: group.into(),
             topic: mq.topic.clone(),
             queue_id: mq.queue_id,
             commit_offset: offset,
         };
-        self.invoke_ok(addr, RemotingCommand::request_with_header(request::UPDATE_CONSUMER_OFFSET, &hdr)).await.map(|_| ())
+        self.invoke_ok(
+            addr,
+            RemotingCommand::request_with_header(request::UPDATE_CONSUMER_OFFSET, &hdr),
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn queue_offset(&self, code: i32, addr: &str, mq: &MessageQueue) -> Result<i64> {
-        let hdr = QueueRequestHeader { topic: mq.topic.clone(), queue_id: mq.queue_id, committed: None };
+        let hdr =
+            QueueRequestHeader { topic: mq.topic.clone(), queue_id: mq.queue_id, committed: None };
         let resp = self.invoke_ok(addr, RemotingCommand::request_with_header(code, &hdr)).await?;
         Ok(decode::<OffsetResponseHeader>(&resp)?.offset)
     }
@@ -190,19 +242,47 @@ impl ClientApi {
     }
 
     /// SEARCH_OFFSET_BY_TIMESTAMP.
-    pub async fn search_offset(&self, addr: &str, mq: &MessageQueue, timestamp: i64) -> Result<i64> {
-        let hdr = SearchOffsetRequestHeader { topic: mq.topic.clone(), queue_id: mq.queue_id, timestamp, boundary_type: None };
-        let resp = self.invoke_ok(addr, RemotingCommand::request_with_header(request::SEARCH_OFFSET_BY_TIMESTAMP, &hdr)).await?;
+    pub async fn search_offset(
+        &self,
+        addr: &str,
+        mq: &MessageQueue,
+        timestamp: i64,
+    ) -> Result<i64> {
+        let hdr = SearchOffsetRequestHeader {
+            topic: mq.topic.clone(),
+            queue_id: mq.queue_id,
+            timestamp,
+            boundary_type: None,
+        };
+        let resp = self
+            .invoke_ok(
+                addr,
+                RemotingCommand::request_with_header(request::SEARCH_OFFSET_BY_TIMESTAMP, &hdr),
+            )
+            .await?;
         Ok(decode::<OffsetResponseHeader>(&resp)?.offset)
     }
 
     /// CONSUMER_SEND_MSG_BACK.
-    pub async fn send_back(&self, addr: &str, hdr: &ConsumerSendMsgBackRequestHeader) -> Result<()> {
-        self.invoke_ok(addr, RemotingCommand::request_with_header(request::CONSUMER_SEND_MSG_BACK, hdr)).await.map(|_| ())
+    pub async fn send_back(
+        &self,
+        addr: &str,
+        hdr: &ConsumerSendMsgBackRequestHeader,
+    ) -> Result<()> {
+        self.invoke_ok(
+            addr,
+            RemotingCommand::request_with_header(request::CONSUMER_SEND_MSG_BACK, hdr),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// LOCK_BATCH_MQ: returns the queues now locked by us.
-    pub async fn lock_batch(&self, addr: &str, body: &LockBatchRequestBody) -> Result<BTreeSet<MessageQueue>> {
+    pub async fn lock_batch(
+        &self,
+        addr: &str,
+        body: &LockBatchRequestBody,
+    ) -> Result<BTreeSet<MessageQueue>> {
         let cmd = RemotingCommand::request(request::LOCK_BATCH_MQ).with_body(body::to_json(body));
         let resp = self.invoke_ok(addr, cmd).await?;
         let b: LockBatchResponseBody = parse_body(&resp.body)?;
@@ -223,5 +303,10 @@ pub fn decode<H: CommandHeader>(resp: &RemotingCommand) -> Result<H> {
 
 /// Parse a (possibly fastjson) JSON body.
 pub fn parse_body<T: serde::de::DeserializeOwned>(b: &Bytes) -> Result<T> {
-    lenient_json::from_slice(b).map_err(|e| ClientError::BadResponse(format!("{e}: {}", String::from_utf8_lossy(&b[..b.len().min(200)]))))
+    lenient_json::from_slice(b).map_err(|e| {
+        ClientError::BadResponse(format!(
+            "{e}: {}",
+            String::from_utf8_lossy(&b[..b.len().min(200)])
+        ))
+    })
 }

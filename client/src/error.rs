@@ -60,7 +60,11 @@ impl ClientError {
 
     /// A broker error built from a response.
     pub(crate) fn from_response(addr: &str, resp: &RemotingCommand) -> Self {
-        ClientError::Broker { code: resp.code, remark: resp.remark.clone().unwrap_or_default(), addr: addr.to_string() }
+        ClientError::Broker {
+            code: resp.code,
+            remark: resp.remark.clone().unwrap_or_default(),
+            addr: addr.to_string(),
+        }
     }
 }
 

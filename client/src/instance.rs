@@ -158,7 +158,9 @@ impl ClientInstance {
         self.shutdown.cancel();
         let addrs = self.routes.all_broker_addrs();
         let calls = addrs.iter().map(|a| async move {
-            if let Err(e) = self.api.unregister(a, &self.client_id, producer_group, consumer_group).await {
+            if let Err(e) =
+                self.api.unregister(a, &self.client_id, producer_group, consumer_group).await
+            {
                 tracing::debug!(addr = %a, error = %e, "unregister failed");
             }
         });

@@ -89,11 +89,7 @@ pub(crate) use client_option_setters;
 
 /// Split a `;`-separated (also `,`) nameserver list, trimming blanks.
 pub fn parse_namesrv_addrs(s: &str) -> Vec<String> {
-    s.split([';', ','])
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .map(str::to_string)
-        .collect()
+    s.split([';', ',']).map(str::trim).filter(|a| !a.is_empty()).map(str::to_string).collect()
 }
 
 static INSTANCE_COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -84,8 +84,11 @@ impl RouteTable {
     /// Remember a topic's route and the broker addresses it names.
     pub fn update(&self, topic: &str, route: &TopicRouteData) {
         for bd in &route.broker_datas {
-            let addrs: BTreeMap<i64, String> =
-                bd.broker_addrs.iter().filter_map(|(id, a)| Some((id.parse().ok()?, a.clone()))).collect();
+            let addrs: BTreeMap<i64, String> = bd
+                .broker_addrs
+                .iter()
+                .filter_map(|(id, a)| Some((id.parse().ok()?, a.clone())))
+                .collect();
             self.brokers.insert(bd.broker_name.clone(), addrs);
         }
         self.routes.insert(topic.to_string(), route.clone());
@@ -149,8 +152,17 @@ mod tests {
             ..Default::default()
         };
         TopicRouteData {
-            broker_datas: vec![bd("b", &[("0", "h:2")]), bd("a", &[("0", "h:1")]), bd("s", &[("1", "h:3")])],
-            queue_datas: vec![qd("b", 2, 2, 6), qd("a", 3, 2, 6), qd("s", 2, 2, 6), qd("ro", 1, 1, 4)],
+            broker_datas: vec![
+                bd("b", &[("0", "h:2")]),
+                bd("a", &[("0", "h:1")]),
+                bd("s", &[("1", "h:3")]),
+            ],
+            queue_datas: vec![
+                qd("b", 2, 2, 6),
+                qd("a", 3, 2, 6),
+                qd("s", 2, 2, 6),
+                qd("ro", 1, 1, 4),
+            ],
             ..Default::default()
         }
     }
@@ -158,7 +170,8 @@ mod tests {
     #[test]
     fn publish_needs_master_and_write_perm() {
         let q = publish_queues("T", &route());
-        let names: Vec<String> = q.iter().map(|m| format!("{}{}", m.broker_name, m.queue_id)).collect();
+        let names: Vec<String> =
+            q.iter().map(|m| format!("{}{}", m.broker_name, m.queue_id)).collect();
         assert_eq!(names, vec!["a0", "a1", "b0", "b1"]);
     }
 

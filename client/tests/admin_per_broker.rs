@@ -14,27 +14,49 @@ fn only_b_failed<T>(what: &str, r: &PerBroker<T>, dead: &str) {
     let ok: Vec<&str> = r.ok.iter().map(|(b, _)| b.name.as_str()).collect();
     assert_eq!(ok, vec!["broker-a"], "{what}: answers");
     assert_eq!(r.failed.len(), 1, "{what}: failures {:?}", r.failed);
-    assert_eq!((r.failed[0].broker.name.as_str(), r.failed[0].broker.addr.as_str()), ("broker-b", dead), "{what}");
+    assert_eq!(
+        (r.failed[0].broker.name.as_str(), r.failed[0].broker.addr.as_str()),
+        ("broker-b", dead),
+        "{what}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_broker_calls_answer_around_a_dead_broker() {
-    let Some(mut stack) = Stack::start_or_skip(StackOptions::default().brokers(&["broker-a", "broker-b"])).await else { return };
+    let Some(mut stack) =
+        Stack::start_or_skip(StackOptions::default().brokers(&["broker-a", "broker-b"])).await
+    else {
+        return;
+    };
     stack.create_topic("PerBrokerTopic", 2).await;
     let admin = Admin::with_timeout(&stack.namesrv_addr, Duration::from_secs(2)).await.unwrap();
 
     let all = admin.brokers(false).await.unwrap();
-    assert_eq!(all.iter().map(|b| (b.name.as_str(), b.id)).collect::<Vec<_>>(), vec![("broker-a", 0), ("broker-b", 0)]);
+    assert_eq!(
+        all.iter().map(|b| (b.name.as_str(), b.id)).collect::<Vec<_>>(),
+        vec![("broker-a", 0), ("broker-b", 0)]
+    );
     let masters = admin.brokers(true).await.unwrap();
     assert_eq!(masters, all);
 
     // Writes on both while both live.
     let group = "per_broker_group";
-    let created = admin.create_subscription_group_per_broker(masters.clone(), &SubscriptionGroupConfig::new(group)).await;
+    let created = admin
+        .create_subscription_group_per_broker(masters.clone(), &SubscriptionGroupConfig::new(group))
+        .await;
     assert_eq!((created.ok.len(), created.failed.len()), (2, 0));
-    let t = admin.create_topic_per_broker(masters.clone(), &TopicConfig::new("PerBrokerTopic2", 2, 6)).await.unwrap();
+    let t = admin
+        .create_topic_per_broker(masters.clone(), &TopicConfig::new("PerBrokerTopic2", 2, 6))
+        .await
+        .unwrap();
     assert_eq!((t.ok.len(), t.failed.len()), (2, 0));
-    assert!(admin.create_topic_per_broker(masters.clone(), &TopicConfig::new("bad topic", 2, 6)).await.is_err(), "invalid name rejected before any call");
+    assert!(
+        admin
+            .create_topic_per_broker(masters.clone(), &TopicConfig::new("bad topic", 2, 6))
+            .await
+            .is_err(),
+        "invalid name rejected before any call"
+    );
 
     let dead = stack.broker_addr_of("broker-b");
     stack.kill_broker("broker-b");
@@ -42,7 +64,12 @@ async fn per_broker_calls_answer_around_a_dead_broker() {
     // closed, while a crashed host (no FIN) stays registered; both must be reported the same.
     let runtime = admin.broker_runtime_info_per_broker(all.clone()).await;
     only_b_failed("runtime", &runtime, &dead);
-    assert!(runtime.ok[0].1.contains_key("brokerVersionDesc") || runtime.ok[0].1.contains_key("msgPutTotalTodayNow"), "{:?}", runtime.ok[0].1);
+    assert!(
+        runtime.ok[0].1.contains_key("brokerVersionDesc")
+            || runtime.ok[0].1.contains_key("msgPutTotalTodayNow"),
+        "{:?}",
+        runtime.ok[0].1
+    );
     assert!(runtime.failed[0].to_string().contains("broker-b"));
     eprintln!("dead broker reported as: {}", runtime.failed[0]);
 
@@ -59,7 +86,8 @@ async fn per_broker_calls_answer_around_a_dead_broker() {
     let conns = admin.consumer_connection_per_broker(group, masters.clone()).await;
     only_b_failed("consumer connections", &conns, &dead);
     assert!(conns.ok[0].1.is_none(), "no member online is an answer, not a failure");
-    let prods = admin.producer_connection_per_broker("no_such_producer_group", masters.clone()).await;
+    let prods =
+        admin.producer_connection_per_broker("no_such_producer_group", masters.clone()).await;
     only_b_failed("producer connections", &prods, &dead);
 
     let deleted = admin.delete_subscription_group_per_broker(masters.clone(), group, true).await;

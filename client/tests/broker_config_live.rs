@@ -16,8 +16,13 @@ use mq_common::remoting::{ClientConfig, RemotingClient};
 const WAIT: Duration = Duration::from_secs(20);
 
 fn mqadmin(ns: &str, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_mqadmin")).args(args).args(["-n", ns]).output().expect("run mqadmin");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_mqadmin"))
+        .args(args)
+        .args(["-n", ns])
+        .output()
+        .expect("run mqadmin");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "mqadmin {args:?} failed:\n{text}");
     text
 }
@@ -28,14 +33,21 @@ fn set(stack: &Stack, key: &str, value: &str) -> String {
     let out = mqadmin(ns, &["updateBrokerConfig", "-b", b, "-k", key, "-v", value]);
     assert!(out.contains("update broker config success"), "{out}");
     let shown = mqadmin(ns, &["getBrokerConfig", "-b", b]);
-    let line = shown.lines().find(|l| l.split('=').next().map(str::trim) == Some(key)).unwrap_or_else(|| panic!("{key} not in getBrokerConfig:\n{shown}"));
+    let line = shown
+        .lines()
+        .find(|l| l.split('=').next().map(str::trim) == Some(key))
+        .unwrap_or_else(|| panic!("{key} not in getBrokerConfig:\n{shown}"));
     assert_eq!(line.split_once('=').map(|(_, v)| v.trim()), Some(value), "{line}");
     out
 }
 
 fn persisted(stack: &Stack, key: &str) -> Option<String> {
     let text = std::fs::read_to_string(stack.dir.path().join("broker-a.conf")).ok()?;
-    mq_common::config::parse_properties(&text).ok()?.into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    mq_common::config::parse_properties(&text)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
 }
 
 async fn producer(stack: &Stack) -> Producer {
@@ -55,7 +67,8 @@ async fn max_offset(admin: &Admin, addr: &str, topic: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_create_topic_and_max_message_size_change_live() {
-    let opts = StackOptions::default().broker_sets(&[("maxMessageSize", "4096"), ("mappedFileSizeCommitLog", "1048576")]);
+    let opts = StackOptions::default()
+        .broker_sets(&[("maxMessageSize", "4096"), ("mappedFileSizeCommitLog", "1048576")]);
     let Some(stack) = Stack::start_or_skip(opts).await else { return };
     let ns = stack.namesrv_addr.clone();
     let admin = Admin::connect(&ns).await.unwrap();
@@ -85,7 +98,11 @@ async fn auto_create_topic_and_max_message_size_change_live() {
     p.send_to_queue(Message::new("LiveSize", vec![b'd'; 6000]), &mq).await.unwrap();
     assert_eq!(max_offset(&admin, &stack.broker_addr, "LiveSize").await, 3);
     for (offset, (byte, len)) in [(b'a', 900), (b'c', 1000), (b'd', 6000)].into_iter().enumerate() {
-        let m = admin.query_msg_by_offset(&mq, offset as i64).await.unwrap().expect("message at offset");
+        let m = admin
+            .query_msg_by_offset(&mq, offset as i64)
+            .await
+            .unwrap()
+            .expect("message at offset");
         assert_eq!((m.body[0], m.body.len()), (byte, len), "offset {offset}");
     }
 
@@ -106,7 +123,11 @@ async fn commit_log_min_offset(admin: &Admin, addr: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_reserved_time_changes_live() {
     // Small commit-log files and a fast clean loop, so retention is observable in seconds.
-    let opts = StackOptions::default().broker_sets(&[("mappedFileSizeCommitLog", "65536"), ("cleanResourceInterval", "200"), ("fileReservedTime", "72")]);
+    let opts = StackOptions::default().broker_sets(&[
+        ("mappedFileSizeCommitLog", "65536"),
+        ("cleanResourceInterval", "200"),
+        ("fileReservedTime", "72"),
+    ]);
     let Some(stack) = Stack::start_or_skip(opts).await else { return };
     let admin = Admin::connect(&stack.namesrv_addr).await.unwrap();
     stack.create_topic("LiveRetention", 1).await;
@@ -121,7 +142,10 @@ async fn file_reserved_time_changes_live() {
     set(&stack, "fileReservedTime", "0");
     assert_eq!(persisted(&stack, "fileReservedTime").as_deref(), Some("0"));
     let client = RemotingClient::new(ClientConfig::default());
-    let r = client.invoke(&stack.broker_addr, RemotingCommand::request(rq::TRIGGER_DELETE_FILES), WAIT).await.unwrap();
+    let r = client
+        .invoke(&stack.broker_addr, RemotingCommand::request(rq::TRIGGER_DELETE_FILES), WAIT)
+        .await
+        .unwrap();
     assert_eq!(r.code, response::SUCCESS);
     wait_until("expired commit-log files deleted", WAIT, || {
         let (admin, addr) = (admin.clone(), stack.broker_addr.clone());

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use common::{wait_until, Stack};
 use mq_client::consumer::PushConsumerBuilder;
-use mq_client::{ConsumeFromWhere, Message, MessageExt, MessageModel, Producer, PushConsumer, SelectByHash};
+use mq_client::{
+    ConsumeFromWhere, Message, MessageExt, MessageModel, Producer, PushConsumer, SelectByHash,
+};
 
 fn fast_consumer(stack: &Stack, group: &str, topic: &str) -> PushConsumerBuilder {
     PushConsumer::builder()
@@ -44,12 +46,25 @@ async fn producer(stack: &Stack) -> Producer {
 type Seen = Arc<Mutex<HashMap<String, usize>>>;
 
 /// A handler recording bodies (as ids) and counting per consumer.
-fn recorder(seen: Seen, count: Arc<AtomicUsize>) -> impl Fn(MessageExt) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), mq_client::consumer::ConsumeError>> + Send>> + Send + Sync + 'static {
+fn recorder(
+    seen: Seen,
+    count: Arc<AtomicUsize>,
+) -> impl Fn(
+    MessageExt,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(), mq_client::consumer::ConsumeError>> + Send>,
+> + Send
+       + Sync
+       + 'static {
     move |msg: MessageExt| {
         let seen = seen.clone();
         let count = count.clone();
         Box::pin(async move {
-            *seen.lock().unwrap().entry(String::from_utf8_lossy(&msg.body).into_owned()).or_default() += 1;
+            *seen
+                .lock()
+                .unwrap()
+                .entry(String::from_utf8_lossy(&msg.body).into_owned())
+                .or_default() += 1;
             count.fetch_add(1, Ordering::SeqCst);
             Ok(())
         })
@@ -81,9 +96,19 @@ async fn two_members_split_queues_and_survivor_takes_over() {
     stack.create_topic("SplitTopic", 4).await;
     let seen: Seen = Arc::default();
     let (ca, cb) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let a = fast_consumer(&stack, "split_group", "SplitTopic").instance_name("a").start(recorder(seen.clone(), ca.clone())).await.unwrap();
-    let b = fast_consumer(&stack, "split_group", "SplitTopic").instance_name("b").start(recorder(seen.clone(), cb.clone())).await.unwrap();
-    let topic_queues = |c: &PushConsumer| c.assigned_queues().into_iter().filter(|q| q.topic == "SplitTopic").count();
+    let a = fast_consumer(&stack, "split_group", "SplitTopic")
+        .instance_name("a")
+        .start(recorder(seen.clone(), ca.clone()))
+        .await
+        .unwrap();
+    let b = fast_consumer(&stack, "split_group", "SplitTopic")
+        .instance_name("b")
+        .start(recorder(seen.clone(), cb.clone()))
+        .await
+        .unwrap();
+    let topic_queues = |c: &PushConsumer| {
+        c.assigned_queues().into_iter().filter(|q| q.topic == "SplitTopic").count()
+    };
     wait_until("both members to hold 2 queues", Duration::from_secs(30), || {
         let ok = topic_queues(&a) == 2 && topic_queues(&b) == 2;
         async move { ok }
@@ -96,7 +121,10 @@ async fn two_members_split_queues_and_survivor_takes_over() {
         async move { ok }
     })
     .await;
-    assert!(ca.load(Ordering::SeqCst) > 0 && cb.load(Ordering::SeqCst) > 0, "both members consumed");
+    assert!(
+        ca.load(Ordering::SeqCst) > 0 && cb.load(Ordering::SeqCst) > 0,
+        "both members consumed"
+    );
 
     // Messages keep arriving while A leaves: none may be lost in the handover.
     let during = {
@@ -226,7 +254,10 @@ async fn failing_handler_is_redelivered_then_dead_lettered() {
         .start(move |msg: MessageExt| {
             let d = d.clone();
             async move {
-                *d.lock().unwrap().entry(String::from_utf8_lossy(&msg.body).into_owned()).or_default() += 1;
+                *d.lock()
+                    .unwrap()
+                    .entry(String::from_utf8_lossy(&msg.body).into_owned())
+                    .or_default() += 1;
                 Err("always failing".into())
             }
         })
@@ -267,7 +298,10 @@ async fn broker_restart_mid_consumption_loses_nothing() {
     let Some(mut stack) = common::stack().await else { return };
     stack.create_topic("RestartTopic", 4).await;
     let seen: Seen = Arc::default();
-    let c = fast_consumer(&stack, "restart_group", "RestartTopic").start(recorder(seen.clone(), Arc::new(AtomicUsize::new(0)))).await.unwrap();
+    let c = fast_consumer(&stack, "restart_group", "RestartTopic")
+        .start(recorder(seen.clone(), Arc::new(AtomicUsize::new(0))))
+        .await
+        .unwrap();
     let p = producer(&stack).await;
     send_n(&p, "RestartTopic", "before", 300).await;
     wait_until("some consumption before the restart", Duration::from_secs(30), || {
@@ -316,24 +350,27 @@ async fn orderly_order_survives_member_join_and_leave() {
     let violations = Arc::new(AtomicUsize::new(0));
     let start_member = |name: &'static str| {
         let (m, v) = (max_seen.clone(), violations.clone());
-        fast_consumer(&stack, "handover_group", "OrderHandover").instance_name(name).orderly(true).start(move |msg: MessageExt| {
-            let (m, v) = (m.clone(), v.clone());
-            async move {
-                let body = String::from_utf8_lossy(&msg.body).into_owned();
-                let (k, seq) = body.split_once(':').unwrap();
-                let seq: i64 = seq.parse().unwrap();
-                {
-                    let mut g = m.lock().unwrap();
-                    let max = g.entry(k.to_string()).or_insert(-1);
-                    if seq > *max + 1 {
-                        v.fetch_add(1, Ordering::SeqCst);
+        fast_consumer(&stack, "handover_group", "OrderHandover")
+            .instance_name(name)
+            .orderly(true)
+            .start(move |msg: MessageExt| {
+                let (m, v) = (m.clone(), v.clone());
+                async move {
+                    let body = String::from_utf8_lossy(&msg.body).into_owned();
+                    let (k, seq) = body.split_once(':').unwrap();
+                    let seq: i64 = seq.parse().unwrap();
+                    {
+                        let mut g = m.lock().unwrap();
+                        let max = g.entry(k.to_string()).or_insert(-1);
+                        if seq > *max + 1 {
+                            v.fetch_add(1, Ordering::SeqCst);
+                        }
+                        *max = (*max).max(seq);
                     }
-                    *max = (*max).max(seq);
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    Ok(())
                 }
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                Ok(())
-            }
-        })
+            })
     };
     let a = start_member("a").await.unwrap();
     let p = producer(&stack).await;
@@ -344,7 +381,13 @@ async fn orderly_order_survives_member_join_and_leave() {
                 let p = p.clone();
                 async move {
                     for seq in from..to {
-                        p.send_with_selector(Message::new("OrderHandover", format!("k{k}:{seq}")), &SelectByHash, &format!("k{k}")).await.unwrap();
+                        p.send_with_selector(
+                            Message::new("OrderHandover", format!("k{k}:{seq}")),
+                            &SelectByHash,
+                            &format!("k{k}"),
+                        )
+                        .await
+                        .unwrap();
                     }
                 }
             });
@@ -371,5 +414,9 @@ async fn orderly_order_survives_member_join_and_leave() {
     .await;
     b.shutdown().await;
     p.shutdown().await;
-    assert_eq!(violations.load(Ordering::SeqCst), 0, "a message was consumed before its predecessor");
+    assert_eq!(
+        violations.load(Ordering::SeqCst),
+        0,
+        "a message was consumed before its predecessor"
+    );
 }

@@ -9,8 +9,13 @@ use common::wait_until;
 use mq_client::{ConsumeFromWhere, Message, MessageExt, Producer, PushConsumer};
 
 fn mqadmin(ns: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mqadmin")).args(args).args(["-n", ns]).output().expect("run mqadmin");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_mqadmin"))
+        .args(args)
+        .args(["-n", ns])
+        .output()
+        .expect("run mqadmin");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
 
@@ -50,8 +55,13 @@ async fn every_subcommand_answers() {
     ok(&ns, &["updateBrokerConfig", "-b", &b, "-k", "maxMessageSize", "-v", "4194304"], "success");
     ok(&ns, &["updateSubGroup", "-b", &b, "-g", "admin_group"], "success");
 
-    let send = ok(&ns, &["sendMessage", "-t", "AdminTopic", "-p", "hello admin", "-k", "admin-key", "-c", "TagX"], "SEND_OK");
-    let json = ok(&ns, &["sendMessage", "-t", "AdminTopic", "-p", "second", "--json"], "offsetMsgId");
+    let send = ok(
+        &ns,
+        &["sendMessage", "-t", "AdminTopic", "-p", "hello admin", "-k", "admin-key", "-c", "TagX"],
+        "SEND_OK",
+    );
+    let json =
+        ok(&ns, &["sendMessage", "-t", "AdminTopic", "-p", "second", "--json"], "offsetMsgId");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let offset_id = v["offsetMsgId"].as_str().unwrap().to_string();
     let uniq = v["msgId"].as_str().unwrap().to_string();
@@ -61,12 +71,22 @@ async fn every_subcommand_answers() {
     ok(&ns, &["queryMsgByUniqueKey", "-t", "AdminTopic", "-i", &uniq], "second");
     wait_until("index", Duration::from_secs(10), || {
         let ns = ns.clone();
-        async move { mqadmin(&ns, &["queryMsgByKey", "-t", "AdminTopic", "-k", "admin-key"]).1.lines().count() > 1 }
+        async move {
+            mqadmin(&ns, &["queryMsgByKey", "-t", "AdminTopic", "-k", "admin-key"])
+                .1
+                .lines()
+                .count()
+                > 1
+        }
     })
     .await;
     let qid = v["queueId"].as_i64().unwrap().to_string();
     let qoff = v["queueOffset"].as_i64().unwrap().to_string();
-    ok(&ns, &["queryMsgByOffset", "-t", "AdminTopic", "-b", "broker-a", "-i", &qid, "-o", &qoff], "second");
+    ok(
+        &ns,
+        &["queryMsgByOffset", "-t", "AdminTopic", "-b", "broker-a", "-i", &qid, "-o", &qoff],
+        "second",
+    );
     ok(&ns, &["consumeMessage", "-t", "AdminTopic", "-c", "10"], "Consumed 2 messages");
     ok(&ns, &["printMsg", "-t", "AdminTopic"], "hello admin");
 
@@ -84,7 +104,9 @@ async fn every_subcommand_answers() {
     p.send(Message::new("AdminTopic", "third")).await.unwrap();
     wait_until("group progress", Duration::from_secs(20), || {
         let ns = ns.clone();
-        async move { mqadmin(&ns, &["consumerProgress", "-g", "admin_group"]).1.contains("Diff Total: 0") }
+        async move {
+            mqadmin(&ns, &["consumerProgress", "-g", "admin_group"]).1.contains("Diff Total: 0")
+        }
     })
     .await;
     ok(&ns, &["consumerProgress"], "admin_group");
@@ -92,11 +114,19 @@ async fn every_subcommand_answers() {
     ok(&ns, &["consumerConnection", "-g", "admin_group"], c.client_id());
     ok(&ns, &["producerConnection", "-g", "admin_producer", "-t", "AdminTopic"], p.client_id());
     ok(&ns, &["consumerStatus", "-g", "admin_group"], "subscriptionSet");
-    ok(&ns, &["queryMsgById", "-i", &offset_id, "-g", "admin_group", "-d", c.client_id()], "CR_SUCCESS");
+    ok(
+        &ns,
+        &["queryMsgById", "-i", &offset_id, "-g", "admin_group", "-d", c.client_id()],
+        "CR_SUCCESS",
+    );
     ok(&ns, &["resetOffsetByTime", "-g", "admin_group", "-t", "AdminTopic", "-s", "0"], "#offset");
     ok(&ns, &["statsAll", "-t", "AdminTopic"], "admin_group");
     ok(&ns, &["topicClusterList", "-t", "AdminTopic"], "TestCluster");
-    ok(&ns, &["updateKvConfig", "-s", "ORDER_TOPIC_CONFIG", "-k", "AdminTopic", "-v", "broker-a:4"], "success");
+    ok(
+        &ns,
+        &["updateKvConfig", "-s", "ORDER_TOPIC_CONFIG", "-k", "AdminTopic", "-v", "broker-a:4"],
+        "success",
+    );
     ok(&ns, &["deleteKvConfig", "-s", "ORDER_TOPIC_CONFIG", "-k", "AdminTopic"], "success");
     c.shutdown().await;
     p.shutdown().await;

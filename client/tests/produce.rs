@@ -7,14 +7,30 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{wait_until, Stack};
-use mq_client::{Admin, ClientError, ConsumeFromWhere, Message, MessageExt, Producer, PullConsumer, PushConsumer, SendStatus};
+use mq_client::{
+    Admin, ClientError, ConsumeFromWhere, Message, MessageExt, Producer, PullConsumer,
+    PushConsumer, SendStatus,
+};
 
 async fn producer(stack: &Stack) -> Producer {
-    Producer::builder().namesrv_addr(&stack.namesrv_addr).group("it_producer").compress_threshold(1024).max_message_size(64 * 1024).start().await.unwrap()
+    Producer::builder()
+        .namesrv_addr(&stack.namesrv_addr)
+        .group("it_producer")
+        .compress_threshold(1024)
+        .max_message_size(64 * 1024)
+        .start()
+        .await
+        .unwrap()
 }
 
 async fn pull_all(stack: &Stack, topic: &str, group: &str, expect: usize) -> Vec<MessageExt> {
-    let c = PullConsumer::builder().namesrv_addr(&stack.namesrv_addr).group(group).consume_from(ConsumeFromWhere::First).start().await.unwrap();
+    let c = PullConsumer::builder()
+        .namesrv_addr(&stack.namesrv_addr)
+        .group(group)
+        .consume_from(ConsumeFromWhere::First)
+        .start()
+        .await
+        .unwrap();
     let qs = c.fetch_queues(topic).await.unwrap();
     c.assign(&qs, "*").await;
     let mut out = Vec::new();
@@ -52,7 +68,8 @@ async fn send_variants_and_pull_back() {
     assert!(matches!(err, ClientError::InvalidArgument(_)), "{err}");
 
     // Batch.
-    let batch: Vec<Message> = (0..10).map(|i| Message::new("ProdTopic", format!("batch-{i}"))).collect();
+    let batch: Vec<Message> =
+        (0..10).map(|i| Message::new("ProdTopic", format!("batch-{i}"))).collect();
     let br = p.send_batch(&batch).await.unwrap();
     assert_eq!(br.msg_id.split(',').count(), 10);
 
@@ -68,8 +85,15 @@ async fn send_variants_and_pull_back() {
     assert!(results.iter().all(|r| r.is_ok()));
 
     let got = pull_all(&stack, "ProdTopic", "prod_pull", 1 + 1 + 10 + 1 + 500).await;
-    let bodies: BTreeSet<String> = got.iter().map(|m| String::from_utf8_lossy(&m.body).into_owned()).collect();
-    assert!(bodies.contains("hello") && bodies.contains(&big) && bodies.contains("batch-9") && bodies.contains("oneway") && bodies.contains("pipelined-499"));
+    let bodies: BTreeSet<String> =
+        got.iter().map(|m| String::from_utf8_lossy(&m.body).into_owned()).collect();
+    assert!(
+        bodies.contains("hello")
+            && bodies.contains(&big)
+            && bodies.contains("batch-9")
+            && bodies.contains("oneway")
+            && bodies.contains("pipelined-499")
+    );
     let hello = got.iter().find(|m| &m.body[..] == b"hello").unwrap();
     assert_eq!(hello.msg_id(), r.msg_id);
     assert_eq!(hello.offset_msg_id, r.offset_msg_id);
@@ -82,7 +106,13 @@ async fn send_variants_and_pull_back() {
     assert_eq!(&by_id[0].message.body[..], b"hello");
     wait_until("key index", Duration::from_secs(10), || {
         let admin = admin.clone();
-        async move { admin.query_msg_by_key("ProdTopic", "order-1", 32, 0, i64::MAX).await.map(|v| !v.is_empty()).unwrap_or(false) }
+        async move {
+            admin
+                .query_msg_by_key("ProdTopic", "order-1", 32, 0, i64::MAX)
+                .await
+                .map(|v| !v.is_empty())
+                .unwrap_or(false)
+        }
     })
     .await;
     let uniq = admin.query_msg_by_id(Some("ProdTopic"), &r.msg_id).await.unwrap();
@@ -148,7 +178,10 @@ async fn tag_filter_delay_and_admin_views() {
         async move { n >= 4 }
     })
     .await;
-    assert!(got.lock().unwrap().iter().all(|m| m.tags() != Some("c")), "tag c must be filtered out");
+    assert!(
+        got.lock().unwrap().iter().all(|m| m.tags() != Some("c")),
+        "tag c must be filtered out"
+    );
 
     let admin = Admin::connect(&stack.namesrv_addr).await.unwrap();
     assert!(admin.topic_list().await.unwrap().contains(&"TagTopic".to_string()));
@@ -160,7 +193,13 @@ async fn tag_filter_delay_and_admin_views() {
     assert!(!pc.connection_set.is_empty());
     wait_until("progress caught up", Duration::from_secs(10), || {
         let admin = admin.clone();
-        async move { admin.consumer_progress("tag_group", Some("TagTopic")).await.map(|p| !p.queues.is_empty() && p.diff_total() == 0).unwrap_or(false) }
+        async move {
+            admin
+                .consumer_progress("tag_group", Some("TagTopic"))
+                .await
+                .map(|p| !p.queues.is_empty() && p.diff_total() == 0)
+                .unwrap_or(false)
+        }
     })
     .await;
     let info = admin.consumer_running_info("tag_group", c.client_id()).await.unwrap();
@@ -210,7 +249,11 @@ async fn sends_avoid_a_failed_broker_and_queries_merge_brokers() {
     wait_until("key query over both brokers", Duration::from_secs(10), || {
         let admin = admin.clone();
         async move {
-            admin.query_msg_by_key("TwoBrokers", "shared-key", 32, 0, i64::MAX).await.map(|v| v.iter().map(|q| q.broker.clone()).collect::<BTreeSet<_>>().len() == 2).unwrap_or(false)
+            admin
+                .query_msg_by_key("TwoBrokers", "shared-key", 32, 0, i64::MAX)
+                .await
+                .map(|v| v.iter().map(|q| q.broker.clone()).collect::<BTreeSet<_>>().len() == 2)
+                .unwrap_or(false)
         }
     })
     .await;
@@ -232,7 +275,13 @@ async fn pull_consumer_assign_seek_poll_commit() {
     for i in 0..10 {
         p.send(Message::new("PullTopic", format!("m{i}"))).await.unwrap();
     }
-    let c = PullConsumer::builder().namesrv_addr(&stack.namesrv_addr).group("pull_group").batch_size(4).start().await.unwrap();
+    let c = PullConsumer::builder()
+        .namesrv_addr(&stack.namesrv_addr)
+        .group("pull_group")
+        .batch_size(4)
+        .start()
+        .await
+        .unwrap();
     let qs = c.fetch_queues("PullTopic").await.unwrap();
     assert_eq!(qs.len(), 1);
     let mq = qs[0].clone();
@@ -298,5 +347,9 @@ async fn consume_from_timestamp_skips_older_messages() {
     .await;
     c.shutdown().await;
     p.shutdown().await;
-    assert!(got.lock().unwrap().iter().all(|b| b.starts_with("new-")), "older messages delivered: {:?}", got.lock().unwrap());
+    assert!(
+        got.lock().unwrap().iter().all(|b| b.starts_with("new-")),
+        "older messages delivered: {:?}",
+        got.lock().unwrap()
+    );
 }

@@ -28,7 +28,9 @@ fn command() -> impl Strategy<Value = RemotingCommand> {
         any::<i16>(),
         any::<i32>(),
         0i32..4,
-        proptest::option::of(any_string().prop_filter("binary header: empty remark is null", |s| !s.is_empty())),
+        proptest::option::of(
+            any_string().prop_filter("binary header: empty remark is null", |s| !s.is_empty()),
+        ),
         ext_fields(),
         proptest::collection::vec(any::<u8>(), 0..512),
     )

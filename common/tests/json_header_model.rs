@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 
 use bytes::BytesMut;
 use mq_common::protocol::frame::{decode, encode, DEFAULT_MAX_FRAME};
-use mq_common::protocol::header::{SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader};
+use mq_common::protocol::header::{
+    SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader,
+};
 use mq_common::protocol::{json_header, CommandHeader, ExtFields, RemotingCommand};
 use proptest::prelude::*;
 
@@ -49,8 +51,12 @@ fn json_str(s: &str, style: u8) -> String {
             '\n' if style & 2 == 2 => out.push_str("\\n"),
             '\t' if style & 2 == 2 => out.push_str("\\t"),
             c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c if style & 4 == 4 && c.is_ascii_alphabetic() && c < 'c' => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c if style & 8 == 8 && (c as u32) > 0x7f && (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if style & 4 == 4 && c.is_ascii_alphabetic() && c < 'c' => {
+                out.push_str(&format!("\\u{:04X}", c as u32))
+            }
+            c if style & 8 == 8 && (c as u32) > 0x7f && (c as u32) < 0x10000 => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -161,7 +167,10 @@ fn client_shapes() {
     let ons = br#"{"code":310,"language":"JAVA","version":121,"opaque":7,"flag":0,"extFields":{"a":"PG","b":"T","c":"TBW102","d":4,"e":0,"f":0,"g":1700000000000,"h":0,"i":"UNIQ_KEY\u0001AB\u0002WAIT\u0001true\u0002","j":0,"k":false,"m":false,"x":null}}"#;
     let cmd = json_header::decode(ons).unwrap();
     let h = SendMessageRequestHeader::read_any(cmd.code, &cmd.ext_fields).unwrap();
-    assert_eq!((h.topic.as_str(), h.queue_id, h.born_timestamp, h.unit_mode), ("T", 0, 1_700_000_000_000, Some(false)));
+    assert_eq!(
+        (h.topic.as_str(), h.queue_id, h.born_timestamp, h.unit_mode),
+        ("T", 0, 1_700_000_000_000, Some(false))
+    );
     assert_eq!(h.properties.as_deref(), Some("UNIQ_KEY\u{1}AB\u{2}WAIT\u{1}true\u{2}"));
     assert_eq!(cmd.ext("x"), None);
     // Response header as we send it, as Java's fastjson parses it.

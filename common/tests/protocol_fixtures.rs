@@ -6,7 +6,8 @@ use bytes::BytesMut;
 use mq_common::protocol::codes::{request, response};
 use mq_common::protocol::frame::{decode, encode, encode_binary, FrameError, DEFAULT_MAX_FRAME};
 use mq_common::protocol::header::{
-    GetRouteInfoRequestHeader, RegisterBrokerRequestHeader, SendMessageRequestHeader, SendMessageRequestHeaderV2,
+    GetRouteInfoRequestHeader, RegisterBrokerRequestHeader, SendMessageRequestHeader,
+    SendMessageRequestHeaderV2,
 };
 use mq_common::protocol::{RemotingCommand, SerializeType};
 
@@ -75,7 +76,13 @@ fn response_frame_equals_spec_example() {
     resp.mark_response_to(42);
     let mut out = BytesMut::new();
     encode(&resp, &mut out);
-    assert_eq!(&out[..], &expected[..], "\n got: {}\nwant: {}", String::from_utf8_lossy(&out), String::from_utf8_lossy(&expected));
+    assert_eq!(
+        &out[..],
+        &expected[..],
+        "\n got: {}\nwant: {}",
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(&expected)
+    );
 
     let back = decode_all(&expected);
     assert_eq!(back.code, response::SUCCESS);
@@ -135,7 +142,10 @@ fn truncated_binary_header_is_an_error_not_a_panic() {
         f.extend_from_slice(&(0x0100_0000u32 | h.len() as u32).to_be_bytes());
         f.extend_from_slice(h);
         let mut buf = BytesMut::from(&f[..]);
-        assert!(matches!(decode(&mut buf, DEFAULT_MAX_FRAME), Err(FrameError::Binary(_))), "cut at {cut}");
+        assert!(
+            matches!(decode(&mut buf, DEFAULT_MAX_FRAME), Err(FrameError::Binary(_))),
+            "cut at {cut}"
+        );
     }
 }
 
@@ -145,7 +155,10 @@ fn frame_limits() {
     // Exactly at the limit is fine; one byte less is TooLarge.
     let len = f.len() - 4;
     assert!(decode(&mut BytesMut::from(&f[..]), len).unwrap().is_some());
-    assert!(matches!(decode(&mut BytesMut::from(&f[..]), len - 1), Err(FrameError::TooLarge { .. })));
+    assert!(matches!(
+        decode(&mut BytesMut::from(&f[..]), len - 1),
+        Err(FrameError::TooLarge { .. })
+    ));
     // Two frames back to back, split anywhere, decode in order.
     let mut two = f.clone();
     two.extend_from_slice(&binary_route_frame());
@@ -177,7 +190,11 @@ fn json_frame(header: &str, body: &[u8]) -> Vec<u8> {
 fn ali_ons_send_header() {
     let header = r#"{"code":310,"language":"JAVA","version":121,"opaque":11,"flag":0,"extFields":{"a":"PID_G","b":"TopicTest","c":"TBW102","d":4,"e":0,"f":0,"g":1700000000000,"h":0,"i":"TAGS\u0001a\u0002","j":0,"k":false,"m":false}}"#;
     let cmd = decode_all(&json_frame(header, b"body"));
-    assert_eq!(cmd.serialize_type, SerializeType::Json, "missing serializeTypeCurrentRPC means JSON");
+    assert_eq!(
+        cmd.serialize_type,
+        SerializeType::Json,
+        "missing serializeTypeCurrentRPC means JSON"
+    );
     assert_eq!(cmd.version, 121);
     assert_eq!(cmd.remark, None);
     let v2: SendMessageRequestHeaderV2 = cmd.decode_header().unwrap();
@@ -239,5 +256,8 @@ fn emitted_headers_are_compact_and_string_valued() {
     assert_eq!(v["remark"].as_str(), resp.remark.as_deref());
     assert!(!text.contains(": ") && !text.contains(", "), "compact: {text}");
     // code and version fit in i16 (Go decodes them as int16).
-    assert!(v["code"].as_i64().unwrap() <= i16::MAX as i64 && v["version"].as_i64().unwrap() <= i16::MAX as i64);
+    assert!(
+        v["code"].as_i64().unwrap() <= i16::MAX as i64
+            && v["version"].as_i64().unwrap() <= i16::MAX as i64
+    );
 }

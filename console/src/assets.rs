@@ -24,5 +24,12 @@ pub async fn static_handler(uri: Uri) -> Response {
     };
     let mime = mime_guess::from_path(name).first_or_octet_stream();
     let cache = if name == "index.html" { "no-cache" } else { "public, max-age=300" };
-    ([(header::CONTENT_TYPE, mime.as_ref().to_string()), (header::CACHE_CONTROL, cache.to_string())], file.data).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, mime.as_ref().to_string()),
+            (header::CACHE_CONTROL, cache.to_string()),
+        ],
+        file.data,
+    )
+        .into_response()
 }

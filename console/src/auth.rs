@@ -47,17 +47,24 @@ impl PasswordHash {
     /// Check a password (constant-time compare via HMAC verification of the derived key).
     pub fn verify(&self, password: &str) -> bool {
         let got = derive(password, &self.salt, self.rounds);
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.salt).expect("hmac accepts any key");
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.salt).expect("hmac accepts any key");
         mac.update(&got);
         let tag = mac.finalize().into_bytes();
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.salt).expect("hmac accepts any key");
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.salt).expect("hmac accepts any key");
         mac.update(&self.hash);
         mac.verify_slice(&tag).is_ok()
     }
 
     /// Text form.
     pub fn encode(&self) -> String {
-        format!("pbkdf2-sha256${}${}${}", self.rounds, B64.encode(&self.salt), B64.encode(&self.hash))
+        format!(
+            "pbkdf2-sha256${}${}${}",
+            self.rounds,
+            B64.encode(&self.salt),
+            B64.encode(&self.hash)
+        )
     }
 
     /// Parse the text form.
@@ -103,11 +110,21 @@ impl Auth {
     /// In-memory auth with a known password (tests).
     pub fn with_password(password: &str, rounds: u32, reads_open: bool) -> Self {
         let key: [u8; 32] = rand::rng().random();
-        Auth { hash: PasswordHash::new(password, rounds), key: key.to_vec(), ttl: Duration::from_secs(3600), reads_open }
+        Auth {
+            hash: PasswordHash::new(password, rounds),
+            key: key.to_vec(),
+            ttl: Duration::from_secs(3600),
+            reads_open,
+        }
     }
 
     /// Load or create the password hash and the signing key under `data_path`.
-    pub fn load(data_path: &Path, configured: Option<&str>, ttl: Duration, reads_open: bool) -> anyhow::Result<AuthSetup> {
+    pub fn load(
+        data_path: &Path,
+        configured: Option<&str>,
+        ttl: Duration,
+        reads_open: bool,
+    ) -> anyhow::Result<AuthSetup> {
         std::fs::create_dir_all(data_path)?;
         let key_path = data_path.join(KEY_FILE);
         let key = match std::fs::read(&key_path) {
@@ -123,10 +140,17 @@ impl Auth {
             Some(p) => PasswordHash::new(p, DEFAULT_ROUNDS),
             None => {
                 let hash_path = data_path.join(HASH_FILE);
-                match std::fs::read_to_string(&hash_path).ok().and_then(|s| PasswordHash::decode(&s)) {
+                match std::fs::read_to_string(&hash_path)
+                    .ok()
+                    .and_then(|s| PasswordHash::decode(&s))
+                {
                     Some(h) => h,
                     None => {
-                        let pw: String = rand::rng().sample_iter(rand::distr::Alphanumeric).take(16).map(char::from).collect();
+                        let pw: String = rand::rng()
+                            .sample_iter(rand::distr::Alphanumeric)
+                            .take(16)
+                            .map(char::from)
+                            .collect();
                         let h = PasswordHash::new(&pw, DEFAULT_ROUNDS);
                         write_private(&hash_path, h.encode().as_bytes())?;
                         generated = Some(pw);
@@ -154,7 +178,8 @@ impl Auth {
     }
 
     fn sign(&self, payload: &str) -> Vec<u8> {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).expect("hmac accepts any key");
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).expect("hmac accepts any key");
         mac.update(payload.as_bytes());
         mac.finalize().into_bytes().to_vec()
     }
@@ -170,12 +195,16 @@ impl Auth {
         let Some((p, s)) = token.split_once('.') else { return false };
         let (Ok(payload), Ok(sig)) = (B64.decode(p), B64.decode(s)) else { return false };
         let Ok(payload) = String::from_utf8(payload) else { return false };
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).expect("hmac accepts any key");
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).expect("hmac accepts any key");
         mac.update(payload.as_bytes());
         if mac.verify_slice(&sig).is_err() {
             return false;
         }
-        payload.strip_prefix("admin:").and_then(|e| e.parse::<u64>().ok()).is_some_and(|exp| exp > now_secs())
+        payload
+            .strip_prefix("admin:")
+            .and_then(|e| e.parse::<u64>().ok())
+            .is_some_and(|exp| exp > now_secs())
     }
 
     /// Whether the request carries a valid session.
@@ -198,7 +227,11 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
 
 /// The session token from the cookie or a bearer header.
 pub fn token_from(headers: &HeaderMap) -> Option<String> {
-    if let Some(b) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")) {
+    if let Some(b) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
         return Some(b.trim().to_string());
     }
     headers
@@ -217,7 +250,10 @@ pub struct Admin;
 impl FromRequestParts<AppState> for Admin {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if state.auth.is_logged_in(&parts.headers) {
             Ok(Admin)
         } else {
@@ -248,7 +284,8 @@ mod tests {
         assert!(!a.validate(&a.issue(1)), "expired");
         let (p, _) = t.split_once('.').unwrap();
         assert!(!a.validate(&format!("{p}.AAAA")), "bad signature");
-        let forged = format!("{}.{}", B64.encode("admin:99999999999"), t.split_once('.').unwrap().1);
+        let forged =
+            format!("{}.{}", B64.encode("admin:99999999999"), t.split_once('.').unwrap().1);
         assert!(!a.validate(&forged));
     }
 

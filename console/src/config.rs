@@ -75,12 +75,20 @@ fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "yes" | "1" | "on" => Ok(true),
         "false" | "no" | "0" | "off" => Ok(false),
-        _ => Err(ConfigError::Invalid { key: key.into(), value: v.into(), why: "expected true or false".into() }),
+        _ => Err(ConfigError::Invalid {
+            key: key.into(),
+            value: v.into(),
+            why: "expected true or false".into(),
+        }),
     }
 }
 
 fn parse_u64(key: &str, v: &str) -> Result<u64, ConfigError> {
-    v.parse().map_err(|_| ConfigError::Invalid { key: key.into(), value: v.into(), why: "expected a whole number".into() })
+    v.parse().map_err(|_| ConfigError::Invalid {
+        key: key.into(),
+        value: v.into(),
+        why: "expected a whole number".into(),
+    })
 }
 
 /// Split a nameserver list (`a:1;b:2` or `a:1,b:2`).
@@ -98,20 +106,32 @@ impl Settings {
                     self.namesrv = v;
                 }
             }
-            "loginRequired" | "rocketmq.config.loginRequired" => self.login_required = parse_bool(key, value)?,
+            "loginRequired" | "rocketmq.config.loginRequired" => {
+                self.login_required = parse_bool(key, value)?
+            }
             "readOnlyOpen" => self.read_only_open = parse_bool(key, value)?,
             "adminPassword" => self.admin_password = (!value.is_empty()).then(|| value.to_string()),
             "dataPath" | "rocketmq.config.dataPath" => self.data_path = PathBuf::from(value),
             "listen" => self.listen = value.to_string(),
             "server.port" => {
                 let port = parse_u64(key, value)?;
-                let host = self.listen.rsplit_once(':').map(|(h, _)| h.to_string()).unwrap_or_else(|| "0.0.0.0".into());
+                let host = self
+                    .listen
+                    .rsplit_once(':')
+                    .map(|(h, _)| h.to_string())
+                    .unwrap_or_else(|| "0.0.0.0".into());
                 self.listen = format!("{host}:{port}");
             }
-            "sampleIntervalSecs" => self.sample_interval = Duration::from_secs(parse_u64(key, value)?.max(1)),
-            "brokerTimeoutMillis" => self.broker_timeout = Duration::from_millis(parse_u64(key, value)?.max(100)),
+            "sampleIntervalSecs" => {
+                self.sample_interval = Duration::from_secs(parse_u64(key, value)?.max(1))
+            }
+            "brokerTimeoutMillis" => {
+                self.broker_timeout = Duration::from_millis(parse_u64(key, value)?.max(100))
+            }
             "clusterCacheMillis" => self.cache_ttl = Duration::from_millis(parse_u64(key, value)?),
-            "sessionTtlSecs" => self.session_ttl = Duration::from_secs(parse_u64(key, value)?.max(60)),
+            "sessionTtlSecs" => {
+                self.session_ttl = Duration::from_secs(parse_u64(key, value)?.max(60))
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -119,9 +139,11 @@ impl Settings {
 
     /// Load a properties file on top of the current settings; returns warnings (unknown keys).
     pub fn load_file(&mut self, path: &Path) -> Result<Vec<String>, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_path_buf(), e))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_path_buf(), e))?;
         let mut warnings = Vec::new();
-        let pairs = mq_common::config::parse_properties(&text).map_err(|e| ConfigError::Parse(path.to_path_buf(), e.to_string()))?;
+        let pairs = mq_common::config::parse_properties(&text)
+            .map_err(|e| ConfigError::Parse(path.to_path_buf(), e.to_string()))?;
         for (k, v) in pairs {
             if !self.apply(&k, &v)? {
                 warnings.push(format!("{}: unknown key {k} ignored", path.display()));
@@ -144,7 +166,11 @@ mod tests {
     fn file_loads_with_warnings_for_unknown_keys() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("console.conf");
-        std::fs::write(&p, "# c\nrocketmq.config.namesrvAddrs = h:1\nreadOnlyOpen: false\nmystery=1\n").unwrap();
+        std::fs::write(
+            &p,
+            "# c\nrocketmq.config.namesrvAddrs = h:1\nreadOnlyOpen: false\nmystery=1\n",
+        )
+        .unwrap();
         let mut s = Settings::default();
         let w = s.load_file(&p).unwrap();
         assert_eq!(s.namesrv, vec!["h:1"]);

@@ -32,9 +32,15 @@ impl AppError {
     /// HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::Backend(BackendError::Broker { .. } | BackendError::Namesrv { .. } | BackendError::AllFailed(_)) => StatusCode::BAD_GATEWAY,
+            AppError::Backend(
+                BackendError::Broker { .. }
+                | BackendError::Namesrv { .. }
+                | BackendError::AllFailed(_),
+            ) => StatusCode::BAD_GATEWAY,
             AppError::Backend(BackendError::NotFound(_)) => StatusCode::NOT_FOUND,
-            AppError::Backend(BackendError::Invalid(_)) | AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Backend(BackendError::Invalid(_)) | AppError::BadRequest(_) => {
+                StatusCode::BAD_REQUEST
+            }
             AppError::Unauthorized | AppError::BadLogin => StatusCode::UNAUTHORIZED,
             AppError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -44,7 +50,8 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let mut body = json!({ "error": { "message": self.to_string(), "status": status.as_u16() } });
+        let mut body =
+            json!({ "error": { "message": self.to_string(), "status": status.as_u16() } });
         match &self {
             AppError::Backend(BackendError::Broker { broker, addr, .. }) => {
                 body["error"]["kind"] = json!("broker");
@@ -59,8 +66,12 @@ impl IntoResponse for AppError {
                 body["error"]["kind"] = json!("allBrokers");
                 body["error"]["failures"] = json!(f);
             }
-            AppError::Backend(BackendError::NotFound(_)) => body["error"]["kind"] = json!("notFound"),
-            AppError::Backend(BackendError::Invalid(_)) | AppError::BadRequest(_) => body["error"]["kind"] = json!("invalid"),
+            AppError::Backend(BackendError::NotFound(_)) => {
+                body["error"]["kind"] = json!("notFound")
+            }
+            AppError::Backend(BackendError::Invalid(_)) | AppError::BadRequest(_) => {
+                body["error"]["kind"] = json!("invalid")
+            }
             AppError::Unauthorized | AppError::BadLogin => body["error"]["kind"] = json!("auth"),
             AppError::Timeout(_) => body["error"]["kind"] = json!("timeout"),
         }

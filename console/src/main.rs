@@ -47,7 +47,9 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -59,7 +61,10 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(n) = &cli.namesrv {
         let addrs = split_addrs(n);
-        anyhow::ensure!(!addrs.is_empty(), "--namesrv / NAMESRV_ADDR is empty; use host:port[;host:port]");
+        anyhow::ensure!(
+            !addrs.is_empty(),
+            "--namesrv / NAMESRV_ADDR is empty; use host:port[;host:port]"
+        );
         settings.namesrv = addrs;
     }
     if let Some(l) = &cli.listen {
@@ -68,10 +73,18 @@ async fn main() -> anyhow::Result<()> {
     if let Some(d) = &cli.data_path {
         settings.data_path = d.clone();
     }
-    let listen: SocketAddr = settings.listen.parse().with_context(|| format!("bad listen address {:?}", settings.listen))?;
+    let listen: SocketAddr = settings
+        .listen
+        .parse()
+        .with_context(|| format!("bad listen address {:?}", settings.listen))?;
 
-    let setup = Auth::load(&settings.data_path, settings.admin_password.as_deref(), settings.session_ttl, settings.reads_open())
-        .with_context(|| format!("preparing {}", settings.data_path.display()))?;
+    let setup = Auth::load(
+        &settings.data_path,
+        settings.admin_password.as_deref(),
+        settings.session_ttl,
+        settings.reads_open(),
+    )
+    .with_context(|| format!("preparing {}", settings.data_path.display()))?;
     if let Some(pw) = &setup.generated_password {
         eprintln!("================================================================");
         eprintln!(" mqconsole first start: generated admin password: {pw}");
@@ -88,7 +101,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Arc::new(fb)
     } else {
-        Arc::new(RemoteBackend::new(settings.namesrv.clone(), settings.broker_timeout, settings.cache_ttl))
+        Arc::new(RemoteBackend::new(
+            settings.namesrv.clone(),
+            settings.broker_timeout,
+            settings.cache_ttl,
+        ))
     };
     let sampler = Arc::new(Sampler::new(settings.sample_interval));
     let sampler_task = sampler.spawn(backend.clone());
@@ -101,7 +118,9 @@ async fn main() -> anyhow::Result<()> {
         namesrv: settings.namesrv.clone(),
     };
     let app = mq_console::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(addr = %listener.local_addr()?, namesrv = ?settings.namesrv, reads_open = settings.reads_open(), "mqconsole listening");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     sampler_task.abort();

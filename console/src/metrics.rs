@@ -18,7 +18,12 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics { started: Instant::now(), by_class: Default::default(), upstream_errors: AtomicU64::new(0), failed_logins: AtomicU64::new(0) }
+        Metrics {
+            started: Instant::now(),
+            by_class: Default::default(),
+            upstream_errors: AtomicU64::new(0),
+            failed_logins: AtomicU64::new(0),
+        }
     }
 }
 
@@ -45,21 +50,37 @@ impl Metrics {
     /// Prometheus text exposition.
     pub fn render(&self, sampler_runs: u64, sampler_errors: u64) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "# HELP rmq_console_http_requests_total HTTP requests served, by status class.");
+        let _ = writeln!(
+            s,
+            "# HELP rmq_console_http_requests_total HTTP requests served, by status class."
+        );
         let _ = writeln!(s, "# TYPE rmq_console_http_requests_total counter");
         for (i, c) in ["2xx", "3xx", "4xx", "5xx"].iter().enumerate() {
-            let _ = writeln!(s, "rmq_console_http_requests_total{{class=\"{c}\"}} {}", self.by_class[i].load(Ordering::Relaxed));
+            let _ = writeln!(
+                s,
+                "rmq_console_http_requests_total{{class=\"{c}\"}} {}",
+                self.by_class[i].load(Ordering::Relaxed)
+            );
         }
         let _ = writeln!(s, "# HELP rmq_console_upstream_errors_total Responses that reported a broker or nameserver failure (502/504).");
         let _ = writeln!(s, "# TYPE rmq_console_upstream_errors_total counter");
-        let _ = writeln!(s, "rmq_console_upstream_errors_total {}", self.upstream_errors.load(Ordering::Relaxed));
+        let _ = writeln!(
+            s,
+            "rmq_console_upstream_errors_total {}",
+            self.upstream_errors.load(Ordering::Relaxed)
+        );
         let _ = writeln!(s, "# HELP rmq_console_failed_logins_total Rejected login attempts.");
         let _ = writeln!(s, "# TYPE rmq_console_failed_logins_total counter");
-        let _ = writeln!(s, "rmq_console_failed_logins_total {}", self.failed_logins.load(Ordering::Relaxed));
+        let _ = writeln!(
+            s,
+            "rmq_console_failed_logins_total {}",
+            self.failed_logins.load(Ordering::Relaxed)
+        );
         let _ = writeln!(s, "# HELP rmq_console_sampler_runs_total TPS sampler runs.");
         let _ = writeln!(s, "# TYPE rmq_console_sampler_runs_total counter");
         let _ = writeln!(s, "rmq_console_sampler_runs_total {sampler_runs}");
-        let _ = writeln!(s, "# HELP rmq_console_sampler_errors_total TPS sampler runs that failed.");
+        let _ =
+            writeln!(s, "# HELP rmq_console_sampler_errors_total TPS sampler runs that failed.");
         let _ = writeln!(s, "# TYPE rmq_console_sampler_errors_total counter");
         let _ = writeln!(s, "rmq_console_sampler_errors_total {sampler_errors}");
         let _ = writeln!(s, "# HELP rmq_console_uptime_seconds Seconds since start.");

@@ -74,7 +74,11 @@ impl Sampler {
 
     /// Take one sample now.
     pub async fn sample_once(&self, backend: &dyn Backend) {
-        let res = tokio::time::timeout(self.interval.max(Duration::from_secs(2)) * 2, backend.sample_totals(self.max_topics)).await;
+        let res = tokio::time::timeout(
+            self.interval.max(Duration::from_secs(2)) * 2,
+            backend.sample_totals(self.max_topics),
+        )
+        .await;
         let now = now_millis();
         let mut st = self.state.lock();
         st.runs += 1;
@@ -95,8 +99,18 @@ impl Sampler {
         if let Some((pt, prev)) = &st.prev {
             let dt = ((now - pt) as f64 / 1000.0).max(0.001);
             let rate = |a: i64, b: i64| ((a - b).max(0) as f64) / dt;
-            let brokers = sample.brokers.iter().filter_map(|(k, (p, g))| prev.brokers.get(k).map(|(pp, pg)| (k.clone(), (rate(*p, *pp), rate(*g, *pg))))).collect();
-            let topics = sample.topics.iter().filter_map(|(k, v)| prev.topics.get(k).map(|pv| (k.clone(), rate(*v, *pv)))).collect();
+            let brokers = sample
+                .brokers
+                .iter()
+                .filter_map(|(k, (p, g))| {
+                    prev.brokers.get(k).map(|(pp, pg)| (k.clone(), (rate(*p, *pp), rate(*g, *pg))))
+                })
+                .collect();
+            let topics = sample
+                .topics
+                .iter()
+                .filter_map(|(k, v)| prev.topics.get(k).map(|pv| (k.clone(), rate(*v, *pv))))
+                .collect();
             let cap = self.capacity();
             st.points.push_back(Point { t: now, brokers, topics });
             while st.points.len() > cap {
@@ -141,10 +155,17 @@ impl Sampler {
         let times: Vec<i64> = st.points.iter().map(|p| p.t).collect();
         let mut broker_in: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
         let mut broker_out: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
-        let labels: std::collections::BTreeSet<String> = st.points.iter().flat_map(|p| p.brokers.keys().cloned()).collect();
+        let labels: std::collections::BTreeSet<String> =
+            st.points.iter().flat_map(|p| p.brokers.keys().cloned()).collect();
         for l in labels {
-            broker_in.insert(l.clone(), st.points.iter().map(|p| p.brokers.get(&l).map(|x| x.0)).collect());
-            broker_out.insert(l.clone(), st.points.iter().map(|p| p.brokers.get(&l).map(|x| x.1)).collect());
+            broker_in.insert(
+                l.clone(),
+                st.points.iter().map(|p| p.brokers.get(&l).map(|x| x.0)).collect(),
+            );
+            broker_out.insert(
+                l.clone(),
+                st.points.iter().map(|p| p.brokers.get(&l).map(|x| x.1)).collect(),
+            );
         }
         // Busiest topics over the last few points (ties broken by name for stable output).
         let mut score: BTreeMap<String, f64> = BTreeMap::new();
@@ -155,8 +176,21 @@ impl Sampler {
         }
         let mut ranked: Vec<(String, f64)> = score.into_iter().filter(|(_, v)| *v > 0.0).collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let topics = ranked.into_iter().take(top).map(|(t, _)| (t.clone(), st.points.iter().map(|p| p.topics.get(&t).copied()).collect())).collect();
-        TpsSeries { interval_secs: self.interval.as_secs(), times, broker_in, broker_out, topics, last_error: st.last_error.clone() }
+        let topics = ranked
+            .into_iter()
+            .take(top)
+            .map(|(t, _)| {
+                (t.clone(), st.points.iter().map(|p| p.topics.get(&t).copied()).collect())
+            })
+            .collect();
+        TpsSeries {
+            interval_secs: self.interval.as_secs(),
+            times,
+            broker_in,
+            broker_out,
+            topics,
+            last_error: st.last_error.clone(),
+        }
     }
 }
 

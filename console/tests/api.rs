@@ -24,19 +24,29 @@ fn app() -> (Router, Arc<FakeBackend>) {
     (app_with(fb.clone(), true), fb)
 }
 
-async fn call(app: &Router, method: &str, uri: &str, body: Option<Value>, token: Option<&str>) -> (StatusCode, Value) {
+async fn call(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
     let mut b = Request::builder().method(method).uri(uri);
     if let Some(t) = token {
         b = b.header(header::COOKIE, format!("rmq_session={t}"));
     }
     let req = match body {
-        Some(v) => b.header(header::CONTENT_TYPE, "application/json").body(Body::from(v.to_string())).unwrap(),
+        Some(v) => b
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(v.to_string()))
+            .unwrap(),
         None => b.body(Body::empty()).unwrap(),
     };
     let resp = app.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let v = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    let v = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     (status, v)
 }
 
@@ -62,7 +72,8 @@ async fn one_failing_broker_is_named_and_the_rest_shown() {
     let (s, v) = call(&app, "GET", "/api/overview", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["failures"][0]["broker"], "broker-b");
-    let ok: Vec<&Value> = v["brokers"].as_array().unwrap().iter().filter(|b| b["error"].is_null()).collect();
+    let ok: Vec<&Value> =
+        v["brokers"].as_array().unwrap().iter().filter(|b| b["error"].is_null()).collect();
     assert_eq!(ok.len(), 1);
     assert_eq!(ok[0]["brokerName"], "broker-a");
 
@@ -111,14 +122,19 @@ async fn unknown_lag_is_unknown() {
 
     let (_, v) = call(&app, "GET", "/api/groups/GroupB/progress", None, None).await;
     assert_eq!(v["totalLag"]["state"], "unknown");
-    assert!(v["items"].as_array().unwrap().iter().all(|q| q["consumerOffset"].is_null() && q["lag"]["state"] == "unknown"));
+    assert!(v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|q| q["consumerOffset"].is_null() && q["lag"]["state"] == "unknown"));
 }
 
 #[tokio::test]
 async fn topic_list_filters_and_pages() {
     let (app, _) = app();
     let (_, v) = call(&app, "GET", "/api/topics", None, None).await;
-    let names: Vec<&str> = v["items"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        v["items"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["OrderTopic", "TopicTest"], "default filter shows normal topics only");
     let (_, v) = call(&app, "GET", "/api/topics?kinds=dlq,retry", None, None).await;
     assert_eq!(v["total"], 2);
@@ -143,7 +159,11 @@ async fn writes_need_login() {
         ("POST", "/api/groups", Some(json!({"name": "G"}))),
         ("DELETE", "/api/groups/GroupA", None),
         ("POST", "/api/groups/GroupA/reset/apply", Some(json!({"timestamp": 0}))),
-        ("POST", "/api/messages/resend", Some(json!({"topic": "TopicTest", "msgId": "AA", "group": "GroupA"}))),
+        (
+            "POST",
+            "/api/messages/resend",
+            Some(json!({"topic": "TopicTest", "msgId": "AA", "group": "GroupA"})),
+        ),
         ("POST", "/api/dlq/resend", Some(json!({"group": "GroupA", "msgIds": ["AA"]}))),
     ] {
         let (s, _) = call(&app, m, u, b, None).await;
@@ -151,7 +171,8 @@ async fn writes_need_login() {
     }
     let (s, _) = call(&app, "POST", "/api/login", Some(json!({"password": "wrong"})), None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    let (s, _) = call(&app, "POST", "/api/topics", Some(create.clone()), Some("forged.token")).await;
+    let (s, _) =
+        call(&app, "POST", "/api/topics", Some(create.clone()), Some("forged.token")).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 
     let token = login(&app).await;
@@ -180,49 +201,99 @@ async fn reads_can_require_login() {
 async fn send_find_by_key_detail_and_resend() {
     let (app, _) = app();
     let token = login(&app).await;
-    let (s, sent) = call(&app, "POST", "/api/topics/TopicTest/send", Some(json!({"tags": "T1", "keys": "k-unique-1", "body": "hello console"})), Some(&token)).await;
+    let (s, sent) = call(
+        &app,
+        "POST",
+        "/api/topics/TopicTest/send",
+        Some(json!({"tags": "T1", "keys": "k-unique-1", "body": "hello console"})),
+        Some(&token),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{sent}");
     let id = sent["msgId"].as_str().unwrap();
-    let (_, v) = call(&app, "GET", "/api/messages/by-key?topic=TopicTest&key=k-unique-1", None, None).await;
+    let (_, v) =
+        call(&app, "GET", "/api/messages/by-key?topic=TopicTest&key=k-unique-1", None, None).await;
     assert_eq!(v["messages"].as_array().unwrap().len(), 1);
     assert_eq!(v["messages"][0]["msgId"], id);
-    let (s, d) = call(&app, "GET", &format!("/api/messages/detail?topic=TopicTest&id={id}"), None, None).await;
+    let (s, d) =
+        call(&app, "GET", &format!("/api/messages/detail?topic=TopicTest&id={id}"), None, None)
+            .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(d["bodyText"], "hello console");
     assert_eq!(d["properties"]["TAGS"], "T1");
     assert!(d["consumedBy"].as_array().unwrap().iter().any(|c| c["group"] == "GroupA"));
-    let (s, r) = call(&app, "POST", "/api/messages/resend", Some(json!({"topic": "TopicTest", "msgId": id, "group": "GroupA"})), Some(&token)).await;
+    let (s, r) = call(
+        &app,
+        "POST",
+        "/api/messages/resend",
+        Some(json!({"topic": "TopicTest", "msgId": id, "group": "GroupA"})),
+        Some(&token),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(r["ok"], true);
-    let (s, _) = call(&app, "GET", "/api/messages/detail?topic=TopicTest&id=0123ABCD", None, None).await;
+    let (s, _) =
+        call(&app, "GET", "/api/messages/detail?topic=TopicTest&id=0123ABCD", None, None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = call(&app, "GET", "/api/messages/detail?topic=TopicTest&id=not-hex!", None, None).await;
+    let (s, _) =
+        call(&app, "GET", "/api/messages/detail?topic=TopicTest&id=not-hex!", None, None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
 async fn message_time_range_is_validated() {
     let (app, _) = app();
-    let (s, v) = call(&app, "GET", "/api/messages/by-time?topic=TopicTest&begin=10&end=5", None, None).await;
+    let (s, v) =
+        call(&app, "GET", "/api/messages/by-time?topic=TopicTest&begin=10&end=5", None, None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(v["error"]["message"].as_str().unwrap().contains("before"));
     let now = mq_common::protocol::now_millis();
-    let (s, v) = call(&app, "GET", &format!("/api/messages/by-time?topic=TopicTest&begin={}&end={}&limit=10", now - 3_600_000, now + 1000), None, None).await;
+    let (s, v) = call(
+        &app,
+        "GET",
+        &format!(
+            "/api/messages/by-time?topic=TopicTest&begin={}&end={}&limit=10",
+            now - 3_600_000,
+            now + 1000
+        ),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["messages"].as_array().unwrap().len(), 10);
     assert_eq!(v["truncated"], true);
-    let ts: Vec<i64> = v["messages"].as_array().unwrap().iter().map(|m| m["storeTimestamp"].as_i64().unwrap()).collect();
+    let ts: Vec<i64> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["storeTimestamp"].as_i64().unwrap())
+        .collect();
     assert!(ts.windows(2).all(|w| w[0] >= w[1]), "newest first");
 }
 
 #[tokio::test]
 async fn reset_preview_then_apply() {
     let (app, _) = app();
-    let (s, rows) = call(&app, "POST", "/api/groups/GroupA/reset/preview", Some(json!({"topic": "TopicTest", "timestamp": 0})), None).await;
+    let (s, rows) = call(
+        &app,
+        "POST",
+        "/api/groups/GroupA/reset/preview",
+        Some(json!({"topic": "TopicTest", "timestamp": 0})),
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     assert!(rows.as_array().unwrap().iter().all(|r| r["targetOffset"] == 0));
     let token = login(&app).await;
-    let (s, r) = call(&app, "POST", "/api/groups/GroupA/reset/apply", Some(json!({"topic": "TopicTest", "timestamp": 0})), Some(&token)).await;
+    let (s, r) = call(
+        &app,
+        "POST",
+        "/api/groups/GroupA/reset/apply",
+        Some(json!({"topic": "TopicTest", "timestamp": 0})),
+        Some(&token),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     let (_, p) = call(&app, "GET", "/api/groups/GroupA/progress", None, None).await;
     assert!(p["items"].as_array().unwrap().iter().all(|q| q["consumerOffset"] == 0));
@@ -233,10 +304,22 @@ async fn dlq_browse_and_resend_per_message() {
     let (app, _) = app();
     let (s, v) = call(&app, "GET", "/api/dlq?group=GroupA", None, None).await;
     assert_eq!(s, StatusCode::OK);
-    let ids: Vec<String> = v["messages"].as_array().unwrap().iter().map(|m| m["msgId"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["msgId"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids.len(), 3);
     let token = login(&app).await;
-    let (s, r) = call(&app, "POST", "/api/dlq/resend", Some(json!({"group": "GroupA", "msgIds": [ids[0], "FFFF"]})), Some(&token)).await;
+    let (s, r) = call(
+        &app,
+        "POST",
+        "/api/dlq/resend",
+        Some(json!({"group": "GroupA", "msgIds": [ids[0], "FFFF"]})),
+        Some(&token),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(r[0]["ok"], true);
     assert_eq!(r[0]["target"], "TopicTest");
@@ -247,7 +330,8 @@ async fn dlq_browse_and_resend_per_message() {
 #[tokio::test]
 async fn producers_health_metrics_and_spa_fallback() {
     let (app, _) = app();
-    let (s, v) = call(&app, "GET", "/api/producers?group=ProducerGroupA&topic=TopicTest", None, None).await;
+    let (s, v) =
+        call(&app, "GET", "/api/producers?group=ProducerGroupA&topic=TopicTest", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["items"].as_array().unwrap().len(), 1);
     let (s, _) = call(&app, "GET", "/health", None, None).await;

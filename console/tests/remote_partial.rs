@@ -10,7 +10,10 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use mq_common::protocol::body::{to_json, BrokerData, ClusterInfo, KvTable, SubscriptionGroupConfig, SubscriptionGroupWrapper, TopicConfig, TopicConfigSerializeWrapper, TopicRouteData};
+use mq_common::protocol::body::{
+    to_json, BrokerData, ClusterInfo, KvTable, SubscriptionGroupConfig, SubscriptionGroupWrapper,
+    TopicConfig, TopicConfigSerializeWrapper, TopicRouteData,
+};
 use mq_common::protocol::codes::{request, response};
 use mq_common::protocol::RemotingCommand;
 use mq_common::remoting::{Channel, RemotingServer, RequestHandler, ServerConfig};
@@ -26,15 +29,24 @@ struct Namesrv {
 
 /// The route of every topic but `Nope`: both brokers of the cluster table.
 fn route_of(cluster: &ClusterInfo) -> TopicRouteData {
-    TopicRouteData { broker_datas: cluster.broker_addr_table.values().cloned().collect(), ..Default::default() }
+    TopicRouteData {
+        broker_datas: cluster.broker_addr_table.values().cloned().collect(),
+        ..Default::default()
+    }
 }
 
 impl RequestHandler for Namesrv {
     async fn handle(&self, _ch: &Channel, req: RemotingCommand) -> Option<RemotingCommand> {
         Some(match req.code {
-            request::GET_BROKER_CLUSTER_INFO => RemotingCommand::success().with_body(to_json(&self.cluster)),
-            request::GET_ROUTEINFO_BY_TOPIC if req.ext("topic") == Some("Nope") => RemotingCommand::error(response::TOPIC_NOT_EXIST, "No topic route info"),
-            request::GET_ROUTEINFO_BY_TOPIC => RemotingCommand::success().with_body(to_json(&route_of(&self.cluster))),
+            request::GET_BROKER_CLUSTER_INFO => {
+                RemotingCommand::success().with_body(to_json(&self.cluster))
+            }
+            request::GET_ROUTEINFO_BY_TOPIC if req.ext("topic") == Some("Nope") => {
+                RemotingCommand::error(response::TOPIC_NOT_EXIST, "No topic route info")
+            }
+            request::GET_ROUTEINFO_BY_TOPIC => {
+                RemotingCommand::success().with_body(to_json(&route_of(&self.cluster)))
+            }
             _ => RemotingCommand::error(response::REQUEST_CODE_NOT_SUPPORTED, "not scripted"),
         })
     }
@@ -70,7 +82,12 @@ impl RequestHandler for Broker {
 }
 
 fn broker_data(name: &str, addr: &str) -> BrokerData {
-    BrokerData { broker_addrs: BTreeMap::from([("0".to_string(), addr.to_string())]), broker_name: name.into(), cluster: "C".into(), ..Default::default() }
+    BrokerData {
+        broker_addrs: BTreeMap::from([("0".to_string(), addr.to_string())]),
+        broker_name: name.into(),
+        cluster: "C".into(),
+        ..Default::default()
+    }
 }
 
 /// A loopback address nothing listens on (bound, then released).
@@ -81,15 +98,30 @@ fn dead_addr() -> String {
 
 #[tokio::test]
 async fn dead_broker_is_named_and_live_one_shown() {
-    let broker = RemotingServer::bind("127.0.0.1:0", Arc::new(Broker), ServerConfig::default()).await.unwrap();
+    let broker = RemotingServer::bind("127.0.0.1:0", Arc::new(Broker), ServerConfig::default())
+        .await
+        .unwrap();
     let live = broker.local_addr().to_string();
     let dead = dead_addr();
     let cluster = ClusterInfo {
-        broker_addr_table: BTreeMap::from([("broker-a".to_string(), broker_data("broker-a", &live)), ("broker-b".to_string(), broker_data("broker-b", &dead))]),
-        cluster_addr_table: BTreeMap::from([("C".to_string(), BTreeSet::from(["broker-a".to_string(), "broker-b".to_string()]))]),
+        broker_addr_table: BTreeMap::from([
+            ("broker-a".to_string(), broker_data("broker-a", &live)),
+            ("broker-b".to_string(), broker_data("broker-b", &dead)),
+        ]),
+        cluster_addr_table: BTreeMap::from([(
+            "C".to_string(),
+            BTreeSet::from(["broker-a".to_string(), "broker-b".to_string()]),
+        )]),
     };
-    let ns = RemotingServer::bind("127.0.0.1:0", Arc::new(Namesrv { cluster }), ServerConfig::default()).await.unwrap();
-    let backend = Arc::new(RemoteBackend::new(vec![ns.local_addr().to_string()], Duration::from_secs(2), Duration::from_millis(0)));
+    let ns =
+        RemotingServer::bind("127.0.0.1:0", Arc::new(Namesrv { cluster }), ServerConfig::default())
+            .await
+            .unwrap();
+    let backend = Arc::new(RemoteBackend::new(
+        vec![ns.local_addr().to_string()],
+        Duration::from_secs(2),
+        Duration::from_millis(0),
+    ));
 
     let o = backend.cluster_overview().await.unwrap();
     assert_eq!(o.failures.len(), 1);
@@ -97,7 +129,10 @@ async fn dead_broker_is_named_and_live_one_shown() {
     assert_eq!(o.failures[0].addr, dead);
     let a = o.items.brokers.iter().find(|b| b.broker_name == "broker-a").unwrap();
     assert_eq!(a.version.as_deref(), Some("V4_9_4"));
-    assert!(o.items.brokers.iter().any(|b| b.broker_name == "broker-b" && b.error.is_some()), "failed broker stays listed");
+    assert!(
+        o.items.brokers.iter().any(|b| b.broker_name == "broker-b" && b.error.is_some()),
+        "failed broker stays listed"
+    );
 
     let t = backend.list_topics().await.unwrap();
     assert_eq!(t.items.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), vec!["Orders"]);
@@ -113,7 +148,10 @@ async fn dead_broker_is_named_and_live_one_shown() {
     assert_eq!(m.failures.len(), 1);
     assert_eq!(m.failures[0].broker, "broker-b");
     assert_eq!(m.failures[0].addr, dead);
-    assert!(matches!(backend.messages_by_key("Nope", "k1", 10).await, Err(BackendError::NotFound(_))));
+    assert!(matches!(
+        backend.messages_by_key("Nope", "k1", 10).await,
+        Err(BackendError::NotFound(_))
+    ));
     let st = backend.topic_status("Orders").await.unwrap();
     assert_eq!(st.items.len(), 1);
     assert_eq!((st.items[0].broker_name.as_str(), st.items[0].max_offset), ("broker-a", 5));
@@ -131,9 +169,15 @@ async fn dead_broker_is_named_and_live_one_shown() {
     assert!(matches!(backend.broker_runtime("127.0.0.1:1").await, Err(BackendError::NotFound(_))));
 
     let app = router(AppState::new(backend, Auth::with_password("pw", 1000, true)));
-    let resp = app.oneshot(Request::get(format!("/api/brokers/runtime?addr={dead}")).body(Body::empty()).unwrap()).await.unwrap();
+    let resp = app
+        .oneshot(
+            Request::get(format!("/api/brokers/runtime?addr={dead}")).body(Body::empty()).unwrap(),
+        )
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
-    let v: serde_json::Value = serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
     assert_eq!(v["error"]["broker"], "broker-b");
 
     ns.shutdown().await;
@@ -143,7 +187,8 @@ async fn dead_broker_is_named_and_live_one_shown() {
 #[tokio::test]
 async fn dead_nameserver_is_an_error_naming_it() {
     let dead = dead_addr();
-    let backend = RemoteBackend::new(vec![dead.clone()], Duration::from_secs(1), Duration::from_millis(0));
+    let backend =
+        RemoteBackend::new(vec![dead.clone()], Duration::from_secs(1), Duration::from_millis(0));
     match backend.cluster_overview().await {
         Err(BackendError::Namesrv { addr, .. }) => assert_eq!(addr, dead),
         other => panic!("expected a nameserver error, got {other:?}"),

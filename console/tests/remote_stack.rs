@@ -12,7 +12,9 @@ use axum::http::{Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
 use mq_client::Admin;
-use mq_common::protocol::body::{to_json, RegisterBrokerBody, SubscriptionGroupConfig, TopicConfig};
+use mq_common::protocol::body::{
+    to_json, RegisterBrokerBody, SubscriptionGroupConfig, TopicConfig,
+};
 use mq_common::protocol::codes::request;
 use mq_common::protocol::header::RegisterBrokerRequestHeader;
 use mq_common::protocol::RemotingCommand;
@@ -51,21 +53,38 @@ async fn pages_show_live_and_name_dead(app: &Router, dead: &str, why: &str) {
     assert_eq!(s, StatusCode::OK, "{v}");
     names_dead("overview", &v, dead, why);
     let brokers = v["brokers"].as_array().unwrap();
-    let a = brokers.iter().find(|b| b["brokerName"] == "broker-a").unwrap_or_else(|| panic!("broker-a missing: {v}"));
+    let a = brokers
+        .iter()
+        .find(|b| b["brokerName"] == "broker-a")
+        .unwrap_or_else(|| panic!("broker-a missing: {v}"));
     assert!(a["error"].is_null() && a["version"].is_string(), "broker-a has runtime data: {a}");
-    let b = brokers.iter().find(|b| b["brokerName"] == "broker-b").unwrap_or_else(|| panic!("broker-b not listed: {v}"));
-    assert!(b["error"].as_str().is_some_and(|e| e.to_lowercase().contains(why)), "broker-b row carries its error: {b}");
+    let b = brokers
+        .iter()
+        .find(|b| b["brokerName"] == "broker-b")
+        .unwrap_or_else(|| panic!("broker-b not listed: {v}"));
+    assert!(
+        b["error"].as_str().is_some_and(|e| e.to_lowercase().contains(why)),
+        "broker-b row carries its error: {b}"
+    );
 
     let (s, v) = get(app, "/api/topics").await;
     assert_eq!(s, StatusCode::OK, "{v}");
     names_dead("topics", &v, dead, why);
-    let t = v["items"].as_array().unwrap().iter().find(|t| t["name"] == TOPIC).unwrap_or_else(|| panic!("{TOPIC} missing: {v}"));
+    let t = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == TOPIC)
+        .unwrap_or_else(|| panic!("{TOPIC} missing: {v}"));
     assert_eq!(t["brokers"], serde_json::json!(["broker-a"]), "{t}");
 
     let (s, v) = get(app, "/api/groups").await;
     assert_eq!(s, StatusCode::OK, "{v}");
     names_dead("groups", &v, dead, why);
-    assert!(v["items"].as_array().unwrap().iter().any(|g| g["name"] == GROUP), "{GROUP} missing: {v}");
+    assert!(
+        v["items"].as_array().unwrap().iter().any(|g| g["name"] == GROUP),
+        "{GROUP} missing: {v}"
+    );
 
     let (s, v) = get(app, &format!("/api/groups/{GROUP}/progress")).await;
     assert_eq!(s, StatusCode::OK, "{v}");
@@ -97,16 +116,23 @@ async fn overview_names(app: &Router, broker: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_answer_with_one_broker_down() {
-    let Some(mut stack) = Stack::start_or_skip(StackOptions::default().brokers(&["broker-a", "broker-b"])).await else { return };
+    let Some(mut stack) =
+        Stack::start_or_skip(StackOptions::default().brokers(&["broker-a", "broker-b"])).await
+    else {
+        return;
+    };
     let ns = stack.namesrv_addr.clone();
     stack.create_topic(TOPIC, 2).await;
     let admin = Admin::connect(&ns).await.unwrap();
     let masters = admin.brokers(true).await.unwrap();
-    let made = admin.create_subscription_group_per_broker(masters.clone(), &SubscriptionGroupConfig::new(GROUP)).await;
+    let made = admin
+        .create_subscription_group_per_broker(masters.clone(), &SubscriptionGroupConfig::new(GROUP))
+        .await;
     assert_eq!(made.failed.len(), 0, "{:?}", made.failed);
 
     // No cache (ttl 0) so every request sees the current state; 1 s per broker call.
-    let backend = Arc::new(RemoteBackend::new(vec![ns.clone()], Duration::from_secs(1), Duration::ZERO));
+    let backend =
+        Arc::new(RemoteBackend::new(vec![ns.clone()], Duration::from_secs(1), Duration::ZERO));
     let app = router(AppState::new(backend, Auth::with_password("pw", 1000, true)));
     let (s, v) = get(&app, "/api/overview").await;
     assert_eq!(s, StatusCode::OK);
@@ -129,12 +155,20 @@ async fn pages_answer_with_one_broker_down() {
     stack.kill_broker("broker-b");
     wait_until("nameserver to drop broker-b", Duration::from_secs(20), || {
         let admin = admin.clone();
-        async move { admin.brokers(false).await.map(|b| b.iter().all(|b| b.name != "broker-b")).unwrap_or(false) }
+        async move {
+            admin
+                .brokers(false)
+                .await
+                .map(|b| b.iter().all(|b| b.name != "broker-b"))
+                .unwrap_or(false)
+        }
     })
     .await;
     let registrar = RemotingClient::new(ClientConfig::default());
     let mut last = RegisterBrokerBody::default();
-    last.topic_config_serialize_wrapper.topic_config_table.insert(TOPIC.into(), TopicConfig::new(TOPIC, 2, 6));
+    last.topic_config_serialize_wrapper
+        .topic_config_table
+        .insert(TOPIC.into(), TopicConfig::new(TOPIC, 2, 6));
     let body = to_json(&last);
     let hdr = RegisterBrokerRequestHeader {
         broker_name: "broker-b".into(),
@@ -147,7 +181,14 @@ async fn pages_answer_with_one_broker_down() {
         compressed: Some(false),
         body_crc32: Some(0),
     };
-    let r = registrar.invoke(&ns, RemotingCommand::request_with_header(request::REGISTER_BROKER, &hdr).with_body(body), Duration::from_secs(5)).await.unwrap();
+    let r = registrar
+        .invoke(
+            &ns,
+            RemotingCommand::request_with_header(request::REGISTER_BROKER, &hdr).with_body(body),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
     assert_eq!(r.code, 0, "register: {:?}", r.remark);
     overview_names(&app, "broker-b").await;
     pages_show_live_and_name_dead(&app, &dead, "refused").await;

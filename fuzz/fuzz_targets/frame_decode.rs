@@ -7,7 +7,9 @@ use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use mq_common::protocol::body::{RegisterBrokerBody, TopicRouteData};
 use mq_common::protocol::frame::{decode, encode};
-use mq_common::protocol::header::{GetRouteInfoRequestHeader, RegisterBrokerRequestHeader, SendMessageRequestHeader};
+use mq_common::protocol::header::{
+    GetRouteInfoRequestHeader, RegisterBrokerRequestHeader, SendMessageRequestHeader,
+};
 use mq_common::protocol::lenient_json;
 
 /// Small enough that libFuzzer's inputs can hit the limit.
@@ -27,7 +29,8 @@ fuzz_target!(|data: &[u8]| {
         // Our own output of what we accepted must decode to the same fields.
         let mut out = BytesMut::new();
         encode(&cmd, &mut out);
-        let again = decode(&mut out, usize::MAX).expect("re-encoded frame decodes").expect("complete");
+        let again =
+            decode(&mut out, usize::MAX).expect("re-encoded frame decodes").expect("complete");
         assert_eq!(again.code, cmd.code);
         assert_eq!(again.opaque, cmd.opaque);
         assert_eq!(again.ext_fields, cmd.ext_fields);

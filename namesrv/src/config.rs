@@ -98,7 +98,9 @@ impl NamesrvConfig {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .parse()
-            .map_err(|e| format!("bindAddress '{}' is not an IP address: {e}", self.bind_address))?;
+            .map_err(|e| {
+                format!("bindAddress '{}' is not an IP address: {e}", self.bind_address)
+            })?;
         Ok(SocketAddr::new(ip, self.listen_port))
     }
 
@@ -159,7 +161,8 @@ mod tests {
     #[test]
     fn layered_keys() {
         let mut c = NamesrvConfig::default();
-        let env = vec![("MQNAMESRV_SCAN_NOT_ACTIVE_BROKER_INTERVAL".to_string(), "200".to_string())];
+        let env =
+            vec![("MQNAMESRV_SCAN_NOT_ACTIVE_BROKER_INTERVAL".to_string(), "200".to_string())];
         let cli = vec![("brokerChannelExpiredTime".to_string(), "1000".to_string())];
         let w = load_layered_with_env(&mut c, None, ENV_PREFIX, env, &cli).unwrap();
         assert!(w.is_empty());

@@ -54,7 +54,8 @@ impl NamesrvController {
                 .filter(|d| !d.is_zero()),
             ..Default::default()
         };
-        let state = Arc::new(NamesrvState { config: RwLock::new(config), routes: RouteInfo::new(), kv });
+        let state =
+            Arc::new(NamesrvState { config: RwLock::new(config), routes: RouteInfo::new(), kv });
         let handler = Arc::new(NamesrvProcessor::new(state.clone()));
         let server = RemotingServer::bind(&addr.to_string(), handler, server_config)
             .await

@@ -65,7 +65,11 @@ impl KvConfig {
         };
         let n: usize = table.values().map(BTreeMap::len).sum();
         tracing::info!(path = %path.display(), entries = n, "kv config loaded");
-        Ok(KvConfig { path: path.to_path_buf(), table: RwLock::new(table), persist: Mutex::new(()) })
+        Ok(KvConfig {
+            path: path.to_path_buf(),
+            table: RwLock::new(table),
+            persist: Mutex::new(()),
+        })
     }
 
     /// The backing file.
@@ -75,7 +79,12 @@ impl KvConfig {
 
     /// PUT_KV_CONFIG; persists. On a persist error the value stays set in memory.
     pub fn put(&self, namespace: &str, key: &str, value: &str) -> Result<(), KvConfigError> {
-        let prev = self.table.write().entry(namespace.to_string()).or_default().insert(key.to_string(), value.to_string());
+        let prev = self
+            .table
+            .write()
+            .entry(namespace.to_string())
+            .or_default()
+            .insert(key.to_string(), value.to_string());
         tracing::info!(namespace, key, value, ?prev, "kv config put");
         self.persist()
     }
@@ -114,7 +123,8 @@ impl KvConfig {
         let snapshot = KvConfigFile { config_table: self.table.read().clone() };
         let json = serde_json::to_vec_pretty(&snapshot).expect("string maps serialize");
         let io = |source| KvConfigError::Io { path: self.path.clone(), source };
-        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir =
+            self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io)?;
         let mut tmp_name = self.path.file_name().unwrap_or_default().to_os_string();
         tmp_name.push(".tmp");
@@ -171,7 +181,8 @@ mod tests {
     fn java_written_file_loads() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kv.json");
-        std::fs::write(&path, r#"{"configTable":{"ORDER_TOPIC_CONFIG":{"T":"broker-a:4"}}}"#).unwrap();
+        std::fs::write(&path, r#"{"configTable":{"ORDER_TOPIC_CONFIG":{"T":"broker-a:4"}}}"#)
+            .unwrap();
         let kv = KvConfig::load(&path).unwrap();
         assert_eq!(kv.namespace(NAMESPACE_ORDER_TOPIC_CONFIG).unwrap()["T"], "broker-a:4");
     }

@@ -64,7 +64,8 @@ fn load_config(args: &Args) -> Result<(NamesrvConfig, Vec<String>), String> {
         cli.push(("bindAddress".into(), host.clone()));
         cli.push(("listenPort".into(), port.to_string()));
     }
-    let warnings = load_layered(&mut cfg, args.config_file.as_deref(), ENV_PREFIX, &cli).map_err(|e| e.to_string())?;
+    let warnings = load_layered(&mut cfg, args.config_file.as_deref(), ENV_PREFIX, &cli)
+        .map_err(|e| e.to_string())?;
     cfg.validate()?;
     Ok((cfg, warnings))
 }
@@ -86,7 +87,10 @@ async fn wait_for_signal() -> &'static str {
 async fn run(config: NamesrvConfig) -> Result<(), String> {
     let controller = NamesrvController::start(config).await.map_err(|e| e.to_string())?;
     // Apache prints this line; scripts and our tests wait for it (and read the address).
-    println!("The Name Server boot success. serializeType=JSON, listening on {}", controller.local_addr());
+    println!(
+        "The Name Server boot success. serializeType=JSON, listening on {}",
+        controller.local_addr()
+    );
     let _ = std::io::stdout().flush();
     let signal = wait_for_signal().await;
     tracing::info!(signal, "shutting down");

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use mq_common::protocol::body::{
-    BrokerData, ClusterInfo, DataVersion, QueueData, TopicConfigSerializeWrapper, TopicList, TopicRouteData,
-    PERM_READ, PERM_WRITE,
+    BrokerData, ClusterInfo, DataVersion, QueueData, TopicConfigSerializeWrapper, TopicList,
+    TopicRouteData, PERM_READ, PERM_WRITE,
 };
 use mq_common::remoting::Channel;
 use parking_lot::RwLock;
@@ -112,12 +112,18 @@ struct Tables {
 
 /// Java's `DataVersion.equals`: counter, timestamp and (5.x) state version.
 fn same_version(a: &DataVersion, b: &DataVersion) -> bool {
-    a.counter == b.counter && a.timestamp == b.timestamp && a.state_version.unwrap_or(0) == b.state_version.unwrap_or(0)
+    a.counter == b.counter
+        && a.timestamp == b.timestamp
+        && a.state_version.unwrap_or(0) == b.state_version.unwrap_or(0)
 }
 
 /// A master's registration is the full list of its topics: drop its queue data from topics it
 /// no longer has.
-fn drop_topics_missing_from(t: &mut Tables, broker_name: &str, present: &TopicConfigSerializeWrapper) {
+fn drop_topics_missing_from(
+    t: &mut Tables,
+    broker_name: &str,
+    present: &TopicConfigSerializeWrapper,
+) {
     t.topic_queue.retain(|topic, queues| {
         if !present.topic_config_table.contains_key(topic) && queues.remove(broker_name).is_some() {
             tracing::info!(%topic, broker = %broker_name, "topic dropped: missing from the broker's registration");
@@ -175,7 +181,10 @@ impl RouteInfo {
         register_first |= old.is_none();
 
         if reg.broker_id == MASTER_ID {
-            let changed = !t.live.get(&key).is_some_and(|l| same_version(&l.data_version, &reg.topics.data_version));
+            let changed = !t
+                .live
+                .get(&key)
+                .is_some_and(|l| same_version(&l.data_version, &reg.topics.data_version));
             if changed || register_first {
                 for tc in reg.topics.topic_config_table.values() {
                     let qd = QueueData {
@@ -187,7 +196,9 @@ impl RouteInfo {
                     };
                     let topic = t.topic_queue.entry(tc.topic_name.clone()).or_default();
                     match topic.insert(reg.broker_name.clone(), qd.clone()) {
-                        None => tracing::info!(topic = %tc.topic_name, broker = %reg.broker_name, "new topic route"),
+                        None => {
+                            tracing::info!(topic = %tc.topic_name, broker = %reg.broker_name, "new topic route")
+                        }
                         Some(old) if old != qd => {
                             tracing::info!(topic = %tc.topic_name, broker = %reg.broker_name, ?qd, "topic route changed")
                         }
@@ -222,7 +233,12 @@ impl RouteInfo {
 
         let mut result = RegisterResult::default();
         if reg.broker_id != MASTER_ID {
-            if let Some(master) = t.broker_addr.get(&reg.broker_name).and_then(|b| b.master_addr()).map(str::to_string) {
+            if let Some(master) = t
+                .broker_addr
+                .get(&reg.broker_name)
+                .and_then(|b| b.master_addr())
+                .map(str::to_string)
+            {
                 let mkey = BrokerAddrKey { cluster: reg.cluster.clone(), addr: master.clone() };
                 if let Some(ml) = t.live.get(&mkey) {
                     result.ha_server_addr = Some(ml.ha_server_addr.clone());
@@ -269,7 +285,12 @@ impl RouteInfo {
             });
         }
         tracing::info!(%cluster, %addr, broker = %broker_name, broker_name_removed = name_removed, "broker unregistered");
-        Removed { key, broker_name: broker_name.to_string(), broker_name_removed: name_removed, channel: live.and_then(|l| l.channel) }
+        Removed {
+            key,
+            broker_name: broker_name.to_string(),
+            broker_name_removed: name_removed,
+            channel: live.and_then(|l| l.channel),
+        }
     }
 
     /// Evict every broker silent for longer than its timeout (spec §5.3). Returns what was
@@ -340,7 +361,8 @@ impl RouteInfo {
     pub fn topic_route(&self, topic: &str) -> Option<TopicRouteData> {
         let t = self.tables.read();
         let queues = t.topic_queue.get(topic)?;
-        let broker_datas: Vec<BrokerData> = queues.keys().filter_map(|name| t.broker_addr.get(name).cloned()).collect();
+        let broker_datas: Vec<BrokerData> =
+            queues.keys().filter_map(|name| t.broker_addr.get(name).cloned()).collect();
         if queues.is_empty() || broker_datas.is_empty() {
             return None;
         }
@@ -364,7 +386,10 @@ impl RouteInfo {
     /// GET_BROKER_CLUSTER_INFO.
     pub fn cluster_info(&self) -> ClusterInfo {
         let t = self.tables.read();
-        ClusterInfo { broker_addr_table: t.broker_addr.clone(), cluster_addr_table: t.cluster_addr.clone() }
+        ClusterInfo {
+            broker_addr_table: t.broker_addr.clone(),
+            cluster_addr_table: t.cluster_addr.clone(),
+        }
     }
 
     /// GET_ALL_TOPIC_LIST_FROM_NAMESERVER: every topic with queue data.
@@ -395,7 +420,8 @@ impl RouteInfo {
             set.insert(cluster.clone());
             set.extend(names.iter().cloned());
         }
-        let broker_addr = t.broker_addr.values().find_map(|b| b.broker_addrs.values().next().cloned());
+        let broker_addr =
+            t.broker_addr.values().find_map(|b| b.broker_addrs.values().next().cloned());
         TopicList { topic_list: set.into_iter().collect(), broker_addr }
     }
 
@@ -433,7 +459,8 @@ impl RouteInfo {
     /// (nothing changed) if a queue data names an unknown broker.
     pub fn register_topic(&self, topic: &str, queue_datas: &[QueueData]) -> Result<(), String> {
         let mut t = self.tables.write();
-        if let Some(bad) = queue_datas.iter().find(|q| !t.broker_addr.contains_key(&q.broker_name)) {
+        if let Some(bad) = queue_datas.iter().find(|q| !t.broker_addr.contains_key(&q.broker_name))
+        {
             return Err(format!("register topic {topic}: unknown broker '{}'", bad.broker_name));
         }
         if queue_datas.is_empty() {
@@ -615,7 +642,13 @@ mod tests {
     fn register_topic_requires_known_brokers() {
         let r = RouteInfo::new();
         r.register_broker(reg("a", "a:1", 0, &[], 1));
-        let qd = QueueData { broker_name: "a".into(), read_queue_nums: 2, write_queue_nums: 2, perm: 6, topic_sys_flag: 0 };
+        let qd = QueueData {
+            broker_name: "a".into(),
+            read_queue_nums: 2,
+            write_queue_nums: 2,
+            perm: 6,
+            topic_sys_flag: 0,
+        };
         r.register_topic("N", std::slice::from_ref(&qd)).unwrap();
         assert_eq!(r.topic_route("N").unwrap().queue_datas, vec![qd.clone()]);
         let bad = QueueData { broker_name: "zz".into(), ..qd };

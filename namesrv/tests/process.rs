@@ -26,17 +26,26 @@ async fn register_route_evict_reregister_as_a_process() {
     let dir = tempfile::tempdir().unwrap();
     let kv = kv_path(&dir);
     let ns = NamesrvProcess::start(&[
-        "--listen", "127.0.0.1:0",
-        "--set", &kv,
-        "--set", "scanNotActiveBrokerInterval=200",
-        "--set", "brokerChannelExpiredTime=1500",
+        "--listen",
+        "127.0.0.1:0",
+        "--set",
+        &kv,
+        "--set",
+        "scanNotActiveBrokerInterval=200",
+        "--set",
+        "brokerChannelExpiredTime=1500",
     ]);
     let addr = ns.addr.clone();
 
     // Registration made of hand-written protocol bytes (spec §1.1, §5.2).
     let mut broker = TcpStream::connect(&addr).await.unwrap();
     let body = register_body_json("ProcTopic", 1);
-    let (h, _) = call_raw(&mut broker, &register_header_json(1, "broker-p", "127.0.0.1:10911", 0, 0), body.as_bytes()).await;
+    let (h, _) = call_raw(
+        &mut broker,
+        &register_header_json(1, "broker-p", "127.0.0.1:10911", 0, 0),
+        body.as_bytes(),
+    )
+    .await;
     assert_eq!(h["code"], 0, "{h}");
 
     let mut client = TcpStream::connect(&addr).await.unwrap();
@@ -47,7 +56,10 @@ async fn register_route_evict_reregister_as_a_process() {
     assert_eq!(route_code(&addr, "Unknown").await, 17, "TOPIC_NOT_EXIST");
 
     // Silent broker (connection kept open) is evicted after ~1.5 s.
-    let evicted = wait_until(Duration::from_secs(15), || async { route_code(&addr, "ProcTopic").await == 17 }).await;
+    let evicted = wait_until(Duration::from_secs(15), || async {
+        route_code(&addr, "ProcTopic").await == 17
+    })
+    .await;
     assert!(evicted, "evicted; logs: {:?}", ns.logs());
     assert!(ns.wait_log("broker expired"), "eviction logged");
     assert!(closed_by_server(&mut broker).await, "the evicted broker's connection is closed");
@@ -55,11 +67,22 @@ async fn register_route_evict_reregister_as_a_process() {
     // Re-registration on a new connection.
     let mut broker = TcpStream::connect(&addr).await.unwrap();
     let body = register_body_json("ProcTopic", 2);
-    let (h, _) = call_raw(&mut broker, &register_header_json(3, "broker-p", "127.0.0.1:10911", 0, 0), body.as_bytes()).await;
+    let (h, _) = call_raw(
+        &mut broker,
+        &register_header_json(3, "broker-p", "127.0.0.1:10911", 0, 0),
+        body.as_bytes(),
+    )
+    .await;
     assert_eq!(h["code"], 0);
     assert_eq!(route_code(&addr, "ProcTopic").await, 0);
     drop(broker);
-    assert!(wait_until(Duration::from_secs(10), || async { route_code(&addr, "ProcTopic").await == 17 }).await, "closed connection unregisters");
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            route_code(&addr, "ProcTopic").await == 17
+        })
+        .await,
+        "closed connection unregisters"
+    );
 }
 
 #[tokio::test]
@@ -73,8 +96,19 @@ async fn concurrent_raw_registrations_from_fifty_brokers_as_a_process() {
         tasks.spawn(async move {
             let mut s = TcpStream::connect(&addr).await.unwrap();
             for round in 1..=2 {
-                let header = register_header_json(round, &format!("broker-{i}"), &format!("10.2.0.{i}:10911"), 0, 0);
-                let (h, _) = call_raw(&mut s, &header, register_body_json("SharedTopic", round as i64).as_bytes()).await;
+                let header = register_header_json(
+                    round,
+                    &format!("broker-{i}"),
+                    &format!("10.2.0.{i}:10911"),
+                    0,
+                    0,
+                );
+                let (h, _) = call_raw(
+                    &mut s,
+                    &header,
+                    register_body_json("SharedTopic", round as i64).as_bytes(),
+                )
+                .await;
                 assert_eq!(h["code"], 0, "{h}");
             }
             s // keep the registration connection open
@@ -90,7 +124,12 @@ async fn concurrent_raw_registrations_from_fifty_brokers_as_a_process() {
     let route: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(route["queueDatas"].as_array().unwrap().len(), 50);
     assert_eq!(route["brokerDatas"].as_array().unwrap().len(), 50);
-    let (_, body) = call_raw(&mut s, r#"{"code":106,"flag":0,"language":"JAVA","opaque":10,"version":401}"#, b"").await;
+    let (_, body) = call_raw(
+        &mut s,
+        r#"{"code":106,"flag":0,"language":"JAVA","opaque":10,"version":401}"#,
+        b"",
+    )
+    .await;
     let info: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(info["clusterAddrTable"]["DefaultCluster"].as_array().unwrap().len(), 50);
     drop(conns);
@@ -103,8 +142,15 @@ async fn bad_frames_do_not_hurt_the_process_and_sigterm_is_clean() {
     let mut ns = NamesrvProcess::start(&["--listen", "127.0.0.1:0", "--set", &kv]);
     let addr = ns.addr.clone();
     let mut broker = TcpStream::connect(&addr).await.unwrap();
-    call_raw(&mut broker, &register_header_json(1, "b", "10.0.0.1:10911", 0, 0), register_body_json("Alive", 1).as_bytes()).await;
-    for bytes in [vec![0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0], raw_frame("{broken", b""), vec![0, 0, 0, 1]] {
+    call_raw(
+        &mut broker,
+        &register_header_json(1, "b", "10.0.0.1:10911", 0, 0),
+        register_body_json("Alive", 1).as_bytes(),
+    )
+    .await;
+    for bytes in
+        [vec![0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0], raw_frame("{broken", b""), vec![0, 0, 0, 1]]
+    {
         let mut bad = TcpStream::connect(&addr).await.unwrap();
         bad.write_all(&bytes).await.unwrap();
         if bytes.len() > 4 {
@@ -163,7 +209,11 @@ fn print_config_and_config_errors() {
     let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../conf/namesrv.conf");
     let out = Command::new(bin).args(["-c", sample, "-p"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stderr.is_empty(), "no warnings for the sample: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "no warnings for the sample: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Bad config: one line naming the problem, non-zero exit.
     std::fs::write(&conf, "listenPort=abc\n").unwrap();
@@ -171,7 +221,10 @@ fn print_config_and_config_errors() {
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("listenPort") && err.contains("abc") && err.contains("namesrv.conf:1"), "{err}");
+    assert!(
+        err.contains("listenPort") && err.contains("abc") && err.contains("namesrv.conf:1"),
+        "{err}"
+    );
     let out = Command::new(bin).args(["-c", "/nonexistent/namesrv.conf"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8(out.stderr).unwrap().contains("/nonexistent/namesrv.conf"));

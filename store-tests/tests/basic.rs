@@ -60,35 +60,19 @@ fn put_get_query_restart() {
     assert_eq!(r.next_begin_offset, 2);
     // Status table.
     assert_eq!(
-        store
-            .get_message("g", "Nope", 0, 5, 32, 1 << 20, None)
-            .status,
+        store.get_message("g", "Nope", 0, 5, 32, 1 << 20, None).status,
         GetMessageStatus::NoMatchedLogicQueue
     );
     let r = store.get_message("g", "TopicA", 0, 100, 32, 1 << 20, None);
-    assert_eq!(
-        (r.status, r.next_begin_offset),
-        (GetMessageStatus::OffsetOverflowOne, 100)
-    );
+    assert_eq!((r.status, r.next_begin_offset), (GetMessageStatus::OffsetOverflowOne, 100));
     let r = store.get_message("g", "TopicA", 0, 150, 32, 1 << 20, None);
-    assert_eq!(
-        (r.status, r.next_begin_offset),
-        (GetMessageStatus::OffsetOverflowBadly, 100)
-    );
+    assert_eq!((r.status, r.next_begin_offset), (GetMessageStatus::OffsetOverflowBadly, 100));
     // By id / offset.
     let rec = store.look_message_by_offset(offsets[7]).unwrap();
-    assert_eq!(
-        RecordView::parse(&rec, true).unwrap().property("KEYS"),
-        Some("k7")
-    );
+    assert_eq!(RecordView::parse(&rec, true).unwrap().property("KEYS"), Some("k7"));
     assert!(store.look_message_by_offset(offsets[7] + 1).is_none());
     // UNIQ_KEY query.
-    assert_eq!(
-        store
-            .query_message("TopicA", "U-k9", 5, 0, i64::MAX)
-            .phy_offsets,
-        vec![offsets[9]]
-    );
+    assert_eq!(store.query_message("TopicA", "U-k9", 5, 0, i64::MAX).phy_offsets, vec![offsets[9]]);
     // Time.
     let t = store.get_message_store_timestamp("TopicA", 0, 10).unwrap();
     let o = store.get_offset_in_queue_by_time("TopicA", 0, t);
@@ -109,18 +93,13 @@ fn put_get_query_restart() {
     let r = store.put_message(msg("TopicA", 0, "t", "after", body.clone()));
     assert_eq!(r.queue_offset, 100);
     assert_eq!(
-        store
-            .query_message("TopicA", "k299", 5, 0, i64::MAX)
-            .phy_offsets,
+        store.query_message("TopicA", "k299", 5, 0, i64::MAX).phy_offsets,
         vec![offsets[299]]
     );
     let r = store.get_message("g", "TopicA", 0, 99, 32, 1 << 20, None);
     assert_eq!(r.msg_count, 1); // file boundary at 100
     let r = store.get_message("g", "TopicA", 0, 100, 32, 1 << 20, None);
-    assert_eq!(
-        decode_all(&r.concat(), true).unwrap()[0].keys(),
-        vec!["after"]
-    );
+    assert_eq!(decode_all(&r.concat(), true).unwrap()[0].keys(), vec!["after"]);
     store.shutdown().unwrap();
 }
 
@@ -156,17 +135,8 @@ fn delay_and_transactions() {
     let mut rb = msg("TopicT", 0, "t", "rb", &b"rb"[..]);
     rb.sys_flag = TRANSACTION_ROLLBACK_TYPE;
     store.put_message(rb);
-    assert!(store
-        .query_message("TopicT", "rb", 5, 0, i64::MAX)
-        .messages
-        .is_empty());
-    assert_eq!(
-        store
-            .query_message("TopicT", "tx", 5, 0, i64::MAX)
-            .messages
-            .len(),
-        1
-    );
+    assert!(store.query_message("TopicT", "rb", 5, 0, i64::MAX).messages.is_empty());
+    assert_eq!(store.query_message("TopicT", "tx", 5, 0, i64::MAX).messages.len(), 1);
     store.put_message(msg("TopicT", 0, "t", "n", &b"n"[..]));
     assert_eq!(store.get_max_offset_in_queue("TopicT", 0), 1);
     store.shutdown().unwrap();
@@ -178,9 +148,8 @@ fn batch_and_limits() {
     let mut cfg = small_config(dir.path(), FlushDiskType::Async);
     cfg.max_message_size = 2000;
     let store = MessageStore::open(cfg).unwrap();
-    let batch: Vec<_> = (0..32)
-        .map(|i| msg("TopicB", 1, "t", &format!("b{i}"), vec![1u8; 1024]))
-        .collect();
+    let batch: Vec<_> =
+        (0..32).map(|i| msg("TopicB", 1, "t", &format!("b{i}"), vec![1u8; 1024])).collect();
     for round in 0..5 {
         let r = store.put_messages(batch.clone());
         assert_eq!(r.status, PutMessageStatus::PutOk);
@@ -197,23 +166,13 @@ fn batch_and_limits() {
     assert_eq!(r.status, PutMessageStatus::MessageIllegal);
     let mut m = msg("TopicB", 0, "t", "p", &b"x"[..]);
     m.properties = "K\u{1}".to_string() + &"v".repeat(40000) + "\u{2}";
-    assert_eq!(
-        store.put_message(m).status,
-        PutMessageStatus::PropertiesSizeExceeded
-    );
-    let huge: Vec<_> = (0..70)
-        .map(|i| msg("TopicB", 1, "t", &format!("h{i}"), vec![1u8; 1000]))
-        .collect();
-    assert_eq!(
-        store.put_messages(huge).status,
-        PutMessageStatus::MessageIllegal
-    );
+    assert_eq!(store.put_message(m).status, PutMessageStatus::PropertiesSizeExceeded);
+    let huge: Vec<_> =
+        (0..70).map(|i| msg("TopicB", 1, "t", &format!("h{i}"), vec![1u8; 1000])).collect();
+    assert_eq!(store.put_messages(huge).status, PutMessageStatus::MessageIllegal);
     let mut mixed = batch.clone();
     mixed[3].queue_id = 2;
-    assert_eq!(
-        store.put_messages(mixed).status,
-        PutMessageStatus::MessageIllegal
-    );
+    assert_eq!(store.put_messages(mixed).status, PutMessageStatus::MessageIllegal);
     assert!(matches!(
         MessageStore::open(small_config(dir.path(), FlushDiskType::Async)),
         Err(StoreError::Locked(_))
@@ -252,9 +211,7 @@ async fn sync_flush_group_commit_and_poison() {
         t.await.unwrap();
     }
     store.inject_flush_failure();
-    let r = store
-        .put_message_durable(msg("TopicS", 0, "t", "x", &b"x"[..]))
-        .await;
+    let r = store.put_message_durable(msg("TopicS", 0, "t", "x", &b"x"[..])).await;
     assert_eq!(r.status, PutMessageStatus::Poisoned, "{r:?}");
     let r = store.put_message(msg("TopicS", 0, "t", "y", &b"y"[..]));
     assert_eq!(r.status, PutMessageStatus::Poisoned);

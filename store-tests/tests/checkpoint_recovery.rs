@@ -45,9 +45,7 @@ fn crashed_store(dir: &Path) -> (Vec<(i64, i32)>, i64) {
 /// Flip a body byte of record `i` (its CRC no longer matches).
 fn corrupt(dir: &Path, recs: &[(i64, i32)], i: usize) {
     let (phy, size) = recs[i];
-    let path = dir
-        .join("commitlog")
-        .join(offset_to_file_name(phy / FILE * FILE));
+    let path = dir.join("commitlog").join(offset_to_file_name(phy / FILE * FILE));
     let mut data = std::fs::read(&path).unwrap();
     assert!(size > 400);
     data[(phy % FILE) as usize + 200] ^= 0xFF; // inside the 700-byte body: CRC mismatch
@@ -141,10 +139,7 @@ fn stale_checkpoint_beyond_the_log_falls_back_to_a_full_scan() {
     // The log lost its end after the checkpoint was written (cut in the middle of record 290):
     // the record the checkpoint names no longer ends at its point.
     let (phy, size) = recs[290];
-    let path = dir
-        .path()
-        .join("commitlog")
-        .join(offset_to_file_name(phy / FILE * FILE));
+    let path = dir.path().join("commitlog").join(offset_to_file_name(phy / FILE * FILE));
     let f = OpenOptions::new().write(true).open(&path).unwrap();
     f.set_len((phy % FILE) as u64 + size as u64 / 2).unwrap();
     drop(f);

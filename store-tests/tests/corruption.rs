@@ -30,20 +30,15 @@ fn fill(dir: &Path) -> Vec<(i64, i32)> {
 }
 
 fn commit_log_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("commitlog"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(dir.join("commitlog")).unwrap().map(|e| e.unwrap().path()).collect();
     v.sort();
     v
 }
 
 fn file_of(dir: &Path, phy: i64) -> (PathBuf, u64) {
     let f = 64 * 1024;
-    (
-        dir.join("commitlog").join(offset_to_file_name(phy / f * f)),
-        (phy % f) as u64,
-    )
+    (dir.join("commitlog").join(offset_to_file_name(phy / f * f)), (phy % f) as u64)
 }
 
 fn mark_crashed(dir: &Path) {
@@ -61,10 +56,7 @@ fn check_prefix(store: &MessageStore, recs: &[(i64, i32)], keep: usize) {
         assert_eq!(v.property("KEYS"), Some(format!("k{i}").as_str()));
         per_queue[q as usize] += 1;
         let found = store.query_message("TopicC", &format!("k{i}"), 8, 0, i64::MAX);
-        assert!(
-            found.phy_offsets.contains(phy),
-            "message {i} missing from the index"
-        );
+        assert!(found.phy_offsets.contains(phy), "message {i} missing from the index");
     }
     for q in 0..3 {
         assert_eq!(
@@ -76,11 +68,8 @@ fn check_prefix(store: &MessageStore, recs: &[(i64, i32)], keep: usize) {
     for i in keep..recs.len() {
         let found = store.query_message("TopicC", &format!("k{i}"), 8, 0, i64::MAX);
         assert!(
-            found
-                .messages
-                .iter()
-                .all(|m| RecordView::parse(m, true).unwrap().property("KEYS")
-                    != Some(format!("k{i}").as_str())),
+            found.messages.iter().all(|m| RecordView::parse(m, true).unwrap().property("KEYS")
+                != Some(format!("k{i}").as_str())),
             "message {i} should be gone"
         );
     }
@@ -95,9 +84,7 @@ fn reopen_and_append(dir: &Path) -> std::sync::Arc<MessageStore> {
     let r = store.put_message(msg("TopicC", 0, "t", "fresh", vec![1u8; 10]));
     assert_eq!(r.status, PutMessageStatus::PutOk);
     assert_eq!(
-        store
-            .query_message("TopicC", "fresh", 4, 0, i64::MAX)
-            .phy_offsets,
+        store.query_message("TopicC", "fresh", 4, 0, i64::MAX).phy_offsets,
         vec![r.wrote_offset]
     );
     store
@@ -110,12 +97,7 @@ fn truncated_last_file_mid_record_abnormal_and_normal() {
         let recs = fill(dir.path());
         let (phy, size) = recs[N - 1];
         let (path, pos) = file_of(dir.path(), phy);
-        OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(pos + size as u64 / 2)
-            .unwrap();
+        OpenOptions::new().write(true).open(&path).unwrap().set_len(pos + size as u64 / 2).unwrap();
         if crashed {
             mark_crashed(dir.path());
         }
@@ -167,20 +149,14 @@ fn deleted_consume_queue_files_are_rebuilt() {
     // A middle file (leaves a hole), the last file or the whole queue, after a clean stop or a
     // crash. After a clean stop no scan runs; the shutdown's consume-queue manifest reveals the
     // short queue.
-    for (which, crashed) in [
-        ("middle", false),
-        ("last", false),
-        ("all", false),
-        ("last", true),
-        ("all", true),
-    ] {
+    for (which, crashed) in
+        [("middle", false), ("last", false), ("all", false), ("last", true), ("all", true)]
+    {
         let dir = tempfile::tempdir().unwrap();
         let recs = fill(dir.path());
         let qdir = dir.path().join("consumequeue/TopicC/1");
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&qdir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let mut files: Vec<PathBuf> =
+            std::fs::read_dir(&qdir).unwrap().map(|e| e.unwrap().path()).collect();
         files.sort();
         assert!(files.len() >= 3);
         match which {
@@ -202,10 +178,8 @@ fn zeroed_consume_queue_tail_is_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let recs = fill(dir.path());
     let qdir = dir.path().join("consumequeue/TopicC/2");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&qdir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&qdir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     let last = files.last().unwrap();
     let mut d = std::fs::read(last).unwrap();
@@ -224,19 +198,8 @@ fn damaged_checkpoint_and_empty_files_do_not_panic() {
     std::fs::write(dir.path().join("checkpoint"), b"garbage").unwrap();
     // A stray empty commit-log file after the last one and junk names.
     let last = commit_log_files(dir.path()).last().unwrap().clone();
-    let next: i64 = last
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse::<i64>()
-        .unwrap()
-        + 64 * 1024;
-    std::fs::write(
-        dir.path().join("commitlog").join(offset_to_file_name(next)),
-        b"",
-    )
-    .unwrap();
+    let next: i64 = last.file_name().unwrap().to_str().unwrap().parse::<i64>().unwrap() + 64 * 1024;
+    std::fs::write(dir.path().join("commitlog").join(offset_to_file_name(next)), b"").unwrap();
     std::fs::write(dir.path().join("commitlog/README"), b"x").unwrap();
     std::fs::create_dir_all(dir.path().join("consumequeue/TopicC/notanumber")).unwrap();
     let store = MessageStore::open(small_config(dir.path(), FlushDiskType::Async)).unwrap();

@@ -40,28 +40,21 @@ fn verify(store: &MessageStore, a: &Ack) {
     let r = store.get_message("g", &a.topic, a.queue, a.queue_offset, 1, 1 << 20, None);
     assert_eq!(r.msg_count, 1, "lost acked message {a:?}: {:?}", r.status);
     let v = RecordView::parse(&r.messages[0], true).expect("valid record");
-    assert_eq!(
-        v.property("KEYS"),
-        Some(a.key.as_str()),
-        "wrong message at {a:?}"
-    );
+    assert_eq!(v.property("KEYS"), Some(a.key.as_str()), "wrong message at {a:?}");
     assert_eq!(v.physical_offset, a.phy);
     let q = store.query_message(&a.topic, &a.key, 4, 0, i64::MAX);
     if !q.phy_offsets.contains(&a.phy) {
         let q2 = store.query_message(&a.topic, &a.key, 1000, 0, i64::MAX);
         let dir = store.root_dir().join("index");
-        let mut names: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let mut names: Vec<_> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
         names.sort();
         for p in names {
             let b = std::fs::read(&p).unwrap();
             let g8 = |at: usize| i64::from_be_bytes(b[at..at + 8].try_into().unwrap());
             let g4 = |at: usize| i32::from_be_bytes(b[at..at + 4].try_into().unwrap());
-            let hits: Vec<usize> = (1..400)
-                .filter(|n| g8(40 + 64 * 4 + n * 20 + 4) == a.phy)
-                .collect();
+            let hits: Vec<usize> =
+                (1..400).filter(|n| g8(40 + 64 * 4 + n * 20 + 4) == a.phy).collect();
             eprintln!("{:?} len {} begin_ts {} end_ts {} begin_phy {} end_phy {} slots {} count {} hits {:?}", p.file_name().unwrap(), b.len(), g8(0), g8(8), g8(16), g8(24), g4(32), g4(36), hits);
         }
         panic!(
@@ -75,15 +68,11 @@ fn verify(store: &MessageStore, a: &Ack) {
 
 #[test]
 fn kill_cycles_lose_no_acknowledged_message() {
-    let cycles: usize = std::env::var("CRASH_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
+    let cycles: usize =
+        std::env::var("CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
     let dir = tempfile::tempdir().unwrap();
-    let seed: u64 = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(rand::random);
+    let seed: u64 =
+        std::env::var("CRASH_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(rand::random);
     eprintln!("CRASH_SEED={seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut acked: Vec<Ack> = Vec::new();
@@ -125,7 +114,10 @@ fn kill_cycles_lose_no_acknowledged_message() {
         // Which recovery path ran (FromCheckpoint once the child wrote a checkpoint; shown with
         // --nocapture, not asserted: it depends on when the kill lands).
         let rep = store.recovery_report();
-        eprintln!("cycle {cycle}: {:?} scanned {} B, replayed {}", rep.mode, rep.scanned_bytes, rep.replayed_records);
+        eprintln!(
+            "cycle {cycle}: {:?} scanned {} B, replayed {}",
+            rep.mode, rep.scanned_bytes, rep.replayed_records
+        );
         let start = acked.len().saturating_sub(n + 400);
         for a in &acked[start..] {
             verify(&store, a);

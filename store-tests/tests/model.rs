@@ -11,28 +11,11 @@ use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Put {
-        queue: i32,
-        len: usize,
-        tag: u8,
-    },
-    Batch {
-        queue: i32,
-        n: usize,
-        len: usize,
-    },
-    Read {
-        queue: i32,
-        from: usize,
-        max: usize,
-        tag: Option<u8>,
-    },
-    Query {
-        pick: usize,
-    },
-    Restart {
-        clean: bool,
-    },
+    Put { queue: i32, len: usize, tag: u8 },
+    Batch { queue: i32, n: usize, len: usize },
+    Read { queue: i32, from: usize, max: usize, tag: Option<u8> },
+    Query { pick: usize },
+    Restart { clean: bool },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -83,12 +66,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 prop_assert_eq!(r.status, PutMessageStatus::PutOk);
                 let q = model.entry(queue).or_default();
                 prop_assert_eq!(r.queue_offset, q.len() as i64);
-                q.push(Entry {
-                    key,
-                    tag,
-                    len,
-                    phy: r.wrote_offset,
-                });
+                q.push(Entry { key, tag, len, phy: r.wrote_offset });
                 all.push((queue, q.len() - 1));
             }
             Op::Batch { queue, n, len } => {
@@ -110,21 +88,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .map(|id| mq_common::message::decode_offset_msg_id(id).unwrap().1)
                     .collect();
                 for (key, phy) in keys.into_iter().zip(ids) {
-                    q.push(Entry {
-                        key,
-                        tag: 0,
-                        len,
-                        phy,
-                    });
+                    q.push(Entry { key, tag: 0, len, phy });
                     all.push((queue, q.len() - 1));
                 }
             }
-            Op::Read {
-                queue,
-                from,
-                max,
-                tag,
-            } => {
+            Op::Read { queue, from, max, tag } => {
                 let q = model.get(&queue).cloned().unwrap_or_default();
                 let want_tag = tag.map(|t| java_hash(&format!("tag{t}")) as i64);
                 let f = move |c: i64| want_tag.is_none_or(|w| w == c);

@@ -31,16 +31,13 @@ fn files(dir: &std::path::Path, sub: &str) -> Vec<std::path::PathBuf> {
 
 fn age(path: &std::path::Path, hours: u64) {
     let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
-    f.set_modified(SystemTime::now() - Duration::from_secs(hours * 3600))
-        .unwrap();
+    f.set_modified(SystemTime::now() - Duration::from_secs(hours * 3600)).unwrap();
 }
 
 #[test]
 fn expired_files_go_live_ones_stay() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(FakeClock {
-        hour: AtomicU32::new(12),
-    });
+    let clock = Arc::new(FakeClock { hour: AtomicU32::new(12) });
     let disk = Arc::new(AtomicI64::new(10)); // percent
     let d2 = disk.clone();
     let hooks = StoreHooks {
@@ -82,30 +79,16 @@ fn expired_files_go_live_ones_stay() {
     let q_min = store.get_min_offset_in_queue("TopicR", 0);
     assert!(q_min > 0);
     let g = store.get_message("g", "TopicR", 0, 0, 4, 1 << 20, None);
-    assert_eq!(
-        (g.status, g.next_begin_offset),
-        (GetMessageStatus::OffsetTooSmall, q_min)
-    );
+    assert_eq!((g.status, g.next_begin_offset), (GetMessageStatus::OffsetTooSmall, q_min));
     let g = store.get_message("g", "TopicR", 0, q_min, 4, 1 << 20, None);
     assert_eq!(g.status, GetMessageStatus::Found);
     assert!(store.look_message_by_offset(phys[0]).is_none());
     assert!(store.look_message_by_offset(phys[399]).is_some());
-    assert_eq!(
-        store
-            .query_message("TopicR", "k399", 4, 0, i64::MAX)
-            .phy_offsets,
-        vec![phys[399]]
-    );
+    assert_eq!(store.query_message("TopicR", "k399", 4, 0, i64::MAX).phy_offsets, vec![phys[399]]);
     // Every consume-queue file left still references live data (or is the last one).
     for q in 0..2 {
         let qf = files(dir.path(), &format!("consumequeue/TopicR/{q}"));
-        let first_start: i64 = qf[0]
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let first_start: i64 = qf[0].file_name().unwrap().to_str().unwrap().parse().unwrap();
         assert!(first_start / 20 <= store.get_min_offset_in_queue("TopicR", q));
     }
 
@@ -130,17 +113,13 @@ fn expired_files_go_live_ones_stay() {
     disk.store(95, Ordering::Relaxed);
     store.clean_expired_files();
     assert_eq!(
-        store
-            .put_message(msg("TopicR", 0, "t", "full", vec![0u8; 10]))
-            .status,
+        store.put_message(msg("TopicR", 0, "t", "full", vec![0u8; 10])).status,
         PutMessageStatus::ServiceNotAvailable
     );
     disk.store(10, Ordering::Relaxed);
     store.clean_expired_files();
     assert_eq!(
-        store
-            .put_message(msg("TopicR", 0, "t", "ok", vec![0u8; 10]))
-            .status,
+        store.put_message(msg("TopicR", 0, "t", "ok", vec![0u8; 10])).status,
         PutMessageStatus::PutOk
     );
     store.shutdown().unwrap();

@@ -21,11 +21,20 @@ pub struct Proc {
 impl Proc {
     /// Spawn the workspace binary `bin` (from [`target_dir`]; see [`crate::ensure_bins`]) with
     /// `args` and `env`, logging to `dir/<name>.log` (appended).
-    pub fn spawn(dir: &Path, name: &str, bin: &str, args: &[String], env: &[(String, String)]) -> Proc {
+    pub fn spawn(
+        dir: &Path,
+        name: &str,
+        bin: &str,
+        args: &[String],
+        env: &[(String, String)],
+    ) -> Proc {
         let log = dir.join(format!("{name}.log"));
         let f = File::options().create(true).append(true).open(&log).expect("log file");
         let mut cmd = Command::new(target_dir().join(bin));
-        cmd.args(args).stdout(Stdio::from(f.try_clone().expect("dup log fd"))).stderr(Stdio::from(f)).stdin(Stdio::null());
+        cmd.args(args)
+            .stdout(Stdio::from(f.try_clone().expect("dup log fd")))
+            .stderr(Stdio::from(f))
+            .stdin(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -84,7 +93,12 @@ impl Proc {
 impl Drop for Proc {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("----- {} ({}) log tail -----\n{}", self.name, self.log.display(), self.log_tail(6000));
+            eprintln!(
+                "----- {} ({}) log tail -----\n{}",
+                self.name,
+                self.log.display(),
+                self.log_tail(6000)
+            );
         }
         self.kill();
     }

@@ -122,12 +122,25 @@ impl Stack {
     /// Start the nameserver and every broker of `opts`, each ready (the nameserver listening,
     /// each broker routed by it) before this returns.
     pub async fn start(opts: StackOptions) -> Stack {
-        let bins: Vec<&str> = SERVER_BINS.iter().copied().chain(opts.also_build.0.iter().map(String::as_str)).collect();
-        let pkgs: Vec<&str> = SERVER_PACKAGES.iter().copied().chain(opts.also_build.1.iter().map(String::as_str)).collect();
+        let bins: Vec<&str> = SERVER_BINS
+            .iter()
+            .copied()
+            .chain(opts.also_build.0.iter().map(String::as_str))
+            .collect();
+        let pkgs: Vec<&str> = SERVER_PACKAGES
+            .iter()
+            .copied()
+            .chain(opts.also_build.1.iter().map(String::as_str))
+            .collect();
         ensure_bins(&bins, &pkgs);
         let dir = tempfile::tempdir().expect("tempdir");
         let namesrv_addr = format!("127.0.0.1:{}", free_port());
-        let mut args = vec!["--listen".to_string(), namesrv_addr.clone(), "--set".into(), format!("kvConfigPath={}", dir.path().join("kv.json").display())];
+        let mut args = vec![
+            "--listen".to_string(),
+            namesrv_addr.clone(),
+            "--set".into(),
+            format!("kvConfigPath={}", dir.path().join("kv.json").display()),
+        ];
         for (k, v) in &opts.namesrv_config {
             args.extend(["--set".to_string(), format!("{k}={v}")]);
         }
@@ -139,7 +152,15 @@ impl Stack {
         })
         .await;
         let names = opts.brokers.clone();
-        let mut s = Stack { dir, namesrv_addr, broker_addr: String::new(), broker_port: 0, opts, brokers: BTreeMap::new(), namesrv };
+        let mut s = Stack {
+            dir,
+            namesrv_addr,
+            broker_addr: String::new(),
+            broker_port: 0,
+            opts,
+            brokers: BTreeMap::new(),
+            namesrv,
+        };
         for (i, name) in names.iter().enumerate() {
             let addr = s.add_broker(name).await;
             if i == 0 {
@@ -154,7 +175,10 @@ impl Stack {
     /// with `RMQ_REQUIRE_STACK` set that is a failure instead.
     pub async fn start_or_skip(opts: StackOptions) -> Option<Stack> {
         if !binaries_available() {
-            assert!(std::env::var_os("RMQ_REQUIRE_STACK").is_none(), "mqnamesrv/mqbroker binaries are not available");
+            assert!(
+                std::env::var_os("RMQ_REQUIRE_STACK").is_none(),
+                "mqnamesrv/mqbroker binaries are not available"
+            );
             eprintln!("SKIPPED: mqnamesrv/mqbroker binaries are not available");
             return None;
         }
@@ -220,8 +244,17 @@ impl Stack {
         let port = self.broker(name).port;
         assert!(self.broker(name).proc.is_none(), "broker {name} is already running");
         let conf = self.broker_conf(name, port);
-        let env = [("RUST_LOG".to_string(), std::env::var("BROKER_LOG").unwrap_or_else(|_| "info".into()))];
-        let proc = Proc::spawn(self.dir.path(), name, "mqbroker", &["-c".into(), conf.display().to_string()], &env);
+        let env = [(
+            "RUST_LOG".to_string(),
+            std::env::var("BROKER_LOG").unwrap_or_else(|_| "info".into()),
+        )];
+        let proc = Proc::spawn(
+            self.dir.path(),
+            name,
+            "mqbroker",
+            &["-c".into(), conf.display().to_string()],
+            &env,
+        );
         self.brokers.get_mut(name).expect("known broker").proc = Some(proc);
         let (ns, addr) = (self.namesrv_addr.clone(), format!("127.0.0.1:{port}"));
         wait_until(&format!("broker {name} to register with the nameserver"), BROKER_READY, || {
@@ -250,15 +283,31 @@ impl Stack {
     pub async fn create_topic(&self, topic: &str, queues: i32) {
         let admin = mq_client::Admin::connect(&self.namesrv_addr).await.expect("admin client");
         let tc = TopicConfig::new(topic, queues, 6);
-        let running: Vec<String> = self.brokers.iter().filter(|(_, b)| b.proc.is_some()).map(|(n, _)| self.broker_addr_of(n)).collect();
+        let running: Vec<String> = self
+            .brokers
+            .iter()
+            .filter(|(_, b)| b.proc.is_some())
+            .map(|(n, _)| self.broker_addr_of(n))
+            .collect();
         for addr in &running {
-            admin.create_topic(&mq_client::admin::BrokerTarget::Addr(addr.clone()), &tc).await.expect("create topic");
+            admin
+                .create_topic(&mq_client::admin::BrokerTarget::Addr(addr.clone()), &tc)
+                .await
+                .expect("create topic");
         }
         let n = running.len();
         wait_until("topic route", Duration::from_secs(20), || {
             let admin = admin.clone();
             let topic = topic.to_string();
-            async move { admin.topic_route(&topic).await.map(|r| r.queue_datas.iter().filter(|q| q.write_queue_nums == queues).count() == n).unwrap_or(false) }
+            async move {
+                admin
+                    .topic_route(&topic)
+                    .await
+                    .map(|r| {
+                        r.queue_datas.iter().filter(|q| q.write_queue_nums == queues).count() == n
+                    })
+                    .unwrap_or(false)
+            }
         })
         .await;
         admin.close();
@@ -266,8 +315,18 @@ impl Stack {
 
     /// Print the tail of every process log (the drop of a panicking test does this itself).
     pub fn dump_logs(&self) {
-        for p in self.brokers.values().filter_map(|b| b.proc.as_ref()).chain(std::iter::once(&self.namesrv)) {
-            eprintln!("----- {} ({}) log tail -----\n{}", p.name, p.log.display(), p.log_tail(20_000));
+        for p in self
+            .brokers
+            .values()
+            .filter_map(|b| b.proc.as_ref())
+            .chain(std::iter::once(&self.namesrv))
+        {
+            eprintln!(
+                "----- {} ({}) log tail -----\n{}",
+                p.name,
+                p.log.display(),
+                p.log_tail(20_000)
+            );
         }
     }
 }
@@ -279,7 +338,11 @@ async fn routed_by_namesrv(ns: &str, addr: &str) -> bool {
         return false;
     }
     let Ok(a) = mq_client::Admin::connect(ns).await else { return false };
-    let ok = a.topic_route("TBW102").await.map(|r| r.broker_datas.iter().any(|b| b.master_addr() == Some(addr))).unwrap_or(false);
+    let ok = a
+        .topic_route("TBW102")
+        .await
+        .map(|r| r.broker_datas.iter().any(|b| b.master_addr() == Some(addr)))
+        .unwrap_or(false);
     a.close();
     ok
 }

@@ -38,13 +38,38 @@ impl BrokerRole {
 /// Keys that belong to the message store (`StoreConfig`); recognised here so they are not
 /// reported as unknown, and forwarded verbatim to the store.
 pub const STORE_KEYS: &[&str] = &[
-    "storePathRootDir", "storePathCommitLog", "storePathConsumeQueue", "storePathIndex", "storeCheckpoint", "abortFile",
-    "mappedFileSizeCommitLog", "mapedFileSizeCommitLog", "mappedFileSizeConsumeQueue", "mapedFileSizeConsumeQueue",
-    "flushDiskType", "flushIntervalCommitLog", "flushCommitLogLeastPages", "flushCommitLogThoroughInterval",
-    "flushIntervalConsumeQueue", "flushConsumeQueueLeastPages", "syncFlushTimeout", "fileReservedTime", "deleteWhen",
-    "diskMaxUsedSpaceRatio", "cleanFileForciblyEnable", "cleanResourceInterval", "deleteCommitLogFilesInterval",
-    "messageIndexEnable", "maxHashSlotNum", "maxIndexNum", "checkCRCOnRecover", "messageDelayLevel",
-    "warmMapedFileEnable", "transientStorePoolEnable", "useReentrantLockWhenPutMessage", "flushLeastPagesWhenWarmMapedFile",
+    "storePathRootDir",
+    "storePathCommitLog",
+    "storePathConsumeQueue",
+    "storePathIndex",
+    "storeCheckpoint",
+    "abortFile",
+    "mappedFileSizeCommitLog",
+    "mapedFileSizeCommitLog",
+    "mappedFileSizeConsumeQueue",
+    "mapedFileSizeConsumeQueue",
+    "flushDiskType",
+    "flushIntervalCommitLog",
+    "flushCommitLogLeastPages",
+    "flushCommitLogThoroughInterval",
+    "flushIntervalConsumeQueue",
+    "flushConsumeQueueLeastPages",
+    "syncFlushTimeout",
+    "fileReservedTime",
+    "deleteWhen",
+    "diskMaxUsedSpaceRatio",
+    "cleanFileForciblyEnable",
+    "cleanResourceInterval",
+    "deleteCommitLogFilesInterval",
+    "messageIndexEnable",
+    "maxHashSlotNum",
+    "maxIndexNum",
+    "checkCRCOnRecover",
+    "messageDelayLevel",
+    "warmMapedFileEnable",
+    "transientStorePoolEnable",
+    "useReentrantLockWhenPutMessage",
+    "flushLeastPagesWhenWarmMapedFile",
 ];
 
 /// The broker's configuration.
@@ -142,13 +167,18 @@ fn local_ip() -> String {
 }
 
 fn host_name() -> String {
-    std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).unwrap_or_else(|| "broker-a".into())
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "broker-a".into())
 }
 
 impl Default for BrokerConfig {
     fn default() -> Self {
         let ip = local_ip();
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+        let home =
+            std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
         BrokerConfig {
             broker_cluster_name: "DefaultCluster".into(),
             broker_name: host_name(),
@@ -216,7 +246,9 @@ pub fn parse_delay_levels(s: &str) -> Result<Vec<i64>, String> {
             "d" => 86_400_000,
             _ => return Err(format!("messageDelayLevel: '{tok}' needs a unit s/m/h/d")),
         };
-        let n: i64 = num.parse().map_err(|_| format!("messageDelayLevel: '{tok}' is not a number with a unit"))?;
+        let n: i64 = num
+            .parse()
+            .map_err(|_| format!("messageDelayLevel: '{tok}' is not a number with a unit"))?;
         if n < 0 {
             return Err(format!("messageDelayLevel: '{tok}' is negative"));
         }
@@ -251,9 +283,15 @@ impl BrokerConfig {
                 self.ha_listen_port = self.listen_port.wrapping_add(1);
             }
             "haListenPort" => self.ha_listen_port = parse_num(key, v)?,
-            "brokerRole" => self.broker_role = BrokerRole::parse(v).ok_or_else(|| format!("{key}: '{v}' is not one of ASYNC_MASTER, SYNC_MASTER, SLAVE"))?,
+            "brokerRole" => {
+                self.broker_role = BrokerRole::parse(v).ok_or_else(|| {
+                    format!("{key}: '{v}' is not one of ASYNC_MASTER, SYNC_MASTER, SLAVE")
+                })?
+            }
             "autoCreateTopicEnable" => self.auto_create_topic_enable = parse_bool(key, v)?,
-            "autoCreateSubscriptionGroup" => self.auto_create_subscription_group = parse_bool(key, v)?,
+            "autoCreateSubscriptionGroup" => {
+                self.auto_create_subscription_group = parse_bool(key, v)?
+            }
             "defaultTopicQueueNums" => self.default_topic_queue_nums = parse_num(key, v)?,
             "brokerPermission" => {
                 let p: i32 = parse_num(key, v)?;
@@ -269,7 +307,9 @@ impl BrokerConfig {
             "registerNameServerPeriod" => self.register_name_server_period = parse_num(key, v)?,
             "longPollingEnable" => self.long_polling_enable = parse_bool(key, v)?,
             "shortPollingTimeMills" => self.short_polling_time_mills = parse_num(key, v)?,
-            "notifyConsumerIdsChangedEnable" => self.notify_consumer_ids_changed_enable = parse_bool(key, v)?,
+            "notifyConsumerIdsChangedEnable" => {
+                self.notify_consumer_ids_changed_enable = parse_bool(key, v)?
+            }
             "clientChannelExpiredTime" => self.client_channel_expired_time = parse_num(key, v)?,
             "rebalanceLockMaxLiveTime" | "rocketmq.broker.rebalance.lockMaxLiveTime" => {
                 self.rebalance_lock_max_live_time = parse_num(key, v)?
@@ -278,7 +318,9 @@ impl BrokerConfig {
             "msgTraceTopicName" => self.msg_trace_topic_name = v.into(),
             "clusterTopicEnable" => self.cluster_topic_enable = parse_bool(key, v)?,
             "brokerTopicEnable" => self.broker_topic_enable = parse_bool(key, v)?,
-            "flushConsumerOffsetInterval" => self.flush_consumer_offset_interval = parse_num(key, v)?,
+            "flushConsumerOffsetInterval" => {
+                self.flush_consumer_offset_interval = parse_num(key, v)?
+            }
             "flushDelayOffsetInterval" => self.flush_delay_offset_interval = parse_num(key, v)?,
             "rejectTransactionMessage" => self.reject_transaction_message = parse_bool(key, v)?,
             "transactionTimeOut" => self.transaction_time_out = parse_num(key, v)?,
@@ -289,14 +331,29 @@ impl BrokerConfig {
             // it used to select is gone.
             "storeType" => {
                 if v != "file" {
-                    return Err(format!("{key}: '{v}' is not supported (only 'file', the persistent store)"));
+                    return Err(format!(
+                        "{key}: '{v}' is not supported (only 'file', the persistent store)"
+                    ));
                 }
             }
             // Accepted for compatibility with Apache's sample configs; no effect here.
-            "aclEnable" | "slaveReadEnable" | "offsetCheckInSlave" | "enablePropertyFilter" | "filterSupportRetry"
-            | "sendMessageThreadPoolNums" | "pullMessageThreadPoolNums" | "useEpollNativeSelector" | "haMasterAddress"
-            | "haSendHeartbeatInterval" | "haHousekeepingInterval" | "haSlaveFallbehindMax" | "slaveTimeout"
-            | "compressedRegister" | "forceRegister" | "waitTimeMillsInSendQueue" | "enableDLegerCommitLog" => {}
+            "aclEnable"
+            | "slaveReadEnable"
+            | "offsetCheckInSlave"
+            | "enablePropertyFilter"
+            | "filterSupportRetry"
+            | "sendMessageThreadPoolNums"
+            | "pullMessageThreadPoolNums"
+            | "useEpollNativeSelector"
+            | "haMasterAddress"
+            | "haSendHeartbeatInterval"
+            | "haHousekeepingInterval"
+            | "haSlaveFallbehindMax"
+            | "slaveTimeout"
+            | "compressedRegister"
+            | "forceRegister"
+            | "waitTimeMillsInSendQueue"
+            | "enableDLegerCommitLog" => {}
             k if STORE_KEYS.contains(&k) => {
                 match k {
                     "storePathRootDir" => self.store_path_root_dir = PathBuf::from(v),
@@ -306,7 +363,9 @@ impl BrokerConfig {
                     }
                     "flushDiskType" => {
                         if v != "ASYNC_FLUSH" && v != "SYNC_FLUSH" {
-                            return Err(format!("{key}: '{v}' is not one of ASYNC_FLUSH, SYNC_FLUSH"));
+                            return Err(format!(
+                                "{key}: '{v}' is not one of ASYNC_FLUSH, SYNC_FLUSH"
+                            ));
                         }
                         self.flush_disk_type = v.into()
                     }
@@ -339,7 +398,11 @@ impl BrokerConfig {
             ("registerNameServerPeriod", self.register_name_server_period.to_string(), false),
             ("longPollingEnable", self.long_polling_enable.to_string(), false),
             ("shortPollingTimeMills", self.short_polling_time_mills.to_string(), false),
-            ("notifyConsumerIdsChangedEnable", self.notify_consumer_ids_changed_enable.to_string(), false),
+            (
+                "notifyConsumerIdsChangedEnable",
+                self.notify_consumer_ids_changed_enable.to_string(),
+                false,
+            ),
             ("clientChannelExpiredTime", self.client_channel_expired_time.to_string(), false),
             ("rebalanceLockMaxLiveTime", self.rebalance_lock_max_live_time.to_string(), false),
             ("traceTopicEnable", self.trace_topic_enable.to_string(), false),
@@ -393,7 +456,14 @@ impl BrokerConfig {
 
     /// Nameserver addresses.
     pub fn namesrv_list(&self) -> Vec<String> {
-        self.namesrv_addr.as_deref().unwrap_or("").split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+        self.namesrv_addr
+            .as_deref()
+            .unwrap_or("")
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
     }
 
     /// True for SLAVE.

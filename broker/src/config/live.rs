@@ -54,10 +54,25 @@ const LIVE_BROKER_KEYS: &[&str] = &[
 
 /// Keys [`BrokerConfig::apply`] accepts but nothing reads.
 const NO_EFFECT_KEYS: &[&str] = &[
-    "aclEnable", "slaveReadEnable", "offsetCheckInSlave", "enablePropertyFilter", "filterSupportRetry",
-    "sendMessageThreadPoolNums", "pullMessageThreadPoolNums", "useEpollNativeSelector", "haMasterAddress",
-    "haSendHeartbeatInterval", "haHousekeepingInterval", "haSlaveFallbehindMax", "slaveTimeout",
-    "compressedRegister", "forceRegister", "waitTimeMillsInSendQueue", "enableDLegerCommitLog", "rocketmqHome", "storeType",
+    "aclEnable",
+    "slaveReadEnable",
+    "offsetCheckInSlave",
+    "enablePropertyFilter",
+    "filterSupportRetry",
+    "sendMessageThreadPoolNums",
+    "pullMessageThreadPoolNums",
+    "useEpollNativeSelector",
+    "haMasterAddress",
+    "haSendHeartbeatInterval",
+    "haHousekeepingInterval",
+    "haSlaveFallbehindMax",
+    "slaveTimeout",
+    "compressedRegister",
+    "forceRegister",
+    "waitTimeMillsInSendQueue",
+    "enableDLegerCommitLog",
+    "rocketmqHome",
+    "storeType",
 ];
 
 /// What updating a *known* key does (see the module docs for the Java evidence).
@@ -95,7 +110,9 @@ impl LiveSettings {
             max_message_size: AtomicUsize::new(cfg.max_message_size),
             long_polling_enable: AtomicBool::new(cfg.long_polling_enable),
             short_polling_time_mills: AtomicU64::new(cfg.short_polling_time_mills),
-            notify_consumer_ids_changed_enable: AtomicBool::new(cfg.notify_consumer_ids_changed_enable),
+            notify_consumer_ids_changed_enable: AtomicBool::new(
+                cfg.notify_consumer_ids_changed_enable,
+            ),
             client_channel_expired_time: AtomicU64::new(cfg.client_channel_expired_time),
             reject_transaction_message: AtomicBool::new(cfg.reject_transaction_message),
             transaction_time_out: AtomicU64::new(cfg.transaction_time_out),

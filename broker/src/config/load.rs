@@ -19,13 +19,20 @@ impl ConfigKeys for BrokerConfig {
     }
 
     fn entries(&self) -> Vec<ConfigEntry> {
-        BrokerConfig::entries(self).into_iter().map(|(key, value, important)| ConfigEntry { key, value, important }).collect()
+        BrokerConfig::entries(self)
+            .into_iter()
+            .map(|(key, value, important)| ConfigEntry { key, value, important })
+            .collect()
     }
 }
 
 /// Load `file`, the environment and `cli` into `cfg`. Returns warnings (unknown keys); an
 /// invalid value is an error naming the key.
-pub fn load_config(cfg: &mut BrokerConfig, file: Option<&Path>, cli: &[(String, String)]) -> Result<Vec<String>, ConfigLoadError> {
+pub fn load_config(
+    cfg: &mut BrokerConfig,
+    file: Option<&Path>,
+    cli: &[(String, String)],
+) -> Result<Vec<String>, ConfigLoadError> {
     // As in Apache's broker, NAMESRV_ADDR is only the default: the file, MQBROKER_NAMESRV_ADDR
     // and -n all override it.
     if let Ok(addr) = std::env::var("NAMESRV_ADDR") {

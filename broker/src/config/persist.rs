@@ -13,7 +13,9 @@ use super::BrokerConfig;
 
 /// Where [`persist`] writes `cfg`.
 pub fn config_file_path(cfg: &BrokerConfig) -> PathBuf {
-    cfg.config_file.clone().unwrap_or_else(|| cfg.store_path_root_dir.join("config").join("broker.properties"))
+    cfg.config_file
+        .clone()
+        .unwrap_or_else(|| cfg.store_path_root_dir.join("config").join("broker.properties"))
 }
 
 /// Escape a key or value for a Java properties file (`\`, line breaks, and `=`/`:`/`#`/`!`
@@ -59,7 +61,10 @@ pub fn render(cfg: &BrokerConfig) -> String {
 pub fn persist(cfg: &BrokerConfig, path: &Path) -> std::io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "broker.properties".into());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "broker.properties".into());
     let tmp = dir.join(format!(".{name}.tmp"));
     {
         let mut f = std::fs::File::create(&tmp)?;

@@ -5,10 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mq_common::message::decode_offset_msg_id;
-use mq_common::protocol::body::{to_json, validate_topic, MessageQueue, MqKeyed, ResetOffsetBody, SubscriptionGroupConfig, TopicConfig, TopicList};
+use mq_common::protocol::body::{
+    to_json, validate_topic, MessageQueue, MqKeyed, ResetOffsetBody, SubscriptionGroupConfig,
+    TopicConfig, TopicList,
+};
 use mq_common::protocol::codes::{request as rq, response};
 use mq_common::protocol::header::{
-    ConsumeMessageDirectlyRequestHeader, CreateTopicRequestHeader, DeleteSubscriptionGroupRequestHeader, GetConsumerRunningInfoRequestHeader,
+    ConsumeMessageDirectlyRequestHeader, CreateTopicRequestHeader,
+    DeleteSubscriptionGroupRequestHeader, GetConsumerRunningInfoRequestHeader,
     ResetOffsetRequestHeader, TopicRequestHeader,
 };
 use mq_common::protocol::{lenient_json, RemotingCommand};
@@ -25,13 +29,26 @@ pub fn create_topic(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
         return err(response::SYSTEM_ERROR, why);
     }
     if h.topic == b.cfg.broker_cluster_name {
-        return err(response::SYSTEM_ERROR, format!("the topic[{}] is conflict with system reserved words (cluster name)", h.topic));
+        return err(
+            response::SYSTEM_ERROR,
+            format!("the topic[{}] is conflict with system reserved words (cluster name)", h.topic),
+        );
     }
     if !(0..8).contains(&h.perm) {
         return err(response::SYSTEM_ERROR, format!("perm {} is invalid (0..7)", h.perm));
     }
-    if h.read_queue_nums <= 0 || h.write_queue_nums <= 0 || h.read_queue_nums > 1024 || h.write_queue_nums > 1024 {
-        return err(response::SYSTEM_ERROR, format!("queue numbers must be 1..1024 (read {}, write {})", h.read_queue_nums, h.write_queue_nums));
+    if h.read_queue_nums <= 0
+        || h.write_queue_nums <= 0
+        || h.read_queue_nums > 1024
+        || h.write_queue_nums > 1024
+    {
+        return err(
+            response::SYSTEM_ERROR,
+            format!(
+                "queue numbers must be 1..1024 (read {}, write {})",
+                h.read_queue_nums, h.write_queue_nums
+            ),
+        );
     }
     let mut tc = TopicConfig::new(h.topic.clone(), h.read_queue_nums, h.perm);
     tc.write_queue_nums = h.write_queue_nums;
@@ -48,8 +65,13 @@ pub fn create_topic(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
 /// DELETE_TOPIC_IN_BROKER (215).
 pub fn delete_topic(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     let h: TopicRequestHeader = try_header!(req);
-    if mq_common::protocol::body::system_topics::is_not_allowed_to_send(&h.topic) || h.topic == mq_common::protocol::body::system_topics::TBW102 {
-        return err(response::SYSTEM_ERROR, format!("the topic[{}] is a system topic and cannot be deleted", h.topic));
+    if mq_common::protocol::body::system_topics::is_not_allowed_to_send(&h.topic)
+        || h.topic == mq_common::protocol::body::system_topics::TBW102
+    {
+        return err(
+            response::SYSTEM_ERROR,
+            format!("the topic[{}] is a system topic and cannot be deleted", h.topic),
+        );
     }
     b.topics.delete(&h.topic);
     b.offsets.remove_topic(&h.topic);
@@ -65,14 +87,19 @@ pub fn all_topic_config(b: &Broker) -> RemotingCommand {
 
 /// GET_TOPIC_NAME_LIST (23).
 pub fn topic_name_list(b: &Broker) -> RemotingCommand {
-    RemotingCommand::success().with_body(to_json(&TopicList { topic_list: b.topics.names(), broker_addr: Some(b.cfg.broker_addr()) }))
+    RemotingCommand::success().with_body(to_json(&TopicList {
+        topic_list: b.topics.names(),
+        broker_addr: Some(b.cfg.broker_addr()),
+    }))
 }
 
 /// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200): body = SubscriptionGroupConfig JSON.
 pub fn create_group(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     let cfg: SubscriptionGroupConfig = match lenient_json::from_slice(&req.body) {
         Ok(c) => c,
-        Err(e) => return err(response::SYSTEM_ERROR, format!("bad SubscriptionGroupConfig body: {e}")),
+        Err(e) => {
+            return err(response::SYSTEM_ERROR, format!("bad SubscriptionGroupConfig body: {e}"))
+        }
     };
     if cfg.group_name.is_empty() {
         return err(response::SYSTEM_ERROR, "groupName is empty");
@@ -117,7 +144,11 @@ pub fn reset_offset(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     let force = h.is_force.unwrap_or(true);
     let mut table = MqKeyed::default();
     for q in 0..tc.read_queue_nums.max(tc.write_queue_nums) {
-        let target = if h.timestamp < 0 { b.store.get_max_offset_in_queue(&h.topic, q) } else { b.store.get_offset_in_queue_by_time(&h.topic, q, h.timestamp) };
+        let target = if h.timestamp < 0 {
+            b.store.get_max_offset_in_queue(&h.topic, q)
+        } else {
+            b.store.get_offset_in_queue_by_time(&h.topic, q, h.timestamp)
+        };
         let current = b.offsets.query(&h.group, &h.topic, q);
         let new = match current {
             Some(c) if !force && target >= c => c,
@@ -128,9 +159,17 @@ pub fn reset_offset(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     }
     let body = ResetOffsetBody { offset_table: table };
     let json = body.to_json();
-    let push_hdr = ResetOffsetRequestHeader { topic: h.topic.clone(), group: h.group.clone(), timestamp: h.timestamp, is_force: Some(force), queue_id: None, offset: None };
+    let push_hdr = ResetOffsetRequestHeader {
+        topic: h.topic.clone(),
+        group: h.group.clone(),
+        timestamp: h.timestamp,
+        is_force: Some(force),
+        queue_id: None,
+        offset: None,
+    };
     for c in b.consumers.channels(&h.group) {
-        let cmd = RemotingCommand::request_with_header(rq::RESET_CONSUMER_CLIENT_OFFSET, &push_hdr).with_body(json.clone());
+        let cmd = RemotingCommand::request_with_header(rq::RESET_CONSUMER_CLIENT_OFFSET, &push_hdr)
+            .with_body(json.clone());
         c.channel.send_oneway(cmd);
     }
     RemotingCommand::success().with_body(json)
@@ -138,7 +177,11 @@ pub fn reset_offset(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
 
 /// GET_CONSUMER_RUNNING_INFO (307) / CONSUME_MESSAGE_DIRECTLY (309): forward to the named
 /// client's connection and relay its answer.
-pub fn forward_to_client(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<RemotingCommand> {
+pub fn forward_to_client(
+    b: &Arc<Broker>,
+    ch: &Channel,
+    req: RemotingCommand,
+) -> Option<RemotingCommand> {
     let (group, client_id) = if req.code == rq::GET_CONSUMER_RUNNING_INFO {
         match header::<GetConsumerRunningInfoRequestHeader>(&req) {
             Ok(h) => (h.consumer_group, h.client_id),
@@ -150,8 +193,12 @@ pub fn forward_to_client(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) ->
             Err(e) => return Some(e),
         }
     };
-    let Some(target) = b.consumers.channels(&group).into_iter().find(|c| c.client_id == client_id) else {
-        return Some(err(response::CONSUMER_NOT_ONLINE, format!("The Consumer <{client_id}> not online")));
+    let Some(target) = b.consumers.channels(&group).into_iter().find(|c| c.client_id == client_id)
+    else {
+        return Some(err(
+            response::CONSUMER_NOT_ONLINE,
+            format!("The Consumer <{client_id}> not online"),
+        ));
     };
     let mut fwd = RemotingCommand::request(req.code);
     fwd.ext_fields = req.ext_fields.clone();
@@ -160,14 +207,18 @@ pub fn forward_to_client(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) ->
         // The client wants the message itself; the request names it by offsetMsgId.
         // Normally an offsetMsgId; a UNIQ_KEY works too when the request names the topic.
         let msg_id = req.ext("msgId").unwrap_or("");
-        let by_offset = decode_offset_msg_id(msg_id).ok().and_then(|(_, off)| b.store.look_message_by_offset(off));
+        let by_offset = decode_offset_msg_id(msg_id)
+            .ok()
+            .and_then(|(_, off)| b.store.look_message_by_offset(off));
         let found = by_offset.or_else(|| {
             let topic = req.ext("topic")?;
             b.store.query_message(topic, msg_id, 1, 0, i64::MAX).messages.into_iter().next()
         });
         match found {
             Some(rec) => fwd.body = rec,
-            None => return Some(err(response::SYSTEM_ERROR, format!("message {msg_id} not found"))),
+            None => {
+                return Some(err(response::SYSTEM_ERROR, format!("message {msg_id} not found")))
+            }
         }
     }
     let opaque = req.opaque;
@@ -178,7 +229,9 @@ pub fn forward_to_client(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) ->
                 r.flag = 0;
                 r
             }
-            Err(e) => err(response::SYSTEM_ERROR, format!("forward to client {client_id} failed: {e}")),
+            Err(e) => {
+                err(response::SYSTEM_ERROR, format!("forward to client {client_id} failed: {e}"))
+            }
         };
         ch.respond(opaque, resp);
     });

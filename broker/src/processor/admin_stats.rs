@@ -4,11 +4,14 @@
 use std::collections::BTreeSet;
 
 use mq_common::protocol::body::{
-    system_topics, to_json, Connection, ConsumeStats, ConsumerConnection, GroupList, KvTable, MessageQueue, OffsetWrapper, ProducerConnection, TopicList,
-    TopicOffset, TopicStatsTable,
+    system_topics, to_json, Connection, ConsumeStats, ConsumerConnection, GroupList, KvTable,
+    MessageQueue, OffsetWrapper, ProducerConnection, TopicList, TopicOffset, TopicStatsTable,
 };
 use mq_common::protocol::codes::response;
-use mq_common::protocol::header::{ConsumerGroupRequestHeader, GetConsumeStatsRequestHeader, ProducerGroupRequestHeader, QueryTopicsByConsumerRequestHeader, TopicRequestHeader};
+use mq_common::protocol::header::{
+    ConsumerGroupRequestHeader, GetConsumeStatsRequestHeader, ProducerGroupRequestHeader,
+    QueryTopicsByConsumerRequestHeader, TopicRequestHeader,
+};
 use mq_common::protocol::{now_millis, RemotingCommand};
 
 use super::consumer_manage::try_header;
@@ -44,7 +47,16 @@ pub fn runtime_info(b: &Broker) -> RemotingCommand {
     put("brokerVersionDesc", "V4_9_4".into());
     put("brokerVersion", mq_common::protocol::command::OUR_VERSION.to_string());
     put("bootTimestamp", b.boot_timestamp.to_string());
-    put("runtime", format!("[ {} days, {} hours, {} minutes, {} seconds ]", (now - b.boot_timestamp) / 86_400_000, (now - b.boot_timestamp) / 3_600_000 % 24, (now - b.boot_timestamp) / 60_000 % 60, (now - b.boot_timestamp) / 1000 % 60));
+    put(
+        "runtime",
+        format!(
+            "[ {} days, {} hours, {} minutes, {} seconds ]",
+            (now - b.boot_timestamp) / 86_400_000,
+            (now - b.boot_timestamp) / 3_600_000 % 24,
+            (now - b.boot_timestamp) / 60_000 % 60,
+            (now - b.boot_timestamp) / 1000 % 60
+        ),
+    );
     put("msgPutTotalTodayNow", put_today.to_string());
     put("msgGetTotalTodayNow", get_today.to_string());
     put("msgPutTotalTodayMorning", "0".into());
@@ -54,9 +66,18 @@ pub fn runtime_info(b: &Broker) -> RemotingCommand {
     put("putTps", format!("{:.2} {:.2} {:.2}", t10.0, t60.0, t600.0));
     put("getTransferedTps", format!("{:.2} {:.2} {:.2}", t10.1, t60.1, t600.1));
     put("getTransferedBytesPerSecond", format!("{:.2}", t10.2));
-    put("putMessageTimesTotal", b.stats.put_msgs.load(std::sync::atomic::Ordering::Relaxed).to_string());
-    put("putMessageSizeTotal", b.stats.put_bytes.load(std::sync::atomic::Ordering::Relaxed).to_string());
-    put("putMessageFailedTimes", b.stats.put_failures.load(std::sync::atomic::Ordering::Relaxed).to_string());
+    put(
+        "putMessageTimesTotal",
+        b.stats.put_msgs.load(std::sync::atomic::Ordering::Relaxed).to_string(),
+    );
+    put(
+        "putMessageSizeTotal",
+        b.stats.put_bytes.load(std::sync::atomic::Ordering::Relaxed).to_string(),
+    );
+    put(
+        "putMessageFailedTimes",
+        b.stats.put_failures.load(std::sync::atomic::Ordering::Relaxed).to_string(),
+    );
     put("commitLogMinOffset", min_phy.to_string());
     put("commitLogMaxOffset", max_phy.to_string());
     put("dispatchBehindBytes", "0".into());
@@ -93,10 +114,18 @@ pub fn topic_stats(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     let mut table = TopicStatsTable::default();
     for q in 0..tc.write_queue_nums.max(tc.read_queue_nums) {
         let max = b.store.get_max_offset_in_queue(&h.topic, q);
-        let last = if max > 0 { b.store.get_message_store_timestamp(&h.topic, q, max - 1).unwrap_or(0) } else { 0 };
+        let last = if max > 0 {
+            b.store.get_message_store_timestamp(&h.topic, q, max - 1).unwrap_or(0)
+        } else {
+            0
+        };
         table.offset_table.0.insert(
             MessageQueue::new(h.topic.clone(), b.cfg.broker_name.clone(), q),
-            TopicOffset { min_offset: b.store.get_min_offset_in_queue(&h.topic, q), max_offset: max, last_update_timestamp: last },
+            TopicOffset {
+                min_offset: b.store.get_min_offset_in_queue(&h.topic, q),
+                max_offset: max,
+                last_update_timestamp: last,
+            },
         );
     }
     RemotingCommand::success().with_body(table.to_json())
@@ -109,23 +138,39 @@ pub fn consume_stats(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     let topics: Vec<String> = match h.topic.as_deref().filter(|t| !t.is_empty()) {
         Some(t) => vec![t.to_string()],
         None => {
-            let mut set: BTreeSet<String> = b.offsets.topics_of_group(&h.consumer_group).into_iter().collect();
-            b.consumers.with_group(&h.consumer_group, |g| set.extend(g.subscriptions.keys().cloned()));
+            let mut set: BTreeSet<String> =
+                b.offsets.topics_of_group(&h.consumer_group).into_iter().collect();
+            b.consumers
+                .with_group(&h.consumer_group, |g| set.extend(g.subscriptions.keys().cloned()));
             set.into_iter().collect()
         }
     };
-    let mut stats = ConsumeStats { consume_tps: b.stats.group_tps(&h.consumer_group), ..Default::default() };
+    let mut stats =
+        ConsumeStats { consume_tps: b.stats.group_tps(&h.consumer_group), ..Default::default() };
     for topic in topics {
         let Some(tc) = b.topics.get(&topic) else { continue };
         for q in 0..tc.read_queue_nums {
             let broker_offset = b.store.get_max_offset_in_queue(&topic, q);
             let consumer_offset = b.offsets.query(&h.consumer_group, &topic, q).unwrap_or(0).max(0);
-            let last_timestamp = if consumer_offset > 0 { b.store.get_message_store_timestamp(&topic, q, consumer_offset - 1).unwrap_or(0) } else { 0 };
-            stats.offset_table.0.insert(MessageQueue::new(topic.clone(), b.cfg.broker_name.clone(), q), OffsetWrapper { broker_offset, consumer_offset, last_timestamp });
+            let last_timestamp = if consumer_offset > 0 {
+                b.store.get_message_store_timestamp(&topic, q, consumer_offset - 1).unwrap_or(0)
+            } else {
+                0
+            };
+            stats.offset_table.0.insert(
+                MessageQueue::new(topic.clone(), b.cfg.broker_name.clone(), q),
+                OffsetWrapper { broker_offset, consumer_offset, last_timestamp },
+            );
         }
     }
-    if stats.offset_table.0.is_empty() && h.topic.is_some() && b.topics.get(h.topic.as_deref().unwrap_or("")).is_none() {
-        return err(response::TOPIC_NOT_EXIST, format!("topic[{}] not exist", h.topic.unwrap_or_default()));
+    if stats.offset_table.0.is_empty()
+        && h.topic.is_some()
+        && b.topics.get(h.topic.as_deref().unwrap_or("")).is_none()
+    {
+        return err(
+            response::TOPIC_NOT_EXIST,
+            format!("topic[{}] not exist", h.topic.unwrap_or_default()),
+        );
     }
     RemotingCommand::success().with_body(stats.to_json())
 }
@@ -134,15 +179,33 @@ pub fn consume_stats(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
 pub fn consumer_connections(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     let h: ConsumerGroupRequestHeader = try_header!(req);
     let body = b.consumers.with_group(&h.consumer_group, |g| ConsumerConnection {
-        connection_set: g.channels.values().map(|c| Connection { client_id: c.client_id.clone(), client_addr: c.channel.peer_addr().to_string(), language: c.language.clone(), version: c.version }).collect(),
-        subscription_table: g.subscriptions.iter().map(|(k, v)| (k.clone(), (**v).clone())).collect(),
+        connection_set: g
+            .channels
+            .values()
+            .map(|c| Connection {
+                client_id: c.client_id.clone(),
+                client_addr: c.channel.peer_addr().to_string(),
+                language: c.language.clone(),
+                version: c.version,
+            })
+            .collect(),
+        subscription_table: g
+            .subscriptions
+            .iter()
+            .map(|(k, v)| (k.clone(), (**v).clone()))
+            .collect(),
         consume_type: g.consume_type.clone(),
         message_model: g.message_model.clone(),
         consume_from_where: g.consume_from_where.clone(),
     });
     match body {
-        Some(c) if !c.connection_set.is_empty() => RemotingCommand::success().with_body(to_json(&c)),
-        _ => err(response::CONSUMER_NOT_ONLINE, format!("the consumer group[{}] not online", h.consumer_group)),
+        Some(c) if !c.connection_set.is_empty() => {
+            RemotingCommand::success().with_body(to_json(&c))
+        }
+        _ => err(
+            response::CONSUMER_NOT_ONLINE,
+            format!("the consumer group[{}] not online", h.consumer_group),
+        ),
     }
 }
 
@@ -151,10 +214,21 @@ pub fn producer_connections(b: &Broker, req: &RemotingCommand) -> RemotingComman
     let h: ProducerGroupRequestHeader = try_header!(req);
     let chans = b.producers.channels(&h.producer_group);
     if chans.is_empty() {
-        return err(response::SYSTEM_ERROR, format!("the producer group[{}] not exist", h.producer_group));
+        return err(
+            response::SYSTEM_ERROR,
+            format!("the producer group[{}] not exist", h.producer_group),
+        );
     }
     let body = ProducerConnection {
-        connection_set: chans.into_iter().map(|c| Connection { client_id: c.client_id, client_addr: c.channel.peer_addr().to_string(), language: c.language, version: c.version }).collect(),
+        connection_set: chans
+            .into_iter()
+            .map(|c| Connection {
+                client_id: c.client_id,
+                client_addr: c.channel.peer_addr().to_string(),
+                language: c.language,
+                version: c.version,
+            })
+            .collect(),
     };
     RemotingCommand::success().with_body(to_json(&body))
 }
@@ -171,6 +245,13 @@ pub fn topic_consumed_by(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
 pub fn topics_by_consumer(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     let h: QueryTopicsByConsumerRequestHeader = try_header!(req);
     let mut topics: BTreeSet<String> = b.offsets.topics_of_group(&h.group).into_iter().collect();
-    b.consumers.with_group(&h.group, |g| topics.extend(g.subscriptions.keys().filter(|t| !t.starts_with(system_topics::RETRY_PREFIX)).cloned()));
-    RemotingCommand::success().with_body(to_json(&TopicList { topic_list: topics.into_iter().collect(), broker_addr: Some(b.cfg.broker_addr()) }))
+    b.consumers.with_group(&h.group, |g| {
+        topics.extend(
+            g.subscriptions.keys().filter(|t| !t.starts_with(system_topics::RETRY_PREFIX)).cloned(),
+        )
+    });
+    RemotingCommand::success().with_body(to_json(&TopicList {
+        topic_list: topics.into_iter().collect(),
+        broker_addr: Some(b.cfg.broker_addr()),
+    }))
 }

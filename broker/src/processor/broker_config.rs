@@ -46,7 +46,8 @@ pub fn update_broker_config(b: &Broker, req: &RemotingCommand) -> RemotingComman
     }
     let _guard = UPDATE_LOCK.lock();
     let mut next = b.live_cfg.read().clone();
-    let (mut live, mut restart, mut no_effect, mut unknown) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut live, mut restart, mut no_effect, mut unknown) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (k, v) in &props {
         match next.apply(k, v) {
             Ok(true) => match key_effect(k) {

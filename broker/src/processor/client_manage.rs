@@ -1,7 +1,10 @@
 //! Client registry (spec §2.6, §2.8): HEART_BEAT, UNREGISTER_CLIENT, channel close/expiry
 //! (→ NOTIFY_CONSUMER_IDS_CHANGED), LOCK_BATCH_MQ / UNLOCK_BATCH_MQ.
 
-use mq_common::protocol::body::{system_topics, to_json, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody, PERM_READ, PERM_WRITE};
+use mq_common::protocol::body::{
+    system_topics, to_json, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody, PERM_READ,
+    PERM_WRITE,
+};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::header::UnregisterClientRequestHeader;
 use mq_common::protocol::{lenient_json, now_millis, RemotingCommand};
@@ -22,7 +25,13 @@ pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCom
         }
     };
     let now = now_millis();
-    let client = ClientChannel { channel: ch.clone(), client_id: hb.client_id.clone(), language: req.language.clone(), version: req.version, last_update: now };
+    let client = ClientChannel {
+        channel: ch.clone(),
+        client_id: hb.client_id.clone(),
+        language: req.language.clone(),
+        version: req.version,
+        last_update: now,
+    };
     for cd in hb.consumer_data_set {
         if let Some(gc) = b.groups.find_or_create(&cd.group_name) {
             // The retry topic must exist before the first send-back.
@@ -43,8 +52,17 @@ pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCom
                 s
             })
             .collect();
-        let out = b.consumers.register(&cd.group_name, client.clone(), &cd.consume_type, &cd.message_model, &cd.consume_from_where, subs);
-        if (out.channel_added || out.subscriptions_changed) && b.live.notify_consumer_ids_changed_enable() {
+        let out = b.consumers.register(
+            &cd.group_name,
+            client.clone(),
+            &cd.consume_type,
+            &cd.message_model,
+            &cd.consume_from_where,
+            subs,
+        );
+        if (out.channel_added || out.subscriptions_changed)
+            && b.live.notify_consumer_ids_changed_enable()
+        {
             tracing::info!(group = %cd.group_name, client = %hb.client_id, "consumer group changed, notifying members");
             b.consumers.notify_ids_changed(&cd.group_name);
         }
@@ -85,7 +103,9 @@ pub fn scan_expired(b: &Broker) {
     let deadline = now_millis() - b.live.client_channel_expired_time() as i64;
     for (group, channel) in b.consumers.expired(deadline) {
         tracing::info!(%group, peer = %channel.peer_addr(), "consumer channel expired");
-        if b.consumers.unregister(&group, channel.id()) && b.live.notify_consumer_ids_changed_enable() {
+        if b.consumers.unregister(&group, channel.id())
+            && b.live.notify_consumer_ids_changed_enable()
+        {
             b.consumers.notify_ids_changed(&group);
         }
         channel.close();

@@ -5,8 +5,9 @@
 use mq_common::protocol::body::{to_json, ConsumerListByGroupResponseBody};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::header::{
-    ConsumerGroupRequestHeader, EarliestMsgStoretimeResponseHeader, OffsetResponseHeader, QueryConsumerOffsetRequestHeader, QueueRequestHeader,
-    SearchOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
+    ConsumerGroupRequestHeader, EarliestMsgStoretimeResponseHeader, OffsetResponseHeader,
+    QueryConsumerOffsetRequestHeader, QueueRequestHeader, SearchOffsetRequestHeader,
+    UpdateConsumerOffsetRequestHeader,
 };
 use mq_common::protocol::RemotingCommand;
 
@@ -39,7 +40,10 @@ pub fn query_offset(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     if min <= 0 && h.set_zero_if_not_found != Some(false) {
         return offset_reply(0);
     }
-    err(response::QUERY_NOT_FOUND, "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first")
+    err(
+        response::QUERY_NOT_FOUND,
+        "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first",
+    )
 }
 
 /// UPDATE_CONSUMER_OFFSET (15).
@@ -75,7 +79,9 @@ pub fn search_offset(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
 /// GET_EARLIEST_MSG_STORETIME (32).
 pub fn earliest_time(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     let h: QueueRequestHeader = try_header!(req);
-    RemotingCommand::success_with_header(&EarliestMsgStoretimeResponseHeader { timestamp: b.store.get_earliest_message_time(&h.topic, h.queue_id).unwrap_or(0) })
+    RemotingCommand::success_with_header(&EarliestMsgStoretimeResponseHeader {
+        timestamp: b.store.get_earliest_message_time(&h.topic, h.queue_id).unwrap_or(0),
+    })
 }
 
 /// GET_CONSUMER_LIST_BY_GROUP (38).
@@ -83,7 +89,11 @@ pub fn consumer_list(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     let h: ConsumerGroupRequestHeader = try_header!(req);
     let ids = b.consumers.client_ids(&h.consumer_group);
     if ids.is_empty() {
-        return err(response::SYSTEM_ERROR, format!("no consumer for this group, {}", h.consumer_group));
+        return err(
+            response::SYSTEM_ERROR,
+            format!("no consumer for this group, {}", h.consumer_group),
+        );
     }
-    RemotingCommand::success().with_body(to_json(&ConsumerListByGroupResponseBody { consumer_id_list: ids }))
+    RemotingCommand::success()
+        .with_body(to_json(&ConsumerListByGroupResponseBody { consumer_id_list: ids }))
 }

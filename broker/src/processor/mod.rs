@@ -32,7 +32,9 @@ pub struct BrokerHandler {
 
 /// Decode a typed header or produce the error response naming the bad field.
 pub(crate) fn header<H: CommandHeader>(req: &RemotingCommand) -> Result<H, RemotingCommand> {
-    req.decode_header::<H>().map_err(|e| RemotingCommand::error(response::SYSTEM_ERROR, format!("bad request header: {e}")))
+    req.decode_header::<H>().map_err(|e| {
+        RemotingCommand::error(response::SYSTEM_ERROR, format!("bad request header: {e}"))
+    })
 }
 
 /// Shorthand for an error response.
@@ -44,7 +46,9 @@ impl RequestHandler for BrokerHandler {
     async fn handle(&self, ch: &Channel, req: RemotingCommand) -> Option<RemotingCommand> {
         let b = &self.broker;
         match req.code {
-            rq::SEND_MESSAGE | rq::SEND_MESSAGE_V2 | rq::SEND_BATCH_MESSAGE => send::process(b, ch, req),
+            rq::SEND_MESSAGE | rq::SEND_MESSAGE_V2 | rq::SEND_BATCH_MESSAGE => {
+                send::process(b, ch, req)
+            }
             rq::SEND_REPLY_MESSAGE | rq::SEND_REPLY_MESSAGE_V2 => reply::process(b, ch, req),
             rq::PULL_MESSAGE | rq::LITE_PULL_MESSAGE => pull::process(b, ch, req, true),
             rq::CONSUMER_SEND_MSG_BACK => Some(send_back::process(b, ch, &req)),
@@ -88,7 +92,9 @@ impl RequestHandler for BrokerHandler {
             rq::QUERY_TOPIC_CONSUME_BY_WHO => Some(admin_stats::topic_consumed_by(b, &req)),
             rq::QUERY_TOPICS_BY_CONSUMER => Some(admin_stats::topics_by_consumer(b, &req)),
             rq::INVOKE_BROKER_TO_RESET_OFFSET => Some(admin::reset_offset(b, &req)),
-            rq::GET_CONSUMER_RUNNING_INFO | rq::CONSUME_MESSAGE_DIRECTLY => admin::forward_to_client(b, ch, req),
+            rq::GET_CONSUMER_RUNNING_INFO | rq::CONSUME_MESSAGE_DIRECTLY => {
+                admin::forward_to_client(b, ch, req)
+            }
             _ => Some(Self::not_supported(&req)),
         }
     }

@@ -9,7 +9,10 @@ use std::time::Duration;
 use bytes::BytesMut;
 use mq_common::protocol::body::{SubscriptionData, PERM_READ, SUB_ALL};
 use mq_common::protocol::codes::response;
-use mq_common::protocol::header::{PullMessageRequestHeader, PullMessageResponseHeader, PULL_FLAG_COMMIT_OFFSET, PULL_FLAG_SUBSCRIPTION, PULL_FLAG_SUSPEND};
+use mq_common::protocol::header::{
+    PullMessageRequestHeader, PullMessageResponseHeader, PULL_FLAG_COMMIT_OFFSET,
+    PULL_FLAG_SUBSCRIPTION, PULL_FLAG_SUSPEND,
+};
 use mq_common::protocol::RemotingCommand;
 use mq_common::remoting::Channel;
 
@@ -23,7 +26,12 @@ const MAX_TRANSFER_BYTES: i32 = 256 * 1024;
 const MAX_TRANSFER_COUNT: i32 = 1024;
 
 fn reply(code: i32, remark: Option<String>, next: i64, min: i64, max: i64) -> RemotingCommand {
-    let hdr = PullMessageResponseHeader { suggest_which_broker_id: 0, next_begin_offset: next, min_offset: min, max_offset: max };
+    let hdr = PullMessageResponseHeader {
+        suggest_which_broker_id: 0,
+        next_begin_offset: next,
+        min_offset: min,
+        max_offset: max,
+    };
     let mut r = RemotingCommand::success_with_header(&hdr);
     r.code = code;
     r.remark = remark;
@@ -36,68 +44,150 @@ fn fail(h_offset: i64, code: i32, remark: String) -> RemotingCommand {
 }
 
 /// Process a pull. `allow_suspend` is false when re-running a parked pull.
-pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspend: bool) -> Option<RemotingCommand> {
+pub fn process(
+    b: &Arc<Broker>,
+    ch: &Channel,
+    req: RemotingCommand,
+    allow_suspend: bool,
+) -> Option<RemotingCommand> {
     let h: PullMessageRequestHeader = match header(&req) {
         Ok(h) => h,
         Err(mut e) => {
             let offset = req.ext("queueOffset").and_then(|v| v.parse().ok()).unwrap_or(0);
-            let hdr = PullMessageResponseHeader { suggest_which_broker_id: 0, next_begin_offset: offset, min_offset: 0, max_offset: 0 };
+            let hdr = PullMessageResponseHeader {
+                suggest_which_broker_id: 0,
+                next_begin_offset: offset,
+                min_offset: 0,
+                max_offset: 0,
+            };
             e.ext_fields.clear();
             mq_common::protocol::CommandHeader::write(&hdr, &mut e.ext_fields);
             return Some(e);
         }
     };
     if !b.readable() {
-        return Some(fail(h.queue_offset, response::NO_PERMISSION, format!("the broker[{}] pulling message is forbidden", b.cfg.broker_ip1)));
+        return Some(fail(
+            h.queue_offset,
+            response::NO_PERMISSION,
+            format!("the broker[{}] pulling message is forbidden", b.cfg.broker_ip1),
+        ));
     }
     let Some(consume_enable) = b.groups.consume_enabled(&h.consumer_group) else {
-        return Some(fail(h.queue_offset, response::SUBSCRIPTION_GROUP_NOT_EXIST, format!("subscription group [{}] does not exist", h.consumer_group)));
+        return Some(fail(
+            h.queue_offset,
+            response::SUBSCRIPTION_GROUP_NOT_EXIST,
+            format!("subscription group [{}] does not exist", h.consumer_group),
+        ));
     };
     if !consume_enable {
-        return Some(fail(h.queue_offset, response::NO_PERMISSION, format!("subscription group no permission, {}", h.consumer_group)));
+        return Some(fail(
+            h.queue_offset,
+            response::NO_PERMISSION,
+            format!("subscription group no permission, {}", h.consumer_group),
+        ));
     }
     let Some((_wq, read_q, perm, _)) = b.topics.queue_info(&h.topic) else {
-        return Some(fail(h.queue_offset, response::TOPIC_NOT_EXIST, format!("topic[{}] not exist, apply first please!", h.topic)));
+        return Some(fail(
+            h.queue_offset,
+            response::TOPIC_NOT_EXIST,
+            format!("topic[{}] not exist, apply first please!", h.topic),
+        ));
     };
     if perm & PERM_READ == 0 {
-        return Some(fail(h.queue_offset, response::NO_PERMISSION, format!("the topic[{}] pulling message is forbidden", h.topic)));
+        return Some(fail(
+            h.queue_offset,
+            response::NO_PERMISSION,
+            format!("the topic[{}] pulling message is forbidden", h.topic),
+        ));
     }
     if h.queue_id < 0 || h.queue_id >= read_q {
         return Some(fail(h.queue_offset, response::SYSTEM_ERROR, format!("queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{read_q}] consumer:[{}]", h.queue_id, h.topic, ch.peer_addr())));
     }
-    let sub: Arc<SubscriptionData> = if h.sys_flag & PULL_FLAG_SUBSCRIPTION != 0 && h.subscription.is_some() {
-        // Same normalisation as the heartbeat path (common `SubscriptionData::normalize`).
-        match SubscriptionData::from_expression(&h.topic, h.subscription.as_deref().unwrap_or(SUB_ALL), h.expression_type.as_deref(), h.sub_version.unwrap_or(0)) {
-            Ok(s) => Arc::new(s),
-            Err(e) => return Some(fail(h.queue_offset, response::SUBSCRIPTION_PARSE_FAILED, format!("parse the consumer's subscription[{}] failed, group: {}: {e}", h.subscription.as_deref().unwrap_or_default(), h.consumer_group))),
-        }
-    } else {
-        if !b.consumers.is_online(&h.consumer_group) {
-            return Some(fail(h.queue_offset, response::SUBSCRIPTION_NOT_EXIST, format!("the consumer's group info not exist, group: {}", h.consumer_group)));
-        }
-        let Some(sub) = b.consumers.subscription(&h.consumer_group, &h.topic) else {
-            return Some(fail(h.queue_offset, response::SUBSCRIPTION_NOT_EXIST, format!("the consumer's subscription not exist, group: {} topic: {}", h.consumer_group, h.topic)));
+    let sub: Arc<SubscriptionData> =
+        if h.sys_flag & PULL_FLAG_SUBSCRIPTION != 0 && h.subscription.is_some() {
+            // Same normalisation as the heartbeat path (common `SubscriptionData::normalize`).
+            match SubscriptionData::from_expression(
+                &h.topic,
+                h.subscription.as_deref().unwrap_or(SUB_ALL),
+                h.expression_type.as_deref(),
+                h.sub_version.unwrap_or(0),
+            ) {
+                Ok(s) => Arc::new(s),
+                Err(e) => {
+                    return Some(fail(
+                        h.queue_offset,
+                        response::SUBSCRIPTION_PARSE_FAILED,
+                        format!(
+                            "parse the consumer's subscription[{}] failed, group: {}: {e}",
+                            h.subscription.as_deref().unwrap_or_default(),
+                            h.consumer_group
+                        ),
+                    ))
+                }
+            }
+        } else {
+            if !b.consumers.is_online(&h.consumer_group) {
+                return Some(fail(
+                    h.queue_offset,
+                    response::SUBSCRIPTION_NOT_EXIST,
+                    format!("the consumer's group info not exist, group: {}", h.consumer_group),
+                ));
+            }
+            let Some(sub) = b.consumers.subscription(&h.consumer_group, &h.topic) else {
+                return Some(fail(
+                    h.queue_offset,
+                    response::SUBSCRIPTION_NOT_EXIST,
+                    format!(
+                        "the consumer's subscription not exist, group: {} topic: {}",
+                        h.consumer_group, h.topic
+                    ),
+                ));
+            };
+            if sub.sub_version < h.sub_version.unwrap_or(0) {
+                return Some(fail(
+                    h.queue_offset,
+                    response::SUBSCRIPTION_NOT_LATEST,
+                    "the consumer's subscription not latest".into(),
+                ));
+            }
+            sub
         };
-        if sub.sub_version < h.sub_version.unwrap_or(0) {
-            return Some(fail(h.queue_offset, response::SUBSCRIPTION_NOT_LATEST, "the consumer's subscription not latest".into()));
-        }
-        sub
-    };
     // Both sources are normalised, so a non-TAG type here is SQL92 (or unknown): this broker
     // evaluates tag filters only (Java without enablePropertyFilter refuses the same way).
     if !sub.is_tag_type() {
-        return Some(fail(h.queue_offset, response::SUBSCRIPTION_PARSE_FAILED, format!("expression type {} is not supported (TAG only)", sub.expression_type)));
+        return Some(fail(
+            h.queue_offset,
+            response::SUBSCRIPTION_PARSE_FAILED,
+            format!("expression type {} is not supported (TAG only)", sub.expression_type),
+        ));
     }
     // Normalised: `code_set` holds the Java hash codes of the tags.
-    let codes: Option<Arc<BTreeSet<i32>>> = if sub.is_all() { None } else { Some(Arc::new(sub.code_set.clone())) };
+    let codes: Option<Arc<BTreeSet<i32>>> =
+        if sub.is_all() { None } else { Some(Arc::new(sub.code_set.clone())) };
 
     let max_nums = h.max_msg_nums.clamp(1, MAX_TRANSFER_COUNT);
     let max_bytes = h.max_msg_bytes.filter(|v| *v > 0).unwrap_or(MAX_TRANSFER_BYTES);
     let r = match &codes {
-        None => b.store.get_message(&h.consumer_group, &h.topic, h.queue_id, h.queue_offset, max_nums.max(1) as usize, max_bytes.max(1) as usize, None),
+        None => b.store.get_message(
+            &h.consumer_group,
+            &h.topic,
+            h.queue_id,
+            h.queue_offset,
+            max_nums.max(1) as usize,
+            max_bytes.max(1) as usize,
+            None,
+        ),
         Some(c) => {
             let f = |tc: i64| c.contains(&(tc as i32));
-            b.store.get_message(&h.consumer_group, &h.topic, h.queue_id, h.queue_offset, max_nums.max(1) as usize, max_bytes.max(1) as usize, Some(&f))
+            b.store.get_message(
+                &h.consumer_group,
+                &h.topic,
+                h.queue_id,
+                h.queue_offset,
+                max_nums.max(1) as usize,
+                max_bytes.max(1) as usize,
+                Some(&f),
+            )
         }
     };
 
@@ -105,16 +195,28 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
     let corrected = |x: i64| if b.cfg.is_slave() { h.queue_offset } else { x };
     let (code, next) = match r.status {
         GetMessageStatus::Found => (response::SUCCESS, r.next_begin_offset),
-        GetMessageStatus::NoMatchedMessage | GetMessageStatus::MessageWasRemoving => (response::PULL_RETRY_IMMEDIATELY, r.next_begin_offset),
+        GetMessageStatus::NoMatchedMessage | GetMessageStatus::MessageWasRemoving => {
+            (response::PULL_RETRY_IMMEDIATELY, r.next_begin_offset)
+        }
         GetMessageStatus::NoMatchedLogicQueue | GetMessageStatus::NoMessageInQueue => {
-            if h.queue_offset != 0 { (response::PULL_OFFSET_MOVED, corrected(0)) } else { (response::PULL_NOT_FOUND, 0) }
+            if h.queue_offset != 0 {
+                (response::PULL_OFFSET_MOVED, corrected(0))
+            } else {
+                (response::PULL_NOT_FOUND, 0)
+            }
         }
         GetMessageStatus::OffsetFoundNull => (response::PULL_NOT_FOUND, r.next_begin_offset),
         GetMessageStatus::OffsetOverflowOne => (response::PULL_NOT_FOUND, h.queue_offset),
-        GetMessageStatus::OffsetOverflowBadly => (response::PULL_OFFSET_MOVED, corrected(r.max_offset)),
+        GetMessageStatus::OffsetOverflowBadly => {
+            (response::PULL_OFFSET_MOVED, corrected(r.max_offset))
+        }
         GetMessageStatus::OffsetTooSmall => (response::PULL_OFFSET_MOVED, corrected(r.min_offset)),
     };
-    let code = if code == response::PULL_OFFSET_MOVED && b.cfg.is_slave() { response::PULL_RETRY_IMMEDIATELY } else { code };
+    let code = if code == response::PULL_OFFSET_MOVED && b.cfg.is_slave() {
+        response::PULL_RETRY_IMMEDIATELY
+    } else {
+        code
+    };
 
     // Commit-offset side effect: first execution only, masters only.
     if allow_suspend && h.sys_flag & PULL_FLAG_COMMIT_OFFSET != 0 && !b.cfg.is_slave() {
@@ -134,20 +236,35 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
         return Some(reply(code, None, next, r.min_offset, r.max_offset).with_body(body.freeze()));
     }
     if code == response::PULL_NOT_FOUND && allow_suspend && h.sys_flag & PULL_FLAG_SUSPEND != 0 {
-        let hold_ms = if b.live.long_polling_enable() { h.suspend_timeout_millis.unwrap_or(15_000).max(0) as u64 } else { b.live.short_polling_time_mills() };
+        let hold_ms = if b.live.long_polling_enable() {
+            h.suspend_timeout_millis.unwrap_or(15_000).max(0) as u64
+        } else {
+            b.live.short_polling_time_mills()
+        };
         park(b, ch, req, &h, codes, hold_ms);
         return None;
     }
     let remark = match code {
-        response::PULL_OFFSET_MOVED => Some(format!("offset {} moved: {:?}", h.queue_offset, r.status)),
-        response::PULL_RETRY_IMMEDIATELY | response::PULL_NOT_FOUND => Some(format!("{:?}", r.status)),
+        response::PULL_OFFSET_MOVED => {
+            Some(format!("offset {} moved: {:?}", h.queue_offset, r.status))
+        }
+        response::PULL_RETRY_IMMEDIATELY | response::PULL_NOT_FOUND => {
+            Some(format!("{:?}", r.status))
+        }
         _ => None,
     };
     Some(reply(code, remark, next, r.min_offset, r.max_offset))
 }
 
 /// Park a pull that found nothing; answer on arrival or when `hold_ms` is up.
-fn park(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, h: &PullMessageRequestHeader, codes: Option<Arc<BTreeSet<i32>>>, hold_ms: u64) {
+fn park(
+    b: &Arc<Broker>,
+    ch: &Channel,
+    req: RemotingCommand,
+    h: &PullMessageRequestHeader,
+    codes: Option<Arc<BTreeSet<i32>>>,
+    hold_ms: u64,
+) {
     let parked = b.pull_hold.park(&h.topic, h.queue_id, h.queue_offset, codes);
     // A message may have arrived between the read and the park: check once more.
     if b.store.get_max_offset_in_queue(&h.topic, h.queue_id) > h.queue_offset {

@@ -2,7 +2,9 @@
 
 use bytes::BytesMut;
 use mq_common::protocol::codes::response;
-use mq_common::protocol::header::{QueryMessageRequestHeader, QueryMessageResponseHeader, ViewMessageRequestHeader};
+use mq_common::protocol::header::{
+    QueryMessageRequestHeader, QueryMessageResponseHeader, ViewMessageRequestHeader,
+};
 use mq_common::protocol::{now_millis, RemotingCommand};
 
 use super::consumer_manage::try_header;
@@ -18,10 +20,17 @@ pub fn query_message(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     let h: QueryMessageRequestHeader = try_header!(req);
     let mut max = if h.unique_key_query == Some(true) { DEFAULT_QUERY_MAX_NUM } else { h.max_num };
     max = max.clamp(1, MAX_MSGS_NUM_BATCH);
-    let found = b.store.query_message(&h.topic, &h.key, max as usize, h.begin_timestamp, h.end_timestamp).messages;
-    let hdr = QueryMessageResponseHeader { index_last_update_timestamp: now_millis(), index_last_update_phyoffset: b.store.get_max_phy_offset() };
+    let found = b
+        .store
+        .query_message(&h.topic, &h.key, max as usize, h.begin_timestamp, h.end_timestamp)
+        .messages;
+    let hdr = QueryMessageResponseHeader {
+        index_last_update_timestamp: now_millis(),
+        index_last_update_phyoffset: b.store.get_max_phy_offset(),
+    };
     if found.is_empty() {
-        let mut r = err(response::QUERY_NOT_FOUND, "can not find message, maybe time range not correct");
+        let mut r =
+            err(response::QUERY_NOT_FOUND, "can not find message, maybe time range not correct");
         mq_common::protocol::CommandHeader::write(&hdr, &mut r.ext_fields);
         return r;
     }
@@ -37,6 +46,8 @@ pub fn view_message(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     let h: ViewMessageRequestHeader = try_header!(req);
     match b.store.look_message_by_offset(h.offset) {
         Some(rec) => RemotingCommand::success().with_body(rec),
-        None => err(response::SYSTEM_ERROR, format!("can not find message by the offset, {}", h.offset)),
+        None => {
+            err(response::SYSTEM_ERROR, format!("can not find message by the offset, {}", h.offset))
+        }
     }
 }

@@ -9,7 +9,10 @@ use std::time::Duration;
 use mq_common::message::property::{self, REPLY_TO_CLIENT};
 use mq_common::message::MessageExtBrokerInner;
 use mq_common::protocol::codes::{request as rq, response};
-use mq_common::protocol::header::{ReplyMessageRequestHeader, SendMessageRequestHeader, SendMessageRequestHeaderV2, SendMessageResponseHeader};
+use mq_common::protocol::header::{
+    ReplyMessageRequestHeader, SendMessageRequestHeader, SendMessageRequestHeaderV2,
+    SendMessageResponseHeader,
+};
 use mq_common::protocol::{now_millis, CommandHeader, RemotingCommand};
 use mq_common::remoting::Channel;
 
@@ -24,14 +27,17 @@ const PUSH_REPLY_TIME: &str = "PUSH_REPLY_TIME";
 
 /// Process a reply send.
 pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<RemotingCommand> {
-    let decoded = if req.code == rq::SEND_REPLY_MESSAGE_V2 && !req.ext_fields.contains_key("topic") {
+    let decoded = if req.code == rq::SEND_REPLY_MESSAGE_V2 && !req.ext_fields.contains_key("topic")
+    {
         SendMessageRequestHeaderV2::read(&req.ext_fields).map(Into::into)
     } else {
         SendMessageRequestHeader::read(&req.ext_fields)
     };
     let h = match decoded {
         Ok(h) => h,
-        Err(e) => return Some(err(response::SYSTEM_ERROR, format!("bad reply request header: {e}"))),
+        Err(e) => {
+            return Some(err(response::SYSTEM_ERROR, format!("bad reply request header: {e}")))
+        }
     };
     let (h, queue_id, _multi) = match check(b, h) {
         Ok(v) => v,
@@ -39,10 +45,16 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<Re
     };
     let props = h.properties.clone().unwrap_or_default();
     let Some(sender) = property::get_property(&props, REPLY_TO_CLIENT).map(str::to_string) else {
-        return Some(err(response::SYSTEM_ERROR, format!("reply message properties[{REPLY_TO_CLIENT}] is null")));
+        return Some(err(
+            response::SYSTEM_ERROR,
+            format!("reply message properties[{REPLY_TO_CLIENT}] is null"),
+        ));
     };
     let Some(target) = b.producers.find_client(&sender) else {
-        return Some(err(response::SYSTEM_ERROR, format!("push reply message fail, channel of <{sender}> not found.")));
+        return Some(err(
+            response::SYSTEM_ERROR,
+            format!("push reply message fail, channel of <{sender}> not found."),
+        ));
     };
     let mut pushed_props = props.clone();
     property::set_property(&mut pushed_props, PUSH_REPLY_TIME, &now_millis().to_string());
@@ -62,7 +74,8 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<Re
         store_host: b.store_host.to_string(),
         store_timestamp: now_millis(),
     };
-    let push = RemotingCommand::request_with_header(PUSH_REPLY_MESSAGE_TO_CLIENT, &push_hdr).with_body(req.body.clone());
+    let push = RemotingCommand::request_with_header(PUSH_REPLY_MESSAGE_TO_CLIENT, &push_hdr)
+        .with_body(req.body.clone());
     let msg = MessageExtBrokerInner {
         topic: h.topic.clone(),
         queue_id,
@@ -83,12 +96,28 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<Re
                 // Stored too (Java's storeReplyMessageEnable default); the answer reports the
                 // stored id when that worked, else "0" as Java does.
                 let put = b.store.put_message(msg);
-                let (msg_id, queue_offset) = if put.status.is_stored() { (put.msg_id, put.queue_offset) } else { ("0".to_string(), 0) };
-                let hdr = SendMessageResponseHeader { msg_id, queue_id, queue_offset, msg_region: Some("DefaultRegion".into()), trace_on: Some("true".into()), ..Default::default() };
+                let (msg_id, queue_offset) = if put.status.is_stored() {
+                    (put.msg_id, put.queue_offset)
+                } else {
+                    ("0".to_string(), 0)
+                };
+                let hdr = SendMessageResponseHeader {
+                    msg_id,
+                    queue_id,
+                    queue_offset,
+                    msg_region: Some("DefaultRegion".into()),
+                    trace_on: Some("true".into()),
+                    ..Default::default()
+                };
                 RemotingCommand::success_with_header(&hdr)
             }
-            Ok(r) => err(response::SYSTEM_ERROR, format!("push reply message to {sender} fail: {}", r.remark.unwrap_or_default())),
-            Err(e) => err(response::SYSTEM_ERROR, format!("push reply message to {sender} fail: {e}")),
+            Ok(r) => err(
+                response::SYSTEM_ERROR,
+                format!("push reply message to {sender} fail: {}", r.remark.unwrap_or_default()),
+            ),
+            Err(e) => {
+                err(response::SYSTEM_ERROR, format!("push reply message to {sender} fail: {e}"))
+            }
         };
         ch.respond(opaque, resp);
     });

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use mq_common::message::property::{self, CLUSTER, REAL_QID, REAL_TOPIC, TRAN_MSG};
-use mq_common::message::{decode_batch_refs, merge_batch_properties, sysflag, MessageExtBrokerInner};
+use mq_common::message::{
+    decode_batch_refs, merge_batch_properties, sysflag, MessageExtBrokerInner,
+};
 use mq_common::protocol::body::{system_topics, validate_topic, PERM_READ, PERM_WRITE};
 use mq_common::protocol::codes::{request as rq, response};
 use mq_common::protocol::ext_fields::push_int;
@@ -25,11 +27,18 @@ use crate::store::{DurabilityError, PutMessageResult, PutMessageStatus};
 pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<RemotingCommand> {
     // A V2 request without long names is decoded as V2 so a missing field is named by its
     // short key ('b'), not by the V1 name.
-    let v2_only = (req.code == rq::SEND_MESSAGE_V2 || req.code == rq::SEND_BATCH_MESSAGE) && !req.ext_fields.contains_key("topic");
-    let decoded = if v2_only { SendMessageRequestHeaderV2::read(&req.ext_fields).map(Into::into) } else { SendMessageRequestHeader::read_any(req.code, &req.ext_fields) };
+    let v2_only = (req.code == rq::SEND_MESSAGE_V2 || req.code == rq::SEND_BATCH_MESSAGE)
+        && !req.ext_fields.contains_key("topic");
+    let decoded = if v2_only {
+        SendMessageRequestHeaderV2::read(&req.ext_fields).map(Into::into)
+    } else {
+        SendMessageRequestHeader::read_any(req.code, &req.ext_fields)
+    };
     let h = match decoded {
         Ok(h) => h,
-        Err(e) => return Some(err(response::SYSTEM_ERROR, format!("bad send request header: {e}"))),
+        Err(e) => {
+            return Some(err(response::SYSTEM_ERROR, format!("bad send request header: {e}")))
+        }
     };
     // rocketmq-client-cpp 1.x sends batches as SEND_MESSAGE with "batch":"1" (its bug #189;
     // Apache's broker then stores the packed batch as one message, issue #363 there). The
@@ -41,7 +50,11 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<Re
     };
     let opaque = req.opaque;
     let body = req.body;
-    let result = if batch { put_batch(b, ch, &h, queue_id, multi, body) } else { put_one(b, ch, h, queue_id, multi, body) };
+    let result = if batch {
+        put_batch(b, ch, &h, queue_id, multi, body)
+    } else {
+        put_one(b, ch, h, queue_id, multi, body)
+    };
     let (result, n) = match result {
         Ok(v) => v,
         Err(resp) => return Some(resp),
@@ -51,34 +64,60 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<Re
 
 /// Validate the request and resolve topic + queue (steps 1–5 of §2.3). Returns the possibly
 /// rerouted header (DLQ) and the queue id to write.
-pub(crate) fn check(b: &Broker, mut h: SendMessageRequestHeader) -> Result<(SendMessageRequestHeader, i32, bool), RemotingCommand> {
+pub(crate) fn check(
+    b: &Broker,
+    mut h: SendMessageRequestHeader,
+) -> Result<(SendMessageRequestHeader, i32, bool), RemotingCommand> {
     if !b.writable() {
-        return Err(err(response::NO_PERMISSION, format!("the broker[{}] sending message is forbidden", b.cfg.broker_ip1)));
+        return Err(err(
+            response::NO_PERMISSION,
+            format!("the broker[{}] sending message is forbidden", b.cfg.broker_ip1),
+        ));
     }
     if let Err(why) = validate_topic(&h.topic) {
         return Err(err(response::SYSTEM_ERROR, why));
     }
     if h.topic == b.cfg.broker_cluster_name {
-        return Err(err(response::SYSTEM_ERROR, format!("the topic[{}] is conflict with system reserved words (cluster name)", h.topic)));
+        return Err(err(
+            response::SYSTEM_ERROR,
+            format!("the topic[{}] is conflict with system reserved words (cluster name)", h.topic),
+        ));
     }
     if system_topics::is_not_allowed_to_send(&h.topic) {
-        return Err(err(response::NO_PERMISSION, format!("Sending message to topic[{}] is forbidden.", h.topic)));
+        return Err(err(
+            response::NO_PERMISSION,
+            format!("Sending message to topic[{}] is forbidden.", h.topic),
+        ));
     }
     let mut info = b.topics.queue_info(&h.topic);
     if info.is_none() {
-        let created = b.topics.create_from_default(&h.topic, &h.default_topic, h.default_topic_queue_nums).or_else(|| {
-            h.topic.starts_with(system_topics::RETRY_PREFIX).then(|| b.topics.ensure(&h.topic, 1, PERM_READ | PERM_WRITE))
-        });
+        let created = b
+            .topics
+            .create_from_default(&h.topic, &h.default_topic, h.default_topic_queue_nums)
+            .or_else(|| {
+                h.topic
+                    .starts_with(system_topics::RETRY_PREFIX)
+                    .then(|| b.topics.ensure(&h.topic, 1, PERM_READ | PERM_WRITE))
+            });
         if created.is_none() {
-            return Err(err(response::TOPIC_NOT_EXIST, format!("topic[{}] not exist, apply first please!", h.topic)));
+            return Err(err(
+                response::TOPIC_NOT_EXIST,
+                format!("topic[{}] not exist, apply first please!", h.topic),
+            ));
         }
         info = b.topics.queue_info(&h.topic);
     }
     let Some((write_q, read_q, perm, multi)) = info else {
-        return Err(err(response::TOPIC_NOT_EXIST, format!("topic[{}] not exist, apply first please!", h.topic)));
+        return Err(err(
+            response::TOPIC_NOT_EXIST,
+            format!("topic[{}] not exist, apply first please!", h.topic),
+        ));
     };
     if perm & PERM_WRITE == 0 {
-        return Err(err(response::NO_PERMISSION, format!("the topic[{}] sending message is forbidden", h.topic)));
+        return Err(err(
+            response::NO_PERMISSION,
+            format!("the topic[{}] sending message is forbidden", h.topic),
+        ));
     }
     let mut queue_id = h.queue_id;
     if queue_id < 0 {
@@ -90,13 +129,20 @@ pub(crate) fn check(b: &Broker, mut h: SendMessageRequestHeader) -> Result<(Send
     // Retried messages past their budget go to the group's dead-letter queue.
     if let Some(group) = h.topic.strip_prefix(system_topics::RETRY_PREFIX) {
         let Some(gc) = b.groups.find_or_create(group) else {
-            return Err(err(response::SUBSCRIPTION_GROUP_NOT_EXIST, format!("subscription group not exist, {group}")));
+            return Err(err(
+                response::SUBSCRIPTION_GROUP_NOT_EXIST,
+                format!("subscription group not exist, {group}"),
+            ));
         };
         let max = h.max_reconsume_times.unwrap_or(gc.retry_max_times);
         if h.reconsume_times.unwrap_or(0) >= max {
             let dlq = system_topics::dlq_topic(group);
             b.topics.ensure(&dlq, 1, PERM_READ | PERM_WRITE);
-            tracing::info!(group, reconsume = h.reconsume_times, "send to %RETRY% past max reconsume times → DLQ");
+            tracing::info!(
+                group,
+                reconsume = h.reconsume_times,
+                "send to %RETRY% past max reconsume times → DLQ"
+            );
             h.topic = dlq;
             queue_id = 0;
         }
@@ -104,7 +150,14 @@ pub(crate) fn check(b: &Broker, mut h: SendMessageRequestHeader) -> Result<(Send
     Ok((h, queue_id, multi))
 }
 
-fn base_inner(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, topic: String, queue_id: i32, multi_tag: bool) -> MessageExtBrokerInner {
+fn base_inner(
+    b: &Broker,
+    ch: &Channel,
+    h: &SendMessageRequestHeader,
+    topic: String,
+    queue_id: i32,
+    multi_tag: bool,
+) -> MessageExtBrokerInner {
     let mut sys_flag = h.sys_flag;
     if multi_tag {
         sys_flag |= sysflag::MULTI_TAGS_FLAG;
@@ -137,10 +190,20 @@ pub(crate) fn add_cluster(b: &Broker, mut s: String) -> String {
     s
 }
 
-fn put_one(b: &Broker, ch: &Channel, mut h: SendMessageRequestHeader, queue_id: i32, multi: bool, body: Bytes) -> Result<(PutMessageResult, usize), RemotingCommand> {
+fn put_one(
+    b: &Broker,
+    ch: &Channel,
+    mut h: SendMessageRequestHeader,
+    queue_id: i32,
+    multi: bool,
+    body: Bytes,
+) -> Result<(PutMessageResult, usize), RemotingCommand> {
     let max = b.live.max_message_size();
     if body.len() > max {
-        return Err(err(response::MESSAGE_ILLEGAL, format!("message body size {} exceeds maxMessageSize {max}", body.len())));
+        return Err(err(
+            response::MESSAGE_ILLEGAL,
+            format!("message body size {} exceeds maxMessageSize {max}", body.len()),
+        ));
     }
     let topic = std::mem::take(&mut h.topic);
     let mut m = base_inner(b, ch, &h, topic, queue_id, multi);
@@ -148,10 +211,17 @@ fn put_one(b: &Broker, ch: &Channel, mut h: SendMessageRequestHeader, queue_id: 
     m.properties = add_cluster(b, h.properties.take().unwrap_or_default());
     if m.property(TRAN_MSG) == Some("true") {
         if b.live.reject_transaction_message() {
-            return Err(err(response::NO_PERMISSION, format!("the broker[{}] sending transaction message is forbidden", b.cfg.broker_ip1)));
+            return Err(err(
+                response::NO_PERMISSION,
+                format!(
+                    "the broker[{}] sending transaction message is forbidden",
+                    b.cfg.broker_ip1
+                ),
+            ));
         }
         // Half message: parked in the internal half topic until END_TRANSACTION.
-        let real_topic = std::mem::replace(&mut m.topic, system_topics::TRANS_HALF_TOPIC.to_string());
+        let real_topic =
+            std::mem::replace(&mut m.topic, system_topics::TRANS_HALF_TOPIC.to_string());
         m.set_property(REAL_TOPIC, &real_topic);
         m.set_property(REAL_QID, &m.queue_id.to_string());
         m.queue_id = 0;
@@ -165,11 +235,22 @@ fn put_one(b: &Broker, ch: &Channel, mut h: SendMessageRequestHeader, queue_id: 
     Ok((b.store.put_message(m), 1))
 }
 
-fn put_batch(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, queue_id: i32, multi: bool, body: Bytes) -> Result<(PutMessageResult, usize), RemotingCommand> {
+fn put_batch(
+    b: &Broker,
+    ch: &Channel,
+    h: &SendMessageRequestHeader,
+    queue_id: i32,
+    multi: bool,
+    body: Bytes,
+) -> Result<(PutMessageResult, usize), RemotingCommand> {
     if h.topic.starts_with(system_topics::RETRY_PREFIX) {
-        return Err(err(response::MESSAGE_ILLEGAL, "batch message is not supported for retry topics"));
+        return Err(err(
+            response::MESSAGE_ILLEGAL,
+            "batch message is not supported for retry topics",
+        ));
     }
-    let items = decode_batch_refs(&body).map_err(|e| err(response::MESSAGE_ILLEGAL, format!("bad batch body: {e}")))?;
+    let items = decode_batch_refs(&body)
+        .map_err(|e| err(response::MESSAGE_ILLEGAL, format!("bad batch body: {e}")))?;
     if items.is_empty() {
         return Err(err(response::MESSAGE_ILLEGAL, "empty batch"));
     }
@@ -178,14 +259,20 @@ fn put_batch(b: &Broker, ch: &Channel, h: &SendMessageRequestHeader, queue_id: i
     for it in items {
         let max = b.live.max_message_size();
         if it.body.len() > max {
-            return Err(err(response::MESSAGE_ILLEGAL, format!("message body size {} exceeds maxMessageSize {max}", it.body.len())));
+            return Err(err(
+                response::MESSAGE_ILLEGAL,
+                format!("message body size {} exceeds maxMessageSize {max}", it.body.len()),
+            ));
         }
         let mut m = base_inner(b, ch, h, h.topic.clone(), queue_id, multi);
         m.flag = it.flag;
         m.body = it.body;
         m.properties = merge_batch_properties(it.properties, &batch_props);
         if m.delay_level() > 0 {
-            return Err(err(response::MESSAGE_ILLEGAL, "batch message does not support delay levels"));
+            return Err(err(
+                response::MESSAGE_ILLEGAL,
+                "batch message does not support delay levels",
+            ));
         }
         if let Err(e) = m.check_format() {
             return Err(err(response::MESSAGE_ILLEGAL, format!("message format illegal: {e}")));
@@ -202,14 +289,32 @@ pub(crate) fn status_code(s: PutMessageStatus) -> (i32, Option<String>) {
     match s {
         PutMessageStatus::PutOk => (response::SUCCESS, None),
         PutMessageStatus::FlushDiskTimeout => (response::FLUSH_DISK_TIMEOUT, None),
-        PutMessageStatus::MessageIllegal | PutMessageStatus::PropertiesSizeExceeded => (response::MESSAGE_ILLEGAL, Some(format!("the message is illegal, maybe msg body or properties length not matched: {s:?}"))),
-        PutMessageStatus::ServiceNotAvailable | PutMessageStatus::Poisoned => (response::SERVICE_NOT_AVAILABLE, Some("service not available now, maybe disk full or the broker is shutting down".into())),
-        PutMessageStatus::OsPageCacheBusy => (response::SYSTEM_ERROR, Some("[PC_SYNCHRONIZED]broker busy, start flow control for a while".into())),
+        PutMessageStatus::MessageIllegal | PutMessageStatus::PropertiesSizeExceeded => (
+            response::MESSAGE_ILLEGAL,
+            Some(format!(
+                "the message is illegal, maybe msg body or properties length not matched: {s:?}"
+            )),
+        ),
+        PutMessageStatus::ServiceNotAvailable | PutMessageStatus::Poisoned => (
+            response::SERVICE_NOT_AVAILABLE,
+            Some(
+                "service not available now, maybe disk full or the broker is shutting down".into(),
+            ),
+        ),
+        PutMessageStatus::OsPageCacheBusy => (
+            response::SYSTEM_ERROR,
+            Some("[PC_SYNCHRONIZED]broker busy, start flow control for a while".into()),
+        ),
         PutMessageStatus::UnknownError => (response::SYSTEM_ERROR, Some("UNKNOWN_ERROR".into())),
     }
 }
 
-fn build_response(b: &Broker, status: PutMessageStatus, queue_id: i32, r: &PutMessageResult) -> RemotingCommand {
+fn build_response(
+    b: &Broker,
+    status: PutMessageStatus,
+    queue_id: i32,
+    r: &PutMessageResult,
+) -> RemotingCommand {
     let (code, remark) = status_code(status);
     if !status.is_stored() {
         b.stats.put_failures.fetch_add(1, Ordering::Relaxed);
@@ -234,7 +339,14 @@ fn build_response(b: &Broker, status: PutMessageStatus, queue_id: i32, r: &PutMe
     resp
 }
 
-fn finish(b: &Arc<Broker>, ch: &Channel, opaque: i32, queue_id: i32, r: PutMessageResult, n: usize) -> Option<RemotingCommand> {
+fn finish(
+    b: &Arc<Broker>,
+    ch: &Channel,
+    opaque: i32,
+    queue_id: i32,
+    r: PutMessageResult,
+    n: usize,
+) -> Option<RemotingCommand> {
     if r.status.is_stored() {
         b.stats.put_msgs.fetch_add(n as u64, Ordering::Relaxed);
     }

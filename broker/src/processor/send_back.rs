@@ -20,10 +20,16 @@ use crate::broker::Broker;
 pub fn process(b: &Broker, _ch: &Channel, req: &RemotingCommand) -> RemotingCommand {
     let h: ConsumerSendMsgBackRequestHeader = try_header!(req);
     let Some(gc) = b.groups.find_or_create(&h.group) else {
-        return err(response::SUBSCRIPTION_GROUP_NOT_EXIST, format!("subscription group not exist, {}", h.group));
+        return err(
+            response::SUBSCRIPTION_GROUP_NOT_EXIST,
+            format!("subscription group not exist, {}", h.group),
+        );
     };
     if !b.writable() {
-        return err(response::NO_PERMISSION, format!("the broker[{}] sending message is forbidden", b.cfg.broker_ip1));
+        return err(
+            response::NO_PERMISSION,
+            format!("the broker[{}] sending message is forbidden", b.cfg.broker_ip1),
+        );
     }
     if gc.retry_queue_nums <= 0 {
         return RemotingCommand::success();
@@ -33,7 +39,12 @@ pub fn process(b: &Broker, _ch: &Channel, req: &RemotingCommand) -> RemotingComm
     };
     let view = match RecordView::parse(&rec, false) {
         Ok(v) => v,
-        Err(e) => return err(response::SYSTEM_ERROR, format!("stored message at {} unreadable: {e}", h.offset)),
+        Err(e) => {
+            return err(
+                response::SYSTEM_ERROR,
+                format!("stored message at {} unreadable: {e}", h.offset),
+            )
+        }
     };
     let mut m = MessageExtBrokerInner {
         topic: system_topics::retry_topic(&h.group),
@@ -65,7 +76,11 @@ pub fn process(b: &Broker, _ch: &Channel, req: &RemotingCommand) -> RemotingComm
         m.set_property(DELAY, &level.to_string());
     }
     if m.property(ORIGIN_MESSAGE_ID).is_none() {
-        let origin = h.origin_msg_id.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| encode_offset_msg_id(view.store_host, view.physical_offset));
+        let origin = h
+            .origin_msg_id
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| encode_offset_msg_id(view.store_host, view.physical_offset));
         m.set_property(ORIGIN_MESSAGE_ID, &origin);
     }
     let r = b.store.put_message(m);

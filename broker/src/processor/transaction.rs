@@ -19,7 +19,10 @@ pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Option<RemotingComm
         Err(e) => return Some(e),
     };
     if b.cfg.is_slave() {
-        return Some(err(response::SLAVE_NOT_AVAILABLE, "the broker is a slave, END_TRANSACTION is not allowed"));
+        return Some(err(
+            response::SLAVE_NOT_AVAILABLE,
+            "the broker is a slave, END_TRANSACTION is not allowed",
+        ));
     }
     let ty = h.commit_or_rollback;
     if ty != sysflag::TRANSACTION_COMMIT_TYPE && ty != sysflag::TRANSACTION_ROLLBACK_TYPE {
@@ -27,14 +30,22 @@ pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Option<RemotingComm
         return Some(RemotingCommand::success());
     }
     let Some(rec) = b.store.look_message_by_offset(h.commit_log_offset) else {
-        return Some(err(response::SYSTEM_ERROR, format!("find prepared transaction message failed, offset {}", h.commit_log_offset)));
+        return Some(err(
+            response::SYSTEM_ERROR,
+            format!("find prepared transaction message failed, offset {}", h.commit_log_offset),
+        ));
     };
     let view = match RecordView::parse(&rec, false) {
         Ok(v) => v,
-        Err(e) => return Some(err(response::SYSTEM_ERROR, format!("prepared message unreadable: {e}"))),
+        Err(e) => {
+            return Some(err(response::SYSTEM_ERROR, format!("prepared message unreadable: {e}")))
+        }
     };
     if view.topic != system_topics::TRANS_HALF_TOPIC {
-        return Some(err(response::SYSTEM_ERROR, format!("the message at {} is not a half message", h.commit_log_offset)));
+        return Some(err(
+            response::SYSTEM_ERROR,
+            format!("the message at {} is not a half message", h.commit_log_offset),
+        ));
     }
     if view.property(property::PGROUP).is_some_and(|g| g != h.producer_group) {
         return Some(err(response::SYSTEM_ERROR, "the producer group wrong"));
@@ -46,7 +57,10 @@ pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Option<RemotingComm
             topic: real_topic,
             queue_id: real_qid,
             flag: view.flag,
-            sys_flag: sysflag::reset_transaction_value(view.sys_flag, sysflag::TRANSACTION_COMMIT_TYPE),
+            sys_flag: sysflag::reset_transaction_value(
+                view.sys_flag,
+                sysflag::TRANSACTION_COMMIT_TYPE,
+            ),
             born_timestamp: view.born_timestamp,
             born_host: view.born_host,
             store_host: b.store_host,
@@ -62,7 +76,10 @@ pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Option<RemotingComm
         m.set_property(WAIT, "false");
         let r = b.store.put_message(m);
         if !r.status.is_stored() {
-            return Some(err(response::SYSTEM_ERROR, format!("commit of half message failed: {:?}", r.status)));
+            return Some(err(
+                response::SYSTEM_ERROR,
+                format!("commit of half message failed: {:?}", r.status),
+            ));
         }
     }
     // Op record: marks the half message (by its queue offset) as resolved.
@@ -80,7 +97,10 @@ pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Option<RemotingComm
     b.topics.ensure(system_topics::TRANS_OP_HALF_TOPIC, 1, PERM_READ | PERM_WRITE);
     let r = b.store.put_message(op);
     if !r.status.is_stored() {
-        return Some(err(response::SYSTEM_ERROR, format!("writing transaction op record failed: {:?}", r.status)));
+        return Some(err(
+            response::SYSTEM_ERROR,
+            format!("writing transaction op record failed: {:?}", r.status),
+        ));
     }
     Some(RemotingCommand::success())
 }

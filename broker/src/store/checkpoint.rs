@@ -61,12 +61,8 @@ fn get(b: &[u8], at: usize) -> i64 {
 impl CheckpointFile {
     /// Open or create `path`.
     pub fn open(path: &Path) -> io::Result<CheckpointFile> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+        let mut file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
         let mut b = vec![0u8; CHECKPOINT_SIZE];
         let n = file.read(&mut b)?;
         if n < CHECKPOINT_SIZE {

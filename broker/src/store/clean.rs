@@ -62,8 +62,7 @@ impl MessageStore {
         let now = self.hooks.clock.now_ms();
         let hour = self.hooks.clock.local_hour();
         let ratio = (self.hooks.disk_usage)(&cfg.commit_log_dir());
-        self.disk_full
-            .store(ratio > DISK_FULL_RATIO, Ordering::Release);
+        self.disk_full.store(ratio > DISK_FULL_RATIO, Ordering::Release);
         // Read per run: UPDATE_BROKER_CONFIG may change these (live_config.rs).
         let live = &self.live;
         let time_ok = live
@@ -74,9 +73,7 @@ impl MessageStore {
         let space_full = ratio > live.disk_max_used_space_ratio() as f64 / 100.0;
         let manual = self
             .manual_delete
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                (v > 0).then(|| v - 1)
-            })
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| (v > 0).then(|| v - 1))
             .is_ok();
         let mut r = CleanReport {
             triggered: time_ok || space_full || manual,
@@ -86,12 +83,9 @@ impl MessageStore {
         if r.triggered {
             let force = live.clean_file_forcibly_enable() && ratio > FORCE_RATIO;
             let reserved_ms = live.file_reserved_time() as i64 * 3_600_000;
-            r.commit_log_files = self
-                .commit_log
-                .queue()
-                .delete_leading(MAX_DELETE_PER_RUN, |f| {
-                    force || f.last_modified_ms() + reserved_ms <= now
-                });
+            r.commit_log_files = self.commit_log.queue().delete_leading(MAX_DELETE_PER_RUN, |f| {
+                force || f.last_modified_ms() + reserved_ms <= now
+            });
         }
         let min = self.commit_log.min_offset();
         for cq in self.all_cqs() {

@@ -98,10 +98,7 @@ impl CommitLog {
 
     /// Whether a file for `from` is already prepared.
     pub fn has_prepared(&self, from: i64) -> bool {
-        self.prepared
-            .lock()
-            .as_ref()
-            .is_some_and(|f| f.from_offset() == from)
+        self.prepared.lock().as_ref().is_some_and(|f| f.from_offset() == from)
     }
 
     /// The file to append `len` bytes to, writing a blank marker and rolling if needed.
@@ -222,9 +219,7 @@ impl CommitLog {
             let Some(file) = files.get(i) else {
                 // Ran off the last file exactly at its end.
                 let end = files.last().map(|l| l.from_offset() + l.size() as i64);
-                return ScanEnd {
-                    valid_end: end.unwrap_or(from),
-                };
+                return ScanEnd { valid_end: end.unwrap_or(from) };
             };
             let base = file.from_offset();
             if pos >= file.size() {
@@ -253,9 +248,7 @@ impl CommitLog {
                             "commit-log scan stops: offset mismatch"
                         );
                     }
-                    return ScanEnd {
-                        valid_end: base + pos as i64,
-                    };
+                    return ScanEnd { valid_end: base + pos as i64 };
                 }
             }
         }

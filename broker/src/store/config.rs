@@ -69,9 +69,8 @@ pub const DEFAULT_DELAY_LEVELS: &str = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        let home = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("."));
+        let home =
+            std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
         StoreConfig {
             store_path_root_dir: home.join("store"),
             store_path_commit_log: None,
@@ -101,18 +100,13 @@ impl Default for StoreConfig {
 }
 
 fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
-    v.trim()
-        .parse()
-        .map_err(|_| format!("invalid value for {key}: {v:?}"))
+    v.trim().parse().map_err(|_| format!("invalid value for {key}: {v:?}"))
 }
 
 impl StoreConfig {
     /// A config rooted at `root` with defaults otherwise.
     pub fn with_root(root: impl Into<PathBuf>) -> Self {
-        StoreConfig {
-            store_path_root_dir: root.into(),
-            ..Default::default()
-        }
+        StoreConfig { store_path_root_dir: root.into(), ..Default::default() }
     }
 
     /// Apply one Apache config key. Returns `Ok(true)` if the key belongs to the store,
@@ -204,9 +198,7 @@ pub fn parse_delay_levels(s: &str) -> Result<Vec<i64>, String> {
                 "d" => 86_400_000,
                 _ => return Err(format!("bad delay level {tok:?}")),
             };
-            num.parse::<i64>()
-                .map(|n| n * mult)
-                .map_err(|_| format!("bad delay level {tok:?}"))
+            num.parse::<i64>().map(|n| n * mult).map_err(|_| format!("bad delay level {tok:?}"))
         })
         .collect()
 }
@@ -247,26 +239,10 @@ impl mq_common::config::ConfigKeys for StoreConfig {
         };
         let b = |v: bool| v.to_string();
         vec![
-            e(
-                "storePathRootDir",
-                self.store_path_root_dir.display().to_string(),
-                true,
-            ),
-            e(
-                "storePathCommitLog",
-                self.commit_log_dir().display().to_string(),
-                true,
-            ),
-            e(
-                "mappedFileSizeCommitLog",
-                self.mapped_file_size_commit_log.to_string(),
-                false,
-            ),
-            e(
-                "mappedFileSizeConsumeQueue",
-                self.mapped_file_size_consume_queue.to_string(),
-                false,
-            ),
+            e("storePathRootDir", self.store_path_root_dir.display().to_string(), true),
+            e("storePathCommitLog", self.commit_log_dir().display().to_string(), true),
+            e("mappedFileSizeCommitLog", self.mapped_file_size_commit_log.to_string(), false),
+            e("mappedFileSizeConsumeQueue", self.mapped_file_size_consume_queue.to_string(), false),
             e(
                 "flushDiskType",
                 match self.flush_disk_type {
@@ -275,52 +251,20 @@ impl mq_common::config::ConfigKeys for StoreConfig {
                 },
                 true,
             ),
-            e(
-                "flushIntervalCommitLog",
-                self.flush_interval_commit_log.to_string(),
-                false,
-            ),
-            e(
-                "flushCommitLogLeastPages",
-                self.flush_commit_log_least_pages.to_string(),
-                false,
-            ),
+            e("flushIntervalCommitLog", self.flush_interval_commit_log.to_string(), false),
+            e("flushCommitLogLeastPages", self.flush_commit_log_least_pages.to_string(), false),
             e(
                 "flushCommitLogThoroughInterval",
                 self.flush_commit_log_thorough_interval.to_string(),
                 false,
             ),
-            e(
-                "flushIntervalConsumeQueue",
-                self.flush_interval_consume_queue.to_string(),
-                false,
-            ),
-            e(
-                "syncFlushTimeout",
-                self.sync_flush_timeout.to_string(),
-                false,
-            ),
-            e(
-                "fileReservedTime",
-                self.file_reserved_time.to_string(),
-                true,
-            ),
+            e("flushIntervalConsumeQueue", self.flush_interval_consume_queue.to_string(), false),
+            e("syncFlushTimeout", self.sync_flush_timeout.to_string(), false),
+            e("fileReservedTime", self.file_reserved_time.to_string(), true),
             e("deleteWhen", self.delete_when.clone(), true),
-            e(
-                "diskMaxUsedSpaceRatio",
-                self.disk_max_used_space_ratio.to_string(),
-                true,
-            ),
-            e(
-                "cleanFileForciblyEnable",
-                b(self.clean_file_forcibly_enable),
-                false,
-            ),
-            e(
-                "cleanResourceInterval",
-                self.clean_resource_interval.to_string(),
-                false,
-            ),
+            e("diskMaxUsedSpaceRatio", self.disk_max_used_space_ratio.to_string(), true),
+            e("cleanFileForciblyEnable", b(self.clean_file_forcibly_enable), false),
+            e("cleanResourceInterval", self.clean_resource_interval.to_string(), false),
             e(
                 "deleteCommitLogFilesInterval",
                 self.delete_commit_log_files_interval.to_string(),
@@ -332,11 +276,7 @@ impl mq_common::config::ConfigKeys for StoreConfig {
             e("maxIndexNum", self.max_index_num.to_string(), false),
             e("checkCRCOnRecover", b(self.check_crc_on_recover), false),
             e("messageDelayLevel", self.message_delay_level.clone(), false),
-            e(
-                "warmMapedFileEnable",
-                b(self.warm_mapped_file_enable),
-                false,
-            ),
+            e("warmMapedFileEnable", b(self.warm_mapped_file_enable), false),
         ]
     }
 }
@@ -351,12 +291,7 @@ mod keys_tests {
         let c = StoreConfig::default();
         let mut d = StoreConfig::with_root("/elsewhere");
         for e in ConfigKeys::entries(&c) {
-            assert_eq!(
-                ConfigKeys::apply(&mut d, e.key, &e.value),
-                Ok(true),
-                "{}",
-                e.key
-            );
+            assert_eq!(ConfigKeys::apply(&mut d, e.key, &e.value), Ok(true), "{}", e.key);
         }
         assert_eq!(
             format!("{:?}", ConfigKeys::entries(&d)),

@@ -78,7 +78,8 @@ impl ConsumeQueue {
         ConsumeQueue {
             topic: topic.to_owned(),
             queue_id,
-            queue: MappedFileQueue::new(cq_root.join(topic).join(queue_id.to_string()), file_size).random_access(),
+            queue: MappedFileQueue::new(cq_root.join(topic).join(queue_id.to_string()), file_size)
+                .random_access(),
             min_logic_offset: AtomicI64::new(0),
             create_lock: Mutex::new(()),
             destroyed: std::sync::atomic::AtomicBool::new(false),
@@ -211,8 +212,7 @@ impl ConsumeQueue {
     /// Smallest logical offset whose unit still points into the commit log.
     pub fn min_offset_in_queue(&self) -> i64 {
         let m = self.min_logic_offset.load(Ordering::Acquire) / CQ_UNIT as i64;
-        m.max(self.first_stored_index())
-            .min(self.max_offset_in_queue())
+        m.max(self.first_stored_index()).min(self.max_offset_in_queue())
     }
 
     /// The unit at logical offset `index`, if stored and written.
@@ -268,17 +268,9 @@ impl ConsumeQueue {
         while self.queue.max_offset() < expected {
             tracing::warn!(topic = %self.topic, queue = self.queue_id, at = self.queue.max_offset() / 20, "filling consume-queue gap with a blank unit");
             let (o, s, t) = BLANK_UNIT;
-            self.append_unit(CqUnit {
-                phy_offset: o,
-                size: s,
-                tags_code: t,
-            })?;
+            self.append_unit(CqUnit { phy_offset: o, size: s, tags_code: t })?;
         }
-        self.append_unit(CqUnit {
-            phy_offset: phy,
-            size,
-            tags_code,
-        })
+        self.append_unit(CqUnit { phy_offset: phy, size, tags_code })
     }
 
     fn append_unit(&self, u: CqUnit) -> io::Result<()> {
@@ -332,8 +324,7 @@ impl ConsumeQueue {
                 _ => break,
             }
         }
-        self.min_logic_offset
-            .store(i * CQ_UNIT as i64, Ordering::Release);
+        self.min_logic_offset.store(i * CQ_UNIT as i64, Ordering::Release);
     }
 
     /// Remove every file and the queue directory.

@@ -76,9 +76,7 @@ impl MessageStore {
         store_ts: i64,
     ) -> i64 {
         if topic == SCHEDULE_TOPIC {
-            let level = delay
-                .and_then(|v| v.trim().parse::<i64>().ok())
-                .unwrap_or(0);
+            let level = delay.and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(0);
             if level > 0 {
                 let levels = self.delay_levels();
                 let l = (level as usize).min(levels.len());
@@ -98,7 +96,11 @@ impl MessageStore {
 
     /// [`MessageStore::dispatch`] with the record's consume queue already looked up (the put
     /// path has it from before the lock; saves a second table lookup per message).
-    pub(crate) fn dispatch_to(&self, d: &DispatchRequest<'_>, cq: Option<&Arc<ConsumeQueue>>) -> io::Result<Option<Arrival>> {
+    pub(crate) fn dispatch_to(
+        &self,
+        d: &DispatchRequest<'_>,
+        cq: Option<&Arc<ConsumeQueue>>,
+    ) -> io::Result<Option<Arrival>> {
         let mut arrival = None;
         // One pass over the properties for everything dispatch needs.
         let [tags, delay, uniq, keys] =
@@ -125,8 +127,7 @@ impl MessageStore {
             && sysflag::transaction_value(d.sys_flag) != TRANSACTION_ROLLBACK_TYPE
             && (uniq.is_some() || keys.is_some())
         {
-            self.index_service()
-                .build(d.topic, uniq, keys, d.phy_offset, d.store_timestamp)?;
+            self.index_service().build(d.topic, uniq, keys, d.phy_offset, d.store_timestamp)?;
         }
         Ok(arrival)
     }

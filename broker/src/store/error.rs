@@ -32,9 +32,6 @@ pub(crate) trait IoContext<T> {
 
 impl<T> IoContext<T> for std::io::Result<T> {
     fn ctx(self, context: impl FnOnce() -> String) -> Result<T, StoreError> {
-        self.map_err(|source| StoreError::Io {
-            context: context(),
-            source,
-        })
+        self.map_err(|source| StoreError::Io { context: context(), source })
     }
 }

@@ -97,10 +97,7 @@ pub struct FlushControl {
 impl FlushControl {
     /// New control with `flushed` as the initial durable offset.
     pub fn new(flushed: i64) -> Self {
-        let (tx, _) = watch::channel(FlushProgress {
-            flushed,
-            poisoned: false,
-        });
+        let (tx, _) = watch::channel(FlushProgress { flushed, poisoned: false });
         FlushControl {
             requested: AtomicI64::new(flushed),
             waker: Default::default(),
@@ -239,10 +236,7 @@ impl FlushControl {
         let mut rx = self.tx.subscribe();
         let shut = &self.shut_down;
         let res = tokio::time::timeout(timeout, async {
-            match rx
-                .wait_for(|p| check(p).is_some() || shut.load(Ordering::Acquire))
-                .await
-            {
+            match rx.wait_for(|p| check(p).is_some() || shut.load(Ordering::Acquire)).await {
                 Ok(p) => check(&p).unwrap_or(Err(DurabilityError::ShutDown)),
                 Err(_) => Err(DurabilityError::ShutDown),
             }

@@ -90,9 +90,7 @@ impl IndexFile {
         let base = INDEX_HEADER_SIZE + self.slots as usize * 4;
         let mut moved = false;
         while (n as u32) < self.max_entries {
-            let Some(e) = self
-                .file
-                .slice(base + n as usize * INDEX_ENTRY_SIZE, INDEX_ENTRY_SIZE)
+            let Some(e) = self.file.slice(base + n as usize * INDEX_ENTRY_SIZE, INDEX_ENTRY_SIZE)
             else {
                 break;
             };
@@ -332,11 +330,7 @@ impl IndexService {
             }
         }
         let prev = self.files.read().last().cloned();
-        let f = Arc::new(IndexFile::open(
-            &self.new_file_name(),
-            self.slots,
-            self.max_entries,
-        )?);
+        let f = Arc::new(IndexFile::open(&self.new_file_name(), self.slots, self.max_entries)?);
         if let Some(p) = prev {
             f.seed(p.end_phy_offset(), p.end_timestamp());
         }
@@ -359,10 +353,7 @@ impl IndexService {
             return Ok(());
         }
         let mut key = String::with_capacity(topic.len() + 40);
-        let all = uniq
-            .into_iter()
-            .chain(keys.unwrap_or("").split(' '))
-            .filter(|k| !k.is_empty());
+        let all = uniq.into_iter().chain(keys.unwrap_or("").split(' ')).filter(|k| !k.is_empty());
         for k in all {
             key.clear();
             key.push_str(topic);
@@ -419,11 +410,7 @@ impl IndexService {
         let victims: Vec<Arc<IndexFile>> = {
             let files = self.files.read();
             let n = files.len().saturating_sub(1);
-            files[..n]
-                .iter()
-                .take_while(|f| f.end_phy_offset() < commit_log_min)
-                .cloned()
-                .collect()
+            files[..n].iter().take_while(|f| f.end_phy_offset() < commit_log_min).cloned().collect()
         };
         let mut n = 0;
         for v in &victims {
@@ -463,14 +450,8 @@ mod tests {
         let svc = IndexService::new(dir.path().join("index"), 7, 5);
         svc.load().unwrap();
         for i in 0..10i64 {
-            svc.build(
-                "T",
-                Some(&format!("U{i}")),
-                Some("same k"),
-                i * 100,
-                1_000_000 + i * 1000,
-            )
-            .unwrap();
+            svc.build("T", Some(&format!("U{i}")), Some("same k"), i * 100, 1_000_000 + i * 1000)
+                .unwrap();
         }
         // Replay of an old offset is skipped.
         svc.build("T", Some("U3"), None, 300, 1_003_000).unwrap();

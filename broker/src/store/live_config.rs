@@ -14,7 +14,13 @@ use super::config::StoreConfig;
 use super::store::MessageStore;
 
 /// Store keys [`MessageStore::update_live`] applies at once.
-pub const LIVE_STORE_KEYS: &[&str] = &["fileReservedTime", "deleteWhen", "diskMaxUsedSpaceRatio", "cleanFileForciblyEnable", "maxMessageSize"];
+pub const LIVE_STORE_KEYS: &[&str] = &[
+    "fileReservedTime",
+    "deleteWhen",
+    "diskMaxUsedSpaceRatio",
+    "cleanFileForciblyEnable",
+    "maxMessageSize",
+];
 
 /// Current values of the [`LIVE_STORE_KEYS`].
 #[derive(Debug)]
@@ -81,10 +87,16 @@ impl MessageStore {
         probe.apply(key, value)?;
         let l = &self.live;
         match key {
-            "fileReservedTime" => l.file_reserved_time.store(probe.file_reserved_time, Ordering::Relaxed),
+            "fileReservedTime" => {
+                l.file_reserved_time.store(probe.file_reserved_time, Ordering::Relaxed)
+            }
             "deleteWhen" => *l.delete_when.write() = probe.delete_when,
-            "diskMaxUsedSpaceRatio" => l.disk_max_used_space_ratio.store(probe.disk_max_used_space_ratio, Ordering::Relaxed),
-            "cleanFileForciblyEnable" => l.clean_file_forcibly_enable.store(probe.clean_file_forcibly_enable, Ordering::Relaxed),
+            "diskMaxUsedSpaceRatio" => l
+                .disk_max_used_space_ratio
+                .store(probe.disk_max_used_space_ratio, Ordering::Relaxed),
+            "cleanFileForciblyEnable" => l
+                .clean_file_forcibly_enable
+                .store(probe.clean_file_forcibly_enable, Ordering::Relaxed),
             "maxMessageSize" => {
                 if probe.max_message_size == 0 {
                     return Err(format!("{key}: must be > 0"));
@@ -105,7 +117,8 @@ mod tests {
     #[test]
     fn live_keys_apply_and_validate() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = StoreConfig { store_path_root_dir: dir.path().to_path_buf(), ..StoreConfig::default() };
+        let cfg =
+            StoreConfig { store_path_root_dir: dir.path().to_path_buf(), ..StoreConfig::default() };
         let store = MessageStore::open(cfg).unwrap();
         assert_eq!(store.update_live("fileReservedTime", "1"), Ok(true));
         assert_eq!(store.live_config().file_reserved_time(), 1);
@@ -114,7 +127,10 @@ mod tests {
         assert_eq!(store.update_live("maxMessageSize", "1024"), Ok(true));
         assert_eq!(store.live_config().max_message_size(), 1024);
         assert!(store.update_live("maxMessageSize", "0").unwrap_err().contains("maxMessageSize"));
-        assert!(store.update_live("fileReservedTime", "soon").unwrap_err().contains("fileReservedTime"));
+        assert!(store
+            .update_live("fileReservedTime", "soon")
+            .unwrap_err()
+            .contains("fileReservedTime"));
         assert_eq!(store.live_config().file_reserved_time(), 1);
         // Not live: refused without touching anything.
         assert_eq!(store.update_live("flushDiskType", "SYNC_FLUSH"), Ok(false));

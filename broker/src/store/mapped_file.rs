@@ -73,12 +73,8 @@ impl MappedFile {
     /// starts at 0; recovery sets it.
     pub fn open(dir: &Path, from_offset: i64, size: usize) -> io::Result<MappedFile> {
         let path = dir.join(offset_to_file_name(from_offset));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)?;
+        let file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
         let len = file.metadata()?.len();
         if len != size as u64 {
             if len > size as u64 {
@@ -248,11 +244,7 @@ impl MappedFile {
         if pos.checked_add(len)? > self.wrote_position() {
             return None;
         }
-        Some(Bytes::from_owner(MapSlice {
-            file: self.clone(),
-            pos,
-            len,
-        }))
+        Some(Bytes::from_owner(MapSlice { file: self.clone(), pos, len }))
     }
 
     /// Read a big-endian i32 below the write position.
@@ -412,12 +404,8 @@ impl MappedFile {
     /// Open (or create) a file at an explicit path (index files, which are named by time).
     /// `from_offset` is 0 and the write position is the whole file.
     pub fn open_path(path: &Path, size: usize) -> io::Result<MappedFile> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+        let file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
         if file.metadata()?.len() < size as u64 {
             file.set_len(size as u64)?;
         }

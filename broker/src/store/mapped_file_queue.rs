@@ -149,9 +149,7 @@ impl MappedFileQueue {
 
     /// Offset just past the last written byte (0 if empty).
     pub fn max_offset(&self) -> i64 {
-        self.last()
-            .map(|f| f.from_offset() + f.wrote_position() as i64)
-            .unwrap_or(0)
+        self.last().map(|f| f.from_offset() + f.wrote_position() as i64).unwrap_or(0)
     }
 
     /// Create and append a new file starting at `from` (which must continue the sequence).
@@ -205,12 +203,7 @@ impl MappedFileQueue {
         let victims: Vec<Arc<MappedFile>> = {
             let files = self.files.read();
             let n = files.len().saturating_sub(1);
-            files[..n]
-                .iter()
-                .take_while(|f| pred(f))
-                .take(max)
-                .cloned()
-                .collect()
+            files[..n].iter().take_while(|f| pred(f)).take(max).cloned().collect()
         };
         let mut deleted = 0;
         for v in &victims {

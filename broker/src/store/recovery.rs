@@ -104,8 +104,8 @@ impl MessageStore {
         let (off, last) = ckpt.consistent?;
         let files = self.commit_log.queue().files();
         let (first, end_file) = (files.first()?, files.last()?);
-        let in_log = off >= first.from_offset()
-            && off <= end_file.from_offset() + end_file.size() as i64;
+        let in_log =
+            off >= first.from_offset() && off <= end_file.from_offset() + end_file.size() as i64;
         (in_log && self.record_ends_at(last, off)).then_some(off)
     }
 
@@ -119,10 +119,7 @@ impl MessageStore {
         let files = cl.queue().files();
         let ckpt = self.checkpoint.lock().value;
         let check_crc = self.config().check_crc_on_recover;
-        let mut report = RecoveryReport {
-            abnormal,
-            ..Default::default()
-        };
+        let mut report = RecoveryReport { abnormal, ..Default::default() };
         let mut replay_from: Option<i64> = None;
         let clean = self.verified_clean_end(&ckpt);
         // `abort` present although the checkpoint holds a clean-shutdown record: the markers
@@ -132,11 +129,8 @@ impl MessageStore {
         let log_end = if files.is_empty() {
             0
         } else if let (false, Some(off)) = (abnormal, clean) {
-            cl.queue()
-                .truncate_from_with(off, false)
-                .ctx(|| "set commit-log end".into())?;
-            self.last_record_offset
-                .store(ckpt.clean_last_record_offset, Ordering::Release);
+            cl.queue().truncate_from_with(off, false).ctx(|| "set commit-log end".into())?;
+            self.last_record_offset.store(ckpt.clean_last_record_offset, Ordering::Release);
             report.mode = RecoveryMode::Clean;
             off
         } else {
@@ -162,10 +156,9 @@ impl MessageStore {
                         .unwrap_or(0);
                     (files[idx].from_offset(), RecoveryMode::FromTimestamp)
                 }
-                None => (
-                    files[files.len().saturating_sub(3)].from_offset(),
-                    RecoveryMode::LastFiles,
-                ),
+                None => {
+                    (files[files.len().saturating_sub(3)].from_offset(), RecoveryMode::LastFiles)
+                }
             };
             // Starting mid-log, the record before `from` is the last one known good.
             let mut last_rec = match mode {
@@ -181,9 +174,7 @@ impl MessageStore {
                 .valid_end;
             self.last_record_offset.store(last_rec, Ordering::Release);
             tracing::info!(abnormal, ?mode, from, end, "commit-log scan done");
-            cl.queue()
-                .truncate_from(end)
-                .ctx(|| "truncate commit log".into())?;
+            cl.queue().truncate_from(end).ctx(|| "truncate commit log".into())?;
             report.mode = mode;
             report.scan_from = Some(from);
             report.scanned_bytes = scanned;
@@ -198,8 +189,7 @@ impl MessageStore {
         for cq in self.all_cqs() {
             cq.recover()
                 .ctx(|| format!("recover consume queue {}/{}", cq.topic(), cq.queue_id()))?;
-            cq.truncate_beyond(log_end)
-                .ctx(|| "truncate consume queue".into())?;
+            cq.truncate_beyond(log_end).ctx(|| "truncate consume queue".into())?;
             cq_max_end = cq_max_end.max(cq.last_phy_end());
         }
         // After a verified clean shutdown, every queue must be as long as the manifest written
@@ -248,10 +238,7 @@ impl MessageStore {
                 }
             });
             if let Some(e) = err {
-                return Err(StoreError::Io {
-                    context: "replay dispatch".into(),
-                    source: e,
-                });
+                return Err(StoreError::Io { context: "replay dispatch".into(), source: e });
             }
             tracing::info!(from, to = log_end, records = n, "replayed dispatch");
             report.replay_from = Some(from);
@@ -261,11 +248,7 @@ impl MessageStore {
             cq.correct_min_offset(cl_min);
         }
         cl.set_flushed_offset(log_end);
-        tracing::info!(
-            ?report,
-            elapsed_ms = t0.elapsed().as_millis() as u64,
-            "recovery report"
-        );
+        tracing::info!(?report, elapsed_ms = t0.elapsed().as_millis() as u64, "recovery report");
         *self.recovery_report.lock() = report;
         Ok(())
     }

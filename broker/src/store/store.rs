@@ -80,10 +80,7 @@ pub struct StoreHooks {
 
 impl Default for StoreHooks {
     fn default() -> Self {
-        StoreHooks {
-            clock: Arc::new(SystemClock),
-            disk_usage: Arc::new(disk_usage_ratio),
-        }
+        StoreHooks { clock: Arc::new(SystemClock), disk_usage: Arc::new(disk_usage_ratio) }
     }
 }
 
@@ -105,11 +102,7 @@ impl std::hash::Hasher for Fnv {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
         for &b in bytes {
             h ^= b as u64;
             h = h.wrapping_mul(0x0100_0000_01b3);
@@ -205,10 +198,8 @@ impl MessageStore {
             CheckpointFile::open(&root.join("checkpoint")).ctx(|| "open checkpoint".into())?;
         let cl_dir = cfg.commit_log_dir();
         let commit_log = CommitLog::new(cl_dir.clone(), cfg.mapped_file_size_commit_log as usize);
-        let report = commit_log
-            .queue()
-            .load()
-            .ctx(|| format!("load commit log {}", cl_dir.display()))?;
+        let report =
+            commit_log.queue().load().ctx(|| format!("load commit log {}", cl_dir.display()))?;
         if !report.dropped_after_gap.is_empty() {
             tracing::error!(files = ?report.dropped_after_gap, "commit log has a hole; files after it were renamed *.orphan");
         }
@@ -293,9 +284,7 @@ impl MessageStore {
                     qid,
                     self.cfg.cq_file_size() as usize,
                 ));
-                let rep = cq
-                    .load()
-                    .ctx(|| format!("load consume queue {topic}/{qid}"))?;
+                let rep = cq.load().ctx(|| format!("load consume queue {topic}/{qid}"))?;
                 if !rep.dropped_after_gap.is_empty() {
                     damaged.push(cq.clone());
                 }
@@ -325,11 +314,7 @@ impl MessageStore {
 
     /// All consume queues.
     pub(crate) fn all_cqs(&self) -> Vec<Arc<ConsumeQueue>> {
-        self.cqs
-            .read()
-            .values()
-            .flat_map(|m| m.values().cloned())
-            .collect()
+        self.cqs.read().values().flat_map(|m| m.values().cloned()).collect()
     }
 
     pub(crate) fn remove_empty_cqs(&self) {
@@ -517,7 +502,13 @@ impl MessageStore {
         let guard = self.put_lock.lock();
         let now = self.hooks.clock.now_ms();
         // The topic may have been deleted between the lookup and the lock (rare): look again.
-        let cq = cq.map(|c| if c.is_destroyed() { self.find_or_create_cq(&msg.topic, msg.queue_id) } else { c });
+        let cq = cq.map(|c| {
+            if c.is_destroyed() {
+                self.find_or_create_cq(&msg.topic, msg.queue_id)
+            } else {
+                c
+            }
+        });
         // PREPARED/ROLLBACK records get queue offset 0 and do not advance the queue.
         let queue_offset = cq.as_ref().map(|c| c.max_offset_in_queue()).unwrap_or(0);
         let appended = self.commit_log.append(len, |phy, dst| {
@@ -530,10 +521,8 @@ impl MessageStore {
             Err(e) => {
                 drop(guard);
                 tracing::error!(%e, "commit-log append failed");
-                return self.fail(PutMessageResult::failed(
-                    PutMessageStatus::UnknownError,
-                    e.to_string(),
-                ));
+                return self
+                    .fail(PutMessageResult::failed(PutMessageStatus::UnknownError, e.to_string()));
             }
         };
         self.last_put_ts.store(now, Ordering::Release);
@@ -565,9 +554,7 @@ impl MessageStore {
             }
         };
         self.stats.put_total.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .put_bytes
-            .fetch_add(len as u64, Ordering::Relaxed);
+        self.stats.put_bytes.fetch_add(len as u64, Ordering::Relaxed);
         if let Some(a) = arrival {
             self.notify_arrivals(std::slice::from_ref(&a));
         }
@@ -609,10 +596,8 @@ impl MessageStore {
             return self.fail(r);
         }
         let Some(first) = msgs.first() else {
-            return self.fail(PutMessageResult::failed(
-                PutMessageStatus::MessageIllegal,
-                "empty batch",
-            ));
+            return self
+                .fail(PutMessageResult::failed(PutMessageStatus::MessageIllegal, "empty batch"));
         };
         let (topic, qid, store_host) = (first.topic.clone(), first.queue_id, first.store_host);
         let mut lens = Vec::with_capacity(msgs.len());
@@ -665,17 +650,13 @@ impl MessageStore {
             Ok(x) => x,
             Err(e) => {
                 drop(guard);
-                return self.fail(PutMessageResult::failed(
-                    PutMessageStatus::UnknownError,
-                    e.to_string(),
-                ));
+                return self
+                    .fail(PutMessageResult::failed(PutMessageStatus::UnknownError, e.to_string()));
             }
         };
         self.last_put_ts.store(now, Ordering::Release);
-        self.last_record_offset.store(
-            phy + (total - lens[lens.len() - 1]) as i64,
-            Ordering::Release,
-        );
+        self.last_record_offset
+            .store(phy + (total - lens[lens.len() - 1]) as i64, Ordering::Release);
         let mut arrivals = Vec::with_capacity(msgs.len());
         let mut err = None;
         let mut at = 0i64;
@@ -711,12 +692,8 @@ impl MessageStore {
                 format!("dispatch failed: {e}"),
             ));
         }
-        self.stats
-            .put_total
-            .fetch_add(msgs.len() as u64, Ordering::Relaxed);
-        self.stats
-            .put_bytes
-            .fetch_add(total as u64, Ordering::Relaxed);
+        self.stats.put_total.fetch_add(msgs.len() as u64, Ordering::Relaxed);
+        self.stats.put_bytes.fetch_add(total as u64, Ordering::Relaxed);
         self.notify_arrivals(&arrivals);
         let mut ids = Vec::with_capacity(msgs.len());
         let mut at = 0i64;
@@ -745,10 +722,7 @@ impl MessageStore {
     /// [`MessageStore::start`] must have been called.
     pub async fn wait_durable(&self, end_offset: i64) -> Result<(), DurabilityError> {
         self.flush
-            .wait_durable(
-                end_offset,
-                Duration::from_millis(self.cfg.sync_flush_timeout),
-            )
+            .wait_durable(end_offset, Duration::from_millis(self.cfg.sync_flush_timeout))
             .await
     }
 
@@ -757,11 +731,7 @@ impl MessageStore {
     /// [`MessageStore::wait_durable`] for many concurrent senders: no task or timer per wait; the
     /// flusher thread runs the callbacks right after the fsync that covers them.
     pub fn on_durable(&self, end_offset: i64, cb: super::flush::DurableCallback) {
-        self.flush.on_durable(
-            end_offset,
-            Duration::from_millis(self.cfg.sync_flush_timeout),
-            cb,
-        );
+        self.flush.on_durable(end_offset, Duration::from_millis(self.cfg.sync_flush_timeout), cb);
     }
 
     /// `put_message` plus, when required, the durable wait; maps a flush timeout to
@@ -878,16 +848,12 @@ impl MessageStore {
 
     /// Max logical offset (next offset to be written) of a queue; 0 if unknown.
     pub fn get_max_offset_in_queue(&self, topic: &str, queue_id: i32) -> i64 {
-        self.find_cq(topic, queue_id)
-            .map(|c| c.max_offset_in_queue())
-            .unwrap_or(0)
+        self.find_cq(topic, queue_id).map(|c| c.max_offset_in_queue()).unwrap_or(0)
     }
 
     /// Min logical offset of a queue; 0 if unknown.
     pub fn get_min_offset_in_queue(&self, topic: &str, queue_id: i32) -> i64 {
-        self.find_cq(topic, queue_id)
-            .map(|c| c.min_offset_in_queue())
-            .unwrap_or(0)
+        self.find_cq(topic, queue_id).map(|c| c.min_offset_in_queue()).unwrap_or(0)
     }
 
     /// Commit-log offset of the message at a logical offset.
@@ -979,8 +945,7 @@ impl MessageStore {
         end_ts: i64,
     ) -> QueryMessageResult {
         let (offs, last_ts, last_phy) =
-            self.index
-                .query(topic, key, max_num.max(1), begin_ts, end_ts);
+            self.index.query(topic, key, max_num.max(1), begin_ts, end_ts);
         let mut r = QueryMessageResult {
             index_last_update_timestamp: last_ts,
             index_last_update_phyoffset: last_phy,
@@ -1106,29 +1071,22 @@ impl MessageStore {
                      period: fn(&MessageStore) -> Duration,
                      waker: Arc<Waker>| {
             let weak: Weak<MessageStore> = Arc::downgrade(self);
-            std::thread::Builder::new()
-                .name(name.to_owned())
-                .spawn(move || loop {
-                    let p = {
-                        let Some(s) = weak.upgrade() else { return };
-                        if s.shutdown.load(Ordering::Acquire) || !f(&s) {
-                            return;
-                        }
-                        period(&s)
-                    };
-                    // Wait without holding a strong reference, so dropping the store stops us.
-                    waker.wait(p);
-                })
+            std::thread::Builder::new().name(name.to_owned()).spawn(move || loop {
+                let p = {
+                    let Some(s) = weak.upgrade() else { return };
+                    if s.shutdown.load(Ordering::Acquire) || !f(&s) {
+                        return;
+                    }
+                    period(&s)
+                };
+                // Wait without holding a strong reference, so dropping the store stops us.
+                waker.wait(p);
+            })
         };
         let mut threads = self.threads.lock();
         threads.push(
-            spawn(
-                "store-flush",
-                Self::flush_once,
-                Self::flush_period,
-                self.flush.waker.clone(),
-            )
-            .ctx(|| "spawn flusher".into())?,
+            spawn("store-flush", Self::flush_once, Self::flush_period, self.flush.waker.clone())
+                .ctx(|| "spawn flusher".into())?,
         );
         threads.push(
             spawn(
@@ -1307,11 +1265,7 @@ impl MessageStore {
         if self.commit_log.has_prepared(next) {
             return true;
         }
-        match MappedFile::open(
-            self.commit_log.queue().dir(),
-            next,
-            self.commit_log.file_size(),
-        ) {
+        match MappedFile::open(self.commit_log.queue().dir(), next, self.commit_log.file_size()) {
             Ok(f) => {
                 if warm {
                     f.warm_range(0, ahead);
@@ -1363,8 +1317,7 @@ impl MessageStore {
             .collect();
         // flush_derived takes the put lock for its consistent point; we hold it already and
         // nothing can be appended, so (end, last) is consistent once the flushes succeed.
-        self.flush_derived_locked((end, last))
-            .ctx(|| "flush consume queues / index".into())?;
+        self.flush_derived_locked((end, last)).ctx(|| "flush consume queues / index".into())?;
         super::cq_manifest::write(&self.root, end, queues)
             .ctx(|| "write consume-queue manifest".into())?;
         {
@@ -1377,10 +1330,7 @@ impl MessageStore {
         if abort.exists() {
             std::fs::remove_file(&abort).ctx(|| "remove abort".into())?;
         }
-        tracing::info!(
-            max = self.commit_log.max_offset(),
-            "store shut down cleanly"
-        );
+        tracing::info!(max = self.commit_log.max_offset(), "store shut down cleanly");
         Ok(())
     }
 

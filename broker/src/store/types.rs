@@ -27,10 +27,7 @@ pub enum PutMessageStatus {
 impl PutMessageStatus {
     /// Whether the message is in the log (PUT_OK or FLUSH_DISK_TIMEOUT).
     pub fn is_stored(self) -> bool {
-        matches!(
-            self,
-            PutMessageStatus::PutOk | PutMessageStatus::FlushDiskTimeout
-        )
+        matches!(self, PutMessageStatus::PutOk | PutMessageStatus::FlushDiskTimeout)
     }
 }
 

@@ -52,8 +52,16 @@ impl TestBroker {
     }
 
     pub async fn create_topic(&self, topic: &str, queues: i32) {
-        let h = CreateTopicRequestHeader { topic: topic.into(), default_topic: Some("TBW102".into()), read_queue_nums: queues, write_queue_nums: queues, perm: 6, ..Default::default() };
-        let r = self.call(RemotingCommand::request_with_header(rq::UPDATE_AND_CREATE_TOPIC, &h)).await;
+        let h = CreateTopicRequestHeader {
+            topic: topic.into(),
+            default_topic: Some("TBW102".into()),
+            read_queue_nums: queues,
+            write_queue_nums: queues,
+            perm: 6,
+            ..Default::default()
+        };
+        let r =
+            self.call(RemotingCommand::request_with_header(rq::UPDATE_AND_CREATE_TOPIC, &h)).await;
         assert_eq!(r.code, 0, "{:?}", r.remark);
     }
 
@@ -73,22 +81,35 @@ pub fn send_header(topic: &str, queue_id: i32, tag: &str, key: &str) -> SendMess
         sys_flag: 0,
         born_timestamp: mq_common::protocol::now_millis(),
         flag: 0,
-        properties: Some(encode_properties([(TAGS, tag), (KEYS, key), (UNIQ_KEY, &format!("U-{key}"))])),
+        properties: Some(encode_properties([
+            (TAGS, tag),
+            (KEYS, key),
+            (UNIQ_KEY, &format!("U-{key}")),
+        ])),
         ..Default::default()
     }
 }
 
 /// SEND_MESSAGE_V2.
 pub fn send_v2(h: &SendMessageRequestHeader, body: &[u8]) -> RemotingCommand {
-    RemotingCommand::request_with_header(rq::SEND_MESSAGE_V2, &SendMessageRequestHeaderV2::from(h)).with_body(Bytes::copy_from_slice(body))
+    RemotingCommand::request_with_header(rq::SEND_MESSAGE_V2, &SendMessageRequestHeaderV2::from(h))
+        .with_body(Bytes::copy_from_slice(body))
 }
 
 /// SEND_MESSAGE (V1).
 pub fn send_v1(h: &SendMessageRequestHeader, body: &[u8]) -> RemotingCommand {
-    RemotingCommand::request_with_header(rq::SEND_MESSAGE, h).with_body(Bytes::copy_from_slice(body))
+    RemotingCommand::request_with_header(rq::SEND_MESSAGE, h)
+        .with_body(Bytes::copy_from_slice(body))
 }
 
-pub fn pull_req(group: &str, topic: &str, queue_id: i32, offset: i64, sub: Option<&str>, suspend_ms: Option<i64>) -> RemotingCommand {
+pub fn pull_req(
+    group: &str,
+    topic: &str,
+    queue_id: i32,
+    offset: i64,
+    sub: Option<&str>,
+    suspend_ms: Option<i64>,
+) -> RemotingCommand {
     let mut flag = 0;
     if sub.is_some() {
         flag |= PULL_FLAG_SUBSCRIPTION;
@@ -126,7 +147,10 @@ pub fn heartbeat(client_id: &str, group: &str, subs: &[(&str, &str)]) -> Remotin
             consume_type: "CONSUME_PASSIVELY".into(),
             message_model: "CLUSTERING".into(),
             consume_from_where: "CONSUME_FROM_FIRST_OFFSET".into(),
-            subscription_data_set: subs.iter().map(|(t, e)| SubscriptionData::build(t, e, 1)).collect(),
+            subscription_data_set: subs
+                .iter()
+                .map(|(t, e)| SubscriptionData::build(t, e, 1))
+                .collect(),
             unit_mode: false,
         }],
     };

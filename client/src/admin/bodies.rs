@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-pub use mq_common::protocol::body::{
-    ConsumeStats, Connection, ConsumerConnection, GroupList, OffsetWrapper, ProducerConnection, ResetOffsetBody, TopicOffset,
-    TopicStatsTable,
-};
 use mq_common::protocol::body::MessageQueue;
+pub use mq_common::protocol::body::{
+    Connection, ConsumeStats, ConsumerConnection, GroupList, OffsetWrapper, ProducerConnection,
+    ResetOffsetBody, TopicOffset, TopicStatsTable,
+};
 
 use crate::error::{ClientError, Result};
 
@@ -18,7 +18,9 @@ pub fn parse_topic_stats(body: &[u8]) -> Result<BTreeMap<MessageQueue, TopicOffs
 
 /// Parse a ConsumeStats body: per-queue offsets and the group's TPS.
 pub fn parse_consume_stats(body: &[u8]) -> Result<(BTreeMap<MessageQueue, OffsetWrapper>, f64)> {
-    ConsumeStats::parse(body).map(|c| (c.offset_table.0, c.consume_tps)).map_err(ClientError::BadResponse)
+    ConsumeStats::parse(body)
+        .map(|c| (c.offset_table.0, c.consume_tps))
+        .map_err(ClientError::BadResponse)
 }
 
 /// Parse a ResetOffsetBody (`{"offsetTable":{mq:offset}}`).

@@ -54,7 +54,9 @@ impl Admin {
     /// is connected yet (connections open on first use), so this is not async.
     pub fn new(namesrv_addrs: Vec<String>, timeout: Duration) -> Result<Admin> {
         if namesrv_addrs.is_empty() {
-            return Err(ClientError::InvalidArgument("no nameserver address (use -n or NAMESRV_ADDR)".into()));
+            return Err(ClientError::InvalidArgument(
+                "no nameserver address (use -n or NAMESRV_ADDR)".into(),
+            ));
         }
         Ok(Admin { api: ClientApi::new(namesrv_addrs, timeout) })
     }
@@ -73,12 +75,27 @@ impl Admin {
     /// The masters of the brokers hosting `topic`, from its route.
     pub async fn topic_masters(&self, topic: &str) -> Result<Vec<BrokerRef>> {
         let route = self.topic_route(topic).await?;
-        Ok(route.broker_datas.iter().filter_map(|bd| bd.master_addr().map(|a| BrokerRef { cluster: bd.cluster.clone(), name: bd.broker_name.clone(), id: 0, addr: a.to_string() })).collect())
+        Ok(route
+            .broker_datas
+            .iter()
+            .filter_map(|bd| {
+                bd.master_addr().map(|a| BrokerRef {
+                    cluster: bd.cluster.clone(),
+                    name: bd.broker_name.clone(),
+                    id: 0,
+                    addr: a.to_string(),
+                })
+            })
+            .collect())
     }
 
     /// Send `cmd` to `addr`, require SUCCESS and parse the (possibly fastjson) JSON body: the
     /// shape of every "give me your table" request.
-    pub(crate) async fn body_at<T: serde::de::DeserializeOwned>(&self, addr: &str, cmd: RemotingCommand) -> Result<T> {
+    pub(crate) async fn body_at<T: serde::de::DeserializeOwned>(
+        &self,
+        addr: &str,
+        cmd: RemotingCommand,
+    ) -> Result<T> {
         let resp = self.api.invoke_ok(addr, cmd).await?;
         crate::api::parse_body(&resp.body)
     }
@@ -95,5 +112,8 @@ pub(crate) fn masters_of(info: &ClusterInfo, cluster: Option<&str>) -> BTreeSet<
         Some(c) => info.cluster_addr_table.get(c).map(|s| s.iter().collect()).unwrap_or_default(),
         None => info.broker_addr_table.keys().collect(),
     };
-    names.into_iter().filter_map(|n| info.broker_addr_table.get(n)?.master_addr().map(str::to_string)).collect()
+    names
+        .into_iter()
+        .filter_map(|n| info.broker_addr_table.get(n)?.master_addr().map(str::to_string))
+        .collect()
 }

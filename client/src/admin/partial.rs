@@ -133,7 +133,10 @@ mod tests {
             }
         })
         .await;
-        assert_eq!(r.ok.iter().map(|(b, n)| (b.name.as_str(), *n)).collect::<Vec<_>>(), vec![("a", 1), ("c", 1)]);
+        assert_eq!(
+            r.ok.iter().map(|(b, n)| (b.name.as_str(), *n)).collect::<Vec<_>>(),
+            vec![("a", 1), ("c", 1)]
+        );
         assert_eq!(r.failed.len(), 1);
         assert!(r.failed[0].to_string().contains("broker dead (dead:1)"));
         assert!(!r.all_failed());

@@ -2,9 +2,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use mq_common::protocol::body::{validate_topic, GroupList, MessageQueue, TopicConfig, TopicConfigSerializeWrapper, TopicList, TopicRouteData};
+use mq_common::protocol::body::{
+    validate_topic, GroupList, MessageQueue, TopicConfig, TopicConfigSerializeWrapper, TopicList,
+    TopicRouteData,
+};
 use mq_common::protocol::codes::request;
-use mq_common::protocol::header::{CreateTopicRequestHeader, DeleteTopicFromNamesrvRequestHeader, TopicRequestHeader};
+use mq_common::protocol::header::{
+    CreateTopicRequestHeader, DeleteTopicFromNamesrvRequestHeader, TopicRequestHeader,
+};
 use mq_common::protocol::RemotingCommand;
 
 use super::bodies::{parse_topic_stats, TopicOffset};
@@ -15,11 +20,20 @@ use crate::error::{ClientError, Result};
 
 impl Admin {
     /// UPDATE_AND_CREATE_TOPIC on each target broker; returns the addresses updated.
-    pub async fn create_topic(&self, target: &BrokerTarget, tc: &TopicConfig) -> Result<Vec<String>> {
+    pub async fn create_topic(
+        &self,
+        target: &BrokerTarget,
+        tc: &TopicConfig,
+    ) -> Result<Vec<String>> {
         let hdr = create_topic_header(tc)?;
         let mut done = Vec::new();
         for addr in self.resolve(target).await? {
-            self.api.invoke_ok(&addr, RemotingCommand::request_with_header(request::UPDATE_AND_CREATE_TOPIC, &hdr)).await?;
+            self.api
+                .invoke_ok(
+                    &addr,
+                    RemotingCommand::request_with_header(request::UPDATE_AND_CREATE_TOPIC, &hdr),
+                )
+                .await?;
             done.push(addr);
         }
         Ok(done)
@@ -27,7 +41,11 @@ impl Admin {
 
     /// UPDATE_AND_CREATE_TOPIC on each of `brokers` concurrently, each outcome apart. Fails as
     /// a whole only on an invalid config (before any broker is called).
-    pub async fn create_topic_per_broker(&self, brokers: Vec<BrokerRef>, tc: &TopicConfig) -> Result<PerBroker<()>> {
+    pub async fn create_topic_per_broker(
+        &self,
+        brokers: Vec<BrokerRef>,
+        tc: &TopicConfig,
+    ) -> Result<PerBroker<()>> {
         let hdr = create_topic_header(tc)?;
         Ok(fan_out(brokers, |b| {
             let cmd = RemotingCommand::request_with_header(request::UPDATE_AND_CREATE_TOPIC, &hdr);
@@ -38,7 +56,11 @@ impl Admin {
 
     /// DELETE_TOPIC_IN_BROKER on each of `brokers` concurrently, each outcome apart (the
     /// nameservers are not touched: see [`Admin::delete_topic`]).
-    pub async fn delete_topic_per_broker(&self, brokers: Vec<BrokerRef>, topic: &str) -> PerBroker<()> {
+    pub async fn delete_topic_per_broker(
+        &self,
+        brokers: Vec<BrokerRef>,
+        topic: &str,
+    ) -> PerBroker<()> {
         let hdr = TopicRequestHeader { topic: topic.into() };
         fan_out(brokers, |b| {
             let cmd = RemotingCommand::request_with_header(request::DELETE_TOPIC_IN_BROKER, &hdr);
@@ -49,24 +71,32 @@ impl Admin {
 
     /// GET_ALL_TOPIC_CONFIG of one broker: its topic table.
     pub async fn topic_configs_at(&self, addr: &str) -> Result<BTreeMap<String, TopicConfig>> {
-        let w: TopicConfigSerializeWrapper = self.body_at(addr, RemotingCommand::request(request::GET_ALL_TOPIC_CONFIG)).await?;
+        let w: TopicConfigSerializeWrapper =
+            self.body_at(addr, RemotingCommand::request(request::GET_ALL_TOPIC_CONFIG)).await?;
         Ok(w.topic_config_table)
     }
 
     /// GET_ALL_TOPIC_CONFIG from each of `brokers` concurrently, each broker's topic table (or
     /// error) apart: the topic list of a cluster with a dead broker.
-    pub async fn topic_configs_per_broker(&self, brokers: Vec<BrokerRef>) -> PerBroker<BTreeMap<String, TopicConfig>> {
+    pub async fn topic_configs_per_broker(
+        &self,
+        brokers: Vec<BrokerRef>,
+    ) -> PerBroker<BTreeMap<String, TopicConfig>> {
         fan_out(brokers, |b| async move { self.topic_configs_at(&b.addr).await }).await
     }
 
     /// QUERY_TOPIC_CONSUME_BY_WHO on every master of `topic` concurrently: the groups each
     /// broker knows to consume it (or its error). Fails as a whole only when the topic has no
     /// route.
-    pub async fn topic_consumed_by_per_broker(&self, topic: &str) -> Result<PerBroker<BTreeSet<String>>> {
+    pub async fn topic_consumed_by_per_broker(
+        &self,
+        topic: &str,
+    ) -> Result<PerBroker<BTreeSet<String>>> {
         let brokers = self.topic_masters(topic).await?;
         let hdr = TopicRequestHeader { topic: topic.into() };
         Ok(fan_out(brokers, |b| {
-            let cmd = RemotingCommand::request_with_header(request::QUERY_TOPIC_CONSUME_BY_WHO, &hdr);
+            let cmd =
+                RemotingCommand::request_with_header(request::QUERY_TOPIC_CONSUME_BY_WHO, &hdr);
             async move {
                 let resp = self.api.invoke_ok(&b.addr, cmd).await?;
                 let g: GroupList = parse_body(&resp.body)?;
@@ -83,18 +113,34 @@ impl Admin {
         let masters = super::masters_of(&info, cluster);
         let hdr = TopicRequestHeader { topic: topic.into() };
         for addr in &masters {
-            self.api.invoke_ok(addr, RemotingCommand::request_with_header(request::DELETE_TOPIC_IN_BROKER, &hdr)).await?;
+            self.api
+                .invoke_ok(
+                    addr,
+                    RemotingCommand::request_with_header(request::DELETE_TOPIC_IN_BROKER, &hdr),
+                )
+                .await?;
         }
-        let nhdr = DeleteTopicFromNamesrvRequestHeader { topic: topic.into(), cluster_name: cluster.map(Into::into) };
+        let nhdr = DeleteTopicFromNamesrvRequestHeader {
+            topic: topic.into(),
+            cluster_name: cluster.map(Into::into),
+        };
         for ns in self.api.namesrv_addrs().to_vec() {
-            self.api.invoke_ok(&ns, RemotingCommand::request_with_header(request::DELETE_TOPIC_IN_NAMESRV, &nhdr)).await?;
+            self.api
+                .invoke_ok(
+                    &ns,
+                    RemotingCommand::request_with_header(request::DELETE_TOPIC_IN_NAMESRV, &nhdr),
+                )
+                .await?;
         }
         Ok(())
     }
 
     /// GET_ALL_TOPIC_LIST_FROM_NAMESERVER, sorted.
     pub async fn topic_list(&self) -> Result<Vec<String>> {
-        let resp = self.api.namesrv_ok(RemotingCommand::request(request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER)).await?;
+        let resp = self
+            .api
+            .namesrv_ok(RemotingCommand::request(request::GET_ALL_TOPIC_LIST_FROM_NAMESERVER))
+            .await?;
         let mut l: TopicList = parse_body(&resp.body)?;
         l.topic_list.sort();
         Ok(l.topic_list)
@@ -117,15 +163,28 @@ impl Admin {
 
     /// GET_TOPIC_STATS_INFO from every master of the topic concurrently, each broker's queue
     /// offsets (or error) apart. Fails as a whole only when the topic has no route.
-    pub async fn topic_status_per_broker(&self, topic: &str) -> Result<PerBroker<BTreeMap<MessageQueue, TopicOffset>>> {
+    pub async fn topic_status_per_broker(
+        &self,
+        topic: &str,
+    ) -> Result<PerBroker<BTreeMap<MessageQueue, TopicOffset>>> {
         let brokers = self.topic_masters(topic).await?;
         Ok(fan_out(brokers, |b| async move { self.topic_stats_at(&b.addr, topic).await }).await)
     }
 
     /// GET_TOPIC_STATS_INFO of one broker: min/max offset and last update time per queue.
-    pub async fn topic_stats_at(&self, addr: &str, topic: &str) -> Result<BTreeMap<MessageQueue, TopicOffset>> {
+    pub async fn topic_stats_at(
+        &self,
+        addr: &str,
+        topic: &str,
+    ) -> Result<BTreeMap<MessageQueue, TopicOffset>> {
         let hdr = TopicRequestHeader { topic: topic.into() };
-        let resp = self.api.invoke_ok(addr, RemotingCommand::request_with_header(request::GET_TOPIC_STATS_INFO, &hdr)).await?;
+        let resp = self
+            .api
+            .invoke_ok(
+                addr,
+                RemotingCommand::request_with_header(request::GET_TOPIC_STATS_INFO, &hdr),
+            )
+            .await?;
         parse_topic_stats(&resp.body)
     }
 }

@@ -7,7 +7,11 @@ use mq_common::protocol::body::MessageQueue;
 
 /// Average allocation: contiguous blocks, the first `queues % members` members get one extra.
 /// `queues` and `members` must be sorted; a client not in `members` gets nothing.
-pub fn allocate_averagely(queues: &[MessageQueue], members: &[String], me: &str) -> Vec<MessageQueue> {
+pub fn allocate_averagely(
+    queues: &[MessageQueue],
+    members: &[String],
+    me: &str,
+) -> Vec<MessageQueue> {
     let Some(index) = members.iter().position(|m| m == me) else { return Vec::new() };
     let (n, c) = (queues.len(), members.len());
     if n == 0 {
@@ -62,7 +66,9 @@ mod tests {
         // 8 queues, 3 consumers: 3, 3, 2 contiguous.
         let q = qs(8);
         let c = ids(3);
-        let ids_of = |me: &str| allocate_averagely(&q, &c, me).iter().map(|m| m.queue_id).collect::<Vec<_>>();
+        let ids_of = |me: &str| {
+            allocate_averagely(&q, &c, me).iter().map(|m| m.queue_id).collect::<Vec<_>>()
+        };
         assert_eq!(ids_of("c0"), vec![0, 1, 2]);
         assert_eq!(ids_of("c1"), vec![3, 4, 5]);
         assert_eq!(ids_of("c2"), vec![6, 7]);

@@ -27,7 +27,8 @@ pub(crate) fn install(inner: &Arc<PushInner>) {
                     me.rebalance_now.notify_one();
                     RemotingCommand::success()
                 }
-                request::GET_CONSUMER_RUNNING_INFO => RemotingCommand::success().with_body(serde_json::to_vec(&me.running_info()).unwrap_or_default()),
+                request::GET_CONSUMER_RUNNING_INFO => RemotingCommand::success()
+                    .with_body(serde_json::to_vec(&me.running_info()).unwrap_or_default()),
                 // These do network I/O or run the user's handler: this future runs on the
                 // connection's reader task, so answer from another task instead of blocking it
                 // (a reset commits offsets over this very connection).
@@ -45,7 +46,10 @@ pub(crate) fn install(inner: &Arc<PushInner>) {
                     });
                     return None;
                 }
-                code => RemotingCommand::error(response::REQUEST_CODE_NOT_SUPPORTED, format!(" request type {code} not supported")),
+                code => RemotingCommand::error(
+                    response::REQUEST_CODE_NOT_SUPPORTED,
+                    format!(" request type {code} not supported"),
+                ),
             };
             if oneway {
                 None
@@ -104,7 +108,10 @@ impl PushInner {
     async fn consume_directly(&self, req: &RemotingCommand) -> RemotingCommand {
         let msgs = super::fetch::decode_records(&req.body);
         let Some(msg) = msgs.into_iter().next() else {
-            return RemotingCommand::error(response::SYSTEM_ERROR, "no message in CONSUME_MESSAGE_DIRECTLY body");
+            return RemotingCommand::error(
+                response::SYSTEM_ERROR,
+                "no message in CONSUME_MESSAGE_DIRECTLY body",
+            );
         };
         let started = std::time::Instant::now();
         let result = super::consume::call_handler(&*self.handler, msg).await;
@@ -130,7 +137,12 @@ impl PushInner {
         };
         let body: Value = match lenient_json::from_slice(&req.body) {
             Ok(v) => v,
-            Err(e) => return RemotingCommand::error(response::INVALID_PARAMETER, format!("bad reset body: {e}")),
+            Err(e) => {
+                return RemotingCommand::error(
+                    response::INVALID_PARAMETER,
+                    format!("bad reset body: {e}"),
+                )
+            }
         };
         let mut table: Vec<(MessageQueue, i64)> = Vec::new();
         if let Some(obj) = body.get("offsetTable").and_then(Value::as_object) {

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use mq_common::message::property::{MAX_RECONSUME_TIMES, MAX_OFFSET, MIN_OFFSET, RECONSUME_TIME, RETRY_TOPIC};
+use mq_common::message::property::{
+    MAX_OFFSET, MAX_RECONSUME_TIMES, MIN_OFFSET, RECONSUME_TIME, RETRY_TOPIC,
+};
 use mq_common::message::{Message, MessageExt};
 use mq_common::protocol::body::{system_topics, MessageQueue};
 use mq_common::protocol::header::ConsumerSendMsgBackRequestHeader;
@@ -17,12 +19,19 @@ use crate::route::publish_queues;
 
 /// Run the user's handler, turning a panic into an error (the message is then retried like any
 /// failure instead of being stuck unacknowledged).
-pub(crate) async fn call_handler(handler: &dyn MessageHandler, msg: MessageExt) -> Result<(), ConsumeError> {
+pub(crate) async fn call_handler(
+    handler: &dyn MessageHandler,
+    msg: MessageExt,
+) -> Result<(), ConsumeError> {
     use futures::FutureExt;
     match std::panic::AssertUnwindSafe(handler.handle(msg)).catch_unwind().await {
         Ok(r) => r,
         Err(p) => {
-            let what = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default();
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
             Err(format!("handler panicked: {what}").into())
         }
     }
@@ -30,7 +39,12 @@ pub(crate) async fn call_handler(handler: &dyn MessageHandler, msg: MessageExt) 
 
 impl PushInner {
     /// Run the handler for each message on its own task.
-    pub fn dispatch_concurrently(self: &Arc<Self>, mq: &MessageQueue, pq: &Arc<ProcessQueue>, msgs: Vec<MessageExt>) {
+    pub fn dispatch_concurrently(
+        self: &Arc<Self>,
+        mq: &MessageQueue,
+        pq: &Arc<ProcessQueue>,
+        msgs: Vec<MessageExt>,
+    ) {
         for msg in msgs {
             let me = self.clone();
             let mq = mq.clone();
@@ -39,7 +53,12 @@ impl PushInner {
         }
     }
 
-    async fn consume_one(self: Arc<Self>, mq: MessageQueue, pq: Arc<ProcessQueue>, msg: MessageExt) {
+    async fn consume_one(
+        self: Arc<Self>,
+        mq: MessageQueue,
+        pq: Arc<ProcessQueue>,
+        msg: MessageExt,
+    ) {
         loop {
             let Ok(permit) = self.permits.clone().acquire_owned().await else { return };
             // Once stopping or reassigned, leave the message unacknowledged: its offset is not
@@ -84,7 +103,12 @@ impl PushInner {
     /// Return a failed message to the broker: CONSUMER_SEND_MSG_BACK (the broker schedules it on
     /// `%RETRY%group` with a growing delay, or moves it to the DLQ), falling back to sending a
     /// copy to the retry topic ourselves. `delay_level < 0` asks for the DLQ directly.
-    pub async fn send_back(&self, mq: &MessageQueue, msg: &MessageExt, delay_level: i32) -> Result<()> {
+    pub async fn send_back(
+        &self,
+        mq: &MessageQueue,
+        msg: &MessageExt,
+        delay_level: i32,
+    ) -> Result<()> {
         let addr = match self.inst.master_addr(&mq.broker_name, &mq.topic).await {
             Some(a) => a,
             None => msg.store_host.to_string(),
@@ -130,13 +154,32 @@ impl PushInner {
             m.set_delay_level(3 + msg.reconsume_times);
             retry
         };
-        let shape = SendShape { group: self.cfg.group.clone(), compress_threshold: usize::MAX, max_message_size: usize::MAX, default_topic_queue_nums: 1 };
+        let shape = SendShape {
+            group: self.cfg.group.clone(),
+            compress_threshold: usize::MAX,
+            max_message_size: usize::MAX,
+            default_topic_queue_nums: 1,
+        };
         let p = prepare_single(&m, &shape, &self.inst.ids)?;
-        let route = self.inst.refresh_route(&target).await?.ok_or_else(|| ClientError::NoRoute(target.clone()))?;
+        let route = self
+            .inst
+            .refresh_route(&target)
+            .await?
+            .ok_or_else(|| ClientError::NoRoute(target.clone()))?;
         let qs = publish_queues(&target, &route);
-        let q = qs.get(rand::random::<u32>() as usize % qs.len().max(1)).ok_or_else(|| ClientError::NoRoute(target.clone()))?;
-        let addr = self.inst.routes.master_addr(&q.broker_name).ok_or_else(|| ClientError::BrokerNotFound(q.broker_name.clone()))?;
-        let resp = self.inst.api.invoke(&addr, p.command(q.queue_id, &q.broker_name), self.inst.opts.rpc_timeout).await?;
+        let q = qs
+            .get(rand::random::<u32>() as usize % qs.len().max(1))
+            .ok_or_else(|| ClientError::NoRoute(target.clone()))?;
+        let addr = self
+            .inst
+            .routes
+            .master_addr(&q.broker_name)
+            .ok_or_else(|| ClientError::BrokerNotFound(q.broker_name.clone()))?;
+        let resp = self
+            .inst
+            .api
+            .invoke(&addr, p.command(q.queue_id, &q.broker_name), self.inst.opts.rpc_timeout)
+            .await?;
         crate::producer::parse_send_response(&addr, &resp, q, &p.msg_id).map(|_| ())
     }
 }

@@ -53,7 +53,9 @@ pub async fn pull(
     sub: &SubscriptionData,
     group: &str,
 ) -> Result<PullResult> {
-    let resp = api.invoke(addr, RemotingCommand::request_with_header(request::PULL_MESSAGE, header), timeout).await?;
+    let resp = api
+        .invoke(addr, RemotingCommand::request_with_header(request::PULL_MESSAGE, header), timeout)
+        .await?;
     let status = match resp.code {
         response::SUCCESS => PullStatus::Found(Vec::new()),
         response::PULL_NOT_FOUND => PullStatus::NoNewMsg,
@@ -63,7 +65,9 @@ pub async fn pull(
     };
     let h: PullMessageResponseHeader = decode(&resp)?;
     let status = match status {
-        PullStatus::Found(_) => PullStatus::Found(process_found(&resp.body, sub, h.min_offset, h.max_offset, group)),
+        PullStatus::Found(_) => {
+            PullStatus::Found(process_found(&resp.body, sub, h.min_offset, h.max_offset, group))
+        }
         s => s,
     };
     Ok(PullResult {
@@ -97,7 +101,9 @@ pub fn decode_records(body: &Bytes) -> Vec<MessageExt> {
     }
     for m in &mut out {
         if let Ok(b) = m.body_uncompressed(MAX_INFLATED) {
-            if b.len() != m.body.len() || m.sys_flag & mq_common::message::sysflag::COMPRESSED_FLAG != 0 {
+            if b.len() != m.body.len()
+                || m.sys_flag & mq_common::message::sysflag::COMPRESSED_FLAG != 0
+            {
                 m.body = b;
                 m.sys_flag &= !mq_common::message::sysflag::COMPRESSED_FLAG;
             }
@@ -107,7 +113,13 @@ pub fn decode_records(body: &Bytes) -> Vec<MessageExt> {
 }
 
 /// Decode, then filter by tag and fix up properties.
-pub fn process_found(body: &Bytes, sub: &SubscriptionData, min: i64, max: i64, group: &str) -> Vec<MessageExt> {
+pub fn process_found(
+    body: &Bytes,
+    sub: &SubscriptionData,
+    min: i64,
+    max: i64,
+    group: &str,
+) -> Vec<MessageExt> {
     let retry = system_topics::retry_topic(group);
     decode_records(body)
         .into_iter()

@@ -45,13 +45,23 @@ impl OffsetStore {
             match serde_json::from_str::<Vec<LocalEntry>>(&text) {
                 Ok(v) => {
                     for e in v {
-                        loaded.insert(MessageQueue::new(e.topic, e.broker_name, e.queue_id), e.offset);
+                        loaded.insert(
+                            MessageQueue::new(e.topic, e.broker_name, e.queue_id),
+                            e.offset,
+                        );
                     }
                 }
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable offsets file"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable offsets file")
+                }
             }
         }
-        OffsetStore { group: group.into(), table: DashMap::new(), local: Some((path, Mutex::new(loaded))), instance }
+        OffsetStore {
+            group: group.into(),
+            table: DashMap::new(),
+            local: Some((path, Mutex::new(loaded))),
+            instance,
+        }
     }
 
     /// Set the in-memory offset; with `increase_only` a smaller value is ignored.
@@ -89,7 +99,9 @@ impl OffsetStore {
     /// Persist the offsets of `mqs` (all in-memory offsets when `None`).
     pub async fn persist(&self, mqs: Option<&[MessageQueue]>) {
         let entries: Vec<(MessageQueue, i64)> = match mqs {
-            Some(list) => list.iter().filter_map(|m| Some((m.clone(), self.read_memory(m)?))).collect(),
+            Some(list) => {
+                list.iter().filter_map(|m| Some((m.clone(), self.read_memory(m)?))).collect()
+            }
             None => self.table.iter().map(|e| (e.key().clone(), *e.value())).collect(),
         };
         if entries.is_empty() {
@@ -102,17 +114,28 @@ impl OffsetStore {
                     l.insert(mq.clone(), *off);
                 }
                 l.iter()
-                    .map(|(mq, off)| LocalEntry { topic: mq.topic.clone(), broker_name: mq.broker_name.clone(), queue_id: mq.queue_id, offset: *off })
+                    .map(|(mq, off)| LocalEntry {
+                        topic: mq.topic.clone(),
+                        broker_name: mq.broker_name.clone(),
+                        queue_id: mq.queue_id,
+                        offset: *off,
+                    })
                     .collect()
             };
-            if let Err(e) = write_atomically(path, &serde_json::to_vec_pretty(&snapshot).unwrap_or_default()) {
+            if let Err(e) =
+                write_atomically(path, &serde_json::to_vec_pretty(&snapshot).unwrap_or_default())
+            {
                 tracing::warn!(path = %path.display(), error = %e, "cannot persist offsets");
             }
             return;
         }
         let calls = entries.iter().map(|(mq, off)| async move {
-            let Some(addr) = self.instance.master_addr(&mq.broker_name, &mq.topic).await else { return };
-            if let Err(e) = self.instance.api.update_consumer_offset(&addr, &self.group, mq, *off).await {
+            let Some(addr) = self.instance.master_addr(&mq.broker_name, &mq.topic).await else {
+                return;
+            };
+            if let Err(e) =
+                self.instance.api.update_consumer_offset(&addr, &self.group, mq, *off).await
+            {
                 tracing::debug!(queue = %mq, error = %e, "offset commit failed");
             }
         });
@@ -138,7 +161,11 @@ mod tests {
     async fn local_offsets_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g").join("offsets.json");
-        let opts = ClientOptions { namesrv_addrs: vec![], client_ip: Some("127.0.0.1".parse().unwrap()), ..Default::default() };
+        let opts = ClientOptions {
+            namesrv_addrs: vec![],
+            client_ip: Some("127.0.0.1".parse().unwrap()),
+            ..Default::default()
+        };
         let inst = ClientInstance::new(opts.clone()).await;
         let mq = MessageQueue::new("T", "b", 1);
         let store = OffsetStore::local("G", inst.clone(), path.clone());

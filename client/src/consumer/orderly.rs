@@ -41,13 +41,15 @@ impl PushInner {
                     tracing::debug!(queue = %mq, offset = msg.queue_offset, attempt = attempts.1, error = %e, "orderly handler failed");
                     match self.cfg.max_reconsume_times {
                         // Give up on this message: to the DLQ, so the queue can move on.
-                        Some(max) if attempts.1 > max && self.is_clustering() => match self.send_back(&mq, &msg, -1).await {
-                            Ok(()) => true,
-                            Err(err) => {
-                                tracing::warn!(queue = %mq, error = %err, "cannot move message to DLQ");
-                                false
+                        Some(max) if attempts.1 > max && self.is_clustering() => {
+                            match self.send_back(&mq, &msg, -1).await {
+                                Ok(()) => true,
+                                Err(err) => {
+                                    tracing::warn!(queue = %mq, error = %err, "cannot move message to DLQ");
+                                    false
+                                }
                             }
-                        },
+                        }
                         Some(max) if attempts.1 > max => true,
                         _ => false,
                     }

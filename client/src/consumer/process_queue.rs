@@ -150,7 +150,8 @@ impl ProcessQueue {
     /// Orderly: whether we hold a lock that is not older than `max_age` (the broker forgets
     /// locks after 60 s without refresh, so a stale lock must not be trusted).
     pub fn is_locked(&self, max_age: Duration) -> bool {
-        self.locked.load(Ordering::SeqCst) && self.last_lock.lock().map(|t| t.elapsed() < max_age).unwrap_or(false)
+        self.locked.load(Ordering::SeqCst)
+            && self.last_lock.lock().map(|t| t.elapsed() < max_age).unwrap_or(false)
     }
 
     /// (min, max) cached offsets, for running-info reports.

@@ -134,7 +134,10 @@ impl PullInner {
     }
 
     async fn addr(&self, mq: &MessageQueue) -> Result<String> {
-        self.inst.master_addr(&mq.broker_name, &mq.topic).await.ok_or_else(|| ClientError::BrokerNotFound(mq.broker_name.clone()))
+        self.inst
+            .master_addr(&mq.broker_name, &mq.topic)
+            .await
+            .ok_or_else(|| ClientError::BrokerNotFound(mq.broker_name.clone()))
     }
 
     async fn resolve_position(&self, mq: &MessageQueue) -> Result<i64> {
@@ -164,7 +167,12 @@ impl PullConsumer {
     /// Every readable queue of `topic`.
     pub async fn fetch_queues(&self, topic: &str) -> Result<Vec<MessageQueue>> {
         self.inner.inst.watch_topic(topic);
-        let route = self.inner.inst.refresh_route(topic).await?.ok_or_else(|| ClientError::NoRoute(topic.to_string()))?;
+        let route = self
+            .inner
+            .inst
+            .refresh_route(topic)
+            .await?
+            .ok_or_else(|| ClientError::NoRoute(topic.to_string()))?;
         Ok(subscribe_queues(topic, &route).into_iter().collect())
     }
 
@@ -176,7 +184,10 @@ impl PullConsumer {
             a.retain(|mq, _| queues.contains(mq));
             for mq in queues {
                 self.inner.inst.watch_topic(&mq.topic);
-                a.entry(mq.clone()).or_insert_with(|| Assignment { position: None, sub: SubscriptionData::build(&mq.topic, expr, version) });
+                a.entry(mq.clone()).or_insert_with(|| Assignment {
+                    position: None,
+                    sub: SubscriptionData::build(&mq.topic, expr, version),
+                });
             }
         }
         self.inner.inst.refresh_all_routes().await;
@@ -191,7 +202,9 @@ impl PullConsumer {
     /// Read `mq` from `offset` next.
     pub fn seek(&self, mq: &MessageQueue, offset: i64) -> Result<()> {
         let mut a = self.inner.assigned.lock();
-        let e = a.get_mut(mq).ok_or_else(|| ClientError::InvalidArgument(format!("{mq} is not assigned")))?;
+        let e = a
+            .get_mut(mq)
+            .ok_or_else(|| ClientError::InvalidArgument(format!("{mq} is not assigned")))?;
         e.position = Some(offset);
         Ok(())
     }
@@ -224,12 +237,18 @@ impl PullConsumer {
             if !msgs.is_empty() || tokio::time::Instant::now() >= deadline {
                 return Ok(msgs);
             }
-            tokio::time::sleep(self.inner.poll_interval.min(deadline.saturating_duration_since(tokio::time::Instant::now()))).await;
+            tokio::time::sleep(
+                self.inner
+                    .poll_interval
+                    .min(deadline.saturating_duration_since(tokio::time::Instant::now())),
+            )
+            .await;
         }
     }
 
     async fn poll_once(&self) -> Result<Vec<MessageExt>> {
-        let snapshot: Vec<(MessageQueue, Assignment)> = self.inner.assigned.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let snapshot: Vec<(MessageQueue, Assignment)> =
+            self.inner.assigned.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let mut out = Vec::new();
         let mut last_err = None;
         for (mq, a) in snapshot {
@@ -264,7 +283,16 @@ impl PullConsumer {
                 expression_type: Some("TAG".into()),
                 max_msg_bytes: None,
             };
-            match fetch::pull(&self.inner.inst.api, &addr, &header, self.inner.inst.opts.rpc_timeout, &a.sub, &self.inner.group).await {
+            match fetch::pull(
+                &self.inner.inst.api,
+                &addr,
+                &header,
+                self.inner.inst.opts.rpc_timeout,
+                &a.sub,
+                &self.inner.group,
+            )
+            .await
+            {
                 Ok(r) => {
                     if let PullStatus::Found(msgs) = r.status {
                         out.extend(msgs);
@@ -284,7 +312,13 @@ impl PullConsumer {
 
     /// Commit the current positions of all assigned queues to the broker.
     pub async fn commit(&self) -> Result<()> {
-        let positions: Vec<(MessageQueue, i64)> = self.inner.assigned.lock().iter().filter_map(|(k, v)| Some((k.clone(), v.position?))).collect();
+        let positions: Vec<(MessageQueue, i64)> = self
+            .inner
+            .assigned
+            .lock()
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.position?)))
+            .collect();
         for (mq, p) in &positions {
             let addr = self.inner.addr(mq).await?;
             self.inner.inst.api.update_consumer_offset(&addr, &self.inner.group, mq, *p).await?;

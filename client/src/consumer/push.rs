@@ -8,9 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
-use mq_common::protocol::body::{system_topics, ConsumerData, HeartbeatData, MessageQueue, SubscriptionData};
+use mq_common::protocol::body::{
+    system_topics, ConsumerData, HeartbeatData, MessageQueue, SubscriptionData,
+};
 use mq_common::protocol::codes::response;
-use mq_common::protocol::header::{PullMessageRequestHeader, PULL_FLAG_COMMIT_OFFSET, PULL_FLAG_SUBSCRIPTION, PULL_FLAG_SUSPEND};
+use mq_common::protocol::header::{
+    PullMessageRequestHeader, PULL_FLAG_COMMIT_OFFSET, PULL_FLAG_SUBSCRIPTION, PULL_FLAG_SUSPEND,
+};
 use parking_lot::RwLock;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -199,7 +203,9 @@ impl PushConsumerBuilder {
             return Err(ClientError::InvalidArgument("subscribe to at least one topic".into()));
         }
         if cfg.pull_timeout <= cfg.pull_suspend {
-            return Err(ClientError::InvalidArgument("pull_timeout must be longer than pull_suspend".into()));
+            return Err(ClientError::InvalidArgument(
+                "pull_timeout must be longer than pull_suspend".into(),
+            ));
         }
         let mut cfg = cfg;
         // A lock is trusted a little longer than the refresh period (Java: 30 s vs 20 s).
@@ -222,10 +228,18 @@ impl PushConsumerBuilder {
             MessageModel::Clustering => OffsetStore::remote(&cfg.group, inst.clone()),
             MessageModel::Broadcasting => {
                 let dir = cfg.offset_store_dir.clone().unwrap_or_else(|| {
-                    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir).join(".rocketmq_offsets")
+                    std::env::var_os("HOME")
+                        .map(PathBuf::from)
+                        .unwrap_or_else(std::env::temp_dir)
+                        .join(".rocketmq_offsets")
                 });
-                let instance = inst.client_id.split('@').nth(1).unwrap_or("DEFAULT").replace(['/', '\\'], "_");
-                OffsetStore::local(&cfg.group, inst.clone(), dir.join(instance).join(&cfg.group).join("offsets.json"))
+                let instance =
+                    inst.client_id.split('@').nth(1).unwrap_or("DEFAULT").replace(['/', '\\'], "_");
+                OffsetStore::local(
+                    &cfg.group,
+                    inst.clone(),
+                    dir.join(instance).join(&cfg.group).join("offsets.json"),
+                )
             }
         };
         let inner = Arc::new(PushInner {
@@ -342,7 +356,9 @@ impl PushInner {
     async fn pull_loop(self: Arc<Self>, mq: MessageQueue, pq: Arc<ProcessQueue>) {
         tracing::debug!(queue = %mq, "pull loop started");
         while !pq.is_dropped() && !self.stop.is_cancelled() {
-            if pq.cached_count() > self.cfg.max_cached_msgs || pq.cached_bytes() > self.cfg.max_cached_bytes {
+            if pq.cached_count() > self.cfg.max_cached_msgs
+                || pq.cached_bytes() > self.cfg.max_cached_bytes
+            {
                 self.pause(self.cfg.flow_backoff).await;
                 continue;
             }
@@ -421,7 +437,11 @@ impl PushInner {
                     tracing::debug!(queue = %mq, error = %e, "pull failed");
                     // Go back to the master after a failed pull from a replica.
                     pq.suggested_broker.store(0, Ordering::Relaxed);
-                    if matches!(code, Some(response::SUBSCRIPTION_NOT_EXIST) | Some(response::SUBSCRIPTION_NOT_LATEST)) {
+                    if matches!(
+                        code,
+                        Some(response::SUBSCRIPTION_NOT_EXIST)
+                            | Some(response::SUBSCRIPTION_NOT_LATEST)
+                    ) {
                         self.inst.heartbeat_all().await;
                     }
                     self.pause(self.cfg.pull_backoff).await;
@@ -486,11 +506,13 @@ impl PushConsumer {
         }
         inner.stop.cancel();
         let n = inner.cfg.concurrency.max(1) as u32;
-        let _ = tokio::time::timeout(inner.cfg.shutdown_timeout, inner.permits.acquire_many(n)).await;
+        let _ =
+            tokio::time::timeout(inner.cfg.shutdown_timeout, inner.permits.acquire_many(n)).await;
         if inner.cfg.orderly {
             let pqs: Vec<_> = inner.pqs.iter().map(|e| e.value().clone()).collect();
             for pq in pqs {
-                let _ = tokio::time::timeout(inner.cfg.shutdown_timeout, pq.consume_lock.lock()).await;
+                let _ =
+                    tokio::time::timeout(inner.cfg.shutdown_timeout, pq.consume_lock.lock()).await;
             }
         }
         inner.persist_all().await;

@@ -22,7 +22,9 @@ impl PushInner {
         let mut wanted = BTreeSet::new();
         for topic in topics {
             let keep_current = |wanted: &mut BTreeSet<MessageQueue>| {
-                wanted.extend(self.pqs.iter().filter(|e| e.key().topic == topic).map(|e| e.key().clone()));
+                wanted.extend(
+                    self.pqs.iter().filter(|e| e.key().topic == topic).map(|e| e.key().clone()),
+                );
             };
             let route = match self.inst.route(&topic).await {
                 Ok(Some(r)) => r,
@@ -45,7 +47,11 @@ impl PushInner {
             }
             // Any broker of the topic knows the group's members; try them in turn so one broker
             // being down does not freeze the assignment.
-            let mut addrs: Vec<String> = route.broker_datas.iter().filter_map(|b| b.master_addr().map(str::to_string)).collect();
+            let mut addrs: Vec<String> = route
+                .broker_datas
+                .iter()
+                .filter_map(|b| b.master_addr().map(str::to_string))
+                .collect();
             if !addrs.is_empty() {
                 let start = rand::random::<u32>() as usize % addrs.len();
                 addrs.rotate_left(start);
@@ -85,7 +91,8 @@ impl PushInner {
         }
         let wanted = self.wanted_queues().await;
         // Release queues no longer ours: stop pulling, commit, forget.
-        let removed: Vec<MessageQueue> = self.pqs.iter().map(|e| e.key().clone()).filter(|mq| !wanted.contains(mq)).collect();
+        let removed: Vec<MessageQueue> =
+            self.pqs.iter().map(|e| e.key().clone()).filter(|mq| !wanted.contains(mq)).collect();
         for mq in &removed {
             if let Some((_, pq)) = self.pqs.remove(mq) {
                 pq.set_dropped();
@@ -95,7 +102,9 @@ impl PushInner {
                     let mq = mq2;
                     // Orderly: wait for the message being consumed before giving the lock away.
                     let _g = if me.cfg.orderly {
-                        tokio::time::timeout(me.cfg.shutdown_timeout, pq.consume_lock.lock()).await.ok()
+                        tokio::time::timeout(me.cfg.shutdown_timeout, pq.consume_lock.lock())
+                            .await
+                            .ok()
                     } else {
                         None
                     };
@@ -109,11 +118,16 @@ impl PushInner {
             }
         }
         // Take new queues.
-        let added: Vec<MessageQueue> = wanted.into_iter().filter(|mq| !self.pqs.contains_key(mq)).collect();
+        let added: Vec<MessageQueue> =
+            wanted.into_iter().filter(|mq| !self.pqs.contains_key(mq)).collect();
         if added.is_empty() {
             return;
         }
-        let locked = if self.needs_lock() { self.lock(&added).await } else { added.iter().cloned().collect() };
+        let locked = if self.needs_lock() {
+            self.lock(&added).await
+        } else {
+            added.iter().cloned().collect()
+        };
         for mq in added {
             if !locked.contains(&mq) {
                 tracing::debug!(queue = %mq, "queue locked by another member, retry next rebalance");
@@ -143,7 +157,11 @@ impl PushInner {
             return Ok(o);
         }
         let is_retry = mq.topic.starts_with(system_topics::RETRY_PREFIX);
-        let addr = self.inst.master_addr(&mq.broker_name, &mq.topic).await.ok_or_else(|| ClientError::BrokerNotFound(mq.broker_name.clone()))?;
+        let addr = self
+            .inst
+            .master_addr(&mq.broker_name, &mq.topic)
+            .await
+            .ok_or_else(|| ClientError::BrokerNotFound(mq.broker_name.clone()))?;
         match self.cfg.consume_from {
             ConsumeFromWhere::First => Ok(0),
             ConsumeFromWhere::Last if is_retry => Ok(0),
@@ -166,7 +184,12 @@ impl PushInner {
         let mut ok = BTreeSet::new();
         for (broker, set) in Self::by_broker(mqs) {
             let Some(addr) = self.inst.routes.master_addr(&broker) else { continue };
-            let body = LockBatchRequestBody { consumer_group: self.cfg.group.clone(), client_id: self.inst.client_id.clone(), only_this_broker: true, mq_set: set };
+            let body = LockBatchRequestBody {
+                consumer_group: self.cfg.group.clone(),
+                client_id: self.inst.client_id.clone(),
+                only_this_broker: true,
+                mq_set: set,
+            };
             match self.inst.api.lock_batch(&addr, &body).await {
                 Ok(s) => ok.extend(s),
                 Err(e) => tracing::debug!(%broker, error = %e, "lock failed"),
@@ -190,7 +213,12 @@ impl PushInner {
     pub async fn unlock(&self, mqs: &[MessageQueue]) {
         for (broker, set) in Self::by_broker(mqs) {
             let Some(addr) = self.inst.routes.master_addr(&broker) else { continue };
-            let body = LockBatchRequestBody { consumer_group: self.cfg.group.clone(), client_id: self.inst.client_id.clone(), only_this_broker: true, mq_set: set };
+            let body = LockBatchRequestBody {
+                consumer_group: self.cfg.group.clone(),
+                client_id: self.inst.client_id.clone(),
+                only_this_broker: true,
+                mq_set: set,
+            };
             if let Err(e) = self.inst.api.unlock_batch(&addr, &body).await {
                 tracing::debug!(%broker, error = %e, "unlock failed");
             }

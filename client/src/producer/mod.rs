@@ -24,8 +24,8 @@ use mq_common::protocol::body::system_topics::TBW102;
 use mq_common::protocol::body::{HeartbeatData, MessageQueue, ProducerData};
 
 pub use selector::{FaultTracker, MessageQueueSelector, SelectByHash, TopicPublishInfo};
-pub use send::{SendResult, SendStatus};
 pub(crate) use send::{parse_response as parse_send_response, prepare_single, SendShape};
+pub use send::{SendResult, SendStatus};
 
 use crate::error::{ClientError, Result};
 use crate::instance::ClientInstance;
@@ -124,7 +124,10 @@ impl ProducerBuilder {
         let id = inner.instance.client_id.clone();
         inner.instance.set_heartbeat_source(Arc::new(move || HeartbeatData {
             client_id: id.clone(),
-            producer_data_set: vec![ProducerData { group_name: group.clone() }, ProducerData { group_name: "CLIENT_INNER_PRODUCER".into() }],
+            producer_data_set: vec![
+                ProducerData { group_name: group.clone() },
+                ProducerData { group_name: "CLIENT_INNER_PRODUCER".into() },
+            ],
             consumer_data_set: vec![],
         }));
         let weak = Arc::downgrade(&inner);
@@ -133,7 +136,8 @@ impl ProducerBuilder {
                 if topic != TBW102 {
                     let qs = publish_queues(topic, route);
                     if !qs.is_empty() {
-                        p.publish.insert(topic.to_string(), Arc::new(TopicPublishInfo::new(qs, false)));
+                        p.publish
+                            .insert(topic.to_string(), Arc::new(TopicPublishInfo::new(qs, false)));
                     }
                 }
             }
@@ -193,7 +197,12 @@ impl Producer {
 
     /// Send to the queue `selector` picks for `arg` (e.g. [`SelectByHash`] over an order id,
     /// so all messages of one key land in one queue, in order).
-    pub async fn send_with_selector(&self, msg: Message, selector: &dyn MessageQueueSelector, arg: &str) -> Result<SendResult> {
+    pub async fn send_with_selector(
+        &self,
+        msg: Message,
+        selector: &dyn MessageQueueSelector,
+        arg: &str,
+    ) -> Result<SendResult> {
         let info = self.inner.publish_info(&msg.topic).await?;
         if info.queues.is_empty() {
             return Err(ClientError::NoRoute(msg.topic.clone()));
@@ -212,9 +221,17 @@ impl Producer {
     pub async fn send_oneway(&self, msg: Message) -> Result<()> {
         let p = prepare_single(&msg, &self.inner.shape, &self.inner.instance.ids)?;
         let info = self.inner.publish_info(p.topic()).await?;
-        let mq = info.select(None, &self.inner.faults).ok_or_else(|| ClientError::NoRoute(p.topic().to_string()))?;
+        let mq = info
+            .select(None, &self.inner.faults)
+            .ok_or_else(|| ClientError::NoRoute(p.topic().to_string()))?;
         let addr = self.inner.addr_of(&mq).await?;
-        Ok(self.inner.instance.api.remoting().invoke_oneway(&addr, p.command(mq.queue_id, &mq.broker_name)).await?)
+        Ok(self
+            .inner
+            .instance
+            .api
+            .remoting()
+            .invoke_oneway(&addr, p.command(mq.queue_id, &mq.broker_name))
+            .await?)
     }
 
     /// Send several messages of one topic in one request (SEND_BATCH_MESSAGE). The result's
@@ -267,8 +284,15 @@ impl ProducerInner {
             };
         }
         // Unknown topic: send through the template so the broker auto-creates it (§2.12).
-        let template = self.instance.route(TBW102).await?.ok_or_else(|| ClientError::NoRoute(topic.to_string()))?;
-        let qs = publish_queues(topic, &route_from_template(&template, self.shape.default_topic_queue_nums));
+        let template = self
+            .instance
+            .route(TBW102)
+            .await?
+            .ok_or_else(|| ClientError::NoRoute(topic.to_string()))?;
+        let qs = publish_queues(
+            topic,
+            &route_from_template(&template, self.shape.default_topic_queue_nums),
+        );
         if qs.is_empty() {
             return Err(ClientError::NoRoute(topic.to_string()));
         }
@@ -284,10 +308,17 @@ impl ProducerInner {
     }
 
     async fn addr_of(&self, mq: &MessageQueue) -> Result<String> {
-        self.instance.master_addr(&mq.broker_name, &mq.topic).await.ok_or_else(|| ClientError::BrokerNotFound(mq.broker_name.clone()))
+        self.instance
+            .master_addr(&mq.broker_name, &mq.topic)
+            .await
+            .ok_or_else(|| ClientError::BrokerNotFound(mq.broker_name.clone()))
     }
 
-    async fn send_prepared(&self, p: send::PreparedSend, fixed: Option<MessageQueue>) -> Result<SendResult> {
+    async fn send_prepared(
+        &self,
+        p: send::PreparedSend,
+        fixed: Option<MessageQueue>,
+    ) -> Result<SendResult> {
         let attempts = if fixed.is_some() { 1 } else { 1 + self.retries };
         let mut avoid: Option<String> = None;
         let mut last = None;
@@ -296,7 +327,8 @@ impl ProducerInner {
                 Some(mq) => mq.clone(),
                 None => {
                     let info = self.publish_info(p.topic()).await?;
-                    info.select(avoid.as_deref(), &self.faults).ok_or_else(|| ClientError::NoRoute(p.topic().to_string()))?
+                    info.select(avoid.as_deref(), &self.faults)
+                        .ok_or_else(|| ClientError::NoRoute(p.topic().to_string()))?
                 }
             };
             let addr = match self.addr_of(&mq).await {
@@ -307,7 +339,12 @@ impl ProducerInner {
                     continue;
                 }
             };
-            let outcome = match self.instance.api.invoke(&addr, p.command(mq.queue_id, &mq.broker_name), self.send_timeout).await {
+            let outcome = match self
+                .instance
+                .api
+                .invoke(&addr, p.command(mq.queue_id, &mq.broker_name), self.send_timeout)
+                .await
+            {
                 Ok(resp) => send::parse_response(&addr, &resp, &mq, &p.msg_id),
                 Err(e) => Err(e),
             };
@@ -327,7 +364,8 @@ impl ProducerInner {
                     if !retriable || fixed.is_some() {
                         return Err(e);
                     }
-                    if matches!(&e, ClientError::Broker { code, .. } if *code == mq_common::protocol::codes::response::TOPIC_NOT_EXIST) {
+                    if matches!(&e, ClientError::Broker { code, .. } if *code == mq_common::protocol::codes::response::TOPIC_NOT_EXIST)
+                    {
                         // A stale route: drop it so the next attempt looks it up again.
                         self.publish.remove(p.topic());
                     }
@@ -335,6 +373,9 @@ impl ProducerInner {
                 }
             }
         }
-        Err(ClientError::RetriesExhausted { attempts, last: Box::new(last.unwrap_or(ClientError::NoRoute(p.topic().to_string()))) })
+        Err(ClientError::RetriesExhausted {
+            attempts,
+            last: Box::new(last.unwrap_or(ClientError::NoRoute(p.topic().to_string()))),
+        })
     }
 }

@@ -20,13 +20,21 @@ pub struct TopicPublishInfo {
 impl TopicPublishInfo {
     /// Wrap a queue list; the cursor starts at a random place so producers spread out.
     pub fn new(queues: Vec<MessageQueue>, from_template: bool) -> Self {
-        TopicPublishInfo { queues, from_template, cursor: AtomicUsize::new(rand::random::<u16>() as usize) }
+        TopicPublishInfo {
+            queues,
+            from_template,
+            cursor: AtomicUsize::new(rand::random::<u16>() as usize),
+        }
     }
 
     /// The next queue in round-robin order, skipping `avoid_broker` (the broker that just failed)
     /// and brokers the fault tracker marks as unavailable. Falls back to plain round robin when
     /// every broker is to be avoided (a single-broker cluster must still be tried).
-    pub fn select(&self, avoid_broker: Option<&str>, faults: &FaultTracker) -> Option<MessageQueue> {
+    pub fn select(
+        &self,
+        avoid_broker: Option<&str>,
+        faults: &FaultTracker,
+    ) -> Option<MessageQueue> {
         let n = self.queues.len();
         if n == 0 {
             return None;
@@ -34,7 +42,8 @@ impl TopicPublishInfo {
         for _ in 0..n {
             let i = self.cursor.fetch_add(1, Ordering::Relaxed) % n;
             let mq = &self.queues[i];
-            if Some(mq.broker_name.as_str()) != avoid_broker && faults.is_available(&mq.broker_name) {
+            if Some(mq.broker_name.as_str()) != avoid_broker && faults.is_available(&mq.broker_name)
+            {
                 return Some(mq.clone());
             }
         }
@@ -120,7 +129,11 @@ mod tests {
     use super::*;
 
     fn info() -> TopicPublishInfo {
-        let qs = ["a", "a", "b", "b"].iter().enumerate().map(|(i, b)| MessageQueue::new("T", *b, i as i32 % 2)).collect();
+        let qs = ["a", "a", "b", "b"]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| MessageQueue::new("T", *b, i as i32 % 2))
+            .collect();
         TopicPublishInfo::new(qs, false)
     }
 

@@ -69,7 +69,8 @@ impl PreparedSend {
         // Written field by field over the prepared header (no clone of its strings): `e` and
         // `n` are the only per-attempt fields, and later inserts replace earlier ones.
         let mut cmd = RemotingCommand::request_with_header(self.code, &self.header);
-        cmd.ext_fields.insert_with("e", |o| mq_common::protocol::ext_fields::push_int(o, queue_id as i64));
+        cmd.ext_fields
+            .insert_with("e", |o| mq_common::protocol::ext_fields::push_int(o, queue_id as i64));
         cmd.ext_fields.insert_str("n", broker_name);
         cmd.with_body(self.body.clone())
     }
@@ -83,7 +84,9 @@ impl PreparedSend {
 fn check_topic(topic: &str) -> Result<()> {
     validate_topic(topic).map_err(ClientError::InvalidArgument)?;
     if system_topics::is_not_allowed_to_send(topic) {
-        return Err(ClientError::InvalidArgument(format!("sending to system topic '{topic}' is not allowed")));
+        return Err(ClientError::InvalidArgument(format!(
+            "sending to system topic '{topic}' is not allowed"
+        )));
     }
     Ok(())
 }
@@ -111,7 +114,11 @@ fn merged_properties<'a>(
     skip: &'a [&'a str],
 ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
     let mut extras = extras.iter().copied().peekable();
-    let mut own = props.iter().map(|(k, v)| (k.as_str(), v.as_str())).filter(move |(k, _)| !k.is_empty() && !skip.contains(k)).peekable();
+    let mut own = props
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .filter(move |(k, _)| !k.is_empty() && !skip.contains(k))
+        .peekable();
     std::iter::from_fn(move || match (own.peek(), extras.peek()) {
         (Some(a), Some(b)) if b.0 < a.0 => extras.next(),
         (Some(_), _) => own.next(),
@@ -121,7 +128,11 @@ fn merged_properties<'a>(
 
 /// Prepare a single message: validate, stamp UNIQ_KEY, compress a large body (sysFlag bit 0, zlib
 /// level 5 as Java), check the size limit on the original body before any I/O.
-pub(crate) fn prepare_single(msg: &Message, shape: &SendShape, ids: &UniqIdGenerator) -> Result<PreparedSend> {
+pub(crate) fn prepare_single(
+    msg: &Message,
+    shape: &SendShape,
+    ids: &UniqIdGenerator,
+) -> Result<PreparedSend> {
     check_topic(&msg.topic)?;
     if msg.body.is_empty() {
         return Err(ClientError::InvalidArgument("message body is empty".into()));
@@ -168,7 +179,9 @@ pub(crate) fn prepare_single(msg: &Message, shape: &SendShape, ids: &UniqIdGener
         h.l = msg.property(MAX_RECONSUME_TIMES).and_then(|v| v.parse().ok());
         skip = &[RECONSUME_TIME, MAX_RECONSUME_TIMES];
     }
-    let mut props = String::with_capacity(64 + msg.properties.iter().map(|(k, v)| k.len() + v.len() + 2).sum::<usize>());
+    let mut props = String::with_capacity(
+        64 + msg.properties.iter().map(|(k, v)| k.len() + v.len() + 2).sum::<usize>(),
+    );
     for (k, v) in merged_properties(&msg.properties, extras, skip) {
         props.push_str(k);
         props.push(mq_common::message::property::NAME_VALUE_SEPARATOR);
@@ -185,19 +198,32 @@ pub(crate) fn prepare_single(msg: &Message, shape: &SendShape, ids: &UniqIdGener
 /// properties string or id string): per message this is a copy of the body and the encoded
 /// properties into one buffer, plus a fresh UNIQ_KEY written into both the properties and the
 /// joined id list. The bytes are those of `encode_batch` over the messages with UNIQ_KEY set.
-pub(crate) fn prepare_batch(msgs: &[Message], shape: &SendShape, ids: &UniqIdGenerator) -> Result<PreparedSend> {
+pub(crate) fn prepare_batch(
+    msgs: &[Message],
+    shape: &SendShape,
+    ids: &UniqIdGenerator,
+) -> Result<PreparedSend> {
     let first = msgs.first().ok_or_else(|| ClientError::InvalidArgument("empty batch".into()))?;
     check_topic(&first.topic)?;
     if first.topic.starts_with(system_topics::RETRY_PREFIX) {
         return Err(ClientError::InvalidArgument("batches cannot go to retry topics".into()));
     }
-    let estimate: usize = msgs.iter().map(|m| 22 + m.body.len() + 64 + m.properties.iter().map(|(k, v)| k.len() + v.len() + 2).sum::<usize>()).sum();
+    let estimate: usize = msgs
+        .iter()
+        .map(|m| {
+            22 + m.body.len()
+                + 64
+                + m.properties.iter().map(|(k, v)| k.len() + v.len() + 2).sum::<usize>()
+        })
+        .sum();
     let mut out = BytesMut::with_capacity(estimate);
     let mut id_list = String::with_capacity(msgs.len() * 33);
     let mut id = String::with_capacity(64);
     for m in msgs {
         if m.topic != first.topic {
-            return Err(ClientError::InvalidArgument("all messages of a batch must have the same topic".into()));
+            return Err(ClientError::InvalidArgument(
+                "all messages of a batch must have the same topic".into(),
+            ));
         }
         if m.delay_level() > 0 {
             return Err(ClientError::InvalidArgument("batches do not support delay levels".into()));
@@ -229,15 +255,18 @@ pub(crate) fn prepare_batch(msgs: &[Message], shape: &SendShape, ids: &UniqIdGen
         out.put_slice(&m.body);
         let props_at = out.len();
         out.put_i16(0); // properties length, patched below
-        // Properties in key order with UNIQ_KEY in its sorted place, as the map would hold it.
+                        // Properties in key order with UNIQ_KEY in its sorted place, as the map would hold it.
         let extra = [(UNIQ_KEY, id.as_str())];
         let extras: &[(&str, &str)] = if have_id { &[] } else { &extra };
         for (k, v) in merged_properties(&m.properties, extras, &[]) {
             put_property(&mut out, k, v);
         }
         let props_len = out.len() - props_at - 2;
-        let props_len = i16::try_from(props_len)
-            .map_err(|_| ClientError::InvalidArgument(format!("message properties are {props_len} bytes, more than 32767")))?;
+        let props_len = i16::try_from(props_len).map_err(|_| {
+            ClientError::InvalidArgument(format!(
+                "message properties are {props_len} bytes, more than 32767"
+            ))
+        })?;
         out[props_at..props_at + 2].copy_from_slice(&props_len.to_be_bytes());
         let total = (out.len() - start) as i32;
         out[start..start + 4].copy_from_slice(&total.to_be_bytes());
@@ -252,7 +281,12 @@ pub(crate) fn prepare_batch(msgs: &[Message], shape: &SendShape, ids: &UniqIdGen
     let mut h = base_header(&first.topic, shape);
     h.m = Some(true);
     h.i = Some(mq_common::message::encode_properties([(WAIT, "true")]));
-    Ok(PreparedSend { code: request::SEND_BATCH_MESSAGE, header: h, body: out.freeze(), msg_id: id_list })
+    Ok(PreparedSend {
+        code: request::SEND_BATCH_MESSAGE,
+        header: h,
+        body: out.freeze(),
+        msg_id: id_list,
+    })
 }
 
 fn put_property(out: &mut BytesMut, k: &str, v: &str) {
@@ -277,7 +311,12 @@ pub(crate) fn is_retriable(code: i32) -> bool {
 }
 
 /// Interpret a send response.
-pub(crate) fn parse_response(addr: &str, resp: &RemotingCommand, mq: &MessageQueue, msg_id: &str) -> Result<SendResult> {
+pub(crate) fn parse_response(
+    addr: &str,
+    resp: &RemotingCommand,
+    mq: &MessageQueue,
+    msg_id: &str,
+) -> Result<SendResult> {
     let status = match resp.code {
         response::SUCCESS => SendStatus::SendOk,
         response::FLUSH_DISK_TIMEOUT => SendStatus::FlushDiskTimeout,
@@ -285,10 +324,17 @@ pub(crate) fn parse_response(addr: &str, resp: &RemotingCommand, mq: &MessageQue
         response::SLAVE_NOT_AVAILABLE => SendStatus::SlaveNotAvailable,
         _ => return Err(ClientError::from_response(addr, resp)),
     };
-    let h = SendMessageResponseHeader::read(&resp.ext_fields).map_err(|e| ClientError::BadResponse(e.to_string()))?;
+    let h = SendMessageResponseHeader::read(&resp.ext_fields)
+        .map_err(|e| ClientError::BadResponse(e.to_string()))?;
     let mut queue = mq.clone();
     queue.queue_id = h.queue_id;
-    Ok(SendResult { status, msg_id: msg_id.to_string(), offset_msg_id: h.msg_id, message_queue: queue, queue_offset: h.queue_offset })
+    Ok(SendResult {
+        status,
+        msg_id: msg_id.to_string(),
+        offset_msg_id: h.msg_id,
+        message_queue: queue,
+        queue_offset: h.queue_offset,
+    })
 }
 
 #[cfg(test)]
@@ -298,7 +344,12 @@ mod tests {
     use mq_common::protocol::header::SendMessageRequestHeader;
 
     fn shape() -> SendShape {
-        SendShape { group: "PG".into(), compress_threshold: 16, max_message_size: 1024, default_topic_queue_nums: 4 }
+        SendShape {
+            group: "PG".into(),
+            compress_threshold: 16,
+            max_message_size: 1024,
+            default_topic_queue_nums: 4,
+        }
     }
 
     #[test]
@@ -310,9 +361,15 @@ mod tests {
         let cmd = p.command(3, "b");
         assert_eq!(cmd.code, 310);
         let h = SendMessageRequestHeader::read_any(cmd.code, &cmd.ext_fields).unwrap();
-        assert_eq!((h.topic.as_str(), h.queue_id, h.sys_flag, h.default_topic.as_str()), ("T", 3, 0, "TBW102"));
+        assert_eq!(
+            (h.topic.as_str(), h.queue_id, h.sys_flag, h.default_topic.as_str()),
+            ("T", 3, 0, "TBW102")
+        );
         let props = h.properties.unwrap();
-        assert!(props.contains("TAGS\u{1}tg\u{2}") && props.contains(&format!("UNIQ_KEY\u{1}{}\u{2}", p.msg_id)));
+        assert!(
+            props.contains("TAGS\u{1}tg\u{2}")
+                && props.contains(&format!("UNIQ_KEY\u{1}{}\u{2}", p.msg_id))
+        );
         assert_eq!(&cmd.body[..], b"hello");
     }
 
@@ -348,10 +405,14 @@ mod tests {
         let ids = UniqIdGenerator::new("127.0.0.1".parse().unwrap());
         let p = prepare_single(&Message::new("T", vec![b'a'; 500]), &shape(), &ids).unwrap();
         assert_eq!(p.header.f & 1, 1);
-        assert_eq!(mq_common::message::util::zlib_decompress(&p.body, 1000).unwrap(), vec![b'a'; 500]);
+        assert_eq!(
+            mq_common::message::util::zlib_decompress(&p.body, 1000).unwrap(),
+            vec![b'a'; 500]
+        );
         assert!(prepare_single(&Message::new("T", vec![b'a'; 2000]), &shape(), &ids).is_err());
         assert!(prepare_single(&Message::new("bad topic", &b"x"[..]), &shape(), &ids).is_err());
-        assert!(prepare_single(&Message::new("SCHEDULE_TOPIC_XXXX", &b"x"[..]), &shape(), &ids).is_err());
+        assert!(prepare_single(&Message::new("SCHEDULE_TOPIC_XXXX", &b"x"[..]), &shape(), &ids)
+            .is_err());
         assert!(prepare_single(&Message::new("T", Bytes::new()), &shape(), &ids).is_err());
     }
 
@@ -364,7 +425,11 @@ mod tests {
             .map(|(m, id)| {
                 let mut m = m.clone();
                 m.put_property(UNIQ_KEY, id);
-                mq_common::message::BatchItem { flag: m.flag, body: m.body.clone(), properties: m.encoded_properties() }
+                mq_common::message::BatchItem {
+                    flag: m.flag,
+                    body: m.body.clone(),
+                    properties: m.encoded_properties(),
+                }
             })
             .collect();
         mq_common::message::encode_batch(&items)
@@ -373,7 +438,8 @@ mod tests {
     #[test]
     fn batch_frame() {
         let ids = UniqIdGenerator::new("127.0.0.1".parse().unwrap());
-        let msgs: Vec<_> = (0..3).map(|i| Message::new("T", format!("m{i}").into_bytes())).collect();
+        let msgs: Vec<_> =
+            (0..3).map(|i| Message::new("T", format!("m{i}").into_bytes())).collect();
         let p = prepare_batch(&msgs, &shape(), &ids).unwrap();
         assert_eq!(p.code, 320);
         assert_eq!(p.header.m, Some(true));
@@ -399,9 +465,15 @@ mod tests {
     #[test]
     fn response_parsing() {
         let mq = MessageQueue::new("T", "b", -1);
-        let ok = RemotingCommand::success().with_ext("msgId", "AB").with_ext("queueId", 2).with_ext("queueOffset", 7);
+        let ok = RemotingCommand::success()
+            .with_ext("msgId", "AB")
+            .with_ext("queueId", 2)
+            .with_ext("queueOffset", 7);
         let r = parse_response("x", &ok, &mq, "U").unwrap();
-        assert_eq!((r.queue_offset, r.message_queue.queue_id, r.offset_msg_id.as_str()), (7, 2, "AB"));
+        assert_eq!(
+            (r.queue_offset, r.message_queue.queue_id, r.offset_msg_id.as_str()),
+            (7, 2, "AB")
+        );
         let err = RemotingCommand::error(response::TOPIC_NOT_EXIST, "no");
         assert_eq!(parse_response("x", &err, &mq, "U").unwrap_err().code(), Some(17));
         assert!(is_retriable(response::SYSTEM_BUSY) && !is_retriable(response::MESSAGE_ILLEGAL));

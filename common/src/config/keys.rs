@@ -268,12 +268,7 @@ mod tests {
 
     #[test]
     fn macro_apply_and_entries() {
-        let mut d = Demo {
-            port: 1,
-            role: Role::Master,
-            name: None,
-            inner: Inner { size: 0 },
-        };
+        let mut d = Demo { port: 1, role: Role::Master, name: None, inner: Inner { size: 0 } };
         assert_eq!(d.apply("listenPort", "10911"), Ok(true));
         assert_eq!(d.apply("brokerRole", "SLAVE"), Ok(true));
         assert_eq!(d.apply("brokerName", "b"), Ok(true));

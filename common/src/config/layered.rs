@@ -42,25 +42,17 @@ pub fn load_layered_with_env<C: ConfigKeys>(
 
     if let Some(path) = file {
         for p in load_properties_file_lines(path)? {
-            let origin = ConfigSource::File {
-                path: path.to_path_buf(),
-                line: p.line,
-            };
+            let origin = ConfigSource::File { path: path.to_path_buf(), line: p.line };
             apply_one(cfg, &p.key, &p.value, origin, &mut warnings)?;
         }
     }
 
     if !env_prefix.is_empty() {
-        let by_var: HashMap<String, &'static str> = cfg
-            .entries()
-            .into_iter()
-            .map(|e| (upper_snake(e.key), e.key))
-            .collect();
+        let by_var: HashMap<String, &'static str> =
+            cfg.entries().into_iter().map(|e| (upper_snake(e.key), e.key)).collect();
         let head = format!("{env_prefix}_");
-        let mut vars: Vec<(String, String)> = env
-            .into_iter()
-            .filter(|(k, _)| k.starts_with(&head) && k.len() > head.len())
-            .collect();
+        let mut vars: Vec<(String, String)> =
+            env.into_iter().filter(|(k, _)| k.starts_with(&head) && k.len() > head.len()).collect();
         vars.sort();
         for (var, value) in vars {
             let suffix = &var[head.len()..];
@@ -91,7 +83,9 @@ fn apply_one<C: ConfigKeys>(
         Ok(true) => Ok(()),
         Ok(false) => {
             let what = match &origin {
-                ConfigSource::Env { var } => format!("environment variable {var} matches no config key"),
+                ConfigSource::Env { var } => {
+                    format!("environment variable {var} matches no config key")
+                }
                 _ => format!("unknown config key '{key}'"),
             };
             warnings.push(format!("{what} (from {origin}); ignored"));
@@ -129,7 +123,10 @@ pub fn upper_snake(key: &str) -> String {
         if c.is_ascii_uppercase() && i > 0 {
             let prev = chars[i - 1];
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            if prev.is_ascii_lowercase() || prev.is_ascii_digit() || (prev.is_ascii_uppercase() && next_lower) {
+            if prev.is_ascii_lowercase()
+                || prev.is_ascii_digit()
+                || (prev.is_ascii_uppercase() && next_lower)
+            {
                 out.push('_');
             }
         }
@@ -185,12 +182,7 @@ mod tests {
     }
     impl Default for Cfg {
         fn default() -> Self {
-            Cfg {
-                listen_port: 10911,
-                broker_ip1: "127.0.0.1".into(),
-                flag: false,
-                size: 1,
-            }
+            Cfg { listen_port: 10911, broker_ip1: "127.0.0.1".into(), flag: false, size: 1 }
         }
     }
     crate::config_keys!(Cfg {
@@ -226,8 +218,14 @@ mod tests {
     fn precedence_file_env_cli() {
         let f = file("listenPort=1\nbrokerIP1=10.0.0.1\nautoCreateTopicEnable=true\nmapedFileSizeCommitLog=7\n");
         let mut c = Cfg::default();
-        let e = env(&[("MQT_LISTEN_PORT", "2"), ("MQT_BROKER_IP1", "10.0.0.2"), ("OTHER_LISTEN_PORT", "9")]);
-        let w = load_layered_with_env(&mut c, Some(f.path()), "MQT", e, &cli(&[("listenPort", "3")])).unwrap();
+        let e = env(&[
+            ("MQT_LISTEN_PORT", "2"),
+            ("MQT_BROKER_IP1", "10.0.0.2"),
+            ("OTHER_LISTEN_PORT", "9"),
+        ]);
+        let w =
+            load_layered_with_env(&mut c, Some(f.path()), "MQT", e, &cli(&[("listenPort", "3")]))
+                .unwrap();
         assert!(w.is_empty(), "{w:?}");
         assert_eq!(c.listen_port, 3, "CLI beats env and file");
         assert_eq!(c.broker_ip1, "10.0.0.2", "env beats file");
@@ -238,14 +236,28 @@ mod tests {
     #[test]
     fn env_legacy_alias_through_camel_case() {
         let mut c = Cfg::default();
-        load_layered_with_env(&mut c, None, "MQT", env(&[("MQT_MAPED_FILE_SIZE_COMMIT_LOG", "9")]), &[]).unwrap();
+        load_layered_with_env(
+            &mut c,
+            None,
+            "MQT",
+            env(&[("MQT_MAPED_FILE_SIZE_COMMIT_LOG", "9")]),
+            &[],
+        )
+        .unwrap();
         assert_eq!(c.size, 9);
     }
 
     #[test]
     fn empty_prefix_disables_env() {
         let mut c = Cfg::default();
-        load_layered_with_env(&mut c, None, "", env(&[("_LISTEN_PORT", "2"), ("LISTEN_PORT", "2")]), &[]).unwrap();
+        load_layered_with_env(
+            &mut c,
+            None,
+            "",
+            env(&[("_LISTEN_PORT", "2"), ("LISTEN_PORT", "2")]),
+            &[],
+        )
+        .unwrap();
         assert_eq!(c.listen_port, 10911);
     }
 
@@ -277,22 +289,43 @@ mod tests {
         assert!(msg.contains("autoCreateTopicEnable") && msg.contains("'yes'"), "{msg}");
         assert!(msg.contains(&format!("{}:3", f.path().display())), "{msg}");
 
-        let err = load_layered_with_env(&mut Cfg::default(), None, "MQT", env(&[("MQT_LISTEN_PORT", "99999")]), &[])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("MQT_LISTEN_PORT") && err.contains("listenPort") && err.contains("99999"), "{err}");
+        let err = load_layered_with_env(
+            &mut Cfg::default(),
+            None,
+            "MQT",
+            env(&[("MQT_LISTEN_PORT", "99999")]),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("MQT_LISTEN_PORT") && err.contains("listenPort") && err.contains("99999"),
+            "{err}"
+        );
 
-        let err = load_layered_with_env(&mut Cfg::default(), None, "", env(&[]), &cli(&[("listenPort", "abc")]))
-            .unwrap_err()
-            .to_string();
+        let err = load_layered_with_env(
+            &mut Cfg::default(),
+            None,
+            "",
+            env(&[]),
+            &cli(&[("listenPort", "abc")]),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("command line") && err.contains("abc"), "{err}");
     }
 
     #[test]
     fn missing_file_is_error_naming_it() {
-        let err = load_layered_with_env(&mut Cfg::default(), Some(Path::new("/nonexistent/x.conf")), "", env(&[]), &[])
-            .unwrap_err()
-            .to_string();
+        let err = load_layered_with_env(
+            &mut Cfg::default(),
+            Some(Path::new("/nonexistent/x.conf")),
+            "",
+            env(&[]),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("/nonexistent/x.conf"), "{err}");
     }
 

@@ -38,37 +38,27 @@ pub struct Property {
 /// Parse properties text into `(key, value)` pairs in file order (see the module docs for the
 /// exact rules).
 pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
-    Ok(parse_properties_lines(text)?
-        .into_iter()
-        .map(|p| (p.key, p.value))
-        .collect())
+    Ok(parse_properties_lines(text)?.into_iter().map(|p| (p.key, p.value)).collect())
 }
 
 /// Read and parse a properties file; errors name the file.
 pub fn load_properties_file(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
-    Ok(load_properties_file_lines(path)?
-        .into_iter()
-        .map(|p| (p.key, p.value))
-        .collect())
+    Ok(load_properties_file_lines(path)?.into_iter().map(|p| (p.key, p.value)).collect())
 }
 
 /// [`load_properties_file`] keeping line numbers (for error messages).
 pub(crate) fn load_properties_file_lines(path: &Path) -> Result<Vec<Property>, ConfigError> {
-    let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = std::fs::read(path)
+        .map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
     let text = match String::from_utf8(bytes) {
         Ok(s) => s,
         // ISO-8859-1: every byte is the code point of the same value.
         Err(e) => e.into_bytes().iter().map(|&b| b as char).collect(),
     };
     parse_properties_lines(&text).map_err(|e| match e {
-        ConfigError::Syntax { line, message, .. } => ConfigError::Syntax {
-            file: Some(path.to_path_buf()),
-            line,
-            message,
-        },
+        ConfigError::Syntax { line, message, .. } => {
+            ConfigError::Syntax { file: Some(path.to_path_buf()), line, message }
+        }
         other => other,
     })
 }
@@ -136,11 +126,7 @@ pub fn parse_properties_lines(text: &str) -> Result<Vec<Property>, ConfigError> 
         }
         let (key, value) = split_entry(&logical, first_line)?;
         out.retain(|p| p.key != key);
-        out.push(Property {
-            key,
-            value,
-            line: first_line,
-        });
+        out.push(Property { key, value, line: first_line });
     }
     Ok(out)
 }
@@ -206,10 +192,10 @@ fn unescape(chars: &[char], line: usize) -> Result<(String, usize), ConfigError>
                     .then(|| u32::from_str_radix(&hex, 16).ok())
                     .flatten()
                     .ok_or_else(|| ConfigError::Syntax {
-                        file: None,
-                        line,
-                        message: format!("malformed \\uxxxx escape '\\u{hex}'"),
-                    })?;
+                    file: None,
+                    line,
+                    message: format!("malformed \\uxxxx escape '\\u{hex}'"),
+                })?;
                 i += 4;
                 // Surrogate pairs (\uD83D\uDE00) combine into one char.
                 if (0xD800..0xDC00).contains(&code)
@@ -262,7 +248,10 @@ mod tests {
 
     #[test]
     fn only_first_separator_splits() {
-        assert_eq!(parse("a=b=c\nx: y: z\nk = = v"), vec![kv("a", "b=c"), kv("x", "y: z"), kv("k", "= v")]);
+        assert_eq!(
+            parse("a=b=c\nx: y: z\nk = = v"),
+            vec![kv("a", "b=c"), kv("x", "y: z"), kv("k", "= v")]
+        );
     }
 
     #[test]
@@ -272,7 +261,8 @@ mod tests {
 
     #[test]
     fn comments_and_blank_lines() {
-        let text = "# comment\n! also comment\n   # indented comment\n\n   \nkey=v # not a comment\n";
+        let text =
+            "# comment\n! also comment\n   # indented comment\n\n   \nkey=v # not a comment\n";
         assert_eq!(parse(text), vec![kv("key", "v # not a comment")]);
     }
 
@@ -283,7 +273,10 @@ mod tests {
 
     #[test]
     fn trailing_whitespace_trimmed_but_escaped_kept() {
-        assert_eq!(parse("a=10911   \t\nb=x\\ \nc=y\\t"), vec![kv("a", "10911"), kv("b", "x "), kv("c", "y\t")]);
+        assert_eq!(
+            parse("a=10911   \t\nb=x\\ \nc=y\\t"),
+            vec![kv("a", "10911"), kv("b", "x "), kv("c", "y\t")]
+        );
     }
 
     #[test]

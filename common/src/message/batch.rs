@@ -36,11 +36,7 @@ const INNER_FIXED: usize = 4 + 4 + 4 + 4 + 4 + 2;
 pub fn decode_batch(buf: &Bytes) -> Result<Vec<BatchItem>, DecodeError> {
     Ok(decode_batch_refs(buf)?
         .into_iter()
-        .map(|i| BatchItem {
-            flag: i.flag,
-            body: i.body,
-            properties: i.properties.to_owned(),
-        })
+        .map(|i| BatchItem { flag: i.flag, body: i.body, properties: i.properties.to_owned() })
         .collect())
 }
 
@@ -51,24 +47,15 @@ pub fn decode_batch_refs(buf: &Bytes) -> Result<Vec<BatchItemRef<'_>>, DecodeErr
     while at < buf.len() {
         let rest = &buf[at..];
         if rest.len() < INNER_FIXED {
-            return Err(DecodeError::Truncated {
-                needed: INNER_FIXED,
-                have: rest.len(),
-            });
+            return Err(DecodeError::Truncated { needed: INNER_FIXED, have: rest.len() });
         }
         let total = read_i32(rest, 0).unwrap_or(-1);
         if total < INNER_FIXED as i32 {
-            return Err(DecodeError::BadSize {
-                total: total as i64,
-                computed: INNER_FIXED as i64,
-            });
+            return Err(DecodeError::BadSize { total: total as i64, computed: INNER_FIXED as i64 });
         }
         let total = total as usize;
         if total > rest.len() {
-            return Err(DecodeError::Truncated {
-                needed: total,
-                have: rest.len(),
-            });
+            return Err(DecodeError::Truncated { needed: total, have: rest.len() });
         }
         let flag = read_i32(rest, 12).unwrap_or(0);
         let body_len = read_i32(rest, 16).unwrap_or(-1);
@@ -85,11 +72,7 @@ pub fn decode_batch_refs(buf: &Bytes) -> Result<Vec<BatchItemRef<'_>>, DecodeErr
         }
         let props = std::str::from_utf8(&rest[body_end + 2..total])
             .map_err(|_| DecodeError::Malformed("batch properties are not UTF-8"))?;
-        out.push(BatchItemRef {
-            flag,
-            body: buf.slice(at + 20..at + body_end),
-            properties: props,
-        });
+        out.push(BatchItemRef { flag, body: buf.slice(at + 20..at + body_end), properties: props });
         at += total;
     }
     Ok(out)
@@ -98,10 +81,7 @@ pub fn decode_batch_refs(buf: &Bytes) -> Result<Vec<BatchItemRef<'_>>, DecodeErr
 /// Encode a batch body (client side).
 pub fn encode_batch(items: &[BatchItem]) -> Vec<u8> {
     let mut v = Vec::with_capacity(
-        items
-            .iter()
-            .map(|i| INNER_FIXED + i.body.len() + i.properties.len())
-            .sum(),
+        items.iter().map(|i| INNER_FIXED + i.body.len() + i.properties.len()).sum(),
     );
     for i in items {
         let total = INNER_FIXED + i.body.len() + i.properties.len();
@@ -141,11 +121,7 @@ mod tests {
                 body: Bytes::from_static(b"ab"),
                 properties: "K\u{1}v\u{2}".into(),
             },
-            BatchItem {
-                flag: 0,
-                body: Bytes::new(),
-                properties: String::new(),
-            },
+            BatchItem { flag: 0, body: Bytes::new(), properties: String::new() },
         ];
         let enc = encode_batch(&items);
         let mut exp = Vec::new();
@@ -168,10 +144,7 @@ mod tests {
 
     #[test]
     fn merge() {
-        assert_eq!(
-            merge_batch_properties("A\u{1}1", "C\u{1}x\u{2}"),
-            "A\u{1}1\u{2}C\u{1}x\u{2}"
-        );
+        assert_eq!(merge_batch_properties("A\u{1}1", "C\u{1}x\u{2}"), "A\u{1}1\u{2}C\u{1}x\u{2}");
         assert_eq!(
             merge_batch_properties("A\u{1}1\u{2}", "C\u{1}x\u{2}"),
             "A\u{1}1\u{2}C\u{1}x\u{2}"

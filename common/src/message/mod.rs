@@ -18,7 +18,9 @@ pub mod sysflag;
 mod types;
 pub mod util;
 
-pub use batch::{decode_batch, decode_batch_refs, encode_batch, merge_batch_properties, BatchItem, BatchItemRef};
+pub use batch::{
+    decode_batch, decode_batch_refs, encode_batch, merge_batch_properties, BatchItem, BatchItemRef,
+};
 pub use msg_id::{decode_offset_msg_id, encode_offset_msg_id, UniqIdGenerator};
 pub use property::{decode_properties, encode_properties};
 pub use record::{

@@ -48,9 +48,7 @@ fn unhex(s: &str) -> Result<Vec<u8>, MsgIdError> {
         b'A'..=b'F' => Ok(c - b'A' + 10),
         _ => Err(MsgIdError::NotHex),
     };
-    b.chunks(2)
-        .map(|p| Ok(nib(p[0])? << 4 | nib(*p.get(1).ok_or(MsgIdError::NotHex)?)?))
-        .collect()
+    b.chunks(2).map(|p| Ok(nib(p[0])? << 4 | nib(*p.get(1).ok_or(MsgIdError::NotHex)?)?)).collect()
 }
 
 /// Parse an offsetMsgId back into (store host, commit-log offset). Accepts lower case too.
@@ -60,10 +58,7 @@ pub fn decode_offset_msg_id(id: &str) -> Result<(SocketAddr, i64), MsgIdError> {
         n => return Err(MsgIdError::BadLength(n)),
     };
     let (ip, rest): (IpAddr, &[u8]) = if raw.len() == 16 {
-        (
-            Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]).into(),
-            &raw[4..],
-        )
+        (Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]).into(), &raw[4..])
     } else {
         let mut a = [0u8; 16];
         a.copy_from_slice(&raw[..16]);
@@ -77,10 +72,7 @@ pub fn decode_offset_msg_id(id: &str) -> Result<(SocketAddr, i64), MsgIdError> {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
@@ -179,10 +171,7 @@ mod tests {
         let id = encode_offset_msg_id(a, 0x1234_5678_9ABC);
         assert_eq!(id, "0A01020300002A9F0000123456789ABC");
         assert_eq!(decode_offset_msg_id(&id).unwrap(), (a, 0x1234_5678_9ABC));
-        assert_eq!(
-            decode_offset_msg_id(&id.to_lowercase()).unwrap().1,
-            0x1234_5678_9ABC
-        );
+        assert_eq!(decode_offset_msg_id(&id.to_lowercase()).unwrap().1, 0x1234_5678_9ABC);
         let b: SocketAddr = "[fe80::1]:9".parse().unwrap();
         let id = encode_offset_msg_id(b, 7);
         assert_eq!(id.len(), 56);
@@ -195,10 +184,7 @@ mod tests {
     #[test]
     fn month_bounds_are_right() {
         // 2024-02-15T00:00:00Z = 1707955200000; Feb 2024 starts 1706745600000, March 1709251200000.
-        assert_eq!(
-            month_bounds(1_707_955_200_000),
-            (1_706_745_600_000, 1_709_251_200_000)
-        );
+        assert_eq!(month_bounds(1_707_955_200_000), (1_706_745_600_000, 1_709_251_200_000));
         // December rolls into next year.
         let (s, e) = month_bounds(1_703_030_400_000); // 2023-12-20
         assert_eq!(s, 1_701_388_800_000);
@@ -213,9 +199,7 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 32);
         assert!(a.starts_with("C0A80001"));
-        assert!(a
-            .chars()
-            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase()));
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase()));
         let g6 = UniqIdGenerator::new("::1".parse().unwrap());
         assert_eq!(g6.next_id().len(), 56);
     }

@@ -147,9 +147,7 @@ pub fn get_properties<'a, const N: usize>(s: &'a str, keys: [&str; N]) -> [Optio
 
 /// Decode a properties string into a map (later duplicates win, as with Java's HashMap).
 pub fn decode_properties(s: &str) -> BTreeMap<String, String> {
-    iter_properties(s)
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+    iter_properties(s).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
 }
 
 /// Value of `key` in an encoded properties string (last occurrence wins), without allocating.
@@ -256,7 +254,10 @@ mod tests {
         let mut strings = vec![String::new()];
         let mut layer = vec![String::new()];
         for _ in 0..7 {
-            layer = layer.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
+            layer = layer
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
             strings.extend(layer.iter().cloned());
         }
         for s in &strings {

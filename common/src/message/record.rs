@@ -238,10 +238,7 @@ fn put_host(dst: &mut [u8], at: usize, addr: &SocketAddr) -> usize {
 pub fn encode_record_into(dst: &mut [u8], f: &RecordFields<'_>) -> Result<usize, EncodeError> {
     let len = f.encoded_len()?;
     if dst.len() < len {
-        return Err(EncodeError::BufferTooSmall {
-            need: len,
-            have: dst.len(),
-        });
+        return Err(EncodeError::BufferTooSmall { need: len, have: dst.len() });
     }
     let dst = &mut dst[..len];
     let mut p = 0usize;
@@ -295,14 +292,12 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.buf.len())
-            .ok_or(DecodeError::BadSize {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or(
+            DecodeError::BadSize {
                 total: self.buf.len() as i64,
                 computed: (self.pos as i64).saturating_add(n as i64),
-            })?;
+            },
+        )?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -400,10 +395,7 @@ impl<'a> RecordView<'a> {
     /// [`DecodeError::Truncated`] when `buf` is shorter than the record claims.
     pub fn parse(buf: &'a [u8], check_crc: bool) -> Result<Self, DecodeError> {
         if buf.len() < 8 {
-            return Err(DecodeError::Truncated {
-                needed: 8,
-                have: buf.len(),
-            });
+            return Err(DecodeError::Truncated { needed: 8, have: buf.len() });
         }
         let total_size = read_i32(buf, 0).unwrap_or(0);
         let magic = read_i32(buf, 4).unwrap_or(0);
@@ -414,22 +406,13 @@ impl<'a> RecordView<'a> {
             return Err(DecodeError::BadMagic(magic));
         }
         if total_size < MIN_RECORD_LEN as i32 {
-            return Err(DecodeError::BadSize {
-                total: total_size as i64,
-                computed: 0,
-            });
+            return Err(DecodeError::BadSize { total: total_size as i64, computed: 0 });
         }
         let total = total_size as usize;
         if total > buf.len() {
-            return Err(DecodeError::Truncated {
-                needed: total,
-                have: buf.len(),
-            });
+            return Err(DecodeError::Truncated { needed: total, have: buf.len() });
         }
-        let mut c = Cursor {
-            buf: &buf[..total],
-            pos: 8,
-        };
+        let mut c = Cursor { buf: &buf[..total], pos: 8 };
         let body_crc = c.i32()?;
         let queue_id = c.i32()?;
         let flag = c.i32()?;
@@ -465,18 +448,12 @@ impl<'a> RecordView<'a> {
         let properties = std::str::from_utf8(c.take(props_len as usize)?)
             .map_err(|_| DecodeError::Malformed("properties are not UTF-8"))?;
         if c.pos != total {
-            return Err(DecodeError::BadSize {
-                total: total as i64,
-                computed: c.pos as i64,
-            });
+            return Err(DecodeError::BadSize { total: total as i64, computed: c.pos as i64 });
         }
         if check_crc {
             let computed = crc32_masked(body);
             if computed != body_crc {
-                return Err(DecodeError::BadCrc {
-                    stored: body_crc,
-                    computed,
-                });
+                return Err(DecodeError::BadCrc { stored: body_crc, computed });
             }
         }
         Ok(RecordView {
@@ -621,8 +598,7 @@ impl MessageExt {
 
     /// The user-visible message id: UNIQ_KEY if present, else the offsetMsgId.
     pub fn msg_id(&self) -> &str {
-        self.property(property::UNIQ_KEY)
-            .unwrap_or(self.offset_msg_id.as_str())
+        self.property(property::UNIQ_KEY).unwrap_or(self.offset_msg_id.as_str())
     }
 
     /// The body, decompressed if SYSFLAG says so (zlib only), limited to `max_len` bytes.
@@ -742,10 +718,7 @@ mod tests {
         assert_eq!(v.body, body);
         assert_eq!(v.topic, topic);
         assert_eq!(v.property("TAGS"), Some("TagA"));
-        assert_eq!(
-            read_i64(&enc, pos::store_timestamp(v.sys_flag)),
-            Some(1_700_000_000_123)
-        );
+        assert_eq!(read_i64(&enc, pos::store_timestamp(v.sys_flag)), Some(1_700_000_000_123));
 
         let b = Bytes::from(enc.clone());
         let (m, n) = MessageExt::decode(&b, true).unwrap();
@@ -829,10 +802,7 @@ mod tests {
         let mut bad = enc.clone();
         let body_at = 88;
         bad[body_at] ^= 1;
-        assert!(matches!(
-            RecordView::parse(&bad, true),
-            Err(DecodeError::BadCrc { .. })
-        ));
+        assert!(matches!(RecordView::parse(&bad, true), Err(DecodeError::BadCrc { .. })));
         assert!(RecordView::parse(&bad, false).is_ok());
         let mut bad = enc.clone();
         bad[84..88].copy_from_slice(&i32::MAX.to_be_bytes()); // body length lies
@@ -843,17 +813,11 @@ mod tests {
         let mut blank = vec![0u8; 8];
         blank[0..4].copy_from_slice(&100i32.to_be_bytes());
         blank[4..8].copy_from_slice(&BLANK_MAGIC_CODE.to_be_bytes());
-        assert_eq!(
-            RecordView::parse(&blank, true),
-            Err(DecodeError::Blank { size: 100 })
-        );
+        assert_eq!(RecordView::parse(&blank, true), Err(DecodeError::Blank { size: 100 }));
         assert!(decode_all(&Bytes::from(vec![0u8; 200]), true).is_err());
         let mut two = enc.clone();
         two.extend_from_slice(&enc);
-        assert_eq!(
-            decode_all(&Bytes::from(two.clone()), true).unwrap().len(),
-            2
-        );
+        assert_eq!(decode_all(&Bytes::from(two.clone()), true).unwrap().len(), 2);
         two.push(0);
         assert!(decode_all(&Bytes::from(two), true).is_err());
     }

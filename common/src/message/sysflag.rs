@@ -41,8 +41,5 @@ pub fn reset_transaction_value(sys_flag: i32, ty: i32) -> i32 {
 /// PREPARED and ROLLBACK do not).
 #[inline]
 pub fn is_dispatchable(sys_flag: i32) -> bool {
-    matches!(
-        transaction_value(sys_flag),
-        TRANSACTION_NOT_TYPE | TRANSACTION_COMMIT_TYPE
-    )
+    matches!(transaction_value(sys_flag), TRANSACTION_NOT_TYPE | TRANSACTION_COMMIT_TYPE)
 }

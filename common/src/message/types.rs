@@ -25,11 +25,7 @@ pub struct Message {
 impl Message {
     /// A message with a topic and body.
     pub fn new(topic: impl Into<String>, body: impl Into<Bytes>) -> Self {
-        Message {
-            topic: topic.into(),
-            body: body.into(),
-            ..Default::default()
-        }
+        Message { topic: topic.into(), body: body.into(), ..Default::default() }
     }
 
     /// Property value.
@@ -72,9 +68,7 @@ impl Message {
 
     /// DELAY level (0 when absent or invalid).
     pub fn delay_level(&self) -> i32 {
-        self.property(DELAY)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+        self.property(DELAY).and_then(|v| v.parse().ok()).unwrap_or(0)
     }
 
     /// Set DELAY level.
@@ -174,10 +168,7 @@ impl MessageExtBrokerInner {
 
     /// KEYS split on spaces.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.property(KEYS)
-            .unwrap_or("")
-            .split(' ')
-            .filter(|s| !s.is_empty())
+        self.property(KEYS).unwrap_or("").split(' ').filter(|s| !s.is_empty())
     }
 
     /// UNIQ_KEY.
@@ -187,9 +178,7 @@ impl MessageExtBrokerInner {
 
     /// DELAY level (0 when absent or invalid).
     pub fn delay_level(&self) -> i32 {
-        self.property(DELAY)
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
+        self.property(DELAY).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
     }
 
     /// WAIT (default true).
@@ -279,9 +268,6 @@ mod tests {
         m.set_delay_level(2);
         assert_eq!(m.keys(), vec!["a", "b"]);
         assert_eq!(m.delay_level(), 2);
-        assert_eq!(
-            m.encoded_properties(),
-            "DELAY\u{1}2\u{2}KEYS\u{1}a b\u{2}TAGS\u{1}t\u{2}"
-        );
+        assert_eq!(m.encoded_properties(), "DELAY\u{1}2\u{2}KEYS\u{1}a b\u{2}TAGS\u{1}t\u{2}");
     }
 }

@@ -80,10 +80,7 @@ mod tests {
 
     #[test]
     fn crc_is_masked() {
-        assert_eq!(
-            crc32_masked(b"123456789"),
-            (0xCBF43926u32 & 0x7FFF_FFFF) as i32
-        );
+        assert_eq!(crc32_masked(b"123456789"), (0xCBF43926u32 & 0x7FFF_FFFF) as i32);
     }
 
     #[test]
@@ -92,10 +89,7 @@ mod tests {
         let c = zlib_compress(&data, 5);
         assert!(c.len() < 200);
         assert_eq!(zlib_decompress(&c, 10_000).unwrap(), data);
-        assert!(matches!(
-            zlib_decompress(&c, 9_999),
-            Err(DecompressError::TooLarge(_))
-        ));
+        assert!(matches!(zlib_decompress(&c, 9_999), Err(DecompressError::TooLarge(_))));
         assert!(zlib_decompress(b"garbage", 100).is_err());
     }
 }

@@ -74,7 +74,12 @@ pub struct RemotingCommand {
 impl RemotingCommand {
     /// A new request with `code`, announcing ourselves as a Rust client of [`OUR_VERSION`].
     pub fn request(code: i32) -> Self {
-        RemotingCommand { code, language: "RUST".into(), version: OUR_VERSION, ..Default::default() }
+        RemotingCommand {
+            code,
+            language: "RUST".into(),
+            version: OUR_VERSION,
+            ..Default::default()
+        }
     }
 
     /// A new request carrying a typed custom header.

@@ -79,7 +79,9 @@ impl ExtFields {
     fn position(&self, key: &str) -> Option<usize> {
         let key = key.as_bytes();
         if self.entries.len() <= 32 {
-            self.entries.iter().position(|(k, _)| k.len as usize == key.len() && eq_bytes(self.key_bytes(*k), key))
+            self.entries
+                .iter()
+                .position(|(k, _)| k.len as usize == key.len() && eq_bytes(self.key_bytes(*k), key))
         } else {
             self.slot(key).ok()
         }
@@ -310,12 +312,23 @@ mod tests {
             f.insert(k.into(), v.into());
             m.insert(k.to_string(), v.to_string());
         }
-        assert_eq!(f.iter().collect::<Vec<_>>(), m.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>());
+        assert_eq!(
+            f.iter().collect::<Vec<_>>(),
+            m.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>()
+        );
         assert_eq!(f.get("a"), Some("4"));
         assert_eq!(f.remove("a").as_deref(), Some("4"));
         assert!(!f.contains_key("a"));
         assert_eq!(f.len(), 4);
-        assert_eq!(f, ExtFields::from(BTreeMap::from([("b".to_string(), "1".to_string()), ("c".into(), "3".into()), ("".into(), "e".into()), ("é".into(), "x".into())])));
+        assert_eq!(
+            f,
+            ExtFields::from(BTreeMap::from([
+                ("b".to_string(), "1".to_string()),
+                ("c".into(), "3".into()),
+                ("".into(), "e".into()),
+                ("é".into(), "x".into())
+            ]))
+        );
         f.clear();
         assert!(f.is_empty());
         assert_eq!(format!("{f:?}"), "{}");

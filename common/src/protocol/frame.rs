@@ -122,7 +122,8 @@ mod tests {
 
     #[test]
     fn round_trip_and_incremental() {
-        let cmd = RemotingCommand::request(34).with_opaque(5).with_body(&b"hello"[..]).with_ext("k", 1);
+        let cmd =
+            RemotingCommand::request(34).with_opaque(5).with_body(&b"hello"[..]).with_ext("k", 1);
         let mut buf = BytesMut::new();
         encode(&cmd, &mut buf);
         let whole = buf.clone();
@@ -146,9 +147,15 @@ mod tests {
         let mut b = BytesMut::from(&[0, 0, 0, 2, 0, 0][..]);
         assert!(matches!(decode(&mut b, DEFAULT_MAX_FRAME), Err(FrameError::TooSmall(2))));
         let mut b = BytesMut::from(&[0, 0, 0, 6, 0, 0, 0, 9, 0, 0][..]);
-        assert!(matches!(decode(&mut b, DEFAULT_MAX_FRAME), Err(FrameError::HeaderOverflow { .. })));
+        assert!(matches!(
+            decode(&mut b, DEFAULT_MAX_FRAME),
+            Err(FrameError::HeaderOverflow { .. })
+        ));
         let mut b = BytesMut::from(&[0, 0, 0, 6, 5, 0, 0, 0, 0, 0][..]);
-        assert!(matches!(decode(&mut b, DEFAULT_MAX_FRAME), Err(FrameError::UnknownSerializeType(5))));
+        assert!(matches!(
+            decode(&mut b, DEFAULT_MAX_FRAME),
+            Err(FrameError::UnknownSerializeType(5))
+        ));
     }
 
     #[test]

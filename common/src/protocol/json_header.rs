@@ -15,8 +15,8 @@ use super::command::{ExtFields, RemotingCommand, SerializeType};
 
 /// Language names by binary code (0..13), shared with the binary header.
 pub const LANGUAGES: [&str; 14] = [
-    "JAVA", "CPP", "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY", "OTHER", "HTTP", "GO", "PHP", "OMS", "RUST",
-    "NODE_JS",
+    "JAVA", "CPP", "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY", "OTHER", "HTTP", "GO", "PHP",
+    "OMS", "RUST", "NODE_JS",
 ];
 
 /// Header fields as they arrive; everything optional, unknown keys ignored.
@@ -167,7 +167,14 @@ fn write_json_str_into<O: JsonOut + ?Sized>(out: &mut O, s: &str) {
             Some(e) => out.put(e),
             None => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.put(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]]);
+                out.put(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(b >> 4) as usize],
+                    HEX[(b & 0xf) as usize],
+                ]);
             }
         }
         start = i + 1;
@@ -342,7 +349,8 @@ mod fast {
                             b'r' => out.push('\r'),
                             b't' => out.push('\t'),
                             b'u' => {
-                                let hex = std::str::from_utf8(self.s.get(self.i..self.i + 4)?).ok()?;
+                                let hex =
+                                    std::str::from_utf8(self.s.get(self.i..self.i + 4)?).ok()?;
                                 let cp = u32::from_str_radix(hex, 16).ok()?;
                                 self.i += 4;
                                 // Surrogates (pairs or lone): serde's business.
@@ -374,7 +382,11 @@ mod fast {
                         self.i += 1;
                     }
                     // Floats, exponents and leading zeros: serde's business.
-                    if self.i == digits || &self.s[start..self.i] == b"-0" || matches!(self.s.get(self.i), Some(b'.' | b'e' | b'E')) || (self.s[digits] == b'0' && self.i - digits > 1) {
+                    if self.i == digits
+                        || &self.s[start..self.i] == b"-0"
+                        || matches!(self.s.get(self.i), Some(b'.' | b'e' | b'E'))
+                        || (self.s[digits] == b'0' && self.i - digits > 1)
+                    {
                         return None;
                     }
                     self.t.get(start..self.i).map(Scalar::Int)
@@ -419,7 +431,9 @@ mod fast {
             match p.scalar()? {
                 Scalar::Str(t) => out.push(piece(p, &k), piece(p, &t)),
                 Scalar::Int(t) => out.push(piece(p, &k), piece(p, &Cow::Borrowed(t))),
-                Scalar::Bool(b) => out.push(piece(p, &k), Piece::Text(if b { "true" } else { "false" })),
+                Scalar::Bool(b) => {
+                    out.push(piece(p, &k), Piece::Text(if b { "true" } else { "false" }))
+                }
                 Scalar::Null => {}
             }
             match p.peek()? {
@@ -530,7 +544,9 @@ mod tests {
 
     #[test]
     fn decodes_numeric_language_and_null_remark() {
-        let cmd = decode(br#"{"code":34,"language":9,"remark":null,"extFields":null,"unknown":[1]}"#).unwrap();
+        let cmd =
+            decode(br#"{"code":34,"language":9,"remark":null,"extFields":null,"unknown":[1]}"#)
+                .unwrap();
         assert_eq!(cmd.language, "GO");
         assert!(cmd.ext_fields.is_empty());
     }
@@ -549,9 +565,31 @@ mod tests {
             br#"{"code":1,"remark":"a\"b\\c\/\n\u00e9\u0001","extFields":{"properties":"TAGS\u0001t\u0002KEYS\u0001k\u0002","k\u0041":"v"}}"#,
         ];
         for c in cases {
-            let fast = fast::decode(&Bytes::copy_from_slice(c)).unwrap_or_else(|| panic!("fast path declined {}", String::from_utf8_lossy(c)));
+            let fast = fast::decode(&Bytes::copy_from_slice(c))
+                .unwrap_or_else(|| panic!("fast path declined {}", String::from_utf8_lossy(c)));
             let slow = decode_serde(c).unwrap();
-            assert_eq!((fast.code, &fast.language, fast.version, fast.opaque, fast.flag, &fast.remark, &fast.ext_fields), (slow.code, &slow.language, slow.version, slow.opaque, slow.flag, &slow.remark, &slow.ext_fields), "{}", String::from_utf8_lossy(c));
+            assert_eq!(
+                (
+                    fast.code,
+                    &fast.language,
+                    fast.version,
+                    fast.opaque,
+                    fast.flag,
+                    &fast.remark,
+                    &fast.ext_fields
+                ),
+                (
+                    slow.code,
+                    &slow.language,
+                    slow.version,
+                    slow.opaque,
+                    slow.flag,
+                    &slow.remark,
+                    &slow.ext_fields
+                ),
+                "{}",
+                String::from_utf8_lossy(c)
+            );
         }
         // Declined (serde decides): escapes, nesting, floats, duplicates, garbage, trailing data.
         let declined: &[&[u8]] = &[
@@ -565,10 +603,17 @@ mod tests {
             br#"{"code":01}"#,
         ];
         for c in declined {
-            assert!(fast::decode(&Bytes::copy_from_slice(c)).is_none(), "{}", String::from_utf8_lossy(c));
+            assert!(
+                fast::decode(&Bytes::copy_from_slice(c)).is_none(),
+                "{}",
+                String::from_utf8_lossy(c)
+            );
             let _ = decode(c); // must not panic
         }
-        assert_eq!(decode(br#"{"code":1,"remark":"a\"b"}"#).unwrap().remark.as_deref(), Some("a\"b"));
+        assert_eq!(
+            decode(br#"{"code":1,"remark":"a\"b"}"#).unwrap().remark.as_deref(),
+            Some("a\"b")
+        );
         assert!(decode(br#"{"code":1,"code":2}"#).is_err());
     }
 

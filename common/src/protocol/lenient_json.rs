@@ -107,7 +107,10 @@ fn rewrite(input: &str) -> String {
             _ => {
                 // A bare value token (number, true, false, null): copy until a delimiter.
                 let start = i;
-                while i < b.len() && !matches!(b[i], b',' | b'}' | b']' | b':') && !b[i].is_ascii_whitespace() {
+                while i < b.len()
+                    && !matches!(b[i], b',' | b'}' | b']' | b':')
+                    && !b[i].is_ascii_whitespace()
+                {
                     i += 1;
                 }
                 out.push_str(&input[start..i]);
@@ -170,7 +173,8 @@ mod tests {
 
     #[test]
     fn stringifies_object_keys() {
-        let s = r#"{"offsetTable":{{"brokerName":"b","queueId":0,"topic":"T"}:{"brokerOffset":9}}}"#;
+        let s =
+            r#"{"offsetTable":{{"brokerName":"b","queueId":0,"topic":"T"}:{"brokerOffset":9}}}"#;
         let v: serde_json::Value = from_str(s).unwrap();
         let key = r#"{"brokerName":"b","queueId":0,"topic":"T"}"#;
         assert_eq!(v["offsetTable"][key]["brokerOffset"], 9);

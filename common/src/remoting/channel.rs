@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Buf;
 use bytes::BytesMut;
 use parking_lot::Mutex;
-use bytes::Buf;
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
@@ -51,7 +51,11 @@ pub trait ChannelEvents: Send + Sync + 'static {
     /// Handle one incoming request (not a response). Return the response to send now, or
     /// `None` when there is none yet (answered later via [`Channel::respond`]) or the request
     /// was oneway.
-    fn on_request(&self, channel: &Channel, request: RemotingCommand) -> impl Future<Output = Option<RemotingCommand>> + Send;
+    fn on_request(
+        &self,
+        channel: &Channel,
+        request: RemotingCommand,
+    ) -> impl Future<Output = Option<RemotingCommand>> + Send;
 }
 
 static NEXT_CHANNEL_ID: AtomicU64 = AtomicU64::new(1);
@@ -143,7 +147,12 @@ impl Channel {
                 id: NEXT_CHANNEL_ID.fetch_add(1, Ordering::Relaxed),
                 peer,
                 local,
-                out: Mutex::new(Out { buf: BytesMut::new(), frames: 0, writer_active: false, wr: Some(wr.clone()) }),
+                out: Mutex::new(Out {
+                    buf: BytesMut::new(),
+                    frames: 0,
+                    writer_active: false,
+                    wr: Some(wr.clone()),
+                }),
                 wake_writer: Notify::new(),
                 unwritten: AtomicUsize::new(0),
                 pending: Mutex::new(HashMap::new()),
@@ -157,7 +166,9 @@ impl Channel {
             read_loop(rx_half, reader_ch.clone(), events, max_frame, idle, &shutdown).await;
             if shutdown.is_cancelled() && !reader_ch.is_closed() {
                 let deadline = tokio::time::Instant::now() + drain;
-                while reader_ch.inner.unwritten.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+                while reader_ch.inner.unwritten.load(Ordering::Acquire) > 0
+                    && tokio::time::Instant::now() < deadline
+                {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             }
@@ -278,15 +289,21 @@ impl Channel {
     /// Send a oneway request (no response expected).
     pub fn send_oneway(&self, mut cmd: RemotingCommand) -> bool {
         cmd.opaque = self.inner.next_opaque.fetch_add(1, Ordering::Relaxed);
-        cmd.flag = (cmd.flag | crate::protocol::command::FLAG_ONEWAY) & !crate::protocol::command::FLAG_RESPONSE;
+        cmd.flag = (cmd.flag | crate::protocol::command::FLAG_ONEWAY)
+            & !crate::protocol::command::FLAG_RESPONSE;
         self.send(cmd)
     }
 
     /// Send a request and wait for its response (matched by opaque), up to `timeout`.
-    pub async fn request(&self, mut cmd: RemotingCommand, timeout: Duration) -> Result<RemotingCommand, RemotingError> {
+    pub async fn request(
+        &self,
+        mut cmd: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, RemotingError> {
         let opaque = self.inner.next_opaque.fetch_add(1, Ordering::Relaxed);
         cmd.opaque = opaque;
-        cmd.flag &= !(crate::protocol::command::FLAG_RESPONSE | crate::protocol::command::FLAG_ONEWAY);
+        cmd.flag &=
+            !(crate::protocol::command::FLAG_RESPONSE | crate::protocol::command::FLAG_ONEWAY);
         let (tx, rx) = oneshot::channel();
         self.inner.pending.lock().insert(opaque, tx);
         if !self.send(cmd) {
@@ -298,7 +315,10 @@ impl Channel {
             Ok(Err(_)) => Err(RemotingError::Closed(self.inner.peer.to_string())),
             Err(_) => {
                 self.inner.pending.lock().remove(&opaque);
-                Err(RemotingError::Timeout { addr: self.inner.peer.to_string(), millis: timeout.as_millis() as u64 })
+                Err(RemotingError::Timeout {
+                    addr: self.inner.peer.to_string(),
+                    millis: timeout.as_millis() as u64,
+                })
             }
         }
     }
@@ -309,7 +329,9 @@ impl Channel {
             Some(tx) => {
                 let _ = tx.send(resp);
             }
-            None => tracing::debug!(peer = %self.inner.peer, opaque = resp.opaque, "response for unknown or timed-out request"),
+            None => {
+                tracing::debug!(peer = %self.inner.peer, opaque = resp.opaque, "response for unknown or timed-out request")
+            }
         }
     }
 }

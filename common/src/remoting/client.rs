@@ -20,7 +20,8 @@ use crate::protocol::RemotingCommand;
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Handles requests a server sends to this client. Returns the response (ignored for oneway).
-pub type ServerRequestHandler = Arc<dyn Fn(Channel, RemotingCommand) -> BoxFuture<Option<RemotingCommand>> + Send + Sync>;
+pub type ServerRequestHandler =
+    Arc<dyn Fn(Channel, RemotingCommand) -> BoxFuture<Option<RemotingCommand>> + Send + Sync>;
 
 /// Client settings.
 #[derive(Debug, Clone)]
@@ -42,7 +43,11 @@ struct ClientEvents {
 }
 
 impl ChannelEvents for ClientEvents {
-    fn on_request(&self, channel: &Channel, request: RemotingCommand) -> impl Future<Output = Option<RemotingCommand>> + Send {
+    fn on_request(
+        &self,
+        channel: &Channel,
+        request: RemotingCommand,
+    ) -> impl Future<Output = Option<RemotingCommand>> + Send {
         let handler = self.handler.lock().clone();
         let channel = channel.clone();
         async move {
@@ -98,15 +103,23 @@ impl RemotingClient {
         if let Some(ch) = self.live(addr) {
             return Ok(ch);
         }
-        let stream = tokio::time::timeout(self.inner.config.connect_timeout, TcpStream::connect(addr))
-            .await
-            .map_err(|_| RemotingError::Connect {
-                addr: addr.to_string(),
-                source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
-            })?
-            .map_err(|e| RemotingError::Connect { addr: addr.to_string(), source: e })?;
-        let (ch, _done) = Channel::spawn(stream, self.inner.events.clone(), self.inner.config.max_frame, None, None, Duration::ZERO)
-            .map_err(|e| RemotingError::Connect { addr: addr.to_string(), source: e })?;
+        let stream =
+            tokio::time::timeout(self.inner.config.connect_timeout, TcpStream::connect(addr))
+                .await
+                .map_err(|_| RemotingError::Connect {
+                    addr: addr.to_string(),
+                    source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
+                })?
+                .map_err(|e| RemotingError::Connect { addr: addr.to_string(), source: e })?;
+        let (ch, _done) = Channel::spawn(
+            stream,
+            self.inner.events.clone(),
+            self.inner.config.max_frame,
+            None,
+            None,
+            Duration::ZERO,
+        )
+        .map_err(|e| RemotingError::Connect { addr: addr.to_string(), source: e })?;
         self.inner.channels.lock().insert(addr.to_string(), ch.clone());
         Ok(ch)
     }
@@ -124,13 +137,22 @@ impl RemotingClient {
     }
 
     /// Send a request to `addr` and wait for the response.
-    pub async fn invoke(&self, addr: &str, request: RemotingCommand, timeout: Duration) -> Result<RemotingCommand, RemotingError> {
+    pub async fn invoke(
+        &self,
+        addr: &str,
+        request: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, RemotingError> {
         let ch = self.channel(addr).await?;
         ch.request(request, timeout).await
     }
 
     /// Send a oneway request to `addr`.
-    pub async fn invoke_oneway(&self, addr: &str, request: RemotingCommand) -> Result<(), RemotingError> {
+    pub async fn invoke_oneway(
+        &self,
+        addr: &str,
+        request: RemotingCommand,
+    ) -> Result<(), RemotingError> {
         let ch = self.channel(addr).await?;
         if ch.send_oneway(request) {
             Ok(())
@@ -155,6 +177,12 @@ impl RemotingClient {
 
     /// Addresses with a live connection.
     pub fn connected_addrs(&self) -> Vec<String> {
-        self.inner.channels.lock().iter().filter(|(_, c)| !c.is_closed()).map(|(a, _)| a.clone()).collect()
+        self.inner
+            .channels
+            .lock()
+            .iter()
+            .filter(|(_, c)| !c.is_closed())
+            .map(|(a, _)| a.clone())
+            .collect()
     }
 }

@@ -48,7 +48,11 @@ pub trait RequestHandler: Send + Sync + 'static {
     /// [`Channel::respond`]. Runs inline on the connection's reader: requests of one connection
     /// are handled in order, so a handler that must wait long (long polling, SYNC_FLUSH) should
     /// spawn and answer later instead of awaiting here.
-    fn handle(&self, channel: &Channel, request: RemotingCommand) -> impl Future<Output = Option<RemotingCommand>> + Send;
+    fn handle(
+        &self,
+        channel: &Channel,
+        request: RemotingCommand,
+    ) -> impl Future<Output = Option<RemotingCommand>> + Send;
 
     /// A connection was accepted.
     fn on_connected(&self, _channel: &Channel) {}
@@ -71,7 +75,11 @@ pub trait RequestHandler: Send + Sync + 'static {
 struct Events<H>(Arc<H>);
 
 impl<H: RequestHandler> ChannelEvents for Events<H> {
-    fn on_request(&self, channel: &Channel, request: RemotingCommand) -> impl Future<Output = Option<RemotingCommand>> + Send {
+    fn on_request(
+        &self,
+        channel: &Channel,
+        request: RemotingCommand,
+    ) -> impl Future<Output = Option<RemotingCommand>> + Send {
         self.0.handle(channel, request)
     }
 }
@@ -85,13 +93,21 @@ pub struct RemotingServer {
 
 impl RemotingServer {
     /// Bind `addr` (port 0 for a free port) and start serving with `handler`.
-    pub async fn bind<H: RequestHandler>(addr: &str, handler: Arc<H>, config: ServerConfig) -> std::io::Result<Self> {
+    pub async fn bind<H: RequestHandler>(
+        addr: &str,
+        handler: Arc<H>,
+        config: ServerConfig,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         Ok(Self::start(listener, handler, config))
     }
 
     /// Serve on an already bound listener.
-    pub fn start<H: RequestHandler>(listener: TcpListener, handler: Arc<H>, config: ServerConfig) -> Self {
+    pub fn start<H: RequestHandler>(
+        listener: TcpListener,
+        handler: Arc<H>,
+        config: ServerConfig,
+    ) -> Self {
         let local_addr = listener.local_addr().expect("bound listener has an address");
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(accept_loop(listener, handler, config, shutdown.clone()));
@@ -116,7 +132,12 @@ impl RemotingServer {
     }
 }
 
-async fn accept_loop<H: RequestHandler>(listener: TcpListener, handler: Arc<H>, config: ServerConfig, shutdown: CancellationToken) {
+async fn accept_loop<H: RequestHandler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    config: ServerConfig,
+    shutdown: CancellationToken,
+) {
     let limit = Arc::new(Semaphore::new(config.max_connections));
     let events = Arc::new(Events(handler.clone()));
     let mut conns = JoinSet::new();
@@ -199,16 +220,30 @@ mod tests {
 
     #[tokio::test]
     async fn request_response_deferred_unknown_and_timeout() {
-        let server = RemotingServer::bind("127.0.0.1:0", Arc::new(Echo), ServerConfig::default()).await.unwrap();
+        let server = RemotingServer::bind("127.0.0.1:0", Arc::new(Echo), ServerConfig::default())
+            .await
+            .unwrap();
         let addr = server.local_addr().to_string();
         let client = RemotingClient::new(ClientConfig::default());
-        let r = client.invoke(&addr, RemotingCommand::request(1).with_body(&b"x"[..]), Duration::from_secs(3)).await.unwrap();
+        let r = client
+            .invoke(&addr, RemotingCommand::request(1).with_body(&b"x"[..]), Duration::from_secs(3))
+            .await
+            .unwrap();
         assert_eq!(&r.body[..], b"x");
-        let r = client.invoke(&addr, RemotingCommand::request(2), Duration::from_secs(3)).await.unwrap();
+        let r = client
+            .invoke(&addr, RemotingCommand::request(2), Duration::from_secs(3))
+            .await
+            .unwrap();
         assert_eq!(r.ext("late"), Some("true"));
-        let r = client.invoke(&addr, RemotingCommand::request(99), Duration::from_secs(3)).await.unwrap();
+        let r = client
+            .invoke(&addr, RemotingCommand::request(99), Duration::from_secs(3))
+            .await
+            .unwrap();
         assert_eq!(r.code, response::REQUEST_CODE_NOT_SUPPORTED);
-        let e = client.invoke(&addr, RemotingCommand::request(3), Duration::from_millis(50)).await.unwrap_err();
+        let e = client
+            .invoke(&addr, RemotingCommand::request(3), Duration::from_millis(50))
+            .await
+            .unwrap_err();
         assert!(matches!(e, crate::remoting::RemotingError::Timeout { .. }));
         // Many in flight on one connection.
         let mut set = JoinSet::new();
@@ -216,7 +251,14 @@ mod tests {
             let c = client.clone();
             let a = addr.clone();
             set.spawn(async move {
-                let r = c.invoke(&a, RemotingCommand::request(1).with_body(i.to_string()), Duration::from_secs(5)).await.unwrap();
+                let r = c
+                    .invoke(
+                        &a,
+                        RemotingCommand::request(1).with_body(i.to_string()),
+                        Duration::from_secs(5),
+                    )
+                    .await
+                    .unwrap();
                 assert_eq!(r.body, i.to_string());
             });
         }
@@ -229,16 +271,24 @@ mod tests {
     #[tokio::test]
     async fn garbage_closes_only_that_connection() {
         use tokio::io::AsyncWriteExt;
-        let server = RemotingServer::bind("127.0.0.1:0", Arc::new(Echo), ServerConfig::default()).await.unwrap();
+        let server = RemotingServer::bind("127.0.0.1:0", Arc::new(Echo), ServerConfig::default())
+            .await
+            .unwrap();
         let addr = server.local_addr().to_string();
         let mut bad = tokio::net::TcpStream::connect(&addr).await.unwrap();
         bad.write_all(&[0x7f, 0xff, 0xff, 0xff, 1, 2, 3, 4]).await.unwrap();
         let mut b = [0u8; 1];
         use tokio::io::AsyncReadExt;
-        let n = tokio::time::timeout(Duration::from_secs(3), bad.read(&mut b)).await.unwrap().unwrap_or(0);
+        let n = tokio::time::timeout(Duration::from_secs(3), bad.read(&mut b))
+            .await
+            .unwrap()
+            .unwrap_or(0);
         assert_eq!(n, 0, "server closes a connection that sent an oversized frame");
         let client = RemotingClient::new(ClientConfig::default());
-        let r = client.invoke(&addr, RemotingCommand::request(1), Duration::from_secs(3)).await.unwrap();
+        let r = client
+            .invoke(&addr, RemotingCommand::request(1), Duration::from_secs(3))
+            .await
+            .unwrap();
         assert_eq!(r.code, 0);
         server.shutdown().await;
     }

@@ -55,7 +55,10 @@ pub struct AddrQuery {
 }
 
 /// `GET /api/brokers/runtime?addr=`: the broker's raw runtime table.
-pub async fn broker_runtime(State(st): State<AppState>, Query(q): Query<AddrQuery>) -> ApiResult<Json<BTreeMap<String, String>>> {
+pub async fn broker_runtime(
+    State(st): State<AppState>,
+    Query(q): Query<AddrQuery>,
+) -> ApiResult<Json<BTreeMap<String, String>>> {
     Ok(Json(bounded(&st, st.backend.broker_runtime(&q.addr)).await?))
 }
 

@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{bounded, paginate, resolve_page, Page};
 use crate::auth::Admin;
-use crate::backend::{is_system_group, BrokerOpResult, GroupCreate, GroupMembers, GroupStats, GroupSummary, Lag, Partial, QueueProgress, ResetApplied, ResetRow};
+use crate::backend::{
+    is_system_group, BrokerOpResult, GroupCreate, GroupMembers, GroupStats, GroupSummary, Lag,
+    Partial, QueueProgress, ResetApplied, ResetRow,
+};
 use crate::error::{ApiResult, AppError};
 use crate::state::AppState;
 
@@ -35,7 +38,10 @@ pub struct GroupRow {
 
 /// `GET /api/groups`: one page, live stats fetched concurrently for the rows of that page only
 /// (so 500 groups cost one list call plus `size` stats calls).
-pub async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<Page<GroupRow>>> {
+pub async fn list(
+    State(st): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Page<GroupRow>>> {
     let (page, size) = resolve_page(q.page, q.size)?;
     let needle = q.q.unwrap_or_default().to_lowercase();
     let show_system = q.system.unwrap_or(false);
@@ -47,7 +53,10 @@ pub async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> Api
             g.system = g.system || is_system_group(&g.name);
             g
         })
-        .filter(|g| (show_system || !g.system) && (needle.is_empty() || g.name.to_lowercase().contains(&needle)))
+        .filter(|g| {
+            (show_system || !g.system)
+                && (needle.is_empty() || g.name.to_lowercase().contains(&needle))
+        })
         .collect();
     items.sort_by(|a, b| a.name.cmp(&b.name));
     let pg = paginate(items, page, size, p.failures);
@@ -63,17 +72,39 @@ pub async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> Api
         .zip(stats)
         .map(|(summary, s)| match s {
             Ok(GroupStats { members, consume_tps, lag, failures }) => {
-                let error = (!failures.is_empty()).then(|| failures.iter().map(|f| format!("broker {} ({}) failed: {}", f.broker, f.addr, f.error)).collect::<Vec<_>>().join("; "));
+                let error = (!failures.is_empty()).then(|| {
+                    failures
+                        .iter()
+                        .map(|f| format!("broker {} ({}) failed: {}", f.broker, f.addr, f.error))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                });
                 GroupRow { summary, members, consume_tps, lag, error }
             }
-            Err(e) => GroupRow { summary, members: None, consume_tps: None, lag: Lag::unknown(e.to_string()), error: Some(e.to_string()) },
+            Err(e) => GroupRow {
+                summary,
+                members: None,
+                consume_tps: None,
+                lag: Lag::unknown(e.to_string()),
+                error: Some(e.to_string()),
+            },
         })
         .collect();
-    Ok(Json(Page { items: rows, total: pg.total, page: pg.page, size: pg.size, failures: pg.failures }))
+    Ok(Json(Page {
+        items: rows,
+        total: pg.total,
+        page: pg.page,
+        size: pg.size,
+        failures: pg.failures,
+    }))
 }
 
 /// `POST /api/groups` (admin).
-pub async fn create(_: Admin, State(st): State<AppState>, Json(req): Json<GroupCreate>) -> ApiResult<Json<Vec<BrokerOpResult>>> {
+pub async fn create(
+    _: Admin,
+    State(st): State<AppState>,
+    Json(req): Json<GroupCreate>,
+) -> ApiResult<Json<Vec<BrokerOpResult>>> {
     if req.name.trim().is_empty() {
         return Err(AppError::BadRequest("group name is required".into()));
     }
@@ -85,13 +116,20 @@ pub async fn create(_: Admin, State(st): State<AppState>, Json(req): Json<GroupC
 }
 
 /// `DELETE /api/groups/{group}` (admin).
-pub async fn delete(_: Admin, State(st): State<AppState>, Path(group): Path<String>) -> ApiResult<Json<Vec<BrokerOpResult>>> {
+pub async fn delete(
+    _: Admin,
+    State(st): State<AppState>,
+    Path(group): Path<String>,
+) -> ApiResult<Json<Vec<BrokerOpResult>>> {
     tracing::info!(%group, "delete group");
     Ok(Json(bounded(&st, st.backend.delete_group(&group)).await?))
 }
 
 /// `GET /api/groups/{group}/members`.
-pub async fn members(State(st): State<AppState>, Path(group): Path<String>) -> ApiResult<Json<GroupMembers>> {
+pub async fn members(
+    State(st): State<AppState>,
+    Path(group): Path<String>,
+) -> ApiResult<Json<GroupMembers>> {
     Ok(Json(bounded(&st, st.backend.group_members(&group)).await?))
 }
 
@@ -105,9 +143,14 @@ pub struct Progress {
 }
 
 /// `GET /api/groups/{group}/progress`.
-pub async fn progress(State(st): State<AppState>, Path(group): Path<String>) -> ApiResult<Json<Progress>> {
+pub async fn progress(
+    State(st): State<AppState>,
+    Path(group): Path<String>,
+) -> ApiResult<Json<Progress>> {
     let mut p = bounded(&st, st.backend.group_progress(&group)).await?;
-    p.items.sort_by(|a, b| (&a.topic, &a.broker_name, a.queue_id).cmp(&(&b.topic, &b.broker_name, b.queue_id)));
+    p.items.sort_by(|a, b| {
+        (&a.topic, &a.broker_name, a.queue_id).cmp(&(&b.topic, &b.broker_name, b.queue_id))
+    });
     let mut total_lag = Lag::sum(p.items.iter().map(|r| &r.lag));
     if !p.failures.is_empty() {
         total_lag = Lag::unknown(format!("{} broker(s) failed", p.failures.len()));
@@ -131,14 +174,23 @@ fn check_ts(b: &ResetBody) -> ApiResult<()> {
 }
 
 /// `POST /api/groups/{group}/reset/preview`: where each queue would go (read-only).
-pub async fn reset_preview(State(st): State<AppState>, Path(group): Path<String>, Json(b): Json<ResetBody>) -> ApiResult<Json<Vec<ResetRow>>> {
+pub async fn reset_preview(
+    State(st): State<AppState>,
+    Path(group): Path<String>,
+    Json(b): Json<ResetBody>,
+) -> ApiResult<Json<Vec<ResetRow>>> {
     check_ts(&b)?;
     let topic = b.topic.filter(|t| !t.is_empty());
     Ok(Json(bounded(&st, st.backend.reset_preview(&group, topic.as_deref(), b.timestamp)).await?))
 }
 
 /// `POST /api/groups/{group}/reset/apply` (admin).
-pub async fn reset_apply(_: Admin, State(st): State<AppState>, Path(group): Path<String>, Json(b): Json<ResetBody>) -> ApiResult<Json<ResetApplied>> {
+pub async fn reset_apply(
+    _: Admin,
+    State(st): State<AppState>,
+    Path(group): Path<String>,
+    Json(b): Json<ResetBody>,
+) -> ApiResult<Json<ResetApplied>> {
     check_ts(&b)?;
     let topic = b.topic.filter(|t| !t.is_empty());
     tracing::info!(%group, topic = ?topic, timestamp = b.timestamp, "reset offsets");

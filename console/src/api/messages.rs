@@ -47,7 +47,10 @@ fn check_topic(t: &str) -> ApiResult<()> {
 }
 
 /// `GET /api/messages/by-time`.
-pub async fn by_time(State(st): State<AppState>, Query(q): Query<TimeQuery>) -> ApiResult<Json<MessageList>> {
+pub async fn by_time(
+    State(st): State<AppState>,
+    Query(q): Query<TimeQuery>,
+) -> ApiResult<Json<MessageList>> {
     check_topic(&q.topic)?;
     check_range(q.begin, q.end)?;
     let limit = q.limit.unwrap_or(200).clamp(1, MAX_BY_TIME);
@@ -62,7 +65,10 @@ pub struct KeyQuery {
 }
 
 /// `GET /api/messages/by-key`.
-pub async fn by_key(State(st): State<AppState>, Query(q): Query<KeyQuery>) -> ApiResult<Json<MessageList>> {
+pub async fn by_key(
+    State(st): State<AppState>,
+    Query(q): Query<KeyQuery>,
+) -> ApiResult<Json<MessageList>> {
     check_topic(&q.topic)?;
     if q.key.trim().is_empty() {
         return Err(AppError::BadRequest("key is required".into()));
@@ -78,7 +84,10 @@ pub struct IdQuery {
 }
 
 /// `GET /api/messages/detail`.
-pub async fn detail(State(st): State<AppState>, Query(q): Query<IdQuery>) -> ApiResult<Json<MessageDetail>> {
+pub async fn detail(
+    State(st): State<AppState>,
+    Query(q): Query<IdQuery>,
+) -> ApiResult<Json<MessageDetail>> {
     check_topic(&q.topic)?;
     let id = q.id.trim();
     if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -97,7 +106,11 @@ pub struct ResendBody {
 }
 
 /// `POST /api/messages/resend` (admin): redeliver to one group.
-pub async fn resend(_: Admin, State(st): State<AppState>, Json(b): Json<ResendBody>) -> ApiResult<Json<ResendResult>> {
+pub async fn resend(
+    _: Admin,
+    State(st): State<AppState>,
+    Json(b): Json<ResendBody>,
+) -> ApiResult<Json<ResendResult>> {
     check_topic(&b.topic)?;
     if b.group.trim().is_empty() {
         return Err(AppError::BadRequest("group is required".into()));
@@ -116,7 +129,10 @@ pub struct DlqQuery {
 }
 
 /// `GET /api/dlq?group=`: messages of `%DLQ%<group>`.
-pub async fn dlq_list(State(st): State<AppState>, Query(q): Query<DlqQuery>) -> ApiResult<Json<MessageList>> {
+pub async fn dlq_list(
+    State(st): State<AppState>,
+    Query(q): Query<DlqQuery>,
+) -> ApiResult<Json<MessageList>> {
     if q.group.trim().is_empty() {
         return Err(AppError::BadRequest("group is required".into()));
     }
@@ -137,7 +153,11 @@ pub struct DlqResendBody {
 }
 
 /// `POST /api/dlq/resend` (admin): resend selected messages (≤ 100) to their original topic.
-pub async fn dlq_resend(_: Admin, State(st): State<AppState>, Json(b): Json<DlqResendBody>) -> ApiResult<Json<Vec<ResendResult>>> {
+pub async fn dlq_resend(
+    _: Admin,
+    State(st): State<AppState>,
+    Json(b): Json<DlqResendBody>,
+) -> ApiResult<Json<Vec<ResendResult>>> {
     if b.msg_ids.is_empty() || b.msg_ids.len() > 100 {
         return Err(AppError::BadRequest("select 1..=100 messages".into()));
     }

@@ -60,7 +60,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Reads need a session unless they are open (`readOnlyOpen`, `loginRequired`).
-async fn require_read(State(st): State<AppState>, req: Request, next: Next) -> Result<Response, AppError> {
+async fn require_read(
+    State(st): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, AppError> {
     let p = req.uri().path();
     let exempt = p.ends_with("/session") || p.ends_with("/login") || p.ends_with("/logout");
     if !exempt && !st.auth.reads_open() && !st.auth.is_logged_in(req.headers()) {
@@ -106,7 +110,12 @@ pub(crate) struct Page<T> {
 }
 
 /// Cut one page out of a filtered list.
-pub(crate) fn paginate<T>(all: Vec<T>, page: usize, size: usize, failures: Vec<BrokerFailure>) -> Page<T> {
+pub(crate) fn paginate<T>(
+    all: Vec<T>,
+    page: usize,
+    size: usize,
+    failures: Vec<BrokerFailure>,
+) -> Page<T> {
     let total = all.len();
     let items = all.into_iter().skip((page - 1) * size).take(size).collect();
     Page { items, total, page, size, failures }

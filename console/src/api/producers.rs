@@ -17,7 +17,10 @@ pub struct ProducerQuery {
 }
 
 /// `GET /api/producers?group=&topic=`.
-pub async fn connections(State(st): State<AppState>, Query(q): Query<ProducerQuery>) -> ApiResult<Json<Partial<Vec<ProducerConn>>>> {
+pub async fn connections(
+    State(st): State<AppState>,
+    Query(q): Query<ProducerQuery>,
+) -> ApiResult<Json<Partial<Vec<ProducerConn>>>> {
     if q.group.trim().is_empty() || q.topic.trim().is_empty() {
         return Err(AppError::BadRequest("producer group and topic are required".into()));
     }

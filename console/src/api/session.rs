@@ -19,18 +19,30 @@ pub struct LoginBody {
 
 /// Who is logged in, and whether reads are open.
 pub async fn session(State(st): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
-    Json(json!({ "loggedIn": st.auth.is_logged_in(&headers), "readsOpen": st.auth.reads_open(), "user": st.auth.is_logged_in(&headers).then_some("admin") }))
+    Json(
+        json!({ "loggedIn": st.auth.is_logged_in(&headers), "readsOpen": st.auth.reads_open(), "user": st.auth.is_logged_in(&headers).then_some("admin") }),
+    )
 }
 
 /// Check the password and set the session cookie (the token is also returned for scripts).
-pub async fn login(State(st): State<AppState>, Json(body): Json<LoginBody>) -> ApiResult<impl IntoResponse> {
+pub async fn login(
+    State(st): State<AppState>,
+    Json(body): Json<LoginBody>,
+) -> ApiResult<impl IntoResponse> {
     let auth = st.auth.clone();
     // PBKDF2 is deliberately slow: keep it off the async workers.
-    let token = tokio::task::spawn_blocking(move || auth.login(&body.password)).await.ok().flatten();
+    let token =
+        tokio::task::spawn_blocking(move || auth.login(&body.password)).await.ok().flatten();
     match token {
         Some(t) => {
-            let cookie = format!("{COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", st.auth.ttl().as_secs());
-            Ok(([(header::SET_COOKIE, cookie)], Json(json!({"loggedIn": true, "user": "admin", "token": t}))))
+            let cookie = format!(
+                "{COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+                st.auth.ttl().as_secs()
+            );
+            Ok((
+                [(header::SET_COOKIE, cookie)],
+                Json(json!({"loggedIn": true, "user": "admin", "token": t})),
+            ))
         }
         None => {
             st.metrics.failed_login();
@@ -42,5 +54,8 @@ pub async fn login(State(st): State<AppState>, Json(body): Json<LoginBody>) -> A
 
 /// Clear the session cookie.
 pub async fn logout() -> impl IntoResponse {
-    ([(header::SET_COOKIE, format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"))], Json(json!({"loggedIn": false})))
+    (
+        [(header::SET_COOKIE, format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"))],
+        Json(json!({"loggedIn": false})),
+    )
 }

@@ -49,7 +49,9 @@ pub fn detail_of(m: &MessageExt, broker_name: Option<&str>) -> MessageDetail {
 
 /// Sort newest first and cap; returns whether anything was cut.
 pub fn sort_and_cap(list: &mut Vec<MessageSummary>, limit: usize) -> bool {
-    list.sort_by(|a, b| b.store_timestamp.cmp(&a.store_timestamp).then(a.queue_offset.cmp(&b.queue_offset)));
+    list.sort_by(|a, b| {
+        b.store_timestamp.cmp(&a.store_timestamp).then(a.queue_offset.cmp(&b.queue_offset))
+    });
     let truncated = list.len() > limit;
     list.truncate(limit);
     truncated

@@ -58,7 +58,11 @@ pub struct FakeBackend {
 }
 
 fn failure(b: &FakeBroker) -> BrokerFailure {
-    BrokerFailure { broker: b.name.clone(), addr: b.addr.clone(), error: "connect refused (fake failure)".into() }
+    BrokerFailure {
+        broker: b.name.clone(),
+        addr: b.addr.clone(),
+        error: "connect refused (fake failure)".into(),
+    }
 }
 
 impl FakeBackend {
@@ -78,10 +82,22 @@ impl FakeBackend {
             })
             .collect();
         let fb = FakeBackend {
-            state: Mutex::new(State { brokers, topics: BTreeMap::new(), groups: BTreeMap::new(), producers: Vec::new(), rr: 0 }),
+            state: Mutex::new(State {
+                brokers,
+                topics: BTreeMap::new(),
+                groups: BTreeMap::new(),
+                producers: Vec::new(),
+                rr: 0,
+            }),
             ids: UniqIdGenerator::new([127, 0, 0, 1].into()),
         };
-        for t in [system_topics::TBW102, system_topics::SCHEDULE_TOPIC, "DefaultCluster", "broker-a", "broker-b"] {
+        for t in [
+            system_topics::TBW102,
+            system_topics::SCHEDULE_TOPIC,
+            "DefaultCluster",
+            "broker-a",
+            "broker-b",
+        ] {
             fb.add_topic(t, 4);
         }
         fb
@@ -93,10 +109,22 @@ impl FakeBackend {
         fb.add_topic("TopicTest", 4);
         fb.add_topic("OrderTopic", 2);
         for i in 0..40 {
-            fb.put_message("TopicTest", Some("TagA"), Some(&format!("order-{i}")), format!("hello {i}").as_bytes(), None);
+            fb.put_message(
+                "TopicTest",
+                Some("TagA"),
+                Some(&format!("order-{i}")),
+                format!("hello {i}").as_bytes(),
+                None,
+            );
         }
         for i in 0..6 {
-            fb.put_message("OrderTopic", Some("TagB"), Some(&format!("o-{i}")), format!("ordered {i}").as_bytes(), None);
+            fb.put_message(
+                "OrderTopic",
+                Some("TagB"),
+                Some(&format!("o-{i}")),
+                format!("ordered {i}").as_bytes(),
+                None,
+            );
         }
         fb.add_group("GroupA", &["TopicTest"], 2);
         fb.commit_all("GroupA", "TopicTest", 3);
@@ -104,12 +132,24 @@ impl FakeBackend {
         fb.add_topic(&system_topics::retry_topic("GroupA"), 1);
         fb.add_topic(&system_topics::dlq_topic("GroupA"), 1);
         for i in 0..3 {
-            fb.put_message(&system_topics::dlq_topic("GroupA"), Some("TagA"), Some(&format!("dead-{i}")), format!("dead letter {i}").as_bytes(), Some("TopicTest"));
+            fb.put_message(
+                &system_topics::dlq_topic("GroupA"),
+                Some("TagA"),
+                Some(&format!("dead-{i}")),
+                format!("dead letter {i}").as_bytes(),
+                Some("TopicTest"),
+            );
         }
         fb.state.lock().producers.push((
             "ProducerGroupA".into(),
             "TopicTest".into(),
-            ProducerConn { broker: "broker-a".into(), client_id: "127.0.0.1@4242".into(), client_addr: "127.0.0.1:50000".into(), language: "JAVA".into(), version: "V4_9_7".into() },
+            ProducerConn {
+                broker: "broker-a".into(),
+                client_id: "127.0.0.1@4242".into(),
+                client_addr: "127.0.0.1:50000".into(),
+                language: "JAVA".into(),
+                version: "V4_9_7".into(),
+            },
         ));
         fb
     }
@@ -138,7 +178,13 @@ impl FakeBackend {
     pub fn add_topic(&self, name: &str, queues: i32) {
         let mut st = self.state.lock();
         let names: Vec<String> = st.brokers.iter().map(|b| b.name.clone()).collect();
-        let mut t = FakeTopic { perm: 6, read: queues, write: queues, order: false, queues: BTreeMap::new() };
+        let mut t = FakeTopic {
+            perm: 6,
+            read: queues,
+            write: queues,
+            order: false,
+            queues: BTreeMap::new(),
+        };
         for b in names {
             for q in 0..queues {
                 t.queues.insert((b.clone(), q), Vec::new());
@@ -165,9 +211,17 @@ impl FakeBackend {
                 },
                 offsets: BTreeMap::new(),
                 members: (0..members)
-                    .map(|i| Member { client_id: format!("127.0.0.1@{}", 1000 + i), client_addr: format!("127.0.0.1:{}", 40000 + i), language: "RUST".into(), version: "V4_9_7".into() })
+                    .map(|i| Member {
+                        client_id: format!("127.0.0.1@{}", 1000 + i),
+                        client_addr: format!("127.0.0.1:{}", 40000 + i),
+                        language: "RUST".into(),
+                        version: "V4_9_7".into(),
+                    })
                     .collect(),
-                subscriptions: topics.iter().map(|t| Subscription { topic: t.to_string(), expression: "*".into() }).collect(),
+                subscriptions: topics
+                    .iter()
+                    .map(|t| Subscription { topic: t.to_string(), expression: "*".into() })
+                    .collect(),
                 tps: if members > 0 { 12.5 } else { 0.0 },
             },
         );
@@ -189,13 +243,22 @@ impl FakeBackend {
 
     /// Append a message (round-robin over non-failing brokers' queues). `origin` sets
     /// RETRY_TOPIC (what a DLQ message carries).
-    pub fn put_message(&self, topic: &str, tags: Option<&str>, keys: Option<&str>, body: &[u8], origin: Option<&str>) -> Option<MessageExt> {
+    pub fn put_message(
+        &self,
+        topic: &str,
+        tags: Option<&str>,
+        keys: Option<&str>,
+        body: &[u8],
+        origin: Option<&str>,
+    ) -> Option<MessageExt> {
         let uniq = self.ids.next_id();
         let mut st = self.state.lock();
         let st = &mut *st;
-        let alive: BTreeSet<String> = st.brokers.iter().filter(|b| !b.failing).map(|b| b.name.clone()).collect();
+        let alive: BTreeSet<String> =
+            st.brokers.iter().filter(|b| !b.failing).map(|b| b.name.clone()).collect();
         let t = st.topics.get_mut(topic)?;
-        let keys_list: Vec<(String, i32)> = t.queues.keys().filter(|(b, _)| alive.contains(b)).cloned().collect();
+        let keys_list: Vec<(String, i32)> =
+            t.queues.keys().filter(|(b, _)| alive.contains(b)).cloned().collect();
         if keys_list.is_empty() {
             return None;
         }
@@ -245,11 +308,18 @@ impl FakeBackend {
 
     fn find(&self, topic: &str, id: &str) -> BResult<(MessageExt, String)> {
         let st = self.state.lock();
-        let t = st.topics.get(topic).ok_or_else(|| BackendError::NotFound(format!("topic {topic} not found")))?;
+        let t = st
+            .topics
+            .get(topic)
+            .ok_or_else(|| BackendError::NotFound(format!("topic {topic} not found")))?;
         for ((b, _), msgs) in &t.queues {
             if let Some(m) = msgs.iter().find(|m| m.msg_id() == id || m.offset_msg_id == id) {
                 if let Some(fb) = st.brokers.iter().find(|x| &x.name == b && x.failing) {
-                    return Err(BackendError::Broker { broker: fb.name.clone(), addr: fb.addr.clone(), message: "connect refused (fake failure)".into() });
+                    return Err(BackendError::Broker {
+                        broker: fb.name.clone(),
+                        addr: fb.addr.clone(),
+                        message: "connect refused (fake failure)".into(),
+                    });
                 }
                 return Ok((m.clone(), b.clone()));
             }
@@ -257,7 +327,11 @@ impl FakeBackend {
         Err(BackendError::NotFound(format!("message {id} not found in topic {topic}")))
     }
 
-    fn group_lags(st: &State, g: &FakeGroup, only_topic: Option<&str>) -> (Vec<QueueProgress>, Vec<BrokerFailure>) {
+    fn group_lags(
+        st: &State,
+        g: &FakeGroup,
+        only_topic: Option<&str>,
+    ) -> (Vec<QueueProgress>, Vec<BrokerFailure>) {
         let mut rows = Vec::new();
         let mut failures = Vec::new();
         for b in st.brokers.iter().filter(|b| b.failing) {
@@ -276,7 +350,9 @@ impl FakeBackend {
                 }
                 let max = msgs.len() as i64;
                 let committed = g.offsets.get(&(sub.topic.clone(), b.clone(), *q)).copied();
-                let last = committed.and_then(|c| msgs.get((c - 1).max(0) as usize)).map(|m| m.store_timestamp);
+                let last = committed
+                    .and_then(|c| msgs.get((c - 1).max(0) as usize))
+                    .map(|m| m.store_timestamp);
                 rows.push(QueueProgress {
                     topic: sub.topic.clone(),
                     broker_name: b.clone(),
@@ -284,7 +360,11 @@ impl FakeBackend {
                     broker_offset: max,
                     consumer_offset: committed,
                     lag: Lag::of_queue(max, committed),
-                    client: if clients.is_empty() { None } else { Some(clients[i % clients.len()].clone()) },
+                    client: if clients.is_empty() {
+                        None
+                    } else {
+                        Some(clients[i % clients.len()].clone())
+                    },
                     last_timestamp: last,
                 });
             }
@@ -302,7 +382,12 @@ impl FakeBackend {
 }
 
 fn op(name: String, addr: String, failing: bool) -> BrokerOpResult {
-    BrokerOpResult { broker: name, addr, ok: !failing, error: failing.then(|| "connect refused (fake failure)".to_string()) }
+    BrokerOpResult {
+        broker: name,
+        addr,
+        ok: !failing,
+        error: failing.then(|| "connect refused (fake failure)".to_string()),
+    }
 }
 
 #[async_trait]
@@ -334,14 +419,25 @@ impl Backend for FakeBackend {
                 }
             })
             .collect();
-        Ok(Partial { items: ClusterOverview { namesrv: vec!["fake:9876".into()], brokers }, failures })
+        Ok(Partial {
+            items: ClusterOverview { namesrv: vec!["fake:9876".into()], brokers },
+            failures,
+        })
     }
 
     async fn broker_runtime(&self, addr: &str) -> BResult<BTreeMap<String, String>> {
         let st = self.state.lock();
-        let b = st.brokers.iter().find(|b| b.addr == addr).ok_or_else(|| BackendError::NotFound(format!("no broker at {addr}")))?;
+        let b = st
+            .brokers
+            .iter()
+            .find(|b| b.addr == addr)
+            .ok_or_else(|| BackendError::NotFound(format!("no broker at {addr}")))?;
         if b.failing {
-            return Err(BackendError::Broker { broker: b.name.clone(), addr: b.addr.clone(), message: "connect refused (fake failure)".into() });
+            return Err(BackendError::Broker {
+                broker: b.name.clone(),
+                addr: b.addr.clone(),
+                message: "connect refused (fake failure)".into(),
+            });
         }
         Ok(BTreeMap::from([
             ("brokerVersionDesc".to_string(), "V4_9_7".to_string()),
@@ -352,7 +448,8 @@ impl Backend for FakeBackend {
 
     async fn cluster_names(&self) -> BResult<Vec<String>> {
         let st = self.state.lock();
-        let mut v: Vec<String> = st.brokers.iter().flat_map(|b| [b.cluster.clone(), b.name.clone()]).collect();
+        let mut v: Vec<String> =
+            st.brokers.iter().flat_map(|b| [b.cluster.clone(), b.name.clone()]).collect();
         v.dedup();
         Ok(v)
     }
@@ -368,7 +465,14 @@ impl Backend for FakeBackend {
             .topics
             .iter()
             .map(|(name, t)| {
-                let brokers: Vec<String> = t.queues.keys().map(|(b, _)| b.clone()).filter(|b| !failing.iter().any(|f| &f.name == b)).collect::<BTreeSet<_>>().into_iter().collect();
+                let brokers: Vec<String> = t
+                    .queues
+                    .keys()
+                    .map(|(b, _)| b.clone())
+                    .filter(|b| !failing.iter().any(|f| &f.name == b))
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
                 TopicSummary {
                     name: name.clone(),
                     kind: TopicKind::classify(name, &names),
@@ -385,21 +489,39 @@ impl Backend for FakeBackend {
 
     async fn topic_route(&self, topic: &str) -> BResult<TopicRoute> {
         let st = self.state.lock();
-        let t = st.topics.get(topic).ok_or_else(|| BackendError::NotFound(format!("topic {topic} not found")))?;
+        let t = st
+            .topics
+            .get(topic)
+            .ok_or_else(|| BackendError::NotFound(format!("topic {topic} not found")))?;
         let names: BTreeSet<&String> = t.queues.keys().map(|(b, _)| b).collect();
         let brokers = st
             .brokers
             .iter()
             .filter(|b| names.contains(&b.name))
-            .map(|b| RouteBroker { broker_name: b.name.clone(), cluster: b.cluster.clone(), addrs: BTreeMap::from([("0".to_string(), b.addr.clone())]) })
+            .map(|b| RouteBroker {
+                broker_name: b.name.clone(),
+                cluster: b.cluster.clone(),
+                addrs: BTreeMap::from([("0".to_string(), b.addr.clone())]),
+            })
             .collect();
-        let queues = names.iter().map(|b| RouteQueues { broker_name: b.to_string(), read_queues: t.read, write_queues: t.write, perm: t.perm }).collect();
+        let queues = names
+            .iter()
+            .map(|b| RouteQueues {
+                broker_name: b.to_string(),
+                read_queues: t.read,
+                write_queues: t.write,
+                perm: t.perm,
+            })
+            .collect();
         Ok(TopicRoute { brokers, queues })
     }
 
     async fn topic_status(&self, topic: &str) -> BResult<Partial<Vec<QueueStatus>>> {
         let st = self.state.lock();
-        let t = st.topics.get(topic).ok_or_else(|| BackendError::NotFound(format!("topic {topic} not found")))?;
+        let t = st
+            .topics
+            .get(topic)
+            .ok_or_else(|| BackendError::NotFound(format!("topic {topic} not found")))?;
         let mut failures = Vec::new();
         for b in st.brokers.iter().filter(|b| b.failing) {
             failures.push(failure(b));
@@ -408,7 +530,13 @@ impl Backend for FakeBackend {
             .queues
             .iter()
             .filter(|((b, _), _)| !failures.iter().any(|f| &f.broker == b))
-            .map(|((b, q), msgs)| QueueStatus { broker_name: b.clone(), queue_id: *q, min_offset: 0, max_offset: msgs.len() as i64, last_update_timestamp: msgs.last().map(|m| m.store_timestamp) })
+            .map(|((b, q), msgs)| QueueStatus {
+                broker_name: b.clone(),
+                queue_id: *q,
+                min_offset: 0,
+                max_offset: msgs.len() as i64,
+                last_update_timestamp: msgs.last().map(|m| m.store_timestamp),
+            })
             .collect();
         Ok(Partial { items, failures })
     }
@@ -420,7 +548,13 @@ impl Backend for FakeBackend {
         if targets.is_empty() {
             return Err(BackendError::Invalid("no target broker".into()));
         }
-        let t = st.topics.entry(req.name.clone()).or_insert_with(|| FakeTopic { perm: 6, read: 0, write: 0, order: false, queues: BTreeMap::new() });
+        let t = st.topics.entry(req.name.clone()).or_insert_with(|| FakeTopic {
+            perm: 6,
+            read: 0,
+            write: 0,
+            order: false,
+            queues: BTreeMap::new(),
+        });
         t.perm = req.perm;
         t.read = req.read_queues;
         t.write = req.write_queues;
@@ -449,10 +583,32 @@ impl Backend for FakeBackend {
             return Err(BackendError::NotFound(format!("topic {} not found", req.topic)));
         }
         let m = self
-            .put_message(&req.topic, req.tags.as_deref(), req.keys.as_deref(), req.body.as_bytes(), None)
-            .ok_or_else(|| BackendError::AllFailed(self.state.lock().brokers.iter().map(failure).collect()))?;
-        let broker = self.state.lock().brokers.iter().find(|b| b.addr == m.store_host.to_string()).map(|b| b.name.clone()).unwrap_or_default();
-        Ok(SendResult { status: "SEND_OK".into(), msg_id: m.msg_id().to_string(), offset_msg_id: Some(m.offset_msg_id.clone()), broker_name: broker, queue_id: m.queue_id, queue_offset: m.queue_offset })
+            .put_message(
+                &req.topic,
+                req.tags.as_deref(),
+                req.keys.as_deref(),
+                req.body.as_bytes(),
+                None,
+            )
+            .ok_or_else(|| {
+                BackendError::AllFailed(self.state.lock().brokers.iter().map(failure).collect())
+            })?;
+        let broker = self
+            .state
+            .lock()
+            .brokers
+            .iter()
+            .find(|b| b.addr == m.store_host.to_string())
+            .map(|b| b.name.clone())
+            .unwrap_or_default();
+        Ok(SendResult {
+            status: "SEND_OK".into(),
+            msg_id: m.msg_id().to_string(),
+            offset_msg_id: Some(m.offset_msg_id.clone()),
+            broker_name: broker,
+            queue_id: m.queue_id,
+            queue_offset: m.queue_offset,
+        })
     }
 
     async fn topic_consumers(&self, topic: &str) -> BResult<Partial<Vec<(String, Lag)>>> {
@@ -475,7 +631,8 @@ impl Backend for FakeBackend {
 
     async fn list_groups(&self) -> BResult<Partial<Vec<GroupSummary>>> {
         let st = self.state.lock();
-        let failures: Vec<BrokerFailure> = st.brokers.iter().filter(|b| b.failing).map(failure).collect();
+        let failures: Vec<BrokerFailure> =
+            st.brokers.iter().filter(|b| b.failing).map(failure).collect();
         if failures.len() == st.brokers.len() {
             return Err(BackendError::AllFailed(failures));
         }
@@ -484,18 +641,29 @@ impl Backend for FakeBackend {
 
     async fn group_stats(&self, group: &str) -> BResult<GroupStats> {
         let st = self.state.lock();
-        let g = st.groups.get(group).ok_or_else(|| BackendError::NotFound(format!("group {group} not found")))?;
+        let g = st
+            .groups
+            .get(group)
+            .ok_or_else(|| BackendError::NotFound(format!("group {group} not found")))?;
         let (rows, failures) = Self::group_lags(&st, g, None);
         let mut lag = Lag::sum(rows.iter().map(|r| &r.lag));
         if !failures.is_empty() {
             lag = Lag::unknown(format!("{} broker(s) failed", failures.len()));
         }
-        Ok(GroupStats { members: Some(g.members.len() as u32), consume_tps: Some(g.tps), lag, failures })
+        Ok(GroupStats {
+            members: Some(g.members.len() as u32),
+            consume_tps: Some(g.tps),
+            lag,
+            failures,
+        })
     }
 
     async fn group_members(&self, group: &str) -> BResult<GroupMembers> {
         let st = self.state.lock();
-        let g = st.groups.get(group).ok_or_else(|| BackendError::NotFound(format!("group {group} not found")))?;
+        let g = st
+            .groups
+            .get(group)
+            .ok_or_else(|| BackendError::NotFound(format!("group {group} not found")))?;
         Ok(GroupMembers {
             members: g.members.clone(),
             subscriptions: g.subscriptions.clone(),
@@ -507,14 +675,25 @@ impl Backend for FakeBackend {
 
     async fn group_progress(&self, group: &str) -> BResult<Partial<Vec<QueueProgress>>> {
         let st = self.state.lock();
-        let g = st.groups.get(group).ok_or_else(|| BackendError::NotFound(format!("group {group} not found")))?;
+        let g = st
+            .groups
+            .get(group)
+            .ok_or_else(|| BackendError::NotFound(format!("group {group} not found")))?;
         let (items, failures) = Self::group_lags(&st, g, None);
         Ok(Partial { items, failures })
     }
 
-    async fn reset_preview(&self, group: &str, topic: Option<&str>, timestamp: i64) -> BResult<Vec<ResetRow>> {
+    async fn reset_preview(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+        timestamp: i64,
+    ) -> BResult<Vec<ResetRow>> {
         let st = self.state.lock();
-        let g = st.groups.get(group).ok_or_else(|| BackendError::NotFound(format!("group {group} not found")))?;
+        let g = st
+            .groups
+            .get(group)
+            .ok_or_else(|| BackendError::NotFound(format!("group {group} not found")))?;
         let mut rows = Vec::new();
         for sub in &g.subscriptions {
             if topic.is_some_and(|t| t != sub.topic) {
@@ -522,7 +701,9 @@ impl Backend for FakeBackend {
             }
             let Some(t) = st.topics.get(&sub.topic) else { continue };
             for ((b, q), msgs) in &t.queues {
-                let target = msgs.iter().position(|m| m.store_timestamp >= timestamp).unwrap_or(msgs.len()) as i64;
+                let target =
+                    msgs.iter().position(|m| m.store_timestamp >= timestamp).unwrap_or(msgs.len())
+                        as i64;
                 rows.push(ResetRow {
                     topic: sub.topic.clone(),
                     broker_name: b.clone(),
@@ -534,18 +715,27 @@ impl Backend for FakeBackend {
             }
         }
         if rows.is_empty() {
-            return Err(BackendError::Invalid(format!("group {group} has no queues for {}", topic.unwrap_or("any topic"))));
+            return Err(BackendError::Invalid(format!(
+                "group {group} has no queues for {}",
+                topic.unwrap_or("any topic")
+            )));
         }
         Ok(rows)
     }
 
-    async fn reset_apply(&self, group: &str, topic: Option<&str>, timestamp: i64) -> BResult<ResetApplied> {
+    async fn reset_apply(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+        timestamp: i64,
+    ) -> BResult<ResetApplied> {
         let rows = self.reset_preview(group, topic, timestamp).await?;
         let mut st = self.state.lock();
         let results = Self::targets(&st, &[]).into_iter().map(|(n, a, f)| op(n, a, f)).collect();
         if let Some(g) = st.groups.get_mut(group) {
             for r in &rows {
-                g.offsets.insert((r.topic.clone(), r.broker_name.clone(), r.queue_id), r.target_offset);
+                g.offsets
+                    .insert((r.topic.clone(), r.broker_name.clone(), r.queue_id), r.target_offset);
             }
         }
         Ok(ResetApplied { rows, method: "offset-update".into(), results })
@@ -559,7 +749,15 @@ impl Backend for FakeBackend {
         let targets = Self::targets(&st, &req.brokers);
         let brokers = targets.iter().map(|t| t.0.clone()).collect();
         let entry = st.groups.entry(req.name.clone()).or_insert_with(|| FakeGroup {
-            summary: GroupSummary { name: req.name.clone(), system: false, brokers: Vec::new(), consume_broadcast_enable: true, consume_orderly: false, retry_queue_nums: 1, retry_max_times: 16 },
+            summary: GroupSummary {
+                name: req.name.clone(),
+                system: false,
+                brokers: Vec::new(),
+                consume_broadcast_enable: true,
+                consume_orderly: false,
+                retry_queue_nums: 1,
+                retry_max_times: 16,
+            },
             offsets: BTreeMap::new(),
             members: Vec::new(),
             subscriptions: Vec::new(),
@@ -581,15 +779,29 @@ impl Backend for FakeBackend {
         Ok(Self::targets(&st, &[]).into_iter().map(|(n, a, f)| op(n, a, f)).collect())
     }
 
-    async fn messages_by_time(&self, topic: &str, begin: i64, end: i64, limit: usize) -> BResult<MessageList> {
+    async fn messages_by_time(
+        &self,
+        topic: &str,
+        begin: i64,
+        end: i64,
+        limit: usize,
+    ) -> BResult<MessageList> {
         let st = self.state.lock();
-        let t = st.topics.get(topic).ok_or_else(|| BackendError::NotFound(format!("topic {topic} not found")))?;
-        let failures: Vec<BrokerFailure> = st.brokers.iter().filter(|b| b.failing).map(failure).collect();
+        let t = st
+            .topics
+            .get(topic)
+            .ok_or_else(|| BackendError::NotFound(format!("topic {topic} not found")))?;
+        let failures: Vec<BrokerFailure> =
+            st.brokers.iter().filter(|b| b.failing).map(failure).collect();
         let mut list: Vec<MessageSummary> = t
             .queues
             .iter()
             .filter(|((b, _), _)| !failures.iter().any(|f| &f.broker == b))
-            .flat_map(|((b, _), msgs)| msgs.iter().filter(|m| m.store_timestamp >= begin && m.store_timestamp < end).map(move |m| summary_of(m, Some(b))))
+            .flat_map(|((b, _), msgs)| {
+                msgs.iter()
+                    .filter(|m| m.store_timestamp >= begin && m.store_timestamp < end)
+                    .map(move |m| summary_of(m, Some(b)))
+            })
             .collect();
         let truncated = sort_and_cap(&mut list, limit);
         Ok(MessageList { messages: list, truncated, limit, failures })
@@ -597,13 +809,19 @@ impl Backend for FakeBackend {
 
     async fn messages_by_key(&self, topic: &str, key: &str, limit: usize) -> BResult<MessageList> {
         let st = self.state.lock();
-        let t = st.topics.get(topic).ok_or_else(|| BackendError::NotFound(format!("topic {topic} not found")))?;
-        let failures: Vec<BrokerFailure> = st.brokers.iter().filter(|b| b.failing).map(failure).collect();
+        let t = st
+            .topics
+            .get(topic)
+            .ok_or_else(|| BackendError::NotFound(format!("topic {topic} not found")))?;
+        let failures: Vec<BrokerFailure> =
+            st.brokers.iter().filter(|b| b.failing).map(failure).collect();
         let mut list: Vec<MessageSummary> = t
             .queues
             .iter()
             .filter(|((b, _), _)| !failures.iter().any(|f| &f.broker == b))
-            .flat_map(|((b, _), msgs)| msgs.iter().filter(|m| m.keys().contains(&key)).map(move |m| summary_of(m, Some(b))))
+            .flat_map(|((b, _), msgs)| {
+                msgs.iter().filter(|m| m.keys().contains(&key)).map(move |m| summary_of(m, Some(b)))
+            })
             .collect();
         let truncated = sort_and_cap(&mut list, limit);
         Ok(MessageList { messages: list, truncated, limit, failures })
@@ -627,7 +845,12 @@ impl Backend for FakeBackend {
         Ok(d)
     }
 
-    async fn resend_to_group(&self, topic: &str, msg_id: &str, group: &str) -> BResult<ResendResult> {
+    async fn resend_to_group(
+        &self,
+        topic: &str,
+        msg_id: &str,
+        group: &str,
+    ) -> BResult<ResendResult> {
         let (m, _) = self.find(topic, msg_id)?;
         if !self.state.lock().groups.contains_key(group) {
             return Err(BackendError::NotFound(format!("group {group} not found")));
@@ -636,8 +859,15 @@ impl Backend for FakeBackend {
         if !self.state.lock().topics.contains_key(&retry) {
             self.add_topic(&retry, 1);
         }
-        let n = self.put_message(&retry, m.tags(), m.property(property::KEYS), &m.body, Some(topic));
-        Ok(ResendResult { msg_id: msg_id.into(), ok: n.is_some(), target: Some(retry), new_msg_id: n.map(|x| x.msg_id().to_string()), error: None })
+        let n =
+            self.put_message(&retry, m.tags(), m.property(property::KEYS), &m.body, Some(topic));
+        Ok(ResendResult {
+            msg_id: msg_id.into(),
+            ok: n.is_some(),
+            target: Some(retry),
+            new_msg_id: n.map(|x| x.msg_id().to_string()),
+            error: None,
+        })
     }
 
     async fn dlq_resend(&self, group: &str, msg_ids: &[String]) -> BResult<Vec<ResendResult>> {
@@ -648,22 +878,56 @@ impl Backend for FakeBackend {
                 Ok((m, _)) => {
                     let target = m.property(property::RETRY_TOPIC).unwrap_or("").to_string();
                     if target.is_empty() || !self.state.lock().topics.contains_key(&target) {
-                        ResendResult { msg_id: id.clone(), ok: false, target: Some(target.clone()), new_msg_id: None, error: Some(format!("original topic '{target}' not found")) }
+                        ResendResult {
+                            msg_id: id.clone(),
+                            ok: false,
+                            target: Some(target.clone()),
+                            new_msg_id: None,
+                            error: Some(format!("original topic '{target}' not found")),
+                        }
                     } else {
-                        let n = self.put_message(&target, m.tags(), m.property(property::KEYS), &m.body, None);
-                        ResendResult { msg_id: id.clone(), ok: n.is_some(), target: Some(target), new_msg_id: n.map(|x| x.msg_id().to_string()), error: None }
+                        let n = self.put_message(
+                            &target,
+                            m.tags(),
+                            m.property(property::KEYS),
+                            &m.body,
+                            None,
+                        );
+                        ResendResult {
+                            msg_id: id.clone(),
+                            ok: n.is_some(),
+                            target: Some(target),
+                            new_msg_id: n.map(|x| x.msg_id().to_string()),
+                            error: None,
+                        }
                     }
                 }
-                Err(e) => ResendResult { msg_id: id.clone(), ok: false, target: None, new_msg_id: None, error: Some(e.to_string()) },
+                Err(e) => ResendResult {
+                    msg_id: id.clone(),
+                    ok: false,
+                    target: None,
+                    new_msg_id: None,
+                    error: Some(e.to_string()),
+                },
             };
             out.push(r);
         }
         Ok(out)
     }
 
-    async fn producer_connections(&self, group: &str, topic: &str) -> BResult<Partial<Vec<ProducerConn>>> {
+    async fn producer_connections(
+        &self,
+        group: &str,
+        topic: &str,
+    ) -> BResult<Partial<Vec<ProducerConn>>> {
         let st = self.state.lock();
-        Ok(Partial::complete(st.producers.iter().filter(|(g, t, _)| g == group && t == topic).map(|(_, _, c)| c.clone()).collect()))
+        Ok(Partial::complete(
+            st.producers
+                .iter()
+                .filter(|(g, t, _)| g == group && t == topic)
+                .map(|(_, _, c)| c.clone())
+                .collect(),
+        ))
     }
 
     async fn sample_totals(&self, max_topics: usize) -> BResult<TotalsSample> {
@@ -677,8 +941,15 @@ impl Backend for FakeBackend {
             s.brokers.insert(format!("{}@{}", b.name, b.addr), (b.put_total, b.get_total));
         }
         let t0 = st.brokers.first().map(|b| b.put_total).unwrap_or(0);
-        let names: Vec<String> = st.brokers.iter().flat_map(|b| [b.cluster.clone(), b.name.clone()]).collect();
-        for (i, (name, t)) in st.topics.iter().filter(|(n, _)| TopicKind::classify(n, &names) == TopicKind::Normal).take(max_topics).enumerate() {
+        let names: Vec<String> =
+            st.brokers.iter().flat_map(|b| [b.cluster.clone(), b.name.clone()]).collect();
+        for (i, (name, t)) in st
+            .topics
+            .iter()
+            .filter(|(n, _)| TopicKind::classify(n, &names) == TopicKind::Normal)
+            .take(max_topics)
+            .enumerate()
+        {
             let real: i64 = t.queues.values().map(|v| v.len() as i64).sum();
             s.topics.insert(name.clone(), real + t0 / (i as i64 + 2));
         }

@@ -7,9 +7,9 @@
 //! hides the others; methods that need one specific broker fail with
 //! [`BackendError::Broker`], which names it (the API maps it to HTTP 502).
 
+mod convert;
 pub mod fake;
 pub mod remote;
-mod convert;
 mod types;
 
 pub use types::*;
@@ -57,7 +57,10 @@ pub trait Backend: Send + Sync + 'static {
     /// Clusters and brokers with runtime figures.
     async fn cluster_overview(&self) -> BResult<Partial<ClusterOverview>>;
     /// Raw runtime table of one broker (GET_BROKER_RUNTIME_INFO).
-    async fn broker_runtime(&self, addr: &str) -> BResult<std::collections::BTreeMap<String, String>>;
+    async fn broker_runtime(
+        &self,
+        addr: &str,
+    ) -> BResult<std::collections::BTreeMap<String, String>>;
     /// Names of clusters and brokers (for topic classification and forms).
     async fn cluster_names(&self) -> BResult<Vec<String>>;
 
@@ -85,27 +88,52 @@ pub trait Backend: Send + Sync + 'static {
     /// Per-queue progress of a group.
     async fn group_progress(&self, group: &str) -> BResult<Partial<Vec<QueueProgress>>>;
     /// Offsets a reset to `timestamp` would set (topic None = every subscribed topic).
-    async fn reset_preview(&self, group: &str, topic: Option<&str>, timestamp: i64) -> BResult<Vec<ResetRow>>;
+    async fn reset_preview(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+        timestamp: i64,
+    ) -> BResult<Vec<ResetRow>>;
     /// Apply a reset to `timestamp`.
-    async fn reset_apply(&self, group: &str, topic: Option<&str>, timestamp: i64) -> BResult<ResetApplied>;
+    async fn reset_apply(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+        timestamp: i64,
+    ) -> BResult<ResetApplied>;
     /// Create or update a group.
     async fn create_group(&self, req: &GroupCreate) -> BResult<Vec<BrokerOpResult>>;
     /// Delete a group from every broker.
     async fn delete_group(&self, group: &str) -> BResult<Vec<BrokerOpResult>>;
 
     /// Messages of a topic stored in `[begin, end)` ms, newest first, at most `limit`.
-    async fn messages_by_time(&self, topic: &str, begin: i64, end: i64, limit: usize) -> BResult<MessageList>;
+    async fn messages_by_time(
+        &self,
+        topic: &str,
+        begin: i64,
+        end: i64,
+        limit: usize,
+    ) -> BResult<MessageList>;
     /// Messages of a topic with a key.
     async fn messages_by_key(&self, topic: &str, key: &str, limit: usize) -> BResult<MessageList>;
     /// One message by id (client UNIQ_KEY or broker offset id).
     async fn message_detail(&self, topic: &str, msg_id: &str) -> BResult<MessageDetail>;
     /// Re-deliver a message to one group (through the group's retry topic).
-    async fn resend_to_group(&self, topic: &str, msg_id: &str, group: &str) -> BResult<ResendResult>;
+    async fn resend_to_group(
+        &self,
+        topic: &str,
+        msg_id: &str,
+        group: &str,
+    ) -> BResult<ResendResult>;
     /// Re-send DLQ messages of a group to their original topic, one result per message.
     async fn dlq_resend(&self, group: &str, msg_ids: &[String]) -> BResult<Vec<ResendResult>>;
 
     /// Producer connections of a producer group (on the brokers hosting `topic`).
-    async fn producer_connections(&self, group: &str, topic: &str) -> BResult<Partial<Vec<ProducerConn>>>;
+    async fn producer_connections(
+        &self,
+        group: &str,
+        topic: &str,
+    ) -> BResult<Partial<Vec<ProducerConn>>>;
 
     /// Running totals for the TPS sampler (brokers and up to `max_topics` user topics).
     async fn sample_totals(&self, max_topics: usize) -> BResult<TotalsSample>;

@@ -68,7 +68,9 @@ impl Lag {
     pub fn of_queue(broker_offset: i64, consumer_offset: Option<i64>) -> Self {
         match consumer_offset {
             None => Lag::unknown("no committed consumer offset"),
-            Some(c) if c > broker_offset => Lag::unknown(format!("consumer offset {c} is ahead of broker offset {broker_offset}")),
+            Some(c) if c > broker_offset => Lag::unknown(format!(
+                "consumer offset {c} is ahead of broker offset {broker_offset}"
+            )),
             Some(c) => Lag::known(broker_offset - c),
         }
     }
@@ -95,7 +97,10 @@ impl Lag {
         if unknown == 0 {
             Lag::known(total)
         } else {
-            Lag::unknown(format!("{unknown} of {n} queues unknown: {}", first_reason.unwrap_or_default()))
+            Lag::unknown(format!(
+                "{unknown} of {n} queues unknown: {}",
+                first_reason.unwrap_or_default()
+            ))
         }
     }
 
@@ -176,8 +181,15 @@ impl TopicKind {
         } else if name.starts_with("rmq_sys_")
             || name.starts_with("RMQ_SYS_")
             || name.ends_with("_REPLY_TOPIC")
-            || [st::TBW102, st::SCHEDULE_TOPIC, st::SELF_TEST_TOPIC, st::OFFSET_MOVED_EVENT, st::BENCHMARK_TOPIC, st::TRANS_CHECK_MAX_TIME_TOPIC]
-                .contains(&name)
+            || [
+                st::TBW102,
+                st::SCHEDULE_TOPIC,
+                st::SELF_TEST_TOPIC,
+                st::OFFSET_MOVED_EVENT,
+                st::BENCHMARK_TOPIC,
+                st::TRANS_CHECK_MAX_TIME_TOPIC,
+            ]
+            .contains(&name)
             || system_names.iter().any(|s| s == name)
         {
             TopicKind::System
@@ -640,5 +652,8 @@ pub fn is_system_group(name: &str) -> bool {
         "DEFAULT_CONSUMER",
         "DEFAULT_PRODUCER",
     ];
-    EXACT.contains(&name) || name.starts_with("CID_RMQ_SYS_") || name.starts_with("rmq_console") || name.starts_with("RMQ_CONSOLE")
+    EXACT.contains(&name)
+        || name.starts_with("CID_RMQ_SYS_")
+        || name.starts_with("rmq_console")
+        || name.starts_with("RMQ_CONSOLE")
 }

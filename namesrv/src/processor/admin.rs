@@ -2,7 +2,9 @@
 
 use mq_common::config::{parse_properties, render_config, ConfigKeys};
 use mq_common::protocol::codes::response;
-use mq_common::protocol::header::{AddWritePermResponseHeader, BrokerPermRequestHeader, WipeWritePermResponseHeader};
+use mq_common::protocol::header::{
+    AddWritePermResponseHeader, BrokerPermRequestHeader, WipeWritePermResponseHeader,
+};
 use mq_common::protocol::RemotingCommand;
 
 use super::{header, Reply};
@@ -25,7 +27,8 @@ pub(crate) fn write_perm(s: &NamesrvState, request: &RemotingCommand, add: bool)
 /// unknown key or blacklisted key rejects the whole update. Not persisted to the config file.
 pub(crate) fn update_config(s: &NamesrvState, request: &RemotingCommand) -> Reply {
     let bad = |m: String| RemotingCommand::error(response::SYSTEM_ERROR, m);
-    let text = std::str::from_utf8(&request.body).map_err(|_| bad("config body is not UTF-8".into()))?;
+    let text =
+        std::str::from_utf8(&request.body).map_err(|_| bad("config body is not UTF-8".into()))?;
     let props = parse_properties(text).map_err(|e| bad(format!("bad config body: {e}")))?;
     if let Some((k, _)) = props.iter().find(|(k, _)| RUNTIME_BLACKLIST.contains(&k.as_str())) {
         return Err(RemotingCommand::error(
@@ -38,7 +41,9 @@ pub(crate) fn update_config(s: &NamesrvState, request: &RemotingCommand) -> Repl
         match cfg.apply(k, v) {
             Ok(true) => {}
             Ok(false) => return Err(bad(format!("unknown config key '{k}'"))),
-            Err(why) => return Err(bad(format!("invalid value '{v}' for config key '{k}': {why}"))),
+            Err(why) => {
+                return Err(bad(format!("invalid value '{v}' for config key '{k}': {why}")))
+            }
         }
     }
     cfg.validate().map_err(bad)?;

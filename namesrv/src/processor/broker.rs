@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use mq_common::message::crc32_masked;
-use mq_common::protocol::body::{to_json, DataVersion, KvTable, RegisterBrokerBody, TopicConfigSerializeWrapper};
+use mq_common::protocol::body::{
+    to_json, DataVersion, KvTable, RegisterBrokerBody, TopicConfigSerializeWrapper,
+};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::header::{
     BrokerHeartbeatRequestHeader, QueryDataVersionRequestHeader, QueryDataVersionResponseHeader,
@@ -21,18 +23,26 @@ use crate::state::NamesrvState;
 /// Decode a REGISTER_BROKER body: JSON (fastjson-tolerant) or the compressed form. A body from
 /// a pre-3.0.11 broker is the bare `TopicConfigSerializeWrapper`; an empty body registers no
 /// topics with data version 0.
-pub(crate) fn decode_register_body(body: &[u8], compressed: bool) -> Result<RegisterBrokerBody, String> {
+pub(crate) fn decode_register_body(
+    body: &[u8],
+    compressed: bool,
+) -> Result<RegisterBrokerBody, String> {
     if body.is_empty() {
         return Ok(RegisterBrokerBody::default());
     }
     if compressed {
         return RegisterBrokerBody::decode_compressed(body);
     }
-    let value: serde_json::Value = lenient_json::from_slice(body).map_err(|e| format!("register body is not JSON: {e}"))?;
-    if value.get("topicConfigSerializeWrapper").is_none() && value.get("topicConfigTable").is_some() {
+    let value: serde_json::Value =
+        lenient_json::from_slice(body).map_err(|e| format!("register body is not JSON: {e}"))?;
+    if value.get("topicConfigSerializeWrapper").is_none() && value.get("topicConfigTable").is_some()
+    {
         let w: TopicConfigSerializeWrapper =
             serde_json::from_value(value).map_err(|e| format!("bad topic config wrapper: {e}"))?;
-        return Ok(RegisterBrokerBody { topic_config_serialize_wrapper: w, filter_server_list: vec![] });
+        return Ok(RegisterBrokerBody {
+            topic_config_serialize_wrapper: w,
+            filter_server_list: vec![],
+        });
     }
     serde_json::from_value(value).map_err(|e| format!("bad register body: {e}"))
 }
@@ -107,14 +117,17 @@ pub(crate) fn query_data_version(s: &NamesrvState, request: &RemotingCommand) ->
     let version: DataVersion = if request.body.is_empty() {
         DataVersion::default()
     } else {
-        lenient_json::from_slice(&request.body)
-            .map_err(|e| RemotingCommand::error(response::SYSTEM_ERROR, format!("bad data version body: {e}")))?
+        lenient_json::from_slice(&request.body).map_err(|e| {
+            RemotingCommand::error(response::SYSTEM_ERROR, format!("bad data version body: {e}"))
+        })?
     };
     let changed = s.routes.is_version_changed(&h.cluster_name, &h.broker_addr, &version);
     if !changed {
         s.routes.touch(&h.cluster_name, &h.broker_addr);
     }
-    let mut resp = RemotingCommand::success_with_header(&QueryDataVersionResponseHeader { changed: Some(changed) });
+    let mut resp = RemotingCommand::success_with_header(&QueryDataVersionResponseHeader {
+        changed: Some(changed),
+    });
     if let Some(v) = s.routes.data_version(&h.cluster_name, &h.broker_addr) {
         resp = resp.with_body(to_json(&v));
     }
@@ -129,7 +142,9 @@ mod tests {
     #[test]
     fn register_body_forms() {
         let mut b = RegisterBrokerBody::default();
-        b.topic_config_serialize_wrapper.topic_config_table.insert("T".into(), TopicConfig::new("T", 4, 6));
+        b.topic_config_serialize_wrapper
+            .topic_config_table
+            .insert("T".into(), TopicConfig::new("T", 4, 6));
         b.topic_config_serialize_wrapper.data_version.counter = 7;
         let json = serde_json::to_vec(&b).unwrap();
         assert_eq!(decode_register_body(&json, false).unwrap(), b);

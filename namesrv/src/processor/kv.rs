@@ -3,7 +3,8 @@
 use mq_common::protocol::body::{to_json, KvTable};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::header::{
-    GetKvConfigResponseHeader, GetKvListByNamespaceRequestHeader, KvConfigKeyRequestHeader, PutKvConfigRequestHeader,
+    GetKvConfigResponseHeader, GetKvListByNamespaceRequestHeader, KvConfigKeyRequestHeader,
+    PutKvConfigRequestHeader,
 };
 use mq_common::protocol::RemotingCommand;
 
@@ -15,7 +16,10 @@ pub(crate) fn put(s: &NamesrvState, request: &RemotingCommand) -> Reply {
     let h: PutKvConfigRequestHeader = header(request)?;
     s.kv.put(&h.namespace, &h.key, &h.value).map_err(|e| {
         tracing::error!(error = %e, "kv config not persisted");
-        RemotingCommand::error(response::SYSTEM_ERROR, format!("kv config set in memory but not persisted: {e}"))
+        RemotingCommand::error(
+            response::SYSTEM_ERROR,
+            format!("kv config set in memory but not persisted: {e}"),
+        )
     })?;
     Ok(RemotingCommand::success())
 }
@@ -24,7 +28,9 @@ pub(crate) fn put(s: &NamesrvState, request: &RemotingCommand) -> Reply {
 pub(crate) fn get(s: &NamesrvState, request: &RemotingCommand) -> Reply {
     let h: KvConfigKeyRequestHeader = header(request)?;
     match s.kv.get(&h.namespace, &h.key) {
-        Some(value) => Ok(RemotingCommand::success_with_header(&GetKvConfigResponseHeader { value: Some(value) })),
+        Some(value) => Ok(RemotingCommand::success_with_header(&GetKvConfigResponseHeader {
+            value: Some(value),
+        })),
         None => Err(RemotingCommand::error(
             response::QUERY_NOT_FOUND,
             format!("No config item, Namespace: {} Key: {}", h.namespace, h.key),
@@ -37,7 +43,10 @@ pub(crate) fn delete(s: &NamesrvState, request: &RemotingCommand) -> Reply {
     let h: KvConfigKeyRequestHeader = header(request)?;
     s.kv.delete(&h.namespace, &h.key).map_err(|e| {
         tracing::error!(error = %e, "kv config not persisted");
-        RemotingCommand::error(response::SYSTEM_ERROR, format!("kv config deleted in memory but not persisted: {e}"))
+        RemotingCommand::error(
+            response::SYSTEM_ERROR,
+            format!("kv config deleted in memory but not persisted: {e}"),
+        )
     })?;
     Ok(RemotingCommand::success())
 }

@@ -58,9 +58,9 @@ impl NamesrvProcessor {
             req::REGISTER_TOPIC_IN_NAMESRV => route::register_topic(s, request),
             req::GET_TOPICS_BY_CLUSTER => route::topics_by_cluster(s, request),
             req::GET_SYSTEM_TOPIC_LIST_FROM_NS => route::system_topics(s),
-            req::GET_UNIT_TOPIC_LIST | req::GET_HAS_UNIT_SUB_TOPIC_LIST | req::GET_HAS_UNIT_SUB_UNUNIT_TOPIC_LIST => {
-                route::unit_topics(s, request.code)
-            }
+            req::GET_UNIT_TOPIC_LIST
+            | req::GET_HAS_UNIT_SUB_TOPIC_LIST
+            | req::GET_HAS_UNIT_SUB_UNUNIT_TOPIC_LIST => route::unit_topics(s, request.code),
             req::PUT_KV_CONFIG => kv::put(s, request),
             req::GET_KV_CONFIG => kv::get(s, request),
             req::DELETE_KV_CONFIG => kv::delete(s, request),

@@ -3,7 +3,9 @@
 
 use mq_common::protocol::body::{to_json, TopicRouteData};
 use mq_common::protocol::codes::{request as req, response};
-use mq_common::protocol::header::{DeleteTopicFromNamesrvRequestHeader, GetRouteInfoRequestHeader, GetTopicsByClusterRequestHeader};
+use mq_common::protocol::header::{
+    DeleteTopicFromNamesrvRequestHeader, GetRouteInfoRequestHeader, GetTopicsByClusterRequestHeader,
+};
 use mq_common::protocol::{lenient_json, RemotingCommand};
 
 use super::{header, Reply};
@@ -94,8 +96,9 @@ pub(crate) fn register_topic(s: &NamesrvState, request: &RemotingCommand) -> Rep
     if request.body.is_empty() {
         return Ok(RemotingCommand::success());
     }
-    let route: TopicRouteData = lenient_json::from_slice(&request.body)
-        .map_err(|e| RemotingCommand::error(response::SYSTEM_ERROR, format!("bad topic route body: {e}")))?;
+    let route: TopicRouteData = lenient_json::from_slice(&request.body).map_err(|e| {
+        RemotingCommand::error(response::SYSTEM_ERROR, format!("bad topic route body: {e}"))
+    })?;
     s.routes
         .register_topic(&h.topic, &route.queue_datas)
         .map_err(|e| RemotingCommand::error(response::SYSTEM_ERROR, e))?;

@@ -51,14 +51,19 @@ pub async fn read_frame(s: &mut TcpStream) -> (serde_json::Value, Vec<u8>) {
         let w = i32::from_be_bytes(buf[0..4].try_into().unwrap());
         assert_eq!(w >> 24, 0, "responses are JSON headers");
         let hlen = (w & 0xFF_FFFF) as usize;
-        let header: serde_json::Value = serde_json::from_slice(&buf[4..4 + hlen]).expect("strict JSON header");
+        let header: serde_json::Value =
+            serde_json::from_slice(&buf[4..4 + hlen]).expect("strict JSON header");
         (header, buf[4 + hlen..].to_vec())
     };
     tokio::time::timeout(Duration::from_secs(10), fut).await.expect("response within 10 s")
 }
 
 /// Write a frame and read the response.
-pub async fn call_raw(s: &mut TcpStream, header: &str, body: &[u8]) -> (serde_json::Value, Vec<u8>) {
+pub async fn call_raw(
+    s: &mut TcpStream,
+    header: &str,
+    body: &[u8],
+) -> (serde_json::Value, Vec<u8>) {
     s.write_all(&raw_frame(header, body)).await.unwrap();
     read_frame(s).await
 }

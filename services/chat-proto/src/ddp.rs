@@ -94,21 +94,34 @@ pub fn parse_client(text: &str) -> Result<ClientFrame, FrameError> {
     Ok(match msg {
         "connect" => ClientFrame::Connect {
             version: o.get("version").and_then(Value::as_str).unwrap_or("").to_string(),
-            support: params(o.get("support")).iter().filter_map(|s| s.as_str().map(str::to_string)).collect(),
+            support: params(o.get("support"))
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect(),
         },
         "ping" => ClientFrame::Ping(o.get("id").cloned()),
         "pong" => ClientFrame::Pong,
         "method" => {
             let id = string_id(o.get("id")).ok_or(FrameError::Malformed("method"))?;
-            let method = o.get("method").and_then(Value::as_str).ok_or(FrameError::Malformed("method"))?.to_string();
+            let method = o
+                .get("method")
+                .and_then(Value::as_str)
+                .ok_or(FrameError::Malformed("method"))?
+                .to_string();
             ClientFrame::Method { id, method, params: params(o.get("params")) }
         }
         "sub" => {
             let id = string_id(o.get("id")).ok_or(FrameError::Malformed("sub"))?;
-            let name = o.get("name").and_then(Value::as_str).ok_or(FrameError::Malformed("sub"))?.to_string();
+            let name = o
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or(FrameError::Malformed("sub"))?
+                .to_string();
             ClientFrame::Sub { id, name, params: params(o.get("params")) }
         }
-        "unsub" => ClientFrame::Unsub { id: string_id(o.get("id")).ok_or(FrameError::Malformed("unsub"))? },
+        "unsub" => {
+            ClientFrame::Unsub { id: string_id(o.get("id")).ok_or(FrameError::Malformed("unsub"))? }
+        }
         _ => ClientFrame::Unknown(v.clone()),
     })
 }
@@ -227,7 +240,10 @@ mod tests {
             parse_client(r#"{"msg":"connect","version":"1","support":["1","pre2"]}"#).unwrap(),
             ClientFrame::Connect { version: "1".into(), support: vec!["1".into(), "pre2".into()] }
         );
-        assert_eq!(parse_client(r#"{"msg":"ping","id":"7"}"#).unwrap(), ClientFrame::Ping(Some(json!("7"))));
+        assert_eq!(
+            parse_client(r#"{"msg":"ping","id":"7"}"#).unwrap(),
+            ClientFrame::Ping(Some(json!("7")))
+        );
         assert_eq!(
             parse_client(r#"{"msg":"method","id":1,"method":"m"}"#).unwrap(),
             ClientFrame::Method { id: "1".into(), method: "m".into(), params: vec![] }
@@ -243,7 +259,10 @@ mod tests {
     fn errors() {
         assert_eq!(parse_client("garbage"), Err(FrameError::Unparseable));
         assert_eq!(parse_client("[1]"), Err(FrameError::Unparseable));
-        assert_eq!(parse_client(r#"{"msg":"method","method":"m"}"#), Err(FrameError::Malformed("method")));
+        assert_eq!(
+            parse_client(r#"{"msg":"method","method":"m"}"#),
+            Err(FrameError::Malformed("method"))
+        );
         assert_eq!(parse_client(r#"{"msg":"sub","id":"1"}"#), Err(FrameError::Malformed("sub")));
     }
 

@@ -29,7 +29,9 @@ pub fn validate_uid(uid: &str) -> Result<(), IdError> {
 
 /// Check a client message id (`[A-Za-z0-9_-]{8,64}`), the idempotency key of a send.
 pub fn validate_msg_id(id: &str) -> Result<(), IdError> {
-    if (8..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if (8..=64).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         Ok(())
     } else {
         Err(IdError::Message(id.to_string()))

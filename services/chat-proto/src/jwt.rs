@@ -94,9 +94,17 @@ pub fn sign(claims: &Claims, secret: &[u8]) -> String {
 }
 
 /// Verify an HS256 JWT: MAC, audience, a valid `sub`, and `exp > now_s - leeway_s`.
-pub fn verify(token: &str, secret: &[u8], audience: &str, now_s: i64, leeway_s: i64) -> Result<Claims, JwtError> {
+pub fn verify(
+    token: &str,
+    secret: &[u8],
+    audience: &str,
+    now_s: i64,
+    leeway_s: i64,
+) -> Result<Claims, JwtError> {
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(JwtError::Invalid);
     };
     let header: Header = URL_SAFE_NO_PAD
@@ -161,14 +169,20 @@ impl Claims {
     }
 
     fn scope_matches(&self, action: &str, rid: &str) -> bool {
-        self.scope.iter().any(|s| s.strip_prefix(action).and_then(|r| r.strip_prefix(':')).is_some_and(|pat| glob(pat, rid)))
+        self.scope.iter().any(|s| {
+            s.strip_prefix(action)
+                .and_then(|r| r.strip_prefix(':'))
+                .is_some_and(|pat| glob(pat, rid))
+        })
     }
 
     /// May this user post to `rid`? DMs need `chat.write` on the rid and being a party; rooms need
     /// `chat.write` or the `admin` role.
     pub fn can_write(&self, rid: &str) -> bool {
         match Room::parse(rid) {
-            Ok(r @ Room::Direct(..)) => r.is_party(&self.sub) && self.scope_matches("chat.write", rid),
+            Ok(r @ Room::Direct(..)) => {
+                r.is_party(&self.sub) && self.scope_matches("chat.write", rid)
+            }
             Ok(Room::Named(_)) => self.has_role("admin") || self.scope_matches("chat.write", rid),
             Err(_) => false,
         }
@@ -221,7 +235,11 @@ mod tests {
         parts[1] = bob.split('.').nth(1).unwrap();
         assert_eq!(verify(&parts.join("."), KEY, "chat", 1000, 0), Err(JwtError::Invalid));
         // alg=none is refused even with an empty signature.
-        let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#), t.split('.').nth(1).unwrap());
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
+            t.split('.').nth(1).unwrap()
+        );
         assert_eq!(verify(&none, KEY, "chat", 1000, 0), Err(JwtError::Invalid));
     }
 

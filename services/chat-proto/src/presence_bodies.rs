@@ -271,7 +271,15 @@ mod tests {
         let j = r#"{"v":1,"kind":"default_status","uid":"alice","username":"alice","statusDefault":"busy","statusText":"in a call","gw":"gw-1"}"#;
         let Heartbeat::DefaultStatus(d) = serde_json::from_str(j).unwrap() else { panic!() };
         assert_eq!(d.status_default, Status::Busy);
-        let b = Heartbeat::Batch(BatchBody { v: 1, gw: "g".into(), epoch: "e".into(), seq: 1, queue: 3, interval_ms: 5000, conns: vec![] });
+        let b = Heartbeat::Batch(BatchBody {
+            v: 1,
+            gw: "g".into(),
+            epoch: "e".into(),
+            seq: 1,
+            queue: 3,
+            interval_ms: 5000,
+            conns: vec![],
+        });
         let s = serde_json::to_value(&b).unwrap();
         assert_eq!(s["kind"], "batch");
         assert_eq!(serde_json::from_value::<Heartbeat>(s).unwrap(), b);

@@ -29,20 +29,33 @@ impl StatusCache {
     /// consumer started, which are newer than any snapshot read afterwards, so they win.
     pub fn apply_state(&mut self, state: &StateBody) {
         for (uid, u) in &state.users {
-            self.users.entry(uid.clone()).or_insert_with(|| Cached { username: u.username.clone(), status: u.status, status_text: u.status_text.clone() });
+            self.users.entry(uid.clone()).or_insert_with(|| Cached {
+                username: u.username.clone(),
+                status: u.status,
+                status_text: u.status_text.clone(),
+            });
         }
     }
 
     /// Apply a status event; returns true when the visible status changed.
     pub fn apply_event(&mut self, e: &StatusEvent) -> bool {
-        let new = Cached { username: e.username.clone(), status: e.status, status_text: e.status_text.clone() };
+        let new = Cached {
+            username: e.username.clone(),
+            status: e.status,
+            status_text: e.status_text.clone(),
+        };
         let old = self.users.insert(e.uid.clone(), new.clone());
-        old.map(|o| o.status != new.status || o.status_text != new.status_text).unwrap_or(new.status != Status::Offline)
+        old.map(|o| o.status != new.status || o.status_text != new.status_text)
+            .unwrap_or(new.status != Status::Offline)
     }
 
     /// The status of `uid` (offline when unknown).
     pub fn get(&self, uid: &str) -> Cached {
-        self.users.get(uid).cloned().unwrap_or(Cached { username: uid.to_string(), status: Status::Offline, status_text: String::new() })
+        self.users.get(uid).cloned().unwrap_or(Cached {
+            username: uid.to_string(),
+            status: Status::Offline,
+            status_text: String::new(),
+        })
     }
 
     /// Counts of users per non-offline status: (online, away, busy).

@@ -19,14 +19,24 @@ pub struct ShardSelector;
 impl MessageQueueSelector for ShardSelector {
     fn select(&self, queues: &[MessageQueue], arg: &str) -> MessageQueue {
         let want = shard(arg, queues.len()) as i32;
-        queues.iter().find(|q| q.queue_id == want).unwrap_or(&queues[want as usize % queues.len()]).clone()
+        queues
+            .iter()
+            .find(|q| q.queue_id == want)
+            .unwrap_or(&queues[want as usize % queues.len()])
+            .clone()
     }
 }
 
 /// Make sure `topics` exist with `queues` write queues. A missing topic is created on every
 /// master (when `create`); an existing one with another count is a fatal error, because a
 /// silent re-sharding would break per-conversation order.
-pub async fn ensure_topics(admin: &Admin, topics: &[&str], queues: i32, create: bool, wait: Duration) -> anyhow::Result<()> {
+pub async fn ensure_topics(
+    admin: &Admin,
+    topics: &[&str],
+    queues: i32,
+    create: bool,
+    wait: Duration,
+) -> anyhow::Result<()> {
     for topic in topics {
         let existing = admin.topic_route(topic).await.ok().filter(|r| !r.queue_datas.is_empty());
         if existing.is_none() && create {
@@ -36,7 +46,10 @@ pub async fn ensure_topics(admin: &Admin, topics: &[&str], queues: i32, create: 
                 if !masters.is_empty() {
                     let tc = TopicConfig::new(*topic, queues, PERM_READ | PERM_WRITE);
                     for addr in masters {
-                        admin.create_topic(&BrokerTarget::Addr(addr.clone()), &tc).await.with_context(|| format!("create topic {topic} on {addr}"))?;
+                        admin
+                            .create_topic(&BrokerTarget::Addr(addr.clone()), &tc)
+                            .await
+                            .with_context(|| format!("create topic {topic} on {addr}"))?;
                     }
                     tracing::info!(topic, queues, "created topic");
                     break;
@@ -103,7 +116,12 @@ impl TopicReader {
         let route = self.admin.topic_route(&self.topic).await?;
         let mut out = Vec::new();
         for qd in &route.queue_datas {
-            let Some(addr) = route.broker_datas.iter().find(|b| b.broker_name == qd.broker_name).and_then(|b| b.master_addr()) else {
+            let Some(addr) = route
+                .broker_datas
+                .iter()
+                .find(|b| b.broker_name == qd.broker_name)
+                .and_then(|b| b.master_addr())
+            else {
                 continue;
             };
             for q in 0..qd.read_queue_nums {
@@ -116,12 +134,29 @@ impl TopicReader {
 
     /// Master address of `mq`'s broker.
     pub async fn addr_of(&self, mq: &MessageQueue) -> anyhow::Result<String> {
-        self.queues().await?.into_iter().find(|(q, _)| q == mq).map(|(_, a)| a).with_context(|| format!("no route to {mq}"))
+        self.queues()
+            .await?
+            .into_iter()
+            .find(|(q, _)| q == mq)
+            .map(|(_, a)| a)
+            .with_context(|| format!("no route to {mq}"))
     }
 
     /// Messages with `key` stored in `[begin_ms, end_ms]` (at most `max`).
-    pub async fn query_key(&self, key: &str, max: i32, begin_ms: i64, end_ms: i64) -> anyhow::Result<Vec<MessageExt>> {
-        Ok(self.admin.query_msg_by_key(&self.topic, key, max, begin_ms, end_ms).await?.into_iter().map(|q| q.message).collect())
+    pub async fn query_key(
+        &self,
+        key: &str,
+        max: i32,
+        begin_ms: i64,
+        end_ms: i64,
+    ) -> anyhow::Result<Vec<MessageExt>> {
+        Ok(self
+            .admin
+            .query_msg_by_key(&self.topic, key, max, begin_ms, end_ms)
+            .await?
+            .into_iter()
+            .map(|q| q.message)
+            .collect())
     }
 
     /// Max offset of `mq`.
@@ -135,19 +170,35 @@ impl TopicReader {
     }
 
     /// First offset stored at or after `ts`.
-    pub async fn search_offset(&self, mq: &MessageQueue, addr: &str, ts: i64) -> anyhow::Result<i64> {
+    pub async fn search_offset(
+        &self,
+        mq: &MessageQueue,
+        addr: &str,
+        ts: i64,
+    ) -> anyhow::Result<i64> {
         Ok(self.admin.api().search_offset(addr, mq, ts).await?)
     }
 
     /// Pull up to `max` messages matching tag expression `expr` from `offset` (no long polling).
-    pub async fn pull(&self, mq: &MessageQueue, addr: &str, expr: &str, offset: i64, max: i32) -> anyhow::Result<Page> {
+    pub async fn pull(
+        &self,
+        mq: &MessageQueue,
+        addr: &str,
+        expr: &str,
+        offset: i64,
+        max: i32,
+    ) -> anyhow::Result<Page> {
         let r = self.admin.pull_without_commit(addr, mq, expr, &self.group, offset, max).await?;
         let messages = match r.status {
             PullStatus::Found(m) => m,
             _ => Vec::new(),
         };
         // OFFSET_MOVED answers with the queue bounds: clamp into them instead of looping.
-        let next = if r.next_begin_offset < offset && messages.is_empty() { offset.max(r.min_offset) } else { r.next_begin_offset };
+        let next = if r.next_begin_offset < offset && messages.is_empty() {
+            offset.max(r.min_offset)
+        } else {
+            r.next_begin_offset
+        };
         Ok(Page { messages, next, max: r.max_offset })
     }
 }
@@ -158,10 +209,15 @@ mod tests {
 
     #[test]
     fn shard_selector_matches_by_queue_id_not_position() {
-        let mut qs: Vec<MessageQueue> = (0..8).map(|q| MessageQueue::new("chat_inbox", "b", q)).collect();
+        let mut qs: Vec<MessageQueue> =
+            (0..8).map(|q| MessageQueue::new("chat_inbox", "b", q)).collect();
         let want = shard("d_alice_bob", 8) as i32;
         assert_eq!(ShardSelector.select(&qs, "d_alice_bob").queue_id, want);
         qs.reverse();
-        assert_eq!(ShardSelector.select(&qs, "d_alice_bob").queue_id, want, "route order does not matter");
+        assert_eq!(
+            ShardSelector.select(&qs, "d_alice_bob").queue_id,
+            want,
+            "route order does not matter"
+        );
     }
 }

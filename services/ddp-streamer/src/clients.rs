@@ -23,9 +23,17 @@ pub struct PullTimings {
 }
 
 /// Chat topics: 5 s long polls.
-pub const CHAT_PULL: PullTimings = PullTimings { suspend: Duration::from_secs(5), timeout: Duration::from_secs(10), backoff: Duration::from_millis(500) };
+pub const CHAT_PULL: PullTimings = PullTimings {
+    suspend: Duration::from_secs(5),
+    timeout: Duration::from_secs(10),
+    backoff: Duration::from_millis(500),
+};
 /// Presence topics: 2 s long polls (presence reacts within one sync period).
-pub const PRESENCE_PULL: PullTimings = PullTimings { suspend: Duration::from_secs(2), timeout: Duration::from_secs(5), backoff: Duration::from_millis(300) };
+pub const PRESENCE_PULL: PullTimings = PullTimings {
+    suspend: Duration::from_secs(2),
+    timeout: Duration::from_secs(5),
+    backoff: Duration::from_millis(300),
+};
 
 /// The identity and timings every client of one service process shares.
 #[derive(Debug, Clone)]
@@ -69,7 +77,12 @@ impl ServiceClients {
     }
 
     /// Start a producer of `group` with `retries` extra attempts; `what` names it in errors.
-    pub async fn producer(&self, group: &str, retries: usize, what: &str) -> anyhow::Result<Producer> {
+    pub async fn producer(
+        &self,
+        group: &str,
+        retries: usize,
+        what: &str,
+    ) -> anyhow::Result<Producer> {
         Producer::builder()
             .client_options(self.options())
             .group(group)
@@ -83,7 +96,13 @@ impl ServiceClients {
     /// An orderly push consumer of `group` on every tag of `topic` (all our consumers are
     /// orderly: per-conversation / per-user order). The caller adds what differs (start
     /// position, offsets dir, locks, shutdown timeout) and starts it.
-    pub fn orderly_consumer(&self, group: &str, topic: &str, model: MessageModel, pull: PullTimings) -> PushConsumerBuilder {
+    pub fn orderly_consumer(
+        &self,
+        group: &str,
+        topic: &str,
+        model: MessageModel,
+        pull: PullTimings,
+    ) -> PushConsumerBuilder {
         PushConsumer::builder()
             .client_options(self.options())
             .group(group)

@@ -15,7 +15,9 @@ pub fn offsets_dir() -> anyhow::Result<PathBuf> {
 
 /// The default instance id: `<hostname>-<pid>`.
 pub fn default_instance_id() -> String {
-    let host = std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "host".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
     format!("{host}-{}", std::process::id())
 }
 

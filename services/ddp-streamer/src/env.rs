@@ -40,10 +40,11 @@ where
     T::Err: std::fmt::Display,
 {
     match value.map(str::trim) {
-        Some(v) if !v.is_empty() => v
-            .parse()
-            .map(Some)
-            .map_err(|e: T::Err| EnvError::Invalid { name: name.to_string(), value: v.to_string(), reason: e.to_string() }),
+        Some(v) if !v.is_empty() => v.parse().map(Some).map_err(|e: T::Err| EnvError::Invalid {
+            name: name.to_string(),
+            value: v.to_string(),
+            reason: e.to_string(),
+        }),
         _ => Ok(None),
     }
 }
@@ -115,10 +116,16 @@ mod tests {
     #[test]
     fn bad_values_name_the_variable() {
         let e = parse_opt::<u16>("PORT", Some("70000")).unwrap_err();
-        assert!(matches!(&e, EnvError::Invalid { name, value, .. } if name == "PORT" && value == "70000"));
+        assert!(
+            matches!(&e, EnvError::Invalid { name, value, .. } if name == "PORT" && value == "70000")
+        );
         assert!(e.to_string().starts_with("PORT=\"70000\": "), "{e}");
         for bad in ["0", "-1", "NaN", "inf"] {
-            assert_eq!(parse_secs("HB", Some(bad), 30.0), Err(EnvError::NotPositive { name: "HB".into() }), "{bad}");
+            assert_eq!(
+                parse_secs("HB", Some(bad), 30.0),
+                Err(EnvError::NotPositive { name: "HB".into() }),
+                "{bad}"
+            );
         }
         assert!(matches!(parse_secs("HB", Some("soon"), 30.0), Err(EnvError::Invalid { .. })));
     }

@@ -35,7 +35,9 @@ impl Drop for OffsetsDir {
         match std::fs::remove_dir_all(&self.path) {
             Ok(()) => tracing::debug!(dir = %self.path.display(), "offsets dir removed"),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!(dir = %self.path.display(), error = %e, "could not remove the offsets dir"),
+            Err(e) => {
+                tracing::warn!(dir = %self.path.display(), error = %e, "could not remove the offsets dir")
+            }
         }
     }
 }

@@ -69,7 +69,9 @@ pub struct ObserverProc {
 impl ObserverProc {
     /// A metric from `/metrics`.
     pub fn metric(&self, name: &str) -> i64 {
-        http_get(&format!("127.0.0.1:{}", self.port), "/metrics").map(|(_, b)| metric(&b, name)).unwrap_or(0)
+        http_get(&format!("127.0.0.1:{}", self.port), "/metrics")
+            .map(|(_, b)| metric(&b, name))
+            .unwrap_or(0)
     }
 }
 
@@ -204,7 +206,10 @@ impl Cluster {
     /// Every `chat_inbox` message stored under `key`.
     pub async fn inbox_by_key(&self, key: &str) -> Vec<mq_client::MessageExt> {
         let admin = mq_client::Admin::connect(&self.namesrv_addr).await.expect("admin");
-        let r = admin.query_msg_by_key(chat_proto::topics::CHAT_INBOX, key, 64, 0, i64::MAX).await.expect("query");
+        let r = admin
+            .query_msg_by_key(chat_proto::topics::CHAT_INBOX, key, 64, 0, i64::MAX)
+            .await
+            .expect("query");
         admin.close();
         r.into_iter().map(|q| q.message).collect()
     }

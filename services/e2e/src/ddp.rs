@@ -49,7 +49,9 @@ impl Drop for DdpClient {
 impl DdpClient {
     /// Connect to `url` and complete the DDP handshake.
     pub async fn connect(url: &str) -> anyhow::Result<DdpClient> {
-        let (ws, _) = tokio::time::timeout(Duration::from_secs(10), tokio_tungstenite::connect_async(url)).await??;
+        let (ws, _) =
+            tokio::time::timeout(Duration::from_secs(10), tokio_tungstenite::connect_async(url))
+                .await??;
         let (mut sink, mut stream) = ws.split();
         let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
         tokio::spawn(async move {
@@ -59,7 +61,9 @@ impl DdpClient {
                 }
             }
         });
-        out.send(Message::Text(json!({"msg":"connect","version":"1","support":["1"]}).to_string().into()))?;
+        out.send(Message::Text(
+            json!({"msg":"connect","version":"1","support":["1"]}).to_string().into(),
+        ))?;
         let pending: Pending = Arc::default();
         let closed: Arc<std::sync::Mutex<Option<u16>>> = Arc::default();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
@@ -116,13 +120,23 @@ impl DdpClient {
             }
         });
         let session = tokio::time::timeout(Duration::from_secs(10), conn_rx).await??;
-        Ok(DdpClient { out, pending, next: AtomicU64::new(1), events: Mutex::new(ev_rx), closed, session, reader })
+        Ok(DdpClient {
+            out,
+            pending,
+            next: AtomicU64::new(1),
+            events: Mutex::new(ev_rx),
+            closed,
+            session,
+            reader,
+        })
     }
 
     /// Connect and log in with `token`.
     pub async fn login(url: &str, token: &str) -> anyhow::Result<DdpClient> {
         let c = Self::connect(url).await?;
-        c.call("login", json!([{"resume": token}])).await.map_err(|e| anyhow::anyhow!("login: {e}"))?;
+        c.call("login", json!([{"resume": token}]))
+            .await
+            .map_err(|e| anyhow::anyhow!("login: {e}"))?;
         Ok(c)
     }
 
@@ -134,7 +148,10 @@ impl DdpClient {
             Ok(Ok(v)) => Ok(v),
             _ => {
                 self.pending.lock().await.remove(&key);
-                anyhow::bail!("no answer to {frame} within {timeout:?} (closed: {:?})", self.closed.lock().unwrap())
+                anyhow::bail!(
+                    "no answer to {frame} within {timeout:?} (closed: {:?})",
+                    self.closed.lock().unwrap()
+                )
             }
         }
     }

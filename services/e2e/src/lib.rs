@@ -16,7 +16,11 @@ pub use mq_test_support::wait_until;
 
 /// The per-test scale factor `E2E_SCALE` (default 1.0): heavy tests multiply their sizes by it.
 pub fn scale() -> f64 {
-    std::env::var("E2E_SCALE").ok().and_then(|s| s.parse().ok()).filter(|x: &f64| *x > 0.0).unwrap_or(1.0)
+    std::env::var("E2E_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|x: &f64| *x > 0.0)
+        .unwrap_or(1.0)
 }
 
 /// `n` scaled by [`scale`], at least `min`.

@@ -43,12 +43,17 @@ async fn kill_gateway_offlines_exactly_its_single_homed_users() {
     // view (initial frames, then changes) has every watched user online.
     let mut latest: HashMap<String, i64> = HashMap::new();
     let end = Instant::now() + Duration::from_secs(20);
-    while !(latest.len() == gw1_users.len() && latest.values().all(|s| *s == 1)) && Instant::now() < end {
+    while !(latest.len() == gw1_users.len() && latest.values().all(|s| *s == 1))
+        && Instant::now() < end
+    {
         for (u, st, _) in drain_presence(&watcher, Duration::from_millis(200)).await {
             latest.insert(u, st);
         }
     }
-    assert!(latest.len() == gw1_users.len() && latest.values().all(|s| *s == 1), "everyone online before the kill");
+    assert!(
+        latest.len() == gw1_users.len() && latest.values().all(|s| *s == 1),
+        "everyone online before the kill"
+    );
 
     // SIGKILL gw-1.
     let t0 = Instant::now();
@@ -67,9 +72,15 @@ async fn kill_gateway_offlines_exactly_its_single_homed_users() {
     }
     // The watcher itself is online too.
     let survivors = (half + dual + 1) as i64;
-    let http_conv = time_until(Duration::from_secs(20), || p.online() == survivors).await.map(|_| t0.elapsed());
+    let http_conv =
+        time_until(Duration::from_secs(20), || p.online() == survivors).await.map(|_| t0.elapsed());
     // Anything late (a flap of a dual-homed user) would show up within two more intervals.
-    all_events.extend(drain_presence(&watcher, Duration::from_millis(2 * SYNC_MS)).await.into_iter().map(|(u, st, _)| (u, st)));
+    all_events.extend(
+        drain_presence(&watcher, Duration::from_millis(2 * SYNC_MS))
+            .await
+            .into_iter()
+            .map(|(u, st, _)| (u, st)),
+    );
     let first = offline_at.values().min().copied();
     let last = offline_at.values().max().copied();
     println!(
@@ -82,12 +93,16 @@ async fn kill_gateway_offlines_exactly_its_single_homed_users() {
     );
     let got: HashSet<String> = offline_at.keys().cloned().collect();
     assert_eq!(got, single, "exactly the single-homed users went offline");
-    let dual_events: Vec<&(String, i64)> = all_events.iter().filter(|(u, _)| dual_users.contains(u)).collect();
+    let dual_events: Vec<&(String, i64)> =
+        all_events.iter().filter(|(u, _)| dual_users.contains(u)).collect();
     assert!(dual_events.is_empty(), "dual-homed users must see no event at all: {dual_events:?}");
     let per_user = all_events.iter().filter(|(_, st)| *st == 0).count();
     assert_eq!(per_user, single.len(), "one offline event per user, no duplicates");
     assert!(http_conv.is_some(), "/v1/stats shows {survivors} online (saw {})", p.online());
     let st = p.statuses(&gw1_users);
-    assert!(single.iter().all(|u| st[u] == "offline") && dual_users.iter().all(|u| st[u] == "online"), "HTTP agrees");
+    assert!(
+        single.iter().all(|u| st[u] == "offline") && dual_users.iter().all(|u| st[u] == "online"),
+        "HTTP agrees"
+    );
     drop((c0, c0b));
 }

@@ -25,11 +25,16 @@ async fn gateway_restart_same_instance_id_then_sigterm() {
     watch(&watcher, &all).await;
     // A second socket follows every status change (PRESENCE_BROADCAST_ALL=true in tests).
     let logged = DdpClient::login(&c.gw(0).ws_url(), &c.token("logged")).await.unwrap();
-    logged.sub("stream-notify-logged", serde_json::json!(["user-status", false])).await.expect("stream-notify-logged ready");
+    logged
+        .sub("stream-notify-logged", serde_json::json!(["user-status", false]))
+        .await
+        .expect("stream-notify-logged ready");
     let url1 = c.gw(1).ws_url();
     let mut clients = login_many(&c, &url1, "stay", 0..10).await;
     let gone_clients = login_many(&c, &url1, "gone", 0..10).await;
-    time_until(Duration::from_secs(30), || p.statuses(&all).values().all(|s| s == "online")).await.expect("all 20 online");
+    time_until(Duration::from_secs(30), || p.statuses(&all).values().all(|s| s == "online"))
+        .await
+        .expect("all 20 online");
 
     // T16: SIGKILL gw-1 and start a new process with the same INSTANCE_ID.
     c.gateways[1].take().unwrap().proc.kill();
@@ -46,15 +51,28 @@ async fn gateway_restart_same_instance_id_then_sigterm() {
     })
     .await
     .expect("old-epoch connections purged, reconnected users online");
-    println!("T16: old-epoch connections purged {:?} after the restart began (lease is 30 s)", t_restart.elapsed());
+    println!(
+        "T16: old-epoch connections purged {:?} after the restart began (lease is 30 s)",
+        t_restart.elapsed()
+    );
     let metrics = http_get(&p.addr(), "/metrics").unwrap().1;
-    assert!(!metrics.contains("presence_reaped_total{reason=\"epoch\"} 0"), "epoch purge counted:\n{metrics}");
-    assert!(metrics.contains("presence_reaped_total{reason=\"gateway_lease\"} 0"), "no lease expiry:\n{metrics}");
+    assert!(
+        !metrics.contains("presence_reaped_total{reason=\"epoch\"} 0"),
+        "epoch purge counted:\n{metrics}"
+    );
+    assert!(
+        metrics.contains("presence_reaped_total{reason=\"gateway_lease\"} 0"),
+        "no lease expiry:\n{metrics}"
+    );
     let evs = drain_presence(&watcher, Duration::from_millis(2 * SYNC_MS)).await;
-    let flapped: Vec<&String> = stay.iter().filter(|u| evs.iter().any(|(e, st, _)| e == *u && *st == 0)).collect();
+    let flapped: Vec<&String> =
+        stay.iter().filter(|u| evs.iter().any(|(e, st, _)| e == *u && *st == 0)).collect();
     println!("T16: {} of {} reconnected users flapped offline (expected 0 when they reconnect within one sync interval)", flapped.len(), stay.len());
     for u in &gone {
-        assert!(evs.iter().any(|(e, st, _)| e == u && *st == 0), "{u} got an offline event: {evs:?}");
+        assert!(
+            evs.iter().any(|(e, st, _)| e == u && *st == 0),
+            "{u} got an offline event: {evs:?}"
+        );
     }
 
     // T6: SIGTERM gw-1: the stay users go offline without a lease wait.
@@ -72,7 +90,12 @@ async fn gateway_restart_same_instance_id_then_sigterm() {
     }
     term.join().unwrap();
     let worst = seen.values().max().copied();
-    println!("T6: SIGTERM -> offline events for {}/{} users, slowest after {:?} (lease would be 30 s)", seen.len(), stay.len(), worst);
+    println!(
+        "T6: SIGTERM -> offline events for {}/{} users, slowest after {:?} (lease would be 30 s)",
+        seen.len(),
+        stay.len(),
+        worst
+    );
     assert_eq!(seen.len(), stay.len(), "every user of the stopped gateway went offline");
     assert!(worst.unwrap() < Duration::from_secs(10), "generous bound: far below the lease");
     // stream-notify-logged saw the same transitions as Rocket.Chat's user-status args.
@@ -80,11 +103,17 @@ async fn gateway_restart_same_instance_id_then_sigterm() {
     let mut user_status = Vec::new();
     while let Ok(ev) = rx.try_recv() {
         if ev.collection == "stream-notify-logged" && ev.event_name == "user-status" {
-            user_status.push((ev.args[0].as_str().unwrap_or("").to_string(), ev.args[2].as_i64().unwrap_or(-1)));
+            user_status.push((
+                ev.args[0].as_str().unwrap_or("").to_string(),
+                ev.args[2].as_i64().unwrap_or(-1),
+            ));
         }
     }
     for u in &gone {
-        assert!(user_status.contains(&(u.clone(), 0)), "user-status offline for {u}: {user_status:?}");
+        assert!(
+            user_status.contains(&(u.clone(), 0)),
+            "user-status offline for {u}: {user_status:?}"
+        );
     }
     drop(clients);
 }

@@ -26,7 +26,8 @@ async fn t03_per_conversation_order() {
     // Readers: two per gateway, each subscribed to every room.
     let mut readers = Vec::new();
     for i in 0..4 {
-        let r = DdpClient::login(&c.gw(i % 2).ws_url(), &c.token(&format!("reader{i}"))).await.unwrap();
+        let r =
+            DdpClient::login(&c.gw(i % 2).ws_url(), &c.token(&format!("reader{i}"))).await.unwrap();
         for k in 0..rooms {
             r.sub_room(&room(k)).await.unwrap();
         }
@@ -36,7 +37,10 @@ async fn t03_per_conversation_order() {
     let mut conns = HashMap::new();
     for k in 0..senders {
         for g in 0..2 {
-            conns.insert((k, g), DdpClient::login(&c.gw(g).ws_url(), &c.token(&format!("s{k}"))).await.unwrap());
+            conns.insert(
+                (k, g),
+                DdpClient::login(&c.gw(g).ws_url(), &c.token(&format!("s{k}"))).await.unwrap(),
+            );
         }
     }
     let started = std::time::Instant::now();
@@ -59,7 +63,10 @@ async fn t03_per_conversation_order() {
         assert_eq!(got.len(), total, "each reader gets every message exactly once");
         let mut per_room: HashMap<String, Vec<String>> = HashMap::new();
         for (m, _) in got {
-            per_room.entry(m["rid"].as_str().unwrap().to_string()).or_default().push(m["msg"].as_str().unwrap().to_string());
+            per_room
+                .entry(m["rid"].as_str().unwrap().to_string())
+                .or_default()
+                .push(m["msg"].as_str().unwrap().to_string());
         }
         sequences.push(per_room);
     }
@@ -70,8 +77,17 @@ async fn t03_per_conversation_order() {
             assert_eq!(&s[&rid], first, "every reader sees the same sequence in {rid}");
         }
         for sender in 0..senders {
-            let seq: Vec<usize> = first.iter().filter_map(|t| t.split_once(':')).filter(|(s, _)| *s == sender.to_string()).map(|(_, j)| j.parse().unwrap()).collect();
-            assert_eq!(seq, (0..per_sender).collect::<Vec<_>>(), "sender {sender} keeps its order in {rid}");
+            let seq: Vec<usize> = first
+                .iter()
+                .filter_map(|t| t.split_once(':'))
+                .filter(|(s, _)| *s == sender.to_string())
+                .map(|(_, j)| j.parse().unwrap())
+                .collect();
+            assert_eq!(
+                seq,
+                (0..per_sender).collect::<Vec<_>>(),
+                "sender {sender} keeps its order in {rid}"
+            );
         }
     }
 }
@@ -84,7 +100,12 @@ async fn t14_injected_duplicates_never_shown() {
     let token = c.token("alice");
     let b = DdpClient::login(&c.gw(1).ws_url(), &c.token("bob")).await.unwrap();
     b.sub_room(rid).await.unwrap();
-    let producer = Producer::builder().namesrv_addr(&c.namesrv_addr).group("pg_e2e_dup").start().await.unwrap();
+    let producer = Producer::builder()
+        .namesrv_addr(&c.namesrv_addr)
+        .group("pg_e2e_dup")
+        .start()
+        .await
+        .unwrap();
 
     // 1. chat_outgoing: publish 100 valid messages as the gateway would, 10 % of them twice.
     let n = 100;
@@ -114,9 +135,15 @@ async fn t14_injected_duplicates_never_shown() {
         ids.push(id);
     }
     let got = b.collect_messages(n, Duration::from_secs(60)).await;
-    let got_ids: Vec<String> = got.iter().map(|(m, _)| m["_id"].as_str().unwrap().to_string()).collect();
+    let got_ids: Vec<String> =
+        got.iter().map(|(m, _)| m["_id"].as_str().unwrap().to_string()).collect();
     assert_eq!(got_ids, ids, "100 unique messages in order, no raw duplicate");
-    let observer_hits: i64 = c.observers.iter().flatten().map(|o| o.metric("chat_dedupe_hits_total{layer=\"observer\"}")).sum();
+    let observer_hits: i64 = c
+        .observers
+        .iter()
+        .flatten()
+        .map(|o| o.metric("chat_dedupe_hits_total{layer=\"observer\"}"))
+        .sum();
     assert!(observer_hits >= 10, "observer dedupe hits: {observer_hits}");
 
     // 2. chat_inbox: republish 10 stored events verbatim on their own queue.
@@ -138,7 +165,8 @@ async fn t14_injected_duplicates_never_shown() {
     let sentinel = msg_id();
     a.send_msg(rid, &sentinel, "sentinel").await.unwrap();
     let got = b.collect_messages(1, Duration::from_secs(30)).await;
-    let got_ids: Vec<String> = got.iter().map(|(m, _)| m["_id"].as_str().unwrap().to_string()).collect();
+    let got_ids: Vec<String> =
+        got.iter().map(|(m, _)| m["_id"].as_str().unwrap().to_string()).collect();
     assert_eq!(got_ids, vec![sentinel], "no inbox duplicate reached bob");
     assert!(c.gw(1).metric("chat_dedupe_hits_total{layer=\"gateway\"}") >= 10);
     producer.shutdown().await;

@@ -76,12 +76,16 @@ async fn t04_thousand_users() {
     let workers = 100.min(messages);
     let rate: f64 = std::env::var("T4_RATE").ok().and_then(|s| s.parse().ok()).unwrap_or(250.0);
     // Each worker sends on its own fixed schedule, so the total offered load is `rate`.
-    let period = if rate > 0.0 { Some(Duration::from_secs_f64(workers as f64 / rate)) } else { None };
+    let period =
+        if rate > 0.0 { Some(Duration::from_secs_f64(workers as f64 / rate)) } else { None };
     futures::future::join_all((0..workers).map(|w| {
         let (clients, sent_at) = (clients.clone(), sent_at.clone());
         async move {
             let mut tick = period.map(|p| {
-                let mut i = tokio::time::interval_at(tokio::time::Instant::now() + p.mul_f64(w as f64 / workers as f64), p);
+                let mut i = tokio::time::interval_at(
+                    tokio::time::Instant::now() + p.mul_f64(w as f64 / workers as f64),
+                    p,
+                );
                 i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 i
             });

@@ -38,8 +38,12 @@ impl Load {
             tasks: Vec::new(),
         };
         for i in 0..pairs {
-            l.senders.push(Arc::new(DdpClient::login(&c.gw(0).ws_url(), &c.token(&format!("a{i}"))).await.unwrap()));
-            let r = Arc::new(DdpClient::login(&c.gw(1).ws_url(), &c.token(&format!("b{i}"))).await.unwrap());
+            l.senders.push(Arc::new(
+                DdpClient::login(&c.gw(0).ws_url(), &c.token(&format!("a{i}"))).await.unwrap(),
+            ));
+            let r = Arc::new(
+                DdpClient::login(&c.gw(1).ws_url(), &c.token(&format!("b{i}"))).await.unwrap(),
+            );
             r.sub_room(&rid(i)).await.unwrap();
             l.receivers.push(r);
         }
@@ -63,7 +67,9 @@ impl Load {
                     loop {
                         match s.send_msg(&rid(i), &id, &format!("{seq}")).await {
                             Ok(_) => break,
-                            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(200)).await,
+                            Err(_) if Instant::now() < deadline => {
+                                tokio::time::sleep(Duration::from_millis(200)).await
+                            }
                             Err(e) => panic!("send never accepted: {e}"),
                         }
                     }
@@ -97,10 +103,14 @@ impl Load {
 
     fn missing(&self) -> usize {
         let (acked, received) = (self.acked.lock(), self.received.lock());
-        acked.iter().zip(received.iter()).map(|(a, r)| {
-            let r: HashSet<&String> = r.iter().collect();
-            a.iter().filter(|id| !r.contains(id)).count()
-        }).sum()
+        acked
+            .iter()
+            .zip(received.iter())
+            .map(|(a, r)| {
+                let r: HashSet<&String> = r.iter().collect();
+                a.iter().filter(|id| !r.contains(id)).count()
+            })
+            .sum()
     }
 
     fn total_acked(&self) -> usize {
@@ -117,7 +127,9 @@ impl Drop for Load {
 }
 
 fn ids(v: &Value) -> Vec<String> {
-    v.as_array().map(|a| a.iter().map(|m| m["_id"].as_str().unwrap_or("").to_string()).collect()).unwrap_or_default()
+    v.as_array()
+        .map(|a| a.iter().map(|m| m["_id"].as_str().unwrap_or("").to_string()).collect())
+        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,28 +148,42 @@ async fn t09_no_loss_across_broker_restart() {
     // Keep sending until a few hundred more were accepted after the restart.
     let target = load.total_acked() + 5 * pairs;
     let l = &load;
-    wait_until("sends accepted after the restart", Duration::from_secs(60), || async move { l.total_acked() >= target }).await;
+    wait_until("sends accepted after the restart", Duration::from_secs(60), || async move {
+        l.total_acked() >= target
+    })
+    .await;
     load.stop_sending().await;
     let total = load.total_acked();
 
     // Live delivery, then gap-fill from the broker for anything the stream did not carry.
     let l = &load;
-    let _ = tokio::time::timeout(Duration::from_secs(60), wait_until("live delivery", Duration::from_secs(60), || async move { l.missing() == 0 })).await;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(60),
+        wait_until("live delivery", Duration::from_secs(60), || async move { l.missing() == 0 }),
+    )
+    .await;
     let live_missing = load.missing();
     let mut missing_after_gapfill = 0;
     for i in 0..pairs {
         let acked = load.acked.lock()[i].clone();
         let mut have: HashSet<String> = load.received.lock()[i].iter().cloned().collect();
         if acked.iter().any(|id| !have.contains(id)) {
-            let missed = load.receivers[i].call("loadMissedMessages", json!([rid(i), {"$date": 0}])).await.unwrap();
+            let missed = load.receivers[i]
+                .call("loadMissedMessages", json!([rid(i), {"$date": 0}]))
+                .await
+                .unwrap();
             have.extend(ids(&missed));
         }
         missing_after_gapfill += acked.iter().filter(|id| !have.contains(*id)).count();
     }
     // And every acknowledged id of a sample is stored in chat_inbox under its key.
-    let sample: Vec<String> = load.acked.lock().iter().flat_map(|a| a.iter().step_by(17).cloned()).collect();
+    let sample: Vec<String> =
+        load.acked.lock().iter().flat_map(|a| a.iter().step_by(17).cloned()).collect();
     for id in &sample {
-        assert!(c.inbox_by_key(id).await.iter().any(|m| m.keys().contains(&id.as_str())), "{id} acknowledged but not in chat_inbox");
+        assert!(
+            c.inbox_by_key(id).await.iter().any(|m| m.keys().contains(&id.as_str())),
+            "{id} acknowledged but not in chat_inbox"
+        );
     }
     println!("T9 RESULT: acknowledged={total} missing_live={live_missing} missing_after_gapfill={missing_after_gapfill} sampled_in_inbox={}", sample.len());
     assert_eq!(missing_after_gapfill, 0, "no acknowledged message lost");
@@ -200,21 +226,35 @@ async fn t10_observer_sigkill_under_load() {
     // rebalanceLockMaxLiveTime=15 s, 3x the observers' 5 s lock refresh); then observer-1 takes
     // them over.
     let l = &load;
-    wait_until("every acknowledged message delivered after takeover", Duration::from_secs(150), || async move { l.missing() == 0 }).await;
+    wait_until(
+        "every acknowledged message delivered after takeover",
+        Duration::from_secs(150),
+        || async move { l.missing() == 0 },
+    )
+    .await;
     let pause = killed_at.elapsed();
     // Per-room order of first occurrences equals the send order.
     let (acked, received) = (load.acked.lock().clone(), load.received.lock().clone());
     let mut raw_dupes = 0;
     for i in 0..pairs {
         let mut seen = HashSet::new();
-        let firsts: Vec<&String> = received[i].iter().filter(|id| seen.insert((*id).clone())).collect();
+        let firsts: Vec<&String> =
+            received[i].iter().filter(|id| seen.insert((*id).clone())).collect();
         raw_dupes += received[i].len() - firsts.len();
-        let pos: HashMap<&String, usize> = firsts.iter().enumerate().map(|(k, id)| (*id, k)).collect();
+        let pos: HashMap<&String, usize> =
+            firsts.iter().enumerate().map(|(k, id)| (*id, k)).collect();
         let order: Vec<usize> = acked[i].iter().map(|id| pos[id]).collect();
-        assert!(order.windows(2).all(|w| w[0] < w[1]), "pair {i}: first occurrences keep the send order");
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "pair {i}: first occurrences keep the send order"
+        );
     }
-    let hits = c.observers[1].as_ref().unwrap().metric("chat_dedupe_hits_total{layer=\"observer\"}")
-        + c.observers[1].as_ref().unwrap().metric("chat_dedupe_hits_total{layer=\"observer_recovery\"}");
+    let hits =
+        c.observers[1].as_ref().unwrap().metric("chat_dedupe_hits_total{layer=\"observer\"}")
+            + c.observers[1]
+                .as_ref()
+                .unwrap()
+                .metric("chat_dedupe_hits_total{layer=\"observer_recovery\"}");
     println!(
         "T10 RESULT: acknowledged={} raw_duplicates_seen_by_clients={raw_dupes} survivor_dedupe_hits={hits} all_delivered_after={pause:?}",
         load.total_acked()

@@ -17,7 +17,13 @@ async fn t15_connection_cap_and_slow_reader() {
         ("CONNECTION_TIMEOUT".to_string(), "120".to_string()),
         ("MAX_BUFFERED_BYTES".to_string(), "262144".to_string()),
     ];
-    let c = Cluster::start(ClusterOpts { gateways: 1, observers: 1, gateway_env: env, ..Default::default() }).await;
+    let c = Cluster::start(ClusterOpts {
+        gateways: 1,
+        observers: 1,
+        gateway_env: env,
+        ..Default::default()
+    })
+    .await;
     let url = c.gw(0).ws_url();
 
     // Cap.
@@ -26,14 +32,20 @@ async fn t15_connection_cap_and_slow_reader() {
         clients.push(DdpClient::connect(&url).await.unwrap());
     }
     match tokio_tungstenite::connect_async(url.as_str()).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status().as_u16(), 503),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 503)
+        }
         other => panic!("11th upgrade must get 503, got {:?}", other.map(|_| ())),
     }
     clients.clear();
     let addr = c.gw(0).addr();
     wait_until("sockets released", Duration::from_secs(10), || {
         let addr = addr.clone();
-        async move { http_get(&addr, "/v1/stats").map(|(_, b)| b.contains("\"connections\":0")).unwrap_or(false) }
+        async move {
+            http_get(&addr, "/v1/stats")
+                .map(|(_, b)| b.contains("\"connections\":0"))
+                .unwrap_or(false)
+        }
     })
     .await;
 
@@ -77,7 +89,10 @@ async fn t15_connection_cap_and_slow_reader() {
             break;
         }
     }
-    wait_until("the slow reader to be closed", Duration::from_secs(30), || async { gw.metric("ddp_slow_consumer_closed_total") >= 1 }).await;
+    wait_until("the slow reader to be closed", Duration::from_secs(30), || async {
+        gw.metric("ddp_slow_consumer_closed_total") >= 1
+    })
+    .await;
     let got = reader.collect_messages(sent, Duration::from_secs(120)).await;
     assert_eq!(got.len(), sent, "the normal reader got every message exactly once");
     assert!(reader.close_code().is_none(), "the normal reader is still connected");

@@ -20,7 +20,13 @@ async fn observer_restart_rebuilds_blocks_and_dedupe_window() {
     // REBUILD_WINDOW=0: at start the inbox is replayed only from the snapshot's offsets, so the
     // block must come from chat_policy_state.
     let env = vec![("REBUILD_WINDOW".to_string(), "0".to_string())];
-    let mut c = Cluster::start(ClusterOpts { gateways: 1, observers: 1, observer_env: env, ..Default::default() }).await;
+    let mut c = Cluster::start(ClusterOpts {
+        gateways: 1,
+        observers: 1,
+        observer_env: env,
+        ..Default::default()
+    })
+    .await;
     let rid = "d_alice_bob";
     let url = c.gw(0).ws_url();
     let a = DdpClient::login(&url, &c.token("alice")).await.unwrap();
@@ -40,7 +46,12 @@ async fn observer_restart_rebuilds_blocks_and_dedupe_window() {
     // The block survived: bob's message is still dropped.
     b.send_msg(rid, &msg_id(), "still blocked?").await.unwrap();
     // The dedupe window survived: a re-publish of `first` (valid token, same _id) is dropped.
-    let producer = Producer::builder().namesrv_addr(&c.namesrv_addr).group("pg_e2e_replay").start().await.unwrap();
+    let producer = Producer::builder()
+        .namesrv_addr(&c.namesrv_addr)
+        .group("pg_e2e_replay")
+        .start()
+        .await
+        .unwrap();
     let body = Outgoing::Msg(OutgoingMsg {
         v: 1,
         id: first.clone(),
@@ -66,9 +77,21 @@ async fn observer_restart_rebuilds_blocks_and_dedupe_window() {
     a.send_msg(rid, &sentinel, "sentinel").await.unwrap();
     assert_eq!(ids(&a.collect_messages(1, Duration::from_secs(60)).await), vec![sentinel]);
     let obs = c.observers[0].as_ref().unwrap();
-    assert_eq!(obs.metric("chat_policy_restored_blocks"), 1, "block table restored from chat_policy_state");
-    assert_eq!(obs.metric("chat_observer_dropped_total{reason=\"blocked\"}"), 1, "the restored block is enforced");
-    assert_eq!(obs.metric("chat_dedupe_hits_total{layer=\"observer\"}"), 1, "dedupe window rebuilt from chat_inbox");
+    assert_eq!(
+        obs.metric("chat_policy_restored_blocks"),
+        1,
+        "block table restored from chat_policy_state"
+    );
+    assert_eq!(
+        obs.metric("chat_observer_dropped_total{reason=\"blocked\"}"),
+        1,
+        "the restored block is enforced"
+    );
+    assert_eq!(
+        obs.metric("chat_dedupe_hits_total{layer=\"observer\"}"),
+        1,
+        "dedupe window rebuilt from chat_inbox"
+    );
     let stored = c.inbox_by_key(&first).await;
     assert_eq!(stored.iter().filter(|m| m.keys().contains(&first.as_str())).count(), 1);
 }
@@ -76,7 +99,8 @@ async fn observer_restart_rebuilds_blocks_and_dedupe_window() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_sigterm_then_gap_fill_on_the_other_gateway() {
     let _g = serial();
-    let mut c = Cluster::start(ClusterOpts { gateways: 2, observers: 1, ..Default::default() }).await;
+    let mut c =
+        Cluster::start(ClusterOpts { gateways: 2, observers: 1, ..Default::default() }).await;
     let rid = "r_lobby";
     let a = DdpClient::login(&c.gw(0).ws_url(), &c.token("alice")).await.unwrap();
     let b = DdpClient::login(&c.gw(1).ws_url(), &c.token("bob")).await.unwrap();
@@ -89,7 +113,10 @@ async fn gateway_sigterm_then_gap_fill_on_the_other_gateway() {
     // Bob's gateway stops gracefully: close code 1001.
     let mut gw1 = c.gateways[1].take().unwrap();
     gw1.proc.term(Duration::from_secs(10));
-    wait_until("bob's socket closed", Duration::from_secs(10), || async { b.close_code().is_some() }).await;
+    wait_until("bob's socket closed", Duration::from_secs(10), || async {
+        b.close_code().is_some()
+    })
+    .await;
     assert_eq!(b.close_code(), Some(1001));
 
     // Meanwhile alice keeps talking.
@@ -103,7 +130,8 @@ async fn gateway_sigterm_then_gap_fill_on_the_other_gateway() {
     let mut missed = Vec::new();
     for _ in 0..100 {
         let v = b2.call("loadMissedMessages", json!([rid, cursor])).await.unwrap();
-        missed = v.as_array().unwrap().iter().map(|m| m["_id"].as_str().unwrap().to_string()).collect();
+        missed =
+            v.as_array().unwrap().iter().map(|m| m["_id"].as_str().unwrap().to_string()).collect();
         if missed.len() >= later.len() {
             break;
         }
@@ -111,5 +139,8 @@ async fn gateway_sigterm_then_gap_fill_on_the_other_gateway() {
     }
     assert_eq!(missed, later);
     // A cursor from another queue layout is refused.
-    assert_eq!(b2.call("loadMissedMessages", json!([rid, "4/0/1"])).await.unwrap_err()["error"], 409);
+    assert_eq!(
+        b2.call("loadMissedMessages", json!([rid, "4/0/1"])).await.unwrap_err()["error"],
+        409
+    );
 }

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chat_proto::ids::shard;
 use chat_proto::presence::{compute_status, status_connection, Status};
-use chat_proto::presence_bodies::{ConnInfo, DefaultStatusBody, Heartbeat, Owner, StateBody, StateDefault, StateUser, StatusEvent};
+use chat_proto::presence_bodies::{
+    ConnInfo, DefaultStatusBody, Heartbeat, Owner, StateBody, StateDefault, StateUser, StatusEvent,
+};
 
 /// Tunables (see `config`).
 #[derive(Debug, Clone)]
@@ -102,7 +104,10 @@ impl User {
     }
     /// Nothing worth remembering: offline, published offline, no manual status.
     fn is_empty(&self) -> bool {
-        self.conns.is_empty() && self.published == Status::Offline && self.status_default == Status::Online && self.status_text.is_empty()
+        self.conns.is_empty()
+            && self.published == Status::Offline
+            && self.status_default == Status::Online
+            && self.status_text.is_empty()
     }
 }
 
@@ -188,12 +193,25 @@ pub struct Engine {
 impl Engine {
     /// An engine owning no queue yet.
     pub fn new(cfg: EngineCfg) -> Engine {
-        Engine { cfg, queues: BTreeMap::new(), gateways: HashMap::new(), blind: false, reaped: BTreeMap::new(), events_out: 0 }
+        Engine {
+            cfg,
+            queues: BTreeMap::new(),
+            gateways: HashMap::new(),
+            blind: false,
+            reaped: BTreeMap::new(),
+            events_out: 0,
+        }
     }
 
     /// Lease length in ms: misses × the largest batch interval announced (or configured).
     pub fn lease_ms(&self) -> u64 {
-        let interval = self.gateways.values().map(|g| g.interval_ms).max().unwrap_or(0).max(self.cfg.sync_interval_ms);
+        let interval = self
+            .gateways
+            .values()
+            .map(|g| g.interval_ms)
+            .max()
+            .unwrap_or(0)
+            .max(self.cfg.sync_interval_ms);
         self.cfg.lease_misses * interval
     }
 
@@ -287,7 +305,8 @@ impl Engine {
                 if renew {
                     g.lease_base = now;
                 }
-                let listed: BTreeSet<(&str, &str)> = b.conns.iter().map(|c| (c.uid.as_str(), c.id.as_str())).collect();
+                let listed: BTreeSet<(&str, &str)> =
+                    b.conns.iter().map(|c| (c.uid.as_str(), c.id.as_str())).collect();
                 let (mut reconciled, mut old_epoch) = (0u64, 0u64);
                 let qs = self.queues.get_mut(&q).expect("owned");
                 for (uid, u) in qs.users.iter_mut() {
@@ -295,7 +314,11 @@ impl Engine {
                     u.conns.retain(|(gw, id), c| {
                         let keep = gw != &b.gw || listed.contains(&(uid.as_str(), id.as_str()));
                         if !keep {
-                            if c.epoch == b.epoch { reconciled += 1 } else { old_epoch += 1 }
+                            if c.epoch == b.epoch {
+                                reconciled += 1
+                            } else {
+                                old_epoch += 1
+                            }
                         }
                         keep
                     });
@@ -319,7 +342,9 @@ impl Engine {
                 if !self.gateway_guard(&e.gw, &e.epoch, q, e.seq, now) {
                     return Vec::new();
                 }
-                if let Some(u) = self.queues.get_mut(&q).and_then(|qs| qs.users.get_mut(&e.conn.uid)) {
+                if let Some(u) =
+                    self.queues.get_mut(&q).and_then(|qs| qs.users.get_mut(&e.conn.uid))
+                {
                     if u.conns.remove(&(e.gw.clone(), e.conn.id.clone())).is_some() {
                         u.dirty = true;
                     }
@@ -332,7 +357,12 @@ impl Engine {
     /// Epoch and sequence checks; registers new gateways. False = drop the message.
     fn gateway_guard(&mut self, gw: &str, epoch: &str, q: i32, seq: u64, now: u64) -> bool {
         let interval = self.cfg.sync_interval_ms;
-        let g = self.gateways.entry(gw.to_string()).or_insert_with(|| Gateway { epoch: epoch.to_string(), lease_base: now, interval_ms: interval, seqs: HashMap::new() });
+        let g = self.gateways.entry(gw.to_string()).or_insert_with(|| Gateway {
+            epoch: epoch.to_string(),
+            lease_base: now,
+            interval_ms: interval,
+            seqs: HashMap::new(),
+        });
         // Epochs start with a zero-padded start time, so they order lexically.
         if epoch < g.epoch.as_str() {
             return false;
@@ -373,7 +403,8 @@ impl Engine {
             }
             None => {
                 // An old backlog entry still adds the connection, but as already stale.
-                let last_seen = if renew { now } else { now.saturating_sub(self.cfg.cache_ttl_ms + 1) };
+                let last_seen =
+                    if renew { now } else { now.saturating_sub(self.cfg.cache_ttl_ms + 1) };
                 u.conns.insert(key, Conn { epoch: epoch.to_string(), status, last_seen });
                 u.dirty = true;
             }
@@ -407,7 +438,12 @@ impl Engine {
             return Vec::new();
         }
         let lease = self.lease_ms();
-        let expired: Vec<String> = self.gateways.iter().filter(|(_, g)| now.saturating_sub(g.lease_base) > lease).map(|(id, _)| id.clone()).collect();
+        let expired: Vec<String> = self
+            .gateways
+            .iter()
+            .filter(|(_, g)| now.saturating_sub(g.lease_base) > lease)
+            .map(|(id, _)| id.clone())
+            .collect();
         for gw in &expired {
             tracing::info!(gw, lease_ms = lease, "gateway lease expired: dropping its connections");
             self.gateways.remove(gw);
@@ -429,7 +465,12 @@ impl Engine {
         let mut budget = self.cfg.reaper_batch;
         'reap: for qs in self.queues.values_mut() {
             for u in qs.users.values_mut() {
-                let stale: Vec<(String, String)> = u.conns.iter().filter(|(_, c)| c.last_seen < cutoff).map(|(k, _)| k.clone()).collect();
+                let stale: Vec<(String, String)> = u
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| c.last_seen < cutoff)
+                    .map(|(k, _)| k.clone())
+                    .collect();
                 for k in stale {
                     if budget == 0 {
                         break 'reap;
@@ -488,7 +529,12 @@ impl Engine {
                     previous_status: u.published,
                     conns: u.conns.len(),
                     ts: chat_proto::now_ms(),
-                    owner: Owner { instance: self.cfg.instance.clone(), epoch: self.cfg.epoch.clone(), queue: q, n: qs.n },
+                    owner: Owner {
+                        instance: self.cfg.instance.clone(),
+                        epoch: self.cfg.epoch.clone(),
+                        queue: q,
+                        n: qs.n,
+                    },
                 },
             ));
             u.published = status;
@@ -511,20 +557,52 @@ impl Engine {
             if u.published != Status::Offline {
                 users.insert(
                     uid.clone(),
-                    StateUser { username: u.username.clone(), status: u.published, status_text: u.published_text.clone(), status_default: u.status_default, conns: u.conns.len() },
+                    StateUser {
+                        username: u.username.clone(),
+                        status: u.published,
+                        status_text: u.published_text.clone(),
+                        status_default: u.status_default,
+                        conns: u.conns.len(),
+                    },
                 );
             } else if u.status_default != Status::Online || !u.status_text.is_empty() {
-                defaults.insert(uid.clone(), StateDefault { status_default: u.status_default, status_text: u.status_text.clone(), username: u.username.clone() });
+                defaults.insert(
+                    uid.clone(),
+                    StateDefault {
+                        status_default: u.status_default,
+                        status_text: u.status_text.clone(),
+                        username: u.username.clone(),
+                    },
+                );
             }
         }
-        StateBody { v: 1, kind: "state".into(), queue: q, owner: Owner { instance: self.cfg.instance.clone(), epoch: self.cfg.epoch.clone(), queue: q, n }, users, defaults }
+        StateBody {
+            v: 1,
+            kind: "state".into(),
+            queue: q,
+            owner: Owner {
+                instance: self.cfg.instance.clone(),
+                epoch: self.cfg.epoch.clone(),
+                queue: q,
+                n,
+            },
+            users,
+            defaults,
+        }
     }
 
     /// The owner view of `uid`, if its queue is owned here.
     pub fn user(&self, uid: &str, now: u64) -> Option<UserView> {
         let qs = self.queues.get(&self.queue_of(uid))?;
         let Some(u) = qs.users.get(uid) else {
-            return Some(UserView { username: uid.into(), status: Status::Offline, status_text: String::new(), status_connection: Status::Offline, status_default: Status::Online, connections: vec![] });
+            return Some(UserView {
+                username: uid.into(),
+                status: Status::Offline,
+                status_text: String::new(),
+                status_connection: Status::Offline,
+                status_default: Status::Online,
+                connections: vec![],
+            });
         };
         Some(UserView {
             username: u.username.clone(),
@@ -532,7 +610,13 @@ impl Engine {
             status_text: u.published_text.clone(),
             status_connection: u.connection_status(),
             status_default: u.status_default,
-            connections: u.conns.iter().map(|((gw, id), c)| (id.clone(), gw.clone(), c.status, now.saturating_sub(c.last_seen))).collect(),
+            connections: u
+                .conns
+                .iter()
+                .map(|((gw, id), c)| {
+                    (id.clone(), gw.clone(), c.status, now.saturating_sub(c.last_seen))
+                })
+                .collect(),
         })
     }
 
@@ -570,7 +654,12 @@ impl Engine {
         let mut v: Vec<GatewayView> = self
             .gateways
             .iter()
-            .map(|(id, g)| GatewayView { id: id.clone(), epoch: g.epoch.clone(), conns: counts.get(id.as_str()).copied().unwrap_or(0), last_batch_ms_ago: now.saturating_sub(g.lease_base) })
+            .map(|(id, g)| GatewayView {
+                id: id.clone(),
+                epoch: g.epoch.clone(),
+                conns: counts.get(id.as_str()).copied().unwrap_or(0),
+                last_batch_ms_ago: now.saturating_sub(g.lease_base),
+            })
             .collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
         v

@@ -35,7 +35,10 @@ pub fn router(p: Arc<Presence>) -> Router {
 
 /// Serve `PORT` (and `HEALTH_CHECK_PORT` when set) until `shutdown` resolves. Prints
 /// `listening on <addr>` on stdout once accepting.
-pub async fn serve(p: Arc<Presence>, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    p: Arc<Presence>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind((p.cfg.bind.as_str(), p.cfg.port)).await?;
     let local = listener.local_addr()?;
     if let Some(hp) = p.cfg.health_port.filter(|hp| *hp != local.port()) {
@@ -57,7 +60,10 @@ pub async fn serve(p: Arc<Presence>, shutdown: impl Future<Output = ()> + Send +
 async fn ready(State(p): State<Arc<Presence>>) -> Response {
     match p.not_ready() {
         None => (StatusCode::OK, "ready").into_response(),
-        Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"ready": false, "reason": reason}))).into_response(),
+        Some(reason) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"ready": false, "reason": reason})))
+                .into_response()
+        }
     }
 }
 
@@ -81,10 +87,18 @@ async fn status_one(State(p): State<Arc<Presence>>, Path(uid): Path<String>) -> 
     Json(user_json(&p, &uid)).into_response()
 }
 
-async fn status_many(State(p): State<Arc<Presence>>, Query(q): Query<HashMap<String, String>>) -> Response {
-    let uids: Vec<&str> = q.get("uids").map(|s| s.split(',').filter(|u| !u.is_empty()).collect()).unwrap_or_default();
+async fn status_many(
+    State(p): State<Arc<Presence>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let uids: Vec<&str> =
+        q.get("uids").map(|s| s.split(',').filter(|u| !u.is_empty()).collect()).unwrap_or_default();
     if uids.is_empty() || uids.len() > MAX_BATCH || uids.iter().any(|u| validate_uid(u).is_err()) {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": format!("uids must list 1..={MAX_BATCH} valid user ids")}))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": format!("uids must list 1..={MAX_BATCH} valid user ids")})),
+        )
+            .into_response();
     }
     Json(Value::Array(uids.iter().map(|u| user_json(&p, u)).collect())).into_response()
 }
@@ -119,8 +133,17 @@ async fn metrics(State(p): State<Arc<Presence>>) -> Response {
     out.push_str(&format!("# HELP presence_connections Live connections.\n# TYPE presence_connections gauge\npresence_connections {}\n", s.connections));
     out.push_str(&format!("# HELP presence_gateways Gateways holding a lease.\n# TYPE presence_gateways gauge\npresence_gateways {}\n", e.gateways(now).len()));
     out.push_str("# HELP presence_reaped_total Connections removed, by reason.\n# TYPE presence_reaped_total counter\n");
-    for r in [crate::engine::Reason::Ttl, crate::engine::Reason::GatewayLease, crate::engine::Reason::Reconcile, crate::engine::Reason::Epoch] {
-        out.push_str(&format!("presence_reaped_total{{reason=\"{}\"}} {}\n", r.as_str(), e.reaped.get(&r).copied().unwrap_or(0)));
+    for r in [
+        crate::engine::Reason::Ttl,
+        crate::engine::Reason::GatewayLease,
+        crate::engine::Reason::Reconcile,
+        crate::engine::Reason::Epoch,
+    ] {
+        out.push_str(&format!(
+            "presence_reaped_total{{reason=\"{}\"}} {}\n",
+            r.as_str(),
+            e.reaped.get(&r).copied().unwrap_or(0)
+        ));
     }
     out.push_str(&format!("# HELP presence_events_published_total Status events decided.\n# TYPE presence_events_published_total counter\npresence_events_published_total {}\n", e.events_out));
     out.push_str(&format!(

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chat_proto::presence_bodies::{state_key, user_key, PRESENCE_EVENTS, PRESENCE_STATE, TAG_STATE, TAG_STATUS};
+use chat_proto::presence_bodies::{
+    state_key, user_key, PRESENCE_EVENTS, PRESENCE_STATE, TAG_STATE, TAG_STATUS,
+};
 use mq_client::{Message, Producer};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
@@ -39,12 +41,17 @@ impl Publisher {
         let lanes = (0..queues)
             .map(|_| {
                 let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
-                let (producer, sem, sent, dropped) = (producer.clone(), sem.clone(), sent.clone(), dropped.clone());
+                let (producer, sem, sent, dropped) =
+                    (producer.clone(), sem.clone(), sent.clone(), dropped.clone());
                 tokio::spawn(async move {
                     while let Some(job) = rx.recv().await {
                         let _permit = sem.acquire().await.expect("never closed");
                         let ok = send(&producer, &job.out).await;
-                        if ok { sent.fetch_add(1, Ordering::Relaxed) } else { dropped.fetch_add(1, Ordering::Relaxed) };
+                        if ok {
+                            sent.fetch_add(1, Ordering::Relaxed)
+                        } else {
+                            dropped.fetch_add(1, Ordering::Relaxed)
+                        };
                         if let Some(d) = job.done {
                             let _ = d.send(ok);
                         }
@@ -90,7 +97,9 @@ impl Publisher {
 
 async fn send(producer: &Producer, out: &Out) -> bool {
     let (topic, q, body, tag, key) = match out {
-        Out::Event(q, e) => (PRESENCE_EVENTS, *q, serde_json::to_vec(e), TAG_STATUS, user_key(&e.uid)),
+        Out::Event(q, e) => {
+            (PRESENCE_EVENTS, *q, serde_json::to_vec(e), TAG_STATUS, user_key(&e.uid))
+        }
         Out::State(q, s) => (PRESENCE_STATE, *q, serde_json::to_vec(s), TAG_STATE, state_key(*q)),
     };
     let Ok(body) = body else { return false };

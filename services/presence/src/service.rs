@@ -13,7 +13,8 @@ use chat_ddp_streamer::clients::{ServiceClients, PRESENCE_PULL};
 use chat_ddp_streamer::gateway::presence_state::read_last_state;
 use chat_ddp_streamer::offsets_dir::OffsetsDir;
 use chat_proto::presence_bodies::{
-    Heartbeat, StatusEvent, CG_PRESENCE, CG_PRESENCE_READMODEL, CG_PRESENCE_STATE_READER, PG_PRESENCE, PRESENCE_EVENTS, PRESENCE_HEARTBEAT, PRESENCE_STATE,
+    Heartbeat, StatusEvent, CG_PRESENCE, CG_PRESENCE_READMODEL, CG_PRESENCE_STATE_READER,
+    PG_PRESENCE, PRESENCE_EVENTS, PRESENCE_HEARTBEAT, PRESENCE_STATE,
 };
 use chat_proto::presence_cache::StatusCache;
 use mq_client::{Admin, ConsumeFromWhere, MessageExt, MessageModel, PushConsumer};
@@ -74,7 +75,10 @@ impl Presence {
 
     /// Apply one heartbeat message: restore its queue first if needed, publish what changed,
     /// and wait for snapshots that must be durable before the message is acknowledged.
-    async fn on_heartbeat(self: &Arc<Self>, m: MessageExt) -> Result<(), mq_client::consumer::ConsumeError> {
+    async fn on_heartbeat(
+        self: &Arc<Self>,
+        m: MessageExt,
+    ) -> Result<(), mq_client::consumer::ConsumeError> {
         let hb: Heartbeat = match serde_json::from_slice(&m.body) {
             Ok(h) => h,
             Err(e) => {
@@ -89,7 +93,11 @@ impl Presence {
             let state = read_last_state(&self.state_reader, q).await?;
             let mut e = self.engine.lock();
             if !e.owns(q) {
-                tracing::info!(queue = q, users = state.as_ref().map(|s| s.users.len()).unwrap_or(0), "restoring presence queue; warming up");
+                tracing::info!(
+                    queue = q,
+                    users = state.as_ref().map(|s| s.users.len()).unwrap_or(0),
+                    "restoring presence queue; warming up"
+                );
                 e.restore(q, state.as_ref(), self.now());
             }
         }
@@ -111,7 +119,14 @@ impl Presence {
 /// Run the presence service until SIGTERM/SIGINT.
 pub async fn run(cfg: PresenceConfig) -> anyhow::Result<()> {
     let admin = Admin::connect(&cfg.namesrv).await.context("connect to the nameserver")?;
-    ensure_topics(&admin, &[PRESENCE_HEARTBEAT, PRESENCE_EVENTS, PRESENCE_STATE], cfg.queues, cfg.create_topics, Duration::from_secs(60)).await?;
+    ensure_topics(
+        &admin,
+        &[PRESENCE_HEARTBEAT, PRESENCE_EVENTS, PRESENCE_STATE],
+        cfg.queues,
+        cfg.create_topics,
+        Duration::from_secs(60),
+    )
+    .await?;
     let epoch = format!("{:013}-{:08x}", chat_proto::now_ms(), rand::random::<u32>());
     let clients = ServiceClients {
         namesrv: cfg.namesrv.clone(),
@@ -146,7 +161,12 @@ pub async fn run(cfg: PresenceConfig) -> anyhow::Result<()> {
     let offsets = OffsetsDir::new(&cfg.offsets_dir, "presence-readmodel", &unique);
     let pr = p.clone();
     let readmodel = clients
-        .orderly_consumer(CG_PRESENCE_READMODEL, PRESENCE_EVENTS, MessageModel::Broadcasting, PRESENCE_PULL)
+        .orderly_consumer(
+            CG_PRESENCE_READMODEL,
+            PRESENCE_EVENTS,
+            MessageModel::Broadcasting,
+            PRESENCE_PULL,
+        )
         .consume_from(ConsumeFromWhere::Last)
         .offset_store_dir(Some(offsets.path().to_path_buf()))
         .shutdown_timeout(Duration::from_secs(2))
@@ -165,26 +185,35 @@ pub async fn run(cfg: PresenceConfig) -> anyhow::Result<()> {
         match read_last_state(&p.state_reader, q).await {
             Ok(Some(s)) => p.readmodel.lock().apply_state(&s),
             Ok(None) => {}
-            Err(e) => tracing::warn!(queue = q, error = %e, "could not read presence_state for the read-model"),
+            Err(e) => {
+                tracing::warn!(queue = q, error = %e, "could not read presence_state for the read-model")
+            }
         }
     }
 
     let ph = p.clone();
     // Instance name without the pid: as before the helper existed (queue locks are per client id).
-    let heartbeats = Arc::new(clients
-        .named(cfg.instance_id.clone())
-        .orderly_consumer(CG_PRESENCE, PRESENCE_HEARTBEAT, MessageModel::Clustering, PRESENCE_PULL)
-        .consume_from(ConsumeFromWhere::Last)
-        .orderly_suspend(Duration::from_millis(300))
-        .lock_interval(cfg.lock_interval)
-        .persist_interval(Duration::from_secs(1))
-        .shutdown_timeout(Duration::from_secs(3))
-        .start(move |m: MessageExt| {
-            let ph = ph.clone();
-            async move { ph.on_heartbeat(m).await }
-        })
-        .await
-        .context("start heartbeat consumer")?);
+    let heartbeats = Arc::new(
+        clients
+            .named(cfg.instance_id.clone())
+            .orderly_consumer(
+                CG_PRESENCE,
+                PRESENCE_HEARTBEAT,
+                MessageModel::Clustering,
+                PRESENCE_PULL,
+            )
+            .consume_from(ConsumeFromWhere::Last)
+            .orderly_suspend(Duration::from_millis(300))
+            .lock_interval(cfg.lock_interval)
+            .persist_interval(Duration::from_secs(1))
+            .shutdown_timeout(Duration::from_secs(3))
+            .start(move |m: MessageExt| {
+                let ph = ph.clone();
+                async move { ph.on_heartbeat(m).await }
+            })
+            .await
+            .context("start heartbeat consumer")?,
+    );
     p.started.store(true, Ordering::SeqCst);
 
     let tick = tokio::spawn(ticker(p.clone()));
@@ -199,7 +228,12 @@ pub async fn run(cfg: PresenceConfig) -> anyhow::Result<()> {
     own.abort();
     let acks = {
         let e = p.engine.lock();
-        let outs: Vec<_> = e.stats(p.now()).owned_queues.iter().map(|q| crate::engine::Out::State(*q, e.snapshot(*q))).collect();
+        let outs: Vec<_> = e
+            .stats(p.now())
+            .owned_queues
+            .iter()
+            .map(|q| crate::engine::Out::State(*q, e.snapshot(*q)))
+            .collect();
         p.publisher.enqueue_acked(outs)
     };
     let _ = tokio::time::timeout(Duration::from_secs(3), futures::future::join_all(acks)).await;
@@ -251,7 +285,9 @@ async fn prober(p: Arc<Presence>) {
         } else if last_ok.elapsed() > p.cfg.sync_interval {
             let mut e = p.engine.lock();
             if !e.is_blind() {
-                tracing::warn!("broker unreachable: presence is blind, no connection will be reaped");
+                tracing::warn!(
+                    "broker unreachable: presence is blind, no connection will be reaped"
+                );
                 e.set_blind(true, now);
             }
         }
@@ -264,7 +300,12 @@ async fn ownership(p: Arc<Presence>, consumer: Arc<PushConsumer>) {
     let period = p.cfg.client_refresh.min(Duration::from_secs(1));
     loop {
         tokio::time::sleep(period).await;
-        let mut assigned: Vec<i32> = consumer.assigned_queues().into_iter().filter(|q| q.topic == PRESENCE_HEARTBEAT).map(|q| q.queue_id).collect();
+        let mut assigned: Vec<i32> = consumer
+            .assigned_queues()
+            .into_iter()
+            .filter(|q| q.topic == PRESENCE_HEARTBEAT)
+            .map(|q| q.queue_id)
+            .collect();
         assigned.sort_unstable();
         assigned.dedup();
         {
@@ -282,7 +323,8 @@ async fn ownership(p: Arc<Presence>, consumer: Arc<PushConsumer>) {
 }
 
 async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}

@@ -16,10 +16,7 @@ fn main() -> anyhow::Result<()> {
     let prefix = args.next().unwrap_or_else(|| "c".into());
     let store = MessageStore::open(small_config(dir.as_ref(), FlushDiskType::Sync))?;
     store.start()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let out = Arc::new(std::sync::Mutex::new(std::io::stdout()));
     println!("READY");
     rt.block_on(async move {
@@ -33,9 +30,7 @@ fn main() -> anyhow::Result<()> {
                     let key = format!("{prefix}-{t}-{i}");
                     let topic = if t % 2 == 0 { "CrashA" } else { "CrashB" };
                     let body = vec![(i % 251) as u8; 100 + (i as usize * 37) % 900];
-                    let r = store
-                        .put_message_durable(msg(topic, t % 3, "tag", &key, body))
-                        .await;
+                    let r = store.put_message_durable(msg(topic, t % 3, "tag", &key, body)).await;
                     if r.status != PutMessageStatus::PutOk {
                         eprintln!("put failed: {r:?}");
                         return;

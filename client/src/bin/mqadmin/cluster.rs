@@ -102,7 +102,12 @@ fn first_f64(t: &BTreeMap<String, String>, k: &str) -> f64 {
     t.get(k).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok()).unwrap_or(0.0)
 }
 
-async fn cluster_list(admin: &Admin, c: &Common, more: bool, only: Option<&str>) -> anyhow::Result<()> {
+async fn cluster_list(
+    admin: &Admin,
+    c: &Common,
+    more: bool,
+    only: Option<&str>,
+) -> anyhow::Result<()> {
     let info = admin.cluster_info().await?;
     let mut rows = Vec::new();
     for (cluster, names) in &info.cluster_addr_table {
@@ -122,24 +127,49 @@ async fn cluster_list(admin: &Admin, c: &Common, more: bool, only: Option<&str>)
         return Ok(());
     }
     if more {
-        println!("{:<16}  {:<32} {:>14} {:>14} {:>14} {:>14}", "#Cluster Name", "#Broker Name", "#InTotalYest", "#OutTotalYest", "#InTotalToday", "#OutTotalToday");
+        println!(
+            "{:<16}  {:<32} {:>14} {:>14} {:>14} {:>14}",
+            "#Cluster Name",
+            "#Broker Name",
+            "#InTotalYest",
+            "#OutTotalYest",
+            "#InTotalToday",
+            "#OutTotalToday"
+        );
         for (cl, name, _, _, rt) in &rows {
-            let in_yest = num(rt, "msgPutTotalTodayMorning") - num(rt, "msgPutTotalYesterdayMorning");
-            let out_yest = num(rt, "msgGetTotalTodayMorning") - num(rt, "msgGetTotalYesterdayMorning");
+            let in_yest =
+                num(rt, "msgPutTotalTodayMorning") - num(rt, "msgPutTotalYesterdayMorning");
+            let out_yest =
+                num(rt, "msgGetTotalTodayMorning") - num(rt, "msgGetTotalYesterdayMorning");
             let in_today = num(rt, "msgPutTotalTodayNow") - num(rt, "msgPutTotalTodayMorning");
             let out_today = num(rt, "msgGetTotalTodayNow") - num(rt, "msgGetTotalTodayMorning");
-            println!("{cl:<16}  {name:<32} {in_yest:>14} {out_yest:>14} {in_today:>14} {out_today:>14}");
+            println!(
+                "{cl:<16}  {name:<32} {in_yest:>14} {out_yest:>14} {in_today:>14} {out_today:>14}"
+            );
         }
         return Ok(());
     }
     println!(
         "{:<16}  {:<22}  {:<4}  {:<22} {:<16} {:>19} {:>19} {:>10} {:>5} {:>6}",
-        "#Cluster Name", "#Broker Name", "#BID", "#Addr", "#Version", "#InTPS(LOAD)", "#OutTPS(LOAD)", "#PCWait(ms)", "#Hour", "#SPACE"
+        "#Cluster Name",
+        "#Broker Name",
+        "#BID",
+        "#Addr",
+        "#Version",
+        "#InTPS(LOAD)",
+        "#OutTPS(LOAD)",
+        "#PCWait(ms)",
+        "#Hour",
+        "#SPACE"
     );
     let now = mq_common::protocol::now_millis();
     for (cl, name, id, addr, rt) in &rows {
         let earliest = num(rt, "earliestMessageTimeStamp");
-        let hour = if earliest > 0 { format!("{:.2}", (now - earliest) as f64 / 3_600_000.0) } else { "0.00".into() };
+        let hour = if earliest > 0 {
+            format!("{:.2}", (now - earliest) as f64 / 3_600_000.0)
+        } else {
+            "0.00".into()
+        };
         let space = rt.get("commitLogDiskRatio").and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
         println!(
             "{:<16}  {:<22}  {:<4}  {:<22} {:<16} {:>19} {:>19} {:>10} {:>5} {:>6}",
@@ -209,7 +239,9 @@ impl ClusterCmd {
                 for addr in admin.resolve(&target(broker, cluster)?).await? {
                     let remark = admin.update_broker_config(&addr, &key, &value).await?;
                     if c.json {
-                        json(&serde_json::json!({"broker": addr, "key": key, "value": value, "remark": remark}));
+                        json(
+                            &serde_json::json!({"broker": addr, "key": key, "value": value, "remark": remark}),
+                        );
                     } else {
                         println!("update broker config success, {addr}");
                         if let Some(r) = remark {

@@ -155,17 +155,48 @@ impl GroupCmd {
     pub async fn run(self, c: &Common) -> anyhow::Result<()> {
         let admin = c.admin().await?;
         match self {
-            GroupCmd::UpdateSubGroup { broker, cluster, group, consume_enable, from_min, broadcast, orderly, retry_queues, retry_max, broker_id, slow_broker, notify } => {
+            GroupCmd::UpdateSubGroup {
+                broker,
+                cluster,
+                group,
+                consume_enable,
+                from_min,
+                broadcast,
+                orderly,
+                retry_queues,
+                retry_max,
+                broker_id,
+                slow_broker,
+                notify,
+            } => {
                 let mut cfg = SubscriptionGroupConfig::new(&group);
-                if let Some(v) = consume_enable { cfg.consume_enable = v; }
-                if let Some(v) = from_min { cfg.consume_from_min_enable = v; }
-                if let Some(v) = broadcast { cfg.consume_broadcast_enable = v; }
-                if let Some(v) = orderly { cfg.consume_message_orderly = v; }
-                if let Some(v) = retry_queues { cfg.retry_queue_nums = v; }
-                if let Some(v) = retry_max { cfg.retry_max_times = v; }
-                if let Some(v) = broker_id { cfg.broker_id = v; }
-                if let Some(v) = slow_broker { cfg.which_broker_when_consume_slowly = v; }
-                if let Some(v) = notify { cfg.notify_consumer_ids_changed_enable = v; }
+                if let Some(v) = consume_enable {
+                    cfg.consume_enable = v;
+                }
+                if let Some(v) = from_min {
+                    cfg.consume_from_min_enable = v;
+                }
+                if let Some(v) = broadcast {
+                    cfg.consume_broadcast_enable = v;
+                }
+                if let Some(v) = orderly {
+                    cfg.consume_message_orderly = v;
+                }
+                if let Some(v) = retry_queues {
+                    cfg.retry_queue_nums = v;
+                }
+                if let Some(v) = retry_max {
+                    cfg.retry_max_times = v;
+                }
+                if let Some(v) = broker_id {
+                    cfg.broker_id = v;
+                }
+                if let Some(v) = slow_broker {
+                    cfg.which_broker_when_consume_slowly = v;
+                }
+                if let Some(v) = notify {
+                    cfg.notify_consumer_ids_changed_enable = v;
+                }
                 let done = admin.create_subscription_group(&target(broker, cluster)?, &cfg).await?;
                 if c.json {
                     json(&serde_json::json!({"brokers": done, "config": cfg}));
@@ -194,11 +225,22 @@ impl GroupCmd {
                 if show_ip {
                     if let Ok(conn) = admin.consumer_connection(&group).await {
                         for cn in conn.connection_set {
-                            if let Ok(info) = admin.consumer_running_info(&group, &cn.client_id).await {
+                            if let Ok(info) =
+                                admin.consumer_running_info(&group, &cn.client_id).await
+                            {
                                 if let Some(t) = info.get("mqTable").and_then(|v| v.as_object()) {
                                     for k in t.keys() {
-                                        if let Ok(mq) = serde_json::from_str::<mq_client::MessageQueue>(k) {
-                                            owners.insert(mq, cn.client_addr.split(':').next().unwrap_or("").to_string());
+                                        if let Ok(mq) =
+                                            serde_json::from_str::<mq_client::MessageQueue>(k)
+                                        {
+                                            owners.insert(
+                                                mq,
+                                                cn.client_addr
+                                                    .split(':')
+                                                    .next()
+                                                    .unwrap_or("")
+                                                    .to_string(),
+                                            );
                                         }
                                     }
                                 }
@@ -207,15 +249,38 @@ impl GroupCmd {
                     }
                 }
                 if c.json {
-                    json(&serde_json::json!({"queues": p.queues, "consumeTps": p.consume_tps, "diffTotal": p.diff_total()}));
+                    json(
+                        &serde_json::json!({"queues": p.queues, "consumeTps": p.consume_tps, "diffTotal": p.diff_total()}),
+                    );
                 } else {
-                    println!("{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20} {:<20}  {}", "#Topic", "#Broker Name", "#QID", "#Broker Offset", "#Consumer Offset", "#Client IP", "#Diff", "#LastTime");
+                    println!(
+                        "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20} {:<20}  {}",
+                        "#Topic",
+                        "#Broker Name",
+                        "#QID",
+                        "#Broker Offset",
+                        "#Consumer Offset",
+                        "#Client IP",
+                        "#Diff",
+                        "#LastTime"
+                    );
                     for q in &p.queues {
                         let ip = owners.get(&q.queue).cloned().unwrap_or_else(|| "N/A".into());
-                        let last = if q.last_timestamp > 0 { human_time(q.last_timestamp) } else { "N/A".into() };
+                        let last = if q.last_timestamp > 0 {
+                            human_time(q.last_timestamp)
+                        } else {
+                            "N/A".into()
+                        };
                         println!(
                             "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20} {:<20}  {}",
-                            q.queue.topic, q.queue.broker_name, q.queue.queue_id, q.broker_offset, q.consumer_offset, ip, (q.broker_offset - q.consumer_offset).max(0), last
+                            q.queue.topic,
+                            q.queue.broker_name,
+                            q.queue.queue_id,
+                            q.broker_offset,
+                            q.consumer_offset,
+                            ip,
+                            (q.broker_offset - q.consumer_offset).max(0),
+                            last
                         );
                     }
                     println!();
@@ -232,20 +297,39 @@ impl GroupCmd {
                     let (count, version, ty, model) = match &conn {
                         Some(cn) => (
                             cn.connection_set.len(),
-                            cn.connection_set.iter().next().map(|x| x.version.to_string()).unwrap_or_default(),
-                            if cn.consume_type == "CONSUME_ACTIVELY" { "PULL" } else { "PUSH" }.to_string(),
+                            cn.connection_set
+                                .iter()
+                                .next()
+                                .map(|x| x.version.to_string())
+                                .unwrap_or_default(),
+                            if cn.consume_type == "CONSUME_ACTIVELY" { "PULL" } else { "PUSH" }
+                                .to_string(),
                             cn.message_model.clone(),
                         ),
                         None => (0, "OFFLINE".into(), String::new(), String::new()),
                     };
-                    rows.push((g.clone(), count, version, ty, model, p.consume_tps, p.diff_total()));
+                    rows.push((
+                        g.clone(),
+                        count,
+                        version,
+                        ty,
+                        model,
+                        p.consume_tps,
+                        p.diff_total(),
+                    ));
                 }
                 if c.json {
                     json(&rows.iter().map(|r| serde_json::json!({"group": r.0, "count": r.1, "version": r.2, "type": r.3, "model": r.4, "tps": r.5, "diffTotal": r.6})).collect::<Vec<_>>());
                 } else {
-                    println!("{:<64}  {:<6}  {:<24} {:<5}  {:<14}  {:<7}  {}", "#Group", "#Count", "#Version", "#Type", "#Model", "#TPS", "#Diff Total");
+                    println!(
+                        "{:<64}  {:<6}  {:<24} {:<5}  {:<14}  {:<7}  {}",
+                        "#Group", "#Count", "#Version", "#Type", "#Model", "#TPS", "#Diff Total"
+                    );
                     for r in rows {
-                        println!("{:<64}  {:<6}  {:<24} {:<5}  {:<14}  {:<7.0}  {}", r.0, r.1, r.2, r.3, r.4, r.5, r.6);
+                        println!(
+                            "{:<64}  {:<6}  {:<24} {:<5}  {:<14}  {:<7.0}  {}",
+                            r.0, r.1, r.2, r.3, r.4, r.5, r.6
+                        );
                     }
                 }
             }
@@ -255,7 +339,14 @@ impl GroupCmd {
                     json(&cc);
                 } else {
                     for (i, cn) in cc.connection_set.iter().enumerate() {
-                        println!("{:03}  {:<36} {:<22} {:<10} {}", i + 1, cn.client_id, cn.client_addr, cn.language, cn.version);
+                        println!(
+                            "{:03}  {:<36} {:<22} {:<10} {}",
+                            i + 1,
+                            cn.client_id,
+                            cn.client_addr,
+                            cn.language,
+                            cn.version
+                        );
                     }
                     println!("\nBelow is subscription:");
                     for (i, (t, s)) in cc.subscription_table.iter().enumerate() {
@@ -273,14 +364,27 @@ impl GroupCmd {
                     json(&pc);
                 } else {
                     for (i, cn) in pc.connection_set.iter().enumerate() {
-                        println!("{:04}  {:<32} {:<22} {:<8} {}", i + 1, cn.client_id, cn.client_addr, cn.language, cn.version);
+                        println!(
+                            "{:04}  {:<32} {:<22} {:<8} {}",
+                            i + 1,
+                            cn.client_id,
+                            cn.client_addr,
+                            cn.language,
+                            cn.version
+                        );
                     }
                 }
             }
             GroupCmd::ConsumerStatus { group, client_id, .. } => {
                 let ids: Vec<String> = match client_id {
                     Some(id) => vec![id],
-                    None => admin.consumer_connection(&group).await?.connection_set.into_iter().map(|c| c.client_id).collect(),
+                    None => admin
+                        .consumer_connection(&group)
+                        .await?
+                        .connection_set
+                        .into_iter()
+                        .map(|c| c.client_id)
+                        .collect(),
                 };
                 let mut all = serde_json::Map::new();
                 for id in ids {
@@ -304,7 +408,12 @@ impl GroupCmd {
             GroupCmd::StatsAll { active, topic } => {
                 let topics = match topic {
                     Some(t) => vec![t],
-                    None => admin.topic_list().await?.into_iter().filter(|t| !t.starts_with("%RETRY%") && !t.starts_with("%DLQ%")).collect(),
+                    None => admin
+                        .topic_list()
+                        .await?
+                        .into_iter()
+                        .filter(|t| !t.starts_with("%RETRY%") && !t.starts_with("%DLQ%"))
+                        .collect(),
                 };
                 let mut rows = Vec::new();
                 for t in topics {
@@ -325,9 +434,21 @@ impl GroupCmd {
                 if c.json {
                     json(&rows.iter().map(|r| serde_json::json!({"topic": r.0, "consumerGroup": r.1, "accumulation": r.2, "outTps": r.3, "stored": r.4})).collect::<Vec<_>>());
                 } else {
-                    println!("{:<64}  {:<64} {:>12} {:>11} {:>11} {:>14} {:>14}", "#Topic", "#Consumer Group", "#Accumulation", "#InTPS", "#OutTPS", "#InMsg24Hour", "#OutMsg24Hour");
+                    println!(
+                        "{:<64}  {:<64} {:>12} {:>11} {:>11} {:>14} {:>14}",
+                        "#Topic",
+                        "#Consumer Group",
+                        "#Accumulation",
+                        "#InTPS",
+                        "#OutTPS",
+                        "#InMsg24Hour",
+                        "#OutMsg24Hour"
+                    );
                     for r in rows {
-                        println!("{:<64}  {:<64} {:>12} {:>11.2} {:>11.2} {:>14} {:>14}", r.0, r.1, r.2, 0.0, r.3, r.4, "N/A");
+                        println!(
+                            "{:<64}  {:<64} {:>12} {:>11.2} {:>11.2} {:>14} {:>14}",
+                            r.0, r.1, r.2, 0.0, r.3, r.4, "N/A"
+                        );
                     }
                 }
             }

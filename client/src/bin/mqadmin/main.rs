@@ -29,13 +29,19 @@ pub struct Common {
 impl Common {
     /// Connect the admin client.
     pub async fn admin(&self) -> anyhow::Result<Admin> {
-        let ns = self.namesrv.clone().ok_or_else(|| anyhow::anyhow!("no name server address: use -n host:port or set NAMESRV_ADDR"))?;
+        let ns = self.namesrv.clone().ok_or_else(|| {
+            anyhow::anyhow!("no name server address: use -n host:port or set NAMESRV_ADDR")
+        })?;
         Ok(Admin::connect(&ns).await?)
     }
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "mqadmin", version, about = "RocketMQ-compatible admin tool (Apache subcommand names and flags)")]
+#[command(
+    name = "mqadmin",
+    version,
+    about = "RocketMQ-compatible admin tool (Apache subcommand names and flags)"
+)]
 struct Cli {
     #[command(flatten)]
     common: Common,
@@ -58,7 +64,9 @@ enum Cmd {
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

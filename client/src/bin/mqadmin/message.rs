@@ -186,9 +186,17 @@ async fn dump(
         let from = match (start, begin) {
             (Some(o), _) => o,
             (None, Some(ts)) => {
-                let addr = admin.topic_route(topic).await?.broker_datas.iter().find(|b| b.broker_name == mq.broker_name).and_then(|b| b.master_addr().map(str::to_string));
+                let addr = admin
+                    .topic_route(topic)
+                    .await?
+                    .broker_datas
+                    .iter()
+                    .find(|b| b.broker_name == mq.broker_name)
+                    .and_then(|b| b.master_addr().map(str::to_string));
                 match addr {
-                    Some(a) => admin.api().search_offset(&a, mq, ts).await.unwrap_or(stats[mq].min_offset),
+                    Some(a) => {
+                        admin.api().search_offset(&a, mq, ts).await.unwrap_or(stats[mq].min_offset)
+                    }
                     None => stats[mq].min_offset,
                 }
             }
@@ -243,20 +251,40 @@ impl MessageCmd {
             }
             MessageCmd::QueryMsgByKey { topic, key, begin, end, max } => {
                 // Per broker: a dead broker is a warning, the live brokers' matches are shown.
-                let per = admin.query_msg_by_key_per_broker(&topic, &key, max, begin.unwrap_or(0), end.unwrap_or(i64::MAX)).await?;
+                let per = admin
+                    .query_msg_by_key_per_broker(
+                        &topic,
+                        &key,
+                        max,
+                        begin.unwrap_or(0),
+                        end.unwrap_or(i64::MAX),
+                    )
+                    .await?;
                 for f in &per.failed {
                     eprintln!("warning: {f}");
                 }
                 if per.all_failed() {
                     anyhow::bail!("every broker of {topic} failed");
                 }
-                let found: Vec<QueriedMessage> = per.ok.into_iter().flat_map(|(b, msgs)| msgs.into_iter().map(move |m| QueriedMessage { broker: b.name.clone(), message: m })).collect();
+                let found: Vec<QueriedMessage> = per
+                    .ok
+                    .into_iter()
+                    .flat_map(|(b, msgs)| {
+                        msgs.into_iter()
+                            .map(move |m| QueriedMessage { broker: b.name.clone(), message: m })
+                    })
+                    .collect();
                 if c.json {
                     json(&found.iter().map(|q| message_json(&q.message)).collect::<Vec<_>>());
                 } else {
                     println!("{:<50} {:>4} {:>40}", "#Message ID", "#QID", "#Offset");
                     for q in found {
-                        println!("{:<50} {:>4} {:>40}", q.message.msg_id(), q.message.queue_id, q.message.queue_offset);
+                        println!(
+                            "{:<50} {:>4} {:>40}",
+                            q.message.msg_id(),
+                            q.message.queue_id,
+                            q.message.queue_offset
+                        );
                     }
                 }
             }
@@ -282,13 +310,30 @@ impl MessageCmd {
                 };
                 let r = admin.send_message(msg, queue).await?;
                 if c.json {
-                    json(&serde_json::json!({"brokerName": r.message_queue.broker_name, "queueId": r.message_queue.queue_id, "status": format!("{:?}", r.status), "msgId": r.msg_id, "offsetMsgId": r.offset_msg_id, "queueOffset": r.queue_offset}));
+                    json(
+                        &serde_json::json!({"brokerName": r.message_queue.broker_name, "queueId": r.message_queue.queue_id, "status": format!("{:?}", r.status), "msgId": r.msg_id, "offsetMsgId": r.offset_msg_id, "queueOffset": r.queue_offset}),
+                    );
                 } else {
-                    println!("{:<32}  {:<4}  {:<20}    {}", "#Broker Name", "#QID", "#Send Result", "#MsgId");
-                    println!("{:<32}  {:<4}  {:<20}    {}", r.message_queue.broker_name, r.message_queue.queue_id, "SEND_OK", r.msg_id);
+                    println!(
+                        "{:<32}  {:<4}  {:<20}    {}",
+                        "#Broker Name", "#QID", "#Send Result", "#MsgId"
+                    );
+                    println!(
+                        "{:<32}  {:<4}  {:<20}    {}",
+                        r.message_queue.broker_name, r.message_queue.queue_id, "SEND_OK", r.msg_id
+                    );
                 }
             }
-            MessageCmd::ConsumeMessage { topic, broker, queue, offset, group, begin, end, count } => {
+            MessageCmd::ConsumeMessage {
+                topic,
+                broker,
+                queue,
+                offset,
+                group,
+                begin,
+                end,
+                count,
+            } => {
                 let begin = begin.as_deref().map(parse_time).transpose()?;
                 let end = end.as_deref().map(parse_time).transpose()?;
                 let json_mode = c.json;
@@ -297,7 +342,10 @@ impl MessageCmd {
                     &topic,
                     "*",
                     &group,
-                    |q| broker.as_ref().is_none_or(|b| &q.broker_name == b) && queue.is_none_or(|i| q.queue_id == i),
+                    |q| {
+                        broker.as_ref().is_none_or(|b| &q.broker_name == b)
+                            && queue.is_none_or(|i| q.queue_id == i)
+                    },
                     offset,
                     begin,
                     end,
@@ -306,7 +354,15 @@ impl MessageCmd {
                         if json_mode {
                             println!("{}", message_json(m));
                         } else {
-                            println!("Consume ok, MSGID: {}, QUEUE: {}@{}#{}, OFFSET: {}, BODY: {}", m.msg_id(), m.topic, m.store_host, m.queue_id, m.queue_offset, String::from_utf8_lossy(&m.body));
+                            println!(
+                                "Consume ok, MSGID: {}, QUEUE: {}@{}#{}, OFFSET: {}, BODY: {}",
+                                m.msg_id(),
+                                m.topic,
+                                m.store_host,
+                                m.queue_id,
+                                m.queue_offset,
+                                String::from_utf8_lossy(&m.body)
+                            );
                         }
                     },
                 )
@@ -319,14 +375,34 @@ impl MessageCmd {
                 let begin = begin.as_deref().map(parse_time).transpose()?;
                 let end = end.as_deref().map(parse_time).transpose()?;
                 let json_mode = c.json;
-                dump(c, &topic, &sub, "TOOLS_CONSUMER", |_| true, None, begin, end, usize::MAX, |m| {
-                    if json_mode {
-                        println!("{}", message_json(m));
-                    } else {
-                        let body = if print_body { String::from_utf8_lossy(&m.body).into_owned() } else { "NOT PRINT BODY".into() };
-                        println!("MSGID: {} {} BODY: {}", m.msg_id(), format_args!("{}#{}#{}", m.topic, m.queue_id, m.queue_offset), body);
-                    }
-                })
+                dump(
+                    c,
+                    &topic,
+                    &sub,
+                    "TOOLS_CONSUMER",
+                    |_| true,
+                    None,
+                    begin,
+                    end,
+                    usize::MAX,
+                    |m| {
+                        if json_mode {
+                            println!("{}", message_json(m));
+                        } else {
+                            let body = if print_body {
+                                String::from_utf8_lossy(&m.body).into_owned()
+                            } else {
+                                "NOT PRINT BODY".into()
+                            };
+                            println!(
+                                "MSGID: {} {} BODY: {}",
+                                m.msg_id(),
+                                format_args!("{}#{}#{}", m.topic, m.queue_id, m.queue_offset),
+                                body
+                            );
+                        }
+                    },
+                )
                 .await?;
             }
         }

@@ -27,7 +27,9 @@ pub fn parse_time(s: &str) -> anyhow::Result<i64> {
     use chrono::TimeZone;
     let t = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d#%H:%M:%S:%3f")
         .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d#%H:%M:%S"))
-        .map_err(|_| anyhow::anyhow!("bad time '{s}': use now, epoch millis or yyyy-MM-dd#HH:mm:ss:SSS"))?;
+        .map_err(|_| {
+            anyhow::anyhow!("bad time '{s}': use now, epoch millis or yyyy-MM-dd#HH:mm:ss:SSS")
+        })?;
     chrono::Local
         .from_local_datetime(&t)
         .single()

@@ -13,7 +13,12 @@ pub enum TopicCmd {
     #[command(name = "updateTopic", visible_alias = "update-topic")]
     UpdateTopic {
         /// create topic to which broker
-        #[arg(short = 'b', long = "brokerAddr", conflicts_with = "cluster", required_unless_present = "cluster")]
+        #[arg(
+            short = 'b',
+            long = "brokerAddr",
+            conflicts_with = "cluster",
+            required_unless_present = "cluster"
+        )]
         broker: Option<String>,
         /// create topic to which cluster
         #[arg(short = 'c', long = "clusterName")]
@@ -90,7 +95,17 @@ impl TopicCmd {
     pub async fn run(self, c: &Common) -> anyhow::Result<()> {
         let admin = c.admin().await?;
         match self {
-            TopicCmd::UpdateTopic { broker, cluster, topic, read, write, perm, order, unit, has_unit_sub } => {
+            TopicCmd::UpdateTopic {
+                broker,
+                cluster,
+                topic,
+                read,
+                write,
+                perm,
+                order,
+                unit,
+                has_unit_sub,
+            } => {
                 let mut tc = TopicConfig::new(&topic, read, perm);
                 tc.write_queue_nums = write;
                 tc.order = order;
@@ -115,7 +130,10 @@ impl TopicCmd {
                 if c.json {
                     json(&serde_json::json!({"topic": topic, "deleted": true}));
                 } else {
-                    println!("delete topic [{topic}] from cluster [{}] success.", cluster.as_deref().unwrap_or("*"));
+                    println!(
+                        "delete topic [{topic}] from cluster [{}] success.",
+                        cluster.as_deref().unwrap_or("*")
+                    );
                     println!("delete topic [{topic}] from NameServer success.");
                 }
             }
@@ -133,9 +151,12 @@ impl TopicCmd {
                 }
                 let info = admin.cluster_info().await?;
                 let mut rows = Vec::new();
-                for t in topics.iter().filter(|t| !t.starts_with("%RETRY%") && !t.starts_with("%DLQ%")) {
+                for t in
+                    topics.iter().filter(|t| !t.starts_with("%RETRY%") && !t.starts_with("%DLQ%"))
+                {
                     let Ok(route) = admin.topic_route(t).await else { continue };
-                    let clusters: std::collections::BTreeSet<String> = route.broker_datas.iter().map(|b| b.cluster.clone()).collect();
+                    let clusters: std::collections::BTreeSet<String> =
+                        route.broker_datas.iter().map(|b| b.cluster.clone()).collect();
                     let groups = admin.topic_consumed_by(t).await.unwrap_or_default();
                     let cluster = clusters.into_iter().next().unwrap_or_default();
                     if groups.is_empty() {
@@ -149,7 +170,10 @@ impl TopicCmd {
                 if c.json {
                     json(&rows.iter().map(|(c, t, g)| serde_json::json!({"cluster": c, "topic": t, "consumerGroup": g})).collect::<Vec<_>>());
                 } else {
-                    println!("{:<20}  {:<48}  {:<48}", "#Cluster Name", "#Topic", "#Consumer Group");
+                    println!(
+                        "{:<20}  {:<48}  {:<48}",
+                        "#Cluster Name", "#Topic", "#Consumer Group"
+                    );
                     for (cl, t, g) in rows {
                         println!("{cl:<20}  {t:<48}  {g:<48}");
                     }
@@ -161,18 +185,45 @@ impl TopicCmd {
                     json(&route);
                     return Ok(());
                 }
-                println!("{:<45} {:<32} {:<50} {:<10} {:<11} {:<5}", "#ClusterName", "#BrokerName", "#BrokerAddrs", "#ReadQueue", "#WriteQueue", "#Perm");
+                println!(
+                    "{:<45} {:<32} {:<50} {:<10} {:<11} {:<5}",
+                    "#ClusterName",
+                    "#BrokerName",
+                    "#BrokerAddrs",
+                    "#ReadQueue",
+                    "#WriteQueue",
+                    "#Perm"
+                );
                 let (mut rq, mut wq) = (0, 0);
                 for bd in &route.broker_datas {
                     let qd = route.queue_datas.iter().find(|q| q.broker_name == bd.broker_name);
-                    let addrs: Vec<String> = bd.broker_addrs.iter().map(|(k, v)| format!("{k}:{v}")).collect();
-                    let (r, w, p) = qd.map(|q| (q.read_queue_nums, q.write_queue_nums, q.perm)).unwrap_or((0, 0, 0));
+                    let addrs: Vec<String> =
+                        bd.broker_addrs.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                    let (r, w, p) = qd
+                        .map(|q| (q.read_queue_nums, q.write_queue_nums, q.perm))
+                        .unwrap_or((0, 0, 0));
                     rq += r;
                     wq += w;
-                    println!("{:<45} {:<32} {:<50} {:<10} {:<11} {:<5}", bd.cluster, bd.broker_name, format!("{{{}}}", addrs.join(", ")), r, w, p);
+                    println!(
+                        "{:<45} {:<32} {:<50} {:<10} {:<11} {:<5}",
+                        bd.cluster,
+                        bd.broker_name,
+                        format!("{{{}}}", addrs.join(", ")),
+                        r,
+                        w,
+                        p
+                    );
                 }
                 println!("\nTotal:");
-                println!("{:<45} {:<32} {:<50} {:<10} {:<11} {:<5}", "", route.broker_datas.len(), "", rq, wq, "");
+                println!(
+                    "{:<45} {:<32} {:<50} {:<10} {:<11} {:<5}",
+                    "",
+                    route.broker_datas.len(),
+                    "",
+                    rq,
+                    wq,
+                    ""
+                );
             }
             TopicCmd::TopicStatus { topic, .. } => {
                 let stats = admin.topic_status(&topic).await?;
@@ -180,15 +231,26 @@ impl TopicCmd {
                     json(&stats.iter().map(|(mq, o)| serde_json::json!({"brokerName": mq.broker_name, "queueId": mq.queue_id, "minOffset": o.min_offset, "maxOffset": o.max_offset, "lastUpdateTimestamp": o.last_update_timestamp})).collect::<Vec<_>>());
                     return Ok(());
                 }
-                println!("{:<32}  {:<4}  {:<20}  {:<20}    {}", "#Broker Name", "#QID", "#Min Offset", "#Max Offset", "#Last Updated");
+                println!(
+                    "{:<32}  {:<4}  {:<20}  {:<20}    {}",
+                    "#Broker Name", "#QID", "#Min Offset", "#Max Offset", "#Last Updated"
+                );
                 for (mq, o) in stats {
-                    let last = if o.last_update_timestamp > 0 { human_time(o.last_update_timestamp) } else { String::new() };
-                    println!("{:<32}  {:<4}  {:<20}  {:<20}    {}", mq.broker_name, mq.queue_id, o.min_offset, o.max_offset, last);
+                    let last = if o.last_update_timestamp > 0 {
+                        human_time(o.last_update_timestamp)
+                    } else {
+                        String::new()
+                    };
+                    println!(
+                        "{:<32}  {:<4}  {:<20}  {:<20}    {}",
+                        mq.broker_name, mq.queue_id, o.min_offset, o.max_offset, last
+                    );
                 }
             }
             TopicCmd::TopicClusterList { topic } => {
                 let route = admin.topic_route(&topic).await?;
-                let clusters: std::collections::BTreeSet<String> = route.broker_datas.iter().map(|b| b.cluster.clone()).collect();
+                let clusters: std::collections::BTreeSet<String> =
+                    route.broker_datas.iter().map(|b| b.cluster.clone()).collect();
                 if c.json {
                     json(&clusters);
                 } else {

@@ -33,12 +33,20 @@ pub struct ConsumerSpec<'a> {
 
 /// Start a push consumer feeding `stats`: `hist` gets send→receipt, `hist2` store→receipt;
 /// `last_arrival` holds the ms time of the latest message.
-pub async fn consumer(spec: ConsumerSpec<'_>, stats: Arc<Stats>, last_arrival: Arc<AtomicI64>) -> anyhow::Result<PushConsumer> {
+pub async fn consumer(
+    spec: ConsumerSpec<'_>,
+    stats: Arc<Stats>,
+    last_arrival: Arc<AtomicI64>,
+) -> anyhow::Result<PushConsumer> {
     let c = PushConsumer::builder()
         .namesrv_addr(spec.namesrv)
         .group(spec.group.to_string())
         .subscribe(spec.topic.to_string(), spec.expr.to_string())
-        .consume_from(if spec.from_first { ConsumeFromWhere::First } else { ConsumeFromWhere::Last })
+        .consume_from(if spec.from_first {
+            ConsumeFromWhere::First
+        } else {
+            ConsumeFromWhere::Last
+        })
         .pull_batch_size(spec.pull_batch)
         .concurrency(spec.concurrency)
         .max_cached_msgs(4096)
@@ -53,7 +61,8 @@ pub async fn consumer(spec: ConsumerSpec<'_>, stats: Arc<Stats>, last_arrival: A
                 let now_us = payload::now_micros();
                 last.store((now_us / 1000) as i64, Ordering::Relaxed);
                 if stats.measuring() {
-                    let sent_us = payload::stamp(&msg.body).unwrap_or((msg.born_timestamp.max(0) as u64) * 1000);
+                    let sent_us = payload::stamp(&msg.body)
+                        .unwrap_or((msg.born_timestamp.max(0) as u64) * 1000);
                     let _ = stats.hist.lock().record(now_us.saturating_sub(sent_us).max(1));
                     let stored_us = (msg.store_timestamp.max(0) as u64) * 1000;
                     let _ = stats.hist2.lock().record(now_us.saturating_sub(stored_us).max(1));
@@ -100,7 +109,14 @@ pub async fn run(a: ConsumeArgs) -> anyhow::Result<()> {
             }
         });
     }
-    stats::supervise(stats.clone(), "consume", crate::secs(a.common.warmup), crate::secs(a.common.duration), a.common.count).await;
+    stats::supervise(
+        stats.clone(),
+        "consume",
+        crate::secs(a.common.warmup),
+        crate::secs(a.common.duration),
+        a.common.count,
+    )
+    .await;
     c.shutdown().await;
     let extra = json!({ "group": group, "topic": a.common.topic, "pull_batch": a.pull_batch });
     stats::report(&stats, "Consume", &a.common, extra, Some("store_to_consume"));

@@ -33,13 +33,30 @@ pub async fn run(a: E2eArgs) -> anyhow::Result<()> {
     while c.assigned_queues().is_empty() && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    anyhow::ensure!(!c.assigned_queues().is_empty(), "the consumer got no queue of {} within 30 s", a.produce.common.topic);
+    anyhow::ensure!(
+        !c.assigned_queues().is_empty(),
+        "the consumer got no queue of {} within 30 s",
+        a.produce.common.topic
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     let sent = Stats::new();
     let senders = produce::spawn_senders(&a.produce, p.clone(), sent.clone()).await;
     let common = &a.produce.common;
-    let sup_sent = tokio::spawn(stats::supervise(sent.clone(), "send", crate::secs(common.warmup), crate::secs(common.duration), common.count));
-    stats::supervise(consumed.clone(), "receive", crate::secs(common.warmup), crate::secs(common.duration), common.count).await;
+    let sup_sent = tokio::spawn(stats::supervise(
+        sent.clone(),
+        "send",
+        crate::secs(common.warmup),
+        crate::secs(common.duration),
+        common.count,
+    ));
+    stats::supervise(
+        consumed.clone(),
+        "receive",
+        crate::secs(common.warmup),
+        crate::secs(common.duration),
+        common.count,
+    )
+    .await;
     let _ = sup_sent.await;
     for h in senders {
         let _ = h.await;

@@ -29,7 +29,11 @@ pub async fn producer(a: &ProduceArgs) -> anyhow::Result<Producer> {
 
 /// Run the sender tasks until `stats` says stop. Each completed request records its latency in
 /// a per-sender histogram, merged into `stats` at the end.
-pub async fn spawn_senders(a: &ProduceArgs, p: Producer, stats: Arc<Stats>) -> Vec<tokio::task::JoinHandle<()>> {
+pub async fn spawn_senders(
+    a: &ProduceArgs,
+    p: Producer,
+    stats: Arc<Stats>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let window = if a.sync { 1 } else { a.inflight.max(1) };
     let workers = a.workers.max(1);
     let filler = payload::filler(a.size.max(16));
@@ -49,7 +53,15 @@ pub async fn spawn_senders(a: &ProduceArgs, p: Producer, stats: Arc<Stats>) -> V
     handles
 }
 
-async fn sender(w: usize, a: ProduceArgs, p: Producer, stats: Arc<Stats>, filler: Bytes, window: usize, interval: Option<Duration>) {
+async fn sender(
+    w: usize,
+    a: ProduceArgs,
+    p: Producer,
+    stats: Arc<Stats>,
+    filler: Bytes,
+    window: usize,
+    interval: Option<Duration>,
+) {
     let mut hist = stats::histogram();
     let mut inflight = FuturesUnordered::new();
     let mut seq: u64 = 0;
@@ -71,7 +83,8 @@ async fn sender(w: usize, a: ProduceArgs, p: Producer, stats: Arc<Stats>, filler
                 }
                 None => Instant::now(),
             };
-            let msgs: Vec<Message> = (0..batch).map(|i| make_message(&a, w, seq, i, &filler)).collect();
+            let msgs: Vec<Message> =
+                (0..batch).map(|i| make_message(&a, w, seq, i, &filler)).collect();
             seq += 1;
             let p = p.clone();
             inflight.push(async move {
@@ -114,7 +127,8 @@ async fn sender(w: usize, a: ProduceArgs, p: Producer, stats: Arc<Stats>, filler
 }
 
 fn make_message(a: &ProduceArgs, w: usize, seq: u64, i: usize, filler: &Bytes) -> Message {
-    let mut m = Message::new(a.common.topic.clone(), payload::body(a.size, payload::now_micros(), filler));
+    let mut m =
+        Message::new(a.common.topic.clone(), payload::body(a.size, payload::now_micros(), filler));
     if !a.tag.is_empty() {
         m.set_tags(a.tag.clone());
     }
@@ -129,7 +143,14 @@ pub async fn run(a: ProduceArgs) -> anyhow::Result<()> {
     let p = producer(&a).await?;
     let stats = Stats::new();
     let senders = spawn_senders(&a, p.clone(), stats.clone()).await;
-    stats::supervise(stats.clone(), "send", crate::secs(a.common.warmup), crate::secs(a.common.duration), a.common.count).await;
+    stats::supervise(
+        stats.clone(),
+        "send",
+        crate::secs(a.common.warmup),
+        crate::secs(a.common.duration),
+        a.common.count,
+    )
+    .await;
     for h in senders {
         let _ = h.await;
     }

@@ -102,11 +102,20 @@ impl Stats {
 
 /// Drive warm-up, the live progress line and the stop condition (duration or message count).
 /// Returns when the run is over.
-pub async fn supervise(stats: Arc<Stats>, label: &'static str, warmup: Duration, duration: Duration, count: u64) {
+pub async fn supervise(
+    stats: Arc<Stats>,
+    label: &'static str,
+    warmup: Duration,
+    duration: Duration,
+    count: u64,
+) {
     let tty = std::io::stderr().is_terminal();
     let bar = if tty {
         let b = indicatif::ProgressBar::new_spinner();
-        b.set_style(indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("valid template"));
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                .expect("valid template"),
+        );
         Some(b)
     } else {
         None
@@ -124,7 +133,9 @@ pub async fn supervise(stats: Arc<Stats>, label: &'static str, warmup: Duration,
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let ok = stats.ok.load(Ordering::Relaxed);
-        let done = (!duration.is_zero() && started.elapsed() >= duration) || (count > 0 && ok >= count) || stats.stopped();
+        let done = (!duration.is_zero() && started.elapsed() >= duration)
+            || (count > 0 && ok >= count)
+            || stats.stopped();
         if last.0.elapsed() >= Duration::from_secs(1) || done {
             let rate = (ok - last.1) as f64 / last.0.elapsed().as_secs_f64();
             let line = format!(
@@ -157,7 +168,13 @@ pub async fn supervise(stats: Arc<Stats>, label: &'static str, warmup: Duration,
 
 /// Print the summary (RocketMQ-style line + percentiles) to stderr and, with `json`, one JSON
 /// record to stdout.
-pub fn report(stats: &Stats, mode: &str, common: &crate::Common, extra: serde_json::Value, second_label: Option<&str>) {
+pub fn report(
+    stats: &Stats,
+    mode: &str,
+    common: &crate::Common,
+    extra: serde_json::Value,
+    second_label: Option<&str>,
+) {
     let secs = stats.elapsed().max(1e-9);
     let ok = stats.ok.load(Ordering::Relaxed);
     let failed = stats.failed.load(Ordering::Relaxed);

@@ -18,7 +18,10 @@ pub async fn run(a: TopicsArgs) -> anyhow::Result<()> {
         Some(b) => b.clone(),
         None => {
             let masters = admin.master_addrs(None).await?;
-            masters.into_iter().next().ok_or_else(|| anyhow::anyhow!("no broker registered with {}", a.namesrv))?
+            masters
+                .into_iter()
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("no broker registered with {}", a.namesrv))?
         }
     };
     let next = Arc::new(AtomicU64::new(0));
@@ -26,7 +29,8 @@ pub async fn run(a: TopicsArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..a.concurrency.max(1) {
-        let (admin, next, failed, broker, a) = (admin.clone(), next.clone(), failed.clone(), broker.clone(), a.clone());
+        let (admin, next, failed, broker, a) =
+            (admin.clone(), next.clone(), failed.clone(), broker.clone(), a.clone());
         tasks.push(tokio::spawn(async move {
             let target = BrokerTarget::Addr(broker);
             loop {
@@ -48,9 +52,17 @@ pub async fn run(a: TopicsArgs) -> anyhow::Result<()> {
     }
     let secs = t0.elapsed().as_secs_f64();
     let failed = failed.load(Ordering::Relaxed);
-    eprintln!("created {} topics ({} failed) on {broker} in {secs:.2} s ({:.0}/s)", a.count - failed, failed, a.count as f64 / secs);
+    eprintln!(
+        "created {} topics ({} failed) on {broker} in {secs:.2} s ({:.0}/s)",
+        a.count - failed,
+        failed,
+        a.count as f64 / secs
+    );
     if a.json {
-        println!("{}", json!({ "mode": "topics", "broker": broker, "count": a.count, "failed": failed, "queues": a.queues, "secs": secs }));
+        println!(
+            "{}",
+            json!({ "mode": "topics", "broker": broker, "count": a.count, "failed": failed, "queues": a.queues, "secs": secs })
+        );
     }
     admin.close();
     Ok(())

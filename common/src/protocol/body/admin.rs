@@ -38,7 +38,8 @@ impl<V: DeserializeOwned> MqKeyed<V> {
     pub fn from_string_keys(m: BTreeMap<String, V>) -> Result<Self, String> {
         let mut out = BTreeMap::new();
         for (k, v) in m {
-            let mq: MessageQueue = serde_json::from_str(&k).map_err(|e| format!("bad MessageQueue key {k}: {e}"))?;
+            let mq: MessageQueue =
+                serde_json::from_str(&k).map_err(|e| format!("bad MessageQueue key {k}: {e}"))?;
             out.insert(mq, v);
         }
         Ok(MqKeyed(out))
@@ -88,7 +89,8 @@ impl TopicStatsTable {
 
     /// Parse either form.
     pub fn parse(body: &[u8]) -> Result<Self, String> {
-        let raw: RawOffsetTable<TopicOffset> = lenient_json::from_slice(body).map_err(|e| e.to_string())?;
+        let raw: RawOffsetTable<TopicOffset> =
+            lenient_json::from_slice(body).map_err(|e| e.to_string())?;
         Ok(TopicStatsTable { offset_table: MqKeyed::from_string_keys(raw.offset_table)? })
     }
 }
@@ -117,7 +119,8 @@ pub struct ConsumeStats {
 impl ConsumeStats {
     /// fastjson form.
     pub fn to_json(&self) -> Vec<u8> {
-        let mut out = format!("{{\"consumeTps\":{:?},\"offsetTable\":", self.consume_tps).into_bytes();
+        let mut out =
+            format!("{{\"consumeTps\":{:?},\"offsetTable\":", self.consume_tps).into_bytes();
         self.offset_table.write_json(&mut out);
         out.push(b'}');
         out
@@ -126,7 +129,10 @@ impl ConsumeStats {
     /// Parse either form.
     pub fn parse(body: &[u8]) -> Result<Self, String> {
         let raw: RawConsumeStats = lenient_json::from_slice(body).map_err(|e| e.to_string())?;
-        Ok(ConsumeStats { offset_table: MqKeyed::from_string_keys(raw.offset_table)?, consume_tps: raw.consume_tps })
+        Ok(ConsumeStats {
+            offset_table: MqKeyed::from_string_keys(raw.offset_table)?,
+            consume_tps: raw.consume_tps,
+        })
     }
 
     /// Sum over queues of (brokerOffset − consumerOffset).
@@ -212,16 +218,24 @@ mod tests {
     #[test]
     fn topic_stats_roundtrip_fastjson_form() {
         let mut t = TopicStatsTable::default();
-        t.offset_table.0.insert(MessageQueue::new("T", "b", 0), TopicOffset { min_offset: 0, max_offset: 9, last_update_timestamp: 5 });
+        t.offset_table.0.insert(
+            MessageQueue::new("T", "b", 0),
+            TopicOffset { min_offset: 0, max_offset: 9, last_update_timestamp: 5 },
+        );
         let json = t.to_json();
-        assert!(String::from_utf8_lossy(&json).starts_with("{\"offsetTable\":{{\"brokerName\":\"b\",\"queueId\":0,\"topic\":\"T\"}:"));
+        assert!(String::from_utf8_lossy(&json).starts_with(
+            "{\"offsetTable\":{{\"brokerName\":\"b\",\"queueId\":0,\"topic\":\"T\"}:"
+        ));
         assert_eq!(TopicStatsTable::parse(&json).unwrap(), t);
     }
 
     #[test]
     fn consume_stats_roundtrip() {
         let mut c = ConsumeStats { consume_tps: 1.5, ..Default::default() };
-        c.offset_table.0.insert(MessageQueue::new("T", "b", 1), OffsetWrapper { broker_offset: 10, consumer_offset: 4, last_timestamp: 0 });
+        c.offset_table.0.insert(
+            MessageQueue::new("T", "b", 1),
+            OffsetWrapper { broker_offset: 10, consumer_offset: 4, last_timestamp: 0 },
+        );
         let p = ConsumeStats::parse(&c.to_json()).unwrap();
         assert_eq!(p, c);
         assert_eq!(p.diff_total(), 6);

@@ -73,7 +73,13 @@ impl SubscriptionData {
     /// `FilterAPI.buildSubscriptionData` (see [`SubscriptionData::normalize`]). A malformed
     /// expression (separators only) yields a subscription that matches nothing.
     pub fn build(topic: &str, sub_string: &str, sub_version: i64) -> Self {
-        SubscriptionData { topic: topic.into(), sub_string: sub_string.into(), sub_version, ..Default::default() }.normalized()
+        SubscriptionData {
+            topic: topic.into(),
+            sub_string: sub_string.into(),
+            sub_version,
+            ..Default::default()
+        }
+        .normalized()
     }
 
     /// True if the expression matches every tag.
@@ -201,14 +207,19 @@ fn consume_from_where_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D:
 }
 
 /// A Java enum sent as its name (kept as is) or as its ordinal (mapped to the name).
-fn enum_name_or_ordinal<'de, D: Deserializer<'de>>(d: D, names: &'static [&'static str]) -> Result<String, D::Error> {
+fn enum_name_or_ordinal<'de, D: Deserializer<'de>>(
+    d: D,
+    names: &'static [&'static str],
+) -> Result<String, D::Error> {
     match serde_json::Value::deserialize(d)? {
         serde_json::Value::String(s) => Ok(s),
-        serde_json::Value::Number(n) => n
-            .as_u64()
-            .and_then(|i| names.get(i as usize))
-            .map(|s| s.to_string())
-            .ok_or_else(|| de::Error::custom(format!("enum ordinal {n} out of range (expected one of {names:?})"))),
+        serde_json::Value::Number(n) => {
+            n.as_u64().and_then(|i| names.get(i as usize)).map(|s| s.to_string()).ok_or_else(|| {
+                de::Error::custom(format!(
+                    "enum ordinal {n} out of range (expected one of {names:?})"
+                ))
+            })
+        }
         other => Err(de::Error::custom(format!("expected an enum name or ordinal, got {other}"))),
     }
 }
@@ -216,8 +227,12 @@ fn enum_name_or_ordinal<'de, D: Deserializer<'de>>(d: D, names: &'static [&'stat
 /// An i64 sent as a number or a numeric string (rocketmq-client-cpp sends `"subVersion":"17..."`).
 fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     match serde_json::Value::deserialize(d)? {
-        serde_json::Value::Number(n) => n.as_i64().ok_or_else(|| de::Error::custom(format!("{n} is not an i64"))),
-        serde_json::Value::String(s) => s.trim().parse().map_err(|_| de::Error::custom(format!("'{s}' is not an integer"))),
+        serde_json::Value::Number(n) => {
+            n.as_i64().ok_or_else(|| de::Error::custom(format!("{n} is not an i64")))
+        }
+        serde_json::Value::String(s) => {
+            s.trim().parse().map_err(|_| de::Error::custom(format!("'{s}' is not an integer")))
+        }
         serde_json::Value::Null => Ok(0),
         other => Err(de::Error::custom(format!("expected an integer, got {other}"))),
     }
@@ -275,7 +290,10 @@ mod tests {
         assert_eq!(cd.consume_from_where, "CONSUME_FROM_LAST_OFFSET");
         assert_eq!(cd.subscription_data_set[1].sub_version, 1_795_320_563_571);
         let bad = cpp.replace(r#""messageModel":1"#, r#""messageModel":7"#);
-        assert!(serde_json::from_str::<HeartbeatData>(&bad).unwrap_err().to_string().contains("ordinal 7"));
+        assert!(serde_json::from_str::<HeartbeatData>(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("ordinal 7"));
     }
 
     #[test]

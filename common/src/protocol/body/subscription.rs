@@ -57,7 +57,12 @@ pub fn is_tag_type(expression_type: &str) -> bool {
 impl SubscriptionData {
     /// A subscription as received from the wire (PULL_MESSAGE header, admin request):
     /// fills the fields and [`normalize`](Self::normalize)s them.
-    pub fn from_expression(topic: &str, sub_string: &str, expression_type: Option<&str>, sub_version: i64) -> Result<Self, SubscriptionError> {
+    pub fn from_expression(
+        topic: &str,
+        sub_string: &str,
+        expression_type: Option<&str>,
+        sub_version: i64,
+    ) -> Result<Self, SubscriptionError> {
         let mut sd = SubscriptionData {
             topic: topic.to_string(),
             sub_string: sub_string.to_string(),
@@ -139,7 +144,8 @@ mod tests {
 
     #[test]
     fn splits_on_double_bar_trims_and_skips_empty_pieces() {
-        let sd = SubscriptionData::from_expression("T", " TAG1 || Tag2||tag3 |||| ", None, 7).unwrap();
+        let sd =
+            SubscriptionData::from_expression("T", " TAG1 || Tag2||tag3 |||| ", None, 7).unwrap();
         assert_eq!(sd.tags_set, ["TAG1", "Tag2", "tag3"].iter().map(|s| s.to_string()).collect());
         assert_eq!(sd.code_set.len(), 3);
         assert!(sd.code_set.contains(&java_hash("Tag2")));
@@ -163,7 +169,11 @@ mod tests {
 
     #[test]
     fn separators_only_is_a_parse_error_that_matches_nothing() {
-        let mut sd = SubscriptionData { topic: "T".into(), sub_string: "|| ||".into(), ..Default::default() };
+        let mut sd = SubscriptionData {
+            topic: "T".into(),
+            sub_string: "|| ||".into(),
+            ..Default::default()
+        };
         assert_eq!(sd.normalize(), Err(SubscriptionError::NoTags("|| ||".into())));
         assert!(!sd.is_all());
         assert!(sd.code_set.is_empty());
@@ -184,7 +194,11 @@ mod tests {
         assert_eq!(sd.code_set, codes(&[2598919]));
         assert_eq!(sd.expression_type, "TAG");
         // A tagsSet that disagrees with subString: subString wins (it is what Java parses).
-        let mut sd = SubscriptionData { sub_string: "x".into(), tags_set: ["y".to_string()].into_iter().collect(), ..Default::default() };
+        let mut sd = SubscriptionData {
+            sub_string: "x".into(),
+            tags_set: ["y".to_string()].into_iter().collect(),
+            ..Default::default()
+        };
         sd.normalize().unwrap();
         assert_eq!(sd.code_set, codes(&[120]));
     }
@@ -203,7 +217,9 @@ mod tests {
             h as u32 as i32
         };
         // "中文" = U+4E2D U+6587: 0x4E2D*31 + 0x6587 = 646394.
-        let sd = SubscriptionData::from_expression("T", "中文 || naïve || 😀 || 标签甲乙丙", None, 0).unwrap();
+        let sd =
+            SubscriptionData::from_expression("T", "中文 || naïve || 😀 || 标签甲乙丙", None, 0)
+                .unwrap();
         assert!(sd.code_set.contains(&646_394));
         // "naïve": ï is U+00EF (one code unit), not its two UTF-8 bytes (what client-cpp hashes).
         assert!(sd.code_set.contains(&104_710_475));
@@ -226,17 +242,25 @@ mod tests {
 
     #[test]
     fn expression_type_defaults_and_sql92() {
-        assert_eq!(SubscriptionData::from_expression("T", "a", Some(" tag "), 0).unwrap().expression_type, "TAG");
+        assert_eq!(
+            SubscriptionData::from_expression("T", "a", Some(" tag "), 0).unwrap().expression_type,
+            "TAG"
+        );
         let sql = SubscriptionData::from_expression("T", "a > 1 || b", Some("sql92"), 0).unwrap();
         assert_eq!(sql.expression_type, "SQL92");
         assert!(sql.code_set.is_empty() && !sql.is_tag_type());
-        assert_eq!(SubscriptionData::from_expression("T", " ", Some("SQL92"), 0), Err(SubscriptionError::EmptyExpression("SQL92".into())));
+        assert_eq!(
+            SubscriptionData::from_expression("T", " ", Some("SQL92"), 0),
+            Err(SubscriptionError::EmptyExpression("SQL92".into()))
+        );
     }
 
     #[test]
     fn heartbeat_json_is_normalised() {
-        let json = r#"{"topic":"T","subString":"TagA || TagB","codeSet":["0","0"],"subVersion":"5"}"#;
-        let sd: SubscriptionData = crate::protocol::lenient_json::from_str::<SubscriptionData>(json).unwrap().normalized();
+        let json =
+            r#"{"topic":"T","subString":"TagA || TagB","codeSet":["0","0"],"subVersion":"5"}"#;
+        let sd: SubscriptionData =
+            crate::protocol::lenient_json::from_str::<SubscriptionData>(json).unwrap().normalized();
         assert_eq!(sd.code_set, codes(&[java_hash("TagA"), java_hash("TagB")]));
         assert!(!sd.class_filter_mode);
     }

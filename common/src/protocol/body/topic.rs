@@ -44,7 +44,11 @@ pub mod system_topics {
     pub fn is_not_allowed_to_send(topic: &str) -> bool {
         matches!(
             topic,
-            SCHEDULE_TOPIC | TRANS_HALF_TOPIC | TRANS_OP_HALF_TOPIC | TRANS_CHECK_MAX_TIME_TOPIC | SELF_TEST_TOPIC
+            SCHEDULE_TOPIC
+                | TRANS_HALF_TOPIC
+                | TRANS_OP_HALF_TOPIC
+                | TRANS_CHECK_MAX_TIME_TOPIC
+                | SELF_TEST_TOPIC
                 | OFFSET_MOVED_EVENT
         )
     }
@@ -70,9 +74,14 @@ pub fn validate_topic(topic: &str) -> Result<(), String> {
         return Err("the topic name is blank".into());
     }
     if topic.len() > TOPIC_MAX_LENGTH {
-        return Err(format!("the topic name is longer than {TOPIC_MAX_LENGTH} bytes: {}", topic.len()));
+        return Err(format!(
+            "the topic name is longer than {TOPIC_MAX_LENGTH} bytes: {}",
+            topic.len()
+        ));
     }
-    if let Some(c) = topic.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '%' | '|' | '_' | '-'))) {
+    if let Some(c) =
+        topic.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '%' | '|' | '_' | '-')))
+    {
         return Err(format!("the topic name '{topic}' contains an illegal character '{c}', allowed: ^[%|a-zA-Z0-9_-]+$"));
     }
     Ok(())
@@ -120,14 +129,24 @@ impl Default for TopicConfig {
 impl TopicConfig {
     /// A topic with `queues` read and write queues and permission `perm`.
     pub fn new(name: impl Into<String>, queues: i32, perm: i32) -> Self {
-        TopicConfig { topic_name: name.into(), read_queue_nums: queues, write_queue_nums: queues, perm, ..Default::default() }
+        TopicConfig {
+            topic_name: name.into(),
+            read_queue_nums: queues,
+            write_queue_nums: queues,
+            perm,
+            ..Default::default()
+        }
     }
 
     /// Java's `TopicConfig.encode()`: `name readQ writeQ perm filterType [attributesJSON]`.
     pub fn encode_text(&self) -> String {
         let mut s = format!(
             "{} {} {} {} {}",
-            self.topic_name, self.read_queue_nums, self.write_queue_nums, self.perm, self.topic_filter_type
+            self.topic_name,
+            self.read_queue_nums,
+            self.write_queue_nums,
+            self.perm,
+            self.topic_filter_type
         );
         if !self.attributes.is_empty() {
             s.push(' ');
@@ -241,16 +260,21 @@ impl RegisterBrokerBody {
             .read_to_end(&mut raw)
             .map_err(|e| format!("cannot inflate register body: {e}"))?;
         let mut pos = 0usize;
-        let dv: DataVersion = crate::protocol::lenient_json::from_slice(next_chunk(&raw, &mut pos)?)
-            .map_err(|e| format!("bad data version: {e}"))?;
+        let dv: DataVersion =
+            crate::protocol::lenient_json::from_slice(next_chunk(&raw, &mut pos)?)
+                .map_err(|e| format!("bad data version: {e}"))?;
         // The topic count is a bare i32, not a length-prefixed chunk.
         let count = read_i32(&raw, &mut pos)?;
         let mut body = RegisterBrokerBody::default();
         body.topic_config_serialize_wrapper.data_version = dv;
         for _ in 0..count.max(0) {
-            let text = std::str::from_utf8(next_chunk(&raw, &mut pos)?).map_err(|_| "topic config not UTF-8")?;
-            let tc = TopicConfig::decode_text(text).ok_or_else(|| format!("bad topic config '{text}'"))?;
-            body.topic_config_serialize_wrapper.topic_config_table.insert(tc.topic_name.clone(), tc);
+            let text = std::str::from_utf8(next_chunk(&raw, &mut pos)?)
+                .map_err(|_| "topic config not UTF-8")?;
+            let tc = TopicConfig::decode_text(text)
+                .ok_or_else(|| format!("bad topic config '{text}'"))?;
+            body.topic_config_serialize_wrapper
+                .topic_config_table
+                .insert(tc.topic_name.clone(), tc);
         }
         if let Ok(chunk) = next_chunk(&raw, &mut pos) {
             body.filter_server_list = serde_json::from_slice(chunk).unwrap_or_default();
@@ -265,8 +289,13 @@ impl RegisterBrokerBody {
             raw.extend_from_slice(&(b.len() as i32).to_be_bytes());
             raw.extend_from_slice(b);
         };
-        chunk(&mut raw, &serde_json::to_vec(&self.topic_config_serialize_wrapper.data_version).unwrap());
-        raw.extend_from_slice(&(self.topic_config_serialize_wrapper.topic_config_table.len() as i32).to_be_bytes());
+        chunk(
+            &mut raw,
+            &serde_json::to_vec(&self.topic_config_serialize_wrapper.data_version).unwrap(),
+        );
+        raw.extend_from_slice(
+            &(self.topic_config_serialize_wrapper.topic_config_table.len() as i32).to_be_bytes(),
+        );
         for tc in self.topic_config_serialize_wrapper.topic_config_table.values() {
             chunk(&mut raw, tc.encode_text().as_bytes());
         }
@@ -311,7 +340,9 @@ mod tests {
     fn compressed_register_body_round_trip() {
         let mut b = RegisterBrokerBody::default();
         b.topic_config_serialize_wrapper.data_version.counter = 3;
-        b.topic_config_serialize_wrapper.topic_config_table.insert("T".into(), TopicConfig::new("T", 4, 6));
+        b.topic_config_serialize_wrapper
+            .topic_config_table
+            .insert("T".into(), TopicConfig::new("T", 4, 6));
         let enc = b.encode_compressed();
         assert_eq!(RegisterBrokerBody::decode_compressed(&enc).unwrap(), b);
         assert!(RegisterBrokerBody::decode_compressed(b"garbage").is_err());

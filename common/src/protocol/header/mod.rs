@@ -150,7 +150,9 @@ impl<T: ExtValue> ExtValue for Option<T> {
 /// Read one field of a header (used by [`command_header!`]).
 pub fn read_field<T: ExtValue>(fields: &ExtFields, key: &'static str) -> Result<T, HeaderError> {
     match fields.get(key) {
-        Some(s) => T::parse_ext(s).ok_or_else(|| HeaderError::Invalid { field: key, value: s.to_string() }),
+        Some(s) => {
+            T::parse_ext(s).ok_or_else(|| HeaderError::Invalid { field: key, value: s.to_string() })
+        }
         None => T::when_missing().ok_or(HeaderError::Missing(key)),
     }
 }

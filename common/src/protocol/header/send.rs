@@ -123,7 +123,9 @@ impl SendMessageRequestHeader {
         let v2 = code == crate::protocol::codes::request::SEND_MESSAGE_V2
             || code == crate::protocol::codes::request::SEND_BATCH_MESSAGE
             || code == crate::protocol::codes::request::SEND_REPLY_MESSAGE_V2;
-        if v2 && fields.contains_key("b") || !fields.contains_key("topic") && fields.contains_key("b") {
+        if v2 && fields.contains_key("b")
+            || !fields.contains_key("topic") && fields.contains_key("b")
+        {
             SendMessageRequestHeaderV2::read(fields).map(Into::into)
         } else {
             SendMessageRequestHeader::read(fields)

@@ -14,7 +14,10 @@ fn num(t: &BTreeMap<String, String>, k: &str) -> Option<i64> {
 impl RemoteBackend {
     pub(super) async fn runtime_of(&self, addr: &str) -> BResult<BTreeMap<String, String>> {
         // Only addresses the nameserver knows: never connect wherever a request says.
-        let t = self.name_of_addr(addr).await.ok_or_else(|| BackendError::NotFound(format!("no broker registered at {addr}")))?;
+        let t = self
+            .name_of_addr(addr)
+            .await
+            .ok_or_else(|| BackendError::NotFound(format!("no broker registered at {addr}")))?;
         self.admin()?.broker_runtime_info(&t.addr).await.map_err(|e| broker_error(&t, e))
     }
 
@@ -29,7 +32,13 @@ impl RemoteBackend {
             .map(|(t, tab)| {
                 let put_now = num(&tab, "msgPutTotalTodayNow");
                 let get_now = num(&tab, "msgGetTotalTodayNow");
-                let role = tab.get("brokerRole").cloned().unwrap_or_else(|| if t.id == 0 { "MASTER".into() } else { "SLAVE".into() });
+                let role = tab.get("brokerRole").cloned().unwrap_or_else(|| {
+                    if t.id == 0 {
+                        "MASTER".into()
+                    } else {
+                        "SLAVE".into()
+                    }
+                });
                 let disk = tab.get("commitLogDiskRatio").and_then(|v| v.parse::<f64>().ok());
                 BrokerInfo {
                     cluster: t.cluster,
@@ -37,9 +46,14 @@ impl RemoteBackend {
                     broker_id: t.id,
                     addr: t.addr,
                     role,
-                    version: tab.get("brokerVersionDesc").or_else(|| tab.get("brokerVersion")).cloned(),
-                    put_today: put_now.map(|n| n - num(&tab, "msgPutTotalTodayMorning").unwrap_or(0)),
-                    get_today: get_now.map(|n| n - num(&tab, "msgGetTotalTodayMorning").unwrap_or(0)),
+                    version: tab
+                        .get("brokerVersionDesc")
+                        .or_else(|| tab.get("brokerVersion"))
+                        .cloned(),
+                    put_today: put_now
+                        .map(|n| n - num(&tab, "msgPutTotalTodayMorning").unwrap_or(0)),
+                    get_today: get_now
+                        .map(|n| n - num(&tab, "msgGetTotalTodayMorning").unwrap_or(0)),
                     put_total: put_now,
                     get_total: get_now,
                     disk_ratio: disk,
@@ -61,13 +75,24 @@ impl RemoteBackend {
                 ..Default::default()
             });
         }
-        brokers.sort_by(|a, b| (&a.cluster, &a.broker_name, a.broker_id).cmp(&(&b.cluster, &b.broker_name, b.broker_id)));
+        brokers.sort_by(|a, b| {
+            (&a.cluster, &a.broker_name, a.broker_id).cmp(&(
+                &b.cluster,
+                &b.broker_name,
+                b.broker_id,
+            ))
+        });
         Ok(Partial { items: ClusterOverview { namesrv: self.namesrv.clone(), brokers }, failures })
     }
 
     /// Per-queue offsets of a topic on one broker.
-    pub(super) async fn topic_offsets(&self, t: &Target, topic: &str) -> BResult<Vec<(MessageQueue, TopicOffset)>> {
-        let stats = self.admin()?.topic_stats_at(&t.addr, topic).await.map_err(|e| broker_error(t, e))?;
+    pub(super) async fn topic_offsets(
+        &self,
+        t: &Target,
+        topic: &str,
+    ) -> BResult<Vec<(MessageQueue, TopicOffset)>> {
+        let stats =
+            self.admin()?.topic_stats_at(&t.addr, topic).await.map_err(|e| broker_error(t, e))?;
         Ok(stats.into_iter().collect())
     }
 
@@ -76,17 +101,21 @@ impl RemoteBackend {
         let (ok, _) = answers(self.admin()?.broker_runtime_info_per_broker(all).await)?;
         let mut s = TotalsSample::default();
         for (t, tab) in ok {
-            if let (Some(p), Some(g)) = (num(&tab, "msgPutTotalTodayNow"), num(&tab, "msgGetTotalTodayNow")) {
+            if let (Some(p), Some(g)) =
+                (num(&tab, "msgPutTotalTodayNow"), num(&tab, "msgGetTotalTodayNow"))
+            {
                 s.brokers.insert(format!("{}@{}", t.name, t.addr), (p, g));
             }
         }
         // Topic rates: sum of max offsets of user topics, a bounded number of calls at a time.
         let topics = self.topics_list().await.map(|p| p.items).unwrap_or_default();
         let masters = self.masters(&[]).await?;
-        let user: Vec<TopicSummary> = topics.into_iter().filter(|t| t.kind == TopicKind::Normal).take(max_topics).collect();
+        let user: Vec<TopicSummary> =
+            topics.into_iter().filter(|t| t.kind == TopicKind::Normal).take(max_topics).collect();
         use futures::StreamExt;
         let sums: Vec<(String, Option<i64>)> = futures::stream::iter(user.into_iter().map(|tp| {
-            let targets: Vec<Target> = masters.iter().filter(|m| tp.brokers.contains(&m.name)).cloned().collect();
+            let targets: Vec<Target> =
+                masters.iter().filter(|m| tp.brokers.contains(&m.name)).cloned().collect();
             async move {
                 let mut total = 0i64;
                 for t in &targets {

@@ -93,7 +93,10 @@ impl RemoteBackend {
 
     /// The admin client, or the error every call gets without a nameserver.
     fn admin(&self) -> BResult<&Admin> {
-        self.admin.as_ref().ok_or_else(|| BackendError::Namesrv { addr: String::new(), message: "no nameserver configured".into() })
+        self.admin.as_ref().ok_or_else(|| BackendError::Namesrv {
+            addr: String::new(),
+            message: "no nameserver configured".into(),
+        })
     }
 
     /// A failed nameserver request.
@@ -105,7 +108,9 @@ impl RemoteBackend {
     /// [`BackendError::NotFound`], anything else a nameserver failure.
     fn route_error(&self, topic: &str, e: ClientError) -> BackendError {
         match e {
-            ClientError::NoRoute(_) => BackendError::NotFound(format!("topic {topic} not found (no route on the nameserver)")),
+            ClientError::NoRoute(_) => BackendError::NotFound(format!(
+                "topic {topic} not found (no route on the nameserver)"
+            )),
             other => self.ns_error(other),
         }
     }
@@ -132,7 +137,10 @@ impl RemoteBackend {
 
     /// Masters (id 0), optionally only these broker names.
     async fn masters(&self, only: &[String]) -> BResult<Vec<Target>> {
-        Ok(brokers_of(&*self.cluster_info().await?, true).into_iter().filter(|t| only.is_empty() || only.contains(&t.name)).collect())
+        Ok(brokers_of(&*self.cluster_info().await?, true)
+            .into_iter()
+            .filter(|t| only.is_empty() || only.contains(&t.name))
+            .collect())
     }
 
     /// Route of a topic from the nameserver.
@@ -146,7 +154,14 @@ impl RemoteBackend {
         let targets = route
             .broker_datas
             .iter()
-            .filter_map(|bd| bd.master_addr().map(|a| Target { cluster: bd.cluster.clone(), name: bd.broker_name.clone(), id: 0, addr: a.to_string() }))
+            .filter_map(|bd| {
+                bd.master_addr().map(|a| Target {
+                    cluster: bd.cluster.clone(),
+                    name: bd.broker_name.clone(),
+                    id: 0,
+                    addr: a.to_string(),
+                })
+            })
             .collect();
         Ok((route, targets))
     }
@@ -171,14 +186,23 @@ fn broker_error(t: &Target, e: impl std::fmt::Display) -> BackendError {
 /// The error text without the "broker X failed" prefix (the failure already names it).
 fn short_error(e: &BackendError) -> String {
     match e {
-        BackendError::Broker { message, .. } | BackendError::Namesrv { message, .. } => message.clone(),
+        BackendError::Broker { message, .. } | BackendError::Namesrv { message, .. } => {
+            message.clone()
+        }
         other => other.to_string(),
     }
 }
 
 /// The console's form of `Admin`'s per-broker failures.
 fn failures_of(failed: &[mq_client::admin::BrokerFailure]) -> Vec<BrokerFailure> {
-    failed.iter().map(|f| BrokerFailure { broker: f.broker.name.clone(), addr: f.broker.addr.clone(), error: f.error.to_string() }).collect()
+    failed
+        .iter()
+        .map(|f| BrokerFailure {
+            broker: f.broker.name.clone(),
+            addr: f.broker.addr.clone(),
+            error: f.error.to_string(),
+        })
+        .collect()
 }
 
 /// What a fan-out gives a page: each answering broker with its answer, and the failures.
@@ -196,8 +220,18 @@ fn answers<T>(per: PerBroker<T>) -> BResult<Answers<T>> {
 
 /// One result per broker of a write fan-out.
 fn op_results(per: PerBroker<()>) -> Vec<BrokerOpResult> {
-    let ok = per.ok.into_iter().map(|(t, ())| BrokerOpResult { broker: t.name, addr: t.addr, ok: true, error: None });
-    let failed = per.failed.into_iter().map(|f| BrokerOpResult { broker: f.broker.name, addr: f.broker.addr, ok: false, error: Some(f.error.to_string()) });
+    let ok = per.ok.into_iter().map(|(t, ())| BrokerOpResult {
+        broker: t.name,
+        addr: t.addr,
+        ok: true,
+        error: None,
+    });
+    let failed = per.failed.into_iter().map(|f| BrokerOpResult {
+        broker: f.broker.name,
+        addr: f.broker.addr,
+        ok: false,
+        error: Some(f.error.to_string()),
+    });
     ok.chain(failed).collect()
 }
 
@@ -206,12 +240,20 @@ impl Backend for RemoteBackend {
     async fn cluster_overview(&self) -> BResult<Partial<ClusterOverview>> {
         self.overview().await
     }
-    async fn broker_runtime(&self, addr: &str) -> BResult<std::collections::BTreeMap<String, String>> {
+    async fn broker_runtime(
+        &self,
+        addr: &str,
+    ) -> BResult<std::collections::BTreeMap<String, String>> {
         self.runtime_of(addr).await
     }
     async fn cluster_names(&self) -> BResult<Vec<String>> {
         let ci = self.cluster_info().await?;
-        Ok(ci.cluster_addr_table.keys().cloned().chain(ci.broker_addr_table.keys().cloned()).collect())
+        Ok(ci
+            .cluster_addr_table
+            .keys()
+            .cloned()
+            .chain(ci.broker_addr_table.keys().cloned())
+            .collect())
     }
     async fn list_topics(&self) -> BResult<Partial<Vec<TopicSummary>>> {
         self.topics_list().await
@@ -250,10 +292,20 @@ impl Backend for RemoteBackend {
     async fn group_progress(&self, group: &str) -> BResult<Partial<Vec<QueueProgress>>> {
         self.progress_of(group, None).await
     }
-    async fn reset_preview(&self, group: &str, topic: Option<&str>, timestamp: i64) -> BResult<Vec<ResetRow>> {
+    async fn reset_preview(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+        timestamp: i64,
+    ) -> BResult<Vec<ResetRow>> {
         self.preview_reset(group, topic, timestamp).await
     }
-    async fn reset_apply(&self, group: &str, topic: Option<&str>, timestamp: i64) -> BResult<ResetApplied> {
+    async fn reset_apply(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+        timestamp: i64,
+    ) -> BResult<ResetApplied> {
         self.apply_reset(group, topic, timestamp).await
     }
     async fn create_group(&self, req: &GroupCreate) -> BResult<Vec<BrokerOpResult>> {
@@ -266,7 +318,13 @@ impl Backend for RemoteBackend {
         self.invalidate();
         r
     }
-    async fn messages_by_time(&self, topic: &str, begin: i64, end: i64, limit: usize) -> BResult<MessageList> {
+    async fn messages_by_time(
+        &self,
+        topic: &str,
+        begin: i64,
+        end: i64,
+        limit: usize,
+    ) -> BResult<MessageList> {
         self.by_time(topic, begin, end, limit).await
     }
     async fn messages_by_key(&self, topic: &str, key: &str, limit: usize) -> BResult<MessageList> {
@@ -275,13 +333,22 @@ impl Backend for RemoteBackend {
     async fn message_detail(&self, topic: &str, msg_id: &str) -> BResult<MessageDetail> {
         self.detail(topic, msg_id).await
     }
-    async fn resend_to_group(&self, topic: &str, msg_id: &str, group: &str) -> BResult<ResendResult> {
+    async fn resend_to_group(
+        &self,
+        topic: &str,
+        msg_id: &str,
+        group: &str,
+    ) -> BResult<ResendResult> {
         self.resend_group(topic, msg_id, group).await
     }
     async fn dlq_resend(&self, group: &str, msg_ids: &[String]) -> BResult<Vec<ResendResult>> {
         self.resend_dlq(group, msg_ids).await
     }
-    async fn producer_connections(&self, group: &str, topic: &str) -> BResult<Partial<Vec<ProducerConn>>> {
+    async fn producer_connections(
+        &self,
+        group: &str,
+        topic: &str,
+    ) -> BResult<Partial<Vec<ProducerConn>>> {
         self.producers(group, topic).await
     }
     async fn sample_totals(&self, max_topics: usize) -> BResult<TotalsSample> {

@@ -5,9 +5,12 @@
 async fn main() -> anyhow::Result<()> {
     chat_ddp_streamer::init_tracing();
     let cfg = chat_ddp_streamer::config::GatewayConfig::from_env()?;
-    let mut extensions: Vec<std::sync::Arc<dyn chat_ddp_streamer::gateway::extension::GatewayExtension>> = Vec::new();
+    let mut extensions: Vec<
+        std::sync::Arc<dyn chat_ddp_streamer::gateway::extension::GatewayExtension>,
+    > = Vec::new();
     if let Some(p) = chat_ddp_streamer::gateway::presence::PresenceSettings::from_env()? {
-        extensions.push(chat_ddp_streamer::gateway::presence::GatewayPresence::start(&cfg, p).await?);
+        extensions
+            .push(chat_ddp_streamer::gateway::presence::GatewayPresence::start(&cfg, p).await?);
     }
     chat_ddp_streamer::gateway::run(cfg, extensions).await
 }

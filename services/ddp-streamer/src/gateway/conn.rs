@@ -181,7 +181,8 @@ pub async fn serve(gw: Arc<Gateway>, socket: WebSocket) {
                 },
             }
         }
-        let (code, reason) = wconn.close_code.lock().clone().unwrap_or((close::GOING_AWAY, String::new()));
+        let (code, reason) =
+            wconn.close_code.lock().clone().unwrap_or((close::GOING_AWAY, String::new()));
         let frame = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
             // Flush what is queued only if the socket is not the reason we are closing.
@@ -207,8 +208,12 @@ pub async fn serve(gw: Arc<Gateway>, socket: WebSocket) {
                 break;
             }
             match job {
-                Job::Method { id, method, params } => super::methods::run(&wgw, &wk, &id, &method, params).await,
-                Job::Sub { id, name, params } => super::subs::subscribe(&wgw, &wk, &id, &name, &params),
+                Job::Method { id, method, params } => {
+                    super::methods::run(&wgw, &wk, &id, &method, params).await
+                }
+                Job::Sub { id, name, params } => {
+                    super::subs::subscribe(&wgw, &wk, &id, &name, &params)
+                }
                 Job::Unsub { id } => super::subs::unsubscribe(&wgw, &wk, &id),
             }
         }
@@ -240,13 +245,19 @@ pub async fn serve(gw: Arc<Gateway>, socket: WebSocket) {
     }
 }
 
-async fn read_loop(gw: &Arc<Gateway>, conn: &Arc<Conn>, stream: &mut futures::stream::SplitStream<WebSocket>, jobs: &mpsc::UnboundedSender<Job>) {
+async fn read_loop(
+    gw: &Arc<Gateway>,
+    conn: &Arc<Conn>,
+    stream: &mut futures::stream::SplitStream<WebSocket>,
+    jobs: &mpsc::UnboundedSender<Job>,
+) {
     let mut connected = false;
     let mut last_in = Instant::now();
     let mut pinged = false;
     let mut next_token_check = Instant::now() + gw.cfg.token_check;
     loop {
-        let idle_deadline = if pinged { last_in + gw.cfg.connection_timeout } else { last_in + gw.cfg.heartbeat };
+        let idle_deadline =
+            if pinged { last_in + gw.cfg.connection_timeout } else { last_in + gw.cfg.heartbeat };
         let deadline = idle_deadline.min(next_token_check);
         let frame = tokio::select! {
             _ = conn.closing.cancelled() => return,

@@ -29,11 +29,22 @@ pub trait GatewayExtension: Send + Sync + 'static {
     /// Any inbound frame of a logged-in socket (per-connection heartbeat for presence).
     fn on_activity(&self, _s: &SessionInfo) {}
     /// Handle method `name`, or return `None` to let the next handler (or 404) answer.
-    fn method(&self, _conn: &std::sync::Arc<Conn>, _name: &str, _params: &[Value]) -> Option<BoxFuture<'static, Result<Value, MeteorError>>> {
+    fn method(
+        &self,
+        _conn: &std::sync::Arc<Conn>,
+        _name: &str,
+        _params: &[Value],
+    ) -> Option<BoxFuture<'static, Result<Value, MeteorError>>> {
         None
     }
     /// Handle subscription `name`: `Some(Ok)` = ready, `Some(Err)` = nosub, `None` = not mine.
-    fn subscribe(&self, _conn: &std::sync::Arc<Conn>, _sub_id: &str, _name: &str, _params: &[Value]) -> Option<Result<(), MeteorError>> {
+    fn subscribe(
+        &self,
+        _conn: &std::sync::Arc<Conn>,
+        _sub_id: &str,
+        _name: &str,
+        _params: &[Value],
+    ) -> Option<Result<(), MeteorError>> {
         None
     }
     /// A subscription this extension accepted was stopped.

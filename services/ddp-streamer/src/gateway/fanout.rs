@@ -34,24 +34,40 @@ pub fn on_inbox(gw: &Arc<Gateway>, m: &MessageExt) {
             return;
         }
     };
-    let cursor = Cursor { queues: gw.cfg.common.chat_queues, queue: m.queue_id, offset: m.queue_offset };
+    let cursor =
+        Cursor { queues: gw.cfg.common.chat_queues, queue: m.queue_id, offset: m.queue_offset };
     match ev {
         Inbox::Msg(msg) => push_message(gw, &msg, cursor),
         Inbox::Block(b) | Inbox::Unblock(b) => {
             let blocked = m.tags() == Some(chat_proto::topics::TAG_BLOCK);
             for uid in b.recipients.clone().unwrap_or_default() {
-                let args = vec![json!("updated"), json!({"_id": b.rid, "rid": b.rid, "blocker": b.blocker, "blocked": b.blocked, "isBlocked": blocked})];
+                let args = vec![
+                    json!("updated"),
+                    json!({"_id": b.rid, "rid": b.rid, "blocker": b.blocker, "blocked": b.blocked, "isBlocked": blocked}),
+                ];
                 notify_user(gw, &uid, "rooms-changed", args);
             }
         }
         Inbox::Read(r) => {
             for uid in r.recipients.clone().unwrap_or_default() {
-                notify_user(gw, &uid, "messagesRead", vec![json!({"rid": r.rid, "until": chat_proto::ddp::date(r.until_ts), "uid": r.u.id})]);
+                notify_user(
+                    gw,
+                    &uid,
+                    "messagesRead",
+                    vec![
+                        json!({"rid": r.rid, "until": chat_proto::ddp::date(r.until_ts), "uid": r.u.id}),
+                    ],
+                );
             }
         }
         Inbox::Rejected(r) => {
             for uid in &r.recipients {
-                notify_user(gw, uid, "message", vec![json!({"_id": r.id, "rid": r.rid, "rejected": true, "reason": r.reason})]);
+                notify_user(
+                    gw,
+                    uid,
+                    "message",
+                    vec![json!({"_id": r.id, "rid": r.rid, "rejected": true, "reason": r.reason})],
+                );
             }
         }
     }
@@ -80,7 +96,8 @@ fn push_message(gw: &Arc<Gateway>, msg: &InboxMsg, cursor: Cursor) {
                 continue;
             }
             let on_room = st.subs.values().any(|s| matches!(s, Sub::Room(r) if *r == msg.rid));
-            let on_mine = msg.recipients.is_some() && st.subs.values().any(|s| *s == Sub::MyMessages);
+            let on_mine =
+                msg.recipients.is_some() && st.subs.values().any(|s| *s == Sub::MyMessages);
             if !on_room && !on_mine {
                 continue;
             }
@@ -116,7 +133,8 @@ fn push_message(gw: &Arc<Gateway>, msg: &InboxMsg, cursor: Cursor) {
 pub fn notify_user(gw: &Arc<Gateway>, uid: &str, event: &str, args: Vec<Value>) {
     let name = format!("{uid}/{event}");
     for c in gw.conns_of(uid) {
-        let subscribed = c.state.lock().subs.values().any(|s| matches!(s, Sub::NotifyUser(n) if *n == name));
+        let subscribed =
+            c.state.lock().subs.values().any(|s| matches!(s, Sub::NotifyUser(n) if *n == name));
         if subscribed {
             c.send(&server::stream_event("stream-notify-user", &name, args.clone()));
         }

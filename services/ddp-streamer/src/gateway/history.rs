@@ -10,8 +10,8 @@ use chat_proto::bodies::{Inbox, InboxMsg};
 use chat_proto::cursor::Cursor;
 use chat_proto::ddp::{parse_date, MeteorError};
 use chat_proto::ids::{shard, Room};
-use chat_proto::topics::{conversation_key, PROP_RID, TAG_MSG};
 use chat_proto::now_ms;
+use chat_proto::topics::{conversation_key, PROP_RID, TAG_MSG};
 use mq_client::{MessageExt, MessageQueue};
 use serde_json::{json, Value};
 
@@ -44,7 +44,9 @@ fn visible(auth: &Auth, rid: &str, m: &MessageExt) -> Option<InboxMsg> {
     }
     let body = m.body_uncompressed(16 * 1024 * 1024).ok()?;
     match serde_json::from_slice::<Inbox>(&body).ok()? {
-        Inbox::Msg(msg) if msg.rid == rid && msg.addressed_to(&auth.claims.sub).unwrap_or(true) => Some(msg),
+        Inbox::Msg(msg) if msg.rid == rid && msg.addressed_to(&auth.claims.sub).unwrap_or(true) => {
+            Some(msg)
+        }
         _ => None,
     }
 }
@@ -56,17 +58,27 @@ async fn room_queue(gw: &Gateway, rid: &str) -> Result<(MessageQueue, String), M
         return Err(MeteorError::new(409, "cursor-epoch"));
     }
     let want = shard(rid, qs.len()) as i32;
-    qs.into_iter().find(|(q, _)| q.queue_id == want).ok_or_else(|| MeteorError::new(503, "broker-unavailable"))
+    qs.into_iter()
+        .find(|(q, _)| q.queue_id == want)
+        .ok_or_else(|| MeteorError::new(503, "broker-unavailable"))
 }
 
 /// `loadHistory(rid, end, limit)`: newest first, `{messages, unreadNotLoaded:0}`.
-pub async fn load_history(gw: &Arc<Gateway>, auth: &Auth, params: &[Value]) -> Result<Value, MeteorError> {
+pub async fn load_history(
+    gw: &Arc<Gateway>,
+    auth: &Auth,
+    params: &[Value],
+) -> Result<Value, MeteorError> {
     let rid = check_room(auth, params.first())?;
     let end = params.get(1).and_then(parse_date).unwrap_or_else(now_ms);
     let limit = params.get(2).and_then(Value::as_u64).unwrap_or(20).clamp(1, 500) as usize;
     let begin = end - gw.cfg.history_window.as_millis() as i64;
     let (mq, addr) = room_queue(gw, &rid).await?;
-    let cursor_of = |m: &MessageExt| Cursor { queues: gw.cfg.common.chat_queues, queue: m.queue_id, offset: m.queue_offset };
+    let cursor_of = |m: &MessageExt| Cursor {
+        queues: gw.cfg.common.chat_queues,
+        queue: m.queue_id,
+        offset: m.queue_offset,
+    };
 
     // 1. The key index.
     let mut found: Vec<(Cursor, InboxMsg)> = Vec::new();
@@ -74,9 +86,18 @@ pub async fn load_history(gw: &Arc<Gateway>, auth: &Auth, params: &[Value]) -> R
     if limit as i32 * 2 <= QUERY_CAP {
         // First the recent window; if that is short of `limit`, the whole retention.
         for from in [begin, 0] {
-            let hits = gw.inbox.query_key(&conversation_key(&rid), QUERY_CAP, from, end).await.map_err(internal)?;
+            let hits = gw
+                .inbox
+                .query_key(&conversation_key(&rid), QUERY_CAP, from, end)
+                .await
+                .map_err(internal)?;
             exact = (hits.len() as i32) < QUERY_CAP;
-            found = hits.iter().filter_map(|m| visible(auth, &rid, m).filter(|x| x.ts < end).map(|x| (cursor_of(m), x))).collect();
+            found = hits
+                .iter()
+                .filter_map(|m| {
+                    visible(auth, &rid, m).filter(|x| x.ts < end).map(|x| (cursor_of(m), x))
+                })
+                .collect();
             if !exact || found.len() >= limit {
                 break;
             }
@@ -90,13 +111,16 @@ pub async fn load_history(gw: &Arc<Gateway>, auth: &Auth, params: &[Value]) -> R
         let mut scanned = 0usize;
         while hi > min && found.len() < limit && scanned < gw.cfg.gapfill_max_scan {
             let lo = (hi - PAGE as i64).max(min);
-            let page = gw.inbox.pull(&mq, &addr, TAG_MSG, lo, (hi - lo) as i32).await.map_err(internal)?;
+            let page =
+                gw.inbox.pull(&mq, &addr, TAG_MSG, lo, (hi - lo) as i32).await.map_err(internal)?;
             scanned += (hi - lo) as usize;
             let mut chunk: Vec<(Cursor, InboxMsg)> = page
                 .messages
                 .iter()
                 .filter(|m| m.queue_offset < hi)
-                .filter_map(|m| visible(auth, &rid, m).filter(|x| x.ts < end).map(|x| (cursor_of(m), x)))
+                .filter_map(|m| {
+                    visible(auth, &rid, m).filter(|x| x.ts < end).map(|x| (cursor_of(m), x))
+                })
                 .collect();
             chunk.reverse();
             found.extend(chunk);
@@ -106,12 +130,21 @@ pub async fn load_history(gw: &Arc<Gateway>, auth: &Auth, params: &[Value]) -> R
     found.sort_by_key(|x| std::cmp::Reverse(x.0));
     // The index may hold a duplicate published during an observer failover: keep the first.
     let mut seen = std::collections::HashSet::new();
-    let messages: Vec<Value> = found.into_iter().filter(|(_, m)| seen.insert(m.id.clone())).take(limit).map(|(c, m)| m.to_ddp(Some(c))).collect();
+    let messages: Vec<Value> = found
+        .into_iter()
+        .filter(|(_, m)| seen.insert(m.id.clone()))
+        .take(limit)
+        .map(|(c, m)| m.to_ddp(Some(c)))
+        .collect();
     Ok(json!({"messages": messages, "unreadNotLoaded": 0}))
 }
 
 /// `loadMissedMessages(rid, start)`: oldest first, everything after a cursor or a date.
-pub async fn load_missed(gw: &Arc<Gateway>, auth: &Auth, params: &[Value]) -> Result<Value, MeteorError> {
+pub async fn load_missed(
+    gw: &Arc<Gateway>,
+    auth: &Auth,
+    params: &[Value],
+) -> Result<Value, MeteorError> {
     let rid = check_room(auth, params.first())?;
     let (mq, addr) = room_queue(gw, &rid).await?;
     let start = params.get(1).ok_or_else(|| MeteorError::new(400, "invalid-params"))?;
@@ -138,7 +171,11 @@ pub async fn load_missed(gw: &Arc<Gateway>, auth: &Auth, params: &[Value]) -> Re
         for m in &page.messages {
             if let Some(msg) = visible(auth, &rid, m) {
                 if seen.insert(msg.id.clone()) {
-                    out.push(msg.to_ddp(Some(Cursor { queues: gw.cfg.common.chat_queues, queue: m.queue_id, offset: m.queue_offset })));
+                    out.push(msg.to_ddp(Some(Cursor {
+                        queues: gw.cfg.common.chat_queues,
+                        queue: m.queue_id,
+                        offset: m.queue_offset,
+                    })));
                 }
             }
         }

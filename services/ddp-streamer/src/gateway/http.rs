@@ -50,7 +50,11 @@ async fn ready(State(gw): State<Arc<Gateway>>) -> Response {
     if gw.ready.load(Ordering::SeqCst) {
         (StatusCode::OK, "ready").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"ready": false, "reason": "inbox consumer not started"}))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"ready": false, "reason": "inbox consumer not started"})),
+        )
+            .into_response()
     }
 }
 
@@ -86,6 +90,13 @@ async fn dev_token(State(gw): State<Arc<Gateway>>, Json(req): Json<DevTokenReq>)
         return (StatusCode::BAD_REQUEST, "user must match [A-Za-z0-9-]{1,64}").into_response();
     }
     let now = chat_proto::now_ms() / 1000;
-    let claims = Claims::new(&req.user, &gw.cfg.common.jwt_audience, now, req.ttl_s.unwrap_or(12 * 3600).clamp(1, 7 * 86400), Claims::default_user_scopes());
-    Json(json!({"token": jwt::sign(&claims, &gw.cfg.common.jwt_secret), "user": req.user})).into_response()
+    let claims = Claims::new(
+        &req.user,
+        &gw.cfg.common.jwt_audience,
+        now,
+        req.ttl_s.unwrap_or(12 * 3600).clamp(1, 7 * 86400),
+        Claims::default_user_scopes(),
+    );
+    Json(json!({"token": jwt::sign(&claims, &gw.cfg.common.jwt_secret), "user": req.user}))
+        .into_response()
 }

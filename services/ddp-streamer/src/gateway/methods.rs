@@ -6,8 +6,8 @@ use chat_proto::bodies::{BlockBody, Outgoing, OutgoingMsg, ReadBody, UserRef};
 use chat_proto::ddp::{close, date, server, MeteorError};
 use chat_proto::ids::{dm_rid, random_id, validate_msg_id, Room};
 use chat_proto::jwt::{self, JwtError};
-use chat_proto::topics::{conversation_key, CHAT_OUTGOING, PROP_GW, PROP_JWT, PROP_RID, PROP_V};
 use chat_proto::now_ms;
+use chat_proto::topics::{conversation_key, CHAT_OUTGOING, PROP_GW, PROP_JWT, PROP_RID, PROP_V};
 use mq_client::Message;
 use serde_json::{json, Value};
 
@@ -26,12 +26,19 @@ pub async fn run(gw: &Arc<Gateway>, conn: &Arc<Conn>, id: &str, method: &str, pa
             conn.send(&server::result(id, v.clone()));
         }
         Err(e) => {
-            gw.metrics.inc(&format!("ddp_method_errors_total{{method=\"{}\",error=\"{}\"}}", metric_name(method), e.reason));
+            gw.metrics.inc(&format!(
+                "ddp_method_errors_total{{method=\"{}\",error=\"{}\"}}",
+                metric_name(method),
+                e.reason
+            ));
             conn.send(&server::result_error(id, e));
         }
     }
     conn.send(&server::updated(id));
-    gw.metrics.add(&format!("ddp_method_duration_us_total{{method=\"{}\"}}", metric_name(method)), started.elapsed().as_micros() as i64);
+    gw.metrics.add(
+        &format!("ddp_method_duration_us_total{{method=\"{}\"}}", metric_name(method)),
+        started.elapsed().as_micros() as i64,
+    );
     gw.metrics.inc(&format!("ddp_method_calls_total{{method=\"{}\"}}", metric_name(method)));
     if method == "logout" && r.is_ok() {
         conn.close(close::PROTOCOL_ERROR, "logout");
@@ -41,19 +48,38 @@ pub async fn run(gw: &Arc<Gateway>, conn: &Arc<Conn>, id: &str, method: &str, pa
 /// Keep metric label values bounded: unknown method names are folded together.
 fn metric_name(m: &str) -> &str {
     match m {
-        "login" | "logout" | "sendMessage" | "createDirectMessage" | "loadHistory" | "loadMissedMessages" | "readMessages" | "blockUser"
+        "login"
+        | "logout"
+        | "sendMessage"
+        | "createDirectMessage"
+        | "loadHistory"
+        | "loadMissedMessages"
+        | "readMessages"
+        | "blockUser"
         | "unblockUser" => m,
         _ => "other",
     }
 }
 
-async fn dispatch(gw: &Arc<Gateway>, conn: &Arc<Conn>, method: &str, params: &[Value]) -> MethodResult {
+async fn dispatch(
+    gw: &Arc<Gateway>,
+    conn: &Arc<Conn>,
+    method: &str,
+    params: &[Value],
+) -> MethodResult {
     if method == "login" {
         return login(gw, conn, params);
     }
     let known = matches!(
         method,
-        "logout" | "sendMessage" | "createDirectMessage" | "loadHistory" | "loadMissedMessages" | "readMessages" | "blockUser" | "unblockUser"
+        "logout"
+            | "sendMessage"
+            | "createDirectMessage"
+            | "loadHistory"
+            | "loadMissedMessages"
+            | "readMessages"
+            | "blockUser"
+            | "unblockUser"
     );
     if !known {
         for ext in &gw.extensions {
@@ -73,8 +99,12 @@ async fn dispatch(gw: &Arc<Gateway>, conn: &Arc<Conn>, method: &str, params: &[V
         }
         "sendMessage" => send_message(gw, conn, &auth, params).await,
         "createDirectMessage" => {
-            let other = params.first().and_then(Value::as_str).ok_or_else(|| MeteorError::new(400, "invalid-params"))?;
-            let rid = dm_rid(&auth.claims.sub, other).map_err(|_| MeteorError::new(400, "invalid-user"))?;
+            let other = params
+                .first()
+                .and_then(Value::as_str)
+                .ok_or_else(|| MeteorError::new(400, "invalid-params"))?;
+            let rid = dm_rid(&auth.claims.sub, other)
+                .map_err(|_| MeteorError::new(400, "invalid-user"))?;
             if !auth.claims.can_write(&rid) {
                 return Err(MeteorError::new(403, "not-allowed"));
             }
@@ -101,8 +131,19 @@ async fn dispatch(gw: &Arc<Gateway>, conn: &Arc<Conn>, method: &str, params: &[V
 }
 
 fn login(gw: &Arc<Gateway>, conn: &Arc<Conn>, params: &[Value]) -> MethodResult {
-    let token = params.first().and_then(|p| p.get("resume")).and_then(Value::as_str).ok_or_else(|| MeteorError::new(400, "invalid-params"))?;
-    let claims = jwt::verify(token, &gw.cfg.common.jwt_secret, &gw.cfg.common.jwt_audience, now_ms() / 1000, 0).map_err(|e| match e {
+    let token = params
+        .first()
+        .and_then(|p| p.get("resume"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| MeteorError::new(400, "invalid-params"))?;
+    let claims = jwt::verify(
+        token,
+        &gw.cfg.common.jwt_secret,
+        &gw.cfg.common.jwt_audience,
+        now_ms() / 1000,
+        0,
+    )
+    .map_err(|e| match e {
         JwtError::Expired => MeteorError::new(403, "token-expired"),
         JwtError::Invalid => MeteorError::new(403, "invalid-token"),
     })?;
@@ -149,14 +190,28 @@ fn readable_rid(auth: &Auth, v: Option<&Value>) -> Result<String, MeteorError> {
     Ok(rid.to_string())
 }
 
-async fn send_message(gw: &Arc<Gateway>, conn: &Arc<Conn>, auth: &Auth, params: &[Value]) -> MethodResult {
-    let p = params.first().and_then(Value::as_object).ok_or_else(|| MeteorError::new(400, "invalid-message"))?;
-    let rid = p.get("rid").and_then(Value::as_str).ok_or_else(|| MeteorError::new(400, "invalid-message"))?;
+async fn send_message(
+    gw: &Arc<Gateway>,
+    conn: &Arc<Conn>,
+    auth: &Auth,
+    params: &[Value],
+) -> MethodResult {
+    let p = params
+        .first()
+        .and_then(Value::as_object)
+        .ok_or_else(|| MeteorError::new(400, "invalid-message"))?;
+    let rid = p
+        .get("rid")
+        .and_then(Value::as_str)
+        .ok_or_else(|| MeteorError::new(400, "invalid-message"))?;
     Room::parse(rid).map_err(|_| MeteorError::new(400, "invalid-room"))?;
     if !auth.claims.can_write(rid) {
         return Err(MeteorError::new(403, "not-allowed"));
     }
-    let text = p.get("msg").and_then(Value::as_str).ok_or_else(|| MeteorError::new(400, "invalid-message"))?;
+    let text = p
+        .get("msg")
+        .and_then(Value::as_str)
+        .ok_or_else(|| MeteorError::new(400, "invalid-message"))?;
     if text.chars().count() > gw.cfg.max_message_length {
         return Err(MeteorError::new(400, "invalid-message"));
     }
@@ -187,13 +242,30 @@ async fn send_message(gw: &Arc<Gateway>, conn: &Arc<Conn>, auth: &Auth, params: 
     let recv_ts = m.recv_ts;
     let u = m.u.clone();
     publish(gw, auth, conn, &Outgoing::Msg(m)).await?;
-    Ok(json!({"_id": id, "rid": rid, "msg": text, "u": {"_id": u.id, "username": u.username}, "ts": date(recv_ts)}))
+    Ok(
+        json!({"_id": id, "rid": rid, "msg": text, "u": {"_id": u.id, "username": u.username}, "ts": date(recv_ts)}),
+    )
 }
 
-async fn block(gw: &Arc<Gateway>, conn: &Arc<Conn>, auth: &Auth, on: bool, params: &[Value]) -> MethodResult {
-    let p = params.first().and_then(Value::as_object).ok_or_else(|| MeteorError::new(400, "invalid-params"))?;
-    let rid = p.get("rid").and_then(Value::as_str).ok_or_else(|| MeteorError::new(400, "invalid-params"))?;
-    let blocked = p.get("blocked").and_then(Value::as_str).ok_or_else(|| MeteorError::new(400, "invalid-params"))?;
+async fn block(
+    gw: &Arc<Gateway>,
+    conn: &Arc<Conn>,
+    auth: &Auth,
+    on: bool,
+    params: &[Value],
+) -> MethodResult {
+    let p = params
+        .first()
+        .and_then(Value::as_object)
+        .ok_or_else(|| MeteorError::new(400, "invalid-params"))?;
+    let rid = p
+        .get("rid")
+        .and_then(Value::as_str)
+        .ok_or_else(|| MeteorError::new(400, "invalid-params"))?;
+    let blocked = p
+        .get("blocked")
+        .and_then(Value::as_str)
+        .ok_or_else(|| MeteorError::new(400, "invalid-params"))?;
     let room = Room::parse(rid).map_err(|_| MeteorError::new(400, "invalid-room"))?;
     // DM only, the caller a party and `blocked` the other one.
     if room.other_party(&auth.claims.sub) != Some(blocked) || !auth.claims.can_write(rid) {
@@ -214,8 +286,14 @@ async fn block(gw: &Arc<Gateway>, conn: &Arc<Conn>, auth: &Auth, on: bool, param
 
 /// Publish to `chat_outgoing` on the conversation's queue, with the raw JWT as a property so
 /// the observer can re-verify it.
-async fn publish(gw: &Arc<Gateway>, auth: &Auth, conn: &Arc<Conn>, body: &Outgoing) -> Result<(), MeteorError> {
-    let bytes = serde_json::to_vec(body).map_err(|_| MeteorError::new(500, "Internal server error"))?;
+async fn publish(
+    gw: &Arc<Gateway>,
+    auth: &Auth,
+    conn: &Arc<Conn>,
+    body: &Outgoing,
+) -> Result<(), MeteorError> {
+    let bytes =
+        serde_json::to_vec(body).map_err(|_| MeteorError::new(500, "Internal server error"))?;
     let mut msg = Message::new(CHAT_OUTGOING, bytes);
     msg.set_tags(body.tag());
     msg.set_keys([body.id().to_string(), conversation_key(body.rid())]);

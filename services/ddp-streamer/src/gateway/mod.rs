@@ -41,15 +41,29 @@ use extension::GatewayExtension;
 
 /// Run a gateway until SIGTERM/SIGINT: set up topics, producer and inbox consumer, then serve
 /// HTTP/WebSocket (TLS when configured). Prints `listening on <addr>` once accepting.
-pub async fn run(cfg: GatewayConfig, extensions: Vec<Arc<dyn GatewayExtension>>) -> anyhow::Result<()> {
+pub async fn run(
+    cfg: GatewayConfig,
+    extensions: Vec<Arc<dyn GatewayExtension>>,
+) -> anyhow::Result<()> {
     let c = &cfg.common;
     let admin = Admin::connect(&c.namesrv).await.context("connect to the nameserver")?;
-    crate::broker::ensure_topics(&admin, &[CHAT_OUTGOING, CHAT_INBOX], c.chat_queues, c.create_topics, Duration::from_secs(60)).await?;
+    crate::broker::ensure_topics(
+        &admin,
+        &[CHAT_OUTGOING, CHAT_INBOX],
+        c.chat_queues,
+        c.create_topics,
+        Duration::from_secs(60),
+    )
+    .await?;
     let clients = ServiceClients::from_common(c);
     let unique = clients.instance.clone();
     let producer = clients.producer(PG_GATEWAY, c.send_retries, "producer").await?;
     let n = producer.publish_queues(CHAT_OUTGOING).await.context("route of chat_outgoing")?.len();
-    anyhow::ensure!(n as i32 == c.chat_queues, "chat_outgoing has {n} queues, CHAT_QUEUES={}", c.chat_queues);
+    anyhow::ensure!(
+        n as i32 == c.chat_queues,
+        "chat_outgoing has {n} queues, CHAT_QUEUES={}",
+        c.chat_queues
+    );
 
     let gw = Gateway::new(cfg.clone(), producer, admin, extensions);
 
@@ -74,7 +88,9 @@ pub async fn run(cfg: GatewayConfig, extensions: Vec<Arc<dyn GatewayExtension>>)
         .context("start inbox consumer")?;
     gw.ready.store(true, Ordering::SeqCst);
 
-    let listener = tokio::net::TcpListener::bind((cfg.bind.as_str(), cfg.port)).await.with_context(|| format!("bind {}:{}", cfg.bind, cfg.port))?;
+    let listener = tokio::net::TcpListener::bind((cfg.bind.as_str(), cfg.port))
+        .await
+        .with_context(|| format!("bind {}:{}", cfg.bind, cfg.port))?;
     let local = listener.local_addr()?;
     let app = http::router(gw.clone());
     let shutdown = shutdown_signal(gw.clone());
@@ -99,7 +115,8 @@ pub async fn run(cfg: GatewayConfig, extensions: Vec<Arc<dyn GatewayExtension>>)
 
 /// Resolves on SIGTERM/SIGINT after closing every socket with 1001.
 async fn shutdown_signal(gw: Arc<Gateway>) {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}

@@ -23,8 +23,8 @@ use chat_proto::ddp::{server, MeteorError};
 use chat_proto::ids::{shard, validate_uid};
 use chat_proto::presence::{Status, MAX_STATUS_TEXT};
 use chat_proto::presence_bodies::{
-    ConnInfo, DefaultStatusBody, StatusEvent, CG_PRESENCE_GATEWAY, CG_PRESENCE_STATE_READER, PG_PRESENCE_GATEWAY, PRESENCE_EVENTS, PRESENCE_HEARTBEAT,
-    PRESENCE_QUEUES, PRESENCE_STATE,
+    ConnInfo, DefaultStatusBody, StatusEvent, CG_PRESENCE_GATEWAY, CG_PRESENCE_STATE_READER,
+    PG_PRESENCE_GATEWAY, PRESENCE_EVENTS, PRESENCE_HEARTBEAT, PRESENCE_QUEUES, PRESENCE_STATE,
 };
 use chat_proto::presence_cache::StatusCache;
 use futures::future::BoxFuture;
@@ -108,10 +108,20 @@ pub struct GatewayPresence {
 impl GatewayPresence {
     /// Create topics if needed, start the producer, the lanes, the batch timer and the
     /// warm status cache.
-    pub async fn start(cfg: &GatewayConfig, settings: PresenceSettings) -> anyhow::Result<Arc<GatewayPresence>> {
+    pub async fn start(
+        cfg: &GatewayConfig,
+        settings: PresenceSettings,
+    ) -> anyhow::Result<Arc<GatewayPresence>> {
         let c = &cfg.common;
         let admin = Admin::connect(&c.namesrv).await.context("connect to the nameserver")?;
-        ensure_topics(&admin, &[PRESENCE_HEARTBEAT, PRESENCE_EVENTS, PRESENCE_STATE], settings.queues, c.create_topics, Duration::from_secs(60)).await?;
+        ensure_topics(
+            &admin,
+            &[PRESENCE_HEARTBEAT, PRESENCE_EVENTS, PRESENCE_STATE],
+            settings.queues,
+            c.create_topics,
+            Duration::from_secs(60),
+        )
+        .await?;
         let clients = ServiceClients::from_common(c);
         let unique = clients.instance.clone();
         let clients = clients.named(format!("{unique}-presence"));
@@ -152,7 +162,12 @@ impl GatewayPresence {
         // events in between are newer and win (StatusCache::apply_state).
         let pc = p.clone();
         let consumer = clients
-            .orderly_consumer(CG_PRESENCE_GATEWAY, PRESENCE_EVENTS, MessageModel::Broadcasting, PRESENCE_PULL)
+            .orderly_consumer(
+                CG_PRESENCE_GATEWAY,
+                PRESENCE_EVENTS,
+                MessageModel::Broadcasting,
+                PRESENCE_PULL,
+            )
             .consume_from(ConsumeFromWhere::Last)
             .offset_store_dir(Some(offsets_path))
             .shutdown_timeout(Duration::from_secs(2))
@@ -174,7 +189,9 @@ impl GatewayPresence {
             match read_last_state(&reader, q).await {
                 Ok(Some(s)) => p.cache.lock().apply_state(&s),
                 Ok(None) => {}
-                Err(e) => tracing::warn!(queue = q, error = %e, "presence_state unreadable; cache starts cold for this queue"),
+                Err(e) => {
+                    tracing::warn!(queue = q, error = %e, "presence_state unreadable; cache starts cold for this queue")
+                }
             }
         }
 
@@ -208,7 +225,18 @@ impl GatewayPresence {
         {
             let all = self.all_watchers.lock();
             if !all.is_empty() {
-                let frame = server::stream_event(STREAM_NOTIFY_LOGGED, "user-status", vec![json!(e.uid), json!(e.username), json!(e.status_num), json!(e.status_text), json!(e.username), json!([])]);
+                let frame = server::stream_event(
+                    STREAM_NOTIFY_LOGGED,
+                    "user-status",
+                    vec![
+                        json!(e.uid),
+                        json!(e.username),
+                        json!(e.status_num),
+                        json!(e.status_text),
+                        json!(e.username),
+                        json!([]),
+                    ],
+                );
                 for (c, _) in all.values() {
                     if let Some(c) = c.upgrade() {
                         c.send(&frame);
@@ -216,7 +244,12 @@ impl GatewayPresence {
                 }
             }
         }
-        let sessions: Vec<String> = self.watchers.lock().get(&e.uid).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+        let sessions: Vec<String> = self
+            .watchers
+            .lock()
+            .get(&e.uid)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
         if sessions.is_empty() {
             return;
         }
@@ -232,7 +265,8 @@ impl GatewayPresence {
     fn set_conn_status(&self, s: &SessionInfo, status: Status) -> Result<Value, MeteorError> {
         let info = {
             let mut conns = self.conns.lock();
-            let c = conns.get_mut(&s.session).ok_or_else(|| MeteorError::new(401, "not-logged-in"))?;
+            let c =
+                conns.get_mut(&s.session).ok_or_else(|| MeteorError::new(401, "not-logged-in"))?;
             c.status = status;
             c.clone()
         };
@@ -240,7 +274,12 @@ impl GatewayPresence {
         Ok(Value::Bool(true))
     }
 
-    fn set_default(&self, s: &SessionInfo, status: Option<&Value>, text: Option<&Value>) -> BoxFuture<'static, Result<Value, MeteorError>> {
+    fn set_default(
+        &self,
+        s: &SessionInfo,
+        status: Option<&Value>,
+        text: Option<&Value>,
+    ) -> BoxFuture<'static, Result<Value, MeteorError>> {
         let Some(uid) = s.uid.clone() else {
             return Box::pin(async { Err(MeteorError::new(401, "not-logged-in")) });
         };
@@ -252,7 +291,14 @@ impl GatewayPresence {
             Some(Value::String(t)) if t.chars().count() <= MAX_STATUS_TEXT => t.clone(),
             _ => return Box::pin(async { Err(MeteorError::new(400, "invalid-status-text")) }),
         };
-        let body = DefaultStatusBody { v: 1, uid: uid.clone(), username: s.username.clone().unwrap_or_else(|| uid.clone()), status_default: status, status_text: text, gw: self.gw.clone() };
+        let body = DefaultStatusBody {
+            v: 1,
+            uid: uid.clone(),
+            username: s.username.clone().unwrap_or_else(|| uid.clone()),
+            status_default: status,
+            status_text: text,
+            gw: self.gw.clone(),
+        };
         let (tx, rx) = oneshot::channel();
         let _ = self.lane(&uid).send(Job::Default(body, tx));
         Box::pin(async move {
@@ -287,7 +333,15 @@ pub fn presence_frame(uid: &str, username: &str, status: Status, text: &str) -> 
 fn uid_list(v: Option<&Value>) -> Result<Vec<String>, MeteorError> {
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(a)) => a.iter().map(|x| x.as_str().filter(|s| validate_uid(s).is_ok()).map(str::to_string).ok_or_else(|| MeteorError::new(400, "invalid-uid"))).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .filter(|s| validate_uid(s).is_ok())
+                    .map(str::to_string)
+                    .ok_or_else(|| MeteorError::new(400, "invalid-uid"))
+            })
+            .collect(),
         _ => Err(MeteorError::new(400, "invalid-params")),
     }
 }
@@ -295,7 +349,12 @@ fn uid_list(v: Option<&Value>) -> Result<Vec<String>, MeteorError> {
 impl GatewayExtension for GatewayPresence {
     fn on_login(&self, s: &SessionInfo) {
         let Some(uid) = s.uid.clone() else { return };
-        let info = ConnInfo { id: s.session.clone(), username: s.username.clone().unwrap_or_else(|| uid.clone()), uid: uid.clone(), status: Status::Online };
+        let info = ConnInfo {
+            id: s.session.clone(),
+            username: s.username.clone().unwrap_or_else(|| uid.clone()),
+            uid: uid.clone(),
+            status: Status::Online,
+        };
         self.conns.lock().insert(s.session.clone(), info.clone());
         let _ = self.lane(&uid).send(Job::Conn("open", info));
     }
@@ -308,7 +367,12 @@ impl GatewayExtension for GatewayPresence {
         self.all_watchers.lock().remove(&s.session);
     }
 
-    fn method(&self, conn: &Arc<Conn>, name: &str, params: &[Value]) -> Option<BoxFuture<'static, Result<Value, MeteorError>>> {
+    fn method(
+        &self,
+        conn: &Arc<Conn>,
+        name: &str,
+        params: &[Value],
+    ) -> Option<BoxFuture<'static, Result<Value, MeteorError>>> {
         let s = conn.info();
         let r: BoxFuture<'static, Result<Value, MeteorError>> = match name {
             "UserPresence:online" | "UserPresence:away" => {
@@ -323,7 +387,13 @@ impl GatewayExtension for GatewayPresence {
         Some(r)
     }
 
-    fn subscribe(&self, conn: &Arc<Conn>, sub_id: &str, name: &str, params: &[Value]) -> Option<Result<(), MeteorError>> {
+    fn subscribe(
+        &self,
+        conn: &Arc<Conn>,
+        sub_id: &str,
+        name: &str,
+        params: &[Value],
+    ) -> Option<Result<(), MeteorError>> {
         if name == STREAM_NOTIFY_LOGGED {
             if params.first().and_then(Value::as_str) != Some("user-status") {
                 return None;
@@ -332,10 +402,16 @@ impl GatewayExtension for GatewayPresence {
                 return Some(Err(MeteorError::new(401, "not-logged-in")));
             }
             if !self.settings.broadcast_all {
-                return Some(Err(MeteorError::new(403, "presence broadcast is disabled (PRESENCE_BROADCAST_ALL)")));
+                return Some(Err(MeteorError::new(
+                    403,
+                    "presence broadcast is disabled (PRESENCE_BROADCAST_ALL)",
+                )));
             }
             let mut all = self.all_watchers.lock();
-            all.entry(conn.session.clone()).or_insert_with(|| (Arc::downgrade(conn), HashSet::new())).1.insert(sub_id.to_string());
+            all.entry(conn.session.clone())
+                .or_insert_with(|| (Arc::downgrade(conn), HashSet::new()))
+                .1
+                .insert(sub_id.to_string());
             return Some(Ok(()));
         }
         if name != STREAM_USER_PRESENCE {
@@ -346,22 +422,35 @@ impl GatewayExtension for GatewayPresence {
             return Some(Err(MeteorError::new(401, "not-logged-in")));
         }
         let edit = params.get(1);
-        let (added, removed) = match (uid_list(edit.and_then(|e| e.get("added"))), uid_list(edit.and_then(|e| e.get("removed")))) {
+        let (added, removed) = match (
+            uid_list(edit.and_then(|e| e.get("added"))),
+            uid_list(edit.and_then(|e| e.get("removed"))),
+        ) {
             (Ok(a), Ok(r)) => (a, r),
             (Err(e), _) | (_, Err(e)) => return Some(Err(e)),
         };
         let mut watches = self.watches.lock();
-        let w = watches.entry(s.session.clone()).or_insert_with(|| Watch { conn: Arc::downgrade(conn), uids: HashSet::new(), subs: HashSet::new() });
+        let w = watches.entry(s.session.clone()).or_insert_with(|| Watch {
+            conn: Arc::downgrade(conn),
+            uids: HashSet::new(),
+            subs: HashSet::new(),
+        });
         let mut new_uids = w.uids.clone();
         for u in &removed {
             new_uids.remove(u);
         }
         new_uids.extend(added.iter().cloned());
         if new_uids.len() > self.settings.max_watch {
-            return Some(Err(MeteorError::new(400, format!("too many watched users (max {})", self.settings.max_watch))));
+            return Some(Err(MeteorError::new(
+                400,
+                format!("too many watched users (max {})", self.settings.max_watch),
+            )));
         }
         w.subs.insert(sub_id.to_string());
-        let (gone, fresh): (Vec<String>, Vec<String>) = (w.uids.difference(&new_uids).cloned().collect(), new_uids.difference(&w.uids).cloned().collect());
+        let (gone, fresh): (Vec<String>, Vec<String>) = (
+            w.uids.difference(&new_uids).cloned().collect(),
+            new_uids.difference(&w.uids).cloned().collect(),
+        );
         w.uids = new_uids;
         drop(watches);
         {
@@ -434,7 +523,9 @@ impl GatewayExtension for GatewayPresence {
         let producer = self.producer.clone();
         let dir = self.offsets_dir.lock().take();
         Box::pin(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(5), futures::future::join_all(flushes)).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), futures::future::join_all(flushes))
+                    .await;
             if let Some(c) = consumer {
                 c.shutdown().await;
             }
@@ -460,7 +551,10 @@ mod tests {
 
     #[test]
     fn watch_lists_are_validated() {
-        assert_eq!(uid_list(Some(&json!(["a", "b-2"]))).unwrap(), vec!["a".to_string(), "b-2".to_string()]);
+        assert_eq!(
+            uid_list(Some(&json!(["a", "b-2"]))).unwrap(),
+            vec!["a".to_string(), "b-2".to_string()]
+        );
         assert!(uid_list(None).unwrap().is_empty());
         assert!(uid_list(Some(&json!(["bad uid"]))).is_err());
         assert!(uid_list(Some(&json!("a"))).is_err());

@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_proto::ids::shard;
-use chat_proto::presence_bodies::{gateway_key, user_key, BatchBody, ConnEvent, ConnInfo, DefaultStatusBody, Heartbeat, PRESENCE_HEARTBEAT};
+use chat_proto::presence_bodies::{
+    gateway_key, user_key, BatchBody, ConnEvent, ConnInfo, DefaultStatusBody, Heartbeat,
+    PRESENCE_HEARTBEAT,
+};
 use mq_client::{Message, Producer};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
@@ -78,9 +81,23 @@ async fn run_job(ctx: &LaneCtx, q: i32, job: Job) {
             let _ = done.send(());
         }
         Job::Batch => {
-            let conns: Vec<ConnInfo> = ctx.conns.lock().values().filter(|c| shard(&c.uid, ctx.queues) as i32 == q).cloned().collect();
+            let conns: Vec<ConnInfo> = ctx
+                .conns
+                .lock()
+                .values()
+                .filter(|c| shard(&c.uid, ctx.queues) as i32 == q)
+                .cloned()
+                .collect();
             let seq = ctx.seq.fetch_add(1, Ordering::SeqCst) + 1;
-            let body = Heartbeat::Batch(BatchBody { v: 1, gw: ctx.gw.clone(), epoch: ctx.epoch.clone(), seq, queue: q, interval_ms: ctx.interval_ms, conns });
+            let body = Heartbeat::Batch(BatchBody {
+                v: 1,
+                gw: ctx.gw.clone(),
+                epoch: ctx.epoch.clone(),
+                seq,
+                queue: q,
+                interval_ms: ctx.interval_ms,
+                conns,
+            });
             // A failed batch is not retried: the next one supersedes it.
             if send(ctx, q, &body, &gateway_key(&ctx.gw), Duration::ZERO).await.is_err() {
                 ctx.failed.fetch_add(1, Ordering::Relaxed);
@@ -107,7 +124,13 @@ async fn run_job(ctx: &LaneCtx, q: i32, job: Job) {
     }
 }
 
-async fn send(ctx: &LaneCtx, q: i32, body: &Heartbeat, key: &str, retry_for: Duration) -> Result<(), String> {
+async fn send(
+    ctx: &LaneCtx,
+    q: i32,
+    body: &Heartbeat,
+    key: &str,
+    retry_for: Duration,
+) -> Result<(), String> {
     let bytes = serde_json::to_vec(body).map_err(|e| e.to_string())?;
     let deadline = tokio::time::Instant::now() + retry_for;
     let mut backoff = Duration::from_millis(100);
@@ -117,7 +140,9 @@ async fn send(ctx: &LaneCtx, q: i32, body: &Heartbeat, key: &str, retry_for: Dur
         msg.set_keys([key]);
         let r = match ctx.producer.publish_queues(PRESENCE_HEARTBEAT).await {
             Ok(qs) => match qs.iter().find(|m| m.queue_id == q) {
-                Some(mq) => ctx.producer.send_to_queue(msg, mq).await.map(|_| ()).map_err(|e| e.to_string()),
+                Some(mq) => {
+                    ctx.producer.send_to_queue(msg, mq).await.map(|_| ()).map_err(|e| e.to_string())
+                }
                 None => Err(format!("presence_heartbeat has no queue {q}")),
             },
             Err(e) => Err(e.to_string()),

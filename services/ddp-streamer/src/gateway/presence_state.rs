@@ -10,7 +10,10 @@ use crate::broker::TopicReader;
 /// Errors mean the broker could not be read (the caller retries; an empty queue is not an error).
 pub async fn read_last_state(reader: &TopicReader, q: i32) -> anyhow::Result<Option<StateBody>> {
     let queues = reader.queues().await?;
-    let (mq, addr) = queues.into_iter().find(|(mq, _)| mq.queue_id == q).with_context(|| format!("presence_state has no queue {q}"))?;
+    let (mq, addr) = queues
+        .into_iter()
+        .find(|(mq, _)| mq.queue_id == q)
+        .with_context(|| format!("presence_state has no queue {q}"))?;
     let max = reader.max_offset(&mq, &addr).await?;
     if max <= 0 {
         return Ok(None);

@@ -44,8 +44,17 @@ pub struct Gateway {
 
 impl Gateway {
     /// Assemble the state.
-    pub fn new(cfg: GatewayConfig, producer: Producer, admin: Admin, extensions: Vec<Arc<dyn GatewayExtension>>) -> Arc<Gateway> {
-        let inbox = TopicReader::new(admin.clone(), chat_proto::topics::CHAT_INBOX, chat_proto::topics::CG_GATEWAY_READER);
+    pub fn new(
+        cfg: GatewayConfig,
+        producer: Producer,
+        admin: Admin,
+        extensions: Vec<Arc<dyn GatewayExtension>>,
+    ) -> Arc<Gateway> {
+        let inbox = TopicReader::new(
+            admin.clone(),
+            chat_proto::topics::CHAT_INBOX,
+            chat_proto::topics::CG_GATEWAY_READER,
+        );
         Arc::new(Gateway {
             seen: Mutex::new(SeenSet::new(cfg.dedupe_cache)),
             cfg,
@@ -82,7 +91,8 @@ impl Gateway {
 
     /// Sockets of `uid`.
     pub fn conns_of(&self, uid: &str) -> Vec<Arc<Conn>> {
-        let ids: Vec<u64> = self.by_uid.get(uid).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        let ids: Vec<u64> =
+            self.by_uid.get(uid).map(|s| s.iter().copied().collect()).unwrap_or_default();
         ids.iter().filter_map(|id| self.conns.get(id).map(|c| c.clone())).collect()
     }
 }

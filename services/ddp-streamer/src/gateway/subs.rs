@@ -44,7 +44,10 @@ fn chat_sub(conn: &Arc<Conn>, name: &str, params: &[Value]) -> Result<Sub, Meteo
     let Some(auth) = conn.auth() else {
         return Err(MeteorError::new(401, "not-logged-in"));
     };
-    let event = params.first().and_then(Value::as_str).ok_or_else(|| MeteorError::new(400, "invalid-params"))?;
+    let event = params
+        .first()
+        .and_then(Value::as_str)
+        .ok_or_else(|| MeteorError::new(400, "invalid-params"))?;
     if name == "stream-room-messages" {
         if event == MY_MESSAGES {
             return Ok(Sub::MyMessages);

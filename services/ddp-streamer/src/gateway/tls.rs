@@ -15,18 +15,24 @@ use tokio_rustls::TlsAcceptor;
 
 /// Load a rustls server configuration from PEM files.
 pub fn load_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> {
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut io::BufReader::new(std::fs::File::open(cert).with_context(|| format!("open {}", cert.display()))?))
-        .collect::<Result<_, _>>()
-        .context("read certificates")?;
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut io::BufReader::new(std::fs::File::open(key).with_context(|| format!("open {}", key.display()))?))
-        .context("read private key")?
-        .context("no private key in TLS_KEY_PATH")?;
-    let cfg = ServerConfig::builder_with_provider(Arc::new(tokio_rustls::rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .context("TLS versions")?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("TLS certificate/key")?;
+    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut io::BufReader::new(
+        std::fs::File::open(cert).with_context(|| format!("open {}", cert.display()))?,
+    ))
+    .collect::<Result<_, _>>()
+    .context("read certificates")?;
+    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut io::BufReader::new(
+        std::fs::File::open(key).with_context(|| format!("open {}", key.display()))?,
+    ))
+    .context("read private key")?
+    .context("no private key in TLS_KEY_PATH")?;
+    let cfg = ServerConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS versions")?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .context("TLS certificate/key")?;
     Ok(Arc::new(cfg))
 }
 
@@ -51,7 +57,12 @@ impl TlsListener {
                 };
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
-                    match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    match tokio::time::timeout(
+                        std::time::Duration::from_secs(10),
+                        acceptor.accept(tcp),
+                    )
+                    .await
+                    {
                         Ok(Ok(s)) => {
                             let _ = tx.send((s, peer)).await;
                         }

@@ -33,7 +33,14 @@ impl Follower {
     /// A follower starting per queue at `min(start[q], max - rebuild_window)`, at least at the
     /// first stored offset (a queue missing from `start` is read from its first offset).
     pub fn new(obs: Arc<Observer>, start: BTreeMap<i32, i64>, rebuild_window: i64) -> Self {
-        Follower { obs, positions: BTreeMap::new(), route: Vec::new(), route_at: None, start, rebuild_window }
+        Follower {
+            obs,
+            positions: BTreeMap::new(),
+            route: Vec::new(),
+            route_at: None,
+            start,
+            rebuild_window,
+        }
     }
 
     /// Read every queue up to its current end. Returns the number of events applied.
@@ -92,7 +99,11 @@ impl Follower {
                     self.obs.metrics.inc("chat_observer_follow_errors_total");
                     tracing::warn!(error = %e, failures, "inbox follower: read of chat_inbox failed, retrying with backoff");
                     self.route_at = None; // the broker may have moved: re-read the route
-                    tokio::time::sleep(super::retry::backoff(failures, self.obs.cfg.retry_backoff_max)).await;
+                    tokio::time::sleep(super::retry::backoff(
+                        failures,
+                        self.obs.cfg.retry_backoff_max,
+                    ))
+                    .await;
                 }
             }
             tokio::time::sleep(self.obs.cfg.follow_interval).await;

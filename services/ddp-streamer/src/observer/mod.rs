@@ -23,7 +23,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use chat_proto::topics::{CG_OBSERVER, CG_OBSERVER_FOLLOW, CHAT_INBOX, CHAT_OUTGOING, CHAT_POLICY_STATE, PG_OBSERVER};
+use chat_proto::topics::{
+    CG_OBSERVER, CG_OBSERVER_FOLLOW, CHAT_INBOX, CHAT_OUTGOING, CHAT_POLICY_STATE, PG_OBSERVER,
+};
 use mq_client::{Admin, ConsumeFromWhere, MessageExt, MessageModel, Producer};
 use parking_lot::Mutex;
 
@@ -60,8 +62,22 @@ pub struct Observer {
 pub async fn run(cfg: ObserverConfig) -> anyhow::Result<()> {
     let c = cfg.common.clone();
     let admin = Admin::connect(&c.namesrv).await.context("connect to the nameserver")?;
-    crate::broker::ensure_topics(&admin, &[CHAT_OUTGOING, CHAT_INBOX], c.chat_queues, c.create_topics, Duration::from_secs(60)).await?;
-    crate::broker::ensure_topics(&admin, &[CHAT_POLICY_STATE], 1, c.create_topics, Duration::from_secs(60)).await?;
+    crate::broker::ensure_topics(
+        &admin,
+        &[CHAT_OUTGOING, CHAT_INBOX],
+        c.chat_queues,
+        c.create_topics,
+        Duration::from_secs(60),
+    )
+    .await?;
+    crate::broker::ensure_topics(
+        &admin,
+        &[CHAT_POLICY_STATE],
+        1,
+        c.create_topics,
+        Duration::from_secs(60),
+    )
+    .await?;
     let clients = ServiceClients::from_common(&c);
     let producer = clients.producer(PG_OBSERVER, c.send_retries, "producer").await?;
     let obs = Arc::new(Observer {
@@ -78,7 +94,9 @@ pub async fn run(cfg: ObserverConfig) -> anyhow::Result<()> {
     });
 
     // Health first, so orchestration can see "alive but not ready" during the catch-up.
-    let listener = tokio::net::TcpListener::bind(("0.0.0.0", cfg.health_port)).await.with_context(|| format!("bind health port {}", cfg.health_port))?;
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", cfg.health_port))
+        .await
+        .with_context(|| format!("bind health port {}", cfg.health_port))?;
     println!("health on {}", listener.local_addr()?);
     let app = Router::new()
         .route("/health", get(|| async { "ok" }))

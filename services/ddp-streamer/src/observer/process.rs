@@ -8,8 +8,8 @@
 use chat_proto::bodies::{BlockBody, Inbox, InboxMsg, Origin, Outgoing, ReadBody, RejectedBody};
 use chat_proto::ids::{validate_msg_id, Room};
 use chat_proto::jwt::{self, Claims};
-use chat_proto::topics::{conversation_key, sender_key, CHAT_INBOX, PROP_JWT, PROP_RID, PROP_V};
 use chat_proto::now_ms;
+use chat_proto::topics::{conversation_key, sender_key, CHAT_INBOX, PROP_JWT, PROP_RID, PROP_V};
 use mq_client::{Message, MessageExt};
 
 use super::Observer;
@@ -17,7 +17,11 @@ use crate::broker::ShardSelector;
 
 /// Process one message; `Err` asks the consumer to retry it (queue suspended, order kept).
 pub async fn handle(obs: &Observer, m: &MessageExt) -> anyhow::Result<()> {
-    let ev = match m.body_uncompressed(16 * 1024 * 1024).ok().and_then(|b| serde_json::from_slice::<Outgoing>(&b).ok()) {
+    let ev = match m
+        .body_uncompressed(16 * 1024 * 1024)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Outgoing>(&b).ok())
+    {
         Some(ev) => ev,
         None => {
             drop_msg(obs, "invalid-message");
@@ -39,7 +43,13 @@ pub async fn handle(obs: &Observer, m: &MessageExt) -> anyhow::Result<()> {
         drop_msg(obs, "invalid-token");
         return Ok(());
     };
-    let claims = match jwt::verify(token, &obs.cfg.common.jwt_secret, &obs.cfg.common.jwt_audience, m.born_timestamp / 1000, obs.cfg.jwt_grace_s) {
+    let claims = match jwt::verify(
+        token,
+        &obs.cfg.common.jwt_secret,
+        &obs.cfg.common.jwt_audience,
+        m.born_timestamp / 1000,
+        obs.cfg.jwt_grace_s,
+    ) {
         Ok(c) => c,
         Err(_) => {
             drop_msg(obs, "invalid-token");
@@ -58,7 +68,9 @@ pub async fn handle(obs: &Observer, m: &MessageExt) -> anyhow::Result<()> {
     // 3. Authorize.
     let allowed = match &ev {
         Outgoing::Msg(_) => claims.can_write(ev.rid()),
-        Outgoing::Block(b) | Outgoing::Unblock(b) => room.other_party(&claims.sub) == Some(b.blocked.as_str()) && claims.can_write(ev.rid()),
+        Outgoing::Block(b) | Outgoing::Unblock(b) => {
+            room.other_party(&claims.sub) == Some(b.blocked.as_str()) && claims.can_write(ev.rid())
+        }
         Outgoing::Read(_) => claims.can_read(ev.rid()),
     };
     if !allowed {
@@ -70,8 +82,11 @@ pub async fn handle(obs: &Observer, m: &MessageExt) -> anyhow::Result<()> {
         obs.metrics.inc("chat_dedupe_hits_total{layer=\"observer\"}");
         return Ok(());
     }
-    if needs_recovery_check(obs, m).await && now_ms() - m.born_timestamp > obs.cfg.recovery_age.as_millis() as i64 {
-        let hits = obs.inbox.query_key(ev.id(), 32, m.born_timestamp - 60_000, now_ms() + 1000).await?;
+    if needs_recovery_check(obs, m).await
+        && now_ms() - m.born_timestamp > obs.cfg.recovery_age.as_millis() as i64
+    {
+        let hits =
+            obs.inbox.query_key(ev.id(), 32, m.born_timestamp - 60_000, now_ms() + 1000).await?;
         if hits.iter().any(|h| h.keys().contains(&ev.id())) {
             obs.policy.lock().mark_seen(ev.id());
             obs.metrics.inc("chat_dedupe_hits_total{layer=\"observer_recovery\"}");
@@ -79,7 +94,12 @@ pub async fn handle(obs: &Observer, m: &MessageExt) -> anyhow::Result<()> {
         }
     }
     // 5. Policy, and 6. publish.
-    let origin = Origin { gw: m.property(chat_proto::topics::PROP_GW).unwrap_or_default().to_string(), q: m.queue_id, offset: m.queue_offset, observer: obs.cfg.common.instance_id.clone() };
+    let origin = Origin {
+        gw: m.property(chat_proto::topics::PROP_GW).unwrap_or_default().to_string(),
+        q: m.queue_id,
+        offset: m.queue_offset,
+        observer: obs.cfg.common.instance_id.clone(),
+    };
     match ev {
         Outgoing::Msg(x) => {
             let recipients = match room.parties() {
@@ -96,12 +116,24 @@ pub async fn handle(obs: &Observer, m: &MessageExt) -> anyhow::Result<()> {
                 }
                 None => None,
             };
-            let inbox = InboxMsg { v: 1, id: x.id, rid: x.rid, t: room.kind().into(), msg: x.msg, tmid: x.tmid, u: x.u, ts: now_ms(), recipients, origin };
+            let inbox = InboxMsg {
+                v: 1,
+                id: x.id,
+                rid: x.rid,
+                t: room.kind().into(),
+                msg: x.msg,
+                tmid: x.tmid,
+                u: x.u,
+                ts: now_ms(),
+                recipients,
+                origin,
+            };
             publish(obs, &Inbox::Msg(inbox)).await?;
         }
         Outgoing::Block(b) | Outgoing::Unblock(b) => {
             let on = m.tags() == Some(chat_proto::topics::TAG_BLOCK);
-            let body = BlockBody { recipients: Some(vec![b.blocker.clone(), b.blocked.clone()]), ..b };
+            let body =
+                BlockBody { recipients: Some(vec![b.blocker.clone(), b.blocked.clone()]), ..b };
             let ev = if on { Inbox::Block(body.clone()) } else { Inbox::Unblock(body.clone()) };
             let offset = publish(obs, &ev).await?;
             // Applied only once stored: if the publish failed, the retry applies it.
@@ -140,11 +172,17 @@ async fn needs_recovery_check(obs: &Observer, m: &MessageExt) -> bool {
             },
             Err(_) => i64::MAX,
         };
-        tracing::info!(queue = q, from = m.queue_offset, until, "chat_outgoing queue (re)assigned: recovery dedupe for its backlog");
+        tracing::info!(
+            queue = q,
+            from = m.queue_offset,
+            until,
+            "chat_outgoing queue (re)assigned: recovery dedupe for its backlog"
+        );
         obs.recovery.lock().entry(q).or_insert((m.queue_offset, until)).1 = until;
     }
     // Retried messages (reconsume_times > 0) are checked too.
-    m.reconsume_times > 0 || obs.recovery.lock().get(&q).is_some_and(|(_, until)| m.queue_offset < *until)
+    m.reconsume_times > 0
+        || obs.recovery.lock().get(&q).is_some_and(|(_, until)| m.queue_offset < *until)
 }
 
 fn drop_msg(obs: &Observer, reason: &str) {
@@ -152,13 +190,30 @@ fn drop_msg(obs: &Observer, reason: &str) {
     obs.metrics.inc(&format!("chat_observer_dropped_total{{reason=\"{reason}\"}}"));
 }
 
-async fn reject(obs: &Observer, ev: &Outgoing, claims: &Claims, reason: &str) -> anyhow::Result<()> {
+async fn reject(
+    obs: &Observer,
+    ev: &Outgoing,
+    claims: &Claims,
+    reason: &str,
+) -> anyhow::Result<()> {
     drop_msg(obs, reason);
     publish_rejected(obs, ev.id(), ev.rid(), &claims.sub, reason).await
 }
 
-async fn publish_rejected(obs: &Observer, id: &str, rid: &str, sender: &str, reason: &str) -> anyhow::Result<()> {
-    let body = RejectedBody { v: 1, id: id.into(), rid: rid.into(), recipients: vec![sender.into()], reason: reason.into() };
+async fn publish_rejected(
+    obs: &Observer,
+    id: &str,
+    rid: &str,
+    sender: &str,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let body = RejectedBody {
+        v: 1,
+        id: id.into(),
+        rid: rid.into(),
+        recipients: vec![sender.into()],
+        reason: reason.into(),
+    };
     publish(obs, &Inbox::Rejected(body)).await.map(|_| ())
 }
 

@@ -49,14 +49,18 @@ pub async fn write(obs: &Observer) -> anyhow::Result<()> {
 
 /// The last snapshot, if any.
 pub async fn read_last(obs: &Observer) -> anyhow::Result<Option<PolicyState>> {
-    let Some((mq, addr)) = obs.policy_state.queues().await?.into_iter().next() else { return Ok(None) };
+    let Some((mq, addr)) = obs.policy_state.queues().await?.into_iter().next() else {
+        return Ok(None);
+    };
     let max = obs.policy_state.max_offset(&mq, &addr).await?;
     let min = obs.policy_state.min_offset(&mq, &addr).await?;
     if max <= min {
         return Ok(None);
     }
     let page = obs.policy_state.pull(&mq, &addr, "*", max - 1, 1).await?;
-    let Some(m) = page.messages.into_iter().find(|m| m.queue_offset == max - 1) else { return Ok(None) };
+    let Some(m) = page.messages.into_iter().find(|m| m.queue_offset == max - 1) else {
+        return Ok(None);
+    };
     let body = m.body_uncompressed(64 * 1024 * 1024)?;
     Ok(Some(serde_json::from_slice(&body)?))
 }

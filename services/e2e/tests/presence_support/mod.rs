@@ -16,12 +16,23 @@ pub const SYNC_MS: u64 = 1000;
 pub const LEASE: Duration = Duration::from_millis(3 * SYNC_MS);
 
 fn presence_env() -> Vec<(String, String)> {
-    vec![("SYNC_INTERVAL".into(), SYNC_MS.to_string()), ("PRESENCE_QUEUES".into(), "8".into()), ("MAX_PRESENCE_WATCH".into(), "1000".into()), ("PRESENCE_BROADCAST_ALL".into(), "true".into())]
+    vec![
+        ("SYNC_INTERVAL".into(), SYNC_MS.to_string()),
+        ("PRESENCE_QUEUES".into(), "8".into()),
+        ("MAX_PRESENCE_WATCH".into(), "1000".into()),
+        ("PRESENCE_BROADCAST_ALL".into(), "true".into()),
+    ]
 }
 
 /// A chat cluster (no observers: presence does not need them) with presence-enabled gateways.
 pub async fn cluster(gateways: usize) -> Cluster {
-    Cluster::start(ClusterOpts { gateways, observers: 0, gateway_env: presence_env(), observer_env: Vec::new() }).await
+    Cluster::start(ClusterOpts {
+        gateways,
+        observers: 0,
+        gateway_env: presence_env(),
+        observer_env: Vec::new(),
+    })
+    .await
 }
 
 /// A running presence service.
@@ -62,7 +73,10 @@ impl PresenceProc {
         for chunk in uids.chunks(500) {
             let v = self.get(&format!("/v1/status?uids={}", chunk.join(",")));
             for u in v.as_array().into_iter().flatten() {
-                out.insert(u["uid"].as_str().unwrap_or("").to_string(), u["status"].as_str().unwrap_or("?").to_string());
+                out.insert(
+                    u["uid"].as_str().unwrap_or("").to_string(),
+                    u["status"].as_str().unwrap_or("?").to_string(),
+                );
             }
         }
         out
@@ -70,14 +84,31 @@ impl PresenceProc {
 }
 
 /// Start `presence-service` against `c` and wait until `/ready`.
-pub async fn spawn_presence(c: &Cluster, port: Option<u16>, extra: &[(&str, &str)]) -> PresenceProc {
+pub async fn spawn_presence(
+    c: &Cluster,
+    port: Option<u16>,
+    extra: &[(&str, &str)],
+) -> PresenceProc {
     // Build once per test binary (a no-op when up to date), so a stale binary is never used.
     static BUILD: std::sync::Once = std::sync::Once::new();
     BUILD.call_once(|| {
         bin_dir();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         // The same package set as scripts/presence-test.sh, so features unify identically (no rebuild).
-        let st = Command::new(cargo).args(["build", "-p", "mq-namesrv", "-p", "mq-broker", "-p", "chat-ddp-streamer", "-p", "presence-service"]).status().expect("cargo build");
+        let st = Command::new(cargo)
+            .args([
+                "build",
+                "-p",
+                "mq-namesrv",
+                "-p",
+                "mq-broker",
+                "-p",
+                "chat-ddp-streamer",
+                "-p",
+                "presence-service",
+            ])
+            .status()
+            .expect("cargo build");
         assert!(st.success(), "building presence-service failed");
     });
     let port = port.unwrap_or_else(free_port);
@@ -109,7 +140,12 @@ pub async fn spawn_presence(c: &Cluster, port: Option<u16>, extra: &[(&str, &str
 }
 
 /// Log `n` users (`<prefix><i>` for i in range) into `url`, 50 at a time.
-pub async fn login_many(c: &Cluster, url: &str, prefix: &str, range: std::ops::Range<usize>) -> Vec<DdpClient> {
+pub async fn login_many(
+    c: &Cluster,
+    url: &str,
+    prefix: &str,
+    range: std::ops::Range<usize>,
+) -> Vec<DdpClient> {
     let mut out = Vec::new();
     let ids: Vec<usize> = range.collect();
     for chunk in ids.chunks(50) {
@@ -125,7 +161,10 @@ pub async fn login_many(c: &Cluster, url: &str, prefix: &str, range: std::ops::R
 
 /// Subscribe `client` to the presence of `uids`.
 pub async fn watch(client: &DdpClient, uids: &[String]) {
-    client.sub("stream-user-presence", json!(["", {"added": uids, "removed": []}])).await.expect("stream-user-presence ready");
+    client
+        .sub("stream-user-presence", json!(["", {"added": uids, "removed": []}]))
+        .await
+        .expect("stream-user-presence ready");
 }
 
 /// Drain presence events from `client` for `d`: uid → statuses seen in order.
@@ -135,7 +174,11 @@ pub async fn drain_presence(client: &DdpClient, d: Duration) -> Vec<(String, i64
     let mut rx = client.events.lock().await;
     while let Ok(Some(ev)) = tokio::time::timeout_at(end, rx.recv()).await {
         if ev.collection == "stream-user-presence" {
-            out.push((ev.event_name.clone(), ev.args.get(1).and_then(Value::as_i64).unwrap_or(-1), ev.at));
+            out.push((
+                ev.event_name.clone(),
+                ev.args.get(1).and_then(Value::as_i64).unwrap_or(-1),
+                ev.at,
+            ));
         }
     }
     out
