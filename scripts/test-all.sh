@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run every test of the project, as CI does (after a few-second self-test of scripts/lib.sh):
+# Run every test of the project, as CI does (after a few-second self-test of scripts/lib.sh and
+# the hygiene gates: `cargo fmt --check` and `cargo clippy --workspace --all-targets -D warnings`):
 #   1. cargo test --workspace: unit, property, integration and real-process tests of every crate
 #      (protocol fixtures, namesrv, store crash/corruption/model tests, broker, client against a
 #      real stack, console API, chat and presence end-to-end tests);
@@ -36,6 +37,8 @@ suite() { # name command...
 }
 
 suite "scripts/lib.sh self-test" scripts/lib-test.sh
+suite "cargo fmt --check" cargo fmt --all -- --check
+suite "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
 suite "cargo test --workspace" cargo test --workspace "$@"
 if [ "$RMQ_PROFILE" = release ]; then
   cargo build --release -p mq-namesrv -p mq-broker -p mq-console -p mq-client --bins --example push_consumer

@@ -470,6 +470,8 @@ impl MessageStore {
     /// readers on return. Under SYNC_FLUSH with `WAIT != false`, `needs_durable_wait` is set and
     /// the caller must `wait_durable(result.end_offset())` before acknowledging (or use
     /// [`MessageStore::put_message_durable`]).
+    // The large `Err` is the put result itself, returned once per put: boxing it buys nothing.
+    #[allow(clippy::result_large_err)]
     pub fn put_message(&self, mut msg: MessageExtBrokerInner) -> PutMessageResult {
         if let Some(r) = self.refuse_reason() {
             return self.fail(r);

@@ -406,6 +406,8 @@ mod fast {
     }
 
     /// Position of `t` (a slice of `p.s`) in the header text.
+    // `&Cow`, not `&str`: whether the text was borrowed from the header decides the piece kind.
+    #[allow(clippy::ptr_arg)]
     fn piece<'t>(p: &P<'_>, t: &'t Cow<'_, str>) -> Piece<'t> {
         match t {
             Cow::Borrowed(b) => Piece::Raw(b.as_ptr() as usize - p.s.as_ptr() as usize, b.len()),

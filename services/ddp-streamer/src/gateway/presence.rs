@@ -43,6 +43,9 @@ use crate::config::GatewayConfig;
 use crate::env::{flag, var};
 use crate::offsets_dir::OffsetsDir;
 
+/// A session watching every user's status: its socket and its subscription ids.
+type AllWatcher = (Weak<Conn>, HashSet<String>);
+
 /// The DDP collection / subscription name of presence streams.
 pub const STREAM_USER_PRESENCE: &str = "stream-user-presence";
 /// Rocket.Chat's all-users status stream (event `user-status`).
@@ -96,7 +99,7 @@ pub struct GatewayPresence {
     /// uid → sessions watching it.
     watchers: Mutex<HashMap<String, HashSet<String>>>,
     /// Sessions subscribed to `stream-notify-logged` `user-status` (session → socket, sub ids).
-    all_watchers: Mutex<HashMap<String, (Weak<Conn>, HashSet<String>)>>,
+    all_watchers: Mutex<HashMap<String, AllWatcher>>,
     consumer: Mutex<Option<PushConsumer>>,
     /// Offsets of the presence-events consumer; removed after the consumer shut down.
     offsets_dir: Mutex<Option<OffsetsDir>>,
