@@ -25,6 +25,7 @@ use crate::schedule::{self, ScheduleService};
 use crate::stats::BrokerStats;
 use crate::store::MessageStore;
 use crate::subscription_manager::SubscriptionGroupManager;
+use crate::timer::{TimerService, WHEEL_TIMER_TOPIC};
 use crate::topic_manager::TopicManager;
 use crate::{namesrv_api, transaction_checker};
 
@@ -76,6 +77,8 @@ impl BrokerController {
         std::fs::create_dir_all(cfg.store_path_root_dir.join("config"))?;
 
         let store = open_store(&cfg)?;
+        let timer = TimerService::open(&cfg.timer, &store, !cfg.is_slave())
+            .map_err(|e| anyhow::anyhow!("cannot recover the timer state: {e}"))?;
         let root = cfg.store_path_root_dir.clone();
         let broker = Arc::new(Broker {
             topics: TopicManager::load(&cfg),
@@ -87,6 +90,7 @@ impl BrokerController {
             pull_hold: PullHold::default(),
             stats: BrokerStats::default(),
             schedule: ScheduleService::load(&root, cfg.delay_levels_ms()),
+            timer,
             store_host: SocketAddr::new(store_ip, cfg.listen_port),
             perm: AtomicI32::new(cfg.broker_permission),
             boot_timestamp: now_millis(),
@@ -106,6 +110,9 @@ impl BrokerController {
             move |topic: &str, q: i32, off: i64, tags: i64| {
                 if let Some(b) = weak.upgrade() {
                     b.pull_hold.on_arrival(topic, q, off, tags);
+                    if topic == WHEEL_TIMER_TOPIC {
+                        b.timer.notify_arrival();
+                    }
                 }
             },
         ));
@@ -117,6 +124,7 @@ impl BrokerController {
             servers.push(RemotingServer::start(f, handler, ServerConfig::default()));
         }
 
+        broker.timer.start().map_err(|e| anyhow::anyhow!("cannot start the timer: {e}"))?;
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(schedule::run(broker.clone())));
         tasks.push(tokio::spawn(periodic(broker.clone())));
@@ -169,6 +177,7 @@ impl BrokerController {
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
         }
         namesrv_api::unregister_all(&b).await;
+        b.timer.shutdown();
         persist_all(&b);
         if let Err(e) = b.store.shutdown() {
             tracing::error!(error = %e, "store shutdown failed");

@@ -16,6 +16,7 @@ pub mod schedule;
 pub mod stats;
 pub mod store;
 pub mod subscription_manager;
+pub mod timer;
 pub mod topic_manager;
 pub mod transaction_checker;
 

@@ -143,6 +143,8 @@ pub struct BrokerConfig {
     pub message_delay_level: String,
     /// `flushDiskType` (copy, for GET_BROKER_CONFIG).
     pub flush_disk_type: String,
+    /// The timer-message keys (`timerWheelEnable`, `timerMaxDelaySec`, ...).
+    pub timer: crate::timer::TimerConfig,
     /// Store keys as given, in order (forwarded to the store config).
     pub store_keys: BTreeMap<String, String>,
     /// `rocketmqHome` (accepted, unused).
@@ -213,6 +215,7 @@ impl Default for BrokerConfig {
             store_path_root_dir: home.join("store"),
             message_delay_level: DEFAULT_DELAY_LEVEL.into(),
             flush_disk_type: "ASYNC_FLUSH".into(),
+            timer: Default::default(),
             store_keys: BTreeMap::new(),
             rocketmq_home: String::new(),
             config_file: None,
@@ -220,7 +223,8 @@ impl Default for BrokerConfig {
     }
 }
 
-fn parse_bool(key: &str, v: &str) -> Result<bool, String> {
+/// Parse a Java boolean key (`true`/`false`, also `1`/`0`); the error names the key.
+pub(crate) fn parse_bool(key: &str, v: &str) -> Result<bool, String> {
     match v.trim().to_ascii_lowercase().as_str() {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
@@ -228,7 +232,8 @@ fn parse_bool(key: &str, v: &str) -> Result<bool, String> {
     }
 }
 
-fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
+/// Parse a numeric key; the error names the key.
+pub(crate) fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
     v.trim().parse::<T>().map_err(|_| format!("{key}: '{v}' is not a valid number"))
 }
 
@@ -354,6 +359,7 @@ impl BrokerConfig {
             | "forceRegister"
             | "waitTimeMillsInSendQueue"
             | "enableDLegerCommitLog" => {}
+            k if crate::timer::TIMER_KEYS.contains(&k) => return self.timer.apply(k, v),
             k if STORE_KEYS.contains(&k) => {
                 match k {
                     "storePathRootDir" => self.store_path_root_dir = PathBuf::from(v),
@@ -419,6 +425,7 @@ impl BrokerConfig {
             ("messageDelayLevel", self.message_delay_level.clone(), false),
             ("flushDiskType", self.flush_disk_type.clone(), true),
         ];
+        v.extend(self.timer.entries().into_iter().map(|(k, val)| (k, val, false)));
         for (k, val) in &self.store_keys {
             if let Some(known) = STORE_KEYS.iter().find(|s| **s == k.as_str()) {
                 if !v.iter().any(|(n, _, _)| n == known) {

@@ -5,6 +5,7 @@ mod live;
 mod load;
 mod persist;
 
+pub(crate) use broker_config::{parse_bool, parse_num};
 pub use broker_config::{BrokerConfig, BrokerRole, STORE_KEYS};
 pub use live::{key_effect, KeyEffect, LiveSettings};
 pub use load::{load_config, ConfigLoadError};

@@ -21,6 +21,7 @@ use mq_common::remoting::Channel;
 
 use super::err;
 use crate::broker::Broker;
+use crate::timer::intercept as timer_intercept;
 use crate::store::{DurabilityError, PutMessageResult, PutMessageStatus};
 
 /// Entry point for the three send codes.
@@ -227,6 +228,9 @@ fn put_one(
         m.queue_id = 0;
         m.sys_flag = sysflag::reset_transaction_value(m.sys_flag, sysflag::TRANSACTION_NOT_TYPE);
         b.topics.ensure(system_topics::TRANS_HALF_TOPIC, 1, PERM_READ | PERM_WRITE);
+    } else {
+        // A half message is timed when it is committed (transaction.rs), not now.
+        b.timer.intercept(&mut m).map_err(|e| err(e.code(), e.to_string()))?;
     }
     if let Err(e) = m.check_format() {
         return Err(err(response::MESSAGE_ILLEGAL, format!("message format illegal: {e}")));
@@ -272,6 +276,16 @@ fn put_batch(
             return Err(err(
                 response::MESSAGE_ILLEGAL,
                 "batch message does not support delay levels",
+            ));
+        }
+        // Java's broker ignores timer properties in a batch and delivers at once; refusing
+        // says so instead of silently dropping the requested time.
+        if timer_intercept::may_be_timer(&m.properties)
+            && timer_intercept::requested_deliver_ms(&m.properties, 0) != Ok(None)
+        {
+            return Err(err(
+                response::MESSAGE_ILLEGAL,
+                "batch message does not support timer messages (TIMER_DELIVER_MS, TIMER_DELAY_SEC, TIMER_DELAY_MS, __STARTDELIVERTIME); send them one by one",
             ));
         }
         if let Err(e) = m.check_format() {

@@ -79,10 +79,27 @@ pub const ARRIVE_TIME: &str = "ARRIVE_TIME";
 pub const MSG_TYPE: &str = "MSG_TYPE";
 /// 5.x ordered sharding key.
 pub const SHARDING_KEY: &str = "__SHARDINGKEY";
-/// 5.x timer: delay in seconds.
+/// 5.x timer: delay in seconds from the time the broker stores the message.
 pub const TIMER_DELAY_SEC: &str = "TIMER_DELAY_SEC";
-/// 5.x timer: delivery time in ms.
+/// 5.x timer: delay in ms from the time the broker stores the message.
+pub const TIMER_DELAY_MS: &str = "TIMER_DELAY_MS";
+/// 5.x timer: absolute delivery time, ms since the epoch.
 pub const TIMER_DELIVER_MS: &str = "TIMER_DELIVER_MS";
+/// 5.x timer, set by the broker: the wheel slot (delivery time rounded to the timer precision,
+/// minus one precision step when it was already a multiple); its presence marks a message the
+/// timer has already handled.
+pub const TIMER_OUT_MS: &str = "TIMER_OUT_MS";
+/// 5.x timer, set on the delivered copy: when the message entered the timer wheel.
+pub const TIMER_ENQUEUE_MS: &str = "TIMER_ENQUEUE_MS";
+/// 5.x timer, set on the delivered copy: when the timer delivered it.
+pub const TIMER_DEQUEUE_MS: &str = "TIMER_DEQUEUE_MS";
+/// 5.x timer: how often a long timer was re-wheeled (Java's roll; rmq never rolls).
+pub const TIMER_ROLL_TIMES: &str = "TIMER_ROLL_TIMES";
+/// 5.x timer: marks a recall (delete) record for a pending timer message.
+pub const TIMER_DEL_UNIQKEY: &str = "TIMER_DEL_UNIQKEY";
+/// Aliyun ONS clients' absolute delivery time in ms (`Message.setStartDeliverTime`); rmq treats
+/// it as [`TIMER_DELIVER_MS`].
+pub const START_DELIVER_TIME: &str = "__STARTDELIVERTIME";
 /// 5.x DLQ: original topic.
 pub const DLQ_ORIGIN_TOPIC: &str = "DLQ_ORIGIN_TOPIC";
 /// 5.x DLQ: original message id.
