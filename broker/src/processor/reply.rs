@@ -100,7 +100,9 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<Re
                 // stored id when that worked, else "0" as Java does.
                 let put = match timed {
                     Ok(_) => b.store.put_message(msg),
-                    Err(e) => PutMessageResult::failed(PutMessageStatus::MessageIllegal, e.to_string()),
+                    Err(e) => {
+                        PutMessageResult::failed(PutMessageStatus::MessageIllegal, e.to_string())
+                    }
                 };
                 let (msg_id, queue_offset) = if put.status.is_stored() {
                     (put.msg_id, put.queue_offset)

@@ -21,8 +21,8 @@ use mq_common::remoting::Channel;
 
 use super::err;
 use crate::broker::Broker;
-use crate::timer::intercept as timer_intercept;
 use crate::store::{DurabilityError, PutMessageResult, PutMessageStatus};
+use crate::timer::intercept as timer_intercept;
 
 /// Entry point for the three send codes.
 pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<RemotingCommand> {

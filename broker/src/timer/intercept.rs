@@ -130,7 +130,8 @@ pub fn intercept(
     {
         return Ok(Intercepted::NotTimer);
     }
-    let [delay, out, del] = property::get_properties(&msg.properties, [DELAY, TIMER_OUT_MS, TIMER_DEL_UNIQKEY]);
+    let [delay, out, del] =
+        property::get_properties(&msg.properties, [DELAY, TIMER_OUT_MS, TIMER_DEL_UNIQKEY]);
     if delay.and_then(|d| d.parse::<i32>().ok()).is_some_and(|l| l > 0) {
         // Java clears exactly these three (not Aliyun's key, which it does not know).
         let mut removed = false;

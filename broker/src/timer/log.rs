@@ -71,7 +71,8 @@ impl Entry {
 
     /// Decode and verify 48 bytes.
     pub fn decode(b: &[u8]) -> Result<Entry, Damaged> {
-        let b: &[u8; ENTRY_SIZE] = b.get(..ENTRY_SIZE).and_then(|s| s.try_into().ok()).ok_or(Damaged)?;
+        let b: &[u8; ENTRY_SIZE] =
+            b.get(..ENTRY_SIZE).and_then(|s| s.try_into().ok()).ok_or(Damaged)?;
         let u32_at = |i: usize| u32::from_be_bytes(b[i..i + 4].try_into().expect("4 bytes"));
         let i64_at = |i: usize| i64::from_be_bytes(b[i..i + 8].try_into().expect("8 bytes"));
         if u32_at(0) != MAGIC || u32_at(4) != crc32fast::hash(&b[8..40]) {
@@ -203,28 +204,35 @@ impl TimerLog {
         );
         // The new name must survive a crash together with the data fsynced into it later.
         File::open(&self.dir)?.sync_all()?;
-        self.segments
-            .write()
-            .insert(first, Segment { file: file.clone(), max_deliver_ms: None });
+        self.segments.write().insert(first, Segment { file: file.clone(), max_deliver_ms: None });
         Ok(file)
     }
 
     /// Read entry `idx`.
     pub fn read(&self, idx: u64) -> io::Result<Entry> {
         if idx >= self.end() {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("timer-log entry {idx} not written")));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("timer-log entry {idx} not written"),
+            ));
         }
         let (first, file) = self.segment_of(idx).ok_or_else(|| {
             io::Error::new(io::ErrorKind::NotFound, format!("timer-log entry {idx} deleted"))
         })?;
         let mut b = [0u8; ENTRY_SIZE];
         file.read_exact_at(&mut b, (idx - first) * ENTRY_SIZE as u64)?;
-        Entry::decode(&b).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("entry {idx}: {e}")))
+        Entry::decode(&b)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("entry {idx}: {e}")))
     }
 
     /// Visit entries `[from, to)` in order, reading in large chunks. Stops at the first damaged
     /// entry and returns its index (`Ok(None)` when all were intact).
-    pub fn scan(&self, from: u64, to: u64, mut f: impl FnMut(u64, &Entry)) -> io::Result<Option<u64>> {
+    pub fn scan(
+        &self,
+        from: u64,
+        to: u64,
+        mut f: impl FnMut(u64, &Entry),
+    ) -> io::Result<Option<u64>> {
         const CHUNK: u64 = 16 * 1024;
         let mut idx = from.max(self.first());
         let to = to.min(self.end());
@@ -314,7 +322,9 @@ impl TimerLog {
         let last = segs.keys().next_back().copied();
         let doomed: Vec<u64> = segs
             .iter()
-            .take_while(|(k, s)| Some(**k) != last && s.max_deliver_ms.is_some_and(|m| m < before_ms))
+            .take_while(|(k, s)| {
+                Some(**k) != last && s.max_deliver_ms.is_some_and(|m| m < before_ms)
+            })
             .map(|(k, _)| *k)
             .collect();
         for first in &doomed {

@@ -49,7 +49,11 @@ pub(super) fn recover(
     let first = log.first();
     let mut end = ck.log_end.min(log.end());
     if end < ck.log_end {
-        tracing::error!(checkpoint = ck.log_end, log = end, "timer log is shorter than its checkpoint says");
+        tracing::error!(
+            checkpoint = ck.log_end,
+            log = end,
+            "timer log is shorter than its checkpoint says"
+        );
     }
     let mut last_cq = None;
     if let Some(bad) = log.scan(first, end, |_, e| last_cq = Some(e.cq_offset))? {
@@ -65,7 +69,11 @@ pub(super) fn recover(
     }
     let cq_max = store.get_max_offset_in_queue(WHEEL_TIMER_TOPIC, 0);
     if ck.enqueue_offset > cq_max {
-        tracing::warn!(enqueue_offset = ck.enqueue_offset, queue_max = cq_max, "timer records were lost with the commit log's tail; dropping their entries");
+        tracing::warn!(
+            enqueue_offset = ck.enqueue_offset,
+            queue_max = cq_max,
+            "timer records were lost with the commit log's tail; dropping their entries"
+        );
         let mut cut = None;
         log.scan(first, end, |i, e| {
             if cut.is_none() && e.cq_offset >= cq_max {

@@ -162,9 +162,17 @@ impl TimerService {
             return Ok(());
         }
         let e1 = e.clone();
-        threads.push(std::thread::Builder::new().name("timer-enqueue".into()).spawn(move || e1.enqueue_loop())?);
+        threads.push(
+            std::thread::Builder::new()
+                .name("timer-enqueue".into())
+                .spawn(move || e1.enqueue_loop())?,
+        );
         let e2 = e.clone();
-        threads.push(std::thread::Builder::new().name("timer-dequeue".into()).spawn(move || e2.dequeue_loop())?);
+        threads.push(
+            std::thread::Builder::new()
+                .name("timer-dequeue".into())
+                .spawn(move || e2.dequeue_loop())?,
+        );
         Ok(())
     }
 
@@ -217,6 +225,11 @@ impl TimerService {
     pub fn shutdown(&self) {
         let Some(e) = &self.engine else { return };
         e.stop_threads();
+        // Flush the commit log now so the checkpoint can cover every copy delivered (the
+        // next start then has nothing to re-check).
+        if let Err(err) = e.store.checkpoint_now() {
+            tracing::warn!(error = %err, "flushing the store before the timer checkpoint failed");
+        }
         if let Err(err) = e.checkpoint() {
             tracing::error!(error = %err, "writing the timer checkpoint at shutdown failed");
         }
@@ -294,7 +307,8 @@ impl Engine {
     /// Take the next timer records into the log and the wheel; returns how many.
     fn enqueue_batch(&self) -> io::Result<usize> {
         let from = self.state.lock().enqueue_offset;
-        let r = self.store.get_message("", WHEEL_TIMER_TOPIC, 0, from, ENQUEUE_BATCH, 16 << 20, None);
+        let r =
+            self.store.get_message("", WHEEL_TIMER_TOPIC, 0, from, ENQUEUE_BATCH, 16 << 20, None);
         use GetMessageStatus::*;
         match r.status {
             Found => {}
@@ -316,7 +330,10 @@ impl Engine {
                     items.push((requested_time(&v, p), v.physical_offset, v.total_size, qo))
                 }
                 _ => {
-                    tracing::error!(queue_offset = qo, "unusable record in {WHEEL_TIMER_TOPIC}; skipped");
+                    tracing::error!(
+                        queue_offset = qo,
+                        "unusable record in {WHEEL_TIMER_TOPIC}; skipped"
+                    );
                     self.counters.lost.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -454,9 +471,19 @@ impl Engine {
         while idx != NO_PREV {
             match self.log.read(idx as u64) {
                 Ok(e) => {
-                    out.push(Due { deliver_ms: e.deliver_ms, cq_offset: e.cq_offset, phy: e.phy, size: e.size });
+                    out.push(Due {
+                        deliver_ms: e.deliver_ms,
+                        cq_offset: e.cq_offset,
+                        phy: e.phy,
+                        size: e.size,
+                    });
                     if e.prev >= idx {
-                        tracing::error!(slot, entry = idx, prev = e.prev, "timer-log link goes forward; slot cut short");
+                        tracing::error!(
+                            slot,
+                            entry = idx,
+                            prev = e.prev,
+                            "timer-log link goes forward; slot cut short"
+                        );
                         break;
                     }
                     idx = e.prev;
@@ -469,7 +496,12 @@ impl Engine {
         }
         if out.len() != head.count as usize {
             let missing = head.count as usize - out.len().min(head.count as usize);
-            tracing::error!(slot, expected = head.count, found = out.len(), "timer slot list incomplete");
+            tracing::error!(
+                slot,
+                expected = head.count,
+                found = out.len(),
+                "timer slot list incomplete"
+            );
             self.counters.lost.fetch_add(missing as u64, Ordering::Relaxed);
         }
         out
@@ -478,7 +510,11 @@ impl Engine {
     fn deliver(&self, d: &Due, copies: &mut HashMap<i64, CopyOf>) -> Outcome {
         let copy = copies.remove(&d.phy);
         let Some(rec) = self.store.look_message_by_offset(d.phy) else {
-            tracing::error!(phy = d.phy, queue_offset = d.cq_offset, "timer record no longer in the commit log (deleted by retention?); not delivered");
+            tracing::error!(
+                phy = d.phy,
+                queue_offset = d.cq_offset,
+                "timer record no longer in the commit log (deleted by retention?); not delivered"
+            );
             return Outcome::Lost;
         };
         let v = match RecordView::parse(&rec, false) {

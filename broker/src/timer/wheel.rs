@@ -145,7 +145,11 @@ impl Wheel {
     /// If no slot is active and the oldest slot has started by `now`, take its list out:
     /// it becomes the active slot, the cursor moves to it and `mark()` gives the mark.
     /// Returns the slot and its head.
-    pub fn begin_due_slot(&mut self, now: i64, mark: impl FnOnce() -> i64) -> Option<(i64, SlotHead)> {
+    pub fn begin_due_slot(
+        &mut self,
+        now: i64,
+        mark: impl FnOnce() -> i64,
+    ) -> Option<(i64, SlotHead)> {
         if self.active.is_some() {
             return None;
         }
@@ -168,7 +172,9 @@ impl Wheel {
         let mut out = Vec::new();
         while out.len() < max {
             match self.due.peek() {
-                Some(Reverse(d)) if d.deliver_ms <= now => out.push(self.due.pop().expect("peeked").0),
+                Some(Reverse(d)) if d.deliver_ms <= now => {
+                    out.push(self.due.pop().expect("peeked").0)
+                }
                 _ => break,
             }
         }
@@ -325,7 +331,6 @@ mod tests {
             }
             now += 10_000;
             step(&mut w, &log, now, &mut got);
-            drop(step);
             prop_assert_eq!(w.pending(), 0);
             let mut ids: Vec<i64> = got.iter().map(|g| g.0).collect();
             ids.sort();
