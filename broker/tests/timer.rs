@@ -82,7 +82,7 @@ async fn each_timer_property_delays_delivery_and_the_copy_looks_like_javas() {
     let mut got = Vec::new();
     for off in 0..4 {
         got.push(
-            eventually("timer delivery", Duration::from_secs(20), || pull_one(&b, "Tm", off)).await,
+            wait_until("timer delivery", Duration::from_secs(20), || pull_one(&b, "Tm", off)).await,
         );
     }
     assert!(pull_one(&b, "Tm", 4).await.is_none(), "delivered once");
@@ -205,7 +205,7 @@ async fn a_committed_transaction_is_timed_from_the_commit() {
     let r = b.call(RemotingCommand::request_with_header(rq::END_TRANSACTION, &end)).await;
     assert_eq!(r.code, 0, "{:?}", r.remark);
     assert!(pull_one(&b, "Tx", 0).await.is_none(), "held by the timer");
-    let m = eventually("committed timer", Duration::from_secs(20), || pull_one(&b, "Tx", 0)).await;
+    let m = wait_until("committed timer", Duration::from_secs(20), || pull_one(&b, "Tx", 0)).await;
     assert_eq!(m.body.as_ref(), b"later");
     assert!(m.store_timestamp >= committed_at + 1500, "timed from the commit");
     assert_eq!(sysflag::transaction_value(m.sys_flag), sysflag::TRANSACTION_COMMIT_TYPE);
@@ -230,7 +230,7 @@ async fn pending_timers_survive_a_clean_restart() {
     b.shutdown().await;
     let b = start(test_config(dir.path())).await;
     for off in 0..5 {
-        let m = eventually("delivery after restart", Duration::from_secs(20), || {
+        let m = wait_until("delivery after restart", Duration::from_secs(20), || {
             pull_one(&b, "Tp", off)
         })
         .await;

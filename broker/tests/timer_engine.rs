@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use mq_broker::store::{MessageStore, StoreConfig};
@@ -15,6 +15,7 @@ use mq_broker::timer::{Intercepted, TimerConfig, TimerService};
 use mq_common::message::property::{TIMER_DELIVER_MS, TIMER_DEQUEUE_MS, TIMER_OUT_MS, UNIQ_KEY};
 use mq_common::message::{encode_properties, MessageExtBrokerInner, RecordView};
 use mq_common::protocol::now_millis;
+use mq_test_support::wait_until_blocking;
 use rand::{Rng, SeedableRng};
 
 const TOPIC: &str = "TimerT";
@@ -110,15 +111,12 @@ fn delivered(store: &MessageStore) -> HashMap<usize, (i64, usize)> {
     out
 }
 
+/// Wait (bounded) until `n` timers were delivered; returns what was delivered.
 fn wait_for(store: &MessageStore, n: usize, deadline: Duration) -> HashMap<usize, (i64, usize)> {
-    let end = Instant::now() + deadline;
-    loop {
+    wait_until_blocking(&format!("{n} timers delivered"), deadline, || {
         let d = delivered(store);
-        if d.len() >= n || Instant::now() > end {
-            return d;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        (d.len() >= n).then_some(d)
+    })
 }
 
 fn assert_once_on_time(d: &HashMap<usize, (i64, usize)>, asked: &[i64], late_ms: i64) {
@@ -235,11 +233,9 @@ fn delivered_log_files_are_deleted() {
     let d = wait_for(&n.store, asked.len(), Duration::from_secs(20));
     assert_once_on_time(&d, &asked, 10_000);
     let files = || std::fs::read_dir(dir.path().join("timerlog")).unwrap().count();
-    let end = Instant::now() + Duration::from_secs(10);
-    while files() > 1 && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(files(), 1, "only the active timer-log file remains");
+    wait_until_blocking("delivered timer-log files deleted", Duration::from_secs(10), || {
+        files() == 1
+    });
     n.timer.shutdown();
     n.store.shutdown().unwrap();
 }

@@ -72,9 +72,7 @@ pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Reply {
         m.remove_property(REAL_QID);
         m.set_property(WAIT, "false");
         // A timer's delay counts from the commit (the half message was not timed).
-        if let Err(e) = b.timer.intercept(&mut m) {
-            return Some(err(e.code(), e.to_string()));
-        }
+        b.timer.intercept(&mut m).map_err(|e| err(e.code(), e.to_string()))?;
         let r = b.store.put_message(m);
         if !r.status.is_stored() {
             return Err(err(
