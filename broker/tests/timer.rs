@@ -48,6 +48,12 @@ async fn query_key(b: &TestBroker, topic: &str, key: &str) -> usize {
     decode_msgs(&r.body).iter().filter(|m| m.topic == topic).count()
 }
 
+async fn runtime_key(b: &TestBroker, key: &str) -> String {
+    let r = b.call(RemotingCommand::request(rq::GET_BROKER_RUNTIME_INFO)).await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    v["table"][key].as_str().unwrap_or_default().to_string()
+}
+
 #[tokio::test]
 async fn each_timer_property_delays_delivery_and_the_copy_looks_like_javas() {
     let dir = tempfile::tempdir().unwrap();
@@ -76,6 +82,12 @@ async fn each_timer_property_delays_delivery_and_the_copy_looks_like_javas() {
             .await;
         assert_eq!(decode_msgs(&v.body)[0].topic, "rmq_sys_wheel_timer");
     }
+    // Java's runtime keys count them (timerCongestNum: waiting in the wheel).
+    wait_until("four timers in the wheel", Duration::from_secs(10), || async {
+        runtime_key(&b, "timerCongestNum").await == "4"
+    })
+    .await;
+    assert_eq!(runtime_key(&b, "timerOffsetBehind").await, "0");
     // Nothing in the topic, nothing found by key there, before the time.
     assert!(pull_one(&b, "Tm", 0).await.is_none());
     assert_eq!(query_key(&b, "Tm", "k0").await, 0);
@@ -106,6 +118,7 @@ async fn each_timer_property_delays_delivery_and_the_copy_looks_like_javas() {
     let keys: Vec<String> = by_time.iter().map(|m| m.keys()[0].to_string()).collect();
     assert_eq!(keys, ["k1", "k0", "k3", "k2"]);
     assert_eq!(query_key(&b, "Tm", "k0").await, 1);
+    assert_eq!(runtime_key(&b, "timerCongestNum").await, "0");
     b.shutdown().await;
 }
 

@@ -87,6 +87,9 @@ pub fn runtime_info(b: &Broker) -> Reply {
     put("consumeQueueCount", i.consume_queue_count.to_string());
     put("indexFileCount", i.index_file_count.to_string());
     put("storeType", "file".into());
+    for (k, v) in b.timer.runtime_entries() {
+        put(k, v);
+    }
     Ok(Some(RemotingCommand::success().with_body(to_json(&t))))
 }
 

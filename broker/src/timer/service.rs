@@ -121,6 +121,8 @@ struct Engine {
 pub struct TimerService {
     cfg: TimerConfig,
     engine: Option<Arc<Engine>>,
+    /// (when, enqueued, delivered, enqueue TPS, dequeue TPS) at the last rate sample.
+    rates: Mutex<(Instant, u64, u64, f64, f64)>,
 }
 
 impl TimerService {
@@ -128,7 +130,7 @@ impl TimerService {
     /// false (slave, or the timer disabled) nothing is read and no thread will start.
     pub fn open(cfg: &TimerConfig, store: &Arc<MessageStore>, run: bool) -> io::Result<Self> {
         if !run || !cfg.enable {
-            return Ok(TimerService { cfg: cfg.clone(), engine: None });
+            return Ok(TimerService { cfg: cfg.clone(), engine: None, rates: Self::no_rates() });
         }
         let root = store.root_dir().to_path_buf();
         let log = TimerLog::open(&root.join("timerlog"), cfg.log_file_size)?;
@@ -151,7 +153,15 @@ impl TimerService {
         };
         // Record the cuts recovery made before anything new is appended.
         engine.checkpoint()?;
-        Ok(TimerService { cfg: cfg.clone(), engine: Some(Arc::new(engine)) })
+        Ok(TimerService {
+            cfg: cfg.clone(),
+            engine: Some(Arc::new(engine)),
+            rates: Self::no_rates(),
+        })
+    }
+
+    fn no_rates() -> Mutex<(Instant, u64, u64, f64, f64)> {
+        Mutex::new((Instant::now(), 0, 0, 0.0, 0.0))
     }
 
     /// Start the enqueue and dequeue threads.
@@ -219,6 +229,30 @@ impl TimerService {
             skipped_delivered: e.counters.skipped_delivered.load(Ordering::Relaxed),
             lost: e.counters.lost.load(Ordering::Relaxed),
         }
+    }
+
+    /// Java's GET_BROKER_RUNTIME_INFO timer keys (`mqadmin clusterList -m` shows them):
+    /// `timerReadBehind` (s), `timerOffsetBehind` (records), `timerCongestNum` (timers
+    /// waiting), and the enqueue/dequeue rates since the previous call.
+    pub fn runtime_entries(&self) -> Vec<(&'static str, String)> {
+        let s = self.stats();
+        let (enq_tps, deq_tps) = {
+            let mut last = self.rates.lock();
+            let dt = last.0.elapsed().as_secs_f64();
+            if dt >= 1.0 {
+                last.3 = (s.enqueued - last.1) as f64 / dt;
+                last.4 = (s.delivered - last.2) as f64 / dt;
+                *last = (Instant::now(), s.enqueued, s.delivered, last.3, last.4);
+            }
+            (last.3, last.4)
+        };
+        vec![
+            ("timerReadBehind", (s.read_behind_ms / 1000).to_string()),
+            ("timerOffsetBehind", s.enqueue_behind.to_string()),
+            ("timerCongestNum", s.pending.to_string()),
+            ("timerEnqueueTps", format!("{enq_tps:.1}")),
+            ("timerDequeueTps", format!("{deq_tps:.1}")),
+        ]
     }
 
     /// Stop both threads and write a final checkpoint. Call before the store shuts down.
