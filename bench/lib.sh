@@ -58,12 +58,14 @@ TOML
 }
 
 # start_broker SYSTEM DIR NS_PORT BROKER_PORT FLUSH -> BROKER_PID (log appended to DIR/broker.log)
+# Ours also takes the caller's array RMQ_BROKER_SETS (`--set key=value` arguments).
 start_broker() {
   local sys=$1 dir=$2 ns=$3 bp=$4 flush=$5
   mkdir -p "$dir/store"
   if [ "$sys" = rmq ]; then
     "${SRV_PIN[@]}" "$BIN/mqbroker" -n "127.0.0.1:$ns" --set listenPort="$bp" --set brokerIP1=127.0.0.1 \
-      --set storePathRootDir="$dir/store" --set flushDiskType="$flush" >>"$dir/broker.log" 2>&1 & BROKER_PID=$!
+      --set storePathRootDir="$dir/store" --set flushDiskType="$flush" ${RMQ_BROKER_SETS[@]+"${RMQ_BROKER_SETS[@]}"} \
+      >>"$dir/broker.log" 2>&1 & BROKER_PID=$!
   else
     mkdir -p "$dir/home/conf"
     cat >"$dir/home/conf/broker.toml" <<TOML

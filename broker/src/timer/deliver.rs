@@ -32,14 +32,14 @@ pub fn delivered_copy(
     let mut props = String::with_capacity(v.properties.len() + 64);
     for (k, val) in property::iter_properties(v.properties) {
         if ![REAL_TOPIC, REAL_QID, WAIT, TIMER_ENQUEUE_MS, TIMER_DEQUEUE_MS].contains(&k) {
-            push(&mut props, k, val);
+            property::append_property(&mut props, k, val);
         }
     }
     // Java stamps the time the timer log took the message; ours is within milliseconds of the
     // timer record's store time, which is what we keep.
-    push(&mut props, TIMER_ENQUEUE_MS, &v.store_timestamp.to_string());
-    push(&mut props, TIMER_DEQUEUE_MS, &now.to_string());
-    push(&mut props, WAIT, "false");
+    property::append_property(&mut props, TIMER_ENQUEUE_MS, &v.store_timestamp.to_string());
+    property::append_property(&mut props, TIMER_DEQUEUE_MS, &now.to_string());
+    property::append_property(&mut props, WAIT, "false");
     Ok(MessageExtBrokerInner {
         topic: topic.to_owned(),
         queue_id,
@@ -54,13 +54,6 @@ pub fn delivered_copy(
         properties: props,
         tags_code: 0,
     })
-}
-
-fn push(s: &mut String, k: &str, v: &str) {
-    s.push_str(k);
-    s.push(property::NAME_VALUE_SEPARATOR);
-    s.push_str(v);
-    s.push(property::PROPERTY_SEPARATOR);
 }
 
 /// A delivered copy found in the commit log: the timer record it came from and what must match

@@ -130,8 +130,12 @@ pub fn intercept(
     {
         return Ok(Intercepted::NotTimer);
     }
-    let [delay, out, del] =
-        property::get_properties(&msg.properties, [DELAY, TIMER_OUT_MS, TIMER_DEL_UNIQKEY]);
+    let [delay, out, del, real_topic, real_qid] = property::get_properties(
+        &msg.properties,
+        [DELAY, TIMER_OUT_MS, TIMER_DEL_UNIQKEY, REAL_TOPIC, REAL_QID],
+    );
+    // A client-set REAL_* is replaced below (Java's putProperty); otherwise a plain append.
+    let replace_real = real_topic.is_some() || real_qid.is_some();
     if delay.and_then(|d| d.parse::<i32>().ok()).is_some_and(|l| l > 0) {
         // Java clears exactly these three (not Aliyun's key, which it does not know).
         let mut removed = false;
@@ -165,11 +169,15 @@ pub fn intercept(
     {
         return Err(TimerReject::FlowControl { congest: cfg.congest_num_each_slot });
     }
-    let out_ms = timer_out_ms(deliver_ms, cfg.precision_ms);
-    msg.set_property(TIMER_OUT_MS, &out_ms.to_string());
+    let out_ms = timer_out_ms(deliver_ms, cfg.precision_ms).to_string();
+    let qid = msg.queue_id.to_string();
     let real_topic = std::mem::replace(&mut msg.topic, WHEEL_TIMER_TOPIC.to_owned());
-    msg.set_property(REAL_TOPIC, &real_topic);
-    msg.set_property(REAL_QID, &msg.queue_id.to_string());
+    let p = &mut msg.properties;
+    p.reserve(TIMER_OUT_MS.len() + REAL_TOPIC.len() + REAL_QID.len() + real_topic.len() + 40);
+    let put = if replace_real { property::set_property } else { property::append_property };
+    property::append_property(p, TIMER_OUT_MS, &out_ms);
+    put(p, REAL_TOPIC, &real_topic);
+    put(p, REAL_QID, &qid);
     msg.queue_id = 0;
     Ok(Intercepted::Scheduled { deliver_ms })
 }
@@ -224,6 +232,14 @@ mod tests {
             assert_eq!(m.property(k), Some(v), "the request's property is kept");
             assert_eq!(m.property(TIMER_OUT_MS), Some(timer_out_ms(at, 1000).to_string().as_str()));
         }
+    }
+
+    #[test]
+    fn client_set_real_topic_is_replaced() {
+        let (r, m) = run(&[(REAL_TOPIC, "Evil"), (TIMER_DELAY_SEC, "1")]);
+        assert!(matches!(r, Ok(Intercepted::Scheduled { .. })));
+        assert_eq!(m.property(REAL_TOPIC), Some("T"));
+        assert_eq!(mq_common::message::decode_properties(&m.properties).len(), 4);
     }
 
     #[test]

@@ -215,6 +215,12 @@ pub fn remove_property(s: &mut String, key: &str) -> bool {
 /// Set `key` to `value` in an encoded properties string (replacing earlier values).
 pub fn set_property(s: &mut String, key: &str, value: &str) {
     remove_property(s, key);
+    append_property(s, key, value);
+}
+
+/// Append `key`/`value` without looking for an earlier value of `key` (the caller knows there
+/// is none, or that the later one wins).
+pub fn append_property(s: &mut String, key: &str, value: &str) {
     if !s.is_empty() && !s.ends_with(PROPERTY_SEPARATOR) {
         s.push(PROPERTY_SEPARATOR);
     }
