@@ -152,12 +152,30 @@ pub fn iter_properties(s: &str) -> impl Iterator<Item = (&str, &str)> {
 /// Values of several keys in one pass (last occurrence wins). `out[i]` receives `keys[i]`.
 pub fn get_properties<'a, const N: usize>(s: &'a str, keys: [&str; N]) -> [Option<&'a str>; N] {
     let mut out = [None; N];
-    for (k, v) in iter_properties(s) {
-        for (i, want) in keys.iter().enumerate() {
-            if k == *want {
-                out[i] = Some(v);
+    if keys.iter().any(|k| k.is_empty() || k.contains(['\u{1}', '\u{2}'])) {
+        for (k, v) in iter_properties(s) {
+            for (i, want) in keys.iter().enumerate() {
+                if k == *want {
+                    out[i] = Some(v);
+                }
             }
         }
+        return out;
+    }
+    // Hot (every put asks for DELAY and WAIT; timer messages for more): the segment-prefix
+    // test of `get_property`, for all keys in one walk over the string.
+    let b = s.as_bytes();
+    let mut at = 0;
+    while at <= b.len() {
+        let end = b[at..].iter().position(|&c| c == 2).map_or(b.len(), |i| at + i);
+        let seg = &b[at..end];
+        for (i, k) in keys.iter().enumerate() {
+            let kb = k.as_bytes();
+            if seg.len() > kb.len() + 1 && seg[kb.len()] == 1 && seg.starts_with(kb) {
+                out[i] = s.get(at + kb.len() + 1..end);
+            }
+        }
+        at = end + 1;
     }
     out
 }
@@ -286,6 +304,10 @@ mod tests {
         for s in &strings {
             for key in ["A", "AB", "B", "BA", "AA"] {
                 assert_eq!(get_property(s, key), reference(s, key), "{s:?} {key}");
+            }
+            let many = get_properties(s, ["A", "AB", "B", "BA", "AA"]);
+            for (i, key) in ["A", "AB", "B", "BA", "AA"].iter().enumerate() {
+                assert_eq!(many[i], reference(s, key), "get_properties {s:?} {key}");
             }
         }
     }
