@@ -49,6 +49,10 @@ pub struct Broker {
     pub pull_hold: PullHold,
     /// Counters.
     pub stats: BrokerStats,
+    /// POP consumption state (gRPC and remoting POP requests).
+    pub pop: crate::pop::PopService,
+    /// gRPC sessions, pending transactions, RPC counters.
+    pub grpc: crate::grpc::GrpcState,
     /// Delay-level scheduler.
     pub schedule: ScheduleService,
     /// `brokerIP1:listenPort`, the store host written into records and offsetMsgIds.

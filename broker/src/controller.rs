@@ -32,6 +32,7 @@ use crate::{namesrv_api, transaction_checker};
 pub struct BrokerController {
     broker: Arc<Broker>,
     servers: Vec<RemotingServer>,
+    grpc: Option<crate::grpc::GrpcServer>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -75,8 +76,27 @@ impl BrokerController {
             .map_err(|_| anyhow::anyhow!("brokerIP1 '{}' is not an IP address", cfg.broker_ip1))?;
         std::fs::create_dir_all(cfg.store_path_root_dir.join("config"))?;
 
+        // The gRPC endpoint is optional: a port in use (several brokers on one host with the
+        // default) leaves the broker up without it, as with the fast port.
+        let grpc_listener = if cfg.grpc_server_port == 0 {
+            None
+        } else {
+            match TcpListener::bind((host.as_str(), cfg.grpc_server_port)).await {
+                Ok(l) => {
+                    cfg.grpc_server_port = l.local_addr()?.port();
+                    Some(l)
+                }
+                Err(e) => {
+                    tracing::warn!(port = cfg.grpc_server_port, error = %e, "cannot listen on grpcServerPort; continuing without the gRPC endpoint");
+                    cfg.grpc_server_port = 0;
+                    None
+                }
+            }
+        };
         let store = open_store(&cfg)?;
         let root = cfg.store_path_root_dir.clone();
+        let pop = crate::pop::PopService::load(&root, &cfg.broker_name)
+            .map_err(|e| anyhow::anyhow!("cannot open the POP state under {}/pop: {e}", root.display()))?;
         let broker = Arc::new(Broker {
             topics: TopicManager::load(&cfg),
             groups: SubscriptionGroupManager::load(&cfg),
@@ -87,6 +107,8 @@ impl BrokerController {
             pull_hold: PullHold::default(),
             stats: BrokerStats::default(),
             schedule: ScheduleService::load(&root, cfg.delay_levels_ms()),
+            pop,
+            grpc: Default::default(),
             store_host: SocketAddr::new(store_ip, cfg.listen_port),
             perm: AtomicI32::new(cfg.broker_permission),
             boot_timestamp: now_millis(),
@@ -106,6 +128,7 @@ impl BrokerController {
             move |topic: &str, q: i32, off: i64, tags: i64| {
                 if let Some(b) = weak.upgrade() {
                     b.pull_hold.on_arrival(topic, q, off, tags);
+                    b.pop.wake.wake(topic);
                 }
             },
         ));
@@ -117,7 +140,16 @@ impl BrokerController {
             servers.push(RemotingServer::start(f, handler, ServerConfig::default()));
         }
 
+        broker.pop.publish_offsets(&broker);
+        let grpc = match grpc_listener {
+            Some(l) => Some(crate::grpc::GrpcServer::start(broker.clone(), l)?),
+            None => None,
+        };
         let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(crate::pop::revive::run(
+            broker.clone(),
+            Duration::from_millis(broker.cfg.pop_revive_interval_mills.max(10)),
+        )));
         tasks.push(tokio::spawn(schedule::run(broker.clone())));
         tasks.push(tokio::spawn(periodic(broker.clone())));
         tasks.push(tokio::spawn(transaction_checker::run(broker.clone())));
@@ -132,7 +164,7 @@ impl BrokerController {
             broker.cfg.broker_addr(),
             broker.cfg.namesrv_addr.as_deref().unwrap_or("")
         );
-        Ok(BrokerController { broker, servers, tasks })
+        Ok(BrokerController { broker, servers, grpc, tasks })
     }
 
     /// Shared state (for tests and embedding).
@@ -143,6 +175,11 @@ impl BrokerController {
     /// Address the main listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.servers[0].local_addr()
+    }
+
+    /// Address the gRPC endpoint is bound to (None when off).
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().map(|g| g.local_addr())
     }
 
     /// `brokerIP1:listenPort` as advertised.
@@ -156,6 +193,7 @@ impl BrokerController {
         let b = self.broker;
         b.shutdown.cancel();
         b.pull_hold.wake_all();
+        b.pop.wake.wake_all();
         // Parked pulls answer on their own tasks; give them a moment to queue the reply.
         let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
         while b.pull_hold.parked() > 0 && tokio::time::Instant::now() < deadline {
@@ -165,10 +203,14 @@ impl BrokerController {
         for s in self.servers {
             s.shutdown().await;
         }
+        if let Some(g) = self.grpc {
+            g.stopped().await;
+        }
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
         }
         namesrv_api::unregister_all(&b).await;
+        b.pop.sync();
         persist_all(&b);
         if let Err(e) = b.store.shutdown() {
             tracing::error!(error = %e, "store shutdown failed");

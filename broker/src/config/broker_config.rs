@@ -137,6 +137,13 @@ pub struct BrokerConfig {
     pub transaction_check_max: i32,
     /// `transactionCheckInterval`, ms.
     pub transaction_check_interval: u64,
+    /// `grpcServerPort`: the RocketMQ 5.x gRPC endpoint (8081; 0 = off).
+    pub grpc_server_port: u16,
+    /// `defaultInvisibleTimeMills`: invisible time of messages a push consumer receives
+    /// (`auto_renew`), ms (60 s as Apache; rmq does not renew it server-side).
+    pub default_invisible_time_mills: u64,
+    /// `popReviveIntervalMills`: how often expired POP messages are redelivered, ms (200).
+    pub pop_revive_interval_mills: u64,
     /// `storePathRootDir` (copy; the store reads it from the store keys).
     pub store_path_root_dir: PathBuf,
     /// `messageDelayLevel` (copy; the scheduler uses it).
@@ -210,6 +217,9 @@ impl Default for BrokerConfig {
             transaction_time_out: 6000,
             transaction_check_max: 15,
             transaction_check_interval: 60_000,
+            grpc_server_port: 8081,
+            default_invisible_time_mills: 60_000,
+            pop_revive_interval_mills: 200,
             store_path_root_dir: home.join("store"),
             message_delay_level: DEFAULT_DELAY_LEVEL.into(),
             flush_disk_type: "ASYNC_FLUSH".into(),
@@ -326,6 +336,9 @@ impl BrokerConfig {
             "transactionTimeOut" => self.transaction_time_out = parse_num(key, v)?,
             "transactionCheckMax" => self.transaction_check_max = parse_num(key, v)?,
             "transactionCheckInterval" => self.transaction_check_interval = parse_num(key, v)?,
+            "grpcServerPort" => self.grpc_server_port = parse_num(key, v)?,
+            "defaultInvisibleTimeMills" => self.default_invisible_time_mills = parse_num(key, v)?,
+            "popReviveIntervalMills" => self.pop_revive_interval_mills = parse_num(key, v)?,
             "rocketmqHome" => self.rocketmq_home = v.into(),
             // rmq extension kept so old configs saying `file` still load; the in-memory store
             // it used to select is gone.
@@ -415,6 +428,9 @@ impl BrokerConfig {
             ("transactionTimeOut", self.transaction_time_out.to_string(), false),
             ("transactionCheckMax", self.transaction_check_max.to_string(), false),
             ("transactionCheckInterval", self.transaction_check_interval.to_string(), false),
+            ("grpcServerPort", self.grpc_server_port.to_string(), true),
+            ("defaultInvisibleTimeMills", self.default_invisible_time_mills.to_string(), false),
+            ("popReviveIntervalMills", self.pop_revive_interval_mills.to_string(), false),
             ("storePathRootDir", self.store_path_root_dir.display().to_string(), true),
             ("messageDelayLevel", self.message_delay_level.clone(), false),
             ("flushDiskType", self.flush_disk_type.clone(), true),

@@ -200,6 +200,12 @@ pub fn forward_to_client(
             format!("The Consumer <{client_id}> not online"),
         ));
     };
+    let Some(target) = target.channel.remoting().cloned() else {
+        return Some(err(
+            response::SYSTEM_ERROR,
+            format!("the consumer <{client_id}> is a gRPC client: it does not answer this request"),
+        ));
+    };
     let mut fwd = RemotingCommand::request(req.code);
     fwd.ext_fields = req.ext_fields.clone();
     fwd.body = req.body.clone();
@@ -224,7 +230,7 @@ pub fn forward_to_client(
     let opaque = req.opaque;
     let ch = ch.clone();
     tokio::spawn(async move {
-        let resp = match target.channel.request(fwd, Duration::from_secs(5)).await {
+        let resp = match target.request(fwd, Duration::from_secs(5)).await {
             Ok(mut r) => {
                 r.flag = 0;
                 r

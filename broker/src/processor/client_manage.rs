@@ -26,7 +26,7 @@ pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCom
     };
     let now = now_millis();
     let client = ClientChannel {
-        channel: ch.clone(),
+        channel: ch.clone().into(),
         client_id: hb.client_id.clone(),
         language: req.language.clone(),
         version: req.version,

@@ -209,6 +209,15 @@ fn put_one(
     let mut m = base_inner(b, ch, &h, topic, queue_id, multi);
     m.body = body;
     m.properties = add_cluster(b, h.properties.take().unwrap_or_default());
+    Ok((put_inner(b, m)?, 1))
+}
+
+/// Store one message as the send paths (remoting and gRPC) do: a transactional one becomes a
+/// half message in the internal half topic; format checks; put statistics.
+pub(crate) fn put_inner(
+    b: &Broker,
+    mut m: MessageExtBrokerInner,
+) -> Result<PutMessageResult, RemotingCommand> {
     if m.property(TRAN_MSG) == Some("true") {
         if b.live.reject_transaction_message() {
             return Err(err(
@@ -232,7 +241,29 @@ fn put_one(
         return Err(err(response::MESSAGE_ILLEGAL, format!("message format illegal: {e}")));
     }
     b.stats.put_bytes.fetch_add(m.body.len() as u64, Ordering::Relaxed);
-    Ok((b.store.put_message(m), 1))
+    Ok(b.store.put_message(m))
+}
+
+/// Wait until a stored message is durable when the store asks for it (SYNC_FLUSH); the final
+/// status. For front ends that answer on their own task (gRPC); remoting answers from the
+/// flusher's callback instead (`finish`).
+pub(crate) async fn wait_durable(b: &Broker, r: &PutMessageResult) -> PutMessageStatus {
+    if !(r.status == PutMessageStatus::PutOk && r.needs_durable_wait) {
+        return r.status;
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    b.store.on_durable(
+        r.end_offset(),
+        Box::new(move |res| {
+            let _ = tx.send(res);
+        }),
+    );
+    match rx.await {
+        Ok(Ok(())) => PutMessageStatus::PutOk,
+        Ok(Err(DurabilityError::FlushTimeout)) => PutMessageStatus::FlushDiskTimeout,
+        Ok(Err(DurabilityError::Poisoned)) => PutMessageStatus::Poisoned,
+        Ok(Err(DurabilityError::ShutDown)) | Err(_) => PutMessageStatus::ServiceNotAvailable,
+    }
 }
 
 fn put_batch(

@@ -18,6 +18,11 @@ pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Option<RemotingComm
         Ok(h) => h,
         Err(e) => return Some(e),
     };
+    end(b, &h)
+}
+
+/// Commit or roll back the half message `h` names (shared by remoting and gRPC).
+pub(crate) fn end(b: &Broker, h: &EndTransactionRequestHeader) -> Option<RemotingCommand> {
     if b.cfg.is_slave() {
         return Some(err(
             response::SLAVE_NOT_AVAILABLE,
