@@ -11,7 +11,7 @@ use mq_common::protocol::body::{system_topics, SubscriptionData, PERM_READ, PERM
 use mq_common::protocol::now_millis;
 use mq_grpc_proto::v2::{
     retry_policy, settings::PubSub, telemetry_command::Command, ClientType, CustomizedBackoff,
-    ExponentialBackoff, FilterType, Metric, Publishing, RetryPolicy, Settings, Subscription,
+    ExponentialBackoff, FilterType, Metric, RetryPolicy, Settings, Subscription,
     TelemetryCommand,
 };
 use mq_grpc_proto::Duration;
@@ -31,16 +31,13 @@ fn dur_ms(ms: i64) -> Duration {
     Duration { seconds: ms / 1000, nanos: ((ms % 1000) * 1_000_000) as i32 }
 }
 
-/// The group's retry delays (Apache's default customized backoff = the delay levels from 1 s).
-fn customized_backoff(levels_ms: &[i64]) -> CustomizedBackoff {
-    let next: Vec<Duration> = if levels_ms.len() > 2 {
-        levels_ms[..].iter().copied().map(dur_ms).collect()
-    } else {
+/// Apache's default group retry delays (the delay levels from 1 s).
+fn customized_backoff() -> CustomizedBackoff {
+    let next =
         [1, 5, 10, 30, 60, 120, 180, 240, 300, 360, 420, 480, 540, 600, 1200, 1800, 3600, 7200]
             .into_iter()
             .map(|s| dur_ms(s * 1000))
-            .collect()
-    };
+            .collect();
     CustomizedBackoff { next }
 }
 
@@ -99,12 +96,24 @@ impl GrpcService {
                 sub.fifo = Some(fifo);
                 sub.receive_batch_size = Some(RECEIVE_BATCH_SIZE);
                 sub.long_polling_timeout = Some(dur_ms(LONG_POLLING_SECS * 1000));
-                settings.backoff_policy = Some(RetryPolicy {
-                    max_attempts,
-                    strategy: Some(retry_policy::Strategy::CustomizedBackoff(customized_backoff(
-                        &[],
-                    ))),
-                });
+                // The group's retry delays (Apache's default customized policy). The Node SDK
+                // (1.0.8) reads only an exponential policy and otherwise allows one attempt
+                // (a failing FIFO message would go straight to the DLQ): it gets Apache's
+                // exponential shape starting at 1 s instead.
+                let node = settings
+                    .user_agent
+                    .as_ref()
+                    .is_some_and(|ua| ua.language == mq_grpc_proto::v2::Language::NodeJs as i32);
+                let strategy = if node {
+                    retry_policy::Strategy::ExponentialBackoff(ExponentialBackoff {
+                        initial: Some(dur_ms(1000)),
+                        max: Some(dur_ms(7_200_000)),
+                        multiplier: 2.0,
+                    })
+                } else {
+                    retry_policy::Strategy::CustomizedBackoff(customized_backoff())
+                };
+                settings.backoff_policy = Some(RetryPolicy { max_attempts, strategy: Some(strategy) });
                 if !group.is_empty() {
                     if gc.is_some() {
                         let retry = system_topics::retry_topic(&group);
@@ -190,9 +199,4 @@ impl GrpcService {
         });
         rx
     }
-}
-
-/// Publishing settings with no topics (what a Settings answer needs at least).
-pub fn empty_publishing() -> Publishing {
-    Publishing { topics: vec![], max_body_size: 0, validate_message_type: false }
 }
