@@ -2,7 +2,8 @@
 //! and generates prost messages plus the tonic server and client of `MessagingService`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/apache/rocketmq/v2/definition.proto", "proto/apache/rocketmq/v2/service.proto"];
+    let files =
+        ["proto/apache/rocketmq/v2/definition.proto", "proto/apache/rocketmq/v2/service.proto"];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");
     }

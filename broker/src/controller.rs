@@ -95,8 +95,9 @@ impl BrokerController {
         };
         let store = open_store(&cfg)?;
         let root = cfg.store_path_root_dir.clone();
-        let pop = crate::pop::PopService::load(&root, &cfg.broker_name)
-            .map_err(|e| anyhow::anyhow!("cannot open the POP state under {}/pop: {e}", root.display()))?;
+        let pop = crate::pop::PopService::load(&root, &cfg.broker_name).map_err(|e| {
+            anyhow::anyhow!("cannot open the POP state under {}/pop: {e}", root.display())
+        })?;
         let broker = Arc::new(Broker {
             topics: TopicManager::load(&cfg),
             groups: SubscriptionGroupManager::load(&cfg),
@@ -145,14 +146,13 @@ impl BrokerController {
             Some(l) => Some(crate::grpc::GrpcServer::start(broker.clone(), l)?),
             None => None,
         };
-        let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(crate::pop::revive::run(
-            broker.clone(),
-            Duration::from_millis(broker.cfg.pop_revive_interval_mills.max(10)),
-        )));
-        tasks.push(tokio::spawn(schedule::run(broker.clone())));
-        tasks.push(tokio::spawn(periodic(broker.clone())));
-        tasks.push(tokio::spawn(transaction_checker::run(broker.clone())));
+        let revive_every = Duration::from_millis(broker.cfg.pop_revive_interval_mills.max(10));
+        let mut tasks = vec![
+            tokio::spawn(crate::pop::revive::run(broker.clone(), revive_every)),
+            tokio::spawn(schedule::run(broker.clone())),
+            tokio::spawn(periodic(broker.clone())),
+            tokio::spawn(transaction_checker::run(broker.clone())),
+        ];
         let registered = namesrv_api::register_all(&broker).await;
         if !broker.cfg.namesrv_list().is_empty() && registered == 0 {
             tracing::warn!("no nameserver accepted the registration yet; retrying every registerNameServerPeriod");

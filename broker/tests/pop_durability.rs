@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use mq_grpc_proto::v2::{
-    receive_message_response::Content, AckMessageEntry, AckMessageRequest, Code,
-    FilterExpression, FilterType, Message, MessageQueue, ReceiveMessageRequest, Resource,
-    SendMessageRequest, SystemProperties,
+    receive_message_response::Content, AckMessageEntry, AckMessageRequest, Code, FilterExpression,
+    FilterType, Message, MessageQueue, ReceiveMessageRequest, Resource, SendMessageRequest,
+    SystemProperties,
 };
 use mq_grpc_proto::MessagingServiceClient;
 use mq_test_support::{free_port, Stack, StackOptions};
@@ -67,7 +67,10 @@ async fn receive(
     let r = ReceiveMessageRequest {
         group: res(GROUP),
         message_queue: Some(MessageQueue { topic: res(TOPIC), id: -1, ..Default::default() }),
-        filter_expression: Some(FilterExpression { r#type: FilterType::Tag as i32, expression: "*".into() }),
+        filter_expression: Some(FilterExpression {
+            r#type: FilterType::Tag as i32,
+            expression: "*".into(),
+        }),
         batch_size: 32,
         invisible_duration: Some(mq_grpc_proto::Duration { seconds: invisible_s, nanos: 0 }),
         auto_renew: false,
@@ -92,7 +95,11 @@ async fn receive(
 async fn ack(c: &mut MessagingServiceClient<Channel>, handles: &[String]) -> Vec<i32> {
     let entries = handles
         .iter()
-        .map(|h| AckMessageEntry { message_id: String::new(), receipt_handle: h.clone(), lite_topic: None })
+        .map(|h| AckMessageEntry {
+            message_id: String::new(),
+            receipt_handle: h.clone(),
+            lite_topic: None,
+        })
         .collect();
     let r = c
         .ack_message(req(AckMessageRequest { group: res(GROUP), topic: res(TOPIC), entries }))

@@ -63,20 +63,24 @@ type Tx = mpsc::Sender<Result<ReceiveMessageResponse, tonic::Status>>;
 async fn finish(tx: &Tx, st: Option<mq_grpc_proto::v2::Status>) {
     let _ = tx.send(Ok(ReceiveMessageResponse { content: st.map(Content::Status) })).await;
     let _ = tx
-        .send(Ok(ReceiveMessageResponse { content: Some(Content::DeliveryTimestamp(ts(now_millis()))) }))
+        .send(Ok(ReceiveMessageResponse {
+            content: Some(Content::DeliveryTimestamp(ts(now_millis()))),
+        }))
         .await;
 }
 
 impl GrpcService {
     /// ReceiveMessage: answers on `tx` (status, messages, server time), then the stream ends.
-    pub(crate) async fn receive(&self, req: ReceiveMessageRequest, deadline: Option<Duration>, tx: Tx) {
+    pub(crate) async fn receive(
+        &self,
+        req: ReceiveMessageRequest,
+        deadline: Option<Duration>,
+        tx: Tx,
+    ) {
         let b = &self.b;
         let group = name(&req.group).to_string();
-        let topic = req
-            .message_queue
-            .as_ref()
-            .map(|q| name(&q.topic).to_string())
-            .unwrap_or_default();
+        let topic =
+            req.message_queue.as_ref().map(|q| name(&q.topic).to_string()).unwrap_or_default();
         let fail = |code: Code, msg: String| (code, msg);
         let checked = (|| {
             if group.is_empty() {
@@ -84,13 +88,19 @@ impl GrpcService {
             }
             check_topic(&topic).map_err(|e| fail(Code::IllegalTopic, e))?;
             if !b.topics.contains(&topic) {
-                return Err(fail(Code::TopicNotFound, format!("topic '{topic}' not found on this broker")));
+                return Err(fail(
+                    Code::TopicNotFound,
+                    format!("topic '{topic}' not found on this broker"),
+                ));
             }
             let gc = b.groups.find_or_create(&group).ok_or_else(|| {
                 fail(Code::ConsumerGroupNotFound, format!("consumer group '{group}' not found"))
             })?;
             if !gc.consume_enable {
-                return Err(fail(Code::Forbidden, format!("consumer group '{group}' may not consume")));
+                return Err(fail(
+                    Code::Forbidden,
+                    format!("consumer group '{group}' may not consume"),
+                ));
             }
             let codes = match &req.filter_expression {
                 Some(f) if f.r#type == FilterType::Sql as i32 => {
@@ -181,11 +191,17 @@ impl GrpcService {
         let n = popped.len() as u64;
         b.stats.get_msgs.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
         b.stats.add_group_gets(&group, n);
-        let _ = tx.send(Ok(ReceiveMessageResponse { content: Some(Content::Status(ok().unwrap())) })).await;
+        let _ = tx
+            .send(Ok(ReceiveMessageResponse { content: Some(Content::Status(ok().unwrap())) }))
+            .await;
         let mut undelivered = Vec::new();
         for p in &popped {
             let Some(m) = to_message(&p.record, Some(p), invisible) else { continue };
-            if tx.send(Ok(ReceiveMessageResponse { content: Some(Content::Message(m)) })).await.is_err() {
+            if tx
+                .send(Ok(ReceiveMessageResponse { content: Some(Content::Message(m)) }))
+                .await
+                .is_err()
+            {
                 undelivered.push(p.handle.clone());
             }
         }
@@ -194,7 +210,9 @@ impl GrpcService {
             let _ = b.pop.change_invisible(&group, &topic, &h, 1000);
         }
         let _ = tx
-            .send(Ok(ReceiveMessageResponse { content: Some(Content::DeliveryTimestamp(ts(now_millis()))) }))
+            .send(Ok(ReceiveMessageResponse {
+                content: Some(Content::DeliveryTimestamp(ts(now_millis()))),
+            }))
             .await;
     }
 
@@ -233,7 +251,10 @@ impl GrpcService {
         }
         let entries: Vec<AckMessageResultEntry> = results.into_iter().flatten().collect();
         if entries.is_empty() {
-            return AckMessageResponse { status: status(Code::BadRequest, "no entry to ack"), entries };
+            return AckMessageResponse {
+                status: status(Code::BadRequest, "no entry to ack"),
+                entries,
+            };
         }
         AckMessageResponse { status: overall(entries.iter().map(|e| &e.status)), entries }
     }
@@ -246,7 +267,10 @@ impl GrpcService {
         let ms = req.invisible_duration.as_ref().map(dur_ms).unwrap_or(-1);
         if !(0..=MAX_INVISIBLE_MS).contains(&ms) {
             return ChangeInvisibleDurationResponse {
-                status: status(Code::IllegalInvisibleTime, format!("invisible duration {ms} ms is outside [0, 12 h]")),
+                status: status(
+                    Code::IllegalInvisibleTime,
+                    format!("invisible duration {ms} ms is outside [0, 12 h]"),
+                ),
                 receipt_handle: String::new(),
             };
         }

@@ -11,8 +11,7 @@ use mq_common::message::property::{
 use mq_common::message::{encode_offset_msg_id, sysflag, RecordView};
 use mq_common::protocol::body::system_topics;
 use mq_grpc_proto::v2::{
-    DeadLetterQueue, Digest, DigestType, Encoding, Message, MessageType, Resource,
-    SystemProperties,
+    DeadLetterQueue, Digest, DigestType, Encoding, Message, MessageType, Resource, SystemProperties,
 };
 use mq_grpc_proto::{Duration, Timestamp};
 
@@ -26,16 +25,58 @@ pub const DLQ_ORIGIN_TOPIC: &str = "DLQ_ORIGIN_TOPIC";
 /// Property names that are the broker's, not the application's: never shown as user
 /// properties and refused as user property keys on send (ILLEGAL_MESSAGE_PROPERTY_KEY).
 pub const SYSTEM_PROPERTIES: &[&str] = &[
-    "KEYS", "TAGS", "UNIQ_KEY", "WAIT", "DELAY", "RETRY_TOPIC", "REAL_TOPIC", "REAL_QID",
-    "TRAN_MSG", "PGROUP", "MIN_OFFSET", "MAX_OFFSET", "BUYER_ID", "ORIGIN_MESSAGE_ID",
-    "TRANSFER_FLAG", "CORRECTION_FLAG", "MQ2_FLAG", "RECONSUME_TIME", "MAX_RECONSUME_TIMES",
-    "MSG_REGION", "TRACE_ON", "CLUSTER", "CONSUME_START_TIME", "TRAN_PREPARED_QUEUE_OFFSET",
-    "TRANSACTION_CHECK_TIMES", "CHECK_IMMUNITY_TIME_IN_SECONDS", "__transactionId__",
-    "INSTANCE_ID", "CORRELATION_ID", "REPLY_TO_CLIENT", "TTL", "ARRIVE_TIME", "MSG_TYPE",
-    "__SHARDINGKEY", "TIMER_DELAY_SEC", "TIMER_DELIVER_MS", "TIMER_DELAY_MS", "TIMER_ENQUEUE_MS",
-    "TIMER_DEQUEUE_MS", "TIMER_ROLL_TIMES", "TIMER_OUT_MS", "__STARTDELIVERTIME",
-    "DLQ_ORIGIN_TOPIC", "DLQ_ORIGIN_MESSAGE_ID", "TRACE_CONTEXT", "POP_CK", "POP_CK_OFFSET",
-    "1ST_POP_TIME", "SHARDING_KEY", "bname", "INNER_NUM", "INNER_BASE",
+    "KEYS",
+    "TAGS",
+    "UNIQ_KEY",
+    "WAIT",
+    "DELAY",
+    "RETRY_TOPIC",
+    "REAL_TOPIC",
+    "REAL_QID",
+    "TRAN_MSG",
+    "PGROUP",
+    "MIN_OFFSET",
+    "MAX_OFFSET",
+    "BUYER_ID",
+    "ORIGIN_MESSAGE_ID",
+    "TRANSFER_FLAG",
+    "CORRECTION_FLAG",
+    "MQ2_FLAG",
+    "RECONSUME_TIME",
+    "MAX_RECONSUME_TIMES",
+    "MSG_REGION",
+    "TRACE_ON",
+    "CLUSTER",
+    "CONSUME_START_TIME",
+    "TRAN_PREPARED_QUEUE_OFFSET",
+    "TRANSACTION_CHECK_TIMES",
+    "CHECK_IMMUNITY_TIME_IN_SECONDS",
+    "__transactionId__",
+    "INSTANCE_ID",
+    "CORRELATION_ID",
+    "REPLY_TO_CLIENT",
+    "TTL",
+    "ARRIVE_TIME",
+    "MSG_TYPE",
+    "__SHARDINGKEY",
+    "TIMER_DELAY_SEC",
+    "TIMER_DELIVER_MS",
+    "TIMER_DELAY_MS",
+    "TIMER_ENQUEUE_MS",
+    "TIMER_DEQUEUE_MS",
+    "TIMER_ROLL_TIMES",
+    "TIMER_OUT_MS",
+    "__STARTDELIVERTIME",
+    "DLQ_ORIGIN_TOPIC",
+    "DLQ_ORIGIN_MESSAGE_ID",
+    "TRACE_CONTEXT",
+    "POP_CK",
+    "POP_CK_OFFSET",
+    "1ST_POP_TIME",
+    "SHARDING_KEY",
+    "bname",
+    "INNER_NUM",
+    "INNER_BASE",
 ];
 
 /// True for a broker-owned property name.
@@ -132,10 +173,11 @@ pub fn to_message(rec: &Bytes, pop: Option<&Popped>, invisible_ms: i64) -> Optio
     } else {
         v.topic.to_string()
     };
-    let dead_letter_queue = v.topic.starts_with(system_topics::DLQ_PREFIX).then(|| DeadLetterQueue {
-        topic: dlq_origin.or(retry_topic).unwrap_or_default(),
-        message_id: message_id.clone(),
-    });
+    let dead_letter_queue =
+        v.topic.starts_with(system_topics::DLQ_PREFIX).then(|| DeadLetterQueue {
+            topic: dlq_origin.or(retry_topic).unwrap_or_default(),
+            message_id: message_id.clone(),
+        });
     let compressed = v.sys_flag & sysflag::COMPRESSED_FLAG != 0;
     let sp = SystemProperties {
         tag,

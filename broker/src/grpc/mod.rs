@@ -106,7 +106,8 @@ async fn expire_sessions(b: Arc<Broker>) {
             _ = b.shutdown.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(10)) => {}
         }
-        let deadline = mq_common::protocol::now_millis() - b.live.client_channel_expired_time() as i64;
+        let deadline =
+            mq_common::protocol::now_millis() - b.live.client_channel_expired_time() as i64;
         for s in b.grpc.sessions.expire(deadline) {
             tracing::info!(client = %s.client_id, "gRPC client session expired");
             forget_client(&b, &s);
@@ -147,6 +148,7 @@ impl GrpcService {
 macro_rules! unary {
     ($self:ident, $req:ident, $rpc:literal, $resp:ident, |$s:ident, $inner:ident| $body:expr) => {{
         let answer = match $self.session(&$req) {
+            #[allow(clippy::needless_update)]
             Err(st) => $resp { status: st, ..Default::default() },
             Ok($s) => {
                 let $inner = $req.into_inner();
@@ -235,8 +237,7 @@ impl MessagingService for GrpcService {
         &self,
         req: Request<EndTransactionRequest>,
     ) -> Reply<EndTransactionResponse> {
-        unary!(self, req, "EndTransaction", EndTransactionResponse, |_s, r| self
-            .end_transaction(r))
+        unary!(self, req, "EndTransaction", EndTransactionResponse, |_s, r| self.end_transaction(r))
     }
 
     async fn telemetry(
@@ -245,7 +246,9 @@ impl MessagingService for GrpcService {
     ) -> Reply<BoxStream<TelemetryCommand>> {
         let s = match self.session(&req) {
             Ok(s) => s,
-            Err(_) => return Err(tonic::Status::invalid_argument("x-mq-client-id header is required")),
+            Err(_) => {
+                return Err(tonic::Status::invalid_argument("x-mq-client-id header is required"))
+            }
         };
         let rx = self.serve_telemetry(s, req.into_inner());
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -271,7 +274,10 @@ impl MessagingService for GrpcService {
             .change_invisible(r))
     }
 
-    async fn update_offset(&self, req: Request<UpdateOffsetRequest>) -> Reply<UpdateOffsetResponse> {
+    async fn update_offset(
+        &self,
+        req: Request<UpdateOffsetRequest>,
+    ) -> Reply<UpdateOffsetResponse> {
         unary!(self, req, "UpdateOffset", UpdateOffsetResponse, |_s, _r| not_implemented())
     }
 
@@ -289,7 +295,10 @@ impl MessagingService for GrpcService {
         })
     }
 
-    async fn recall_message(&self, req: Request<RecallMessageRequest>) -> Reply<RecallMessageResponse> {
+    async fn recall_message(
+        &self,
+        req: Request<RecallMessageRequest>,
+    ) -> Reply<RecallMessageResponse> {
         unary!(self, req, "RecallMessage", RecallMessageResponse, |_s, _r| RecallMessageResponse {
             status: status(Code::NotImplemented, "recalling delay messages is not supported"),
             message_id: String::new(),
@@ -323,5 +332,7 @@ async fn consume_finish(
     use receive_message_response::Content;
     let _ = tx.send(Ok(ReceiveMessageResponse { content: st.map(Content::Status) })).await;
     let now = convert::ts(mq_common::protocol::now_millis());
-    let _ = tx.send(Ok(ReceiveMessageResponse { content: Some(Content::DeliveryTimestamp(now)) })).await;
+    let _ = tx
+        .send(Ok(ReceiveMessageResponse { content: Some(Content::DeliveryTimestamp(now)) }))
+        .await;
 }

@@ -48,7 +48,12 @@ pub fn accepted_types(b: &Broker, topic: &str) -> Vec<MessageType> {
         Some("FIFO") => vec![MessageType::Fifo],
         Some("DELAY") => vec![MessageType::Delay],
         Some("TRANSACTION") => vec![MessageType::Transaction],
-        _ => vec![MessageType::Normal, MessageType::Fifo, MessageType::Delay, MessageType::Transaction],
+        _ => vec![
+            MessageType::Normal,
+            MessageType::Fifo,
+            MessageType::Delay,
+            MessageType::Transaction,
+        ],
     }
 }
 
@@ -191,7 +196,10 @@ impl GrpcService {
     pub(crate) async fn query_route(&self, req: QueryRouteRequest) -> QueryRouteResponse {
         let topic = req.topic.as_ref().map(|t| t.name.as_str()).unwrap_or("");
         if let Err(why) = check_topic(topic) {
-            return QueryRouteResponse { status: status(Code::IllegalTopic, why), ..Default::default() };
+            return QueryRouteResponse {
+                status: status(Code::IllegalTopic, why),
+                ..Default::default()
+            };
         }
         let route = match self.route(topic).await {
             Ok(Some(r)) => r,
@@ -209,7 +217,8 @@ impl GrpcService {
             }
         };
         let brokers = self.brokers_of(&route, req.endpoints.as_ref()).await;
-        let types: Vec<i32> = accepted_types(&self.b, topic).into_iter().map(|t| t as i32).collect();
+        let types: Vec<i32> =
+            accepted_types(&self.b, topic).into_iter().map(|t| t as i32).collect();
         let res = req.topic.clone().unwrap_or_default();
         let mut queues = Vec::new();
         for qd in &route.queue_datas {

@@ -13,8 +13,7 @@ use mq_common::protocol::codes::response;
 use mq_common::protocol::header::SendMessageRequestHeader;
 use mq_common::protocol::now_millis;
 use mq_grpc_proto::v2::{
-    Code, Encoding, Message, MessageType, SendMessageRequest, SendMessageResponse,
-    SendResultEntry,
+    Code, Encoding, Message, MessageType, SendMessageRequest, SendMessageResponse, SendResultEntry,
 };
 
 use super::convert::{dur_ms, is_system_property, ms_of, TRACE_CONTEXT};
@@ -116,7 +115,10 @@ fn validate(b: &Broker, m: &Message, peer: SocketAddr) -> Result<Prepared, Refus
     let mut size = 0usize;
     for (k, v) in &m.user_properties {
         if k.is_empty() || is_system_property(k) || has_control(k) {
-            return Err((Code::IllegalMessagePropertyKey, format!("property key '{k}' is reserved or illegal")));
+            return Err((
+                Code::IllegalMessagePropertyKey,
+                format!("property key '{k}' is reserved or illegal"),
+            ));
         }
         size += k.len() + v.len();
     }
@@ -182,7 +184,10 @@ fn validate(b: &Broker, m: &Message, peer: SocketAddr) -> Result<Prepared, Refus
         if let Some(d) = &sp.orphaned_transaction_recovery_duration {
             let ms = dur_ms(d);
             if !(0..=MAX_RECOVERY_MS).contains(&ms) {
-                return Err((Code::BadRequest, "orphaned transaction recovery duration above 1 h".into()));
+                return Err((
+                    Code::BadRequest,
+                    "orphaned transaction recovery duration above 1 h".into(),
+                ));
             }
             set(CHECK_IMMUNITY_TIME_IN_SECONDS, &(ms / 1000).to_string());
         }

@@ -11,8 +11,7 @@ use mq_common::protocol::body::{system_topics, SubscriptionData, PERM_READ, PERM
 use mq_common::protocol::now_millis;
 use mq_grpc_proto::v2::{
     retry_policy, settings::PubSub, telemetry_command::Command, ClientType, CustomizedBackoff,
-    ExponentialBackoff, FilterType, Metric, RetryPolicy, Settings, Subscription,
-    TelemetryCommand,
+    ExponentialBackoff, FilterType, Metric, RetryPolicy, Settings, Subscription, TelemetryCommand,
 };
 use mq_grpc_proto::Duration;
 
@@ -81,11 +80,13 @@ impl GrpcService {
                 }
                 settings.backoff_policy = Some(RetryPolicy {
                     max_attempts: 3,
-                    strategy: Some(retry_policy::Strategy::ExponentialBackoff(ExponentialBackoff {
-                        initial: Some(dur_ms(10)),
-                        max: Some(dur_ms(1000)),
-                        multiplier: 2.0,
-                    })),
+                    strategy: Some(retry_policy::Strategy::ExponentialBackoff(
+                        ExponentialBackoff {
+                            initial: Some(dur_ms(10)),
+                            max: Some(dur_ms(1000)),
+                            multiplier: 2.0,
+                        },
+                    )),
                 });
             }
             Some(PubSub::Subscription(sub)) => {
@@ -113,19 +114,19 @@ impl GrpcService {
                 } else {
                     retry_policy::Strategy::CustomizedBackoff(customized_backoff())
                 };
-                settings.backoff_policy = Some(RetryPolicy { max_attempts, strategy: Some(strategy) });
+                settings.backoff_policy =
+                    Some(RetryPolicy { max_attempts, strategy: Some(strategy) });
                 if !group.is_empty() {
                     if gc.is_some() {
                         let retry = system_topics::retry_topic(&group);
                         b.topics.ensure(&retry, 1, PERM_READ | PERM_WRITE);
                     }
-                    let consume_type = if settings.client_type
-                        == Some(ClientType::PushConsumer as i32)
-                    {
-                        "CONSUME_PASSIVELY"
-                    } else {
-                        "CONSUME_ACTIVELY"
-                    };
+                    let consume_type =
+                        if settings.client_type == Some(ClientType::PushConsumer as i32) {
+                            "CONSUME_PASSIVELY"
+                        } else {
+                            "CONSUME_ACTIVELY"
+                        };
                     b.consumers.register(
                         &group,
                         client,

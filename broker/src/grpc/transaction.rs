@@ -11,8 +11,7 @@ use mq_common::protocol::header::EndTransactionRequestHeader;
 use mq_common::protocol::now_millis;
 use mq_grpc_proto::v2::{
     telemetry_command::Command, Code, EndTransactionRequest, EndTransactionResponse,
-    RecoverOrphanedTransactionCommand, TelemetryCommand, TransactionResolution,
-    TransactionSource,
+    RecoverOrphanedTransactionCommand, TelemetryCommand, TransactionResolution, TransactionSource,
 };
 
 use super::convert::to_message;
@@ -46,7 +45,8 @@ impl TxTable {
         if self.map.len() > 100_000 {
             self.map.retain(|_, (_, h)| now - h.at < TX_TTL_MS);
         }
-        self.map.insert(tx_id.to_string(), (topic.to_string(), Half { phy, queue_offset, at: now }));
+        self.map
+            .insert(tx_id.to_string(), (topic.to_string(), Half { phy, queue_offset, at: now }));
     }
 
     fn take(&self, tx_id: &str) -> Option<(String, Half)> {
@@ -87,7 +87,8 @@ impl GrpcService {
     /// EndTransaction.
     pub(crate) fn end_transaction(&self, req: EndTransactionRequest) -> EndTransactionResponse {
         let topic = name(&req.topic).to_string();
-        let tx_id = if req.transaction_id.is_empty() { &req.message_id } else { &req.transaction_id };
+        let tx_id =
+            if req.transaction_id.is_empty() { &req.message_id } else { &req.transaction_id };
         let ty = match TransactionResolution::try_from(req.resolution) {
             Ok(TransactionResolution::Commit) => sysflag::TRANSACTION_COMMIT_TYPE,
             Ok(TransactionResolution::Rollback) => sysflag::TRANSACTION_ROLLBACK_TYPE,
@@ -99,13 +100,19 @@ impl GrpcService {
         };
         let Some((t, half)) = self.b.grpc.transactions.take(tx_id) else {
             return EndTransactionResponse {
-                status: status(Code::InvalidTransactionId, format!("transaction '{tx_id}' is unknown or already ended")),
+                status: status(
+                    Code::InvalidTransactionId,
+                    format!("transaction '{tx_id}' is unknown or already ended"),
+                ),
             };
         };
         if !topic.is_empty() && t != topic {
             self.b.grpc.transactions.remember(tx_id, &t, half.phy, half.queue_offset);
             return EndTransactionResponse {
-                status: status(Code::InvalidTransactionId, format!("transaction '{tx_id}' is not of topic '{topic}'")),
+                status: status(
+                    Code::InvalidTransactionId,
+                    format!("transaction '{tx_id}' is not of topic '{topic}'"),
+                ),
             };
         }
         let h = EndTransactionRequestHeader {
@@ -118,11 +125,9 @@ impl GrpcService {
             transaction_id: Some(tx_id.clone()),
         };
         match transaction::end(&self.b, &h) {
-            Some(r) if r.code != response::SUCCESS => {
-                EndTransactionResponse {
-                    status: status(code_of_remoting(r.code), r.remark.unwrap_or_default()),
-                }
-            }
+            Some(r) if r.code != response::SUCCESS => EndTransactionResponse {
+                status: status(code_of_remoting(r.code), r.remark.unwrap_or_default()),
+            },
             _ => EndTransactionResponse { status: ok() },
         }
     }

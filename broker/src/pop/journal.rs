@@ -273,7 +273,8 @@ impl Journal {
             Ok(buf) => valid_prefix(&buf),
             Err(_) => 0,
         };
-        let file = OpenOptions::new().create(true).read(true).write(true).open(&path)?;
+        let file =
+            OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path)?;
         file.set_len(valid as u64)?;
         let mut j = Journal { dir: dir.to_path_buf(), seq, file, len: valid as u64 };
         j.seek_end()?;

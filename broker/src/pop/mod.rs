@@ -145,8 +145,11 @@ impl PopService {
             match r {
                 Record::Define { id, group, topic, queue_id } => {
                     max_id = max_id.max(*id);
-                    let key =
-                        QueueKey { group: group.clone(), topic: topic.clone(), queue_id: *queue_id };
+                    let key = QueueKey {
+                        group: group.clone(),
+                        topic: topic.clone(),
+                        queue_id: *queue_id,
+                    };
                     let st = svc
                         .queues
                         .entry(key)
@@ -226,13 +229,8 @@ impl PopService {
                 let id = self.next_id.fetch_add(1, Ordering::Relaxed);
                 let cursor = initial_cursor(b, group, topic, queue_id);
                 let mut buf = Vec::new();
-                Record::Define {
-                    id,
-                    group: group.to_string(),
-                    topic: topic.to_string(),
-                    queue_id,
-                }
-                .encode(&mut buf);
+                Record::Define { id, group: group.to_string(), topic: topic.to_string(), queue_id }
+                    .encode(&mut buf);
                 Record::Reset { id, cursor }.encode(&mut buf);
                 let _ = self.append(&buf);
                 let st = Arc::new(Mutex::new(QueueState::new(
@@ -328,7 +326,8 @@ impl PopService {
                     }
                     continue;
                 }
-                let ne = Entry { gen: self.next_gen(), deadline, attempt: e.attempt + 1, phy: e.phy };
+                let ne =
+                    Entry { gen: self.next_gen(), deadline, attempt: e.attempt + 1, phy: e.phy };
                 st.set(offset, ne);
                 entries.push(rec_of(offset, &ne));
                 out.push(self.popped(record, kind, queue_id, offset, &ne, now, req.invisible_ms));
@@ -341,9 +340,9 @@ impl PopService {
                 let f = |tc: i64| codes.is_none_or(|c| c.contains(&(tc as i32)));
                 let filter: Option<&dyn Fn(i64) -> bool> =
                     if codes.is_some() { Some(&f) } else { None };
-                let r = b.store.get_message(
-                    req.group, topic, queue_id, st.cursor, want, MAX_BYTES, filter,
-                );
+                let r = b
+                    .store
+                    .get_message(req.group, topic, queue_id, st.cursor, want, MAX_BYTES, filter);
                 match r.status {
                     GetMessageStatus::Found => {
                         for (rec, off) in r.messages.into_iter().zip(r.queue_offsets) {
@@ -359,7 +358,15 @@ impl PopService {
                             };
                             st.set(off, e);
                             entries.push(rec_of(off, &e));
-                            out.push(self.popped(rec, kind, queue_id, off, &e, now, req.invisible_ms));
+                            out.push(self.popped(
+                                rec,
+                                kind,
+                                queue_id,
+                                off,
+                                &e,
+                                now,
+                                req.invisible_ms,
+                            ));
                         }
                         st.cursor = st.cursor.max(r.next_begin_offset);
                     }

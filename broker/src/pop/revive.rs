@@ -22,7 +22,12 @@ use crate::broker::Broker;
 const PER_ROUND: usize = 1024;
 
 /// Copy of a stored message for a redelivery topic.
-fn copy_to(b: &Broker, rec: &Bytes, topic: String, reconsume: i32) -> Option<MessageExtBrokerInner> {
+fn copy_to(
+    b: &Broker,
+    rec: &Bytes,
+    topic: String,
+    reconsume: i32,
+) -> Option<MessageExtBrokerInner> {
     let v = RecordView::parse(rec, false).ok()?;
     let mut m = MessageExtBrokerInner {
         topic,
