@@ -125,7 +125,7 @@ impl GrpcService {
             transaction_id: Some(tx_id.clone()),
         };
         match transaction::end(&self.b, &h) {
-            Some(r) if r.code != response::SUCCESS => EndTransactionResponse {
+            Ok(Some(r)) | Err(r) if r.code != response::SUCCESS => EndTransactionResponse {
                 status: status(code_of_remoting(r.code), r.remark.unwrap_or_default()),
             },
             _ => EndTransactionResponse { status: ok() },
