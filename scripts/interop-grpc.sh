@@ -9,7 +9,8 @@
 # redelivered with attempt 2; FIFO push consumer on an orderly group (per-group order kept, one
 # local failure retried); push consumer failure → redelivery with attempt 2; delay
 # (delivery_timestamp); transactions: commit, rollback and an open one resolved by the
-# broker's check through the Telemetry stream.
+# broker's check through the Telemetry stream. Mixed (interop/grpc/mixed.js): the Node SDK
+# produces and ali-ons (remoting) consumes the same topic, and the reverse.
 # Installs: the Python SDK into interop/grpc/python/.venv from requirements.txt (exact pins),
 # the Node SDK with `npm ci` from interop/grpc/node/package-lock.json.
 # Env: RMQ_PROFILE=debug|release (default release), RMQ_SKIP_BUILD=1, INTEROP_KEEP=1,
@@ -46,6 +47,11 @@ if [[ " $sdks " == *" node "* ]] && [ ! -d "$RMQ_ROOT/interop/grpc/node/node_mod
   (cd "$RMQ_ROOT/interop/grpc/node" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+if [[ " $sdks " == *" node "* ]] && [ ! -d "$RMQ_ROOT/interop/node_modules/ali-ons" ]; then
+  echo "== installing ali-ons (npm ci, for the mixed case)"
+  (cd "$RMQ_ROOT/interop" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 rmq_start_namesrv
 GRPC_PORT=$(rmq_free_port)
 # Transaction checks within a second or two, so the open-transaction case runs in seconds.
@@ -60,6 +66,7 @@ for prefix in Py Node; do
   done
   "$RMQ_BIN/mqadmin" updateSubGroup -c DefaultCluster -g "${prefix}_GFifo" -o true >/dev/null
 done
+"$RMQ_BIN/mqadmin" updateTopic -c DefaultCluster -t Mixed -r 2 -w 2 >/dev/null
 # QueryRoute asks the name server: wait until the broker's registration carries the topics.
 rmq_wait_for 30 "$RMQ_BIN/mqadmin" topicRoute -t Node_Push
 
@@ -74,6 +81,8 @@ fi
 if [[ " $sdks " == *" node "* ]]; then
   echo "== rocketmq-client-nodejs 1.0.8"
   (cd "$RMQ_ROOT/interop/grpc/node" && HOME="$RMQ_WORK/home" timeout 600 node cases.js "127.0.0.1:$GRPC_PORT" Node) || rc=1
+  echo "== mixed: rocketmq-client-nodejs (gRPC) <-> ali-ons (remoting)"
+  HOME="$RMQ_WORK/home" timeout 120 node "$RMQ_ROOT/interop/grpc/mixed.js" "127.0.0.1:$GRPC_PORT" "$NAMESRV" Mixed || rc=1
 fi
 [ "$rc" = 0 ] || exit 1
 failed=0

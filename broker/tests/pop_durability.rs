@@ -108,6 +108,23 @@ async fn ack(c: &mut MessagingServiceClient<Channel>, handles: &[String]) -> Vec
     r.into_inner().entries.iter().map(|e| e.status.as_ref().unwrap().code).collect()
 }
 
+/// GET_BROKER_RUNTIME_INFO body (a KvTable as JSON text).
+async fn runtime_info(broker: &str) -> String {
+    use mq_common::protocol::codes::request as rq;
+    use mq_common::protocol::RemotingCommand;
+    use mq_common::remoting::{ClientConfig, RemotingClient};
+    let c = RemotingClient::new(ClientConfig::default());
+    let r = c
+        .invoke(
+            broker,
+            RemotingCommand::request(rq::GET_BROKER_RUNTIME_INFO),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
 /// Receive until `want` messages arrived or `within` passed; then `quiet` more to catch extras.
 async fn collect(
     c: &mut MessagingServiceClient<Channel>,
@@ -159,6 +176,10 @@ async fn pop_state_survives_kill_9_and_clean_restart() {
         popped.extend(receive(&mut c, INVISIBLE_S).await);
     }
     assert_eq!(popped.len(), 20, "first receive got {popped:?}");
+    // Visible to admins: in-flight count per POP group and answers per RPC and code.
+    let info = runtime_info(&s.broker_addr).await;
+    assert!(info.contains("GPopDurable:inflight=20,"), "{info}");
+    assert!(info.contains("ReceiveMessage:20000="), "{info}");
     assert!(popped.iter().all(|(_, a, _)| *a == 1));
     let even: Vec<String> = popped
         .iter()
