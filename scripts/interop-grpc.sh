@@ -59,6 +59,8 @@ rmq_start_broker "" --set brokerName=broker-grpc --set "grpcServerPort=$GRPC_POR
   --set transactionTimeOut=1000 --set transactionCheckInterval=1000
 rmq_wait_port "$GRPC_PORT" 30 "$BROKER_PID"
 echo "== mqnamesrv on $NAMESRV, mqbroker on $BROKER, gRPC on 127.0.0.1:$GRPC_PORT (data in $RMQ_WORK)"
+# The broker is in the cluster once its first registration reached the name server.
+rmq_wait_for 30 sh -c "\"$RMQ_BIN/mqadmin\" clusterList | grep -q broker-grpc"
 
 for prefix in Py Node; do
   for t in Normal Fifo Delay Tx Push; do
