@@ -80,6 +80,10 @@ struct Prepared {
 fn validate(b: &Broker, m: &Message, peer: SocketAddr) -> Result<Prepared, Refusal> {
     let topic = m.topic.as_ref().map(|t| t.name.clone()).unwrap_or_default();
     check_topic(&topic).map_err(|e| (Code::IllegalTopic, e))?;
+    // No auto-create over gRPC (as Apache's proxy: a send needs the topic's route first).
+    if !b.topics.contains(&topic) {
+        return Err((Code::TopicNotFound, format!("topic '{topic}' not found on this broker")));
+    }
     let sp = m.system_properties.clone().unwrap_or_default();
     if sp.message_id.trim().is_empty() {
         return Err((Code::IllegalMessageId, "message id is empty".into()));
