@@ -156,35 +156,16 @@ impl GrpcService {
             fifo,
             max_attempts: gc.retry_max_times + 1,
         };
-        let retry = crate::pop::retry_topic(&group, &topic);
-        let n1 = b.pop.wake.notifier(&topic);
-        let n2 = b.pop.wake.notifier(&retry);
-        let _waiting = b.pop.wake.waiting();
-        let popped = loop {
-            let f1 = n1.notified();
-            let f2 = n2.notified();
-            tokio::pin!(f1, f2);
-            f1.as_mut().enable();
-            f2.as_mut().enable();
-            match b.pop.pop(b, &pop_req) {
-                Ok(v) if !v.is_empty() => break v,
-                Ok(_) => {}
-                Err(e) => {
-                    b.grpc.counters.count("ReceiveMessage", &status(Code::InternalServerError, ""));
-                    return finish(&tx, status(Code::InternalServerError, e.to_string())).await;
-                }
+        let popped = match b.pop.pop_wait(b, &pop_req, until, tx.closed()).await {
+            Ok(v) if !v.is_empty() => v,
+            Ok(_) if tx.is_closed() => return,
+            Ok(_) => {
+                b.grpc.counters.count("ReceiveMessage", &status(Code::MessageNotFound, ""));
+                return finish(&tx, status(Code::MessageNotFound, "no new message")).await;
             }
-            tokio::select! {
-                _ = f1 => {}
-                _ = f2 => {}
-                _ = tokio::time::sleep_until(until) => {
-                    b.grpc.counters.count("ReceiveMessage", &status(Code::MessageNotFound, ""));
-                    return finish(&tx, status(Code::MessageNotFound, "no new message")).await;
-                }
-                _ = tx.closed() => return,
-                _ = b.shutdown.cancelled() => {
-                    return finish(&tx, status(Code::MessageNotFound, "broker shutting down")).await;
-                }
+            Err(e) => {
+                b.grpc.counters.count("ReceiveMessage", &status(Code::InternalServerError, ""));
+                return finish(&tx, status(Code::InternalServerError, e.to_string())).await;
             }
         };
         b.grpc.counters.count("ReceiveMessage", &ok());

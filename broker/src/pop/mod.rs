@@ -262,10 +262,20 @@ impl PopService {
         let mut out = Vec::new();
         let mut journal = Vec::new();
         let max = req.max.clamp(1, MAX_BATCH);
+        // One pop time for the whole answer (the remoting header carries a single one).
+        let now = now_millis();
         if !req.fifo {
             let retry = retry_topic(req.group, req.topic);
             if b.topics.contains(&retry) {
-                self.pop_queue(b, req, &retry, TopicKind::Retry, 0, max, &mut out, &mut journal);
+                self.pop_queue(
+                    b,
+                    req,
+                    now,
+                    (&retry, TopicKind::Retry, 0),
+                    max,
+                    &mut out,
+                    &mut journal,
+                );
             }
         }
         let queues: Vec<i32> = match req.queue_id {
@@ -280,10 +290,52 @@ impl PopService {
             if out.len() >= max {
                 break;
             }
-            self.pop_queue(b, req, req.topic, TopicKind::Normal, q, max, &mut out, &mut journal);
+            self.pop_queue(
+                b,
+                req,
+                now,
+                (req.topic, TopicKind::Normal, q),
+                max,
+                &mut out,
+                &mut journal,
+            );
         }
         self.append(&journal)?;
         Ok(out)
+    }
+
+    /// Pop with long polling: wait (until `until`, or until `cancel` completes) for a message
+    /// to arrive in the topic or its retry topic; an empty answer when none came.
+    pub async fn pop_wait(
+        &self,
+        b: &Broker,
+        req: &PopRequest<'_>,
+        until: tokio::time::Instant,
+        cancel: impl std::future::Future<Output = ()>,
+    ) -> Result<Vec<Popped>, HandleError> {
+        let n1 = self.wake.notifier(req.topic);
+        let n2 = self.wake.notifier(&retry_topic(req.group, req.topic));
+        let _waiting = self.wake.waiting();
+        tokio::pin!(cancel);
+        loop {
+            // Armed before the attempt, so an arrival in between is not missed.
+            let f1 = n1.notified();
+            let f2 = n2.notified();
+            tokio::pin!(f1, f2);
+            f1.as_mut().enable();
+            f2.as_mut().enable();
+            let got = self.pop(b, req)?;
+            if !got.is_empty() {
+                return Ok(got);
+            }
+            tokio::select! {
+                _ = f1 => {}
+                _ = f2 => {}
+                _ = tokio::time::sleep_until(until) => return Ok(Vec::new()),
+                _ = &mut cancel => return Ok(Vec::new()),
+                _ = b.shutdown.cancelled() => return Ok(Vec::new()),
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -291,16 +343,17 @@ impl PopService {
         &self,
         b: &Broker,
         req: &PopRequest<'_>,
-        topic: &str,
-        kind: TopicKind,
-        queue_id: i32,
+        now: i64,
+        (topic, kind, queue_id): (&str, TopicKind, i32),
         max: usize,
         out: &mut Vec<Popped>,
         journal: &mut Vec<u8>,
     ) {
         let st = self.state(b, req.group, topic, queue_id);
         let mut st = st.lock();
-        let now = now_millis();
+        // One generation per queue per pop: Java's remoting clients rebuild each message's
+        // handle from a per-queue value (`startOffsetInfo`), so the batch must share it.
+        let gen = self.next_gen();
         st.fifo = req.fifo;
         if req.fifo && st.blocked(now) {
             return;
@@ -350,12 +403,7 @@ impl PopService {
                                 Ok(v) => (v.physical_offset, v.reconsume_times),
                                 Err(_) => continue,
                             };
-                            let e = Entry {
-                                gen: self.next_gen(),
-                                deadline,
-                                attempt: reconsume.max(0) + 1,
-                                phy,
-                            };
+                            let e = Entry { gen, deadline, attempt: reconsume.max(0) + 1, phy };
                             st.set(off, e);
                             entries.push(rec_of(off, &e));
                             out.push(self.popped(
@@ -445,24 +493,15 @@ impl PopService {
         for h in handles {
             let r = self.handle_state(group, topic, h).and_then(|st| {
                 let mut st = st.lock();
-                let e = st.inflight.get(&h.queue_offset).copied();
-                match e {
-                    Some(e) if e.gen == h.gen => {
-                        if e.deadline < now {
-                            return Err(HandleError::Expired);
-                        }
-                        st.remove(h.queue_offset);
-                        Record::Ack { id: st.id, offset: h.queue_offset }.encode(&mut journal);
-                        let fifo_unblocked = st.fifo && st.inflight.is_empty();
-                        report(b, &mut st);
-                        if fifo_unblocked {
-                            self.wake.wake(topic);
-                        }
-                        Ok(())
-                    }
-                    Some(_) => Err(HandleError::Invalid("superseded by a newer receipt handle")),
-                    None => Err(HandleError::Invalid("not in flight (acked or redelivered)")),
+                check_handle(st.inflight.get(&h.queue_offset).copied(), h, now)?;
+                st.remove(h.queue_offset);
+                Record::Ack { id: st.id, offset: h.queue_offset }.encode(&mut journal);
+                let fifo_unblocked = st.fifo && st.inflight.is_empty();
+                report(b, &mut st);
+                if fifo_unblocked {
+                    self.wake.wake(topic);
                 }
+                Ok(())
             });
             out.push(r);
         }
@@ -472,8 +511,10 @@ impl PopService {
         out
     }
 
-    /// Set a new invisible time (from now) for a message; returns its new handle (the old one
-    /// stops working).
+    /// Set a new invisible time (from now) for a message; returns its new handle. The old one
+    /// stops working: a handle is valid only while its pop time + invisible time is the entry's
+    /// deadline. The generation stays (Java's remoting clients rebuild the new handle from the
+    /// old one's first field and the answer's pop and invisible times).
     pub fn change_invisible(
         &self,
         group: &str,
@@ -486,16 +527,7 @@ impl PopService {
         let mut journal = Vec::new();
         let nh = {
             let mut st = st.lock();
-            let Some(mut e) = st.inflight.get(&h.queue_offset).copied() else {
-                return Err(HandleError::Invalid("not in flight (acked or redelivered)"));
-            };
-            if e.gen != h.gen {
-                return Err(HandleError::Invalid("superseded by a newer receipt handle"));
-            }
-            if e.deadline < now {
-                return Err(HandleError::Expired);
-            }
-            e.gen = self.next_gen();
+            let mut e = check_handle(st.inflight.get(&h.queue_offset).copied(), h, now)?;
             e.deadline = now.saturating_add(invisible_ms);
             st.set(h.queue_offset, e);
             Record::Change { id: st.id, offset: h.queue_offset, gen: e.gen, deadline: e.deadline }
@@ -516,15 +548,11 @@ impl PopService {
     ) -> Result<(Bytes, i32), HandleError> {
         let st = self.handle_state(group, topic, h)?;
         let st = st.lock();
-        match st.inflight.get(&h.queue_offset) {
-            Some(e) if e.gen == h.gen => b
-                .store
-                .look_message_by_offset(e.phy)
-                .map(|r| (r, e.attempt))
-                .ok_or(HandleError::Invalid("message no longer stored")),
-            Some(_) => Err(HandleError::Invalid("superseded by a newer receipt handle")),
-            None => Err(HandleError::Invalid("not in flight (acked or redelivered)")),
-        }
+        let e = check_handle(st.inflight.get(&h.queue_offset).copied(), h, now_millis())?;
+        b.store
+            .look_message_by_offset(e.phy)
+            .map(|r| (r, e.attempt))
+            .ok_or(HandleError::Invalid("message no longer stored"))
     }
 
     /// Reset a group's cursor on (topic, queue) (offset reset by the admin).
@@ -599,6 +627,18 @@ impl PopService {
             Err(e) => tracing::warn!(error = %e, "writing the pop snapshot failed"),
         }
     }
+}
+
+/// The in-flight entry a handle names, if the handle is its current one and not expired.
+fn check_handle(e: Option<Entry>, h: &ReceiptHandle, now: i64) -> Result<Entry, HandleError> {
+    let e = e.ok_or(HandleError::Invalid("not in flight (acked or redelivered)"))?;
+    if e.gen != h.gen || e.deadline != h.deadline() {
+        return Err(HandleError::Invalid("superseded by a newer receipt handle"));
+    }
+    if e.deadline < now {
+        return Err(HandleError::Expired);
+    }
+    Ok(e)
 }
 
 fn rec_of(offset: i64, e: &Entry) -> EntryRec {

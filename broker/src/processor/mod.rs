@@ -9,6 +9,7 @@ pub mod admin_stats;
 pub mod broker_config;
 pub mod client_manage;
 pub mod consumer_manage;
+pub mod pop;
 pub mod pull;
 pub mod query;
 pub mod reply;
@@ -46,6 +47,9 @@ impl RequestHandler for BrokerHandler {
             rq::SEND_REPLY_MESSAGE | rq::SEND_REPLY_MESSAGE_V2 => reply::process(b, ch, req),
             rq::PULL_MESSAGE | rq::LITE_PULL_MESSAGE => pull::process(b, ch, req, true),
             rq::CONSUMER_SEND_MSG_BACK => send_back::process(b, ch, &req),
+            rq::POP_MESSAGE => pop::pop_message(b, ch, req),
+            rq::ACK_MESSAGE => pop::ack_message(b, &req),
+            rq::CHANGE_MESSAGE_INVISIBLETIME => pop::change_invisible(b, &req),
             rq::END_TRANSACTION => transaction::end_transaction(b, &req),
             rq::QUERY_MESSAGE => query::query_message(b, &req),
             rq::VIEW_MESSAGE_BY_ID => query::view_message(b, &req),
