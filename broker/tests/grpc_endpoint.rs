@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{start, test_config, TestBroker, T};
+use common::{start, test_config, ConfigKeys, TestBroker, T};
 use futures::StreamExt;
 use mq_grpc_proto::v2::{
     receive_message_response::Content, settings::PubSub, telemetry_command::Command,

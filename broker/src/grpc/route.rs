@@ -83,7 +83,7 @@ fn own_endpoints(svc: &GrpcService, access: Option<&Endpoints>) -> Endpoints {
             }
             e
         }
-        _ => endpoints(&svc.b.cfg.broker_ip1, svc.port),
+        _ => endpoints(&svc.b.cfg.broker_ip1.to_string(), svc.port),
     }
 }
 

@@ -91,7 +91,7 @@ fn validate(b: &Broker, m: &Message, peer: SocketAddr) -> Result<Prepared, Refus
     if m.body.is_empty() {
         return Err((Code::MessageBodyEmpty, "message body is empty".into()));
     }
-    let max = b.live.max_message_size();
+    let max = b.store.live_config().max_message_size();
     if m.body.len() > max {
         return Err((
             Code::MessageBodyTooLarge,

@@ -73,7 +73,8 @@ impl GrpcService {
         };
         match settings.pub_sub.as_mut() {
             Some(PubSub::Publishing(p)) => {
-                p.max_body_size = b.live.max_message_size().min(i32::MAX as usize) as i32;
+                p.max_body_size =
+                    b.store.live_config().max_message_size().min(i32::MAX as usize) as i32;
                 p.validate_message_type = true;
                 for t in &p.topics {
                     b.producers.register(&t.name, client.clone());
