@@ -3,6 +3,10 @@
 #![warn(missing_docs)]
 
 pub mod config;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod message;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod protocol;
 pub mod remoting;

@@ -137,6 +137,12 @@ pub struct BrokerConfig {
     pub transaction_check_max: i32,
     /// `transactionCheckInterval`, ms.
     pub transaction_check_interval: u64,
+    /// `metricsExporterType`: DISABLE (default, as Apache) or PROM (OTLP_GRPC/LOG: warned, off).
+    pub metrics_exporter_type: mq_common::metrics::ExporterType,
+    /// `metricsPromExporterHost`: bind address of the metrics endpoint ("" = as the listeners).
+    pub metrics_prom_exporter_host: String,
+    /// `metricsPromExporterPort` (5557, as Apache; 0 picks a free port).
+    pub metrics_prom_exporter_port: u16,
     /// `storePathRootDir` (copy; the store reads it from the store keys).
     pub store_path_root_dir: PathBuf,
     /// `messageDelayLevel` (copy; the scheduler uses it).
@@ -210,6 +216,9 @@ impl Default for BrokerConfig {
             transaction_time_out: 6000,
             transaction_check_max: 15,
             transaction_check_interval: 60_000,
+            metrics_exporter_type: mq_common::metrics::ExporterType::Disable,
+            metrics_prom_exporter_host: String::new(),
+            metrics_prom_exporter_port: 5557,
             store_path_root_dir: home.join("store"),
             message_delay_level: DEFAULT_DELAY_LEVEL.into(),
             flush_disk_type: "ASYNC_FLUSH".into(),
@@ -326,6 +335,11 @@ impl BrokerConfig {
             "transactionTimeOut" => self.transaction_time_out = parse_num(key, v)?,
             "transactionCheckMax" => self.transaction_check_max = parse_num(key, v)?,
             "transactionCheckInterval" => self.transaction_check_interval = parse_num(key, v)?,
+            "metricsExporterType" => {
+                self.metrics_exporter_type = v.parse().map_err(|e| format!("{key}: {e}"))?
+            }
+            "metricsPromExporterHost" => self.metrics_prom_exporter_host = v.trim().to_string(),
+            "metricsPromExporterPort" => self.metrics_prom_exporter_port = parse_num(key, v)?,
             "rocketmqHome" => self.rocketmq_home = v.into(),
             // rmq extension kept so old configs saying `file` still load; the in-memory store
             // it used to select is gone.
@@ -415,6 +429,9 @@ impl BrokerConfig {
             ("transactionTimeOut", self.transaction_time_out.to_string(), false),
             ("transactionCheckMax", self.transaction_check_max.to_string(), false),
             ("transactionCheckInterval", self.transaction_check_interval.to_string(), false),
+            ("metricsExporterType", self.metrics_exporter_type.name().into(), true),
+            ("metricsPromExporterHost", self.metrics_prom_exporter_host.clone(), false),
+            ("metricsPromExporterPort", self.metrics_prom_exporter_port.to_string(), true),
             ("storePathRootDir", self.store_path_root_dir.display().to_string(), true),
             ("messageDelayLevel", self.message_delay_level.clone(), false),
             ("flushDiskType", self.flush_disk_type.clone(), true),

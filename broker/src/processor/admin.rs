@@ -75,6 +75,7 @@ pub fn delete_topic(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     }
     b.topics.delete(&h.topic);
     b.offsets.remove_topic(&h.topic);
+    b.metrics.forget_topic(&h.topic);
     b.store.delete_topics(&[h.topic.as_str()]);
     RemotingCommand::success()
 }
@@ -112,6 +113,7 @@ pub fn create_group(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
 pub fn delete_group(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
     let h: DeleteSubscriptionGroupRequestHeader = try_header!(req);
     b.groups.delete(&h.group_name);
+    b.metrics.forget_group(&h.group_name);
     if h.clean_offset == Some(true) {
         b.offsets.remove_group(&h.group_name);
     }

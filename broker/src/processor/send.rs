@@ -21,6 +21,7 @@ use mq_common::remoting::Channel;
 
 use super::err;
 use crate::broker::Broker;
+use crate::metrics::MessageType;
 use crate::store::{DurabilityError, PutMessageResult, PutMessageStatus};
 
 /// Entry point for the three send codes.
@@ -50,6 +51,11 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<Re
     };
     let opaque = req.opaque;
     let body = req.body;
+    // Metrics handle taken before the header moves into the store (None when metrics are off).
+    let counted = b
+        .metrics
+        .topic_in(&h.topic)
+        .map(|t| (t, MessageType::of_send(h.sys_flag, h.properties.as_deref()), body.len()));
     let result = if batch {
         put_batch(b, ch, &h, queue_id, multi, body)
     } else {
@@ -59,6 +65,11 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<Re
         Ok(v) => v,
         Err(resp) => return Some(resp),
     };
+    if let Some((t, ty, bytes)) = counted {
+        if result.status.is_stored() {
+            t.add(ty, n, bytes);
+        }
+    }
     finish(b, ch, opaque, queue_id, result, n)
 }
 
@@ -143,6 +154,7 @@ pub(crate) fn check(
                 reconsume = h.reconsume_times,
                 "send to %RETRY% past max reconsume times → DLQ"
             );
+            b.metrics.sent_to_dlq(group);
             h.topic = dlq;
             queue_id = 0;
         }

@@ -124,11 +124,16 @@ impl NamesrvProcess {
                 log.lock().unwrap().push(line);
             }
         });
+        // Logs go to stdout (the container convention) next to the boot line.
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = stderr_log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
+                if line.contains("boot success") {
+                    let _ = tx.send(line.clone());
+                }
+                log.lock().unwrap().push(line);
             }
         });
         let line = match rx.recv_timeout(Duration::from_secs(30)) {
@@ -144,7 +149,7 @@ impl NamesrvProcess {
         NamesrvProcess { child, addr, stderr_log }
     }
 
-    /// Lines the process wrote to stderr so far (logs).
+    /// Lines the process logged so far (stdout and stderr).
     pub fn logs(&self) -> Vec<String> {
         self.stderr_log.lock().unwrap().clone()
     }
