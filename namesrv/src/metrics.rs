@@ -24,6 +24,9 @@ pub struct NamesrvMetrics {
     pub rpc: RpcMetrics,
     /// Open connections.
     pub connections: AtomicI64,
+    /// Clusters seen so far: a cluster whose last broker left still reports 0 live brokers
+    /// (an absent series would not fire a `== 0` alert). Bounded by the clusters deployed.
+    known_clusters: parking_lot::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl NamesrvMetrics {
@@ -66,15 +69,21 @@ impl Collector for NamesrvCollector {
             None,
             MetricType::Gauge,
         )?;
-        for (cluster, names) in &info.cluster_addr_table {
-            let n: usize = names
-                .iter()
+        let mut known = s.metrics.known_clusters.lock();
+        known.extend(info.cluster_addr_table.keys().cloned());
+        for cluster in known.iter() {
+            let n: usize = info
+                .cluster_addr_table
+                .get(cluster)
+                .into_iter()
+                .flatten()
                 .filter_map(|b| info.broker_addr_table.get(b))
                 .map(|d| d.broker_addrs.len())
                 .sum();
             live.encode_family(&[("broker_cluster", cluster.as_str())])?
                 .encode_gauge(&(n as i64))?;
         }
+        drop(known);
         let mut no_master = enc.encode_descriptor(
             "rmq_namesrv_broker_groups_without_master",
             "Broker groups (brokerName) that have slaves but no live master (brokerId 0).",
