@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use mq_common::metrics::scrape::{http_get, sample, sum};
+use mq_common::probe::{http_get, sample, sum};
 use mq_common::protocol::codes::request as rq;
 use mq_common::protocol::header::UpdateConsumerOffsetRequestHeader;
 use mq_common::protocol::RemotingCommand;

@@ -8,5 +8,6 @@ pub mod logging;
 pub mod message;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+pub mod probe;
 pub mod protocol;
 pub mod remoting;

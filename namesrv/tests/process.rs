@@ -246,7 +246,7 @@ fn unused_port() -> u16 {
 }
 
 fn scrape(port: u16) -> String {
-    let (status, body) = mq_common::metrics::scrape::http_get(
+    let (status, body) = mq_common::probe::http_get(
         &format!("127.0.0.1:{port}"),
         "/metrics",
         Duration::from_secs(10),
@@ -258,7 +258,7 @@ fn scrape(port: u16) -> String {
 
 #[tokio::test]
 async fn prometheus_metrics_and_json_logs() {
-    use mq_common::metrics::scrape::sample;
+    use mq_common::probe::sample;
     let dir = tempfile::tempdir().unwrap();
     let kv = kv_path(&dir);
     let port = unused_port();

@@ -7,7 +7,6 @@
 pub mod exporter;
 pub mod histogram;
 pub mod rpc;
-pub mod scrape;
 
 pub use exporter::{render, Exporter, ExporterType};
 pub use histogram::{Buckets, Histogram};

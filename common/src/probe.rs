@@ -1,9 +1,22 @@
-//! The reading side: a minimal blocking HTTP GET (what a container health probe and the tests
-//! need, without an HTTP client dependency) and a lookup of one sample in exposition text.
+//! Probing a running server from outside, std only: a TCP connect check and a minimal blocking
+//! HTTP GET (the container health checks of `mqhealth`, and the tests), and a lookup of one
+//! sample in Prometheus exposition text.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
+
+/// Whether a TCP connection to `addr` (`host:port`) opens within `timeout`.
+pub fn tcp_open(addr: &str, timeout: Duration) -> std::io::Result<()> {
+    let mut last = std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address");
+    for sa in addr.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&sa, timeout) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
 
 /// `GET path` on `addr` (`host:port`) with one overall `timeout`; returns the status code and
 /// the body. HTTP/1.0 so the server closes the connection after the body.
