@@ -17,7 +17,8 @@ use mq_broker::metrics::{BrokerMetrics, MessageType};
 
 fn main() {
     let mut c = Criterion::default().configure_from_args();
-    let props = "TAGS\u{1}TagA\u{2}KEYS\u{1}k1\u{2}UNIQ_KEY\u{1}0A0B0C0D0E0F\u{2}WAIT\u{1}true\u{2}";
+    let props =
+        "TAGS\u{1}TagA\u{2}KEYS\u{1}k1\u{2}UNIQ_KEY\u{1}0A0B0C0D0E0F\u{2}WAIT\u{1}true\u{2}";
     for (name, on) in [("send_request", true), ("disabled/send_request", false)] {
         let m = BrokerMetrics::new(on);
         // 50 topics, as a small production broker has.
@@ -44,7 +45,14 @@ fn main() {
         c.bench_function(name, |b| {
             b.iter(|| {
                 off += 32;
-                m.pulled(black_box("GroupA"), black_box("Topic7"), (off % 8) as i32, 32, 32 * 1100, off);
+                m.pulled(
+                    black_box("GroupA"),
+                    black_box("Topic7"),
+                    (off % 8) as i32,
+                    32,
+                    32 * 1100,
+                    off,
+                );
             })
         });
     }

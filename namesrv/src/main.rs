@@ -6,6 +6,7 @@
 //! Configuration precedence: defaults < `-c` file < `MQNAMESRV_*` environment < command line.
 //! Logging: `mq_common::logging` (`LOG_LEVEL`/`RUST_LOG`, `LOG_FORMAT`, `LOG_FILE_PATH`), to
 //! stdout by default. SIGINT/SIGTERM shut down gracefully.
+#![forbid(unsafe_code)]
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -58,7 +58,9 @@ impl MessageType {
         if sysflag::transaction_value(sys_flag) == sysflag::TRANSACTION_PREPARED_TYPE {
             return MessageType::Transaction;
         }
+        // Most sends carry no DELAY: one substring search settles it before any parsing.
         let delayed = properties
+            .filter(|p| p.contains("DELAY\u{1}"))
             .and_then(|p| mq_common::message::property::get_property(p, "DELAY"))
             .is_some_and(|v| v.trim().parse::<i32>().is_ok_and(|l| l > 0));
         if delayed {
@@ -252,5 +254,51 @@ impl BrokerMetrics {
     pub fn forget_group(&self, group: &str) {
         self.out.remove(group);
         self.dlq.remove(group);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_type_of_a_send() {
+        let p = |s: &str| Some(s.to_string());
+        assert_eq!(MessageType::of_send(0, p("TAGS\u{1}a\u{2}").as_deref()), MessageType::Normal);
+        assert_eq!(
+            MessageType::of_send(0, p("TAGS\u{1}a\u{2}DELAY\u{1}3\u{2}").as_deref()),
+            MessageType::Delay
+        );
+        assert_eq!(MessageType::of_send(0, p("DELAY\u{1}0\u{2}").as_deref()), MessageType::Normal);
+        assert_eq!(
+            MessageType::of_send(0, p("XDELAYX\u{1}3\u{2}").as_deref()),
+            MessageType::Normal
+        );
+        assert_eq!(
+            MessageType::of_send(sysflag::TRANSACTION_PREPARED_TYPE, None),
+            MessageType::Transaction
+        );
+        assert_eq!(MessageType::of_send(0, None), MessageType::Normal);
+    }
+
+    #[test]
+    fn disabled_metrics_record_nothing_and_deleted_series_go() {
+        let off = BrokerMetrics::new(false);
+        assert!(off.topic_in("T").is_none());
+        off.pulled("G", "T", 0, 1, 1, 1);
+        assert!(off.out.is_empty());
+        let on = BrokerMetrics::new(true);
+        assert!(on.topic_in("%RETRY%G").is_none() && on.topic_in("%DLQ%G").is_none());
+        on.topic_in("T").unwrap().add(MessageType::Normal, 2, 10);
+        on.pulled("G", "T", 3, 2, 20, 7);
+        assert_eq!(
+            *on.out.get("G").unwrap().get("T").unwrap().next_pull.lock(),
+            vec![-1, -1, -1, 7]
+        );
+        on.forget_topic("T");
+        assert!(on.topics_in.is_empty() && on.out.get("G").unwrap().is_empty());
+        on.sent_to_dlq("G");
+        on.forget_group("G");
+        assert!(on.out.is_empty() && on.dlq.is_empty());
     }
 }

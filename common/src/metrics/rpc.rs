@@ -80,6 +80,21 @@ impl RpcMetrics {
         h.observe(us);
     }
 
+    /// Record a processor's [`Reply`](crate::remoting::Reply): a response sent now (`Ok(Some)`
+    /// or `Err`) is timed; `Ok(None)` (answered later, or oneway) is counted as deferred.
+    #[inline]
+    pub fn observe_reply(
+        &self,
+        request_code: i32,
+        reply: &crate::remoting::Reply,
+        elapsed: Duration,
+    ) {
+        match reply {
+            Ok(Some(r)) | Err(r) => self.observe(request_code, r.code, elapsed),
+            Ok(None) => self.deferred(),
+        }
+    }
+
     /// Count a request whose response is sent later (not timed).
     #[inline]
     pub fn deferred(&self) {
