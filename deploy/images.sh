@@ -7,7 +7,7 @@
 #   deploy/images.sh                     # release build (cargo build --release), then images
 #   RMQ_PROFILE=debug deploy/images.sh   # from target/debug (CI: the binaries `cargo test` built;
 #                                        # debug info is stripped from the copies)
-#   RMQ_SKIP_BUILD=1 deploy/images.sh    # use the binaries already built
+#   RMQ_SKIP_BUILD=1 deploy/images.sh    # use the binaries already built (builds if one is missing)
 #   IMAGES="mqnamesrv mqbroker" deploy/images.sh   # a subset
 #
 # Images are tagged `rmq/<binary>:<version>` and `rmq/<binary>:latest`; the last lines print
@@ -22,7 +22,13 @@ IMAGES=${IMAGES:-$ALL}
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 BIN_DIR=${CARGO_TARGET_DIR:-target}/$PROFILE
 
-if [ -z "${RMQ_SKIP_BUILD:-}" ]; then
+# With RMQ_SKIP_BUILD=1 (CI: `cargo test --workspace` built them) build only if one is missing.
+need_build=1
+if [ -n "${RMQ_SKIP_BUILD:-}" ]; then
+  need_build=0
+  for b in mqhealth $IMAGES; do [ -x "$BIN_DIR/$b" ] || need_build=1; done
+fi
+if [ "$need_build" = 1 ]; then
   flag=""; [ "$PROFILE" = release ] && flag=--release
   cargo build $flag -p mq-namesrv -p mq-broker -p mq-console -p mq-client -p chat-ddp-streamer \
     -p presence-service --bin mqnamesrv --bin mqbroker --bin mqconsole --bin mqadmin --bin mqhealth \
