@@ -49,6 +49,8 @@ pub struct Broker {
     pub pull_hold: PullHold,
     /// Counters.
     pub stats: BrokerStats,
+    /// Prometheus metrics (request-path counters; gauges are computed per scrape).
+    pub metrics: crate::metrics::BrokerMetrics,
     /// Delay-level scheduler.
     pub schedule: ScheduleService,
     /// `brokerIP1:listenPort`, the store host written into records and offsetMsgIds.

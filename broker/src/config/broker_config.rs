@@ -143,6 +143,12 @@ pub struct BrokerConfig {
     pub transaction_check_interval: u64,
     /// `storeType` (only `file`).
     pub store_type: StoreType,
+    /// `metricsExporterType`: DISABLE (default, as Apache) or PROM (OTLP_GRPC/LOG: warned, off).
+    pub metrics_exporter_type: mq_common::metrics::ExporterType,
+    /// `metricsPromExporterHost`: bind address of the metrics endpoint ("" = as the listeners).
+    pub metrics_prom_exporter_host: String,
+    /// `metricsPromExporterPort` (5557, as Apache; 0 picks a free port).
+    pub metrics_prom_exporter_port: u16,
     /// `rocketmqHome` (accepted, unused).
     pub rocketmq_home: String,
     /// The message store's keys (`storePathRootDir`, `flushDiskType`, `maxMessageSize`, ...).
@@ -204,6 +210,9 @@ impl Default for BrokerConfig {
             transaction_check_max: 15,
             transaction_check_interval: 60_000,
             store_type: StoreType,
+            metrics_exporter_type: mq_common::metrics::ExporterType::Disable,
+            metrics_prom_exporter_host: String::new(),
+            metrics_prom_exporter_port: 5557,
             rocketmq_home: String::new(),
             store: StoreConfig::default(),
             config_file: None,
@@ -246,6 +255,9 @@ mq_common::config_keys!(BrokerConfig {
     transaction_check_max: "transactionCheckMax", live;
     transaction_check_interval: "transactionCheckInterval", live;
     store_type: "storeType";
+    metrics_exporter_type: "metricsExporterType", important;
+    metrics_prom_exporter_host: "metricsPromExporterHost";
+    metrics_prom_exporter_port: "metricsPromExporterPort", important;
     rocketmq_home: "rocketmqHome";
 }
 nested: store;
