@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicI32;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use mq_common::metrics::{Exporter, ExporterType};
 use mq_common::protocol::now_millis;
 use mq_common::remoting::{ClientConfig, RemotingClient, RemotingServer, ServerConfig};
 use parking_lot::RwLock;
@@ -34,6 +35,7 @@ pub struct BrokerController {
     servers: Vec<RemotingServer>,
     grpc: Option<crate::grpc::GrpcServer>,
     tasks: Vec<JoinHandle<()>>,
+    metrics: Option<Exporter>,
 }
 
 fn bind_host(cfg: &BrokerConfig) -> String {
@@ -106,6 +108,9 @@ impl BrokerController {
             locks: LockManager::new(cfg.rebalance_lock_max_live_time.min(i64::MAX as u64) as i64),
             pull_hold: PullHold::default(),
             stats: BrokerStats::default(),
+            metrics: crate::metrics::BrokerMetrics::new(
+                cfg.metrics_exporter_type == ExporterType::Prom,
+            ),
             schedule: ScheduleService::load(&root, cfg.delay_levels_ms()),
             pop,
             grpc: Default::default(),
@@ -133,6 +138,7 @@ impl BrokerController {
             },
         ));
 
+        let metrics = start_metrics(&broker, &host).await?;
         let handler = Arc::new(BrokerHandler { broker: broker.clone() });
         let mut servers =
             vec![RemotingServer::start(main, handler.clone(), ServerConfig::default())];
@@ -163,7 +169,7 @@ impl BrokerController {
             broker.cfg.broker_addr(),
             broker.cfg.namesrv_addr.as_deref().unwrap_or("")
         );
-        Ok(BrokerController { broker, servers, grpc, tasks })
+        Ok(BrokerController { broker, servers, grpc, tasks, metrics })
     }
 
     /// Shared state (for tests and embedding).
@@ -179,6 +185,11 @@ impl BrokerController {
     /// Address the gRPC endpoint is bound to (None when off).
     pub fn grpc_addr(&self) -> Option<SocketAddr> {
         self.grpc.as_ref().map(|g| g.local_addr())
+    }
+
+    /// Address of the Prometheus endpoint, when `metricsExporterType=PROM`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(Exporter::local_addr)
     }
 
     /// `brokerIP1:listenPort` as advertised.
@@ -210,6 +221,10 @@ impl BrokerController {
         }
         namesrv_api::unregister_all(&b).await;
         b.pop.sync();
+        // Scrapes keep working until here: the last one still sees the broker draining.
+        if let Some(m) = self.metrics {
+            m.shutdown().await;
+        }
         persist_all(&b);
         if let Err(e) = b.store.shutdown() {
             tracing::error!(error = %e, "store shutdown failed");
@@ -217,6 +232,37 @@ impl BrokerController {
         b.client.close_all();
         tracing::info!(broker = %b.cfg.broker_name, "broker shut down");
     }
+}
+
+/// Start the Prometheus endpoint when `metricsExporterType=PROM`. A port that cannot be bound
+/// stops the broker (as a busy listenPort does): silently missing metrics would hide outages.
+async fn start_metrics(b: &Arc<Broker>, listen_host: &str) -> anyhow::Result<Option<Exporter>> {
+    let cfg = &b.cfg;
+    match cfg.metrics_exporter_type {
+        ExporterType::Disable => return Ok(None),
+        ExporterType::Prom => {}
+        other => {
+            tracing::warn!(
+                metricsExporterType = other.name(),
+                "only PROM (or DISABLE) is supported; metrics are off"
+            );
+            return Ok(None);
+        }
+    }
+    let host = if cfg.metrics_prom_exporter_host.is_empty() {
+        listen_host
+    } else {
+        cfg.metrics_prom_exporter_host.as_str()
+    };
+    let registry = Arc::new(crate::metrics::collector::registry(b));
+    let e = Exporter::start(host, cfg.metrics_prom_exporter_port, registry).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on {host}:{} (metricsPromExporterPort): {e}",
+            cfg.metrics_prom_exporter_port
+        )
+    })?;
+    tracing::info!(addr = %e.local_addr(), "Prometheus metrics at http://{}/metrics", e.local_addr());
+    Ok(Some(e))
 }
 
 /// Open (recover) and start the persistent message store the configuration describes.

@@ -12,6 +12,7 @@ pub mod grpc;
 pub mod json_file;
 pub mod lock_manager;
 pub mod long_polling;
+pub mod metrics;
 pub mod namesrv_api;
 pub mod offset_manager;
 pub mod pop;

@@ -4,6 +4,11 @@
 #![warn(missing_docs)]
 
 pub mod config;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod message;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+pub mod probe;
 pub mod protocol;
 pub mod remoting;

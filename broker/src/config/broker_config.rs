@@ -150,6 +150,12 @@ pub struct BrokerConfig {
     pub pop_revive_interval_mills: u64,
     /// `storeType` (only `file`).
     pub store_type: StoreType,
+    /// `metricsExporterType`: DISABLE (default, as Apache) or PROM (OTLP_GRPC/LOG: warned, off).
+    pub metrics_exporter_type: mq_common::metrics::ExporterType,
+    /// `metricsPromExporterHost`: bind address of the metrics endpoint ("" = as the listeners).
+    pub metrics_prom_exporter_host: String,
+    /// `metricsPromExporterPort` (5557, as Apache; 0 picks a free port).
+    pub metrics_prom_exporter_port: u16,
     /// `rocketmqHome` (accepted, unused).
     pub rocketmq_home: String,
     /// The message store's keys (`storePathRootDir`, `flushDiskType`, `maxMessageSize`, ...).
@@ -214,6 +220,9 @@ impl Default for BrokerConfig {
             default_invisible_time_mills: 60_000,
             pop_revive_interval_mills: 200,
             store_type: StoreType,
+            metrics_exporter_type: mq_common::metrics::ExporterType::Disable,
+            metrics_prom_exporter_host: String::new(),
+            metrics_prom_exporter_port: 5557,
             rocketmq_home: String::new(),
             store: StoreConfig::default(),
             config_file: None,
@@ -259,6 +268,9 @@ mq_common::config_keys!(BrokerConfig {
     default_invisible_time_mills: "defaultInvisibleTimeMills";
     pop_revive_interval_mills: "popReviveIntervalMills";
     store_type: "storeType";
+    metrics_exporter_type: "metricsExporterType", important;
+    metrics_prom_exporter_host: "metricsPromExporterHost";
+    metrics_prom_exporter_port: "metricsPromExporterPort", important;
     rocketmq_home: "rocketmqHome";
 }
 nested: store;

@@ -74,6 +74,7 @@ pub fn delete_topic(b: &Broker, req: &RemotingCommand) -> Reply {
     }
     b.topics.delete(&h.topic);
     b.offsets.remove_topic(&h.topic);
+    b.metrics.forget_topic(&h.topic);
     b.store.delete_topics(&[h.topic.as_str()]);
     Ok(Some(RemotingCommand::success()))
 }
@@ -116,6 +117,7 @@ pub fn create_group(b: &Broker, req: &RemotingCommand) -> Reply {
 pub fn delete_group(b: &Broker, req: &RemotingCommand) -> Reply {
     let h: DeleteSubscriptionGroupRequestHeader = header(req)?;
     b.groups.delete(&h.group_name);
+    b.metrics.forget_group(&h.group_name);
     if h.clean_offset == Some(true) {
         b.offsets.remove_group(&h.group_name);
     }

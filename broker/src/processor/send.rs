@@ -21,6 +21,7 @@ use mq_common::remoting::Channel;
 
 use super::{err, Reply};
 use crate::broker::Broker;
+use crate::metrics::MessageType;
 use crate::store::{DurabilityError, PutMessageResult, PutMessageStatus};
 
 /// Entry point for the three send codes.
@@ -45,12 +46,22 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
     let (h, queue_id, multi) = check(b, h)?;
     let opaque = req.opaque;
     let body = req.body;
+    // Metrics handle taken before the header moves into the store (None when metrics are off).
+    let counted = b
+        .metrics
+        .topic_in(&h.topic)
+        .map(|t| (t, MessageType::of_send(h.sys_flag, h.properties.as_deref()), body.len()));
     let result = if batch {
         put_batch(b, ch, &h, queue_id, multi, body)
     } else {
         put_one(b, ch, h, queue_id, multi, body)
     };
     let (result, n) = result?;
+    if let Some((t, ty, bytes)) = counted {
+        if result.status.is_stored() {
+            t.add(ty, n, bytes);
+        }
+    }
     finish(b, ch, opaque, queue_id, result, n)
 }
 
@@ -135,6 +146,7 @@ pub(crate) fn check(
                 reconsume = h.reconsume_times,
                 "send to %RETRY% past max reconsume times → DLQ"
             );
+            b.metrics.sent_to_dlq(group);
             h.topic = dlq;
             queue_id = 0;
         }
