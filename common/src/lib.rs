@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod filter;
 pub mod message;
 pub mod protocol;
 pub mod remoting;
