@@ -113,6 +113,8 @@ pub struct BrokerConfig {
     pub notify_consumer_ids_changed_enable: bool,
     /// `clientChannelExpiredTime`, ms (120 s).
     pub client_channel_expired_time: u64,
+    /// `enablePropertyFilter` (false, as Java): serve SQL92 subscriptions.
+    pub enable_property_filter: bool,
     /// `rebalanceLockMaxLiveTime`, ms (60 s): how long an orderly queue lock outlives its last
     /// refresh. Java reads it from the system property `rocketmq.broker.rebalance.lockMaxLiveTime`;
     /// a config key lets tests fail over in seconds after a consumer is killed.
@@ -199,6 +201,7 @@ impl Default for BrokerConfig {
             short_polling_time_mills: 1000,
             notify_consumer_ids_changed_enable: true,
             client_channel_expired_time: 120_000,
+            enable_property_filter: false,
             rebalance_lock_max_live_time: 60_000,
             trace_topic_enable: false,
             msg_trace_topic_name: "RMQ_SYS_TRACE_TOPIC".into(),
@@ -311,6 +314,7 @@ impl BrokerConfig {
                 self.notify_consumer_ids_changed_enable = parse_bool(key, v)?
             }
             "clientChannelExpiredTime" => self.client_channel_expired_time = parse_num(key, v)?,
+            "enablePropertyFilter" => self.enable_property_filter = parse_bool(key, v)?,
             "rebalanceLockMaxLiveTime" | "rocketmq.broker.rebalance.lockMaxLiveTime" => {
                 self.rebalance_lock_max_live_time = parse_num(key, v)?
             }
@@ -340,7 +344,6 @@ impl BrokerConfig {
             "aclEnable"
             | "slaveReadEnable"
             | "offsetCheckInSlave"
-            | "enablePropertyFilter"
             | "filterSupportRetry"
             | "sendMessageThreadPoolNums"
             | "pullMessageThreadPoolNums"
@@ -404,6 +407,7 @@ impl BrokerConfig {
                 false,
             ),
             ("clientChannelExpiredTime", self.client_channel_expired_time.to_string(), false),
+            ("enablePropertyFilter", self.enable_property_filter.to_string(), false),
             ("rebalanceLockMaxLiveTime", self.rebalance_lock_max_live_time.to_string(), false),
             ("traceTopicEnable", self.trace_topic_enable.to_string(), false),
             ("msgTraceTopicName", self.msg_trace_topic_name.clone(), false),

@@ -192,7 +192,7 @@ pub fn consumer_connections(b: &Broker, req: &RemotingCommand) -> RemotingComman
         subscription_table: g
             .subscriptions
             .iter()
-            .map(|(k, v)| (k.clone(), (**v).clone()))
+            .map(|(k, v)| (k.clone(), v.data.clone()))
             .collect(),
         consume_type: g.consume_type.clone(),
         message_model: g.message_model.clone(),

@@ -1,9 +1,10 @@
-//! Client registry (spec §2.6, §2.8): HEART_BEAT, UNREGISTER_CLIENT, channel close/expiry
-//! (→ NOTIFY_CONSUMER_IDS_CHANGED), LOCK_BATCH_MQ / UNLOCK_BATCH_MQ.
+//! Client registry (spec §2.6, §2.8): HEART_BEAT, UNREGISTER_CLIENT, CHECK_CLIENT_CONFIG,
+//! channel close/expiry (→ NOTIFY_CONSUMER_IDS_CHANGED), LOCK_BATCH_MQ / UNLOCK_BATCH_MQ.
 
+use mq_common::filter::MessageFilter;
 use mq_common::protocol::body::{
-    system_topics, to_json, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody, PERM_READ,
-    PERM_WRITE,
+    system_topics, to_json, CheckClientRequestBody, HeartbeatData, LockBatchRequestBody,
+    LockBatchResponseBody, PERM_READ, PERM_WRITE,
 };
 use mq_common::protocol::codes::response;
 use mq_common::protocol::header::UnregisterClientRequestHeader;
@@ -15,7 +16,10 @@ use super::{err, header};
 use crate::broker::Broker;
 use crate::consumer_manager::ClientChannel;
 
-/// HEART_BEAT (34).
+/// HEART_BEAT (34). Every group and producer is registered; a subscription whose expression
+/// does not compile (SQL92) is registered too (its pulls get FILTER_DATA_NOT_EXIST, as in
+/// Java), and the heartbeat answers SUBSCRIPTION_PARSE_FAILED naming it, so the client
+/// learns why at once (Java's broker only logs it).
 pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCommand {
     let hb: HeartbeatData = match lenient_json::from_slice(&req.body) {
         Ok(h) => h,
@@ -25,6 +29,7 @@ pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCom
         }
     };
     let now = now_millis();
+    let mut refused: Vec<String> = Vec::new();
     let client = ClientChannel {
         channel: ch.clone(),
         client_id: hb.client_id.clone(),
@@ -60,6 +65,18 @@ pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCom
             &cd.consume_from_where,
             subs,
         );
+        if b.live.enable_property_filter() {
+            b.consumers.with_group(&cd.group_name, |g| {
+                for sub in g.subscriptions.values() {
+                    if let Err(e) = &sub.filter {
+                        refused.push(format!(
+                            "group {} topic {} {} '{}': {e}",
+                            cd.group_name, sub.topic, sub.expression_type, sub.sub_string
+                        ));
+                    }
+                }
+            });
+        }
         if (out.channel_added || out.subscriptions_changed)
             && b.live.notify_consumer_ids_changed_enable()
         {
@@ -70,7 +87,44 @@ pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCom
     for pd in hb.producer_data_set {
         b.producers.register(&pd.group_name, client.clone());
     }
+    if !refused.is_empty() {
+        tracing::warn!(client = %hb.client_id, refused = ?refused, "heartbeat with a subscription that does not compile");
+        return err(
+            response::SUBSCRIPTION_PARSE_FAILED,
+            format!("subscription refused: {}", refused.join("; ")),
+        );
+    }
     RemotingCommand::success()
+}
+
+/// CHECK_CLIENT_CONFIG (46), Java's `checkClientConfig`: a consumer (Java's
+/// `checkClientInBroker`, at start) asks whether this broker serves its non-TAG subscription.
+/// TAG → SUCCESS; SQL92 without `enablePropertyFilter` → SYSTEM_ERROR "The broker does not
+/// support consumer to filter message by SQL92"; an expression that does not compile →
+/// SUBSCRIPTION_PARSE_FAILED with the reason.
+pub fn check_client_config(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+    let body: CheckClientRequestBody = match lenient_json::from_slice(&req.body) {
+        Ok(v) => v,
+        Err(_) if req.body.is_empty() => return RemotingCommand::success(),
+        Err(e) => return err(response::SYSTEM_ERROR, format!("bad CheckClientRequestBody: {e}")),
+    };
+    let Some(mut sd) = body.subscription_data else { return RemotingCommand::success() };
+    if let Err(e) = sd.normalize() {
+        return err(response::SUBSCRIPTION_PARSE_FAILED, e.to_string());
+    }
+    if sd.is_tag_type() {
+        return RemotingCommand::success();
+    }
+    if let Err(remark) = super::pull::sql_allowed(b, &sd) {
+        return err(response::SYSTEM_ERROR, remark);
+    }
+    match MessageFilter::compile(&sd) {
+        Ok(_) => RemotingCommand::success(),
+        Err(e) => {
+            tracing::warn!(client = %body.client_id, group = %body.group, expression = %sd.sub_string, error = %e, "client filter expression refused");
+            err(response::SUBSCRIPTION_PARSE_FAILED, e.to_string())
+        }
+    }
 }
 
 /// UNREGISTER_CLIENT (35).

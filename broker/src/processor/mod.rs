@@ -64,7 +64,7 @@ impl RequestHandler for BrokerHandler {
             rq::GET_CONSUMER_LIST_BY_GROUP => Some(consumer_manage::consumer_list(b, &req)),
             rq::HEART_BEAT => Some(client_manage::heartbeat(b, ch, &req)),
             rq::UNREGISTER_CLIENT => Some(client_manage::unregister(b, ch, &req)),
-            rq::CHECK_CLIENT_CONFIG => Some(RemotingCommand::success()),
+            rq::CHECK_CLIENT_CONFIG => Some(client_manage::check_client_config(b, &req)),
             rq::QUERY_BROKER_OFFSET => Some(consumer_manage::broker_offset(b)),
             rq::TRIGGER_DELETE_FILES => {
                 b.store.trigger_delete_files();

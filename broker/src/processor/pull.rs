@@ -1,5 +1,6 @@
-//! PULL_MESSAGE (11) / LITE_PULL_MESSAGE (361), spec §2.4: subscription lookup, tag filter on
-//! tagsCode, status → code mapping, long polling, commit-offset side effect.
+//! PULL_MESSAGE (11) / LITE_PULL_MESSAGE (361), spec §2.4: subscription lookup, filters (tags
+//! on tagsCode, SQL92 on the record's properties when `enablePropertyFilter` is on), status →
+//! code mapping, long polling, commit-offset side effect.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use mq_common::filter::MessageFilter;
 use mq_common::protocol::body::{SubscriptionData, PERM_READ, SUB_ALL};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::header::{
@@ -18,7 +20,7 @@ use mq_common::remoting::Channel;
 
 use super::header;
 use crate::broker::Broker;
-use crate::store::GetMessageStatus;
+use crate::store::{GetMessageStatus, ReadFilter};
 
 /// In-memory transfer limits (Java: 256 KiB / 32 messages per pull for page-cache data).
 const MAX_TRANSFER_BYTES: i32 = 256 * 1024;
@@ -36,6 +38,35 @@ fn reply(code: i32, remark: Option<String>, next: i64, min: i64, max: i64) -> Re
     r.code = code;
     r.remark = remark;
     r
+}
+
+/// Start of Java's remark for a SQL92 subscription on a broker without `enablePropertyFilter`.
+const NOT_SUPPORTED: &str = "The broker does not support consumer to filter message by";
+
+/// Java answers a non-TAG subscription with SYSTEM_ERROR and this remark unless
+/// `enablePropertyFilter` is on.
+pub(crate) fn sql_allowed(b: &Broker, sd: &SubscriptionData) -> Result<(), String> {
+    if sd.is_tag_type() || b.live.enable_property_filter() {
+        Ok(())
+    } else {
+        Err(format!("{NOT_SUPPORTED} {}", sd.expression_type))
+    }
+}
+
+/// The store's view of a subscription filter: tag codes on the consume queue, SQL92 on the
+/// record's properties.
+struct PullFilter<'a>(&'a MessageFilter);
+
+impl ReadFilter for PullFilter<'_> {
+    #[inline]
+    fn by_tags_code(&self, tags_code: i64) -> bool {
+        self.0.matches_tags_code(tags_code)
+    }
+
+    #[inline]
+    fn by_record(&self, record: &[u8]) -> bool {
+        !self.0.needs_record() || self.0.matches_record(record)
+    }
 }
 
 /// Error reply that still carries the four required header fields.
@@ -103,93 +134,96 @@ pub fn process(
     if h.queue_id < 0 || h.queue_id >= read_q {
         return Some(fail(h.queue_offset, response::SYSTEM_ERROR, format!("queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{read_q}] consumer:[{}]", h.queue_id, h.topic, ch.peer_addr())));
     }
-    let sub: Arc<SubscriptionData> =
-        if h.sys_flag & PULL_FLAG_SUBSCRIPTION != 0 && h.subscription.is_some() {
-            // Same normalisation as the heartbeat path (common `SubscriptionData::normalize`).
-            match SubscriptionData::from_expression(
-                &h.topic,
-                h.subscription.as_deref().unwrap_or(SUB_ALL),
-                h.expression_type.as_deref(),
-                h.sub_version.unwrap_or(0),
-            ) {
-                Ok(s) => Arc::new(s),
+    // The subscription's compiled filter: from the header (compiled through the shared cache)
+    // or from the group's registration (compiled when its heartbeat changed it).
+    let filter: MessageFilter = if h.sys_flag & PULL_FLAG_SUBSCRIPTION != 0
+        && h.subscription.is_some()
+    {
+        // Same normalisation as the heartbeat path (common `SubscriptionData::normalize`).
+        let parsed = SubscriptionData::from_expression(
+            &h.topic,
+            h.subscription.as_deref().unwrap_or(SUB_ALL),
+            h.expression_type.as_deref(),
+            h.sub_version.unwrap_or(0),
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|s| {
+            sql_allowed(b, &s)?;
+            MessageFilter::compile(&s).map_err(|e| e.to_string())
+        });
+        match parsed {
+            Ok(f) => f,
+            Err(e) if e.starts_with(NOT_SUPPORTED) => {
+                return Some(fail(h.queue_offset, response::SYSTEM_ERROR, e))
+            }
+            Err(e) => {
+                return Some(fail(
+                    h.queue_offset,
+                    response::SUBSCRIPTION_PARSE_FAILED,
+                    format!(
+                        "parse the consumer's subscription[{}] failed, group: {}: {e}",
+                        h.subscription.as_deref().unwrap_or_default(),
+                        h.consumer_group
+                    ),
+                ))
+            }
+        }
+    } else {
+        if !b.consumers.is_online(&h.consumer_group) {
+            return Some(fail(
+                h.queue_offset,
+                response::SUBSCRIPTION_NOT_EXIST,
+                format!("the consumer's group info not exist, group: {}", h.consumer_group),
+            ));
+        }
+        let Some(sub) = b.consumers.subscription(&h.consumer_group, &h.topic) else {
+            return Some(fail(
+                h.queue_offset,
+                response::SUBSCRIPTION_NOT_EXIST,
+                format!(
+                    "the consumer's subscription not exist, group: {} topic: {}",
+                    h.consumer_group, h.topic
+                ),
+            ));
+        };
+        if sub.sub_version < h.sub_version.unwrap_or(0) {
+            return Some(fail(
+                h.queue_offset,
+                response::SUBSCRIPTION_NOT_LATEST,
+                "the consumer's subscription not latest".into(),
+            ));
+        }
+        if let Err(e) = sql_allowed(b, &sub) {
+            return Some(fail(h.queue_offset, response::SYSTEM_ERROR, e));
+        }
+        match &sub.filter {
+                Ok(f) => f.clone(),
+                // Java: the heartbeat registered no filter data for a bad expression.
                 Err(e) => {
                     return Some(fail(
                         h.queue_offset,
-                        response::SUBSCRIPTION_PARSE_FAILED,
+                        response::FILTER_DATA_NOT_EXIST,
                         format!(
-                            "parse the consumer's subscription[{}] failed, group: {}: {e}",
-                            h.subscription.as_deref().unwrap_or_default(),
-                            h.consumer_group
+                            "The broker's consumer filter data is not exist! Your expression may be wrong! group: {} topic: {}: {e}",
+                            h.consumer_group, h.topic
                         ),
                     ))
                 }
             }
-        } else {
-            if !b.consumers.is_online(&h.consumer_group) {
-                return Some(fail(
-                    h.queue_offset,
-                    response::SUBSCRIPTION_NOT_EXIST,
-                    format!("the consumer's group info not exist, group: {}", h.consumer_group),
-                ));
-            }
-            let Some(sub) = b.consumers.subscription(&h.consumer_group, &h.topic) else {
-                return Some(fail(
-                    h.queue_offset,
-                    response::SUBSCRIPTION_NOT_EXIST,
-                    format!(
-                        "the consumer's subscription not exist, group: {} topic: {}",
-                        h.consumer_group, h.topic
-                    ),
-                ));
-            };
-            if sub.sub_version < h.sub_version.unwrap_or(0) {
-                return Some(fail(
-                    h.queue_offset,
-                    response::SUBSCRIPTION_NOT_LATEST,
-                    "the consumer's subscription not latest".into(),
-                ));
-            }
-            sub
-        };
-    // Both sources are normalised, so a non-TAG type here is SQL92 (or unknown): this broker
-    // evaluates tag filters only (Java without enablePropertyFilter refuses the same way).
-    if !sub.is_tag_type() {
-        return Some(fail(
-            h.queue_offset,
-            response::SUBSCRIPTION_PARSE_FAILED,
-            format!("expression type {} is not supported (TAG only)", sub.expression_type),
-        ));
-    }
-    // Normalised: `code_set` holds the Java hash codes of the tags.
-    let codes: Option<Arc<BTreeSet<i32>>> =
-        if sub.is_all() { None } else { Some(Arc::new(sub.code_set.clone())) };
+    };
 
     let max_nums = h.max_msg_nums.clamp(1, MAX_TRANSFER_COUNT);
     let max_bytes = h.max_msg_bytes.filter(|v| *v > 0).unwrap_or(MAX_TRANSFER_BYTES);
-    let r = match &codes {
-        None => b.store.get_message(
-            &h.consumer_group,
-            &h.topic,
-            h.queue_id,
-            h.queue_offset,
-            max_nums.max(1) as usize,
-            max_bytes.max(1) as usize,
-            None,
-        ),
-        Some(c) => {
-            let f = |tc: i64| c.contains(&(tc as i32));
-            b.store.get_message(
-                &h.consumer_group,
-                &h.topic,
-                h.queue_id,
-                h.queue_offset,
-                max_nums.max(1) as usize,
-                max_bytes.max(1) as usize,
-                Some(&f),
-            )
-        }
-    };
+    let read_filter = PullFilter(&filter);
+    let r = b.store.get_message(
+        &h.consumer_group,
+        &h.topic,
+        h.queue_id,
+        h.queue_offset,
+        max_nums.max(1) as usize,
+        max_bytes.max(1) as usize,
+        (!matches!(filter, MessageFilter::All)).then_some(&read_filter as &dyn ReadFilter),
+    );
 
     // Slaves keep the requested offset; masters correct it (§2.4 "corrected X").
     let corrected = |x: i64| if b.cfg.is_slave() { h.queue_offset } else { x };
@@ -241,7 +275,7 @@ pub fn process(
         } else {
             b.live.short_polling_time_mills()
         };
-        park(b, ch, req, &h, codes, hold_ms);
+        park(b, ch, req, &h, filter.tag_codes(), hold_ms);
         return None;
     }
     let remark = match code {

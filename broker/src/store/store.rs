@@ -767,7 +767,8 @@ impl MessageStore {
     // ------------------------------------------------------------------ read path
 
     /// Read up to `max_msg_nums` messages / `max_total_bytes` bytes from (topic, queue) starting
-    /// at logical `offset`, filtering on tagsCode. Semantics of statuses and `next_begin_offset`
+    /// at logical `offset`, filtering on tagsCode and then on the record ([`ReadFilter`]; records
+    /// filtered out count as scanned, not returned). Semantics of statuses and `next_begin_offset`
     /// follow the §2.4 table. Scans at most `max(16000, max_msg_nums*20)` bytes of units, within
     /// one consume-queue file. Records are zero-copy slices of the commit-log mapping.
     #[allow(clippy::too_many_arguments)]
@@ -779,7 +780,7 @@ impl MessageStore {
         offset: i64,
         max_msg_nums: usize,
         max_total_bytes: usize,
-        filter: Option<&dyn Fn(i64) -> bool>,
+        filter: Option<&dyn ReadFilter>,
     ) -> GetMessageResult {
         use GetMessageStatus::*;
         let Some(cq) = self.find_cq(topic, queue_id) else {
@@ -822,12 +823,13 @@ impl MessageStore {
                 continue;
             }
             if let Some(f) = filter {
-                if !f(u.tags_code) {
+                if !f.by_tags_code(u.tags_code) {
                     filtered += 1;
                     continue;
                 }
             }
             match self.commit_log.get_data(u.phy_offset, u.size as usize) {
+                Some(b) if filter.is_some_and(|f| !f.by_record(&b)) => filtered += 1,
                 Some(b) => {
                     r.total_bytes += b.len();
                     r.messages.push(b);

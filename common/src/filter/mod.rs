@@ -97,6 +97,28 @@ impl SqlExpression {
         Ok(SqlExpression { source: source.to_string(), root: parser::parse(source)? })
     }
 
+    /// [`compile`](Self::compile) through a small process-wide cache keyed by the expression
+    /// text (Java's `SelectorParser` keeps one of 100 entries): pulls that carry their
+    /// subscription in the header, and many consumers sharing one expression, compile it once.
+    /// Refusals are cached too.
+    pub fn compile_cached(source: &str) -> Result<Arc<Self>, FilterError> {
+        type Cache = HashMap<String, Result<Arc<SqlExpression>, FilterError>>;
+        static CACHE: std::sync::OnceLock<parking_lot::Mutex<Cache>> = std::sync::OnceLock::new();
+        /// Entries kept; the cache is emptied when full (no per-hit bookkeeping).
+        const CAPACITY: usize = 256;
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some(r) = cache.lock().get(source) {
+            return r.clone();
+        }
+        let r = Self::compile(source).map(Arc::new);
+        let mut c = cache.lock();
+        if c.len() >= CAPACITY {
+            c.clear();
+        }
+        c.insert(source.to_string(), r.clone());
+        r
+    }
+
     /// The expression as written.
     pub fn source(&self) -> &str {
         &self.source
@@ -161,7 +183,7 @@ impl MessageFilter {
                 sd.expression_type
             )));
         }
-        Ok(MessageFilter::Sql(Arc::new(SqlExpression::compile(&sd.sub_string)?)))
+        Ok(MessageFilter::Sql(SqlExpression::compile_cached(&sd.sub_string)?))
     }
 
     /// Consume-queue stage: does a message with this tagsCode pass? (SQL92 filters decide on
@@ -171,6 +193,15 @@ impl MessageFilter {
         match self {
             MessageFilter::Tags(codes) => codes.contains(&(tags_code as i32)),
             _ => true,
+        }
+    }
+
+    /// The tag hash codes of a tag filter (long polling wakes such a pull only on a matching
+    /// arrival); `None` for the others, which any arrival may satisfy.
+    pub fn tag_codes(&self) -> Option<Arc<BTreeSet<i32>>> {
+        match self {
+            MessageFilter::Tags(c) => Some(c.clone()),
+            _ => None,
         }
     }
 

@@ -150,6 +150,22 @@ pub struct HeartbeatData {
     pub consumer_data_set: Vec<ConsumerData>,
 }
 
+/// CHECK_CLIENT_CONFIG request body: a consumer asks each broker, before it starts, whether it
+/// can serve a (SQL92) subscription.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CheckClientRequestBody {
+    /// Client id.
+    pub client_id: String,
+    /// Consumer group.
+    pub group: String,
+    /// The subscription to check.
+    pub subscription_data: Option<SubscriptionData>,
+    /// 5.x namespace (unused here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
 /// LOCK_BATCH_MQ request body (and UNLOCK_BATCH_MQ's).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
