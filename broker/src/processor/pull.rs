@@ -275,7 +275,7 @@ pub fn process(
         } else {
             b.live.short_polling_time_mills()
         };
-        park(b, ch, req, &h, filter.tag_codes(), hold_ms);
+        park(b, ch, req, &h, &filter, hold_ms);
         return None;
     }
     let remark = match code {
@@ -291,35 +291,70 @@ pub fn process(
 }
 
 /// Park a pull that found nothing; answer on arrival or when `hold_ms` is up.
+///
+/// Tag filters wake only on a matching tagsCode. A SQL92 filter cannot be checked on arrival
+/// (the hook sees the tagsCode only, and reading properties there would slow every append),
+/// so any arrival wakes it; when the re-run finds nothing that matches, the pull parks again
+/// from where that scan stopped (until its time is up) instead of sending the client an
+/// empty PULL_RETRY_IMMEDIATELY for every non-matching arrival.
 fn park(
     b: &Arc<Broker>,
     ch: &Channel,
     req: RemotingCommand,
     h: &PullMessageRequestHeader,
-    codes: Option<Arc<BTreeSet<i32>>>,
+    filter: &MessageFilter,
     hold_ms: u64,
 ) {
-    let parked = b.pull_hold.park(&h.topic, h.queue_id, h.queue_offset, codes);
-    // A message may have arrived between the read and the park: check once more.
-    if b.store.get_max_offset_in_queue(&h.topic, h.queue_id) > h.queue_offset {
-        b.pull_hold.wake(&h.topic, h.queue_id, parked.id);
-    }
+    let codes = filter.tag_codes();
+    let refilter = filter.needs_record();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(hold_ms);
+    let first = park_at(b, &h.topic, h.queue_id, h.queue_offset, codes.clone());
     let b = b.clone();
     let ch = ch.clone();
     let topic = h.topic.clone();
     let queue_id = h.queue_id;
     tokio::spawn(async move {
         let opaque = req.opaque;
-        let woken = tokio::select! {
-            r = parked.rx => r.is_ok(),
-            _ = tokio::time::sleep(Duration::from_millis(hold_ms)) => false,
-            _ = ch.closed() => { b.pull_hold.forget(&topic, queue_id, parked.id); return; }
-        };
-        if !woken {
-            b.pull_hold.forget(&topic, queue_id, parked.id);
-        }
-        if let Some(resp) = process(&b, &ch, req, false) {
+        let mut req = req;
+        let mut parked = first;
+        loop {
+            let woken = tokio::select! {
+                r = parked.rx => r.is_ok(),
+                _ = tokio::time::sleep_until(deadline) => false,
+                _ = ch.closed() => { b.pull_hold.forget(&topic, queue_id, parked.id); return; }
+            };
+            if !woken {
+                b.pull_hold.forget(&topic, queue_id, parked.id);
+            }
+            let Some(resp) = process(&b, &ch, req.clone(), false) else { return };
+            let next = resp.ext("nextBeginOffset").and_then(|v| v.parse::<i64>().ok());
+            if let (true, true, Some(next)) =
+                (woken && refilter, resp.code == response::PULL_RETRY_IMMEDIATELY, next)
+            {
+                if tokio::time::Instant::now() < deadline {
+                    req.ext_fields.insert("queueOffset".into(), next.to_string());
+                    parked = park_at(&b, &topic, queue_id, next, codes.clone());
+                    continue;
+                }
+            }
             ch.respond(opaque, resp);
+            return;
         }
     });
+}
+
+/// Register a waiter for offset ≥ `offset`, woken at once if a message is already there.
+fn park_at(
+    b: &Broker,
+    topic: &str,
+    queue_id: i32,
+    offset: i64,
+    codes: Option<Arc<BTreeSet<i32>>>,
+) -> crate::long_polling::Parked {
+    let parked = b.pull_hold.park(topic, queue_id, offset, codes);
+    // A message may have arrived between the read and the park: check once more.
+    if b.store.get_max_offset_in_queue(topic, queue_id) > offset {
+        b.pull_hold.wake(topic, queue_id, parked.id);
+    }
+    parked
 }
