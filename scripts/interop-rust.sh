@@ -10,7 +10,7 @@
 # sync/async/oneway sends with tags, keys and a property; a clustering push consumer; an
 # orderly consumer over key-selected queues; a consumer restart that continues from the
 # group's committed offset; a SQL92-filtered consumer (broker started with
-# enablePropertyFilter=true).
+# enablePropertyFilter=true); the admin API reading every admin body (strict 5.x decoding).
 # Env: RMQ_PROFILE=debug|release (default release), RMQ_SKIP_BUILD=1 (our binaries are built),
 # TIMEOUT_S (60 per wait), INTEROP_KEEP=1 (keep the temp dir).
 set -euo pipefail
@@ -61,5 +61,8 @@ run orderly "$NAMESRV" RustOrderTopic rust_interop_order_cg 80
 run consume "$NAMESRV" RustRestartTopic rust_interop_restart_cg 0 20
 run consume "$NAMESRV" RustRestartTopic rust_interop_restart_cg 20 40
 run sql "$NAMESRV" RustSqlTopic rust_interop_sql_cg
+# Admin bodies (cluster info, route, topic stats, topic/group configs, runtime info, consumer
+# connections, consume stats) through the client's strict 5.x decoders.
+run admin "$NAMESRV" RustInteropTopic rust_interop_cg
 failed=0
 echo "interop-rust ok"

@@ -32,6 +32,7 @@ fn sql_heartbeat(group: &str, topic: &str, expr: &str) -> RemotingCommand {
             subscription_data_set: vec![sql_sub(topic, expr)],
             unit_mode: false,
         }],
+        ..Default::default()
     };
     RemotingCommand::request(rq::HEART_BEAT).with_body(to_json(&hb))
 }

@@ -32,7 +32,24 @@ fn disk_ratio(path: &std::path::Path) -> f64 {
     (total - free) / total
 }
 
-/// GET_BROKER_RUNTIME_INFO (28): KvTable with Java's key names.
+/// Java's `commitLogDirCapacity` text: `Total : 40.0 GiB, Free : 12.3 GiB.`
+fn disk_capacity(path: &std::path::Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return String::new() };
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid NUL-terminated path and a zeroed out-struct.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return String::new();
+    }
+    let gib = |blocks: u64| blocks as f64 * st.f_frsize as f64 / (1u64 << 30) as f64;
+    format!(
+        "Total : {:.1} GiB, Free : {:.1} GiB.",
+        gib(st.f_blocks as u64),
+        gib(st.f_bavail as u64)
+    )
+}
+
+/// GET_BROKER_RUNTIME_INFO (28): KvTable with Java's key names (4.9's and 5.3's).
 pub fn runtime_info(b: &Broker) -> RemotingCommand {
     let (put_today, get_today) = b.stats.today();
     let t10 = b.stats.tps(10);
@@ -102,6 +119,31 @@ pub fn runtime_info(b: &Broker) -> RemotingCommand {
     put("consumeQueueCount", i.consume_queue_count.to_string());
     put("indexFileCount", i.index_file_count.to_string());
     put("storeType", "file".into());
+    // Java 5.3 keys (AdminBrokerProcessor.prepareRuntimeInfo). Thread pools: rmq has no
+    // request queues, so sizes and head waits are 0.
+    put("brokerActive", "true".into());
+    put("startAcceptSendRequestTimeStamp", "0".into());
+    put("pageCacheLockTimeMills", "0".into());
+    put(
+        "earliestMessageTimeStamp",
+        b.store.get_earliest_message_time_any().unwrap_or(0).to_string(),
+    );
+    put("remainTransientStoreBufferNumbs", "0".into());
+    put("remainHowManyDataToCommit", "0 B".into());
+    put(
+        "remainHowManyDataToFlush",
+        format!("{} B", (max_phy - i.commit_log_flushed_offset).max(0)),
+    );
+    put("commitLogDirCapacity", disk_capacity(&b.cfg.store_path_root_dir));
+    for pool in ["litePull", "query", "ack"] {
+        put(&format!("{pool}ThreadPoolQueueSize"), "0".into());
+        put(&format!("{pool}ThreadPoolQueueCapacity"), "100000".into());
+    }
+    for pool in ["send", "pull", "query", "litePull", "ack"] {
+        put(&format!("{pool}ThreadPoolQueueHeadWaitTimeMills"), "0".into());
+    }
+    put("EndTransactionQueueSize", "0".into());
+    put("EndTransactionThreadPoolQueueCapacity", "100000".into());
     RemotingCommand::success().with_body(to_json(&t))
 }
 
@@ -159,7 +201,12 @@ pub fn consume_stats(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
             };
             stats.offset_table.0.insert(
                 MessageQueue::new(topic.clone(), b.cfg.broker_name.clone(), q),
-                OffsetWrapper { broker_offset, consumer_offset, last_timestamp },
+                OffsetWrapper {
+                    broker_offset,
+                    consumer_offset,
+                    last_timestamp,
+                    pull_offset: consumer_offset,
+                },
             );
         }
     }

@@ -43,8 +43,16 @@ pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCom
             let retry = system_topics::retry_topic(&cd.group_name);
             b.topics.ensure(&retry, gc.retry_queue_nums.max(1), PERM_READ | PERM_WRITE);
         }
-        let subs = cd
-            .subscription_data_set
+        let sent = if hb.is_without_sub && cd.subscription_data_set.is_empty() {
+            b.consumers
+                .with_group(&cd.group_name, |g| {
+                    g.subscriptions.values().map(|s| s.data.clone()).collect()
+                })
+                .unwrap_or_default()
+        } else {
+            cd.subscription_data_set
+        };
+        let subs = sent
             .into_iter()
             .map(|mut s| {
                 // One normalisation for every path (common `SubscriptionData::normalize`):

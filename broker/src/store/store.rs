@@ -885,6 +885,11 @@ impl MessageStore {
         self.commit_log.store_timestamp_at(u.phy_offset)
     }
 
+    /// Store time of the oldest record in the commit log (Java's `earliestMessageTimeStamp`).
+    pub fn get_earliest_message_time_any(&self) -> Option<i64> {
+        self.commit_log.store_timestamp_at(self.commit_log.min_offset())
+    }
+
     /// Store time of the oldest message still in the queue.
     pub fn get_earliest_message_time(&self, topic: &str, queue_id: i32) -> Option<i64> {
         let cq = self.find_cq(topic, queue_id)?;

@@ -130,6 +130,7 @@ impl PullInner {
                 subscription_data_set: subs.into_values().collect(),
                 unit_mode: false,
             }],
+            ..Default::default()
         }
     }
 

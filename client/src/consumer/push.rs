@@ -301,6 +301,7 @@ impl PushInner {
                 subscription_data_set: self.subs.read().values().cloned().collect(),
                 unit_mode: false,
             }],
+            ..Default::default()
         }
     }
 

@@ -10,6 +10,8 @@
 //! rmq-interop-rust-client orderly  NAMESRV TOPIC GROUP N  key-selected sends, orderly consumer sees each key in order
 //! rmq-interop-rust-client consume  NAMESRV TOPIC GROUP FROM TO  push consumer must get bodies FROM..TO and nothing older
 //! rmq-interop-rust-client sql      NAMESRV TOPIC GROUP    SQL92-filtered consumer gets exactly the matching messages
+//! rmq-interop-rust-client admin    NAMESRV TOPIC GROUP    admin bodies (cluster, route, stats, configs, runtime
+//!                                                         info, connections) decode with the client's strict 5.x types
 //! ```
 //! Bodies are `"<run>-<i>"` so a scenario can tell its messages from any other.
 
@@ -393,6 +395,58 @@ async fn sql(rt: &Runtime, a: &Args) -> Res<()> {
     Ok(())
 }
 
+/// The admin API reads every admin body we serve with the 5.x client's own (strict, serde)
+/// types: a missing 5.x field fails here. A consumer of GROUP is online meanwhile, so the
+/// connection list and consume stats are not empty.
+async fn admin(rt: &Runtime, a: &Args) -> Res<()> {
+    use rocketmq_client_rust::{BrokerAdmin, ConsumerAdmin, DefaultMQAdminExt, RouteAdmin, TopicAdmin};
+    let (topic, group) = (a.get(0, "TOPIC")?, a.get(1, "GROUP")?);
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let mut c = push_consumer(rt, &a.ns, topic, group, MessageSelector::by_tag("*"), seen).await?;
+    let mut adm = DefaultMQAdminExt::new(rt.client.clone());
+    adm.set_namesrv_addr(a.ns.clone());
+    adm.start().await.map_err(cerr("admin start"))?;
+    let result = async {
+        let cluster = adm.examine_broker_cluster_info().await.map_err(cerr("cluster info"))?;
+        let text = format!("{cluster:?}");
+        let addr = text
+            .split('"')
+            .find(|s| s.starts_with("127.0.0.1:"))
+            .ok_or_else(|| format!("no broker address in cluster info: {text}"))?
+            .to_string();
+        println!("ok: admin: cluster info (broker {addr})");
+        adm.examine_topic_route_info(topic.into()).await.map_err(cerr("topic route"))?.ok_or("no route")?;
+        println!("ok: admin: topic route");
+        let stats = adm.examine_topic_stats(topic.into(), None).await.map_err(cerr("topic stats"))?;
+        println!("ok: admin: topic stats ({} chars)", format!("{stats:?}").len());
+        adm.get_all_topic_config(addr.clone().into(), 5000).await.map_err(cerr("all topic config"))?;
+        println!("ok: admin: all topic config");
+        adm.get_all_subscription_group(addr.clone().into(), 5000).await.map_err(cerr("all subscription groups"))?;
+        println!("ok: admin: all subscription groups");
+        let kv = adm.fetch_broker_runtime_stats(addr.clone().into()).await.map_err(cerr("runtime stats"))?;
+        println!("ok: admin: broker runtime stats ({} chars)", format!("{kv:?}").len());
+        // The consumer registers with its first heartbeat; poll until the broker lists it.
+        let deadline = Instant::now() + a.timeout;
+        loop {
+            match adm.examine_consumer_connection_info(group.into(), Some(addr.clone().into())).await {
+                Ok(_) => break,
+                Err(e) if Instant::now() > deadline => return Err(format!("consumer connections: {e}")),
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+        println!("ok: admin: consumer connection list");
+        adm.examine_consume_stats(group.into(), Some(topic.into()), None, Some(addr.clone().into()), Some(5000))
+            .await
+            .map_err(cerr("consume stats"))?;
+        println!("ok: admin: consume stats");
+        Ok::<(), String>(())
+    }
+    .await;
+    adm.shutdown().await;
+    c.shutdown().await;
+    result
+}
+
 async fn run() -> Res<()> {
     let mut argv: Vec<String> = std::env::args().skip(1).collect();
     let mut timeout = Duration::from_secs(60);
@@ -413,6 +467,7 @@ async fn run() -> Res<()> {
         "orderly" => orderly(&rt, &args).await,
         "consume" => consume(&rt, &args).await,
         "sql" => sql(&rt, &args).await,
+        "admin" => admin(&rt, &args).await,
         other => Err(format!("unknown scenario {other}")),
     };
     rt.shutdown().await;

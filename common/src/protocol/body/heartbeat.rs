@@ -148,6 +148,13 @@ pub struct HeartbeatData {
     pub producer_data_set: Vec<ProducerData>,
     /// Consumer groups.
     pub consumer_data_set: Vec<ConsumerData>,
+    /// 5.x heartbeat V2: fingerprint of the subscriptions (0 = V1 heartbeat).
+    pub heartbeat_fingerprint: i32,
+    /// 5.x heartbeat V2: the subscriptions are unchanged and omitted (`withoutSub`, Java's
+    /// `isWithoutSub`). Sent only to brokers that advertise V2, which this one does not; if a
+    /// client sends it anyway, the registered subscriptions are kept.
+    #[serde(rename = "withoutSub")]
+    pub is_without_sub: bool,
 }
 
 /// CHECK_CLIENT_CONFIG request body: a consumer asks each broker, before it starts, whether it
