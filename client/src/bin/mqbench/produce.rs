@@ -135,6 +135,9 @@ fn make_message(a: &ProduceArgs, w: usize, seq: u64, i: usize, filler: &Bytes) -
     if a.keys {
         m.set_keys([format!("k{w}-{seq}-{i}")]);
     }
+    if a.prop_mod > 0 {
+        m.put_property("n", ((seq + i as u64) % a.prop_mod).to_string());
+    }
     m
 }
 
