@@ -30,8 +30,8 @@ pub mod proc;
 pub mod stack;
 pub mod wait;
 
-pub use bins::{binaries_available, ensure_bins, target_dir};
+pub use bins::{ensure_bins, target_dir};
 pub use ports::free_port;
 pub use proc::Proc;
 pub use stack::{Stack, StackOptions};
-pub use wait::wait_until;
+pub use wait::{poll_until, wait_until, wait_until_blocking, Ready};

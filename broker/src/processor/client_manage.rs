@@ -11,8 +11,7 @@ use mq_common::protocol::header::UnregisterClientRequestHeader;
 use mq_common::protocol::{lenient_json, now_millis, RemotingCommand};
 use mq_common::remoting::Channel;
 
-use super::consumer_manage::try_header;
-use super::{err, header};
+use super::{err, header, Reply};
 use crate::broker::Broker;
 use crate::consumer_manager::ClientChannel;
 
@@ -20,12 +19,12 @@ use crate::consumer_manager::ClientChannel;
 /// does not compile (SQL92) is registered too (its pulls get FILTER_DATA_NOT_EXIST, as in
 /// Java), and the heartbeat answers SUBSCRIPTION_PARSE_FAILED naming it, so the client
 /// learns why at once (Java's broker only logs it).
-pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCommand {
+pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
     let hb: HeartbeatData = match lenient_json::from_slice(&req.body) {
         Ok(h) => h,
         Err(e) => {
             tracing::warn!(client = %ch.peer_addr(), error = %e, body = %String::from_utf8_lossy(&req.body[..req.body.len().min(600)]), "bad heartbeat body");
-            return err(response::SYSTEM_ERROR, format!("bad heartbeat body: {e}"));
+            return Err(err(response::SYSTEM_ERROR, format!("bad heartbeat body: {e}")));
         }
     };
     let now = now_millis();
@@ -97,12 +96,12 @@ pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCom
     }
     if !refused.is_empty() {
         tracing::warn!(client = %hb.client_id, refused = ?refused, "heartbeat with a subscription that does not compile");
-        return err(
+        return Err(err(
             response::SUBSCRIPTION_PARSE_FAILED,
             format!("subscription refused: {}", refused.join("; ")),
-        );
+        ));
     }
-    RemotingCommand::success()
+    Ok(Some(RemotingCommand::success()))
 }
 
 /// CHECK_CLIENT_CONFIG (46), Java's `checkClientConfig`: a consumer (Java's
@@ -110,34 +109,35 @@ pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCom
 /// TAG → SUCCESS; SQL92 without `enablePropertyFilter` → SYSTEM_ERROR "The broker does not
 /// support consumer to filter message by SQL92"; an expression that does not compile →
 /// SUBSCRIPTION_PARSE_FAILED with the reason.
-pub fn check_client_config(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+pub fn check_client_config(b: &Broker, req: &RemotingCommand) -> Reply {
+    let ok = || Ok(Some(RemotingCommand::success()));
     let body: CheckClientRequestBody = match lenient_json::from_slice(&req.body) {
         Ok(v) => v,
-        Err(_) if req.body.is_empty() => return RemotingCommand::success(),
-        Err(e) => return err(response::SYSTEM_ERROR, format!("bad CheckClientRequestBody: {e}")),
+        Err(_) if req.body.is_empty() => return ok(),
+        Err(e) => {
+            return Err(err(response::SYSTEM_ERROR, format!("bad CheckClientRequestBody: {e}")))
+        }
     };
-    let Some(mut sd) = body.subscription_data else { return RemotingCommand::success() };
+    let Some(mut sd) = body.subscription_data else { return ok() };
     if let Err(e) = sd.normalize() {
-        return err(response::SUBSCRIPTION_PARSE_FAILED, e.to_string());
+        return Err(err(response::SUBSCRIPTION_PARSE_FAILED, e.to_string()));
     }
     if sd.is_tag_type() {
-        return RemotingCommand::success();
+        return ok();
     }
-    if let Err(remark) = super::pull::sql_allowed(b, &sd) {
-        return err(response::SYSTEM_ERROR, remark);
-    }
+    super::pull::sql_allowed(b, &sd).map_err(|remark| err(response::SYSTEM_ERROR, remark))?;
     match MessageFilter::compile(&sd) {
-        Ok(_) => RemotingCommand::success(),
+        Ok(_) => ok(),
         Err(e) => {
             tracing::warn!(client = %body.client_id, group = %body.group, expression = %sd.sub_string, error = %e, "client filter expression refused");
-            err(response::SUBSCRIPTION_PARSE_FAILED, e.to_string())
+            Err(err(response::SUBSCRIPTION_PARSE_FAILED, e.to_string()))
         }
     }
 }
 
 /// UNREGISTER_CLIENT (35).
-pub fn unregister(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCommand {
-    let h: UnregisterClientRequestHeader = try_header!(req);
+pub fn unregister(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
+    let h: UnregisterClientRequestHeader = header(req)?;
     if let Some(g) = h.producer_group.as_deref().filter(|g| !g.is_empty()) {
         b.producers.unregister(g, ch.id());
     }
@@ -146,7 +146,7 @@ pub fn unregister(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCo
             b.consumers.notify_ids_changed(g);
         }
     }
-    RemotingCommand::success()
+    Ok(Some(RemotingCommand::success()))
 }
 
 /// A connection closed: drop it from every group and tell the remaining members.
@@ -176,21 +176,24 @@ pub fn scan_expired(b: &Broker) {
 }
 
 /// LOCK_BATCH_MQ (41).
-pub fn lock_batch(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+pub fn lock_batch(b: &Broker, req: &RemotingCommand) -> Reply {
     let body: LockBatchRequestBody = match lenient_json::from_slice(&req.body) {
         Ok(v) => v,
-        Err(e) => return err(response::SYSTEM_ERROR, format!("bad lock body: {e}")),
+        Err(e) => return Err(err(response::SYSTEM_ERROR, format!("bad lock body: {e}"))),
     };
     let ok = b.locks.try_lock(&body.consumer_group, &body.client_id, &body.mq_set, now_millis());
-    RemotingCommand::success().with_body(to_json(&LockBatchResponseBody { lock_ok_mq_set: ok }))
+    Ok(Some(
+        RemotingCommand::success()
+            .with_body(to_json(&LockBatchResponseBody { lock_ok_mq_set: ok })),
+    ))
 }
 
 /// UNLOCK_BATCH_MQ (42).
-pub fn unlock_batch(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+pub fn unlock_batch(b: &Broker, req: &RemotingCommand) -> Reply {
     let body: LockBatchRequestBody = match lenient_json::from_slice(&req.body) {
         Ok(v) => v,
-        Err(e) => return err(response::SYSTEM_ERROR, format!("bad unlock body: {e}")),
+        Err(e) => return Err(err(response::SYSTEM_ERROR, format!("bad unlock body: {e}"))),
     };
     b.locks.unlock(&body.consumer_group, &body.client_id, &body.mq_set);
-    RemotingCommand::success()
+    Ok(Some(RemotingCommand::success()))
 }

@@ -50,7 +50,7 @@ pub use live_config::{LiveStoreConfig, LIVE_STORE_KEYS};
 pub use mapped_file::{offset_to_file_name, MappedFile};
 pub use recovery::{RecoveryMode, RecoveryReport};
 pub use store::{
-    disk_usage_ratio, ArrivalListener, MessageStore, StoreClock, StoreHooks, SystemClock,
-    SCHEDULE_TOPIC,
+    disk_space, disk_usage_ratio, ArrivalListener, MessageStore, StoreClock, StoreHooks,
+    SystemClock,
 };
 pub use types::*;

@@ -13,6 +13,7 @@ use mq_common::message::property::{DELAY, REAL_QID, REAL_TOPIC, WAIT};
 use mq_common::message::sysflag::{self, TRANSACTION_COMMIT_TYPE, TRANSACTION_NOT_TYPE};
 use mq_common::message::{crc32_masked, encode_offset_msg_id, encode_record_into, EncodeError};
 use mq_common::message::{MessageExtBrokerInner, RecordView};
+use mq_common::protocol::body::system_topics::SCHEDULE_TOPIC;
 use parking_lot::{Mutex, RwLock};
 
 use super::checkpoint::CheckpointFile;
@@ -25,9 +26,6 @@ use super::flush::{DurabilityError, FlushControl, Waker};
 use super::index::IndexService;
 use super::mapped_file::MappedFile;
 use super::types::*;
-
-/// Topic of delayed messages (§8.1).
-pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
 
 /// Called after a message's consume-queue unit is written:
 /// `(topic, queue_id, logical offset, tagsCode)`. Runs on the putting thread, outside the put
@@ -47,7 +45,7 @@ pub struct SystemClock;
 
 impl StoreClock for SystemClock {
     fn now_ms(&self) -> i64 {
-        mq_common::message::msg_id::now_millis()
+        mq_common::protocol::now_millis()
     }
     fn local_hour(&self) -> u32 {
         use chrono::Timelike;
@@ -67,6 +65,20 @@ pub fn disk_usage_ratio(path: &Path) -> f64 {
         return 0.0;
     }
     (s.f_blocks - s.f_bfree) as f64 / s.f_blocks as f64
+}
+
+/// Total and available bytes of the file system holding `path` (Java's
+/// `commitLogDirCapacity`), or `None` if it cannot be read.
+pub fn disk_space(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs writes into the zeroed struct; c is a valid NUL-terminated path.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return None;
+    }
+    let frsize = s.f_frsize as u64;
+    Some((s.f_blocks as u64 * frsize, s.f_bavail as u64 * frsize))
 }
 
 /// Injectable environment: clock and disk-usage probe.

@@ -11,10 +11,10 @@
 
 mod channel;
 pub mod client;
-pub mod codec;
+mod reply;
 pub mod server;
 
 pub use channel::{Channel, ChannelEvents, RemotingError};
 pub use client::{ClientConfig, RemotingClient, ServerRequestHandler};
-pub use codec::RemotingCodec;
+pub use reply::{header, Reply};
 pub use server::{RemotingServer, RequestHandler, ServerConfig};
