@@ -290,7 +290,10 @@ fn java53_broker_data_and_cluster_info() {
     bd.zone_name = Some("zone-1".into());
     bd.enable_acting_master = true;
     let with_zone = serde_json::to_string(&bd).unwrap();
-    assert!(with_zone.ends_with(r#""enableActingMaster":true,"zoneName":"zone-1"}"#), "{with_zone}");
+    assert!(
+        with_zone.ends_with(r#""enableActingMaster":true,"zoneName":"zone-1"}"#),
+        "{with_zone}"
+    );
     // A 4.x name server's BrokerData (no 5.x fields, fastjson numeric keys) still parses.
     let v4: BrokerData = mq_common::protocol::lenient_json::from_str(
         r#"{"brokerAddrs":{0:"10.0.0.1:10911"},"brokerName":"b","cluster":"c"}"#,
@@ -312,10 +315,9 @@ fn java53_broker_data_and_cluster_info() {
 fn java53_topic_and_consume_stats() {
     let mq = MessageQueue::new("T", "b", 0);
     let mut t = TopicStatsTable::default();
-    t.offset_table.0.insert(
-        mq.clone(),
-        TopicOffset { min_offset: 0, max_offset: 9, last_update_timestamp: 5 },
-    );
+    t.offset_table
+        .0
+        .insert(mq.clone(), TopicOffset { min_offset: 0, max_offset: 9, last_update_timestamp: 5 });
     assert_eq!(
         String::from_utf8(t.to_json()).unwrap(),
         r#"{"offsetTable":{{"brokerName":"b","queueId":0,"topic":"T"}:{"minOffset":0,"maxOffset":9,"lastUpdateTimestamp":5}},"topicPutTps":0.0}"#
@@ -361,7 +363,10 @@ fn java53_subscription_group_config() {
     w.subscription_group_table.insert("G".into(), g);
     let json = serde_json::to_string(&w).unwrap();
     assert!(json.contains(r#""forbiddenTable":{}"#), "{json}");
-    assert!(json.ends_with(r#""dataVersion":{"counter":0,"timestamp":0,"stateVersion":0}}"#), "{json}");
+    assert!(
+        json.ends_with(r#""dataVersion":{"counter":0,"timestamp":0,"stateVersion":0}}"#),
+        "{json}"
+    );
 }
 
 /// Java 5.3 `HeartbeatData` as a 5.x client sends it (V1: fingerprint 0), and as ali-ons sends
@@ -373,8 +378,12 @@ fn java53_heartbeat_data() {
     assert_eq!(hb.producer_data_set[0].group_name, "PG");
     assert!(!hb.is_without_sub);
     let out = serde_json::to_string(&hb).unwrap();
-    assert!(out.contains(r#""heartbeatFingerprint":0"#) && out.contains(r#""withoutSub":false"#), "{out}");
+    assert!(
+        out.contains(r#""heartbeatFingerprint":0"#) && out.contains(r#""withoutSub":false"#),
+        "{out}"
+    );
     let ons: HeartbeatData =
-        serde_json::from_str(r#"{"clientID":"x","producerDataSet":[],"consumerDataSet":[]}"#).unwrap();
+        serde_json::from_str(r#"{"clientID":"x","producerDataSet":[],"consumerDataSet":[]}"#)
+            .unwrap();
     assert_eq!(ons.heartbeat_fingerprint, 0);
 }

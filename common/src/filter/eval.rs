@@ -17,7 +17,6 @@
 use std::cmp::Ordering;
 
 use super::expr::{CmpOp, Node, StrOp};
-use super::PropertySource;
 
 /// A runtime value; strings borrow from the expression or the message.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -107,12 +106,13 @@ pub(crate) fn java_compare(lv: Val<'_>, rv: Val<'_>) -> Result<Ordering, EvalErr
     })
 }
 
-/// Evaluate a node. Recursion depth is bounded by the parser's node limit.
-pub(crate) fn eval<'a, P: PropertySource + ?Sized>(n: &'a Node, p: &'a P) -> R<'a> {
+/// Evaluate a node over the message's values of the expression's properties (`slots`, by
+/// [`Node::Prop`] slot). Recursion depth is bounded by the parser's node limit.
+pub(crate) fn eval<'a>(n: &'a Node, p: &[Option<&'a str>]) -> R<'a> {
     use Val::*;
     Ok(match n {
         Node::Const(c) => c.value(),
-        Node::Prop(name) => p.property(name).map_or(Null, Str),
+        Node::Prop { slot, .. } => p[*slot].map_or(Null, Str),
         Node::Negate(e) => match eval(e, p)? {
             Int(i) => Int(i.wrapping_neg()),
             Long(l) => Long(l.wrapping_neg()),
@@ -184,7 +184,7 @@ pub(crate) fn eval<'a, P: PropertySource + ?Sized>(n: &'a Node, p: &'a P) -> R<'
                 CmpOp::Le => ord != Ordering::Greater,
             })
         }
-        Node::In { prop, list, not } => match p.property(prop) {
+        Node::In { slot, list, not, .. } => match p[*slot] {
             None => Null,
             Some(v) => Bool(list.iter().any(|x| x == v) ^ not),
         },

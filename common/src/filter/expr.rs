@@ -88,8 +88,9 @@ pub(crate) enum StrOp {
 pub(crate) enum Node {
     /// A literal.
     Const(Const),
-    /// A message property (user property or `TAGS`), by exact name.
-    Prop(String),
+    /// A message property (user property or `TAGS`), by exact name; `slot` indexes the
+    /// expression's property list (values are looked up once per message, in one pass).
+    Prop { name: String, slot: usize },
     /// Unary minus (numbers only; anything else evaluates to NULL).
     Negate(Box<Node>),
     /// Boolean NOT (NULL stays NULL).
@@ -104,8 +105,8 @@ pub(crate) enum Node {
     Eq(Box<Node>, Box<Node>),
     /// An ordering comparison.
     Cmp(CmpOp, Box<Node>, Box<Node>),
-    /// `prop [NOT] IN ('a', ...)`.
-    In { prop: String, list: Vec<String>, not: bool },
+    /// `prop [NOT] IN ('a', ...)` (`slot` as for [`Node::Prop`]).
+    In { prop: String, slot: usize, list: Vec<String>, not: bool },
     /// `x [NOT] CONTAINS|STARTSWITH|ENDSWITH 'search'`.
     Str { op: StrOp, not: bool, operand: Box<Node>, search: String },
 }
@@ -115,7 +116,7 @@ impl Node {
     pub fn is_boolean(&self) -> bool {
         match self {
             Node::Const(c) => matches!(c, Const::Bool(_) | Const::Null),
-            Node::Prop(_) | Node::Negate(_) => false,
+            Node::Prop { .. } | Node::Negate(_) => false,
             _ => true,
         }
     }
@@ -125,7 +126,7 @@ impl fmt::Display for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Node::Const(c) => write!(f, "{c}"),
-            Node::Prop(p) => f.write_str(p),
+            Node::Prop { name, .. } => f.write_str(name),
             Node::Negate(e) => write!(f, "(- {e})"),
             Node::Not(e) => write!(f, "(NOT {e})"),
             Node::BoolCast(e) => write!(f, "{e}"),
@@ -141,7 +142,7 @@ impl fmt::Display for Node {
                 };
                 write!(f, "({l} {s} {r})")
             }
-            Node::In { prop, list, not } => {
+            Node::In { prop, list, not, .. } => {
                 let items: Vec<String> =
                     list.iter().map(|s| Const::Str(s.clone()).to_string()).collect();
                 write!(f, "({prop} {}IN ({}))", if *not { "NOT " } else { "" }, items.join(", "))

@@ -49,6 +49,14 @@ impl FilterError {
 pub trait PropertySource {
     /// The value of property `name`, if the message has it.
     fn property(&self, name: &str) -> Option<&str>;
+
+    /// The values of several properties: `out[i]` = [`property`](Self::property)`(names[i])`.
+    /// Sources that scan (encoded properties) override it to look all of them up in one pass.
+    fn properties<'a>(&'a self, names: &[String], out: &mut [Option<&'a str>]) {
+        for (o, n) in out.iter_mut().zip(names) {
+            *o = self.property(n);
+        }
+    }
 }
 
 /// A message's properties in RocketMQ's encoded form (`k\u{1}v\u{2}...`, as stored in a
@@ -59,6 +67,19 @@ pub struct EncodedProperties<'a>(pub &'a str);
 impl PropertySource for EncodedProperties<'_> {
     fn property(&self, name: &str) -> Option<&str> {
         property::get_property(self.0, name)
+    }
+
+    /// One pass over the encoded string for all names, with `get_property`'s rules: a segment
+    /// `key\u{1}value` with a non-empty key and value; the last occurrence wins.
+    fn properties<'a>(&'a self, names: &[String], out: &mut [Option<&'a str>]) {
+        out.iter_mut().for_each(|o| *o = None);
+        for (k, v) in property::iter_properties(self.0) {
+            for (o, n) in out.iter_mut().zip(names) {
+                if n.len() == k.len() && n == k {
+                    *o = Some(v);
+                }
+            }
+        }
     }
 }
 
@@ -85,7 +106,12 @@ impl PropertySource for [(&str, &str)] {
 pub struct SqlExpression {
     source: String,
     root: expr::Node,
+    /// Distinct property names the expression reads (the nodes' slots).
+    names: Vec<String>,
 }
+
+/// Property slots kept on the stack per evaluation; more distinct names use a heap buffer.
+const STACK_SLOTS: usize = 16;
 
 impl SqlExpression {
     /// Compile an expression, refusing what Java's parser refuses (and text after the end of
@@ -94,7 +120,8 @@ impl SqlExpression {
         if source.trim().is_empty() {
             return Err(FilterError::new("the expression is empty"));
         }
-        Ok(SqlExpression { source: source.to_string(), root: parser::parse(source)? })
+        let (root, names) = parser::parse(source)?;
+        Ok(SqlExpression { source: source.to_string(), root, names })
     }
 
     /// [`compile`](Self::compile) through a small process-wide cache keyed by the expression
@@ -127,7 +154,17 @@ impl SqlExpression {
     /// Three-valued result: `Some(true/false)`, or `None` for NULL and for an evaluation
     /// error (Java throws, e.g. `a > 5` with `a = 'x'`).
     pub fn evaluate<P: PropertySource + ?Sized>(&self, props: &P) -> Option<bool> {
-        match eval::eval(&self.root, props) {
+        let n = self.names.len();
+        let mut stack = [None; STACK_SLOTS];
+        let mut heap = Vec::new();
+        let slots: &mut [Option<&str>] = if n <= STACK_SLOTS {
+            &mut stack[..n]
+        } else {
+            heap.resize(n, None);
+            &mut heap
+        };
+        props.properties(&self.names, slots);
+        match eval::eval(&self.root, slots) {
             Ok(eval::Val::Bool(b)) => Some(b),
             _ => None,
         }

@@ -26,10 +26,11 @@ const MAX_NESTING: usize = 64;
 /// Node limit: keeps evaluation recursion (left-deep AND/OR chains) bounded.
 const MAX_NODES: usize = 1024;
 
-/// Parse an expression into its (boolean) tree.
-pub(crate) fn parse(src: &str) -> Result<Node, FilterError> {
+/// Parse an expression into its (boolean) tree and the distinct property names it reads (a
+/// node's `slot` indexes them).
+pub(crate) fn parse(src: &str) -> Result<(Node, Vec<String>), FilterError> {
     let tokens = tokenize(src)?;
-    let mut p = Parser { tokens, pos: 0, depth: 0, nodes: 0 };
+    let mut p = Parser { tokens, pos: 0, depth: 0, nodes: 0, names: Vec::new() };
     let e = p.or()?;
     let root = as_boolean(e, p.peek_at())?;
     if p.peek() != &Tok::Eof {
@@ -38,7 +39,7 @@ pub(crate) fn parse(src: &str) -> Result<Node, FilterError> {
             format!("unexpected {} after the end of the expression", describe(p.peek())),
         ));
     }
-    Ok(root)
+    Ok((root, p.names))
 }
 
 struct Parser {
@@ -46,6 +47,7 @@ struct Parser {
     pos: usize,
     depth: usize,
     nodes: usize,
+    names: Vec<String>,
 }
 
 fn describe(t: &Tok) -> String {
@@ -64,7 +66,7 @@ fn describe(t: &Tok) -> String {
 fn as_boolean(e: Node, at: usize) -> Result<Node, FilterError> {
     if e.is_boolean() {
         Ok(e)
-    } else if matches!(e, Node::Prop(_)) {
+    } else if matches!(e, Node::Prop { .. }) {
         Ok(Node::BoolCast(Box::new(e)))
     } else {
         Err(FilterError::at(at, format!("expression will not result in a boolean value: {e}")))
@@ -287,13 +289,13 @@ impl Parser {
                         list.push(self.string_literal()?);
                     }
                     self.expect(Tok::RParen, "')' or ',' in the IN list")?;
-                    let Node::Prop(prop) = left else {
+                    let Node::Prop { name: prop, slot } = left else {
                         return Err(FilterError::at(
                             at,
                             format!("expected a property before IN, got: {left}"),
                         ));
                     };
-                    left = self.node(Node::In { prop, list, not })?;
+                    left = self.node(Node::In { prop, slot, list, not })?;
                     continue;
                 }
                 _ => return Ok(left),
@@ -387,7 +389,16 @@ impl Parser {
             Tok::True => Const::Bool(true),
             Tok::False => Const::Bool(false),
             Tok::Null => Const::Null,
-            Tok::Id(name) => return self.node(Node::Prop(name)),
+            Tok::Id(name) => {
+                let slot = match self.names.iter().position(|n| *n == name) {
+                    Some(i) => i,
+                    None => {
+                        self.names.push(name.clone());
+                        self.names.len() - 1
+                    }
+                };
+                return self.node(Node::Prop { name, slot });
+            }
             Tok::LParen => {
                 let e = self.or()?;
                 self.expect(Tok::RParen, "')'")?;

@@ -136,7 +136,8 @@ fn make_message(a: &ProduceArgs, w: usize, seq: u64, i: usize, filler: &Bytes) -
         m.set_keys([format!("k{w}-{seq}-{i}")]);
     }
     if a.prop_mod > 0 {
-        m.put_property("n", ((seq + i as u64) % a.prop_mod).to_string());
+        // The message number of this sender: `seq` counts requests of `a.batch` messages.
+        m.put_property("n", ((seq * a.batch as u64 + i as u64) % a.prop_mod).to_string());
     }
     m
 }
