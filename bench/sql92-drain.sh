@@ -28,7 +28,13 @@ drain() { # label mqbench-args...
   shift
   json=$("$RMQ_BIN/mqbench" consumer -n "$NAMESRV" -t BenchSql --from-first --duration 600 \
     --idle-exit 5 --json "$@" 2>>"$RMQ_WORK/drain.err" | tail -1)
-  python3 -c 'import json,sys; r=json.loads(sys.argv[1]); n=int(sys.argv[2]); t=r["msgs"]/r["msgs_s"] if r["msgs_s"] else float("inf"); print(f"{sys.argv[3]:<10} received {r[\"msgs\"]:>8} in {t:6.2f} s: backlog covered {n/t:>9.0f} msg/s ({r[\"msgs_s\"]:.0f} delivered/s) load {open(\"/proc/loadavg\").read().split()[0]}")' \
+  python3 -c '
+import json, sys
+r = json.loads(sys.argv[1]); n = int(sys.argv[2])
+t = r["msgs"] / r["msgs_s"] if r["msgs_s"] else float("inf")
+load = open("/proc/loadavg").read().split()[0]
+print("%-10s received %8d in %6.2f s: backlog covered %9.0f msg/s (%.0f delivered/s) load %s"
+      % (sys.argv[3], r["msgs"], t, n / t, r["msgs_s"], load))' \
     "$json" "$N" "$label"
 }
 for r in $(seq 1 "$ROUNDS"); do
