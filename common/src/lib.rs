@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod filter;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod message;

@@ -117,6 +117,8 @@ pub struct BrokerConfig {
     pub notify_consumer_ids_changed_enable: bool,
     /// `clientChannelExpiredTime`, ms (120 s).
     pub client_channel_expired_time: u64,
+    /// `enablePropertyFilter` (false, as Java): serve SQL92 subscriptions.
+    pub enable_property_filter: bool,
     /// `rebalanceLockMaxLiveTime`, ms (60 s): how long an orderly queue lock outlives its last
     /// refresh. Java reads it from the system property `rocketmq.broker.rebalance.lockMaxLiveTime`;
     /// a config key lets tests fail over in seconds after a consumer is killed.
@@ -205,6 +207,7 @@ impl Default for BrokerConfig {
             short_polling_time_mills: 1000,
             notify_consumer_ids_changed_enable: true,
             client_channel_expired_time: 120_000,
+            enable_property_filter: false,
             rebalance_lock_max_live_time: 60_000,
             trace_topic_enable: false,
             msg_trace_topic_name: "RMQ_SYS_TRACE_TOPIC".into(),
@@ -252,6 +255,7 @@ mq_common::config_keys!(BrokerConfig {
     short_polling_time_mills: "shortPollingTimeMills", live;
     notify_consumer_ids_changed_enable: "notifyConsumerIdsChangedEnable", live;
     client_channel_expired_time: "clientChannelExpiredTime", live;
+    enable_property_filter: "enablePropertyFilter", live;
     rebalance_lock_max_live_time: "rebalanceLockMaxLiveTime"
         | "rocketmq.broker.rebalance.lockMaxLiveTime";
     trace_topic_enable: "traceTopicEnable";
@@ -274,8 +278,7 @@ mq_common::config_keys!(BrokerConfig {
     rocketmq_home: "rocketmqHome";
 }
 nested: store;
-inert: "aclEnable", "slaveReadEnable", "offsetCheckInSlave", "enablePropertyFilter",
-    "filterSupportRetry", "sendMessageThreadPoolNums", "pullMessageThreadPoolNums",
+inert: "aclEnable", "slaveReadEnable", "offsetCheckInSlave", "filterSupportRetry", "sendMessageThreadPoolNums", "pullMessageThreadPoolNums",
     "useEpollNativeSelector", "haMasterAddress", "haSendHeartbeatInterval",
     "haHousekeepingInterval", "haSlaveFallbehindMax", "slaveTimeout", "compressedRegister",
     "forceRegister", "waitTimeMillsInSendQueue", "enableDLegerCommitLog";

@@ -120,7 +120,7 @@ fn local_route(b: &Broker, topic: &str) -> Option<TopicRouteData> {
             broker_addrs: addrs,
             broker_name: b.cfg.broker_name.clone(),
             cluster: b.cfg.broker_cluster_name.clone(),
-            enable_acting_master: None,
+            enable_acting_master: false,
             zone_name: None,
         }],
         queue_datas: vec![QueueData {

@@ -29,7 +29,7 @@ pub use self::receipt::{ReceiptHandle, TopicKind};
 use self::state::{Entry, QueueState};
 use self::wake::PopWake;
 use crate::broker::Broker;
-use crate::store::GetMessageStatus;
+use crate::store::{GetMessageStatus, ReadFilter};
 
 /// Most messages one pop returns (Apache caps a receive at 32).
 pub const MAX_BATCH: usize = 32;
@@ -391,8 +391,7 @@ impl PopService {
             if want > 0 {
                 let codes = req.tag_codes;
                 let f = |tc: i64| codes.is_none_or(|c| c.contains(&(tc as i32)));
-                let filter: Option<&dyn Fn(i64) -> bool> =
-                    if codes.is_some() { Some(&f) } else { None };
+                let filter: Option<&dyn ReadFilter> = if codes.is_some() { Some(&f) } else { None };
                 let r = b
                     .store
                     .get_message(req.group, topic, queue_id, st.cursor, want, MAX_BYTES, filter);

@@ -85,7 +85,7 @@ impl BrokerHandler {
             rq::GET_CONSUMER_LIST_BY_GROUP => consumer_manage::consumer_list(b, &req),
             rq::HEART_BEAT => client_manage::heartbeat(b, ch, &req),
             rq::UNREGISTER_CLIENT => client_manage::unregister(b, ch, &req),
-            rq::CHECK_CLIENT_CONFIG => Ok(Some(RemotingCommand::success())),
+            rq::CHECK_CLIENT_CONFIG => client_manage::check_client_config(b, &req),
             rq::QUERY_BROKER_OFFSET => consumer_manage::broker_offset(b),
             rq::TRIGGER_DELETE_FILES => {
                 b.store.trigger_delete_files();

@@ -155,6 +155,7 @@ pub fn heartbeat(client_id: &str, group: &str, subs: &[(&str, &str)]) -> Remotin
                 .collect(),
             unit_mode: false,
         }],
+        ..Default::default()
     };
     RemotingCommand::request(rq::HEART_BEAT).with_body(to_json(&hb))
 }
