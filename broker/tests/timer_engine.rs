@@ -12,6 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use mq_broker::store::{MessageStore, StoreConfig};
 use mq_broker::timer::{Intercepted, TimerConfig, TimerService};
+use mq_common::config::ConfigKeys;
 use mq_common::message::property::{TIMER_DELIVER_MS, TIMER_DEQUEUE_MS, TIMER_OUT_MS, UNIQ_KEY};
 use mq_common::message::{encode_properties, MessageExtBrokerInner, RecordView};
 use mq_common::protocol::now_millis;

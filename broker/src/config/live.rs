@@ -1,5 +1,6 @@
-//! Which broker keys UPDATE_BROKER_CONFIG applies at once, and the runtime copies of the
-//! ones read on the request path.
+//! The runtime copies of the broker's live keys read on the request path, and why those keys
+//! are live. Which keys are live is declared in the key table (`broker_config.rs`, flag
+//! `live`; the store's in `store/config.rs`); [`ConfigKeys::key_effect`] answers it.
 //!
 //! Apache RocketMQ's `updateBrokerConfig` sets the properties on the in-memory
 //! BrokerConfig/MessageStoreConfig; a key "is live" when Java reads it at use time rather than
@@ -12,7 +13,8 @@
 //!   `transactionTimeOut` / `transactionCheckMax` (each check run), `transactionCheckInterval`
 //!   (the wait before the next run: an update applies after the current wait),
 //!   `clientChannelExpiredTime`
-//!   (Java 5 `channelExpiredTimeout`, each scan), and the store's `fileReservedTime`,
+//!   (Java 5 `channelExpiredTimeout`, each scan), `enablePropertyFilter` (each pull, heartbeat
+//!   and CHECK_CLIENT_CONFIG), and the store's `fileReservedTime`,
 //!   `deleteWhen`, `diskMaxUsedSpaceRatio`, `cleanFileForciblyEnable` (each clean run);
 //! - fixed at startup (restart needed): identity and network (`brokerName`, `brokerId`,
 //!   `brokerClusterName`, `brokerIP1/2`, `listenPort`, `haListenPort`, `brokerRole`,
@@ -23,82 +25,24 @@
 //!   the timer keys (`timerWheelEnable`, `timerMaxDelaySec`, `timerPrecisionMs`, ...: the
 //!   timer engine is built from them at start).
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+
+#[cfg(doc)]
+use mq_common::config::ConfigKeys;
 
 use super::BrokerConfig;
 
-/// What an updated key does in this broker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyEffect {
-    /// Takes effect at once.
-    Live,
-    /// Recorded (and persisted); takes effect at the next start.
-    Restart,
-    /// Accepted for compatibility with Apache's configs; rmq has no such feature.
-    NoEffect,
-}
-
-/// Broker-side live keys (the store's are [`crate::store::LIVE_STORE_KEYS`]).
-const LIVE_BROKER_KEYS: &[&str] = &[
-    "brokerPermission",
-    "autoCreateTopicEnable",
-    "autoCreateSubscriptionGroup",
-    "maxMessageSize",
-    "longPollingEnable",
-    "shortPollingTimeMills",
-    "notifyConsumerIdsChangedEnable",
-    "clientChannelExpiredTime",
-    "rejectTransactionMessage",
-    "transactionTimeOut",
-    "transactionCheckMax",
-    "transactionCheckInterval",
-];
-
-/// Keys [`BrokerConfig::apply`] accepts but nothing reads.
-const NO_EFFECT_KEYS: &[&str] = &[
-    "aclEnable",
-    "slaveReadEnable",
-    "offsetCheckInSlave",
-    "enablePropertyFilter",
-    "filterSupportRetry",
-    "sendMessageThreadPoolNums",
-    "pullMessageThreadPoolNums",
-    "useEpollNativeSelector",
-    "haMasterAddress",
-    "haSendHeartbeatInterval",
-    "haHousekeepingInterval",
-    "haSlaveFallbehindMax",
-    "slaveTimeout",
-    "compressedRegister",
-    "forceRegister",
-    "waitTimeMillsInSendQueue",
-    "enableDLegerCommitLog",
-    "rocketmqHome",
-    "storeType",
-];
-
-/// What updating a *known* key does (see the module docs for the Java evidence).
-pub fn key_effect(key: &str) -> KeyEffect {
-    if LIVE_BROKER_KEYS.contains(&key) || crate::store::LIVE_STORE_KEYS.contains(&key) {
-        KeyEffect::Live
-    } else if NO_EFFECT_KEYS.contains(&key) {
-        KeyEffect::NoEffect
-    } else {
-        KeyEffect::Restart
-    }
-}
-
 /// Runtime copies of the live keys read on the request path: one relaxed atomic load per
-/// read (the send path reads `maxMessageSize` per message; a lock there would cost more than
-/// the check). Other live keys live where they act: `brokerPermission` in `Broker::perm`,
-/// auto-create flags in the topic/group managers, store keys in the store.
+/// read (a lock there would cost more than the check). Other live keys live where they act:
+/// `brokerPermission` in `Broker::perm`, auto-create flags in the topic/group managers, store
+/// keys (`maxMessageSize` included) in the store.
 #[derive(Debug)]
 pub struct LiveSettings {
-    max_message_size: AtomicUsize,
     long_polling_enable: AtomicBool,
     short_polling_time_mills: AtomicU64,
     notify_consumer_ids_changed_enable: AtomicBool,
     client_channel_expired_time: AtomicU64,
+    enable_property_filter: AtomicBool,
     reject_transaction_message: AtomicBool,
     transaction_time_out: AtomicU64,
     transaction_check_max: AtomicI32,
@@ -109,13 +53,13 @@ impl LiveSettings {
     /// Initial values from the configuration the broker started with.
     pub fn new(cfg: &BrokerConfig) -> Self {
         LiveSettings {
-            max_message_size: AtomicUsize::new(cfg.max_message_size),
             long_polling_enable: AtomicBool::new(cfg.long_polling_enable),
             short_polling_time_mills: AtomicU64::new(cfg.short_polling_time_mills),
             notify_consumer_ids_changed_enable: AtomicBool::new(
                 cfg.notify_consumer_ids_changed_enable,
             ),
             client_channel_expired_time: AtomicU64::new(cfg.client_channel_expired_time),
+            enable_property_filter: AtomicBool::new(cfg.enable_property_filter),
             reject_transaction_message: AtomicBool::new(cfg.reject_transaction_message),
             transaction_time_out: AtomicU64::new(cfg.transaction_time_out),
             transaction_check_max: AtomicI32::new(cfg.transaction_check_max),
@@ -126,21 +70,17 @@ impl LiveSettings {
     /// Copy every value from `cfg` (already validated by [`BrokerConfig::apply`]).
     pub fn store_from(&self, cfg: &BrokerConfig) {
         let r = Ordering::Relaxed;
-        self.max_message_size.store(cfg.max_message_size, r);
         self.long_polling_enable.store(cfg.long_polling_enable, r);
         self.short_polling_time_mills.store(cfg.short_polling_time_mills, r);
         self.notify_consumer_ids_changed_enable.store(cfg.notify_consumer_ids_changed_enable, r);
         self.client_channel_expired_time.store(cfg.client_channel_expired_time, r);
+        self.enable_property_filter.store(cfg.enable_property_filter, r);
         self.reject_transaction_message.store(cfg.reject_transaction_message, r);
         self.transaction_time_out.store(cfg.transaction_time_out, r);
         self.transaction_check_max.store(cfg.transaction_check_max, r);
         self.transaction_check_interval.store(cfg.transaction_check_interval, r);
     }
 
-    /// `maxMessageSize` (body bytes).
-    pub fn max_message_size(&self) -> usize {
-        self.max_message_size.load(Ordering::Relaxed)
-    }
     /// `longPollingEnable`.
     pub fn long_polling_enable(&self) -> bool {
         self.long_polling_enable.load(Ordering::Relaxed)
@@ -156,6 +96,10 @@ impl LiveSettings {
     /// `clientChannelExpiredTime`, ms.
     pub fn client_channel_expired_time(&self) -> u64 {
         self.client_channel_expired_time.load(Ordering::Relaxed)
+    }
+    /// `enablePropertyFilter`: SQL92 subscriptions are served.
+    pub fn enable_property_filter(&self) -> bool {
+        self.enable_property_filter.load(Ordering::Relaxed)
     }
     /// `rejectTransactionMessage`.
     pub fn reject_transaction_message(&self) -> bool {
@@ -180,38 +124,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_known_key_has_an_effect_class() {
-        assert_eq!(key_effect("autoCreateTopicEnable"), KeyEffect::Live);
-        assert_eq!(key_effect("fileReservedTime"), KeyEffect::Live);
-        assert_eq!(key_effect("brokerName"), KeyEffect::Restart);
-        assert_eq!(key_effect("flushDiskType"), KeyEffect::Restart);
-        assert_eq!(key_effect("messageDelayLevel"), KeyEffect::Restart);
-        assert_eq!(key_effect("slaveReadEnable"), KeyEffect::NoEffect);
-        // Every live/no-effect key is one BrokerConfig knows (no typo can hide here).
-        let mut c = BrokerConfig::default();
-        for k in LIVE_BROKER_KEYS.iter().chain(crate::store::LIVE_STORE_KEYS) {
-            let v = c.entries().into_iter().find(|(n, _, _)| n == k).map(|(_, v, _)| v);
-            let v = v.unwrap_or_else(|| match *k {
-                "deleteWhen" => "04".into(),
-                "cleanFileForciblyEnable" => "true".into(),
-                _ => "72".into(),
-            });
-            assert_eq!(c.apply(k, &v), Ok(true), "{k}={v}");
-        }
-        for k in NO_EFFECT_KEYS {
-            let v = if *k == "storeType" { "file" } else { "1" };
-            assert_eq!(c.apply(k, v), Ok(true), "{k}");
-        }
-    }
-
-    #[test]
     fn live_settings_follow_the_config() {
         let mut c = BrokerConfig::default();
         let l = LiveSettings::new(&c);
-        c.apply("maxMessageSize", "1024").unwrap();
-        c.apply("longPollingEnable", "false").unwrap();
+        mq_common::config::ConfigKeys::apply(&mut c, "longPollingEnable", "false").unwrap();
         l.store_from(&c);
-        assert_eq!(l.max_message_size(), 1024);
         assert!(!l.long_polling_enable());
     }
 }

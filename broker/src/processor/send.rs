@@ -21,6 +21,7 @@ use mq_common::remoting::Channel;
 
 use super::{err, Reply};
 use crate::broker::Broker;
+use crate::metrics::MessageType;
 use crate::store::{DurabilityError, PutMessageResult, PutMessageStatus};
 use crate::timer::intercept as timer_intercept;
 
@@ -46,12 +47,22 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
     let (h, queue_id, multi) = check(b, h)?;
     let opaque = req.opaque;
     let body = req.body;
+    // Metrics handle taken before the header moves into the store (None when metrics are off).
+    let counted = b
+        .metrics
+        .topic_in(&h.topic)
+        .map(|t| (t, MessageType::of_send(h.sys_flag, h.properties.as_deref()), body.len()));
     let result = if batch {
         put_batch(b, ch, &h, queue_id, multi, body)
     } else {
         put_one(b, ch, h, queue_id, multi, body)
     };
     let (result, n) = result?;
+    if let Some((t, ty, bytes)) = counted {
+        if result.status.is_stored() {
+            t.add(ty, n, bytes);
+        }
+    }
     finish(b, ch, opaque, queue_id, result, n)
 }
 
@@ -136,6 +147,7 @@ pub(crate) fn check(
                 reconsume = h.reconsume_times,
                 "send to %RETRY% past max reconsume times → DLQ"
             );
+            b.metrics.sent_to_dlq(group);
             h.topic = dlq;
             queue_id = 0;
         }
@@ -191,17 +203,19 @@ fn put_one(
     multi: bool,
     body: Bytes,
 ) -> Result<(PutMessageResult, usize), RemotingCommand> {
-    let max = b.live.max_message_size();
-    if body.len() > max {
-        return Err(err(
-            response::MESSAGE_ILLEGAL,
-            format!("message body size {} exceeds maxMessageSize {max}", body.len()),
-        ));
-    }
     let topic = std::mem::take(&mut h.topic);
     let mut m = base_inner(b, ch, &h, topic, queue_id, multi);
     m.body = body;
     m.properties = add_cluster(b, h.properties.take().unwrap_or_default());
+    Ok((put_inner(b, m)?, 1))
+}
+
+/// Store one message as the send paths (remoting and gRPC) do: a transactional one becomes a
+/// half message in the internal half topic; put statistics (the store checks size and format).
+pub(crate) fn put_inner(
+    b: &Broker,
+    mut m: MessageExtBrokerInner,
+) -> Result<PutMessageResult, RemotingCommand> {
     if m.property(TRAN_MSG) == Some("true") {
         if b.live.reject_transaction_message() {
             return Err(err(
@@ -224,11 +238,31 @@ fn put_one(
         // A half message is timed when it is committed (transaction.rs), not now.
         b.timer.intercept(&mut m).map_err(|e| err(e.code(), e.to_string()))?;
     }
-    if let Err(e) = m.check_format() {
-        return Err(err(response::MESSAGE_ILLEGAL, format!("message format illegal: {e}")));
-    }
+    // Size and format are checked by the store, the one place that does it for every put.
     b.stats.put_bytes.fetch_add(m.body.len() as u64, Ordering::Relaxed);
-    Ok((b.store.put_message(m), 1))
+    Ok(b.store.put_message(m))
+}
+
+/// Wait until a stored message is durable when the store asks for it (SYNC_FLUSH); the final
+/// status. For front ends that answer on their own task (gRPC); remoting answers from the
+/// flusher's callback instead (`finish`).
+pub(crate) async fn wait_durable(b: &Broker, r: &PutMessageResult) -> PutMessageStatus {
+    if !(r.status == PutMessageStatus::PutOk && r.needs_durable_wait) {
+        return r.status;
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    b.store.on_durable(
+        r.end_offset(),
+        Box::new(move |res| {
+            let _ = tx.send(res);
+        }),
+    );
+    match rx.await {
+        Ok(Ok(())) => PutMessageStatus::PutOk,
+        Ok(Err(DurabilityError::FlushTimeout)) => PutMessageStatus::FlushDiskTimeout,
+        Ok(Err(DurabilityError::Poisoned)) => PutMessageStatus::Poisoned,
+        Ok(Err(DurabilityError::ShutDown)) | Err(_) => PutMessageStatus::ServiceNotAvailable,
+    }
 }
 
 fn put_batch(
@@ -253,23 +287,10 @@ fn put_batch(
     let batch_props = add_cluster(b, h.properties.clone().unwrap_or_default());
     let mut msgs = Vec::with_capacity(items.len());
     for it in items {
-        let max = b.live.max_message_size();
-        if it.body.len() > max {
-            return Err(err(
-                response::MESSAGE_ILLEGAL,
-                format!("message body size {} exceeds maxMessageSize {max}", it.body.len()),
-            ));
-        }
         let mut m = base_inner(b, ch, h, h.topic.clone(), queue_id, multi);
         m.flag = it.flag;
         m.body = it.body;
         m.properties = merge_batch_properties(it.properties, &batch_props);
-        if m.delay_level() > 0 {
-            return Err(err(
-                response::MESSAGE_ILLEGAL,
-                "batch message does not support delay levels",
-            ));
-        }
         // Java's broker ignores timer properties in a batch and delivers at once; refusing
         // says so instead of silently dropping the requested time.
         if timer_intercept::may_be_timer(&m.properties)
@@ -279,9 +300,6 @@ fn put_batch(
                 response::MESSAGE_ILLEGAL,
                 "batch message does not support timer messages (TIMER_DELIVER_MS, TIMER_DELAY_SEC, TIMER_DELAY_MS, __STARTDELIVERTIME); send them one by one",
             ));
-        }
-        if let Err(e) = m.check_format() {
-            return Err(err(response::MESSAGE_ILLEGAL, format!("message format illegal: {e}")));
         }
         b.stats.put_bytes.fetch_add(m.body.len() as u64, Ordering::Relaxed);
         msgs.push(m);

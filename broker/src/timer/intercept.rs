@@ -164,12 +164,12 @@ pub fn intercept(
     if deliver_ms - now > cfg.max_delay_ms() {
         return Err(illegal);
     }
-    if cfg.congest_num_each_slot < i32::MAX as i64
-        && congested(slot_population(deliver_ms), cfg.congest_num_each_slot)
+    if cfg.congest_num_each_slot.get() < i32::MAX as i64
+        && congested(slot_population(deliver_ms), cfg.congest_num_each_slot.get())
     {
-        return Err(TimerReject::FlowControl { congest: cfg.congest_num_each_slot });
+        return Err(TimerReject::FlowControl { congest: cfg.congest_num_each_slot.get() });
     }
-    let out_ms = timer_out_ms(deliver_ms, cfg.precision_ms).to_string();
+    let out_ms = timer_out_ms(deliver_ms, cfg.precision_ms()).to_string();
     let qid = msg.queue_id.to_string();
     let real_topic = std::mem::replace(&mut msg.topic, WHEEL_TIMER_TOPIC.to_owned());
     let p = &mut msg.properties;
@@ -285,7 +285,8 @@ mod tests {
 
     #[test]
     fn flow_control_when_configured() {
-        let cfg = TimerConfig { congest_num_each_slot: 10, ..TimerConfig::default() };
+        let mut cfg = TimerConfig::default();
+        mq_common::config::ConfigKeys::apply(&mut cfg, "timerCongestNumEachSlot", "10").unwrap();
         let mut m = msg(&[(TIMER_DELAY_SEC, "5")]);
         assert_eq!(
             intercept(&cfg, NOW, &mut m, |_| 20),

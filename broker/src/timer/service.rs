@@ -133,9 +133,9 @@ impl TimerService {
             return Ok(TimerService { cfg: cfg.clone(), engine: None, rates: Self::no_rates() });
         }
         let root = store.root_dir().to_path_buf();
-        let log = TimerLog::open(&root.join("timerlog"), cfg.log_file_size)?;
+        let log = TimerLog::open(&root.join("timerlog"), cfg.log_file_size.get() as u64)?;
         let checkpoint_path = checkpoint::path(&root);
-        let r = recover(cfg.precision_ms, store, &log, TimerCheckpoint::load(&checkpoint_path))?;
+        let r = recover(cfg.precision_ms(), store, &log, TimerCheckpoint::load(&checkpoint_path))?;
         let mark = r.checkpoint.delivered_phy;
         let engine = Engine {
             cfg: cfg.clone(),
@@ -315,7 +315,7 @@ impl Engine {
     // ------------------------------------------------------------------ enqueue
 
     fn enqueue_loop(&self) {
-        let every = Duration::from_millis(self.cfg.flush_interval_ms);
+        let every = Duration::from_millis(self.cfg.flush_interval_ms.get() as u64);
         let mut last_checkpoint = Instant::now();
         while !self.stopping() {
             let took = match self.enqueue_batch() {
@@ -356,7 +356,7 @@ impl Engine {
             }
             _ => return Ok(0),
         }
-        let p = self.cfg.precision_ms;
+        let p = self.cfg.precision_ms();
         let mut items = Vec::with_capacity(r.messages.len());
         for (rec, &qo) in r.messages.iter().zip(&r.queue_offsets) {
             match RecordView::parse(rec, false) {
@@ -433,7 +433,7 @@ impl Engine {
             log_end,
             read_time_ms,
             delivered_phy,
-            precision_ms: self.cfg.precision_ms,
+            precision_ms: self.cfg.precision_ms(),
         };
         if ck != *written {
             ck.store(&self.checkpoint_path)?;

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use mq_broker::{BrokerConfig, BrokerController};
+pub use mq_broker::{BrokerConfig, BrokerController};
+pub use mq_common::config::ConfigKeys;
 use mq_common::message::property::{KEYS, TAGS, UNIQ_KEY};
 use mq_common::message::{encode_properties, MessageExt};
 use mq_common::protocol::body::{to_json, ConsumerData, HeartbeatData, SubscriptionData};
@@ -24,6 +25,7 @@ pub fn test_config(dir: &std::path::Path) -> BrokerConfig {
         ("brokerIP2", "127.0.0.1"),
         ("listenPort", "0"),
         ("brokerName", "broker-test"),
+        ("grpcServerPort", "0"),
         ("storePathRootDir", dir.to_str().unwrap()),
         ("messageDelayLevel", "1s 2s 3s"),
         ("mappedFileSizeCommitLog", "10485760"),
@@ -153,6 +155,7 @@ pub fn heartbeat(client_id: &str, group: &str, subs: &[(&str, &str)]) -> Remotin
                 .collect(),
             unit_mode: false,
         }],
+        ..Default::default()
     };
     RemotingCommand::request(rq::HEART_BEAT).with_body(to_json(&hb))
 }

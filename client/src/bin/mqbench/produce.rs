@@ -144,6 +144,10 @@ fn make_message(a: &ProduceArgs, w: usize, seq: u64, i: usize, filler: &Bytes) -
         let at = payload::now_micros() / 1000 + ((a.timer_lead + offset) * 1000.0) as u64;
         m.set_deliver_time_ms(at as i64);
     }
+    if a.prop_mod > 0 {
+        // The message number of this sender: `seq` counts requests of `a.batch` messages.
+        m.put_property("n", ((seq * a.batch as u64 + i as u64) % a.prop_mod).to_string());
+    }
     m
 }
 
