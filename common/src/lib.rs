@@ -2,6 +2,7 @@
 //! message record codec, the Java-properties config loader and async remoting on tokio.
 #![warn(missing_docs)]
 
+pub mod acl;
 pub mod config;
 pub mod message;
 pub mod protocol;

@@ -1,0 +1,27 @@
+//! Access control, ACL 1.0 compatible (spec `replication-acl.md` §2): the request signature
+//! clients add ([`Credentials::sign`]) and servers check, the `plain_acl.yml` accounts
+//! ([`PlainAcl`], reloaded by [`AclFile`]) and the per-request check ([`AclValidator`]).
+
+mod address;
+mod file;
+mod perm;
+mod plain;
+mod signature;
+mod validator;
+
+pub use address::AddressPattern;
+pub use file::AclFile;
+pub use perm::Perm;
+pub use plain::{Account, PlainAcl, Resource, MAX_FILE_BYTES, RETRY_PREFIX};
+pub use signature::{
+    sign_content, signature, verify, Credentials, ACCESS_KEY, SECURITY_TOKEN, SIGNATURE,
+    UNIQUE_KEY_QUERY,
+};
+pub use validator::{
+    AclDenied, AclValidator, Role, BROKER_ADMIN_CODES, DENIAL_PREFIX, NAMESRV_ADMIN_CODES,
+};
+
+/// Environment variable a client reads its access key from when none is configured.
+pub const ENV_ACCESS_KEY: &str = "RMQ_ACCESS_KEY";
+/// Environment variable a client reads its secret key from when none is configured.
+pub const ENV_SECRET_KEY: &str = "RMQ_SECRET_KEY";
