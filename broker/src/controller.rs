@@ -74,6 +74,20 @@ impl BrokerController {
             .parse()
             .map_err(|_| anyhow::anyhow!("brokerIP1 '{}' is not an IP address", cfg.broker_ip1))?;
         std::fs::create_dir_all(cfg.store_path_root_dir.join("config"))?;
+        cfg.security.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let shutdown = CancellationToken::new();
+        let acl = mq_common::acl::server_validator(
+            &cfg.security,
+            cfg.config_file.as_deref(),
+            mq_common::acl::Role::Broker,
+            &cfg.msg_trace_topic_name,
+            shutdown.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("aclEnable=true but {e}"))?;
+        let server_config = ServerConfig { acl, ..ServerConfig::default() };
+        // Requests to name servers are signed when accessKey/secretKey are set.
+        let client_config =
+            ClientConfig { credentials: cfg.security.credentials(), ..ClientConfig::default() };
 
         let store = open_store(&cfg)?;
         let root = cfg.store_path_root_dir.clone();
@@ -90,8 +104,8 @@ impl BrokerController {
             store_host: SocketAddr::new(store_ip, cfg.listen_port),
             perm: AtomicI32::new(cfg.broker_permission),
             boot_timestamp: now_millis(),
-            client: RemotingClient::new(ClientConfig::default()),
-            shutdown: CancellationToken::new(),
+            client: RemotingClient::new(client_config),
+            shutdown,
             live_cfg: RwLock::new(cfg.clone()),
             live: crate::config::LiveSettings::new(&cfg),
             store,
@@ -111,10 +125,9 @@ impl BrokerController {
         ));
 
         let handler = Arc::new(BrokerHandler { broker: broker.clone() });
-        let mut servers =
-            vec![RemotingServer::start(main, handler.clone(), ServerConfig::default())];
+        let mut servers = vec![RemotingServer::start(main, handler.clone(), server_config.clone())];
         if let Some(f) = fast {
-            servers.push(RemotingServer::start(f, handler, ServerConfig::default()));
+            servers.push(RemotingServer::start(f, handler, server_config));
         }
 
         let mut tasks = Vec::new();

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use mq_common::acl::Credentials;
 use mq_common::protocol::body::{
     self, ConsumerListByGroupResponseBody, HeartbeatData, LockBatchRequestBody,
     LockBatchResponseBody, MessageQueue, TopicRouteData,
@@ -30,11 +31,13 @@ pub struct ClientApi {
 }
 
 impl ClientApi {
-    /// A new RPC layer talking to `namesrv` (tried in order, sticking to the last that answered).
-    pub fn new(namesrv: Vec<String>, timeout: Duration) -> Self {
+    /// A new RPC layer talking to `namesrv` (tried in order, sticking to the last that
+    /// answered), signing every request with `credentials` when given.
+    pub fn new(namesrv: Vec<String>, timeout: Duration, credentials: Option<Credentials>) -> Self {
         ClientApi {
             remoting: RemotingClient::new(ClientConfig {
                 connect_timeout: timeout,
+                credentials,
                 ..Default::default()
             }),
             namesrv: std::sync::Arc::new(namesrv),

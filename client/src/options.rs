@@ -4,6 +4,8 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use mq_common::acl::{Credentials, ENV_ACCESS_KEY, ENV_SECRET_KEY};
+
 /// Connection-level settings common to every client kind.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -21,6 +23,14 @@ pub struct ClientOptions {
     pub route_refresh_interval: Duration,
     /// How often heartbeats are sent to every broker: 30 s.
     pub heartbeat_interval: Duration,
+    /// ACL credentials every request is signed with. Default: from the environment
+    /// variables `RMQ_ACCESS_KEY` and `RMQ_SECRET_KEY` when both are set, else none.
+    pub credentials: Option<Credentials>,
+}
+
+/// The credentials from `RMQ_ACCESS_KEY` / `RMQ_SECRET_KEY`, if both are set.
+pub fn env_credentials() -> Option<Credentials> {
+    Credentials::from_env(ENV_ACCESS_KEY, ENV_SECRET_KEY)
 }
 
 impl Default for ClientOptions {
@@ -32,6 +42,7 @@ impl Default for ClientOptions {
             rpc_timeout: Duration::from_secs(3),
             route_refresh_interval: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(30),
+            credentials: env_credentials(),
         }
     }
 }
@@ -72,6 +83,17 @@ macro_rules! client_option_setters {
             /// Heartbeat period (default 30 s).
             pub fn heartbeat_interval(mut self, t: std::time::Duration) -> Self {
                 self.opts.heartbeat_interval = t;
+                self
+            }
+            /// Sign every request with this access key and secret (ACL 1.0), overriding
+            /// `RMQ_ACCESS_KEY` / `RMQ_SECRET_KEY`.
+            pub fn credentials(
+                mut self,
+                access_key: impl Into<String>,
+                secret_key: impl Into<String>,
+            ) -> Self {
+                self.opts.credentials =
+                    Some(mq_common::acl::Credentials::new(access_key, secret_key));
                 self
             }
             /// Replace all connection-level settings at once (e.g. one [`ClientOptions`]

@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod config;
+pub mod log_limit;
 pub mod message;
 pub mod protocol;
 pub mod remoting;

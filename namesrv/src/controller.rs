@@ -40,6 +40,8 @@ pub struct NamesrvController {
     state: Arc<NamesrvState>,
     server: RemotingServer,
     scanner: Scanner,
+    /// Stops the ACL file reloader.
+    acl_stop: tokio_util::sync::CancellationToken,
 }
 
 impl NamesrvController {
@@ -48,7 +50,17 @@ impl NamesrvController {
         config.validate().map_err(StartError::Config)?;
         let addr = config.listen_socket_addr().map_err(StartError::Config)?;
         let kv = KvConfig::load(&config.kv_config_path)?;
+        let acl_stop = tokio_util::sync::CancellationToken::new();
+        let acl = mq_common::acl::server_validator(
+            &config.security,
+            config.config_file.as_deref(),
+            mq_common::acl::Role::Namesrv { check_reads: config.security.acl_check_reads },
+            "",
+            acl_stop.clone(),
+        )
+        .map_err(|e| StartError::Config(format!("aclEnable=true but {e}")))?;
         let server_config = ServerConfig {
+            acl,
             max_frame: config.frame_max_length,
             idle_timeout: Some(Duration::from_secs(config.server_channel_max_idle_time_seconds))
                 .filter(|d| !d.is_zero()),
@@ -62,7 +74,7 @@ impl NamesrvController {
             .map_err(|source| StartError::Bind { addr, source })?;
         let scanner = Scanner::spawn(state.clone());
         tracing::info!(addr = %server.local_addr(), "name server started");
-        Ok(NamesrvController { state, server, scanner })
+        Ok(NamesrvController { state, server, scanner, acl_stop })
     }
 
     /// The bound address (the real port when `listenPort=0`).
@@ -78,6 +90,7 @@ impl NamesrvController {
     /// Stop the scanner, stop accepting, let in-flight responses drain, close connections.
     pub async fn shutdown(self) {
         self.scanner.stop().await;
+        self.acl_stop.cancel();
         self.server.shutdown().await;
         tracing::info!("name server stopped");
     }

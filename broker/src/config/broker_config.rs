@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::path::PathBuf;
 
+use mq_common::config::{ConfigKeys, SecurityConfig};
+
 /// `brokerRole`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BrokerRole {
@@ -149,6 +151,9 @@ pub struct BrokerConfig {
     pub rocketmq_home: String,
     /// The file given with `-c` (not a key): UPDATE_BROKER_CONFIG rewrites it, as Java does.
     pub config_file: Option<PathBuf>,
+    /// Access control and TLS (`aclEnable`, `aclFilePath`, `accessKey`/`secretKey` for the
+    /// broker's own requests to name servers, `tlsMode`, ...), shared with the name server.
+    pub security: SecurityConfig,
 }
 
 /// Java default delay table.
@@ -216,6 +221,7 @@ impl Default for BrokerConfig {
             store_keys: BTreeMap::new(),
             rocketmq_home: String::new(),
             config_file: None,
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -337,8 +343,7 @@ impl BrokerConfig {
                 }
             }
             // Accepted for compatibility with Apache's sample configs; no effect here.
-            "aclEnable"
-            | "slaveReadEnable"
+            "slaveReadEnable"
             | "offsetCheckInSlave"
             | "enablePropertyFilter"
             | "filterSupportRetry"
@@ -373,7 +378,7 @@ impl BrokerConfig {
                 }
                 self.store_keys.insert(k.into(), v.into());
             }
-            _ => return Ok(false),
+            _ => return self.security.apply(key, value),
         }
         Ok(true)
     }
@@ -426,6 +431,7 @@ impl BrokerConfig {
                 }
             }
         }
+        v.extend(self.security.entries().into_iter().map(|e| (e.key, e.value, e.important)));
         v
     }
 

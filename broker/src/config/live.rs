@@ -54,7 +54,6 @@ const LIVE_BROKER_KEYS: &[&str] = &[
 
 /// Keys [`BrokerConfig::apply`] accepts but nothing reads.
 const NO_EFFECT_KEYS: &[&str] = &[
-    "aclEnable",
     "slaveReadEnable",
     "offsetCheckInSlave",
     "enablePropertyFilter",

@@ -8,7 +8,7 @@
 
 use std::sync::atomic::Ordering;
 
-use mq_common::config::parse_properties;
+use mq_common::config::{parse_properties, SECRET_KEYS, WIRE_FORBIDDEN_KEYS};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::RemotingCommand;
 
@@ -27,11 +27,36 @@ pub fn get_broker_config(b: &Broker) -> RemotingCommand {
     for (k, v, _) in cfg.entries() {
         text.push_str(k);
         text.push('=');
-        text.push_str(&v);
+        // The broker's own secret (for the name servers) is never sent back.
+        text.push_str(if SECRET_KEYS.contains(&k) && !v.is_empty() { "****" } else { &v });
         text.push('\n');
     }
     let version = serde_json::to_string(&b.topics.wrapper().data_version).unwrap_or_default();
     RemotingCommand::success().with_ext("version", version).with_body(text.into_bytes())
+}
+
+/// Keys naming files or directories the broker reads or writes, or programs' home: never
+/// from the wire (CVE-2023-33246 turned `rocketmqHome` into remote code execution).
+const PATH_KEYS: &[&str] = &[
+    "storePathRootDir",
+    "storePathCommitLog",
+    "storePathConsumeQueue",
+    "storePathIndex",
+    "storeCheckpoint",
+    "abortFile",
+    "rocketmqHome",
+    "configFile",
+    "brokerConfigPath",
+    "kvConfigPath",
+];
+
+/// May `key` be changed by UPDATE_BROKER_CONFIG? Not paths (by the list, or by a name that
+/// contains "path" or ends in "dir", "home" or "file") and not the security keys.
+fn wire_settable(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    let looks_like_path =
+        lower.contains("path") || ["dir", "home", "file"].iter().any(|w| lower.ends_with(w));
+    !(PATH_KEYS.contains(&key) || WIRE_FORBIDDEN_KEYS.contains(&key) || looks_like_path)
 }
 
 /// UPDATE_BROKER_CONFIG (25): properties text body (Java `Properties` syntax).
@@ -43,6 +68,18 @@ pub fn update_broker_config(b: &Broker, req: &RemotingCommand) -> RemotingComman
     };
     if props.is_empty() {
         return err(response::SYSTEM_ERROR, "string2Properties error: no key=value in the body");
+    }
+    let refused: Vec<&str> =
+        props.iter().map(|(k, _)| k.as_str()).filter(|k| !wire_settable(k)).collect();
+    if !refused.is_empty() {
+        return err(
+            response::NO_PERMISSION,
+            format!(
+                "refused, nothing changed: {} cannot be set over the network (file paths and \
+                 security settings); edit the config file and restart",
+                refused.join(",")
+            ),
+        );
     }
     let _guard = UPDATE_LOCK.lock();
     let mut next = b.live_cfg.read().clone();
@@ -106,4 +143,36 @@ pub fn update_broker_config(b: &Broker, req: &RemotingCommand) -> RemotingComman
         r.remark = Some(notes.join("; "));
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wire_settable;
+
+    #[test]
+    fn paths_and_security_keys_are_not_settable() {
+        for k in [
+            "storePathRootDir",
+            "storePathCommitLog",
+            "rocketmqHome",
+            "aclEnable",
+            "aclFilePath",
+            "secretKey",
+            "tlsMode",
+            "tls.server.certPath",
+            "someNewLogDir",
+        ] {
+            assert!(!wire_settable(k), "{k}");
+        }
+        for k in [
+            "brokerPermission",
+            "fileReservedTime",
+            "deleteWhen",
+            "maxMessageSize",
+            "mappedFileSizeCommitLog",
+            "cleanFileForciblyEnable",
+        ] {
+            assert!(wire_settable(k), "{k}");
+        }
+    }
 }

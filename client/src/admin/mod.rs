@@ -31,7 +31,8 @@ pub use partial::{brokers_of, fan_out, BrokerFailure, BrokerRef, PerBroker};
 
 use crate::api::ClientApi;
 use crate::error::{ClientError, Result};
-use crate::options::parse_namesrv_addrs;
+use crate::options::{env_credentials, parse_namesrv_addrs};
+use mq_common::acl::Credentials;
 
 /// Admin client: stateless requests to nameservers and brokers.
 #[derive(Clone)]
@@ -51,14 +52,25 @@ impl Admin {
     }
 
     /// An admin client over these nameserver addresses; `timeout` bounds every RPC. Nothing
-    /// is connected yet (connections open on first use), so this is not async.
+    /// is connected yet (connections open on first use), so this is not async. Requests are
+    /// signed with `RMQ_ACCESS_KEY` / `RMQ_SECRET_KEY` when both are set.
     pub fn new(namesrv_addrs: Vec<String>, timeout: Duration) -> Result<Admin> {
+        Self::with_credentials(namesrv_addrs, timeout, env_credentials())
+    }
+
+    /// [`Admin::new`] signing every request with `credentials` (ACL 1.0; an admin account
+    /// for the requests that change topics, groups, offsets or settings).
+    pub fn with_credentials(
+        namesrv_addrs: Vec<String>,
+        timeout: Duration,
+        credentials: Option<Credentials>,
+    ) -> Result<Admin> {
         if namesrv_addrs.is_empty() {
             return Err(ClientError::InvalidArgument(
                 "no nameserver address (use -n or NAMESRV_ADDR)".into(),
             ));
         }
-        Ok(Admin { api: ClientApi::new(namesrv_addrs, timeout) })
+        Ok(Admin { api: ClientApi::new(namesrv_addrs, timeout, credentials) })
     }
 
     /// The RPC layer (for requests not wrapped here).

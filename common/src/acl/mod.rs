@@ -25,3 +25,21 @@ pub use validator::{
 pub const ENV_ACCESS_KEY: &str = "RMQ_ACCESS_KEY";
 /// Environment variable a client reads its secret key from when none is configured.
 pub const ENV_SECRET_KEY: &str = "RMQ_SECRET_KEY";
+
+/// The request check of a server, or `None` when `aclEnable` is off: loads the ACL file
+/// (`aclFilePath`, default `plain_acl.yml` beside `config_file`) and keeps it current until
+/// `stop` fires. An unreadable or invalid file at start is an error.
+pub fn server_validator(
+    cfg: &crate::config::SecurityConfig,
+    config_file: Option<&std::path::Path>,
+    role: Role,
+    trace_topic: &str,
+    stop: tokio_util::sync::CancellationToken,
+) -> Result<Option<std::sync::Arc<AclValidator>>, String> {
+    if !cfg.acl_enable {
+        return Ok(None);
+    }
+    let file = AclFile::load(&cfg.acl_file(config_file))?;
+    file.spawn_reloader(cfg.acl_reload_interval(), stop);
+    Ok(Some(std::sync::Arc::new(AclValidator::new(role, file.shared(), trace_topic))))
+}

@@ -169,6 +169,12 @@ pub struct AclValidator {
     trace_topic: String,
 }
 
+impl std::fmt::Debug for AclValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AclValidator({:?}, {} accounts)", self.role, self.current.load().accounts.len())
+    }
+}
+
 impl AclValidator {
     /// A validator for `role` reading the accounts from `current`.
     pub fn new(role: Role, current: Arc<ArcSwap<PlainAcl>>, trace_topic: &str) -> Self {

@@ -160,9 +160,13 @@ pub fn expand_home(s: &str) -> PathBuf {
 /// assert_eq!(b.apply("nope", "1"), Ok(false));
 /// assert!(b.apply("listenPort", "99999").is_err());
 /// ```
+///
+/// Fields that are themselves [`ConfigKeys`] (a key group shared by several servers, such as
+/// [`SecurityConfig`](crate::config::SecurityConfig)) are listed after the keys as
+/// `..field;`: their keys are applied and listed as if they were written here.
 #[macro_export]
 macro_rules! config_keys {
-    ($ty:ty { $( $($field:ident).+ : $key:literal $(| $alias:literal)* $(, $imp:ident)? ; )* }) => {
+    ($ty:ty { $( $($field:ident).+ : $key:literal $(| $alias:literal)* $(, $imp:ident)? ; )* $( .. $flat:ident ; )* }) => {
         impl $crate::config::ConfigKeys for $ty {
             fn apply(&mut self, key: &str, value: &str) -> ::std::result::Result<bool, ::std::string::String> {
                 match key {
@@ -172,11 +176,19 @@ macro_rules! config_keys {
                             Ok(true)
                         }
                     )*
-                    _ => Ok(false),
+                    _ => {
+                        $(
+                            if $crate::config::ConfigKeys::apply(&mut self.$flat, key, value)? {
+                                return Ok(true);
+                            }
+                        )*
+                        Ok(false)
+                    }
                 }
             }
             fn entries(&self) -> ::std::vec::Vec<$crate::config::ConfigEntry> {
-                ::std::vec![
+                #[allow(unused_mut)]
+                let mut v = ::std::vec![
                     $(
                         $crate::config::ConfigEntry {
                             key: $key,
@@ -184,7 +196,9 @@ macro_rules! config_keys {
                             important: $crate::config_keys!(@important $($imp)?),
                         }
                     ),*
-                ]
+                ];
+                $( v.extend($crate::config::ConfigKeys::entries(&self.$flat)); )*
+                v
             }
         }
     };

@@ -412,8 +412,20 @@ async fn read_loop<E: ChannelEvents>(
     }
 }
 
+/// One warning per 10 s for malformed frames (a port scanner or a wrong protocol would
+/// otherwise log a line per connection).
+static BAD_FRAME_LOG: crate::log_limit::LogLimiter =
+    crate::log_limit::LogLimiter::new(Duration::from_secs(10));
+
 fn log_bad_frame(ch: &Channel, e: &FrameError) {
-    tracing::warn!(peer = %ch.peer_addr(), error = %e, "malformed frame, closing connection");
+    match BAD_FRAME_LOG.allow() {
+        Some(suppressed) => {
+            tracing::warn!(peer = %ch.peer_addr(), error = %e, suppressed, "malformed frame, closing connection")
+        }
+        None => {
+            tracing::debug!(peer = %ch.peer_addr(), error = %e, "malformed frame, closing connection")
+        }
+    }
 }
 
 async fn write_loop(wr: Arc<OwnedWriteHalf>, ch: Channel) {

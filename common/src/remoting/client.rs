@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use tokio::net::TcpStream;
 
 use super::channel::{Channel, ChannelEvents, RemotingError};
+use crate::acl::Credentials;
 use crate::protocol::codes::response;
 use crate::protocol::frame::DEFAULT_MAX_FRAME;
 use crate::protocol::RemotingCommand;
@@ -30,11 +31,18 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Maximum frame accepted from servers.
     pub max_frame: usize,
+    /// Sign every request with these (ACL 1.0 `AccessKey` + `Signature`), as Java's
+    /// `AclClientRPCHook`.
+    pub credentials: Option<Credentials>,
 }
 
 impl Default for ClientConfig {
     fn default() -> Self {
-        ClientConfig { connect_timeout: Duration::from_secs(3), max_frame: DEFAULT_MAX_FRAME }
+        ClientConfig {
+            connect_timeout: Duration::from_secs(3),
+            max_frame: DEFAULT_MAX_FRAME,
+            credentials: None,
+        }
     }
 }
 
@@ -136,14 +144,22 @@ impl RemotingClient {
         }
     }
 
+    /// Sign `request` when the client has credentials (both invoke paths call this).
+    fn sign(&self, request: &mut RemotingCommand) {
+        if let Some(c) = &self.inner.config.credentials {
+            c.sign(request);
+        }
+    }
+
     /// Send a request to `addr` and wait for the response.
     pub async fn invoke(
         &self,
         addr: &str,
-        request: RemotingCommand,
+        mut request: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand, RemotingError> {
         let ch = self.channel(addr).await?;
+        self.sign(&mut request);
         ch.request(request, timeout).await
     }
 
@@ -151,9 +167,10 @@ impl RemotingClient {
     pub async fn invoke_oneway(
         &self,
         addr: &str,
-        request: RemotingCommand,
+        mut request: RemotingCommand,
     ) -> Result<(), RemotingError> {
         let ch = self.channel(addr).await?;
+        self.sign(&mut request);
         if ch.send_oneway(request) {
             Ok(())
         } else {

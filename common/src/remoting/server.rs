@@ -11,6 +11,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::channel::{Channel, ChannelEvents};
+use crate::acl::AclValidator;
+use crate::log_limit::LogLimiter;
 use crate::protocol::codes::response;
 use crate::protocol::frame::DEFAULT_MAX_FRAME;
 use crate::protocol::RemotingCommand;
@@ -26,6 +28,9 @@ pub struct ServerConfig {
     pub idle_timeout: Option<Duration>,
     /// On shutdown, how long to wait for queued responses to be written.
     pub drain_timeout: Duration,
+    /// Access control: every request is checked before the handler sees it (`aclEnable`);
+    /// a denied request gets Java's error response and never reaches the handler.
+    pub acl: Option<Arc<AclValidator>>,
 }
 
 impl Default for ServerConfig {
@@ -35,6 +40,7 @@ impl Default for ServerConfig {
             max_frame: DEFAULT_MAX_FRAME,
             idle_timeout: Some(Duration::from_secs(120)),
             drain_timeout: Duration::from_secs(3),
+            acl: None,
         }
     }
 }
@@ -72,7 +78,14 @@ pub trait RequestHandler: Send + Sync + 'static {
     }
 }
 
-struct Events<H>(Arc<H>);
+struct Events<H> {
+    handler: Arc<H>,
+    acl: Option<Arc<AclValidator>>,
+}
+
+/// One warning per 10 s for denied requests (a client retrying with a wrong key must not
+/// flood the log); the count of the others is in the next line.
+static DENIAL_LOG: LogLimiter = LogLimiter::new(Duration::from_secs(10));
 
 impl<H: RequestHandler> ChannelEvents for Events<H> {
     fn on_request(
@@ -80,7 +93,19 @@ impl<H: RequestHandler> ChannelEvents for Events<H> {
         channel: &Channel,
         request: RemotingCommand,
     ) -> impl Future<Output = Option<RemotingCommand>> + Send {
-        self.0.handle(channel, request)
+        let denied = match &self.acl {
+            Some(v) => v.check(&request, channel.peer_addr().ip()).err(),
+            None => None,
+        };
+        async move {
+            if let Some(d) = denied {
+                if let Some(suppressed) = DENIAL_LOG.allow() {
+                    tracing::warn!(peer = %channel.peer_addr(), code = request.code, reason = %d, suppressed, "request denied by ACL");
+                }
+                return Some(d.response());
+            }
+            self.handler.handle(channel, request).await
+        }
     }
 }
 
@@ -139,7 +164,7 @@ async fn accept_loop<H: RequestHandler>(
     shutdown: CancellationToken,
 ) {
     let limit = Arc::new(Semaphore::new(config.max_connections));
-    let events = Arc::new(Events(handler.clone()));
+    let events = Arc::new(Events { handler: handler.clone(), acl: config.acl.clone() });
     let mut conns = JoinSet::new();
     loop {
         // Wait for a connection slot first, so excess clients queue in the backlog instead of

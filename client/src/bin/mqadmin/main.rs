@@ -13,7 +13,9 @@ mod output;
 mod topic;
 
 use clap::{Parser, Subcommand};
+use mq_client::options::{parse_namesrv_addrs, ClientOptions};
 use mq_client::Admin;
+use mq_common::acl::Credentials;
 
 /// Options every subcommand takes.
 #[derive(clap::Args, Debug, Clone)]
@@ -24,15 +26,51 @@ pub struct Common {
     /// Print JSON instead of columns (for scripts).
     #[arg(long, global = true)]
     pub json: bool,
+    /// ACL access key to sign requests with (an admin account for changes).
+    #[arg(long = "ak", alias = "accessKey", env = "RMQ_ACCESS_KEY", global = true)]
+    pub access_key: Option<String>,
+    /// ACL secret key.
+    #[arg(
+        long = "sk",
+        alias = "secretKey",
+        env = "RMQ_SECRET_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub secret_key: Option<String>,
 }
 
 impl Common {
+    /// The name server list.
+    pub fn namesrv(&self) -> anyhow::Result<String> {
+        self.namesrv.clone().ok_or_else(|| {
+            anyhow::anyhow!("no name server address: use -n host:port or set NAMESRV_ADDR")
+        })
+    }
+
+    /// The credentials to sign with (`--ak` and `--sk` together, or neither).
+    pub fn credentials(&self) -> anyhow::Result<Option<Credentials>> {
+        match (&self.access_key, &self.secret_key) {
+            (Some(_), None) | (None, Some(_)) => {
+                anyhow::bail!("--ak and --sk (RMQ_ACCESS_KEY / RMQ_SECRET_KEY) go together")
+            }
+            (ak, sk) => Ok(Credentials::from_parts(ak.as_deref(), sk.as_deref())),
+        }
+    }
+
+    /// Client options for producers and consumers the tool starts.
+    pub fn client_options(&self) -> anyhow::Result<ClientOptions> {
+        Ok(ClientOptions {
+            namesrv_addrs: parse_namesrv_addrs(&self.namesrv()?),
+            credentials: self.credentials()?,
+            ..ClientOptions::default()
+        })
+    }
+
     /// Connect the admin client.
     pub async fn admin(&self) -> anyhow::Result<Admin> {
-        let ns = self.namesrv.clone().ok_or_else(|| {
-            anyhow::anyhow!("no name server address: use -n host:port or set NAMESRV_ADDR")
-        })?;
-        Ok(Admin::connect(&ns).await?)
+        let ns = parse_namesrv_addrs(&self.namesrv()?);
+        Ok(Admin::with_credentials(ns, std::time::Duration::from_secs(3), self.credentials()?)?)
     }
 }
 

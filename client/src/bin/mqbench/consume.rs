@@ -29,6 +29,8 @@ pub struct ConsumerSpec<'a> {
     pub pull_batch: i32,
     /// Handler concurrency.
     pub concurrency: usize,
+    /// ACL credentials.
+    pub auth: &'a crate::Auth,
 }
 
 /// Start a push consumer feeding `stats`: `hist` gets send→receipt, `hist2` store→receipt;
@@ -38,7 +40,11 @@ pub async fn consumer(
     stats: Arc<Stats>,
     last_arrival: Arc<AtomicI64>,
 ) -> anyhow::Result<PushConsumer> {
-    let c = PushConsumer::builder()
+    let mut b = PushConsumer::builder();
+    if let Some(c) = spec.auth.credentials() {
+        b = b.credentials(c.access_key, c.secret_key);
+    }
+    let c = b
         .namesrv_addr(spec.namesrv)
         .group(spec.group.to_string())
         .subscribe(spec.topic.to_string(), spec.expr.to_string())
@@ -88,6 +94,7 @@ pub async fn run(a: ConsumeArgs) -> anyhow::Result<()> {
     // Count from the start: a backlog drain is measured from the first pull.
     let spec = ConsumerSpec {
         namesrv: &a.common.namesrv,
+        auth: &a.common.auth,
         topic: &a.common.topic,
         expr: &a.expr,
         group: &group,

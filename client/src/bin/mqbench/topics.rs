@@ -13,7 +13,11 @@ use crate::TopicsArgs;
 
 /// `mqbench topics`.
 pub async fn run(a: TopicsArgs) -> anyhow::Result<()> {
-    let admin = Admin::connect(&a.namesrv).await?;
+    let admin = Admin::with_credentials(
+        mq_client::options::parse_namesrv_addrs(&a.namesrv),
+        std::time::Duration::from_secs(3),
+        a.auth.credentials(),
+    )?;
     let broker = match &a.broker {
         Some(b) => b.clone(),
         None => {
