@@ -1,8 +1,11 @@
 //! [`AclFile`]: the `plain_acl.yml` in force, reloaded when the file changes.
 //!
 //! A poller (Java polls every 5 s too) re-reads the file when its modification time, size or
-//! content changed. A file that does not parse, or is missing, keeps the last good accounts
-//! in force and logs why once per distinct problem; the next good version is taken at once.
+//! content changed. A file that does not parse, is empty or is missing keeps the last good
+//! accounts in force and logs why once per distinct problem; the next good version is taken
+//! at once. A change is read only once the file has stayed the same for [`SETTLE`], so a
+//! file rewritten in place (truncate, then write) is not caught half-written: without this a
+//! reload under load briefly saw an empty file, i.e. no accounts, and refused everyone.
 //! Readers see each version whole: the accounts sit behind an [`ArcSwap`].
 
 use std::path::{Path, PathBuf};
@@ -13,6 +16,9 @@ use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 
 use super::plain::PlainAcl;
+
+/// How long a changed file must stay unchanged before it is read.
+pub const SETTLE: Duration = Duration::from_millis(50);
 
 /// The accounts of one `plain_acl.yml`, kept current by [`AclFile::spawn_reloader`].
 pub struct AclFile {
@@ -34,6 +40,10 @@ fn stamp(path: &Path) -> std::io::Result<Stamp> {
 
 fn read(path: &Path) -> Result<(String, PlainAcl), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+    if text.trim().is_empty() {
+        // Most likely caught mid-rewrite; an intentional "nobody" is `accounts: []`.
+        return Err("file is empty (write `accounts: []` for no accounts)".into());
+    }
     let acl = PlainAcl::parse(&text)?;
     Ok((text, acl))
 }
@@ -74,6 +84,11 @@ impl AclFile {
                 }
                 let now = stamp(&path).ok();
                 if now.is_some() && now == last_stamp {
+                    continue;
+                }
+                // Let a writer finish: read only a file that stayed the same for SETTLE.
+                tokio::time::sleep(SETTLE).await;
+                if stamp(&path).ok() != now {
                     continue;
                 }
                 let outcome = match now {
@@ -134,6 +149,10 @@ mod tests {
         // Broken file: the old accounts stay.
         std::fs::write(&path, "accounts: [\n").unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(slot.load().accounts.len(), 1);
+        // Empty (a rewrite caught half-way): the old accounts stay.
+        std::fs::write(&path, "").unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
         assert_eq!(slot.load().accounts.len(), 1);
         // Removed: still the old accounts.
         std::fs::remove_file(&path).unwrap();
