@@ -5,7 +5,8 @@
 #      (protocol fixtures, namesrv, store crash/corruption/model tests, broker, client against a
 #      real stack, console API, chat and presence end-to-end tests);
 #   2. interop: third-party RocketMQ clients against mqnamesrv + mqbroker: ali-ons (npm, pure
-#      JavaScript) and rocketmq-client-cpp 1.x (PyPI `rocketmq`, C++ core);
+#      JavaScript) and rocketmq-client-cpp 1.x (PyPI `rocketmq`, C++ core), then both again
+#      signing requests against a stack with aclEnable=true (scripts/interop-acl.sh);
 #   3. the chat gateway's DDP conformance tests with the real ddp.js client (node --test);
 #   4. the web console in headless Chromium (installed by the script if missing).
 # Every suite runs even if an earlier one failed; the last line says how many passed.
@@ -45,6 +46,7 @@ if [ "$RMQ_PROFILE" = release ]; then
 fi
 suite "interop (ali-ons)" env RMQ_SKIP_BUILD=1 scripts/interop.sh
 suite "interop (rocketmq-client-cpp)" env RMQ_SKIP_BUILD=1 scripts/interop-cpp.sh
+suite "interop with ACL (ali-ons + cpp signing)" env RMQ_SKIP_BUILD=1 scripts/interop-acl.sh
 suite "chat DDP conformance (ddp.js)" env SKIP_RUST=1 scripts/services-test.sh
 suite "console in headless chromium" scripts/console-e2e.sh both
 
