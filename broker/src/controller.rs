@@ -84,10 +84,16 @@ impl BrokerController {
             shutdown.clone(),
         )
         .map_err(|e| anyhow::anyhow!("aclEnable=true but {e}"))?;
-        let server_config = ServerConfig { acl, ..ServerConfig::default() };
-        // Requests to name servers are signed when accessKey/secretKey are set.
-        let client_config =
-            ClientConfig { credentials: cfg.security.credentials(), ..ClientConfig::default() };
+        let tls = mq_common::remoting::TlsServer::from_config(&cfg.security, shutdown.clone())
+            .map_err(|e| anyhow::anyhow!("TLS: {e}"))?;
+        let server_config = ServerConfig { acl, tls, ..ServerConfig::default() };
+        // Requests to name servers are signed when accessKey/secretKey are set, and go over
+        // TLS with tlsEnable.
+        let client_config = ClientConfig {
+            credentials: cfg.security.credentials(),
+            tls: outbound_tls(&cfg)?,
+            ..ClientConfig::default()
+        };
 
         let store = open_store(&cfg)?;
         let root = cfg.store_path_root_dir.clone();
@@ -189,6 +195,17 @@ impl BrokerController {
         b.client.close_all();
         tracing::info!(broker = %b.cfg.broker_name, "broker shut down");
     }
+}
+
+/// The broker's own outgoing TLS (`tlsEnable`, trusting `tlsTrustCertPath`).
+fn outbound_tls(cfg: &BrokerConfig) -> anyhow::Result<Option<mq_common::remoting::TlsClient>> {
+    if !cfg.security.tls_enable {
+        return Ok(None);
+    }
+    let ca = cfg.security.tls_trust_cert_path.as_deref().ok_or_else(|| {
+        anyhow::anyhow!("tlsEnable=true needs tlsTrustCertPath (the CA of the name servers)")
+    })?;
+    Ok(Some(mq_common::remoting::TlsClient::from_ca_file(ca).map_err(|e| anyhow::anyhow!(e))?))
 }
 
 /// Open (recover) and start the persistent message store the configuration describes.

@@ -59,8 +59,11 @@ impl NamesrvController {
             acl_stop.clone(),
         )
         .map_err(|e| StartError::Config(format!("aclEnable=true but {e}")))?;
+        let tls = mq_common::remoting::TlsServer::from_config(&config.security, acl_stop.clone())
+            .map_err(|e| StartError::Config(format!("TLS: {e}")))?;
         let server_config = ServerConfig {
             acl,
+            tls,
             max_frame: config.frame_max_length,
             idle_timeout: Some(Duration::from_secs(config.server_channel_max_idle_time_seconds))
                 .filter(|d| !d.is_zero()),

@@ -39,6 +39,8 @@ pub struct StackOptions {
     /// An admin account the stack's own admin calls ([`Stack::admin`], `create_topic`,
     /// readiness checks) sign with, for stacks started with `aclEnable=true`.
     pub credentials: Option<mq_common::acl::Credentials>,
+    /// TLS for the stack's own admin calls (stacks started with `tlsMode=enforcing`).
+    pub tls: Option<mq_common::remoting::TlsClient>,
 }
 
 impl Default for StackOptions {
@@ -57,6 +59,7 @@ impl Default for StackOptions {
             broker_config: broker_config.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
             also_build: (Vec::new(), Vec::new()),
             credentials: None,
+            tls: None,
         }
     }
 }
@@ -95,6 +98,12 @@ impl StackOptions {
     /// Sign the stack's own admin calls with this (admin) account.
     pub fn credentials(mut self, access_key: &str, secret_key: &str) -> Self {
         self.credentials = Some(mq_common::acl::Credentials::new(access_key, secret_key));
+        self
+    }
+
+    /// Connect the stack's own admin calls with TLS, trusting the CA file `ca`.
+    pub fn tls_ca(mut self, ca: &std::path::Path) -> Self {
+        self.tls = Some(mq_common::remoting::TlsClient::from_ca_file(ca).expect("CA file"));
         self
     }
 
@@ -325,10 +334,11 @@ impl Stack {
 
     /// An admin client of this stack, signing with [`StackOptions::credentials`] when set.
     pub fn admin(&self) -> mq_client::Admin {
-        mq_client::Admin::with_credentials(
+        mq_client::Admin::with_security(
             vec![self.namesrv_addr.clone()],
             Duration::from_secs(3),
             self.opts.credentials.clone(),
+            self.opts.tls.clone(),
         )
         .expect("admin client")
     }

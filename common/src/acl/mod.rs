@@ -10,7 +10,7 @@ mod signature;
 mod validator;
 
 pub use address::AddressPattern;
-pub use file::AclFile;
+pub use file::{AclFile, SETTLE};
 pub use perm::Perm;
 pub use plain::{Account, PlainAcl, Resource, MAX_FILE_BYTES, RETRY_PREFIX};
 pub use signature::{

@@ -13,8 +13,10 @@ mod channel;
 pub mod client;
 pub mod codec;
 pub mod server;
+pub mod tls;
 
 pub use channel::{Channel, ChannelEvents, RemotingError};
 pub use client::{ClientConfig, RemotingClient, ServerRequestHandler};
 pub use codec::RemotingCodec;
 pub use server::{RemotingServer, RequestHandler, ServerConfig};
+pub use tls::{TlsClient, TlsServer};

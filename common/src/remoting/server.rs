@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::channel::{Channel, ChannelEvents};
+use super::tls::{Accepted, TlsServer};
 use crate::acl::AclValidator;
 use crate::log_limit::LogLimiter;
 use crate::protocol::codes::response;
@@ -31,6 +32,9 @@ pub struct ServerConfig {
     /// Access control: every request is checked before the handler sees it (`aclEnable`);
     /// a denied request gets Java's error response and never reaches the handler.
     pub acl: Option<Arc<AclValidator>>,
+    /// TLS (`tlsMode` with a certificate): connections are sniffed and TLS ones terminated;
+    /// `None` = plaintext only, with no per-connection cost.
+    pub tls: Option<Arc<TlsServer>>,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +45,7 @@ impl Default for ServerConfig {
             idle_timeout: Some(Duration::from_secs(120)),
             drain_timeout: Duration::from_secs(3),
             acl: None,
+            tls: None,
         }
     }
 }
@@ -181,8 +186,8 @@ async fn accept_loop<H: RequestHandler>(
         };
         // Reap finished connection tasks so the set does not grow without bound.
         while conns.try_join_next().is_some() {}
-        let stream = match accepted {
-            Ok((s, _)) => s,
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
             Err(e) => {
                 // Typically EMFILE: back off briefly rather than spin.
                 tracing::warn!(error = %e, "accept failed");
@@ -190,24 +195,46 @@ async fn accept_loop<H: RequestHandler>(
                 continue;
             }
         };
-        let (channel, done) = match Channel::spawn(
-            stream,
-            events.clone(),
-            config.max_frame,
-            config.idle_timeout,
-            Some(shutdown.clone()),
-            config.drain_timeout,
-        ) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::debug!(error = %e, "connection setup failed");
-                continue;
-            }
-        };
-        tracing::debug!(peer = %channel.peer_addr(), "connection accepted");
-        handler.on_connected(&channel);
+        let local_addr = stream.local_addr().unwrap_or(peer);
         let handler = handler.clone();
+        let events = events.clone();
+        let shutdown = shutdown.clone();
+        let config = config.clone();
         conns.spawn(async move {
+            // TLS sniffing waits for the first byte: here, not in the accept loop.
+            let accepted = match &config.tls {
+                None => Some(Accepted::Plain(stream)),
+                Some(tls) => tls.accept(stream, peer).await,
+            };
+            let spawned = match accepted {
+                None => return,
+                Some(Accepted::Plain(s)) => Channel::spawn(
+                    s,
+                    events,
+                    config.max_frame,
+                    config.idle_timeout,
+                    Some(shutdown),
+                    config.drain_timeout,
+                ),
+                Some(Accepted::Tls(local)) => Ok(Channel::spawn_local(
+                    local,
+                    (peer, local_addr),
+                    events,
+                    config.max_frame,
+                    config.idle_timeout,
+                    Some(shutdown),
+                    config.drain_timeout,
+                )),
+            };
+            let (channel, done) = match spawned {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::debug!(error = %e, "connection setup failed");
+                    return;
+                }
+            };
+            tracing::debug!(peer = %channel.peer_addr(), "connection accepted");
+            handler.on_connected(&channel);
             let _ = done.await;
             handler.on_disconnected(&channel);
             drop(permit);

@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 use mq_client::options::{parse_namesrv_addrs, ClientOptions};
 use mq_client::Admin;
 use mq_common::acl::Credentials;
+use mq_common::remoting::TlsClient;
 
 /// Options every subcommand takes.
 #[derive(clap::Args, Debug, Clone)]
@@ -38,6 +39,12 @@ pub struct Common {
         hide_env_values = true
     )]
     pub secret_key: Option<String>,
+    /// Connect with TLS (needs --tls-ca or RMQ_TLS_CA).
+    #[arg(long, global = true)]
+    pub tls: bool,
+    /// CA certificate file (PEM) the servers' certificates must chain to; implies --tls.
+    #[arg(long = "tls-ca", env = "RMQ_TLS_CA", global = true, value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 impl Common {
@@ -58,11 +65,21 @@ impl Common {
         }
     }
 
+    /// TLS settings (`--tls`, `--tls-ca`).
+    pub fn tls(&self) -> anyhow::Result<Option<TlsClient>> {
+        match &self.tls_ca {
+            Some(ca) => Ok(Some(TlsClient::from_ca_file(ca).map_err(|e| anyhow::anyhow!(e))?)),
+            None if self.tls => anyhow::bail!("--tls needs --tls-ca FILE (or RMQ_TLS_CA)"),
+            None => Ok(None),
+        }
+    }
+
     /// Client options for producers and consumers the tool starts.
     pub fn client_options(&self) -> anyhow::Result<ClientOptions> {
         Ok(ClientOptions {
             namesrv_addrs: parse_namesrv_addrs(&self.namesrv()?),
             credentials: self.credentials()?,
+            tls: self.tls()?,
             ..ClientOptions::default()
         })
     }
@@ -70,7 +87,8 @@ impl Common {
     /// Connect the admin client.
     pub async fn admin(&self) -> anyhow::Result<Admin> {
         let ns = parse_namesrv_addrs(&self.namesrv()?);
-        Ok(Admin::with_credentials(ns, std::time::Duration::from_secs(3), self.credentials()?)?)
+        let timeout = std::time::Duration::from_secs(3);
+        Ok(Admin::with_security(ns, timeout, self.credentials()?, self.tls()?)?)
     }
 }
 

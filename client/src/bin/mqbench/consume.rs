@@ -44,6 +44,9 @@ pub async fn consumer(
     if let Some(c) = spec.auth.credentials() {
         b = b.credentials(c.access_key, c.secret_key);
     }
+    if let Some(ca) = &spec.auth.tls_ca {
+        b = b.tls_ca(ca)?;
+    }
     let c = b
         .namesrv_addr(spec.namesrv)
         .group(spec.group.to_string())

@@ -56,9 +56,21 @@ pub struct Auth {
     /// Secret key.
     #[arg(long = "sk", env = "RMQ_SECRET_KEY", hide_env_values = true, requires = "access_key")]
     pub secret_key: Option<String>,
+    /// Connect with TLS, trusting this CA certificate file (PEM).
+    #[arg(long = "tls-ca", env = "RMQ_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 impl Auth {
+    /// TLS, if `--tls-ca` was given.
+    pub fn tls(&self) -> anyhow::Result<Option<mq_common::remoting::TlsClient>> {
+        self.tls_ca
+            .as_deref()
+            .map(mq_common::remoting::TlsClient::from_ca_file)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
     /// The credentials, if both keys were given.
     pub fn credentials(&self) -> Option<mq_common::acl::Credentials> {
         mq_common::acl::Credentials::from_parts(

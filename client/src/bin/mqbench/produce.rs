@@ -19,6 +19,9 @@ pub async fn producer(a: &ProduceArgs) -> anyhow::Result<Producer> {
     if let Some(c) = a.common.auth.credentials() {
         b = b.credentials(c.access_key, c.secret_key);
     }
+    if let Some(ca) = &a.common.auth.tls_ca {
+        b = b.tls_ca(ca)?;
+    }
     let p = b
         .namesrv_addr(&a.common.namesrv)
         .group(a.group.clone())

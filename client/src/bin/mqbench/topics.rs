@@ -13,10 +13,11 @@ use crate::TopicsArgs;
 
 /// `mqbench topics`.
 pub async fn run(a: TopicsArgs) -> anyhow::Result<()> {
-    let admin = Admin::with_credentials(
+    let admin = Admin::with_security(
         mq_client::options::parse_namesrv_addrs(&a.namesrv),
         std::time::Duration::from_secs(3),
         a.auth.credentials(),
+        a.auth.tls()?,
     )?;
     let broker = match &a.broker {
         Some(b) => b.clone(),
