@@ -1,4 +1,5 @@
 //! `mqbroker -c conf/broker.conf [-n addr] [-p] [-m]`.
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 

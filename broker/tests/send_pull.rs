@@ -146,7 +146,7 @@ async fn long_poll_wakes_on_arrival_and_times_out() {
             )
             .await
     });
-    eventually("pull parked", T, || async {
+    wait_until("pull parked", T, || async {
         (b.ctl.broker().pull_hold.parked() == 1).then_some(())
     })
     .await;
@@ -166,7 +166,7 @@ async fn long_poll_wakes_on_arrival_and_times_out() {
     let pending = tokio::spawn(async move {
         client.invoke(&addr, pull_req("G", "LP", 0, 1, Some("X"), Some(1500)), T).await
     });
-    eventually("pull parked", T, || async {
+    wait_until("pull parked", T, || async {
         (b.ctl.broker().pull_hold.parked() == 1).then_some(())
     })
     .await;

@@ -43,7 +43,7 @@ accounts:
     )
 }
 
-async fn acl_stack(file: &std::path::Path) -> Option<Stack> {
+async fn acl_stack(file: &std::path::Path) -> Stack {
     std::fs::write(file, acl_file("")).unwrap();
     let path = file.display().to_string();
     let opts = StackOptions::default()
@@ -59,7 +59,7 @@ async fn acl_stack(file: &std::path::Path) -> Option<Stack> {
             ("secretKey", ADMIN.1),
         ])
         .credentials(ADMIN.0, ADMIN.1);
-    Stack::start_or_skip(opts).await
+    Stack::start(opts).await
 }
 
 async fn producer(stack: &Stack, creds: Option<(&str, &str)>, group: &str) -> Producer {
@@ -103,7 +103,7 @@ fn remark(r: &RemotingCommand) -> &str {
 async fn signing_clients_admin_codes_and_reload() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("plain_acl.yml");
-    let Some(stack) = acl_stack(&file).await else { return };
+    let stack = acl_stack(&file).await;
     // Registration worked: the stack waits until the signed broker is routed.
     stack.create_topic("AclTopic", 4).await;
     stack.create_topic("DenyTopic", 4).await;
@@ -384,14 +384,12 @@ async fn reload_under_load(stack: &Stack, file: &std::path::Path, user: &Produce
 /// A server with `aclEnable=true` and no usable ACL file refuses to start, saying why.
 #[test]
 fn no_start_without_a_valid_acl_file() {
-    if !mq_test_support::binaries_available() {
-        return;
-    }
+    let bin = mq_test_support::ensure_bins(&["mqnamesrv"], &["mq-namesrv"]).join("mqnamesrv");
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("plain_acl.yml");
     std::fs::write(&bad, "accounts:\n  - accessKey: short\n    secretKey: x\n").unwrap();
     for file in [bad.clone(), dir.path().join("missing.yml")] {
-        let out = std::process::Command::new(mq_test_support::target_dir().join("mqnamesrv"))
+        let out = std::process::Command::new(&bin)
             .args(["--listen", "127.0.0.1:0", "--set", "aclEnable=true"])
             .arg("--set")
             .arg(format!("aclFilePath={}", file.display()))

@@ -6,6 +6,7 @@
 //! ```
 //! The default listen address is `0.0.0.0:8180` (all interfaces, like Apache's dashboard);
 //! pass `--listen 127.0.0.1:8180` to keep it local.
+#![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

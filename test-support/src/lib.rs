@@ -32,9 +32,9 @@ pub mod stack;
 pub mod tls;
 pub mod wait;
 
-pub use bins::{binaries_available, ensure_bins, target_dir};
+pub use bins::{ensure_bins, target_dir};
 pub use ports::free_port;
 pub use proc::Proc;
 pub use stack::{Stack, StackOptions};
 pub use tls::{make_test_certs, TestCerts};
-pub use wait::wait_until;
+pub use wait::{poll_until, wait_until, wait_until_blocking, Ready};

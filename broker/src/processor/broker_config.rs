@@ -12,7 +12,7 @@ use mq_common::config::{parse_properties, SECRET_KEYS, WIRE_FORBIDDEN_KEYS};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::RemotingCommand;
 
-use super::err;
+use super::{err, Reply};
 use crate::broker::Broker;
 use crate::config::{config_file_path, key_effect, persist, KeyEffect};
 
@@ -21,7 +21,7 @@ use crate::config::{config_file_path, key_effect, persist, KeyEffect};
 static UPDATE_LOCK: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
 
 /// GET_BROKER_CONFIG (26): properties text of the current configuration (updates included).
-pub fn get_broker_config(b: &Broker) -> RemotingCommand {
+pub fn get_broker_config(b: &Broker) -> Reply {
     let cfg = b.live_cfg.read();
     let mut text = String::new();
     for (k, v, _) in cfg.entries() {
@@ -32,7 +32,7 @@ pub fn get_broker_config(b: &Broker) -> RemotingCommand {
         text.push('\n');
     }
     let version = serde_json::to_string(&b.topics.wrapper().data_version).unwrap_or_default();
-    RemotingCommand::success().with_ext("version", version).with_body(text.into_bytes())
+    Ok(Some(RemotingCommand::success().with_ext("version", version).with_body(text.into_bytes())))
 }
 
 /// Keys naming files or directories the broker reads or writes, or programs' home: never
@@ -60,26 +60,29 @@ fn wire_settable(key: &str) -> bool {
 }
 
 /// UPDATE_BROKER_CONFIG (25): properties text body (Java `Properties` syntax).
-pub fn update_broker_config(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+pub fn update_broker_config(b: &Broker, req: &RemotingCommand) -> Reply {
     let text = String::from_utf8_lossy(&req.body);
     let props = match parse_properties(&text) {
         Ok(p) => p,
-        Err(e) => return err(response::SYSTEM_ERROR, format!("string2Properties error: {e}")),
+        Err(e) => return Err(err(response::SYSTEM_ERROR, format!("string2Properties error: {e}"))),
     };
     if props.is_empty() {
-        return err(response::SYSTEM_ERROR, "string2Properties error: no key=value in the body");
+        return Err(err(
+            response::SYSTEM_ERROR,
+            "string2Properties error: no key=value in the body",
+        ));
     }
     let refused: Vec<&str> =
         props.iter().map(|(k, _)| k.as_str()).filter(|k| !wire_settable(k)).collect();
     if !refused.is_empty() {
-        return err(
+        return Err(err(
             response::NO_PERMISSION,
             format!(
                 "refused, nothing changed: {} cannot be set over the network (file paths and \
                  security settings); edit the config file and restart",
                 refused.join(",")
             ),
-        );
+        ));
     }
     let _guard = UPDATE_LOCK.lock();
     let mut next = b.live_cfg.read().clone();
@@ -93,16 +96,16 @@ pub fn update_broker_config(b: &Broker, req: &RemotingCommand) -> RemotingComman
                 KeyEffect::NoEffect => no_effect.push(k.as_str()),
             },
             Ok(false) => unknown.push(k.as_str()),
-            Err(why) => return err(response::SYSTEM_ERROR, why),
+            Err(why) => return Err(err(response::SYSTEM_ERROR, why)),
         }
     }
     // Store keys are only recorded by BrokerConfig::apply; the store's own rules decide if
     // they are valid. Check them all now so nothing is half-applied.
     if let Err(why) = next.store_config() {
-        return err(response::SYSTEM_ERROR, why);
+        return Err(err(response::SYSTEM_ERROR, why));
     }
     if next.max_message_size == 0 {
-        return err(response::SYSTEM_ERROR, "maxMessageSize: must be > 0");
+        return Err(err(response::SYSTEM_ERROR, "maxMessageSize: must be > 0"));
     }
 
     // Apply the live keys. The store copies cannot fail now (same validation as above).
@@ -142,7 +145,7 @@ pub fn update_broker_config(b: &Broker, req: &RemotingCommand) -> RemotingComman
     if !notes.is_empty() {
         r.remark = Some(notes.join("; "));
     }
-    r
+    Ok(Some(r))
 }
 
 #[cfg(test)]

@@ -51,6 +51,5 @@ pub use mapped_file::{offset_to_file_name, MappedFile};
 pub use recovery::{RecoveryMode, RecoveryReport};
 pub use store::{
     disk_usage_ratio, ArrivalListener, MessageStore, StoreClock, StoreHooks, SystemClock,
-    SCHEDULE_TOPIC,
 };
 pub use types::*;

@@ -4,6 +4,7 @@
 
 mod address;
 mod file;
+mod grpc;
 mod perm;
 mod plain;
 mod signature;
@@ -11,6 +12,7 @@ mod validator;
 
 pub use address::AddressPattern;
 pub use file::{AclFile, SETTLE};
+pub use grpc::{check_grpc_authorization, parse_grpc_authorization, GrpcAuthorization};
 pub use perm::Perm;
 pub use plain::{Account, PlainAcl, Resource, MAX_FILE_BYTES, RETRY_PREFIX};
 pub use signature::{

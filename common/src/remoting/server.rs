@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::channel::{Channel, ChannelEvents};
+use super::reply::Reply;
 use super::tls::{Accepted, TlsServer};
 use crate::acl::AclValidator;
 use crate::log_limit::LogLimiter;
@@ -54,16 +55,16 @@ impl Default for ServerConfig {
 /// dispatches on `request.code` (answer unknown codes with
 /// [`RequestHandler::not_supported`]).
 pub trait RequestHandler: Send + Sync + 'static {
-    /// Handle one request. Return the response to send now (the server fills in opaque and the
-    /// response flag, and drops it for oneway requests), or `None` to answer later with
-    /// [`Channel::respond`]. Runs inline on the connection's reader: requests of one connection
-    /// are handled in order, so a handler that must wait long (long polling, SYNC_FLUSH) should
-    /// spawn and answer later instead of awaiting here.
+    /// Handle one request (see [`Reply`]: the server fills in opaque and the response flag of
+    /// the response sent now, and drops it for oneway requests). Runs inline on the
+    /// connection's reader: requests of one connection are handled in order, so a handler that
+    /// must wait long (long polling, SYNC_FLUSH) should answer later with [`Channel::respond`]
+    /// instead of awaiting here.
     fn handle(
         &self,
         channel: &Channel,
         request: RemotingCommand,
-    ) -> impl Future<Output = Option<RemotingCommand>> + Send;
+    ) -> impl Future<Output = Reply> + Send;
 
     /// A connection was accepted.
     fn on_connected(&self, _channel: &Channel) {}
@@ -109,7 +110,7 @@ impl<H: RequestHandler> ChannelEvents for Events<H> {
                 }
                 return Some(d.response());
             }
-            self.handler.handle(channel, request).await
+            self.handler.handle(channel, request).await.unwrap_or_else(Some)
         }
     }
 }
@@ -251,9 +252,9 @@ mod tests {
 
     struct Echo;
     impl RequestHandler for Echo {
-        async fn handle(&self, channel: &Channel, req: RemotingCommand) -> Option<RemotingCommand> {
+        async fn handle(&self, channel: &Channel, req: RemotingCommand) -> Reply {
             match req.code {
-                1 => Some(RemotingCommand::success().with_body(req.body)),
+                1 => Ok(Some(RemotingCommand::success().with_body(req.body))),
                 2 => {
                     // Deferred answer.
                     let ch = channel.clone();
@@ -262,10 +263,10 @@ mod tests {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                         ch.respond(opaque, RemotingCommand::success().with_ext("late", true));
                     });
-                    None
+                    Ok(None)
                 }
-                3 => None, // never answers
-                _ => Some(Self::not_supported(&req)),
+                3 => Ok(None), // never answers
+                _ => Err(Self::not_supported(&req)),
             }
         }
     }
