@@ -224,7 +224,7 @@ async fn tag_filtered_pull_and_key_query_on_a_fresh_store() {
     let mut cfg = test_config(dir.path());
     cfg.apply("storeType", "file").unwrap();
     let err = cfg.apply("storeType", "memory").unwrap_err();
-    assert!(err.contains("storeType") && err.contains("'memory'"), "{err}");
+    assert!(err.contains("'memory'") && err.contains("only 'file'"), "{err}");
     let b = start(cfg).await;
     b.create_topic("Mem", 1).await;
     for i in 0..3 {

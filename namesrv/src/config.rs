@@ -81,8 +81,9 @@ mq_common::config_keys!(NamesrvConfig {
     broker_channel_expired_time: "brokerChannelExpiredTime", important;
     server_channel_max_idle_time_seconds: "serverChannelMaxIdleTimeSeconds";
     frame_max_length: "frameMaxLength" | "com.rocketmq.remoting.frameMaxLength";
-    ..security;
-});
+}
+nested: security;
+);
 
 /// Keys UPDATE_NAMESRV_CONFIG may not change at run time (Java's `configBlackList` plus the
 /// listen settings, which only take effect at bind time).

@@ -5,7 +5,8 @@ mod live;
 mod load;
 mod persist;
 
-pub use broker_config::{BrokerConfig, BrokerRole, STORE_KEYS};
-pub use live::{key_effect, KeyEffect, LiveSettings};
+pub use broker_config::{BrokerConfig, BrokerRole, Permission, StoreType};
+pub use live::LiveSettings;
 pub use load::{load_config, ConfigLoadError};
+pub use mq_common::config::{ConfigKeys, KeyEffect};
 pub use persist::{config_file_path, persist, render};

@@ -8,13 +8,15 @@
 
 use std::sync::atomic::Ordering;
 
-use mq_common::config::{parse_properties, SECRET_KEYS, WIRE_FORBIDDEN_KEYS};
+use mq_common::config::{
+    parse_properties, ConfigKeys, KeyEffect, SECRET_KEYS, WIRE_FORBIDDEN_KEYS,
+};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::RemotingCommand;
 
 use super::{err, Reply};
 use crate::broker::Broker;
-use crate::config::{config_file_path, key_effect, persist, KeyEffect};
+use crate::config::{config_file_path, persist};
 
 /// Serialises updates: validate → apply → persist must not interleave between two admins,
 /// or the file could end up with the older of two updates.
@@ -24,11 +26,12 @@ static UPDATE_LOCK: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
 pub fn get_broker_config(b: &Broker) -> Reply {
     let cfg = b.live_cfg.read();
     let mut text = String::new();
-    for (k, v, _) in cfg.entries() {
-        text.push_str(k);
+    for e in cfg.entries() {
+        text.push_str(e.key);
         text.push('=');
         // The broker's own secret (for the name servers) is never sent back.
-        text.push_str(if SECRET_KEYS.contains(&k) && !v.is_empty() { "****" } else { &v });
+        let secret = SECRET_KEYS.contains(&e.key) && !e.value.is_empty();
+        text.push_str(if secret { "****" } else { &e.value });
         text.push('\n');
     }
     let version = serde_json::to_string(&b.topics.wrapper().data_version).unwrap_or_default();
@@ -90,27 +93,24 @@ pub fn update_broker_config(b: &Broker, req: &RemotingCommand) -> Reply {
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (k, v) in &props {
         match next.apply(k, v) {
-            Ok(true) => match key_effect(k) {
-                KeyEffect::Live => live.push((k.as_str(), v.as_str())),
-                KeyEffect::Restart => restart.push(k.as_str()),
-                KeyEffect::NoEffect => no_effect.push(k.as_str()),
+            Ok(true) => match next.key_effect(k) {
+                Some(KeyEffect::Live) => live.push((k.as_str(), v.as_str())),
+                Some(KeyEffect::Restart) => restart.push(k.as_str()),
+                Some(KeyEffect::NoEffect) | None => no_effect.push(k.as_str()),
             },
             Ok(false) => unknown.push(k.as_str()),
-            Err(why) => return Err(err(response::SYSTEM_ERROR, why)),
+            Err(why) => return Err(err(response::SYSTEM_ERROR, format!("{k}: {why}"))),
         }
     }
-    // Store keys are only recorded by BrokerConfig::apply; the store's own rules decide if
-    // they are valid. Check them all now so nothing is half-applied.
-    if let Err(why) = next.store_config() {
+    // Every key was parsed by its own rules above; now the relations between them, so
+    // nothing is half-applied.
+    if let Err(why) = next.validate() {
         return Err(err(response::SYSTEM_ERROR, why));
-    }
-    if next.max_message_size == 0 {
-        return Err(err(response::SYSTEM_ERROR, "maxMessageSize: must be > 0"));
     }
 
     // Apply the live keys. The store copies cannot fail now (same validation as above).
-    if next.broker_permission != b.perm.load(Ordering::Relaxed) {
-        b.perm.store(next.broker_permission, Ordering::Relaxed);
+    if next.broker_permission.0 != b.perm.load(Ordering::Relaxed) {
+        b.perm.store(next.broker_permission.0, Ordering::Relaxed);
         b.topics.changed.notify_one();
     }
     b.topics.set_auto_create(next.auto_create_topic_enable);

@@ -190,13 +190,6 @@ fn put_one(
     multi: bool,
     body: Bytes,
 ) -> Result<(PutMessageResult, usize), RemotingCommand> {
-    let max = b.live.max_message_size();
-    if body.len() > max {
-        return Err(err(
-            response::MESSAGE_ILLEGAL,
-            format!("message body size {} exceeds maxMessageSize {max}", body.len()),
-        ));
-    }
     let topic = std::mem::take(&mut h.topic);
     let mut m = base_inner(b, ch, &h, topic, queue_id, multi);
     m.body = body;
@@ -220,9 +213,7 @@ fn put_one(
         m.sys_flag = sysflag::reset_transaction_value(m.sys_flag, sysflag::TRANSACTION_NOT_TYPE);
         b.topics.ensure(system_topics::TRANS_HALF_TOPIC, 1, PERM_READ | PERM_WRITE);
     }
-    if let Err(e) = m.check_format() {
-        return Err(err(response::MESSAGE_ILLEGAL, format!("message format illegal: {e}")));
-    }
+    // Size and format are checked by the store, the one place that does it for every put.
     b.stats.put_bytes.fetch_add(m.body.len() as u64, Ordering::Relaxed);
     Ok((b.store.put_message(m), 1))
 }
@@ -249,26 +240,10 @@ fn put_batch(
     let batch_props = add_cluster(b, h.properties.clone().unwrap_or_default());
     let mut msgs = Vec::with_capacity(items.len());
     for it in items {
-        let max = b.live.max_message_size();
-        if it.body.len() > max {
-            return Err(err(
-                response::MESSAGE_ILLEGAL,
-                format!("message body size {} exceeds maxMessageSize {max}", it.body.len()),
-            ));
-        }
         let mut m = base_inner(b, ch, h, h.topic.clone(), queue_id, multi);
         m.flag = it.flag;
         m.body = it.body;
         m.properties = merge_batch_properties(it.properties, &batch_props);
-        if m.delay_level() > 0 {
-            return Err(err(
-                response::MESSAGE_ILLEGAL,
-                "batch message does not support delay levels",
-            ));
-        }
-        if let Err(e) = m.check_format() {
-            return Err(err(response::MESSAGE_ILLEGAL, format!("message format illegal: {e}")));
-        }
         b.stats.put_bytes.fetch_add(m.body.len() as u64, Ordering::Relaxed);
         msgs.push(m);
     }

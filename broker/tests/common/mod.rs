@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use mq_broker::{BrokerConfig, BrokerController};
+pub use mq_broker::{BrokerConfig, BrokerController};
+pub use mq_common::config::ConfigKeys;
 use mq_common::message::property::{KEYS, TAGS, UNIQ_KEY};
 use mq_common::message::{encode_properties, MessageExt};
 use mq_common::protocol::body::{to_json, ConsumerData, HeartbeatData, SubscriptionData};
