@@ -9,13 +9,14 @@ use mq_common::protocol::body::SubscriptionData;
 use mq_common::protocol::codes::request;
 use mq_common::protocol::header::ConsumerGroupRequestHeader;
 use mq_common::protocol::RemotingCommand;
-use mq_common::remoting::Channel;
+
+use crate::client_link::ClientLink;
 
 /// One registered client connection.
 #[derive(Clone)]
 pub struct ClientChannel {
-    /// The connection.
-    pub channel: Channel,
+    /// How to reach the client (remoting connection or gRPC session).
+    pub channel: ClientLink,
     /// `clientID` from the heartbeat.
     pub client_id: String,
     /// Client language (request header).
@@ -138,7 +139,7 @@ impl ConsumerManager {
     }
 
     /// Channels not refreshed since `deadline` (ms): (group, channel).
-    pub fn expired(&self, deadline: i64) -> Vec<(String, Channel)> {
+    pub fn expired(&self, deadline: i64) -> Vec<(String, ClientLink)> {
         let mut out = Vec::new();
         for g in self.groups.iter() {
             for c in g.channels.values() {

@@ -6,6 +6,11 @@
 pub mod acl;
 pub mod config;
 pub mod log_limit;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod message;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+pub mod probe;
 pub mod protocol;
 pub mod remoting;

@@ -45,6 +45,12 @@ pub struct NamesrvConfig {
     pub security: SecurityConfig,
     /// The file given with `-c` (not a key): the ACL file defaults to `plain_acl.yml` beside it.
     pub config_file: Option<PathBuf>,
+    /// `metricsExporterType`: DISABLE (default) or PROM.
+    pub metrics_exporter_type: mq_common::metrics::ExporterType,
+    /// `metricsPromExporterHost`: bind address of the metrics endpoint ("" = as bindAddress).
+    pub metrics_prom_exporter_host: String,
+    /// `metricsPromExporterPort` (5558: the broker's default 5557 + 1; 0 = a free port).
+    pub metrics_prom_exporter_port: u16,
 }
 
 impl Default for NamesrvConfig {
@@ -64,6 +70,9 @@ impl Default for NamesrvConfig {
             frame_max_length: mq_common::protocol::frame::DEFAULT_MAX_FRAME,
             security: SecurityConfig::default(),
             config_file: None,
+            metrics_exporter_type: mq_common::metrics::ExporterType::Disable,
+            metrics_prom_exporter_host: String::new(),
+            metrics_prom_exporter_port: 5558,
         }
     }
 }
@@ -81,6 +90,9 @@ mq_common::config_keys!(NamesrvConfig {
     broker_channel_expired_time: "brokerChannelExpiredTime", important;
     server_channel_max_idle_time_seconds: "serverChannelMaxIdleTimeSeconds";
     frame_max_length: "frameMaxLength" | "com.rocketmq.remoting.frameMaxLength";
+    metrics_exporter_type: "metricsExporterType", important;
+    metrics_prom_exporter_host: "metricsPromExporterHost";
+    metrics_prom_exporter_port: "metricsPromExporterPort", important;
 }
 nested: security;
 );
@@ -96,6 +108,9 @@ pub const RUNTIME_BLACKLIST: &[&str] = &[
     "listenAddress",
     "frameMaxLength",
     "serverChannelMaxIdleTimeSeconds",
+    "metricsExporterType",
+    "metricsPromExporterHost",
+    "metricsPromExporterPort",
 ];
 
 impl NamesrvConfig {

@@ -73,6 +73,30 @@ pub fn runtime_info(b: &Broker) -> Reply {
     put("pullThreadPoolQueueSize", "0".into());
     put("pullThreadPoolQueueCapacity", "100000".into());
     put("pullHoldRequests", b.pull_hold.parked().to_string());
+    // rmq: the gRPC endpoint and POP consumption (`docs/pop.md`).
+    put("grpcSessions", b.grpc.sessions.len().to_string());
+    put(
+        "grpcRequests",
+        b.grpc
+            .counters
+            .snapshot()
+            .iter()
+            .map(|(rpc, code, n)| format!("{rpc}:{code}={n}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    put(
+        "popGroups",
+        b.pop
+            .groups()
+            .iter()
+            .map(|g| {
+                let s = b.pop.group_stats(b, g);
+                format!("{g}:inflight={},retryBacklog={}", s.inflight, s.retry_backlog)
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
     put("brokerRole", b.cfg.broker_role.name().into());
     put("brokerName", b.cfg.broker_name.clone());
     put("brokerAddr", b.cfg.broker_addr());

@@ -25,7 +25,7 @@ pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
     };
     let now = now_millis();
     let client = ClientChannel {
-        channel: ch.clone(),
+        channel: ch.clone().into(),
         client_id: hb.client_id.clone(),
         language: req.language.clone(),
         version: req.version,

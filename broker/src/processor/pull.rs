@@ -228,6 +228,8 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
         b.stats.get_msgs.fetch_add(r.messages.len() as u64, Ordering::Relaxed);
         b.stats.add_group_gets(&h.consumer_group, r.messages.len() as u64);
         b.stats.get_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+        let n = r.messages.len();
+        b.metrics.pulled(&h.consumer_group, &h.topic, h.queue_id, n, body.len(), next);
         return Ok(Some(
             reply(code, None, next, r.min_offset, r.max_offset).with_body(body.freeze()),
         ));

@@ -211,12 +211,8 @@ pub struct TopicsArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // stdout carries the --json record: logs default to stderr.
+    mq_common::logging::init_from_env("mqbench", "warn", mq_common::logging::LogTarget::Stderr);
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
