@@ -169,10 +169,9 @@ pub fn expand_home(s: &str) -> PathBuf {
 /// flags `important` (printed by `-m`) and `live` (a running program applies a change at once;
 /// otherwise it takes effect at the next start). Nested fields are written `store.field_name`.
 /// After the braces, optional sections:
-/// * `nested: field, ...;`: fields that implement [`ConfigKeys`] themselves; keys not
-///   declared here are handed to each in turn (the first that knows the key takes it), and
-///   their entries follow ours in that order (the broker includes the store's and the timer's
-///   keys this way, so each is declared once, by its owner);
+/// * `nested: field;`: a field that implements [`ConfigKeys`] itself; keys not declared here
+///   are handed to it, and its entries follow ours (the broker includes the store's keys this
+///   way, so they are declared once, by the store);
 /// * `inert: "key", ...;`: keys accepted for compatibility with Apache's configs that nothing
 ///   reads ([`KeyEffect::NoEffect`]; never printed).
 ///
@@ -211,7 +210,7 @@ macro_rules! config_keys {
     ($ty:ty {
         $( $($field:ident).+ : $key:literal $(| $alias:literal)* $(, $flag:ident)* ; )*
     }
-    $(nested: $($($nested:ident).+),+ ;)?
+    $(nested: $($nested:ident).+ ;)*
     $(inert: $($inert:literal),+ $(,)? ;)?
     ) => {
         const _: () = { $( $( $crate::config_keys!(@flag $flag); )* )* };
@@ -225,7 +224,14 @@ macro_rules! config_keys {
                         }
                     )*
                     $( $($inert)|+ => Ok(true), )?
-                    _ => $crate::config_keys!(@nested_apply self key value $($([$($nested).+])+)?),
+                    _ => {
+                        $(
+                            if $crate::config::ConfigKeys::apply(&mut self.$($nested).+, key, value)? {
+                                return Ok(true);
+                            }
+                        )*
+                        Ok(false)
+                    }
                 }
             }
             fn entries(&self) -> ::std::vec::Vec<$crate::config::ConfigEntry> {
@@ -239,7 +245,7 @@ macro_rules! config_keys {
                         }
                     ),*
                 ];
-                $($( v.extend($crate::config::ConfigKeys::entries(&self.$($nested).+)); )+)?
+                $( v.extend($crate::config::ConfigKeys::entries(&self.$($nested).+)); )*
                 v
             }
             fn key_effect(&self, key: &str) -> ::std::option::Option<$crate::config::KeyEffect> {
@@ -252,7 +258,14 @@ macro_rules! config_keys {
                         }),
                     )*
                     $( $($inert)|+ => Some($crate::config::KeyEffect::NoEffect), )?
-                    _ => $crate::config_keys!(@nested_effect self key $($([$($nested).+])+)?),
+                    _ => {
+                        $(
+                            if let Some(e) = $crate::config::ConfigKeys::key_effect(&self.$($nested).+, key) {
+                                return Some(e);
+                            }
+                        )*
+                        None
+                    }
                 }
             }
         }
@@ -266,20 +279,6 @@ macro_rules! config_keys {
     (@has important important $($rest:ident)*) => { true };
     (@has live live $($rest:ident)*) => { true };
     (@has $want:ident $other:ident $($rest:ident)*) => { $crate::config_keys!(@has $want $($rest)*) };
-    (@nested_apply $self:ident $key:ident $value:ident) => { Ok(false) };
-    (@nested_apply $self:ident $key:ident $value:ident [$($first:ident).+] $([$($rest:ident).+])*) => {
-        match $crate::config::ConfigKeys::apply(&mut $self.$($first).+, $key, $value) {
-            Ok(false) => $crate::config_keys!(@nested_apply $self $key $value $([$($rest).+])*),
-            known => known,
-        }
-    };
-    (@nested_effect $self:ident $key:ident) => { None };
-    (@nested_effect $self:ident $key:ident [$($first:ident).+] $([$($rest:ident).+])*) => {
-        match $crate::config::ConfigKeys::key_effect(&$self.$($first).+, $key) {
-            None => $crate::config_keys!(@nested_effect $self $key $([$($rest).+])*),
-            known => known,
-        }
-    };
 }
 
 #[cfg(test)]
@@ -372,9 +371,9 @@ mod tests {
         leaf: Leaf,
         other: Other,
     }
-    crate::config_keys!(Outer { port: "listenPort"; } nested: leaf, other; inert: "aclEnable";);
+    crate::config_keys!(Outer { port: "listenPort"; } nested: leaf; nested: other; inert: "aclEnable";);
 
-    /// Several nested fields: each key reaches the one that declares it, entries follow in
+    /// Several nested groups: each key reaches the one that declares it, entries follow in
     /// order, and unknown keys stay unknown.
     #[test]
     fn macro_several_nested() {
