@@ -24,6 +24,7 @@ pub(crate) use mq_common::remoting::{header, Reply};
 use mq_common::remoting::{Channel, RequestHandler};
 
 use crate::broker::Broker;
+use crate::store::{Put, PutMessageResult};
 
 /// The broker's [`RequestHandler`].
 pub struct BrokerHandler {
@@ -36,6 +37,30 @@ pub(crate) fn err(code: i32, remark: impl Into<String>) -> RemotingCommand {
     RemotingCommand::error(code, remark)
 }
 
+/// Answer `req` with `answer(result)` once its `put` is durable (or failed to become so): at
+/// once when the put's ticket has nothing to wait for, else from the store's flusher through
+/// [`Channel::respond`] (no task per request). A oneway request gets no answer either way. The
+/// one way every put path of the broker acknowledges a put.
+pub(crate) fn answer_when_durable(
+    ch: &Channel,
+    req: &RemotingCommand,
+    put: Put,
+    answer: impl FnOnce(PutMessageResult) -> RemotingCommand + Send + 'static,
+) -> Reply {
+    let Put { result, ticket } = put;
+    if !ticket.is_pending() {
+        return Ok(Some(answer(result)));
+    }
+    let (ch, opaque, oneway) = (ch.clone(), req.opaque, req.is_oneway());
+    ticket.on_durable(Box::new(move |outcome| {
+        let resp = answer(result.with_durability(outcome));
+        if !oneway {
+            ch.respond(opaque, resp);
+        }
+    }));
+    Ok(None)
+}
+
 impl RequestHandler for BrokerHandler {
     async fn handle(&self, ch: &Channel, req: RemotingCommand) -> Reply {
         let b = &self.broker;
@@ -46,7 +71,7 @@ impl RequestHandler for BrokerHandler {
             rq::SEND_REPLY_MESSAGE | rq::SEND_REPLY_MESSAGE_V2 => reply::process(b, ch, req),
             rq::PULL_MESSAGE | rq::LITE_PULL_MESSAGE => pull::process(b, ch, req, true),
             rq::CONSUMER_SEND_MSG_BACK => send_back::process(b, ch, &req),
-            rq::END_TRANSACTION => transaction::end_transaction(b, &req),
+            rq::END_TRANSACTION => transaction::end_transaction(b, ch, &req),
             rq::QUERY_MESSAGE => query::query_message(b, &req),
             rq::VIEW_MESSAGE_BY_ID => query::view_message(b, &req),
             rq::QUERY_CONSUMER_OFFSET => consumer_manage::query_offset(b, &req),

@@ -21,7 +21,7 @@ use mq_common::remoting::Channel;
 
 use super::{err, Reply};
 use crate::broker::Broker;
-use crate::store::{DurabilityError, PutMessageResult, PutMessageStatus};
+use crate::store::{Put, PutMessageResult, PutMessageStatus};
 
 /// Entry point for the three send codes.
 pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
@@ -43,15 +43,14 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
     // flag is only set on packed bodies, so honouring it unpacks them as the client meant.
     let batch = req.code == rq::SEND_BATCH_MESSAGE || h.batch == Some(true);
     let (h, queue_id, multi) = check(b, h)?;
-    let opaque = req.opaque;
+    let (opaque, oneway) = (req.opaque, req.is_oneway());
     let body = req.body;
-    let result = if batch {
-        put_batch(b, ch, &h, queue_id, multi, body)
+    let (put, n) = if batch {
+        put_batch(b, ch, &h, queue_id, multi, body)?
     } else {
-        put_one(b, ch, h, queue_id, multi, body)
+        put_one(b, ch, h, queue_id, multi, body)?
     };
-    let (result, n) = result?;
-    finish(b, ch, opaque, queue_id, result, n)
+    finish(b, ch, (opaque, oneway), queue_id, put, n)
 }
 
 /// Validate the request and resolve topic + queue (steps 1–5 of §2.3). Returns the possibly
@@ -189,7 +188,7 @@ fn put_one(
     queue_id: i32,
     multi: bool,
     body: Bytes,
-) -> Result<(PutMessageResult, usize), RemotingCommand> {
+) -> Result<(Put, usize), RemotingCommand> {
     let topic = std::mem::take(&mut h.topic);
     let mut m = base_inner(b, ch, &h, topic, queue_id, multi);
     m.body = body;
@@ -225,7 +224,7 @@ fn put_batch(
     queue_id: i32,
     multi: bool,
     body: Bytes,
-) -> Result<(PutMessageResult, usize), RemotingCommand> {
+) -> Result<(Put, usize), RemotingCommand> {
     if h.topic.starts_with(system_topics::RETRY_PREFIX) {
         return Err(err(
             response::MESSAGE_ILLEGAL,
@@ -262,10 +261,15 @@ pub(crate) fn status_code(s: PutMessageStatus) -> (i32, Option<String>) {
                 "the message is illegal, maybe msg body or properties length not matched: {s:?}"
             )),
         ),
-        PutMessageStatus::ServiceNotAvailable | PutMessageStatus::Poisoned => (
+        PutMessageStatus::ServiceNotAvailable
+        | PutMessageStatus::Poisoned
+        | PutMessageStatus::DiskFull => (
             response::SERVICE_NOT_AVAILABLE,
             Some(
-                "service not available now, maybe disk full or the broker is shutting down".into(),
+                "service not available now. It may be caused by one of the following reasons: \
+                 the broker's disk is full, messages are put to the slave, message store has \
+                 been shut down, etc."
+                    .into(),
             ),
         ),
         PutMessageStatus::OsPageCacheBusy => (
@@ -306,35 +310,30 @@ fn build_response(
     resp
 }
 
+/// Answer a send: at once, or (SYNC_FLUSH) from the store's flusher after the group commit
+/// that covers the record: the connection keeps reading meanwhile (no task per send). The
+/// same contract as `answer_when_durable`, written out so the common case clones nothing.
 fn finish(
     b: &Arc<Broker>,
     ch: &Channel,
-    opaque: i32,
+    (opaque, oneway): (i32, bool),
     queue_id: i32,
-    r: PutMessageResult,
+    put: Put,
     n: usize,
 ) -> Reply {
+    let Put { result: r, ticket } = put;
     if r.status.is_stored() {
         b.stats.put_msgs.fetch_add(n as u64, Ordering::Relaxed);
     }
-    if !(r.status == PutMessageStatus::PutOk && r.needs_durable_wait) {
+    if !ticket.is_pending() {
         return Ok(Some(build_response(b, r.status, queue_id, &r)));
     }
-    // SYNC_FLUSH: the connection keeps reading; the store's flusher answers after the group
-    // commit that covers this record (no task per send).
-    let end = r.end_offset();
     let (b2, ch) = (b.clone(), ch.clone());
-    b.store.on_durable(
-        end,
-        Box::new(move |res| {
-            let status = match res {
-                Ok(()) => PutMessageStatus::PutOk,
-                Err(DurabilityError::FlushTimeout) => PutMessageStatus::FlushDiskTimeout,
-                Err(DurabilityError::Poisoned) => PutMessageStatus::Poisoned,
-                Err(DurabilityError::ShutDown) => PutMessageStatus::ServiceNotAvailable,
-            };
-            ch.respond(opaque, build_response(&b2, status, queue_id, &r));
-        }),
-    );
+    ticket.on_durable(Box::new(move |outcome| {
+        let r = r.with_durability(outcome);
+        if !oneway {
+            ch.respond(opaque, build_response(&b2, r.status, queue_id, &r));
+        }
+    }));
     Ok(None)
 }

@@ -12,11 +12,12 @@ use mq_common::protocol::header::ConsumerSendMsgBackRequestHeader;
 use mq_common::protocol::RemotingCommand;
 use mq_common::remoting::Channel;
 
-use super::{err, header, Reply};
+use super::{answer_when_durable, err, header, Reply};
 use crate::broker::Broker;
+use crate::store::PutMessageStatus;
 
 /// Process a send-back.
-pub fn process(b: &Broker, _ch: &Channel, req: &RemotingCommand) -> Reply {
+pub fn process(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
     let h: ConsumerSendMsgBackRequestHeader = header(req)?;
     let Some(gc) = b.groups.find_or_create(&h.group) else {
         return Err(err(
@@ -85,11 +86,13 @@ pub fn process(b: &Broker, _ch: &Channel, req: &RemotingCommand) -> Reply {
             .unwrap_or_else(|| encode_offset_msg_id(view.store_host, view.physical_offset));
         m.set_property(ORIGIN_MESSAGE_ID, &origin);
     }
-    let r = b.store.put_message(m);
-    if r.status.is_stored() {
+    let put = b.store.put_message(m);
+    if put.result.status.is_stored() {
         b.stats.put_msgs.fetch_add(1, Ordering::Relaxed);
-        Ok(Some(RemotingCommand::success()))
-    } else {
-        Err(err(response::SYSTEM_ERROR, format!("{:?}", r.status)))
     }
+    // As Java: only PUT_OK (durable, under SYNC_FLUSH) is a success.
+    answer_when_durable(ch, req, put, |r| match r.status {
+        PutMessageStatus::PutOk => RemotingCommand::success(),
+        s => err(response::SYSTEM_ERROR, format!("{s:?} {}", r.remark)),
+    })
 }

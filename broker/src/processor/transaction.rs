@@ -9,11 +9,12 @@ use mq_common::protocol::codes::response;
 use mq_common::protocol::header::EndTransactionRequestHeader;
 use mq_common::protocol::{now_millis, RemotingCommand};
 
-use super::{err, header, Reply};
+use super::{answer_when_durable, err, header, Reply};
 use crate::broker::Broker;
+use mq_common::remoting::Channel;
 
 /// Process END_TRANSACTION (usually oneway; the response is dropped then).
-pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Reply {
+pub fn end_transaction(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
     let h: EndTransactionRequestHeader = header(req)?;
     if b.cfg.is_slave() {
         return Err(err(
@@ -47,6 +48,7 @@ pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Reply {
     if view.property(property::PGROUP).is_some_and(|g| g != h.producer_group) {
         return Err(err(response::SYSTEM_ERROR, "the producer group wrong"));
     }
+    let mut commit = None;
     if ty == sysflag::TRANSACTION_COMMIT_TYPE {
         let real_topic = view.property(REAL_TOPIC).unwrap_or("").to_string();
         let real_qid = view.property(REAL_QID).and_then(|q| q.parse().ok()).unwrap_or(0);
@@ -71,13 +73,14 @@ pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Reply {
         m.remove_property(REAL_TOPIC);
         m.remove_property(REAL_QID);
         m.set_property(WAIT, "false");
-        let r = b.store.put_message(m);
-        if !r.status.is_stored() {
+        let put = b.store.put_message(m);
+        if !put.result.status.is_stored() {
             return Err(err(
                 response::SYSTEM_ERROR,
-                format!("commit of half message failed: {:?}", r.status),
+                format!("commit of half message failed: {:?}", put.result.status),
             ));
         }
+        commit = Some(put.ticket);
     }
     // Op record: marks the half message (by its queue offset) as resolved.
     let mut op = MessageExtBrokerInner {
@@ -92,12 +95,17 @@ pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Reply {
     op.set_property(TAGS, "d");
     op.set_property(WAIT, "false");
     b.topics.ensure(system_topics::TRANS_OP_HALF_TOPIC, 1, PERM_READ | PERM_WRITE);
-    let r = b.store.put_message(op);
-    if !r.status.is_stored() {
-        return Err(err(
-            response::SYSTEM_ERROR,
-            format!("writing transaction op record failed: {:?}", r.status),
-        ));
+    let put = b.store.put_message(op);
+    if let Some(c) = commit {
+        // The op record follows the commit in the log; when it is durable, so is the commit.
+        // (A failed op put has nothing pending: the error answer below does not wait.)
+        match put.ticket.is_pending() {
+            true => c.covered_by(&put.ticket),
+            false => c.on_durable(Box::new(|_| {})),
+        }
     }
-    Ok(Some(RemotingCommand::success()))
+    answer_when_durable(ch, req, put, |r| match r.status {
+        s if s.is_stored() => RemotingCommand::success(),
+        s => err(response::SYSTEM_ERROR, format!("writing transaction op record failed: {s:?}")),
+    })
 }
