@@ -159,22 +159,34 @@ impl ConsumeQueue {
         Ok(report)
     }
 
-    /// Make sure the next `n` units can be written without allocating (disk blocks backed, and
-    /// the next file created if they reach it), so that a full disk fails the put before its
-    /// record is appended to the commit log rather than half-way through its dispatch.
-    pub fn reserve(&self, t: &WriteToken<'_>, n: usize) -> io::Result<()> {
-        let f = match self.queue.last() {
-            Some(f) if !f.is_full() => f,
-            Some(f) => self.create_file(f.from_offset() + f.size() as i64)?,
-            None => self.create_file(0)?,
+    /// Make sure the next `n` units can be written without allocating (disk blocks backed; the
+    /// next file created if the active one is full), so that a full disk fails the put before
+    /// its record is appended to the commit log rather than half-way through its dispatch.
+    /// `queue_offset` is where the first of them goes. Units that spill into a file after the
+    /// active one are not covered: only a full file may get a successor (see [`Self::prepare`]);
+    /// the writer creates it when it gets there.
+    pub fn reserve(&self, t: &WriteToken<'_>, queue_offset: i64, n: usize) -> io::Result<()> {
+        if self.queue.is_empty() {
+            self.start_at(queue_offset)?;
+        }
+        let Some(last) = self.queue.last() else { return Ok(()) };
+        let f = match last.is_full() {
+            true => self.create_file(last.from_offset() + last.size() as i64)?,
+            false => last,
         };
         let pos = f.wrote_position();
-        let want = pos + n * CQ_UNIT;
-        f.ensure_backed(t, pos, want.min(f.size()))?;
-        if want > f.size() {
-            let next = self.create_file(f.from_offset() + f.size() as i64)?;
-            next.ensure_backed(t, 0, (want - f.size()).min(next.size()))?;
-        }
+        let want = ((queue_offset + n as i64) * CQ_UNIT as i64 - f.from_offset()).max(0) as usize;
+        f.ensure_backed(t, pos, want.clamp(pos, f.size()))
+    }
+
+    /// Create the first file of an empty queue whose first unit is `queue_offset`: the file
+    /// covering it (earlier units expired, or a replica starts mid-log), with the queue's
+    /// minimum there.
+    fn start_at(&self, queue_offset: i64) -> io::Result<()> {
+        let expected = queue_offset * CQ_UNIT as i64;
+        let fs = self.queue.file_size() as i64;
+        self.create_file(expected / fs * fs)?;
+        self.min_logic_offset.store(expected, Ordering::Release);
         Ok(())
     }
 
@@ -300,14 +312,9 @@ impl ConsumeQueue {
         tags_code: i64,
     ) -> io::Result<()> {
         let expected = queue_offset * CQ_UNIT as i64;
-        let cur = self.queue.max_offset();
-        if self.queue.is_empty() && expected > 0 {
-            // New queue starting past 0 (earlier units expired): start at the covering file.
-            let fs = self.queue.file_size() as i64;
-            let f = self.create_file(expected / fs * fs)?;
-            self.min_logic_offset.store(expected, Ordering::Release);
-            let _ = f;
-        } else if expected < cur {
+        if self.queue.is_empty() {
+            self.start_at(queue_offset)?;
+        } else if expected < self.queue.max_offset() {
             return Ok(());
         }
         while self.queue.max_offset() < expected {

@@ -235,18 +235,19 @@ impl Dispatcher {
         }
     }
 
-    /// Make sure dispatching `units` consume-queue units to `cq` and `keys` index keys will
+    /// Make sure dispatching `units` consume-queue units to `cq` (the first at the given queue
+    /// offset) and `keys` index keys will
     /// not need new disk blocks (the put path calls this before appending to the commit log,
     /// so a full disk refuses the put instead of breaking its dispatch).
     pub fn reserve(
         &self,
         t: &WriteToken<'_>,
-        cq: Option<&ConsumeQueue>,
+        cq: Option<(&ConsumeQueue, i64)>,
         units: usize,
         keys: usize,
     ) -> io::Result<()> {
-        if let Some(cq) = cq {
-            cq.reserve(t, units)?;
+        if let Some((cq, queue_offset)) = cq {
+            cq.reserve(t, queue_offset, units)?;
         }
         if self.index_enable && keys > 0 {
             self.index.reserve(t, keys)?;

@@ -187,7 +187,12 @@ impl ReadSide<'_> {
             index_last_update_phyoffset: last_phy,
             ..Default::default()
         };
+        let mut seen = std::collections::HashSet::new();
         for o in offs {
+            // An offset can be indexed twice (a truncated log rewritten with the same record).
+            if !seen.insert(o) {
+                continue;
+            }
             if let Some(b) = self.record_at(o) {
                 r.messages.push(b);
                 r.phy_offsets.push(o);

@@ -94,8 +94,8 @@ impl Default for Replica {
 struct Found {
     at: i64,
     size: usize,
-    /// (topic, queue) for a record that gets a consume-queue unit
-    queue: Option<(String, i32)>,
+    /// (topic, queue, queue offset) for a record that gets a consume-queue unit
+    queue: Option<(String, i32, i64)>,
     keys: usize,
 }
 
@@ -232,8 +232,8 @@ fn check_staged(
         match RecordView::parse(buf, true) {
             Ok(v) if v.physical_offset == at => {
                 let [u, k] = get_properties(v.properties, [UNIQ_KEY, KEYS]);
-                let queue =
-                    sysflag::is_dispatchable(v.sys_flag).then(|| (v.topic.to_string(), v.queue_id));
+                let queue = sysflag::is_dispatchable(v.sys_flag)
+                    .then(|| (v.topic.to_string(), v.queue_id, v.queue_offset));
                 let keys = index_key_count(u, k);
                 found.push(Found { at, size: v.total_size as usize, queue, keys });
                 at += v.total_size as i64;
@@ -260,8 +260,9 @@ fn check_staged(
 fn reserve(t: &WriteToken<'_>, d: &Dispatcher, found: &[Found]) -> Result<(), ReplicationError> {
     for f in found {
         // A slave is not latency-critical: queues are looked up and prepared under the lock.
-        let cq = f.queue.as_ref().map(|(topic, qid)| d.find_or_create_cq(topic, *qid));
-        d.reserve(t, cq.as_deref(), usize::from(cq.is_some()), f.keys)?;
+        let cq = f.queue.as_ref().map(|(topic, qid, qo)| (d.find_or_create_cq(topic, *qid), *qo));
+        let at = cq.as_ref().map(|(c, qo)| (&**c, *qo));
+        d.reserve(t, at, usize::from(cq.is_some()), f.keys)?;
     }
     Ok(())
 }

@@ -160,7 +160,7 @@ impl WriteSide {
         &self,
         t: &WriteToken<'_>,
         env: &PutEnv<'_>,
-        cq: Option<&ConsumeQueue>,
+        cq: Option<(&ConsumeQueue, i64)>,
         (units, keys): (usize, usize),
         len: usize,
         encode: impl FnOnce(i64, &mut [u8]),
@@ -216,7 +216,8 @@ impl WriteSide {
             let _ = encode_record_into(dst, &f);
         };
         let units = usize::from(dispatchable);
-        let a = match self.append(&t, env, cq.as_deref(), (units, keys), len, encode) {
+        let at = cq.as_deref().map(|c| (c, queue_offset));
+        let a = match self.append(&t, env, at, (units, keys), len, encode) {
             Ok(a) => a,
             Err(p) => return p,
         };
@@ -323,7 +324,7 @@ impl WriteSide {
                 at += lens[i];
             }
         };
-        let a = match self.append(&t, env, Some(&cq), (msgs.len(), keys), total, encode) {
+        let a = match self.append(&t, env, Some((&cq, q0)), (msgs.len(), keys), total, encode) {
             Ok(a) => a,
             Err(p) => return p,
         };
