@@ -34,7 +34,8 @@ fn eight_hundred_queues_cost_kilobytes_and_no_descriptors() {
     let fds_before = open_fds();
     for t in 0..100 {
         for q in 0..8 {
-            let r = store.put_message(msg(&format!("T{t}"), q, "x", &format!("k{t}-{q}"), vec![1u8]));
+            let r =
+                store.put_message(msg(&format!("T{t}"), q, "x", &format!("k{t}-{q}"), vec![1u8]));
             assert_eq!(r.result.status, PutMessageStatus::PutOk);
         }
     }

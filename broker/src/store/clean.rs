@@ -40,8 +40,11 @@ const MAX_DELETE_PER_RUN: usize = 10;
 pub struct Retention {
     /// Runs left that delete expired files regardless of the hour (TRIGGER_DELETE_FILES).
     manual: AtomicI32,
-    /// Disk usage above `DISK_FULL_RATIO` at the last run: writes are refused.
+    /// Disk usage above `DISK_FULL_RATIO` at the last look: writes are refused.
     disk_full: AtomicBool,
+    /// When refusing, the usage is looked at again at most once a second (ms since the epoch
+    /// of the last look), so writes resume soon after space returns, not a clean run later.
+    last_full_check: std::sync::atomic::AtomicI64,
     last_run: Mutex<Option<Instant>>,
 }
 
@@ -65,9 +68,31 @@ impl Retention {
         self.manual.store(20, Ordering::Release);
     }
 
-    /// Whether writes are refused for lack of disk space (as of the last run).
-    pub fn disk_full(&self) -> bool {
+    /// Whether writes are refused for lack of disk space. Cheap while there is space (one
+    /// atomic load); while full, re-measures at most once a second.
+    pub fn disk_full(&self, log: &CommitLog, hooks: &StoreHooks) -> bool {
+        if !self.disk_full.load(Ordering::Acquire) {
+            return false;
+        }
+        let now = hooks.clock.now_ms();
+        let last = self.last_full_check.load(Ordering::Acquire);
+        if now - last >= 1000
+            && self
+                .last_full_check
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            let ratio = (hooks.disk_usage)(log.queue().dir());
+            self.note_usage(ratio);
+        }
         self.disk_full.load(Ordering::Acquire)
+    }
+
+    fn note_usage(&self, ratio: f64) {
+        let full = ratio > DISK_FULL_RATIO;
+        if self.disk_full.swap(full, Ordering::AcqRel) != full {
+            tracing::warn!(ratio, full, "disk usage crossed the write limit (90%)");
+        }
     }
 
     /// Run if `cleanResourceInterval` passed since the last run, or a manual trigger is due.
@@ -93,10 +118,7 @@ impl Retention {
         let now = p.hooks.clock.now_ms();
         let hour = p.hooks.clock.local_hour();
         let ratio = (p.hooks.disk_usage)(p.log.queue().dir());
-        let full = ratio > DISK_FULL_RATIO;
-        if self.disk_full.swap(full, Ordering::AcqRel) != full {
-            tracing::warn!(ratio, full, "disk usage crossed the write limit (90%)");
-        }
+        self.note_usage(ratio);
         // Read per run: UPDATE_BROKER_CONFIG may change these (live_config.rs).
         let live = p.live;
         let time_ok = live

@@ -212,7 +212,7 @@ impl MessageStore {
             (PutMessageStatus::Poisoned, "store poisoned: an fsync failed, refusing writes")
         } else if self.services.shutdown.load(Ordering::Acquire) {
             (PutMessageStatus::ServiceNotAvailable, "store shut down")
-        } else if self.retention.disk_full() {
+        } else if self.retention.disk_full(self.write.log(), &self.hooks) {
             (PutMessageStatus::DiskFull, "disk usage above 90%")
         } else {
             return None;
