@@ -1,4 +1,4 @@
-//! The replication surface (the classic HA protocol of `replication-acl.md` §1): what a
+//! The replication surface (the classic HA protocol, spec §7): what a
 //! master reads to send, what a slave appends, how a diverged log is cut back, and the
 //! confirmed offset consumers can be limited to.
 //!

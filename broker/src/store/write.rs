@@ -175,20 +175,31 @@ impl WriteSide {
         Ok(Appended { phy, rolled })
     }
 
-    /// Append one message and dispatch it. See the module docs.
-    pub fn put(&self, env: &PutEnv<'_>, mut msg: MessageExtBrokerInner) -> Put {
+    /// Rewrite a delayed message and check it (see `message_check.rs`): its record length,
+    /// whether the sender waits for the store (`WAIT`) and how many index keys it has.
+    fn checked(
+        &self,
+        env: &PutEnv<'_>,
+        msg: &mut MessageExtBrokerInner,
+    ) -> Result<(usize, bool, usize), Put> {
         let [delay, wait, uniq, keys] =
             get_properties(&msg.properties, [DELAY, WAIT, UNIQ_KEY, KEYS]);
         let wait = wait.is_none_or(|v| v != "false");
         let keys = index_key_count(uniq, keys);
         if delay.is_some() {
-            message_check::apply_delay(&mut msg, env.dispatch.delay_levels());
+            message_check::apply_delay(msg, env.dispatch.delay_levels());
         }
-        let len = match message_check::record_len(&msg, env.max_body)
+        message_check::record_len(msg, env.max_body)
             .and_then(|l| message_check::fits_in_file(l, self.log.file_size()).map(|_| l))
-        {
-            Ok(l) => l,
-            Err(r) => return self.fail(r),
+            .map(|len| (len, wait, keys))
+            .map_err(|r| self.fail(r))
+    }
+
+    /// Append one message and dispatch it. See the module docs.
+    pub fn put(&self, env: &PutEnv<'_>, mut msg: MessageExtBrokerInner) -> Put {
+        let (len, wait, keys) = match self.checked(env, &mut msg) {
+            Ok(v) => v,
+            Err(p) => return p,
         };
         let body_crc = crc32_masked(&msg.body);
         let dispatchable = sysflag::is_dispatchable(msg.sys_flag);
