@@ -131,8 +131,7 @@ impl Put {
     pub fn on_durable(self, f: impl FnOnce(PutMessageResult) + Send + 'static) {
         let Put { result, ticket } = self;
         if !ticket.is_pending() {
-            ticket.on_durable(Box::new(|_| {}));
-            return f(result);
+            return f(result); // nothing to wait for: no callback box
         }
         ticket.on_durable(Box::new(move |outcome| f(result.with_durability(outcome))));
     }

@@ -245,14 +245,13 @@ impl WriteSide {
         };
         let dispatched = env.dispatch.dispatch(&t, &d, cq.as_ref());
         drop(t);
-        let arrivals =
-            match self.after_append(t0, a.phy, dispatched.map(|a| a.into_iter().collect())) {
-                Ok(v) => v,
-                Err(p) => return p,
-            };
+        let arrival = match self.after_append(t0, a.phy, dispatched) {
+            Ok(v) => v,
+            Err(p) => return p,
+        };
         self.stats.total.fetch_add(1, Ordering::Relaxed);
         self.stats.bytes.fetch_add(len as u64, Ordering::Relaxed);
-        env.dispatch.notify(&arrivals);
+        env.dispatch.notify(arrival.as_slice());
         let id = encode_offset_msg_id(msg.store_host, a.phy);
         let result = PutMessageResult {
             status: PutMessageStatus::PutOk,
@@ -274,12 +273,12 @@ impl WriteSide {
 
     /// Bookkeeping after an append, outside the lock: latency, and a failed dispatch (the
     /// record is in the log; recovery would re-dispatch it) turned into a failed put.
-    fn after_append(
+    fn after_append<A>(
         &self,
         t0: Instant,
         phy: i64,
-        dispatched: std::io::Result<Vec<Arrival>>,
-    ) -> Result<Vec<Arrival>, Put> {
+        dispatched: std::io::Result<A>,
+    ) -> Result<A, Put> {
         let us = t0.elapsed().as_micros() as u64;
         self.stats.max_latency_us.fetch_max(us, Ordering::Relaxed);
         dispatched.map_err(|e| {
