@@ -2,7 +2,7 @@
 //!
 //! * `append_async_1k`: ASYNC_FLUSH `put_message` of 1 KiB bodies (TAGS + UNIQ_KEY indexed).
 //! * `append_batch_32x1k`: `put_messages` of 32 × 1 KiB.
-//! * `sync_flush/{1,8,64}`: concurrent tokio tasks doing `put_message_durable` under SYNC_FLUSH
+//! * `sync_flush/{1,8,64}`: concurrent tokio tasks doing `put_message(..).durable()` under SYNC_FLUSH
 //!   (group commit); msgs/s and latency percentiles printed (custom, not criterion).
 //! * `backlog_read`: `get_message` (32 per call) over a ~1 GiB backlog through the consume queue.
 //! * `index_lookup`: `query_message` by UNIQ_KEY among 1 M indexed messages.
@@ -53,13 +53,13 @@ fn append_cpu_report() {
         std::env::var("APPEND_MSGS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let msgs: Vec<_> = (0..n).map(|i| message("BenchC", (i % 8) as i32, i, &body)).collect();
     // Let the pre-allocator warm the first (cold-created) file, as it would be in steady state.
-    store.put_message(message("BenchC", 0, u64::MAX, &body));
+    let _ = store.put_message(message("BenchC", 0, u64::MAX, &body)).result;
     let warm_ms: u64 =
         std::env::var("WARM_WAIT_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
     std::thread::sleep(Duration::from_millis(warm_ms));
     let (w0, c0) = (Instant::now(), thread_cpu());
     for m in msgs {
-        let r = store.put_message(m);
+        let r = store.put_message(m).result;
         debug_assert_eq!(r.status, PutMessageStatus::PutOk);
     }
     let (wall, cpu) = (w0.elapsed(), thread_cpu() - c0);
@@ -108,7 +108,7 @@ fn bench_append(c: &mut Criterion) {
             seq += iters;
             let t = Instant::now();
             for m in msgs {
-                let r = store.put_message(m);
+                let r = store.put_message(m).result;
                 debug_assert_eq!(r.status, PutMessageStatus::PutOk);
             }
             t.elapsed()
@@ -127,7 +127,7 @@ fn bench_append(c: &mut Criterion) {
             seq += iters * 32;
             let t = Instant::now();
             for b in batches {
-                let r = store.put_messages(b);
+                let r = store.put_messages(b).result;
                 debug_assert_eq!(r.status, PutMessageStatus::PutOk);
             }
             t.elapsed()
@@ -168,14 +168,8 @@ fn sync_flush_report() {
                     let mut i = 0u64;
                     while Instant::now() < deadline {
                         let t0 = Instant::now();
-                        let r = store
-                            .put_message_durable(message(
-                                "BenchS",
-                                (t % 8) as i32,
-                                (t as u64) << 40 | i,
-                                &body,
-                            ))
-                            .await;
+                        let m = message("BenchS", (t % 8) as i32, (t as u64) << 40 | i, &body);
+                        let r = store.put_message(m).durable().await;
                         assert_eq!(r.status, PutMessageStatus::PutOk);
                         let _ = h.record(t0.elapsed().as_micros() as u64);
                         i += 1;
@@ -212,7 +206,7 @@ fn bench_read_and_index(c: &mut Criterion) {
     let queues = 8i32;
     let t = Instant::now();
     for i in 0..n {
-        let r = store.put_message(message("BenchR", (i % queues as u64) as i32, i, &body));
+        let r = store.put_message(message("BenchR", (i % queues as u64) as i32, i, &body)).result;
         assert_eq!(r.status, PutMessageStatus::PutOk);
     }
     let fill = t.elapsed();

@@ -79,7 +79,7 @@ impl ScheduleService {
 }
 
 /// Deliver what is due on one level; returns how many messages were delivered.
-fn run_level(b: &Broker, level: i32, now: i64) -> usize {
+async fn run_level(b: &Broker, level: i32, now: i64) -> usize {
     let Some(delay) = b.schedule.delay_of(level) else { return 0 };
     let qid = level - 1;
     let mut delivered = 0;
@@ -128,7 +128,8 @@ fn run_level(b: &Broker, level: i32, now: i64) -> usize {
                 // Without DELAY the store appends it to the real queue instead of rescheduling.
                 m.remove_property(DELAY);
                 m.set_property(WAIT, "false");
-                let put = b.store.put_message(m);
+                // WAIT=false: nothing to wait for, but a put is acknowledged through its ticket.
+                let put = b.store.put_message(m).durable().await;
                 if !put.status.is_stored() {
                     tracing::warn!(level, status = ?put.status, "re-delivery of a delayed message failed, retrying later");
                     return delivered;
@@ -150,7 +151,7 @@ pub async fn run(b: Arc<Broker>) {
     loop {
         let now = now_millis();
         for level in 1..=levels {
-            run_level(&b, level, now);
+            run_level(&b, level, now).await;
         }
         if last_flush.elapsed() >= flush_every {
             if let Err(e) = b.schedule.persist() {

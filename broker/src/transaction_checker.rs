@@ -61,7 +61,7 @@ fn read_ops(b: &Broker, st: &TxState) {
 }
 
 /// One checker pass.
-pub fn check_once(b: &Broker, st: &TxState) {
+pub async fn check_once(b: &Broker, st: &TxState) {
     read_ops(b, st);
     let now = now_millis();
     let mut off = b.offsets.query(GROUP, TRANS_HALF_TOPIC, 0).unwrap_or(0);
@@ -126,7 +126,9 @@ pub fn check_once(b: &Broker, st: &TxState) {
                 tags_code: 0,
             };
             m.set_property(TRANSACTION_CHECK_TIMES, &(checks + 1).to_string());
-            let put = b.store.put_message(m);
+            // The producer is asked only once the re-put is durable (SYNC_FLUSH), as Java's
+            // store answers the put only then.
+            let put = b.store.put_message(m).durable().await;
             if !put.status.is_stored() {
                 off = v.queue_offset;
                 break 'scan;
@@ -178,7 +180,7 @@ pub async fn run(b: Arc<Broker>) {
             _ = tokio::time::sleep(every) => {}
         }
         if b.topics.contains(TRANS_HALF_TOPIC) {
-            check_once(&b, &st);
+            check_once(&b, &st).await;
         }
     }
 }

@@ -81,7 +81,7 @@ fn send(n: &Node, id: usize, at_ms: i64) -> Intercepted {
         ..Default::default()
     };
     let what = n.timer.intercept(&mut m).unwrap();
-    let r = n.store.put_message(m);
+    let r = n.store.put_message(m).result;
     assert!(r.status.is_stored(), "{:?}", r.status);
     what
 }

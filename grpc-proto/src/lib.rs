@@ -1,6 +1,7 @@
 //! The RocketMQ 5.x gRPC protocol (`apache.rocketmq.v2`): prost messages and the tonic
 //! `MessagingService` server and client, generated at build time from this crate's own
-//! `.proto` files (written from `shared/docs/grpc-5x.md` §3, not copied from upstream).
+//! `.proto` files (written from the design notes' field tables, `docs/grpc.md` §3; not copied
+//! from upstream).
 #![forbid(unsafe_code)]
 
 /// Generated types of package `apache.rocketmq.v2`.

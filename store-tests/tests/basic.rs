@@ -26,7 +26,7 @@ fn put_get_query_restart() {
     let mut offsets = Vec::new();
     for i in 0..300 {
         let tag = if i % 2 == 0 { "even" } else { "odd" };
-        let r = store.put_message(msg("TopicA", i % 3, tag, &format!("k{i}"), body.clone()));
+        let r = store.put_message(msg("TopicA", i % 3, tag, &format!("k{i}"), body.clone())).result;
         assert_eq!(r.status, PutMessageStatus::PutOk, "{r:?}");
         assert_eq!(r.queue_offset, (i / 3) as i64);
         assert_eq!(r.msg_id.len(), 32);
@@ -91,7 +91,7 @@ fn put_get_query_restart() {
     // Clean restart: everything back, appends continue.
     let store = MessageStore::open(cfg).unwrap();
     assert_eq!(store.get_max_offset_in_queue("TopicA", 0), 100);
-    let r = store.put_message(msg("TopicA", 0, "t", "after", body.clone()));
+    let r = store.put_message(msg("TopicA", 0, "t", "after", body.clone())).result;
     assert_eq!(r.queue_offset, 100);
     assert_eq!(
         store.query_message("TopicA", "k299", 5, 0, i64::MAX).phy_offsets,
@@ -110,7 +110,7 @@ fn delay_and_transactions() {
     let store = MessageStore::open(small_config(dir.path(), FlushDiskType::Async)).unwrap();
     let mut m = msg("TopicD", 2, "t", "d1", &b"hi"[..]);
     m.set_property(DELAY, "30"); // capped to 18
-    let r = store.put_message(m);
+    let r = store.put_message(m).result;
     assert_eq!((r.topic.as_str(), r.queue_id), (SCHEDULE_TOPIC, 17));
     let g = store.get_message("g", SCHEDULE_TOPIC, 17, 0, 1, 1 << 20, None);
     assert_eq!(g.msg_count, 1);
@@ -129,16 +129,16 @@ fn delay_and_transactions() {
 
     let mut p = msg("TopicT", 0, "t", "tx", &b"half"[..]);
     p.sys_flag = TRANSACTION_PREPARED_TYPE;
-    let r = store.put_message(p);
+    let r = store.put_message(p).result;
     assert_eq!(r.queue_offset, 0);
     assert_eq!(store.get_max_offset_in_queue("TopicT", 0), 0);
     assert!(store.look_message_by_offset(r.wrote_offset).is_some());
     let mut rb = msg("TopicT", 0, "t", "rb", &b"rb"[..]);
     rb.sys_flag = TRANSACTION_ROLLBACK_TYPE;
-    store.put_message(rb);
+    let _ = store.put_message(rb).result;
     assert!(store.query_message("TopicT", "rb", 5, 0, i64::MAX).messages.is_empty());
     assert_eq!(store.query_message("TopicT", "tx", 5, 0, i64::MAX).messages.len(), 1);
-    store.put_message(msg("TopicT", 0, "t", "n", &b"n"[..]));
+    let _ = store.put_message(msg("TopicT", 0, "t", "n", &b"n"[..])).result;
     assert_eq!(store.get_max_offset_in_queue("TopicT", 0), 1);
     store.shutdown().unwrap();
 }
@@ -152,7 +152,7 @@ fn batch_and_limits() {
     let batch: Vec<_> =
         (0..32).map(|i| msg("TopicB", 1, "t", &format!("b{i}"), vec![1u8; 1024])).collect();
     for round in 0..5 {
-        let r = store.put_messages(batch.clone());
+        let r = store.put_messages(batch.clone()).result;
         assert_eq!(r.status, PutMessageStatus::PutOk);
         assert_eq!(r.msg_num, 32);
         assert_eq!(r.queue_offset, round * 32);
@@ -163,17 +163,17 @@ fn batch_and_limits() {
     }
     let q = store.query_message("TopicB", "b31", 100, 0, i64::MAX);
     assert_eq!(q.messages.len(), 5);
-    let r = store.put_message(msg("TopicB", 0, "t", "big", vec![0u8; 2001]));
+    let r = store.put_message(msg("TopicB", 0, "t", "big", vec![0u8; 2001])).result;
     assert_eq!(r.status, PutMessageStatus::MessageIllegal);
     let mut m = msg("TopicB", 0, "t", "p", &b"x"[..]);
     m.properties = "K\u{1}".to_string() + &"v".repeat(40000) + "\u{2}";
-    assert_eq!(store.put_message(m).status, PutMessageStatus::PropertiesSizeExceeded);
+    assert_eq!(store.put_message(m).result.status, PutMessageStatus::PropertiesSizeExceeded);
     let huge: Vec<_> =
         (0..70).map(|i| msg("TopicB", 1, "t", &format!("h{i}"), vec![1u8; 1000])).collect();
-    assert_eq!(store.put_messages(huge).status, PutMessageStatus::MessageIllegal);
+    assert_eq!(store.put_messages(huge).result.status, PutMessageStatus::MessageIllegal);
     let mut mixed = batch.clone();
     mixed[3].queue_id = 2;
-    assert_eq!(store.put_messages(mixed).status, PutMessageStatus::MessageIllegal);
+    assert_eq!(store.put_messages(mixed).result.status, PutMessageStatus::MessageIllegal);
     assert!(matches!(
         MessageStore::open(small_config(dir.path(), FlushDiskType::Async)),
         Err(StoreError::Locked(_))
@@ -194,15 +194,8 @@ async fn sync_flush_group_commit_and_poison() {
         let s = store.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..50 {
-                let r = s
-                    .put_message_durable(msg(
-                        "TopicS",
-                        t % 4,
-                        "t",
-                        &format!("{t}-{i}"),
-                        vec![7u8; 200],
-                    ))
-                    .await;
+                let m = msg("TopicS", t % 4, "t", &format!("{t}-{i}"), vec![7u8; 200]);
+                let r = s.put_message(m).durable().await;
                 assert_eq!(r.status, PutMessageStatus::PutOk);
                 assert!(s.runtime_info().commit_log_flushed_offset >= r.end_offset());
             }
@@ -212,9 +205,11 @@ async fn sync_flush_group_commit_and_poison() {
         t.await.unwrap();
     }
     store.inject_flush_failure();
-    let r = store.put_message_durable(msg("TopicS", 0, "t", "x", &b"x"[..])).await;
+    let r = store.put_message(msg("TopicS", 0, "t", "x", &b"x"[..])).durable().await;
     assert_eq!(r.status, PutMessageStatus::Poisoned, "{r:?}");
-    let r = store.put_message(msg("TopicS", 0, "t", "y", &b"y"[..]));
+    let put = store.put_message(msg("TopicS", 0, "t", "y", &b"y"[..]));
+    assert!(!put.ticket.is_pending(), "a refused put has nothing to wait for");
+    let r = put.result;
     assert_eq!(r.status, PutMessageStatus::Poisoned);
     assert!(r.remark.contains("poisoned"));
     assert!(store.is_poisoned());
@@ -223,8 +218,7 @@ async fn sync_flush_group_commit_and_poison() {
 }
 
 /// The callback form of the durable wait: every callback runs once, after the flush that covers
-/// its record; after a failed fsync pending and new callbacks get `Poisoned`; at shutdown,
-/// unsatisfied ones get `ShutDown`.
+/// its record; after a failed fsync the pending one gets `Poisoned` and later puts are refused.
 #[test]
 fn sync_flush_callbacks_complete_after_the_covering_flush() {
     use std::sync::mpsc;
@@ -234,17 +228,14 @@ fn sync_flush_callbacks_complete_after_the_covering_flush() {
     let (tx, rx) = mpsc::channel();
     let n = 200;
     for i in 0..n {
-        let r = store.put_message(msg("TopicCb", i % 4, "t", &format!("c{i}"), vec![3u8; 300]));
-        assert_eq!(r.status, PutMessageStatus::PutOk);
-        assert!(r.needs_durable_wait);
-        let (tx, s, end) = (tx.clone(), store.clone(), r.end_offset());
-        store.on_durable(
-            end,
-            Box::new(move |res| {
-                let flushed = s.runtime_info().commit_log_flushed_offset;
-                tx.send((res, flushed >= end)).unwrap();
-            }),
-        );
+        let put = store.put_message(msg("TopicCb", i % 4, "t", &format!("c{i}"), vec![3u8; 300]));
+        assert_eq!(put.result.status, PutMessageStatus::PutOk);
+        assert!(put.ticket.is_pending());
+        let (tx, s, end) = (tx.clone(), store.clone(), put.result.end_offset());
+        put.ticket.on_durable(Box::new(move |res| {
+            let flushed = s.runtime_info().commit_log_flushed_offset;
+            tx.send((res, flushed >= end)).unwrap();
+        }));
     }
     for _ in 0..n {
         let (res, covered) = rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
@@ -253,13 +244,13 @@ fn sync_flush_callbacks_complete_after_the_covering_flush() {
     }
     assert!(rx.try_recv().is_err(), "each callback runs once");
     store.inject_flush_failure();
-    let r = store.put_message(msg("TopicCb", 0, "t", "p", &b"p"[..]));
-    let tx2 = tx.clone();
-    store.on_durable(r.end_offset(), Box::new(move |res| tx2.send((res, false)).unwrap()));
+    let put = store.put_message(msg("TopicCb", 0, "t", "p", &b"p"[..]));
+    put.ticket.on_durable(Box::new(move |res| tx.send((res, false)).unwrap()));
     let (res, _) = rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
     assert_eq!(res, Err(DurabilityError::Poisoned));
-    // Registered after poisoning: answered at once.
-    store.on_durable(i64::MAX, Box::new(move |res| tx.send((res, false)).unwrap()));
-    assert_eq!(rx.try_recv().unwrap().0, Err(DurabilityError::Poisoned));
+    // After poisoning: refused at once, nothing to wait for.
+    let put = store.put_message(msg("TopicCb", 0, "t", "q", &b"q"[..]));
+    assert_eq!(put.result.status, PutMessageStatus::Poisoned);
+    assert!(!put.ticket.is_pending());
     assert!(store.shutdown().is_err());
 }

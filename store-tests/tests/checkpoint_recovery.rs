@@ -3,6 +3,7 @@
 //! the log) recovery falls back to scanning from a file chosen by timestamps (here: all of it).
 
 use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use mq_broker::store::*;
@@ -15,13 +16,15 @@ const FILE: i64 = 64 * 1024;
 fn put(store: &MessageStore, from: usize, n: usize) -> Vec<(i64, i32)> {
     (from..from + n)
         .map(|i| {
-            let r = store.put_message(msg(
-                "TopicK",
-                (i % 3) as i32,
-                "t",
-                &format!("k{i}"),
-                vec![i as u8; 700],
-            ));
+            let r = store
+                .put_message(msg(
+                    "TopicK",
+                    (i % 3) as i32,
+                    "t",
+                    &format!("k{i}"),
+                    vec![i as u8; 700],
+                ))
+                .result;
             assert_eq!(r.status, PutMessageStatus::PutOk);
             (r.wrote_offset, r.wrote_bytes)
         })
@@ -136,12 +139,14 @@ fn stale_checkpoint_beyond_the_log_falls_back_to_a_full_scan() {
     store.checkpoint_now().unwrap();
     store.halt();
     drop(store);
-    // The log lost its end after the checkpoint was written (cut in the middle of record 290):
-    // the record the checkpoint names no longer ends at its point.
+    // The log lost its end after the checkpoint was written (zeros from the middle of record
+    // 290 on; files keep their size, a shorter one is refused at open): the record the
+    // checkpoint names no longer ends at its point.
     let (phy, size) = recs[290];
     let path = dir.path().join("commitlog").join(offset_to_file_name(phy / FILE * FILE));
     let f = OpenOptions::new().write(true).open(&path).unwrap();
-    f.set_len((phy % FILE) as u64 + size as u64 / 2).unwrap();
+    let cut = (phy % FILE) as u64 + size as u64 / 2;
+    f.write_all_at(&vec![0u8; (FILE as u64 - cut) as usize], cut).unwrap();
     drop(f);
     for later in std::fs::read_dir(dir.path().join("commitlog")).unwrap() {
         let p = later.unwrap().path();

@@ -15,13 +15,15 @@ fn fill(dir: &Path) -> Vec<(i64, i32)> {
     let store = MessageStore::open(small_config(dir, FlushDiskType::Async)).unwrap();
     let mut v = Vec::new();
     for i in 0..N {
-        let r = store.put_message(msg(
-            "TopicC",
-            (i % 3) as i32,
-            "t",
-            &format!("k{i}"),
-            vec![i as u8; 700 + i],
-        ));
+        let r = store
+            .put_message(msg(
+                "TopicC",
+                (i % 3) as i32,
+                "t",
+                &format!("k{i}"),
+                vec![i as u8; 700 + i],
+            ))
+            .result;
         assert_eq!(r.status, PutMessageStatus::PutOk);
         v.push((r.wrote_offset, r.wrote_bytes));
     }
@@ -81,7 +83,7 @@ fn check_prefix(store: &MessageStore, recs: &[(i64, i32)], keep: usize) {
 
 fn reopen_and_append(dir: &Path) -> std::sync::Arc<MessageStore> {
     let store = MessageStore::open(small_config(dir, FlushDiskType::Async)).unwrap();
-    let r = store.put_message(msg("TopicC", 0, "t", "fresh", vec![1u8; 10]));
+    let r = store.put_message(msg("TopicC", 0, "t", "fresh", vec![1u8; 10])).result;
     assert_eq!(r.status, PutMessageStatus::PutOk);
     assert_eq!(
         store.query_message("TopicC", "fresh", 4, 0, i64::MAX).phy_offsets,
@@ -90,6 +92,9 @@ fn reopen_and_append(dir: &Path) -> std::sync::Arc<MessageStore> {
     store
 }
 
+/// A file cut short (mid-record) is refused, as Java refuses a file whose size is not
+/// `mappedFileSizeCommitLog`, with a message naming it; nothing is changed. Once it has its size
+/// back (here: zeros after the cut), recovery keeps every record before the cut.
 #[test]
 fn truncated_last_file_mid_record_abnormal_and_normal() {
     for crashed in [true, false] {
@@ -97,10 +102,19 @@ fn truncated_last_file_mid_record_abnormal_and_normal() {
         let recs = fill(dir.path());
         let (phy, size) = recs[N - 1];
         let (path, pos) = file_of(dir.path(), phy);
-        OpenOptions::new().write(true).open(&path).unwrap().set_len(pos + size as u64 / 2).unwrap();
+        let cut = pos + size as u64 / 2;
+        OpenOptions::new().write(true).open(&path).unwrap().set_len(cut).unwrap();
         if crashed {
             mark_crashed(dir.path());
         }
+        let e = MessageStore::open(small_config(dir.path(), FlushDiskType::Async)).err().unwrap();
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&path.display().to_string()) && msg.contains(&format!("{cut} bytes")),
+            "{msg}"
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), cut, "the refused file is untouched");
+        OpenOptions::new().write(true).open(&path).unwrap().set_len(64 * 1024).unwrap();
         let store = MessageStore::open(small_config(dir.path(), FlushDiskType::Async)).unwrap();
         check_prefix(&store, &recs, N - 1);
         store.shutdown().unwrap();
@@ -196,12 +210,18 @@ fn damaged_checkpoint_and_empty_files_do_not_panic() {
     let dir = tempfile::tempdir().unwrap();
     let recs = fill(dir.path());
     std::fs::write(dir.path().join("checkpoint"), b"garbage").unwrap();
-    // A stray empty commit-log file after the last one and junk names.
+    // A stray empty commit-log file after the last one is refused (another size), and
+    // left alone; junk names are ignored.
     let last = commit_log_files(dir.path()).last().unwrap().clone();
     let next: i64 = last.file_name().unwrap().to_str().unwrap().parse::<i64>().unwrap() + 64 * 1024;
-    std::fs::write(dir.path().join("commitlog").join(offset_to_file_name(next)), b"").unwrap();
+    let stray = dir.path().join("commitlog").join(offset_to_file_name(next));
+    std::fs::write(&stray, b"").unwrap();
     std::fs::write(dir.path().join("commitlog/README"), b"x").unwrap();
     std::fs::create_dir_all(dir.path().join("consumequeue/TopicC/notanumber")).unwrap();
+    let e = MessageStore::open(small_config(dir.path(), FlushDiskType::Async)).err().unwrap();
+    assert!(e.to_string().contains("is 0 bytes"), "{e}");
+    assert!(stray.exists());
+    std::fs::remove_file(&stray).unwrap();
     let store = MessageStore::open(small_config(dir.path(), FlushDiskType::Async)).unwrap();
     check_prefix(&store, &recs, N);
     store.shutdown().unwrap();

@@ -56,13 +56,15 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Put { queue, len, tag } => {
                 seq += 1;
                 let key = format!("m{seq}");
-                let r = store.put_message(msg(
-                    "TopicM",
-                    queue,
-                    &format!("tag{tag}"),
-                    &key,
-                    vec![seq as u8; len],
-                ));
+                let r = store
+                    .put_message(msg(
+                        "TopicM",
+                        queue,
+                        &format!("tag{tag}"),
+                        &key,
+                        vec![seq as u8; len],
+                    ))
+                    .result;
                 prop_assert_eq!(r.status, PutMessageStatus::PutOk);
                 let q = model.entry(queue).or_default();
                 prop_assert_eq!(r.queue_offset, q.len() as i64);
@@ -78,7 +80,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     msgs.push(msg("TopicM", queue, "tag0", &key, vec![seq as u8; len]));
                     keys.push(key);
                 }
-                let r = store.put_messages(msgs);
+                let r = store.put_messages(msgs).result;
                 prop_assert_eq!(r.status, PutMessageStatus::PutOk);
                 let q = model.entry(queue).or_default();
                 prop_assert_eq!(r.queue_offset, q.len() as i64);

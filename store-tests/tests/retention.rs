@@ -51,7 +51,8 @@ fn expired_files_go_live_ones_stay() {
     let store = MessageStore::open_with(cfg, hooks).unwrap();
     let mut phys = Vec::new();
     for i in 0..400 {
-        let r = store.put_message(msg("TopicR", i % 2, "t", &format!("k{i}"), vec![0u8; 1000]));
+        let r =
+            store.put_message(msg("TopicR", i % 2, "t", &format!("k{i}"), vec![0u8; 1000])).result;
         phys.push(r.wrote_offset);
     }
     let cl = files(dir.path(), "commitlog");
@@ -107,25 +108,27 @@ fn expired_files_go_live_ones_stay() {
     }
     let left = files(dir.path(), "commitlog");
     assert_eq!(left, vec![cl.last().unwrap().clone()]);
-    let r = store.put_message(msg("TopicR", 0, "t", "after", vec![0u8; 10]));
+    let r = store.put_message(msg("TopicR", 0, "t", "after", vec![0u8; 10])).result;
     assert_eq!(r.status, PutMessageStatus::PutOk);
     // Above 90%: writes refused.
     disk.store(95, Ordering::Relaxed);
     store.clean_expired_files();
     assert_eq!(
-        store.put_message(msg("TopicR", 0, "t", "full", vec![0u8; 10])).status,
-        PutMessageStatus::ServiceNotAvailable
+        store.put_message(msg("TopicR", 0, "t", "full", vec![0u8; 10])).result.status,
+        PutMessageStatus::DiskFull
     );
     disk.store(10, Ordering::Relaxed);
     store.clean_expired_files();
     assert_eq!(
-        store.put_message(msg("TopicR", 0, "t", "ok", vec![0u8; 10])).status,
+        store.put_message(msg("TopicR", 0, "t", "ok", vec![0u8; 10])).result.status,
         PutMessageStatus::PutOk
     );
     store.shutdown().unwrap();
     drop(store);
-    // Restart after retention: offsets intact.
-    let store = MessageStore::open(small_config(dir.path(), FlushDiskType::Async)).unwrap();
+    // Restart after retention (same index geometry: another one is refused): offsets intact.
+    let mut cfg = small_config(dir.path(), FlushDiskType::Async);
+    cfg.max_index_num = 100;
+    let store = MessageStore::open(cfg).unwrap();
     assert_eq!(store.get_max_offset_in_queue("TopicR", 0), 202);
     assert!(store.get_min_offset_in_queue("TopicR", 0) > q_min);
     store.shutdown().unwrap();
@@ -139,7 +142,7 @@ fn manual_trigger_deletes_expired_files() {
     cfg.clean_resource_interval = 10;
     let store = MessageStore::open(cfg).unwrap();
     for i in 0..200 {
-        store.put_message(msg("TopicR", 0, "t", &format!("k{i}"), vec![0u8; 1000]));
+        let _ = store.put_message(msg("TopicR", 0, "t", &format!("k{i}"), vec![0u8; 1000])).result;
     }
     let cl = files(dir.path(), "commitlog");
     age(&cl[0], 1000);

@@ -28,17 +28,23 @@ impl Proc {
         args: &[String],
         env: &[(String, String)],
     ) -> Proc {
-        let log = dir.join(format!("{name}.log"));
-        let f = File::options().create(true).append(true).open(&log).expect("log file");
         let mut cmd = Command::new(target_dir().join(bin));
-        cmd.args(args)
-            .stdout(Stdio::from(f.try_clone().expect("dup log fd")))
-            .stderr(Stdio::from(f))
-            .stdin(Stdio::null());
+        cmd.args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {bin}: {e}"));
+        Self::spawn_command(dir, name, cmd)
+    }
+
+    /// Spawn `cmd` (any program, e.g. a workspace binary wrapped in `nsenter`), logging to
+    /// `dir/<name>.log` (appended).
+    pub fn spawn_command(dir: &Path, name: &str, mut cmd: Command) -> Proc {
+        let log = dir.join(format!("{name}.log"));
+        let f = File::options().create(true).append(true).open(&log).expect("log file");
+        cmd.stdout(Stdio::from(f.try_clone().expect("dup log fd")))
+            .stderr(Stdio::from(f))
+            .stdin(Stdio::null());
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
         Proc { name: name.into(), log, child: Some(child) }
     }
 
@@ -60,23 +66,24 @@ impl Proc {
         }
     }
 
-    /// SIGTERM, wait up to `grace` for a clean exit, then SIGKILL.
-    pub fn term(&mut self, grace: Duration) {
-        if let Some(mut c) = self.child.take() {
-            // SAFETY: plain kill(2) on the PID of our own, not yet reaped, child.
-            unsafe {
-                libc::kill(c.id() as i32, libc::SIGTERM);
-            }
-            let end = Instant::now() + grace;
-            while Instant::now() < end {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+    /// SIGTERM, wait up to `grace` for a clean exit, then SIGKILL. Returns the exit status
+    /// when the process exited by itself within `grace`.
+    pub fn term(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        // SAFETY: plain kill(2) on the PID of our own, not yet reaped, child.
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
         }
+        let end = Instant::now() + grace;
+        while Instant::now() < end {
+            if let Ok(Some(st)) = c.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        None
     }
 
     /// The last `n` bytes of the log.

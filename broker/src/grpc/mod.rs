@@ -1,10 +1,11 @@
 //! The RocketMQ 5.x gRPC endpoint (`apache.rocketmq.v2.MessagingService`, Apache's proxy in
 //! "local mode"): served by `mqbroker` on `grpcServerPort` (8081; 0 = off) with tonic, calling
 //! the broker core directly. Application status travels in each response body; the gRPC status
-//! stays OK for every handled request (spec `grpc-5x.md` §1). One file per RPC family:
-//! `route` (QueryRoute, QueryAssignment), `send`, `transaction`, `telemetry`, `consume`
-//! (Receive/Ack/ChangeInvisibleDuration/ForwardToDLQ over `crate::pop`); `session` keeps the
-//! clients, `convert` turns stored records into gRPC messages.
+//! stays OK for every handled request (`docs/grpc.md` §1; "spec §N" in this module means that
+//! file). One file per RPC family: `route` (QueryRoute, QueryAssignment), `send`,
+//! `transaction`, `telemetry`, `consume` (Receive/Ack/ChangeInvisibleDuration/ForwardToDLQ over
+//! `crate::pop`); `session` keeps the clients, `convert` turns stored records into gRPC
+//! messages.
 
 pub mod consume;
 pub mod convert;
@@ -237,7 +238,9 @@ impl MessagingService for GrpcService {
         &self,
         req: Request<EndTransactionRequest>,
     ) -> Reply<EndTransactionResponse> {
-        unary!(self, req, "EndTransaction", EndTransactionResponse, |_s, r| self.end_transaction(r))
+        unary!(self, req, "EndTransaction", EndTransactionResponse, |_s, r| self
+            .end_transaction(r)
+            .await)
     }
 
     async fn telemetry(

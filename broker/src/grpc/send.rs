@@ -1,6 +1,6 @@
 //! SendMessage (spec §8): each gRPC message is validated, turned into a stored message (the
 //! remoting property names, producer group = topic) and put through the same core as a
-//! remoting send (`processor::send::{check, put_inner, wait_durable}`).
+//! remoting send (`processor::send::{check, put_inner}`, then the put's durability ticket).
 
 use std::net::SocketAddr;
 
@@ -21,7 +21,7 @@ use super::route::{accepted_types, check_topic};
 use super::status::{ok, overall, status};
 use super::GrpcService;
 use crate::broker::Broker;
-use crate::processor::send::{add_cluster, check, put_inner, wait_durable};
+use crate::processor::send::{add_cluster, check, put_inner};
 use crate::store::PutMessageStatus;
 
 /// Longest delay a delivery timestamp may ask for (Apache `maxDelayTimeMills`, 1 day).
@@ -270,13 +270,14 @@ impl GrpcService {
             inner.sys_flag |= sysflag::MULTI_TAGS_FLAG;
         }
         let topic = inner.topic.clone();
-        let r = match put_inner(b, inner) {
-            Ok(r) => r,
+        let put = match put_inner(b, inner) {
+            Ok(p) => p,
             Err(resp) => {
                 return refuse((code_of_remoting(resp.code), resp.remark.unwrap_or_default()))
             }
         };
-        let st = wait_durable(b, &r).await;
+        let r = put.durable().await;
+        let st = r.status;
         if !st.is_stored() {
             b.stats.put_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return refuse((code_of_put(st), format!("{st:?} {}", r.remark)));

@@ -8,7 +8,7 @@ use dashmap::DashMap;
 use mq_common::message::sysflag;
 use mq_common::protocol::codes::response;
 use mq_common::protocol::header::EndTransactionRequestHeader;
-use mq_common::protocol::now_millis;
+use mq_common::protocol::{now_millis, RemotingCommand};
 use mq_grpc_proto::v2::{
     telemetry_command::Command, Code, EndTransactionRequest, EndTransactionResponse,
     RecoverOrphanedTransactionCommand, TelemetryCommand, TransactionResolution, TransactionSource,
@@ -85,7 +85,10 @@ pub fn push_check(
 
 impl GrpcService {
     /// EndTransaction.
-    pub(crate) fn end_transaction(&self, req: EndTransactionRequest) -> EndTransactionResponse {
+    pub(crate) async fn end_transaction(
+        &self,
+        req: EndTransactionRequest,
+    ) -> EndTransactionResponse {
         let topic = name(&req.topic).to_string();
         let tx_id =
             if req.transaction_id.is_empty() { &req.message_id } else { &req.transaction_id };
@@ -124,11 +127,16 @@ impl GrpcService {
             msg_id: Some(req.message_id.clone()),
             transaction_id: Some(tx_id.clone()),
         };
-        match transaction::end(&self.b, &h) {
-            Ok(Some(r)) | Err(r) if r.code != response::SUCCESS => EndTransactionResponse {
-                status: status(code_of_remoting(r.code), r.remark.unwrap_or_default()),
+        let r = match transaction::end(&self.b, &h) {
+            Ok(None) => RemotingCommand::success(),
+            Ok(Some(put)) => transaction::answer(put.durable().await),
+            Err(r) => r,
+        };
+        match r.code {
+            response::SUCCESS => EndTransactionResponse { status: ok() },
+            c => EndTransactionResponse {
+                status: status(code_of_remoting(c), r.remark.unwrap_or_default()),
             },
-            _ => EndTransactionResponse { status: ok() },
         }
     }
 }

@@ -17,6 +17,7 @@ use mq_common::protocol::now_millis;
 use super::journal::Record;
 use super::retry_topic;
 use crate::broker::Broker;
+use crate::store::Put;
 
 /// Expired entries handled per queue per round (the rest wait for the next round).
 const PER_ROUND: usize = 1024;
@@ -58,7 +59,7 @@ pub fn to_dlq(b: &Broker, group: &str, rec: &Bytes, attempts: i32) -> bool {
     let dlq = system_topics::dlq_topic(group);
     b.topics.ensure(&dlq, 1, PERM_READ | PERM_WRITE);
     let Some(m) = copy_to(b, rec, dlq, attempts) else { return false };
-    let ok = b.store.put_message(m).status.is_stored();
+    let ok = stored(b.store.put_message(m));
     if ok {
         tracing::info!(group, attempts, "message moved to the DLQ after its last delivery");
     }
@@ -69,7 +70,22 @@ fn to_retry(b: &Broker, group: &str, topic: &str, rec: &Bytes, attempt: i32) -> 
     let retry = retry_topic(group, topic);
     b.topics.ensure(&retry, 1, PERM_READ | PERM_WRITE);
     let Some(m) = copy_to(b, rec, retry, attempt) else { return false };
-    b.store.put_message(m).status.is_stored()
+    stored(b.store.put_message(m))
+}
+
+/// Whether a redelivery copy was stored. Its durability ticket is forwarded, not awaited: this
+/// runs under the queue's lock (on a runtime thread or inside a pop), and the in-flight entry
+/// it resolves lives in the POP journal, which is synced at most once a second anyway. Under
+/// SYNC_FLUSH the next group commit covers the copy; a failed fsync is logged (the store is
+/// poisoned then and refuses later puts).
+fn stored(put: Put) -> bool {
+    let ok = put.result.status.is_stored();
+    put.ticket.on_durable(Box::new(|r| {
+        if let Err(e) = r {
+            tracing::warn!(%e, "a POP redelivery copy may not be durable");
+        }
+    }));
+    ok
 }
 
 /// One pass over every queue state.

@@ -25,6 +25,7 @@ pub(crate) use mq_common::remoting::{header, Reply};
 use mq_common::remoting::{Channel, RequestHandler};
 
 use crate::broker::Broker;
+use crate::store::{Put, PutMessageResult};
 
 /// The broker's [`RequestHandler`].
 pub struct BrokerHandler {
@@ -35,6 +36,30 @@ pub struct BrokerHandler {
 /// Shorthand for an error response.
 pub(crate) fn err(code: i32, remark: impl Into<String>) -> RemotingCommand {
     RemotingCommand::error(code, remark)
+}
+
+/// Answer `req` with `answer(result)` once its `put` is durable (or failed to become so): at
+/// once when the put's ticket has nothing to wait for, else from the store's flusher through
+/// [`Channel::respond`] (no task per request). A oneway request gets no answer either way. The
+/// one way every put path of the broker acknowledges a put.
+pub(crate) fn answer_when_durable(
+    ch: &Channel,
+    req: &RemotingCommand,
+    put: Put,
+    answer: impl FnOnce(PutMessageResult) -> RemotingCommand + Send + 'static,
+) -> Reply {
+    let Put { result, ticket } = put;
+    if !ticket.is_pending() {
+        return Ok(Some(answer(result)));
+    }
+    let (ch, opaque, oneway) = (ch.clone(), req.opaque, req.is_oneway());
+    ticket.on_durable(Box::new(move |outcome| {
+        let resp = answer(result.with_durability(outcome));
+        if !oneway {
+            ch.respond(opaque, resp);
+        }
+    }));
+    Ok(None)
 }
 
 impl RequestHandler for BrokerHandler {
@@ -73,7 +98,7 @@ impl BrokerHandler {
             rq::POP_MESSAGE => pop::pop_message(b, ch, req),
             rq::ACK_MESSAGE => pop::ack_message(b, &req),
             rq::CHANGE_MESSAGE_INVISIBLETIME => pop::change_invisible(b, &req),
-            rq::END_TRANSACTION => transaction::end_transaction(b, &req),
+            rq::END_TRANSACTION => transaction::end_transaction(b, ch, &req),
             rq::QUERY_MESSAGE => query::query_message(b, &req),
             rq::VIEW_MESSAGE_BY_ID => query::view_message(b, &req),
             rq::QUERY_CONSUMER_OFFSET => consumer_manage::query_offset(b, &req),

@@ -16,7 +16,7 @@ use mq_common::protocol::header::{
 use mq_common::protocol::{now_millis, CommandHeader, RemotingCommand};
 use mq_common::remoting::Channel;
 
-use super::send::{add_cluster, check};
+use super::send::{add_cluster, check, status_code};
 use super::{err, Reply};
 use crate::broker::Broker;
 use crate::store::{PutMessageResult, PutMessageStatus};
@@ -94,28 +94,31 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
     tokio::spawn(async move {
         let resp = match target.request(push, Duration::from_secs(3)).await {
             Ok(r) if r.code == response::SUCCESS => {
-                // Stored too (Java's storeReplyMessageEnable default); the answer reports the
-                // stored id when that worked, else "0" as Java does.
+                // Stored too (Java's storeReplyMessageEnable default) and, as a send, answered
+                // only once durable under SYNC_FLUSH; the answer's code is the put's.
                 let put = match timed {
-                    Ok(_) => b.store.put_message(msg),
+                    Ok(_) => b.store.put_message(msg).durable().await,
                     Err(e) => {
                         PutMessageResult::failed(PutMessageStatus::MessageIllegal, e.to_string())
                     }
                 };
-                let (msg_id, queue_offset) = if put.status.is_stored() {
-                    (put.msg_id, put.queue_offset)
+                let (code, remark) = status_code(put.status);
+                if !put.status.is_stored() {
+                    let remark = format!("{}: {}", remark.unwrap_or_default(), put.remark);
+                    err(code, remark)
                 } else {
-                    ("0".to_string(), 0)
-                };
-                let hdr = SendMessageResponseHeader {
-                    msg_id,
-                    queue_id,
-                    queue_offset,
-                    msg_region: Some("DefaultRegion".into()),
-                    trace_on: Some("true".into()),
-                    ..Default::default()
-                };
-                RemotingCommand::success_with_header(&hdr)
+                    let hdr = SendMessageResponseHeader {
+                        msg_id: put.msg_id,
+                        queue_id,
+                        queue_offset: put.queue_offset,
+                        msg_region: Some("DefaultRegion".into()),
+                        trace_on: Some("true".into()),
+                        ..Default::default()
+                    };
+                    let mut r = RemotingCommand::success_with_header(&hdr);
+                    r.code = code;
+                    r
+                }
             }
             Ok(r) => err(
                 response::SYSTEM_ERROR,

@@ -22,7 +22,7 @@ use mq_common::remoting::Channel;
 use super::{err, Reply};
 use crate::broker::Broker;
 use crate::metrics::MessageType;
-use crate::store::{DurabilityError, PutMessageResult, PutMessageStatus};
+use crate::store::{Put, PutMessageResult, PutMessageStatus};
 use crate::timer::intercept as timer_intercept;
 
 /// Entry point for the three send codes.
@@ -45,25 +45,24 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
     // flag is only set on packed bodies, so honouring it unpacks them as the client meant.
     let batch = req.code == rq::SEND_BATCH_MESSAGE || h.batch == Some(true);
     let (h, queue_id, multi) = check(b, h)?;
-    let opaque = req.opaque;
+    let (opaque, oneway) = (req.opaque, req.is_oneway());
     let body = req.body;
     // Metrics handle taken before the header moves into the store (None when metrics are off).
     let counted = b
         .metrics
         .topic_in(&h.topic)
         .map(|t| (t, MessageType::of_send(h.sys_flag, h.properties.as_deref()), body.len()));
-    let result = if batch {
-        put_batch(b, ch, &h, queue_id, multi, body)
+    let (put, n) = if batch {
+        put_batch(b, ch, &h, queue_id, multi, body)?
     } else {
-        put_one(b, ch, h, queue_id, multi, body)
+        put_one(b, ch, h, queue_id, multi, body)?
     };
-    let (result, n) = result?;
     if let Some((t, ty, bytes)) = counted {
-        if result.status.is_stored() {
+        if put.result.status.is_stored() {
             t.add(ty, n, bytes);
         }
     }
-    finish(b, ch, opaque, queue_id, result, n)
+    finish(b, ch, (opaque, oneway), queue_id, put, n)
 }
 
 /// Validate the request and resolve topic + queue (steps 1–5 of §2.3). Returns the possibly
@@ -202,7 +201,7 @@ fn put_one(
     queue_id: i32,
     multi: bool,
     body: Bytes,
-) -> Result<(PutMessageResult, usize), RemotingCommand> {
+) -> Result<(Put, usize), RemotingCommand> {
     let topic = std::mem::take(&mut h.topic);
     let mut m = base_inner(b, ch, &h, topic, queue_id, multi);
     m.body = body;
@@ -212,10 +211,7 @@ fn put_one(
 
 /// Store one message as the send paths (remoting and gRPC) do: a transactional one becomes a
 /// half message in the internal half topic; put statistics (the store checks size and format).
-pub(crate) fn put_inner(
-    b: &Broker,
-    mut m: MessageExtBrokerInner,
-) -> Result<PutMessageResult, RemotingCommand> {
+pub(crate) fn put_inner(b: &Broker, mut m: MessageExtBrokerInner) -> Result<Put, RemotingCommand> {
     if m.property(TRAN_MSG) == Some("true") {
         if b.live.reject_transaction_message() {
             return Err(err(
@@ -243,28 +239,6 @@ pub(crate) fn put_inner(
     Ok(b.store.put_message(m))
 }
 
-/// Wait until a stored message is durable when the store asks for it (SYNC_FLUSH); the final
-/// status. For front ends that answer on their own task (gRPC); remoting answers from the
-/// flusher's callback instead (`finish`).
-pub(crate) async fn wait_durable(b: &Broker, r: &PutMessageResult) -> PutMessageStatus {
-    if !(r.status == PutMessageStatus::PutOk && r.needs_durable_wait) {
-        return r.status;
-    }
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    b.store.on_durable(
-        r.end_offset(),
-        Box::new(move |res| {
-            let _ = tx.send(res);
-        }),
-    );
-    match rx.await {
-        Ok(Ok(())) => PutMessageStatus::PutOk,
-        Ok(Err(DurabilityError::FlushTimeout)) => PutMessageStatus::FlushDiskTimeout,
-        Ok(Err(DurabilityError::Poisoned)) => PutMessageStatus::Poisoned,
-        Ok(Err(DurabilityError::ShutDown)) | Err(_) => PutMessageStatus::ServiceNotAvailable,
-    }
-}
-
 fn put_batch(
     b: &Broker,
     ch: &Channel,
@@ -272,7 +246,7 @@ fn put_batch(
     queue_id: i32,
     multi: bool,
     body: Bytes,
-) -> Result<(PutMessageResult, usize), RemotingCommand> {
+) -> Result<(Put, usize), RemotingCommand> {
     if h.topic.starts_with(system_topics::RETRY_PREFIX) {
         return Err(err(
             response::MESSAGE_ILLEGAL,
@@ -319,10 +293,15 @@ pub(crate) fn status_code(s: PutMessageStatus) -> (i32, Option<String>) {
                 "the message is illegal, maybe msg body or properties length not matched: {s:?}"
             )),
         ),
-        PutMessageStatus::ServiceNotAvailable | PutMessageStatus::Poisoned => (
+        PutMessageStatus::ServiceNotAvailable
+        | PutMessageStatus::Poisoned
+        | PutMessageStatus::DiskFull => (
             response::SERVICE_NOT_AVAILABLE,
             Some(
-                "service not available now, maybe disk full or the broker is shutting down".into(),
+                "service not available now. It may be caused by one of the following reasons: \
+                 the broker's disk is full, messages are put to the slave, message store has \
+                 been shut down, etc."
+                    .into(),
             ),
         ),
         PutMessageStatus::OsPageCacheBusy => (
@@ -363,35 +342,30 @@ fn build_response(
     resp
 }
 
+/// Answer a send: at once, or (SYNC_FLUSH) from the store's flusher after the group commit
+/// that covers the record: the connection keeps reading meanwhile (no task per send). The
+/// same contract as `answer_when_durable`, written out so the common case clones nothing.
 fn finish(
     b: &Arc<Broker>,
     ch: &Channel,
-    opaque: i32,
+    (opaque, oneway): (i32, bool),
     queue_id: i32,
-    r: PutMessageResult,
+    put: Put,
     n: usize,
 ) -> Reply {
+    let Put { result: r, ticket } = put;
     if r.status.is_stored() {
         b.stats.put_msgs.fetch_add(n as u64, Ordering::Relaxed);
     }
-    if !(r.status == PutMessageStatus::PutOk && r.needs_durable_wait) {
+    if !ticket.is_pending() {
         return Ok(Some(build_response(b, r.status, queue_id, &r)));
     }
-    // SYNC_FLUSH: the connection keeps reading; the store's flusher answers after the group
-    // commit that covers this record (no task per send).
-    let end = r.end_offset();
     let (b2, ch) = (b.clone(), ch.clone());
-    b.store.on_durable(
-        end,
-        Box::new(move |res| {
-            let status = match res {
-                Ok(()) => PutMessageStatus::PutOk,
-                Err(DurabilityError::FlushTimeout) => PutMessageStatus::FlushDiskTimeout,
-                Err(DurabilityError::Poisoned) => PutMessageStatus::Poisoned,
-                Err(DurabilityError::ShutDown) => PutMessageStatus::ServiceNotAvailable,
-            };
-            ch.respond(opaque, build_response(&b2, status, queue_id, &r));
-        }),
-    );
+    ticket.on_durable(Box::new(move |outcome| {
+        let r = r.with_durability(outcome);
+        if !oneway {
+            ch.respond(opaque, build_response(&b2, r.status, queue_id, &r));
+        }
+    }));
     Ok(None)
 }

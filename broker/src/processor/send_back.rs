@@ -12,11 +12,12 @@ use mq_common::protocol::header::ConsumerSendMsgBackRequestHeader;
 use mq_common::protocol::RemotingCommand;
 use mq_common::remoting::Channel;
 
-use super::{err, header, Reply};
+use super::{answer_when_durable, err, header, Reply};
 use crate::broker::Broker;
+use crate::store::PutMessageStatus;
 
 /// Process a send-back.
-pub fn process(b: &Broker, _ch: &Channel, req: &RemotingCommand) -> Reply {
+pub fn process(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
     let h: ConsumerSendMsgBackRequestHeader = header(req)?;
     let Some(gc) = b.groups.find_or_create(&h.group) else {
         return Err(err(
@@ -89,11 +90,13 @@ pub fn process(b: &Broker, _ch: &Channel, req: &RemotingCommand) -> Reply {
     // As Java's store hook: the retry's delay level wins over timer properties (they are
     // dropped), and a delivered timer copy (TIMER_OUT_MS) is not timed again.
     b.timer.intercept(&mut m).map_err(|e| err(e.code(), e.to_string()))?;
-    let r = b.store.put_message(m);
-    if r.status.is_stored() {
+    let put = b.store.put_message(m);
+    if put.result.status.is_stored() {
         b.stats.put_msgs.fetch_add(1, Ordering::Relaxed);
-        Ok(Some(RemotingCommand::success()))
-    } else {
-        Err(err(response::SYSTEM_ERROR, format!("{:?}", r.status)))
     }
+    // As Java: only PUT_OK (durable, under SYNC_FLUSH) is a success.
+    answer_when_durable(ch, req, put, |r| match r.status {
+        PutMessageStatus::PutOk => RemotingCommand::success(),
+        s => err(response::SYSTEM_ERROR, format!("{s:?} {}", r.remark)),
+    })
 }

@@ -9,17 +9,35 @@ use mq_common::protocol::codes::response;
 use mq_common::protocol::header::EndTransactionRequestHeader;
 use mq_common::protocol::{now_millis, RemotingCommand};
 
-use super::{err, header, Reply};
+use super::{answer_when_durable, err, header, Reply};
 use crate::broker::Broker;
+use crate::store::{Put, PutMessageResult};
+use mq_common::remoting::Channel;
 
 /// Process END_TRANSACTION (usually oneway; the response is dropped then).
-pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Reply {
+pub fn end_transaction(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
     let h: EndTransactionRequestHeader = header(req)?;
-    end(b, &h)
+    match end(b, &h)? {
+        None => Ok(Some(RemotingCommand::success())),
+        Some(put) => answer_when_durable(ch, req, put, answer),
+    }
 }
 
-/// Commit or roll back the half message `h` names (shared by remoting and gRPC).
-pub(crate) fn end(b: &Broker, h: &EndTransactionRequestHeader) -> Reply {
+/// The answer once the op record's put (which covers the commit) is durable, or why not.
+pub(crate) fn answer(r: PutMessageResult) -> RemotingCommand {
+    match r.status {
+        s if s.is_stored() => RemotingCommand::success(),
+        s => err(response::SYSTEM_ERROR, format!("writing transaction op record failed: {s:?}")),
+    }
+}
+
+/// Commit or roll back the half message `h` names (shared by remoting and gRPC): the op
+/// record's put, whose ticket also covers the commit's, to be answered through [`answer`]
+/// once durable; `None` when there is nothing to do (UNKNOWN).
+pub(crate) fn end(
+    b: &Broker,
+    h: &EndTransactionRequestHeader,
+) -> Result<Option<Put>, RemotingCommand> {
     if b.cfg.is_slave() {
         return Err(err(
             response::SLAVE_NOT_AVAILABLE,
@@ -29,7 +47,7 @@ pub(crate) fn end(b: &Broker, h: &EndTransactionRequestHeader) -> Reply {
     let ty = h.commit_or_rollback;
     if ty != sysflag::TRANSACTION_COMMIT_TYPE && ty != sysflag::TRANSACTION_ROLLBACK_TYPE {
         // UNKNOWN: nothing to do until a check resolves it.
-        return Ok(Some(RemotingCommand::success()));
+        return Ok(None);
     }
     let Some(rec) = b.store.look_message_by_offset(h.commit_log_offset) else {
         return Err(err(
@@ -52,6 +70,7 @@ pub(crate) fn end(b: &Broker, h: &EndTransactionRequestHeader) -> Reply {
     if view.property(property::PGROUP).is_some_and(|g| g != h.producer_group) {
         return Err(err(response::SYSTEM_ERROR, "the producer group wrong"));
     }
+    let mut commit = None;
     if ty == sysflag::TRANSACTION_COMMIT_TYPE {
         let real_topic = view.property(REAL_TOPIC).unwrap_or("").to_string();
         let real_qid = view.property(REAL_QID).and_then(|q| q.parse().ok()).unwrap_or(0);
@@ -78,13 +97,14 @@ pub(crate) fn end(b: &Broker, h: &EndTransactionRequestHeader) -> Reply {
         m.set_property(WAIT, "false");
         // A timer's delay counts from the commit (the half message was not timed).
         b.timer.intercept(&mut m).map_err(|e| err(e.code(), e.to_string()))?;
-        let r = b.store.put_message(m);
-        if !r.status.is_stored() {
+        let put = b.store.put_message(m);
+        if !put.result.status.is_stored() {
             return Err(err(
                 response::SYSTEM_ERROR,
-                format!("commit of half message failed: {:?}", r.status),
+                format!("commit of half message failed: {:?}", put.result.status),
             ));
         }
+        commit = Some(put.ticket);
     }
     // Op record: marks the half message (by its queue offset) as resolved.
     let mut op = MessageExtBrokerInner {
@@ -99,15 +119,18 @@ pub(crate) fn end(b: &Broker, h: &EndTransactionRequestHeader) -> Reply {
     op.set_property(TAGS, "d");
     op.set_property(WAIT, "false");
     b.topics.ensure(system_topics::TRANS_OP_HALF_TOPIC, 1, PERM_READ | PERM_WRITE);
-    let r = b.store.put_message(op);
-    if r.status.is_stored() {
+    let put = b.store.put_message(op);
+    if let Some(c) = commit {
+        // The op record follows the commit in the log; when it is durable, so is the commit.
+        // (A failed op put has nothing pending: the error answer does not wait.)
+        match put.ticket.is_pending() {
+            true => c.covered_by(&put.ticket),
+            false => c.on_durable(Box::new(|_| {})),
+        }
+    }
+    if put.result.status.is_stored() {
         let topic = view.property(REAL_TOPIC).unwrap_or("");
         b.metrics.transaction_end(topic, ty == sysflag::TRANSACTION_COMMIT_TYPE);
-    } else {
-        return Err(err(
-            response::SYSTEM_ERROR,
-            format!("writing transaction op record failed: {:?}", r.status),
-        ));
     }
-    Ok(Some(RemotingCommand::success()))
+    Ok(Some(put))
 }

@@ -126,6 +126,78 @@ impl Checkpoint {
     }
 }
 
+/// The checkpoint file and the consistent point it is about to record.
+///
+/// The consistent point: `(end, last)` is read under the put lock, so every record below
+/// `end` has been dispatched; the consume-queue and index flushes that follow make its units
+/// and entries durable. The point is published once the commit log is also flushed past it:
+/// at once, or (ASYNC flush lags) at the next round, which is why the previous candidate is
+/// kept.
+pub struct Checkpointer {
+    file: parking_lot::Mutex<CheckpointFile>,
+    pending: parking_lot::Mutex<Option<(i64, i64)>>,
+}
+
+/// What one checkpoint round records.
+pub struct Round {
+    /// `(log end, last record)` read under the put lock, everything below dispatched
+    pub candidate: (i64, i64),
+    /// commit-log offset durable now
+    pub log_flushed: i64,
+    /// store time of the newest record the commit-log flush covered
+    pub physic_ts: i64,
+    /// store time of the newest dispatched record (consume queues and index just flushed)
+    pub logics_ts: i64,
+}
+
+impl Checkpointer {
+    /// Over an open checkpoint file.
+    pub fn new(file: CheckpointFile) -> Self {
+        Checkpointer { file: parking_lot::Mutex::new(file), pending: Default::default() }
+    }
+
+    /// Record a round whose consume-queue/index flushes succeeded, and write the page.
+    pub fn record(&self, r: &Round) -> io::Result<()> {
+        let mut pending = self.pending.lock();
+        let mut c = self.file.lock();
+        if r.physic_ts > 0 {
+            c.value.physic_msg_timestamp = r.physic_ts;
+        }
+        if r.logics_ts > 0 {
+            c.value.logics_msg_timestamp = r.logics_ts;
+            c.value.index_msg_timestamp = r.logics_ts;
+        }
+        if r.log_flushed >= r.candidate.0 {
+            c.value.consistent = Some(r.candidate);
+        } else if let Some(p) = pending.filter(|p| r.log_flushed >= p.0) {
+            c.value.consistent = Some(p);
+        }
+        *pending = Some(r.candidate);
+        c.flush()
+    }
+
+    /// Write the clean-shutdown record (`Some(end, last)`) or clear it (`None`, at open).
+    pub fn set_clean(&self, clean: Option<(i64, i64)>) -> io::Result<()> {
+        let mut c = self.file.lock();
+        c.value.clean_shutdown_offset = clean.map(|x| x.0);
+        if let Some((_, last)) = clean {
+            c.value.clean_last_record_offset = last;
+        }
+        c.flush()
+    }
+
+    /// The log was cut at `end`: forget consistent points beyond it.
+    pub fn truncated(&self, end: i64) -> io::Result<()> {
+        *self.pending.lock() = None;
+        let mut c = self.file.lock();
+        if c.value.consistent.is_some_and(|p| p.0 > end) {
+            c.value.consistent = None;
+            c.flush()?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,8 +2,8 @@
 //!
 //! A record never straddles files: when `len + 8 > remaining`, an 8-byte blank marker
 //! `[remaining i32][BLANK magic]` closes the file and the record goes to the next one (§3.2).
-//! The next file is normally pre-created and warmed by the pre-allocator thread, so the append
-//! path does not take first-touch page faults.
+//! The next file is normally created, backed and warmed ahead of time by the pre-allocator
+//! thread, so the append path takes neither file creation nor first-touch page faults.
 
 use std::io;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -16,8 +16,9 @@ use mq_common::message::{
 };
 use parking_lot::Mutex;
 
-use super::mapped_file::MappedFile;
+use super::mapped_file::{Backing, MappedFile};
 use super::mapped_file_queue::MappedFileQueue;
+use super::put_lock::WriteToken;
 
 /// Bytes always kept free at the end of a file for the blank marker.
 pub const END_FILE_MIN_BLANK_LENGTH: usize = 8;
@@ -28,6 +29,9 @@ pub struct CommitLog {
     file_size: usize,
     /// A file created ahead of time by the pre-allocator, taken on roll if its offset matches.
     prepared: Mutex<Option<Arc<MappedFile>>>,
+    /// Serialises file creation between the pre-allocator and a writer that rolls before the
+    /// next file was prepared, so a file is created once.
+    create_lock: Mutex<()>,
     /// Offset up to which data has been msync'ed.
     flushed_where: AtomicI64,
 }
@@ -40,12 +44,14 @@ pub struct ScanEnd {
 }
 
 impl CommitLog {
-    /// A commit log over `dir` with files of `file_size` bytes (not loaded yet).
+    /// A commit log over `dir` with files of `file_size` bytes (not loaded yet). Files are
+    /// backed whole when created (ahead of the writer), so appends never allocate.
     pub fn new(dir: std::path::PathBuf, file_size: usize) -> Self {
         CommitLog {
-            queue: MappedFileQueue::new(dir, file_size),
+            queue: MappedFileQueue::new(dir, file_size, Backing::Whole),
             file_size,
             prepared: Mutex::new(None),
+            create_lock: Mutex::new(()),
             flushed_where: AtomicI64::new(0),
         }
     }
@@ -75,7 +81,8 @@ impl CommitLog {
         self.flushed_where.load(Ordering::Acquire)
     }
 
-    /// Declare everything up to `off` durable (after recovery).
+    /// Declare everything up to `off` durable (after recovery) or no more than `off` (after a
+    /// truncation).
     pub fn set_flushed_offset(&self, off: i64) {
         self.flushed_where.store(off, Ordering::Release);
         for f in self.queue.files() {
@@ -101,58 +108,121 @@ impl CommitLog {
         self.prepared.lock().as_ref().is_some_and(|f| f.from_offset() == from)
     }
 
-    /// The file to append `len` bytes to, writing a blank marker and rolling if needed.
-    /// Caller holds the put lock. Returns the file and whether a new file became active.
-    fn file_for(&self, len: usize) -> io::Result<(Arc<MappedFile>, bool)> {
-        let mut rolled = false;
-        if let Some(last) = self.queue.last() {
-            let rem = last.remaining();
-            if len + END_FILE_MIN_BLANK_LENGTH <= rem {
-                return Ok((last, false));
-            }
-            if rem > 0 {
-                // Close the file with the blank marker; the rest of it is already zero.
-                last.append_with(rem, |b| {
-                    let n = b.len().min(8);
-                    let mut m = [0u8; 8];
-                    m[..4].copy_from_slice(&(rem as i32).to_be_bytes());
-                    m[4..].copy_from_slice(&BLANK_MAGIC_CODE.to_be_bytes());
-                    b[..n].copy_from_slice(&m[..n]);
-                });
-            }
-            rolled = true;
-        }
-        let from = self.next_file_offset();
-        let prepared = self.prepared.lock().take();
-        let f = match prepared {
-            Some(p) if p.from_offset() == from => {
-                self.queue.push(p.clone());
-                p
-            }
-            _ => {
-                // Not prepared in time (or the very first file): created cold on this thread.
-                rolled = true;
-                self.queue.create(from)?
-            }
-        };
-        Ok((f, rolled))
+    /// Take the pre-allocated file, if any (shutdown).
+    pub fn take_prepared(&self) -> Option<Arc<MappedFile>> {
+        self.prepared.lock().take()
     }
 
-    /// Append `len` bytes written by `encode(phy_offset, dst)`. Caller holds the put lock and
-    /// guarantees `len + 8 <= file_size`. Returns the record's offset and whether the log rolled
-    /// to a new file.
+    /// The file starting at `from`, not yet in the queue: the prepared one if it is that one,
+    /// else created now, on this thread ("cold").
+    fn next_file(&self, from: i64) -> io::Result<Arc<MappedFile>> {
+        let _g = self.create_lock.lock();
+        let prepared = self.prepared.lock().take();
+        match prepared {
+            Some(p) if p.from_offset() == from => Ok(p),
+            _ => Ok(Arc::new(self.queue.create_detached(from)?)),
+        }
+    }
+
+    /// One round of the pre-allocator: keep a window ahead of the writer warm in the active
+    /// file, and once the writer is within that window of its end, create (backed) and warm the
+    /// next file, so rolling costs the writer nothing. Creation errors (disk full) are
+    /// returned; the writer then creates the file itself and reports the error to its sender.
+    pub fn prepare_ahead(&self, warm: bool) -> io::Result<()> {
+        /// How far ahead of the write position pages are kept warm.
+        const WARM_AHEAD: usize = 256 * 1024 * 1024;
+        let Some(last) = self.queue.last() else { return Ok(()) };
+        let wrote = last.wrote_position();
+        if warm {
+            last.warm_range(wrote, wrote.saturating_add(WARM_AHEAD));
+        }
+        if wrote.saturating_add(WARM_AHEAD) < last.size() {
+            return Ok(());
+        }
+        let next = self.next_file_offset();
+        let f = {
+            let _g = self.create_lock.lock();
+            if self.has_prepared(next) || self.next_file_offset() != next {
+                return Ok(());
+            }
+            let f = Arc::new(self.queue.create_detached(next)?);
+            self.offer_prepared(f.clone());
+            f
+        };
+        if warm {
+            f.warm_range(0, WARM_AHEAD);
+        }
+        Ok(())
+    }
+
+    /// The file to append `len` bytes to, rolling to the next file if needed. Returns it and
+    /// whether a new file became active.
+    ///
+    /// Order matters for recovery: the next file exists before the current one is closed with
+    /// its blank marker, and joins the queue only after that, so a failure (disk full) leaves
+    /// the log as it was, never an empty file after a half-written one.
+    fn file_for(&self, t: &WriteToken<'_>, len: usize) -> io::Result<(Arc<MappedFile>, bool)> {
+        let Some(last) = self.queue.last() else {
+            let f = self.next_file(0)?;
+            self.queue.push(f.clone());
+            return Ok((f, true));
+        };
+        let rem = last.remaining();
+        if len + END_FILE_MIN_BLANK_LENGTH <= rem {
+            return Ok((last, false));
+        }
+        let next = self.next_file(self.next_file_offset())?;
+        if rem > 0 {
+            let closed = last.append_with(t, rem, |b| {
+                let n = b.len().min(8);
+                let mut m = [0u8; 8];
+                m[..4].copy_from_slice(&(rem as i32).to_be_bytes());
+                m[4..].copy_from_slice(&BLANK_MAGIC_CODE.to_be_bytes());
+                b[..n].copy_from_slice(&m[..n]);
+            });
+            if let Err(e) = closed {
+                self.offer_prepared(next);
+                return Err(e);
+            }
+        }
+        self.queue.push(next.clone());
+        Ok((next, true))
+    }
+
+    /// Append `len` bytes written by `encode(phy_offset, dst)`. The caller guarantees
+    /// `len + 8 <= file_size`. Returns the record's offset and whether the log rolled to a new
+    /// file. An error (the next file could not be created: disk full) writes nothing.
     pub fn append(
         &self,
+        t: &WriteToken<'_>,
         len: usize,
         encode: impl FnOnce(i64, &mut [u8]),
     ) -> io::Result<(i64, bool)> {
-        let (f, rolled) = self.file_for(len)?;
+        let (f, rolled) = self.file_for(t, len)?;
         let phy = f.from_offset() + f.wrote_position() as i64;
-        let ok = f.append_with(len, |dst| encode(phy, dst));
-        if !ok {
+        if !f.append_with(t, len, |dst| encode(phy, dst))? {
             return Err(io::Error::other("append does not fit after roll"));
         }
         Ok((phy, rolled))
+    }
+
+    /// The file that bytes starting at the end of the log go to: the active file, or the next
+    /// one (created) when the active one is full; for an empty log, the file starting at `at`
+    /// (which must be a file boundary). Replication uses it to place raw bytes.
+    pub fn file_at_end(&self, at: i64) -> io::Result<Arc<MappedFile>> {
+        let from = match self.queue.last() {
+            Some(f) if !f.is_full() => return Ok(f),
+            Some(_) => self.next_file_offset(),
+            None if at % self.file_size as i64 == 0 => at,
+            None => {
+                return Err(io::Error::other(format!(
+                    "an empty commit log can only start at a file boundary, not at {at}"
+                )))
+            }
+        };
+        let f = self.next_file(from)?;
+        self.queue.push(f.clone());
+        Ok(f)
     }
 
     /// `len` bytes at `phy` as a zero-copy slice, if fully written and still stored.
@@ -161,11 +231,16 @@ impl CommitLog {
         f.read_bytes((phy - f.from_offset()) as usize, len)
     }
 
-    /// Everything written from `phy` to the end of its file (for replication / bulk reads).
-    pub fn get_data_from(&self, phy: i64) -> Option<Bytes> {
+    /// Up to `max` written bytes from `phy`, never crossing a file (replication reads). At the
+    /// end of a full file it continues in the next one. `None` if `phy` is not stored;
+    /// empty at the end of the log.
+    pub fn read_raw(&self, phy: i64, max: usize) -> Option<Bytes> {
+        if phy == self.max_offset() {
+            return Some(Bytes::new());
+        }
         let f = self.queue.find(phy)?;
         let pos = (phy - f.from_offset()) as usize;
-        let end = f.wrote_position();
+        let end = f.wrote_position().min(pos.saturating_add(max));
         if pos >= end {
             return None;
         }
@@ -192,15 +267,14 @@ impl CommitLog {
         let f = self.queue.find(phy)?;
         let pos = (phy - f.from_offset()) as usize;
         let sys = f.read_i32(pos + record::pos::SYS_FLAG)?;
-        let at = pos + record::pos::store_timestamp(sys);
-        let b = f.read_bytes(at, 8)?;
+        let b = f.written(pos + record::pos::store_timestamp(sys), 8)?;
         let mut a = [0u8; 8];
-        a.copy_from_slice(&b);
+        a.copy_from_slice(b);
         Some(i64::from_be_bytes(a))
     }
 
-    /// Walk records from `from` (a record boundary) over all files regardless of write
-    /// positions, calling `f` for each valid record. Stops at the first invalid record (bad
+    /// Walk records from `from` (a record boundary) over the written part of all files,
+    /// calling `f` for each valid record. Stops at the first invalid record (bad
     /// magic/size/CRC, PHYSICALOFFSET disagreeing with the position, or zeros) and returns its
     /// offset. Blank markers skip to the next file.
     pub fn scan(
@@ -222,12 +296,13 @@ impl CommitLog {
                 return ScanEnd { valid_end: end.unwrap_or(from) };
             };
             let base = file.from_offset();
+            let wrote = file.wrote_position();
             if pos >= file.size() {
                 i += 1;
                 pos = 0;
                 continue;
             }
-            let buf = file.slice(pos, file.size() - pos).unwrap_or(&[]);
+            let buf = file.written(pos, wrote.saturating_sub(pos)).unwrap_or(&[]);
             match RecordView::parse(buf, check_crc) {
                 Ok(v) if v.physical_offset == base + pos as i64 => {
                     f(base + pos as i64, &v);
@@ -239,7 +314,7 @@ impl CommitLog {
                 }
                 other => {
                     if let Err(e) = other {
-                        if !matches!(e, DecodeError::BadMagic(0)) {
+                        if !matches!(e, DecodeError::BadMagic(0) | DecodeError::Truncated { .. }) {
                             tracing::info!(offset = base + pos as i64, %e, "commit-log scan stops");
                         }
                     } else {
@@ -273,12 +348,5 @@ impl CommitLog {
         }
         self.flushed_where.fetch_max(target, Ordering::AcqRel);
         Ok(target)
-    }
-}
-
-impl CommitLog {
-    /// Take the pre-allocated file, if any (shutdown).
-    pub fn take_prepared(&self) -> Option<Arc<MappedFile>> {
-        self.prepared.lock().take()
     }
 }

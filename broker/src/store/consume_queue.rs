@@ -1,6 +1,10 @@
 //! Consume queue (§4.3): per (topic, queueId) an array of 20-byte units
 //! `commitLogOffset i64 ‖ size i32 ‖ tagsCode i64`; entry n lives at byte n*20 of the logical
 //! queue, split into files named by their starting byte offset.
+//!
+//! Files are sparse, like Java's: disk blocks are reserved [`CQ_BACKING_STEP`] bytes at a time
+//! as units arrive, so an idle or nearly empty queue costs a few KiB of disk and no file
+//! descriptor, whatever `mappedFileSizeConsumeQueue` says.
 
 use std::io;
 use std::path::Path;
@@ -9,11 +13,15 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::mapped_file::MappedFile;
+use super::mapped_file::{Backing, MappedFile};
 use super::mapped_file_queue::{LoadReport, MappedFileQueue};
+use super::put_lock::WriteToken;
 
 /// Size of one unit.
 pub const CQ_UNIT: usize = 20;
+
+/// Disk blocks are reserved this many bytes (819 units) at a time.
+pub const CQ_BACKING_STEP: usize = 16 * 1024;
 
 /// Commit-log offset of a gap-filling blank unit.
 pub const BLANK_UNIT: (i64, i32, i64) = (0, i32::MAX, 0);
@@ -78,8 +86,12 @@ impl ConsumeQueue {
         ConsumeQueue {
             topic: topic.to_owned(),
             queue_id,
-            queue: MappedFileQueue::new(cq_root.join(topic).join(queue_id.to_string()), file_size)
-                .random_access(),
+            queue: MappedFileQueue::new(
+                cq_root.join(topic).join(queue_id.to_string()),
+                file_size,
+                Backing::Steps { prefix: 0, step: CQ_BACKING_STEP },
+            )
+            .random_access(),
             min_logic_offset: AtomicI64::new(0),
             create_lock: Mutex::new(()),
             destroyed: std::sync::atomic::AtomicBool::new(false),
@@ -88,9 +100,9 @@ impl ConsumeQueue {
 
     /// Make sure the writer will find a file to append to without creating one: create the first
     /// file of an empty queue, or the next file when the active one is full. Called by senders
-    /// *before* taking the store's put lock, so creating a file (mkdir + open + set_len + mmap,
-    /// milliseconds on a busy disk) delays only the message that needs it, never other senders.
-    /// Two atomic loads when there is nothing to do.
+    /// *before* taking the store's put lock, so creating a file (mkdir + open + set_len +
+    /// fallocate + mmap, milliseconds on a busy disk) delays only the message that needs it,
+    /// never other senders. Two atomic loads when there is nothing to do.
     ///
     /// Only a *full* active file gets a successor: an empty file after a full one is a state the
     /// writer produces anyway and recovery accepts, whereas an empty file after a partly written
@@ -135,30 +147,72 @@ impl ConsumeQueue {
         &self.queue
     }
 
-    /// Map existing files.
+    /// Map existing files. Files after a hole (a middle file was lost) are deleted: they are
+    /// derived data that recovery rebuilds from the commit log, and leaving them would block
+    /// the rebuild from writing those offsets.
     pub fn load(&self) -> io::Result<LoadReport> {
-        self.queue.load()
+        let report = self.queue.load()?;
+        for p in &report.after_gap {
+            tracing::warn!(path = ?p, topic = %self.topic, queue = self.queue_id, "consume-queue file after a hole: deleted, the queue is rebuilt from the commit log");
+            std::fs::remove_file(p)?;
+        }
+        Ok(report)
+    }
+
+    /// Make sure the next `n` units can be written without allocating (disk blocks backed; the
+    /// next file created if the active one is full), so that a full disk fails the put before
+    /// its record is appended to the commit log rather than half-way through its dispatch.
+    /// `queue_offset` is where the first of them goes. Units that spill into a file after the
+    /// active one are not covered: only a full file may get a successor (see [`Self::prepare`]);
+    /// the writer creates it when it gets there.
+    pub fn reserve(&self, t: &WriteToken<'_>, queue_offset: i64, n: usize) -> io::Result<()> {
+        if self.queue.is_empty() {
+            self.start_at(queue_offset)?;
+        }
+        let Some(last) = self.queue.last() else { return Ok(()) };
+        let f = match last.is_full() {
+            true => self.create_file(last.from_offset() + last.size() as i64)?,
+            false => last,
+        };
+        let pos = f.wrote_position();
+        let want = ((queue_offset + n as i64) * CQ_UNIT as i64 - f.from_offset()).max(0) as usize;
+        f.ensure_backed(t, pos, want.clamp(pos, f.size()))
+    }
+
+    /// Create the first file of an empty queue whose first unit is `queue_offset`: the file
+    /// covering it (earlier units expired, or a replica starts mid-log), with the queue's
+    /// minimum there.
+    fn start_at(&self, queue_offset: i64) -> io::Result<()> {
+        let expected = queue_offset * CQ_UNIT as i64;
+        let fs = self.queue.file_size() as i64;
+        self.create_file(expected / fs * fs)?;
+        self.min_logic_offset.store(expected, Ordering::Release);
+        Ok(())
     }
 
     /// Find the end of valid units: every file but the last is full; the last is scanned from its
     /// start for units with offset ≥ 0 and size > 0. Returns the commit-log end (offset + size) of
     /// the last valid unit, or -1.
-    pub fn recover(&self) -> io::Result<i64> {
-        let files = self.queue.files();
-        let Some(last) = files.last() else {
-            return Ok(-1);
+    pub fn recover(&self, t: &WriteToken<'_>) -> io::Result<i64> {
+        let (last_from, n_files) = match self.queue.last() {
+            Some(l) => (l.from_offset(), self.queue.len()),
+            None => return Ok(-1),
         };
-        let mut pos = 0usize;
-        while pos + CQ_UNIT <= last.size() {
-            let u = CqUnit::decode(last.slice(pos, CQ_UNIT).unwrap_or(&[0; 20]));
-            if u.phy_offset < 0 || u.size <= 0 {
-                break;
+        let pos = {
+            let Some(last) = self.queue.last() else { return Ok(-1) };
+            let mut pos = 0usize;
+            while let Some(b) = last.written(pos, CQ_UNIT) {
+                let u = CqUnit::decode(b);
+                if u.phy_offset < 0 || u.size <= 0 {
+                    break;
+                }
+                pos += CQ_UNIT;
             }
-            pos += CQ_UNIT;
-        }
-        self.queue.truncate_from(last.from_offset() + pos as i64)?;
+            pos
+        };
+        self.queue.truncate_from(t, last_from + pos as i64, true)?;
         // An empty last file after a full one is fine; an empty sole file is removed.
-        if pos == 0 && files.len() == 1 && last.from_offset() == 0 {
+        if pos == 0 && n_files == 1 && last_from == 0 {
             self.queue.destroy_all();
         }
         Ok(self.last_phy_end())
@@ -181,7 +235,7 @@ impl ConsumeQueue {
     }
 
     /// Drop units whose record extends beyond `phy_max` (the commit log was truncated there).
-    pub fn truncate_beyond(&self, phy_max: i64) -> io::Result<()> {
+    pub fn truncate_beyond(&self, t: &WriteToken<'_>, phy_max: i64) -> io::Result<()> {
         let max = self.max_offset_in_queue();
         let min = self.first_stored_index();
         // Keep up to the last real unit inside the log; trailing blanks only filled a gap
@@ -195,7 +249,7 @@ impl ConsumeQueue {
         }
         if keep < max {
             tracing::info!(topic = %self.topic, queue = self.queue_id, from = keep, to = max, "truncating consume queue");
-            self.queue.truncate_from(keep * CQ_UNIT as i64)?;
+            self.queue.truncate_from(t, keep * CQ_UNIT as i64, true)?;
         }
         Ok(())
     }
@@ -223,10 +277,7 @@ impl ConsumeQueue {
         let at = index.checked_mul(CQ_UNIT as i64)?;
         let f = self.queue.find(at)?;
         let pos = (at - f.from_offset()) as usize;
-        if pos + CQ_UNIT > f.wrote_position() {
-            return None;
-        }
-        Some(CqUnit::decode(f.slice(pos, CQ_UNIT)?))
+        Some(CqUnit::decode(f.written(pos, CQ_UNIT)?))
     }
 
     /// Units from `index` to the end of the written part of its file (one file at most, like
@@ -240,7 +291,7 @@ impl ConsumeQueue {
             return Some(Vec::new());
         }
         let n = ((end - pos) / CQ_UNIT).min(max_units);
-        let bytes = f.slice(pos, n * CQ_UNIT)?;
+        let bytes = f.written(pos, n * CQ_UNIT)?;
         Some(bytes.chunks_exact(CQ_UNIT).map(CqUnit::decode).collect())
     }
 
@@ -252,35 +303,36 @@ impl ConsumeQueue {
 
     /// Write unit `queue_offset`. Idempotent: offsets already present are skipped (replay).
     /// A gap (queue first seen at a non-zero offset, or lost units) is filled with blank units.
-    /// Caller is the single writer.
-    pub fn put(&self, queue_offset: i64, phy: i64, size: i32, tags_code: i64) -> io::Result<()> {
+    pub fn put(
+        &self,
+        t: &WriteToken<'_>,
+        queue_offset: i64,
+        phy: i64,
+        size: i32,
+        tags_code: i64,
+    ) -> io::Result<()> {
         let expected = queue_offset * CQ_UNIT as i64;
-        let cur = self.queue.max_offset();
-        if self.queue.is_empty() && expected > 0 {
-            // New queue starting past 0 (earlier units expired): start at the covering file.
-            let fs = self.queue.file_size() as i64;
-            let f = self.create_file(expected / fs * fs)?;
-            self.min_logic_offset.store(expected, Ordering::Release);
-            let _ = f;
-        } else if expected < cur {
+        if self.queue.is_empty() {
+            self.start_at(queue_offset)?;
+        } else if expected < self.queue.max_offset() {
             return Ok(());
         }
         while self.queue.max_offset() < expected {
             tracing::warn!(topic = %self.topic, queue = self.queue_id, at = self.queue.max_offset() / 20, "filling consume-queue gap with a blank unit");
-            let (o, s, t) = BLANK_UNIT;
-            self.append_unit(CqUnit { phy_offset: o, size: s, tags_code: t })?;
+            let (o, s, tc) = BLANK_UNIT;
+            self.append_unit(t, CqUnit { phy_offset: o, size: s, tags_code: tc })?;
         }
-        self.append_unit(CqUnit { phy_offset: phy, size, tags_code })
+        self.append_unit(t, CqUnit { phy_offset: phy, size, tags_code })
     }
 
-    fn append_unit(&self, u: CqUnit) -> io::Result<()> {
+    fn append_unit(&self, t: &WriteToken<'_>, u: CqUnit) -> io::Result<()> {
         let f = match self.queue.last() {
             Some(f) if !f.is_full() => f,
             Some(f) => self.create_file(f.from_offset() + f.size() as i64)?,
             None => self.create_file(0)?,
         };
         let b = u.encode();
-        if !f.append_with(CQ_UNIT, |dst| dst.copy_from_slice(&b)) {
+        if !f.append_with(t, CQ_UNIT, |dst| dst.copy_from_slice(&b))? {
             return Err(io::Error::other("consume-queue unit does not fit"));
         }
         Ok(())
@@ -304,7 +356,7 @@ impl ConsumeQueue {
             if w < CQ_UNIT {
                 return false;
             }
-            let last = CqUnit::decode(f.slice(w - CQ_UNIT, CQ_UNIT).unwrap_or(&[0; 20]));
+            let last = CqUnit::decode(f.written(w - CQ_UNIT, CQ_UNIT).unwrap_or(&[0; 20]));
             f.is_full() && last.phy_offset + last.size as i64 <= commit_log_min
         });
         self.correct_min_offset(commit_log_min);
@@ -339,24 +391,27 @@ impl ConsumeQueue {
 
 #[cfg(test)]
 mod tests {
+    use super::super::put_lock::PutLock;
     use super::*;
 
     #[test]
     fn put_read_roll_gap_truncate() {
+        let lock = PutLock::default();
+        let t = lock.lock();
         let dir = tempfile::tempdir().unwrap();
         let cq = ConsumeQueue::new(dir.path(), "T", 0, 60); // 3 units per file
         for i in 0..7 {
-            cq.put(i, i * 100, 100, i).unwrap();
+            cq.put(&t, i, i * 100, 100, i).unwrap();
         }
-        cq.put(3, 999, 1, 1).unwrap(); // replay of an existing unit: ignored
+        cq.put(&t, 3, 999, 1, 1).unwrap(); // replay of an existing unit: ignored
         assert_eq!(cq.max_offset_in_queue(), 7);
         assert_eq!(cq.get_unit(3).unwrap().phy_offset, 300);
         assert_eq!(cq.units_from(4, 100).unwrap().len(), 2); // to the end of the 2nd file
         assert_eq!(cq.files().len(), 3);
-        cq.put(9, 900, 100, 0).unwrap(); // gap of 2
+        cq.put(&t, 9, 900, 100, 0).unwrap(); // gap of 2
         assert!(cq.get_unit(7).unwrap().is_blank());
         assert_eq!(cq.max_offset_in_queue(), 10);
-        cq.truncate_beyond(650).unwrap();
+        cq.truncate_beyond(&t, 650).unwrap();
         assert_eq!(cq.max_offset_in_queue(), 6);
         assert_eq!(cq.last_phy_end(), 600);
         assert_eq!(cq.delete_expired(350), 1);
@@ -364,15 +419,17 @@ mod tests {
         // Reload and recover.
         let cq2 = ConsumeQueue::new(dir.path(), "T", 0, 60);
         cq2.load().unwrap();
-        assert_eq!(cq2.recover().unwrap(), 600);
+        assert_eq!(cq2.recover(&t).unwrap(), 600);
         assert_eq!(cq2.max_offset_in_queue(), 6);
     }
 
     #[test]
     fn new_queue_at_nonzero_offset() {
+        let lock = PutLock::default();
+        let t = lock.lock();
         let dir = tempfile::tempdir().unwrap();
         let cq = ConsumeQueue::new(dir.path(), "T", 1, 60);
-        cq.put(4, 10, 5, 0).unwrap();
+        cq.put(&t, 4, 10, 5, 0).unwrap();
         assert_eq!(cq.max_offset_in_queue(), 5);
         assert_eq!(cq.min_offset_in_queue(), 4);
         assert!(cq.get_unit(3).unwrap().is_blank());

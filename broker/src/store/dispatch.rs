@@ -1,20 +1,32 @@
-//! Dispatch of a commit-log record to its consume queue and the index.
+//! Dispatch: from a commit-log record to its consume-queue unit and index entries, and the
+//! tables of consume queues and index files it writes.
 //!
-//! Runs inline under the put lock (so a message is visible to `get_message` and `query_message`
-//! as soon as `put_message` returns) and again during recovery replay, where it is idempotent:
-//! consume-queue units already present are skipped and the index skips offsets it already holds.
+//! Runs inline under the put lock (so a message is visible to `get_message` and
+//! `query_message` as soon as its put returns), for replicated records as they are appended,
+//! and during recovery replay, where it is idempotent: consume-queue units already present are
+//! skipped and the index skips offsets it already holds.
 
+use std::collections::HashMap;
 use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use mq_common::message::property::{self, DELAY, KEYS, TAGS, UNIQ_KEY};
 use mq_common::message::sysflag::{self, TRANSACTION_ROLLBACK_TYPE};
 use mq_common::message::{tags_code, RecordView};
-
-use super::consume_queue::ConsumeQueue;
 use mq_common::protocol::body::system_topics::SCHEDULE_TOPIC;
+use parking_lot::RwLock;
 
-use super::store::MessageStore;
+use super::config::StoreConfig;
+use super::consume_queue::ConsumeQueue;
+use super::error::{IoContext, StoreError};
+use super::index::IndexService;
+use super::put_lock::WriteToken;
+
+/// Called after a message's consume-queue unit is written:
+/// `(topic, queue_id, logical offset, tagsCode)`. Runs on the putting thread, outside the put
+/// lock; keep it cheap (e.g. wake a long-poll `Notify`).
+pub type ArrivalListener = Arc<dyn Fn(&str, i32, i64, i64) + Send + Sync>;
 
 /// What the dispatcher needs from one record.
 #[derive(Debug, Clone, Copy)]
@@ -66,40 +78,202 @@ pub struct Arrival {
     pub tags_code: i64,
 }
 
-impl MessageStore {
+/// FNV-1a: the consume-queue table is looked up on every put with short topic keys; SipHash's
+/// DoS resistance buys nothing here (topics are validated by the broker) and costs ~5% of a put.
+#[derive(Default, Clone, Copy)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
+type CqTable = HashMap<String, HashMap<i32, Arc<ConsumeQueue>, FnvBuild>, FnvBuild>;
+
+/// The consume queues and index files, and the writing of both.
+pub struct Dispatcher {
+    cq_root: PathBuf,
+    cq_file_size: usize,
+    cqs: RwLock<CqTable>,
+    index: IndexService,
+    index_enable: bool,
+    delay_levels: Vec<i64>,
+    listener: RwLock<Option<ArrivalListener>>,
+}
+
+/// Number of index keys a message's properties produce (`UNIQ_KEY` and each of `KEYS`).
+pub fn index_key_count(uniq: Option<&str>, keys: Option<&str>) -> usize {
+    uniq.iter().filter(|k| !k.is_empty()).count()
+        + keys.unwrap_or("").split(' ').filter(|k| !k.is_empty()).count()
+}
+
+impl Dispatcher {
+    /// A dispatcher for the store `cfg` describes (nothing loaded yet).
+    pub fn new(cfg: &StoreConfig) -> Self {
+        let root = &cfg.store_path_root_dir;
+        Dispatcher {
+            cq_root: root.join("consumequeue"),
+            cq_file_size: cfg.cq_file_size() as usize,
+            cqs: RwLock::new(HashMap::default()),
+            index: IndexService::new(root.join("index"), cfg.max_hash_slot_num, cfg.max_index_num),
+            index_enable: cfg.message_index_enable,
+            delay_levels: cfg.delay_levels_ms(),
+            listener: RwLock::new(None),
+        }
+    }
+
+    /// Load index files and every `consumequeue/<topic>/<queueId>/`; returns the queues that
+    /// lost files (a hole), which recovery rebuilds.
+    pub fn load(&self, t: &WriteToken<'_>) -> Result<Vec<Arc<ConsumeQueue>>, StoreError> {
+        if self.index_enable {
+            self.index.load(t).ctx(|| "load index files".into())?;
+        }
+        let mut damaged = Vec::new();
+        let Ok(topics) = std::fs::read_dir(&self.cq_root) else {
+            return Ok(damaged);
+        };
+        let mut table = self.cqs.write();
+        for t in topics.flatten() {
+            let Some(topic) = t.file_name().to_str().map(str::to_owned) else { continue };
+            let Ok(queues) = std::fs::read_dir(t.path()) else { continue };
+            for q in queues.flatten() {
+                let Some(qid) = q.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                    continue;
+                };
+                let cq = Arc::new(ConsumeQueue::new(&self.cq_root, &topic, qid, self.cq_file_size));
+                let rep = cq.load().ctx(|| format!("load consume queue {topic}/{qid}"))?;
+                if !rep.after_gap.is_empty() {
+                    damaged.push(cq.clone());
+                }
+                table.entry(topic.clone()).or_default().insert(qid, cq);
+            }
+        }
+        Ok(damaged)
+    }
+
+    /// The index files.
+    pub fn index(&self) -> &IndexService {
+        &self.index
+    }
+
+    /// Delay of each level, ms.
+    pub fn delay_levels(&self) -> &[i64] {
+        &self.delay_levels
+    }
+
+    /// All consume queues.
+    pub fn all_cqs(&self) -> Vec<Arc<ConsumeQueue>> {
+        self.cqs.read().values().flat_map(|m| m.values().cloned()).collect()
+    }
+
+    /// The consume queues of `topic`.
+    pub fn topic_cqs(&self, topic: &str) -> Vec<Arc<ConsumeQueue>> {
+        self.cqs.read().get(topic).map(|m| m.values().cloned().collect()).unwrap_or_default()
+    }
+
+    /// `(topic, queue ids)` of every consume queue.
+    pub fn topic_queue_table(&self) -> HashMap<String, Vec<i32>> {
+        let t = self.cqs.read();
+        t.iter()
+            .map(|(t, m)| {
+                let mut q: Vec<i32> = m.keys().copied().collect();
+                q.sort();
+                (t.clone(), q)
+            })
+            .collect()
+    }
+
+    /// Forget queues whose files are all gone.
+    pub fn remove_empty_cqs(&self) {
+        let mut t = self.cqs.write();
+        for m in t.values_mut() {
+            m.retain(|_, cq| !cq.files().is_empty());
+        }
+        t.retain(|_, m| !m.is_empty());
+    }
+
+    /// The consume queue of (topic, queue), if any.
+    pub fn find_cq(&self, topic: &str, queue_id: i32) -> Option<Arc<ConsumeQueue>> {
+        self.cqs.read().get(topic)?.get(&queue_id).cloned()
+    }
+
+    /// The consume queue of (topic, queue), created (in memory) if new.
+    pub fn find_or_create_cq(&self, topic: &str, queue_id: i32) -> Arc<ConsumeQueue> {
+        if let Some(cq) = self.find_cq(topic, queue_id) {
+            return cq;
+        }
+        let mut t = self.cqs.write();
+        t.entry(topic.to_owned())
+            .or_default()
+            .entry(queue_id)
+            .or_insert_with(|| {
+                Arc::new(ConsumeQueue::new(&self.cq_root, topic, queue_id, self.cq_file_size))
+            })
+            .clone()
+    }
+
+    /// Remove the consume queues of `topics` and their directories.
+    pub fn delete_topics(&self, _t: &WriteToken<'_>, topics: &[&str]) {
+        let mut t = self.cqs.write();
+        for topic in topics {
+            if let Some(m) = t.remove(*topic) {
+                for cq in m.values() {
+                    cq.destroy();
+                }
+                let _ = std::fs::remove_dir_all(self.cq_root.join(topic));
+            }
+        }
+    }
+
+    /// Make sure dispatching `units` consume-queue units to `cq` (the first at the given queue
+    /// offset) and `keys` index keys will
+    /// not need new disk blocks (the put path calls this before appending to the commit log,
+    /// so a full disk refuses the put instead of breaking its dispatch).
+    pub fn reserve(
+        &self,
+        t: &WriteToken<'_>,
+        cq: Option<(&ConsumeQueue, i64)>,
+        units: usize,
+        keys: usize,
+    ) -> io::Result<()> {
+        if let Some((cq, queue_offset)) = cq {
+            cq.reserve(t, queue_offset, units)?;
+        }
+        if self.index_enable && keys > 0 {
+            self.index.reserve(t, keys)?;
+        }
+        Ok(())
+    }
+
     /// tagsCode of a record: delivery time for SCHEDULE_TOPIC_XXXX messages with a delay level,
     /// else the Java hash of TAGS (0 without tag). Derived from the stored record's properties so
     /// that replay reproduces exactly what the live path wrote.
-    fn tags_code_from(
-        &self,
-        topic: &str,
-        tags: Option<&str>,
-        delay: Option<&str>,
-        store_ts: i64,
-    ) -> i64 {
+    fn tags_code_of(&self, topic: &str, tags: Option<&str>, delay: Option<&str>, ts: i64) -> i64 {
         if topic == SCHEDULE_TOPIC {
             let level = delay.and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(0);
-            if level > 0 {
-                let levels = self.delay_levels();
-                let l = (level as usize).min(levels.len());
-                if l > 0 {
-                    return store_ts + levels[l - 1];
-                }
+            let l = (level.max(0) as usize).min(self.delay_levels.len());
+            if l > 0 {
+                return ts + self.delay_levels[l - 1];
             }
         }
         tags_code(tags)
     }
 
-    /// Write the consume-queue unit and index entries of one record. Caller holds the put lock
-    /// (or is recovering, single-threaded).
-    pub(crate) fn dispatch(&self, d: &DispatchRequest<'_>) -> io::Result<Option<Arrival>> {
-        self.dispatch_to(d, None)
-    }
-
-    /// [`MessageStore::dispatch`] with the record's consume queue already looked up (the put
-    /// path has it from before the lock; saves a second table lookup per message).
-    pub(crate) fn dispatch_to(
+    /// Write the consume-queue unit and index entries of one record. `cq` is the record's
+    /// queue when the caller has it at hand (the put path looked it up before the lock).
+    pub fn dispatch(
         &self,
+        t: &WriteToken<'_>,
         d: &DispatchRequest<'_>,
         cq: Option<&Arc<ConsumeQueue>>,
     ) -> io::Result<Option<Arrival>> {
@@ -116,8 +290,8 @@ impl MessageStore {
                     &found
                 }
             };
-            let tags = self.tags_code_from(d.topic, tags, delay, d.store_timestamp);
-            cq.put(d.queue_offset, d.phy_offset, d.size, tags)?;
+            let tags = self.tags_code_of(d.topic, tags, delay, d.store_timestamp);
+            cq.put(t, d.queue_offset, d.phy_offset, d.size, tags)?;
             arrival = Some(Arrival {
                 topic: d.topic.to_owned(),
                 queue_id: d.queue_id,
@@ -125,12 +299,39 @@ impl MessageStore {
                 tags_code: tags,
             });
         }
-        if self.config().message_index_enable
+        if self.index_enable
             && sysflag::transaction_value(d.sys_flag) != TRANSACTION_ROLLBACK_TYPE
             && (uniq.is_some() || keys.is_some())
         {
-            self.index_service().build(d.topic, uniq, keys, d.phy_offset, d.store_timestamp)?;
+            self.index.build(t, d.topic, uniq, keys, d.phy_offset, d.store_timestamp)?;
         }
         Ok(arrival)
+    }
+
+    /// After the commit log was cut at `end`: drop consume-queue units and forget index
+    /// progress beyond it.
+    pub fn truncate_beyond(&self, t: &WriteToken<'_>, end: i64) -> io::Result<()> {
+        for cq in self.all_cqs() {
+            cq.truncate_beyond(t, end)?;
+        }
+        self.index.forget_beyond(t, end)
+    }
+
+    /// Register the arrival listener (long polling).
+    pub fn set_arrival_listener(&self, l: ArrivalListener) {
+        *self.listener.write() = Some(l);
+    }
+
+    /// Tell the listener about messages that reached their queues (outside the put lock).
+    pub fn notify(&self, arrivals: &[Arrival]) {
+        if arrivals.is_empty() {
+            return;
+        }
+        let l = self.listener.read().clone();
+        if let Some(l) = l {
+            for a in arrivals {
+                l(&a.topic, a.queue_id, a.queue_offset, a.tags_code);
+            }
+        }
     }
 }

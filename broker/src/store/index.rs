@@ -5,6 +5,9 @@
 //! Entry numbers start at 1. One writer (under the put lock) inserts: entry first, then the slot
 //! (atomic store with Release), then the header count; readers load the slot with Acquire, so a
 //! slot never points at an entry whose bytes are not yet visible.
+//!
+//! Files are sparse: the header and slots are backed when a file is created, entries
+//! [`INDEX_BACKING_STEP`] bytes at a time as they are added.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -14,12 +17,15 @@ use std::sync::Arc;
 use mq_common::message::java_hash;
 use parking_lot::RwLock;
 
-use super::mapped_file::MappedFile;
+use super::mapped_file::{Backing, MappedFile};
+use super::put_lock::WriteToken;
 
 /// Header size.
 pub const INDEX_HEADER_SIZE: usize = 40;
 /// Entry size.
 pub const INDEX_ENTRY_SIZE: usize = 20;
+/// Entries are backed this many bytes at a time.
+pub const INDEX_BACKING_STEP: usize = 1024 * 1024;
 
 /// `abs(javaHash(key))` with `i32::MIN → 0`.
 pub fn index_key_hash(key: &str) -> i32 {
@@ -60,13 +66,31 @@ impl IndexFile {
         INDEX_HEADER_SIZE + slots as usize * 4 + max_entries as usize * INDEX_ENTRY_SIZE
     }
 
-    /// Open (or create) an index file at `path`.
-    pub fn open(path: &Path, slots: u32, max_entries: u32) -> io::Result<IndexFile> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        // MappedFile names files by offset; index files are named by time, so map directly.
-        let f = MappedFile::open_path(path, Self::file_size(slots, max_entries))?;
-        let h = f.slice(0, INDEX_HEADER_SIZE).unwrap_or(&[0; 40]).to_vec();
+    /// Open an existing index file at `path` (`create`: make a new one). A file of another
+    /// geometry (`maxHashSlotNum`, `maxIndexNum` changed) is an error naming it.
+    pub fn open(
+        t: &WriteToken<'_>,
+        path: &Path,
+        slots: u32,
+        max_entries: u32,
+        create: bool,
+    ) -> io::Result<IndexFile> {
+        let size = Self::file_size(slots, max_entries);
+        let backing = Backing::Steps {
+            prefix: INDEX_HEADER_SIZE + slots as usize * 4,
+            step: INDEX_BACKING_STEP,
+        };
+        let f = if create {
+            std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+            MappedFile::create(path, 0, size, backing)?
+        } else {
+            MappedFile::open_existing(path, 0, size, backing)?
+        };
+        // Hash slots are written and probed at random.
+        f.fault_readahead_off();
+        // Index files are always "fully written": readers follow slot chains, not a position.
+        f.set_wrote_position(t, size);
+        let h = f.written(0, INDEX_HEADER_SIZE).unwrap_or(&[0; 40]).to_vec();
         let idx = IndexFile {
             file: Arc::new(f),
             slots,
@@ -78,19 +102,19 @@ impl IndexFile {
             slot_count: AtomicI32::new(rd_i32(&h, 32)),
             index_count: AtomicI32::new(rd_i32(&h, 36).max(1)),
         };
-        idx.recover_count();
+        idx.recover_count(t)?;
         Ok(idx)
     }
 
     /// A crash between publishing an entry (slot store) and writing the header leaves the header
     /// count one behind; the next insert would then overwrite the entry its own slot points to
     /// and cut that bucket's chain. Advance the count past every complete entry found beyond it.
-    fn recover_count(&self) {
+    fn recover_count(&self, t: &WriteToken<'_>) -> io::Result<()> {
         let mut n = self.index_count.load(Ordering::Acquire);
         let base = INDEX_HEADER_SIZE + self.slots as usize * 4;
         let mut moved = false;
         while (n as u32) < self.max_entries {
-            let Some(e) = self.file.slice(base + n as usize * INDEX_ENTRY_SIZE, INDEX_ENTRY_SIZE)
+            let Some(e) = self.file.written(base + n as usize * INDEX_ENTRY_SIZE, INDEX_ENTRY_SIZE)
             else {
                 break;
             };
@@ -107,8 +131,9 @@ impl IndexFile {
         if moved {
             tracing::warn!(path = ?self.file.path(), count = n, "index header was behind its entries; repaired");
             self.index_count.store(n, Ordering::Release);
-            self.write_header();
+            self.write_header(t)?;
         }
+        Ok(())
     }
 
     /// Path.
@@ -141,7 +166,23 @@ impl IndexFile {
         self.index_count() as u32 >= self.max_entries
     }
 
-    fn write_header(&self) {
+    fn entry_pos(&self, n: i32) -> usize {
+        INDEX_HEADER_SIZE + self.slots as usize * 4 + n as usize * INDEX_ENTRY_SIZE
+    }
+
+    /// Back the next `n` entries' disk blocks (see `IndexService::reserve`). False if they do
+    /// not fit in this file.
+    fn reserve(&self, t: &WriteToken<'_>, n: usize) -> io::Result<bool> {
+        let count = self.index_count();
+        if count as usize + n > self.max_entries as usize {
+            return Ok(false);
+        }
+        let from = self.entry_pos(count);
+        self.file.ensure_backed(t, from, from + n * INDEX_ENTRY_SIZE)?;
+        Ok(true)
+    }
+
+    fn write_header(&self, t: &WriteToken<'_>) -> io::Result<()> {
         let mut h = [0u8; INDEX_HEADER_SIZE];
         h[0..8].copy_from_slice(&self.begin_ts.load(Ordering::Relaxed).to_be_bytes());
         h[8..16].copy_from_slice(&self.end_ts.load(Ordering::Relaxed).to_be_bytes());
@@ -149,31 +190,40 @@ impl IndexFile {
         h[24..32].copy_from_slice(&self.end_phy.load(Ordering::Relaxed).to_be_bytes());
         h[32..36].copy_from_slice(&self.slot_count.load(Ordering::Relaxed).to_be_bytes());
         h[36..40].copy_from_slice(&self.index_count.load(Ordering::Relaxed).to_be_bytes());
-        self.file.write_at(0, &h);
+        self.file.write_at(t, 0, &h)
     }
 
     /// Seed an empty file's header with the previous file's end (Java does this so time and
     /// offset ranges stay contiguous).
-    pub fn seed(&self, end_phy: i64, end_ts: i64) {
+    pub fn seed(&self, t: &WriteToken<'_>, end_phy: i64, end_ts: i64) -> io::Result<()> {
         if self.index_count() <= 1 {
             self.begin_phy.store(end_phy, Ordering::Release);
             self.end_phy.store(end_phy, Ordering::Release);
             self.begin_ts.store(end_ts, Ordering::Release);
             self.end_ts.store(end_ts, Ordering::Release);
-            self.write_header();
+            self.write_header(t)?;
         }
+        Ok(())
     }
 
-    /// Insert `key` → `phy`. Returns false if the file is full. Single writer.
-    pub fn put_key(&self, key: &str, phy: i64, store_ts: i64) -> bool {
+    /// Insert `key` → `phy`. Returns false if the file is full.
+    pub fn put_key(
+        &self,
+        t: &WriteToken<'_>,
+        key: &str,
+        phy: i64,
+        store_ts: i64,
+    ) -> io::Result<bool> {
         let count = self.index_count.load(Ordering::Acquire);
         if count as u32 >= self.max_entries {
-            return false;
+            return Ok(false);
         }
         let hash = index_key_hash(key);
         let slot_pos = INDEX_HEADER_SIZE + (hash as u32 % self.slots) as usize * 4;
+        // Backed at creation for files made here; older (sparse) files get it now.
+        self.file.ensure_backed(t, slot_pos, slot_pos + 4)?;
         let Some(slot) = self.file.atomic_i32(slot_pos) else {
-            return false;
+            return Ok(false);
         };
         let mut prev = i32::from_be(slot.load(Ordering::Acquire));
         if prev <= 0 || prev > count {
@@ -185,14 +235,13 @@ impl IndexFile {
         } else {
             ((store_ts - begin) / 1000).clamp(0, i32::MAX as i64) as i32
         };
-        let entry_pos =
-            INDEX_HEADER_SIZE + self.slots as usize * 4 + count as usize * INDEX_ENTRY_SIZE;
+        let entry_pos = self.entry_pos(count);
         let mut e = [0u8; INDEX_ENTRY_SIZE];
         e[0..4].copy_from_slice(&hash.to_be_bytes());
         e[4..12].copy_from_slice(&phy.to_be_bytes());
         e[12..16].copy_from_slice(&diff.to_be_bytes());
         e[16..20].copy_from_slice(&prev.to_be_bytes());
-        self.file.write_at(entry_pos, &e);
+        self.file.write_at(t, entry_pos, &e)?;
         // Publish: entry bytes happen-before the slot store.
         slot.store(count.to_be(), Ordering::Release);
         if count <= 1 {
@@ -205,8 +254,8 @@ impl IndexFile {
         self.end_phy.store(phy, Ordering::Release);
         self.end_ts.store(store_ts, Ordering::Release);
         self.index_count.store(count + 1, Ordering::Release);
-        self.write_header();
-        true
+        self.write_header(t)?;
+        Ok(true)
     }
 
     /// Whether `[begin, end]` overlaps this file's time range.
@@ -235,8 +284,7 @@ impl IndexFile {
         let mut steps = 0u32;
         while out.len() < max && steps < self.max_entries {
             steps += 1;
-            let pos = INDEX_HEADER_SIZE + self.slots as usize * 4 + cur as usize * INDEX_ENTRY_SIZE;
-            let Some(e) = self.file.slice(pos, INDEX_ENTRY_SIZE) else {
+            let Some(e) = self.file.written(self.entry_pos(cur), INDEX_ENTRY_SIZE) else {
                 break;
             };
             let (h, phy, diff, prev) = (rd_i32(e, 0), rd_i64(e, 4), rd_i32(e, 12), rd_i32(e, 16));
@@ -281,8 +329,9 @@ impl IndexService {
         }
     }
 
-    /// Load existing files (names are creation times `yyyyMMddHHmmssSSS`, sorted).
-    pub fn load(&self) -> io::Result<()> {
+    /// Load existing files (names are creation times `yyyyMMddHHmmssSSS`, sorted). A file of
+    /// another geometry is an error naming it.
+    pub fn load(&self, t: &WriteToken<'_>) -> io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -295,13 +344,13 @@ impl IndexService {
         paths.sort();
         let mut files = Vec::new();
         for p in paths {
-            let expect = IndexFile::file_size(self.slots, self.max_entries) as u64;
-            let len = std::fs::metadata(&p)?.len();
-            if len != expect {
-                tracing::warn!(path = ?p, len, expect, "index file of another geometry; ignoring it");
-                continue;
-            }
-            files.push(Arc::new(IndexFile::open(&p, self.slots, self.max_entries)?));
+            let f = IndexFile::open(t, &p, self.slots, self.max_entries, false).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("{e} (index geometry: maxHashSlotNum, maxIndexNum)"),
+                )
+            })?;
+            files.push(Arc::new(f));
         }
         *self.files.write() = files;
         Ok(())
@@ -323,32 +372,50 @@ impl IndexService {
         }
     }
 
-    fn writable_file(&self) -> io::Result<Arc<IndexFile>> {
+    fn writable_file(&self, t: &WriteToken<'_>) -> io::Result<Arc<IndexFile>> {
         if let Some(f) = self.files.read().last() {
             if !f.is_full() {
                 return Ok(f.clone());
             }
         }
+        self.new_file(t)
+    }
+
+    fn new_file(&self, t: &WriteToken<'_>) -> io::Result<Arc<IndexFile>> {
         let prev = self.files.read().last().cloned();
-        let f = Arc::new(IndexFile::open(&self.new_file_name(), self.slots, self.max_entries)?);
+        let f = IndexFile::open(t, &self.new_file_name(), self.slots, self.max_entries, true)?;
+        let f = Arc::new(f);
         if let Some(p) = prev {
-            f.seed(p.end_phy_offset(), p.end_timestamp());
+            f.seed(t, p.end_phy_offset(), p.end_timestamp())?;
         }
         self.files.write().push(f.clone());
         Ok(f)
+    }
+
+    /// Make sure `keys` entries can be added without allocating (a new file created if they
+    /// do not fit, disk blocks backed), so that a full disk fails the put before its record is
+    /// appended rather than half-way through its dispatch.
+    pub fn reserve(&self, t: &WriteToken<'_>, keys: usize) -> io::Result<()> {
+        let f = self.writable_file(t)?;
+        if !f.reserve(t, keys)? {
+            let f = self.new_file(t)?;
+            f.reserve(t, keys.min(self.max_entries as usize - 1))?;
+        }
+        Ok(())
     }
 
     /// Index one message: `topic#UNIQ_KEY` and `topic#k` for every KEYS element. Skips offsets
     /// already indexed (replay idempotence). Single writer.
     pub fn build(
         &self,
+        t: &WriteToken<'_>,
         topic: &str,
         uniq: Option<&str>,
         keys: Option<&str>,
         phy: i64,
         store_ts: i64,
     ) -> io::Result<()> {
-        let mut f = self.writable_file()?;
+        let mut f = self.writable_file(t)?;
         if f.index_count() > 1 && phy <= f.end_phy_offset() {
             return Ok(());
         }
@@ -359,9 +426,9 @@ impl IndexService {
             key.push_str(topic);
             key.push('#');
             key.push_str(k);
-            if !f.put_key(&key, phy, store_ts) {
-                f = self.writable_file()?;
-                if !f.put_key(&key, phy, store_ts) {
+            if !f.put_key(t, &key, phy, store_ts)? {
+                f = self.writable_file(t)?;
+                if !f.put_key(t, &key, phy, store_ts)? {
                     return Err(io::Error::other("index file full right after creation"));
                 }
             }
@@ -430,31 +497,36 @@ impl IndexService {
     /// After the commit log was truncated at `log_end`, make sure offsets from `log_end` on are
     /// indexed again when rewritten (the idempotence check compares against the end offset).
     /// Stale entries stay; queries verify the records they return.
-    pub fn forget_beyond(&self, log_end: i64) {
+    pub fn forget_beyond(&self, t: &WriteToken<'_>, log_end: i64) -> io::Result<()> {
         if let Some(f) = self.files.read().last() {
             if f.end_phy_offset() >= log_end && f.index_count() > 1 {
                 f.end_phy.store(log_end - 1, Ordering::Release);
-                f.write_header();
+                f.write_header(t)?;
             }
         }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::put_lock::PutLock;
     use super::*;
 
     #[test]
     fn put_and_query_across_files() {
+        let lock = PutLock::default();
+        let t = lock.lock();
         let dir = tempfile::tempdir().unwrap();
         let svc = IndexService::new(dir.path().join("index"), 7, 5);
-        svc.load().unwrap();
+        svc.load(&t).unwrap();
         for i in 0..10i64 {
-            svc.build("T", Some(&format!("U{i}")), Some("same k"), i * 100, 1_000_000 + i * 1000)
-                .unwrap();
+            let uniq = format!("U{i}");
+            svc.reserve(&t, 2).unwrap();
+            svc.build(&t, "T", Some(&uniq), Some("same k"), i * 100, 1_000_000 + i * 1000).unwrap();
         }
         // Replay of an old offset is skipped.
-        svc.build("T", Some("U3"), None, 300, 1_003_000).unwrap();
+        svc.build(&t, "T", Some("U3"), None, 300, 1_003_000).unwrap();
         assert!(svc.files().len() > 3);
         let (r, _, last) = svc.query("T", "U3", 10, 0, i64::MAX);
         assert_eq!(r, vec![300]);
@@ -467,7 +539,10 @@ mod tests {
         assert!(r.is_empty());
         // Reload.
         let svc2 = IndexService::new(dir.path().join("index"), 7, 5);
-        svc2.load().unwrap();
+        svc2.load(&t).unwrap();
+        // Another geometry is refused, naming the file.
+        let e = IndexService::new(dir.path().join("index"), 8, 5).load(&t).unwrap_err();
+        assert!(e.to_string().contains("maxHashSlotNum"), "{e}");
         assert_eq!(svc2.query("T", "U9", 10, 0, i64::MAX).0, vec![900]);
         assert!(svc2.delete_expired(500) >= 1);
         assert!(svc2.query("T", "U9", 10, 0, i64::MAX).0 == vec![900]);

@@ -12,7 +12,6 @@ use mq_common::config::{ConfigKeys, KeyEffect};
 use parking_lot::RwLock;
 
 use super::config::StoreConfig;
-use super::store::MessageStore;
 
 /// Current values of the store keys declared `live` in [`StoreConfig`]'s key table.
 #[derive(Debug)]
@@ -34,6 +33,25 @@ impl LiveStoreConfig {
             clean_file_forcibly_enable: AtomicBool::new(cfg.clean_file_forcibly_enable),
             max_message_size: AtomicUsize::new(cfg.max_message_size),
         }
+    }
+
+    /// Apply a key declared `live` in [`StoreConfig`]'s key table. `Ok(false)`: not a live
+    /// store key (nothing changed); `Err`: invalid value, naming the key. The value goes
+    /// through the same parser as the config file; `base` is the config the store opened with.
+    pub fn update(&self, base: &StoreConfig, key: &str, value: &str) -> Result<bool, String> {
+        // Start from the current live values, so earlier live updates are kept.
+        let mut probe = base.clone();
+        self.copy_into(&mut probe);
+        if probe.key_effect(key) != Some(KeyEffect::Live) {
+            return Ok(false);
+        }
+        probe.apply(key, value).map_err(|e| format!("{key}: {e}"))?;
+        if probe.max_message_size == 0 {
+            return Err(format!("{key}: maxMessageSize must be > 0"));
+        }
+        self.store_from(&probe);
+        tracing::info!(key, value, "store setting updated live");
+        Ok(true)
     }
 
     /// Copy every live value from `cfg`.
@@ -81,34 +99,9 @@ impl LiveStoreConfig {
     }
 }
 
-impl MessageStore {
-    /// The live settings (see the module docs).
-    pub fn live_config(&self) -> &LiveStoreConfig {
-        &self.live
-    }
-
-    /// Apply a key declared `live` in [`StoreConfig`]'s key table now. `Ok(false)`: not a
-    /// live store key (nothing changed); `Err`: invalid value, naming the key. The value goes
-    /// through the same parser as the config file.
-    pub fn update_live(&self, key: &str, value: &str) -> Result<bool, String> {
-        // Start from the current live values, so earlier live updates are kept.
-        let mut probe = self.config().clone();
-        self.live.copy_into(&mut probe);
-        if probe.key_effect(key) != Some(KeyEffect::Live) {
-            return Ok(false);
-        }
-        probe.apply(key, value).map_err(|e| format!("{key}: {e}"))?;
-        if probe.max_message_size == 0 {
-            return Err(format!("{key}: maxMessageSize must be > 0"));
-        }
-        self.live.store_from(&probe);
-        tracing::info!(key, value, "store setting updated live");
-        Ok(true)
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::MessageStore;
     use super::*;
 
     #[test]

@@ -1,14 +1,31 @@
-//! One pre-sized, memory-mapped file of a log (commit log or consume queue).
+//! One fixed-size, memory-mapped file of a log (commit log, consume queue or index).
 //!
-//! Concurrency contract: exactly one writer (the holder of the store's put lock) appends at
-//! `wrote_position`, then publishes the new position with `Release`. Readers load it with
-//! `Acquire` and only ever touch bytes below it, so readers and the writer never access the same
-//! bytes concurrently. Bytes below the published position are never modified again while the
-//! store runs (recovery truncation happens before any reader exists), which is what makes
-//! zero-copy [`Bytes`] slices of the mapping sound.
+//! Soundness contract, enforced by types where it can be:
+//! * **One writer.** Every method that writes the mapping ([`MappedFile::append_with`],
+//!   [`MappedFile::write_at`], [`MappedFile::zero_from`], [`MappedFile::set_wrote_position`])
+//!   takes a [`WriteToken`], which only the store's put lock makes.
+//! * **Readers see only published bytes.** The writer publishes the write position with
+//!   `Release` after writing; readers load it with `Acquire` and touch only bytes below it
+//!   ([`MappedFile::written`], [`MappedFile::read_bytes`]). Published bytes are never modified
+//!   while a reader may hold them: truncation zeroes in place only a file nobody else holds
+//!   (see [`MappedFile::zero_from`]); otherwise the queue replaces the file by a copy of the
+//!   kept prefix and old readers keep the old, unlinked mapping.
+//! * **Backed before written.** A write first makes sure the disk blocks under it exist
+//!   ([`MappedFile::ensure_backed`], `fallocate`, or `pwrite` of zeros where the filesystem
+//!   cannot preallocate). Storing through a mapping into a hole of a full filesystem raises
+//!   SIGBUS and kills the process; allocating first turns a full disk into an error for that
+//!   one put. Commit-log files are backed whole at creation (off the append path, by the
+//!   pre-allocator); consume-queue and index files are sparse and backed in small steps as they
+//!   fill, so disk use grows with data, not with the number of queues.
+//! * **No file descriptor is kept**: the mapping needs none, and the rare backing or
+//!   truncation step reopens the file by path. Ten thousand queues cost no descriptors.
+//! * **Sizes are fixed.** Files are created under a temporary name, sized and backed, then
+//!   linked to their final name (never replacing an existing file); an existing file whose size
+//!   is not the configured one is refused ([`MappedFile::open_existing`]), never resized.
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,31 +33,32 @@ use std::sync::Arc;
 use bytes::Bytes;
 use memmap2::{Advice, MmapRaw};
 
+use super::put_lock::WriteToken;
+use super::sys;
+
 /// Width of file names: 20 decimal digits of the start offset.
 pub const FILE_NAME_WIDTH: usize = 20;
+
+const PAGE: usize = 4096;
 
 /// File name of a file starting at `offset`.
 pub fn offset_to_file_name(offset: i64) -> String {
     format!("{:0width$}", offset, width = FILE_NAME_WIDTH)
 }
 
-/// Size `file` to `size` bytes with its disk blocks reserved (`posix_fallocate`), so a full
-/// disk is an error here, at file creation, instead of a SIGBUS that kills the broker when an
-/// append first touches a page of a sparse file (seen on the shared project disk at 100%).
-/// Falls back to a sparse `set_len` where the filesystem cannot preallocate.
-fn reserve(file: &File, size: u64) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::io::AsRawFd;
-        // SAFETY: plain syscall on a valid fd.
-        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, size as libc::off_t) };
-        match rc {
-            0 => return Ok(()),
-            libc::EOPNOTSUPP | libc::EINVAL => {}
-            e => return Err(io::Error::from_raw_os_error(e)),
-        }
-    }
-    file.set_len(size)
+/// How a file's disk blocks are reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backing {
+    /// Reserve the whole file at creation (commit log: created ahead of the writer).
+    Whole,
+    /// Sparse file; reserve `prefix` bytes at creation, then `step` bytes at a time ahead of
+    /// the writer (consume queues, index entries).
+    Steps {
+        /// bytes backed at creation (an index file's header and hash slots)
+        prefix: usize,
+        /// bytes backed per step after that
+        step: usize,
+    },
 }
 
 /// A memory-mapped file.
@@ -49,14 +67,17 @@ pub struct MappedFile {
     from_offset: i64,
     size: usize,
     map: MmapRaw,
-    _file: File,
     wrote: AtomicUsize,
     flushed: AtomicUsize,
-    /// Set when the file is removed from its queue; the mapping lives until the last reader drops
-    /// its `Arc`.
+    /// Set when the file leaves its queue; the mapping lives until the last reader drops it.
     removed: AtomicBool,
+    /// Set when a copy replaced this file on disk: `destroy` must not unlink the copy.
+    replaced: AtomicBool,
     /// Bytes `[0, warmed_to)` are known warm (page tables populated writable).
     warmed_to: AtomicUsize,
+    /// Bytes `[0, backed_to)` are known to have disk blocks (only grows, except on truncation).
+    backed_to: AtomicUsize,
+    backing: Backing,
 }
 
 impl std::fmt::Debug for MappedFile {
@@ -68,40 +89,113 @@ impl std::fmt::Debug for MappedFile {
     }
 }
 
+/// An error naming a file whose size is not the configured one.
+fn wrong_size(path: &Path, len: u64, size: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "{} is {len} bytes but the configured file size is {size}: the store was written \
+             with other settings (restore them) or the file is damaged; it is not used, not \
+             renamed and not changed",
+            path.display()
+        ),
+    )
+}
+
+fn write_zeros(f: &File, from: u64, len: u64) -> io::Result<()> {
+    let zeros = vec![0u8; PAGE.min(len as usize).max(1)];
+    let mut at = from;
+    while at < from + len {
+        let n = zeros.len().min((from + len - at) as usize);
+        f.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Make sure `[from, to)` of the new file `f` has disk blocks.
+fn back_new(f: &File, from: usize, to: usize) -> io::Result<()> {
+    if to > from && !sys::allocate(f, from as u64, (to - from) as u64)? {
+        // No fallocate here: writing zeros allocates too, and fails with ENOSPC, not SIGBUS.
+        write_zeros(f, from as u64, (to - from) as u64)?;
+    }
+    Ok(())
+}
+
 impl MappedFile {
-    /// Open or create `dir/<20-digit offset>` sized `size` bytes and map it. The write position
-    /// starts at 0; recovery sets it.
-    pub fn open(dir: &Path, from_offset: i64, size: usize) -> io::Result<MappedFile> {
-        let path = dir.join(offset_to_file_name(from_offset));
-        let file =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
-        let len = file.metadata()?.len();
-        if len != size as u64 {
-            if len > size as u64 {
-                tracing::warn!(
-                    ?path,
-                    len,
-                    size,
-                    "file larger than configured size; using it as is"
-                );
-            }
-            if len < size as u64 {
-                reserve(&file, size as u64)?;
-            }
-        }
+    fn map_file(
+        path: PathBuf,
+        file: &File,
+        from_offset: i64,
+        backing: Backing,
+    ) -> io::Result<Self> {
         let size = file.metadata()?.len() as usize;
-        let map = MmapRaw::map_raw(&file)?;
+        let map = MmapRaw::map_raw(file)?;
         Ok(MappedFile {
             path,
             from_offset,
             size,
             map,
-            _file: file,
             wrote: AtomicUsize::new(0),
             flushed: AtomicUsize::new(0),
             removed: AtomicBool::new(false),
+            replaced: AtomicBool::new(false),
             warmed_to: AtomicUsize::new(0),
+            backed_to: AtomicUsize::new(0),
+            backing,
         })
+    }
+
+    /// Create `path` with `size` bytes, backed as `backing` says, and map it. The file appears
+    /// under its name only once sized and backed, and never replaces an existing file (an
+    /// `AlreadyExists` error then). Nothing is left behind on error.
+    pub fn create(
+        path: &Path,
+        from_offset: i64,
+        size: usize,
+        backing: Backing,
+    ) -> io::Result<Self> {
+        let tmp = path.with_extension("creating");
+        let made = (|| -> io::Result<(File, usize)> {
+            let f =
+                OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&tmp)?;
+            f.set_len(size as u64)?;
+            let prefix = match backing {
+                Backing::Whole => size,
+                Backing::Steps { prefix, step } => (prefix + step).min(size),
+            };
+            back_new(&f, 0, prefix)?;
+            std::fs::hard_link(&tmp, path)?;
+            Ok((f, prefix))
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        let (f, prefix) = made?;
+        let m = Self::map_file(path.to_path_buf(), &f, from_offset, backing)?;
+        m.backed_to.store(prefix, Ordering::Release);
+        Ok(m)
+    }
+
+    /// Map an existing file, which must be exactly `size` bytes (Java refuses other sizes too:
+    /// a size change means the store was written with other settings). The write position is
+    /// the whole file; recovery sets the real one.
+    pub fn open_existing(
+        path: &Path,
+        from_offset: i64,
+        size: usize,
+        backing: Backing,
+    ) -> io::Result<Self> {
+        let f = OpenOptions::new().read(true).write(true).open(path)?;
+        let len = f.metadata()?.len();
+        if len != size as u64 {
+            return Err(wrong_size(path, len, size));
+        }
+        let m = Self::map_file(path.to_path_buf(), &f, from_offset, backing)?;
+        m.wrote.store(size, Ordering::Release);
+        m.flushed.store(size, Ordering::Release);
+        // Blocks exist up to the first hole (files written by older versions, or by Java, may
+        // be sparse); later writes back what they touch beyond it.
+        m.backed_to.store(sys::first_hole(&f).unwrap_or(0).min(len) as usize, Ordering::Release);
+        Ok(m)
     }
 
     /// Path of the file.
@@ -124,8 +218,8 @@ impl MappedFile {
         self.wrote.load(Ordering::Acquire)
     }
 
-    /// Set the write position (writer / recovery only). Also clamps the flushed position.
-    pub fn set_wrote_position(&self, pos: usize) {
+    /// Set the write position (recovery, truncation). Also clamps the flushed position.
+    pub fn set_wrote_position(&self, _t: &WriteToken<'_>, pos: usize) {
         let pos = pos.min(self.size);
         self.wrote.store(pos, Ordering::Release);
         if self.flushed.load(Ordering::Acquire) > pos {
@@ -138,7 +232,7 @@ impl MappedFile {
         self.flushed.load(Ordering::Acquire)
     }
 
-    /// Mark the whole written prefix as flushed (used after recovery of a clean store).
+    /// Declare `[0, pos)` flushed (after recovery of a clean store).
     pub fn set_flushed_position(&self, pos: usize) {
         self.flushed.store(pos.min(self.size), Ordering::Release);
     }
@@ -153,107 +247,195 @@ impl MappedFile {
         self.wrote_position() >= self.size
     }
 
-    /// Whether it was removed from its queue.
+    /// Whether it left its queue.
     pub fn is_removed(&self) -> bool {
         self.removed.load(Ordering::Acquire)
     }
 
-    /// Write `len` bytes at the write position through `f`, then publish them.
-    ///
-    /// Caller must be the single writer. Panics never: returns false if it does not fit.
-    pub fn append_with(&self, len: usize, f: impl FnOnce(&mut [u8])) -> bool {
+    /// Make sure the disk blocks under `[from, end)` exist before they are written; `from`
+    /// is where the caller's write starts (nothing at or after it is in use). Backs a step
+    /// ahead so the common case is one atomic load. An error here (ENOSPC) means the write
+    /// must not happen.
+    pub fn ensure_backed(&self, _t: &WriteToken<'_>, from: usize, end: usize) -> io::Result<()> {
+        if end <= self.backed_to.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if end > self.size {
+            return Err(io::Error::other("write past the end of a mapped file"));
+        }
+        let target = match self.backing {
+            Backing::Whole => self.size,
+            Backing::Steps { step, .. } => end.div_ceil(step).saturating_mul(step).min(self.size),
+        };
+        let f = OpenOptions::new().write(true).open(&self.path)?;
+        if !sys::allocate(&f, from as u64, (target - from) as u64)? {
+            // No fallocate here: write the range's current bytes back (zeros where it is a
+            // hole), which allocates without changing data, and fails with ENOSPC, not SIGBUS.
+            // The token excludes concurrent writes to the range.
+            // SAFETY: in bounds; only this (token-holding) writer changes these bytes.
+            let cur =
+                unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(from), target - from) };
+            // A copy first: pwrite from a mapping of the very pages it writes is best avoided.
+            #[allow(clippy::unnecessary_to_owned)]
+            f.write_all_at(&cur.to_vec(), from as u64)?;
+        }
+        self.backed_to.fetch_max(target, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Write `len` bytes at the write position through `f`, then publish them. `Ok(false)`:
+    /// they do not fit; `Err`: the disk blocks could not be allocated (nothing written).
+    pub fn append_with(
+        &self,
+        t: &WriteToken<'_>,
+        len: usize,
+        f: impl FnOnce(&mut [u8]),
+    ) -> io::Result<bool> {
         let pos = self.wrote.load(Ordering::Acquire);
         if pos + len > self.size {
-            return false;
+            return Ok(false);
         }
+        self.ensure_backed(t, pos, pos + len)?;
         // SAFETY: [pos, pos+len) is beyond the published position, so no reader references
-        // it, and the single-writer rule means nobody else writes it. The mapping is valid for
-        // `size` bytes for the lifetime of self.
+        // it, and the token proves we are the only writer. The mapping is valid for `size`
+        // bytes for the lifetime of self, and the range has disk blocks (no SIGBUS).
         let dst = unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(pos), len) };
         f(dst);
         self.wrote.store(pos + len, Ordering::Release);
-        true
+        Ok(true)
     }
 
-    /// Overwrite bytes at `pos` (recovery/consume-queue repair only, before readers exist or
-    /// beyond the published position).
-    pub fn write_at(&self, pos: usize, data: &[u8]) -> bool {
+    /// Overwrite bytes at `pos` in place: index slots and headers, whose readers use atomics
+    /// or tolerate a torn value (see `index.rs`).
+    pub fn write_at(&self, t: &WriteToken<'_>, pos: usize, data: &[u8]) -> io::Result<()> {
         if pos + data.len() > self.size {
-            return false;
+            return Err(io::Error::other("write past the end of a mapped file"));
         }
-        // SAFETY: bounds checked; callers guarantee no concurrent reader of this range.
+        self.ensure_backed(t, pos, pos + data.len())?;
+        // SAFETY: bounds checked, backed, single writer (token).
         unsafe {
             std::ptr::copy_nonoverlapping(data.as_ptr(), self.map.as_mut_ptr().add(pos), data.len())
         };
-        true
+        Ok(())
     }
 
-    /// Zero `[from, size)` (truncating a torn tail so a later scan stops at `from`).
+    /// Zero `[from, size)` in place and make `from` the write position, so a later scan stops
+    /// there. Refused (`Ok(false)`) unless `self` is the only handle on this file: then no
+    /// reader can hold the bytes being zeroed (the caller replaces the file instead, see
+    /// [`MappedFile::copy_prefix`]).
     ///
-    /// The page-aligned bulk is zeroed with `fallocate(FALLOC_FL_ZERO_RANGE)`: a metadata
-    /// operation that keeps the blocks reserved and drops the range from the page cache (so the
-    /// mapping reads zeros), instead of faulting in and dirtying up to a whole 1 GiB file, which
-    /// made crash recovery write back hundreds of MB. Falls back to writing zeros through the
-    /// mapping where the filesystem does not support it.
-    pub fn zero_from(&self, from: usize) {
-        if from >= self.size {
-            return;
+    /// The page-aligned bulk is zeroed by punching a hole (`FALLOC_FL_PUNCH_HOLE`): a metadata
+    /// operation that drops the range from the page cache and from the disk, so the mapping
+    /// reads zeros without faulting in and dirtying up to a whole 1 GiB file, and it needs no
+    /// free space. Where the filesystem cannot punch holes, zeros are written with `pwrite`
+    /// (an error on a full disk, never a SIGBUS).
+    pub fn zero_from(self: &mut Arc<Self>, t: &WriteToken<'_>, from: usize) -> io::Result<bool> {
+        if Arc::get_mut(self).is_none() {
+            return Ok(false);
         }
-        let aligned = from.div_ceil(4096) * 4096;
+        let from = from.min(self.size);
+        let aligned = from.div_ceil(PAGE) * PAGE;
         let head_end = aligned.min(self.size);
-        // SAFETY: in bounds; called during recovery before readers exist.
-        unsafe { std::ptr::write_bytes(self.map.as_mut_ptr().add(from), 0, head_end - from) };
-        if head_end >= self.size {
-            return;
+        let f = OpenOptions::new().write(true).open(&self.path)?;
+        if head_end > from {
+            f.write_all_at(&vec![0u8; head_end - from], from as u64)?;
         }
-        #[cfg(target_os = "linux")]
+        if head_end < self.size
+            && !sys::punch_hole(&f, head_end as u64, (self.size - head_end) as u64)?
         {
-            use std::os::unix::io::AsRawFd;
-            // SAFETY: plain syscall on our open fd with an in-bounds range.
-            let rc = unsafe {
-                libc::fallocate(
-                    self._file.as_raw_fd(),
-                    libc::FALLOC_FL_ZERO_RANGE | libc::FALLOC_FL_KEEP_SIZE,
-                    head_end as libc::off_t,
-                    (self.size - head_end) as libc::off_t,
-                )
+            write_zeros(&f, head_end as u64, (self.size - head_end) as u64)?;
+        }
+        // The punched tail has no blocks any more: back it again before writing there.
+        self.backed_to.fetch_min(head_end, Ordering::AcqRel);
+        self.set_wrote_position(t, from);
+        Ok(true)
+    }
+
+    /// A new file with this one's bytes `[0, pos)`, replacing it on disk (rename), for
+    /// truncating a file readers may still hold: they keep the old, now unlinked, mapping.
+    pub fn copy_prefix(&self, t: &WriteToken<'_>, pos: usize) -> io::Result<MappedFile> {
+        let pos = pos.min(self.wrote_position());
+        let tmp = self.path.with_extension("truncating");
+        let made = (|| -> io::Result<MappedFile> {
+            let f =
+                OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&tmp)?;
+            f.set_len(self.size as u64)?;
+            let backed = match self.backing {
+                Backing::Whole => self.size,
+                Backing::Steps { prefix, step } => {
+                    pos.max(prefix).div_ceil(step).saturating_mul(step).min(self.size)
+                }
             };
-            if rc == 0 {
-                return;
-            }
+            back_new(&f, 0, backed)?;
+            f.write_all_at(self.written(0, pos).unwrap_or(&[]), 0)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &self.path)?;
+            let m = Self::map_file(self.path.clone(), &f, self.from_offset, self.backing)?;
+            m.backed_to.store(backed, Ordering::Release);
+            m.set_wrote_position(t, pos);
+            m.set_flushed_position(pos);
+            Ok(m)
+        })();
+        if made.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        } else {
+            self.replaced.store(true, Ordering::Release);
+            self.removed.store(true, Ordering::Release);
         }
-        // SAFETY: in bounds; called during recovery before readers exist.
-        unsafe {
-            std::ptr::write_bytes(self.map.as_mut_ptr().add(head_end), 0, self.size - head_end)
-        };
+        made
     }
 
-    /// Borrow `[pos, pos+len)` of the whole mapping (not limited to the write position).
-    /// Used by recovery scans and the single writer.
-    pub fn slice(&self, pos: usize, len: usize) -> Option<&[u8]> {
-        if pos.checked_add(len)? > self.size {
-            return None;
-        }
-        // SAFETY: in bounds; see the module contract about concurrent access.
-        Some(unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(pos), len) })
-    }
-
-    /// Zero-copy `Bytes` of `[pos, pos+len)`, only if below the published write position.
-    /// Keeps the mapping alive through an `Arc`.
-    pub fn read_bytes(self: &Arc<Self>, pos: usize, len: usize) -> Option<Bytes> {
+    /// Borrow published bytes `[pos, pos+len)` (below the write position).
+    pub fn written(&self, pos: usize, len: usize) -> Option<&[u8]> {
         if pos.checked_add(len)? > self.wrote_position() {
             return None;
         }
+        // SAFETY: in bounds and published: nobody writes these bytes while we hold `&self`
+        // (see the module contract).
+        Some(unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(pos), len) })
+    }
+
+    /// Borrow `[pos, pos+len)` past the write position: bytes the caller (holding the put
+    /// lock) wrote there but has not published yet (replication validates them first).
+    pub fn unpublished(&self, _t: &WriteToken<'_>, pos: usize, len: usize) -> Option<&[u8]> {
+        if pos.checked_add(len)? > self.size {
+            return None;
+        }
+        // SAFETY: in bounds; the token excludes the only other writer, and readers stay below
+        // the published position.
+        Some(unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(pos), len) })
+    }
+
+    /// Write `data` at `pos` (at or past the write position) without publishing it.
+    pub fn stage(&self, t: &WriteToken<'_>, pos: usize, data: &[u8]) -> io::Result<()> {
+        if pos < self.wrote_position() {
+            return Err(io::Error::other("staging over published bytes"));
+        }
+        self.write_at(t, pos, data)
+    }
+
+    /// Zero-copy `Bytes` of published `[pos, pos+len)`; keeps the mapping alive.
+    pub fn read_bytes(self: &Arc<Self>, pos: usize, len: usize) -> Option<Bytes> {
+        self.written(pos, len)?;
         Some(Bytes::from_owner(MapSlice { file: self.clone(), pos, len }))
     }
 
-    /// Read a big-endian i32 below the write position.
+    /// A published big-endian i32.
     pub fn read_i32(&self, pos: usize) -> Option<i32> {
-        if pos + 4 > self.wrote_position() {
+        let b = self.written(pos, 4)?;
+        Some(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// An atomic view of the 4-byte-aligned i32 at `pos` (index hash slots, which readers load
+    /// while the writer stores). The value is stored big-endian in the file; callers convert.
+    pub fn atomic_i32(&self, pos: usize) -> Option<&std::sync::atomic::AtomicI32> {
+        if pos & 3 != 0 || pos + 4 > self.size {
             return None;
         }
-        let b = self.slice(pos, 4)?;
-        Some(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        // SAFETY: in bounds, 4-byte aligned (the mapping is page aligned), and AtomicI32 has
+        // the layout of i32. Lives as long as &self (the mapping). Loads are fine on a hole
+        // (it reads as zero); the writer backs a slot before storing into it.
+        Some(unsafe { &*(self.map.as_ptr().add(pos) as *const std::sync::atomic::AtomicI32) })
     }
 
     /// msync `[flushed, wrote)` and advance the flushed position. Returns the new flushed
@@ -269,7 +451,7 @@ impl MappedFile {
         Ok(wrote)
     }
 
-    /// Flush the whole mapping regardless of positions (consume queue / index style files).
+    /// Flush the whole mapping regardless of positions (index files).
     pub fn flush_all(&self) -> io::Result<()> {
         self.map.flush()
     }
@@ -293,14 +475,11 @@ impl MappedFile {
         }
     }
 
-    /// Prefault page tables writable for `[from, size)` without changing content, so later
-    /// appends do not take first-touch faults. Safe to run concurrently with the writer because
-    /// `MADV_POPULATE_WRITE` never modifies data. Falls back to nothing on old kernels.
-    pub fn warm(&self, from: usize) {
-        self.warm_range(from, self.size);
-    }
-
-    /// [`MappedFile::warm`] for `[from, to)`, skipping what was already warmed.
+    /// Prefault page tables writable for `[from, to)` without changing content, so later
+    /// appends do not take first-touch faults; skips what was already warmed. Safe beside the
+    /// writer because `MADV_POPULATE_WRITE` never modifies data; it only covers backed bytes,
+    /// and on a hole it allocates or fails with an error (never SIGBUS). Does nothing on old
+    /// kernels.
     ///
     /// Latency cost, known and measured: each populate fault on an uncached page reads around
     /// it, i.e. zero-fills up to `read_ahead_kb` of page cache in one non-preemptible call. With
@@ -313,49 +492,46 @@ impl MappedFile {
     /// warming costs ~0.4-1 s of CPU per GiB (zero-filling page cache), which on a 2-core box
     /// competed with the first seconds of traffic after every start.
     pub fn warm_range(&self, from: usize, to: usize) {
-        let page = 4096usize;
         // Page-aligned bounds: madvise needs an aligned start, and `warmed_to` becomes the
         // next start.
-        let to = to.div_ceil(page).saturating_mul(page).min(self.size);
-        let start = ((from / page) * page).max(self.warmed_to.load(Ordering::Acquire));
+        let to = to.div_ceil(PAGE).saturating_mul(PAGE).min(self.backed_to.load(Ordering::Acquire));
+        let start = ((from / PAGE) * PAGE).max(self.warmed_to.load(Ordering::Acquire));
         if start >= to {
             return;
         }
-        #[cfg(target_os = "linux")]
-        {
-            let chunk = 4 * 1024 * 1024;
-            let mut at = start;
-            while at < to {
-                if self.is_removed() {
-                    return;
-                }
-                let len = chunk.min(to - at);
-                // SAFETY: madvise on a range of our own mapping; POPULATE_WRITE is content
-                // preserving.
-                let rc = unsafe {
-                    libc::madvise(
-                        self.map.as_mut_ptr().add(at) as *mut libc::c_void,
-                        len,
-                        libc::MADV_POPULATE_WRITE,
-                    )
-                };
-                if rc != 0 {
-                    tracing::debug!(err = %io::Error::last_os_error(), "MADV_POPULATE_WRITE failed; not warming");
-                    // Do not retry forever on kernels without it.
-                    self.warmed_to.store(self.size, Ordering::Release);
-                    return;
-                }
-                at += len;
-                self.warmed_to.fetch_max(at, Ordering::AcqRel);
+        let chunk = 4 * 1024 * 1024;
+        let mut at = start;
+        while at < to {
+            if self.is_removed() {
+                return;
             }
+            let len = chunk.min(to - at);
+            // SAFETY: madvise on a range of our own mapping; POPULATE_WRITE is content
+            // preserving.
+            let rc = unsafe {
+                libc::madvise(
+                    self.map.as_mut_ptr().add(at) as *mut libc::c_void,
+                    len,
+                    libc::MADV_POPULATE_WRITE,
+                )
+            };
+            if rc != 0 {
+                tracing::debug!(err = %io::Error::last_os_error(), "MADV_POPULATE_WRITE failed; not warming");
+                // Do not retry forever on kernels without it.
+                self.warmed_to.store(self.size, Ordering::Release);
+                return;
+            }
+            at += len;
+            self.warmed_to.fetch_max(at, Ordering::AcqRel);
         }
-        #[cfg(not(target_os = "linux"))]
-        self.warmed_to.fetch_max(to, Ordering::AcqRel);
     }
 
     /// Mark removed and delete the file from disk; the mapping stays valid for existing readers.
     pub fn destroy(&self) -> io::Result<()> {
         self.removed.store(true, Ordering::Release);
+        if self.replaced.load(Ordering::Acquire) {
+            return Ok(()); // the name belongs to the copy now
+        }
         match std::fs::remove_file(&self.path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -382,90 +558,100 @@ struct MapSlice {
 
 impl AsRef<[u8]> for MapSlice {
     fn as_ref(&self) -> &[u8] {
-        // Bounds were checked at construction; bytes below the write position are immutable.
-        self.file.slice(self.pos, self.len).unwrap_or(&[])
-    }
-}
-
-impl MappedFile {
-    /// An atomic view of the 4-byte-aligned i32 at `pos` (index hash slots, which readers load
-    /// while the writer stores). The value is stored big-endian in the file; callers convert.
-    pub fn atomic_i32(&self, pos: usize) -> Option<&std::sync::atomic::AtomicI32> {
-        if pos & 3 != 0 || pos + 4 > self.size {
-            return None;
-        }
-        // SAFETY: in bounds, 4-byte aligned (mapping is page aligned), and AtomicI32 has the
-        // same layout as i32. Lives as long as &self (the mapping).
-        Some(unsafe { &*(self.map.as_ptr().add(pos) as *const std::sync::atomic::AtomicI32) })
-    }
-}
-
-impl MappedFile {
-    /// Open (or create) a file at an explicit path (index files, which are named by time).
-    /// `from_offset` is 0 and the write position is the whole file.
-    pub fn open_path(path: &Path, size: usize) -> io::Result<MappedFile> {
-        let file =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
-        if file.metadata()?.len() < size as u64 {
-            file.set_len(size as u64)?;
-        }
-        let size = file.metadata()?.len() as usize;
-        let map = MmapRaw::map_raw(&file)?;
-        let f = MappedFile {
-            path: path.to_path_buf(),
-            from_offset: 0,
-            size,
-            map,
-            _file: file,
-            wrote: AtomicUsize::new(size),
-            flushed: AtomicUsize::new(size),
-            removed: AtomicBool::new(false),
-            warmed_to: AtomicUsize::new(0),
-        };
-        // Index files are hash tables written and probed at random slots.
-        f.fault_readahead_off();
-        Ok(f)
+        // Checked at construction; published bytes stay as they are while we hold the Arc.
+        self.file.written(self.pos, self.len).unwrap_or(&[])
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::put_lock::PutLock;
     use super::*;
+
+    fn steps() -> Backing {
+        Backing::Steps { prefix: 0, step: 8192 }
+    }
 
     #[test]
     fn append_read_flush() {
+        let lock = PutLock::default();
+        let t = lock.lock();
         let dir = tempfile::tempdir().unwrap();
-        let f = Arc::new(MappedFile::open(dir.path(), 1024, 4096).unwrap());
-        assert_eq!(f.path().file_name().unwrap(), "00000000000000001024");
-        assert!(f.append_with(5, |b| b.copy_from_slice(b"hello")));
+        let path = dir.path().join(offset_to_file_name(1024));
+        let f = Arc::new(MappedFile::create(&path, 1024, 4096, Backing::Whole).unwrap());
+        assert!(f.append_with(&t, 5, |b| b.copy_from_slice(b"hello")).unwrap());
         assert_eq!(f.read_bytes(0, 5).unwrap(), Bytes::from_static(b"hello"));
         assert!(f.read_bytes(0, 6).is_none());
-        assert!(!f.append_with(5000, |_| {}));
+        assert!(!f.append_with(&t, 5000, |_| {}).unwrap());
         f.warm_range(5, 100); // unaligned end: rounded to a page, next start stays aligned
         assert_eq!(f.warmed_to.load(Ordering::Acquire), 4096.min(f.size()));
-        f.warm(0);
         assert_eq!(f.flush().unwrap(), 5);
         let b = f.read_bytes(1, 3).unwrap();
         f.destroy().unwrap();
         assert_eq!(&b[..], b"ell");
+        assert!(!dir.path().read_dir().unwrap().any(|_| true), "no temp file left");
     }
 
     #[test]
-    fn zero_from_clears_the_tail_through_the_mapping_and_on_disk() {
+    fn sparse_files_grow_their_blocks_with_the_data() {
+        use std::os::unix::fs::MetadataExt;
+        let lock = PutLock::default();
+        let t = lock.lock();
         let dir = tempfile::tempdir().unwrap();
-        let f = MappedFile::open(dir.path(), 0, 64 * 1024).unwrap();
-        f.warm(0);
-        // SAFETY: test owns the only mapping.
-        unsafe { std::ptr::write_bytes(f.map.as_mut_ptr(), 0xAB, f.size()) };
+        let path = dir.path().join("sparse");
+        let f = MappedFile::create(&path, 0, 1 << 20, steps()).unwrap();
+        let blocks = || std::fs::metadata(&path).unwrap().blocks() * 512;
+        assert!(blocks() <= 16384, "only the first step is allocated: {}", blocks());
+        for _ in 0..1000 {
+            assert!(f.append_with(&t, 20, |b| b.fill(7)).unwrap());
+        }
+        assert!(blocks() <= 32768, "{} bytes allocated for 20000 written", blocks());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 1 << 20);
+    }
+
+    #[test]
+    fn existing_files_of_another_size_are_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(offset_to_file_name(0));
+        std::fs::write(&path, vec![1u8; 5000]).unwrap();
+        let e = MappedFile::open_existing(&path, 0, 4096, Backing::Whole).unwrap_err();
+        assert!(e.to_string().contains("5000 bytes") && e.to_string().contains("4096"), "{e}");
+        assert_eq!(std::fs::read(&path).unwrap(), vec![1u8; 5000]);
+        // Creating over it fails instead of replacing it.
+        let e = MappedFile::create(&path, 0, 4096, Backing::Whole).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&path).unwrap(), vec![1u8; 5000]);
+    }
+
+    #[test]
+    fn zero_from_in_place_when_alone_else_copy() {
+        let lock = PutLock::default();
+        let t = lock.lock();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(offset_to_file_name(0));
+        let mut f = Arc::new(MappedFile::create(&path, 0, 64 * 1024, Backing::Whole).unwrap());
+        assert!(f.append_with(&t, 64 * 1024, |b| b.fill(0xAB)).unwrap());
         f.flush_all().unwrap();
-        f.zero_from(1000); // unaligned start: head written, aligned rest by fallocate
-        let m = f.slice(0, f.size()).unwrap();
-        assert!(m[..1000].iter().all(|&b| b == 0xAB));
-        assert!(m[1000..].iter().all(|&b| b == 0), "mapping shows zeros");
-        drop(f);
-        let disk = std::fs::read(dir.path().join("00000000000000000000")).unwrap();
+        // A reader holds bytes past the cut: no in-place zeroing, a copy instead.
+        let held = f.read_bytes(2000, 10).unwrap();
+        assert!(!f.zero_from(&t, 1000).unwrap());
+        let copy = f.copy_prefix(&t, 1000).unwrap();
+        assert_eq!(&held[..], &[0xAB; 10], "the reader's bytes are untouched");
+        assert_eq!(copy.wrote_position(), 1000);
+        assert!(copy.written(0, 1000).unwrap().iter().all(|&b| b == 0xAB));
+        f.destroy().unwrap(); // the old handle must not unlink the copy
+        assert!(path.exists());
+        drop(held);
+        let disk = std::fs::read(&path).unwrap();
         assert_eq!(disk.len(), 64 * 1024);
-        assert!(disk[..1000].iter().all(|&b| b == 0xAB));
-        assert!(disk[1000..].iter().all(|&b| b == 0), "file shows zeros");
+        assert!(disk[..1000].iter().all(|&b| b == 0xAB) && disk[1000..].iter().all(|&b| b == 0));
+        // Alone: zeroed in place, in the mapping and on disk.
+        let mut g = Arc::new(copy);
+        assert!(g.zero_from(&t, 500).unwrap());
+        assert_eq!(g.wrote_position(), 500);
+        assert!(g.unpublished(&t, 500, 64 * 1024 - 500).unwrap().iter().all(|&b| b == 0));
+        drop(g);
+        let disk = std::fs::read(&path).unwrap();
+        assert!(disk[..500].iter().all(|&b| b == 0xAB) && disk[500..].iter().all(|&b| b == 0));
     }
 }

@@ -6,31 +6,34 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use super::mapped_file::MappedFile;
+use super::mapped_file::{offset_to_file_name, Backing, MappedFile};
+use super::put_lock::WriteToken;
 
 /// Files of one log, contiguous in offset space: file `i+1` starts where file `i` ends.
 pub struct MappedFileQueue {
     dir: PathBuf,
     file_size: usize,
+    backing: Backing,
     files: RwLock<Vec<Arc<MappedFile>>>,
     /// Map files with fault readahead off ([`MappedFile::fault_readahead_off`]).
     random_access: bool,
 }
 
-/// What [`MappedFileQueue::load`] found.
+/// What [`MappedFileQueue::load`] found besides the files it mapped.
 #[derive(Debug, Default)]
 pub struct LoadReport {
-    /// Files dropped because they came after a hole in the offset sequence (a deleted middle
-    /// file). The caller decides whether that is fatal (commit log) or repairable (consume queue).
-    pub dropped_after_gap: Vec<PathBuf>,
+    /// Files after a hole in the offset sequence (a deleted middle file): not mapped and not
+    /// touched. The owner decides: fatal for the commit log, rebuilt for a consume queue.
+    pub after_gap: Vec<PathBuf>,
 }
 
 impl MappedFileQueue {
     /// A queue over `dir` (created if missing) with files of `file_size` bytes.
-    pub fn new(dir: impl Into<PathBuf>, file_size: usize) -> Self {
+    pub fn new(dir: impl Into<PathBuf>, file_size: usize, backing: Backing) -> Self {
         MappedFileQueue {
             dir: dir.into(),
             file_size,
+            backing,
             files: RwLock::new(Vec::new()),
             random_access: false,
         }
@@ -42,12 +45,11 @@ impl MappedFileQueue {
         self
     }
 
-    fn open_file(&self, from: i64) -> io::Result<MappedFile> {
-        let f = MappedFile::open(&self.dir, from, self.file_size)?;
+    fn prepared(&self, f: MappedFile) -> MappedFile {
         if self.random_access {
             f.fault_readahead_off();
         }
-        Ok(f)
+        f
     }
 
     /// Directory of the files.
@@ -60,21 +62,26 @@ impl MappedFileQueue {
         self.file_size
     }
 
-    /// Map every file of the directory. Files whose names are not 20-digit numbers are ignored.
-    /// Write positions are set to the full file size; recovery corrects the last files.
-    /// Files after a gap are moved out of the way (renamed `*.orphan`), never silently reused.
+    /// Map every file of the directory. Names that are not 20-digit numbers are ignored
+    /// (left-over `*.creating` / `*.truncating` files of an interrupted creation are removed).
+    /// A file whose size is not the configured one is an error naming it (nothing is renamed
+    /// or changed). Write positions are the whole files; recovery corrects the last ones.
     pub fn load(&self) -> io::Result<LoadReport> {
         std::fs::create_dir_all(&self.dir)?;
         let mut names: Vec<(i64, PathBuf)> = Vec::new();
         for e in std::fs::read_dir(&self.dir)? {
-            let e = e?;
-            let name = e.file_name();
-            let Some(name) = name.to_str() else { continue };
+            let path = e?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+            if name.ends_with(".creating") || name.ends_with(".truncating") {
+                tracing::info!(?path, "removing an unfinished file creation");
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
             if name.len() != 20 || !name.bytes().all(|b| b.is_ascii_digit()) {
                 continue;
             }
             if let Ok(off) = name.parse::<i64>() {
-                names.push((off, e.path()));
+                names.push((off, path));
             }
         }
         names.sort();
@@ -82,21 +89,13 @@ impl MappedFileQueue {
         let mut files = Vec::with_capacity(names.len());
         let mut expect: Option<i64> = None;
         for (off, path) in names {
-            if let Some(x) = expect {
-                if off != x {
-                    tracing::warn!(?path, expected = x, "hole in mapped-file sequence");
-                    let orphan = path.with_extension("orphan");
-                    std::fs::rename(&path, &orphan)?;
-                    report.dropped_after_gap.push(path);
-                    expect = Some(i64::MIN); // everything after is orphaned too
-                    continue;
-                }
+            if expect.is_some_and(|x| off != x) || !report.after_gap.is_empty() {
+                report.after_gap.push(path);
+                continue;
             }
-            let f = self.open_file(off)?;
-            f.set_wrote_position(f.size());
-            f.set_flushed_position(f.size());
+            let f = MappedFile::open_existing(&path, off, self.file_size, self.backing)?;
             expect = Some(off + f.size() as i64);
-            files.push(Arc::new(f));
+            files.push(Arc::new(self.prepared(f)));
         }
         *self.files.write() = files;
         Ok(report)
@@ -127,19 +126,12 @@ impl MappedFileQueue {
         self.files.read().first().cloned()
     }
 
-    /// The file containing absolute `offset` (or the last file if `offset` is its end).
+    /// The file containing absolute `offset`.
     pub fn find(&self, offset: i64) -> Option<Arc<MappedFile>> {
         let files = self.files.read();
         let i = files.partition_point(|f| f.from_offset() <= offset);
-        if i == 0 {
-            return None;
-        }
-        let f = &files[i - 1];
-        if offset < f.from_offset() + f.size() as i64 {
-            Some(f.clone())
-        } else {
-            None
-        }
+        let f = files.get(i.checked_sub(1)?)?;
+        (offset < f.from_offset() + f.size() as i64).then(|| f.clone())
     }
 
     /// Offset of the first byte still present (0 if empty).
@@ -152,40 +144,43 @@ impl MappedFileQueue {
         self.last().map(|f| f.from_offset() + f.wrote_position() as i64).unwrap_or(0)
     }
 
-    /// Create and append a new file starting at `from` (which must continue the sequence).
-    pub fn create(&self, from: i64) -> io::Result<Arc<MappedFile>> {
+    /// Create the file starting at `from` (not yet in the queue): see [`MappedFile::create`].
+    pub fn create_detached(&self, from: i64) -> io::Result<MappedFile> {
         std::fs::create_dir_all(&self.dir)?;
-        let f = Arc::new(self.open_file(from)?);
+        let path = self.dir.join(offset_to_file_name(from));
+        Ok(self.prepared(MappedFile::create(&path, from, self.file_size, self.backing)?))
+    }
+
+    /// Create the file starting at `from` (which must continue the sequence) and append it.
+    pub fn create(&self, from: i64) -> io::Result<Arc<MappedFile>> {
+        let f = Arc::new(self.create_detached(from)?);
         self.push(f.clone());
         Ok(f)
     }
 
-    /// Append an already opened file (e.g. pre-allocated in the background).
+    /// Append an already created file (e.g. made ahead of time by the pre-allocator).
     pub fn push(&self, f: Arc<MappedFile>) {
         self.files.write().push(f);
     }
 
     /// Truncate everything at and after absolute `offset`: the file containing it keeps
-    /// `[from, offset)` and has the rest zeroed; later files are deleted.
-    pub fn truncate_from(&self, offset: i64) -> io::Result<()> {
-        self.truncate_from_with(offset, true)
-    }
-
-    /// [`Self::truncate_from`], optionally without zeroing the tail (after a clean shutdown the
-    /// tail is known to be zero; zeroing a 1 GiB file would cost a full write of it).
-    pub fn truncate_from_with(&self, offset: i64, zero: bool) -> io::Result<()> {
+    /// `[from, offset)` (the rest zeroed if `zero`; after a clean shutdown it is zero already)
+    /// and later files are deleted. A file that readers may still hold is replaced by a copy
+    /// of its kept prefix instead of being zeroed under them.
+    pub fn truncate_from(&self, t: &WriteToken<'_>, offset: i64, zero: bool) -> io::Result<()> {
         let mut files = self.files.write();
         let mut keep = Vec::with_capacity(files.len());
-        for f in files.drain(..) {
+        for mut f in std::mem::take(&mut *files) {
             let end = f.from_offset() + f.size() as i64;
             if end <= offset {
                 keep.push(f);
             } else if f.from_offset() <= offset {
                 let pos = (offset - f.from_offset()) as usize;
-                if zero {
-                    f.zero_from(pos);
+                if zero && !f.zero_from(t, pos)? {
+                    tracing::info!(path = ?f.path(), pos, "file in use by readers: truncating a copy");
+                    f = Arc::new(self.prepared(f.copy_prefix(t, pos)?));
                 }
-                f.set_wrote_position(pos);
+                f.set_wrote_position(t, pos);
                 f.set_flushed_position(pos);
                 keep.push(f);
             } else {
@@ -214,8 +209,7 @@ impl MappedFileQueue {
             deleted += 1;
         }
         if deleted > 0 {
-            let mut files = self.files.write();
-            files.drain(..deleted);
+            self.files.write().drain(..deleted);
         }
         deleted
     }

@@ -2,6 +2,8 @@
 
 use bytes::Bytes;
 
+use super::durability::{DurabilityError, DurabilityTicket};
+
 /// Outcome of a put.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutMessageStatus {
@@ -13,8 +15,11 @@ pub enum PutMessageStatus {
     MessageIllegal,
     /// Properties longer than 32767 bytes (MESSAGE_ILLEGAL).
     PropertiesSizeExceeded,
-    /// Shut down or disk full (SERVICE_NOT_AVAILABLE).
+    /// Shut down, or writes refused above `diskMaxUsedSpaceRatio` (SERVICE_NOT_AVAILABLE).
     ServiceNotAvailable,
+    /// No space left on the store's disk: nothing was written (SERVICE_NOT_AVAILABLE, with
+    /// Java's "disk is full" remark). Writes resume by themselves once space is back.
+    DiskFull,
     /// An fsync failed earlier: the store refuses writes (SERVICE_NOT_AVAILABLE / SYSTEM_ERROR
     /// with a remark saying so).
     Poisoned,
@@ -54,8 +59,6 @@ pub struct PutMessageResult {
     pub topic: String,
     /// queue actually written
     pub queue_id: i32,
-    /// whether the sender asked to wait for durability (SYNC_FLUSH and WAIT != false)
-    pub needs_durable_wait: bool,
     /// human-readable reason for a failure
     pub remark: String,
 }
@@ -74,7 +77,6 @@ impl PutMessageResult {
             store_timestamp: 0,
             topic: String::new(),
             queue_id: -1,
-            needs_durable_wait: false,
             remark: remark.into(),
         }
     }
@@ -82,6 +84,56 @@ impl PutMessageResult {
     /// Offset just past the written bytes: what must be durable before acknowledging.
     pub fn end_offset(&self) -> i64 {
         self.wrote_offset + self.wrote_bytes as i64
+    }
+
+    /// Fold the outcome of the durable wait into the status: a flush timeout is
+    /// FLUSH_DISK_TIMEOUT (still stored), a failed fsync or a truncation loses the message.
+    pub fn with_durability(mut self, outcome: Result<(), DurabilityError>) -> Self {
+        if self.status != PutMessageStatus::PutOk {
+            return self;
+        }
+        match outcome {
+            Ok(()) => {}
+            Err(DurabilityError::FlushTimeout) => self.status = PutMessageStatus::FlushDiskTimeout,
+            Err(DurabilityError::Poisoned) => {
+                self.status = PutMessageStatus::Poisoned;
+                self.remark = "fsync failed; message not durable".into();
+            }
+            Err(e @ (DurabilityError::ShutDown | DurabilityError::Truncated)) => {
+                self.status = PutMessageStatus::ServiceNotAvailable;
+                self.remark = e.to_string();
+            }
+        }
+        self
+    }
+}
+
+/// What a put returns: its result now, and the ticket that says whether (and lets the caller
+/// wait until) it is durable. Answer the sender only through [`Put::durable`] or
+/// [`Put::on_durable`] (or after awaiting the ticket yourself).
+#[must_use = "a put may be acknowledged only once its durability ticket is awaited or forwarded"]
+pub struct Put {
+    /// The result as of the append (PUT_OK even when the ticket is still pending).
+    pub result: PutMessageResult,
+    /// Pending under SYNC_FLUSH when the sender waits for the store.
+    pub ticket: DurabilityTicket,
+}
+
+impl Put {
+    /// The result once durable (or why not).
+    pub async fn durable(self) -> PutMessageResult {
+        let outcome = self.ticket.wait().await;
+        self.result.with_durability(outcome)
+    }
+
+    /// Call `f` with the result once durable (or why not): at once when nothing is pending,
+    /// else on the flusher thread after the fsync that covers it. `f` must not block.
+    pub fn on_durable(self, f: impl FnOnce(PutMessageResult) + Send + 'static) {
+        let Put { result, ticket } = self;
+        if !ticket.is_pending() {
+            return f(result); // nothing to wait for: no callback box
+        }
+        ticket.on_durable(Box::new(move |outcome| f(result.with_durability(outcome))));
     }
 }
 

@@ -136,7 +136,8 @@ fn scan_commit_log(store: &MessageStore, from: i64, mut f: impl FnMut(&RecordVie
     let mut off = start;
     while off < end {
         let next_file = (off / file_size + 1) * file_size;
-        let Some(data) = store.get_commit_log_data(off) else {
+        let Some(data) = store.read_raw(off, (next_file - off) as usize).filter(|d| !d.is_empty())
+        else {
             off = next_file;
             continue;
         };

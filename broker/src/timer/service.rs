@@ -568,7 +568,16 @@ impl Engine {
                 return Outcome::Lost;
             }
         };
-        let r = self.store.put_message(m);
+        // The copy's ticket is forwarded, not awaited (the timer thread must not block on a
+        // group commit): the copy is idempotent on recovery (a delivered copy is recognised
+        // above), and a failed fsync poisons the store, which refuses the next put.
+        let put = self.store.put_message(m);
+        put.ticket.on_durable(Box::new(|r| {
+            if let Err(e) = r {
+                tracing::warn!(%e, "a timer delivery copy may not be durable");
+            }
+        }));
+        let r = put.result;
         match r.status {
             s if s.is_stored() => Outcome::Delivered,
             PutMessageStatus::MessageIllegal | PutMessageStatus::PropertiesSizeExceeded => {

@@ -5,6 +5,7 @@
 //! mqhealth http 127.0.0.1:5557/health       # GET answers 2xx
 //! ```
 //! Exit 0 when healthy, 1 otherwise (with the reason on stderr); `--timeout SECS` (default 3).
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Configuration loading shared by `mqnamesrv` and `mqbroker` (spec §6, ecosystem §d).
+//! Configuration loading shared by `mqnamesrv`, `mqbroker` and `mqconsole` (spec §6).
 //!
 //! - [`properties`]: a Java `Properties` parser ([`parse_properties`], [`load_properties_file`]).
 //! - [`keys`]: the [`ConfigKeys`] trait a config struct implements (usually through the

@@ -1,4 +1,4 @@
-//! The RocketMQ message model and the stored-record codec (spec `rocketmq-protocol.md` §3).
+//! The RocketMQ message model and the stored-record codec (spec §3, `docs/protocol.md`).
 //!
 //! Pure code, no I/O. Shared by the broker's store (which writes records into the commit log)
 //! and by clients (which decode PULL/QUERY/VIEW bodies: concatenated stored records).

@@ -14,6 +14,7 @@
 //!                                                         info, connections) decode with the client's strict 5.x types
 //! ```
 //! Bodies are `"<run>-<i>"` so a scenario can tell its messages from any other.
+#![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;

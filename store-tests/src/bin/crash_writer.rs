@@ -31,7 +31,7 @@ fn main() -> anyhow::Result<()> {
                     let key = format!("{prefix}-{t}-{i}");
                     let topic = if t % 2 == 0 { "CrashA" } else { "CrashB" };
                     let body = vec![(i % 251) as u8; 100 + (i as usize * 37) % 900];
-                    let r = store.put_message_durable(msg(topic, t % 3, "tag", &key, body)).await;
+                    let r = store.put_message(msg(topic, t % 3, "tag", &key, body)).durable().await;
                     if r.status != PutMessageStatus::PutOk {
                         eprintln!("put failed: {r:?}");
                         return;

@@ -1,0 +1,268 @@
+//! The replication surface (the classic HA protocol, spec §7): what a
+//! master reads to send, what a slave appends, how a diverged log is cut back, and the
+//! confirmed offset consumers can be limited to.
+//!
+//! * **Raw reads** ([`MessageStore::read_raw`](super::MessageStore::read_raw)): up to `max`
+//!   commit-log bytes from any stored offset, never crossing a file (an HA frame's body). A
+//!   full file's tail (blank marker and zeros) is read like any bytes, so a slave's files come
+//!   out byte-identical.
+//! * **Raw appends** ([`Replica::append`]): bytes at exactly the end of the log (or, into an
+//!   empty log, at a file boundary: a fresh slave starts at the master's last file). They are
+//!   staged past the published end, checked record by record (layout, PHYSICALOFFSET, body
+//!   CRC; a record may arrive split over frames and is checked once complete), and only then
+//!   published and dispatched to consume queues and the index, exactly as a put would. Bad
+//!   bytes are wiped and refused: nothing invalid is ever published.
+//! * **Truncation** ([`Replica::truncate`]): cut the log, the consume queues and the index back
+//!   to a record boundary (a slave that is ahead of a new master). Readers holding the bytes
+//!   being cut keep their copies (see `mapped_file.rs`).
+//! * **Confirmed offset** ([`Replica::set_confirmed`]): the end of what the replicas hold;
+//!   consumers' reads stop there (`ReadSide::get_message`). Unlimited unless set.
+//!
+//! A store is either appended to by puts or by replication at a time (the broker's role
+//! decides); mixing both while a split record is pending would corrupt the log.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use mq_common::message::property::{get_properties, KEYS, UNIQ_KEY};
+use mq_common::message::{sysflag, DecodeError, RecordView};
+
+use super::commit_log::CommitLog;
+use super::dispatch::{index_key_count, DispatchRequest, Dispatcher};
+use super::durability::Flusher;
+use super::put_lock::WriteToken;
+use super::write::WriteSide;
+
+/// Why replicated bytes were refused, or a truncation was not done.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicationError {
+    /// The bytes do not start at the end of the log (the master and this log disagree).
+    #[error("bytes at {got} do not continue the log, which ends at {expected}")]
+    OffsetMismatch {
+        /// the log's end
+        expected: i64,
+        /// where the bytes claim to start
+        got: i64,
+    },
+    /// The bytes would run past the end of the file they start in.
+    #[error("{len} bytes at {offset} cross a commit-log file boundary")]
+    CrossesFile {
+        /// start
+        offset: i64,
+        /// length
+        len: usize,
+    },
+    /// A record failed its layout or CRC check (nothing was published).
+    #[error("invalid record at {at}: {reason}")]
+    Corrupt {
+        /// commit-log offset of the bad record
+        at: i64,
+        /// what is wrong
+        reason: String,
+    },
+    /// Not a record boundary of this log (truncation).
+    #[error("{0} is not a record boundary of the log")]
+    NotABoundary(i64),
+    /// I/O (a full disk included): nothing was published.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaAppend {
+    /// the log's end after it (what a slave reports)
+    pub end: i64,
+    /// complete records published and dispatched
+    pub records: usize,
+}
+
+/// Replication state of a store.
+pub struct Replica {
+    /// Start of a record that arrived only in part (-1: none).
+    pending_from: AtomicI64,
+    /// Reads are limited to records ending at or below this.
+    confirmed: AtomicI64,
+}
+
+impl Default for Replica {
+    fn default() -> Self {
+        Replica { pending_from: AtomicI64::new(-1), confirmed: AtomicI64::new(i64::MAX) }
+    }
+}
+
+/// A complete record found in staged bytes.
+struct Found {
+    at: i64,
+    size: usize,
+    /// (topic, queue, queue offset) for a record that gets a consume-queue unit
+    queue: Option<(String, i32, i64)>,
+    keys: usize,
+}
+
+impl Replica {
+    /// The confirmed offset (`i64::MAX`: unlimited).
+    pub fn confirmed(&self) -> i64 {
+        self.confirmed.load(Ordering::Acquire)
+    }
+
+    /// Limit reads to records ending at or below `offset` (`i64::MAX` lifts the limit).
+    pub fn set_confirmed(&self, offset: i64) {
+        self.confirmed.store(offset, Ordering::Release);
+    }
+
+    /// Append replicated bytes `data` at `offset`; see the module docs.
+    pub fn append(
+        &self,
+        w: &WriteSide,
+        d: &Dispatcher,
+        offset: i64,
+        data: &[u8],
+    ) -> Result<ReplicaAppend, ReplicationError> {
+        let t = w.lock();
+        let log = w.log();
+        let end = log.max_offset();
+        if !log.queue().is_empty() && offset != end {
+            return Err(ReplicationError::OffsetMismatch { expected: end, got: offset });
+        }
+        if data.is_empty() {
+            return Ok(ReplicaAppend { end, records: 0 });
+        }
+        let file = log.file_at_end(offset)?;
+        let pos = (offset - file.from_offset()) as usize;
+        if pos + data.len() > file.size() {
+            return Err(ReplicationError::CrossesFile { offset, len: data.len() });
+        }
+        file.stage(&t, pos, data)?;
+        let pending = self.pending_from.load(Ordering::Acquire);
+        let start = if pending >= 0 { pending } else { offset };
+        let checked = check_staged(&t, &file, start, offset + data.len() as i64)
+            .and_then(|(found, next)| reserve(&t, d, &found).map(|_| (found, next)));
+        let (found, next) = match checked {
+            Ok(v) => v,
+            Err(e) => {
+                // Wipe the staged bytes: a later scan must not see them.
+                file.stage(&t, pos, &vec![0u8; data.len()])?;
+                return Err(e);
+            }
+        };
+        file.set_wrote_position(&t, pos + data.len());
+        let mut arrivals = Vec::new();
+        for f in &found {
+            let rel = (f.at - file.from_offset()) as usize;
+            let Some(Ok(v)) = file.written(rel, f.size).map(|b| RecordView::parse(b, false)) else {
+                continue;
+            };
+            arrivals.extend(d.dispatch(&t, &DispatchRequest::from_view(f.at, &v), None)?);
+            w.note_last_record(&t, f.at, v.store_timestamp);
+        }
+        self.pending_from.store(next.unwrap_or(-1), Ordering::Release);
+        drop(t);
+        d.notify(&arrivals);
+        Ok(ReplicaAppend { end: offset + data.len() as i64, records: found.len() })
+    }
+
+    /// Cut the log, consume queues and index back to `offset` (a record boundary within the
+    /// log); see the module docs. The caller (the store) also forgets checkpoint points above.
+    pub fn truncate(
+        &self,
+        t: &WriteToken<'_>,
+        w: &WriteSide,
+        d: &Dispatcher,
+        flusher: &Flusher,
+        offset: i64,
+    ) -> Result<(), ReplicationError> {
+        let log = w.log();
+        if offset == log.max_offset() {
+            return Ok(());
+        }
+        if !is_record_boundary(log, offset) {
+            return Err(ReplicationError::NotABoundary(offset));
+        }
+        log.queue().truncate_from(t, offset, true)?;
+        log.set_flushed_offset(log.flushed_offset().min(offset));
+        flusher.ctl.truncated(offset);
+        d.truncate_beyond(t, offset)?;
+        let file_start = offset - offset % log.file_size() as i64;
+        let mut last = (-1i64, 0i64);
+        log.scan(file_start.max(log.min_offset()), false, |phy, v| last = (phy, v.store_timestamp));
+        w.note_last_record(t, last.0, last.1);
+        self.pending_from.store(-1, Ordering::Release);
+        self.confirmed.fetch_min(offset, Ordering::AcqRel);
+        tracing::warn!(offset, "commit log, consume queues and index truncated (replication)");
+        Ok(())
+    }
+}
+
+/// Whether `offset` is where a record (or a file, or a file's blank tail) starts, within the
+/// log.
+fn is_record_boundary(log: &CommitLog, offset: i64) -> bool {
+    if offset < log.min_offset() || offset > log.max_offset() {
+        return false;
+    }
+    if offset % log.file_size() as i64 == 0 {
+        return true;
+    }
+    let Some(f) = log.queue().find(offset) else { return false };
+    let pos = (offset - f.from_offset()) as usize;
+    match f
+        .written(pos, f.wrote_position().saturating_sub(pos))
+        .map(|b| RecordView::parse(b, false))
+    {
+        Some(Ok(v)) => v.physical_offset == offset,
+        Some(Err(DecodeError::Blank { size })) => size as usize == f.size() - pos,
+        _ => false,
+    }
+}
+
+/// Walk the records of `[start, end)` of `file` (published and staged bytes): every complete
+/// one must be valid. Returns them, and where a record that is not complete yet starts.
+fn check_staged(
+    t: &WriteToken<'_>,
+    file: &super::mapped_file::MappedFile,
+    start: i64,
+    end: i64,
+) -> Result<(Vec<Found>, Option<i64>), ReplicationError> {
+    let base = file.from_offset();
+    let file_end = base + file.size() as i64;
+    let mut found = Vec::new();
+    let mut at = start;
+    while at < end {
+        let rel = (at - base) as usize;
+        let buf = file.unpublished(t, rel, (end - at) as usize).unwrap_or(&[]);
+        match RecordView::parse(buf, true) {
+            Ok(v) if v.physical_offset == at => {
+                let [u, k] = get_properties(v.properties, [UNIQ_KEY, KEYS]);
+                let queue = sysflag::is_dispatchable(v.sys_flag)
+                    .then(|| (v.topic.to_string(), v.queue_id, v.queue_offset));
+                let keys = index_key_count(u, k);
+                found.push(Found { at, size: v.total_size as usize, queue, keys });
+                at += v.total_size as i64;
+            }
+            Ok(v) => {
+                let reason = format!("PHYSICALOFFSET says {}", v.physical_offset);
+                return Err(ReplicationError::Corrupt { at, reason });
+            }
+            // The file's blank tail: complete once the bytes reach the end of the file.
+            Err(DecodeError::Blank { size }) if at + size as i64 == file_end => {
+                if end < file_end {
+                    return Ok((found, Some(at)));
+                }
+                at = file_end;
+            }
+            Err(DecodeError::Truncated { .. }) => return Ok((found, Some(at))),
+            Err(e) => return Err(ReplicationError::Corrupt { at, reason: e.to_string() }),
+        }
+    }
+    Ok((found, None))
+}
+
+/// Reserve the disk blocks the records' dispatch needs (a full disk refuses the append).
+fn reserve(t: &WriteToken<'_>, d: &Dispatcher, found: &[Found]) -> Result<(), ReplicationError> {
+    for f in found {
+        // A slave is not latency-critical: queues are looked up and prepared under the lock.
+        let cq = f.queue.as_ref().map(|(topic, qid, qo)| (d.find_or_create_cq(topic, *qid), *qo));
+        let at = cq.as_ref().map(|(c, qo)| (&**c, *qo));
+        d.reserve(t, at, usize::from(cq.is_some()), f.keys)?;
+    }
+    Ok(())
+}
