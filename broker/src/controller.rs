@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use mq_common::protocol::now_millis;
-use mq_common::remoting::{ClientConfig, RemotingClient, RemotingServer, ServerConfig};
+use mq_common::remoting::{ClientConfig, RemotingClient, RemotingServer};
 use parking_lot::RwLock;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -75,6 +75,7 @@ impl BrokerController {
             .map_err(|_| anyhow::anyhow!("brokerIP1 '{}' is not an IP address", cfg.broker_ip1))?;
         std::fs::create_dir_all(cfg.store_path_root_dir.join("config"))?;
 
+        let server_config = cfg.server_config().map_err(|e| anyhow::anyhow!("{e}"))?;
         let store = open_store(&cfg)?;
         let root = cfg.store_path_root_dir.clone();
         let broker = Arc::new(Broker {
@@ -91,6 +92,7 @@ impl BrokerController {
             perm: AtomicI32::new(cfg.broker_permission),
             boot_timestamp: now_millis(),
             client: RemotingClient::new(ClientConfig::default()),
+            connections: server_config.stats.clone(),
             shutdown: CancellationToken::new(),
             live_cfg: RwLock::new(cfg.clone()),
             live: crate::config::LiveSettings::new(&cfg),
@@ -111,10 +113,10 @@ impl BrokerController {
         ));
 
         let handler = Arc::new(BrokerHandler { broker: broker.clone() });
-        let mut servers =
-            vec![RemotingServer::start(main, handler.clone(), ServerConfig::default())];
+        // Both listeners share one config, so one set of connection counters.
+        let mut servers = vec![RemotingServer::start(main, handler.clone(), server_config.clone())];
         if let Some(f) = fast {
-            servers.push(RemotingServer::start(f, handler, ServerConfig::default()));
+            servers.push(RemotingServer::start(f, handler, server_config));
         }
 
         let mut tasks = Vec::new();

@@ -3,9 +3,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use mq_common::remoting::{RemotingServer, ServerConfig};
+use mq_common::remoting::{ConnectionStats, RemotingServer};
 use parking_lot::RwLock;
 
 use crate::config::NamesrvConfig;
@@ -48,12 +47,7 @@ impl NamesrvController {
         config.validate().map_err(StartError::Config)?;
         let addr = config.listen_socket_addr().map_err(StartError::Config)?;
         let kv = KvConfig::load(&config.kv_config_path)?;
-        let server_config = ServerConfig {
-            max_frame: config.frame_max_length,
-            idle_timeout: Some(Duration::from_secs(config.server_channel_max_idle_time_seconds))
-                .filter(|d| !d.is_zero()),
-            ..Default::default()
-        };
+        let server_config = config.server_config().map_err(StartError::Config)?;
         let state =
             Arc::new(NamesrvState { config: RwLock::new(config), routes: RouteInfo::new(), kv });
         let handler = Arc::new(NamesrvProcessor::new(state.clone()));
@@ -68,6 +62,11 @@ impl NamesrvController {
     /// The bound address (the real port when `listenPort=0`).
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// Connection counters of the listener (active, refused at the cap, idle-closed, ...).
+    pub fn connection_stats(&self) -> &Arc<ConnectionStats> {
+        self.server.stats()
     }
 
     /// Shared state (route tables, KV config, settings), e.g. for tests.

@@ -147,6 +147,20 @@ pub struct BrokerConfig {
     pub store_keys: BTreeMap<String, String>,
     /// `rocketmqHome` (accepted, unused).
     pub rocketmq_home: String,
+    /// `serverMaxConnections` (10,000; rmq's key, Java has none): connections past it are
+    /// closed at once. Applies to each listener.
+    pub server_max_connections: usize,
+    /// `serverChannelMaxIdleTimeSeconds` (120, Java's NettyServerConfig key): a client
+    /// connection idle this long is closed (0 = never).
+    pub server_channel_max_idle_time_seconds: u64,
+    /// `writeBufferHighWaterMark` (4 MiB): unwritten response bytes per connection above which
+    /// the broker stops reading that connection.
+    pub write_buffer_high_water_mark: usize,
+    /// `writeBufferLowWaterMark` (1 MiB): ... and at or below which it reads again.
+    pub write_buffer_low_water_mark: usize,
+    /// `maxParkedPullsPerConnection` (10,000; rmq's key): long-polling pulls one connection
+    /// may have parked at once; more are answered SYSTEM_BUSY (clients retry after 3 s).
+    pub max_parked_pulls_per_connection: usize,
     /// The file given with `-c` (not a key): UPDATE_BROKER_CONFIG rewrites it, as Java does.
     pub config_file: Option<PathBuf>,
 }
@@ -215,6 +229,11 @@ impl Default for BrokerConfig {
             flush_disk_type: "ASYNC_FLUSH".into(),
             store_keys: BTreeMap::new(),
             rocketmq_home: String::new(),
+            server_max_connections: mq_common::remoting::server::DEFAULT_MAX_CONNECTIONS,
+            server_channel_max_idle_time_seconds: 120,
+            write_buffer_high_water_mark: mq_common::remoting::server::DEFAULT_WRITE_HIGH_WATER,
+            write_buffer_low_water_mark: mq_common::remoting::server::DEFAULT_WRITE_LOW_WATER,
+            max_parked_pulls_per_connection: 10_000,
             config_file: None,
         }
     }
@@ -327,6 +346,15 @@ impl BrokerConfig {
             "transactionCheckMax" => self.transaction_check_max = parse_num(key, v)?,
             "transactionCheckInterval" => self.transaction_check_interval = parse_num(key, v)?,
             "rocketmqHome" => self.rocketmq_home = v.into(),
+            "serverMaxConnections" => self.server_max_connections = parse_num(key, v)?,
+            "serverChannelMaxIdleTimeSeconds" => {
+                self.server_channel_max_idle_time_seconds = parse_num(key, v)?
+            }
+            "writeBufferHighWaterMark" => self.write_buffer_high_water_mark = parse_num(key, v)?,
+            "writeBufferLowWaterMark" => self.write_buffer_low_water_mark = parse_num(key, v)?,
+            "maxParkedPullsPerConnection" => {
+                self.max_parked_pulls_per_connection = parse_num(key, v)?
+            }
             // rmq extension kept so old configs saying `file` still load; the in-memory store
             // it used to select is gone.
             "storeType" => {
@@ -418,6 +446,19 @@ impl BrokerConfig {
             ("storePathRootDir", self.store_path_root_dir.display().to_string(), true),
             ("messageDelayLevel", self.message_delay_level.clone(), false),
             ("flushDiskType", self.flush_disk_type.clone(), true),
+            ("serverMaxConnections", self.server_max_connections.to_string(), false),
+            (
+                "serverChannelMaxIdleTimeSeconds",
+                self.server_channel_max_idle_time_seconds.to_string(),
+                false,
+            ),
+            ("writeBufferHighWaterMark", self.write_buffer_high_water_mark.to_string(), false),
+            ("writeBufferLowWaterMark", self.write_buffer_low_water_mark.to_string(), false),
+            (
+                "maxParkedPullsPerConnection",
+                self.max_parked_pulls_per_connection.to_string(),
+                false,
+            ),
         ];
         for (k, val) in &self.store_keys {
             if let Some(known) = STORE_KEYS.iter().find(|s| **s == k.as_str()) {
@@ -442,6 +483,17 @@ impl BrokerConfig {
             }
         }
         Ok(sc)
+    }
+
+    /// The client listeners' settings: connection cap, idle timeout, output bounds.
+    pub fn server_config(&self) -> Result<mq_common::remoting::ServerConfig, String> {
+        mq_common::remoting::ServerConfig::from_keys(
+            self.server_max_connections,
+            self.server_channel_max_idle_time_seconds,
+            self.write_buffer_high_water_mark,
+            self.write_buffer_low_water_mark,
+            mq_common::protocol::frame::DEFAULT_MAX_FRAME,
+        )
     }
 
     /// Delay table in ms.

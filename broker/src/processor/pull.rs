@@ -18,12 +18,17 @@ use mq_common::remoting::Channel;
 
 use super::header;
 use crate::broker::Broker;
+use crate::long_polling::ParkSlot;
 use crate::store::GetMessageStatus;
 
 /// In-memory transfer limits (Java: 256 KiB / 32 messages per pull for page-cache data).
 const MAX_TRANSFER_BYTES: i32 = 256 * 1024;
 /// Upper bound on messages per pull whatever the client asks.
 const MAX_TRANSFER_COUNT: i32 = 1024;
+/// Upper bound on a pull response's bytes whatever `maxMsgBytes` asks: half the frame limit,
+/// so the response (a first message may exceed the bound, up to `maxMessageSize`) stays a
+/// frame every client accepts (issue 16, R4: 2^31-1 asked for more than an i32 frame holds).
+const MAX_RESPONSE_BYTES: i32 = (mq_common::protocol::frame::DEFAULT_MAX_FRAME / 2) as i32;
 
 fn reply(code: i32, remark: Option<String>, next: i64, min: i64, max: i64) -> RemotingCommand {
     let hdr = PullMessageResponseHeader {
@@ -166,7 +171,8 @@ pub fn process(
         if sub.is_all() { None } else { Some(Arc::new(sub.code_set.clone())) };
 
     let max_nums = h.max_msg_nums.clamp(1, MAX_TRANSFER_COUNT);
-    let max_bytes = h.max_msg_bytes.filter(|v| *v > 0).unwrap_or(MAX_TRANSFER_BYTES);
+    let max_bytes =
+        h.max_msg_bytes.filter(|v| *v > 0).unwrap_or(MAX_TRANSFER_BYTES).min(MAX_RESPONSE_BYTES);
     let r = match &codes {
         None => b.store.get_message(
             &h.consumer_group,
@@ -241,7 +247,18 @@ pub fn process(
         } else {
             b.live.short_polling_time_mills()
         };
-        park(b, ch, req, &h, codes, hold_ms);
+        let Some(slot) = b.pull_hold.reserve(ch.id(), b.cfg.max_parked_pulls_per_connection) else {
+            // Java clients retry a failed pull after 3 s: backoff, not a busy loop.
+            return Some(fail(
+                h.queue_offset,
+                response::SYSTEM_BUSY,
+                format!(
+                    "too many parked pulls on this connection (maxParkedPullsPerConnection={})",
+                    b.cfg.max_parked_pulls_per_connection
+                ),
+            ));
+        };
+        park(b, ch, req, &h, codes, hold_ms, slot);
         return None;
     }
     let remark = match code {
@@ -264,6 +281,7 @@ fn park(
     h: &PullMessageRequestHeader,
     codes: Option<Arc<BTreeSet<i32>>>,
     hold_ms: u64,
+    slot: ParkSlot,
 ) {
     let parked = b.pull_hold.park(&h.topic, h.queue_id, h.queue_offset, codes);
     // A message may have arrived between the read and the park: check once more.
@@ -275,6 +293,8 @@ fn park(
     let topic = h.topic.clone();
     let queue_id = h.queue_id;
     tokio::spawn(async move {
+        // Held until the pull is answered or its connection closes.
+        let _slot = slot;
         let opaque = req.opaque;
         let woken = tokio::select! {
             r = parked.rx => r.is_ok(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
 
-use super::channel::{Channel, ChannelEvents, RemotingError};
+use super::channel::{Channel, ChannelEvents, ChannelOptions, RemotingError};
 use crate::protocol::codes::response;
 use crate::protocol::frame::DEFAULT_MAX_FRAME;
 use crate::protocol::RemotingCommand;
@@ -111,15 +111,9 @@ impl RemotingClient {
                     source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
                 })?
                 .map_err(|e| RemotingError::Connect { addr: addr.to_string(), source: e })?;
-        let (ch, _done) = Channel::spawn(
-            stream,
-            self.inner.events.clone(),
-            self.inner.config.max_frame,
-            None,
-            None,
-            Duration::ZERO,
-        )
-        .map_err(|e| RemotingError::Connect { addr: addr.to_string(), source: e })?;
+        let opts = ChannelOptions { max_frame: self.inner.config.max_frame, ..Default::default() };
+        let (ch, _done) = Channel::spawn(stream, self.inner.events.clone(), opts)
+            .map_err(|e| RemotingError::Connect { addr: addr.to_string(), source: e })?;
         self.inner.channels.lock().insert(addr.to_string(), ch.clone());
         Ok(ch)
     }

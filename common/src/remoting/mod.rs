@@ -13,8 +13,10 @@ mod channel;
 pub mod client;
 pub mod codec;
 pub mod server;
+mod stats;
 
-pub use channel::{Channel, ChannelEvents, RemotingError};
+pub use channel::{Channel, ChannelEvents, ChannelOptions, OutputLimits, RemotingError};
 pub use client::{ClientConfig, RemotingClient, ServerRequestHandler};
 pub use codec::RemotingCodec;
 pub use server::{RemotingServer, RequestHandler, ServerConfig};
+pub use stats::{ConnectionStats, ConnectionStatsSnapshot};
