@@ -10,6 +10,7 @@ use mq_common::protocol::now_millis;
 use mq_common::remoting::{ClientConfig, RemotingClient, RemotingServer};
 use parking_lot::RwLock;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -26,7 +27,7 @@ use crate::stats::BrokerStats;
 use crate::store::MessageStore;
 use crate::subscription_manager::SubscriptionGroupManager;
 use crate::topic_manager::TopicManager;
-use crate::{namesrv_api, transaction_checker};
+use crate::{json_file, namesrv_api, transaction_checker};
 
 /// A running broker.
 pub struct BrokerController {
@@ -78,9 +79,11 @@ impl BrokerController {
         let server_config = cfg.server_config().map_err(|e| anyhow::anyhow!("{e}"))?;
         let store = open_store(&cfg)?;
         let root = cfg.store_path_root_dir.clone();
+        // Wakes the config writer: topic and group changes are written by it, batched.
+        let config_changed = Arc::new(Notify::new());
         let broker = Arc::new(Broker {
-            topics: TopicManager::load(&cfg),
-            groups: SubscriptionGroupManager::load(&cfg),
+            topics: TopicManager::load(&cfg, config_changed.clone()),
+            groups: SubscriptionGroupManager::load(&cfg, config_changed.clone()),
             offsets: ConsumerOffsetManager::load(&root),
             consumers: ConsumerManager::default(),
             producers: ProducerManager::default(),
@@ -120,6 +123,12 @@ impl BrokerController {
         }
 
         let mut tasks = Vec::new();
+        let writer_broker = broker.clone();
+        tasks.push(tokio::spawn(json_file::run_writer(
+            config_changed,
+            broker.shutdown.clone(),
+            Arc::new(move || persist_tables(&writer_broker)),
+        )));
         tasks.push(tokio::spawn(schedule::run(broker.clone())));
         tasks.push(tokio::spawn(periodic(broker.clone())));
         tasks.push(tokio::spawn(transaction_checker::run(broker.clone())));
@@ -187,6 +196,17 @@ fn open_store(cfg: &BrokerConfig) -> anyhow::Result<Arc<MessageStore>> {
         .map_err(|e| anyhow::anyhow!("cannot open the message store: {e}"))?;
     s.start().map_err(|e| anyhow::anyhow!("cannot start the message store: {e}"))?;
     Ok(s)
+}
+
+/// The config writer's work: the tables that change on the request path.
+fn persist_tables(b: &Broker) {
+    for (what, r) in
+        [("topics.json", b.topics.persist()), ("subscriptionGroup.json", b.groups.persist())]
+    {
+        if let Err(e) = r {
+            tracing::error!(file = what, error = %e, "persisting failed");
+        }
+    }
 }
 
 fn persist_all(b: &Broker) {

@@ -158,6 +158,9 @@ pub struct BrokerConfig {
     pub write_buffer_high_water_mark: usize,
     /// `writeBufferLowWaterMark` (1 MiB): ... and at or below which it reads again.
     pub write_buffer_low_water_mark: usize,
+    /// `configBlackList` (Java's, `configBlackList;brokerConfigPath`): `;`-separated keys
+    /// UPDATE_BROKER_CONFIG refuses, besides the always-refused layout keys.
+    pub config_black_list: String,
     /// `maxParkedPullsPerConnection` (10,000; rmq's key): long-polling pulls one connection
     /// may have parked at once; more are answered SYSTEM_BUSY (clients retry after 3 s).
     pub max_parked_pulls_per_connection: usize,
@@ -234,6 +237,7 @@ impl Default for BrokerConfig {
             write_buffer_high_water_mark: mq_common::remoting::server::DEFAULT_WRITE_HIGH_WATER,
             write_buffer_low_water_mark: mq_common::remoting::server::DEFAULT_WRITE_LOW_WATER,
             max_parked_pulls_per_connection: 10_000,
+            config_black_list: "configBlackList;brokerConfigPath".into(),
             config_file: None,
         }
     }
@@ -288,7 +292,15 @@ impl BrokerConfig {
             "brokerClusterName" => self.broker_cluster_name = v.into(),
             "brokerName" => self.broker_name = v.into(),
             "brokerId" => self.broker_id = parse_num(key, v)?,
-            "namesrvAddr" => self.namesrv_addr = Some(v.to_string()).filter(|s| !s.is_empty()),
+            "namesrvAddr" => {
+                for a in v.split(';').map(str::trim).filter(|a| !a.is_empty()) {
+                    let port = a.rsplit_once(':').map(|(_, p)| p.parse::<u16>());
+                    if !matches!(port, Some(Ok(p)) if p > 0) {
+                        return Err(format!("{key}: '{a}' is not host:port"));
+                    }
+                }
+                self.namesrv_addr = Some(v.to_string()).filter(|s| !s.is_empty())
+            }
             "brokerIP1" => {
                 v.parse::<IpAddr>().map_err(|_| format!("{key}: '{v}' is not an IP address"))?;
                 self.broker_ip1 = v.into()
@@ -352,6 +364,7 @@ impl BrokerConfig {
             }
             "writeBufferHighWaterMark" => self.write_buffer_high_water_mark = parse_num(key, v)?,
             "writeBufferLowWaterMark" => self.write_buffer_low_water_mark = parse_num(key, v)?,
+            "configBlackList" => self.config_black_list = v.into(),
             "maxParkedPullsPerConnection" => {
                 self.max_parked_pulls_per_connection = parse_num(key, v)?
             }
@@ -454,6 +467,7 @@ impl BrokerConfig {
             ),
             ("writeBufferHighWaterMark", self.write_buffer_high_water_mark.to_string(), false),
             ("writeBufferLowWaterMark", self.write_buffer_low_water_mark.to_string(), false),
+            ("configBlackList", self.config_black_list.clone(), false),
             (
                 "maxParkedPullsPerConnection",
                 self.max_parked_pulls_per_connection.to_string(),

@@ -28,6 +28,8 @@ use super::BrokerConfig;
 /// What an updated key does in this broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyEffect {
+    /// Never changed by UPDATE_BROKER_CONFIG (NO_PERMISSION, as Java's `configBlackList`).
+    Refused,
     /// Takes effect at once.
     Live,
     /// Recorded (and persisted); takes effect at the next start.
@@ -52,6 +54,32 @@ const LIVE_BROKER_KEYS: &[&str] = &[
     "transactionCheckInterval",
 ];
 
+/// Keys UPDATE_BROKER_CONFIG refuses whatever `configBlackList` says (issue 16, B6/B9):
+/// - the store's on-disk layout: a commit-log or consume-queue file size, index geometry or
+///   store path changed in the running broker's persisted config takes effect at the next
+///   start and orphans or misreads every message already stored (and a path can point the
+///   broker's writes anywhere its user may write);
+/// - Java's always-blacklisted keys (`brokerConfigPath`, `rocketmqHome`, `configBlackList`).
+///
+/// They are set in the config file (or `--set`) of a stopped broker.
+pub const WIRE_REFUSED_KEYS: &[&str] = &[
+    "storePathRootDir",
+    "storePathCommitLog",
+    "storePathConsumeQueue",
+    "storePathIndex",
+    "storeCheckpoint",
+    "abortFile",
+    "mappedFileSizeCommitLog",
+    "mapedFileSizeCommitLog",
+    "mappedFileSizeConsumeQueue",
+    "mapedFileSizeConsumeQueue",
+    "maxHashSlotNum",
+    "maxIndexNum",
+    "brokerConfigPath",
+    "rocketmqHome",
+    "configBlackList",
+];
+
 /// Keys [`BrokerConfig::apply`] accepts but nothing reads.
 const NO_EFFECT_KEYS: &[&str] = &[
     "aclEnable",
@@ -71,13 +99,16 @@ const NO_EFFECT_KEYS: &[&str] = &[
     "forceRegister",
     "waitTimeMillsInSendQueue",
     "enableDLegerCommitLog",
-    "rocketmqHome",
     "storeType",
 ];
 
-/// What updating a *known* key does (see the module docs for the Java evidence).
-pub fn key_effect(key: &str) -> KeyEffect {
-    if LIVE_BROKER_KEYS.contains(&key) || crate::store::LIVE_STORE_KEYS.contains(&key) {
+/// What updating a key does (see the module docs for the Java evidence); `black_list` is the
+/// broker's `configBlackList` (`;`-separated keys refused in addition to
+/// [`WIRE_REFUSED_KEYS`]).
+pub fn key_effect(key: &str, black_list: &str) -> KeyEffect {
+    if WIRE_REFUSED_KEYS.contains(&key) || black_list.split(';').any(|k| k.trim() == key) {
+        KeyEffect::Refused
+    } else if LIVE_BROKER_KEYS.contains(&key) || crate::store::LIVE_STORE_KEYS.contains(&key) {
         KeyEffect::Live
     } else if NO_EFFECT_KEYS.contains(&key) {
         KeyEffect::NoEffect
@@ -179,12 +210,16 @@ mod tests {
 
     #[test]
     fn every_known_key_has_an_effect_class() {
-        assert_eq!(key_effect("autoCreateTopicEnable"), KeyEffect::Live);
-        assert_eq!(key_effect("fileReservedTime"), KeyEffect::Live);
-        assert_eq!(key_effect("brokerName"), KeyEffect::Restart);
-        assert_eq!(key_effect("flushDiskType"), KeyEffect::Restart);
-        assert_eq!(key_effect("messageDelayLevel"), KeyEffect::Restart);
-        assert_eq!(key_effect("slaveReadEnable"), KeyEffect::NoEffect);
+        let bl = "configBlackList;brokerConfigPath;brokerName";
+        assert_eq!(key_effect("autoCreateTopicEnable", bl), KeyEffect::Live);
+        assert_eq!(key_effect("fileReservedTime", bl), KeyEffect::Live);
+        assert_eq!(key_effect("brokerName", ""), KeyEffect::Restart);
+        assert_eq!(key_effect("brokerName", bl), KeyEffect::Refused);
+        assert_eq!(key_effect("flushDiskType", bl), KeyEffect::Restart);
+        assert_eq!(key_effect("messageDelayLevel", bl), KeyEffect::Restart);
+        assert_eq!(key_effect("slaveReadEnable", bl), KeyEffect::NoEffect);
+        assert_eq!(key_effect("mappedFileSizeCommitLog", ""), KeyEffect::Refused);
+        assert_eq!(key_effect("storePathRootDir", ""), KeyEffect::Refused);
         // Every live/no-effect key is one BrokerConfig knows (no typo can hide here).
         let mut c = BrokerConfig::default();
         for k in LIVE_BROKER_KEYS.iter().chain(crate::store::LIVE_STORE_KEYS) {

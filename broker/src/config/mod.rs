@@ -6,6 +6,6 @@ mod load;
 mod persist;
 
 pub use broker_config::{BrokerConfig, BrokerRole, STORE_KEYS};
-pub use live::{key_effect, KeyEffect, LiveSettings};
+pub use live::{key_effect, KeyEffect, LiveSettings, WIRE_REFUSED_KEYS};
 pub use load::{load_config, ConfigLoadError};
 pub use persist::{config_file_path, persist, render};

@@ -1,16 +1,20 @@
 //! GET_BROKER_CONFIG (26) and UPDATE_BROKER_CONFIG (25).
 //!
-//! An update is all-or-nothing: every key is validated (broker and store rules) before
-//! anything changes. Then the live keys take effect at once (`config/live.rs` lists them and
-//! the Java evidence), the whole configuration is rewritten to the broker's config file (as
-//! Java's `Configuration.persist()`), and the remark says which keys needed a restart, had no
-//! effect here, or were unknown.
+//! An update is all-or-nothing: a key that may never change on the wire (the store's on-disk
+//! layout, `configBlackList`) refuses the whole update with NO_PERMISSION, as Java's black
+//! list does; every other key is validated (broker, store and listener rules) before anything
+//! changes. Then the live keys take effect at once (`config/live.rs` lists them and the Java
+//! evidence), restart-only keys are only recorded, the whole configuration is rewritten to the
+//! running broker's config file (as Java's `Configuration.persist()`; never a path taken from
+//! the update itself), and the remark says which keys needed a restart, had no effect here, or
+//! were unknown.
 
 use std::sync::atomic::Ordering;
 
 use mq_common::config::parse_properties;
 use mq_common::protocol::codes::response;
 use mq_common::protocol::RemotingCommand;
+use mq_common::remoting::Channel;
 
 use super::err;
 use crate::broker::Broker;
@@ -35,7 +39,7 @@ pub fn get_broker_config(b: &Broker) -> RemotingCommand {
 }
 
 /// UPDATE_BROKER_CONFIG (25): properties text body (Java `Properties` syntax).
-pub fn update_broker_config(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+pub fn update_broker_config(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCommand {
     let text = String::from_utf8_lossy(&req.body);
     let props = match parse_properties(&text) {
         Ok(p) => p,
@@ -45,15 +49,32 @@ pub fn update_broker_config(b: &Broker, req: &RemotingCommand) -> RemotingComman
         return err(response::SYSTEM_ERROR, "string2Properties error: no key=value in the body");
     }
     let _guard = UPDATE_LOCK.lock();
+    let black_list = b.live_cfg.read().config_black_list.clone();
+    let refused: Vec<&str> = props
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| key_effect(k, &black_list) == KeyEffect::Refused)
+        .collect();
+    if !refused.is_empty() {
+        tracing::warn!(peer = %ch.peer_addr(), keys = ?refused, "UPDATE_BROKER_CONFIG refused: keys in the black list");
+        return err(
+            response::NO_PERMISSION,
+            format!(
+                "Can not update config in black list: {} (the store's on-disk layout and paths are set in the config file of a stopped broker)",
+                refused.join(",")
+            ),
+        );
+    }
     let mut next = b.live_cfg.read().clone();
     let (mut live, mut restart, mut no_effect, mut unknown) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (k, v) in &props {
         match next.apply(k, v) {
-            Ok(true) => match key_effect(k) {
+            Ok(true) => match key_effect(k, &black_list) {
                 KeyEffect::Live => live.push((k.as_str(), v.as_str())),
                 KeyEffect::Restart => restart.push(k.as_str()),
                 KeyEffect::NoEffect => no_effect.push(k.as_str()),
+                KeyEffect::Refused => unreachable!("refused keys were answered above"),
             },
             Ok(false) => unknown.push(k.as_str()),
             Err(why) => return err(response::SYSTEM_ERROR, why),
@@ -66,6 +87,10 @@ pub fn update_broker_config(b: &Broker, req: &RemotingCommand) -> RemotingComman
     }
     if next.max_message_size == 0 {
         return err(response::SYSTEM_ERROR, "maxMessageSize: must be > 0");
+    }
+    // Restart-only listener keys must make a startable broker.
+    if let Err(why) = next.server_config() {
+        return err(response::SYSTEM_ERROR, why);
     }
 
     // Apply the live keys. The store copies cannot fail now (same validation as above).
@@ -82,7 +107,9 @@ pub fn update_broker_config(b: &Broker, req: &RemotingCommand) -> RemotingComman
         }
     }
 
-    let path = config_file_path(&next);
+    // The running broker's file: `next` cannot move it (storePathRootDir is refused above,
+    // and the path is never taken from an update).
+    let path = config_file_path(&b.cfg);
     let persisted = persist(&next, &path);
     tracing::info!(?live, ?restart, ?unknown, file = %path.display(), "broker config updated");
     *b.live_cfg.write() = next;

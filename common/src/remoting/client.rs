@@ -118,6 +118,11 @@ impl RemotingClient {
         Ok(ch)
     }
 
+    /// The live connection to `addr`, if there is one (never connects).
+    pub fn connection(&self, addr: &str) -> Option<Channel> {
+        self.live(addr)
+    }
+
     fn live(&self, addr: &str) -> Option<Channel> {
         let mut map = self.inner.channels.lock();
         match map.get(addr) {
