@@ -32,6 +32,6 @@ pub mod wait;
 
 pub use bins::{binaries_available, ensure_bins, target_dir};
 pub use ports::free_port;
-pub use proc::{open_fds, rss_bytes, written_bytes, Proc};
+pub use proc::{anon_rss_bytes, open_fds, rss_bytes, written_bytes, Proc};
 pub use stack::{Stack, StackOptions};
 pub use wait::wait_until;

@@ -97,14 +97,23 @@ impl Proc {
 
 /// Resident memory (`VmRSS`) of process `pid`, bytes; 0 if it is gone.
 pub fn rss_bytes(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:") * 1024
+}
+
+/// Resident anonymous memory (`RssAnon`: heap and stacks, not mapped files such as a broker's
+/// commit log) of process `pid`, bytes; 0 if it is gone.
+pub fn anon_rss_bytes(pid: u32) -> u64 {
+    status_kib(pid, "RssAnon:") * 1024
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix(field))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
-        .map(|kib| kib * 1024)
         .unwrap_or(0)
 }
 
