@@ -3,6 +3,8 @@
 #![warn(missing_docs)]
 
 pub mod config;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod message;
 pub mod protocol;
 pub mod remoting;

@@ -30,6 +30,9 @@ pub struct Settings {
     pub cache_ttl: Duration,
     /// Session lifetime.
     pub session_ttl: Duration,
+    /// HTTP header-read timeout and connection cap (`httpHeaderTimeoutSecs`,
+    /// `httpMaxConnections`).
+    pub http: mq_common::http::HttpLimits,
 }
 
 impl Default for Settings {
@@ -46,6 +49,7 @@ impl Default for Settings {
             broker_timeout: Duration::from_secs(3),
             cache_ttl: Duration::from_secs(3),
             session_ttl: Duration::from_secs(12 * 3600),
+            http: mq_common::http::HttpLimits::default(),
         }
     }
 }
@@ -131,6 +135,12 @@ impl Settings {
             "clusterCacheMillis" => self.cache_ttl = Duration::from_millis(parse_u64(key, value)?),
             "sessionTtlSecs" => {
                 self.session_ttl = Duration::from_secs(parse_u64(key, value)?.max(60))
+            }
+            "httpHeaderTimeoutSecs" => {
+                self.http.header_read_timeout = Duration::from_secs(parse_u64(key, value)?.max(1))
+            }
+            "httpMaxConnections" => {
+                self.http.max_connections = parse_u64(key, value)?.max(1) as usize
             }
             _ => return Ok(false),
         }
