@@ -5,9 +5,11 @@
 //! Runs the real binary with its in-memory demo backend (no cluster needed).
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mq_test_support::{anon_rss_bytes, ensure_bins, free_port, wait_until, Proc};
+use mq_test_support::{
+    anon_rss_bytes, ensure_bins, free_port, half_sent_requests, wait_until, Proc,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -113,31 +115,14 @@ async fn b11_half_sent_requests_are_closed_and_connections_are_capped() {
     let pid = console.pid().unwrap();
     let rss0 = anon_rss_bytes(pid);
 
-    let t0 = Instant::now();
-    let mut slow = Vec::new();
-    for _ in 0..1000 {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        s.write_all(b"GET /api/overview HTTP/1.1\r\nHost: x\r\n").await.unwrap();
-        slow.push(s);
-    }
+    let probe = half_sent_requests(&format!("127.0.0.1:{port}"), 1000, T * 3).await;
     let rss1 = anon_rss_bytes(pid);
-    // Each connection ends: refused with 503 at once, or closed after the header timeout.
-    let ends = futures::future::join_all(slow.into_iter().map(|mut s| async move {
-        let t = Instant::now();
-        let mut out = Vec::new();
-        let _ = tokio::time::timeout(T * 3, s.read_to_end(&mut out)).await;
-        (String::from_utf8_lossy(&out).starts_with("HTTP/1.1 503"), t.elapsed())
-    }))
-    .await;
-    let refused = ends.iter().filter(|(r, _)| *r).count();
-    let slowest = ends.iter().map(|(_, d)| *d).max().unwrap();
     eprintln!(
-        "robust B11 (console): 1,000 half-sent requests: {refused} refused at once, the rest closed; all gone {:?} after the first was sent (slowest wait {slowest:?}); anonymous RSS {:.1} -> {:.1} MiB",
-        t0.elapsed(),
+        "robust B11 (console): 1,000 half-sent requests: {probe:?}; anonymous RSS {:.1} -> {:.1} MiB",
         rss0 as f64 / 1048576.0,
         rss1 as f64 / 1048576.0
     );
-    assert!(refused >= 800, "{refused} refused");
-    assert!(slowest < T, "a half-sent request was held {slowest:?}");
+    assert!(probe.refused >= 800 && probe.held == 0, "{probe:?}");
+    assert!(probe.slowest < T, "a half-sent request was held: {probe:?}");
     assert_eq!(request(port, "GET", "/health", None, "").await.0, 200);
 }

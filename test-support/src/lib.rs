@@ -25,12 +25,14 @@
 //! (one child process), [`wait`] (bounded polling), [`stack`] (nameserver + brokers).
 
 pub mod bins;
+pub mod hostile;
 pub mod ports;
 pub mod proc;
 pub mod stack;
 pub mod wait;
 
 pub use bins::{binaries_available, ensure_bins, target_dir};
+pub use hostile::{half_sent_requests, HalfSent};
 pub use ports::free_port;
 pub use proc::{anon_rss_bytes, open_fds, rss_bytes, written_bytes, Proc};
 pub use stack::{Stack, StackOptions};
