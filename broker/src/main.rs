@@ -1,4 +1,5 @@
 //! `mqbroker -c conf/broker.conf [-n addr] [-p] [-m]`.
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 
@@ -59,11 +60,7 @@ fn main() -> anyhow::Result<()> {
         tracing::warn!("{w}");
     }
     if args.print_all || args.print_important {
-        for (k, v, important) in cfg.entries() {
-            if args.print_all || important {
-                println!("{k}={v}");
-            }
-        }
+        print!("{}", mq_common::config::render_config(&cfg, !args.print_all));
         return Ok(());
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

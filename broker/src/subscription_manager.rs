@@ -25,7 +25,7 @@ pub struct SubscriptionGroupManager {
 impl SubscriptionGroupManager {
     /// Load from disk and add the built-in groups. `wake` is the config writer's.
     pub fn load(cfg: &BrokerConfig, wake: Arc<Notify>) -> Self {
-        let path = cfg.store_path_root_dir.join("config").join("subscriptionGroup.json");
+        let path = cfg.store.store_path_root_dir.join("config").join("subscriptionGroup.json");
         let loaded: Option<SubscriptionGroupWrapper> =
             json_file::read_with_backup(&path, |t| lenient_json::from_str(t).ok());
         let (table, version) = match loaded {

@@ -30,7 +30,7 @@ impl TopicManager {
     /// Load `config/topics.json` and add the system topics. `wake` is the config writer's
     /// (changes are written by it, batched).
     pub fn load(cfg: &BrokerConfig, wake: Arc<Notify>) -> Self {
-        let path = cfg.store_path_root_dir.join("config").join("topics.json");
+        let path = cfg.store.store_path_root_dir.join("config").join("topics.json");
         let loaded: Option<TopicConfigSerializeWrapper> =
             json_file::read_with_backup(&path, |t| lenient_json::from_str(t).ok());
         let (table, version) = match loaded {

@@ -127,7 +127,7 @@ async fn stats_connections_and_offset_reset() {
     let r =
         b.call(RemotingCommand::request_with_header(rq::INVOKE_BROKER_TO_RESET_OFFSET, &rh)).await;
     assert_eq!(r.code, 0, "{:?}", r.remark);
-    eventually("reset pushed to the consumer", T, || async {
+    wait_until("reset pushed to the consumer", T, || async {
         (resets.load(Ordering::SeqCst) == 1).then_some(())
     })
     .await;

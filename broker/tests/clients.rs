@@ -57,7 +57,7 @@ async fn heartbeat_registry_and_rebalance_notifications() {
     let before = notified.load(Ordering::SeqCst);
     let c2 = RemotingClient::new(ClientConfig::default());
     c2.invoke(&b.addr, heartbeat("c2@2", "GH", &[("Sub", "tagB")]), T).await.unwrap();
-    eventually("notify on join", T, || async {
+    wait_until("notify on join", T, || async {
         (notified.load(Ordering::SeqCst) > before).then_some(())
     })
     .await;
@@ -73,7 +73,7 @@ async fn heartbeat_registry_and_rebalance_notifications() {
     // The second member's connection closes → removed at once, the first is told again.
     let before = notified.load(Ordering::SeqCst);
     c2.close_all();
-    eventually("notify on leave", T, || async {
+    wait_until("notify on leave", T, || async {
         (notified.load(Ordering::SeqCst) > before).then_some(())
     })
     .await;

@@ -46,14 +46,14 @@ async fn registers_routes_and_unregisters_on_shutdown() {
 
     // A new topic is registered at once (no 30 s wait).
     b.create_topic("Routed", 3).await;
-    let r = eventually("route of a new topic", T, || async {
+    let r = wait_until("route of a new topic", T, || async {
         route(&client, &ns_addr, "Routed").await
     })
     .await;
     assert_eq!(r.queue_datas[0].write_queue_nums, 3);
 
     b.shutdown().await;
-    eventually("route gone after unregister", T, || async {
+    wait_until("route gone after unregister", T, || async {
         route(&client, &ns_addr, "Routed").await.is_none().then_some(())
     })
     .await;
@@ -125,24 +125,15 @@ fn binary_shuts_down_cleanly_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "mqbroker did not start listening");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_blocking("mqbroker to listen", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
     // SAFETY: plain kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("mqbroker did not exit after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status =
+        wait_until_blocking("mqbroker to exit after SIGTERM", Duration::from_secs(20), || {
+            child.try_wait().unwrap()
+        });
     assert!(status.success(), "exit status {status:?}");
     // Clean shutdown: offsets/topics persisted, store abort marker removed.
     assert!(dir.path().join("config/topics.json").exists());

@@ -79,7 +79,7 @@ async fn delayed_message_delivered_after_restart() {
     b.shutdown().await;
 
     let b = start(test_config(dir.path())).await;
-    let msg = eventually("delayed message delivered", Duration::from_secs(15), || async {
+    let msg = wait_until("delayed message delivered", Duration::from_secs(15), || async {
         let r = b.call(pull_req("GD", "Delayed", 0, 0, Some("*"), Some(1000))).await;
         (r.code == response::SUCCESS).then(|| decode_msgs(&r.body).remove(0))
     })

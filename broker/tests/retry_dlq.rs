@@ -35,7 +35,7 @@ async fn send_back_retries_then_dead_letters() {
         ))
         .await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
-    let retry = eventually("retry copy delivered", Duration::from_secs(15), || async {
+    let retry = wait_until("retry copy delivered", Duration::from_secs(15), || async {
         let r = b.call(pull_req("GR", "%RETRY%GR", 0, 0, Some("*"), Some(1000))).await;
         (r.code == response::SUCCESS).then(|| decode_msgs(&r.body).remove(0))
     })

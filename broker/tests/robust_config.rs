@@ -85,7 +85,7 @@ async fn b2_a_heartbeat_naming_50000_groups_is_cheap_and_never_blocks() {
     let opts = StackOptions::default()
         .namesrv_set("scanNotActiveBrokerInterval", "500")
         .namesrv_set("brokerChannelExpiredTime", "6000");
-    let Some(mut stack) = Stack::start_or_skip(opts).await else { return };
+    let mut stack = Stack::start(opts).await;
     let pid = stack.broker_pid("broker-a").unwrap();
     let groups_file = stack.dir.path().join("store-broker-a/config/subscriptionGroup.json");
     let hb = heartbeat_with_groups("HG", 50_000);
@@ -155,7 +155,7 @@ async fn b2_a_heartbeat_naming_50000_groups_is_cheap_and_never_blocks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b6_layout_keys_are_never_changed_on_the_wire() {
     let opts = StackOptions::default().broker_set("mappedFileSizeCommitLog", "1048576");
-    let Some(mut stack) = Stack::start_or_skip(opts).await else { return };
+    let mut stack = Stack::start(opts).await;
     stack.create_topic("Layout", 1).await;
     let addr = stack.broker_addr.clone();
     let body = vec![b'L'; 10_000];
@@ -246,7 +246,7 @@ async fn b6_layout_keys_are_never_changed_on_the_wire() {
 /// it is on disk, no persist fails, and all survive a kill -9.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b7_concurrent_topic_creates_all_persist() {
-    let Some(mut stack) = Stack::start_or_skip(StackOptions::default()).await else { return };
+    let mut stack = Stack::start(StackOptions::default()).await;
     let addr = stack.broker_addr.clone();
     let t0 = Instant::now();
     let tasks: Vec<_> = (0..16)
@@ -308,7 +308,7 @@ async fn b8_a_paused_broker_is_routed_again_within_2s_of_sigcont() {
         .namesrv_set("scanNotActiveBrokerInterval", "200")
         .namesrv_set("brokerChannelExpiredTime", "3000")
         .broker_set("registerNameServerPeriod", "30000");
-    let Some(stack) = Stack::start_or_skip(opts).await else { return };
+    let stack = Stack::start(opts).await;
     let pid = stack.broker_pid("broker-a").unwrap() as i32;
     // SAFETY: kill(2) on the PID of our own child process.
     unsafe { libc::kill(pid, libc::SIGSTOP) };
@@ -353,7 +353,7 @@ fn files_under(dir: &Path) -> Vec<String> {
 /// nothing is written outside the store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b9_restart_only_keys_are_recorded_and_nothing_is_written_elsewhere() {
-    let Some(stack) = Stack::start_or_skip(StackOptions::default()).await else { return };
+    let stack = Stack::start(StackOptions::default()).await;
     let work = tempfile::tempdir().unwrap();
     let store = work.path().join("store-b");
     let port = free_port();

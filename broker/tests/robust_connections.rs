@@ -111,7 +111,7 @@ async fn peak_rss(pid: u32, window: Duration) -> u64 {
 /// The broker's memory grows with the bytes that arrived, not with what was announced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b3_stalled_frame_headers_cost_little_memory() {
-    let Some(stack) = Stack::start_or_skip(StackOptions::default()).await else { return };
+    let stack = Stack::start(StackOptions::default()).await;
     let pid = stack.broker_pid("broker-a").unwrap();
     let (fds0, rss0) = (open_fds(pid), peak_rss(pid, Duration::from_millis(500)).await);
     let mut conns = Vec::new();
@@ -144,7 +144,7 @@ async fn b3_stalled_frame_headers_cost_little_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn b5_a_client_that_never_reads_is_bounded_and_closed() {
     let opts = StackOptions::default().broker_set("serverChannelMaxIdleTimeSeconds", "3");
-    let Some(stack) = Stack::start_or_skip(opts).await else { return };
+    let stack = Stack::start(opts).await;
     stack.create_topic("Big", 1).await;
     let pid = stack.broker_pid("broker-a").unwrap();
     let client = RemotingClient::new(ClientConfig::default());
@@ -243,7 +243,7 @@ async fn r3_connection_cap_refuses_at_once_and_idle_connections_are_reaped() {
         .broker_sets(&[("serverMaxConnections", "64"), ("serverChannelMaxIdleTimeSeconds", "4")])
         .namesrv_set("serverMaxConnections", "64")
         .namesrv_set("serverChannelMaxIdleTimeSeconds", "6");
-    let Some(stack) = Stack::start_or_skip(opts).await else { return };
+    let stack = Stack::start(opts).await;
 
     for (what, addr) in [("broker", &stack.broker_addr), ("name server", &stack.namesrv_addr)] {
         let t0 = Instant::now();
@@ -295,7 +295,7 @@ async fn r3_connection_cap_refuses_at_once_and_idle_connections_are_reaped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r4_parked_pulls_per_connection_and_response_size_are_bounded() {
     let opts = StackOptions::default().broker_set("maxParkedPullsPerConnection", "1000");
-    let Some(stack) = Stack::start_or_skip(opts).await else { return };
+    let stack = Stack::start(opts).await;
     stack.create_topic("Empty", 1).await;
     stack.create_topic("Full", 1).await;
     let pid = stack.broker_pid("broker-a").unwrap();

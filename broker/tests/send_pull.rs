@@ -146,7 +146,7 @@ async fn long_poll_wakes_on_arrival_and_times_out() {
             )
             .await
     });
-    eventually("pull parked", T, || async {
+    wait_until("pull parked", T, || async {
         (b.ctl.broker().pull_hold.parked() == 1).then_some(())
     })
     .await;
@@ -166,7 +166,7 @@ async fn long_poll_wakes_on_arrival_and_times_out() {
     let pending = tokio::spawn(async move {
         client.invoke(&addr, pull_req("G", "LP", 0, 1, Some("X"), Some(1500)), T).await
     });
-    eventually("pull parked", T, || async {
+    wait_until("pull parked", T, || async {
         (b.ctl.broker().pull_hold.parked() == 1).then_some(())
     })
     .await;
@@ -224,7 +224,7 @@ async fn tag_filtered_pull_and_key_query_on_a_fresh_store() {
     let mut cfg = test_config(dir.path());
     cfg.apply("storeType", "file").unwrap();
     let err = cfg.apply("storeType", "memory").unwrap_err();
-    assert!(err.contains("storeType") && err.contains("'memory'"), "{err}");
+    assert!(err.contains("'memory'") && err.contains("only 'file'"), "{err}");
     let b = start(cfg).await;
     b.create_topic("Mem", 1).await;
     for i in 0..3 {

@@ -62,7 +62,7 @@ async fn unresolved_half_message_is_checked_and_committed() {
     let r = producer.invoke(&b.addr, send_v2(&h, b"unresolved"), T).await.unwrap();
     assert_eq!(r.code, 0, "{:?}", r.remark);
 
-    let msg = eventually("checked and committed", Duration::from_secs(15), || async {
+    let msg = wait_until("checked and committed", Duration::from_secs(15), || async {
         let r = b.call(pull_req("GTC", "TxC", 0, 0, Some("*"), None)).await;
         (r.code == response::SUCCESS).then(|| decode_msgs(&r.body).remove(0))
     })

@@ -29,6 +29,7 @@
 //! consumer.shutdown().await;
 //! # Ok(()) }
 //! ```
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod admin;

@@ -69,7 +69,7 @@ async fn max_offset(admin: &Admin, addr: &str, topic: &str) -> i64 {
 async fn auto_create_topic_and_max_message_size_change_live() {
     let opts = StackOptions::default()
         .broker_sets(&[("maxMessageSize", "4096"), ("mappedFileSizeCommitLog", "1048576")]);
-    let Some(stack) = Stack::start_or_skip(opts).await else { return };
+    let stack = Stack::start(opts).await;
     let ns = stack.namesrv_addr.clone();
     let admin = Admin::connect(&ns).await.unwrap();
     let p = producer(&stack).await;
@@ -128,7 +128,7 @@ async fn file_reserved_time_changes_live() {
         ("cleanResourceInterval", "200"),
         ("fileReservedTime", "72"),
     ]);
-    let Some(stack) = Stack::start_or_skip(opts).await else { return };
+    let stack = Stack::start(opts).await;
     let admin = Admin::connect(&stack.namesrv_addr).await.unwrap();
     stack.create_topic("LiveRetention", 1).await;
     let p = producer(&stack).await;

@@ -92,7 +92,7 @@ fn all_seen(seen: &Seen, prefix: &str, n: usize) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_members_split_queues_and_survivor_takes_over() {
-    let Some(stack) = common::stack().await else { return };
+    let stack = common::stack().await;
     stack.create_topic("SplitTopic", 4).await;
     let seen: Seen = Arc::default();
     let (ca, cb) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -150,7 +150,7 @@ async fn two_members_split_queues_and_survivor_takes_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn orderly_keeps_per_key_order_over_10k_messages() {
-    let Some(stack) = common::stack().await else { return };
+    let stack = common::stack().await;
     stack.create_topic("OrderTopic", 8).await;
     const KEYS: usize = 100;
     const PER_KEY: usize = 100;
@@ -204,7 +204,7 @@ async fn orderly_keeps_per_key_order_over_10k_messages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn broadcast_delivers_every_message_to_every_member() {
-    let Some(stack) = common::stack().await else { return };
+    let stack = common::stack().await;
     stack.create_topic("BcastTopic", 4).await;
     let mut members = Vec::new();
     let mut seen_sets = Vec::new();
@@ -245,7 +245,7 @@ async fn broadcast_delivers_every_message_to_every_member() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failing_handler_is_redelivered_then_dead_lettered() {
-    let Some(stack) = common::stack().await else { return };
+    let stack = common::stack().await;
     stack.create_topic("RetryTopic", 2).await;
     let deliveries: Seen = Arc::default();
     let d = deliveries.clone();
@@ -295,7 +295,7 @@ async fn failing_handler_is_redelivered_then_dead_lettered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn broker_restart_mid_consumption_loses_nothing() {
-    let Some(mut stack) = common::stack().await else { return };
+    let mut stack = common::stack().await;
     stack.create_topic("RestartTopic", 4).await;
     let seen: Seen = Arc::default();
     let c = fast_consumer(&stack, "restart_group", "RestartTopic")
@@ -340,7 +340,7 @@ async fn broker_restart_mid_consumption_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn orderly_order_survives_member_join_and_leave() {
-    let Some(stack) = common::stack().await else { return };
+    let stack = common::stack().await;
     stack.create_topic("OrderHandover", 8).await;
     const KEYS: usize = 20;
     const PER_KEY: i64 = 100;

@@ -45,7 +45,7 @@ async fn pull_all(stack: &Stack, topic: &str, group: &str, expect: usize) -> Vec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn send_variants_and_pull_back() {
-    let Some(stack) = common::stack().await else { return };
+    let stack = common::stack().await;
     stack.create_topic("ProdTopic", 4).await;
     let p = producer(&stack).await;
 
@@ -124,7 +124,7 @@ async fn send_variants_and_pull_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn unknown_topic_is_auto_created_through_tbw102() {
-    let Some(stack) = common::stack().await else { return };
+    let stack = common::stack().await;
     let p = producer(&stack).await;
     let r = p.send(Message::new("AutoCreated", "first")).await.unwrap();
     assert_eq!(r.message_queue.topic, "AutoCreated");
@@ -139,7 +139,7 @@ async fn unknown_topic_is_auto_created_through_tbw102() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tag_filter_delay_and_admin_views() {
-    let Some(stack) = common::stack().await else { return };
+    let stack = common::stack().await;
     stack.create_topic("TagTopic", 2).await;
     let got: Arc<Mutex<Vec<MessageExt>>> = Arc::default();
     let g = got.clone();
@@ -224,7 +224,7 @@ async fn tag_filter_delay_and_admin_views() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sends_avoid_a_failed_broker_and_queries_merge_brokers() {
-    let Some(mut stack) = common::stack().await else { return };
+    let mut stack = common::stack().await;
     stack.add_broker("broker-b").await;
     stack.create_topic("TwoBrokers", 2).await;
     let p = Producer::builder()
@@ -269,7 +269,7 @@ async fn sends_avoid_a_failed_broker_and_queries_merge_brokers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pull_consumer_assign_seek_poll_commit() {
-    let Some(stack) = common::stack().await else { return };
+    let stack = common::stack().await;
     stack.create_topic("PullTopic", 1).await;
     let p = producer(&stack).await;
     for i in 0..10 {
@@ -312,7 +312,7 @@ mod mq {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn consume_from_timestamp_skips_older_messages() {
-    let Some(stack) = common::stack().await else { return };
+    let stack = common::stack().await;
     stack.create_topic("TsTopic", 2).await;
     let p = producer(&stack).await;
     for i in 0..5 {

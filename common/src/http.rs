@@ -66,7 +66,7 @@ pub async fn serve<L>(
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             let n = refused.fetch_add(1, Ordering::Relaxed) + 1;
-            if n == 1 || n % 1000 == 0 {
+            if n == 1 || n.is_multiple_of(1000) {
                 tracing::warn!(
                     max = limits.max_connections,
                     refused_total = n,

@@ -1,5 +1,6 @@
 //! Common building blocks of rmq: the RocketMQ remoting protocol (a pure codec), the stored
 //! message record codec, the Java-properties config loader and async remoting on tokio.
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod config;

@@ -1,19 +1,43 @@
-//! Console settings: defaults < `conf/console.conf` (Java properties) < `NAMESRV_ADDR` env <
-//! command line.
+//! Console settings: defaults < `conf/console.conf` (Java properties) < `MQCONSOLE_<KEY>`
+//! environment variables < command line (`NAMESRV_ADDR` is the `-n` flag's default).
 //!
-//! The file is parsed with `mq_common::config::parse_properties` (Java properties semantics);
-//! the console's keys are applied here.
+//! Loaded by mq-common's layered loader, with the keys declared once in the key table below
+//! (the same declaration style as the name server and the broker).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
+
+use mq_common::config::ConfigValue;
+
+/// Environment prefix for per-key overrides (`MQCONSOLE_READ_ONLY_OPEN=false`).
+pub const ENV_PREFIX: &str = "MQCONSOLE";
+
+/// A non-empty list of name-server addresses (`a:1;b:2` or `a:1,b:2`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrList(pub Vec<String>);
+
+impl ConfigValue for AddrList {
+    fn parse_value(s: &str) -> Result<Self, String> {
+        let v = split_addrs(s);
+        if v.is_empty() {
+            return Err("empty; use host:port[;host:port]".into());
+        }
+        Ok(AddrList(v))
+    }
+    fn render_value(&self) -> String {
+        self.0.join(";")
+    }
+}
 
 /// Effective console settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// HTTP listen address.
+    /// HTTP listen address (`listen`).
     pub listen: String,
-    /// Nameserver addresses.
-    pub namesrv: Vec<String>,
+    /// `server.port` (Apache dashboard's Spring key): replaces the port of `listen`.
+    pub server_port: Option<u16>,
+    /// Name-server addresses.
+    pub namesrv: AddrList,
     /// Reads need a login too (classic dashboard key `loginRequired`).
     pub login_required: bool,
     /// Reads are open without login (`readOnlyOpen`, default true). Writes always need a login.
@@ -22,17 +46,19 @@ pub struct Settings {
     pub admin_password: Option<String>,
     /// Where the console keeps its password hash and session key.
     pub data_path: PathBuf,
-    /// TPS sampling interval.
-    pub sample_interval: Duration,
-    /// Per broker call timeout.
-    pub broker_timeout: Duration,
-    /// How long cluster info / topic lists are cached.
-    pub cache_ttl: Duration,
-    /// Session lifetime.
-    pub session_ttl: Duration,
-    /// HTTP header-read timeout and connection cap (`httpHeaderTimeoutSecs`,
-    /// `httpMaxConnections`).
-    pub http: mq_common::http::HttpLimits,
+    /// TPS sampling interval, s (`sampleIntervalSecs`, at least 1).
+    pub sample_interval_secs: u64,
+    /// Per broker call timeout, ms (`brokerTimeoutMillis`, at least 100).
+    pub broker_timeout_millis: u64,
+    /// How long cluster info / topic lists are cached, ms (`clusterCacheMillis`).
+    pub cluster_cache_millis: u64,
+    /// Session lifetime, s (`sessionTtlSecs`, at least 60).
+    pub session_ttl_secs: u64,
+    /// A request's line and headers must arrive within this, s (`httpHeaderTimeoutSecs`, 10,
+    /// at least 1); idle keep-alive connections are closed after it too.
+    pub http_header_timeout_secs: u64,
+    /// HTTP connections served at once (`httpMaxConnections`, 1024); one more gets 503.
+    pub http_max_connections: usize,
 }
 
 impl Default for Settings {
@@ -40,60 +66,38 @@ impl Default for Settings {
         let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
         Settings {
             listen: "0.0.0.0:8180".into(),
-            namesrv: vec!["127.0.0.1:9876".into()],
+            server_port: None,
+            namesrv: AddrList(vec!["127.0.0.1:9876".into()]),
             login_required: false,
             read_only_open: true,
             admin_password: None,
             data_path: home.join(".rmq-console"),
-            sample_interval: Duration::from_secs(5),
-            broker_timeout: Duration::from_secs(3),
-            cache_ttl: Duration::from_secs(3),
-            session_ttl: Duration::from_secs(12 * 3600),
-            http: mq_common::http::HttpLimits::default(),
+            sample_interval_secs: 5,
+            broker_timeout_millis: 3000,
+            cluster_cache_millis: 3000,
+            session_ttl_secs: 12 * 3600,
+            http_header_timeout_secs: 10,
+            http_max_connections: 1024,
         }
     }
 }
 
-/// Settings errors name the key and the bad value.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// File could not be read.
-    #[error("cannot read {0}: {1}")]
-    Read(PathBuf, std::io::Error),
-    /// The file is not valid Java properties.
-    #[error("cannot parse {0}: {1}")]
-    Parse(PathBuf, String),
-    /// Bad value.
-    #[error("invalid value for {key}: {value:?} ({why})")]
-    Invalid {
-        /// Key.
-        key: String,
-        /// Value.
-        value: String,
-        /// Reason.
-        why: String,
-    },
-}
-
-fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "1" | "on" => Ok(true),
-        "false" | "no" | "0" | "off" => Ok(false),
-        _ => Err(ConfigError::Invalid {
-            key: key.into(),
-            value: v.into(),
-            why: "expected true or false".into(),
-        }),
-    }
-}
-
-fn parse_u64(key: &str, v: &str) -> Result<u64, ConfigError> {
-    v.parse().map_err(|_| ConfigError::Invalid {
-        key: key.into(),
-        value: v.into(),
-        why: "expected a whole number".into(),
-    })
-}
+mq_common::config_keys!(Settings {
+    listen: "listen", important;
+    server_port: "server.port";
+    namesrv: "rocketmq.config.namesrvAddrs" | "rocketmq.config.namesrvAddr" | "namesrvAddr",
+        important;
+    login_required: "loginRequired" | "rocketmq.config.loginRequired", important;
+    read_only_open: "readOnlyOpen", important;
+    admin_password: "adminPassword";
+    data_path: "dataPath" | "rocketmq.config.dataPath";
+    sample_interval_secs: "sampleIntervalSecs";
+    broker_timeout_millis: "brokerTimeoutMillis";
+    cluster_cache_millis: "clusterCacheMillis";
+    session_ttl_secs: "sessionTtlSecs";
+    http_header_timeout_secs: "httpHeaderTimeoutSecs";
+    http_max_connections: "httpMaxConnections";
+});
 
 /// Split a nameserver list (`a:1;b:2` or `a:1,b:2`).
 pub fn split_addrs(v: &str) -> Vec<String> {
@@ -101,76 +105,55 @@ pub fn split_addrs(v: &str) -> Vec<String> {
 }
 
 impl Settings {
-    /// Apply one key; returns false for unknown keys (reported as warnings).
-    pub fn apply(&mut self, key: &str, value: &str) -> Result<bool, ConfigError> {
-        match key {
-            "rocketmq.config.namesrvAddrs" | "rocketmq.config.namesrvAddr" | "namesrvAddr" => {
-                let v = split_addrs(value);
-                if !v.is_empty() {
-                    self.namesrv = v;
-                }
+    /// The address to listen on: `listen`, with its port replaced by `server.port` if set.
+    pub fn listen_addr(&self) -> String {
+        match self.server_port {
+            Some(port) => {
+                let host = self.listen.rsplit_once(':').map(|(h, _)| h).unwrap_or("0.0.0.0");
+                format!("{host}:{port}")
             }
-            "loginRequired" | "rocketmq.config.loginRequired" => {
-                self.login_required = parse_bool(key, value)?
-            }
-            "readOnlyOpen" => self.read_only_open = parse_bool(key, value)?,
-            "adminPassword" => self.admin_password = (!value.is_empty()).then(|| value.to_string()),
-            "dataPath" | "rocketmq.config.dataPath" => self.data_path = PathBuf::from(value),
-            "listen" => self.listen = value.to_string(),
-            "server.port" => {
-                let port = parse_u64(key, value)?;
-                let host = self
-                    .listen
-                    .rsplit_once(':')
-                    .map(|(h, _)| h.to_string())
-                    .unwrap_or_else(|| "0.0.0.0".into());
-                self.listen = format!("{host}:{port}");
-            }
-            "sampleIntervalSecs" => {
-                self.sample_interval = Duration::from_secs(parse_u64(key, value)?.max(1))
-            }
-            "brokerTimeoutMillis" => {
-                self.broker_timeout = Duration::from_millis(parse_u64(key, value)?.max(100))
-            }
-            "clusterCacheMillis" => self.cache_ttl = Duration::from_millis(parse_u64(key, value)?),
-            "sessionTtlSecs" => {
-                self.session_ttl = Duration::from_secs(parse_u64(key, value)?.max(60))
-            }
-            "httpHeaderTimeoutSecs" => {
-                self.http.header_read_timeout = Duration::from_secs(parse_u64(key, value)?.max(1))
-            }
-            "httpMaxConnections" => {
-                self.http.max_connections = parse_u64(key, value)?.max(1) as usize
-            }
-            _ => return Ok(false),
+            None => self.listen.clone(),
         }
-        Ok(true)
-    }
-
-    /// Load a properties file on top of the current settings; returns warnings (unknown keys).
-    pub fn load_file(&mut self, path: &Path) -> Result<Vec<String>, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_path_buf(), e))?;
-        let mut warnings = Vec::new();
-        let pairs = mq_common::config::parse_properties(&text)
-            .map_err(|e| ConfigError::Parse(path.to_path_buf(), e.to_string()))?;
-        for (k, v) in pairs {
-            if !self.apply(&k, &v)? {
-                warnings.push(format!("{}: unknown key {k} ignored", path.display()));
-            }
-        }
-        Ok(warnings)
     }
 
     /// Reads need no login.
     pub fn reads_open(&self) -> bool {
         self.read_only_open && !self.login_required
     }
+
+    /// TPS sampling interval.
+    pub fn sample_interval(&self) -> Duration {
+        Duration::from_secs(self.sample_interval_secs.max(1))
+    }
+
+    /// Per broker call timeout.
+    pub fn broker_timeout(&self) -> Duration {
+        Duration::from_millis(self.broker_timeout_millis.max(100))
+    }
+
+    /// How long cluster info / topic lists are cached.
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_millis(self.cluster_cache_millis)
+    }
+
+    /// Session lifetime.
+    pub fn session_ttl(&self) -> Duration {
+        Duration::from_secs(self.session_ttl_secs.max(60))
+    }
+
+    /// The HTTP listener's limits.
+    pub fn http_limits(&self) -> mq_common::http::HttpLimits {
+        mq_common::http::HttpLimits {
+            header_read_timeout: Duration::from_secs(self.http_header_timeout_secs.max(1)),
+            max_connections: self.http_max_connections.max(1),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mq_common::config::{load_layered_with_env, ConfigKeys};
 
     #[test]
     fn file_loads_with_warnings_for_unknown_keys() {
@@ -182,9 +165,11 @@ mod tests {
         )
         .unwrap();
         let mut s = Settings::default();
-        let w = s.load_file(&p).unwrap();
-        assert_eq!(s.namesrv, vec!["h:1"]);
+        let env = vec![("MQCONSOLE_SESSION_TTL_SECS".to_string(), "120".to_string())];
+        let w = load_layered_with_env(&mut s, Some(&p), ENV_PREFIX, env, &[]).unwrap();
+        assert_eq!(s.namesrv.0, vec!["h:1"]);
         assert!(!s.reads_open());
+        assert_eq!(s.session_ttl(), Duration::from_secs(120));
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("mystery"));
     }
@@ -193,12 +178,13 @@ mod tests {
     fn keys_apply() {
         let mut s = Settings::default();
         assert!(s.apply("rocketmq.config.namesrvAddrs", "a:1;b:2").unwrap());
-        assert_eq!(s.namesrv, vec!["a:1", "b:2"]);
+        assert_eq!(s.namesrv.0, vec!["a:1", "b:2"]);
+        assert!(s.apply("rocketmq.config.namesrvAddrs", " ; ").is_err());
         assert!(s.apply("loginRequired", "true").unwrap());
         assert!(!s.reads_open());
         assert!(s.apply("loginRequired", "maybe").is_err());
         assert!(!s.apply("nope", "1").unwrap());
         s.apply("server.port", "9999").unwrap();
-        assert_eq!(s.listen, "0.0.0.0:9999");
+        assert_eq!(s.listen_addr(), "0.0.0.0:9999");
     }
 }

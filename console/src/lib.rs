@@ -5,6 +5,7 @@
 //! * [`api`]: HTTP routes, one module per page family.
 //! * [`auth`]: login for writes (PBKDF2 password hash, HMAC-signed session token).
 //! * [`sampler`]: background TPS sampling for the overview charts.
+#![forbid(unsafe_code)]
 
 pub mod api;
 pub mod assets;

@@ -6,6 +6,7 @@
 //! ```
 //! The default listen address is `0.0.0.0:8180` (all interfaces, like Apache's dashboard);
 //! pass `--listen 127.0.0.1:8180` to keep it local.
+#![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,9 +14,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use mq_common::config::load_layered;
 use mq_console::auth::Auth;
 use mq_console::backend::{fake::FakeBackend, remote::RemoteBackend, Backend};
-use mq_console::config::{split_addrs, Settings};
+use mq_console::config::{Settings, ENV_PREFIX};
 use mq_console::metrics::Metrics;
 use mq_console::sampler::Sampler;
 use mq_console::state::AppState;
@@ -54,34 +56,29 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let mut settings = Settings::default();
-    if let Some(path) = &cli.config {
-        for w in settings.load_file(path).with_context(|| format!("loading {}", path.display()))? {
-            tracing::warn!("{w}");
-        }
-    }
+    let mut cli_sets = Vec::new();
     if let Some(n) = &cli.namesrv {
-        let addrs = split_addrs(n);
-        anyhow::ensure!(
-            !addrs.is_empty(),
-            "--namesrv / NAMESRV_ADDR is empty; use host:port[;host:port]"
-        );
-        settings.namesrv = addrs;
+        cli_sets.push(("namesrvAddr".to_string(), n.clone()));
     }
     if let Some(l) = &cli.listen {
-        settings.listen = l.clone();
+        // An explicit --listen wins over a `server.port` from the file.
+        cli_sets.push(("listen".to_string(), l.clone()));
+        cli_sets.push(("server.port".to_string(), String::new()));
     }
     if let Some(d) = &cli.data_path {
-        settings.data_path = d.clone();
+        cli_sets.push(("dataPath".to_string(), d.display().to_string()));
     }
-    let listen: SocketAddr = settings
-        .listen
-        .parse()
-        .with_context(|| format!("bad listen address {:?}", settings.listen))?;
+    for w in load_layered(&mut settings, cli.config.as_deref(), ENV_PREFIX, &cli_sets)? {
+        tracing::warn!("{w}");
+    }
+    let listen_addr = settings.listen_addr();
+    let listen: SocketAddr =
+        listen_addr.parse().with_context(|| format!("bad listen address {listen_addr:?}"))?;
 
     let setup = Auth::load(
         &settings.data_path,
         settings.admin_password.as_deref(),
-        settings.session_ttl,
+        settings.session_ttl(),
         settings.reads_open(),
     )
     .with_context(|| format!("preparing {}", settings.data_path.display()))?;
@@ -102,27 +99,27 @@ async fn main() -> anyhow::Result<()> {
         Arc::new(fb)
     } else {
         Arc::new(RemoteBackend::new(
-            settings.namesrv.clone(),
-            settings.broker_timeout,
-            settings.cache_ttl,
+            settings.namesrv.0.clone(),
+            settings.broker_timeout(),
+            settings.cache_ttl(),
         ))
     };
-    let sampler = Arc::new(Sampler::new(settings.sample_interval));
+    let sampler = Arc::new(Sampler::new(settings.sample_interval()));
     let sampler_task = sampler.spawn(backend.clone());
     let state = AppState {
         backend,
         auth: Arc::new(setup.auth),
         sampler,
         metrics: Arc::new(Metrics::default()),
-        request_timeout: settings.broker_timeout * 4,
-        namesrv: settings.namesrv.clone(),
+        request_timeout: settings.broker_timeout() * 4,
+        namesrv: settings.namesrv.0.clone(),
     };
     let app = mq_console::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(addr = %listener.local_addr()?, namesrv = ?settings.namesrv, reads_open = settings.reads_open(), "mqconsole listening");
-    mq_common::http::serve(listener, app, settings.http, shutdown_signal()).await;
+    tracing::info!(addr = %listener.local_addr()?, namesrv = ?settings.namesrv.0, reads_open = settings.reads_open(), "mqconsole listening");
+    mq_common::http::serve(listener, app, settings.http_limits(), shutdown_signal()).await;
     sampler_task.abort();
     tracing::info!("mqconsole stopped");
     Ok(())

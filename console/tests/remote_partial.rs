@@ -16,7 +16,7 @@ use mq_common::protocol::body::{
 };
 use mq_common::protocol::codes::{request, response};
 use mq_common::protocol::RemotingCommand;
-use mq_common::remoting::{Channel, RemotingServer, RequestHandler, ServerConfig};
+use mq_common::remoting::{Channel, RemotingServer, Reply, RequestHandler, ServerConfig};
 use mq_console::auth::Auth;
 use mq_console::backend::remote::RemoteBackend;
 use mq_console::backend::{Backend, BackendError};
@@ -36,8 +36,8 @@ fn route_of(cluster: &ClusterInfo) -> TopicRouteData {
 }
 
 impl RequestHandler for Namesrv {
-    async fn handle(&self, _ch: &Channel, req: RemotingCommand) -> Option<RemotingCommand> {
-        Some(match req.code {
+    async fn handle(&self, _ch: &Channel, req: RemotingCommand) -> Reply {
+        Ok(Some(match req.code {
             request::GET_BROKER_CLUSTER_INFO => {
                 RemotingCommand::success().with_body(to_json(&self.cluster))
             }
@@ -48,15 +48,15 @@ impl RequestHandler for Namesrv {
                 RemotingCommand::success().with_body(to_json(&route_of(&self.cluster)))
             }
             _ => RemotingCommand::error(response::REQUEST_CODE_NOT_SUPPORTED, "not scripted"),
-        })
+        }))
     }
 }
 
 struct Broker;
 
 impl RequestHandler for Broker {
-    async fn handle(&self, _ch: &Channel, req: RemotingCommand) -> Option<RemotingCommand> {
-        Some(match req.code {
+    async fn handle(&self, _ch: &Channel, req: RemotingCommand) -> Reply {
+        Ok(Some(match req.code {
             request::GET_BROKER_RUNTIME_INFO => {
                 let t = KvTable { table: BTreeMap::from([("brokerVersionDesc".to_string(), "V4_9_4".to_string()), ("msgPutTotalTodayNow".to_string(), "7".to_string())]) };
                 RemotingCommand::success().with_body(to_json(&t))
@@ -77,7 +77,7 @@ impl RequestHandler for Broker {
                 RemotingCommand::success().with_body(to_json(&w))
             }
             _ => RemotingCommand::error(response::REQUEST_CODE_NOT_SUPPORTED, "not scripted"),
-        })
+        }))
     }
 }
 

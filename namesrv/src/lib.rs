@@ -10,6 +10,7 @@
 //! - [`processor`]: one file per request family, and the dispatcher.
 //! - [`scanner`]: the expiry service.
 //! - [`controller`]: start/shutdown of the whole server (in-process for tests).
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod config;

@@ -5,6 +5,7 @@
 //! ```
 //! Configuration precedence: defaults < `-c` file < `MQNAMESRV_*` environment < command line.
 //! `RUST_LOG` controls logging (default `info`). SIGINT/SIGTERM shut down gracefully.
+#![forbid(unsafe_code)]
 
 use std::io::Write;
 use std::path::PathBuf;

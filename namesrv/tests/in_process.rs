@@ -195,11 +195,10 @@ async fn eviction_after_short_expiry_then_reregistration() {
     assert!(route(&c, &addr, "TopicA").await.is_some());
 
     // Stay connected but silent: only the scanner can remove it.
-    let gone = wait_until(Duration::from_secs(15), || async {
+    wait_until("broker evicted after its expiry", Duration::from_secs(15), || async {
         route(&client(), &addr, "TopicA").await.is_none()
     })
     .await;
-    assert!(gone, "broker evicted after its expiry");
     assert_eq!(ns.state().routes.live_broker_count(), 0);
     let info: ClusterInfo = serde_json::from_slice(
         &c.invoke(&addr, RemotingCommand::request(req::GET_BROKER_CLUSTER_INFO), T)
@@ -267,11 +266,12 @@ async fn closed_registration_connection_unregisters_at_once() {
     let c = client();
     assert!(route(&c, &addr, "Gone").await.is_some());
     drop(broker);
-    let gone = wait_until(Duration::from_secs(10), || async {
-        route(&client(), &addr, "Gone").await.is_none()
-    })
+    wait_until(
+        "closing the registration connection removes the broker",
+        Duration::from_secs(10),
+        || async { route(&client(), &addr, "Gone").await.is_none() },
+    )
     .await;
-    assert!(gone, "closing the registration connection removes the broker");
 
     // A broker that re-registered on a new connection is not removed when the old one closes.
     let mut old = TcpStream::connect(&addr).await.unwrap();
@@ -512,12 +512,10 @@ async fn slaves_learn_their_master_and_keep_routes_until_last_address_goes() {
     assert_eq!(r.broker_datas[0].broker_addrs.get("1").map(String::as_str), Some("10.0.0.2:10911"));
     // The slave's connection closes: now the broker name and its routes go.
     s.close_all();
-    assert!(
-        wait_until(Duration::from_secs(10), || async {
-            route(&client(), &addr, "R").await.is_none()
-        })
-        .await
-    );
+    wait_until("routes gone with the last address", Duration::from_secs(10), || async {
+        route(&client(), &addr, "R").await.is_none()
+    })
+    .await;
     ns.shutdown().await;
 }
 

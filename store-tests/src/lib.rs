@@ -1,4 +1,5 @@
 //! Helpers shared by the store tests and the crash-writer child binary.
+#![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -8,6 +8,7 @@ use mq_broker::store::*;
 use mq_common::message::property::{DELAY, REAL_QID, REAL_TOPIC};
 use mq_common::message::sysflag::{TRANSACTION_PREPARED_TYPE, TRANSACTION_ROLLBACK_TYPE};
 use mq_common::message::{decode_all, java_hash, MessageExt, RecordView};
+use mq_common::protocol::body::system_topics::SCHEDULE_TOPIC;
 use mq_store_tests::{msg, small_config};
 
 #[test]

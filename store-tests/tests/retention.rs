@@ -145,14 +145,11 @@ fn manual_trigger_deletes_expired_files() {
     age(&cl[0], 1000);
     store.start().unwrap();
     store.trigger_delete_files();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while files(dir.path(), "commitlog").first() == Some(&cl[0]) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "manual trigger did not delete the expired file"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    mq_test_support::wait_until_blocking(
+        "the manual trigger to delete the expired file",
+        Duration::from_secs(20),
+        || files(dir.path(), "commitlog").first() != Some(&cl[0]),
+    );
     assert_eq!(store.get_min_phy_offset(), 64 * 1024);
     store.shutdown().unwrap();
 }

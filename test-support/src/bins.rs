@@ -41,16 +41,3 @@ pub fn ensure_bins(bins: &[&str], packages: &[&str]) -> PathBuf {
 /// The server binaries and the packages that build them.
 pub(crate) const SERVER_BINS: [&str; 2] = ["mqnamesrv", "mqbroker"];
 pub(crate) const SERVER_PACKAGES: [&str; 2] = ["mq-namesrv", "mq-broker"];
-
-/// Whether real `mqnamesrv`/`mqbroker` binaries exist (builds them if missing). Early on main
-/// they were stubs without `--configFile`; tests skip rather than fail then.
-pub fn binaries_available() -> bool {
-    let dir = ensure_bins(&SERVER_BINS, &SERVER_PACKAGES);
-    SERVER_BINS.iter().all(|b| {
-        Command::new(dir.join(b))
-            .arg("--help")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).contains("--configFile"))
-            .unwrap_or(false)
-    })
-}

@@ -31,9 +31,9 @@ pub mod proc;
 pub mod stack;
 pub mod wait;
 
-pub use bins::{binaries_available, ensure_bins, target_dir};
+pub use bins::{ensure_bins, target_dir};
 pub use hostile::{half_sent_requests, HalfSent};
 pub use ports::free_port;
 pub use proc::{anon_rss_bytes, open_fds, rss_bytes, written_bytes, Proc};
 pub use stack::{Stack, StackOptions};
-pub use wait::wait_until;
+pub use wait::{poll_until, wait_until, wait_until_blocking, Ready};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mq_common::protocol::body::TopicConfig;
 
-use crate::bins::{binaries_available, ensure_bins, SERVER_BINS, SERVER_PACKAGES};
+use crate::bins::{ensure_bins, SERVER_BINS, SERVER_PACKAGES};
 use crate::ports::free_port;
 use crate::proc::Proc;
 use crate::wait::wait_until;
@@ -169,20 +169,6 @@ impl Stack {
             }
         }
         s
-    }
-
-    /// [`Stack::start`], or `None` (with a note) when the server binaries are not real yet;
-    /// with `RMQ_REQUIRE_STACK` set that is a failure instead.
-    pub async fn start_or_skip(opts: StackOptions) -> Option<Stack> {
-        if !binaries_available() {
-            assert!(
-                std::env::var_os("RMQ_REQUIRE_STACK").is_none(),
-                "mqnamesrv/mqbroker binaries are not available"
-            );
-            eprintln!("SKIPPED: mqnamesrv/mqbroker binaries are not available");
-            return None;
-        }
-        Some(Stack::start(opts).await)
     }
 
     /// Start one more broker `name` in the cluster (on a fresh port and store); returns its

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use mq_common::config::{load_layered, ConfigEntry, ConfigError, ConfigKeys};
+use mq_common::config::{load_layered, ConfigError};
 
 use super::BrokerConfig;
 
@@ -12,19 +12,6 @@ pub const ENV_PREFIX: &str = "MQBROKER";
 
 /// Why the configuration was refused.
 pub type ConfigLoadError = ConfigError;
-
-impl ConfigKeys for BrokerConfig {
-    fn apply(&mut self, key: &str, value: &str) -> Result<bool, String> {
-        BrokerConfig::apply(self, key, value)
-    }
-
-    fn entries(&self) -> Vec<ConfigEntry> {
-        BrokerConfig::entries(self)
-            .into_iter()
-            .map(|(key, value, important)| ConfigEntry { key, value, important })
-            .collect()
-    }
-}
 
 /// Load `file`, the environment and `cli` into `cfg`. Returns warnings (unknown keys); an
 /// invalid value is an error naming the key.

@@ -8,13 +8,15 @@
 
 use std::path::{Path, PathBuf};
 
+use mq_common::config::ConfigKeys;
+
 use super::BrokerConfig;
 
 /// Where [`persist`] writes `cfg`.
 pub fn config_file_path(cfg: &BrokerConfig) -> PathBuf {
     cfg.config_file
         .clone()
-        .unwrap_or_else(|| cfg.store_path_root_dir.join("config").join("broker.properties"))
+        .unwrap_or_else(|| cfg.store.store_path_root_dir.join("config").join("broker.properties"))
 }
 
 /// Escape a key or value for a Java properties file (`\`, line breaks, and `=`/`:`/`#`/`!`
@@ -46,10 +48,10 @@ fn escape(s: &str, is_key: bool) -> String {
 /// The configuration as properties text (every key, Java names).
 pub fn render(cfg: &BrokerConfig) -> String {
     let mut text = String::from("# rmq broker configuration, rewritten by UPDATE_BROKER_CONFIG\n");
-    for (k, v, _) in cfg.entries() {
-        text.push_str(&escape(k, true));
+    for e in cfg.entries() {
+        text.push_str(&escape(e.key, true));
         text.push('=');
-        text.push_str(&escape(&v, false));
+        text.push_str(&escape(&e.value, false));
         text.push('\n');
     }
     text

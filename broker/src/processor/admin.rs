@@ -18,50 +18,46 @@ use mq_common::protocol::header::{
 use mq_common::protocol::{lenient_json, RemotingCommand};
 use mq_common::remoting::Channel;
 
-use super::consumer_manage::try_header;
-use super::{err, header};
+use super::{err, header, Reply};
 use crate::broker::Broker;
 use crate::json_file::JsonFile;
 
 /// Answer an admin change once it is on disk (the config writer batches it with concurrent
 /// changes): success, or SYSTEM_ERROR naming the file that could not be written.
-async fn durable(file: &JsonFile, generation: Option<u64>) -> RemotingCommand {
-    match generation {
-        Some(g) => match file.written(g).await {
-            Ok(()) => RemotingCommand::success(),
-            Err(why) => err(response::SYSTEM_ERROR, why),
-        },
-        None => RemotingCommand::success(),
+async fn durable(file: &JsonFile, generation: Option<u64>) -> Reply {
+    if let Some(g) = generation {
+        file.written(g).await.map_err(|why| err(response::SYSTEM_ERROR, why))?;
     }
+    Ok(Some(RemotingCommand::success()))
 }
 
 /// UPDATE_AND_CREATE_TOPIC (17).
-pub async fn create_topic(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
-    let h: CreateTopicRequestHeader = try_header!(req);
+pub async fn create_topic(b: &Broker, req: &RemotingCommand) -> Reply {
+    let h: CreateTopicRequestHeader = header(req)?;
     if let Err(why) = validate_topic(&h.topic) {
-        return err(response::SYSTEM_ERROR, why);
+        return Err(err(response::SYSTEM_ERROR, why));
     }
     if h.topic == b.cfg.broker_cluster_name {
-        return err(
+        return Err(err(
             response::SYSTEM_ERROR,
             format!("the topic[{}] is conflict with system reserved words (cluster name)", h.topic),
-        );
+        ));
     }
     if !(0..8).contains(&h.perm) {
-        return err(response::SYSTEM_ERROR, format!("perm {} is invalid (0..7)", h.perm));
+        return Err(err(response::SYSTEM_ERROR, format!("perm {} is invalid (0..7)", h.perm)));
     }
     if h.read_queue_nums <= 0
         || h.write_queue_nums <= 0
         || h.read_queue_nums > 1024
         || h.write_queue_nums > 1024
     {
-        return err(
+        return Err(err(
             response::SYSTEM_ERROR,
             format!(
                 "queue numbers must be 1..1024 (read {}, write {})",
                 h.read_queue_nums, h.write_queue_nums
             ),
-        );
+        ));
     }
     let mut tc = TopicConfig::new(h.topic.clone(), h.read_queue_nums, h.perm);
     tc.write_queue_nums = h.write_queue_nums;
@@ -76,15 +72,15 @@ pub async fn create_topic(b: &Broker, req: &RemotingCommand) -> RemotingCommand 
 }
 
 /// DELETE_TOPIC_IN_BROKER (215).
-pub async fn delete_topic(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
-    let h: TopicRequestHeader = try_header!(req);
+pub async fn delete_topic(b: &Broker, req: &RemotingCommand) -> Reply {
+    let h: TopicRequestHeader = header(req)?;
     if mq_common::protocol::body::system_topics::is_not_allowed_to_send(&h.topic)
         || h.topic == mq_common::protocol::body::system_topics::TBW102
     {
-        return err(
+        return Err(err(
             response::SYSTEM_ERROR,
             format!("the topic[{}] is a system topic and cannot be deleted", h.topic),
-        );
+        ));
     }
     let g = b.topics.delete(&h.topic);
     b.offsets.remove_topic(&h.topic);
@@ -93,37 +89,42 @@ pub async fn delete_topic(b: &Broker, req: &RemotingCommand) -> RemotingCommand 
 }
 
 /// GET_ALL_TOPIC_CONFIG (21) / GET_TOPIC_CONFIG_LIST (22).
-pub fn all_topic_config(b: &Broker) -> RemotingCommand {
+pub fn all_topic_config(b: &Broker) -> Reply {
     // Java 5 answers with TopicConfigAndMappingSerializeWrapper (empty mappings here).
-    RemotingCommand::success().with_body(to_json(&b.topics.wrapper().with_empty_mappings()))
+    Ok(Some(
+        RemotingCommand::success().with_body(to_json(&b.topics.wrapper().with_empty_mappings())),
+    ))
 }
 
 /// GET_TOPIC_NAME_LIST (23).
-pub fn topic_name_list(b: &Broker) -> RemotingCommand {
-    RemotingCommand::success().with_body(to_json(&TopicList {
+pub fn topic_name_list(b: &Broker) -> Reply {
+    Ok(Some(RemotingCommand::success().with_body(to_json(&TopicList {
         topic_list: b.topics.names(),
         broker_addr: Some(b.cfg.broker_addr()),
-    }))
+    }))))
 }
 
 /// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200): body = SubscriptionGroupConfig JSON.
-pub async fn create_group(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+pub async fn create_group(b: &Broker, req: &RemotingCommand) -> Reply {
     let cfg: SubscriptionGroupConfig = match lenient_json::from_slice(&req.body) {
         Ok(c) => c,
         Err(e) => {
-            return err(response::SYSTEM_ERROR, format!("bad SubscriptionGroupConfig body: {e}"))
+            return Err(err(
+                response::SYSTEM_ERROR,
+                format!("bad SubscriptionGroupConfig body: {e}"),
+            ))
         }
     };
     if cfg.group_name.is_empty() {
-        return err(response::SYSTEM_ERROR, "groupName is empty");
+        return Err(err(response::SYSTEM_ERROR, "groupName is empty"));
     }
     let g = b.groups.update(cfg);
     durable(&b.groups.file, Some(g)).await
 }
 
 /// DELETE_SUBSCRIPTIONGROUP (207).
-pub async fn delete_group(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
-    let h: DeleteSubscriptionGroupRequestHeader = try_header!(req);
+pub async fn delete_group(b: &Broker, req: &RemotingCommand) -> Reply {
+    let h: DeleteSubscriptionGroupRequestHeader = header(req)?;
     let g = b.groups.delete(&h.group_name);
     if h.clean_offset == Some(true) {
         b.offsets.remove_group(&h.group_name);
@@ -132,27 +133,27 @@ pub async fn delete_group(b: &Broker, req: &RemotingCommand) -> RemotingCommand 
 }
 
 /// GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201).
-pub fn all_groups(b: &Broker) -> RemotingCommand {
-    RemotingCommand::success().with_body(to_json(&b.groups.wrapper()))
+pub fn all_groups(b: &Broker) -> Reply {
+    Ok(Some(RemotingCommand::success().with_body(to_json(&b.groups.wrapper()))))
 }
 
 /// GET_ALL_CONSUMER_OFFSET (43).
-pub fn all_consumer_offset(b: &Broker) -> RemotingCommand {
-    RemotingCommand::success().with_body(b.offsets.to_json(false))
+pub fn all_consumer_offset(b: &Broker) -> Reply {
+    Ok(Some(RemotingCommand::success().with_body(b.offsets.to_json(false))))
 }
 
 /// GET_ALL_DELAY_OFFSET (45).
-pub fn all_delay_offset(b: &Broker) -> RemotingCommand {
-    RemotingCommand::success().with_body(b.schedule.to_json())
+pub fn all_delay_offset(b: &Broker) -> Reply {
+    Ok(Some(RemotingCommand::success().with_body(b.schedule.to_json())))
 }
 
 /// INVOKE_BROKER_TO_RESET_OFFSET (222): reset a group's offsets of a topic to the first
 /// message stored at/after `timestamp` (−1 = max offset), store them, and push
 /// RESET_CONSUMER_CLIENT_OFFSET to the group's online consumers.
-pub fn reset_offset(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
-    let h: ResetOffsetRequestHeader = try_header!(req);
+pub fn reset_offset(b: &Broker, req: &RemotingCommand) -> Reply {
+    let h: ResetOffsetRequestHeader = header(req)?;
     let Some(tc) = b.topics.get(&h.topic) else {
-        return err(response::TOPIC_NOT_EXIST, format!("topic[{}] not exist", h.topic));
+        return Err(err(response::TOPIC_NOT_EXIST, format!("topic[{}] not exist", h.topic)));
     };
     let force = h.is_force.unwrap_or(true);
     let mut table = MqKeyed::default();
@@ -185,30 +186,26 @@ pub fn reset_offset(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
             .with_body(json.clone());
         c.channel.send_oneway(cmd);
     }
-    RemotingCommand::success().with_body(json)
+    Ok(Some(RemotingCommand::success().with_body(json)))
 }
 
 /// GET_CONSUMER_RUNNING_INFO (307) / CONSUME_MESSAGE_DIRECTLY (309): forward to the named
 /// client's connection and relay its answer.
-pub fn forward_to_client(
-    b: &Arc<Broker>,
-    ch: &Channel,
-    req: RemotingCommand,
-) -> Option<RemotingCommand> {
+pub fn forward_to_client(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
     let (group, client_id) = if req.code == rq::GET_CONSUMER_RUNNING_INFO {
-        match header::<GetConsumerRunningInfoRequestHeader>(&req) {
-            Ok(h) => (h.consumer_group, h.client_id),
-            Err(e) => return Some(e),
+        {
+            let h = header::<GetConsumerRunningInfoRequestHeader>(&req)?;
+            (h.consumer_group, h.client_id)
         }
     } else {
         match header::<ConsumeMessageDirectlyRequestHeader>(&req) {
             Ok(h) => (h.consumer_group, h.client_id.unwrap_or_default()),
-            Err(e) => return Some(e),
+            Err(e) => return Err(e),
         }
     };
     let Some(target) = b.consumers.channels(&group).into_iter().find(|c| c.client_id == client_id)
     else {
-        return Some(err(
+        return Err(err(
             response::CONSUMER_NOT_ONLINE,
             format!("The Consumer <{client_id}> not online"),
         ));
@@ -229,9 +226,7 @@ pub fn forward_to_client(
         });
         match found {
             Some(rec) => fwd.body = rec,
-            None => {
-                return Some(err(response::SYSTEM_ERROR, format!("message {msg_id} not found")))
-            }
+            None => return Err(err(response::SYSTEM_ERROR, format!("message {msg_id} not found"))),
         }
     }
     let opaque = req.opaque;
@@ -248,5 +243,5 @@ pub fn forward_to_client(
         };
         ch.respond(opaque, resp);
     });
-    None
+    Ok(None)
 }

@@ -14,26 +14,11 @@ use mq_common::protocol::header::{
 };
 use mq_common::protocol::{now_millis, RemotingCommand};
 
-use super::consumer_manage::try_header;
-use super::{err, header};
+use super::{err, header, Reply};
 use crate::broker::Broker;
 
-/// Percentage of the store disk in use (0.0..1.0), like Java's `commitLogDiskRatio`.
-fn disk_ratio(path: &std::path::Path) -> f64 {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return 0.0 };
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: valid NUL-terminated path and a zeroed out-struct.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 || st.f_blocks == 0 {
-        return 0.0;
-    }
-    let total = st.f_blocks as f64;
-    let free = st.f_bavail as f64;
-    (total - free) / total
-}
-
 /// GET_BROKER_RUNTIME_INFO (28): KvTable with Java's key names.
-pub fn runtime_info(b: &Broker) -> RemotingCommand {
+pub fn runtime_info(b: &Broker) -> Reply {
     let (put_today, get_today) = b.stats.today();
     let t10 = b.stats.tps(10);
     let t60 = b.stats.tps(60);
@@ -84,8 +69,8 @@ pub fn runtime_info(b: &Broker) -> RemotingCommand {
     put("commitLogMinOffset", min_phy.to_string());
     put("commitLogMaxOffset", max_phy.to_string());
     put("dispatchBehindBytes", "0".into());
-    put("commitLogDiskRatio", format!("{:.4}", disk_ratio(&b.cfg.store_path_root_dir)));
-    put("consumeQueueDiskRatio", format!("{:.4}", disk_ratio(&b.cfg.store_path_root_dir)));
+    let root = b.store.root_dir();
+    put("consumeQueueDiskRatio", format!("{:.4}", crate::store::disk_usage_ratio(root)));
     put("sendThreadPoolQueueSize", "0".into());
     put("sendThreadPoolQueueCapacity", "10000".into());
     put("pullThreadPoolQueueSize", "0".into());
@@ -105,14 +90,14 @@ pub fn runtime_info(b: &Broker) -> RemotingCommand {
     put("consumeQueueCount", i.consume_queue_count.to_string());
     put("indexFileCount", i.index_file_count.to_string());
     put("storeType", "file".into());
-    RemotingCommand::success().with_body(to_json(&t))
+    Ok(Some(RemotingCommand::success().with_body(to_json(&t))))
 }
 
 /// GET_TOPIC_STATS_INFO (202).
-pub fn topic_stats(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
-    let h: TopicRequestHeader = try_header!(req);
+pub fn topic_stats(b: &Broker, req: &RemotingCommand) -> Reply {
+    let h: TopicRequestHeader = header(req)?;
     let Some(tc) = b.topics.get(&h.topic) else {
-        return err(response::TOPIC_NOT_EXIST, format!("topic[{}] not exist", h.topic));
+        return Err(err(response::TOPIC_NOT_EXIST, format!("topic[{}] not exist", h.topic)));
     };
     let mut table = TopicStatsTable::default();
     for q in 0..tc.write_queue_nums.max(tc.read_queue_nums) {
@@ -131,13 +116,13 @@ pub fn topic_stats(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
             },
         );
     }
-    RemotingCommand::success().with_body(table.to_json())
+    Ok(Some(RemotingCommand::success().with_body(table.to_json())))
 }
 
 /// GET_CONSUME_STATS (208). `consumeTps` = messages/s the group pulled from this broker over
 /// the last ~10 s (all its topics).
-pub fn consume_stats(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
-    let h: GetConsumeStatsRequestHeader = try_header!(req);
+pub fn consume_stats(b: &Broker, req: &RemotingCommand) -> Reply {
+    let h: GetConsumeStatsRequestHeader = header(req)?;
     let topics: Vec<String> = match h.topic.as_deref().filter(|t| !t.is_empty()) {
         Some(t) => vec![t.to_string()],
         None => {
@@ -170,17 +155,17 @@ pub fn consume_stats(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
         && h.topic.is_some()
         && b.topics.get(h.topic.as_deref().unwrap_or("")).is_none()
     {
-        return err(
+        return Err(err(
             response::TOPIC_NOT_EXIST,
             format!("topic[{}] not exist", h.topic.unwrap_or_default()),
-        );
+        ));
     }
-    RemotingCommand::success().with_body(stats.to_json())
+    Ok(Some(RemotingCommand::success().with_body(stats.to_json())))
 }
 
 /// GET_CONSUMER_CONNECTION_LIST (203).
-pub fn consumer_connections(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
-    let h: ConsumerGroupRequestHeader = try_header!(req);
+pub fn consumer_connections(b: &Broker, req: &RemotingCommand) -> Reply {
+    let h: ConsumerGroupRequestHeader = header(req)?;
     let body = b.consumers.with_group(&h.consumer_group, |g| ConsumerConnection {
         connection_set: g
             .channels
@@ -203,24 +188,24 @@ pub fn consumer_connections(b: &Broker, req: &RemotingCommand) -> RemotingComman
     });
     match body {
         Some(c) if !c.connection_set.is_empty() => {
-            RemotingCommand::success().with_body(to_json(&c))
+            Ok(Some(RemotingCommand::success().with_body(to_json(&c))))
         }
-        _ => err(
+        _ => Err(err(
             response::CONSUMER_NOT_ONLINE,
             format!("the consumer group[{}] not online", h.consumer_group),
-        ),
+        )),
     }
 }
 
 /// GET_PRODUCER_CONNECTION_LIST (204).
-pub fn producer_connections(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
-    let h: ProducerGroupRequestHeader = try_header!(req);
+pub fn producer_connections(b: &Broker, req: &RemotingCommand) -> Reply {
+    let h: ProducerGroupRequestHeader = header(req)?;
     let chans = b.producers.channels(&h.producer_group);
     if chans.is_empty() {
-        return err(
+        return Err(err(
             response::SYSTEM_ERROR,
             format!("the producer group[{}] not exist", h.producer_group),
-        );
+        ));
     }
     let body = ProducerConnection {
         connection_set: chans
@@ -233,28 +218,28 @@ pub fn producer_connections(b: &Broker, req: &RemotingCommand) -> RemotingComman
             })
             .collect(),
     };
-    RemotingCommand::success().with_body(to_json(&body))
+    Ok(Some(RemotingCommand::success().with_body(to_json(&body))))
 }
 
 /// QUERY_TOPIC_CONSUME_BY_WHO (300).
-pub fn topic_consumed_by(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
-    let h: TopicRequestHeader = try_header!(req);
+pub fn topic_consumed_by(b: &Broker, req: &RemotingCommand) -> Reply {
+    let h: TopicRequestHeader = header(req)?;
     let mut groups: BTreeSet<String> = b.offsets.groups_of_topic(&h.topic).into_iter().collect();
     groups.extend(b.consumers.groups_of_topic(&h.topic));
-    RemotingCommand::success().with_body(to_json(&GroupList { group_list: groups }))
+    Ok(Some(RemotingCommand::success().with_body(to_json(&GroupList { group_list: groups }))))
 }
 
 /// QUERY_TOPICS_BY_CONSUMER (343).
-pub fn topics_by_consumer(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
-    let h: QueryTopicsByConsumerRequestHeader = try_header!(req);
+pub fn topics_by_consumer(b: &Broker, req: &RemotingCommand) -> Reply {
+    let h: QueryTopicsByConsumerRequestHeader = header(req)?;
     let mut topics: BTreeSet<String> = b.offsets.topics_of_group(&h.group).into_iter().collect();
     b.consumers.with_group(&h.group, |g| {
         topics.extend(
             g.subscriptions.keys().filter(|t| !t.starts_with(system_topics::RETRY_PREFIX)).cloned(),
         )
     });
-    RemotingCommand::success().with_body(to_json(&TopicList {
+    Ok(Some(RemotingCommand::success().with_body(to_json(&TopicList {
         topic_list: topics.into_iter().collect(),
         broker_addr: Some(b.cfg.broker_addr()),
-    }))
+    }))))
 }

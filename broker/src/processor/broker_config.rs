@@ -1,101 +1,96 @@
 //! GET_BROKER_CONFIG (26) and UPDATE_BROKER_CONFIG (25).
 //!
 //! An update is all-or-nothing: a key that may never change on the wire (the store's on-disk
-//! layout, `configBlackList`) refuses the whole update with NO_PERMISSION, as Java's black
-//! list does; every other key is validated (broker, store and listener rules) before anything
-//! changes. Then the live keys take effect at once (`config/live.rs` lists them and the Java
-//! evidence), restart-only keys are only recorded, the whole configuration is rewritten to the
-//! running broker's config file (as Java's `Configuration.persist()`; never a path taken from
-//! the update itself), and the remark says which keys needed a restart, had no effect here, or
-//! were unknown.
+//! layout and paths, `configBlackList`: `config/black_list.rs`) refuses the whole update with
+//! NO_PERMISSION, as Java's black list does; every other key is validated (broker, store and
+//! listener rules) before anything changes. Then the live keys take effect at once
+//! (`config/live.rs` lists them and the Java evidence), restart-only keys are only recorded,
+//! the whole configuration is rewritten to the running broker's config file (as Java's
+//! `Configuration.persist()`; never a path taken from the update), and the remark says which
+//! keys needed a restart, had no effect here, or were unknown.
 
 use std::sync::atomic::Ordering;
 
-use mq_common::config::parse_properties;
+use mq_common::config::{parse_properties, ConfigKeys, KeyEffect};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::RemotingCommand;
 use mq_common::remoting::Channel;
 
-use super::err;
+use super::{err, Reply};
 use crate::broker::Broker;
-use crate::config::{config_file_path, key_effect, persist, KeyEffect};
+use crate::config::{config_file_path, persist, refused_on_the_wire};
 
 /// Serialises updates: validate → apply → persist must not interleave between two admins,
 /// or the file could end up with the older of two updates.
 static UPDATE_LOCK: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
 
 /// GET_BROKER_CONFIG (26): properties text of the current configuration (updates included).
-pub fn get_broker_config(b: &Broker) -> RemotingCommand {
+pub fn get_broker_config(b: &Broker) -> Reply {
     let cfg = b.live_cfg.read();
     let mut text = String::new();
-    for (k, v, _) in cfg.entries() {
-        text.push_str(k);
+    for e in cfg.entries() {
+        text.push_str(e.key);
         text.push('=');
-        text.push_str(&v);
+        text.push_str(&e.value);
         text.push('\n');
     }
     let version = serde_json::to_string(&b.topics.wrapper().data_version).unwrap_or_default();
-    RemotingCommand::success().with_ext("version", version).with_body(text.into_bytes())
+    Ok(Some(RemotingCommand::success().with_ext("version", version).with_body(text.into_bytes())))
 }
 
 /// UPDATE_BROKER_CONFIG (25): properties text body (Java `Properties` syntax).
-pub fn update_broker_config(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCommand {
+pub fn update_broker_config(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
     let text = String::from_utf8_lossy(&req.body);
     let props = match parse_properties(&text) {
         Ok(p) => p,
-        Err(e) => return err(response::SYSTEM_ERROR, format!("string2Properties error: {e}")),
+        Err(e) => return Err(err(response::SYSTEM_ERROR, format!("string2Properties error: {e}"))),
     };
     if props.is_empty() {
-        return err(response::SYSTEM_ERROR, "string2Properties error: no key=value in the body");
+        return Err(err(
+            response::SYSTEM_ERROR,
+            "string2Properties error: no key=value in the body",
+        ));
     }
     let _guard = UPDATE_LOCK.lock();
     let black_list = b.live_cfg.read().config_black_list.clone();
     let refused: Vec<&str> = props
         .iter()
         .map(|(k, _)| k.as_str())
-        .filter(|k| key_effect(k, &black_list) == KeyEffect::Refused)
+        .filter(|k| refused_on_the_wire(k, &black_list))
         .collect();
     if !refused.is_empty() {
         tracing::warn!(peer = %ch.peer_addr(), keys = ?refused, "UPDATE_BROKER_CONFIG refused: keys in the black list");
-        return err(
+        return Err(err(
             response::NO_PERMISSION,
             format!(
                 "Can not update config in black list: {} (the store's on-disk layout and paths are set in the config file of a stopped broker)",
                 refused.join(",")
             ),
-        );
+        ));
     }
     let mut next = b.live_cfg.read().clone();
     let (mut live, mut restart, mut no_effect, mut unknown) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (k, v) in &props {
         match next.apply(k, v) {
-            Ok(true) => match key_effect(k, &black_list) {
-                KeyEffect::Live => live.push((k.as_str(), v.as_str())),
-                KeyEffect::Restart => restart.push(k.as_str()),
-                KeyEffect::NoEffect => no_effect.push(k.as_str()),
-                KeyEffect::Refused => unreachable!("refused keys were answered above"),
+            Ok(true) => match next.key_effect(k) {
+                Some(KeyEffect::Live) => live.push((k.as_str(), v.as_str())),
+                Some(KeyEffect::Restart) => restart.push(k.as_str()),
+                Some(KeyEffect::NoEffect) | None => no_effect.push(k.as_str()),
             },
             Ok(false) => unknown.push(k.as_str()),
-            Err(why) => return err(response::SYSTEM_ERROR, why),
+            Err(why) => return Err(err(response::SYSTEM_ERROR, format!("{k}: {why}"))),
         }
     }
-    // Store keys are only recorded by BrokerConfig::apply; the store's own rules decide if
-    // they are valid. Check them all now so nothing is half-applied.
-    if let Err(why) = next.store_config() {
-        return err(response::SYSTEM_ERROR, why);
-    }
-    if next.max_message_size == 0 {
-        return err(response::SYSTEM_ERROR, "maxMessageSize: must be > 0");
-    }
-    // Restart-only listener keys must make a startable broker.
-    if let Err(why) = next.server_config() {
-        return err(response::SYSTEM_ERROR, why);
+    // Every key was parsed by its own rules above; now the relations between them, so
+    // nothing is half-applied.
+    if let Err(why) = next.validate() {
+        return Err(err(response::SYSTEM_ERROR, why));
     }
 
     // Apply the live keys. The store copies cannot fail now (same validation as above).
-    if next.broker_permission != b.perm.load(Ordering::Relaxed) {
-        b.perm.store(next.broker_permission, Ordering::Relaxed);
+    if next.broker_permission.0 != b.perm.load(Ordering::Relaxed) {
+        b.perm.store(next.broker_permission.0, Ordering::Relaxed);
         b.topics.changed.notify_one();
     }
     b.topics.set_auto_create(next.auto_create_topic_enable);
@@ -107,8 +102,8 @@ pub fn update_broker_config(b: &Broker, ch: &Channel, req: &RemotingCommand) -> 
         }
     }
 
-    // The running broker's file: `next` cannot move it (storePathRootDir is refused above,
-    // and the path is never taken from an update).
+    // The running broker's file: an update cannot move it (store paths are refused above,
+    // and the path is never taken from `next`).
     let path = config_file_path(&b.cfg);
     let persisted = persist(&next, &path);
     tracing::info!(?live, ?restart, ?unknown, file = %path.display(), "broker config updated");
@@ -132,5 +127,5 @@ pub fn update_broker_config(b: &Broker, ch: &Channel, req: &RemotingCommand) -> 
     if !notes.is_empty() {
         r.remark = Some(notes.join("; "));
     }
-    r
+    Ok(Some(r))
 }

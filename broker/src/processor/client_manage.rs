@@ -10,18 +10,17 @@ use mq_common::protocol::header::UnregisterClientRequestHeader;
 use mq_common::protocol::{lenient_json, now_millis, RemotingCommand};
 use mq_common::remoting::Channel;
 
-use super::consumer_manage::try_header;
-use super::{err, header};
+use super::{err, header, Reply};
 use crate::broker::Broker;
 use crate::consumer_manager::ClientChannel;
 
 /// HEART_BEAT (34).
-pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCommand {
+pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
     let hb: HeartbeatData = match lenient_json::from_slice(&req.body) {
         Ok(h) => h,
         Err(e) => {
             tracing::warn!(client = %ch.peer_addr(), error = %e, body = %String::from_utf8_lossy(&req.body[..req.body.len().min(600)]), "bad heartbeat body");
-            return err(response::SYSTEM_ERROR, format!("bad heartbeat body: {e}"));
+            return Err(err(response::SYSTEM_ERROR, format!("bad heartbeat body: {e}")));
         }
     };
     let now = now_millis();
@@ -70,12 +69,12 @@ pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCom
     for pd in hb.producer_data_set {
         b.producers.register(&pd.group_name, client.clone());
     }
-    RemotingCommand::success()
+    Ok(Some(RemotingCommand::success()))
 }
 
 /// UNREGISTER_CLIENT (35).
-pub fn unregister(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCommand {
-    let h: UnregisterClientRequestHeader = try_header!(req);
+pub fn unregister(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
+    let h: UnregisterClientRequestHeader = header(req)?;
     if let Some(g) = h.producer_group.as_deref().filter(|g| !g.is_empty()) {
         b.producers.unregister(g, ch.id());
     }
@@ -84,7 +83,7 @@ pub fn unregister(b: &Broker, ch: &Channel, req: &RemotingCommand) -> RemotingCo
             b.consumers.notify_ids_changed(g);
         }
     }
-    RemotingCommand::success()
+    Ok(Some(RemotingCommand::success()))
 }
 
 /// A connection closed: drop it from every group and tell the remaining members.
@@ -114,21 +113,24 @@ pub fn scan_expired(b: &Broker) {
 }
 
 /// LOCK_BATCH_MQ (41).
-pub fn lock_batch(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+pub fn lock_batch(b: &Broker, req: &RemotingCommand) -> Reply {
     let body: LockBatchRequestBody = match lenient_json::from_slice(&req.body) {
         Ok(v) => v,
-        Err(e) => return err(response::SYSTEM_ERROR, format!("bad lock body: {e}")),
+        Err(e) => return Err(err(response::SYSTEM_ERROR, format!("bad lock body: {e}"))),
     };
     let ok = b.locks.try_lock(&body.consumer_group, &body.client_id, &body.mq_set, now_millis());
-    RemotingCommand::success().with_body(to_json(&LockBatchResponseBody { lock_ok_mq_set: ok }))
+    Ok(Some(
+        RemotingCommand::success()
+            .with_body(to_json(&LockBatchResponseBody { lock_ok_mq_set: ok })),
+    ))
 }
 
 /// UNLOCK_BATCH_MQ (42).
-pub fn unlock_batch(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
+pub fn unlock_batch(b: &Broker, req: &RemotingCommand) -> Reply {
     let body: LockBatchRequestBody = match lenient_json::from_slice(&req.body) {
         Ok(v) => v,
-        Err(e) => return err(response::SYSTEM_ERROR, format!("bad unlock body: {e}")),
+        Err(e) => return Err(err(response::SYSTEM_ERROR, format!("bad unlock body: {e}"))),
     };
     b.locks.unlock(&body.consumer_group, &body.client_id, &body.mq_set);
-    RemotingCommand::success()
+    Ok(Some(RemotingCommand::success()))
 }

@@ -16,7 +16,7 @@ use mq_common::protocol::header::{
 use mq_common::protocol::RemotingCommand;
 use mq_common::remoting::Channel;
 
-use super::header;
+use super::{header, Reply};
 use crate::broker::Broker;
 use crate::long_polling::ParkSlot;
 use crate::store::GetMessageStatus;
@@ -49,12 +49,7 @@ fn fail(h_offset: i64, code: i32, remark: String) -> RemotingCommand {
 }
 
 /// Process a pull. `allow_suspend` is false when re-running a parked pull.
-pub fn process(
-    b: &Arc<Broker>,
-    ch: &Channel,
-    req: RemotingCommand,
-    allow_suspend: bool,
-) -> Option<RemotingCommand> {
+pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspend: bool) -> Reply {
     let h: PullMessageRequestHeader = match header(&req) {
         Ok(h) => h,
         Err(mut e) => {
@@ -67,46 +62,46 @@ pub fn process(
             };
             e.ext_fields.clear();
             mq_common::protocol::CommandHeader::write(&hdr, &mut e.ext_fields);
-            return Some(e);
+            return Err(e);
         }
     };
     if !b.readable() {
-        return Some(fail(
+        return Err(fail(
             h.queue_offset,
             response::NO_PERMISSION,
             format!("the broker[{}] pulling message is forbidden", b.cfg.broker_ip1),
         ));
     }
     let Some(consume_enable) = b.groups.consume_enabled(&h.consumer_group) else {
-        return Some(fail(
+        return Err(fail(
             h.queue_offset,
             response::SUBSCRIPTION_GROUP_NOT_EXIST,
             format!("subscription group [{}] does not exist", h.consumer_group),
         ));
     };
     if !consume_enable {
-        return Some(fail(
+        return Err(fail(
             h.queue_offset,
             response::NO_PERMISSION,
             format!("subscription group no permission, {}", h.consumer_group),
         ));
     }
     let Some((_wq, read_q, perm, _)) = b.topics.queue_info(&h.topic) else {
-        return Some(fail(
+        return Err(fail(
             h.queue_offset,
             response::TOPIC_NOT_EXIST,
             format!("topic[{}] not exist, apply first please!", h.topic),
         ));
     };
     if perm & PERM_READ == 0 {
-        return Some(fail(
+        return Err(fail(
             h.queue_offset,
             response::NO_PERMISSION,
             format!("the topic[{}] pulling message is forbidden", h.topic),
         ));
     }
     if h.queue_id < 0 || h.queue_id >= read_q {
-        return Some(fail(h.queue_offset, response::SYSTEM_ERROR, format!("queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{read_q}] consumer:[{}]", h.queue_id, h.topic, ch.peer_addr())));
+        return Err(fail(h.queue_offset, response::SYSTEM_ERROR, format!("queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{read_q}] consumer:[{}]", h.queue_id, h.topic, ch.peer_addr())));
     }
     let sub: Arc<SubscriptionData> =
         if h.sys_flag & PULL_FLAG_SUBSCRIPTION != 0 && h.subscription.is_some() {
@@ -119,7 +114,7 @@ pub fn process(
             ) {
                 Ok(s) => Arc::new(s),
                 Err(e) => {
-                    return Some(fail(
+                    return Err(fail(
                         h.queue_offset,
                         response::SUBSCRIPTION_PARSE_FAILED,
                         format!(
@@ -132,14 +127,14 @@ pub fn process(
             }
         } else {
             if !b.consumers.is_online(&h.consumer_group) {
-                return Some(fail(
+                return Err(fail(
                     h.queue_offset,
                     response::SUBSCRIPTION_NOT_EXIST,
                     format!("the consumer's group info not exist, group: {}", h.consumer_group),
                 ));
             }
             let Some(sub) = b.consumers.subscription(&h.consumer_group, &h.topic) else {
-                return Some(fail(
+                return Err(fail(
                     h.queue_offset,
                     response::SUBSCRIPTION_NOT_EXIST,
                     format!(
@@ -149,7 +144,7 @@ pub fn process(
                 ));
             };
             if sub.sub_version < h.sub_version.unwrap_or(0) {
-                return Some(fail(
+                return Err(fail(
                     h.queue_offset,
                     response::SUBSCRIPTION_NOT_LATEST,
                     "the consumer's subscription not latest".into(),
@@ -160,7 +155,7 @@ pub fn process(
     // Both sources are normalised, so a non-TAG type here is SQL92 (or unknown): this broker
     // evaluates tag filters only (Java without enablePropertyFilter refuses the same way).
     if !sub.is_tag_type() {
-        return Some(fail(
+        return Err(fail(
             h.queue_offset,
             response::SUBSCRIPTION_PARSE_FAILED,
             format!("expression type {} is not supported (TAG only)", sub.expression_type),
@@ -239,7 +234,9 @@ pub fn process(
         b.stats.get_msgs.fetch_add(r.messages.len() as u64, Ordering::Relaxed);
         b.stats.add_group_gets(&h.consumer_group, r.messages.len() as u64);
         b.stats.get_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
-        return Some(reply(code, None, next, r.min_offset, r.max_offset).with_body(body.freeze()));
+        return Ok(Some(
+            reply(code, None, next, r.min_offset, r.max_offset).with_body(body.freeze()),
+        ));
     }
     if code == response::PULL_NOT_FOUND && allow_suspend && h.sys_flag & PULL_FLAG_SUSPEND != 0 {
         let hold_ms = if b.live.long_polling_enable() {
@@ -249,7 +246,7 @@ pub fn process(
         };
         let Some(slot) = b.pull_hold.reserve(ch.id(), b.cfg.max_parked_pulls_per_connection) else {
             // Java clients retry a failed pull after 3 s: backoff, not a busy loop.
-            return Some(fail(
+            return Err(fail(
                 h.queue_offset,
                 response::SYSTEM_BUSY,
                 format!(
@@ -259,7 +256,7 @@ pub fn process(
             ));
         };
         park(b, ch, req, &h, codes, hold_ms, slot);
-        return None;
+        return Ok(None);
     }
     let remark = match code {
         response::PULL_OFFSET_MOVED => {
@@ -270,7 +267,7 @@ pub fn process(
         }
         _ => None,
     };
-    Some(reply(code, remark, next, r.min_offset, r.max_offset))
+    Ok(Some(reply(code, remark, next, r.min_offset, r.max_offset)))
 }
 
 /// Park a pull that found nothing; answer on arrival or when `hold_ms` is up.
@@ -304,7 +301,7 @@ fn park(
         if !woken {
             b.pull_hold.forget(&topic, queue_id, parked.id);
         }
-        if let Some(resp) = process(&b, &ch, req, false) {
+        if let Some(resp) = process(&b, &ch, req, false).unwrap_or_else(Some) {
             ch.respond(opaque, resp);
         }
     });

@@ -7,8 +7,7 @@ use mq_common::protocol::header::{
 };
 use mq_common::protocol::{now_millis, RemotingCommand};
 
-use super::consumer_manage::try_header;
-use super::{err, header};
+use super::{err, header, Reply};
 use crate::broker::Broker;
 
 /// Java `defaultQueryMaxNum` (unique-key queries) and `maxMsgsNumBatch` caps.
@@ -16,8 +15,8 @@ const DEFAULT_QUERY_MAX_NUM: i32 = 32;
 const MAX_MSGS_NUM_BATCH: i32 = 64;
 
 /// QUERY_MESSAGE.
-pub fn query_message(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
-    let h: QueryMessageRequestHeader = try_header!(req);
+pub fn query_message(b: &Broker, req: &RemotingCommand) -> Reply {
+    let h: QueryMessageRequestHeader = header(req)?;
     let mut max = if h.unique_key_query == Some(true) { DEFAULT_QUERY_MAX_NUM } else { h.max_num };
     max = max.clamp(1, MAX_MSGS_NUM_BATCH);
     let found = b
@@ -32,22 +31,23 @@ pub fn query_message(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
         let mut r =
             err(response::QUERY_NOT_FOUND, "can not find message, maybe time range not correct");
         mq_common::protocol::CommandHeader::write(&hdr, &mut r.ext_fields);
-        return r;
+        return Ok(Some(r));
     }
     let mut body = BytesMut::with_capacity(found.iter().map(|m| m.len()).sum());
     for m in &found {
         body.extend_from_slice(m);
     }
-    RemotingCommand::success_with_header(&hdr).with_body(body.freeze())
+    Ok(Some(RemotingCommand::success_with_header(&hdr).with_body(body.freeze())))
 }
 
 /// VIEW_MESSAGE_BY_ID.
-pub fn view_message(b: &Broker, req: &RemotingCommand) -> RemotingCommand {
-    let h: ViewMessageRequestHeader = try_header!(req);
+pub fn view_message(b: &Broker, req: &RemotingCommand) -> Reply {
+    let h: ViewMessageRequestHeader = header(req)?;
     match b.store.look_message_by_offset(h.offset) {
-        Some(rec) => RemotingCommand::success().with_body(rec),
-        None => {
-            err(response::SYSTEM_ERROR, format!("can not find message by the offset, {}", h.offset))
-        }
+        Some(rec) => Ok(Some(RemotingCommand::success().with_body(rec))),
+        None => Err(err(
+            response::SYSTEM_ERROR,
+            format!("can not find message by the offset, {}", h.offset),
+        )),
     }
 }

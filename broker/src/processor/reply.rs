@@ -16,8 +16,8 @@ use mq_common::protocol::header::{
 use mq_common::protocol::{now_millis, CommandHeader, RemotingCommand};
 use mq_common::remoting::Channel;
 
-use super::err;
 use super::send::{add_cluster, check};
+use super::{err, Reply};
 use crate::broker::Broker;
 
 /// PUSH_REPLY_MESSAGE_TO_CLIENT.
@@ -26,7 +26,7 @@ pub const PUSH_REPLY_MESSAGE_TO_CLIENT: i32 = 326;
 const PUSH_REPLY_TIME: &str = "PUSH_REPLY_TIME";
 
 /// Process a reply send.
-pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<RemotingCommand> {
+pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
     let decoded = if req.code == rq::SEND_REPLY_MESSAGE_V2 && !req.ext_fields.contains_key("topic")
     {
         SendMessageRequestHeaderV2::read(&req.ext_fields).map(Into::into)
@@ -36,22 +36,19 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<Re
     let h = match decoded {
         Ok(h) => h,
         Err(e) => {
-            return Some(err(response::SYSTEM_ERROR, format!("bad reply request header: {e}")))
+            return Err(err(response::SYSTEM_ERROR, format!("bad reply request header: {e}")))
         }
     };
-    let (h, queue_id, _multi) = match check(b, h) {
-        Ok(v) => v,
-        Err(resp) => return Some(resp),
-    };
+    let (h, queue_id, _multi) = check(b, h)?;
     let props = h.properties.clone().unwrap_or_default();
     let Some(sender) = property::get_property(&props, REPLY_TO_CLIENT).map(str::to_string) else {
-        return Some(err(
+        return Err(err(
             response::SYSTEM_ERROR,
             format!("reply message properties[{REPLY_TO_CLIENT}] is null"),
         ));
     };
     let Some(target) = b.producers.find_client(&sender) else {
-        return Some(err(
+        return Err(err(
             response::SYSTEM_ERROR,
             format!("push reply message fail, channel of <{sender}> not found."),
         ));
@@ -121,5 +118,5 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<Re
         };
         ch.respond(opaque, resp);
     });
-    None
+    Ok(None)
 }

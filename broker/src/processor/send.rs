@@ -19,12 +19,12 @@ use mq_common::protocol::CommandHeader;
 use mq_common::protocol::{ExtFields, RemotingCommand};
 use mq_common::remoting::Channel;
 
-use super::err;
+use super::{err, Reply};
 use crate::broker::Broker;
 use crate::store::{DurabilityError, PutMessageResult, PutMessageStatus};
 
 /// Entry point for the three send codes.
-pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<RemotingCommand> {
+pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
     // A V2 request without long names is decoded as V2 so a missing field is named by its
     // short key ('b'), not by the V1 name.
     let v2_only = (req.code == rq::SEND_MESSAGE_V2 || req.code == rq::SEND_BATCH_MESSAGE)
@@ -36,18 +36,13 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<Re
     };
     let h = match decoded {
         Ok(h) => h,
-        Err(e) => {
-            return Some(err(response::SYSTEM_ERROR, format!("bad send request header: {e}")))
-        }
+        Err(e) => return Err(err(response::SYSTEM_ERROR, format!("bad send request header: {e}"))),
     };
     // rocketmq-client-cpp 1.x sends batches as SEND_MESSAGE with "batch":"1" (its bug #189;
     // Apache's broker then stores the packed batch as one message, issue #363 there). The
     // flag is only set on packed bodies, so honouring it unpacks them as the client meant.
     let batch = req.code == rq::SEND_BATCH_MESSAGE || h.batch == Some(true);
-    let (h, queue_id, multi) = match check(b, h) {
-        Ok(v) => v,
-        Err(resp) => return Some(resp),
-    };
+    let (h, queue_id, multi) = check(b, h)?;
     let opaque = req.opaque;
     let body = req.body;
     let result = if batch {
@@ -55,10 +50,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Option<Re
     } else {
         put_one(b, ch, h, queue_id, multi, body)
     };
-    let (result, n) = match result {
-        Ok(v) => v,
-        Err(resp) => return Some(resp),
-    };
+    let (result, n) = result?;
     finish(b, ch, opaque, queue_id, result, n)
 }
 
@@ -198,13 +190,6 @@ fn put_one(
     multi: bool,
     body: Bytes,
 ) -> Result<(PutMessageResult, usize), RemotingCommand> {
-    let max = b.live.max_message_size();
-    if body.len() > max {
-        return Err(err(
-            response::MESSAGE_ILLEGAL,
-            format!("message body size {} exceeds maxMessageSize {max}", body.len()),
-        ));
-    }
     let topic = std::mem::take(&mut h.topic);
     let mut m = base_inner(b, ch, &h, topic, queue_id, multi);
     m.body = body;
@@ -228,9 +213,7 @@ fn put_one(
         m.sys_flag = sysflag::reset_transaction_value(m.sys_flag, sysflag::TRANSACTION_NOT_TYPE);
         b.topics.ensure(system_topics::TRANS_HALF_TOPIC, 1, PERM_READ | PERM_WRITE);
     }
-    if let Err(e) = m.check_format() {
-        return Err(err(response::MESSAGE_ILLEGAL, format!("message format illegal: {e}")));
-    }
+    // Size and format are checked by the store, the one place that does it for every put.
     b.stats.put_bytes.fetch_add(m.body.len() as u64, Ordering::Relaxed);
     Ok((b.store.put_message(m), 1))
 }
@@ -257,26 +240,10 @@ fn put_batch(
     let batch_props = add_cluster(b, h.properties.clone().unwrap_or_default());
     let mut msgs = Vec::with_capacity(items.len());
     for it in items {
-        let max = b.live.max_message_size();
-        if it.body.len() > max {
-            return Err(err(
-                response::MESSAGE_ILLEGAL,
-                format!("message body size {} exceeds maxMessageSize {max}", it.body.len()),
-            ));
-        }
         let mut m = base_inner(b, ch, h, h.topic.clone(), queue_id, multi);
         m.flag = it.flag;
         m.body = it.body;
         m.properties = merge_batch_properties(it.properties, &batch_props);
-        if m.delay_level() > 0 {
-            return Err(err(
-                response::MESSAGE_ILLEGAL,
-                "batch message does not support delay levels",
-            ));
-        }
-        if let Err(e) = m.check_format() {
-            return Err(err(response::MESSAGE_ILLEGAL, format!("message format illegal: {e}")));
-        }
         b.stats.put_bytes.fetch_add(m.body.len() as u64, Ordering::Relaxed);
         msgs.push(m);
     }
@@ -346,12 +313,12 @@ fn finish(
     queue_id: i32,
     r: PutMessageResult,
     n: usize,
-) -> Option<RemotingCommand> {
+) -> Reply {
     if r.status.is_stored() {
         b.stats.put_msgs.fetch_add(n as u64, Ordering::Relaxed);
     }
     if !(r.status == PutMessageStatus::PutOk && r.needs_durable_wait) {
-        return Some(build_response(b, r.status, queue_id, &r));
+        return Ok(Some(build_response(b, r.status, queue_id, &r)));
     }
     // SYNC_FLUSH: the connection keeps reading; the store's flusher answers after the group
     // commit that covers this record (no task per send).
@@ -369,5 +336,5 @@ fn finish(
             ch.respond(opaque, build_response(&b2, status, queue_id, &r));
         }),
     );
-    None
+    Ok(None)
 }

@@ -12,38 +12,40 @@ use mq_common::protocol::header::ConsumerSendMsgBackRequestHeader;
 use mq_common::protocol::RemotingCommand;
 use mq_common::remoting::Channel;
 
-use super::consumer_manage::try_header;
-use super::{err, header};
+use super::{err, header, Reply};
 use crate::broker::Broker;
 
 /// Process a send-back.
-pub fn process(b: &Broker, _ch: &Channel, req: &RemotingCommand) -> RemotingCommand {
-    let h: ConsumerSendMsgBackRequestHeader = try_header!(req);
+pub fn process(b: &Broker, _ch: &Channel, req: &RemotingCommand) -> Reply {
+    let h: ConsumerSendMsgBackRequestHeader = header(req)?;
     let Some(gc) = b.groups.find_or_create(&h.group) else {
-        return err(
+        return Err(err(
             response::SUBSCRIPTION_GROUP_NOT_EXIST,
             format!("subscription group not exist, {}", h.group),
-        );
+        ));
     };
     if !b.writable() {
-        return err(
+        return Err(err(
             response::NO_PERMISSION,
             format!("the broker[{}] sending message is forbidden", b.cfg.broker_ip1),
-        );
+        ));
     }
     if gc.retry_queue_nums <= 0 {
-        return RemotingCommand::success();
+        return Ok(Some(RemotingCommand::success()));
     }
     let Some(rec) = b.store.look_message_by_offset(h.offset) else {
-        return err(response::SYSTEM_ERROR, format!("look message by offset failed, {}", h.offset));
+        return Err(err(
+            response::SYSTEM_ERROR,
+            format!("look message by offset failed, {}", h.offset),
+        ));
     };
     let view = match RecordView::parse(&rec, false) {
         Ok(v) => v,
         Err(e) => {
-            return err(
+            return Err(err(
                 response::SYSTEM_ERROR,
                 format!("stored message at {} unreadable: {e}", h.offset),
-            )
+            ))
         }
     };
     let mut m = MessageExtBrokerInner {
@@ -86,8 +88,8 @@ pub fn process(b: &Broker, _ch: &Channel, req: &RemotingCommand) -> RemotingComm
     let r = b.store.put_message(m);
     if r.status.is_stored() {
         b.stats.put_msgs.fetch_add(1, Ordering::Relaxed);
-        RemotingCommand::success()
+        Ok(Some(RemotingCommand::success()))
     } else {
-        err(response::SYSTEM_ERROR, format!("{:?}", r.status))
+        Err(err(response::SYSTEM_ERROR, format!("{:?}", r.status)))
     }
 }

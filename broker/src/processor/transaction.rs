@@ -9,17 +9,14 @@ use mq_common::protocol::codes::response;
 use mq_common::protocol::header::EndTransactionRequestHeader;
 use mq_common::protocol::{now_millis, RemotingCommand};
 
-use super::{err, header};
+use super::{err, header, Reply};
 use crate::broker::Broker;
 
 /// Process END_TRANSACTION (usually oneway; the response is dropped then).
-pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Option<RemotingCommand> {
-    let h: EndTransactionRequestHeader = match header(req) {
-        Ok(h) => h,
-        Err(e) => return Some(e),
-    };
+pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Reply {
+    let h: EndTransactionRequestHeader = header(req)?;
     if b.cfg.is_slave() {
-        return Some(err(
+        return Err(err(
             response::SLAVE_NOT_AVAILABLE,
             "the broker is a slave, END_TRANSACTION is not allowed",
         ));
@@ -27,10 +24,10 @@ pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Option<RemotingComm
     let ty = h.commit_or_rollback;
     if ty != sysflag::TRANSACTION_COMMIT_TYPE && ty != sysflag::TRANSACTION_ROLLBACK_TYPE {
         // UNKNOWN: nothing to do until a check resolves it.
-        return Some(RemotingCommand::success());
+        return Ok(Some(RemotingCommand::success()));
     }
     let Some(rec) = b.store.look_message_by_offset(h.commit_log_offset) else {
-        return Some(err(
+        return Err(err(
             response::SYSTEM_ERROR,
             format!("find prepared transaction message failed, offset {}", h.commit_log_offset),
         ));
@@ -38,17 +35,17 @@ pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Option<RemotingComm
     let view = match RecordView::parse(&rec, false) {
         Ok(v) => v,
         Err(e) => {
-            return Some(err(response::SYSTEM_ERROR, format!("prepared message unreadable: {e}")))
+            return Err(err(response::SYSTEM_ERROR, format!("prepared message unreadable: {e}")))
         }
     };
     if view.topic != system_topics::TRANS_HALF_TOPIC {
-        return Some(err(
+        return Err(err(
             response::SYSTEM_ERROR,
             format!("the message at {} is not a half message", h.commit_log_offset),
         ));
     }
     if view.property(property::PGROUP).is_some_and(|g| g != h.producer_group) {
-        return Some(err(response::SYSTEM_ERROR, "the producer group wrong"));
+        return Err(err(response::SYSTEM_ERROR, "the producer group wrong"));
     }
     if ty == sysflag::TRANSACTION_COMMIT_TYPE {
         let real_topic = view.property(REAL_TOPIC).unwrap_or("").to_string();
@@ -76,7 +73,7 @@ pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Option<RemotingComm
         m.set_property(WAIT, "false");
         let r = b.store.put_message(m);
         if !r.status.is_stored() {
-            return Some(err(
+            return Err(err(
                 response::SYSTEM_ERROR,
                 format!("commit of half message failed: {:?}", r.status),
             ));
@@ -97,10 +94,10 @@ pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Option<RemotingComm
     b.topics.ensure(system_topics::TRANS_OP_HALF_TOPIC, 1, PERM_READ | PERM_WRITE);
     let r = b.store.put_message(op);
     if !r.status.is_stored() {
-        return Some(err(
+        return Err(err(
             response::SYSTEM_ERROR,
             format!("writing transaction op record failed: {:?}", r.status),
         ));
     }
-    Some(RemotingCommand::success())
+    Ok(Some(RemotingCommand::success()))
 }

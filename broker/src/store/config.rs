@@ -2,13 +2,62 @@
 
 use std::path::PathBuf;
 
-/// How the commit log is made durable.
+use mq_common::config::ConfigValue;
+
+/// How the commit log is made durable (`flushDiskType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushDiskType {
     /// Flush on an interval; sends are acknowledged before data is on disk.
     Async,
     /// Group commit: a send with `WAIT=true` is acknowledged after an fsync covering it.
     Sync,
+}
+
+impl ConfigValue for FlushDiskType {
+    fn parse_value(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "ASYNC_FLUSH" => Ok(FlushDiskType::Async),
+            "SYNC_FLUSH" => Ok(FlushDiskType::Sync),
+            v => Err(format!("'{v}' is not one of ASYNC_FLUSH, SYNC_FLUSH")),
+        }
+    }
+    fn render_value(&self) -> String {
+        match self {
+            FlushDiskType::Async => "ASYNC_FLUSH".into(),
+            FlushDiskType::Sync => "SYNC_FLUSH".into(),
+        }
+    }
+}
+
+/// `messageDelayLevel`: the delay of each level, parsed (and so validated) when set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DelayLevels {
+    text: String,
+    ms: Vec<i64>,
+}
+
+impl DelayLevels {
+    /// Delay of each level in ms (index 0 = level 1).
+    pub fn ms(&self) -> &[i64] {
+        &self.ms
+    }
+}
+
+impl Default for DelayLevels {
+    fn default() -> Self {
+        DelayLevels::parse_value(DEFAULT_DELAY_LEVELS)
+            .unwrap_or(DelayLevels { text: String::new(), ms: Vec::new() })
+    }
+}
+
+impl ConfigValue for DelayLevels {
+    fn parse_value(s: &str) -> Result<Self, String> {
+        let text = s.trim().to_string();
+        Ok(DelayLevels { ms: parse_delay_levels(&text)?, text })
+    }
+    fn render_value(&self) -> String {
+        self.text.clone()
+    }
 }
 
 /// Message-store configuration. Field names are Apache's keys in snake case.
@@ -58,7 +107,7 @@ pub struct StoreConfig {
     /// `checkCRCOnRecover` (true).
     pub check_crc_on_recover: bool,
     /// `messageDelayLevel` (`1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h`).
-    pub message_delay_level: String,
+    pub message_delay_level: DelayLevels,
     /// `warmMapedFileEnable`: pre-touch pages of new commit-log files in the background (true
     /// here, unlike Java, because first-touch appends are ~17x slower on this hardware).
     pub warm_mapped_file_enable: bool,
@@ -93,14 +142,10 @@ impl Default for StoreConfig {
             max_hash_slot_num: 5_000_000,
             max_index_num: 20_000_000,
             check_crc_on_recover: true,
-            message_delay_level: DEFAULT_DELAY_LEVELS.into(),
+            message_delay_level: DelayLevels::default(),
             warm_mapped_file_enable: true,
         }
     }
-}
-
-fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, String> {
-    v.trim().parse().map_err(|_| format!("invalid value for {key}: {v:?}"))
 }
 
 impl StoreConfig {
@@ -109,75 +154,18 @@ impl StoreConfig {
         StoreConfig { store_path_root_dir: root.into(), ..Default::default() }
     }
 
-    /// Apply one Apache config key. Returns `Ok(true)` if the key belongs to the store,
-    /// `Ok(false)` if unknown (the caller may try other config objects), `Err` if the value is
-    /// invalid. Legacy spellings (`mapedFileSize*`, `warmMapedFileEnable`) are accepted.
-    pub fn apply(&mut self, key: &str, value: &str) -> Result<bool, String> {
-        let v = value.trim();
-        let b = || v.eq_ignore_ascii_case("true");
-        match key {
-            "storePathRootDir" => self.store_path_root_dir = PathBuf::from(v),
-            "storePathCommitLog" => {
-                // Late 4.9 accepts several dirs separated by ','; we use the first.
-                let first = v.split(',').next().unwrap_or("").trim();
-                self.store_path_commit_log = (!first.is_empty()).then(|| PathBuf::from(first));
-            }
-            "mappedFileSizeCommitLog" | "mapedFileSizeCommitLog" => {
-                self.mapped_file_size_commit_log = parse_num(key, v)?
-            }
-            "mappedFileSizeConsumeQueue" | "mapedFileSizeConsumeQueue" => {
-                self.mapped_file_size_consume_queue = parse_num(key, v)?
-            }
-            "flushDiskType" => {
-                self.flush_disk_type = match v {
-                    "ASYNC_FLUSH" => FlushDiskType::Async,
-                    "SYNC_FLUSH" => FlushDiskType::Sync,
-                    _ => return Err(format!("invalid flushDiskType {v:?}")),
-                }
-            }
-            "flushIntervalCommitLog" => self.flush_interval_commit_log = parse_num(key, v)?,
-            "flushCommitLogLeastPages" => self.flush_commit_log_least_pages = parse_num(key, v)?,
-            "flushCommitLogThoroughInterval" => {
-                self.flush_commit_log_thorough_interval = parse_num(key, v)?
-            }
-            "flushIntervalConsumeQueue" => self.flush_interval_consume_queue = parse_num(key, v)?,
-            "syncFlushTimeout" => self.sync_flush_timeout = parse_num(key, v)?,
-            "fileReservedTime" => self.file_reserved_time = parse_num(key, v)?,
-            "deleteWhen" => self.delete_when = v.to_owned(),
-            "diskMaxUsedSpaceRatio" => self.disk_max_used_space_ratio = parse_num(key, v)?,
-            "cleanFileForciblyEnable" => self.clean_file_forcibly_enable = b(),
-            "cleanResourceInterval" => self.clean_resource_interval = parse_num(key, v)?,
-            "deleteCommitLogFilesInterval" => {
-                self.delete_commit_log_files_interval = parse_num(key, v)?
-            }
-            "maxMessageSize" => self.max_message_size = parse_num(key, v)?,
-            "messageIndexEnable" => self.message_index_enable = b(),
-            "maxHashSlotNum" => self.max_hash_slot_num = parse_num(key, v)?,
-            "maxIndexNum" => self.max_index_num = parse_num(key, v)?,
-            "checkCRCOnRecover" => self.check_crc_on_recover = b(),
-            "messageDelayLevel" => {
-                parse_delay_levels(v)?;
-                self.message_delay_level = v.to_owned()
-            }
-            "warmMapedFileEnable" | "warmMappedFileEnable" => self.warm_mapped_file_enable = b(),
-            // Accepted and ignored, as Java 4.9 derives these from storePathRootDir.
-            "storePathConsumeQueue" | "storePathIndex" | "storeCheckpoint" | "abortFile" => {}
-            _ => return Ok(false),
-        }
-        Ok(true)
-    }
-
-    /// The commit-log directory.
+    /// The commit-log directory (late 4.9 accepts several, separated by `,`: we use the first).
     pub fn commit_log_dir(&self) -> PathBuf {
-        self.store_path_commit_log
-            .clone()
-            .unwrap_or_else(|| self.store_path_root_dir.join("commitlog"))
+        let given = self.store_path_commit_log.as_ref().map(|p| p.display().to_string());
+        match given.as_deref().and_then(|p| p.split(',').map(str::trim).find(|p| !p.is_empty())) {
+            Some(first) => PathBuf::from(first),
+            None => self.store_path_root_dir.join("commitlog"),
+        }
     }
 
     /// Delay of each level in ms (index 0 = level 1).
     pub fn delay_levels_ms(&self) -> Vec<i64> {
-        parse_delay_levels(&self.message_delay_level)
-            .unwrap_or_else(|_| parse_delay_levels(DEFAULT_DELAY_LEVELS).unwrap_or_default())
+        self.message_delay_level.ms().to_vec()
     }
 
     /// Consume-queue file size rounded down to whole 20-byte units (at least one).
@@ -186,26 +174,69 @@ impl StoreConfig {
     }
 }
 
-/// Parse `"1s 5s 10s 1m 2h 1d"` into milliseconds.
+/// Parse a delay table like `1s 5s 2m 1h 1d` into ms per level.
 pub fn parse_delay_levels(s: &str) -> Result<Vec<i64>, String> {
-    s.split_whitespace()
-        .map(|tok| {
-            let (num, unit) = tok.split_at(tok.len().saturating_sub(1));
-            let mult = match unit {
-                "s" => 1000,
-                "m" => 60_000,
-                "h" => 3_600_000,
-                "d" => 86_400_000,
-                _ => return Err(format!("bad delay level {tok:?}")),
-            };
-            num.parse::<i64>().map(|n| n * mult).map_err(|_| format!("bad delay level {tok:?}"))
-        })
-        .collect()
+    let mut out = Vec::new();
+    for tok in s.split_whitespace() {
+        // Split before the last character (not byte: the unit may be any char).
+        let cut = tok.char_indices().last().map(|(i, _)| i).unwrap_or(0);
+        let (num, unit) = tok.split_at(cut);
+        let mult = match unit {
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return Err(format!("'{tok}' needs a unit s/m/h/d")),
+        };
+        let n: i64 = num.parse().map_err(|_| format!("'{tok}' is not a number with a unit"))?;
+        if n < 0 {
+            return Err(format!("'{tok}' is negative"));
+        }
+        out.push(n * mult);
+    }
+    if out.is_empty() {
+        return Err("no delay level".into());
+    }
+    Ok(out)
 }
+
+mq_common::config_keys!(StoreConfig {
+    store_path_root_dir: "storePathRootDir", important;
+    store_path_commit_log: "storePathCommitLog", important;
+    mapped_file_size_commit_log: "mappedFileSizeCommitLog" | "mapedFileSizeCommitLog";
+    mapped_file_size_consume_queue: "mappedFileSizeConsumeQueue" | "mapedFileSizeConsumeQueue";
+    flush_disk_type: "flushDiskType", important;
+    flush_interval_commit_log: "flushIntervalCommitLog";
+    flush_commit_log_least_pages: "flushCommitLogLeastPages";
+    flush_commit_log_thorough_interval: "flushCommitLogThoroughInterval";
+    flush_interval_consume_queue: "flushIntervalConsumeQueue";
+    sync_flush_timeout: "syncFlushTimeout";
+    file_reserved_time: "fileReservedTime", important, live;
+    delete_when: "deleteWhen", important, live;
+    disk_max_used_space_ratio: "diskMaxUsedSpaceRatio", important, live;
+    clean_file_forcibly_enable: "cleanFileForciblyEnable", live;
+    clean_resource_interval: "cleanResourceInterval";
+    delete_commit_log_files_interval: "deleteCommitLogFilesInterval";
+    max_message_size: "maxMessageSize", live;
+    message_index_enable: "messageIndexEnable";
+    max_hash_slot_num: "maxHashSlotNum";
+    max_index_num: "maxIndexNum";
+    check_crc_on_recover: "checkCRCOnRecover";
+    message_delay_level: "messageDelayLevel";
+    warm_mapped_file_enable: "warmMapedFileEnable" | "warmMappedFileEnable";
+}
+// Java 4.9 derives the first four from storePathRootDir; the others tune Java internals
+// (transient pool, lock kind, flush batching) that have no counterpart here.
+inert: "storePathConsumeQueue", "storePathIndex", "storeCheckpoint", "abortFile",
+    "flushConsumeQueueLeastPages", "transientStorePoolEnable", "useReentrantLockWhenPutMessage",
+    "flushLeastPagesWhenWarmMapedFile";
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use mq_common::config::ConfigKeys;
 
     #[test]
     fn apply_keys() {
@@ -222,62 +253,15 @@ mod tests {
         assert_eq!(c.delay_levels_ms().len(), 18);
         assert_eq!(c.delay_levels_ms()[17], 7_200_000);
         assert!(c.apply("messageDelayLevel", "1x").is_err());
-    }
-}
-
-impl mq_common::config::ConfigKeys for StoreConfig {
-    fn apply(&mut self, key: &str, value: &str) -> Result<bool, String> {
-        StoreConfig::apply(self, key, value)
-    }
-
-    fn entries(&self) -> Vec<mq_common::config::ConfigEntry> {
-        use mq_common::config::ConfigEntry;
-        let e = |key: &'static str, value: String, important: bool| ConfigEntry {
-            key,
-            value,
-            important,
-        };
-        let b = |v: bool| v.to_string();
-        vec![
-            e("storePathRootDir", self.store_path_root_dir.display().to_string(), true),
-            e("storePathCommitLog", self.commit_log_dir().display().to_string(), true),
-            e("mappedFileSizeCommitLog", self.mapped_file_size_commit_log.to_string(), false),
-            e("mappedFileSizeConsumeQueue", self.mapped_file_size_consume_queue.to_string(), false),
-            e(
-                "flushDiskType",
-                match self.flush_disk_type {
-                    FlushDiskType::Async => "ASYNC_FLUSH".into(),
-                    FlushDiskType::Sync => "SYNC_FLUSH".into(),
-                },
-                true,
-            ),
-            e("flushIntervalCommitLog", self.flush_interval_commit_log.to_string(), false),
-            e("flushCommitLogLeastPages", self.flush_commit_log_least_pages.to_string(), false),
-            e(
-                "flushCommitLogThoroughInterval",
-                self.flush_commit_log_thorough_interval.to_string(),
-                false,
-            ),
-            e("flushIntervalConsumeQueue", self.flush_interval_consume_queue.to_string(), false),
-            e("syncFlushTimeout", self.sync_flush_timeout.to_string(), false),
-            e("fileReservedTime", self.file_reserved_time.to_string(), true),
-            e("deleteWhen", self.delete_when.clone(), true),
-            e("diskMaxUsedSpaceRatio", self.disk_max_used_space_ratio.to_string(), true),
-            e("cleanFileForciblyEnable", b(self.clean_file_forcibly_enable), false),
-            e("cleanResourceInterval", self.clean_resource_interval.to_string(), false),
-            e(
-                "deleteCommitLogFilesInterval",
-                self.delete_commit_log_files_interval.to_string(),
-                false,
-            ),
-            e("maxMessageSize", self.max_message_size.to_string(), true),
-            e("messageIndexEnable", b(self.message_index_enable), false),
-            e("maxHashSlotNum", self.max_hash_slot_num.to_string(), false),
-            e("maxIndexNum", self.max_index_num.to_string(), false),
-            e("checkCRCOnRecover", b(self.check_crc_on_recover), false),
-            e("messageDelayLevel", self.message_delay_level.clone(), false),
-            e("warmMapedFileEnable", b(self.warm_mapped_file_enable), false),
-        ]
+        assert!(c.apply("messageDelayLevel", "1µ").is_err());
+        assert!(c.apply("messageDelayLevel", "").is_err());
+        assert_eq!(c.apply("storePathCommitLog", "/a, /b"), Ok(true));
+        assert_eq!(c.commit_log_dir(), PathBuf::from("/a"));
+        assert_eq!(
+            c.apply("flushDiskType", "SYNC"),
+            Err("'SYNC' is not one of ASYNC_FLUSH, SYNC_FLUSH".into())
+        );
+        assert_eq!(c.apply("abortFile", "/x"), Ok(true));
     }
 }
 

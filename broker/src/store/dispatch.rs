@@ -12,7 +12,9 @@ use mq_common::message::sysflag::{self, TRANSACTION_ROLLBACK_TYPE};
 use mq_common::message::{tags_code, RecordView};
 
 use super::consume_queue::ConsumeQueue;
-use super::store::{MessageStore, SCHEDULE_TOPIC};
+use mq_common::protocol::body::system_topics::SCHEDULE_TOPIC;
+
+use super::store::MessageStore;
 
 /// What the dispatcher needs from one record.
 #[derive(Debug, Clone, Copy)]

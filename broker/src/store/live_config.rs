@@ -8,21 +8,13 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
+use mq_common::config::{ConfigKeys, KeyEffect};
 use parking_lot::RwLock;
 
 use super::config::StoreConfig;
 use super::store::MessageStore;
 
-/// Store keys [`MessageStore::update_live`] applies at once.
-pub const LIVE_STORE_KEYS: &[&str] = &[
-    "fileReservedTime",
-    "deleteWhen",
-    "diskMaxUsedSpaceRatio",
-    "cleanFileForciblyEnable",
-    "maxMessageSize",
-];
-
-/// Current values of the [`LIVE_STORE_KEYS`].
+/// Current values of the store keys declared `live` in [`StoreConfig`]'s key table.
 #[derive(Debug)]
 pub struct LiveStoreConfig {
     file_reserved_time: AtomicU64,
@@ -42,6 +34,25 @@ impl LiveStoreConfig {
             clean_file_forcibly_enable: AtomicBool::new(cfg.clean_file_forcibly_enable),
             max_message_size: AtomicUsize::new(cfg.max_message_size),
         }
+    }
+
+    /// Copy every live value from `cfg`.
+    fn store_from(&self, cfg: &StoreConfig) {
+        let r = Ordering::Relaxed;
+        self.file_reserved_time.store(cfg.file_reserved_time, r);
+        *self.delete_when.write() = cfg.delete_when.clone();
+        self.disk_max_used_space_ratio.store(cfg.disk_max_used_space_ratio, r);
+        self.clean_file_forcibly_enable.store(cfg.clean_file_forcibly_enable, r);
+        self.max_message_size.store(cfg.max_message_size, r);
+    }
+
+    /// Write the current live values into `cfg`.
+    fn copy_into(&self, cfg: &mut StoreConfig) {
+        cfg.file_reserved_time = self.file_reserved_time();
+        cfg.delete_when = self.delete_when();
+        cfg.disk_max_used_space_ratio = self.disk_max_used_space_ratio();
+        cfg.clean_file_forcibly_enable = self.clean_file_forcibly_enable();
+        cfg.max_message_size = self.max_message_size();
     }
 
     /// `fileReservedTime`, hours.
@@ -76,35 +87,21 @@ impl MessageStore {
         &self.live
     }
 
-    /// Apply one of the [`LIVE_STORE_KEYS`] now. `Ok(false)`: not a live key (nothing
-    /// changed); `Err`: invalid value, naming the key. Validation reuses
-    /// [`StoreConfig::apply`] so the file and the live path accept the same values.
+    /// Apply a key declared `live` in [`StoreConfig`]'s key table now. `Ok(false)`: not a
+    /// live store key (nothing changed); `Err`: invalid value, naming the key. The value goes
+    /// through the same parser as the config file.
     pub fn update_live(&self, key: &str, value: &str) -> Result<bool, String> {
-        if !LIVE_STORE_KEYS.contains(&key) {
+        // Start from the current live values, so earlier live updates are kept.
+        let mut probe = self.config().clone();
+        self.live.copy_into(&mut probe);
+        if probe.key_effect(key) != Some(KeyEffect::Live) {
             return Ok(false);
         }
-        let mut probe = self.config().clone();
-        probe.apply(key, value)?;
-        let l = &self.live;
-        match key {
-            "fileReservedTime" => {
-                l.file_reserved_time.store(probe.file_reserved_time, Ordering::Relaxed)
-            }
-            "deleteWhen" => *l.delete_when.write() = probe.delete_when,
-            "diskMaxUsedSpaceRatio" => l
-                .disk_max_used_space_ratio
-                .store(probe.disk_max_used_space_ratio, Ordering::Relaxed),
-            "cleanFileForciblyEnable" => l
-                .clean_file_forcibly_enable
-                .store(probe.clean_file_forcibly_enable, Ordering::Relaxed),
-            "maxMessageSize" => {
-                if probe.max_message_size == 0 {
-                    return Err(format!("{key}: must be > 0"));
-                }
-                l.max_message_size.store(probe.max_message_size, Ordering::Relaxed)
-            }
-            _ => return Ok(false),
+        probe.apply(key, value).map_err(|e| format!("{key}: {e}"))?;
+        if probe.max_message_size == 0 {
+            return Err(format!("{key}: maxMessageSize must be > 0"));
         }
+        self.live.store_from(&probe);
         tracing::info!(key, value, "store setting updated live");
         Ok(true)
     }

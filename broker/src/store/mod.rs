@@ -40,17 +40,18 @@ mod types;
 
 pub use checkpoint::{Checkpoint, CheckpointFile};
 pub use clean::CleanReport;
-pub use config::{parse_delay_levels, FlushDiskType, StoreConfig, DEFAULT_DELAY_LEVELS};
+pub use config::{
+    parse_delay_levels, DelayLevels, FlushDiskType, StoreConfig, DEFAULT_DELAY_LEVELS,
+};
 pub use consume_queue::{ConsumeQueue, CqUnit, CQ_UNIT};
 pub use dispatch::Arrival;
 pub use error::StoreError;
 pub use flush::{DurabilityError, DurableCallback};
 pub use index::{index_key_hash, IndexFile};
-pub use live_config::{LiveStoreConfig, LIVE_STORE_KEYS};
+pub use live_config::LiveStoreConfig;
 pub use mapped_file::{offset_to_file_name, MappedFile};
 pub use recovery::{RecoveryMode, RecoveryReport};
 pub use store::{
     disk_usage_ratio, ArrivalListener, MessageStore, StoreClock, StoreHooks, SystemClock,
-    SCHEDULE_TOPIC,
 };
 pub use types::*;

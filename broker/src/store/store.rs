@@ -13,6 +13,7 @@ use mq_common::message::property::{DELAY, REAL_QID, REAL_TOPIC, WAIT};
 use mq_common::message::sysflag::{self, TRANSACTION_COMMIT_TYPE, TRANSACTION_NOT_TYPE};
 use mq_common::message::{crc32_masked, encode_offset_msg_id, encode_record_into, EncodeError};
 use mq_common::message::{MessageExtBrokerInner, RecordView};
+use mq_common::protocol::body::system_topics::SCHEDULE_TOPIC;
 use parking_lot::{Mutex, RwLock};
 
 use super::checkpoint::CheckpointFile;
@@ -25,9 +26,6 @@ use super::flush::{DurabilityError, FlushControl, Waker};
 use super::index::IndexService;
 use super::mapped_file::MappedFile;
 use super::types::*;
-
-/// Topic of delayed messages (§8.1).
-pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
 
 /// Called after a message's consume-queue unit is written:
 /// `(topic, queue_id, logical offset, tagsCode)`. Runs on the putting thread, outside the put
@@ -47,7 +45,7 @@ pub struct SystemClock;
 
 impl StoreClock for SystemClock {
     fn now_ms(&self) -> i64 {
-        mq_common::message::msg_id::now_millis()
+        mq_common::protocol::now_millis()
     }
     fn local_hour(&self) -> u32 {
         use chrono::Timelike;

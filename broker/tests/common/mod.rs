@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use mq_broker::{BrokerConfig, BrokerController};
+pub use mq_broker::{BrokerConfig, BrokerController};
+pub use mq_common::config::ConfigKeys;
 use mq_common::message::property::{KEYS, TAGS, UNIQ_KEY};
 use mq_common::message::{encode_properties, MessageExt};
 use mq_common::protocol::body::{to_json, ConsumerData, HeartbeatData, SubscriptionData};
@@ -157,18 +158,5 @@ pub fn heartbeat(client_id: &str, group: &str, subs: &[(&str, &str)]) -> Remotin
     RemotingCommand::request(rq::HEART_BEAT).with_body(to_json(&hb))
 }
 
-/// Poll `f` until it returns Some or the deadline passes.
-pub async fn eventually<F, Fut, R>(what: &str, timeout: Duration, mut f: F) -> R
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<R>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(r) = f().await {
-            return r;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+#[allow(unused_imports)]
+pub use mq_test_support::{wait_until, wait_until_blocking};

@@ -4,7 +4,7 @@
 
 pub use mq_test_support::{wait_until, Stack, StackOptions};
 
-/// Start a one-broker stack, or `None` (with a note) when the server binaries are not real yet.
-pub async fn stack() -> Option<Stack> {
-    Stack::start_or_skip(StackOptions::default()).await
+/// Start a one-broker stack.
+pub async fn stack() -> Stack {
+    Stack::start(StackOptions::default()).await
 }

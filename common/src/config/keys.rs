@@ -14,7 +14,20 @@ pub struct ConfigEntry {
     pub important: bool,
 }
 
-/// A configuration object addressable by Apache's key names.
+/// What changing a key in a running program does (UPDATE_BROKER_CONFIG and the like).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyEffect {
+    /// Read where it is used: takes effect at once (declared `live`).
+    Live,
+    /// Read at startup only: recorded, takes effect at the next start.
+    Restart,
+    /// Accepted for compatibility with Apache's configs; nothing here reads it (declared
+    /// `inert`).
+    NoEffect,
+}
+
+/// A configuration object addressable by Apache's key names. Implement it with
+/// [`config_keys!`](crate::config_keys), which declares every key once.
 pub trait ConfigKeys {
     /// Set `key` from its text form. `Ok(true)`: applied; `Ok(false)`: the key is unknown
     /// (the loader warns and goes on); `Err(reason)`: the key is known but `value` is invalid.
@@ -23,6 +36,9 @@ pub trait ConfigKeys {
 
     /// Every key with its current value, in a stable order (the `-p` output).
     fn entries(&self) -> Vec<ConfigEntry>;
+
+    /// What changing `key` at run time does; `None` for an unknown key.
+    fn key_effect(&self, key: &str) -> Option<KeyEffect>;
 }
 
 /// Parse a boolean: `true` / `false`, case-insensitive, surrounding whitespace ignored.
@@ -109,6 +125,15 @@ impl ConfigValue for PathBuf {
     }
 }
 
+impl ConfigValue for std::net::IpAddr {
+    fn parse_value(s: &str) -> Result<Self, String> {
+        s.trim().parse().map_err(|_| format!("'{}' is not an IP address", s.trim()))
+    }
+    fn render_value(&self) -> String {
+        self.to_string()
+    }
+}
+
 /// An optional value: the empty string means `None` (and `None` renders as empty).
 impl<T: ConfigValue> ConfigValue for Option<T> {
     fn parse_value(s: &str) -> Result<Self, String> {
@@ -137,32 +162,58 @@ pub fn expand_home(s: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Implement [`ConfigKeys`] for a struct whose fields implement [`ConfigValue`].
+/// Implement [`ConfigKeys`] for a struct whose fields implement [`ConfigValue`]: the one way
+/// every binary declares its keys.
 ///
-/// One line per key: `field.path: "canonicalKey" | "legacyAlias" ..., important;`
-/// (`| aliases` and `, important` optional). Nested fields are written `store.field_name`.
+/// One line per key: `field.path: "canonicalKey" | "legacyAlias" ..., flag ...;` with the
+/// flags `important` (printed by `-m`) and `live` (a running program applies a change at once;
+/// otherwise it takes effect at the next start). Nested fields are written `store.field_name`.
+/// After the braces, optional sections:
+/// * `nested: field;`: a field that implements [`ConfigKeys`] itself; keys not declared here
+///   are handed to it, and its entries follow ours (the broker includes the store's keys this
+///   way, so they are declared once, by the store);
+/// * `inert: "key", ...;`: keys accepted for compatibility with Apache's configs that nothing
+///   reads ([`KeyEffect::NoEffect`]; never printed).
+///
 /// `entries()` lists the keys in the order given, under their canonical names.
 ///
 /// ```
 /// #[derive(Default)]
-/// struct Store { mapped_file_size: u64 }
+/// struct Store { mapped_file_size: u64, reserved_hours: u64 }
+/// mq_common::config_keys!(Store {
+///     mapped_file_size: "mappedFileSizeCommitLog" | "mapedFileSizeCommitLog";
+///     reserved_hours: "fileReservedTime", important, live;
+/// });
 /// #[derive(Default)]
 /// struct Broker { listen_port: u16, auto_create: bool, store: Store }
 /// mq_common::config_keys!(Broker {
 ///     listen_port: "listenPort", important;
-///     auto_create: "autoCreateTopicEnable";
-///     store.mapped_file_size: "mappedFileSizeCommitLog" | "mapedFileSizeCommitLog";
-/// });
-/// use mq_common::config::ConfigKeys;
+///     auto_create: "autoCreateTopicEnable", live;
+/// }
+/// nested: store;
+/// inert: "aclEnable", "useEpollNativeSelector";
+/// );
+/// use mq_common::config::{ConfigKeys, KeyEffect};
 /// let mut b = Broker::default();
 /// assert_eq!(b.apply("mapedFileSizeCommitLog", "1024"), Ok(true));
 /// assert_eq!(b.store.mapped_file_size, 1024);
+/// assert_eq!(b.apply("aclEnable", "true"), Ok(true));
 /// assert_eq!(b.apply("nope", "1"), Ok(false));
 /// assert!(b.apply("listenPort", "99999").is_err());
+/// assert_eq!(b.key_effect("fileReservedTime"), Some(KeyEffect::Live));
+/// assert_eq!(b.key_effect("listenPort"), Some(KeyEffect::Restart));
+/// assert_eq!(b.key_effect("aclEnable"), Some(KeyEffect::NoEffect));
+/// assert_eq!(b.entries().len(), 4);
 /// ```
 #[macro_export]
 macro_rules! config_keys {
-    ($ty:ty { $( $($field:ident).+ : $key:literal $(| $alias:literal)* $(, $imp:ident)? ; )* }) => {
+    ($ty:ty {
+        $( $($field:ident).+ : $key:literal $(| $alias:literal)* $(, $flag:ident)* ; )*
+    }
+    $(nested: $($nested:ident).+ ;)?
+    $(inert: $($inert:literal),+ $(,)? ;)?
+    ) => {
+        const _: () = { $( $( $crate::config_keys!(@flag $flag); )* )* };
         impl $crate::config::ConfigKeys for $ty {
             fn apply(&mut self, key: &str, value: &str) -> ::std::result::Result<bool, ::std::string::String> {
                 match key {
@@ -172,24 +223,56 @@ macro_rules! config_keys {
                             Ok(true)
                         }
                     )*
-                    _ => Ok(false),
+                    $( $($inert)|+ => Ok(true), )?
+                    _ => $crate::config_keys!(@nested_apply self key value $($($nested).+)?),
                 }
             }
             fn entries(&self) -> ::std::vec::Vec<$crate::config::ConfigEntry> {
-                ::std::vec![
+                #[allow(unused_mut)]
+                let mut v = ::std::vec![
                     $(
                         $crate::config::ConfigEntry {
                             key: $key,
                             value: $crate::config::ConfigValue::render_value(&self.$($field).+),
-                            important: $crate::config_keys!(@important $($imp)?),
+                            important: $crate::config_keys!(@has important $($flag)*),
                         }
                     ),*
-                ]
+                ];
+                $( v.extend($crate::config::ConfigKeys::entries(&self.$($nested).+)); )?
+                v
+            }
+            fn key_effect(&self, key: &str) -> ::std::option::Option<$crate::config::KeyEffect> {
+                match key {
+                    $(
+                        $key $(| $alias)* => Some(if $crate::config_keys!(@has live $($flag)*) {
+                            $crate::config::KeyEffect::Live
+                        } else {
+                            $crate::config::KeyEffect::Restart
+                        }),
+                    )*
+                    $( $($inert)|+ => Some($crate::config::KeyEffect::NoEffect), )?
+                    _ => $crate::config_keys!(@nested_effect self key $($($nested).+)?),
+                }
             }
         }
     };
-    (@important important) => { true };
-    (@important) => { false };
+    (@flag important) => { () };
+    (@flag live) => { () };
+    (@flag $other:ident) => {
+        compile_error!(concat!("config_keys!: unknown flag `", stringify!($other), "` (important, live)"))
+    };
+    (@has $want:ident) => { false };
+    (@has important important $($rest:ident)*) => { true };
+    (@has live live $($rest:ident)*) => { true };
+    (@has $want:ident $other:ident $($rest:ident)*) => { $crate::config_keys!(@has $want $($rest)*) };
+    (@nested_apply $self:ident $key:ident $value:ident) => { Ok(false) };
+    (@nested_apply $self:ident $key:ident $value:ident $($nested:ident).+) => {
+        $crate::config::ConfigKeys::apply(&mut $self.$($nested).+, $key, $value)
+    };
+    (@nested_effect $self:ident $key:ident) => { None };
+    (@nested_effect $self:ident $key:ident $($nested:ident).+) => {
+        $crate::config::ConfigKeys::key_effect(&$self.$($nested).+, $key)
+    };
 }
 
 #[cfg(test)]

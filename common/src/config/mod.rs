@@ -33,7 +33,9 @@ pub mod layered;
 pub mod properties;
 
 pub use error::{ConfigError, ConfigSource};
-pub use keys::{expand_home, parse_bool, parse_num, ConfigEntry, ConfigKeys, ConfigValue};
+pub use keys::{
+    expand_home, parse_bool, parse_num, ConfigEntry, ConfigKeys, ConfigValue, KeyEffect,
+};
 pub use layered::{
     env_var_name, load_layered, load_layered_with_env, parse_key_value, render_config, upper_snake,
 };

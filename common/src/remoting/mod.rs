@@ -11,12 +11,12 @@
 
 mod channel;
 pub mod client;
-pub mod codec;
+mod reply;
 pub mod server;
 mod stats;
 
 pub use channel::{Channel, ChannelEvents, ChannelOptions, OutputLimits, RemotingError};
 pub use client::{ClientConfig, RemotingClient, ServerRequestHandler};
-pub use codec::RemotingCodec;
+pub use reply::{header, Reply};
 pub use server::{RemotingServer, RequestHandler, ServerConfig};
 pub use stats::{ConnectionStats, ConnectionStatsSnapshot};

@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::channel::{Channel, ChannelEvents, ChannelOptions, OutputLimits};
+use super::reply::Reply;
 use super::stats::ConnectionStats;
 use crate::protocol::codes::response;
 use crate::protocol::frame::DEFAULT_MAX_FRAME;
@@ -94,16 +95,16 @@ impl ServerConfig {
 /// dispatches on `request.code` (answer unknown codes with
 /// [`RequestHandler::not_supported`]).
 pub trait RequestHandler: Send + Sync + 'static {
-    /// Handle one request. Return the response to send now (the server fills in opaque and the
-    /// response flag, and drops it for oneway requests), or `None` to answer later with
-    /// [`Channel::respond`]. Runs inline on the connection's reader: requests of one connection
-    /// are handled in order, so a handler that must wait long (long polling, SYNC_FLUSH) should
-    /// spawn and answer later instead of awaiting here.
+    /// Handle one request (see [`Reply`]: the server fills in opaque and the response flag of
+    /// the response sent now, and drops it for oneway requests). Runs inline on the
+    /// connection's reader: requests of one connection are handled in order, so a handler that
+    /// must wait long (long polling, SYNC_FLUSH) should answer later with [`Channel::respond`]
+    /// instead of awaiting here.
     fn handle(
         &self,
         channel: &Channel,
         request: RemotingCommand,
-    ) -> impl Future<Output = Option<RemotingCommand>> + Send;
+    ) -> impl Future<Output = Reply> + Send;
 
     /// A connection was accepted.
     fn on_connected(&self, _channel: &Channel) {}
@@ -131,7 +132,8 @@ impl<H: RequestHandler> ChannelEvents for Events<H> {
         channel: &Channel,
         request: RemotingCommand,
     ) -> impl Future<Output = Option<RemotingCommand>> + Send {
-        self.0.handle(channel, request)
+        let reply = self.0.handle(channel, request);
+        async move { reply.await.unwrap_or_else(Some) }
     }
 }
 
@@ -229,7 +231,7 @@ async fn accept_loop<H: RequestHandler>(
         // fail over to another broker.
         if conns.len() >= config.max_connections {
             let n = stats.refused();
-            if n == 1 || n % 1000 == 0 {
+            if n == 1 || n.is_multiple_of(1000) {
                 tracing::warn!(%peer, max = config.max_connections, refused_total = n, "connection cap reached (serverMaxConnections); refusing connections");
             }
             drop(stream);
@@ -264,9 +266,9 @@ mod tests {
 
     struct Echo;
     impl RequestHandler for Echo {
-        async fn handle(&self, channel: &Channel, req: RemotingCommand) -> Option<RemotingCommand> {
+        async fn handle(&self, channel: &Channel, req: RemotingCommand) -> Reply {
             match req.code {
-                1 => Some(RemotingCommand::success().with_body(req.body)),
+                1 => Ok(Some(RemotingCommand::success().with_body(req.body))),
                 2 => {
                     // Deferred answer.
                     let ch = channel.clone();
@@ -275,10 +277,10 @@ mod tests {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                         ch.respond(opaque, RemotingCommand::success().with_ext("late", true));
                     });
-                    None
+                    Ok(None)
                 }
-                3 => None, // never answers
-                _ => Some(Self::not_supported(&req)),
+                3 => Ok(None), // never answers
+                _ => Err(Self::not_supported(&req)),
             }
         }
     }
@@ -404,9 +406,9 @@ mod tests {
         use tokio::io::AsyncWriteExt;
         struct Big(AtomicUsize);
         impl RequestHandler for Big {
-            async fn handle(&self, _: &Channel, _: RemotingCommand) -> Option<RemotingCommand> {
+            async fn handle(&self, _: &Channel, _: RemotingCommand) -> Reply {
                 self.0.fetch_add(1, Ordering::SeqCst);
-                Some(RemotingCommand::success().with_body(vec![7u8; 1 << 20]))
+                Ok(Some(RemotingCommand::success().with_body(vec![7u8; 1 << 20])))
             }
         }
         let handler = Arc::new(Big(AtomicUsize::new(0)));

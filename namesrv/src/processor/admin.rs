@@ -16,11 +16,11 @@ pub(crate) fn write_perm(s: &NamesrvState, request: &RemotingCommand, add: bool)
     let h: BrokerPermRequestHeader = header(request)?;
     let n = s.routes.change_write_perm(&h.broker_name, add);
     tracing::info!(broker = %h.broker_name, topics = n, add, "write permission changed");
-    Ok(if add {
+    Ok(Some(if add {
         RemotingCommand::success_with_header(&AddWritePermResponseHeader { add_topic_count: n })
     } else {
         RemotingCommand::success_with_header(&WipeWritePermResponseHeader { wipe_topic_count: n })
-    })
+    }))
 }
 
 /// UPDATE_NAMESRV_CONFIG (318): body is properties text. All-or-nothing: any invalid value,
@@ -49,11 +49,11 @@ pub(crate) fn update_config(s: &NamesrvState, request: &RemotingCommand) -> Repl
     cfg.validate().map_err(bad)?;
     tracing::info!(?props, "namesrv config updated");
     *s.config.write() = cfg;
-    Ok(RemotingCommand::success())
+    Ok(Some(RemotingCommand::success()))
 }
 
 /// GET_NAMESRV_CONFIG (319): every key as `key=value` lines.
 pub(crate) fn get_config(s: &NamesrvState) -> Reply {
     let text = render_config(&*s.config.read(), false);
-    Ok(RemotingCommand::success().with_body(text.into_bytes()))
+    Ok(Some(RemotingCommand::success().with_body(text.into_bytes())))
 }

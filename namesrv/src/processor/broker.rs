@@ -89,7 +89,7 @@ pub(crate) fn register(s: &NamesrvState, channel: &Channel, request: &RemotingCo
     if let Some(table) = s.kv.namespace(NAMESPACE_ORDER_TOPIC_CONFIG) {
         resp = resp.with_body(to_json(&KvTable { table }));
     }
-    Ok(resp)
+    Ok(Some(resp))
 }
 
 /// UNREGISTER_BROKER (104).
@@ -98,7 +98,7 @@ pub(crate) fn unregister(s: &NamesrvState, request: &RemotingCommand) -> Reply {
     let removed = s.routes.unregister_broker(&h.cluster_name, &h.broker_addr, &h.broker_name);
     // The broker is shutting down; its registration connection no longer identifies it.
     drop(removed.channel);
-    Ok(RemotingCommand::success())
+    Ok(Some(RemotingCommand::success()))
 }
 
 /// BROKER_HEARTBEAT (904, 5.x): refresh liveness only.
@@ -107,7 +107,7 @@ pub(crate) fn heartbeat(s: &NamesrvState, request: &RemotingCommand) -> Reply {
     if !s.routes.touch(&h.cluster_name, &h.broker_addr) {
         tracing::debug!(addr = %h.broker_addr, "heartbeat from an unregistered broker");
     }
-    Ok(RemotingCommand::success())
+    Ok(Some(RemotingCommand::success()))
 }
 
 /// QUERY_DATA_VERSION (322): `changed` says whether the broker's version differs from the one
@@ -131,7 +131,7 @@ pub(crate) fn query_data_version(s: &NamesrvState, request: &RemotingCommand) ->
     if let Some(v) = s.routes.data_version(&h.cluster_name, &h.broker_addr) {
         resp = resp.with_body(to_json(&v));
     }
-    Ok(resp)
+    Ok(Some(resp))
 }
 
 #[cfg(test)]

@@ -21,16 +21,16 @@ pub(crate) fn put(s: &NamesrvState, request: &RemotingCommand) -> Reply {
             format!("kv config set in memory but not persisted: {e}"),
         )
     })?;
-    Ok(RemotingCommand::success())
+    Ok(Some(RemotingCommand::success()))
 }
 
 /// GET_KV_CONFIG (101): the value in the response header, or QUERY_NOT_FOUND.
 pub(crate) fn get(s: &NamesrvState, request: &RemotingCommand) -> Reply {
     let h: KvConfigKeyRequestHeader = header(request)?;
     match s.kv.get(&h.namespace, &h.key) {
-        Some(value) => Ok(RemotingCommand::success_with_header(&GetKvConfigResponseHeader {
+        Some(value) => Ok(Some(RemotingCommand::success_with_header(&GetKvConfigResponseHeader {
             value: Some(value),
-        })),
+        }))),
         None => Err(RemotingCommand::error(
             response::QUERY_NOT_FOUND,
             format!("No config item, Namespace: {} Key: {}", h.namespace, h.key),
@@ -48,14 +48,14 @@ pub(crate) fn delete(s: &NamesrvState, request: &RemotingCommand) -> Reply {
             format!("kv config deleted in memory but not persisted: {e}"),
         )
     })?;
-    Ok(RemotingCommand::success())
+    Ok(Some(RemotingCommand::success()))
 }
 
 /// GET_KVLIST_BY_NAMESPACE (219): `{"table":{...}}`, or QUERY_NOT_FOUND.
 pub(crate) fn list_namespace(s: &NamesrvState, request: &RemotingCommand) -> Reply {
     let h: GetKvListByNamespaceRequestHeader = header(request)?;
     match s.kv.namespace(&h.namespace) {
-        Some(table) => Ok(RemotingCommand::success().with_body(to_json(&KvTable { table }))),
+        Some(table) => Ok(Some(RemotingCommand::success().with_body(to_json(&KvTable { table })))),
         None => Err(RemotingCommand::error(
             response::QUERY_NOT_FOUND,
             format!("No config item, Namespace: {}", h.namespace),

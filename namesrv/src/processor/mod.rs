@@ -13,24 +13,12 @@ mod route;
 
 use std::sync::Arc;
 
-use mq_common::protocol::codes::{request as req, response};
-use mq_common::protocol::{CommandHeader, RemotingCommand};
+use mq_common::protocol::codes::request as req;
+use mq_common::protocol::RemotingCommand;
+pub(crate) use mq_common::remoting::{header, Reply};
 use mq_common::remoting::{Channel, RequestHandler};
 
 use crate::state::NamesrvState;
-
-/// A processor's answer: `Err` is an error response, returned the same way.
-pub(crate) type Reply = Result<RemotingCommand, RemotingCommand>;
-
-/// Decode a request's custom header; a missing or invalid field becomes a SYSTEM_ERROR
-/// response whose remark names the field (what the Java server does on
-/// `RemotingCommandException`).
-pub(crate) fn header<H: CommandHeader>(request: &RemotingCommand) -> Result<H, RemotingCommand> {
-    request.decode_header::<H>().map_err(|e| {
-        tracing::debug!(code = request.code, error = %e, "bad request header");
-        RemotingCommand::error(response::SYSTEM_ERROR, e.to_string())
-    })
-}
 
 /// The name server's [`RequestHandler`]: dispatches by request code.
 pub struct NamesrvProcessor {
@@ -44,9 +32,9 @@ impl NamesrvProcessor {
     }
 
     /// Answer one request (no I/O besides the KV file).
-    pub fn process(&self, channel: &Channel, request: &RemotingCommand) -> RemotingCommand {
+    pub fn process(&self, channel: &Channel, request: &RemotingCommand) -> Reply {
         let s = &*self.state;
-        let reply = match request.code {
+        match request.code {
             req::REGISTER_BROKER => broker::register(s, channel, request),
             req::UNREGISTER_BROKER => broker::unregister(s, request),
             req::BROKER_HEARTBEAT => broker::heartbeat(s, request),
@@ -73,15 +61,14 @@ impl NamesrvProcessor {
                 tracing::debug!(code = request.code, peer = %channel.peer_addr(), "request code not supported");
                 Err(Self::not_supported(request))
             }
-        };
-        reply.unwrap_or_else(|e| e)
+        }
     }
 }
 
 impl RequestHandler for NamesrvProcessor {
-    async fn handle(&self, channel: &Channel, request: RemotingCommand) -> Option<RemotingCommand> {
+    async fn handle(&self, channel: &Channel, request: RemotingCommand) -> Reply {
         tracing::trace!(code = request.code, opaque = request.opaque, peer = %channel.peer_addr(), "request");
-        Some(self.process(channel, &request))
+        self.process(channel, &request)
     }
 
     fn on_connected(&self, channel: &Channel) {

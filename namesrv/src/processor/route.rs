@@ -34,12 +34,12 @@ pub(crate) fn get_route(s: &NamesrvState, request: &RemotingCommand) -> Reply {
     if s.config.read().order_message_enable {
         route.order_topic_conf = s.kv.get(NAMESPACE_ORDER_TOPIC_CONFIG, &h.topic);
     }
-    Ok(RemotingCommand::success().with_body(to_json(&route)))
+    Ok(Some(RemotingCommand::success().with_body(to_json(&route))))
 }
 
 /// GET_BROKER_CLUSTER_INFO (106).
 pub(crate) fn cluster_info(s: &NamesrvState) -> Reply {
-    Ok(RemotingCommand::success().with_body(to_json(&s.routes.cluster_info())))
+    Ok(Some(RemotingCommand::success().with_body(to_json(&s.routes.cluster_info()))))
 }
 
 /// GET_ALL_TOPIC_LIST_FROM_NAMESERVER (206), unless `enableAllTopicList=false`.
@@ -47,7 +47,7 @@ pub(crate) fn all_topics(s: &NamesrvState) -> Reply {
     if !s.config.read().enable_all_topic_list {
         return Err(RemotingCommand::error(response::SYSTEM_ERROR, "disable"));
     }
-    Ok(RemotingCommand::success().with_body(to_json(&s.routes.all_topics())))
+    Ok(Some(RemotingCommand::success().with_body(to_json(&s.routes.all_topics()))))
 }
 
 fn topic_list_enabled(s: &NamesrvState) -> Result<(), RemotingCommand> {
@@ -62,12 +62,12 @@ fn topic_list_enabled(s: &NamesrvState) -> Result<(), RemotingCommand> {
 pub(crate) fn topics_by_cluster(s: &NamesrvState, request: &RemotingCommand) -> Reply {
     topic_list_enabled(s)?;
     let h: GetTopicsByClusterRequestHeader = header(request)?;
-    Ok(RemotingCommand::success().with_body(to_json(&s.routes.topics_by_cluster(&h.cluster))))
+    Ok(Some(RemotingCommand::success().with_body(to_json(&s.routes.topics_by_cluster(&h.cluster)))))
 }
 
 /// GET_SYSTEM_TOPIC_LIST_FROM_NS (304).
 pub(crate) fn system_topics(s: &NamesrvState) -> Reply {
-    Ok(RemotingCommand::success().with_body(to_json(&s.routes.system_topics())))
+    Ok(Some(RemotingCommand::success().with_body(to_json(&s.routes.system_topics()))))
 }
 
 /// GET_UNIT_TOPIC_LIST (311), GET_HAS_UNIT_SUB_TOPIC_LIST (312),
@@ -79,7 +79,7 @@ pub(crate) fn unit_topics(s: &NamesrvState, code: i32) -> Reply {
         req::GET_HAS_UNIT_SUB_TOPIC_LIST => s.routes.topics_by_sys_flag(|f| f & FLAG_UNIT_SUB != 0),
         _ => s.routes.topics_by_sys_flag(|f| f & FLAG_UNIT == 0 && f & FLAG_UNIT_SUB != 0),
     };
-    Ok(RemotingCommand::success().with_body(to_json(&list)))
+    Ok(Some(RemotingCommand::success().with_body(to_json(&list))))
 }
 
 /// DELETE_TOPIC_IN_NAMESRV (216): the whole topic, or only on one cluster's brokers.
@@ -87,14 +87,14 @@ pub(crate) fn delete_topic(s: &NamesrvState, request: &RemotingCommand) -> Reply
     let h: DeleteTopicFromNamesrvRequestHeader = header(request)?;
     let removed = s.routes.delete_topic(&h.topic, h.cluster_name.as_deref());
     tracing::info!(topic = %h.topic, cluster = ?h.cluster_name, removed, "delete topic in namesrv");
-    Ok(RemotingCommand::success())
+    Ok(Some(RemotingCommand::success()))
 }
 
 /// REGISTER_TOPIC_IN_NAMESRV (217, 5.x): body is a TopicRouteData whose queueDatas are added.
 pub(crate) fn register_topic(s: &NamesrvState, request: &RemotingCommand) -> Reply {
     let h: RegisterTopicRequestHeader = header(request)?;
     if request.body.is_empty() {
-        return Ok(RemotingCommand::success());
+        return Ok(Some(RemotingCommand::success()));
     }
     let route: TopicRouteData = lenient_json::from_slice(&request.body).map_err(|e| {
         RemotingCommand::error(response::SYSTEM_ERROR, format!("bad topic route body: {e}"))
@@ -102,5 +102,5 @@ pub(crate) fn register_topic(s: &NamesrvState, request: &RemotingCommand) -> Rep
     s.routes
         .register_topic(&h.topic, &route.queue_datas)
         .map_err(|e| RemotingCommand::error(response::SYSTEM_ERROR, e))?;
-    Ok(RemotingCommand::success())
+    Ok(Some(RemotingCommand::success()))
 }

@@ -4,8 +4,9 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+pub use mq_test_support::{wait_until, wait_until_blocking};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -80,24 +81,6 @@ pub async fn closed_by_server(s: &mut TcpStream) -> bool {
     }
 }
 
-/// Poll `f` every 20 ms until it returns true or `limit` passes.
-pub async fn wait_until<F, Fut>(limit: Duration, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if f().await {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// A running `mqnamesrv` child process; killed (by PID) on drop.
 pub struct NamesrvProcess {
     pub child: Child,
@@ -149,18 +132,11 @@ impl NamesrvProcess {
         self.stderr_log.lock().unwrap().clone()
     }
 
-    /// Wait (up to 10 s) for a log line containing `needle`.
-    pub fn wait_log(&self, needle: &str) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if self.logs().iter().any(|l| l.contains(needle)) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    /// Wait (up to 10 s) for a log line containing `needle`; panics naming it otherwise.
+    pub fn wait_log(&self, needle: &str) {
+        wait_until_blocking(&format!("a log line with {needle:?}"), Duration::from_secs(10), || {
+            self.logs().iter().any(|l| l.contains(needle))
+        })
     }
 
     /// Send SIGTERM and wait (bounded) for exit; returns the exit status.
@@ -168,14 +144,9 @@ impl NamesrvProcess {
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            assert!(Instant::now() < deadline, "mqnamesrv did not exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until_blocking("mqnamesrv to exit after SIGTERM", Duration::from_secs(15), || {
+            self.child.try_wait().unwrap()
+        })
     }
 }
 

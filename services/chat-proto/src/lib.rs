@@ -12,6 +12,7 @@
 //! * [`presence`] / [`presence_bodies`] / [`presence_cache`] — presence statuses, the
 //!   Rocket.Chat aggregation rules, the presence topic bodies and the status cache fed by them.
 //! * [`topics`] — topic, tag, property and group names with their fixed queue counts.
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod bodies;
@@ -23,11 +24,3 @@ pub mod presence;
 pub mod presence_bodies;
 pub mod presence_cache;
 pub mod topics;
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}

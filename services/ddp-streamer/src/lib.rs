@@ -9,6 +9,7 @@
 //! * [`observer`] — consumes `chat_outgoing` in clustering + orderly mode, re-verifies the JWT,
 //!   enforces blocks, removes duplicates and publishes accepted events to `chat_inbox`.
 //! * [`broker`] — topic setup, the shard selector and small broker reads shared by both.
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod broker;

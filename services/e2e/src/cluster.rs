@@ -199,7 +199,7 @@ impl Cluster {
 
     /// A token with explicit scopes and lifetime.
     pub fn token_with(&self, uid: &str, scope: Vec<String>, ttl_s: i64) -> String {
-        let now = chat_proto::now_ms() / 1000;
+        let now = mq_common::protocol::now_millis() / 1000;
         jwt::sign(&Claims::new(uid, "chat", now, ttl_s, scope), SECRET.as_bytes())
     }
 

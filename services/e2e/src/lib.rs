@@ -4,6 +4,7 @@
 //!
 //! Every process is killed (by PID) when its handle drops; if the test is panicking, the tail
 //! of each log is printed first.
+#![forbid(unsafe_code)]
 
 pub mod cluster;
 pub mod ddp;

@@ -121,7 +121,7 @@ async fn t14_injected_duplicates_never_shown() {
             u: UserRef { id: "alice".into(), username: "alice".into() },
             gw: "harness".into(),
             conn: "h".into(),
-            recv_ts: chat_proto::now_ms(),
+            recv_ts: mq_common::protocol::now_millis(),
         });
         let times = if i % 10 == 0 { 2 } else { 1 };
         for _ in 0..times {

@@ -87,7 +87,7 @@ async fn t08_authorization() {
     })
     .await;
     let url = c.gw(0).ws_url();
-    let now = chat_proto::now_ms() / 1000;
+    let now = mq_common::protocol::now_millis() / 1000;
 
     // A token that expires while connected closes the socket with 4001.
     let short = DdpClient::login(&url, &c.token_with("erin", Claims::default_user_scopes(), 4))

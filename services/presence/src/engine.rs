@@ -528,7 +528,7 @@ impl Engine {
                     status_default: u.status_default,
                     previous_status: u.published,
                     conns: u.conns.len(),
-                    ts: chat_proto::now_ms(),
+                    ts: mq_common::protocol::now_millis(),
                     owner: Owner {
                         instance: self.cfg.instance.clone(),
                         epoch: self.cfg.epoch.clone(),

@@ -11,6 +11,7 @@
 //! * [`publisher`]: ordered per-queue publishing lanes.
 //! * [`service`]: broker wiring (consumers, ticker, broker probe).
 //! * [`http`]: `/health`, `/ready`, `/v1/status`, `/v1/stats`, `/metrics`.
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod config;

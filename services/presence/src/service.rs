@@ -101,7 +101,7 @@ impl Presence {
                 e.restore(q, state.as_ref(), self.now());
             }
         }
-        let age = (chat_proto::now_ms() - m.store_timestamp).max(0) as u64;
+        let age = (mq_common::protocol::now_millis() - m.store_timestamp).max(0) as u64;
         let acks = {
             let mut e = self.engine.lock();
             let outs = e.apply(q, &hb, self.now(), age);
@@ -127,7 +127,7 @@ pub async fn run(cfg: PresenceConfig) -> anyhow::Result<()> {
         Duration::from_secs(60),
     )
     .await?;
-    let epoch = format!("{:013}-{:08x}", chat_proto::now_ms(), rand::random::<u32>());
+    let epoch = format!("{:013}-{:08x}", mq_common::protocol::now_millis(), rand::random::<u32>());
     let clients = ServiceClients {
         namesrv: cfg.namesrv.clone(),
         instance: format!("{}-{}", cfg.instance_id, std::process::id()),

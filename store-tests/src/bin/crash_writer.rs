@@ -3,6 +3,7 @@
 //! durably acknowledged message, until it is killed.
 //!
 //! Usage: `crash_writer <store dir> <key prefix>`
+#![forbid(unsafe_code)]
 
 use std::io::Write;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //!
 //! `mqadmin <command> -n host:port [options]` (`-n` falls back to `NAMESRV_ADDR`); output is
 //! `#`-headed aligned columns like Apache's, or JSON with `--json`.
-
+#![forbid(unsafe_code)]
 // Column headers are passed as arguments so they line up with the rows printed by the same format.
 #![allow(clippy::print_literal)]
 

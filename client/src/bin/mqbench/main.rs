@@ -10,6 +10,7 @@
 //! mqbench e2e      -n 127.0.0.1:9876 --rate 10000 --duration 20      # born → receipt latency
 //! mqbench topics   -n 127.0.0.1:9876 --count 10000                   # create many topics
 //! ```
+#![forbid(unsafe_code)]
 
 mod consume;
 mod e2e;

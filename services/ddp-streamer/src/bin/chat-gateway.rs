@@ -1,5 +1,6 @@
 //! `chat-gateway`: DDP over WebSocket for browsers, publishing and subscribing only through the
 //! rmq broker. Configuration comes from the environment (see `config::GatewayConfig`).
+#![forbid(unsafe_code)]
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -278,7 +278,7 @@ async fn read_loop(
                 if now >= next_token_check {
                     next_token_check = now + gw.cfg.token_check;
                     if let Some(a) = conn.auth() {
-                        if a.claims.exp <= chat_proto::now_ms() / 1000 {
+                        if a.claims.exp <= mq_common::protocol::now_millis() / 1000 {
                             conn.close(close::TOKEN_EXPIRED, "token expired");
                             return;
                         }

@@ -10,9 +10,9 @@ use chat_proto::bodies::{Inbox, InboxMsg};
 use chat_proto::cursor::Cursor;
 use chat_proto::ddp::{parse_date, MeteorError};
 use chat_proto::ids::{shard, Room};
-use chat_proto::now_ms;
 use chat_proto::topics::{conversation_key, PROP_RID, TAG_MSG};
 use mq_client::{MessageExt, MessageQueue};
+use mq_common::protocol::now_millis;
 use serde_json::{json, Value};
 
 use super::conn::Auth;
@@ -70,7 +70,7 @@ pub async fn load_history(
     params: &[Value],
 ) -> Result<Value, MeteorError> {
     let rid = check_room(auth, params.first())?;
-    let end = params.get(1).and_then(parse_date).unwrap_or_else(now_ms);
+    let end = params.get(1).and_then(parse_date).unwrap_or_else(now_millis);
     let limit = params.get(2).and_then(Value::as_u64).unwrap_or(20).clamp(1, 500) as usize;
     let begin = end - gw.cfg.history_window.as_millis() as i64;
     let (mq, addr) = room_queue(gw, &rid).await?;

@@ -89,7 +89,7 @@ async fn dev_token(State(gw): State<Arc<Gateway>>, Json(req): Json<DevTokenReq>)
     if chat_proto::ids::validate_uid(&req.user).is_err() {
         return (StatusCode::BAD_REQUEST, "user must match [A-Za-z0-9-]{1,64}").into_response();
     }
-    let now = chat_proto::now_ms() / 1000;
+    let now = mq_common::protocol::now_millis() / 1000;
     let claims = Claims::new(
         &req.user,
         &gw.cfg.common.jwt_audience,

@@ -6,9 +6,9 @@ use chat_proto::bodies::{BlockBody, Outgoing, OutgoingMsg, ReadBody, UserRef};
 use chat_proto::ddp::{close, date, server, MeteorError};
 use chat_proto::ids::{dm_rid, random_id, validate_msg_id, Room};
 use chat_proto::jwt::{self, JwtError};
-use chat_proto::now_ms;
 use chat_proto::topics::{conversation_key, CHAT_OUTGOING, PROP_GW, PROP_JWT, PROP_RID, PROP_V};
 use mq_client::Message;
+use mq_common::protocol::now_millis;
 use serde_json::{json, Value};
 
 use super::conn::{Auth, Conn};
@@ -119,7 +119,7 @@ async fn dispatch(
                 id: new_id(),
                 rid: rid.clone(),
                 u: user_ref(&auth),
-                until_ts: now_ms(),
+                until_ts: now_millis(),
                 recipients: None,
             });
             publish(gw, &auth, conn, &body).await?;
@@ -140,7 +140,7 @@ fn login(gw: &Arc<Gateway>, conn: &Arc<Conn>, params: &[Value]) -> MethodResult 
         token,
         &gw.cfg.common.jwt_secret,
         &gw.cfg.common.jwt_audience,
-        now_ms() / 1000,
+        now_millis() / 1000,
         0,
     )
     .map_err(|e| match e {
@@ -237,7 +237,7 @@ async fn send_message(
         u: user_ref(auth),
         gw: gw.cfg.common.instance_id.clone(),
         conn: conn.session.clone(),
-        recv_ts: now_ms(),
+        recv_ts: now_millis(),
     };
     let recv_ts = m.recv_ts;
     let u = m.u.clone();
@@ -277,7 +277,7 @@ async fn block(
         rid: rid.to_string(),
         blocker: auth.claims.sub.clone(),
         blocked: blocked.to_string(),
-        recv_ts: now_ms(),
+        recv_ts: now_millis(),
         recipients: None,
     };
     publish(gw, auth, conn, &if on { Outgoing::Block(b) } else { Outgoing::Unblock(b) }).await?;

@@ -130,7 +130,8 @@ impl GatewayPresence {
         let clients = clients.named(format!("{unique}-presence"));
         let producer = clients.producer(PG_PRESENCE_GATEWAY, 1, "presence producer").await?;
         // Epochs order lexically by start time, so presence can tell a restart from a straggler.
-        let epoch = format!("{:013}-{:08x}", chat_proto::now_ms(), rand::random::<u32>());
+        let epoch =
+            format!("{:013}-{:08x}", mq_common::protocol::now_millis(), rand::random::<u32>());
         let conns: ConnTable = Arc::default();
         let failed = Arc::new(AtomicU64::new(0));
         let lanes = presence_lanes::start(LaneCtx {

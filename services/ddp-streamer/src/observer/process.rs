@@ -8,9 +8,9 @@
 use chat_proto::bodies::{BlockBody, Inbox, InboxMsg, Origin, Outgoing, ReadBody, RejectedBody};
 use chat_proto::ids::{validate_msg_id, Room};
 use chat_proto::jwt::{self, Claims};
-use chat_proto::now_ms;
 use chat_proto::topics::{conversation_key, sender_key, CHAT_INBOX, PROP_JWT, PROP_RID, PROP_V};
 use mq_client::{Message, MessageExt};
+use mq_common::protocol::now_millis;
 
 use super::Observer;
 use crate::broker::ShardSelector;
@@ -83,10 +83,12 @@ pub async fn handle(obs: &Observer, m: &MessageExt) -> anyhow::Result<()> {
         return Ok(());
     }
     if needs_recovery_check(obs, m).await
-        && now_ms() - m.born_timestamp > obs.cfg.recovery_age.as_millis() as i64
+        && now_millis() - m.born_timestamp > obs.cfg.recovery_age.as_millis() as i64
     {
-        let hits =
-            obs.inbox.query_key(ev.id(), 32, m.born_timestamp - 60_000, now_ms() + 1000).await?;
+        let hits = obs
+            .inbox
+            .query_key(ev.id(), 32, m.born_timestamp - 60_000, now_millis() + 1000)
+            .await?;
         if hits.iter().any(|h| h.keys().contains(&ev.id())) {
             obs.policy.lock().mark_seen(ev.id());
             obs.metrics.inc("chat_dedupe_hits_total{layer=\"observer_recovery\"}");
@@ -124,7 +126,7 @@ pub async fn handle(obs: &Observer, m: &MessageExt) -> anyhow::Result<()> {
                 msg: x.msg,
                 tmid: x.tmid,
                 u: x.u,
-                ts: now_ms(),
+                ts: now_millis(),
                 recipients,
                 origin,
             };

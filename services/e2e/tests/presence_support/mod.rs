@@ -184,14 +184,9 @@ pub async fn drain_presence(client: &DdpClient, d: Duration) -> Vec<(String, i64
     out
 }
 
-/// Poll until `f` or `deadline`; returns the elapsed time or `None` on timeout.
+/// How long until `f` holds (polled by the shared helper), or `None` after `deadline`.
 pub async fn time_until(deadline: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
     let start = Instant::now();
-    while start.elapsed() < deadline {
-        if f() {
-            return Some(start.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    None
+    mq_test_support::poll_until(deadline, || std::future::ready(f())).await?;
+    Some(start.elapsed())
 }

@@ -1,5 +1,6 @@
 //! `presence-service`: user presence on the rmq broker (design §5). Configuration comes from
 //! the environment (see `presence_service::config::PresenceConfig`).
+#![forbid(unsafe_code)]
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
