@@ -329,6 +329,34 @@ async fn r4_parked_pulls_per_connection_and_response_size_are_bounded() {
         assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
     }
 
+    // Parked pulls woken at once on a connection that never reads: only the first few build
+    // full responses (until the high-water mark), the rest answer PULL_RETRY_IMMEDIATELY.
+    stack.create_topic("Wake", 1).await;
+    let mut sleeper = Raw::connect(&stack.broker_addr).await;
+    sleeper.send_all((0..1000).map(|_| pull_req("WakeG", "Wake", 0, 0, Some("*"), Some(60_000))));
+    wait_until("1,000 pulls parked", T * 3, || async {
+        stat(&runtime_info(&stack, false).await, "pullsParked") >= 1000
+    })
+    .await;
+    let rss2 = peak_rss(pid, Duration::from_millis(300)).await;
+    let big = vec![b'w'; 1_000_000];
+    let r = client
+        .invoke(&stack.broker_addr, send_v2(&send_header("Wake", 0, "t", "w"), &big), T)
+        .await
+        .unwrap();
+    assert_eq!(r.code, response::SUCCESS);
+    wait_until("every parked pull answered", T * 3, || async {
+        stat(&runtime_info(&stack, false).await, "pullsParked") == 0
+    })
+    .await;
+    let rss3 = peak_rss(pid, Duration::from_secs(1)).await;
+    eprintln!(
+        "robust R4: 1,000 parked pulls woken by a 1 MB message on a connection that never reads: broker anonymous RSS +{:.1} MiB",
+        rss3.saturating_sub(rss2) as f64 / MIB
+    );
+    assert!(rss3.saturating_sub(rss2) < 100 * 1024 * 1024, "{} bytes", rss3 - rss2);
+    drop(sleeper);
+
     // Response size: 12 messages of 1 MB, one pull asking for everything.
     let body = vec![b'm'; 1_000_000];
     for i in 0..12 {

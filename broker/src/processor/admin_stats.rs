@@ -45,6 +45,7 @@ pub fn runtime_info(b: &Broker) -> Reply {
     for (k, v) in b.connections.snapshot().entries() {
         put(k, v.to_string());
     }
+    put("pullsParked", b.pull_hold.parked().to_string());
     put("msgPutTotalTodayNow", put_today.to_string());
     put("msgGetTotalTodayNow", get_today.to_string());
     put("msgPutTotalTodayMorning", "0".into());

@@ -227,6 +227,20 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
     }
 
     if code == response::SUCCESS {
+        // A woken pull answers from its own task, outside the reader's backpressure: when its
+        // connection already holds more unwritten output than the high-water mark, the
+        // messages are not copied and the client is told to pull the same offset again (which
+        // it can only send once it drains). Thousands of parked pulls woken at once on a
+        // connection that does not read cannot queue thousands of full responses.
+        if !allow_suspend && ch.unwritten_bytes() > b.cfg.write_buffer_high_water_mark {
+            return Ok(Some(reply(
+                response::PULL_RETRY_IMMEDIATELY,
+                Some("connection output above writeBufferHighWaterMark".into()),
+                h.queue_offset,
+                r.min_offset,
+                r.max_offset,
+            )));
+        }
         let mut body = BytesMut::with_capacity(r.total_bytes);
         for m in &r.messages {
             body.extend_from_slice(m);
