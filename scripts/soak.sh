@@ -39,7 +39,7 @@ rmq_on_exit() {
 }
 
 # Servers: limits low enough that the hostile load reaches them in a short run.
-rmq_start_namesrv
+MQNAMESRV_SERVER_MAX_CONNECTIONS=1000 rmq_start_namesrv
 rmq_start_broker "" --set serverMaxConnections=1000 --set serverChannelMaxIdleTimeSeconds=30 \
   --set maxParkedPullsPerConnection=1000 --set mappedFileSizeCommitLog=67108864
 rmq_wait_log "$RMQ_WORK/broker.log" "boot success" 60 "$BROKER_PID"

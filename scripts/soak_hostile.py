@@ -92,7 +92,8 @@ def conn_flood(addr, rnd):
         except OSError:
             refused += 1
             break
-    time.sleep(1)
+    # The server accepts (and closes) the ones past its cap at its own pace: look after 5 s.
+    time.sleep(5)
     closed = 0
     for s in socks:
         s.setblocking(False)
@@ -103,9 +104,8 @@ def conn_flood(addr, rnd):
             pass
         except OSError:
             closed += 1
-    time.sleep(4)
     close_all(socks)
-    return f"{len(socks)} idle connections opened, {closed} closed by the server at once"
+    return f"{len(socks)} idle connections opened, {closed} closed by the server within 5 s"
 
 
 def parked_pulls(addr, rnd):
