@@ -70,6 +70,7 @@ fn heartbeat_with_groups(prefix: &str, n: usize) -> RemotingCommand {
                 unit_mode: false,
             })
             .collect(),
+        ..Default::default()
     };
     RemotingCommand::request(rq::HEART_BEAT).with_body(to_json(&hb))
 }

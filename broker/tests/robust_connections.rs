@@ -330,7 +330,7 @@ async fn r4_parked_pulls_per_connection_and_response_size_are_bounded() {
     }
 
     // Parked pulls woken at once on a connection that never reads: only the first few build
-    // full responses (until the high-water mark), the rest answer PULL_RETRY_IMMEDIATELY.
+    // full responses (until the high-water mark), the rest answer PULL_NOT_FOUND (pull again).
     stack.create_topic("Wake", 1).await;
     let mut sleeper = Raw::connect(&stack.broker_addr).await;
     sleeper.send_all((0..1000).map(|_| pull_req("WakeG", "Wake", 0, 0, Some("*"), Some(60_000))));

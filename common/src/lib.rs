@@ -4,8 +4,14 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod filter;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod message;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+pub mod probe;
 pub mod protocol;
 pub mod remoting;

@@ -48,6 +48,12 @@ pub struct NamesrvConfig {
     pub write_buffer_high_water_mark: usize,
     /// ... and at or below which it resumes (`writeBufferLowWaterMark`, 1 MiB).
     pub write_buffer_low_water_mark: usize,
+    /// `metricsExporterType`: DISABLE (default) or PROM.
+    pub metrics_exporter_type: mq_common::metrics::ExporterType,
+    /// `metricsPromExporterHost`: bind address of the metrics endpoint ("" = as bindAddress).
+    pub metrics_prom_exporter_host: String,
+    /// `metricsPromExporterPort` (5558: the broker's default 5557 + 1; 0 = a free port).
+    pub metrics_prom_exporter_port: u16,
 }
 
 impl Default for NamesrvConfig {
@@ -68,6 +74,9 @@ impl Default for NamesrvConfig {
             server_max_connections: mq_common::remoting::server::DEFAULT_MAX_CONNECTIONS,
             write_buffer_high_water_mark: mq_common::remoting::server::DEFAULT_WRITE_HIGH_WATER,
             write_buffer_low_water_mark: mq_common::remoting::server::DEFAULT_WRITE_LOW_WATER,
+            metrics_exporter_type: mq_common::metrics::ExporterType::Disable,
+            metrics_prom_exporter_host: String::new(),
+            metrics_prom_exporter_port: 5558,
         }
     }
 }
@@ -88,6 +97,9 @@ mq_common::config_keys!(NamesrvConfig {
     server_max_connections: "serverMaxConnections";
     write_buffer_high_water_mark: "writeBufferHighWaterMark";
     write_buffer_low_water_mark: "writeBufferLowWaterMark";
+    metrics_exporter_type: "metricsExporterType", important;
+    metrics_prom_exporter_host: "metricsPromExporterHost";
+    metrics_prom_exporter_port: "metricsPromExporterPort", important;
 });
 
 /// Keys UPDATE_NAMESRV_CONFIG may not change at run time (Java's `configBlackList` plus the
@@ -104,6 +116,9 @@ pub const RUNTIME_BLACKLIST: &[&str] = &[
     "serverMaxConnections",
     "writeBufferHighWaterMark",
     "writeBufferLowWaterMark",
+    "metricsExporterType",
+    "metricsPromExporterHost",
+    "metricsPromExporterPort",
 ];
 
 impl NamesrvConfig {

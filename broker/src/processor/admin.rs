@@ -84,6 +84,7 @@ pub async fn delete_topic(b: &Broker, req: &RemotingCommand) -> Reply {
     }
     let g = b.topics.delete(&h.topic);
     b.offsets.remove_topic(&h.topic);
+    b.metrics.forget_topic(&h.topic);
     b.store.delete_topics(&[h.topic.as_str()]);
     durable(&b.topics.file, g).await
 }
@@ -126,6 +127,7 @@ pub async fn create_group(b: &Broker, req: &RemotingCommand) -> Reply {
 pub async fn delete_group(b: &Broker, req: &RemotingCommand) -> Reply {
     let h: DeleteSubscriptionGroupRequestHeader = header(req)?;
     let g = b.groups.delete(&h.group_name);
+    b.metrics.forget_group(&h.group_name);
     if h.clean_offset == Some(true) {
         b.offsets.remove_group(&h.group_name);
     }
@@ -210,6 +212,12 @@ pub fn forward_to_client(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) ->
             format!("The Consumer <{client_id}> not online"),
         ));
     };
+    let Some(target) = target.channel.remoting().cloned() else {
+        return Err(err(
+            response::SYSTEM_ERROR,
+            format!("the consumer <{client_id}> is a gRPC client: it does not answer this request"),
+        ));
+    };
     let mut fwd = RemotingCommand::request(req.code);
     fwd.ext_fields = req.ext_fields.clone();
     fwd.body = req.body.clone();
@@ -232,7 +240,7 @@ pub fn forward_to_client(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) ->
     let opaque = req.opaque;
     let ch = ch.clone();
     tokio::spawn(async move {
-        let resp = match target.channel.request(fwd, Duration::from_secs(5)).await {
+        let resp = match target.request(fwd, Duration::from_secs(5)).await {
             Ok(mut r) => {
                 r.flag = 0;
                 r

@@ -21,6 +21,7 @@ use mq_common::remoting::Channel;
 
 use super::{err, Reply};
 use crate::broker::Broker;
+use crate::metrics::MessageType;
 use crate::store::{DurabilityError, PutMessageResult, PutMessageStatus};
 
 /// Entry point for the three send codes.
@@ -45,12 +46,22 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
     let (h, queue_id, multi) = check(b, h)?;
     let opaque = req.opaque;
     let body = req.body;
+    // Metrics handle taken before the header moves into the store (None when metrics are off).
+    let counted = b
+        .metrics
+        .topic_in(&h.topic)
+        .map(|t| (t, MessageType::of_send(h.sys_flag, h.properties.as_deref()), body.len()));
     let result = if batch {
         put_batch(b, ch, &h, queue_id, multi, body)
     } else {
         put_one(b, ch, h, queue_id, multi, body)
     };
     let (result, n) = result?;
+    if let Some((t, ty, bytes)) = counted {
+        if result.status.is_stored() {
+            t.add(ty, n, bytes);
+        }
+    }
     finish(b, ch, opaque, queue_id, result, n)
 }
 
@@ -135,6 +146,7 @@ pub(crate) fn check(
                 reconsume = h.reconsume_times,
                 "send to %RETRY% past max reconsume times → DLQ"
             );
+            b.metrics.sent_to_dlq(group);
             h.topic = dlq;
             queue_id = 0;
         }
@@ -194,6 +206,15 @@ fn put_one(
     let mut m = base_inner(b, ch, &h, topic, queue_id, multi);
     m.body = body;
     m.properties = add_cluster(b, h.properties.take().unwrap_or_default());
+    Ok((put_inner(b, m)?, 1))
+}
+
+/// Store one message as the send paths (remoting and gRPC) do: a transactional one becomes a
+/// half message in the internal half topic; put statistics (the store checks size and format).
+pub(crate) fn put_inner(
+    b: &Broker,
+    mut m: MessageExtBrokerInner,
+) -> Result<PutMessageResult, RemotingCommand> {
     if m.property(TRAN_MSG) == Some("true") {
         if b.live.reject_transaction_message() {
             return Err(err(
@@ -215,7 +236,29 @@ fn put_one(
     }
     // Size and format are checked by the store, the one place that does it for every put.
     b.stats.put_bytes.fetch_add(m.body.len() as u64, Ordering::Relaxed);
-    Ok((b.store.put_message(m), 1))
+    Ok(b.store.put_message(m))
+}
+
+/// Wait until a stored message is durable when the store asks for it (SYNC_FLUSH); the final
+/// status. For front ends that answer on their own task (gRPC); remoting answers from the
+/// flusher's callback instead (`finish`).
+pub(crate) async fn wait_durable(b: &Broker, r: &PutMessageResult) -> PutMessageStatus {
+    if !(r.status == PutMessageStatus::PutOk && r.needs_durable_wait) {
+        return r.status;
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    b.store.on_durable(
+        r.end_offset(),
+        Box::new(move |res| {
+            let _ = tx.send(res);
+        }),
+    );
+    match rx.await {
+        Ok(Ok(())) => PutMessageStatus::PutOk,
+        Ok(Err(DurabilityError::FlushTimeout)) => PutMessageStatus::FlushDiskTimeout,
+        Ok(Err(DurabilityError::Poisoned)) => PutMessageStatus::Poisoned,
+        Ok(Err(DurabilityError::ShutDown)) | Err(_) => PutMessageStatus::ServiceNotAvailable,
+    }
 }
 
 fn put_batch(

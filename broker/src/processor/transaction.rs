@@ -15,6 +15,11 @@ use crate::broker::Broker;
 /// Process END_TRANSACTION (usually oneway; the response is dropped then).
 pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Reply {
     let h: EndTransactionRequestHeader = header(req)?;
+    end(b, &h)
+}
+
+/// Commit or roll back the half message `h` names (shared by remoting and gRPC).
+pub(crate) fn end(b: &Broker, h: &EndTransactionRequestHeader) -> Reply {
     if b.cfg.is_slave() {
         return Err(err(
             response::SLAVE_NOT_AVAILABLE,
@@ -93,7 +98,10 @@ pub fn end_transaction(b: &Broker, req: &RemotingCommand) -> Reply {
     op.set_property(WAIT, "false");
     b.topics.ensure(system_topics::TRANS_OP_HALF_TOPIC, 1, PERM_READ | PERM_WRITE);
     let r = b.store.put_message(op);
-    if !r.status.is_stored() {
+    if r.status.is_stored() {
+        let topic = view.property(REAL_TOPIC).unwrap_or("");
+        b.metrics.transaction_end(topic, ty == sysflag::TRANSACTION_COMMIT_TYPE);
+    } else {
         return Err(err(
             response::SYSTEM_ERROR,
             format!("writing transaction op record failed: {:?}", r.status),

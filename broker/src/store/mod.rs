@@ -52,6 +52,7 @@ pub use live_config::LiveStoreConfig;
 pub use mapped_file::{offset_to_file_name, MappedFile};
 pub use recovery::{RecoveryMode, RecoveryReport};
 pub use store::{
-    disk_usage_ratio, ArrivalListener, MessageStore, StoreClock, StoreHooks, SystemClock,
+    disk_space, disk_usage_ratio, ArrivalListener, MessageStore, StoreClock, StoreHooks,
+    SystemClock,
 };
 pub use types::*;

@@ -67,6 +67,20 @@ pub fn disk_usage_ratio(path: &Path) -> f64 {
     (s.f_blocks - s.f_bfree) as f64 / s.f_blocks as f64
 }
 
+/// Total and available bytes of the file system holding `path` (Java's
+/// `commitLogDirCapacity`), or `None` if it cannot be read.
+pub fn disk_space(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs writes into the zeroed struct; c is a valid NUL-terminated path.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return None;
+    }
+    let frsize = s.f_frsize as u64;
+    Some((s.f_blocks as u64 * frsize, s.f_bavail as u64 * frsize))
+}
+
 /// Injectable environment: clock and disk-usage probe.
 #[derive(Clone)]
 pub struct StoreHooks {
@@ -765,7 +779,8 @@ impl MessageStore {
     // ------------------------------------------------------------------ read path
 
     /// Read up to `max_msg_nums` messages / `max_total_bytes` bytes from (topic, queue) starting
-    /// at logical `offset`, filtering on tagsCode. Semantics of statuses and `next_begin_offset`
+    /// at logical `offset`, filtering on tagsCode and then on the record ([`ReadFilter`]; records
+    /// filtered out count as scanned, not returned). Semantics of statuses and `next_begin_offset`
     /// follow the §2.4 table. Scans at most `max(16000, max_msg_nums*20)` bytes of units, within
     /// one consume-queue file. Records are zero-copy slices of the commit-log mapping.
     #[allow(clippy::too_many_arguments)]
@@ -777,7 +792,7 @@ impl MessageStore {
         offset: i64,
         max_msg_nums: usize,
         max_total_bytes: usize,
-        filter: Option<&dyn Fn(i64) -> bool>,
+        filter: Option<&dyn ReadFilter>,
     ) -> GetMessageResult {
         use GetMessageStatus::*;
         let Some(cq) = self.find_cq(topic, queue_id) else {
@@ -820,12 +835,13 @@ impl MessageStore {
                 continue;
             }
             if let Some(f) = filter {
-                if !f(u.tags_code) {
+                if !f.by_tags_code(u.tags_code) {
                     filtered += 1;
                     continue;
                 }
             }
             match self.commit_log.get_data(u.phy_offset, u.size as usize) {
+                Some(b) if filter.is_some_and(|f| !f.by_record(&b)) => filtered += 1,
                 Some(b) => {
                     r.total_bytes += b.len();
                     r.messages.push(b);
@@ -879,6 +895,11 @@ impl MessageStore {
             return None;
         }
         self.commit_log.store_timestamp_at(u.phy_offset)
+    }
+
+    /// Store time of the oldest record in the commit log (Java's `earliestMessageTimeStamp`).
+    pub fn get_earliest_message_time_any(&self) -> Option<i64> {
+        self.commit_log.store_timestamp_at(self.commit_log.min_offset())
     }
 
     /// Store time of the oldest message still in the queue.
