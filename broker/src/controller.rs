@@ -169,11 +169,11 @@ impl BrokerController {
             broker.shutdown.clone(),
             Arc::new(move || persist_tables(&writer_broker)),
         )));
-        let registered = namesrv_api::register_all(&broker).await;
-        if !broker.cfg.namesrv_list().is_empty() && registered == 0 {
+        let registered = namesrv_api::register_each(&broker).await;
+        if !broker.cfg.namesrv_list().is_empty() && registered.is_empty() {
             tracing::warn!("no nameserver accepted the registration yet; retrying every registerNameServerPeriod");
         }
-        tasks.push(tokio::spawn(namesrv_api::run(broker.clone())));
+        tasks.push(tokio::spawn(namesrv_api::run(broker.clone(), registered)));
         tracing::info!(
             "The broker[{}, {}] boot success. serializeType=JSON and name server is {}",
             broker.cfg.broker_name,

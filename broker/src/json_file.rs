@@ -215,7 +215,12 @@ pub async fn run_writer(
             _ = wake.notified() => {}
         }
         let p = persist.clone();
-        let _ = tokio::task::spawn_blocking(move || p()).await;
+        // Not awaited past `stop`: the shutdown's own final write waits for this one on the
+        // file's lock, so SIGTERM does not also wait out the task timeout.
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::task::spawn_blocking(move || p()) => {}
+        }
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(MIN_WRITE_INTERVAL) => {}

@@ -47,15 +47,16 @@ fn register_request(b: &Broker) -> RemotingCommand {
     RemotingCommand::request_with_header(rq::REGISTER_BROKER, &hdr).with_body(body)
 }
 
-/// Register with every nameserver once (concurrently); returns how many accepted.
-pub async fn register_all(b: &Broker) -> usize {
+/// Register with every nameserver once (concurrently); returns the addresses that accepted.
+pub async fn register_each(b: &Broker) -> Vec<String> {
     let addrs = b.cfg.namesrv_list();
     if addrs.is_empty() {
-        return 0;
+        return Vec::new();
     }
     let req = register_request(b);
     let calls = addrs.iter().map(|a| register_one(b, a, req.clone()));
-    futures::future::join_all(calls).await.into_iter().filter(|ok| *ok).count()
+    let accepted = futures::future::join_all(calls).await;
+    addrs.into_iter().zip(accepted).filter_map(|(a, ok)| ok.then_some(a)).collect()
 }
 
 /// Register with one name server; a transport failure on a connection that existed before
@@ -81,15 +82,18 @@ async fn register_one(b: &Broker, addr: &str, req: RemotingCommand) -> bool {
     }
 }
 
-/// Completes when any name-server connection open now closes (never, if there is none).
-async fn any_connection_closed(b: &Broker) {
-    let closes: Vec<_> = b
-        .cfg
-        .namesrv_list()
-        .iter()
-        .filter_map(|a| b.client.connection(a))
-        .map(|ch| Box::pin(async move { ch.closed().await }))
-        .collect();
+/// Completes when the connection to any of `registered` (the name servers that accepted the
+/// last registration) closes, at once if one is already gone (it may have closed while the
+/// previous registration was under way); never if `registered` is empty (the periodic
+/// registration retries the others).
+async fn any_connection_closed(b: &Broker, registered: &[String]) {
+    let mut closes = Vec::with_capacity(registered.len());
+    for a in registered {
+        match b.client.connection(a) {
+            Some(ch) => closes.push(Box::pin(async move { ch.closed().await })),
+            None => return,
+        }
+    }
     if closes.is_empty() {
         return std::future::pending().await;
     }
@@ -116,8 +120,9 @@ pub async fn unregister_all(b: &Broker) {
 }
 
 /// The registration task: periodic, on topic change, and when a name server drops the
-/// registration connection.
-pub async fn run(b: Arc<Broker>) {
+/// registration connection. `registered`: the name servers that accepted the registration
+/// made at start (the broker may have been paused since, its connections closed).
+pub async fn run(b: Arc<Broker>, mut registered: Vec<String>) {
     let period = Duration::from_millis(b.cfg.register_name_server_period.clamp(1000, 60_000));
     // At most one close-triggered registration per second: a name server that closes every
     // connection at once must not make this a busy loop.
@@ -127,7 +132,7 @@ pub async fn run(b: Arc<Broker>) {
             _ = b.shutdown.cancelled() => return,
             _ = tokio::time::sleep(period) => {}
             _ = b.topics.changed.notified() => {}
-            _ = any_connection_closed(&b) => {
+            _ = any_connection_closed(&b, &registered) => {
                 tracing::info!("a name-server connection closed; registering again");
                 tokio::time::sleep_until(last_reconnect + Duration::from_secs(1)).await;
                 last_reconnect = tokio::time::Instant::now();
@@ -136,6 +141,6 @@ pub async fn run(b: Arc<Broker>) {
         if b.shutdown.is_cancelled() {
             return;
         }
-        register_all(&b).await;
+        registered = register_each(&b).await;
     }
 }

@@ -46,14 +46,20 @@ async fn config_value(addr: &str, key: &str) -> Option<String> {
 
 /// Whether the name server routes TBW102 to `broker_addr`.
 async fn routed(namesrv: &str, broker_addr: &str) -> bool {
-    let Ok(admin) = mq_client::Admin::connect(namesrv).await else { return false };
-    let ok = admin
+    route_shows(namesrv, broker_addr).await == Some(true)
+}
+
+/// Whether the name server's route of TBW102 lists `broker_addr`; `None` when the query itself
+/// failed (a loaded machine), which says nothing about the broker.
+async fn route_shows(namesrv: &str, broker_addr: &str) -> Option<bool> {
+    let admin = mq_client::Admin::connect(namesrv).await.ok()?;
+    let shown = admin
         .topic_route("TBW102")
         .await
-        .map(|r| r.broker_datas.iter().any(|b| b.master_addr() == Some(broker_addr)))
-        .unwrap_or(false);
+        .ok()
+        .map(|r| r.broker_datas.iter().any(|b| b.master_addr() == Some(broker_addr)));
     admin.close();
-    ok
+    shown
 }
 
 fn heartbeat_with_groups(prefix: &str, n: usize) -> RemotingCommand {
@@ -100,16 +106,18 @@ async fn b2_a_heartbeat_naming_50000_groups_is_cheap_and_never_blocks() {
         client.invoke(&addr, hb, Duration::from_secs(60)).await.map(|r| (r.code, t0.elapsed()))
     });
     // The broker stays routed while it works (the name server expires it after 6 s).
-    let mut missing = 0;
+    let (mut missing, mut unanswered) = (0, 0);
     while t0.elapsed() < Duration::from_secs(15) {
-        if !routed(&stack.namesrv_addr, &stack.broker_addr).await {
-            missing += 1;
+        match route_shows(&stack.namesrv_addr, &stack.broker_addr).await {
+            Some(true) => {}
+            Some(false) => missing += 1,
+            None => unanswered += 1,
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let answered = sent.await.unwrap();
     let persisted = async {
-        let end = Instant::now() + T * 3;
+        let end = Instant::now() + T * 6;
         while Instant::now() < end {
             if std::fs::read_to_string(&groups_file).is_ok_and(|t| t.contains("\"HG-49999\"")) {
                 return true;
@@ -121,7 +129,7 @@ async fn b2_a_heartbeat_naming_50000_groups_is_cheap_and_never_blocks() {
     .await;
     let written = written_bytes(pid) - w0;
     eprintln!(
-        "robust B2: 50,000-group heartbeat: answer {answered:?}; all groups persisted: {persisted}; {:.1} MiB written by the broker in {:?}; route missing in {missing} of the checks",
+        "robust B2: 50,000-group heartbeat: answer {answered:?}; all groups persisted: {persisted}; {:.1} MiB written by the broker in {:?}; route missing in {missing} of the checks ({unanswered} route queries failed)",
         written as f64 / MIB,
         t0.elapsed()
     );
@@ -138,12 +146,24 @@ async fn b2_a_heartbeat_naming_50000_groups_is_cheap_and_never_blocks() {
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let t1 = Instant::now();
-    stack.stop_broker("broker-a");
+    // SAFETY: kill(2) on the PID of our own child process.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    // Bounded, but generous for a loaded machine (~2 s unloaded; before: never).
+    // Exited (a zombie until reaped): /proc/<pid>/stat's state after the command name.
+    let exited = move || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| match s.rsplit_once(')') {
+                Some((_, rest)) => rest.trim_start().starts_with('Z'),
+                None => true,
+            })
+            .unwrap_or(true)
+    };
+    wait_until("an exit after SIGTERM", T * 6, || std::future::ready(exited())).await;
     let stopped_in = t1.elapsed();
     eprintln!(
         "robust B2: SIGTERM during a second 50,000-group heartbeat: exited in {stopped_in:?}"
     );
-    assert!(stopped_in < Duration::from_secs(9), "SIGTERM took {stopped_in:?}");
+    stack.stop_broker("broker-a");
     assert!(log_of(&stack, "broker-a").contains("broker shut down"), "clean shutdown");
     stack.start_broker("broker-a").await;
     assert!(std::fs::read_to_string(&groups_file).unwrap().contains("\"HG-49999\""));
@@ -191,6 +211,7 @@ async fn b6_layout_keys_are_never_changed_on_the_wire() {
 
     // Every acknowledged message is readable after a restart; nothing was set aside.
     stack.stop_broker("broker-a");
+    assert!(log_of(&stack, "broker-a").contains("broker shut down"), "clean shutdown");
     stack.start_broker("broker-a").await;
     let mut offset = 0;
     let mut read = 0;
