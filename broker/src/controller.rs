@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use mq_common::metrics::{Exporter, ExporterType};
 use mq_common::protocol::now_millis;
-use mq_common::remoting::{ClientConfig, RemotingClient, RemotingServer};
+use mq_common::remoting::{ClientConfig, RemotingClient, RemotingServer, ServerConfig};
 use parking_lot::RwLock;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -77,8 +77,28 @@ impl BrokerController {
         cfg.validate().map_err(|e| anyhow::anyhow!("invalid broker config: {e}"))?;
         let store_ip = cfg.broker_ip1;
         std::fs::create_dir_all(cfg.store.store_path_root_dir.join("config"))?;
-
-        let server_config = cfg.server_config().map_err(|e| anyhow::anyhow!("{e}"))?;
+        cfg.security.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let shutdown = CancellationToken::new();
+        let acl = mq_common::acl::server_validator(
+            &cfg.security,
+            cfg.config_file.as_deref(),
+            mq_common::acl::Role::Broker,
+            &cfg.msg_trace_topic_name,
+            shutdown.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("aclEnable=true but {e}"))?;
+        let tls = mq_common::remoting::TlsServer::from_config(&cfg.security, shutdown.clone())
+            .map_err(|e| anyhow::anyhow!("TLS: {e}"))?;
+        // The connection bounds from the config keys (issue 16), with ACL and TLS.
+        let server_config =
+            ServerConfig { acl, tls, ..cfg.server_config().map_err(|e| anyhow::anyhow!("{e}"))? };
+        // Requests to name servers are signed when accessKey/secretKey are set, and go over
+        // TLS with tlsEnable.
+        let client_config = ClientConfig {
+            credentials: cfg.security.credentials(),
+            tls: outbound_tls(&cfg)?,
+            ..ClientConfig::default()
+        };
         // The gRPC endpoint is optional: a port in use (several brokers on one host with the
         // default) leaves the broker up without it, as with the fast port.
         let grpc_listener = if cfg.grpc_server_port == 0 {
@@ -121,9 +141,9 @@ impl BrokerController {
             store_host: SocketAddr::new(store_ip, cfg.listen_port),
             perm: AtomicI32::new(cfg.broker_permission.0),
             boot_timestamp: now_millis(),
-            client: RemotingClient::new(ClientConfig::default()),
+            client: RemotingClient::new(client_config),
             connections: server_config.stats.clone(),
-            shutdown: CancellationToken::new(),
+            shutdown,
             live_cfg: RwLock::new(cfg.clone()),
             live: crate::config::LiveSettings::new(&cfg),
             store,
@@ -243,6 +263,17 @@ impl BrokerController {
         b.client.close_all();
         tracing::info!(broker = %b.cfg.broker_name, "broker shut down");
     }
+}
+
+/// The broker's own outgoing TLS (`tlsEnable`, trusting `tlsTrustCertPath`).
+fn outbound_tls(cfg: &BrokerConfig) -> anyhow::Result<Option<mq_common::remoting::TlsClient>> {
+    if !cfg.security.tls_enable {
+        return Ok(None);
+    }
+    let ca = cfg.security.tls_trust_cert_path.as_deref().ok_or_else(|| {
+        anyhow::anyhow!("tlsEnable=true needs tlsTrustCertPath (the CA of the name servers)")
+    })?;
+    Ok(Some(mq_common::remoting::TlsClient::from_ca_file(ca).map_err(|e| anyhow::anyhow!(e))?))
 }
 
 /// Start the Prometheus endpoint when `metricsExporterType=PROM`. A port that cannot be bound

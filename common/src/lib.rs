@@ -3,10 +3,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod acl;
 pub mod config;
 pub mod filter;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod log_limit;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod message;

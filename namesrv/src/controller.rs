@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mq_common::metrics::{Exporter, ExporterType};
-use mq_common::remoting::{ConnectionStats, RemotingServer};
+use mq_common::remoting::{ConnectionStats, RemotingServer, ServerConfig};
 use parking_lot::RwLock;
 
 use crate::config::NamesrvConfig;
@@ -50,6 +50,8 @@ pub struct NamesrvController {
     state: Arc<NamesrvState>,
     server: RemotingServer,
     scanner: Scanner,
+    /// Stops the ACL file reloader.
+    acl_stop: tokio_util::sync::CancellationToken,
     metrics: Option<Exporter>,
 }
 
@@ -59,7 +61,20 @@ impl NamesrvController {
         config.validate().map_err(StartError::Config)?;
         let addr = config.listen_socket_addr().map_err(StartError::Config)?;
         let kv = KvConfig::load(&config.kv_config_path)?;
-        let server_config = config.server_config().map_err(StartError::Config)?;
+        let acl_stop = tokio_util::sync::CancellationToken::new();
+        let acl = mq_common::acl::server_validator(
+            &config.security,
+            config.config_file.as_deref(),
+            mq_common::acl::Role::Namesrv { check_reads: config.security.acl_check_reads },
+            "",
+            acl_stop.clone(),
+        )
+        .map_err(|e| StartError::Config(format!("aclEnable=true but {e}")))?;
+        let tls = mq_common::remoting::TlsServer::from_config(&config.security, acl_stop.clone())
+            .map_err(|e| StartError::Config(format!("TLS: {e}")))?;
+        // The connection bounds from the config keys (issue 16), with ACL and TLS.
+        let server_config =
+            ServerConfig { acl, tls, ..config.server_config().map_err(StartError::Config)? };
         let metrics_cfg = (
             config.metrics_exporter_type,
             if config.metrics_prom_exporter_host.is_empty() {
@@ -100,7 +115,7 @@ impl NamesrvController {
         };
         let scanner = Scanner::spawn(state.clone());
         tracing::info!(addr = %server.local_addr(), "name server started");
-        Ok(NamesrvController { state, server, scanner, metrics })
+        Ok(NamesrvController { state, server, scanner, acl_stop, metrics })
     }
 
     /// The bound address (the real port when `listenPort=0`).
@@ -126,6 +141,7 @@ impl NamesrvController {
     /// Stop the scanner, stop accepting, let in-flight responses drain, close connections.
     pub async fn shutdown(self) {
         self.scanner.stop().await;
+        self.acl_stop.cancel();
         self.server.shutdown().await;
         if let Some(m) = self.metrics {
             m.shutdown().await;

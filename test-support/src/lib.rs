@@ -22,13 +22,15 @@
 //! ```
 //!
 //! Pieces: [`bins`] (locating and building the binaries), [`ports`] (free ports), [`proc`]
-//! (one child process), [`wait`] (bounded polling), [`stack`] (nameserver + brokers).
+//! (one child process), [`wait`] (bounded polling), [`stack`] (nameserver + brokers), [`tls`]
+//! (test certificates).
 
 pub mod bins;
 pub mod hostile;
 pub mod ports;
 pub mod proc;
 pub mod stack;
+pub mod tls;
 pub mod wait;
 
 pub use bins::{ensure_bins, target_dir};
@@ -36,4 +38,5 @@ pub use hostile::{half_sent_requests, HalfSent};
 pub use ports::free_port;
 pub use proc::{anon_rss_bytes, open_fds, rss_bytes, written_bytes, Proc};
 pub use stack::{Stack, StackOptions};
+pub use tls::{make_test_certs, TestCerts};
 pub use wait::{poll_until, wait_until, wait_until_blocking, Ready};

@@ -181,6 +181,9 @@ pub struct BrokerConfig {
     pub store: StoreConfig,
     /// The file given with `-c` (not a key): UPDATE_BROKER_CONFIG rewrites it, as Java does.
     pub config_file: Option<std::path::PathBuf>,
+    /// Access control and TLS (`aclEnable`, `aclFilePath`, `accessKey`/`secretKey` for the
+    /// broker's own requests to name servers, `tlsMode`, ...), shared with the name server.
+    pub security: mq_common::config::SecurityConfig,
 }
 
 fn local_ip() -> IpAddr {
@@ -252,6 +255,7 @@ impl Default for BrokerConfig {
             config_black_list: "configBlackList;brokerConfigPath".into(),
             store: StoreConfig::default(),
             config_file: None,
+            security: Default::default(),
         }
     }
 }
@@ -307,7 +311,8 @@ mq_common::config_keys!(BrokerConfig {
     config_black_list: "configBlackList";
 }
 nested: store;
-inert: "aclEnable", "slaveReadEnable", "offsetCheckInSlave", "filterSupportRetry", "sendMessageThreadPoolNums", "pullMessageThreadPoolNums",
+nested: security;
+inert: "slaveReadEnable", "offsetCheckInSlave", "filterSupportRetry", "sendMessageThreadPoolNums", "pullMessageThreadPoolNums",
     "useEpollNativeSelector", "haMasterAddress", "haSendHeartbeatInterval",
     "haHousekeepingInterval", "haSlaveFallbehindMax", "slaveTimeout", "compressedRegister",
     "forceRegister", "waitTimeMillsInSendQueue", "enableDLegerCommitLog";
@@ -390,6 +395,7 @@ mod tests {
         assert_eq!(c.delay_levels_ms(), vec![1000, 2000]);
         assert!(c.apply("messageDelayLevel", "1x").is_err());
         assert_eq!(c.apply("aclEnable", "true"), Ok(true));
+        assert!(c.security.acl_enable);
         assert_eq!(c.apply("transientStorePoolEnable", "true"), Ok(true));
     }
 

@@ -13,6 +13,9 @@ use tokio_util::sync::CancellationToken;
 use super::channel::{Channel, ChannelEvents, ChannelOptions, OutputLimits};
 use super::reply::Reply;
 use super::stats::ConnectionStats;
+use super::tls::{Accepted, TlsServer};
+use crate::acl::AclValidator;
+use crate::log_limit::LogLimiter;
 use crate::protocol::codes::response;
 use crate::protocol::frame::DEFAULT_MAX_FRAME;
 use crate::protocol::RemotingCommand;
@@ -43,6 +46,12 @@ pub struct ServerConfig {
     pub output: OutputLimits,
     /// Counters; pass the same `Arc` to several servers to count them together.
     pub stats: Arc<ConnectionStats>,
+    /// Access control: every request is checked before the handler sees it (`aclEnable`);
+    /// a denied request gets Java's error response and never reaches the handler.
+    pub acl: Option<Arc<AclValidator>>,
+    /// TLS (`tlsMode` with a certificate): connections are sniffed and TLS ones terminated;
+    /// `None` = plaintext only, with no per-connection cost.
+    pub tls: Option<Arc<TlsServer>>,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +63,8 @@ impl Default for ServerConfig {
             drain_timeout: Duration::from_secs(3),
             output: OutputLimits { high: DEFAULT_WRITE_HIGH_WATER, low: DEFAULT_WRITE_LOW_WATER },
             stats: Arc::default(),
+            acl: None,
+            tls: None,
         }
     }
 }
@@ -124,7 +135,14 @@ pub trait RequestHandler: Send + Sync + 'static {
     }
 }
 
-struct Events<H>(Arc<H>);
+struct Events<H> {
+    handler: Arc<H>,
+    acl: Option<Arc<AclValidator>>,
+}
+
+/// One warning per 10 s for denied requests (a client retrying with a wrong key must not
+/// flood the log); the count of the others is in the next line.
+static DENIAL_LOG: LogLimiter = LogLimiter::new(Duration::from_secs(10));
 
 impl<H: RequestHandler> ChannelEvents for Events<H> {
     fn on_request(
@@ -132,8 +150,19 @@ impl<H: RequestHandler> ChannelEvents for Events<H> {
         channel: &Channel,
         request: RemotingCommand,
     ) -> impl Future<Output = Option<RemotingCommand>> + Send {
-        let reply = self.0.handle(channel, request);
-        async move { reply.await.unwrap_or_else(Some) }
+        let denied = match &self.acl {
+            Some(v) => v.check(&request, channel.peer_addr().ip()).err(),
+            None => None,
+        };
+        async move {
+            if let Some(d) = denied {
+                if let Some(suppressed) = DENIAL_LOG.allow() {
+                    tracing::warn!(peer = %channel.peer_addr(), code = request.code, reason = %d, suppressed, "request denied by ACL");
+                }
+                return Some(d.response());
+            }
+            self.handler.handle(channel, request).await.unwrap_or_else(Some)
+        }
     }
 }
 
@@ -198,7 +227,7 @@ async fn accept_loop<H: RequestHandler>(
     config: ServerConfig,
     shutdown: CancellationToken,
 ) {
-    let events = Arc::new(Events(handler.clone()));
+    let events = Arc::new(Events { handler: handler.clone(), acl: config.acl.clone() });
     let stats = config.stats.clone();
     let opts = ChannelOptions {
         max_frame: config.max_frame,
@@ -218,7 +247,7 @@ async fn accept_loop<H: RequestHandler>(
         // Reap finished connection tasks so the set does not grow without bound.
         while conns.try_join_next().is_some() {}
         let (stream, peer) = match accepted {
-            Ok(s) => s,
+            Ok(a) => a,
             Err(e) => {
                 // Typically EMFILE: back off briefly rather than spin.
                 tracing::warn!(error = %e, "accept failed");
@@ -237,19 +266,39 @@ async fn accept_loop<H: RequestHandler>(
             drop(stream);
             continue;
         }
-        let (channel, done) = match Channel::spawn(stream, events.clone(), opts.clone()) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::debug!(error = %e, "connection setup failed");
-                continue;
-            }
-        };
         stats.opened();
-        tracing::debug!(peer = %channel.peer_addr(), "connection accepted");
-        handler.on_connected(&channel);
+        let local_addr = stream.local_addr().unwrap_or(peer);
         let handler = handler.clone();
+        let events = events.clone();
+        let opts = opts.clone();
+        let tls = config.tls.clone();
         let stats = stats.clone();
         conns.spawn(async move {
+            // TLS sniffing waits for the first byte: here, not in the accept loop.
+            let accepted = match &tls {
+                None => Some(Accepted::Plain(stream)),
+                Some(tls) => tls.accept(stream, peer).await,
+            };
+            let spawned = match accepted {
+                None => {
+                    stats.closed();
+                    return;
+                }
+                Some(Accepted::Plain(s)) => Channel::spawn(s, events, opts),
+                Some(Accepted::Tls(local)) => {
+                    Ok(Channel::spawn_local(local, (peer, local_addr), events, opts))
+                }
+            };
+            let (channel, done) = match spawned {
+                Ok(c) => c,
+                Err(e) => {
+                    stats.closed();
+                    tracing::debug!(error = %e, "connection setup failed");
+                    return;
+                }
+            };
+            tracing::debug!(peer = %channel.peer_addr(), "connection accepted");
+            handler.on_connected(&channel);
             let _ = done.await;
             handler.on_disconnected(&channel);
             stats.closed();
