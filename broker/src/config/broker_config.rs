@@ -179,6 +179,8 @@ pub struct BrokerConfig {
     pub config_black_list: String,
     /// The message store's keys (`storePathRootDir`, `flushDiskType`, `maxMessageSize`, ...).
     pub store: StoreConfig,
+    /// The timer-message keys (`timerWheelEnable`, `timerMaxDelaySec`, `timerPrecisionMs`, ...).
+    pub timer: crate::timer::TimerConfig,
     /// The file given with `-c` (not a key): UPDATE_BROKER_CONFIG rewrites it, as Java does.
     pub config_file: Option<std::path::PathBuf>,
     /// Access control and TLS (`aclEnable`, `aclFilePath`, `accessKey`/`secretKey` for the
@@ -254,6 +256,7 @@ impl Default for BrokerConfig {
             max_parked_pulls_per_connection: 10_000,
             config_black_list: "configBlackList;brokerConfigPath".into(),
             store: StoreConfig::default(),
+            timer: Default::default(),
             config_file: None,
             security: Default::default(),
         }
@@ -312,6 +315,7 @@ mq_common::config_keys!(BrokerConfig {
 }
 nested: store;
 nested: security;
+nested: timer;
 inert: "slaveReadEnable", "offsetCheckInSlave", "filterSupportRetry", "sendMessageThreadPoolNums", "pullMessageThreadPoolNums",
     "useEpollNativeSelector", "haMasterAddress", "haSendHeartbeatInterval",
     "haHousekeepingInterval", "haSlaveFallbehindMax", "slaveTimeout", "compressedRegister",
