@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
 use mq_common::protocol::body::{PERM_READ, PERM_WRITE};
-use mq_common::remoting::RemotingClient;
+use mq_common::remoting::{ConnectionStats, RemotingClient};
 use parking_lot::RwLock;
 use tokio_util::sync::CancellationToken;
 
@@ -68,6 +68,8 @@ pub struct Broker {
     pub boot_timestamp: i64,
     /// Client for nameserver calls and broker-initiated requests.
     pub client: RemotingClient,
+    /// Connection counters of the client listeners (both ports).
+    pub connections: Arc<ConnectionStats>,
     /// Cancelled at shutdown.
     pub shutdown: CancellationToken,
 }

@@ -11,6 +11,7 @@ use mq_common::protocol::now_millis;
 use mq_common::remoting::{ClientConfig, RemotingClient, RemotingServer, ServerConfig};
 use parking_lot::RwLock;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -28,7 +29,7 @@ use crate::store::MessageStore;
 use crate::subscription_manager::SubscriptionGroupManager;
 use crate::timer::{TimerService, WHEEL_TIMER_TOPIC};
 use crate::topic_manager::TopicManager;
-use crate::{namesrv_api, transaction_checker};
+use crate::{json_file, namesrv_api, transaction_checker};
 
 /// A running broker.
 pub struct BrokerController {
@@ -89,7 +90,9 @@ impl BrokerController {
         .map_err(|e| anyhow::anyhow!("aclEnable=true but {e}"))?;
         let tls = mq_common::remoting::TlsServer::from_config(&cfg.security, shutdown.clone())
             .map_err(|e| anyhow::anyhow!("TLS: {e}"))?;
-        let server_config = ServerConfig { acl, tls, ..ServerConfig::default() };
+        // The connection bounds from the config keys (issue 16), with ACL and TLS.
+        let server_config =
+            ServerConfig { acl, tls, ..cfg.server_config().map_err(|e| anyhow::anyhow!("{e}"))? };
         // Requests to name servers are signed when accessKey/secretKey are set, and go over
         // TLS with tlsEnable.
         let client_config = ClientConfig {
@@ -97,7 +100,6 @@ impl BrokerController {
             tls: outbound_tls(&cfg)?,
             ..ClientConfig::default()
         };
-
         // The gRPC endpoint is optional: a port in use (several brokers on one host with the
         // default) leaves the broker up without it, as with the fast port.
         let grpc_listener = if cfg.grpc_server_port == 0 {
@@ -122,9 +124,11 @@ impl BrokerController {
         let pop = crate::pop::PopService::load(&root, &cfg.broker_name).map_err(|e| {
             anyhow::anyhow!("cannot open the POP state under {}/pop: {e}", root.display())
         })?;
+        // Wakes the config writer: topic and group changes are written by it, batched.
+        let config_changed = Arc::new(Notify::new());
         let broker = Arc::new(Broker {
-            topics: TopicManager::load(&cfg),
-            groups: SubscriptionGroupManager::load(&cfg),
+            topics: TopicManager::load(&cfg, config_changed.clone()),
+            groups: SubscriptionGroupManager::load(&cfg, config_changed.clone()),
             offsets: ConsumerOffsetManager::load(&root),
             consumers: ConsumerManager::default(),
             producers: ProducerManager::default(),
@@ -142,6 +146,7 @@ impl BrokerController {
             perm: AtomicI32::new(cfg.broker_permission.0),
             boot_timestamp: now_millis(),
             client: RemotingClient::new(client_config),
+            connections: server_config.stats.clone(),
             shutdown,
             live_cfg: RwLock::new(cfg.clone()),
             live: crate::config::LiveSettings::new(&cfg),
@@ -167,6 +172,7 @@ impl BrokerController {
 
         let metrics = start_metrics(&broker, &host).await?;
         let handler = Arc::new(BrokerHandler { broker: broker.clone() });
+        // Both listeners share one config, so one set of connection counters.
         let mut servers = vec![RemotingServer::start(main, handler.clone(), server_config.clone())];
         if let Some(f) = fast {
             servers.push(RemotingServer::start(f, handler, server_config));
@@ -185,11 +191,17 @@ impl BrokerController {
             tokio::spawn(periodic(broker.clone())),
             tokio::spawn(transaction_checker::run(broker.clone())),
         ];
-        let registered = namesrv_api::register_all(&broker).await;
-        if !broker.cfg.namesrv_list().is_empty() && registered == 0 {
+        let writer_broker = broker.clone();
+        tasks.push(tokio::spawn(json_file::run_writer(
+            config_changed,
+            broker.shutdown.clone(),
+            Arc::new(move || persist_tables(&writer_broker)),
+        )));
+        let registered = namesrv_api::register_each(&broker).await;
+        if !broker.cfg.namesrv_list().is_empty() && registered.is_empty() {
             tracing::warn!("no nameserver accepted the registration yet; retrying every registerNameServerPeriod");
         }
-        tasks.push(tokio::spawn(namesrv_api::run(broker.clone())));
+        tasks.push(tokio::spawn(namesrv_api::run(broker.clone(), registered)));
         tracing::info!(
             "The broker[{}, {}] boot success. serializeType=JSON and name server is {}",
             broker.cfg.broker_name,
@@ -310,6 +322,17 @@ fn open_store(cfg: &BrokerConfig) -> anyhow::Result<Arc<MessageStore>> {
         .map_err(|e| anyhow::anyhow!("cannot open the message store: {e}"))?;
     s.start().map_err(|e| anyhow::anyhow!("cannot start the message store: {e}"))?;
     Ok(s)
+}
+
+/// The config writer's work: the tables that change on the request path.
+fn persist_tables(b: &Broker) {
+    for (what, r) in
+        [("topics.json", b.topics.persist()), ("subscriptionGroup.json", b.groups.persist())]
+    {
+        if let Err(e) = r {
+            tracing::error!(file = what, error = %e, "persisting failed");
+        }
+    }
 }
 
 fn persist_all(b: &Broker) {

@@ -1,6 +1,9 @@
 //! Registration with the nameservers (spec §5.2): REGISTER_BROKER to every address in
-//! `namesrvAddr` at start, every `registerNameServerPeriod`, and at once when topics change;
-//! UNREGISTER_BROKER on clean shutdown.
+//! `namesrvAddr` at start, every `registerNameServerPeriod`, at once when topics change, and
+//! at once when a name server closes the registration connection (it does when it expires
+//! the broker, e.g. after the broker was paused: issue 16, B8); UNREGISTER_BROKER on clean
+//! shutdown. A registration that fails on an existing connection is retried at once on a new
+//! one (the old one may be dead without the broker having noticed yet).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -44,30 +47,57 @@ fn register_request(b: &Broker) -> RemotingCommand {
     RemotingCommand::request_with_header(rq::REGISTER_BROKER, &hdr).with_body(body)
 }
 
-/// Register with every nameserver once (concurrently); returns how many accepted.
-pub async fn register_all(b: &Broker) -> usize {
+/// Register with every nameserver once (concurrently); returns the addresses that accepted.
+pub async fn register_each(b: &Broker) -> Vec<String> {
     let addrs = b.cfg.namesrv_list();
     if addrs.is_empty() {
-        return 0;
+        return Vec::new();
     }
     let req = register_request(b);
-    let calls = addrs.iter().map(|a| {
-        let req = req.clone();
-        async move {
-            match b.client.invoke(a, req, REGISTER_TIMEOUT).await {
-                Ok(r) if r.code == response::SUCCESS => true,
-                Ok(r) => {
-                    tracing::warn!(namesrv = %a, code = r.code, remark = ?r.remark, "register broker refused");
-                    false
-                }
-                Err(e) => {
-                    tracing::warn!(namesrv = %a, error = %e, "register broker failed");
-                    false
-                }
-            }
+    let calls = addrs.iter().map(|a| register_one(b, a, req.clone()));
+    let accepted = futures::future::join_all(calls).await;
+    addrs.into_iter().zip(accepted).filter_map(|(a, ok)| ok.then_some(a)).collect()
+}
+
+/// Register with one name server; a transport failure on a connection that existed before
+/// the call is retried once, at once, on a new connection.
+async fn register_one(b: &Broker, addr: &str, req: RemotingCommand) -> bool {
+    let reused = b.client.connection(addr).is_some();
+    let mut result = b.client.invoke(addr, req.clone(), REGISTER_TIMEOUT).await;
+    if let (Err(e), true) = (&result, reused) {
+        tracing::info!(namesrv = %addr, error = %e, "register broker failed on an existing connection; retrying on a new one");
+        b.client.close_channel(addr);
+        result = b.client.invoke(addr, req, REGISTER_TIMEOUT).await;
+    }
+    match result {
+        Ok(r) if r.code == response::SUCCESS => true,
+        Ok(r) => {
+            tracing::warn!(namesrv = %addr, code = r.code, remark = ?r.remark, "register broker refused");
+            false
         }
-    });
-    futures::future::join_all(calls).await.into_iter().filter(|ok| *ok).count()
+        Err(e) => {
+            tracing::warn!(namesrv = %addr, error = %e, "register broker failed");
+            false
+        }
+    }
+}
+
+/// Completes when the connection to any of `registered` (the name servers that accepted the
+/// last registration) closes, at once if one is already gone (it may have closed while the
+/// previous registration was under way); never if `registered` is empty (the periodic
+/// registration retries the others).
+async fn any_connection_closed(b: &Broker, registered: &[String]) {
+    let mut closes = Vec::with_capacity(registered.len());
+    for a in registered {
+        match b.client.connection(a) {
+            Some(ch) => closes.push(Box::pin(async move { ch.closed().await })),
+            None => return,
+        }
+    }
+    if closes.is_empty() {
+        return std::future::pending().await;
+    }
+    futures::future::select_all(closes).await;
 }
 
 /// Unregister from every nameserver (clean shutdown).
@@ -89,18 +119,28 @@ pub async fn unregister_all(b: &Broker) {
     futures::future::join_all(calls).await;
 }
 
-/// The registration task: periodic + on topic change.
-pub async fn run(b: Arc<Broker>) {
+/// The registration task: periodic, on topic change, and when a name server drops the
+/// registration connection. `registered`: the name servers that accepted the registration
+/// made at start (the broker may have been paused since, its connections closed).
+pub async fn run(b: Arc<Broker>, mut registered: Vec<String>) {
     let period = Duration::from_millis(b.cfg.register_name_server_period.clamp(1000, 60_000));
+    // At most one close-triggered registration per second: a name server that closes every
+    // connection at once must not make this a busy loop.
+    let mut last_reconnect = tokio::time::Instant::now() - Duration::from_secs(1);
     loop {
         tokio::select! {
             _ = b.shutdown.cancelled() => return,
             _ = tokio::time::sleep(period) => {}
             _ = b.topics.changed.notified() => {}
+            _ = any_connection_closed(&b, &registered) => {
+                tracing::info!("a name-server connection closed; registering again");
+                tokio::time::sleep_until(last_reconnect + Duration::from_secs(1)).await;
+                last_reconnect = tokio::time::Instant::now();
+            }
         }
         if b.shutdown.is_cancelled() {
             return;
         }
-        register_all(&b).await;
+        registered = register_each(&b).await;
     }
 }

@@ -3,13 +3,12 @@
 //! keys unquoted). Persisted every `flushConsumerOffsetInterval` and at shutdown.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use dashmap::DashMap;
 use mq_common::protocol::lenient_json;
 
-use crate::json_file;
+use crate::json_file::{self, JsonFile};
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
@@ -20,7 +19,8 @@ struct OffsetFile {
 /// `topic@group` → queueId → next offset to consume.
 pub struct ConsumerOffsetManager {
     table: DashMap<String, BTreeMap<i32, i64>>,
-    path: PathBuf,
+    file: JsonFile,
+    /// Set per commit (one relaxed store on the pull path); the periodic flush writes.
     dirty: AtomicBool,
 }
 
@@ -39,7 +39,7 @@ impl ConsumerOffsetManager {
         let f: Option<OffsetFile> =
             json_file::read_with_backup(&path, |t| lenient_json::from_str(t).ok());
         let table = f.map(|f| f.offset_table.into_iter().collect()).unwrap_or_default();
-        ConsumerOffsetManager { table, path, dirty: AtomicBool::new(false) }
+        ConsumerOffsetManager { table, file: JsonFile::new(path), dirty: AtomicBool::new(false) }
     }
 
     /// Committed offset, `None` if never committed.
@@ -110,12 +110,16 @@ impl ConsumerOffsetManager {
             .unwrap_or_default()
     }
 
-    /// Write the file if anything changed since the last write.
+    /// Write the file if anything changed since the last write (blocking I/O).
     pub fn persist(&self) -> std::io::Result<()> {
-        if !self.dirty.swap(false, Ordering::Relaxed) && self.path.exists() {
-            return Ok(());
+        if self.dirty.swap(false, Ordering::Relaxed) {
+            self.file.mark_changed();
         }
-        json_file::write_safely(&self.path, &self.to_json(true))
+        let r = self.file.write_if_changed(|| self.to_json(true)).map(|_| ());
+        if r.is_err() {
+            self.dirty.store(true, Ordering::Relaxed);
+        }
+        r
     }
 }
 

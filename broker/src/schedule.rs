@@ -6,7 +6,6 @@
 //! after a restart.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +17,7 @@ use mq_common::protocol::{lenient_json, now_millis};
 use parking_lot::Mutex;
 
 use crate::broker::Broker;
-use crate::json_file;
+use crate::json_file::{self, JsonFile};
 use crate::store::GetMessageStatus;
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
@@ -31,7 +30,7 @@ struct DelayFile {
 pub struct ScheduleService {
     offsets: Mutex<BTreeMap<i32, i64>>,
     levels_ms: Vec<i64>,
-    path: PathBuf,
+    file: JsonFile,
     dirty: AtomicBool,
 }
 
@@ -44,7 +43,7 @@ impl ScheduleService {
         ScheduleService {
             offsets: Mutex::new(f.map(|f| f.offset_table).unwrap_or_default()),
             levels_ms,
-            path,
+            file: JsonFile::new(path),
             dirty: AtomicBool::new(false),
         }
     }
@@ -60,12 +59,16 @@ impl ScheduleService {
             .unwrap_or_default()
     }
 
-    /// Persist if changed.
+    /// Persist if changed (blocking I/O).
     pub fn persist(&self) -> std::io::Result<()> {
-        if !self.dirty.swap(false, Ordering::Relaxed) && self.path.exists() {
-            return Ok(());
+        if self.dirty.swap(false, Ordering::Relaxed) {
+            self.file.mark_changed();
         }
-        json_file::write_safely(&self.path, &self.to_json())
+        let r = self.file.write_if_changed(|| self.to_json()).map(|_| ());
+        if r.is_err() {
+            self.dirty.store(true, Ordering::Relaxed);
+        }
+        r
     }
 
     fn offset(&self, level: i32) -> i64 {

@@ -1,28 +1,30 @@
 //! Subscription groups (`config/subscriptionGroup.json`).
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use dashmap::DashMap;
 use mq_common::protocol::body::{DataVersion, SubscriptionGroupConfig, SubscriptionGroupWrapper};
 use mq_common::protocol::lenient_json;
 use parking_lot::Mutex;
+use tokio::sync::Notify;
 
 use crate::config::BrokerConfig;
-use crate::json_file;
+use crate::json_file::{self, JsonFile};
 
 /// Group table.
 pub struct SubscriptionGroupManager {
     table: DashMap<String, SubscriptionGroupConfig>,
     version: Mutex<DataVersion>,
-    path: PathBuf,
+    /// `config/subscriptionGroup.json`, written by the broker's config writer.
+    pub file: JsonFile,
     /// `autoCreateSubscriptionGroup`, changeable at runtime (UPDATE_BROKER_CONFIG).
     auto_create: AtomicBool,
 }
 
 impl SubscriptionGroupManager {
-    /// Load from disk and add the built-in groups.
-    pub fn load(cfg: &BrokerConfig) -> Self {
+    /// Load from disk and add the built-in groups. `wake` is the config writer's.
+    pub fn load(cfg: &BrokerConfig, wake: Arc<Notify>) -> Self {
         let path = cfg.store.store_path_root_dir.join("config").join("subscriptionGroup.json");
         let loaded: Option<SubscriptionGroupWrapper> =
             json_file::read_with_backup(&path, |t| lenient_json::from_str(t).ok());
@@ -33,7 +35,7 @@ impl SubscriptionGroupManager {
         let m = SubscriptionGroupManager {
             table,
             version: Mutex::new(version),
-            path,
+            file: JsonFile::batched(path, wake),
             auto_create: AtomicBool::new(cfg.auto_create_subscription_group),
         };
         for g in [
@@ -89,19 +91,16 @@ impl SubscriptionGroupManager {
         self.table.get(group).map(|g| g.clone())
     }
 
-    /// Create or replace.
-    pub fn update(&self, cfg: SubscriptionGroupConfig) {
+    /// Create or replace; returns the change's generation (see `TopicManager::update`).
+    pub fn update(&self, cfg: SubscriptionGroupConfig) -> u64 {
         self.table.insert(cfg.group_name.clone(), cfg);
-        self.bump();
+        self.bump()
     }
 
-    /// Delete; true if existed.
-    pub fn delete(&self, group: &str) -> bool {
+    /// Delete; the change's generation if it existed.
+    pub fn delete(&self, group: &str) -> Option<u64> {
         let r = self.table.remove(group).is_some();
-        if r {
-            self.bump();
-        }
-        r
+        r.then(|| self.bump())
     }
 
     /// Snapshot wrapper.
@@ -117,16 +116,16 @@ impl SubscriptionGroupManager {
         }
     }
 
-    fn bump(&self) {
+    /// A change: new data version and the file marked for the config writer (no I/O here).
+    fn bump(&self) -> u64 {
         self.version.lock().next_version();
-        if let Err(e) = self.persist() {
-            tracing::error!(error = %e, "persisting subscriptionGroup.json failed");
-        }
+        self.file.mark_changed()
     }
 
-    /// Write the file.
+    /// Write the file if it changed since the last write (blocking I/O).
     pub fn persist(&self) -> std::io::Result<()> {
-        let json = serde_json::to_vec_pretty(&self.wrapper()).map_err(std::io::Error::other)?;
-        json_file::write_safely(&self.path, &json)
+        self.file
+            .write_if_changed(|| serde_json::to_vec_pretty(&self.wrapper()).unwrap_or_default())
+            .map(|_| ())
     }
 }

@@ -2,7 +2,6 @@
 //! auto-create through TBW102, admin create/delete, and the data version registered with the
 //! nameservers.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -15,20 +14,22 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::config::BrokerConfig;
-use crate::json_file;
+use crate::json_file::{self, JsonFile};
 
 /// Topic table.
 pub struct TopicManager {
     table: DashMap<String, TopicConfig>,
     version: Mutex<DataVersion>,
-    path: PathBuf,
+    /// `config/topics.json`, written by the broker's config writer.
+    pub file: JsonFile,
     /// Signalled when the table changed (the registration task re-registers at once).
     pub changed: Arc<Notify>,
 }
 
 impl TopicManager {
-    /// Load `config/topics.json` and add the system topics.
-    pub fn load(cfg: &BrokerConfig) -> Self {
+    /// Load `config/topics.json` and add the system topics. `wake` is the config writer's
+    /// (changes are written by it, batched).
+    pub fn load(cfg: &BrokerConfig, wake: Arc<Notify>) -> Self {
         let path = cfg.store.store_path_root_dir.join("config").join("topics.json");
         let loaded: Option<TopicConfigSerializeWrapper> =
             json_file::read_with_backup(&path, |t| lenient_json::from_str(t).ok());
@@ -39,7 +40,7 @@ impl TopicManager {
         let tm = TopicManager {
             table,
             version: Mutex::new(version),
-            path,
+            file: JsonFile::batched(path, wake),
             changed: Arc::new(Notify::new()),
         };
         tm.add_system_topics(cfg);
@@ -158,27 +159,26 @@ impl TopicManager {
         out
     }
 
-    /// Create or replace (admin).
-    pub fn update(&self, tc: TopicConfig) {
+    /// Create or replace (admin). Returns the change's generation: await
+    /// `file.written(g)` before answering to make it durable.
+    pub fn update(&self, tc: TopicConfig) -> u64 {
         self.table.insert(tc.topic_name.clone(), tc);
-        self.bump();
+        self.bump()
     }
 
-    /// Delete; true if it existed.
-    pub fn delete(&self, topic: &str) -> bool {
+    /// Delete; the change's generation if it existed.
+    pub fn delete(&self, topic: &str) -> Option<u64> {
         let existed = self.table.remove(topic).is_some();
-        if existed {
-            self.bump();
-        }
-        existed
+        existed.then(|| self.bump())
     }
 
-    fn bump(&self) {
+    /// A change: new data version, the file marked for the config writer (no I/O here: one
+    /// request may change thousands of entries), re-registration with the name servers.
+    fn bump(&self) -> u64 {
         self.version.lock().next_version();
-        if let Err(e) = self.persist() {
-            tracing::error!(error = %e, "persisting topics.json failed");
-        }
+        let g = self.file.mark_changed();
         self.changed.notify_one();
+        g
     }
 
     /// Snapshot as the register/GET_ALL_TOPIC_CONFIG wrapper.
@@ -202,9 +202,10 @@ impl TopicManager {
         v
     }
 
-    /// Write `config/topics.json`.
+    /// Write `config/topics.json` if it changed since the last write (blocking I/O).
     pub fn persist(&self) -> std::io::Result<()> {
-        let json = serde_json::to_vec_pretty(&self.wrapper()).map_err(std::io::Error::other)?;
-        json_file::write_safely(&self.path, &json)
+        self.file
+            .write_if_changed(|| serde_json::to_vec_pretty(&self.wrapper()).unwrap_or_default())
+            .map(|_| ())
     }
 }

@@ -6,6 +6,8 @@
 pub mod acl;
 pub mod config;
 pub mod filter;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod log_limit;
 #[cfg(feature = "logging")]
 pub mod logging;

@@ -5,8 +5,14 @@
 //! On first start, without `adminPassword` in the config, a random password is generated,
 //! printed once, and only its hash is kept under `dataPath`. The signing key is kept there too so
 //! sessions survive a restart.
+//!
+//! Each token names its session (a random id); logout revokes that session server-side: the
+//! id is kept, with the token's expiry, in `dataPath/revoked-sessions` until the token would
+//! have expired anyway, so a copied token stops working at once and stays revoked across
+//! restarts (issue 16, B10).
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::FromRequestParts;
@@ -15,6 +21,7 @@ use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
+use parking_lot::Mutex;
 use rand::Rng;
 use sha2::Sha256;
 
@@ -27,6 +34,7 @@ pub const COOKIE: &str = "rmq_session";
 pub const DEFAULT_ROUNDS: u32 = 100_000;
 const HASH_FILE: &str = "admin-password.hash";
 const KEY_FILE: &str = "session.key";
+const REVOKED_FILE: &str = "revoked-sessions";
 
 /// A stored password hash: `pbkdf2-sha256$rounds$salt$hash` (base64url).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +104,56 @@ pub struct Auth {
     key: Vec<u8>,
     ttl: Duration,
     reads_open: bool,
+    revoked: Revoked,
+}
+
+/// Revoked session ids with the expiry of their token (after which the token is invalid
+/// anyway and the entry is dropped), persisted when a path is set.
+struct Revoked {
+    ids: Mutex<HashMap<String, u64>>,
+    path: Option<PathBuf>,
+}
+
+impl Revoked {
+    fn in_memory() -> Self {
+        Revoked { ids: Mutex::new(HashMap::new()), path: None }
+    }
+
+    /// Load `path` (lines `id exp`), dropping expired entries.
+    fn load(path: PathBuf) -> Self {
+        let now = now_secs();
+        let ids = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter_map(|(id, exp)| Some((id.to_string(), exp.trim().parse::<u64>().ok()?)))
+            .filter(|(_, exp)| *exp > now)
+            .collect();
+        Revoked { ids: Mutex::new(ids), path: Some(path) }
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.ids.lock().contains_key(id)
+    }
+
+    /// Add `id`; prune expired ids; rewrite the file (temp file + rename).
+    fn add(&self, id: &str, exp: u64) -> std::io::Result<()> {
+        let mut ids = self.ids.lock();
+        let now = now_secs();
+        ids.retain(|_, e| *e > now);
+        ids.insert(id.to_string(), exp);
+        let Some(path) = &self.path else { return Ok(()) };
+        let text: String = ids.iter().map(|(id, exp)| format!("{id} {exp}\n")).collect();
+        let tmp = path.with_extension("tmp");
+        write_private(&tmp, text.as_bytes())?;
+        std::fs::rename(&tmp, path)
+    }
+}
+
+/// A token's verified content.
+struct Session {
+    exp: u64,
+    id: String,
 }
 
 /// What `Auth::load` found or created.
@@ -115,6 +173,7 @@ impl Auth {
             key: key.to_vec(),
             ttl: Duration::from_secs(3600),
             reads_open,
+            revoked: Revoked::in_memory(),
         }
     }
 
@@ -159,7 +218,11 @@ impl Auth {
                 }
             }
         };
-        Ok(AuthSetup { auth: Auth { hash, key, ttl, reads_open }, generated_password: generated })
+        let revoked = Revoked::load(data_path.join(REVOKED_FILE));
+        Ok(AuthSetup {
+            auth: Auth { hash, key, ttl, reads_open, revoked },
+            generated_password: generated,
+        })
     }
 
     /// Reads allowed without a session.
@@ -184,27 +247,41 @@ impl Auth {
         mac.finalize().into_bytes().to_vec()
     }
 
-    /// A token for `admin` valid until `exp` (unix seconds).
+    /// A token for `admin` valid until `exp` (unix seconds), for a new session.
     pub fn issue(&self, exp: u64) -> String {
-        let payload = format!("admin:{exp}");
+        let id: [u8; 16] = rand::rng().random();
+        let payload = format!("admin:{exp}:{}", B64.encode(id));
         format!("{}.{}", B64.encode(&payload), B64.encode(self.sign(&payload)))
     }
 
-    /// Validate a token: signature and expiry.
-    pub fn validate(&self, token: &str) -> bool {
-        let Some((p, s)) = token.split_once('.') else { return false };
-        let (Ok(payload), Ok(sig)) = (B64.decode(p), B64.decode(s)) else { return false };
-        let Ok(payload) = String::from_utf8(payload) else { return false };
+    /// The session of a correctly signed, unexpired token (revoked or not).
+    fn session(&self, token: &str) -> Option<Session> {
+        let (p, s) = token.split_once('.')?;
+        let (payload, sig) = (B64.decode(p).ok()?, B64.decode(s).ok()?);
+        let payload = String::from_utf8(payload).ok()?;
         let mut mac =
             <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).expect("hmac accepts any key");
         mac.update(payload.as_bytes());
-        if mac.verify_slice(&sig).is_err() {
-            return false;
+        mac.verify_slice(&sig).ok()?;
+        let (exp, id) = payload.strip_prefix("admin:")?.split_once(':')?;
+        let exp = exp.parse::<u64>().ok().filter(|e| *e > now_secs())?;
+        Some(Session { exp, id: id.to_string() })
+    }
+
+    /// Validate a token: signature, expiry, and its session not logged out.
+    pub fn validate(&self, token: &str) -> bool {
+        self.session(token).is_some_and(|s| !self.revoked.contains(&s.id))
+    }
+
+    /// Log out: revoke the token's session server-side (persisted). False if the token was
+    /// not valid anyway.
+    pub fn revoke(&self, token: &str) -> bool {
+        let Some(s) = self.session(token) else { return false };
+        if let Err(e) = self.revoked.add(&s.id, s.exp) {
+            // Still revoked in memory; only a restart would forget it.
+            tracing::error!(error = %e, "persisting the revoked session failed");
         }
-        payload
-            .strip_prefix("admin:")
-            .and_then(|e| e.parse::<u64>().ok())
-            .is_some_and(|exp| exp > now_secs())
+        true
     }
 
     /// Whether the request carries a valid session.
@@ -285,8 +362,29 @@ mod tests {
         let (p, _) = t.split_once('.').unwrap();
         assert!(!a.validate(&format!("{p}.AAAA")), "bad signature");
         let forged =
-            format!("{}.{}", B64.encode("admin:99999999999"), t.split_once('.').unwrap().1);
+            format!("{}.{}", B64.encode("admin:99999999999:x"), t.split_once('.').unwrap().1);
         assert!(!a.validate(&forged));
+        // Logout revokes this session only.
+        let other = a.login("pw").unwrap();
+        assert!(a.revoke(&t));
+        assert!(!a.validate(&t));
+        assert!(a.validate(&other));
+        assert!(!a.revoke("garbage"));
+    }
+
+    #[test]
+    fn revocation_survives_a_restart_and_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let s1 = Auth::load(dir.path(), Some("pw"), Duration::from_secs(60), true).unwrap();
+        let t = s1.auth.login("pw").unwrap();
+        let soon = s1.auth.issue(now_secs() + 2);
+        assert!(s1.auth.revoke(&t) && s1.auth.revoke(&soon));
+        let s2 = Auth::load(dir.path(), Some("pw"), Duration::from_secs(60), true).unwrap();
+        assert!(!s2.auth.validate(&t), "still revoked after a restart");
+        // Entries of expired tokens are pruned.
+        std::fs::write(dir.path().join(REVOKED_FILE), "old 1\n").unwrap();
+        let s3 = Auth::load(dir.path(), Some("pw"), Duration::from_secs(60), true).unwrap();
+        assert!(s3.auth.revoked.ids.lock().is_empty());
     }
 
     #[test]

@@ -54,6 +54,11 @@ pub struct Settings {
     pub cluster_cache_millis: u64,
     /// Session lifetime, s (`sessionTtlSecs`, at least 60).
     pub session_ttl_secs: u64,
+    /// A request's line and headers must arrive within this, s (`httpHeaderTimeoutSecs`, 10,
+    /// at least 1); idle keep-alive connections are closed after it too.
+    pub http_header_timeout_secs: u64,
+    /// HTTP connections served at once (`httpMaxConnections`, 1024); one more gets 503.
+    pub http_max_connections: usize,
 }
 
 impl Default for Settings {
@@ -71,6 +76,8 @@ impl Default for Settings {
             broker_timeout_millis: 3000,
             cluster_cache_millis: 3000,
             session_ttl_secs: 12 * 3600,
+            http_header_timeout_secs: 10,
+            http_max_connections: 1024,
         }
     }
 }
@@ -88,6 +95,8 @@ mq_common::config_keys!(Settings {
     broker_timeout_millis: "brokerTimeoutMillis";
     cluster_cache_millis: "clusterCacheMillis";
     session_ttl_secs: "sessionTtlSecs";
+    http_header_timeout_secs: "httpHeaderTimeoutSecs";
+    http_max_connections: "httpMaxConnections";
 });
 
 /// Split a nameserver list (`a:1;b:2` or `a:1,b:2`).
@@ -130,6 +139,14 @@ impl Settings {
     /// Session lifetime.
     pub fn session_ttl(&self) -> Duration {
         Duration::from_secs(self.session_ttl_secs.max(60))
+    }
+
+    /// The HTTP listener's limits.
+    pub fn http_limits(&self) -> mq_common::http::HttpLimits {
+        mq_common::http::HttpLimits {
+            header_read_timeout: Duration::from_secs(self.http_header_timeout_secs.max(1)),
+            max_connections: self.http_max_connections.max(1),
+        }
     }
 }
 

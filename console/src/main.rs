@@ -115,7 +115,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(addr = %listener.local_addr()?, namesrv = ?settings.namesrv.0, reads_open = settings.reads_open(), "mqconsole listening");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    mq_common::http::serve(listener, app, settings.http_limits(), shutdown_signal()).await;
     sampler_task.abort();
     tracing::info!("mqconsole stopped");
     Ok(())

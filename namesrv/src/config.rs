@@ -40,6 +40,14 @@ pub struct NamesrvConfig {
     pub server_channel_max_idle_time_seconds: u64,
     /// Largest accepted frame, bytes (`com.rocketmq.remoting.frameMaxLength`, 16 MiB).
     pub frame_max_length: usize,
+    /// Connection cap (`serverMaxConnections`, 10,000; rmq's key, Java has none): a connection
+    /// past it is closed at once.
+    pub server_max_connections: usize,
+    /// Unwritten response bytes per connection above which its reading pauses
+    /// (`writeBufferHighWaterMark`, 4 MiB).
+    pub write_buffer_high_water_mark: usize,
+    /// ... and at or below which it resumes (`writeBufferLowWaterMark`, 1 MiB).
+    pub write_buffer_low_water_mark: usize,
     /// Access control (`aclEnable`: route and KV writes need a signed admin request) and TLS
     /// (`tlsMode`, ...), the same keys as the broker's.
     pub security: SecurityConfig,
@@ -68,6 +76,9 @@ impl Default for NamesrvConfig {
             broker_channel_expired_time: 120_000,
             server_channel_max_idle_time_seconds: 120,
             frame_max_length: mq_common::protocol::frame::DEFAULT_MAX_FRAME,
+            server_max_connections: mq_common::remoting::server::DEFAULT_MAX_CONNECTIONS,
+            write_buffer_high_water_mark: mq_common::remoting::server::DEFAULT_WRITE_HIGH_WATER,
+            write_buffer_low_water_mark: mq_common::remoting::server::DEFAULT_WRITE_LOW_WATER,
             security: SecurityConfig::default(),
             config_file: None,
             metrics_exporter_type: mq_common::metrics::ExporterType::Disable,
@@ -90,6 +101,9 @@ mq_common::config_keys!(NamesrvConfig {
     broker_channel_expired_time: "brokerChannelExpiredTime", important;
     server_channel_max_idle_time_seconds: "serverChannelMaxIdleTimeSeconds";
     frame_max_length: "frameMaxLength" | "com.rocketmq.remoting.frameMaxLength";
+    server_max_connections: "serverMaxConnections";
+    write_buffer_high_water_mark: "writeBufferHighWaterMark";
+    write_buffer_low_water_mark: "writeBufferLowWaterMark";
     metrics_exporter_type: "metricsExporterType", important;
     metrics_prom_exporter_host: "metricsPromExporterHost";
     metrics_prom_exporter_port: "metricsPromExporterPort", important;
@@ -108,6 +122,9 @@ pub const RUNTIME_BLACKLIST: &[&str] = &[
     "listenAddress",
     "frameMaxLength",
     "serverChannelMaxIdleTimeSeconds",
+    "serverMaxConnections",
+    "writeBufferHighWaterMark",
+    "writeBufferLowWaterMark",
     "metricsExporterType",
     "metricsPromExporterHost",
     "metricsPromExporterPort",
@@ -150,7 +167,19 @@ impl NamesrvConfig {
         if self.frame_max_length < 1024 {
             return Err("frameMaxLength must be at least 1024".into());
         }
-        self.security.validate()
+        self.security.validate()?;
+        self.server_config().map(|_| ())
+    }
+
+    /// The remoting server settings (connection cap, idle timeout, output bounds, frames).
+    pub fn server_config(&self) -> Result<mq_common::remoting::ServerConfig, String> {
+        mq_common::remoting::ServerConfig::from_keys(
+            self.server_max_connections,
+            self.server_channel_max_idle_time_seconds,
+            self.write_buffer_high_water_mark,
+            self.write_buffer_low_water_mark,
+            self.frame_max_length,
+        )
     }
 }
 

@@ -3,10 +3,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use mq_common::metrics::{Exporter, ExporterType};
-use mq_common::remoting::{RemotingServer, ServerConfig};
+use mq_common::remoting::{ConnectionStats, RemotingServer, ServerConfig};
 use parking_lot::RwLock;
 
 use crate::config::NamesrvConfig;
@@ -73,14 +72,9 @@ impl NamesrvController {
         .map_err(|e| StartError::Config(format!("aclEnable=true but {e}")))?;
         let tls = mq_common::remoting::TlsServer::from_config(&config.security, acl_stop.clone())
             .map_err(|e| StartError::Config(format!("TLS: {e}")))?;
-        let server_config = ServerConfig {
-            acl,
-            tls,
-            max_frame: config.frame_max_length,
-            idle_timeout: Some(Duration::from_secs(config.server_channel_max_idle_time_seconds))
-                .filter(|d| !d.is_zero()),
-            ..Default::default()
-        };
+        // The connection bounds from the config keys (issue 16), with ACL and TLS.
+        let server_config =
+            ServerConfig { acl, tls, ..config.server_config().map_err(StartError::Config)? };
         let metrics_cfg = (
             config.metrics_exporter_type,
             if config.metrics_prom_exporter_host.is_empty() {
@@ -127,6 +121,11 @@ impl NamesrvController {
     /// The bound address (the real port when `listenPort=0`).
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// Connection counters of the listener (active, refused at the cap, idle-closed, ...).
+    pub fn connection_stats(&self) -> &Arc<ConnectionStats> {
+        self.server.stats()
     }
 
     /// Address of the Prometheus endpoint, when `metricsExporterType=PROM`.

@@ -6,7 +6,12 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 /// `target/<profile>`: integration-test executables live in `target/<profile>/deps`.
+/// `RMQ_BIN_DIR` points the process tests at other binaries instead (e.g. a copy of an older
+/// build, to measure a "before" with the same test).
 pub fn target_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("RMQ_BIN_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
     let exe = std::env::current_exe().expect("current exe");
     exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
 }

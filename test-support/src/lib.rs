@@ -26,6 +26,7 @@
 //! (test certificates).
 
 pub mod bins;
+pub mod hostile;
 pub mod ports;
 pub mod proc;
 pub mod stack;
@@ -33,8 +34,9 @@ pub mod tls;
 pub mod wait;
 
 pub use bins::{ensure_bins, target_dir};
+pub use hostile::{half_sent_requests, HalfSent};
 pub use ports::free_port;
-pub use proc::Proc;
+pub use proc::{anon_rss_bytes, open_fds, rss_bytes, written_bytes, Proc};
 pub use stack::{Stack, StackOptions};
 pub use tls::{make_test_certs, TestCerts};
 pub use wait::{poll_until, wait_until, wait_until_blocking, Ready};

@@ -86,6 +86,11 @@ impl Proc {
         None
     }
 
+    /// Resident memory of the process, bytes (0 once it is gone).
+    pub fn rss_bytes(&self) -> u64 {
+        self.pid().map(rss_bytes).unwrap_or(0)
+    }
+
     /// The last `n` bytes of the log.
     pub fn log_tail(&self, n: u64) -> String {
         let Ok(mut f) = File::open(&self.log) else { return String::new() };
@@ -95,6 +100,43 @@ impl Proc {
         let _ = f.read_to_end(&mut buf);
         String::from_utf8_lossy(&buf).into_owned()
     }
+}
+
+/// Resident memory (`VmRSS`) of process `pid`, bytes; 0 if it is gone.
+pub fn rss_bytes(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:") * 1024
+}
+
+/// Resident anonymous memory (`RssAnon`: heap and stacks, not mapped files such as a broker's
+/// commit log) of process `pid`, bytes; 0 if it is gone.
+pub fn anon_rss_bytes(pid: u32) -> u64 {
+    status_kib(pid, "RssAnon:") * 1024
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Open file descriptors (sockets included) of process `pid`; 0 if it is gone.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// Bytes process `pid` has passed to write-like syscalls (`wchar` of `/proc/<pid>/io`).
+pub fn written_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("wchar:")).and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 impl Drop for Proc {

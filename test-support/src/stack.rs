@@ -123,8 +123,6 @@ struct BrokerProc {
 
 /// A running nameserver and its brokers. Dropping it kills the brokers, then the nameserver.
 pub struct Stack {
-    /// Temp dir holding the stores, config files and logs (removed on drop).
-    pub dir: tempfile::TempDir,
     /// `127.0.0.1:<port>` of the nameserver.
     pub namesrv_addr: String,
     /// Address of the first broker.
@@ -135,6 +133,9 @@ pub struct Stack {
     // Declared before `namesrv` so the brokers are killed first (fields drop in order).
     brokers: BTreeMap<String, BrokerProc>,
     namesrv: Proc,
+    /// Temp dir holding the stores, config files and logs (removed on drop). Last, so a
+    /// panicking test's processes print their log tails before the files are removed.
+    pub dir: tempfile::TempDir,
 }
 
 impl Stack {

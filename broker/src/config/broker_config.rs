@@ -160,6 +160,23 @@ pub struct BrokerConfig {
     pub metrics_prom_exporter_port: u16,
     /// `rocketmqHome` (accepted, unused).
     pub rocketmq_home: String,
+    /// `serverMaxConnections` (10,000; rmq's key, Java has none): connections past it are
+    /// closed at once. Applies to each listener.
+    pub server_max_connections: usize,
+    /// `serverChannelMaxIdleTimeSeconds` (120, Java's NettyServerConfig key): a client
+    /// connection idle this long is closed (0 = never).
+    pub server_channel_max_idle_time_seconds: u64,
+    /// `writeBufferHighWaterMark` (4 MiB): unwritten response bytes per connection above which
+    /// the broker stops reading that connection.
+    pub write_buffer_high_water_mark: usize,
+    /// `writeBufferLowWaterMark` (1 MiB): ... and at or below which it reads again.
+    pub write_buffer_low_water_mark: usize,
+    /// `maxParkedPullsPerConnection` (10,000; rmq's key): long-polling pulls one connection
+    /// may have parked at once; more are answered SYSTEM_BUSY (clients retry after 3 s).
+    pub max_parked_pulls_per_connection: usize,
+    /// `configBlackList` (Java's, `configBlackList;brokerConfigPath`): `;`-separated keys
+    /// UPDATE_BROKER_CONFIG refuses, besides the always-refused ones (`config/black_list.rs`).
+    pub config_black_list: String,
     /// The message store's keys (`storePathRootDir`, `flushDiskType`, `maxMessageSize`, ...).
     pub store: StoreConfig,
     /// The timer-message keys (`timerWheelEnable`, `timerMaxDelaySec`, `timerPrecisionMs`, ...).
@@ -232,6 +249,12 @@ impl Default for BrokerConfig {
             metrics_prom_exporter_host: String::new(),
             metrics_prom_exporter_port: 5557,
             rocketmq_home: String::new(),
+            server_max_connections: mq_common::remoting::server::DEFAULT_MAX_CONNECTIONS,
+            server_channel_max_idle_time_seconds: 120,
+            write_buffer_high_water_mark: mq_common::remoting::server::DEFAULT_WRITE_HIGH_WATER,
+            write_buffer_low_water_mark: mq_common::remoting::server::DEFAULT_WRITE_LOW_WATER,
+            max_parked_pulls_per_connection: 10_000,
+            config_black_list: "configBlackList;brokerConfigPath".into(),
             store: StoreConfig::default(),
             timer: Default::default(),
             config_file: None,
@@ -283,6 +306,12 @@ mq_common::config_keys!(BrokerConfig {
     metrics_prom_exporter_host: "metricsPromExporterHost";
     metrics_prom_exporter_port: "metricsPromExporterPort", important;
     rocketmq_home: "rocketmqHome";
+    server_max_connections: "serverMaxConnections";
+    server_channel_max_idle_time_seconds: "serverChannelMaxIdleTimeSeconds";
+    write_buffer_high_water_mark: "writeBufferHighWaterMark";
+    write_buffer_low_water_mark: "writeBufferLowWaterMark";
+    max_parked_pulls_per_connection: "maxParkedPullsPerConnection";
+    config_black_list: "configBlackList";
 }
 nested: store;
 nested: security;
@@ -321,12 +350,31 @@ impl BrokerConfig {
         self.broker_role == BrokerRole::Slave
     }
 
-    /// Relations between values that each parse on their own.
+    /// Relations between values that each parse on their own (checked at load and before
+    /// an UPDATE_BROKER_CONFIG is applied, so a restart-only value that could not start the
+    /// broker is refused when it is set).
     pub fn validate(&self) -> Result<(), String> {
         if self.store.max_message_size == 0 {
             return Err("maxMessageSize: must be > 0".into());
         }
-        Ok(())
+        for a in self.namesrv_list() {
+            let port = a.rsplit_once(':').map(|(_, p)| p.parse::<u16>());
+            if !matches!(port, Some(Ok(p)) if p > 0) {
+                return Err(format!("namesrvAddr: '{a}' is not host:port"));
+            }
+        }
+        self.server_config().map(|_| ())
+    }
+
+    /// The client listeners' settings: connection cap, idle timeout, output bounds.
+    pub fn server_config(&self) -> Result<mq_common::remoting::ServerConfig, String> {
+        mq_common::remoting::ServerConfig::from_keys(
+            self.server_max_connections,
+            self.server_channel_max_idle_time_seconds,
+            self.write_buffer_high_water_mark,
+            self.write_buffer_low_water_mark,
+            mq_common::protocol::frame::DEFAULT_MAX_FRAME,
+        )
     }
 }
 

@@ -1,10 +1,12 @@
 //! Broker configuration: Apache's `broker.conf` keys (spec §6.2), loading and printing.
 
+mod black_list;
 mod broker_config;
 mod live;
 mod load;
 mod persist;
 
+pub use black_list::{refused_on_the_wire, WIRE_REFUSED_KEYS};
 pub use broker_config::{BrokerConfig, BrokerRole, Permission, StoreType};
 pub use live::LiveSettings;
 pub use load::{load_config, ConfigLoadError};

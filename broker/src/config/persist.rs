@@ -6,7 +6,6 @@
 //! fallback is `~/store/config/broker.properties`; we keep it next to the store so tests and
 //! side-by-side brokers never share it).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use mq_common::config::ConfigKeys;
@@ -58,22 +57,11 @@ pub fn render(cfg: &BrokerConfig) -> String {
     text
 }
 
-/// Write `cfg` to `path` atomically (temp file in the same directory, fsync, rename), so a
-/// crash mid-write leaves the old file, never a truncated one.
+/// Write `cfg` to `path` atomically (unique temp file beside it, fsync, rename, directory
+/// fsync), so a crash mid-write leaves the old file, never a truncated one, and two writers
+/// never share a temp file. Callers serialise updates (UPDATE_BROKER_CONFIG holds a lock).
 pub fn persist(cfg: &BrokerConfig, path: &Path) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "broker.properties".into());
-    let tmp = dir.join(format!(".{name}.tmp"));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(render(cfg).as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
+    crate::json_file::write_atomically(path, render(cfg).as_bytes())
 }
 
 #[cfg(test)]
@@ -98,7 +86,11 @@ mod tests {
             assert_eq!(back.apply(&k, &v), Ok(true), "{k}={v}");
         }
         assert_eq!(back.entries(), c.entries());
-        assert!(!dir.path().join(".b.conf.tmp").exists());
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["b.conf"], "no temp or backup file is left beside it");
     }
 
     #[test]

@@ -20,9 +20,19 @@ use mq_common::remoting::Channel;
 
 use super::{err, header, Reply};
 use crate::broker::Broker;
+use crate::json_file::JsonFile;
+
+/// Answer an admin change once it is on disk (the config writer batches it with concurrent
+/// changes): success, or SYSTEM_ERROR naming the file that could not be written.
+async fn durable(file: &JsonFile, generation: Option<u64>) -> Reply {
+    if let Some(g) = generation {
+        file.written(g).await.map_err(|why| err(response::SYSTEM_ERROR, why))?;
+    }
+    Ok(Some(RemotingCommand::success()))
+}
 
 /// UPDATE_AND_CREATE_TOPIC (17).
-pub fn create_topic(b: &Broker, req: &RemotingCommand) -> Reply {
+pub async fn create_topic(b: &Broker, req: &RemotingCommand) -> Reply {
     let h: CreateTopicRequestHeader = header(req)?;
     if let Err(why) = validate_topic(&h.topic) {
         return Err(err(response::SYSTEM_ERROR, why));
@@ -57,12 +67,12 @@ pub fn create_topic(b: &Broker, req: &RemotingCommand) -> Reply {
     tc.topic_sys_flag = h.topic_sys_flag.unwrap_or(0);
     tc.order = h.order.unwrap_or(false);
     tracing::info!(topic = %h.topic, read = h.read_queue_nums, write = h.write_queue_nums, perm = h.perm, "topic created/updated by admin");
-    b.topics.update(tc);
-    Ok(Some(RemotingCommand::success()))
+    let g = b.topics.update(tc);
+    durable(&b.topics.file, Some(g)).await
 }
 
 /// DELETE_TOPIC_IN_BROKER (215).
-pub fn delete_topic(b: &Broker, req: &RemotingCommand) -> Reply {
+pub async fn delete_topic(b: &Broker, req: &RemotingCommand) -> Reply {
     let h: TopicRequestHeader = header(req)?;
     if mq_common::protocol::body::system_topics::is_not_allowed_to_send(&h.topic)
         || h.topic == mq_common::protocol::body::system_topics::TBW102
@@ -72,11 +82,11 @@ pub fn delete_topic(b: &Broker, req: &RemotingCommand) -> Reply {
             format!("the topic[{}] is a system topic and cannot be deleted", h.topic),
         ));
     }
-    b.topics.delete(&h.topic);
+    let g = b.topics.delete(&h.topic);
     b.offsets.remove_topic(&h.topic);
     b.metrics.forget_topic(&h.topic);
     b.store.delete_topics(&[h.topic.as_str()]);
-    Ok(Some(RemotingCommand::success()))
+    durable(&b.topics.file, g).await
 }
 
 /// GET_ALL_TOPIC_CONFIG (21) / GET_TOPIC_CONFIG_LIST (22).
@@ -96,7 +106,7 @@ pub fn topic_name_list(b: &Broker) -> Reply {
 }
 
 /// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200): body = SubscriptionGroupConfig JSON.
-pub fn create_group(b: &Broker, req: &RemotingCommand) -> Reply {
+pub async fn create_group(b: &Broker, req: &RemotingCommand) -> Reply {
     let cfg: SubscriptionGroupConfig = match lenient_json::from_slice(&req.body) {
         Ok(c) => c,
         Err(e) => {
@@ -109,19 +119,19 @@ pub fn create_group(b: &Broker, req: &RemotingCommand) -> Reply {
     if cfg.group_name.is_empty() {
         return Err(err(response::SYSTEM_ERROR, "groupName is empty"));
     }
-    b.groups.update(cfg);
-    Ok(Some(RemotingCommand::success()))
+    let g = b.groups.update(cfg);
+    durable(&b.groups.file, Some(g)).await
 }
 
 /// DELETE_SUBSCRIPTIONGROUP (207).
-pub fn delete_group(b: &Broker, req: &RemotingCommand) -> Reply {
+pub async fn delete_group(b: &Broker, req: &RemotingCommand) -> Reply {
     let h: DeleteSubscriptionGroupRequestHeader = header(req)?;
-    b.groups.delete(&h.group_name);
+    let g = b.groups.delete(&h.group_name);
     b.metrics.forget_group(&h.group_name);
     if h.clean_offset == Some(true) {
         b.offsets.remove_group(&h.group_name);
     }
-    Ok(Some(RemotingCommand::success()))
+    durable(&b.groups.file, g).await
 }
 
 /// GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201).

@@ -42,6 +42,10 @@ pub fn runtime_info(b: &Broker) -> Reply {
             (now - b.boot_timestamp) / 1000 % 60
         ),
     );
+    for (k, v) in b.connections.snapshot().entries() {
+        put(k, v.to_string());
+    }
+    put("pullsParked", b.pull_hold.parked().to_string());
     put("msgPutTotalTodayNow", put_today.to_string());
     put("msgGetTotalTodayNow", get_today.to_string());
     put("msgPutTotalTodayMorning", "0".into());

@@ -1,10 +1,13 @@
 //! GET_BROKER_CONFIG (26) and UPDATE_BROKER_CONFIG (25).
 //!
-//! An update is all-or-nothing: every key is validated (broker and store rules) before
-//! anything changes. Then the live keys take effect at once (`config/live.rs` lists them and
-//! the Java evidence), the whole configuration is rewritten to the broker's config file (as
-//! Java's `Configuration.persist()`), and the remark says which keys needed a restart, had no
-//! effect here, or were unknown.
+//! An update is all-or-nothing: a key that may never change on the wire (the store's on-disk
+//! layout and paths, `configBlackList`: `config/black_list.rs`) refuses the whole update with
+//! NO_PERMISSION, as Java's black list does; every other key is validated (broker, store and
+//! listener rules) before anything changes. Then the live keys take effect at once
+//! (`config/live.rs` lists them and the Java evidence), restart-only keys are only recorded,
+//! the whole configuration is rewritten to the running broker's config file (as Java's
+//! `Configuration.persist()`; never a path taken from the update), and the remark says which
+//! keys needed a restart, had no effect here, or were unknown.
 
 use std::sync::atomic::Ordering;
 
@@ -13,10 +16,11 @@ use mq_common::config::{
 };
 use mq_common::protocol::codes::response;
 use mq_common::protocol::RemotingCommand;
+use mq_common::remoting::Channel;
 
 use super::{err, Reply};
 use crate::broker::Broker;
-use crate::config::{config_file_path, persist};
+use crate::config::{config_file_path, persist, refused_on_the_wire};
 
 /// Serialises updates: validate → apply → persist must not interleave between two admins,
 /// or the file could end up with the older of two updates.
@@ -63,7 +67,7 @@ fn wire_settable(key: &str) -> bool {
 }
 
 /// UPDATE_BROKER_CONFIG (25): properties text body (Java `Properties` syntax).
-pub fn update_broker_config(b: &Broker, req: &RemotingCommand) -> Reply {
+pub fn update_broker_config(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
     let text = String::from_utf8_lossy(&req.body);
     let props = match parse_properties(&text) {
         Ok(p) => p,
@@ -88,6 +92,22 @@ pub fn update_broker_config(b: &Broker, req: &RemotingCommand) -> Reply {
         ));
     }
     let _guard = UPDATE_LOCK.lock();
+    let black_list = b.live_cfg.read().config_black_list.clone();
+    let refused: Vec<&str> = props
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| refused_on_the_wire(k, &black_list))
+        .collect();
+    if !refused.is_empty() {
+        tracing::warn!(peer = %ch.peer_addr(), keys = ?refused, "UPDATE_BROKER_CONFIG refused: keys in the black list");
+        return Err(err(
+            response::NO_PERMISSION,
+            format!(
+                "Can not update config in black list: {} (the store's on-disk layout and paths are set in the config file of a stopped broker)",
+                refused.join(",")
+            ),
+        ));
+    }
     let mut next = b.live_cfg.read().clone();
     let (mut live, mut restart, mut no_effect, mut unknown) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -122,7 +142,9 @@ pub fn update_broker_config(b: &Broker, req: &RemotingCommand) -> Reply {
         }
     }
 
-    let path = config_file_path(&next);
+    // The running broker's file: an update cannot move it (store paths are refused above,
+    // and the path is never taken from `next`).
+    let path = config_file_path(&b.cfg);
     let persisted = persist(&next, &path);
     tracing::info!(?live, ?restart, ?unknown, file = %path.display(), "broker config updated");
     *b.live_cfg.write() = next;

@@ -37,6 +37,11 @@ pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
         last_update: now,
     };
     for cd in hb.consumer_data_set {
+        // A heartbeat naming thousands of groups is seconds of work on the reader, and the
+        // shutdown waits for the readers: SIGTERM does not wait for the rest (issue 16, B2).
+        if b.shutdown.is_cancelled() {
+            return Err(err(response::SYSTEM_BUSY, "the broker is shutting down"));
+        }
         if let Some(gc) = b.groups.find_or_create(&cd.group_name) {
             // The retry topic must exist before the first send-back.
             let retry = system_topics::retry_topic(&cd.group_name);

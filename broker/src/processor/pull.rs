@@ -20,12 +20,17 @@ use mq_common::remoting::Channel;
 
 use super::{header, Reply};
 use crate::broker::Broker;
+use crate::long_polling::ParkSlot;
 use crate::store::{GetMessageStatus, ReadFilter};
 
 /// In-memory transfer limits (Java: 256 KiB / 32 messages per pull for page-cache data).
 const MAX_TRANSFER_BYTES: i32 = 256 * 1024;
 /// Upper bound on messages per pull whatever the client asks.
 const MAX_TRANSFER_COUNT: i32 = 1024;
+/// Upper bound on a pull response's bytes whatever `maxMsgBytes` asks: half the frame limit,
+/// so the response (a first message may exceed the bound, up to `maxMessageSize`) stays a
+/// frame every client accepts (issue 16, R4: 2^31-1 asked for more than an i32 frame holds).
+const MAX_RESPONSE_BYTES: i32 = (mq_common::protocol::frame::DEFAULT_MAX_FRAME / 2) as i32;
 
 fn reply(code: i32, remark: Option<String>, next: i64, min: i64, max: i64) -> RemotingCommand {
     let hdr = PullMessageResponseHeader {
@@ -208,7 +213,8 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
     };
 
     let max_nums = h.max_msg_nums.clamp(1, MAX_TRANSFER_COUNT);
-    let max_bytes = h.max_msg_bytes.filter(|v| *v > 0).unwrap_or(MAX_TRANSFER_BYTES);
+    let max_bytes =
+        h.max_msg_bytes.filter(|v| *v > 0).unwrap_or(MAX_TRANSFER_BYTES).min(MAX_RESPONSE_BYTES);
     let read_filter = PullFilter(&filter);
     let r = b.store.get_message(
         &h.consumer_group,
@@ -255,6 +261,22 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
     }
 
     if code == response::SUCCESS {
+        // A woken pull answers from its own task, outside the reader's backpressure: when its
+        // connection already holds more unwritten output than the high-water mark, the
+        // messages are not copied and the client is told to pull the same offset again (which
+        // it can only send once it drains). Thousands of parked pulls woken at once on a
+        // connection that does not read cannot queue thousands of full responses.
+        // PULL_NOT_FOUND, not PULL_RETRY_IMMEDIATELY: the latter re-parks a filtered pull
+        // (`park`), which here would wake at once and spin.
+        if !allow_suspend && ch.unwritten_bytes() > b.cfg.write_buffer_high_water_mark {
+            return Ok(Some(reply(
+                response::PULL_NOT_FOUND,
+                Some("connection output above writeBufferHighWaterMark".into()),
+                h.queue_offset,
+                r.min_offset,
+                r.max_offset,
+            )));
+        }
         let mut body = BytesMut::with_capacity(r.total_bytes);
         for m in &r.messages {
             body.extend_from_slice(m);
@@ -274,7 +296,18 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
         } else {
             b.live.short_polling_time_mills()
         };
-        park(b, ch, req, &h, &filter, hold_ms);
+        let Some(slot) = b.pull_hold.reserve(ch.id(), b.cfg.max_parked_pulls_per_connection) else {
+            // Java clients retry a failed pull after 3 s: backoff, not a busy loop.
+            return Err(fail(
+                h.queue_offset,
+                response::SYSTEM_BUSY,
+                format!(
+                    "too many parked pulls on this connection (maxParkedPullsPerConnection={})",
+                    b.cfg.max_parked_pulls_per_connection
+                ),
+            ));
+        };
+        park(b, ch, req, &h, &filter, hold_ms, slot);
         return Ok(None);
     }
     let remark = match code {
@@ -303,6 +336,7 @@ fn park(
     h: &PullMessageRequestHeader,
     filter: &MessageFilter,
     hold_ms: u64,
+    slot: ParkSlot,
 ) {
     let codes = filter.tag_codes();
     let refilter = filter.needs_record();
@@ -313,6 +347,8 @@ fn park(
     let topic = h.topic.clone();
     let queue_id = h.queue_id;
     tokio::spawn(async move {
+        // Held until the pull is answered or its connection closes.
+        let _slot = slot;
         let opaque = req.opaque;
         let mut req = req;
         let mut parked = first;

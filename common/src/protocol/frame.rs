@@ -62,8 +62,9 @@ pub fn decode(src: &mut BytesMut, max_frame: usize) -> Result<Option<RemotingCom
         return Err(FrameError::TooLarge { len, max: max_frame });
     }
     if src.len() < 4 + len {
-        // Reserve only what the (already bounded) frame needs.
-        src.reserve(4 + len - src.len());
+        // Nothing is reserved here: the announced length is the peer's claim, and memory
+        // follows the bytes that actually arrive (the reader grows its buffer, see
+        // [`missing_len`]).
         return Ok(None);
     }
     let word = u32::from_be_bytes(src[4..8].try_into().unwrap());
@@ -82,6 +83,14 @@ pub fn decode(src: &mut BytesMut, max_frame: usize) -> Result<Option<RemotingCom
     };
     cmd.body = frame.freeze();
     Ok(Some(cmd))
+}
+
+/// How many more bytes the frame at the front of `src` needs, once its length word is in
+/// (`None` before that). Only meaningful after [`decode`] returned `Ok(None)` (the length was
+/// validated then).
+pub fn missing_len(src: &[u8]) -> Option<usize> {
+    let len = i32::from_be_bytes(src.get(0..4)?.try_into().ok()?);
+    Some((4 + len.max(0) as usize).saturating_sub(src.len()))
 }
 
 /// Encode `cmd` as one frame appended to `dst`, header always JSON (spec §1.1: replies are JSON
@@ -138,6 +147,17 @@ mod tests {
         assert_eq!(got.opaque, 5);
         assert_eq!(&got.body[..], b"hello");
         assert_eq!(got.ext("k"), Some("1"));
+    }
+
+    #[test]
+    fn an_announced_length_reserves_nothing() {
+        // A 16 MiB claim followed by nothing: the buffer keeps its size (issue 16, B3).
+        let mut b = BytesMut::with_capacity(64);
+        b.extend_from_slice(&(DEFAULT_MAX_FRAME as i32).to_be_bytes());
+        assert!(decode(&mut b, DEFAULT_MAX_FRAME).unwrap().is_none());
+        assert!(b.capacity() < 1024, "capacity {}", b.capacity());
+        assert_eq!(missing_len(&b), Some(DEFAULT_MAX_FRAME));
+        assert_eq!(missing_len(&b[..3]), None);
     }
 
     #[test]

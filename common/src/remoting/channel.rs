@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use tokio::net::{tcp, unix, TcpStream, UnixStream};
 use tokio::sync::{oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
+use super::stats::ConnectionStats;
 use crate::protocol::frame::{self, FrameError};
 use crate::protocol::RemotingCommand;
 
@@ -59,6 +60,40 @@ pub trait ChannelEvents: Send + Sync + 'static {
 
 static NEXT_CHANNEL_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Bounds on a connection's queued output (Java's `writeBufferHighWaterMark` /
+/// `writeBufferLowWaterMark`): above `high` unwritten bytes the channel stops reading requests
+/// from the peer (no new responses are produced) until the peer has drained the queue to
+/// `low`, as Netty's auto-read switch in Java's `NettyServerHandler.channelWritabilityChanged`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputLimits {
+    /// Pause reading above this many unwritten bytes.
+    pub high: usize,
+    /// Resume reading at or below this many.
+    pub low: usize,
+}
+
+/// How a [`Channel`] treats its peer.
+#[derive(Clone, Default)]
+pub struct ChannelOptions {
+    /// Largest accepted incoming frame.
+    pub max_frame: usize,
+    /// Close a connection that received nothing for this long (None = never). It is also how
+    /// long a connection whose reading is paused ([`OutputLimits`]) may go without any write
+    /// progress before it is closed (Java's all-idle timeout covers both).
+    pub idle: Option<Duration>,
+    /// When cancelled the channel stops reading, waits (up to `drain`) until every queued
+    /// response is written, then closes: graceful shutdown.
+    pub shutdown: Option<CancellationToken>,
+    /// See `shutdown`.
+    pub drain: Duration,
+    /// Output bounds with read backpressure (servers); `None` = unbounded (clients: a client
+    /// that stopped reading responses because of its own queued requests could deadlock with
+    /// a server doing the same).
+    pub output: Option<OutputLimits>,
+    /// Counters to update (idle, stalled and bad-frame closes, read pauses).
+    pub stats: Option<Arc<ConnectionStats>>,
+}
+
 struct Inner {
     id: u64,
     peer: SocketAddr,
@@ -67,8 +102,12 @@ struct Inner {
     out: Mutex<Out>,
     /// Wakes the writer task when it has to take over writing.
     wake_writer: Notify,
-    /// Frames queued but not yet written (graceful shutdown waits for 0).
+    /// Bytes queued but not yet written (graceful shutdown waits for 0; backpressure compares
+    /// it with the [`OutputLimits`]).
     unwritten: AtomicUsize,
+    /// The reader is waiting for the output to drain: the writer signals `drained` on progress.
+    reader_paused: AtomicBool,
+    drained: Notify,
     pending: Mutex<HashMap<i32, oneshot::Sender<RemotingCommand>>>,
     next_opaque: AtomicI32,
     closed: CancellationToken,
@@ -84,8 +123,6 @@ struct Inner {
 /// alone writes, which keeps frames in order.
 struct Out {
     buf: BytesMut,
-    /// Frames in `buf`.
-    frames: usize,
     /// The writer task owns writing until it finds `buf` empty.
     writer_active: bool,
     /// The socket's write half; `None` once the connection is closed.
@@ -161,18 +198,13 @@ impl std::fmt::Debug for Channel {
 }
 
 impl Channel {
-    /// Start reader and writer tasks on `stream`. `events` handles incoming requests;
-    /// `max_frame` bounds incoming frames; `idle` closes a connection that received nothing for
-    /// that long (None = never). When `shutdown` fires the channel stops reading, waits (up to
-    /// `drain`) until every queued response is written, then closes: graceful shutdown.
-    /// Returns the channel and a handle that completes when the connection is gone.
+    /// Start reader and writer tasks on `stream`. `events` handles incoming requests; `opts`
+    /// bounds frames, idleness and output (see [`ChannelOptions`]). Returns the channel and a
+    /// handle that completes when the connection is gone.
     pub fn spawn<E: ChannelEvents>(
         stream: TcpStream,
         events: Arc<E>,
-        max_frame: usize,
-        idle: Option<Duration>,
-        shutdown: Option<CancellationToken>,
-        drain: Duration,
+        opts: ChannelOptions,
     ) -> std::io::Result<(Channel, tokio::task::JoinHandle<()>)> {
         stream.set_nodelay(true)?;
         let peer = stream.peer_addr()?;
@@ -182,10 +214,7 @@ impl Channel {
             (OwnedReadHalf::Tcp(rx_half), OwnedWriteHalf::Tcp(tx_half)),
             (peer, local),
             events,
-            max_frame,
-            idle,
-            shutdown,
-            drain,
+            opts,
         ))
     }
 
@@ -196,20 +225,14 @@ impl Channel {
         stream: UnixStream,
         (peer, local): (SocketAddr, SocketAddr),
         events: Arc<E>,
-        max_frame: usize,
-        idle: Option<Duration>,
-        shutdown: Option<CancellationToken>,
-        drain: Duration,
+        opts: ChannelOptions,
     ) -> (Channel, tokio::task::JoinHandle<()>) {
         let (rx_half, tx_half) = stream.into_split();
         Self::spawn_halves(
             (OwnedReadHalf::Unix(rx_half), OwnedWriteHalf::Unix(tx_half)),
             (peer, local),
             events,
-            max_frame,
-            idle,
-            shutdown,
-            drain,
+            opts,
         )
     }
 
@@ -217,14 +240,12 @@ impl Channel {
         (rx_half, tx_half): (OwnedReadHalf, OwnedWriteHalf),
         (peer, local): (SocketAddr, SocketAddr),
         events: Arc<E>,
-        max_frame: usize,
-        idle: Option<Duration>,
-        shutdown: Option<CancellationToken>,
-        drain: Duration,
+        opts: ChannelOptions,
     ) -> (Channel, tokio::task::JoinHandle<()>) {
         let wr = Arc::new(tx_half);
         let closed = CancellationToken::new();
-        let shutdown = shutdown.unwrap_or_default();
+        let shutdown = opts.shutdown.clone().unwrap_or_default();
+        let drain = opts.drain;
         let ch = Channel {
             inner: Arc::new(Inner {
                 id: NEXT_CHANNEL_ID.fetch_add(1, Ordering::Relaxed),
@@ -232,12 +253,13 @@ impl Channel {
                 local,
                 out: Mutex::new(Out {
                     buf: BytesMut::new(),
-                    frames: 0,
                     writer_active: false,
                     wr: Some(wr.clone()),
                 }),
                 wake_writer: Notify::new(),
                 unwritten: AtomicUsize::new(0),
+                reader_paused: AtomicBool::new(false),
+                drained: Notify::new(),
                 pending: Mutex::new(HashMap::new()),
                 next_opaque: AtomicI32::new(1),
                 closed,
@@ -246,7 +268,7 @@ impl Channel {
         let writer = tokio::spawn(write_loop(wr, ch.clone()));
         let reader_ch = ch.clone();
         let handle = tokio::spawn(async move {
-            read_loop(rx_half, reader_ch.clone(), events, max_frame, idle, &shutdown).await;
+            read_loop(rx_half, reader_ch.clone(), events, &opts, &shutdown).await;
             if shutdown.is_cancelled() && !reader_ch.is_closed() {
                 let deadline = tokio::time::Instant::now() + drain;
                 while reader_ch.inner.unwritten.load(Ordering::Acquire) > 0
@@ -302,9 +324,7 @@ impl Channel {
         if o.wr.is_none() {
             return false;
         }
-        frame::encode(&cmd, &mut o.buf);
-        o.frames += 1;
-        self.inner.unwritten.fetch_add(1, Ordering::AcqRel);
+        self.encode_queued(&mut o, &cmd);
         if o.writer_active {
             return true; // the writer re-checks `buf` before it goes idle
         }
@@ -321,12 +341,22 @@ impl Channel {
         if o.wr.is_none() {
             return;
         }
-        frame::encode(cmd, &mut o.buf);
-        o.frames += 1;
-        self.inner.unwritten.fetch_add(1, Ordering::AcqRel);
+        self.encode_queued(&mut o, cmd);
         if o.buf.len() >= INLINE_FLUSH_BYTES {
             self.write_inline(&mut o);
         }
+    }
+
+    /// Append `cmd` to the output queue and count its bytes as unwritten.
+    fn encode_queued(&self, o: &mut Out, cmd: &RemotingCommand) {
+        let before = o.buf.len();
+        frame::encode(cmd, &mut o.buf);
+        self.inner.unwritten.fetch_add(o.buf.len() - before, Ordering::AcqRel);
+    }
+
+    /// Bytes queued and not yet written to the socket.
+    pub fn unwritten_bytes(&self) -> usize {
+        self.inner.unwritten.load(Ordering::Acquire)
     }
 
     /// Write what the reader queued, unless the writer task is active (then it will).
@@ -346,7 +376,10 @@ impl Channel {
         let Some(wr) = o.wr.clone() else { return };
         while !o.buf.is_empty() {
             match wr.try_write(&o.buf) {
-                Ok(n) => o.buf.advance(n),
+                Ok(n) => {
+                    o.buf.advance(n);
+                    self.inner.unwritten.fetch_sub(n, Ordering::AcqRel);
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     o.writer_active = true;
                     self.inner.wake_writer.notify_one();
@@ -360,7 +393,6 @@ impl Channel {
             }
         }
         o.buf.clear();
-        self.inner.unwritten.fetch_sub(std::mem::take(&mut o.frames), Ordering::AcqRel);
     }
 
     /// Send `resp` as the response to the request with `opaque`.
@@ -419,21 +451,45 @@ impl Channel {
     }
 }
 
+/// Spare room below which the reader grows its buffer before a read.
+const MIN_READ_SPARE: usize = 4 * 1024;
+/// A new connection's read buffer: room for its first requests, and for a lone frame header
+/// without growing.
+const INITIAL_READ_BUF: usize = 2 * MIN_READ_SPARE;
+/// Smallest growth step once a connection fills its buffer (busy connections then read up to
+/// 48 KiB+ per syscall). What a connection pins grows with the bytes it actually sent, never
+/// with a length it only announced (issue 16, B3).
+const READ_GROWTH_STEP: usize = 48 * 1024;
+
+/// Make room for the next read. The buffer grows with the bytes that actually arrived
+/// (doubling, so a large frame is still copied O(1) times per byte), never towards a length
+/// the peer only announced, and never past the end of the frame being read.
+fn reserve_for_read(buf: &mut BytesMut) {
+    if buf.capacity() - buf.len() >= MIN_READ_SPARE {
+        return;
+    }
+    let mut add = buf.len().max(READ_GROWTH_STEP);
+    if let Some(missing) = frame::missing_len(buf) {
+        add = add.min(missing.max(MIN_READ_SPARE));
+    }
+    buf.reserve(add);
+}
+
 async fn read_loop<E: ChannelEvents>(
     mut rd: OwnedReadHalf,
     ch: Channel,
     events: Arc<E>,
-    max_frame: usize,
-    idle: Option<Duration>,
+    opts: &ChannelOptions,
     shutdown: &CancellationToken,
 ) {
-    // Small until the connection proves busy (the reserve below grows it by 64 KiB): idle
-    // connections (10k consumers) should not pin 64 KiB each.
-    let mut buf = BytesMut::with_capacity(4 * 1024);
+    // Small until the connection proves busy: idle connections (10k consumers) should not pin
+    // 64 KiB each.
+    let mut buf = BytesMut::with_capacity(INITIAL_READ_BUF);
+    let stats = opts.stats.as_deref();
     loop {
         // Handle every complete frame already buffered before reading again.
         loop {
-            match frame::decode(&mut buf, max_frame) {
+            match frame::decode(&mut buf, opts.max_frame) {
                 Ok(Some(cmd)) => {
                     if cmd.is_response() {
                         ch.complete(cmd);
@@ -447,6 +503,11 @@ async fn read_loop<E: ChannelEvents>(
                             ch.queue_from_reader(&resp);
                         }
                     }
+                    // Checked per request: one read can carry hundreds of pipelined requests,
+                    // each with a large response.
+                    if !backpressure(&ch, opts, shutdown).await {
+                        return;
+                    }
                 }
                 Ok(None) => {
                     // One write for every response of this batch.
@@ -455,16 +516,21 @@ async fn read_loop<E: ChannelEvents>(
                 }
                 Err(e) => {
                     ch.flush_from_reader();
+                    if let Some(s) = stats {
+                        s.bad_frame();
+                    }
                     log_bad_frame(&ch, &e);
                     return;
                 }
             }
         }
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(64 * 1024);
+        // Responses answered later (long polling) also count against the output bounds.
+        if !backpressure(&ch, opts, shutdown).await {
+            return;
         }
+        reserve_for_read(&mut buf);
         let read = async {
-            match idle {
+            match opts.idle {
                 Some(d) => tokio::time::timeout(d, rd.read_buf(&mut buf)).await.ok(),
                 None => Some(rd.read_buf(&mut buf).await),
             }
@@ -477,6 +543,9 @@ async fn read_loop<E: ChannelEvents>(
         };
         match n {
             None => {
+                if let Some(s) = stats {
+                    s.idle_closed();
+                }
                 tracing::info!(peer = %ch.peer_addr(), "closing idle connection");
                 return;
             }
@@ -493,6 +562,66 @@ async fn read_loop<E: ChannelEvents>(
             }
         }
     }
+}
+
+/// Read backpressure: when the connection's unwritten output is above the high-water mark,
+/// write what the socket takes now, then stop reading until the peer has drained it to the
+/// low-water mark. Returns false when the connection must close instead: the peer made no
+/// write progress for the idle timeout (it stopped reading), or the connection is closing.
+/// One atomic load when below the mark (the common case).
+async fn backpressure(ch: &Channel, opts: &ChannelOptions, shutdown: &CancellationToken) -> bool {
+    let Some(limits) = opts.output else { return true };
+    let inner = &ch.inner;
+    if inner.unwritten.load(Ordering::Acquire) <= limits.high {
+        return true;
+    }
+    ch.flush_from_reader();
+    let mut last = inner.unwritten.load(Ordering::Acquire);
+    if last <= limits.high {
+        return true;
+    }
+    if let Some(s) = opts.stats.as_deref() {
+        s.read_paused();
+    }
+    tracing::debug!(peer = %ch.peer_addr(), unwritten = last, "output above the high-water mark, reading paused");
+    inner.reader_paused.store(true, Ordering::Release);
+    let mut deadline = opts.idle.map(|d| tokio::time::Instant::now() + d);
+    let resumed = loop {
+        let drained = inner.drained.notified();
+        tokio::pin!(drained);
+        // Registered before the check, so progress made in between is not missed.
+        drained.as_mut().enable();
+        let now = inner.unwritten.load(Ordering::Acquire);
+        if now <= limits.low {
+            break true;
+        }
+        if now < last {
+            last = now;
+            deadline = opts.idle.map(|d| tokio::time::Instant::now() + d);
+        }
+        let stalled = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = inner.closed.cancelled() => break false,
+            _ = shutdown.cancelled() => break false,
+            _ = drained => {}
+            _ = stalled => {
+                if inner.unwritten.load(Ordering::Acquire) >= last {
+                    if let Some(s) = opts.stats.as_deref() {
+                        s.stalled_closed();
+                    }
+                    tracing::warn!(peer = %ch.peer_addr(), unwritten = last, "peer stopped reading its responses; closing the connection");
+                    break false;
+                }
+            }
+        }
+    };
+    inner.reader_paused.store(false, Ordering::Release);
+    resumed
 }
 
 /// One warning per 10 s for malformed frames (a port scanner or a wrong protocol would
@@ -526,7 +655,7 @@ async fn write_loop(wr: Arc<OwnedWriteHalf>, ch: Channel) {
         }
         loop {
             // Take everything queued so far; writing stays ours until `buf` is found empty.
-            let frames = {
+            {
                 let mut o = ch.inner.out.lock();
                 if o.buf.is_empty() {
                     o.writer_active = false;
@@ -534,8 +663,7 @@ async fn write_loop(wr: Arc<OwnedWriteHalf>, ch: Channel) {
                 }
                 chunk.clear();
                 std::mem::swap(&mut o.buf, &mut chunk);
-                std::mem::take(&mut o.frames)
-            };
+            }
             while !chunk.is_empty() {
                 let ready = tokio::select! {
                     biased;
@@ -547,7 +675,13 @@ async fn write_loop(wr: Arc<OwnedWriteHalf>, ch: Channel) {
                     Err(e) => Err(e),
                 };
                 match res {
-                    Ok(n) => chunk.advance(n),
+                    Ok(n) => {
+                        chunk.advance(n);
+                        ch.inner.unwritten.fetch_sub(n, Ordering::AcqRel);
+                        if ch.inner.reader_paused.load(Ordering::Acquire) {
+                            ch.inner.drained.notify_waiters();
+                        }
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(_) => {
                         closed.cancel();
@@ -555,11 +689,44 @@ async fn write_loop(wr: Arc<OwnedWriteHalf>, ch: Channel) {
                     }
                 }
             }
-            ch.inner.unwritten.fetch_sub(frames, Ordering::AcqRel);
         }
     }
     // Drop our handles on the write half: the socket is shut down for writing once the last
     // one goes (tokio's OwnedWriteHalf shuts down on drop).
     ch.inner.out.lock().wr = None;
     drop(wr);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_buffer_follows_arrived_bytes_not_announced_length() {
+        // Only a 16 MiB length word arrived: the buffer does not grow.
+        let mut buf = BytesMut::with_capacity(INITIAL_READ_BUF);
+        buf.extend_from_slice(&(16i32 * 1024 * 1024).to_be_bytes());
+        reserve_for_read(&mut buf);
+        assert_eq!(buf.capacity(), INITIAL_READ_BUF);
+        // Once it is full, it grows by at most one step.
+        buf.resize(INITIAL_READ_BUF, 0);
+        reserve_for_read(&mut buf);
+        assert!(buf.capacity() <= 64 * 1024, "capacity {}", buf.capacity());
+        assert!(buf.capacity() - buf.len() >= MIN_READ_SPARE);
+        // Bytes keep arriving: growth doubles with them, bounded by the frame's end.
+        let mut grown = 0;
+        while buf.len() < 4 * 1024 * 1024 {
+            let fill = buf.capacity() - buf.len();
+            buf.extend_from_slice(&vec![0u8; fill]);
+            reserve_for_read(&mut buf);
+            grown += 1;
+            assert!(buf.capacity() <= 2 * buf.len() + READ_GROWTH_STEP + MIN_READ_SPARE);
+        }
+        assert!(grown < 12, "grew {grown} times for 4 MiB");
+        // A small frame whose end is near: no more than what it still needs (at least 4 KiB).
+        let mut small = BytesMut::with_capacity(8);
+        small.extend_from_slice(&100i32.to_be_bytes());
+        reserve_for_read(&mut small);
+        assert!(small.capacity() <= 2 * MIN_READ_SPARE, "capacity {}", small.capacity());
+    }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::net::TcpStream;
 
-use super::channel::{Channel, ChannelEvents, RemotingError};
+use super::channel::{Channel, ChannelEvents, ChannelOptions, RemotingError};
 use super::tls::TlsClient;
 use crate::acl::Credentials;
 use crate::protocol::codes::response;
@@ -123,13 +123,10 @@ impl RemotingClient {
             .map_err(|_| connect_err(timed_out()))?
             .map_err(connect_err)?;
         let events = self.inner.events.clone();
-        let max_frame = self.inner.config.max_frame;
+        // Clients' output is unbounded (see `ChannelOptions::output`).
+        let opts = ChannelOptions { max_frame: self.inner.config.max_frame, ..Default::default() };
         let ch = match &self.inner.config.tls {
-            None => {
-                Channel::spawn(stream, events, max_frame, None, None, Duration::ZERO)
-                    .map_err(connect_err)?
-                    .0
-            }
+            None => Channel::spawn(stream, events, opts).map_err(connect_err)?.0,
             Some(tls) => {
                 let addrs = (
                     stream.peer_addr().map_err(connect_err)?,
@@ -139,11 +136,16 @@ impl RemotingClient {
                     .await
                     .map_err(|_| connect_err(timed_out()))?
                     .map_err(connect_err)?;
-                Channel::spawn_local(local, addrs, events, max_frame, None, None, Duration::ZERO).0
+                Channel::spawn_local(local, addrs, events, opts).0
             }
         };
         self.inner.channels.lock().insert(addr.to_string(), ch.clone());
         Ok(ch)
+    }
+
+    /// The live connection to `addr`, if there is one (never connects).
+    pub fn connection(&self, addr: &str) -> Option<Channel> {
+        self.live(addr)
     }
 
     fn live(&self, addr: &str) -> Option<Channel> {

@@ -13,10 +13,12 @@ mod channel;
 pub mod client;
 mod reply;
 pub mod server;
+mod stats;
 pub mod tls;
 
-pub use channel::{Channel, ChannelEvents, RemotingError};
+pub use channel::{Channel, ChannelEvents, ChannelOptions, OutputLimits, RemotingError};
 pub use client::{ClientConfig, RemotingClient, ServerRequestHandler};
 pub use reply::{header, Reply};
 pub use server::{RemotingServer, RequestHandler, ServerConfig};
+pub use stats::{ConnectionStats, ConnectionStatsSnapshot};
 pub use tls::{TlsClient, TlsServer};

@@ -1,4 +1,5 @@
-//! The server side: accept loop with a connection limit and graceful shutdown.
+//! The server side: accept loop with a connection cap (refusing past it), graceful shutdown,
+//! and the per-connection bounds of [`ServerConfig`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -6,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::channel::{Channel, ChannelEvents};
+use super::channel::{Channel, ChannelEvents, ChannelOptions, OutputLimits};
 use super::reply::Reply;
+use super::stats::ConnectionStats;
 use super::tls::{Accepted, TlsServer};
 use crate::acl::AclValidator;
 use crate::log_limit::LogLimiter;
@@ -19,17 +20,32 @@ use crate::protocol::codes::response;
 use crate::protocol::frame::DEFAULT_MAX_FRAME;
 use crate::protocol::RemotingCommand;
 
+/// Default connection cap of a server (`serverMaxConnections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default `writeBufferHighWaterMark`: 4 MiB of unwritten responses per connection. Java leaves
+/// it to Netty (64 KiB); ours is larger because the reader writes its responses in batches of
+/// up to 256 KiB and a pull response alone can be 256 KiB.
+pub const DEFAULT_WRITE_HIGH_WATER: usize = 4 * 1024 * 1024;
+/// Default `writeBufferLowWaterMark`: 1 MiB.
+pub const DEFAULT_WRITE_LOW_WATER: usize = 1024 * 1024;
+
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Maximum simultaneous connections; further connections wait in the accept backlog.
+    /// Maximum simultaneous connections; a connection past it is accepted and closed at once
+    /// (counted as refused), so a client learns it instead of waiting in the accept backlog.
     pub max_connections: usize,
     /// Maximum frame size (16 MiB, as Java).
     pub max_frame: usize,
-    /// Close a connection that sent nothing for this long (Java: 120 s).
+    /// Close a connection that sent nothing for this long (Java: 120 s); also how long a
+    /// connection whose peer stopped reading may make no write progress.
     pub idle_timeout: Option<Duration>,
     /// On shutdown, how long to wait for queued responses to be written.
     pub drain_timeout: Duration,
+    /// Per-connection output bounds (read backpressure), see [`OutputLimits`].
+    pub output: OutputLimits,
+    /// Counters; pass the same `Arc` to several servers to count them together.
+    pub stats: Arc<ConnectionStats>,
     /// Access control: every request is checked before the handler sees it (`aclEnable`);
     /// a denied request gets Java's error response and never reaches the handler.
     pub acl: Option<Arc<AclValidator>>,
@@ -41,13 +57,48 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            max_connections: 10_000,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             max_frame: DEFAULT_MAX_FRAME,
             idle_timeout: Some(Duration::from_secs(120)),
             drain_timeout: Duration::from_secs(3),
+            output: OutputLimits { high: DEFAULT_WRITE_HIGH_WATER, low: DEFAULT_WRITE_LOW_WATER },
+            stats: Arc::default(),
             acl: None,
             tls: None,
         }
+    }
+}
+
+impl ServerConfig {
+    /// A configuration from the Java-style keys shared by the broker and the name server:
+    /// `serverMaxConnections`, `serverChannelMaxIdleTimeSeconds` (0 = never idle-close),
+    /// `writeBufferHighWaterMark` / `writeBufferLowWaterMark` and the frame limit. The error
+    /// names the key whose value cannot work.
+    pub fn from_keys(
+        max_connections: usize,
+        idle_seconds: u64,
+        write_high: usize,
+        write_low: usize,
+        max_frame: usize,
+    ) -> Result<ServerConfig, String> {
+        if max_connections == 0 {
+            return Err("serverMaxConnections must be at least 1".into());
+        }
+        if write_high == 0 {
+            return Err("writeBufferHighWaterMark must be > 0".into());
+        }
+        if write_low > write_high {
+            return Err(format!(
+                "writeBufferLowWaterMark ({write_low}) must not exceed writeBufferHighWaterMark ({write_high})"
+            ));
+        }
+        Ok(ServerConfig {
+            max_connections,
+            max_frame,
+            idle_timeout: Some(Duration::from_secs(idle_seconds)).filter(|d| !d.is_zero()),
+            output: OutputLimits { high: write_high, low: write_low },
+            ..Default::default()
+        })
     }
 }
 
@@ -118,6 +169,7 @@ impl<H: RequestHandler> ChannelEvents for Events<H> {
 /// A running server bound to an address.
 pub struct RemotingServer {
     local_addr: SocketAddr,
+    stats: Arc<ConnectionStats>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -141,13 +193,19 @@ impl RemotingServer {
     ) -> Self {
         let local_addr = listener.local_addr().expect("bound listener has an address");
         let shutdown = CancellationToken::new();
+        let stats = config.stats.clone();
         let task = tokio::spawn(accept_loop(listener, handler, config, shutdown.clone()));
-        RemotingServer { local_addr, shutdown, task }
+        RemotingServer { local_addr, stats, shutdown, task }
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The server's connection counters.
+    pub fn stats(&self) -> &Arc<ConnectionStats> {
+        &self.stats
     }
 
     /// A token that, when cancelled, shuts the server down.
@@ -169,17 +227,18 @@ async fn accept_loop<H: RequestHandler>(
     config: ServerConfig,
     shutdown: CancellationToken,
 ) {
-    let limit = Arc::new(Semaphore::new(config.max_connections));
     let events = Arc::new(Events { handler: handler.clone(), acl: config.acl.clone() });
+    let stats = config.stats.clone();
+    let opts = ChannelOptions {
+        max_frame: config.max_frame,
+        idle: config.idle_timeout,
+        shutdown: Some(shutdown.clone()),
+        drain: config.drain_timeout,
+        output: Some(config.output),
+        stats: Some(stats.clone()),
+    };
     let mut conns = JoinSet::new();
     loop {
-        // Wait for a connection slot first, so excess clients queue in the backlog instead of
-        // being accepted and starved.
-        let permit = tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break,
-            p = limit.clone().acquire_owned() => p.expect("semaphore never closed"),
-        };
         let accepted = tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
@@ -196,40 +255,44 @@ async fn accept_loop<H: RequestHandler>(
                 continue;
             }
         };
+        // At the cap: close at once. Waiting for a slot instead left the client connected by
+        // the kernel but never served (issue 16, R3); a closed connection makes it retry or
+        // fail over to another broker.
+        if conns.len() >= config.max_connections {
+            let n = stats.refused();
+            if n == 1 || n.is_multiple_of(1000) {
+                tracing::warn!(%peer, max = config.max_connections, refused_total = n, "connection cap reached (serverMaxConnections); refusing connections");
+            }
+            drop(stream);
+            continue;
+        }
+        stats.opened();
         let local_addr = stream.local_addr().unwrap_or(peer);
         let handler = handler.clone();
         let events = events.clone();
-        let shutdown = shutdown.clone();
-        let config = config.clone();
+        let opts = opts.clone();
+        let tls = config.tls.clone();
+        let stats = stats.clone();
         conns.spawn(async move {
             // TLS sniffing waits for the first byte: here, not in the accept loop.
-            let accepted = match &config.tls {
+            let accepted = match &tls {
                 None => Some(Accepted::Plain(stream)),
                 Some(tls) => tls.accept(stream, peer).await,
             };
             let spawned = match accepted {
-                None => return,
-                Some(Accepted::Plain(s)) => Channel::spawn(
-                    s,
-                    events,
-                    config.max_frame,
-                    config.idle_timeout,
-                    Some(shutdown),
-                    config.drain_timeout,
-                ),
-                Some(Accepted::Tls(local)) => Ok(Channel::spawn_local(
-                    local,
-                    (peer, local_addr),
-                    events,
-                    config.max_frame,
-                    config.idle_timeout,
-                    Some(shutdown),
-                    config.drain_timeout,
-                )),
+                None => {
+                    stats.closed();
+                    return;
+                }
+                Some(Accepted::Plain(s)) => Channel::spawn(s, events, opts),
+                Some(Accepted::Tls(local)) => {
+                    Ok(Channel::spawn_local(local, (peer, local_addr), events, opts))
+                }
             };
             let (channel, done) = match spawned {
                 Ok(c) => c,
                 Err(e) => {
+                    stats.closed();
                     tracing::debug!(error = %e, "connection setup failed");
                     return;
                 }
@@ -238,7 +301,7 @@ async fn accept_loop<H: RequestHandler>(
             handler.on_connected(&channel);
             let _ = done.await;
             handler.on_disconnected(&channel);
-            drop(permit);
+            stats.closed();
         });
     }
     drop(listener);
@@ -343,6 +406,92 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(r.code, 0);
+        server.shutdown().await;
+    }
+
+    async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+        let end = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(tokio::time::Instant::now() < end, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn connections_past_the_cap_are_closed_at_once() {
+        use tokio::io::AsyncReadExt;
+        let cfg = ServerConfig { max_connections: 3, ..Default::default() };
+        let server = RemotingServer::bind("127.0.0.1:0", Arc::new(Echo), cfg).await.unwrap();
+        let addr = server.local_addr().to_string();
+        let stats = server.stats().clone();
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+        }
+        wait_for("3 accepted", || stats.active() == 3).await;
+        let mut extra = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let mut b = [0u8; 1];
+        let n = tokio::time::timeout(Duration::from_secs(5), extra.read(&mut b))
+            .await
+            .expect("the 4th connection is closed, not left waiting")
+            .unwrap_or(0);
+        assert_eq!(n, 0);
+        assert_eq!(stats.snapshot().refused, 1);
+        // A freed slot serves the next client.
+        held.pop();
+        wait_for("slot freed", || stats.active() == 2).await;
+        let client = RemotingClient::new(ClientConfig::default());
+        let r = client
+            .invoke(&addr, RemotingCommand::request(1), Duration::from_secs(3))
+            .await
+            .unwrap();
+        assert_eq!(r.code, 0);
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_stops_reading_is_paused_then_closed() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::AsyncWriteExt;
+        struct Big(AtomicUsize);
+        impl RequestHandler for Big {
+            async fn handle(&self, _: &Channel, _: RemotingCommand) -> Reply {
+                self.0.fetch_add(1, Ordering::SeqCst);
+                Ok(Some(RemotingCommand::success().with_body(vec![7u8; 1 << 20])))
+            }
+        }
+        let handler = Arc::new(Big(AtomicUsize::new(0)));
+        let cfg = ServerConfig {
+            idle_timeout: Some(Duration::from_millis(500)),
+            output: OutputLimits { high: 2 << 20, low: 1 << 20 },
+            ..Default::default()
+        };
+        let server = RemotingServer::bind("127.0.0.1:0", handler.clone(), cfg).await.unwrap();
+        let addr = server.local_addr().to_string();
+        let stats = server.stats().clone();
+        // 300 pipelined requests, each answered with 1 MiB, and never a read.
+        let mut wire = bytes::BytesMut::new();
+        for i in 0..300 {
+            crate::protocol::frame::encode(&RemotingCommand::request(1).with_opaque(i), &mut wire);
+        }
+        let mut hostile = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        hostile.write_all(&wire).await.unwrap();
+        wait_for("the stalled connection to be closed", || stats.snapshot().stalled_closed == 1)
+            .await;
+        let s = stats.snapshot();
+        assert!(s.read_paused >= 1, "{s:?}");
+        let handled = handler.0.load(Ordering::SeqCst);
+        eprintln!("handled {handled} of 300 pipelined 1 MiB requests; {s:?}");
+        // Socket buffers absorb some megabytes; the rest of the 300 were never read.
+        assert!(handled < 100, "handled {handled} of 300 requests for a peer that never reads");
+        // Other clients are served meanwhile and after.
+        let client = RemotingClient::new(ClientConfig::default());
+        let r = client
+            .invoke(&addr, RemotingCommand::request(1), Duration::from_secs(3))
+            .await
+            .unwrap();
+        assert_eq!(r.body.len(), 1 << 20);
+        drop(hostile);
         server.shutdown().await;
     }
 }

@@ -52,8 +52,14 @@ pub async fn login(
     }
 }
 
-/// Clear the session cookie.
-pub async fn logout() -> impl IntoResponse {
+/// Log out: revoke the session server-side (the token stops working everywhere, not only
+/// in this browser) and clear the cookie.
+pub async fn logout(State(st): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    if let Some(t) = crate::auth::token_from(&headers) {
+        if st.auth.revoke(&t) {
+            tracing::info!("console session logged out (revoked)");
+        }
+    }
     (
         [(header::SET_COOKIE, format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"))],
         Json(json!({"loggedIn": false})),

@@ -7,10 +7,15 @@ use serde_json::{json, Map, Value};
 pub mod close {
     /// Graceful shutdown.
     pub const GOING_AWAY: u16 = 1001;
-    /// Protocol error: first frame not `connect`, `method`/`sub` without `id`, logout.
+    /// Protocol error: first frame not `connect`, `method`/`sub` without `id`, logout, and
+    /// WebSocket-level violations (unmasked client frame, bad opcode or reserved bits).
     pub const PROTOCOL_ERROR: u16 = 1002;
-    /// Unparseable or binary frame.
+    /// Invalid payload: unparseable, binary or non-UTF-8 frame.
     pub const UNSUPPORTED_DATA: u16 = 1007;
+    /// Policy violation: not logged in within `LOGIN_TIMEOUT`.
+    pub const POLICY_VIOLATION: u16 = 1008;
+    /// A message larger than the gateway accepts (1 MiB).
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// Slow consumer: the outbound buffer overflowed.
     pub const TRY_AGAIN_LATER: u16 = 1013;
     /// No frame from the client for `CONNECTION_TIMEOUT`.

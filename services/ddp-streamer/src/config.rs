@@ -8,6 +8,17 @@ use anyhow::{bail, Context};
 
 use crate::env::{flag, ms, secs, var};
 
+/// The HTTP listener limits of every chat binary: `HTTP_HEADER_TIMEOUT` s (10, fractions
+/// allowed) for a request's line and headers to arrive, `MAX_HTTP_CONNECTIONS` (1024) HTTP
+/// connections at once (WebSockets count once upgraded against `MAX_CONCURRENT_CONNECTIONS`
+/// instead).
+pub fn http_limits() -> anyhow::Result<mq_common::http::HttpLimits> {
+    Ok(mq_common::http::HttpLimits {
+        header_read_timeout: secs("HTTP_HEADER_TIMEOUT", 10.0)?,
+        max_connections: var("MAX_HTTP_CONNECTIONS", 1024usize)?.max(1),
+    })
+}
+
 /// `OFFSETS_DIR`, defaulting to the system temp dir.
 pub fn offsets_dir() -> anyhow::Result<PathBuf> {
     Ok(crate::env::opt::<PathBuf>("OFFSETS_DIR")?.unwrap_or_else(std::env::temp_dir))
@@ -43,6 +54,8 @@ pub struct Common {
     /// `BROKER_HEARTBEAT_INTERVAL` ms (5000): client heartbeat/route refresh period; short so a
     /// restarted broker is found again quickly.
     pub client_refresh: Duration,
+    /// HTTP listener limits (see [`http_limits`]).
+    pub http: mq_common::http::HttpLimits,
     /// `OFFSETS_DIR` (the system temp dir): where the gateway's broadcasting consumers keep
     /// their offsets, each in its own `<kind>-<instance>-<pid>` subdirectory that the process
     /// removes on shutdown (see [`crate::offsets_dir`]). Point it at a directory you clean up
@@ -67,6 +80,7 @@ impl Common {
             create_topics: var("CREATE_TOPICS", "true".to_string())? != "false",
             client_refresh: ms("BROKER_HEARTBEAT_INTERVAL", 5000)?,
             offsets_dir: offsets_dir()?,
+            http: http_limits()?,
         })
     }
 }
@@ -86,6 +100,9 @@ pub struct GatewayConfig {
     pub heartbeat: Duration,
     /// `CONNECTION_TIMEOUT` s (60): idle time before close 4000.
     pub connection_timeout: Duration,
+    /// `LOGIN_TIMEOUT` s (30): a socket not logged in by then is closed 1008, so sockets that
+    /// only answer pings cannot hold connection slots.
+    pub login_timeout: Duration,
     /// `ENABLE_TLS` with `TLS_CERT_PATH` / `TLS_KEY_PATH` (PEM).
     pub tls: Option<(PathBuf, PathBuf)>,
     /// `MAX_BUFFERED_BYTES` (4 MiB): queued outbound bytes above which a socket is closed 1013.
@@ -128,6 +145,7 @@ impl GatewayConfig {
             max_connections: var("MAX_CONCURRENT_CONNECTIONS", 1000)?,
             heartbeat,
             connection_timeout,
+            login_timeout: secs("LOGIN_TIMEOUT", 30.0)?,
             tls,
             max_buffered_bytes: var("MAX_BUFFERED_BYTES", 4 * 1024 * 1024)?,
             max_outbound_frames: var("MAX_OUTBOUND_FRAMES", 4096)?,

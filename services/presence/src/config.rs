@@ -41,6 +41,9 @@ pub struct PresenceConfig {
     pub lock_interval: Duration,
     /// `SEND_TIMEOUT` ms (3000).
     pub send_timeout: Duration,
+    /// HTTP listener limits (`HTTP_HEADER_TIMEOUT`, `MAX_HTTP_CONNECTIONS`: see
+    /// `chat_ddp_streamer::config::http_limits`).
+    pub http: mq_common::http::HttpLimits,
     /// `OFFSETS_DIR` (the system temp dir): parent of the read-model consumer's per-process
     /// offsets directory, removed on shutdown (as the gateway's, see
     /// `chat_ddp_streamer::offsets_dir`).
@@ -71,6 +74,7 @@ impl PresenceConfig {
             lock_interval: ms("LOCK_INTERVAL", 5000)?,
             send_timeout: ms("SEND_TIMEOUT", 3000)?,
             offsets_dir: chat_ddp_streamer::config::offsets_dir()?,
+            http: chat_ddp_streamer::config::http_limits()?,
         })
     }
 }

@@ -45,15 +45,12 @@ pub async fn serve(
         let hl = tokio::net::TcpListener::bind((p.cfg.bind.as_str(), hp)).await?;
         println!("health on {}", hl.local_addr()?);
         let app = health_routes().with_state(p.clone());
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(hl, app).await {
-                tracing::error!(error = %e, "health listener failed");
-            }
-        });
+        tokio::spawn(mq_common::http::serve(hl, app, p.cfg.http, std::future::pending()));
     }
     println!("listening on {local}");
     tracing::info!(%local, instance = %p.cfg.instance_id, "presence-service listening");
-    axum::serve(listener, router(p)).with_graceful_shutdown(shutdown).await?;
+    let limits = p.cfg.http;
+    mq_common::http::serve(listener, router(p), limits, shutdown).await;
     Ok(())
 }
 

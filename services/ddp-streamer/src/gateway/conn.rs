@@ -255,10 +255,15 @@ async fn read_loop(
     let mut last_in = Instant::now();
     let mut pinged = false;
     let mut next_token_check = Instant::now() + gw.cfg.token_check;
+    let login_deadline = Instant::now() + gw.cfg.login_timeout;
     loop {
         let idle_deadline =
             if pinged { last_in + gw.cfg.connection_timeout } else { last_in + gw.cfg.heartbeat };
-        let deadline = idle_deadline.min(next_token_check);
+        let logged_in = conn.state.lock().auth.is_some();
+        let mut deadline = idle_deadline.min(next_token_check);
+        if !logged_in {
+            deadline = deadline.min(login_deadline);
+        }
         let frame = tokio::select! {
             _ = conn.closing.cancelled() => return,
             r = tokio::time::timeout_at(deadline, stream.next()) => r,
@@ -266,6 +271,10 @@ async fn read_loop(
         let msg = match frame {
             Err(_) => {
                 let now = Instant::now();
+                if !logged_in && now >= login_deadline && conn.state.lock().auth.is_none() {
+                    conn.close(close::POLICY_VIOLATION, "not logged in within LOGIN_TIMEOUT");
+                    return;
+                }
                 if now >= next_token_check {
                     next_token_check = now + gw.cfg.token_check;
                     if let Some(a) = conn.auth() {
@@ -285,7 +294,12 @@ async fn read_loop(
                 }
                 continue;
             }
-            Ok(None) | Ok(Some(Err(_))) => return,
+            Ok(None) => return,
+            Ok(Some(Err(e))) => {
+                let (code, reason) = close_for(e);
+                conn.close(code, reason);
+                return;
+            }
             Ok(Some(Ok(m))) => m,
         };
         last_in = Instant::now();
@@ -355,5 +369,37 @@ async fn read_loop(
         if jobs.send(job).is_err() {
             return;
         }
+    }
+}
+
+/// The RFC 6455 close code for a WebSocket-level read error: a message over the size limit
+/// 1009, a protocol violation (unmasked client frame, bad opcode, reserved bits) 1002, a text
+/// message that is not UTF-8 1007. Anything else (the peer vanished) 1001, which no one will
+/// read.
+fn close_for(e: axum::Error) -> (u16, &'static str) {
+    use tungstenite::Error as Ws;
+    match e.into_inner().downcast::<Ws>().map(|b| *b) {
+        Ok(Ws::Capacity(_)) => (close::MESSAGE_TOO_BIG, "message too big"),
+        Ok(Ws::Protocol(_)) => (close::PROTOCOL_ERROR, "WebSocket protocol error"),
+        Ok(Ws::Utf8(_)) => (close::UNSUPPORTED_DATA, "text frame is not UTF-8"),
+        _ => (close::GOING_AWAY, "read error"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_errors_map_to_rfc6455_codes() {
+        use tungstenite::error::{CapacityError, ProtocolError};
+        let e = |w: tungstenite::Error| close_for(axum::Error::new(w)).0;
+        assert_eq!(
+            e(tungstenite::Error::Capacity(CapacityError::MessageTooLong { size: 2, max_size: 1 })),
+            1009
+        );
+        assert_eq!(e(tungstenite::Error::Protocol(ProtocolError::UnmaskedFrameFromClient)), 1002);
+        assert_eq!(e(tungstenite::Error::Utf8("x".into())), 1007);
+        assert_eq!(e(tungstenite::Error::ConnectionClosed), 1001);
     }
 }

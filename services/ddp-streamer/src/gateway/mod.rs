@@ -99,9 +99,9 @@ pub async fn run(
     tracing::info!(%local, instance = %c.instance_id, "chat-gateway listening");
     if let Some((cert, key)) = &cfg.tls {
         let tls = tls::TlsListener::new(listener, tls::load_config(cert, key)?)?;
-        axum::serve(tls, app).with_graceful_shutdown(shutdown).await?;
+        mq_common::http::serve(tls, app, c.http, shutdown).await;
     } else {
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+        mq_common::http::serve(listener, app, c.http, shutdown).await;
     }
     for ext in &gw.extensions {
         ext.shutdown().await;

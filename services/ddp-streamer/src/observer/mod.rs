@@ -103,9 +103,8 @@ pub async fn run(cfg: ObserverConfig) -> anyhow::Result<()> {
         .route("/ready", get(ready))
         .route("/metrics", get(|State(o): State<Arc<Observer>>| async move { o.metrics.render() }))
         .with_state(obs.clone());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let limits = cfg.common.http;
+    tokio::spawn(mq_common::http::serve(listener, app, limits, std::future::pending()));
 
     // Rebuild blocks (last snapshot, then the inbox after it) and the dedupe window (the inbox
     // tail) before taking any queue.

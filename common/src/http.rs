@@ -1,0 +1,160 @@
+//! Serving an axum app the way every rmq HTTP listener must (issue 16, B11): a deadline for
+//! each request's head and a cap on connections, so half-sent requests cannot pile up (3,000
+//! of them held the console for 150 s and cost it 175 MB).
+//!
+//! HTTP/1.1 only (with upgrades, for WebSockets): none of the listeners negotiates HTTP/2,
+//! and hyper's HTTP/1 connection is what enforces the header-read timeout.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::serve::Listener;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Limits of one HTTP listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// A request's line and headers must have arrived this long after the connection opened
+    /// (or after the previous response, so it also closes idle keep-alive connections).
+    pub header_read_timeout: Duration,
+    /// Connections served at once; one more gets `503 Service Unavailable` and is closed.
+    /// Upgraded connections (WebSockets) no longer count: their server caps them itself.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits { header_read_timeout: Duration::from_secs(10), max_connections: 1024 }
+    }
+}
+
+/// How long shutdown waits for in-flight requests once `shutdown` fired.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 21\r\nconnection: close\r\n\r\ntoo many connections\n";
+
+/// Serve `app` on `listener` within `limits` until `shutdown` completes; then stop accepting,
+/// let in-flight requests finish (up to 5 s) and return.
+pub async fn serve<L>(
+    mut listener: L,
+    app: Router,
+    limits: HttpLimits,
+    shutdown: impl Future<Output = ()> + Send,
+) where
+    L: Listener,
+{
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let refused = Arc::new(AtomicU64::new(0));
+    let stop = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    tokio::pin!(shutdown);
+    loop {
+        let (io, _peer) = tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            let n = refused.fetch_add(1, Ordering::Relaxed) + 1;
+            if n == 1 || n.is_multiple_of(1000) {
+                tracing::warn!(
+                    max = limits.max_connections,
+                    refused_total = n,
+                    "HTTP connection cap reached; refusing connections"
+                );
+            }
+            tokio::spawn(async move {
+                let mut io = io;
+                let _ = tokio::time::timeout(Duration::from_secs(1), io.write_all(REFUSAL)).await;
+            });
+            continue;
+        };
+        let conn = http
+            .serve_connection(TokioIo::new(io), TowerToHyperService::new(app.clone()))
+            .with_upgrades();
+        let stop = stop.clone();
+        tracker.spawn(async move {
+            let _permit = permit;
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stop.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                // Header-read timeouts land here, as do peers that vanish mid-request.
+                tracing::debug!(error = %e, "HTTP connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    stop.cancel();
+    tracker.close();
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use tokio::io::AsyncReadExt;
+
+    async fn read_all(s: &mut tokio::net::TcpStream, within: Duration) -> Option<String> {
+        let mut out = Vec::new();
+        match tokio::time::timeout(within, s.read_to_end(&mut out)).await {
+            Ok(_) => Some(String::from_utf8_lossy(&out).into_owned()),
+            Err(_) => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn half_sent_requests_are_closed_and_the_cap_refuses() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits =
+            HttpLimits { header_read_timeout: Duration::from_millis(500), max_connections: 2 };
+        let app = Router::new().route("/health", get(|| async { "ok" }));
+        let stop = CancellationToken::new();
+        let s2 = stop.clone();
+        let server =
+            tokio::spawn(serve(listener, app, limits, async move { s2.cancelled().await }));
+
+        // Two half-sent requests hold both slots; a third connection is refused at once.
+        let mut slow = Vec::new();
+        for _ in 0..2 {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+            slow.push(s);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let got = read_all(&mut third, Duration::from_secs(2)).await.expect("refused at once");
+        assert!(got.starts_with("HTTP/1.1 503"), "{got}");
+        // The half-sent ones are closed after the header timeout...
+        for s in &mut slow {
+            let got = read_all(s, Duration::from_secs(5)).await.expect("closed");
+            assert!(!got.contains("200 OK"), "{got}");
+        }
+        // ...which frees the slots.
+        let mut ok = tokio::net::TcpStream::connect(addr).await.unwrap();
+        ok.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let got = read_all(&mut ok, Duration::from_secs(5)).await.unwrap();
+        assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+        stop.cancel();
+        server.await.unwrap();
+    }
+}
