@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::consumer_manager::ConsumerManager;
+use crate::ha::HaService;
 use crate::lock_manager::LockManager;
 use crate::long_polling::PullHold;
 use crate::offset_manager::ConsumerOffsetManager;
@@ -66,15 +67,27 @@ impl BrokerController {
         } else {
             None
         };
+        // listenPort=0 (tests) picks a free HA port too; otherwise haListenPort defaults to
+        // listenPort + 1 (Java 5.1.1+: a configured value is honoured).
+        let ha_port = match (cfg.listen_port, cfg.ha_listen_port) {
+            (0, 0) => 0,
+            (_, 0) => main.local_addr()?.port().wrapping_add(1),
+            (_, p) => p,
+        };
         cfg.listen_port = main.local_addr()?.port();
-        if cfg.ha_listen_port == 0 {
-            cfg.ha_listen_port = cfg.listen_port.wrapping_add(1);
-        }
         cfg.validate().map_err(|e| anyhow::anyhow!("invalid broker config: {e}"))?;
         let store_ip = cfg.broker_ip1;
         std::fs::create_dir_all(cfg.store.store_path_root_dir.join("config"))?;
 
+        let ha_listener = TcpListener::bind((host.as_str(), ha_port)).await.map_err(|e| {
+            anyhow::anyhow!("cannot listen on {host}:{ha_port} (haListenPort): {e}")
+        })?;
+        cfg.ha_listen_port = ha_listener.local_addr()?.port();
         let store = open_store(&cfg)?;
+        // A slave's store is fed by replication only: every put path is refused there.
+        store.set_follower(cfg.is_slave());
+        let shutdown = CancellationToken::new();
+        let ha = Arc::new(HaService::new(&cfg, store.clone(), shutdown.clone()));
         let root = cfg.store.store_path_root_dir.clone();
         let broker = Arc::new(Broker {
             topics: TopicManager::load(&cfg),
@@ -90,7 +103,8 @@ impl BrokerController {
             perm: AtomicI32::new(cfg.broker_permission.0),
             boot_timestamp: now_millis(),
             client: RemotingClient::new(ClientConfig::default()),
-            shutdown: CancellationToken::new(),
+            shutdown,
+            ha,
             live_cfg: RwLock::new(cfg.clone()),
             live: crate::config::LiveSettings::new(&cfg),
             store,
@@ -116,10 +130,14 @@ impl BrokerController {
             servers.push(RemotingServer::start(f, handler, ServerConfig::default()));
         }
 
-        let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(schedule::run(broker.clone())));
+        let mut tasks = broker.ha.start(ha_listener);
         tasks.push(tokio::spawn(periodic(broker.clone())));
-        tasks.push(tokio::spawn(transaction_checker::run(broker.clone())));
+        // As in Java, only a master delivers delayed messages and checks transactions (a
+        // slave's store refuses puts; it gets delay offsets from the master).
+        if !broker.cfg.is_slave() {
+            tasks.push(tokio::spawn(schedule::run(broker.clone())));
+            tasks.push(tokio::spawn(transaction_checker::run(broker.clone())));
+        }
         let registered = namesrv_api::register_all(&broker).await;
         if !broker.cfg.namesrv_list().is_empty() && registered == 0 {
             tracing::warn!("no nameserver accepted the registration yet; retrying every registerNameServerPeriod");

@@ -7,6 +7,7 @@ pub mod broker;
 pub mod config;
 pub mod consumer_manager;
 pub mod controller;
+pub mod ha;
 pub mod json_file;
 pub mod lock_manager;
 pub mod long_polling;

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 
 use mq_common::config::ConfigValue;
 
+use crate::ha::HaConfig;
 use crate::store::StoreConfig;
 
 /// `brokerRole`.
@@ -147,6 +148,8 @@ pub struct BrokerConfig {
     pub rocketmq_home: String,
     /// The message store's keys (`storePathRootDir`, `flushDiskType`, `maxMessageSize`, ...).
     pub store: StoreConfig,
+    /// The replication keys (`haMasterAddress`, `haSendHeartbeatInterval`, `slaveTimeout`, ...).
+    pub ha: HaConfig,
     /// The file given with `-c` (not a key): UPDATE_BROKER_CONFIG rewrites it, as Java does.
     pub config_file: Option<std::path::PathBuf>,
 }
@@ -206,6 +209,7 @@ impl Default for BrokerConfig {
             store_type: StoreType,
             rocketmq_home: String::new(),
             store: StoreConfig::default(),
+            ha: HaConfig::default(),
             config_file: None,
         }
     }
@@ -247,12 +251,17 @@ mq_common::config_keys!(BrokerConfig {
     transaction_check_interval: "transactionCheckInterval", live;
     store_type: "storeType";
     rocketmq_home: "rocketmqHome";
+    ha.master_address: "haMasterAddress";
+    ha.heartbeat_interval: "haSendHeartbeatInterval";
+    ha.housekeeping_interval: "haHousekeepingInterval";
+    ha.transfer_batch_size: "haTransferBatchSize";
+    ha.slave_fallbehind_max: "haSlaveFallbehindMax" | "haMaxGapNotInSync";
+    ha.slave_timeout: "slaveTimeout";
 }
 nested: store;
 inert: "aclEnable", "slaveReadEnable", "offsetCheckInSlave", "enablePropertyFilter",
     "filterSupportRetry", "sendMessageThreadPoolNums", "pullMessageThreadPoolNums",
-    "useEpollNativeSelector", "haMasterAddress", "haSendHeartbeatInterval",
-    "haHousekeepingInterval", "haSlaveFallbehindMax", "slaveTimeout", "compressedRegister",
+    "useEpollNativeSelector", "compressedRegister",
     "forceRegister", "waitTimeMillsInSendQueue", "enableDLegerCommitLog";
 );
 
@@ -289,7 +298,10 @@ impl BrokerConfig {
         if self.store.max_message_size == 0 {
             return Err("maxMessageSize: must be > 0".into());
         }
-        Ok(())
+        if self.is_slave() && self.broker_id <= 0 {
+            return Err("Slave's brokerId must be > 0".into());
+        }
+        self.ha.validate()
     }
 }
 

@@ -92,7 +92,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
             Ok(r) if r.code == response::SUCCESS => {
                 // Stored too (Java's storeReplyMessageEnable default) and, as a send, answered
                 // only once durable under SYNC_FLUSH; the answer's code is the put's.
-                let put = b.store.put_message(msg).durable().await;
+                let put = b.ha.replicated(b.store.put_message(msg).durable().await).await;
                 let (code, remark) = status_code(put.status);
                 if !put.status.is_stored() {
                     let remark = format!("{}: {}", remark.unwrap_or_default(), put.remark);

@@ -8,13 +8,14 @@ use mq_common::protocol::body::{system_topics, PERM_READ, PERM_WRITE};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::header::EndTransactionRequestHeader;
 use mq_common::protocol::{now_millis, RemotingCommand};
+use std::sync::Arc;
 
 use super::{answer_when_durable, err, header, Reply};
 use crate::broker::Broker;
 use mq_common::remoting::Channel;
 
 /// Process END_TRANSACTION (usually oneway; the response is dropped then).
-pub fn end_transaction(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
+pub fn end_transaction(b: &Arc<Broker>, ch: &Channel, req: &RemotingCommand) -> Reply {
     let h: EndTransactionRequestHeader = header(req)?;
     if b.cfg.is_slave() {
         return Err(err(
@@ -104,7 +105,7 @@ pub fn end_transaction(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply
             false => c.on_durable(Box::new(|_| {})),
         }
     }
-    answer_when_durable(ch, req, put, |r| match r.status {
+    answer_when_durable(b, ch, req, put, |r| match r.status {
         s if s.is_stored() => RemotingCommand::success(),
         s => err(response::SYSTEM_ERROR, format!("writing transaction op record failed: {s:?}")),
     })
