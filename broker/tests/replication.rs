@@ -110,3 +110,61 @@ async fn sync_master_acks_only_what_a_slave_holds() {
     assert!(t0.elapsed() < Duration::from_millis(900), "answered at once");
     master.shutdown().await;
 }
+
+fn slave_config(dir: &std::path::Path, master: &TestBroker) -> BrokerConfig {
+    let mut sc = ha_config(dir, "SLAVE", "1");
+    let ha_port = master.ctl.broker().cfg.ha_listen_port;
+    sc.apply("haMasterAddress", &format!("127.0.0.1:{ha_port}")).unwrap();
+    sc
+}
+
+/// A slave whose log came from another master (the master was replaced by a fresh one that
+/// has since written more) refuses the new master's bytes instead of appending after its own:
+/// its log stays as it was, it reports the divergence, and the SYNC_MASTER never answers
+/// SEND_OK on its account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slave_of_a_replaced_master_is_refused_never_diverges() {
+    let (md, sd, md2) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let master = start(ha_config(md.path(), "SYNC_MASTER", "0")).await;
+    master.create_topic("Rep", 4).await;
+    let slave = start(slave_config(sd.path(), &master)).await;
+    let m = master.ctl.broker().clone();
+    wait_until("slave connected", T, || {
+        let m = m.clone();
+        async move { m.ha.connection_count() == 1 }
+    })
+    .await;
+    for i in 0..100 {
+        assert_eq!(send(&master, i).await.code, response::SUCCESS);
+    }
+    let held = slave.ctl.broker().store.get_max_phy_offset();
+    slave.shutdown().await;
+    master.shutdown().await;
+    drop(m);
+
+    // A fresh master (another store) writes more than the slave holds.
+    let master2 = start(ha_config(md2.path(), "SYNC_MASTER", "0")).await;
+    master2.create_topic("Rep", 4).await;
+    for i in 0..150 {
+        let r = send(&master2, 1000 + i).await;
+        assert_eq!(r.code, response::SLAVE_NOT_AVAILABLE);
+    }
+    let m2 = master2.ctl.broker().clone();
+    assert!(m2.store.get_max_phy_offset() > held);
+    let slave = start(slave_config(sd.path(), &master2)).await;
+    let s = slave.ctl.broker().clone();
+    wait_until("slave reports the divergence", T, || {
+        let s = s.clone();
+        async move { s.ha.diverged() }
+    })
+    .await;
+    for i in 0..5 {
+        let r = send(&master2, 2000 + i).await;
+        assert_ne!(r.code, response::SUCCESS, "a SEND_OK on a diverged slave's account");
+    }
+    assert_eq!(s.store.get_max_phy_offset(), held, "the slave's log did not change");
+    assert_eq!(m2.ha.transfer.acked(), 0, "the diverged slave never acknowledged anything");
+    slave.shutdown().await;
+    master2.shutdown().await;
+}

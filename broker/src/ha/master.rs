@@ -78,8 +78,13 @@ async fn read_reports(
             return Err(format!("slave reported {offset}, beyond this master's max {max}"));
         }
         if link.request.load(Ordering::Acquire) < 0 {
+            // The first report says where to start. Java also counts it as an
+            // acknowledgement; we do not: it is not yet known that the slave's bytes are
+            // this master's (a slave verifies its tail first, see `slave.rs`), so a SYNC_MASTER
+            // wait is only completed by reports that follow transferred bytes or heartbeats.
             link.request.store(offset, Ordering::Release);
             link.first_report.notify_one();
+            continue;
         }
         link.ack.store(offset, Ordering::Release);
         ha.transfer.on_ack(offset);

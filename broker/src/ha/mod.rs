@@ -89,6 +89,8 @@ pub struct HaService {
     client_connected: AtomicBool,
     /// Slave side: the master's offset from its last frame header (lag = this − own max).
     master_seen: AtomicI64,
+    /// Slave side: the master's bytes differ from this log (replication refused).
+    diverged: AtomicBool,
     shutdown: CancellationToken,
 }
 
@@ -112,6 +114,7 @@ impl HaService {
             master: Mutex::new(master),
             client_connected: AtomicBool::new(false),
             master_seen: AtomicI64::new(-1),
+            diverged: AtomicBool::new(false),
             shutdown,
         }
     }
@@ -226,6 +229,11 @@ impl HaService {
         self.client_connected.load(Ordering::Acquire)
     }
 
+    /// Slave side: the last master refused because its log differs from ours.
+    pub fn diverged(&self) -> bool {
+        self.diverged.load(Ordering::Acquire)
+    }
+
     /// Replication figures for GET_BROKER_RUNTIME_INFO and metrics (`brokerStatus`).
     pub fn status(&self) -> Vec<(&'static str, String)> {
         let max = self.store.get_max_phy_offset();
@@ -237,6 +245,7 @@ impl HaService {
             v.push(("haClientConnected", self.client_connected().to_string()));
             v.push(("haMasterOffsetSeen", seen.to_string()));
             v.push(("haSlaveBehindBytes", (seen - max).max(0).to_string()));
+            v.push(("haDiverged", self.diverged().to_string()));
         } else {
             let slaves = self.slaves();
             let list: Vec<String> = slaves

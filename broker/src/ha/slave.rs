@@ -71,9 +71,18 @@ async fn session(ha: &HaService, addr: &str) -> Result<(), String> {
     ha.client_connected.store(true, Ordering::Release);
     let heartbeat = ha.cfg.heartbeat();
     let silent = ha.cfg.housekeeping();
+    // Ask for the tail we already hold again and compare it with ours before appending:
+    // a master that is not the one this log came from (a replaced or restored master) is
+    // refused instead of silently diverging. A Java master serves any offset it holds,
+    // so this works against it too; the report is a lower acknowledgement, never a higher one.
     let mut reported = ha.store.get_max_phy_offset();
-    s.write_all(&report(reported)).await.map_err(|e| e.to_string())?;
-    tracing::info!(master = %addr, offset = reported, "HA connected to the master");
+    let file_size = ha.store.config().mapped_file_size_commit_log as i64;
+    // A report of 0 means "empty slave, start at your last file": ask for 1 instead.
+    let verify_from = (reported - verify_window(reported, file_size)).max(reported.min(1));
+    s.write_all(&report(verify_from)).await.map_err(|e| e.to_string())?;
+    tracing::info!(master = %addr, offset = reported, verify_from, "HA connected to the master");
+    // The first report only asked; acknowledge the local max once the tail is verified.
+    reported = verify_from;
     let mut last_report = Instant::now();
     let mut last_read = Instant::now();
     let mut buf = vec![0u8; READ_BUFFER];
@@ -108,15 +117,35 @@ async fn session(ha: &HaService, addr: &str) -> Result<(), String> {
             if len - pos < FRAME_HEADER + size {
                 break;
             }
-            let body = &buf[pos + FRAME_HEADER..pos + FRAME_HEADER + size];
+            let mut body = &buf[pos + FRAME_HEADER..pos + FRAME_HEADER + size];
             let local = ha.store.get_max_phy_offset();
-            if local != 0 && local != h.offset {
+            let mut at = h.offset;
+            if at < local && at >= verify_from {
+                let n = ((local - at) as usize).min(body.len());
+                let mine = ha.store.read_raw(at, n).unwrap_or_default();
+                if mine.len() != n || mine[..] != body[..n] {
+                    ha.diverged.store(true, Ordering::Release);
+                    return Err(format!(
+                        "refusing this master: its bytes at {at} differ from this slave's log \
+                         (the slave holds up to {local}); the logs diverged, wipe or truncate \
+                         this slave's store"
+                    ));
+                }
+                body = &body[n..];
+                at += n as i64;
+                if body.is_empty() && at < local {
+                    ha.master_seen.store(at, Ordering::Release);
+                    pos += FRAME_HEADER + size;
+                    continue;
+                }
+            }
+            if local != 0 && local != at {
                 return Err(format!(
-                    "master pushed offset {} not equal the max phy offset in slave {local}",
-                    h.offset
+                    "master pushed offset {at} not equal the max phy offset in slave {local}"
                 ));
             }
-            ha.store.append_replicated(h.offset, body).map_err(|e| e.to_string())?;
+            ha.diverged.store(false, Ordering::Release);
+            ha.store.append_replicated(at, body).map_err(|e| e.to_string())?;
             ha.master_seen.store(h.offset + size as i64, Ordering::Release);
             pos += FRAME_HEADER + size;
         }
@@ -131,5 +160,30 @@ async fn session(ha: &HaService, addr: &str) -> Result<(), String> {
             s.write_all(&report(reported)).await.map_err(|e| e.to_string())?;
             last_report = Instant::now();
         }
+    }
+}
+
+/// How many bytes of its own tail a slave holding `max` asks for again to compare (within
+/// its last file, at most [`VERIFY_BYTES`]).
+fn verify_window(max: i64, file_size: i64) -> i64 {
+    if max <= 0 {
+        return 0;
+    }
+    let file_start = (max - 1) / file_size * file_size;
+    (max - file_start).min(VERIFY_BYTES)
+}
+
+/// Bytes of its tail a reconnecting slave compares with the master's.
+const VERIFY_BYTES: i64 = 4096;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn verify_window_stays_in_the_last_file() {
+        assert_eq!(super::verify_window(0, 1024), 0);
+        assert_eq!(super::verify_window(100, 1 << 20), 100);
+        assert_eq!(super::verify_window(10_000, 1 << 20), 4096);
+        assert_eq!(super::verify_window(1024 + 10, 1024), 10);
+        assert_eq!(super::verify_window(2048, 1024), 1024);
     }
 }
