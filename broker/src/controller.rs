@@ -134,7 +134,9 @@ impl BrokerController {
         tasks.push(tokio::spawn(periodic(broker.clone())));
         // As in Java, only a master delivers delayed messages and checks transactions (a
         // slave's store refuses puts; it gets delay offsets from the master).
-        if !broker.cfg.is_slave() {
+        if broker.cfg.is_slave() {
+            tasks.push(tokio::spawn(crate::ha::metadata_sync::run(broker.clone())));
+        } else {
             tasks.push(tokio::spawn(schedule::run(broker.clone())));
             tasks.push(tokio::spawn(transaction_checker::run(broker.clone())));
         }

@@ -22,9 +22,13 @@
 //! ```
 //!
 //! Pieces: [`bins`] (locating and building the binaries), [`ports`] (free ports), [`proc`]
-//! (one child process), [`wait`] (bounded polling), [`stack`] (nameserver + brokers).
+//! (one child process), [`wait`] (bounded polling), [`stack`] (nameserver + brokers),
+//! [`cluster`] (several name servers and broker groups as separate hosts) and
+//! [`fault_proxy`] (cutting and healing links).
 
 pub mod bins;
+pub mod cluster;
+pub mod fault_proxy;
 pub mod ports;
 pub mod proc;
 pub mod stack;

@@ -144,6 +144,12 @@ pub struct BrokerConfig {
     pub transaction_check_interval: u64,
     /// `storeType` (only `file`).
     pub store_type: StoreType,
+    /// `slaveReadEnable`: consumers may be sent to a slave (`suggestWhichBrokerId`), and a
+    /// slave serves pulls; false: a slave answers pulls with PULL_RETRY_IMMEDIATELY.
+    pub slave_read_enable: bool,
+    /// `accessMessageInMemoryMaxRatio` (% of RAM): data further behind the log's end than
+    /// this is probably not in the page cache, so consumers of it are sent to a slave.
+    pub access_message_in_memory_max_ratio: u64,
     /// `rocketmqHome` (accepted, unused).
     pub rocketmq_home: String,
     /// The message store's keys (`storePathRootDir`, `flushDiskType`, `maxMessageSize`, ...).
@@ -208,6 +214,8 @@ impl Default for BrokerConfig {
             transaction_check_interval: 60_000,
             store_type: StoreType,
             rocketmq_home: String::new(),
+            slave_read_enable: false,
+            access_message_in_memory_max_ratio: 40,
             store: StoreConfig::default(),
             ha: HaConfig::default(),
             config_file: None,
@@ -251,15 +259,18 @@ mq_common::config_keys!(BrokerConfig {
     transaction_check_interval: "transactionCheckInterval", live;
     store_type: "storeType";
     rocketmq_home: "rocketmqHome";
+    slave_read_enable: "slaveReadEnable", live;
+    access_message_in_memory_max_ratio: "accessMessageInMemoryMaxRatio";
     ha.master_address: "haMasterAddress";
     ha.heartbeat_interval: "haSendHeartbeatInterval";
     ha.housekeeping_interval: "haHousekeepingInterval";
     ha.transfer_batch_size: "haTransferBatchSize";
     ha.slave_fallbehind_max: "haSlaveFallbehindMax" | "haMaxGapNotInSync";
     ha.slave_timeout: "slaveTimeout";
+    ha.metadata_sync_interval: "haMetadataSyncInterval";
 }
 nested: store;
-inert: "aclEnable", "slaveReadEnable", "offsetCheckInSlave", "enablePropertyFilter",
+inert: "aclEnable", "offsetCheckInSlave", "enablePropertyFilter",
     "filterSupportRetry", "sendMessageThreadPoolNums", "pullMessageThreadPoolNums",
     "useEpollNativeSelector", "compressedRegister",
     "forceRegister", "waitTimeMillsInSendQueue", "enableDLegerCommitLog";
@@ -337,7 +348,7 @@ mod tests {
         assert_eq!(c.key_effect("maxMessageSize"), Some(KeyEffect::Live));
         assert_eq!(c.key_effect("brokerName"), Some(KeyEffect::Restart));
         assert_eq!(c.key_effect("flushDiskType"), Some(KeyEffect::Restart));
-        assert_eq!(c.key_effect("slaveReadEnable"), Some(KeyEffect::NoEffect));
+        assert_eq!(c.key_effect("offsetCheckInSlave"), Some(KeyEffect::NoEffect));
         assert_eq!(c.key_effect("abortFile"), Some(KeyEffect::NoEffect));
         assert_eq!(c.key_effect("nope"), None);
         let mut d = BrokerConfig::default();

@@ -20,6 +20,8 @@ pub struct HaConfig {
     pub slave_fallbehind_max: i64,
     /// `slaveTimeout`, ms: how long a SYNC_MASTER send waits for a slave (4.9.x: 3 s).
     pub slave_timeout: u64,
+    /// `haMetadataSyncInterval`, ms (rmq; Java's fixed 10 s): a slave's metadata sync period.
+    pub metadata_sync_interval: u64,
 }
 
 impl Default for HaConfig {
@@ -31,6 +33,7 @@ impl Default for HaConfig {
             transfer_batch_size: 32 * 1024,
             slave_fallbehind_max: 256 * 1024 * 1024,
             slave_timeout: 3000,
+            metadata_sync_interval: 10_000,
         }
     }
 }

@@ -18,6 +18,7 @@
 pub mod config;
 pub mod group_transfer;
 pub mod master;
+pub mod metadata_sync;
 pub mod slave;
 pub mod wire;
 
@@ -279,7 +280,7 @@ impl HaService {
     }
 
     /// Sleep `d` unless shutting down; false when shutting down.
-    async fn pause(&self, d: Duration) -> bool {
+    pub(crate) async fn pause(&self, d: Duration) -> bool {
         tokio::select! {
             _ = self.shutdown.cancelled() => false,
             _ = tokio::time::sleep(d) => true,

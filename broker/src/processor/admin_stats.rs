@@ -42,6 +42,11 @@ pub fn runtime_info(b: &Broker) -> Reply {
             (now - b.boot_timestamp) / 1000 % 60
         ),
     );
+    // Replication: role, slaves with their acknowledged offsets and lag, or the master
+    // followed (rmq's keys next to Java's; `brokerStatus` and the console show them).
+    for (k, v) in b.ha.status() {
+        put(k, v);
+    }
     put("msgPutTotalTodayNow", put_today.to_string());
     put("msgGetTotalTodayNow", get_today.to_string());
     put("msgPutTotalTodayMorning", "0".into());
