@@ -29,7 +29,9 @@ async fn update_classifies_keys_validates_everything_first_and_persists() {
     let b = start(test_config(dir.path())).await;
 
     let r = b
-        .call(update("fileReservedTime=1\nbrokerName=renamed\noffsetCheckInSlave=true\nnoSuchKey=1\n"))
+        .call(update(
+            "fileReservedTime=1\nbrokerName=renamed\noffsetCheckInSlave=true\nnoSuchKey=1\n",
+        ))
         .await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
     let remark = r.remark.unwrap();
