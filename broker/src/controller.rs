@@ -76,6 +76,7 @@ impl BrokerController {
         };
         cfg.listen_port = main.local_addr()?.port();
         cfg.validate().map_err(|e| anyhow::anyhow!("invalid broker config: {e}"))?;
+        crate::ha::master_guard::check(&cfg).await.map_err(|e| anyhow::anyhow!(e))?;
         let store_ip = cfg.broker_ip1;
         std::fs::create_dir_all(cfg.store.store_path_root_dir.join("config"))?;
 

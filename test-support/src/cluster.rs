@@ -98,8 +98,6 @@ impl BrokerHost {
 
 /// Name servers and brokers, each on its own loopback address; dropping it kills them all.
 pub struct Cluster {
-    /// Temp dir with stores, configs and logs.
-    pub dir: tempfile::TempDir,
     /// Cluster name.
     pub cluster: String,
     /// Settings of every broker.
@@ -108,6 +106,8 @@ pub struct Cluster {
     brokers: BTreeMap<String, BrokerHost>,
     namesrvs: Vec<(String, Option<Proc>)>,
     next_ip: u8,
+    /// Temp dir with stores, configs and logs (last: removed after the processes died).
+    pub dir: tempfile::TempDir,
 }
 
 impl Cluster {
@@ -201,7 +201,11 @@ impl Cluster {
     /// Change a setting of broker `name` for its next start (e.g. promotion: `brokerRole`).
     pub fn set(&mut self, name: &str, k: &str, v: &str) {
         let h = self.brokers.get_mut(name).expect("known broker");
-        h.node.settings.push((k.into(), v.into()));
+        match k {
+            "brokerId" => h.node.id = v.parse().expect("a broker id"),
+            "brokerRole" => h.node.role = v.into(),
+            _ => h.node.settings.push((k.into(), v.into())),
+        }
     }
 
     /// Start (or restart, same address, ports and store) broker `name`; wait until every
@@ -234,6 +238,19 @@ impl Cluster {
             }
         })
         .await;
+    }
+
+    /// Start broker `name` expecting it to refuse to run: returns its log once it exited
+    /// (panics if it is still running after 30 s).
+    pub fn start_expecting_exit(&mut self, name: &str) -> String {
+        let conf = self.write_conf(name);
+        let mut p = Proc::spawn(self.dir.path(), name, "mqbroker", &["-c".into(), conf], &[]);
+        let deadline = std::time::Instant::now() + READY;
+        while p.alive() {
+            assert!(std::time::Instant::now() < deadline, "broker {name} did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        p.log_tail(100_000)
     }
 
     fn write_conf(&self, name: &str) -> String {

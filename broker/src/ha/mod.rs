@@ -18,6 +18,7 @@
 pub mod config;
 pub mod group_transfer;
 pub mod master;
+pub mod master_guard;
 pub mod metadata_sync;
 pub mod slave;
 pub mod wire;
