@@ -265,3 +265,111 @@ async fn slave_promotion_refused_while_the_master_lives_then_serves_everything()
     );
     cl.close_all();
 }
+
+/// ali-ons (a real third-party client, pure JavaScript) sends continuously to a SYNC_MASTER +
+/// SYNC_FLUSH group while its master is killed with kill -9: every message ali-ons saw
+/// acknowledged with SEND_OK is on the slave at the queue offset it was given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn third_party_client_acks_survive_a_master_kill() {
+    let interop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop");
+    ensure_ali_ons(&interop);
+    let mut settings = FAST.to_vec();
+    settings.push(("flushDiskType", "SYNC_FLUSH"));
+    settings.push(("slaveReadEnable", "true"));
+    let mut c = Cluster::start(2, &settings).await;
+    let m = c.add_broker(Node::master("a-m", "broker-a", "SYNC_MASTER")).await;
+    let s = c.add_broker(Node::slave("a-s", "broker-a", 1)).await;
+    let cl = RemotingClient::new(ClientConfig::default());
+    let h = mq_common::protocol::header::CreateTopicRequestHeader {
+        topic: "HaJs".into(),
+        default_topic: Some("TBW102".into()),
+        read_queue_nums: 4,
+        write_queue_nums: 4,
+        perm: 6,
+        ..Default::default()
+    };
+    let r = cl
+        .invoke(&m, RemotingCommand::request_with_header(rq::UPDATE_AND_CREATE_TOPIC, &h), T)
+        .await
+        .unwrap();
+    assert_eq!(r.code, response::SUCCESS);
+    wait_until("the slave knows the topic", T, || async {
+        let r = cl.invoke(&s, pull_req("G", "HaJs", 0, 0, Some("*"), None), T).await;
+        r.map(|r| r.code != response::TOPIC_NOT_EXIST).unwrap_or(false)
+    })
+    .await;
+
+    let (ack, stop) = (c.dir.path().join("acked.txt"), c.dir.path().join("stop"));
+    let mut cmd = std::process::Command::new("node");
+    cmd.current_dir(&interop)
+        .arg("ha_kill.js")
+        .arg(c.namesrv_list())
+        .arg("HaJs")
+        .arg(&ack)
+        .arg(&stop);
+    let mut js = mq_test_support::Proc::spawn_command(c.dir.path(), "ali-ons", cmd);
+    let lines = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+    wait_until("200 sends acknowledged to ali-ons", Duration::from_secs(60), || async {
+        lines(&ack).lines().count() >= 200
+    })
+    .await;
+    c.kill("a-m");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    std::fs::write(&stop, b"").unwrap();
+    let deadline = Instant::now() + T;
+    while js.alive() {
+        assert!(Instant::now() < deadline, "ali-ons did not finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let out = js.log_tail(2000);
+    assert!(out.contains("acked="), "{out}");
+
+    let mut on_slave: BTreeMap<(i32, i64), String> = BTreeMap::new();
+    for q in 0..4 {
+        let mut off = 0;
+        loop {
+            let r = cl.invoke(&s, pull_req("G", "HaJs", q, off, Some("*"), None), T).await.unwrap();
+            if r.code != response::SUCCESS {
+                break;
+            }
+            for msg in decode_msgs(&r.body) {
+                on_slave.insert((q, msg.queue_offset), String::from_utf8_lossy(&msg.body).into());
+                off = msg.queue_offset + 1;
+            }
+        }
+    }
+    let text = lines(&ack);
+    let acked: Vec<(i32, i64, &str)> = text
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split(' ');
+            Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next()?))
+        })
+        .collect();
+    assert!(acked.len() >= 200);
+    let missing: Vec<_> = acked
+        .iter()
+        .filter(|(q, o, b)| on_slave.get(&(*q, *o)).map(String::as_str) != Some(*b))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acked to ali-ons ({out}); missing on the slave: {missing:?}",
+        acked.len()
+    );
+    cl.close_all();
+}
+
+/// `npm ci` the pinned ali-ons (interop/package-lock.json) unless installed, as
+/// scripts/interop.sh does; node and npm are required (CI installs them).
+fn ensure_ali_ons(interop: &std::path::Path) {
+    if interop.join("node_modules/ali-ons").exists() {
+        return;
+    }
+    let st = std::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(interop)
+        .status()
+        .expect("npm is required for the ali-ons fault test");
+    assert!(st.success(), "npm ci failed in {}", interop.display());
+}
