@@ -28,7 +28,14 @@ pub async fn run(ha: Arc<HaService>) {
         if ha.shutdown.is_cancelled() {
             return;
         }
-        if let Some(addr) = ha.master().ha_addr {
+        let Some(addr) = ha.master().ha_addr else {
+            // No master known yet: the first registration answer brings it, look again soon.
+            if !ha.pause(retry.min(Duration::from_millis(200))).await {
+                return;
+            }
+            continue;
+        };
+        {
             let why = match session(&ha, &addr).await {
                 Ok(()) => return,
                 Err(e) => e,
