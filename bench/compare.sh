@@ -14,7 +14,9 @@
 #   e2e10k       fixed 10k msgs/s, send -> receipt latency (CO-corrected schedule)
 #
 # Environment:
-#   PEER=rmq-rust|redis|none  peer: rocketmq-rust 1.0 from $RMQ_RUST_BIN, or Redis 7 Streams
+#   PEER=rmq-rust|redis|rmq-metrics|none  peer: rocketmq-rust 1.0 from $RMQ_RUST_BIN, Redis 7
+#                           Streams, or rmq itself with metricsExporterType=PROM scraped every
+#                           SCRAPE_S (1) seconds: the A/B that measures what metrics cost
 #                           (redis-server + redis-benchmark XADD; async256 = -c 1 -P 256,
 #                           sync1 = -c 1 -P 1, syncflush64 = appendfsync always -c 64 -P 1;
 #                           other scenarios have no Redis equivalent here)    [rmq-rust]
@@ -76,6 +78,11 @@ start_system() {
   start_broker "$sys" "$dir" "$ns" "$bp" "$flush"
   NS_ADDR="127.0.0.1:$ns"; SRV_PIDS="$BROKER_PID $NS_PID"
   wait_ready "$sys" "$dir" 0 60 || true
+  if [ "$sys" = rmq-metrics ]; then
+    # A Prometheus-like scraper for the whole run (stopped first by stop_system).
+    ( while sleep "${SCRAPE_S:-1}"; do curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:$((bp + 5))/metrics" || true; done ) &
+    PIDS+=("$!"); SRV_PIDS="$! $SRV_PIDS"
+  fi
   # Readiness includes the name-server registration for both; leave the route a moment.
   sleep 0.5
 }

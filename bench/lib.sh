@@ -31,7 +31,7 @@ rss_kib() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 
 # A base port P below the ephemeral range with P-2, P, P+1 and P+10 free (broker fast port,
 # main port, HA port, name server).
-pick_ports() { rmq_free_port -2 1 10; }
+pick_ports() { rmq_free_port -2 1 5 10; }
 wait_port() { rmq_wait_port "$1" "$2"; } # port timeout_s
 # SIGTERM, wait up to 60 s for a clean exit, then SIGKILL.
 stop_pid() { rmq_stop_pid "$1" 60; }
@@ -40,7 +40,7 @@ stop_pid() { rmq_stop_pid "$1" 60; }
 start_namesrv() {
   local sys=$1 dir=$2 ns=$3
   mkdir -p "$dir"
-  if [ "$sys" = rmq ]; then
+  if [ "$sys" = rmq ] || [ "$sys" = rmq-metrics ]; then
     "${SRV_PIN[@]}" "$BIN/mqnamesrv" --listen "127.0.0.1:$ns" >>"$dir/namesrv.log" 2>&1 & NS_PID=$!
   else
     mkdir -p "$dir/home/conf" "$dir/namesrv"
@@ -61,9 +61,13 @@ TOML
 start_broker() {
   local sys=$1 dir=$2 ns=$3 bp=$4 flush=$5
   mkdir -p "$dir/store"
-  if [ "$sys" = rmq ]; then
+  if [ "$sys" = rmq ] || [ "$sys" = rmq-metrics ]; then
+    # rmq-metrics: the same broker with the Prometheus endpoint on BROKER_PORT+5 (the
+    # compare.sh peer that measures what metrics cost).
+    local metrics=()
+    [ "$sys" = rmq-metrics ] && metrics=(--set metricsExporterType=PROM --set "metricsPromExporterPort=$((bp + 5))")
     "${SRV_PIN[@]}" "$BIN/mqbroker" -n "127.0.0.1:$ns" --set listenPort="$bp" --set brokerIP1=127.0.0.1 \
-      --set storePathRootDir="$dir/store" --set flushDiskType="$flush" >>"$dir/broker.log" 2>&1 & BROKER_PID=$!
+      --set storePathRootDir="$dir/store" --set flushDiskType="$flush" "${metrics[@]}" >>"$dir/broker.log" 2>&1 & BROKER_PID=$!
   else
     mkdir -p "$dir/home/conf"
     cat >"$dir/home/conf/broker.toml" <<TOML
@@ -102,7 +106,7 @@ TOML
 
 # broker_ready_count SYSTEM DIR: how many times the broker logged readiness in DIR/broker.log.
 broker_ready_count() {
-  if [ "$1" = rmq ]; then grep -c "boot success" "$2/broker.log" 2>/dev/null || true
+  if [ "$1" = rmq ] || [ "$1" = rmq-metrics ]; then grep -c "boot success" "$2/broker.log" 2>/dev/null || true
   else sed 's/\x1b\[[0-9;]*m//g' "$2/broker.log" 2>/dev/null | grep -c 'Broker lifecycle transition.*state="ready"' || true
   fi
 }

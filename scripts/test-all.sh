@@ -5,9 +5,14 @@
 #      (protocol fixtures, namesrv, store crash/corruption/model tests, broker, client against a
 #      real stack, console API, chat and presence end-to-end tests);
 #   2. interop: third-party RocketMQ clients against mqnamesrv + mqbroker: ali-ons (npm, pure
-#      JavaScript) and rocketmq-client-cpp 1.x (PyPI `rocketmq`, C++ core);
+#      JavaScript), rocketmq-client-cpp 1.x (PyPI `rocketmq`, C++ core), rocketmq-client-rust
+#      1.0 (crates.io; a 5.x-era client with strict decoding, built outside the workspace); the
+#      5.x SDKs (PyPI rocketmq-python-client, npm rocketmq-client-nodejs) over the gRPC endpoint;
 #   3. the chat gateway's DDP conformance tests with the real ddp.js client (node --test);
-#   4. the web console in headless Chromium (installed by the script if missing).
+#   4. the web console in headless Chromium (installed by the script if missing);
+#   5. deployment files: Kubernetes schemas, Prometheus config/alert rules (+ their unit tests)
+#      and the Grafana dashboard's queries (scripts/deploy-check.sh);
+#   6. the container images and compose stack under podman (scripts/containers-test.sh).
 # Every suite runs even if an earlier one failed; the last line says how many passed.
 # The process tests use the debug binaries `cargo test` just built (RMQ_PROFILE=release to
 # test release builds instead). Extra arguments go to `cargo test` (e.g. -- --test-threads=1).
@@ -39,12 +44,17 @@ suite "cargo fmt --check" cargo fmt --all -- --check
 suite "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
 suite "cargo test --workspace" cargo test --workspace "$@"
 if [ "$RMQ_PROFILE" = release ]; then
-  cargo build --release -p mq-namesrv -p mq-broker -p mq-console -p mq-client --bins --example push_consumer
+  cargo build --release -p mq-namesrv -p mq-broker -p mq-console -p mq-client -p chat-ddp-streamer \
+    -p presence-service --bins --example push_consumer
 fi
 suite "interop (ali-ons)" env RMQ_SKIP_BUILD=1 scripts/interop.sh
 suite "interop (rocketmq-client-cpp)" env RMQ_SKIP_BUILD=1 scripts/interop-cpp.sh
+suite "interop (rocketmq-client-rust)" env RMQ_SKIP_BUILD=1 scripts/interop-rust.sh
+suite "interop (5.x SDKs over gRPC: Python, Node)" env RMQ_SKIP_BUILD=1 scripts/interop-grpc.sh
 suite "chat DDP conformance (ddp.js)" env SKIP_RUST=1 scripts/services-test.sh
 suite "console in headless chromium" scripts/console-e2e.sh both
+suite "deployment files (k8s schemas, promtool, dashboard)" scripts/deploy-check.sh
+suite "containers (podman: images, compose stack, ali-ons, metrics)" env RMQ_SKIP_BUILD=1 scripts/containers-test.sh
 
 echo
 [ "$failed" -eq 0 ] || echo "failed suites: ${failures[*]}"

@@ -52,6 +52,12 @@ pub struct Broker {
     pub pull_hold: PullHold,
     /// Counters.
     pub stats: BrokerStats,
+    /// POP consumption state (gRPC and remoting POP requests).
+    pub pop: crate::pop::PopService,
+    /// gRPC sessions, pending transactions, RPC counters.
+    pub grpc: crate::grpc::GrpcState,
+    /// Prometheus metrics (request-path counters; gauges are computed per scrape).
+    pub metrics: crate::metrics::BrokerMetrics,
     /// Delay-level scheduler.
     pub schedule: ScheduleService,
     /// `brokerIP1:listenPort`, the store host written into records and offsetMsgIds.

@@ -5,17 +5,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use dashmap::DashMap;
+use mq_common::filter::{FilterError, MessageFilter};
 use mq_common::protocol::body::SubscriptionData;
 use mq_common::protocol::codes::request;
 use mq_common::protocol::header::ConsumerGroupRequestHeader;
 use mq_common::protocol::RemotingCommand;
-use mq_common::remoting::Channel;
+
+use crate::client_link::ClientLink;
 
 /// One registered client connection.
 #[derive(Clone)]
 pub struct ClientChannel {
-    /// The connection.
-    pub channel: Channel,
+    /// How to reach the client (remoting connection or gRPC session).
+    pub channel: ClientLink,
     /// `clientID` from the heartbeat.
     pub client_id: String,
     /// Client language (request header).
@@ -26,13 +28,39 @@ pub struct ClientChannel {
     pub last_update: i64,
 }
 
+/// A registered subscription and its filter, compiled once per expression (a heartbeat that
+/// repeats the same expression keeps the compiled filter). A refused expression is kept with
+/// its error: pulls then answer FILTER_DATA_NOT_EXIST with it, as Java's broker does.
+#[derive(Debug)]
+pub struct Subscription {
+    /// What the client sent (normalised).
+    pub data: SubscriptionData,
+    /// The compiled filter, or why the expression was refused.
+    pub filter: Result<MessageFilter, FilterError>,
+}
+
+impl Subscription {
+    /// Compile `data`'s filter.
+    pub fn new(data: SubscriptionData) -> Self {
+        let filter = MessageFilter::compile(&data);
+        Subscription { data, filter }
+    }
+}
+
+impl std::ops::Deref for Subscription {
+    type Target = SubscriptionData;
+    fn deref(&self) -> &SubscriptionData {
+        &self.data
+    }
+}
+
 /// A consumer group's online state.
 #[derive(Default)]
 pub struct ConsumerGroup {
     /// Channel id → client.
     pub channels: HashMap<u64, ClientChannel>,
     /// Topic → subscription (latest heartbeat wins).
-    pub subscriptions: HashMap<String, Arc<SubscriptionData>>,
+    pub subscriptions: HashMap<String, Arc<Subscription>>,
     /// CONSUME_ACTIVELY / CONSUME_PASSIVELY.
     pub consume_type: String,
     /// CLUSTERING / BROADCASTING.
@@ -85,8 +113,7 @@ impl ConsumerManager {
         g.consume_from_where = consume_from_where.to_string();
         // Java updates per topic: new or changed expressions replace, topics no longer sent
         // are dropped.
-        let mut new_map: HashMap<String, Arc<SubscriptionData>> =
-            HashMap::with_capacity(subs.len());
+        let mut new_map: HashMap<String, Arc<Subscription>> = HashMap::with_capacity(subs.len());
         for s in subs {
             let changed = match g.subscriptions.get(&s.topic) {
                 Some(old) => {
@@ -96,11 +123,13 @@ impl ConsumerManager {
             };
             if changed {
                 out.subscriptions_changed = true;
-                new_map.insert(s.topic.clone(), Arc::new(s));
+                new_map.insert(s.topic.clone(), Arc::new(Subscription::new(s)));
             } else if let Some(old) = g.subscriptions.get(&s.topic) {
-                // Keep the newer version number so SUBSCRIPTION_NOT_LATEST checks pass.
+                // Keep the newer version number so SUBSCRIPTION_NOT_LATEST checks pass; the
+                // expression is the same, so is its compiled filter.
                 if old.sub_version < s.sub_version {
-                    new_map.insert(s.topic.clone(), Arc::new(s));
+                    let filter = old.filter.clone();
+                    new_map.insert(s.topic.clone(), Arc::new(Subscription { data: s, filter }));
                 } else {
                     new_map.insert(s.topic.clone(), old.clone());
                 }
@@ -138,7 +167,7 @@ impl ConsumerManager {
     }
 
     /// Channels not refreshed since `deadline` (ms): (group, channel).
-    pub fn expired(&self, deadline: i64) -> Vec<(String, Channel)> {
+    pub fn expired(&self, deadline: i64) -> Vec<(String, ClientLink)> {
         let mut out = Vec::new();
         for g in self.groups.iter() {
             for c in g.channels.values() {
@@ -151,7 +180,7 @@ impl ConsumerManager {
     }
 
     /// The group's subscription for a topic.
-    pub fn subscription(&self, group: &str, topic: &str) -> Option<Arc<SubscriptionData>> {
+    pub fn subscription(&self, group: &str, topic: &str) -> Option<Arc<Subscription>> {
         self.groups.get(group).and_then(|g| g.subscriptions.get(topic).cloned())
     }
 

@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicI32;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use mq_common::metrics::{Exporter, ExporterType};
 use mq_common::protocol::now_millis;
 use mq_common::remoting::{ClientConfig, RemotingClient, RemotingServer, ServerConfig};
 use parking_lot::RwLock;
@@ -33,7 +34,9 @@ use crate::{namesrv_api, transaction_checker};
 pub struct BrokerController {
     broker: Arc<Broker>,
     servers: Vec<RemotingServer>,
+    grpc: Option<crate::grpc::GrpcServer>,
     tasks: Vec<JoinHandle<()>>,
+    metrics: Option<Exporter>,
 }
 
 fn bind_host(cfg: &BrokerConfig) -> String {
@@ -84,12 +87,32 @@ impl BrokerController {
             anyhow::anyhow!("cannot listen on {host}:{ha_port} (haListenPort): {e}")
         })?;
         cfg.ha_listen_port = ha_listener.local_addr()?.port();
+        // The gRPC endpoint is optional: a port in use (several brokers on one host with the
+        // default) leaves the broker up without it, as with the fast port.
+        let grpc_listener = if cfg.grpc_server_port == 0 {
+            None
+        } else {
+            match TcpListener::bind((host.as_str(), cfg.grpc_server_port)).await {
+                Ok(l) => {
+                    cfg.grpc_server_port = l.local_addr()?.port();
+                    Some(l)
+                }
+                Err(e) => {
+                    tracing::warn!(port = cfg.grpc_server_port, error = %e, "cannot listen on grpcServerPort; continuing without the gRPC endpoint");
+                    cfg.grpc_server_port = 0;
+                    None
+                }
+            }
+        };
         let store = open_store(&cfg)?;
         // A slave's store is fed by replication only: every put path is refused there.
         store.set_follower(cfg.is_slave());
         let shutdown = CancellationToken::new();
         let ha = Arc::new(HaService::new(&cfg, store.clone(), shutdown.clone()));
         let root = cfg.store.store_path_root_dir.clone();
+        let pop = crate::pop::PopService::load(&root, &cfg.broker_name).map_err(|e| {
+            anyhow::anyhow!("cannot open the POP state under {}/pop: {e}", root.display())
+        })?;
         let broker = Arc::new(Broker {
             topics: TopicManager::load(&cfg),
             groups: SubscriptionGroupManager::load(&cfg),
@@ -99,7 +122,12 @@ impl BrokerController {
             locks: LockManager::new(cfg.rebalance_lock_max_live_time.min(i64::MAX as u64) as i64),
             pull_hold: PullHold::default(),
             stats: BrokerStats::default(),
+            metrics: crate::metrics::BrokerMetrics::new(
+                cfg.metrics_exporter_type == ExporterType::Prom,
+            ),
             schedule: ScheduleService::load(&root, cfg.delay_levels_ms()),
+            pop,
+            grpc: Default::default(),
             store_host: SocketAddr::new(store_ip, cfg.listen_port),
             perm: AtomicI32::new(cfg.broker_permission.0),
             boot_timestamp: now_millis(),
@@ -120,10 +148,12 @@ impl BrokerController {
             move |topic: &str, q: i32, off: i64, tags: i64| {
                 if let Some(b) = weak.upgrade() {
                     b.pull_hold.on_arrival(topic, q, off, tags);
+                    b.pop.wake.wake(topic);
                 }
             },
         ));
 
+        let metrics = start_metrics(&broker, &host).await?;
         let handler = Arc::new(BrokerHandler { broker: broker.clone() });
         let mut servers =
             vec![RemotingServer::start(main, handler.clone(), ServerConfig::default())];
@@ -141,6 +171,18 @@ impl BrokerController {
             tasks.push(tokio::spawn(schedule::run(broker.clone())));
             tasks.push(tokio::spawn(transaction_checker::run(broker.clone())));
         }
+        broker.pop.publish_offsets(&broker);
+        let grpc = match grpc_listener {
+            Some(l) => Some(crate::grpc::GrpcServer::start(broker.clone(), l)?),
+            None => None,
+        };
+        let revive_every = Duration::from_millis(broker.cfg.pop_revive_interval_mills.max(10));
+        let mut tasks = vec![
+            tokio::spawn(crate::pop::revive::run(broker.clone(), revive_every)),
+            tokio::spawn(schedule::run(broker.clone())),
+            tokio::spawn(periodic(broker.clone())),
+            tokio::spawn(transaction_checker::run(broker.clone())),
+        ];
         let registered = namesrv_api::register_all(&broker).await;
         if !broker.cfg.namesrv_list().is_empty() && registered == 0 {
             tracing::warn!("no nameserver accepted the registration yet; retrying every registerNameServerPeriod");
@@ -152,7 +194,7 @@ impl BrokerController {
             broker.cfg.broker_addr(),
             broker.cfg.namesrv_addr.as_deref().unwrap_or("")
         );
-        Ok(BrokerController { broker, servers, tasks })
+        Ok(BrokerController { broker, servers, grpc, tasks, metrics })
     }
 
     /// Shared state (for tests and embedding).
@@ -163,6 +205,16 @@ impl BrokerController {
     /// Address the main listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.servers[0].local_addr()
+    }
+
+    /// Address the gRPC endpoint is bound to (None when off).
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().map(|g| g.local_addr())
+    }
+
+    /// Address of the Prometheus endpoint, when `metricsExporterType=PROM`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(Exporter::local_addr)
     }
 
     /// `brokerIP1:listenPort` as advertised.
@@ -176,6 +228,7 @@ impl BrokerController {
         let b = self.broker;
         b.shutdown.cancel();
         b.pull_hold.wake_all();
+        b.pop.wake.wake_all();
         // Parked pulls answer on their own tasks; give them a moment to queue the reply.
         let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
         while b.pull_hold.parked() > 0 && tokio::time::Instant::now() < deadline {
@@ -185,10 +238,18 @@ impl BrokerController {
         for s in self.servers {
             s.shutdown().await;
         }
+        if let Some(g) = self.grpc {
+            g.stopped().await;
+        }
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
         }
         namesrv_api::unregister_all(&b).await;
+        b.pop.sync();
+        // Scrapes keep working until here: the last one still sees the broker draining.
+        if let Some(m) = self.metrics {
+            m.shutdown().await;
+        }
         persist_all(&b);
         if let Err(e) = b.store.shutdown() {
             tracing::error!(error = %e, "store shutdown failed");
@@ -196,6 +257,37 @@ impl BrokerController {
         b.client.close_all();
         tracing::info!(broker = %b.cfg.broker_name, "broker shut down");
     }
+}
+
+/// Start the Prometheus endpoint when `metricsExporterType=PROM`. A port that cannot be bound
+/// stops the broker (as a busy listenPort does): silently missing metrics would hide outages.
+async fn start_metrics(b: &Arc<Broker>, listen_host: &str) -> anyhow::Result<Option<Exporter>> {
+    let cfg = &b.cfg;
+    match cfg.metrics_exporter_type {
+        ExporterType::Disable => return Ok(None),
+        ExporterType::Prom => {}
+        other => {
+            tracing::warn!(
+                metricsExporterType = other.name(),
+                "only PROM (or DISABLE) is supported; metrics are off"
+            );
+            return Ok(None);
+        }
+    }
+    let host = if cfg.metrics_prom_exporter_host.is_empty() {
+        listen_host
+    } else {
+        cfg.metrics_prom_exporter_host.as_str()
+    };
+    let registry = Arc::new(crate::metrics::collector::registry(b));
+    let e = Exporter::start(host, cfg.metrics_prom_exporter_port, registry).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on {host}:{} (metricsPromExporterPort): {e}",
+            cfg.metrics_prom_exporter_port
+        )
+    })?;
+    tracing::info!(addr = %e.local_addr(), "Prometheus metrics at http://{}/metrics", e.local_addr());
+    Ok(Some(e))
 }
 
 /// Open (recover) and start the persistent message store the configuration describes.

@@ -4,15 +4,19 @@
 #![deny(unsafe_code)]
 
 pub mod broker;
+pub mod client_link;
 pub mod config;
 pub mod consumer_manager;
 pub mod controller;
+pub mod grpc;
 pub mod ha;
 pub mod json_file;
 pub mod lock_manager;
 pub mod long_polling;
+pub mod metrics;
 pub mod namesrv_api;
 pub mod offset_manager;
+pub mod pop;
 pub mod processor;
 pub mod producer_manager;
 pub mod schedule;

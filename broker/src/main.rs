@@ -35,14 +35,8 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    // Plain text (no colour codes) when the log goes to a file, as with scripts' redirects.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    tracing_subscriber::fmt()
-        .with_ansi(ansi)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    // LOG_LEVEL/RUST_LOG, LOG_FORMAT=json, LOG_FILE_PATH (rotated): see mq_common::logging.
+    mq_common::logging::init_from_env("mqbroker", "info", mq_common::logging::LogTarget::Stdout);
     let args = Args::parse();
     let mut cli = Vec::new();
     for s in &args.set {

@@ -90,6 +90,17 @@ impl ConsumerOffsetManager {
             .collect()
     }
 
+    /// Every `(topic, group, queueId → offset)` (for the metrics scrape).
+    pub fn all(&self) -> Vec<(String, String, BTreeMap<i32, i64>)> {
+        self.table
+            .iter()
+            .filter_map(|e| {
+                let (t, g) = e.key().split_once('@')?;
+                Some((t.to_string(), g.to_string(), e.value().clone()))
+            })
+            .collect()
+    }
+
     /// Drop a group's offsets (all topics).
     pub fn remove_group(&self, group: &str) {
         self.table.retain(|k, _| k.rsplit_once('@').map(|(_, g)| g != group).unwrap_or(true));

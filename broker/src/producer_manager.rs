@@ -51,6 +51,11 @@ impl ProducerManager {
         n
     }
 
+    /// Every registered producer connection (for the metrics scrape).
+    pub fn all_channels(&self) -> Vec<ClientChannel> {
+        self.groups.iter().flat_map(|g| g.values().cloned().collect::<Vec<_>>()).collect()
+    }
+
     /// Members of a group.
     pub fn channels(&self, group: &str) -> Vec<ClientChannel> {
         self.groups.get(group).map(|g| g.values().cloned().collect()).unwrap_or_default()

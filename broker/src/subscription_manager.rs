@@ -129,6 +129,7 @@ impl SubscriptionGroupManager {
                 .iter()
                 .map(|e| (e.key().clone(), e.value().clone()))
                 .collect(),
+            forbidden_table: Default::default(),
             data_version: self.version.lock().clone(),
         }
     }

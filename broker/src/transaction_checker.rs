@@ -134,6 +134,21 @@ pub async fn check_once(b: &Broker, st: &TxState) {
                 break 'scan;
             }
             let Some(copy) = b.store.look_message_by_offset(put.wrote_offset) else { continue };
+            if let crate::client_link::ClientLink::Grpc(s) = &producer.channel {
+                // A 5.x producer: the check goes on its Telemetry stream.
+                let tx_id = v.property(UNIQ_KEY).unwrap_or("").to_string();
+                let topic = v.property(mq_common::message::property::REAL_TOPIC).unwrap_or(&group);
+                crate::grpc::transaction::push_check(
+                    s,
+                    &b.grpc.transactions,
+                    &copy,
+                    &tx_id,
+                    topic,
+                    put.wrote_offset,
+                    put.queue_offset,
+                );
+                continue;
+            }
             let hdr = CheckTransactionStateRequestHeader {
                 tran_state_table_offset: put.queue_offset,
                 commit_log_offset: put.wrote_offset,

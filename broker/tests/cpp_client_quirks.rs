@@ -100,10 +100,15 @@ async fn heartbeat_and_pull_header_share_one_normalisation() {
     let r = b.call(pull_req("NormG", "NormT", 0, 0, Some("|| ||"), None)).await;
     assert_eq!(r.code, response::SUBSCRIPTION_PARSE_FAILED, "{:?}", r.remark);
     assert!(r.remark.unwrap_or_default().contains("|| ||"));
-    // SQL92 is refused the same way whichever path it comes from.
+    // SQL92 without enablePropertyFilter: Java's SYSTEM_ERROR and remark (tests/sql_filter.rs
+    // covers the registered path and the enabled broker).
     let mut req = pull_req("NormG", "NormT", 0, 0, Some("a > 1"), None);
     req.ext_fields.insert_str("expressionType", "SQL92");
     let r = b.call(req).await;
-    assert_eq!(r.code, response::SUBSCRIPTION_PARSE_FAILED, "{:?}", r.remark);
+    assert_eq!(r.code, response::SYSTEM_ERROR, "{:?}", r.remark);
+    assert_eq!(
+        r.remark.as_deref(),
+        Some("The broker does not support consumer to filter message by SQL92")
+    );
     b.shutdown().await;
 }

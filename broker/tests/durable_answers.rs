@@ -103,6 +103,7 @@ async fn requester(b: &TestBroker) -> RemotingClient {
         client_id: "req@1".into(),
         producer_data_set: vec![ProducerData { group_name: "PReq".into() }],
         consumer_data_set: vec![],
+        ..Default::default()
     };
     let r = c
         .invoke(&b.addr, RemotingCommand::request(rq::HEART_BEAT).with_body(to_json(&hb)), T)
@@ -165,6 +166,7 @@ async fn transaction_check_is_sent_only_once_its_re_put_is_durable() {
         client_id: "p@1".into(),
         producer_data_set: vec![ProducerData { group_name: "PGD".into() }],
         consumer_data_set: vec![],
+        ..Default::default()
     };
     let hb = RemotingCommand::request(rq::HEART_BEAT).with_body(to_json(&hb));
     producer.invoke(&b.addr, hb, T).await.unwrap();

@@ -38,6 +38,7 @@ async fn reply_is_pushed_to_the_requester() {
         client_id: "req@1".into(),
         producer_data_set: vec![ProducerData { group_name: "PReq".into() }],
         consumer_data_set: vec![],
+        ..Default::default()
     };
     requester
         .invoke(&b.addr, RemotingCommand::request(rq::HEART_BEAT).with_body(to_json(&hb)), T)

@@ -49,6 +49,7 @@ async fn unresolved_half_message_is_checked_and_committed() {
         client_id: "p@1".into(),
         producer_data_set: vec![ProducerData { group_name: "PGC".into() }],
         consumer_data_set: vec![],
+        ..Default::default()
     };
     producer
         .invoke(&b.addr, RemotingCommand::request(rq::HEART_BEAT).with_body(to_json(&hb)), T)

@@ -4,6 +4,12 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod filter;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod message;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+pub mod probe;
 pub mod protocol;
 pub mod remoting;

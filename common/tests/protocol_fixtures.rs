@@ -261,3 +261,129 @@ fn emitted_headers_are_compact_and_string_valued() {
             && v["version"].as_i64().unwrap() <= i16::MAX as i64
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Java 5.3 body shapes (docs/java-body-shapes.md). Each fixture is the compact JSON a Java 5.3
+// broker / name server writes for the same data (fastjson: getters in alphabetical order,
+// nulls omitted, numeric map keys quoted by `toJson` since 4.9.x), written from the field
+// lists of the Java classes. Strict 5.x decoders (rocketmq-client-rust) need every field;
+// 4.x readers (ali-ons, the C++ client) ignore the extra ones, and both parse back.
+
+use mq_common::protocol::body::{
+    BrokerData, ClusterInfo, ConsumeStats, HeartbeatData, MessageQueue, OffsetWrapper,
+    SubscriptionGroupConfig, SubscriptionGroupWrapper, TopicOffset, TopicStatsTable,
+};
+
+/// Java 5.3 `BrokerData`: `enableActingMaster` always (default false), `zoneName` when set.
+#[test]
+fn java53_broker_data_and_cluster_info() {
+    let mut bd = BrokerData {
+        broker_name: "broker-a".into(),
+        cluster: "DefaultCluster".into(),
+        ..Default::default()
+    };
+    bd.broker_addrs.insert("0".into(), "127.0.0.1:10911".into());
+    assert_eq!(
+        serde_json::to_string(&bd).unwrap(),
+        r#"{"brokerAddrs":{"0":"127.0.0.1:10911"},"brokerName":"broker-a","cluster":"DefaultCluster","enableActingMaster":false}"#
+    );
+    bd.zone_name = Some("zone-1".into());
+    bd.enable_acting_master = true;
+    let with_zone = serde_json::to_string(&bd).unwrap();
+    assert!(
+        with_zone.ends_with(r#""enableActingMaster":true,"zoneName":"zone-1"}"#),
+        "{with_zone}"
+    );
+    // A 4.x name server's BrokerData (no 5.x fields, fastjson numeric keys) still parses.
+    let v4: BrokerData = mq_common::protocol::lenient_json::from_str(
+        r#"{"brokerAddrs":{0:"10.0.0.1:10911"},"brokerName":"b","cluster":"c"}"#,
+    )
+    .unwrap();
+    assert!(!v4.enable_acting_master && v4.zone_name.is_none());
+
+    let mut ci = ClusterInfo::default();
+    ci.broker_addr_table.insert("broker-a".into(), bd.clone());
+    ci.cluster_addr_table.entry("DefaultCluster".into()).or_default().insert("broker-a".into());
+    let json = serde_json::to_string(&ci).unwrap();
+    assert!(json.contains(r#""enableActingMaster":true"#), "{json}");
+    assert_eq!(serde_json::from_str::<ClusterInfo>(&json).unwrap(), ci);
+}
+
+/// Java 5.3 `TopicStatsTable` (`topicPutTps`) and `ConsumeStats` / `OffsetWrapper`
+/// (`pullOffset`), MessageQueue-keyed maps in fastjson's object-key form.
+#[test]
+fn java53_topic_and_consume_stats() {
+    let mq = MessageQueue::new("T", "b", 0);
+    let mut t = TopicStatsTable::default();
+    t.offset_table
+        .0
+        .insert(mq.clone(), TopicOffset { min_offset: 0, max_offset: 9, last_update_timestamp: 5 });
+    assert_eq!(
+        String::from_utf8(t.to_json()).unwrap(),
+        r#"{"offsetTable":{{"brokerName":"b","queueId":0,"topic":"T"}:{"minOffset":0,"maxOffset":9,"lastUpdateTimestamp":5}},"topicPutTps":0.0}"#
+    );
+    assert_eq!(TopicStatsTable::parse(&t.to_json()).unwrap(), t);
+    // 4.x form (no topicPutTps) parses.
+    let v4 = br#"{"offsetTable":{{"brokerName":"b","queueId":0,"topic":"T"}:{"minOffset":0,"maxOffset":9,"lastUpdateTimestamp":5}}}"#;
+    assert_eq!(TopicStatsTable::parse(v4).unwrap().offset_table, t.offset_table);
+
+    let mut c = ConsumeStats::default();
+    c.offset_table.0.insert(
+        mq,
+        OffsetWrapper { broker_offset: 10, consumer_offset: 4, last_timestamp: 7, pull_offset: 4 },
+    );
+    assert_eq!(
+        String::from_utf8(c.to_json()).unwrap(),
+        r#"{"consumeTps":0.0,"offsetTable":{{"brokerName":"b","queueId":0,"topic":"T"}:{"brokerOffset":10,"consumerOffset":4,"lastTimestamp":7,"pullOffset":4}}}"#
+    );
+    assert_eq!(ConsumeStats::parse(&c.to_json()).unwrap(), c);
+}
+
+/// Java 5.3 `SubscriptionGroupConfig` defaults and the `SubscriptionGroupManager` JSON
+/// (`forbiddenTable`) that GET_ALL_SUBSCRIPTIONGROUP_CONFIG returns.
+#[test]
+fn java53_subscription_group_config() {
+    let g = SubscriptionGroupConfig::new("G");
+    assert_eq!(
+        serde_json::to_string(&g).unwrap(),
+        r#"{"groupName":"G","consumeEnable":true,"consumeFromMinEnable":true,"consumeBroadcastEnable":true,"consumeMessageOrderly":false,"retryQueueNums":1,"retryMaxTimes":16,"groupRetryPolicy":{"type":"CUSTOMIZED"},"brokerId":0,"whichBrokerWhenConsumeSlowly":1,"notifyConsumerIdsChangedEnable":true,"groupSysFlag":0,"consumeTimeoutMinute":15,"attributes":{}}"#
+    );
+    // A 4.9 config (what older brokers and `subscriptionGroup.json` files hold) gets the 5.x
+    // defaults; a 5.x one keeps its retry policy.
+    let v4: SubscriptionGroupConfig =
+        serde_json::from_str(r#"{"groupName":"G","retryMaxTimes":3}"#).unwrap();
+    assert_eq!(v4.consume_timeout_minute, 15);
+    assert_eq!(v4.group_retry_policy, serde_json::json!({"type":"CUSTOMIZED"}));
+    let v5: SubscriptionGroupConfig = serde_json::from_str(
+        r#"{"groupName":"G","groupRetryPolicy":{"type":"EXPONENTIAL","exponentialRetryPolicy":{"initial":1000,"max":60000,"multiplier":2}}}"#,
+    )
+    .unwrap();
+    assert_eq!(v5.group_retry_policy["type"], "EXPONENTIAL");
+    let mut w = SubscriptionGroupWrapper::default();
+    w.subscription_group_table.insert("G".into(), g);
+    let json = serde_json::to_string(&w).unwrap();
+    assert!(json.contains(r#""forbiddenTable":{}"#), "{json}");
+    assert!(
+        json.ends_with(r#""dataVersion":{"counter":0,"timestamp":0,"stateVersion":0}}"#),
+        "{json}"
+    );
+}
+
+/// Java 5.3 `HeartbeatData` as a 5.x client sends it (V1: fingerprint 0), and as ali-ons sends
+/// it (no 5.x fields).
+#[test]
+fn java53_heartbeat_data() {
+    let java = r#"{"clientID":"10.0.0.1@123","consumerDataSet":[],"heartbeatFingerprint":0,"producerDataSet":[{"groupName":"PG"}],"withoutSub":false}"#;
+    let hb: HeartbeatData = serde_json::from_str(java).unwrap();
+    assert_eq!(hb.producer_data_set[0].group_name, "PG");
+    assert!(!hb.is_without_sub);
+    let out = serde_json::to_string(&hb).unwrap();
+    assert!(
+        out.contains(r#""heartbeatFingerprint":0"#) && out.contains(r#""withoutSub":false"#),
+        "{out}"
+    );
+    let ons: HeartbeatData =
+        serde_json::from_str(r#"{"clientID":"x","producerDataSet":[],"consumerDataSet":[]}"#)
+            .unwrap();
+    assert_eq!(ons.heartbeat_fingerprint, 0);
+}

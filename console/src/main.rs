@@ -48,12 +48,8 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // LOG_LEVEL/RUST_LOG, LOG_FORMAT=json, LOG_FILE_PATH (rotated): see mq_common::logging.
+    mq_common::logging::init_from_env("mqconsole", "info", mq_common::logging::LogTarget::Stdout);
     let cli = Cli::parse();
     let mut settings = Settings::default();
     let mut cli_sets = Vec::new();

@@ -40,6 +40,12 @@ pub struct NamesrvConfig {
     pub server_channel_max_idle_time_seconds: u64,
     /// Largest accepted frame, bytes (`com.rocketmq.remoting.frameMaxLength`, 16 MiB).
     pub frame_max_length: usize,
+    /// `metricsExporterType`: DISABLE (default) or PROM.
+    pub metrics_exporter_type: mq_common::metrics::ExporterType,
+    /// `metricsPromExporterHost`: bind address of the metrics endpoint ("" = as bindAddress).
+    pub metrics_prom_exporter_host: String,
+    /// `metricsPromExporterPort` (5558: the broker's default 5557 + 1; 0 = a free port).
+    pub metrics_prom_exporter_port: u16,
 }
 
 impl Default for NamesrvConfig {
@@ -57,6 +63,9 @@ impl Default for NamesrvConfig {
             broker_channel_expired_time: 120_000,
             server_channel_max_idle_time_seconds: 120,
             frame_max_length: mq_common::protocol::frame::DEFAULT_MAX_FRAME,
+            metrics_exporter_type: mq_common::metrics::ExporterType::Disable,
+            metrics_prom_exporter_host: String::new(),
+            metrics_prom_exporter_port: 5558,
         }
     }
 }
@@ -74,6 +83,9 @@ mq_common::config_keys!(NamesrvConfig {
     broker_channel_expired_time: "brokerChannelExpiredTime", important;
     server_channel_max_idle_time_seconds: "serverChannelMaxIdleTimeSeconds";
     frame_max_length: "frameMaxLength" | "com.rocketmq.remoting.frameMaxLength";
+    metrics_exporter_type: "metricsExporterType", important;
+    metrics_prom_exporter_host: "metricsPromExporterHost";
+    metrics_prom_exporter_port: "metricsPromExporterPort", important;
 });
 
 /// Keys UPDATE_NAMESRV_CONFIG may not change at run time (Java's `configBlackList` plus the
@@ -87,6 +99,9 @@ pub const RUNTIME_BLACKLIST: &[&str] = &[
     "listenAddress",
     "frameMaxLength",
     "serverChannelMaxIdleTimeSeconds",
+    "metricsExporterType",
+    "metricsPromExporterHost",
+    "metricsPromExporterPort",
 ];
 
 impl NamesrvConfig {

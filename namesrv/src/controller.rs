@@ -5,11 +5,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mq_common::metrics::{Exporter, ExporterType};
 use mq_common::remoting::{RemotingServer, ServerConfig};
 use parking_lot::RwLock;
 
 use crate::config::NamesrvConfig;
 use crate::kv_config::{KvConfig, KvConfigError};
+use crate::metrics::NamesrvMetrics;
 use crate::processor::NamesrvProcessor;
 use crate::route_info::RouteInfo;
 use crate::scanner::Scanner;
@@ -24,6 +26,15 @@ pub enum StartError {
     /// The KV config file could not be loaded.
     #[error(transparent)]
     KvConfig(#[from] KvConfigError),
+    /// The metrics endpoint could not be bound.
+    #[error("cannot listen on {addr} (metricsPromExporterPort): {source}")]
+    Metrics {
+        /// host:port.
+        addr: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -40,6 +51,7 @@ pub struct NamesrvController {
     state: Arc<NamesrvState>,
     server: RemotingServer,
     scanner: Scanner,
+    metrics: Option<Exporter>,
 }
 
 impl NamesrvController {
@@ -54,20 +66,57 @@ impl NamesrvController {
                 .filter(|d| !d.is_zero()),
             ..Default::default()
         };
-        let state =
-            Arc::new(NamesrvState { config: RwLock::new(config), routes: RouteInfo::new(), kv });
+        let metrics_cfg = (
+            config.metrics_exporter_type,
+            if config.metrics_prom_exporter_host.is_empty() {
+                config.bind_address.clone()
+            } else {
+                config.metrics_prom_exporter_host.clone()
+            },
+            config.metrics_prom_exporter_port,
+        );
+        let state = Arc::new(NamesrvState {
+            metrics: NamesrvMetrics::new(metrics_cfg.0 == ExporterType::Prom),
+            config: RwLock::new(config),
+            routes: RouteInfo::new(),
+            kv,
+        });
         let handler = Arc::new(NamesrvProcessor::new(state.clone()));
         let server = RemotingServer::bind(&addr.to_string(), handler, server_config)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
+        let metrics = match metrics_cfg {
+            (ExporterType::Disable, ..) => None,
+            (ExporterType::Prom, host, port) => {
+                let node_id = server.local_addr().to_string();
+                let registry = Arc::new(crate::metrics::registry(&state, "", &node_id));
+                let e = Exporter::start(&host, port, registry).await.map_err(|source| {
+                    StartError::Metrics { addr: format!("{host}:{port}"), source }
+                })?;
+                tracing::info!(addr = %e.local_addr(), "Prometheus metrics at http://{}/metrics", e.local_addr());
+                Some(e)
+            }
+            (other, ..) => {
+                tracing::warn!(
+                    metricsExporterType = other.name(),
+                    "only PROM (or DISABLE) is supported; metrics are off"
+                );
+                None
+            }
+        };
         let scanner = Scanner::spawn(state.clone());
         tracing::info!(addr = %server.local_addr(), "name server started");
-        Ok(NamesrvController { state, server, scanner })
+        Ok(NamesrvController { state, server, scanner, metrics })
     }
 
     /// The bound address (the real port when `listenPort=0`).
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// Address of the Prometheus endpoint, when `metricsExporterType=PROM`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(Exporter::local_addr)
     }
 
     /// Shared state (route tables, KV config, settings), e.g. for tests.
@@ -79,6 +128,9 @@ impl NamesrvController {
     pub async fn shutdown(self) {
         self.scanner.stop().await;
         self.server.shutdown().await;
+        if let Some(m) = self.metrics {
+            m.shutdown().await;
+        }
         tracing::info!("name server stopped");
     }
 }

@@ -16,6 +16,7 @@
 pub mod config;
 pub mod controller;
 pub mod kv_config;
+pub mod metrics;
 pub mod processor;
 pub mod route_info;
 pub mod scanner;

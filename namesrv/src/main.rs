@@ -4,7 +4,8 @@
 //! mqnamesrv [-c namesrv.conf] [-p | -m] [--listen HOST:PORT] [--set key=value]...
 //! ```
 //! Configuration precedence: defaults < `-c` file < `MQNAMESRV_*` environment < command line.
-//! `RUST_LOG` controls logging (default `info`). SIGINT/SIGTERM shut down gracefully.
+//! Logging: `mq_common::logging` (`LOG_LEVEL`/`RUST_LOG`, `LOG_FORMAT`, `LOG_FILE_PATH`), to
+//! stdout by default. SIGINT/SIGTERM shut down gracefully.
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mq_common::config::{load_layered, parse_key_value, render_config};
+use mq_common::logging::{LogSettings, LogTarget};
 use mq_namesrv::config::{parse_listen, ENV_PREFIX};
 use mq_namesrv::{NamesrvConfig, NamesrvController};
 
@@ -38,24 +40,18 @@ struct Args {
     /// Set any config key (repeatable), e.g. --set scanNotActiveBrokerInterval=5000.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     sets: Vec<(String, String)>,
-    /// Log format.
-    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    log_format: String,
+    /// Log format (overrides LOG_FORMAT; default text).
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
 }
 
-fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
+/// `mq_common::logging` (LOG_FORMAT, LOG_FILE_PATH, LOG_LEVEL/RUST_LOG); `--log-format` wins.
+fn init_logging(format: Option<&str>) -> Result<(), String> {
+    let mut s = LogSettings::from_env("info", LogTarget::Stdout)?;
+    if let Some(f) = format {
+        s.format = f.parse()?;
     }
+    s.init()
 }
 
 fn load_config(args: &Args) -> Result<(NamesrvConfig, Vec<String>), String> {
@@ -115,7 +111,10 @@ fn main() -> ExitCode {
         print!("{}", render_config(&config, !args.print_config));
         return ExitCode::SUCCESS;
     }
-    init_logging(&args.log_format);
+    if let Err(e) = init_logging(args.log_format.as_deref()) {
+        eprintln!("mqnamesrv: {e}");
+        return ExitCode::from(2);
+    }
     for w in warnings {
         tracing::warn!("{w}");
     }

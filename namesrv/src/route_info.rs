@@ -72,6 +72,8 @@ pub struct Registration {
     /// 5.x `deleteTopicWithBrokerRegistration`: when the master's data version changed, its
     /// topics missing from `topics` lose this broker's queue data.
     pub delete_missing_topics: bool,
+    /// 5.x `enableActingMaster` from the register header; shown in routes (`BrokerData`).
+    pub enable_acting_master: bool,
 }
 
 /// What a registration tells the broker back (slaves learn their master).
@@ -157,6 +159,7 @@ impl RouteInfo {
             ..Default::default()
         });
         broker.cluster = reg.cluster.clone();
+        broker.enable_acting_master = reg.enable_acting_master;
         let id = reg.broker_id.to_string();
 
         // A different address holds this id: if it is alive with a newer state version, this
@@ -520,6 +523,7 @@ mod tests {
             filter_server_list: vec![],
             channel: None,
             delete_missing_topics: false,
+            enable_acting_master: false,
         }
     }
 

@@ -15,4 +15,6 @@ pub struct NamesrvState {
     pub routes: RouteInfo,
     /// KV config.
     pub kv: KvConfig,
+    /// Request-path metrics.
+    pub metrics: crate::metrics::NamesrvMetrics,
 }

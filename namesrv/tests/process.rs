@@ -235,3 +235,81 @@ fn print_config_and_config_errors() {
     assert!(!out.status.success());
     assert!(String::from_utf8(out.stderr).unwrap().contains("cannot listen on"));
 }
+
+/// A port nothing listens on right now (bind-and-drop; the test binds it soon after).
+fn unused_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn scrape(port: u16) -> String {
+    let (status, body) = mq_common::probe::http_get(
+        &format!("127.0.0.1:{port}"),
+        "/metrics",
+        Duration::from_secs(10),
+    )
+    .expect("scrape");
+    assert_eq!(status, 200);
+    body
+}
+
+#[tokio::test]
+async fn prometheus_metrics_and_json_logs() {
+    use mq_common::probe::sample;
+    let dir = tempfile::tempdir().unwrap();
+    let kv = kv_path(&dir);
+    let port = unused_port();
+    let mport = format!("metricsPromExporterPort={port}");
+    let ns = NamesrvProcess::start_with_env(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--set",
+            &kv,
+            "--set",
+            "metricsExporterType=PROM",
+            "--set",
+            &mport,
+        ],
+        &[("LOG_FORMAT", "json")],
+    );
+    let addr = ns.addr.clone();
+    let mut broker = TcpStream::connect(&addr).await.unwrap();
+    let body = register_body_json("MetricTopic", 1);
+    let (h, _) = call_raw(
+        &mut broker,
+        &register_header_json(1, "broker-m", "127.0.0.1:10911", 0, 0),
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(h["code"], 0, "{h}");
+
+    let text = tokio::task::spawn_blocking(move || scrape(port)).await.unwrap();
+    let live = [("broker_cluster", "DefaultCluster"), ("node_type", "nameserver")];
+    assert_eq!(sample(&text, "rmq_namesrv_live_brokers", &live), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "rmq_namesrv_topics", &[]), Some(1.0));
+    let reg = [("request_code", "103"), ("response_code", "0")];
+    assert_eq!(sample(&text, "rocketmq_rpc_latency_count", &reg), Some(1.0));
+    assert!(sample(&text, "rmq_remoting_connections", &[]).unwrap() >= 1.0);
+
+    // The broker's registration connection closes: it is gone at once, and the cluster's
+    // gauge reads 0 rather than disappearing.
+    drop(broker);
+    wait_until("the live broker gauge to drop to 0", Duration::from_secs(15), || async {
+        let t = tokio::task::spawn_blocking(move || scrape(port)).await.unwrap();
+        sample(&t, "rmq_namesrv_live_brokers", &[("broker_cluster", "DefaultCluster")]) == Some(0.0)
+    })
+    .await;
+
+    // Every log line on stdout is one JSON object.
+    ns.wait_log("boot success");
+    let logs = ns.logs();
+    let json: Vec<serde_json::Value> = logs
+        .iter()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        json.iter().any(|v| v["level"] == "INFO" && v["message"].is_string()),
+        "JSON log lines: {logs:?}"
+    );
+}

@@ -209,7 +209,7 @@ impl Stack {
     fn broker_conf(&self, name: &str, port: u16) -> PathBuf {
         let p = self.dir.path().join(format!("{name}.conf"));
         let mut text = format!(
-            "brokerClusterName={}\nbrokerName={name}\nbrokerId=0\nnamesrvAddr={}\nbrokerIP1=127.0.0.1\nlistenPort={port}\nhaListenPort={}\nstorePathRootDir={}\nrocketmqHome={}\n",
+            "brokerClusterName={}\nbrokerName={name}\nbrokerId=0\nnamesrvAddr={}\nbrokerIP1=127.0.0.1\nlistenPort={port}\nhaListenPort={}\nstorePathRootDir={}\nrocketmqHome={}\ngrpcServerPort=0\n",
             self.opts.cluster,
             self.namesrv_addr,
             port + 1,

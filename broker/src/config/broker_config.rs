@@ -118,6 +118,8 @@ pub struct BrokerConfig {
     pub notify_consumer_ids_changed_enable: bool,
     /// `clientChannelExpiredTime`, ms (120 s).
     pub client_channel_expired_time: u64,
+    /// `enablePropertyFilter` (false, as Java): serve SQL92 subscriptions.
+    pub enable_property_filter: bool,
     /// `rebalanceLockMaxLiveTime`, ms (60 s): how long an orderly queue lock outlives its last
     /// refresh. Java reads it from the system property `rocketmq.broker.rebalance.lockMaxLiveTime`;
     /// a config key lets tests fail over in seconds after a consumer is killed.
@@ -142,6 +144,13 @@ pub struct BrokerConfig {
     pub transaction_check_max: i32,
     /// `transactionCheckInterval`, ms.
     pub transaction_check_interval: u64,
+    /// `grpcServerPort`: the RocketMQ 5.x gRPC endpoint (8081; 0 = off).
+    pub grpc_server_port: u16,
+    /// `defaultInvisibleTimeMills`: invisible time of messages a push consumer receives
+    /// (`auto_renew`), ms (60 s as Apache; rmq does not renew it server-side).
+    pub default_invisible_time_mills: u64,
+    /// `popReviveIntervalMills`: how often expired POP messages are redelivered, ms (200).
+    pub pop_revive_interval_mills: u64,
     /// `storeType` (only `file`).
     pub store_type: StoreType,
     /// `slaveReadEnable`: consumers may be sent to a slave (`suggestWhichBrokerId`), and a
@@ -150,6 +159,12 @@ pub struct BrokerConfig {
     /// `accessMessageInMemoryMaxRatio` (% of RAM): data further behind the log's end than
     /// this is probably not in the page cache, so consumers of it are sent to a slave.
     pub access_message_in_memory_max_ratio: u64,
+    /// `metricsExporterType`: DISABLE (default, as Apache) or PROM (OTLP_GRPC/LOG: warned, off).
+    pub metrics_exporter_type: mq_common::metrics::ExporterType,
+    /// `metricsPromExporterHost`: bind address of the metrics endpoint ("" = as the listeners).
+    pub metrics_prom_exporter_host: String,
+    /// `metricsPromExporterPort` (5557, as Apache; 0 picks a free port).
+    pub metrics_prom_exporter_port: u16,
     /// `rocketmqHome` (accepted, unused).
     pub rocketmq_home: String,
     /// The message store's keys (`storePathRootDir`, `flushDiskType`, `maxMessageSize`, ...).
@@ -201,6 +216,7 @@ impl Default for BrokerConfig {
             short_polling_time_mills: 1000,
             notify_consumer_ids_changed_enable: true,
             client_channel_expired_time: 120_000,
+            enable_property_filter: false,
             rebalance_lock_max_live_time: 60_000,
             trace_topic_enable: false,
             msg_trace_topic_name: "RMQ_SYS_TRACE_TOPIC".into(),
@@ -212,7 +228,13 @@ impl Default for BrokerConfig {
             transaction_time_out: 6000,
             transaction_check_max: 15,
             transaction_check_interval: 60_000,
+            grpc_server_port: 8081,
+            default_invisible_time_mills: 60_000,
+            pop_revive_interval_mills: 200,
             store_type: StoreType,
+            metrics_exporter_type: mq_common::metrics::ExporterType::Disable,
+            metrics_prom_exporter_host: String::new(),
+            metrics_prom_exporter_port: 5557,
             rocketmq_home: String::new(),
             slave_read_enable: false,
             access_message_in_memory_max_ratio: 40,
@@ -245,6 +267,7 @@ mq_common::config_keys!(BrokerConfig {
     short_polling_time_mills: "shortPollingTimeMills", live;
     notify_consumer_ids_changed_enable: "notifyConsumerIdsChangedEnable", live;
     client_channel_expired_time: "clientChannelExpiredTime", live;
+    enable_property_filter: "enablePropertyFilter", live;
     rebalance_lock_max_live_time: "rebalanceLockMaxLiveTime"
         | "rocketmq.broker.rebalance.lockMaxLiveTime";
     trace_topic_enable: "traceTopicEnable";
@@ -257,7 +280,13 @@ mq_common::config_keys!(BrokerConfig {
     transaction_time_out: "transactionTimeOut", live;
     transaction_check_max: "transactionCheckMax", live;
     transaction_check_interval: "transactionCheckInterval", live;
+    grpc_server_port: "grpcServerPort", important;
+    default_invisible_time_mills: "defaultInvisibleTimeMills";
+    pop_revive_interval_mills: "popReviveIntervalMills";
     store_type: "storeType";
+    metrics_exporter_type: "metricsExporterType", important;
+    metrics_prom_exporter_host: "metricsPromExporterHost";
+    metrics_prom_exporter_port: "metricsPromExporterPort", important;
     rocketmq_home: "rocketmqHome";
     slave_read_enable: "slaveReadEnable", live;
     access_message_in_memory_max_ratio: "accessMessageInMemoryMaxRatio";
@@ -270,9 +299,8 @@ mq_common::config_keys!(BrokerConfig {
     ha.metadata_sync_interval: "haMetadataSyncInterval";
 }
 nested: store;
-inert: "aclEnable", "offsetCheckInSlave", "enablePropertyFilter",
-    "filterSupportRetry", "sendMessageThreadPoolNums", "pullMessageThreadPoolNums",
-    "useEpollNativeSelector", "compressedRegister",
+inert: "aclEnable", "offsetCheckInSlave", "filterSupportRetry", "sendMessageThreadPoolNums",
+    "pullMessageThreadPoolNums", "useEpollNativeSelector", "compressedRegister",
     "forceRegister", "waitTimeMillsInSendQueue", "enableDLegerCommitLog";
 );
 

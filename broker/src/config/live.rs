@@ -13,7 +13,8 @@
 //!   `transactionTimeOut` / `transactionCheckMax` (each check run), `transactionCheckInterval`
 //!   (the wait before the next run: an update applies after the current wait),
 //!   `clientChannelExpiredTime`
-//!   (Java 5 `channelExpiredTimeout`, each scan), and the store's `fileReservedTime`,
+//!   (Java 5 `channelExpiredTimeout`, each scan), `enablePropertyFilter` (each pull, heartbeat
+//!   and CHECK_CLIENT_CONFIG), and the store's `fileReservedTime`,
 //!   `deleteWhen`, `diskMaxUsedSpaceRatio`, `cleanFileForciblyEnable` (each clean run);
 //! - fixed at startup (restart needed): identity and network (`brokerName`, `brokerId`,
 //!   `brokerClusterName`, `brokerIP1/2`, `listenPort`, `haListenPort`, `brokerRole`,
@@ -39,6 +40,7 @@ pub struct LiveSettings {
     short_polling_time_mills: AtomicU64,
     notify_consumer_ids_changed_enable: AtomicBool,
     client_channel_expired_time: AtomicU64,
+    enable_property_filter: AtomicBool,
     reject_transaction_message: AtomicBool,
     transaction_time_out: AtomicU64,
     transaction_check_max: AtomicI32,
@@ -56,6 +58,7 @@ impl LiveSettings {
                 cfg.notify_consumer_ids_changed_enable,
             ),
             client_channel_expired_time: AtomicU64::new(cfg.client_channel_expired_time),
+            enable_property_filter: AtomicBool::new(cfg.enable_property_filter),
             reject_transaction_message: AtomicBool::new(cfg.reject_transaction_message),
             transaction_time_out: AtomicU64::new(cfg.transaction_time_out),
             transaction_check_max: AtomicI32::new(cfg.transaction_check_max),
@@ -71,6 +74,7 @@ impl LiveSettings {
         self.short_polling_time_mills.store(cfg.short_polling_time_mills, r);
         self.notify_consumer_ids_changed_enable.store(cfg.notify_consumer_ids_changed_enable, r);
         self.client_channel_expired_time.store(cfg.client_channel_expired_time, r);
+        self.enable_property_filter.store(cfg.enable_property_filter, r);
         self.reject_transaction_message.store(cfg.reject_transaction_message, r);
         self.transaction_time_out.store(cfg.transaction_time_out, r);
         self.transaction_check_max.store(cfg.transaction_check_max, r);
@@ -98,6 +102,10 @@ impl LiveSettings {
     /// `clientChannelExpiredTime`, ms.
     pub fn client_channel_expired_time(&self) -> u64 {
         self.client_channel_expired_time.load(Ordering::Relaxed)
+    }
+    /// `enablePropertyFilter`: SQL92 subscriptions are served.
+    pub fn enable_property_filter(&self) -> bool {
+        self.enable_property_filter.load(Ordering::Relaxed)
     }
     /// `rejectTransactionMessage`.
     pub fn reject_transaction_message(&self) -> bool {

@@ -74,6 +74,7 @@ pub fn delete_topic(b: &Broker, req: &RemotingCommand) -> Reply {
     }
     b.topics.delete(&h.topic);
     b.offsets.remove_topic(&h.topic);
+    b.metrics.forget_topic(&h.topic);
     b.store.delete_topics(&[h.topic.as_str()]);
     Ok(Some(RemotingCommand::success()))
 }
@@ -116,6 +117,7 @@ pub fn create_group(b: &Broker, req: &RemotingCommand) -> Reply {
 pub fn delete_group(b: &Broker, req: &RemotingCommand) -> Reply {
     let h: DeleteSubscriptionGroupRequestHeader = header(req)?;
     b.groups.delete(&h.group_name);
+    b.metrics.forget_group(&h.group_name);
     if h.clean_offset == Some(true) {
         b.offsets.remove_group(&h.group_name);
     }
@@ -200,6 +202,12 @@ pub fn forward_to_client(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) ->
             format!("The Consumer <{client_id}> not online"),
         ));
     };
+    let Some(target) = target.channel.remoting().cloned() else {
+        return Err(err(
+            response::SYSTEM_ERROR,
+            format!("the consumer <{client_id}> is a gRPC client: it does not answer this request"),
+        ));
+    };
     let mut fwd = RemotingCommand::request(req.code);
     fwd.ext_fields = req.ext_fields.clone();
     fwd.body = req.body.clone();
@@ -222,7 +230,7 @@ pub fn forward_to_client(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) ->
     let opaque = req.opaque;
     let ch = ch.clone();
     tokio::spawn(async move {
-        let resp = match target.channel.request(fwd, Duration::from_secs(5)).await {
+        let resp = match target.request(fwd, Duration::from_secs(5)).await {
             Ok(mut r) => {
                 r.flag = 0;
                 r

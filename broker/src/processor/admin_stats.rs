@@ -17,7 +17,7 @@ use mq_common::protocol::{now_millis, RemotingCommand};
 use super::{err, header, Reply};
 use crate::broker::Broker;
 
-/// GET_BROKER_RUNTIME_INFO (28): KvTable with Java's key names.
+/// GET_BROKER_RUNTIME_INFO (28): KvTable with Java's key names (4.9's and 5.3's).
 pub fn runtime_info(b: &Broker) -> Reply {
     let (put_today, get_today) = b.stats.today();
     let t10 = b.stats.tps(10);
@@ -78,6 +78,30 @@ pub fn runtime_info(b: &Broker) -> Reply {
     put("pullThreadPoolQueueSize", "0".into());
     put("pullThreadPoolQueueCapacity", "100000".into());
     put("pullHoldRequests", b.pull_hold.parked().to_string());
+    // rmq: the gRPC endpoint and POP consumption (`docs/pop.md`).
+    put("grpcSessions", b.grpc.sessions.len().to_string());
+    put(
+        "grpcRequests",
+        b.grpc
+            .counters
+            .snapshot()
+            .iter()
+            .map(|(rpc, code, n)| format!("{rpc}:{code}={n}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    put(
+        "popGroups",
+        b.pop
+            .groups()
+            .iter()
+            .map(|g| {
+                let s = b.pop.group_stats(b, g);
+                format!("{g}:inflight={},retryBacklog={}", s.inflight, s.retry_backlog)
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
     put("brokerRole", b.cfg.broker_role.name().into());
     put("brokerName", b.cfg.broker_name.clone());
     put("brokerAddr", b.cfg.broker_addr());
@@ -92,6 +116,34 @@ pub fn runtime_info(b: &Broker) -> Reply {
     put("consumeQueueCount", i.consume_queue_count.to_string());
     put("indexFileCount", i.index_file_count.to_string());
     put("storeType", "file".into());
+    // Java 5.3 keys (AdminBrokerProcessor.prepareRuntimeInfo). Thread pools: rmq has no
+    // request queues, so sizes and head waits are 0.
+    put("brokerActive", "true".into());
+    put("startAcceptSendRequestTimeStamp", "0".into());
+    put("pageCacheLockTimeMills", "0".into());
+    let earliest = b.store.get_earliest_message_time_any().unwrap_or(0);
+    put("earliestMessageTimeStamp", earliest.to_string());
+    put("remainTransientStoreBufferNumbs", "0".into());
+    put("remainHowManyDataToCommit", "0 B".into());
+    put(
+        "remainHowManyDataToFlush",
+        format!("{} B", (max_phy - i.commit_log_flushed_offset).max(0)),
+    );
+    let gib = |bytes: u64| bytes as f64 / (1u64 << 30) as f64;
+    let (total, free) = crate::store::disk_space(root).unwrap_or((0, 0));
+    put(
+        "commitLogDirCapacity",
+        format!("Total : {:.1} GiB, Free : {:.1} GiB.", gib(total), gib(free)),
+    );
+    for pool in ["litePull", "query", "ack"] {
+        put(&format!("{pool}ThreadPoolQueueSize"), "0".into());
+        put(&format!("{pool}ThreadPoolQueueCapacity"), "100000".into());
+    }
+    for pool in ["send", "pull", "query", "litePull", "ack"] {
+        put(&format!("{pool}ThreadPoolQueueHeadWaitTimeMills"), "0".into());
+    }
+    put("EndTransactionQueueSize", "0".into());
+    put("EndTransactionThreadPoolQueueCapacity", "100000".into());
     Ok(Some(RemotingCommand::success().with_body(to_json(&t))))
 }
 
@@ -149,7 +201,12 @@ pub fn consume_stats(b: &Broker, req: &RemotingCommand) -> Reply {
             };
             stats.offset_table.0.insert(
                 MessageQueue::new(topic.clone(), b.cfg.broker_name.clone(), q),
-                OffsetWrapper { broker_offset, consumer_offset, last_timestamp },
+                OffsetWrapper {
+                    broker_offset,
+                    consumer_offset,
+                    last_timestamp,
+                    pull_offset: consumer_offset,
+                },
             );
         }
     }
@@ -182,7 +239,7 @@ pub fn consumer_connections(b: &Broker, req: &RemotingCommand) -> Reply {
         subscription_table: g
             .subscriptions
             .iter()
-            .map(|(k, v)| (k.clone(), (**v).clone()))
+            .map(|(k, v)| (k.clone(), v.data.clone()))
             .collect(),
         consume_type: g.consume_type.clone(),
         message_model: g.message_model.clone(),

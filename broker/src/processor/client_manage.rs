@@ -1,9 +1,10 @@
-//! Client registry (spec §2.6, §2.8): HEART_BEAT, UNREGISTER_CLIENT, channel close/expiry
-//! (→ NOTIFY_CONSUMER_IDS_CHANGED), LOCK_BATCH_MQ / UNLOCK_BATCH_MQ.
+//! Client registry (spec §2.6, §2.8): HEART_BEAT, UNREGISTER_CLIENT, CHECK_CLIENT_CONFIG,
+//! channel close/expiry (→ NOTIFY_CONSUMER_IDS_CHANGED), LOCK_BATCH_MQ / UNLOCK_BATCH_MQ.
 
+use mq_common::filter::MessageFilter;
 use mq_common::protocol::body::{
-    system_topics, to_json, HeartbeatData, LockBatchRequestBody, LockBatchResponseBody, PERM_READ,
-    PERM_WRITE,
+    system_topics, to_json, CheckClientRequestBody, HeartbeatData, LockBatchRequestBody,
+    LockBatchResponseBody, PERM_READ, PERM_WRITE,
 };
 use mq_common::protocol::codes::response;
 use mq_common::protocol::header::UnregisterClientRequestHeader;
@@ -14,7 +15,10 @@ use super::{err, header, Reply};
 use crate::broker::Broker;
 use crate::consumer_manager::ClientChannel;
 
-/// HEART_BEAT (34).
+/// HEART_BEAT (34). Every group and producer is registered; a subscription whose expression
+/// does not compile (SQL92) is registered too (its pulls get FILTER_DATA_NOT_EXIST, as in
+/// Java), and the heartbeat answers SUBSCRIPTION_PARSE_FAILED naming it, so the client
+/// learns why at once (Java's broker only logs it).
 pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
     let hb: HeartbeatData = match lenient_json::from_slice(&req.body) {
         Ok(h) => h,
@@ -24,8 +28,9 @@ pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
         }
     };
     let now = now_millis();
+    let mut refused: Vec<String> = Vec::new();
     let client = ClientChannel {
-        channel: ch.clone(),
+        channel: ch.clone().into(),
         client_id: hb.client_id.clone(),
         language: req.language.clone(),
         version: req.version,
@@ -37,8 +42,16 @@ pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
             let retry = system_topics::retry_topic(&cd.group_name);
             b.topics.ensure(&retry, gc.retry_queue_nums.max(1), PERM_READ | PERM_WRITE);
         }
-        let subs = cd
-            .subscription_data_set
+        let sent = if hb.is_without_sub && cd.subscription_data_set.is_empty() {
+            b.consumers
+                .with_group(&cd.group_name, |g| {
+                    g.subscriptions.values().map(|s| s.data.clone()).collect()
+                })
+                .unwrap_or_default()
+        } else {
+            cd.subscription_data_set
+        };
+        let subs = sent
             .into_iter()
             .map(|mut s| {
                 // One normalisation for every path (common `SubscriptionData::normalize`):
@@ -59,6 +72,18 @@ pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
             &cd.consume_from_where,
             subs,
         );
+        if b.live.enable_property_filter() {
+            b.consumers.with_group(&cd.group_name, |g| {
+                for sub in g.subscriptions.values() {
+                    if let Err(e) = &sub.filter {
+                        refused.push(format!(
+                            "group {} topic {} {} '{}': {e}",
+                            cd.group_name, sub.topic, sub.expression_type, sub.sub_string
+                        ));
+                    }
+                }
+            });
+        }
         if (out.channel_added || out.subscriptions_changed)
             && b.live.notify_consumer_ids_changed_enable()
         {
@@ -69,7 +94,45 @@ pub fn heartbeat(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
     for pd in hb.producer_data_set {
         b.producers.register(&pd.group_name, client.clone());
     }
+    if !refused.is_empty() {
+        tracing::warn!(client = %hb.client_id, refused = ?refused, "heartbeat with a subscription that does not compile");
+        return Err(err(
+            response::SUBSCRIPTION_PARSE_FAILED,
+            format!("subscription refused: {}", refused.join("; ")),
+        ));
+    }
     Ok(Some(RemotingCommand::success()))
+}
+
+/// CHECK_CLIENT_CONFIG (46), Java's `checkClientConfig`: a consumer (Java's
+/// `checkClientInBroker`, at start) asks whether this broker serves its non-TAG subscription.
+/// TAG → SUCCESS; SQL92 without `enablePropertyFilter` → SYSTEM_ERROR "The broker does not
+/// support consumer to filter message by SQL92"; an expression that does not compile →
+/// SUBSCRIPTION_PARSE_FAILED with the reason.
+pub fn check_client_config(b: &Broker, req: &RemotingCommand) -> Reply {
+    let ok = || Ok(Some(RemotingCommand::success()));
+    let body: CheckClientRequestBody = match lenient_json::from_slice(&req.body) {
+        Ok(v) => v,
+        Err(_) if req.body.is_empty() => return ok(),
+        Err(e) => {
+            return Err(err(response::SYSTEM_ERROR, format!("bad CheckClientRequestBody: {e}")))
+        }
+    };
+    let Some(mut sd) = body.subscription_data else { return ok() };
+    if let Err(e) = sd.normalize() {
+        return Err(err(response::SUBSCRIPTION_PARSE_FAILED, e.to_string()));
+    }
+    if sd.is_tag_type() {
+        return ok();
+    }
+    super::pull::sql_allowed(b, &sd).map_err(|remark| err(response::SYSTEM_ERROR, remark))?;
+    match MessageFilter::compile(&sd) {
+        Ok(_) => ok(),
+        Err(e) => {
+            tracing::warn!(client = %body.client_id, group = %body.group, expression = %sd.sub_string, error = %e, "client filter expression refused");
+            Err(err(response::SUBSCRIPTION_PARSE_FAILED, e.to_string()))
+        }
+    }
 }
 
 /// UNREGISTER_CLIENT (35).

@@ -9,6 +9,7 @@ pub mod admin_stats;
 pub mod broker_config;
 pub mod client_manage;
 pub mod consumer_manage;
+pub mod pop;
 pub mod pull;
 pub mod query;
 pub mod reply;
@@ -69,6 +70,29 @@ pub(crate) fn answer_when_durable(
 
 impl RequestHandler for BrokerHandler {
     async fn handle(&self, ch: &Channel, req: RemotingCommand) -> Reply {
+        if !self.broker.metrics.enabled() {
+            return self.dispatch(ch, req).await;
+        }
+        // rocketmq_rpc_latency: one clock read on each side of the dispatch.
+        let (code, start) = (req.code, std::time::Instant::now());
+        let reply = self.dispatch(ch, req).await;
+        self.broker.metrics.rpc.observe_reply(code, &reply, start.elapsed());
+        reply
+    }
+
+    fn on_connected(&self, _ch: &Channel) {
+        self.broker.metrics.connection(1);
+    }
+
+    fn on_disconnected(&self, ch: &Channel) {
+        self.broker.metrics.connection(-1);
+        client_manage::channel_closed(&self.broker, ch);
+    }
+}
+
+impl BrokerHandler {
+    /// Route a request to its processor.
+    async fn dispatch(&self, ch: &Channel, req: RemotingCommand) -> Reply {
         let b = &self.broker;
         match req.code {
             rq::SEND_MESSAGE | rq::SEND_MESSAGE_V2 | rq::SEND_BATCH_MESSAGE => {
@@ -77,6 +101,9 @@ impl RequestHandler for BrokerHandler {
             rq::SEND_REPLY_MESSAGE | rq::SEND_REPLY_MESSAGE_V2 => reply::process(b, ch, req),
             rq::PULL_MESSAGE | rq::LITE_PULL_MESSAGE => pull::process(b, ch, req, true),
             rq::CONSUMER_SEND_MSG_BACK => send_back::process(b, ch, &req),
+            rq::POP_MESSAGE => pop::pop_message(b, ch, req),
+            rq::ACK_MESSAGE => pop::ack_message(b, &req),
+            rq::CHANGE_MESSAGE_INVISIBLETIME => pop::change_invisible(b, &req),
             rq::END_TRANSACTION => transaction::end_transaction(b, ch, &req),
             rq::QUERY_MESSAGE => query::query_message(b, &req),
             rq::VIEW_MESSAGE_BY_ID => query::view_message(b, &req),
@@ -89,7 +116,7 @@ impl RequestHandler for BrokerHandler {
             rq::GET_CONSUMER_LIST_BY_GROUP => consumer_manage::consumer_list(b, &req),
             rq::HEART_BEAT => client_manage::heartbeat(b, ch, &req),
             rq::UNREGISTER_CLIENT => client_manage::unregister(b, ch, &req),
-            rq::CHECK_CLIENT_CONFIG => Ok(Some(RemotingCommand::success())),
+            rq::CHECK_CLIENT_CONFIG => client_manage::check_client_config(b, &req),
             rq::QUERY_BROKER_OFFSET => consumer_manage::broker_offset(b),
             rq::TRIGGER_DELETE_FILES => {
                 b.store.trigger_delete_files();
@@ -120,11 +147,7 @@ impl RequestHandler for BrokerHandler {
             rq::GET_CONSUMER_RUNNING_INFO | rq::CONSUME_MESSAGE_DIRECTLY => {
                 admin::forward_to_client(b, ch, req)
             }
-            _ => Err(Self::not_supported(&req)),
+            _ => Err(<Self as RequestHandler>::not_supported(&req)),
         }
-    }
-
-    fn on_disconnected(&self, ch: &Channel) {
-        client_manage::channel_closed(&self.broker, ch);
     }
 }

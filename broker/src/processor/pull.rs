@@ -1,5 +1,6 @@
-//! PULL_MESSAGE (11) / LITE_PULL_MESSAGE (361), spec §2.4: subscription lookup, tag filter on
-//! tagsCode, status → code mapping, long polling, commit-offset side effect.
+//! PULL_MESSAGE (11) / LITE_PULL_MESSAGE (361), spec §2.4: subscription lookup, filters (tags
+//! on tagsCode, SQL92 on the record's properties when `enablePropertyFilter` is on), status →
+//! code mapping, long polling, commit-offset side effect.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -7,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use mq_common::filter::MessageFilter;
 use mq_common::protocol::body::{SubscriptionData, PERM_READ, SUB_ALL};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::header::{
@@ -18,7 +20,7 @@ use mq_common::remoting::Channel;
 
 use super::{header, Reply};
 use crate::broker::Broker;
-use crate::store::GetMessageStatus;
+use crate::store::{GetMessageStatus, ReadFilter};
 
 /// In-memory transfer limits (Java: 256 KiB / 32 messages per pull for page-cache data).
 const MAX_TRANSFER_BYTES: i32 = 256 * 1024;
@@ -47,6 +49,35 @@ fn reply_suggesting(
     r.code = code;
     r.remark = remark;
     r
+}
+
+/// Start of Java's remark for a SQL92 subscription on a broker without `enablePropertyFilter`.
+const NOT_SUPPORTED: &str = "The broker does not support consumer to filter message by";
+
+/// Java answers a non-TAG subscription with SYSTEM_ERROR and this remark unless
+/// `enablePropertyFilter` is on.
+pub(crate) fn sql_allowed(b: &Broker, sd: &SubscriptionData) -> Result<(), String> {
+    if sd.is_tag_type() || b.live.enable_property_filter() {
+        Ok(())
+    } else {
+        Err(format!("{NOT_SUPPORTED} {}", sd.expression_type))
+    }
+}
+
+/// The store's view of a subscription filter: tag codes on the consume queue, SQL92 on the
+/// record's properties.
+struct PullFilter<'a>(&'a MessageFilter);
+
+impl ReadFilter for PullFilter<'_> {
+    #[inline]
+    fn by_tags_code(&self, tags_code: i64) -> bool {
+        self.0.matches_tags_code(tags_code)
+    }
+
+    #[inline]
+    fn by_record(&self, record: &[u8]) -> bool {
+        !self.0.needs_record() || self.0.matches_record(record)
+    }
 }
 
 /// Error reply that still carries the four required header fields.
@@ -109,93 +140,96 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
     if h.queue_id < 0 || h.queue_id >= read_q {
         return Err(fail(h.queue_offset, response::SYSTEM_ERROR, format!("queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{read_q}] consumer:[{}]", h.queue_id, h.topic, ch.peer_addr())));
     }
-    let sub: Arc<SubscriptionData> =
-        if h.sys_flag & PULL_FLAG_SUBSCRIPTION != 0 && h.subscription.is_some() {
-            // Same normalisation as the heartbeat path (common `SubscriptionData::normalize`).
-            match SubscriptionData::from_expression(
-                &h.topic,
-                h.subscription.as_deref().unwrap_or(SUB_ALL),
-                h.expression_type.as_deref(),
-                h.sub_version.unwrap_or(0),
-            ) {
-                Ok(s) => Arc::new(s),
+    // The subscription's compiled filter: from the header (compiled through the shared cache)
+    // or from the group's registration (compiled when its heartbeat changed it).
+    let filter: MessageFilter = if h.sys_flag & PULL_FLAG_SUBSCRIPTION != 0
+        && h.subscription.is_some()
+    {
+        // Same normalisation as the heartbeat path (common `SubscriptionData::normalize`).
+        let parsed = SubscriptionData::from_expression(
+            &h.topic,
+            h.subscription.as_deref().unwrap_or(SUB_ALL),
+            h.expression_type.as_deref(),
+            h.sub_version.unwrap_or(0),
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|s| {
+            sql_allowed(b, &s)?;
+            MessageFilter::compile(&s).map_err(|e| e.to_string())
+        });
+        match parsed {
+            Ok(f) => f,
+            Err(e) if e.starts_with(NOT_SUPPORTED) => {
+                return Err(fail(h.queue_offset, response::SYSTEM_ERROR, e))
+            }
+            Err(e) => {
+                return Err(fail(
+                    h.queue_offset,
+                    response::SUBSCRIPTION_PARSE_FAILED,
+                    format!(
+                        "parse the consumer's subscription[{}] failed, group: {}: {e}",
+                        h.subscription.as_deref().unwrap_or_default(),
+                        h.consumer_group
+                    ),
+                ))
+            }
+        }
+    } else {
+        if !b.consumers.is_online(&h.consumer_group) {
+            return Err(fail(
+                h.queue_offset,
+                response::SUBSCRIPTION_NOT_EXIST,
+                format!("the consumer's group info not exist, group: {}", h.consumer_group),
+            ));
+        }
+        let Some(sub) = b.consumers.subscription(&h.consumer_group, &h.topic) else {
+            return Err(fail(
+                h.queue_offset,
+                response::SUBSCRIPTION_NOT_EXIST,
+                format!(
+                    "the consumer's subscription not exist, group: {} topic: {}",
+                    h.consumer_group, h.topic
+                ),
+            ));
+        };
+        if sub.sub_version < h.sub_version.unwrap_or(0) {
+            return Err(fail(
+                h.queue_offset,
+                response::SUBSCRIPTION_NOT_LATEST,
+                "the consumer's subscription not latest".into(),
+            ));
+        }
+        if let Err(e) = sql_allowed(b, &sub) {
+            return Err(fail(h.queue_offset, response::SYSTEM_ERROR, e));
+        }
+        match &sub.filter {
+                Ok(f) => f.clone(),
+                // Java: the heartbeat registered no filter data for a bad expression.
                 Err(e) => {
                     return Err(fail(
                         h.queue_offset,
-                        response::SUBSCRIPTION_PARSE_FAILED,
+                        response::FILTER_DATA_NOT_EXIST,
                         format!(
-                            "parse the consumer's subscription[{}] failed, group: {}: {e}",
-                            h.subscription.as_deref().unwrap_or_default(),
-                            h.consumer_group
+                            "The broker's consumer filter data is not exist! Your expression may be wrong! group: {} topic: {}: {e}",
+                            h.consumer_group, h.topic
                         ),
                     ))
                 }
             }
-        } else {
-            if !b.consumers.is_online(&h.consumer_group) {
-                return Err(fail(
-                    h.queue_offset,
-                    response::SUBSCRIPTION_NOT_EXIST,
-                    format!("the consumer's group info not exist, group: {}", h.consumer_group),
-                ));
-            }
-            let Some(sub) = b.consumers.subscription(&h.consumer_group, &h.topic) else {
-                return Err(fail(
-                    h.queue_offset,
-                    response::SUBSCRIPTION_NOT_EXIST,
-                    format!(
-                        "the consumer's subscription not exist, group: {} topic: {}",
-                        h.consumer_group, h.topic
-                    ),
-                ));
-            };
-            if sub.sub_version < h.sub_version.unwrap_or(0) {
-                return Err(fail(
-                    h.queue_offset,
-                    response::SUBSCRIPTION_NOT_LATEST,
-                    "the consumer's subscription not latest".into(),
-                ));
-            }
-            sub
-        };
-    // Both sources are normalised, so a non-TAG type here is SQL92 (or unknown): this broker
-    // evaluates tag filters only (Java without enablePropertyFilter refuses the same way).
-    if !sub.is_tag_type() {
-        return Err(fail(
-            h.queue_offset,
-            response::SUBSCRIPTION_PARSE_FAILED,
-            format!("expression type {} is not supported (TAG only)", sub.expression_type),
-        ));
-    }
-    // Normalised: `code_set` holds the Java hash codes of the tags.
-    let codes: Option<Arc<BTreeSet<i32>>> =
-        if sub.is_all() { None } else { Some(Arc::new(sub.code_set.clone())) };
+    };
 
     let max_nums = h.max_msg_nums.clamp(1, MAX_TRANSFER_COUNT);
     let max_bytes = h.max_msg_bytes.filter(|v| *v > 0).unwrap_or(MAX_TRANSFER_BYTES);
-    let r = match &codes {
-        None => b.store.get_message(
-            &h.consumer_group,
-            &h.topic,
-            h.queue_id,
-            h.queue_offset,
-            max_nums.max(1) as usize,
-            max_bytes.max(1) as usize,
-            None,
-        ),
-        Some(c) => {
-            let f = |tc: i64| c.contains(&(tc as i32));
-            b.store.get_message(
-                &h.consumer_group,
-                &h.topic,
-                h.queue_id,
-                h.queue_offset,
-                max_nums.max(1) as usize,
-                max_bytes.max(1) as usize,
-                Some(&f),
-            )
-        }
-    };
+    let read_filter = PullFilter(&filter);
+    let r = b.store.get_message(
+        &h.consumer_group,
+        &h.topic,
+        h.queue_id,
+        h.queue_offset,
+        max_nums.max(1) as usize,
+        max_bytes.max(1) as usize,
+        (!matches!(filter, MessageFilter::All)).then_some(&read_filter as &dyn ReadFilter),
+    );
 
     // Slaves keep the requested offset; masters correct it (§2.4 "corrected X").
     let corrected = |x: i64| if b.cfg.is_slave() { h.queue_offset } else { x };
@@ -241,6 +275,8 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
         b.stats.get_msgs.fetch_add(r.messages.len() as u64, Ordering::Relaxed);
         b.stats.add_group_gets(&h.consumer_group, r.messages.len() as u64);
         b.stats.get_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+        let n = r.messages.len();
+        b.metrics.pulled(&h.consumer_group, &h.topic, h.queue_id, n, body.len(), next);
         return Ok(Some(
             reply_suggesting(code, None, next, r.min_offset, r.max_offset, suggest)
                 .with_body(body.freeze()),
@@ -252,7 +288,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
         } else {
             b.live.short_polling_time_mills()
         };
-        park(b, ch, req, &h, codes, hold_ms);
+        park(b, ch, req, &h, &filter, hold_ms);
         return Ok(None);
     }
     let remark = match code {
@@ -306,35 +342,72 @@ fn in_memory_limit(ratio: u64) -> i64 {
 }
 
 /// Park a pull that found nothing; answer on arrival or when `hold_ms` is up.
+///
+/// Tag filters wake only on a matching tagsCode. A SQL92 filter cannot be checked on arrival
+/// (the hook sees the tagsCode only, and reading properties there would slow every append),
+/// so any arrival wakes it; when the re-run finds nothing that matches, the pull parks again
+/// from where that scan stopped (until its time is up) instead of sending the client an
+/// empty PULL_RETRY_IMMEDIATELY for every non-matching arrival.
 fn park(
     b: &Arc<Broker>,
     ch: &Channel,
     req: RemotingCommand,
     h: &PullMessageRequestHeader,
-    codes: Option<Arc<BTreeSet<i32>>>,
+    filter: &MessageFilter,
     hold_ms: u64,
 ) {
-    let parked = b.pull_hold.park(&h.topic, h.queue_id, h.queue_offset, codes);
-    // A message may have arrived between the read and the park: check once more.
-    if b.store.get_max_offset_in_queue(&h.topic, h.queue_id) > h.queue_offset {
-        b.pull_hold.wake(&h.topic, h.queue_id, parked.id);
-    }
+    let codes = filter.tag_codes();
+    let refilter = filter.needs_record();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(hold_ms);
+    let first = park_at(b, &h.topic, h.queue_id, h.queue_offset, codes.clone());
     let b = b.clone();
     let ch = ch.clone();
     let topic = h.topic.clone();
     let queue_id = h.queue_id;
     tokio::spawn(async move {
         let opaque = req.opaque;
-        let woken = tokio::select! {
-            r = parked.rx => r.is_ok(),
-            _ = tokio::time::sleep(Duration::from_millis(hold_ms)) => false,
-            _ = ch.closed() => { b.pull_hold.forget(&topic, queue_id, parked.id); return; }
-        };
-        if !woken {
-            b.pull_hold.forget(&topic, queue_id, parked.id);
-        }
-        if let Some(resp) = process(&b, &ch, req, false).unwrap_or_else(Some) {
+        let mut req = req;
+        let mut parked = first;
+        loop {
+            let woken = tokio::select! {
+                r = parked.rx => r.is_ok(),
+                _ = tokio::time::sleep_until(deadline) => false,
+                _ = ch.closed() => { b.pull_hold.forget(&topic, queue_id, parked.id); return; }
+            };
+            if !woken {
+                b.pull_hold.forget(&topic, queue_id, parked.id);
+            }
+            let Some(resp) = process(&b, &ch, req.clone(), false).unwrap_or_else(Some) else {
+                return;
+            };
+            let next = resp.ext("nextBeginOffset").and_then(|v| v.parse::<i64>().ok());
+            if let (true, true, Some(next)) =
+                (woken && refilter, resp.code == response::PULL_RETRY_IMMEDIATELY, next)
+            {
+                if tokio::time::Instant::now() < deadline {
+                    req.ext_fields.insert("queueOffset".into(), next.to_string());
+                    parked = park_at(&b, &topic, queue_id, next, codes.clone());
+                    continue;
+                }
+            }
             ch.respond(opaque, resp);
+            return;
         }
     });
+}
+
+/// Register a waiter for offset ≥ `offset`, woken at once if a message is already there.
+fn park_at(
+    b: &Broker,
+    topic: &str,
+    queue_id: i32,
+    offset: i64,
+    codes: Option<Arc<BTreeSet<i32>>>,
+) -> crate::long_polling::Parked {
+    let parked = b.pull_hold.park(topic, queue_id, offset, codes);
+    // A message may have arrived between the read and the park: check once more.
+    if b.store.get_max_offset_in_queue(topic, queue_id) > offset {
+        b.pull_hold.wake(topic, queue_id, parked.id);
+    }
+    parked
 }

@@ -47,7 +47,8 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
             format!("reply message properties[{REPLY_TO_CLIENT}] is null"),
         ));
     };
-    let Some(target) = b.producers.find_client(&sender) else {
+    let Some(target) = b.producers.find_client(&sender).and_then(|c| c.channel.remoting().cloned())
+    else {
         return Err(err(
             response::SYSTEM_ERROR,
             format!("push reply message fail, channel of <{sender}> not found."),
@@ -88,7 +89,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
     };
     let (b, ch, opaque) = (b.clone(), ch.clone(), req.opaque);
     tokio::spawn(async move {
-        let resp = match target.channel.request(push, Duration::from_secs(3)).await {
+        let resp = match target.request(push, Duration::from_secs(3)).await {
             Ok(r) if r.code == response::SUCCESS => {
                 // Stored too (Java's storeReplyMessageEnable default) and, as a send, answered
                 // only once durable under SYNC_FLUSH; the answer's code is the put's.

@@ -21,6 +21,7 @@ use mq_common::remoting::Channel;
 
 use super::{err, Reply};
 use crate::broker::Broker;
+use crate::metrics::MessageType;
 use crate::store::{Put, PutMessageResult, PutMessageStatus};
 
 /// Entry point for the three send codes.
@@ -45,11 +46,21 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
     let (h, queue_id, multi) = check(b, h)?;
     let (opaque, oneway) = (req.opaque, req.is_oneway());
     let body = req.body;
+    // Metrics handle taken before the header moves into the store (None when metrics are off).
+    let counted = b
+        .metrics
+        .topic_in(&h.topic)
+        .map(|t| (t, MessageType::of_send(h.sys_flag, h.properties.as_deref()), body.len()));
     let (put, n) = if batch {
         put_batch(b, ch, &h, queue_id, multi, body)?
     } else {
         put_one(b, ch, h, queue_id, multi, body)?
     };
+    if let Some((t, ty, bytes)) = counted {
+        if put.result.status.is_stored() {
+            t.add(ty, n, bytes);
+        }
+    }
     finish(b, ch, (opaque, oneway), queue_id, put, n)
 }
 
@@ -140,6 +151,7 @@ pub(crate) fn check(
                 reconsume = h.reconsume_times,
                 "send to %RETRY% past max reconsume times → DLQ"
             );
+            b.metrics.sent_to_dlq(group);
             h.topic = dlq;
             queue_id = 0;
         }
@@ -199,6 +211,12 @@ fn put_one(
     let mut m = base_inner(b, ch, &h, topic, queue_id, multi);
     m.body = body;
     m.properties = add_cluster(b, h.properties.take().unwrap_or_default());
+    Ok((put_inner(b, m)?, 1))
+}
+
+/// Store one message as the send paths (remoting and gRPC) do: a transactional one becomes a
+/// half message in the internal half topic; put statistics (the store checks size and format).
+pub(crate) fn put_inner(b: &Broker, mut m: MessageExtBrokerInner) -> Result<Put, RemotingCommand> {
     if m.property(TRAN_MSG) == Some("true") {
         if b.live.reject_transaction_message() {
             return Err(err(
@@ -220,7 +238,7 @@ fn put_one(
     }
     // Size and format are checked by the store, the one place that does it for every put.
     b.stats.put_bytes.fetch_add(m.body.len() as u64, Ordering::Relaxed);
-    Ok((b.store.put_message(m), 1))
+    Ok(b.store.put_message(m))
 }
 
 fn put_batch(

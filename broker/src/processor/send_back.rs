@@ -74,6 +74,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: &RemotingCommand) -> Reply {
         m.remove_property(DELAY);
         b.topics.ensure(&m.topic, 1, PERM_READ | PERM_WRITE);
         tracing::info!(group = %h.group, reconsume = view.reconsume_times, "message moved to DLQ");
+        b.metrics.sent_to_dlq(&h.group);
     } else {
         b.topics.ensure(&m.topic, gc.retry_queue_nums, PERM_READ | PERM_WRITE);
         let level = if h.delay_level == 0 { 3 + view.reconsume_times } else { h.delay_level };

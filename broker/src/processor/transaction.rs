@@ -12,11 +12,33 @@ use std::sync::Arc;
 
 use super::{answer_when_durable, err, header, Reply};
 use crate::broker::Broker;
+use crate::store::{Put, PutMessageResult};
 use mq_common::remoting::Channel;
 
 /// Process END_TRANSACTION (usually oneway; the response is dropped then).
 pub fn end_transaction(b: &Arc<Broker>, ch: &Channel, req: &RemotingCommand) -> Reply {
     let h: EndTransactionRequestHeader = header(req)?;
+    match end(b, &h)? {
+        None => Ok(Some(RemotingCommand::success())),
+        Some(put) => answer_when_durable(b, ch, req, put, answer),
+    }
+}
+
+/// The answer once the op record's put (which covers the commit) is durable, or why not.
+pub(crate) fn answer(r: PutMessageResult) -> RemotingCommand {
+    match r.status {
+        s if s.is_stored() => RemotingCommand::success(),
+        s => err(response::SYSTEM_ERROR, format!("writing transaction op record failed: {s:?}")),
+    }
+}
+
+/// Commit or roll back the half message `h` names (shared by remoting and gRPC): the op
+/// record's put, whose ticket also covers the commit's, to be answered through [`answer`]
+/// once durable; `None` when there is nothing to do (UNKNOWN).
+pub(crate) fn end(
+    b: &Broker,
+    h: &EndTransactionRequestHeader,
+) -> Result<Option<Put>, RemotingCommand> {
     if b.cfg.is_slave() {
         return Err(err(
             response::SLAVE_NOT_AVAILABLE,
@@ -26,7 +48,7 @@ pub fn end_transaction(b: &Arc<Broker>, ch: &Channel, req: &RemotingCommand) -> 
     let ty = h.commit_or_rollback;
     if ty != sysflag::TRANSACTION_COMMIT_TYPE && ty != sysflag::TRANSACTION_ROLLBACK_TYPE {
         // UNKNOWN: nothing to do until a check resolves it.
-        return Ok(Some(RemotingCommand::success()));
+        return Ok(None);
     }
     let Some(rec) = b.store.look_message_by_offset(h.commit_log_offset) else {
         return Err(err(
@@ -99,14 +121,15 @@ pub fn end_transaction(b: &Arc<Broker>, ch: &Channel, req: &RemotingCommand) -> 
     let put = b.store.put_message(op);
     if let Some(c) = commit {
         // The op record follows the commit in the log; when it is durable, so is the commit.
-        // (A failed op put has nothing pending: the error answer below does not wait.)
+        // (A failed op put has nothing pending: the error answer does not wait.)
         match put.ticket.is_pending() {
             true => c.covered_by(&put.ticket),
             false => c.on_durable(Box::new(|_| {})),
         }
     }
-    answer_when_durable(b, ch, req, put, |r| match r.status {
-        s if s.is_stored() => RemotingCommand::success(),
-        s => err(response::SYSTEM_ERROR, format!("writing transaction op record failed: {s:?}")),
-    })
+    if put.result.status.is_stored() {
+        let topic = view.property(REAL_TOPIC).unwrap_or("");
+        b.metrics.transaction_end(topic, ty == sysflag::TRANSACTION_COMMIT_TYPE);
+    }
+    Ok(Some(put))
 }

@@ -7,7 +7,9 @@ use mq_common::message::RecordView;
 use super::commit_log::CommitLog;
 use super::consume_queue::{ConsumeQueue, CqUnit, CQ_UNIT};
 use super::dispatch::Dispatcher;
-use super::types::{GetMessageResult, GetMessageStatus, QueryMessageResult, QueueStats};
+use super::types::{
+    GetMessageResult, GetMessageStatus, QueryMessageResult, QueueStats, ReadFilter,
+};
 
 /// A view of the store for reading. `confirmed` limits what consumers get: records ending
 /// beyond it (not yet acknowledged by replicas, see `replication.rs`) are not returned.
@@ -20,20 +22,19 @@ pub struct ReadSide<'a> {
     pub confirmed: i64,
 }
 
-/// Filter on tagsCode (true: deliver).
-pub type TagFilter<'f> = Option<&'f dyn Fn(i64) -> bool>;
-
 impl ReadSide<'_> {
     /// Up to `max_msgs` messages / `max_bytes` bytes from (topic, queue) at logical `offset`
-    /// (§2.4 statuses). Scans at most `max(16000, max_msgs*20)` bytes of units, within one
-    /// consume-queue file. Records are zero-copy slices of the commit-log mapping.
+    /// (§2.4 statuses), filtered on tagsCode and then on the record ([`ReadFilter`]; records
+    /// filtered out count as scanned, not returned). Scans at most `max(16000, max_msgs*20)`
+    /// bytes of units, within one consume-queue file. Records are zero-copy slices of the
+    /// commit-log mapping.
     pub fn get_message(
         &self,
         topic: &str,
         queue_id: i32,
         offset: i64,
         (max_msgs, max_bytes): (usize, usize),
-        filter: TagFilter<'_>,
+        filter: Option<&dyn ReadFilter>,
     ) -> GetMessageResult {
         use GetMessageStatus::*;
         let Some(cq) = self.dispatch.find_cq(topic, queue_id) else {
@@ -63,7 +64,7 @@ impl ReadSide<'_> {
         offset: i64,
         (min, max): (i64, i64),
         (max_msgs, max_bytes): (usize, usize),
-        filter: TagFilter<'_>,
+        filter: Option<&dyn ReadFilter>,
     ) -> GetMessageResult {
         use GetMessageStatus::*;
         let cl_min = self.log.min_offset();
@@ -90,11 +91,13 @@ impl ReadSide<'_> {
                 removed += 1;
                 continue;
             }
-            if filter.is_some_and(|f| !f(u.tags_code)) {
+            if filter.is_some_and(|f| !f.by_tags_code(u.tags_code)) {
                 filtered += 1;
                 continue;
             }
             match self.log.get_data(u.phy_offset, u.size as usize) {
+                // SQL92 property filters look at the record itself; filtered out counts as scanned.
+                Some(b) if filter.is_some_and(|f| !f.by_record(&b)) => filtered += 1,
                 Some(b) => {
                     r.total_bytes += b.len();
                     r.messages.push(b);

@@ -22,7 +22,7 @@ use super::durability::{Flusher, Waker};
 use super::error::{IoContext, StoreError};
 use super::hooks::StoreHooks;
 use super::live_config::LiveStoreConfig;
-use super::read::{ReadSide, TagFilter};
+use super::read::ReadSide;
 use super::recovery::{self, Recover, RecoveryReport};
 use super::replication::{Replica, ReplicaAppend, ReplicationError};
 use super::sys;
@@ -274,7 +274,8 @@ impl MessageStore {
     }
 
     /// Read up to `max_msg_nums` messages / `max_total_bytes` bytes from (topic, queue) starting
-    /// at logical `offset`, filtering on tagsCode (§2.4 statuses). See `read.rs`.
+    /// at logical `offset`, filtering on tagsCode and then on the record ([`ReadFilter`]);
+    /// §2.4 statuses. See `read.rs`.
     #[allow(clippy::too_many_arguments)]
     pub fn get_message(
         &self,
@@ -284,7 +285,7 @@ impl MessageStore {
         offset: i64,
         max_msg_nums: usize,
         max_total_bytes: usize,
-        filter: TagFilter<'_>,
+        filter: Option<&dyn ReadFilter>,
     ) -> GetMessageResult {
         self.reader().get_message(topic, queue_id, offset, (max_msg_nums, max_total_bytes), filter)
     }
@@ -307,6 +308,12 @@ impl MessageStore {
         offset: i64,
     ) -> Option<i64> {
         self.reader().store_timestamp(&*self.dispatch.find_cq(topic, queue_id)?, offset)
+    }
+
+    /// Store time of the oldest record in the commit log (Java's `earliestMessageTimeStamp`).
+    pub fn get_earliest_message_time_any(&self) -> Option<i64> {
+        let log = self.write.log();
+        log.store_timestamp_at(log.min_offset())
     }
 
     /// Store time of the oldest message still in the queue.

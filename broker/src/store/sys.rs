@@ -21,6 +21,20 @@ pub fn disk_usage_ratio(path: &Path) -> f64 {
     (s.f_blocks - s.f_bfree) as f64 / s.f_blocks as f64
 }
 
+/// Total and available bytes of the file system holding `path` (Java's
+/// `commitLogDirCapacity`), or `None` if it cannot be read.
+pub fn disk_space(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs writes into the zeroed struct; c is a valid NUL-terminated path.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return None;
+    }
+    let frsize = s.f_frsize as u64;
+    Some((s.f_blocks as u64 * frsize, s.f_bavail as u64 * frsize))
+}
+
 /// Take an exclusive, non-blocking `flock` on `f`; false if another process holds it.
 pub fn try_lock_exclusive(f: &File) -> bool {
     // SAFETY: flock on a valid fd.

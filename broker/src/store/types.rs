@@ -276,3 +276,23 @@ pub struct StoreRuntimeInfo {
     /// number of index files
     pub index_file_count: usize,
 }
+
+/// What a read keeps: first by the consume-queue unit's tagsCode (cheap), then, for the units
+/// that pass, by the stored record itself (SQL92 property filters). A closure over the
+/// tagsCode is a filter that keeps every record it lets through.
+pub trait ReadFilter {
+    /// Consume-queue stage.
+    fn by_tags_code(&self, tags_code: i64) -> bool;
+    /// Commit-log stage (the whole stored record); only called for units that passed
+    /// [`by_tags_code`](Self::by_tags_code).
+    fn by_record(&self, record: &[u8]) -> bool {
+        let _ = record;
+        true
+    }
+}
+
+impl<F: Fn(i64) -> bool> ReadFilter for F {
+    fn by_tags_code(&self, tags_code: i64) -> bool {
+        self(tags_code)
+    }
+}

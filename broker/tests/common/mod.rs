@@ -25,6 +25,7 @@ pub fn test_config(dir: &std::path::Path) -> BrokerConfig {
         ("brokerIP2", "127.0.0.1"),
         ("listenPort", "0"),
         ("brokerName", "broker-test"),
+        ("grpcServerPort", "0"),
         ("storePathRootDir", dir.to_str().unwrap()),
         ("messageDelayLevel", "1s 2s 3s"),
         ("mappedFileSizeCommitLog", "10485760"),
@@ -154,6 +155,7 @@ pub fn heartbeat(client_id: &str, group: &str, subs: &[(&str, &str)]) -> Remotin
                 .collect(),
             unit_mode: false,
         }],
+        ..Default::default()
     };
     RemotingCommand::request(rq::HEART_BEAT).with_body(to_json(&hb))
 }

@@ -112,7 +112,8 @@ pub fn decode_records(body: &Bytes) -> Vec<MessageExt> {
     out
 }
 
-/// Decode, then filter by tag and fix up properties.
+/// Decode, then filter by tag and fix up properties. (The broker filters by tag hash code;
+/// clients re-check the tag string, as Java's do. SQL92 is evaluated by the broker only.)
 pub fn process_found(
     body: &Bytes,
     sub: &SubscriptionData,
@@ -123,7 +124,11 @@ pub fn process_found(
     let retry = system_topics::retry_topic(group);
     decode_records(body)
         .into_iter()
-        .filter(|m| sub.is_all() || m.tags().map(|t| sub.tags_set.contains(t)).unwrap_or(false))
+        .filter(|m| {
+            !sub.is_tag_type()
+                || sub.is_all()
+                || m.tags().map(|t| sub.tags_set.contains(t)).unwrap_or(false)
+        })
         .map(|mut m| {
             m.properties.insert(MIN_OFFSET.into(), min.to_string());
             m.properties.insert(MAX_OFFSET.into(), max.to_string());

@@ -12,6 +12,7 @@ pub mod process_queue;
 mod pull;
 mod push;
 mod rebalance;
+mod selector;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,6 +21,7 @@ use mq_common::message::MessageExt;
 
 pub use pull::{PullConsumer, PullConsumerBuilder};
 pub use push::{PushConsumer, PushConsumerBuilder};
+pub use selector::MessageSelector;
 
 /// Where a group with no committed offset starts reading a queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 
 use super::fetch::{self, PullStatus};
 use super::offset_store::OffsetStore;
-use super::ConsumeFromWhere;
+use super::{ConsumeFromWhere, MessageSelector};
 use crate::error::{ClientError, Result};
 use crate::instance::ClientInstance;
 use crate::options::ClientOptions;
@@ -130,6 +130,7 @@ impl PullInner {
                 subscription_data_set: subs.into_values().collect(),
                 unit_mode: false,
             }],
+            ..Default::default()
         }
     }
 
@@ -178,6 +179,12 @@ impl PullConsumer {
 
     /// Assign queues (replacing the previous assignment), all filtered by tag expression `expr`.
     pub async fn assign(&self, queues: &[MessageQueue], expr: &str) {
+        self.assign_with(queues, &MessageSelector::tag(expr)).await
+    }
+
+    /// Assign queues (replacing the previous assignment), all filtered by `selector` (tags or
+    /// SQL92; the broker evaluates it).
+    pub async fn assign_with(&self, queues: &[MessageQueue], selector: &MessageSelector) {
         let version = mq_common::protocol::now_millis();
         {
             let mut a = self.inner.assigned.lock();
@@ -186,7 +193,7 @@ impl PullConsumer {
                 self.inner.inst.watch_topic(&mq.topic);
                 a.entry(mq.clone()).or_insert_with(|| Assignment {
                     position: None,
-                    sub: SubscriptionData::build(&mq.topic, expr, version),
+                    sub: selector.subscription(&mq.topic, version),
                 });
             }
         }
@@ -280,7 +287,7 @@ impl PullConsumer {
                 suspend_timeout_millis: Some(0),
                 subscription: Some(a.sub.sub_string.clone()),
                 sub_version: Some(a.sub.sub_version),
-                expression_type: Some("TAG".into()),
+                expression_type: Some(a.sub.expression_type.clone()),
                 max_msg_bytes: None,
             };
             match fetch::pull(

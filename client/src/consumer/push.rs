@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::fetch::{self, PullStatus};
 use super::offset_store::OffsetStore;
 use super::process_queue::ProcessQueue;
-use super::{ConsumeFromWhere, MessageHandler, MessageModel};
+use super::{ConsumeFromWhere, MessageHandler, MessageModel, MessageSelector};
 use crate::error::{ClientError, Result};
 use crate::instance::ClientInstance;
 use crate::options::ClientOptions;
@@ -31,7 +31,7 @@ use crate::options::ClientOptions;
 #[derive(Debug, Clone)]
 pub(crate) struct PushConfig {
     pub group: String,
-    pub subscriptions: Vec<(String, String)>,
+    pub subscriptions: Vec<(String, MessageSelector)>,
     pub model: MessageModel,
     pub consume_from: ConsumeFromWhere,
     pub orderly: bool,
@@ -113,7 +113,12 @@ impl PushConsumerBuilder {
     }
     /// Subscribe to `topic` with a tag expression: `*` or `a || b`.
     pub fn subscribe(mut self, topic: impl Into<String>, expr: impl Into<String>) -> Self {
-        self.cfg.subscriptions.push((topic.into(), expr.into()));
+        self.cfg.subscriptions.push((topic.into(), MessageSelector::tag(expr)));
+        self
+    }
+    /// Subscribe to `topic` with a [`MessageSelector`] (tags or a SQL92 property filter).
+    pub fn subscribe_with(mut self, topic: impl Into<String>, selector: MessageSelector) -> Self {
+        self.cfg.subscriptions.push((topic.into(), selector));
         self
     }
     /// Clustering (default) or broadcasting.
@@ -213,9 +218,10 @@ impl PushConsumerBuilder {
         let inst = ClientInstance::new(opts).await;
         let version = mq_common::protocol::now_millis();
         let mut subs = BTreeMap::new();
-        for (t, e) in &cfg.subscriptions {
+        for (t, sel) in &cfg.subscriptions {
             mq_common::protocol::body::validate_topic(t).map_err(ClientError::InvalidArgument)?;
-            subs.insert(t.clone(), SubscriptionData::build(t, e, version));
+            sel.validate()?;
+            subs.insert(t.clone(), sel.subscription(t, version));
         }
         if cfg.model == MessageModel::Clustering {
             let rt = system_topics::retry_topic(&cfg.group);
@@ -295,6 +301,7 @@ impl PushInner {
                 subscription_data_set: self.subs.read().values().cloned().collect(),
                 unit_mode: false,
             }],
+            ..Default::default()
         }
     }
 
@@ -395,7 +402,7 @@ impl PushInner {
                 suspend_timeout_millis: Some(self.cfg.pull_suspend.as_millis() as i64),
                 subscription: Some(sub.sub_string.clone()),
                 sub_version: Some(sub.sub_version),
-                expression_type: Some("TAG".into()),
+                expression_type: Some(sub.expression_type.clone()),
                 max_msg_bytes: None,
             };
             let result = tokio::select! {

@@ -129,6 +129,7 @@ impl ProducerBuilder {
                 ProducerData { group_name: "CLIENT_INNER_PRODUCER".into() },
             ],
             consumer_data_set: vec![],
+            ..Default::default()
         }));
         let weak = Arc::downgrade(&inner);
         inner.instance.set_route_listener(Arc::new(move |topic, route| {

@@ -126,6 +126,14 @@ pub mod request {
     pub const GET_CONSUMER_RUNNING_INFO: i32 = 307;
     /// CONSUME_MESSAGE_DIRECTLY (admin → broker → consumer).
     pub const CONSUME_MESSAGE_DIRECTLY: i32 = 309;
+    /// POP_MESSAGE (5.x POP consumption).
+    pub const POP_MESSAGE: i32 = 200050;
+    /// ACK_MESSAGE (5.x POP consumption).
+    pub const ACK_MESSAGE: i32 = 200051;
+    /// CHANGE_MESSAGE_INVISIBLETIME (5.x POP consumption).
+    pub const CHANGE_MESSAGE_INVISIBLETIME: i32 = 200053;
+    /// BATCH_ACK_MESSAGE (5.x POP consumption; not served).
+    pub const BATCH_ACK_MESSAGE: i32 = 200151;
     /// SEND_MESSAGE_V2 (short field names a..n).
     pub const SEND_MESSAGE_V2: i32 = 310;
     /// GET_UNIT_TOPIC_LIST (namesrv).

@@ -401,7 +401,7 @@ async function pageGroup(name) {
           h('table', { id: 'group-members' }, h('thead', {}, h('tr', {}, h('th', {}, 'Client id'), h('th', {}, 'Address'), h('th', {}, 'Language'), h('th', {}, 'Version'))),
             h('tbody', {}, m.members.length ? m.members.map((x) => h('tr', {}, h('td', { class: 'mono' }, x.clientId), h('td', { class: 'mono' }, x.clientAddr), h('td', {}, x.language), h('td', {}, x.version)))
               : h('tr', {}, h('td', { colspan: 4, class: 'muted' }, 'No consumer of this group is online.')))),
-          h('h2', {}, 'Subscriptions'), h('table', {}, h('tbody', {}, m.subscriptions.map((s) => h('tr', {}, h('td', {}, s.topic), h('td', { class: 'mono' }, s.expression))))));
+          h('h2', {}, 'Subscriptions'), h('table', {}, h('tbody', {}, m.subscriptions.map((s) => h('tr', {}, h('td', {}, s.topic), h('td', {}, s.expressionType || 'TAG'), h('td', { class: 'mono' }, s.expression))))));
       } else {
         const topic = h('input', { id: 'reset-topic', placeholder: 'all subscribed topics' });
         const when = h('input', { type: 'datetime-local', id: 'reset-time', step: 1 });

@@ -220,7 +220,11 @@ impl FakeBackend {
                     .collect(),
                 subscriptions: topics
                     .iter()
-                    .map(|t| Subscription { topic: t.to_string(), expression: "*".into() })
+                    .map(|t| Subscription {
+                        topic: t.to_string(),
+                        expression: "*".into(),
+                        expression_type: "TAG".into(),
+                    })
                     .collect(),
                 tps: if members > 0 { 12.5 } else { 0.0 },
             },

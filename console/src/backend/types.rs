@@ -416,8 +416,15 @@ pub struct Member {
 pub struct Subscription {
     /// Topic.
     pub topic: String,
-    /// Expression (`*`, `a || b`).
+    /// Expression (`*`, `a || b`, or SQL92 such as `a > 5 AND TAGS = 'x'`).
     pub expression: String,
+    /// `TAG` or `SQL92`.
+    #[serde(default = "tag_type")]
+    pub expression_type: String,
+}
+
+fn tag_type() -> String {
+    "TAG".into()
 }
 
 /// Progress of a group on one queue.

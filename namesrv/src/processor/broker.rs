@@ -81,6 +81,7 @@ pub(crate) fn register(s: &NamesrvState, channel: &Channel, request: &RemotingCo
         filter_server_list: body.filter_server_list,
         channel: Some(channel.clone()),
         delete_missing_topics: delete_missing,
+        enable_acting_master: h.enable_acting_master.unwrap_or(false),
     });
     let mut resp = RemotingCommand::success_with_header(&RegisterBrokerResponseHeader {
         ha_server_addr: result.ha_server_addr,

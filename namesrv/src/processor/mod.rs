@@ -68,15 +68,24 @@ impl NamesrvProcessor {
 impl RequestHandler for NamesrvProcessor {
     async fn handle(&self, channel: &Channel, request: RemotingCommand) -> Reply {
         tracing::trace!(code = request.code, opaque = request.opaque, peer = %channel.peer_addr(), "request");
-        self.process(channel, &request)
+        let m = &self.state.metrics;
+        if !m.enabled {
+            return self.process(channel, &request);
+        }
+        let start = std::time::Instant::now();
+        let reply = self.process(channel, &request);
+        m.rpc.observe_reply(request.code, &reply, start.elapsed());
+        reply
     }
 
     fn on_connected(&self, channel: &Channel) {
         tracing::debug!(peer = %channel.peer_addr(), "connected");
+        self.state.metrics.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A broker's registration connection closing unregisters it at once (spec §5.3).
     fn on_disconnected(&self, channel: &Channel) {
+        self.state.metrics.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         for r in self.state.routes.on_channel_closed(channel) {
             tracing::info!(addr = %r.key.addr, broker = %r.broker_name, "broker removed: its connection closed");
         }

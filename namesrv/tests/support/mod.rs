@@ -91,9 +91,15 @@ pub struct NamesrvProcess {
 impl NamesrvProcess {
     /// Start the binary with `args` (add `--listen 127.0.0.1:0`) and wait for its boot line.
     pub fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// [`NamesrvProcess::start`] with extra environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mqnamesrv"))
             .args(args)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -107,11 +113,16 @@ impl NamesrvProcess {
                 log.lock().unwrap().push(line);
             }
         });
+        // Logs go to stdout (the container convention) next to the boot line.
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = stderr_log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
+                if line.contains("boot success") {
+                    let _ = tx.send(line.clone());
+                }
+                log.lock().unwrap().push(line);
             }
         });
         let line = match rx.recv_timeout(Duration::from_secs(30)) {
@@ -127,7 +138,7 @@ impl NamesrvProcess {
         NamesrvProcess { child, addr, stderr_log }
     }
 
-    /// Lines the process wrote to stderr so far (logs).
+    /// Lines the process logged so far (stdout and stderr).
     pub fn logs(&self) -> Vec<String> {
         self.stderr_log.lock().unwrap().clone()
     }

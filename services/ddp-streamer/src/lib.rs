@@ -22,13 +22,9 @@ pub mod metrics;
 pub mod observer;
 pub mod offsets_dir;
 
-/// Initialise `tracing` from `RUST_LOG`, else `LOG_LEVEL`, else `info`.
-pub fn init_tracing() {
-    let filter = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("LOG_LEVEL"))
-        .unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_target(false)
-        .try_init();
+/// Initialise `tracing` the way every rmq binary does ([`mq_common::logging`]): `RUST_LOG`,
+/// else `LOG_LEVEL`, else `info`; `LOG_FORMAT=json`; stdout, or `LOG_FILE_PATH` rotated by
+/// size. A bad value exits with status 2 naming the variable.
+pub fn init_tracing(binary: &str) {
+    mq_common::logging::init_from_env(binary, "info", mq_common::logging::LogTarget::Stdout);
 }

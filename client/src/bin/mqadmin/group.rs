@@ -350,7 +350,15 @@ impl GroupCmd {
                     }
                     println!("\nBelow is subscription:");
                     for (i, (t, s)) in cc.subscription_table.iter().enumerate() {
-                        println!("{:03}  Topic: {:<40} SubExpression: {}", i + 1, t, s.sub_string);
+                        // Java's line plus the expression type (TAG or SQL92), before the
+                        // expression (which may contain spaces).
+                        println!(
+                            "{:03}  Topic: {:<40} ExpressionType: {:<5} SubExpression: {}",
+                            i + 1,
+                            t,
+                            s.expression_type,
+                            s.sub_string
+                        );
                     }
                     println!();
                     println!("ConsumeType: {}", cc.consume_type);

@@ -63,12 +63,8 @@ enum Cmd {
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // stdout is the command's output: logs default to stderr (LOG_FILE_PATH moves them).
+    mq_common::logging::init_from_env("mqadmin", "warn", mq_common::logging::LogTarget::Stderr);
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Topic(c) => c.run(&cli.common).await,

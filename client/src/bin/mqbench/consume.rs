@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mq_client::{ConsumeFromWhere, MessageExt, PushConsumer};
+use mq_client::{ConsumeFromWhere, MessageExt, MessageSelector, PushConsumer};
 use serde_json::json;
 
 use crate::payload;
@@ -21,6 +21,8 @@ pub struct ConsumerSpec<'a> {
     pub topic: &'a str,
     /// Tag expression.
     pub expr: &'a str,
+    /// SQL92 filter (replaces `expr`).
+    pub sql: Option<&'a str>,
     /// Consumer group.
     pub group: &'a str,
     /// Start from the first offset instead of the last.
@@ -41,7 +43,13 @@ pub async fn consumer(
     let c = PushConsumer::builder()
         .namesrv_addr(spec.namesrv)
         .group(spec.group.to_string())
-        .subscribe(spec.topic.to_string(), spec.expr.to_string())
+        .subscribe_with(
+            spec.topic.to_string(),
+            match spec.sql {
+                Some(sql) => MessageSelector::sql(sql),
+                None => MessageSelector::tag(spec.expr),
+            },
+        )
         .consume_from(if spec.from_first {
             ConsumeFromWhere::First
         } else {
@@ -90,6 +98,7 @@ pub async fn run(a: ConsumeArgs) -> anyhow::Result<()> {
         namesrv: &a.common.namesrv,
         topic: &a.common.topic,
         expr: &a.expr,
+        sql: a.sql.as_deref(),
         group: &group,
         from_first: a.from_first,
         pull_batch: a.pull_batch,
@@ -118,7 +127,7 @@ pub async fn run(a: ConsumeArgs) -> anyhow::Result<()> {
     )
     .await;
     c.shutdown().await;
-    let extra = json!({ "group": group, "topic": a.common.topic, "pull_batch": a.pull_batch });
+    let extra = json!({ "group": group, "topic": a.common.topic, "pull_batch": a.pull_batch, "sql": a.sql });
     stats::report(&stats, "Consume", &a.common, extra, Some("store_to_consume"));
     Ok(())
 }

@@ -22,6 +22,7 @@ pub async fn run(a: E2eArgs) -> anyhow::Result<()> {
         namesrv: &a.produce.common.namesrv,
         topic: &a.produce.common.topic,
         expr: "*",
+        sql: None,
         group: &group,
         from_first: false,
         pull_batch: 32,

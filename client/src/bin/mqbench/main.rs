@@ -107,6 +107,10 @@ pub struct ProduceArgs {
     /// Tag to set (empty = none).
     #[arg(long, default_value = "")]
     pub tag: String,
+    /// Set the user property `n` to the message's sequence number modulo N (0 = none): with
+    /// N = 10, the consumer's `--sql 'n = 0'` matches 10 % of the messages.
+    #[arg(long, default_value_t = 0)]
+    pub prop_mod: u64,
     /// Producer group.
     #[arg(long, default_value = "benchmark_producer")]
     pub group: String,
@@ -135,6 +139,10 @@ pub struct ConsumeArgs {
     /// Tag expression.
     #[arg(long, default_value = "*")]
     pub expr: String,
+    /// SQL92 property filter instead of the tag expression (the broker needs
+    /// `enablePropertyFilter=true`), e.g. `--sql 'n = 0'` with a producer's `--prop-mod 10`.
+    #[arg(long)]
+    pub sql: Option<String>,
 }
 
 /// End-to-end options.
@@ -174,12 +182,8 @@ pub struct TopicsArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // stdout carries the --json record: logs default to stderr.
+    mq_common::logging::init_from_env("mqbench", "warn", mq_common::logging::LogTarget::Stderr);
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {

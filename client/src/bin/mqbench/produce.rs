@@ -135,6 +135,10 @@ fn make_message(a: &ProduceArgs, w: usize, seq: u64, i: usize, filler: &Bytes) -
     if a.keys {
         m.set_keys([format!("k{w}-{seq}-{i}")]);
     }
+    if a.prop_mod > 0 {
+        // The message number of this sender: `seq` counts requests of `a.batch` messages.
+        m.put_property("n", ((seq * a.batch as u64 + i as u64) % a.prop_mod).to_string());
+    }
     m
 }
 

@@ -58,17 +58,21 @@ pub struct TopicOffset {
     pub last_update_timestamp: i64,
 }
 
-/// GET_TOPIC_STATS_INFO body: `{"offsetTable":{<mq>:TopicOffset}}`.
+/// GET_TOPIC_STATS_INFO body: `{"offsetTable":{<mq>:TopicOffset},"topicPutTps":0.0}` (Java
+/// 5.3 `TopicStatsTable`; `topicPutTps` is required by strict 5.x decoders).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TopicStatsTable {
     /// Per-queue offsets.
     pub offset_table: MqKeyed<TopicOffset>,
+    /// 5.x: the topic's put TPS.
+    pub topic_put_tps: f64,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 struct RawOffsetTable<V> {
     offset_table: BTreeMap<String, V>,
+    topic_put_tps: f64,
 }
 
 #[derive(Deserialize, Default)]
@@ -79,11 +83,11 @@ struct RawConsumeStats {
 }
 
 impl TopicStatsTable {
-    /// fastjson form.
+    /// fastjson form (fields in fastjson's alphabetical order).
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = b"{\"offsetTable\":".to_vec();
         self.offset_table.write_json(&mut out);
-        out.push(b'}');
+        out.extend_from_slice(format!(",\"topicPutTps\":{:?}}}", self.topic_put_tps).as_bytes());
         out
     }
 
@@ -91,7 +95,10 @@ impl TopicStatsTable {
     pub fn parse(body: &[u8]) -> Result<Self, String> {
         let raw: RawOffsetTable<TopicOffset> =
             lenient_json::from_slice(body).map_err(|e| e.to_string())?;
-        Ok(TopicStatsTable { offset_table: MqKeyed::from_string_keys(raw.offset_table)? })
+        Ok(TopicStatsTable {
+            offset_table: MqKeyed::from_string_keys(raw.offset_table)?,
+            topic_put_tps: raw.topic_put_tps,
+        })
     }
 }
 
@@ -105,6 +112,9 @@ pub struct OffsetWrapper {
     pub consumer_offset: i64,
     /// Store time of the last consumed message (0 if none).
     pub last_timestamp: i64,
+    /// 5.x: the group's pull offset (Java: max of pulled and committed; here the committed
+    /// offset). Required by strict 5.x decoders.
+    pub pull_offset: i64,
 }
 
 /// GET_CONSUME_STATS body: `{"consumeTps":0.0,"offsetTable":{<mq>:OffsetWrapper}}`.
@@ -234,7 +244,12 @@ mod tests {
         let mut c = ConsumeStats { consume_tps: 1.5, ..Default::default() };
         c.offset_table.0.insert(
             MessageQueue::new("T", "b", 1),
-            OffsetWrapper { broker_offset: 10, consumer_offset: 4, last_timestamp: 0 },
+            OffsetWrapper {
+                broker_offset: 10,
+                consumer_offset: 4,
+                last_timestamp: 0,
+                pull_offset: 4,
+            },
         );
         let p = ConsumeStats::parse(&c.to_json()).unwrap();
         assert_eq!(p, c);

@@ -1,4 +1,4 @@
-//! Subscription group configuration (spec §2.13).
+//! Subscription group configuration (spec §2.13), Java 5.3's `SubscriptionGroupConfig`.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +24,8 @@ pub struct SubscriptionGroupConfig {
     pub retry_queue_nums: i32,
     /// Retries before the DLQ.
     pub retry_max_times: i32,
+    /// 5.x retry policy (Java default: `{"type":"CUSTOMIZED"}`; kept as sent otherwise).
+    pub group_retry_policy: serde_json::Value,
     /// Broker id to consume from.
     pub broker_id: i64,
     /// Broker id to suggest when the consumer lags.
@@ -32,8 +34,12 @@ pub struct SubscriptionGroupConfig {
     pub notify_consumer_ids_changed_enable: bool,
     /// 5.x group sys flag.
     pub group_sys_flag: i32,
-    /// 5.x attributes.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    /// 5.x consume timeout (Java default 15).
+    pub consume_timeout_minute: i32,
+    /// 5.x simple subscriptions (POP groups); written only when set, as fastjson skips null.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscription_data_set: Option<serde_json::Value>,
+    /// 5.x attributes (always written, `{}` by default).
     pub attributes: BTreeMap<String, String>,
 }
 
@@ -47,13 +53,21 @@ impl Default for SubscriptionGroupConfig {
             consume_message_orderly: false,
             retry_queue_nums: 1,
             retry_max_times: 16,
+            group_retry_policy: default_retry_policy(),
             broker_id: 0,
             which_broker_when_consume_slowly: 1,
             notify_consumer_ids_changed_enable: true,
             group_sys_flag: 0,
+            consume_timeout_minute: 15,
+            subscription_data_set: None,
             attributes: BTreeMap::new(),
         }
     }
+}
+
+/// Java 5.3 `GroupRetryPolicy` default: type CUSTOMIZED, no policy objects (null, not written).
+fn default_retry_policy() -> serde_json::Value {
+    serde_json::json!({ "type": "CUSTOMIZED" })
 }
 
 impl SubscriptionGroupConfig {
@@ -63,12 +77,16 @@ impl SubscriptionGroupConfig {
     }
 }
 
-/// `{"subscriptionGroupTable":{...},"dataVersion":{...}}`.
+/// `{"subscriptionGroupTable":{...},"forbiddenTable":{},"dataVersion":{...}}`: what Java 5.3
+/// writes for GET_ALL_SUBSCRIPTIONGROUP_CONFIG and `subscriptionGroup.json` (its
+/// `SubscriptionGroupManager` with the 5.x `forbiddenTable`, which strict decoders require).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct SubscriptionGroupWrapper {
     /// Group name → config.
     pub subscription_group_table: BTreeMap<String, SubscriptionGroupConfig>,
+    /// 5.x group → topic → forbidden perm bits (not enforced here; kept and written back).
+    pub forbidden_table: BTreeMap<String, BTreeMap<String, i32>>,
     /// Data version.
     pub data_version: DataVersion,
 }

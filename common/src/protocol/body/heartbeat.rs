@@ -148,6 +148,29 @@ pub struct HeartbeatData {
     pub producer_data_set: Vec<ProducerData>,
     /// Consumer groups.
     pub consumer_data_set: Vec<ConsumerData>,
+    /// 5.x heartbeat V2: fingerprint of the subscriptions (0 = V1 heartbeat).
+    pub heartbeat_fingerprint: i32,
+    /// 5.x heartbeat V2: the subscriptions are unchanged and omitted (`withoutSub`, Java's
+    /// `isWithoutSub`). Sent only to brokers that advertise V2, which this one does not; if a
+    /// client sends it anyway, the registered subscriptions are kept.
+    #[serde(rename = "withoutSub")]
+    pub is_without_sub: bool,
+}
+
+/// CHECK_CLIENT_CONFIG request body: a consumer asks each broker, before it starts, whether it
+/// can serve a (SQL92) subscription.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct CheckClientRequestBody {
+    /// Client id.
+    pub client_id: String,
+    /// Consumer group.
+    pub group: String,
+    /// The subscription to check.
+    pub subscription_data: Option<SubscriptionData>,
+    /// 5.x namespace (unused here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 /// LOCK_BATCH_MQ request body (and UNLOCK_BATCH_MQ's).

@@ -61,7 +61,7 @@ impl Serialize for QueueData {
     }
 }
 
-/// A broker name and its addresses by broker id (0 = master).
+/// A broker name and its addresses by broker id (0 = master). Java 5.3 `BrokerData`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct BrokerData {
@@ -71,10 +71,10 @@ pub struct BrokerData {
     pub broker_name: String,
     /// Cluster name.
     pub cluster: String,
-    /// 5.x acting-master flag.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub enable_acting_master: Option<bool>,
-    /// 5.x zone name.
+    /// 5.x acting-master flag. Always written (Java 5 writes `false` by default): strict 5.x
+    /// decoders (rocketmq-client-rust) refuse a BrokerData without it.
+    pub enable_acting_master: bool,
+    /// 5.x zone name (written only when set, as fastjson skips nulls).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zone_name: Option<String>,
 }
@@ -133,7 +133,7 @@ mod tests {
         let out = serde_json::to_string(&r).unwrap();
         assert_eq!(
             out,
-            r#"{"brokerDatas":[{"brokerAddrs":{"0":"10.0.0.1:10911"},"brokerName":"broker-a","cluster":"DefaultCluster"}],"filterServerTable":{},"queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":4,"topicSynFlag":0,"topicSysFlag":0,"writeQueueNums":4}]}"#
+            r#"{"brokerDatas":[{"brokerAddrs":{"0":"10.0.0.1:10911"},"brokerName":"broker-a","cluster":"DefaultCluster","enableActingMaster":false}],"filterServerTable":{},"queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":4,"topicSynFlag":0,"topicSysFlag":0,"writeQueueNums":4}]}"#
         );
         // What we emit (both spellings) parses back.
         let back: TopicRouteData = serde_json::from_str(&out).unwrap();

@@ -10,6 +10,7 @@ mod admin;
 mod client;
 mod namesrv;
 mod offset;
+mod pop;
 mod pull;
 mod send;
 
@@ -17,6 +18,7 @@ pub use admin::*;
 pub use client::*;
 pub use namesrv::*;
 pub use offset::*;
+pub use pop::*;
 pub use pull::*;
 pub use send::*;
 

@@ -128,7 +128,11 @@ impl RemoteBackend {
             subscriptions: c
                 .subscription_table
                 .iter()
-                .map(|(t, s)| Subscription { topic: t.clone(), expression: s.sub_string.clone() })
+                .map(|(t, s)| Subscription {
+                    topic: t.clone(),
+                    expression: s.sub_string.clone(),
+                    expression_type: s.expression_type.clone(),
+                })
                 .collect(),
             consume_type: non_empty(c.consume_type),
             message_model: non_empty(c.message_model),

@@ -4,7 +4,7 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    chat_ddp_streamer::init_tracing();
+    chat_ddp_streamer::init_tracing("chat-gateway");
     let cfg = chat_ddp_streamer::config::GatewayConfig::from_env()?;
     let mut extensions: Vec<
         std::sync::Arc<dyn chat_ddp_streamer::gateway::extension::GatewayExtension>,

@@ -5,7 +5,7 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    chat_ddp_streamer::init_tracing();
+    chat_ddp_streamer::init_tracing("chat-observer");
     let cfg = chat_ddp_streamer::config::ObserverConfig::from_env()?;
     chat_ddp_streamer::observer::run(cfg).await
 }

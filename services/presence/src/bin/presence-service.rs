@@ -4,7 +4,7 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    chat_ddp_streamer::init_tracing();
+    chat_ddp_streamer::init_tracing("presence-service");
     let cfg = presence_service::config::PresenceConfig::from_env()?;
     presence_service::service::run(cfg).await
 }

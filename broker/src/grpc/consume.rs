@@ -1,0 +1,304 @@
+//! ReceiveMessage (server stream, long polling), AckMessage, ChangeInvisibleDuration and
+//! ForwardMessageToDeadLetterQueue (spec §9) over the shared POP engine (`crate::pop`).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use mq_common::message::java_hash;
+use mq_common::protocol::now_millis;
+use mq_grpc_proto::v2::{
+    receive_message_response::Content, AckMessageRequest, AckMessageResponse,
+    AckMessageResultEntry, ChangeInvisibleDurationRequest, ChangeInvisibleDurationResponse, Code,
+    FilterType, ForwardMessageToDeadLetterQueueRequest, ForwardMessageToDeadLetterQueueResponse,
+    ReceiveMessageRequest, ReceiveMessageResponse,
+};
+use tokio::sync::mpsc;
+
+use super::convert::{dur_ms, to_message, ts};
+use super::route::{check_topic, name};
+use super::status::{ok, overall, status};
+use super::GrpcService;
+use crate::pop::{revive, HandleError, PopRequest, ReceiptHandle, MAX_BATCH};
+
+/// Invisible time bounds of a simple consumer's receive (Apache's defaults).
+const MIN_INVISIBLE_MS: i64 = 10_000;
+const MAX_INVISIBLE_MS: i64 = 12 * 3600 * 1000;
+/// Long-polling bounds.
+const MIN_POLL_MS: i64 = 5_000;
+const MAX_POLL_MS: i64 = 20_000;
+
+/// Parse a `grpc-timeout` header value (`<digits><unit>`).
+pub fn parse_grpc_timeout(v: &str) -> Option<Duration> {
+    let (num, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: u64 = num.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+fn handle_code(e: &HandleError) -> Code {
+    match e {
+        HandleError::Invalid(_) | HandleError::Expired => Code::InvalidReceiptHandle,
+        HandleError::Io(_) => Code::InternalServerError,
+    }
+}
+
+/// Tag hash codes of a TAG expression (`None` = every tag).
+pub fn tag_codes(expr: &str) -> Option<BTreeSet<i32>> {
+    let e = expr.trim();
+    if e.is_empty() || e == "*" {
+        return None;
+    }
+    Some(e.split("||").map(str::trim).filter(|t| !t.is_empty()).map(java_hash).collect())
+}
+
+type Tx = mpsc::Sender<Result<ReceiveMessageResponse, tonic::Status>>;
+
+async fn finish(tx: &Tx, st: Option<mq_grpc_proto::v2::Status>) {
+    let _ = tx.send(Ok(ReceiveMessageResponse { content: st.map(Content::Status) })).await;
+    let _ = tx
+        .send(Ok(ReceiveMessageResponse {
+            content: Some(Content::DeliveryTimestamp(ts(now_millis()))),
+        }))
+        .await;
+}
+
+impl GrpcService {
+    /// ReceiveMessage: answers on `tx` (status, messages, server time), then the stream ends.
+    pub(crate) async fn receive(
+        &self,
+        req: ReceiveMessageRequest,
+        deadline: Option<Duration>,
+        tx: Tx,
+    ) {
+        let b = &self.b;
+        let group = name(&req.group).to_string();
+        let topic =
+            req.message_queue.as_ref().map(|q| name(&q.topic).to_string()).unwrap_or_default();
+        let fail = |code: Code, msg: String| (code, msg);
+        let checked = (|| {
+            if group.is_empty() {
+                return Err(fail(Code::IllegalConsumerGroup, "consumer group is empty".into()));
+            }
+            check_topic(&topic).map_err(|e| fail(Code::IllegalTopic, e))?;
+            if !b.topics.contains(&topic) {
+                return Err(fail(
+                    Code::TopicNotFound,
+                    format!("topic '{topic}' not found on this broker"),
+                ));
+            }
+            let gc = b.groups.find_or_create(&group).ok_or_else(|| {
+                fail(Code::ConsumerGroupNotFound, format!("consumer group '{group}' not found"))
+            })?;
+            if !gc.consume_enable {
+                return Err(fail(
+                    Code::Forbidden,
+                    format!("consumer group '{group}' may not consume"),
+                ));
+            }
+            let codes = match &req.filter_expression {
+                Some(f) if f.r#type == FilterType::Sql as i32 => {
+                    return Err(fail(
+                        Code::IllegalFilterExpression,
+                        "SQL92 filters are not supported by this broker".into(),
+                    ))
+                }
+                Some(f) => tag_codes(&f.expression),
+                None => None,
+            };
+            let invisible = if req.auto_renew {
+                b.cfg.default_invisible_time_mills as i64
+            } else {
+                let ms = req.invisible_duration.as_ref().map(dur_ms).unwrap_or(-1);
+                if !(MIN_INVISIBLE_MS..=MAX_INVISIBLE_MS).contains(&ms) {
+                    return Err(fail(
+                        Code::IllegalInvisibleTime,
+                        format!("invisible duration {ms} ms is outside [10 s, 12 h]"),
+                    ));
+                }
+                ms
+            };
+            Ok((gc, codes, invisible))
+        })();
+        let (gc, codes, invisible) = match checked {
+            Ok(v) => v,
+            Err((code, msg)) => {
+                b.grpc.counters.count("ReceiveMessage", &status(code, ""));
+                return finish(&tx, status(code, msg)).await;
+            }
+        };
+        let poll_ms = req
+            .long_polling_timeout
+            .as_ref()
+            .map(dur_ms)
+            .unwrap_or(MAX_POLL_MS)
+            .clamp(MIN_POLL_MS, MAX_POLL_MS);
+        // Never hold the stream past the caller's deadline: answer a little before it.
+        let poll_ms = match deadline {
+            Some(d) => poll_ms.min((d.as_millis() as i64 - 1000).max(0)),
+            None => poll_ms,
+        };
+        let until = tokio::time::Instant::now() + Duration::from_millis(poll_ms as u64);
+        let fifo = gc.consume_message_orderly;
+        let pop_req = PopRequest {
+            group: &group,
+            topic: &topic,
+            queue_id: None,
+            max: (req.batch_size.max(1) as usize).min(MAX_BATCH),
+            invisible_ms: invisible,
+            tag_codes: codes.as_ref(),
+            fifo,
+            max_attempts: gc.retry_max_times + 1,
+        };
+        let popped = match b.pop.pop_wait(b, &pop_req, until, tx.closed()).await {
+            Ok(v) if !v.is_empty() => v,
+            Ok(_) if tx.is_closed() => return,
+            Ok(_) => {
+                b.grpc.counters.count("ReceiveMessage", &status(Code::MessageNotFound, ""));
+                return finish(&tx, status(Code::MessageNotFound, "no new message")).await;
+            }
+            Err(e) => {
+                b.grpc.counters.count("ReceiveMessage", &status(Code::InternalServerError, ""));
+                return finish(&tx, status(Code::InternalServerError, e.to_string())).await;
+            }
+        };
+        b.grpc.counters.count("ReceiveMessage", &ok());
+        let n = popped.len() as u64;
+        b.stats.get_msgs.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        b.stats.add_group_gets(&group, n);
+        let _ = tx
+            .send(Ok(ReceiveMessageResponse { content: Some(Content::Status(ok().unwrap())) }))
+            .await;
+        let mut undelivered = Vec::new();
+        for p in &popped {
+            let Some(m) = to_message(&p.record, Some(p), invisible) else { continue };
+            if tx
+                .send(Ok(ReceiveMessageResponse { content: Some(Content::Message(m)) }))
+                .await
+                .is_err()
+            {
+                undelivered.push(p.handle.clone());
+            }
+        }
+        // The client went away mid-answer: those messages come back after a second.
+        for h in undelivered {
+            let _ = b.pop.change_invisible(&group, &topic, &h, 1000);
+        }
+        let _ = tx
+            .send(Ok(ReceiveMessageResponse {
+                content: Some(Content::DeliveryTimestamp(ts(now_millis()))),
+            }))
+            .await;
+    }
+
+    /// AckMessage.
+    pub(crate) fn ack(&self, req: AckMessageRequest) -> AckMessageResponse {
+        let group = name(&req.group);
+        let topic = name(&req.topic);
+        let mut results: Vec<Option<AckMessageResultEntry>> = Vec::with_capacity(req.entries.len());
+        let mut handles = Vec::new();
+        let mut slots = Vec::new();
+        for (i, e) in req.entries.iter().enumerate() {
+            match ReceiptHandle::decode(&e.receipt_handle) {
+                Some(h) => {
+                    handles.push(h);
+                    slots.push(i);
+                    results.push(None);
+                }
+                None => results.push(Some(AckMessageResultEntry {
+                    message_id: e.message_id.clone(),
+                    receipt_handle: e.receipt_handle.clone(),
+                    status: status(Code::InvalidReceiptHandle, "malformed receipt handle"),
+                })),
+            }
+        }
+        let outcome = self.b.pop.ack(&self.b, group, topic, &handles);
+        for (slot, r) in slots.into_iter().zip(outcome) {
+            let e = &req.entries[slot];
+            results[slot] = Some(AckMessageResultEntry {
+                message_id: e.message_id.clone(),
+                receipt_handle: e.receipt_handle.clone(),
+                status: match r {
+                    Ok(()) => ok(),
+                    Err(err) => status(handle_code(&err), err.to_string()),
+                },
+            });
+        }
+        let entries: Vec<AckMessageResultEntry> = results.into_iter().flatten().collect();
+        if entries.is_empty() {
+            return AckMessageResponse {
+                status: status(Code::BadRequest, "no entry to ack"),
+                entries,
+            };
+        }
+        AckMessageResponse { status: overall(entries.iter().map(|e| &e.status)), entries }
+    }
+
+    /// ChangeInvisibleDuration.
+    pub(crate) fn change_invisible(
+        &self,
+        req: ChangeInvisibleDurationRequest,
+    ) -> ChangeInvisibleDurationResponse {
+        let ms = req.invisible_duration.as_ref().map(dur_ms).unwrap_or(-1);
+        if !(0..=MAX_INVISIBLE_MS).contains(&ms) {
+            return ChangeInvisibleDurationResponse {
+                status: status(
+                    Code::IllegalInvisibleTime,
+                    format!("invisible duration {ms} ms is outside [0, 12 h]"),
+                ),
+                receipt_handle: String::new(),
+            };
+        }
+        let Some(h) = ReceiptHandle::decode(&req.receipt_handle) else {
+            return ChangeInvisibleDurationResponse {
+                status: status(Code::InvalidReceiptHandle, "malformed receipt handle"),
+                receipt_handle: String::new(),
+            };
+        };
+        match self.b.pop.change_invisible(name(&req.group), name(&req.topic), &h, ms) {
+            Ok(nh) => ChangeInvisibleDurationResponse { status: ok(), receipt_handle: nh.encode() },
+            Err(e) => ChangeInvisibleDurationResponse {
+                status: status(handle_code(&e), e.to_string()),
+                receipt_handle: String::new(),
+            },
+        }
+    }
+
+    /// ForwardMessageToDeadLetterQueue: store the message in `%DLQ%{group}`, then ack it.
+    pub(crate) fn forward_to_dlq(
+        &self,
+        req: ForwardMessageToDeadLetterQueueRequest,
+    ) -> ForwardMessageToDeadLetterQueueResponse {
+        let (group, topic) = (name(&req.group), name(&req.topic));
+        let Some(h) = ReceiptHandle::decode(&req.receipt_handle) else {
+            return ForwardMessageToDeadLetterQueueResponse {
+                status: status(Code::InvalidReceiptHandle, "malformed receipt handle"),
+            };
+        };
+        let (rec, attempt) = match self.b.pop.peek(&self.b, group, topic, &h) {
+            Ok(v) => v,
+            Err(e) => {
+                return ForwardMessageToDeadLetterQueueResponse {
+                    status: status(handle_code(&e), e.to_string()),
+                }
+            }
+        };
+        if !revive::to_dlq(&self.b, group, &rec, attempt.max(req.delivery_attempt)) {
+            return ForwardMessageToDeadLetterQueueResponse {
+                status: status(Code::InternalServerError, "storing the message in the DLQ failed"),
+            };
+        }
+        match self.b.pop.ack(&self.b, group, topic, std::slice::from_ref(&h)).pop() {
+            Some(Err(HandleError::Io(e))) => ForwardMessageToDeadLetterQueueResponse {
+                status: status(Code::InternalServerError, e),
+            },
+            _ => ForwardMessageToDeadLetterQueueResponse { status: ok() },
+        }
+    }
+}

@@ -1,0 +1,668 @@
+//! The POP consumption engine, shared by the gRPC endpoint (`grpc/`) and the remoting POP
+//! requests (`processor/pop.rs`): per (group, topic, queue) a read cursor and the in-flight
+//! messages with invisible deadlines ([`state`]), made durable by a journal + snapshot
+//! ([`journal`]), redelivered when their time is up ([`revive`]): normal groups through the
+//! group's POP retry topic `%RETRY%{group}_{topic}` with a growing attempt count and the DLQ
+//! `%DLQ%{group}` after `retryMaxTimes`; orderly (FIFO) groups in place, a queue blocked
+//! while anything of it is in flight. Design notes: `docs/pop.md`.
+
+pub mod journal;
+pub mod receipt;
+pub mod revive;
+pub mod state;
+pub mod wake;
+
+use std::collections::BTreeSet;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use mq_common::message::RecordView;
+use mq_common::protocol::body::system_topics;
+use mq_common::protocol::now_millis;
+use parking_lot::Mutex;
+
+use self::journal::{EntryRec, Journal, Record};
+pub use self::receipt::{ReceiptHandle, TopicKind};
+use self::state::{Entry, QueueState};
+use self::wake::PopWake;
+use crate::broker::Broker;
+use crate::store::{GetMessageStatus, ReadFilter};
+
+/// Most messages one pop returns (Apache caps a receive at 32).
+pub const MAX_BATCH: usize = 32;
+/// Bytes one pop reads from one queue at most.
+const MAX_BYTES: usize = 4 << 20;
+
+/// Key of a queue state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct QueueKey {
+    /// Group.
+    pub group: String,
+    /// Topic (or POP retry topic).
+    pub topic: String,
+    /// Queue id.
+    pub queue_id: i32,
+}
+
+/// The POP retry topic of (group, topic): Apache's retry V1 name.
+pub fn retry_topic(group: &str, topic: &str) -> String {
+    format!("{}{group}_{topic}", system_topics::RETRY_PREFIX)
+}
+
+/// What to pop.
+pub struct PopRequest<'a> {
+    /// Consumer group.
+    pub group: &'a str,
+    /// Topic.
+    pub topic: &'a str,
+    /// One queue, or `None` for any queue of this broker.
+    pub queue_id: Option<i32>,
+    /// Most messages.
+    pub max: usize,
+    /// Invisible time, ms.
+    pub invisible_ms: i64,
+    /// Tag hash codes to accept (`None` = all).
+    pub tag_codes: Option<&'a BTreeSet<i32>>,
+    /// Orderly group: a queue with anything in flight is skipped; expired messages are
+    /// redelivered in place.
+    pub fifo: bool,
+    /// Deliveries allowed per message (`retryMaxTimes + 1`) before the DLQ.
+    pub max_attempts: i32,
+}
+
+/// A popped message.
+pub struct Popped {
+    /// The stored record.
+    pub record: Bytes,
+    /// Where it came from and how to ack it.
+    pub handle: ReceiptHandle,
+    /// Delivery attempt (1 = first).
+    pub attempt: i32,
+}
+
+/// Why an ack / change of invisible time was refused.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum HandleError {
+    /// Malformed, unknown, superseded or already acked.
+    #[error("receipt handle is invalid: {0}")]
+    Invalid(&'static str),
+    /// Its invisible time is over (the message is or will be redelivered).
+    #[error("receipt handle has expired")]
+    Expired,
+    /// The state change could not be journalled.
+    #[error("pop state could not be written: {0}")]
+    Io(String),
+}
+
+/// Counts per group for admin views.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct GroupPopStats {
+    /// Messages in flight (popped, not acked).
+    pub inflight: usize,
+    /// Messages waiting in the group's POP retry topics.
+    pub retry_backlog: i64,
+}
+
+/// The engine.
+pub struct PopService {
+    queues: DashMap<QueueKey, Arc<Mutex<QueueState>>>,
+    journal: Mutex<Journal>,
+    next_id: AtomicU32,
+    next_gen: AtomicU64,
+    rr: AtomicUsize,
+    /// Long-polling wake-ups.
+    pub wake: PopWake,
+    broker_name: String,
+}
+
+fn shard(key: &str) -> usize {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish() as usize
+}
+
+impl PopService {
+    /// Open (recover) the state under `<root>/pop`.
+    pub fn load(root: &std::path::Path, broker_name: &str) -> std::io::Result<PopService> {
+        let (journal, records) = Journal::open(&root.join("pop"))?;
+        let svc = PopService {
+            queues: DashMap::new(),
+            journal: Mutex::new(journal),
+            next_id: AtomicU32::new(1),
+            next_gen: AtomicU64::new(1),
+            rr: AtomicUsize::new(0),
+            wake: PopWake::default(),
+            broker_name: broker_name.to_string(),
+        };
+        let mut by_id: std::collections::HashMap<u32, Arc<Mutex<QueueState>>> =
+            std::collections::HashMap::new();
+        let mut max_gen = 0u64;
+        let mut max_id = 0u32;
+        for r in &records {
+            match r {
+                Record::Define { id, group, topic, queue_id } => {
+                    max_id = max_id.max(*id);
+                    let key = QueueKey {
+                        group: group.clone(),
+                        topic: topic.clone(),
+                        queue_id: *queue_id,
+                    };
+                    let st = svc
+                        .queues
+                        .entry(key)
+                        .or_insert_with(|| {
+                            Arc::new(Mutex::new(QueueState::new(
+                                *id,
+                                group.clone(),
+                                topic.clone(),
+                                *queue_id,
+                                0,
+                            )))
+                        })
+                        .clone();
+                    by_id.insert(*id, st);
+                }
+                Record::Pop { id, entries, .. } => {
+                    for e in entries {
+                        max_gen = max_gen.max(e.gen);
+                    }
+                    if let Some(st) = by_id.get(id) {
+                        st.lock().apply(r);
+                    }
+                }
+                Record::Change { id, gen, .. } => {
+                    max_gen = max_gen.max(*gen);
+                    if let Some(st) = by_id.get(id) {
+                        st.lock().apply(r);
+                    }
+                }
+                Record::Ack { id, .. } | Record::Reset { id, .. } => {
+                    if let Some(st) = by_id.get(id) {
+                        st.lock().apply(r);
+                    }
+                }
+            }
+        }
+        // Generations only grow, also across restarts (an old handle never matches anew).
+        svc.next_gen.store(max_gen.max(now_millis() as u64) + 1, Ordering::Relaxed);
+        svc.next_id.store(max_id + 1, Ordering::Relaxed);
+        let inflight: usize = svc.queues.iter().map(|q| q.lock().inflight.len()).sum();
+        if !records.is_empty() {
+            tracing::info!(
+                queues = svc.queues.len(),
+                inflight,
+                records = records.len(),
+                "pop state recovered"
+            );
+        }
+        Ok(svc)
+    }
+
+    /// Hand the committed offsets of the recovered state to the offset table.
+    pub fn publish_offsets(&self, b: &Broker) {
+        for q in self.queues.iter() {
+            let mut st = q.lock();
+            report(b, &mut st);
+        }
+    }
+
+    pub(crate) fn append(&self, bytes: &[u8]) -> Result<(), HandleError> {
+        self.journal.lock().append(bytes).map_err(|e| {
+            tracing::error!(error = %e, "writing the pop journal failed");
+            HandleError::Io(e.to_string())
+        })
+    }
+
+    /// Get or create the state of (group, topic, queue).
+    fn state(&self, b: &Broker, group: &str, topic: &str, queue_id: i32) -> Arc<Mutex<QueueState>> {
+        let key = QueueKey { group: group.to_string(), topic: topic.to_string(), queue_id };
+        if let Some(s) = self.queues.get(&key) {
+            return s.clone();
+        }
+        let entry = self.queues.entry(key);
+        match entry {
+            dashmap::mapref::entry::Entry::Occupied(o) => o.get().clone(),
+            dashmap::mapref::entry::Entry::Vacant(v) => {
+                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                let cursor = initial_cursor(b, group, topic, queue_id);
+                let mut buf = Vec::new();
+                Record::Define { id, group: group.to_string(), topic: topic.to_string(), queue_id }
+                    .encode(&mut buf);
+                Record::Reset { id, cursor }.encode(&mut buf);
+                let _ = self.append(&buf);
+                let st = Arc::new(Mutex::new(QueueState::new(
+                    id,
+                    group.to_string(),
+                    topic.to_string(),
+                    queue_id,
+                    cursor,
+                )));
+                v.insert(st.clone());
+                st
+            }
+        }
+    }
+
+    fn find(&self, group: &str, topic: &str, queue_id: i32) -> Option<Arc<Mutex<QueueState>>> {
+        let key = QueueKey { group: group.to_string(), topic: topic.to_string(), queue_id };
+        self.queues.get(&key).map(|s| s.clone())
+    }
+
+    fn next_gen(&self) -> u64 {
+        self.next_gen.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Pop up to `req.max` messages. Normal groups read the POP retry topic first, then the
+    /// topic's queues (rotating the starting queue); orderly groups read only queues with
+    /// nothing in flight, and redeliver expired messages in place first.
+    pub fn pop(&self, b: &Broker, req: &PopRequest<'_>) -> Result<Vec<Popped>, HandleError> {
+        let mut out = Vec::new();
+        let mut journal = Vec::new();
+        let max = req.max.clamp(1, MAX_BATCH);
+        // One pop time for the whole answer (the remoting header carries a single one).
+        let now = now_millis();
+        if !req.fifo {
+            let retry = retry_topic(req.group, req.topic);
+            if b.topics.contains(&retry) {
+                self.pop_queue(
+                    b,
+                    req,
+                    now,
+                    (&retry, TopicKind::Retry, 0),
+                    max,
+                    &mut out,
+                    &mut journal,
+                );
+            }
+        }
+        let queues: Vec<i32> = match req.queue_id {
+            Some(q) => vec![q],
+            None => {
+                let n = b.topics.queue_info(req.topic).map(|(_, r, _, _)| r).unwrap_or(0).max(0);
+                let start = self.rr.fetch_add(1, Ordering::Relaxed) ^ shard(req.group);
+                (0..n).map(|i| ((start + i as usize) % n as usize) as i32).collect()
+            }
+        };
+        for q in queues {
+            if out.len() >= max {
+                break;
+            }
+            self.pop_queue(
+                b,
+                req,
+                now,
+                (req.topic, TopicKind::Normal, q),
+                max,
+                &mut out,
+                &mut journal,
+            );
+        }
+        self.append(&journal)?;
+        Ok(out)
+    }
+
+    /// Pop with long polling: wait (until `until`, or until `cancel` completes) for a message
+    /// to arrive in the topic or its retry topic; an empty answer when none came.
+    pub async fn pop_wait(
+        &self,
+        b: &Broker,
+        req: &PopRequest<'_>,
+        until: tokio::time::Instant,
+        cancel: impl std::future::Future<Output = ()>,
+    ) -> Result<Vec<Popped>, HandleError> {
+        let n1 = self.wake.notifier(req.topic);
+        let n2 = self.wake.notifier(&retry_topic(req.group, req.topic));
+        let _waiting = self.wake.waiting();
+        tokio::pin!(cancel);
+        loop {
+            // Armed before the attempt, so an arrival in between is not missed.
+            let f1 = n1.notified();
+            let f2 = n2.notified();
+            tokio::pin!(f1, f2);
+            f1.as_mut().enable();
+            f2.as_mut().enable();
+            let got = self.pop(b, req)?;
+            if !got.is_empty() {
+                return Ok(got);
+            }
+            tokio::select! {
+                _ = f1 => {}
+                _ = f2 => {}
+                _ = tokio::time::sleep_until(until) => return Ok(Vec::new()),
+                _ = &mut cancel => return Ok(Vec::new()),
+                _ = b.shutdown.cancelled() => return Ok(Vec::new()),
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn pop_queue(
+        &self,
+        b: &Broker,
+        req: &PopRequest<'_>,
+        now: i64,
+        (topic, kind, queue_id): (&str, TopicKind, i32),
+        max: usize,
+        out: &mut Vec<Popped>,
+        journal: &mut Vec<u8>,
+    ) {
+        let st = self.state(b, req.group, topic, queue_id);
+        let mut st = st.lock();
+        // One generation per queue per pop: Java's remoting clients rebuild each message's
+        // handle from a per-queue value (`startOffsetInfo`), so the batch must share it.
+        let gen = self.next_gen();
+        st.fifo = req.fifo;
+        if req.fifo && st.blocked(now) {
+            return;
+        }
+        let mut entries: Vec<EntryRec> = Vec::new();
+        let deadline = now.saturating_add(req.invisible_ms);
+        // Orderly: what expired is delivered again first, in offset order.
+        if req.fifo && !st.inflight.is_empty() {
+            let expired: Vec<(i64, Entry)> = st.inflight.iter().map(|(o, e)| (*o, *e)).collect();
+            for (offset, e) in expired {
+                if out.len() >= max {
+                    break;
+                }
+                let Some(record) = b.store.look_message_by_offset(e.phy) else {
+                    st.remove(offset);
+                    Record::Ack { id: st.id, offset }.encode(journal);
+                    continue;
+                };
+                if e.attempt >= req.max_attempts {
+                    if revive::to_dlq(b, req.group, &record, e.attempt) {
+                        st.remove(offset);
+                        Record::Ack { id: st.id, offset }.encode(journal);
+                    }
+                    continue;
+                }
+                let ne =
+                    Entry { gen: self.next_gen(), deadline, attempt: e.attempt + 1, phy: e.phy };
+                st.set(offset, ne);
+                entries.push(rec_of(offset, &ne));
+                out.push(self.popped(record, kind, queue_id, offset, &ne, now, req.invisible_ms));
+            }
+        }
+        if st.inflight.is_empty() || !req.fifo {
+            let want = max - out.len();
+            if want > 0 {
+                let codes = req.tag_codes;
+                let f = |tc: i64| codes.is_none_or(|c| c.contains(&(tc as i32)));
+                let filter: Option<&dyn ReadFilter> = if codes.is_some() { Some(&f) } else { None };
+                let r = b
+                    .store
+                    .get_message(req.group, topic, queue_id, st.cursor, want, MAX_BYTES, filter);
+                match r.status {
+                    GetMessageStatus::Found => {
+                        for (rec, off) in r.messages.into_iter().zip(r.queue_offsets) {
+                            let (phy, reconsume) = match RecordView::parse(&rec, false) {
+                                Ok(v) => (v.physical_offset, v.reconsume_times),
+                                Err(_) => continue,
+                            };
+                            let e = Entry { gen, deadline, attempt: reconsume.max(0) + 1, phy };
+                            st.set(off, e);
+                            entries.push(rec_of(off, &e));
+                            out.push(self.popped(
+                                rec,
+                                kind,
+                                queue_id,
+                                off,
+                                &e,
+                                now,
+                                req.invisible_ms,
+                            ));
+                        }
+                        st.cursor = st.cursor.max(r.next_begin_offset);
+                    }
+                    GetMessageStatus::NoMatchedMessage
+                    | GetMessageStatus::MessageWasRemoving
+                    | GetMessageStatus::OffsetFoundNull
+                    | GetMessageStatus::OffsetTooSmall => {
+                        st.cursor = st.cursor.max(r.next_begin_offset);
+                    }
+                    GetMessageStatus::OffsetOverflowBadly => {
+                        // The queue was truncated or recreated below the cursor.
+                        st.cursor = r.next_begin_offset;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if !entries.is_empty() || st.committed() != st.reported {
+            Record::Pop { id: st.id, cursor: st.cursor, entries }.encode(journal);
+        }
+        report(b, &mut st);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn popped(
+        &self,
+        record: Bytes,
+        kind: TopicKind,
+        queue_id: i32,
+        offset: i64,
+        e: &Entry,
+        now: i64,
+        invisible_ms: i64,
+    ) -> Popped {
+        Popped {
+            record,
+            attempt: e.attempt,
+            handle: ReceiptHandle {
+                gen: e.gen,
+                pop_time: now,
+                invisible_time: invisible_ms,
+                kind,
+                broker_name: self.broker_name.clone(),
+                queue_id,
+                queue_offset: offset,
+                commit_log_offset: e.phy,
+            },
+        }
+    }
+
+    fn handle_state(
+        &self,
+        group: &str,
+        topic: &str,
+        h: &ReceiptHandle,
+    ) -> Result<Arc<Mutex<QueueState>>, HandleError> {
+        let t = match h.kind {
+            TopicKind::Normal => topic.to_string(),
+            TopicKind::Retry => retry_topic(group, topic),
+        };
+        self.find(group, &t, h.queue_id).ok_or(HandleError::Invalid("no such queue in flight"))
+    }
+
+    /// Ack messages of `topic` (handles of a retry-topic pop name the original topic).
+    /// One journal write for the batch; per-handle results.
+    pub fn ack(
+        &self,
+        b: &Broker,
+        group: &str,
+        topic: &str,
+        handles: &[ReceiptHandle],
+    ) -> Vec<Result<(), HandleError>> {
+        let now = now_millis();
+        let mut journal = Vec::new();
+        let mut out = Vec::with_capacity(handles.len());
+        for h in handles {
+            let r = self.handle_state(group, topic, h).and_then(|st| {
+                let mut st = st.lock();
+                check_handle(st.inflight.get(&h.queue_offset).copied(), h, now)?;
+                st.remove(h.queue_offset);
+                Record::Ack { id: st.id, offset: h.queue_offset }.encode(&mut journal);
+                let fifo_unblocked = st.fifo && st.inflight.is_empty();
+                report(b, &mut st);
+                if fifo_unblocked {
+                    self.wake.wake(topic);
+                }
+                Ok(())
+            });
+            out.push(r);
+        }
+        if let Err(e) = self.append(&journal) {
+            return handles.iter().map(|_| Err(e.clone())).collect();
+        }
+        out
+    }
+
+    /// Set a new invisible time (from now) for a message; returns its new handle. The old one
+    /// stops working: a handle is valid only while its pop time + invisible time is the entry's
+    /// deadline. The generation stays (Java's remoting clients rebuild the new handle from the
+    /// old one's first field and the answer's pop and invisible times).
+    pub fn change_invisible(
+        &self,
+        group: &str,
+        topic: &str,
+        h: &ReceiptHandle,
+        invisible_ms: i64,
+    ) -> Result<ReceiptHandle, HandleError> {
+        let now = now_millis();
+        let st = self.handle_state(group, topic, h)?;
+        let mut journal = Vec::new();
+        let nh = {
+            let mut st = st.lock();
+            let mut e = check_handle(st.inflight.get(&h.queue_offset).copied(), h, now)?;
+            e.deadline = now.saturating_add(invisible_ms);
+            st.set(h.queue_offset, e);
+            Record::Change { id: st.id, offset: h.queue_offset, gen: e.gen, deadline: e.deadline }
+                .encode(&mut journal);
+            ReceiptHandle { gen: e.gen, pop_time: now, invisible_time: invisible_ms, ..h.clone() }
+        };
+        self.append(&journal)?;
+        Ok(nh)
+    }
+
+    /// Check a handle and return the record it names (for a forward to the DLQ).
+    pub fn peek(
+        &self,
+        b: &Broker,
+        group: &str,
+        topic: &str,
+        h: &ReceiptHandle,
+    ) -> Result<(Bytes, i32), HandleError> {
+        let st = self.handle_state(group, topic, h)?;
+        let st = st.lock();
+        let e = check_handle(st.inflight.get(&h.queue_offset).copied(), h, now_millis())?;
+        b.store
+            .look_message_by_offset(e.phy)
+            .map(|r| (r, e.attempt))
+            .ok_or(HandleError::Invalid("message no longer stored"))
+    }
+
+    /// Reset a group's cursor on (topic, queue) (offset reset by the admin).
+    pub fn reset(&self, b: &Broker, group: &str, topic: &str, queue_id: i32, offset: i64) {
+        let Some(st) = self.find(group, topic, queue_id) else { return };
+        let mut journal = Vec::new();
+        {
+            let mut st = st.lock();
+            let r = Record::Reset { id: st.id, cursor: offset };
+            st.apply(&r);
+            r.encode(&mut journal);
+            report(b, &mut st);
+        }
+        let _ = self.append(&journal);
+    }
+
+    /// In-flight count and retry backlog of a group.
+    pub fn group_stats(&self, b: &Broker, group: &str) -> GroupPopStats {
+        let mut s = GroupPopStats::default();
+        for q in self.queues.iter().filter(|q| q.key().group == group) {
+            let st = q.lock();
+            s.inflight += st.inflight.len();
+            if st.topic.starts_with(system_topics::RETRY_PREFIX) {
+                let max = b.store.get_max_offset_in_queue(&st.topic, st.queue_id);
+                s.retry_backlog += (max - st.committed()).max(0);
+            }
+        }
+        s
+    }
+
+    /// Groups with POP state.
+    pub fn groups(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.queues.iter().map(|q| q.key().group.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Every queue state (for revive and snapshots).
+    pub(crate) fn all(&self) -> Vec<Arc<Mutex<QueueState>>> {
+        self.queues.iter().map(|q| q.value().clone()).collect()
+    }
+
+    /// `fdatasync` the journal.
+    pub fn sync(&self) {
+        if let Err(e) = self.journal.lock().sync() {
+            tracing::warn!(error = %e, "syncing the pop journal failed");
+        }
+    }
+
+    /// Rotate the journal and write a snapshot when the journal is above `max_bytes`.
+    pub fn compact_if_above(&self, max_bytes: u64) {
+        let (dir, seq) = {
+            let mut j = self.journal.lock();
+            if j.len() < max_bytes {
+                return;
+            }
+            match j.rotate() {
+                Ok(seq) => (j.dir().to_path_buf(), seq),
+                Err(e) => {
+                    tracing::warn!(error = %e, "rotating the pop journal failed");
+                    return;
+                }
+            }
+        };
+        let mut buf = Vec::new();
+        for st in self.all() {
+            st.lock().snapshot(&mut buf);
+        }
+        match journal::write_snapshot(&dir, seq, &buf) {
+            Ok(()) => tracing::info!(seq, bytes = buf.len(), "pop state snapshot written"),
+            Err(e) => tracing::warn!(error = %e, "writing the pop snapshot failed"),
+        }
+    }
+}
+
+/// The in-flight entry a handle names, if the handle is its current one and not expired.
+fn check_handle(e: Option<Entry>, h: &ReceiptHandle, now: i64) -> Result<Entry, HandleError> {
+    let e = e.ok_or(HandleError::Invalid("not in flight (acked or redelivered)"))?;
+    if e.gen != h.gen || e.deadline != h.deadline() {
+        return Err(HandleError::Invalid("superseded by a newer receipt handle"));
+    }
+    if e.deadline < now {
+        return Err(HandleError::Expired);
+    }
+    Ok(e)
+}
+
+fn rec_of(offset: i64, e: &Entry) -> EntryRec {
+    EntryRec { offset, gen: e.gen, deadline: e.deadline, attempt: e.attempt, phy: e.phy }
+}
+
+/// Hand the committed offset to the offset table when it moved.
+pub(crate) fn report(b: &Broker, st: &mut QueueState) {
+    let c = st.committed();
+    if c != st.reported {
+        b.offsets.commit(&st.group, &st.topic, st.queue_id, c);
+        st.reported = c;
+    }
+}
+
+/// Where a group that never consumed a queue starts: its committed offset if it has one; else
+/// the head when the queue still starts at 0 (as QUERY_CONSUMER_OFFSET answers), else the end
+/// (Apache pops with init mode MAX). Retry topics always from their head.
+fn initial_cursor(b: &Broker, group: &str, topic: &str, queue_id: i32) -> i64 {
+    if let Some(o) = b.offsets.query(group, topic, queue_id) {
+        return o;
+    }
+    let min = b.store.get_min_offset_in_queue(topic, queue_id);
+    if min <= 0 || topic.starts_with(system_topics::RETRY_PREFIX) {
+        return min.max(0);
+    }
+    b.store.get_max_offset_in_queue(topic, queue_id)
+}

@@ -1,0 +1,272 @@
+//! The gRPC endpoint in-process: routes across two brokers (a client given either endpoint
+//! reaches every topic, each queue naming its own broker's endpoint), and bad or unsupported
+//! requests answered with the proper `Code` (or gRPC status), never a hang.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{start, test_config, ConfigKeys, TestBroker, T};
+use futures::StreamExt;
+use mq_grpc_proto::v2::{
+    receive_message_response::Content, settings::PubSub, telemetry_command::Command,
+    AckMessageEntry, AckMessageRequest, ChangeInvisibleDurationRequest, Code,
+    EndTransactionRequest, FilterExpression, FilterType, Message, MessageQueue, PullMessageRequest,
+    QueryRouteRequest, ReceiveMessageRequest, Resource, SendMessageRequest, Settings,
+    SystemProperties, TelemetryCommand,
+};
+use mq_grpc_proto::MessagingServiceClient;
+use mq_namesrv::{NamesrvConfig, NamesrvController};
+use mq_test_support::free_port;
+use tonic::transport::Channel;
+
+fn res(name: &str) -> Option<Resource> {
+    Some(Resource { resource_namespace: String::new(), name: name.into() })
+}
+
+fn req<T>(m: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(m);
+    r.metadata_mut().insert("x-mq-client-id", "grpc-endpoint-test".parse().unwrap());
+    r.set_timeout(Duration::from_secs(10));
+    r
+}
+
+async fn client(port: u16) -> MessagingServiceClient<Channel> {
+    MessagingServiceClient::connect(format!("http://127.0.0.1:{port}")).await.unwrap()
+}
+
+async fn broker(dir: &std::path::Path, name: &str, ns: &str) -> (TestBroker, u16) {
+    let port = free_port();
+    let mut cfg = test_config(dir);
+    for (k, v) in [
+        ("brokerName", name.to_string()),
+        ("namesrvAddr", ns.to_string()),
+        ("grpcServerPort", port.to_string()),
+    ] {
+        cfg.apply(k, &v).unwrap();
+    }
+    (start(cfg).await, port)
+}
+
+/// (broker name, endpoint port) of every queue in a route answer.
+async fn route_of(c: &mut MessagingServiceClient<Channel>, topic: &str) -> Vec<(String, i32)> {
+    let r = c
+        .query_route(req(QueryRouteRequest { topic: res(topic), endpoints: None }))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut v: Vec<(String, i32)> = r
+        .message_queues
+        .iter()
+        .map(|q| {
+            let b = q.broker.as_ref().unwrap();
+            (b.name.clone(), b.endpoints.as_ref().unwrap().addresses[0].port)
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_name_each_brokers_own_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = NamesrvController::start(NamesrvConfig {
+        bind_address: "127.0.0.1".into(),
+        listen_port: 0,
+        kv_config_path: dir.path().join("kv.json"),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let ns_addr = ns.local_addr().to_string();
+    let (a, pa) = broker(&dir.path().join("a"), "broker-a", &ns_addr).await;
+    let (b, pb) = broker(&dir.path().join("b"), "broker-b", &ns_addr).await;
+    a.create_topic("OnlyA", 2).await;
+    b.create_topic("OnlyB", 2).await;
+    a.create_topic("Both", 2).await;
+    b.create_topic("Both", 2).await;
+    let ca = client(pa).await;
+    let cb = client(pb).await;
+    let a_name = ("broker-a".to_string(), pa as i32);
+    let b_name = ("broker-b".to_string(), pb as i32);
+    // Asked through broker-a, a topic of broker-b points at broker-b's own endpoint.
+    for (c, topic, want) in [
+        (&ca, "OnlyB", vec![b_name.clone()]),
+        (&cb, "OnlyA", vec![a_name.clone()]),
+        (&ca, "Both", vec![a_name.clone(), b_name.clone()]),
+    ] {
+        // The route reaches the name server with the brokers' registrations: poll (bounded).
+        let mut c = c.clone();
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            got = route_of(&mut c, topic).await;
+            if got == want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(got, want, "route of {topic}");
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+    ns.shutdown().await;
+}
+
+fn code<T: HasStatus>(r: &T) -> i32 {
+    r.code()
+}
+
+trait HasStatus {
+    fn code(&self) -> i32;
+}
+macro_rules! has_status {
+    ($($t:ty),*) => {$(impl HasStatus for $t {
+        fn code(&self) -> i32 { self.status.as_ref().map(|s| s.code).unwrap_or(-1) }
+    })*};
+}
+has_status!(
+    mq_grpc_proto::v2::SendMessageResponse,
+    mq_grpc_proto::v2::QueryRouteResponse,
+    mq_grpc_proto::v2::AckMessageResponse,
+    mq_grpc_proto::v2::ChangeInvisibleDurationResponse,
+    mq_grpc_proto::v2::EndTransactionResponse
+);
+
+fn message(topic: &str, id: &str, body: &[u8]) -> Message {
+    Message {
+        topic: res(topic),
+        user_properties: Default::default(),
+        system_properties: Some(SystemProperties { message_id: id.into(), ..Default::default() }),
+        body: body.to_vec().into(),
+    }
+}
+
+/// Status of a ReceiveMessage stream (the first element), checking the stream ends.
+async fn receive_status(c: &mut MessagingServiceClient<Channel>, r: ReceiveMessageRequest) -> i32 {
+    let mut s = c.receive_message(req(r)).await.unwrap().into_inner();
+    let mut first = None;
+    while let Some(item) = tokio::time::timeout(T, s.message()).await.expect("stream ends").unwrap()
+    {
+        if let (None, Some(Content::Status(st))) = (&first, item.content) {
+            first = Some(st.code);
+        }
+    }
+    first.expect("a status element")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_their_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut cfg = test_config(dir.path());
+    cfg.apply("grpcServerPort", &port.to_string()).unwrap();
+    let b = start(cfg).await;
+    b.create_topic("Good", 2).await;
+    let mut c = client(port).await;
+
+    // No client id.
+    let r = c.send_message(SendMessageRequest { messages: vec![message("Good", "i1", b"x")] });
+    assert_eq!(code(&r.await.unwrap().into_inner()), Code::ClientIdRequired as i32);
+    // Send validation.
+    for (m, want) in [
+        (message("Good", "i1", b""), Code::MessageBodyEmpty),
+        (message("Good", " ", b"x"), Code::IllegalMessageId),
+        (message("bad topic!", "i1", b"x"), Code::IllegalTopic),
+        (message("NoSuchTopic", "i1", b"x"), Code::TopicNotFound),
+    ] {
+        let r = c.send_message(req(SendMessageRequest { messages: vec![m] })).await.unwrap();
+        assert_eq!(code(r.get_ref()), want as i32, "{:?}", r.get_ref());
+    }
+    let r = c.query_route(req(QueryRouteRequest { topic: res("NoSuchTopic"), endpoints: None }));
+    assert_eq!(code(&r.await.unwrap().into_inner()), Code::TopicNotFound as i32);
+    // Handles.
+    let entries = vec![AckMessageEntry {
+        message_id: "m".into(),
+        receipt_handle: "not a handle".into(),
+        lite_topic: None,
+    }];
+    let r = c.ack_message(req(AckMessageRequest { group: res("G"), topic: res("Good"), entries }));
+    assert_eq!(code(&r.await.unwrap().into_inner()), Code::InvalidReceiptHandle as i32);
+    let r = c.change_invisible_duration(req(ChangeInvisibleDurationRequest {
+        group: res("G"),
+        topic: res("Good"),
+        receipt_handle: "1 2 3 0 0 b 0 0 0".into(),
+        invisible_duration: Some(mq_grpc_proto::Duration { seconds: 13 * 3600, nanos: 0 }),
+        ..Default::default()
+    }));
+    assert_eq!(code(&r.await.unwrap().into_inner()), Code::IllegalInvisibleTime as i32);
+    let r = c.end_transaction(req(EndTransactionRequest {
+        topic: res("Good"),
+        message_id: "nope".into(),
+        transaction_id: "nope".into(),
+        resolution: 1,
+        source: 1,
+        trace_context: String::new(),
+    }));
+    assert_eq!(code(&r.await.unwrap().into_inner()), Code::InvalidTransactionId as i32);
+    // Receive validation: a status, then the stream ends.
+    let base = ReceiveMessageRequest {
+        group: res("G"),
+        message_queue: Some(MessageQueue { topic: res("Good"), id: -1, ..Default::default() }),
+        filter_expression: Some(FilterExpression {
+            r#type: FilterType::Tag as i32,
+            expression: "*".into(),
+        }),
+        batch_size: 8,
+        invisible_duration: Some(mq_grpc_proto::Duration { seconds: 1, nanos: 0 }),
+        auto_renew: false,
+        long_polling_timeout: Some(mq_grpc_proto::Duration { seconds: 5, nanos: 0 }),
+        attempt_id: None,
+    };
+    assert_eq!(receive_status(&mut c, base.clone()).await, Code::IllegalInvisibleTime as i32);
+    let mut sql = base.clone();
+    sql.invisible_duration = Some(mq_grpc_proto::Duration { seconds: 30, nanos: 0 });
+    sql.filter_expression =
+        Some(FilterExpression { r#type: FilterType::Sql as i32, expression: "a > 1".into() });
+    assert_eq!(receive_status(&mut c, sql).await, Code::IllegalFilterExpression as i32);
+    let mut empty = base.clone();
+    empty.invisible_duration = Some(mq_grpc_proto::Duration { seconds: 30, nanos: 0 });
+    assert_eq!(receive_status(&mut c, empty).await, Code::MessageNotFound as i32);
+    // Not served: the gRPC status says so.
+    let r = c.pull_message(req(PullMessageRequest::default())).await;
+    assert_eq!(r.err().map(|s| s.code()), Some(tonic::Code::Unimplemented));
+    // Settings with neither publishing nor subscription fail the Telemetry stream.
+    let bad =
+        TelemetryCommand { status: None, command: Some(Command::Settings(Settings::default())) };
+    let mut t = c.telemetry(req(futures::stream::iter(vec![bad]))).await.unwrap().into_inner();
+    let e = tokio::time::timeout(T, t.next()).await.expect("answer").expect("an item");
+    assert_eq!(e.err().map(|s| s.code()), Some(tonic::Code::InvalidArgument));
+    // A good Settings is answered OK with the server's values.
+    let good = TelemetryCommand {
+        status: None,
+        command: Some(Command::Settings(Settings {
+            client_type: Some(1),
+            pub_sub: Some(PubSub::Publishing(mq_grpc_proto::v2::Publishing {
+                topics: vec![res("Good").unwrap()],
+                max_body_size: 0,
+                validate_message_type: false,
+            })),
+            ..Default::default()
+        })),
+    };
+    let mut t = c.telemetry(req(futures::stream::iter(vec![good]))).await.unwrap().into_inner();
+    let answer = tokio::time::timeout(T, t.next()).await.expect("answer").unwrap().unwrap();
+    assert_eq!(answer.status.unwrap().code, Code::Ok as i32);
+    match answer.command {
+        Some(Command::Settings(s)) => match s.pub_sub {
+            Some(PubSub::Publishing(p)) => {
+                assert_eq!(p.max_body_size, 4 * 1024 * 1024);
+                assert!(p.validate_message_type);
+                assert!(s.backoff_policy.is_some());
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    // The endpoint still answers after all that.
+    let r =
+        c.send_message(req(SendMessageRequest { messages: vec![message("Good", "ok1", b"x")] }));
+    assert_eq!(code(&r.await.unwrap().into_inner()), Code::Ok as i32);
+    b.shutdown().await;
+}

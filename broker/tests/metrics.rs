@@ -1,0 +1,150 @@
+//! The Prometheus endpoint (`metricsExporterType=PROM`): RocketMQ 5 names and labels, values
+//! that follow what the broker did (sends, pulls, commits), node labels, and nothing at all
+//! when metrics are off.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mq_common::probe::{http_get, sample, sum};
+use mq_common::protocol::codes::request as rq;
+use mq_common::protocol::header::UpdateConsumerOffsetRequestHeader;
+use mq_common::protocol::RemotingCommand;
+
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    let a = addr.to_string();
+    tokio::task::spawn_blocking(move || {
+        let (status, body) = http_get(&a, "/metrics", Duration::from_secs(10)).expect("scrape");
+        assert_eq!(status, 200, "{body}");
+        body
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_follow_sends_pulls_and_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path());
+    cfg.apply("metricsExporterType", "PROM").unwrap();
+    cfg.apply("metricsPromExporterPort", "0").unwrap();
+    let b = start(cfg).await;
+    let maddr = b.ctl.metrics_addr().expect("metrics endpoint");
+    b.create_topic("MetricsT", 2).await;
+
+    for i in 0..5 {
+        let r = b
+            .call(send_v2(&send_header("MetricsT", 0, "TagA", &format!("k{i}")), &[7u8; 100]))
+            .await;
+        assert_eq!(r.code, 0, "{:?}", r.remark);
+    }
+    let r = b.call(pull_req("MG", "MetricsT", 0, 0, Some("*"), None)).await;
+    assert_eq!(decode_msgs(&r.body).len(), 5);
+    let u = UpdateConsumerOffsetRequestHeader {
+        consumer_group: "MG".into(),
+        topic: "MetricsT".into(),
+        queue_id: 0,
+        commit_offset: 2,
+    };
+    let r = b.call(RemotingCommand::request_with_header(rq::UPDATE_CONSUMER_OFFSET, &u)).await;
+    assert_eq!(r.code, 0);
+
+    let text = scrape(maddr).await;
+    let t = [("topic", "MetricsT")];
+    let node = [("cluster", "DefaultCluster"), ("node_type", "broker"), ("node_id", "broker-test")];
+    assert_eq!(sample(&text, "rocketmq_messages_in_total", &node), Some(5.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "rocketmq_messages_in_total",
+            &[("topic", "MetricsT"), ("message_type", "Normal"), ("is_system", "false")]
+        ),
+        Some(5.0)
+    );
+    assert_eq!(sample(&text, "rocketmq_throughput_in_total", &t), Some(500.0));
+    assert_eq!(sample(&text, "rocketmq_message_size_count", &t), Some(5.0));
+    assert_eq!(
+        sample(&text, "rocketmq_message_size_bucket", &[("topic", "MetricsT"), ("le", "1024.0")]),
+        Some(5.0)
+    );
+    let out = [("topic", "MetricsT"), ("consumer_group", "MG"), ("is_retry", "false")];
+    assert_eq!(sample(&text, "rocketmq_messages_out_total", &out), Some(5.0));
+    assert!(sample(&text, "rocketmq_throughput_out_total", &out).unwrap() > 500.0);
+    // Committed 2 of 5; pulled all 5: lag 3, all 3 in flight, none ready.
+    assert_eq!(sample(&text, "rocketmq_consumer_lag_messages", &out), Some(3.0));
+    assert_eq!(sample(&text, "rocketmq_consumer_inflight_messages", &out), Some(3.0));
+    assert_eq!(sample(&text, "rocketmq_consumer_ready_messages", &out), Some(0.0));
+    assert!(sample(&text, "rocketmq_consumer_lag_latency", &out).unwrap() >= 0.0);
+    // SEND_MESSAGE_V2 (310) answered SUCCESS five times.
+    let rpc = [("request_code", "310"), ("response_code", "0"), ("protocol_type", "remoting")];
+    assert_eq!(sample(&text, "rocketmq_rpc_latency_count", &rpc), Some(5.0));
+    assert_eq!(
+        sample(&text, "rocketmq_rpc_latency_bucket", &[("request_code", "310"), ("le", "+Inf")]),
+        Some(5.0)
+    );
+    let topics = b.ctl.broker().topics.names().len() as f64;
+    assert_eq!(sample(&text, "rocketmq_topic_number", &[]), Some(topics));
+    assert_eq!(sample(&text, "rocketmq_broker_permission", &[]), Some(6.0));
+    assert!(sample(&text, "rmq_remoting_connections", &[]).unwrap() >= 1.0);
+    assert!(sample(&text, "rocketmq_storage_size", &[]).unwrap() > 0.0);
+    assert!(sample(&text, "rocketmq_storage_message_reserve_time", &[]).unwrap() >= 0.0);
+    assert_eq!(sample(&text, "rmq_broker_info", &[("role", "ASYNC_MASTER")]), Some(1.0));
+    assert_eq!(sum(&text, "rocketmq_send_to_dlq_messages_total", &[]), 0.0);
+    assert!(text.ends_with("# EOF\n"), "OpenMetrics text ends with # EOF");
+    // Bounded labels: a bogus request code is folded into `other`.
+    let r = b.call(RemotingCommand::request(55_555)).await;
+    assert_ne!(r.code, 0);
+    let text = scrape(maddr).await;
+    assert_eq!(
+        sample(&text, "rocketmq_rpc_latency_count", &[("request_code", "other")]),
+        Some(1.0)
+    );
+    assert!(!text.contains("55555"));
+
+    // Deleting the topic drops its series.
+    let h = mq_common::protocol::header::TopicRequestHeader { topic: "MetricsT".into() };
+    let r = b.call(RemotingCommand::request_with_header(rq::DELETE_TOPIC_IN_BROKER, &h)).await;
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    let text = scrape(maddr).await;
+    assert_eq!(sample(&text, "rocketmq_messages_in_total", &t), None);
+    assert_eq!(sample(&text, "rocketmq_messages_out_total", &t), None);
+
+    let a = maddr.to_string();
+    let health =
+        tokio::task::spawn_blocking(move || http_get(&a, "/health", Duration::from_secs(5)))
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(health, (200, "ok".to_string()));
+    b.shutdown().await;
+    // The endpoint goes away with the broker.
+    assert!(tokio::task::spawn_blocking(move || http_get(
+        &maddr.to_string(),
+        "/metrics",
+        Duration::from_secs(2)
+    ))
+    .await
+    .unwrap()
+    .is_err());
+}
+
+#[tokio::test]
+async fn metrics_are_off_by_default_and_a_busy_port_stops_the_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(test_config(dir.path())).await;
+    assert!(b.ctl.metrics_addr().is_none());
+    b.shutdown().await;
+
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(dir.path());
+    cfg.apply("metricsExporterType", "PROM").unwrap();
+    cfg.apply("metricsPromExporterPort", &busy.local_addr().unwrap().port().to_string()).unwrap();
+    let err = match mq_broker::BrokerController::start(cfg).await {
+        Ok(_) => panic!("started on a busy metrics port"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("metricsPromExporterPort"), "{err}");
+    assert!(mq_broker::BrokerConfig::default().apply("metricsExporterType", "GRAPHITE").is_err());
+}

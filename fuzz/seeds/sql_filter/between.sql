@@ -1,0 +1,1 @@
+a BETWEEN 10 AND 29 AND TAGS = 'TagA'

@@ -1,0 +1,1 @@
+NOT (a = 1) OR a = b AND TRUE = FALSE

@@ -1,0 +1,1 @@
+(a > 1.5e3 OR b IN ('x', 'y''z')) AND NOT c IS NULL

@@ -1,0 +1,1 @@
+TAGS NOT STARTSWITH 'tmp' /* c */ AND a <> -5L -- x
