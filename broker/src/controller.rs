@@ -82,6 +82,26 @@ impl BrokerController {
         crate::ha::master_guard::check(&cfg).await.map_err(|e| anyhow::anyhow!(e))?;
         let store_ip = cfg.broker_ip1;
         std::fs::create_dir_all(cfg.store.store_path_root_dir.join("config"))?;
+        cfg.security.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let shutdown = CancellationToken::new();
+        let acl = mq_common::acl::server_validator(
+            &cfg.security,
+            cfg.config_file.as_deref(),
+            mq_common::acl::Role::Broker,
+            &cfg.msg_trace_topic_name,
+            shutdown.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("aclEnable=true but {e}"))?;
+        let tls = mq_common::remoting::TlsServer::from_config(&cfg.security, shutdown.clone())
+            .map_err(|e| anyhow::anyhow!("TLS: {e}"))?;
+        let server_config = ServerConfig { acl, tls, ..ServerConfig::default() };
+        // Requests to name servers are signed when accessKey/secretKey are set, and go over
+        // TLS with tlsEnable.
+        let client_config = ClientConfig {
+            credentials: cfg.security.credentials(),
+            tls: outbound_tls(&cfg)?,
+            ..ClientConfig::default()
+        };
 
         let ha_listener = TcpListener::bind((host.as_str(), ha_port)).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {host}:{ha_port} (haListenPort): {e}")
@@ -131,7 +151,7 @@ impl BrokerController {
             store_host: SocketAddr::new(store_ip, cfg.listen_port),
             perm: AtomicI32::new(cfg.broker_permission.0),
             boot_timestamp: now_millis(),
-            client: RemotingClient::new(ClientConfig::default()),
+            client: RemotingClient::new(client_config),
             shutdown,
             ha,
             live_cfg: RwLock::new(cfg.clone()),
@@ -155,10 +175,9 @@ impl BrokerController {
 
         let metrics = start_metrics(&broker, &host).await?;
         let handler = Arc::new(BrokerHandler { broker: broker.clone() });
-        let mut servers =
-            vec![RemotingServer::start(main, handler.clone(), ServerConfig::default())];
+        let mut servers = vec![RemotingServer::start(main, handler.clone(), server_config.clone())];
         if let Some(f) = fast {
-            servers.push(RemotingServer::start(f, handler, ServerConfig::default()));
+            servers.push(RemotingServer::start(f, handler, server_config));
         }
 
         let mut tasks = broker.ha.start(ha_listener);
@@ -257,6 +276,17 @@ impl BrokerController {
         b.client.close_all();
         tracing::info!(broker = %b.cfg.broker_name, "broker shut down");
     }
+}
+
+/// The broker's own outgoing TLS (`tlsEnable`, trusting `tlsTrustCertPath`).
+fn outbound_tls(cfg: &BrokerConfig) -> anyhow::Result<Option<mq_common::remoting::TlsClient>> {
+    if !cfg.security.tls_enable {
+        return Ok(None);
+    }
+    let ca = cfg.security.tls_trust_cert_path.as_deref().ok_or_else(|| {
+        anyhow::anyhow!("tlsEnable=true needs tlsTrustCertPath (the CA of the name servers)")
+    })?;
+    Ok(Some(mq_common::remoting::TlsClient::from_ca_file(ca).map_err(|e| anyhow::anyhow!(e))?))
 }
 
 /// Start the Prometheus endpoint when `metricsExporterType=PROM`. A port that cannot be bound

@@ -173,6 +173,9 @@ pub struct BrokerConfig {
     pub ha: HaConfig,
     /// The file given with `-c` (not a key): UPDATE_BROKER_CONFIG rewrites it, as Java does.
     pub config_file: Option<std::path::PathBuf>,
+    /// Access control and TLS (`aclEnable`, `aclFilePath`, `accessKey`/`secretKey` for the
+    /// broker's own requests to name servers, `tlsMode`, ...), shared with the name server.
+    pub security: mq_common::config::SecurityConfig,
 }
 
 fn local_ip() -> IpAddr {
@@ -241,6 +244,7 @@ impl Default for BrokerConfig {
             store: StoreConfig::default(),
             ha: HaConfig::default(),
             config_file: None,
+            security: Default::default(),
         }
     }
 }
@@ -299,7 +303,8 @@ mq_common::config_keys!(BrokerConfig {
     ha.metadata_sync_interval: "haMetadataSyncInterval";
 }
 nested: store;
-inert: "aclEnable", "offsetCheckInSlave", "filterSupportRetry", "sendMessageThreadPoolNums",
+nested: security;
+inert: "offsetCheckInSlave", "filterSupportRetry", "sendMessageThreadPoolNums",
     "pullMessageThreadPoolNums", "useEpollNativeSelector", "compressedRegister",
     "forceRegister", "waitTimeMillsInSendQueue", "enableDLegerCommitLog";
 );
@@ -365,6 +370,7 @@ mod tests {
         assert_eq!(c.delay_levels_ms(), vec![1000, 2000]);
         assert!(c.apply("messageDelayLevel", "1x").is_err());
         assert_eq!(c.apply("aclEnable", "true"), Ok(true));
+        assert!(c.security.acl_enable);
         assert_eq!(c.apply("transientStorePoolEnable", "true"), Ok(true));
     }
 

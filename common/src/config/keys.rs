@@ -210,7 +210,7 @@ macro_rules! config_keys {
     ($ty:ty {
         $( $($field:ident).+ : $key:literal $(| $alias:literal)* $(, $flag:ident)* ; )*
     }
-    $(nested: $($nested:ident).+ ;)?
+    $(nested: $($nested:ident).+ ;)*
     $(inert: $($inert:literal),+ $(,)? ;)?
     ) => {
         const _: () = { $( $( $crate::config_keys!(@flag $flag); )* )* };
@@ -224,7 +224,14 @@ macro_rules! config_keys {
                         }
                     )*
                     $( $($inert)|+ => Ok(true), )?
-                    _ => $crate::config_keys!(@nested_apply self key value $($($nested).+)?),
+                    _ => {
+                        $(
+                            if $crate::config::ConfigKeys::apply(&mut self.$($nested).+, key, value)? {
+                                return Ok(true);
+                            }
+                        )*
+                        Ok(false)
+                    }
                 }
             }
             fn entries(&self) -> ::std::vec::Vec<$crate::config::ConfigEntry> {
@@ -238,7 +245,7 @@ macro_rules! config_keys {
                         }
                     ),*
                 ];
-                $( v.extend($crate::config::ConfigKeys::entries(&self.$($nested).+)); )?
+                $( v.extend($crate::config::ConfigKeys::entries(&self.$($nested).+)); )*
                 v
             }
             fn key_effect(&self, key: &str) -> ::std::option::Option<$crate::config::KeyEffect> {
@@ -251,7 +258,14 @@ macro_rules! config_keys {
                         }),
                     )*
                     $( $($inert)|+ => Some($crate::config::KeyEffect::NoEffect), )?
-                    _ => $crate::config_keys!(@nested_effect self key $($($nested).+)?),
+                    _ => {
+                        $(
+                            if let Some(e) = $crate::config::ConfigKeys::key_effect(&self.$($nested).+, key) {
+                                return Some(e);
+                            }
+                        )*
+                        None
+                    }
                 }
             }
         }
@@ -265,14 +279,6 @@ macro_rules! config_keys {
     (@has important important $($rest:ident)*) => { true };
     (@has live live $($rest:ident)*) => { true };
     (@has $want:ident $other:ident $($rest:ident)*) => { $crate::config_keys!(@has $want $($rest)*) };
-    (@nested_apply $self:ident $key:ident $value:ident) => { Ok(false) };
-    (@nested_apply $self:ident $key:ident $value:ident $($nested:ident).+) => {
-        $crate::config::ConfigKeys::apply(&mut $self.$($nested).+, $key, $value)
-    };
-    (@nested_effect $self:ident $key:ident) => { None };
-    (@nested_effect $self:ident $key:ident $($nested:ident).+) => {
-        $crate::config::ConfigKeys::key_effect(&$self.$($nested).+, $key)
-    };
 }
 
 #[cfg(test)]

@@ -31,6 +31,8 @@ pub struct ConsumerSpec<'a> {
     pub pull_batch: i32,
     /// Handler concurrency.
     pub concurrency: usize,
+    /// ACL credentials.
+    pub auth: &'a crate::Auth,
 }
 
 /// Start a push consumer feeding `stats`: `hist` gets send→receipt, `hist2` store→receipt;
@@ -40,7 +42,14 @@ pub async fn consumer(
     stats: Arc<Stats>,
     last_arrival: Arc<AtomicI64>,
 ) -> anyhow::Result<PushConsumer> {
-    let c = PushConsumer::builder()
+    let mut b = PushConsumer::builder();
+    if let Some(c) = spec.auth.credentials() {
+        b = b.credentials(c.access_key, c.secret_key);
+    }
+    if let Some(ca) = &spec.auth.tls_ca {
+        b = b.tls_ca(ca)?;
+    }
+    let c = b
         .namesrv_addr(spec.namesrv)
         .group(spec.group.to_string())
         .subscribe_with(
@@ -96,6 +105,7 @@ pub async fn run(a: ConsumeArgs) -> anyhow::Result<()> {
     // Count from the start: a backlog drain is measured from the first pull.
     let spec = ConsumerSpec {
         namesrv: &a.common.namesrv,
+        auth: &a.common.auth,
         topic: &a.common.topic,
         expr: &a.expr,
         sql: a.sql.as_deref(),

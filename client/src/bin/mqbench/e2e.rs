@@ -20,6 +20,7 @@ pub async fn run(a: E2eArgs) -> anyhow::Result<()> {
     let group = a.consumer_group.clone().unwrap_or_else(|| consume::fresh_group("benchmark_e2e"));
     let spec = consume::ConsumerSpec {
         namesrv: &a.produce.common.namesrv,
+        auth: &a.produce.common.auth,
         topic: &a.produce.common.topic,
         expr: "*",
         sql: None,

@@ -48,12 +48,47 @@ enum Mode {
     Topics(TopicsArgs),
 }
 
+/// ACL credentials (ACL 1.0 signing of every request).
+#[derive(Args, Debug, Clone)]
+pub struct Auth {
+    /// Access key to sign requests with.
+    #[arg(long = "ak", env = "RMQ_ACCESS_KEY", requires = "secret_key")]
+    pub access_key: Option<String>,
+    /// Secret key.
+    #[arg(long = "sk", env = "RMQ_SECRET_KEY", hide_env_values = true, requires = "access_key")]
+    pub secret_key: Option<String>,
+    /// Connect with TLS, trusting this CA certificate file (PEM).
+    #[arg(long = "tls-ca", env = "RMQ_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
+}
+
+impl Auth {
+    /// TLS, if `--tls-ca` was given.
+    pub fn tls(&self) -> anyhow::Result<Option<mq_common::remoting::TlsClient>> {
+        self.tls_ca
+            .as_deref()
+            .map(mq_common::remoting::TlsClient::from_ca_file)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// The credentials, if both keys were given.
+    pub fn credentials(&self) -> Option<mq_common::acl::Credentials> {
+        mq_common::acl::Credentials::from_parts(
+            self.access_key.as_deref(),
+            self.secret_key.as_deref(),
+        )
+    }
+}
+
 /// Options shared by every mode.
 #[derive(Args, Debug, Clone)]
 pub struct Common {
     /// Name server address(es), `;`-separated.
     #[arg(short = 'n', long, env = "NAMESRV_ADDR", default_value = "127.0.0.1:9876")]
     pub namesrv: String,
+    #[command(flatten)]
+    pub auth: Auth,
     /// Topic.
     #[arg(short = 't', long, default_value = "BenchmarkTest")]
     pub topic: String,
@@ -161,6 +196,8 @@ pub struct TopicsArgs {
     /// Name server address(es), `;`-separated.
     #[arg(short = 'n', long, env = "NAMESRV_ADDR", default_value = "127.0.0.1:9876")]
     pub namesrv: String,
+    #[command(flatten)]
+    pub auth: Auth,
     /// Broker address (default: the first master registered with the name server).
     #[arg(short = 'b', long)]
     pub broker: Option<String>,

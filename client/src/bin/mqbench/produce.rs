@@ -15,7 +15,14 @@ use crate::ProduceArgs;
 
 /// Start a producer for the benchmark.
 pub async fn producer(a: &ProduceArgs) -> anyhow::Result<Producer> {
-    let p = Producer::builder()
+    let mut b = Producer::builder();
+    if let Some(c) = a.common.auth.credentials() {
+        b = b.credentials(c.access_key, c.secret_key);
+    }
+    if let Some(ca) = &a.common.auth.tls_ca {
+        b = b.tls_ca(ca)?;
+    }
+    let p = b
         .namesrv_addr(&a.common.namesrv)
         .group(a.group.clone())
         .compress_threshold(usize::MAX)
