@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{BrokerConfig, LiveSettings};
 use crate::consumer_manager::ConsumerManager;
+use crate::ha::HaService;
 use crate::lock_manager::LockManager;
 use crate::long_polling::PullHold;
 use crate::offset_manager::ConsumerOffsetManager;
@@ -34,6 +35,8 @@ pub struct Broker {
     pub live: LiveSettings,
     /// The message store.
     pub store: Arc<MessageStore>,
+    /// Master/slave replication (either side).
+    pub ha: Arc<HaService>,
     /// Topics.
     pub topics: TopicManager,
     /// Subscription groups.
@@ -75,9 +78,10 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Broker accepts writes.
+    /// `brokerPermission` allows writes (a slave's role refuses them separately, with
+    /// Java's SERVICE_NOT_AVAILABLE).
     pub fn writable(&self) -> bool {
-        self.perm.load(Ordering::Relaxed) & PERM_WRITE != 0 && !self.cfg.is_slave()
+        self.perm.load(Ordering::Relaxed) & PERM_WRITE != 0
     }
 
     /// Broker serves reads.

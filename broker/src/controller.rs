@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::consumer_manager::ConsumerManager;
+use crate::ha::HaService;
 use crate::lock_manager::LockManager;
 use crate::long_polling::PullHold;
 use crate::offset_manager::ConsumerOffsetManager;
@@ -71,11 +72,16 @@ impl BrokerController {
         } else {
             None
         };
+        // listenPort=0 (tests) picks a free HA port too; otherwise haListenPort defaults to
+        // listenPort + 1 (Java 5.1.1+: a configured value is honoured).
+        let ha_port = match (cfg.listen_port, cfg.ha_listen_port) {
+            (0, 0) => 0,
+            (_, 0) => main.local_addr()?.port().wrapping_add(1),
+            (_, p) => p,
+        };
         cfg.listen_port = main.local_addr()?.port();
-        if cfg.ha_listen_port == 0 {
-            cfg.ha_listen_port = cfg.listen_port.wrapping_add(1);
-        }
         cfg.validate().map_err(|e| anyhow::anyhow!("invalid broker config: {e}"))?;
+        crate::ha::master_guard::check(&cfg).await.map_err(|e| anyhow::anyhow!(e))?;
         let store_ip = cfg.broker_ip1;
         std::fs::create_dir_all(cfg.store.store_path_root_dir.join("config"))?;
         cfg.security.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -100,6 +106,11 @@ impl BrokerController {
             tls: outbound_tls(&cfg)?,
             ..ClientConfig::default()
         };
+
+        let ha_listener = TcpListener::bind((host.as_str(), ha_port)).await.map_err(|e| {
+            anyhow::anyhow!("cannot listen on {host}:{ha_port} (haListenPort): {e}")
+        })?;
+        cfg.ha_listen_port = ha_listener.local_addr()?.port();
         // The gRPC endpoint is optional: a port in use (several brokers on one host with the
         // default) leaves the broker up without it, as with the fast port.
         let grpc_listener = if cfg.grpc_server_port == 0 {
@@ -120,6 +131,9 @@ impl BrokerController {
         let store = open_store(&cfg)?;
         let timer = TimerService::open(&cfg.timer, &store, !cfg.is_slave())
             .map_err(|e| anyhow::anyhow!("cannot recover the timer state: {e}"))?;
+        // A slave's store is fed by replication only: every put path is refused there.
+        store.set_follower(cfg.is_slave());
+        let ha = Arc::new(HaService::new(&cfg, store.clone(), shutdown.clone()));
         let root = cfg.store.store_path_root_dir.clone();
         let pop = crate::pop::PopService::load(&root, &cfg.broker_name).map_err(|e| {
             anyhow::anyhow!("cannot open the POP state under {}/pop: {e}", root.display())
@@ -148,6 +162,7 @@ impl BrokerController {
             client: RemotingClient::new(client_config),
             connections: server_config.stats.clone(),
             shutdown,
+            ha,
             live_cfg: RwLock::new(cfg.clone()),
             live: crate::config::LiveSettings::new(&cfg),
             store,
@@ -185,12 +200,17 @@ impl BrokerController {
             None => None,
         };
         let revive_every = Duration::from_millis(broker.cfg.pop_revive_interval_mills.max(10));
-        let mut tasks = vec![
-            tokio::spawn(crate::pop::revive::run(broker.clone(), revive_every)),
-            tokio::spawn(schedule::run(broker.clone())),
-            tokio::spawn(periodic(broker.clone())),
-            tokio::spawn(transaction_checker::run(broker.clone())),
-        ];
+        let mut tasks = broker.ha.start(ha_listener);
+        tasks.push(tokio::spawn(periodic(broker.clone())));
+        // As in Java, only a master delivers delayed messages, revives POP messages and checks
+        // transactions (a slave's store refuses puts; it gets its metadata from the master).
+        if broker.cfg.is_slave() {
+            tasks.push(tokio::spawn(crate::ha::metadata_sync::run(broker.clone())));
+        } else {
+            tasks.push(tokio::spawn(crate::pop::revive::run(broker.clone(), revive_every)));
+            tasks.push(tokio::spawn(schedule::run(broker.clone())));
+            tasks.push(tokio::spawn(transaction_checker::run(broker.clone())));
+        }
         let writer_broker = broker.clone();
         tasks.push(tokio::spawn(json_file::run_writer(
             config_changed,

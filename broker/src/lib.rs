@@ -9,6 +9,7 @@ pub mod config;
 pub mod consumer_manager;
 pub mod controller;
 pub mod grpc;
+pub mod ha;
 pub mod json_file;
 pub mod lock_manager;
 pub mod long_polling;

@@ -12,7 +12,10 @@ use std::time::Duration;
 use mq_common::message::crc32_masked;
 use mq_common::protocol::body::{to_json, RegisterBrokerBody, PERM_READ, PERM_WRITE};
 use mq_common::protocol::codes::{request as rq, response};
-use mq_common::protocol::header::{RegisterBrokerRequestHeader, UnregisterBrokerRequestHeader};
+use mq_common::protocol::header::{
+    RegisterBrokerRequestHeader, RegisterBrokerResponseHeader, UnregisterBrokerRequestHeader,
+};
+use mq_common::protocol::CommandHeader;
 use mq_common::protocol::RemotingCommand;
 
 use crate::broker::Broker;
@@ -70,7 +73,15 @@ async fn register_one(b: &Broker, addr: &str, req: RemotingCommand) -> bool {
         result = b.client.invoke(addr, req, REGISTER_TIMEOUT).await;
     }
     match result {
-        Ok(r) if r.code == response::SUCCESS => true,
+        Ok(r) if r.code == response::SUCCESS => {
+            if b.cfg.is_slave() {
+                // §1.6: the answer names the live master of this brokerName.
+                let h = RegisterBrokerResponseHeader::read(&r.ext_fields).ok();
+                let (ha, master) = h.map(|h| (h.ha_server_addr, h.master_addr)).unwrap_or_default();
+                b.ha.set_master(ha, master);
+            }
+            true
+        }
         Ok(r) => {
             tracing::warn!(namesrv = %addr, code = r.code, remark = ?r.remark, "register broker refused");
             false

@@ -47,6 +47,18 @@ impl ConsumerOffsetManager {
         self.table.get(&key(topic, group)).and_then(|m| m.get(&queue_id).copied())
     }
 
+    /// A slave takes its master's offsets (metadata sync, Java's `putAll`: the master's
+    /// entries win, entries only the slave has stay). `json` is GET_ALL_CONSUMER_OFFSET's body.
+    pub fn follow_master(&self, json: &[u8]) -> Result<(), String> {
+        let text = std::str::from_utf8(json).map_err(|e| e.to_string())?;
+        let f: OffsetFile = lenient_json::from_str(text).map_err(|e| e.to_string())?;
+        for (k, v) in f.offset_table {
+            self.table.insert(k, v);
+        }
+        self.dirty.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Store an offset.
     pub fn commit(&self, group: &str, topic: &str, queue_id: i32, offset: i64) {
         self.table.entry(key(topic, group)).or_default().insert(queue_id, offset);

@@ -59,6 +59,16 @@ impl ScheduleService {
             .unwrap_or_default()
     }
 
+    /// A slave takes its master's delay offsets (metadata sync; Java writes the file
+    /// verbatim, we also keep the table in memory so a promoted slave resumes from them).
+    pub fn follow_master(&self, json: &[u8]) -> Result<(), String> {
+        let text = std::str::from_utf8(json).map_err(|e| e.to_string())?;
+        let f: DelayFile = lenient_json::from_str(text).map_err(|e| e.to_string())?;
+        *self.offsets.lock() = f.offset_table;
+        self.dirty.store(true, Ordering::Relaxed);
+        self.persist().map_err(|e| e.to_string())
+    }
+
     /// Persist if changed (blocking I/O).
     pub fn persist(&self) -> std::io::Result<()> {
         if self.dirty.swap(false, Ordering::Relaxed) {

@@ -103,6 +103,23 @@ impl SubscriptionGroupManager {
         r.then(|| self.bump())
     }
 
+    /// A slave follows its master's groups (metadata sync): replaced when the master's data
+    /// version differs. Returns whether anything changed.
+    pub fn follow_master(&self, w: SubscriptionGroupWrapper) -> bool {
+        if *self.version.lock() == w.data_version {
+            return false;
+        }
+        self.table.retain(|k, _| w.subscription_group_table.contains_key(k));
+        for (k, v) in w.subscription_group_table {
+            self.table.insert(k, v);
+        }
+        *self.version.lock() = w.data_version;
+        if let Err(e) = self.persist() {
+            tracing::error!(error = %e, "persisting subscriptionGroup.json failed");
+        }
+        true
+    }
+
     /// Snapshot wrapper.
     pub fn wrapper(&self) -> SubscriptionGroupWrapper {
         SubscriptionGroupWrapper {

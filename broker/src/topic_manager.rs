@@ -181,6 +181,25 @@ impl TopicManager {
         g
     }
 
+    /// A slave follows its master's table (metadata sync, replication-acl.md §1.7): when the
+    /// master's data version differs, the table is replaced by the master's, the version
+    /// copied and the file written. Returns whether anything changed.
+    pub fn follow_master(&self, w: TopicConfigSerializeWrapper) -> bool {
+        if *self.version.lock() == w.data_version {
+            return false;
+        }
+        self.table.retain(|k, _| w.topic_config_table.contains_key(k));
+        for (k, v) in w.topic_config_table {
+            self.table.insert(k, v);
+        }
+        *self.version.lock() = w.data_version;
+        if let Err(e) = self.persist() {
+            tracing::error!(error = %e, "persisting topics.json failed");
+        }
+        self.changed.notify_one();
+        true
+    }
+
     /// Snapshot as the register/GET_ALL_TOPIC_CONFIG wrapper.
     pub fn wrapper(&self) -> TopicConfigSerializeWrapper {
         let data_version = self.version.lock().clone();

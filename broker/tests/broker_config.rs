@@ -29,12 +29,14 @@ async fn update_classifies_keys_validates_everything_first_and_persists() {
     let b = start(test_config(dir.path())).await;
 
     let r = b
-        .call(update("fileReservedTime=1\nbrokerName=renamed\nslaveReadEnable=true\nnoSuchKey=1\n"))
+        .call(update(
+            "fileReservedTime=1\nbrokerName=renamed\noffsetCheckInSlave=true\nnoSuchKey=1\n",
+        ))
         .await;
     assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
     let remark = r.remark.unwrap();
     assert!(remark.contains("after a restart: brokerName"), "{remark}");
-    assert!(remark.contains("no effect in this broker: slaveReadEnable"), "{remark}");
+    assert!(remark.contains("no effect in this broker: offsetCheckInSlave"), "{remark}");
     assert!(remark.contains("unknown keys ignored: noSuchKey"), "{remark}");
     assert!(!remark.contains("fileReservedTime"), "live keys need no note: {remark}");
     assert_eq!(config_value(&b, "fileReservedTime").await.as_deref(), Some("1"));

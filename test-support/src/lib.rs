@@ -22,10 +22,13 @@
 //! ```
 //!
 //! Pieces: [`bins`] (locating and building the binaries), [`ports`] (free ports), [`proc`]
-//! (one child process), [`wait`] (bounded polling), [`stack`] (nameserver + brokers), [`tls`]
-//! (test certificates).
+//! (one child process), [`wait`] (bounded polling), [`stack`] (nameserver + brokers),
+//! [`cluster`] (several name servers and broker groups as separate hosts),
+//! [`fault_proxy`] (cutting and healing links) and [`tls`] (test certificates).
 
 pub mod bins;
+pub mod cluster;
+pub mod fault_proxy;
 pub mod hostile;
 pub mod ports;
 pub mod proc;

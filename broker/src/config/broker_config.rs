@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 
 use mq_common::config::ConfigValue;
 
+use crate::ha::HaConfig;
 use crate::store::StoreConfig;
 
 /// `brokerRole`.
@@ -152,6 +153,12 @@ pub struct BrokerConfig {
     pub pop_revive_interval_mills: u64,
     /// `storeType` (only `file`).
     pub store_type: StoreType,
+    /// `slaveReadEnable`: consumers may be sent to a slave (`suggestWhichBrokerId`), and a
+    /// slave serves pulls; false: a slave answers pulls with PULL_RETRY_IMMEDIATELY.
+    pub slave_read_enable: bool,
+    /// `accessMessageInMemoryMaxRatio` (% of RAM): data further behind the log's end than
+    /// this is probably not in the page cache, so consumers of it are sent to a slave.
+    pub access_message_in_memory_max_ratio: u64,
     /// `metricsExporterType`: DISABLE (default, as Apache) or PROM (OTLP_GRPC/LOG: warned, off).
     pub metrics_exporter_type: mq_common::metrics::ExporterType,
     /// `metricsPromExporterHost`: bind address of the metrics endpoint ("" = as the listeners).
@@ -181,6 +188,8 @@ pub struct BrokerConfig {
     pub store: StoreConfig,
     /// The timer-message keys (`timerWheelEnable`, `timerMaxDelaySec`, `timerPrecisionMs`, ...).
     pub timer: crate::timer::TimerConfig,
+    /// The replication keys (`haMasterAddress`, `haSendHeartbeatInterval`, `slaveTimeout`, ...).
+    pub ha: HaConfig,
     /// The file given with `-c` (not a key): UPDATE_BROKER_CONFIG rewrites it, as Java does.
     pub config_file: Option<std::path::PathBuf>,
     /// Access control and TLS (`aclEnable`, `aclFilePath`, `accessKey`/`secretKey` for the
@@ -257,6 +266,9 @@ impl Default for BrokerConfig {
             config_black_list: "configBlackList;brokerConfigPath".into(),
             store: StoreConfig::default(),
             timer: Default::default(),
+            slave_read_enable: false,
+            access_message_in_memory_max_ratio: 40,
+            ha: HaConfig::default(),
             config_file: None,
             security: Default::default(),
         }
@@ -312,13 +324,21 @@ mq_common::config_keys!(BrokerConfig {
     write_buffer_low_water_mark: "writeBufferLowWaterMark";
     max_parked_pulls_per_connection: "maxParkedPullsPerConnection";
     config_black_list: "configBlackList";
+    slave_read_enable: "slaveReadEnable", live;
+    access_message_in_memory_max_ratio: "accessMessageInMemoryMaxRatio";
+    ha.master_address: "haMasterAddress";
+    ha.heartbeat_interval: "haSendHeartbeatInterval";
+    ha.housekeeping_interval: "haHousekeepingInterval";
+    ha.transfer_batch_size: "haTransferBatchSize";
+    ha.slave_fallbehind_max: "haSlaveFallbehindMax" | "haMaxGapNotInSync";
+    ha.slave_timeout: "slaveTimeout";
+    ha.metadata_sync_interval: "haMetadataSyncInterval";
 }
 nested: store;
 nested: security;
 nested: timer;
-inert: "slaveReadEnable", "offsetCheckInSlave", "filterSupportRetry", "sendMessageThreadPoolNums", "pullMessageThreadPoolNums",
-    "useEpollNativeSelector", "haMasterAddress", "haSendHeartbeatInterval",
-    "haHousekeepingInterval", "haSlaveFallbehindMax", "slaveTimeout", "compressedRegister",
+inert: "offsetCheckInSlave", "filterSupportRetry", "sendMessageThreadPoolNums",
+    "pullMessageThreadPoolNums", "useEpollNativeSelector", "compressedRegister",
     "forceRegister", "waitTimeMillsInSendQueue", "enableDLegerCommitLog";
 );
 
@@ -363,6 +383,10 @@ impl BrokerConfig {
                 return Err(format!("namesrvAddr: '{a}' is not host:port"));
             }
         }
+        if self.is_slave() && self.broker_id <= 0 {
+            return Err("Slave's brokerId must be > 0".into());
+        }
+        self.ha.validate()?;
         self.server_config().map(|_| ())
     }
 
@@ -411,7 +435,7 @@ mod tests {
         assert_eq!(c.key_effect("maxMessageSize"), Some(KeyEffect::Live));
         assert_eq!(c.key_effect("brokerName"), Some(KeyEffect::Restart));
         assert_eq!(c.key_effect("flushDiskType"), Some(KeyEffect::Restart));
-        assert_eq!(c.key_effect("slaveReadEnable"), Some(KeyEffect::NoEffect));
+        assert_eq!(c.key_effect("offsetCheckInSlave"), Some(KeyEffect::NoEffect));
         assert_eq!(c.key_effect("abortFile"), Some(KeyEffect::NoEffect));
         assert_eq!(c.key_effect("nope"), None);
         let mut d = BrokerConfig::default();

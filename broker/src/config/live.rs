@@ -47,6 +47,7 @@ pub struct LiveSettings {
     transaction_time_out: AtomicU64,
     transaction_check_max: AtomicI32,
     transaction_check_interval: AtomicU64,
+    slave_read_enable: AtomicBool,
 }
 
 impl LiveSettings {
@@ -64,6 +65,7 @@ impl LiveSettings {
             transaction_time_out: AtomicU64::new(cfg.transaction_time_out),
             transaction_check_max: AtomicI32::new(cfg.transaction_check_max),
             transaction_check_interval: AtomicU64::new(cfg.transaction_check_interval),
+            slave_read_enable: AtomicBool::new(cfg.slave_read_enable),
         }
     }
 
@@ -79,6 +81,12 @@ impl LiveSettings {
         self.transaction_time_out.store(cfg.transaction_time_out, r);
         self.transaction_check_max.store(cfg.transaction_check_max, r);
         self.transaction_check_interval.store(cfg.transaction_check_interval, r);
+        self.slave_read_enable.store(cfg.slave_read_enable, r);
+    }
+
+    /// `slaveReadEnable`.
+    pub fn slave_read_enable(&self) -> bool {
+        self.slave_read_enable.load(Ordering::Relaxed)
     }
 
     /// `longPollingEnable`.

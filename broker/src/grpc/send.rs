@@ -56,6 +56,8 @@ fn code_of_put(s: PutMessageStatus) -> Code {
     match s {
         PutMessageStatus::PutOk => Code::Ok,
         PutMessageStatus::FlushDiskTimeout => Code::MasterPersistenceTimeout,
+        PutMessageStatus::SlaveNotAvailable => Code::HaNotAvailable,
+        PutMessageStatus::FlushSlaveTimeout => Code::SlavePersistenceTimeout,
         PutMessageStatus::MessageIllegal | PutMessageStatus::PropertiesSizeExceeded => {
             Code::BadRequest
         }
@@ -276,7 +278,8 @@ impl GrpcService {
                 return refuse((code_of_remoting(resp.code), resp.remark.unwrap_or_default()))
             }
         };
-        let r = put.durable().await;
+        // Durable, then (SYNC_MASTER) held by a slave, as a remoting send.
+        let r = b.ha.replicated(put.durable().await).await;
         let st = r.status;
         if !st.is_stored() {
             b.stats.put_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -129,7 +129,7 @@ impl GrpcService {
         };
         let r = match transaction::end(&self.b, &h) {
             Ok(None) => RemotingCommand::success(),
-            Ok(Some(put)) => transaction::answer(put.durable().await),
+            Ok(Some(put)) => transaction::answer(self.b.ha.replicated(put.durable().await).await),
             Err(r) => r,
         };
         match r.code {

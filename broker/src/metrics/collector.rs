@@ -129,6 +129,43 @@ fn progress(
     p
 }
 
+impl BrokerCollector {
+    /// Replication: this broker's role, and per slave (on a master) or for itself (on a
+    /// slave) the bytes behind the master (`docs/replication.md`).
+    fn encode_replication(&self, enc: &mut DescriptorEncoder<'_>, b: &Broker) -> FmtResult {
+        let role = b.ha.role().name().to_string();
+        gauge(
+            enc,
+            "rmq_broker_role",
+            "1, labelled with brokerRole.",
+            &[(vec![("role", role)], 1)],
+        )?;
+        let max = b.store.get_max_phy_offset();
+        let rows: Vec<(Labels, i64)> = if b.cfg.is_slave() {
+            let seen = b.ha.status().into_iter().find(|(k, _)| *k == "haSlaveBehindBytes");
+            let behind = seen.and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+            vec![(vec![("slave", b.cfg.broker_addr())], behind)]
+        } else {
+            b.ha.slaves()
+                .iter()
+                .map(|s| (vec![("slave", s.peer.to_string())], (max - s.acked().max(0)).max(0)))
+                .collect()
+        };
+        gauge(
+            enc,
+            "rmq_replica_behind_bytes",
+            "Commit-log bytes a slave is behind its master (per connected slave on a master).",
+            &rows,
+        )?;
+        gauge(
+            enc,
+            "rmq_ha_connections",
+            "Slaves connected to this master's HA port.",
+            &[(vec![], b.ha.connection_count() as i64)],
+        )
+    }
+}
+
 impl Collector for BrokerCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> FmtResult {
         let Some(b) = self.0.upgrade() else { return Ok(()) };
@@ -435,6 +472,6 @@ impl Collector for BrokerCollector {
             "Long-polling pulls parked on this broker.",
             &[(vec![], b.pull_hold.parked() as i64)],
         )?;
-        Ok(())
+        self.encode_replication(&mut enc, &b)
     }
 }

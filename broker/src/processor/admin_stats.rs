@@ -46,6 +46,11 @@ pub fn runtime_info(b: &Broker) -> Reply {
         put(k, v.to_string());
     }
     put("pullsParked", b.pull_hold.parked().to_string());
+    // Replication: role, slaves with their acknowledged offsets and lag, or the master
+    // followed (rmq's keys next to Java's; `brokerStatus` and the console show them).
+    for (k, v) in b.ha.status() {
+        put(k, v);
+    }
     put("msgPutTotalTodayNow", put_today.to_string());
     put("msgGetTotalTodayNow", get_today.to_string());
     put("msgPutTotalTodayMorning", "0".into());

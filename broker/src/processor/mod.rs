@@ -38,26 +38,32 @@ pub(crate) fn err(code: i32, remark: impl Into<String>) -> RemotingCommand {
     RemotingCommand::error(code, remark)
 }
 
-/// Answer `req` with `answer(result)` once its `put` is durable (or failed to become so): at
-/// once when the put's ticket has nothing to wait for, else from the store's flusher through
-/// [`Channel::respond`] (no task per request). A oneway request gets no answer either way. The
-/// one way every put path of the broker acknowledges a put.
+/// Answer `req` with `answer(result)` once its `put` is durable (or failed to become so) and,
+/// on a SYNC_MASTER, once a slave holds it (or why not): at once when there is nothing to
+/// wait for, else from the store's flusher or the HA connection that reads the slave's
+/// acknowledgement, through [`Channel::respond`] (no task per request). A oneway request gets
+/// no answer either way. The one way every put path of the broker acknowledges a put.
 pub(crate) fn answer_when_durable(
+    b: &Arc<Broker>,
     ch: &Channel,
     req: &RemotingCommand,
     put: Put,
     answer: impl FnOnce(PutMessageResult) -> RemotingCommand + Send + 'static,
 ) -> Reply {
     let Put { result, ticket } = put;
-    if !ticket.is_pending() {
+    if !ticket.is_pending() && !b.ha.needs_slave(&result) {
         return Ok(Some(answer(result)));
     }
     let (ch, opaque, oneway) = (ch.clone(), req.opaque, req.is_oneway());
-    ticket.on_durable(Box::new(move |outcome| {
-        let resp = answer(result.with_durability(outcome));
+    let respond = move |r: PutMessageResult| {
+        let resp = answer(r);
         if !oneway {
             ch.respond(opaque, resp);
         }
+    };
+    let b = b.clone();
+    ticket.on_durable(Box::new(move |outcome| {
+        b.ha.after_put(result.with_durability(outcome), respond);
     }));
     Ok(None)
 }

@@ -33,8 +33,19 @@ const MAX_TRANSFER_COUNT: i32 = 1024;
 const MAX_RESPONSE_BYTES: i32 = (mq_common::protocol::frame::DEFAULT_MAX_FRAME / 2) as i32;
 
 fn reply(code: i32, remark: Option<String>, next: i64, min: i64, max: i64) -> RemotingCommand {
+    reply_suggesting(code, remark, next, min, max, 0)
+}
+
+fn reply_suggesting(
+    code: i32,
+    remark: Option<String>,
+    next: i64,
+    min: i64,
+    max: i64,
+    suggest: i64,
+) -> RemotingCommand {
     let hdr = PullMessageResponseHeader {
-        suggest_which_broker_id: 0,
+        suggest_which_broker_id: suggest,
         next_begin_offset: next,
         min_offset: min,
         max_offset: max,
@@ -252,6 +263,8 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
     } else {
         code
     };
+    // Which replica the consumer should pull from next (replication-acl.md §1.8).
+    let (code, suggest) = suggest_broker(b, &h.consumer_group, code, &r.messages);
 
     // Commit-offset side effect: first execution only, masters only.
     if allow_suspend && h.sys_flag & PULL_FLAG_COMMIT_OFFSET != 0 && !b.cfg.is_slave() {
@@ -287,7 +300,8 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
         let n = r.messages.len();
         b.metrics.pulled(&h.consumer_group, &h.topic, h.queue_id, n, body.len(), next);
         return Ok(Some(
-            reply(code, None, next, r.min_offset, r.max_offset).with_body(body.freeze()),
+            reply_suggesting(code, None, next, r.min_offset, r.max_offset, suggest)
+                .with_body(body.freeze()),
         ));
     }
     if code == response::PULL_NOT_FOUND && allow_suspend && h.sys_flag & PULL_FLAG_SUSPEND != 0 {
@@ -319,7 +333,45 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
         }
         _ => None,
     };
-    Ok(Some(reply(code, remark, next, r.min_offset, r.max_offset)))
+    Ok(Some(reply_suggesting(code, remark, next, r.min_offset, r.max_offset, suggest)))
+}
+
+/// Java's `suggestWhichBrokerId`: with `slaveReadEnable`, the group's
+/// `whichBrokerWhenConsumeSlowly` when the data read is probably no longer in the page cache
+/// (further than `accessMessageInMemoryMaxRatio` % of RAM behind the log's end), else the
+/// group's `brokerId`; without it, the master. A slave without `slaveReadEnable` answers
+/// PULL_RETRY_IMMEDIATELY whatever it found.
+fn suggest_broker(b: &Broker, group: &str, code: i32, msgs: &[bytes::Bytes]) -> (i32, i64) {
+    if !b.live.slave_read_enable() {
+        let code = if b.cfg.is_slave() { response::PULL_RETRY_IMMEDIATELY } else { code };
+        return (code, 0);
+    }
+    let Some(g) = b.groups.get(group) else { return (code, 0) };
+    // PHYSICALOFFSET of the first record read (offset 28 of the record layout).
+    let first = msgs
+        .first()
+        .and_then(|m| m.get(28..36))
+        .map(|x| i64::from_be_bytes(x.try_into().unwrap_or_default()));
+    let behind = first.map(|p| b.store.get_max_phy_offset() - p).unwrap_or(0);
+    let slow = behind > in_memory_limit(b.cfg.access_message_in_memory_max_ratio);
+    (code, if slow { g.which_broker_when_consume_slowly } else { g.broker_id })
+}
+
+/// Bytes of data assumed to be in the page cache: `ratio` % of physical RAM.
+fn in_memory_limit(ratio: u64) -> i64 {
+    static RAM: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let ram = *RAM.get_or_init(|| {
+        std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("MemTotal:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+            })
+            .map(|kb| kb * 1024)
+            .unwrap_or(i64::MAX / 100)
+    });
+    ram / 100 * ratio as i64
 }
 
 /// Park a pull that found nothing; answer on arrival or when `hold_ms` is up.

@@ -97,7 +97,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
                 // Stored too (Java's storeReplyMessageEnable default) and, as a send, answered
                 // only once durable under SYNC_FLUSH; the answer's code is the put's.
                 let put = match timed {
-                    Ok(_) => b.store.put_message(msg).durable().await,
+                    Ok(_) => b.ha.replicated(b.store.put_message(msg).durable().await).await,
                     Err(e) => {
                         PutMessageResult::failed(PutMessageStatus::MessageIllegal, e.to_string())
                     }

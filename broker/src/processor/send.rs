@@ -71,6 +71,12 @@ pub(crate) fn check(
     b: &Broker,
     mut h: SendMessageRequestHeader,
 ) -> Result<(SendMessageRequestHeader, i32, bool), RemotingCommand> {
+    if b.cfg.is_slave() {
+        // Refused before anything (a topic) is created here; the store refuses every other
+        // put path of a slave the same way.
+        let (code, remark) = status_code(PutMessageStatus::ServiceNotAvailable);
+        return Err(err(code, remark.unwrap_or_default()));
+    }
     if !b.writable() {
         return Err(err(
             response::NO_PERMISSION,
@@ -287,6 +293,8 @@ pub(crate) fn status_code(s: PutMessageStatus) -> (i32, Option<String>) {
     match s {
         PutMessageStatus::PutOk => (response::SUCCESS, None),
         PutMessageStatus::FlushDiskTimeout => (response::FLUSH_DISK_TIMEOUT, None),
+        PutMessageStatus::SlaveNotAvailable => (response::SLAVE_NOT_AVAILABLE, None),
+        PutMessageStatus::FlushSlaveTimeout => (response::FLUSH_SLAVE_TIMEOUT, None),
         PutMessageStatus::MessageIllegal | PutMessageStatus::PropertiesSizeExceeded => (
             response::MESSAGE_ILLEGAL,
             Some(format!(
@@ -343,8 +351,9 @@ fn build_response(
 }
 
 /// Answer a send: at once, or (SYNC_FLUSH) from the store's flusher after the group commit
-/// that covers the record: the connection keeps reading meanwhile (no task per send). The
-/// same contract as `answer_when_durable`, written out so the common case clones nothing.
+/// that covers the record, then (SYNC_MASTER) once a slave holds it: the connection keeps
+/// reading meanwhile (no task per send). The same contract as `answer_when_durable`, written
+/// out so the common case clones nothing.
 fn finish(
     b: &Arc<Broker>,
     ch: &Channel,
@@ -357,15 +366,22 @@ fn finish(
     if r.status.is_stored() {
         b.stats.put_msgs.fetch_add(n as u64, Ordering::Relaxed);
     }
-    if !ticket.is_pending() {
+    if !ticket.is_pending() && !b.ha.needs_slave(&r) {
         return Ok(Some(build_response(b, r.status, queue_id, &r)));
     }
     let (b2, ch) = (b.clone(), ch.clone());
-    ticket.on_durable(Box::new(move |outcome| {
-        let r = r.with_durability(outcome);
+    let answer = move |r: PutMessageResult| {
         if !oneway {
             ch.respond(opaque, build_response(&b2, r.status, queue_id, &r));
         }
+    };
+    if !ticket.is_pending() {
+        b.ha.after_put(r, answer);
+        return Ok(None);
+    }
+    let ha = b.clone();
+    ticket.on_durable(Box::new(move |outcome| {
+        ha.ha.after_put(r.with_durability(outcome), answer);
     }));
     Ok(None)
 }

@@ -3,6 +3,7 @@
 //! budget, to the group's dead-letter topic.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use mq_common::message::property::{DELAY, ORIGIN_MESSAGE_ID, RETRY_TOPIC};
 use mq_common::message::{encode_offset_msg_id, MessageExtBrokerInner, RecordView};
@@ -17,7 +18,7 @@ use crate::broker::Broker;
 use crate::store::PutMessageStatus;
 
 /// Process a send-back.
-pub fn process(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
+pub fn process(b: &Arc<Broker>, ch: &Channel, req: &RemotingCommand) -> Reply {
     let h: ConsumerSendMsgBackRequestHeader = header(req)?;
     let Some(gc) = b.groups.find_or_create(&h.group) else {
         return Err(err(
@@ -95,7 +96,7 @@ pub fn process(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
         b.stats.put_msgs.fetch_add(1, Ordering::Relaxed);
     }
     // As Java: only PUT_OK (durable, under SYNC_FLUSH) is a success.
-    answer_when_durable(ch, req, put, |r| match r.status {
+    answer_when_durable(b, ch, req, put, |r| match r.status {
         PutMessageStatus::PutOk => RemotingCommand::success(),
         s => err(response::SYSTEM_ERROR, format!("{s:?} {}", r.remark)),
     })

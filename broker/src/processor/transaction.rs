@@ -8,6 +8,7 @@ use mq_common::protocol::body::{system_topics, PERM_READ, PERM_WRITE};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::header::EndTransactionRequestHeader;
 use mq_common::protocol::{now_millis, RemotingCommand};
+use std::sync::Arc;
 
 use super::{answer_when_durable, err, header, Reply};
 use crate::broker::Broker;
@@ -15,11 +16,11 @@ use crate::store::{Put, PutMessageResult};
 use mq_common::remoting::Channel;
 
 /// Process END_TRANSACTION (usually oneway; the response is dropped then).
-pub fn end_transaction(b: &Broker, ch: &Channel, req: &RemotingCommand) -> Reply {
+pub fn end_transaction(b: &Arc<Broker>, ch: &Channel, req: &RemotingCommand) -> Reply {
     let h: EndTransactionRequestHeader = header(req)?;
     match end(b, &h)? {
         None => Ok(Some(RemotingCommand::success())),
-        Some(put) => answer_when_durable(ch, req, put, answer),
+        Some(put) => answer_when_durable(b, ch, req, put, answer),
     }
 }
 

@@ -21,7 +21,7 @@
 //! A store is either appended to by puts or by replication at a time (the broker's role
 //! decides); mixing both while a split record is pending would corrupt the log.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use mq_common::message::property::{get_properties, KEYS, UNIQ_KEY};
 use mq_common::message::{sysflag, DecodeError, RecordView};
@@ -82,11 +82,17 @@ pub struct Replica {
     pending_from: AtomicI64,
     /// Reads are limited to records ending at or below this.
     confirmed: AtomicI64,
+    /// Fed by replication (a SLAVE): puts are refused.
+    follower: AtomicBool,
 }
 
 impl Default for Replica {
     fn default() -> Self {
-        Replica { pending_from: AtomicI64::new(-1), confirmed: AtomicI64::new(i64::MAX) }
+        Replica {
+            pending_from: AtomicI64::new(-1),
+            confirmed: AtomicI64::new(i64::MAX),
+            follower: AtomicBool::new(false),
+        }
     }
 }
 
@@ -108,6 +114,16 @@ impl Replica {
     /// Limit reads to records ending at or below `offset` (`i64::MAX` lifts the limit).
     pub fn set_confirmed(&self, offset: i64) {
         self.confirmed.store(offset, Ordering::Release);
+    }
+
+    /// Whether the store is fed by replication (puts refused).
+    pub fn is_follower(&self) -> bool {
+        self.follower.load(Ordering::Acquire)
+    }
+
+    /// Feed the store by replication (a SLAVE: puts are refused) or by puts.
+    pub fn set_follower(&self, on: bool) {
+        self.follower.store(on, Ordering::Release);
     }
 
     /// Append replicated bytes `data` at `offset`; see the module docs.

@@ -220,6 +220,19 @@ impl MessageStore {
         Some(PutMessageResult::failed(status, remark))
     }
 
+    /// Why a put is refused: a store fed by replication (a SLAVE, Java's
+    /// SERVICE_NOT_AVAILABLE), or any reason a write is refused.
+    fn refuse_put(&self) -> Option<PutMessageResult> {
+        if self.replica.is_follower() {
+            let r = PutMessageResult::failed(
+                PutMessageStatus::ServiceNotAvailable,
+                "messages are put to the slave",
+            );
+            return Some(r);
+        }
+        self.refuse_reason()
+    }
+
     fn env(&self) -> PutEnv<'_> {
         PutEnv {
             dispatch: &self.dispatch,
@@ -233,7 +246,7 @@ impl MessageStore {
     /// and index entries written, readable on return. The returned [`Put`] carries the result
     /// and the durability ticket the caller must await or forward before acknowledging.
     pub fn put_message(&self, msg: MessageExtBrokerInner) -> Put {
-        if let Some(r) = self.refuse_reason() {
+        if let Some(r) = self.refuse_put() {
             self.write.stats.failed.fetch_add(1, Ordering::Relaxed);
             return Put::failed(r);
         }
@@ -243,7 +256,7 @@ impl MessageStore {
     /// Append a batch (SEND_BATCH): one topic and queue, plain and undelayed messages, all in
     /// one file with consecutive queue offsets; the result carries every offsetMsgId.
     pub fn put_messages(&self, msgs: Vec<MessageExtBrokerInner>) -> Put {
-        if let Some(r) = self.refuse_reason() {
+        if let Some(r) = self.refuse_put() {
             self.write.stats.failed.fetch_add(1, Ordering::Relaxed);
             return Put::failed(r);
         }
@@ -383,6 +396,12 @@ impl MessageStore {
         self.replica.truncate(&t, &self.write, &self.dispatch, &self.flusher, offset)?;
         self.checkpoint.truncated(offset)?;
         Ok(())
+    }
+
+    /// Feed this store by replication only (a SLAVE: every put is refused with
+    /// SERVICE_NOT_AVAILABLE), or by puts again (`false`, a promoted slave).
+    pub fn set_follower(&self, on: bool) {
+        self.replica.set_follower(on);
     }
 
     /// The offset consumers' reads are limited to (`i64::MAX`: unlimited).

@@ -23,6 +23,12 @@ pub enum PutMessageStatus {
     /// An fsync failed earlier: the store refuses writes (SERVICE_NOT_AVAILABLE / SYSTEM_ERROR
     /// with a remark saying so).
     Poisoned,
+    /// SYNC_MASTER: stored, but no slave is connected or the best one is too far behind
+    /// (SLAVE_NOT_AVAILABLE, 11).
+    SlaveNotAvailable,
+    /// SYNC_MASTER: stored, but no slave acknowledged it within `slaveTimeout`
+    /// (FLUSH_SLAVE_TIMEOUT, 12).
+    FlushSlaveTimeout,
     /// Page cache busy (SYSTEM_ERROR `[PC_SYNCHRONIZED]`); reserved, not produced today.
     OsPageCacheBusy,
     /// I/O error while appending (SYSTEM_ERROR).
@@ -30,9 +36,16 @@ pub enum PutMessageStatus {
 }
 
 impl PutMessageStatus {
-    /// Whether the message is in the log (PUT_OK or FLUSH_DISK_TIMEOUT).
+    /// Whether the message is in the log (PUT_OK, or one of the statuses that say a
+    /// durability or replica wait failed for a stored message).
     pub fn is_stored(self) -> bool {
-        matches!(self, PutMessageStatus::PutOk | PutMessageStatus::FlushDiskTimeout)
+        matches!(
+            self,
+            PutMessageStatus::PutOk
+                | PutMessageStatus::FlushDiskTimeout
+                | PutMessageStatus::SlaveNotAvailable
+                | PutMessageStatus::FlushSlaveTimeout
+        )
     }
 }
 
@@ -61,6 +74,9 @@ pub struct PutMessageResult {
     pub queue_id: i32,
     /// human-readable reason for a failure
     pub remark: String,
+    /// the sender waits for the store (`WAIT` is not false): durability and, on a
+    /// SYNC_MASTER, a slave's copy come before the answer
+    pub wait_store: bool,
 }
 
 impl PutMessageResult {
@@ -78,6 +94,7 @@ impl PutMessageResult {
             topic: String::new(),
             queue_id: -1,
             remark: remark.into(),
+            wait_store: false,
         }
     }
 

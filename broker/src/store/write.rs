@@ -265,6 +265,7 @@ impl WriteSide {
             topic: msg.topic,
             queue_id: msg.queue_id,
             remark: String::new(),
+            wait_store: wait,
         };
         let ticket = env.flusher.ticket(wait, a.phy + len as i64);
         self.roll_hint(a.rolled);
@@ -366,6 +367,7 @@ impl WriteSide {
             topic,
             queue_id: qid,
             remark: String::new(),
+            wait_store: wait,
         };
         let ticket = env.flusher.ticket(wait, a.phy + total as i64);
         self.roll_hint(a.rolled);

@@ -30,6 +30,18 @@ pub enum SendStatus {
     SlaveNotAvailable,
 }
 
+impl SendStatus {
+    /// Java's `SendStatus` name (`SEND_OK`, `FLUSH_DISK_TIMEOUT`, ...).
+    pub fn java_name(self) -> &'static str {
+        match self {
+            SendStatus::SendOk => "SEND_OK",
+            SendStatus::FlushDiskTimeout => "FLUSH_DISK_TIMEOUT",
+            SendStatus::FlushSlaveTimeout => "FLUSH_SLAVE_TIMEOUT",
+            SendStatus::SlaveNotAvailable => "SLAVE_NOT_AVAILABLE",
+        }
+    }
+}
+
 /// The outcome of a successful send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendResult {

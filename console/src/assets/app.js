@@ -172,12 +172,13 @@ async function pageOverview() {
         h('td', { class: 'num' }, fmtTps(b.inTps)), h('td', { class: 'num' }, fmtTps(b.outTps)),
         h('td', { class: 'num' }, fmtInt(b.putToday)), h('td', { class: 'num' }, fmtInt(b.getToday)),
         h('td', { class: 'num' }, b.diskRatio == null ? '–' : (b.diskRatio * 100).toFixed(1) + '%'),
+        h('td', { class: 'num' }, fmtInt(b.maxOffset)), h('td', { class: 'num' }, b.brokerId === 0 ? '–' : fmtInt(b.behindBytes)),
         h('td', {}, b.error ? h('span', { class: 'badge bad', title: b.error }, 'failed: ' + b.error) : h('span', { class: 'badge ok' }, 'ok'))));
       table.textContent = '';
       table.append(failureNotes(o.failures) || '',
         h('div', { class: 'muted', style: 'margin-bottom:8px' }, 'Nameserver: ', o.namesrv.join('; ')),
         h('table', { id: 'brokers' }, h('thead', {}, h('tr', {}, ['Cluster', 'Broker', 'Id', 'Address', 'Role', 'Version'].map((x) => h('th', {}, x)),
-          ['In TPS', 'Out TPS', 'Put today', 'Get today', 'Disk'].map((x) => h('th', { class: 'num' }, x)), h('th', {}, 'Status'))),
+          ['In TPS', 'Out TPS', 'Put today', 'Get today', 'Disk', 'Max offset', 'Behind (bytes)'].map((x) => h('th', { class: 'num' }, x)), h('th', {}, 'Status'))),
         h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 12, class: 'muted' }, 'No broker registered on the nameserver.')))));
     } catch (e) { table.textContent = ''; table.append(errorBox(e)); }
   };

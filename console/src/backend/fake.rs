@@ -419,6 +419,8 @@ impl Backend for FakeBackend {
                     get_total: (!b.failing).then_some(b.get_total),
                     disk_ratio: (!b.failing).then_some(0.42),
                     boot_timestamp: Some(now_millis() - 3_600_000),
+                    max_offset: None,
+                    behind_bytes: None,
                     error: b.failing.then(|| "connect refused (fake failure)".into()),
                 }
             })

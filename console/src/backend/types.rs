@@ -142,6 +142,10 @@ pub struct BrokerInfo {
     /// Boot time, ms.
     pub boot_timestamp: Option<i64>,
     /// Error when the runtime info call failed (the broker is still listed).
+    /// Commit-log max offset (replicas: compare with the master's).
+    pub max_offset: Option<i64>,
+    /// A slave's bytes behind its group's master (`None` for a master or an unknown master).
+    pub behind_bytes: Option<i64>,
     pub error: Option<String>,
 }
 

@@ -149,8 +149,15 @@ async fn cluster_list(
         }
         return Ok(());
     }
+    // Java's columns, then the replicas: role, commit-log max offset and, for a slave, how
+    // many bytes it is behind its group's master.
+    let master_max: BTreeMap<&str, i64> = rows
+        .iter()
+        .filter(|r| r.2 == "0")
+        .map(|r| (r.1.as_str(), num(&r.4, "commitLogMaxOffset")))
+        .collect();
     println!(
-        "{:<16}  {:<22}  {:<4}  {:<22} {:<16} {:>19} {:>19} {:>10} {:>5} {:>6}",
+        "{:<16}  {:<22}  {:<4}  {:<22} {:<16} {:>19} {:>19} {:>10} {:>5} {:>6}  {:<12} {:>14} {:>12}",
         "#Cluster Name",
         "#Broker Name",
         "#BID",
@@ -160,7 +167,10 @@ async fn cluster_list(
         "#OutTPS(LOAD)",
         "#PCWait(ms)",
         "#Hour",
-        "#SPACE"
+        "#SPACE",
+        "#Role",
+        "#MaxOffset",
+        "#BehindBytes"
     );
     let now = mq_common::protocol::now_millis();
     for (cl, name, id, addr, rt) in &rows {
@@ -171,8 +181,14 @@ async fn cluster_list(
             "0.00".into()
         };
         let space = rt.get("commitLogDiskRatio").and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        let max = num(rt, "commitLogMaxOffset");
+        let behind = match master_max.get(name.as_str()) {
+            Some(m) if id != "0" => (m - max).max(0).to_string(),
+            None if id != "0" => "no master".into(),
+            _ => "-".into(),
+        };
         println!(
-            "{:<16}  {:<22}  {:<4}  {:<22} {:<16} {:>19} {:>19} {:>10} {:>5} {:>6}",
+            "{:<16}  {:<22}  {:<4}  {:<22} {:<16} {:>19} {:>19} {:>10} {:>5} {:>6}  {:<12} {:>14} {:>12}",
             cl,
             name,
             id,
@@ -183,6 +199,9 @@ async fn cluster_list(
             num(rt, "pageCacheLockTimeMills"),
             hour,
             format!("{:.4}", space),
+            rt.get("brokerRole").cloned().unwrap_or_default(),
+            max,
+            behind,
         );
     }
     Ok(())

@@ -320,7 +320,10 @@ impl MessageCmd {
                     );
                     println!(
                         "{:<32}  {:<4}  {:<20}    {}",
-                        r.message_queue.broker_name, r.message_queue.queue_id, "SEND_OK", r.msg_id
+                        r.message_queue.broker_name,
+                        r.message_queue.queue_id,
+                        r.status.java_name(),
+                        r.msg_id
                     );
                 }
             }

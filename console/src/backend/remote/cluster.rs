@@ -58,6 +58,8 @@ impl RemoteBackend {
                     get_total: get_now,
                     disk_ratio: disk,
                     boot_timestamp: num(&tab, "bootTimestamp"),
+                    max_offset: num(&tab, "commitLogMaxOffset"),
+                    behind_bytes: None,
                     error: None,
                 }
             })
@@ -74,6 +76,16 @@ impl RemoteBackend {
                 error: Some(f.error.to_string()),
                 ..Default::default()
             });
+        }
+        // Replica lag: each slave against the master of its group.
+        let masters: BTreeMap<(String, String), i64> = brokers
+            .iter()
+            .filter(|b| b.broker_id == 0)
+            .filter_map(|b| Some(((b.cluster.clone(), b.broker_name.clone()), b.max_offset?)))
+            .collect();
+        for b in brokers.iter_mut().filter(|b| b.broker_id != 0) {
+            let m = masters.get(&(b.cluster.clone(), b.broker_name.clone()));
+            b.behind_bytes = m.zip(b.max_offset).map(|(m, s)| (m - s).max(0));
         }
         brokers.sort_by(|a, b| {
             (&a.cluster, &a.broker_name, a.broker_id).cmp(&(

@@ -1,0 +1,158 @@
+//! Master side (replication-acl.md §1.3): accept slaves on `haListenPort`; per connection, a
+//! read half taking the slave's reports and a transfer half streaming frames.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::wire::{last_report, FrameHeader, FRAME_HEADER};
+use super::{HaService, SlaveLink};
+
+/// How long a transfer half with nothing to send sleeps before looking again (Java's 100 ms
+/// notify wait; SYNC_MASTER puts wake it at once).
+const IDLE_WAIT: Duration = Duration::from_millis(100);
+/// Frames are gathered into one write up to this many bytes (fewer system calls on catch-up).
+const WRITE_GATHER: usize = 1024 * 1024;
+
+/// Accept slaves until shutdown.
+pub async fn accept_loop(ha: Arc<HaService>, listener: TcpListener) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = ha.shutdown.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "HA accept failed");
+                    if !ha.pause(Duration::from_millis(100)).await { return; }
+                    continue;
+                }
+            },
+        };
+        tokio::spawn(serve(ha.clone(), stream, peer));
+    }
+}
+
+async fn serve(ha: Arc<HaService>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let (id, link) = ha.add_link(peer);
+    tracing::info!(slave = %peer, "HA slave connected");
+    let (rd, wr) = stream.into_split();
+    let why = tokio::select! {
+        _ = ha.shutdown.cancelled() => "shutdown".to_string(),
+        r = read_reports(&ha, rd, &link) => r.err().unwrap_or_default(),
+        r = transfer(&ha, wr, &link) => r.err().unwrap_or_default(),
+    };
+    ha.remove_link(id);
+    tracing::warn!(slave = %peer, reason = %why, "HA slave connection closed");
+}
+
+/// Take the slave's reports: the first is where to start, every one is an acknowledgement.
+async fn read_reports(
+    ha: &HaService,
+    mut rd: OwnedReadHalf,
+    link: &SlaveLink,
+) -> Result<(), String> {
+    let mut buf = [0u8; 1024];
+    let mut len = 0;
+    let silent = ha.cfg.housekeeping();
+    loop {
+        let n = match tokio::time::timeout(silent, rd.read(&mut buf[len..])).await {
+            Err(_) => return Err(format!("nothing read for {} ms", silent.as_millis())),
+            Ok(Err(e)) => return Err(e.to_string()),
+            Ok(Ok(0)) => return Err("closed by the slave".into()),
+            Ok(Ok(n)) => n,
+        };
+        len += n;
+        let Some((offset, used)) = last_report(&buf[..len]) else { continue };
+        buf.copy_within(used..len, 0);
+        len -= used;
+        let max = ha.store.get_max_phy_offset();
+        if offset > max || offset < 0 {
+            // A slave must never acknowledge bytes this master does not hold
+            // (apache/rocketmq#3015); one ahead of us diverged and is refused.
+            return Err(format!("slave reported {offset}, beyond this master's max {max}"));
+        }
+        if link.request.load(Ordering::Acquire) < 0 {
+            // The first report says where to start. Java also counts it as an
+            // acknowledgement; we do not: it is not yet known that the slave's bytes are
+            // this master's (a slave verifies its tail first, see `slave.rs`), so a SYNC_MASTER
+            // wait is only completed by reports that follow transferred bytes or heartbeats.
+            link.request.store(offset, Ordering::Release);
+            link.first_report.notify_one();
+            continue;
+        }
+        link.ack.store(offset, Ordering::Release);
+        ha.transfer.on_ack(offset);
+    }
+}
+
+/// Stream frames from the slave's request offset; heartbeats when idle.
+async fn transfer(ha: &HaService, mut wr: OwnedWriteHalf, link: &SlaveLink) -> Result<(), String> {
+    let request = loop {
+        let r = link.request.load(Ordering::Acquire);
+        if r >= 0 {
+            break r;
+        }
+        let _ = tokio::time::timeout(IDLE_WAIT, link.first_report.notified()).await;
+    };
+    let file_size = ha.store.config().mapped_file_size_commit_log as i64;
+    let mut next = if request == 0 {
+        // An empty slave starts at the master's last file; older files are never sent.
+        let max = ha.store.get_max_phy_offset();
+        max - max % file_size
+    } else {
+        request
+    };
+    tracing::info!(slave = %link.peer, request, from = next, "HA transfer starts");
+    let heartbeat = ha.cfg.heartbeat();
+    let batch = ha.cfg.transfer_batch_size;
+    let mut last_write = Instant::now();
+    let mut out = Vec::with_capacity(WRITE_GATHER + FRAME_HEADER + batch);
+    let mut missing_logged = false;
+    loop {
+        let ready = ha.data_ready.notified();
+        tokio::pin!(ready);
+        ready.as_mut().enable();
+        // Gather the frames that are available now into one write.
+        out.clear();
+        let mut missing = false;
+        while out.len() < WRITE_GATHER {
+            match ha.store.read_raw(next, batch) {
+                Some(b) if !b.is_empty() => {
+                    out.extend_from_slice(
+                        &FrameHeader { offset: next, size: b.len() as i32 }.encode(),
+                    );
+                    out.extend_from_slice(&b);
+                    next += b.len() as i64;
+                }
+                Some(_) => break,
+                None => {
+                    missing = true;
+                    break;
+                }
+            }
+        }
+        if missing && !missing_logged {
+            // Java's behaviour (apache/rocketmq#3388): heartbeats only; wipe the slave.
+            tracing::error!(slave = %link.peer, offset = next, "the slave asks for an offset this master does not hold; sending heartbeats only");
+            missing_logged = true;
+        }
+        if out.is_empty() && last_write.elapsed() >= heartbeat {
+            out.extend_from_slice(&FrameHeader { offset: next, size: 0 }.encode());
+        }
+        if !out.is_empty() {
+            wr.write_all(&out).await.map_err(|e| e.to_string())?;
+            last_write = Instant::now();
+            if out.len() >= WRITE_GATHER {
+                continue;
+            }
+        }
+        let wait = heartbeat.saturating_sub(last_write.elapsed()).min(IDLE_WAIT);
+        let _ = tokio::time::timeout(wait.max(Duration::from_millis(1)), ready).await;
+    }
+}

@@ -1,0 +1,196 @@
+//! Slave side, the HA client (replication-acl.md §1.4): connect to the master's HA address,
+//! report the local max offset at once (5.x behaviour), append every frame through the
+//! store's replication surface (CRC-checked, dispatched), report after each growth and every
+//! `haSendHeartbeatInterval`; on any break, reconnect and resume from the local max.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+use super::wire::{report, FrameHeader, FRAME_HEADER};
+use super::HaService;
+
+/// Read buffer (Java's 4 MiB); a frame larger than this is refused.
+const READ_BUFFER: usize = 4 * 1024 * 1024;
+/// How long a connect may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Follow the master until shutdown.
+pub async fn run(ha: Arc<HaService>) {
+    // Java retries every 5 s; a shorter heartbeat (tests) retries faster.
+    let retry = ha.cfg.heartbeat().min(Duration::from_secs(5));
+    let mut last_error = String::new();
+    loop {
+        if ha.shutdown.is_cancelled() {
+            return;
+        }
+        let Some(addr) = ha.master().ha_addr else {
+            // No master known yet: the first registration answer brings it, look again soon.
+            if !ha.pause(retry.min(Duration::from_millis(200))).await {
+                return;
+            }
+            continue;
+        };
+        {
+            let why = match session(&ha, &addr).await {
+                Ok(()) => return,
+                Err(e) => e,
+            };
+            ha.client_connected.store(false, Ordering::Release);
+            if why != last_error {
+                tracing::warn!(master = %addr, reason = %why, "HA connection to the master ended; reconnecting");
+                last_error = why;
+            }
+        }
+        if !ha.pause(retry).await {
+            return;
+        }
+    }
+}
+
+async fn connect(ha: &HaService, addr: &str) -> Result<TcpStream, String> {
+    let target: SocketAddr = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| format!("cannot resolve {addr}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("cannot resolve {addr}"))?;
+    let sock = if target.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
+        .map_err(|e| e.to_string())?;
+    // Bound to brokerIP2 when it is of the same family (fault rules match source addresses).
+    if ha.local_ip.is_ipv4() == target.is_ipv4() && !ha.local_ip.is_unspecified() {
+        let _ = sock.bind(SocketAddr::new(ha.local_ip, 0));
+    }
+    let s = tokio::time::timeout(CONNECT_TIMEOUT, sock.connect(target))
+        .await
+        .map_err(|_| format!("connect to {addr} timed out"))?
+        .map_err(|e| format!("connect to {addr}: {e}"))?;
+    let _ = s.set_nodelay(true);
+    Ok(s)
+}
+
+/// One connection: Ok only at shutdown.
+async fn session(ha: &HaService, addr: &str) -> Result<(), String> {
+    let mut s = connect(ha, addr).await?;
+    ha.client_connected.store(true, Ordering::Release);
+    let heartbeat = ha.cfg.heartbeat();
+    let silent = ha.cfg.housekeeping();
+    // Ask for the tail we already hold again and compare it with ours before appending:
+    // a master that is not the one this log came from (a replaced or restored master) is
+    // refused instead of silently diverging. A Java master serves any offset it holds,
+    // so this works against it too; the report is a lower acknowledgement, never a higher one.
+    let mut reported = ha.store.get_max_phy_offset();
+    let file_size = ha.store.config().mapped_file_size_commit_log as i64;
+    // A report of 0 means "empty slave, start at your last file": ask for 1 instead.
+    let verify_from = (reported - verify_window(reported, file_size)).max(reported.min(1));
+    s.write_all(&report(verify_from)).await.map_err(|e| e.to_string())?;
+    tracing::info!(master = %addr, offset = reported, verify_from, "HA connected to the master");
+    // The first report only asked; acknowledge the local max once the tail is verified.
+    reported = verify_from;
+    let mut last_report = Instant::now();
+    let mut last_read = Instant::now();
+    let mut buf = vec![0u8; READ_BUFFER];
+    let (mut len, mut pos) = (0usize, 0usize);
+    loop {
+        let wait = heartbeat.saturating_sub(last_report.elapsed()).max(Duration::from_millis(1));
+        let n = tokio::select! {
+            _ = ha.shutdown.cancelled() => return Ok(()),
+            r = tokio::time::timeout(wait, s.read(&mut buf[len..])) => match r {
+                Err(_) => None,
+                Ok(Ok(0)) => return Err("closed by the master".into()),
+                Ok(Ok(n)) => Some(n),
+                Ok(Err(e)) => return Err(e.to_string()),
+            },
+        };
+        match n {
+            Some(n) => {
+                len += n;
+                last_read = Instant::now();
+            }
+            None if last_read.elapsed() >= silent => {
+                return Err(format!("nothing from the master for {} ms", silent.as_millis()))
+            }
+            None => {}
+        }
+        // Apply every complete frame.
+        while let Some(h) = FrameHeader::decode(&buf[pos..len]) {
+            let size = usize::try_from(h.size).ok().filter(|s| *s <= READ_BUFFER - FRAME_HEADER);
+            let Some(size) = size else {
+                return Err(format!("frame of {} bytes at {} refused", h.size, h.offset));
+            };
+            if len - pos < FRAME_HEADER + size {
+                break;
+            }
+            let mut body = &buf[pos + FRAME_HEADER..pos + FRAME_HEADER + size];
+            let local = ha.store.get_max_phy_offset();
+            let mut at = h.offset;
+            if at < local && at >= verify_from {
+                let n = ((local - at) as usize).min(body.len());
+                let mine = ha.store.read_raw(at, n).unwrap_or_default();
+                if mine.len() != n || mine[..] != body[..n] {
+                    ha.diverged.store(true, Ordering::Release);
+                    return Err(format!(
+                        "refusing this master: its bytes at {at} differ from this slave's log \
+                         (the slave holds up to {local}); the logs diverged, wipe or truncate \
+                         this slave's store"
+                    ));
+                }
+                body = &body[n..];
+                at += n as i64;
+                if body.is_empty() && at < local {
+                    ha.master_seen.store(at, Ordering::Release);
+                    pos += FRAME_HEADER + size;
+                    continue;
+                }
+            }
+            if local != 0 && local != at {
+                return Err(format!(
+                    "master pushed offset {at} not equal the max phy offset in slave {local}"
+                ));
+            }
+            ha.diverged.store(false, Ordering::Release);
+            ha.store.append_replicated(at, body).map_err(|e| e.to_string())?;
+            ha.master_seen.store(h.offset + size as i64, Ordering::Release);
+            pos += FRAME_HEADER + size;
+        }
+        if pos > 0 {
+            buf.copy_within(pos..len, 0);
+            len -= pos;
+            pos = 0;
+        }
+        let max = ha.store.get_max_phy_offset();
+        if max > reported || last_report.elapsed() >= heartbeat {
+            reported = max;
+            s.write_all(&report(reported)).await.map_err(|e| e.to_string())?;
+            last_report = Instant::now();
+        }
+    }
+}
+
+/// How many bytes of its own tail a slave holding `max` asks for again to compare (within
+/// its last file, at most [`VERIFY_BYTES`]).
+fn verify_window(max: i64, file_size: i64) -> i64 {
+    if max <= 0 {
+        return 0;
+    }
+    let file_start = (max - 1) / file_size * file_size;
+    (max - file_start).min(VERIFY_BYTES)
+}
+
+/// Bytes of its tail a reconnecting slave compares with the master's.
+const VERIFY_BYTES: i64 = 4096;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn verify_window_stays_in_the_last_file() {
+        assert_eq!(super::verify_window(0, 1024), 0);
+        assert_eq!(super::verify_window(100, 1 << 20), 100);
+        assert_eq!(super::verify_window(10_000, 1 << 20), 4096);
+        assert_eq!(super::verify_window(1024 + 10, 1024), 10);
+        assert_eq!(super::verify_window(2048, 1024), 1024);
+    }
+}

@@ -1,0 +1,367 @@
+//! Several name servers and broker groups as separate hosts on one machine
+//! (replication-acl.md §4): every process gets its own loopback address (`127.0.0.x`), its own
+//! port and store, and can be killed (kill -9), frozen (SIGSTOP), resumed, stopped and
+//! restarted by PID; links that must be partitioned go through a
+//! [`FaultProxy`](crate::fault_proxy::FaultProxy). Nothing here needs root or changes a system
+//! setting, so it runs the same in CI; network namespaces are not used.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use mq_test_support::cluster::{Cluster, Node};
+//! let mut c = Cluster::start(2, &[("haSendHeartbeatInterval", "200")]).await;
+//! c.add_broker(Node::master("a-m", "broker-a", "SYNC_MASTER")).await;
+//! c.add_broker(Node::slave("a-s", "broker-a", 1)).await;
+//! c.kill("a-m"); // kill -9
+//! # }
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::bins::{ensure_bins, SERVER_BINS, SERVER_PACKAGES};
+use crate::fault_proxy::reachable;
+use crate::ports::free_port;
+use crate::proc::Proc;
+use crate::wait::wait_until;
+
+/// How long a broker may take to start and register (a loaded 2-core machine is slow).
+const READY: Duration = Duration::from_secs(30);
+
+/// One broker host to add.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Process name (logs, fault calls).
+    pub name: String,
+    /// `brokerName` (its group).
+    pub broker_name: String,
+    /// `brokerId`.
+    pub id: i64,
+    /// `brokerRole`.
+    pub role: String,
+    /// Settings for this broker only (after the cluster's).
+    pub settings: Vec<(String, String)>,
+}
+
+impl Node {
+    /// A master (`brokerId=0`) of group `broker_name` with `role` ASYNC_MASTER / SYNC_MASTER.
+    pub fn master(name: &str, broker_name: &str, role: &str) -> Node {
+        Node {
+            name: name.into(),
+            broker_name: broker_name.into(),
+            id: 0,
+            role: role.into(),
+            settings: Vec::new(),
+        }
+    }
+
+    /// Slave `id` (> 0) of group `broker_name`.
+    pub fn slave(name: &str, broker_name: &str, id: i64) -> Node {
+        Node {
+            name: name.into(),
+            broker_name: broker_name.into(),
+            id,
+            role: "SLAVE".into(),
+            settings: Vec::new(),
+        }
+    }
+
+    /// One more setting for this broker.
+    pub fn set(mut self, k: &str, v: &str) -> Node {
+        self.settings.push((k.into(), v.into()));
+        self
+    }
+}
+
+/// A broker host of the cluster.
+pub struct BrokerHost {
+    /// What was asked for.
+    pub node: Node,
+    /// Its loopback address.
+    pub ip: String,
+    /// `listenPort`.
+    pub port: u16,
+    /// `haListenPort`.
+    pub ha_port: u16,
+    proc: Option<Proc>,
+}
+
+impl BrokerHost {
+    /// `ip:listenPort`.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.ip, self.port)
+    }
+    /// `ip:haListenPort`.
+    pub fn ha_addr(&self) -> String {
+        format!("{}:{}", self.ip, self.ha_port)
+    }
+}
+
+/// Name servers and brokers, each on its own loopback address; dropping it kills them all.
+pub struct Cluster {
+    /// Cluster name.
+    pub cluster: String,
+    /// Settings of every broker.
+    pub settings: Vec<(String, String)>,
+    // Brokers are killed before the name servers (fields drop in order).
+    brokers: BTreeMap<String, BrokerHost>,
+    namesrvs: Vec<(String, Option<Proc>)>,
+    next_ip: u8,
+    /// Temp dir with stores, configs and logs (last: removed after the processes died).
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Start `namesrvs` name servers (each on its own address); `settings` go to every broker
+    /// (after fast-test defaults: 2 s registration, 1 s delay levels, fast offset flush).
+    pub async fn start(namesrvs: usize, settings: &[(&str, &str)]) -> Cluster {
+        ensure_bins(&SERVER_BINS, &SERVER_PACKAGES);
+        let mut c = Cluster {
+            dir: tempfile::tempdir().expect("tempdir"),
+            cluster: "HaCluster".into(),
+            settings: [
+                ("registerNameServerPeriod", "2000"),
+                ("flushConsumerOffsetInterval", "500"),
+                ("messageDelayLevel", &vec!["1s"; 18].join(" ")),
+                ("autoCreateTopicEnable", "true"),
+                ("autoCreateSubscriptionGroup", "true"),
+            ]
+            .iter()
+            .chain(settings)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            brokers: BTreeMap::new(),
+            namesrvs: Vec::new(),
+            next_ip: 10,
+        };
+        for i in 0..namesrvs {
+            let addr = format!("{}:{}", c.host_ip(), free_port());
+            c.namesrvs.push((addr, None));
+            c.start_namesrv(i).await;
+        }
+        c
+    }
+
+    fn host_ip(&mut self) -> String {
+        self.next_ip += 1;
+        format!("127.0.0.{}", self.next_ip)
+    }
+
+    /// `;`-separated name server list (what brokers and clients are given).
+    pub fn namesrv_list(&self) -> String {
+        self.namesrvs.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>().join(";")
+    }
+
+    /// Address of name server `i`.
+    pub fn namesrv(&self, i: usize) -> &str {
+        &self.namesrvs[i].0
+    }
+
+    /// (Re)start name server `i` on its address.
+    pub async fn start_namesrv(&mut self, i: usize) {
+        let addr = self.namesrvs[i].0.clone();
+        let args = vec![
+            "--listen".to_string(),
+            addr.clone(),
+            "--set".into(),
+            format!("kvConfigPath={}", self.dir.path().join(format!("kv{i}.json")).display()),
+        ];
+        let p = Proc::spawn(self.dir.path(), &format!("namesrv{i}"), "mqnamesrv", &args, &[]);
+        self.namesrvs[i].1 = Some(p);
+        wait_until(&format!("namesrv {addr}"), READY, || {
+            let a = addr.clone();
+            async move { reachable(&a) }
+        })
+        .await;
+    }
+
+    /// kill -9 name server `i`.
+    pub fn kill_namesrv(&mut self, i: usize) {
+        if let Some(mut p) = self.namesrvs[i].1.take() {
+            p.kill();
+        }
+    }
+
+    /// Add a broker host and start it; returns its address once every running name server
+    /// routes to it.
+    pub async fn add_broker(&mut self, node: Node) -> String {
+        let ip = self.host_ip();
+        let (port, ha_port) = (free_port(), free_port());
+        let name = node.name.clone();
+        assert!(!self.brokers.contains_key(&name), "broker {name} exists");
+        self.brokers.insert(name.clone(), BrokerHost { node, ip, port, ha_port, proc: None });
+        self.start_broker(&name).await;
+        self.host(&name).addr()
+    }
+
+    /// A broker host.
+    pub fn host(&self, name: &str) -> &BrokerHost {
+        self.brokers.get(name).unwrap_or_else(|| panic!("unknown broker {name}"))
+    }
+
+    /// Change a setting of broker `name` for its next start (e.g. promotion: `brokerRole`).
+    pub fn set(&mut self, name: &str, k: &str, v: &str) {
+        let h = self.brokers.get_mut(name).expect("known broker");
+        match k {
+            "brokerId" => h.node.id = v.parse().expect("a broker id"),
+            "brokerRole" => h.node.role = v.into(),
+            _ => h.node.settings.push((k.into(), v.into())),
+        }
+    }
+
+    /// Start (or restart, same address, ports and store) broker `name`; wait until every
+    /// running name server routes to it.
+    pub async fn start_broker(&mut self, name: &str) {
+        let conf = self.write_conf(name);
+        let env = [(
+            "RUST_LOG".to_string(),
+            std::env::var("BROKER_LOG").unwrap_or_else(|_| "info".into()),
+        )];
+        let p = Proc::spawn(self.dir.path(), name, "mqbroker", &["-c".into(), conf], &env);
+        let h = self.brokers.get_mut(name).expect("known broker");
+        assert!(h.proc.is_none(), "broker {name} is running");
+        h.proc = Some(p);
+        let (addr, id, bn) = (h.addr(), h.node.id, h.node.broker_name.clone());
+        let ns: Vec<String> =
+            self.namesrvs.iter().filter(|(_, p)| p.is_some()).map(|(a, _)| a.clone()).collect();
+        wait_until(&format!("broker {name} routed"), READY, || {
+            let (ns, addr, bn) = (ns.clone(), addr.clone(), bn.clone());
+            async move {
+                if !reachable(&addr) {
+                    return false;
+                }
+                for n in &ns {
+                    if !routed(n, &bn, id, &addr).await {
+                        return false;
+                    }
+                }
+                true
+            }
+        })
+        .await;
+    }
+
+    /// Start broker `name` expecting it to refuse to run: returns its log once it exited
+    /// (panics if it is still running after 30 s).
+    pub fn start_expecting_exit(&mut self, name: &str) -> String {
+        let conf = self.write_conf(name);
+        let mut p = Proc::spawn(self.dir.path(), name, "mqbroker", &["-c".into(), conf], &[]);
+        let deadline = std::time::Instant::now() + READY;
+        while p.alive() {
+            assert!(std::time::Instant::now() < deadline, "broker {name} did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        p.log_tail(100_000)
+    }
+
+    fn write_conf(&self, name: &str) -> String {
+        let h = self.host(name);
+        let p = self.dir.path().join(format!("{name}.conf"));
+        let mut text = format!(
+            "brokerClusterName={}\nbrokerName={}\nbrokerId={}\nbrokerRole={}\nnamesrvAddr={}\n\
+             brokerIP1={ip}\nbrokerIP2={ip}\nlistenPort={}\nhaListenPort={}\nstorePathRootDir={}\n",
+            self.cluster,
+            h.node.broker_name,
+            h.node.id,
+            h.node.role,
+            self.namesrv_list(),
+            h.port,
+            h.ha_port,
+            self.dir.path().join(format!("store-{name}")).display(),
+            ip = h.ip,
+        );
+        for (k, v) in self.settings.iter().chain(&h.node.settings) {
+            text.push_str(&format!("{k}={v}\n"));
+        }
+        std::fs::write(&p, text).expect("write broker config");
+        p.display().to_string()
+    }
+
+    /// Store directory of broker `name`.
+    pub fn store_dir(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(format!("store-{name}"))
+    }
+
+    /// kill -9 broker `name` (no shutdown hook, no final flush).
+    pub fn kill(&mut self, name: &str) {
+        if let Some(mut p) = self.brokers.get_mut(name).and_then(|h| h.proc.take()) {
+            p.kill();
+        }
+    }
+
+    /// SIGTERM broker `name` and wait for it (SIGKILL after 10 s).
+    pub fn stop(&mut self, name: &str) {
+        if let Some(mut p) = self.brokers.get_mut(name).and_then(|h| h.proc.take()) {
+            p.term(Duration::from_secs(10));
+        }
+    }
+
+    /// SIGSTOP broker `name` (a hung host: connections stay open, nothing answers); returns
+    /// once the kernel reports it stopped (signals are delivered asynchronously).
+    pub fn freeze(&self, name: &str) {
+        self.signal(name, libc::SIGSTOP);
+        let Some(pid) = self.host(name).proc.as_ref().and_then(Proc::pid) else { return };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // The state follows the parenthesised command name.
+            if stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('T')) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("broker {name} did not stop after SIGSTOP");
+    }
+
+    /// SIGCONT broker `name`.
+    pub fn thaw(&self, name: &str) {
+        self.signal(name, libc::SIGCONT);
+    }
+
+    fn signal(&self, name: &str, sig: i32) {
+        if let Some(pid) = self.host(name).proc.as_ref().and_then(Proc::pid) {
+            // SAFETY: kill(2) on the PID of our own running child.
+            unsafe {
+                libc::kill(pid as i32, sig);
+            }
+        }
+    }
+
+    /// Print every log's tail.
+    pub fn dump_logs(&self) {
+        for p in self.brokers.values().filter_map(|h| h.proc.as_ref()) {
+            eprintln!("----- {} log tail -----\n{}", p.name, p.log_tail(8000));
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // A frozen process cannot die of SIGKILL before it is resumed on some kernels' views
+        // of "reaped": resume first (SIGKILL works on stopped processes, but be explicit).
+        for h in self.brokers.values() {
+            if let Some(pid) = h.proc.as_ref().and_then(Proc::pid) {
+                // SAFETY: as in `signal`.
+                unsafe {
+                    libc::kill(pid as i32, libc::SIGCONT);
+                }
+            }
+        }
+    }
+}
+
+/// Whether name server `ns` lists `addr` as broker `id` of `broker_name`.
+async fn routed(ns: &str, broker_name: &str, id: i64, addr: &str) -> bool {
+    let Ok(a) = mq_client::Admin::connect(ns).await else { return false };
+    let ok = a
+        .topic_route("TBW102")
+        .await
+        .map(|r| {
+            r.broker_datas.iter().any(|b| {
+                b.broker_name == broker_name
+                    && b.broker_addrs.get(&id.to_string()).map(String::as_str) == Some(addr)
+            })
+        })
+        .unwrap_or(false);
+    a.close();
+    ok
+}
