@@ -3,14 +3,16 @@
 # both (one plain_acl.yml, reloaded on change; the broker signs its registrations with the
 # admin account): ali-ons 3.12 (`accessKeyId`/`accessKeySecret`, interop/acl.js) and
 # rocketmq-client-cpp 1.x through PyPI `rocketmq` 0.4.4 (`set_session_credentials`,
-# interop/cpp/cpp_acl.py). Each is allowed and refused exactly as the file says: signed
+# interop/cpp/cpp_acl.py), and the 5.x gRPC endpoint with rocketmq-python-client 5.1.2
+# (`Credentials(ak, sk)`: the MQv2-HMAC-SHA1 `authorization` header,
+# interop/grpc/python/sdk5_acl.py). Each is allowed and refused exactly as the file says: signed
 # send/consume, DENY topic, wrong secret, unknown or missing key, non-admin admin request.
 #
 #   scripts/interop-acl.sh        # build, start, run both clients, exit 0 on success
 #
 # Needs what scripts/interop.sh and scripts/interop-cpp.sh need (node + npm, python3 venv;
 # the clients are installed on first use). Env: RMQ_PROFILE, RMQ_SKIP_BUILD=1, TIMEOUT_S (60),
-# INTEROP_KEEP=1 (keep the temp dir), ACL_SKIP_CPP=1 / ACL_SKIP_NODE=1.
+# INTEROP_KEEP=1 (keep the temp dir), ACL_SKIP_CPP=1 / ACL_SKIP_NODE=1 / ACL_SKIP_GRPC=1.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -43,8 +45,9 @@ accounts:
 YML
 sec=(--set aclEnable=true --set "aclFilePath=$acl")
 rmq_start_namesrv "" "${sec[@]}"
+GRPC_PORT=$(rmq_free_port)
 rmq_start_broker "" -c "$RMQ_ROOT/conf/broker.conf" --set brokerName=broker-acl "${sec[@]}" \
-  --set "accessKey=$ADMIN_AK" --set "secretKey=$ADMIN_SK"
+  --set "accessKey=$ADMIN_AK" --set "secretKey=$ADMIN_SK" --set "grpcServerPort=$GRPC_PORT"
 echo "== mqnamesrv on $NAMESRV, mqbroker on $BROKER with aclEnable=true (data in $RMQ_WORK)"
 
 admin=("$RMQ_BIN/mqadmin" --ak "$ADMIN_AK" --sk "$ADMIN_SK")
@@ -79,6 +82,21 @@ if [ -z "${ACL_SKIP_CPP:-}" ]; then
   mkdir -p "$RMQ_WORK/home"
   HOME="$RMQ_WORK/home" timeout $((${TIMEOUT_S:-60} * 4)) "$venv/bin/python" "$RMQ_ROOT/interop/cpp/cpp_acl.py" \
     "$NAMESRV" "$topic" "$deny" "$USER_AK" "$USER_SK"
+fi
+if [ -z "${ACL_SKIP_GRPC:-}" ]; then
+  venv="$RMQ_ROOT/interop/grpc/python/.venv"
+  req="$RMQ_ROOT/interop/grpc/python/requirements.txt"
+  if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/requirements.txt"; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps -r "$req"
+    cp "$req" "$venv/requirements.txt"
+  fi
+  rmq_wait_port "$GRPC_PORT" 30 "$BROKER_PID"
+  echo "== rocketmq-python-client 5.1.2 over gRPC (Credentials(ak, sk))"
+  mkdir -p "$RMQ_WORK/home"
+  HOME="$RMQ_WORK/home" timeout $((${TIMEOUT_S:-60} * 4)) "$venv/bin/python" "$RMQ_ROOT/interop/grpc/python/sdk5_acl.py" \
+    "127.0.0.1:$GRPC_PORT" "$topic" "$deny" "$USER_AK" "$USER_SK"
 fi
 failed=0
 echo "interop-acl ok"

@@ -88,6 +88,8 @@ impl BrokerController {
         .map_err(|e| anyhow::anyhow!("aclEnable=true but {e}"))?;
         let tls = mq_common::remoting::TlsServer::from_config(&cfg.security, shutdown.clone())
             .map_err(|e| anyhow::anyhow!("TLS: {e}"))?;
+        // The gRPC endpoint checks the same accounts (one reload for both).
+        let server_acl = acl.clone();
         let server_config = ServerConfig { acl, tls, ..ServerConfig::default() };
         // Requests to name servers are signed when accessKey/secretKey are set, and go over
         // TLS with tlsEnable.
@@ -167,7 +169,7 @@ impl BrokerController {
 
         broker.pop.publish_offsets(&broker);
         let grpc = match grpc_listener {
-            Some(l) => Some(crate::grpc::GrpcServer::start(broker.clone(), l)?),
+            Some(l) => Some(crate::grpc::GrpcServer::start(broker.clone(), l, server_acl.clone())?),
             None => None,
         };
         let revive_every = Duration::from_millis(broker.cfg.pop_revive_interval_mills.max(10));

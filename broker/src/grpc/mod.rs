@@ -6,6 +6,7 @@
 //! (Receive/Ack/ChangeInvisibleDuration/ForwardToDLQ over `crate::pop`); `session` keeps the
 //! clients, `convert` turns stored records into gRPC messages.
 
+mod auth;
 pub mod consume;
 pub mod convert;
 pub mod route;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::Stream;
+use mq_common::acl::AclValidator;
 use mq_grpc_proto::v2::*;
 use mq_grpc_proto::{MessagingService, MessagingServiceServer};
 use tokio::net::TcpListener;
@@ -54,6 +56,8 @@ pub struct GrpcService {
     /// The port actually bound (advertised in routes when the client's access point is unknown).
     pub(crate) port: u16,
     pub(crate) endpoints: Arc<route::EndpointCache>,
+    /// The broker's ACL check (`aclEnable`), shared with the remoting ports; `None` = off.
+    pub(crate) acl: Option<Arc<AclValidator>>,
 }
 
 /// A running gRPC server.
@@ -63,10 +67,16 @@ pub struct GrpcServer {
 }
 
 impl GrpcServer {
-    /// Serve on `listener` until the broker shuts down.
-    pub fn start(b: Arc<Broker>, listener: TcpListener) -> std::io::Result<GrpcServer> {
+    /// Serve on `listener` until the broker shuts down, checking every request with `acl`
+    /// when it is set (see `auth`).
+    pub fn start(
+        b: Arc<Broker>,
+        listener: TcpListener,
+        acl: Option<Arc<AclValidator>>,
+    ) -> std::io::Result<GrpcServer> {
         let addr = listener.local_addr()?;
-        let svc = GrpcService { b: b.clone(), port: addr.port(), endpoints: Default::default() };
+        let svc =
+            GrpcService { b: b.clone(), port: addr.port(), endpoints: Default::default(), acl };
         let server = MessagingServiceServer::new(svc)
             .max_decoding_message_size(MAX_DECODING)
             .max_encoding_message_size(MAX_DECODING);
@@ -147,12 +157,18 @@ impl GrpcService {
 
 macro_rules! unary {
     ($self:ident, $req:ident, $rpc:literal, $resp:ident, |$s:ident, $inner:ident| $body:expr) => {{
-        let answer = match $self.session(&$req) {
+        // ACL first (an unauthenticated caller gets no session), then the session.
+        let caller = $self.caller(&$req);
+        let answer = match caller.and_then(|c| $self.session(&$req).map(|s| (c, s))) {
             #[allow(clippy::needless_update)]
             Err(st) => $resp { status: st, ..Default::default() },
-            Ok($s) => {
+            Ok((caller, $s)) => {
                 let $inner = $req.into_inner();
-                $body
+                match $self.authorize(&caller, &$inner) {
+                    #[allow(clippy::needless_update)]
+                    Err(st) => $resp { status: st, ..Default::default() },
+                    Ok(()) => $body,
+                }
             }
         };
         $self.b.grpc.counters.count($rpc, &answer.status);
@@ -197,7 +213,11 @@ impl MessagingService for GrpcService {
         req: Request<ReceiveMessageRequest>,
     ) -> Reply<BoxStream<ReceiveMessageResponse>> {
         let (tx, rx) = tokio::sync::mpsc::channel(MAX_BATCH_CHANNEL);
-        match self.session(&req) {
+        let checked = self.caller(&req).and_then(|c| {
+            self.authorize(&c, req.get_ref())?;
+            self.session(&req)
+        });
+        match checked {
             Err(st) => {
                 self.b.grpc.counters.count("ReceiveMessage", &st);
                 let svc = self.clone();
@@ -244,6 +264,12 @@ impl MessagingService for GrpcService {
         &self,
         req: Request<tonic::Streaming<TelemetryCommand>>,
     ) -> Reply<BoxStream<TelemetryCommand>> {
+        // The Settings on the stream name topics and groups, but every send, receive and ack
+        // they lead to is checked on its own RPC: authentication is enough here.
+        if let Err(st) = self.caller(&req) {
+            let msg = st.map(|s| s.message).unwrap_or_default();
+            return Err(tonic::Status::unauthenticated(msg));
+        }
         let s = match self.session(&req) {
             Ok(s) => s,
             Err(_) => {
