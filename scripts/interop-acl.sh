@@ -3,9 +3,10 @@
 # both (one plain_acl.yml, reloaded on change; the broker signs its registrations with the
 # admin account): ali-ons 3.12 (`accessKeyId`/`accessKeySecret`, interop/acl.js) and
 # rocketmq-client-cpp 1.x through PyPI `rocketmq` 0.4.4 (`set_session_credentials`,
-# interop/cpp/cpp_acl.py), and the 5.x gRPC endpoint with rocketmq-python-client 5.1.2
-# (`Credentials(ak, sk)`: the MQv2-HMAC-SHA1 `authorization` header,
-# interop/grpc/python/sdk5_acl.py). Each is allowed and refused exactly as the file says: signed
+# interop/cpp/cpp_acl.py), and the 5.x gRPC endpoint with rocketmq-python-client 5.1.2 and
+# rocketmq-client-nodejs 1.0.8 (`Credentials(ak, sk)` / `sessionCredentials`: the
+# MQv2-HMAC-SHA1 `authorization` header; interop/grpc/python/sdk5_acl.py,
+# interop/grpc/node/acl.js). Each is allowed and refused exactly as the file says: signed
 # send/consume, DENY topic, wrong secret, unknown or missing key, non-admin admin request.
 #
 #   scripts/interop-acl.sh        # build, start, run both clients, exit 0 on success
@@ -51,6 +52,8 @@ rmq_start_broker "" -c "$RMQ_ROOT/conf/broker.conf" --set brokerName=broker-acl 
 echo "== mqnamesrv on $NAMESRV, mqbroker on $BROKER with aclEnable=true (data in $RMQ_WORK)"
 
 admin=("$RMQ_BIN/mqadmin" --ak "$ADMIN_AK" --sk "$ADMIN_SK")
+# The broker is in the cluster once its first (signed) registration reached the name server.
+rmq_wait_for 30 sh -c "\"$RMQ_BIN/mqadmin\" clusterList | grep -q broker-acl"
 for t in "$topic" "$deny"; do
   "${admin[@]}" updateTopic -c DefaultCluster -t "$t" -r 4 -w 4 >/dev/null
   rmq_wait_for 30 "${admin[@]}" topicRoute -t "$t"
@@ -97,6 +100,12 @@ if [ -z "${ACL_SKIP_GRPC:-}" ]; then
   mkdir -p "$RMQ_WORK/home"
   HOME="$RMQ_WORK/home" timeout $((${TIMEOUT_S:-60} * 4)) "$venv/bin/python" "$RMQ_ROOT/interop/grpc/python/sdk5_acl.py" \
     "127.0.0.1:$GRPC_PORT" "$topic" "$deny" "$USER_AK" "$USER_SK"
+  if [ ! -d "$RMQ_ROOT/interop/grpc/node/node_modules/rocketmq-client-nodejs" ]; then
+    (cd "$RMQ_ROOT/interop/grpc/node" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  echo "== rocketmq-client-nodejs 1.0.8 over gRPC (sessionCredentials)"
+  (cd "$RMQ_ROOT/interop/grpc/node" && HOME="$RMQ_WORK/home" timeout $((${TIMEOUT_S:-60} * 4)) node acl.js \
+    "127.0.0.1:$GRPC_PORT" "$topic" "$deny" "$USER_AK" "$USER_SK")
 fi
 failed=0
 echo "interop-acl ok"
