@@ -44,11 +44,25 @@ accounts:
       - $topic=PUB|SUB
       - $deny=DENY
 YML
+# A throw-away CA and a certificate for 127.0.0.1: the broker runs tlsMode=permissive, so
+# its remoting and gRPC ports take TLS and plaintext alike (the remoting clients below use
+# plaintext, the 5.x SDKs both).
+pki="$RMQ_WORK/pki"
+mkdir -p "$pki"
+ossl() { openssl "$@" 2>/dev/null; }
+ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$pki/ca.key" \
+  -out "$pki/ca.pem" -days 2 -subj "/CN=rmq interop-acl CA"
+ossl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$pki/key.pem" \
+  -out "$pki/server.csr" -subj "/CN=127.0.0.1"
+printf 'basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$pki/ext.cnf"
+ossl x509 -req -in "$pki/server.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" -CAcreateserial \
+  -out "$pki/cert.pem" -days 2 -extfile "$pki/ext.cnf"
 sec=(--set aclEnable=true --set "aclFilePath=$acl")
 rmq_start_namesrv "" "${sec[@]}"
 GRPC_PORT=$(rmq_free_port)
 rmq_start_broker "" -c "$RMQ_ROOT/conf/broker.conf" --set brokerName=broker-acl "${sec[@]}" \
-  --set "accessKey=$ADMIN_AK" --set "secretKey=$ADMIN_SK" --set "grpcServerPort=$GRPC_PORT"
+  --set "accessKey=$ADMIN_AK" --set "secretKey=$ADMIN_SK" --set "grpcServerPort=$GRPC_PORT" \
+  --set tlsMode=permissive --set "tlsCertPath=$pki/cert.pem" --set "tlsKeyPath=$pki/key.pem"
 echo "== mqnamesrv on $NAMESRV, mqbroker on $BROKER with aclEnable=true (data in $RMQ_WORK)"
 
 admin=("$RMQ_BIN/mqadmin" --ak "$ADMIN_AK" --sk "$ADMIN_SK")
@@ -96,16 +110,19 @@ if [ -z "${ACL_SKIP_GRPC:-}" ]; then
     cp "$req" "$venv/requirements.txt"
   fi
   rmq_wait_port "$GRPC_PORT" 30 "$BROKER_PID"
-  echo "== rocketmq-python-client 5.1.2 over gRPC (Credentials(ak, sk))"
+  echo "== rocketmq-python-client 5.1.2 over gRPC (Credentials(ak, sk)), plaintext then TLS"
   mkdir -p "$RMQ_WORK/home"
-  HOME="$RMQ_WORK/home" timeout $((${TIMEOUT_S:-60} * 4)) "$venv/bin/python" "$RMQ_ROOT/interop/grpc/python/sdk5_acl.py" \
-    "127.0.0.1:$GRPC_PORT" "$topic" "$deny" "$USER_AK" "$USER_SK"
+  py_acl=("$venv/bin/python" "$RMQ_ROOT/interop/grpc/python/sdk5_acl.py" "127.0.0.1:$GRPC_PORT"
+    "$topic" "$deny" "$USER_AK" "$USER_SK")
+  HOME="$RMQ_WORK/home" timeout $((${TIMEOUT_S:-60} * 4)) "${py_acl[@]}"
+  HOME="$RMQ_WORK/home" GRPC_DEFAULT_SSL_ROOTS_FILE_PATH="$pki/ca.pem" \
+    timeout $((${TIMEOUT_S:-60} * 4)) "${py_acl[@]}" "$pki/ca.pem"
   if [ ! -d "$RMQ_ROOT/interop/grpc/node/node_modules/rocketmq-client-nodejs" ]; then
     (cd "$RMQ_ROOT/interop/grpc/node" && npm ci --no-audit --no-fund --loglevel=error)
   fi
-  echo "== rocketmq-client-nodejs 1.0.8 over gRPC (sessionCredentials)"
-  (cd "$RMQ_ROOT/interop/grpc/node" && HOME="$RMQ_WORK/home" timeout $((${TIMEOUT_S:-60} * 4)) node acl.js \
-    "127.0.0.1:$GRPC_PORT" "$topic" "$deny" "$USER_AK" "$USER_SK")
+  echo "== rocketmq-client-nodejs 1.0.8 over gRPC (sessionCredentials, sslEnabled)"
+  (cd "$RMQ_ROOT/interop/grpc/node" && HOME="$RMQ_WORK/home" GRPC_DEFAULT_SSL_ROOTS_FILE_PATH="$pki/ca.pem" \
+    timeout $((${TIMEOUT_S:-60} * 4)) node acl.js "127.0.0.1:$GRPC_PORT" "$topic" "$deny" "$USER_AK" "$USER_SK" tls)
 fi
 failed=0
 echo "interop-acl ok"

@@ -169,7 +169,18 @@ impl BrokerController {
 
         broker.pop.publish_offsets(&broker);
         let grpc = match grpc_listener {
-            Some(l) => Some(crate::grpc::GrpcServer::start(broker.clone(), l, server_acl.clone())?),
+            Some(l) => {
+                // TLS beside plaintext on the gRPC port too, with the same files (Apache's
+                // proxy does the same); ALPN h2 as gRPC clients require.
+                let tls = mq_common::remoting::TlsServer::from_config_alpn(
+                    &broker.cfg.security,
+                    broker.shutdown.clone(),
+                    &[b"h2"],
+                    "gRPC",
+                )
+                .map_err(|e| anyhow::anyhow!("TLS: {e}"))?;
+                Some(crate::grpc::GrpcServer::start(broker.clone(), l, server_acl.clone(), tls)?)
+            }
             None => None,
         };
         let revive_every = Duration::from_millis(broker.cfg.pop_revive_interval_mills.max(10));

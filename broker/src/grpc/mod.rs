@@ -9,6 +9,7 @@
 mod auth;
 pub mod consume;
 pub mod convert;
+mod listener;
 pub mod route;
 pub mod send;
 pub mod session;
@@ -23,11 +24,12 @@ use std::time::Duration;
 
 use futures::Stream;
 use mq_common::acl::AclValidator;
+use mq_common::remoting::TlsServer;
 use mq_grpc_proto::v2::*;
 use mq_grpc_proto::{MessagingService, MessagingServiceServer};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response};
 
 use self::session::{Session, Sessions};
@@ -68,11 +70,13 @@ pub struct GrpcServer {
 
 impl GrpcServer {
     /// Serve on `listener` until the broker shuts down, checking every request with `acl`
-    /// when it is set (see `auth`).
+    /// when it is set (see `auth`) and accepting TLS beside plaintext with `tls` (see
+    /// `listener`).
     pub fn start(
         b: Arc<Broker>,
         listener: TcpListener,
         acl: Option<Arc<AclValidator>>,
+        tls: Option<Arc<TlsServer>>,
     ) -> std::io::Result<GrpcServer> {
         let addr = listener.local_addr()?;
         let svc =
@@ -81,10 +85,9 @@ impl GrpcServer {
             .max_decoding_message_size(MAX_DECODING)
             .max_encoding_message_size(MAX_DECODING);
         let shutdown = b.shutdown.clone();
-        let incoming = TcpListenerStream::new(listener);
+        let incoming = listener::incoming(listener, tls, shutdown.clone());
         let task = tokio::spawn(async move {
             let r = tonic::transport::Server::builder()
-                .tcp_nodelay(true)
                 .http2_keepalive_interval(Some(Duration::from_secs(60)))
                 .add_service(server)
                 .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())

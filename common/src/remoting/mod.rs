@@ -19,4 +19,4 @@ pub use channel::{Channel, ChannelEvents, RemotingError};
 pub use client::{ClientConfig, RemotingClient, ServerRequestHandler};
 pub use reply::{header, Reply};
 pub use server::{RemotingServer, RequestHandler, ServerConfig};
-pub use tls::{TlsClient, TlsServer};
+pub use tls::{Accepted, TlsClient, TlsServer};

@@ -2,9 +2,11 @@
 aclEnable=true: the `authorization` header (MQv2-HMAC-SHA1) is accepted and refused exactly as
 plain_acl.yml says.
 
-Usage: sdk5_acl.py ENDPOINT TOPIC DENY_TOPIC AK SK (scripts/interop-acl.sh sets it up: the
-account may PUB|SUB TOPIC, is DENY on DENY_TOPIC, SUB on groups). Every case raises on
-failure; exit 0 means all passed.
+Usage: sdk5_acl.py ENDPOINT TOPIC DENY_TOPIC AK SK [CA_PEM] (scripts/interop-acl.sh sets it
+up: the account may PUB|SUB TOPIC, is DENY on DENY_TOPIC, SUB on groups). With CA_PEM every
+client uses TLS (`tls_enable=True`; the SDK trusts only grpcio's roots, so the caller points
+GRPC_DEFAULT_SSL_ROOTS_FILE_PATH at the same CA). Every case raises on failure; exit 0 means
+all passed.
 """
 import sys
 import time
@@ -17,6 +19,9 @@ from rocketmq.grpc_protocol import MessagingServiceStub
 from rocketmq.v5.util.signature import Signature
 
 EP, TOPIC, DENY, AK, SK = sys.argv[1:6]
+CA = sys.argv[6] if len(sys.argv) > 6 else None
+TLS = CA is not None
+MODE = "TLS" if TLS else "plaintext"
 
 
 def conf(ak, sk):
@@ -32,7 +37,7 @@ def msg(topic, body):
 
 
 def send(ak, sk, topic, body):
-    p = Producer(conf(ak, sk))
+    p = Producer(conf(ak, sk), tls_enable=TLS)
     p.startup()
     try:
         return p.send(msg(topic, body))
@@ -44,7 +49,12 @@ def raw(ak, sk, topic):
     """QueryRoute and SendMessage with the SDK's own headers (its Signature.metadata) over the
     SDK's generated stub: the statuses, which the SDK itself only logs."""
     md = Signature.metadata(conf(ak, sk), "acl-raw-" + uuid.uuid4().hex)
-    with grpc.insecure_channel(EP) as ch:
+    if TLS:
+        with open(CA, "rb") as f:
+            ch = grpc.secure_channel(EP, grpc.ssl_channel_credentials(f.read()))
+    else:
+        ch = grpc.insecure_channel(EP)
+    with ch:
         stub = MessagingServiceStub(ch)
         r = stub.QueryRoute(spb.QueryRouteRequest(topic=pb.Resource(name=topic)), metadata=md, timeout=10)
         m = pb.Message(topic=pb.Resource(name=topic), body=b"raw")
@@ -59,17 +69,17 @@ def refused(name, ak, sk, topic, reason):
     try:
         r = send(ak, sk, topic, "refused-" + name)
     except Exception as e:  # the SDK raises once its route query is refused
-        print(f"PASS python {name} refused: 40100 {reason!r}; SDK send raised ({str(e)[:80]})")
+        print(f"PASS python {MODE} {name} refused: 40100 {reason!r}; SDK send raised ({str(e)[:80]})")
         return
     raise AssertionError(f"{name}: SDK send was accepted: {r}")
 
 
 body = "acl-" + uuid.uuid4().hex
 r = send(AK, SK, TOPIC, body)
-print(f"PASS python signed send ({r.message_id})")
+print(f"PASS python {MODE} signed send ({r.message_id})")
 
 group = "AclPyGroup"
-c = SimpleConsumer(conf(AK, SK), group, {TOPIC: FilterExpression("*")}, await_duration=5)
+c = SimpleConsumer(conf(AK, SK), group, {TOPIC: FilterExpression("*")}, await_duration=5, tls_enable=TLS)
 c.startup()
 try:
     until, seen = time.time() + 40, False
@@ -81,10 +91,10 @@ finally:
     c.shutdown()
 if not seen:
     raise AssertionError("signed simple consumer did not receive the message")
-print("PASS python signed receive + ack")
+print(f"PASS python {MODE} signed receive + ack")
 
 refused("wrong secret", AK, SK + "x", TOPIC, f"Check signature failed for accessKey={AK}")
 refused("unknown key", "NoSuchKey1", SK, TOPIC, "No acl config for NoSuchKey1")
 refused("unsigned", "", "", TOPIC, "No acl config for")
 refused("DENY topic", AK, SK, DENY, f"No default permission for topic:{DENY}")
-print("sdk5_acl ok")
+print(f"sdk5_acl ok ({MODE})")
