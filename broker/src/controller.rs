@@ -26,6 +26,7 @@ use crate::schedule::{self, ScheduleService};
 use crate::stats::BrokerStats;
 use crate::store::MessageStore;
 use crate::subscription_manager::SubscriptionGroupManager;
+use crate::timer::{TimerService, WHEEL_TIMER_TOPIC};
 use crate::topic_manager::TopicManager;
 use crate::{namesrv_api, transaction_checker};
 
@@ -117,6 +118,8 @@ impl BrokerController {
             }
         };
         let store = open_store(&cfg)?;
+        let timer = TimerService::open(&cfg.timer, &store, !cfg.is_slave())
+            .map_err(|e| anyhow::anyhow!("cannot recover the timer state: {e}"))?;
         let root = cfg.store.store_path_root_dir.clone();
         let pop = crate::pop::PopService::load(&root, &cfg.broker_name).map_err(|e| {
             anyhow::anyhow!("cannot open the POP state under {}/pop: {e}", root.display())
@@ -134,6 +137,7 @@ impl BrokerController {
                 cfg.metrics_exporter_type == ExporterType::Prom,
             ),
             schedule: ScheduleService::load(&root, cfg.delay_levels_ms()),
+            timer,
             pop,
             grpc: Default::default(),
             store_host: SocketAddr::new(store_ip, cfg.listen_port),
@@ -156,6 +160,9 @@ impl BrokerController {
                 if let Some(b) = weak.upgrade() {
                     b.pull_hold.on_arrival(topic, q, off, tags);
                     b.pop.wake.wake(topic);
+                    if topic == WHEEL_TIMER_TOPIC {
+                        b.timer.notify_arrival();
+                    }
                 }
             },
         ));
@@ -167,6 +174,7 @@ impl BrokerController {
             servers.push(RemotingServer::start(f, handler, server_config));
         }
 
+        broker.timer.start().map_err(|e| anyhow::anyhow!("cannot start the timer: {e}"))?;
         broker.pop.publish_offsets(&broker);
         let grpc = match grpc_listener {
             Some(l) => {
@@ -252,6 +260,7 @@ impl BrokerController {
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
         }
         namesrv_api::unregister_all(&b).await;
+        b.timer.shutdown();
         b.pop.sync();
         // Scrapes keep working until here: the last one still sees the broker draining.
         if let Some(m) = self.metrics {

@@ -162,6 +162,8 @@ pub struct BrokerConfig {
     pub rocketmq_home: String,
     /// The message store's keys (`storePathRootDir`, `flushDiskType`, `maxMessageSize`, ...).
     pub store: StoreConfig,
+    /// The timer-message keys (`timerWheelEnable`, `timerMaxDelaySec`, `timerPrecisionMs`, ...).
+    pub timer: crate::timer::TimerConfig,
     /// The file given with `-c` (not a key): UPDATE_BROKER_CONFIG rewrites it, as Java does.
     pub config_file: Option<std::path::PathBuf>,
     /// Access control and TLS (`aclEnable`, `aclFilePath`, `accessKey`/`secretKey` for the
@@ -231,6 +233,7 @@ impl Default for BrokerConfig {
             metrics_prom_exporter_port: 5557,
             rocketmq_home: String::new(),
             store: StoreConfig::default(),
+            timer: Default::default(),
             config_file: None,
             security: Default::default(),
         }
@@ -283,6 +286,7 @@ mq_common::config_keys!(BrokerConfig {
 }
 nested: store;
 nested: security;
+nested: timer;
 inert: "slaveReadEnable", "offsetCheckInSlave", "filterSupportRetry", "sendMessageThreadPoolNums", "pullMessageThreadPoolNums",
     "useEpollNativeSelector", "haMasterAddress", "haSendHeartbeatInterval",
     "haHousekeepingInterval", "haSlaveFallbehindMax", "slaveTimeout", "compressedRegister",

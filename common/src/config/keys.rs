@@ -355,6 +355,42 @@ mod tests {
         inner.size: "mappedFileSizeCommitLog" | "mapedFileSizeCommitLog";
     });
 
+    #[derive(Default)]
+    struct Leaf {
+        a: u32,
+    }
+    crate::config_keys!(Leaf { a: "leafA", live; });
+    #[derive(Default)]
+    struct Other {
+        b: bool,
+    }
+    crate::config_keys!(Other { b: "otherB"; });
+    #[derive(Default)]
+    struct Outer {
+        port: u16,
+        leaf: Leaf,
+        other: Other,
+    }
+    crate::config_keys!(Outer { port: "listenPort"; } nested: leaf; nested: other; inert: "aclEnable";);
+
+    /// Several nested groups: each key reaches the one that declares it, entries follow in
+    /// order, and unknown keys stay unknown.
+    #[test]
+    fn macro_several_nested() {
+        let mut o = Outer::default();
+        assert_eq!(o.apply("leafA", "7"), Ok(true));
+        assert_eq!(o.apply("otherB", "true"), Ok(true));
+        assert!(o.apply("otherB", "yes").is_err());
+        assert_eq!(o.apply("nope", "1"), Ok(false));
+        assert_eq!((o.leaf.a, o.other.b), (7, true));
+        let keys: Vec<_> = o.entries().iter().map(|e| e.key).collect();
+        assert_eq!(keys, ["listenPort", "leafA", "otherB"]);
+        assert_eq!(o.key_effect("leafA"), Some(KeyEffect::Live));
+        assert_eq!(o.key_effect("otherB"), Some(KeyEffect::Restart));
+        assert_eq!(o.key_effect("aclEnable"), Some(KeyEffect::NoEffect));
+        assert_eq!(o.key_effect("nope"), None);
+    }
+
     #[test]
     fn macro_apply_and_entries() {
         let mut d = Demo { port: 1, role: Role::Master, name: None, inner: Inner { size: 0 } };

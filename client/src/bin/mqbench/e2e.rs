@@ -67,6 +67,6 @@ pub async fn run(a: E2eArgs) -> anyhow::Result<()> {
     c.shutdown().await;
     let extra = json!({ "size": a.produce.size, "rate": a.produce.rate, "topic": common.topic, "group": group });
     stats::report(&sent, "Send", common, extra.clone(), None);
-    stats::report(&consumed, "E2E", common, extra, Some("store_to_consume"));
+    stats::report(&consumed, "E2E", common, extra, Some(consume::second_label()));
     Ok(())
 }

@@ -8,6 +8,8 @@
 //! mqbench producer -n 127.0.0.1:9876 --sync --rate 10000 --duration 20  # fixed rate, CO-corrected
 //! mqbench consumer -n 127.0.0.1:9876 -t BenchmarkTest --from-first --idle-exit 3
 //! mqbench e2e      -n 127.0.0.1:9876 --rate 10000 --duration 20      # born → receipt latency
+//! mqbench producer -n 127.0.0.1:9876 --count 1000000 --timer-lead 60 --timer-window 3600  # timers
+//! mqbench consumer -n 127.0.0.1:9876 --count 300000   # reports timer lateness when it sees timers
 //! mqbench topics   -n 127.0.0.1:9876 --count 10000                   # create many topics
 //! ```
 #![forbid(unsafe_code)]
@@ -149,6 +151,13 @@ pub struct ProduceArgs {
     /// Producer group.
     #[arg(long, default_value = "benchmark_producer")]
     pub group: String,
+    /// Timer messages: each gets `TIMER_DELIVER_MS` = send time + `--timer-lead` + a random
+    /// offset in [0, this many seconds) (0 with a zero lead = plain messages).
+    #[arg(long, default_value_t = 0.0)]
+    pub timer_window: f64,
+    /// Timer messages: seconds from the send to the start of the delivery window.
+    #[arg(long, default_value_t = 0.0)]
+    pub timer_lead: f64,
 }
 
 /// Consumer options.
