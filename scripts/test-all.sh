@@ -52,7 +52,7 @@ fi
 suite "interop (ali-ons)" env RMQ_SKIP_BUILD=1 scripts/interop.sh
 suite "interop (rocketmq-client-cpp)" env RMQ_SKIP_BUILD=1 scripts/interop-cpp.sh
 suite "interop (rocketmq-client-rust)" env RMQ_SKIP_BUILD=1 scripts/interop-rust.sh
-suite "interop with ACL (ali-ons + cpp signing)" env RMQ_SKIP_BUILD=1 scripts/interop-acl.sh
+suite "interop with ACL (ali-ons + cpp signing, 5.x SDKs over gRPC)" env RMQ_SKIP_BUILD=1 scripts/interop-acl.sh
 suite "interop (5.x SDKs over gRPC: Python, Node)" env RMQ_SKIP_BUILD=1 scripts/interop-grpc.sh
 suite "chat DDP conformance (ddp.js)" env SKIP_RUST=1 scripts/services-test.sh
 suite "console in headless chromium" scripts/console-e2e.sh both

@@ -96,7 +96,9 @@ impl BrokerController {
         .map_err(|e| anyhow::anyhow!("aclEnable=true but {e}"))?;
         let tls = mq_common::remoting::TlsServer::from_config(&cfg.security, shutdown.clone())
             .map_err(|e| anyhow::anyhow!("TLS: {e}"))?;
-        // The connection bounds from the config keys (issue 16), with ACL and TLS.
+        // The connection bounds from the config keys (issue 16), with ACL and TLS; the gRPC
+        // endpoint checks the same accounts (one reload for both).
+        let server_acl = acl.clone();
         let server_config =
             ServerConfig { acl, tls, ..cfg.server_config().map_err(|e| anyhow::anyhow!("{e}"))? };
         // Requests to name servers are signed when accessKey/secretKey are set, and go over
@@ -196,7 +198,18 @@ impl BrokerController {
         broker.timer.start().map_err(|e| anyhow::anyhow!("cannot start the timer: {e}"))?;
         broker.pop.publish_offsets(&broker);
         let grpc = match grpc_listener {
-            Some(l) => Some(crate::grpc::GrpcServer::start(broker.clone(), l)?),
+            Some(l) => {
+                // TLS beside plaintext on the gRPC port too, with the same files (Apache's
+                // proxy does the same); ALPN h2 as gRPC clients require.
+                let tls = mq_common::remoting::TlsServer::from_config_alpn(
+                    &broker.cfg.security,
+                    broker.shutdown.clone(),
+                    &[b"h2"],
+                    "gRPC",
+                )
+                .map_err(|e| anyhow::anyhow!("TLS: {e}"))?;
+                Some(crate::grpc::GrpcServer::start(broker.clone(), l, server_acl.clone(), tls)?)
+            }
             None => None,
         };
         let revive_every = Duration::from_millis(broker.cfg.pop_revive_interval_mills.max(10));

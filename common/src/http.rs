@@ -41,6 +41,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 21\r\nconnection: close\r\n\r\ntoo many connections\n";
 
+/// `app` with the peer's address in every request's extensions, as axum's
+/// `ConnectInfo` extractor expects (the console's login lockout and audit log use it).
+fn with_peer<A: Clone + Send + Sync + 'static>(app: &Router, peer: A) -> Router {
+    app.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)))
+}
+
 /// Serve `app` on `listener` within `limits` until `shutdown` completes; then stop accepting,
 /// let in-flight requests finish (up to 5 s) and return.
 pub async fn serve<L>(
@@ -50,6 +56,7 @@ pub async fn serve<L>(
     shutdown: impl Future<Output = ()> + Send,
 ) where
     L: Listener,
+    L::Addr: Clone + Send + Sync + 'static,
 {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let refused = Arc::new(AtomicU64::new(0));
@@ -59,7 +66,7 @@ pub async fn serve<L>(
     http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
     tokio::pin!(shutdown);
     loop {
-        let (io, _peer) = tokio::select! {
+        let (io, peer) = tokio::select! {
             biased;
             _ = &mut shutdown => break,
             accepted = listener.accept() => accepted,
@@ -80,7 +87,7 @@ pub async fn serve<L>(
             continue;
         };
         let conn = http
-            .serve_connection(TokioIo::new(io), TowerToHyperService::new(app.clone()))
+            .serve_connection(TokioIo::new(io), TowerToHyperService::new(with_peer(&app, peer)))
             .with_upgrades();
         let stop = stop.clone();
         tracker.spawn(async move {

@@ -26,6 +26,12 @@ pub enum AppError {
     /// The whole operation took too long.
     #[error("timed out after {0} s waiting for the cluster")]
     Timeout(u64),
+    /// Too many failed logins from this address: locked out for this many seconds.
+    #[error("too many failed logins; try again in {0} s")]
+    LockedOut(u64),
+    /// Refused whoever asks (a cross-origin write).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl AppError {
@@ -43,6 +49,8 @@ impl AppError {
             }
             AppError::Unauthorized | AppError::BadLogin => StatusCode::UNAUTHORIZED,
             AppError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            AppError::LockedOut(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
         }
     }
 }
@@ -74,6 +82,9 @@ impl IntoResponse for AppError {
             }
             AppError::Unauthorized | AppError::BadLogin => body["error"]["kind"] = json!("auth"),
             AppError::Timeout(_) => body["error"]["kind"] = json!("timeout"),
+            AppError::LockedOut(_) | AppError::Forbidden(_) => {
+                body["error"]["kind"] = json!("auth")
+            }
         }
         if status.is_server_error() {
             tracing::warn!(%status, error = %self, "request failed");

@@ -4,6 +4,7 @@
 //! * [`backend`]: the [`backend::Backend`] trait, a fake in-memory cluster and the real adapter.
 //! * [`api`]: HTTP routes, one module per page family.
 //! * [`auth`]: login for writes (PBKDF2 password hash, HMAC-signed session token).
+//! * [`guard`]: security headers, same-origin writes, audit log, login lockout.
 //! * [`sampler`]: background TPS sampling for the overview charts.
 #![forbid(unsafe_code)]
 
@@ -13,6 +14,7 @@ pub mod auth;
 pub mod backend;
 pub mod config;
 pub mod error;
+pub mod guard;
 pub mod metrics;
 pub mod sampler;
 pub mod state;

@@ -109,12 +109,15 @@ async fn main() -> anyhow::Result<()> {
         metrics: Arc::new(Metrics::default()),
         request_timeout: settings.broker_timeout() * 4,
         namesrv: settings.namesrv.0.clone(),
+        login_limiter: Arc::default(),
     };
     let app = mq_console::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(addr = %listener.local_addr()?, namesrv = ?settings.namesrv.0, reads_open = settings.reads_open(), "mqconsole listening");
+    // The peer address is kept per request (mq_common::http::serve adds it): the login
+    // lockout and the audit log use it.
     mq_common::http::serve(listener, app, settings.http_limits(), shutdown_signal()).await;
     sampler_task.abort();
     tracing::info!("mqconsole stopped");

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::auth::Auth;
 use crate::backend::Backend;
+use crate::guard::LoginLimiter;
 use crate::metrics::Metrics;
 use crate::sampler::Sampler;
 
@@ -23,6 +24,8 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// Nameservers (shown on the overview).
     pub namesrv: Vec<String>,
+    /// Failed-login lockout per client address.
+    pub login_limiter: Arc<LoginLimiter>,
 }
 
 impl AppState {
@@ -35,6 +38,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             request_timeout: Duration::from_secs(20),
             namesrv: Vec::new(),
+            login_limiter: Arc::default(),
         }
     }
 }

@@ -367,3 +367,63 @@ async fn thousand_topics_and_five_hundred_groups_load_fast() {
     // Reported, not asserted (no timing assertions): the e2e run checks the real stack.
     eprintln!("1000 topics + 500 groups, 4 paged requests: {:?}", t0.elapsed());
 }
+
+async fn raw(app: &Router, req: Request<Body>) -> axum::response::Response {
+    app.clone().oneshot(req).await.unwrap()
+}
+
+#[tokio::test]
+async fn security_headers_on_every_response() {
+    let (app, _) = app();
+    for uri in ["/", "/api/overview", "/api/nope"] {
+        let r = raw(&app, Request::get(uri).body(Body::empty()).unwrap()).await;
+        let h = r.headers();
+        assert_eq!(h["x-frame-options"], "DENY", "{uri}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{uri}");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+            "{csp}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn cross_origin_writes_refused_same_origin_allowed() {
+    let (app, _) = app();
+    let token = login(&app).await;
+    let create = |origin: &str, topic: &str| {
+        Request::post("/api/topics")
+            .header(header::HOST, "127.0.0.1:8180")
+            .header(header::ORIGIN, origin)
+            .header(header::COOKIE, format!("rmq_session={token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                json!({"name": topic, "readQueues": 2, "writeQueues": 2, "perm": 6}).to_string(),
+            ))
+            .unwrap()
+    };
+    let r = raw(&app, create("http://evil.example:8180", "CsrfTopic")).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (s, v) = call(&app, "GET", "/api/topics?size=500", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!v.to_string().contains("CsrfTopic"), "a refused write changed nothing");
+    let r = raw(&app, create("http://127.0.0.1:8180", "SameOriginTopic")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let (_, v) = call(&app, "GET", "/api/topics?size=500", None, None).await;
+    assert!(v.to_string().contains("SameOriginTopic"), "{v}");
+}
+
+#[tokio::test]
+async fn login_lockout_after_repeated_failures() {
+    let (app, _) = app();
+    for _ in 0..5 {
+        let (s, _) =
+            call(&app, "POST", "/api/login", Some(json!({"password": "wrong"})), None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    // Locked out: even the right password is refused, with 429.
+    let (s, v) = call(&app, "POST", "/api/login", Some(json!({"password": PW})), None).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert!(v.to_string().contains("too many failed logins"), "{v}");
+}

@@ -7,8 +7,10 @@
 //! `crate::pop`); `session` keeps the clients, `convert` turns stored records into gRPC
 //! messages.
 
+mod auth;
 pub mod consume;
 pub mod convert;
+mod listener;
 pub mod route;
 pub mod send;
 pub mod session;
@@ -22,11 +24,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::Stream;
+use mq_common::acl::AclValidator;
+use mq_common::remoting::TlsServer;
 use mq_grpc_proto::v2::*;
 use mq_grpc_proto::{MessagingService, MessagingServiceServer};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response};
 
 use self::session::{Session, Sessions};
@@ -55,6 +59,8 @@ pub struct GrpcService {
     /// The port actually bound (advertised in routes when the client's access point is unknown).
     pub(crate) port: u16,
     pub(crate) endpoints: Arc<route::EndpointCache>,
+    /// The broker's ACL check (`aclEnable`), shared with the remoting ports; `None` = off.
+    pub(crate) acl: Option<Arc<AclValidator>>,
 }
 
 /// A running gRPC server.
@@ -64,18 +70,25 @@ pub struct GrpcServer {
 }
 
 impl GrpcServer {
-    /// Serve on `listener` until the broker shuts down.
-    pub fn start(b: Arc<Broker>, listener: TcpListener) -> std::io::Result<GrpcServer> {
+    /// Serve on `listener` until the broker shuts down, checking every request with `acl`
+    /// when it is set (see `auth`) and accepting TLS beside plaintext with `tls` (see
+    /// `listener`).
+    pub fn start(
+        b: Arc<Broker>,
+        listener: TcpListener,
+        acl: Option<Arc<AclValidator>>,
+        tls: Option<Arc<TlsServer>>,
+    ) -> std::io::Result<GrpcServer> {
         let addr = listener.local_addr()?;
-        let svc = GrpcService { b: b.clone(), port: addr.port(), endpoints: Default::default() };
+        let svc =
+            GrpcService { b: b.clone(), port: addr.port(), endpoints: Default::default(), acl };
         let server = MessagingServiceServer::new(svc)
             .max_decoding_message_size(MAX_DECODING)
             .max_encoding_message_size(MAX_DECODING);
         let shutdown = b.shutdown.clone();
-        let incoming = TcpListenerStream::new(listener);
+        let incoming = listener::incoming(listener, tls, shutdown.clone());
         let task = tokio::spawn(async move {
             let r = tonic::transport::Server::builder()
-                .tcp_nodelay(true)
                 .http2_keepalive_interval(Some(Duration::from_secs(60)))
                 .add_service(server)
                 .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
@@ -148,12 +161,18 @@ impl GrpcService {
 
 macro_rules! unary {
     ($self:ident, $req:ident, $rpc:literal, $resp:ident, |$s:ident, $inner:ident| $body:expr) => {{
-        let answer = match $self.session(&$req) {
+        // ACL first (an unauthenticated caller gets no session), then the session.
+        let caller = $self.caller(&$req);
+        let answer = match caller.and_then(|c| $self.session(&$req).map(|s| (c, s))) {
             #[allow(clippy::needless_update)]
             Err(st) => $resp { status: st, ..Default::default() },
-            Ok($s) => {
+            Ok((caller, $s)) => {
                 let $inner = $req.into_inner();
-                $body
+                match $self.authorize(&caller, &$inner) {
+                    #[allow(clippy::needless_update)]
+                    Err(st) => $resp { status: st, ..Default::default() },
+                    Ok(()) => $body,
+                }
             }
         };
         $self.b.grpc.counters.count($rpc, &answer.status);
@@ -198,7 +217,11 @@ impl MessagingService for GrpcService {
         req: Request<ReceiveMessageRequest>,
     ) -> Reply<BoxStream<ReceiveMessageResponse>> {
         let (tx, rx) = tokio::sync::mpsc::channel(MAX_BATCH_CHANNEL);
-        match self.session(&req) {
+        let checked = self.caller(&req).and_then(|c| {
+            self.authorize(&c, req.get_ref())?;
+            self.session(&req)
+        });
+        match checked {
             Err(st) => {
                 self.b.grpc.counters.count("ReceiveMessage", &st);
                 let svc = self.clone();
@@ -247,6 +270,12 @@ impl MessagingService for GrpcService {
         &self,
         req: Request<tonic::Streaming<TelemetryCommand>>,
     ) -> Reply<BoxStream<TelemetryCommand>> {
+        // The Settings on the stream name topics and groups, but every send, receive and ack
+        // they lead to is checked on its own RPC: authentication is enough here.
+        if let Err(st) = self.caller(&req) {
+            let msg = st.map(|s| s.message).unwrap_or_default();
+            return Err(tonic::Status::unauthenticated(msg));
+        }
         let s = match self.session(&req) {
             Ok(s) => s,
             Err(_) => {

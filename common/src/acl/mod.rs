@@ -12,7 +12,7 @@ mod validator;
 
 pub use address::AddressPattern;
 pub use file::{AclFile, SETTLE};
-pub use grpc::{check_grpc_authorization, parse_grpc_authorization, GrpcAuthorization};
+pub use grpc::{check_grpc_authorization, parse_grpc_authorization, GrpcAuthorization, GrpcCaller};
 pub use perm::Perm;
 pub use plain::{Account, PlainAcl, Resource, MAX_FILE_BYTES, RETRY_PREFIX};
 pub use signature::{

@@ -186,6 +186,11 @@ impl AclValidator {
         self.current.load_full()
     }
 
+    /// `msgTraceTopicName`, exempt from PUB checks.
+    pub fn trace_topic(&self) -> &str {
+        &self.trace_topic
+    }
+
     /// Check `req` from client address `ip`; `Err` holds Java's denial message.
     pub fn check(&self, req: &RemotingCommand, ip: IpAddr) -> Result<(), AclDenied> {
         let admin_code = match self.role {

@@ -21,4 +21,4 @@ pub use client::{ClientConfig, RemotingClient, ServerRequestHandler};
 pub use reply::{header, Reply};
 pub use server::{RemotingServer, RequestHandler, ServerConfig};
 pub use stats::{ConnectionStats, ConnectionStatsSnapshot};
-pub use tls::{TlsClient, TlsServer};
+pub use tls::{Accepted, TlsClient, TlsServer};

@@ -49,18 +49,28 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 
 /// A rustls server configuration from a PEM certificate chain and a PEM private key.
 pub fn load_server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+    load_server_config_alpn(cert, key, &[])
+}
+
+/// [`load_server_config`] offering the ALPN protocols `alpn` (gRPC clients require `h2`).
+fn load_server_config_alpn(
+    cert: &Path,
+    key: &Path,
+    alpn: &[Vec<u8>],
+) -> Result<Arc<rustls::ServerConfig>, String> {
     let certs = read_certs(cert)?;
     let f = std::fs::File::open(key).map_err(|e| format!("{}: {e}", key.display()))?;
     let key_der: PrivateKeyDer<'static> =
         rustls_pemfile::private_key(&mut std::io::BufReader::new(f))
             .map_err(|e| format!("{}: {e}", key.display()))?
             .ok_or_else(|| format!("{}: no PEM private key in it", key.display()))?;
-    let cfg = rustls::ServerConfig::builder_with_provider(provider())
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_no_client_auth()
         .with_single_cert(certs, key_der)
         .map_err(|e| format!("certificate {} / key {}: {e}", cert.display(), key.display()))?;
+    cfg.alpn_protocols = alpn.to_vec();
     Ok(Arc::new(cfg))
 }
 
@@ -134,8 +144,8 @@ where
 }
 
 /// What to do with one accepted connection.
-pub(crate) enum Accepted {
-    /// Plaintext remoting on the TCP socket itself.
+pub enum Accepted {
+    /// Plaintext on the TCP socket itself.
     Plain(TcpStream),
     /// TLS, terminated: plaintext on this socket-pair end.
     Tls(UnixStream),
@@ -145,6 +155,8 @@ pub(crate) enum Accepted {
 pub struct TlsServer {
     mode: TlsMode,
     acceptor: Option<ArcSwap<TlsAcceptor>>,
+    /// ALPN protocols offered (none for remoting, `h2` for gRPC).
+    alpn: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for TlsServer {
@@ -165,6 +177,18 @@ impl TlsServer {
         cfg: &SecurityConfig,
         stop: CancellationToken,
     ) -> Result<Option<Arc<TlsServer>>, String> {
+        Self::from_config_alpn(cfg, stop, &[], "remoting")
+    }
+
+    /// [`TlsServer::from_config`] for another protocol on the same settings: `alpn` is
+    /// offered in the handshake (`h2` for the gRPC port), `what` names the port in the log.
+    pub fn from_config_alpn(
+        cfg: &SecurityConfig,
+        stop: CancellationToken,
+        alpn: &[&[u8]],
+        what: &str,
+    ) -> Result<Option<Arc<TlsServer>>, String> {
+        let alpn: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();
         let files = match (&cfg.tls_cert_path, &cfg.tls_key_path) {
             (Some(c), Some(k)) if cfg.tls_mode != TlsMode::Disabled => Some((c.clone(), k.clone())),
             _ => None,
@@ -175,19 +199,20 @@ impl TlsServer {
             }
             return Ok(None);
         };
-        let acceptor = TlsAcceptor::from(load_server_config(&cert, &key)?);
+        let acceptor = TlsAcceptor::from(load_server_config_alpn(&cert, &key, &alpn)?);
         let server = Arc::new(TlsServer {
             mode: cfg.tls_mode,
             acceptor: Some(ArcSwap::from_pointee(acceptor)),
+            alpn,
         });
-        tracing::info!(mode = ?cfg.tls_mode, cert = %cert.display(), "TLS on the remoting port");
+        tracing::info!(mode = ?cfg.tls_mode, cert = %cert.display(), port = what, "TLS on the port");
         spawn_reloader(server.clone(), cert, key, cfg.tls_reload_interval(), stop);
         Ok(Some(server))
     }
 
     /// Classify a new connection by its first byte and, for TLS, run the handshake. `None`:
     /// the connection was refused or failed (and is closed).
-    pub(crate) async fn accept(&self, tcp: TcpStream, peer: SocketAddr) -> Option<Accepted> {
+    pub async fn accept(&self, tcp: TcpStream, peer: SocketAddr) -> Option<Accepted> {
         let mut first = [0u8; 1];
         let n = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tcp.peek(&mut first)).await {
             Ok(Ok(n)) => n,
@@ -249,7 +274,7 @@ fn spawn_reloader(
             if (stamp(&cert), stamp(&key)) != now {
                 continue;
             }
-            match load_server_config(&cert, &key) {
+            match load_server_config_alpn(&cert, &key, &server.alpn) {
                 Ok(cfg) => {
                     if let Some(slot) = &server.acceptor {
                         slot.store(Arc::new(TlsAcceptor::from(cfg)));

@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .fallback(crate::assets::static_handler)
+        .layer(middleware::from_fn_with_state(state.clone(), crate::guard::harden))
         .layer(middleware::from_fn_with_state(state.clone(), count))
         .with_state(state)
 }

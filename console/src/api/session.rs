@@ -1,7 +1,7 @@
 //! Login, logout and session state.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, Extensions, HeaderMap};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::auth::COOKIE;
 use crate::error::{ApiResult, AppError};
+use crate::guard::peer_ip;
 use crate::state::AppState;
 
 /// Login body.
@@ -27,14 +28,22 @@ pub async fn session(State(st): State<AppState>, headers: HeaderMap) -> impl Int
 /// Check the password and set the session cookie (the token is also returned for scripts).
 pub async fn login(
     State(st): State<AppState>,
+    ext: Extensions,
     Json(body): Json<LoginBody>,
 ) -> ApiResult<impl IntoResponse> {
+    // A locked-out address is refused before the (slow) password check.
+    let ip = peer_ip(&ext);
+    if let Err(wait) = st.login_limiter.check(ip) {
+        return Err(AppError::LockedOut(wait.as_secs().max(1)));
+    }
     let auth = st.auth.clone();
     // PBKDF2 is deliberately slow: keep it off the async workers.
     let token =
         tokio::task::spawn_blocking(move || auth.login(&body.password)).await.ok().flatten();
     match token {
         Some(t) => {
+            st.login_limiter.succeeded(ip);
+            tracing::info!(target: "audit", peer = %ip, user = "admin", "console login");
             let cookie = format!(
                 "{COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
                 st.auth.ttl().as_secs()
@@ -46,7 +55,11 @@ pub async fn login(
         }
         None => {
             st.metrics.failed_login();
-            tracing::warn!("failed console login");
+            if st.login_limiter.failed(ip) {
+                tracing::warn!(target: "audit", peer = %ip, "console login locked out after repeated failures");
+            } else {
+                tracing::warn!(target: "audit", peer = %ip, "failed console login");
+            }
             Err(AppError::BadLogin)
         }
     }
