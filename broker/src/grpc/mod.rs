@@ -206,11 +206,11 @@ impl MessagingService for GrpcService {
                     consume_finish(&tx, st).await;
                 });
             }
-            Ok(_s) => {
+            Ok(s) => {
                 let deadline = consume::parse_grpc_timeout(meta(&req, "grpc-timeout"));
                 let svc = self.clone();
                 let inner = req.into_inner();
-                tokio::spawn(async move { svc.receive(inner, deadline, tx).await });
+                tokio::spawn(async move { svc.receive(inner, s.id, deadline, tx).await });
             }
         }
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))

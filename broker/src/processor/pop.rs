@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use mq_common::filter::MessageFilter;
 use mq_common::protocol::body::SubscriptionData;
 use mq_common::protocol::codes::response;
 use mq_common::protocol::header::{
@@ -46,13 +47,13 @@ fn handle_error(e: &HandleError) -> RemotingCommand {
 /// The answer to a pop that found messages.
 fn found(b: &Broker, popped: &[Popped], invisible: i64, order: bool) -> RemotingCommand {
     let pop_time = popped.first().map(|p| p.handle.pop_time).unwrap_or(0);
-    // Per (kind, queue): the generation (first field of Java's handle) and the offsets.
-    let mut queues: BTreeMap<(&'static str, i32), (u64, Vec<i64>)> = BTreeMap::new();
+    // Per (kind, queue): the check-point offset (first field of Java's handle) and the offsets.
+    let mut queues: BTreeMap<(&'static str, i32), (i64, Vec<i64>)> = BTreeMap::new();
     let mut body = BytesMut::new();
     for p in popped {
         let e = queues
             .entry((kind_mark(p.handle.kind), p.handle.queue_id))
-            .or_insert((p.handle.gen, Vec::new()));
+            .or_insert((p.handle.ck, Vec::new()));
         e.1.push(p.handle.queue_offset);
         body.extend_from_slice(&p.record);
     }
@@ -113,17 +114,13 @@ pub fn pop_message(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply
     let sub =
         SubscriptionData::from_expression(&h.topic, h.exp.as_deref().unwrap_or("*"), Some(ty), 0)
             .map_err(|e| err(response::SUBSCRIPTION_PARSE_FAILED, format!("bad filter: {e}")))?;
-    if !sub.is_tag_type() {
-        return Err(err(
-            response::SUBSCRIPTION_PARSE_FAILED,
-            format!("expression type {} is not supported (TAG only)", sub.expression_type),
-        ));
-    }
+    super::pull::sql_allowed(b, &sub).map_err(|e| err(response::SYSTEM_ERROR, e))?;
+    let filter = MessageFilter::compile(&sub)
+        .map_err(|e| err(response::SUBSCRIPTION_PARSE_FAILED, format!("bad filter: {e}")))?;
     if h.invisible_time <= 0 {
         return Err(err(response::SYSTEM_ERROR, "invisibleTime must be positive"));
     }
     let order = h.order == Some(true) || gc.consume_message_orderly;
-    let codes = if sub.is_all() { None } else { Some(sub.code_set.clone()) };
     let (b, ch) = (b.clone(), ch.clone());
     let opaque = req.opaque;
     tokio::spawn(async move {
@@ -133,9 +130,11 @@ pub fn pop_message(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply
             queue_id: (h.queue_id >= 0).then_some(h.queue_id),
             max: (h.max_msg_nums.max(1) as usize).min(MAX_BATCH),
             invisible_ms: h.invisible_time,
-            tag_codes: codes.as_ref(),
+            filter: &filter,
             fifo: order,
             max_attempts: gc.retry_max_times + 1,
+            owner: 0,
+            attempt_id: h.attempt_id.as_deref().filter(|a| !a.is_empty()),
         };
         let poll = Duration::from_millis(h.poll_time.clamp(0, MAX_POLL_MS) as u64);
         let until = tokio::time::Instant::now() + poll;
