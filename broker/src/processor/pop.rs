@@ -1,10 +1,10 @@
 //! The POP requests of the remoting protocol over the shared POP engine (`crate::pop`):
 //! POP_MESSAGE (200050, long polling), ACK_MESSAGE (200051), CHANGE_MESSAGE_INVISIBLETIME
-//! (200053). Answers follow Java's shapes: the records as the body (like a pull) and the
-//! `popTime` / `invisibleTime` / `startOffsetInfo` / `msgOffsetInfo` header from which Java's
-//! client builds each message's receipt handle (`extraInfo`); the per-queue value it puts
-//! first is our in-flight generation. BATCH_ACK_MESSAGE (its body carries a Java BitSet) is
-//! not served yet (REQUEST_CODE_NOT_SUPPORTED).
+//! (200053), BATCH_ACK_MESSAGE (200151). Answers follow Java's shapes: the records as the body
+//! (like a pull) and the `popTime` / `invisibleTime` / `startOffsetInfo` / `msgOffsetInfo`
+//! header from which Java's client builds each message's receipt handle (`extraInfo`); the
+//! per-queue value it puts first is the pop's check-point offset (the first offset it handed
+//! out from that queue), above which a batch ack names offsets as bits.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,13 +12,13 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use mq_common::filter::MessageFilter;
-use mq_common::protocol::body::SubscriptionData;
+use mq_common::protocol::body::{BatchAckMessageRequestBody, SubscriptionData};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::header::{
     AckMessageRequestHeader, ChangeInvisibleTimeRequestHeader, ChangeInvisibleTimeResponseHeader,
     PopMessageRequestHeader, PopMessageResponseHeader,
 };
-use mq_common::protocol::RemotingCommand;
+use mq_common::protocol::{lenient_json, RemotingCommand};
 use mq_common::remoting::Channel;
 
 use super::{err, header, Reply};
@@ -175,4 +175,42 @@ pub fn change_invisible(b: &Broker, req: &RemotingCommand) -> Reply {
         revive_qid: 0,
     };
     Ok(Some(RemotingCommand::success_with_header(&hdr)))
+}
+
+/// BATCH_ACK_MESSAGE: every offset of every entry is acked as ACK_MESSAGE would with the
+/// handle Java's client built from it (check-point offset, pop time, invisible time). As in
+/// Java, an offset whose handle no longer holds (acked, redelivered, expired) is skipped, an
+/// unknown topic answers TOPIC_NOT_EXIST and an empty body NO_MESSAGE; a journal failure is
+/// SYSTEM_ERROR.
+pub fn batch_ack_message(b: &Broker, req: &RemotingCommand) -> Reply {
+    let body: BatchAckMessageRequestBody = lenient_json::from_slice(&req.body)
+        .map_err(|e| err(response::SYSTEM_ERROR, format!("bad BatchAckMessageRequestBody: {e}")))?;
+    if body.acks.is_empty() {
+        return Err(err(response::NO_MESSAGE, "no ack in the request"));
+    }
+    for a in &body.acks {
+        if !b.topics.contains(&a.topic) {
+            return Err(err(response::TOPIC_NOT_EXIST, format!("topic[{}] not exist", a.topic)));
+        }
+        let kind = if a.retry == "1" { TopicKind::Retry } else { TopicKind::Normal };
+        let handles: Vec<ReceiptHandle> = a
+            .offsets()
+            .map(|offset| ReceiptHandle {
+                ck: a.start_offset,
+                pop_time: a.pop_time,
+                invisible_time: a.invisible_time,
+                kind,
+                broker_name: body.broker_name.clone(),
+                queue_id: a.queue_id,
+                queue_offset: offset,
+                commit_log_offset: 0,
+            })
+            .collect();
+        for r in b.pop.ack(b, &a.consumer_group, &a.topic, &handles) {
+            if let Err(e @ HandleError::Io(_)) = r {
+                return Err(handle_error(&e));
+            }
+        }
+    }
+    Ok(Some(RemotingCommand::success()))
 }
