@@ -457,3 +457,48 @@ async fn receive_filters_bounds_renewal_and_attempt_ids() {
     }
     b.shutdown().await;
 }
+
+/// A transaction id stays good across a broker restart: EndTransaction commits the prepared
+/// message from the offsets its id names, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_transaction_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = || {
+        let mut cfg = test_config(dir.path());
+        cfg.apply("grpcServerPort", &port.to_string()).unwrap();
+        cfg
+    };
+    let b = start(config()).await;
+    b.create_topic("Tx", 1).await;
+    let mut c = client(port).await;
+    let mut m = message("Tx", "tx-msg-1", b"prepared");
+    m.system_properties.as_mut().unwrap().message_type =
+        mq_grpc_proto::v2::MessageType::Transaction as i32;
+    let r = c.send_message(req(SendMessageRequest { messages: vec![m] })).await.unwrap();
+    let entry = r.into_inner().entries.remove(0);
+    assert_eq!(entry.status.as_ref().unwrap().code, Code::Ok as i32);
+    let tx_id = entry.transaction_id.clone();
+    b.shutdown().await;
+
+    let b = start(config()).await;
+    let mut c = client(port).await;
+    let end = |tx: &str| EndTransactionRequest {
+        topic: res("Tx"),
+        message_id: "tx-msg-1".into(),
+        transaction_id: tx.into(),
+        resolution: 1,
+        source: 1,
+        trace_context: String::new(),
+    };
+    // A made-up id naming no half message is refused.
+    let bogus = c.end_transaction(req(end("tx-msg-1@123456789.0"))).await.unwrap().into_inner();
+    assert_eq!(code(&bogus), Code::InvalidTransactionId as i32);
+    let r = c.end_transaction(req(end(&tx_id))).await.unwrap().into_inner();
+    assert_eq!(code(&r), Code::Ok as i32, "{r:?}");
+    let again = c.end_transaction(req(end(&tx_id))).await.unwrap().into_inner();
+    assert_eq!(code(&again), Code::InvalidTransactionId as i32);
+    let got = receive(&mut c, receive_req("Tx", "GTx", all()), "c-tx", T).await;
+    assert_eq!(got.iter().map(body).collect::<Vec<_>>(), ["prepared"]);
+    b.shutdown().await;
+}
