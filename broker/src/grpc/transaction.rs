@@ -74,7 +74,7 @@ impl TxTable {
 
     /// The half message of an id not in the table (a restart emptied it), from the offsets
     /// the id names; `None` if it was already ended this way.
-    fn from_id(&self, tx_id: &str) -> Option<Half> {
+    fn half_named_by(&self, tx_id: &str) -> Option<Half> {
         let (phy, queue_offset) = offsets_of(tx_id)?;
         if self.ended.contains_key(tx_id) {
             return None;
@@ -139,7 +139,7 @@ impl GrpcService {
         let (t, half, from_id) = match tables.take(tx_id) {
             Some((t, half)) => (t, half, false),
             // Producer group = topic (as at send).
-            None => match tables.from_id(tx_id).filter(|_| !topic.is_empty()) {
+            None => match tables.half_named_by(tx_id).filter(|_| !topic.is_empty()) {
                 Some(half) => (topic.clone(), half, true),
                 None => {
                     return EndTransactionResponse {
