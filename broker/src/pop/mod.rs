@@ -652,6 +652,18 @@ impl PopService {
         v
     }
 
+    /// `(group, topic, queue id, cursor)` of every queue state: how far each POP group has
+    /// read (the metrics' "pulled" position).
+    pub fn cursors(&self) -> Vec<(String, String, i32, i64)> {
+        self.queues
+            .iter()
+            .map(|q| {
+                let st = q.lock();
+                (st.group.clone(), st.topic.clone(), st.queue_id, st.cursor)
+            })
+            .collect()
+    }
+
     /// Every queue state (for revive and snapshots).
     pub(crate) fn all(&self) -> Vec<Arc<Mutex<QueueState>>> {
         self.queues.iter().map(|q| q.value().clone()).collect()
