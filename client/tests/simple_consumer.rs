@@ -51,8 +51,11 @@ async fn receive_ack_and_change_invisible_duration() {
 
     // Ack four; the fifth gets 1 s more, under a new handle.
     let mut last = got.remove("s8").unwrap();
-    for m in got.values() {
-        c.ack(m).await.unwrap();
+    // One BATCH_ACK_MESSAGE for the four; their handles no longer ack one by one.
+    let four: Vec<ReceivedMessage> = got.values().cloned().collect();
+    c.ack_batch(&four).await.unwrap();
+    for m in &four {
+        assert!(c.ack(m).await.is_err(), "{} was acked by the batch", body(m));
     }
     let old = last.clone();
     c.change_invisible_duration(&mut last, Duration::from_secs(1)).await.unwrap();

@@ -14,7 +14,9 @@ use mq_common::message::property::RETRY_TOPIC;
 use mq_common::message::record::decode_all;
 use mq_common::message::MessageExt;
 use mq_common::protocol::body::system_topics::RETRY_PREFIX;
-use mq_common::protocol::body::{ConsumerData, HeartbeatData, SubscriptionData};
+use mq_common::protocol::body::{
+    BatchAck, BatchAckMessageRequestBody, ConsumerData, HeartbeatData, SubscriptionData,
+};
 use mq_common::protocol::codes::{request as rq, response};
 use mq_common::protocol::header::{
     AckMessageRequestHeader, ChangeInvisibleTimeRequestHeader, ChangeInvisibleTimeResponseHeader,
@@ -289,6 +291,54 @@ impl SimpleConsumer {
         };
         let cmd = RemotingCommand::request_with_header(rq::ACK_MESSAGE, &h);
         self.inner.inst.api.invoke_ok(&m.broker_addr, cmd).await?;
+        Ok(())
+    }
+
+    /// Acknowledge many messages with one BATCH_ACK_MESSAGE per broker (Java's client groups
+    /// them the same way: per queue and pop, offsets as bits above the check-point offset).
+    /// Messages whose handle no longer holds are skipped by the broker, not reported.
+    pub async fn ack_batch(&self, msgs: &[ReceivedMessage]) -> Result<()> {
+        type Key = (String, String, i64, i32, i64, i64, i32);
+        let mut per: BTreeMap<String, (String, BTreeMap<Key, BatchAck>)> = BTreeMap::new();
+        for m in msgs {
+            let f: Vec<&str> = m.handle.split(' ').collect();
+            let bad = || ClientError::InvalidArgument("malformed receipt handle".into());
+            if f.len() < 8 {
+                return Err(bad());
+            }
+            let ck: i64 = f[0].parse().map_err(|_| bad())?;
+            let pop_time: i64 = f[1].parse().map_err(|_| bad())?;
+            let invisible: i64 = f[2].parse().map_err(|_| bad())?;
+            let revive: i32 = f[3].parse().map_err(|_| bad())?;
+            let key: Key =
+                (m.topic.clone(), f[4].to_string(), ck, m.queue_id, pop_time, invisible, revive);
+            let (_, acks) = per
+                .entry(m.broker_addr.clone())
+                .or_insert_with(|| (f[5].to_string(), BTreeMap::new()));
+            let a = acks.entry(key).or_insert_with(|| BatchAck {
+                consumer_group: self.inner.group.clone(),
+                topic: m.topic.clone(),
+                retry: f[4].to_string(),
+                start_offset: ck,
+                queue_id: m.queue_id,
+                revive_queue_id: revive,
+                pop_time,
+                invisible_time: invisible,
+                bits: Vec::new(),
+            });
+            if m.message.queue_offset < ck {
+                return Err(bad());
+            }
+            a.set(m.message.queue_offset);
+        }
+        for (addr, (broker_name, acks)) in per {
+            let body =
+                BatchAckMessageRequestBody { broker_name, acks: acks.into_values().collect() };
+            let body = serde_json::to_vec(&body)
+                .map_err(|e| ClientError::InvalidArgument(format!("batch ack body: {e}")))?;
+            let cmd = RemotingCommand::request(rq::BATCH_ACK_MESSAGE).with_body(body);
+            self.inner.inst.api.invoke_ok(&addr, cmd).await?;
+        }
         Ok(())
     }
 
