@@ -114,7 +114,7 @@ impl Grpc {
                     receipt_handle: sp.receipt_handle.unwrap_or_default(),
                     lite_topic: None,
                 });
-                bodies.push(bytes::Bytes::from(m.body));
+                bodies.push(m.body);
             }
         }
         if !entries.is_empty() {
