@@ -234,7 +234,7 @@ pub async fn run(a: ConsumeArgs) -> anyhow::Result<()> {
         (true, None) => "pop",
         (true, Some(_)) => "grpc-pop",
     };
-    let extra = json!({ "group": group, "topic": a.common.topic, "pull_batch": a.pull_batch, "sql": a.sql, "mode": mode });
+    let extra = json!({ "group": group, "topic": a.common.topic, "pull_batch": a.pull_batch, "sql": a.sql, "consume_mode": mode });
     stats::report(&stats, "Consume", &a.common, extra, Some("store_to_consume"));
     Ok(())
 }
