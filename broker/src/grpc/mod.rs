@@ -71,7 +71,14 @@ impl GrpcServer {
             .max_decoding_message_size(MAX_DECODING)
             .max_encoding_message_size(MAX_DECODING);
         let shutdown = b.shutdown.clone();
-        let incoming = TcpListenerStream::new(listener);
+        // `Server::tcp_nodelay` only applies to listeners tonic binds itself: set it on each
+        // accepted socket, or Nagle + delayed ACKs hold small answers back for tens of ms.
+        let incoming = futures::StreamExt::map(TcpListenerStream::new(listener), |s| {
+            if let Ok(s) = &s {
+                let _ = s.set_nodelay(true);
+            }
+            s
+        });
         let task = tokio::spawn(async move {
             let r = tonic::transport::Server::builder()
                 .tcp_nodelay(true)
