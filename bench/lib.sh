@@ -58,6 +58,7 @@ TOML
 }
 
 # start_broker SYSTEM DIR NS_PORT BROKER_PORT FLUSH -> BROKER_PID (log appended to DIR/broker.log)
+# Ours also takes the caller's array RMQ_BROKER_SETS (`--set key=value` arguments).
 start_broker() {
   local sys=$1 dir=$2 ns=$3 bp=$4 flush=$5
   mkdir -p "$dir/store"
@@ -67,7 +68,8 @@ start_broker() {
     local metrics=()
     [ "$sys" = rmq-metrics ] && metrics=(--set metricsExporterType=PROM --set "metricsPromExporterPort=$((bp + 5))")
     "${SRV_PIN[@]}" "$BIN/mqbroker" -n "127.0.0.1:$ns" --set listenPort="$bp" --set brokerIP1=127.0.0.1 \
-      --set storePathRootDir="$dir/store" --set flushDiskType="$flush" "${metrics[@]}" >>"$dir/broker.log" 2>&1 & BROKER_PID=$!
+      --set storePathRootDir="$dir/store" --set flushDiskType="$flush" "${metrics[@]}" ${RMQ_BROKER_SETS[@]+"${RMQ_BROKER_SETS[@]}"} \
+      >>"$dir/broker.log" 2>&1 & BROKER_PID=$!
   else
     mkdir -p "$dir/home/conf"
     cat >"$dir/home/conf/broker.toml" <<TOML

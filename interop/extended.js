@@ -1,8 +1,8 @@
 'use strict';
 // What ali-ons can do beyond the basic round trip, each against its own topic (created by
 // scripts/interop.sh): tag filtering, a consumer restart that continues from the committed
-// offset, broker-side retry (CONSUMER_SEND_MSG_BACK → %RETRY% via the delay scheduler), and a
-// delayed message (delayTimeLevel). Expects the broker's messageDelayLevel to be short.
+// offset, broker-side retry (CONSUMER_SEND_MSG_BACK → %RETRY% via the delay scheduler), a
+// delayed message (delayTimeLevel) and a timer message (setStartDeliverTime). Expects the broker's messageDelayLevel to be short.
 // Usage: node extended.js NAMESRV TOPIC_PREFIX [timeoutSec=60]
 // Prints one line per case and a last line "extended ok" / "extended FAIL".
 const { Message } = require('ali-ons');
@@ -78,20 +78,30 @@ async function retry(p) {
   report('retry via %RETRY%', attempts === 2 && reconsume === 1, `attempts=${attempts} reconsumeTimes on redelivery=${reconsume}`);
 }
 
+// A delay level and, in the same wait, a timer message (ali-ons' setStartDeliverTime sets
+// Aliyun's __STARTDELIVERTIME, which the broker treats as RocketMQ 5's TIMER_DELIVER_MS).
 async function delayed(p) {
   const topic = `${prefix}_delay`;
   let at = 0;
+  let timerAt = 0;
   const c = await consumer(nameSrv, `CG_delay_${run}`, topic, '*', async msg => {
     if (msg.body.toString() === 'later') at = Date.now();
+    if (msg.body.toString() === 'timer') timerAt = Date.now();
   });
   await sleep(3000); // let the consumer rebalance onto the queues first
   const sentAt = Date.now();
   await send(p, topic, 'T', 'later', { delayTimeLevel: 3 });
-  await waitFor(() => at > 0, timeoutMs);
+  const due = Date.now() + 2000;
+  const t = new Message(topic, 'T', 'timer');
+  t.setStartDeliverTime(due);
+  const r = await p.send(t);
+  if (!r || r.sendStatus !== 'SEND_OK') throw new Error(`timer send failed: ${JSON.stringify(r)}`);
+  await waitFor(() => at > 0 && timerAt > 0, timeoutMs);
   await c.close();
   const waited = at - sentAt;
   // Level 3 is 3 s in the interop broker config; allow for scheduling granularity.
   report('delay level 3', at > 0 && waited >= 2500, `delivered after ${waited} ms (expected ≥ ~3000)`);
+  report('timer (setStartDeliverTime)', timerAt >= due, `received ${timerAt - due} ms after its time (never before)`);
 }
 
 async function main() {
@@ -100,7 +110,7 @@ async function main() {
     try { await t(p); } catch (err) { report(t.name, false, `error ${err.message}`); }
   }
   await p.close();
-  const ok = results.length === 4 && results.every(Boolean);
+  const ok = results.length === 5 && results.every(Boolean);
   console.log(`extended ${ok ? 'ok' : 'FAIL'}`);
   process.exit(ok ? 0 : 1);
 }

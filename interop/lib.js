@@ -16,8 +16,9 @@ const logger = {
 
 function sleep(ms) { return new Promise(r => setTimeout(r, ms)); }
 
-async function producer(nameSrv, name) {
-  const p = new Producer({ nameSrv, httpclient, logger, producerGroup: `PG_${name}_${process.pid}`, instanceName: `p_${name}_${process.pid}` });
+// `extra`: more ali-ons options, e.g. `{ accessKeyId, accessKeySecret }` to sign (ACL).
+async function producer(nameSrv, name, extra = {}) {
+  const p = new Producer(Object.assign({ nameSrv, httpclient, logger, producerGroup: `PG_${name}_${process.pid}`, instanceName: `p_${name}_${process.pid}` }, extra));
   p.on('error', err => console.error('[producer error]', err.message));
   await p.ready();
   return p;

@@ -20,7 +20,7 @@
 #            rmq_run_group CMD...             run CMD in its own process group, then kill that group
 # Temp dir:  rmq_workdir NAME                 RMQ_WORK=$(mktemp -d .../NAME.XXXXXX)
 # Building:  rmq_build CARGO_ARGS...          cargo build in RMQ_PROFILE (release|debug), sets RMQ_BIN
-# Stack:     rmq_start_namesrv [PORT]         mqnamesrv on 127.0.0.1 → NS_PORT, NAMESRV, NS_PID
+# Stack:     rmq_start_namesrv [PORT] [ARG...] mqnamesrv on 127.0.0.1 → NS_PORT, NAMESRV, NS_PID
 #            rmq_start_broker [PORT] [ARG...] mqbroker registered to $NAMESRV → BROKER_PORT, BROKER, BROKER_PID
 #
 # Variables: RMQ_ROOT (repository root), RMQ_PROFILE (release; debug for quick local runs),
@@ -213,16 +213,18 @@ rmq_build() {
   (cd "$RMQ_ROOT" && cargo build "${flags[@]}" "$@")
 }
 
-# rmq_start_namesrv [PORT]: start $RMQ_BIN/mqnamesrv on 127.0.0.1:PORT (default or empty: a
-# free port), its KV file and log (namesrv.log) in RMQ_WORK; track it and wait until it
-# listens. Sets NS_PORT, NAMESRV (host:port) and NS_PID; exported NAMESRV_ADDR for mqadmin.
-# shellcheck disable=SC2120  # the port argument is optional
+# rmq_start_namesrv [PORT] [MQNAMESRV_ARG...]: start $RMQ_BIN/mqnamesrv on 127.0.0.1:PORT
+# (default or empty: a free port), its KV file and log (namesrv.log) in RMQ_WORK; track it and
+# wait until it listens. Extra arguments (e.g. `--set aclEnable=true`) come first. Sets
+# NS_PORT, NAMESRV (host:port) and NS_PID; exported NAMESRV_ADDR for mqadmin.
+# shellcheck disable=SC2120  # the arguments are optional
 rmq_start_namesrv() {
   NS_PORT=${1:-}
+  [ $# -gt 0 ] && shift
   [ -n "$NS_PORT" ] || NS_PORT=$(rmq_free_port) || return 1
   rmq_port_free_or_fail "$NS_PORT" || return 1
   NAMESRV=127.0.0.1:$NS_PORT
-  "$RMQ_BIN/mqnamesrv" --listen "$NAMESRV" --set "kvConfigPath=$RMQ_WORK/kvConfig.json" \
+  "$RMQ_BIN/mqnamesrv" "$@" --listen "$NAMESRV" --set "kvConfigPath=$RMQ_WORK/kvConfig.json" \
     >"$RMQ_WORK/namesrv.log" 2>&1 &
   NS_PID=$!
   rmq_track "$NS_PID"

@@ -5,9 +5,11 @@
 #      (protocol fixtures, namesrv, store crash/corruption/model tests, broker, client against a
 #      real stack, console API, chat and presence end-to-end tests);
 #   2. interop: third-party RocketMQ clients against mqnamesrv + mqbroker: ali-ons (npm, pure
-#      JavaScript), rocketmq-client-cpp 1.x (PyPI `rocketmq`, C++ core), rocketmq-client-rust
-#      1.0 (crates.io; a 5.x-era client with strict decoding, built outside the workspace); the
-#      5.x SDKs (PyPI rocketmq-python-client, npm rocketmq-client-nodejs) over the gRPC endpoint;
+#      JavaScript), rocketmq-client-cpp 1.x (PyPI `rocketmq`, C++ core) and rocketmq-client-rust
+#      1.0 (crates.io; a 5.x-era client with strict decoding, built outside the workspace), then
+#      ali-ons and the C++ client again signing requests against a stack with aclEnable=true
+#      (scripts/interop-acl.sh); the 5.x SDKs (PyPI rocketmq-python-client, npm
+#      rocketmq-client-nodejs) over the gRPC endpoint;
 #   3. the chat gateway's DDP conformance tests with the real ddp.js client (node --test);
 #   4. the web console in headless Chromium (installed by the script if missing);
 #   5. deployment files: Kubernetes schemas, Prometheus config/alert rules (+ their unit tests)
@@ -50,6 +52,7 @@ fi
 suite "interop (ali-ons)" env RMQ_SKIP_BUILD=1 scripts/interop.sh
 suite "interop (rocketmq-client-cpp)" env RMQ_SKIP_BUILD=1 scripts/interop-cpp.sh
 suite "interop (rocketmq-client-rust)" env RMQ_SKIP_BUILD=1 scripts/interop-rust.sh
+suite "interop with ACL (ali-ons + cpp signing)" env RMQ_SKIP_BUILD=1 scripts/interop-acl.sh
 suite "interop (5.x SDKs over gRPC: Python, Node)" env RMQ_SKIP_BUILD=1 scripts/interop-grpc.sh
 suite "chat DDP conformance (ddp.js)" env SKIP_RUST=1 scripts/services-test.sh
 suite "console in headless chromium" scripts/console-e2e.sh both

@@ -20,6 +20,7 @@ use crate::schedule::ScheduleService;
 use crate::stats::BrokerStats;
 use crate::store::MessageStore;
 use crate::subscription_manager::SubscriptionGroupManager;
+use crate::timer::TimerService;
 use crate::topic_manager::TopicManager;
 
 /// Shared broker state.
@@ -57,6 +58,8 @@ pub struct Broker {
     pub metrics: crate::metrics::BrokerMetrics,
     /// Delay-level scheduler.
     pub schedule: ScheduleService,
+    /// Timer messages (`TIMER_DELIVER_MS` & co.): every put path calls `timer.intercept`.
+    pub timer: TimerService,
     /// `brokerIP1:listenPort`, the store host written into records and offsetMsgIds.
     pub store_host: SocketAddr,
     /// `brokerPermission` (changeable at runtime).

@@ -26,6 +26,7 @@ use crate::schedule::{self, ScheduleService};
 use crate::stats::BrokerStats;
 use crate::store::MessageStore;
 use crate::subscription_manager::SubscriptionGroupManager;
+use crate::timer::{TimerService, WHEEL_TIMER_TOPIC};
 use crate::topic_manager::TopicManager;
 use crate::{namesrv_api, transaction_checker};
 
@@ -76,6 +77,26 @@ impl BrokerController {
         cfg.validate().map_err(|e| anyhow::anyhow!("invalid broker config: {e}"))?;
         let store_ip = cfg.broker_ip1;
         std::fs::create_dir_all(cfg.store.store_path_root_dir.join("config"))?;
+        cfg.security.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let shutdown = CancellationToken::new();
+        let acl = mq_common::acl::server_validator(
+            &cfg.security,
+            cfg.config_file.as_deref(),
+            mq_common::acl::Role::Broker,
+            &cfg.msg_trace_topic_name,
+            shutdown.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("aclEnable=true but {e}"))?;
+        let tls = mq_common::remoting::TlsServer::from_config(&cfg.security, shutdown.clone())
+            .map_err(|e| anyhow::anyhow!("TLS: {e}"))?;
+        let server_config = ServerConfig { acl, tls, ..ServerConfig::default() };
+        // Requests to name servers are signed when accessKey/secretKey are set, and go over
+        // TLS with tlsEnable.
+        let client_config = ClientConfig {
+            credentials: cfg.security.credentials(),
+            tls: outbound_tls(&cfg)?,
+            ..ClientConfig::default()
+        };
 
         // The gRPC endpoint is optional: a port in use (several brokers on one host with the
         // default) leaves the broker up without it, as with the fast port.
@@ -95,6 +116,8 @@ impl BrokerController {
             }
         };
         let store = open_store(&cfg)?;
+        let timer = TimerService::open(&cfg.timer, &store, !cfg.is_slave())
+            .map_err(|e| anyhow::anyhow!("cannot recover the timer state: {e}"))?;
         let root = cfg.store.store_path_root_dir.clone();
         let pop = crate::pop::PopService::load(&root, &cfg.broker_name).map_err(|e| {
             anyhow::anyhow!("cannot open the POP state under {}/pop: {e}", root.display())
@@ -112,13 +135,14 @@ impl BrokerController {
                 cfg.metrics_exporter_type == ExporterType::Prom,
             ),
             schedule: ScheduleService::load(&root, cfg.delay_levels_ms()),
+            timer,
             pop,
             grpc: Default::default(),
             store_host: SocketAddr::new(store_ip, cfg.listen_port),
             perm: AtomicI32::new(cfg.broker_permission.0),
             boot_timestamp: now_millis(),
-            client: RemotingClient::new(ClientConfig::default()),
-            shutdown: CancellationToken::new(),
+            client: RemotingClient::new(client_config),
+            shutdown,
             live_cfg: RwLock::new(cfg.clone()),
             live: crate::config::LiveSettings::new(&cfg),
             store,
@@ -134,18 +158,21 @@ impl BrokerController {
                 if let Some(b) = weak.upgrade() {
                     b.pull_hold.on_arrival(topic, q, off, tags);
                     b.pop.wake.wake(topic);
+                    if topic == WHEEL_TIMER_TOPIC {
+                        b.timer.notify_arrival();
+                    }
                 }
             },
         ));
 
         let metrics = start_metrics(&broker, &host).await?;
         let handler = Arc::new(BrokerHandler { broker: broker.clone() });
-        let mut servers =
-            vec![RemotingServer::start(main, handler.clone(), ServerConfig::default())];
+        let mut servers = vec![RemotingServer::start(main, handler.clone(), server_config.clone())];
         if let Some(f) = fast {
-            servers.push(RemotingServer::start(f, handler, ServerConfig::default()));
+            servers.push(RemotingServer::start(f, handler, server_config));
         }
 
+        broker.timer.start().map_err(|e| anyhow::anyhow!("cannot start the timer: {e}"))?;
         broker.pop.publish_offsets(&broker);
         let grpc = match grpc_listener {
             Some(l) => Some(crate::grpc::GrpcServer::start(broker.clone(), l)?),
@@ -220,6 +247,7 @@ impl BrokerController {
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
         }
         namesrv_api::unregister_all(&b).await;
+        b.timer.shutdown();
         b.pop.sync();
         // Scrapes keep working until here: the last one still sees the broker draining.
         if let Some(m) = self.metrics {
@@ -232,6 +260,17 @@ impl BrokerController {
         b.client.close_all();
         tracing::info!(broker = %b.cfg.broker_name, "broker shut down");
     }
+}
+
+/// The broker's own outgoing TLS (`tlsEnable`, trusting `tlsTrustCertPath`).
+fn outbound_tls(cfg: &BrokerConfig) -> anyhow::Result<Option<mq_common::remoting::TlsClient>> {
+    if !cfg.security.tls_enable {
+        return Ok(None);
+    }
+    let ca = cfg.security.tls_trust_cert_path.as_deref().ok_or_else(|| {
+        anyhow::anyhow!("tlsEnable=true needs tlsTrustCertPath (the CA of the name servers)")
+    })?;
+    Ok(Some(mq_common::remoting::TlsClient::from_ca_file(ca).map_err(|e| anyhow::anyhow!(e))?))
 }
 
 /// Start the Prometheus endpoint when `metricsExporterType=PROM`. A port that cannot be bound

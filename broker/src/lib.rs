@@ -23,6 +23,7 @@ pub mod stats;
 #[allow(unsafe_code)]
 pub mod store;
 pub mod subscription_manager;
+pub mod timer;
 pub mod topic_manager;
 pub mod transaction_checker;
 

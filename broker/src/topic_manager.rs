@@ -68,6 +68,9 @@ impl TopicManager {
         if cfg.trace_topic_enable {
             sys.push(TopicConfig::new(cfg.msg_trace_topic_name.clone(), 1, rw));
         }
+        if cfg.timer.enable {
+            sys.push(TopicConfig::new(system_topics::WHEEL_TIMER_TOPIC, 1, rw));
+        }
         for t in sys {
             // TBW102's perm follows the current autoCreateTopicEnable even if persisted.
             if t.topic_name == system_topics::TBW102 {

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use mq_common::acl::Credentials;
 use mq_common::protocol::body::{
     self, ConsumerListByGroupResponseBody, HeartbeatData, LockBatchRequestBody,
     LockBatchResponseBody, MessageQueue, TopicRouteData,
@@ -15,7 +16,7 @@ use mq_common::protocol::body::{
 use mq_common::protocol::codes::{request, response};
 use mq_common::protocol::header::*;
 use mq_common::protocol::{lenient_json, CommandHeader, RemotingCommand};
-use mq_common::remoting::{ClientConfig, RemotingClient};
+use mq_common::remoting::{ClientConfig, RemotingClient, TlsClient};
 
 use crate::error::{ClientError, Result};
 
@@ -30,11 +31,20 @@ pub struct ClientApi {
 }
 
 impl ClientApi {
-    /// A new RPC layer talking to `namesrv` (tried in order, sticking to the last that answered).
-    pub fn new(namesrv: Vec<String>, timeout: Duration) -> Self {
+    /// A new RPC layer talking to `namesrv` (tried in order, sticking to the last that
+    /// answered), signing every request with `credentials` and connecting with `tls` when
+    /// given.
+    pub fn new(
+        namesrv: Vec<String>,
+        timeout: Duration,
+        credentials: Option<Credentials>,
+        tls: Option<TlsClient>,
+    ) -> Self {
         ClientApi {
             remoting: RemotingClient::new(ClientConfig {
                 connect_timeout: timeout,
+                credentials,
+                tls,
                 ..Default::default()
             }),
             namesrv: std::sync::Arc::new(namesrv),

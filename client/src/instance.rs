@@ -37,7 +37,12 @@ pub(crate) struct ClientInstance {
 impl ClientInstance {
     /// Connect to a nameserver to learn our IP and build the client id `ip@instance`.
     pub async fn new(opts: ClientOptions) -> Arc<Self> {
-        let api = ClientApi::new(opts.namesrv_addrs.clone(), opts.rpc_timeout);
+        let api = ClientApi::new(
+            opts.namesrv_addrs.clone(),
+            opts.rpc_timeout,
+            opts.credentials.clone(),
+            opts.tls.clone(),
+        );
         let ip = match opts.client_ip {
             Some(ip) => ip,
             None => api.local_ip().await.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),

@@ -4,6 +4,9 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use mq_common::acl::{Credentials, ENV_ACCESS_KEY, ENV_SECRET_KEY};
+use mq_common::remoting::TlsClient;
+
 /// Connection-level settings common to every client kind.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -21,6 +24,25 @@ pub struct ClientOptions {
     pub route_refresh_interval: Duration,
     /// How often heartbeats are sent to every broker: 30 s.
     pub heartbeat_interval: Duration,
+    /// ACL credentials every request is signed with. Default: from the environment
+    /// variables `RMQ_ACCESS_KEY` and `RMQ_SECRET_KEY` when both are set, else none.
+    pub credentials: Option<Credentials>,
+    /// Connect with TLS, verifying servers against a CA. Default: on when `RMQ_TLS_CA`
+    /// names a CA file (a file that cannot be read is logged and TLS stays off).
+    pub tls: Option<TlsClient>,
+}
+
+/// TLS from `RMQ_TLS_CA`, if set and usable.
+pub fn env_tls() -> Option<TlsClient> {
+    TlsClient::from_env().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "RMQ_TLS_CA is set but unusable; not using TLS");
+        None
+    })
+}
+
+/// The credentials from `RMQ_ACCESS_KEY` / `RMQ_SECRET_KEY`, if both are set.
+pub fn env_credentials() -> Option<Credentials> {
+    Credentials::from_env(ENV_ACCESS_KEY, ENV_SECRET_KEY)
 }
 
 impl Default for ClientOptions {
@@ -32,6 +54,8 @@ impl Default for ClientOptions {
             rpc_timeout: Duration::from_secs(3),
             route_refresh_interval: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(30),
+            credentials: env_credentials(),
+            tls: env_tls(),
         }
     }
 }
@@ -73,6 +97,28 @@ macro_rules! client_option_setters {
             pub fn heartbeat_interval(mut self, t: std::time::Duration) -> Self {
                 self.opts.heartbeat_interval = t;
                 self
+            }
+            /// Sign every request with this access key and secret (ACL 1.0), overriding
+            /// `RMQ_ACCESS_KEY` / `RMQ_SECRET_KEY`.
+            pub fn credentials(
+                mut self,
+                access_key: impl Into<String>,
+                secret_key: impl Into<String>,
+            ) -> Self {
+                self.opts.credentials =
+                    Some(mq_common::acl::Credentials::new(access_key, secret_key));
+                self
+            }
+            /// Connect with TLS, trusting the CA certificate(s) in `ca` (PEM).
+            pub fn tls_ca(
+                mut self,
+                ca: &std::path::Path,
+            ) -> Result<Self, $crate::error::ClientError> {
+                self.opts.tls = Some(
+                    mq_common::remoting::TlsClient::from_ca_file(ca)
+                        .map_err($crate::error::ClientError::InvalidArgument)?,
+                );
+                Ok(self)
             }
             /// Replace all connection-level settings at once (e.g. one [`ClientOptions`]
             /// shared by a service's producer and consumers).

@@ -3,8 +3,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod acl;
 pub mod config;
 pub mod filter;
+pub mod log_limit;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod message;

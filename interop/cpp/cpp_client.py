@@ -97,9 +97,14 @@ def main():
     orderly = [p.send_orderly(message("order-%d" % i, "TagA", "o-%d" % i), 7).status for i in range(5)]
     case("send_orderly x5", all(s == SendStatus.OK for s in orderly))
 
-    # 3. A delayed message (level 2 = 5 s).
+    # 3. A delayed message (level 2 = 5 s), and a RocketMQ 5 timer message (the property
+    #    TIMER_DELIVER_MS, 3 s ahead) delivered while we wait for it.
     sent_delay = time.time()
     p.send_sync(message("delayed", "TagD", "d-" + RUN, delay=2))
+    timer_due_ms = int(time.time() * 1000) + 3000
+    t = message("timer", "TagD", "t-" + RUN)
+    t.set_property("TIMER_DELIVER_MS", str(timer_due_ms))
+    p.send_sync(t)
     p.shutdown()
 
     # 4. Push consumer, new group, tag filter "TagA": every TagA message arrives, no TagB one.
@@ -120,7 +125,13 @@ def main():
     case("orderly sends share one queue in order", len(queues) == 1 and orders == sorted(orders), "queues %s" % queues)
 
     # 5. The delayed message arrives no earlier than its level (5 s).
-    got_d = push_consume("cpp_interop_delay_" + RUN, "TagD", lambda g: "delayed" in g)
+    got_d = push_consume("cpp_interop_delay_" + RUN, "TagD", lambda g: "delayed" in g and "timer" in g)
+    if "timer" in got_d:
+        m = got_d["timer"][0]
+        case("timer message stored in its topic at or after TIMER_DELIVER_MS", m["stored"] >= timer_due_ms,
+             "%d ms after its time" % (m["stored"] - timer_due_ms))
+    else:
+        case("timer message delivered", False, "not received in %d s" % TIMEOUT_S)
     if "delayed" in got_d:
         m = got_d["delayed"][0]
         # The broker re-stores a due message in its topic: store time - born time = the delay.

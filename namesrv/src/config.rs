@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mq_common::config::expand_home;
+use mq_common::config::{expand_home, SecurityConfig};
 
 /// Prefix of environment overrides: `MQNAMESRV_LISTEN_PORT=9877` sets `listenPort`.
 pub const ENV_PREFIX: &str = "MQNAMESRV";
@@ -40,6 +40,11 @@ pub struct NamesrvConfig {
     pub server_channel_max_idle_time_seconds: u64,
     /// Largest accepted frame, bytes (`com.rocketmq.remoting.frameMaxLength`, 16 MiB).
     pub frame_max_length: usize,
+    /// Access control (`aclEnable`: route and KV writes need a signed admin request) and TLS
+    /// (`tlsMode`, ...), the same keys as the broker's.
+    pub security: SecurityConfig,
+    /// The file given with `-c` (not a key): the ACL file defaults to `plain_acl.yml` beside it.
+    pub config_file: Option<PathBuf>,
     /// `metricsExporterType`: DISABLE (default) or PROM.
     pub metrics_exporter_type: mq_common::metrics::ExporterType,
     /// `metricsPromExporterHost`: bind address of the metrics endpoint ("" = as bindAddress).
@@ -63,6 +68,8 @@ impl Default for NamesrvConfig {
             broker_channel_expired_time: 120_000,
             server_channel_max_idle_time_seconds: 120,
             frame_max_length: mq_common::protocol::frame::DEFAULT_MAX_FRAME,
+            security: SecurityConfig::default(),
+            config_file: None,
             metrics_exporter_type: mq_common::metrics::ExporterType::Disable,
             metrics_prom_exporter_host: String::new(),
             metrics_prom_exporter_port: 5558,
@@ -86,7 +93,9 @@ mq_common::config_keys!(NamesrvConfig {
     metrics_exporter_type: "metricsExporterType", important;
     metrics_prom_exporter_host: "metricsPromExporterHost";
     metrics_prom_exporter_port: "metricsPromExporterPort", important;
-});
+}
+nested: security;
+);
 
 /// Keys UPDATE_NAMESRV_CONFIG may not change at run time (Java's `configBlackList` plus the
 /// listen settings, which only take effect at bind time).
@@ -141,7 +150,7 @@ impl NamesrvConfig {
         if self.frame_max_length < 1024 {
             return Err("frameMaxLength must be at least 1024".into());
         }
-        Ok(())
+        self.security.validate()
     }
 }
 

@@ -51,6 +51,8 @@ pub struct NamesrvController {
     state: Arc<NamesrvState>,
     server: RemotingServer,
     scanner: Scanner,
+    /// Stops the ACL file reloader.
+    acl_stop: tokio_util::sync::CancellationToken,
     metrics: Option<Exporter>,
 }
 
@@ -60,7 +62,20 @@ impl NamesrvController {
         config.validate().map_err(StartError::Config)?;
         let addr = config.listen_socket_addr().map_err(StartError::Config)?;
         let kv = KvConfig::load(&config.kv_config_path)?;
+        let acl_stop = tokio_util::sync::CancellationToken::new();
+        let acl = mq_common::acl::server_validator(
+            &config.security,
+            config.config_file.as_deref(),
+            mq_common::acl::Role::Namesrv { check_reads: config.security.acl_check_reads },
+            "",
+            acl_stop.clone(),
+        )
+        .map_err(|e| StartError::Config(format!("aclEnable=true but {e}")))?;
+        let tls = mq_common::remoting::TlsServer::from_config(&config.security, acl_stop.clone())
+            .map_err(|e| StartError::Config(format!("TLS: {e}")))?;
         let server_config = ServerConfig {
+            acl,
+            tls,
             max_frame: config.frame_max_length,
             idle_timeout: Some(Duration::from_secs(config.server_channel_max_idle_time_seconds))
                 .filter(|d| !d.is_zero()),
@@ -106,7 +121,7 @@ impl NamesrvController {
         };
         let scanner = Scanner::spawn(state.clone());
         tracing::info!(addr = %server.local_addr(), "name server started");
-        Ok(NamesrvController { state, server, scanner, metrics })
+        Ok(NamesrvController { state, server, scanner, acl_stop, metrics })
     }
 
     /// The bound address (the real port when `listenPort=0`).
@@ -127,6 +142,7 @@ impl NamesrvController {
     /// Stop the scanner, stop accepting, let in-flight responses drain, close connections.
     pub async fn shutdown(self) {
         self.scanner.stop().await;
+        self.acl_stop.cancel();
         self.server.shutdown().await;
         if let Some(m) = self.metrics {
             m.shutdown().await;

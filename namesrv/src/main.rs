@@ -63,6 +63,7 @@ fn load_config(args: &Args) -> Result<(NamesrvConfig, Vec<String>), String> {
     }
     let warnings = load_layered(&mut cfg, args.config_file.as_deref(), ENV_PREFIX, &cli)
         .map_err(|e| e.to_string())?;
+    cfg.config_file = args.config_file.clone();
     cfg.validate()?;
     Ok((cfg, warnings))
 }

@@ -1,8 +1,9 @@
-//! Locating the workspace's binaries from a test executable, building missing ones.
+//! Locating the workspace's binaries from a test executable, building missing or stale ones.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
+use std::time::SystemTime;
 
 /// `target/<profile>`: integration-test executables live in `target/<profile>/deps`.
 pub fn target_dir() -> PathBuf {
@@ -10,8 +11,11 @@ pub fn target_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
 }
 
-/// Make sure every binary of `bins` exists in [`target_dir`], running
-/// `cargo build -p <packages...>` once if any is missing; returns the directory.
+/// Make sure every binary of `bins` exists in [`target_dir`] and is newer than every workspace
+/// source file, running `cargo build -p <packages...>` if not; returns the directory.
+///
+/// Staleness matters: a test that spawns last week's `mqbroker` passes or fails for the wrong
+/// reason. Set `RMQ_SKIP_BUILD=1` to use the binaries as they are (the CI scripts build first).
 ///
 /// Callers that build several packages should name all of them in one call (as the scripts
 /// do) so that cargo's feature unification matches theirs and nothing is rebuilt twice.
@@ -20,7 +24,16 @@ pub fn ensure_bins(bins: &[&str], packages: &[&str]) -> PathBuf {
     static BUILD: Mutex<()> = Mutex::new(());
     let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let dir = target_dir();
-    if bins.iter().any(|b| !dir.join(b).exists()) {
+    let skip = std::env::var_os("RMQ_SKIP_BUILD").is_some_and(|v| !v.is_empty() && v != "0");
+    let newest_source = if skip { None } else { newest_source_mtime() };
+    let needs_build = bins.iter().any(|b| match std::fs::metadata(dir.join(b)) {
+        Err(_) => true,
+        Ok(m) => match (m.modified(), newest_source) {
+            (Ok(built), Some(src)) => built < src,
+            _ => false,
+        },
+    });
+    if needs_build {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.arg("build");
@@ -31,6 +44,32 @@ pub fn ensure_bins(bins: &[&str], packages: &[&str]) -> PathBuf {
         assert!(st.success(), "building {packages:?} failed");
     }
     dir
+}
+
+/// The newest modification time of the workspace's Rust sources, manifests and protos.
+fn newest_source_mtime() -> Option<SystemTime> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
+    let mut newest = None;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                let skip = name.starts_with('.')
+                    || matches!(&*name, "target" | "node_modules" | "data" | "interop" | "fuzz");
+                if !skip {
+                    stack.push(e.path());
+                }
+            } else if name.ends_with(".rs") || name == "Cargo.toml" || name.ends_with(".proto") {
+                let modified = e.metadata().and_then(|m| m.modified()).ok();
+                newest = newest.max(modified);
+            }
+        }
+    }
+    newest
 }
 
 /// The server binaries and the packages that build them.

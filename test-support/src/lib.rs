@@ -22,16 +22,19 @@
 //! ```
 //!
 //! Pieces: [`bins`] (locating and building the binaries), [`ports`] (free ports), [`proc`]
-//! (one child process), [`wait`] (bounded polling), [`stack`] (nameserver + brokers).
+//! (one child process), [`wait`] (bounded polling), [`stack`] (nameserver + brokers), [`tls`]
+//! (test certificates).
 
 pub mod bins;
 pub mod ports;
 pub mod proc;
 pub mod stack;
+pub mod tls;
 pub mod wait;
 
 pub use bins::{ensure_bins, target_dir};
 pub use ports::free_port;
 pub use proc::Proc;
 pub use stack::{Stack, StackOptions};
+pub use tls::{make_test_certs, TestCerts};
 pub use wait::{poll_until, wait_until, wait_until_blocking, Ready};

@@ -36,6 +36,11 @@ pub struct StackOptions {
     /// unification matches a multi-package build and nothing is rebuilt): see
     /// [`crate::ensure_bins`].
     pub also_build: (Vec<String>, Vec<String>),
+    /// An admin account the stack's own admin calls ([`Stack::admin`], `create_topic`,
+    /// readiness checks) sign with, for stacks started with `aclEnable=true`.
+    pub credentials: Option<mq_common::acl::Credentials>,
+    /// TLS for the stack's own admin calls (stacks started with `tlsMode=enforcing`).
+    pub tls: Option<mq_common::remoting::TlsClient>,
 }
 
 impl Default for StackOptions {
@@ -53,6 +58,8 @@ impl Default for StackOptions {
             namesrv_config: Vec::new(),
             broker_config: broker_config.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
             also_build: (Vec::new(), Vec::new()),
+            credentials: None,
+            tls: None,
         }
     }
 }
@@ -85,6 +92,18 @@ impl StackOptions {
     /// Several broker settings.
     pub fn broker_sets(mut self, kvs: &[(&str, &str)]) -> Self {
         self.broker_config.extend(kvs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self
+    }
+
+    /// Sign the stack's own admin calls with this (admin) account.
+    pub fn credentials(mut self, access_key: &str, secret_key: &str) -> Self {
+        self.credentials = Some(mq_common::acl::Credentials::new(access_key, secret_key));
+        self
+    }
+
+    /// Connect the stack's own admin calls with TLS, trusting the CA file `ca`.
+    pub fn tls_ca(mut self, ca: &std::path::Path) -> Self {
+        self.tls = Some(mq_common::remoting::TlsClient::from_ca_file(ca).expect("CA file"));
         self
     }
 
@@ -242,10 +261,10 @@ impl Stack {
             &env,
         );
         self.brokers.get_mut(name).expect("known broker").proc = Some(proc);
-        let (ns, addr) = (self.namesrv_addr.clone(), format!("127.0.0.1:{port}"));
+        let addr = format!("127.0.0.1:{port}");
         wait_until(&format!("broker {name} to register with the nameserver"), BROKER_READY, || {
-            let (ns, addr) = (ns.clone(), addr.clone());
-            async move { routed_by_namesrv(&ns, &addr).await }
+            let (admin, addr) = (self.admin(), addr.clone());
+            async move { routed_by_namesrv(&admin, &addr).await }
         })
         .await;
     }
@@ -267,7 +286,7 @@ impl Stack {
     /// Create `topic` with `queues` read/write queues (perm 6) on every running broker and wait
     /// until the nameserver's route shows it on all of them.
     pub async fn create_topic(&self, topic: &str, queues: i32) {
-        let admin = mq_client::Admin::connect(&self.namesrv_addr).await.expect("admin client");
+        let admin = self.admin();
         let tc = TopicConfig::new(topic, queues, 6);
         let running: Vec<String> = self
             .brokers
@@ -299,6 +318,17 @@ impl Stack {
         admin.close();
     }
 
+    /// An admin client of this stack, signing with [`StackOptions::credentials`] when set.
+    pub fn admin(&self) -> mq_client::Admin {
+        mq_client::Admin::with_security(
+            vec![self.namesrv_addr.clone()],
+            Duration::from_secs(3),
+            self.opts.credentials.clone(),
+            self.opts.tls.clone(),
+        )
+        .expect("admin client")
+    }
+
     /// Print the tail of every process log (the drop of a panicking test does this itself).
     pub fn dump_logs(&self) {
         for p in self
@@ -319,11 +349,10 @@ impl Stack {
 
 /// Whether `addr` accepts connections and the nameserver `ns` lists it as the master of some
 /// broker in the route of `TBW102` (every broker with auto-create registers that topic).
-async fn routed_by_namesrv(ns: &str, addr: &str) -> bool {
+async fn routed_by_namesrv(a: &mq_client::Admin, addr: &str) -> bool {
     if TcpStream::connect(addr).is_err() {
         return false;
     }
-    let Ok(a) = mq_client::Admin::connect(ns).await else { return false };
     let ok = a
         .topic_route("TBW102")
         .await

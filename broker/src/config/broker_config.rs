@@ -162,8 +162,13 @@ pub struct BrokerConfig {
     pub rocketmq_home: String,
     /// The message store's keys (`storePathRootDir`, `flushDiskType`, `maxMessageSize`, ...).
     pub store: StoreConfig,
+    /// The timer-message keys (`timerWheelEnable`, `timerMaxDelaySec`, `timerPrecisionMs`, ...).
+    pub timer: crate::timer::TimerConfig,
     /// The file given with `-c` (not a key): UPDATE_BROKER_CONFIG rewrites it, as Java does.
     pub config_file: Option<std::path::PathBuf>,
+    /// Access control and TLS (`aclEnable`, `aclFilePath`, `accessKey`/`secretKey` for the
+    /// broker's own requests to name servers, `tlsMode`, ...), shared with the name server.
+    pub security: mq_common::config::SecurityConfig,
 }
 
 fn local_ip() -> IpAddr {
@@ -228,7 +233,9 @@ impl Default for BrokerConfig {
             metrics_prom_exporter_port: 5557,
             rocketmq_home: String::new(),
             store: StoreConfig::default(),
+            timer: Default::default(),
             config_file: None,
+            security: Default::default(),
         }
     }
 }
@@ -278,7 +285,9 @@ mq_common::config_keys!(BrokerConfig {
     rocketmq_home: "rocketmqHome";
 }
 nested: store;
-inert: "aclEnable", "slaveReadEnable", "offsetCheckInSlave", "filterSupportRetry", "sendMessageThreadPoolNums", "pullMessageThreadPoolNums",
+nested: security;
+nested: timer;
+inert: "slaveReadEnable", "offsetCheckInSlave", "filterSupportRetry", "sendMessageThreadPoolNums", "pullMessageThreadPoolNums",
     "useEpollNativeSelector", "haMasterAddress", "haSendHeartbeatInterval",
     "haHousekeepingInterval", "haSlaveFallbehindMax", "slaveTimeout", "compressedRegister",
     "forceRegister", "waitTimeMillsInSendQueue", "enableDLegerCommitLog";
@@ -342,6 +351,7 @@ mod tests {
         assert_eq!(c.delay_levels_ms(), vec![1000, 2000]);
         assert!(c.apply("messageDelayLevel", "1x").is_err());
         assert_eq!(c.apply("aclEnable", "true"), Ok(true));
+        assert!(c.security.acl_enable);
         assert_eq!(c.apply("transientStorePoolEnable", "true"), Ok(true));
     }
 

@@ -21,7 +21,9 @@
 //!   `namesrvAddr`), thread pools, scheduled periods (`registerNameServerPeriod`,
 //!   `flushConsumerOffsetInterval`, `flushDelayOffsetInterval`), topics created at boot (`defaultTopicQueueNums`, `clusterTopicEnable`,
 //!   `brokerTopicEnable`, `traceTopicEnable`, `msgTraceTopicName`), `messageDelayLevel`
-//!   (parsed once by the schedule service), `flushDiskType`, store paths and file sizes.
+//!   (parsed once by the schedule service), `flushDiskType`, store paths and file sizes, and
+//!   the timer keys (`timerWheelEnable`, `timerMaxDelaySec`, `timerPrecisionMs`, ...: the
+//!   timer engine is built from them at start).
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 

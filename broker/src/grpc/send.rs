@@ -166,17 +166,25 @@ fn validate(b: &Broker, m: &Message, peer: SocketAddr) -> Result<Prepared, Refus
     if let Some(dt) = &sp.delivery_timestamp {
         let at = ms_of(dt);
         let remaining = at.saturating_sub(now_millis());
-        if remaining > MAX_DELAY_MS {
+        let timer = b.timer.config();
+        // Apache's proxy bound (1 day) and, with the timer, the broker's timerMaxDelaySec.
+        let max_ms =
+            if timer.enable { MAX_DELAY_MS.min(timer.max_delay_ms()) } else { MAX_DELAY_MS };
+        if remaining > max_ms {
             return Err((
                 Code::IllegalDeliveryTime,
-                format!("delivery time is more than {} s ahead", MAX_DELAY_MS / 1000),
+                format!("delivery time is more than {} s ahead", max_ms / 1000),
             ));
         }
         if remaining > 0 {
+            // The timer (put_inner's intercept) delivers at this millisecond.
             set(TIMER_DELIVER_MS, &at.to_string());
-            // Until timer messages land, the delay level Apache falls back to.
-            let level = delay_level_for(&b.cfg.delay_levels_ms(), remaining);
-            set(DELAY, &level.to_string());
+            if !timer.enable {
+                // timerWheelEnable=false: the nearest delay level instead (a DELAY property
+                // takes precedence over the TIMER_* ones).
+                let level = delay_level_for(&b.cfg.delay_levels_ms(), remaining);
+                set(DELAY, &level.to_string());
+            }
         }
     }
     let transactional = ty == MessageType::Transaction;

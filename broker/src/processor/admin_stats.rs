@@ -139,6 +139,9 @@ pub fn runtime_info(b: &Broker) -> Reply {
     }
     put("EndTransactionQueueSize", "0".into());
     put("EndTransactionThreadPoolQueueCapacity", "100000".into());
+    for (k, v) in b.timer.runtime_entries() {
+        put(k, v);
+    }
     Ok(Some(RemotingCommand::success().with_body(to_json(&t))))
 }
 

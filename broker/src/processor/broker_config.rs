@@ -8,7 +8,9 @@
 
 use std::sync::atomic::Ordering;
 
-use mq_common::config::{parse_properties, ConfigKeys, KeyEffect};
+use mq_common::config::{
+    parse_properties, ConfigKeys, KeyEffect, SECRET_KEYS, WIRE_FORBIDDEN_KEYS,
+};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::RemotingCommand;
 
@@ -27,11 +29,37 @@ pub fn get_broker_config(b: &Broker) -> Reply {
     for e in cfg.entries() {
         text.push_str(e.key);
         text.push('=');
-        text.push_str(&e.value);
+        // The broker's own secret (for the name servers) is never sent back.
+        let secret = SECRET_KEYS.contains(&e.key) && !e.value.is_empty();
+        text.push_str(if secret { "****" } else { &e.value });
         text.push('\n');
     }
     let version = serde_json::to_string(&b.topics.wrapper().data_version).unwrap_or_default();
     Ok(Some(RemotingCommand::success().with_ext("version", version).with_body(text.into_bytes())))
+}
+
+/// Keys naming files or directories the broker reads or writes, or programs' home: never
+/// from the wire (CVE-2023-33246 turned `rocketmqHome` into remote code execution).
+const PATH_KEYS: &[&str] = &[
+    "storePathRootDir",
+    "storePathCommitLog",
+    "storePathConsumeQueue",
+    "storePathIndex",
+    "storeCheckpoint",
+    "abortFile",
+    "rocketmqHome",
+    "configFile",
+    "brokerConfigPath",
+    "kvConfigPath",
+];
+
+/// May `key` be changed by UPDATE_BROKER_CONFIG? Not paths (by the list, or by a name that
+/// contains "path" or ends in "dir", "home" or "file") and not the security keys.
+fn wire_settable(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    let looks_like_path =
+        lower.contains("path") || ["dir", "home", "file"].iter().any(|w| lower.ends_with(w));
+    !(PATH_KEYS.contains(&key) || WIRE_FORBIDDEN_KEYS.contains(&key) || looks_like_path)
 }
 
 /// UPDATE_BROKER_CONFIG (25): properties text body (Java `Properties` syntax).
@@ -45,6 +73,18 @@ pub fn update_broker_config(b: &Broker, req: &RemotingCommand) -> Reply {
         return Err(err(
             response::SYSTEM_ERROR,
             "string2Properties error: no key=value in the body",
+        ));
+    }
+    let refused: Vec<&str> =
+        props.iter().map(|(k, _)| k.as_str()).filter(|k| !wire_settable(k)).collect();
+    if !refused.is_empty() {
+        return Err(err(
+            response::NO_PERMISSION,
+            format!(
+                "refused, nothing changed: {} cannot be set over the network (file paths and \
+                 security settings); edit the config file and restart",
+                refused.join(",")
+            ),
         ));
     }
     let _guard = UPDATE_LOCK.lock();
@@ -106,4 +146,36 @@ pub fn update_broker_config(b: &Broker, req: &RemotingCommand) -> Reply {
         r.remark = Some(notes.join("; "));
     }
     Ok(Some(r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wire_settable;
+
+    #[test]
+    fn paths_and_security_keys_are_not_settable() {
+        for k in [
+            "storePathRootDir",
+            "storePathCommitLog",
+            "rocketmqHome",
+            "aclEnable",
+            "aclFilePath",
+            "secretKey",
+            "tlsMode",
+            "tls.server.certPath",
+            "someNewLogDir",
+        ] {
+            assert!(!wire_settable(k), "{k}");
+        }
+        for k in [
+            "brokerPermission",
+            "fileReservedTime",
+            "deleteWhen",
+            "maxMessageSize",
+            "mappedFileSizeCommitLog",
+            "cleanFileForciblyEnable",
+        ] {
+            assert!(wire_settable(k), "{k}");
+        }
+    }
 }

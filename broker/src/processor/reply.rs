@@ -19,6 +19,7 @@ use mq_common::remoting::Channel;
 use super::send::{add_cluster, check};
 use super::{err, Reply};
 use crate::broker::Broker;
+use crate::store::{PutMessageResult, PutMessageStatus};
 
 /// PUSH_REPLY_MESSAGE_TO_CLIENT.
 pub const PUSH_REPLY_MESSAGE_TO_CLIENT: i32 = 326;
@@ -74,7 +75,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
     };
     let push = RemotingCommand::request_with_header(PUSH_REPLY_MESSAGE_TO_CLIENT, &push_hdr)
         .with_body(req.body.clone());
-    let msg = MessageExtBrokerInner {
+    let mut msg = MessageExtBrokerInner {
         topic: h.topic.clone(),
         queue_id,
         flag: h.flag,
@@ -87,13 +88,20 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
         properties: add_cluster(b, props),
         ..Default::default()
     };
+    // The push is immediate; the stored copy honours a timer, as Java's store hook does.
+    let timed = b.timer.intercept(&mut msg);
     let (b, ch, opaque) = (b.clone(), ch.clone(), req.opaque);
     tokio::spawn(async move {
         let resp = match target.request(push, Duration::from_secs(3)).await {
             Ok(r) if r.code == response::SUCCESS => {
                 // Stored too (Java's storeReplyMessageEnable default); the answer reports the
                 // stored id when that worked, else "0" as Java does.
-                let put = b.store.put_message(msg);
+                let put = match timed {
+                    Ok(_) => b.store.put_message(msg),
+                    Err(e) => {
+                        PutMessageResult::failed(PutMessageStatus::MessageIllegal, e.to_string())
+                    }
+                };
                 let (msg_id, queue_offset) = if put.status.is_stored() {
                     (put.msg_id, put.queue_offset)
                 } else {

@@ -23,6 +23,7 @@ use super::{err, Reply};
 use crate::broker::Broker;
 use crate::metrics::MessageType;
 use crate::store::{DurabilityError, PutMessageResult, PutMessageStatus};
+use crate::timer::intercept as timer_intercept;
 
 /// Entry point for the three send codes.
 pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
@@ -233,6 +234,9 @@ pub(crate) fn put_inner(
         m.queue_id = 0;
         m.sys_flag = sysflag::reset_transaction_value(m.sys_flag, sysflag::TRANSACTION_NOT_TYPE);
         b.topics.ensure(system_topics::TRANS_HALF_TOPIC, 1, PERM_READ | PERM_WRITE);
+    } else {
+        // A half message is timed when it is committed (transaction.rs), not now.
+        b.timer.intercept(&mut m).map_err(|e| err(e.code(), e.to_string()))?;
     }
     // Size and format are checked by the store, the one place that does it for every put.
     b.stats.put_bytes.fetch_add(m.body.len() as u64, Ordering::Relaxed);
@@ -287,6 +291,16 @@ fn put_batch(
         m.flag = it.flag;
         m.body = it.body;
         m.properties = merge_batch_properties(it.properties, &batch_props);
+        // Java's broker ignores timer properties in a batch and delivers at once; refusing
+        // says so instead of silently dropping the requested time.
+        if timer_intercept::may_be_timer(&m.properties)
+            && timer_intercept::requested_deliver_ms(&m.properties, 0) != Ok(None)
+        {
+            return Err(err(
+                response::MESSAGE_ILLEGAL,
+                "batch message does not support timer messages (TIMER_DELIVER_MS, TIMER_DELAY_SEC, TIMER_DELAY_MS, __STARTDELIVERTIME); send them one by one",
+            ));
+        }
         b.stats.put_bytes.fetch_add(m.body.len() as u64, Ordering::Relaxed);
         msgs.push(m);
     }

@@ -86,6 +86,9 @@ pub fn process(b: &Broker, _ch: &Channel, req: &RemotingCommand) -> Reply {
             .unwrap_or_else(|| encode_offset_msg_id(view.store_host, view.physical_offset));
         m.set_property(ORIGIN_MESSAGE_ID, &origin);
     }
+    // As Java's store hook: the retry's delay level wins over timer properties (they are
+    // dropped), and a delivered timer copy (TIMER_OUT_MS) is not timed again.
+    b.timer.intercept(&mut m).map_err(|e| err(e.code(), e.to_string()))?;
     let r = b.store.put_message(m);
     if r.status.is_stored() {
         b.stats.put_msgs.fetch_add(1, Ordering::Relaxed);

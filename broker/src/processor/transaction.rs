@@ -76,6 +76,8 @@ pub(crate) fn end(b: &Broker, h: &EndTransactionRequestHeader) -> Reply {
         m.remove_property(REAL_TOPIC);
         m.remove_property(REAL_QID);
         m.set_property(WAIT, "false");
+        // A timer's delay counts from the commit (the half message was not timed).
+        b.timer.intercept(&mut m).map_err(|e| err(e.code(), e.to_string()))?;
         let r = b.store.put_message(m);
         if !r.status.is_stored() {
             return Err(err(

@@ -31,7 +31,9 @@ pub use partial::{brokers_of, fan_out, BrokerFailure, BrokerRef, PerBroker};
 
 use crate::api::ClientApi;
 use crate::error::{ClientError, Result};
-use crate::options::parse_namesrv_addrs;
+use crate::options::{env_credentials, env_tls, parse_namesrv_addrs};
+use mq_common::acl::Credentials;
+use mq_common::remoting::TlsClient;
 
 /// Admin client: stateless requests to nameservers and brokers.
 #[derive(Clone)]
@@ -51,14 +53,36 @@ impl Admin {
     }
 
     /// An admin client over these nameserver addresses; `timeout` bounds every RPC. Nothing
-    /// is connected yet (connections open on first use), so this is not async.
+    /// is connected yet (connections open on first use), so this is not async. Requests are
+    /// signed with `RMQ_ACCESS_KEY` / `RMQ_SECRET_KEY` when both are set, and use TLS when
+    /// `RMQ_TLS_CA` is set.
     pub fn new(namesrv_addrs: Vec<String>, timeout: Duration) -> Result<Admin> {
+        Self::with_security(namesrv_addrs, timeout, env_credentials(), env_tls())
+    }
+
+    /// [`Admin::new`] signing every request with `credentials` (ACL 1.0; an admin account
+    /// for the requests that change topics, groups, offsets or settings).
+    pub fn with_credentials(
+        namesrv_addrs: Vec<String>,
+        timeout: Duration,
+        credentials: Option<Credentials>,
+    ) -> Result<Admin> {
+        Self::with_security(namesrv_addrs, timeout, credentials, env_tls())
+    }
+
+    /// [`Admin::with_credentials`] with explicit TLS (`None`: plaintext).
+    pub fn with_security(
+        namesrv_addrs: Vec<String>,
+        timeout: Duration,
+        credentials: Option<Credentials>,
+        tls: Option<TlsClient>,
+    ) -> Result<Admin> {
         if namesrv_addrs.is_empty() {
             return Err(ClientError::InvalidArgument(
                 "no nameserver address (use -n or NAMESRV_ADDR)".into(),
             ));
         }
-        Ok(Admin { api: ClientApi::new(namesrv_addrs, timeout) })
+        Ok(Admin { api: ClientApi::new(namesrv_addrs, timeout, credentials, tls) })
     }
 
     /// The RPC layer (for requests not wrapped here).

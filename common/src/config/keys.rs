@@ -210,7 +210,7 @@ macro_rules! config_keys {
     ($ty:ty {
         $( $($field:ident).+ : $key:literal $(| $alias:literal)* $(, $flag:ident)* ; )*
     }
-    $(nested: $($nested:ident).+ ;)?
+    $(nested: $($nested:ident).+ ;)*
     $(inert: $($inert:literal),+ $(,)? ;)?
     ) => {
         const _: () = { $( $( $crate::config_keys!(@flag $flag); )* )* };
@@ -224,7 +224,14 @@ macro_rules! config_keys {
                         }
                     )*
                     $( $($inert)|+ => Ok(true), )?
-                    _ => $crate::config_keys!(@nested_apply self key value $($($nested).+)?),
+                    _ => {
+                        $(
+                            if $crate::config::ConfigKeys::apply(&mut self.$($nested).+, key, value)? {
+                                return Ok(true);
+                            }
+                        )*
+                        Ok(false)
+                    }
                 }
             }
             fn entries(&self) -> ::std::vec::Vec<$crate::config::ConfigEntry> {
@@ -238,7 +245,7 @@ macro_rules! config_keys {
                         }
                     ),*
                 ];
-                $( v.extend($crate::config::ConfigKeys::entries(&self.$($nested).+)); )?
+                $( v.extend($crate::config::ConfigKeys::entries(&self.$($nested).+)); )*
                 v
             }
             fn key_effect(&self, key: &str) -> ::std::option::Option<$crate::config::KeyEffect> {
@@ -251,7 +258,14 @@ macro_rules! config_keys {
                         }),
                     )*
                     $( $($inert)|+ => Some($crate::config::KeyEffect::NoEffect), )?
-                    _ => $crate::config_keys!(@nested_effect self key $($($nested).+)?),
+                    _ => {
+                        $(
+                            if let Some(e) = $crate::config::ConfigKeys::key_effect(&self.$($nested).+, key) {
+                                return Some(e);
+                            }
+                        )*
+                        None
+                    }
                 }
             }
         }
@@ -265,14 +279,6 @@ macro_rules! config_keys {
     (@has important important $($rest:ident)*) => { true };
     (@has live live $($rest:ident)*) => { true };
     (@has $want:ident $other:ident $($rest:ident)*) => { $crate::config_keys!(@has $want $($rest)*) };
-    (@nested_apply $self:ident $key:ident $value:ident) => { Ok(false) };
-    (@nested_apply $self:ident $key:ident $value:ident $($nested:ident).+) => {
-        $crate::config::ConfigKeys::apply(&mut $self.$($nested).+, $key, $value)
-    };
-    (@nested_effect $self:ident $key:ident) => { None };
-    (@nested_effect $self:ident $key:ident $($nested:ident).+) => {
-        $crate::config::ConfigKeys::key_effect(&$self.$($nested).+, $key)
-    };
 }
 
 #[cfg(test)]
@@ -348,6 +354,42 @@ mod tests {
         name: "brokerName", important;
         inner.size: "mappedFileSizeCommitLog" | "mapedFileSizeCommitLog";
     });
+
+    #[derive(Default)]
+    struct Leaf {
+        a: u32,
+    }
+    crate::config_keys!(Leaf { a: "leafA", live; });
+    #[derive(Default)]
+    struct Other {
+        b: bool,
+    }
+    crate::config_keys!(Other { b: "otherB"; });
+    #[derive(Default)]
+    struct Outer {
+        port: u16,
+        leaf: Leaf,
+        other: Other,
+    }
+    crate::config_keys!(Outer { port: "listenPort"; } nested: leaf; nested: other; inert: "aclEnable";);
+
+    /// Several nested groups: each key reaches the one that declares it, entries follow in
+    /// order, and unknown keys stay unknown.
+    #[test]
+    fn macro_several_nested() {
+        let mut o = Outer::default();
+        assert_eq!(o.apply("leafA", "7"), Ok(true));
+        assert_eq!(o.apply("otherB", "true"), Ok(true));
+        assert!(o.apply("otherB", "yes").is_err());
+        assert_eq!(o.apply("nope", "1"), Ok(false));
+        assert_eq!((o.leaf.a, o.other.b), (7, true));
+        let keys: Vec<_> = o.entries().iter().map(|e| e.key).collect();
+        assert_eq!(keys, ["listenPort", "leafA", "otherB"]);
+        assert_eq!(o.key_effect("leafA"), Some(KeyEffect::Live));
+        assert_eq!(o.key_effect("otherB"), Some(KeyEffect::Restart));
+        assert_eq!(o.key_effect("aclEnable"), Some(KeyEffect::NoEffect));
+        assert_eq!(o.key_effect("nope"), None);
+    }
 
     #[test]
     fn macro_apply_and_entries() {

@@ -31,6 +31,7 @@ pub mod error;
 pub mod keys;
 pub mod layered;
 pub mod properties;
+pub mod security;
 
 pub use error::{ConfigError, ConfigSource};
 pub use keys::{
@@ -40,3 +41,4 @@ pub use layered::{
     env_var_name, load_layered, load_layered_with_env, parse_key_value, render_config, upper_snake,
 };
 pub use properties::{load_properties_file, parse_properties, parse_properties_lines, Property};
+pub use security::{SecurityConfig, TlsMode, SECRET_KEYS, WIRE_FORBIDDEN_KEYS};

@@ -79,10 +79,27 @@ pub const ARRIVE_TIME: &str = "ARRIVE_TIME";
 pub const MSG_TYPE: &str = "MSG_TYPE";
 /// 5.x ordered sharding key.
 pub const SHARDING_KEY: &str = "__SHARDINGKEY";
-/// 5.x timer: delay in seconds.
+/// 5.x timer: delay in seconds from the time the broker stores the message.
 pub const TIMER_DELAY_SEC: &str = "TIMER_DELAY_SEC";
-/// 5.x timer: delivery time in ms.
+/// 5.x timer: delay in ms from the time the broker stores the message.
+pub const TIMER_DELAY_MS: &str = "TIMER_DELAY_MS";
+/// 5.x timer: absolute delivery time, ms since the epoch.
 pub const TIMER_DELIVER_MS: &str = "TIMER_DELIVER_MS";
+/// 5.x timer, set by the broker: the wheel slot (delivery time rounded to the timer precision,
+/// minus one precision step when it was already a multiple); its presence marks a message the
+/// timer has already handled.
+pub const TIMER_OUT_MS: &str = "TIMER_OUT_MS";
+/// 5.x timer, set on the delivered copy: when the message entered the timer wheel.
+pub const TIMER_ENQUEUE_MS: &str = "TIMER_ENQUEUE_MS";
+/// 5.x timer, set on the delivered copy: when the timer delivered it.
+pub const TIMER_DEQUEUE_MS: &str = "TIMER_DEQUEUE_MS";
+/// 5.x timer: how often a long timer was re-wheeled (Java's roll; rmq never rolls).
+pub const TIMER_ROLL_TIMES: &str = "TIMER_ROLL_TIMES";
+/// 5.x timer: marks a recall (delete) record for a pending timer message.
+pub const TIMER_DEL_UNIQKEY: &str = "TIMER_DEL_UNIQKEY";
+/// Aliyun ONS clients' absolute delivery time in ms (`Message.setStartDeliverTime`); rmq treats
+/// it as [`TIMER_DELIVER_MS`].
+pub const START_DELIVER_TIME: &str = "__STARTDELIVERTIME";
 /// 5.x DLQ: original topic.
 pub const DLQ_ORIGIN_TOPIC: &str = "DLQ_ORIGIN_TOPIC";
 /// 5.x DLQ: original message id.
@@ -135,12 +152,30 @@ pub fn iter_properties(s: &str) -> impl Iterator<Item = (&str, &str)> {
 /// Values of several keys in one pass (last occurrence wins). `out[i]` receives `keys[i]`.
 pub fn get_properties<'a, const N: usize>(s: &'a str, keys: [&str; N]) -> [Option<&'a str>; N] {
     let mut out = [None; N];
-    for (k, v) in iter_properties(s) {
-        for (i, want) in keys.iter().enumerate() {
-            if k == *want {
-                out[i] = Some(v);
+    if keys.iter().any(|k| k.is_empty() || k.contains(['\u{1}', '\u{2}'])) {
+        for (k, v) in iter_properties(s) {
+            for (i, want) in keys.iter().enumerate() {
+                if k == *want {
+                    out[i] = Some(v);
+                }
             }
         }
+        return out;
+    }
+    // Hot (every put asks for DELAY and WAIT; timer messages for more): the segment-prefix
+    // test of `get_property`, for all keys in one walk over the string.
+    let b = s.as_bytes();
+    let mut at = 0;
+    while at <= b.len() {
+        let end = b[at..].iter().position(|&c| c == 2).map_or(b.len(), |i| at + i);
+        let seg = &b[at..end];
+        for (i, k) in keys.iter().enumerate() {
+            let kb = k.as_bytes();
+            if seg.len() > kb.len() + 1 && seg[kb.len()] == 1 && seg.starts_with(kb) {
+                out[i] = s.get(at + kb.len() + 1..end);
+            }
+        }
+        at = end + 1;
     }
     out
 }
@@ -198,6 +233,12 @@ pub fn remove_property(s: &mut String, key: &str) -> bool {
 /// Set `key` to `value` in an encoded properties string (replacing earlier values).
 pub fn set_property(s: &mut String, key: &str, value: &str) {
     remove_property(s, key);
+    append_property(s, key, value);
+}
+
+/// Append `key`/`value` without looking for an earlier value of `key` (the caller knows there
+/// is none, or that the later one wins).
+pub fn append_property(s: &mut String, key: &str, value: &str) {
     if !s.is_empty() && !s.ends_with(PROPERTY_SEPARATOR) {
         s.push(PROPERTY_SEPARATOR);
     }
@@ -263,6 +304,10 @@ mod tests {
         for s in &strings {
             for key in ["A", "AB", "B", "BA", "AA"] {
                 assert_eq!(get_property(s, key), reference(s, key), "{s:?} {key}");
+            }
+            let many = get_properties(s, ["A", "AB", "B", "BA", "AA"]);
+            for (i, key) in ["A", "AB", "B", "BA", "AA"].iter().enumerate() {
+                assert_eq!(many[i], reference(s, key), "get_properties {s:?} {key}");
             }
         }
     }

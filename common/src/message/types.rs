@@ -5,7 +5,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use bytes::Bytes;
 
-use super::property::{self, DELAY, KEYS, TAGS, UNIQ_KEY, WAIT};
+use super::property::{
+    self, DELAY, KEYS, TAGS, TIMER_DELAY_MS, TIMER_DELAY_SEC, TIMER_DELIVER_MS, UNIQ_KEY, WAIT,
+};
 use super::record::{record_len, EncodeError, RecordFields};
 use super::util::tags_code;
 
@@ -74,6 +76,30 @@ impl Message {
     /// Set DELAY level.
     pub fn set_delay_level(&mut self, level: i32) {
         self.put_property(DELAY, level.to_string());
+    }
+
+    /// Deliver at this absolute time, ms since the epoch (`TIMER_DELIVER_MS`, Java
+    /// `setDeliverTimeMs`): a RocketMQ 5 timer message. The broker refuses times further ahead
+    /// than its `timerMaxDelaySec` (3 days by default); a time in the past delivers at once.
+    pub fn set_deliver_time_ms(&mut self, at_ms: i64) {
+        self.put_property(TIMER_DELIVER_MS, at_ms.to_string());
+    }
+
+    /// `TIMER_DELIVER_MS`, if set and numeric.
+    pub fn deliver_time_ms(&self) -> Option<i64> {
+        self.property(TIMER_DELIVER_MS).and_then(|v| v.parse().ok())
+    }
+
+    /// Deliver this many seconds after the broker stores it (`TIMER_DELAY_SEC`, Java
+    /// `setDelayTimeSec`).
+    pub fn set_delay_time_sec(&mut self, secs: i64) {
+        self.put_property(TIMER_DELAY_SEC, secs.to_string());
+    }
+
+    /// Deliver this many ms after the broker stores it (`TIMER_DELAY_MS`, Java
+    /// `setDelayTimeMs`).
+    pub fn set_delay_time_ms(&mut self, ms: i64) {
+        self.put_property(TIMER_DELAY_MS, ms.to_string());
     }
 
     /// WAIT (default true).

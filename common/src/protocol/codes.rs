@@ -164,6 +164,16 @@ pub mod request {
     pub const LITE_PULL_MESSAGE: i32 = 361;
     /// BROKER_HEARTBEAT (namesrv, 5.x).
     pub const BROKER_HEARTBEAT: i32 = 904;
+    /// UPDATE_AND_CREATE_ACL_CONFIG (ACL 1.0 management).
+    pub const UPDATE_AND_CREATE_ACL_CONFIG: i32 = 50;
+    /// DELETE_ACL_CONFIG (ACL 1.0 management).
+    pub const DELETE_ACL_CONFIG: i32 = 51;
+    /// GET_BROKER_CLUSTER_ACL_INFO (ACL 1.0 management).
+    pub const GET_BROKER_CLUSTER_ACL_INFO: i32 = 52;
+    /// UPDATE_GLOBAL_WHITE_ADDRS_CONFIG (ACL 1.0 management).
+    pub const UPDATE_GLOBAL_WHITE_ADDRS_CONFIG: i32 = 53;
+    /// GET_BROKER_CLUSTER_ACL_CONFIG (ACL 1.0 management).
+    pub const GET_BROKER_CLUSTER_ACL_CONFIG: i32 = 54;
 }
 
 /// Response codes (spec §2.1).

@@ -11,8 +11,7 @@ use bytes::Buf;
 use bytes::BytesMut;
 use parking_lot::Mutex;
 use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
+use tokio::net::{tcp, unix, TcpStream, UnixStream};
 use tokio::sync::{oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -93,6 +92,46 @@ struct Out {
     wr: Option<Arc<OwnedWriteHalf>>,
 }
 
+/// The write half of a connection: a TCP socket, or the local end of a socket pair whose
+/// other end a TLS terminator drives (see `remoting::tls`). Both are non-blocking sockets,
+/// so the channel's inline `try_write` path works the same on either.
+enum OwnedWriteHalf {
+    Tcp(tcp::OwnedWriteHalf),
+    Unix(unix::OwnedWriteHalf),
+}
+
+impl OwnedWriteHalf {
+    #[inline]
+    fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            OwnedWriteHalf::Tcp(w) => w.try_write(buf),
+            OwnedWriteHalf::Unix(w) => w.try_write(buf),
+        }
+    }
+
+    async fn writable(&self) -> std::io::Result<()> {
+        match self {
+            OwnedWriteHalf::Tcp(w) => w.writable().await,
+            OwnedWriteHalf::Unix(w) => w.writable().await,
+        }
+    }
+}
+
+/// The read half, as [`OwnedWriteHalf`].
+enum OwnedReadHalf {
+    Tcp(tcp::OwnedReadHalf),
+    Unix(unix::OwnedReadHalf),
+}
+
+impl OwnedReadHalf {
+    async fn read_buf(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
+        match self {
+            OwnedReadHalf::Tcp(r) => r.read_buf(buf).await,
+            OwnedReadHalf::Unix(r) => r.read_buf(buf).await,
+        }
+    }
+}
+
 /// Above this many buffered bytes the reader writes before finishing its batch.
 const INLINE_FLUSH_BYTES: usize = 256 * 1024;
 
@@ -139,6 +178,50 @@ impl Channel {
         let peer = stream.peer_addr()?;
         let local = stream.local_addr()?;
         let (rx_half, tx_half) = stream.into_split();
+        Ok(Self::spawn_halves(
+            (OwnedReadHalf::Tcp(rx_half), OwnedWriteHalf::Tcp(tx_half)),
+            (peer, local),
+            events,
+            max_frame,
+            idle,
+            shutdown,
+            drain,
+        ))
+    }
+
+    /// [`Channel::spawn`] over the local end of a socket pair whose other end carries the
+    /// connection's plaintext (a TLS terminator); `peer` and `local` are the real TCP
+    /// connection's addresses (ACL checks the peer's IP).
+    pub fn spawn_local<E: ChannelEvents>(
+        stream: UnixStream,
+        (peer, local): (SocketAddr, SocketAddr),
+        events: Arc<E>,
+        max_frame: usize,
+        idle: Option<Duration>,
+        shutdown: Option<CancellationToken>,
+        drain: Duration,
+    ) -> (Channel, tokio::task::JoinHandle<()>) {
+        let (rx_half, tx_half) = stream.into_split();
+        Self::spawn_halves(
+            (OwnedReadHalf::Unix(rx_half), OwnedWriteHalf::Unix(tx_half)),
+            (peer, local),
+            events,
+            max_frame,
+            idle,
+            shutdown,
+            drain,
+        )
+    }
+
+    fn spawn_halves<E: ChannelEvents>(
+        (rx_half, tx_half): (OwnedReadHalf, OwnedWriteHalf),
+        (peer, local): (SocketAddr, SocketAddr),
+        events: Arc<E>,
+        max_frame: usize,
+        idle: Option<Duration>,
+        shutdown: Option<CancellationToken>,
+        drain: Duration,
+    ) -> (Channel, tokio::task::JoinHandle<()>) {
         let wr = Arc::new(tx_half);
         let closed = CancellationToken::new();
         let shutdown = shutdown.unwrap_or_default();
@@ -177,7 +260,7 @@ impl Channel {
             reader_ch.inner.pending.lock().clear();
             let _ = writer.await;
         });
-        Ok((ch, handle))
+        (ch, handle)
     }
 
     /// Unique id of this connection within the process.
@@ -337,7 +420,7 @@ impl Channel {
 }
 
 async fn read_loop<E: ChannelEvents>(
-    mut rd: tokio::net::tcp::OwnedReadHalf,
+    mut rd: OwnedReadHalf,
     ch: Channel,
     events: Arc<E>,
     max_frame: usize,
@@ -412,8 +495,20 @@ async fn read_loop<E: ChannelEvents>(
     }
 }
 
+/// One warning per 10 s for malformed frames (a port scanner or a wrong protocol would
+/// otherwise log a line per connection).
+static BAD_FRAME_LOG: crate::log_limit::LogLimiter =
+    crate::log_limit::LogLimiter::new(Duration::from_secs(10));
+
 fn log_bad_frame(ch: &Channel, e: &FrameError) {
-    tracing::warn!(peer = %ch.peer_addr(), error = %e, "malformed frame, closing connection");
+    match BAD_FRAME_LOG.allow() {
+        Some(suppressed) => {
+            tracing::warn!(peer = %ch.peer_addr(), error = %e, suppressed, "malformed frame, closing connection")
+        }
+        None => {
+            tracing::debug!(peer = %ch.peer_addr(), error = %e, "malformed frame, closing connection")
+        }
+    }
 }
 
 async fn write_loop(wr: Arc<OwnedWriteHalf>, ch: Channel) {

@@ -12,6 +12,8 @@ use parking_lot::Mutex;
 use tokio::net::TcpStream;
 
 use super::channel::{Channel, ChannelEvents, RemotingError};
+use super::tls::TlsClient;
+use crate::acl::Credentials;
 use crate::protocol::codes::response;
 use crate::protocol::frame::DEFAULT_MAX_FRAME;
 use crate::protocol::RemotingCommand;
@@ -30,11 +32,21 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Maximum frame accepted from servers.
     pub max_frame: usize,
+    /// Sign every request with these (ACL 1.0 `AccessKey` + `Signature`), as Java's
+    /// `AclClientRPCHook`.
+    pub credentials: Option<Credentials>,
+    /// Connect with TLS, verifying servers against these CAs.
+    pub tls: Option<TlsClient>,
 }
 
 impl Default for ClientConfig {
     fn default() -> Self {
-        ClientConfig { connect_timeout: Duration::from_secs(3), max_frame: DEFAULT_MAX_FRAME }
+        ClientConfig {
+            connect_timeout: Duration::from_secs(3),
+            max_frame: DEFAULT_MAX_FRAME,
+            credentials: None,
+            tls: None,
+        }
     }
 }
 
@@ -103,23 +115,33 @@ impl RemotingClient {
         if let Some(ch) = self.live(addr) {
             return Ok(ch);
         }
-        let stream =
-            tokio::time::timeout(self.inner.config.connect_timeout, TcpStream::connect(addr))
-                .await
-                .map_err(|_| RemotingError::Connect {
-                    addr: addr.to_string(),
-                    source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
-                })?
-                .map_err(|e| RemotingError::Connect { addr: addr.to_string(), source: e })?;
-        let (ch, _done) = Channel::spawn(
-            stream,
-            self.inner.events.clone(),
-            self.inner.config.max_frame,
-            None,
-            None,
-            Duration::ZERO,
-        )
-        .map_err(|e| RemotingError::Connect { addr: addr.to_string(), source: e })?;
+        let connect_err = |source| RemotingError::Connect { addr: addr.to_string(), source };
+        let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
+        let timeout = self.inner.config.connect_timeout;
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| connect_err(timed_out()))?
+            .map_err(connect_err)?;
+        let events = self.inner.events.clone();
+        let max_frame = self.inner.config.max_frame;
+        let ch = match &self.inner.config.tls {
+            None => {
+                Channel::spawn(stream, events, max_frame, None, None, Duration::ZERO)
+                    .map_err(connect_err)?
+                    .0
+            }
+            Some(tls) => {
+                let addrs = (
+                    stream.peer_addr().map_err(connect_err)?,
+                    stream.local_addr().map_err(connect_err)?,
+                );
+                let local = tokio::time::timeout(timeout, tls.connect(addr, stream))
+                    .await
+                    .map_err(|_| connect_err(timed_out()))?
+                    .map_err(connect_err)?;
+                Channel::spawn_local(local, addrs, events, max_frame, None, None, Duration::ZERO).0
+            }
+        };
         self.inner.channels.lock().insert(addr.to_string(), ch.clone());
         Ok(ch)
     }
@@ -136,14 +158,22 @@ impl RemotingClient {
         }
     }
 
+    /// Sign `request` when the client has credentials (both invoke paths call this).
+    fn sign(&self, request: &mut RemotingCommand) {
+        if let Some(c) = &self.inner.config.credentials {
+            c.sign(request);
+        }
+    }
+
     /// Send a request to `addr` and wait for the response.
     pub async fn invoke(
         &self,
         addr: &str,
-        request: RemotingCommand,
+        mut request: RemotingCommand,
         timeout: Duration,
     ) -> Result<RemotingCommand, RemotingError> {
         let ch = self.channel(addr).await?;
+        self.sign(&mut request);
         ch.request(request, timeout).await
     }
 
@@ -151,9 +181,10 @@ impl RemotingClient {
     pub async fn invoke_oneway(
         &self,
         addr: &str,
-        request: RemotingCommand,
+        mut request: RemotingCommand,
     ) -> Result<(), RemotingError> {
         let ch = self.channel(addr).await?;
+        self.sign(&mut request);
         if ch.send_oneway(request) {
             Ok(())
         } else {

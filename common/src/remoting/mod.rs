@@ -13,8 +13,10 @@ mod channel;
 pub mod client;
 mod reply;
 pub mod server;
+pub mod tls;
 
 pub use channel::{Channel, ChannelEvents, RemotingError};
 pub use client::{ClientConfig, RemotingClient, ServerRequestHandler};
 pub use reply::{header, Reply};
 pub use server::{RemotingServer, RequestHandler, ServerConfig};
+pub use tls::{TlsClient, TlsServer};

@@ -12,6 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::channel::{Channel, ChannelEvents};
 use super::reply::Reply;
+use super::tls::{Accepted, TlsServer};
+use crate::acl::AclValidator;
+use crate::log_limit::LogLimiter;
 use crate::protocol::codes::response;
 use crate::protocol::frame::DEFAULT_MAX_FRAME;
 use crate::protocol::RemotingCommand;
@@ -27,6 +30,12 @@ pub struct ServerConfig {
     pub idle_timeout: Option<Duration>,
     /// On shutdown, how long to wait for queued responses to be written.
     pub drain_timeout: Duration,
+    /// Access control: every request is checked before the handler sees it (`aclEnable`);
+    /// a denied request gets Java's error response and never reaches the handler.
+    pub acl: Option<Arc<AclValidator>>,
+    /// TLS (`tlsMode` with a certificate): connections are sniffed and TLS ones terminated;
+    /// `None` = plaintext only, with no per-connection cost.
+    pub tls: Option<Arc<TlsServer>>,
 }
 
 impl Default for ServerConfig {
@@ -36,6 +45,8 @@ impl Default for ServerConfig {
             max_frame: DEFAULT_MAX_FRAME,
             idle_timeout: Some(Duration::from_secs(120)),
             drain_timeout: Duration::from_secs(3),
+            acl: None,
+            tls: None,
         }
     }
 }
@@ -73,7 +84,14 @@ pub trait RequestHandler: Send + Sync + 'static {
     }
 }
 
-struct Events<H>(Arc<H>);
+struct Events<H> {
+    handler: Arc<H>,
+    acl: Option<Arc<AclValidator>>,
+}
+
+/// One warning per 10 s for denied requests (a client retrying with a wrong key must not
+/// flood the log); the count of the others is in the next line.
+static DENIAL_LOG: LogLimiter = LogLimiter::new(Duration::from_secs(10));
 
 impl<H: RequestHandler> ChannelEvents for Events<H> {
     fn on_request(
@@ -81,8 +99,19 @@ impl<H: RequestHandler> ChannelEvents for Events<H> {
         channel: &Channel,
         request: RemotingCommand,
     ) -> impl Future<Output = Option<RemotingCommand>> + Send {
-        let reply = self.0.handle(channel, request);
-        async move { reply.await.unwrap_or_else(Some) }
+        let denied = match &self.acl {
+            Some(v) => v.check(&request, channel.peer_addr().ip()).err(),
+            None => None,
+        };
+        async move {
+            if let Some(d) = denied {
+                if let Some(suppressed) = DENIAL_LOG.allow() {
+                    tracing::warn!(peer = %channel.peer_addr(), code = request.code, reason = %d, suppressed, "request denied by ACL");
+                }
+                return Some(d.response());
+            }
+            self.handler.handle(channel, request).await.unwrap_or_else(Some)
+        }
     }
 }
 
@@ -141,7 +170,7 @@ async fn accept_loop<H: RequestHandler>(
     shutdown: CancellationToken,
 ) {
     let limit = Arc::new(Semaphore::new(config.max_connections));
-    let events = Arc::new(Events(handler.clone()));
+    let events = Arc::new(Events { handler: handler.clone(), acl: config.acl.clone() });
     let mut conns = JoinSet::new();
     loop {
         // Wait for a connection slot first, so excess clients queue in the backlog instead of
@@ -158,8 +187,8 @@ async fn accept_loop<H: RequestHandler>(
         };
         // Reap finished connection tasks so the set does not grow without bound.
         while conns.try_join_next().is_some() {}
-        let stream = match accepted {
-            Ok((s, _)) => s,
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
             Err(e) => {
                 // Typically EMFILE: back off briefly rather than spin.
                 tracing::warn!(error = %e, "accept failed");
@@ -167,24 +196,46 @@ async fn accept_loop<H: RequestHandler>(
                 continue;
             }
         };
-        let (channel, done) = match Channel::spawn(
-            stream,
-            events.clone(),
-            config.max_frame,
-            config.idle_timeout,
-            Some(shutdown.clone()),
-            config.drain_timeout,
-        ) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::debug!(error = %e, "connection setup failed");
-                continue;
-            }
-        };
-        tracing::debug!(peer = %channel.peer_addr(), "connection accepted");
-        handler.on_connected(&channel);
+        let local_addr = stream.local_addr().unwrap_or(peer);
         let handler = handler.clone();
+        let events = events.clone();
+        let shutdown = shutdown.clone();
+        let config = config.clone();
         conns.spawn(async move {
+            // TLS sniffing waits for the first byte: here, not in the accept loop.
+            let accepted = match &config.tls {
+                None => Some(Accepted::Plain(stream)),
+                Some(tls) => tls.accept(stream, peer).await,
+            };
+            let spawned = match accepted {
+                None => return,
+                Some(Accepted::Plain(s)) => Channel::spawn(
+                    s,
+                    events,
+                    config.max_frame,
+                    config.idle_timeout,
+                    Some(shutdown),
+                    config.drain_timeout,
+                ),
+                Some(Accepted::Tls(local)) => Ok(Channel::spawn_local(
+                    local,
+                    (peer, local_addr),
+                    events,
+                    config.max_frame,
+                    config.idle_timeout,
+                    Some(shutdown),
+                    config.drain_timeout,
+                )),
+            };
+            let (channel, done) = match spawned {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::debug!(error = %e, "connection setup failed");
+                    return;
+                }
+            };
+            tracing::debug!(peer = %channel.peer_addr(), "connection accepted");
+            handler.on_connected(&channel);
             let _ = done.await;
             handler.on_disconnected(&channel);
             drop(permit);

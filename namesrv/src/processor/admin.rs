@@ -1,6 +1,6 @@
 //! Admin requests: WIPE/ADD_WRITE_PERM_OF_BROKER, UPDATE/GET_NAMESRV_CONFIG.
 
-use mq_common::config::{parse_properties, render_config, ConfigKeys};
+use mq_common::config::{parse_properties, ConfigKeys, SECRET_KEYS, WIRE_FORBIDDEN_KEYS};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::header::{
     AddWritePermResponseHeader, BrokerPermRequestHeader, WipeWritePermResponseHeader,
@@ -30,7 +30,9 @@ pub(crate) fn update_config(s: &NamesrvState, request: &RemotingCommand) -> Repl
     let text =
         std::str::from_utf8(&request.body).map_err(|_| bad("config body is not UTF-8".into()))?;
     let props = parse_properties(text).map_err(|e| bad(format!("bad config body: {e}")))?;
-    if let Some((k, _)) = props.iter().find(|(k, _)| RUNTIME_BLACKLIST.contains(&k.as_str())) {
+    if let Some((k, _)) = props.iter().find(|(k, _)| {
+        RUNTIME_BLACKLIST.contains(&k.as_str()) || WIRE_FORBIDDEN_KEYS.contains(&k.as_str())
+    }) {
         return Err(RemotingCommand::error(
             response::NO_PERMISSION,
             format!("Can not update config in black list: {k}"),
@@ -52,8 +54,12 @@ pub(crate) fn update_config(s: &NamesrvState, request: &RemotingCommand) -> Repl
     Ok(Some(RemotingCommand::success()))
 }
 
-/// GET_NAMESRV_CONFIG (319): every key as `key=value` lines.
+/// GET_NAMESRV_CONFIG (319): every key as `key=value` lines (secrets masked).
 pub(crate) fn get_config(s: &NamesrvState) -> Reply {
-    let text = render_config(&*s.config.read(), false);
+    let mut text = String::new();
+    for e in s.config.read().entries() {
+        let masked = SECRET_KEYS.contains(&e.key) && !e.value.is_empty();
+        text.push_str(&format!("{}={}\n", e.key, if masked { "****" } else { &e.value }));
+    }
     Ok(Some(RemotingCommand::success().with_body(text.into_bytes())))
 }

@@ -13,7 +13,10 @@ mod output;
 mod topic;
 
 use clap::{Parser, Subcommand};
+use mq_client::options::{parse_namesrv_addrs, ClientOptions};
 use mq_client::Admin;
+use mq_common::acl::Credentials;
+use mq_common::remoting::TlsClient;
 
 /// Options every subcommand takes.
 #[derive(clap::Args, Debug, Clone)]
@@ -24,15 +27,68 @@ pub struct Common {
     /// Print JSON instead of columns (for scripts).
     #[arg(long, global = true)]
     pub json: bool,
+    /// ACL access key to sign requests with (an admin account for changes).
+    #[arg(long = "ak", alias = "accessKey", env = "RMQ_ACCESS_KEY", global = true)]
+    pub access_key: Option<String>,
+    /// ACL secret key.
+    #[arg(
+        long = "sk",
+        alias = "secretKey",
+        env = "RMQ_SECRET_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub secret_key: Option<String>,
+    /// Connect with TLS (needs --tls-ca or RMQ_TLS_CA).
+    #[arg(long, global = true)]
+    pub tls: bool,
+    /// CA certificate file (PEM) the servers' certificates must chain to; implies --tls.
+    #[arg(long = "tls-ca", env = "RMQ_TLS_CA", global = true, value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 impl Common {
+    /// The name server list.
+    pub fn namesrv(&self) -> anyhow::Result<String> {
+        self.namesrv.clone().ok_or_else(|| {
+            anyhow::anyhow!("no name server address: use -n host:port or set NAMESRV_ADDR")
+        })
+    }
+
+    /// The credentials to sign with (`--ak` and `--sk` together, or neither).
+    pub fn credentials(&self) -> anyhow::Result<Option<Credentials>> {
+        match (&self.access_key, &self.secret_key) {
+            (Some(_), None) | (None, Some(_)) => {
+                anyhow::bail!("--ak and --sk (RMQ_ACCESS_KEY / RMQ_SECRET_KEY) go together")
+            }
+            (ak, sk) => Ok(Credentials::from_parts(ak.as_deref(), sk.as_deref())),
+        }
+    }
+
+    /// TLS settings (`--tls`, `--tls-ca`).
+    pub fn tls(&self) -> anyhow::Result<Option<TlsClient>> {
+        match &self.tls_ca {
+            Some(ca) => Ok(Some(TlsClient::from_ca_file(ca).map_err(|e| anyhow::anyhow!(e))?)),
+            None if self.tls => anyhow::bail!("--tls needs --tls-ca FILE (or RMQ_TLS_CA)"),
+            None => Ok(None),
+        }
+    }
+
+    /// Client options for producers and consumers the tool starts.
+    pub fn client_options(&self) -> anyhow::Result<ClientOptions> {
+        Ok(ClientOptions {
+            namesrv_addrs: parse_namesrv_addrs(&self.namesrv()?),
+            credentials: self.credentials()?,
+            tls: self.tls()?,
+            ..ClientOptions::default()
+        })
+    }
+
     /// Connect the admin client.
     pub async fn admin(&self) -> anyhow::Result<Admin> {
-        let ns = self.namesrv.clone().ok_or_else(|| {
-            anyhow::anyhow!("no name server address: use -n host:port or set NAMESRV_ADDR")
-        })?;
-        Ok(Admin::connect(&ns).await?)
+        let ns = parse_namesrv_addrs(&self.namesrv()?);
+        let timeout = std::time::Duration::from_secs(3);
+        Ok(Admin::with_security(ns, timeout, self.credentials()?, self.tls()?)?)
     }
 }
 

@@ -174,8 +174,8 @@ async fn dump(
     count: usize,
     print: impl Fn(&MessageExt),
 ) -> anyhow::Result<usize> {
-    let ns = c.namesrv.clone().unwrap_or_default();
-    let consumer = PullConsumer::builder().namesrv_addr(&ns).group(group).start().await?;
+    let consumer =
+        PullConsumer::builder().client_options(c.client_options()?).group(group).start().await?;
     let admin = c.admin().await?;
     let stats = admin.topic_status(topic).await?;
     let queues: Vec<MessageQueue> = stats.keys().filter(|q| filter(q)).cloned().collect();

@@ -20,6 +20,7 @@ pub async fn run(a: E2eArgs) -> anyhow::Result<()> {
     let group = a.consumer_group.clone().unwrap_or_else(|| consume::fresh_group("benchmark_e2e"));
     let spec = consume::ConsumerSpec {
         namesrv: &a.produce.common.namesrv,
+        auth: &a.produce.common.auth,
         topic: &a.produce.common.topic,
         expr: "*",
         sql: None,
@@ -67,6 +68,6 @@ pub async fn run(a: E2eArgs) -> anyhow::Result<()> {
     c.shutdown().await;
     let extra = json!({ "size": a.produce.size, "rate": a.produce.rate, "topic": common.topic, "group": group });
     stats::report(&sent, "Send", common, extra.clone(), None);
-    stats::report(&consumed, "E2E", common, extra, Some("store_to_consume"));
+    stats::report(&consumed, "E2E", common, extra, Some(consume::second_label()));
     Ok(())
 }

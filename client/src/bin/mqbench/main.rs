@@ -10,6 +10,8 @@
 //! mqbench producer -n 127.0.0.1:9876 --grpc 127.0.0.1:8081 -w 1 --inflight 256  # 5.x gRPC send
 //! mqbench consumer -n 127.0.0.1:9876 --pop --idle-exit 3 [--grpc 127.0.0.1:8081] # POP drain
 //! mqbench e2e      -n 127.0.0.1:9876 --rate 10000 --duration 20      # born → receipt latency
+//! mqbench producer -n 127.0.0.1:9876 --count 1000000 --timer-lead 60 --timer-window 3600  # timers
+//! mqbench consumer -n 127.0.0.1:9876 --count 300000   # reports timer lateness when it sees timers
 //! mqbench topics   -n 127.0.0.1:9876 --count 10000                   # create many topics
 //! ```
 #![forbid(unsafe_code)]
@@ -51,12 +53,47 @@ enum Mode {
     Topics(TopicsArgs),
 }
 
+/// ACL credentials (ACL 1.0 signing of every request).
+#[derive(Args, Debug, Clone)]
+pub struct Auth {
+    /// Access key to sign requests with.
+    #[arg(long = "ak", env = "RMQ_ACCESS_KEY", requires = "secret_key")]
+    pub access_key: Option<String>,
+    /// Secret key.
+    #[arg(long = "sk", env = "RMQ_SECRET_KEY", hide_env_values = true, requires = "access_key")]
+    pub secret_key: Option<String>,
+    /// Connect with TLS, trusting this CA certificate file (PEM).
+    #[arg(long = "tls-ca", env = "RMQ_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
+}
+
+impl Auth {
+    /// TLS, if `--tls-ca` was given.
+    pub fn tls(&self) -> anyhow::Result<Option<mq_common::remoting::TlsClient>> {
+        self.tls_ca
+            .as_deref()
+            .map(mq_common::remoting::TlsClient::from_ca_file)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// The credentials, if both keys were given.
+    pub fn credentials(&self) -> Option<mq_common::acl::Credentials> {
+        mq_common::acl::Credentials::from_parts(
+            self.access_key.as_deref(),
+            self.secret_key.as_deref(),
+        )
+    }
+}
+
 /// Options shared by every mode.
 #[derive(Args, Debug, Clone)]
 pub struct Common {
     /// Name server address(es), `;`-separated.
     #[arg(short = 'n', long, env = "NAMESRV_ADDR", default_value = "127.0.0.1:9876")]
     pub namesrv: String,
+    #[command(flatten)]
+    pub auth: Auth,
     /// Topic.
     #[arg(short = 't', long, default_value = "BenchmarkTest")]
     pub topic: String,
@@ -121,6 +158,13 @@ pub struct ProduceArgs {
     /// `grpcServerPort`) instead of remoting; one message per request.
     #[arg(long)]
     pub grpc: Option<String>,
+    /// Timer messages: each gets `TIMER_DELIVER_MS` = send time + `--timer-lead` + a random
+    /// offset in [0, this many seconds) (0 with a zero lead = plain messages).
+    #[arg(long, default_value_t = 0.0)]
+    pub timer_window: f64,
+    /// Timer messages: seconds from the send to the start of the delivery window.
+    #[arg(long, default_value_t = 0.0)]
+    pub timer_lead: f64,
 }
 
 /// Consumer options.
@@ -177,6 +221,8 @@ pub struct TopicsArgs {
     /// Name server address(es), `;`-separated.
     #[arg(short = 'n', long, env = "NAMESRV_ADDR", default_value = "127.0.0.1:9876")]
     pub namesrv: String,
+    #[command(flatten)]
+    pub auth: Auth,
     /// Broker address (default: the first master registered with the name server).
     #[arg(short = 'b', long)]
     pub broker: Option<String>,

@@ -43,7 +43,14 @@ impl Sink {
 
 /// Start a producer for the benchmark.
 pub async fn producer(a: &ProduceArgs) -> anyhow::Result<Producer> {
-    let p = Producer::builder()
+    let mut b = Producer::builder();
+    if let Some(c) = a.common.auth.credentials() {
+        b = b.credentials(c.access_key, c.secret_key);
+    }
+    if let Some(ca) = &a.common.auth.tls_ca {
+        b = b.tls_ca(ca)?;
+    }
+    let p = b
         .namesrv_addr(&a.common.namesrv)
         .group(a.group.clone())
         .compress_threshold(usize::MAX)
@@ -159,6 +166,15 @@ fn make_message(a: &ProduceArgs, w: usize, seq: u64, i: usize, filler: &Bytes) -
     if a.keys {
         m.set_keys([format!("k{w}-{seq}-{i}")]);
     }
+    if a.timer_window > 0.0 || a.timer_lead > 0.0 {
+        // Spread uniformly over the window (a cheap hash of the message's identity: the
+        // deliveries arrive at a steady rate whatever the send order).
+        let h = (w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (seq.wrapping_mul(64) + i as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        let offset = ((h >> 11) as f64 / (1u64 << 53) as f64) * a.timer_window;
+        let at = payload::now_micros() / 1000 + ((a.timer_lead + offset) * 1000.0) as u64;
+        m.set_deliver_time_ms(at as i64);
+    }
     if a.prop_mod > 0 {
         // The message number of this sender: `seq` counts requests of `a.batch` messages.
         m.put_property("n", ((seq * a.batch as u64 + i as u64) % a.prop_mod).to_string());
@@ -198,6 +214,7 @@ pub async fn run(a: ProduceArgs) -> anyhow::Result<()> {
         "size": a.size, "workers": a.workers, "inflight": if a.sync { 1 } else { a.inflight },
         "batch": a.batch, "rate": a.rate, "topic": a.common.topic,
         "protocol": if a.grpc.is_some() { "grpc" } else { "remoting" },
+        "timer_lead_s": a.timer_lead, "timer_window_s": a.timer_window,
     });
     stats::report(&stats, "Send", &a.common, extra, None);
     Ok(())

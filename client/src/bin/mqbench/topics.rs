@@ -13,7 +13,12 @@ use crate::TopicsArgs;
 
 /// `mqbench topics`.
 pub async fn run(a: TopicsArgs) -> anyhow::Result<()> {
-    let admin = Admin::connect(&a.namesrv).await?;
+    let admin = Admin::with_security(
+        mq_client::options::parse_namesrv_addrs(&a.namesrv),
+        std::time::Duration::from_secs(3),
+        a.auth.credentials(),
+        a.auth.tls()?,
+    )?;
     let broker = match &a.broker {
         Some(b) => b.clone(),
         None => {

@@ -35,6 +35,8 @@ pub mod system_topics {
     pub const BENCHMARK_TOPIC: &str = "BenchmarkTest";
     /// Trace topic.
     pub const TRACE_TOPIC: &str = "RMQ_SYS_TRACE_TOPIC";
+    /// RocketMQ 5 timer messages waiting for their delivery time (queue 0).
+    pub const WHEEL_TIMER_TOPIC: &str = "rmq_sys_wheel_timer";
     /// Prefix of retry topics.
     pub const RETRY_PREFIX: &str = "%RETRY%";
     /// Prefix of dead-letter topics.
@@ -45,6 +47,7 @@ pub mod system_topics {
         matches!(
             topic,
             SCHEDULE_TOPIC
+                | WHEEL_TIMER_TOPIC
                 | TRANS_HALF_TOPIC
                 | TRANS_OP_HALF_TOPIC
                 | TRANS_CHECK_MAX_TIME_TOPIC

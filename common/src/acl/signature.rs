@@ -1,0 +1,238 @@
+//! The ACL 1.0 request signature (spec `replication-acl.md` §2.3), client and server side.
+//!
+//! `Signature = Base64(HMAC-SHA1(secretKey, values of every ext field except Signature, in
+//! key order, concatenated, then the body))`. [`ExtFields`] iterates in byte order of the
+//! keys, which is Java's `String.compareTo` order for every key a client sends (ASCII), so the
+//! server feeds the MAC straight from the decoded header: no content string is built and
+//! nothing is allocated per request. Values are the text as received: the JSON decoder keeps
+//! a number's literal digits and turns booleans into `true`/`false`, the canonical forms
+//! ali-ons and the C++ client sign.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hmac::{KeyInit, Mac};
+
+use crate::protocol::{ExtFields, RemotingCommand};
+
+type HmacSha1 = hmac::Hmac<sha1::Sha1>;
+
+/// Ext field carrying the access key.
+pub const ACCESS_KEY: &str = "AccessKey";
+/// Ext field carrying the Base64 signature.
+pub const SIGNATURE: &str = "Signature";
+/// Optional ext field carrying an STS token (signed like any other field).
+pub const SECURITY_TOKEN: &str = "SecurityToken";
+/// Field added by QUERY_MESSAGE by unique key outside the typed header: Java clients before
+/// 4.9.4 did not sign it (see [`verify`]).
+pub const UNIQUE_KEY_QUERY: &str = "_UNIQUE_KEY_QUERY";
+
+/// An access key and its secret, as a client signs with them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The access key (`AccessKey` ext field).
+    pub access_key: String,
+    /// The secret (HMAC key); never sent.
+    pub secret_key: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret never reaches a log line.
+        write!(f, "Credentials({}, ****)", self.access_key)
+    }
+}
+
+impl Credentials {
+    /// Credentials from an access key and a secret.
+    pub fn new(access_key: impl Into<String>, secret_key: impl Into<String>) -> Self {
+        Credentials { access_key: access_key.into(), secret_key: secret_key.into() }
+    }
+
+    /// Both keys from the environment variables `ak_var` / `sk_var` when both are set and
+    /// not blank (e.g. `RMQ_ACCESS_KEY` / `RMQ_SECRET_KEY`).
+    pub fn from_env(ak_var: &str, sk_var: &str) -> Option<Self> {
+        let ak = std::env::var(ak_var).ok().filter(|s| !s.trim().is_empty())?;
+        let sk = std::env::var(sk_var).ok().filter(|s| !s.trim().is_empty())?;
+        Some(Credentials::new(ak.trim(), sk.trim()))
+    }
+
+    /// From optional parts: both present and not blank, or none.
+    pub fn from_parts(ak: Option<&str>, sk: Option<&str>) -> Option<Self> {
+        match (ak.map(str::trim), sk.map(str::trim)) {
+            (Some(a), Some(s)) if !a.is_empty() && !s.is_empty() => Some(Credentials::new(a, s)),
+            _ => None,
+        }
+    }
+
+    /// Sign `cmd` as Java's `AclClientRPCHook` does: set `AccessKey`, drop any old
+    /// `Signature`, sign every other ext field plus the body, add `Signature`.
+    pub fn sign(&self, cmd: &mut RemotingCommand) {
+        cmd.ext_fields.remove(SIGNATURE);
+        cmd.ext_fields.insert_str(ACCESS_KEY, &self.access_key);
+        let sig = signature(self.secret_key.as_bytes(), &cmd.ext_fields, &cmd.body, false);
+        cmd.ext_fields.insert_str(SIGNATURE, &sig);
+    }
+}
+
+/// Feed the signed content into a MAC: values in key order (skipping `Signature`, and
+/// `_UNIQUE_KEY_QUERY` when `skip_unique_key`), then the body.
+fn mac_over(secret: &[u8], ext: &ExtFields, body: &[u8], skip_unique_key: bool) -> HmacSha1 {
+    // HMAC accepts keys of any length: `new_from_slice` cannot fail.
+    let mut mac = <HmacSha1 as KeyInit>::new_from_slice(secret).expect("HMAC takes any key size");
+    for (k, v) in ext.iter() {
+        if k == SIGNATURE || (skip_unique_key && k == UNIQUE_KEY_QUERY) {
+            continue;
+        }
+        mac.update(v.as_bytes());
+    }
+    mac.update(body);
+    mac
+}
+
+/// The Base64 signature of `ext` + `body` under `secret` (what a client sends).
+pub fn signature(secret: &[u8], ext: &ExtFields, body: &[u8], skip_unique_key: bool) -> String {
+    STANDARD.encode(mac_over(secret, ext, body, skip_unique_key).finalize().into_bytes())
+}
+
+/// The Base64 HMAC-SHA1 of a plain byte string (the spec's content-level vectors).
+pub fn sign_content(secret: &[u8], content: &[u8]) -> String {
+    let mut mac = <HmacSha1 as KeyInit>::new_from_slice(secret).expect("HMAC takes any key size");
+    mac.update(content);
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// Check the `Signature` a request carries against `secret`, in constant time.
+///
+/// When the request has `_UNIQUE_KEY_QUERY`, both forms are accepted: Java clients before
+/// 4.9.4 signed only declared header fields (without it), later ones sign every ext field
+/// (with it); brokers differ by version (spec §2.3), accepting either is the tolerant rule.
+pub fn verify(secret: &[u8], ext: &ExtFields, body: &[u8]) -> bool {
+    let Some(sent) = ext.get(SIGNATURE) else { return false };
+    let mut raw = [0u8; 20];
+    // A valid HMAC-SHA1 signature is exactly 20 bytes (28 Base64 characters).
+    match STANDARD.decode_slice(sent.trim().as_bytes(), &mut raw) {
+        Ok(20) => {}
+        _ => return false,
+    }
+    if ext.contains_key(UNIQUE_KEY_QUERY)
+        && mac_over(secret, ext, body, true).verify_slice(&raw).is_ok()
+    {
+        return true;
+    }
+    mac_over(secret, ext, body, false).verify_slice(&raw).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ext(pairs: &[(&str, &str)]) -> ExtFields {
+        pairs.iter().copied().collect()
+    }
+
+    /// The spec's vectors (§2.4), content level.
+    #[test]
+    fn content_vectors() {
+        assert_eq!(sign_content(b"12345678", b"RocketMQ"), "IUc8rrO/0gDch8CjObLQsW2rsiA=");
+        assert_eq!(
+            sign_content(b"12345678", b"abcbrokerName-11170367864413300topic-test"),
+            "fx0a8MsoA7FiPWNBU/gbuJZrue4="
+        );
+        assert_eq!(sign_content(b"12345678", b"RocketMQTopicTest"), "0jiwhsaYp5ObE5GObbZH1I8/FT4=");
+    }
+
+    /// SEND_MESSAGE header fields of Apache's `DefaultAuthenticationContextBuilderTest.build2`:
+    /// the signed content is the values in key order (AccessKey, bname, bornTimestamp, flag,
+    /// queueId, topic).
+    #[test]
+    fn send_message_header_order() {
+        let e = ext(&[
+            ("topic", "topic-test"),
+            ("queueId", "0"),
+            ("bornTimestamp", "117036786441330"),
+            ("bname", "brokerName-1"),
+            ("flag", "0"),
+            ("AccessKey", "abc"),
+        ]);
+        assert_eq!(
+            signature(b"12345678", &e, b"", false),
+            sign_content(b"12345678", b"abcbrokerName-111703678644133000topic-test")
+        );
+    }
+
+    #[test]
+    fn ext_vector_without_body() {
+        let mut cmd = RemotingCommand::request(10).with_ext("topic", "TopicTest");
+        Credentials::new("RocketMQ", "12345678").sign(&mut cmd);
+        assert_eq!(cmd.ext(SIGNATURE), Some("0jiwhsaYp5ObE5GObbZH1I8/FT4="));
+        assert!(verify(b"12345678", &cmd.ext_fields, &cmd.body));
+        assert!(!verify(b"12345679", &cmd.ext_fields, &cmd.body));
+    }
+
+    /// Java-style SEND_MESSAGE_V2 with string values and a body.
+    #[test]
+    fn java_send_v2_vector() {
+        let e = ext(&[
+            ("a", "PG"),
+            ("b", "TopicTest"),
+            ("c", "TBW102"),
+            ("d", "4"),
+            ("e", "1"),
+            ("f", "0"),
+            ("g", "1700000000000"),
+            ("h", "0"),
+            ("i", "UNIQ_KEY\u{1}0A0000\u{2}WAIT\u{1}true\u{2}"),
+            ("j", "0"),
+            ("k", "false"),
+            ("m", "false"),
+            ("AccessKey", "RocketMQ"),
+        ]);
+        assert_eq!(signature(b"12345678", &e, b"Hello", false), "HANn1ajuXeKIlN7hZAw29Z2m0Vs=");
+    }
+
+    /// ali-ons sends numbers and booleans as JSON literals and signs their text; the frame
+    /// decoder must hand the verifier exactly that text.
+    #[test]
+    fn ali_ons_json_typed_vector_through_the_decoder() {
+        let header = r#"{"code":310,"language":"JAVA","version":0,"opaque":1,"flag":0,"extFields":{"a":"PG","b":"TopicTest","c":"TBW102","d":4,"e":1,"f":0,"g":1700000000000,"h":0,"i":"","j":0,"k":false,"AccessKey":"ak","OnsChannel":"ALIYUN","Signature":"iEIus26az6wt21CXNt7o8/kzanE="}}"#;
+        let cmd = crate::protocol::json_header::decode(header.as_bytes()).unwrap();
+        assert!(verify(b"sk", &cmd.ext_fields, b"Hello"));
+        assert!(!verify(b"sk", &cmd.ext_fields, b"Hellp"));
+    }
+
+    #[test]
+    fn unique_key_query_signed_either_way() {
+        let creds = Credentials::new("RocketMQ", "12345678");
+        let base = RemotingCommand::request(12).with_ext("topic", "T").with_ext("key", "k");
+        // 4.9.4+: signed with the field.
+        let mut new = base.clone().with_ext(UNIQUE_KEY_QUERY, "true");
+        creds.sign(&mut new);
+        assert!(verify(b"12345678", &new.ext_fields, b""));
+        // Before 4.9.4: signed without it, field added afterwards.
+        let mut old = base.clone();
+        creds.sign(&mut old);
+        old.ext_fields.insert_str(UNIQUE_KEY_QUERY, "true");
+        assert!(verify(b"12345678", &old.ext_fields, b""));
+    }
+
+    #[test]
+    fn malformed_signatures_fail_closed() {
+        for sig in
+            ["", "abc", "!!!!", "IUc8rrO/0gDch8CjObLQsW2rsiA", "IUc8rrO/0gDch8CjObLQsW2rsiAA"]
+        {
+            let e = ext(&[("AccessKey", "RocketMQ"), ("Signature", sig)]);
+            assert!(!verify(b"12345678", &e, b""), "{sig}");
+        }
+        assert!(!verify(b"12345678", &ext(&[("AccessKey", "RocketMQ")]), b""));
+    }
+
+    #[test]
+    fn resigning_replaces_the_old_signature() {
+        let c = Credentials::new("RocketMQ", "12345678");
+        let mut cmd = RemotingCommand::request(10).with_ext("topic", "TopicTest");
+        c.sign(&mut cmd);
+        c.sign(&mut cmd);
+        assert_eq!(cmd.ext(SIGNATURE), Some("0jiwhsaYp5ObE5GObbZH1I8/FT4="));
+        assert_eq!(format!("{c:?}"), "Credentials(RocketMQ, ****)");
+    }
+}

@@ -1,0 +1,424 @@
+//! [`AclValidator`]: the per-request check of ACL 1.0 (spec §2.5 order, §2.6 table), for the
+//! broker and, beyond Java 4.x, the name server.
+//!
+//! The check runs on the connection's reader before dispatch. On the hot path (a signed
+//! send) it costs one lock-free load of the current file, one hash lookup, one HMAC-SHA1 over
+//! the header values and body, and one lookup per resource; it allocates nothing.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use super::perm::Perm;
+use super::plain::{Account, PlainAcl, Resource};
+use super::signature::{self, ACCESS_KEY};
+use crate::protocol::body::HeartbeatData;
+use crate::protocol::codes::{request as rq, response};
+use crate::protocol::{lenient_json, RemotingCommand};
+
+/// Prefix of every denial remark: the text Java 4.x puts there (`AclException.toString()`),
+/// which operators and tools grep for.
+pub const DENIAL_PREFIX: &str = "org.apache.rocketmq.acl.common.AclException: ";
+
+/// Which server checks: the request tables differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A broker: Java 4.9.7's table plus the stricter admin set ([`BROKER_ADMIN_CODES`]).
+    Broker,
+    /// A name server: writes ([`NAMESRV_ADMIN_CODES`]) need an admin account; reads are open
+    /// unless `check_reads` (then any valid signature will do).
+    Namesrv {
+        /// Require a valid signature on reads too.
+        check_reads: bool,
+    },
+}
+
+/// Broker requests only an admin account may make when ACL is on. Java 4.9.7's set (17, 25,
+/// 215, 200, 207) plus what else changes state or exposes all metadata: offset reset, file
+/// deletion, ACL management, the slave metadata-sync reads and the broker config (it holds
+/// the broker's own secret for the name servers).
+pub const BROKER_ADMIN_CODES: &[i32] = &[
+    rq::UPDATE_AND_CREATE_TOPIC,
+    rq::UPDATE_BROKER_CONFIG,
+    rq::GET_BROKER_CONFIG,
+    rq::DELETE_TOPIC_IN_BROKER,
+    rq::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
+    rq::DELETE_SUBSCRIPTIONGROUP,
+    rq::INVOKE_BROKER_TO_RESET_OFFSET,
+    rq::TRIGGER_DELETE_FILES,
+    rq::GET_ALL_TOPIC_CONFIG,
+    rq::GET_TOPIC_CONFIG_LIST,
+    rq::GET_ALL_CONSUMER_OFFSET,
+    rq::GET_ALL_DELAY_OFFSET,
+    rq::GET_ALL_SUBSCRIPTIONGROUP_CONFIG,
+    rq::UPDATE_AND_CREATE_ACL_CONFIG,
+    rq::DELETE_ACL_CONFIG,
+    rq::GET_BROKER_CLUSTER_ACL_INFO,
+    rq::UPDATE_GLOBAL_WHITE_ADDRS_CONFIG,
+    rq::GET_BROKER_CLUSTER_ACL_CONFIG,
+];
+
+/// Name-server requests that change routes or settings: admin only when ACL is on (Java 4.x
+/// checks nothing on the name server; anyone could register a fake broker).
+pub const NAMESRV_ADMIN_CODES: &[i32] = &[
+    rq::REGISTER_BROKER,
+    rq::UNREGISTER_BROKER,
+    rq::BROKER_HEARTBEAT,
+    rq::PUT_KV_CONFIG,
+    rq::DELETE_KV_CONFIG,
+    rq::DELETE_TOPIC_IN_NAMESRV,
+    rq::REGISTER_TOPIC_IN_NAMESRV,
+    rq::WIPE_WRITE_PERM_OF_BROKER,
+    rq::ADD_WRITE_PERM_OF_BROKER,
+    rq::UPDATE_NAMESRV_CONFIG,
+    rq::GET_NAMESRV_CONFIG,
+];
+
+/// Why a request was refused: Java's message (without the prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AclDenied(pub String);
+
+impl AclDenied {
+    /// The error response: SYSTEM_ERROR with `AclException: <message>`, as a Java 4.x broker
+    /// answers (spec §2.7).
+    pub fn response(&self) -> RemotingCommand {
+        RemotingCommand::error(response::SYSTEM_ERROR, format!("{DENIAL_PREFIX}{}", self.0))
+    }
+}
+
+impl std::fmt::Display for AclDenied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Call `f` with every resource (and the permission it needs) that request `code` touches
+/// (spec §2.6), stopping at the first error. Sends by batch are checked like single sends
+/// (Java 4.9.7 skipped code 320: any signed account could write to any topic by batching).
+fn for_each_resource<E>(
+    req: &RemotingCommand,
+    mut f: impl FnMut(Resource<'_>, Perm) -> Result<(), E>,
+) -> Result<(), E> {
+    let ext = |k: &str| req.ext(k).filter(|v| !v.is_empty());
+    match req.code {
+        rq::SEND_MESSAGE | rq::SEND_REPLY_MESSAGE => {
+            if let Some(t) = ext("topic") {
+                f(Resource::topic(t), pub_or_retry_sub(t))?;
+            }
+        }
+        rq::SEND_MESSAGE_V2 | rq::SEND_REPLY_MESSAGE_V2 | rq::SEND_BATCH_MESSAGE => {
+            if let Some(t) = ext("b").or_else(|| ext("topic")) {
+                f(Resource::topic(t), pub_or_retry_sub(t))?;
+            }
+        }
+        rq::CONSUMER_SEND_MSG_BACK => {
+            if let Some(g) = ext("group") {
+                f(Resource::Group(g), Perm::SUB)?;
+            }
+        }
+        rq::PULL_MESSAGE | rq::LITE_PULL_MESSAGE | rq::UPDATE_CONSUMER_OFFSET => {
+            if let Some(t) = ext("topic") {
+                f(Resource::topic(t), Perm::SUB)?;
+            }
+            if let Some(g) = ext("consumerGroup") {
+                f(Resource::Group(g), Perm::SUB)?;
+            }
+        }
+        rq::QUERY_MESSAGE => {
+            if let Some(t) = ext("topic") {
+                f(Resource::topic(t), Perm::SUB)?;
+            }
+        }
+        rq::UNREGISTER_CLIENT | rq::GET_CONSUMER_LIST_BY_GROUP => {
+            if let Some(g) = ext("consumerGroup") {
+                f(Resource::Group(g), Perm::SUB)?;
+            }
+        }
+        rq::HEART_BEAT => {
+            // An unreadable body has no resources here; the heartbeat handler refuses it.
+            if let Ok(hb) = lenient_json::from_slice::<HeartbeatData>(&req.body) {
+                for c in &hb.consumer_data_set {
+                    f(Resource::Group(&c.group_name), Perm::SUB)?;
+                    for s in &c.subscription_data_set {
+                        f(Resource::topic(&s.topic), Perm::SUB)?;
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A send to `%RETRY%<group>` needs SUB on the group (Java); any other topic PUB.
+fn pub_or_retry_sub(topic: &str) -> Perm {
+    match Resource::topic(topic) {
+        Resource::Group(_) => Perm::SUB,
+        Resource::Topic(_) => Perm::PUB,
+    }
+}
+
+/// The ACL check of one server, over the current `plain_acl.yml` (swapped atomically on
+/// reload, see [`super::AclFile`]).
+pub struct AclValidator {
+    role: Role,
+    current: Arc<ArcSwap<PlainAcl>>,
+    /// `msgTraceTopicName`: a request needing only PUB on it is let through (Java's
+    /// message-trace exemption).
+    trace_topic: String,
+}
+
+impl std::fmt::Debug for AclValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AclValidator({:?}, {} accounts)", self.role, self.current.load().accounts.len())
+    }
+}
+
+impl AclValidator {
+    /// A validator for `role` reading the accounts from `current`.
+    pub fn new(role: Role, current: Arc<ArcSwap<PlainAcl>>, trace_topic: &str) -> Self {
+        AclValidator { role, current, trace_topic: trace_topic.to_string() }
+    }
+
+    /// The accounts in force.
+    pub fn current(&self) -> Arc<PlainAcl> {
+        self.current.load_full()
+    }
+
+    /// Check `req` from client address `ip`; `Err` holds Java's denial message.
+    pub fn check(&self, req: &RemotingCommand, ip: IpAddr) -> Result<(), AclDenied> {
+        let admin_code = match self.role {
+            Role::Broker => BROKER_ADMIN_CODES.contains(&req.code),
+            Role::Namesrv { check_reads } => {
+                let write = NAMESRV_ADMIN_CODES.contains(&req.code);
+                if !write && !check_reads {
+                    return Ok(());
+                }
+                write
+            }
+        };
+        let acl = self.current.load();
+        // 1. Global white list.
+        if acl.globally_white(ip) {
+            return Ok(());
+        }
+        // 2-3. Who is it?
+        let Some(ak) = req.ext(ACCESS_KEY) else {
+            return Err(AclDenied("No accessKey is configured".into()));
+        };
+        let Some(account) = acl.accounts.get(ak) else {
+            return Err(AclDenied(format!("No acl config for {ak}")));
+        };
+        // 4. The account's own white list skips signature and permissions.
+        if account.white_remote_address.matches(ip) {
+            return Ok(());
+        }
+        // 5. Signature.
+        if !signature::verify(account.secret_key.as_bytes(), &req.ext_fields, &req.body) {
+            return Err(AclDenied(format!("Check signature failed for accessKey={ak}")));
+        }
+        if matches!(self.role, Role::Namesrv { .. }) && !admin_code {
+            return Ok(());
+        }
+        // 6. Message-trace exemption: exactly PUB on the trace topic.
+        if self.is_trace_send(req) {
+            return Ok(());
+        }
+        // 7. Admin codes.
+        if admin_code && !account.admin {
+            return Err(AclDenied(format!(
+                "Need admin permission for request code={}, but accessKey={ak} is not",
+                req.code
+            )));
+        }
+        // 8. Resources.
+        if account.admin && account.has_no_explicit_perms() {
+            return Ok(());
+        }
+        for_each_resource(req, |res, needed| check_one(account, res, needed))
+    }
+
+    fn is_trace_send(&self, req: &RemotingCommand) -> bool {
+        let mut only_trace_pub = None;
+        let _ = for_each_resource(req, |res, perm| {
+            let hit = res == Resource::Topic(&self.trace_topic) && perm == Perm::PUB;
+            only_trace_pub = Some(only_trace_pub.unwrap_or(true) && hit);
+            Ok::<(), ()>(())
+        });
+        only_trace_pub == Some(true)
+    }
+}
+
+fn check_one(account: &Account, res: Resource<'_>, needed: Perm) -> Result<(), AclDenied> {
+    if account.perm_for(res).allows(needed) {
+        Ok(())
+    } else {
+        Err(AclDenied(format!("No default permission for {res}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::acl::Credentials;
+
+    const FILE: &str = r#"
+globalWhiteRemoteAddresses: [10.9.9.*]
+accounts:
+  - accessKey: RocketMQ
+    secretKey: "12345678"
+    defaultTopicPerm: DENY
+    defaultGroupPerm: SUB
+    topicPerms: [TopicTest=PUB|SUB, OnlyPub=PUB, Denied=DENY]
+    groupPerms: [DeniedGroup=DENY]
+  - accessKey: rocketmq2
+    secretKey: "87654321"
+    admin: true
+  - accessKey: whitelisted
+    secretKey: "whatever1"
+    whiteRemoteAddress: 127.0.0.2
+"#;
+
+    fn validator(role: Role) -> AclValidator {
+        let acl = PlainAcl::parse(FILE).unwrap();
+        AclValidator::new(role, Arc::new(ArcSwap::from_pointee(acl)), "RMQ_SYS_TRACE_TOPIC")
+    }
+
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    fn signed(mut cmd: RemotingCommand, ak: &str, sk: &str) -> RemotingCommand {
+        Credentials::new(ak, sk).sign(&mut cmd);
+        cmd
+    }
+
+    fn send(topic: &str) -> RemotingCommand {
+        RemotingCommand::request(rq::SEND_MESSAGE_V2)
+            .with_ext("a", "PG")
+            .with_ext("b", topic)
+            .with_body(&b"hello"[..])
+    }
+
+    fn denial(v: &AclValidator, cmd: &RemotingCommand, ip: IpAddr) -> String {
+        v.check(cmd, ip).unwrap_err().0
+    }
+
+    #[test]
+    fn check_order_and_messages() {
+        let v = validator(Role::Broker);
+        let ok = signed(send("TopicTest"), "RocketMQ", "12345678");
+        v.check(&ok, LOCAL).unwrap();
+        assert_eq!(denial(&v, &send("TopicTest"), LOCAL), "No accessKey is configured");
+        assert_eq!(
+            denial(&v, &signed(send("TopicTest"), "Nobody12", "12345678"), LOCAL),
+            "No acl config for Nobody12"
+        );
+        assert_eq!(
+            denial(&v, &signed(send("TopicTest"), "RocketMQ", "wrong-secret"), LOCAL),
+            "Check signature failed for accessKey=RocketMQ"
+        );
+        // A body changed after signing fails too.
+        let mut tampered = ok.clone();
+        tampered.body = bytes::Bytes::from_static(b"hellO");
+        assert!(denial(&v, &tampered, LOCAL).starts_with("Check signature failed"));
+        assert_eq!(
+            denial(&v, &signed(send("Denied"), "RocketMQ", "12345678"), LOCAL),
+            "No default permission for topic:Denied"
+        );
+        assert_eq!(
+            denial(&v, &signed(send("Unlisted"), "RocketMQ", "12345678"), LOCAL),
+            "No default permission for topic:Unlisted"
+        );
+        // Global white list: no key at all.
+        v.check(&send("Denied"), "10.9.9.7".parse().unwrap()).unwrap();
+        // Account white list: no signature needed, no permission check.
+        let unsigned_white = send("Denied").with_ext(ACCESS_KEY, "whitelisted");
+        v.check(&unsigned_white, "127.0.0.2".parse().unwrap()).unwrap();
+        assert!(denial(&v, &unsigned_white, LOCAL).starts_with("Check signature failed"));
+        assert!(AclDenied("x".into())
+            .response()
+            .remark
+            .unwrap()
+            .starts_with("org.apache.rocketmq.acl.common.AclException: x"));
+    }
+
+    #[test]
+    fn pull_needs_topic_and_group() {
+        let v = validator(Role::Broker);
+        let pull = |t: &str, g: &str| {
+            signed(
+                RemotingCommand::request(rq::PULL_MESSAGE)
+                    .with_ext("topic", t)
+                    .with_ext("consumerGroup", g),
+                "RocketMQ",
+                "12345678",
+            )
+        };
+        v.check(&pull("TopicTest", "CG"), LOCAL).unwrap();
+        assert_eq!(
+            denial(&v, &pull("OnlyPub", "CG"), LOCAL),
+            "No default permission for topic:OnlyPub"
+        );
+        assert_eq!(
+            denial(&v, &pull("TopicTest", "DeniedGroup"), LOCAL),
+            "No default permission for group:DeniedGroup"
+        );
+        // The retry topic is the group.
+        v.check(&pull("%RETRY%CG", "CG"), LOCAL).unwrap();
+    }
+
+    #[test]
+    fn heartbeat_body_resources() {
+        let v = validator(Role::Broker);
+        let hb = |topic: &str, group: &str| {
+            let body = format!(
+                r#"{{"clientID":"c","producerDataSet":[{{"groupName":"PG"}}],"consumerDataSet":[{{"groupName":"{group}","subscriptionDataSet":[{{"topic":"{topic}","subString":"*"}}]}}]}}"#
+            );
+            signed(
+                RemotingCommand::request(rq::HEART_BEAT).with_body(body.into_bytes()),
+                "RocketMQ",
+                "12345678",
+            )
+        };
+        v.check(&hb("TopicTest", "CG"), LOCAL).unwrap();
+        assert!(denial(&v, &hb("Denied", "CG"), LOCAL).ends_with("topic:Denied"));
+        assert!(denial(&v, &hb("TopicTest", "DeniedGroup"), LOCAL).ends_with("group:DeniedGroup"));
+    }
+
+    #[test]
+    fn admin_codes() {
+        let v = validator(Role::Broker);
+        let create = RemotingCommand::request(rq::UPDATE_AND_CREATE_TOPIC).with_ext("topic", "X");
+        assert_eq!(
+            denial(&v, &signed(create.clone(), "RocketMQ", "12345678"), LOCAL),
+            "Need admin permission for request code=17, but accessKey=RocketMQ is not"
+        );
+        v.check(&signed(create, "rocketmq2", "87654321"), LOCAL).unwrap();
+        // The admin without explicit lists passes resource checks.
+        v.check(&signed(send("Denied"), "rocketmq2", "87654321"), LOCAL).unwrap();
+        // Signature-only codes.
+        let q = RemotingCommand::request(rq::QUERY_CONSUMER_OFFSET).with_ext("topic", "Denied");
+        v.check(&signed(q, "RocketMQ", "12345678"), LOCAL).unwrap();
+    }
+
+    #[test]
+    fn trace_topic_exemption() {
+        let v = validator(Role::Broker);
+        v.check(&signed(send("RMQ_SYS_TRACE_TOPIC"), "RocketMQ", "12345678"), LOCAL).unwrap();
+    }
+
+    #[test]
+    fn namesrv_writes_need_admin_reads_open() {
+        let v = validator(Role::Namesrv { check_reads: false });
+        let reg = RemotingCommand::request(rq::REGISTER_BROKER).with_ext("brokerName", "b");
+        assert_eq!(denial(&v, &reg, LOCAL), "No accessKey is configured");
+        assert!(denial(&v, &signed(reg.clone(), "RocketMQ", "12345678"), LOCAL)
+            .starts_with("Need admin permission for request code=103"));
+        v.check(&signed(reg, "rocketmq2", "87654321"), LOCAL).unwrap();
+        let route = RemotingCommand::request(rq::GET_ROUTEINFO_BY_TOPIC).with_ext("topic", "T");
+        v.check(&route, LOCAL).unwrap();
+        let strict = validator(Role::Namesrv { check_reads: true });
+        assert_eq!(denial(&strict, &route, LOCAL), "No accessKey is configured");
+        strict.check(&signed(route, "RocketMQ", "12345678"), LOCAL).unwrap();
+    }
+}
