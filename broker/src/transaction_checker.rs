@@ -136,7 +136,11 @@ pub async fn check_once(b: &Broker, st: &TxState) {
             let Some(copy) = b.store.look_message_by_offset(put.wrote_offset) else { continue };
             if let crate::client_link::ClientLink::Grpc(s) = &producer.channel {
                 // A 5.x producer: the check goes on its Telemetry stream.
-                let tx_id = v.property(UNIQ_KEY).unwrap_or("").to_string();
+                let tx_id = crate::grpc::transaction::tx_id(
+                    v.property(UNIQ_KEY).unwrap_or(""),
+                    put.wrote_offset,
+                    put.queue_offset,
+                );
                 let topic = v.property(mq_common::message::property::REAL_TOPIC).unwrap_or(&group);
                 crate::grpc::transaction::push_check(
                     s,

@@ -270,3 +270,235 @@ async fn bad_requests_get_their_codes() {
     assert_eq!(code(&r.await.unwrap().into_inner()), Code::Ok as i32);
     b.shutdown().await;
 }
+
+fn req_as<T>(m: T, client_id: &str, timeout: Duration) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(m);
+    r.metadata_mut().insert("x-mq-client-id", client_id.parse().unwrap());
+    r.set_timeout(timeout);
+    r
+}
+
+/// The messages of one ReceiveMessage answer (status checked OK when any came).
+async fn receive(
+    c: &mut MessagingServiceClient<Channel>,
+    r: ReceiveMessageRequest,
+    client_id: &str,
+    timeout: Duration,
+) -> Vec<Message> {
+    let mut s = c.receive_message(req_as(r, client_id, timeout)).await.unwrap().into_inner();
+    let mut out = Vec::new();
+    while let Some(item) = tokio::time::timeout(T, s.message()).await.expect("stream ends").unwrap()
+    {
+        if let Some(Content::Message(m)) = item.content {
+            out.push(m);
+        }
+    }
+    out
+}
+
+fn handle(m: &Message) -> String {
+    m.system_properties.as_ref().unwrap().receipt_handle.clone().unwrap()
+}
+
+fn body(m: &Message) -> String {
+    String::from_utf8_lossy(&m.body).into_owned()
+}
+
+fn receive_req(topic: &str, group: &str, filter: FilterExpression) -> ReceiveMessageRequest {
+    ReceiveMessageRequest {
+        group: res(group),
+        message_queue: Some(MessageQueue { topic: res(topic), id: -1, ..Default::default() }),
+        filter_expression: Some(filter),
+        batch_size: 32,
+        invisible_duration: Some(mq_grpc_proto::Duration { seconds: 30, nanos: 0 }),
+        auto_renew: false,
+        long_polling_timeout: Some(mq_grpc_proto::Duration { seconds: 5, nanos: 0 }),
+        attempt_id: None,
+    }
+}
+
+fn all() -> FilterExpression {
+    FilterExpression { r#type: FilterType::Tag as i32, expression: "*".into() }
+}
+
+async fn send(c: &mut MessagingServiceClient<Channel>, topic: &str, i: usize, body: Vec<u8>) {
+    let mut m = message(topic, &format!("id-{topic}-{i}"), &body);
+    m.user_properties.insert("a".into(), i.to_string());
+    let r = c.send_message(req(SendMessageRequest { messages: vec![m] })).await.unwrap();
+    assert_eq!(code(r.get_ref()), Code::Ok as i32, "{:?}", r.get_ref());
+}
+
+async fn ack_one(
+    c: &mut MessagingServiceClient<Channel>,
+    topic: &str,
+    group: &str,
+    h: String,
+) -> i32 {
+    let entries =
+        vec![AckMessageEntry { message_id: "m".into(), receipt_handle: h, lite_topic: None }];
+    let r = c.ack_message(req(AckMessageRequest { group: res(group), topic: res(topic), entries }));
+    code(&r.await.unwrap().into_inner())
+}
+
+/// SQL92 receive filters, answers bounded in bytes, push consumers' messages kept invisible
+/// while their session lives (and released when it ends), FIFO `attempt_id` retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receive_filters_bounds_renewal_and_attempt_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut cfg = test_config(dir.path());
+    for (k, v) in [
+        ("grpcServerPort", port.to_string()),
+        ("enablePropertyFilter", "true".into()),
+        ("defaultInvisibleTimeMills", "2000".into()),
+        ("maxMessageSize", (3 << 20).to_string()),
+    ] {
+        cfg.apply(k, &v).unwrap();
+    }
+    let b = start(cfg).await;
+    let mut c = client(port).await;
+    let short = Duration::from_millis(2500); // long poll ≈ 1.5 s
+
+    // SQL92.
+    b.create_topic("Sq", 1).await;
+    for i in 0..10 {
+        send(&mut c, "Sq", i, format!("m{i}").into_bytes()).await;
+    }
+    let sql = |e: &str| FilterExpression { r#type: FilterType::Sql as i32, expression: e.into() };
+    let got = receive(&mut c, receive_req("Sq", "GSql", sql("a >= 5 AND a <> 7")), "c1", T).await;
+    assert_eq!(got.iter().map(body).collect::<Vec<_>>(), ["m5", "m6", "m8", "m9"]);
+    let bad = receive_req("Sq", "GSql2", sql("(((a"));
+    assert_eq!(receive_status(&mut c, bad).await, Code::IllegalFilterExpression as i32);
+
+    // Bounded answers: 2 MiB messages come one per receive (4 MiB per answer).
+    b.create_topic("Big", 1).await;
+    for i in 0..3 {
+        send(&mut c, "Big", i, vec![b'x'; 2 << 20]).await;
+    }
+    let mut n = 0;
+    for _ in 0..3 {
+        let got = receive(&mut c, receive_req("Big", "GBig", all()), "c1", T).await;
+        assert_eq!(got.len(), 1);
+        n += got.len();
+    }
+    assert_eq!(n, 3);
+
+    // Push consumers (auto_renew): still invisible long after defaultInvisibleTimeMills, the
+    // first handle still acks; a session that ends releases its messages within ~1 s.
+    b.create_topic("Rn", 1).await;
+    send(&mut c, "Rn", 0, b"r0".to_vec()).await;
+    send(&mut c, "Rn", 1, b"r1".to_vec()).await;
+    let mut push = receive_req("Rn", "GRn", all());
+    push.batch_size = 1;
+    push.auto_renew = true;
+    push.invisible_duration = None;
+    let first = receive(&mut c, push.clone(), "push-1", T).await;
+    let second = receive(&mut c, push.clone(), "push-2", T).await;
+    assert_eq!((first.len(), second.len()), (1, 1));
+    tokio::time::sleep(Duration::from_millis(4500)).await; // > 2 × defaultInvisibleTimeMills
+    let other = receive(&mut c, receive_req("Rn", "GRn", all()), "simple", short).await;
+    assert!(other.is_empty(), "renewed messages stay invisible: got {}", other.len());
+    assert_eq!(ack_one(&mut c, "Rn", "GRn", handle(&first[0])).await, Code::Ok as i32);
+    let bye = c.notify_client_termination(req_as(
+        mq_grpc_proto::v2::NotifyClientTerminationRequest { group: res("GRn") },
+        "push-2",
+        T,
+    ));
+    bye.await.unwrap();
+    let mut back = Vec::new();
+    for _ in 0..10 {
+        back = receive(&mut c, receive_req("Rn", "GRn", all()), "simple", short).await;
+        if !back.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(back.iter().map(body).collect::<Vec<_>>(), [body(&second[0])]);
+
+    // FIFO: a receive retried with the same attempt_id gets the same messages again at once;
+    // another id waits for them.
+    let mut g = mq_common::protocol::body::SubscriptionGroupConfig {
+        group_name: "GFifo".into(),
+        consume_message_orderly: true,
+        ..Default::default()
+    };
+    g.retry_max_times = 3;
+    let r = b
+        .call(
+            mq_common::protocol::RemotingCommand::request(
+                mq_common::protocol::codes::request::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
+            )
+            .with_body(serde_json::to_vec(&g).unwrap()),
+        )
+        .await;
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    b.create_topic("Fi", 1).await;
+    for i in 0..3 {
+        send(&mut c, "Fi", i, format!("f{i}").into_bytes()).await;
+    }
+    let mut fifo = receive_req("Fi", "GFifo", all());
+    fifo.attempt_id = Some("try-1".into());
+    let a = receive(&mut c, fifo.clone(), "f", T).await;
+    assert_eq!(a.iter().map(body).collect::<Vec<_>>(), ["f0", "f1", "f2"]);
+    // (A later pop time, so the first answer's handles name another deadline.)
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let again = receive(&mut c, fifo.clone(), "f", T).await;
+    assert_eq!(again.iter().map(body).collect::<Vec<_>>(), ["f0", "f1", "f2"]);
+    let attempt = |m: &Message| m.system_properties.as_ref().unwrap().delivery_attempt;
+    assert_eq!(attempt(&again[0]), attempt(&a[0]), "a retried receive is the same attempt");
+    // The first answer's handles are superseded; the retried one's ack.
+    assert_eq!(
+        ack_one(&mut c, "Fi", "GFifo", handle(&a[0])).await,
+        Code::InvalidReceiptHandle as i32
+    );
+    fifo.attempt_id = Some("try-2".into());
+    assert!(receive(&mut c, fifo.clone(), "f", short).await.is_empty(), "blocked");
+    for m in &again {
+        assert_eq!(ack_one(&mut c, "Fi", "GFifo", handle(m)).await, Code::Ok as i32);
+    }
+    b.shutdown().await;
+}
+
+/// A transaction id stays good across a broker restart: EndTransaction commits the prepared
+/// message from the offsets its id names, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_transaction_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = || {
+        let mut cfg = test_config(dir.path());
+        cfg.apply("grpcServerPort", &port.to_string()).unwrap();
+        cfg
+    };
+    let b = start(config()).await;
+    b.create_topic("Tx", 1).await;
+    let mut c = client(port).await;
+    let mut m = message("Tx", "tx-msg-1", b"prepared");
+    m.system_properties.as_mut().unwrap().message_type =
+        mq_grpc_proto::v2::MessageType::Transaction as i32;
+    let r = c.send_message(req(SendMessageRequest { messages: vec![m] })).await.unwrap();
+    let entry = r.into_inner().entries.remove(0);
+    assert_eq!(entry.status.as_ref().unwrap().code, Code::Ok as i32);
+    let tx_id = entry.transaction_id.clone();
+    b.shutdown().await;
+
+    let b = start(config()).await;
+    let mut c = client(port).await;
+    let end = |tx: &str| EndTransactionRequest {
+        topic: res("Tx"),
+        message_id: "tx-msg-1".into(),
+        transaction_id: tx.into(),
+        resolution: 1,
+        source: 1,
+        trace_context: String::new(),
+    };
+    // A made-up id naming no half message is refused.
+    let bogus = c.end_transaction(req(end("tx-msg-1@123456789.0"))).await.unwrap().into_inner();
+    assert_eq!(code(&bogus), Code::InvalidTransactionId as i32);
+    let r = c.end_transaction(req(end(&tx_id))).await.unwrap().into_inner();
+    assert_eq!(code(&r), Code::Ok as i32, "{r:?}");
+    let again = c.end_transaction(req(end(&tx_id))).await.unwrap().into_inner();
+    assert_eq!(code(&again), Code::InvalidTransactionId as i32);
+    let got = receive(&mut c, receive_req("Tx", "GTx", all()), "c-tx", T).await;
+    assert_eq!(got.iter().map(body).collect::<Vec<_>>(), ["prepared"]);
+    b.shutdown().await;
+}

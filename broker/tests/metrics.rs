@@ -148,3 +148,92 @@ async fn metrics_are_off_by_default_and_a_busy_port_stops_the_broker() {
     assert!(err.contains("metricsPromExporterPort"), "{err}");
     assert!(mq_broker::BrokerConfig::default().apply("metricsExporterType", "GRAPHITE").is_err());
 }
+
+/// POP groups (here over gRPC) show in the consumer gauges like pulling ones (popped =
+/// pulled, committed = below the first un-acked), plus their own in-flight gauge; gRPC answers
+/// are counted per RPC and code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pop_groups_and_grpc_requests() {
+    use mq_grpc_proto::v2::{
+        receive_message_response::Content, AckMessageEntry, AckMessageRequest, FilterExpression,
+        Message, MessageQueue, ReceiveMessageRequest, Resource, SendMessageRequest,
+        SystemProperties,
+    };
+    let res = |n: &str| Some(Resource { resource_namespace: String::new(), name: n.into() });
+    fn req<T>(m: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(m);
+        r.metadata_mut().insert("x-mq-client-id", "metrics-test".parse().unwrap());
+        r.set_timeout(Duration::from_secs(10));
+        r
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = mq_test_support::free_port();
+    let mut cfg = test_config(dir.path());
+    cfg.apply("metricsExporterType", "PROM").unwrap();
+    cfg.apply("metricsPromExporterPort", "0").unwrap();
+    cfg.apply("grpcServerPort", &port.to_string()).unwrap();
+    let b = start(cfg).await;
+    let maddr = b.ctl.metrics_addr().expect("metrics endpoint");
+    b.create_topic("PopM", 1).await;
+    let mut c = mq_grpc_proto::MessagingServiceClient::connect(format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    for i in 0..5 {
+        let m = Message {
+            topic: res("PopM"),
+            user_properties: Default::default(),
+            system_properties: Some(SystemProperties {
+                message_id: format!("pm{i}"),
+                ..Default::default()
+            }),
+            body: b"x".to_vec().into(),
+        };
+        c.send_message(req(SendMessageRequest { messages: vec![m] })).await.unwrap();
+    }
+    let r = ReceiveMessageRequest {
+        group: res("PG"),
+        message_queue: Some(MessageQueue { topic: res("PopM"), id: -1, ..Default::default() }),
+        filter_expression: Some(FilterExpression { r#type: 1, expression: "*".into() }),
+        batch_size: 32,
+        invisible_duration: Some(mq_grpc_proto::Duration { seconds: 30, nanos: 0 }),
+        auto_renew: false,
+        long_polling_timeout: Some(mq_grpc_proto::Duration { seconds: 5, nanos: 0 }),
+        attempt_id: None,
+    };
+    let mut s = c.receive_message(req(r)).await.unwrap().into_inner();
+    let mut handles = Vec::new();
+    while let Some(item) = s.message().await.unwrap() {
+        if let Some(Content::Message(m)) = item.content {
+            handles.push(m.system_properties.unwrap().receipt_handle.unwrap());
+        }
+    }
+    assert_eq!(handles.len(), 5);
+    let entries = handles[..2]
+        .iter()
+        .map(|h| AckMessageEntry {
+            message_id: "m".into(),
+            receipt_handle: h.clone(),
+            lite_topic: None,
+        })
+        .collect();
+    c.ack_message(req(AckMessageRequest { group: res("PG"), topic: res("PopM"), entries }))
+        .await
+        .unwrap();
+
+    let text = scrape(maddr).await;
+    let out = [("topic", "PopM"), ("consumer_group", "PG"), ("is_retry", "false")];
+    assert_eq!(sample(&text, "rocketmq_consumer_lag_messages", &out), Some(3.0), "{text}");
+    assert_eq!(sample(&text, "rocketmq_consumer_inflight_messages", &out), Some(3.0));
+    assert_eq!(sample(&text, "rocketmq_consumer_ready_messages", &out), Some(0.0));
+    assert_eq!(sample(&text, "rmq_pop_inflight_messages", &[("consumer_group", "PG")]), Some(3.0));
+    let rpc = |name: &str| [("rpc", name.to_string()), ("code", "OK".to_string())];
+    let count = |name: &str| {
+        let l = rpc(name);
+        let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        sample(&text, "rmq_grpc_requests_total", &l)
+    };
+    assert_eq!(count("SendMessage"), Some(5.0));
+    assert_eq!(count("ReceiveMessage"), Some(1.0));
+    assert_eq!(count("AckMessage"), Some(1.0));
+    b.shutdown().await;
+}

@@ -118,3 +118,72 @@ async fn pop_ack_and_change_invisible_time_as_java_clients_do() {
     assert_eq!(b.call(ack("PopR", 0, 0, "nonsense")).await.code, response::SYSTEM_ERROR);
     b.shutdown().await;
 }
+
+/// BATCH_ACK_MESSAGE as Java's client sends it: per queue and pop, the offsets as bits above
+/// the check-point offset of `startOffsetInfo`.
+#[tokio::test]
+async fn batch_ack_as_java_clients_send_it() {
+    use mq_common::protocol::body::{BatchAck, BatchAckMessageRequestBody};
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(test_config(dir.path())).await;
+    b.create_topic("PopB", 1).await;
+    for i in 0..5 {
+        let r = b.call(send_v2(&send_header("PopB", 0, "TagA", &format!("k{i}")), b"x")).await;
+        assert_eq!(r.code, response::SUCCESS);
+    }
+    let r = b.call(pop("PopB", 1000)).await;
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    let h = PopMessageResponseHeader::read(&r.ext_fields).unwrap();
+    assert_eq!(decode_msgs(&r.body).len(), 5);
+    let handles: Vec<String> = (0..5).map(|o| java_handle(&h, 0, o)).collect();
+    let ck: i64 = handles[0].split(' ').next().unwrap().parse().unwrap();
+    assert_eq!(ck, 0, "the check-point offset is the first offset popped");
+
+    let batch = |offsets: &[i64], pop_time: i64| {
+        let mut a = BatchAck {
+            consumer_group: "GPopRemoting".into(),
+            topic: "PopB".into(),
+            retry: "0".into(),
+            start_offset: ck,
+            queue_id: 0,
+            revive_queue_id: h.revive_qid,
+            pop_time,
+            invisible_time: h.invisible_time,
+            bits: Vec::new(),
+        };
+        for o in offsets {
+            a.set(*o);
+        }
+        let body = BatchAckMessageRequestBody { broker_name: "broker-test".into(), acks: vec![a] };
+        RemotingCommand::request(rq::BATCH_ACK_MESSAGE)
+            .with_body(serde_json::to_vec(&body).unwrap())
+    };
+    // A stale pop time acks nothing (answered SUCCESS, as Java).
+    assert_eq!(b.call(batch(&[1], h.pop_time - 1)).await.code, response::SUCCESS);
+    assert_eq!(b.call(batch(&[0, 2, 4], h.pop_time)).await.code, response::SUCCESS);
+    // Acked ones are gone; 1 and 3 are still in flight with their handles.
+    for (o, want) in [(0, response::NO_MESSAGE), (1, response::SUCCESS), (2, response::NO_MESSAGE)]
+    {
+        assert_eq!(b.call(ack("PopB", 0, o, &handles[o as usize])).await.code, want, "offset {o}");
+    }
+    assert_eq!(b.call(batch(&[3], h.pop_time)).await.code, response::SUCCESS);
+    assert_eq!(b.call(ack("PopB", 0, 3, &handles[3])).await.code, response::NO_MESSAGE);
+    assert_eq!(b.call(pop("PopB", 200)).await.code, response::PULL_NOT_FOUND);
+
+    // Bad input: clear codes.
+    let empty = RemotingCommand::request(rq::BATCH_ACK_MESSAGE).with_body(&b"{\"acks\":[]}"[..]);
+    assert_eq!(b.call(empty).await.code, response::NO_MESSAGE);
+    let garbage = RemotingCommand::request(rq::BATCH_ACK_MESSAGE).with_body(&b"{nope"[..]);
+    assert_eq!(b.call(garbage).await.code, response::SYSTEM_ERROR);
+    let mut unknown: BatchAckMessageRequestBody =
+        serde_json::from_slice(&batch(&[0], h.pop_time).body).unwrap();
+    unknown.acks[0].topic = "NoSuchTopic".into();
+    let r = b
+        .call(
+            RemotingCommand::request(rq::BATCH_ACK_MESSAGE)
+                .with_body(serde_json::to_vec(&unknown).unwrap()),
+        )
+        .await;
+    assert_eq!(r.code, response::TOPIC_NOT_EXIST);
+    b.shutdown().await;
+}

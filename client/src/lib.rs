@@ -42,7 +42,10 @@ pub mod producer;
 pub mod route;
 
 pub use admin::Admin;
-pub use consumer::{ConsumeFromWhere, MessageModel, MessageSelector, PullConsumer, PushConsumer};
+pub use consumer::{
+    ConsumeFromWhere, MessageModel, MessageSelector, PullConsumer, PushConsumer, ReceivedMessage,
+    SimpleConsumer,
+};
 pub use error::{ClientError, Result};
 pub use mq_common::message::{Message, MessageExt};
 pub use mq_common::protocol::body::MessageQueue;

@@ -1,10 +1,10 @@
 //! ReceiveMessage (server stream, long polling), AckMessage, ChangeInvisibleDuration and
 //! ForwardMessageToDeadLetterQueue (spec §9) over the shared POP engine (`crate::pop`).
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use mq_common::message::java_hash;
+use mq_common::filter::MessageFilter;
+use mq_common::protocol::body::SubscriptionData;
 use mq_common::protocol::now_millis;
 use mq_grpc_proto::v2::{
     receive_message_response::Content, AckMessageRequest, AckMessageResponse,
@@ -49,13 +49,19 @@ fn handle_code(e: &HandleError) -> Code {
     }
 }
 
-/// Tag hash codes of a TAG expression (`None` = every tag).
-pub fn tag_codes(expr: &str) -> Option<BTreeSet<i32>> {
-    let e = expr.trim();
-    if e.is_empty() || e == "*" {
-        return None;
-    }
-    Some(e.split("||").map(str::trim).filter(|t| !t.is_empty()).map(java_hash).collect())
+/// The filter of a receive's `FilterExpression` (none = every message). SQL92 needs
+/// `enablePropertyFilter`, as on the remoting pull and pop paths.
+fn receive_filter(
+    b: &crate::broker::Broker,
+    topic: &str,
+    f: Option<&mq_grpc_proto::v2::FilterExpression>,
+) -> Result<MessageFilter, String> {
+    let Some(f) = f else { return Ok(MessageFilter::All) };
+    let ty = if f.r#type == FilterType::Sql as i32 { "SQL92" } else { "TAG" };
+    let sd = SubscriptionData::from_expression(topic, &f.expression, Some(ty), 0)
+        .map_err(|e| format!("bad filter expression: {e}"))?;
+    crate::processor::pull::sql_allowed(b, &sd)?;
+    MessageFilter::compile(&sd).map_err(|e| format!("bad filter expression: {e}"))
 }
 
 type Tx = mpsc::Sender<Result<ReceiveMessageResponse, tonic::Status>>;
@@ -74,6 +80,7 @@ impl GrpcService {
     pub(crate) async fn receive(
         &self,
         req: ReceiveMessageRequest,
+        session: u64,
         deadline: Option<Duration>,
         tx: Tx,
     ) {
@@ -102,16 +109,8 @@ impl GrpcService {
                     format!("consumer group '{group}' may not consume"),
                 ));
             }
-            let codes = match &req.filter_expression {
-                Some(f) if f.r#type == FilterType::Sql as i32 => {
-                    return Err(fail(
-                        Code::IllegalFilterExpression,
-                        "SQL92 filters are not supported by this broker".into(),
-                    ))
-                }
-                Some(f) => tag_codes(&f.expression),
-                None => None,
-            };
+            let filter = receive_filter(b, &topic, req.filter_expression.as_ref())
+                .map_err(|e| fail(Code::IllegalFilterExpression, e))?;
             let invisible = if req.auto_renew {
                 b.cfg.default_invisible_time_mills as i64
             } else {
@@ -124,9 +123,9 @@ impl GrpcService {
                 }
                 ms
             };
-            Ok((gc, codes, invisible))
+            Ok((gc, filter, invisible))
         })();
-        let (gc, codes, invisible) = match checked {
+        let (gc, filter, invisible) = match checked {
             Ok(v) => v,
             Err((code, msg)) => {
                 b.grpc.counters.count("ReceiveMessage", &status(code, ""));
@@ -152,9 +151,13 @@ impl GrpcService {
             queue_id: None,
             max: (req.batch_size.max(1) as usize).min(MAX_BATCH),
             invisible_ms: invisible,
-            tag_codes: codes.as_ref(),
+            filter: &filter,
             fifo,
             max_attempts: gc.retry_max_times + 1,
+            // Push consumers (`auto_renew`): the broker keeps the messages invisible while
+            // the session lives, as Apache's proxy renews their receipt handles.
+            owner: if req.auto_renew { session } else { 0 },
+            attempt_id: req.attempt_id.as_deref().filter(|a| !a.is_empty()),
         };
         let popped = match b.pop.pop_wait(b, &pop_req, until, tx.closed()).await {
             Ok(v) if !v.is_empty() => v,

@@ -86,6 +86,8 @@ impl GrpcServer {
             .max_decoding_message_size(MAX_DECODING)
             .max_encoding_message_size(MAX_DECODING);
         let shutdown = b.shutdown.clone();
+        // Each accepted socket gets TCP_NODELAY there (tonic's setting only applies to
+        // listeners it binds itself).
         let incoming = listener::incoming(listener, tls, shutdown.clone());
         let task = tokio::spawn(async move {
             let r = tonic::transport::Server::builder()
@@ -230,11 +232,11 @@ impl MessagingService for GrpcService {
                     consume_finish(&tx, st).await;
                 });
             }
-            Ok(_s) => {
+            Ok(s) => {
                 let deadline = consume::parse_grpc_timeout(meta(&req, "grpc-timeout"));
                 let svc = self.clone();
                 let inner = req.into_inner();
-                tokio::spawn(async move { svc.receive(inner, deadline, tx).await });
+                tokio::spawn(async move { svc.receive(inner, s.id, deadline, tx).await });
             }
         }
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))

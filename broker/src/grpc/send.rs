@@ -286,9 +286,13 @@ impl GrpcService {
             return refuse((code_of_put(st), format!("{st:?} {}", r.remark)));
         }
         b.stats.put_msgs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if transactional {
-            self.b.grpc.transactions.remember(&message_id, &topic, r.wrote_offset, r.queue_offset);
-        }
+        let tx = if transactional {
+            let id = super::transaction::tx_id(&message_id, r.wrote_offset, r.queue_offset);
+            self.b.grpc.transactions.remember(&id, &topic, r.wrote_offset, r.queue_offset);
+            id
+        } else {
+            String::new()
+        };
         SendResultEntry {
             status: if st == PutMessageStatus::PutOk {
                 ok()
@@ -296,7 +300,7 @@ impl GrpcService {
                 status(code_of_put(st), format!("{st:?}"))
             },
             message_id: message_id.clone(),
-            transaction_id: if transactional { message_id } else { String::new() },
+            transaction_id: tx,
             offset: r.queue_offset,
             recall_handle: String::new(),
         }

@@ -156,6 +156,11 @@ impl Sessions {
         old.iter().filter_map(|k| self.remove(k)).collect()
     }
 
+    /// Ids of the open sessions.
+    pub fn live_ids(&self) -> std::collections::HashSet<u64> {
+        self.map.iter().filter(|s| !s.is_closed()).map(|s| s.id).collect()
+    }
+
     /// Number of sessions.
     pub fn len(&self) -> usize {
         self.map.len()

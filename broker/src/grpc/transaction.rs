@@ -2,6 +2,11 @@
 //! send (and again when a check re-appends it), EndTransaction resolves it through the same
 //! core as remoting END_TRANSACTION, and the broker's checker asks a gRPC producer of the
 //! topic with `recover_orphaned_transaction_command` on its Telemetry stream.
+//!
+//! A transaction id also names where its half message is (`{messageId}@{commitLogOffset}.
+//! {queueOffset}`, as Apache's proxy encodes the broker's offsets into its transaction ids),
+//! so an EndTransaction after a broker restart, when the in-memory table is empty, still finds
+//! it; ids ended that way are remembered so a repeated EndTransaction does not commit twice.
 
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -36,6 +41,20 @@ struct Half {
 #[derive(Default)]
 pub struct TxTable {
     map: DashMap<String, (String, Half)>,
+    /// Ids ended from their own offsets (not in `map`), with when.
+    ended: DashMap<String, i64>,
+}
+
+/// The transaction id of a half message: its message id and where it is.
+pub fn tx_id(message_id: &str, phy: i64, queue_offset: i64) -> String {
+    format!("{message_id}@{phy}.{queue_offset}")
+}
+
+/// (commit-log offset, queue offset) a transaction id names.
+fn offsets_of(tx_id: &str) -> Option<(i64, i64)> {
+    let (_, at) = tx_id.rsplit_once('@')?;
+    let (phy, qo) = at.split_once('.')?;
+    Some((phy.parse().ok()?, qo.parse().ok()?))
 }
 
 impl TxTable {
@@ -51,6 +70,24 @@ impl TxTable {
 
     fn take(&self, tx_id: &str) -> Option<(String, Half)> {
         self.map.remove(tx_id).map(|(_, v)| v)
+    }
+
+    /// The half message of an id not in the table (a restart emptied it), from the offsets
+    /// the id names; `None` if it was already ended this way.
+    fn half_named_by(&self, tx_id: &str) -> Option<Half> {
+        let (phy, queue_offset) = offsets_of(tx_id)?;
+        if self.ended.contains_key(tx_id) {
+            return None;
+        }
+        Some(Half { phy, queue_offset, at: now_millis() })
+    }
+
+    fn mark_ended(&self, tx_id: &str) {
+        let now = now_millis();
+        if self.ended.len() > 100_000 {
+            self.ended.retain(|_, at| now - *at < TX_TTL_MS);
+        }
+        self.ended.insert(tx_id.to_string(), now);
     }
 }
 
@@ -101,13 +138,21 @@ impl GrpcService {
                 }
             }
         };
-        let Some((t, half)) = self.b.grpc.transactions.take(tx_id) else {
-            return EndTransactionResponse {
-                status: status(
-                    Code::InvalidTransactionId,
-                    format!("transaction '{tx_id}' is unknown or already ended"),
-                ),
-            };
+        let tables = &self.b.grpc.transactions;
+        let (t, half, from_id) = match tables.take(tx_id) {
+            Some((t, half)) => (t, half, false),
+            // Producer group = topic (as at send).
+            None => match tables.half_named_by(tx_id).filter(|_| !topic.is_empty()) {
+                Some(half) => (topic.clone(), half, true),
+                None => {
+                    return EndTransactionResponse {
+                        status: status(
+                            Code::InvalidTransactionId,
+                            format!("transaction '{tx_id}' is unknown or already ended"),
+                        ),
+                    }
+                }
+            },
         };
         if !topic.is_empty() && t != topic {
             self.b.grpc.transactions.remember(tx_id, &t, half.phy, half.queue_offset);
@@ -133,7 +178,19 @@ impl GrpcService {
             Err(r) => r,
         };
         match r.code {
-            response::SUCCESS => EndTransactionResponse { status: ok() },
+            response::SUCCESS => {
+                if from_id {
+                    tables.mark_ended(tx_id);
+                }
+                EndTransactionResponse { status: ok() }
+            }
+            // The id names no half message of this topic: say so as for an unknown id.
+            _ if from_id => EndTransactionResponse {
+                status: status(
+                    Code::InvalidTransactionId,
+                    format!("transaction '{tx_id}': {}", r.remark.unwrap_or_default()),
+                ),
+            },
             c => EndTransactionResponse {
                 status: status(code_of_remoting(c), r.remark.unwrap_or_default()),
             },

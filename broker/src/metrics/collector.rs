@@ -18,6 +18,13 @@ use mq_common::protocol::now_millis;
 use super::{is_system_group, is_system_topic, MessageType};
 use crate::broker::Broker;
 
+/// A `Code`'s proto name (`OK`, `MESSAGE_NOT_FOUND`, ...), or its number.
+fn code_name(code: i32) -> String {
+    mq_grpc_proto::v2::Code::try_from(code)
+        .map(|c| c.as_str_name().to_string())
+        .unwrap_or_else(|_| code.to_string())
+}
+
 /// The registry a broker's exporter serves: constant node labels plus this collector.
 pub fn registry(b: &Arc<Broker>) -> Registry {
     let mut r = Registry::with_labels(mq_common::metrics::node_labels(
@@ -249,6 +256,16 @@ impl Collector for BrokerCollector {
             &bytes_out,
         )?;
 
+        // POP groups: the read position is the POP cursor (popped = pulled).
+        for (group, topic, q, cursor) in b.pop.cursors() {
+            let np = next_pulls.entry((topic, group)).or_default();
+            let q = q.max(0) as usize;
+            if np.len() <= q {
+                np.resize(q + 1, -1);
+            }
+            np[q] = np[q].max(cursor);
+        }
+
         let mut lag = Vec::new();
         let mut lag_latency = Vec::new();
         let mut inflight = Vec::new();
@@ -338,8 +355,43 @@ impl Collector for BrokerCollector {
             &rollbacks,
         )?;
 
+        // --- POP (5.x consumers over gRPC and remoting POP) ---
+        let mut pop_inflight = Vec::new();
+        let mut pop_retry = Vec::new();
+        for g in b.pop.groups() {
+            let st = b.pop.group_stats(&b, &g);
+            let l: Labels = vec![("consumer_group", g)];
+            pop_inflight.push((l.clone(), st.inflight as i64));
+            pop_retry.push((l, st.retry_backlog));
+        }
+        gauge(
+            &mut enc,
+            "rmq_pop_inflight_messages",
+            "Messages popped and not yet acked (invisible, or expired and awaiting redelivery).",
+            &pop_inflight,
+        )?;
+        gauge(
+            &mut enc,
+            "rmq_pop_retry_messages",
+            "Messages waiting in the group's POP retry topics.",
+            &pop_retry,
+        )?;
+
         // --- RPC ---
         m.rpc.encode(&mut enc)?;
+        let grpc: Vec<(Labels, u64)> = b
+            .grpc
+            .counters
+            .snapshot()
+            .into_iter()
+            .map(|(rpc, code, n)| (vec![("rpc", rpc), ("code", code_name(code))], n))
+            .collect();
+        counter(
+            &mut enc,
+            "rmq_grpc_requests",
+            "gRPC requests answered, by RPC and status code (apache.rocketmq.v2.Code).",
+            &grpc,
+        )?;
 
         // --- topics, groups, connections ---
         let topics = b.topics.names();

@@ -21,8 +21,9 @@ use std::path::{Path, PathBuf};
 pub struct EntryRec {
     /// Queue offset.
     pub offset: i64,
-    /// Generation (receipt handles carry it).
-    pub gen: u64,
+    /// Check-point offset: the first queue offset of the pop that delivered it (the first
+    /// field of its receipt handle).
+    pub ck: i64,
     /// Invisible until, ms.
     pub deadline: i64,
     /// Delivery attempt this pop made (1 = first delivery).
@@ -61,14 +62,25 @@ pub enum Record {
         /// Queue offset.
         offset: i64,
     },
-    /// New invisible deadline and generation of an in-flight entry.
+    /// New invisible deadline of an in-flight entry and a new receipt handle for it (the
+    /// handle names `ck` and `deadline`).
     Change {
         /// Queue state.
         id: u32,
         /// Queue offset.
         offset: i64,
-        /// New generation.
-        gen: u64,
+        /// Check-point offset the new handle carries.
+        ck: i64,
+        /// New deadline, ms.
+        deadline: i64,
+    },
+    /// The invisible time of an in-flight entry was extended by the broker (push consumers'
+    /// auto-renewal): the deadline moves, the client's receipt handle stays valid.
+    Renew {
+        /// Queue state.
+        id: u32,
+        /// Queue offset.
+        offset: i64,
         /// New deadline, ms.
         deadline: i64,
     },
@@ -86,6 +98,7 @@ const T_POP: u8 = 2;
 const T_ACK: u8 = 3;
 const T_CHANGE: u8 = 4;
 const T_RESET: u8 = 5;
+const T_RENEW: u8 = 6;
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u16).to_le_bytes());
@@ -112,7 +125,7 @@ impl Record {
                 out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
                 for e in entries {
                     out.extend_from_slice(&e.offset.to_le_bytes());
-                    out.extend_from_slice(&e.gen.to_le_bytes());
+                    out.extend_from_slice(&e.ck.to_le_bytes());
                     out.extend_from_slice(&e.deadline.to_le_bytes());
                     out.extend_from_slice(&e.attempt.to_le_bytes());
                     out.extend_from_slice(&e.phy.to_le_bytes());
@@ -123,11 +136,17 @@ impl Record {
                 out.extend_from_slice(&id.to_le_bytes());
                 out.extend_from_slice(&offset.to_le_bytes());
             }
-            Record::Change { id, offset, gen, deadline } => {
+            Record::Change { id, offset, ck, deadline } => {
                 out.push(T_CHANGE);
                 out.extend_from_slice(&id.to_le_bytes());
                 out.extend_from_slice(&offset.to_le_bytes());
-                out.extend_from_slice(&gen.to_le_bytes());
+                out.extend_from_slice(&ck.to_le_bytes());
+                out.extend_from_slice(&deadline.to_le_bytes());
+            }
+            Record::Renew { id, offset, deadline } => {
+                out.push(T_RENEW);
+                out.extend_from_slice(&id.to_le_bytes());
+                out.extend_from_slice(&offset.to_le_bytes());
                 out.extend_from_slice(&deadline.to_le_bytes());
             }
             Record::Reset { id, cursor } => {
@@ -179,7 +198,7 @@ impl Record {
                 for _ in 0..n {
                     entries.push(EntryRec {
                         offset: c.i64()?,
-                        gen: c.i64()? as u64,
+                        ck: c.i64()?,
                         deadline: c.i64()?,
                         attempt: c.u32()? as i32,
                         phy: c.i64()?,
@@ -188,12 +207,10 @@ impl Record {
                 Record::Pop { id, cursor, entries }
             }
             T_ACK => Record::Ack { id: c.u32()?, offset: c.i64()? },
-            T_CHANGE => Record::Change {
-                id: c.u32()?,
-                offset: c.i64()?,
-                gen: c.i64()? as u64,
-                deadline: c.i64()?,
-            },
+            T_CHANGE => {
+                Record::Change { id: c.u32()?, offset: c.i64()?, ck: c.i64()?, deadline: c.i64()? }
+            }
+            T_RENEW => Record::Renew { id: c.u32()?, offset: c.i64()?, deadline: c.i64()? },
             T_RESET => Record::Reset { id: c.u32()?, cursor: c.i64()? },
             _ => return None,
         })
@@ -371,9 +388,10 @@ mod tests {
             Record::Pop {
                 id: 1,
                 cursor: 10,
-                entries: vec![EntryRec { offset: 8, gen: 5, deadline: 99, attempt: 1, phy: 7 }],
+                entries: vec![EntryRec { offset: 8, ck: 5, deadline: 99, attempt: 1, phy: 7 }],
             },
-            Record::Change { id: 1, offset: 8, gen: 6, deadline: 120 },
+            Record::Change { id: 1, offset: 8, ck: 6, deadline: 120 },
+            Record::Renew { id: 1, offset: 8, deadline: 180 },
             Record::Ack { id: 1, offset: 8 },
             Record::Reset { id: 1, cursor: 3 },
         ]
@@ -387,11 +405,11 @@ mod tests {
         }
         assert_eq!(Record::decode_all(&buf), sample());
         let cut = &buf[..buf.len() - 3];
-        assert_eq!(Record::decode_all(cut).len(), 4);
+        assert_eq!(Record::decode_all(cut).len(), 5);
         let mut flipped = buf.clone();
         let n = flipped.len();
         flipped[n - 1] ^= 0xff;
-        assert_eq!(Record::decode_all(&flipped).len(), 4);
+        assert_eq!(Record::decode_all(&flipped).len(), 5);
     }
 
     #[test]

@@ -12,13 +12,13 @@ pub mod revive;
 pub mod state;
 pub mod wake;
 
-use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use dashmap::DashMap;
+use mq_common::filter::MessageFilter;
 use mq_common::message::RecordView;
 use mq_common::protocol::body::system_topics;
 use mq_common::protocol::now_millis;
@@ -26,15 +26,16 @@ use parking_lot::Mutex;
 
 use self::journal::{EntryRec, Journal, Record};
 pub use self::receipt::{ReceiptHandle, TopicKind};
-use self::state::{Entry, QueueState};
+use self::state::{rec_of, Entry, QueueState};
 use self::wake::PopWake;
 use crate::broker::Broker;
 use crate::store::{GetMessageStatus, ReadFilter};
 
 /// Most messages one pop returns (Apache caps a receive at 32).
 pub const MAX_BATCH: usize = 32;
-/// Bytes one pop reads from one queue at most.
-const MAX_BYTES: usize = 4 << 20;
+/// Bytes of records one pop returns at most (over all queues; a single larger message is still
+/// returned alone), so an answer stays bounded whatever the batch size and message sizes.
+pub const MAX_BYTES: usize = 4 << 20;
 
 /// Key of a queue state.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -64,13 +65,46 @@ pub struct PopRequest<'a> {
     pub max: usize,
     /// Invisible time, ms.
     pub invisible_ms: i64,
-    /// Tag hash codes to accept (`None` = all).
-    pub tag_codes: Option<&'a BTreeSet<i32>>,
+    /// What the subscription accepts (tags on the consume queue, SQL92 on the record); a
+    /// message filtered out is resolved, never delivered.
+    pub filter: &'a MessageFilter,
     /// Orderly group: a queue with anything in flight is skipped; expired messages are
     /// redelivered in place.
     pub fifo: bool,
     /// Deliveries allowed per message (`retryMaxTimes + 1`) before the DLQ.
     pub max_attempts: i32,
+    /// gRPC session that keeps the popped messages invisible while it lives (push consumers'
+    /// `auto_renew` receives, see [`PopService::renew`]); 0 = none.
+    pub owner: u64,
+    /// The client's id for this receive: an orderly queue blocked by messages that a try with
+    /// the same id popped hands them out again at once, with the same attempt (Apache's FIFO
+    /// `attemptId`: a receive retried after a lost answer does not wait for them to expire).
+    pub attempt_id: Option<&'a str>,
+}
+
+/// What [`PopService::renew`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RenewStats {
+    /// Deadlines pushed forward for a live owner.
+    pub renewed: usize,
+    /// Entries whose owner is gone: visible again shortly.
+    pub released: usize,
+    /// Entries renewed for longer than the limit: left to expire.
+    pub stopped: usize,
+}
+
+/// Parameters of a renewal pass (Apache's proxy: `renewAheadTimeMillis`,
+/// `defaultInvisibleTimeMills`, `renewMaxTimeMillis`, `invisibleTimeMillisWhenClear`).
+#[derive(Debug, Clone, Copy)]
+pub struct RenewPolicy {
+    /// Renew what becomes visible within this many ms.
+    pub ahead_ms: i64,
+    /// New invisible time from now, ms.
+    pub step_ms: i64,
+    /// Stop renewing a delivery this long after its handle's deadline, ms.
+    pub max_ms: i64,
+    /// Invisible time left to a message whose owner went away, ms.
+    pub released_ms: i64,
 }
 
 /// A popped message.
@@ -111,7 +145,6 @@ pub struct PopService {
     queues: DashMap<QueueKey, Arc<Mutex<QueueState>>>,
     journal: Mutex<Journal>,
     next_id: AtomicU32,
-    next_gen: AtomicU64,
     rr: AtomicUsize,
     /// Long-polling wake-ups.
     pub wake: PopWake,
@@ -132,14 +165,12 @@ impl PopService {
             queues: DashMap::new(),
             journal: Mutex::new(journal),
             next_id: AtomicU32::new(1),
-            next_gen: AtomicU64::new(1),
             rr: AtomicUsize::new(0),
             wake: PopWake::default(),
             broker_name: broker_name.to_string(),
         };
         let mut by_id: std::collections::HashMap<u32, Arc<Mutex<QueueState>>> =
             std::collections::HashMap::new();
-        let mut max_gen = 0u64;
         let mut max_id = 0u32;
         for r in &records {
             match r {
@@ -165,29 +196,17 @@ impl PopService {
                         .clone();
                     by_id.insert(*id, st);
                 }
-                Record::Pop { id, entries, .. } => {
-                    for e in entries {
-                        max_gen = max_gen.max(e.gen);
-                    }
-                    if let Some(st) = by_id.get(id) {
-                        st.lock().apply(r);
-                    }
-                }
-                Record::Change { id, gen, .. } => {
-                    max_gen = max_gen.max(*gen);
-                    if let Some(st) = by_id.get(id) {
-                        st.lock().apply(r);
-                    }
-                }
-                Record::Ack { id, .. } | Record::Reset { id, .. } => {
+                Record::Pop { id, .. }
+                | Record::Change { id, .. }
+                | Record::Renew { id, .. }
+                | Record::Ack { id, .. }
+                | Record::Reset { id, .. } => {
                     if let Some(st) = by_id.get(id) {
                         st.lock().apply(r);
                     }
                 }
             }
         }
-        // Generations only grow, also across restarts (an old handle never matches anew).
-        svc.next_gen.store(max_gen.max(now_millis() as u64) + 1, Ordering::Relaxed);
         svc.next_id.store(max_id + 1, Ordering::Relaxed);
         let inflight: usize = svc.queues.iter().map(|q| q.lock().inflight.len()).sum();
         if !records.is_empty() {
@@ -251,17 +270,15 @@ impl PopService {
         self.queues.get(&key).map(|s| s.clone())
     }
 
-    fn next_gen(&self) -> u64 {
-        self.next_gen.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Pop up to `req.max` messages. Normal groups read the POP retry topic first, then the
-    /// topic's queues (rotating the starting queue); orderly groups read only queues with
-    /// nothing in flight, and redeliver expired messages in place first.
+    /// Pop up to `req.max` messages (and at most [`MAX_BYTES`] of records). Normal groups read
+    /// the POP retry topic first, then the topic's queues (rotating the starting queue);
+    /// orderly groups read only queues with nothing in flight, and redeliver expired messages
+    /// in place first.
     pub fn pop(&self, b: &Broker, req: &PopRequest<'_>) -> Result<Vec<Popped>, HandleError> {
         let mut out = Vec::new();
         let mut journal = Vec::new();
         let max = req.max.clamp(1, MAX_BATCH);
+        let mut budget = Budget { max, bytes_left: MAX_BYTES };
         // One pop time for the whole answer (the remoting header carries a single one).
         let now = now_millis();
         if !req.fifo {
@@ -272,7 +289,7 @@ impl PopService {
                     req,
                     now,
                     (&retry, TopicKind::Retry, 0),
-                    max,
+                    &mut budget,
                     &mut out,
                     &mut journal,
                 );
@@ -287,7 +304,7 @@ impl PopService {
             }
         };
         for q in queues {
-            if out.len() >= max {
+            if budget.full(&out) {
                 break;
             }
             self.pop_queue(
@@ -295,7 +312,7 @@ impl PopService {
                 req,
                 now,
                 (req.topic, TopicKind::Normal, q),
-                max,
+                &mut budget,
                 &mut out,
                 &mut journal,
             );
@@ -345,26 +362,28 @@ impl PopService {
         req: &PopRequest<'_>,
         now: i64,
         (topic, kind, queue_id): (&str, TopicKind, i32),
-        max: usize,
+        budget: &mut Budget,
         out: &mut Vec<Popped>,
         journal: &mut Vec<u8>,
     ) {
         let st = self.state(b, req.group, topic, queue_id);
         let mut st = st.lock();
-        // One generation per queue per pop: Java's remoting clients rebuild each message's
-        // handle from a per-queue value (`startOffsetInfo`), so the batch must share it.
-        let gen = self.next_gen();
         st.fifo = req.fifo;
-        if req.fifo && st.blocked(now) {
-            return;
-        }
-        let mut entries: Vec<EntryRec> = Vec::new();
         let deadline = now.saturating_add(req.invisible_ms);
-        // Orderly: what expired is delivered again first, in offset order.
+        let mut d = Delivery { kind, queue_id, now, invisible_ms: req.invisible_ms, ck: None };
+        let mut entries: Vec<EntryRec> = Vec::new();
         if req.fifo && !st.inflight.is_empty() {
-            let expired: Vec<(i64, Entry)> = st.inflight.iter().map(|(o, e)| (*o, *e)).collect();
-            for (offset, e) in expired {
-                if out.len() >= max {
+            // Orderly: a queue with anything invisible is blocked, unless this is a retry of
+            // the receive that popped it (same attempt id): then the same messages again,
+            // same attempt. Otherwise what expired is delivered again first, in offset order.
+            let retried = st.blocked(now)
+                && req.attempt_id.is_some_and(|a| st.attempt_id.as_deref() == Some(a));
+            if st.blocked(now) && !retried {
+                return;
+            }
+            let inflight: Vec<(i64, Entry)> = st.inflight.iter().map(|(o, e)| (*o, *e)).collect();
+            for (offset, e) in inflight {
+                if budget.full(out) {
                     break;
                 }
                 let Some(record) = b.store.look_message_by_offset(e.phy) else {
@@ -372,50 +391,59 @@ impl PopService {
                     Record::Ack { id: st.id, offset }.encode(journal);
                     continue;
                 };
-                if e.attempt >= req.max_attempts {
+                if !budget.fits(out, record.len()) {
+                    break;
+                }
+                if !retried && e.attempt >= req.max_attempts {
                     if revive::to_dlq(b, req.group, &record, e.attempt) {
                         st.remove(offset);
                         Record::Ack { id: st.id, offset }.encode(journal);
                     }
                     continue;
                 }
-                let ne =
-                    Entry { gen: self.next_gen(), deadline, attempt: e.attempt + 1, phy: e.phy };
+                let attempt = if retried { e.attempt } else { e.attempt + 1 };
+                let ne = Entry::delivered(d.ck(offset), deadline, attempt, e.phy, req.owner);
                 st.set(offset, ne);
                 entries.push(rec_of(offset, &ne));
-                out.push(self.popped(record, kind, queue_id, offset, &ne, now, req.invisible_ms));
+                budget.take(record.len());
+                out.push(self.popped(record, &d, offset, &ne));
             }
         }
         if st.inflight.is_empty() || !req.fifo {
-            let want = max - out.len();
-            if want > 0 {
-                let codes = req.tag_codes;
-                let f = |tc: i64| codes.is_none_or(|c| c.contains(&(tc as i32)));
-                let filter: Option<&dyn ReadFilter> = if codes.is_some() { Some(&f) } else { None };
-                let r = b
-                    .store
-                    .get_message(req.group, topic, queue_id, st.cursor, want, MAX_BYTES, filter);
+            let want = budget.max.saturating_sub(out.len());
+            if want > 0 && budget.bytes_left > 0 {
+                let filter: Option<&dyn ReadFilter> =
+                    (!matches!(req.filter, MessageFilter::All)).then_some(req.filter);
+                let r = b.store.get_message(
+                    req.group,
+                    topic,
+                    queue_id,
+                    st.cursor,
+                    want,
+                    budget.bytes_left,
+                    filter,
+                );
                 match r.status {
                     GetMessageStatus::Found => {
+                        let mut next = r.next_begin_offset;
                         for (rec, off) in r.messages.into_iter().zip(r.queue_offsets) {
+                            if !budget.fits(out, rec.len()) {
+                                // Left for the next pop (the scan resumes at it).
+                                next = off;
+                                break;
+                            }
                             let (phy, reconsume) = match RecordView::parse(&rec, false) {
                                 Ok(v) => (v.physical_offset, v.reconsume_times),
                                 Err(_) => continue,
                             };
-                            let e = Entry { gen, deadline, attempt: reconsume.max(0) + 1, phy };
+                            let attempt = reconsume.max(0) + 1;
+                            let e = Entry::delivered(d.ck(off), deadline, attempt, phy, req.owner);
                             st.set(off, e);
                             entries.push(rec_of(off, &e));
-                            out.push(self.popped(
-                                rec,
-                                kind,
-                                queue_id,
-                                off,
-                                &e,
-                                now,
-                                req.invisible_ms,
-                            ));
+                            budget.take(rec.len());
+                            out.push(self.popped(rec, &d, off, &e));
                         }
-                        st.cursor = st.cursor.max(r.next_begin_offset);
+                        st.cursor = st.cursor.max(next);
                     }
                     GetMessageStatus::NoMatchedMessage
                     | GetMessageStatus::MessageWasRemoving
@@ -431,33 +459,26 @@ impl PopService {
                 }
             }
         }
+        if req.fifo && !entries.is_empty() {
+            st.attempt_id = req.attempt_id.map(Into::into);
+        }
         if !entries.is_empty() || st.committed() != st.reported {
             Record::Pop { id: st.id, cursor: st.cursor, entries }.encode(journal);
         }
         report(b, &mut st);
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn popped(
-        &self,
-        record: Bytes,
-        kind: TopicKind,
-        queue_id: i32,
-        offset: i64,
-        e: &Entry,
-        now: i64,
-        invisible_ms: i64,
-    ) -> Popped {
+    fn popped(&self, record: Bytes, d: &Delivery, offset: i64, e: &Entry) -> Popped {
         Popped {
             record,
             attempt: e.attempt,
             handle: ReceiptHandle {
-                gen: e.gen,
-                pop_time: now,
-                invisible_time: invisible_ms,
-                kind,
+                ck: e.ck,
+                pop_time: d.now,
+                invisible_time: d.invisible_ms,
+                kind: d.kind,
                 broker_name: self.broker_name.clone(),
-                queue_id,
+                queue_id: d.queue_id,
                 queue_offset: offset,
                 commit_log_offset: e.phy,
             },
@@ -511,9 +532,10 @@ impl PopService {
     }
 
     /// Set a new invisible time (from now) for a message; returns its new handle. The old one
-    /// stops working: a handle is valid only while its pop time + invisible time is the entry's
-    /// deadline. The generation stays (Java's remoting clients rebuild the new handle from the
-    /// old one's first field and the answer's pop and invisible times).
+    /// stops working: a handle is valid only while its pop time + invisible time is the
+    /// deadline its entry's handle names. The check-point offset stays (Java's remoting
+    /// clients rebuild the new handle from the old one's first field and the answer's pop and
+    /// invisible times). The broker stops renewing the message: the client decided.
     pub fn change_invisible(
         &self,
         group: &str,
@@ -526,15 +548,55 @@ impl PopService {
         let mut journal = Vec::new();
         let nh = {
             let mut st = st.lock();
-            let mut e = check_handle(st.inflight.get(&h.queue_offset).copied(), h, now)?;
-            e.deadline = now.saturating_add(invisible_ms);
+            let e = check_handle(st.inflight.get(&h.queue_offset).copied(), h, now)?;
+            let deadline = now.saturating_add(invisible_ms);
+            let e = Entry { handle_deadline: deadline, deadline, owner: 0, ..e };
             st.set(h.queue_offset, e);
-            Record::Change { id: st.id, offset: h.queue_offset, gen: e.gen, deadline: e.deadline }
+            Record::Change { id: st.id, offset: h.queue_offset, ck: e.ck, deadline }
                 .encode(&mut journal);
-            ReceiptHandle { gen: e.gen, pop_time: now, invisible_time: invisible_ms, ..h.clone() }
+            ReceiptHandle { ck: e.ck, pop_time: now, invisible_time: invisible_ms, ..h.clone() }
         };
         self.append(&journal)?;
         Ok(nh)
+    }
+
+    /// Keep owned messages invisible while their owner lives (Apache's proxy renews the
+    /// receipt handles of push consumers' `auto_renew` receives the same way): what becomes
+    /// visible within `p.ahead_ms` gets `p.step_ms` more from now, the client's handle staying
+    /// valid; a message whose owner is gone (`alive` false) becomes visible after
+    /// `p.released_ms`; one renewed for more than `p.max_ms` is left to expire (then it is
+    /// redelivered as any expired message).
+    pub fn renew(&self, now: i64, p: RenewPolicy, alive: impl Fn(u64) -> bool) -> RenewStats {
+        let mut stats = RenewStats::default();
+        let mut journal = Vec::new();
+        for st in self.all() {
+            let mut st = st.lock();
+            for offset in st.owned_due(now.saturating_add(p.ahead_ms)) {
+                let Some(e) = st.inflight.get(&offset).copied() else { continue };
+                let ne = if !alive(e.owner) {
+                    stats.released += 1;
+                    Entry {
+                        deadline: now.saturating_add(p.released_ms).min(e.deadline),
+                        owner: 0,
+                        ..e
+                    }
+                } else if e.deadline.saturating_sub(e.handle_deadline) >= p.max_ms {
+                    stats.stopped += 1;
+                    Entry { owner: 0, ..e }
+                } else {
+                    stats.renewed += 1;
+                    Entry { deadline: now.saturating_add(p.step_ms).max(e.deadline), ..e }
+                };
+                st.set(offset, ne);
+                if ne.deadline != e.deadline {
+                    Record::Renew { id: st.id, offset, deadline: ne.deadline }.encode(&mut journal);
+                }
+            }
+        }
+        if !journal.is_empty() {
+            let _ = self.append(&journal);
+        }
+        stats
     }
 
     /// Check a handle and return the record it names (for a forward to the DLQ).
@@ -590,6 +652,18 @@ impl PopService {
         v
     }
 
+    /// `(group, topic, queue id, cursor)` of every queue state: how far each POP group has
+    /// read (the metrics' "pulled" position).
+    pub fn cursors(&self) -> Vec<(String, String, i32, i64)> {
+        self.queues
+            .iter()
+            .map(|q| {
+                let st = q.lock();
+                (st.group.clone(), st.topic.clone(), st.queue_id, st.cursor)
+            })
+            .collect()
+    }
+
     /// Every queue state (for revive and snapshots).
     pub(crate) fn all(&self) -> Vec<Arc<Mutex<QueueState>>> {
         self.queues.iter().map(|q| q.value().clone()).collect()
@@ -631,7 +705,7 @@ impl PopService {
 /// The in-flight entry a handle names, if the handle is its current one and not expired.
 fn check_handle(e: Option<Entry>, h: &ReceiptHandle, now: i64) -> Result<Entry, HandleError> {
     let e = e.ok_or(HandleError::Invalid("not in flight (acked or redelivered)"))?;
-    if e.gen != h.gen || e.deadline != h.deadline() {
+    if e.ck != h.ck || e.handle_deadline != h.deadline() {
         return Err(HandleError::Invalid("superseded by a newer receipt handle"));
     }
     if e.deadline < now {
@@ -640,8 +714,42 @@ fn check_handle(e: Option<Entry>, h: &ReceiptHandle, now: i64) -> Result<Entry, 
     Ok(e)
 }
 
-fn rec_of(offset: i64, e: &Entry) -> EntryRec {
-    EntryRec { offset, gen: e.gen, deadline: e.deadline, attempt: e.attempt, phy: e.phy }
+/// What one pop may still return.
+struct Budget {
+    max: usize,
+    bytes_left: usize,
+}
+
+impl Budget {
+    fn full(&self, out: &[Popped]) -> bool {
+        out.len() >= self.max || (!out.is_empty() && self.bytes_left == 0)
+    }
+
+    /// A record of `len` bytes fits (the first one always does).
+    fn fits(&self, out: &[Popped], len: usize) -> bool {
+        out.len() < self.max && (out.is_empty() || len <= self.bytes_left)
+    }
+
+    fn take(&mut self, len: usize) {
+        self.bytes_left = self.bytes_left.saturating_sub(len);
+    }
+}
+
+/// The delivery one pop makes from one queue: every message of it carries the same pop time,
+/// invisible time and check-point offset (the first offset handed out).
+struct Delivery {
+    kind: TopicKind,
+    queue_id: i32,
+    now: i64,
+    invisible_ms: i64,
+    ck: Option<i64>,
+}
+
+impl Delivery {
+    /// The check-point offset, fixed by the first message (messages come in offset order).
+    fn ck(&mut self, offset: i64) -> i64 {
+        *self.ck.get_or_insert(offset)
+    }
 }
 
 /// Hand the committed offset to the offset table when it moved.

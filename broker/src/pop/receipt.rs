@@ -1,9 +1,11 @@
 //! Receipt handles: what a popped message carries so that ack / change-invisible-time can find
 //! its in-flight entry without a lookup table. Apache's space-separated layout (the remoting
-//! POP clients parse it as `extraInfo`): `gen popTime invisibleTime reviveQid topicType
-//! brokerName queueId queueOffset commitLogOffset`, where Apache's first field (a checkpoint
-//! queue offset) carries our in-flight generation: a handle is valid only while its entry
-//! still has that generation (a change of invisible time or a redelivery issues a new one).
+//! POP clients parse it as `extraInfo`): `ckQueueOffset popTime invisibleTime reviveQid
+//! topicType brokerName queueId queueOffset commitLogOffset`. The first field is, as in
+//! Apache, the first queue offset the pop handed out from that queue (Java's client sends
+//! batch acks as bits above it). A handle is valid only while its entry is in flight with the
+//! same check-point offset and the deadline the handle names (`popTime + invisibleTime`): a
+//! change of invisible time or a redelivery issues a new one.
 
 /// Which queue family a popped message came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -17,8 +19,8 @@ pub enum TopicKind {
 /// A decoded receipt handle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiptHandle {
-    /// In-flight generation.
-    pub gen: u64,
+    /// Check-point offset: the first queue offset of the pop that delivered the message.
+    pub ck: i64,
     /// Pop time, ms.
     pub pop_time: i64,
     /// Invisible time, ms (expiry = pop_time + invisible_time).
@@ -49,7 +51,7 @@ impl ReceiptHandle {
         };
         format!(
             "{} {} {} 0 {kind} {} {} {} {}",
-            self.gen,
+            self.ck,
             self.pop_time,
             self.invisible_time,
             self.broker_name,
@@ -76,7 +78,7 @@ impl ReceiptHandle {
             return None;
         }
         Some(ReceiptHandle {
-            gen: f[0].parse().ok()?,
+            ck: f[0].parse().ok()?,
             pop_time: f[1].parse().ok()?,
             invisible_time: f[2].parse().ok()?,
             kind,
@@ -98,7 +100,7 @@ mod tests {
     #[test]
     fn round_trip_and_rejects() {
         let h = ReceiptHandle {
-            gen: 42,
+            ck: 42,
             pop_time: 1_700_000_000_000,
             invisible_time: 30_000,
             kind: TopicKind::Retry,

@@ -135,8 +135,23 @@ pub fn revive_once(b: &Broker) {
     }
 }
 
-/// The background task: revive every `interval`, sync the journal every second, compact it
-/// above 64 MiB.
+/// One renewal pass: the messages push consumers (`auto_renew` receives) hold stay invisible
+/// while their gRPC session lives, with Apache's proxy defaults (renew what becomes visible
+/// within 10 s by `defaultInvisibleTimeMills`, for at most 3 h; a message whose session ended
+/// becomes visible after 1 s).
+pub fn renew_once(b: &Broker) -> super::RenewStats {
+    let policy = super::RenewPolicy {
+        ahead_ms: 10_000,
+        step_ms: b.cfg.default_invisible_time_mills as i64,
+        max_ms: 3 * 3600 * 1000,
+        released_ms: 1000,
+    };
+    let live = b.grpc.sessions.live_ids();
+    b.pop.renew(now_millis(), policy, |owner| live.contains(&owner))
+}
+
+/// The background task: revive every `interval`; every second renew push consumers' messages
+/// and sync the journal; compact it above 64 MiB.
 pub async fn run(b: Arc<Broker>, interval: Duration) {
     let mut last_sync = tokio::time::Instant::now();
     loop {
@@ -146,6 +161,7 @@ pub async fn run(b: Arc<Broker>, interval: Duration) {
         }
         revive_once(&b);
         if last_sync.elapsed() >= Duration::from_secs(1) {
+            renew_once(&b);
             b.pop.sync();
             b.pop.compact_if_above(64 << 20);
             last_sync = tokio::time::Instant::now();

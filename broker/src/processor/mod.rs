@@ -103,6 +103,7 @@ impl BrokerHandler {
             rq::CONSUMER_SEND_MSG_BACK => send_back::process(b, ch, &req),
             rq::POP_MESSAGE => pop::pop_message(b, ch, req),
             rq::ACK_MESSAGE => pop::ack_message(b, &req),
+            rq::BATCH_ACK_MESSAGE => pop::batch_ack_message(b, &req),
             rq::CHANGE_MESSAGE_INVISIBLETIME => pop::change_invisible(b, &req),
             rq::END_TRANSACTION => transaction::end_transaction(b, ch, &req),
             rq::QUERY_MESSAGE => query::query_message(b, &req),

@@ -1,23 +1,24 @@
 //! The POP requests of the remoting protocol over the shared POP engine (`crate::pop`):
 //! POP_MESSAGE (200050, long polling), ACK_MESSAGE (200051), CHANGE_MESSAGE_INVISIBLETIME
-//! (200053). Answers follow Java's shapes: the records as the body (like a pull) and the
-//! `popTime` / `invisibleTime` / `startOffsetInfo` / `msgOffsetInfo` header from which Java's
-//! client builds each message's receipt handle (`extraInfo`); the per-queue value it puts
-//! first is our in-flight generation. BATCH_ACK_MESSAGE (its body carries a Java BitSet) is
-//! not served yet (REQUEST_CODE_NOT_SUPPORTED).
+//! (200053), BATCH_ACK_MESSAGE (200151). Answers follow Java's shapes: the records as the body
+//! (like a pull) and the `popTime` / `invisibleTime` / `startOffsetInfo` / `msgOffsetInfo`
+//! header from which Java's client builds each message's receipt handle (`extraInfo`); the
+//! per-queue value it puts first is the pop's check-point offset (the first offset it handed
+//! out from that queue), above which a batch ack names offsets as bits.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use mq_common::protocol::body::SubscriptionData;
+use mq_common::filter::MessageFilter;
+use mq_common::protocol::body::{BatchAckMessageRequestBody, SubscriptionData};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::header::{
     AckMessageRequestHeader, ChangeInvisibleTimeRequestHeader, ChangeInvisibleTimeResponseHeader,
     PopMessageRequestHeader, PopMessageResponseHeader,
 };
-use mq_common::protocol::RemotingCommand;
+use mq_common::protocol::{lenient_json, RemotingCommand};
 use mq_common::remoting::Channel;
 
 use super::{err, header, Reply};
@@ -46,13 +47,13 @@ fn handle_error(e: &HandleError) -> RemotingCommand {
 /// The answer to a pop that found messages.
 fn found(b: &Broker, popped: &[Popped], invisible: i64, order: bool) -> RemotingCommand {
     let pop_time = popped.first().map(|p| p.handle.pop_time).unwrap_or(0);
-    // Per (kind, queue): the generation (first field of Java's handle) and the offsets.
-    let mut queues: BTreeMap<(&'static str, i32), (u64, Vec<i64>)> = BTreeMap::new();
+    // Per (kind, queue): the check-point offset (first field of Java's handle) and the offsets.
+    let mut queues: BTreeMap<(&'static str, i32), (i64, Vec<i64>)> = BTreeMap::new();
     let mut body = BytesMut::new();
     for p in popped {
         let e = queues
             .entry((kind_mark(p.handle.kind), p.handle.queue_id))
-            .or_insert((p.handle.gen, Vec::new()));
+            .or_insert((p.handle.ck, Vec::new()));
         e.1.push(p.handle.queue_offset);
         body.extend_from_slice(&p.record);
     }
@@ -113,17 +114,13 @@ pub fn pop_message(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply
     let sub =
         SubscriptionData::from_expression(&h.topic, h.exp.as_deref().unwrap_or("*"), Some(ty), 0)
             .map_err(|e| err(response::SUBSCRIPTION_PARSE_FAILED, format!("bad filter: {e}")))?;
-    if !sub.is_tag_type() {
-        return Err(err(
-            response::SUBSCRIPTION_PARSE_FAILED,
-            format!("expression type {} is not supported (TAG only)", sub.expression_type),
-        ));
-    }
+    super::pull::sql_allowed(b, &sub).map_err(|e| err(response::SYSTEM_ERROR, e))?;
+    let filter = MessageFilter::compile(&sub)
+        .map_err(|e| err(response::SUBSCRIPTION_PARSE_FAILED, format!("bad filter: {e}")))?;
     if h.invisible_time <= 0 {
         return Err(err(response::SYSTEM_ERROR, "invisibleTime must be positive"));
     }
     let order = h.order == Some(true) || gc.consume_message_orderly;
-    let codes = if sub.is_all() { None } else { Some(sub.code_set.clone()) };
     let (b, ch) = (b.clone(), ch.clone());
     let opaque = req.opaque;
     tokio::spawn(async move {
@@ -133,9 +130,11 @@ pub fn pop_message(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply
             queue_id: (h.queue_id >= 0).then_some(h.queue_id),
             max: (h.max_msg_nums.max(1) as usize).min(MAX_BATCH),
             invisible_ms: h.invisible_time,
-            tag_codes: codes.as_ref(),
+            filter: &filter,
             fifo: order,
             max_attempts: gc.retry_max_times + 1,
+            owner: 0,
+            attempt_id: h.attempt_id.as_deref().filter(|a| !a.is_empty()),
         };
         let poll = Duration::from_millis(h.poll_time.clamp(0, MAX_POLL_MS) as u64);
         let until = tokio::time::Instant::now() + poll;
@@ -176,4 +175,42 @@ pub fn change_invisible(b: &Broker, req: &RemotingCommand) -> Reply {
         revive_qid: 0,
     };
     Ok(Some(RemotingCommand::success_with_header(&hdr)))
+}
+
+/// BATCH_ACK_MESSAGE: every offset of every entry is acked as ACK_MESSAGE would with the
+/// handle Java's client built from it (check-point offset, pop time, invisible time). As in
+/// Java, an offset whose handle no longer holds (acked, redelivered, expired) is skipped, an
+/// unknown topic answers TOPIC_NOT_EXIST and an empty body NO_MESSAGE; a journal failure is
+/// SYSTEM_ERROR.
+pub fn batch_ack_message(b: &Broker, req: &RemotingCommand) -> Reply {
+    let body: BatchAckMessageRequestBody = lenient_json::from_slice(&req.body)
+        .map_err(|e| err(response::SYSTEM_ERROR, format!("bad BatchAckMessageRequestBody: {e}")))?;
+    if body.acks.is_empty() {
+        return Err(err(response::NO_MESSAGE, "no ack in the request"));
+    }
+    for a in &body.acks {
+        if !b.topics.contains(&a.topic) {
+            return Err(err(response::TOPIC_NOT_EXIST, format!("topic[{}] not exist", a.topic)));
+        }
+        let kind = if a.retry == "1" { TopicKind::Retry } else { TopicKind::Normal };
+        let handles: Vec<ReceiptHandle> = a
+            .offsets()
+            .map(|offset| ReceiptHandle {
+                ck: a.start_offset,
+                pop_time: a.pop_time,
+                invisible_time: a.invisible_time,
+                kind,
+                broker_name: body.broker_name.clone(),
+                queue_id: a.queue_id,
+                queue_offset: offset,
+                commit_log_offset: 0,
+            })
+            .collect();
+        for r in b.pop.ack(b, &a.consumer_group, &a.topic, &handles) {
+            if let Err(e @ HandleError::Io(_)) = r {
+                return Err(handle_error(&e));
+            }
+        }
+    }
+    Ok(Some(RemotingCommand::success()))
 }

@@ -69,22 +69,6 @@ pub(crate) fn sql_allowed(b: &Broker, sd: &SubscriptionData) -> Result<(), Strin
     }
 }
 
-/// The store's view of a subscription filter: tag codes on the consume queue, SQL92 on the
-/// record's properties.
-struct PullFilter<'a>(&'a MessageFilter);
-
-impl ReadFilter for PullFilter<'_> {
-    #[inline]
-    fn by_tags_code(&self, tags_code: i64) -> bool {
-        self.0.matches_tags_code(tags_code)
-    }
-
-    #[inline]
-    fn by_record(&self, record: &[u8]) -> bool {
-        !self.0.needs_record() || self.0.matches_record(record)
-    }
-}
-
 /// Error reply that still carries the four required header fields.
 fn fail(h_offset: i64, code: i32, remark: String) -> RemotingCommand {
     reply(code, Some(remark), h_offset, 0, 0)
@@ -226,7 +210,6 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
     let max_nums = h.max_msg_nums.clamp(1, MAX_TRANSFER_COUNT);
     let max_bytes =
         h.max_msg_bytes.filter(|v| *v > 0).unwrap_or(MAX_TRANSFER_BYTES).min(MAX_RESPONSE_BYTES);
-    let read_filter = PullFilter(&filter);
     let r = b.store.get_message(
         &h.consumer_group,
         &h.topic,
@@ -234,7 +217,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
         h.queue_offset,
         max_nums.max(1) as usize,
         max_bytes.max(1) as usize,
-        (!matches!(filter, MessageFilter::All)).then_some(&read_filter as &dyn ReadFilter),
+        (!matches!(filter, MessageFilter::All)).then_some(&filter as &dyn ReadFilter),
     );
 
     // Slaves keep the requested offset; masters correct it (§2.4 "corrected X").

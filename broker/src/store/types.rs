@@ -296,3 +296,17 @@ impl<F: Fn(i64) -> bool> ReadFilter for F {
         self(tags_code)
     }
 }
+
+/// A subscription's filter as the store applies it: tag codes on the consume queue, SQL92 on
+/// the record's properties (pull and POP read through it alike).
+impl ReadFilter for mq_common::filter::MessageFilter {
+    #[inline]
+    fn by_tags_code(&self, tags_code: i64) -> bool {
+        self.matches_tags_code(tags_code)
+    }
+
+    #[inline]
+    fn by_record(&self, record: &[u8]) -> bool {
+        !self.needs_record() || self.matches_record(record)
+    }
+}

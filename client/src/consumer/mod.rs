@@ -1,6 +1,6 @@
 //! Consumers: [`PushConsumer`] (the broker's messages are pushed to a handler; clustering or
-//! broadcasting, concurrent or orderly) and [`PullConsumer`] (the application polls queues it
-//! assigned itself).
+//! broadcasting, concurrent or orderly), [`PullConsumer`] (the application polls queues it
+//! assigned itself) and [`SimpleConsumer`] (POP: receive with an invisible time, ack each).
 
 pub mod allocate;
 mod client_requests;
@@ -13,6 +13,7 @@ mod pull;
 mod push;
 mod rebalance;
 mod selector;
+mod simple;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,6 +23,7 @@ use mq_common::message::MessageExt;
 pub use pull::{PullConsumer, PullConsumerBuilder};
 pub use push::{PushConsumer, PushConsumerBuilder};
 pub use selector::MessageSelector;
+pub use simple::{ReceivedMessage, SimpleConsumer, SimpleConsumerBuilder};
 
 /// Where a group with no committed offset starts reading a queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -132,7 +132,7 @@ pub mod request {
     pub const ACK_MESSAGE: i32 = 200051;
     /// CHANGE_MESSAGE_INVISIBLETIME (5.x POP consumption).
     pub const CHANGE_MESSAGE_INVISIBLETIME: i32 = 200053;
-    /// BATCH_ACK_MESSAGE (5.x POP consumption; not served).
+    /// BATCH_ACK_MESSAGE (5.x POP consumption; body `BatchAckMessageRequestBody`).
     pub const BATCH_ACK_MESSAGE: i32 = 200151;
     /// SEND_MESSAGE_V2 (short field names a..n).
     pub const SEND_MESSAGE_V2: i32 = 310;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mq_client::{ConsumeFromWhere, MessageExt, MessageSelector, PushConsumer};
+use mq_client::{ConsumeFromWhere, MessageExt, MessageSelector, PushConsumer, SimpleConsumer};
 use mq_common::message::property::TIMER_DELIVER_MS;
 use serde_json::json;
 
@@ -128,11 +128,99 @@ pub fn fresh_group(prefix: &str) -> String {
     format!("{prefix}_{}", payload::now_micros() % 1_000_000_000)
 }
 
+/// Count one received message (as the push handler does).
+fn record(stats: &Stats, last: &AtomicI64, body: &[u8], born_ms: i64, stored_ms: i64) {
+    let now_us = payload::now_micros();
+    last.store((now_us / 1000) as i64, Ordering::Relaxed);
+    if stats.measuring() {
+        let sent_us = payload::stamp(body).unwrap_or((born_ms.max(0) as u64) * 1000);
+        let _ = stats.hist.lock().record(now_us.saturating_sub(sent_us).max(1));
+        if stored_ms > 0 {
+            let _ =
+                stats.hist2.lock().record(now_us.saturating_sub(stored_ms as u64 * 1000).max(1));
+        }
+    }
+    stats.add_ok(1, body.len() as u64);
+}
+
+/// `--pop`: `concurrency` loops each receiving a batch and acking it in one request.
+async fn pop_loops(
+    a: &ConsumeArgs,
+    group: &str,
+    stats: Arc<Stats>,
+    last: Arc<AtomicI64>,
+) -> anyhow::Result<(Vec<tokio::task::JoinHandle<()>>, Option<SimpleConsumer>)> {
+    let batch = a.pull_batch.clamp(1, 32);
+    let poll = Duration::from_secs(2);
+    let mut loops = Vec::new();
+    if let Some(addr) = &a.grpc {
+        let g = crate::grpc::Grpc::connect(addr).await?;
+        for _ in 0..a.concurrency.max(1) {
+            let (g, stats, last) = (g.clone(), stats.clone(), last.clone());
+            let (group, topic) = (group.to_string(), a.common.topic.clone());
+            loops.push(tokio::spawn(async move {
+                while !stats.stopped() {
+                    match g.receive_and_ack(&group, &topic, batch, poll).await {
+                        Ok(bodies) => {
+                            for b in bodies {
+                                record(&stats, &last, &b, 0, 0);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "receive failed");
+                            stats.add_failed();
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            }));
+        }
+        return Ok((loops, None));
+    }
+    let selector = match &a.sql {
+        Some(sql) => MessageSelector::sql(sql.clone()),
+        None => MessageSelector::tag(a.expr.clone()),
+    };
+    let c = SimpleConsumer::builder()
+        .namesrv_addr(&a.common.namesrv)
+        .group(group.to_string())
+        .subscribe(a.common.topic.clone(), selector)
+        .await_duration(poll)
+        .start()
+        .await?;
+    for _ in 0..a.concurrency.max(1) {
+        let (c, stats, last) = (c.clone(), stats.clone(), last.clone());
+        loops.push(tokio::spawn(async move {
+            while !stats.stopped() {
+                let got = match c.receive(batch, Duration::from_secs(30)).await {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "receive failed");
+                        stats.add_failed();
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                for m in &got {
+                    let msg = &m.message;
+                    record(&stats, &last, &msg.body, msg.born_timestamp, msg.store_timestamp);
+                }
+                if let Err(e) = c.ack_batch(&got).await {
+                    tracing::debug!(error = %e, "ack failed");
+                    stats.add_failed();
+                }
+            }
+        }));
+    }
+    Ok((loops, Some(c)))
+}
+
 /// `mqbench consumer`.
 pub async fn run(a: ConsumeArgs) -> anyhow::Result<()> {
     let stats = Stats::new();
     let group = a.group.clone().unwrap_or_else(|| fresh_group("benchmark_consumer"));
     let last = Arc::new(AtomicI64::new(0));
+    anyhow::ensure!(a.grpc.is_none() || a.pop, "--grpc consumes by POP: add --pop");
     // Count from the start: a backlog drain is measured from the first pull.
     let spec = ConsumerSpec {
         namesrv: &a.common.namesrv,
@@ -145,7 +233,11 @@ pub async fn run(a: ConsumeArgs) -> anyhow::Result<()> {
         pull_batch: a.pull_batch,
         concurrency: a.concurrency,
     };
-    let c = consumer(spec, stats.clone(), last.clone()).await?;
+    let (c, pop) = if a.pop {
+        (None, Some(pop_loops(&a, &group, stats.clone(), last.clone()).await?))
+    } else {
+        (Some(consumer(spec, stats.clone(), last.clone()).await?), None)
+    };
     if a.idle_exit > 0.0 {
         let (stats, last, idle) = (stats.clone(), last.clone(), crate::secs(a.idle_exit));
         tokio::spawn(async move {
@@ -167,8 +259,23 @@ pub async fn run(a: ConsumeArgs) -> anyhow::Result<()> {
         a.common.count,
     )
     .await;
-    c.shutdown().await;
-    let extra = json!({ "group": group, "topic": a.common.topic, "pull_batch": a.pull_batch, "sql": a.sql });
+    if let Some(c) = c {
+        c.shutdown().await;
+    }
+    if let Some((loops, simple)) = pop {
+        for l in loops {
+            let _ = l.await;
+        }
+        if let Some(s) = simple {
+            s.shutdown().await;
+        }
+    }
+    let mode = match (a.pop, &a.grpc) {
+        (false, _) => "pull",
+        (true, None) => "pop",
+        (true, Some(_)) => "grpc-pop",
+    };
+    let extra = json!({ "group": group, "topic": a.common.topic, "pull_batch": a.pull_batch, "sql": a.sql, "consume_mode": mode });
     stats::report(&stats, "Consume", &a.common, extra, Some(second_label()));
     Ok(())
 }

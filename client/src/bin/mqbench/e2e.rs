@@ -42,7 +42,8 @@ pub async fn run(a: E2eArgs) -> anyhow::Result<()> {
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
     let sent = Stats::new();
-    let senders = produce::spawn_senders(&a.produce, p.clone(), sent.clone()).await;
+    let senders =
+        produce::spawn_senders(&a.produce, produce::Sink::Remoting(p.clone()), sent.clone()).await;
     let common = &a.produce.common;
     let sup_sent = tokio::spawn(stats::supervise(
         sent.clone(),

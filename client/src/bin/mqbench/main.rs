@@ -7,6 +7,8 @@
 //! mqbench producer -n 127.0.0.1:9876 -b 32 --duration 20            # batch send
 //! mqbench producer -n 127.0.0.1:9876 --sync --rate 10000 --duration 20  # fixed rate, CO-corrected
 //! mqbench consumer -n 127.0.0.1:9876 -t BenchmarkTest --from-first --idle-exit 3
+//! mqbench producer -n 127.0.0.1:9876 --grpc 127.0.0.1:8081 -w 1 --inflight 256  # 5.x gRPC send
+//! mqbench consumer -n 127.0.0.1:9876 --pop --idle-exit 3 [--grpc 127.0.0.1:8081] # POP drain
 //! mqbench e2e      -n 127.0.0.1:9876 --rate 10000 --duration 20      # born → receipt latency
 //! mqbench producer -n 127.0.0.1:9876 --count 1000000 --timer-lead 60 --timer-window 3600  # timers
 //! mqbench consumer -n 127.0.0.1:9876 --count 300000   # reports timer lateness when it sees timers
@@ -16,6 +18,7 @@
 
 mod consume;
 mod e2e;
+mod grpc;
 mod payload;
 mod produce;
 mod stats;
@@ -151,6 +154,10 @@ pub struct ProduceArgs {
     /// Producer group.
     #[arg(long, default_value = "benchmark_producer")]
     pub group: String,
+    /// Send over the 5.x gRPC protocol to this endpoint (`host:port`, the broker's
+    /// `grpcServerPort`) instead of remoting; one message per request.
+    #[arg(long)]
+    pub grpc: Option<String>,
     /// Timer messages: each gets `TIMER_DELIVER_MS` = send time + `--timer-lead` + a random
     /// offset in [0, this many seconds) (0 with a zero lead = plain messages).
     #[arg(long, default_value_t = 0.0)]
@@ -187,6 +194,15 @@ pub struct ConsumeArgs {
     /// `enablePropertyFilter=true`), e.g. `--sql 'n = 0'` with a producer's `--prop-mod 10`.
     #[arg(long)]
     pub sql: Option<String>,
+    /// Consume by POP instead of pulling: remoting POP_MESSAGE + BATCH_ACK_MESSAGE (the
+    /// `SimpleConsumer`), or with `--grpc` ReceiveMessage + AckMessage. `--concurrency`
+    /// receive loops, `--pull-batch` messages per receive. A new group starts at the queue's
+    /// first message while it still has it (a backlog drain).
+    #[arg(long)]
+    pub pop: bool,
+    /// With `--pop`: receive over the 5.x gRPC protocol from this endpoint (`host:port`).
+    #[arg(long)]
+    pub grpc: Option<String>,
 }
 
 /// End-to-end options.

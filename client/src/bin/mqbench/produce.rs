@@ -9,9 +9,37 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use mq_client::{Message, Producer};
 use serde_json::json;
 
+use crate::grpc::Grpc;
 use crate::payload;
 use crate::stats::{self, Stats};
 use crate::ProduceArgs;
+
+/// Where the senders send: the remoting producer, or a gRPC endpoint (`--grpc`).
+#[derive(Clone)]
+pub enum Sink {
+    /// `mq-client`'s producer (remoting).
+    Remoting(Producer),
+    /// The 5.x gRPC protocol (SendMessage, one message per request).
+    Grpc(Grpc),
+}
+
+impl Sink {
+    async fn send(&self, msgs: Vec<Message>, id: impl Fn(usize) -> String) -> anyhow::Result<()> {
+        match self {
+            Sink::Remoting(p) if msgs.len() == 1 => {
+                let m = msgs.into_iter().next().expect("one message");
+                p.send(m).await.map(|_| ())?;
+            }
+            Sink::Remoting(p) => p.send_batch(&msgs).await.map(|_| ())?,
+            Sink::Grpc(g) => {
+                for (i, m) in msgs.into_iter().enumerate() {
+                    g.send(m, id(i)).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Start a producer for the benchmark.
 pub async fn producer(a: &ProduceArgs) -> anyhow::Result<Producer> {
@@ -38,7 +66,7 @@ pub async fn producer(a: &ProduceArgs) -> anyhow::Result<Producer> {
 /// a per-sender histogram, merged into `stats` at the end.
 pub async fn spawn_senders(
     a: &ProduceArgs,
-    p: Producer,
+    p: Sink,
     stats: Arc<Stats>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let window = if a.sync { 1 } else { a.inflight.max(1) };
@@ -63,7 +91,7 @@ pub async fn spawn_senders(
 async fn sender(
     w: usize,
     a: ProduceArgs,
-    p: Producer,
+    p: Sink,
     stats: Arc<Stats>,
     filler: Bytes,
     window: usize,
@@ -94,14 +122,10 @@ async fn sender(
                 (0..batch).map(|i| make_message(&a, w, seq, i, &filler)).collect();
             seq += 1;
             let p = p.clone();
+            let n = seq;
             inflight.push(async move {
-                let r = if msgs.len() == 1 {
-                    let m = msgs.into_iter().next().expect("one message");
-                    p.send(m).await.map(|_| ())
-                } else {
-                    p.send_batch(&msgs).await.map(|_| ())
-                };
-                (scheduled, r)
+                let id = |i: usize| format!("{:08X}{w:04X}{n:012X}{i:04X}", std::process::id());
+                (scheduled, p.send(msgs, id).await)
             });
         }
         let next = if interval.is_some() && inflight.len() < window && !stats.stopped() {
@@ -160,9 +184,18 @@ fn make_message(a: &ProduceArgs, w: usize, seq: u64, i: usize, filler: &Bytes) -
 
 /// `mqbench producer`.
 pub async fn run(a: ProduceArgs) -> anyhow::Result<()> {
-    let p = producer(&a).await?;
+    let (sink, p) = match &a.grpc {
+        Some(addr) => {
+            anyhow::ensure!(a.batch <= 1, "--grpc sends one message per request (no -b)");
+            (Sink::Grpc(Grpc::connect(addr).await?), None)
+        }
+        None => {
+            let p = producer(&a).await?;
+            (Sink::Remoting(p.clone()), Some(p))
+        }
+    };
     let stats = Stats::new();
-    let senders = spawn_senders(&a, p.clone(), stats.clone()).await;
+    let senders = spawn_senders(&a, sink, stats.clone()).await;
     stats::supervise(
         stats.clone(),
         "send",
@@ -174,10 +207,13 @@ pub async fn run(a: ProduceArgs) -> anyhow::Result<()> {
     for h in senders {
         let _ = h.await;
     }
-    p.shutdown().await;
+    if let Some(p) = p {
+        p.shutdown().await;
+    }
     let extra = json!({
         "size": a.size, "workers": a.workers, "inflight": if a.sync { 1 } else { a.inflight },
         "batch": a.batch, "rate": a.rate, "topic": a.common.topic,
+        "protocol": if a.grpc.is_some() { "grpc" } else { "remoting" },
         "timer_lead_s": a.timer_lead, "timer_window_s": a.timer_window,
     });
     stats::report(&stats, "Send", &a.common, extra, None);

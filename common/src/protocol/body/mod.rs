@@ -7,6 +7,7 @@
 mod admin;
 mod group;
 mod heartbeat;
+mod pop;
 mod route;
 mod subscription;
 mod topic;
@@ -14,6 +15,7 @@ mod topic;
 pub use admin::*;
 pub use group::*;
 pub use heartbeat::*;
+pub use pop::*;
 pub use route::*;
 pub use subscription::*;
 pub use topic::*;

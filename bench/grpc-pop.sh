@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# bench/grpc-pop.sh — issue 20's performance rows, A/B in one run on one broker:
+#   1. send, 1 KiB, 1 sender with 256 in flight: remoting (async256) vs gRPC SendMessage;
+#   2. drain a backlog of BACKLOG_MSGS x 1 KiB (default 1 Mi = 1 GiB), fresh group each:
+#      pull (push consumer), POP over remoting (SimpleConsumer, POP_MESSAGE + BATCH_ACK) and
+#      POP over gRPC (ReceiveMessage + AckMessage), with the broker's CPU time per message
+#      (utime + stime from /proc/<pid>/stat around each drain).
+#
+#   bench/grpc-pop.sh                 # release binaries (built if missing)
+#
+# Env: BACKLOG_MSGS (1048576), SEND_SECS (15), POP_CONC (8, receive loops), RMQ_PROFILE
+# (release), RMQ_SKIP_BUILD. Every process is stopped by PID on exit; the store lives in a
+# temp dir that is removed.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/../scripts/lib.sh"
+RMQ_PROFILE=${RMQ_PROFILE:-release}
+N=${BACKLOG_MSGS:-1048576}
+SEND_SECS=${SEND_SECS:-15}
+CONC=${POP_CONC:-8}
+rmq_install_traps
+rmq_workdir rmq-grpc-pop
+rmq_build -p mq-namesrv -p mq-broker -p mq-client --bin mqnamesrv --bin mqbroker --bin mqbench
+rmq_start_namesrv
+GRPC_PORT=$(rmq_free_port)
+rmq_start_broker "" --set flushDiskType=ASYNC_FLUSH --set "grpcServerPort=$GRPC_PORT"
+rmq_wait_port "$GRPC_PORT" 30 "$BROKER_PID"
+GRPC=127.0.0.1:$GRPC_PORT
+TICK=$(getconf CLK_TCK)
+cpu() { awk '{print $14 + $15}' "/proc/$BROKER_PID/stat"; }
+report() { # label json msgs cpu-ticks
+  python3 -c '
+import json, sys
+r = json.loads(sys.argv[2]); n = r["msgs"]; ticks = float(sys.argv[3]); hz = float(sys.argv[4])
+cpu = "" if ticks < 0 else "  broker CPU %.2f us/msg" % (ticks / hz * 1e6 / max(n, 1))
+p99 = (" p99 %.2f ms" % (r["p99_us"] / 1000)) if r.get("p99_us") else ""
+load = open("/proc/loadavg").read().split()[0]
+print("%-18s %9d msgs  %10.0f msg/s%s%s  load %s" % (sys.argv[1], n, r["msgs_s"], p99, cpu, load))' \
+    "$1" "$2" "$3" "$TICK"
+}
+echo "== send 1 KiB, 1 sender x 256 in flight, ${SEND_SECS} s each (load $(cut -d' ' -f1-3 /proc/loadavg))"
+for proto in remoting grpc; do
+  args=()
+  [ "$proto" = grpc ] && args=(--grpc "$GRPC")
+  json=$("$RMQ_BIN/mqbench" producer -n "$NAMESRV" -t BenchGrpcSend -s 1024 -w 1 --inflight 256 \
+    --warmup 2 --duration "$SEND_SECS" --json "${args[@]}" 2>>"$RMQ_WORK/send.err" | tail -1)
+  report "send $proto" "$json" -1
+done
+echo "== backlog: $N x 1 KiB"
+"$RMQ_BIN/mqbench" producer -n "$NAMESRV" -t BenchPop -s 1024 -w 1 -b 32 --inflight 16 \
+  --duration 900 --count "$N" >/dev/null 2>"$RMQ_WORK/load.err"
+drain() { # label mqbench-args...
+  local label=$1 json c0 c1
+  shift
+  c0=$(cpu)
+  json=$("$RMQ_BIN/mqbench" consumer -n "$NAMESRV" -t BenchPop --from-first --duration 900 \
+    --idle-exit 5 --count "$N" --json "$@" 2>>"$RMQ_WORK/drain.err" | tail -1)
+  c1=$(cpu)
+  report "$label" "$json" $((c1 - c0))
+}
+drain "drain pull"
+drain "drain pop" --pop --concurrency "$CONC"
+drain "drain grpc pop" --pop --grpc "$GRPC" --concurrency "$CONC"
+echo "grpc-pop ok"
