@@ -114,9 +114,9 @@ impl SubscriptionGroupManager {
             self.table.insert(k, v);
         }
         *self.version.lock() = w.data_version;
-        if let Err(e) = self.persist() {
-            tracing::error!(error = %e, "persisting subscriptionGroup.json failed");
-        }
+        // Marked for the config writer (which also writes it at shutdown): without the mark,
+        // the writer sees nothing to write and a promoted slave restarts without the topics.
+        self.file.mark_changed();
         true
     }
 

@@ -193,9 +193,9 @@ impl TopicManager {
             self.table.insert(k, v);
         }
         *self.version.lock() = w.data_version;
-        if let Err(e) = self.persist() {
-            tracing::error!(error = %e, "persisting topics.json failed");
-        }
+        // Marked for the config writer (which also writes it at shutdown): without the mark,
+        // the writer sees nothing to write and a promoted slave restarts without the topics.
+        self.file.mark_changed();
         self.changed.notify_one();
         true
     }
