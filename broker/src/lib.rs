@@ -3,6 +3,7 @@
 // `unsafe` lives in the store only (mapped files and a few syscalls), where each use is argued.
 #![deny(unsafe_code)]
 
+pub mod auto_create_limit;
 pub mod broker;
 pub mod client_link;
 pub mod config;

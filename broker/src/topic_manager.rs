@@ -2,6 +2,7 @@
 //! auto-create through TBW102, admin create/delete, and the data version registered with the
 //! nameservers.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -13,6 +14,7 @@ use mq_common::protocol::lenient_json;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use crate::auto_create_limit::AutoCreateLimit;
 use crate::config::BrokerConfig;
 use crate::json_file::{self, JsonFile};
 
@@ -24,6 +26,20 @@ pub struct TopicManager {
     pub file: JsonFile,
     /// Signalled when the table changed (the registration task re-registers at once).
     pub changed: Arc<Notify>,
+    /// `autoCreateTopicMaxPerClientPerMinute`: each client address's auto-create budget.
+    auto_create_limit: AutoCreateLimit,
+}
+
+/// Why a send to an unknown topic did not create it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoCreateRefused {
+    /// The template is missing or not inheritable (auto-create off): Java's answer.
+    NoTemplate,
+    /// The client address has spent its `autoCreateTopicMaxPerClientPerMinute` budget.
+    OverLimit {
+        /// The budget per minute.
+        max: u32,
+    },
 }
 
 impl TopicManager {
@@ -42,6 +58,9 @@ impl TopicManager {
             version: Mutex::new(version),
             file: JsonFile::batched(path, wake),
             changed: Arc::new(Notify::new()),
+            auto_create_limit: AutoCreateLimit::new(
+                cfg.auto_create_topic_max_per_client_per_minute,
+            ),
         };
         tm.add_system_topics(cfg);
         tm
@@ -120,26 +139,33 @@ impl TopicManager {
         self.table.contains_key(topic)
     }
 
-    /// Create `topic` from the template `default_topic` (§2.12). `None` if the template is
-    /// missing or not inheritable.
+    /// Create `topic` from the template `default_topic` (§2.12) for a send from `client`.
+    /// Refused if the template is missing or not inheritable, or if `client` has spent its
+    /// auto-create budget (only real creations count against it).
     pub fn create_from_default(
         &self,
         topic: &str,
         default_topic: &str,
         queue_nums: i32,
-    ) -> Option<TopicConfig> {
+        client: IpAddr,
+    ) -> Result<TopicConfig, AutoCreateRefused> {
         if let Some(t) = self.get(topic) {
-            return Some(t);
+            return Ok(t);
         }
-        let tpl = self.get(default_topic)?;
+        let tpl = self.get(default_topic).ok_or(AutoCreateRefused::NoTemplate)?;
         if tpl.perm & PERM_INHERIT == 0 {
-            return None;
+            return Err(AutoCreateRefused::NoTemplate);
+        }
+        if !self.auto_create_limit.admit(client) {
+            let max = self.auto_create_limit.max();
+            tracing::warn!(topic, %client, max, "auto-create refused: client over its budget");
+            return Err(AutoCreateRefused::OverLimit { max });
         }
         let n = queue_nums.min(tpl.write_queue_nums).max(1);
         let mut tc = TopicConfig::new(topic, n, tpl.perm & !PERM_INHERIT);
         tc.topic_filter_type = tpl.topic_filter_type.clone();
         tracing::info!(topic, default_topic, queues = n, "auto-created topic");
-        Some(self.insert_new(tc))
+        Ok(self.insert_new(tc))
     }
 
     /// Create a system/retry topic if missing (`%RETRY%g`, `%DLQ%g`).

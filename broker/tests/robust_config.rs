@@ -1,7 +1,7 @@
 //! Config persistence and registration under hostile load, against real `mqbroker` /
 //! `mqnamesrv` processes (issue 16): a heartbeat naming 50,000 groups (B2), layout keys on the
 //! wire (B6), concurrent topic creates (B7), a paused broker coming back (B8), restart-only
-//! keys and files outside the store (B9).
+//! keys and files outside the store (B9), the per-client budget of auto-created topics (B4).
 //!
 //! Each test prints its figure (`robust B2: ...`); `RMQ_BIN_DIR=<dir of older binaries>` runs
 //! the same test against another build to measure a "before".
@@ -436,4 +436,87 @@ async fn b9_restart_only_keys_are_recorded_and_nothing_is_written_elsewhere() {
     eprintln!("robust B9: files created by the updates: {new_files:?}");
     assert!(new_files.iter().all(|f| f.starts_with("store-b/")), "{new_files:?}");
     assert!(!elsewhere.exists());
+}
+
+/// One remoting connection from a chosen source address (127.0.0.x): the broker keys the
+/// auto-create budget by client IP, so two "clients" on one host need two loopback addresses.
+struct ConnFrom {
+    stream: tokio::net::TcpStream,
+    buf: bytes::BytesMut,
+    opaque: i32,
+}
+
+impl ConnFrom {
+    async fn open(src: std::net::IpAddr, addr: &str) -> ConnFrom {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind((src, 0).into()).expect("bind a loopback source address");
+        let stream = sock.connect(addr.parse().unwrap()).await.expect("connect");
+        ConnFrom { stream, buf: bytes::BytesMut::new(), opaque: 0 }
+    }
+
+    /// One request, its response (bounded wait).
+    async fn call(&mut self, cmd: RemotingCommand) -> RemotingCommand {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        self.opaque += 1;
+        let mut out = bytes::BytesMut::new();
+        mq_common::protocol::frame::encode(&cmd.with_opaque(self.opaque), &mut out);
+        let io = async {
+            self.stream.write_all(&out).await.expect("write");
+            loop {
+                let max = mq_common::protocol::frame::DEFAULT_MAX_FRAME;
+                if let Some(r) = mq_common::protocol::frame::decode(&mut self.buf, max).unwrap() {
+                    return r;
+                }
+                assert!(self.stream.read_buf(&mut self.buf).await.expect("read") > 0, "closed");
+            }
+        };
+        tokio::time::timeout(T, io).await.expect("the broker answers in time")
+    }
+}
+
+/// B4 (second half): one client address may auto-create only
+/// `autoCreateTopicMaxPerClientPerMinute` topics per minute; past it a send to a new topic is
+/// refused with TOPIC_NOT_EXIST and a remark naming the key, sends to existing topics keep
+/// working, and another client address keeps its own budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b4_auto_created_topics_are_limited_per_client() {
+    const N: usize = 20;
+    let mut opts = StackOptions::default();
+    opts.broker_config.push(("autoCreateTopicMaxPerClientPerMinute".into(), N.to_string()));
+    let stack = Stack::start(opts).await;
+    let addr = stack.broker_addr.clone();
+    let send = |topic: &str| send_v2(&send_header(topic, -1, "t", "k"), b"x");
+
+    let mut a = ConnFrom::open("127.0.0.1".parse().unwrap(), &addr).await;
+    let mut codes = Vec::new();
+    let mut remark = String::new();
+    for i in 0..N + 10 {
+        let r = a.call(send(&format!("B4-a-{i}"))).await;
+        if r.code != response::SUCCESS {
+            remark = r.remark.clone().unwrap_or_default();
+        }
+        codes.push(r.code);
+    }
+    let ok = codes.iter().filter(|c| **c == response::SUCCESS).count();
+    eprintln!(
+        "robust B4: {} sends to new topics from one client: {ok} created, last refusal: {remark}",
+        N + 10
+    );
+    assert_eq!(&codes[..N], vec![response::SUCCESS; N].as_slice(), "the first {N} are created");
+    assert_eq!(&codes[N..], vec![response::TOPIC_NOT_EXIST; 10].as_slice(), "the rest refused");
+    assert!(remark.contains("autoCreateTopicMaxPerClientPerMinute"), "{remark}");
+    // Topics the client already has still take its sends; refused ones were not created.
+    assert_eq!(a.call(send("B4-a-0")).await.code, response::SUCCESS);
+    let r = call(&addr, RemotingCommand::request(rq::GET_ALL_TOPIC_CONFIG), T).await;
+    let text = String::from_utf8_lossy(&r.body);
+    assert!(text.contains(&format!("\"B4-a-{}\"", N - 1)));
+    assert!(!text.contains(&format!("\"B4-a-{N}\"")), "a refused topic was created");
+
+    // A second client (another address) has its own budget.
+    let mut b = ConnFrom::open("127.0.0.2".parse().unwrap(), &addr).await;
+    for i in 0..N {
+        let r = b.call(send(&format!("B4-b-{i}"))).await;
+        assert_eq!(r.code, response::SUCCESS, "second client, topic {i}: {:?}", r.remark);
+    }
+    assert_eq!(b.call(send("B4-b-over")).await.code, response::TOPIC_NOT_EXIST);
 }

@@ -104,6 +104,9 @@ pub struct BrokerConfig {
     pub auto_create_topic_enable: bool,
     /// `autoCreateSubscriptionGroup`.
     pub auto_create_subscription_group: bool,
+    /// `autoCreateTopicMaxPerClientPerMinute` (100; rmq's key, Java has none): topics one
+    /// client IP may auto-create per minute; sends past it get TOPIC_NOT_EXIST (0 = unlimited).
+    pub auto_create_topic_max_per_client_per_minute: u32,
     /// `defaultTopicQueueNums` (queues of TBW102).
     pub default_topic_queue_nums: i32,
     /// `brokerPermission`.
@@ -231,6 +234,7 @@ impl Default for BrokerConfig {
             broker_role: BrokerRole::AsyncMaster,
             auto_create_topic_enable: true,
             auto_create_subscription_group: true,
+            auto_create_topic_max_per_client_per_minute: 100,
             default_topic_queue_nums: 8,
             broker_permission: Permission(6),
             register_name_server_period: 30_000,
@@ -290,6 +294,7 @@ mq_common::config_keys!(BrokerConfig {
     broker_role: "brokerRole", important;
     auto_create_topic_enable: "autoCreateTopicEnable", important, live;
     auto_create_subscription_group: "autoCreateSubscriptionGroup", important, live;
+    auto_create_topic_max_per_client_per_minute: "autoCreateTopicMaxPerClientPerMinute";
     default_topic_queue_nums: "defaultTopicQueueNums";
     broker_permission: "brokerPermission", live;
     register_name_server_period: "registerNameServerPeriod";

@@ -3,6 +3,7 @@
 //! Handled inline on the connection's task through to the commit-log append; under SYNC_FLUSH
 //! the response is sent with `ch.respond` by the store's flusher once the record is durable.
 
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use crate::broker::Broker;
 use crate::metrics::MessageType;
 use crate::store::{Put, PutMessageResult, PutMessageStatus};
 use crate::timer::intercept as timer_intercept;
+use crate::topic_manager::AutoCreateRefused;
 
 /// Entry point for the three send codes.
 pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
@@ -44,7 +46,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
     // Apache's broker then stores the packed batch as one message, issue #363 there). The
     // flag is only set on packed bodies, so honouring it unpacks them as the client meant.
     let batch = req.code == rq::SEND_BATCH_MESSAGE || h.batch == Some(true);
-    let (h, queue_id, multi) = check(b, h)?;
+    let (h, queue_id, multi) = check(b, h, ch.peer_addr().ip())?;
     let (opaque, oneway) = (req.opaque, req.is_oneway());
     let body = req.body;
     // Metrics handle taken before the header moves into the store (None when metrics are off).
@@ -66,10 +68,12 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
 }
 
 /// Validate the request and resolve topic + queue (steps 1–5 of §2.3). Returns the possibly
-/// rerouted header (DLQ) and the queue id to write.
+/// rerouted header (DLQ) and the queue id to write. `client` is the sender's address (its
+/// auto-create budget).
 pub(crate) fn check(
     b: &Broker,
     mut h: SendMessageRequestHeader,
+    client: IpAddr,
 ) -> Result<(SendMessageRequestHeader, i32, bool), RemotingCommand> {
     if b.cfg.is_slave() {
         // Refused before anything (a topic) is created here; the store refuses every other
@@ -102,17 +106,34 @@ pub(crate) fn check(
     if info.is_none() {
         let created = b
             .topics
-            .create_from_default(&h.topic, &h.default_topic, h.default_topic_queue_nums)
-            .or_else(|| {
-                h.topic
-                    .starts_with(system_topics::RETRY_PREFIX)
-                    .then(|| b.topics.ensure(&h.topic, 1, PERM_READ | PERM_WRITE))
+            .create_from_default(&h.topic, &h.default_topic, h.default_topic_queue_nums, client)
+            .or_else(|why| {
+                // As Java: a retry topic is made with one queue when the template refuses.
+                if h.topic.starts_with(system_topics::RETRY_PREFIX) {
+                    Ok(b.topics.ensure(&h.topic, 1, PERM_READ | PERM_WRITE))
+                } else {
+                    Err(why)
+                }
             });
-        if created.is_none() {
-            return Err(err(
-                response::TOPIC_NOT_EXIST,
-                format!("topic[{}] not exist, apply first please!", h.topic),
-            ));
+        match created {
+            Ok(_) => {}
+            Err(AutoCreateRefused::NoTemplate) => {
+                return Err(err(
+                    response::TOPIC_NOT_EXIST,
+                    format!("topic[{}] not exist, apply first please!", h.topic),
+                ))
+            }
+            Err(AutoCreateRefused::OverLimit { max }) => {
+                return Err(err(
+                    response::TOPIC_NOT_EXIST,
+                    format!(
+                        "topic[{}] not exist, apply first please! (auto-create refused: client \
+                         {client} already auto-created {max} topics in the last minute, \
+                         autoCreateTopicMaxPerClientPerMinute={max})",
+                        h.topic
+                    ),
+                ))
+            }
         }
         info = b.topics.queue_info(&h.topic);
     }
