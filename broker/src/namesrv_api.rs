@@ -75,7 +75,7 @@ async fn register_one(b: &Broker, addr: &str, req: RemotingCommand) -> bool {
     match result {
         Ok(r) if r.code == response::SUCCESS => {
             if b.cfg.is_slave() {
-                // §1.6: the answer names the live master of this brokerName.
+                // docs/ha-protocol.md §6: the answer names the live master of this brokerName.
                 let h = RegisterBrokerResponseHeader::read(&r.ext_fields).ok();
                 let (ha, master) = h.map(|h| (h.ha_server_addr, h.master_addr)).unwrap_or_default();
                 b.ha.set_master(ha, master);

@@ -207,7 +207,7 @@ impl TopicManager {
         g
     }
 
-    /// A slave follows its master's table (metadata sync, replication-acl.md §1.7): when the
+    /// A slave follows its master's table (metadata sync, docs/ha-protocol.md §7): when the
     /// master's data version differs, the table is replaced by the master's, the version
     /// copied and the file written. Returns whether anything changed.
     pub fn follow_master(&self, w: TopicConfigSerializeWrapper) -> bool {

@@ -1,4 +1,4 @@
-//! Classic master/slave replication in-process (replication-acl.md §1.12 items 1, 2, 5): a
+//! Classic master/slave replication in-process (docs/ha-protocol.md §12 items 1, 2, 5): a
 //! SYNC_MASTER and a SLAVE following it by a static `haMasterAddress`.
 
 mod common;

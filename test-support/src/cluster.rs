@@ -1,5 +1,5 @@
 //! Several name servers and broker groups as separate hosts on one machine
-//! (replication-acl.md §4): every process gets its own loopback address (`127.0.0.x`), its own
+//! (docs/ha-protocol.md §13): every process gets its own loopback address (`127.0.0.x`), its own
 //! port and store, and can be killed (kill -9), frozen (SIGSTOP), resumed, stopped and
 //! restarted by PID; links that must be partitioned go through a
 //! [`FaultProxy`](crate::fault_proxy::FaultProxy). Nothing here needs root or changes a system

@@ -1,4 +1,4 @@
-//! A TCP proxy that can cut a link between two "hosts" (replication-acl.md §4.2: no netem on
+//! A TCP proxy that can cut a link between two "hosts" (docs/ha-protocol.md §13.2: no netem on
 //! this kernel, and CI may not create namespaces or firewall rules; a userspace proxy works
 //! everywhere and touches no system setting). Point a client at [`FaultProxy::addr`] instead
 //! of the server; [`FaultProxy::cut`] stops forwarding in one or both directions, as a

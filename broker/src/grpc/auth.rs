@@ -1,5 +1,5 @@
 //! ACL on the gRPC endpoint: every RPC is authenticated by its `authorization` /
-//! `x-mq-date-time` headers (5.x `MQv2-HMAC-SHA1`, spec `grpc-5x.md` §12) against the same
+//! `x-mq-date-time` headers (5.x `MQv2-HMAC-SHA1`, docs/acl-protocol.md §11) against the same
 //! `plain_acl.yml` accounts as remoting, then each topic and group it names is checked like
 //! the remoting request that does the same thing (`docs/security.md`). A refusal is the
 //! response's UNAUTHORIZED status (Apache's proxy maps ACL failures to it) and the handler

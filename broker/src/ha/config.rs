@@ -1,4 +1,4 @@
-//! The HA keys (Java's `MessageStoreConfig` names and defaults, replication-acl.md §1.1).
+//! The HA keys (Java's `MessageStoreConfig` names and defaults, docs/ha-protocol.md §1).
 //! Declared in the broker's key table (`config/broker_config.rs`) as `ha.<field>`.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! SYNC_MASTER waits (Java's GroupTransferService, replication-acl.md §1.5): a send whose
+//! SYNC_MASTER waits (Java's GroupTransferService, docs/ha-protocol.md §5): a send whose
 //! record ends at `end` is answered once some slave has acknowledged `end`, or with
 //! FLUSH_SLAVE_TIMEOUT after `slaveTimeout`. Waits are callbacks in one list, completed by the
 //! connection that reads the acknowledgement and expired by one ticker task: no task,

@@ -1,4 +1,4 @@
-//! Master side (replication-acl.md §1.3): accept slaves on `haListenPort`; per connection, a
+//! Master side (docs/ha-protocol.md §3): accept slaves on `haListenPort`; per connection, a
 //! read half taking the slave's reports and a transfer half streaming frames.
 
 use std::net::SocketAddr;

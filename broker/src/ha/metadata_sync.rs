@@ -1,4 +1,4 @@
-//! A slave's metadata follows its master (Java's SlaveSynchronize, replication-acl.md §1.7):
+//! A slave's metadata follows its master (Java's SlaveSynchronize, docs/ha-protocol.md §7):
 //! first 3 s after start, then every 10 s (`haMetadataSyncInterval`, an rmq key for tests),
 //! against the master's remoting address learned from the name servers. Four plain requests,
 //! no header fields: topics (21), consumer offsets (43), delay offsets (45), groups (201).

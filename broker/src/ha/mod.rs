@@ -1,4 +1,4 @@
-//! Classic master/slave replication on Java's HA protocol (replication-acl.md §1; design in
+//! Classic master/slave replication on Java's HA protocol (docs/ha-protocol.md; design in
 //! `docs/replication.md`).
 //!
 //! * [`wire`]: the byte layouts (8-byte slave reports, `[offset][size][bytes]` frames);
@@ -150,8 +150,9 @@ impl HaService {
         self.role == BrokerRole::SyncMaster && r.wait_store && r.status.is_stored()
     }
 
-    /// Answer a put once a slave holds it (SYNC_MASTER, §1.5): SLAVE_NOT_AVAILABLE at once
-    /// when no slave is connected or the best one is `haSlaveFallbehindMax` behind,
+    /// Answer a put once a slave holds it (SYNC_MASTER, docs/ha-protocol.md §5):
+    /// SLAVE_NOT_AVAILABLE at once when no slave is connected or the best one is
+    /// `haSlaveFallbehindMax` behind,
     /// FLUSH_SLAVE_TIMEOUT after `slaveTimeout`, else the store's status. `f` runs once, on
     /// this thread or on the task that reads the slave's acknowledgement; it must not block.
     pub fn after_put(

@@ -1,4 +1,4 @@
-//! Slave side, the HA client (replication-acl.md §1.4): connect to the master's HA address,
+//! Slave side, the HA client (docs/ha-protocol.md §4): connect to the master's HA address,
 //! report the local max offset at once (5.x behaviour), append every frame through the
 //! store's replication surface (CRC-checked, dispatched), report after each growth and every
 //! `haSendHeartbeatInterval`; on any break, reconnect and resume from the local max.

@@ -1,4 +1,4 @@
-//! The classic HA wire format (replication-acl.md §1.2): the slave's 8-byte reports and the
+//! The classic HA wire format (docs/ha-protocol.md §2): the slave's 8-byte reports and the
 //! master's `[offset i64][size i32][bytes]` frames, big-endian.
 
 /// Bytes of a frame header.

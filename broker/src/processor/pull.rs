@@ -246,7 +246,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
     } else {
         code
     };
-    // Which replica the consumer should pull from next (replication-acl.md §1.8).
+    // Which replica the consumer should pull from next (docs/ha-protocol.md §8).
     let (code, suggest) = suggest_broker(b, &h.consumer_group, code, &r.messages);
 
     // Commit-offset side effect: first execution only, masters only.

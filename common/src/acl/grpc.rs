@@ -1,4 +1,4 @@
-//! The 5.x gRPC endpoint's `authorization` header (`MQv2-HMAC-SHA1`, spec `grpc-5x.md` §12),
+//! The 5.x gRPC endpoint's `authorization` header (`MQv2-HMAC-SHA1`, docs/acl-protocol.md §11),
 //! checked against the same `plain_acl.yml` accounts as remoting requests.
 //!
 //! The broker's gRPC endpoint calls [`AclValidator::authenticate_grpc`] once per request
@@ -106,8 +106,8 @@ pub enum GrpcCaller {
 
 impl AclValidator {
     /// Authenticate a gRPC request from `ip` by its `authorization` and `x-mq-date-time`
-    /// headers, in the remoting order (spec §2.5): global white list, then the key, the
-    /// account's white list, the signature.
+    /// headers, in the remoting order (docs/acl-protocol.md §5): global white list, then the
+    /// key, the account's white list, the signature.
     pub fn authenticate_grpc(
         &self,
         ip: IpAddr,

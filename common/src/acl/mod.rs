@@ -1,4 +1,4 @@
-//! Access control, ACL 1.0 compatible (spec `replication-acl.md` §2): the request signature
+//! Access control, ACL 1.0 compatible (docs/acl-protocol.md): the request signature
 //! clients add ([`Credentials::sign`]) and servers check, the `plain_acl.yml` accounts
 //! ([`PlainAcl`], reloaded by [`AclFile`]) and the per-request check ([`AclValidator`]).
 

@@ -1,4 +1,4 @@
-//! `plain_acl.yml` (ACL 1.0, spec §2.2): parsed and validated into [`PlainAcl`].
+//! `plain_acl.yml` (ACL 1.0, docs/acl-protocol.md §2): parsed and validated into [`PlainAcl`].
 //!
 //! The whole file is checked before it is used: an invalid file is an error naming the
 //! problem, and the caller keeps the last good one. rmq is stricter than Java in one place:

@@ -1,4 +1,4 @@
-//! The ACL 1.0 request signature (spec `replication-acl.md` §2.3), client and server side.
+//! The ACL 1.0 request signature (docs/acl-protocol.md §3), client and server side.
 //!
 //! `Signature = Base64(HMAC-SHA1(secretKey, values of every ext field except Signature, in
 //! key order, concatenated, then the body))`. [`ExtFields`] iterates in byte order of the
@@ -105,7 +105,8 @@ pub fn sign_content(secret: &[u8], content: &[u8]) -> String {
 ///
 /// When the request has `_UNIQUE_KEY_QUERY`, both forms are accepted: Java clients before
 /// 4.9.4 signed only declared header fields (without it), later ones sign every ext field
-/// (with it); brokers differ by version (spec §2.3), accepting either is the tolerant rule.
+/// (with it); brokers differ by version (docs/acl-protocol.md §3), accepting either is the
+/// tolerant rule.
 pub fn verify(secret: &[u8], ext: &ExtFields, body: &[u8]) -> bool {
     let Some(sent) = ext.get(SIGNATURE) else { return false };
     let mut raw = [0u8; 20];
@@ -130,7 +131,7 @@ mod tests {
         pairs.iter().copied().collect()
     }
 
-    /// The spec's vectors (§2.4), content level.
+    /// The vectors of docs/acl-protocol.md §4, content level.
     #[test]
     fn content_vectors() {
         assert_eq!(sign_content(b"12345678", b"RocketMQ"), "IUc8rrO/0gDch8CjObLQsW2rsiA=");

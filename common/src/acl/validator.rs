@@ -1,5 +1,5 @@
-//! [`AclValidator`]: the per-request check of ACL 1.0 (spec §2.5 order, §2.6 table), for the
-//! broker and, beyond Java 4.x, the name server.
+//! [`AclValidator`]: the per-request check of ACL 1.0 (docs/acl-protocol.md §5 order, §6
+//! table), for the broker and, beyond Java 4.x, the name server.
 //!
 //! The check runs on the connection's reader before dispatch. On the hot path (a signed
 //! send) it costs one lock-free load of the current file, one hash lookup, one HMAC-SHA1 over
@@ -81,7 +81,7 @@ pub struct AclDenied(pub String);
 
 impl AclDenied {
     /// The error response: SYSTEM_ERROR with `AclException: <message>`, as a Java 4.x broker
-    /// answers (spec §2.7).
+    /// answers (docs/acl-protocol.md §7).
     pub fn response(&self) -> RemotingCommand {
         RemotingCommand::error(response::SYSTEM_ERROR, format!("{DENIAL_PREFIX}{}", self.0))
     }
@@ -94,8 +94,9 @@ impl std::fmt::Display for AclDenied {
 }
 
 /// Call `f` with every resource (and the permission it needs) that request `code` touches
-/// (spec §2.6), stopping at the first error. Sends by batch are checked like single sends
-/// (Java 4.9.7 skipped code 320: any signed account could write to any topic by batching).
+/// (docs/acl-protocol.md §6), stopping at the first error. Sends by batch are checked like
+/// single sends (Java 4.9.7 skipped code 320: any signed account could write to any topic by
+/// batching).
 fn for_each_resource<E>(
     req: &RemotingCommand,
     mut f: impl FnMut(Resource<'_>, Perm) -> Result<(), E>,

@@ -7,7 +7,8 @@ use std::time::Duration;
 use super::ConfigValue;
 use crate::acl::Credentials;
 
-/// `tlsMode` (Java's `tls.server.mode`): how the remoting port treats TLS (spec §3).
+/// `tlsMode` (Java's `tls.server.mode`): how the remoting port treats TLS
+/// (docs/acl-protocol.md §12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TlsMode {
     /// Plaintext only; a TLS handshake is closed.

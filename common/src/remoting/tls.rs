@@ -1,4 +1,4 @@
-//! TLS on remoting connections with rustls (spec `replication-acl.md` §3).
+//! TLS on remoting connections with rustls (docs/acl-protocol.md §12).
 //!
 //! Server side: [`TlsServer`] sniffs the first byte of each connection as Java does (0x16, a
 //! TLS handshake record, starts TLS; anything else is plaintext unless `tlsMode=enforcing`)

@@ -1,7 +1,7 @@
 //! # chat-proto: the shared, I/O-free vocabulary of the chat services
 //!
 //! Everything the gateway, the observer and the test harness must agree on lives here
-//! (design `chat-presence.md` §3–4):
+//! (design `docs/chat-presence.md` §3–4):
 //!
 //! * [`ids`] — user ids, room ids (`d_<a>_<b>` for DMs, `r_<name>` for rooms), client message ids
 //!   and the `fnv1a32` shard function that maps a conversation onto a queue.

@@ -1,7 +1,7 @@
 //! # chat-ddp-streamer: the chat gateway and the inbox observer
 //!
 //! Both binaries talk to each other only through the rmq broker, with `mq-client`
-//! (design `chat-presence.md` §4):
+//! (design `docs/chat-presence.md` §4):
 //!
 //! * [`gateway`] — DDP over WebSocket for browsers; publishes requests to `chat_outgoing`,
 //!   consumes `chat_inbox` in broadcasting mode and pushes events to the recipients' sockets;
