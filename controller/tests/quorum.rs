@@ -1,0 +1,232 @@
+//! Three real `mqcontroller` processes: a broker group's state is replicated by Raft, the
+//! group keeps answering when the leader is kill -9'd, a dead master is replaced from the sync
+//! state set, and the state survives restarting every controller.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mq_common::protocol::codes::{request as req, response as rc};
+use mq_common::protocol::header::{
+    AlterSyncStateSetRequestHeader, ApplyBrokerIdRequestHeader, BrokerHeartbeatToControllerHeader,
+    ElectMasterRequestHeader, GetReplicaInfoRequestHeader, MasterInfoResponseHeader,
+    RegisterBrokerToControllerRequestHeader,
+};
+use mq_common::protocol::RemotingCommand;
+use mq_controller::processor::{BrokerReplicasInfo, SyncStateSetBody};
+use mq_test_support::controllers::Controllers;
+use mq_test_support::ensure_bins;
+use mq_test_support::wait::{poll_until, wait_until};
+use parking_lot::Mutex;
+
+const GROUP: &str = "broker-g";
+const LEADER_WAIT: Duration = Duration::from_secs(30);
+
+fn addr(id: u64) -> String {
+    format!("127.0.0.{id}:10911")
+}
+
+/// Send `cmd` to whichever controller leads (retrying across a leader change).
+async fn to_leader(c: &Controllers, cmd: impl Fn() -> RemotingCommand) -> RemotingCommand {
+    wait_until("a leader's answer", LEADER_WAIT, || async {
+        let i = c.leader_now().await?;
+        c.invoke(i, cmd()).await.filter(|r| r.code != rc::CONTROLLER_NOT_LEADER)
+    })
+    .await
+}
+
+async fn replica_info(c: &Controllers) -> (MasterInfoResponseHeader, SyncStateSetBody) {
+    let r = to_leader(c, || {
+        RemotingCommand::request_with_header(
+            req::CONTROLLER_GET_REPLICA_INFO,
+            &GetReplicaInfoRequestHeader { broker_name: GROUP.into() },
+        )
+    })
+    .await;
+    assert_eq!(r.code, rc::SUCCESS, "{:?}", r.remark);
+    (r.decode_header().unwrap(), serde_json::from_slice(&r.body).unwrap())
+}
+
+/// Heartbeat the ids in `alive` to every controller every 100 ms until dropped.
+fn heartbeats(c: &Controllers, alive: Arc<Mutex<BTreeSet<u64>>>) -> tokio::task::JoinHandle<()> {
+    let addrs = c.addrs.clone();
+    tokio::spawn(async move {
+        let client = mq_common::remoting::RemotingClient::new(Default::default());
+        loop {
+            let ids: Vec<u64> = alive.lock().iter().copied().collect();
+            for id in ids {
+                for a in &addrs {
+                    let h = BrokerHeartbeatToControllerHeader {
+                        cluster_name: "c".into(),
+                        broker_addr: addr(id),
+                        broker_name: GROUP.into(),
+                        broker_id: Some(id as i64),
+                        epoch: Some(1),
+                        max_offset: Some(100 * id as i64),
+                        heartbeat_timeout_mills: Some(1500),
+                        ..Default::default()
+                    };
+                    let cmd = RemotingCommand::request_with_header(req::BROKER_HEARTBEAT, &h);
+                    if client.invoke(a, cmd, Duration::from_millis(500)).await.is_err() {
+                        client.close_channel(a);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_controllers_survive_leader_kill_and_restart() {
+    ensure_bins(&["mqcontroller"], &["mq-controller"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = Controllers::start(tmp.path(), 3, &[]);
+    let leader = c.wait_leader(LEADER_WAIT).await;
+
+    // A follower refuses writes and names the leader.
+    let follower = (leader + 1) % 3;
+    let apply = |id: u64| {
+        move || {
+            RemotingCommand::request_with_header(
+                req::CONTROLLER_APPLY_BROKER_ID,
+                &ApplyBrokerIdRequestHeader {
+                    cluster_name: "c".into(),
+                    broker_name: GROUP.into(),
+                    applied_broker_id: id as i64,
+                    register_check_code: format!("{};1", addr(id)),
+                },
+            )
+        }
+    };
+    let r = c.invoke(follower, apply(1)()).await.unwrap();
+    assert_eq!(r.code, rc::CONTROLLER_NOT_LEADER);
+    // (The follower may hear of the new leader a heartbeat later.)
+    wait_until("the follower names the leader", LEADER_WAIT, || async {
+        let r = c.invoke(follower, apply(1)()).await.unwrap();
+        assert_eq!(r.code, rc::CONTROLLER_NOT_LEADER);
+        r.remark.unwrap_or_default().contains(&c.addrs[leader])
+    })
+    .await;
+
+    // Three replicas apply for ids and register; broker 1 is elected first.
+    for id in 1..=3 {
+        assert_eq!(to_leader(&c, apply(id)).await.code, rc::SUCCESS);
+        let r = to_leader(&c, || {
+            RemotingCommand::request_with_header(
+                req::CONTROLLER_REGISTER_BROKER,
+                &RegisterBrokerToControllerRequestHeader {
+                    cluster_name: "c".into(),
+                    broker_name: GROUP.into(),
+                    broker_id: id as i64,
+                    broker_address: addr(id),
+                    invoke_time: None,
+                },
+            )
+        })
+        .await;
+        assert_eq!(r.code, rc::SUCCESS, "{:?}", r.remark);
+    }
+    let alive = Arc::new(Mutex::new(BTreeSet::from([1, 2, 3])));
+    let hb = heartbeats(&c, alive.clone());
+    let elect = |id: i64| {
+        move || {
+            RemotingCommand::request_with_header(
+                req::CONTROLLER_ELECT_MASTER,
+                &ElectMasterRequestHeader {
+                    cluster_name: Some("c".into()),
+                    broker_name: GROUP.into(),
+                    broker_id: Some(id),
+                    ..Default::default()
+                },
+            )
+        }
+    };
+    let r = to_leader(&c, elect(1)).await;
+    assert_eq!(r.code, rc::SUCCESS, "{:?}", r.remark);
+    let h: MasterInfoResponseHeader = r.decode_header().unwrap();
+    assert_eq!((h.master_broker_id, h.master_epoch), (Some(1), Some(1)));
+    assert_eq!(to_leader(&c, elect(2)).await.code, rc::CONTROLLER_MASTER_STILL_EXIST);
+
+    // The master adds broker 2 to the sync state set.
+    let alter = |set: &[u64], set_epoch: i32, master: i64, master_epoch: i32| {
+        let body = serde_json::to_vec(&SyncStateSetBody {
+            sync_state_set: set.iter().copied().collect(),
+            sync_state_set_epoch: set_epoch,
+        })
+        .unwrap();
+        move || {
+            RemotingCommand::request_with_header(
+                req::CONTROLLER_ALTER_SYNC_STATE_SET,
+                &AlterSyncStateSetRequestHeader {
+                    broker_name: GROUP.into(),
+                    master_broker_id: master,
+                    master_epoch,
+                    invoke_time: None,
+                },
+            )
+            .with_body(body.clone())
+        }
+    };
+    let r = to_leader(&c, alter(&[1, 2], 1, 1, 1)).await;
+    assert_eq!(r.code, rc::SUCCESS, "{:?}", r.remark);
+
+    // kill -9 the controller leader: the other two elect a leader and keep the state.
+    c.kill(leader);
+    let new_leader = c.wait_leader(LEADER_WAIT).await;
+    assert_ne!(new_leader, leader);
+    let (h, set) = replica_info(&c).await;
+    assert_eq!((h.master_broker_id, h.master_epoch), (Some(1), Some(1)));
+    assert_eq!((set.sync_state_set, set.sync_state_set_epoch), (BTreeSet::from([1, 2]), 2));
+    // Two of three still commit writes (a stale epoch is fenced, a current one applies).
+    assert_eq!(
+        to_leader(&c, alter(&[1, 2, 3], 1, 1, 1)).await.code,
+        rc::CONTROLLER_FENCED_SYNC_STATE_SET_EPOCH
+    );
+
+    // Master 1 stops heart-beating: the leader elects 2 (in sync), not 3 (not in sync, though
+    // its offset is higher), and bumps the epoch.
+    alive.lock().remove(&1);
+    let (h, set) = wait_until("broker 2 elected", LEADER_WAIT, || async {
+        let (h, set) = replica_info(&c).await;
+        (h.master_broker_id == Some(2)).then_some((h, set))
+    })
+    .await;
+    assert_eq!(h.master_epoch, Some(2));
+    assert_eq!(set.sync_state_set, BTreeSet::from([2]));
+    // The deposed master's epoch is fenced.
+    assert_eq!(to_leader(&c, alter(&[1, 2], 3, 1, 1)).await.code, rc::CONTROLLER_INVALID_MASTER);
+
+    // The killed controller returns and catches up; then all three are kill -9'd and
+    // restarted: nothing is lost.
+    c.start_one(leader);
+    let caught_up = poll_until(LEADER_WAIT, || async {
+        let r = c.invoke(leader, RemotingCommand::request(req::CONTROLLER_GET_METADATA_INFO)).await;
+        r.is_some_and(|r| r.code == rc::SUCCESS)
+    })
+    .await;
+    assert!(caught_up.is_some(), "restarted controller answers");
+    for i in 0..3 {
+        c.kill(i);
+    }
+    for i in 0..3 {
+        c.start_one(i);
+    }
+    c.wait_leader(LEADER_WAIT).await;
+    let (h, set) = replica_info(&c).await;
+    assert_eq!(
+        (h.master_broker_id, h.master_epoch, h.master_address),
+        (Some(2), Some(2), Some(addr(2)))
+    );
+    assert_eq!(set.sync_state_set, BTreeSet::from([2]));
+    let r = to_leader(&c, || {
+        RemotingCommand::request(req::CONTROLLER_GET_SYNC_STATE_DATA)
+            .with_body(format!("[\"{GROUP}\"]"))
+    })
+    .await;
+    let info: BrokerReplicasInfo = serde_json::from_slice(&r.body).unwrap();
+    let g = &info.replicas_info_table[GROUP];
+    assert_eq!(g.epoch_history.len(), 2);
+    assert_eq!(g.in_sync_replicas.len() + g.not_in_sync_replicas.len(), 3);
+    hb.abort();
+}
