@@ -6,10 +6,12 @@
 // Both arms of `Reply` are a RemotingCommand of the same size: boxing the error would buy nothing.
 #![allow(clippy::result_large_err)]
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mq_common::protocol::body::{
+    BrokerReplicasInfo, EpochEntryBody, ReplicaIdentity, ReplicasInfo, SyncStateSetBody,
+};
 use mq_common::protocol::codes::{request as req, response as rc};
 use mq_common::protocol::header::{
     AlterSyncStateSetRequestHeader, AlterSyncStateSetResponseHeader, ApplyBrokerIdRequestHeader,
@@ -19,64 +21,10 @@ use mq_common::protocol::header::{
 };
 use mq_common::protocol::RemotingCommand;
 use mq_common::remoting::{header, Channel, Reply, RequestHandler};
-use serde::{Deserialize, Serialize};
 
 use crate::liveness::BrokerLive;
 use crate::node::Shared;
 use crate::replicas::{Command, Group, Outcome};
-
-/// Java's `SyncStateSet` body.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SyncStateSetBody {
-    /// In-sync replica ids.
-    pub sync_state_set: BTreeSet<u64>,
-    /// The set's epoch.
-    pub sync_state_set_epoch: i32,
-}
-
-/// One replica in [`ReplicasInfo`] (Java's `BrokerReplicasInfo.ReplicaIdentity`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReplicaIdentity {
-    /// Group.
-    pub broker_name: String,
-    /// Id.
-    pub broker_id: u64,
-    /// Address.
-    pub broker_address: String,
-    /// Heart-beating to the answering controller.
-    pub alive: bool,
-}
-
-/// One group in the CONTROLLER_GET_SYNC_STATE_DATA answer (Java's `BrokerReplicasInfo.ReplicasInfo`,
-/// plus rmq's `epochHistory`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReplicasInfo {
-    /// Master id (absent: none).
-    pub master_broker_id: Option<u64>,
-    /// Master address.
-    pub master_address: Option<String>,
-    /// Master epoch.
-    pub master_epoch: i32,
-    /// Set epoch.
-    pub sync_state_set_epoch: i32,
-    /// Replicas in the set.
-    pub in_sync_replicas: Vec<ReplicaIdentity>,
-    /// Replicas outside it.
-    pub not_in_sync_replicas: Vec<ReplicaIdentity>,
-    /// Every election, oldest first.
-    pub epoch_history: Vec<crate::replicas::EpochEntry>,
-}
-
-/// CONTROLLER_GET_SYNC_STATE_DATA body (Java's `BrokerReplicasInfo`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BrokerReplicasInfo {
-    /// By broker name.
-    pub replicas_info_table: std::collections::BTreeMap<String, ReplicasInfo>,
-}
 
 /// The controller's [`RequestHandler`].
 pub struct ControllerProcessor {
@@ -417,7 +365,11 @@ impl ControllerProcessor {
                     sync_state_set_epoch: g.sync_state_set_epoch,
                     in_sync_replicas: in_sync,
                     not_in_sync_replicas: not_in_sync,
-                    epoch_history: g.history.clone(),
+                    epoch_history: g
+                        .history
+                        .iter()
+                        .map(|e| EpochEntryBody { epoch: e.epoch, master_broker_id: e.master })
+                        .collect(),
                 },
             );
         }

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mq_common::protocol::body::{BrokerReplicasInfo, SyncStateSetBody};
 use mq_common::protocol::codes::{request as req, response as rc};
 use mq_common::protocol::header::{
     AlterSyncStateSetRequestHeader, ApplyBrokerIdRequestHeader, BrokerHeartbeatToControllerHeader,
@@ -13,7 +14,6 @@ use mq_common::protocol::header::{
     RegisterBrokerToControllerRequestHeader,
 };
 use mq_common::protocol::RemotingCommand;
-use mq_controller::processor::{BrokerReplicasInfo, SyncStateSetBody};
 use mq_test_support::controllers::Controllers;
 use mq_test_support::ensure_bins;
 use mq_test_support::wait::{poll_until, wait_until};
@@ -79,7 +79,7 @@ fn heartbeats(c: &Controllers, alive: Arc<Mutex<BTreeSet<u64>>>) -> tokio::task:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_controllers_survive_leader_kill_and_restart() {
-    ensure_bins(&["mqcontroller"], &["mq-controller"]);
+    ensure_bins(&["mqcontroller", "mqadmin"], &["mq-controller", "mq-client"]);
     let tmp = tempfile::tempdir().unwrap();
     let mut c = Controllers::start(tmp.path(), 3, &[]);
     let leader = c.wait_leader(LEADER_WAIT).await;
@@ -228,5 +228,37 @@ async fn three_controllers_survive_leader_kill_and_restart() {
     let g = &info.replicas_info_table[GROUP];
     assert_eq!(g.epoch_history.len(), 2);
     assert_eq!(g.in_sync_replicas.len() + g.not_in_sync_replicas.len(), 3);
+
+    // mqadmin: metadata names the leader; electMaster refuses a replica outside the set,
+    // then moves mastership to it once the master has added it.
+    let meta = mqadmin(&["getControllerMetaData", "-a", &c.controller_addr(), "--json"]).unwrap();
+    let leader = c.leader_now().await.unwrap();
+    assert_eq!(meta["controllerLeaderAddress"], c.addrs[leader].as_str(), "{meta}");
+    let elect3 = ["electMaster", "-a", &c.controller_addr(), "--bn", GROUP, "-b", "3", "--json"];
+    let err = mqadmin(&elect3).unwrap_err();
+    assert!(err.contains(&rc::CONTROLLER_ELECT_MASTER_FAILED.to_string()), "{err}");
+    assert_eq!(to_leader(&c, alter(&[2, 3], 3, 2, 2)).await.code, rc::SUCCESS);
+    let out = mqadmin(&elect3).unwrap();
+    assert_eq!((out["masterBrokerId"].as_i64(), out["masterEpoch"].as_i64()), (Some(3), Some(3)));
+    let sss = mqadmin(&["getSyncStateSet", "-a", &c.addrs[0], "-b", GROUP, "--json"]).unwrap();
+    let g = &sss["replicasInfoTable"][GROUP];
+    assert_eq!(
+        (g["masterBrokerId"].as_i64(), g["masterEpoch"].as_i64()),
+        (Some(3), Some(3)),
+        "{sss}"
+    );
     hb.abort();
+}
+
+/// Run `mqadmin args`: its JSON output, or its stderr when it fails.
+fn mqadmin(args: &[&str]) -> Result<serde_json::Value, String> {
+    let out = std::process::Command::new(mq_test_support::target_dir().join("mqadmin"))
+        .args(args)
+        .output()
+        .expect("run mqadmin");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
