@@ -34,10 +34,11 @@ pub struct Applied {
 /// The applied state, readable by request handlers without going through Raft.
 pub type SharedState = Arc<RwLock<Applied>>;
 
+/// `snapshot.json`: readable JSON (the state inline, not as bytes).
 #[derive(Serialize, Deserialize)]
 struct StoredSnapshot {
     meta: SnapshotMeta<u64, openraft::BasicNode>,
-    data: Vec<u8>,
+    state: Applied,
 }
 
 /// The state machine store.
@@ -55,7 +56,7 @@ impl StateMachine {
         let mut applied = Applied::default();
         if let Some(b) = read_opt(&dir.join(SNAPSHOT))? {
             let s: StoredSnapshot = serde_json::from_slice(&b).map_err(std::io::Error::other)?;
-            applied = serde_json::from_slice(&s.data).map_err(std::io::Error::other)?;
+            applied = s.state;
         }
         Ok(StateMachine {
             dir: dir.to_path_buf(),
@@ -91,7 +92,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             last_membership: applied.membership.clone(),
             snapshot_id,
         };
-        let stored = StoredSnapshot { meta: meta.clone(), data: data.clone() };
+        let stored = StoredSnapshot { meta: meta.clone(), state: applied };
         write_atomic(&self.dir.join(SNAPSHOT), &serde_json::to_vec(&stored).map_err(storage_err)?)
             .map_err(storage_err)?;
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
@@ -149,17 +150,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> Result<(), StorageError> {
         let data = snapshot.into_inner();
         let applied: Applied = serde_json::from_slice(&data).map_err(storage_err)?;
-        let stored = StoredSnapshot { meta: meta.clone(), data };
+        let stored = StoredSnapshot { meta: meta.clone(), state: applied };
         write_atomic(&self.dir.join(SNAPSHOT), &serde_json::to_vec(&stored).map_err(storage_err)?)
             .map_err(storage_err)?;
-        *self.state.write() = applied;
+        *self.state.write() = stored.state;
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        Ok(self
-            .read_snapshot_file()
-            .map_err(storage_err)?
-            .map(|s| Snapshot { meta: s.meta, snapshot: Box::new(Cursor::new(s.data)) }))
+        let Some(s) = self.read_snapshot_file().map_err(storage_err)? else { return Ok(None) };
+        let data = serde_json::to_vec(&s.state).map_err(storage_err)?;
+        Ok(Some(Snapshot { meta: s.meta, snapshot: Box::new(Cursor::new(data)) }))
     }
 }
