@@ -16,6 +16,22 @@ pub struct HalfSent {
     pub held: usize,
     /// From opening the first connection until the last one ended (or the probe gave up).
     pub slowest: Duration,
+    /// How long opening all `n` connections took. On a loaded machine this can exceed the
+    /// server's header timeout, and then the first batch is closed and frees its slots
+    /// before the last connections arrive, so more than `cap` are served.
+    pub opening: Duration,
+}
+
+impl HalfSent {
+    /// Whether a server with connection cap `cap` and header timeout `header_timeout` behaved:
+    /// nothing held, every connection refused or closed, and no more served than the cap
+    /// allows for the time the probe spent opening them (one full cap per timeout elapsed,
+    /// plus the first).
+    pub fn within_cap(&self, cap: usize, header_timeout: Duration) -> bool {
+        let rounds =
+            1 + (self.opening.as_secs_f64() / header_timeout.as_secs_f64()).floor() as usize;
+        self.held == 0 && self.closed <= cap * rounds
+    }
 }
 
 /// Open `n` connections to `addr`, send each an HTTP request line and one header but never
@@ -29,6 +45,7 @@ pub async fn half_sent_requests(addr: &str, n: usize, give_up: Duration) -> Half
         s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").await.expect("write");
         conns.push(s);
     }
+    let opening = t0.elapsed();
     let ends = futures::future::join_all(conns.into_iter().map(|mut s| async move {
         let mut out = Vec::new();
         let done = tokio::time::timeout(give_up, s.read_to_end(&mut out)).await.is_ok();
@@ -41,5 +58,6 @@ pub async fn half_sent_requests(addr: &str, n: usize, give_up: Duration) -> Half
         closed: ends.iter().filter(|(d, r, _)| *d && !*r).count(),
         held: ends.iter().filter(|(d, _, _)| !*d).count(),
         slowest: ends.iter().map(|(_, _, t)| *t).max().unwrap_or_default(),
+        opening,
     }
 }
