@@ -11,6 +11,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use mq_common::fnv::FnvBuild;
 use mq_common::message::property::{get_properties, DELAY, KEYS, TAGS, UNIQ_KEY, WAIT};
 use mq_common::message::sysflag::{self, TRANSACTION_ROLLBACK_TYPE};
 use mq_common::message::{tags_code, RecordView};
@@ -114,26 +115,6 @@ pub struct Arrival {
     pub tags_code: i64,
 }
 
-/// FNV-1a: the consume-queue table is looked up on every put with short topic keys; SipHash's
-/// DoS resistance buys nothing here (topics are validated by the broker) and costs ~5% of a put.
-#[derive(Default, Clone, Copy)]
-struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        for &b in bytes {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
 type CqTable = HashMap<String, HashMap<i32, Arc<ConsumeQueue>, FnvBuild>, FnvBuild>;
 
 /// The consume queues and index files, and the writing of both.
