@@ -16,9 +16,10 @@ pub struct HalfSent {
     pub held: usize,
     /// From opening the first connection until the last one ended (or the probe gave up).
     pub slowest: Duration,
-    /// How long opening all `n` connections took. On a loaded machine this can exceed the
-    /// server's header timeout, and then the first batch is closed and frees its slots
-    /// before the last connections arrive, so more than `cap` are served.
+    /// How long the server took to see all `n` connections: until the probe had opened the
+    /// last one or received the last refusal, whichever came later. On a loaded machine this
+    /// can exceed the server's header timeout, and then the first batch is closed and frees
+    /// its slots before the last connections are accepted, so more than `cap` are served.
     pub opening: Duration,
 }
 
@@ -53,11 +54,12 @@ pub async fn half_sent_requests(addr: &str, n: usize, give_up: Duration) -> Half
         (done, refused, t0.elapsed())
     }))
     .await;
+    let last_refusal = ends.iter().filter(|(d, r, _)| *d && *r).map(|(_, _, t)| *t).max();
     HalfSent {
+        opening: opening.max(last_refusal.unwrap_or_default()),
         refused: ends.iter().filter(|(d, r, _)| *d && *r).count(),
         closed: ends.iter().filter(|(d, r, _)| *d && !*r).count(),
         held: ends.iter().filter(|(d, _, _)| !*d).count(),
         slowest: ends.iter().map(|(_, _, t)| *t).max().unwrap_or_default(),
-        opening,
     }
 }
