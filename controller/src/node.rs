@@ -72,6 +72,12 @@ impl Shared {
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow().current_leader == Some(self.node_id)
     }
+
+    /// How long a request waits for Raft (commit, leadership check): a few election timeouts,
+    /// after which a leader cut off from its majority answers instead of hanging.
+    pub fn raft_deadline(&self) -> Duration {
+        Duration::from_millis(self.config.raft_election_timeout.saturating_mul(4))
+    }
 }
 
 /// A running controller replica.

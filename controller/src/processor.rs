@@ -26,6 +26,15 @@ use crate::liveness::BrokerLive;
 use crate::node::Shared;
 use crate::replicas::{Command, Group, Outcome};
 
+/// The answer when Raft could not confirm leadership or commit in time (a leader cut off from
+/// its majority): the caller never hangs; a write may still apply later, so it retries.
+fn no_quorum(deadline: Duration) -> RemotingCommand {
+    RemotingCommand::error(
+        rc::SYSTEM_BUSY,
+        format!("no controller quorum within {deadline:?}; retry (a write may still apply)"),
+    )
+}
+
 /// The controller's [`RequestHandler`].
 pub struct ControllerProcessor {
     shared: Arc<Shared>,
@@ -117,12 +126,15 @@ impl ControllerProcessor {
     /// Wait until this leader has applied everything committed before the read.
     async fn linearizable(&self) -> Result<(), RemotingCommand> {
         self.require_leader()?;
-        self.shared.raft.ensure_linearizable().await.map(|_| ()).map_err(|e| {
-            RemotingCommand::error(
+        let deadline = self.shared.raft_deadline();
+        match tokio::time::timeout(deadline, self.shared.raft.ensure_linearizable()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(RemotingCommand::error(
                 rc::CONTROLLER_NOT_LEADER,
                 format!("not the controller leader: {e}"),
-            )
-        })
+            )),
+            Err(_) => Err(no_quorum(deadline)),
+        }
     }
 
     fn read_group(&self, name: &str) -> Option<Group> {
@@ -132,12 +144,14 @@ impl ControllerProcessor {
     /// Propose a command and wait for its outcome.
     async fn write(&self, cmd: Command) -> Result<Outcome, RemotingCommand> {
         self.require_leader()?;
-        match self.shared.raft.client_write(cmd).await {
-            Ok(r) => Ok(r.data),
-            Err(e) => Err(RemotingCommand::error(
+        let deadline = self.shared.raft_deadline();
+        match tokio::time::timeout(deadline, self.shared.raft.client_write(cmd)).await {
+            Ok(Ok(r)) => Ok(r.data),
+            Ok(Err(e)) => Err(RemotingCommand::error(
                 rc::CONTROLLER_NOT_LEADER,
                 format!("not committed: {e}"),
             )),
+            Err(_) => Err(no_quorum(deadline)),
         }
     }
 

@@ -82,15 +82,16 @@ async fn scan_once(shared: &Shared) {
             candidates,
             unclean: shared.config.enable_elect_unclean_master,
         };
-        match shared.raft.client_write(cmd).await {
-            Ok(r) => tracing::info!(
+        match tokio::time::timeout(shared.raft_deadline(), shared.raft.client_write(cmd)).await {
+            Err(_) => tracing::warn!(broker = %name, "election not committed in time (no quorum?)"),
+            Ok(Ok(r)) => tracing::info!(
                 broker = %name,
                 code = r.data.code,
                 master = ?r.data.group.as_ref().and_then(|g| g.master),
                 epoch = ?r.data.group.as_ref().map(|g| g.master_epoch),
                 "master lost: election"
             ),
-            Err(e) => tracing::warn!(broker = %name, error = %e, "election not committed"),
+            Ok(Err(e)) => tracing::warn!(broker = %name, error = %e, "election not committed"),
         }
     }
 }

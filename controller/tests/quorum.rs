@@ -325,3 +325,39 @@ async fn lagging_controller_catches_up_by_snapshot() {
     let g = &info.replicas_info_table[GROUP];
     assert_eq!(g.not_in_sync_replicas.len(), 30);
 }
+
+/// A leader left alone (both followers kill -9'd) answers writes and reads with an error
+/// within its Raft deadline instead of hanging the caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lone_leader_answers_instead_of_hanging() {
+    bins();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = Controllers::start(tmp.path(), 3, &[]);
+    let leader = c.wait_leader(LEADER_WAIT).await;
+    for i in (0..3).filter(|i| *i != leader) {
+        c.kill(i);
+    }
+    let write = RemotingCommand::request_with_header(
+        req::CONTROLLER_APPLY_BROKER_ID,
+        &ApplyBrokerIdRequestHeader {
+            cluster_name: "c".into(),
+            broker_name: GROUP.into(),
+            applied_broker_id: 1,
+            register_check_code: format!("{};1", addr(1)),
+        },
+    );
+    // Controllers::invoke waits 5 s; the deadline is 4 x 500 ms.
+    let r = c.invoke(leader, write).await.expect("an answer, not a timeout");
+    assert!(
+        r.code == rc::SYSTEM_BUSY || r.code == rc::CONTROLLER_NOT_LEADER,
+        "{} {:?}",
+        r.code,
+        r.remark
+    );
+    let read = RemotingCommand::request_with_header(
+        req::CONTROLLER_GET_REPLICA_INFO,
+        &GetReplicaInfoRequestHeader { broker_name: GROUP.into() },
+    );
+    let r = c.invoke(leader, read).await.expect("an answer, not a timeout");
+    assert_ne!(r.code, rc::SUCCESS);
+}
