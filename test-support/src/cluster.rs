@@ -193,6 +193,39 @@ impl Cluster {
         self.host(&name).addr()
     }
 
+    /// Add broker group `broker-{g}`: master `{g}-m` (`role`: SYNC_MASTER or ASYNC_MASTER)
+    /// and slave `{g}-s` (id 1), each with `extra` settings; returns their addresses once the
+    /// slave is connected to the master, so that a SYNC_MASTER answers SEND_OK from the first
+    /// send a test counts (docs/replication.md, "Start-up window").
+    pub async fn add_group(&mut self, g: &str, role: &str) -> (String, String) {
+        let bn = format!("broker-{g}");
+        let m = self.add_broker(Node::master(&format!("{g}-m"), &bn, role)).await;
+        let s = self.add_broker(Node::slave(&format!("{g}-s"), &bn, 1)).await;
+        crate::replica::wait_replicating(&m).await;
+        (m, s)
+    }
+
+    /// Create `topic` with `queues` read/write queues on every running master (slaves get it
+    /// by metadata sync: see [`crate::replica::wait_topic_served`]).
+    pub async fn create_topic(&self, topic: &str, queues: i32) {
+        let a = mq_client::Admin::with_timeout(&self.namesrv_list(), Duration::from_secs(5))
+            .await
+            .expect("admin");
+        let tc = mq_common::protocol::body::TopicConfig::new(topic, queues, 6);
+        for h in self.brokers.values().filter(|h| h.node.id == 0 && h.proc.is_some()) {
+            let target = mq_client::admin::BrokerTarget::Addr(h.addr());
+            a.create_topic(&target, &tc).await.expect("create topic");
+        }
+        a.close();
+    }
+
+    /// SIGTERM broker `name`, wait for it to exit, start it again on its store and wait until
+    /// every running name server routes to it (a rolling restart's step).
+    pub async fn restart(&mut self, name: &str) {
+        self.stop(name);
+        self.start_broker(name).await;
+    }
+
     /// A broker host.
     pub fn host(&self, name: &str) -> &BrokerHost {
         self.brokers.get(name).unwrap_or_else(|| panic!("unknown broker {name}"))
