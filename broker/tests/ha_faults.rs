@@ -487,3 +487,77 @@ async fn consumer_fails_over_to_the_slave_and_keeps_its_offsets() {
     let want: std::collections::BTreeSet<String> = (200..440).map(|i| format!("fo{i}")).collect();
     assert_eq!(got.into_iter().collect::<std::collections::BTreeSet<_>>(), want);
 }
+
+/// Name-server partitions (two name servers, links cut through fault proxies): a client cut
+/// off from one name server keeps its routes from the other and keeps sending; a broker cut
+/// off from one is dropped by it (after its `brokerChannelExpiredTime`, 15 s here) while the
+/// other keeps routing it all along, and the cut-off one routes it again after the heal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn name_server_partition_leaves_routes_to_the_other() {
+    let ns_settings =
+        [("scanNotActiveBrokerInterval", "300"), ("brokerChannelExpiredTime", "3000")];
+    let mut settings = FAST.to_vec();
+    settings.push(("registerNameServerPeriod", "500"));
+    let mut c = Cluster::start_with(2, &ns_settings, &settings).await;
+    let (to_ns0_broker, to_ns0_client) = (c.namesrv_proxy(0).await, c.namesrv_proxy(0).await);
+    let ns1 = c.namesrv(1).to_string();
+    c.add_broker(
+        Node::master("a-m", "broker-a", "ASYNC_MASTER")
+            .set("namesrvAddr", &format!("{};{ns1}", to_ns0_broker.addr)),
+    )
+    .await;
+    c.create_topic("NsPart", 4).await;
+    // The client asks name server 0 first (it sticks to the first that answers).
+    let producer = mq_client::Producer::builder()
+        .namesrv_addr(&format!("{};{ns1}", to_ns0_client.addr))
+        .group("NsPartProducer")
+        .route_refresh_interval(Duration::from_millis(300))
+        .rpc_timeout(Duration::from_secs(1))
+        .start()
+        .await
+        .expect("producer");
+    let send_ok = |n: usize| {
+        let p = &producer;
+        async move {
+            let mut ok = 0;
+            let deadline = Instant::now() + T;
+            while ok < n {
+                assert!(Instant::now() < deadline, "only {ok} of {n} sends OK");
+                let r = p.send(mq_client::Message::new("NsPart", "x")).await;
+                if matches!(r, Ok(ref r) if r.status == mq_client::SendStatus::SendOk) {
+                    ok += 1;
+                }
+            }
+        }
+    };
+    send_ok(20).await;
+
+    // The client loses name server 0: routes come from name server 1, sends go on.
+    to_ns0_client.cut(Cut::Both);
+    let refreshed = Instant::now();
+    send_ok(50).await;
+    // The routes it sends with are refreshed meanwhile (from name server 1).
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    send_ok(20).await;
+    eprintln!("sends went on without name server 0 ({:?})", refreshed.elapsed());
+
+    // The broker loses name server 0: it drops the broker, name server 1 keeps it.
+    to_ns0_broker.cut(Cut::Both);
+    // (The broker's registration round waits for the cut name server's timeout, 6 s and one
+    // retry, so the expiry must exceed that for name server 1 to see every round in time.)
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while c.routes(0, "a-m").await {
+        assert!(Instant::now() < deadline, "name server 0 still routes a partitioned broker");
+        assert!(c.routes(1, "a-m").await, "name server 1 dropped a broker it can reach");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(c.routes(1, "a-m").await, "name server 1 dropped a broker it can reach");
+    send_ok(20).await;
+
+    // Healed: the broker registers with name server 0 again.
+    to_ns0_broker.heal();
+    to_ns0_client.heal();
+    wait_until("name server 0 routes the broker again", T, || c.routes(0, "a-m")).await;
+    send_ok(20).await;
+    producer.shutdown().await;
+}
