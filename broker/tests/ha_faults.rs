@@ -362,8 +362,14 @@ async fn rolling_restart_of_two_groups_under_load_loses_nothing() {
     for name in ["a-s", "b-s", "a-m", "b-m"] {
         let t0 = Instant::now();
         c.restart(name).await;
+        let routed = Instant::now();
         let master = c.host(&format!("{}-m", &name[..1])).addr();
+        // The start-up window: SLAVE_NOT_AVAILABLE until the slave (re)connects.
         wait_replicating(&master).await;
+        eprintln!(
+            "{name}: the group replicates {:?} after the restarted broker is routed",
+            routed.elapsed()
+        );
         let at = acked_len();
         wait_until(&format!("sends acknowledged after restarting {name}"), T, || async {
             acked_len() >= at + 50
