@@ -1,4 +1,4 @@
-//! `mqbroker -c conf/broker.conf [-n addr] [-p] [-m]`.
+//! `mqbroker -c conf/broker.conf [-n addr] [-p] [-m] [--truncate-to OFFSET]`.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -32,6 +32,10 @@ struct Args {
     /// Extra `key=value` settings applied last.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// SLAVE only: before starting, cut the store back to the last record boundary at or below
+    /// OFFSET (a diverged slave: its status `haDivergedAt`; docs/replication.md).
+    #[arg(long = "truncate-to", value_name = "OFFSET")]
+    truncate_to: Option<i64>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -58,6 +62,12 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if let Some(offset) = args.truncate_to {
+        let t = rt
+            .block_on(async { mq_broker::ha::truncate::truncate_slave_store(&cfg, offset) })
+            .map_err(|e| anyhow::anyhow!(e))?;
+        println!("commit log truncated from {} to {}", t.from, t.to);
+    }
     rt.block_on(async move {
         use tokio::signal::unix::{signal, SignalKind};
         // Install the handlers before the listeners open: a SIGTERM that arrives while the

@@ -181,3 +181,121 @@ async fn slave_of_a_replaced_master_is_refused_never_diverges() {
     slave.shutdown().await;
     master2.shutdown().await;
 }
+
+/// A slave ahead of a replaced master (the master came back from an older copy of its store
+/// and wrote on): the slave is refused and its status names the first differing byte
+/// (`haDivergedAt`); the operator's cut (`mqbroker --truncate-to`, here its library call)
+/// takes it back to the last common record boundary, after which it follows the master byte
+/// for byte and SYNC_MASTER sends are SEND_OK again. A master's store is never cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diverged_slave_truncated_by_the_operator_follows_again() {
+    use mq_broker::ha::truncate::truncate_slave_store;
+    let (md, sd, backup) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let connected = |m: &TestBroker| {
+        let m = m.ctl.broker().clone();
+        wait_until("slave connected", T, move || {
+            let m = m.clone();
+            async move { m.ha.connection_count() == 1 }
+        })
+    };
+    let master = start(ha_config(md.path(), "SYNC_MASTER", "0")).await;
+    master.create_topic("Rep", 4).await;
+    let slave = start(slave_config(sd.path(), &master)).await;
+    connected(&master).await;
+    for i in 0..100 {
+        assert_eq!(send(&master, i).await.code, response::SUCCESS);
+    }
+    let x1 = master.ctl.broker().store.get_max_phy_offset();
+    slave.shutdown().await;
+    master.shutdown().await;
+    // The backup the master will later be restored from.
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", md.path().display()))
+        .arg(backup.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let master = start(ha_config(md.path(), "SYNC_MASTER", "0")).await;
+    let slave = start(slave_config(sd.path(), &master)).await;
+    connected(&master).await;
+    for i in 100..200 {
+        assert_eq!(send(&master, i).await.code, response::SUCCESS);
+    }
+    let x2 = slave.ctl.broker().store.get_max_phy_offset();
+    assert!(x2 > x1);
+    slave.shutdown().await;
+    master.shutdown().await;
+
+    // The master comes back from the backup and writes other messages after x1.
+    let master = start(ha_config(backup.path(), "SYNC_MASTER", "0")).await;
+    for i in 0..30 {
+        assert_eq!(send(&master, 5000 + i).await.code, response::SLAVE_NOT_AVAILABLE);
+    }
+    let scfg = slave_config(sd.path(), &master);
+    let slave = start(scfg.clone()).await;
+    let s = slave.ctl.broker().clone();
+    wait_until("slave reports the divergence (ahead of the master)", T, || {
+        let s = s.clone();
+        async move { s.ha.diverged() }
+    })
+    .await;
+    let at = s.ha.diverged_at();
+    assert!((x1..x2).contains(&at), "diverged at {at}, common prefix {x1}, slave end {x2}");
+    let status = s.ha.status();
+    assert!(status.iter().any(|(k, v)| *k == "haDivergedAt" && *v == at.to_string()));
+    slave.shutdown().await;
+    drop(s);
+
+    let e = truncate_slave_store(&ha_config(backup.path(), "SYNC_MASTER", "0"), 0).unwrap_err();
+    assert!(e.contains("refusing to truncate"), "{e}");
+    // The operator's procedure: cut at haDivergedAt, restart; again while still refused (each
+    // round sees only the master's end or the slave's last 4 KiB, so a long divergent tail
+    // takes a few rounds). Never below the common prefix, never past a differing byte.
+    let mut at = at;
+    let mut rounds = 0;
+    let slave = loop {
+        rounds += 1;
+        assert!(rounds <= 20, "still diverged after {rounds} cuts");
+        let t = truncate_slave_store(&scfg, at).unwrap();
+        assert!(t.to >= x1 && t.to <= at, "cut to {} (common prefix {x1}, asked {at})", t.to);
+        let slave = start(slave_config(sd.path(), &master)).await;
+        let (m, s) = (master.ctl.broker().clone(), slave.ctl.broker().clone());
+        let diverged = wait_until("the slave follows or is refused again", T, || {
+            let (m, s) = (m.clone(), s.clone());
+            async move {
+                if s.ha.diverged() {
+                    Some(true)
+                } else {
+                    (m.ha.connection_count() == 1 && m.ha.transfer.acked() > 0).then_some(false)
+                }
+            }
+        })
+        .await;
+        if !diverged {
+            break slave;
+        }
+        at = s.ha.diverged_at();
+        slave.shutdown().await;
+    };
+    eprintln!("the diverged slave follows again after {rounds} cut(s)");
+    let (m, s) = (master.ctl.broker().clone(), slave.ctl.broker().clone());
+    connected(&master).await;
+    for i in 0..20 {
+        assert_eq!(send(&master, 6000 + i).await.code, response::SUCCESS, "send {i}");
+    }
+    wait_until("slave caught up", T, || {
+        let (m, s) = (m.clone(), s.clone());
+        async move { s.store.get_max_phy_offset() == m.store.get_max_phy_offset() }
+    })
+    .await;
+    assert!(!s.ha.diverged());
+    let end = m.store.get_max_phy_offset() as usize;
+    let (mf, sf) = (commit_log(backup.path()), commit_log(sd.path()));
+    let (mb, sb): (Vec<u8>, Vec<u8>) =
+        (mf.into_iter().flat_map(|f| f.1).collect(), sf.into_iter().flat_map(|f| f.1).collect());
+    assert_eq!(mb[..end].iter().zip(&sb[..end]).position(|(a, b)| a != b), None);
+    slave.shutdown().await;
+    master.shutdown().await;
+}

@@ -106,6 +106,18 @@ impl ClientInstance {
         self.routes.master_addr(broker_name)
     }
 
+    /// Java's `findBrokerAddressInAdmin`: the master of a broker name, else any of its
+    /// replicas (refreshing routes once if none is known). Consumer offsets are committed to
+    /// and read from this address, so a consumer keeps its progress on the slave while the
+    /// master is down (docs/ha-protocol.md §9).
+    pub async fn admin_addr(&self, broker_name: &str, topic: &str) -> Option<String> {
+        if let Some(a) = self.routes.any_addr(broker_name) {
+            return Some(a);
+        }
+        let _ = self.refresh_route(topic).await;
+        self.routes.any_addr(broker_name)
+    }
+
     /// Refresh every watched topic's route once.
     pub async fn refresh_all_routes(&self) {
         let topics: Vec<String> = self.topics.lock().iter().cloned().collect();

@@ -102,6 +102,8 @@ pub struct Cluster {
     pub cluster: String,
     /// Settings of every broker.
     pub settings: Vec<(String, String)>,
+    /// Settings of every name server.
+    namesrv_settings: Vec<(String, String)>,
     // Brokers are killed before the name servers (fields drop in order).
     brokers: BTreeMap<String, BrokerHost>,
     namesrvs: Vec<(String, Option<Proc>)>,
@@ -114,8 +116,22 @@ impl Cluster {
     /// Start `namesrvs` name servers (each on its own address); `settings` go to every broker
     /// (after fast-test defaults: 2 s registration, 1 s delay levels, fast offset flush).
     pub async fn start(namesrvs: usize, settings: &[(&str, &str)]) -> Cluster {
+        Self::start_with(namesrvs, &[], settings).await
+    }
+
+    /// [`Cluster::start`] with `namesrv_settings` for every name server (e.g. a short
+    /// `brokerChannelExpiredTime`, so that a partitioned name server drops a broker in seconds).
+    pub async fn start_with(
+        namesrvs: usize,
+        namesrv_settings: &[(&str, &str)],
+        settings: &[(&str, &str)],
+    ) -> Cluster {
         ensure_bins(&SERVER_BINS, &SERVER_PACKAGES);
         let mut c = Cluster {
+            namesrv_settings: namesrv_settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             dir: tempfile::tempdir().expect("tempdir"),
             cluster: "HaCluster".into(),
             settings: [
@@ -159,12 +175,15 @@ impl Cluster {
     /// (Re)start name server `i` on its address.
     pub async fn start_namesrv(&mut self, i: usize) {
         let addr = self.namesrvs[i].0.clone();
-        let args = vec![
+        let mut args = vec![
             "--listen".to_string(),
             addr.clone(),
             "--set".into(),
             format!("kvConfigPath={}", self.dir.path().join(format!("kv{i}.json")).display()),
         ];
+        for (k, v) in &self.namesrv_settings {
+            args.extend(["--set".to_string(), format!("{k}={v}")]);
+        }
         let p = Proc::spawn(self.dir.path(), &format!("namesrv{i}"), "mqnamesrv", &args, &[]);
         self.namesrvs[i].1 = Some(p);
         wait_until(&format!("namesrv {addr}"), READY, || {
@@ -172,6 +191,20 @@ impl Cluster {
             async move { reachable(&a) }
         })
         .await;
+    }
+
+    /// A [`FaultProxy`](crate::fault_proxy::FaultProxy) in front of name server `i`, on an
+    /// address of its own: give its address instead of the name server's to the broker
+    /// (`Node::set("namesrvAddr", ..)`) or client whose link to that name server a test cuts.
+    pub async fn namesrv_proxy(&mut self, i: usize) -> crate::fault_proxy::FaultProxy {
+        let ip = self.host_ip();
+        crate::fault_proxy::FaultProxy::start(&ip, &self.namesrvs[i].0.clone()).await
+    }
+
+    /// Whether name server `i` routes broker `name` now (its address under its id).
+    pub async fn routes(&self, i: usize, name: &str) -> bool {
+        let h = self.host(name);
+        routed(self.namesrv(i), &h.node.broker_name, h.node.id, &h.addr()).await
     }
 
     /// kill -9 name server `i`.
@@ -191,6 +224,39 @@ impl Cluster {
         self.brokers.insert(name.clone(), BrokerHost { node, ip, port, ha_port, proc: None });
         self.start_broker(&name).await;
         self.host(&name).addr()
+    }
+
+    /// Add broker group `broker-{g}`: master `{g}-m` (`role`: SYNC_MASTER or ASYNC_MASTER)
+    /// and slave `{g}-s` (id 1), each with `extra` settings; returns their addresses once the
+    /// slave is connected to the master, so that a SYNC_MASTER answers SEND_OK from the first
+    /// send a test counts (docs/replication.md, "Start-up window").
+    pub async fn add_group(&mut self, g: &str, role: &str) -> (String, String) {
+        let bn = format!("broker-{g}");
+        let m = self.add_broker(Node::master(&format!("{g}-m"), &bn, role)).await;
+        let s = self.add_broker(Node::slave(&format!("{g}-s"), &bn, 1)).await;
+        crate::replica::wait_replicating(&m).await;
+        (m, s)
+    }
+
+    /// Create `topic` with `queues` read/write queues on every running master (slaves get it
+    /// by metadata sync: see [`crate::replica::wait_topic_served`]).
+    pub async fn create_topic(&self, topic: &str, queues: i32) {
+        let a = mq_client::Admin::with_timeout(&self.namesrv_list(), Duration::from_secs(5))
+            .await
+            .expect("admin");
+        let tc = mq_common::protocol::body::TopicConfig::new(topic, queues, 6);
+        for h in self.brokers.values().filter(|h| h.node.id == 0 && h.proc.is_some()) {
+            let target = mq_client::admin::BrokerTarget::Addr(h.addr());
+            a.create_topic(&target, &tc).await.expect("create topic");
+        }
+        a.close();
+    }
+
+    /// SIGTERM broker `name`, wait for it to exit, start it again on its store and wait until
+    /// every running name server routes to it (a rolling restart's step).
+    pub async fn restart(&mut self, name: &str) {
+        self.stop(name);
+        self.start_broker(name).await;
     }
 
     /// A broker host.
@@ -256,6 +322,8 @@ impl Cluster {
     fn write_conf(&self, name: &str) -> String {
         let h = self.host(name);
         let p = self.dir.path().join(format!("{name}.conf"));
+        // A node's own `namesrvAddr` (e.g. through a fault proxy) replaces the cluster's.
+        let own_ns = h.node.settings.iter().rev().find(|(k, _)| k == "namesrvAddr");
         let mut text = format!(
             "brokerClusterName={}\nbrokerName={}\nbrokerId={}\nbrokerRole={}\nnamesrvAddr={}\n\
              brokerIP1={ip}\nbrokerIP2={ip}\nlistenPort={}\nhaListenPort={}\nstorePathRootDir={}\n",
@@ -263,13 +331,15 @@ impl Cluster {
             h.node.broker_name,
             h.node.id,
             h.node.role,
-            self.namesrv_list(),
+            own_ns.map(|(_, v)| v.clone()).unwrap_or_else(|| self.namesrv_list()),
             h.port,
             h.ha_port,
             self.dir.path().join(format!("store-{name}")).display(),
             ip = h.ip,
         );
-        for (k, v) in self.settings.iter().chain(&h.node.settings) {
+        for (k, v) in
+            self.settings.iter().chain(&h.node.settings).filter(|(k, _)| k != "namesrvAddr")
+        {
             text.push_str(&format!("{k}={v}\n"));
         }
         std::fs::write(&p, text).expect("write broker config");

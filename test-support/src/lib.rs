@@ -24,7 +24,7 @@
 //! Pieces: [`bins`] (locating and building the binaries), [`ports`] (free ports), [`proc`]
 //! (one child process), [`wait`] (bounded polling), [`stack`] (nameserver + brokers),
 //! [`cluster`] (several name servers and broker groups as separate hosts),
-//! [`fault_proxy`] (cutting and healing links) and [`tls`] (test certificates).
+//! [`replica`] (checks on a group's replicas), [`fault_proxy`] (cutting and healing links) and [`tls`] (test certificates).
 
 pub mod bins;
 pub mod cluster;
@@ -33,6 +33,7 @@ pub mod fault_proxy;
 pub mod hostile;
 pub mod ports;
 pub mod proc;
+pub mod replica;
 pub mod stack;
 pub mod tls;
 pub mod wait;

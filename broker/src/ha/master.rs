@@ -72,12 +72,15 @@ async fn read_reports(
         buf.copy_within(used..len, 0);
         len -= used;
         let max = ha.store.get_max_phy_offset();
-        if offset > max || offset < 0 {
+        let first = link.request.load(Ordering::Acquire) < 0;
+        if offset < 0 || (offset > max && !first) {
             // A slave must never acknowledge bytes this master does not hold
-            // (apache/rocketmq#3015); one ahead of us diverged and is refused.
+            // (apache/rocketmq#3015); one ahead of us diverged and is refused. A first report
+            // beyond our end is only a request: the transfer half answers it with a heartbeat
+            // at our end, which tells an rmq slave it is ahead (`slave.rs`).
             return Err(format!("slave reported {offset}, beyond this master's max {max}"));
         }
-        if link.request.load(Ordering::Acquire) < 0 {
+        if first {
             // The first report says where to start. Java also counts it as an
             // acknowledgement; we do not: it is not yet known that the slave's bytes are
             // this master's (a slave verifies its tail first, see `slave.rs`), so a SYNC_MASTER
@@ -137,13 +140,20 @@ async fn transfer(ha: &HaService, mut wr: OwnedWriteHalf, link: &SlaveLink) -> R
                 }
             }
         }
-        if missing && !missing_logged {
+        let first_missing = missing && !missing_logged;
+        if first_missing {
             // Java's behaviour (apache/rocketmq#3388): heartbeats only; wipe the slave.
             tracing::error!(slave = %link.peer, offset = next, "the slave asks for an offset this master does not hold; sending heartbeats only");
             missing_logged = true;
         }
-        if out.is_empty() && last_write.elapsed() >= heartbeat {
-            out.extend_from_slice(&FrameHeader { offset: next, size: 0 }.encode());
+        if out.is_empty() && (first_missing || last_write.elapsed() >= heartbeat) {
+            // A slave ahead of this log (it followed a master that held more) gets heartbeats
+            // at this log's end rather than at its request (Java's choice): a Java slave
+            // reconnects on either, an rmq slave learns where this log ends and reports the
+            // divergence (`haDivergedAt`) for the operator's `--truncate-to`.
+            let end = ha.store.get_max_phy_offset();
+            let offset = if missing && next > end { end } else { next };
+            out.extend_from_slice(&FrameHeader { offset, size: 0 }.encode());
         }
         if !out.is_empty() {
             wr.write_all(&out).await.map_err(|e| e.to_string())?;

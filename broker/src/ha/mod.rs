@@ -8,7 +8,8 @@
 //! * [`slave`]: the HA client of a SLAVE (reports its max offset, appends frames through the
 //!   store's replication surface, reconnects and resumes);
 //! * [`group_transfer`]: SYNC_MASTER waits, batched in one list;
-//! * [`config`]: the `ha*` keys.
+//! * [`config`]: the `ha*` keys;
+//! * [`truncate`]: the operator's cut of a diverged slave (`mqbroker --truncate-to`).
 //!
 //! Controller mode (issue 19) builds on this: its handshake (epoch, broker id) goes in front
 //! of the same frame stream, and the in-sync set replaces "any one slave" in
@@ -21,6 +22,7 @@ pub mod master;
 pub mod master_guard;
 pub mod metadata_sync;
 pub mod slave;
+pub mod truncate;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -93,6 +95,8 @@ pub struct HaService {
     master_seen: AtomicI64,
     /// Slave side: the master's bytes differ from this log (replication refused).
     diverged: AtomicBool,
+    /// Slave side: the first offset where they were seen to differ (-1: none).
+    diverged_at: AtomicI64,
     shutdown: CancellationToken,
 }
 
@@ -117,6 +121,7 @@ impl HaService {
             client_connected: AtomicBool::new(false),
             master_seen: AtomicI64::new(-1),
             diverged: AtomicBool::new(false),
+            diverged_at: AtomicI64::new(-1),
             shutdown,
         }
     }
@@ -237,6 +242,16 @@ impl HaService {
         self.diverged.load(Ordering::Acquire)
     }
 
+    /// Slave side: the first offset at which the refused master's bytes differed from this
+    /// log (-1 when not diverged): where `mqbroker --truncate-to` cuts an operator's slave to.
+    pub fn diverged_at(&self) -> i64 {
+        if self.diverged() {
+            self.diverged_at.load(Ordering::Acquire)
+        } else {
+            -1
+        }
+    }
+
     /// Replication figures for GET_BROKER_RUNTIME_INFO and metrics (`brokerStatus`).
     pub fn status(&self) -> Vec<(&'static str, String)> {
         let max = self.store.get_max_phy_offset();
@@ -249,6 +264,7 @@ impl HaService {
             v.push(("haMasterOffsetSeen", seen.to_string()));
             v.push(("haSlaveBehindBytes", (seen - max).max(0).to_string()));
             v.push(("haDiverged", self.diverged().to_string()));
+            v.push(("haDivergedAt", self.diverged_at().to_string()));
         } else {
             let slaves = self.slaves();
             let list: Vec<String> = slaves

@@ -127,15 +127,29 @@ async fn session(ha: &HaService, addr: &str) -> Result<(), String> {
             let mut body = &buf[pos + FRAME_HEADER..pos + FRAME_HEADER + size];
             let local = ha.store.get_max_phy_offset();
             let mut at = h.offset;
+            if size == 0 && at < verify_from && verify_from > 0 {
+                // An rmq master heartbeats at its own end when it does not hold what we asked
+                // for: this slave is ahead of it (the master lost or replaced its tail).
+                ha.diverged_at.store(at, Ordering::Release);
+                ha.diverged.store(true, Ordering::Release);
+                return Err(format!(
+                    "refusing this master: its log ends at {at}, before this slave's {local}; \
+                     stop this slave and start it once with `--truncate-to {at}` (or wipe its \
+                     store)"
+                ));
+            }
             if at < local && at >= verify_from {
                 let n = ((local - at) as usize).min(body.len());
                 let mine = ha.store.read_raw(at, n).unwrap_or_default();
                 if mine.len() != n || mine[..] != body[..n] {
+                    let same = mine.iter().zip(&body[..n]).take_while(|(a, b)| a == b).count();
+                    let first = at + same as i64;
+                    ha.diverged_at.store(first, Ordering::Release);
                     ha.diverged.store(true, Ordering::Release);
                     return Err(format!(
-                        "refusing this master: its bytes at {at} differ from this slave's log \
-                         (the slave holds up to {local}); the logs diverged, wipe or truncate \
-                         this slave's store"
+                        "refusing this master: its bytes at {first} differ from this slave's \
+                         log (the slave holds up to {local}); the logs diverged: stop this \
+                         slave and start it once with `--truncate-to {first}` (or wipe its store)"
                     ));
                 }
                 body = &body[n..];

@@ -398,6 +398,25 @@ impl MessageStore {
         Ok(())
     }
 
+    /// The largest record boundary (where a record, a file or a file's blank tail starts) at
+    /// or below `offset`, within the log: where a diverged slave may be cut back to
+    /// ([`MessageStore::truncate_to`] refuses anything else).
+    pub fn record_boundary_at_or_below(&self, offset: i64) -> i64 {
+        let log = self.write.log();
+        let offset = offset.clamp(log.min_offset(), log.max_offset());
+        if offset == log.max_offset() {
+            return offset;
+        }
+        let file_start = (offset - offset % log.file_size() as i64).max(log.min_offset());
+        let mut best = file_start;
+        log.scan(file_start, false, |phy, _| {
+            if phy <= offset {
+                best = best.max(phy);
+            }
+        });
+        best
+    }
+
     /// Feed this store by replication only (a SLAVE: every put is refused with
     /// SERVICE_NOT_AVAILABLE), or by puts again (`false`, a promoted slave).
     pub fn set_follower(&self, on: bool) {

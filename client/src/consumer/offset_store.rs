@@ -84,7 +84,7 @@ impl OffsetStore {
         }
         let addr = self
             .instance
-            .master_addr(&mq.broker_name, &mq.topic)
+            .admin_addr(&mq.broker_name, &mq.topic)
             .await
             .ok_or_else(|| ClientError::BrokerNotFound(mq.broker_name.clone()))?;
         let off = self.instance.api.query_consumer_offset(&addr, &self.group, mq).await?;
@@ -130,7 +130,7 @@ impl OffsetStore {
             return;
         }
         let calls = entries.iter().map(|(mq, off)| async move {
-            let Some(addr) = self.instance.master_addr(&mq.broker_name, &mq.topic).await else {
+            let Some(addr) = self.instance.admin_addr(&mq.broker_name, &mq.topic).await else {
                 return;
             };
             if let Err(e) =

@@ -45,12 +45,16 @@ impl PushInner {
                 wanted.extend(all);
                 continue;
             }
-            // Any broker of the topic knows the group's members; try them in turn so one broker
-            // being down does not freeze the assignment.
+            // Any broker of the topic knows the group's members (consumers heartbeat to
+            // slaves too); try them in turn, the master of each group else a slave (Java's
+            // `selectBrokerAddr`), so one broker being down does not freeze the assignment.
             let mut addrs: Vec<String> = route
                 .broker_datas
                 .iter()
-                .filter_map(|b| b.master_addr().map(str::to_string))
+                .filter_map(|b| {
+                    b.master_addr().or(b.broker_addrs.values().next().map(String::as_str))
+                })
+                .map(str::to_string)
                 .collect();
             if !addrs.is_empty() {
                 let start = rand::random::<u32>() as usize % addrs.len();
