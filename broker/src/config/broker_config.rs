@@ -152,6 +152,12 @@ pub struct BrokerConfig {
     /// `defaultInvisibleTimeMills`: invisible time of messages a push consumer receives
     /// (`auto_renew`), ms (60 s as Apache; rmq does not renew it server-side).
     pub default_invisible_time_mills: u64,
+    /// `grpcClientConsumerMaxLongPollingTimeoutMillis` (Apache proxy's name): the longest a
+    /// gRPC ReceiveMessage is held waiting for messages, and the long-polling time push
+    /// consumers are told in their Settings, ms (20 s; at least 5 s, the shortest hold). The
+    /// 5.x push consumers wait for their in-flight receive when they shut down, so this is
+    /// also how long their shutdown can take.
+    pub grpc_client_consumer_max_long_polling_timeout_millis: u64,
     /// `popReviveIntervalMills`: how often expired POP messages are redelivered, ms (200).
     pub pop_revive_interval_mills: u64,
     /// `storeType` (only `file`).
@@ -256,6 +262,7 @@ impl Default for BrokerConfig {
             transaction_check_interval: 60_000,
             grpc_server_port: 8081,
             default_invisible_time_mills: 60_000,
+            grpc_client_consumer_max_long_polling_timeout_millis: 20_000,
             pop_revive_interval_mills: 200,
             store_type: StoreType,
             metrics_exporter_type: mq_common::metrics::ExporterType::Disable,
@@ -317,6 +324,8 @@ mq_common::config_keys!(BrokerConfig {
     transaction_check_interval: "transactionCheckInterval", live;
     grpc_server_port: "grpcServerPort", important;
     default_invisible_time_mills: "defaultInvisibleTimeMills";
+    grpc_client_consumer_max_long_polling_timeout_millis:
+        "grpcClientConsumerMaxLongPollingTimeoutMillis";
     pop_revive_interval_mills: "popReviveIntervalMills";
     store_type: "storeType";
     metrics_exporter_type: "metricsExporterType", important;

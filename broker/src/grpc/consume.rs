@@ -23,9 +23,15 @@ use crate::pop::{revive, HandleError, PopRequest, ReceiptHandle, MAX_BATCH};
 /// Invisible time bounds of a simple consumer's receive (Apache's defaults).
 const MIN_INVISIBLE_MS: i64 = 10_000;
 const MAX_INVISIBLE_MS: i64 = 12 * 3600 * 1000;
-/// Long-polling bounds.
+/// Shortest long-polling hold (Apache's proxy's minimum); the longest is the broker's
+/// `grpcClientConsumerMaxLongPollingTimeoutMillis` ([`max_poll_ms`]).
 const MIN_POLL_MS: i64 = 5_000;
-const MAX_POLL_MS: i64 = 20_000;
+
+/// The longest long-polling hold (`grpcClientConsumerMaxLongPollingTimeoutMillis`, never
+/// below [`MIN_POLL_MS`]).
+pub fn max_poll_ms(b: &crate::broker::Broker) -> i64 {
+    (b.cfg.grpc_client_consumer_max_long_polling_timeout_millis as i64).max(MIN_POLL_MS)
+}
 
 /// Parse a `grpc-timeout` header value (`<digits><unit>`).
 pub fn parse_grpc_timeout(v: &str) -> Option<Duration> {
@@ -132,12 +138,13 @@ impl GrpcService {
                 return finish(&tx, status(code, msg)).await;
             }
         };
+        let max_poll = max_poll_ms(b);
         let poll_ms = req
             .long_polling_timeout
             .as_ref()
             .map(dur_ms)
-            .unwrap_or(MAX_POLL_MS)
-            .clamp(MIN_POLL_MS, MAX_POLL_MS);
+            .unwrap_or(max_poll)
+            .clamp(MIN_POLL_MS, max_poll);
         // Never hold the stream past the caller's deadline: answer a little before it.
         let poll_ms = match deadline {
             Some(d) => poll_ms.min((d.as_millis() as i64 - 1000).max(0)),

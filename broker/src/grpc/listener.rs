@@ -3,7 +3,9 @@
 //! `tlsKeyPath`, reload). The first byte decides (0x16 = TLS handshake, see
 //! `mq_common::remoting::TlsServer`); a TLS connection is terminated (ALPN `h2`, which gRPC
 //! clients require) and tonic serves the plaintext side. The peer address stays with each
-//! connection (`Request::remote_addr`, which the ACL white lists need).
+//! connection (`Request::remote_addr`, which the ACL white lists need). Writes are coalesced
+//! ([`CoalescingIo`]): one syscall per pass of the connection task, not one per streamed
+//! message.
 
 use std::io;
 use std::net::SocketAddr;
@@ -12,7 +14,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use mq_common::remoting::{Accepted, TlsServer};
+use mq_common::remoting::{Accepted, CoalescingIo, TlsServer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 use tokio_stream::wrappers::ReceiverStream;
@@ -23,7 +25,7 @@ use tonic::transport::server::{Connected, TcpConnectInfo};
 /// One accepted gRPC connection: the TCP socket itself, or the plaintext end of a terminated
 /// TLS connection.
 pub(crate) struct GrpcConn {
-    io: Either<TcpStream, UnixStream>,
+    io: CoalescingIo<Either<TcpStream, UnixStream>>,
     info: TcpConnectInfo,
 }
 
@@ -102,7 +104,7 @@ pub(crate) fn incoming(
                     Some(io) => io,
                     None => return,
                 };
-                let _ = tx.send(Ok(GrpcConn { io, info })).await;
+                let _ = tx.send(Ok(GrpcConn { io: CoalescingIo::new(io), info })).await;
             });
         }
     });

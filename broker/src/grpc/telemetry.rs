@@ -23,8 +23,6 @@ use crate::consumer_manager::ClientChannel;
 
 /// Messages a receive returns at most (Apache's default `receive_batch_size`).
 pub const RECEIVE_BATCH_SIZE: i32 = 32;
-/// Long-polling time the consumers are told to use.
-pub const LONG_POLLING_SECS: i64 = 20;
 
 fn dur_ms(ms: i64) -> Duration {
     Duration { seconds: ms / 1000, nanos: ((ms % 1000) * 1_000_000) as i32 }
@@ -97,7 +95,7 @@ impl GrpcService {
                 let max_attempts = gc.as_ref().map(|g| g.retry_max_times + 1).unwrap_or(17);
                 sub.fifo = Some(fifo);
                 sub.receive_batch_size = Some(RECEIVE_BATCH_SIZE);
-                sub.long_polling_timeout = Some(dur_ms(LONG_POLLING_SECS * 1000));
+                sub.long_polling_timeout = Some(dur_ms(super::consume::max_poll_ms(b)));
                 // The group's retry delays (Apache's default customized policy). The Node SDK
                 // (1.0.8) reads only an exponential policy and otherwise allows one attempt
                 // (a failing FIFO message would go straight to the DLQ): it gets Apache's

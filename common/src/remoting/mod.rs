@@ -11,6 +11,7 @@
 
 mod channel;
 pub mod client;
+mod coalesce;
 mod reply;
 pub mod server;
 mod stats;
@@ -18,6 +19,7 @@ pub mod tls;
 
 pub use channel::{Channel, ChannelEvents, ChannelOptions, OutputLimits, RemotingError};
 pub use client::{ClientConfig, RemotingClient, ServerRequestHandler};
+pub use coalesce::CoalescingIo;
 pub use reply::{header, Reply};
 pub use server::{RemotingServer, RequestHandler, ServerConfig};
 pub use stats::{ConnectionStats, ConnectionStatsSnapshot};
