@@ -3,6 +3,8 @@
 //! ([`PlainAcl`], reloaded by [`AclFile`]) and the per-request check ([`AclValidator`]).
 
 mod address;
+#[cfg(test)]
+mod code_table;
 mod file;
 mod grpc;
 mod perm;
