@@ -270,7 +270,7 @@ impl AclValidator {
             return Ok(());
         }
         // 5. Signature.
-        if !signature::verify(account.secret_key.as_bytes(), &req.ext_fields, &req.body) {
+        if !signature::verify_with(&account.signing_key, &req.ext_fields, &req.body) {
             return Err(AclDenied(format!("Check signature failed for accessKey={ak}")));
         }
         if matches!(self.role, Role::Namesrv { .. }) && !admin_code {
