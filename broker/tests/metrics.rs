@@ -12,17 +12,6 @@ use mq_common::protocol::codes::request as rq;
 use mq_common::protocol::header::UpdateConsumerOffsetRequestHeader;
 use mq_common::protocol::RemotingCommand;
 
-async fn scrape(addr: std::net::SocketAddr) -> String {
-    let a = addr.to_string();
-    tokio::task::spawn_blocking(move || {
-        let (status, body) = http_get(&a, "/metrics", Duration::from_secs(10)).expect("scrape");
-        assert_eq!(status, 200, "{body}");
-        body
-    })
-    .await
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_follow_sends_pulls_and_commits() {
     let dir = tempfile::tempdir().unwrap();
@@ -101,6 +90,29 @@ async fn metrics_follow_sends_pulls_and_commits() {
         Some(1.0)
     );
     assert!(!text.contains("55555"));
+
+    // The timer: a message asking for delivery in 2 min is in the set-latency histogram's
+    // 10 min bucket (not the 1 min one) and waits in the wheel.
+    let mut h = send_header("MetricsT", 1, "TagA", "timer");
+    h.properties = Some(mq_common::message::property::encode_properties([
+        ("TAGS", "TagA"),
+        (mq_common::message::property::TIMER_DELAY_SEC, "120"),
+    ]));
+    let r = b.call(send_v2(&h, b"later")).await;
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    let mut text = scrape(maddr).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sample(&text, "rocketmq_timing_messages", &[]) != Some(1.0) {
+        assert!(std::time::Instant::now() < deadline, "the timer never took it: {text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        text = scrape(maddr).await;
+    }
+    assert_eq!(sample(&text, "rocketmq_timer_enqueue_total", &[]), Some(1.0));
+    assert_eq!(sample(&text, "rocketmq_timer_dequeue_total", &[]), Some(0.0));
+    assert_eq!(sample(&text, "rocketmq_timer_enqueue_lag", &[]), Some(0.0));
+    assert!(sample(&text, "rocketmq_timer_dequeue_latency", &[]).is_some());
+    let lat = |le: &str| sample(&text, "rocketmq_delay_message_latency_bucket", &[("le", le)]);
+    assert_eq!((lat("60.0"), lat("600.0")), (Some(0.0), Some(1.0)), "{text}");
 
     // Deleting the topic drops its series.
     let h = mq_common::protocol::header::TopicRequestHeader { topic: "MetricsT".into() };

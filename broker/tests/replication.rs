@@ -45,7 +45,10 @@ fn commit_log(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_master_acks_only_what_a_slave_holds() {
     let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let master = start(ha_config(md.path(), "SYNC_MASTER", "0")).await;
+    let mut mc = ha_config(md.path(), "SYNC_MASTER", "0");
+    mc.apply("metricsExporterType", "PROM").unwrap();
+    mc.apply("metricsPromExporterPort", "0").unwrap();
+    let master = start(mc).await;
     master.create_topic("Rep", 4).await;
 
     // No slave yet: SLAVE_NOT_AVAILABLE at once, and the message is stored anyway.
@@ -91,6 +94,13 @@ async fn sync_master_acks_only_what_a_slave_holds() {
     }
     let status = m.ha.status();
     assert!(status.iter().any(|(k, v)| *k == "haConnectionCount" && v == "1"), "{status:?}");
+    // The same in Prometheus: role, one HA connection, a caught-up replica (the name the
+    // RmqReplicaLag alert uses).
+    let text = scrape(master.ctl.metrics_addr().expect("metrics endpoint")).await;
+    use mq_common::probe::sample;
+    assert_eq!(sample(&text, "rmq_broker_info", &[("role", "SYNC_MASTER")]), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "rmq_ha_connections", &[]), Some(1.0));
+    assert_eq!(sample(&text, "rmq_replica_lag_bytes", &[]), Some(0.0), "{text}");
 
     // A slave refuses writes with Java's code.
     let r = send(&slave, 1).await;
@@ -126,7 +136,10 @@ fn slave_config(dir: &std::path::Path, master: &TestBroker) -> BrokerConfig {
 async fn slave_of_a_replaced_master_is_refused_never_diverges() {
     let (md, sd, md2) =
         (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let master = start(ha_config(md.path(), "SYNC_MASTER", "0")).await;
+    let mut mc = ha_config(md.path(), "SYNC_MASTER", "0");
+    mc.apply("metricsExporterType", "PROM").unwrap();
+    mc.apply("metricsPromExporterPort", "0").unwrap();
+    let master = start(mc).await;
     master.create_topic("Rep", 4).await;
     let slave = start(slave_config(sd.path(), &master)).await;
     let m = master.ctl.broker().clone();

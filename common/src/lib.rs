@@ -6,6 +6,7 @@
 pub mod acl;
 pub mod config;
 pub mod filter;
+pub mod fnv;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod log_limit;

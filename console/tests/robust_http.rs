@@ -122,7 +122,7 @@ async fn b11_half_sent_requests_are_closed_and_connections_are_capped() {
         rss0 as f64 / 1048576.0,
         rss1 as f64 / 1048576.0
     );
-    assert!(probe.refused >= 800 && probe.held == 0, "{probe:?}");
+    assert!(probe.within_cap(200, Duration::from_secs(2)), "{probe:?}");
     assert!(probe.slowest < T, "a half-sent request was held: {probe:?}");
     assert_eq!(request(port, "GET", "/health", None, "").await.0, 200);
 }

@@ -16,6 +16,23 @@ pub struct HalfSent {
     pub held: usize,
     /// From opening the first connection until the last one ended (or the probe gave up).
     pub slowest: Duration,
+    /// How long the server took to see all `n` connections: until the probe had opened the
+    /// last one or received the last refusal, whichever came later. On a loaded machine this
+    /// can exceed the server's header timeout, and then the first batch is closed and frees
+    /// its slots before the last connections are accepted, so more than `cap` are served.
+    pub opening: Duration,
+}
+
+impl HalfSent {
+    /// Whether a server with connection cap `cap` and header timeout `header_timeout` behaved:
+    /// nothing held, every connection refused or closed, and no more served than the cap
+    /// allows for the time the probe spent opening them (one full cap per timeout elapsed,
+    /// plus the first).
+    pub fn within_cap(&self, cap: usize, header_timeout: Duration) -> bool {
+        let rounds =
+            1 + (self.opening.as_secs_f64() / header_timeout.as_secs_f64()).floor() as usize;
+        self.held == 0 && self.closed <= cap * rounds
+    }
 }
 
 /// Open `n` connections to `addr`, send each an HTTP request line and one header but never
@@ -29,6 +46,7 @@ pub async fn half_sent_requests(addr: &str, n: usize, give_up: Duration) -> Half
         s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").await.expect("write");
         conns.push(s);
     }
+    let opening = t0.elapsed();
     let ends = futures::future::join_all(conns.into_iter().map(|mut s| async move {
         let mut out = Vec::new();
         let done = tokio::time::timeout(give_up, s.read_to_end(&mut out)).await.is_ok();
@@ -36,7 +54,9 @@ pub async fn half_sent_requests(addr: &str, n: usize, give_up: Duration) -> Half
         (done, refused, t0.elapsed())
     }))
     .await;
+    let last_refusal = ends.iter().filter(|(d, r, _)| *d && *r).map(|(_, _, t)| *t).max();
     HalfSent {
+        opening: opening.max(last_refusal.unwrap_or_default()),
         refused: ends.iter().filter(|(d, r, _)| *d && *r).count(),
         closed: ends.iter().filter(|(d, r, _)| *d && !*r).count(),
         held: ends.iter().filter(|(d, _, _)| !*d).count(),

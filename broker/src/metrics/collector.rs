@@ -137,30 +137,71 @@ fn progress(
 }
 
 impl BrokerCollector {
-    /// Replication: this broker's role, and per slave (on a master) or for itself (on a
-    /// slave) the bytes behind the master (`docs/replication.md`).
-    fn encode_replication(&self, enc: &mut DescriptorEncoder<'_>, b: &Broker) -> FmtResult {
-        let role = b.ha.role().name().to_string();
+    /// The timer (RocketMQ 5's names, `DefaultStoreMetricsManager`), when `timerWheelEnable`.
+    /// Java labels the two counters and `rocketmq_timing_messages` by topic; ours are totals
+    /// (the wheel does not keep per-topic counts), and `rocketmq_timer_message_snapshot` (a
+    /// walk over a day of wheel slots per scrape) is not exported.
+    fn encode_timer(&self, enc: &mut DescriptorEncoder<'_>, b: &Broker) -> FmtResult {
+        if !b.timer.config().enable {
+            return Ok(());
+        }
+        let s = b.timer.stats();
+        counter(
+            enc,
+            "rocketmq_timer_enqueue",
+            "Timer messages taken into the wheel.",
+            &[(vec![], s.enqueued)],
+        )?;
+        counter(
+            enc,
+            "rocketmq_timer_dequeue",
+            "Timer messages delivered to their topic.",
+            &[(vec![], s.delivered)],
+        )?;
         gauge(
             enc,
-            "rmq_broker_role",
-            "1, labelled with brokerRole.",
-            &[(vec![("role", role)], 1)],
+            "rocketmq_timer_enqueue_lag",
+            "Timer messages stored but not yet taken into the wheel.",
+            &[(vec![], s.enqueue_behind)],
         )?;
+        gauge(
+            enc,
+            "rocketmq_timer_dequeue_latency",
+            "How far the wheel's delivery cursor is behind the clock, ms.",
+            &[(vec![], s.read_behind_ms)],
+        )?;
+        gauge(
+            enc,
+            "rocketmq_timing_messages",
+            "Timer messages waiting in the wheel.",
+            &[(vec![], s.pending as i64)],
+        )?;
+        let fam = enc.encode_descriptor(
+            "rocketmq_delay_message_latency",
+            "How far ahead timer messages ask to be delivered, seconds.",
+            None,
+            MetricType::Histogram,
+        )?;
+        b.timer.set_latency().encode(fam)
+    }
+
+    /// Replication: per slave (on a master) or for itself (on a slave) the bytes behind the
+    /// master, and the HA connections (`docs/replication.md`). The role is in `rmq_broker_info`.
+    fn encode_replication(&self, enc: &mut DescriptorEncoder<'_>, b: &Broker) -> FmtResult {
         let max = b.store.get_max_phy_offset();
         let rows: Vec<(Labels, i64)> = if b.cfg.is_slave() {
             let seen = b.ha.status().into_iter().find(|(k, _)| *k == "haSlaveBehindBytes");
             let behind = seen.and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
-            vec![(vec![("slave", b.cfg.broker_addr())], behind)]
+            vec![(vec![("replica", b.cfg.broker_addr())], behind)]
         } else {
             b.ha.slaves()
                 .iter()
-                .map(|s| (vec![("slave", s.peer.to_string())], (max - s.acked().max(0)).max(0)))
+                .map(|s| (vec![("replica", s.peer.to_string())], (max - s.acked().max(0)).max(0)))
                 .collect()
         };
         gauge(
             enc,
-            "rmq_replica_behind_bytes",
+            "rmq_replica_lag_bytes",
             "Commit-log bytes a slave is behind its master (per connected slave on a master).",
             &rows,
         )?;
@@ -473,8 +514,14 @@ impl Collector for BrokerCollector {
         gauge(
             &mut enc,
             "rmq_broker_info",
-            "Always 1; labels carry the role and version (replica lag joins it once replication exists).",
-            &[(vec![("role", b.cfg.broker_role.name().into()), ("version", env!("CARGO_PKG_VERSION").into())], 1)],
+            "Always 1; labels carry the current HA role (it changes on promotion) and version.",
+            &[(
+                vec![
+                    ("role", b.ha.role().name().into()),
+                    ("version", env!("CARGO_PKG_VERSION").into()),
+                ],
+                1,
+            )],
         )?;
         let i = b.store.runtime_info();
         gauge(
@@ -524,6 +571,7 @@ impl Collector for BrokerCollector {
             "Long-polling pulls parked on this broker.",
             &[(vec![], b.pull_hold.parked() as i64)],
         )?;
-        self.encode_replication(&mut enc, &b)
+        self.encode_replication(&mut enc, &b)?;
+        self.encode_timer(&mut enc, &b)
     }
 }

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use dashmap::DashMap;
+use mq_common::fnv::FnvBuild;
 use mq_common::message::sysflag;
 use mq_common::metrics::histogram::MESSAGE_SIZE_BYTES;
 use mq_common::metrics::{Histogram, RpcMetrics};
@@ -132,9 +133,9 @@ pub struct BrokerMetrics {
     enabled: bool,
     /// `rocketmq_rpc_latency`.
     pub rpc: RpcMetrics,
-    topics_in: DashMap<Box<str>, Arc<TopicIn>>,
+    topics_in: DashMap<Box<str>, Arc<TopicIn>, FnvBuild>,
     /// group → topic → counters.
-    out: DashMap<Box<str>, DashMap<Box<str>, Arc<GroupOut>>>,
+    out: DashMap<Box<str>, DashMap<Box<str>, Arc<GroupOut>, FnvBuild>, FnvBuild>,
     /// group → messages moved to `%DLQ%group`.
     dlq: DashMap<Box<str>, AtomicU64>,
     /// topic → committed / rolled-back transaction messages.
@@ -149,8 +150,8 @@ impl BrokerMetrics {
         BrokerMetrics {
             enabled,
             rpc: RpcMetrics::default(),
-            topics_in: DashMap::new(),
-            out: DashMap::new(),
+            topics_in: DashMap::default(),
+            out: DashMap::default(),
             dlq: DashMap::new(),
             tx_ends: DashMap::new(),
             connections: AtomicI64::new(0),

@@ -74,7 +74,7 @@ impl RequestHandler for BrokerHandler {
             return self.dispatch(ch, req).await;
         }
         // rocketmq_rpc_latency: one clock read on each side of the dispatch.
-        let (code, start) = (req.code, std::time::Instant::now());
+        let (code, start) = (req.code, mq_common::metrics::Stopwatch::start());
         let reply = self.dispatch(ch, req).await;
         self.broker.metrics.rpc.observe_reply(code, &reply, start.elapsed());
         reply

@@ -23,11 +23,10 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
-use mq_common::message::property::{get_properties, KEYS, UNIQ_KEY};
 use mq_common::message::{sysflag, DecodeError, RecordView};
 
 use super::commit_log::CommitLog;
-use super::dispatch::{index_key_count, DispatchRequest, Dispatcher};
+use super::dispatch::{DispatchRequest, Dispatcher, RecordProps};
 use super::durability::Flusher;
 use super::put_lock::WriteToken;
 use super::write::WriteSide;
@@ -247,10 +246,9 @@ fn check_staged(
         let buf = file.unpublished(t, rel, (end - at) as usize).unwrap_or(&[]);
         match RecordView::parse(buf, true) {
             Ok(v) if v.physical_offset == at => {
-                let [u, k] = get_properties(v.properties, [UNIQ_KEY, KEYS]);
                 let queue = sysflag::is_dispatchable(v.sys_flag)
                     .then(|| (v.topic.to_string(), v.queue_id, v.queue_offset));
-                let keys = index_key_count(u, k);
+                let keys = RecordProps::parse(v.properties).index_keys();
                 found.push(Found { at, size: v.total_size as usize, queue, keys });
                 at += v.total_size as i64;
             }

@@ -17,13 +17,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use mq_common::message::property::{get_properties, DELAY, KEYS, UNIQ_KEY, WAIT};
 use mq_common::message::{crc32_masked, encode_offset_msg_id, encode_record_into};
 use mq_common::message::{sysflag, MessageExtBrokerInner};
 
 use super::commit_log::CommitLog;
 use super::consume_queue::ConsumeQueue;
-use super::dispatch::{index_key_count, Arrival, DispatchRequest, Dispatcher};
+use super::dispatch::{Arrival, DispatchRequest, Dispatcher, RecordProps};
 use super::durability::{DurabilityTicket, Flusher, Waker};
 use super::hooks::StoreClock;
 use super::message_check;
@@ -175,29 +174,26 @@ impl WriteSide {
         Ok(Appended { phy, rolled })
     }
 
-    /// Rewrite a delayed message and check it (see `message_check.rs`): its record length,
-    /// whether the sender waits for the store (`WAIT`) and how many index keys it has.
-    fn checked(
-        &self,
-        env: &PutEnv<'_>,
-        msg: &mut MessageExtBrokerInner,
-    ) -> Result<(usize, bool, usize), Put> {
-        let [delay, wait, uniq, keys] =
-            get_properties(&msg.properties, [DELAY, WAIT, UNIQ_KEY, KEYS]);
-        let wait = wait.is_none_or(|v| v != "false");
-        let keys = index_key_count(uniq, keys);
-        if delay.is_some() {
-            message_check::apply_delay(msg, env.dispatch.delay_levels());
-        }
+    /// Check a message's record length (see `message_check.rs`).
+    fn checked_len(&self, env: &PutEnv<'_>, msg: &MessageExtBrokerInner) -> Result<usize, Put> {
         message_check::record_len(msg, env.max_body)
             .and_then(|l| message_check::fits_in_file(l, self.log.file_size()).map(|_| l))
-            .map(|len| (len, wait, keys))
             .map_err(|r| self.fail(r))
     }
 
     /// Append one message and dispatch it. See the module docs.
     pub fn put(&self, env: &PutEnv<'_>, mut msg: MessageExtBrokerInner) -> Put {
-        let (len, wait, keys) = match self.checked(env, &mut msg) {
+        // One walk over the properties serves the checks, the reservation and dispatch; only a
+        // delayed message (rewritten to the schedule topic) is read again.
+        let props = RecordProps::parse(&msg.properties);
+        let props = if props.delay.is_some() {
+            message_check::apply_delay(&mut msg, env.dispatch.delay_levels());
+            RecordProps::parse(&msg.properties)
+        } else {
+            props
+        };
+        let (wait, keys) = (props.waits_for_store(), props.index_keys());
+        let len = match self.checked_len(env, &msg) {
             Ok(v) => v,
             Err(p) => return p,
         };
@@ -241,7 +237,7 @@ impl WriteSide {
             size: len as i32,
             store_timestamp: now,
             sys_flag: msg.sys_flag,
-            properties: &msg.properties,
+            props,
         };
         let dispatched = env.dispatch.dispatch(&t, &d, cq.as_ref());
         drop(t);
@@ -310,14 +306,10 @@ impl WriteSide {
             (msgs[0].topic.clone(), msgs[0].queue_id, msgs[0].store_host);
         let total: usize = lens.iter().sum();
         let crcs: Vec<i32> = msgs.iter().map(|m| crc32_masked(&m.body)).collect();
-        let wait = msgs.iter().all(|m| m.wait_store_msg_ok());
-        let keys: usize = msgs
-            .iter()
-            .map(|m| {
-                let [u, k] = get_properties(&m.properties, [UNIQ_KEY, KEYS]);
-                index_key_count(u, k)
-            })
-            .sum();
+        let props: Vec<RecordProps<'_>> =
+            msgs.iter().map(|m| RecordProps::parse(&m.properties)).collect();
+        let wait = props.iter().all(RecordProps::waits_for_store);
+        let keys: usize = props.iter().map(RecordProps::index_keys).sum();
         let cq = match self.ready_cq(env, &topic, qid) {
             Ok(c) => c,
             Err(p) => return p,
@@ -340,7 +332,7 @@ impl WriteSide {
             Err(p) => return p,
         };
         self.note_last_record(&t, a.phy + (total - lens[lens.len() - 1]) as i64, now);
-        let dispatched = self.dispatch_batch(&t, env, &cq, &msgs, &lens, q0, a.phy, now);
+        let dispatched = self.dispatch_batch(&t, env, &cq, (&msgs, &props), &lens, q0, a.phy, now);
         drop(t);
         let arrivals = match self.after_append(t0, a.phy, dispatched) {
             Ok(v) => v,
@@ -380,7 +372,7 @@ impl WriteSide {
         t: &WriteToken<'_>,
         env: &PutEnv<'_>,
         cq: &Arc<ConsumeQueue>,
-        msgs: &[MessageExtBrokerInner],
+        (msgs, props): (&[MessageExtBrokerInner], &[RecordProps<'_>]),
         lens: &[usize],
         q0: i64,
         phy: i64,
@@ -397,7 +389,7 @@ impl WriteSide {
                 size: lens[i] as i32,
                 store_timestamp: now,
                 sys_flag: m.sys_flag,
-                properties: &m.properties,
+                props: props[i],
             };
             at += lens[i] as i64;
             arrivals.extend(env.dispatch.dispatch(t, &d, Some(cq))?);

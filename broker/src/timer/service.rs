@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use mq_common::message::property::{REAL_TOPIC, TIMER_OUT_MS};
 use mq_common::message::{MessageExtBrokerInner, RecordView};
+use mq_common::metrics::histogram::DELAY_SET_LATENCY_SECS;
+use mq_common::metrics::Histogram;
 use mq_common::protocol::body::system_topics::WHEEL_TIMER_TOPIC;
 use mq_common::protocol::now_millis;
 use parking_lot::{Condvar, Mutex};
@@ -123,6 +125,9 @@ pub struct TimerService {
     engine: Option<Arc<Engine>>,
     /// (when, enqueued, delivered, enqueue TPS, dequeue TPS) at the last rate sample.
     rates: Mutex<(Instant, u64, u64, f64, f64)>,
+    /// How far ahead scheduled messages ask to be delivered, s
+    /// (`rocketmq_delay_message_latency`).
+    set_latency: Histogram,
 }
 
 impl TimerService {
@@ -130,7 +135,12 @@ impl TimerService {
     /// false (slave, or the timer disabled) nothing is read and no thread will start.
     pub fn open(cfg: &TimerConfig, store: &Arc<MessageStore>, run: bool) -> io::Result<Self> {
         if !run || !cfg.enable {
-            return Ok(TimerService { cfg: cfg.clone(), engine: None, rates: Self::no_rates() });
+            return Ok(TimerService {
+                cfg: cfg.clone(),
+                engine: None,
+                rates: Self::no_rates(),
+                set_latency: Histogram::new(&DELAY_SET_LATENCY_SECS),
+            });
         }
         let root = store.root_dir().to_path_buf();
         let log = TimerLog::open(&root.join("timerlog"), cfg.log_file_size.get() as u64)?;
@@ -157,6 +167,7 @@ impl TimerService {
             cfg: cfg.clone(),
             engine: Some(Arc::new(engine)),
             rates: Self::no_rates(),
+            set_latency: Histogram::new(&DELAY_SET_LATENCY_SECS),
         })
     }
 
@@ -196,7 +207,17 @@ impl TimerService {
     /// remark. This is also the gRPC endpoint's entry for `delivery_timestamp` (set
     /// `TIMER_DELIVER_MS`, then call this).
     pub fn intercept(&self, msg: &mut MessageExtBrokerInner) -> Result<Intercepted, TimerReject> {
-        intercept(&self.cfg, now_millis(), msg, |t| self.population(t))
+        let now = now_millis();
+        let r = intercept(&self.cfg, now, msg, |t| self.population(t));
+        if let Ok(Intercepted::Scheduled { deliver_ms }) = r {
+            self.set_latency.observe(((deliver_ms - now).max(0) / 1000) as u64);
+        }
+        r
+    }
+
+    /// How far ahead scheduled messages asked to be delivered (seconds), since start.
+    pub fn set_latency(&self) -> &Histogram {
+        &self.set_latency
     }
 
     fn population(&self, deliver_ms: i64) -> i64 {

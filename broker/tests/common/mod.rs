@@ -162,3 +162,17 @@ pub fn heartbeat(client_id: &str, group: &str, subs: &[(&str, &str)]) -> Remotin
 
 #[allow(unused_imports)]
 pub use mq_test_support::{wait_until, wait_until_blocking};
+
+/// GET `/metrics` from a broker's Prometheus endpoint (status 200 asserted).
+pub async fn scrape(addr: std::net::SocketAddr) -> String {
+    let a = addr.to_string();
+    tokio::task::spawn_blocking(move || {
+        let (status, body) =
+            mq_common::probe::http_get(&a, "/metrics", std::time::Duration::from_secs(10))
+                .expect("scrape");
+        assert_eq!(status, 200, "{body}");
+        body
+    })
+    .await
+    .unwrap()
+}

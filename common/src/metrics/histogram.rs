@@ -26,9 +26,10 @@ pub const RPC_LATENCY_MS: Buckets = Buckets {
 pub const MESSAGE_SIZE_BYTES: Buckets =
     Buckets { bounds: &[1 << 10, 4 << 10, 512 << 10, 1 << 20, 2 << 20, 4 << 20], divisor: 1.0 };
 
-/// Lateness of delivered delay/timer messages (ms): 10 ms ... 1 min, observed in ms.
-pub const DELAY_LATENCY_MS: Buckets =
-    Buckets { bounds: &[10, 100, 500, 1_000, 5_000, 10_000, 60_000], divisor: 1.0 };
+/// RocketMQ 5's `rocketmq_delay_message_latency` buckets (seconds): 1 min, 10 min, 1 h, 12 h,
+/// 1 d, 3 d: how far ahead timer messages ask to be delivered.
+pub const DELAY_SET_LATENCY_SECS: Buckets =
+    Buckets { bounds: &[60, 600, 3_600, 43_200, 86_400, 259_200], divisor: 1.0 };
 
 /// Counts per bucket, sum and count.
 #[derive(Debug)]

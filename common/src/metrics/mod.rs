@@ -11,7 +11,7 @@ pub mod rpc;
 pub use exporter::{render, Exporter, ExporterType};
 pub use histogram::{Buckets, Histogram};
 pub use prometheus_client;
-pub use rpc::RpcMetrics;
+pub use rpc::{RpcMetrics, Stopwatch};
 
 /// Labels every series of one node carries (RocketMQ 5 puts them on every metric):
 /// `cluster`, `node_type` (`broker` / `nameserver`), `node_id`.

@@ -72,7 +72,7 @@ impl RequestHandler for NamesrvProcessor {
         if !m.enabled {
             return self.process(channel, &request);
         }
-        let start = std::time::Instant::now();
+        let start = mq_common::metrics::Stopwatch::start();
         let reply = self.process(channel, &request);
         m.rpc.observe_reply(request.code, &reply, start.elapsed());
         reply

@@ -151,7 +151,7 @@ async fn t17_gateway_and_presence_against_hostile_clients() {
     eprintln!(
         "robust B11 (gateway): 300 half-sent requests, cap 50, header timeout 1 s: {probe:?}"
     );
-    assert!(probe.refused >= 250 && probe.held == 0, "{probe:?}");
+    assert!(probe.within_cap(50, Duration::from_secs(1)), "{probe:?}");
     assert!(probe.slowest < T, "{probe:?}");
     assert!(matches!(chat_e2e::proc::http_get(&gw, "/health"), Ok((200, _))));
 
@@ -183,7 +183,7 @@ async fn t17_gateway_and_presence_against_hostile_clients() {
     eprintln!(
         "robust B11 (presence): 300 half-sent requests, cap 50, header timeout 1 s: {probe:?}"
     );
-    assert!(probe.refused >= 250 && probe.held == 0, "{probe:?}");
+    assert!(probe.within_cap(50, Duration::from_secs(1)), "{probe:?}");
     assert!(probe.slowest < T, "{probe:?}");
     assert!(matches!(chat_e2e::proc::http_get(&p.addr(), "/health"), Ok((200, _))));
 }
