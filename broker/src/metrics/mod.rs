@@ -128,6 +128,9 @@ pub struct GroupOut {
     next_pull: Mutex<Vec<i64>>,
 }
 
+/// topic → a group's counters on it.
+type GroupTopics = DashMap<Box<str>, Arc<GroupOut>, FnvBuild>;
+
 /// The broker's request-path metrics.
 pub struct BrokerMetrics {
     enabled: bool,
@@ -135,7 +138,7 @@ pub struct BrokerMetrics {
     pub rpc: RpcMetrics,
     topics_in: DashMap<Box<str>, Arc<TopicIn>, FnvBuild>,
     /// group → topic → counters.
-    out: DashMap<Box<str>, DashMap<Box<str>, Arc<GroupOut>, FnvBuild>, FnvBuild>,
+    out: DashMap<Box<str>, GroupTopics, FnvBuild>,
     /// group → messages moved to `%DLQ%group`.
     dlq: DashMap<Box<str>, AtomicU64>,
     /// topic → committed / rolled-back transaction messages.
