@@ -28,6 +28,7 @@
 
 pub mod bins;
 pub mod cluster;
+pub mod controllers;
 pub mod fault_proxy;
 pub mod hostile;
 pub mod ports;

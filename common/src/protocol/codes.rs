@@ -174,6 +174,32 @@ pub mod request {
     pub const UPDATE_GLOBAL_WHITE_ADDRS_CONFIG: i32 = 53;
     /// GET_BROKER_CLUSTER_ACL_CONFIG (ACL 1.0 management).
     pub const GET_BROKER_CLUSTER_ACL_CONFIG: i32 = 54;
+    /// CONTROLLER_ALTER_SYNC_STATE_SET (5.x controller mode; body `SyncStateSet` JSON).
+    pub const CONTROLLER_ALTER_SYNC_STATE_SET: i32 = 1001;
+    /// CONTROLLER_ELECT_MASTER.
+    pub const CONTROLLER_ELECT_MASTER: i32 = 1002;
+    /// CONTROLLER_REGISTER_BROKER (register a broker's address under its applied id).
+    pub const CONTROLLER_REGISTER_BROKER: i32 = 1003;
+    /// CONTROLLER_GET_REPLICA_INFO.
+    pub const CONTROLLER_GET_REPLICA_INFO: i32 = 1004;
+    /// CONTROLLER_GET_METADATA_INFO (any controller: who leads, the peers).
+    pub const CONTROLLER_GET_METADATA_INFO: i32 = 1005;
+    /// CONTROLLER_GET_SYNC_STATE_DATA (admin; body: JSON list of broker names).
+    pub const CONTROLLER_GET_SYNC_STATE_DATA: i32 = 1006;
+    /// GET_BROKER_EPOCH_CACHE (admin → broker).
+    pub const GET_BROKER_EPOCH_CACHE: i32 = 1007;
+    /// NOTIFY_BROKER_ROLE_CHANGED (controller → broker).
+    pub const NOTIFY_BROKER_ROLE_CHANGED: i32 = 1008;
+    /// CONTROLLER_GET_NEXT_BROKER_ID.
+    pub const CONTROLLER_GET_NEXT_BROKER_ID: i32 = 1012;
+    /// CONTROLLER_APPLY_BROKER_ID.
+    pub const CONTROLLER_APPLY_BROKER_ID: i32 = 1013;
+    /// rmq-only: Raft AppendEntries between controllers (JSON body; not a Java code).
+    pub const CONTROLLER_RAFT_APPEND: i32 = 31001;
+    /// rmq-only: Raft RequestVote between controllers.
+    pub const CONTROLLER_RAFT_VOTE: i32 = 31002;
+    /// rmq-only: Raft InstallSnapshot (one chunk) between controllers.
+    pub const CONTROLLER_RAFT_SNAPSHOT: i32 = 31003;
 }
 
 /// Response codes (spec §2.1).
@@ -188,6 +214,34 @@ pub mod response {
     pub const REQUEST_CODE_NOT_SUPPORTED: i32 = 3;
     /// TRANSACTION_FAILED.
     pub const TRANSACTION_FAILED: i32 = 4;
+    /// CONTROLLER_FENCED_MASTER_EPOCH: the request's master epoch is stale.
+    pub const CONTROLLER_FENCED_MASTER_EPOCH: i32 = 2000;
+    /// CONTROLLER_FENCED_SYNC_STATE_SET_EPOCH: the request's sync-state-set epoch is stale.
+    pub const CONTROLLER_FENCED_SYNC_STATE_SET_EPOCH: i32 = 2001;
+    /// CONTROLLER_INVALID_MASTER: the requester is not the current master.
+    pub const CONTROLLER_INVALID_MASTER: i32 = 2002;
+    /// CONTROLLER_INVALID_REPLICAS: a replica in the new set is unknown.
+    pub const CONTROLLER_INVALID_REPLICAS: i32 = 2003;
+    /// CONTROLLER_MASTER_NOT_AVAILABLE: the master died and no replica could be elected.
+    pub const CONTROLLER_MASTER_NOT_AVAILABLE: i32 = 2004;
+    /// CONTROLLER_INVALID_REQUEST.
+    pub const CONTROLLER_INVALID_REQUEST: i32 = 2005;
+    /// CONTROLLER_BROKER_NOT_ALIVE.
+    pub const CONTROLLER_BROKER_NOT_ALIVE: i32 = 2006;
+    /// CONTROLLER_NOT_LEADER: ask the leader (CONTROLLER_GET_METADATA_INFO names it).
+    pub const CONTROLLER_NOT_LEADER: i32 = 2007;
+    /// CONTROLLER_BROKER_METADATA_NOT_EXIST.
+    pub const CONTROLLER_BROKER_METADATA_NOT_EXIST: i32 = 2008;
+    /// CONTROLLER_BROKER_NEED_TO_BE_REGISTERED.
+    pub const CONTROLLER_BROKER_NEED_TO_BE_REGISTERED: i32 = 2010;
+    /// CONTROLLER_MASTER_STILL_EXIST: an election found the current master alive.
+    pub const CONTROLLER_MASTER_STILL_EXIST: i32 = 2011;
+    /// CONTROLLER_ELECT_MASTER_FAILED.
+    pub const CONTROLLER_ELECT_MASTER_FAILED: i32 = 2012;
+    /// CONTROLLER_ALTER_SYNC_STATE_SET_FAILED.
+    pub const CONTROLLER_ALTER_SYNC_STATE_SET_FAILED: i32 = 2013;
+    /// CONTROLLER_BROKER_ID_INVALID.
+    pub const CONTROLLER_BROKER_ID_INVALID: i32 = 2014;
     /// FLUSH_DISK_TIMEOUT.
     pub const FLUSH_DISK_TIMEOUT: i32 = 10;
     /// SLAVE_NOT_AVAILABLE.

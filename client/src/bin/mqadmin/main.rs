@@ -7,6 +7,7 @@
 #![allow(clippy::print_literal)]
 
 mod cluster;
+mod controller;
 mod group;
 mod message;
 mod output;
@@ -115,6 +116,8 @@ enum Cmd {
     Group(group::GroupCmd),
     #[command(flatten)]
     Message(message::MessageCmd),
+    #[command(flatten)]
+    Controller(controller::ControllerCmd),
 }
 
 #[tokio::main]
@@ -127,6 +130,7 @@ async fn main() {
         Cmd::Cluster(c) => c.run(&cli.common).await,
         Cmd::Group(c) => c.run(&cli.common).await,
         Cmd::Message(c) => c.run(&cli.common).await,
+        Cmd::Controller(c) => c.run(&cli.common).await,
     };
     if let Err(e) = r {
         eprintln!("mqadmin: {e:#}");

@@ -5,6 +5,7 @@
 //! absent fields never fail a parse: clients of many versions send subsets.
 
 mod admin;
+mod controller;
 mod group;
 mod heartbeat;
 mod pop;
@@ -13,6 +14,7 @@ mod subscription;
 mod topic;
 
 pub use admin::*;
+pub use controller::*;
 pub use group::*;
 pub use heartbeat::*;
 pub use pop::*;

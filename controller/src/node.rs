@@ -1,0 +1,168 @@
+//! `ControllerNode`: one controller replica: the Raft node (openraft), its stores, the
+//! remoting server on its peer address and the liveness scanner. Used by `main` and tests.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mq_common::remoting::{ClientConfig, RemotingClient, RemotingServer, ServerConfig};
+use openraft::{BasicNode, SnapshotPolicy};
+
+use crate::config::{ControllerConfig, Peer};
+use crate::liveness::Liveness;
+use crate::log_store::LogStore;
+use crate::network::Network;
+use crate::processor::ControllerProcessor;
+use crate::raft_types::Raft;
+use crate::scanner::Scanner;
+use crate::state_machine::{SharedState, StateMachine};
+
+/// Why a controller could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is inconsistent.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The store directory could not be opened.
+    #[error("cannot open controllerStorePath {path}: {source}")]
+    Store {
+        /// The directory.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Raft could not start.
+    #[error("raft: {0}")]
+    Raft(String),
+    /// The peer address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// host:port.
+        addr: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What the request handlers and the scanner share.
+pub struct Shared {
+    /// The Raft node.
+    pub raft: Raft,
+    /// The applied state.
+    pub state: SharedState,
+    /// Broker heartbeats seen by this controller.
+    pub liveness: Liveness,
+    /// Settings.
+    pub config: ControllerConfig,
+    /// The peers, by node id.
+    pub peers: Vec<Peer>,
+    /// `controllerDLegerPeers` as configured.
+    pub peers_text: String,
+    /// This node's id.
+    pub node_id: u64,
+    /// Raft group name.
+    pub group: String,
+}
+
+impl Shared {
+    /// Whether this node currently leads the controller group.
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader == Some(self.node_id)
+    }
+
+    /// How long a request waits for Raft (commit, leadership check): a few election timeouts,
+    /// after which a leader cut off from its majority answers instead of hanging.
+    pub fn raft_deadline(&self) -> Duration {
+        Duration::from_millis(self.config.raft_election_timeout.saturating_mul(4))
+    }
+}
+
+/// A running controller replica.
+pub struct ControllerNode {
+    shared: Arc<Shared>,
+    server: RemotingServer,
+    scanner: Scanner,
+}
+
+impl ControllerNode {
+    /// Open the store, start Raft, bind the peer address, join (or form) the group.
+    pub async fn start(config: ControllerConfig) -> Result<Self, StartError> {
+        config.validate().map_err(StartError::Config)?;
+        let peers = config.peer_list().map_err(StartError::Config)?;
+        let node_id = config.self_node_id().map_err(StartError::Config)?;
+        let dir = config.store_path.clone();
+        let store_err = |source| StartError::Store { path: dir.display().to_string(), source };
+        let log = LogStore::open(&dir).map_err(store_err)?;
+        let sm = StateMachine::open(&dir).map_err(store_err)?;
+        let state = sm.state();
+        let raft_config = openraft::Config {
+            cluster_name: config.group.clone(),
+            heartbeat_interval: config.raft_heartbeat_interval,
+            election_timeout_min: config.raft_election_timeout,
+            election_timeout_max: config.raft_election_timeout * 2,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(config.raft_snapshot_logs.max(1)),
+            max_in_snapshot_log_to_keep: config.raft_snapshot_logs.min(100),
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+        let client = RemotingClient::new(ClientConfig {
+            connect_timeout: Duration::from_millis(config.raft_election_timeout),
+            ..Default::default()
+        });
+        let network = Network::new(client, Duration::from_millis(config.raft_heartbeat_interval));
+        let raft = Raft::new(node_id, Arc::new(raft_config), network, log, sm)
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
+        let self_addr = peers[node_id as usize].addr.clone();
+        let shared = Arc::new(Shared {
+            raft,
+            state,
+            liveness: Liveness::default(),
+            peers_text: config.peers.clone(),
+            group: config.group.clone(),
+            config,
+            peers: peers.clone(),
+            node_id,
+        });
+        let handler = Arc::new(ControllerProcessor::new(shared.clone()));
+        let server = RemotingServer::bind(&self_addr, handler, ServerConfig::default())
+            .await
+            .map_err(|source| StartError::Bind { addr: self_addr.clone(), source })?;
+        // Every replica proposes the same membership; openraft accepts it on pristine nodes and
+        // answers NotAllowed on initialized ones (a restart), which is the goal either way.
+        let members: BTreeMap<u64, BasicNode> =
+            peers.iter().enumerate().map(|(i, p)| (i as u64, BasicNode::new(&p.addr))).collect();
+        if !shared.raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))? {
+            if let Err(e) = shared.raft.initialize(members).await {
+                tracing::debug!(error = %e, "initialize: already formed");
+            }
+        }
+        let scanner = Scanner::spawn(shared.clone());
+        tracing::info!(addr = %server.local_addr(), node_id, "controller started");
+        Ok(ControllerNode { shared, server, scanner })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Shared parts (Raft handle, state), e.g. for tests.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Stop scanning and serving, then stop Raft.
+    pub async fn shutdown(self) {
+        self.scanner.stop().await;
+        self.server.shutdown().await;
+        if let Err(e) = self.shared.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown");
+        }
+        tracing::info!("controller stopped");
+    }
+}
