@@ -14,12 +14,16 @@
 #   e2e10k       fixed 10k msgs/s, send -> receipt latency (CO-corrected schedule)
 #
 # Environment:
-#   PEER=rmq-rust|redis|rmq-metrics|none  peer: rocketmq-rust 1.0 from $RMQ_RUST_BIN, Redis 7
+#   PEER=rmq-rust|redis|rmq-metrics|rmq-acl|rmq-tls|none  peer: rocketmq-rust 1.0 from $RMQ_RUST_BIN, Redis 7
 #                           Streams, or rmq itself with metricsExporterType=PROM scraped every
 #                           SCRAPE_S (1) seconds: the A/B that measures what metrics cost
 #                           (redis-server + redis-benchmark XADD; async256 = -c 1 -P 256,
 #                           sync1 = -c 1 -P 1, syncflush64 = appendfsync always -c 64 -P 1;
-#                           other scenarios have no Redis equivalent here)    [rmq-rust]
+#                           other scenarios have no Redis equivalent here); rmq-acl: rmq with
+#                           aclEnable=true on the broker, mqbench signing as an admin account
+#                           with explicit topic permissions (so every check runs in full);
+#                           rmq-tls: rmq with a certificate (tlsMode=permissive), mqbench over
+#                           TLS (RMQ_TLS_CA): the A/Bs of what ACL and TLS cost    [rmq-rust]
 #   ROUNDS=5 DURATION=10 WARMUP=2 BACKLOG_MSGS=1048576
 #   PLACEMENT=unpinned|one-core|split   (one-core: broker+namesrv+client on cpu0 with taskset;
 #                                        split: broker+namesrv on cpu1, client on cpu0)
@@ -70,9 +74,31 @@ esac
 
 . "$ROOT/bench/lib.sh"
 
+# rmq-acl / rmq-tls: one account file and one test PKI for the whole run.
+SEC="$WORK/security"
+if [ "$PEER" = rmq-acl ] || [ "$PEER" = rmq-tls ]; then
+  rmq_make_pki "$SEC/pki"
+  printf 'accounts:\n  - accessKey: benchAdmin1\n    secretKey: bench-admin-secret\n    admin: true\n    defaultTopicPerm: PUB|SUB\n    defaultGroupPerm: SUB\n    topicPerms: [BenchAsync=PUB|SUB, BenchBatch=PUB|SUB, BenchSync=PUB|SUB, BenchFlush=PUB|SUB, BenchBacklog=PUB|SUB, BenchE2e=PUB|SUB]\n' >"$SEC/plain_acl.yml"
+fi
+
+# security_for SYSTEM: RMQ_NAMESRV_SETS, RMQ_BROKER_SETS and BENCH_ENV for that system.
+security_for() {
+  RMQ_NAMESRV_SETS=() RMQ_BROKER_SETS=() BENCH_ENV=()
+  case $1 in
+    rmq-acl)
+      RMQ_BROKER_SETS=(--set aclEnable=true --set "aclFilePath=$SEC/plain_acl.yml")
+      BENCH_ENV=(RMQ_ACCESS_KEY=benchAdmin1 RMQ_SECRET_KEY=bench-admin-secret) ;;
+    rmq-tls)
+      RMQ_NAMESRV_SETS=(--set "tlsCertPath=$SEC/pki/cert.pem" --set "tlsKeyPath=$SEC/pki/key.pem")
+      RMQ_BROKER_SETS=("${RMQ_NAMESRV_SETS[@]}")
+      BENCH_ENV=("RMQ_TLS_CA=$SEC/pki/ca.pem") ;;
+  esac
+}
+
 # start_system SYSTEM DIR FLUSH -> sets NS_ADDR, SRV_PIDS, BROKER_PID
 start_system() {
   local sys=$1 dir=$2 flush=$3 base ns bp
+  security_for "$sys"
   base=$(pick_ports); ns=$((base + 10)); bp=$base
   start_namesrv "$sys" "$dir" "$ns"
   start_broker "$sys" "$dir" "$ns" "$bp" "$flush"
@@ -88,7 +114,7 @@ start_system() {
 }
 stop_system() { for p in $SRV_PIDS; do stop_pid "$p"; done; }
 
-mqbench() { "${CLI_PIN[@]}" "$BIN/mqbench" "$@"; }
+mqbench() { env ${BENCH_ENV[@]+"${BENCH_ENV[@]}"} "${CLI_PIN[@]}" "$BIN/mqbench" "$@"; }
 
 # The store device's read_ahead_kb (runs keep their stores under $WORK).
 RA_FILE=""; RA_OLD=""

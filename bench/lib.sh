@@ -40,8 +40,9 @@ stop_pid() { rmq_stop_pid "$1" 60; }
 start_namesrv() {
   local sys=$1 dir=$2 ns=$3
   mkdir -p "$dir"
-  if [ "$sys" = rmq ] || [ "$sys" = rmq-metrics ]; then
-    "${SRV_PIN[@]}" "$BIN/mqnamesrv" --listen "127.0.0.1:$ns" >>"$dir/namesrv.log" 2>&1 & NS_PID=$!
+  if [[ $sys == rmq || $sys == rmq-* ]]; then
+    "${SRV_PIN[@]}" "$BIN/mqnamesrv" --listen "127.0.0.1:$ns" ${RMQ_NAMESRV_SETS[@]+"${RMQ_NAMESRV_SETS[@]}"} \
+      >>"$dir/namesrv.log" 2>&1 & NS_PID=$!
   else
     mkdir -p "$dir/home/conf" "$dir/namesrv"
     cat >"$dir/namesrv.toml" <<TOML
@@ -58,11 +59,11 @@ TOML
 }
 
 # start_broker SYSTEM DIR NS_PORT BROKER_PORT FLUSH -> BROKER_PID (log appended to DIR/broker.log)
-# Ours also takes the caller's array RMQ_BROKER_SETS (`--set key=value` arguments).
+# Ours also takes the caller's arrays RMQ_BROKER_SETS and RMQ_NAMESRV_SETS (`--set key=value`).
 start_broker() {
   local sys=$1 dir=$2 ns=$3 bp=$4 flush=$5
   mkdir -p "$dir/store"
-  if [ "$sys" = rmq ] || [ "$sys" = rmq-metrics ]; then
+  if [[ $sys == rmq || $sys == rmq-* ]]; then
     # rmq-metrics: the same broker with the Prometheus endpoint on BROKER_PORT+5 (the
     # compare.sh peer that measures what metrics cost).
     local metrics=()
@@ -108,7 +109,7 @@ TOML
 
 # broker_ready_count SYSTEM DIR: how many times the broker logged readiness in DIR/broker.log.
 broker_ready_count() {
-  if [ "$1" = rmq ] || [ "$1" = rmq-metrics ]; then grep -c "boot success" "$2/broker.log" 2>/dev/null || true
+  if [[ $1 == rmq || $1 == rmq-* ]]; then grep -c "boot success" "$2/broker.log" 2>/dev/null || true
   else sed 's/\x1b\[[0-9;]*m//g' "$2/broker.log" 2>/dev/null | grep -c 'Broker lifecycle transition.*state="ready"' || true
   fi
 }

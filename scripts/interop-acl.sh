@@ -48,15 +48,7 @@ YML
 # its remoting and gRPC ports take TLS and plaintext alike (the remoting clients below use
 # plaintext, the 5.x SDKs both).
 pki="$RMQ_WORK/pki"
-mkdir -p "$pki"
-ossl() { openssl "$@" 2>/dev/null; }
-ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$pki/ca.key" \
-  -out "$pki/ca.pem" -days 2 -subj "/CN=rmq interop-acl CA"
-ossl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$pki/key.pem" \
-  -out "$pki/server.csr" -subj "/CN=127.0.0.1"
-printf 'basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$pki/ext.cnf"
-ossl x509 -req -in "$pki/server.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" -CAcreateserial \
-  -out "$pki/cert.pem" -days 2 -extfile "$pki/ext.cnf"
+rmq_make_pki "$pki"
 sec=(--set aclEnable=true --set "aclFilePath=$acl")
 rmq_start_namesrv "" "${sec[@]}"
 GRPC_PORT=$(rmq_free_port)

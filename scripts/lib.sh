@@ -254,6 +254,23 @@ rmq_start_broker() {
   rmq_wait_port "$BROKER_PORT" 60 "$BROKER_PID"
 }
 
+# rmq_make_pki DIR: a throw-away CA (DIR/ca.pem) and a server certificate it signed for
+# 127.0.0.1 and localhost (DIR/cert.pem, key DIR/key.pem), with openssl, valid 2 days: what
+# tlsCertPath/tlsKeyPath take and what clients trust (RMQ_TLS_CA).
+rmq_make_pki() {
+  local d=$1
+  mkdir -p "$d"
+  {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+      -keyout "$d/ca.key" -out "$d/ca.pem" -days 2 -subj "/CN=rmq test CA" &&
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$d/key.pem" \
+        -out "$d/server.csr" -subj "/CN=127.0.0.1" &&
+      printf 'basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/ext.cnf" &&
+      openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+        -out "$d/cert.pem" -days 2 -extfile "$d/ext.cnf"
+  } >"$d/openssl.log" 2>&1 || { cat "$d/openssl.log" >&2; return 1; }
+}
+
 # rmq_tail_logs FILE...: print the last 40 lines of each existing FILE (for failure reports).
 rmq_tail_logs() {
   local f

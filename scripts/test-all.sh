@@ -6,7 +6,8 @@
 #      real stack, console API, chat and presence end-to-end tests);
 #   2. interop: third-party RocketMQ clients against mqnamesrv + mqbroker: ali-ons (npm, pure
 #      JavaScript), rocketmq-client-cpp 1.x (PyPI `rocketmq`, C++ core) and rocketmq-client-rust
-#      1.0 (crates.io; a 5.x-era client with strict decoding, built outside the workspace), then
+#      1.0 (crates.io; a 5.x-era client with strict decoding, built outside the workspace; also
+#      over TLS, and again with aclEnable=true + tlsMode=enforcing: `interop-rust.sh secure`), then
 #      ali-ons and the C++ client again signing requests against a stack with aclEnable=true
 #      (scripts/interop-acl.sh); the 5.x SDKs (PyPI rocketmq-python-client, npm
 #      rocketmq-client-nodejs) over the gRPC endpoint;
@@ -51,7 +52,8 @@ if [ "$RMQ_PROFILE" = release ]; then
 fi
 suite "interop (ali-ons)" env RMQ_SKIP_BUILD=1 scripts/interop.sh
 suite "interop (rocketmq-client-cpp)" env RMQ_SKIP_BUILD=1 scripts/interop-cpp.sh
-suite "interop (rocketmq-client-rust)" env RMQ_SKIP_BUILD=1 scripts/interop-rust.sh
+suite "interop (rocketmq-client-rust; TLS to permissive servers)" env RMQ_SKIP_BUILD=1 scripts/interop-rust.sh
+suite "interop with ACL+TLS enforcing (rocketmq-client-rust)" env RMQ_SKIP_BUILD=1 scripts/interop-rust.sh secure
 suite "interop with ACL (ali-ons + cpp signing, 5.x SDKs over gRPC)" env RMQ_SKIP_BUILD=1 scripts/interop-acl.sh
 suite "interop (5.x SDKs over gRPC: Python, Node)" env RMQ_SKIP_BUILD=1 scripts/interop-grpc.sh
 suite "chat DDP conformance (ddp.js)" env SKIP_RUST=1 scripts/services-test.sh

@@ -81,7 +81,17 @@ impl BrokerController {
         };
         cfg.listen_port = main.local_addr()?.port();
         cfg.validate().map_err(|e| anyhow::anyhow!("invalid broker config: {e}"))?;
-        crate::ha::master_guard::check(&cfg).await.map_err(|e| anyhow::anyhow!(e))?;
+        // The broker's own outgoing connections (name servers, master): signed and TLS as
+        // configured; the one-master check below uses them too (a plaintext probe of a TLS-only
+        // name server would fail and let a second master start).
+        let client_config = ClientConfig {
+            credentials: cfg.security.credentials(),
+            tls: outbound_tls(&cfg)?,
+            ..ClientConfig::default()
+        };
+        crate::ha::master_guard::check(&cfg, client_config.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
         let store_ip = cfg.broker_ip1;
         std::fs::create_dir_all(cfg.store.store_path_root_dir.join("config"))?;
         cfg.security.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -103,12 +113,6 @@ impl BrokerController {
             ServerConfig { acl, tls, ..cfg.server_config().map_err(|e| anyhow::anyhow!("{e}"))? };
         // Requests to name servers are signed when accessKey/secretKey are set, and go over
         // TLS with tlsEnable.
-        let client_config = ClientConfig {
-            credentials: cfg.security.credentials(),
-            tls: outbound_tls(&cfg)?,
-            ..ClientConfig::default()
-        };
-
         let ha_listener = TcpListener::bind((host.as_str(), ha_port)).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {host}:{ha_port} (haListenPort): {e}")
         })?;

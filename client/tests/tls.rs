@@ -15,7 +15,7 @@ use mq_client::{ConsumeFromWhere, Message, MessageExt, Producer, PushConsumer};
 use mq_common::protocol::codes::request as rq;
 use mq_common::protocol::RemotingCommand;
 use mq_common::remoting::{ClientConfig, RemotingClient, TlsClient};
-use mq_test_support::{make_test_certs, Stack};
+use mq_test_support::{free_port, make_test_certs, Proc, Stack};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -149,4 +149,55 @@ async fn permissive_enforcing_clients_and_reload() {
         .await
         .expect("open connection survives");
     producer.shutdown().await;
+}
+
+/// The one-master guard asks the name servers with the broker's own outgoing settings: behind
+/// a TLS-only name server a second master of the same group is still refused (a plaintext
+/// probe would be closed, count as "name server unreachable" and let it start).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_master_refused_through_an_enforcing_name_server() {
+    let pki = tempfile::tempdir().unwrap();
+    let certs = make_test_certs(pki.path(), "guard");
+    let (cert, key, ca) = (
+        certs.cert.display().to_string(),
+        certs.key.display().to_string(),
+        certs.ca.display().to_string(),
+    );
+    let opts = StackOptions::default()
+        .namesrv_set("tlsMode", "enforcing")
+        .namesrv_set("tlsCertPath", &cert)
+        .namesrv_set("tlsKeyPath", &key)
+        .broker_sets(&[("tlsEnable", "true"), ("tlsTrustCertPath", &ca)])
+        .tls_ca(&certs.ca);
+    let stack = Stack::start(opts).await;
+    let name = stack.broker_names()[0].clone();
+    let dir = stack.dir.path();
+    let conf = dir.join("second-master.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "brokerName={name}\nbrokerId=0\nnamesrvAddr={}\nbrokerIP1=127.0.0.1\nlistenPort={}\n\
+             haListenPort={}\nstorePathRootDir={}\ngrpcServerPort=0\ntlsEnable=true\n\
+             tlsTrustCertPath={ca}\n",
+            stack.namesrv_addr,
+            free_port(),
+            free_port(),
+            dir.join("store-second-master").display()
+        ),
+    )
+    .unwrap();
+    let mut second = Proc::spawn(
+        dir,
+        "second-master",
+        "mqbroker",
+        &["-c".into(), conf.display().to_string()],
+        &[],
+    );
+    wait_until("the second master to give up", WAIT, || {
+        let alive = second.alive();
+        async move { !alive }
+    })
+    .await;
+    let log = std::fs::read_to_string(dir.join("second-master.log")).unwrap();
+    assert!(log.contains("refusing to start as a second master"), "{log}");
 }

@@ -36,6 +36,85 @@ impl Default for HttpLimits {
     }
 }
 
+/// An axum listener that terminates TLS (rustls; PEM certificate chain and key, as
+/// [`crate::remoting::tls::load_server_config`] reads them): the one way an rmq HTTP listener
+/// serves HTTPS (console, chat gateway). Handshakes run in their own tasks, each bounded by
+/// [`crate::remoting::tls::HANDSHAKE_TIMEOUT`], so a slow client holds up no one else; a
+/// failed handshake just closes that connection.
+pub struct TlsListener {
+    rx: tokio::sync::mpsc::Receiver<(TlsIo, std::net::SocketAddr)>,
+    local: std::net::SocketAddr,
+}
+
+/// One established server-side TLS connection.
+pub type TlsIo = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+
+/// Handshakes in flight at once: past this, new connections wait in the kernel's backlog.
+const MAX_HANDSHAKES: usize = 256;
+
+impl TlsListener {
+    /// Wrap `listener`, serving the certificate chain `cert` with the private key `key`.
+    /// Stops accepting once the `TlsListener` is dropped.
+    pub fn bind(
+        listener: tokio::net::TcpListener,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+    ) -> Result<TlsListener, String> {
+        let cfg = crate::remoting::tls::load_server_config(cert, key)?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+        tokio::spawn(async move {
+            loop {
+                let Ok(permit) = handshakes.clone().acquire_owned().await else { return };
+                let (tcp, peer) = tokio::select! {
+                    _ = tx.closed() => return,
+                    a = listener.accept() => match a {
+                        Ok(a) => a,
+                        Err(e) => {
+                            // Out of descriptors and the like: back off instead of spinning.
+                            tracing::warn!(error = %e, "HTTPS accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    },
+                };
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let hs = acceptor.accept(tcp);
+                    match tokio::time::timeout(crate::remoting::tls::HANDSHAKE_TIMEOUT, hs).await {
+                        Ok(Ok(s)) => {
+                            drop(permit);
+                            let _ = tx.send((s, peer)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(TlsListener { rx, local })
+    }
+}
+
+impl Listener for TlsListener {
+    type Io = TlsIo;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(x) => x,
+            // The accept task ends only when this listener is dropped.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
 /// How long shutdown waits for in-flight requests once `shutdown` fired.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 

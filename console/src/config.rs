@@ -38,7 +38,8 @@ pub struct Settings {
     pub server_port: Option<u16>,
     /// Name-server addresses.
     pub namesrv: AddrList,
-    /// Reads need a login too (classic dashboard key `loginRequired`).
+    /// Reads need a login too (`readRequiresLogin`, or the classic dashboard key
+    /// `loginRequired`): every `/api` read, message bodies included.
     pub login_required: bool,
     /// Reads are open without login (`readOnlyOpen`, default true). Writes always need a login.
     pub read_only_open: bool,
@@ -59,6 +60,18 @@ pub struct Settings {
     pub http_header_timeout_secs: u64,
     /// HTTP connections served at once (`httpMaxConnections`, 1024); one more gets 503.
     pub http_max_connections: usize,
+    /// PEM certificate chain (`tlsCertPath`, as on the broker): with `tlsKeyPath`, the console
+    /// serves HTTPS only and its session cookie is `Secure`.
+    pub tls_cert_path: Option<PathBuf>,
+    /// PEM private key (`tlsKeyPath`).
+    pub tls_key_path: Option<PathBuf>,
+    /// Failed logins from one address that start a lockout (`loginMaxFailures`, 5, at least 1).
+    pub login_max_failures: u32,
+    /// Window in which those failures count (`loginFailureWindowSecs`, 900).
+    pub login_failure_window_secs: u64,
+    /// How long a locked-out address is refused, even with the right password
+    /// (`loginLockoutSecs`, 300).
+    pub login_lockout_secs: u64,
 }
 
 impl Default for Settings {
@@ -78,6 +91,11 @@ impl Default for Settings {
             session_ttl_secs: 12 * 3600,
             http_header_timeout_secs: 10,
             http_max_connections: 1024,
+            tls_cert_path: None,
+            tls_key_path: None,
+            login_max_failures: 5,
+            login_failure_window_secs: 900,
+            login_lockout_secs: 300,
         }
     }
 }
@@ -87,7 +105,8 @@ mq_common::config_keys!(Settings {
     server_port: "server.port";
     namesrv: "rocketmq.config.namesrvAddrs" | "rocketmq.config.namesrvAddr" | "namesrvAddr",
         important;
-    login_required: "loginRequired" | "rocketmq.config.loginRequired", important;
+    login_required: "readRequiresLogin" | "loginRequired" | "rocketmq.config.loginRequired",
+        important;
     read_only_open: "readOnlyOpen", important;
     admin_password: "adminPassword";
     data_path: "dataPath" | "rocketmq.config.dataPath";
@@ -97,6 +116,11 @@ mq_common::config_keys!(Settings {
     session_ttl_secs: "sessionTtlSecs";
     http_header_timeout_secs: "httpHeaderTimeoutSecs";
     http_max_connections: "httpMaxConnections";
+    tls_cert_path: "tlsCertPath", important;
+    tls_key_path: "tlsKeyPath";
+    login_max_failures: "loginMaxFailures";
+    login_failure_window_secs: "loginFailureWindowSecs";
+    login_lockout_secs: "loginLockoutSecs";
 });
 
 /// Split a nameserver list (`a:1;b:2` or `a:1,b:2`).
@@ -139,6 +163,25 @@ impl Settings {
     /// Session lifetime.
     pub fn session_ttl(&self) -> Duration {
         Duration::from_secs(self.session_ttl_secs.max(60))
+    }
+
+    /// The HTTPS certificate and key, when both are set. One without the other is an error
+    /// (a console meant to be HTTPS must not quietly serve plaintext).
+    pub fn tls_files(&self) -> Result<Option<(PathBuf, PathBuf)>, String> {
+        match (&self.tls_cert_path, &self.tls_key_path) {
+            (Some(c), Some(k)) => Ok(Some((c.clone(), k.clone()))),
+            (None, None) => Ok(None),
+            _ => Err("tlsCertPath and tlsKeyPath must be set together".into()),
+        }
+    }
+
+    /// The failed-login limiter these settings describe.
+    pub fn login_limiter(&self) -> crate::guard::LoginLimiter {
+        crate::guard::LoginLimiter::new(
+            self.login_max_failures,
+            Duration::from_secs(self.login_failure_window_secs),
+            Duration::from_secs(self.login_lockout_secs),
+        )
     }
 
     /// The HTTP listener's limits.
@@ -184,6 +227,20 @@ mod tests {
         assert!(!s.reads_open());
         assert!(s.apply("loginRequired", "maybe").is_err());
         assert!(!s.apply("nope", "1").unwrap());
+        let mut s = Settings::default();
+        assert!(s.apply("readRequiresLogin", "true").unwrap());
+        assert!(!s.reads_open(), "readRequiresLogin closes reads");
+        assert_eq!(s.tls_files(), Ok(None));
+        s.apply("tlsCertPath", "/c.pem").unwrap();
+        assert!(s.tls_files().is_err(), "a certificate without a key is refused");
+        s.apply("tlsKeyPath", "/k.pem").unwrap();
+        assert_eq!(s.tls_files(), Ok(Some(("/c.pem".into(), "/k.pem".into()))));
+        s.apply("loginMaxFailures", "2").unwrap();
+        s.apply("loginLockoutSecs", "1").unwrap();
+        let l = s.login_limiter();
+        let ip: std::net::IpAddr = "10.0.0.9".parse().unwrap();
+        assert!(!l.failed(ip));
+        assert!(l.failed(ip), "the second failure locks out");
         s.apply("server.port", "9999").unwrap();
         assert_eq!(s.listen_addr(), "0.0.0.0:9999");
     }

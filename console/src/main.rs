@@ -31,8 +31,9 @@ struct Cli {
     /// Nameserver address(es), `a:9876;b:9876` [env: NAMESRV_ADDR].
     #[arg(short = 'n', long = "namesrv", env = "NAMESRV_ADDR")]
     namesrv: Option<String>,
-    /// Java-properties config file (keys: rocketmq.config.namesrvAddrs, loginRequired,
-    /// adminPassword, readOnlyOpen, dataPath, sampleIntervalSecs, brokerTimeoutMillis).
+    /// Java-properties config file (keys: rocketmq.config.namesrvAddrs, readRequiresLogin,
+    /// adminPassword, readOnlyOpen, dataPath, tlsCertPath, tlsKeyPath, loginMaxFailures,
+    /// loginFailureWindowSecs, loginLockoutSecs, ...; see console/README.md).
     #[arg(short = 'c', long = "config")]
     config: Option<PathBuf>,
     /// Directory for the admin password hash and session key.
@@ -71,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
     let listen: SocketAddr =
         listen_addr.parse().with_context(|| format!("bad listen address {listen_addr:?}"))?;
 
+    let tls = settings.tls_files().map_err(anyhow::Error::msg)?;
     let setup = Auth::load(
         &settings.data_path,
         settings.admin_password.as_deref(),
@@ -109,16 +111,28 @@ async fn main() -> anyhow::Result<()> {
         metrics: Arc::new(Metrics::default()),
         request_timeout: settings.broker_timeout() * 4,
         namesrv: settings.namesrv.0.clone(),
-        login_limiter: Arc::default(),
+        login_limiter: Arc::new(settings.login_limiter()),
+        https: tls.is_some(),
     };
     let app = mq_console::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(addr = %listener.local_addr()?, namesrv = ?settings.namesrv.0, reads_open = settings.reads_open(), "mqconsole listening");
+    let local = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(addr = %local, scheme, namesrv = ?settings.namesrv.0, reads_open = settings.reads_open(), "mqconsole listening");
     // The peer address is kept per request (mq_common::http::serve adds it): the login
     // lockout and the audit log use it.
-    mq_common::http::serve(listener, app, settings.http_limits(), shutdown_signal()).await;
+    match &tls {
+        Some((cert, key)) => {
+            let tls = mq_common::http::TlsListener::bind(listener, cert, key)
+                .map_err(|e| anyhow::anyhow!("console TLS: {e}"))?;
+            mq_common::http::serve(tls, app, settings.http_limits(), shutdown_signal()).await
+        }
+        None => {
+            mq_common::http::serve(listener, app, settings.http_limits(), shutdown_signal()).await
+        }
+    }
     sampler_task.abort();
     tracing::info!("mqconsole stopped");
     Ok(())

@@ -26,9 +26,21 @@ pub struct AppState {
     pub namesrv: Vec<String>,
     /// Failed-login lockout per client address.
     pub login_limiter: Arc<LoginLimiter>,
+    /// Served over HTTPS: the session cookie gets `Secure` (a browser then never sends it
+    /// over plaintext HTTP).
+    pub https: bool,
 }
 
 impl AppState {
+    /// The `Set-Cookie` value carrying `token` for `max_age` seconds (0 clears the cookie).
+    pub fn session_cookie(&self, token: &str, max_age: u64) -> String {
+        let secure = if self.https { "; Secure" } else { "" };
+        format!(
+            "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
+            crate::auth::COOKIE
+        )
+    }
+
     /// State over a backend with defaults (tests, fake mode).
     pub fn new(backend: Arc<dyn Backend>, auth: Auth) -> Self {
         AppState {
@@ -39,6 +51,7 @@ impl AppState {
             request_timeout: Duration::from_secs(20),
             namesrv: Vec::new(),
             login_limiter: Arc::default(),
+            https: false,
         }
     }
 }

@@ -17,13 +17,14 @@ const TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `Err` naming the live master when one of the name servers lists another live master of
 /// this broker's group. Unreachable name servers, and a listed master that does not accept
-/// connections (killed, or partitioned away), do not block the start.
-pub async fn check(cfg: &BrokerConfig) -> Result<(), String> {
+/// connections (killed, or partitioned away), do not block the start. `client` is the
+/// broker's own outgoing configuration (TLS and credentials toward the name servers).
+pub async fn check(cfg: &BrokerConfig, client: ClientConfig) -> Result<(), String> {
     if cfg.is_slave() {
         return Ok(());
     }
     let me = cfg.broker_addr();
-    let client = RemotingClient::new(ClientConfig::default());
+    let client = RemotingClient::new(client);
     let mut found = None;
     for ns in cfg.namesrv_list() {
         let req = RemotingCommand::request(rq::GET_BROKER_CLUSTER_INFO);

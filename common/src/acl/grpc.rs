@@ -9,13 +9,11 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use hmac::{KeyInit, Mac};
+use hmac::Mac;
 
 use super::perm::Perm;
 use super::plain::{Account, PlainAcl, Resource};
 use super::validator::{AclDenied, AclValidator};
-
-type HmacSha1 = hmac::Hmac<sha1::Sha1>;
 
 /// The parts of an `authorization: MQv2-HMAC-SHA1 Credential=..., SignedHeaders=...,
 /// Signature=<hex>` header.
@@ -80,8 +78,7 @@ fn signed_account<'a>(
         .ok_or_else(|| AclDenied(format!("No acl config for {}", auth.access_key)))?;
     let sent =
         hex_decode(auth.signature_hex).ok_or_else(|| AclDenied("signature is not hex".into()))?;
-    let mut mac = <HmacSha1 as KeyInit>::new_from_slice(account.secret_key.as_bytes())
-        .expect("HMAC takes any key size");
+    let mut mac = account.signing_key.mac();
     mac.update(date.as_bytes());
     mac.verify_slice(&sent).map_err(|_| {
         AclDenied(format!("Check signature failed for accessKey={}", auth.access_key))

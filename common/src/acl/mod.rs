@@ -3,6 +3,8 @@
 //! ([`PlainAcl`], reloaded by [`AclFile`]) and the per-request check ([`AclValidator`]).
 
 mod address;
+#[cfg(test)]
+mod code_table;
 mod file;
 mod grpc;
 mod perm;
@@ -16,8 +18,8 @@ pub use grpc::{check_grpc_authorization, parse_grpc_authorization, GrpcAuthoriza
 pub use perm::Perm;
 pub use plain::{Account, PlainAcl, Resource, MAX_FILE_BYTES, RETRY_PREFIX};
 pub use signature::{
-    sign_content, signature, verify, Credentials, ACCESS_KEY, SECURITY_TOKEN, SIGNATURE,
-    UNIQUE_KEY_QUERY,
+    sign_content, signature, verify, verify_with, Credentials, SigningKey, ACCESS_KEY,
+    SECURITY_TOKEN, SIGNATURE, UNIQUE_KEY_QUERY,
 };
 pub use validator::{
     AclDenied, AclValidator, Role, BROKER_ADMIN_CODES, DENIAL_PREFIX, NAMESRV_ADMIN_CODES,

@@ -11,6 +11,7 @@ use yaml_rust2::{Yaml, YamlLoader};
 
 use super::address::AddressPattern;
 use super::perm::Perm;
+use super::signature::SigningKey;
 
 /// Prefix Java stores group permissions under (`groupPerms: [g=SUB]` → `%RETRY%g`).
 pub const RETRY_PREFIX: &str = "%RETRY%";
@@ -25,6 +26,8 @@ pub struct Account {
     pub access_key: String,
     /// `secretKey` (≥ 7 characters; a YAML number is taken as its text).
     pub secret_key: String,
+    /// `secretKey`, prepared for checking signatures.
+    pub signing_key: SigningKey,
     /// `whiteRemoteAddress`: a matching client skips signature and permission checks.
     pub white_remote_address: AddressPattern,
     /// `admin`: may use admin request codes.
@@ -179,6 +182,7 @@ fn account(y: &Yaml, index: usize) -> Result<Account, String> {
     resource_perms(&y["groupPerms"], &format!("accounts[{index}].groupPerms"), &mut groups)?;
     Ok(Account {
         access_key: ak,
+        signing_key: SigningKey::new(sk.as_bytes()),
         secret_key: sk,
         white_remote_address: white,
         admin,

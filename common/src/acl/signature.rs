@@ -14,7 +14,44 @@ use hmac::{KeyInit, Mac};
 
 use crate::protocol::{ExtFields, RemotingCommand};
 
-type HmacSha1 = hmac::Hmac<sha1::Sha1>;
+pub(crate) type HmacSha1 = hmac::Hmac<sha1::Sha1>;
+
+/// A secret with HMAC's key schedule done once: each MAC starts from a clone of it. Keying
+/// costs more than the MAC of a 1 KiB request itself (common/benches/acl.rs: 2.7 µs keyed per
+/// call vs 0.85 µs prepared, same run), so servers keep one per account and clients one per
+/// credential.
+#[derive(Clone)]
+pub struct SigningKey {
+    mac: HmacSha1,
+}
+
+impl SigningKey {
+    /// Prepare `secret` (any length).
+    pub fn new(secret: &[u8]) -> Self {
+        // HMAC accepts keys of any length: `new_from_slice` cannot fail.
+        SigningKey { mac: <HmacSha1 as KeyInit>::new_from_slice(secret).expect("any key size") }
+    }
+
+    /// A MAC ready to take the signed content.
+    pub(crate) fn mac(&self) -> HmacSha1 {
+        self.mac.clone()
+    }
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningKey(****)")
+    }
+}
+
+/// Same key: the MACs of the empty message agree (the state itself is opaque).
+impl PartialEq for SigningKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.mac().finalize().into_bytes() == other.mac().finalize().into_bytes()
+    }
+}
+
+impl Eq for SigningKey {}
 
 /// Ext field carrying the access key.
 pub const ACCESS_KEY: &str = "AccessKey";
@@ -33,6 +70,8 @@ pub struct Credentials {
     pub access_key: String,
     /// The secret (HMAC key); never sent.
     pub secret_key: String,
+    /// The secret, prepared (one clone per signed request).
+    key: SigningKey,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -45,7 +84,9 @@ impl std::fmt::Debug for Credentials {
 impl Credentials {
     /// Credentials from an access key and a secret.
     pub fn new(access_key: impl Into<String>, secret_key: impl Into<String>) -> Self {
-        Credentials { access_key: access_key.into(), secret_key: secret_key.into() }
+        let secret_key = secret_key.into();
+        let key = SigningKey::new(secret_key.as_bytes());
+        Credentials { access_key: access_key.into(), secret_key, key }
     }
 
     /// Both keys from the environment variables `ak_var` / `sk_var` when both are set and
@@ -69,16 +110,16 @@ impl Credentials {
     pub fn sign(&self, cmd: &mut RemotingCommand) {
         cmd.ext_fields.remove(SIGNATURE);
         cmd.ext_fields.insert_str(ACCESS_KEY, &self.access_key);
-        let sig = signature(self.secret_key.as_bytes(), &cmd.ext_fields, &cmd.body, false);
+        let sig = STANDARD
+            .encode(mac_over(&self.key, &cmd.ext_fields, &cmd.body, false).finalize().into_bytes());
         cmd.ext_fields.insert_str(SIGNATURE, &sig);
     }
 }
 
 /// Feed the signed content into a MAC: values in key order (skipping `Signature`, and
 /// `_UNIQUE_KEY_QUERY` when `skip_unique_key`), then the body.
-fn mac_over(secret: &[u8], ext: &ExtFields, body: &[u8], skip_unique_key: bool) -> HmacSha1 {
-    // HMAC accepts keys of any length: `new_from_slice` cannot fail.
-    let mut mac = <HmacSha1 as KeyInit>::new_from_slice(secret).expect("HMAC takes any key size");
+fn mac_over(key: &SigningKey, ext: &ExtFields, body: &[u8], skip_unique_key: bool) -> HmacSha1 {
+    let mut mac = key.mac();
     for (k, v) in ext.iter() {
         if k == SIGNATURE || (skip_unique_key && k == UNIQUE_KEY_QUERY) {
             continue;
@@ -91,12 +132,13 @@ fn mac_over(secret: &[u8], ext: &ExtFields, body: &[u8], skip_unique_key: bool) 
 
 /// The Base64 signature of `ext` + `body` under `secret` (what a client sends).
 pub fn signature(secret: &[u8], ext: &ExtFields, body: &[u8], skip_unique_key: bool) -> String {
-    STANDARD.encode(mac_over(secret, ext, body, skip_unique_key).finalize().into_bytes())
+    let key = SigningKey::new(secret);
+    STANDARD.encode(mac_over(&key, ext, body, skip_unique_key).finalize().into_bytes())
 }
 
 /// The Base64 HMAC-SHA1 of a plain byte string (the spec's content-level vectors).
 pub fn sign_content(secret: &[u8], content: &[u8]) -> String {
-    let mut mac = <HmacSha1 as KeyInit>::new_from_slice(secret).expect("HMAC takes any key size");
+    let mut mac = SigningKey::new(secret).mac();
     mac.update(content);
     STANDARD.encode(mac.finalize().into_bytes())
 }
@@ -108,6 +150,11 @@ pub fn sign_content(secret: &[u8], content: &[u8]) -> String {
 /// (with it); brokers differ by version (docs/acl-protocol.md §3), accepting either is the
 /// tolerant rule.
 pub fn verify(secret: &[u8], ext: &ExtFields, body: &[u8]) -> bool {
+    verify_with(&SigningKey::new(secret), ext, body)
+}
+
+/// [`verify`] with a prepared key (what a server keeps per account).
+pub fn verify_with(key: &SigningKey, ext: &ExtFields, body: &[u8]) -> bool {
     let Some(sent) = ext.get(SIGNATURE) else { return false };
     let mut raw = [0u8; 20];
     // A valid HMAC-SHA1 signature is exactly 20 bytes (28 Base64 characters).
@@ -116,11 +163,11 @@ pub fn verify(secret: &[u8], ext: &ExtFields, body: &[u8]) -> bool {
         _ => return false,
     }
     if ext.contains_key(UNIQUE_KEY_QUERY)
-        && mac_over(secret, ext, body, true).verify_slice(&raw).is_ok()
+        && mac_over(key, ext, body, true).verify_slice(&raw).is_ok()
     {
         return true;
     }
-    mac_over(secret, ext, body, false).verify_slice(&raw).is_ok()
+    mac_over(key, ext, body, false).verify_slice(&raw).is_ok()
 }
 
 #[cfg(test)]

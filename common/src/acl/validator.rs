@@ -13,7 +13,7 @@ use arc_swap::ArcSwap;
 use super::perm::Perm;
 use super::plain::{Account, PlainAcl, Resource};
 use super::signature::{self, ACCESS_KEY};
-use crate::protocol::body::HeartbeatData;
+use crate::protocol::body::{BatchAckMessageRequestBody, HeartbeatData};
 use crate::protocol::codes::{request as rq, response};
 use crate::protocol::{lenient_json, RemotingCommand};
 
@@ -118,7 +118,14 @@ fn for_each_resource<E>(
                 f(Resource::Group(g), Perm::SUB)?;
             }
         }
-        rq::PULL_MESSAGE | rq::LITE_PULL_MESSAGE | rq::UPDATE_CONSUMER_OFFSET => {
+        // POP consumption reads (and acks for) a group like a pull does: Java's ACL 1.0 has
+        // no entry for it, which would let any signed account drain any topic.
+        rq::PULL_MESSAGE
+        | rq::LITE_PULL_MESSAGE
+        | rq::UPDATE_CONSUMER_OFFSET
+        | rq::POP_MESSAGE
+        | rq::ACK_MESSAGE
+        | rq::CHANGE_MESSAGE_INVISIBLETIME => {
             if let Some(t) = ext("topic") {
                 f(Resource::topic(t), Perm::SUB)?;
             }
@@ -147,9 +154,51 @@ fn for_each_resource<E>(
                 }
             }
         }
+        rq::BATCH_ACK_MESSAGE => {
+            // An unreadable body has no resources here; the handler refuses it.
+            if let Ok(b) = lenient_json::from_slice::<BatchAckMessageRequestBody>(&req.body) {
+                for a in &b.acks {
+                    f(Resource::topic(&a.topic), Perm::SUB)?;
+                    f(Resource::Group(&a.consumer_group), Perm::SUB)?;
+                }
+            }
+        }
         _ => {}
     }
     Ok(())
+}
+
+/// What request `code` needs on a broker, as [`AclValidator::check`] decides it: for the
+/// table of every request code in docs/security.md (generated and checked by a test).
+/// Each resource is `(kind, where its name comes from, permission)`.
+#[cfg(test)]
+pub(crate) fn broker_resources(code: i32) -> Vec<(&'static str, &'static str, Perm)> {
+    // One request carrying every name a request can take its resources from; each name says
+    // where it came from.
+    let mut req = RemotingCommand::request(code);
+    for (k, v) in [("topic", "ext:topic"), ("b", "ext:b"), ("consumerGroup", "ext:consumerGroup")] {
+        req.ext_fields.insert_str(k, v);
+    }
+    req.ext_fields.insert_str("group", "ext:group");
+    req.body = bytes::Bytes::from_static(
+        br#"{"consumerDataSet":[{"groupName":"body:group","subscriptionDataSet":[{"topic":"body:topic"}]}],
+            "acks":[{"c":"body:group","t":"body:topic"}]}"#,
+    );
+    let mut out = Vec::new();
+    let _ = for_each_resource(&req, |res, perm| {
+        let (kind, from) = match res {
+            Resource::Topic(t) => ("topic", t),
+            Resource::Group(g) => ("group", g),
+        };
+        let from =
+            ["ext:topic", "ext:b", "ext:consumerGroup", "ext:group", "body:group", "body:topic"]
+                .into_iter()
+                .find(|f| *f == from)
+                .expect("a probe name");
+        out.push((kind, from, perm));
+        Ok::<(), ()>(())
+    });
+    out
 }
 
 /// A send to `%RETRY%<group>` needs SUB on the group (Java); any other topic PUB.
@@ -221,7 +270,7 @@ impl AclValidator {
             return Ok(());
         }
         // 5. Signature.
-        if !signature::verify(account.secret_key.as_bytes(), &req.ext_fields, &req.body) {
+        if !signature::verify_with(&account.signing_key, &req.ext_fields, &req.body) {
             return Err(AclDenied(format!("Check signature failed for accessKey={ak}")));
         }
         if matches!(self.role, Role::Namesrv { .. }) && !admin_code {

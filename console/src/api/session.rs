@@ -7,7 +7,6 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::COOKIE;
 use crate::error::{ApiResult, AppError};
 use crate::guard::peer_ip;
 use crate::state::AppState;
@@ -44,10 +43,7 @@ pub async fn login(
         Some(t) => {
             st.login_limiter.succeeded(ip);
             tracing::info!(target: "audit", peer = %ip, user = "admin", "console login");
-            let cookie = format!(
-                "{COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-                st.auth.ttl().as_secs()
-            );
+            let cookie = st.session_cookie(&t, st.auth.ttl().as_secs());
             Ok((
                 [(header::SET_COOKIE, cookie)],
                 Json(json!({"loggedIn": true, "user": "admin", "token": t})),
@@ -73,8 +69,5 @@ pub async fn logout(State(st): State<AppState>, headers: HeaderMap) -> impl Into
             tracing::info!("console session logged out (revoked)");
         }
     }
-    (
-        [(header::SET_COOKIE, format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"))],
-        Json(json!({"loggedIn": false})),
-    )
+    ([(header::SET_COOKIE, st.session_cookie("", 0))], Json(json!({"loggedIn": false})))
 }

@@ -14,6 +14,12 @@
 //!                                                         info, connections) decode with the client's strict 5.x types
 //! ```
 //! Bodies are `"<run>-<i>"` so a scenario can tell its messages from any other.
+//!
+//! Security, from the environment (the names rmq's own clients read): `RMQ_TLS_CA=<pem>`
+//! turns the client's TLS on (`ClientConfig::set_use_tls`, server verified against that CA;
+//! needs rocketmq-transport's `tls` feature, which Cargo.toml turns on: the client crate
+//! itself depends on the transport with `default-features = false`), and
+//! `RMQ_ACCESS_KEY`/`RMQ_SECRET_KEY` make every request signed (`AclClientRPCHook`).
 #![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rocketmq_client_rust::{
-    ClientError, ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext,
+    AclClientRPCHook, ClientConfig, ClientError, SessionCredentials, ClientResult, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext,
     ConsumeConcurrentlyStatus, ConsumeOrderlyContext, ConsumeOrderlyStatus, DefaultMQProducer,
     DefaultMQPushConsumer, MQPushConsumer, MessageListenerConcurrently, MessageListenerOrderly,
     MessageSelector,
@@ -75,6 +81,43 @@ fn runtime() -> Res<Runtime> {
     Ok(Runtime { owner, client, telemetry })
 }
 
+/// TLS and credentials from the environment (see the module doc).
+struct Security {
+    tls_ca: Option<String>,
+    hook: Option<Arc<AclClientRPCHook>>,
+}
+
+impl Security {
+    fn from_env() -> Security {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let hook = match (var("RMQ_ACCESS_KEY"), var("RMQ_SECRET_KEY")) {
+            (Some(ak), Some(sk)) => {
+                Some(Arc::new(AclClientRPCHook::new(SessionCredentials::with_keys(ak, sk))))
+            }
+            _ => None,
+        };
+        Security { tls_ca: var("RMQ_TLS_CA"), hook }
+    }
+
+    /// A client configuration with TLS on when asked for (the name server is set after it).
+    fn config(&self) -> ClientConfig {
+        let mut c = ClientConfig::default();
+        if let Some(ca) = &self.tls_ca {
+            c.set_use_tls(true);
+            c.set_tls_client_trust_cert_path(ca.clone());
+        }
+        c
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "tls={} signed={}",
+            self.tls_ca.is_some(),
+            self.hook.is_some()
+        )
+    }
+}
+
 fn cerr(what: &str) -> impl Fn(ClientError) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
@@ -96,10 +139,15 @@ impl Args {
 }
 
 async fn producer(rt: &Runtime, ns: &str, group: &str) -> Res<DefaultMQProducer> {
-    let mut p = DefaultMQProducer::builder(rt.client.clone())
+    let sec = Security::from_env();
+    let mut b = DefaultMQProducer::builder(rt.client.clone())
+        .client_config(sec.config())
         .producer_group(group.to_string())
-        .name_server_addr(ns.to_string())
-        .build();
+        .name_server_addr(ns.to_string());
+    if let Some(h) = sec.hook {
+        b = b.rpc_hook(h);
+    }
+    let mut p = b.build();
     p.start().await.map_err(cerr("producer start"))?;
     Ok(p)
 }
@@ -209,7 +257,10 @@ async fn push_consumer(
     selector: MessageSelector,
     seen: Arc<Mutex<Seen>>,
 ) -> Res<DefaultMQPushConsumer> {
+    let sec = Security::from_env();
     let mut c = DefaultMQPushConsumer::builder(rt.client.clone())
+        .client_config(sec.config())
+        .rpc_hook(sec.hook.map(|h| h as Arc<_>))
         .consumer_group(group.to_string())
         .name_server_addr(ns.to_string())
         .message_model(MessageModel::Clustering)
@@ -305,7 +356,10 @@ async fn orderly(rt: &Runtime, a: &Args) -> Res<()> {
     p.shutdown().await;
     let seen = Arc::new(Mutex::new(BTreeMap::new()));
     let count = Arc::new(AtomicUsize::new(0));
+    let sec = Security::from_env();
     let mut c = DefaultMQPushConsumer::builder(rt.client.clone())
+        .client_config(sec.config())
+        .rpc_hook(sec.hook.map(|h| h as Arc<_>))
         .consumer_group(group.to_string())
         .name_server_addr(a.ns.clone())
         .message_model(MessageModel::Clustering)
@@ -404,7 +458,15 @@ async fn admin(rt: &Runtime, a: &Args) -> Res<()> {
     let (topic, group) = (a.get(0, "TOPIC")?, a.get(1, "GROUP")?);
     let seen = Arc::new(Mutex::new(Seen::default()));
     let mut c = push_consumer(rt, &a.ns, topic, group, MessageSelector::by_tag("*"), seen).await?;
-    let mut adm = DefaultMQAdminExt::new(rt.client.clone());
+    let sec = Security::from_env();
+    let mut adm = match sec.hook.clone() {
+        Some(h) => DefaultMQAdminExt::with_rpc_hook(rt.client.clone(), h),
+        None => DefaultMQAdminExt::new(rt.client.clone()),
+    };
+    if let Some(ca) = &sec.tls_ca {
+        adm.set_use_tls(true);
+        adm.client_config_mut().set_tls_client_trust_cert_path(ca.clone());
+    }
     adm.set_namesrv_addr(a.ns.clone());
     adm.start().await.map_err(cerr("admin start"))?;
     let result = async {
@@ -461,6 +523,7 @@ async fn run() -> Res<()> {
     }
     let cmd = argv.remove(0);
     let args = Args { ns: argv.remove(0), rest: argv, timeout };
+    eprintln!("security: {}", Security::from_env().describe());
     let rt = runtime()?;
     let r = match cmd.as_str() {
         "send" => send(&rt, &args).await,

@@ -19,10 +19,20 @@ pub fn bin_dir() -> PathBuf {
 
 /// Minimal HTTP/1.1 GET on loopback: `(status, body)`.
 pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    http_get_bearer(addr, path, None)
+}
+
+/// [`http_get`] with `Authorization: Bearer <token>` when `token` is given.
+pub fn http_get_bearer(
+    addr: &str,
+    path: &str,
+    token: Option<&str>,
+) -> std::io::Result<(u16, String)> {
     use std::io::Write;
     let mut s = std::net::TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\r\n")?;
     let mut buf = String::new();
     s.read_to_string(&mut buf)?;
     let status = buf.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);

@@ -155,13 +155,30 @@ async fn t17_gateway_and_presence_against_hostile_clients() {
     assert!(probe.slowest < T, "{probe:?}");
     assert!(matches!(chat_e2e::proc::http_get(&gw, "/health"), Ok((200, _))));
 
-    // B11 on presence-service.
+    // B11 on presence-service (which also guards its status API with a token).
     let p = presence_support::spawn_presence(
         &c,
         None,
-        &[("HTTP_HEADER_TIMEOUT", "1"), ("MAX_HTTP_CONNECTIONS", "50")],
+        &[
+            ("HTTP_HEADER_TIMEOUT", "1"),
+            ("MAX_HTTP_CONNECTIONS", "50"),
+            ("STATUS_API_TOKEN", "status-secret"),
+        ],
     )
     .await;
+    // STATUS_API_TOKEN: who is online is shown only to the token's holder.
+    use chat_e2e::proc::http_get_bearer;
+    for path in ["/v1/stats", "/v1/status/u1", "/v1/status?uids=u1,u2"] {
+        let anon = http_get_bearer(&p.addr(), path, None).unwrap();
+        let wrong = http_get_bearer(&p.addr(), path, Some("status-secreT")).unwrap();
+        let right = http_get_bearer(&p.addr(), path, Some("status-secret")).unwrap();
+        eprintln!("presence {path}: no token {}, wrong {}, right {}", anon.0, wrong.0, right.0);
+        assert_eq!((anon.0, wrong.0, right.0), (401, 401, 200), "{path}: {}", right.1);
+        assert!(!anon.1.contains("online"), "{}", anon.1);
+    }
+    for open in ["/health", "/ready", "/metrics"] {
+        assert_eq!(http_get_bearer(&p.addr(), open, None).unwrap().0, 200, "{open} stays open");
+    }
     let probe = half_sent_requests(&p.addr(), 300, T * 3).await;
     eprintln!(
         "robust B11 (presence): 300 half-sent requests, cap 50, header timeout 1 s: {probe:?}"

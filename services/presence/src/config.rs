@@ -48,6 +48,10 @@ pub struct PresenceConfig {
     /// offsets directory, removed on shutdown (as the gateway's, see
     /// `chat_ddp_streamer::offsets_dir`).
     pub offsets_dir: PathBuf,
+    /// `STATUS_API_TOKEN` (unset = open): `/v1/status` and `/v1/stats` answer only requests
+    /// with `Authorization: Bearer <this>` (they show who is online). `/health`, `/ready`
+    /// and `/metrics` (counts only) stay open for probes and scrapers.
+    pub status_token: Option<String>,
 }
 
 impl PresenceConfig {
@@ -75,6 +79,7 @@ impl PresenceConfig {
             send_timeout: ms("SEND_TIMEOUT", 3000)?,
             offsets_dir: chat_ddp_streamer::config::offsets_dir()?,
             http: chat_ddp_streamer::config::http_limits()?,
+            status_token: opt::<String>("STATUS_API_TOKEN")?.filter(|t| !t.is_empty()),
         })
     }
 }

@@ -23,14 +23,45 @@ fn health_routes() -> Router<Arc<Presence>> {
     Router::new().route("/health", get(|| async { "ok" })).route("/ready", get(ready))
 }
 
-/// All routes.
+/// All routes. With `STATUS_API_TOKEN`, the `/v1` routes need it as a bearer token.
 pub fn router(p: Arc<Presence>) -> Router {
-    health_routes()
+    let v1 = Router::new()
         .route("/v1/status/{uid}", get(status_one))
         .route("/v1/status", get(status_many))
-        .route("/v1/stats", get(stats))
-        .route("/metrics", get(metrics))
-        .with_state(p)
+        .route("/v1/stats", get(stats));
+    let v1 = match p.cfg.status_token.clone() {
+        Some(t) => v1.layer(axum::middleware::from_fn_with_state(Arc::<str>::from(t), bearer)),
+        None => v1,
+    };
+    health_routes().merge(v1).route("/metrics", get(metrics)).with_state(p)
+}
+
+/// Refuse (401) a request whose `Authorization: Bearer` is not `token`.
+async fn bearer(
+    State(token): State<Arc<str>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let given = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if given.is_some_and(|g| same_secret(g.as_bytes(), token.as_bytes())) {
+        return next.run(req).await;
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+        Json(json!({"error": "this endpoint needs Authorization: Bearer <STATUS_API_TOKEN>"})),
+    )
+        .into_response()
+}
+
+/// Compare without an early exit, so the time taken does not tell how much of a guess matched.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Serve `PORT` (and `HEALTH_CHECK_PORT` when set) until `shutdown` resolves. Prints

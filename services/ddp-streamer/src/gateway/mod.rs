@@ -8,7 +8,8 @@
 //! * [`history`] — `loadHistory` / `loadMissedMessages` read straight from the broker.
 //! * [`extension`] — hooks for later services (presence) to add methods, subscriptions and
 //!   session events without touching the chat paths.
-//! * [`tls`] — the optional rustls listener.
+//!
+//! With `ENABLE_TLS` it serves HTTPS through `mq_common::http::TlsListener`.
 
 pub mod conn;
 pub mod extension;
@@ -21,7 +22,6 @@ pub mod presence_lanes;
 pub mod presence_state;
 pub mod state;
 pub mod subs;
-pub mod tls;
 
 pub use state::Gateway;
 
@@ -98,7 +98,8 @@ pub async fn run(
     println!("listening on {local} ({scheme}, websocket at /websocket)");
     tracing::info!(%local, instance = %c.instance_id, "chat-gateway listening");
     if let Some((cert, key)) = &cfg.tls {
-        let tls = tls::TlsListener::new(listener, tls::load_config(cert, key)?)?;
+        let tls = mq_common::http::TlsListener::bind(listener, cert, key)
+            .map_err(|e| anyhow::anyhow!("TLS: {e}"))?;
         mq_common::http::serve(tls, app, c.http, shutdown).await;
     } else {
         mq_common::http::serve(listener, app, c.http, shutdown).await;
