@@ -143,6 +143,23 @@ rmq_stop_pid() {
   wait "$pid" 2>/dev/null || true
 }
 
+# rmq_stop_pidfiles DIR NAME...: for each NAME in order, stop the PID in DIR/NAME.pid (as
+# rmq_stop_pid, 30 s) and remove the file; what the --detach start scripts leave behind.
+rmq_stop_pidfiles() {
+  local dir=$1 name f pid
+  shift
+  for name in "$@"; do
+    f="$dir/$name.pid"
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    if kill -0 "$pid" 2>/dev/null; then
+      rmq_stop_pid "$pid" 30
+      echo "stopped $name (pid $pid)"
+    fi
+    rm -f "$f"
+  done
+}
+
 # rmq_stop_tracked: stop every tracked PID, newest first (clients before the broker, the broker
 # before the name server it unregisters from), and forget them.
 rmq_stop_tracked() {
