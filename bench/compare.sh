@@ -14,7 +14,7 @@
 #   e2e10k       fixed 10k msgs/s, send -> receipt latency (CO-corrected schedule)
 #
 # Environment:
-#   PEER=rmq-rust|redis|rmq-metrics|rmq-acl|rmq-tls|none  peer: rocketmq-rust 1.0 from $RMQ_RUST_BIN, Redis 7
+#   PEER=rmq-rust|redis|rmq-metrics|rmq-acl|rmq-tls|rmq-base|none  peer: rocketmq-rust 1.0 from $RMQ_RUST_BIN, Redis 7
 #                           Streams, or rmq itself with metricsExporterType=PROM scraped every
 #                           SCRAPE_S (1) seconds: the A/B that measures what metrics cost
 #                           (redis-server + redis-benchmark XADD; async256 = -c 1 -P 256,
@@ -23,7 +23,10 @@
 #                           aclEnable=true on the broker, mqbench signing as an admin account
 #                           with explicit topic permissions (so every check runs in full);
 #                           rmq-tls: rmq with a certificate (tlsMode=permissive), mqbench over
-#                           TLS (RMQ_TLS_CA): the A/Bs of what ACL and TLS cost    [rmq-rust]
+#                           TLS (RMQ_TLS_CA): the A/Bs of what ACL and TLS cost; rmq-base: the
+#                           name server and broker of another rmq build in BASE_BIN (e.g. a
+#                           worktree's target/release), driven by this build's mqbench: a
+#                           before/after A/B of a change                           [rmq-rust]
 #   ROUNDS=5 DURATION=10 WARMUP=2 BACKLOG_MSGS=1048576
 #   PLACEMENT=unpinned|one-core|split   (one-core: broker+namesrv+client on cpu0 with taskset;
 #                                        split: broker+namesrv on cpu1, client on cpu0)
@@ -245,6 +248,9 @@ SCENARIOS=("$@")
 [ -x "$BIN/mqbench" ] && [ -x "$BIN/mqbroker" ] && [ -x "$BIN/mqnamesrv" ] || { echo "build first: cargo build --release -p mq-broker -p mq-namesrv -p mq-client" >&2; exit 2; }
 if [ "$PEER" = rmq-rust ] && ! [ -x "$PEER_BIN/rocketmq-broker-rust" ]; then
   log "peer binaries not found in $PEER_BIN: peer columns will be 'not measured'"; PEER=none
+fi
+if [ "$PEER" = rmq-base ] && ! [ -x "${BASE_BIN:-}/mqbroker" ]; then
+  echo "PEER=rmq-base: no mqbroker in BASE_BIN=${BASE_BIN:-} (build the base with cargo build --release)" >&2; exit 2
 fi
 log "out=$OUT placement=$PLACEMENT pagecache=$PAGECACHE read_ahead_kb=$READ_AHEAD rounds=$ROUNDS peer=$PEER load=$(loadavg)"
 for sc in "${SCENARIOS[@]}"; do

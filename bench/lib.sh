@@ -4,7 +4,8 @@
 # Starting and stopping rmq (ours) and rocketmq-rust 1.0 (the peer) on free loopback ports,
 # each with all its state under one directory. The caller sets BIN (our release binaries),
 # PEER_BIN (rocketmq-rust binaries), the array PIDS (every started PID is appended, for the
-# caller's exit trap) and optionally the array SRV_PIN (e.g. `taskset -c 0`).
+# caller's exit trap) and optionally the array SRV_PIN (e.g. `taskset -c 0`). The system
+# `rmq-base` is rmq from another build, BASE_BIN (a before/after A/B of our own code).
 #
 # rocketmq-rust 1.0 specifics handled here (see also /work/shared/peers/rocketmq-rust/start.sh):
 #   * config is TOML: the name server's `-c namesrv.toml`, the broker's `-c broker.toml` with
@@ -36,12 +37,15 @@ wait_port() { rmq_wait_port "$1" "$2"; } # port timeout_s
 # SIGTERM, wait up to 60 s for a clean exit, then SIGKILL.
 stop_pid() { rmq_stop_pid "$1" 60; }
 
+# rmq_bin SYSTEM: the directory holding that rmq system's server binaries.
+rmq_bin() { if [ "$1" = rmq-base ]; then echo "${BASE_BIN:?rmq-base needs BASE_BIN}"; else echo "$BIN"; fi; }
+
 # start_namesrv SYSTEM DIR PORT -> NS_PID
 start_namesrv() {
   local sys=$1 dir=$2 ns=$3
   mkdir -p "$dir"
   if [[ $sys == rmq || $sys == rmq-* ]]; then
-    "${SRV_PIN[@]}" "$BIN/mqnamesrv" --listen "127.0.0.1:$ns" ${RMQ_NAMESRV_SETS[@]+"${RMQ_NAMESRV_SETS[@]}"} \
+    "${SRV_PIN[@]}" "$(rmq_bin "$sys")/mqnamesrv" --listen "127.0.0.1:$ns" ${RMQ_NAMESRV_SETS[@]+"${RMQ_NAMESRV_SETS[@]}"} \
       >>"$dir/namesrv.log" 2>&1 & NS_PID=$!
   else
     mkdir -p "$dir/home/conf" "$dir/namesrv"
@@ -68,7 +72,7 @@ start_broker() {
     # compare.sh peer that measures what metrics cost).
     local metrics=()
     [ "$sys" = rmq-metrics ] && metrics=(--set metricsExporterType=PROM --set "metricsPromExporterPort=$((bp + 5))")
-    "${SRV_PIN[@]}" "$BIN/mqbroker" -n "127.0.0.1:$ns" --set listenPort="$bp" --set brokerIP1=127.0.0.1 \
+    "${SRV_PIN[@]}" "$(rmq_bin "$sys")/mqbroker" -n "127.0.0.1:$ns" --set listenPort="$bp" --set brokerIP1=127.0.0.1 \
       --set storePathRootDir="$dir/store" --set flushDiskType="$flush" "${metrics[@]}" ${RMQ_BROKER_SETS[@]+"${RMQ_BROKER_SETS[@]}"} \
       >>"$dir/broker.log" 2>&1 & BROKER_PID=$!
   else
