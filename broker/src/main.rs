@@ -1,6 +1,7 @@
 //! `mqbroker -c conf/broker.conf [-n addr] [-p] [-m] [--truncate-to OFFSET]`.
 #![forbid(unsafe_code)]
 
+use mq_common::shutdown::Signals;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -69,17 +70,10 @@ fn main() -> anyhow::Result<()> {
         println!("commit log truncated from {} to {}", t.from, t.to);
     }
     rt.block_on(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        // Install the handlers before the listeners open: a SIGTERM that arrives while the
-        // broker is still starting must shut it down cleanly, not kill it.
-        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let mut signals = Signals::install().context("installing the signal handlers")?;
         let controller = BrokerController::start(cfg).await?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        tracing::info!("signal received, shutting down");
+        let signal = signals.recv().await;
+        tracing::info!(signal, "shutting down");
         controller.shutdown().await;
         anyhow::Ok(())
     })

@@ -18,3 +18,4 @@ pub mod metrics;
 pub mod probe;
 pub mod protocol;
 pub mod remoting;
+pub mod shutdown;

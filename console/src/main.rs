@@ -15,6 +15,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Parser;
 use mq_common::config::load_layered;
+use mq_common::shutdown::Signals;
 use mq_console::auth::Auth;
 use mq_console::backend::{fake::FakeBackend, remote::RemoteBackend, Backend};
 use mq_console::config::{Settings, ENV_PREFIX};
@@ -52,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
     // LOG_LEVEL/RUST_LOG, LOG_FORMAT=json, LOG_FILE_PATH (rotated): see mq_common::logging.
     mq_common::logging::init_from_env("mqconsole", "info", mq_common::logging::LogTarget::Stdout);
     let cli = Cli::parse();
+    let signals = Signals::install().context("installing the signal handlers")?;
     let mut settings = Settings::default();
     let mut cli_sets = Vec::new();
     if let Some(n) = &cli.namesrv {
@@ -127,10 +129,11 @@ async fn main() -> anyhow::Result<()> {
         Some((cert, key)) => {
             let tls = mq_common::http::TlsListener::bind(listener, cert, key)
                 .map_err(|e| anyhow::anyhow!("console TLS: {e}"))?;
-            mq_common::http::serve(tls, app, settings.http_limits(), shutdown_signal()).await
+            mq_common::http::serve(tls, app, settings.http_limits(), shutdown_signal(signals)).await
         }
         None => {
-            mq_common::http::serve(listener, app, settings.http_limits(), shutdown_signal()).await
+            mq_common::http::serve(listener, app, settings.http_limits(), shutdown_signal(signals))
+                .await
         }
     }
     sampler_task.abort();
@@ -138,21 +141,7 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down");
+async fn shutdown_signal(mut signals: Signals) {
+    let signal = signals.recv().await;
+    tracing::info!(signal, "shutting down");
 }

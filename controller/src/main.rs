@@ -7,6 +7,7 @@
 //! It listens on its own address in `controllerDLegerPeers`. SIGINT/SIGTERM shut down gracefully.
 #![forbid(unsafe_code)]
 
+use mq_common::shutdown::Signals;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,26 +36,13 @@ struct Args {
     sets: Vec<(String, String)>,
 }
 
-async fn wait_for_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => tokio::select! {
-            _ = tokio::signal::ctrl_c() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        },
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            "SIGINT"
-        }
-    }
-}
-
 async fn run(config: ControllerConfig) -> Result<(), String> {
+    let mut signals = Signals::install().map_err(|e| format!("installing signal handlers: {e}"))?;
     let node = ControllerNode::start(config).await.map_err(|e| e.to_string())?;
     // Scripts and tests wait for this line.
     println!("The Controller boot success, listening on {}", node.local_addr());
     let _ = std::io::stdout().flush();
-    let signal = wait_for_signal().await;
+    let signal = signals.recv().await;
     tracing::info!(signal, "shutting down");
     node.shutdown().await;
     Ok(())

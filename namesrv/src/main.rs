@@ -8,6 +8,7 @@
 //! stdout by default. SIGINT/SIGTERM shut down gracefully.
 #![forbid(unsafe_code)]
 
+use mq_common::shutdown::Signals;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,21 +69,8 @@ fn load_config(args: &Args) -> Result<(NamesrvConfig, Vec<String>), String> {
     Ok((cfg, warnings))
 }
 
-async fn wait_for_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => tokio::select! {
-            _ = tokio::signal::ctrl_c() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        },
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            "SIGINT"
-        }
-    }
-}
-
 async fn run(config: NamesrvConfig) -> Result<(), String> {
+    let mut signals = Signals::install().map_err(|e| format!("installing signal handlers: {e}"))?;
     let controller = NamesrvController::start(config).await.map_err(|e| e.to_string())?;
     // Apache prints this line; scripts and our tests wait for it (and read the address).
     println!(
@@ -90,7 +78,7 @@ async fn run(config: NamesrvConfig) -> Result<(), String> {
         controller.local_addr()
     );
     let _ = std::io::stdout().flush();
-    let signal = wait_for_signal().await;
+    let signal = signals.recv().await;
     tracing::info!(signal, "shutting down");
     controller.shutdown().await;
     Ok(())

@@ -18,6 +18,7 @@ use chat_proto::presence_bodies::{
 };
 use chat_proto::presence_cache::StatusCache;
 use mq_client::{Admin, ConsumeFromWhere, MessageExt, MessageModel, PushConsumer};
+use mq_common::shutdown::Signals;
 use parking_lot::Mutex;
 
 use crate::config::PresenceConfig;
@@ -118,6 +119,7 @@ impl Presence {
 
 /// Run the presence service until SIGTERM/SIGINT.
 pub async fn run(cfg: PresenceConfig) -> anyhow::Result<()> {
+    let signals = Signals::install().context("installing the signal handlers")?;
     let admin = Admin::connect(&cfg.namesrv).await.context("connect to the nameserver")?;
     ensure_topics(
         &admin,
@@ -220,7 +222,7 @@ pub async fn run(cfg: PresenceConfig) -> anyhow::Result<()> {
     let probe = tokio::spawn(prober(p.clone()));
     let own = tokio::spawn(ownership(p.clone(), heartbeats.clone()));
 
-    crate::http::serve(p.clone(), shutdown_signal()).await?;
+    crate::http::serve(p.clone(), shutdown_signal(signals)).await?;
 
     tracing::info!("shutting down: writing final snapshots");
     tick.abort();
@@ -322,11 +324,7 @@ async fn ownership(p: Arc<Presence>, consumer: Arc<PushConsumer>) {
     }
 }
 
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+async fn shutdown_signal(mut signals: Signals) {
+    let signal = signals.recv().await;
+    tracing::info!(signal, "shutting down");
 }

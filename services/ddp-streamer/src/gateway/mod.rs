@@ -33,6 +33,7 @@ use anyhow::Context;
 use chat_proto::ddp::close;
 use chat_proto::topics::{CG_GATEWAY, CHAT_INBOX, CHAT_OUTGOING, PG_GATEWAY};
 use mq_client::{Admin, ConsumeFromWhere, MessageExt, MessageModel};
+use mq_common::shutdown::Signals;
 
 use crate::clients::{ServiceClients, CHAT_PULL};
 use crate::config::GatewayConfig;
@@ -45,6 +46,7 @@ pub async fn run(
     cfg: GatewayConfig,
     extensions: Vec<Arc<dyn GatewayExtension>>,
 ) -> anyhow::Result<()> {
+    let signals = Signals::install().context("installing the signal handlers")?;
     let c = &cfg.common;
     let admin = Admin::connect(&c.namesrv).await.context("connect to the nameserver")?;
     crate::broker::ensure_topics(
@@ -93,7 +95,7 @@ pub async fn run(
         .with_context(|| format!("bind {}:{}", cfg.bind, cfg.port))?;
     let local = listener.local_addr()?;
     let app = http::router(gw.clone());
-    let shutdown = shutdown_signal(gw.clone());
+    let shutdown = shutdown_signal(gw.clone(), signals);
     let scheme = if cfg.tls.is_some() { "https" } else { "http" };
     println!("listening on {local} ({scheme}, websocket at /websocket)");
     tracing::info!(%local, instance = %c.instance_id, "chat-gateway listening");
@@ -115,14 +117,9 @@ pub async fn run(
 }
 
 /// Resolves on SIGTERM/SIGINT after closing every socket with 1001.
-async fn shutdown_signal(gw: Arc<Gateway>) {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-    tracing::info!("shutting down: closing sockets");
+async fn shutdown_signal(gw: Arc<Gateway>, mut signals: Signals) {
+    let signal = signals.recv().await;
+    tracing::info!(signal, "shutting down: closing sockets");
     for c in gw.conns.iter() {
         c.close(close::GOING_AWAY, "server shutdown");
     }
