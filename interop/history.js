@@ -29,13 +29,13 @@ async function main() {
       const body = `${key}:${'x'.repeat(64)}`;
       const h = hash(body);
       const msg = new Message(topic, 'TagA', body);
-      msg.keys = key;
+      msg.keys = [ key ];
       record({ type: 'invoke', key, hash: h, topic });
       try {
         const res = await p.send(msg);
         if (res && res.sendStatus === 'SEND_OK') {
           const mq = res.messageQueue;
-          record({ type: 'ok', key, hash: h, topic, broker: mq.brokerName, queue: mq.queueId, offset: Number(res.queueOffset), msg_id: res.msgId });
+          record({ type: 'ok', key, hash: h, topic, broker: mq.brokerName, queue: Number(mq.queueId), offset: Number(res.queueOffset), msg_id: res.msgId });
           acked++;
         } else {
           record({ type: 'info', key, hash: h, error: String(res && res.sendStatus) });
