@@ -3,7 +3,7 @@
 # history/tests/classic_schedule.rs for ROUNDS rounds (CI runs 2) — a SYNC_MASTER + SLAVE pair
 # under continuous sends from mq-client and ali-ons while the slave is killed, paused and
 # partitioned and the master killed, round after round — then `mqhistory check` over the
-# histories it kept. Not part of CI. About 15 s per round on an idle 2-core machine.
+# histories it kept. Not part of CI. About 8 s per round on a 2-core machine (debug build).
 #
 #   scripts/history-soak.sh 50                       # 50 rounds
 #   HISTORY_KEEP=/tmp/h scripts/history-soak.sh 10   # keep the histories there
