@@ -216,8 +216,7 @@ async fn slave_promotion_refused_while_the_master_lives_then_serves_everything()
 /// acknowledged with SEND_OK is on the slave at the queue offset it was given.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn third_party_client_acks_survive_a_master_kill() {
-    let interop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop");
-    ensure_ali_ons(&interop);
+    let interop = mq_test_support::node::ensure_ali_ons();
     let mut settings = FAST.to_vec();
     settings.push(("flushDiskType", "SYNC_FLUSH"));
     settings.push(("slaveReadEnable", "true"));
@@ -285,20 +284,6 @@ async fn third_party_client_acks_survive_a_master_kill() {
         acked.len()
     );
     cl.close_all();
-}
-
-/// `npm ci` the pinned ali-ons (interop/package-lock.json) unless installed, as
-/// scripts/interop.sh does; node and npm are required (CI installs them).
-fn ensure_ali_ons(interop: &std::path::Path) {
-    if interop.join("node_modules/ali-ons").exists() {
-        return;
-    }
-    let st = std::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(interop)
-        .status()
-        .expect("npm is required for the ali-ons fault test");
-    assert!(st.success(), "npm ci failed in {}", interop.display());
 }
 
 /// Rolling restart of a 2-group SYNC_MASTER cluster (two name servers) under continuous sends

@@ -24,13 +24,15 @@
 //! Pieces: [`bins`] (locating and building the binaries), [`ports`] (free ports), [`proc`]
 //! (one child process), [`wait`] (bounded polling), [`stack`] (nameserver + brokers),
 //! [`cluster`] (several name servers and broker groups as separate hosts),
-//! [`replica`] (checks on a group's replicas), [`fault_proxy`] (cutting and healing links) and [`tls`] (test certificates).
+//! [`replica`] (checks on a group's replicas), [`fault_proxy`] (cutting and healing links), [`node`]
+//! (the ali-ons interop directory) and [`tls`] (test certificates).
 
 pub mod bins;
 pub mod cluster;
 pub mod controllers;
 pub mod fault_proxy;
 pub mod hostile;
+pub mod node;
 pub mod ports;
 pub mod proc;
 pub mod replica;
