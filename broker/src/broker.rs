@@ -59,6 +59,10 @@ pub struct Broker {
     pub grpc: crate::grpc::GrpcState,
     /// Prometheus metrics (request-path counters; gauges are computed per scrape).
     pub metrics: crate::metrics::BrokerMetrics,
+    /// The ACL check (`aclEnable`), also run by processors on a message they found by
+    /// commit-log offset (`processor::found`): the request's names were checked before
+    /// dispatch, the record's topic only becomes known there.
+    pub acl: Option<Arc<mq_common::acl::AclValidator>>,
     /// Delay-level scheduler.
     pub schedule: ScheduleService,
     /// Timer messages (`TIMER_DELIVER_MS` & co.): every put path calls `timer.intercept`.

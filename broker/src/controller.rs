@@ -162,6 +162,7 @@ impl BrokerController {
             timer,
             pop,
             grpc: Default::default(),
+            acl: server_acl.clone(),
             store_host: SocketAddr::new(store_ip, cfg.listen_port),
             perm: AtomicI32::new(cfg.broker_permission.0),
             boot_timestamp: now_millis(),

@@ -169,8 +169,98 @@ async fn signing_clients_admin_codes_and_reload() {
         assert_eq!(remark(&r), format!("{DENIAL_PREFIX}{want}"));
     }
 
+    reads_by_id_and_offset(&stack).await;
     admin_codes(&stack).await;
     reload_under_load(&stack, &file, &user).await;
+}
+
+/// Reads of stored messages by commit-log offset or id need SUB on the topic of the message
+/// actually found: a user without it gets the ACL denial and no message data, whatever topic
+/// the request names; one with it gets the message.
+async fn reads_by_id_and_offset(stack: &Stack) {
+    let admin = producer(stack, Some(ADMIN), "acl_pg_reads").await;
+    let keyed = |topic: &str, body: &str, key: &str| {
+        let mut m = Message::new(topic, body.to_string());
+        m.set_keys([key]);
+        m
+    };
+    let secret = admin.send(keyed("DenyTopic", "secret body", "k-secret")).await.unwrap();
+    let open = admin.send(keyed("AclTopic", "open body", "k-open")).await.unwrap();
+    let offset_of = |id: &str| mq_common::message::decode_offset_msg_id(id).unwrap().1;
+    let (secret_off, open_off) = (offset_of(&secret.offset_msg_id), offset_of(&open.offset_msg_id));
+    let user = raw(Some(USER));
+    let call = |cmd: RemotingCommand| {
+        let user = &user;
+        async move { user.invoke(&stack.broker_addr, cmd, WAIT).await.unwrap() }
+    };
+    let view = |offset: i64, topic: Option<&str>| {
+        let cmd = RemotingCommand::request(rq::VIEW_MESSAGE_BY_ID).with_ext("offset", offset);
+        match topic {
+            Some(t) => cmd.with_ext("topic", t),
+            None => cmd,
+        }
+    };
+    let refused = |r: &RemotingCommand, topic: &str, what: &str| {
+        assert_eq!(r.code, response::SYSTEM_ERROR, "{what}: {r:?}");
+        assert_eq!(remark(r), format!("{DENIAL_PREFIX}No default permission for topic:{topic}"));
+        assert!(r.body.is_empty(), "{what}: message data in a denial");
+    };
+    // By offset: the 4.x form (no topic), a lie about the topic, and the 5.x form naming it.
+    refused(&call(view(secret_off, None)).await, "DenyTopic", "view, no topic");
+    refused(&call(view(secret_off, Some("AclTopic"))).await, "DenyTopic", "view, other topic");
+    refused(&call(view(secret_off, Some("DenyTopic"))).await, "DenyTopic", "view, its topic");
+    let r = call(view(open_off, None)).await;
+    assert_eq!(r.code, response::SUCCESS, "{r:?}");
+    assert!(String::from_utf8_lossy(&r.body).contains("open body"));
+    // By key and by unique key (QUERY_MESSAGE), and a queue's index (QUERY_CONSUME_QUEUE).
+    let query = |topic: &str, key: &str, unique: bool| {
+        RemotingCommand::request(rq::QUERY_MESSAGE)
+            .with_ext("topic", topic)
+            .with_ext("key", key)
+            .with_ext("maxNum", 32)
+            .with_ext("beginTimestamp", 0)
+            .with_ext("endTimestamp", i64::MAX)
+            .with_ext("_UNIQUE_KEY_QUERY", unique)
+    };
+    refused(&call(query("DenyTopic", "k-secret", false)).await, "DenyTopic", "query by key");
+    refused(&call(query("DenyTopic", &secret.msg_id, true)).await, "DenyTopic", "query by id");
+    refused(&call(query("PubOnly", "k", false)).await, "PubOnly", "query of a PUB-only topic");
+    // (The index is written as the log is dispatched: poll until the key is found.)
+    let (c, q) = (&call, &query);
+    wait_until("the user's query of a readable topic finds the message", WAIT, || async move {
+        c(q("AclTopic", "k-open", false)).await.code == response::SUCCESS
+    })
+    .await;
+    // The key of another topic's message finds nothing in this one.
+    let r = call(query("AclTopic", "k-secret", false)).await;
+    assert_eq!(r.code, response::QUERY_NOT_FOUND, "{r:?}");
+    let qcq = RemotingCommand::request(rq::QUERY_CONSUME_QUEUE)
+        .with_ext("topic", "DenyTopic")
+        .with_ext("queueId", 0)
+        .with_ext("index", 0)
+        .with_ext("count", 1)
+        .with_ext("consumerGroup", "acl_cg");
+    refused(&call(qcq).await, "DenyTopic", "query consume queue");
+    // Copying the secret message into the user's own retry topic (to consume it there).
+    let back = RemotingCommand::request(rq::CONSUMER_SEND_MSG_BACK)
+        .with_ext("offset", secret_off)
+        .with_ext("group", "acl_cg")
+        .with_ext("delayLevel", 0)
+        .with_ext("originMsgId", &secret.msg_id)
+        .with_ext("originTopic", "AclTopic")
+        .with_ext("maxReconsumeTimes", 16);
+    refused(&call(back).await, "DenyTopic", "send back of another topic's message");
+    // The client library's lookup (mqadmin queryMsgById, the console) gets the denial too.
+    let user_admin = mq_client::Admin::with_security(
+        vec![stack.namesrv_addr.clone()],
+        WAIT,
+        Some(Credentials::new(USER.0, USER.1)),
+        None,
+    )
+    .unwrap();
+    let e = user_admin.query_msg_by_id(None, &secret.offset_msg_id).await;
+    assert!(e.as_ref().map_or(true, |v| v.is_empty()), "message data leaked: {e:?}");
+    admin.shutdown().await;
 }
 
 /// Every admin-only request on the broker and the name server: unsigned → no key; a signed

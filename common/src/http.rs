@@ -53,16 +53,24 @@ pub type TlsIo = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
 const MAX_HANDSHAKES: usize = 256;
 
 impl TlsListener {
-    /// Wrap `listener`, serving the certificate chain `cert` with the private key `key`.
-    /// Stops accepting once the `TlsListener` is dropped.
+    /// Wrap `listener`, serving the certificate chain `cert` with the private key `key`,
+    /// re-read when the files change (checked every `reload_every`, see
+    /// [`ReloadingAcceptor`](crate::remoting::ReloadingAcceptor)). Stops accepting once the
+    /// `TlsListener` is dropped.
     pub fn bind(
         listener: tokio::net::TcpListener,
         cert: &std::path::Path,
         key: &std::path::Path,
+        reload_every: Duration,
     ) -> Result<TlsListener, String> {
-        let cfg = crate::remoting::tls::load_server_config(cert, key)?;
+        let acceptor = crate::remoting::ReloadingAcceptor::start(
+            cert,
+            key,
+            &[],
+            reload_every,
+            tokio_util::sync::CancellationToken::new(),
+        )?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
         tokio::spawn(async move {
@@ -80,7 +88,7 @@ impl TlsListener {
                         }
                     },
                 };
-                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                let (acceptor, tx) = (acceptor.current(), tx.clone());
                 tokio::spawn(async move {
                     let hs = acceptor.accept(tcp);
                     match tokio::time::timeout(crate::remoting::tls::HANDSHAKE_TIMEOUT, hs).await {

@@ -65,6 +65,9 @@ pub struct Settings {
     pub tls_cert_path: Option<PathBuf>,
     /// PEM private key (`tlsKeyPath`).
     pub tls_key_path: Option<PathBuf>,
+    /// How often certificate and key are checked for changes, ms (`tlsReloadIntervalMillis`,
+    /// 5000 as on the broker): a changed pair serves new connections without a restart.
+    pub tls_reload_interval_millis: u64,
     /// Failed logins from one address that start a lockout (`loginMaxFailures`, 5, at least 1).
     pub login_max_failures: u32,
     /// Window in which those failures count (`loginFailureWindowSecs`, 900).
@@ -93,6 +96,7 @@ impl Default for Settings {
             http_max_connections: 1024,
             tls_cert_path: None,
             tls_key_path: None,
+            tls_reload_interval_millis: 5000,
             login_max_failures: 5,
             login_failure_window_secs: 900,
             login_lockout_secs: 300,
@@ -118,6 +122,7 @@ mq_common::config_keys!(Settings {
     http_max_connections: "httpMaxConnections";
     tls_cert_path: "tlsCertPath", important;
     tls_key_path: "tlsKeyPath";
+    tls_reload_interval_millis: "tlsReloadIntervalMillis";
     login_max_failures: "loginMaxFailures";
     login_failure_window_secs: "loginFailureWindowSecs";
     login_lockout_secs: "loginLockoutSecs";

@@ -127,7 +127,9 @@ async fn main() -> anyhow::Result<()> {
     // lockout and the audit log use it.
     match &tls {
         Some((cert, key)) => {
-            let tls = mq_common::http::TlsListener::bind(listener, cert, key)
+            let every =
+                std::time::Duration::from_millis(settings.tls_reload_interval_millis.max(10));
+            let tls = mq_common::http::TlsListener::bind(listener, cert, key, every)
                 .map_err(|e| anyhow::anyhow!("console TLS: {e}"))?;
             mq_common::http::serve(tls, app, settings.http_limits(), shutdown_signal(signals)).await
         }

@@ -2,7 +2,9 @@
 //! `readRequiresLogin` and a short configured login lockout (issue 21): plaintext gets no
 //! answer, every read (message bodies included) needs a session, the session cookie is
 //! `Secure`, repeated wrong passwords lock the address out (429, even with the right
-//! password) and the right password works again once `loginLockoutSecs` has passed.
+//! password) and the right password works again once `loginLockoutSecs` has passed; a
+//! replaced certificate serves new connections without a restart while an open one keeps
+//! working.
 //!
 //! Runs the real binary with its in-memory demo backend (no cluster needed).
 
@@ -95,16 +97,21 @@ async fn https_read_login_and_configured_lockout() {
     ensure_bins(&["mqconsole"], &["mq-console"]);
     let dir = tempfile::tempdir().unwrap();
     let certs = make_test_certs(dir.path(), "console");
+    // The console reads its own copies, which the reload step replaces.
+    let (cert, key) = (dir.path().join("served-cert.pem"), dir.path().join("served-key.pem"));
+    std::fs::copy(&certs.cert, &cert).unwrap();
+    std::fs::copy(&certs.key, &key).unwrap();
     let port = free_port();
     let conf = dir.path().join("console.conf");
     std::fs::write(
         &conf,
         format!(
             "adminPassword=pw\ndataPath={}\ntlsCertPath={}\ntlsKeyPath={}\nreadRequiresLogin=true\n\
-             loginMaxFailures={MAX_FAILURES}\nloginFailureWindowSecs=60\nloginLockoutSecs={}\n",
+             loginMaxFailures={MAX_FAILURES}\nloginFailureWindowSecs=60\nloginLockoutSecs={}\n\
+             tlsReloadIntervalMillis=100\n",
             dir.path().join("data").display(),
-            certs.cert.display(),
-            certs.key.display(),
+            cert.display(),
+            key.display(),
             LOCKOUT.as_secs()
         ),
     )
@@ -203,5 +210,23 @@ async fn https_read_login_and_configured_lockout() {
     let d = https(t, port, "GET", &detail, tok, "").await;
     assert_eq!(d.status, 200, "{}", d.body);
     assert!(d.body.contains("secret body"), "{}", d.body);
+
+    // Certificate reload: an open connection, then the files replaced by another CA's pair;
+    // new connections get the new certificate, the open one still works.
+    let name =
+        rustls::pki_types::ServerName::IpAddress(std::net::IpAddr::from([127, 0, 0, 1]).into());
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let open = tls.connect(name.clone(), tcp).await.expect("handshake before the reload");
+    let other = make_test_certs(dir.path(), "console-next");
+    std::fs::copy(&other.cert, &cert).unwrap();
+    std::fs::copy(&other.key, &key).unwrap();
+    let next = connector(&other.ca);
+    let (n, nm) = (&next, &name);
+    wait_until("the replaced certificate is served", T * 3, || async move {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        n.connect(nm.clone(), tcp).await.is_ok()
+    })
+    .await;
+    assert_eq!(exchange(open, "GET", "/health", None, "").await.status, 200);
     console.term(T);
 }

@@ -9,6 +9,7 @@ pub mod admin_stats;
 pub mod broker_config;
 pub mod client_manage;
 pub mod consumer_manage;
+pub(crate) mod found;
 pub mod pop;
 pub mod pull;
 pub mod query;
@@ -107,7 +108,7 @@ impl BrokerHandler {
             rq::CHANGE_MESSAGE_INVISIBLETIME => pop::change_invisible(b, &req),
             rq::END_TRANSACTION => transaction::end_transaction(b, ch, &req),
             rq::QUERY_MESSAGE => query::query_message(b, &req),
-            rq::VIEW_MESSAGE_BY_ID => query::view_message(b, &req),
+            rq::VIEW_MESSAGE_BY_ID => query::view_message(b, ch, &req),
             rq::QUERY_CONSUMER_OFFSET => consumer_manage::query_offset(b, &req),
             rq::UPDATE_CONSUMER_OFFSET => consumer_manage::update_offset(b, &req),
             rq::GET_MAX_OFFSET => consumer_manage::max_offset(b, &req),

@@ -5,6 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use mq_common::acl::Perm;
 use mq_common::message::property::{DELAY, ORIGIN_MESSAGE_ID, RETRY_TOPIC};
 use mq_common::message::{encode_offset_msg_id, MessageExtBrokerInner, RecordView};
 use mq_common::protocol::body::{system_topics, PERM_READ, PERM_WRITE};
@@ -50,6 +51,10 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: &RemotingCommand) -> Reply {
             ))
         }
     };
+    // The group's SUB was checked before dispatch; the message copied into its retry topic
+    // must be one the caller may read, or any consumer could pull any topic's message
+    // through its own retry topic (open in Java 4.x).
+    super::found::may_access(b, ch, req, view.topic, Perm::SUB)?;
     let mut m = MessageExtBrokerInner {
         topic: system_topics::retry_topic(&h.group),
         queue_id: rand::random_range(0..gc.retry_queue_nums),

@@ -2,6 +2,7 @@
 //! the COMMIT sysFlag and writes an op record; rollback writes only the op record.
 //! Unresolved half messages are checked by [`crate::transaction_checker`].
 
+use mq_common::acl::Perm;
 use mq_common::message::property::{self, REAL_QID, REAL_TOPIC, TAGS, TRAN_MSG, WAIT};
 use mq_common::message::{sysflag, MessageExtBrokerInner, RecordView};
 use mq_common::protocol::body::{system_topics, PERM_READ, PERM_WRITE};
@@ -18,7 +19,10 @@ use mq_common::remoting::Channel;
 /// Process END_TRANSACTION (usually oneway; the response is dropped then).
 pub fn end_transaction(b: &Arc<Broker>, ch: &Channel, req: &RemotingCommand) -> Reply {
     let h: EndTransactionRequestHeader = header(req)?;
-    match end(b, &h)? {
+    // The header names no topic Java 4.x clients fill in: the half message's real topic is
+    // what the caller must be allowed to publish to (ACL).
+    let may_end = |topic: &str| super::found::may_access(b, ch, req, topic, Perm::PUB);
+    match end(b, &h, may_end)? {
         None => Ok(Some(RemotingCommand::success())),
         Some(put) => answer_when_durable(b, ch, req, put, answer),
     }
@@ -34,10 +38,12 @@ pub(crate) fn answer(r: PutMessageResult) -> RemotingCommand {
 
 /// Commit or roll back the half message `h` names (shared by remoting and gRPC): the op
 /// record's put, whose ticket also covers the commit's, to be answered through [`answer`]
-/// once durable; `None` when there is nothing to do (UNKNOWN).
+/// once durable; `None` when there is nothing to do (UNKNOWN). `may_end` is asked with the
+/// half message's real topic before anything is written (the caller's ACL check).
 pub(crate) fn end(
     b: &Broker,
     h: &EndTransactionRequestHeader,
+    may_end: impl FnOnce(&str) -> Result<(), RemotingCommand>,
 ) -> Result<Option<Put>, RemotingCommand> {
     if b.cfg.is_slave() {
         return Err(err(
@@ -71,6 +77,7 @@ pub(crate) fn end(
     if view.property(property::PGROUP).is_some_and(|g| g != h.producer_group) {
         return Err(err(response::SYSTEM_ERROR, "the producer group wrong"));
     }
+    may_end(view.property(REAL_TOPIC).unwrap_or(""))?;
     let mut commit = None;
     if ty == sysflag::TRANSACTION_COMMIT_TYPE {
         let real_topic = view.property(REAL_TOPIC).unwrap_or("").to_string();

@@ -117,6 +117,8 @@ fn resource_checks_cover_reads_and_writes_of_messages() {
         rq::BATCH_ACK_MESSAGE,
         rq::UPDATE_CONSUMER_OFFSET,
         rq::QUERY_MESSAGE,
+        rq::VIEW_MESSAGE_BY_ID,
+        rq::QUERY_CONSUME_QUEUE,
     ] {
         assert!(!broker_resources(code).is_empty(), "code {code} checks no resource");
     }

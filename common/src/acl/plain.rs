@@ -7,6 +7,11 @@
 
 use std::collections::HashMap;
 
+// FNV, not SipHash: these tables are built from the trusted file and only looked up with
+// names from the wire (no inserts), so flooding is not possible; FNV hashes a short name
+// in a few ns, SipHash in a few tens (common/benches/acl.rs times the whole check).
+use crate::fnv::FnvBuild;
+
 use yaml_rust2::{Yaml, YamlLoader};
 
 use super::address::AddressPattern;
@@ -37,10 +42,10 @@ pub struct Account {
     /// `defaultGroupPerm` (missing or unknown: DENY, as Java).
     pub default_group_perm: Perm,
     /// Explicit topic permissions (`topicPerms`).
-    pub topics: HashMap<String, Perm>,
+    pub topics: HashMap<String, Perm, FnvBuild>,
     /// Explicit group permissions (`groupPerms`), by plain group name (Java keys them as
     /// `%RETRY%<group>`; keeping the bare name lets a lookup borrow the request's text).
-    pub groups: HashMap<String, Perm>,
+    pub groups: HashMap<String, Perm, FnvBuild>,
 }
 
 /// What a request touches: a topic, or a consumer group. A topic named `%RETRY%<group>` is
@@ -109,7 +114,7 @@ pub struct PlainAcl {
     /// `globalWhiteRemoteAddresses`: a matching client skips every check.
     pub global_white: Vec<AddressPattern>,
     /// Accounts by access key.
-    pub accounts: HashMap<String, Account>,
+    pub accounts: HashMap<String, Account, FnvBuild>,
 }
 
 fn text(y: &Yaml) -> Option<String> {
@@ -130,7 +135,11 @@ fn list<'a>(y: &'a Yaml, what: &str) -> Result<&'a [Yaml], String> {
 }
 
 /// `name=PERM` entries into `out` (a group written as `%RETRY%g` is stored as `g`).
-fn resource_perms(y: &Yaml, what: &str, out: &mut HashMap<String, Perm>) -> Result<(), String> {
+fn resource_perms(
+    y: &Yaml,
+    what: &str,
+    out: &mut HashMap<String, Perm, FnvBuild>,
+) -> Result<(), String> {
     for item in list(y, what)? {
         let s = text(item).ok_or_else(|| format!("{what}: entries must be name=PERM strings"))?;
         let (name, perm) =
@@ -177,7 +186,7 @@ fn account(y: &Yaml, index: usize) -> Result<Account, String> {
         _ => return Err(format!("accounts[{index}] ({ak}): admin must be true or false")),
     };
     let default = |key: &str| text(&y[key]).and_then(|s| Perm::parse(&s)).unwrap_or(Perm::DENY);
-    let (mut topics, mut groups) = (HashMap::new(), HashMap::new());
+    let (mut topics, mut groups) = (HashMap::default(), HashMap::default());
     resource_perms(&y["topicPerms"], &format!("accounts[{index}].topicPerms"), &mut topics)?;
     resource_perms(&y["groupPerms"], &format!("accounts[{index}].groupPerms"), &mut groups)?;
     Ok(Account {

@@ -23,4 +23,4 @@ pub use coalesce::CoalescingIo;
 pub use reply::{header, Reply};
 pub use server::{RemotingServer, RequestHandler, ServerConfig};
 pub use stats::{ConnectionStats, ConnectionStatsSnapshot};
-pub use tls::{Accepted, TlsClient, TlsServer};
+pub use tls::{Accepted, ReloadingAcceptor, TlsClient, TlsServer};

@@ -151,12 +151,59 @@ pub enum Accepted {
     Tls(UnixStream),
 }
 
-/// The server side: mode and the current acceptor (swapped when the files change).
-pub struct TlsServer {
-    mode: TlsMode,
-    acceptor: Option<ArcSwap<TlsAcceptor>>,
+/// A TLS acceptor that follows its certificate and key files (the one way every rmq TLS
+/// listener gets its certificate: remoting, gRPC, console and chat-gateway HTTPS). A task
+/// polls both files' modification time and size, as Java's `FileWatchService` watches
+/// `tlsServerCertPath` / `tlsServerKeyPath`; a changed pair is read once it has stayed
+/// unchanged for [`crate::acl::SETTLE`] and, when the key matches the certificate, serves
+/// every handshake from then on. Established connections keep the session they have. A
+/// pair that cannot be used (unreadable, not PEM, key not matching) leaves the last good one
+/// in force and logs why; the next change of either file is tried again.
+pub struct ReloadingAcceptor {
+    current: ArcSwap<TlsAcceptor>,
     /// ALPN protocols offered (none for remoting, `h2` for gRPC).
     alpn: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ReloadingAcceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReloadingAcceptor")
+    }
+}
+
+impl ReloadingAcceptor {
+    /// Load `cert` + `key` (an error if they cannot be used) and check them every `every`
+    /// until `stop` fires or the acceptor is dropped.
+    pub fn start(
+        cert: &Path,
+        key: &Path,
+        alpn: &[&[u8]],
+        every: Duration,
+        stop: CancellationToken,
+    ) -> Result<Arc<ReloadingAcceptor>, String> {
+        let alpn: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();
+        let first = TlsAcceptor::from(load_server_config_alpn(cert, key, &alpn)?);
+        let acceptor = Arc::new(ReloadingAcceptor { current: ArcSwap::from_pointee(first), alpn });
+        spawn_reloader(
+            Arc::downgrade(&acceptor),
+            cert.to_path_buf(),
+            key.to_path_buf(),
+            every,
+            stop,
+        );
+        Ok(acceptor)
+    }
+
+    /// The acceptor for the next handshake.
+    pub fn current(&self) -> Arc<TlsAcceptor> {
+        self.current.load_full()
+    }
+}
+
+/// The server side: mode and the certificate (reloaded when its files change).
+pub struct TlsServer {
+    mode: TlsMode,
+    acceptor: Option<Arc<ReloadingAcceptor>>,
 }
 
 impl std::fmt::Debug for TlsServer {
@@ -188,7 +235,6 @@ impl TlsServer {
         alpn: &[&[u8]],
         what: &str,
     ) -> Result<Option<Arc<TlsServer>>, String> {
-        let alpn: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();
         let files = match (&cfg.tls_cert_path, &cfg.tls_key_path) {
             (Some(c), Some(k)) if cfg.tls_mode != TlsMode::Disabled => Some((c.clone(), k.clone())),
             _ => None,
@@ -199,15 +245,10 @@ impl TlsServer {
             }
             return Ok(None);
         };
-        let acceptor = TlsAcceptor::from(load_server_config_alpn(&cert, &key, &alpn)?);
-        let server = Arc::new(TlsServer {
-            mode: cfg.tls_mode,
-            acceptor: Some(ArcSwap::from_pointee(acceptor)),
-            alpn,
-        });
+        let acceptor =
+            ReloadingAcceptor::start(&cert, &key, alpn, cfg.tls_reload_interval(), stop)?;
         tracing::info!(mode = ?cfg.tls_mode, cert = %cert.display(), port = what, "TLS on the port");
-        spawn_reloader(server.clone(), cert, key, cfg.tls_reload_interval(), stop);
-        Ok(Some(server))
+        Ok(Some(Arc::new(TlsServer { mode: cfg.tls_mode, acceptor: Some(acceptor) })))
     }
 
     /// Classify a new connection by its first byte and, for TLS, run the handshake. `None`:
@@ -230,7 +271,7 @@ impl TlsServer {
             }
             return Some(Accepted::Plain(tcp));
         }
-        let acceptor = self.acceptor.as_ref()?.load_full();
+        let acceptor = self.acceptor.as_ref()?.current();
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => terminate(tls).ok().map(Accepted::Tls),
             Ok(Err(e)) => {
@@ -250,7 +291,7 @@ fn stamp(p: &Path) -> Option<(SystemTime, u64)> {
 }
 
 fn spawn_reloader(
-    server: Arc<TlsServer>,
+    acceptor: std::sync::Weak<ReloadingAcceptor>,
     cert: PathBuf,
     key: PathBuf,
     every: Duration,
@@ -265,6 +306,10 @@ fn spawn_reloader(
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
+            // The listener is gone: so is the need to watch.
+            if acceptor.strong_count() == 0 {
+                return;
+            }
             let now = (stamp(&cert), stamp(&key));
             if now == last {
                 continue;
@@ -274,19 +319,17 @@ fn spawn_reloader(
             if (stamp(&cert), stamp(&key)) != now {
                 continue;
             }
-            match load_server_config_alpn(&cert, &key, &server.alpn) {
+            let Some(acceptor) = acceptor.upgrade() else { return };
+            last = now;
+            match load_server_config_alpn(&cert, &key, &acceptor.alpn) {
                 Ok(cfg) => {
-                    if let Some(slot) = &server.acceptor {
-                        slot.store(Arc::new(TlsAcceptor::from(cfg)));
-                    }
+                    acceptor.current.store(Arc::new(TlsAcceptor::from(cfg)));
                     tracing::info!(cert = %cert.display(), "TLS certificate reloaded");
-                    last = now;
                 }
                 // A half-replaced pair (new cert, old key) fails here; the next change of
                 // either file is tried again.
                 Err(e) => {
                     tracing::warn!(error = %e, "TLS certificate not reloaded; the previous one stays in use");
-                    last = now;
                 }
             }
         }

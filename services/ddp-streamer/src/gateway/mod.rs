@@ -100,7 +100,9 @@ pub async fn run(
     println!("listening on {local} ({scheme}, websocket at /websocket)");
     tracing::info!(%local, instance = %c.instance_id, "chat-gateway listening");
     if let Some((cert, key)) = &cfg.tls {
-        let tls = mq_common::http::TlsListener::bind(listener, cert, key)
+        // The certificate is re-read when its files change (checked every 5 s).
+        let every = std::time::Duration::from_secs(5);
+        let tls = mq_common::http::TlsListener::bind(listener, cert, key, every)
             .map_err(|e| anyhow::anyhow!("TLS: {e}"))?;
         mq_common::http::serve(tls, app, c.http, shutdown).await;
     } else {
