@@ -39,7 +39,7 @@ pub(crate) fn end(
     b: &Broker,
     h: &EndTransactionRequestHeader,
 ) -> Result<Option<Put>, RemotingCommand> {
-    if b.cfg.is_slave() {
+    if b.is_slave() {
         return Err(err(
             response::SLAVE_NOT_AVAILABLE,
             "the broker is a slave, END_TRANSACTION is not allowed",
