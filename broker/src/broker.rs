@@ -88,6 +88,11 @@ impl Broker {
         self.perm.load(Ordering::Relaxed) & PERM_WRITE != 0
     }
 
+    /// A replica now: fixed by `brokerRole`, or by the controllers in controller mode.
+    pub fn is_slave(&self) -> bool {
+        self.ha.role() == crate::config::BrokerRole::Slave
+    }
+
     /// Broker serves reads.
     pub fn readable(&self) -> bool {
         self.perm.load(Ordering::Relaxed) & PERM_READ != 0

@@ -53,6 +53,11 @@ fn bind_host(cfg: &BrokerConfig) -> String {
 impl BrokerController {
     /// Start a broker. `listenPort=0` picks a free port (and skips the listenPort−2 listener).
     pub async fn start(mut cfg: BrokerConfig) -> anyhow::Result<BrokerController> {
+        if cfg.ha.enable_controller_mode {
+            // The controllers decide the role; brokerRole and brokerId are ignored (Java).
+            cfg.broker_role = crate::config::BrokerRole::AsyncMaster;
+            cfg.broker_id = 0;
+        }
         if cfg.broker_role != crate::config::BrokerRole::Slave && cfg.broker_id != 0 {
             tracing::warn!(broker_id = cfg.broker_id, "a master's brokerId must be 0; forcing 0");
             cfg.broker_id = 0;
@@ -89,9 +94,12 @@ impl BrokerController {
             tls: outbound_tls(&cfg)?,
             ..ClientConfig::default()
         };
-        crate::ha::master_guard::check(&cfg, client_config.clone())
-            .await
-            .map_err(|e| anyhow::anyhow!(e))?;
+        if !cfg.ha.enable_controller_mode {
+            // Controller mode needs no guard: the controllers elect one master per epoch.
+            crate::ha::master_guard::check(&cfg, client_config.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+        }
         let store_ip = cfg.broker_ip1;
         std::fs::create_dir_all(cfg.store.store_path_root_dir.join("config"))?;
         cfg.security.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -135,11 +143,26 @@ impl BrokerController {
             }
         };
         let store = open_store(&cfg)?;
-        let timer = TimerService::open(&cfg.timer, &store, !cfg.is_slave())
+        // Controller mode does not run the timer wheel yet (its state would have to follow the
+        // role at run time): timer messages wait in their system topic (docs/controller.md).
+        let timer_runs = !cfg.is_slave() && !cfg.ha.enable_controller_mode;
+        let timer = TimerService::open(&cfg.timer, &store, timer_runs)
             .map_err(|e| anyhow::anyhow!("cannot recover the timer state: {e}"))?;
         // A slave's store is fed by replication only: every put path is refused there.
         store.set_follower(cfg.is_slave());
-        let ha = Arc::new(HaService::new(&cfg, store.clone(), shutdown.clone()));
+        let ha = Arc::new(
+            HaService::new(&cfg, store.clone(), shutdown.clone())
+                .map_err(|e| anyhow::anyhow!(e))?,
+        );
+        if cfg.ha.enable_controller_mode {
+            let client = RemotingClient::new(client_config.clone());
+            let id = crate::ha::replicas_manager::broker_id(&cfg, &client, Duration::from_secs(60))
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            client.close_all();
+            ha.set_view(crate::ha::GroupView { my_id: id, ..Default::default() });
+            ha.set_role(crate::config::BrokerRole::Slave);
+        }
         let root = cfg.store.store_path_root_dir.clone();
         let pop = crate::pop::PopService::load(&root, &cfg.broker_name).map_err(|e| {
             anyhow::anyhow!("cannot open the POP state under {}/pop: {e}", root.display())
@@ -222,7 +245,14 @@ impl BrokerController {
         tasks.push(tokio::spawn(periodic(broker.clone())));
         // As in Java, only a master delivers delayed messages, revives POP messages and checks
         // transactions (a slave's store refuses puts; it gets its metadata from the master).
-        if broker.cfg.is_slave() {
+        if broker.ha.controller_mode() {
+            // Either role, by turns: each task idles while the role is not its own.
+            tasks.push(tokio::spawn(crate::ha::replicas_manager::run(broker.clone())));
+            tasks.push(tokio::spawn(crate::ha::metadata_sync::run(broker.clone())));
+            tasks.push(tokio::spawn(crate::pop::revive::run(broker.clone(), revive_every)));
+            tasks.push(tokio::spawn(schedule::run(broker.clone())));
+            tasks.push(tokio::spawn(transaction_checker::run(broker.clone())));
+        } else if broker.cfg.is_slave() {
             tasks.push(tokio::spawn(crate::ha::metadata_sync::run(broker.clone())));
         } else {
             tasks.push(tokio::spawn(crate::pop::revive::run(broker.clone(), revive_every)));

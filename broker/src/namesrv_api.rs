@@ -41,7 +41,7 @@ fn register_request(b: &Broker) -> RemotingCommand {
         broker_addr: b.cfg.broker_addr(),
         cluster_name: b.cfg.broker_cluster_name.clone(),
         ha_server_addr: format!("{}:{}", b.cfg.broker_ip2, b.cfg.ha_listen_port),
-        broker_id: b.cfg.broker_id,
+        broker_id: b.ha.namesrv_broker_id(b.cfg.broker_id),
         heartbeat_timeout_millis: None,
         enable_acting_master: None,
         compressed: Some(false),
@@ -74,7 +74,7 @@ async fn register_one(b: &Broker, addr: &str, req: RemotingCommand) -> bool {
     }
     match result {
         Ok(r) if r.code == response::SUCCESS => {
-            if b.cfg.is_slave() {
+            if b.cfg.is_slave() && !b.ha.controller_mode() {
                 // docs/ha-protocol.md §6: the answer names the live master of this brokerName.
                 let h = RegisterBrokerResponseHeader::read(&r.ext_fields).ok();
                 let (ha, master) = h.map(|h| (h.ha_server_addr, h.master_addr)).unwrap_or_default();
@@ -117,7 +117,7 @@ pub async fn unregister_all(b: &Broker) {
         broker_name: b.cfg.broker_name.clone(),
         broker_addr: b.cfg.broker_addr(),
         cluster_name: b.cfg.broker_cluster_name.clone(),
-        broker_id: b.cfg.broker_id,
+        broker_id: b.ha.namesrv_broker_id(b.cfg.broker_id),
     };
     let calls = b.cfg.namesrv_list().into_iter().map(|a| {
         let req = RemotingCommand::request_with_header(rq::UNREGISTER_BROKER, &hdr);
@@ -138,11 +138,16 @@ pub async fn run(b: Arc<Broker>, mut registered: Vec<String>) {
     // At most one close-triggered registration per second: a name server that closes every
     // connection at once must not make this a busy loop.
     let mut last_reconnect = tokio::time::Instant::now() - Duration::from_secs(1);
+    // Controller mode: a new role or master is advertised at once (routes change). Armed
+    // before each registration, so a change made while one is under way is not missed.
+    let mut role_changed = Box::pin(b.ha.role_changed());
+    role_changed.as_mut().enable();
     loop {
         tokio::select! {
             _ = b.shutdown.cancelled() => return,
             _ = tokio::time::sleep(period) => {}
             _ = b.topics.changed.notified() => {}
+            _ = role_changed.as_mut() => {}
             _ = any_connection_closed(&b, &registered) => {
                 tracing::info!("a name-server connection closed; registering again");
                 tokio::time::sleep_until(last_reconnect + Duration::from_secs(1)).await;
@@ -152,6 +157,8 @@ pub async fn run(b: Arc<Broker>, mut registered: Vec<String>) {
         if b.shutdown.is_cancelled() {
             return;
         }
+        role_changed = Box::pin(b.ha.role_changed());
+        role_changed.as_mut().enable();
         registered = register_each(&b).await;
     }
 }

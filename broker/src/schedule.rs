@@ -163,7 +163,8 @@ pub async fn run(b: Arc<Broker>) {
     // Java starts 1 s after boot; recovery has finished by the time we are spawned.
     loop {
         let now = now_millis();
-        for level in 1..=levels {
+        // Controller mode: only a writable master delivers (the role changes at run time).
+        for level in (1..=levels).filter(|_| b.ha.accepts_writes()) {
             run_level(&b, level, now).await;
         }
         if last_flush.elapsed() >= flush_every {

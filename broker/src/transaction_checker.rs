@@ -183,7 +183,7 @@ pub async fn run(b: Arc<Broker>) {
             _ = b.shutdown.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        if b.topics.contains(TRANS_HALF_TOPIC) {
+        if b.topics.contains(TRANS_HALF_TOPIC) && b.ha.accepts_writes() {
             check_once(&b, &st).await;
         }
     }

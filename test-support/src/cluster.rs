@@ -274,9 +274,20 @@ impl Cluster {
         }
     }
 
-    /// Start (or restart, same address, ports and store) broker `name`; wait until every
-    /// running name server routes to it.
-    pub async fn start_broker(&mut self, name: &str) {
+    /// Add a broker host and start it without waiting for its routes (controller mode: the
+    /// controllers give its id and role); returns its address.
+    pub fn add_broker_unrouted(&mut self, node: Node) -> String {
+        let ip = self.host_ip();
+        let (port, ha_port) = (free_port(), free_port());
+        let name = node.name.clone();
+        assert!(!self.brokers.contains_key(&name), "broker {name} exists");
+        self.brokers.insert(name.clone(), BrokerHost { node, ip, port, ha_port, proc: None });
+        self.spawn_broker(&name);
+        self.host(&name).addr()
+    }
+
+    /// Start (or restart, same address, ports and store) broker `name` and return at once.
+    pub fn spawn_broker(&mut self, name: &str) {
         let conf = self.write_conf(name);
         let env = [(
             "RUST_LOG".to_string(),
@@ -286,6 +297,18 @@ impl Cluster {
         let h = self.brokers.get_mut(name).expect("known broker");
         assert!(h.proc.is_none(), "broker {name} is running");
         h.proc = Some(p);
+    }
+
+    /// The log of broker `name` so far (its last `n` bytes).
+    pub fn log_tail(&self, name: &str, n: u64) -> String {
+        self.host(name).proc.as_ref().map(|p| p.log_tail(n)).unwrap_or_default()
+    }
+
+    /// Start (or restart, same address, ports and store) broker `name`; wait until every
+    /// running name server routes to it.
+    pub async fn start_broker(&mut self, name: &str) {
+        self.spawn_broker(name);
+        let h = self.host(name);
         let (addr, id, bn) = (h.addr(), h.node.id, h.node.broker_name.clone());
         let ns: Vec<String> =
             self.namesrvs.iter().filter(|(_, p)| p.is_some()).map(|(a, _)| a.clone()).collect();

@@ -347,6 +347,17 @@ mq_common::config_keys!(BrokerConfig {
     ha.slave_fallbehind_max: "haSlaveFallbehindMax" | "haMaxGapNotInSync";
     ha.slave_timeout: "slaveTimeout";
     ha.metadata_sync_interval: "haMetadataSyncInterval";
+    ha.enable_controller_mode: "enableControllerMode", important;
+    ha.controller_addr: "controllerAddr", important;
+    ha.sync_broker_metadata_period: "syncBrokerMetadataPeriod";
+    ha.check_sync_state_set_period: "checkSyncStateSetPeriod";
+    ha.controller_heartbeat_timeout: "controllerHeartBeatTimeoutMills";
+    ha.broker_heartbeat_interval: "brokerHeartbeatInterval";
+    ha.send_heartbeat_timeout: "sendHeartbeatTimeoutMillis";
+    ha.all_ack_in_sync_state_set: "allAckInSyncStateSet";
+    ha.in_sync_replicas: "inSyncReplicas";
+    ha.min_in_sync_replicas: "minInSyncReplicas";
+    ha.max_time_slave_not_catchup: "haMaxTimeSlaveNotCatchup";
 }
 nested: store;
 nested: security;

@@ -22,6 +22,32 @@ pub struct HaConfig {
     pub slave_timeout: u64,
     /// `haMetadataSyncInterval`, ms (rmq; Java's fixed 10 s): a slave's metadata sync period.
     pub metadata_sync_interval: u64,
+    /// `enableControllerMode` (false): take the role from the controllers (issue 19,
+    /// `replicas_manager.rs`) instead of `brokerRole` / `brokerId`.
+    pub enable_controller_mode: bool,
+    /// `controllerAddr`: the controllers, `host:port;host:port`.
+    pub controller_addr: String,
+    /// `syncBrokerMetadataPeriod`, ms (5 s): how often the group's master and epoch are read
+    /// from the controller (rmq polls; Java is also told by the controller).
+    pub sync_broker_metadata_period: u64,
+    /// `checkSyncStateSetPeriod`, ms (5 s): a master's in-sync set upkeep period.
+    pub check_sync_state_set_period: u64,
+    /// `controllerHeartBeatTimeoutMills`, ms (10 s): the heartbeat timeout the controllers
+    /// apply to this broker, and the lease of a master that hears from no controller.
+    pub controller_heartbeat_timeout: u64,
+    /// `brokerHeartbeatInterval`, ms (1 s): heartbeats to every controller.
+    pub broker_heartbeat_interval: u64,
+    /// `sendHeartbeatTimeoutMillis`, ms (1 s): timeout of one controller request.
+    pub send_heartbeat_timeout: u64,
+    /// `allAckInSyncStateSet` (false): a send waits for every member of the in-sync set.
+    pub all_ack_in_sync_state_set: bool,
+    /// `inSyncReplicas` (1): replicas (the master included) a send waits for when
+    /// `allAckInSyncStateSet` is false.
+    pub in_sync_replicas: usize,
+    /// `minInSyncReplicas` (1): a master whose in-sync set is smaller refuses sends.
+    pub min_in_sync_replicas: usize,
+    /// `haMaxTimeSlaveNotCatchup`, ms (15 s): an in-sync replica this long behind is removed.
+    pub max_time_slave_not_catchup: u64,
 }
 
 impl Default for HaConfig {
@@ -34,6 +60,17 @@ impl Default for HaConfig {
             slave_fallbehind_max: 256 * 1024 * 1024,
             slave_timeout: 3000,
             metadata_sync_interval: 10_000,
+            enable_controller_mode: false,
+            controller_addr: String::new(),
+            sync_broker_metadata_period: 5000,
+            check_sync_state_set_period: 5000,
+            controller_heartbeat_timeout: 10_000,
+            broker_heartbeat_interval: 1000,
+            send_heartbeat_timeout: 1000,
+            all_ack_in_sync_state_set: false,
+            in_sync_replicas: 1,
+            min_in_sync_replicas: 1,
+            max_time_slave_not_catchup: 15_000,
         }
     }
 }
@@ -59,6 +96,21 @@ impl HaConfig {
         self.master_address.as_deref().map(str::trim).filter(|a| a.len() >= 6)
     }
 
+    /// `controllerAddr` split on `;`.
+    pub fn controllers(&self) -> Vec<String> {
+        self.controller_addr
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// A duration key in ms, at least 10 ms (tests use short ones).
+    pub fn ms(v: u64) -> Duration {
+        Duration::from_millis(v.max(10))
+    }
+
     /// Relations between values.
     pub fn validate(&self) -> Result<(), String> {
         if self.transfer_batch_size == 0 || self.transfer_batch_size > 16 * 1024 * 1024 {
@@ -66,6 +118,12 @@ impl HaConfig {
         }
         if self.slave_fallbehind_max <= 0 {
             return Err("haSlaveFallbehindMax: must be > 0".into());
+        }
+        if self.enable_controller_mode && self.controllers().is_empty() {
+            return Err("enableControllerMode=true needs controllerAddr (host:port;...)".into());
+        }
+        if self.in_sync_replicas == 0 || self.min_in_sync_replicas == 0 {
+            return Err("inSyncReplicas and minInSyncReplicas: must be >= 1".into());
         }
         Ok(())
     }

@@ -59,6 +59,12 @@ impl GroupTransfer {
         self.complete(|w| (w.end <= offset).then_some(true));
     }
 
+    /// Forget the acknowledged offset (a replica that becomes master again: acknowledgements
+    /// of its earlier term say nothing about its log now).
+    pub fn reset(&self) {
+        self.acked.store(-1, Ordering::Release);
+    }
+
     /// Fail the waits whose deadline passed (the ticker calls this).
     pub fn expire(&self, now: Instant) {
         if self.count.load(Ordering::Acquire) == 0 {

@@ -37,18 +37,65 @@ pub async fn accept_loop(ha: Arc<HaService>, listener: TcpListener) {
     }
 }
 
-async fn serve(ha: Arc<HaService>, stream: TcpStream, peer: SocketAddr) {
+async fn serve(ha: Arc<HaService>, mut stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
+    let hello = if ha.controller_mode() {
+        match handshake(&ha, &mut stream).await {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::warn!(slave = %peer, reason = %e, "HA handshake refused");
+                return;
+            }
+        }
+    } else {
+        None
+    };
     let (id, link) = ha.add_link(peer);
-    tracing::info!(slave = %peer, "HA slave connected");
+    if let Some(h) = hello {
+        link.broker_id.store(h.broker_id, Ordering::Release);
+    }
+    tracing::info!(slave = %peer, broker_id = link.broker_id(), "HA slave connected");
     let (rd, wr) = stream.into_split();
     let why = tokio::select! {
         _ = ha.shutdown.cancelled() => "shutdown".to_string(),
+        _ = demoted(&ha) => "this broker is no longer the master".to_string(),
         r = read_reports(&ha, rd, &link) => r.err().unwrap_or_default(),
         r = transfer(&ha, wr, &link) => r.err().unwrap_or_default(),
     };
     ha.remove_link(id);
     tracing::warn!(slave = %peer, reason = %why, "HA slave connection closed");
+}
+
+/// Controller mode: only a master serves, and it answers the slave's hello with its epochs.
+async fn handshake(
+    ha: &HaService,
+    stream: &mut TcpStream,
+) -> Result<super::handshake::Hello, String> {
+    use super::handshake::{read_hello, send_answer};
+    let hello = read_hello(stream, ha.cfg.housekeeping()).await?;
+    if !ha.accepts_writes() {
+        return Err("this broker is not the (writable) master of its group".into());
+    }
+    let entries = ha.epochs.as_ref().map(|e| e.lock().entries().to_vec()).unwrap_or_default();
+    let max = ha.store.get_max_phy_offset();
+    send_answer(stream, max, &entries).await.map_err(|e| e.to_string())?;
+    Ok(hello)
+}
+
+/// Completes once this broker stops being a master (controller mode).
+async fn demoted(ha: &HaService) {
+    if !ha.controller_mode() {
+        return std::future::pending().await;
+    }
+    loop {
+        let changed = ha.role_changed();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if ha.role() == crate::config::BrokerRole::Slave {
+            return;
+        }
+        changed.await;
+    }
 }
 
 /// Take the slave's reports: the first is where to start, every one is an acknowledgement.
@@ -90,7 +137,7 @@ async fn read_reports(
             continue;
         }
         link.ack.store(offset, Ordering::Release);
-        ha.transfer.on_ack(offset);
+        ha.on_slave_ack(link, offset);
     }
 }
 

@@ -23,6 +23,9 @@ pub async fn run(b: Arc<Broker>) {
             return;
         }
         wait = every;
+        if !b.is_slave() {
+            continue; // controller mode, while the master
+        }
         let Some(master) = b.ha.master().broker_addr else { continue };
         if master == b.cfg.broker_addr() {
             continue;

@@ -17,17 +17,20 @@
 //! [`HaService::slaves`].
 
 pub mod config;
+pub mod epoch_cache;
 pub mod group_transfer;
+pub mod handshake;
 pub mod master;
 pub mod master_guard;
 pub mod metadata_sync;
+pub mod replicas_manager;
 pub mod slave;
 pub mod truncate;
 pub mod wire;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,6 +56,13 @@ pub struct SlaveLink {
     ack: AtomicI64,
     /// Wakes the transfer half when the first report arrives.
     first_report: Notify,
+    /// Controller mode: the slave's broker id from the handshake (-1: classic).
+    broker_id: AtomicI64,
+    /// Controller mode: when the slave last acknowledged what this master held at its
+    /// previous report (Java's `lastCaughtUpTimeMs`).
+    caught_up_at: Mutex<Instant>,
+    /// The master's end at the slave's previous report.
+    prev_master_max: AtomicI64,
 }
 
 impl SlaveLink {
@@ -60,6 +70,26 @@ impl SlaveLink {
     pub fn acked(&self) -> i64 {
         self.ack.load(Ordering::Acquire)
     }
+
+    /// Controller mode: the slave's broker id (-1: not told).
+    pub fn broker_id(&self) -> i64 {
+        self.broker_id.load(Ordering::Acquire)
+    }
+}
+
+/// Controller mode: what this broker knows of its group (from the controllers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupView {
+    /// This broker's applied id (0 until known).
+    pub my_id: u64,
+    /// The master's id, when the group has one.
+    pub master_id: Option<u64>,
+    /// The master epoch this broker follows or leads.
+    pub master_epoch: i32,
+    /// The in-sync set and its epoch.
+    pub sync_state_set: Vec<u64>,
+    /// The in-sync set's epoch.
+    pub sync_state_set_epoch: i32,
 }
 
 /// What a slave knows about its master.
@@ -74,7 +104,16 @@ pub struct MasterInfo {
 /// Replication state of one broker (either side).
 pub struct HaService {
     cfg: HaConfig,
-    role: BrokerRole,
+    /// The role: fixed by `brokerRole` in classic mode, changed by the controllers'
+    /// answers in controller mode ([`HaService::set_role`]).
+    role: AtomicU8,
+    /// Controller mode: the group as the controllers last described it.
+    view: Mutex<GroupView>,
+    /// Controller mode: the epoch file.
+    pub epochs: Option<Mutex<epoch_cache::EpochCache>>,
+    /// Woken when the role, the master or the epoch changes: HA sessions of the old
+    /// arrangement end.
+    role_changed: Notify,
     /// Address outgoing HA connections are bound to (`brokerIP2`), so rules on source
     /// addresses (fault tests on 127.0.0.x) see this broker.
     local_ip: IpAddr,
@@ -102,14 +141,30 @@ pub struct HaService {
 
 impl HaService {
     /// The service for `cfg`'s role over `store` (nothing runs until [`HaService::start`]).
-    pub fn new(cfg: &BrokerConfig, store: Arc<MessageStore>, shutdown: CancellationToken) -> Self {
+    pub fn new(
+        cfg: &BrokerConfig,
+        store: Arc<MessageStore>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, String> {
         let master = MasterInfo {
             ha_addr: cfg.ha.static_master().map(str::to_string),
             ..Default::default()
         };
-        HaService {
+        let epochs = if cfg.ha.enable_controller_mode {
+            let path = cfg.store.store_path_root_dir.join("epochFileCheckpoint");
+            Some(Mutex::new(epoch_cache::EpochCache::load(&path)?))
+        } else {
+            None
+        };
+        // Controller mode starts as a replica that accepts no writes until the controllers
+        // say otherwise.
+        let role = if epochs.is_some() { BrokerRole::Slave } else { cfg.broker_role };
+        Ok(HaService {
             cfg: cfg.ha.clone(),
-            role: cfg.broker_role,
+            role: AtomicU8::new(role_code(role)),
+            view: Mutex::new(GroupView::default()),
+            epochs,
+            role_changed: Notify::new(),
             local_ip: cfg.broker_ip2,
             store,
             transfer: GroupTransfer::default(),
@@ -123,22 +178,172 @@ impl HaService {
             diverged: AtomicBool::new(false),
             diverged_at: AtomicI64::new(-1),
             shutdown,
-        }
+        })
     }
 
     /// Start the acceptor on `listener` (every role runs one, as Java does), the SYNC_MASTER
     /// expiry ticker, and on a SLAVE the HA client.
     pub fn start(self: &Arc<Self>, listener: TcpListener) -> Vec<JoinHandle<()>> {
         let mut tasks = vec![tokio::spawn(master::accept_loop(self.clone(), listener))];
-        if self.role == BrokerRole::SyncMaster {
+        // Controller mode may take either role later: both halves run, each idle while the
+        // role is not its own.
+        let any = self.controller_mode();
+        if any || self.role() == BrokerRole::SyncMaster {
             tasks.push(tokio::spawn(expire_loop(self.clone())));
         }
-        if self.role == BrokerRole::Slave {
+        if any || self.role() == BrokerRole::Slave {
             tasks.push(tokio::spawn(slave::run(self.clone())));
         }
         tasks
     }
 
+    /// `enableControllerMode`.
+    pub fn controller_mode(&self) -> bool {
+        self.epochs.is_some()
+    }
+
+    /// Controller mode: the group as last seen.
+    pub fn view(&self) -> GroupView {
+        self.view.lock().clone()
+    }
+
+    /// Controller mode: update the group view (the replicas manager does).
+    pub fn set_view(&self, v: GroupView) {
+        let changed = {
+            let mut cur = self.view.lock();
+            let changed = cur.master_id != v.master_id || cur.master_epoch != v.master_epoch;
+            *cur = v;
+            changed
+        };
+        if changed {
+            self.role_changed.notify_waiters();
+        }
+    }
+
+    /// Change the role at run time (controller mode): the store's follower flag follows, HA
+    /// sessions of the old role end, a new master forgets acknowledgements of its past.
+    pub fn set_role(&self, role: BrokerRole) {
+        let old = self.role.swap(role_code(role), Ordering::AcqRel);
+        if old != role_code(role) && role != BrokerRole::Slave {
+            self.transfer.reset();
+        }
+        self.store.set_follower(role == BrokerRole::Slave);
+        if old != role_code(role) {
+            self.role_changed.notify_waiters();
+            if role == BrokerRole::Slave {
+                // Waiting sends of a deposed master fail now rather than at their timeout.
+                self.transfer.fail_all();
+            }
+        }
+    }
+
+    /// Whether sends are accepted: not a slave, and not fenced (controller mode).
+    pub fn accepts_writes(&self) -> bool {
+        self.role() != BrokerRole::Slave && !self.store.is_follower()
+    }
+
+    /// Fence (or unfence) a master: its store refuses puts while it is not sure it still
+    /// leads (controller mode: a newer epoch seen, or no controller heard for the lease).
+    pub fn set_fenced(&self, fenced: bool) {
+        if self.role() != BrokerRole::Slave {
+            self.store.set_follower(fenced);
+        }
+    }
+
+    /// Completes when the role, the master or the epoch changes.
+    pub fn role_changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.role_changed.notified()
+    }
+
+    /// The id to register with the name servers: 0 for a master (Java's `MASTER_ID`),
+    /// the controller-applied id for a controller-mode replica, else `brokerId`.
+    pub fn namesrv_broker_id(&self, configured: i64) -> i64 {
+        if !self.controller_mode() {
+            return configured;
+        }
+        if self.role() == BrokerRole::Slave {
+            self.view.lock().my_id as i64
+        } else {
+            0
+        }
+    }
+
+    /// Controller mode: the other in-sync members' connections' acknowledged offsets
+    /// (-1 for a member with no connection).
+    fn member_acks(&self) -> Vec<i64> {
+        let v = self.view.lock().clone();
+        let links = self.slaves();
+        v.sync_state_set
+            .iter()
+            .filter(|id| **id != v.my_id)
+            .map(|id| {
+                links
+                    .iter()
+                    .filter(|l| l.broker_id() == *id as i64)
+                    .map(|l| l.acked())
+                    .max()
+                    .unwrap_or(-1)
+            })
+            .collect()
+    }
+
+    /// Controller mode: how many other replicas a send waits for (`allAckInSyncStateSet`:
+    /// every other member of the in-sync set; else `inSyncReplicas` − 1).
+    fn acks_needed(&self) -> usize {
+        if self.cfg.all_ack_in_sync_state_set {
+            let v = self.view.lock();
+            v.sync_state_set.iter().filter(|id| **id != v.my_id).count()
+        } else {
+            self.cfg.in_sync_replicas.saturating_sub(1)
+        }
+    }
+
+    /// Controller mode: the offset the needed replicas all hold (`i64::MAX` when none is
+    /// needed); what SYNC waits complete on.
+    pub fn quorum_acked(&self) -> i64 {
+        let need = self.acks_needed();
+        if need == 0 {
+            return i64::MAX;
+        }
+        let mut acks = self.member_acks();
+        acks.sort_unstable_by(|a, b| b.cmp(a));
+        acks.get(need - 1).copied().unwrap_or(-1)
+    }
+
+    /// Controller mode: what every in-sync member holds (the master's own end when it is
+    /// alone): a replica that reached it may join the set.
+    pub fn confirm_offset(&self) -> i64 {
+        let max = self.store.get_max_phy_offset();
+        self.member_acks().into_iter().min().map_or(max, |m| m.min(max))
+    }
+
+    /// Controller mode: a replica that has no master address to follow yet.
+    pub fn master_unknown(&self) -> bool {
+        self.role() == BrokerRole::Slave && self.master.lock().ha_addr.is_none()
+    }
+
+    /// Controller mode: complete the waits the in-sync set now covers (after it shrank).
+    pub fn recheck_waits(&self) {
+        // The set changed: the offset every member holds is recomputed from scratch.
+        self.transfer.reset();
+        let q = self.quorum_acked();
+        self.transfer.on_ack(if q == i64::MAX { self.store.get_max_phy_offset() } else { q });
+    }
+
+    /// A slave's acknowledgement arrived: complete the waits it covers.
+    fn on_slave_ack(&self, link: &SlaveLink, offset: i64) {
+        if !self.controller_mode() {
+            return self.transfer.on_ack(offset);
+        }
+        let max = self.store.get_max_phy_offset();
+        if offset >= link.prev_master_max.swap(max, Ordering::AcqRel).min(max) {
+            *link.caught_up_at.lock() = Instant::now();
+        }
+        let q = self.quorum_acked();
+        if q != i64::MAX {
+            self.transfer.on_ack(q);
+        }
+    }
     /// The HA keys.
     pub fn config(&self) -> &HaConfig {
         &self.cfg
@@ -146,13 +351,16 @@ impl HaService {
 
     /// This broker's role.
     pub fn role(&self) -> BrokerRole {
-        self.role
+        role_from_code(self.role.load(Ordering::Acquire))
     }
 
     /// Whether a put that ended with `r` must wait for a slave before it is answered
     /// (SYNC_MASTER, stored, and the sender waits for the store: `WAIT` not false).
     pub fn needs_slave(&self, r: &PutMessageResult) -> bool {
-        self.role == BrokerRole::SyncMaster && r.wait_store && r.status.is_stored()
+        self.role() == BrokerRole::SyncMaster
+            && r.wait_store
+            && r.status.is_stored()
+            && (!self.controller_mode() || self.acks_needed() > 0)
     }
 
     /// Answer a put once a slave holds it (SYNC_MASTER, docs/ha-protocol.md §5):
@@ -198,6 +406,11 @@ impl HaService {
 
     /// Java's `isSlaveOK`: a slave is connected and not too far behind `end`.
     fn slave_ok(&self, end: i64) -> bool {
+        if self.controller_mode() {
+            // The in-sync set decides: too small a set refuses (`minInSyncReplicas`); a
+            // member that is not connected makes the send wait (and the set shrink).
+            return self.view.lock().sync_state_set.len() >= self.cfg.min_in_sync_replicas;
+        }
         self.connections.load(Ordering::Acquire) > 0
             && end - self.transfer.acked() < self.cfg.slave_fallbehind_max
     }
@@ -206,7 +419,7 @@ impl HaService {
     /// when `haMasterAddress` is set (Java's rule).
     pub fn set_master(&self, ha_addr: Option<String>, broker_addr: Option<String>) {
         let mut m = self.master.lock();
-        if self.cfg.static_master().is_none() {
+        if self.cfg.static_master().is_none() && !self.controller_mode() {
             if let Some(a) = ha_addr.filter(|a| !a.is_empty()) {
                 if m.ha_addr.as_deref() != Some(&a) {
                     tracing::info!(master_ha = %a, "HA master address from the name server");
@@ -215,6 +428,20 @@ impl HaService {
             }
         }
         m.broker_addr = broker_addr.filter(|a| !a.is_empty());
+    }
+
+    /// Controller mode: the master named by the controllers (`None`: no master now).
+    pub fn set_master_from_controller(&self, ha_addr: Option<String>, broker_addr: Option<String>) {
+        let changed = {
+            let mut m = self.master.lock();
+            let changed = m.ha_addr != ha_addr;
+            m.ha_addr = ha_addr;
+            m.broker_addr = broker_addr;
+            changed
+        };
+        if changed {
+            self.role_changed.notify_waiters();
+        }
     }
 
     /// What this slave knows about its master.
@@ -255,8 +482,17 @@ impl HaService {
     /// Replication figures for GET_BROKER_RUNTIME_INFO and metrics (`brokerStatus`).
     pub fn status(&self) -> Vec<(&'static str, String)> {
         let max = self.store.get_max_phy_offset();
-        let mut v = vec![("brokerRole", self.role.name().to_string())];
-        if self.role == BrokerRole::Slave {
+        let mut v = vec![("brokerRole", self.role().name().to_string())];
+        if let Some(e) = &self.epochs {
+            let g = self.view();
+            v.push(("controllerBrokerId", g.my_id.to_string()));
+            v.push(("masterEpoch", g.master_epoch.to_string()));
+            v.push(("epochEntries", e.lock().entries().len().to_string()));
+            let sss: Vec<String> = g.sync_state_set.iter().map(u64::to_string).collect();
+            v.push(("syncStateSet", sss.join(",")));
+            v.push(("writable", self.accepts_writes().to_string()));
+        }
+        if self.role() == BrokerRole::Slave {
             let m = self.master();
             let seen = self.master_seen.load(Ordering::Acquire);
             v.push(("haMasterAddress", m.ha_addr.unwrap_or_default()));
@@ -285,6 +521,12 @@ impl HaService {
             request: AtomicI64::new(-1),
             ack: AtomicI64::new(-1),
             first_report: Notify::new(),
+            broker_id: AtomicI64::new(-1),
+            // Not caught up until a report says so.
+            caught_up_at: Mutex::new(
+                Instant::now().checked_sub(Duration::from_secs(3600)).unwrap_or_else(Instant::now),
+            ),
+            prev_master_max: AtomicI64::new(i64::MAX),
         });
         self.slaves.lock().insert(id, link.clone());
         self.connections.fetch_add(1, Ordering::AcqRel);
@@ -303,6 +545,22 @@ impl HaService {
             _ = self.shutdown.cancelled() => false,
             _ = tokio::time::sleep(d) => true,
         }
+    }
+}
+
+fn role_code(r: BrokerRole) -> u8 {
+    match r {
+        BrokerRole::AsyncMaster => 0,
+        BrokerRole::SyncMaster => 1,
+        BrokerRole::Slave => 2,
+    }
+}
+
+fn role_from_code(c: u8) -> BrokerRole {
+    match c {
+        0 => BrokerRole::AsyncMaster,
+        1 => BrokerRole::SyncMaster,
+        _ => BrokerRole::Slave,
     }
 }
 

@@ -28,6 +28,16 @@ pub async fn run(ha: Arc<HaService>) {
         if ha.shutdown.is_cancelled() {
             return;
         }
+        if ha.role() != crate::config::BrokerRole::Slave {
+            // Controller mode, while this broker is the master: wait for a role change.
+            let changed = ha.role_changed();
+            tokio::select! {
+                _ = ha.shutdown.cancelled() => return,
+                _ = changed => {}
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+            continue;
+        }
         let Some(addr) = ha.master().ha_addr else {
             // No master known yet: the first registration answer brings it, look again soon.
             if !ha.pause(retry.min(Duration::from_millis(200))).await {
@@ -74,7 +84,13 @@ async fn connect(ha: &HaService, addr: &str) -> Result<TcpStream, String> {
 
 /// One connection: Ok only at shutdown.
 async fn session(ha: &HaService, addr: &str) -> Result<(), String> {
+    let changed = ha.role_changed();
+    tokio::pin!(changed);
+    changed.as_mut().enable();
     let mut s = connect(ha, addr).await?;
+    if ha.controller_mode() {
+        agree_on_epochs(ha, &mut s).await?;
+    }
     ha.client_connected.store(true, Ordering::Release);
     let heartbeat = ha.cfg.heartbeat();
     let silent = ha.cfg.housekeeping();
@@ -98,6 +114,7 @@ async fn session(ha: &HaService, addr: &str) -> Result<(), String> {
         let wait = heartbeat.saturating_sub(last_report.elapsed()).max(Duration::from_millis(1));
         let n = tokio::select! {
             _ = ha.shutdown.cancelled() => return Ok(()),
+            _ = changed.as_mut() => return Err("the master or this broker's role changed".into()),
             r = tokio::time::timeout(wait, s.read(&mut buf[len..])) => match r {
                 Err(_) => None,
                 Ok(Ok(0)) => return Err("closed by the master".into()),
@@ -182,6 +199,30 @@ async fn session(ha: &HaService, addr: &str) -> Result<(), String> {
             last_report = Instant::now();
         }
     }
+}
+
+/// Controller mode: say who we are, take the master's epochs, cut this log past the last
+/// epoch boundary both hold (an old master's unreplicated tail), adopt the master's epochs.
+async fn agree_on_epochs(ha: &HaService, s: &mut TcpStream) -> Result<(), String> {
+    use super::handshake::{read_answer, send_hello, Hello};
+    let Some(epochs) = &ha.epochs else { return Ok(()) };
+    let last_epoch = epochs.lock().last_epoch() as i64;
+    let broker_id = ha.view().my_id as i64;
+    send_hello(s, Hello { broker_id, last_epoch }).await.map_err(|e| e.to_string())?;
+    let (their_max, theirs) = read_answer(s, ha.cfg.housekeeping()).await?;
+    let max = ha.store.get_max_phy_offset();
+    let mine = epochs.lock().entries().to_vec();
+    let point = super::epoch_cache::consistent_point(&mine, max, &theirs, their_max);
+    // No common epoch but a log: past the master's end it cannot be the master's; below it,
+    // the byte comparison of the tail (below) decides.
+    let point = point.unwrap_or(max.min(their_max));
+    if point < max {
+        let to = ha.store.record_boundary_at_or_below(point);
+        ha.store.truncate_to(to).map_err(|e| format!("cannot truncate to {to}: {e}"))?;
+        tracing::warn!(from = max, to, "replica log cut back to the last common epoch boundary");
+    }
+    epochs.lock().replace(&theirs)?;
+    Ok(())
 }
 
 /// How many bytes of its own tail a slave holding `max` asks for again to compare (within

@@ -189,7 +189,7 @@ impl BrokerCollector {
     /// master, and the HA connections (`docs/replication.md`). The role is in `rmq_broker_info`.
     fn encode_replication(&self, enc: &mut DescriptorEncoder<'_>, b: &Broker) -> FmtResult {
         let max = b.store.get_max_phy_offset();
-        let rows: Vec<(Labels, i64)> = if b.cfg.is_slave() {
+        let rows: Vec<(Labels, i64)> = if b.is_slave() {
             let seen = b.ha.status().into_iter().find(|(k, _)| *k == "haSlaveBehindBytes");
             let behind = seen.and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
             vec![(vec![("replica", b.cfg.broker_addr())], behind)]

@@ -159,6 +159,9 @@ pub async fn run(b: Arc<Broker>, interval: Duration) {
             _ = b.shutdown.cancelled() => break,
             _ = tokio::time::sleep(interval) => {}
         }
+        if !b.ha.accepts_writes() {
+            continue; // controller mode, while a replica or fenced
+        }
         revive_once(&b);
         if last_sync.elapsed() >= Duration::from_secs(1) {
             renew_once(&b);

@@ -106,7 +106,7 @@ pub fn runtime_info(b: &Broker) -> Reply {
             .collect::<Vec<_>>()
             .join(" "),
     );
-    put("brokerRole", b.cfg.broker_role.name().into());
+    put("brokerRole", b.ha.role().name().into());
     put("brokerName", b.cfg.broker_name.clone());
     put("brokerAddr", b.cfg.broker_addr());
     let i = b.store.runtime_info();

@@ -221,7 +221,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
     );
 
     // Slaves keep the requested offset; masters correct it (§2.4 "corrected X").
-    let corrected = |x: i64| if b.cfg.is_slave() { h.queue_offset } else { x };
+    let corrected = |x: i64| if b.is_slave() { h.queue_offset } else { x };
     let (code, next) = match r.status {
         GetMessageStatus::Found => (response::SUCCESS, r.next_begin_offset),
         GetMessageStatus::NoMatchedMessage | GetMessageStatus::MessageWasRemoving => {
@@ -241,7 +241,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
         }
         GetMessageStatus::OffsetTooSmall => (response::PULL_OFFSET_MOVED, corrected(r.min_offset)),
     };
-    let code = if code == response::PULL_OFFSET_MOVED && b.cfg.is_slave() {
+    let code = if code == response::PULL_OFFSET_MOVED && b.is_slave() {
         response::PULL_RETRY_IMMEDIATELY
     } else {
         code
@@ -250,7 +250,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
     let (code, suggest) = suggest_broker(b, &h.consumer_group, code, &r.messages);
 
     // Commit-offset side effect: first execution only, masters only.
-    if allow_suspend && h.sys_flag & PULL_FLAG_COMMIT_OFFSET != 0 && !b.cfg.is_slave() {
+    if allow_suspend && h.sys_flag & PULL_FLAG_COMMIT_OFFSET != 0 && !b.is_slave() {
         if let Some(off) = h.commit_offset {
             b.offsets.commit(&h.consumer_group, &h.topic, h.queue_id, off);
         }
@@ -326,7 +326,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand, allow_suspen
 /// PULL_RETRY_IMMEDIATELY whatever it found.
 fn suggest_broker(b: &Broker, group: &str, code: i32, msgs: &[bytes::Bytes]) -> (i32, i64) {
     if !b.live.slave_read_enable() {
-        let code = if b.cfg.is_slave() { response::PULL_RETRY_IMMEDIATELY } else { code };
+        let code = if b.is_slave() { response::PULL_RETRY_IMMEDIATELY } else { code };
         return (code, 0);
     }
     let Some(g) = b.groups.get(group) else { return (code, 0) };

@@ -75,7 +75,7 @@ pub(crate) fn check(
     mut h: SendMessageRequestHeader,
     client: IpAddr,
 ) -> Result<(SendMessageRequestHeader, i32, bool), RemotingCommand> {
-    if b.cfg.is_slave() {
+    if !b.ha.accepts_writes() {
         // Refused before anything (a topic) is created here; the store refuses every other
         // put path of a slave the same way.
         let (code, remark) = status_code(PutMessageStatus::ServiceNotAvailable);

@@ -45,7 +45,7 @@ pub(crate) fn end(
     h: &EndTransactionRequestHeader,
     may_end: impl FnOnce(&str) -> Result<(), RemotingCommand>,
 ) -> Result<Option<Put>, RemotingCommand> {
-    if b.cfg.is_slave() {
+    if b.is_slave() {
         return Err(err(
             response::SLAVE_NOT_AVAILABLE,
             "the broker is a slave, END_TRANSACTION is not allowed",

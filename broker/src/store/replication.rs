@@ -125,6 +125,11 @@ impl Replica {
         self.follower.store(on, Ordering::Release);
     }
 
+    /// Where a record that has only partly arrived starts (-1: none).
+    pub fn pending_from(&self) -> i64 {
+        self.pending_from.load(Ordering::Acquire)
+    }
+
     /// Append replicated bytes `data` at `offset`; see the module docs.
     pub fn append(
         &self,
@@ -134,6 +139,12 @@ impl Replica {
         data: &[u8],
     ) -> Result<ReplicaAppend, ReplicationError> {
         let t = w.lock();
+        if !self.is_follower() {
+            // The broker took the master role (controller mode): puts own the log now.
+            return Err(ReplicationError::Io(std::io::Error::other(
+                "not a replica any more: replicated bytes refused",
+            )));
+        }
         let log = w.log();
         let end = log.max_offset();
         if !log.queue().is_empty() && offset != end {

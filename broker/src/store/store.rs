@@ -398,6 +398,16 @@ impl MessageStore {
         Ok(())
     }
 
+    /// A replica about to take puts (controller mode): cut the bytes of a record that has
+    /// only partly arrived; returns the log's end.
+    pub fn cut_partial_record(&self) -> Result<i64, ReplicationError> {
+        let from = self.replica.pending_from();
+        if from >= 0 {
+            self.truncate_to(from)?;
+        }
+        Ok(self.get_max_phy_offset())
+    }
+
     /// The largest record boundary (where a record, a file or a file's blank tail starts) at
     /// or below `offset`, within the log: where a diverged slave may be cut back to
     /// ([`MessageStore::truncate_to`] refuses anything else).
@@ -421,6 +431,11 @@ impl MessageStore {
     /// SERVICE_NOT_AVAILABLE), or by puts again (`false`, a promoted slave).
     pub fn set_follower(&self, on: bool) {
         self.replica.set_follower(on);
+    }
+
+    /// Whether puts are refused (a SLAVE, or a fenced controller-mode master).
+    pub fn is_follower(&self) -> bool {
+        self.replica.is_follower()
     }
 
     /// The offset consumers' reads are limited to (`i64::MAX`: unlimited).
