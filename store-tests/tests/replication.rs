@@ -16,6 +16,13 @@ fn open(dir: &Path) -> std::sync::Arc<MessageStore> {
     MessageStore::open(small_config(dir, FlushDiskType::Async)).unwrap()
 }
 
+/// A store that follows a master (only a follower takes replicated bytes).
+fn replica(dir: &Path) -> std::sync::Arc<MessageStore> {
+    let s = open(dir);
+    s.set_follower(true);
+    s
+}
+
 /// A master with `n` messages of varied size over several files; returns their offsets.
 fn master(dir: &Path, n: usize) -> (std::sync::Arc<MessageStore>, Vec<i64>) {
     let m = open(dir);
@@ -77,7 +84,7 @@ fn a_slave_fed_split_frames_matches_its_master() {
     let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (m, offs) = master(md.path(), 200);
     assert!(m.get_max_phy_offset() > 3 * FILE);
-    let s = open(sd.path());
+    let s = replica(sd.path());
     // Small frames: records arrive split over several frames and are checked once complete.
     let frames = replicate(&m, &s, 0, 1000);
     assert!(frames > m.get_max_phy_offset() as usize / 1000);
@@ -100,7 +107,7 @@ fn a_slave_fed_split_frames_matches_its_master() {
     // Restart after a crash: the replicated log recovers like any other.
     s.halt();
     drop(s);
-    let s = open(sd.path());
+    let s = replica(sd.path());
     assert_eq!(s.get_max_phy_offset(), m.get_max_phy_offset());
     assert_eq!(bodies(&s, 1, 0), bodies(&m, 1, 0));
     s.shutdown().unwrap();
@@ -112,7 +119,7 @@ fn an_empty_slave_starts_at_the_masters_last_file() {
     let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (m, _) = master(md.path(), 200);
     let last_file = m.get_max_phy_offset() / FILE * FILE;
-    let s = open(sd.path());
+    let s = replica(sd.path());
     assert!(s.append_replicated(last_file + 8, b"x").is_err(), "not a file boundary");
     replicate(&m, &s, last_file, 32 * 1024);
     assert_eq!(s.get_min_phy_offset(), last_file);
@@ -135,7 +142,7 @@ fn an_empty_slave_starts_at_the_masters_last_file() {
 fn bad_frames_are_refused_and_leave_nothing_behind() {
     let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (m, offs) = master(md.path(), 20);
-    let s = open(sd.path());
+    let s = replica(sd.path());
     replicate(&m, &s, 0, 100_000);
     let _ = m.put_message(msg("Rep", 0, "t", "extra", vec![9u8; 500])).result;
     let end = s.get_max_phy_offset();
@@ -162,7 +169,7 @@ fn bad_frames_are_refused_and_leave_nothing_behind() {
     assert_eq!(s.get_max_phy_offset(), m.get_max_phy_offset());
     s.halt();
     drop(s);
-    let s = open(sd.path());
+    let s = replica(sd.path());
     assert_eq!(s.get_max_phy_offset(), m.get_max_phy_offset());
     assert_eq!(s.query_message("Rep", "k7", 5, 0, i64::MAX).phy_offsets, vec![offs[7]]);
     assert_eq!(s.query_message("Rep", "extra", 5, 0, i64::MAX).phy_offsets.len(), 1);
@@ -174,7 +181,7 @@ fn bad_frames_are_refused_and_leave_nothing_behind() {
 fn truncation_cuts_log_queues_and_index_back_to_a_record() {
     let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (m, offs) = master(md.path(), 200);
-    let s = open(sd.path());
+    let s = replica(sd.path());
     replicate(&m, &s, 0, 32 * 1024);
     let cut = offs[120];
     assert!(matches!(s.truncate_to(cut + 1), Err(ReplicationError::NotABoundary(_))));
@@ -201,7 +208,7 @@ fn truncation_cuts_log_queues_and_index_back_to_a_record() {
     // And it survives a crash and restart.
     s.halt();
     drop(s);
-    let s = open(sd.path());
+    let s = replica(sd.path());
     assert_eq!(bodies(&s, 0, 0), bodies(&m, 0, 0));
     s.shutdown().unwrap();
     m.shutdown().unwrap();
