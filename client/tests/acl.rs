@@ -241,6 +241,28 @@ async fn reads_by_id_and_offset(stack: &Stack) {
         .with_ext("count", 1)
         .with_ext("consumerGroup", "acl_cg");
     refused(&call(qcq).await, "DenyTopic", "query consume queue");
+    // A queue's positions, times and committed offsets are the topic's to read as well.
+    let queue_read = |code: i32, topic: &str| {
+        RemotingCommand::request(code)
+            .with_ext("topic", topic)
+            .with_ext("queueId", 0)
+            .with_ext("timestamp", 0)
+            .with_ext("consumerGroup", "acl_cg")
+    };
+    for code in [
+        rq::GET_MAX_OFFSET,
+        rq::GET_MIN_OFFSET,
+        rq::GET_EARLIEST_MSG_STORETIME,
+        rq::SEARCH_OFFSET_BY_TIMESTAMP,
+        rq::QUERY_CONSUMER_OFFSET,
+    ] {
+        refused(&call(queue_read(code, "DenyTopic")).await, "DenyTopic", &format!("code {code}"));
+        refused(&call(queue_read(code, "PubOnly")).await, "PubOnly", &format!("code {code}"));
+        let r = call(queue_read(code, "AclTopic")).await;
+        assert!(!remark(&r).starts_with(DENIAL_PREFIX), "code {code} on a readable topic: {r:?}");
+    }
+    let r = call(queue_read(rq::GET_MAX_OFFSET, "AclTopic")).await;
+    assert_eq!(r.code, response::SUCCESS, "{r:?}");
     // Copying the secret message into the user's own retry topic (to consume it there).
     let back = RemotingCommand::request(rq::CONSUMER_SEND_MSG_BACK)
         .with_ext("offset", secret_off)

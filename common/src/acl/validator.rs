@@ -120,9 +120,12 @@ fn for_each_resource<E>(
         }
         // POP consumption reads (and acks for) a group like a pull does: Java's ACL 1.0 has
         // no entry for it, which would let any signed account drain any topic.
+        // A committed offset is read like a pull reads (Java 4.x checks only the signature
+        // of QUERY_CONSUMER_OFFSET; its 5.x ACL asks the same SUB as the update).
         rq::PULL_MESSAGE
         | rq::LITE_PULL_MESSAGE
         | rq::UPDATE_CONSUMER_OFFSET
+        | rq::QUERY_CONSUMER_OFFSET
         | rq::POP_MESSAGE
         | rq::ACK_MESSAGE
         | rq::CHANGE_MESSAGE_INVISIBLETIME => {
@@ -137,7 +140,16 @@ fn for_each_resource<E>(
         // SUB or GET; an ACL 1.0 account has no GET, so SUB is its read permission). A
         // lookup by commit-log offset names no topic, or may name another one: the broker
         // checks the topic of the record it found too (`AclValidator::authorize_found`).
-        rq::QUERY_MESSAGE | rq::VIEW_MESSAGE_BY_ID => {
+        // A queue's positions and times (max/min offset, offset by time, earliest store
+        // time) tell what a topic holds and when: the topic's read permission too (Java 4.x:
+        // signature only; a consumer has SUB on what it reads, and a retry topic's is its
+        // group's).
+        rq::QUERY_MESSAGE
+        | rq::VIEW_MESSAGE_BY_ID
+        | rq::SEARCH_OFFSET_BY_TIMESTAMP
+        | rq::GET_MAX_OFFSET
+        | rq::GET_MIN_OFFSET
+        | rq::GET_EARLIEST_MSG_STORETIME => {
             if let Some(t) = ext("topic") {
                 f(Resource::topic(t), Perm::SUB)?;
             }
@@ -470,6 +482,41 @@ accounts:
     }
 
     #[test]
+    fn offset_reads_need_sub() {
+        let v = validator(Role::Broker);
+        let read = |code: i32, t: &str| {
+            let cmd = RemotingCommand::request(code)
+                .with_ext("topic", t)
+                .with_ext("queueId", 0)
+                .with_ext("consumerGroup", "CG");
+            signed(cmd, "RocketMQ", "12345678")
+        };
+        for code in [
+            rq::QUERY_CONSUMER_OFFSET,
+            rq::SEARCH_OFFSET_BY_TIMESTAMP,
+            rq::GET_MAX_OFFSET,
+            rq::GET_MIN_OFFSET,
+            rq::GET_EARLIEST_MSG_STORETIME,
+        ] {
+            v.check(&read(code, "TopicTest"), LOCAL).unwrap();
+            // A consumer reads its retry topic's offsets with its group's SUB.
+            v.check(&read(code, "%RETRY%CG"), LOCAL).unwrap();
+            assert_eq!(
+                denial(&v, &read(code, "OnlyPub"), LOCAL),
+                "No default permission for topic:OnlyPub",
+                "code {code}"
+            );
+        }
+        let q = RemotingCommand::request(rq::QUERY_CONSUMER_OFFSET)
+            .with_ext("topic", "TopicTest")
+            .with_ext("consumerGroup", "DeniedGroup");
+        assert_eq!(
+            denial(&v, &signed(q, "RocketMQ", "12345678"), LOCAL),
+            "No default permission for group:DeniedGroup"
+        );
+    }
+
+    #[test]
     fn heartbeat_body_resources() {
         let v = validator(Role::Broker);
         let hb = |topic: &str, group: &str| {
@@ -499,7 +546,7 @@ accounts:
         // The admin without explicit lists passes resource checks.
         v.check(&signed(send("Denied"), "rocketmq2", "87654321"), LOCAL).unwrap();
         // Signature-only codes.
-        let q = RemotingCommand::request(rq::QUERY_CONSUMER_OFFSET).with_ext("topic", "Denied");
+        let q = RemotingCommand::request(rq::GET_CONSUMER_RUNNING_INFO).with_ext("topic", "Denied");
         v.check(&signed(q, "RocketMQ", "12345678"), LOCAL).unwrap();
     }
 
