@@ -278,17 +278,8 @@ impl AclValidator {
             }
         };
         let acl = self.current.load();
-        // 1. Global white list.
-        if acl.globally_white(ip) {
-            return Ok(());
-        }
-        // 2-3. Who is it?
-        let Some(ak) = req.ext(ACCESS_KEY) else {
-            return Err(AclDenied("No accessKey is configured".into()));
-        };
-        let Some(account) = acl.accounts.get(ak) else {
-            return Err(AclDenied(format!("No acl config for {ak}")));
-        };
+        // 1-3. Global white list, then who is it?
+        let Some((ak, account)) = identify(&acl, req, ip)? else { return Ok(()) };
         // 4. The account's own white list skips signature and permissions.
         if account.white_remote_address.matches(ip) {
             return Ok(());
@@ -335,16 +326,8 @@ impl AclValidator {
         needed: Perm,
     ) -> Result<(), AclDenied> {
         let acl = self.current.load();
-        if acl.globally_white(ip) {
-            return Ok(());
-        }
-        let Some(ak) = req.ext(ACCESS_KEY) else {
-            return Err(AclDenied("No accessKey is configured".into()));
-        };
         // The file may have been reloaded since the check: the account can be gone.
-        let Some(account) = acl.accounts.get(ak) else {
-            return Err(AclDenied(format!("No acl config for {ak}")));
-        };
+        let Some((_, account)) = identify(&acl, req, ip)? else { return Ok(()) };
         if account.white_remote_address.matches(ip)
             || (account.admin && account.has_no_explicit_perms())
         {
@@ -361,6 +344,25 @@ impl AclValidator {
             Ok::<(), ()>(())
         });
         only_trace_pub == Some(true)
+    }
+}
+
+/// Java's first steps: a globally white-listed address is admitted as is (`None`);
+/// otherwise the request must name an access key of a configured account.
+fn identify<'a, 'r>(
+    acl: &'a PlainAcl,
+    req: &'r RemotingCommand,
+    ip: IpAddr,
+) -> Result<Option<(&'r str, &'a Account)>, AclDenied> {
+    if acl.globally_white(ip) {
+        return Ok(None);
+    }
+    let Some(ak) = req.ext(ACCESS_KEY) else {
+        return Err(AclDenied("No accessKey is configured".into()));
+    };
+    match acl.accounts.get(ak) {
+        Some(account) => Ok(Some((ak, account))),
+        None => Err(AclDenied(format!("No acl config for {ak}"))),
     }
 }
 
