@@ -170,8 +170,70 @@ async fn signing_clients_admin_codes_and_reload() {
     }
 
     reads_by_id_and_offset(&stack).await;
+    end_transaction_needs_pub(&stack).await;
     admin_codes(&stack).await;
     reload_under_load(&stack, &file, &user).await;
+}
+
+/// END_TRANSACTION names no topic, only the half message's commit-log offset: committing it
+/// needs PUB on the half message's real topic. A user without it is refused and the message
+/// stays unpublished; the same user commits a half message of a topic it may publish to.
+async fn end_transaction_needs_pub(stack: &Stack) {
+    const GROUP: &str = "acl_tx_pg";
+    let admin = producer(stack, Some(ADMIN), GROUP).await;
+    let half = |topic: &str| {
+        let mut m = Message::new(topic, format!("half for {topic}"));
+        m.put_property("TRAN_MSG", "true");
+        m.put_property("PGROUP", GROUP);
+        m
+    };
+    let offset_of = |id: &str| mq_common::message::decode_offset_msg_id(id).unwrap().1;
+    let secret = admin.send(half("DenyTopic")).await.unwrap();
+    let open = admin.send(half("AclTopic")).await.unwrap();
+    let end = |offset: i64, msg_id: &str| {
+        RemotingCommand::request(rq::END_TRANSACTION)
+            .with_ext("producerGroup", GROUP)
+            .with_ext("tranStateTableOffset", 0)
+            .with_ext("commitLogOffset", offset)
+            .with_ext("commitOrRollback", 8)
+            .with_ext("fromTransactionCheck", false)
+            .with_ext("msgId", msg_id)
+    };
+    let user = raw(Some(USER));
+    let r = user
+        .invoke(&stack.broker_addr, end(offset_of(&secret.offset_msg_id), &secret.msg_id), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(r.code, response::SYSTEM_ERROR, "{r:?}");
+    assert_eq!(remark(&r), format!("{DENIAL_PREFIX}No default permission for topic:DenyTopic"));
+    let r = user
+        .invoke(&stack.broker_addr, end(offset_of(&open.offset_msg_id), &open.msg_id), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(r.code, response::SUCCESS, "{r:?}");
+    // The committed one is in its topic; the refused one is not in its own.
+    let max = |topic: &'static str| {
+        let admin_raw = raw(Some(ADMIN));
+        async move {
+            // Every queue a topic of this test can have (absent ones answer no offset).
+            let mut total = 0;
+            for queue in 0..16 {
+                let cmd = RemotingCommand::request(rq::GET_MAX_OFFSET)
+                    .with_ext("topic", topic)
+                    .with_ext("queueId", queue);
+                let r = admin_raw.invoke(&stack.broker_addr, cmd, WAIT).await.unwrap();
+                total += r.ext("offset").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+            }
+            total
+        }
+    };
+    let before_deny = max("DenyTopic").await;
+    wait_until("the committed half message reaches AclTopic", WAIT, || async {
+        max("AclTopic").await > 0
+    })
+    .await;
+    assert_eq!(max("DenyTopic").await, before_deny, "a refused commit published its message");
+    admin.shutdown().await;
 }
 
 /// Reads of stored messages by commit-log offset or id need SUB on the topic of the message
