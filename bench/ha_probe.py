@@ -6,8 +6,11 @@ offsets from the same answer.
     ha_probe.py info ADDR KEY...             print the KEYs' values, one a line
     ha_probe.py wait-slave ADDR SECS         until the master has a connected slave that has
                                              acknowledged its whole log (exit 1 after SECS)
-    ha_probe.py sample ADDR MS SECS OUT      every MS ms for SECS s, append a line to OUT:
+    ha_probe.py sample ADDR MS SECS OUT [SLAVE]
+                                             every MS ms for SECS s, append a line to OUT:
                                              t_mid_s rtt_us master_max slave_acked (-1: none)
+                                             and, with SLAVE, the slave's own log end (asked
+                                             right after the master; -1 without SLAVE)
     ha_probe.py lag OUT T0 T1                summary of the samples with T0 <= t < T1 (JSON)
     ha_probe.py catchup ADDR MS SECS         poll every MS ms until a slave's acknowledged
                                              offset reaches the master's end (a log no longer
@@ -19,7 +22,9 @@ Lag, as `lag` computes it: a sample taken at t in which the slave has acknowledg
 t - tau behind, where tau is when the master's log end first reached A (linearly interpolated
 between the two samples around it). That is the age of the newest byte the slave is known to
 hold, measured on the master's own timeline, without assuming a constant rate; its resolution
-is the sample period. The byte lag (end - acked) is reported next to it.
+is the sample period. The byte lag (end - acked) is reported next to it. With SLAVE, the
+same is computed for the slave's own log end ("appended" lag: the bytes it holds, acknowledged
+or not), which tells a delay before the slave's append from one in its acknowledgement.
 """
 import json
 import socket
@@ -87,8 +92,9 @@ def cmd_wait_slave(addr, secs):
     return 1
 
 
-def cmd_sample(addr, ms, secs, out):
+def cmd_sample(addr, ms, secs, out, slave_addr=None):
     b, period = Broker(addr), float(ms) / 1000
+    s = Broker(slave_addr) if slave_addr else None
     deadline = time.monotonic() + float(secs)
     nxt = time.monotonic()
     with open(out, "a") as f:
@@ -96,7 +102,8 @@ def cmd_sample(addr, ms, secs, out):
             t0 = time.time()
             end, acked, _ = offsets(b.runtime_info())
             t1 = time.time()
-            f.write(f"{(t0 + t1) / 2:.6f} {int((t1 - t0) * 1e6)} {end} {acked}\n")
+            held = offsets(s.runtime_info())[0] if s else -1
+            f.write(f"{(t0 + t1) / 2:.6f} {int((t1 - t0) * 1e6)} {end} {acked} {held}\n")
             # A late sample moves the schedule instead of being followed by a burst.
             nxt = max(nxt + period, time.monotonic())
             time.sleep(max(0.0, nxt - time.monotonic()))
@@ -108,30 +115,40 @@ def pct(xs, q):
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else None
 
 
+def lag_ms(rows, i, held):
+    """How long before sample i the master's end first reached `held` (0 when it holds all)."""
+    t, end = rows[i][0], rows[i][2]
+    if held >= end:
+        return 0.0
+    # Walk back to the last sample whose end was below `held`: tau lies after it.
+    j = i
+    while j > 0 and rows[j - 1][2] >= held:
+        j -= 1
+    if j == 0:
+        return None  # before the first sample: cannot be timed
+    (ta, ea), (tb, eb) = (rows[j - 1][0], rows[j - 1][2]), (rows[j][0], rows[j][2])
+    return (t - (ta + (tb - ta) * (held - ea) / (eb - ea))) * 1000
+
+
 def cmd_lag(path, t0, t1):
     rows = [tuple(float(x) for x in line.split()) for line in open(path) if line.strip()]
     t0, t1 = float(t0), float(t1)
-    lags_ms, lag_bytes, rtts, missing = [], [], [], 0
-    for i, (t, rtt, end, acked) in enumerate(rows):
+    lags_ms, lag_bytes, appended_ms, rtts, missing = [], [], [], [], 0
+    for i, (t, rtt, end, acked, *rest) in enumerate(rows):
         if not t0 <= t < t1:
             continue
         rtts.append(rtt)
+        if rest and rest[0] >= 0:
+            a = lag_ms(rows, i, rest[0])
+            if a is not None:
+                appended_ms.append(a)
         if acked < 0:
             missing += 1  # no slave connected at that moment: not a lag we can time
             continue
         lag_bytes.append(max(0, end - acked))
-        if acked >= end:
-            lags_ms.append(0.0)
-            continue
-        # Walk back to the last sample whose end was below `acked`: tau lies after it.
-        j = i
-        while j > 0 and rows[j - 1][2] >= acked:
-            j -= 1
-        if j == 0:
-            continue  # before the first sample: cannot be timed
-        (ta, _, ea, _), (tb, _, eb, _) = rows[j - 1], rows[j]
-        tau = ta + (tb - ta) * (acked - ea) / (eb - ea)
-        lags_ms.append((t - tau) * 1000)
+        lag = lag_ms(rows, i, acked)
+        if lag is not None:
+            lags_ms.append(lag)
     inside = [r for r in rows if t0 <= r[0] < t1]
     span = inside[-1][0] - inside[0][0] if len(inside) > 1 else 0
     rate = (inside[-1][2] - inside[0][2]) / span if span else 0
@@ -142,10 +159,13 @@ def cmd_lag(path, t0, t1):
         "lag_ms_max": max(lags_ms, default=None),
         "lag_bytes_p50": pct(lag_bytes, 0.5), "lag_bytes_p99": pct(lag_bytes, 0.99),
         "lag_bytes_max": max(lag_bytes, default=None),
+        "appended_ms_p50": pct(appended_ms, 0.5), "appended_ms_p99": pct(appended_ms, 0.99),
+        "appended_ms_max": max(appended_ms, default=None),
         "log_mb_s": round(rate / 1e6, 1),
         "probe_rtt_us_p50": pct(rtts, 0.5), "probe_rtt_us_p99": pct(rtts, 0.99),
     }
-    for k in ("lag_ms_p50", "lag_ms_p99", "lag_ms_max"):
+    for k in ("lag_ms_p50", "lag_ms_p99", "lag_ms_max", "appended_ms_p50", "appended_ms_p99",
+              "appended_ms_max"):
         if rec[k] is not None:
             rec[k] = round(rec[k], 3)
     print(json.dumps(rec))
