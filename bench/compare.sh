@@ -133,22 +133,6 @@ if [ -n "${READ_AHEAD_KB:-}" ]; then
   READ_AHEAD=$READ_AHEAD_KB
 fi
 
-PAGECACHE=${PAGECACHE:-cold}
-FILLER=${FILLER:-/var/tmp/mqbench-pagecache-filler}
-# steady_pagecache: make free memory small by reading a sparse file (reading a hole puts a clean
-# zero page in the page cache without disk I/O or disk space). A run then gets its new pages by
-# reclaiming clean cache, i.e. memory the hypervisor already backs, instead of fresh guest pages
-# (the free-page-reporting balloon returns freed guest memory to the host within seconds, and
-# touching it again costs a host fault: dd into tmpfs runs at 0.3 GB/s cold vs 1.9 GB/s warm).
-steady_pagecache() {
-  [ "$PAGECACHE" = steady ] || return 0
-  local total_kib; total_kib=$(awk '/MemTotal/{print $2}' /proc/meminfo)
-  local size=$(( (total_kib / 1024 - ${FILLER_HEADROOM_MIB:-3072}) * 1024 * 1024 ))
-  [ -f "$FILLER" ] || truncate -s "$size" "$FILLER"
-  cat "$FILLER" >/dev/null
-  log "page cache filled: MemFree $(awk '/MemFree/{print int($2/1024)}' /proc/meminfo) MiB"
-}
-
 # run_one SCENARIO SYSTEM ROUND -> prints one JSON line (the main record) to stdout
 run_one() {
   local sc=$1 sys=$2 r=$3 dir="$WORK/$2-$1-$3" flush=ASYNC_FLUSH json rec la0 la1 cpu0 cpu1

@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2030,SC2031  # the peer env is set in subshells on purpose
-# bench/lib.sh — helpers shared by compare.sh and startup.sh (sourced, not run).
+# bench/lib.sh — helpers shared by compare.sh, startup.sh and ha.sh (sourced, not run).
 #
 # Starting and stopping rmq (ours) and rocketmq-rust 1.0 (the peer) on free loopback ports,
 # each with all its state under one directory. The caller sets BIN (our release binaries),
@@ -39,6 +39,24 @@ stop_pid() { rmq_stop_pid "$1" 60; }
 
 # rmq_bin SYSTEM: the directory holding that rmq system's server binaries.
 rmq_bin() { if [ "$1" = rmq-base ]; then echo "${BASE_BIN:?rmq-base needs BASE_BIN}"; else echo "$BIN"; fi; }
+
+# PAGECACHE=cold|steady and FILLER (compare.sh's and ha.sh's help); the caller removes FILLER on
+# exit unless KEEP_FILLER is set.
+PAGECACHE=${PAGECACHE:-cold}
+FILLER=${FILLER:-/var/tmp/mqbench-pagecache-filler}
+# steady_pagecache: make free memory small by reading a sparse file (reading a hole puts a clean
+# zero page in the page cache without disk I/O or disk space). A run then gets its new pages by
+# reclaiming clean cache, i.e. memory the hypervisor already backs, instead of fresh guest pages
+# (the free-page-reporting balloon returns freed guest memory to the host within seconds, and
+# touching it again costs a host fault: dd into tmpfs runs at 0.3 GB/s cold vs 1.9 GB/s warm).
+steady_pagecache() {
+  [ "$PAGECACHE" = steady ] || return 0
+  local total_kib; total_kib=$(awk '/MemTotal/{print $2}' /proc/meminfo)
+  local size=$(( (total_kib / 1024 - ${FILLER_HEADROOM_MIB:-3072}) * 1024 * 1024 ))
+  [ -f "$FILLER" ] || truncate -s "$size" "$FILLER"
+  cat "$FILLER" >/dev/null
+  log "page cache filled: MemFree $(awk '/MemFree/{print int($2/1024)}' /proc/meminfo) MiB"
+}
 
 # start_namesrv SYSTEM DIR PORT -> NS_PID
 start_namesrv() {
