@@ -224,22 +224,17 @@ impl Collector for BrokerCollector {
         let mut msgs_in = Vec::new();
         let mut bytes_in = Vec::new();
         let mut sizes = Vec::new();
-        for e in m.topics_in.iter() {
-            let t = e.key().to_string();
+        for (t, counters) in b.topics.counters_in() {
             for ty in MessageType::ALL {
-                let i = ty as usize;
-                let n = e.msgs[i].load(Ordering::Relaxed);
-                if n == 0 {
-                    continue;
-                }
+                let Some(tot) = counters.totals(ty) else { continue };
                 let l: Labels = vec![
                     ("topic", t.clone()),
                     ("message_type", ty.label().into()),
                     ("is_system", b2s(is_system_topic(&t))),
                 ];
-                bytes_in.push((l.clone(), e.bytes[i].load(Ordering::Relaxed)));
-                sizes.push((l.clone(), e.value().clone(), i));
-                msgs_in.push((l, n));
+                bytes_in.push((l.clone(), tot.bytes));
+                sizes.push((l.clone(), tot.size));
+                msgs_in.push((l, tot.msgs));
             }
         }
         counter(
@@ -261,8 +256,8 @@ impl Collector for BrokerCollector {
                 None,
                 MetricType::Histogram,
             )?;
-            for (l, t, i) in &sizes {
-                t.size[*i].encode(fam.encode_family(l)?)?;
+            for (l, size) in &sizes {
+                size.encode(fam.encode_family(l)?)?;
             }
         }
 
