@@ -515,9 +515,10 @@ async fn read_loop<E: ChannelEvents>(
                     }
                     // Checked per request: one read can carry hundreds of pipelined requests,
                     // each with a large response.
-                    let paused = opts
-                        .output
-                        .is_some_and(|l| ch.inner.unwritten.load(Ordering::Acquire) > l.high);
+                    let paused = timer.is_some()
+                        && opts
+                            .output
+                            .is_some_and(|l| ch.inner.unwritten.load(Ordering::Acquire) > l.high);
                     if !backpressure(&ch, opts, shutdown).await {
                         return;
                     }
