@@ -218,6 +218,9 @@ impl BrokerController {
         let metrics = start_metrics(&broker, &host).await?;
         let handler = Arc::new(BrokerHandler { broker: broker.clone() });
         // Both listeners share one config, so one set of connection counters.
+        // rocketmq_rpc_latency: the connections time every request (one clock read each).
+        let timer = broker.metrics.enabled().then(|| broker.metrics.rpc.clone() as Arc<_>);
+        let server_config = ServerConfig { timer, ..server_config };
         let mut servers = vec![RemotingServer::start(main, handler.clone(), server_config.clone())];
         if let Some(f) = fast {
             servers.push(RemotingServer::start(f, handler, server_config));

@@ -3,7 +3,7 @@
 //! nameservers.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
 use mq_common::protocol::body::{
@@ -17,10 +17,40 @@ use tokio::sync::Notify;
 use crate::auto_create_limit::AutoCreateLimit;
 use crate::config::BrokerConfig;
 use crate::json_file::{self, JsonFile};
+use crate::metrics::TopicIn;
+
+/// One topic: its config and, once metrics saw a send to it, its `messages_in` counters
+/// (kept here so a send finds them in the lookup it makes anyway, and a deleted topic's
+/// series go with it).
+struct TopicEntry {
+    config: TopicConfig,
+    counters: OnceLock<Option<Arc<TopicIn>>>,
+}
+
+impl From<TopicConfig> for TopicEntry {
+    fn from(config: TopicConfig) -> Self {
+        TopicEntry { config, counters: OnceLock::new() }
+    }
+}
+
+/// What a send needs from the topic table, in one lookup.
+pub struct SendInfo {
+    /// writeQueueNums.
+    pub write_queues: i32,
+    /// readQueueNums.
+    pub read_queues: i32,
+    /// perm.
+    pub perm: i32,
+    /// topicFilterType is MULTI_TAG.
+    pub multi_tag: bool,
+    /// The topic's `messages_in` counters (`None`: metrics off, or a retry/DLQ topic, which
+    /// RocketMQ leaves out of `messages_in`).
+    pub counters: Option<Arc<TopicIn>>,
+}
 
 /// Topic table.
 pub struct TopicManager {
-    table: DashMap<String, TopicConfig>,
+    table: DashMap<String, TopicEntry>,
     version: Mutex<DataVersion>,
     /// `config/topics.json`, written by the broker's config writer.
     pub file: JsonFile,
@@ -50,7 +80,10 @@ impl TopicManager {
         let loaded: Option<TopicConfigSerializeWrapper> =
             json_file::read_with_backup(&path, |t| lenient_json::from_str(t).ok());
         let (table, version) = match loaded {
-            Some(w) => (w.topic_config_table.into_iter().collect(), w.data_version),
+            Some(w) => (
+                w.topic_config_table.into_iter().map(|(k, v)| (k, v.into())).collect(),
+                w.data_version,
+            ),
             None => (DashMap::new(), DataVersion::default()),
         };
         let tm = TopicManager {
@@ -94,9 +127,9 @@ impl TopicManager {
         for t in sys {
             // TBW102's perm follows the current autoCreateTopicEnable even if persisted.
             if t.topic_name == system_topics::TBW102 {
-                self.table.insert(t.topic_name.clone(), t);
+                self.replace(t.topic_name.clone(), t);
             } else {
-                self.table.entry(t.topic_name.clone()).or_insert(t);
+                self.table.entry(t.topic_name.clone()).or_insert_with(|| t.into());
             }
         }
     }
@@ -108,6 +141,7 @@ impl TopicManager {
     pub fn set_auto_create(&self, enable: bool) {
         let changed = match self.table.get_mut(system_topics::TBW102) {
             Some(mut tbw) => {
+                let tbw = &mut tbw.config;
                 let perm = if enable { tbw.perm | PERM_INHERIT } else { tbw.perm & !PERM_INHERIT };
                 let changed = perm != tbw.perm;
                 tbw.perm = perm;
@@ -124,14 +158,49 @@ impl TopicManager {
 
     /// Topic config by name.
     pub fn get(&self, topic: &str) -> Option<TopicConfig> {
-        self.table.get(topic).map(|e| e.value().clone())
+        self.table.get(topic).map(|e| e.config.clone())
     }
 
     /// (writeQueueNums, readQueueNums, perm, is multi-tag) without cloning the config.
     pub fn queue_info(&self, topic: &str) -> Option<(i32, i32, i32, bool)> {
         self.table.get(topic).map(|e| {
-            (e.write_queue_nums, e.read_queue_nums, e.perm, e.topic_filter_type == "MULTI_TAG")
+            let c = &e.config;
+            (c.write_queue_nums, c.read_queue_nums, c.perm, c.topic_filter_type == "MULTI_TAG")
         })
+    }
+
+    /// [`Self::queue_info`] plus the topic's `messages_in` counters when `metrics` is on
+    /// (created on the first send).
+    pub fn send_info(&self, topic: &str, metrics: bool) -> Option<SendInfo> {
+        self.table.get(topic).map(|e| {
+            let c = &e.config;
+            let counters = if metrics {
+                e.counters
+                    .get_or_init(|| {
+                        let counted = !topic.starts_with(system_topics::RETRY_PREFIX)
+                            && !topic.starts_with(system_topics::DLQ_PREFIX);
+                        counted.then(Arc::default)
+                    })
+                    .clone()
+            } else {
+                None
+            };
+            SendInfo {
+                write_queues: c.write_queue_nums,
+                read_queues: c.read_queue_nums,
+                perm: c.perm,
+                multi_tag: c.topic_filter_type == "MULTI_TAG",
+                counters,
+            }
+        })
+    }
+
+    /// Every topic's `messages_in` counters (those sent to since metrics are on).
+    pub fn counters_in(&self) -> Vec<(String, Arc<TopicIn>)> {
+        self.table
+            .iter()
+            .filter_map(|e| Some((e.key().clone(), e.counters.get()?.clone()?)))
+            .collect()
     }
 
     /// True if the topic exists.
@@ -178,8 +247,8 @@ impl TopicManager {
 
     fn insert_new(&self, tc: TopicConfig) -> TopicConfig {
         let out = match self.table.entry(tc.topic_name.clone()) {
-            dashmap::Entry::Occupied(e) => return e.get().clone(),
-            dashmap::Entry::Vacant(v) => v.insert(tc).value().clone(),
+            dashmap::Entry::Occupied(e) => return e.get().config.clone(),
+            dashmap::Entry::Vacant(v) => v.insert(tc.into()).value().config.clone(),
         };
         self.bump();
         out
@@ -188,8 +257,19 @@ impl TopicManager {
     /// Create or replace (admin). Returns the change's generation: await
     /// `file.written(g)` before answering to make it durable.
     pub fn update(&self, tc: TopicConfig) -> u64 {
-        self.table.insert(tc.topic_name.clone(), tc);
+        self.replace(tc.topic_name.clone(), tc);
         self.bump()
+    }
+
+    /// Insert or replace a config; a replaced topic keeps its counters (an update is not a
+    /// new topic: its counters must not reset).
+    fn replace(&self, name: String, tc: TopicConfig) {
+        match self.table.entry(name) {
+            dashmap::Entry::Occupied(mut e) => e.get_mut().config = tc,
+            dashmap::Entry::Vacant(v) => {
+                v.insert(tc.into());
+            }
+        }
     }
 
     /// Delete; the change's generation if it existed.
@@ -216,7 +296,7 @@ impl TopicManager {
         }
         self.table.retain(|k, _| w.topic_config_table.contains_key(k));
         for (k, v) in w.topic_config_table {
-            self.table.insert(k, v);
+            self.replace(k, v);
         }
         *self.version.lock() = w.data_version;
         // Marked for the config writer (which also writes it at shutdown): without the mark,
@@ -233,7 +313,7 @@ impl TopicManager {
             topic_config_table: self
                 .table
                 .iter()
-                .map(|e| (e.key().clone(), e.value().clone()))
+                .map(|e| (e.key().clone(), e.config.clone()))
                 .collect(),
             data_version,
             ..Default::default()

@@ -552,3 +552,95 @@ async fn name_server_partition_leaves_routes_to_the_other() {
     send_ok(20).await;
     producer.shutdown().await;
 }
+
+/// Scrape `/metrics` of the broker at `addr` (`ip:port`) until `ok` holds of the text
+/// (bounded by `T`); returns that text.
+async fn scrape_until(addr: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + T;
+    loop {
+        let a = addr.to_string();
+        let text = tokio::task::spawn_blocking(move || {
+            mq_common::probe::http_get(&a, "/metrics", Duration::from_secs(5))
+                .map(|(_, body)| body)
+                .unwrap_or_default()
+        })
+        .await
+        .unwrap();
+        if ok(&text) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}:\n{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Replication metrics from real processes (docs/observability.md): the master reports its
+/// role, and per slave no lag, a fresh acknowledgement and in-sync; the slave reports its
+/// role, its HA connection and its own bytes behind. A frozen slave shows on the master as
+/// growing acknowledgement age and unreplicated bytes; thawed, it is back to 0 lag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_metrics_show_role_lag_and_ack_age() {
+    use mq_common::probe::sample;
+    let mut c = Cluster::start(1, FAST).await;
+    let (mp, sp) = (mq_test_support::free_port(), mq_test_support::free_port());
+    // Housekeeping far off: the master keeps the frozen slave's link (and its series).
+    let node = |n: Node, port: u16| {
+        n.set("metricsExporterType", "PROM")
+            .set("metricsPromExporterPort", &port.to_string())
+            .set("haHousekeepingInterval", "60000")
+    };
+    let m = c.add_broker(node(Node::master("a-m", "broker-a", "ASYNC_MASTER"), mp)).await;
+    let s = c.add_broker(node(Node::slave("a-s", "broker-a", 1), sp)).await;
+    let (mm, sm) = (format!("{}:{mp}", c.host("a-m").ip), format!("{}:{sp}", c.host("a-s").ip));
+    wait_replicating(&m).await;
+    let cl = RemotingClient::new(ClientConfig::default());
+    let mut i = 0;
+    wait_until("first SEND_OK", T, || {
+        i += 1;
+        let (cl, m, i) = (&cl, m.clone(), i);
+        async move { send(cl, &m, i).await.code == response::SUCCESS }
+    })
+    .await;
+    wait_caught_up(&m, &s).await;
+
+    let text = scrape_until(&mm, "the master to see its slave in sync with no lag", |t| {
+        sample(t, "rmq_replica_lag_bytes", &[]) == Some(0.0)
+            && sample(t, "rmq_replica_in_sync", &[]) == Some(1.0)
+    })
+    .await;
+    assert_eq!(sample(&text, "rmq_ha_master", &[]), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "rmq_ha_writable", &[]), Some(1.0));
+    assert_eq!(sample(&text, "rmq_broker_info", &[("role", "ASYNC_MASTER")]), Some(1.0));
+    assert_eq!(sample(&text, "rmq_ha_connections", &[]), Some(1.0));
+    assert!(text.contains(",replica=\"127.0.0."), "labelled by the slave's address: {text}");
+    // Reports come every haSendHeartbeatInterval (200 ms); a loaded machine may delay a few.
+    let age = sample(&text, "rmq_replica_ack_age_ms", &[]).expect("ack age");
+    assert!(age < 10_000.0, "{text}");
+
+    let text = scrape_until(&sm, "the slave to report itself caught up and connected", |t| {
+        sample(t, "rmq_replica_lag_bytes", &[]) == Some(0.0)
+            && sample(t, "rmq_ha_slave_connected", &[]) == Some(1.0)
+    })
+    .await;
+    assert_eq!(sample(&text, "rmq_ha_master", &[]), Some(0.0), "{text}");
+    assert_eq!(sample(&text, "rmq_ha_writable", &[]), Some(0.0));
+    assert_eq!(sample(&text, "rmq_broker_info", &[("role", "SLAVE")]), Some(1.0));
+    assert_eq!(sample(&text, "rmq_replica_in_sync", &[]), None, "a master-side series");
+
+    // Frozen slave: the master's view of it ages and falls behind.
+    c.freeze("a-s");
+    for k in 0..20 {
+        assert_eq!(send(&cl, &m, 100 + k).await.code, response::SUCCESS);
+    }
+    scrape_until(&mm, "the master to see the frozen slave's lag and ack age", |t| {
+        sample(t, "rmq_replica_lag_bytes", &[]).is_some_and(|v| v > 0.0)
+            && sample(t, "rmq_replica_ack_age_ms", &[]).is_some_and(|v| v >= 1000.0)
+    })
+    .await;
+    c.thaw("a-s");
+    scrape_until(&mm, "lag back to 0 after the thaw", |t| {
+        sample(t, "rmq_replica_lag_bytes", &[]) == Some(0.0)
+    })
+    .await;
+    cl.close_all();
+}

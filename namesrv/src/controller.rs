@@ -91,6 +91,8 @@ impl NamesrvController {
             kv,
         });
         let handler = Arc::new(NamesrvProcessor::new(state.clone()));
+        let timer = state.metrics.enabled.then(|| state.metrics.rpc.clone() as Arc<_>);
+        let server_config = ServerConfig { timer, ..server_config };
         let server = RemotingServer::bind(&addr.to_string(), handler, server_config)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;

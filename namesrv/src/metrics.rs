@@ -18,10 +18,10 @@ use crate::state::NamesrvState;
 /// Request-path counters.
 #[derive(Debug, Default)]
 pub struct NamesrvMetrics {
-    /// Whether the processor records (metrics on).
+    /// Whether metrics are on (the server then times requests into `rpc`).
     pub enabled: bool,
-    /// `rocketmq_rpc_latency`.
-    pub rpc: RpcMetrics,
+    /// `rocketmq_rpc_latency`, timed by the server's connections (`ServerConfig::timer`).
+    pub rpc: Arc<RpcMetrics>,
     /// Open connections.
     pub connections: AtomicI64,
     /// Clusters seen so far: a cluster whose last broker left still reports 0 live brokers

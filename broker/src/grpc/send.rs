@@ -260,7 +260,7 @@ impl GrpcService {
             max_reconsume_times: None,
             broker_name: None,
         };
-        let (h, queue_id, multi) = match check(b, h, peer.ip()) {
+        let (h, queue_id, multi, _) = match check(b, h, peer.ip()) {
             Ok(v) => v,
             Err(resp) => {
                 return refuse((code_of_remoting(resp.code), resp.remark.unwrap_or_default()))

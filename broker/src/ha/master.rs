@@ -136,7 +136,7 @@ async fn read_reports(
             link.first_report.notify_one();
             continue;
         }
-        link.ack.store(offset, Ordering::Release);
+        link.set_acked(offset);
         ha.on_slave_ack(link, offset);
     }
 }

@@ -54,6 +54,9 @@ pub struct SlaveLink {
     request: AtomicI64,
     /// Its latest report: what it holds (-1 until the first report).
     ack: AtomicI64,
+    /// When that report arrived (ms since the epoch; the connection time until then): the
+    /// metrics' acknowledgement age.
+    acked_at_ms: AtomicI64,
     /// Wakes the transfer half when the first report arrives.
     first_report: Notify,
     /// Controller mode: the slave's broker id from the handshake (-1: classic).
@@ -74,6 +77,18 @@ impl SlaveLink {
     /// Controller mode: the slave's broker id (-1: not told).
     pub fn broker_id(&self) -> i64 {
         self.broker_id.load(Ordering::Acquire)
+    }
+
+    /// When the latest acknowledgement arrived (ms since the epoch), or the connection time
+    /// when none has.
+    pub fn acked_at_ms(&self) -> i64 {
+        self.acked_at_ms.load(Ordering::Relaxed)
+    }
+
+    /// Record an acknowledgement of `offset` (the connection's reader).
+    fn set_acked(&self, offset: i64) {
+        self.ack.store(offset, Ordering::Release);
+        self.acked_at_ms.store(mq_common::protocol::now_millis(), Ordering::Relaxed);
     }
 }
 
@@ -498,7 +513,7 @@ impl HaService {
             v.push(("haMasterAddress", m.ha_addr.unwrap_or_default()));
             v.push(("haClientConnected", self.client_connected().to_string()));
             v.push(("haMasterOffsetSeen", seen.to_string()));
-            v.push(("haSlaveBehindBytes", (seen - max).max(0).to_string()));
+            v.push(("haSlaveBehindBytes", self.slave_behind_bytes().to_string()));
             v.push(("haDiverged", self.diverged().to_string()));
             v.push(("haDivergedAt", self.diverged_at().to_string()));
         } else {
@@ -514,12 +529,19 @@ impl HaService {
         v
     }
 
+    /// Slave side: bytes the master's last frame showed beyond this log (0 before any).
+    pub fn slave_behind_bytes(&self) -> i64 {
+        let seen = self.master_seen.load(Ordering::Acquire);
+        (seen - self.store.get_max_phy_offset()).max(0)
+    }
+
     fn add_link(&self, peer: SocketAddr) -> (u64, Arc<SlaveLink>) {
         let id = self.next_link.fetch_add(1, Ordering::Relaxed);
         let link = Arc::new(SlaveLink {
             peer,
             request: AtomicI64::new(-1),
             ack: AtomicI64::new(-1),
+            acked_at_ms: AtomicI64::new(mq_common::protocol::now_millis()),
             first_report: Notify::new(),
             broker_id: AtomicI64::new(-1),
             // Not caught up until a report says so.

@@ -185,31 +185,92 @@ impl BrokerCollector {
         b.timer.set_latency().encode(fam)
     }
 
-    /// Replication: per slave (on a master) or for itself (on a slave) the bytes behind the
-    /// master, and the HA connections (`docs/replication.md`). The role is in `rmq_broker_info`.
+    /// Replication (`docs/replication.md`, `docs/controller.md`), read from the HA state:
+    /// the role and, in controller mode, the epoch and in-sync set size; on a master, per
+    /// connected slave, the bytes it lacks, how long since it acknowledged and whether it is
+    /// in sync; on a slave, its own bytes behind the master and whether it is connected.
     fn encode_replication(&self, enc: &mut DescriptorEncoder<'_>, b: &Broker) -> FmtResult {
+        let ha = &b.ha;
+        let slave = b.is_slave();
+        gauge(
+            enc,
+            "rmq_ha_master",
+            "1 while this broker acts as its group's master, 0 as a slave.",
+            &[(vec![], i64::from(!slave))],
+        )?;
+        gauge(
+            enc,
+            "rmq_ha_writable",
+            "1 while this broker accepts sends (a master not fenced by the controllers).",
+            &[(vec![], i64::from(ha.accepts_writes()))],
+        )?;
+        let view = ha.controller_mode().then(|| ha.view());
+        if let Some(v) = &view {
+            gauge(
+                enc,
+                "rmq_ha_master_epoch",
+                "Controller mode: the master epoch this broker leads or follows.",
+                &[(vec![], i64::from(v.master_epoch))],
+            )?;
+            gauge(
+                enc,
+                "rmq_ha_sync_state_set_size",
+                "Controller mode: members of the group's in-sync set (as this broker knows it).",
+                &[(vec![], v.sync_state_set.len() as i64)],
+            )?;
+        }
+        let now = now_millis();
         let max = b.store.get_max_phy_offset();
-        let rows: Vec<(Labels, i64)> = if b.is_slave() {
-            let seen = b.ha.status().into_iter().find(|(k, _)| *k == "haSlaveBehindBytes");
-            let behind = seen.and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
-            vec![(vec![("replica", b.cfg.broker_addr())], behind)]
+        let (mut lag, mut age, mut in_sync) = (Vec::new(), Vec::new(), Vec::new());
+        if slave {
+            lag.push((vec![("replica", b.cfg.broker_addr())], ha.slave_behind_bytes()));
         } else {
-            b.ha.slaves()
-                .iter()
-                .map(|s| (vec![("replica", s.peer.to_string())], (max - s.acked().max(0)).max(0)))
-                .collect()
-        };
+            let fallbehind_max = ha.config().slave_fallbehind_max;
+            for s in ha.slaves() {
+                let l: Labels = vec![("replica", s.peer.to_string())];
+                let behind = (max - s.acked().max(0)).max(0);
+                // Controller mode: the controllers' in-sync set decides. Classic: what a
+                // SYNC_MASTER send accepts (Java's isSlaveOK): acknowledged, not too far behind.
+                let synced = match &view {
+                    Some(v) => v.sync_state_set.iter().any(|id| *id as i64 == s.broker_id()),
+                    None => s.acked() >= 0 && behind < fallbehind_max,
+                };
+                lag.push((l.clone(), behind));
+                age.push((l.clone(), (now - s.acked_at_ms()).max(0)));
+                in_sync.push((l, i64::from(synced)));
+            }
+        }
         gauge(
             enc,
             "rmq_replica_lag_bytes",
             "Commit-log bytes a slave is behind its master (per connected slave on a master).",
-            &rows,
+            &lag,
         )?;
+        gauge(
+            enc,
+            "rmq_replica_ack_age_ms",
+            "On a master, per connected slave: ms since its last acknowledgement (or connection).",
+            &age,
+        )?;
+        gauge(
+            enc,
+            "rmq_replica_in_sync",
+            "On a master, per connected slave: 1 while in sync (controller mode: in the in-sync set).",
+            &in_sync,
+        )?;
+        if slave {
+            gauge(
+                enc,
+                "rmq_ha_slave_connected",
+                "On a slave: 1 while its HA connection to the master is up.",
+                &[(vec![], i64::from(ha.client_connected()))],
+            )?;
+        }
         gauge(
             enc,
             "rmq_ha_connections",
             "Slaves connected to this master's HA port.",
-            &[(vec![], b.ha.connection_count() as i64)],
+            &[(vec![], ha.connection_count() as i64)],
         )
     }
 }
@@ -224,22 +285,17 @@ impl Collector for BrokerCollector {
         let mut msgs_in = Vec::new();
         let mut bytes_in = Vec::new();
         let mut sizes = Vec::new();
-        for e in m.topics_in.iter() {
-            let t = e.key().to_string();
+        for (t, counters) in b.topics.counters_in() {
             for ty in MessageType::ALL {
-                let i = ty as usize;
-                let n = e.msgs[i].load(Ordering::Relaxed);
-                if n == 0 {
-                    continue;
-                }
+                let Some(tot) = counters.totals(ty) else { continue };
                 let l: Labels = vec![
                     ("topic", t.clone()),
                     ("message_type", ty.label().into()),
                     ("is_system", b2s(is_system_topic(&t))),
                 ];
-                bytes_in.push((l.clone(), e.bytes[i].load(Ordering::Relaxed)));
-                sizes.push((l.clone(), e.value().clone(), i));
-                msgs_in.push((l, n));
+                bytes_in.push((l.clone(), tot.bytes));
+                sizes.push((l.clone(), tot.size));
+                msgs_in.push((l, tot.msgs));
             }
         }
         counter(
@@ -261,8 +317,8 @@ impl Collector for BrokerCollector {
                 None,
                 MetricType::Histogram,
             )?;
-            for (l, t, i) in &sizes {
-                t.size[*i].encode(fam.encode_family(l)?)?;
+            for (l, size) in &sizes {
+                size.encode(fam.encode_family(l)?)?;
             }
         }
 

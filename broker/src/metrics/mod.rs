@@ -5,8 +5,10 @@
 //! Two kinds:
 //! * counters the request path bumps ([`BrokerMetrics`], this file): messages and bytes in per
 //!   topic, out per topic and consumer group, message size, DLQ sends, transaction ends, RPC
-//!   latency, pull progress. Each record is a map lookup by `&str` (no allocation once a topic
-//!   or group is known) plus relaxed atomic adds, and nothing at all when metrics are off;
+//!   latency, pull progress. A send finds its topic's counters ([`TopicIn`]) in the topic
+//!   table lookup it makes anyway and adds to its own thread's shard with plain stores
+//!   ([`PerThread`]); RPC latency is timed by the connection with one clock read per request
+//!   (`mq_common::remoting::RequestTimer`). Nothing at all is recorded when metrics are off;
 //! * gauges computed when Prometheus scrapes ([`collector`]): lag, in-flight and ready
 //!   messages, connections, topic/group counts, storage, permission.
 //!
@@ -22,8 +24,8 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use mq_common::fnv::FnvBuild;
 use mq_common::message::sysflag;
-use mq_common::metrics::histogram::MESSAGE_SIZE_BYTES;
-use mq_common::metrics::{Histogram, RpcMetrics};
+use mq_common::metrics::histogram::{Snapshot, MESSAGE_SIZE_BYTES};
+use mq_common::metrics::{owned_add, Histogram, PerThread, RpcMetrics};
 use mq_common::protocol::body::system_topics;
 use parking_lot::Mutex;
 
@@ -89,33 +91,73 @@ pub fn is_system_group(group: &str) -> bool {
         || group == "TOOLS_CONSUMER"
 }
 
-/// Messages stored in one topic, by message type.
-#[derive(Debug)]
-pub struct TopicIn {
-    msgs: [AtomicU64; 4],
-    bytes: [AtomicU64; 4],
-    /// Average message size per request (as Java records it).
-    size: [Histogram; 4],
+/// What one thread stored in one topic of one message type. The size histogram counts send
+/// requests and sums their average message size; a batch of `n` adds `n - 1` messages and the
+/// rest of its bytes to the `extra_` counters, so single sends (the common case) pay two plain
+/// adds and messages/bytes are exact.
+struct TypeIn {
+    size: Histogram,
+    extra_msgs: AtomicU64,
+    extra_bytes: AtomicU64,
 }
 
-impl Default for TopicIn {
+/// One thread's share of a topic's counters, by message type.
+struct TopicInShard([TypeIn; 4]);
+
+impl Default for TopicInShard {
     fn default() -> Self {
-        TopicIn {
-            msgs: Default::default(),
-            bytes: Default::default(),
-            size: MessageType::ALL.map(|_| Histogram::new(&MESSAGE_SIZE_BYTES)),
-        }
+        TopicInShard(MessageType::ALL.map(|_| TypeIn {
+            size: Histogram::new(&MESSAGE_SIZE_BYTES),
+            extra_msgs: AtomicU64::new(0),
+            extra_bytes: AtomicU64::new(0),
+        }))
     }
 }
 
+/// Messages stored in one topic (`rocketmq_messages_in_total`, `rocketmq_throughput_in_total`,
+/// `rocketmq_message_size`), kept on the topic's table entry.
+#[derive(Debug, Default)]
+pub struct TopicIn {
+    shards: PerThread<TopicInShard>,
+}
+
+/// A topic's totals of one message type, summed over threads at scrape time.
+#[derive(Debug)]
+pub struct TypeTotals {
+    /// Messages stored.
+    pub msgs: u64,
+    /// Body bytes stored.
+    pub bytes: u64,
+    /// Average message size per send request.
+    pub size: Snapshot,
+}
+
 impl TopicIn {
-    /// Count `n` stored messages of `bytes` body bytes in total.
+    /// Count `n` stored messages of `bytes` body bytes in total (one send request).
     #[inline]
     pub fn add(&self, ty: MessageType, n: usize, bytes: usize) {
-        let i = ty as usize;
-        self.msgs[i].fetch_add(n as u64, Ordering::Relaxed);
-        self.bytes[i].fetch_add(bytes as u64, Ordering::Relaxed);
-        self.size[i].observe((bytes / n.max(1)) as u64);
+        let t = &self.shards.local().0[ty as usize];
+        let n = n.max(1);
+        let avg = bytes / n;
+        t.size.observe_owned(avg as u64);
+        if n > 1 {
+            owned_add(&t.extra_msgs, (n - 1) as u64);
+            owned_add(&t.extra_bytes, (bytes - avg) as u64);
+        }
+    }
+
+    /// Totals of type `ty` (`None`: nothing of that type stored).
+    pub fn totals(&self, ty: MessageType) -> Option<TypeTotals> {
+        let mut tot = TypeTotals { msgs: 0, bytes: 0, size: Snapshot::new(&MESSAGE_SIZE_BYTES) };
+        for shard in self.shards.iter() {
+            let t = &shard.0[ty as usize];
+            tot.size.add(&t.size);
+            tot.msgs += t.extra_msgs.load(Ordering::Relaxed);
+            tot.bytes += t.extra_bytes.load(Ordering::Relaxed);
+        }
+        tot.msgs += tot.size.count();
+        tot.bytes += tot.size.sum();
+        (tot.msgs > 0).then_some(tot)
     }
 }
 
@@ -134,9 +176,8 @@ type GroupTopics = DashMap<Box<str>, Arc<GroupOut>, FnvBuild>;
 /// The broker's request-path metrics.
 pub struct BrokerMetrics {
     enabled: bool,
-    /// `rocketmq_rpc_latency`.
-    pub rpc: RpcMetrics,
-    topics_in: DashMap<Box<str>, Arc<TopicIn>, FnvBuild>,
+    /// `rocketmq_rpc_latency`, timed by the listeners' connections (`ServerConfig::timer`).
+    pub rpc: Arc<RpcMetrics>,
     /// group → topic → counters.
     out: DashMap<Box<str>, GroupTopics, FnvBuild>,
     /// group → messages moved to `%DLQ%group`.
@@ -152,8 +193,7 @@ impl BrokerMetrics {
     pub fn new(enabled: bool) -> BrokerMetrics {
         BrokerMetrics {
             enabled,
-            rpc: RpcMetrics::default(),
-            topics_in: DashMap::default(),
+            rpc: Arc::default(),
             out: DashMap::default(),
             dlq: DashMap::new(),
             tx_ends: DashMap::new(),
@@ -165,23 +205,6 @@ impl BrokerMetrics {
     #[inline]
     pub fn enabled(&self) -> bool {
         self.enabled
-    }
-
-    /// The counters of `topic`, or `None` when metrics are off or the topic is a retry/DLQ
-    /// topic (Java leaves those out of `messages_in`). Taken before the store call so the
-    /// topic name need not be kept.
-    #[inline]
-    pub fn topic_in(&self, topic: &str) -> Option<Arc<TopicIn>> {
-        if !self.enabled
-            || topic.starts_with(system_topics::RETRY_PREFIX)
-            || topic.starts_with(system_topics::DLQ_PREFIX)
-        {
-            return None;
-        }
-        if let Some(t) = self.topics_in.get(topic) {
-            return Some(t.clone());
-        }
-        Some(self.topics_in.entry(topic.into()).or_default().clone())
     }
 
     /// Count messages a pull returned and where the consumer will pull next.
@@ -247,7 +270,7 @@ impl BrokerMetrics {
 
     /// Drop the series of deleted topics and groups (keeps the label set bounded).
     pub fn forget_topic(&self, topic: &str) {
-        self.topics_in.remove(topic);
+        // messages_in counters live on the topic's table entry and go with it.
         self.tx_ends.remove(topic);
         for g in self.out.iter() {
             g.remove(topic);
@@ -288,21 +311,43 @@ mod tests {
     #[test]
     fn disabled_metrics_record_nothing_and_deleted_series_go() {
         let off = BrokerMetrics::new(false);
-        assert!(off.topic_in("T").is_none());
         off.pulled("G", "T", 0, 1, 1, 1);
         assert!(off.out.is_empty());
         let on = BrokerMetrics::new(true);
-        assert!(on.topic_in("%RETRY%G").is_none() && on.topic_in("%DLQ%G").is_none());
-        on.topic_in("T").unwrap().add(MessageType::Normal, 2, 10);
         on.pulled("G", "T", 3, 2, 20, 7);
         assert_eq!(
             *on.out.get("G").unwrap().get("T").unwrap().next_pull.lock(),
             vec![-1, -1, -1, 7]
         );
         on.forget_topic("T");
-        assert!(on.topics_in.is_empty() && on.out.get("G").unwrap().is_empty());
+        assert!(on.out.get("G").unwrap().is_empty());
         on.sent_to_dlq("G");
         on.forget_group("G");
         assert!(on.out.is_empty() && on.dlq.is_empty());
+    }
+
+    #[test]
+    fn messages_in_are_exact_for_single_sends_and_batches_across_threads() {
+        let t = Arc::new(TopicIn::default());
+        assert!(t.totals(MessageType::Normal).is_none());
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                let t = t.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        t.add(MessageType::Normal, 1, 100);
+                        t.add(MessageType::Normal, 4, 4001); // avg 1000, 1 byte of remainder
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        let n = t.totals(MessageType::Normal).unwrap();
+        assert_eq!(n.msgs, 3 * 1000 * 5);
+        assert_eq!(n.bytes, 3 * 1000 * 4101);
+        assert_eq!(n.size.count(), 3 * 2000, "one size observation per request");
+        assert!(t.totals(MessageType::Delay).is_none());
     }
 }

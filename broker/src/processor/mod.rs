@@ -71,14 +71,8 @@ pub(crate) fn answer_when_durable(
 
 impl RequestHandler for BrokerHandler {
     async fn handle(&self, ch: &Channel, req: RemotingCommand) -> Reply {
-        if !self.broker.metrics.enabled() {
-            return self.dispatch(ch, req).await;
-        }
-        // rocketmq_rpc_latency: one clock read on each side of the dispatch.
-        let (code, start) = (req.code, mq_common::metrics::Stopwatch::start());
-        let reply = self.dispatch(ch, req).await;
-        self.broker.metrics.rpc.observe_reply(code, &reply, start.elapsed());
-        reply
+        // rocketmq_rpc_latency is timed by the connection (`ServerConfig::timer`).
+        self.dispatch(ch, req).await
     }
 
     fn on_connected(&self, _ch: &Channel) {

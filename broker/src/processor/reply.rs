@@ -40,7 +40,7 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
             return Err(err(response::SYSTEM_ERROR, format!("bad reply request header: {e}")))
         }
     };
-    let (h, queue_id, _multi) = check(b, h, ch.peer_addr().ip())?;
+    let (h, queue_id, _multi, _) = check(b, h, ch.peer_addr().ip())?;
     let props = h.properties.clone().unwrap_or_default();
     let Some(sender) = property::get_property(&props, REPLY_TO_CLIENT).map(str::to_string) else {
         return Err(err(

@@ -22,10 +22,10 @@ use mq_common::remoting::Channel;
 
 use super::{err, Reply};
 use crate::broker::Broker;
-use crate::metrics::MessageType;
+use crate::metrics::{MessageType, TopicIn};
 use crate::store::{Put, PutMessageResult, PutMessageStatus};
 use crate::timer::intercept as timer_intercept;
-use crate::topic_manager::AutoCreateRefused;
+use crate::topic_manager::{AutoCreateRefused, SendInfo};
 
 /// Entry point for the three send codes.
 pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
@@ -46,13 +46,11 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
     // Apache's broker then stores the packed batch as one message, issue #363 there). The
     // flag is only set on packed bodies, so honouring it unpacks them as the client meant.
     let batch = req.code == rq::SEND_BATCH_MESSAGE || h.batch == Some(true);
-    let (h, queue_id, multi) = check(b, h, ch.peer_addr().ip())?;
+    let (h, queue_id, multi, counters) = check(b, h, ch.peer_addr().ip())?;
     let (opaque, oneway) = (req.opaque, req.is_oneway());
     let body = req.body;
-    // Metrics handle taken before the header moves into the store (None when metrics are off).
-    let counted = b
-        .metrics
-        .topic_in(&h.topic)
+    // Classified before the header moves into the store (None when metrics are off).
+    let counted = counters
         .map(|t| (t, MessageType::of_send(h.sys_flag, h.properties.as_deref()), body.len()));
     let (put, n) = if batch {
         put_batch(b, ch, &h, queue_id, multi, body)?
@@ -67,14 +65,18 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
     finish(b, ch, (opaque, oneway), queue_id, put, n)
 }
 
+/// A checked send: the header (possibly rerouted), queue id, multi-tag, `messages_in` counters.
+pub(crate) type Checked = (SendMessageRequestHeader, i32, bool, Option<Arc<TopicIn>>);
+
 /// Validate the request and resolve topic + queue (steps 1–5 of §2.3). Returns the possibly
-/// rerouted header (DLQ) and the queue id to write. `client` is the sender's address (its
-/// auto-create budget).
+/// rerouted header (DLQ), the queue id to write, whether the topic is multi-tag and its
+/// `messages_in` counters (metrics on, not a retry/DLQ topic). `client` is the sender's
+/// address (its auto-create budget).
 pub(crate) fn check(
     b: &Broker,
     mut h: SendMessageRequestHeader,
     client: IpAddr,
-) -> Result<(SendMessageRequestHeader, i32, bool), RemotingCommand> {
+) -> Result<Checked, RemotingCommand> {
     if !b.ha.accepts_writes() {
         // Refused before anything (a topic) is created here; the store refuses every other
         // put path of a slave the same way.
@@ -102,7 +104,8 @@ pub(crate) fn check(
             format!("Sending message to topic[{}] is forbidden.", h.topic),
         ));
     }
-    let mut info = b.topics.queue_info(&h.topic);
+    let metrics = b.metrics.enabled();
+    let mut info = b.topics.send_info(&h.topic, metrics);
     if info.is_none() {
         let created = b
             .topics
@@ -135,9 +138,16 @@ pub(crate) fn check(
                 ))
             }
         }
-        info = b.topics.queue_info(&h.topic);
+        info = b.topics.send_info(&h.topic, metrics);
     }
-    let Some((write_q, read_q, perm, multi)) = info else {
+    let Some(SendInfo {
+        write_queues: write_q,
+        read_queues: read_q,
+        perm,
+        multi_tag: multi,
+        counters,
+    }) = info
+    else {
         return Err(err(
             response::TOPIC_NOT_EXIST,
             format!("topic[{}] not exist, apply first please!", h.topic),
@@ -178,7 +188,7 @@ pub(crate) fn check(
             queue_id = 0;
         }
     }
-    Ok((h, queue_id, multi))
+    Ok((h, queue_id, multi, counters))
 }
 
 fn base_inner(

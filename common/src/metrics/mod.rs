@@ -6,12 +6,14 @@
 
 pub mod exporter;
 pub mod histogram;
+pub mod per_thread;
 pub mod rpc;
 
 pub use exporter::{render, Exporter, ExporterType};
 pub use histogram::{Buckets, Histogram};
+pub use per_thread::{owned_add, PerThread};
 pub use prometheus_client;
-pub use rpc::{RpcMetrics, Stopwatch};
+pub use rpc::RpcMetrics;
 
 /// Labels every series of one node carries (RocketMQ 5 puts them on every metric):
 /// `cluster`, `node_type` (`broker` / `nameserver`), `node_id`.

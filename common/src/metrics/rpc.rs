@@ -2,54 +2,46 @@
 //! dispatch to its response, per request code and response code, for both servers.
 //!
 //! Bounded labels: request codes below [`MAX_CODE`] get their own series (a fixed table indexed
-//! by code, so recording takes no lock and no hash); any other code counts as `other`, so a
-//! client sending random codes cannot grow the label set. Response codes are the server's own
-//! (a short fixed list).
+//! by code, one per thread, so recording takes no lock, no hash and no locked instruction);
+//! any other code counts as `other`, so a client sending random codes cannot grow the label
+//! set. Response codes are the server's own (a short fixed list).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 
-use super::histogram::{Histogram, RPC_LATENCY_MS};
-
-/// Times one request for [`RpcMetrics`]. Reads the CPU's time-stamp counter (quanta) where it
-/// is invariant, else the OS monotonic clock: two `std::time::Instant` reads cost ~70 ns on
-/// this project's VM, a third of what metrics added to a send (`benches/metrics.rs`).
-#[derive(Debug, Clone, Copy)]
-pub struct Stopwatch(quanta::Instant);
-
-impl Stopwatch {
-    /// Start timing now.
-    #[inline]
-    pub fn start() -> Stopwatch {
-        Stopwatch(quanta::Instant::now())
-    }
-
-    /// Time since [`Stopwatch::start`].
-    #[inline]
-    pub fn elapsed(&self) -> Duration {
-        quanta::Instant::now().saturating_duration_since(self.0)
-    }
-}
+use super::histogram::{Histogram, Snapshot, RPC_LATENCY_MS};
+use super::per_thread::PerThread;
+use crate::protocol::RemotingCommand;
+use crate::remoting::RequestTimer;
 
 /// Request codes at or above this share the `other` series (RocketMQ's codes are < 1024 apart
 /// from a few rarely used admin codes).
 pub const MAX_CODE: usize = 1024;
 
-struct Slot {
-    /// SUCCESS (0): the common case, no lock.
-    ok: Histogram,
-    /// Other response codes (the cold error path).
-    others: Mutex<Vec<(i32, Arc<Histogram>)>>,
+/// One thread's SUCCESS histograms, by request code (created on first use).
+struct OkTable(Box<[OnceLock<Histogram>]>);
+
+impl Default for OkTable {
+    fn default() -> Self {
+        OkTable((0..=MAX_CODE).map(|_| OnceLock::new()).collect())
+    }
 }
 
-/// Latency histograms by (request code, response code).
+/// Latency histograms by (request code, response code). Servers time requests through the
+/// [`RequestTimer`] hook (`ServerConfig::timer`): one raw clock read per request.
 pub struct RpcMetrics {
-    slots: Box<[OnceLock<Slot>]>,
+    /// The raw clock (`rdtsc` where invariant): readings are scaled only to observe.
+    clock: quanta::Clock,
+    /// SUCCESS (the common case): per thread, so a request pays no locked instruction.
+    ok: PerThread<OkTable>,
+    /// Other response codes (the cold error path), shared: (request slot, response code).
+    errors: Mutex<BTreeMap<(usize, i32), Histogram>>,
     /// Requests that were answered asynchronously (long polling, SYNC_FLUSH) are not timed;
     /// their count still shows how many there were.
     deferred: AtomicI64,
@@ -57,11 +49,12 @@ pub struct RpcMetrics {
 
 impl Default for RpcMetrics {
     fn default() -> Self {
-        // The first time-stamp-counter read calibrates quanta's clock (a few ms): here at
+        // Creating the clock calibrates it against the OS clock (a few ms, once): here at
         // start-up, not on the first request.
-        let _ = Stopwatch::start();
         RpcMetrics {
-            slots: (0..=MAX_CODE).map(|_| OnceLock::new()).collect(),
+            clock: quanta::Clock::new(),
+            ok: PerThread::default(),
+            errors: Mutex::new(BTreeMap::new()),
             deferred: AtomicI64::new(0),
         }
     }
@@ -78,44 +71,23 @@ fn slot_index(code: i32) -> usize {
 }
 
 impl RpcMetrics {
-    /// Record one answered request.
-    #[inline]
-    pub fn observe(&self, request_code: i32, response_code: i32, elapsed: Duration) {
-        let slot = self.slots[slot_index(request_code)].get_or_init(|| Slot {
-            ok: Histogram::new(&RPC_LATENCY_MS),
-            others: Mutex::new(Vec::new()),
-        });
+    /// Record one answered request timed elsewhere (servers time through [`RequestTimer`]).
+    pub fn record(&self, request_code: i32, response_code: i32, elapsed: Duration) {
         let us = elapsed.as_micros().min(u64::MAX as u128) as u64;
-        if response_code == 0 {
-            slot.ok.observe(us);
-            return;
-        }
-        let mut others = slot.others.lock();
-        let h = match others.iter().find(|(c, _)| *c == response_code) {
-            Some((_, h)) => h.clone(),
-            None => {
-                let h = Arc::new(Histogram::new(&RPC_LATENCY_MS));
-                others.push((response_code, h.clone()));
-                h
-            }
-        };
-        drop(others);
-        h.observe(us);
+        self.observe_us(slot_index(request_code), response_code, us);
     }
 
-    /// Record a processor's [`Reply`](crate::remoting::Reply): a response sent now (`Ok(Some)`
-    /// or `Err`) is timed; `Ok(None)` (answered later, or oneway) is counted as deferred.
     #[inline]
-    pub fn observe_reply(
-        &self,
-        request_code: i32,
-        reply: &crate::remoting::Reply,
-        elapsed: Duration,
-    ) {
-        match reply {
-            Ok(Some(r)) | Err(r) => self.observe(request_code, r.code, elapsed),
-            Ok(None) => self.deferred(),
+    fn observe_us(&self, slot: usize, response_code: i32, us: u64) {
+        if response_code == 0 {
+            let h = self.ok.local().0[slot].get_or_init(|| Histogram::new(&RPC_LATENCY_MS));
+            return h.observe_owned(us);
         }
+        self.errors
+            .lock()
+            .entry((slot, response_code))
+            .or_insert_with(|| Histogram::new(&RPC_LATENCY_MS))
+            .observe(us);
     }
 
     /// Count a request whose response is sent later (not timed).
@@ -124,13 +96,21 @@ impl RpcMetrics {
         self.deferred.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// SUCCESS latencies of request slot `slot`, summed over threads.
+    fn ok_snapshot(&self, slot: usize) -> Option<Snapshot> {
+        let mut s: Option<Snapshot> = None;
+        for t in self.ok.iter() {
+            if let Some(h) = t.0[slot].get() {
+                s.get_or_insert_with(|| Snapshot::new(&RPC_LATENCY_MS)).add(h);
+            }
+        }
+        s
+    }
+
     /// Requests observed so far (all codes), for tests.
     pub fn count(&self) -> u64 {
-        self.slots
-            .iter()
-            .filter_map(|s| s.get())
-            .map(|s| s.ok.count() + s.others.lock().iter().map(|(_, h)| h.count()).sum::<u64>())
-            .sum()
+        let ok: u64 = (0..=MAX_CODE).filter_map(|i| self.ok_snapshot(i)).map(|s| s.count()).sum();
+        ok + self.errors.lock().values().map(Histogram::count).sum::<u64>()
     }
 
     /// Write the histogram family and the deferred counter.
@@ -141,23 +121,28 @@ impl RpcMetrics {
             None,
             MetricType::Histogram,
         )?;
-        for (i, slot) in self.slots.iter().enumerate() {
-            let Some(slot) = slot.get() else { continue };
-            let code = if i == MAX_CODE { "other".to_string() } else { i.to_string() };
-            let mut hs = vec![(0, &slot.ok as &Histogram)];
-            let others = slot.others.lock().clone();
-            hs.extend(others.iter().map(|(c, h)| (*c, h.as_ref())));
-            for (resp, h) in hs {
-                if h.count() == 0 {
-                    continue; // the SUCCESS slot of a code that only ever failed
-                }
-                let labels = [
-                    ("protocol_type", "remoting".to_string()),
-                    ("request_code", code.clone()),
-                    ("response_code", resp.to_string()),
-                ];
-                h.encode(fam.encode_family(&labels)?)?;
+        let mut rows: BTreeMap<(usize, i32), Snapshot> = BTreeMap::new();
+        for slot in 0..=MAX_CODE {
+            if let Some(s) = self.ok_snapshot(slot) {
+                rows.insert((slot, 0), s);
             }
+        }
+        for (k, h) in self.errors.lock().iter() {
+            let mut s = Snapshot::new(&RPC_LATENCY_MS);
+            s.add(h);
+            rows.insert(*k, s);
+        }
+        for ((slot, resp), s) in rows {
+            if s.count() == 0 {
+                continue;
+            }
+            let code = if slot == MAX_CODE { "other".to_string() } else { slot.to_string() };
+            let labels = [
+                ("protocol_type", "remoting".to_string()),
+                ("request_code", code),
+                ("response_code", resp.to_string()),
+            ];
+            s.encode(fam.encode_family(&labels)?)?;
         }
         let mut fam = enc.encode_descriptor(
             "rmq_rpc_deferred_responses",
@@ -172,6 +157,24 @@ impl RpcMetrics {
     }
 }
 
+impl RequestTimer for RpcMetrics {
+    #[inline]
+    fn now(&self) -> u64 {
+        self.clock.raw()
+    }
+
+    #[inline]
+    fn observe(&self, code: i32, response: Option<&RemotingCommand>, start: u64, end: u64) {
+        match response {
+            Some(r) => {
+                let us = self.clock.delta_as_nanos(start, end) / 1000;
+                self.observe_us(slot_index(code), r.code, us);
+            }
+            None => self.deferred(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,10 +182,10 @@ mod tests {
     #[test]
     fn codes_are_bounded() {
         let m = RpcMetrics::default();
-        m.observe(10, 0, Duration::from_micros(500));
-        m.observe(10, 17, Duration::from_millis(2));
-        m.observe(50_000, 0, Duration::from_millis(2));
-        m.observe(-3, 0, Duration::from_millis(2));
+        m.record(10, 0, Duration::from_micros(500));
+        m.record(10, 17, Duration::from_millis(2));
+        m.record(50_000, 0, Duration::from_millis(2));
+        m.record(-3, 0, Duration::from_millis(2));
         assert_eq!(m.count(), 4);
         let mut out = String::new();
         let mut reg = prometheus_client::registry::Registry::default();

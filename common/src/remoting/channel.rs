@@ -92,6 +92,9 @@ pub struct ChannelOptions {
     pub output: Option<OutputLimits>,
     /// Counters to update (idle, stalled and bad-frame closes, read pauses).
     pub stats: Option<Arc<ConnectionStats>>,
+    /// Times every request the reader dispatches (servers with metrics on); `None` = no
+    /// clock read at all.
+    pub timer: Option<Arc<dyn super::RequestTimer>>,
 }
 
 struct Inner {
@@ -521,7 +524,11 @@ async fn read_loop<E: ChannelEvents>(
     let mut buf = BytesMut::with_capacity(INITIAL_READ_BUF);
     let stats = opts.stats.as_deref();
     let mut idle = opts.idle.map(IdleTimer::new);
+    let timer = opts.timer.as_deref();
     loop {
+        // Where the next request's time starts: now, after a read; then each answer's reading
+        // (see `RequestTimer`).
+        let mut last = timer.map_or(0, |t| t.now());
         // Handle every complete frame already buffered before reading again.
         loop {
             match frame::decode(&mut buf, opts.max_frame) {
@@ -530,18 +537,29 @@ async fn read_loop<E: ChannelEvents>(
                         ch.complete(cmd);
                         continue;
                     }
-                    let opaque = cmd.opaque;
-                    let oneway = cmd.is_oneway();
-                    if let Some(mut resp) = events.on_request(&ch, cmd).await {
-                        if !oneway {
-                            resp.mark_response_to(opaque);
-                            ch.queue_from_reader(&resp);
-                        }
+                    let (code, opaque, oneway) = (cmd.code, cmd.opaque, cmd.is_oneway());
+                    let mut resp = events.on_request(&ch, cmd).await;
+                    if let Some(resp) = resp.as_mut().filter(|_| !oneway) {
+                        resp.mark_response_to(opaque);
+                        ch.queue_from_reader(resp);
+                    }
+                    if let Some(t) = timer {
+                        let end = t.now();
+                        t.observe(code, resp.as_ref(), last, end);
+                        last = end;
                     }
                     // Checked per request: one read can carry hundreds of pipelined requests,
                     // each with a large response.
+                    let paused = timer.is_some()
+                        && opts
+                            .output
+                            .is_some_and(|l| ch.inner.unwritten.load(Ordering::Acquire) > l.high);
                     if !backpressure(&ch, opts, shutdown).await {
                         return;
+                    }
+                    if paused {
+                        // The wait is nobody's request time.
+                        last = timer.map_or(0, |t| t.now());
                     }
                 }
                 Ok(None) => {

@@ -15,6 +15,7 @@ mod coalesce;
 mod reply;
 pub mod server;
 mod stats;
+mod timing;
 pub mod tls;
 
 pub use channel::{Channel, ChannelEvents, ChannelOptions, OutputLimits, RemotingError};
@@ -23,4 +24,5 @@ pub use coalesce::CoalescingIo;
 pub use reply::{header, Reply};
 pub use server::{RemotingServer, RequestHandler, ServerConfig};
 pub use stats::{ConnectionStats, ConnectionStatsSnapshot};
+pub use timing::RequestTimer;
 pub use tls::{Accepted, ReloadingAcceptor, TlsClient, TlsServer};

@@ -52,6 +52,9 @@ pub struct ServerConfig {
     /// TLS (`tlsMode` with a certificate): connections are sniffed and TLS ones terminated;
     /// `None` = plaintext only, with no per-connection cost.
     pub tls: Option<Arc<TlsServer>>,
+    /// Times every request (`rocketmq_rpc_latency` when metrics are on); `None` = no clock
+    /// read on the request path.
+    pub timer: Option<Arc<dyn super::RequestTimer>>,
 }
 
 impl Default for ServerConfig {
@@ -65,6 +68,7 @@ impl Default for ServerConfig {
             stats: Arc::default(),
             acl: None,
             tls: None,
+            timer: None,
         }
     }
 }
@@ -236,6 +240,7 @@ async fn accept_loop<H: RequestHandler>(
         drain: config.drain_timeout,
         output: Some(config.output),
         stats: Some(stats.clone()),
+        timer: config.timer.clone(),
     };
     let mut conns = JoinSet::new();
     loop {

@@ -68,14 +68,8 @@ impl NamesrvProcessor {
 impl RequestHandler for NamesrvProcessor {
     async fn handle(&self, channel: &Channel, request: RemotingCommand) -> Reply {
         tracing::trace!(code = request.code, opaque = request.opaque, peer = %channel.peer_addr(), "request");
-        let m = &self.state.metrics;
-        if !m.enabled {
-            return self.process(channel, &request);
-        }
-        let start = mq_common::metrics::Stopwatch::start();
-        let reply = self.process(channel, &request);
-        m.rpc.observe_reply(request.code, &reply, start.elapsed());
-        reply
+        // rocketmq_rpc_latency is timed by the connection (`ServerConfig::timer`).
+        self.process(channel, &request)
     }
 
     fn on_connected(&self, channel: &Channel) {
