@@ -245,6 +245,10 @@ async fn pop_groups_and_grpc_requests() {
         sample(&text, "rmq_grpc_requests_total", &l)
     };
     assert_eq!(count("SendMessage"), Some(5.0));
+    // Messages sent over gRPC count in the stored-message totals as remoting ones do.
+    let into = [("topic", "PopM"), ("message_type", "Normal"), ("is_system", "false")];
+    assert_eq!(sample(&text, "rocketmq_messages_in_total", &into), Some(5.0), "{text}");
+    assert_eq!(sample(&text, "rocketmq_throughput_in_total", &into), Some(5.0));
     assert_eq!(count("ReceiveMessage"), Some(1.0));
     assert_eq!(count("AckMessage"), Some(1.0));
     b.shutdown().await;

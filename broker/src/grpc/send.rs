@@ -21,6 +21,7 @@ use super::route::{accepted_types, check_topic};
 use super::status::{ok, overall, status};
 use super::GrpcService;
 use crate::broker::Broker;
+use crate::metrics::MessageType as StoredType;
 use crate::processor::send::{add_cluster, check, put_inner};
 use crate::store::PutMessageStatus;
 
@@ -260,7 +261,7 @@ impl GrpcService {
             max_reconsume_times: None,
             broker_name: None,
         };
-        let (h, queue_id, multi, _) = match check(b, h, peer.ip()) {
+        let (h, queue_id, multi, counters) = match check(b, h, peer.ip()) {
             Ok(v) => v,
             Err(resp) => {
                 return refuse((code_of_remoting(resp.code), resp.remark.unwrap_or_default()))
@@ -272,6 +273,10 @@ impl GrpcService {
             inner.sys_flag |= sysflag::MULTI_TAGS_FLAG;
         }
         let topic = inner.topic.clone();
+        // Counted as a remoting send is (None when metrics are off or for retry/DLQ topics).
+        let counted = counters.map(|t| {
+            (t, StoredType::of_send(inner.sys_flag, Some(&inner.properties)), inner.body.len())
+        });
         let put = match put_inner(b, inner) {
             Ok(p) => p,
             Err(resp) => {
@@ -286,6 +291,9 @@ impl GrpcService {
             return refuse((code_of_put(st), format!("{st:?} {}", r.remark)));
         }
         b.stats.put_msgs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some((t, ty, bytes)) = counted {
+            t.add(ty, 1, bytes);
+        }
         let tx = if transactional {
             let id = super::transaction::tx_id(&message_id, r.wrote_offset, r.queue_offset);
             self.b.grpc.transactions.remember(&id, &topic, r.wrote_offset, r.queue_offset);
