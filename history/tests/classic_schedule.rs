@@ -17,7 +17,7 @@ use mq_history::drive::{drive, DriveOptions};
 use mq_history::readback::{read_all, read_replica, Replica};
 use mq_history::schedule::{run, Direction, Fault, Faults, Schedule, Step};
 use mq_history::{check, load, Kind, Recorder, Via};
-use mq_test_support::cluster::{Cluster, Node};
+use mq_test_support::cluster::{Cluster, ProxiedGroup, FAST_HA};
 use mq_test_support::fault_proxy::{Cut, FaultProxy};
 use mq_test_support::replica::{wait_caught_up, wait_replicating, wait_topic_served};
 use mq_test_support::{wait_until, Proc};
@@ -26,17 +26,8 @@ const TOPIC: &str = "History";
 const QUEUES: i32 = 4;
 const GROUP: &str = "broker-a";
 const T: Duration = Duration::from_secs(60);
-/// Short replication timings (as broker/tests/ha_faults.rs) so that a fault shows in seconds.
-const FAST: &[(&str, &str)] = &[
-    ("haSendHeartbeatInterval", "200"),
-    ("haHousekeepingInterval", "1500"),
-    ("slaveTimeout", "700"),
-    ("haMetadataSyncInterval", "500"),
-    ("mappedFileSizeCommitLog", "4194304"),
-    ("mappedFileSizeConsumeQueue", "60000"),
-    ("flushDiskType", "SYNC_FLUSH"),
-    ("slaveReadEnable", "true"),
-];
+/// On top of the shared short replication timings ([`FAST_HA`]).
+const SETTINGS: &[(&str, &str)] = &[("flushDiskType", "SYNC_FLUSH"), ("slaveReadEnable", "true")];
 
 /// The classic pair behind the schedule's [`Faults`]: targets `master` and `slave`, link
 /// `slave-master` (the slave's HA connection, through a fault proxy).
@@ -118,11 +109,9 @@ async fn classic_pair_keeps_every_acknowledged_message_across_the_schedule() {
     let rounds: usize =
         std::env::var("HISTORY_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(2);
     let interop = mq_test_support::node::ensure_ali_ons();
-    let mut c = Cluster::start(1, FAST).await;
-    let m = c.add_broker(Node::master("a-m", GROUP, "SYNC_MASTER")).await;
-    let ha_link = FaultProxy::start("127.0.0.1", &c.host("a-m").ha_addr()).await;
-    let s = c.add_broker(Node::slave("a-s", GROUP, 1).set("haMasterAddress", &ha_link.addr)).await;
-    wait_replicating(&m).await;
+    let settings: Vec<_> = FAST_HA.iter().chain(SETTINGS).copied().collect();
+    let mut c = Cluster::start(1, &settings).await;
+    let ProxiedGroup { slave: s, ha_link, .. } = c.add_proxied_group("a", "SYNC_MASTER").await;
     c.create_topic(TOPIC, QUEUES).await;
     wait_topic_served(&s, TOPIC).await;
 

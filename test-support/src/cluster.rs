@@ -27,6 +27,18 @@ use crate::wait::wait_until;
 /// How long a broker may take to start and register (a loaded 2-core machine is slow).
 const READY: Duration = Duration::from_secs(30);
 
+/// Short classic-replication timings (heartbeat 200 ms, housekeeping 1.5 s, slaveTimeout
+/// 700 ms, metadata sync 500 ms, small commit-log and consume-queue files) so that a fault
+/// shows in seconds: the replication fault tests and the history schedules start from these.
+pub const FAST_HA: &[(&str, &str)] = &[
+    ("haSendHeartbeatInterval", "200"),
+    ("haHousekeepingInterval", "1500"),
+    ("slaveTimeout", "700"),
+    ("haMetadataSyncInterval", "500"),
+    ("mappedFileSizeCommitLog", "4194304"),
+    ("mappedFileSizeConsumeQueue", "60000"),
+];
+
 /// One broker host to add.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -94,6 +106,17 @@ impl BrokerHost {
     pub fn ha_addr(&self) -> String {
         format!("{}:{}", self.ip, self.ha_port)
     }
+}
+
+/// A master + slave group whose HA link goes through a fault proxy
+/// ([`Cluster::add_proxied_group`]).
+pub struct ProxiedGroup {
+    /// The master's `ip:listenPort`.
+    pub master: String,
+    /// The slave's `ip:listenPort`.
+    pub slave: String,
+    /// The slave's link to the master's HA port: cut and heal it.
+    pub ha_link: crate::fault_proxy::FaultProxy,
 }
 
 /// Name servers and brokers, each on its own loopback address; dropping it kills them all.
@@ -236,6 +259,27 @@ impl Cluster {
         let s = self.add_broker(Node::slave(&format!("{g}-s"), &bn, 1)).await;
         crate::replica::wait_replicating(&m).await;
         (m, s)
+    }
+
+    /// [`Cluster::add_group`] with the slave's HA link through a
+    /// [`FaultProxy`](crate::fault_proxy::FaultProxy) (the slave's `haMasterAddress`), so a
+    /// test can partition master and slave both ways or one way; returns once the slave
+    /// replicates.
+    pub async fn add_proxied_group(&mut self, g: &str, role: &str) -> ProxiedGroup {
+        let bn = format!("broker-{g}");
+        let master = self.add_broker(Node::master(&format!("{g}-m"), &bn, role)).await;
+        let ha_link = crate::fault_proxy::FaultProxy::start(
+            "127.0.0.1",
+            &self.host(&format!("{g}-m")).ha_addr(),
+        )
+        .await;
+        let slave = self
+            .add_broker(
+                Node::slave(&format!("{g}-s"), &bn, 1).set("haMasterAddress", &ha_link.addr),
+            )
+            .await;
+        crate::replica::wait_replicating(&master).await;
+        ProxiedGroup { master, slave, ha_link }
     }
 
     /// Create `topic` with `queues` read/write queues on every running master (slaves get it
