@@ -178,12 +178,14 @@ async fn classic_pair_keeps_every_acknowledged_message_across_the_schedule() {
         }
     }
     let events = load(&files).expect("histories");
-    let js_acked =
-        events.iter().filter(|e| e.kind == Kind::Ok && e.client.starts_with("ali-ons")).count();
+    let of_js =
+        |k: Kind| events.iter().filter(|e| e.kind == k && e.client.starts_with("ali-ons")).count();
+    let (js_acked, js_delivered) = (of_js(Kind::Ok), of_js(Kind::Recv));
     let report = check(events);
     let text = report.render();
     eprintln!(
-        "{} rounds in {:?}: rust sent={sent} acked={acked}; ali-ons {} ({js_acked} acked); \
+        "{} rounds in {:?}: rust sent={sent} acked={acked}; ali-ons {} ({js_acked} acked, \
+         {js_delivered} delivered); \
          {read} read back\n{}",
         rounds,
         started.elapsed(),
@@ -192,5 +194,6 @@ async fn classic_pair_keeps_every_acknowledged_message_across_the_schedule() {
     );
     assert!(report.valid(), "{text}");
     assert!(acked > 0 && js_acked > 0, "both clients must have been acknowledged");
+    assert!(js_delivered > 0, "ali-ons' consumer must have recorded deliveries");
     assert_eq!(report.faults, rounds * sched.steps.len());
 }
