@@ -38,7 +38,7 @@ async fn send(c: &RemotingClient, addr: &str, i: usize) -> RemotingCommand {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitioned_slave_never_yields_a_false_send_ok() {
     let mut c = Cluster::start(1, FAST).await;
-    let ProxiedGroup { master: m, slave: s, ha_link: proxy } =
+    let ProxiedGroup { master: m, slave: s, ha_link: proxy, clients_link: _clients } =
         c.add_proxied_group("a", "SYNC_MASTER").await;
     let cl = RemotingClient::new(ClientConfig::default());
     let mut i = 0;
