@@ -353,6 +353,8 @@ pub fn check(mut events: Vec<Event>) -> Report {
             for k in ids.keys().filter_map(|(k, _)| *k) {
                 tl.extend(key_timeline(k).into_iter().filter(|e| e.kind != Kind::Recv));
             }
+            // An `ok` is both a claim on the position and an event of its key: show it once.
+            tl.sort_by(|a, b| (a.t, &a.client, a.kind).cmp(&(b.t, &b.client, b.kind)));
             tl.dedup();
             r.findings.push(finding(
                 Problem::Conflict,
