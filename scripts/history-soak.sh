@@ -1,30 +1,43 @@
 #!/usr/bin/env bash
-# History soak (docs/history.md): the classic fault schedule of
-# history/tests/classic_schedule.rs for ROUNDS rounds (CI runs 2) — a SYNC_MASTER + SLAVE pair
-# under continuous sends from mq-client and ali-ons while the slave is killed, paused and
-# partitioned and the master killed, round after round — then `mqhistory check` over the
-# histories it kept. Not part of CI. About 8 s per round on a 2-core machine (debug build).
+# History soak (docs/history.md): a fault schedule for ROUNDS rounds (CI runs 1), then
+# `mqhistory check` over the histories it kept. Not part of CI.
 #
-#   scripts/history-soak.sh 50                       # 50 rounds
+#   scripts/history-soak.sh 50                  # classic: SYNC_MASTER and ASYNC_MASTER pairs
+#                                               # (history/tests/classic_schedule.rs)
+#   scripts/history-soak.sh --controller 20     # controller mode: 3 controllers, 3 replicas
+#                                               # (history/tests/controller_schedule.rs)
 #   HISTORY_KEEP=/tmp/h scripts/history-soak.sh 10   # keep the histories there
 #
-# Exits non-zero if the test or the checker fails; the histories stay in HISTORY_KEEP
-# (default ./history-<date>) for `target/debug/mqhistory check DIR/*.jsonl`;
-# the checker's report is DIR/report.txt.
+# Classic: about 8 s per round and schedule on a 2-core machine (debug build); controller
+# mode: about 20 s per round. Exits non-zero if a test or the checker fails; the histories
+# stay in HISTORY_KEEP (default ./history-<date>), one directory per schedule (sync, async,
+# controller), for `target/debug/mqhistory check DIR/<schedule>/*.jsonl`; the checker's
+# report is DIR/<schedule>/report.txt.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 cd "$RMQ_ROOT"
 
-ROUNDS=${1:?usage: scripts/history-soak.sh ROUNDS}
+TEST=classic_schedule
+if [[ ${1:-} == --controller ]]; then
+  TEST=controller_schedule
+  shift
+fi
+ROUNDS=${1:?usage: scripts/history-soak.sh [--controller] ROUNDS}
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { rmq_log "ROUNDS must be a positive number, not '$ROUNDS'"; exit 2; }
 export HISTORY_ROUNDS=$ROUNDS
 export HISTORY_KEEP=${HISTORY_KEEP:-$RMQ_ROOT/history-$(date +%Y%m%d-%H%M%S)}
 
-rmq_log "$ROUNDS rounds; histories in $HISTORY_KEEP"
+rmq_log "$TEST: $ROUNDS rounds; histories in $HISTORY_KEEP"
 cargo build -p mq-history --bin mqhistory
-cargo test -p mq-history --test classic_schedule -- --nocapture
 rc=0
-target/debug/mqhistory check "$HISTORY_KEEP"/*.jsonl >"$HISTORY_KEEP/report.txt" || rc=$?
-head -n 200 "$HISTORY_KEEP/report.txt"
+# --include-ignored: the controller schedule is not in CI while an open finding reproduces
+# there (docs/history.md, "Findings").
+cargo test -p mq-history --test "$TEST" -- --include-ignored --nocapture || rc=$?
+for d in "$HISTORY_KEEP"/*/; do
+  [[ -e $d/faults.jsonl ]] || continue
+  target/debug/mqhistory check "$d"*.jsonl >"$d/report.txt" || rc=$?
+  rmq_log "${d%/}: $(head -n 1 "$d/report.txt")"
+  head -n 200 "$d/report.txt"
+done
 exit "$rc"

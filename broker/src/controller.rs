@@ -42,6 +42,9 @@ pub struct BrokerController {
 }
 
 fn bind_host(cfg: &BrokerConfig) -> String {
+    if let Some(ip) = cfg.bind_address {
+        return ip.to_string();
+    }
     // A loopback-advertised broker (tests, local setups) listens on loopback only.
     if cfg.broker_ip1.is_loopback() {
         cfg.broker_ip1.to_string()

@@ -14,8 +14,8 @@ use common::{pull_req, send_header, send_v2};
 use mq_common::protocol::codes::{request as rq, response};
 use mq_common::protocol::RemotingCommand;
 use mq_common::remoting::{ClientConfig, RemotingClient};
-use mq_test_support::cluster::{Cluster, Node};
-use mq_test_support::fault_proxy::{Cut, FaultProxy};
+use mq_test_support::cluster::{Cluster, Node, ProxiedGroup, FAST_HA as FAST};
+use mq_test_support::fault_proxy::Cut;
 use mq_test_support::replica::{
     max_offset, read_queues, wait_caught_up, wait_committed, wait_replicating, wait_topic_served,
 };
@@ -23,14 +23,6 @@ use mq_test_support::wait_until;
 use parking_lot::Mutex;
 
 const T: Duration = Duration::from_secs(30);
-const FAST: &[(&str, &str)] = &[
-    ("haSendHeartbeatInterval", "200"),
-    ("haHousekeepingInterval", "1500"),
-    ("slaveTimeout", "700"),
-    ("haMetadataSyncInterval", "500"),
-    ("mappedFileSizeCommitLog", "4194304"),
-    ("mappedFileSizeConsumeQueue", "60000"),
-];
 
 async fn send(c: &RemotingClient, addr: &str, i: usize) -> RemotingCommand {
     let h = send_header("HaTopic", (i % 4) as i32, "t", &format!("k{i}"));
@@ -46,10 +38,8 @@ async fn send(c: &RemotingClient, addr: &str, i: usize) -> RemotingCommand {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitioned_slave_never_yields_a_false_send_ok() {
     let mut c = Cluster::start(1, FAST).await;
-    let m = c.add_broker(Node::master("a-m", "broker-a", "SYNC_MASTER")).await;
-    let proxy = FaultProxy::start("127.0.0.1", &c.host("a-m").ha_addr()).await;
-    let s =
-        c.add_broker(Node::slave("a-s", "broker-a", 1).set("haMasterAddress", &proxy.addr)).await;
+    let ProxiedGroup { master: m, slave: s, ha_link: proxy, clients_link: _clients } =
+        c.add_proxied_group("a", "SYNC_MASTER").await;
     let cl = RemotingClient::new(ClientConfig::default());
     let mut i = 0;
     wait_until("first SEND_OK", T, || {

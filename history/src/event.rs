@@ -43,6 +43,10 @@ pub enum Via {
     Consumer,
     /// A read-back during the run (e.g. from the slave while the master is down).
     Readback,
+    /// A read-back during the run from a replica that may lag behind what its group
+    /// acknowledged (an ASYNC_MASTER's slave): it must agree with every other read (no
+    /// conflict, no corrupt body) but may miss the latest acknowledgements.
+    Lagging,
     /// The final read-back of every queue of every broker: what "not lost" is judged on.
     Final,
 }

@@ -71,6 +71,16 @@ pub async fn read_replica(
                     }
                 }
                 if p.next_begin_offset <= off {
+                    // The end must be the queue's end: a read that stops short would show
+                    // the checker losses that are not there (or hide some).
+                    anyhow::ensure!(
+                        matches!(p.status, PullStatus::Found(_)) || off >= p.max_offset,
+                        "read-back of {topic}/{q} at {} stopped at offset {off}, before the \
+                         queue's end {}: {:?}",
+                        r.addr,
+                        p.max_offset,
+                        p.status
+                    );
                     break;
                 }
                 off = p.next_begin_offset;

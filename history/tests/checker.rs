@@ -207,3 +207,21 @@ fn a_replica_missing_an_earlier_ack_is_caught() {
     let r = check(ev);
     assert!(r.valid(), "{}", r.render());
 }
+
+#[test]
+fn a_lagging_replica_may_miss_acks_but_not_disagree() {
+    let s = [(Outcome::Acked, 0, 0), (Outcome::Acked, 0, 1)];
+    let mut ev = history(&s, 1);
+    // An ASYNC_MASTER's slave read at t=20, after both acks, holding neither: allowed.
+    let mut open = Event::new(Kind::Read, "readback").at(20).pos("T", "broker-0", 0, 0);
+    (open.pass, open.addr, open.via) = (Some("s@20".into()), Some("s".into()), Some(Via::Lagging));
+    ev.push(open);
+    let r = check(ev.clone());
+    assert!(r.valid(), "{}", r.render());
+    // ... but what it holds must agree: another message at c-0's offset is a conflict.
+    let mut other = ev.iter().find(|e| e.kind == Kind::Recv).unwrap().clone();
+    (other.key, other.hash) = (Some("stranger".into()), Some("0000".into()));
+    (other.pass, other.via, other.t) = (Some("s@20".into()), Some(Via::Lagging), 21);
+    ev.push(other);
+    assert_eq!(check(ev).count(Problem::Conflict), 1);
+}

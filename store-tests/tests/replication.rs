@@ -230,3 +230,31 @@ fn reads_stop_at_the_confirmed_offset() {
     assert_eq!(m.get_message("g", "Rep", 0, 0, 100, 64 << 20, None).msg_count, 10);
     m.shutdown().unwrap();
 }
+
+/// A truncation keeps "no limit" as no limit (it used to cap every later read at the cut
+/// point: a truncated replica, once promoted, served nothing it stored after the cut) and
+/// lowers a limit in force to the new end.
+#[test]
+fn truncation_leaves_an_unlimited_confirmed_offset_unlimited() {
+    let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (m, offs) = master(md.path(), 60);
+    let s = replica(sd.path());
+    replicate(&m, &s, 0, 32 * 1024);
+    s.truncate_to(offs[30]).unwrap();
+    assert_eq!(s.confirmed_offset(), i64::MAX);
+    // Promoted: what it stores after the cut is read.
+    s.set_follower(false);
+    for i in 0..9 {
+        let r = s.put_message(msg("Rep", 0, "t", &format!("after{i}"), vec![1u8; 100])).result;
+        assert_eq!(r.status, PutMessageStatus::PutOk);
+    }
+    // Queue 0 held messages 0, 3, .., 27 (10) before the cut, then the 9 new ones.
+    assert_eq!(s.get_message("g", "Rep", 0, 0, 100, 64 << 20, None).msg_count, 19);
+    // A limit in force comes down to the cut.
+    s.set_confirmed_offset(offs[25]);
+    s.set_follower(true);
+    s.truncate_to(offs[20]).unwrap();
+    assert_eq!(s.confirmed_offset(), offs[20]);
+    s.shutdown().unwrap();
+    m.shutdown().unwrap();
+}

@@ -27,6 +27,18 @@ use crate::wait::wait_until;
 /// How long a broker may take to start and register (a loaded 2-core machine is slow).
 const READY: Duration = Duration::from_secs(30);
 
+/// Short classic-replication timings (heartbeat 200 ms, housekeeping 1.5 s, slaveTimeout
+/// 700 ms, metadata sync 500 ms, small commit-log and consume-queue files) so that a fault
+/// shows in seconds: the replication fault tests and the history schedules start from these.
+pub const FAST_HA: &[(&str, &str)] = &[
+    ("haSendHeartbeatInterval", "200"),
+    ("haHousekeepingInterval", "1500"),
+    ("slaveTimeout", "700"),
+    ("haMetadataSyncInterval", "500"),
+    ("mappedFileSizeCommitLog", "4194304"),
+    ("mappedFileSizeConsumeQueue", "60000"),
+];
+
 /// One broker host to add.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -76,8 +88,11 @@ impl Node {
 pub struct BrokerHost {
     /// What was asked for.
     pub node: Node,
-    /// Its loopback address.
+    /// Its advertised loopback address (`brokerIP1`: where clients connect).
     pub ip: String,
+    /// The address it binds (`bindAddress`, also `brokerIP2`): `ip`, unless a client-side
+    /// fault proxy listens on `ip` ([`Cluster::add_proxied_group`]).
+    pub bind_ip: String,
     /// `listenPort`.
     pub port: u16,
     /// `haListenPort`.
@@ -90,10 +105,24 @@ impl BrokerHost {
     pub fn addr(&self) -> String {
         format!("{}:{}", self.ip, self.port)
     }
-    /// `ip:haListenPort`.
+    /// `bind_ip:haListenPort` (`brokerIP2`: HA does not go through a client-side proxy).
     pub fn ha_addr(&self) -> String {
-        format!("{}:{}", self.ip, self.ha_port)
+        format!("{}:{}", self.bind_ip, self.ha_port)
     }
+}
+
+/// A master + slave group whose HA link goes through a fault proxy
+/// ([`Cluster::add_proxied_group`]).
+pub struct ProxiedGroup {
+    /// The master's `ip:listenPort`.
+    pub master: String,
+    /// The slave's `ip:listenPort`.
+    pub slave: String,
+    /// The slave's link to the master's HA port: cut and heal it.
+    pub ha_link: crate::fault_proxy::FaultProxy,
+    /// Every client's link to the master (producers, consumers, the slave's metadata sync,
+    /// name-server routes name it): cut and heal it.
+    pub clients_link: crate::fault_proxy::FaultProxy,
 }
 
 /// Name servers and brokers, each on its own loopback address; dropping it kills them all.
@@ -217,13 +246,41 @@ impl Cluster {
     /// Add a broker host and start it; returns its address once every running name server
     /// routes to it.
     pub async fn add_broker(&mut self, node: Node) -> String {
+        let name = node.name.clone();
+        self.insert_host(node, false);
+        self.start_broker(&name).await;
+        self.host(&name).addr()
+    }
+
+    /// Add a broker host whose clients reach it through a
+    /// [`FaultProxy`](crate::fault_proxy::FaultProxy): the broker binds an address of its own
+    /// (`bindAddress`) and advertises the proxy's (`brokerIP1`), so every client, consumer
+    /// and name-server route goes through the proxy while HA (`brokerIP2`) does not. Returns
+    /// its (advertised) address once routed, and the proxy: cut it to partition the broker
+    /// from its clients.
+    pub async fn add_broker_behind_proxy(
+        &mut self,
+        node: Node,
+    ) -> (String, crate::fault_proxy::FaultProxy) {
+        let name = node.name.clone();
+        self.insert_host(node, true);
+        let h = self.host(&name);
+        let proxy = crate::fault_proxy::FaultProxy::start_on(
+            &h.addr(),
+            &format!("{}:{}", h.bind_ip, h.port),
+        )
+        .await;
+        self.start_broker(&name).await;
+        (self.host(&name).addr(), proxy)
+    }
+
+    fn insert_host(&mut self, node: Node, proxied: bool) {
         let ip = self.host_ip();
+        let bind_ip = if proxied { self.host_ip() } else { ip.clone() };
         let (port, ha_port) = (free_port(), free_port());
         let name = node.name.clone();
         assert!(!self.brokers.contains_key(&name), "broker {name} exists");
-        self.brokers.insert(name.clone(), BrokerHost { node, ip, port, ha_port, proc: None });
-        self.start_broker(&name).await;
-        self.host(&name).addr()
+        self.brokers.insert(name, BrokerHost { node, ip, bind_ip, port, ha_port, proc: None });
     }
 
     /// Add broker group `broker-{g}`: master `{g}-m` (`role`: SYNC_MASTER or ASYNC_MASTER)
@@ -236,6 +293,29 @@ impl Cluster {
         let s = self.add_broker(Node::slave(&format!("{g}-s"), &bn, 1)).await;
         crate::replica::wait_replicating(&m).await;
         (m, s)
+    }
+
+    /// [`Cluster::add_group`] with the slave's HA link through a
+    /// [`FaultProxy`](crate::fault_proxy::FaultProxy) (the slave's `haMasterAddress`) and the
+    /// master behind a client-side proxy ([`Cluster::add_broker_behind_proxy`]), so a test can
+    /// partition master and slave, or the master and its clients, both ways or one way;
+    /// returns once the slave replicates.
+    pub async fn add_proxied_group(&mut self, g: &str, role: &str) -> ProxiedGroup {
+        let bn = format!("broker-{g}");
+        let (master, clients_link) =
+            self.add_broker_behind_proxy(Node::master(&format!("{g}-m"), &bn, role)).await;
+        let ha_link = crate::fault_proxy::FaultProxy::start(
+            "127.0.0.1",
+            &self.host(&format!("{g}-m")).ha_addr(),
+        )
+        .await;
+        let slave = self
+            .add_broker(
+                Node::slave(&format!("{g}-s"), &bn, 1).set("haMasterAddress", &ha_link.addr),
+            )
+            .await;
+        crate::replica::wait_replicating(&master).await;
+        ProxiedGroup { master, slave, ha_link, clients_link }
     }
 
     /// Create `topic` with `queues` read/write queues on every running master (slaves get it
@@ -277,11 +357,8 @@ impl Cluster {
     /// Add a broker host and start it without waiting for its routes (controller mode: the
     /// controllers give its id and role); returns its address.
     pub fn add_broker_unrouted(&mut self, node: Node) -> String {
-        let ip = self.host_ip();
-        let (port, ha_port) = (free_port(), free_port());
         let name = node.name.clone();
-        assert!(!self.brokers.contains_key(&name), "broker {name} exists");
-        self.brokers.insert(name.clone(), BrokerHost { node, ip, port, ha_port, proc: None });
+        self.insert_host(node, false);
         self.spawn_broker(&name);
         self.host(&name).addr()
     }
@@ -349,16 +426,18 @@ impl Cluster {
         let own_ns = h.node.settings.iter().rev().find(|(k, _)| k == "namesrvAddr");
         let mut text = format!(
             "brokerClusterName={}\nbrokerName={}\nbrokerId={}\nbrokerRole={}\nnamesrvAddr={}\n\
-             brokerIP1={ip}\nbrokerIP2={ip}\nlistenPort={}\nhaListenPort={}\nstorePathRootDir={}\n",
+             brokerIP1={}\nbrokerIP2={bind}\nbindAddress={bind}\nlistenPort={}\nhaListenPort={}\n\
+             storePathRootDir={}\n",
             self.cluster,
             h.node.broker_name,
             h.node.id,
             h.node.role,
             own_ns.map(|(_, v)| v.clone()).unwrap_or_else(|| self.namesrv_list()),
+            h.ip,
             h.port,
             h.ha_port,
             self.dir.path().join(format!("store-{name}")).display(),
-            ip = h.ip,
+            bind = h.bind_ip,
         );
         for (k, v) in
             self.settings.iter().chain(&h.node.settings).filter(|(k, _)| k != "namesrvAddr")

@@ -133,3 +133,26 @@ impl Controllers {
         }
     }
 }
+
+/// Broker settings for controller mode under test (with [`FAST_TIMINGS`] on the controllers):
+/// heartbeats every 200 ms, metadata and in-sync checks every 300 ms, a 1.5 s lease,
+/// `allAckInSyncStateSet=true` (every acknowledged message is on every in-sync replica) and
+/// slave reads, so a schedule's faults show in seconds. Add `controllerAddr`.
+pub const BROKER_TIMINGS: &[(&str, &str)] = &[
+    ("enableControllerMode", "true"),
+    ("brokerHeartbeatInterval", "200"),
+    ("syncBrokerMetadataPeriod", "300"),
+    ("checkSyncStateSetPeriod", "300"),
+    ("controllerHeartBeatTimeoutMills", "1500"),
+    ("sendHeartbeatTimeoutMillis", "1000"),
+    ("allAckInSyncStateSet", "true"),
+    ("haMaxTimeSlaveNotCatchup", "3000"),
+    ("haSendHeartbeatInterval", "200"),
+    ("haHousekeepingInterval", "3000"),
+    ("slaveTimeout", "3000"),
+    ("haMetadataSyncInterval", "500"),
+    ("slaveReadEnable", "true"),
+    ("registerNameServerPeriod", "1000"),
+    ("mappedFileSizeCommitLog", "4194304"),
+    ("mappedFileSizeConsumeQueue", "60000"),
+];

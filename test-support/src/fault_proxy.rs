@@ -43,7 +43,13 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Listen on `listen_ip` (a free port) and forward to `target`.
     pub async fn start(listen_ip: &str, target: &str) -> FaultProxy {
-        let l = TcpListener::bind((listen_ip, 0)).await.expect("proxy bind");
+        Self::start_on(&format!("{listen_ip}:0"), target).await
+    }
+
+    /// Listen on `listen` (`ip:port`; port 0 picks a free one) and forward to `target`.
+    pub async fn start_on(listen: &str, target: &str) -> FaultProxy {
+        let l =
+            TcpListener::bind(listen).await.unwrap_or_else(|e| panic!("proxy bind {listen}: {e}"));
         let addr = l.local_addr().expect("proxy addr").to_string();
         let blocked = Arc::new(AtomicU8::new(0));
         let (b, target) = (blocked.clone(), target.to_string());

@@ -94,6 +94,10 @@ pub struct BrokerConfig {
     pub broker_ip1: IpAddr,
     /// `brokerIP2`: HA address.
     pub broker_ip2: IpAddr,
+    /// `bindAddress` (Java's NettyServerConfig key): the address the listeners bind, when it
+    /// must differ from the advertised `brokerIP1` (e.g. a proxy or NAT in front of the
+    /// broker). Unset: `brokerIP1` when it is a loopback address, else every interface.
+    pub bind_address: Option<IpAddr>,
     /// `listenPort` (also served on listenPort−2).
     pub listen_port: u16,
     /// `haListenPort`; 0 (the default) means `listenPort + 1`, resolved at start.
@@ -234,6 +238,7 @@ impl Default for BrokerConfig {
             broker_id: 0,
             namesrv_addr: None,
             broker_ip1: ip,
+            bind_address: None,
             broker_ip2: ip,
             listen_port: 10911,
             ha_listen_port: 0,
@@ -296,6 +301,7 @@ mq_common::config_keys!(BrokerConfig {
     namesrv_addr: "namesrvAddr", important;
     broker_ip1: "brokerIP1", important;
     broker_ip2: "brokerIP2";
+    bind_address: "bindAddress";
     listen_port: "listenPort", important;
     ha_listen_port: "haListenPort";
     broker_role: "brokerRole", important;

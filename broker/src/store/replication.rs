@@ -213,7 +213,12 @@ impl Replica {
         log.scan(file_start.max(log.min_offset()), false, |phy, v| last = (phy, v.store_timestamp));
         w.note_last_record(t, last.0, last.1);
         self.pending_from.store(-1, Ordering::Release);
-        self.confirmed.fetch_min(offset, Ordering::AcqRel);
+        // A limit in force comes down to the new end; "unlimited" (i64::MAX) must stay
+        // unlimited: lowering it here capped every later read at the cut point for good (a
+        // truncated replica, once promoted, served nothing it stored after the cut).
+        let _ = self.confirmed.fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+            (c != i64::MAX).then_some(c.min(offset))
+        });
         tracing::warn!(offset, "commit log, consume queues and index truncated (replication)");
         Ok(())
     }

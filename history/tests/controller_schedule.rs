@@ -1,0 +1,273 @@
+//! The fault schedule against controller mode (issue 19): 3 `mqcontroller`, 1 name server and
+//! a 3-replica group of `mqbroker`s with `enableControllerMode=true` and
+//! `allAckInSyncStateSet=true` (short heartbeats and lease: `controllers::BROKER_TIMINGS`),
+//! our client and ali-ons sending and consuming continuously, while each round
+//! * kills -9 the master (a replica is elected; the old one restarts and rejoins as a replica),
+//! * SIGSTOPs the master past its lease (a replica is elected; the old one, resumed, must not
+//!   acknowledge anything as master again),
+//! * cuts the master off from every controller but not from its clients or replicas (each
+//!   broker reaches the controllers through fault proxies of its own): it must stop
+//!   acknowledging within its lease while a replica is elected,
+//! * kills -9 the controller leader (a minority) and restarts it,
+//! * kills -9 two controllers (the majority, the leader among them) while every replica is
+//!   read back: writes may stop, nothing acknowledged may be missing from any in-sync replica.
+//!
+//! Then a final read-back of every replica and the checker: no acknowledged message lost, no
+//! queue offset holding two messages. `HISTORY_ROUNDS` (default 1), `HISTORY_KEEP=DIR`
+//! (histories in `DIR/controller`).
+//!
+//! Not in CI yet (`#[ignore]`): the checker finds, in about half the runs, consumers
+//! delivered a message the master held alone, which a new master then replaced at the same
+//! queue offset (docs/history.md, "Findings"; broker side, open).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{rounds, Clients, QUEUES, TOPIC};
+use mq_client::Admin;
+use mq_history::readback::{read_replica, Replica};
+use mq_history::schedule::{run, Direction, Fault, Faults, Schedule, Step};
+use mq_history::{Recorder, Via};
+use mq_test_support::cluster::{Cluster, Node};
+use mq_test_support::controllers::{Controllers, BROKER_TIMINGS};
+use mq_test_support::fault_proxy::{Cut, FaultProxy};
+use mq_test_support::replica::{max_offset, runtime_info};
+use mq_test_support::{ensure_bins, wait_until};
+
+const GROUP: &str = "broker-c";
+const BROKERS: [&str; 3] = ["r1", "r2", "r3"];
+/// Bound of every wait for the group to (re)form.
+const T: Duration = Duration::from_secs(30);
+
+/// The controller-mode group behind the schedule's [`Faults`]. Targets: `master` (whichever
+/// broker the name server routes as master when the fault starts), `controller-leader`,
+/// `controller-majority` (the leader and one more), `replicas` (read back: every broker);
+/// link `master-controllers` (the master's proxies to the controllers).
+struct ControllerMode {
+    ctls: Controllers,
+    c: Cluster,
+    ns: String,
+    /// Broker → its proxy to each controller.
+    to_ctls: Vec<(&'static str, Vec<FaultProxy>)>,
+    /// The broker or controllers the current fault hit (to restart, resume or heal them).
+    hit_broker: Option<&'static str>,
+    hit_ctls: Vec<usize>,
+    /// Why the last health check failed on a replica's queues (for the panic message).
+    lagging_queues: Option<String>,
+}
+
+impl ControllerMode {
+    async fn start(dir: &std::path::Path) -> ControllerMode {
+        ensure_bins(&["mqcontroller"], &["mq-controller"]);
+        let ctls = Controllers::start(dir, 3, &[]);
+        ctls.wait_leader(T).await;
+        let mut c = Cluster::start(1, BROKER_TIMINGS).await;
+        let mut to_ctls = Vec::new();
+        for n in BROKERS {
+            let mut proxies = Vec::new();
+            for a in &ctls.addrs {
+                proxies.push(FaultProxy::start("127.0.0.1", a).await);
+            }
+            let list = proxies.iter().map(|p| p.addr.as_str()).collect::<Vec<_>>().join(";");
+            // brokerRole / brokerId are ignored in controller mode.
+            c.add_broker_unrouted(
+                Node::master(n, GROUP, "ASYNC_MASTER").set("controllerAddr", &list),
+            );
+            to_ctls.push((n, proxies));
+        }
+        let ns = c.namesrv(0).to_string();
+        let mut g = ControllerMode {
+            ctls,
+            c,
+            ns,
+            to_ctls,
+            hit_broker: None,
+            hit_ctls: Vec::new(),
+            lagging_queues: None,
+        };
+        g.settle().await;
+        let admin = Admin::connect(&g.ns).await.unwrap();
+        let tc = mq_common::protocol::body::TopicConfig::new(TOPIC, QUEUES, 6);
+        for n in BROKERS {
+            let target = mq_client::admin::BrokerTarget::Addr(g.c.host(n).addr());
+            admin.create_topic(&target, &tc).await.expect("create topic");
+        }
+        admin.close();
+        g
+    }
+
+    /// The broker the name server routes as master now.
+    async fn routed_master(&self) -> Option<&'static str> {
+        let a = Admin::connect(&self.ns).await.ok()?;
+        let info = a.cluster_info().await.ok();
+        a.close();
+        let addr = info?.broker_addr_table.get(GROUP)?.broker_addrs.get("0").cloned()?;
+        BROKERS.into_iter().find(|n| self.c.host(n).addr() == addr)
+    }
+
+    async fn master_now(&self) -> &'static str {
+        wait_until("a routed master", T, || self.routed_master()).await
+    }
+
+    /// Whether `n` is a writable master with all three replicas in sync and caught up.
+    async fn healthy(&mut self, n: &str) -> bool {
+        let Some(info) = runtime_info(&self.c.host(n).addr()).await else { return false };
+        let sss = info.get("syncStateSet").map(|s| s.split(',').count()).unwrap_or(0);
+        if info.get("brokerRole").map(String::as_str) == Some("SLAVE") || sss != 3 {
+            return false;
+        }
+        let Some(end) = info.get("commitLogMaxOffset").and_then(|v| v.parse::<i64>().ok()) else {
+            return false;
+        };
+        let queue_ends = self.queue_ends(n).await;
+        for r in BROKERS.into_iter().filter(|r| *r != n) {
+            if max_offset(&self.c.host(r).addr()).await.is_none_or(|o| o < end) {
+                return false;
+            }
+            // The log alone is not enough: its messages must be in the replica's queues too
+            // (what consumers and a promoted replica serve).
+            let ends = self.queue_ends(r).await;
+            if ends.iter().zip(&queue_ends).any(|(e, m)| e < m) {
+                self.lagging_queues = Some(format!("{r} {ends:?} < master {n} {queue_ends:?}"));
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The end (max offset) of each queue of the topic at broker `n` (-1: no answer).
+    async fn queue_ends(&self, n: &str) -> Vec<i64> {
+        let addr = self.c.host(n).addr();
+        let Ok(a) = Admin::new(vec![addr.clone()], Duration::from_secs(5)) else { return vec![] };
+        let mut out = Vec::new();
+        for q in 0..QUEUES {
+            let mq = mq_client::MessageQueue::new(TOPIC, GROUP, q);
+            out.push(a.api().max_offset(&addr, &mq).await.unwrap_or(-1));
+        }
+        a.close();
+        out
+    }
+}
+
+impl Faults for ControllerMode {
+    async fn kill(&mut self, target: &str) {
+        if target == "master" {
+            let m = self.master_now().await;
+            self.hit_broker = Some(m);
+            self.c.kill(m);
+            return;
+        }
+        let leader = self.ctls.wait_leader(T).await;
+        self.hit_ctls = vec![leader];
+        if target == "controller-majority" {
+            self.hit_ctls.push((leader + 1) % 3);
+        }
+        for i in self.hit_ctls.clone() {
+            self.ctls.kill(i);
+        }
+    }
+    async fn restart(&mut self, target: &str) {
+        if target == "master" {
+            let n = self.hit_broker.take().expect("a killed broker");
+            self.c.spawn_broker(n);
+            return;
+        }
+        for i in std::mem::take(&mut self.hit_ctls) {
+            self.ctls.start_one(i);
+        }
+    }
+    async fn pause(&mut self, target: &str) {
+        assert_eq!(target, "master");
+        let m = self.master_now().await;
+        self.hit_broker = Some(m);
+        self.c.freeze(m);
+    }
+    async fn resume(&mut self, _target: &str) {
+        self.c.thaw(self.hit_broker.take().expect("a paused broker"));
+    }
+    async fn partition(&mut self, link: &str, dir: Direction) {
+        assert_eq!(link, "master-controllers");
+        let m = self.master_now().await;
+        self.hit_broker = Some(m);
+        let cut = match dir {
+            Direction::Both => Cut::Both,
+            Direction::ToServer => Cut::ToServer,
+            Direction::ToClient => Cut::ToClient,
+        };
+        for p in &self.to_ctls.iter().find(|(n, _)| *n == m).unwrap().1 {
+            p.cut(cut);
+        }
+    }
+    async fn heal(&mut self, _link: &str) {
+        let m = self.hit_broker.take().expect("a cut-off broker");
+        for p in &self.to_ctls.iter().find(|(n, _)| *n == m).unwrap().1 {
+            p.heal();
+        }
+    }
+    async fn read_back(&mut self, replica: &str, rec: &Recorder) -> anyhow::Result<usize> {
+        assert_eq!(replica, "replicas");
+        let mut n = 0;
+        for b in BROKERS {
+            let r = Replica { broker: GROUP.into(), addr: self.c.host(b).addr() };
+            n += read_replica(&r, TOPIC, QUEUES, Via::Readback, rec).await?;
+        }
+        Ok(n)
+    }
+    /// A leader among the controllers, a routed master that is writable with all three
+    /// replicas in its in-sync set, and every replica holding its whole log.
+    async fn settle(&mut self) {
+        self.ctls.wait_leader(T).await;
+        let end = std::time::Instant::now() + T;
+        loop {
+            if let Some(m) = self.routed_master().await {
+                if self.healthy(m).await {
+                    return;
+                }
+            }
+            if std::time::Instant::now() > end {
+                self.c.dump_logs();
+                panic!(
+                    "the group did not settle within {T:?} (queues behind: {:?})",
+                    self.lagging_queues
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// One round: the master's faults, then the controllers'.
+fn controller_round() -> Vec<Step> {
+    vec![
+        // The master's: kill -9 (it restarts as a replica), then pause and isolation held
+        // past its 1.5 s lease and the election.
+        Step::new(Fault::Kill, "master", Duration::from_millis(1500)),
+        Step::new(Fault::Pause, "master", Duration::from_millis(2500)),
+        Step::new(
+            Fault::Partition(Direction::Both),
+            "master-controllers",
+            Duration::from_millis(2500),
+        ),
+        Step::new(Fault::Kill, "controller-leader", Duration::from_millis(1500)),
+        // Held past the master's lease: writes stop.
+        Step::new(Fault::Kill, "controller-majority", Duration::from_millis(2500))
+            .reading_back("replicas"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "fails in about half the runs on an open broker finding (docs/history.md, Findings: \
+            consumers are served what no replica holds yet); scripts/history-soak.sh \
+            --controller runs it"]
+async fn controller_mode_keeps_every_acknowledged_message_across_the_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = ControllerMode::start(dir.path()).await;
+    let clients = Clients::start(g.c.dir.path(), &g.ns).await;
+    let rounds = rounds(1);
+    let sched = Schedule { steps: controller_round(), rounds };
+    run(&mut g, &sched, &clients.faults()).await.expect("schedule");
+    g.settle().await;
+    let ns = g.ns.clone();
+    clients.finish(&ns, rounds * sched.steps.len(), "controller").await;
+}
