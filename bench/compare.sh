@@ -14,7 +14,7 @@
 #   e2e10k       fixed 10k msgs/s, send -> receipt latency (CO-corrected schedule)
 #
 # Environment:
-#   PEER=rmq-rust|redis|rmq-metrics|rmq-acl|rmq-tls|rmq-base|none  peer: rocketmq-rust 1.0 from $RMQ_RUST_BIN, Redis 7
+#   PEER=rmq-rust|redis|nats|rmq-metrics|rmq-acl|rmq-tls|rmq-base|none  peer: rocketmq-rust 1.0 from $RMQ_RUST_BIN, Redis 7
 #                           Streams, or rmq itself with metricsExporterType=PROM scraped every
 #                           SCRAPE_S (1) seconds: the A/B that measures what metrics cost
 #                           (redis-server + redis-benchmark XADD; async256 = -c 1 -P 256,
@@ -26,7 +26,8 @@
 #                           TLS (RMQ_TLS_CA): the A/Bs of what ACL and TLS cost; rmq-base: the
 #                           name server and broker of another rmq build in BASE_BIN (e.g. a
 #                           worktree's target/release), driven by this build's mqbench: a
-#                           before/after A/B of a change                           [rmq-rust]
+#                           before/after A/B of a change; nats: NATS JetStream 2.9
+#                           (file storage, async256 / sync1 / consume; see run_nats)  [rmq-rust]
 #   ROUNDS=5 DURATION=10 WARMUP=2 BACKLOG_MSGS=1048576
 #   PLACEMENT=unpinned|one-core|split   (one-core: broker+namesrv+client on cpu0 with taskset;
 #                                        split: broker+namesrv on cpu1, client on cpu0)
@@ -193,6 +194,40 @@ run_redis() {
   rm -rf "$dir"
 }
 
+# NATS JetStream as a peer: nats-server (Debian's 2.9) with file storage, driven by
+# bench/peers/nats-bench (async-nats, built here on first use) in mqbench's shapes: async256 =
+# 256 acknowledged publishes in flight, sync1 = one at a time, consume = drain BACKLOG_MSGS
+# stored messages. nats-server 2.9 has no per-message fsync setting (sync_interval came in
+# 2.10), so there is no syncflush64 row; batch32 has no JetStream equivalent.
+NATS_BENCH=$ROOT/bench/peers/nats-bench/target/release/nats-bench
+ensure_nats() {
+  command -v nats-server >/dev/null || apt-get install -y -q nats-server >/dev/null || return 1
+  [ -x "$NATS_BENCH" ] || cargo build -q --release --manifest-path "$ROOT/bench/peers/nats-bench/Cargo.toml" || return 1
+}
+run_nats() {
+  local sc=$1 r=$2 dir="$WORK/nats-$1-$2" port pid url json la0 la1 cpu0 cpu1 args
+  case "$sc" in
+    async256) args=(produce -s 1024 --inflight 256 --warmup "$WARMUP" --duration "$DURATION") ;;
+    sync1) args=(produce -s 1024 --inflight 1 --warmup "$WARMUP" --duration "$DURATION") ;;
+    consume) args=(consume --count "$BACKLOG_MSGS") ;;
+    *) return 1 ;;
+  esac
+  mkdir -p "$dir"; port=$(pick_ports); url="nats://127.0.0.1:$port"
+  "${SRV_PIN[@]}" nats-server -a 127.0.0.1 -p "$port" -js -sd "$dir" >"$dir/nats.log" 2>&1 & pid=$!
+  PIDS+=("$pid"); wait_port "$port" 20
+  if [ "$sc" = consume ]; then
+    "${CLI_PIN[@]}" "$NATS_BENCH" --url "$url" produce -s 1024 --inflight 256 --warmup 0 --count "$BACKLOG_MSGS" --duration 900 >/dev/null 2>"$dir/load.err"
+  fi
+  la0=$(loadavg); cpu0=$(awk '{print $14+$15}' "/proc/$pid/stat")
+  json=$("${CLI_PIN[@]}" "$NATS_BENCH" --url "$url" "${args[@]}" 2>"$dir/bench.err" | tail -1)
+  cpu1=$(awk '{print $14+$15}' "/proc/$pid/stat"); la1=$(loadavg)
+  stop_pid "$pid"
+  [ -n "$json" ] || json='{"system":"nats","msgs_s":0,"failed":-1}'
+  python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r.update(scenario=sys.argv[2], round=int(sys.argv[3]), placement=sys.argv[4], load_before=sys.argv[5], load_after=sys.argv[6], broker_cpu_s=(int(sys.argv[8])-int(sys.argv[7]))/int(sys.argv[9])); print(json.dumps(r))' \
+    "$json" "$sc" "$r" "$PLACEMENT" "$la0" "$la1" "$cpu0" "$cpu1" "$(getconf CLK_TCK)" | tee -a "$OUT/results.jsonl"
+  rm -rf "$dir"
+}
+
 summarise() { # scenario
   python3 - "$OUT/results.jsonl" "$1" "$PLACEMENT" <<'PY'
 import json, statistics, sys
@@ -233,6 +268,9 @@ SCENARIOS=("$@")
 if [ "$PEER" = rmq-rust ] && ! [ -x "$PEER_BIN/rocketmq-broker-rust" ]; then
   log "peer binaries not found in $PEER_BIN: peer columns will be 'not measured'"; PEER=none
 fi
+if [ "$PEER" = nats ] && ! ensure_nats; then
+  echo "PEER=nats: could not install nats-server or build bench/peers/nats-bench" >&2; exit 2
+fi
 if [ "$PEER" = rmq-base ] && ! [ -x "${BASE_BIN:-}/mqbroker" ]; then
   echo "PEER=rmq-base: no mqbroker in BASE_BIN=${BASE_BIN:-} (build the base with cargo build --release)" >&2; exit 2
 fi
@@ -241,6 +279,7 @@ for sc in "${SCENARIOS[@]}"; do
   for r in $(seq 1 "$ROUNDS"); do
     log "$sc round $r: rmq"; run_one "$sc" rmq "$r" >/dev/null || log "rmq run failed"
     if [ "$PEER" = redis ]; then log "$sc round $r: redis"; run_redis "$sc" "$r" >/dev/null || log "redis: no equivalent for $sc"
+    elif [ "$PEER" = nats ]; then log "$sc round $r: nats"; run_nats "$sc" "$r" >/dev/null || log "nats: no equivalent for $sc"
     elif [ "$PEER" != none ]; then log "$sc round $r: $PEER"; run_one "$sc" "$PEER" "$r" >/dev/null || log "peer run failed"; fi
   done
   summarise "$sc" | tee -a "$OUT/summary.txt"
