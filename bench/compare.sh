@@ -201,7 +201,11 @@ run_redis() {
 # 2.10), so there is no syncflush64 row; batch32 has no JetStream equivalent.
 NATS_BENCH=$ROOT/bench/peers/nats-bench/target/release/nats-bench
 ensure_nats() {
-  command -v nats-server >/dev/null || apt-get install -y -q nats-server >/dev/null || return 1
+  if ! command -v nats-server >/dev/null; then
+    apt-get install -y -q nats-server >/dev/null || return 1
+    # Debian starts a system-wide server on 4222: this script runs its own on a free port.
+    systemctl disable --now nats-server >/dev/null 2>&1 || true
+  fi
   [ -x "$NATS_BENCH" ] || cargo build -q --release --manifest-path "$ROOT/bench/peers/nats-bench/Cargo.toml" || return 1
 }
 run_nats() {
