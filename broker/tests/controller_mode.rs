@@ -4,7 +4,9 @@
 //! a new master is elected from the in-sync set and the name server routes it; sends resume
 //! and every acknowledged message is on the new master; the old master restarts, rejoins as a
 //! replica (cutting any unreplicated tail at the epoch boundary) and catches up.
-//! Timings are shortened (heartbeats 200 ms, broker timeout 1.5 s) so the test takes seconds.
+//! The first test shortens timings (heartbeats 200 ms, broker timeout 1.5 s); the second runs
+//! every controller and broker timing at its default (a killed master is noticed by its closed
+//! connection, not its heartbeat timeout) and bounds the failover time.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,6 +48,31 @@ struct Sent {
     failures: usize,
 }
 
+/// Which timings the controllers and brokers run with.
+#[derive(Clone, Copy, PartialEq)]
+enum Timings {
+    /// Short heartbeats, timeouts and periods (tests of behaviour).
+    Fast,
+    /// The binaries' defaults (tests and benchmarks of failover time).
+    Default,
+}
+
+/// Broker settings of [`Timings::Fast`].
+const FAST_BROKER: [(&str, &str); 12] = [
+    ("brokerHeartbeatInterval", "200"),
+    ("syncBrokerMetadataPeriod", "300"),
+    ("checkSyncStateSetPeriod", "300"),
+    ("controllerHeartBeatTimeoutMills", "1500"),
+    ("sendHeartbeatTimeoutMillis", "1000"),
+    ("haMaxTimeSlaveNotCatchup", "3000"),
+    ("haSendHeartbeatInterval", "200"),
+    ("haHousekeepingInterval", "3000"),
+    ("slaveTimeout", "3000"),
+    ("haMetadataSyncInterval", "500"),
+    ("registerNameServerPeriod", "1000"),
+    ("slaveReadEnable", "true"),
+];
+
 /// 3 controllers, a name server and 3 brokers of `GROUP` in controller mode, all in sync.
 struct Group {
     ctls: Controllers,
@@ -57,31 +84,25 @@ struct Group {
 }
 
 impl Group {
-    async fn start(extra: &[(&str, &str)]) -> Group {
+    async fn start(timings: Timings, extra: &[(&str, &str)]) -> Group {
         ensure_bins(&["mqcontroller"], &["mq-controller"]);
         let ctl_dir = tempfile::tempdir().unwrap();
-        let ctls = Controllers::start(ctl_dir.path(), 3, &[]);
+        let ctls = match timings {
+            Timings::Fast => Controllers::start(ctl_dir.path(), 3, &[]),
+            Timings::Default => Controllers::start_with_defaults(ctl_dir.path(), 3, &[]),
+        };
         ctls.wait_leader(T).await;
         let ctl_addr = ctls.controller_addr();
         let mut settings: Vec<(&str, &str)> = vec![
             ("enableControllerMode", "true"),
             ("controllerAddr", &ctl_addr),
-            ("brokerHeartbeatInterval", "200"),
-            ("syncBrokerMetadataPeriod", "300"),
-            ("checkSyncStateSetPeriod", "300"),
-            ("controllerHeartBeatTimeoutMills", "1500"),
-            ("sendHeartbeatTimeoutMillis", "1000"),
             ("allAckInSyncStateSet", "true"),
-            ("haMaxTimeSlaveNotCatchup", "3000"),
-            ("haSendHeartbeatInterval", "200"),
-            ("haHousekeepingInterval", "3000"),
-            ("slaveTimeout", "3000"),
-            ("haMetadataSyncInterval", "500"),
-            ("slaveReadEnable", "true"),
-            ("registerNameServerPeriod", "1000"),
             ("mappedFileSizeCommitLog", "4194304"),
             ("mappedFileSizeConsumeQueue", "60000"),
         ];
+        if timings == Timings::Fast {
+            settings.extend_from_slice(&FAST_BROKER);
+        }
         settings.extend_from_slice(extra);
         let mut c = Cluster::start(1, &settings).await;
         let mut addrs = BTreeMap::new();
@@ -189,7 +210,7 @@ async fn rejoin(g: &mut Group, addr: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_the_master_a_replica_takes_over_and_the_old_one_rejoins() {
     let started = Instant::now();
-    let mut g = Group::start(&[]).await;
+    let mut g = Group::start(Timings::Fast, &[]).await;
     let master = g.wait_master(None).await;
     println!("group in sync after {:?}; master {master}", started.elapsed());
     let sent = Arc::new(Mutex::new(Sent::default()));
@@ -240,14 +261,53 @@ async fn kill_the_master_a_replica_takes_over_and_the_old_one_rejoins() {
     drop(g.ctls);
 }
 
-/// `bench/failover.sh`: `RMQ_FAILOVER_TRIALS` (20) kill -9 trials on one group, each master
-/// restarted as a replica before the next; prints every failover time and p50 / p99.
+/// Every controller and broker timing at its default (the producer refreshes routes every
+/// 300 ms): kill -9 of the master is seen by the controllers as a closed connection, the
+/// leader elects at once and pushes the change, so the new master is routed and acknowledges
+/// sends in a few seconds, far below the 6 s heartbeat timeout; nothing acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_timings_fail_over_within_seconds_of_kill_9() {
+    let started = Instant::now();
+    let mut g = Group::start(Timings::Default, &[]).await;
+    let master = g.wait_master(None).await;
+    println!("group in sync after {:?}; master {master}", started.elapsed());
+    let sent = Arc::new(Mutex::new(Sent::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (producer, task) = sender(&g.ns, sent.clone(), stop.clone()).await;
+    let (new_master, failover) = fail_over(&mut g, &master, &sent).await;
+    stop.store(true, Ordering::Release);
+    task.await.unwrap();
+    producer.shutdown().await;
+    // The heartbeat timeout alone would take 6 s + a 1 s scan; leave room for load.
+    assert!(failover < Duration::from_secs(5), "failover took {failover:?}");
+    let acked: Vec<String> = sent.lock().acked.keys().cloned().collect();
+    let on_master: BTreeSet<String> =
+        read_queues(&new_master, TOPIC, QUEUES).await.into_values().collect();
+    let lost: Vec<&String> = acked.iter().filter(|b| !on_master.contains(*b)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged messages lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
+    println!("{} acknowledged; whole test {:?}", acked.len(), started.elapsed());
+    drop(g.ctls);
+}
+
+/// `bench/failover.sh`: `RMQ_FAILOVER_TRIALS` (20) kill -9 trials on one group with default
+/// timings (`RMQ_FAILOVER_FAST=1`: the short test timings), each master restarted as a replica
+/// before the next; prints every failover time and p50 / p99.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: bench/failover.sh runs it"]
 async fn failover_trials() {
     let trials: usize =
         std::env::var("RMQ_FAILOVER_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-    let mut g = Group::start(&[]).await;
+    let timings = if std::env::var("RMQ_FAILOVER_FAST").is_ok_and(|v| v == "1") {
+        Timings::Fast
+    } else {
+        Timings::Default
+    };
+    let mut g = Group::start(timings, &[]).await;
     let mut master = g.wait_master(None).await;
     let sent = Arc::new(Mutex::new(Sent::default()));
     let stop = Arc::new(AtomicBool::new(false));

@@ -136,6 +136,9 @@ pub struct HaService {
     diverged: AtomicBool,
     /// Slave side: the first offset where they were seen to differ (-1: none).
     diverged_at: AtomicI64,
+    /// Controller mode: a controller pushed a role change (NOTIFY_BROKER_ROLE_CHANGED); the
+    /// replicas manager asks the leader at once.
+    sync_now: Notify,
     shutdown: CancellationToken,
 }
 
@@ -177,6 +180,7 @@ impl HaService {
             master_seen: AtomicI64::new(-1),
             diverged: AtomicBool::new(false),
             diverged_at: AtomicI64::new(-1),
+            sync_now: Notify::new(),
             shutdown,
         })
     }
@@ -544,6 +548,22 @@ impl HaService {
         tokio::select! {
             _ = self.shutdown.cancelled() => false,
             _ = tokio::time::sleep(d) => true,
+        }
+    }
+
+    /// Controller mode: a controller says the group's master changed; the replicas manager
+    /// reads the group from the leader now (the push itself is not trusted for the role).
+    pub fn role_change_notified(&self) {
+        self.sync_now.notify_one();
+    }
+
+    /// [`HaService::pause`] that also ends early on a role-change push: `None` on shutdown,
+    /// `Some(true)` when woken by a push.
+    pub(crate) async fn pause_or_push(&self, d: Duration) -> Option<bool> {
+        tokio::select! {
+            _ = self.shutdown.cancelled() => None,
+            _ = self.sync_now.notified() => Some(true),
+            _ = tokio::time::sleep(d) => Some(false),
         }
     }
 }
