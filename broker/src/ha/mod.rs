@@ -408,6 +408,15 @@ impl HaService {
         rx.await.unwrap_or(fallback)
     }
 
+    /// Controller mode: the in-sync set is smaller than `minInSyncReplicas`, so a send is
+    /// refused before it is stored (Java's `IN_SYNC_REPLICAS_NOT_ENOUGH`, checked in
+    /// `CommitLog.asyncPutMessage` before the append).
+    pub fn in_sync_replicas_not_enough(&self) -> bool {
+        self.controller_mode()
+            && self.role() == BrokerRole::SyncMaster
+            && self.view.lock().sync_state_set.len() < self.cfg.min_in_sync_replicas
+    }
+
     /// Java's `isSlaveOK`: a slave is connected and not too far behind `end`.
     fn slave_ok(&self, end: i64) -> bool {
         if self.controller_mode() {

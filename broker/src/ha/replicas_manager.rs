@@ -65,8 +65,12 @@ impl<'a> Leader<'a> {
         }
     }
 
-    /// Ask every controller who leads (CONTROLLER_GET_METADATA_INFO).
+    /// Ask every controller who leads (CONTROLLER_GET_METADATA_INFO). A configured address
+    /// that answers "I lead" is preferred to the leader address a follower names: that one is
+    /// the peer-list address, which may not be the path this broker was given (a proxy, NAT,
+    /// or a fault proxy in tests).
     async fn find(&mut self) -> Result<String, String> {
+        let mut named = None;
         for a in &self.addrs {
             let req = RemotingCommand::request(rq::CONTROLLER_GET_METADATA_INFO);
             let r = match self.client.invoke(a, req, self.timeout).await {
@@ -77,11 +81,17 @@ impl<'a> Leader<'a> {
                 }
             };
             let Ok(h) = r.decode_header::<GetMetaDataResponseHeader>() else { continue };
-            let found = if h.is_leader { Some(a.clone()) } else { h.controller_leader_address };
-            if let Some(l) = found.filter(|l| !l.is_empty()) {
-                self.current = Some(l.clone());
-                return Ok(l);
+            if h.is_leader {
+                self.current = Some(a.clone());
+                return Ok(a.clone());
             }
+            if named.is_none() {
+                named = h.controller_leader_address.filter(|l| !l.is_empty());
+            }
+        }
+        if let Some(l) = named {
+            self.current = Some(l.clone());
+            return Ok(l);
         }
         Err(format!("no controller leader found among {}", self.addrs.join(";")))
     }

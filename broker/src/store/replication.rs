@@ -213,7 +213,11 @@ impl Replica {
         log.scan(file_start.max(log.min_offset()), false, |phy, v| last = (phy, v.store_timestamp));
         w.note_last_record(t, last.0, last.1);
         self.pending_from.store(-1, Ordering::Release);
-        self.confirmed.fetch_min(offset, Ordering::AcqRel);
+        // A set limit cannot stay above the new end; "unlimited" (nobody limits reads) must
+        // stay unlimited, or reads would stop at the cut forever.
+        let _ = self.confirmed.fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+            (c != i64::MAX && c > offset).then_some(offset)
+        });
         tracing::warn!(offset, "commit log, consume queues and index truncated (replication)");
         Ok(())
     }
