@@ -250,7 +250,13 @@ impl HaService {
     /// leads (controller mode: a newer epoch seen, or no controller heard for the lease).
     pub fn set_fenced(&self, fenced: bool) {
         if self.role() != BrokerRole::Slave {
+            let was = self.store.is_follower();
             self.store.set_follower(fenced);
+            if fenced && !was {
+                // Sends waiting for replicas are not acknowledged by a master that may no
+                // longer lead: they fail now rather than at their timeout.
+                self.transfer.fail_all();
+            }
         }
     }
 
