@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/failover.sh [TRIALS]: controller-mode failover time over TRIALS (default 20) kill -9
-# trials: 3 mqcontroller + 1 mqnamesrv + a 3-replica group (test timings: broker heartbeat
-# timeout 1.5 s, metadata sync 300 ms), our producer sending SYNC with allAckInSyncStateSet.
+# trials: 3 mqcontroller + 1 mqnamesrv + a 3-replica group with every controller and broker
+# timing at its default (RMQ_FAILOVER_FAST=1: the short test timings), our producer sending
+# SYNC with allAckInSyncStateSet and refreshing routes every 300 ms.
 # Each trial kills the master, times kill -> first acknowledged send, restarts the old master
 # as a replica and waits for the in-sync set to be whole again. Prints p50 / p99.
 # Runs the ignored test `failover_trials` in broker/tests/controller_mode.rs (debug build).

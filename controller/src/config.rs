@@ -31,10 +31,13 @@ pub struct ControllerConfig {
     pub self_id: String,
     /// Raft log, vote and snapshot directory (`controllerStorePath`).
     pub store_path: PathBuf,
-    /// How often the leader looks for brokers whose heartbeats stopped, ms.
+    /// How often the leader looks for brokers whose heartbeats stopped, ms (rmq 1 s, Java
+    /// 5 s: with the heartbeat timeout it bounds how soon a silent master is replaced; a
+    /// closed broker connection triggers a scan at once anyway).
     pub scan_not_active_broker_interval: u64,
     /// A broker silent this long is dead unless its heartbeat names its own timeout, ms
-    /// (`controllerHeartBeatTimeoutMills` on the broker side, default 10 s).
+    /// (rmq 6 s, Java 10 s; rmq brokers send their `controllerHeartBeatTimeoutMills`, also
+    /// 6 s by default). A new leader also waits this long before its first scan.
     pub broker_heartbeat_timeout: u64,
     /// Allow electing a replica outside the sync state set (may lose acknowledged messages).
     pub enable_elect_unclean_master: bool,
@@ -53,8 +56,8 @@ impl Default for ControllerConfig {
             peers: "n0-127.0.0.1:9878".into(),
             self_id: "n0".into(),
             store_path: expand_home("~/DLedgerController"),
-            scan_not_active_broker_interval: 5_000,
-            broker_heartbeat_timeout: 10_000,
+            scan_not_active_broker_interval: 1_000,
+            broker_heartbeat_timeout: 6_000,
             enable_elect_unclean_master: false,
             raft_heartbeat_interval: 250,
             raft_election_timeout: 1_500,

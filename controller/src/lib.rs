@@ -6,7 +6,8 @@
 //! - [`config`]: `ControllerConfig` (Java key names).
 //! - [`replicas`]: the replicated table and its commands (validated when applied).
 //! - [`raft_types`], [`log_store`], [`state_machine`], [`network`]: openraft glue.
-//! - [`liveness`]: broker heartbeats; [`scanner`]: the leader's master-loss detection.
+//! - [`liveness`]: broker heartbeats and connections; [`scanner`]: the leader's master-loss
+//!   detection; [`notify`]: role-change pushes to brokers.
 //! - [`processor`]: the request handler; [`node`]: start/shutdown of one replica.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -17,6 +18,7 @@ pub mod liveness;
 pub mod log_store;
 pub mod network;
 pub mod node;
+pub mod notify;
 pub mod processor;
 pub mod raft_types;
 pub mod replicas;

@@ -26,11 +26,16 @@ pub struct BrokerLive {
     pub confirm_offset: i64,
     /// Election priority (lower wins among equals).
     pub priority: i32,
+    /// The connection the last heartbeat came on (its id): when it closes the broker is
+    /// dead at once (Java's `onBrokerChannelClose`), not after `timeout` of silence.
+    pub channel: Option<u64>,
+    /// That connection closed; the next heartbeat (a new entry) makes the broker alive again.
+    pub closed: bool,
 }
 
 impl BrokerLive {
     fn alive(&self, now: Instant) -> bool {
-        now.duration_since(self.last_seen) <= self.timeout
+        !self.closed && now.duration_since(self.last_seen) <= self.timeout
     }
 }
 
@@ -44,6 +49,31 @@ impl Liveness {
     /// Record a heartbeat.
     pub fn heartbeat(&self, broker_name: &str, id: u64, live: BrokerLive) {
         self.table.lock().insert((broker_name.to_string(), id), live);
+    }
+
+    /// The connection `channel` closed: every broker whose last heartbeat came on it is dead
+    /// now. Returns their (broker name, id).
+    pub fn channel_closed(&self, channel: u64) -> Vec<(String, u64)> {
+        let mut gone = Vec::new();
+        for (key, b) in self.table.lock().iter_mut() {
+            if b.channel == Some(channel) && !b.closed {
+                b.closed = true;
+                gone.push(key.clone());
+            }
+        }
+        gone
+    }
+
+    /// A request other than a heartbeat (registration) reached this controller from a
+    /// known broker: it is alive now. The broker's lease counts from when it sent such a
+    /// request, so the leader's view must not be older than that (see the broker's
+    /// `replicas_manager`).
+    pub fn touch(&self, broker_name: &str, id: u64) {
+        if let Some(b) = self.table.lock().get_mut(&(broker_name.to_string(), id)) {
+            if !b.closed {
+                b.last_seen = Instant::now();
+            }
+        }
     }
 
     /// Whether `id` of `broker_name` heart-beat within its timeout.
@@ -98,6 +128,8 @@ mod tests {
             max_offset: max,
             confirm_offset: 0,
             priority: prio,
+            channel: Some(7),
+            closed: false,
         }
     }
 
@@ -117,5 +149,21 @@ mod tests {
         assert_eq!(l.alive_set("b"), BTreeSet::from([1, 2, 3, 4]));
         l.forget_dead();
         assert_eq!(l.table.lock().len(), 5);
+    }
+
+    #[test]
+    fn a_closed_connection_is_death_until_the_next_heartbeat() {
+        let l = Liveness::default();
+        l.heartbeat("b", 1, live(1, 0, 0, 60_000));
+        let mut other = live(1, 0, 0, 60_000);
+        other.channel = Some(8);
+        l.heartbeat("b", 2, other);
+        assert_eq!(l.channel_closed(7), vec![("b".to_string(), 1)]);
+        assert!(!l.is_alive("b", 1) && l.is_alive("b", 2));
+        assert!(l.channel_closed(7).is_empty(), "reported once");
+        l.touch("b", 1);
+        assert!(!l.is_alive("b", 1), "only a heartbeat revives it");
+        l.heartbeat("b", 1, live(1, 0, 0, 60_000));
+        assert!(l.is_alive("b", 1));
     }
 }

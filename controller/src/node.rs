@@ -65,6 +65,10 @@ pub struct Shared {
     pub node_id: u64,
     /// Raft group name.
     pub group: String,
+    /// Wakes the leader's scanner at once (a broker's connection closed).
+    pub scan_now: tokio::sync::Notify,
+    /// Sends role-change notifications to brokers ([`crate::notify`]).
+    pub notify_client: RemotingClient,
 }
 
 impl Shared {
@@ -127,6 +131,11 @@ impl ControllerNode {
             config,
             peers: peers.clone(),
             node_id,
+            scan_now: tokio::sync::Notify::new(),
+            notify_client: RemotingClient::new(ClientConfig {
+                connect_timeout: Duration::from_millis(1000),
+                ..Default::default()
+            }),
         });
         let handler = Arc::new(ControllerProcessor::new(shared.clone()));
         let server = RemotingServer::bind(&self_addr, handler, ServerConfig::default())

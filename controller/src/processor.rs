@@ -46,13 +46,13 @@ impl ControllerProcessor {
         ControllerProcessor { shared }
     }
 
-    async fn process(&self, request: &RemotingCommand) -> Reply {
+    async fn process(&self, channel: &Channel, request: &RemotingCommand) -> Reply {
         if let Some(r) = crate::network::serve(&self.shared.raft, request).await {
             return Ok(Some(r));
         }
         match request.code {
             req::CONTROLLER_GET_METADATA_INFO => Ok(Some(self.metadata())),
-            req::BROKER_HEARTBEAT => self.heartbeat(request),
+            req::BROKER_HEARTBEAT => self.heartbeat(channel, request),
             req::CONTROLLER_GET_NEXT_BROKER_ID => self.next_broker_id(request).await,
             req::CONTROLLER_APPLY_BROKER_ID => self.apply_broker_id(request).await,
             req::CONTROLLER_REGISTER_BROKER => self.register(request).await,
@@ -77,7 +77,7 @@ impl ControllerProcessor {
         })
     }
 
-    fn heartbeat(&self, request: &RemotingCommand) -> Reply {
+    fn heartbeat(&self, channel: &Channel, request: &RemotingCommand) -> Reply {
         let h: BrokerHeartbeatToControllerHeader = header(request)?;
         let Some(id) = h.broker_id.and_then(|i| u64::try_from(i).ok()) else {
             return Err(RemotingCommand::error(
@@ -102,6 +102,8 @@ impl ControllerProcessor {
                 max_offset: h.max_offset.unwrap_or(0),
                 confirm_offset: h.confirm_offset.unwrap_or(0),
                 priority: h.election_priority.unwrap_or(0),
+                channel: Some(channel.id()),
+                closed: false,
             },
         );
         Ok(Some(RemotingCommand::success()))
@@ -228,6 +230,7 @@ impl ControllerProcessor {
             ));
         };
         self.linearizable().await?;
+        self.shared.liveness.touch(&h.broker_name, id);
         let unchanged = self
             .read_group(&h.broker_name)
             .and_then(|g| g.replicas.get(&id).map(|r| r.address == h.broker_address))
@@ -281,6 +284,9 @@ impl ControllerProcessor {
             })
             .await?;
         let Some(g) = &o.group else { return Err(Self::outcome_error(&o)) };
+        if o.code == rc::SUCCESS {
+            crate::notify::role_changed(&self.shared, &h.broker_name, g);
+        }
         let hdr = MasterInfoResponseHeader {
             cluster_name: None,
             broker_name: None,
@@ -395,6 +401,20 @@ impl ControllerProcessor {
 impl RequestHandler for ControllerProcessor {
     async fn handle(&self, channel: &Channel, request: RemotingCommand) -> Reply {
         tracing::trace!(code = request.code, peer = %channel.peer_addr(), "request");
-        self.process(&request).await
+        self.process(channel, &request).await
+    }
+
+    /// A broker's heartbeat connection closed (Java's `onBrokerChannelClose`): it is dead now
+    /// in this controller's table; the leader scans at once, so a killed master is replaced
+    /// in well under a heartbeat timeout. A follower only updates its own table.
+    fn on_disconnected(&self, channel: &Channel) {
+        let gone = self.shared.liveness.channel_closed(channel.id());
+        if gone.is_empty() {
+            return;
+        }
+        tracing::info!(brokers = ?gone, peer = %channel.peer_addr(), "broker connection closed: inactive");
+        if self.shared.is_leader() {
+            self.shared.scan_now.notify_one();
+        }
     }
 }

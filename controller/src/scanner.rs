@@ -1,5 +1,6 @@
-//! The leader's liveness scan: every `scanNotActiveBrokerInterval`, a group whose master is not
-//! heart-beating (or that has no master while an in-sync replica is alive) gets an election.
+//! The leader's liveness scan: every `scanNotActiveBrokerInterval`, and at once when a broker's
+//! connection closes, a group whose master is not alive (or that has no master while an
+//! in-sync replica is alive) gets an election; the group's live replicas are then notified.
 //!
 //! A new leader waits one broker heartbeat timeout before judging: its table may be empty
 //! because it only just started hearing heartbeats.
@@ -30,6 +31,7 @@ impl Scanner {
                 tokio::select! {
                     _ = token.cancelled() => return,
                     _ = tick.tick() => {}
+                    _ = shared.scan_now.notified() => {}
                 }
                 shared.liveness.forget_dead();
                 if !shared.is_leader() {
@@ -84,13 +86,20 @@ async fn scan_once(shared: &Shared) {
         };
         match tokio::time::timeout(shared.raft_deadline(), shared.raft.client_write(cmd)).await {
             Err(_) => tracing::warn!(broker = %name, "election not committed in time (no quorum?)"),
-            Ok(Ok(r)) => tracing::info!(
-                broker = %name,
-                code = r.data.code,
-                master = ?r.data.group.as_ref().and_then(|g| g.master),
-                epoch = ?r.data.group.as_ref().map(|g| g.master_epoch),
-                "master lost: election"
-            ),
+            Ok(Ok(r)) => {
+                tracing::info!(
+                    broker = %name,
+                    code = r.data.code,
+                    master = ?r.data.group.as_ref().and_then(|g| g.master),
+                    epoch = ?r.data.group.as_ref().map(|g| g.master_epoch),
+                    "master lost: election"
+                );
+                if let (mq_common::protocol::codes::response::SUCCESS, Some(g)) =
+                    (r.data.code, &r.data.group)
+                {
+                    crate::notify::role_changed(shared, &name, g);
+                }
+            }
             Ok(Err(e)) => tracing::warn!(broker = %name, error = %e, "election not committed"),
         }
     }

@@ -191,6 +191,8 @@ fn truncation_cuts_log_queues_and_index_back_to_a_record() {
     s.truncate_to(cut).unwrap();
     assert_eq!(&held[..], &held_copy[..]);
     assert_eq!(s.get_max_phy_offset(), cut);
+    // No read limit was set: the cut must not become one (reads of what is replicated next).
+    assert_eq!(s.confirmed_offset(), i64::MAX);
     for q in 0..3 {
         // Message i is queue offset i / 3 in queue i % 3; 120 messages remain.
         let want = (0..120).filter(|i| i % 3 == q as usize).count() as i64;

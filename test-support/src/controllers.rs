@@ -28,6 +28,7 @@ pub struct Controllers {
     /// `host:port` of each, by index (node id).
     pub addrs: Vec<String>,
     peers: String,
+    /// Settings passed to every start: the timings, then the caller's extras.
     extra: Vec<(String, String)>,
     procs: Vec<Option<Proc>>,
     client: RemotingClient,
@@ -37,6 +38,13 @@ impl Controllers {
     /// Start `n` controllers under `dir` with [`FAST_TIMINGS`] plus `extra` settings. The
     /// binary must be built ([`crate::ensure_bins`] with `mqcontroller` / `mq-controller`).
     pub fn start(dir: &Path, n: usize, extra: &[(&str, &str)]) -> Controllers {
+        let all: Vec<(&str, &str)> =
+            FAST_TIMINGS.iter().copied().chain(extra.iter().copied()).collect();
+        Self::start_with_defaults(dir, n, &all)
+    }
+
+    /// Start `n` controllers under `dir` with the binary's default timings plus `extra`.
+    pub fn start_with_defaults(dir: &Path, n: usize, extra: &[(&str, &str)]) -> Controllers {
         let addrs: Vec<String> = (0..n).map(|_| format!("127.0.0.1:{}", free_port())).collect();
         let peers = addrs
             .iter()
@@ -74,9 +82,6 @@ impl Controllers {
         set("controllerDLegerPeers", &self.peers);
         set("controllerDLegerSelfId", &format!("n{i}"));
         set("controllerStorePath", &store.display().to_string());
-        for (k, v) in FAST_TIMINGS {
-            set(k, v);
-        }
         for (k, v) in &self.extra {
             set(k, v);
         }

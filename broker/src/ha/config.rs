@@ -28,12 +28,15 @@ pub struct HaConfig {
     /// `controllerAddr`: the controllers, `host:port;host:port`.
     pub controller_addr: String,
     /// `syncBrokerMetadataPeriod`, ms (5 s): how often the group's master and epoch are read
-    /// from the controller (rmq polls; Java is also told by the controller).
+    /// from the controller; a role change is also pushed (NOTIFY_BROKER_ROLE_CHANGED, 1008)
+    /// and read at once.
     pub sync_broker_metadata_period: u64,
     /// `checkSyncStateSetPeriod`, ms (5 s): a master's in-sync set upkeep period.
     pub check_sync_state_set_period: u64,
-    /// `controllerHeartBeatTimeoutMills`, ms (10 s): the heartbeat timeout the controllers
-    /// apply to this broker, and the lease of a master that hears from no controller.
+    /// `controllerHeartBeatTimeoutMills`, ms (rmq 6 s, Java 10 s): the heartbeat timeout the
+    /// controllers apply to this broker, and the lease of a master that hears from no
+    /// controller. Shorter than Java's so an isolated (silent) master is replaced within 10 s:
+    /// this timeout, plus the controllers' scan (1 s), plus the push to the new master.
     pub controller_heartbeat_timeout: u64,
     /// `brokerHeartbeatInterval`, ms (1 s): heartbeats to every controller.
     pub broker_heartbeat_interval: u64,
@@ -64,7 +67,7 @@ impl Default for HaConfig {
             controller_addr: String::new(),
             sync_broker_metadata_period: 5000,
             check_sync_state_set_period: 5000,
-            controller_heartbeat_timeout: 10_000,
+            controller_heartbeat_timeout: 6_000,
             broker_heartbeat_interval: 1000,
             send_heartbeat_timeout: 1000,
             all_ack_in_sync_state_set: false,

@@ -151,6 +151,9 @@ pub struct HaService {
     diverged: AtomicBool,
     /// Slave side: the first offset where they were seen to differ (-1: none).
     diverged_at: AtomicI64,
+    /// Controller mode: a controller pushed a role change (NOTIFY_BROKER_ROLE_CHANGED); the
+    /// replicas manager asks the leader at once.
+    sync_now: Notify,
     shutdown: CancellationToken,
 }
 
@@ -192,6 +195,7 @@ impl HaService {
             master_seen: AtomicI64::new(-1),
             diverged: AtomicBool::new(false),
             diverged_at: AtomicI64::new(-1),
+            sync_now: Notify::new(),
             shutdown,
         })
     }
@@ -261,7 +265,13 @@ impl HaService {
     /// leads (controller mode: a newer epoch seen, or no controller heard for the lease).
     pub fn set_fenced(&self, fenced: bool) {
         if self.role() != BrokerRole::Slave {
+            let was = self.store.is_follower();
             self.store.set_follower(fenced);
+            if fenced && !was {
+                // Sends waiting for replicas are not acknowledged by a master that may no
+                // longer lead: they fail now rather than at their timeout.
+                self.transfer.fail_all();
+            }
         }
     }
 
@@ -419,6 +429,15 @@ impl HaService {
         rx.await.unwrap_or(fallback)
     }
 
+    /// Controller mode: the in-sync set is smaller than `minInSyncReplicas`, so a send is
+    /// refused before it is stored (Java's `IN_SYNC_REPLICAS_NOT_ENOUGH`, checked in
+    /// `CommitLog.asyncPutMessage` before the append).
+    pub fn in_sync_replicas_not_enough(&self) -> bool {
+        self.controller_mode()
+            && self.role() == BrokerRole::SyncMaster
+            && self.view.lock().sync_state_set.len() < self.cfg.min_in_sync_replicas
+    }
+
     /// Java's `isSlaveOK`: a slave is connected and not too far behind `end`.
     fn slave_ok(&self, end: i64) -> bool {
         if self.controller_mode() {
@@ -566,6 +585,22 @@ impl HaService {
         tokio::select! {
             _ = self.shutdown.cancelled() => false,
             _ = tokio::time::sleep(d) => true,
+        }
+    }
+
+    /// Controller mode: a controller says the group's master changed; the replicas manager
+    /// reads the group from the leader now (the push itself is not trusted for the role).
+    pub fn role_change_notified(&self) {
+        self.sync_now.notify_one();
+    }
+
+    /// [`HaService::pause`] that also ends early on a role-change push: `None` on shutdown,
+    /// `Some(true)` when woken by a push.
+    pub(crate) async fn pause_or_push(&self, d: Duration) -> Option<bool> {
+        tokio::select! {
+            _ = self.shutdown.cancelled() => None,
+            _ = self.sync_now.notified() => Some(true),
+            _ = tokio::time::sleep(d) => Some(false),
         }
     }
 }

@@ -11,9 +11,10 @@
 //!   registered with the name servers as `brokerId=0`; replica = writes refused, HA client of
 //!   the named master (its HA address read from its GET_BROKER_CONFIG), registered under its own
 //!   id. Role changes wake the name-server registration, so routes change at once;
-//! * fencing: a newer epoch in any answer demotes a master; a master that has heard from no
-//!   controller for `controllerHeartBeatTimeoutMills` refuses writes until one answers (by
-//!   then the controllers have elected another master);
+//! * a controller's NOTIFY_BROKER_ROLE_CHANGED (1008) push starts a round at once;
+//! * fencing: a newer epoch in any answer demotes a master; a master whose last answered
+//!   registration was sent `controllerHeartBeatTimeoutMills` ago refuses writes until one
+//!   answers ([`lease_watch`]; by then the controllers have elected another master);
 //! * a master keeps the in-sync set (`checkSyncStateSetPeriod`): members that have not caught
 //!   up for `haMaxTimeSlaveNotCatchup` leave, replicas that hold the confirm offset join
 //!   (ALTER_SYNC_STATE_SET 1001).
@@ -31,11 +32,20 @@ use mq_common::protocol::header::{
     RegisterBrokerToControllerRequestHeader,
 };
 use mq_common::protocol::{now_millis, RemotingCommand};
-use mq_common::remoting::RemotingClient;
+use mq_common::remoting::{RemotingClient, RemotingError};
 
 use super::HaConfig;
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, BrokerRole};
+
+/// Drop the connection to a controller after a failed request, unless the request only timed
+/// out: the controllers treat a closed connection as this broker's death (Java's
+/// `onBrokerChannelClose`), so a slow answer under load must not depose a live master.
+fn drop_if_broken(client: &RemotingClient, addr: &str, e: &RemotingError) {
+    if !matches!(e, RemotingError::Timeout { .. }) {
+        client.close_channel(addr);
+    }
+}
 
 /// The controller leader as last found, and the client to reach it.
 struct Leader<'a> {
@@ -55,20 +65,33 @@ impl<'a> Leader<'a> {
         }
     }
 
-    /// Ask every controller who leads (CONTROLLER_GET_METADATA_INFO).
+    /// Ask every controller who leads (CONTROLLER_GET_METADATA_INFO). A configured address
+    /// that answers "I lead" is preferred to the leader address a follower names: that one is
+    /// the peer-list address, which may not be the path this broker was given (a proxy, NAT,
+    /// or a fault proxy in tests).
     async fn find(&mut self) -> Result<String, String> {
+        let mut named = None;
         for a in &self.addrs {
             let req = RemotingCommand::request(rq::CONTROLLER_GET_METADATA_INFO);
-            let Ok(r) = self.client.invoke(a, req, self.timeout).await else {
-                self.client.close_channel(a);
-                continue;
+            let r = match self.client.invoke(a, req, self.timeout).await {
+                Ok(r) => r,
+                Err(e) => {
+                    drop_if_broken(self.client, a, &e);
+                    continue;
+                }
             };
             let Ok(h) = r.decode_header::<GetMetaDataResponseHeader>() else { continue };
-            let found = if h.is_leader { Some(a.clone()) } else { h.controller_leader_address };
-            if let Some(l) = found.filter(|l| !l.is_empty()) {
-                self.current = Some(l.clone());
-                return Ok(l);
+            if h.is_leader {
+                self.current = Some(a.clone());
+                return Ok(a.clone());
             }
+            if named.is_none() {
+                named = h.controller_leader_address.filter(|l| !l.is_empty());
+            }
+        }
+        if let Some(l) = named {
+            self.current = Some(l.clone());
+            return Ok(l);
         }
         Err(format!("no controller leader found among {}", self.addrs.join(";")))
     }
@@ -89,7 +112,7 @@ impl<'a> Leader<'a> {
                 Ok(r) => return Ok(r),
                 Err(e) => {
                     last = format!("{leader}: {e}");
-                    self.client.close_channel(&leader);
+                    drop_if_broken(self.client, &leader, &e);
                     self.current = None;
                 }
             }
@@ -203,7 +226,10 @@ fn parse_answer(r: &RemotingCommand) -> Option<Answer> {
 /// The manager's memory between rounds.
 struct State<'a> {
     leader: Leader<'a>,
-    last_contact: Instant,
+    /// When the last registration the leader answered was *sent*: the lease counts from
+    /// there. The leader refreshes this broker's liveness when it receives it, so the
+    /// controllers' heartbeat timeout (the same length) cannot run out before the lease does.
+    lease_from: Arc<parking_lot::Mutex<Instant>>,
     last_sync: Option<Instant>,
     last_sss_check: Instant,
     /// Per in-sync member: when it was last seen caught up (this master's term).
@@ -213,9 +239,12 @@ struct State<'a> {
 /// Run until shutdown (controller mode only).
 pub async fn run(b: Arc<Broker>) {
     let cfg = b.ha.config().clone();
+    let lease = HaConfig::ms(cfg.controller_heartbeat_timeout);
+    let lease_from = Arc::new(parking_lot::Mutex::new(Instant::now()));
+    let watch = tokio::spawn(lease_watch(b.clone(), lease_from.clone(), lease));
     let mut st = State {
         leader: Leader::new(&b.client, &cfg),
-        last_contact: Instant::now(),
+        lease_from,
         last_sync: None,
         last_sss_check: Instant::now(),
         caught_up: HashMap::new(),
@@ -223,8 +252,12 @@ pub async fn run(b: Arc<Broker>) {
     let tick = HaConfig::ms(cfg.broker_heartbeat_interval)
         .min(HaConfig::ms(cfg.sync_broker_metadata_period))
         .min(HaConfig::ms(cfg.check_sync_state_set_period));
-    let lease = HaConfig::ms(cfg.controller_heartbeat_timeout);
+    let mut pushed = false;
     loop {
+        if pushed {
+            // A controller announced a new master: ask before anything slower.
+            sync_role(&b, &mut st).await;
+        }
         heartbeat_all(&b, &cfg).await;
         // Also often enough that the lease below never runs out between two registrations.
         let due = st.last_sync.is_none_or(|t| {
@@ -233,20 +266,42 @@ pub async fn run(b: Arc<Broker>) {
         if due || b.ha.view().master_id.is_none() || b.ha.master_unknown() {
             sync_role(&b, &mut st).await;
         }
-        if b.ha.role() != BrokerRole::Slave {
-            if st.last_contact.elapsed() > lease && b.ha.accepts_writes() {
+        if b.ha.role() != BrokerRole::Slave
+            && st.last_sss_check.elapsed() >= HaConfig::ms(cfg.check_sync_state_set_period)
+        {
+            st.last_sss_check = Instant::now();
+            maintain_sync_state_set(&b, &mut st).await;
+        }
+        match b.ha.pause_or_push(tick).await {
+            Some(p) => pushed = p,
+            None => break,
+        }
+    }
+    watch.abort();
+}
+
+/// The lease fence, on its own task so a round stuck on unreachable controllers cannot delay
+/// it: a master whose last answered registration was sent more than `lease` ago refuses
+/// writes (SEND answers SERVICE_NOT_AVAILABLE) until a controller answers again. By the time
+/// the controllers elect another master (after the same timeout without heartbeats) it has
+/// stopped acknowledging.
+async fn lease_watch(b: Arc<Broker>, from: Arc<parking_lot::Mutex<Instant>>, lease: Duration) {
+    loop {
+        let until = *from.lock() + lease;
+        let now = Instant::now();
+        let wait = if now >= until {
+            if b.ha.role() != BrokerRole::Slave && b.ha.accepts_writes() {
                 tracing::error!(
                     lease_ms = lease.as_millis() as u64,
                     "no controller answered within the lease; refusing writes until one does"
                 );
                 b.ha.set_fenced(true);
             }
-            if st.last_sss_check.elapsed() >= HaConfig::ms(cfg.check_sync_state_set_period) {
-                st.last_sss_check = Instant::now();
-                maintain_sync_state_set(&b, &mut st).await;
-            }
-        }
-        if !b.ha.pause(tick).await {
+            Duration::from_millis(50)
+        } else {
+            until - now
+        };
+        if !b.ha.pause(wait).await {
             return;
         }
     }
@@ -270,8 +325,8 @@ async fn heartbeat_all(b: &Broker, cfg: &HaConfig) {
     let calls = cfg.controllers().into_iter().map(|a| {
         let req = RemotingCommand::request_with_header(rq::BROKER_HEARTBEAT, &hdr);
         async move {
-            if b.client.invoke(&a, req, timeout).await.is_err() {
-                b.client.close_channel(&a);
+            if let Err(e) = b.client.invoke(&a, req, timeout).await {
+                drop_if_broken(&b.client, &a, &e);
             }
         }
     });
@@ -281,6 +336,7 @@ async fn heartbeat_all(b: &Broker, cfg: &HaConfig) {
 /// Register with the leader, elect when the group has no live master, apply the answer.
 async fn sync_role(b: &Arc<Broker>, st: &mut State<'_>) {
     let me = b.ha.view().my_id;
+    let sent = Instant::now();
     let reg = RemotingCommand::request_with_header(
         rq::CONTROLLER_REGISTER_BROKER,
         &RegisterBrokerToControllerRequestHeader {
@@ -302,7 +358,7 @@ async fn sync_role(b: &Arc<Broker>, st: &mut State<'_>) {
         tracing::warn!(code = r.code, remark = ?r.remark, "controller refused the registration");
         return;
     }
-    st.last_contact = Instant::now();
+    *st.lease_from.lock() = sent;
     st.last_sync = Some(Instant::now());
     let Some(mut ans) = parse_answer(&r) else { return };
     if ans.master_id.is_none() {

@@ -129,6 +129,11 @@ impl BrokerHandler {
             rq::DELETE_SUBSCRIPTIONGROUP => admin::delete_group(b, &req).await,
             rq::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => admin::all_groups(b),
             rq::GET_BROKER_CONFIG => broker_config::get_broker_config(b),
+            // Controller → broker, oneway: re-read the group from the controller leader now.
+            rq::NOTIFY_BROKER_ROLE_CHANGED if b.ha.controller_mode() => {
+                b.ha.role_change_notified();
+                Ok(None)
+            }
             rq::UPDATE_BROKER_CONFIG => broker_config::update_broker_config(b, ch, &req),
             rq::GET_ALL_CONSUMER_OFFSET => admin::all_consumer_offset(b),
             rq::GET_ALL_DELAY_OFFSET => admin::all_delay_offset(b),

@@ -83,6 +83,10 @@ pub(crate) fn check(
         let (code, remark) = status_code(PutMessageStatus::ServiceNotAvailable);
         return Err(err(code, remark.unwrap_or_default()));
     }
+    if b.ha.in_sync_replicas_not_enough() {
+        // Java answers IN_SYNC_REPLICAS_NOT_ENOUGH this way, before anything is stored.
+        return Err(err(response::SYSTEM_ERROR, "in-sync replicas not enough"));
+    }
     if !b.writable() {
         return Err(err(
             response::NO_PERMISSION,

@@ -169,3 +169,19 @@ command_header! {
         election_priority: Option<i32> => "electionPriority",
     }
 }
+
+command_header! {
+    /// NOTIFY_BROKER_ROLE_CHANGED (1008), controller → broker, oneway: the group's master
+    /// changed (body: the SyncStateSet). rmq brokers answer it by asking the controller leader
+    /// at once instead of at their next metadata round.
+    pub struct NotifyBrokerRoleChangedRequestHeader {
+        /// The new master's address.
+        master_address: Option<String> => "masterAddress",
+        /// The new master's id.
+        master_broker_id: Option<i64> => "masterBrokerId",
+        /// Its master epoch.
+        master_epoch: Option<i32> => "masterEpoch",
+        /// The in-sync set's epoch.
+        sync_state_set_epoch: Option<i32> => "syncStateSetEpoch",
+    }
+}
