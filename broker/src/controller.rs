@@ -254,6 +254,7 @@ impl BrokerController {
         if broker.ha.controller_mode() {
             // Either role, by turns: each task idles while the role is not its own.
             tasks.push(tokio::spawn(crate::ha::replicas_manager::run(broker.clone())));
+            tasks.push(tokio::spawn(wake_pop_on_read_limit(broker.clone())));
             tasks.push(tokio::spawn(crate::ha::metadata_sync::run(broker.clone())));
             tasks.push(tokio::spawn(crate::pop::revive::run(broker.clone(), revive_every)));
             tasks.push(tokio::spawn(schedule::run(broker.clone())));
@@ -424,6 +425,18 @@ fn persist_all(b: &Broker) {
 
 /// Once a second: stats sample; every flushConsumerOffsetInterval: offsets; every 10 s:
 /// client channel expiry.
+/// Controller mode: POP receives that found only messages the replicas did not hold yet
+/// wait for an arrival; wake them when the read limit moves up (pulls re-check on their own:
+/// a parked pull behind unread queue entries is answered at once).
+async fn wake_pop_on_read_limit(b: Arc<Broker>) {
+    loop {
+        tokio::select! {
+            _ = b.shutdown.cancelled() => return,
+            _ = b.ha.read_limit_advanced() => b.pop.wake.wake_all(),
+        }
+    }
+}
+
 async fn periodic(b: Arc<Broker>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let offset_every = Duration::from_millis(b.cfg.flush_consumer_offset_interval.max(100));

@@ -24,6 +24,9 @@ pub struct Replica {
     pub addr: String,
 }
 
+/// How long a read-back waits for a queue's unreadable (not yet replicated) tail.
+const UNCONFIRMED_TAIL_WAIT: Duration = Duration::from_secs(10);
+
 /// Read queues `0..queues` of `topic` at `r` to their end, recording one `recv` per message
 /// (`via` says which read-back this is). Returns the number of messages read; an error
 /// (e.g. the replica does not answer) is returned, not hidden: a read-back that stopped
@@ -47,6 +50,10 @@ pub async fn read_replica(
         for q in 0..queues {
             let mq = MessageQueue::new(topic, &r.broker, q);
             let mut off = 0;
+            // A controller-mode master lets nobody read what its in-sync replicas do not
+            // hold yet: a tail it stored last becomes readable once they acknowledge it (or
+            // the set shrinks). Stopping short of the queue's end is retried until then.
+            let mut short_since: Option<std::time::Instant> = None;
             loop {
                 let p = a
                     .pull_without_commit(&r.addr, &mq, "*", READ_GROUP, off, BATCH)
@@ -71,6 +78,12 @@ pub async fn read_replica(
                     }
                 }
                 if p.next_begin_offset <= off {
+                    let short = !matches!(p.status, PullStatus::Found(_)) && off < p.max_offset;
+                    let waited = short_since.get_or_insert_with(std::time::Instant::now).elapsed();
+                    if short && waited < UNCONFIRMED_TAIL_WAIT {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
                     // The end must be the queue's end: a read that stops short would show
                     // the checker losses that are not there (or hide some).
                     anyhow::ensure!(
@@ -84,6 +97,7 @@ pub async fn read_replica(
                     break;
                 }
                 off = p.next_begin_offset;
+                short_since = None;
             }
         }
         anyhow::Ok(())

@@ -23,6 +23,7 @@ pub mod handshake;
 pub mod master;
 pub mod master_guard;
 pub mod metadata_sync;
+mod read_limit;
 pub mod replicas_manager;
 pub mod slave;
 pub mod truncate;
@@ -154,6 +155,8 @@ pub struct HaService {
     /// Controller mode: a controller pushed a role change (NOTIFY_BROKER_ROLE_CHANGED); the
     /// replicas manager asks the leader at once.
     sync_now: Notify,
+    /// Controller mode, master: consumers' read limit (see `read_limit.rs`).
+    read_limit: read_limit::ReadLimit,
     shutdown: CancellationToken,
 }
 
@@ -196,6 +199,7 @@ impl HaService {
             diverged: AtomicBool::new(false),
             diverged_at: AtomicI64::new(-1),
             sync_now: Notify::new(),
+            read_limit: read_limit::ReadLimit::default(),
             shutdown,
         })
     }
@@ -237,6 +241,8 @@ impl HaService {
         if changed {
             self.role_changed.notify_waiters();
         }
+        // The in-sync set may have changed: what consumers may read follows it.
+        self.update_read_limit();
     }
 
     /// Change the role at run time (controller mode): the store's follower flag follows, HA
@@ -353,6 +359,7 @@ impl HaService {
         self.transfer.reset();
         let q = self.quorum_acked();
         self.transfer.on_ack(if q == i64::MAX { self.store.get_max_phy_offset() } else { q });
+        self.update_read_limit();
     }
 
     /// A slave's acknowledgement arrived: complete the waits it covers.
@@ -368,6 +375,7 @@ impl HaService {
         if q != i64::MAX {
             self.transfer.on_ack(q);
         }
+        self.update_read_limit();
     }
     /// The HA keys.
     pub fn config(&self) -> &HaConfig {

@@ -434,6 +434,7 @@ async fn apply(b: &Arc<Broker>, st: &mut State<'_>, a: Answer) {
             v.master_epoch = a.epoch;
             ha.set_view(v.clone());
             ha.set_role(BrokerRole::SyncMaster);
+            ha.start_master_term(max);
             st.caught_up = v.sync_state_set.iter().map(|id| (*id, Instant::now())).collect();
             tracing::warn!(epoch = a.epoch, start = max, sss = ?v.sync_state_set, "this broker is now the master of its group");
         } else {
@@ -462,6 +463,7 @@ async fn apply(b: &Arc<Broker>, st: &mut State<'_>, a: Answer) {
         );
     }
     ha.set_role(BrokerRole::Slave);
+    ha.update_read_limit();
     let ha_addr = match &addr {
         Some(m) => master_ha_addr(b, m).await,
         None => None,
