@@ -32,6 +32,18 @@ async fn send(c: &RemotingClient, addr: &str, i: usize) -> RemotingCommand {
     }
 }
 
+/// Send numbered messages (`*i` + 1 on) until one is SEND_OK, within `T`.
+async fn until_send_ok(cl: &RemotingClient, addr: &str, what: &str, i: &mut usize) {
+    let next = std::cell::Cell::new(*i);
+    wait_until(what, T, || {
+        next.set(next.get() + 1);
+        let k = next.get();
+        async move { send(cl, addr, k).await.code == response::SUCCESS }
+    })
+    .await;
+    *i = next.get();
+}
+
 /// Partition the HA link both ways, then one way, then freeze the slave: the SYNC_MASTER
 /// answers FLUSH_SLAVE_TIMEOUT or SLAVE_NOT_AVAILABLE, never a false SEND_OK, and after each
 /// heal the slave catches up and sends are SEND_OK again.
@@ -42,12 +54,7 @@ async fn partitioned_slave_never_yields_a_false_send_ok() {
         c.add_proxied_group("a", "SYNC_MASTER").await;
     let cl = RemotingClient::new(ClientConfig::default());
     let mut i = 0;
-    wait_until("first SEND_OK", T, || {
-        i += 1;
-        let (cl, m, i) = (&cl, m.clone(), i);
-        async move { send(cl, &m, i).await.code == response::SUCCESS }
-    })
-    .await;
+    until_send_ok(&cl, &m, "first SEND_OK", &mut i).await;
 
     for cut in [Cut::Both, Cut::ToServer] {
         proxy.cut(cut);
@@ -585,12 +592,7 @@ async fn replication_metrics_show_role_lag_and_ack_age() {
     wait_replicating(&m).await;
     let cl = RemotingClient::new(ClientConfig::default());
     let mut i = 0;
-    wait_until("first SEND_OK", T, || {
-        i += 1;
-        let (cl, m, i) = (&cl, m.clone(), i);
-        async move { send(cl, &m, i).await.code == response::SUCCESS }
-    })
-    .await;
+    until_send_ok(&cl, &m, "first SEND_OK", &mut i).await;
     wait_caught_up(&m, &s).await;
 
     let text = scrape_until(&mm, "the master to see its slave in sync with no lag", |t| {
