@@ -58,18 +58,6 @@ async fn producer(ns: &str, group: &str) -> Producer {
         .unwrap()
 }
 
-/// Every body in `acked` is among the messages of `TOPIC` on `addr`.
-async fn assert_all_on(addr: &str, acked: &[String]) {
-    let on: BTreeSet<String> = read_queues(addr, TOPIC, QUEUES).await.into_values().collect();
-    let lost: Vec<&String> = acked.iter().filter(|b| !on.contains(*b)).collect();
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged messages missing on {addr}: {:?}",
-        lost.len(),
-        &lost[..lost.len().min(10)]
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_cut_off_from_the_controllers_fences_itself_and_a_replica_takes_over() {
     cut_off_master(Timings::Fast, LEASE).await;

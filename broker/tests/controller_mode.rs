@@ -95,15 +95,7 @@ async fn default_timings_fail_over_within_seconds_of_kill_9() {
     // The heartbeat timeout alone would take 6 s + a 1 s scan; leave room for load.
     assert!(failover < Duration::from_secs(5), "failover took {failover:?}");
     let acked: Vec<String> = sent.lock().acked.keys().cloned().collect();
-    let on_master: BTreeSet<String> =
-        read_queues(&new_master, TOPIC, QUEUES).await.into_values().collect();
-    let lost: Vec<&String> = acked.iter().filter(|b| !on_master.contains(*b)).collect();
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged messages lost: {:?}",
-        lost.len(),
-        &lost[..lost.len().min(10)]
-    );
+    assert_all_on(&new_master, &acked).await;
     println!("{} acknowledged; whole test {:?}", acked.len(), started.elapsed());
     drop(g.ctls);
 }

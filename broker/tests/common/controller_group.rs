@@ -3,7 +3,7 @@
 //! producer recording every outcome, and kill / rejoin steps.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ use mq_common::protocol::body::TopicConfig;
 use mq_test_support::cluster::{Cluster, Node};
 use mq_test_support::controllers::Controllers;
 use mq_test_support::fault_proxy::FaultProxy;
-use mq_test_support::replica::runtime_info;
+use mq_test_support::replica::{read_queues, runtime_info};
 use mq_test_support::{ensure_bins, wait_until};
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
@@ -256,4 +256,16 @@ pub async fn rejoin(g: &mut Group, addr: &str) {
         status(addr, "brokerRole").await.is_some_and(|r| r == "SLAVE")
     })
     .await;
+}
+
+/// Every body in `acked` is among the messages of `TOPIC` on `addr`.
+pub async fn assert_all_on(addr: &str, acked: &[String]) {
+    let on: BTreeSet<String> = read_queues(addr, TOPIC, QUEUES).await.into_values().collect();
+    let lost: Vec<&String> = acked.iter().filter(|b| !on.contains(*b)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged messages missing on {addr}: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
 }
