@@ -200,15 +200,19 @@ rmq_exit_trap() {
   trap - EXIT
   rmq_stop_tracked
   if declare -F rmq_on_exit >/dev/null; then rmq_on_exit "$rc" || true; fi
+  # Last, so the reason is at the end of the output (after any logs rmq_on_exit dumped).
+  [ "$rc" = 0 ] || [ -z "${RMQ_FAILED_AT:-}" ] || echo "$(basename "$0"): failed at $RMQ_FAILED_AT" >&2
   if [ -n "${RMQ_WORK:-}" ] && [ -d "$RMQ_WORK" ]; then
     if [ "${RMQ_KEEP:-0}" = 1 ]; then rmq_log "kept $RMQ_WORK"; else rm -rf "$RMQ_WORK"; fi
   fi
   exit "$rc"
 }
 
-# rmq_install_traps: the usual pair (EXIT runs rmq_exit_trap; INT/TERM exit 130/143 through it).
+# rmq_install_traps: the usual pair (EXIT runs rmq_exit_trap; INT/TERM exit 130/143 through it),
+# and an ERR trap remembering the command that failed (under set -e), printed last on exit.
 rmq_install_traps() {
   trap rmq_exit_trap EXIT
+  trap 'RMQ_FAILED_AT="line $LINENO: $BASH_COMMAND"' ERR
   trap 'exit 130' INT
   trap 'exit 143' TERM
 }

@@ -26,18 +26,26 @@ export RMQ_PROFILE=${RMQ_PROFILE:-debug}
 passed=0
 failed=0
 failures=()
+failed_outs=()
+# Each suite's output is also kept, so the end of the run can repeat why a suite failed: CI
+# shows the tail of the output, and a reason printed above the logs a suite dumps (and above
+# the suites after it) would be cut off.
+outs=$(mktemp -d "${TMPDIR:-/tmp}/test-all.XXXXXX")
+trap 'rm -rf "$outs"' EXIT
 suite() { # name command...
   local name=$1
   shift
   echo
   echo "=== suite: $name"
-  local t0=$SECONDS
-  if "$@" </dev/null; then
+  local t0=$SECONDS out="$outs/$((passed + failed)).out"
+  "$@" </dev/null 2>&1 | tee "$out"
+  if [ "${PIPESTATUS[0]}" = 0 ]; then
     passed=$((passed + 1))
     echo "=== suite: $name ok ($((SECONDS - t0)) s)"
   else
     failed=$((failed + 1))
     failures+=("$name")
+    failed_outs+=("$out")
     echo "=== suite: $name FAILED ($((SECONDS - t0)) s)"
   fi
 }
@@ -61,6 +69,13 @@ suite "console in headless chromium" scripts/console-e2e.sh both
 suite "deployment files (k8s schemas, promtool, dashboard)" scripts/deploy-check.sh
 suite "containers (podman: images, compose stack, ali-ons, metrics)" env RMQ_SKIP_BUILD=1 scripts/containers-test.sh
 
+for i in "${!failures[@]}"; do
+  echo
+  echo "--- why '${failures[$i]}' failed: its panics, then its last lines without log lines"
+  grep -a -A1 'panicked at' "${failed_outs[$i]}" | head -20
+  grep -avE '^\s*\{"|^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z? +(TRACE|DEBUG|INFO|WARN|ERROR) |^ +[0-9]+: |^ +at ' \
+    "${failed_outs[$i]}" | tail -25
+done
 echo
 [ "$failed" -eq 0 ] || echo "failed suites: ${failures[*]}"
 echo "$passed passed, $failed failed"

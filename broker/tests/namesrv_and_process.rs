@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -113,29 +113,23 @@ fn binary_prints_config_and_refuses_bad_values() {
 #[test]
 fn binary_shuts_down_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut child = mqbroker()
-        .args(["--set", "brokerIP1=127.0.0.1", "--set", &format!("listenPort={port}"), "--set"])
-        .arg(format!("storePathRootDir={}", dir.path().display()))
-        .env_remove("NAMESRV_ADDR")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until_blocking("mqbroker to listen", Duration::from_secs(20), || {
+    // free_port also checks the VIP (port - 2) and HA (port + 1) ports the broker binds.
+    let port = mq_test_support::free_port();
+    let store = dir.path().join("store");
+    let mut cmd = mqbroker();
+    cmd.args(["--set", "brokerIP1=127.0.0.1", "--set", &format!("listenPort={port}"), "--set"])
+        .arg(format!("storePathRootDir={}", store.display()))
+        .env_remove("NAMESRV_ADDR");
+    // Logged to a file (its tail is printed if this test fails) and killed on drop.
+    let mut broker = mq_test_support::Proc::spawn_command(dir.path(), "mqbroker", cmd);
+    wait_until_blocking("mqbroker to listen", Duration::from_secs(30), || {
+        assert!(broker.alive(), "mqbroker exited before listening:\n{}", broker.log_tail(4096));
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
-    // SAFETY: plain kill(2) on our own child's pid.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status =
-        wait_until_blocking("mqbroker to exit after SIGTERM", Duration::from_secs(20), || {
-            child.try_wait().unwrap()
-        });
-    assert!(status.success(), "exit status {status:?}");
+    let status = broker.term(Duration::from_secs(20));
+    let log = broker.log_tail(4096);
+    assert!(status.is_some_and(|s| s.success()), "exit status {status:?}:\n{log}");
     // Clean shutdown: offsets/topics persisted, store abort marker removed.
-    assert!(dir.path().join("config/topics.json").exists());
-    assert!(!dir.path().join("abort").exists());
+    assert!(store.join("config/topics.json").exists(), "{log}");
+    assert!(!store.join("abort").exists(), "{log}");
 }
