@@ -41,12 +41,25 @@ rmq_log() { echo "[$(basename "$0" .sh)] $*" >&2; }
 # P is picked at random between 20000 and the start of the kernel's ephemeral range (usually
 # 32768), so no outgoing connection can take it between this check and the server's bind.
 # Checked by binding, not connecting: a port bound but not yet listening counts as taken.
+# A script often picks several ports before starting anything: every port given out (with its
+# offsets) is kept in RMQ_PORTS_FILE (shared with child scripts, removed on exit) and never
+# given twice, since "free now" alone cannot tell two picks apart.
+if [ -z "${RMQ_PORTS_FILE:-}" ]; then
+  RMQ_PORTS_FILE="${TMPDIR:-/tmp}/rmq-ports.$$" # created by the first pick
+  RMQ_PORTS_OWNER=$$
+  export RMQ_PORTS_FILE
+fi
 rmq_free_port() {
   local low=32768
   read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
-  python3 - "$low" "$@" <<'PY'
-import random, socket, sys
+  python3 - "$low" "$RMQ_PORTS_FILE" "$@" <<'PY'
+import fcntl, random, socket, sys
 high = int(sys.argv[1]) - 1
+given_file = open(sys.argv[2], "a+")
+fcntl.flock(given_file, fcntl.LOCK_EX)
+given_file.seek(0)
+given = {int(l) for l in given_file.read().split()}
+del sys.argv[2]
 offsets = [0] + [int(o) for o in sys.argv[2:]]
 lo = 20000 - min(offsets)
 hi = min(high - max(offsets), 65535 - max(offsets))
@@ -65,7 +78,9 @@ def free(p):
 
 for _ in range(500):
     p = random.randint(lo, hi)
-    if all(free(p + o) for o in offsets):
+    if all(p + o not in given and free(p + o) for o in offsets):
+        given_file.write("".join(f"{p + o}\n" for o in offsets))
+        given_file.close()
         print(p)
         sys.exit(0)
 sys.exit("rmq_free_port: no free port found")
@@ -199,6 +214,7 @@ rmq_exit_trap() {
   local rc=$?
   trap - EXIT
   rmq_stop_tracked
+  [ "${RMQ_PORTS_OWNER:-}" != $$ ] || rm -f "$RMQ_PORTS_FILE"
   if declare -F rmq_on_exit >/dev/null; then rmq_on_exit "$rc" || true; fi
   # Last, so the reason is at the end of the output (after any logs rmq_on_exit dumped).
   [ "$rc" = 0 ] || [ -z "${RMQ_FAILED_AT:-}" ] || echo "$(basename "$0"): failed at $RMQ_FAILED_AT" >&2
