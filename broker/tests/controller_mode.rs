@@ -30,8 +30,12 @@ async fn kill_the_master_a_replica_takes_over_and_the_old_one_rejoins() {
     let sent = Arc::new(Mutex::new(Sent::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let (producer, task) = sender(&g.ns, sent.clone(), stop.clone()).await;
+    wait_until("20 acknowledged sends", T, || async { sent.lock().acked.len() >= 20 }).await;
+    // Written under the first master's epoch, whatever happens next.
+    let before_kill: Vec<i64> = sent.lock().phy.values().copied().collect();
     let (new_master, _) = fail_over(&mut g, &master, &sent).await;
     let acked_then = sent.lock().acked.len();
+    let after_failover: BTreeSet<String> = sent.lock().acked.keys().cloned().collect();
     wait_until("50 more acknowledged sends", T, || async {
         sent.lock().acked.len() >= acked_then + 50
     })
@@ -65,6 +69,34 @@ async fn kill_the_master_a_replica_takes_over_and_the_old_one_rejoins() {
     })
     .await;
     assert_eq!(read_queues(&master, TOPIC, QUEUES).await, want, "the rejoined replica differs");
+
+    // GET_BROKER_EPOCH_CACHE (mqadmin getBrokerEpoch) on every replica: the same epochs, the
+    // last one the new master's, starting between the last record written before the kill
+    // and the first acknowledged after the failover.
+    let epoch: i32 = status(&new_master, "masterEpoch").await.unwrap().parse().unwrap();
+    let after: Vec<i64> = {
+        let s = sent.lock();
+        s.phy.iter().filter(|(b, _)| !after_failover.contains(*b)).map(|(_, p)| *p).collect()
+    };
+    let admin = mq_client::Admin::connect(&g.ns).await.unwrap();
+    let mut lists = Vec::new();
+    for (name, addr) in &g.addrs {
+        let e = admin.broker_epoch_cache(addr).await.expect("GET_BROKER_EPOCH_CACHE");
+        println!("{name} {addr}: brokerId {} {:?}", e.broker_id, e.printable_entries());
+        assert_eq!((e.broker_name.as_str(), e.max_offset.to_string()), (GROUP, end.clone()));
+        assert_eq!(e.broker_id == 0, addr == &new_master, "only the master reports brokerId 0");
+        lists.push(e.epoch_list);
+    }
+    admin.close();
+    assert!(lists.windows(2).all(|w| w[0] == w[1]), "replicas disagree on epochs: {lists:?}");
+    let list = &lists[0];
+    let (prev, last) = (&list[list.len() - 2], &list[list.len() - 1]);
+    assert_eq!((last.epoch, last.end_offset), (epoch, i64::MAX), "{list:?}");
+    assert_eq!(prev.end_offset, last.start_offset, "{list:?}");
+    let start = last.start_offset;
+    assert!(before_kill.iter().all(|p| *p < start), "a pre-kill record at or past {start}");
+    assert!(after.iter().all(|p| *p >= start), "a post-failover record before {start}");
+    assert!(!after.is_empty());
     let cut = g.c.log_tail(g.name_of(&master), 1 << 20).contains("last common epoch boundary");
     println!("old master cut an unreplicated tail on rejoin: {cut}");
     println!(

@@ -59,6 +59,15 @@ pub struct NamesrvConfig {
     pub metrics_prom_exporter_host: String,
     /// `metricsPromExporterPort` (5558: the broker's default 5557 + 1; 0 = a free port).
     pub metrics_prom_exporter_port: u16,
+    /// `enableControllerInNamesrv`: run a controller replica in this process (Java's
+    /// `NamesrvStartup#controllerManagerMain`), configured by [`NamesrvConfig::controller`].
+    pub enable_controller_in_namesrv: bool,
+    /// The embedded controller's settings: the `mqcontroller` keys (`controllerDLegerGroup`,
+    /// `controllerDLegerPeers`, `controllerDLegerSelfId`, `controllerStorePath`, ...) read
+    /// from the same file, as Java fills its `ControllerConfig` from namesrv.conf. It serves
+    /// on its own peer address, as Java's DLedger controller does. `scanNotActiveBrokerInterval`
+    /// is the name server's key here; the controller keeps its own default (1 s).
+    pub controller: mq_controller::ControllerConfig,
 }
 
 impl Default for NamesrvConfig {
@@ -84,6 +93,8 @@ impl Default for NamesrvConfig {
             metrics_exporter_type: mq_common::metrics::ExporterType::Disable,
             metrics_prom_exporter_host: String::new(),
             metrics_prom_exporter_port: 5558,
+            enable_controller_in_namesrv: false,
+            controller: mq_controller::ControllerConfig::default(),
         }
     }
 }
@@ -107,8 +118,10 @@ mq_common::config_keys!(NamesrvConfig {
     metrics_exporter_type: "metricsExporterType", important;
     metrics_prom_exporter_host: "metricsPromExporterHost";
     metrics_prom_exporter_port: "metricsPromExporterPort", important;
+    enable_controller_in_namesrv: "enableControllerInNamesrv", important;
 }
 nested: security;
+nested: controller;
 );
 
 /// Keys UPDATE_NAMESRV_CONFIG may not change at run time (Java's `configBlackList` plus the
@@ -128,6 +141,12 @@ pub const RUNTIME_BLACKLIST: &[&str] = &[
     "metricsExporterType",
     "metricsPromExporterHost",
     "metricsPromExporterPort",
+    // The embedded controller starts with the process.
+    "enableControllerInNamesrv",
+    "controllerDLegerGroup",
+    "controllerDLegerPeers",
+    "controllerDLegerSelfId",
+    "controllerStorePath",
 ];
 
 impl NamesrvConfig {
@@ -168,6 +187,9 @@ impl NamesrvConfig {
             return Err("frameMaxLength must be at least 1024".into());
         }
         self.security.validate()?;
+        if self.enable_controller_in_namesrv {
+            self.controller.validate()?;
+        }
         self.server_config().map(|_| ())
     }
 

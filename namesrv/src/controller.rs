@@ -34,6 +34,9 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The embedded controller (`enableControllerInNamesrv=true`) could not start.
+    #[error("embedded controller: {0}")]
+    Controller(#[from] mq_controller::StartError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -53,6 +56,8 @@ pub struct NamesrvController {
     /// Stops the ACL file reloader.
     acl_stop: tokio_util::sync::CancellationToken,
     metrics: Option<Exporter>,
+    /// The embedded controller replica (`enableControllerInNamesrv=true`).
+    embedded_controller: Option<mq_controller::ControllerNode>,
 }
 
 impl NamesrvController {
@@ -115,9 +120,30 @@ impl NamesrvController {
                 None
             }
         };
+        // Started after the name server, as Java's ControllerManager; a failure stops what
+        // already runs.
+        let embedded_controller = if state.config.read().enable_controller_in_namesrv {
+            let cfg = state.config.read().controller.clone();
+            match mq_controller::ControllerNode::start(cfg).await {
+                Ok(node) => {
+                    tracing::info!(addr = %node.local_addr(), "embedded controller started");
+                    Some(node)
+                }
+                Err(e) => {
+                    acl_stop.cancel();
+                    server.shutdown().await;
+                    if let Some(m) = metrics {
+                        m.shutdown().await;
+                    }
+                    return Err(e.into());
+                }
+            }
+        } else {
+            None
+        };
         let scanner = Scanner::spawn(state.clone());
         tracing::info!(addr = %server.local_addr(), "name server started");
-        Ok(NamesrvController { state, server, scanner, acl_stop, metrics })
+        Ok(NamesrvController { state, server, scanner, acl_stop, metrics, embedded_controller })
     }
 
     /// The bound address (the real port when `listenPort=0`).
@@ -140,8 +166,17 @@ impl NamesrvController {
         &self.state
     }
 
-    /// Stop the scanner, stop accepting, let in-flight responses drain, close connections.
+    /// Address of the embedded controller, when `enableControllerInNamesrv=true`.
+    pub fn controller_addr(&self) -> Option<SocketAddr> {
+        self.embedded_controller.as_ref().map(mq_controller::ControllerNode::local_addr)
+    }
+
+    /// Stop the scanner, stop accepting, let in-flight responses drain, close connections
+    /// (the embedded controller first: brokers then see its connections close, as at a kill).
     pub async fn shutdown(self) {
+        if let Some(c) = self.embedded_controller {
+            c.shutdown().await;
+        }
         self.scanner.stop().await;
         self.acl_stop.cancel();
         self.server.shutdown().await;

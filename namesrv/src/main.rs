@@ -77,6 +77,9 @@ async fn run(config: NamesrvConfig) -> Result<(), String> {
         "The Name Server boot success. serializeType=JSON, listening on {}",
         controller.local_addr()
     );
+    if let Some(addr) = controller.controller_addr() {
+        println!("The ControllerManager boot success. serializeType=JSON, listening on {addr}");
+    }
     let _ = std::io::stdout().flush();
     let signal = signals.recv().await;
     tracing::info!(signal, "shutting down");

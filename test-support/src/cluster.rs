@@ -150,6 +150,8 @@ impl Cluster {
 
     /// [`Cluster::start`] with `namesrv_settings` for every name server (e.g. a short
     /// `brokerChannelExpiredTime`, so that a partitioned name server drops a broker in seconds).
+    /// In a value, `{i}` becomes the name server's index and `{dir}` the cluster's temp dir
+    /// (e.g. an embedded controller's `controllerDLegerSelfId=n{i}`).
     pub async fn start_with(
         namesrvs: usize,
         namesrv_settings: &[(&str, &str)],
@@ -211,6 +213,10 @@ impl Cluster {
             format!("kvConfigPath={}", self.dir.path().join(format!("kv{i}.json")).display()),
         ];
         for (k, v) in &self.namesrv_settings {
+            // Per name server values: `{i}` is its index, `{dir}` the cluster's directory.
+            let v = v
+                .replace("{i}", &i.to_string())
+                .replace("{dir}", &self.dir.path().display().to_string());
             args.extend(["--set".to_string(), format!("{k}={v}")]);
         }
         let p = Proc::spawn(self.dir.path(), &format!("namesrv{i}"), "mqnamesrv", &args, &[]);

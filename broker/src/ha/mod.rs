@@ -533,6 +533,8 @@ impl HaService {
             let sss: Vec<String> = g.sync_state_set.iter().map(u64::to_string).collect();
             v.push(("syncStateSet", sss.join(",")));
             v.push(("writable", self.accepts_writes().to_string()));
+            // Where the console (and operators) find this group's controllers.
+            v.push(("controllerAddr", self.cfg.controller_addr.clone()));
         }
         if self.role() == BrokerRole::Slave {
             let m = self.master();

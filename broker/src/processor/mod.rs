@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod admin_stats;
 pub mod broker_config;
+pub mod broker_epoch;
 pub mod client_manage;
 pub mod consumer_manage;
 pub(crate) mod found;
@@ -138,6 +139,7 @@ impl BrokerHandler {
             rq::GET_ALL_CONSUMER_OFFSET => admin::all_consumer_offset(b),
             rq::GET_ALL_DELAY_OFFSET => admin::all_delay_offset(b),
             rq::GET_BROKER_RUNTIME_INFO => admin_stats::runtime_info(b),
+            rq::GET_BROKER_EPOCH_CACHE => broker_epoch::get_broker_epoch_cache(b),
             rq::GET_TOPIC_STATS_INFO => admin_stats::topic_stats(b, &req),
             rq::GET_CONSUME_STATS => admin_stats::consume_stats(b, &req),
             rq::GET_CONSUMER_CONNECTION_LIST => admin_stats::consumer_connections(b, &req),

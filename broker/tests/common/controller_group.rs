@@ -42,6 +42,8 @@ pub async fn status(addr: &str, key: &str) -> Option<String> {
 pub struct Sent {
     /// Acknowledged bodies and when.
     pub acked: BTreeMap<String, Instant>,
+    /// Acknowledged bodies' commit-log offsets (from the offset message id).
+    pub phy: BTreeMap<String, i64>,
     /// Failed sends.
     pub failures: usize,
     /// Refusals by response code (remoting errors are counted under -1).
@@ -58,7 +60,7 @@ pub enum Timings {
 }
 
 /// Broker settings of [`Timings::Fast`].
-const FAST_BROKER: [(&str, &str); 12] = [
+pub const FAST_BROKER: [(&str, &str); 12] = [
     ("brokerHeartbeatInterval", "200"),
     ("syncBrokerMetadataPeriod", "300"),
     ("checkSyncStateSetPeriod", "300"),
@@ -202,7 +204,13 @@ pub async fn sender(
             let body = format!("m{i}");
             match p.send(Message::new(TOPIC, body.clone().into_bytes())).await {
                 Ok(r) if r.status == SendStatus::SendOk => {
-                    sent.lock().acked.insert(body, Instant::now());
+                    let mut s = sent.lock();
+                    // The offset message id ends with the commit-log offset (16 hex digits).
+                    let tail = r.offset_msg_id.len().saturating_sub(16);
+                    if let Ok(phy) = i64::from_str_radix(&r.offset_msg_id[tail..], 16) {
+                        s.phy.insert(body.clone(), phy);
+                    }
+                    s.acked.insert(body, Instant::now());
                 }
                 r => {
                     let code = match r {

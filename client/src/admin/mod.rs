@@ -12,6 +12,7 @@
 
 pub mod bodies;
 mod cluster;
+pub mod controller;
 mod group;
 mod group_per_broker;
 mod message;

@@ -57,6 +57,8 @@ pub const BROKER_ADMIN_CODES: &[i32] = &[
     rq::GET_BROKER_CLUSTER_ACL_INFO,
     rq::UPDATE_GLOBAL_WHITE_ADDRS_CONFIG,
     rq::GET_BROKER_CLUSTER_ACL_CONFIG,
+    // Controller mode (1007, newer than 4.9.7's table): the replica layout of a group.
+    rq::GET_BROKER_EPOCH_CACHE,
 ];
 
 /// Name-server requests that change routes or settings: admin only when ACL is on (Java 4.x

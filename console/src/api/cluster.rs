@@ -1,4 +1,5 @@
-//! Overview page: clusters → brokers with live TPS, broker runtime table, TPS history.
+//! Overview page: clusters → brokers with live TPS, controller-mode groups, broker runtime
+//! table, TPS history.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +8,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::bounded;
-use crate::backend::{BrokerFailure, BrokerInfo};
+use crate::backend::{BrokerFailure, BrokerInfo, ControllerGroup};
 use crate::error::ApiResult;
 use crate::sampler::TpsSeries;
 use crate::state::AppState;
@@ -28,6 +29,8 @@ pub struct BrokerRow {
 pub struct Overview {
     namesrv: Vec<String>,
     brokers: Vec<BrokerRow>,
+    /// Broker groups in controller mode (master, epoch, in-sync set, replicas' offsets).
+    controller_groups: Vec<ControllerGroup>,
     failures: Vec<BrokerFailure>,
 }
 
@@ -45,7 +48,8 @@ pub async fn overview(State(st): State<AppState>) -> ApiResult<Json<Overview>> {
         })
         .collect();
     let namesrv = if p.items.namesrv.is_empty() { st.namesrv.clone() } else { p.items.namesrv };
-    Ok(Json(Overview { namesrv, brokers, failures: p.failures }))
+    let controller_groups = p.items.controller_groups;
+    Ok(Json(Overview { namesrv, brokers, controller_groups, failures: p.failures }))
 }
 
 /// `?addr=`.

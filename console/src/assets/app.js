@@ -153,6 +153,32 @@ document.getElementById('nav').addEventListener('click', (e) => {
 document.getElementById('modal').addEventListener('click', (e) => { if (e.target.id === 'modal') closeModal(); });
 
 // ---------- Overview ----------
+// Broker groups in controller mode: master, epochs, and each replica with its offset and
+// whether it is in the in-sync set (from the group's controllers).
+function controllerView(groups) {
+  if (!groups.length) return '';
+  const rows = [];
+  for (const g of groups) {
+    if (g.error) {
+      rows.push(h('tr', {}, h('td', {}, g.cluster), h('td', {}, g.brokerName), h('td', { colspan: 6 }, h('span', { class: 'badge bad' }, g.error))));
+      continue;
+    }
+    const master = g.masterBrokerId == null ? h('span', { class: 'badge bad' }, 'no master') : `${g.masterBrokerId} (${g.masterAddr || '?'})`;
+    for (const [i, r] of g.replicas.entries()) {
+      rows.push(h('tr', {},
+        h('td', {}, i ? '' : g.cluster), h('td', {}, i ? '' : g.brokerName), h('td', {}, i ? '' : master),
+        h('td', { class: 'num' }, i ? '' : `${g.masterEpoch} / ${g.syncStateSetEpoch}`),
+        h('td', { class: 'mono' }, `${r.brokerId} ${r.addr}`), h('td', {}, r.master ? 'master' : 'replica'),
+        h('td', { class: 'num' }, fmtInt(r.maxOffset)),
+        h('td', {}, h('span', { class: 'badge ' + (r.inSync ? 'ok' : 'bad') }, r.inSync ? 'in sync' : 'not in sync'),
+          ' ', r.alive ? '' : h('span', { class: 'badge bad' }, 'not alive'))));
+    }
+  }
+  return h('div', { style: 'margin-top:12px' }, h('b', {}, 'Controller mode'),
+    h('table', { id: 'controller-groups' }, h('thead', {}, h('tr', {}, ['Cluster', 'Broker', 'Master', 'Epoch / SSS epoch', 'Replica', 'Role', 'Max offset', 'In-sync'].map((x) => h('th', {}, x)))),
+      h('tbody', {}, rows)));
+}
+
 async function pageOverview() {
   const table = h('div', {}, spinner());
   const c1 = h('canvas', { id: 'chart-brokers' }), l1 = h('div', { class: 'legend' });
@@ -179,7 +205,8 @@ async function pageOverview() {
         h('div', { class: 'muted', style: 'margin-bottom:8px' }, 'Nameserver: ', o.namesrv.join('; ')),
         h('table', { id: 'brokers' }, h('thead', {}, h('tr', {}, ['Cluster', 'Broker', 'Id', 'Address', 'Role', 'Version'].map((x) => h('th', {}, x)),
           ['In TPS', 'Out TPS', 'Put today', 'Get today', 'Disk', 'Max offset', 'Behind (bytes)'].map((x) => h('th', { class: 'num' }, x)), h('th', {}, 'Status'))),
-        h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 12, class: 'muted' }, 'No broker registered on the nameserver.')))));
+        h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 12, class: 'muted' }, 'No broker registered on the nameserver.')))),
+        controllerView(o.controllerGroups || []));
     } catch (e) { table.textContent = ''; table.append(errorBox(e)); }
   };
   const loadCharts = async () => {

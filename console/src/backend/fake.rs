@@ -426,7 +426,11 @@ impl Backend for FakeBackend {
             })
             .collect();
         Ok(Partial {
-            items: ClusterOverview { namesrv: vec!["fake:9876".into()], brokers },
+            items: ClusterOverview {
+                namesrv: vec!["fake:9876".into()],
+                brokers,
+                controller_groups: Vec::new(),
+            },
             failures,
         })
     }

@@ -157,6 +157,54 @@ pub struct ClusterOverview {
     pub namesrv: Vec<String>,
     /// Brokers of every cluster, sorted by cluster, name, id.
     pub brokers: Vec<BrokerInfo>,
+    /// Broker groups in controller mode, as their controllers describe them (empty when
+    /// none is), sorted by cluster and name.
+    #[serde(default)]
+    pub controller_groups: Vec<ControllerGroup>,
+}
+
+/// One broker group in controller mode (`enableControllerMode=true`): what its controllers
+/// hold (CONTROLLER_GET_SYNC_STATE_DATA, as `mqadmin getSyncStateSet`) with each replica's
+/// commit-log offset from its own runtime report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControllerGroup {
+    /// Cluster name.
+    pub cluster: String,
+    /// Broker name.
+    pub broker_name: String,
+    /// The controllers asked (the brokers' `controllerAddr`).
+    pub controller_addr: String,
+    /// The master's controller id (`None`: no master now).
+    pub master_broker_id: Option<u64>,
+    /// The master's address.
+    pub master_addr: Option<String>,
+    /// Master epoch.
+    pub master_epoch: i32,
+    /// In-sync set epoch.
+    pub sync_state_set_epoch: i32,
+    /// The replicas the controllers know, in-sync ones first, then by id.
+    pub replicas: Vec<ControllerReplica>,
+    /// Why the controllers could not be asked (the other fields are then empty).
+    pub error: Option<String>,
+}
+
+/// One replica of a [`ControllerGroup`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControllerReplica {
+    /// Controller-assigned id.
+    pub broker_id: u64,
+    /// Address.
+    pub addr: String,
+    /// Whether it is the master.
+    pub master: bool,
+    /// In the in-sync set.
+    pub in_sync: bool,
+    /// Heart-beating to the controller that answered.
+    pub alive: bool,
+    /// Commit-log max offset from its runtime report (`None`: it did not answer).
+    pub max_offset: Option<i64>,
 }
 
 /// Kind of a topic, for filtering.

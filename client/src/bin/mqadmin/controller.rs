@@ -1,16 +1,19 @@
 //! Controller-mode subcommands (Apache's names and flags): getControllerMetaData,
-//! getSyncStateSet, electMaster. `-a` takes one or more controller addresses (`a;b;c`); the
-//! tool finds the leader through CONTROLLER_GET_METADATA_INFO and asks it.
+//! getSyncStateSet, electMaster (at the controllers, `mq_client::admin::controller`) and
+//! getBrokerEpoch (GET_BROKER_EPOCH_CACHE at each replica found through the name server).
+//! `-a` takes one or more controller addresses (`a;b;c`); the tool finds the leader through
+//! CONTROLLER_GET_METADATA_INFO and asks it.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Subcommand;
-use mq_common::protocol::body::BrokerReplicasInfo;
+
+use mq_client::admin::controller as ctl;
+use mq_common::protocol::body::EpochEntryCache;
 use mq_common::protocol::codes::{request as req, response as rc};
-use mq_common::protocol::header::{
-    ElectMasterRequestHeader, GetMetaDataResponseHeader, MasterInfoResponseHeader,
-};
+use mq_common::protocol::header::{ElectMasterRequestHeader, MasterInfoResponseHeader};
 use mq_common::protocol::RemotingCommand;
 use mq_common::remoting::{ClientConfig, RemotingClient};
 
@@ -52,6 +55,19 @@ pub enum ControllerCmd {
         #[arg(short = 'c', long = "clusterName")]
         cluster: Option<String>,
     },
+    /// Fetch broker epoch entries.
+    #[command(name = "getBrokerEpoch", visible_alias = "get-broker-epoch")]
+    GetBrokerEpoch {
+        /// which broker to fetch (every replica of it, from the name server)
+        #[arg(short = 'b', long = "brokerName", required_unless_present = "cluster")]
+        broker_name: Option<String>,
+        /// which cluster (every replica of every broker in it)
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+        /// the interval(second) of get info: repeat until interrupted
+        #[arg(short = 'i', long = "interval")]
+        interval: Option<u64>,
+    },
 }
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -64,53 +80,74 @@ fn client(c: &Common) -> anyhow::Result<RemotingClient> {
     }))
 }
 
-/// Ask each address who leads; the first answer naming a leader wins.
-async fn metadata(
-    client: &RemotingClient,
-    addrs: &str,
-) -> anyhow::Result<(String, GetMetaDataResponseHeader)> {
-    let mut last_err = anyhow::anyhow!("no controller address given");
-    for a in addrs.split(';').map(str::trim).filter(|a| !a.is_empty()) {
-        match client
-            .invoke(a, RemotingCommand::request(req::CONTROLLER_GET_METADATA_INFO), TIMEOUT)
-            .await
-        {
-            Ok(r) if r.code == rc::SUCCESS => {
-                let h: GetMetaDataResponseHeader = r.decode_header()?;
-                if h.controller_leader_address.is_some() {
-                    return Ok((a.to_string(), h));
-                }
-                last_err = anyhow::anyhow!("{a}: no controller leader yet");
-            }
-            Ok(r) => {
-                last_err = anyhow::anyhow!("{a}: code {} {}", r.code, r.remark.unwrap_or_default())
-            }
-            Err(e) => last_err = anyhow::anyhow!("{a}: {e}"),
-        }
-    }
-    Err(last_err)
+/// Every address (master and replicas) of broker `name`, or of every broker of `cluster`,
+/// from the name server (Java's `CommandUtil.fetchMasterAndSlaveAddrBy*`).
+async fn group_addrs(
+    admin: &mq_client::Admin,
+    name: Option<&str>,
+    cluster: Option<&str>,
+) -> anyhow::Result<BTreeSet<String>> {
+    let info = admin.cluster_info().await?;
+    let names: Vec<String> = match (name, cluster) {
+        (Some(n), _) => vec![n.to_string()],
+        (None, Some(c)) => info
+            .cluster_addr_table
+            .get(c)
+            .with_context(|| format!("cluster '{c}' not found"))?
+            .iter()
+            .cloned()
+            .collect(),
+        (None, None) => anyhow::bail!("give -b brokerName or -c clusterName"),
+    };
+    Ok(names
+        .iter()
+        .filter_map(|n| info.broker_addr_table.get(n))
+        .flat_map(|bd| bd.broker_addrs.values().cloned())
+        .collect())
 }
 
-/// Send `cmd` to the controller leader; a non-SUCCESS answer is returned, not an error.
-async fn to_leader(
-    client: &RemotingClient,
-    addrs: &str,
-    cmd: RemotingCommand,
-) -> anyhow::Result<RemotingCommand> {
-    let (_, meta) = metadata(client, addrs).await?;
-    let leader = meta.controller_leader_address.unwrap_or_default();
-    client
-        .invoke(&leader, cmd, TIMEOUT)
-        .await
-        .with_context(|| format!("controller leader {leader}"))
+/// `getBrokerEpoch` output for one broker, as Java's `GetBrokerEpochSubCommand#printData`.
+fn print_epochs(addr: &str, e: &EpochEntryCache) {
+    print!(
+        "\n#clusterName\t{}\n#brokerName\t{}\n#brokerAddr\t{addr}\n#brokerId\t{}",
+        e.cluster_name, e.broker_name, e.broker_id
+    );
+    for line in e.printable_entries() {
+        print!("\n#Epoch: {line}");
+    }
+    println!();
 }
 
 impl ControllerCmd {
     pub async fn run(self, c: &Common) -> anyhow::Result<()> {
         let client = client(c)?;
         match self {
+            ControllerCmd::GetBrokerEpoch { broker_name, cluster, interval } => loop {
+                let admin = c.admin().await?;
+                let addrs = group_addrs(&admin, broker_name.as_deref(), cluster.as_deref()).await?;
+                let mut all = BTreeMap::new();
+                for addr in addrs {
+                    let e = admin
+                        .broker_epoch_cache(&addr)
+                        .await
+                        .with_context(|| format!("GET_BROKER_EPOCH_CACHE at {addr}"))?;
+                    all.insert(addr, e);
+                }
+                admin.close();
+                if c.json {
+                    json(&all);
+                } else {
+                    for (addr, e) in &all {
+                        print_epochs(addr, e);
+                    }
+                }
+                match interval {
+                    Some(s) => tokio::time::sleep(Duration::from_secs(s.max(1))).await,
+                    None => break,
+                }
+            },
             ControllerCmd::GetControllerMetaData { controller } => {
-                let (asked, h) = metadata(&client, &controller).await?;
+                let (asked, h) = ctl::metadata(&client, &controller, TIMEOUT).await?;
                 if c.json {
                     json(&serde_json::json!({
                         "group": h.group,
@@ -140,16 +177,7 @@ impl ControllerCmd {
                             .collect()
                     })
                     .unwrap_or_default();
-                let cmd = RemotingCommand::request(req::CONTROLLER_GET_SYNC_STATE_DATA)
-                    .with_body(serde_json::to_vec(&names)?);
-                let r = to_leader(&client, &controller, cmd).await?;
-                anyhow::ensure!(
-                    r.code == rc::SUCCESS,
-                    "code {}: {}",
-                    r.code,
-                    r.remark.unwrap_or_default()
-                );
-                let info: BrokerReplicasInfo = serde_json::from_slice(&r.body)?;
+                let info = ctl::sync_state_data(&client, &controller, &names, TIMEOUT).await?;
                 if c.json {
                     json(&info);
                     return Ok(());
@@ -195,7 +223,7 @@ impl ControllerCmd {
                         invoke_time: Some(mq_common::protocol::now_millis()),
                     },
                 );
-                let r = to_leader(&client, &controller, cmd).await?;
+                let r = ctl::to_leader(&client, &controller, cmd, TIMEOUT).await?;
                 anyhow::ensure!(
                     r.code == rc::SUCCESS,
                     "code {}: {}",

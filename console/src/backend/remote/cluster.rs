@@ -1,6 +1,6 @@
 //! Cluster overview, broker runtime tables and the sampler's running totals.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use mq_common::protocol::body::{MessageQueue, TopicOffset};
 
@@ -27,6 +27,13 @@ impl RemoteBackend {
         // Every broker stays listed: a dead one with its error, so the page shows it is down.
         let failures = failures_of(&per.failed);
         let ok = per.ok;
+        // Groups in controller mode, by the controllers their brokers name.
+        let mut ctl: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
+        for (t, tab) in &ok {
+            if let Some(a) = tab.get("controllerAddr").filter(|a| !a.is_empty()) {
+                ctl.entry(a.clone()).or_default().insert((t.cluster.clone(), t.name.clone()));
+            }
+        }
         let mut brokers: Vec<BrokerInfo> = ok
             .into_iter()
             .map(|(t, tab)| {
@@ -94,7 +101,9 @@ impl RemoteBackend {
                 b.broker_id,
             ))
         });
-        Ok(Partial { items: ClusterOverview { namesrv: self.namesrv.clone(), brokers }, failures })
+        let controller_groups = self.controller_groups(ctl, &brokers).await;
+        let items = ClusterOverview { namesrv: self.namesrv.clone(), brokers, controller_groups };
+        Ok(Partial { items, failures })
     }
 
     /// Per-queue offsets of a topic on one broker.

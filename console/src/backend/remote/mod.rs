@@ -9,6 +9,7 @@
 //! dropped on writes).
 
 mod cluster;
+mod controller;
 mod groups;
 mod messages;
 mod topics;
