@@ -211,6 +211,25 @@ fn print_config_and_config_errors() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // The embedded controller's sample (enableControllerInNamesrv): its keys are known.
+    let sample =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../conf/controller-in-namesrv/namesrv-n1.conf");
+    let out = Command::new(bin).args(["-c", sample, "-p"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "warnings: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for want in ["enableControllerInNamesrv=true", "controllerDLegerSelfId=n1", "listenPort=9886"] {
+        assert!(text.lines().any(|l| l == want), "{want} in {text}");
+    }
+    // A self id missing from the peers is refused before anything starts.
+    let out = Command::new(bin)
+        .args(["-c", sample, "--set", "controllerDLegerSelfId=n7"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("n7") && err.contains("controllerDLegerPeers"), "{err}");
+
     // Bad config: one line naming the problem, non-zero exit.
     std::fs::write(&conf, "listenPort=abc\n").unwrap();
     let out = Command::new(bin).args(["-c", conf.to_str().unwrap()]).output().unwrap();
