@@ -250,9 +250,10 @@ wait_metric 30 = 1 "$NAMESRV1_METRICS_PORT" rmq_namesrv_live_brokers 'broker_clu
 wait_metric 30 = 1 "$NAMESRV2_METRICS_PORT" rmq_namesrv_live_brokers 'broker_cluster="DefaultCluster"'
 ! curl -fsS --max-time 3 "http://127.0.0.1:$BROKER_A_METRICS_PORT/metrics" >/dev/null 2>&1 \
   || fail "the stopped master's metrics endpoint still answers"
+wait_metric 30 = 1 "$NAMESRV1_METRICS_PORT" rmq_namesrv_broker_groups_without_master 'broker_cluster="DefaultCluster"'
 wait_metric 30 = 0 "$BROKER_A_S_METRICS_PORT" rmq_ha_slave_connected
 console_lists 30 no 'r["brokerId"] == 0'
-echo "   name servers list only the slave; it sees its master gone; the console shows no master"
+echo "   name servers list only the slave (a group without master); it sees its master gone; the console shows no master"
 
 echo "== podman stop broker-a-s (the slave)"
 broker_stop broker-a-s
