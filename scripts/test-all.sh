@@ -54,7 +54,8 @@ suite() { # name command...
 suite "scripts/lib.sh self-test" scripts/lib-test.sh
 suite "cargo fmt --check" cargo fmt --all -- --check
 suite "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
-suite "cargo test --workspace" cargo test --workspace "$@"
+# --no-fail-fast: one failing test binary must not hide the results of all the others.
+suite "cargo test --workspace" cargo test --workspace --no-fail-fast "$@"
 if [ "$RMQ_PROFILE" = release ]; then
   cargo build --release -p mq-namesrv -p mq-broker -p mq-console -p mq-client -p chat-ddp-streamer \
     -p presence-service --bins --example push_consumer
