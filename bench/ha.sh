@@ -16,6 +16,13 @@
 #          in time and bytes over the measured window (method: bench/ha_probe.py's docstring).
 #          Also per run: ms per second the broker threads spent runnable but waiting for a CPU
 #          (schedstat; a loaded machine shows here). Odd rounds run a then b, even b then a.
+#          With MODES=single,sync,controller also
+#          (c) "controller": the same two brokers in controller mode (issue 19) with one
+#                        mqcontroller: enableControllerMode, allAckInSyncStateSet=CTL_ALL_ACK
+#                        (default true: sends wait for the slave, as under SYNC_MASTER; the
+#                        key's own default, false, waits for inSyncReplicas-1 = 0 replicas),
+#                        the first broker elected master, the run starts once the second is
+#                        in the in-sync set; ratio c/b of each round (issue 19: >= 0.95).
 # catchup  a slave CATCHUP_MSGS x 1 KiB behind (default 1 Mi messages, ~1.2 GiB of log):
 #          master (ASYNC_MASTER) + slave replicate 1000 messages, the slave is stopped, the
 #          master alone is filled with batch sends (32 x 1 KiB per request, 16 in flight),
@@ -27,6 +34,8 @@
 #          file (as Java), which after a 1.2 GiB fill is only the bytes past 1 GiB.
 #
 # Environment: ROUNDS=3 DURATION=8 WARMUP=2 SAMPLE_MS=5 CATCHUP_MSGS=1048576
+#   MODES=single,sync (sync runs, in this order on odd rounds, reversed on even ones)
+#   CTL_ALL_ACK=true (controller mode's allAckInSyncStateSet)
 #   CATCHUP_TIMEOUT=300 PLACEMENT=unpinned|split (split: servers on cpu1, mqbench on cpu0)
 #   RMQ_BIN=target/release (mqnamesrv, mqbroker, mqadmin, mqbench)  OUT=bench/out/ha-<time>
 #   PAGECACHE=cold|steady (compare.sh's: steady fills the page cache with a sparse file before
@@ -48,11 +57,13 @@ SAMPLE_MS=${SAMPLE_MS:-5}
 CATCHUP_MSGS=${CATCHUP_MSGS:-1048576}
 CATCHUP_TIMEOUT=${CATCHUP_TIMEOUT:-300}
 PLACEMENT=${PLACEMENT:-unpinned}
+IFS=, read -r -a MODES <<<"${MODES:-single,sync}"
+CTL_ALL_ACK=${CTL_ALL_ACK:-true}
 OUT=${OUT:-$ROOT/bench/out/ha-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/mqha.XXXXXX)
 PIDS=()
-PROBE_PID="" S_PID="" M_PID="" NS_PID="" S_EXEC=0 S_PORT=""
+PROBE_PID="" S_PID="" M_PID="" NS_PID="" CTL_PID="" S_EXEC=0 S_PORT=""
 cleanup() {
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
@@ -117,11 +128,38 @@ start_slave() {
   wait_ready rmq "$dir/slave" "$before" 60
 }
 
+# start_controller_group DIR -> NS, BP, M_PID, S_PID, S_PORT, CTL_PID: a name server, one
+# mqcontroller and the two brokers in controller mode; the first is elected master before the
+# second starts, and this returns once the second is in the master's in-sync set.
+start_controller_group() {
+  local dir=$1 base cp sp
+  base=$(pick_ports); NS=$((base + 10)); BP=$base; cp=$(rmq_free_port)
+  start_namesrv rmq "$dir" "$NS"
+  mkdir -p "$dir/controller"
+  "${SRV_PIN[@]}" "$BIN/mqcontroller" --set controllerDLegerGroup=benchha \
+    --set "controllerDLegerPeers=n0-127.0.0.1:$cp" --set controllerDLegerSelfId=n0 \
+    --set "controllerStorePath=$dir/controller/store" >>"$dir/controller/controller.log" 2>&1 &
+  CTL_PID=$!; PIDS+=("$CTL_PID")
+  wait_port "$cp" 30
+  local ctl=(--set enableControllerMode=true --set "controllerAddr=127.0.0.1:$cp"
+    --set "allAckInSyncStateSet=$CTL_ALL_ACK")
+  group_sets "${ctl[@]}" --set "haListenPort=$((BP + 1))"
+  start_broker rmq "$dir/master" "$NS" "$BP" ASYNC_FLUSH; M_PID=$BROKER_PID
+  wait_ready rmq "$dir/master" 0 60
+  "${PROBE[@]}" wait-info "127.0.0.1:$BP" writable true 60 || return 1
+  sp=$(pick_ports)
+  group_sets "${ctl[@]}" --set "haListenPort=$((sp + 1))"
+  S_EXEC=$(now_s); S_PORT=$sp
+  start_broker rmq "$dir/slave" "$NS" "$sp" ASYNC_FLUSH; S_PID=$BROKER_PID
+  wait_ready rmq "$dir/slave" 0 60
+  "${PROBE[@]}" wait-info "127.0.0.1:$BP" syncStateSet '[0-9]+,[0-9]+' 60
+}
+
 # stop_run: stop whatever the current run started (after a failure too), slave first.
 stop_run() {
   local p
-  for p in "${PROBE_PID:-}" "${S_PID:-}" "${M_PID:-}" "${NS_PID:-}"; do [ -n "$p" ] && stop_pid "$p"; done
-  PROBE_PID="" S_PID="" M_PID="" NS_PID=""
+  for p in "${PROBE_PID:-}" "${S_PID:-}" "${M_PID:-}" "${NS_PID:-}" "${CTL_PID:-}"; do [ -n "$p" ] && stop_pid "$p"; done
+  PROBE_PID="" S_PID="" M_PID="" NS_PID="" CTL_PID=""
 }
 
 # create_topic: on the master, then wait (bounded) until the name server routes it.
@@ -132,15 +170,22 @@ create_topic() {
 
 put_total() { "${PROBE[@]}" info "127.0.0.1:$BP" putMessageTimesTotal; }
 
-# run_sync MODE ROUND: one async256 run against "single" or "sync"; one JSON line to stdout.
+# run_sync MODE ROUND: one async256 run against "single", "sync" or "controller"; one JSON
+# line to stdout.
 run_sync() {
   local mode=$1 r=$2 dir="$WORK/$1-$2" role=ASYNC_MASTER json la0 la1 m0 m1 s0=0 s1=0 p0 p1 t0 lag
   local mq0 mq1 sq0=0 sq1=0 t1
   [ "$mode" = sync ] && role=SYNC_MASTER
   steady_pagecache
-  start_master "$dir" "$role" || return 1
+  if [ "$mode" = controller ]; then
+    start_controller_group "$dir" || return 1
+  else
+    start_master "$dir" "$role" || return 1
+  fi
   if [ "$mode" = sync ]; then
     start_slave "$dir" || return 1
+  fi
+  if [ "$mode" != single ]; then
     "${PROBE[@]}" wait-slave "127.0.0.1:$BP" 30 || return 1
   fi
   create_topic "$TOPIC" || return 1
@@ -173,13 +218,13 @@ puts = max(1, p1 - p0)
 rec.update(part="sync", mode=mode, round=int(r), placement=placement, pagecache=sys.argv[15], load_before=la0,
            load_after=la1, puts=p1 - p0,
            master_cpu_us_msg=round((m1 - m0) / hz * 1e6 / puts, 2),
-           slave_cpu_us_msg=round((s1 - s0) / hz * 1e6 / puts, 2) if mode == "sync" else None)
+           slave_cpu_us_msg=round((s1 - s0) / hz * 1e6 / puts, 2) if mode != "single" else None)
 # Waiting for a CPU, ms per second of the run, summed over the process's threads.
 mq0, mq1, sq0, sq1 = (int(x) for x in sys.argv[16:20])
 secs = float(sys.argv[21]) - float(sys.argv[20])
 rec.update(master_runq_ms_s=round((mq1 - mq0) / 1e6 / secs, 1),
-           slave_runq_ms_s=round((sq1 - sq0) / 1e6 / secs, 1) if mode == "sync" else None)
-if mode == "sync":
+           slave_runq_ms_s=round((sq1 - sq0) / 1e6 / secs, 1) if mode != "single" else None)
+if mode != "single":
     rec["lag"] = lag
 else:
     rec["probe_rtt_us_p99"] = lag.get("probe_rtt_us_p99")
@@ -252,13 +297,13 @@ sync = [r for r in rows if r["part"] == "sync"]
 by = {}
 for r in sync:
     by.setdefault(r["round"], {})[r["mode"]] = r
-ratios, dcpu = [], []
+ratios, dcpu, cratios = [], [], []
 for k in sorted(by):
-    a, b = by[k].get("single"), by[k].get("sync")
-    for r in (a, b):
+    a, b, c = by[k].get("single"), by[k].get("sync"), by[k].get("controller")
+    for r in (a, b, c):
         if r:
             extra = ""
-            if r["mode"] == "sync":
+            if r["mode"] != "single":
                 l = r["lag"]
                 extra = (f" | slave {r['slave_cpu_us_msg']} µs/msg | lag p50 {l['lag_ms_p50']} p99 {l['lag_ms_p99']} "
                          f"max {l['lag_ms_max']} ms, bytes p99 {l['lag_bytes_p99']} ({l['samples']} samples, "
@@ -266,22 +311,36 @@ for k in sorted(by):
                 if l.get("appended_ms_p99") is not None:
                     extra += (f" | appended lag p50 {l['appended_ms_p50']} p99 {l['appended_ms_p99']} "
                               f"max {l['appended_ms_max']} ms")
-            print(f"round {k} {r['mode']:>6}: {r['msgs_s']:>8.0f} msg/s p50 {r.get('p50_us')} p99 {r.get('p99_us')} µs "
+            print(f"round {k} {r['mode']:>10}: {r['msgs_s']:>8.0f} msg/s p50 {r.get('p50_us')} p99 {r.get('p99_us')} µs "
                   f"failed {r.get('failed')} | master {r['master_cpu_us_msg']} µs/msg{extra} | runq wait ms/s master {r.get('master_runq_ms_s')} slave {r.get('slave_runq_ms_s')} | load {r['load_before'].split()[0]}→{r['load_after'].split()[0]}")
     if a and b and a["msgs_s"] > 0:
         ratios.append(b["msgs_s"] / a["msgs_s"]); dcpu.append(b["master_cpu_us_msg"] - a["master_cpu_us_msg"])
         print(f"round {k}  ratio sync/single {ratios[-1]:.2f}, master CPU +{dcpu[-1]:.2f} µs/msg")
+    if b and c and b["msgs_s"] > 0:
+        cratios.append(c["msgs_s"] / b["msgs_s"])
+        print(f"round {k}  ratio controller/sync {cratios[-1]:.3f}, master CPU {c['master_cpu_us_msg'] - b['master_cpu_us_msg']:+.2f} µs/msg")
 if sync:
-    for m in ("single", "sync"):
+    for m in ("single", "sync", "controller"):
         rs = [r for r in sync if r["mode"] == m]
+        if not rs:
+            continue
         print(f"{m}: {fmt(med([r['msgs_s'] for r in rs]))} msg/s, p99 {fmt(med([r.get('p99_us') for r in rs]))} µs, "
               f"master {fmt(med([r['master_cpu_us_msg'] for r in rs]), '{:.2f}')} µs/msg")
     if ratios:
         print(f"ratio sync/single median {st.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f}); "
               f"master CPU added median {st.median(dcpu):.2f} µs/msg (min {min(dcpu):.2f}, max {max(dcpu):.2f})")
-    lags = [r["lag"] for r in sync if r["mode"] == "sync"]
-    print(f"slave lag ms: p50 {fmt(med([l['lag_ms_p50'] for l in lags]), '{:.2f}')}, "
-          f"p99 {fmt(med([l['lag_ms_p99'] for l in lags]), '{:.2f}')}, max {fmt(med([l['lag_ms_max'] for l in lags]), '{:.2f}')}")
+    if cratios:
+        print(f"ratio controller/sync median {st.median(cratios):.3f} (min {min(cratios):.3f}, max {max(cratios):.3f})")
+    for m in ("sync", "controller"):
+        lags = [r["lag"] for r in sync if r["mode"] == m]
+        if not lags:
+            continue
+        line = (f"{m} slave lag ms: p50 {fmt(med([l['lag_ms_p50'] for l in lags]), '{:.2f}')}, "
+                f"p99 {fmt(med([l['lag_ms_p99'] for l in lags]), '{:.2f}')}, max {fmt(med([l['lag_ms_max'] for l in lags]), '{:.2f}')}")
+        if any(l.get("appended_ms_p99") is not None for l in lags):
+            line += (f"; appended p50 {fmt(med([l.get('appended_ms_p50') for l in lags]), '{:.2f}')}, "
+                     f"p99 {fmt(med([l.get('appended_ms_p99') for l in lags]), '{:.2f}')}")
+        print(line)
 cu = [r for r in rows if r["part"] == "catchup"]
 for r in cu:
     print(f"catch-up round {r['round']}: {r['behind_bytes']/2**30:.2f} GiB behind in {r['catchup_s']} s = {r['mb_s']} MB/s "
@@ -297,14 +356,20 @@ PARTS=("$@")
 for part in "${PARTS[@]}"; do
   case $part in sync|catchup) ;; *) echo "unknown part '$part' (sync, catchup)" >&2; exit 2 ;; esac
 done
-for b in mqnamesrv mqbroker mqadmin mqbench; do
+for m in "${MODES[@]}"; do
+  case $m in single|sync|controller) ;; *) echo "unknown mode '$m' (single, sync, controller)" >&2; exit 2 ;; esac
+done
+NEED=(mqnamesrv mqbroker mqadmin mqbench)
+[[ ",${MODES[*]}," == *controller* ]] && NEED+=(mqcontroller)
+for b in "${NEED[@]}"; do
   [ -x "$BIN/$b" ] || { echo "no $BIN/$b (RMQ_BIN=dir of release binaries)" >&2; exit 2; }
 done
-log "out=$OUT bin=$BIN placement=$PLACEMENT pagecache=$PAGECACHE rounds=$ROUNDS parts=${PARTS[*]} load=$(loadavg)"
+log "out=$OUT bin=$BIN placement=$PLACEMENT pagecache=$PAGECACHE rounds=$ROUNDS parts=${PARTS[*]} modes=${MODES[*]} load=$(loadavg)"
 for r in $(seq 1 "$ROUNDS"); do
   for part in "${PARTS[@]}"; do
     if [ "$part" = sync ]; then
-      order=(single sync); [ $((r % 2)) -eq 0 ] && order=(sync single)
+      order=("${MODES[@]}")
+      if [ $((r % 2)) -eq 0 ]; then order=(); for m in "${MODES[@]}"; do order=("$m" ${order[@]+"${order[@]}"}); done; fi
       for m in "${order[@]}"; do log "round $r: $m"; run_sync "$m" "$r" >/dev/null || { log "$m run failed"; stop_run; }; done
     else
       log "round $r: catch-up"; run_catchup "$r" >/dev/null || { log "catch-up run failed"; stop_run; }

@@ -4,6 +4,9 @@ one kept-open remoting connection and reads its commit-log end and its slaves' a
 offsets from the same answer.
 
     ha_probe.py info ADDR KEY...             print the KEYs' values, one a line
+    ha_probe.py wait-info ADDR KEY REGEX SECS
+                                             until the value of KEY fully matches REGEX
+                                             (exit 1 after SECS)
     ha_probe.py wait-slave ADDR SECS         until the master has a connected slave that has
                                              acknowledged its whole log (exit 1 after SECS)
     ha_probe.py sample ADDR MS SECS OUT [SLAVE]
@@ -27,6 +30,7 @@ same is computed for the slave's own log end ("appended" lag: the bytes it holds
 or not), which tells a delay before the slave's append from one in its acknowledgement.
 """
 import json
+import re
 import socket
 import struct
 import sys
@@ -79,6 +83,20 @@ def cmd_info(addr, *keys):
     t = Broker(addr).runtime_info()
     for k in keys:
         print(t.get(k, ""))
+
+
+def cmd_wait_info(addr, key, regex, secs):
+    deadline, seen = time.monotonic() + float(secs), None
+    while time.monotonic() < deadline:
+        try:
+            seen = Broker(addr).runtime_info().get(key, "")
+            if re.fullmatch(regex, seen):
+                return 0
+        except (OSError, RuntimeError) as e:
+            seen = f"({e})"
+        time.sleep(0.05)
+    print(f"{addr}: {key} = {seen!r}, not {regex!r} within {secs} s", file=sys.stderr)
+    return 1
 
 
 def cmd_wait_slave(addr, secs):
@@ -193,7 +211,8 @@ def cmd_catchup(addr, ms, secs):
 
 
 def main(argv):
-    cmds = {"info": cmd_info, "wait-slave": cmd_wait_slave, "sample": cmd_sample,
+    cmds = {"info": cmd_info, "wait-info": cmd_wait_info, "wait-slave": cmd_wait_slave,
+            "sample": cmd_sample,
             "lag": cmd_lag, "catchup": cmd_catchup}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.exit(__doc__)

@@ -5,7 +5,8 @@ Debian 12's podman-compose (1.0.3) cannot run this file: it adds a bridge networ
 container even with `network_mode: host`, and wraps exec-form health checks in `/bin/sh -c`,
 which a FROM scratch image does not have. This runner reads the same file (the subset it uses:
 image, network_mode, environment, volumes, command, healthcheck, stop_grace_period,
-depends_on, `${VAR:-default}` interpolation, YAML anchors) and drives `podman run`.
+depends_on, `${VAR:-default}` interpolation, YAML anchors) and drives `podman run`: the
+services of one dependency level start (and stop) together.
 
     deploy/compose.py [-p PROJECT] [-f FILE] up [SERVICE...]
     deploy/compose.py [-p PROJECT] [-f FILE] down [-v]      # -v: remove the volumes too
@@ -20,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import yaml
 
@@ -70,6 +72,15 @@ def order(services, wanted):
     for n in wanted or services:
         visit(n)
     return seq
+
+
+def levels(services):
+    """Services grouped by dependency depth: [[no depends_on], [depending on those], ...]."""
+    depth = {}
+    for n in order(services, []):  # dependencies come first
+        deps = services[n].get("depends_on") or []
+        depth[n] = 1 + max((depth[d] for d in deps), default=-1)
+    return [[n for n in depth if depth[n] == d] for d in range(max(depth.values(), default=-1) + 1)]
 
 
 def run_args(project, name, svc):
@@ -125,16 +136,27 @@ def main():
     services = spec.get("services") or {}
     filt = ["--filter", f"label={LABEL}={args.project}"]
     if args.cmd == "up":
-        for name in order(services, args.services):
-            podman(*run_args(args.project, name, services[name]), quiet=True)
-            print(f"started {args.project}_{name}_1")
+        wanted = set(order(services, args.services))
+        for level in levels(services):
+            names = [n for n in level if n in wanted]
+            # Prepared one by one (volumes), started together: a service waits only for the
+            # level it depends on (as compose's depends_on: started, not healthy).
+            argv = {n: run_args(args.project, n, services[n]) for n in names}
+            with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+                runs = list(pool.map(lambda n: subprocess.run(["podman", *argv[n]], capture_output=True,
+                                                              text=True), names))
+            for n, r in zip(names, runs):
+                if r.returncode != 0:
+                    sys.exit(f"compose.py: starting {n} failed: {r.stderr.strip()}")
+                print(f"started {args.project}_{n}_1")
     elif args.cmd == "down":
         ids = subprocess.run(["podman", "ps", "-aq", *filt], capture_output=True, text=True).stdout.split()
-        # Reverse start order: clients before the broker, the broker before the name servers.
-        for n in reversed(order(services, [])):
-            c = f"{args.project}_{n}_1"
-            grace = seconds(services[n].get("stop_grace_period", "10s"))
-            podman("stop", "-t", str(grace), c, check=False, quiet=True)
+        # Reverse dependency order: clients before the brokers, a slave before its master, the
+        # brokers before the name servers; the services of one level stop together.
+        for level in reversed(levels(services)):
+            grace = max(seconds(services[n].get("stop_grace_period", "10s")) for n in level)
+            podman("stop", "-t", str(grace), *(f"{args.project}_{n}_1" for n in level),
+                   check=False, quiet=True)
         if ids:
             podman("rm", "-f", *ids, check=False, quiet=True)
         if args.volumes:

@@ -9,9 +9,11 @@
 #                                        # debug info is stripped from the copies)
 #   RMQ_SKIP_BUILD=1 deploy/images.sh    # use the binaries already built (builds if one is missing)
 #   IMAGES="mqnamesrv mqbroker" deploy/images.sh   # a subset
+#   RMQ_IMAGE_TAG=ct123 deploy/images.sh # only that tag (the CI test: a tag of its own, so a
+#                                        # concurrent build on the same podman cannot swap them)
 #
-# Images are tagged `rmq/<binary>:<version>` and `rmq/<binary>:latest`; the last lines print
-# each image's size. Needs: podman + runc (Debian), binutils (strip).
+# Images are tagged `rmq/<binary>:<version>` and `rmq/<binary>:latest` (or RMQ_IMAGE_TAG alone);
+# the last lines print each image's size. Needs: podman + runc (Debian), binutils (strip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source deploy/lib.sh
@@ -21,6 +23,8 @@ ALL="mqnamesrv mqbroker mqconsole mqadmin chat-gateway chat-observer presence-se
 IMAGES=${IMAGES:-$ALL}
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 BIN_DIR=${CARGO_TARGET_DIR:-target}/$PROFILE
+TAGS="$VERSION latest"
+[ -z "${RMQ_IMAGE_TAG:-}" ] || TAGS=$RMQ_IMAGE_TAG
 
 # With RMQ_SKIP_BUILD=1 (CI: `cargo test --workspace` built them) build only if one is missing.
 need_build=1
@@ -77,6 +81,7 @@ add_binary() { # rootfs binary
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+builds=()
 for name in $IMAGES; do
   spec "$name"
   bin="$BIN_DIR/$name"
@@ -109,7 +114,16 @@ for name in $IMAGES; do
     echo "ENTRYPOINT [\"/usr/local/bin/$name\"]"
     [ -n "$CMD" ] && echo "CMD [$CMD]"
   } > "$ctx/Containerfile"
-  podman build -q --format docker -t "rmq/$name:$VERSION" -t "rmq/$name:latest" -f "$ctx/Containerfile" "$ctx" >/dev/null
-  echo "built rmq/$name:$VERSION"
+  tags=()
+  for t in $TAGS; do tags+=(-t "rmq/$name:$t"); done
+  # The builds run side by side: each mostly waits on podman's storage, not on a CPU
+  # (7 builds took 26-31 s one after the other on the loaded CI VM).
+  podman build -q --format docker "${tags[@]}" -f "$ctx/Containerfile" "$ctx" >"$ctx/build.log" 2>&1 &
+  builds+=("$name:$!")
 done
-podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep "^localhost/rmq/.*:$VERSION " | sort
+for b in "${builds[@]}"; do
+  name=${b%%:*}
+  wait "${b##*:}" || { cat "$work/$name/build.log" >&2; echo "images.sh: building rmq/$name failed" >&2; exit 1; }
+  echo "built rmq/$name:${TAGS%% *}"
+done
+podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep "^localhost/rmq/.*:${TAGS%% *} " | sort

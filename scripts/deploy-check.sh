@@ -4,9 +4,14 @@
 #      strict (unknown fields rejected), with PyPI `kubernetes-validate` (it bundles the schemas:
 #      no cluster, no download at check time); every file is listed in kustomization.yaml; a
 #      deliberately broken manifest must fail (the check can fail).
-#   2. Prometheus: `promtool check config` of deploy/prometheus/prometheus.yml, `check rules`
+#   2. Topology (deploy/check-topology.py): what a schema cannot see: StatefulSets and their
+#      headless Services, name-server addresses that are the stable pod names, broker groups
+#      (one master, slaves with brokerId > 0 following the master's stable name and HA port),
+#      and in compose.yaml the same groups plus distinct default ports; a slave pointed at a
+#      wrong master must fail.
+#   3. Prometheus: `promtool check config` of deploy/prometheus/prometheus.yml, `check rules`
 #      and the alert unit tests (`promtool test rules`).
-#   3. Grafana dashboard: valid JSON; every panel query is valid PromQL (promtool, with the
+#   4. Grafana dashboard: valid JSON; every panel query is valid PromQL (promtool, with the
 #      dashboard variables substituted); every rmq/RocketMQ metric it or the alert rules use is
 #      one the binaries export (the list in docs/observability.md).
 # Needs: python3 with venv, PyPI reachable for the first run (venv cached in deploy/.venv),
@@ -37,6 +42,15 @@ if "$venv/bin/kubernetes-validate" -k 1.30.0 --strict --quiet "$work/broken.yaml
   echo "deploy-check: the schema check accepted a manifest with an unknown field" >&2; exit 1
 fi
 echo "   $(echo "$manifests" | wc -l) files valid; an unknown field is rejected"
+
+echo "== Topology: broker groups, stable names, ports (k8s and compose)"
+python3 deploy/check-topology.py
+cp -r deploy/k8s "$work/k8s"
+sed -i 's|rmq-broker-a-master-0\.|rmq-broker-a-slave-0.|' "$work/k8s/broker.yaml"
+if python3 deploy/check-topology.py "$work/k8s" >/dev/null 2>&1; then
+  echo "deploy-check: the topology check accepted a slave following itself" >&2; exit 1
+fi
+echo "   a slave following the wrong broker is rejected"
 
 echo "== Prometheus config, alert rules and their unit tests"
 (cd deploy/prometheus && promtool check config --syntax-only prometheus.yml >/dev/null 2>&1 || promtool check config prometheus.yml)

@@ -44,12 +44,26 @@ rmq_wait_log "$RMQ_WORK/x.log" 'boot success' 10 || fail "rmq_wait_log missed th
 ! rmq_wait_log "$RMQ_WORK/x.log" 'never' 1 2>/dev/null || fail "rmq_wait_log ignored its deadline"
 ok
 
+# rmq_hold_ports: a held port looks taken to another script's pick, yet a server binding with
+# SO_REUSEADDR (as ours do) listens there; a port already taken cannot be held.
+h=$(rmq_free_port)
+rmq_hold_ports "$h" || fail "cannot hold the free port $h"
+python3 -c 'import socket,sys; socket.socket().bind(("127.0.0.1",int(sys.argv[1])))' "$h" 2>/dev/null \
+  && fail "held port $h looks free to a plain bind"
+python3 -c 'import socket,sys
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen()' "$h" || fail "a server cannot bind the held port $h"
+rmq_release_ports
+! rmq_hold_ports "$p" 2>/dev/null || fail "held port $p that a listener has"
+ok
+
 # rmq_stop_pid: SIGKILL after the grace period when SIGTERM is ignored.
 bash -c 'trap "" TERM; sleep 600' &
 stubborn=$!
 sleep 0.2
 rmq_stop_pid "$stubborn" 1
 ! kill -0 "$stubborn" 2>/dev/null || fail "stubborn process survived"
+rmq_stop_pid "$stubborn" 1 # again: must not fail (under set -e a reaped status ended the script)
 ok
 
 # rmq_run_group: returns the command's status and kills what it left in its group.

@@ -87,6 +87,55 @@ sys.exit("rmq_free_port: no free port found")
 PY
 }
 
+# rmq_hold_ports PORT...: keep PORTs reserved until rmq_release_ports (or exit), for ports
+# picked long before the server that takes them starts (containers: seconds later, in another
+# process). The RMQ_PORTS_FILE only keeps this script's own picks apart; other scripts on the
+# machine (other runs, CI) pick from the same range. A background process binds each port with
+# SO_REUSEADDR and never listens: rmq_free_port's check (a bind without SO_REUSEADDR) sees it
+# taken everywhere, while our servers, which bind with SO_REUSEADDR (tokio and std do, as
+# Node and Go), still bind and listen there. Fails if a port is already taken. Sets
+# RMQ_HOLD_PID (tracked).
+rmq_hold_ports() {
+  local ready
+  ready=$(mktemp "${TMPDIR:-/tmp}/rmq-hold.XXXXXX")
+  python3 - "$ready" "$@" <<'PY' &
+import signal, socket, sys
+held, bad = [], []
+for p in sys.argv[2:]:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", int(p)))
+        held.append(s)
+    except OSError as e:
+        bad.append(f"{p} ({e.strerror})")
+with open(sys.argv[1], "w") as f:
+    f.write(f"taken: {' '.join(bad)}\n" if bad else "held\n")
+if bad:
+    sys.exit(1)
+signal.pause()  # until rmq_release_ports' SIGTERM
+PY
+  RMQ_HOLD_PID=$!
+  rmq_track "$RMQ_HOLD_PID"
+  rmq_wait_for 10 test -s "$ready" || { rm -f "$ready"; return 1; }
+  if [ "$(cat "$ready")" != held ]; then
+    rmq_log "cannot hold ports: $(cat "$ready")"
+    rm -f "$ready"
+    return 1
+  fi
+  rm -f "$ready"
+}
+
+# rmq_release_ports: end rmq_hold_ports' reservation (once the servers listen).
+rmq_release_ports() {
+  [ -n "${RMQ_HOLD_PID:-}" ] || return 0
+  local keep=() p
+  rmq_stop_pid "$RMQ_HOLD_PID" 5
+  for p in "${RMQ_PIDS[@]}"; do [ "$p" = "$RMQ_HOLD_PID" ] || keep+=("$p"); done
+  RMQ_PIDS=("${keep[@]}") # stopped: nothing left for the exit trap
+  RMQ_HOLD_PID=
+}
+
 # rmq_alive PID: whether PID (empty = no process to watch) is still running.
 rmq_alive() { [ -z "${1:-}" ] || kill -0 "$1" 2>/dev/null; }
 
@@ -152,7 +201,8 @@ rmq_track() { RMQ_PIDS+=("$@"); }
 rmq_stop_pid() {
   local pid=$1 deadline=$((SECONDS + ${2:-10}))
   kill -CONT "$pid" 2>/dev/null || true
-  kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+  # Already gone (maybe stopped before): reap it if it is our child; its status is no failure.
+  kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
   while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true

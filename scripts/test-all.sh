@@ -15,7 +15,8 @@
 #   4. the web console in headless Chromium (installed by the script if missing);
 #   5. deployment files: Kubernetes schemas, Prometheus config/alert rules (+ their unit tests)
 #      and the Grafana dashboard's queries (scripts/deploy-check.sh);
-#   6. the container images and compose stack under podman (scripts/containers-test.sh).
+#   6. the container images and compose stack (broker-a master + slave) under podman
+#      (scripts/containers-test.sh).
 # Every suite runs even if an earlier one failed; the last line says how many passed.
 # The process tests use the debug binaries `cargo test` just built (RMQ_PROFILE=release to
 # test release builds instead). Extra arguments go to `cargo test` (e.g. -- --test-threads=1).
@@ -53,7 +54,8 @@ suite() { # name command...
 suite "scripts/lib.sh self-test" scripts/lib-test.sh
 suite "cargo fmt --check" cargo fmt --all -- --check
 suite "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
-suite "cargo test --workspace" cargo test --workspace "$@"
+# --no-fail-fast: one failing test binary must not hide the results of all the others.
+suite "cargo test --workspace" cargo test --workspace --no-fail-fast "$@"
 if [ "$RMQ_PROFILE" = release ]; then
   cargo build --release -p mq-namesrv -p mq-broker -p mq-console -p mq-client -p chat-ddp-streamer \
     -p presence-service --bins --example push_consumer
@@ -66,8 +68,8 @@ suite "interop with ACL (ali-ons + cpp signing, 5.x SDKs over gRPC)" env RMQ_SKI
 suite "interop (5.x SDKs over gRPC: Python, Node)" env RMQ_SKIP_BUILD=1 scripts/interop-grpc.sh
 suite "chat DDP conformance (ddp.js)" env SKIP_RUST=1 scripts/services-test.sh
 suite "console in headless chromium" scripts/console-e2e.sh both
-suite "deployment files (k8s schemas, promtool, dashboard)" scripts/deploy-check.sh
-suite "containers (podman: images, compose stack, ali-ons, metrics)" env RMQ_SKIP_BUILD=1 scripts/containers-test.sh
+suite "deployment files (k8s schemas, topology, promtool, dashboard)" scripts/deploy-check.sh
+suite "containers (podman: images, compose stack with a replica, ali-ons, metrics)" env RMQ_SKIP_BUILD=1 scripts/containers-test.sh
 
 for i in "${!failures[@]}"; do
   echo

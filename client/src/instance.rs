@@ -1,9 +1,10 @@
 //! The runtime shared by one producer or consumer (Java `MQClientInstance`): RPC layer, route
 //! cache, client id, and the background route-refresh and heartbeat loops.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use mq_common::message::UniqIdGenerator;
 use mq_common::protocol::body::{HeartbeatData, TopicRouteData};
@@ -21,6 +22,10 @@ pub(crate) type HeartbeatSource = Arc<dyn Fn() -> HeartbeatData + Send + Sync>;
 /// Called with every route fetched from the nameserver.
 pub(crate) type RouteListener = Arc<dyn Fn(&str, &TopicRouteData) + Send + Sync>;
 
+/// At most one route refresh per topic this often after failed requests
+/// ([`ClientInstance::refresh_route_after_failure`]).
+const FAILURE_REFRESH_EVERY: Duration = Duration::from_millis(250);
+
 /// Shared client runtime.
 pub(crate) struct ClientInstance {
     pub api: ClientApi,
@@ -32,6 +37,8 @@ pub(crate) struct ClientInstance {
     topics: Mutex<BTreeSet<String>>,
     heartbeat: Mutex<Option<HeartbeatSource>>,
     route_listener: Mutex<Option<RouteListener>>,
+    /// When each topic's route was last refreshed after a failure.
+    failure_refreshes: Mutex<HashMap<String, Instant>>,
 }
 
 impl ClientInstance {
@@ -58,6 +65,7 @@ impl ClientInstance {
             topics: Mutex::new(BTreeSet::new()),
             heartbeat: Mutex::new(None),
             route_listener: Mutex::new(None),
+            failure_refreshes: Mutex::new(HashMap::new()),
         })
     }
 
@@ -87,6 +95,29 @@ impl ClientInstance {
             }
         }
         Ok(route)
+    }
+
+    /// After a failed request to a broker of `topic`, refresh its route in the background, at
+    /// most once per [`FAILURE_REFRESH_EVERY`] per topic. A master that died or was deposed is
+    /// replaced (an election in controller mode, an operator's promotion) and the name servers
+    /// route the new one within a second, long before the periodic refresh (30 s, Java's
+    /// `pollNameServerInterval`) would see it; Java's client waits for that refresh.
+    pub fn refresh_route_after_failure(self: &Arc<Self>, topic: &str) {
+        let now = Instant::now();
+        {
+            let mut last = self.failure_refreshes.lock();
+            if last.get(topic).is_some_and(|t| now.duration_since(*t) < FAILURE_REFRESH_EVERY) {
+                return;
+            }
+            last.insert(topic.to_string(), now);
+        }
+        let me = self.clone();
+        let topic = topic.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = me.refresh_route(&topic).await {
+                tracing::debug!(%topic, error = %e, "route refresh after a failed send failed");
+            }
+        });
     }
 
     /// The cached route, fetching it if absent.

@@ -39,6 +39,7 @@ pub async fn read_replica(
     rec: &Recorder,
 ) -> anyhow::Result<usize> {
     let a = Admin::new(vec![r.addr.clone()], Duration::from_secs(5))?;
+    dispatched(&a, &r.addr).await;
     let mut open = Event::new(Kind::Read, "readback");
     let pass = format!("{}@{}", r.addr, open.t);
     (open.topic, open.broker, open.addr) =
@@ -105,6 +106,27 @@ pub async fn read_replica(
     .await;
     a.close();
     res.map(|_| n)
+}
+
+/// Wait (at most [`UNCONFIRMED_TAIL_WAIT`]) until the broker at `addr` has put into its
+/// consume queues everything its commit log held when the wait began (its
+/// `commitLogMaxOffset` − `dispatchBehindBytes`): a replica acknowledges what its commit log
+/// holds and indexes it right after, so a pass started in between would miss messages it does
+/// hold. A broker that does not say goes on at once.
+async fn dispatched(a: &Admin, addr: &str) {
+    let sample = || async {
+        let i = a.broker_runtime_info(addr).await.ok()?;
+        let num = |k: &str| i.get(k).and_then(|v| v.parse::<i64>().ok());
+        let max = num("commitLogMaxOffset")?;
+        Some((max, max - num("dispatchBehindBytes")?))
+    };
+    let Some((target, mut done)) = sample().await else { return };
+    let end = std::time::Instant::now() + UNCONFIRMED_TAIL_WAIT;
+    while done < target && std::time::Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let Some((_, d)) = sample().await else { return };
+        done = d;
+    }
 }
 
 /// Every replica (master and slaves) of every broker group routing `topic`, with the

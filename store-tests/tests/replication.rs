@@ -260,3 +260,132 @@ fn truncation_leaves_an_unlimited_confirmed_offset_unlimited() {
     s.shutdown().unwrap();
     m.shutdown().unwrap();
 }
+
+/// The consume-queue lengths of the three test queues.
+fn queue_lengths(s: &MessageStore) -> Vec<i64> {
+    (0..3).map(|q| s.get_max_offset_in_queue("Rep", q)).collect()
+}
+
+/// A follower appends without waiting for dispatch (it acknowledges its commit log, as
+/// Java's slave does); crashed with its consume queues and index behind, it rebuilds them
+/// from the commit log at the next start: every entry is there, none twice.
+#[test]
+fn a_follower_crashed_with_dispatch_behind_rebuilds_its_queues() {
+    let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (m, offs) = master(md.path(), 200);
+    let s = replica(sd.path());
+    // Half replicated and dispatched, and a checkpoint there.
+    let half = offs[100];
+    let mut at = 0;
+    while at < half {
+        let data = m.read_raw(at, (half - at).min(30_000) as usize).unwrap();
+        at = s.append_replicated(at, &data).unwrap().end;
+    }
+    s.checkpoint_now().unwrap();
+    let dispatched = queue_lengths(&s);
+    assert_eq!(dispatched.iter().sum::<i64>(), 100);
+    // The rest appended (and made durable) while dispatch is held.
+    s.pause_reput(true);
+    replicate(&m, &s, 0, 30_000);
+    assert_eq!(s.get_max_phy_offset(), m.get_max_phy_offset());
+    assert_eq!(queue_lengths(&s), dispatched, "nothing dispatched while paused");
+    assert_eq!(s.dispatch_behind_bytes(), m.get_max_phy_offset() - half);
+    // Not readable until dispatched: the queues end where dispatch stands.
+    let r = s.get_message("g", "Rep", 0, dispatched[0], 10, 64 << 20, None);
+    assert_eq!(r.status, GetMessageStatus::OffsetOverflowOne);
+    s.checkpoint_now().unwrap();
+    s.halt();
+    drop(s);
+    let s = replica(sd.path());
+    // The consistent point stayed where dispatch stood: the rest is replayed from the log.
+    let rec = s.recovery_report();
+    assert_eq!((rec.mode, rec.replay_from), (RecoveryMode::FromCheckpoint, Some(half)));
+    assert_eq!(s.get_max_phy_offset(), m.get_max_phy_offset());
+    assert_eq!(queue_lengths(&s), queue_lengths(&m));
+    for q in 0..3 {
+        assert_eq!(bodies(&s, q, 0), bodies(&m, q, 0));
+    }
+    assert_eq!(s.query_message("Rep", "k150", 5, 0, i64::MAX).phy_offsets, vec![offs[150]]);
+    assert_eq!(s.query_message("Rep", "k50", 5, 0, i64::MAX).phy_offsets, vec![offs[50]]);
+    s.shutdown().unwrap();
+    m.shutdown().unwrap();
+}
+
+/// With the store's services running, a thread dispatches right after the appends; a replica
+/// that takes puts (promoted) first dispatches everything appended, so its queue offsets
+/// continue; a clean shutdown with dispatch behind dispatches first.
+#[test]
+fn dispatch_follows_appends_and_completes_before_puts() {
+    let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (m, _) = master(md.path(), 200);
+    let s = replica(sd.path());
+    s.start().unwrap();
+    replicate(&m, &s, 0, 30_000);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while queue_lengths(&s) != queue_lengths(&m) {
+        assert!(std::time::Instant::now() < deadline, "dispatch did not catch up");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(s.dispatch_behind_bytes(), 0);
+    // More appended while dispatch is held, then promoted: puts continue the queues.
+    for i in 0..30 {
+        let r = m.put_message(msg("Rep", i % 3, "t", &format!("more{i}"), vec![2u8; 300])).result;
+        assert_eq!(r.status, PutMessageStatus::PutOk);
+    }
+    s.pause_reput(true);
+    replicate(&m, &s, 0, 30_000);
+    assert!(s.dispatch_behind_bytes() > 0);
+    s.set_follower(false);
+    assert_eq!(queue_lengths(&s), queue_lengths(&m));
+    let r = s.put_message(msg("Rep", 0, "t", "own", vec![3u8; 100])).result;
+    assert_eq!(r.status, PutMessageStatus::PutOk);
+    assert_eq!(r.queue_offset, m.get_max_offset_in_queue("Rep", 0));
+    // Following again, paused: a clean shutdown dispatches before it records a clean end.
+    s.set_follower(true);
+    s.truncate_to(m.get_max_phy_offset()).unwrap();
+    for i in 0..9 {
+        let r = m.put_message(msg("Rep", i % 3, "t", &format!("late{i}"), vec![4u8; 300])).result;
+        assert_eq!(r.status, PutMessageStatus::PutOk);
+    }
+    replicate(&m, &s, 0, 30_000);
+    assert!(s.dispatch_behind_bytes() > 0);
+    s.shutdown().unwrap();
+    drop(s);
+    let s = replica(sd.path());
+    assert_eq!(s.recovery_report().mode, RecoveryMode::Clean);
+    assert_eq!(queue_lengths(&s), queue_lengths(&m));
+    s.shutdown().unwrap();
+    m.shutdown().unwrap();
+}
+
+/// A cut below where dispatch stands drops the dispatched units past it; a cut above it
+/// leaves the records below the cut to be dispatched, and nothing past the cut ever is.
+#[test]
+fn truncation_coordinates_with_dispatch_behind() {
+    let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (m, offs) = master(md.path(), 200);
+    let s = replica(sd.path());
+    let mut at = 0;
+    while at < offs[100] {
+        let data = m.read_raw(at, (offs[100] - at).min(30_000) as usize).unwrap();
+        at = s.append_replicated(at, &data).unwrap().end;
+    }
+    s.pause_reput(true);
+    replicate(&m, &s, 0, 30_000);
+    // Dispatch stands at message 100; cut at 150 (above it), then at 80 (below it).
+    s.truncate_to(offs[150]).unwrap();
+    s.pause_reput(false);
+    assert_eq!(queue_lengths(&s).iter().sum::<i64>(), 150);
+    s.pause_reput(true);
+    s.truncate_to(offs[80]).unwrap();
+    s.pause_reput(false);
+    assert_eq!(queue_lengths(&s).iter().sum::<i64>(), 80);
+    assert!(s.query_message("Rep", "k90", 5, 0, i64::MAX).messages.is_empty());
+    replicate(&m, &s, 0, 30_000);
+    assert_eq!(queue_lengths(&s), queue_lengths(&m));
+    for q in 0..3 {
+        assert_eq!(bodies(&s, q, 0), bodies(&m, q, 0));
+    }
+    s.shutdown().unwrap();
+    m.shutdown().unwrap();
+}

@@ -450,6 +450,10 @@ impl PushInner {
                             | Some(response::SUBSCRIPTION_NOT_LATEST)
                     ) {
                         self.inst.heartbeat_all().await;
+                    } else if code.is_none() {
+                        // The broker did not answer: it may be gone, with a replacement
+                        // already routed.
+                        self.inst.refresh_route_after_failure(&mq.topic);
                     }
                     self.pause(self.cfg.pull_backoff).await;
                 }

@@ -361,6 +361,9 @@ impl ProducerInner {
                     };
                     tracing::debug!(queue = %mq, error = %e, "send attempt failed");
                     self.faults.mark_failed(&mq.broker_name);
+                    if retriable {
+                        self.instance.refresh_route_after_failure(p.topic());
+                    }
                     avoid = Some(mq.broker_name.clone());
                     if !retriable || fixed.is_some() {
                         return Err(e);

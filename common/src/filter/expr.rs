@@ -132,6 +132,8 @@ impl fmt::Display for Node {
             Node::BoolCast(e) => write!(f, "{e}"),
             Node::And(l, r) => write!(f, "({l} AND {r})"),
             Node::Or(l, r) => write!(f, "({l} OR {r})"),
+            // `x = NULL` is refused by the parser: an Eq against the NULL literal is IS NULL.
+            Node::Eq(l, r) if matches!(**r, Node::Const(Const::Null)) => write!(f, "({l} IS NULL)"),
             Node::Eq(l, r) => write!(f, "({l} = {r})"),
             Node::Cmp(op, l, r) => {
                 let s = match op {

@@ -64,6 +64,11 @@ fn null_handling() {
     assert_eq!(eval("b > 1", p), None);
     assert_eq!(eval("b IS NULL", p), Some(true));
     assert_eq!(eval("a IS NULL", p), Some(false));
+    // The canonical form of IS [NOT] NULL compiles again (found by `token_soup`).
+    for s in ["TAGS IS NULL", "a IS NOT NULL"] {
+        let e = SqlExpression::compile(s).unwrap();
+        assert_eq!(SqlExpression::compile(&e.to_string()).unwrap().to_string(), e.to_string());
+    }
     assert_eq!(eval("a IS NOT NULL", p), Some(true));
     assert_eq!(eval("b IN ('x')", p), None);
     assert_eq!(eval("b NOT IN ('x')", p), None);
