@@ -1,9 +1,7 @@
 //! Slave side, the HA client (docs/ha-protocol.md §4): connect to the master's HA address,
 //! report the local max offset at once (5.x behaviour), append every frame through the
-//! store's replication surface (CRC-checked), report after each growth and every
-//! `haSendHeartbeatInterval`; on any break, reconnect and resume from the local max. The report
-//! depends on the commit log only: consume queues and index follow on the store's own
-//! dispatch thread (`store/reput.rs`), as Java's slave reports before its reput dispatches.
+//! store's replication surface (CRC-checked, dispatched), report after each growth and every
+//! `haSendHeartbeatInterval`; on any break, reconnect and resume from the local max.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;

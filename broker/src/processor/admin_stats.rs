@@ -74,7 +74,7 @@ pub fn runtime_info(b: &Broker) -> Reply {
     );
     put("commitLogMinOffset", min_phy.to_string());
     put("commitLogMaxOffset", max_phy.to_string());
-    put("dispatchBehindBytes", b.store.dispatch_behind_bytes().to_string());
+    put("dispatchBehindBytes", "0".into());
     let root = b.store.root_dir();
     put("consumeQueueDiskRatio", format!("{:.4}", crate::store::disk_usage_ratio(root)));
     put("sendThreadPoolQueueSize", "0".into());

@@ -32,15 +32,8 @@ impl MessageStore {
         })
     }
 
-    /// The consistent point: a follower's dispatch may be behind its log's end (`reput.rs`),
-    /// and only what is dispatched has its consume-queue units and index entries.
     fn candidate(&self, _t: &WriteToken<'_>) -> (i64, i64) {
-        let end = if self.replica.is_follower() {
-            self.replica.reput.dispatched()
-        } else {
-            self.write.log().max_offset()
-        };
-        (end, self.write.last_record_offset())
+        (self.write.log().max_offset(), self.write.last_record_offset())
     }
 
     /// The housekeeping round: checkpoint (consistent point read under the put lock), then
@@ -114,14 +107,6 @@ impl MessageStore {
             |s| Duration::from_millis(s.cfg.flush_interval_consume_queue.max(1)),
             self.services.housekeeping.clone(),
         )?);
-        // A follower's dispatch of replicated records (idle on a store fed by puts).
-        self.replica.reput.set_threaded();
-        threads.push(spawn(
-            "store-reput",
-            Self::reput_round,
-            |_| Duration::from_secs(1),
-            self.replica.reput.waker.clone(),
-        )?);
         threads.push(spawn(
             "store-prealloc",
             Self::prealloc_round,
@@ -158,7 +143,6 @@ impl MessageStore {
         self.flusher.ctl.waker.wake();
         self.services.housekeeping.wake();
         self.write.prealloc_waker().wake();
-        self.replica.reput.waker.wake();
         let threads: Vec<JoinHandle<()>> = self.services.threads.lock().drain(..).collect();
         for t in threads {
             if t.thread().id() != std::thread::current().id() {
@@ -183,14 +167,6 @@ impl MessageStore {
         if self.flusher.ctl.is_poisoned() || !self.flusher.flush_now(log, self.write.last_put_ts())
         {
             return Err(StoreError::Poisoned);
-        }
-        // A follower's records are all dispatched before the clean-shutdown record says so.
-        // Otherwise the `abort` file stays and the next start rebuilds them from the log.
-        if self.replica.is_follower()
-            && self.replica.reput.run(&t, &self.write, &self.dispatch, usize::MAX).failed
-        {
-            let e = std::io::Error::other("replicated records could not all be dispatched");
-            return Err(e).ctx(|| "dispatch".into());
         }
         let (end, last) = self.candidate(&t);
         let queues = self

@@ -19,7 +19,6 @@
 //! * **read side** (`read.rs`): pulls, lookups, queries, limited to the confirmed offset;
 //! * **recovery** (`recovery.rs`): a free function run once at open;
 //! * **replication** (`replication.rs`): raw reads and appends, truncation, confirmed offset;
-//!   a follower's dispatch of appended records runs after the append (`reput.rs`);
 //! * checkpoint (`checkpoint.rs`), retention (`clean.rs`), live settings (`live_config.rs`).
 
 mod checkpoint;
@@ -42,7 +41,6 @@ mod read;
 mod readahead;
 mod recovery;
 mod replication;
-mod reput;
 #[allow(clippy::module_inception)]
 mod store;
 mod sys;

@@ -10,10 +10,8 @@
 //!   empty log, at a file boundary: a fresh slave starts at the master's last file). They are
 //!   staged past the published end, checked record by record (layout, PHYSICALOFFSET, body
 //!   CRC; a record may arrive split over frames and is checked once complete), and only then
-//!   published; the append returns then (a slave acknowledges what its log holds, as Java's
-//!   does) and the records reach consume queues and the index right after, in log order,
-//!   exactly as a put would write them ([`Reput`], `reput.rs`). Bad bytes are wiped and
-//!   refused: nothing invalid is ever published.
+//!   published and dispatched to consume queues and the index, exactly as a put would. Bad
+//!   bytes are wiped and refused: nothing invalid is ever published.
 //! * **Truncation** ([`Replica::truncate`]): cut the log, the consume queues and the index back
 //!   to a record boundary (a slave that is ahead of a new master). Readers holding the bytes
 //!   being cut keep their copies (see `mapped_file.rs`).
@@ -28,10 +26,9 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use mq_common::message::{sysflag, DecodeError, RecordView};
 
 use super::commit_log::CommitLog;
-use super::dispatch::{Dispatcher, RecordProps};
+use super::dispatch::{DispatchRequest, Dispatcher, RecordProps};
 use super::durability::Flusher;
 use super::put_lock::WriteToken;
-use super::reput::Reput;
 use super::write::WriteSide;
 
 /// Why replicated bytes were refused, or a truncation was not done.
@@ -74,7 +71,7 @@ pub enum ReplicationError {
 pub struct ReplicaAppend {
     /// the log's end after it (what a slave reports)
     pub end: i64,
-    /// complete records published (dispatched afterwards, see `reput.rs`)
+    /// complete records published and dispatched
     pub records: usize,
 }
 
@@ -86,8 +83,6 @@ pub struct Replica {
     confirmed: AtomicI64,
     /// Fed by replication (a SLAVE): puts are refused.
     follower: AtomicBool,
-    /// Dispatch of appended records (`reput.rs`).
-    pub reput: Reput,
 }
 
 impl Default for Replica {
@@ -96,13 +91,14 @@ impl Default for Replica {
             pending_from: AtomicI64::new(-1),
             confirmed: AtomicI64::new(i64::MAX),
             follower: AtomicBool::new(false),
-            reput: Reput::default(),
         }
     }
 }
 
 /// A complete record found in staged bytes.
 struct Found {
+    at: i64,
+    size: usize,
     /// (topic, queue, queue offset) for a record that gets a consume-queue unit
     queue: Option<(String, i32, i64)>,
     keys: usize,
@@ -124,26 +120,9 @@ impl Replica {
         self.follower.load(Ordering::Acquire)
     }
 
-    /// Feed the store by replication (a SLAVE: puts are refused) or by puts. Becoming a
-    /// follower starts dispatch at the log's end; leaving it first dispatches every appended
-    /// record (puts take queue offsets from complete consume queues). Returns the messages
-    /// that reached their queues (for the arrival listener).
-    pub fn set_follower(
-        &self,
-        t: &WriteToken<'_>,
-        w: &WriteSide,
-        d: &Dispatcher,
-        on: bool,
-    ) -> Vec<super::dispatch::Arrival> {
-        let was = self.follower.load(Ordering::Acquire);
-        let mut arrivals = Vec::new();
-        if on && !was {
-            self.reput.reset(t, w.log().max_offset());
-        } else if !on && was {
-            arrivals = self.reput.run(t, w, d, usize::MAX).arrivals;
-        }
+    /// Feed the store by replication (a SLAVE: puts are refused) or by puts.
+    pub fn set_follower(&self, on: bool) {
         self.follower.store(on, Ordering::Release);
-        arrivals
     }
 
     /// Where a record that has only partly arrived starts (-1: none).
@@ -174,10 +153,6 @@ impl Replica {
         if data.is_empty() {
             return Ok(ReplicaAppend { end, records: 0 });
         }
-        if log.queue().is_empty() {
-            // An empty log starts at the offset given (a fresh slave: the master's last file).
-            self.reput.reset(&t, offset);
-        }
         let file = log.file_at_end(offset)?;
         let pos = (offset - file.from_offset()) as usize;
         if pos + data.len() > file.size() {
@@ -197,11 +172,19 @@ impl Replica {
             }
         };
         file.set_wrote_position(&t, pos + data.len());
-        let end = offset + data.len() as i64;
+        let mut arrivals = Vec::new();
+        for f in &found {
+            let rel = (f.at - file.from_offset()) as usize;
+            let Some(Ok(v)) = file.written(rel, f.size).map(|b| RecordView::parse(b, false)) else {
+                continue;
+            };
+            arrivals.extend(d.dispatch(&t, &DispatchRequest::from_view(f.at, &v), None)?);
+            w.note_last_record(&t, f.at, v.store_timestamp);
+        }
         self.pending_from.store(next.unwrap_or(-1), Ordering::Release);
-        // Dispatch follows (`reput.rs`): what the slave acknowledges is the commit log only.
-        self.reput.appended(&t, next.unwrap_or(end));
-        Ok(ReplicaAppend { end, records: found.len() })
+        drop(t);
+        d.notify(&arrivals);
+        Ok(ReplicaAppend { end: offset + data.len() as i64, records: found.len() })
     }
 
     /// Cut the log, consume queues and index back to `offset` (a record boundary within the
@@ -225,15 +208,10 @@ impl Replica {
         log.set_flushed_offset(log.flushed_offset().min(offset));
         flusher.ctl.truncated(offset);
         d.truncate_beyond(t, offset)?;
-        // Dispatch behind the cut still has records below it to do, and its last record stands.
-        if self.reput.truncated(t, offset) || !self.is_follower() {
-            let file_start = offset - offset % log.file_size() as i64;
-            let mut last = (-1i64, 0i64);
-            log.scan(file_start.max(log.min_offset()), false, |phy, v| {
-                last = (phy, v.store_timestamp)
-            });
-            w.note_last_record(t, last.0, last.1);
-        }
+        let file_start = offset - offset % log.file_size() as i64;
+        let mut last = (-1i64, 0i64);
+        log.scan(file_start.max(log.min_offset()), false, |phy, v| last = (phy, v.store_timestamp));
+        w.note_last_record(t, last.0, last.1);
         self.pending_from.store(-1, Ordering::Release);
         // A limit in force comes down to the new end; "unlimited" (i64::MAX) must stay
         // unlimited: lowering it here capped every later read at the cut point for good (a
@@ -287,7 +265,7 @@ fn check_staged(
                 let queue = sysflag::is_dispatchable(v.sys_flag)
                     .then(|| (v.topic.to_string(), v.queue_id, v.queue_offset));
                 let keys = RecordProps::parse(v.properties).index_keys();
-                found.push(Found { queue, keys });
+                found.push(Found { at, size: v.total_size as usize, queue, keys });
                 at += v.total_size as i64;
             }
             Ok(v) => {

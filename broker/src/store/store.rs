@@ -25,7 +25,6 @@ use super::live_config::LiveStoreConfig;
 use super::read::ReadSide;
 use super::recovery::{self, Recover, RecoveryReport};
 use super::replication::{Replica, ReplicaAppend, ReplicationError};
-use super::reput;
 use super::sys;
 use super::types::*;
 use super::write::{PutEnv, WriteSide};
@@ -388,60 +387,7 @@ impl MessageStore {
         if let Some(r) = self.refuse_reason() {
             return Err(ReplicationError::Io(std::io::Error::other(r.remark)));
         }
-        let r = self.replica.append(&self.write, &self.dispatch, offset, data)?;
-        let reput = &self.replica.reput;
-        if reput.is_threaded() {
-            reput.waker.wake();
-        } else {
-            // No background services (tools, store tests): dispatch before returning.
-            self.reput_round();
-        }
-        Ok(r)
-    }
-
-    /// Dispatch what replication appended, in batches of [`reput::BATCH`] records per hold of
-    /// the put lock, until nothing is left (or the cursor is paused, or the store shuts down).
-    /// The `store-reput` thread's round.
-    fn reput_round(&self) -> bool {
-        let reput = &self.replica.reput;
-        loop {
-            if reput.is_paused() || !self.replica.is_follower() {
-                return true;
-            }
-            // Shutdown holds the put lock while it joins this thread (and drains itself).
-            let Some(t) = self.write.try_lock_for(std::time::Duration::from_millis(5)) else {
-                if self.services.shutdown.load(Ordering::Acquire) {
-                    return false;
-                }
-                continue;
-            };
-            let ran = reput.run(&t, &self.write, &self.dispatch, reput::BATCH);
-            drop(t);
-            self.dispatch.notify(&ran.arrivals);
-            if !ran.more {
-                return true;
-            }
-        }
-    }
-
-    /// Test hook: hold (`true`) or resume the dispatch of replicated records, to crash a
-    /// follower whose consume queues are behind its commit log.
-    #[doc(hidden)]
-    pub fn pause_reput(&self, paused: bool) {
-        self.replica.reput.pause(paused);
-        if !paused && !self.replica.reput.is_threaded() {
-            self.reput_round();
-        }
-    }
-
-    /// Commit-log bytes a follower has appended but not yet dispatched to consume queues and
-    /// the index (Java's `dispatchBehindBytes`; 0 on a store fed by puts).
-    pub fn dispatch_behind_bytes(&self) -> i64 {
-        if self.replica.is_follower() {
-            self.replica.reput.behind()
-        } else {
-            0
-        }
+        self.replica.append(&self.write, &self.dispatch, offset, data)
     }
 
     /// Cut the commit log, consume queues and index back to `offset`, a record boundary.
@@ -484,10 +430,7 @@ impl MessageStore {
     /// Feed this store by replication only (a SLAVE: every put is refused with
     /// SERVICE_NOT_AVAILABLE), or by puts again (`false`, a promoted slave).
     pub fn set_follower(&self, on: bool) {
-        let t = self.write.lock();
-        let arrivals = self.replica.set_follower(&t, &self.write, &self.dispatch, on);
-        drop(t);
-        self.dispatch.notify(&arrivals);
+        self.replica.set_follower(on);
     }
 
     /// Whether puts are refused (a SLAVE, or a fenced controller-mode master).
@@ -515,7 +458,7 @@ impl MessageStore {
             commit_log_min_offset: self.get_min_phy_offset(),
             commit_log_max_offset: self.get_max_phy_offset(),
             commit_log_flushed_offset: self.flusher.ctl.flushed(),
-            dispatch_behind_bytes: self.dispatch_behind_bytes(),
+            dispatch_behind_bytes: 0,
             commit_log_disk_ratio: (self.hooks.disk_usage)(&self.cfg.commit_log_dir()),
             put_message_times_total: s.total.load(Ordering::Relaxed),
             put_message_size_total: s.bytes.load(Ordering::Relaxed),
