@@ -273,7 +273,7 @@ fn controller_round() -> Vec<Step> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "not in CI until more runs settle it (docs/history.md, controller mode: 4 of 4 VALID \
+#[ignore = "not in CI until more runs settle it (docs/history.md, controller mode: 8 of 8 VALID \
             after the in-sync-set read-back); scripts/history-soak.sh --controller runs it"]
 async fn controller_mode_keeps_every_acknowledged_message_across_the_schedule() {
     let dir = tempfile::tempdir().unwrap();
