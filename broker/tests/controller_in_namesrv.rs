@@ -39,13 +39,7 @@ async fn controllers_embedded_in_three_name_servers_fail_over_a_two_replica_grou
     ];
     ns_settings.extend_from_slice(&FAST_TIMINGS);
     let ctl_addr = peers.join(";");
-    let mut settings: Vec<(&str, &str)> = vec![
-        ("enableControllerMode", "true"),
-        ("controllerAddr", &ctl_addr),
-        ("allAckInSyncStateSet", "true"),
-        ("mappedFileSizeCommitLog", "4194304"),
-        ("mappedFileSizeConsumeQueue", "60000"),
-    ];
+    let mut settings = broker_settings(&ctl_addr);
     settings.extend_from_slice(&FAST_BROKER);
     let mut c = Cluster::start_with(3, &ns_settings, &settings).await;
     let mut addrs: BTreeMap<&str, String> = BTreeMap::new();

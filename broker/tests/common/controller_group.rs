@@ -103,13 +103,7 @@ impl Group {
         };
         ctls.wait_leader(T).await;
         let ctl_addr = ctls.controller_addr();
-        let mut settings: Vec<(&str, &str)> = vec![
-            ("enableControllerMode", "true"),
-            ("controllerAddr", &ctl_addr),
-            ("allAckInSyncStateSet", "true"),
-            ("mappedFileSizeCommitLog", "4194304"),
-            ("mappedFileSizeConsumeQueue", "60000"),
-        ];
+        let mut settings = broker_settings(&ctl_addr);
         if timings == Timings::Fast {
             settings.extend_from_slice(&FAST_BROKER);
         }
@@ -276,4 +270,16 @@ pub async fn assert_all_on(addr: &str, acked: &[String]) {
         lost.len(),
         &lost[..lost.len().min(10)]
     );
+}
+
+/// The brokers' settings of every controller-mode test: controller mode against `ctl_addr`,
+/// sends waiting for every in-sync replica, small commit-log and consume-queue files.
+pub fn broker_settings(ctl_addr: &str) -> Vec<(&'static str, &str)> {
+    vec![
+        ("enableControllerMode", "true"),
+        ("controllerAddr", ctl_addr),
+        ("allAckInSyncStateSet", "true"),
+        ("mappedFileSizeCommitLog", "4194304"),
+        ("mappedFileSizeConsumeQueue", "60000"),
+    ]
 }
