@@ -268,7 +268,7 @@ PY
 
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(async256 batch32 sync1 syncflush64 consume e2e10k)
-[ -x "$BIN/mqbench" ] && [ -x "$BIN/mqbroker" ] && [ -x "$BIN/mqnamesrv" ] || { echo "build first: cargo build --release -p mq-broker -p mq-namesrv -p mq-client" >&2; exit 2; }
+[ -x "$BIN/mqbench" ] && [ -x "$BIN/mqbroker" ] && [ -x "$BIN/mqnamesrv" ] || { echo "build first: cargo build --release --workspace --bins --examples" >&2; exit 2; }
 if [ "$PEER" = rmq-rust ] && ! [ -x "$PEER_BIN/rocketmq-broker-rust" ]; then
   log "peer binaries not found in $PEER_BIN: peer columns will be 'not measured'"; PEER=none
 fi

@@ -9,5 +9,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TRIALS=${1:-20}
-RMQ_FAILOVER_TRIALS=$TRIALS nice -n 19 cargo test -p mq-broker --test controller_mode \
+RMQ_FAILOVER_TRIALS=$TRIALS nice -n 19 cargo test --workspace --test controller_mode \
   -- --ignored failover_trials --nocapture 2>&1 | grep -E '^(trial|failover|new master)|panicked|FAILED|test result'

@@ -18,9 +18,11 @@ RMQ_PROFILE=${RMQ_PROFILE:-release}
 N=${BACKLOG_MSGS:-1048576}
 SEND_SECS=${SEND_SECS:-15}
 CONC=${POP_CONC:-8}
+# Measured with the broker's default commit-log file size (lib.sh uses 64 MiB for tests).
+export RMQ_COMMIT_LOG_FILE_SIZE=${RMQ_COMMIT_LOG_FILE_SIZE:-1073741824}
 rmq_install_traps
 rmq_workdir rmq-grpc-pop
-rmq_build -p mq-namesrv -p mq-broker -p mq-client --bin mqnamesrv --bin mqbroker --bin mqbench
+rmq_build
 rmq_start_namesrv
 GRPC_PORT=$(rmq_free_port)
 rmq_start_broker "" --set flushDiskType=ASYNC_FLUSH --set "grpcServerPort=$GRPC_PORT"

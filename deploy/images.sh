@@ -34,9 +34,9 @@ if [ -n "${RMQ_SKIP_BUILD:-}" ]; then
 fi
 if [ "$need_build" = 1 ]; then
   flag=""; [ "$PROFILE" = release ] && flag=--release
-  cargo build $flag -p mq-namesrv -p mq-broker -p mq-console -p mq-client -p chat-ddp-streamer \
-    -p presence-service --bin mqnamesrv --bin mqbroker --bin mqconsole --bin mqadmin --bin mqhealth \
-    --bin chat-gateway --bin chat-observer --bin presence-service
+  # The workspace's one binaries build (scripts/lib.sh rmq_build): a subset of packages would
+  # compile a second copy of the dependencies.
+  cargo build $flag --workspace --bins --examples
 fi
 
 # Per image: ports (EXPOSE), volumes, default environment, health check, default arguments.

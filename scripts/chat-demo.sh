@@ -28,7 +28,7 @@ trap rmq_exit_trap EXIT
 trap 'echo; echo "stopping..."; exit 0' INT TERM
 if [ -n "${CHAT_DATA:-}" ]; then RMQ_WORK=$CHAT_DATA; mkdir -p "$RMQ_WORK"; else rmq_workdir chat-demo; fi
 
-rmq_build -p mq-namesrv -p mq-broker -p chat-ddp-streamer
+rmq_build
 
 rmq_start_namesrv "$NAMESRV_PORT"
 rmq_start_broker "$BROKER_PORT" --set brokerClusterName=ChatDemo --set brokerName=broker-a \

@@ -119,10 +119,7 @@ run_real() {
 }
 
 ensure_tools
-rmq_build -p mq-console
-if [ "$MODE" != fake ]; then
-  rmq_build -p mq-namesrv -p mq-broker -p mq-client --bins --example push_consumer || log "namesrv/broker/client did not build"
-fi
+rmq_build
 if [ "$MODE" = auto ]; then
   if broker_available; then MODE=both; else MODE=fake; log "broker not available yet: fake backend only"; fi
 fi

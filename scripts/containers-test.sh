@@ -89,6 +89,8 @@ for v in BROKER_A_PORT BROKER_A_S_PORT; do
   ports+=("$((p - 2))" "$p" "$((p + 1))")
 done
 export JWT_SECRET=containers-test-secret LOG_FORMAT=json
+# Small commit-log files: each is reserved on disk when created (CI's disk is small).
+export COMMIT_LOG_FILE_SIZE=67108864
 NS="127.0.0.1:$NAMESRV1_PORT;127.0.0.1:$NAMESRV2_PORT"
 rmq_hold_ports "${ports[@]}" || fail "a picked port was taken before it could be held"
 

@@ -14,6 +14,7 @@
 # controller), for `target/debug/mqhistory check DIR/<schedule>/*.jsonl`; the checker's
 # report is DIR/<schedule>/report.txt.
 set -euo pipefail
+RMQ_PROFILE=debug
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 cd "$RMQ_ROOT"
@@ -29,11 +30,11 @@ export HISTORY_ROUNDS=$ROUNDS
 export HISTORY_KEEP=${HISTORY_KEEP:-$RMQ_ROOT/history-$(date +%Y%m%d-%H%M%S)}
 
 rmq_log "$TEST: $ROUNDS rounds; histories in $HISTORY_KEEP"
-cargo build -p mq-history --bin mqhistory
+rmq_build
 rc=0
 # --include-ignored: the controller schedule is not in CI while an open finding reproduces
 # there (docs/history.md, "Findings").
-cargo test -p mq-history --test "$TEST" -- --include-ignored --nocapture || rc=$?
+cargo test --workspace --test "$TEST" -- --include-ignored --nocapture || rc=$?
 for d in "$HISTORY_KEEP"/*/; do
   [[ -e $d/faults.jsonl ]] || continue
   target/debug/mqhistory check "$d"*.jsonl >"$d/report.txt" || rc=$?

@@ -24,7 +24,7 @@ rmq_on_exit() { [ "$failed" = 0 ] || rmq_tail_logs "$RMQ_WORK/namesrv.log" "$RMQ
 rmq_install_traps
 rmq_workdir rmq-interop-acl
 
-rmq_build -p mq-namesrv -p mq-broker -p mq-client --bin mqnamesrv --bin mqbroker --bin mqadmin
+rmq_build
 
 ADMIN_AK=rmqAdmin01 ADMIN_SK=admin-secret-01
 USER_AK=rmqUser001 USER_SK=user-secret-001

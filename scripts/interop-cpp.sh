@@ -27,7 +27,7 @@ rmq_on_exit() {
 rmq_install_traps
 rmq_workdir rmq-interop-cpp
 
-rmq_build -p mq-namesrv -p mq-broker -p mq-client --bin mqnamesrv --bin mqbroker --bin mqadmin
+rmq_build
 
 venv="$RMQ_ROOT/interop/cpp/.venv"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import rocketmq.client' 2>/dev/null; then

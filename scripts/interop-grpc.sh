@@ -28,7 +28,7 @@ rmq_on_exit() {
 rmq_install_traps
 rmq_workdir rmq-interop-grpc
 
-rmq_build -p mq-namesrv -p mq-broker -p mq-client --bin mqnamesrv --bin mqbroker --bin mqadmin
+rmq_build
 
 sdks=${SDKS:-python node}
 venv="$RMQ_ROOT/interop/grpc/python/.venv"

@@ -38,7 +38,7 @@ rmq_workdir rmq-interop-rust
 mode=${1:-plain}
 case $mode in plain | secure) ;; *) echo "usage: $0 [plain|secure]" >&2; exit 2 ;; esac
 
-rmq_build -p mq-namesrv -p mq-broker -p mq-client --bin mqnamesrv --bin mqbroker --bin mqadmin
+rmq_build
 
 client_dir="$RMQ_ROOT/interop/rust-client"
 client_target="$RMQ_ROOT/target/interop-rust-client"

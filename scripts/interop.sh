@@ -30,7 +30,7 @@ rmq_workdir rmq-interop
 command -v node >/dev/null || { echo "interop: node is required" >&2; exit 1; }
 command -v npm >/dev/null || { echo "interop: npm is required" >&2; exit 1; }
 
-rmq_build -p mq-namesrv -p mq-broker
+rmq_build
 
 echo "== installing ali-ons (npm ci)"
 if [ ! -d "$RMQ_ROOT/interop/node_modules/ali-ons" ]; then

@@ -19,7 +19,7 @@
 #                                             if the script defines it, remove RMQ_WORK
 #            rmq_run_group CMD...             run CMD in its own process group, then kill that group
 # Temp dir:  rmq_workdir NAME                 RMQ_WORK=$(mktemp -d .../NAME.XXXXXX)
-# Building:  rmq_build CARGO_ARGS...          cargo build in RMQ_PROFILE (release|debug), sets RMQ_BIN
+# Building:  rmq_build                        the workspace's binaries in RMQ_PROFILE (release|debug), sets RMQ_BIN
 # Stack:     rmq_start_namesrv [PORT] [ARG...] mqnamesrv on 127.0.0.1 → NS_PORT, NAMESRV, NS_PID
 #            rmq_start_broker [PORT] [ARG...] mqbroker registered to $NAMESRV → BROKER_PORT, BROKER, BROKER_PID
 #
@@ -289,15 +289,17 @@ rmq_workdir() {
   RMQ_WORK=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
 }
 
-# rmq_build CARGO_BUILD_ARGS...: `cargo build` the given packages/targets in RMQ_PROFILE
-# (--release for release) unless RMQ_SKIP_BUILD=1, and point RMQ_BIN at target/<profile>.
+# rmq_build: build the workspace's binaries and examples in RMQ_PROFILE (--release for release)
+# unless RMQ_SKIP_BUILD=1, and point RMQ_BIN at target/<profile>. Always the whole workspace
+# (test-support's ensure_bins runs the same build): a build of a subset of packages resolves
+# features differently and compiles a second copy of most dependencies.
 rmq_build() {
   RMQ_BIN=$RMQ_ROOT/target/$RMQ_PROFILE
   if [ -n "${RMQ_SKIP_BUILD:-}" ] && [ "${RMQ_SKIP_BUILD}" != 0 ]; then return 0; fi
   local flags=()
   [ "$RMQ_PROFILE" = release ] && flags=(--release)
-  rmq_log "building ($RMQ_PROFILE): $*"
-  (cd "$RMQ_ROOT" && cargo build "${flags[@]}" "$@")
+  rmq_log "building the workspace's binaries ($RMQ_PROFILE)"
+  (cd "$RMQ_ROOT" && cargo build "${flags[@]}" --workspace --bins --examples)
 }
 
 # rmq_start_namesrv [PORT] [MQNAMESRV_ARG...]: start $RMQ_BIN/mqnamesrv on 127.0.0.1:PORT
@@ -325,6 +327,9 @@ rmq_start_namesrv() {
 # broker its own, e.g. `RMQ_BROKER_DIR=$RMQ_WORK/b2 rmq_start_broker`). The extra arguments come
 # first; the settings here win over theirs (and over a `-c FILE` they name: command line beats
 # file). Tracks it, waits until it listens. Sets BROKER_PORT, BROKER (host:port), BROKER_PID.
+# Commit-log files are RMQ_COMMIT_LOG_FILE_SIZE bytes (default 64 MiB; an argument can set
+# mappedFileSizeCommitLog itself): the broker reserves a file's blocks when it creates it, and
+# the 1 GiB default per test broker filled CI's disk. Benchmarks set the real default.
 rmq_start_broker() {
   local dir=${RMQ_BROKER_DIR:-$RMQ_WORK}
   mkdir -p "$dir"
@@ -333,7 +338,8 @@ rmq_start_broker() {
   [ -n "$BROKER_PORT" ] || BROKER_PORT=$(rmq_free_port -2 1) || return 1
   rmq_port_free_or_fail "$BROKER_PORT" || return 1
   BROKER=127.0.0.1:$BROKER_PORT
-  "$RMQ_BIN/mqbroker" "$@" -n "$NAMESRV" --set brokerIP1=127.0.0.1 --set brokerIP2=127.0.0.1 \
+  "$RMQ_BIN/mqbroker" --set "mappedFileSizeCommitLog=${RMQ_COMMIT_LOG_FILE_SIZE:-67108864}" "$@" \
+    -n "$NAMESRV" --set brokerIP1=127.0.0.1 --set brokerIP2=127.0.0.1 \
     --set "listenPort=$BROKER_PORT" --set "haListenPort=$((BROKER_PORT + 1))" \
     --set "storePathRootDir=$dir/store" >"$dir/broker.log" 2>&1 &
   BROKER_PID=$!

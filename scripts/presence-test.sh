@@ -26,7 +26,7 @@ export OFFSETS_DIR=$RMQ_WORK
 
 start=$SECONDS
 echo "== presence-test: building mqnamesrv, mqbroker, chat-gateway, presence-service (debug)"
-rmq_build -p mq-namesrv -p mq-broker -p chat-ddp-streamer -p presence-service || exit 1
+rmq_build || exit 1
 cargo test -p chat-e2e --no-run --test presence_t05_kill_gateway --test presence_t16_t06_gateway_restart --test presence_t12_t13_restarts --test presence_cluster || exit 1
 
 status=0

@@ -21,7 +21,7 @@ rmq_workdir services-test
 export OFFSETS_DIR=$RMQ_WORK
 
 echo "== services-test: building mqnamesrv, mqbroker, chat-gateway, chat-observer (debug)"
-rmq_build -p mq-namesrv -p mq-broker -p chat-ddp-streamer || exit 1
+rmq_build || exit 1
 
 status=0
 if [ "${SKIP_RUST:-0}" != 1 ]; then

@@ -31,8 +31,7 @@ SOAK_OUT=${SOAK_OUT:-$RMQ_ROOT/soak-$(date +%Y%m%d-%H%M%S).csv}
 
 rmq_install_traps
 rmq_workdir rmq-soak
-rmq_build -p mq-namesrv -p mq-broker -p mq-console -p mq-client \
-  --bin mqnamesrv --bin mqbroker --bin mqconsole --bin mqadmin --bin mqbench
+rmq_build
 
 rmq_on_exit() {
   [ "$1" -eq 0 ] || rmq_tail_logs "$RMQ_WORK/namesrv.log" "$RMQ_WORK/broker.log" "$RMQ_WORK/console.log"

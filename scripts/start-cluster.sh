@@ -32,7 +32,7 @@ for port in 9876 9877 10911 10912 10921 10931 10932 10941; do
   fi
 done
 
-rmq_build -p mq-namesrv -p mq-broker -p mq-client --bin mqnamesrv --bin mqbroker --bin mqadmin
+rmq_build
 
 PIDS=()
 stop_all() {

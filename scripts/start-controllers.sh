@@ -34,12 +34,7 @@ for port in "${CHECK[@]}"; do
   fi
 done
 
-if $BROKERS; then
-  rmq_build -p mq-controller -p mq-client -p mq-namesrv -p mq-broker --bin mqcontroller \
-    --bin mqadmin --bin mqnamesrv --bin mqbroker
-else
-  rmq_build -p mq-controller -p mq-client --bin mqcontroller --bin mqadmin
-fi
+rmq_build
 
 PIDS=()
 stop_all() {

@@ -30,7 +30,7 @@ for port in 9876 10911 10909 8180; do
   fi
 done
 
-rmq_build -p mq-namesrv -p mq-broker -p mq-console -p mq-client --bin mqnamesrv --bin mqbroker --bin mqconsole --bin mqadmin --bin mqbench
+rmq_build
 
 PIDS=()
 stop_all() {

@@ -57,8 +57,7 @@ suite "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D wa
 # --no-fail-fast: one failing test binary must not hide the results of all the others.
 suite "cargo test --workspace" cargo test --workspace --no-fail-fast "$@"
 if [ "$RMQ_PROFILE" = release ]; then
-  cargo build --release -p mq-namesrv -p mq-broker -p mq-console -p mq-client -p chat-ddp-streamer \
-    -p presence-service --bins --example push_consumer
+  cargo build --release --workspace --bins --examples
 fi
 suite "interop (ali-ons)" env RMQ_SKIP_BUILD=1 scripts/interop.sh
 suite "interop (rocketmq-client-cpp)" env RMQ_SKIP_BUILD=1 scripts/interop-cpp.sh
@@ -79,6 +78,8 @@ for i in "${!failures[@]}"; do
     "${failed_outs[$i]}" | tail -25
 done
 echo
+# Disk use, since CI's disk is small (a full disk fails suites in confusing ways).
+echo "disk: target $(du -sh target 2>/dev/null | cut -f1); $(df -h --output=avail,target . "${TMPDIR:-/tmp}" 2>/dev/null | tail -n +2 | awk '{printf "%s free on %s; ", $1, $2}')"
 [ "$failed" -eq 0 ] || echo "failed suites: ${failures[*]}"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -119,6 +119,7 @@ fn binary_shuts_down_cleanly_on_sigterm() {
     let mut cmd = mqbroker();
     cmd.args(["--set", "brokerIP1=127.0.0.1", "--set", &format!("listenPort={port}"), "--set"])
         .arg(format!("storePathRootDir={}", store.display()))
+        .args(["--set", "mappedFileSizeCommitLog=33554432"])
         .env_remove("NAMESRV_ADDR");
     // Logged to a file (its tail is printed if this test fails) and killed on drop.
     let mut broker = mq_test_support::Proc::spawn_command(dir.path(), "mqbroker", cmd);

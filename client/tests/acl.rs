@@ -558,7 +558,7 @@ async fn reload_under_load(stack: &Stack, file: &std::path::Path, user: &Produce
 /// A server with `aclEnable=true` and no usable ACL file refuses to start, saying why.
 #[test]
 fn no_start_without_a_valid_acl_file() {
-    let bin = mq_test_support::ensure_bins(&["mqnamesrv"], &["mq-namesrv"]).join("mqnamesrv");
+    let bin = mq_test_support::ensure_bins(&["mqnamesrv"]).join("mqnamesrv");
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("plain_acl.yml");
     std::fs::write(&bad, "accounts:\n  - accessKey: short\n    secretKey: x\n").unwrap();

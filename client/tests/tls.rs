@@ -225,7 +225,7 @@ async fn second_master_refused_through_an_enforcing_name_server() {
         format!(
             "brokerName={name}\nbrokerId=0\nnamesrvAddr={}\nbrokerIP1=127.0.0.1\nlistenPort={}\n\
              haListenPort={}\nstorePathRootDir={}\ngrpcServerPort=0\ntlsEnable=true\n\
-             tlsTrustCertPath={ca}\n",
+             tlsTrustCertPath={ca}\nmappedFileSizeCommitLog=33554432\n",
             stack.namesrv_addr,
             free_port(),
             free_port(),

@@ -94,7 +94,7 @@ fn login_body(pw: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_read_login_and_configured_lockout() {
-    ensure_bins(&["mqconsole"], &["mq-console"]);
+    ensure_bins(&["mqconsole"]);
     let dir = tempfile::tempdir().unwrap();
     let certs = make_test_certs(dir.path(), "console");
     // The console reads its own copies, which the reload step replaces.

@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 const T: Duration = Duration::from_secs(10);
 
 fn start_console(dir: &Path, port: u16, extra: &str) -> Proc {
-    ensure_bins(&["mqconsole"], &["mq-console"]);
+    ensure_bins(&["mqconsole"]);
     let conf = dir.join("console.conf");
     std::fs::write(
         &conf,

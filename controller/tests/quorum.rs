@@ -30,7 +30,7 @@ fn addr(id: u64) -> String {
 
 /// Both tests build the same set (one feature unification, nothing rebuilt twice).
 fn bins() {
-    ensure_bins(&["mqcontroller", "mqadmin"], &["mq-controller", "mq-client"]);
+    ensure_bins(&["mqcontroller", "mqadmin"]);
 }
 
 /// Send `cmd` to whichever controller leads (retrying across a leader change).

@@ -57,7 +57,7 @@ struct ControllerMode {
 
 impl ControllerMode {
     async fn start(dir: &std::path::Path) -> ControllerMode {
-        ensure_bins(&["mqcontroller"], &["mq-controller"]);
+        ensure_bins(&["mqcontroller"]);
         let ctls = Controllers::start(dir, 3, &[]);
         ctls.wait_leader(T).await;
         let mut c = Cluster::start(1, BROKER_TIMINGS).await;

@@ -17,14 +17,16 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// Make sure every binary of `bins` exists in [`target_dir`] and is newer than every workspace
-/// source file, running `cargo build -p <packages...>` if not; returns the directory.
+/// source file, building the workspace's binaries if not; returns the directory.
 ///
 /// Staleness matters: a test that spawns last week's `mqbroker` passes or fails for the wrong
 /// reason. Set `RMQ_SKIP_BUILD=1` to use the binaries as they are (the CI scripts build first).
 ///
-/// Callers that build several packages should name all of them in one call (as the scripts
-/// do) so that cargo's feature unification matches theirs and nothing is rebuilt twice.
-pub fn ensure_bins(bins: &[&str], packages: &[&str]) -> PathBuf {
+/// The build is [`BUILD_ARGS`], the one build of binaries every script and test uses: a build
+/// of a subset of packages resolves features differently and compiles a second copy of most
+/// dependencies (CI ran out of disk with four), while the whole workspace's binaries reuse
+/// what `cargo test --workspace` compiled.
+pub fn ensure_bins(bins: &[&str]) -> PathBuf {
     // Serialised: two tests of one binary building at once would only wait on cargo's lock.
     static BUILD: Mutex<()> = Mutex::new(());
     let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
@@ -41,15 +43,19 @@ pub fn ensure_bins(bins: &[&str], packages: &[&str]) -> PathBuf {
     if needs_build {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.arg("build");
-        for p in packages {
-            cmd.args(["-p", p]);
+        cmd.args(BUILD_ARGS);
+        if dir.file_name().is_some_and(|p| p == "release") {
+            cmd.arg("--release");
         }
         let st = cmd.status().expect("run cargo build");
-        assert!(st.success(), "building {packages:?} failed");
+        assert!(st.success(), "cargo {} failed", BUILD_ARGS.join(" "));
     }
     dir
 }
+
+/// The arguments of the one build of the workspace's binaries (`scripts/lib.sh`'s `rmq_build`
+/// runs the same).
+pub const BUILD_ARGS: [&str; 4] = ["build", "--workspace", "--bins", "--examples"];
 
 /// The newest modification time of the workspace's Rust sources, manifests and protos.
 fn newest_source_mtime() -> Option<SystemTime> {
@@ -77,6 +83,5 @@ fn newest_source_mtime() -> Option<SystemTime> {
     newest
 }
 
-/// The server binaries and the packages that build them.
+/// The server binaries.
 pub(crate) const SERVER_BINS: [&str; 2] = ["mqnamesrv", "mqbroker"];
-pub(crate) const SERVER_PACKAGES: [&str; 2] = ["mq-namesrv", "mq-broker"];

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::bins::{ensure_bins, SERVER_BINS, SERVER_PACKAGES};
+use crate::bins::{ensure_bins, SERVER_BINS};
 use crate::fault_proxy::reachable;
 use crate::ports::free_port;
 use crate::proc::Proc;
@@ -157,7 +157,7 @@ impl Cluster {
         namesrv_settings: &[(&str, &str)],
         settings: &[(&str, &str)],
     ) -> Cluster {
-        ensure_bins(&SERVER_BINS, &SERVER_PACKAGES);
+        ensure_bins(&SERVER_BINS);
         let mut c = Cluster {
             namesrv_settings: namesrv_settings
                 .iter()

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mq_common::protocol::body::TopicConfig;
 
-use crate::bins::{ensure_bins, SERVER_BINS, SERVER_PACKAGES};
+use crate::bins::{ensure_bins, SERVER_BINS};
 use crate::ports::free_port;
 use crate::proc::Proc;
 use crate::wait::wait_until;
@@ -32,16 +32,19 @@ pub struct StackOptions {
     /// Broker settings written to every broker's config file, after the defaults (so they
     /// override them).
     pub broker_config: Vec<(String, String)>,
-    /// Binaries and packages to build together with the servers (so cargo's feature
-    /// unification matches a multi-package build and nothing is rebuilt): see
-    /// [`crate::ensure_bins`].
-    pub also_build: (Vec<String>, Vec<String>),
+    /// Binaries besides the servers the caller will spawn: checked (and built if missing or
+    /// stale) with the servers' by [`crate::ensure_bins`].
+    pub also_build: Vec<String>,
     /// An admin account the stack's own admin calls ([`Stack::admin`], `create_topic`,
     /// readiness checks) sign with, for stacks started with `aclEnable=true`.
     pub credentials: Option<mq_common::acl::Credentials>,
     /// TLS for the stack's own admin calls (stacks started with `tlsMode=enforcing`).
     pub tls: Option<mq_common::remoting::TlsClient>,
 }
+
+/// Commit-log file size of the test harness's brokers (32 MiB; the broker's default is 1 GiB,
+/// reserved on disk at creation).
+pub const TEST_COMMIT_LOG_FILE_SIZE: usize = 32 * 1024 * 1024;
 
 impl Default for StackOptions {
     fn default() -> Self {
@@ -51,13 +54,17 @@ impl Default for StackOptions {
             ("registerNameServerPeriod", "2000".to_string()),
             ("autoCreateTopicEnable", "true".to_string()),
             ("autoCreateSubscriptionGroup", "true".to_string()),
+            // The broker reserves a commit-log file's blocks when it creates it (so a write to
+            // the mapping never meets a full disk); at the default 1 GiB every test broker
+            // would hold a GiB of disk.
+            ("mappedFileSizeCommitLog", TEST_COMMIT_LOG_FILE_SIZE.to_string()),
         ];
         StackOptions {
             cluster: "TestCluster".into(),
             brokers: vec!["broker-a".into()],
             namesrv_config: Vec::new(),
             broker_config: broker_config.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-            also_build: (Vec::new(), Vec::new()),
+            also_build: Vec::new(),
             credentials: None,
             tls: None,
         }
@@ -107,10 +114,9 @@ impl StackOptions {
         self
     }
 
-    /// Build these binaries (from these packages) in the same cargo run as the servers.
-    pub fn also_build(mut self, bins: &[&str], packages: &[&str]) -> Self {
-        self.also_build.0.extend(bins.iter().map(|s| s.to_string()));
-        self.also_build.1.extend(packages.iter().map(|s| s.to_string()));
+    /// Also make sure these binaries are built (and fresh) before the stack starts.
+    pub fn also_build(mut self, bins: &[&str]) -> Self {
+        self.also_build.extend(bins.iter().map(|s| s.to_string()));
         self
     }
 }
@@ -145,14 +151,9 @@ impl Stack {
         let bins: Vec<&str> = SERVER_BINS
             .iter()
             .copied()
-            .chain(opts.also_build.0.iter().map(String::as_str))
+            .chain(opts.also_build.iter().map(String::as_str))
             .collect();
-        let pkgs: Vec<&str> = SERVER_PACKAGES
-            .iter()
-            .copied()
-            .chain(opts.also_build.1.iter().map(String::as_str))
-            .collect();
-        ensure_bins(&bins, &pkgs);
+        ensure_bins(&bins);
         let dir = tempfile::tempdir().expect("tempdir");
         let namesrv_addr = format!("127.0.0.1:{}", free_port());
         let mut args = vec![

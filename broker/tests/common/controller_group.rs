@@ -95,7 +95,7 @@ impl Group {
     /// Start and wait until all 3 brokers are in the in-sync set; `proxied` puts fault
     /// proxies between each broker and the controllers.
     pub async fn start(timings: Timings, proxied: bool, extra: &[(&str, &str)]) -> Group {
-        ensure_bins(&["mqcontroller"], &["mq-controller"]);
+        ensure_bins(&["mqcontroller"]);
         let ctl_dir = tempfile::tempdir().unwrap();
         let ctls = match timings {
             Timings::Fast => Controllers::start(ctl_dir.path(), 3, &[]),

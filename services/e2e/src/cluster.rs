@@ -7,7 +7,7 @@ use chat_proto::jwt::{self, Claims};
 
 use mq_test_support::{Stack, StackOptions};
 
-use crate::proc::{free_port, http_get, metric, Proc, BINS, PACKAGES};
+use crate::proc::{free_port, http_get, metric, Proc, BINS};
 use crate::wait_until;
 
 /// The broker's name (the harness default).
@@ -97,7 +97,7 @@ impl Cluster {
         let mut stack_opts = StackOptions::default()
             .cluster("ChatCluster")
             .broker_set("rebalanceLockMaxLiveTime", "15000")
-            .also_build(&BINS[2..], &PACKAGES[2..]);
+            .also_build(&BINS[2..]);
         // The chat services use the broker's standard retry delays, not the harness's 1 s ones.
         stack_opts.broker_config.retain(|(k, _)| k != "messageDelayLevel");
         let stack = Stack::start(stack_opts).await;

@@ -8,13 +8,10 @@ pub use mq_test_support::{free_port, Proc};
 
 /// The binaries a chat cluster runs.
 pub const BINS: [&str; 4] = ["mqnamesrv", "mqbroker", "chat-gateway", "chat-observer"];
-/// The packages that build [`BINS`], in one cargo run as scripts/services-test.sh does (same
-/// feature unification, so nothing is rebuilt).
-pub const PACKAGES: [&str; 3] = ["mq-namesrv", "mq-broker", "chat-ddp-streamer"];
 
 /// Directory of the built binaries (`target/<profile>`), building the missing ones once.
 pub fn bin_dir() -> PathBuf {
-    mq_test_support::ensure_bins(&BINS, &PACKAGES)
+    mq_test_support::ensure_bins(&BINS)
 }
 
 /// Minimal HTTP/1.1 GET on loopback: `(status, body)`.

@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chat_e2e::proc::{bin_dir, free_port, http_get, Proc};
@@ -89,28 +88,9 @@ pub async fn spawn_presence(
     port: Option<u16>,
     extra: &[(&str, &str)],
 ) -> PresenceProc {
-    // Build once per test binary (a no-op when up to date), so a stale binary is never used.
-    static BUILD: std::sync::Once = std::sync::Once::new();
-    BUILD.call_once(|| {
-        bin_dir();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        // The same package set as scripts/presence-test.sh, so features unify identically (no rebuild).
-        let st = Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "mq-namesrv",
-                "-p",
-                "mq-broker",
-                "-p",
-                "chat-ddp-streamer",
-                "-p",
-                "presence-service",
-            ])
-            .status()
-            .expect("cargo build");
-        assert!(st.success(), "building presence-service failed");
-    });
+    // Never a stale binary: built with the workspace's binaries if missing or older than the sources.
+    bin_dir();
+    mq_test_support::ensure_bins(&["presence-service"]);
     let port = port.unwrap_or_else(free_port);
     let env: Vec<(String, String)> = vec![
         ("NAMESRV_ADDR".into(), c.namesrv_addr.clone()),
