@@ -96,7 +96,10 @@ pub(crate) async fn serve(
     drain: Duration,
 ) {
     let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-    http2.timer(TokioTimer::new()).keep_alive_interval(KEEPALIVE);
+    // No cap on concurrent streams (hyper's default is 200): as tonic's server did and as
+    // grpc-java's (Apache's proxy) does; a client keeping 256 sends in flight on one
+    // connection would otherwise queue the rest.
+    http2.timer(TokioTimer::new()).keep_alive_interval(KEEPALIVE).max_concurrent_streams(None);
     let conns = TaskTracker::new();
     loop {
         let (tcp, peer) = tokio::select! {
