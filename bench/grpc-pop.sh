@@ -9,9 +9,12 @@
 #   bench/grpc-pop.sh                 # release binaries (built if missing)
 #
 # Env: BACKLOG_MSGS (1048576), SEND_SECS (15), POP_CONC (8, receive loops), RMQ_PROFILE
-# (release), RMQ_SKIP_BUILD. Every process is stopped by PID on exit; the store lives in a
-# temp dir that is removed.
+# (release), RMQ_SKIP_BUILD, RMQ_BIN (a directory of other binaries to run, e.g. a base build
+# for an A/B; skips the build), PERF_OUT (a directory: `perf record` of the broker during the
+# gRPC send and the gRPC drain, `perf-send.data` and `perf-pop.data`). Every process is
+# stopped by PID on exit; the store lives in a temp dir that is removed.
 set -euo pipefail
+BENCH_BIN=${RMQ_BIN:-}
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/../scripts/lib.sh"
 RMQ_PROFILE=${RMQ_PROFILE:-release}
@@ -22,13 +25,28 @@ CONC=${POP_CONC:-8}
 export RMQ_COMMIT_LOG_FILE_SIZE=${RMQ_COMMIT_LOG_FILE_SIZE:-1073741824}
 rmq_install_traps
 rmq_workdir rmq-grpc-pop
-rmq_build
+if [ -n "$BENCH_BIN" ]; then RMQ_BIN=$BENCH_BIN; else rmq_build; fi
 rmq_start_namesrv
 GRPC_PORT=$(rmq_free_port)
 rmq_start_broker "" --set flushDiskType=ASYNC_FLUSH --set "grpcServerPort=$GRPC_PORT"
 rmq_wait_port "$GRPC_PORT" 30 "$BROKER_PID"
 GRPC=127.0.0.1:$GRPC_PORT
 TICK=$(getconf CLK_TCK)
+PERF_PID=
+perf_start() { # name
+  [ -n "${PERF_OUT:-}" ] || return 0
+  mkdir -p "$PERF_OUT"
+  perf record -q --call-graph dwarf,16384 -F 499 -p "$BROKER_PID" -o "$PERF_OUT/perf-$1.data" \
+    2>>"$RMQ_WORK/perf.err" &
+  PERF_PID=$!
+  rmq_track "$PERF_PID"
+}
+perf_stop() {
+  [ -n "$PERF_PID" ] || return 0
+  kill -INT "$PERF_PID" 2>/dev/null || true
+  wait "$PERF_PID" 2>/dev/null || true
+  PERF_PID=
+}
 cpu() { awk '{print $14 + $15}' "/proc/$BROKER_PID/stat"; }
 report() { # label json msgs cpu-ticks
   python3 -c '
@@ -43,10 +61,19 @@ print("%-18s %9d msgs  %10.0f msg/s%s%s  load %s" % (sys.argv[1], n, r["msgs_s"]
 echo "== send 1 KiB, 1 sender x 256 in flight, ${SEND_SECS} s each (load $(cut -d' ' -f1-3 /proc/loadavg))"
 for proto in remoting grpc; do
   args=()
-  [ "$proto" = grpc ] && args=(--grpc "$GRPC")
-  json=$("$RMQ_BIN/mqbench" producer -n "$NAMESRV" -t BenchGrpcSend -s 1024 -w 1 --inflight 256 \
-    --warmup 2 --duration "$SEND_SECS" --json "${args[@]}" 2>>"$RMQ_WORK/send.err" | tail -1)
-  report "send $proto" "$json" -1
+  [ "$proto" = grpc ] && args=(--grpc "$GRPC") && perf_start send
+  # The broker's CPU from the end of the 2 s warm-up to the end of the run.
+  "$RMQ_BIN/mqbench" producer -n "$NAMESRV" -t BenchGrpcSend -s 1024 -w 1 --inflight 256 \
+    --warmup 2 --duration "$SEND_SECS" --json "${args[@]}" >"$RMQ_WORK/send-$proto.json" \
+    2>>"$RMQ_WORK/send.err" &
+  bench_pid=$!
+  rmq_track "$bench_pid"
+  sleep 2
+  c0=$(cpu)
+  wait "$bench_pid"
+  c1=$(cpu)
+  perf_stop
+  report "send $proto" "$(tail -1 "$RMQ_WORK/send-$proto.json")" $((c1 - c0))
 done
 echo "== backlog: $N x 1 KiB"
 "$RMQ_BIN/mqbench" producer -n "$NAMESRV" -t BenchPop -s 1024 -w 1 -b 32 --inflight 16 \
@@ -62,5 +89,7 @@ drain() { # label mqbench-args...
 }
 drain "drain pull"
 drain "drain pop" --pop --concurrency "$CONC"
+perf_start pop
 drain "drain grpc pop" --pop --grpc "$GRPC" --concurrency "$CONC"
+perf_stop
 echo "grpc-pop ok"

@@ -144,7 +144,7 @@ pub async fn check_once(b: &Broker, st: &TxState) {
                 let topic = v.property(mq_common::message::property::REAL_TOPIC).unwrap_or(&group);
                 crate::grpc::transaction::push_check(
                     s,
-                    &b.grpc.transactions,
+                    &b.grpc,
                     &copy,
                     &tx_id,
                     topic,

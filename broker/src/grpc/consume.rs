@@ -187,7 +187,9 @@ impl GrpcService {
             .await;
         let mut undelivered = Vec::new();
         for p in &popped {
-            let Some(m) = to_message(&p.record, Some(p), invisible) else { continue };
+            let Some(m) = to_message(&p.record, Some(p), invisible, &b.grpc.digests) else {
+                continue;
+            };
             if tx
                 .send(Ok(ReceiveMessageResponse { content: Some(Content::Message(m)) }))
                 .await

@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use md5::{Digest as _, Md5};
 use mq_common::message::property::{
     self, CHECK_IMMUNITY_TIME_IN_SECONDS, DELAY, KEYS, RETRY_TOPIC, SHARDING_KEY, TAGS,
     TIMER_DELIVER_MS, TRAN_MSG, UNIQ_KEY,
@@ -15,6 +14,7 @@ use mq_grpc_proto::v2::{
 };
 use mq_grpc_proto::{Duration, Timestamp};
 
+use super::digest::DigestCache;
 use crate::pop::Popped;
 
 /// Apache's property for a message's trace context.
@@ -104,28 +104,34 @@ pub fn dur(ms: i64) -> Duration {
     Duration { seconds: ms / 1000, nanos: ((ms % 1000) * 1_000_000) as i32 }
 }
 
-/// MD5 of `body`, uppercase hex (what both SDKs verify).
-pub fn md5_hex(body: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let d = Md5::digest(body);
-    let mut s = String::with_capacity(32);
-    for b in d.iter() {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
+/// `a` as text (`ip:port`, as `SocketAddr`'s Display writes it). By hand (itoa) for IPv4:
+/// two per delivered message, and the formatting machinery was a visible part of a POP's cost.
+fn host_of(a: SocketAddr) -> String {
+    let SocketAddr::V4(v4) = a else { return a.to_string() };
+    let mut s = String::with_capacity(21);
+    let mut n = itoa::Buffer::new();
+    for (i, o) in v4.ip().octets().iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        s.push_str(n.format(*o));
     }
+    s.push(':');
+    s.push_str(n.format(v4.port()));
     s
 }
 
-fn host_of(a: SocketAddr) -> String {
-    a.to_string()
-}
-
-/// The message type a stored message was sent as.
-fn type_of(v: &RecordView<'_>) -> MessageType {
-    let [tran, group, timer, delay] =
-        property::get_properties(v.properties, [TRAN_MSG, SHARDING_KEY, TIMER_DELIVER_MS, DELAY]);
+/// The message type a stored message was sent as, from its TRAN_MSG, SHARDING_KEY,
+/// TIMER_DELIVER_MS and DELAY properties.
+fn type_of(
+    sys_flag: i32,
+    tran: Option<&str>,
+    group: Option<&str>,
+    timer: Option<&str>,
+    delay: Option<&str>,
+) -> MessageType {
     if tran == Some("true")
-        || sysflag::transaction_value(v.sys_flag) == sysflag::TRANSACTION_PREPARED_TYPE
+        || sysflag::transaction_value(sys_flag) == sysflag::TRANSACTION_PREPARED_TYPE
     {
         MessageType::Transaction
     } else if group.is_some() {
@@ -137,81 +143,102 @@ fn type_of(v: &RecordView<'_>) -> MessageType {
     }
 }
 
-/// Convert a stored record (optionally with its POP delivery data) to a gRPC message.
-pub fn to_message(rec: &Bytes, pop: Option<&Popped>, invisible_ms: i64) -> Option<Message> {
+/// Convert a stored record (optionally with its POP delivery data) to a gRPC message; the
+/// body digest comes from `digests`. One pass over the properties, borrowing until the
+/// message's own strings are built.
+pub fn to_message(
+    rec: &Bytes,
+    pop: Option<&Popped>,
+    invisible_ms: i64,
+    digests: &DigestCache,
+) -> Option<Message> {
     let v = RecordView::parse(rec, false).ok()?;
     let mut user = std::collections::HashMap::new();
-    let mut tag = None;
-    let mut keys = Vec::new();
-    let mut uniq = None;
-    let mut group = None;
-    let mut trace = None;
-    let mut timer = None;
-    let mut retry_topic = None;
-    let mut dlq_origin = None;
+    let (mut tag, mut keys, mut uniq, mut group, mut trace) = (None, None, None, None, None);
+    let (mut timer, mut retry_topic, mut dlq_origin) = (None, None, None);
+    let (mut tran, mut delay, mut immunity) = (None, None, None);
+    // Later duplicates win, as everywhere properties are read.
     for (k, val) in property::iter_properties(v.properties) {
         match k {
-            TAGS => tag = Some(val.to_string()),
-            KEYS => keys = val.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect(),
-            UNIQ_KEY => uniq = Some(val.to_string()),
-            SHARDING_KEY => group = Some(val.to_string()),
-            TRACE_CONTEXT => trace = Some(val.to_string()),
-            TIMER_DELIVER_MS => timer = val.parse::<i64>().ok(),
-            RETRY_TOPIC => retry_topic = Some(val.to_string()),
-            DLQ_ORIGIN_TOPIC => dlq_origin = Some(val.to_string()),
+            TAGS => tag = Some(val),
+            KEYS => keys = Some(val),
+            UNIQ_KEY => uniq = Some(val),
+            SHARDING_KEY => group = Some(val),
+            TRACE_CONTEXT => trace = Some(val),
+            TIMER_DELIVER_MS => timer = Some(val),
+            RETRY_TOPIC => retry_topic = Some(val),
+            DLQ_ORIGIN_TOPIC => dlq_origin = Some(val),
+            TRAN_MSG => tran = Some(val),
+            DELAY => delay = Some(val),
+            CHECK_IMMUNITY_TIME_IN_SECONDS => immunity = Some(val),
             k if is_system_property(k) => {}
             k => {
                 user.insert(k.to_string(), val.to_string());
             }
         }
     }
-    let message_id =
-        uniq.clone().unwrap_or_else(|| encode_offset_msg_id(v.store_host, v.physical_offset));
+    let message_id = match uniq {
+        Some(u) => u.to_string(),
+        None => encode_offset_msg_id(v.store_host, v.physical_offset),
+    };
     // A redelivery copy in a retry topic is shown under its original topic.
-    let topic = if v.topic.starts_with(system_topics::RETRY_PREFIX) {
-        retry_topic.clone().unwrap_or_else(|| v.topic.to_string())
-    } else {
-        v.topic.to_string()
+    let topic = match retry_topic {
+        Some(t) if v.topic.starts_with(system_topics::RETRY_PREFIX) => t,
+        _ => v.topic,
     };
     let dead_letter_queue =
         v.topic.starts_with(system_topics::DLQ_PREFIX).then(|| DeadLetterQueue {
-            topic: dlq_origin.or(retry_topic).unwrap_or_default(),
+            topic: dlq_origin.or(retry_topic).unwrap_or_default().to_string(),
             message_id: message_id.clone(),
         });
     let compressed = v.sys_flag & sysflag::COMPRESSED_FLAG != 0;
     let sp = SystemProperties {
-        tag,
-        keys,
+        tag: tag.map(str::to_string),
+        keys: keys
+            .map(|k| k.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default(),
         message_id,
-        body_digest: Some(Digest { r#type: DigestType::Md5 as i32, checksum: md5_hex(v.body) }),
+        body_digest: Some(Digest { r#type: DigestType::Md5 as i32, checksum: digests.md5_hex(&v) }),
         body_encoding: if compressed { Encoding::Gzip } else { Encoding::Identity } as i32,
-        message_type: type_of(&v) as i32,
+        message_type: type_of(v.sys_flag, tran, group, timer, delay) as i32,
         born_timestamp: Some(ts(v.born_timestamp)),
         born_host: host_of(v.born_host),
         store_timestamp: Some(ts(v.store_timestamp)),
         store_host: host_of(v.store_host),
-        delivery_timestamp: timer.map(ts),
+        delivery_timestamp: timer.and_then(|t| t.parse::<i64>().ok()).map(ts),
         receipt_handle: pop.map(|p| p.handle.encode()),
         queue_id: v.queue_id,
         queue_offset: Some(v.queue_offset),
         invisible_duration: pop.map(|_| dur(invisible_ms)),
         delivery_attempt: Some(pop.map(|p| p.attempt).unwrap_or(v.reconsume_times + 1)),
-        message_group: group,
-        trace_context: trace,
-        orphaned_transaction_recovery_duration: property::get_property(
-            v.properties,
-            CHECK_IMMUNITY_TIME_IN_SECONDS,
-        )
-        .and_then(|s| s.parse::<i64>().ok())
-        .map(|s| dur(s * 1000)),
+        message_group: group.map(str::to_string),
+        trace_context: trace.map(str::to_string),
+        orphaned_transaction_recovery_duration: immunity
+            .and_then(|s| s.parse::<i64>().ok())
+            .map(|s| dur(s * 1000)),
         dead_letter_queue,
         lite_topic: None,
         priority: None,
     };
     Some(Message {
-        topic: Some(Resource { resource_namespace: String::new(), name: topic }),
+        topic: Some(Resource { resource_namespace: String::new(), name: topic.to_string() }),
         user_properties: user,
         system_properties: Some(sp),
         body: rec.slice_ref(v.body),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_text_is_socket_addr_display() {
+        for a in
+            ["0.0.0.0:0", "127.0.0.1:10911", "255.255.255.255:65535", "10.2.30.4:8", "[::1]:81"]
+        {
+            let a: SocketAddr = a.parse().unwrap();
+            assert_eq!(host_of(a), a.to_string());
+        }
+    }
 }

@@ -6,6 +6,16 @@
 //! connection (`Request::remote_addr`, which the ACL white lists need). Writes are coalesced
 //! ([`CoalescingIo`]): one syscall per pass of the connection task, not one per streamed
 //! message.
+//!
+//! Each connection is served by hyper's HTTP/2 server calling the generated
+//! `MessagingServiceServer` directly ([`serve`]), without tonic's `transport::Server`: its
+//! router, boxed per-request service clones and layers were per-request work for one service
+//! that routes by path itself (unknown paths answer UNIMPLEMENTED there). What tonic's layers
+//! did that matters is done here: the peer address in each request's extensions, HTTP/2
+//! keepalive, graceful close on shutdown. Not done: tonic's `grpc-timeout` layer, which
+//! dropped a unary handler at the caller's deadline (a put then ran to its end anyway or not at
+//! all); handlers now finish and the late answer is discarded by the client. ReceiveMessage
+//! reads the deadline itself (`consume::parse_grpc_timeout`).
 
 use std::io;
 use std::net::SocketAddr;
@@ -14,26 +24,25 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use mq_common::remoting::{Accepted, CoalescingIo, TlsServer};
+use mq_grpc_proto::MessagingServiceServer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use tokio_util::task::TaskTracker;
+use tonic::codegen::Service as _;
+use tonic::transport::server::TcpConnectInfo;
+
+use super::GrpcService;
 
 /// One accepted gRPC connection: the TCP socket itself, or the plaintext end of a terminated
 /// TLS connection.
 pub(crate) struct GrpcConn {
     io: CoalescingIo<Either<TcpStream, UnixStream>>,
     info: TcpConnectInfo,
-}
-
-impl Connected for GrpcConn {
-    type ConnectInfo = TcpConnectInfo;
-    fn connect_info(&self) -> TcpConnectInfo {
-        self.info.clone()
-    }
 }
 
 impl AsyncRead for GrpcConn {
@@ -72,43 +81,80 @@ impl AsyncWrite for GrpcConn {
     }
 }
 
-/// Accept on `listener` until `stop`; with `tls`, classify and handshake each connection in
-/// its own task (a slow client holds up no one else).
-pub(crate) fn incoming(
+/// How often an idle connection is pinged (HTTP/2 keepalive).
+const KEEPALIVE: Duration = Duration::from_secs(60);
+
+/// Accept on `listener` and serve each connection with `svc` until `stop`; with `tls`,
+/// classify and handshake each connection in its own task (a slow client holds up no one
+/// else). Returns when `stop` fired and the open connections closed gracefully (in-flight
+/// requests answered), or after `drain` if some did not.
+pub(crate) async fn serve(
     listener: TcpListener,
     tls: Option<Arc<TlsServer>>,
+    svc: MessagingServiceServer<GrpcService>,
     stop: CancellationToken,
-) -> ReceiverStream<io::Result<GrpcConn>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(async move {
-        loop {
-            let (tcp, peer) = tokio::select! {
-                _ = stop.cancelled() => return,
-                a = listener.accept() => match a {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %e, "gRPC accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            let _ = tcp.set_nodelay(true);
-            let tx = tx.clone();
-            let tls = tls.clone();
-            tokio::spawn(async move {
-                let info =
-                    TcpConnectInfo { local_addr: tcp.local_addr().ok(), remote_addr: Some(peer) };
-                let io = match classify(tls.as_deref(), tcp, peer).await {
-                    Some(io) => io,
-                    None => return,
-                };
-                let _ = tx.send(Ok(GrpcConn { io: CoalescingIo::new(io), info })).await;
-            });
-        }
-    });
-    ReceiverStream::new(rx)
+    drain: Duration,
+) {
+    let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    // No cap on concurrent streams (hyper's default is 200): as tonic's server did and as
+    // grpc-java's (Apache's proxy) does; a client keeping 256 sends in flight on one
+    // connection would otherwise queue the rest.
+    http2.timer(TokioTimer::new()).keep_alive_interval(KEEPALIVE).max_concurrent_streams(None);
+    let conns = TaskTracker::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = stop.cancelled() => break,
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "gRPC accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let (tls, svc, http2, stop) = (tls.clone(), svc.clone(), http2.clone(), stop.clone());
+        conns.spawn(async move {
+            let info =
+                TcpConnectInfo { local_addr: tcp.local_addr().ok(), remote_addr: Some(peer) };
+            let Some(io) = classify(tls.as_deref(), tcp, peer).await else { return };
+            let io = GrpcConn { io: CoalescingIo::new(io), info };
+            serve_conn(io, svc, &http2, stop).await;
+        });
+    }
+    conns.close();
+    let _ = tokio::time::timeout(drain, conns.wait()).await;
+}
+
+/// One connection until it ends, or closes gracefully once `stop` fires.
+async fn serve_conn(
+    io: GrpcConn,
+    svc: MessagingServiceServer<GrpcService>,
+    http2: &hyper::server::conn::http2::Builder<TokioExecutor>,
+    stop: CancellationToken,
+) {
+    let info = io.info.clone();
+    let handler =
+        hyper::service::service_fn(move |mut req: tonic::codegen::http::Request<Incoming>| {
+            // What `Request::remote_addr` reads (the ACL white lists, sessions).
+            req.extensions_mut().insert(info.clone());
+            svc.clone().call(req)
+        });
+    let conn = http2.serve_connection(TokioIo::new(io), handler);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => return log_end(r),
+        _ = stop.cancelled() => conn.as_mut().graceful_shutdown(),
+    }
+    log_end(conn.await);
+}
+
+fn log_end(r: Result<(), hyper::Error>) {
+    if let Err(e) = r {
+        tracing::debug!(error = %e, "gRPC connection ended");
+    }
 }
 
 async fn classify(

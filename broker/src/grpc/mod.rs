@@ -10,6 +10,7 @@
 mod auth;
 pub mod consume;
 pub mod convert;
+pub mod digest;
 mod listener;
 pub mod route;
 pub mod send;
@@ -46,11 +47,16 @@ pub struct GrpcState {
     pub transactions: transaction::TxTable,
     /// Answers per (RPC, code).
     pub counters: RpcCounters,
+    /// Body digests of recently delivered records.
+    pub digests: digest::DigestCache,
 }
 
 /// Largest request accepted (Apache `grpcMaxInboundMessageSize` is 130 MiB; a 4 MiB body plus
 /// headers must fit).
 const MAX_DECODING: usize = 130 << 20;
+
+/// How long a stopping server waits for its connections to close.
+const STOP_WAIT: Duration = Duration::from_secs(3);
 
 /// The service.
 #[derive(Clone)]
@@ -85,20 +91,8 @@ impl GrpcServer {
         let server = MessagingServiceServer::new(svc)
             .max_decoding_message_size(MAX_DECODING)
             .max_encoding_message_size(MAX_DECODING);
-        let shutdown = b.shutdown.clone();
-        // Each accepted socket gets TCP_NODELAY there (tonic's setting only applies to
-        // listeners it binds itself).
-        let incoming = listener::incoming(listener, tls, shutdown.clone());
-        let task = tokio::spawn(async move {
-            let r = tonic::transport::Server::builder()
-                .http2_keepalive_interval(Some(Duration::from_secs(60)))
-                .add_service(server)
-                .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-                .await;
-            if let Err(e) = r {
-                tracing::error!(error = %e, "gRPC server stopped");
-            }
-        });
+        let task =
+            tokio::spawn(listener::serve(listener, tls, server, b.shutdown.clone(), STOP_WAIT));
         tokio::spawn(expire_sessions(b));
         tracing::info!(%addr, "gRPC endpoint (RocketMQ 5.x) listening");
         Ok(GrpcServer { addr, task })
@@ -111,7 +105,7 @@ impl GrpcServer {
 
     /// Wait (bounded) for the server to stop after the broker's shutdown token fired.
     pub async fn stopped(self) {
-        let _ = tokio::time::timeout(Duration::from_secs(3), self.task).await;
+        let _ = tokio::time::timeout(STOP_WAIT, self.task).await;
     }
 }
 

@@ -95,14 +95,14 @@ impl TxTable {
 /// re-appended copy). True if the command was queued on its Telemetry stream.
 pub fn push_check(
     s: &Session,
-    tables: &TxTable,
+    grpc: &super::GrpcState,
     record: &Bytes,
     tx_id: &str,
     topic: &str,
     phy: i64,
     queue_offset: i64,
 ) -> bool {
-    let Some(mut msg) = to_message(record, None, 0) else { return false };
+    let Some(mut msg) = to_message(record, None, 0, &grpc.digests) else { return false };
     // The copy lives in the half topic; the client knows the message by its real topic.
     msg.topic = Some(mq_grpc_proto::v2::Resource {
         resource_namespace: String::new(),
@@ -111,7 +111,7 @@ pub fn push_check(
     if let Some(sp) = msg.system_properties.as_mut() {
         sp.message_type = mq_grpc_proto::v2::MessageType::Transaction as i32;
     }
-    tables.remember(tx_id, topic, phy, queue_offset);
+    grpc.transactions.remember(tx_id, topic, phy, queue_offset);
     s.push(TelemetryCommand {
         status: ok(),
         command: Some(Command::RecoverOrphanedTransactionCommand(

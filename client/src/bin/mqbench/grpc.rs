@@ -18,6 +18,7 @@ use mq_grpc_proto::v2::{
 };
 use mq_grpc_proto::MessagingServiceClient;
 use tonic::codegen::http::{self, uri};
+use tonic::metadata::{Ascii, MetadataValue};
 
 /// One HTTP/2 connection driven by hyper directly, with write coalescing (the broker's side
 /// does the same, see `CoalescingIo`). tonic's `Channel` would add a buffer task, reconnect and
@@ -53,7 +54,8 @@ impl tower::Service<http::Request<tonic::body::Body>> for H2Conn {
 #[derive(Clone)]
 pub struct Grpc {
     c: MessagingServiceClient<H2Conn>,
-    client_id: String,
+    /// `x-mq-client-id`, parsed once (a header value clone is a reference count).
+    client_id: MetadataValue<Ascii>,
 }
 
 fn res(name: &str) -> Option<Resource> {
@@ -75,15 +77,13 @@ impl Grpc {
         });
         let ch = H2Conn { tx, origin: addr.parse()? };
         let c = MessagingServiceClient::new(ch).max_decoding_message_size(64 << 20);
-        let client_id = format!("mqbench@{}", std::process::id());
+        let client_id = format!("mqbench@{}", std::process::id()).parse()?;
         Ok(Grpc { c, client_id })
     }
 
     fn req<T>(&self, m: T, timeout: Duration) -> tonic::Request<T> {
         let mut r = tonic::Request::new(m);
-        if let Ok(v) = self.client_id.parse() {
-            r.metadata_mut().insert("x-mq-client-id", v);
-        }
+        r.metadata_mut().insert("x-mq-client-id", self.client_id.clone());
         r.set_timeout(timeout);
         r
     }
@@ -107,7 +107,7 @@ impl Grpc {
                 message_id: id,
                 ..Default::default()
             }),
-            body: m.body.to_vec().into(),
+            body: m.body,
         };
         let mut c = self.c.clone();
         let r = c

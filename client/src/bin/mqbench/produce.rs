@@ -123,10 +123,12 @@ async fn sender(
             seq += 1;
             let p = p.clone();
             let n = seq;
-            inflight.push(async move {
+            // Boxed: a send's future (tonic's client state) is kilobytes, and the set would
+            // otherwise move it byte by byte on every push (a tenth of the gRPC client's CPU).
+            inflight.push(Box::pin(async move {
                 let id = |i: usize| format!("{:08X}{w:04X}{n:012X}{i:04X}", std::process::id());
                 (scheduled, p.send(msgs, id).await)
-            });
+            }));
         }
         let next = if interval.is_some() && inflight.len() < window && !stats.stopped() {
             // Wake up for the next scheduled send even if nothing completes.
