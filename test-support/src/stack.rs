@@ -148,11 +148,8 @@ impl Stack {
     /// Start the nameserver and every broker of `opts`, each ready (the nameserver listening,
     /// each broker routed by it) before this returns.
     pub async fn start(opts: StackOptions) -> Stack {
-        let bins: Vec<&str> = SERVER_BINS
-            .iter()
-            .copied()
-            .chain(opts.also_build.iter().map(String::as_str))
-            .collect();
+        let bins: Vec<&str> =
+            SERVER_BINS.iter().copied().chain(opts.also_build.iter().map(String::as_str)).collect();
         ensure_bins(&bins);
         let dir = tempfile::tempdir().expect("tempdir");
         let namesrv_addr = format!("127.0.0.1:{}", free_port());
