@@ -24,6 +24,13 @@ pub fn rounds(default: usize) -> usize {
     std::env::var("HISTORY_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(default)
 }
 
+/// `HISTORY_SECONDS`: no round starts after this many seconds of the schedule (the first
+/// always runs), e.g. `HISTORY_ROUNDS=1000 HISTORY_SECONDS=3600` for an hour's soak.
+pub fn budget() -> Option<Duration> {
+    let s = std::env::var("HISTORY_SECONDS").ok()?;
+    Some(Duration::from_secs(s.parse().expect("HISTORY_SECONDS: whole seconds")))
+}
+
 /// `ok` events in the history at `p` so far.
 fn acks(p: &Path) -> usize {
     std::fs::read_to_string(p)
