@@ -103,8 +103,8 @@ impl Clients {
     }
 
     /// Writes resumed after the last fault, from both clients; stop them, read back every
-    /// replica `namesrv` routes (the caller has let the cluster settle), keep the histories in
-    /// `HISTORY_KEEP` if set, and check them. Asserts a valid history with `faults` fault
+    /// replica `namesrv` routes (the caller has let the cluster settle), keep the histories
+    /// (and the process logs beside them) in `HISTORY_KEEP` if set, and check them. Asserts a valid history with `faults` fault
     /// starts, acknowledgements and deliveries from both clients; returns the report.
     pub async fn finish(mut self, namesrv: &str, faults: usize, label: &str) -> Report {
         self.wait_acks(20, "both clients acknowledged after the schedule").await;
@@ -122,6 +122,14 @@ impl Clients {
             std::fs::create_dir_all(&keep).unwrap();
             for f in &self.files {
                 std::fs::copy(f, keep.join(f.file_name().unwrap())).unwrap();
+            }
+            // The servers' and ali-ons' logs sit next to the histories: a finding's timeline
+            // is explained by them (what each broker thought its role and in-sync set were).
+            let dir = self.files[0].parent().expect("history dir");
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                if e.path().extension().is_some_and(|x| x == "log") {
+                    std::fs::copy(e.path(), keep.join(e.file_name())).unwrap();
+                }
             }
         }
         let events = load(&self.files).expect("histories");
