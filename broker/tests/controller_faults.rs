@@ -342,3 +342,56 @@ async fn a_deposed_master_cuts_its_unreplicated_tail_and_matches_the_new_master(
     );
     assert_eq!(tail_kept, 0, "the replicas were paused: the tail cannot be on the new master");
 }
+
+/// A replica lets consumers read only what its master confirmed (every in-sync member holds
+/// it): with one replica stopped, a message the other replica already holds is not served by
+/// it (it might be replaced by another if the master died now); once the stopped one resumes
+/// and acknowledges, it is. Before the master sent its limit in the HA stream, replicas served
+/// everything they held (the history schedule's conflicts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_serves_only_what_its_master_confirmed() {
+    // The stopped replica stays in the set (no shrink) for the whole test.
+    let g = Group::start(Timings::Fast, false, &[("haMaxTimeSlaveNotCatchup", "60000")]).await;
+    let master = g.wait_master(None).await;
+    g.wait_in_sync(&master).await;
+    let client = RemotingClient::new(ClientConfig::default());
+    let r = send_direct(&client, &master, "confirmed").await;
+    assert_eq!(r.map(|r| r.0), Some(rc::SUCCESS), "a send to the whole set");
+    let mut replicas = g.addrs.iter().filter(|(_, a)| **a != master);
+    let (stopped, stopped_addr) = replicas.next().map(|(n, a)| (*n, a.clone())).unwrap();
+    let other = replicas.next().unwrap().1.clone();
+    let serves = |addr: String, body: &'static str| async move {
+        read_queues(&addr, TOPIC, 1).await.values().any(|b| b == body)
+    };
+    wait_until("the other replica serves the confirmed message", T, || {
+        serves(other.clone(), "confirmed")
+    })
+    .await;
+
+    let before = max_offset(&master).await.unwrap();
+    g.c.freeze(stopped);
+    // Stored, unconfirmed while the replica is stopped (answered once it resumes, or
+    // FLUSH_SLAVE_TIMEOUT).
+    let send = tokio::spawn({
+        let master = master.clone();
+        async move { send_direct(&client, &master, "unconfirmed").await }
+    });
+    let end = wait_until("the other replica holds the master's whole log", T, || async {
+        let m = max_offset(&master).await?;
+        (m > before && max_offset(&other).await? >= m).then_some(m)
+    })
+    .await;
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        assert!(!serves(other.clone(), "unconfirmed").await, "served past the master's limit");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    g.c.thaw(stopped);
+    let r = send.await.unwrap();
+    wait_until("both replicas serve it once every member holds it", T, || async {
+        serves(other.clone(), "unconfirmed").await
+            && serves(stopped_addr.clone(), "unconfirmed").await
+    })
+    .await;
+    println!("log end {before} -> {end}; the send with a replica stopped answered {r:?}");
+}

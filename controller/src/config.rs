@@ -24,8 +24,10 @@ pub struct Peer {
 pub struct ControllerConfig {
     /// Name of the Raft group (`controllerDLegerGroup`).
     pub group: String,
-    /// `n0-host:port;n1-host:port;...`: every replica, the same string on each of them. A
-    /// replica's Raft node id is its position in this list.
+    /// `n0-host:port;n1-host:port;...`: every replica, the same ids in the same order on each
+    /// of them (a replica's Raft node id is its position in this list). A replica listens on
+    /// its own entry's address and reaches the others at theirs, so the addresses may differ
+    /// between replicas' lists when a peer is reached through a proxy (as in DLedger).
     pub peers: String,
     /// This replica's id in `peers` (`controllerDLegerSelfId`).
     pub self_id: String,

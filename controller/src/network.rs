@@ -4,6 +4,7 @@
 //! same port brokers and admins use.
 
 use std::error::Error;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mq_common::protocol::codes::{request as req, response as rc};
@@ -32,20 +33,27 @@ pub struct Network {
     client: RemotingClient,
     /// Pause before retrying an unreachable peer.
     backoff: Duration,
+    /// Where this replica reaches each peer, by node id: its own `controllerDLegerPeers`.
+    peer_addrs: Arc<Vec<String>>,
 }
 
 impl Network {
-    /// A transport over `client`; an unreachable peer is retried every `backoff`.
-    pub fn new(client: RemotingClient, backoff: Duration) -> Self {
-        Network { client, backoff }
+    /// A transport over `client` to the peers at `peer_addrs` (by node id); an unreachable
+    /// peer is retried every `backoff`.
+    pub fn new(client: RemotingClient, backoff: Duration, peer_addrs: Vec<String>) -> Self {
+        Network { client, backoff, peer_addrs: Arc::new(peer_addrs) }
     }
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
+    /// The address comes from this replica's own peer list, as DLedger dials its peers: the
+    /// one in the Raft membership is the address of whichever replica formed the group, and
+    /// the path from here may differ (a proxy, NAT, a test's fault proxy per link).
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerClient {
-        PeerClient { net: self.clone(), target, addr: node.addr.clone() }
+        let addr = self.peer_addrs.get(target as usize).unwrap_or(&node.addr).clone();
+        PeerClient { net: self.clone(), target, addr }
     }
 }
 

@@ -72,9 +72,27 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Whether this node currently leads the controller group.
+    /// The controller leader as this node knows it. A node that leads in Raft's eyes but has
+    /// not heard a quorum acknowledge it within an election timeout names nobody: cut off from
+    /// its majority, it may already have been replaced (openraft keeps a partitioned leader's
+    /// role until it hears a higher term; DLedger's leader steps down to candidate after
+    /// missing heartbeat acknowledgements, and brokers must not keep asking it).
+    pub fn leader(&self) -> Option<u64> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        let leader = m.current_leader?;
+        if leader != self.node_id {
+            return Some(leader);
+        }
+        // Refreshed at every turn of openraft's loop, at least every 1.5 heartbeats (its tick).
+        let acked =
+            m.millis_since_quorum_ack.is_some_and(|ms| ms < self.config.raft_election_timeout);
+        acked.then_some(leader)
+    }
+
+    /// Whether this node currently leads the controller group (see [`Shared::leader`]).
     pub fn is_leader(&self) -> bool {
-        self.raft.metrics().borrow().current_leader == Some(self.node_id)
+        self.leader() == Some(self.node_id)
     }
 
     /// How long a request waits for Raft (commit, leadership check): a few election timeouts,
@@ -117,7 +135,11 @@ impl ControllerNode {
             connect_timeout: Duration::from_millis(config.raft_election_timeout),
             ..Default::default()
         });
-        let network = Network::new(client, Duration::from_millis(config.raft_heartbeat_interval));
+        let network = Network::new(
+            client,
+            Duration::from_millis(config.raft_heartbeat_interval),
+            peers.iter().map(|p| p.addr.clone()).collect(),
+        );
         let raft = Raft::new(node_id, Arc::new(raft_config), network, log, sm)
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;

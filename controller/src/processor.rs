@@ -66,7 +66,7 @@ impl ControllerProcessor {
 
     fn metadata(&self) -> RemotingCommand {
         let s = &self.shared;
-        let leader = s.raft.metrics().borrow().current_leader;
+        let leader = s.leader();
         let peer = leader.and_then(|l| s.peers.get(l as usize));
         RemotingCommand::success_with_header(&GetMetaDataResponseHeader {
             group: Some(s.group.clone()),
@@ -112,7 +112,7 @@ impl ControllerProcessor {
     /// `CONTROLLER_NOT_LEADER` naming the leader, unless this node leads.
     fn require_leader(&self) -> Result<(), RemotingCommand> {
         let s = &self.shared;
-        let leader = s.raft.metrics().borrow().current_leader;
+        let leader = s.leader();
         if leader == Some(s.node_id) {
             return Ok(());
         }

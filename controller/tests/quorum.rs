@@ -1,6 +1,7 @@
 //! Three real `mqcontroller` processes: a broker group's state is replicated by Raft, the
-//! group keeps answering when the leader is kill -9'd, a dead master is replaced from the sync
-//! state set, and the state survives restarting every controller.
+//! group keeps answering when the leader is kill -9'd or cut off from the other two, a dead
+//! master is replaced from the sync state set, and the state survives restarting every
+//! controller.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -10,7 +11,8 @@ use mq_common::protocol::body::{BrokerReplicasInfo, SyncStateSetBody};
 use mq_common::protocol::codes::{request as req, response as rc};
 use mq_common::protocol::header::{
     AlterSyncStateSetRequestHeader, ApplyBrokerIdRequestHeader, BrokerHeartbeatToControllerHeader,
-    ElectMasterRequestHeader, GetReplicaInfoRequestHeader, MasterInfoResponseHeader,
+    ElectMasterRequestHeader, GetMetaDataResponseHeader, GetNextBrokerIdRequestHeader,
+    GetNextBrokerIdResponseHeader, GetReplicaInfoRequestHeader, MasterInfoResponseHeader,
     RegisterBrokerToControllerRequestHeader,
 };
 use mq_common::protocol::RemotingCommand;
@@ -368,4 +370,65 @@ async fn lone_leader_answers_instead_of_hanging() {
     );
     let r = c.invoke(leader, read).await.expect("an answer, not a timeout");
     assert_ne!(r.code, rc::SUCCESS);
+}
+
+/// The leader cut off from the other two, both ways (each controller reaches each other one
+/// through a fault proxy; this test still reaches all three): the two elect a leader among
+/// them and commit; the one alone stops saying it leads within its election timeout (brokers
+/// asking it for the leader look elsewhere; openraft alone would keep its role until it hears
+/// a higher term) and refuses writes; healed, it follows and the group holds the write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_cut_off_from_its_peers_stops_leading_while_the_majority_elects() {
+    bins();
+    let tmp = tempfile::tempdir().unwrap();
+    let c = Controllers::start_linked(tmp.path(), 3, &[]).await;
+    let old = c.wait_leader(LEADER_WAIT).await;
+    c.isolate(old);
+    let others: Vec<usize> = (0..3).filter(|i| *i != old).collect();
+    let new = wait_until("a leader among the other two", LEADER_WAIT, || async {
+        for i in &others {
+            if c.leads(*i).await {
+                return Some(*i);
+            }
+        }
+        None
+    })
+    .await;
+    wait_until("the one cut off stops saying it leads", LEADER_WAIT, || async {
+        !c.leads(old).await
+    })
+    .await;
+    let apply = |id: u64| {
+        RemotingCommand::request_with_header(
+            req::CONTROLLER_APPLY_BROKER_ID,
+            &ApplyBrokerIdRequestHeader {
+                cluster_name: "c".into(),
+                broker_name: GROUP.into(),
+                applied_broker_id: id as i64,
+                register_check_code: format!("{};1", addr(id)),
+            },
+        )
+    };
+    let r = c.invoke(new, apply(1)).await.expect("the majority's leader answers");
+    assert_eq!(r.code, rc::SUCCESS, "{:?}", r.remark);
+    let r = c.invoke(old, apply(2)).await.expect("the one cut off answers");
+    assert_eq!(r.code, rc::CONTROLLER_NOT_LEADER, "{:?}", r.remark);
+
+    c.heal_links();
+    let next = || {
+        RemotingCommand::request_with_header(
+            req::CONTROLLER_GET_NEXT_BROKER_ID,
+            &GetNextBrokerIdRequestHeader { cluster_name: "c".into(), broker_name: GROUP.into() },
+        )
+    };
+    let r = to_leader(&c, next).await;
+    let h: GetNextBrokerIdResponseHeader = r.decode_header().unwrap();
+    assert_eq!(h.next_broker_id, 2, "the write committed while {old} was cut off");
+    // The healed one has applied it too: it names a leader other than itself.
+    wait_until("the healed controller follows a leader", LEADER_WAIT, || async {
+        let r = c.invoke(old, RemotingCommand::request(req::CONTROLLER_GET_METADATA_INFO)).await;
+        r.and_then(|r| r.decode_header::<GetMetaDataResponseHeader>().ok())
+            .is_some_and(|h| !h.is_leader && h.controller_leader_id.is_some())
+    })
+    .await;
 }

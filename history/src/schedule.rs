@@ -56,12 +56,26 @@ pub struct Step {
     pub hold: Duration,
     /// Replicas to read back from while the fault holds (recorded as `via: readback`).
     pub read_back: Vec<String>,
+    /// A second fault and its target, injected once the first is in force and healed before
+    /// it (e.g. the master killed while the controllers are partitioned).
+    pub then: Option<(Fault, String)>,
 }
 
 impl Step {
     /// A step with no read-back.
     pub fn new(fault: Fault, target: &str, hold: Duration) -> Step {
-        Step { fault, target: target.into(), hold, read_back: Vec::new() }
+        Step { fault, target: target.into(), hold, read_back: Vec::new(), then: None }
+    }
+
+    /// Inject `fault` on `target` too while this step's fault holds.
+    pub fn then(mut self, fault: Fault, target: &str) -> Step {
+        self.then = Some((fault, target.into()));
+        self
+    }
+
+    /// The faults this step injects, in order.
+    pub fn faults(&self) -> usize {
+        1 + usize::from(self.then.is_some())
     }
 
     /// Read back from `replica` while the fault holds.
@@ -76,8 +90,11 @@ impl Step {
 pub struct Schedule {
     /// Steps of one round, in order.
     pub steps: Vec<Step>,
-    /// How many times the round runs.
+    /// How many times the round runs (at most).
     pub rounds: usize,
+    /// No round starts once this long has passed since the first began (the first always
+    /// runs): a soak of "as many rounds as fit in an hour", or a bound on a slow machine.
+    pub budget: Option<Duration>,
 }
 
 /// The cluster a schedule runs against: processes and links by name. Each method returns
@@ -103,38 +120,57 @@ pub trait Faults {
     async fn settle(&mut self);
 }
 
-/// Run `s` against `c`, recording every fault edge into `rec`. Read-back errors fail the
-/// run (a replica that should answer did not).
-pub async fn run<C: Faults>(c: &mut C, s: &Schedule, rec: &Recorder) -> anyhow::Result<()> {
+/// Run `s` against `c`, recording every fault edge into `rec`; returns how many rounds ran
+/// (fewer than `s.rounds` when the budget ran out). Read-back errors fail the run (a replica
+/// that should answer did not).
+pub async fn run<C: Faults>(c: &mut C, s: &Schedule, rec: &Recorder) -> anyhow::Result<usize> {
+    let started = tokio::time::Instant::now();
     for round in 0..s.rounds {
+        if round > 0 && s.budget.is_some_and(|b| started.elapsed() >= b) {
+            return Ok(round);
+        }
         for step in &s.steps {
-            edge(rec, step, "start", round);
-            match step.fault {
-                Fault::Kill => c.kill(&step.target).await,
-                Fault::Pause => c.pause(&step.target).await,
-                Fault::Partition(d) => c.partition(&step.target, d).await,
+            let faults: Vec<(Fault, &str)> = std::iter::once((step.fault, step.target.as_str()))
+                .chain(step.then.as_ref().map(|(f, t)| (*f, t.as_str())))
+                .collect();
+            for (f, target) in &faults {
+                edge(rec, *f, target, "start", round);
+                match f {
+                    Fault::Kill => c.kill(target).await,
+                    Fault::Pause => c.pause(target).await,
+                    Fault::Partition(d) => c.partition(target, *d).await,
+                }
             }
             let until = tokio::time::Instant::now() + step.hold;
             for r in &step.read_back {
                 c.read_back(r, rec).await?;
             }
             tokio::time::sleep_until(until).await;
-            match step.fault {
-                Fault::Kill => c.restart(&step.target).await,
-                Fault::Pause => c.resume(&step.target).await,
-                Fault::Partition(_) => c.heal(&step.target).await,
+            for (f, target) in faults.iter().rev() {
+                match f {
+                    Fault::Kill => c.restart(target).await,
+                    Fault::Pause => c.resume(target).await,
+                    Fault::Partition(_) => c.heal(target).await,
+                }
+                edge(rec, *f, target, "end", round);
             }
-            edge(rec, step, "end", round);
             c.settle().await;
         }
     }
-    Ok(())
+    Ok(s.rounds)
 }
 
-fn edge(rec: &Recorder, step: &Step, phase: &str, round: usize) {
+impl Schedule {
+    /// Fault starts in one round (the checker counts them).
+    pub fn faults_per_round(&self) -> usize {
+        self.steps.iter().map(Step::faults).sum()
+    }
+}
+
+fn edge(rec: &Recorder, fault: Fault, target: &str, phase: &str, round: usize) {
     let mut e = Event::new(Kind::Fault, "schedule");
-    e.fault = Some(step.fault.name().into());
-    e.target = Some(step.target.clone());
+    e.fault = Some(fault.name().into());
+    e.target = Some(target.into());
     e.phase = Some(phase.into());
     e.round = Some(round);
     rec.record(&e);

@@ -16,7 +16,8 @@
 //!   page cache, so once it is back nothing it acknowledged may be missing, on it or (after
 //!   catching up) on the slave.
 //!
-//! `HISTORY_ROUNDS` sets the rounds of each (default 1: CI time);
+//! `HISTORY_ROUNDS` sets the rounds of each (default 1: CI time), `HISTORY_SECONDS` a time
+//! after which no round starts;
 //! `HISTORY_KEEP=DIR` copies the histories to `DIR/sync` and `DIR/async` for `mqhistory check`
 //! (scripts/history-soak.sh does both).
 
@@ -24,7 +25,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{rounds, Clients, QUEUES, TOPIC};
+use common::{budget, rounds, Clients, QUEUES, TOPIC};
 use mq_history::readback::{read_replica, Replica};
 use mq_history::schedule::{run, Direction, Fault, Faults, Schedule, Step};
 use mq_history::{Recorder, Via};
@@ -147,11 +148,11 @@ async fn schedule(role: &str, flush: &str, round: Vec<Step>, rounds: usize, labe
 
     let lagging_slave = role == "ASYNC_MASTER";
     let mut cl = Classic { c, ha_link, clients_link, lagging_slave };
-    let sched = Schedule { steps: round, rounds };
-    run(&mut cl, &sched, &clients.faults()).await.expect("schedule");
+    let sched = Schedule { steps: round, rounds, budget: budget() };
+    let ran = run(&mut cl, &sched, &clients.faults()).await.expect("schedule");
     cl.settle().await;
     let ns = cl.c.namesrv_list();
-    clients.finish(&ns, rounds * sched.steps.len(), label).await;
+    clients.finish(&ns, ran * sched.faults_per_round(), label).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

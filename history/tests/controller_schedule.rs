@@ -9,20 +9,25 @@
 //!   broker reaches the controllers through fault proxies of its own): it must stop
 //!   acknowledging within its lease while a replica is elected,
 //! * kills -9 the controller leader (a minority) and restarts it,
+//! * cuts the controller leader off from the other two controllers, both ways (each
+//!   controller reaches each other one through a fault proxy of its own; brokers still reach
+//!   all three): before the heal, the two must have elected a leader and the one alone must
+//!   not say it leads; then again with the master kill -9'd meanwhile (the majority elects
+//!   a new master as well),
 //! * kills -9 two controllers (the majority, the leader among them) while every replica is
 //!   read back: writes may stop, nothing acknowledged may be missing from any replica in the
 //!   master's in-sync set (the others are read as lagging: checked for conflicts only).
 //!
 //! Then a final read-back of every replica and the checker: no acknowledged message lost, no
-//! queue offset holding two messages. `HISTORY_ROUNDS` (default 1), `HISTORY_KEEP=DIR`
-//! (histories in `DIR/controller`).
+//! queue offset holding two messages. `HISTORY_ROUNDS` (default 1), `HISTORY_SECONDS` (no
+//! round starts after that many seconds), `HISTORY_KEEP=DIR` (histories in `DIR/controller`).
 //!
 
 mod common;
 
 use std::time::Duration;
 
-use common::{rounds, Clients, QUEUES, TOPIC};
+use common::{budget, rounds, Clients, QUEUES, TOPIC};
 use mq_client::Admin;
 use mq_history::readback::{read_replica, Replica};
 use mq_history::schedule::{run, Direction, Fault, Faults, Schedule, Step};
@@ -41,7 +46,8 @@ const T: Duration = Duration::from_secs(30);
 /// The controller-mode group behind the schedule's [`Faults`]. Targets: `master` (whichever
 /// broker the name server routes as master when the fault starts), `controller-leader`,
 /// `controller-majority` (the leader and one more), `replicas` (read back: every broker);
-/// link `master-controllers` (the master's proxies to the controllers).
+/// links `master-controllers` (the master's proxies to the controllers) and
+/// `controller-leader-peers` (the controller leader's links to and from the other two).
 struct ControllerMode {
     ctls: Controllers,
     c: Cluster,
@@ -58,7 +64,7 @@ struct ControllerMode {
 impl ControllerMode {
     async fn start(dir: &std::path::Path) -> ControllerMode {
         ensure_bins(&["mqcontroller"]);
-        let ctls = Controllers::start(dir, 3, &[]);
+        let ctls = Controllers::start_linked(dir, 3, &[]).await;
         ctls.wait_leader(T).await;
         let mut c = Cluster::start(1, BROKER_TIMINGS).await;
         let mut to_ctls = Vec::new();
@@ -143,6 +149,21 @@ impl ControllerMode {
         set.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()
     }
 
+    /// Before a controller cut off from its peers is healed: the other two have elected a
+    /// leader among them, and the one cut off does not say it leads (it cannot be elected
+    /// alone, and a leader that lost its quorum must stop answering brokers as one).
+    async fn majority_elected_without(&self, cut: usize) {
+        let others: Vec<usize> = (0..3).filter(|i| *i != cut).collect();
+        wait_until("a leader on the majority side, none on the minority", T, || async {
+            let mut leads = false;
+            for i in &others {
+                leads |= self.ctls.leads(*i).await;
+            }
+            leads && !self.ctls.leads(cut).await
+        })
+        .await;
+    }
+
     /// The end (max offset) of each queue of the topic at broker `n` (-1: no answer).
     async fn queue_ends(&self, n: &str) -> Vec<i64> {
         let addr = self.c.host(n).addr();
@@ -194,6 +215,13 @@ impl Faults for ControllerMode {
         self.c.thaw(self.hit_broker.take().expect("a paused broker"));
     }
     async fn partition(&mut self, link: &str, dir: Direction) {
+        if link == "controller-leader-peers" {
+            assert_eq!(dir, Direction::Both, "controllers are cut off both ways");
+            let leader = self.ctls.wait_leader(T).await;
+            self.hit_ctls = vec![leader];
+            self.ctls.isolate(leader);
+            return;
+        }
         assert_eq!(link, "master-controllers");
         let m = self.master_now().await;
         self.hit_broker = Some(m);
@@ -206,7 +234,13 @@ impl Faults for ControllerMode {
             p.cut(cut);
         }
     }
-    async fn heal(&mut self, _link: &str) {
+    async fn heal(&mut self, link: &str) {
+        if link == "controller-leader-peers" {
+            let cut = std::mem::take(&mut self.hit_ctls)[0];
+            self.majority_elected_without(cut).await;
+            self.ctls.heal_links();
+            return;
+        }
         let m = self.hit_broker.take().expect("a cut-off broker");
         for p in &self.to_ctls.iter().find(|(n, _)| *n == m).unwrap().1 {
             p.heal();
@@ -266,6 +300,20 @@ fn controller_round() -> Vec<Step> {
             Duration::from_millis(2500),
         ),
         Step::new(Fault::Kill, "controller-leader", Duration::from_millis(1500)),
+        // The leader cut off from the other two (brokers still reach all three): the two
+        // elect a leader, the one alone cannot, brokers follow the majority.
+        Step::new(
+            Fault::Partition(Direction::Both),
+            "controller-leader-peers",
+            Duration::from_millis(2500),
+        ),
+        // Again, and the master killed meanwhile: the majority elects a new master too.
+        Step::new(
+            Fault::Partition(Direction::Both),
+            "controller-leader-peers",
+            Duration::from_secs(3),
+        )
+        .then(Fault::Kill, "master"),
         // Held past the master's lease: writes stop.
         Step::new(Fault::Kill, "controller-majority", Duration::from_millis(2500))
             .reading_back("replicas"),
@@ -273,16 +321,13 @@ fn controller_round() -> Vec<Step> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "not in CI until more runs settle it (docs/history.md, controller mode: 8 of 8 VALID \
-            after the in-sync-set read-back); scripts/history-soak.sh --controller runs it"]
 async fn controller_mode_keeps_every_acknowledged_message_across_the_schedule() {
     let dir = tempfile::tempdir().unwrap();
     let mut g = ControllerMode::start(dir.path()).await;
     let clients = Clients::start(g.c.dir.path(), &g.ns).await;
-    let rounds = rounds(1);
-    let sched = Schedule { steps: controller_round(), rounds };
-    run(&mut g, &sched, &clients.faults()).await.expect("schedule");
+    let sched = Schedule { steps: controller_round(), rounds: rounds(1), budget: budget() };
+    let ran = run(&mut g, &sched, &clients.faults()).await.expect("schedule");
     g.settle().await;
     let ns = g.ns.clone();
-    clients.finish(&ns, rounds * sched.steps.len(), "controller").await;
+    clients.finish(&ns, ran * sched.faults_per_round(), "controller").await;
 }

@@ -1,5 +1,6 @@
 //! A group of `mqcontroller` processes on free loopback ports, one store dir each: start,
-//! kill -9 and restart any of them, and find the leader.
+//! kill -9 and restart any of them, find the leader, and (started linked) cut one off from
+//! the others.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,6 +10,7 @@ use mq_common::protocol::header::GetMetaDataResponseHeader;
 use mq_common::protocol::RemotingCommand;
 use mq_common::remoting::{ClientConfig, RemotingClient};
 
+use crate::fault_proxy::{Cut, FaultProxy};
 use crate::ports::free_port;
 use crate::proc::Proc;
 use crate::wait::poll_until;
@@ -27,7 +29,12 @@ pub struct Controllers {
     dir: PathBuf,
     /// `host:port` of each, by index (node id).
     pub addrs: Vec<String>,
-    peers: String,
+    /// Each one's `controllerDLegerPeers`, by index: the same list everywhere, unless the
+    /// controllers reach each other through [`Controllers::links`].
+    peers: Vec<String>,
+    /// With [`Controllers::start_linked`]: `(from, to, proxy)`, the proxy `from` reaches `to`
+    /// through (its Raft traffic; brokers and tests reach a controller directly).
+    links: Vec<(usize, usize, FaultProxy)>,
     /// Settings passed to every start: the timings, then the caller's extras.
     extra: Vec<(String, String)>,
     procs: Vec<Option<Proc>>,
@@ -46,16 +53,48 @@ impl Controllers {
     /// Start `n` controllers under `dir` with the binary's default timings plus `extra`.
     pub fn start_with_defaults(dir: &Path, n: usize, extra: &[(&str, &str)]) -> Controllers {
         let addrs: Vec<String> = (0..n).map(|_| format!("127.0.0.1:{}", free_port())).collect();
-        let peers = addrs
-            .iter()
-            .enumerate()
-            .map(|(i, a)| format!("n{i}-{a}"))
-            .collect::<Vec<_>>()
-            .join(";");
+        let peers = vec![peer_list(&addrs, |_, a| a.to_string()); n];
+        Self::start_peers(dir, addrs, peers, Vec::new(), extra)
+    }
+
+    /// Like [`Controllers::start`], but each controller reaches each other one through a
+    /// fault proxy of its own (its `controllerDLegerPeers` names the proxies, its own entry
+    /// its real address), so that [`Controllers::isolate`] can cut one off from its peers
+    /// while brokers still reach it.
+    pub async fn start_linked(dir: &Path, n: usize, extra: &[(&str, &str)]) -> Controllers {
+        let addrs: Vec<String> = (0..n).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+        let mut links = Vec::new();
+        for from in 0..n {
+            for to in (0..n).filter(|to| *to != from) {
+                links.push((from, to, FaultProxy::start("127.0.0.1", &addrs[to]).await));
+            }
+        }
+        let peers = (0..n)
+            .map(|from| {
+                peer_list(&addrs, |to, a| match links.iter().find(|l| l.0 == from && l.1 == to) {
+                    Some((_, _, p)) => p.addr.clone(),
+                    None => a.to_string(),
+                })
+            })
+            .collect();
+        let all: Vec<(&str, &str)> =
+            FAST_TIMINGS.iter().copied().chain(extra.iter().copied()).collect();
+        Self::start_peers(dir, addrs, peers, links, &all)
+    }
+
+    fn start_peers(
+        dir: &Path,
+        addrs: Vec<String>,
+        peers: Vec<String>,
+        links: Vec<(usize, usize, FaultProxy)>,
+        extra: &[(&str, &str)],
+    ) -> Controllers {
+        let n = addrs.len();
         let mut c = Controllers {
             dir: dir.to_path_buf(),
             addrs,
             peers,
+            links,
             extra: extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             procs: (0..n).map(|_| None).collect(),
             client: RemotingClient::new(ClientConfig::default()),
@@ -64,6 +103,22 @@ impl Controllers {
             c.start_one(i);
         }
         c
+    }
+
+    /// Cut controller `i` off from every other controller, both ways (started with
+    /// [`Controllers::start_linked`]); brokers and this handle still reach it.
+    pub fn isolate(&self, i: usize) {
+        assert!(!self.links.is_empty(), "isolate needs Controllers::start_linked");
+        for (_, _, p) in self.links.iter().filter(|(from, to, _)| *from == i || *to == i) {
+            p.cut(Cut::Both);
+        }
+    }
+
+    /// Heal every link between controllers.
+    pub fn heal_links(&self) {
+        for (_, _, p) in &self.links {
+            p.heal();
+        }
     }
 
     /// `controllerAddr` for brokers: every address, `;`-separated.
@@ -79,7 +134,7 @@ impl Controllers {
             args.push("--set".to_string());
             args.push(format!("{k}={v}"));
         };
-        set("controllerDLegerPeers", &self.peers);
+        set("controllerDLegerPeers", &self.peers[i]);
         set("controllerDLegerSelfId", &format!("n{i}"));
         set("controllerStorePath", &store.display().to_string());
         for (k, v) in &self.extra {
@@ -113,18 +168,22 @@ impl Controllers {
         }
     }
 
+    /// Whether controller `i` runs and says it leads now.
+    pub async fn leads(&self, i: usize) -> bool {
+        if !self.running(i) {
+            return false;
+        }
+        let r = self.invoke(i, RemotingCommand::request(req::CONTROLLER_GET_METADATA_INFO)).await;
+        r.filter(|r| r.code == rc::SUCCESS).is_some_and(|r| {
+            r.decode_header::<GetMetaDataResponseHeader>().is_ok_and(|h| h.is_leader)
+        })
+    }
+
     /// The index of the running controller that says it leads, if one does now.
     pub async fn leader_now(&self) -> Option<usize> {
         for i in 0..self.addrs.len() {
-            if !self.running(i) {
-                continue;
-            }
-            let r =
-                self.invoke(i, RemotingCommand::request(req::CONTROLLER_GET_METADATA_INFO)).await;
-            if let Some(r) = r.filter(|r| r.code == rc::SUCCESS) {
-                if r.decode_header::<GetMetaDataResponseHeader>().is_ok_and(|h| h.is_leader) {
-                    return Some(i);
-                }
+            if self.leads(i).await {
+                return Some(i);
             }
         }
         None
@@ -137,6 +196,16 @@ impl Controllers {
             None => panic!("no controller leader within {deadline:?}"),
         }
     }
+}
+
+/// `n0-addr;n1-addr;...` with `addr(i, addrs[i])` for each node.
+fn peer_list(addrs: &[String], addr: impl Fn(usize, &str) -> String) -> String {
+    addrs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("n{i}-{}", addr(i, a)))
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 /// Broker settings for controller mode under test (with [`FAST_TIMINGS`] on the controllers):

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::wire::{last_report, FrameHeader, FRAME_HEADER};
+use super::wire::{confirm_frame, last_report, FrameHeader, FRAME_HEADER};
 use super::{HaService, SlaveLink};
 
 /// How long a transfer half with nothing to send sleeps before looking again (Java's 100 ms
@@ -164,10 +164,15 @@ async fn transfer(ha: &HaService, mut wr: OwnedWriteHalf, link: &SlaveLink) -> R
     let mut last_write = Instant::now();
     let mut out = Vec::with_capacity(WRITE_GATHER + FRAME_HEADER + batch);
     let mut missing_logged = false;
+    // Controller mode: the read limit last sent (the replica limits its consumers to it).
+    let mut confirm_sent = -1;
     loop {
         let ready = ha.data_ready.notified();
         tokio::pin!(ready);
         ready.as_mut().enable();
+        let advanced = ha.read_limit_advanced();
+        tokio::pin!(advanced);
+        advanced.as_mut().enable();
         // Gather the frames that are available now into one write.
         out.clear();
         let mut missing = false;
@@ -193,6 +198,13 @@ async fn transfer(ha: &HaService, mut wr: OwnedWriteHalf, link: &SlaveLink) -> R
             tracing::error!(slave = %link.peer, offset = next, "the slave asks for an offset this master does not hold; sending heartbeats only");
             missing_logged = true;
         }
+        if ha.controller_mode() {
+            let confirm = ha.store.confirmed_offset().min(ha.store.get_max_phy_offset());
+            if confirm != confirm_sent {
+                out.extend_from_slice(&confirm_frame(confirm));
+                confirm_sent = confirm;
+            }
+        }
         if out.is_empty() && (first_missing || last_write.elapsed() >= heartbeat) {
             // A slave ahead of this log (it followed a master that held more) gets heartbeats
             // at this log's end rather than at its request (Java's choice): a Java slave
@@ -210,6 +222,12 @@ async fn transfer(ha: &HaService, mut wr: OwnedWriteHalf, link: &SlaveLink) -> R
             }
         }
         let wait = heartbeat.saturating_sub(last_write.elapsed()).min(IDLE_WAIT);
-        let _ = tokio::time::timeout(wait.max(Duration::from_millis(1)), ready).await;
+        let woken = async {
+            tokio::select! {
+                _ = ready => {}
+                _ = advanced => {}
+            }
+        };
+        let _ = tokio::time::timeout(wait.max(Duration::from_millis(1)), woken).await;
     }
 }

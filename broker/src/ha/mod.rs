@@ -211,6 +211,9 @@ impl HaService {
         // Controller mode may take either role later: both halves run, each idle while the
         // role is not its own.
         let any = self.controller_mode();
+        // A controller-mode broker starts as a replica reading nothing until a master's limit
+        // arrives (its log may end in a tail a new master replaced).
+        self.update_read_limit();
         if any || self.role() == BrokerRole::SyncMaster {
             tasks.push(tokio::spawn(expire_loop(self.clone())));
         }
@@ -248,6 +251,9 @@ impl HaService {
     /// Change the role at run time (controller mode): the store's follower flag follows, HA
     /// sessions of the old role end, a new master forgets acknowledgements of its past.
     pub fn set_role(&self, role: BrokerRole) {
+        if role == BrokerRole::Slave && self.role() != BrokerRole::Slave {
+            self.keep_read_limit_as_replica();
+        }
         let old = self.role.swap(role_code(role), Ordering::AcqRel);
         if old != role_code(role) && role != BrokerRole::Slave {
             self.transfer.reset();
@@ -259,6 +265,7 @@ impl HaService {
                 // Waiting sends of a deposed master fail now rather than at their timeout.
                 self.transfer.fail_all();
             }
+            self.update_read_limit();
         }
     }
 

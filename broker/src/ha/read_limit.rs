@@ -7,9 +7,16 @@
 //!
 //! The limit is the store's confirmed offset ([`MessageStore::set_confirmed_offset`]):
 //! unlimited while the master is alone in the set (nobody else has to hold anything, as for
-//! acknowledgements) and on replicas; otherwise the lowest offset the other members
-//! acknowledged, never below what this master held when it took over (its log is the group's
-//! from then on) or when it stopped being alone (those messages were already readable).
+//! acknowledgements); otherwise the lowest offset the other members acknowledged, never below
+//! what this master held when it took over (its log is the group's from then on) or when it
+//! stopped being alone (those messages were already readable).
+//!
+//! A replica reads up to its master's limit, sent in the HA stream (`wire::CONFIRM`): its log
+//! may hold what the master has not confirmed, and a master that dies before confirming is
+//! replaced by one that stores other messages there (the history checker's schedule saw a
+//! replica, and a deposed master before it truncated, deliver such messages). A broker starts
+//! reading nothing as a replica until its master says; a deposed master keeps the limit it had
+//! as master (what every in-sync member, hence its successor, holds).
 //!
 //! [`MessageStore::set_confirmed_offset`]: crate::store::MessageStore::set_confirmed_offset
 
@@ -29,6 +36,9 @@ pub(super) struct ReadLimit {
     alone: AtomicBool,
     /// Woken when the limit moves up: POP receives waiting for a message re-read.
     advanced: Notify,
+    /// As a replica: the master's limit as last received (or kept from this broker's own
+    /// term as master).
+    replica: AtomicI64,
 }
 
 impl Default for ReadLimit {
@@ -37,6 +47,7 @@ impl Default for ReadLimit {
             floor: AtomicI64::new(0),
             alone: AtomicBool::new(true),
             advanced: Notify::new(),
+            replica: AtomicI64::new(0),
         }
     }
 }
@@ -51,7 +62,12 @@ impl HaService {
         let rl = &self.read_limit;
         if self.role() == BrokerRole::Slave {
             rl.alone.store(true, Ordering::Release);
-            self.store.set_confirmed_offset(i64::MAX);
+            let limit = rl.replica.load(Ordering::Acquire);
+            let old = self.store.confirmed_offset();
+            self.store.set_confirmed_offset(limit);
+            if old != i64::MAX && limit > old {
+                rl.advanced.notify_waiters();
+            }
             return;
         }
         let acks = self.member_acks();
@@ -86,6 +102,20 @@ impl HaService {
         rl.alone.store(false, Ordering::Release);
         self.store.set_confirmed_offset(end);
         self.update_read_limit();
+    }
+
+    /// A replica received its master's read limit.
+    pub fn set_master_confirm(&self, offset: i64) {
+        self.read_limit.replica.store(offset, Ordering::Release);
+        self.update_read_limit();
+    }
+
+    /// This master is deposed: as a replica it keeps the limit it had (everything below is on
+    /// every in-sync member, its successor among them) until its new master sends one; its
+    /// tail past that may be cut when it joins.
+    pub(super) fn keep_read_limit_as_replica(&self) {
+        let limit = self.store.confirmed_offset().min(self.store.get_max_phy_offset());
+        self.read_limit.replica.store(limit, Ordering::Release);
     }
 
     /// Resolves the next time the read limit moves up.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use super::wire::{report, FrameHeader, FRAME_HEADER};
+use super::wire::{report, FrameHeader, CONFIRM, FRAME_HEADER};
 use super::HaService;
 
 /// Read buffer (Java's 4 MiB); a frame larger than this is refused.
@@ -142,6 +142,16 @@ async fn session(ha: &HaService, addr: &str) -> Result<(), String> {
                 break;
             }
             let mut body = &buf[pos + FRAME_HEADER..pos + FRAME_HEADER + size];
+            if h.offset == CONFIRM {
+                // The master's read limit: what this replica's consumers may read.
+                let c = body
+                    .try_into()
+                    .map(i64::from_be_bytes)
+                    .map_err(|_| "bad confirm frame".to_string())?;
+                ha.set_master_confirm(c);
+                pos += FRAME_HEADER + size;
+                continue;
+            }
             let local = ha.store.get_max_phy_offset();
             let mut at = h.offset;
             if size == 0 && at < verify_from && verify_from > 0 {

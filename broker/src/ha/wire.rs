@@ -32,6 +32,20 @@ impl FrameHeader {
     }
 }
 
+/// Controller mode, master → slave: a frame `[CONFIRM i64][8 i32][confirm offset i64]`, the
+/// master's read limit (what every in-sync member holds), which bounds what the replica lets
+/// its consumers read. Negative, so never a data frame; only a controller-mode master sends it
+/// and only to a slave that opened with the controller-mode handshake.
+pub const CONFIRM: i64 = -0x524D_5143_4346; // "RMQCCF"
+
+/// A confirm frame carrying `offset`.
+pub fn confirm_frame(offset: i64) -> [u8; FRAME_HEADER + 8] {
+    let mut b = [0u8; FRAME_HEADER + 8];
+    b[..FRAME_HEADER].copy_from_slice(&FrameHeader { offset: CONFIRM, size: 8 }.encode());
+    b[FRAME_HEADER..].copy_from_slice(&offset.to_be_bytes());
+    b
+}
+
 /// Encode a slave report.
 pub fn report(offset: i64) -> [u8; REPORT] {
     offset.to_be_bytes()
@@ -59,6 +73,13 @@ mod tests {
         assert_eq!(b, [0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 0x80, 0]);
         assert_eq!(FrameHeader::decode(&b), Some(h));
         assert_eq!(FrameHeader::decode(&b[..11]), None);
+    }
+
+    #[test]
+    fn confirm_frame_layout() {
+        let b = confirm_frame(0x0102);
+        assert_eq!(FrameHeader::decode(&b), Some(FrameHeader { offset: CONFIRM, size: 8 }));
+        assert_eq!(i64::from_be_bytes(b[FRAME_HEADER..].try_into().unwrap()), 0x0102);
     }
 
     #[test]

@@ -24,6 +24,13 @@ pub fn rounds(default: usize) -> usize {
     std::env::var("HISTORY_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(default)
 }
 
+/// `HISTORY_SECONDS`: no round starts after this many seconds of the schedule (the first
+/// always runs), e.g. `HISTORY_ROUNDS=1000 HISTORY_SECONDS=3600` for an hour's soak.
+pub fn budget() -> Option<Duration> {
+    let s = std::env::var("HISTORY_SECONDS").ok()?;
+    Some(Duration::from_secs(s.parse().expect("HISTORY_SECONDS: whole seconds")))
+}
+
 /// `ok` events in the history at `p` so far.
 fn acks(p: &Path) -> usize {
     std::fs::read_to_string(p)
@@ -96,8 +103,8 @@ impl Clients {
     }
 
     /// Writes resumed after the last fault, from both clients; stop them, read back every
-    /// replica `namesrv` routes (the caller has let the cluster settle), keep the histories in
-    /// `HISTORY_KEEP` if set, and check them. Asserts a valid history with `faults` fault
+    /// replica `namesrv` routes (the caller has let the cluster settle), keep the histories
+    /// (and the process logs beside them) in `HISTORY_KEEP` if set, and check them. Asserts a valid history with `faults` fault
     /// starts, acknowledgements and deliveries from both clients; returns the report.
     pub async fn finish(mut self, namesrv: &str, faults: usize, label: &str) -> Report {
         self.wait_acks(20, "both clients acknowledged after the schedule").await;
@@ -115,6 +122,14 @@ impl Clients {
             std::fs::create_dir_all(&keep).unwrap();
             for f in &self.files {
                 std::fs::copy(f, keep.join(f.file_name().unwrap())).unwrap();
+            }
+            // The servers' and ali-ons' logs sit next to the histories: a finding's timeline
+            // is explained by them (what each broker thought its role and in-sync set were).
+            let dir = self.files[0].parent().expect("history dir");
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                if e.path().extension().is_some_and(|x| x == "log") {
+                    std::fs::copy(e.path(), keep.join(e.file_name())).unwrap();
+                }
             }
         }
         let events = load(&self.files).expect("histories");
