@@ -133,6 +133,9 @@ async fn cut_off_master(timings: Timings, lease: Duration) -> Duration {
     }
     .expect("sends acknowledged after the fence");
     println!("writes resumed {resumed:?} after the cut");
+    if resumed >= Duration::from_secs(10) {
+        g.keep_logs("isolated-master-slow");
+    }
     // Within the lease, plus the 20 ms probe period and scheduling under load.
     assert!(fenced_after < lease + Duration::from_secs(2), "fenced only after {fenced_after:?}");
     let mut acked: Vec<String> = sent.lock().acked.keys().cloned().collect();

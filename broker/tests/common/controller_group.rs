@@ -159,6 +159,18 @@ impl Group {
         .await;
     }
 
+    /// Copy every process log of the group (controllers, name server, brokers) to a new
+    /// directory under the temp dir, which is kept, and print where: for a trial too slow to
+    /// pass, whose temp dirs are removed on drop.
+    pub fn keep_logs(&self, what: &str) -> std::path::PathBuf {
+        let keep = std::env::temp_dir().join(format!("{what}-{}", std::process::id()));
+        for (src, sub) in [(self.c.dir.path(), "cluster"), (self._ctl_dir.path(), "controllers")] {
+            copy_logs(src, &keep.join(sub));
+        }
+        eprintln!("logs kept in {}", keep.display());
+        keep
+    }
+
     /// Cut (or heal, `None`) broker `name`'s links to every controller (needs `proxied`).
     pub fn cut_from_controllers(&self, name: &str, cut: Option<mq_test_support::fault_proxy::Cut>) {
         for p in &self.proxies[name] {
@@ -282,4 +294,18 @@ pub fn broker_settings(ctl_addr: &str) -> Vec<(&'static str, &str)> {
         ("mappedFileSizeCommitLog", "4194304"),
         ("mappedFileSizeConsumeQueue", "60000"),
     ]
+}
+
+/// Copy the `*.log` files under `src` (recursively) to the same places under `dst`.
+fn copy_logs(src: &std::path::Path, dst: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(src) else { return };
+    for e in entries.flatten() {
+        let (path, to) = (e.path(), dst.join(e.file_name()));
+        if path.is_dir() {
+            copy_logs(&path, &to);
+        } else if path.extension().is_some_and(|x| x == "log") {
+            let _ = std::fs::create_dir_all(dst);
+            let _ = std::fs::copy(&path, &to);
+        }
+    }
 }
