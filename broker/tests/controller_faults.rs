@@ -132,7 +132,10 @@ async fn cut_off_master(timings: Timings, lease: Duration) -> Duration {
         s.acked.values().filter(|t| **t > fenced_at).min().map(|t| *t - cut)
     }
     .expect("sends acknowledged after the fence");
-    println!("writes resumed {resumed:?} after the cut");
+    {
+        let s = sent.lock();
+        println!("writes resumed {resumed:?} after the cut; failed sends by code: {:?}", s.codes);
+    }
     if resumed >= Duration::from_secs(10) {
         g.keep_logs("isolated-master-slow");
     }

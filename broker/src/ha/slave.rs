@@ -24,6 +24,10 @@ pub async fn run(ha: Arc<HaService>) {
     // Java retries every 5 s; a shorter heartbeat (tests) retries faster.
     let retry = ha.cfg.heartbeat().min(Duration::from_secs(5));
     let mut last_error = String::new();
+    // The master address of the last session, and since when it is the one followed: a master
+    // just elected may refuse the first handshake (it takes its role a moment after the
+    // controller names it), so a new master is retried every 200 ms for `retry`.
+    let mut following: Option<(String, Instant)> = None;
     loop {
         if ha.shutdown.is_cancelled() {
             return;
@@ -45,6 +49,9 @@ pub async fn run(ha: Arc<HaService>) {
             }
             continue;
         };
+        if following.as_ref().is_none_or(|(a, _)| *a != addr) {
+            following = Some((addr.clone(), Instant::now()));
+        }
         {
             let why = match session(&ha, &addr).await {
                 Ok(()) => return,
@@ -56,8 +63,23 @@ pub async fn run(ha: Arc<HaService>) {
                 last_error = why;
             }
         }
-        if !ha.pause(retry).await {
-            return;
+        // A broken link to the same master is retried after `retry` (Java's 5 s); a new master
+        // (controller mode: the role or the master's address changed) is followed at once, so
+        // a replica rejoins the new master's in-sync set without waiting out the retry (the
+        // new master is alone in it until then). Armed before the check: no change is missed.
+        let changed = ha.role_changed();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let same_master = ha.role() == crate::config::BrokerRole::Slave
+            && ha.master().ha_addr.as_deref() == Some(addr.as_str());
+        if same_master {
+            let new_master = following.as_ref().is_some_and(|(_, since)| since.elapsed() < retry);
+            let wait = if new_master { retry.min(Duration::from_millis(200)) } else { retry };
+            tokio::select! {
+                _ = ha.shutdown.cancelled() => return,
+                _ = changed => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
         }
     }
 }
