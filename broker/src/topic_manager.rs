@@ -278,6 +278,14 @@ impl TopicManager {
         existed.then(|| self.bump())
     }
 
+    /// Controller mode: this broker took a role under master epoch `epoch`; the registration
+    /// carries it as the data version's state version (see
+    /// [`DataVersion::next_version_with_state`]).
+    pub fn set_state_version(&self, epoch: i64) {
+        self.version.lock().next_version_with_state(epoch);
+        self.file.mark_changed();
+    }
+
     /// A change: new data version, the file marked for the config writer (no I/O here: one
     /// request may change thousands of entries), re-registration with the name servers.
     fn bump(&self) -> u64 {

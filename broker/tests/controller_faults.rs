@@ -111,6 +111,18 @@ async fn cut_off_master(timings: Timings, lease: Duration) -> Duration {
     let fenced_at = cut + fenced_after;
     let new_master = g.wait_master(Some(&master)).await;
     let routed_after = cut.elapsed();
+    // The deposed master is alive and still registers with the name server under broker id 0:
+    // the route must stay on the new master (its registration carries the newer master epoch
+    // as the state version; the name server drops the older one, as Java's).
+    let hold = Instant::now() + lease.min(Duration::from_secs(3));
+    while Instant::now() < hold {
+        let routed = routed_master(&g.ns).await;
+        assert!(
+            routed.is_none() || routed.as_deref() == Some(new_master.as_str()),
+            "the route went back to {routed:?} after {new_master} was routed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let before = sent.lock().acked.len();
     wait_until("sends acknowledged by the new master", T, || async {
         sent.lock().acked.len() >= before + 30

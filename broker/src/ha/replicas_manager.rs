@@ -432,6 +432,8 @@ async fn apply(b: &Arc<Broker>, st: &mut State<'_>, a: Answer) {
             }
             v.master_id = Some(master);
             v.master_epoch = a.epoch;
+            // Before the role change below, which registers with the name servers at once.
+            b.topics.set_state_version(i64::from(a.epoch));
             ha.set_view(v.clone());
             ha.set_role(BrokerRole::SyncMaster);
             ha.start_master_term(max);
@@ -451,6 +453,9 @@ async fn apply(b: &Arc<Broker>, st: &mut State<'_>, a: Answer) {
         && !ha.master_unknown();
     v.master_id = Some(master);
     v.master_epoch = a.epoch;
+    if a.epoch != ha.view().master_epoch {
+        b.topics.set_state_version(i64::from(a.epoch));
+    }
     ha.set_view(v);
     if same {
         return;

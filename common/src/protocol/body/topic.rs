@@ -208,6 +208,14 @@ impl DataVersion {
         self.counter += 1;
         self.timestamp = crate::protocol::now_millis();
     }
+
+    /// Record a role change in controller mode: the state version becomes the group's master
+    /// epoch (Java's `nextVersion(newMasterEpoch)`), so a name server keeps the registration
+    /// of the newest master when a deposed one, still alive, registers the same broker id.
+    pub fn next_version_with_state(&mut self, state_version: i64) {
+        self.next_version();
+        self.state_version = Some(state_version);
+    }
 }
 
 /// `{"topicConfigTable":{...},"dataVersion":{...}}` (`topics.json`, GET_ALL_TOPIC_CONFIG).
