@@ -427,8 +427,10 @@ impl Engine {
             }
         }
         st.enqueue_offset = r.next_begin_offset;
-        drop(st);
+        // Counted under the lock: `stats` reads the wheel under it too, so a scrape never sees
+        // a timer waiting in the wheel that the enqueue counter does not include yet.
         self.counters.enqueued.fetch_add(n as u64, Ordering::Relaxed);
+        drop(st);
         self.dequeue_cv.notify_one();
         Ok(n)
     }
