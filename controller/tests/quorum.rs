@@ -30,7 +30,20 @@ fn addr(id: u64) -> String {
     format!("127.0.0.{id}:10911")
 }
 
-/// Both tests build the same set (one feature unification, nothing rebuilt twice).
+/// CONTROLLER_APPLY_BROKER_ID for broker `id` of [`GROUP`] at [`addr`]`(id)`.
+fn apply_broker_id(id: u64) -> RemotingCommand {
+    RemotingCommand::request_with_header(
+        req::CONTROLLER_APPLY_BROKER_ID,
+        &ApplyBrokerIdRequestHeader {
+            cluster_name: "c".into(),
+            broker_name: GROUP.into(),
+            applied_broker_id: id as i64,
+            register_check_code: format!("{};1", addr(id)),
+        },
+    )
+}
+
+/// The binaries both tests run.
 fn bins() {
     ensure_bins(&["mqcontroller", "mqadmin"]);
 }
@@ -98,19 +111,7 @@ async fn three_controllers_survive_leader_kill_and_restart() {
 
     // A follower refuses writes and names the leader.
     let follower = (leader + 1) % 3;
-    let apply = |id: u64| {
-        move || {
-            RemotingCommand::request_with_header(
-                req::CONTROLLER_APPLY_BROKER_ID,
-                &ApplyBrokerIdRequestHeader {
-                    cluster_name: "c".into(),
-                    broker_name: GROUP.into(),
-                    applied_broker_id: id as i64,
-                    register_check_code: format!("{};1", addr(id)),
-                },
-            )
-        }
-    };
+    let apply = |id: u64| move || apply_broker_id(id);
     let r = c.invoke(follower, apply(1)()).await.unwrap();
     assert_eq!(r.code, rc::CONTROLLER_NOT_LEADER);
     // (The follower may hear of the new leader a heartbeat later.)
@@ -398,17 +399,7 @@ async fn leader_cut_off_from_its_peers_stops_leading_while_the_majority_elects()
         !c.leads(old).await
     })
     .await;
-    let apply = |id: u64| {
-        RemotingCommand::request_with_header(
-            req::CONTROLLER_APPLY_BROKER_ID,
-            &ApplyBrokerIdRequestHeader {
-                cluster_name: "c".into(),
-                broker_name: GROUP.into(),
-                applied_broker_id: id as i64,
-                register_check_code: format!("{};1", addr(id)),
-            },
-        )
-    };
+    let apply = apply_broker_id;
     let r = c.invoke(new, apply(1)).await.expect("the majority's leader answers");
     assert_eq!(r.code, rc::SUCCESS, "{:?}", r.remark);
     let r = c.invoke(old, apply(2)).await.expect("the one cut off answers");
