@@ -296,18 +296,7 @@ async fn lagging_controller_catches_up_by_snapshot() {
     let lagging = (leader + 1) % 3;
     c.kill(lagging);
     for id in 1..=30u64 {
-        let r = to_leader(&c, || {
-            RemotingCommand::request_with_header(
-                req::CONTROLLER_APPLY_BROKER_ID,
-                &ApplyBrokerIdRequestHeader {
-                    cluster_name: "c".into(),
-                    broker_name: GROUP.into(),
-                    applied_broker_id: id as i64,
-                    register_check_code: format!("{};1", addr(id)),
-                },
-            )
-        })
-        .await;
+        let r = to_leader(&c, || apply_broker_id(id)).await;
         assert_eq!(r.code, rc::SUCCESS, "{:?}", r.remark);
     }
     c.start_one(lagging);
