@@ -24,7 +24,7 @@ use mq_client::{Message, Producer, SendStatus};
 use mq_common::protocol::codes::response as rc;
 use mq_common::remoting::{ClientConfig, RemotingClient};
 use mq_test_support::fault_proxy::Cut;
-use mq_test_support::replica::{max_offset, read_queues};
+use mq_test_support::replica::{max_offset, read_queues, wait_same_queues};
 use mq_test_support::wait_until;
 use parking_lot::Mutex;
 
@@ -325,28 +325,10 @@ async fn a_deposed_master_cuts_its_unreplicated_tail_and_matches_the_new_master(
     })
     .await;
     let want = read_queues(&new_master, TOPIC, QUEUES).await;
-    // The commit log is level; its consume queues follow from the dispatcher (asynchronous).
-    let deadline = Instant::now() + T;
-    loop {
-        let got = read_queues(&master, TOPIC, QUEUES).await;
-        if got == want {
-            break;
-        }
-        if Instant::now() > deadline {
-            g.c.dump_logs();
-            let diff: Vec<_> = want
-                .iter()
-                .filter(|(k, v)| got.get(k) != Some(v))
-                .map(|(k, v)| (k, v, got.get(k)))
-                .take(10)
-                .collect();
-            panic!(
-                "the rejoined replica differs ({} vs {} entries): (queue, offset) new master / rejoined {diff:?}",
-                want.len(),
-                got.len()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    // The commit log is level; what the replica serves follows (dispatch, read limit).
+    if let Err(diff) = wait_same_queues(&master, TOPIC, QUEUES, &want).await {
+        g.c.dump_logs();
+        panic!("the rejoined replica differs: {diff}");
     }
     let log = g.c.log_tail(g.name_of(&master), 1 << 20);
     assert!(log.contains("last common epoch boundary"), "no cut logged on rejoin");

@@ -101,6 +101,44 @@ pub async fn read_queues(addr: &str, topic: &str, queues: i32) -> BTreeMap<(i32,
     out
 }
 
+/// Wait until queues `0..queues` of `topic` at the broker at `addr` hold exactly `want` (as
+/// [`read_queues`] reads them). A replica's readable view trails the bytes it holds: its
+/// consume queues are dispatched asynchronously, and in controller mode its read limit comes
+/// in the master's next CONFIRM frame (`docs/controller.md`), so an equal commit-log end is not
+/// yet equal queues. `Err` after [`REPLICA_WAIT`]: the differences, for the caller to report
+/// (with its process logs).
+pub async fn wait_same_queues(
+    addr: &str,
+    topic: &str,
+    queues: i32,
+    want: &BTreeMap<(i32, i64), String>,
+) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + REPLICA_WAIT;
+    let got = loop {
+        let got = read_queues(addr, topic, queues).await;
+        if got == *want {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let diff: Vec<_> = want
+        .iter()
+        .filter(|(k, v)| got.get(k) != Some(v))
+        .map(|(k, v)| (k, v, got.get(k)))
+        .take(10)
+        .collect();
+    let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(k)).take(10).collect();
+    Err(format!(
+        "{addr} holds {} entries of {topic}, {} wanted; (queue, offset) wanted / held: {diff:?}; \
+         held, not wanted: {extra:?}",
+        got.len(),
+        want.len()
+    ))
+}
+
 /// The offset group `group` committed for queue `queue` of `topic` at the broker at `addr`
 /// (`None`: none, or the broker does not answer).
 pub async fn committed_offset(addr: &str, group: &str, topic: &str, queue: i32) -> Option<i64> {
