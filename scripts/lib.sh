@@ -37,7 +37,8 @@ RMQ_PIDS=()
 rmq_log() { echo "[$(basename "$0" .sh)] $*" >&2; }
 
 # rmq_free_port [OFFSET...]: print a port P such that P and P+OFFSET (for each OFFSET) are free
-# on 127.0.0.1, e.g. `rmq_free_port -2 1` for a broker (P-2 is its fast port, P+1 its HA port).
+# on every address (multi-host tests listen on 127.0.0.x; checked on the wildcard address, never
+# listening), e.g. `rmq_free_port -2 1` for a broker (P-2 is its fast port, P+1 its HA port).
 # P is picked at random between 20000 and the start of the kernel's ephemeral range (usually
 # 32768), so no outgoing connection can take it between this check and the server's bind.
 # Checked by binding, not connecting: a port bound but not yet listening counts as taken.
@@ -69,7 +70,7 @@ if hi <= lo:  # an unusual ephemeral range: fall back to the ports above it
 def free(p):
     s = socket.socket()
     try:
-        s.bind(("127.0.0.1", p))
+        s.bind(("0.0.0.0", p))
         return True
     except OSError:
         return False

@@ -255,11 +255,6 @@ fn print_config_and_config_errors() {
     assert!(String::from_utf8(out.stderr).unwrap().contains("cannot listen on"));
 }
 
-/// A port nothing listens on right now (bind-and-drop; the test binds it soon after).
-fn unused_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn scrape(port: u16) -> String {
     let (status, body) = mq_common::probe::http_get(
         &format!("127.0.0.1:{port}"),
@@ -276,7 +271,7 @@ async fn prometheus_metrics_and_json_logs() {
     use mq_common::probe::sample;
     let dir = tempfile::tempdir().unwrap();
     let kv = kv_path(&dir);
-    let port = unused_port();
+    let port = mq_test_support::free_port();
     let mport = format!("metricsPromExporterPort={port}");
     let ns = NamesrvProcess::start_with_env(
         &[

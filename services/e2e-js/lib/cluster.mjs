@@ -13,28 +13,31 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN_DIR = process.env.BIN_DIR || path.resolve(here, "../../../target/debug");
 export const SECRET = "js-e2e-secret";
 
-function freePort() {
-  return new Promise((resolve, reject) => {
+/** Whether `port` can be bound on 127.0.0.1 right now (this suite's servers all use it). */
+function canBind(port) {
+  return new Promise((res) => {
     const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
+    s.once("error", () => res(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => res(true)));
   });
 }
 
-/** A port p with p-2 and p+1 free as well (the broker's VIP and HA ports). */
+/**
+ * A port p with p-2 and p+1 free as well (the broker's VIP and HA ports), picked at random
+ * below the kernel's ephemeral range (32768): an ephemeral port may be given to any outgoing
+ * connection between this check and the server's bind (scripts/lib.sh's rmq_free_port does
+ * the same).
+ */
+const given = new Set();
 async function brokerPort() {
-  for (let i = 0; i < 100; i++) {
-    const p = await freePort();
-    if (p < 1100 || p > 65000) continue;
-    const ok = await Promise.all([p - 2, p + 1].map((q) => new Promise((res) => {
-      const s = net.createServer();
-      s.once("error", () => res(false));
-      s.listen(q, "127.0.0.1", () => s.close(() => res(true)));
-    })));
-    if (ok.every(Boolean)) return p;
+  for (let i = 0; i < 500; i++) {
+    const p = 20002 + Math.floor(Math.random() * 12000);
+    if ([p - 2, p, p + 1].some((q) => given.has(q))) continue;
+    const ok = await Promise.all([p - 2, p, p + 1].map(canBind));
+    if (ok.every(Boolean)) {
+      [p - 2, p, p + 1].forEach((q) => given.add(q));
+      return p;
+    }
   }
   throw new Error("no free broker port");
 }
@@ -87,7 +90,7 @@ export async function startCluster(gatewayEnv = {}, scheme = "http") {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const nsPort = await freePort();
+    const nsPort = await brokerPort();
     const ns = `127.0.0.1:${nsPort}`;
     run("namesrv", "mqnamesrv", ["--listen", ns, "--set", `kvConfigPath=${path.join(dir, "kv.json")}`], {});
     await waitFor("namesrv", 20000, () => tcpOpen(nsPort));
@@ -102,10 +105,10 @@ export async function startCluster(gatewayEnv = {}, scheme = "http") {
     // OFFSETS_DIR inside our temp dir: stop() SIGKILLs the services, which then cannot remove
     // their per-process offsets dirs themselves; rmSync(dir) does.
     const common = { NAMESRV_ADDR: ns, JWT_SECRET: SECRET, BROKER_HEARTBEAT_INTERVAL: "1000", RUST_LOG: "info", OFFSETS_DIR: dir };
-    const obsPort = await freePort();
+    const obsPort = await brokerPort();
     run("observer", "chat-observer", [], { ...common, INSTANCE_ID: "js-obs", HEALTH_CHECK_PORT: String(obsPort) });
     await waitFor("observer ready", 60000, async () => (await fetch(`http://127.0.0.1:${obsPort}/ready`)).ok);
-    const port = await freePort();
+    const port = await brokerPort();
     run("gateway", "chat-gateway", [], {
       ...common, INSTANCE_ID: "js-gw", PORT: String(port), BIND_ADDR: "127.0.0.1",
       HEARTBEAT_INTERVAL: "1", CONNECTION_TIMEOUT: "4", ...gatewayEnv,
