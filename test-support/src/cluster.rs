@@ -369,6 +369,29 @@ impl Cluster {
         self.host(&name).addr()
     }
 
+    /// Like [`Cluster::add_broker_unrouted`], but its replicas reach its HA port through a
+    /// [`FaultProxy`](crate::fault_proxy::FaultProxy) on an address of its own: the broker
+    /// advertises that address as `brokerIP2` (what a controller-mode replica reads from its
+    /// master's GET_BROKER_CONFIG) and binds its own, so cutting the proxy cuts every
+    /// replica's HA link to it while clients and controllers still reach it. Returns its
+    /// address and the proxy.
+    pub async fn add_broker_unrouted_ha_proxied(
+        &mut self,
+        node: Node,
+    ) -> (String, crate::fault_proxy::FaultProxy) {
+        let name = node.name.clone();
+        self.insert_host(node, false);
+        let ip = self.host_ip();
+        let h = self.brokers.get_mut(&name).expect("just inserted");
+        // Last in the config file, so it replaces the `brokerIP2` every broker gets.
+        h.node.settings.push(("brokerIP2".into(), ip.clone()));
+        let proxy =
+            crate::fault_proxy::FaultProxy::start_on(&format!("{ip}:{}", h.ha_port), &h.ha_addr())
+                .await;
+        self.spawn_broker(&name);
+        (self.host(&name).addr(), proxy)
+    }
+
     /// Start (or restart, same address, ports and store) broker `name` and return at once.
     pub fn spawn_broker(&mut self, name: &str) {
         let conf = self.write_conf(name);

@@ -114,6 +114,14 @@ impl Controllers {
         }
     }
 
+    /// Cut the link controller `from` reaches controller `to` through (its Raft requests to
+    /// `to` and their answers; `to`'s requests to `from` use another link), in the given
+    /// directions. Started with [`Controllers::start_linked`].
+    pub fn cut_link(&self, from: usize, to: usize, c: Cut) {
+        let link = self.links.iter().find(|(f, t, _)| *f == from && *t == to);
+        link.expect("cut_link needs Controllers::start_linked").2.cut(c);
+    }
+
     /// Heal every link between controllers.
     pub fn heal_links(&self) {
         for (_, _, p) in &self.links {
