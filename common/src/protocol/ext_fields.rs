@@ -149,6 +149,14 @@ impl ExtFields {
         Some(self.text(v).to_string())
     }
 
+    /// Make room for `fields` more fields holding `bytes` more bytes of keys and values, so
+    /// the inserts that follow do not reallocate (and copy) the text (a client's signing adds
+    /// two fields to every request).
+    pub fn reserve(&mut self, fields: usize, bytes: usize) {
+        self.entries.reserve(fields);
+        self.own.reserve(bytes);
+    }
+
     /// Remove every field.
     pub fn clear(&mut self) {
         self.own.clear();
