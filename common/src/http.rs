@@ -78,15 +78,7 @@ impl TlsListener {
                 let Ok(permit) = handshakes.clone().acquire_owned().await else { return };
                 let (tcp, peer) = tokio::select! {
                     _ = tx.closed() => return,
-                    a = listener.accept() => match a {
-                        Ok(a) => a,
-                        Err(e) => {
-                            // Out of descriptors and the like: back off instead of spinning.
-                            tracing::warn!(error = %e, "HTTPS accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    },
+                    a = crate::remoting::accept_backing_off(&listener, "HTTPS") => a,
                 };
                 let (acceptor, tx) = (acceptor.current(), tx.clone());
                 tokio::spawn(async move {

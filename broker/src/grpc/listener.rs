@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use mq_common::remoting::{Accepted, CoalescingIo, TlsServer};
+use mq_common::remoting::{accept_backing_off, Accepted, CoalescingIo, TlsServer};
 use mq_grpc_proto::MessagingServiceServer;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
@@ -104,15 +104,7 @@ pub(crate) async fn serve(
     loop {
         let (tcp, peer) = tokio::select! {
             _ = stop.cancelled() => break,
-            a = listener.accept() => match a {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "gRPC accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            a = accept_backing_off(&listener, "gRPC") => a,
         };
         let _ = tcp.set_nodelay(true);
         let (tls, svc, http2, stop) = (tls.clone(), svc.clone(), http2.clone(), stop.clone());

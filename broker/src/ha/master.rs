@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mq_common::remoting::accept_backing_off;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -24,14 +25,7 @@ pub async fn accept_loop(ha: Arc<HaService>, listener: TcpListener) {
     loop {
         let (stream, peer) = tokio::select! {
             _ = ha.shutdown.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "HA accept failed");
-                    if !ha.pause(Duration::from_millis(100)).await { return; }
-                    continue;
-                }
-            },
+            a = accept_backing_off(&listener, "HA") => a,
         };
         tokio::spawn(serve(ha.clone(), stream, peer));
     }

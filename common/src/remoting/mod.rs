@@ -22,7 +22,7 @@ pub use channel::{Channel, ChannelEvents, ChannelOptions, OutputLimits, Remoting
 pub use client::{ClientConfig, RemotingClient, ServerRequestHandler};
 pub use coalesce::CoalescingIo;
 pub use reply::{header, Reply};
-pub use server::{RemotingServer, RequestHandler, ServerConfig};
+pub use server::{accept_backing_off, RemotingServer, RequestHandler, ServerConfig};
 pub use stats::{ConnectionStats, ConnectionStatsSnapshot};
 pub use timing::RequestTimer;
 pub use tls::{Accepted, ReloadingAcceptor, TlsClient, TlsServer};

@@ -244,22 +244,13 @@ async fn accept_loop<H: RequestHandler>(
     };
     let mut conns = JoinSet::new();
     loop {
-        let accepted = tokio::select! {
+        let (stream, peer) = tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            a = listener.accept() => a,
+            a = accept_backing_off(&listener, "remoting") => a,
         };
         // Reap finished connection tasks so the set does not grow without bound.
         while conns.try_join_next().is_some() {}
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Typically EMFILE: back off briefly rather than spin.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
         // At the cap: close at once. Waiting for a slot instead left the client connected by
         // the kernel but never served (issue 16, R3); a closed connection makes it retry or
         // fail over to another broker.
@@ -311,6 +302,27 @@ async fn accept_loop<H: RequestHandler>(
     }
     drop(listener);
     while conns.join_next().await.is_some() {}
+}
+
+/// How long an accept loop waits after a failed accept before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The next connection on `listener`. A failed accept (typically EMFILE: out of descriptors)
+/// is logged and retried after [`ACCEPT_BACKOFF`] rather than in a spinning loop. Cancel-safe:
+/// every accept loop (remoting, HA, gRPC, HTTPS) selects it against its shutdown signal.
+pub async fn accept_backing_off(
+    listener: &TcpListener,
+    what: &str,
+) -> (tokio::net::TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(a) => return a,
+            Err(e) => {
+                tracing::warn!(error = %e, listener = what, "accept failed; retrying");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
