@@ -124,9 +124,32 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Open file descriptors (sockets included) of process `pid`; 0 if it is gone.
-pub fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+/// Established TCP connections whose local port is `port` and that a process has accepted,
+/// counted from `/proc/net/tcp{,6}` (the caller's network namespace). A connection still in
+/// the listen backlog is established too, but has no socket file yet (inode 0), so it is not
+/// counted. Unlike a process's descriptor count, this does not move when the process opens
+/// or closes an unrelated file or outgoing connection.
+pub fn accepted_connections(port: u16) -> usize {
+    let port = format!("{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|table| {
+            let port = port.clone();
+            table
+                .lines()
+                .skip(1)
+                .filter(move |l| {
+                    let cols: Vec<&str> = l.split_whitespace().collect();
+                    cols.len() > 9
+                        && cols[1].rsplit(':').next() == Some(port.as_str())
+                        && cols[3] == "01"
+                        && cols[9] != "0"
+                })
+                .map(|_| ())
+                .collect::<Vec<_>>()
+        })
+        .count()
 }
 
 /// Bytes process `pid` has passed to write-like syscalls (`wchar` of `/proc/<pid>/io`).
