@@ -66,6 +66,35 @@ async fn overview_lists_brokers() {
 }
 
 #[tokio::test]
+async fn elect_master_designates_a_live_in_sync_replica_only() {
+    let (app, _) = app();
+    let token = login(&app).await;
+    let elect =
+        |id: u64| json!({"cluster": "DefaultCluster", "brokerName": "broker-ctl", "brokerId": id});
+    // Replica 3 is behind (not in the in-sync set): refused, nothing changes.
+    let (s, v) = call(&app, "POST", "/api/controller/elect", Some(elect(3)), Some(&token)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("in-sync"), "{v}");
+    let (s, v) = call(&app, "POST", "/api/controller/elect", Some(elect(2)), Some(&token)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["masterBrokerId"].as_u64(), v["masterEpoch"].as_i64()),
+        (Some(2), Some(4)),
+        "{v}"
+    );
+    let (_, o) = call(&app, "GET", "/api/overview", None, None).await;
+    assert_eq!(o["controllerGroups"][0]["masterAddr"], "127.0.0.22:10911", "{o}");
+    // An unknown group is a 404 naming it; a malformed body a 4xx, never a 5xx.
+    let bad = json!({"cluster": "DefaultCluster", "brokerName": "nope", "brokerId": 1});
+    let (s, v) = call(&app, "POST", "/api/controller/elect", Some(bad), Some(&token)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, _) =
+        call(&app, "POST", "/api/controller/elect", Some(json!({"brokerId": -1})), Some(&token))
+            .await;
+    assert!(s.is_client_error(), "{s}");
+}
+
+#[tokio::test]
 async fn one_failing_broker_is_named_and_the_rest_shown() {
     let (app, fb) = app();
     fb.set_failing("broker-b", true);
@@ -165,6 +194,11 @@ async fn writes_need_login() {
             Some(json!({"topic": "TopicTest", "msgId": "AA", "group": "GroupA"})),
         ),
         ("POST", "/api/dlq/resend", Some(json!({"group": "GroupA", "msgIds": ["AA"]}))),
+        (
+            "POST",
+            "/api/controller/elect",
+            Some(json!({"cluster": "DefaultCluster", "brokerName": "broker-ctl", "brokerId": 2})),
+        ),
     ] {
         let (s, _) = call(&app, m, u, b, None).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{m} {u}");

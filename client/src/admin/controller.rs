@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use mq_common::protocol::body::{BrokerReplicasInfo, EpochEntryCache};
 use mq_common::protocol::codes::{request, response};
-use mq_common::protocol::header::GetMetaDataResponseHeader;
+use mq_common::protocol::header::{
+    ElectMasterRequestHeader, GetMetaDataResponseHeader, MasterInfoResponseHeader,
+};
 use mq_common::protocol::RemotingCommand;
 use mq_common::remoting::RemotingClient;
 
@@ -70,6 +72,37 @@ pub async fn sync_state_data(
         return Err(ClientError::from_response(controllers, &r));
     }
     crate::api::parse_body(&r.body)
+}
+
+/// CONTROLLER_ELECT_MASTER at the controller leader, designating `broker_id` (Java's
+/// `mqadmin electMaster`): the controllers make it the master of `broker_name` if it is a live
+/// member of the in-sync set (or unclean election is enabled), bump the master epoch and tell
+/// the group. Returns the group's master after the request; a refusal is an error carrying
+/// the controller's code and remark.
+pub async fn elect_master(
+    client: &RemotingClient,
+    controllers: &str,
+    cluster: Option<&str>,
+    broker_name: &str,
+    broker_id: i64,
+    timeout: Duration,
+) -> Result<MasterInfoResponseHeader> {
+    let cmd = RemotingCommand::request_with_header(
+        request::CONTROLLER_ELECT_MASTER,
+        &ElectMasterRequestHeader {
+            cluster_name: cluster.map(str::to_string),
+            broker_name: broker_name.to_string(),
+            broker_id: Some(broker_id),
+            designate_elect: Some(true),
+            invoke_time: Some(mq_common::protocol::now_millis()),
+        },
+    );
+    let r = to_leader(client, controllers, cmd, timeout).await?;
+    if r.code != response::SUCCESS {
+        return Err(ClientError::from_response(controllers, &r));
+    }
+    r.decode_header()
+        .map_err(|e| ClientError::BadResponse(format!("{controllers}: elect answer header: {e}")))
 }
 
 impl Admin {

@@ -8,7 +8,8 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::bounded;
-use crate::backend::{BrokerFailure, BrokerInfo, ControllerGroup};
+use crate::auth::Admin;
+use crate::backend::{BrokerFailure, BrokerInfo, ControllerGroup, ElectRequest};
 use crate::error::ApiResult;
 use crate::sampler::TpsSeries;
 use crate::state::AppState;
@@ -50,6 +51,18 @@ pub async fn overview(State(st): State<AppState>) -> ApiResult<Json<Overview>> {
     let namesrv = if p.items.namesrv.is_empty() { st.namesrv.clone() } else { p.items.namesrv };
     let controller_groups = p.items.controller_groups;
     Ok(Json(Overview { namesrv, brokers, controller_groups, failures: p.failures }))
+}
+
+/// `POST /api/controller/elect` (admin): make a replica of a controller-mode group its master;
+/// answers the group as its controllers then describe it.
+pub async fn elect_master(
+    _: Admin,
+    State(st): State<AppState>,
+    Json(req): Json<ElectRequest>,
+) -> ApiResult<Json<ControllerGroup>> {
+    let g = bounded(&st, st.backend.elect_master(&req)).await?;
+    tracing::info!(cluster = %req.cluster, broker = %req.broker_name, id = req.broker_id, master = ?g.master_broker_id, epoch = g.master_epoch, "electMaster from the console");
+    Ok(Json(g))
 }
 
 /// `?addr=`.

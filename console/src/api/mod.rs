@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(session::logout))
         .route("/overview", get(cluster::overview))
         .route("/brokers/runtime", get(cluster::broker_runtime))
+        .route("/controller/elect", post(cluster::elect_master))
         .route("/tps", get(cluster::tps))
         .route("/topics", get(topics::list).post(topics::create))
         .route("/topics/{topic}", axum::routing::delete(topics::delete))

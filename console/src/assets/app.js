@@ -155,12 +155,23 @@ document.getElementById('modal').addEventListener('click', (e) => { if (e.target
 // ---------- Overview ----------
 // Broker groups in controller mode: master, epochs, and each replica with its offset and
 // whether it is in the in-sync set (from the group's controllers).
-function controllerView(groups) {
+function electMaster(g, r, reload) {
+  confirmDialog('Elect master', `Make broker ${r.brokerId} (${r.addr}) the master of ${g.brokerName}? Its controllers bump the master epoch; the current master becomes a replica and clients follow the new route.`, 'Elect', () =>
+    write(async () => {
+      try {
+        const n = await api('POST', '/controller/elect', { cluster: g.cluster, brokerName: g.brokerName, brokerId: r.brokerId });
+        modal(h('h2', {}, 'Master elected'), h('div', { class: 'okbox', id: 'elect-result' }, `${n.brokerName}: master ${n.masterBrokerId} (${n.masterAddr || '?'}), epoch ${n.masterEpoch}`),
+          h('button', { onclick: closeModal, id: 'elect-close' }, 'Close'));
+        reload();
+      } catch (e) { showError(e); }
+    }));
+}
+function controllerView(groups, reload) {
   if (!groups.length) return '';
   const rows = [];
   for (const g of groups) {
     if (g.error) {
-      rows.push(h('tr', {}, h('td', {}, g.cluster), h('td', {}, g.brokerName), h('td', { colspan: 6 }, h('span', { class: 'badge bad' }, g.error))));
+      rows.push(h('tr', {}, h('td', {}, g.cluster), h('td', {}, g.brokerName), h('td', { colspan: 7 }, h('span', { class: 'badge bad' }, g.error))));
       continue;
     }
     const master = g.masterBrokerId == null ? h('span', { class: 'badge bad' }, 'no master') : `${g.masterBrokerId} (${g.masterAddr || '?'})`;
@@ -171,11 +182,14 @@ function controllerView(groups) {
         h('td', { class: 'mono' }, `${r.brokerId} ${r.addr}`), h('td', {}, r.master ? 'master' : 'replica'),
         h('td', { class: 'num' }, fmtInt(r.maxOffset)),
         h('td', {}, h('span', { class: 'badge ' + (r.inSync ? 'ok' : 'bad') }, r.inSync ? 'in sync' : 'not in sync'),
-          ' ', r.alive ? '' : h('span', { class: 'badge bad' }, 'not alive'))));
+          ' ', r.alive ? '' : h('span', { class: 'badge bad' }, 'not alive')),
+        // Only a live in-sync replica can be designated (the controllers refuse the others).
+        h('td', {}, !r.master && r.inSync && r.alive
+          ? h('button', { class: 'elect', 'data-broker': g.brokerName, 'data-id': r.brokerId, onclick: () => electMaster(g, r, reload) }, 'Make master') : '')));
     }
   }
   return h('div', { style: 'margin-top:12px' }, h('b', {}, 'Controller mode'),
-    h('table', { id: 'controller-groups' }, h('thead', {}, h('tr', {}, ['Cluster', 'Broker', 'Master', 'Epoch / SSS epoch', 'Replica', 'Role', 'Max offset', 'In-sync'].map((x) => h('th', {}, x)))),
+    h('table', { id: 'controller-groups' }, h('thead', {}, h('tr', {}, ['Cluster', 'Broker', 'Master', 'Epoch / SSS epoch', 'Replica', 'Role', 'Max offset', 'In-sync', ''].map((x) => h('th', {}, x)))),
       h('tbody', {}, rows)));
 }
 
@@ -206,7 +220,7 @@ async function pageOverview() {
         h('table', { id: 'brokers' }, h('thead', {}, h('tr', {}, ['Cluster', 'Broker', 'Id', 'Address', 'Role', 'Version'].map((x) => h('th', {}, x)),
           ['In TPS', 'Out TPS', 'Put today', 'Get today', 'Disk', 'Max offset', 'Behind (bytes)'].map((x) => h('th', { class: 'num' }, x)), h('th', {}, 'Status'))),
         h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 12, class: 'muted' }, 'No broker registered on the nameserver.')))),
-        controllerView(o.controllerGroups || []));
+        controllerView(o.controllerGroups || [], loadTable));
     } catch (e) { table.textContent = ''; table.append(errorBox(e)); }
   };
   const loadCharts = async () => {

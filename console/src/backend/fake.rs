@@ -48,6 +48,8 @@ struct State {
     topics: BTreeMap<String, FakeTopic>,
     groups: BTreeMap<String, FakeGroup>,
     producers: Vec<(String, String, ProducerConn)>,
+    /// Controller-mode groups (the demo has one, `broker-ctl`, outside the two masters).
+    controller_groups: Vec<ControllerGroup>,
     rr: usize,
 }
 
@@ -55,6 +57,33 @@ struct State {
 pub struct FakeBackend {
     state: Mutex<State>,
     ids: UniqIdGenerator,
+}
+
+/// A 3-replica group in controller mode: replica 1 master, 2 in sync, 3 alive but behind.
+fn demo_controller_group() -> ControllerGroup {
+    let replica = |id: u64, in_sync: bool, offset: i64| ControllerReplica {
+        broker_id: id,
+        addr: format!("127.0.0.{}:10911", 20 + id),
+        master: id == 1,
+        in_sync,
+        alive: true,
+        max_offset: Some(offset),
+    };
+    ControllerGroup {
+        cluster: "DefaultCluster".into(),
+        broker_name: "broker-ctl".into(),
+        controller_addr: "127.0.0.1:9878;127.0.0.2:9878;127.0.0.3:9878".into(),
+        master_broker_id: Some(1),
+        master_addr: Some("127.0.0.21:10911".into()),
+        master_epoch: 3,
+        sync_state_set_epoch: 5,
+        replicas: vec![
+            replica(1, true, 1_048_576),
+            replica(2, true, 1_048_576),
+            replica(3, false, 524_288),
+        ],
+        error: None,
+    }
 }
 
 fn failure(b: &FakeBroker) -> BrokerFailure {
@@ -87,6 +116,7 @@ impl FakeBackend {
                 topics: BTreeMap::new(),
                 groups: BTreeMap::new(),
                 producers: Vec::new(),
+                controller_groups: Vec::new(),
                 rr: 0,
             }),
             ids: UniqIdGenerator::new([127, 0, 0, 1].into()),
@@ -140,6 +170,7 @@ impl FakeBackend {
                 Some("TopicTest"),
             );
         }
+        fb.state.lock().controller_groups.push(demo_controller_group());
         fb.state.lock().producers.push((
             "ProducerGroupA".into(),
             "TopicTest".into(),
@@ -429,7 +460,7 @@ impl Backend for FakeBackend {
             items: ClusterOverview {
                 namesrv: vec!["fake:9876".into()],
                 brokers,
-                controller_groups: Vec::new(),
+                controller_groups: st.controller_groups.clone(),
             },
             failures,
         })
@@ -779,6 +810,42 @@ impl Backend for FakeBackend {
         entry.summary.retry_queue_nums = req.retry_queue_nums;
         entry.summary.retry_max_times = req.retry_max_times;
         Ok(targets.into_iter().map(|(n, a, f)| op(n, a, f)).collect())
+    }
+
+    async fn elect_master(&self, req: &ElectRequest) -> BResult<ControllerGroup> {
+        let mut st = self.state.lock();
+        let g = st
+            .controller_groups
+            .iter_mut()
+            .find(|g| g.cluster == req.cluster && g.broker_name == req.broker_name)
+            .ok_or_else(|| {
+                BackendError::NotFound(format!(
+                    "no broker group {} in controller mode in cluster {}",
+                    req.broker_name, req.cluster
+                ))
+            })?;
+        // As the controllers: only a live in-sync replica can be designated.
+        match g.replicas.iter().find(|r| r.broker_id == req.broker_id) {
+            Some(r) if r.alive && r.in_sync => {}
+            _ => {
+                return Err(BackendError::Invalid(format!(
+                    "the controllers refused to elect broker {} of {}: not a live in-sync replica (code 2012)",
+                    req.broker_id, req.broker_name
+                )))
+            }
+        }
+        if g.master_broker_id != Some(req.broker_id) {
+            g.master_epoch += 1;
+            g.sync_state_set_epoch += 1;
+            g.master_broker_id = Some(req.broker_id);
+            for r in &mut g.replicas {
+                r.master = r.broker_id == req.broker_id;
+                if r.master {
+                    g.master_addr = Some(r.addr.clone());
+                }
+            }
+        }
+        Ok(g.clone())
     }
 
     async fn delete_group(&self, group: &str) -> BResult<Vec<BrokerOpResult>> {

@@ -135,6 +135,11 @@ pub trait Backend: Send + Sync + 'static {
         topic: &str,
     ) -> BResult<Partial<Vec<ProducerConn>>>;
 
+    /// Make a replica of a controller-mode group its master (a designated election at the
+    /// group's controllers); returns the group as its controllers then describe it. Refused
+    /// (`Invalid`) when the controllers refuse, e.g. the replica is not a live in-sync member.
+    async fn elect_master(&self, req: &ElectRequest) -> BResult<ControllerGroup>;
+
     /// Running totals for the TPS sampler (brokers and up to `max_topics` user topics).
     async fn sample_totals(&self, max_topics: usize) -> BResult<TotalsSample>;
 }

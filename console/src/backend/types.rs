@@ -189,6 +189,19 @@ pub struct ControllerGroup {
     pub error: Option<String>,
 }
 
+/// `POST /api/controller/elect`: make one replica of a controller-mode group its master
+/// (`mqadmin electMaster`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ElectRequest {
+    /// Cluster name.
+    pub cluster: String,
+    /// Broker (group) name.
+    pub broker_name: String,
+    /// Controller-assigned id of the replica to make master.
+    pub broker_id: u64,
+}
+
 /// One replica of a [`ControllerGroup`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

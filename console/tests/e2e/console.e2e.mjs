@@ -290,6 +290,35 @@ try {
     });
   }
 
+  if (MODE === 'fake') {
+    // The demo cluster has one controller-mode group (broker-ctl: 1 master, 2 in sync, 3 behind).
+    await step('controller groups: table, then elect an in-sync replica as master', async () => {
+      await page.goto(`${URL}/overview`);
+      await page.waitForSelector('#controller-groups tbody tr');
+      const rows = await page.$$eval('#controller-groups tbody tr', (r) => r.map((x) => x.textContent));
+      expect(rows.length === 3, 'controller table rows: ' + rows.join(' | '));
+      expect(rows[0].includes('broker-ctl') && rows[0].includes('3 / 5'), 'group row: ' + rows[0]);
+      expect(rows[2].includes('not in sync'), 'replica 3 is behind: ' + rows[2]);
+      // Only replica 2 (in sync, not master) can be made master.
+      const buttons = await page.$$eval('#controller-groups button.elect', (b) => b.map((x) => x.dataset.id));
+      expect(buttons.join() === '2', 'elect buttons for replicas: ' + buttons);
+      await shot('controller-groups');
+      await page.click('#controller-groups button.elect[data-id="2"]');
+      await page.click('#confirm-ok');
+      await page.waitForSelector('#elect-result');
+      const result = await page.textContent('#elect-result');
+      expect(result.includes('master 2') && result.includes('epoch 4'), 'elect result: ' + result);
+      await page.click('#elect-close');
+      await page.waitForFunction(() => {
+        const r = [...document.querySelectorAll('#controller-groups tbody tr')].map((x) => x.textContent);
+        return r.length === 3 && r[0].startsWith('DefaultClusterbroker-ctl2 (') && r[0].includes('4 / 6');
+      }, null, { timeout: 10000 });
+      const after = await page.$$eval('#controller-groups button.elect', (b) => b.map((x) => x.dataset.id));
+      expect(after.join() === '1', 'after the election only the old master can be made master again: ' + after);
+      await shot('controller-elected');
+    });
+  }
+
   await step('producers page', async () => {
     await page.click('nav a[data-page=producers]');
     await page.fill('#pg-group', PRODUCER_GROUP);

@@ -12,9 +12,6 @@ use clap::Subcommand;
 
 use mq_client::admin::controller as ctl;
 use mq_common::protocol::body::EpochEntryCache;
-use mq_common::protocol::codes::{request as req, response as rc};
-use mq_common::protocol::header::{ElectMasterRequestHeader, MasterInfoResponseHeader};
-use mq_common::protocol::RemotingCommand;
 use mq_common::remoting::{ClientConfig, RemotingClient};
 
 use crate::output::json;
@@ -213,24 +210,15 @@ impl ControllerCmd {
                 }
             }
             ControllerCmd::ElectMaster { controller, broker_id, broker_name, cluster } => {
-                let cmd = RemotingCommand::request_with_header(
-                    req::CONTROLLER_ELECT_MASTER,
-                    &ElectMasterRequestHeader {
-                        cluster_name: cluster,
-                        broker_name: broker_name.clone(),
-                        broker_id: Some(broker_id),
-                        designate_elect: Some(true),
-                        invoke_time: Some(mq_common::protocol::now_millis()),
-                    },
-                );
-                let r = ctl::to_leader(&client, &controller, cmd, TIMEOUT).await?;
-                anyhow::ensure!(
-                    r.code == rc::SUCCESS,
-                    "code {}: {}",
-                    r.code,
-                    r.remark.unwrap_or_default()
-                );
-                let h: MasterInfoResponseHeader = r.decode_header()?;
+                let h = ctl::elect_master(
+                    &client,
+                    &controller,
+                    cluster.as_deref(),
+                    &broker_name,
+                    broker_id,
+                    TIMEOUT,
+                )
+                .await?;
                 if c.json {
                     json(&serde_json::json!({
                         "brokerName": broker_name,

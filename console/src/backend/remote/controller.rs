@@ -5,7 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use mq_client::admin::controller::sync_state_data;
+use mq_client::admin::controller::{elect_master, sync_state_data};
+use mq_client::ClientError;
 
 use super::RemoteBackend;
 use crate::backend::*;
@@ -69,5 +70,50 @@ impl RemoteBackend {
         }
         out.sort_by(|a, b| (&a.cluster, &a.broker_name).cmp(&(&b.cluster, &b.broker_name)));
         out
+    }
+
+    /// The group's controllers come from the overview (the brokers' `controllerAddr`), never
+    /// from the caller: the console only talks to controllers its cluster names.
+    pub(super) async fn elect(&self, req: &ElectRequest) -> BResult<ControllerGroup> {
+        let find = |o: Partial<ClusterOverview>| {
+            o.items
+                .controller_groups
+                .into_iter()
+                .find(|g| g.cluster == req.cluster && g.broker_name == req.broker_name)
+        };
+        let group = find(self.overview().await?).ok_or_else(|| {
+            BackendError::NotFound(format!(
+                "no broker group {} in controller mode in cluster {}",
+                req.broker_name, req.cluster
+            ))
+        })?;
+        let admin = self.admin()?;
+        let id = i64::try_from(req.broker_id)
+            .map_err(|_| BackendError::Invalid(format!("bad broker id {}", req.broker_id)))?;
+        let ctl = group.controller_addr.as_str();
+        elect_master(
+            admin.api().remoting(),
+            ctl,
+            Some(&req.cluster),
+            &req.broker_name,
+            id,
+            admin.api().timeout,
+        )
+        .await
+        .map_err(|e| match e {
+            ClientError::Broker { code, remark, .. } => BackendError::Invalid(format!(
+                "the controllers refused to elect broker {id} of {}: {remark} (code {code})",
+                req.broker_name
+            )),
+            e => BackendError::Broker {
+                broker: "controllers".into(),
+                addr: ctl.to_string(),
+                message: e.to_string(),
+            },
+        })?;
+        self.invalidate();
+        find(self.overview().await?).ok_or_else(|| {
+            BackendError::NotFound(format!("broker group {} vanished", req.broker_name))
+        })
     }
 }

@@ -314,6 +314,9 @@ impl Backend for RemoteBackend {
         self.invalidate();
         r
     }
+    async fn elect_master(&self, req: &ElectRequest) -> BResult<ControllerGroup> {
+        self.elect(req).await
+    }
     async fn delete_group(&self, group: &str) -> BResult<Vec<BrokerOpResult>> {
         let r = self.group_delete(group).await;
         self.invalidate();
