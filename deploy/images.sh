@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 source deploy/lib.sh
 
 PROFILE=${RMQ_PROFILE:-release}
-ALL="mqnamesrv mqbroker mqconsole mqadmin chat-gateway chat-observer presence-service"
+ALL="mqnamesrv mqbroker mqcontroller mqconsole mqadmin chat-gateway chat-observer presence-service"
 IMAGES=${IMAGES:-$ALL}
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 BIN_DIR=${CARGO_TARGET_DIR:-target}/$PROFILE
@@ -53,6 +53,11 @@ spec() { # name -> sets PORTS VOLUMES ENVS HEALTH CMD
       PORTS="10911 10909 5557"; VOLUMES="/var/lib/rmq"
       ENVS="MQBROKER_STORE_PATH_ROOT_DIR=/var/lib/rmq/store MQBROKER_METRICS_EXPORTER_TYPE=PROM"
       HEALTH='"http", "127.0.0.1:5557/health"' ;;
+    mqcontroller)
+      # Listens on its own address in controllerDLegerPeers (9878 in conf/controller-3n).
+      PORTS="9878"; VOLUMES="/var/lib/rmq"
+      ENVS="MQCONTROLLER_CONTROLLER_STORE_PATH=/var/lib/rmq/controller"
+      HEALTH='"tcp", "127.0.0.1:9878"' ;;
     mqconsole)
       PORTS="8180"; VOLUMES="/var/lib/rmq"
       HEALTH='"http", "127.0.0.1:8180/health"'

@@ -29,6 +29,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=deploy/lib.sh
 . "$RMQ_ROOT/deploy/lib.sh"
+# shellcheck source=scripts/containers-lib.sh
+. "$RMQ_ROOT/scripts/containers-lib.sh"
 
 count=${COUNT:-100}
 project="rmqct$$x$RANDOM" # PIDs repeat across CI runs: a leftover of another run is never ours
@@ -69,7 +71,7 @@ step "images ($RMQ_PROFILE binaries, tag $RMQ_IMAGE_TAG)"
 t0=$SECONDS
 export RMQ_PROFILE
 images="mqnamesrv mqbroker mqconsole mqadmin chat-gateway chat-observer presence-service"
-deploy_out=$("$RMQ_ROOT/deploy/images.sh") || fail "deploy/images.sh failed"
+deploy_out=$(IMAGES=$images "$RMQ_ROOT/deploy/images.sh") || fail "deploy/images.sh failed"
 echo "$deploy_out" | grep -v '^built ' || true
 echo "   images built in $((SECONDS - t0)) s"
 
@@ -94,27 +96,10 @@ export COMMIT_LOG_FILE_SIZE=67108864
 NS="127.0.0.1:$NAMESRV1_PORT;127.0.0.1:$NAMESRV2_PORT"
 rmq_hold_ports "${ports[@]}" || fail "a picked port was taken before it could be held"
 
-# A container that is not running: its state, last lines and, when it could not bind, who
-# holds that port now; then fail.
-not_running() {
-  local c=$1 state p
-  state=$(podman inspect -f '{{.State.Status}}, exit code {{.State.ExitCode}}' "$c" 2>&1)
-  echo "   $c is not running ($state); its last lines:" >&2
-  podman logs --tail 8 "$c" 2>&1 | cut -c1-400 | sed 's/^/     /' >&2
-  for p in $(podman logs "$c" 2>&1 | grep -i 'in use' | grep -oE ':[0-9]{4,5}\b' | tr -d : | sort -u); do
-    echo "   port $p is held by:" >&2
-    ss -Htanp "( sport = :$p )" 2>&1 | sed 's/^/     /' >&2 || true
-  done
-  fail "$c exited before it was healthy ($state)"
-}
-
 step "compose up (project $project)"
 "${compose[@]}" down -v >/dev/null 2>&1 || true # nothing of this name may be left over
 "${compose[@]}" up -d >"$RMQ_WORK/compose-up.log" 2>&1 || { cat "$RMQ_WORK/compose-up.log"; fail "compose up failed"; }
 
-# Start time per service: from the container's start (podman's StartedAt) to the first answer
-# of its /health, polled from the host (a podman call per container and round took seconds on
-# the loaded CI VM); then the image's own health check (mqhealth inside it) must pass too.
 health_port() {
   case $1 in
     namesrv-1) echo "$NAMESRV1_METRICS_PORT" ;; namesrv-2) echo "$NAMESRV2_METRICS_PORT" ;;
@@ -124,57 +109,9 @@ health_port() {
     presence) echo "$PRESENCE_PORT" ;;
   esac
 }
-pending=" $services "
-declare -A seen
-deadline=$((SECONDS + 90))
-while [ -n "${pending// /}" ]; do
-  # One podman call for every state; a failed call (loaded machine) is no verdict.
-  states=$(podman ps -a --filter "label=io.podman.compose.project=$project" --format '{{.Names}} {{.State}}' 2>/dev/null) || states=""
-  for s in $pending; do
-    c="${project}_${s}_1"
-    st=$(awk -v c="$c" '$1 == c { print $2 }' <<<"$states") # podman 4.3: "Up 2 seconds ago"
-    case ${st:-unknown} in Up | running | unknown | Created | created) ;; *) not_running "$c" ;; esac
-    [ -n "${seen[$s]:-}" ] || ! curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$(health_port "$s")/health" 2>/dev/null ||
-      seen[$s]=$(date +%s%N)
-    if [ -n "${seen[$s]:-}" ] && podman healthcheck run "$c" >/dev/null 2>&1; then
-      started=$(podman inspect -f '{{.State.StartedAt.UnixNano}}' "$c")
-      user=$(podman inspect -f '{{.Config.User}}' "$c")
-      printf '   %-16s healthy (/health %5d ms after its start), user %s\n' "$s" $(( (seen[$s] - started) / 1000000 )) "$user"
-      [ "$user" = "10001:10001" ] || fail "$c does not run as 10001"
-      pending=${pending/ $s / }
-    fi
-  done
-  [ $SECONDS -lt $deadline ] || fail "not healthy after 90 s:$pending"
-  sleep 0.05
-done
+wait_healthy 90
 rmq_release_ports
 
-metric() { # PORT NAME LABEL-FILTER... -> sum of matching samples, "absent" if none
-  local port=$1 name=$2
-  shift 2
-  curl -fsS --max-time 5 "http://127.0.0.1:$port/metrics" | python3 -c '
-import sys
-name, filters = sys.argv[1], sys.argv[2:]
-total, found = 0.0, False
-for line in sys.stdin:
-    if line.startswith("#"): continue
-    series, _, value = line.rstrip("\n").rpartition(" ")
-    n = series.split("{", 1)[0]
-    if n == name and all(f in series for f in filters):
-        total += float(value); found = True
-print(total if found else "absent")' "$name" "$@"
-}
-# wait_metric SECS OP WANT PORT NAME FILTER...: until the metric is = (or >=) WANT; the last
-# value seen is kept in $got (counters are read after the traffic, never exactly at its end).
-wait_metric() {
-  local secs=$1 op=$2 want=$3 deadline=$((SECONDS + $1))
-  shift 3
-  until got=$(metric "$@" 2>/dev/null) &&
-    awk -v g="$got" -v w="$want" -v op="$op" 'BEGIN { exit !(g != "absent" && (op == "=" ? g == w : g >= w)) }'; do
-    [ $SECONDS -lt $deadline ] || fail "metric $2 ${*:3} on :$1 is ${got:-unreadable} after $secs s, expected $op $want"
-    sleep 0.2
-  done
-}
 # console_lists SECS yes|no FILTER: until the console's overview does (not) show a broker row
 # of broker-a matching the python FILTER on the row (r).
 console_lists() {
@@ -192,15 +129,6 @@ sys.exit(0 if hit == (sys.argv[3] == "yes") else 1)' "$ov" "$filter" "$want" 2>/
     sleep 0.5
   done
 }
-broker_stop() { # SERVICE: podman stop, which must end in exit code 0 within the grace period
-  local c="${project}_$1_1" t0 out code
-  t0=$(date +%s%N)
-  out=$(podman stop -t 30 "$c" 2>&1) || fail "podman stop $c: $out"
-  code=$(podman inspect -f '{{.State.ExitCode}}' "$c")
-  echo "   $1 stopped in $(( ($(date +%s%N) - t0) / 1000000 )) ms, exit code $code"
-  [ "$code" = 0 ] || fail "$1 did not exit 0 on SIGTERM (exit code $code)"
-}
-
 step "broker-a (master + slave) registered with both name servers; the slave replicates"
 wait_metric 60 = 2 "$NAMESRV1_METRICS_PORT" rmq_namesrv_live_brokers 'broker_cluster="DefaultCluster"'
 wait_metric 60 = 2 "$NAMESRV2_METRICS_PORT" rmq_namesrv_live_brokers 'broker_cluster="DefaultCluster"'

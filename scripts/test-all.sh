@@ -16,7 +16,8 @@
 #   5. deployment files: Kubernetes schemas, Prometheus config/alert rules (+ their unit tests)
 #      and the Grafana dashboard's queries (scripts/deploy-check.sh);
 #   6. the container images and compose stack (broker-a master + slave) under podman
-#      (scripts/containers-test.sh).
+#      (scripts/containers-test.sh), and the controller-mode compose stack with a master
+#      killed -9 (scripts/containers-controller-test.sh).
 # Every suite runs even if an earlier one failed; the last line says how many passed.
 # The process tests use the debug binaries `cargo test` just built (RMQ_PROFILE=release to
 # test release builds instead). Extra arguments go to `cargo test` (e.g. -- --test-threads=1).
@@ -69,6 +70,7 @@ suite "chat DDP conformance (ddp.js)" env SKIP_RUST=1 scripts/services-test.sh
 suite "console in headless chromium" scripts/console-e2e.sh both
 suite "deployment files (k8s schemas, topology, promtool, dashboard)" scripts/deploy-check.sh
 suite "containers (podman: images, compose stack with a replica, ali-ons, metrics)" env RMQ_SKIP_BUILD=1 scripts/containers-test.sh
+suite "containers in controller mode (3 controllers, 3 replicas, kill -9 the master, ali-ons)" env RMQ_SKIP_BUILD=1 scripts/containers-controller-test.sh
 
 for i in "${!failures[@]}"; do
   echo
