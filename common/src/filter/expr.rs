@@ -122,19 +122,85 @@ impl Node {
     }
 }
 
-impl fmt::Display for Node {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// Binding strength in the grammar (parser.rs), loosest first: a child is parenthesized only
+/// when it binds looser than its place needs. Printing only the parentheses the tree needs
+/// keeps the canonical form's nesting no deeper than the text it came from: fully
+/// parenthesized, a long `a = b = c = ...` or `x AND y AND ...` chain (nesting 1 when parsed)
+/// printed deeper than the parser's nesting limit, so the canonical form did not compile (the
+/// `sql_filter` fuzz target found it).
+mod prec {
+    pub const OR: u8 = 1;
+    pub const AND: u8 = 2;
+    /// `=`, `<>`, IS [NOT] NULL.
+    pub const EQ: u8 = 3;
+    /// `>` `>=` `<` `<=`, [NOT] IN, [NOT] CONTAINS / STARTSWITH / ENDSWITH.
+    pub const CMP: u8 = 4;
+    /// Prefix NOT and `-`.
+    pub const UNARY: u8 = 5;
+    pub const ATOM: u8 = 6;
+}
+
+impl Node {
+    fn prec(&self) -> u8 {
+        match self {
+            Node::Const(_) | Node::Prop { .. } => prec::ATOM,
+            Node::BoolCast(e) => e.prec(),
+            Node::Not(e) if matches!(**e, Node::Eq(..)) => prec::EQ,
+            Node::Negate(_) | Node::Not(_) => prec::UNARY,
+            Node::And(..) => prec::AND,
+            Node::Or(..) => prec::OR,
+            Node::Eq(..) => prec::EQ,
+            Node::Cmp(..) | Node::In { .. } | Node::Str { .. } => prec::CMP,
+        }
+    }
+
+    /// Print in a place that needs binding strength `min`: parenthesized if looser.
+    fn fmt_at(&self, f: &mut fmt::Formatter<'_>, min: u8) -> fmt::Result {
+        if self.prec() < min {
+            f.write_str("(")?;
+            self.fmt_bare(f)?;
+            f.write_str(")")
+        } else {
+            self.fmt_bare(f)
+        }
+    }
+
+    /// Operators are left-associative: a left operand may bind as loosely as the operator
+    /// itself, a right operand must bind tighter (what the parser's loops build).
+    fn fmt_bare(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bin = |f: &mut fmt::Formatter<'_>, l: &Node, op: &str, r: &Node, p: u8| {
+            l.fmt_at(f, p)?;
+            write!(f, " {op} ")?;
+            r.fmt_at(f, p + 1)
+        };
         match self {
             Node::Const(c) => write!(f, "{c}"),
             Node::Prop { name, .. } => f.write_str(name),
-            Node::Negate(e) => write!(f, "(- {e})"),
-            Node::Not(e) => write!(f, "(NOT {e})"),
-            Node::BoolCast(e) => write!(f, "{e}"),
-            Node::And(l, r) => write!(f, "({l} AND {r})"),
-            Node::Or(l, r) => write!(f, "({l} OR {r})"),
+            Node::BoolCast(e) => e.fmt_bare(f),
+            Node::Negate(e) => {
+                f.write_str("- ")?;
+                e.fmt_at(f, prec::UNARY)
+            }
+            // The parser builds Not(Eq) for `<>` and IS NOT NULL: printed back that way.
+            Node::Not(e) => match &**e {
+                Node::Eq(l, r) if matches!(**r, Node::Const(Const::Null)) => {
+                    l.fmt_at(f, prec::EQ)?;
+                    f.write_str(" IS NOT NULL")
+                }
+                Node::Eq(l, r) => bin(f, l, "<>", r, prec::EQ),
+                e => {
+                    f.write_str("NOT ")?;
+                    e.fmt_at(f, prec::UNARY)
+                }
+            },
+            Node::And(l, r) => bin(f, l, "AND", r, prec::AND),
+            Node::Or(l, r) => bin(f, l, "OR", r, prec::OR),
             // `x = NULL` is refused by the parser: an Eq against the NULL literal is IS NULL.
-            Node::Eq(l, r) if matches!(**r, Node::Const(Const::Null)) => write!(f, "({l} IS NULL)"),
-            Node::Eq(l, r) => write!(f, "({l} = {r})"),
+            Node::Eq(l, r) if matches!(**r, Node::Const(Const::Null)) => {
+                l.fmt_at(f, prec::EQ)?;
+                f.write_str(" IS NULL")
+            }
+            Node::Eq(l, r) => bin(f, l, "=", r, prec::EQ),
             Node::Cmp(op, l, r) => {
                 let s = match op {
                     CmpOp::Gt => ">",
@@ -142,12 +208,15 @@ impl fmt::Display for Node {
                     CmpOp::Lt => "<",
                     CmpOp::Le => "<=",
                 };
-                write!(f, "({l} {s} {r})")
+                // The right operand of an ordering comparison is a unary expression.
+                l.fmt_at(f, prec::CMP)?;
+                write!(f, " {s} ")?;
+                r.fmt_at(f, prec::UNARY)
             }
             Node::In { prop, list, not, .. } => {
                 let items: Vec<String> =
                     list.iter().map(|s| Const::Str(s.clone()).to_string()).collect();
-                write!(f, "({prop} {}IN ({}))", if *not { "NOT " } else { "" }, items.join(", "))
+                write!(f, "{prop} {}IN ({})", if *not { "NOT " } else { "" }, items.join(", "))
             }
             Node::Str { op, not, operand, search } => {
                 let s = match op {
@@ -156,8 +225,16 @@ impl fmt::Display for Node {
                     StrOp::EndsWith => "ENDSWITH",
                 };
                 let n = if *not { "NOT " } else { "" };
-                write!(f, "({operand} {n}{s} {})", Const::Str(search.clone()))
+                operand.fmt_at(f, prec::CMP)?;
+                write!(f, " {n}{s} {}", Const::Str(search.clone()))
             }
         }
+    }
+}
+
+/// The canonical form: compiles back to the same tree, with only the parentheses it needs.
+impl fmt::Display for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_bare(f)
     }
 }

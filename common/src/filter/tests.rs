@@ -71,6 +71,7 @@ fn null_handling() {
     }
     assert_eq!(eval("a IS NOT NULL", p), Some(true));
     assert_eq!(eval("b IN ('x')", p), None);
+
     assert_eq!(eval("b NOT IN ('x')", p), None);
     assert_eq!(eval("b CONTAINS 'x'", p), Some(false), "FALSE, not NULL");
     assert_eq!(eval("b NOT CONTAINS 'x'", p), Some(false));
@@ -254,4 +255,36 @@ mod props {
             prop_assert_eq!(e.evaluate(p.as_slice()), Some(v == c || (v as i64) < -(c as i64)));
         }
     }
+}
+
+/// Long chains (nesting 1 when parsed) print with no more nesting than they had, so their
+/// canonical form compiles again; a fully parenthesized printer nested them past the limit
+/// (`sql_filter` fuzz target: a chain of 80 `=`). The canonical form is a fixed point.
+#[test]
+fn canonical_form_of_long_chains_compiles_and_is_a_fixed_point() {
+    let eq: Vec<String> = (0..100).map(|i| format!("a{i}")).collect();
+    let ne: Vec<String> = (0..100).map(|i| format!("b{i}")).collect();
+    let and: Vec<String> = (0..100).map(|i| format!("c{i} > {i}")).collect();
+    let or: Vec<String> = (0..100).map(|i| format!("d{i} IS NOT NULL")).collect();
+    for src in [
+        eq.join(" = "),
+        ne.join(" <> "),
+        and.join(" AND "),
+        or.join(" OR "),
+        format!("{} AND x = 1", or.join(" OR ")),
+        format!("{}a", "NOT ".repeat(40)),
+        format!("a > {}1", "- ".repeat(40)),
+        "NOT (a = 1) AND NOT a = TRUE AND (b IS NULL) = (c IS NOT NULL)".to_string(),
+        "(a OR b) AND (c OR d) AND NOT (e AND f) OR g > 1 AND h BETWEEN 1 AND 2".to_string(),
+        "a > 1 CONTAINS 'x' = TRUE".to_string(),
+    ] {
+        let e = SqlExpression::compile(&src).unwrap_or_else(|err| panic!("{src}: {err}"));
+        let canon = e.to_string();
+        let again = SqlExpression::compile(&canon).unwrap_or_else(|err| panic!("{canon}: {err}"));
+        assert_eq!(again.to_string(), canon, "{src}");
+        let p = [("a1", "x"), ("c3", "4"), ("d5", "y"), ("x", "1"), ("a", "2"), ("g", "3")];
+        assert_eq!(again.evaluate(p.as_slice()), e.evaluate(p.as_slice()), "{src}");
+    }
+    assert_eq!(SqlExpression::compile("(a = 1) = (b = 2)").unwrap().to_string(), "a = 1 = (b = 2)");
+    assert_eq!(SqlExpression::compile("NOT (a = 1)").unwrap().to_string(), "a <> 1");
 }
