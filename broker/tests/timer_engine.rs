@@ -288,3 +288,58 @@ fn promote_demote_promote_delivers_each_timer_once() {
     n.timer.shutdown();
     n.store.shutdown().unwrap();
 }
+
+/// What a controller-mode promotion costs: `RMQ_TIMER_REBUILD_MB` (64) of plain 1 KiB
+/// messages and 2,000 timers (half delivered in an earlier term), then a rebuild from the
+/// commit log, timed. Run by hand (`--ignored --nocapture`); figures in `docs/controller.md`.
+#[test]
+#[ignore = "a measurement"]
+fn rebuild_cost() {
+    let mb: usize =
+        std::env::var("RMQ_TIMER_REBUILD_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let dir = tempfile::tempdir().unwrap();
+    let mut sc = store_config(dir.path());
+    sc.mapped_file_size_commit_log = 64 << 20;
+    let store = MessageStore::open(sc).unwrap();
+    store.start().unwrap();
+    let timer = Arc::new(TimerService::open(&timer_config("1000", "200"), &store, false).unwrap());
+    let n = Node { store, timer };
+    let t0 = now_millis();
+    for id in 0..1_000 {
+        send(&n, id, t0 + 100);
+    }
+    n.timer.promote(&n.store, n.timer.term()).unwrap();
+    wait_for(&n.store, 1_000, Duration::from_secs(60));
+    n.timer.shutdown();
+    let body = Bytes::from(vec![b'x'; 1024]);
+    for i in 0..mb * 1024 {
+        let m = MessageExtBrokerInner {
+            topic: "Plain".into(),
+            queue_id: (i % 4) as i32,
+            born_timestamp: now_millis(),
+            born_host: host(),
+            store_host: host(),
+            body: body.clone(),
+            ..Default::default()
+        };
+        assert!(n.store.put_message(m).result.status.is_stored());
+    }
+    for id in 1_000..2_000 {
+        send(&n, id, now_millis() + 3_600_000);
+    }
+    let bytes = n.store.get_max_phy_offset();
+    let t = std::time::Instant::now();
+    n.timer.promote(&n.store, n.timer.term()).unwrap();
+    let took = t.elapsed();
+    wait_until_blocking("the first term's copies found", Duration::from_secs(60), || {
+        n.timer.stats().skipped_delivered == 1_000
+    });
+    println!(
+        "rebuild over {} MiB of commit log, 2000 timers: {took:?} ({:.0} MiB/s); {:?}",
+        bytes >> 20,
+        (bytes as f64 / (1 << 20) as f64) / took.as_secs_f64(),
+        n.timer.stats()
+    );
+    n.timer.shutdown();
+    n.store.shutdown().unwrap();
+}
