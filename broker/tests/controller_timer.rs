@@ -4,7 +4,9 @@
 //! (due in `RMQ_CTL_TIMER_LATE_MS`, 8 s, after the failover) are acknowledged; the master is
 //! killed -9 before they are due. The new master rebuilds the timer state from the replicated
 //! commit log and delivers each pending timer exactly once, and none of the first batch again;
-//! the old master restarts, rejoins as a replica and runs no timer.
+//! the old master restarts, rejoins as a replica and runs no timer. Then the other two are
+//! killed: the old master, master again, rebuilds (its own timer files from its first term are
+//! stale) and delivers a fourth batch once, and nothing earlier again.
 
 #[path = "common/controller_group.rs"]
 mod controller_group;
@@ -152,6 +154,34 @@ async fn new_master_delivers_pending_timers_once_after_kill_9() {
     );
     let names: BTreeSet<&String> = want.values().collect();
     assert_eq!(names.len(), all.len());
+
+    // Back to the old master: the other two are killed, so it is the one in-sync member left.
+    // Its first term's timer log and checkpoint are still on disk, stale (another master
+    // delivered since, and its log was cut on rejoin): it must rebuild, not resume from them.
+    g.wait_in_sync(&new_master).await;
+    let fourth = send_batch(&producer, "b4", 10, now_millis() + 2_000).await;
+    let third_broker = *g
+        .addrs
+        .keys()
+        .find(|n| **n != g.name_of(&master) && **n != g.name_of(&new_master))
+        .unwrap();
+    g.c.kill(g.name_of(&new_master));
+    g.c.kill(third_broker);
+    let killed = Instant::now();
+    let back = g.wait_master(Some(&new_master)).await;
+    assert_eq!(back, master, "the only live in-sync replica is elected");
+    all.extend(fourth.iter().cloned());
+    wait_until("every timer consumed again", T * 2, || async { all_seen(&all) }).await;
+    println!("the fourth batch consumed {:?} after the second kill", killed.elapsed());
+    wait_until("the old master's timer idle", T, || async {
+        status(&master, "timerCongestNum").await.as_deref() == Some("0")
+            && status(&master, "timerOffsetBehind").await.as_deref() == Some("0")
+    })
+    .await;
+    assert_once_in_topic(&master, &all).await;
+    let runs_back =
+        g.c.log_tail(g.name_of(&master), 1 << 22).matches("timer engine running").count();
+    assert_eq!(runs_back, runs_before + 1, "one engine start for its second term");
     producer.shutdown().await;
     consumer.shutdown().await;
     println!("whole test {:?}", started.elapsed());
