@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use controller_group::*;
 use mq_client::{ConsumeFromWhere, Message, MessageExt, Producer, PushConsumer, SendStatus};
 use mq_common::protocol::now_millis;
+use mq_test_support::fault_proxy::Cut;
 use mq_test_support::replica::{read_queues, wait_same_queues};
 use mq_test_support::wait_until;
 use parking_lot::Mutex;
@@ -61,21 +62,20 @@ async fn assert_once_in_topic(addr: &str, want: &[String]) -> BTreeMap<(i32, i64
     queues
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn new_master_delivers_pending_timers_once_after_kill_9() {
-    let started = Instant::now();
-    let due_ms = env_ms("RMQ_CTL_TIMER_DUE_MS", 3_000);
-    let late_ms = env_ms("RMQ_CTL_TIMER_LATE_MS", 8_000);
-    let mut g = Group::start(Timings::Fast, false, &[]).await;
-    let master = g.wait_master(None).await;
-    println!("group in sync after {:?}; master {master}", started.elapsed());
+/// Bodies consumed → (deliveries seen, store time of the first).
+type Seen = Arc<Mutex<BTreeMap<String, (usize, i64)>>>;
 
-    // Body → (deliveries seen, store time of the first).
-    let got: Arc<Mutex<BTreeMap<String, (usize, i64)>>> = Arc::default();
+/// A push consumer of `TOPIC` recording what it gets, and a producer.
+async fn clients(ns: &str) -> (PushConsumer, Producer, Seen) {
+    let got: Seen = Arc::default();
     let seen = got.clone();
     let consumer = PushConsumer::builder()
-        .namesrv_addr(&g.ns)
+        .namesrv_addr(ns)
         .group("CtlTimerCG")
+        // An isolated old master still answers pulls (with nothing new): follow the new
+        // route soon, and do not sit in a long poll there.
+        .route_refresh_interval(Duration::from_millis(300))
+        .pull_suspend(Duration::from_secs(1))
         .subscribe(TOPIC, "*")
         .consume_from(ConsumeFromWhere::First)
         .start(move |m: MessageExt| {
@@ -89,13 +89,42 @@ async fn new_master_delivers_pending_timers_once_after_kill_9() {
         .await
         .unwrap();
     let producer = Producer::builder()
-        .namesrv_addr(&g.ns)
+        .namesrv_addr(ns)
         .group("CtlTimerPG")
         .route_refresh_interval(Duration::from_millis(300))
         .send_timeout(Duration::from_secs(5))
         .start()
         .await
         .unwrap();
+    (consumer, producer, got)
+}
+
+/// Wait until the broker at `addr` has no timer waiting in its wheel or its timer queue.
+async fn wait_timer_idle(addr: &str) {
+    wait_until(&format!("the timer of {addr} idle"), T, || async {
+        status(addr, "timerCongestNum").await.as_deref() == Some("0")
+            && status(addr, "timerOffsetBehind").await.as_deref() == Some("0")
+    })
+    .await;
+}
+
+/// No consumed timer was delivered before its time.
+fn assert_never_early(got: &Seen) {
+    for (body, (_, stored)) in got.lock().iter() {
+        assert!(*stored >= due_of(body), "{body} delivered at {stored}, before its time");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_master_delivers_pending_timers_once_after_kill_9() {
+    let started = Instant::now();
+    let due_ms = env_ms("RMQ_CTL_TIMER_DUE_MS", 3_000);
+    let late_ms = env_ms("RMQ_CTL_TIMER_LATE_MS", 8_000);
+    let mut g = Group::start(Timings::Fast, false, &[]).await;
+    let master = g.wait_master(None).await;
+    println!("group in sync after {:?}; master {master}", started.elapsed());
+
+    let (consumer, producer, got) = clients(&g.ns).await;
     let all_seen = |want: &[String]| {
         let got = got.lock();
         want.iter().all(|b| got.contains_key(b))
@@ -122,15 +151,8 @@ async fn new_master_delivers_pending_timers_once_after_kill_9() {
     wait_until("every timer consumed", T * 2, || async { all_seen(&all) }).await;
     println!("every timer consumed {:?} after the kill", killed.elapsed());
     // The new master is done: nothing waits in its wheel or its timer queue.
-    wait_until("the new master's timer idle", T, || async {
-        status(&new_master, "timerCongestNum").await.as_deref() == Some("0")
-            && status(&new_master, "timerOffsetBehind").await.as_deref() == Some("0")
-    })
-    .await;
-    // Never early.
-    for (body, (_, stored)) in got.lock().iter() {
-        assert!(*stored >= due_of(body), "{body} delivered at {stored}, before its time");
-    }
+    wait_timer_idle(&new_master).await;
+    assert_never_early(&got);
     let want = assert_once_in_topic(&new_master, &all).await;
 
     // The old master rejoins as a replica: it holds the same queues and runs no timer.
@@ -173,15 +195,56 @@ async fn new_master_delivers_pending_timers_once_after_kill_9() {
     all.extend(fourth.iter().cloned());
     wait_until("every timer consumed again", T * 2, || async { all_seen(&all) }).await;
     println!("the fourth batch consumed {:?} after the second kill", killed.elapsed());
-    wait_until("the old master's timer idle", T, || async {
-        status(&master, "timerCongestNum").await.as_deref() == Some("0")
-            && status(&master, "timerOffsetBehind").await.as_deref() == Some("0")
-    })
-    .await;
+    wait_timer_idle(&master).await;
     assert_once_in_topic(&master, &all).await;
     let runs_back =
         g.c.log_tail(g.name_of(&master), 1 << 22).matches("timer engine running").count();
     assert_eq!(runs_back, runs_before + 1, "one engine start for its second term");
+    producer.shutdown().await;
+    consumer.shutdown().await;
+    println!("whole test {:?}", started.elapsed());
+    drop(g.ctls);
+}
+
+/// The master is cut off from every controller (not from its replicas or clients) with timers
+/// about to fall due: it fences itself within its lease and holds them (its puts are refused),
+/// a replica is elected and delivers each once; when the cut heals the old master learns the
+/// newer epoch, stops its engine before following, and ends with the new master's queues.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_master_holds_its_timers_and_the_new_master_delivers_them_once() {
+    let started = Instant::now();
+    let g = Group::start(Timings::Fast, true, &[]).await;
+    let master = g.wait_master(None).await;
+    let (consumer, producer, got) = clients(&g.ns).await;
+    let all_seen = |want: &[String]| {
+        let got = got.lock();
+        want.iter().all(|b| got.contains_key(b))
+    };
+    let mut all = send_batch(&producer, "i1", 10, now_millis() + 1_000).await;
+    wait_until("the first batch consumed", T, || async { all_seen(&all) }).await;
+    all.extend(send_batch(&producer, "i2", 20, now_millis() + 2_000).await);
+    g.cut_from_controllers(g.name_of(&master), Some(Cut::Both));
+    let cut = Instant::now();
+    let new_master = g.wait_master(Some(&master)).await;
+    println!("new master {new_master} routed {:?} after the cut", cut.elapsed());
+    wait_until("every timer consumed", T * 2, || async { all_seen(&all) }).await;
+    println!("every timer consumed {:?} after the cut", cut.elapsed());
+    wait_timer_idle(&new_master).await;
+    assert_never_early(&got);
+    let want = assert_once_in_topic(&new_master, &all).await;
+
+    g.cut_from_controllers(g.name_of(&master), None);
+    wait_until("the old master is a replica", T, || async {
+        status(&master, "brokerRole").await.is_some_and(|r| r == "SLAVE")
+    })
+    .await;
+    if let Err(diff) = wait_same_queues(&master, TOPIC, QUEUES, &want).await {
+        g.keep_logs("controller-timer-isolated-differs");
+        panic!("the old master differs after the cut healed: {diff}");
+    }
+    let log = g.c.log_tail(g.name_of(&master), 1 << 22);
+    assert!(log.contains("timer engine stopped: this broker is a replica now"));
+    assert_eq!(read_queues(&new_master, TOPIC, QUEUES).await, want);
     producer.shutdown().await;
     consumer.shutdown().await;
     println!("whole test {:?}", started.elapsed());

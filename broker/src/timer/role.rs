@@ -40,7 +40,15 @@ pub fn on_master(b: &Arc<Broker>) {
 /// follower (the engine's puts are refused there).
 pub async fn on_replica(b: &Arc<Broker>) {
     let b = b.clone();
-    if let Err(e) = tokio::task::spawn_blocking(move || b.timer.shutdown()).await {
-        tracing::error!(error = %e, "stopping the timer engine failed");
+    let stopped = tokio::task::spawn_blocking(move || {
+        let was = b.timer.running();
+        b.timer.shutdown();
+        was
+    })
+    .await;
+    match stopped {
+        Ok(true) => tracing::warn!("timer engine stopped: this broker is a replica now"),
+        Ok(false) => {}
+        Err(e) => tracing::error!(error = %e, "stopping the timer engine failed"),
     }
 }
