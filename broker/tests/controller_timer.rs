@@ -4,9 +4,10 @@
 //! (due in `RMQ_CTL_TIMER_LATE_MS`, 8 s, after the failover) are acknowledged; the master is
 //! killed -9 before they are due. The new master rebuilds the timer state from the replicated
 //! commit log and delivers each pending timer exactly once, and none of the first batch again;
-//! the old master restarts, rejoins as a replica and runs no timer. Then the other two are
-//! killed: the old master, master again, rebuilds (its own timer files from its first term are
-//! stale) and delivers a fourth batch once, and nothing earlier again.
+//! the old master restarts, rejoins as a replica and runs no timer. Then the third broker is
+//! killed, and once it left the in-sync set the current master: the old master, master again,
+//! rebuilds (its own timer files from its first term are stale) and delivers a fourth batch
+//! once, and nothing earlier again. A second test isolates the master from the controllers.
 
 #[path = "common/controller_group.rs"]
 mod controller_group;
@@ -177,18 +178,22 @@ async fn new_master_delivers_pending_timers_once_after_kill_9() {
     let names: BTreeSet<&String> = want.values().collect();
     assert_eq!(names.len(), all.len());
 
-    // Back to the old master: the other two are killed, so it is the one in-sync member left.
-    // Its first term's timer log and checkpoint are still on disk, stale (another master
-    // delivered since, and its log was cut on rejoin): it must rebuild, not resume from them.
+    // Back to the old master: the third broker is killed first and leaves the in-sync set
+    // (killing both at once could elect the third, dead, one, whose set is then itself alone:
+    // no clean election), so the old master is the only in-sync member left when the current
+    // one is killed. Its first term's timer log and checkpoint are still on disk, stale
+    // (another master delivered since, and its log was cut on rejoin): it must rebuild, not
+    // resume from them.
     g.wait_in_sync(&new_master).await;
-    let fourth = send_batch(&producer, "b4", 10, now_millis() + 2_000).await;
     let third_broker = *g
         .addrs
         .keys()
         .find(|n| **n != g.name_of(&master) && **n != g.name_of(&new_master))
         .unwrap();
-    g.c.kill(g.name_of(&new_master));
     g.c.kill(third_broker);
+    g.wait_sss_size(&new_master, 2).await;
+    let fourth = send_batch(&producer, "b4", 10, now_millis() + 2_000).await;
+    g.c.kill(g.name_of(&new_master));
     let killed = Instant::now();
     let back = g.wait_master(Some(&new_master)).await;
     assert_eq!(back, master, "the only live in-sync replica is elected");
