@@ -146,8 +146,8 @@ impl BrokerController {
             }
         };
         let store = open_store(&cfg)?;
-        // Controller mode does not run the timer wheel yet (its state would have to follow the
-        // role at run time): timer messages wait in their system topic (docs/controller.md).
+        // Classic mode decides at boot; in controller mode the broker starts as a replica and
+        // the timer engine follows the role (`timer::role`, started on promotion).
         let timer_runs = !cfg.is_slave() && !cfg.ha.enable_controller_mode;
         let timer = TimerService::open(&cfg.timer, &store, timer_runs)
             .map_err(|e| anyhow::anyhow!("cannot recover the timer state: {e}"))?;

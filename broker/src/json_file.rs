@@ -26,7 +26,8 @@ pub const MIN_WRITE_INTERVAL: Duration = Duration::from_millis(100);
 /// How long [`JsonFile::written`] waits before it gives up.
 const WRITE_WAIT: Duration = Duration::from_secs(30);
 
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+/// `path` with `suffix` appended to its file name (`x.json` → `x.json.bak`).
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)

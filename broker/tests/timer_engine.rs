@@ -46,9 +46,17 @@ struct Node {
 }
 
 fn open(root: &Path, tc: &TimerConfig) -> Node {
+    let n = open_as(root, tc, true);
+    n.timer.start().unwrap();
+    n
+}
+
+/// Open the store and the timer service; with `run` false no engine runs (a controller-mode
+/// replica) until [`TimerService::promote`].
+fn open_as(root: &Path, tc: &TimerConfig, run: bool) -> Node {
     let store = MessageStore::open(store_config(root)).unwrap();
     store.start().unwrap();
-    let timer = Arc::new(TimerService::open(tc, &store, true).unwrap());
+    let timer = Arc::new(TimerService::open(tc, &store, run).unwrap());
     let weak = Arc::downgrade(&timer);
     store.set_arrival_listener(Arc::new(move |topic: &str, _, _, _| {
         if topic == mq_broker::timer::WHEEL_TIMER_TOPIC {
@@ -57,7 +65,6 @@ fn open(root: &Path, tc: &TimerConfig) -> Node {
             }
         }
     }));
-    timer.start().unwrap();
     Node { store, timer }
 }
 
@@ -237,6 +244,102 @@ fn delivered_log_files_are_deleted() {
     wait_until_blocking("delivered timer-log files deleted", Duration::from_secs(10), || {
         files() == 1
     });
+    n.timer.shutdown();
+    n.store.shutdown().unwrap();
+}
+
+/// Controller mode's cycle on one store: no engine at open (a replica), promoted (rebuilt
+/// from the commit log), demoted (stopped), promoted again: the rebuild has no checkpoint (as
+/// a successor that never saw the old master's), finds the copies delivered in the first term
+/// and skips them, and delivers the rest once. A promotion overtaken by a stop does nothing.
+#[test]
+fn promote_demote_promote_delivers_each_timer_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open_as(dir.path(), &timer_config("100", "200"), false);
+    assert!(!n.timer.running());
+    let t0 = now_millis();
+    let mut asked: Vec<i64> = (0..30).map(|i| t0 + 200 + i * 10).collect();
+    for (id, at) in asked.iter().enumerate() {
+        // Intercepting needs no engine: a master sends into the timer topic in every mode.
+        assert_eq!(send(&n, id, *at), Intercepted::Scheduled { deliver_ms: *at });
+    }
+    n.timer.promote(&n.store, n.timer.term()).unwrap();
+    assert!(n.timer.running());
+    wait_for(&n.store, 30, Duration::from_secs(20));
+    // Due after the demotion below: the next term delivers them.
+    let t1 = now_millis();
+    for id in 30..60 {
+        asked.push(t1 + 1_500);
+        send(&n, id, asked[id]);
+    }
+    n.timer.shutdown();
+    assert!(!n.timer.running());
+    let stale = n.timer.term();
+    n.timer.shutdown();
+    n.timer.promote(&n.store, stale).unwrap();
+    assert!(!n.timer.running(), "a promotion overtaken by a stop must not start");
+    n.timer.promote(&n.store, n.timer.term()).unwrap();
+    let d = wait_for(&n.store, 60, Duration::from_secs(20));
+    assert_once_on_time(&d, &asked, 20_000);
+    wait_until_blocking("the first term's copies found", Duration::from_secs(10), || {
+        n.timer.stats().skipped_delivered == 30
+    });
+    assert_eq!(n.timer.stats().lost, 0);
+    n.timer.shutdown();
+    n.store.shutdown().unwrap();
+}
+
+/// What a controller-mode promotion costs: `RMQ_TIMER_REBUILD_MB` (64) of plain 1 KiB
+/// messages and 2,000 timers (half delivered in an earlier term), then a rebuild from the
+/// commit log, timed. Run by hand (`--ignored --nocapture`); figures in `docs/controller.md`.
+#[test]
+#[ignore = "a measurement"]
+fn rebuild_cost() {
+    let mb: usize =
+        std::env::var("RMQ_TIMER_REBUILD_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let dir = tempfile::tempdir().unwrap();
+    let mut sc = store_config(dir.path());
+    sc.mapped_file_size_commit_log = 64 << 20;
+    let store = MessageStore::open(sc).unwrap();
+    store.start().unwrap();
+    let timer = Arc::new(TimerService::open(&timer_config("1000", "200"), &store, false).unwrap());
+    let n = Node { store, timer };
+    let t0 = now_millis();
+    for id in 0..1_000 {
+        send(&n, id, t0 + 100);
+    }
+    n.timer.promote(&n.store, n.timer.term()).unwrap();
+    wait_for(&n.store, 1_000, Duration::from_secs(60));
+    n.timer.shutdown();
+    let body = Bytes::from(vec![b'x'; 1024]);
+    for i in 0..mb * 1024 {
+        let m = MessageExtBrokerInner {
+            topic: "Plain".into(),
+            queue_id: (i % 4) as i32,
+            born_timestamp: now_millis(),
+            born_host: host(),
+            store_host: host(),
+            body: body.clone(),
+            ..Default::default()
+        };
+        assert!(n.store.put_message(m).result.status.is_stored());
+    }
+    for id in 1_000..2_000 {
+        send(&n, id, now_millis() + 3_600_000);
+    }
+    let bytes = n.store.get_max_phy_offset();
+    let t = std::time::Instant::now();
+    n.timer.promote(&n.store, n.timer.term()).unwrap();
+    let took = t.elapsed();
+    wait_until_blocking("the first term's copies found", Duration::from_secs(60), || {
+        n.timer.stats().skipped_delivered == 1_000
+    });
+    println!(
+        "rebuild over {} MiB of commit log, 2000 timers: {took:?} ({:.0} MiB/s); {:?}",
+        bytes >> 20,
+        (bytes as f64 / (1 << 20) as f64) / took.as_secs_f64(),
+        n.timer.stats()
+    );
     n.timer.shutdown();
     n.store.shutdown().unwrap();
 }

@@ -443,6 +443,8 @@ async fn apply(b: &Arc<Broker>, st: &mut State<'_>, a: Answer) {
             ha.set_view(v);
         }
         ha.set_fenced(false);
+        // Writable now: the timer engine runs on the master only (rebuilt if it does not).
+        crate::timer::role::on_master(b);
         return;
     }
     let addr = a.master_addr.clone();
@@ -468,6 +470,8 @@ async fn apply(b: &Arc<Broker>, st: &mut State<'_>, a: Answer) {
         );
     }
     ha.set_role(BrokerRole::Slave);
+    // Before the HA client is pointed at the new master: it may truncate the store.
+    crate::timer::role::on_replica(b).await;
     ha.update_read_limit();
     let ha_addr = match &addr {
         Some(m) => master_ha_addr(b, m).await,

@@ -14,6 +14,8 @@
 //! * [`checkpoint`] and [`recover`]: after a clean stop or a crash the state is rebuilt from
 //!   the checkpoint, the log and the commit log, which stays the source of truth: every timer
 //!   record is delivered, and a copy already in the commit log is never made twice.
+//! * [`role`]: controller mode, the engine starts on promotion (rebuilt from the commit log)
+//!   and stops on demotion.
 //!
 //! Design notes and the exact invariants: `docs/timer.md`.
 
@@ -23,6 +25,7 @@ pub mod deliver;
 pub mod intercept;
 pub mod log;
 mod recover;
+pub mod role;
 pub mod service;
 pub mod wheel;
 

@@ -60,8 +60,9 @@ pub(super) fn recover(
         tracing::error!(entry = bad, "damaged timer-log entry: cutting the log there and re-reading the timer topic from the entry before it");
         end = bad;
     }
-    if end < ck.log_end || (fresh && log.end() > 0) {
-        // Entries past the cut are re-derived from the queue, from after the last one kept.
+    if end < ck.log_end || fresh {
+        // Entries past the cut are re-derived from the queue, from after the last one kept
+        // (no checkpoint and no log: a rebuild, from the queue's first retained record).
         ck.enqueue_offset = match last_cq {
             Some(q) => q + 1,
             None => store.get_min_offset_in_queue(WHEEL_TIMER_TOPIC, 0),

@@ -25,7 +25,7 @@ use mq_common::metrics::histogram::DELAY_SET_LATENCY_SECS;
 use mq_common::metrics::Histogram;
 use mq_common::protocol::body::system_topics::WHEEL_TIMER_TOPIC;
 use mq_common::protocol::now_millis;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use super::checkpoint::{self, TimerCheckpoint};
 use super::config::TimerConfig;
@@ -120,9 +120,23 @@ struct Engine {
 
 /// The timer (see the module docs of [`crate::timer`]). Disabled (`timerWheelEnable=false`)
 /// or on a slave it runs no threads and only answers [`TimerService::intercept`].
+///
+/// The engine is swappable: classic mode opens it at boot ([`TimerService::open`]); in
+/// controller mode the role changes at run time, so a promotion rebuilds and starts it
+/// ([`TimerService::promote`]) and a demotion stops it ([`TimerService::shutdown`]), while
+/// the service itself (intercept, stats) stays in place for every put path.
 pub struct TimerService {
     cfg: TimerConfig,
-    engine: Option<Arc<Engine>>,
+    /// The running engine, if any. Read on every arrival in the timer topic (a read lock);
+    /// written only when it starts or stops.
+    engine: RwLock<Option<Arc<Engine>>>,
+    /// Held while the engine's files are opened, rebuilt or closed, so a demotion waits for
+    /// a rebuild in flight and two engines never share the timer log.
+    lifecycle: Mutex<()>,
+    /// Bumped by every stop: a rebuild that started before the stop does not install.
+    term: AtomicU64,
+    /// A rebuild is running (controller mode; the replicas manager asks every round).
+    rebuilding: AtomicBool,
     /// (when, enqueued, delivered, enqueue TPS, dequeue TPS) at the last rate sample.
     rates: Mutex<(Instant, u64, u64, f64, f64)>,
     /// How far ahead scheduled messages ask to be delivered, s
@@ -132,69 +146,96 @@ pub struct TimerService {
 
 impl TimerService {
     /// Recover the timer state under the store's root (see [`super::recover`]). With `run`
-    /// false (slave, or the timer disabled) nothing is read and no thread will start.
+    /// false (slave, controller mode, or the timer disabled) nothing is read and no thread
+    /// will start until [`TimerService::promote`].
     pub fn open(cfg: &TimerConfig, store: &Arc<MessageStore>, run: bool) -> io::Result<Self> {
-        if !run || !cfg.enable {
-            return Ok(TimerService {
-                cfg: cfg.clone(),
-                engine: None,
-                rates: Self::no_rates(),
-                set_latency: Histogram::new(&DELAY_SET_LATENCY_SECS),
-            });
-        }
-        let root = store.root_dir().to_path_buf();
-        let log = TimerLog::open(&root.join("timerlog"), cfg.log_file_size.get() as u64)?;
-        let checkpoint_path = checkpoint::path(&root);
-        let r = recover(cfg.precision_ms(), store, &log, TimerCheckpoint::load(&checkpoint_path))?;
-        let mark = r.checkpoint.delivered_phy;
-        let engine = Engine {
-            cfg: cfg.clone(),
-            store: store.clone(),
-            log,
-            checkpoint_path,
-            written: Mutex::new(r.checkpoint),
-            state: Mutex::new(State { wheel: r.wheel, enqueue_offset: r.enqueue_offset }),
-            dequeue_cv: Condvar::new(),
-            arrivals: Signal::default(),
-            recovered_copies: Mutex::new(Some((r.copies, mark))),
-            shutdown: AtomicBool::new(false),
-            threads: Mutex::new(Vec::new()),
-            counters: Counters::default(),
-        };
-        // Record the cuts recovery made before anything new is appended.
-        engine.checkpoint()?;
+        let engine =
+            if run && cfg.enable { Some(Arc::new(Engine::open(cfg, store)?)) } else { None };
         Ok(TimerService {
             cfg: cfg.clone(),
-            engine: Some(Arc::new(engine)),
-            rates: Self::no_rates(),
+            engine: RwLock::new(engine),
+            lifecycle: Mutex::new(()),
+            term: AtomicU64::new(0),
+            rebuilding: AtomicBool::new(false),
+            rates: Mutex::new((Instant::now(), 0, 0, 0.0, 0.0)),
             set_latency: Histogram::new(&DELAY_SET_LATENCY_SECS),
         })
     }
 
-    fn no_rates() -> Mutex<(Instant, u64, u64, f64, f64)> {
-        Mutex::new((Instant::now(), 0, 0, 0.0, 0.0))
+    /// Start the enqueue and dequeue threads of the engine opened at boot.
+    pub fn start(&self) -> io::Result<()> {
+        match self.engine() {
+            Some(e) => e.start_threads(),
+            None => Ok(()),
+        }
     }
 
-    /// Start the enqueue and dequeue threads.
-    pub fn start(&self) -> io::Result<()> {
-        let Some(e) = &self.engine else { return Ok(()) };
-        let mut threads = e.threads.lock();
-        if !threads.is_empty() {
-            return Ok(());
-        }
-        let e1 = e.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("timer-enqueue".into())
-                .spawn(move || e1.enqueue_loop())?,
-        );
-        let e2 = e.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("timer-dequeue".into())
-                .spawn(move || e2.dequeue_loop())?,
-        );
-        Ok(())
+    fn engine(&self) -> Option<Arc<Engine>> {
+        self.engine.read().clone()
+    }
+
+    /// Whether the engine runs (a master in classic mode, the current master in controller
+    /// mode).
+    pub fn running(&self) -> bool {
+        self.engine.read().is_some()
+    }
+
+    /// The stop count, to pass to [`TimerService::promote`]: a stop after this call makes
+    /// that promotion a no-op.
+    pub fn term(&self) -> u64 {
+        self.term.load(Ordering::Acquire)
+    }
+
+    /// Whether a promotion is wanted: enabled, not running, no rebuild in flight. Claims the
+    /// rebuild when it returns true (the caller must then call [`TimerService::promote`]).
+    pub fn claim_promotion(&self) -> bool {
+        self.cfg.enable
+            && !self.running()
+            && self
+                .rebuilding
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+
+    /// Controller mode, this broker became master (its store is writable): rebuild the timer
+    /// state from the commit log and start the threads. Blocking (it reads the retained
+    /// commit log): run it off the async runtime. The local timer log and checkpoint are
+    /// discarded first: they describe this broker's own last term as master (if any), which
+    /// the log may since have been cut below, and another master may have delivered timers
+    /// since; the replicated commit log holds every timer record and every delivered copy,
+    /// so a fresh recovery from it delivers each pending timer exactly once
+    /// (`docs/controller.md`, "Timer messages"). Nothing happens if `term` is stale (a stop
+    /// came in between) or the engine already runs.
+    pub fn promote(&self, store: &Arc<MessageStore>, term: u64) -> io::Result<()> {
+        let _files = self.lifecycle.lock();
+        let r = (|| {
+            if !self.cfg.enable || self.term() != term || self.running() {
+                return Ok(());
+            }
+            let root = store.root_dir();
+            match std::fs::remove_dir_all(root.join("timerlog")) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            let ck = checkpoint::path(root);
+            for p in [ck.clone(), crate::json_file::with_suffix(&ck, ".bak")] {
+                match std::fs::remove_file(&p) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            let e = Arc::new(Engine::open(&self.cfg, store)?);
+            let mut slot = self.engine.write();
+            if self.term() != term {
+                return Ok(()); // stopped while rebuilding: the engine is dropped unstarted
+            }
+            e.start_threads()?;
+            *slot = Some(e);
+            tracing::info!("timer engine running (this broker is the master)");
+            Ok(())
+        })();
+        self.rebuilding.store(false, Ordering::Release);
+        r
     }
 
     /// The timer's configuration.
@@ -221,7 +262,7 @@ impl TimerService {
     }
 
     fn population(&self, deliver_ms: i64) -> i64 {
-        self.engine.as_ref().map_or(0, |e| {
+        self.engine.read().as_ref().map_or(0, |e| {
             let st = e.state.lock();
             st.wheel.population(st.wheel.slot_of(deliver_ms))
         })
@@ -229,14 +270,14 @@ impl TimerService {
 
     /// A record reached `rmq_sys_wheel_timer` (the store's arrival listener calls this).
     pub fn notify_arrival(&self) {
-        if let Some(e) = &self.engine {
+        if let Some(e) = &*self.engine.read() {
             e.arrivals.notify();
         }
     }
 
     /// Counters and gauges.
     pub fn stats(&self) -> TimerStats {
-        let Some(e) = &self.engine else { return TimerStats::default() };
+        let Some(e) = self.engine() else { return TimerStats::default() };
         let (pending, cursor, offset) = {
             let st = e.state.lock();
             (st.wheel.pending(), st.wheel.cursor(), st.enqueue_offset)
@@ -276,9 +317,14 @@ impl TimerService {
         ]
     }
 
-    /// Stop both threads and write a final checkpoint. Call before the store shuts down.
+    /// Stop whatever runs: both threads, then a final checkpoint, and drop the engine. Called
+    /// at shutdown (before the store shuts down) and, in controller mode, on demotion to
+    /// replica (before the HA client may truncate the store). Blocking; waits for a rebuild
+    /// in flight, which then does not start.
     pub fn shutdown(&self) {
-        let Some(e) = &self.engine else { return };
+        self.term.fetch_add(1, Ordering::AcqRel);
+        let _files = self.lifecycle.lock();
+        let Some(e) = self.engine.write().take() else { return };
         e.stop_threads();
         // Flush the commit log now so the checkpoint can cover every copy delivered (the
         // next start then has nothing to re-check).
@@ -293,7 +339,7 @@ impl TimerService {
     /// Stop both threads without a final checkpoint, as a crash would (tests).
     #[doc(hidden)]
     pub fn halt(&self) {
-        if let Some(e) = &self.engine {
+        if let Some(e) = self.engine() {
             e.stop_threads();
         }
     }
@@ -301,7 +347,7 @@ impl TimerService {
 
 impl Drop for TimerService {
     fn drop(&mut self) {
-        if let Some(e) = &self.engine {
+        if let Some(e) = self.engine.get_mut() {
             e.stop_threads();
         }
     }
@@ -316,6 +362,53 @@ enum Outcome {
 }
 
 impl Engine {
+    /// Recover the state under the store's root.
+    fn open(cfg: &TimerConfig, store: &Arc<MessageStore>) -> io::Result<Engine> {
+        let root = store.root_dir().to_path_buf();
+        let log = TimerLog::open(&root.join("timerlog"), cfg.log_file_size.get() as u64)?;
+        let checkpoint_path = checkpoint::path(&root);
+        let r = recover(cfg.precision_ms(), store, &log, TimerCheckpoint::load(&checkpoint_path))?;
+        let mark = r.checkpoint.delivered_phy;
+        let engine = Engine {
+            cfg: cfg.clone(),
+            store: store.clone(),
+            log,
+            checkpoint_path,
+            written: Mutex::new(r.checkpoint),
+            state: Mutex::new(State { wheel: r.wheel, enqueue_offset: r.enqueue_offset }),
+            dequeue_cv: Condvar::new(),
+            arrivals: Signal::default(),
+            recovered_copies: Mutex::new(Some((r.copies, mark))),
+            shutdown: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
+            counters: Counters::default(),
+        };
+        // Record the cuts recovery made before anything new is appended.
+        engine.checkpoint()?;
+        Ok(engine)
+    }
+
+    /// Start the enqueue and dequeue threads (once).
+    fn start_threads(self: &Arc<Self>) -> io::Result<()> {
+        let mut threads = self.threads.lock();
+        if !threads.is_empty() {
+            return Ok(());
+        }
+        let e1 = self.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("timer-enqueue".into())
+                .spawn(move || e1.enqueue_loop())?,
+        );
+        let e2 = self.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("timer-dequeue".into())
+                .spawn(move || e2.dequeue_loop())?,
+        );
+        Ok(())
+    }
+
     fn stop_threads(&self) {
         self.shutdown.store(true, Ordering::Release);
         self.arrivals.notify();
@@ -475,6 +568,13 @@ impl Engine {
         let (mut copies, recovered_mark) = self.recovered_copies.lock().take().unwrap_or_default();
         let mut st = self.state.lock();
         while !self.stopping() {
+            if self.store.is_follower() {
+                // A fenced master (controller mode: no controller heard within the lease, or
+                // a newer epoch seen) refuses puts: hold deliveries until it is unfenced, or
+                // demoted, which stops this thread.
+                self.dequeue_cv.wait_for(&mut st, MAX_IDLE);
+                continue;
+            }
             let now = now_millis();
             // While copies found by recovery wait to be matched, the mark may not pass the
             // point recovery scanned from, or a second crash would not find them again.
