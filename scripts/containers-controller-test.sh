@@ -29,25 +29,7 @@ export RMQ_IMAGE_TAG=$project
 compose=("$RMQ_ROOT/deploy/compose.py" -p "$project" -f "$RMQ_ROOT/deploy/compose-controller.yaml")
 services="controller-n0 controller-n1 controller-n2 namesrv broker-r0 broker-r1 broker-r2 console"
 images="mqnamesrv mqbroker mqcontroller mqconsole mqadmin"
-reason=""
-fail() { reason="$* (at $SECONDS s)"; echo "containers-controller-test: $*" >&2; exit 1; }
-step() { echo "== $* [${SECONDS} s]"; }
-rmq_on_exit() {
-  local c n
-  if [ "$1" != 0 ]; then
-    for s in $services; do
-      c="${project}_${s}_1"
-      podman container exists "$c" 2>/dev/null || continue
-      n=4
-      case $s in broker-*) n=15 ;; controller-*) n=8 ;; esac
-      echo "----- last $n lines of $c ($(podman inspect -f '{{.State.Status}}, exit code {{.State.ExitCode}}' "$c" 2>&1))"
-      podman logs --tail "$n" "$c" 2>&1 | cut -c1-400
-    done
-    [ -z "$reason" ] || echo "containers-controller-test FAILED: $reason" >&2
-  fi
-  "${compose[@]}" down -v >/dev/null 2>&1 || true
-  for i in $images; do podman rmi "localhost/rmq/$i:$RMQ_IMAGE_TAG" >/dev/null 2>&1 || true; done
-}
+rmq_on_exit() { containers_on_exit "$1"; }
 rmq_install_traps
 rmq_workdir rmq-containers-ctl
 

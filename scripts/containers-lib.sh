@@ -1,8 +1,35 @@
 # Sourced by the container acceptance tests (scripts/containers-test.sh, the classic stack;
-# scripts/containers-controller-test.sh, controller mode). The sourcing script sets $project
-# (the compose project), $services (its service names), a `fail MESSAGE` function and a
-# `health_port SERVICE` function (a port with /health, or `tcp:PORT` for a plain listener).
+# scripts/containers-controller-test.sh, controller mode) after scripts/lib.sh and
+# deploy/lib.sh. The sourcing script sets $project (the compose project, also this run's image
+# tag), $services (its service names), $images (the images it built), the `compose` array
+# (deploy/compose.py with its -p and -f) and a `health_port SERVICE` function (a port with
+# /health, or `tcp:PORT` for a plain listener); it calls containers_on_exit from rmq_on_exit.
 # shellcheck shell=bash
+
+reason=""
+# fail MESSAGE: stop the test; the reason is printed again last, after the containers' logs.
+fail() { reason="$* (at $SECONDS s)"; echo "$(basename "$0" .sh): $*" >&2; exit 1; }
+step() { echo "== $* [${SECONDS} s]"; }
+
+# containers_on_exit RC: on failure a few log lines per container (more for brokers and
+# controllers), then the reason; always the compose project down (containers, volumes) and
+# this run's image tags removed (an image another tag still names stays).
+containers_on_exit() {
+  local c n s
+  if [ "$1" != 0 ]; then
+    for s in $services; do
+      c="${project}_${s}_1"
+      podman container exists "$c" 2>/dev/null || continue
+      n=4
+      case $s in broker-*) n=15 ;; controller-*) n=8 ;; esac
+      echo "----- last $n lines of $c ($(podman inspect -f '{{.State.Status}}, exit code {{.State.ExitCode}}' "$c" 2>&1))"
+      podman logs --tail "$n" "$c" 2>&1 | cut -c1-400
+    done
+    [ -z "$reason" ] || echo "$(basename "$0" .sh) FAILED: $reason" >&2
+  fi
+  "${compose[@]}" down -v >/dev/null 2>&1 || true
+  for i in $images; do podman rmi "localhost/rmq/$i:$RMQ_IMAGE_TAG" >/dev/null 2>&1 || true; done
+}
 
 # A container that is not running: its state, last lines and, when it could not bind, who
 # holds that port now; then fail.

@@ -37,26 +37,7 @@ project="rmqct$$x$RANDOM" # PIDs repeat across CI runs: a leftover of another ru
 export RMQ_IMAGE_TAG=$project
 compose=("$RMQ_ROOT/deploy/compose.py" -p "$project" -f "$RMQ_ROOT/deploy/compose.yaml")
 services="namesrv-1 namesrv-2 broker-a broker-a-s console chat-gateway-1 chat-gateway-2 chat-observer presence"
-reason=""
-fail() { reason="$* (at $SECONDS s)"; echo "containers-test: $*" >&2; exit 1; }
-step() { echo "== $* [${SECONDS} s]"; }
-rmq_on_exit() {
-  local c n
-  if [ "$1" != 0 ]; then
-    for s in $services; do
-      c="${project}_${s}_1"
-      podman container exists "$c" 2>/dev/null || continue
-      n=4
-      case $s in broker-*) n=15 ;; esac
-      echo "----- last $n lines of $c ($(podman inspect -f '{{.State.Status}}, exit code {{.State.ExitCode}}' "$c" 2>&1))"
-      podman logs --tail "$n" "$c" 2>&1 | cut -c1-400
-    done
-    [ -z "$reason" ] || echo "containers-test FAILED: $reason" >&2
-  fi
-  "${compose[@]}" down -v >/dev/null 2>&1 || true
-  # Only this run's tag: an image another tag still names stays.
-  for i in $images; do podman rmi "localhost/rmq/$i:$RMQ_IMAGE_TAG" >/dev/null 2>&1 || true; done
-}
+rmq_on_exit() { containers_on_exit "$1"; }
 images=""
 rmq_install_traps
 rmq_workdir rmq-containers
