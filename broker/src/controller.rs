@@ -247,10 +247,7 @@ impl BrokerController {
             None => None,
         };
         let revive_every = Duration::from_millis(broker.cfg.pop_revive_interval_mills.max(10));
-        let mut tasks = vec![broker
-            .ha
-            .start(ha_listener)
-            .map_err(|e| anyhow::anyhow!("cannot start the HA thread: {e}"))?];
+        let mut tasks = broker.ha.start(ha_listener);
         tasks.push(tokio::spawn(periodic(broker.clone())));
         // As in Java, only a master delivers delayed messages, revives POP messages and checks
         // transactions (a slave's store refuses puts; it gets its metadata from the master).

@@ -26,7 +26,6 @@ pub mod metadata_sync;
 mod read_limit;
 pub mod replicas_manager;
 pub mod slave;
-mod thread;
 mod trace;
 pub mod truncate;
 pub mod wire;
@@ -210,19 +209,10 @@ impl HaService {
         })
     }
 
-    /// Start, on replication's own thread ([`thread`]), the acceptor on `listener` (every
-    /// role runs one, as Java does), the SYNC_MASTER expiry ticker, and on a SLAVE the HA
-    /// client. The handle completes once they have stopped (shutdown token).
-    pub fn start(self: &Arc<Self>, listener: TcpListener) -> std::io::Result<JoinHandle<()>> {
-        // Re-registered on the HA thread's runtime, whose reactor then serves its sockets.
-        let listener = listener.into_std()?;
-        let ha = self.clone();
-        let mut tasks: Vec<thread::HaTask> = vec![Box::pin(async move {
-            match TcpListener::from_std(listener) {
-                Ok(l) => master::accept_loop(ha, l).await,
-                Err(e) => tracing::error!(error = %e, "HA listener unusable; no slave can connect"),
-            }
-        })];
+    /// Start the acceptor on `listener` (every role runs one, as Java does), the SYNC_MASTER
+    /// expiry ticker, and on a SLAVE the HA client.
+    pub fn start(self: &Arc<Self>, listener: TcpListener) -> Vec<JoinHandle<()>> {
+        let mut tasks = vec![tokio::spawn(master::accept_loop(self.clone(), listener))];
         // Controller mode may take either role later: both halves run, each idle while the
         // role is not its own.
         let any = self.controller_mode();
@@ -230,12 +220,12 @@ impl HaService {
         // arrives (its log may end in a tail a new master replaced).
         self.update_read_limit();
         if any || self.role() == BrokerRole::SyncMaster {
-            tasks.push(Box::pin(expire_loop(self.clone())));
+            tasks.push(tokio::spawn(expire_loop(self.clone())));
         }
         if any || self.role() == BrokerRole::Slave {
-            tasks.push(Box::pin(slave::run(self.clone())));
+            tasks.push(tokio::spawn(slave::run(self.clone())));
         }
-        thread::spawn(tasks)
+        tasks
     }
 
     /// `enableControllerMode`.
