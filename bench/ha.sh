@@ -43,6 +43,9 @@
 #   KEEP=1 keeps the work directory (stores and logs).
 #   SLAVE_PROBE=1: the probe also asks the slave for its log end each tick (sync runs), which
 #   splits the lag into "not yet appended" and "not yet acknowledged" (bench/ha_probe.py).
+#   HA_TRACE=1: brokers log the replication chain's per-frame timestamps (RUST_LOG
+#   ha_trace=debug, broker/src/ha/trace.rs) and bench/ha_trace.py splits each sync/controller
+#   run's round trips into steps (OUT/trace-<mode>-<round>.json); the logging adds load.
 #   PERF_DIR=dir: also `perf record -e cpu-clock -F 2000 -g` the master for the measured
 #   window of every sync run, and the slave and the master for PERF_S (4) s of each catch-up
 #   (files dir/<mode>-<round>-<process>.data; perf adds its own load, so keep such runs apart).
@@ -81,6 +84,7 @@ esac
 . "$ROOT/bench/lib.sh"
 
 PROBE=(python3 "$ROOT/bench/ha_probe.py")
+[ -z "${HA_TRACE:-}" ] || export RUST_LOG=info,ha_trace=debug
 HZ=$(getconf CLK_TCK)
 GROUP=benchha
 TOPIC=BenchHa
@@ -208,6 +212,11 @@ run_sync() {
   PROBE_PID=""; perf_wait
   lag=$("${PROBE[@]}" lag "$dir/lag.txt" "$(add_s "$t0" "$WARMUP")" "$(add_s "$t0" "$((WARMUP + DURATION))")")
   stop_run
+  if [ -n "${HA_TRACE:-}" ] && [ "$mode" != single ]; then
+    python3 "$ROOT/bench/ha_trace.py" "$dir/master/broker.log" "$dir/slave/broker.log" 5 \
+      "$(add_s "$t0" "$WARMUP")" "$(add_s "$t0" "$((WARMUP + DURATION))")" >"$OUT/trace-$mode-$r.json" ||
+      log "ha_trace.py failed"
+  fi
   [ -n "$json" ] || json='{"msgs_s":0,"failed":-1}'
   python3 - "$json" "$lag" "$mode" "$r" "$PLACEMENT" "$la0" "$la1" "$HZ" "$m0" "$m1" "$s0" "$s1" "$p0" "$p1" "$PAGECACHE" "$mq0" "$mq1" "$sq0" "$sq1" "$t0" "$t1" <<'PY' | tee -a "$OUT/results.jsonl"
 import json, sys

@@ -12,7 +12,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::wire::{confirm_frame, last_report, FrameHeader, FRAME_HEADER};
-use super::{HaService, SlaveLink};
+use super::{trace, HaService, SlaveLink};
 
 /// How long a transfer half with nothing to send sleeps before looking again (Java's 100 ms
 /// notify wait; SYNC_MASTER puts wake it at once).
@@ -130,8 +130,13 @@ async fn read_reports(
             link.first_report.notify_one();
             continue;
         }
+        let received = if trace::on() { trace::now_us() } else { 0 };
+        let waiters = ha.transfer.pending();
         link.set_acked(offset);
         ha.on_slave_ack(link, offset);
+        if trace::on() {
+            tracing::debug!(target: trace::TARGET, "ack {offset} {received} {} {waiters}", trace::now_us());
+        }
     }
 }
 
@@ -167,6 +172,12 @@ async fn transfer(ha: &HaService, mut wr: OwnedWriteHalf, link: &SlaveLink) -> R
         let advanced = ha.read_limit_advanced();
         tokio::pin!(advanced);
         advanced.as_mut().enable();
+        let (woke, notified) = if trace::on() {
+            (trace::now_us(), ha.notified_at_us.swap(0, Ordering::AcqRel))
+        } else {
+            (0, 0)
+        };
+        let from = next;
         // Gather the frames that are available now into one write.
         out.clear();
         let mut missing = false;
@@ -211,6 +222,10 @@ async fn transfer(ha: &HaService, mut wr: OwnedWriteHalf, link: &SlaveLink) -> R
         if !out.is_empty() {
             wr.write_all(&out).await.map_err(|e| e.to_string())?;
             last_write = Instant::now();
+            if trace::on() && next > from {
+                let written = trace::now_us();
+                tracing::debug!(target: trace::TARGET, "tw {from} {next} {notified} {woke} {written}");
+            }
             if out.len() >= WRITE_GATHER {
                 continue;
             }

@@ -26,6 +26,7 @@ pub mod metadata_sync;
 mod read_limit;
 pub mod replicas_manager;
 pub mod slave;
+mod trace;
 pub mod truncate;
 pub mod wire;
 
@@ -142,6 +143,9 @@ pub struct HaService {
     next_link: AtomicU64,
     /// Woken by SYNC_MASTER puts so transfer halves send at once (ASYNC_MASTER: ≤ 100 ms).
     data_ready: Notify,
+    /// `ha_trace` on: when the first put since the transfer half's last pass woke it (µs, 0:
+    /// none since).
+    notified_at_us: AtomicI64,
     /// Slave side: where the master is.
     master: Mutex<MasterInfo>,
     /// Slave side: connected to the master now.
@@ -193,6 +197,7 @@ impl HaService {
             slaves: Mutex::new(BTreeMap::new()),
             next_link: AtomicU64::new(0),
             data_ready: Notify::new(),
+            notified_at_us: AtomicI64::new(0),
             master: Mutex::new(master),
             client_connected: AtomicBool::new(false),
             master_seen: AtomicI64::new(-1),
@@ -421,6 +426,14 @@ impl HaService {
             return f(with_replica_status(r, PutMessageStatus::SlaveNotAvailable));
         }
         self.data_ready.notify_waiters();
+        if trace::on() {
+            let _ = self.notified_at_us.compare_exchange(
+                0,
+                trace::now_us(),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+        }
         let deadline = Instant::now() + self.cfg.slave_wait();
         self.transfer.wait(
             end,

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 use super::wire::{report, FrameHeader, CONFIRM, FRAME_HEADER};
-use super::HaService;
+use super::{trace, HaService};
 
 /// Read buffer (Java's 4 MiB); a frame larger than this is refused.
 const READ_BUFFER: usize = 4 * 1024 * 1024;
@@ -144,6 +144,7 @@ async fn session(ha: &HaService, addr: &str) -> Result<(), String> {
                 Ok(Err(e)) => return Err(e.to_string()),
             },
         };
+        let read_at = if trace::on() && n.is_some() { trace::now_us() } else { 0 };
         match n {
             Some(n) => {
                 len += n;
@@ -226,9 +227,14 @@ async fn session(ha: &HaService, addr: &str) -> Result<(), String> {
         }
         let max = ha.store.get_max_phy_offset();
         if max > reported || last_report.elapsed() >= heartbeat {
+            let appended = if trace::on() { trace::now_us() } else { 0 };
             reported = max;
             s.write_all(&report(reported)).await.map_err(|e| e.to_string())?;
             last_report = Instant::now();
+            if read_at > 0 {
+                let sent = trace::now_us();
+                tracing::debug!(target: trace::TARGET, "sr {reported} {read_at} {appended} {sent}");
+            }
         }
     }
 }
