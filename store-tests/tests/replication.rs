@@ -177,6 +177,34 @@ fn bad_frames_are_refused_and_leave_nothing_behind() {
     m.shutdown().unwrap();
 }
 
+/// Found by the `ha_stream` fuzz target: a bad first frame into an empty log left the file it
+/// created, so the log started (empty) where the frame said and the slave reported that end.
+#[test]
+fn a_refused_first_frame_leaves_an_empty_log_empty() {
+    let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (m, _) = master(md.path(), 3);
+    let good = m.read_raw(0, 100_000).unwrap();
+    let s = replica(sd.path());
+    let mut bad = good.to_vec();
+    bad[4] ^= 0xFF; // magic code
+    for (at, data) in
+        [(FILE * 1024, &bad[..10]), (0, &bad[..]), (FILE, &vec![0u8; FILE as usize + 1])]
+    {
+        assert!(s.append_replicated(at, data).is_err(), "{at}");
+        assert_eq!((s.get_min_phy_offset(), s.get_max_phy_offset()), (0, 0), "{at}");
+    }
+    // Offsets no log holds: negative, or a file that would end past i64::MAX.
+    for at in [-FILE, i64::MAX / FILE * FILE] {
+        assert!(s.append_replicated(at, &good).is_err(), "{at}");
+    }
+    assert_eq!(s.get_max_phy_offset(), 0);
+    // The real first frame still applies.
+    s.append_replicated(0, &good).unwrap();
+    assert_eq!(s.get_max_phy_offset(), m.get_max_phy_offset());
+    s.shutdown().unwrap();
+    m.shutdown().unwrap();
+}
+
 #[test]
 fn truncation_cuts_log_queues_and_index_back_to_a_record() {
     let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
