@@ -205,6 +205,30 @@ fn a_refused_first_frame_leaves_an_empty_log_empty() {
     m.shutdown().unwrap();
 }
 
+/// Found by the `ha_stream` fuzz target: QUEUEOFFSET is not under the body CRC, and a far-off
+/// one made the consume queue blank-fill the gap until memory or disk ran out.
+#[test]
+fn a_queue_offset_that_does_not_continue_its_queue_is_refused() {
+    let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (m, _) = master(md.path(), 6);
+    let s = replica(sd.path());
+    replicate(&m, &s, 0, 100_000);
+    let _ = m.put_message(msg("Rep", 0, "t", "next", vec![7u8; 300])).result;
+    let end = s.get_max_phy_offset();
+    let good = m.read_raw(end, 100_000).unwrap();
+    for qo in [1_000_000_000i64, -1, i64::MAX] {
+        let mut bad = good.to_vec();
+        bad[20..28].copy_from_slice(&qo.to_be_bytes()); // QUEUEOFFSET field
+        let r = s.append_replicated(end, &bad);
+        assert!(matches!(r, Err(ReplicationError::Corrupt { at, .. }) if at == end), "{qo}: {r:?}");
+        assert_eq!(s.get_max_phy_offset(), end);
+    }
+    s.append_replicated(end, &good).unwrap();
+    assert_eq!(s.get_max_offset_in_queue("Rep", 0), m.get_max_offset_in_queue("Rep", 0));
+    s.shutdown().unwrap();
+    m.shutdown().unwrap();
+}
+
 #[test]
 fn truncation_cuts_log_queues_and_index_back_to_a_record() {
     let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
