@@ -229,6 +229,25 @@ fn a_queue_offset_that_does_not_continue_its_queue_is_refused() {
     m.shutdown().unwrap();
 }
 
+/// Found by the `ha_stream` fuzz target: the topic names the consume queue's directory, and a
+/// hostile master's topic `/2` created `/2/<queue>/...` at the file-system root.
+#[test]
+fn a_topic_that_is_a_path_is_refused() {
+    let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (m, _) = master(md.path(), 1);
+    let good = m.read_raw(0, 100_000).unwrap();
+    let s = replica(sd.path());
+    let at = good.windows(4).position(|w| w == b"\x03Rep").unwrap() + 1; // TOPIC field
+    let mut bad = good.to_vec();
+    bad[at..at + 3].copy_from_slice(b"R/p");
+    let r = s.append_replicated(0, &bad);
+    assert!(matches!(r, Err(ReplicationError::Corrupt { at: 0, .. })), "{r:?}");
+    assert!(!sd.path().join("consumequeue/R").exists());
+    s.append_replicated(0, &good).unwrap();
+    s.shutdown().unwrap();
+    m.shutdown().unwrap();
+}
+
 #[test]
 fn truncation_cuts_log_queues_and_index_back_to_a_record() {
     let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

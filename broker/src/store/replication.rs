@@ -274,6 +274,14 @@ fn check_staged(
         let rel = (at - base) as usize;
         let buf = file.unpublished(t, rel, (end - at) as usize).unwrap_or(&[]);
         match RecordView::parse(buf, true) {
+            Ok(v)
+                if v.physical_offset == at
+                    && sysflag::is_dispatchable(v.sys_flag)
+                    && !safe_dir_name(v.topic) =>
+            {
+                let reason = format!("topic {:?} cannot name a consume-queue directory", v.topic);
+                return Err(ReplicationError::Corrupt { at, reason });
+            }
             Ok(v) if v.physical_offset == at => {
                 let queue = sysflag::is_dispatchable(v.sys_flag)
                     .then(|| (v.topic.to_string(), v.queue_id, v.queue_offset));
@@ -297,6 +305,14 @@ fn check_staged(
         }
     }
     Ok((found, None))
+}
+
+/// Whether a replicated record's topic can name its consume queue's directory
+/// (`consumequeue/<topic>/<queue>`): never a path (a hostile master's topic `/x` or `..`
+/// would create files anywhere; found by the `ha_stream` fuzz target). Deliberately not
+/// RocketMQ's full topic pattern: a slave stores whatever its master accepted.
+fn safe_dir_name(topic: &str) -> bool {
+    !topic.is_empty() && topic != "." && topic != ".." && !topic.contains(['/', '\\', '\0'])
 }
 
 /// The queue offset of a replicated record must continue its queue: a consume queue fills a
