@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 SECS="${1:-3600}"
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(frame_decode record_decode client_bodies sql_filter acl_config)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(frame_decode record_decode client_bodies sql_filter acl_config ha_stream)
 JOBS="${JOBS:-1}"
 OUT="${FUZZ_OUT:-$(mktemp -d /tmp/rmq-fuzz.XXXXXX)}"
 mkdir -p "$OUT"

@@ -177,6 +177,77 @@ fn bad_frames_are_refused_and_leave_nothing_behind() {
     m.shutdown().unwrap();
 }
 
+/// Found by the `ha_stream` fuzz target: a bad first frame into an empty log left the file it
+/// created, so the log started (empty) where the frame said and the slave reported that end.
+#[test]
+fn a_refused_first_frame_leaves_an_empty_log_empty() {
+    let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (m, _) = master(md.path(), 3);
+    let good = m.read_raw(0, 100_000).unwrap();
+    let s = replica(sd.path());
+    let mut bad = good.to_vec();
+    bad[4] ^= 0xFF; // magic code
+    for (at, data) in
+        [(FILE * 1024, &bad[..10]), (0, &bad[..]), (FILE, &vec![0u8; FILE as usize + 1])]
+    {
+        assert!(s.append_replicated(at, data).is_err(), "{at}");
+        assert_eq!((s.get_min_phy_offset(), s.get_max_phy_offset()), (0, 0), "{at}");
+    }
+    // Offsets no log holds: negative, or a file that would end past i64::MAX.
+    for at in [-FILE, i64::MAX / FILE * FILE] {
+        assert!(s.append_replicated(at, &good).is_err(), "{at}");
+    }
+    assert_eq!(s.get_max_phy_offset(), 0);
+    // The real first frame still applies.
+    s.append_replicated(0, &good).unwrap();
+    assert_eq!(s.get_max_phy_offset(), m.get_max_phy_offset());
+    s.shutdown().unwrap();
+    m.shutdown().unwrap();
+}
+
+/// Found by the `ha_stream` fuzz target: QUEUEOFFSET is not under the body CRC, and a far-off
+/// one made the consume queue blank-fill the gap until memory or disk ran out.
+#[test]
+fn a_queue_offset_that_does_not_continue_its_queue_is_refused() {
+    let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (m, _) = master(md.path(), 6);
+    let s = replica(sd.path());
+    replicate(&m, &s, 0, 100_000);
+    let _ = m.put_message(msg("Rep", 0, "t", "next", vec![7u8; 300])).result;
+    let end = s.get_max_phy_offset();
+    let good = m.read_raw(end, 100_000).unwrap();
+    for qo in [1_000_000_000i64, -1, i64::MAX] {
+        let mut bad = good.to_vec();
+        bad[20..28].copy_from_slice(&qo.to_be_bytes()); // QUEUEOFFSET field
+        let r = s.append_replicated(end, &bad);
+        assert!(matches!(r, Err(ReplicationError::Corrupt { at, .. }) if at == end), "{qo}: {r:?}");
+        assert_eq!(s.get_max_phy_offset(), end);
+    }
+    s.append_replicated(end, &good).unwrap();
+    assert_eq!(s.get_max_offset_in_queue("Rep", 0), m.get_max_offset_in_queue("Rep", 0));
+    s.shutdown().unwrap();
+    m.shutdown().unwrap();
+}
+
+/// Found by the `ha_stream` fuzz target: the topic names the consume queue's directory, and a
+/// hostile master's topic `/2` created `/2/<queue>/...` at the file-system root.
+#[test]
+fn a_topic_that_is_a_path_is_refused() {
+    let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (m, _) = master(md.path(), 1);
+    let good = m.read_raw(0, 100_000).unwrap();
+    let s = replica(sd.path());
+    let at = good.windows(4).position(|w| w == b"\x03Rep").unwrap() + 1; // TOPIC field
+    let mut bad = good.to_vec();
+    bad[at..at + 3].copy_from_slice(b"R/p");
+    let r = s.append_replicated(0, &bad);
+    assert!(matches!(r, Err(ReplicationError::Corrupt { at: 0, .. })), "{r:?}");
+    assert!(!sd.path().join("consumequeue/R").exists());
+    s.append_replicated(0, &good).unwrap();
+    s.shutdown().unwrap();
+    m.shutdown().unwrap();
+}
+
 #[test]
 fn truncation_cuts_log_queues_and_index_back_to_a_record() {
     let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

@@ -11,11 +11,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use super::wire::{report, FrameHeader, CONFIRM, FRAME_HEADER};
+use super::wire::{confirm_offset, next_frame, report, CONFIRM, FRAME_HEADER, READ_BUFFER};
 use super::{trace, HaService};
 
-/// Read buffer (Java's 4 MiB); a frame larger than this is refused.
-const READ_BUFFER: usize = 4 * 1024 * 1024;
 /// How long a connect may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -156,22 +154,12 @@ async fn session(ha: &HaService, addr: &str) -> Result<(), String> {
             None => {}
         }
         // Apply every complete frame.
-        while let Some(h) = FrameHeader::decode(&buf[pos..len]) {
-            let size = usize::try_from(h.size).ok().filter(|s| *s <= READ_BUFFER - FRAME_HEADER);
-            let Some(size) = size else {
-                return Err(format!("frame of {} bytes at {} refused", h.size, h.offset));
-            };
-            if len - pos < FRAME_HEADER + size {
-                break;
-            }
-            let mut body = &buf[pos + FRAME_HEADER..pos + FRAME_HEADER + size];
+        while let Some((h, frame)) = next_frame(&buf[pos..len])? {
+            let size = frame.len();
+            let mut body = frame;
             if h.offset == CONFIRM {
                 // The master's read limit: what this replica's consumers may read.
-                let c = body
-                    .try_into()
-                    .map(i64::from_be_bytes)
-                    .map_err(|_| "bad confirm frame".to_string())?;
-                ha.set_master_confirm(c);
+                ha.set_master_confirm(confirm_offset(body)?);
                 pos += FRAME_HEADER + size;
                 continue;
             }

@@ -5,6 +5,8 @@
 pub const FRAME_HEADER: usize = 12;
 /// Bytes of a slave report.
 pub const REPORT: usize = 8;
+/// A slave's read buffer (Java's 4 MiB): a frame larger than this is refused.
+pub const READ_BUFFER: usize = 4 * 1024 * 1024;
 
 /// A frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +32,25 @@ impl FrameHeader {
         let size = i32::from_be_bytes(b.get(8..12)?.try_into().ok()?);
         Some(FrameHeader { offset, size })
     }
+}
+
+/// The first frame in `buf` (what a slave has read and not yet applied): its header and
+/// body, `Ok(None)` while it has not fully arrived, `Err` for a size no master sends
+/// (negative, or more than fits the slave's [`READ_BUFFER`]): the slave drops the connection
+/// rather than wait for bytes that can never fit. Sans-IO, so the fuzz target
+/// (`fuzz/checks/ha_stream.rs`) scans streams exactly as the slave does.
+pub fn next_frame(buf: &[u8]) -> Result<Option<(FrameHeader, &[u8])>, String> {
+    let Some(h) = FrameHeader::decode(buf) else { return Ok(None) };
+    let size = usize::try_from(h.size).ok().filter(|s| *s <= READ_BUFFER - FRAME_HEADER);
+    let Some(size) = size else {
+        return Err(format!("frame of {} bytes at {} refused", h.size, h.offset));
+    };
+    Ok(buf.get(FRAME_HEADER..FRAME_HEADER + size).map(|body| (h, body)))
+}
+
+/// The read limit a [`CONFIRM`] frame's body carries (exactly 8 bytes, else an error).
+pub fn confirm_offset(body: &[u8]) -> Result<i64, String> {
+    body.try_into().map(i64::from_be_bytes).map_err(|_| "bad confirm frame".to_string())
 }
 
 /// Controller mode, master → slave: a frame `[CONFIRM i64][8 i32][confirm offset i64]`, the
@@ -80,6 +101,23 @@ mod tests {
         let b = confirm_frame(0x0102);
         assert_eq!(FrameHeader::decode(&b), Some(FrameHeader { offset: CONFIRM, size: 8 }));
         assert_eq!(i64::from_be_bytes(b[FRAME_HEADER..].try_into().unwrap()), 0x0102);
+    }
+
+    #[test]
+    fn next_frame_waits_for_the_body_and_refuses_bad_sizes() {
+        let mut b = FrameHeader { offset: 64, size: 3 }.encode().to_vec();
+        assert_eq!(next_frame(&b[..5]), Ok(None));
+        assert_eq!(next_frame(&b), Ok(None));
+        b.extend([1, 2, 3, 4]); // a body and the next frame's first byte
+        assert_eq!(next_frame(&b), Ok(Some((FrameHeader { offset: 64, size: 3 }, &b[12..15]))));
+        for size in [-1, i32::MAX, (READ_BUFFER - FRAME_HEADER + 1) as i32] {
+            let h = FrameHeader { offset: 7, size }.encode();
+            assert!(next_frame(&h).unwrap_err().contains("refused"), "{size}");
+        }
+        let h = FrameHeader { offset: 7, size: (READ_BUFFER - FRAME_HEADER) as i32 }.encode();
+        assert_eq!(next_frame(&h), Ok(None), "the largest frame that fits is awaited");
+        assert_eq!(confirm_offset(&confirm_frame(9)[FRAME_HEADER..]), Ok(9));
+        assert!(confirm_offset(&[0; 7]).is_err());
     }
 
     #[test]

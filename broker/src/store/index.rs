@@ -233,7 +233,9 @@ impl IndexFile {
         let diff = if begin <= 0 {
             0
         } else {
-            ((store_ts - begin) / 1000).clamp(0, i32::MAX as i64) as i32
+            // Saturating: STORETIMESTAMP is not covered by the body CRC (a replicated record
+            // may carry any value; found by the `ha_stream` fuzz target).
+            (store_ts.saturating_sub(begin) / 1000).clamp(0, i32::MAX as i64) as i32
         };
         let entry_pos = self.entry_pos(count);
         let mut e = [0u8; INDEX_ENTRY_SIZE];
@@ -512,6 +514,22 @@ impl IndexService {
 mod tests {
     use super::super::put_lock::PutLock;
     use super::*;
+
+    /// Found by the `ha_stream` fuzz target: a replicated record's STORETIMESTAMP (not under
+    /// the body CRC) far below the file's begin time overflowed the time difference.
+    #[test]
+    fn extreme_store_timestamps_do_not_overflow() {
+        let lock = PutLock::default();
+        let t = lock.lock();
+        let dir = tempfile::tempdir().unwrap();
+        let svc = IndexService::new(dir.path().join("index"), 7, 50);
+        svc.load(&t).unwrap();
+        for (i, ts) in [1_000_000, i64::MIN, i64::MAX, -1].into_iter().enumerate() {
+            svc.reserve(&t, 1).unwrap();
+            svc.build(&t, "T", Some(&format!("U{i}")), None, i as i64 * 100, ts).unwrap();
+        }
+        assert_eq!(svc.query("T", "U1", 10, 0, i64::MAX).0, vec![100]);
+    }
 
     #[test]
     fn put_and_query_across_files() {

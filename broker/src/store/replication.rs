@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use mq_common::message::{sysflag, DecodeError, RecordView};
 
 use super::commit_log::CommitLog;
+use super::consume_queue::{ConsumeQueue, CQ_UNIT};
 use super::dispatch::{DispatchRequest, Dispatcher, RecordProps};
 use super::durability::Flusher;
 use super::put_lock::WriteToken;
@@ -153,12 +154,24 @@ impl Replica {
         if data.is_empty() {
             return Ok(ReplicaAppend { end, records: 0 });
         }
+        // Negative, or so high that the file would end past i64::MAX: no log holds these.
+        if offset < 0 || offset.checked_add(log.file_size() as i64).is_none() {
+            return Err(ReplicationError::OffsetMismatch { expected: end, got: offset });
+        }
+        let first_file = log.queue().is_empty();
         let file = log.file_at_end(offset)?;
+        // A refused append into an empty log removes the file it created: left there, the
+        // log would start (empty) wherever a bad frame said, and the slave would report that
+        // offset as its end (found by the `ha_stream` fuzz target).
+        let refuse = |e: ReplicationError| match first_file {
+            true => log.queue().truncate_from(&t, i64::MIN, false).map_or_else(Into::into, |_| e),
+            false => e,
+        };
         let pos = (offset - file.from_offset()) as usize;
         if pos + data.len() > file.size() {
-            return Err(ReplicationError::CrossesFile { offset, len: data.len() });
+            return Err(refuse(ReplicationError::CrossesFile { offset, len: data.len() }));
         }
-        file.stage(&t, pos, data)?;
+        file.stage(&t, pos, data).map_err(|e| refuse(e.into()))?;
         let pending = self.pending_from.load(Ordering::Acquire);
         let start = if pending >= 0 { pending } else { offset };
         let checked = check_staged(&t, &file, start, offset + data.len() as i64)
@@ -168,7 +181,7 @@ impl Replica {
             Err(e) => {
                 // Wipe the staged bytes: a later scan must not see them.
                 file.stage(&t, pos, &vec![0u8; data.len()])?;
-                return Err(e);
+                return Err(refuse(e));
             }
         };
         file.set_wrote_position(&t, pos + data.len());
@@ -261,6 +274,14 @@ fn check_staged(
         let rel = (at - base) as usize;
         let buf = file.unpublished(t, rel, (end - at) as usize).unwrap_or(&[]);
         match RecordView::parse(buf, true) {
+            Ok(v)
+                if v.physical_offset == at
+                    && sysflag::is_dispatchable(v.sys_flag)
+                    && !safe_dir_name(v.topic) =>
+            {
+                let reason = format!("topic {:?} cannot name a consume-queue directory", v.topic);
+                return Err(ReplicationError::Corrupt { at, reason });
+            }
             Ok(v) if v.physical_offset == at => {
                 let queue = sysflag::is_dispatchable(v.sys_flag)
                     .then(|| (v.topic.to_string(), v.queue_id, v.queue_offset));
@@ -286,11 +307,47 @@ fn check_staged(
     Ok((found, None))
 }
 
+/// Whether a replicated record's topic can name its consume queue's directory
+/// (`consumequeue/<topic>/<queue>`): never a path (a hostile master's topic `/x` or `..`
+/// would create files anywhere; found by the `ha_stream` fuzz target). Deliberately not
+/// RocketMQ's full topic pattern: a slave stores whatever its master accepted.
+fn safe_dir_name(topic: &str) -> bool {
+    !topic.is_empty() && topic != "." && topic != ".." && !topic.contains(['/', '\\', '\0'])
+}
+
+/// The queue offset of a replicated record must continue its queue: a consume queue fills a
+/// gap before a unit with blank units, so a far-off offset (QUEUEOFFSET is not covered by the
+/// body CRC; a hostile or corrupt master) would write blanks until the disk is full, and a
+/// negative or huge one would overflow (found by the `ha_stream` fuzz target). An empty
+/// queue may start anywhere (a slave starts at the master's last file); a queue that has
+/// units takes at most `earlier` more (this frame's records before this one may all be its)
+/// plus one file's worth, the most that starting a queue fills.
+fn check_queue_offset(cq: &ConsumeQueue, qo: i64, earlier: usize) -> Result<(), String> {
+    let units = (cq.files().file_size() / CQ_UNIT) as i64;
+    let max = cq.max_offset_in_queue();
+    let empty = cq.files().is_empty();
+    if qo < 0
+        || qo > i64::MAX / CQ_UNIT as i64 - units
+        || (!empty && qo > max + earlier as i64 + units)
+    {
+        return Err(format!(
+            "queue offset {qo} of {}:{} does not continue the queue (ends at {max})",
+            cq.topic(),
+            cq.queue_id()
+        ));
+    }
+    Ok(())
+}
+
 /// Reserve the disk blocks the records' dispatch needs (a full disk refuses the append).
 fn reserve(t: &WriteToken<'_>, d: &Dispatcher, found: &[Found]) -> Result<(), ReplicationError> {
-    for f in found {
+    for (i, f) in found.iter().enumerate() {
         // A slave is not latency-critical: queues are looked up and prepared under the lock.
         let cq = f.queue.as_ref().map(|(topic, qid, qo)| (d.find_or_create_cq(topic, *qid), *qo));
+        if let Some((c, qo)) = &cq {
+            check_queue_offset(c, *qo, i)
+                .map_err(|reason| ReplicationError::Corrupt { at: f.at, reason })?;
+        }
         let at = cq.as_ref().map(|(c, qo)| (&**c, *qo));
         d.reserve(t, at, usize::from(cq.is_some()), f.keys)?;
     }
