@@ -141,6 +141,22 @@ mod prec {
 }
 
 impl Node {
+    /// How many terms the parser counts for this subtree against its limit (an IN counts its
+    /// property and itself; the NULL of IS NULL and a boolean cast are not counted).
+    pub(crate) fn parsed_nodes(&self) -> usize {
+        match self {
+            Node::BoolCast(e) => e.parsed_nodes(),
+            Node::Const(_) | Node::Prop { .. } => 1,
+            Node::Eq(l, r) if matches!(**r, Node::Const(Const::Null)) => 1 + l.parsed_nodes(),
+            Node::Negate(e) | Node::Not(e) => 1 + e.parsed_nodes(),
+            Node::And(l, r) | Node::Or(l, r) | Node::Eq(l, r) | Node::Cmp(_, l, r) => {
+                1 + l.parsed_nodes() + r.parsed_nodes()
+            }
+            Node::In { .. } => 2,
+            Node::Str { operand, .. } => 1 + operand.parsed_nodes(),
+        }
+    }
+
     fn prec(&self) -> u8 {
         match self {
             Node::Const(_) | Node::Prop { .. } => prec::ATOM,
