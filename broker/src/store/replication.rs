@@ -12,6 +12,15 @@
 //!   CRC; a record may arrive split over frames and is checked once complete), and only then
 //!   published and dispatched to consume queues and the index, exactly as a put would. Bad
 //!   bytes are wiped and refused: nothing invalid is ever published.
+//! * **A record that has only partly arrived** is held in memory ([`Pending`]), never left in
+//!   the mapped file: after a crash, recovery scans the file, and a torn record whose missing
+//!   tail reads as the file's zeros can pass its checks (the body CRC does not cover the
+//!   properties that follow the body; found by the `ha_stream` fuzz target). The log's end
+//!   as a slave reports it ([`MessageStore::get_max_phy_offset`](super::MessageStore::get_max_phy_offset))
+//!   includes the held bytes, and raw reads see them, so the protocol is unchanged; the file's
+//!   write position stops at the last complete record. Between the staging of a frame and
+//!   its check (microseconds, under the write lock) a crash can still leave unchecked bytes
+//!   in the file.
 //! * **Truncation** ([`Replica::truncate`]): cut the log, the consume queues and the index back
 //!   to a record boundary (a slave that is ahead of a new master). Readers holding the bytes
 //!   being cut keep their copies (see `mapped_file.rs`).
@@ -23,6 +32,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
+use bytes::{Bytes, BytesMut};
 use mq_common::message::{sysflag, DecodeError, RecordView};
 
 use super::commit_log::CommitLog;
@@ -76,10 +86,37 @@ pub struct ReplicaAppend {
     pub records: usize,
 }
 
+/// The bytes of a record that has only partly arrived (see the module docs).
+struct Pending {
+    /// commit-log offset of the record's first byte (the file's write position)
+    from: i64,
+    /// what has arrived of it
+    bytes: Vec<u8>,
+}
+
+impl Pending {
+    /// The log's end as the master sees it: past the held bytes.
+    fn end(&self) -> i64 {
+        self.from + self.bytes.len() as i64
+    }
+
+    /// Whether `more` bytes still leave the record (or a blank tail) incomplete, by its
+    /// TOTALSIZE; `false` when that is unknown or not plausible (the full check decides).
+    fn still_incomplete_with(&self, more: usize, file_end: i64) -> bool {
+        let Some(size) = self.bytes.get(..4) else { return false };
+        let size = i32::from_be_bytes(size.try_into().expect("4 bytes")) as i64;
+        let have = (self.bytes.len() + more) as i64;
+        size > have && self.from + size <= file_end
+    }
+}
+
 /// Replication state of a store.
 pub struct Replica {
-    /// Start of a record that arrived only in part (-1: none).
-    pending_from: AtomicI64,
+    /// A record that arrived only in part (taken after the write token).
+    pending: parking_lot::Mutex<Option<Pending>>,
+    /// [`Pending::end`] of `pending`, -1 without one: read without the lock by
+    /// [`Replica::end_past`] (the log's end, asked on every report).
+    pending_end: AtomicI64,
     /// Reads are limited to records ending at or below this.
     confirmed: AtomicI64,
     /// Fed by replication (a SLAVE): puts are refused.
@@ -89,7 +126,8 @@ pub struct Replica {
 impl Default for Replica {
     fn default() -> Self {
         Replica {
-            pending_from: AtomicI64::new(-1),
+            pending: parking_lot::Mutex::new(None),
+            pending_end: AtomicI64::new(-1),
             confirmed: AtomicI64::new(i64::MAX),
             follower: AtomicBool::new(false),
         }
@@ -128,7 +166,43 @@ impl Replica {
 
     /// Where a record that has only partly arrived starts (-1: none).
     pub fn pending_from(&self) -> i64 {
-        self.pending_from.load(Ordering::Acquire)
+        self.pending.lock().as_ref().map_or(-1, |p| p.from)
+    }
+
+    /// The log's end given the file's (`log_end`): past a partly arrived record's bytes.
+    pub fn end_past(&self, log_end: i64) -> i64 {
+        log_end.max(self.pending_end.load(Ordering::Acquire))
+    }
+
+    /// `raw` (what the file holds from `offset`, up to `max` bytes) continued with the held
+    /// bytes of a partly arrived record when they follow it, so raw reads see the log as the
+    /// master sent it (a slave compares a resent tail with them).
+    pub fn overlay_pending(&self, offset: i64, max: usize, raw: Option<Bytes>) -> Option<Bytes> {
+        if self.pending_end.load(Ordering::Acquire) < 0 {
+            return raw;
+        }
+        let guard = self.pending.lock();
+        let Some(p) = guard.as_ref() else { return raw };
+        let have = raw.as_ref().map_or(0, Bytes::len);
+        let start = offset.saturating_add(have as i64);
+        if have == 0 && start == p.end() {
+            return Some(Bytes::new()); // the end of the log, as at any log's end
+        }
+        if have >= max || start < p.from || start >= p.end() || (have > 0 && start != p.from) {
+            return raw;
+        }
+        let held = &p.bytes[(start - p.from) as usize..];
+        let held = &held[..held.len().min(max - have)];
+        let mut out = BytesMut::with_capacity(have + held.len());
+        out.extend_from_slice(raw.as_deref().unwrap_or_default());
+        out.extend_from_slice(held);
+        Some(out.freeze())
+    }
+
+    /// Forget a partly arrived record (its bytes are not in the file).
+    fn drop_pending(&self, pending: &mut Option<Pending>) {
+        *pending = None;
+        self.pending_end.store(-1, Ordering::Release);
     }
 
     /// Append replicated bytes `data` at `offset`; see the module docs.
@@ -147,7 +221,8 @@ impl Replica {
             )));
         }
         let log = w.log();
-        let end = log.max_offset();
+        let mut pending = self.pending.lock();
+        let end = pending.as_ref().map_or_else(|| log.max_offset(), Pending::end);
         if !log.queue().is_empty() && offset != end {
             return Err(ReplicationError::OffsetMismatch { expected: end, got: offset });
         }
@@ -158,6 +233,16 @@ impl Replica {
         if offset < 0 || offset.checked_add(log.file_size() as i64).is_none() {
             return Err(ReplicationError::OffsetMismatch { expected: end, got: offset });
         }
+        let new_end = offset + data.len() as i64;
+        if let Some(p) = pending.as_mut() {
+            let file_end = p.from - p.from % log.file_size() as i64 + log.file_size() as i64;
+            if p.still_incomplete_with(data.len(), file_end) {
+                // Still short of its TOTALSIZE: nothing to check yet, nothing for the file.
+                p.bytes.extend_from_slice(data);
+                self.pending_end.store(new_end, Ordering::Release);
+                return Ok(ReplicaAppend { end: new_end, records: 0 });
+            }
+        }
         let first_file = log.queue().is_empty();
         let file = log.file_at_end(offset)?;
         // A refused append into an empty log removes the file it created: left there, the
@@ -167,37 +252,62 @@ impl Replica {
             true => log.queue().truncate_from(&t, i64::MIN, false).map_or_else(Into::into, |_| e),
             false => e,
         };
-        let pos = (offset - file.from_offset()) as usize;
-        if pos + data.len() > file.size() {
+        let base = file.from_offset();
+        let start = pending.as_ref().map_or(offset, |p| p.from);
+        let (spos, pos) = ((start - base) as usize, (offset - base) as usize);
+        if start < base || pos + data.len() > file.size() {
             return Err(refuse(ReplicationError::CrossesFile { offset, len: data.len() }));
         }
-        file.stage(&t, pos, data).map_err(|e| refuse(e.into()))?;
-        let pending = self.pending_from.load(Ordering::Acquire);
-        let start = if pending >= 0 { pending } else { offset };
-        let checked = check_staged(&t, &file, start, offset + data.len() as i64)
+        let staged = match pending.as_ref() {
+            Some(p) => file.stage(&t, spos, &p.bytes),
+            None => Ok(()),
+        };
+        staged.and_then(|_| file.stage(&t, pos, data)).map_err(|e| refuse(e.into()))?;
+        let checked = check_staged(&t, &file, start, new_end)
             .and_then(|(found, next)| reserve(&t, d, &found).map(|_| (found, next)));
         let (found, next) = match checked {
             Ok(v) => v,
             Err(e) => {
-                // Wipe the staged bytes: a later scan must not see them.
-                file.stage(&t, pos, &vec![0u8; data.len()])?;
+                // Wipe the staged bytes: a later scan must not see them. The held bytes stay
+                // held (the next connection resends from the end they make).
+                wipe(&t, &file, spos, pos + data.len() - spos)?;
                 return Err(refuse(e));
             }
         };
-        file.set_wrote_position(&t, pos + data.len());
+        // Hold an incomplete last record in memory and take it out of the file.
+        let held = match next {
+            Some(at) => {
+                let rel = (at - base) as usize;
+                let bytes = file.unpublished(&t, rel, (new_end - at) as usize).unwrap_or(&[]);
+                let held = Pending { from: at, bytes: bytes.to_vec() };
+                wipe(&t, &file, rel, held.bytes.len())?;
+                Some(held)
+            }
+            None => None,
+        };
+        // The end only ever grows: a new pending end before the write position moves, the
+        // write position before a pending end is withdrawn.
+        if held.is_some() {
+            self.pending_end.store(new_end, Ordering::Release);
+        }
+        file.set_wrote_position(&t, (next.unwrap_or(new_end) - base) as usize);
+        match held {
+            Some(h) => *pending = Some(h),
+            None => self.drop_pending(&mut pending),
+        }
+        drop(pending);
         let mut arrivals = Vec::new();
         for f in &found {
-            let rel = (f.at - file.from_offset()) as usize;
+            let rel = (f.at - base) as usize;
             let Some(Ok(v)) = file.written(rel, f.size).map(|b| RecordView::parse(b, false)) else {
                 continue;
             };
             arrivals.extend(d.dispatch(&t, &DispatchRequest::from_view(f.at, &v), None)?);
             w.note_last_record(&t, f.at, v.store_timestamp);
         }
-        self.pending_from.store(next.unwrap_or(-1), Ordering::Release);
         drop(t);
         d.notify(&arrivals);
-        Ok(ReplicaAppend { end: offset + data.len() as i64, records: found.len() })
+        Ok(ReplicaAppend { end: new_end, records: found.len() })
     }
 
     /// Cut the log, consume queues and index back to `offset` (a record boundary within the
@@ -211,6 +321,9 @@ impl Replica {
         offset: i64,
     ) -> Result<(), ReplicationError> {
         let log = w.log();
+        // A partly arrived record is not in the file: cutting anywhere drops it (the master
+        // sends it again from the end this leaves).
+        self.drop_pending(&mut self.pending.lock());
         if offset == log.max_offset() {
             return Ok(());
         }
@@ -225,7 +338,6 @@ impl Replica {
         let mut last = (-1i64, 0i64);
         log.scan(file_start.max(log.min_offset()), false, |phy, v| last = (phy, v.store_timestamp));
         w.note_last_record(t, last.0, last.1);
-        self.pending_from.store(-1, Ordering::Release);
         // A limit in force comes down to the new end; "unlimited" (i64::MAX) must stay
         // unlimited: lowering it here capped every later read at the cut point for good (a
         // truncated replica, once promoted, served nothing it stored after the cut).
@@ -335,6 +447,23 @@ fn check_queue_offset(cq: &ConsumeQueue, qo: i64, earlier: usize) -> Result<(), 
             cq.topic(),
             cq.queue_id()
         ));
+    }
+    Ok(())
+}
+
+/// Zero `len` staged bytes of `file` at `pos` (past its write position).
+fn wipe(
+    t: &WriteToken<'_>,
+    file: &super::mapped_file::MappedFile,
+    pos: usize,
+    len: usize,
+) -> std::io::Result<()> {
+    const ZEROS: [u8; 4096] = [0; 4096];
+    let mut at = pos;
+    while at < pos + len {
+        let n = (pos + len - at).min(ZEROS.len());
+        file.stage(t, at, &ZEROS[..n])?;
+        at += n;
     }
     Ok(())
 }

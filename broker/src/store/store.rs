@@ -358,9 +358,10 @@ impl MessageStore {
         self.write.log().min_offset()
     }
 
-    /// Commit-log max offset.
+    /// Commit-log max offset (on a replica, past the bytes of a record that has only partly
+    /// arrived: the end the master streams to).
     pub fn get_max_phy_offset(&self) -> i64 {
-        self.write.log().max_offset()
+        self.replica.end_past(self.write.log().max_offset())
     }
 
     /// Remove the consume queues of `topics` (DELETE_TOPIC_IN_BROKER). Commit-log data stays
@@ -375,7 +376,7 @@ impl MessageStore {
     /// Up to `max` commit-log bytes from `offset`, never crossing a file (an HA frame's body);
     /// empty at the end of the log, `None` if `offset` is not stored.
     pub fn read_raw(&self, offset: i64, max: usize) -> Option<Bytes> {
-        self.write.log().read_raw(offset, max)
+        self.replica.overlay_pending(offset, max, self.write.log().read_raw(offset, max))
     }
 
     /// Append replicated bytes at exactly `offset` (see `replication.rs`).
