@@ -226,3 +226,32 @@ fn damaged_checkpoint_and_empty_files_do_not_panic() {
     check_prefix(&store, &recs, N);
     store.shutdown().unwrap();
 }
+
+/// QUEUEOFFSET is not under the body CRC: a damaged one must not make recovery fill the queue
+/// with blank units up to it (a flipped high bit would fill the disk). The record keeps its
+/// bytes in the log but gets no consume-queue unit; everything else recovers.
+#[test]
+fn a_damaged_queue_offset_is_not_dispatched_on_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let recs = fill(dir.path());
+    // The last message (199) is queue 1's 67th (offset 66); say it is 1,066 instead.
+    let (path, pos) = file_of(dir.path(), recs[N - 1].0);
+    let f = OpenOptions::new().write(true).open(&path).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &1066i64.to_be_bytes(), pos + 20).unwrap();
+    drop(f);
+    // Make recovery dispatch it again: its queue's last file is gone, the store crashed.
+    let qdir = dir.path().join("consumequeue/TopicC/1");
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&qdir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    std::fs::remove_file(files.last().unwrap()).unwrap();
+    mark_crashed(dir.path());
+    let store = MessageStore::open(small_config(dir.path(), FlushDiskType::Async)).unwrap();
+    assert_eq!(store.get_max_offset_in_queue("TopicC", 1), 66, "no blank units up to 1,066");
+    assert_eq!(store.get_max_offset_in_queue("TopicC", 0), 67);
+    assert_eq!(store.get_max_offset_in_queue("TopicC", 2), 66);
+    let last = recs[N - 1];
+    assert_eq!(store.get_max_phy_offset(), last.0 + last.1 as i64, "the log keeps the record");
+    drop(store);
+    reopen_and_append(dir.path()).shutdown().unwrap();
+}

@@ -64,6 +64,26 @@ impl CqUnit {
     }
 }
 
+/// A unit refused by [`ConsumeQueue::put`]: its queue offset is more than a file's worth of
+/// units past the queue's end (carried inside an `io::Error`; [`FarQueueOffset::is`] tells).
+#[derive(Debug, thiserror::Error)]
+#[error("queue offset {queue_offset} of {queue} is far past the queue's end {end}")]
+pub struct FarQueueOffset {
+    /// the unit's queue offset
+    pub queue_offset: i64,
+    /// the queue's end (units)
+    pub end: i64,
+    /// `topic:queue`
+    pub queue: String,
+}
+
+impl FarQueueOffset {
+    /// Whether `e` is one.
+    pub fn is(e: &io::Error) -> bool {
+        e.get_ref().is_some_and(|r| r.is::<FarQueueOffset>())
+    }
+}
+
 /// A consume queue.
 pub struct ConsumeQueue {
     topic: String,
@@ -302,7 +322,10 @@ impl ConsumeQueue {
     }
 
     /// Write unit `queue_offset`. Idempotent: offsets already present are skipped (replay).
-    /// A gap (queue first seen at a non-zero offset, or lost units) is filled with blank units.
+    /// A gap (queue first seen at a non-zero offset, or lost units) is filled with blank units,
+    /// at most one file's worth: a unit further past the queue's end is refused with
+    /// [`FarQueueOffset`] (QUEUEOFFSET is not under a record's body CRC, so one flipped bit on disk
+    /// would otherwise have recovery write blank units until the disk is full).
     pub fn put(
         &self,
         t: &WriteToken<'_>,
@@ -316,6 +339,11 @@ impl ConsumeQueue {
             self.start_at(queue_offset)?;
         } else if expected < self.queue.max_offset() {
             return Ok(());
+        } else if expected - self.queue.max_offset() > self.queue.file_size() as i64 {
+            let end = self.queue.max_offset() / CQ_UNIT as i64;
+            let queue = format!("{}:{}", self.topic, self.queue_id);
+            let e = FarQueueOffset { queue_offset, end, queue };
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
         }
         while self.queue.max_offset() < expected {
             tracing::warn!(topic = %self.topic, queue = self.queue_id, at = self.queue.max_offset() / 20, "filling consume-queue gap with a blank unit");
