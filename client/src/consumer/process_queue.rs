@@ -25,12 +25,38 @@ pub struct ProcessQueue {
 
 #[derive(Debug, Default)]
 struct Inner {
-    msgs: BTreeMap<i64, MessageExt>,
+    msgs: BTreeMap<i64, Cached>,
     bytes: usize,
     /// Highest offset ever put (the commit point when the cache drains).
     max_put: i64,
     /// Orderly: messages taken out for consumption but not yet committed.
     consuming: BTreeMap<i64, MessageExt>,
+}
+
+/// A cached message, or what is kept of one already handed to a handler.
+#[derive(Debug)]
+enum Cached {
+    Msg(MessageExt),
+    /// body length
+    Len(usize),
+}
+
+impl Cached {
+    fn len(&self) -> usize {
+        match self {
+            Cached::Msg(m) => m.body.len(),
+            Cached::Len(n) => *n,
+        }
+    }
+}
+
+impl Inner {
+    fn add(&mut self, off: i64, c: Cached, len: usize) {
+        if self.msgs.insert(off, c).is_none() {
+            self.bytes += len;
+        }
+        self.max_put = self.max_put.max(off);
+    }
 }
 
 impl ProcessQueue {
@@ -42,14 +68,23 @@ impl ProcessQueue {
         pq
     }
 
-    /// Cache freshly pulled messages (already filtered).
-    pub fn put(&self, msgs: &[MessageExt]) {
+    /// Cache freshly pulled messages (already filtered) for orderly consumption, which takes
+    /// them from here ([`ProcessQueue::take_in_order`]).
+    pub fn put(&self, msgs: Vec<MessageExt>) {
         let mut g = self.inner.lock();
         for m in msgs {
-            if g.msgs.insert(m.queue_offset, m.clone()).is_none() {
-                g.bytes += m.body.len();
-            }
-            g.max_put = g.max_put.max(m.queue_offset);
+            let (off, len) = (m.queue_offset, m.body.len());
+            g.add(off, Cached::Msg(m), len);
+        }
+    }
+
+    /// Track freshly pulled messages that go straight to the handlers (concurrent
+    /// consumption): only their offsets and sizes are kept, for the commit point and flow
+    /// control (a copy of every message was most of what caching cost).
+    pub fn track(&self, msgs: &[MessageExt]) {
+        let mut g = self.inner.lock();
+        for m in msgs {
+            g.add(m.queue_offset, Cached::Len(m.body.len()), m.body.len());
         }
     }
 
@@ -59,8 +94,8 @@ impl ProcessQueue {
     pub fn remove(&self, offsets: &[i64]) -> Option<i64> {
         let mut g = self.inner.lock();
         for o in offsets {
-            if let Some(m) = g.msgs.remove(o) {
-                g.bytes -= m.body.len();
+            if let Some(c) = g.msgs.remove(o) {
+                g.bytes -= c.len();
             }
         }
         Self::commit_point(&g)
@@ -96,10 +131,12 @@ impl ProcessQueue {
         let mut g = self.inner.lock();
         let mut out = Vec::new();
         while out.len() < n {
-            let Some((o, m)) = g.msgs.pop_first() else { break };
-            g.bytes -= m.body.len();
-            g.consuming.insert(o, m.clone());
-            out.push(m);
+            let Some((o, c)) = g.msgs.pop_first() else { break };
+            g.bytes -= c.len();
+            if let Cached::Msg(m) = c {
+                g.consuming.insert(o, m.clone());
+                out.push(m);
+            }
         }
         out
     }
@@ -117,7 +154,7 @@ impl ProcessQueue {
         let taken = std::mem::take(&mut g.consuming);
         for (o, m) in taken {
             g.bytes += m.body.len();
-            g.msgs.insert(o, m);
+            g.msgs.insert(o, Cached::Msg(m));
         }
     }
 
@@ -193,7 +230,7 @@ mod tests {
     fn commit_point_is_lowest_unacked() {
         let pq = ProcessQueue::new(10);
         assert_eq!(pq.remove(&[]), None);
-        pq.put(&[msg(10), msg(11), msg(12)]);
+        pq.put(vec![msg(10), msg(11), msg(12)]);
         assert_eq!(pq.cached_bytes(), 9);
         assert_eq!(pq.remove(&[11]), Some(10));
         assert_eq!(pq.remove(&[10]), Some(12));
@@ -202,9 +239,20 @@ mod tests {
     }
 
     #[test]
+    fn tracked_messages_count_for_flow_control_and_the_commit_point() {
+        let pq = ProcessQueue::new(0);
+        pq.track(&[msg(5), msg(6), msg(7)]);
+        assert_eq!((pq.cached_count(), pq.cached_bytes()), (3, 9));
+        assert_eq!(pq.offset_span(), (5, 7));
+        assert_eq!(pq.remove(&[7, 5]), Some(6));
+        assert_eq!(pq.remove(&[6]), Some(8));
+        assert_eq!((pq.cached_count(), pq.cached_bytes()), (0, 0));
+    }
+
+    #[test]
     fn orderly_take_commit_rollback() {
         let pq = ProcessQueue::new(0);
-        pq.put(&[msg(2), msg(0), msg(1)]);
+        pq.put(vec![msg(2), msg(0), msg(1)]);
         let t = pq.take_in_order(1);
         assert_eq!(t[0].queue_offset, 0);
         pq.rollback_taken();

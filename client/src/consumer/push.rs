@@ -418,10 +418,11 @@ impl PushInner {
                     pq.suggested_broker.store(r.suggest_which_broker_id, Ordering::Relaxed);
                     match r.status {
                         PullStatus::Found(msgs) if !msgs.is_empty() => {
-                            pq.put(&msgs);
                             if self.cfg.orderly {
+                                pq.put(msgs);
                                 self.spawn_orderly(mq.clone(), pq.clone());
                             } else {
+                                pq.track(&msgs);
                                 self.dispatch_concurrently(&mq, &pq, msgs);
                             }
                         }
