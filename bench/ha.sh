@@ -41,6 +41,8 @@
 #   PAGECACHE=cold|steady (compare.sh's: steady fills the page cache with a sparse file before
 #   every run, so new pages come from reclaimed cache; the filler is removed on exit)
 #   KEEP=1 keeps the work directory (stores and logs).
+#   SLAVE_NICE=N: renice the slave's threads to N (e.g. -10) once it is up: the slave stands
+#   in for a broker on its own machine; here it competes with the master and mqbench.
 #   SLAVE_PROBE=1: the probe also asks the slave for its log end each tick (sync runs), which
 #   splits the lag into "not yet appended" and "not yet acknowledged" (bench/ha_probe.py).
 #   HA_TRACE=1: brokers log the replication chain's per-frame timestamps (RUST_LOG
@@ -130,6 +132,14 @@ start_slave() {
   S_EXEC=$(now_s); S_PORT=$sp
   start_broker rmq "$dir/slave" "$NS" "$sp" ASYNC_FLUSH; S_PID=$BROKER_PID
   wait_ready rmq "$dir/slave" "$before" 60
+  slave_nice
+}
+
+# slave_nice: SLAVE_NICE=N renices every thread of the slave (it stands in for a broker on its
+# own machine; on one box it competes with the master and mqbench for the same two CPUs).
+slave_nice() {
+  [ -n "${SLAVE_NICE:-}" ] || return 0
+  local t; for t in /proc/"$S_PID"/task/*; do renice -n "$SLAVE_NICE" -p "${t##*/}" >/dev/null; done
 }
 
 # start_controller_group DIR -> NS, BP, M_PID, S_PID, S_PORT, CTL_PID: a name server, one
