@@ -85,10 +85,11 @@ print(json.dumps(r))' "$1" "$2" "$3" "$4" "$PLACEMENT" "$5" "$6" "$7" "$8" "$(ge
 run_redis() {
   local sc=$1 r=$2 dir="$WORK/redis-$1-$2" port fsync=everysec c=1 P=1 n="" la0 la1 cpu0 cpu1 pid json csv
   case "$sc" in
-    async256) P=256; n=${REDIS_N:-1000000} ;;
-    batch32) c=16; P=32; n=${REDIS_N:-1000000} ;;
-    sync1) n=${REDIS_N:-100000} ;;
-    syncflush64) c=64; n=${REDIS_N:-200000}; fsync=always ;;
+    # redis-benchmark runs a count, not a time: about DURATION seconds at the rates seen here.
+    async256) P=256; n=${REDIS_N:-$((150000 * DURATION))} ;;
+    batch32) c=16; P=32; n=${REDIS_N:-$((150000 * DURATION))} ;;
+    sync1) n=${REDIS_N:-$((15000 * DURATION))} ;;
+    syncflush64) c=64; n=${REDIS_N:-$((20000 * DURATION))}; fsync=always ;;
     consume|e2e10k) ;;
     *) return 1 ;;
   esac

@@ -178,7 +178,8 @@ async fn e2e(
         })
     };
     let start = Instant::now();
-    let (warm_end, end) = (start + Duration::from_secs(warmup), start + Duration::from_secs(warmup + duration));
+    let (warm_end, end) =
+        (start + Duration::from_secs(warmup), start + Duration::from_secs(warmup + duration));
     let mut tick = tokio::time::interval(Duration::from_millis(1));
     let mut pending = FuturesUnordered::new();
     let (mut sent, mut failed, mut t_measure) = (0u64, 0u64, start);

@@ -35,7 +35,8 @@ struct Acks {
 pub async fn run(host: &str, port: u16, stream: &str, cmd: Cmd) -> Res<serde_json::Value> {
     let env = Environment::builder().host(host).port(port).build().await?;
     match env.stream_creator().create(stream).await {
-        Ok(()) | Err(StreamCreateError::Create { status: ResponseCode::StreamAlreadyExists, .. }) => {}
+        Ok(())
+        | Err(StreamCreateError::Create { status: ResponseCode::StreamAlreadyExists, .. }) => {}
         Err(e) => return Err(e.into()),
     }
     match cmd {
@@ -45,10 +46,20 @@ pub async fn run(host: &str, port: u16, stream: &str, cmd: Cmd) -> Res<serde_jso
             let payload = vec![b'a'; size];
             // Warm-up: not measured.
             let warm = Arc::new(Acks::default());
-            publish(&producer, &payload, inflight, batch, 0, Duration::from_secs(warmup), &warm).await?;
+            publish(&producer, &payload, inflight, batch, 0, Duration::from_secs(warmup), &warm)
+                .await?;
             let acks = Arc::new(Acks { hist: Mutex::new(Some(histogram())), ..Default::default() });
             let t0 = Instant::now();
-            publish(&producer, &payload, inflight, batch, count, Duration::from_secs(duration), &acks).await?;
+            publish(
+                &producer,
+                &payload,
+                inflight,
+                batch,
+                count,
+                Duration::from_secs(duration),
+                &acks,
+            )
+            .await?;
             let secs = t0.elapsed().as_secs_f64();
             let _ = producer.close().await;
             let hist = acks.hist.lock().expect("hist lock").take();
@@ -61,7 +72,8 @@ pub async fn run(host: &str, port: u16, stream: &str, cmd: Cmd) -> Res<serde_jso
             ))
         }
         Cmd::Consume { count } => {
-            let mut consumer = env.consumer().offset(OffsetSpecification::First).build(stream).await?;
+            let mut consumer =
+                env.consumer().offset(OffsetSpecification::First).build(stream).await?;
             let t0 = Instant::now();
             let mut n = 0u64;
             while n < count {
@@ -76,7 +88,9 @@ pub async fn run(host: &str, port: u16, stream: &str, cmd: Cmd) -> Res<serde_jso
             let _ = consumer.handle().close().await;
             Ok(record("rabbitmq", n, count - n, secs, None))
         }
-        Cmd::E2e { size, rate, inflight, duration, warmup } => e2e(&env, stream, size, rate, inflight, warmup, duration).await,
+        Cmd::E2e { size, rate, inflight, duration, warmup } => {
+            e2e(&env, stream, size, rate, inflight, warmup, duration).await
+        }
     }
 }
 
@@ -121,7 +135,8 @@ async fn publish(
                 })
                 .await?;
         } else {
-            let msgs = (0..batch).map(|_| Message::builder().body(payload.to_vec()).build()).collect();
+            let msgs =
+                (0..batch).map(|_| Message::builder().body(payload.to_vec()).build()).collect();
             producer
                 .batch_send(msgs, move |s| {
                     confirm(s.is_ok_and(|c| c.confirmed()));
@@ -132,7 +147,9 @@ async fn publish(
         sent += batch as u64;
     }
     // Every confirmation back (bounded: a lost confirm must not hang the run).
-    tokio::time::timeout(Duration::from_secs(30), permits.acquire_many(window as u32)).await??.forget();
+    tokio::time::timeout(Duration::from_secs(30), permits.acquire_many(window as u32))
+        .await??
+        .forget();
     Ok(())
 }
 
@@ -190,7 +207,8 @@ async fn e2e(
     let permits = Arc::new(Semaphore::new(inflight.max(1)));
     let failed = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let (warm_end, end) = (start + Duration::from_secs(warmup), start + Duration::from_secs(warmup + duration));
+    let (warm_end, end) =
+        (start + Duration::from_secs(warmup), start + Duration::from_secs(warmup + duration));
     let mut tick = tokio::time::interval(Duration::from_millis(1));
     let mut sent = 0u64;
     let mut t_measure = start;
@@ -219,7 +237,9 @@ async fn e2e(
     }
     let secs = t_measure.elapsed().as_secs_f64();
     // Let the last sends arrive, then stop the reader.
-    let _ = tokio::time::timeout(Duration::from_secs(5), permits.acquire_many(inflight.max(1) as u32)).await;
+    let _ =
+        tokio::time::timeout(Duration::from_secs(5), permits.acquire_many(inflight.max(1) as u32))
+            .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     let (n, hist) = reader.await?;

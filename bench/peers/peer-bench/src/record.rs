@@ -5,7 +5,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 
 /// One result line: the fields `bench/compare.sh` and `bench/summary.py` read.
-pub fn record(system: &str, msgs: u64, failed: u64, secs: f64, hist: Option<&Histogram<u64>>) -> serde_json::Value {
+pub fn record(
+    system: &str,
+    msgs: u64,
+    failed: u64,
+    secs: f64,
+    hist: Option<&Histogram<u64>>,
+) -> serde_json::Value {
     let q = |p: f64| hist.map_or(0, |h| h.value_at_quantile(p));
     serde_json::json!({
         "system": system,

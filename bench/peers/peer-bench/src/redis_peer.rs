@@ -35,12 +35,19 @@ pub async fn run(host: &str, port: u16, key: &str, cmd: Cmd) -> Res<serde_json::
             let reader_con = client.get_multiplexed_async_connection().await?;
             e2e(con, reader_con, key, size, rate, inflight, warmup, duration).await
         }
-        Cmd::Produce { .. } => Err("redis sends are measured with redis-benchmark (bench/compare.sh)".into()),
+        Cmd::Produce { .. } => {
+            Err("redis sends are measured with redis-benchmark (bench/compare.sh)".into())
+        }
     }
 }
 
 /// One `XREAD [BLOCK ms] COUNT 1000 STREAMS key after`: the entries' ids and first field values.
-async fn xread(con: &mut MultiplexedConnection, key: &str, after: &str, block_ms: Option<u64>) -> Res<Vec<(String, Vec<u8>)>> {
+async fn xread(
+    con: &mut MultiplexedConnection,
+    key: &str,
+    after: &str,
+    block_ms: Option<u64>,
+) -> Res<Vec<(String, Vec<u8>)>> {
     let mut c = redis::cmd("XREAD");
     if let Some(ms) = block_ms {
         c.arg("BLOCK").arg(ms);
@@ -98,7 +105,9 @@ async fn e2e(
             let mut hist = histogram();
             let (mut n, mut last) = (0u64, "$".to_string());
             while !stop.load(Ordering::Relaxed) {
-                let Ok(entries) = xread(&mut reader_con, &key, &last, Some(200)).await else { break };
+                let Ok(entries) = xread(&mut reader_con, &key, &last, Some(200)).await else {
+                    break;
+                };
                 let at = now_us();
                 if let Some((id, _)) = entries.last() {
                     last = id.clone();
@@ -120,7 +129,8 @@ async fn e2e(
     let permits = Arc::new(Semaphore::new(inflight.max(1)));
     let failed = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let (warm_end, end) = (start + Duration::from_secs(warmup), start + Duration::from_secs(warmup + duration));
+    let (warm_end, end) =
+        (start + Duration::from_secs(warmup), start + Duration::from_secs(warmup + duration));
     let mut tick = tokio::time::interval(Duration::from_millis(1));
     let (mut sent, mut t_measure) = (0u64, start);
     while Instant::now() < end {
@@ -132,11 +142,17 @@ async fn e2e(
         let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
         while sent < due {
             permits.acquire().await?.forget();
-            let (permits, failed, mut con, key) = (permits.clone(), failed.clone(), con.clone(), key.to_string());
+            let (permits, failed, mut con, key) =
+                (permits.clone(), failed.clone(), con.clone(), key.to_string());
             let body = stamped_body(size);
             tokio::spawn(async move {
-                let r: redis::RedisResult<String> =
-                    redis::cmd("XADD").arg(&key).arg("*").arg("f").arg(body).query_async(&mut con).await;
+                let r: redis::RedisResult<String> = redis::cmd("XADD")
+                    .arg(&key)
+                    .arg("*")
+                    .arg("f")
+                    .arg(body)
+                    .query_async(&mut con)
+                    .await;
                 if r.is_err() {
                     failed.fetch_add(1, Ordering::Relaxed);
                 }
@@ -146,7 +162,9 @@ async fn e2e(
         }
     }
     let secs = t_measure.elapsed().as_secs_f64();
-    let _ = tokio::time::timeout(Duration::from_secs(5), permits.acquire_many(inflight.max(1) as u32)).await;
+    let _ =
+        tokio::time::timeout(Duration::from_secs(5), permits.acquire_many(inflight.max(1) as u32))
+            .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     let (n, hist) = reader.await?;
