@@ -19,7 +19,7 @@ use rabbitmq_stream_client::types::{Message, OffsetSpecification, ResponseCode};
 use rabbitmq_stream_client::{Environment, NoDedup, Producer};
 use tokio::sync::Semaphore;
 
-use crate::record::{histogram, now_us, record, stamp_of, stamped_body};
+use crate::record::{histogram, now_us, record, stamp_of, stamped_body, WINDOW_WAIT};
 use crate::Cmd;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -110,7 +110,7 @@ async fn publish(
     let end = Instant::now() + duration;
     let mut sent = 0u64;
     while if count > 0 { sent < count } else { Instant::now() < end } {
-        permits.acquire_many(batch as u32).await?.forget();
+        tokio::time::timeout(WINDOW_WAIT, permits.acquire_many(batch as u32)).await??.forget();
         let at = Instant::now();
         let confirm = {
             let (acks, permits) = (acks.clone(), permits.clone());
@@ -220,7 +220,7 @@ async fn e2e(
         }
         let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
         while sent < due {
-            permits.acquire().await?.forget();
+            tokio::time::timeout(WINDOW_WAIT, permits.acquire()).await??.forget();
             let (permits, failed) = (permits.clone(), failed.clone());
             let msg = Message::builder().body(stamped_body(size)).build();
             producer

@@ -46,3 +46,7 @@ pub fn stamped_body(size: usize) -> Vec<u8> {
 pub fn stamp_of(body: &[u8]) -> Option<u64> {
     body.get(..8).map(|s| u64::from_le_bytes(s.try_into().expect("8 bytes")))
 }
+
+/// How long a send waits for a free slot in its window before the run fails: a server that
+/// stopped confirming ends the run with an error instead of hanging it.
+pub const WINDOW_WAIT: std::time::Duration = std::time::Duration::from_secs(30);

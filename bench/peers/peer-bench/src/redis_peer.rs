@@ -10,7 +10,7 @@ use redis::aio::MultiplexedConnection;
 use redis::Value;
 use tokio::sync::Semaphore;
 
-use crate::record::{histogram, now_us, record, stamp_of, stamped_body};
+use crate::record::{histogram, now_us, record, stamp_of, stamped_body, WINDOW_WAIT};
 use crate::Cmd;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -141,7 +141,7 @@ async fn e2e(
         }
         let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
         while sent < due {
-            permits.acquire().await?.forget();
+            tokio::time::timeout(WINDOW_WAIT, permits.acquire()).await??.forget();
             let (permits, failed, mut con, key) =
                 (permits.clone(), failed.clone(), con.clone(), key.to_string());
             let body = stamped_body(size);
