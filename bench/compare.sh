@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# bench/compare.sh — run the same mqbench scenario against rmq and a peer broker, alternately
-# (A B A B ..., ROUNDS rounds, each system on a fresh store), and print per-round figures, the
-# median ours/peer ratio and its min–max, with /proc/loadavg before and after every run.
+# bench/compare.sh — run the same scenario against rmq and one or more peer brokers, alternately
+# (A B A B ..., or A B C D A B C D ... with several peers; ROUNDS rounds, each system on a fresh
+# store), and print per-round figures, the median ours/peer ratio and its min–max, with
+# /proc/loadavg before and after every run.
 #
 #   bench/compare.sh [SCENARIO ...]          # default: every scenario below
 #
@@ -14,20 +15,20 @@
 #   e2e10k       fixed 10k msgs/s, send -> receipt latency (CO-corrected schedule)
 #
 # Environment:
-#   PEER=rmq-rust|redis|nats|rmq-metrics|rmq-acl|rmq-tls|rmq-base|none  peer: rocketmq-rust 1.0 from $RMQ_RUST_BIN, Redis 7
-#                           Streams, or rmq itself with metricsExporterType=PROM scraped every
-#                           SCRAPE_S (1) seconds: the A/B that measures what metrics cost
-#                           (redis-server + redis-benchmark XADD; async256 = -c 1 -P 256,
-#                           sync1 = -c 1 -P 1, syncflush64 = appendfsync always -c 64 -P 1;
-#                           other scenarios have no Redis equivalent here); rmq-acl: rmq with
-#                           aclEnable=true on the broker, mqbench signing as an admin account
-#                           with explicit topic permissions (so every check runs in full);
-#                           rmq-tls: rmq with a certificate (tlsMode=permissive), mqbench over
-#                           TLS (RMQ_TLS_CA): the A/Bs of what ACL and TLS cost; rmq-base: the
-#                           name server and broker of another rmq build in BASE_BIN (e.g. a
-#                           worktree's target/release), driven by this build's mqbench: a
-#                           before/after A/B of a change; nats: NATS JetStream 2.9
-#                           (file storage, async256 / sync1 / consume; see run_nats)  [rmq-rust]
+#   PEER="P ..."            the systems run after rmq in every round, in this order (default
+#                           rmq-rust); PEER=all is "nats redis rabbitmq":
+#     rmq-rust              rocketmq-rust 1.0 from $RMQ_RUST_BIN, driven by mqbench
+#     nats, redis, rabbitmq NATS JetStream 2.9, Redis 7 Streams, RabbitMQ 3.10 streams, installed
+#                           from Debian when absent (as root) and driven in mqbench's shapes;
+#                           see bench/peers.sh for each scenario's equivalent and durability.
+#                           The run ends with summary.py's side-by-side table.
+#     rmq-metrics           rmq with metricsExporterType=PROM scraped every SCRAPE_S (1) s
+#     rmq-acl, rmq-tls      rmq with aclEnable=true (mqbench signing as an admin account with
+#                           explicit topic permissions) / with a certificate (tlsMode=permissive,
+#                           mqbench over TLS): the A/Bs of what metrics, ACL and TLS cost
+#     rmq-base              the name server and broker of another rmq build in BASE_BIN, driven
+#                           by this build's mqbench: a before/after A/B of a change
+#     none                  rmq alone
 #   ROUNDS=5 DURATION=10 WARMUP=2 BACKLOG_MSGS=1048576
 #   PLACEMENT=unpinned|one-core|split   (one-core: broker+namesrv+client on cpu0 with taskset;
 #                                        split: broker+namesrv on cpu1, client on cpu0)
@@ -77,10 +78,12 @@ case "$PLACEMENT" in
 esac
 
 . "$ROOT/bench/lib.sh"
+# shellcheck source=bench/peers.sh
+. "$ROOT/bench/peers.sh"
 
 # rmq-acl / rmq-tls: one account file and one test PKI for the whole run.
 SEC="$WORK/security"
-if [ "$PEER" = rmq-acl ] || [ "$PEER" = rmq-tls ]; then
+if [[ " $PEER " == *" rmq-acl "* || " $PEER " == *" rmq-tls "* ]]; then
   rmq_make_pki "$SEC/pki"
   printf 'accounts:\n  - accessKey: benchAdmin1\n    secretKey: bench-admin-secret\n    admin: true\n    defaultTopicPerm: PUB|SUB\n    defaultGroupPerm: SUB\n    topicPerms: [BenchAsync=PUB|SUB, BenchBatch=PUB|SUB, BenchSync=PUB|SUB, BenchFlush=PUB|SUB, BenchBacklog=PUB|SUB, BenchE2e=PUB|SUB]\n' >"$SEC/plain_acl.yml"
 fi
@@ -118,7 +121,12 @@ start_system() {
 }
 stop_system() { for p in $SRV_PIDS; do stop_pid "$p"; done; }
 
-mqbench() { env ${BENCH_ENV[@]+"${BENCH_ENV[@]}"} "${CLI_PIN[@]}" "$BIN/mqbench" "$@"; }
+# mqbench ARGS: the client, pinned; with /usr/bin/time writing its CPU seconds to MQBENCH_TIME
+# (run_one's client.time: the last, measured, invocation of a run overwrites the load phase's).
+mqbench() {
+  local t=(); [ ${#CLI_TIME[@]} -gt 0 ] && [ -n "${MQBENCH_TIME:-}" ] && t=("${CLI_TIME[@]}" "$MQBENCH_TIME")
+  env ${BENCH_ENV[@]+"${BENCH_ENV[@]}"} ${t[@]+"${t[@]}"} "${CLI_PIN[@]}" "$BIN/mqbench" "$@"
+}
 
 # The store device's read_ahead_kb (runs keep their stores under $WORK).
 RA_FILE=""; RA_OLD=""
@@ -144,6 +152,7 @@ run_one() {
     log "$sys broker exited at startup: $(tail -c 300 "$dir/broker.log" | tr '\n' ' ')"; stop_system; return 1
   fi
   local common=(-n "$NS_ADDR" --json --system "$sys" --scenario "$sc")
+  MQBENCH_TIME="$dir/client.time"
   la0=$(loadavg)
   cpu0=$(awk '{print $14+$15}' "/proc/$BROKER_PID/stat")
   case "$sc" in
@@ -167,69 +176,10 @@ run_one() {
   rec=$(printf '%s' "$json" | tail -1)
   [ -z "$rec" ] && rec='{"msgs_s":0,"failed":-1}'
   local hz; hz=$(getconf CLK_TCK)
-  rec=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r.update(round=int(sys.argv[2]), placement=sys.argv[3], pagecache=sys.argv[10], read_ahead_kb=sys.argv[11], load_before=sys.argv[4], load_after=sys.argv[5], broker_cpu_s=(int(sys.argv[7])-int(sys.argv[6]))/int(sys.argv[8]), broker_rss_kib=int(sys.argv[9] or 0)); print(json.dumps(r))' \
-    "$rec" "$r" "$PLACEMENT" "$la0" "$la1" "$cpu0" "$cpu1" "$hz" "${rss:-0}" "$PAGECACHE" "$READ_AHEAD")
+  rec=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r.update(round=int(sys.argv[2]), placement=sys.argv[3], pagecache=sys.argv[10], read_ahead_kb=sys.argv[11], load_before=sys.argv[4], load_after=sys.argv[5], broker_cpu_s=(int(sys.argv[7])-int(sys.argv[6]))/int(sys.argv[8]), broker_rss_kib=int(sys.argv[9] or 0), client_cpu_s=float(sys.argv[12]), durability=sys.argv[13], equal_durability=True); print(json.dumps(r))' \
+    "$rec" "$r" "$PLACEMENT" "$la0" "$la1" "$cpu0" "$cpu1" "$hz" "${rss:-0}" "$PAGECACHE" "$READ_AHEAD" "$(client_cpu "$dir/client.time")" "$flush")
   echo "$rec" | tee -a "$OUT/results.jsonl"
   rm -rf "$dir/store"
-}
-
-# Redis Streams as a peer: XADD of a 1 KiB field, AOF everysec (~ async flush) or always.
-run_redis() {
-  local sc=$1 r=$2 dir="$WORK/redis-$1-$2" port fsync=everysec c P n la0 la1 csv pid
-  case "$sc" in
-    async256) c=1; P=256; n=${REDIS_N:-1000000} ;;
-    sync1) c=1; P=1; n=${REDIS_N:-100000} ;;
-    syncflush64) c=64; P=1; n=${REDIS_N:-200000}; fsync=always ;;
-    *) return 1 ;;
-  esac
-  mkdir -p "$dir"; port=$(pick_ports)
-  "${SRV_PIN[@]}" redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly yes --appendfsync "$fsync" --dir "$dir" >"$dir/redis.log" 2>&1 & pid=$!
-  PIDS+=("$pid"); wait_port "$port" 20
-  la0=$(loadavg)
-  csv=$("${CLI_PIN[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -c "$c" -P "$P" -n "$n" --csv XADD s '*' f "$(head -c 1024 /dev/zero | tr '\0' a)" 2>/dev/null | tail -1)
-  la1=$(loadavg)
-  stop_pid "$pid"
-  python3 -c 'import csv,json,sys; row=next(csv.reader([sys.argv[1]])); f=lambda i: float(row[i]); print(json.dumps(dict(scenario=sys.argv[2], system="redis", msgs_s=f(1), p50_us=int(f(4)*1000), p99_us=int(f(6)*1000), max_us=int(f(7)*1000), msgs=int(sys.argv[3]), failed=0, round=int(sys.argv[4]), placement=sys.argv[5], load_before=sys.argv[6], load_after=sys.argv[7], broker_cpu_s=0, appendfsync=sys.argv[8])))' \
-    "$csv" "$sc" "$n" "$r" "$PLACEMENT" "$la0" "$la1" "$fsync" | tee -a "$OUT/results.jsonl"
-  rm -rf "$dir"
-}
-
-# NATS JetStream as a peer: nats-server (Debian's 2.9) with file storage, driven by
-# bench/peers/nats-bench (async-nats, built here on first use) in mqbench's shapes: async256 =
-# 256 acknowledged publishes in flight, sync1 = one at a time, consume = drain BACKLOG_MSGS
-# stored messages. nats-server 2.9 has no per-message fsync setting (sync_interval came in
-# 2.10), so there is no syncflush64 row; batch32 has no JetStream equivalent.
-NATS_BENCH=$ROOT/bench/peers/nats-bench/target/release/nats-bench
-ensure_nats() {
-  if ! command -v nats-server >/dev/null; then
-    apt-get install -y -q nats-server >/dev/null || return 1
-    # Debian starts a system-wide server on 4222: this script runs its own on a free port.
-    systemctl disable --now nats-server >/dev/null 2>&1 || true
-  fi
-  [ -x "$NATS_BENCH" ] || cargo build -q --release --manifest-path "$ROOT/bench/peers/nats-bench/Cargo.toml" || return 1
-}
-run_nats() {
-  local sc=$1 r=$2 dir="$WORK/nats-$1-$2" port pid url json la0 la1 cpu0 cpu1 args
-  case "$sc" in
-    async256) args=(produce -s 1024 --inflight 256 --warmup "$WARMUP" --duration "$DURATION") ;;
-    sync1) args=(produce -s 1024 --inflight 1 --warmup "$WARMUP" --duration "$DURATION") ;;
-    consume) args=(consume --count "$BACKLOG_MSGS") ;;
-    *) return 1 ;;
-  esac
-  mkdir -p "$dir"; port=$(pick_ports); url="nats://127.0.0.1:$port"
-  "${SRV_PIN[@]}" nats-server -a 127.0.0.1 -p "$port" -js -sd "$dir" >"$dir/nats.log" 2>&1 & pid=$!
-  PIDS+=("$pid"); wait_port "$port" 20
-  if [ "$sc" = consume ]; then
-    "${CLI_PIN[@]}" "$NATS_BENCH" --url "$url" produce -s 1024 --inflight 256 --warmup 0 --count "$BACKLOG_MSGS" --duration 900 >/dev/null 2>"$dir/load.err"
-  fi
-  la0=$(loadavg); cpu0=$(awk '{print $14+$15}' "/proc/$pid/stat")
-  json=$("${CLI_PIN[@]}" "$NATS_BENCH" --url "$url" "${args[@]}" 2>"$dir/bench.err" | tail -1)
-  cpu1=$(awk '{print $14+$15}' "/proc/$pid/stat"); la1=$(loadavg)
-  stop_pid "$pid"
-  [ -n "$json" ] || json='{"system":"nats","msgs_s":0,"failed":-1}'
-  python3 -c 'import json,sys; r=json.loads(sys.argv[1]); r.update(scenario=sys.argv[2], round=int(sys.argv[3]), placement=sys.argv[4], load_before=sys.argv[5], load_after=sys.argv[6], broker_cpu_s=(int(sys.argv[8])-int(sys.argv[7]))/int(sys.argv[9])); print(json.dumps(r))' \
-    "$json" "$sc" "$r" "$PLACEMENT" "$la0" "$la1" "$cpu0" "$cpu1" "$(getconf CLK_TCK)" | tee -a "$OUT/results.jsonl"
-  rm -rf "$dir"
 }
 
 summarise() { # scenario
@@ -242,24 +192,29 @@ by = {}
 for r in rows:
     by.setdefault(r["round"], {})[r["system"]] = r
 def cell(r):
-    if r is None: return "not measured"
     s = f'{r["msgs_s"]:>9.0f} msg/s p50 {r.get("p50_us",0)} p99 {r.get("p99_us",0)} µs'
     if r.get("failed"): s += f' failed {r["failed"]}'
     cpu = r.get("broker_cpu_s", 0); n = r.get("msgs", 0)
     if n: s += f' | broker {cpu*1e6/n:.1f} µs CPU/msg'
+    if n and r.get("client_cpu_s"): s += f', client {r["client_cpu_s"]*1e6/n:.1f}'
+    if not r.get("equal_durability", True): s += ' | weaker durability'
     return s + f' | load {r["load_before"].split()[0]}→{r["load_after"].split()[0]}'
 ratios = []
 print(f"== {sc} ({placement}) ==")
 for k in sorted(by):
-    a, b = by[k].get("rmq"), next((v for s, v in by[k].items() if s != "rmq"), None)
-    line = f"round {k}: rmq {cell(a)}"
-    if b is not None:
-        line += f"\n         {b['system']} {cell(b)}"
-        if a and b and b["msgs_s"] > 0:
-            ratios.append(a["msgs_s"] / b["msgs_s"]); line += f"\n         ratio {ratios[-1]:.2f}"
-    print(line)
+    a = by[k].get("rmq")
+    print(f"round {k}: rmq {cell(a) if a else 'not measured'}")
+    peers = {s: v for s, v in by[k].items() if s != "rmq"}
+    for s, v in sorted(peers.items()):
+        print(f"         {s} {cell(v)}")
+    # Ratio against the fastest peer of the round at equal durability (e2e10k: msgs/s is the
+    # fixed rate; summary.py compares its p99).
+    eq = [v for v in peers.values() if v.get("equal_durability", True) and v["msgs_s"] > 0]
+    if a and eq and sc != "e2e10k":
+        best = max(eq, key=lambda v: v["msgs_s"])
+        ratios.append(a["msgs_s"] / best["msgs_s"]); print(f"         ratio rmq/{best['system']} {ratios[-1]:.2f}")
 if ratios:
-    print(f"median ratio rmq/peer {statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f}, {len(ratios)} rounds)")
+    print(f"median ratio rmq/best peer {statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f}, {len(ratios)} rounds)")
 ours = [by[k]["rmq"]["msgs_s"] for k in by if "rmq" in by[k]]
 if ours:
     print(f"rmq median {statistics.median(ours):.0f} msg/s (min {min(ours):.0f}, max {max(ours):.0f})")
@@ -269,22 +224,37 @@ PY
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(async256 batch32 sync1 syncflush64 consume e2e10k)
 [ -x "$BIN/mqbench" ] && [ -x "$BIN/mqbroker" ] && [ -x "$BIN/mqnamesrv" ] || { echo "build first: cargo build --release --workspace --bins --examples" >&2; exit 2; }
-if [ "$PEER" = rmq-rust ] && ! [ -x "$PEER_BIN/rocketmq-broker-rust" ]; then
-  log "peer binaries not found in $PEER_BIN: peer columns will be 'not measured'"; PEER=none
-fi
-if [ "$PEER" = nats ] && ! ensure_nats; then
-  echo "PEER=nats: could not install nats-server or build bench/peers/nats-bench" >&2; exit 2
-fi
-if [ "$PEER" = rmq-base ] && ! [ -x "${BASE_BIN:-}/mqbroker" ]; then
-  echo "PEER=rmq-base: no mqbroker in BASE_BIN=${BASE_BIN:-} (build the base with cargo build --release)" >&2; exit 2
-fi
-log "out=$OUT placement=$PLACEMENT pagecache=$PAGECACHE read_ahead_kb=$READ_AHEAD rounds=$ROUNDS peer=$PEER load=$(loadavg)"
+[ "$PEER" = all ] && PEER="nats redis rabbitmq"
+# The peer list: each round runs rmq, then every peer in this order.
+PEER_LIST=()
+for p in $PEER; do
+  case $p in
+    rmq-rust)
+      if [ -x "$PEER_BIN/rocketmq-broker-rust" ]; then PEER_LIST+=("$p")
+      else log "peer binaries not found in $PEER_BIN: rmq-rust columns will be 'not measured'"; fi ;;
+    nats|redis|rabbitmq)
+      if ensure_peer "$p"; then PEER_LIST+=("$p"); else log "PEER $p: could not install or build it: skipped"; fi ;;
+    rmq-base)
+      [ -x "${BASE_BIN:-}/mqbroker" ] || { echo "PEER=rmq-base: no mqbroker in BASE_BIN=${BASE_BIN:-} (build the base with cargo build --release)" >&2; exit 2; }
+      PEER_LIST+=("$p") ;;
+    rmq-metrics|rmq-acl|rmq-tls) PEER_LIST+=("$p") ;;
+    none) ;;
+    *) echo "unknown PEER $p" >&2; exit 2 ;;
+  esac
+done
+log "out=$OUT placement=$PLACEMENT pagecache=$PAGECACHE read_ahead_kb=$READ_AHEAD rounds=$ROUNDS peers=${PEER_LIST[*]:-none} load=$(loadavg)"
 for sc in "${SCENARIOS[@]}"; do
   for r in $(seq 1 "$ROUNDS"); do
     log "$sc round $r: rmq"; run_one "$sc" rmq "$r" >/dev/null || log "rmq run failed"
-    if [ "$PEER" = redis ]; then log "$sc round $r: redis"; run_redis "$sc" "$r" >/dev/null || log "redis: no equivalent for $sc"
-    elif [ "$PEER" = nats ]; then log "$sc round $r: nats"; run_nats "$sc" "$r" >/dev/null || log "nats: no equivalent for $sc"
-    elif [ "$PEER" != none ]; then log "$sc round $r: $PEER"; run_one "$sc" "$PEER" "$r" >/dev/null || log "peer run failed"; fi
+    for p in ${PEER_LIST[@]+"${PEER_LIST[@]}"}; do
+      log "$sc round $r: $p"
+      case $p in
+        nats|redis|rabbitmq) "run_$p" "$sc" "$r" >/dev/null || log "$p: no equivalent for $sc (or the run failed)" ;;
+        *) run_one "$sc" "$p" "$r" >/dev/null || log "$p run failed" ;;
+      esac
+    done
   done
   summarise "$sc" | tee -a "$OUT/summary.txt"
 done
+# The side-by-side table of every system run (and the machine's limits beside it).
+[ ${#PEER_LIST[@]} -eq 0 ] || python3 "$ROOT/bench/summary.py" --table "$OUT/results.jsonl" | tee -a "$OUT/summary.txt"

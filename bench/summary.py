@@ -2,10 +2,13 @@
 """bench/summary.py — condense compare.sh / startup.sh records into markdown rows.
 
     python3 bench/summary.py bench/out/<run>/results.jsonl [bench/out/<run>/startup.jsonl]
+    python3 bench/summary.py --table bench/out/<run>/results.jsonl   # rmq and every peer side by side
 
 Per scenario and placement: each system's median msgs/s (min-max), p50/p99 ranges, broker CPU
 µs per message, the median ours/peer ratio over rounds that have both, and the 1-minute load
-range seen before/after the runs. Per startup metric: every value with its load.
+range seen before/after the runs. Per startup metric: every value with its load. `--table`: one markdown row per scenario with
+rmq and each peer (nats, redis, rabbitmq, ...), the ratio rmq / best peer at equal durability,
+issue 23's target, whether it is met, and the machine's limit (shared/docs/performance.md §2).
 """
 import json
 import statistics
@@ -85,8 +88,97 @@ def startup(rows):
         print(f"- {s} {m}: {vals} ({rs[-1]['note']}; load {rng([float(r['load'].split()[0]) for r in rs], lambda v: f'{v:.1f}')})")
 
 
+# Issue 23's targets per scenario: (minimum rmq / best-peer ratio, minimum rmq msgs/s, text).
+TARGETS = {
+    "async256": (2.0, 250_000, "≥ 2× best peer; ≥ 250k msgs/s"),
+    "batch32": (2.0, 650_000, "≥ 2× best peer; ≥ 650k msgs/s (50 % of loopback)"),
+    "sync1": (None, None, "—"),
+    "syncflush64": (1.5, None, "≥ 1.5× best peer at equal durability"),
+    "consume": (2.0, None, "≥ 2× best peer"),
+    "e2e10k": (None, None, "p99 ≤ best peer's (and < 1 ms)"),
+}
+# This machine's limits beside each row (shared/docs/performance.md §2, 1 KiB messages).
+LIMITS = {
+    "async256": "1 KiB per write(): 215k writes/s; loopback bulk 1.75 GB/s ≈ 1.7M msgs/s",
+    "batch32": "loopback bulk 1.27–1.75 GB/s ≈ 1.2–1.7M msgs/s",
+    "sync1": "1 KiB ping-pong: 43.6k round trips/s, RTT p50 22 µs",
+    "syncflush64": "fdatasync 910–3 239/s (p50 0.2–0.4 ms): ≤ 64 × that with 64 senders",
+    "consume": "loopback bulk 1.75 GB/s; memcpy 10 GB/s",
+    "e2e10k": "RTT p50 22 µs, p99 59 µs",
+}
+ORDER = ["async256", "batch32", "sync1", "syncflush64", "consume", "e2e10k"]
+
+
+def table(rows):
+    rows = [r for r in rows if "scenario" in r]
+    systems = sorted({r["system"] for r in rows}, key=lambda s: (s != "rmq", s))
+    peers = [s for s in systems if s != "rmq"]
+    scs = sorted({r["scenario"] for r in rows}, key=lambda s: ORDER.index(s) if s in ORDER else 99)
+    print("| scenario | " + " | ".join(systems) + " | rmq / best peer | target (issue 23) | met? | machine limit |")
+    print("|---" * (len(systems) + 5) + "|")
+    for sc in scs:
+        rs = [r for r in rows if r["scenario"] == sc]
+        e2e = sc == "e2e10k"
+        cells, med = [], {}
+        for s in systems:
+            ss = [r for r in rs if r["system"] == s and r.get("msgs_s", 0) > 0]
+            if not ss:
+                cells.append("–")
+                continue
+            rate = statistics.median(r["msgs_s"] for r in ss)
+            p99 = statistics.median(r.get("p99_us", 0) for r in ss)
+            med[s] = (rate, p99, all(r.get("equal_durability", True) for r in ss))
+            cpu = [r["broker_cpu_s"] * 1e6 / r["msgs"] for r in ss if r.get("msgs")]
+            cli = [r["client_cpu_s"] * 1e6 / r["msgs"] for r in ss if r.get("msgs") and r.get("client_cpu_s")]
+            if e2e:
+                c = f"p99 **{us(p99)}** ({k(rate)}/s)"
+            else:
+                # A drain's p99 is not a send latency (mqbench: store -> consume age; peers: none).
+                c = f"**{k(rate)}**" + ("" if sc == "consume" else f" (p99 {us(p99)})")
+            c += f"; srv {rng(cpu, lambda v: f'{v:.1f}')}"
+            if cli:
+                c += f", cli {rng(cli, lambda v: f'{v:.1f}')}"
+            c += " µs/msg"
+            if not med[s][2]:
+                c += "; weaker durability"
+            cells.append(c)
+        # Best peer at equal durability; for e2e10k the lowest p99 among peers that kept the rate.
+        eq = {s: v for s, v in med.items() if s != "rmq" and v[2] and (not e2e or v[0] >= 9_500)}
+        ratio, met = "–", "–"
+        lo_ratio, lo_rate, _ = TARGETS.get(sc, (None, None, ""))
+        if "rmq" in med and eq:
+            if e2e:
+                best = min(eq, key=lambda s: eq[s][1])
+                ratio = f"p99 {med['rmq'][1] / eq[best][1]:.2f}× of {best}'s"
+                yn = lambda b: "yes" if b else "no"
+                met = f"≤ best: {yn(med['rmq'][1] <= eq[best][1])}; < 1 ms: {yn(med['rmq'][1] < 1000)}"
+            else:
+                best = max(eq, key=lambda s: eq[s][0])
+                # Median over rounds of rmq / that peer in the same round.
+                by = {}
+                for r in rs:
+                    by.setdefault(r["round"], {})[r["system"]] = r
+                rr = [v["rmq"]["msgs_s"] / v[best]["msgs_s"] for v in by.values() if "rmq" in v and best in v and v[best]["msgs_s"] > 0]
+                x = statistics.median(rr)
+                ratio = f"**{x:.2f}×** vs {best} ({rng(rr, lambda v: f'{v:.2f}')})"
+                if lo_ratio is not None:
+                    met = f"ratio: {'yes' if x >= lo_ratio else 'no'}"
+                    if lo_rate is not None:
+                        met += f"; rate: {'yes' if med['rmq'][0] >= lo_rate else 'no'}"
+        elif "rmq" in med and not eq and peers:
+            ratio = "no peer at equal durability"
+        print(f"| {sc} | " + " | ".join(cells) + f" | {ratio} | {TARGETS.get(sc, (0, 0, '–'))[2]} | {met} | {LIMITS.get(sc, '')} |")
+    print()
+    print(f"load (1-min) over the runs: {loads(rows)}; placement: {', '.join(sorted({r.get('placement', '') for r in rows}))}")
+
+
 if __name__ == "__main__":
-    for path in sys.argv[1:]:
+    args = sys.argv[1:]
+    if args and args[0] == "--table":
+        for path in args[1:]:
+            table(load(path))
+        sys.exit(0)
+    for path in args:
         rows = load(path)
         if rows and "metric" in rows[0]:
             startup(rows)

@@ -1,8 +1,11 @@
 //! JetStream load generator for `bench/compare.sh PEER=nats`, shaped like `mqbench`: one
-//! publisher with N acknowledged publishes in flight (N=1: one at a time), or a reader
-//! draining a backlog. Prints one JSON record on stdout (the fields compare.sh reads).
+//! publisher with N acknowledged publishes in flight (N=1: one at a time), a reader
+//! draining a backlog, or an end-to-end run at a fixed rate (publish -> receipt by a pull
+//! consumer, stamped in the body). Prints one JSON record on stdout (the fields compare.sh reads).
 
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::{self, consumer, stream};
 use bytes::Bytes;
@@ -42,6 +45,20 @@ enum Cmd {
     Consume {
         #[arg(long)]
         count: u64,
+    },
+    /// Publish at `rate` msgs/s (at most `inflight` unacknowledged) while a pull consumer reads
+    /// the new messages; latency from the body's publish stamp to receipt.
+    E2e {
+        #[arg(short, long, default_value_t = 1024)]
+        size: usize,
+        #[arg(long, default_value_t = 10_000)]
+        rate: u64,
+        #[arg(long, default_value_t = 64)]
+        inflight: usize,
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        #[arg(long, default_value_t = 2)]
+        warmup: u64,
     },
 }
 
@@ -103,7 +120,108 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             print_record(n, 0, t0.elapsed().as_secs_f64(), None);
         }
+        Cmd::E2e { size, rate, inflight, duration, warmup } => {
+            e2e(&js, &st, &subject, size, rate, inflight, warmup, duration).await?;
+        }
     }
+    Ok(())
+}
+
+/// Microseconds since the Unix epoch: the stamp an e2e body starts with (one process, one clock).
+fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Publish at `rate` msgs/s (the messages due are sent every millisecond, so a stall is caught
+/// up, not skipped) while a pull consumer from "new" reads them; receipt - stamp is recorded
+/// after the warm-up.
+#[allow(clippy::too_many_arguments)]
+async fn e2e(
+    js: &jetstream::Context,
+    st: &stream::Stream,
+    subject: &str,
+    size: usize,
+    rate: u64,
+    inflight: usize,
+    warmup: u64,
+    duration: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let c = st
+        .create_consumer(consumer::pull::Config {
+            ack_policy: consumer::AckPolicy::None,
+            deliver_policy: consumer::DeliverPolicy::New,
+            ..Default::default()
+        })
+        .await?;
+    let mut msgs = c.stream().max_messages_per_batch(1000).messages().await?;
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (measuring, stop) = (measuring.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                match tokio::time::timeout(Duration::from_millis(200), msgs.next()).await {
+                    Ok(Some(Ok(m))) => {
+                        if measuring.load(Ordering::Relaxed) && m.payload.len() >= 8 {
+                            let t = u64::from_le_bytes(m.payload[..8].try_into().expect("8 bytes"));
+                            let _ = hist.record(now_us().saturating_sub(t).max(1));
+                            n += 1;
+                        }
+                    }
+                    Ok(Some(Err(_))) | Ok(None) => break,
+                    Err(_) => {}
+                }
+            }
+            (n, hist)
+        })
+    };
+    let start = Instant::now();
+    let (warm_end, end) =
+        (start + Duration::from_secs(warmup), start + Duration::from_secs(warmup + duration));
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    let mut pending = FuturesUnordered::new();
+    let (mut sent, mut failed, mut t_measure) = (0u64, 0u64, start);
+    while Instant::now() < end {
+        tick.tick().await;
+        if !measuring.load(Ordering::Relaxed) && Instant::now() >= warm_end {
+            measuring.store(true, Ordering::Relaxed);
+            t_measure = Instant::now();
+        }
+        let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+        while sent < due {
+            while pending.len() >= inflight.max(1) {
+                if let Some(Err(_)) = pending.next().await {
+                    failed += 1;
+                }
+            }
+            let mut body = vec![b'a'; size.max(8)];
+            body[..8].copy_from_slice(&now_us().to_le_bytes());
+            let ack = js.publish(subject.to_string(), Bytes::from(body)).await?;
+            pending.push(async move { ack.await });
+            sent += 1;
+        }
+        // Collect acknowledgements that are already in without waiting.
+        while let Some(Some(r)) = futures::FutureExt::now_or_never(pending.next()) {
+            if r.is_err() {
+                failed += 1;
+            }
+        }
+    }
+    let secs = t_measure.elapsed().as_secs_f64();
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(r) = pending.next().await {
+            if r.is_err() {
+                failed += 1;
+            }
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (n, hist) = reader.await?;
+    print_record(n, failed, secs, Some(&hist));
     Ok(())
 }
 
