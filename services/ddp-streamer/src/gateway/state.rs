@@ -30,8 +30,8 @@ pub struct Gateway {
     /// Logged-in sockets by user id.
     pub by_uid: DashMap<String, HashSet<u64>>,
     /// Sockets subscribed to `stream-room-messages` of a room, by room id: a room message is
-    /// pushed to these, not offered to every socket of the gateway (issue 23: with 5,000
-    /// sockets a scan per room message cost more than everything else together).
+    /// pushed to these, not offered to every socket of the gateway (issue 23: at 5,000
+    /// sockets per gateway and 500 room messages/s, that scan made the gateways fall behind).
     pub by_room: DashMap<String, HashSet<u64>>,
     /// Sockets counted against `MAX_CONCURRENT_CONNECTIONS` (includes upgrades in progress).
     pub active: AtomicUsize,

@@ -154,6 +154,14 @@ struct Handle {
 }
 
 fn main() -> anyhow::Result<()> {
+    // The harness looks for binaries next to a test executable's parent (`target/<profile>/deps`);
+    // chatbench lives in `target/<profile>` itself, so point it there unless told otherwise.
+    // Set before the runtime starts: no other thread reads the environment yet.
+    if std::env::var_os("RMQ_BIN_DIR").is_none() {
+        if let Some(dir) = std::env::current_exe()?.parent() {
+            std::env::set_var("RMQ_BIN_DIR", dir);
+        }
+    }
     // One runtime: the client side must stay lean next to the gateways on the same cores.
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {

@@ -56,7 +56,9 @@ impl Stats {
     pub fn delivered(&self, seq: u64, user: u32, latency: Duration) {
         let mut d = self.inner.lock();
         if d.seen.insert((seq, user)) {
-            d.latency_us.saturating_record(latency.as_micros() as u64);
+            // `record` grows the histogram (auto-resize); `saturating_record` would clamp to its
+            // initial 2 µs range.
+            let _ = d.latency_us.record(latency.as_micros().max(1) as u64);
         } else {
             d.dupes += 1;
         }

@@ -85,7 +85,7 @@ pub async fn run(
             }
         };
         if let Some(at) = bounced_at.take() {
-            stats.relogin.lock().saturating_record(at.elapsed().as_micros() as u64);
+            let _ = stats.relogin.lock().record(at.elapsed().as_micros().max(1) as u64);
         }
         if let Some(r) = ready.take() {
             let _ = r.send(Ok(()));
