@@ -43,7 +43,10 @@ pub mod wait;
 pub use bins::{ensure_bins, target_dir};
 pub use hostile::{half_sent_requests, HalfSent};
 pub use ports::free_port;
-pub use proc::{accepted_connections, anon_rss_bytes, rss_bytes, written_bytes, Proc};
+pub use proc::{
+    accepted_connections, anon_rss_bytes, cpu_time, raise_nofile_limit, rss_bytes, written_bytes,
+    Proc,
+};
 pub use stack::{Stack, StackOptions};
 pub use tls::{make_test_certs, TestCerts};
 pub use wait::{poll_until, wait_until, wait_until_blocking, Ready};

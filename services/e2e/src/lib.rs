@@ -8,6 +8,7 @@
 
 pub mod cluster;
 pub mod ddp;
+pub mod presence;
 pub mod proc;
 
 pub use cluster::{Cluster, ClusterOpts};

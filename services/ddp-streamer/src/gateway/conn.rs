@@ -223,6 +223,9 @@ pub async fn serve(gw: Arc<Gateway>, socket: WebSocket) {
     conn.closing.cancel();
     drop(job_tx);
     worker.abort();
+    // Wait for it to stop (at its next await): a subscription it is adding must be in place
+    // before the room indexes are cleaned below.
+    let _ = worker.await;
     let _ = writer.await;
 
     // Unregister.
@@ -233,6 +236,7 @@ pub async fn serve(gw: Arc<Gateway>, socket: WebSocket) {
             ext.on_logout(&info);
         }
     }
+    super::subs::leave_all_rooms(&gw, &conn);
     gw.conns.remove(&id);
     gw.active.fetch_sub(1, Ordering::SeqCst);
     gw.metrics.set("ddp_connections", gw.conns.len() as i64);

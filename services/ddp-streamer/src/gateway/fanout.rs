@@ -80,7 +80,8 @@ fn push_message(gw: &Arc<Gateway>, msg: &InboxMsg, cursor: Cursor) {
     }
     let candidates: Vec<Arc<Conn>> = match &msg.recipients {
         Some(r) => r.iter().flat_map(|u| gw.conns_of(u)).collect(),
-        None => gw.conns.iter().map(|c| c.value().clone()).collect(),
+        // A room message concerns only the sockets subscribed to its room.
+        None => gw.conns_in_room(&msg.rid),
     };
     let mut frame: Option<Value> = None;
     let mut pushed = 0;

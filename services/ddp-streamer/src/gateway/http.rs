@@ -30,6 +30,9 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .with_state(gw)
 }
 
+/// Initial WebSocket read buffer per socket.
+const READ_BUFFER: usize = 4096;
+
 async fn upgrade(State(gw): State<Arc<Gateway>>, ws: WebSocketUpgrade) -> Response {
     // Count before upgrading so concurrent upgrades cannot overshoot the cap.
     let prev = gw.active.fetch_add(1, Ordering::SeqCst);
@@ -40,6 +43,10 @@ async fn upgrade(State(gw): State<Arc<Gateway>>, ws: WebSocketUpgrade) -> Respon
     }
     let g = gw.clone();
     ws.max_message_size(1 << 20)
+        // tungstenite's 128 KiB default read buffer is zero-filled on the first read, so it
+        // was resident for every idle socket (issue 23: ~130 KiB per connection). DDP frames
+        // are small; a larger one grows the buffer for as long as it needs.
+        .read_buffer_size(READ_BUFFER)
         .on_failed_upgrade(move |_| {
             g.active.fetch_sub(1, Ordering::SeqCst);
         })

@@ -29,6 +29,10 @@ pub struct Gateway {
     pub conns: DashMap<u64, Arc<Conn>>,
     /// Logged-in sockets by user id.
     pub by_uid: DashMap<String, HashSet<u64>>,
+    /// Sockets subscribed to `stream-room-messages` of a room, by room id: a room message is
+    /// pushed to these, not offered to every socket of the gateway (issue 23: at 5,000
+    /// sockets per gateway and 500 room messages/s, that scan made the gateways fall behind).
+    pub by_room: DashMap<String, HashSet<u64>>,
     /// Sockets counted against `MAX_CONCURRENT_CONNECTIONS` (includes upgrades in progress).
     pub active: AtomicUsize,
     next_id: AtomicU64,
@@ -63,6 +67,7 @@ impl Gateway {
             admin,
             conns: DashMap::new(),
             by_uid: DashMap::new(),
+            by_room: DashMap::new(),
             active: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             metrics: Metrics::default(),
@@ -78,21 +83,48 @@ impl Gateway {
 
     /// Index `conn` under `uid`.
     pub fn bind_user(&self, uid: &str, conn: u64) {
-        self.by_uid.entry(uid.to_string()).or_default().insert(conn);
+        index_add(&self.by_uid, uid, conn);
     }
 
     /// Remove `conn` from `uid`'s index entry.
     pub fn unbind_user(&self, uid: &str, conn: u64) {
-        if let Some(mut set) = self.by_uid.get_mut(uid) {
-            set.remove(&conn);
-        }
-        self.by_uid.remove_if(uid, |_, s| s.is_empty());
+        index_remove(&self.by_uid, uid, conn);
     }
 
     /// Sockets of `uid`.
     pub fn conns_of(&self, uid: &str) -> Vec<Arc<Conn>> {
-        let ids: Vec<u64> =
-            self.by_uid.get(uid).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        self.resolve(&self.by_uid, uid)
+    }
+
+    /// Index `conn` as subscribed to room `rid`.
+    pub fn join_room(&self, rid: &str, conn: u64) {
+        index_add(&self.by_room, rid, conn);
+    }
+
+    /// Remove `conn` from room `rid`'s index entry.
+    pub fn leave_room(&self, rid: &str, conn: u64) {
+        index_remove(&self.by_room, rid, conn);
+    }
+
+    /// Sockets subscribed to room `rid`.
+    pub fn conns_in_room(&self, rid: &str) -> Vec<Arc<Conn>> {
+        self.resolve(&self.by_room, rid)
+    }
+
+    fn resolve(&self, index: &DashMap<String, HashSet<u64>>, key: &str) -> Vec<Arc<Conn>> {
+        // Copy the ids first: never hold an index shard lock while taking a `conns` one.
+        let ids: Vec<u64> = index.get(key).map(|s| s.iter().copied().collect()).unwrap_or_default();
         ids.iter().filter_map(|id| self.conns.get(id).map(|c| c.clone())).collect()
     }
+}
+
+fn index_add(index: &DashMap<String, HashSet<u64>>, key: &str, conn: u64) {
+    index.entry(key.to_string()).or_default().insert(conn);
+}
+
+fn index_remove(index: &DashMap<String, HashSet<u64>>, key: &str, conn: u64) {
+    if let Some(mut set) = index.get_mut(key) {
+        set.remove(&conn);
+    }
+    index.remove_if(key, |_, s| s.is_empty());
 }

@@ -30,8 +30,14 @@ pub fn subscribe(gw: &Arc<Gateway>, conn: &Arc<Conn>, id: &str, name: &str, para
     };
     match r {
         Ok(sub) => {
+            if let Sub::Room(rid) = &sub {
+                gw.join_room(rid, conn.id);
+            }
             // Re-using a sub id replaces the old subscription.
-            conn.state.lock().subs.insert(id.to_string(), sub);
+            let old = conn.state.lock().subs.insert(id.to_string(), sub);
+            if let Some(Sub::Room(rid)) = old {
+                leave_if_unsubscribed(gw, conn, &rid);
+            }
             conn.send(&server::ready(id));
         }
         Err(e) => {
@@ -69,10 +75,39 @@ fn chat_sub(conn: &Arc<Conn>, name: &str, params: &[Value]) -> Result<Sub, Meteo
 /// Handle `unsub`: always answered with `nosub`.
 pub fn unsubscribe(gw: &Arc<Gateway>, conn: &Arc<Conn>, id: &str) {
     let old = conn.state.lock().subs.remove(id);
-    if old == Some(Sub::Extension) {
-        for ext in &gw.extensions {
-            ext.unsubscribe(conn, id);
+    match old {
+        Some(Sub::Extension) => {
+            for ext in &gw.extensions {
+                ext.unsubscribe(conn, id);
+            }
         }
+        Some(Sub::Room(rid)) => leave_if_unsubscribed(gw, conn, &rid),
+        _ => {}
     }
     conn.send(&server::nosub(id, None));
+}
+
+/// Drop `conn` from room `rid`'s index unless another of its subscriptions is to that room.
+fn leave_if_unsubscribed(gw: &Gateway, conn: &Conn, rid: &str) {
+    let still = conn.state.lock().subs.values().any(|s| matches!(s, Sub::Room(r) if r == rid));
+    if !still {
+        gw.leave_room(rid, conn.id);
+    }
+}
+
+/// Drop a closing socket from every room index entry it is in.
+pub fn leave_all_rooms(gw: &Gateway, conn: &Conn) {
+    let rooms: Vec<String> = conn
+        .state
+        .lock()
+        .subs
+        .values()
+        .filter_map(|s| match s {
+            Sub::Room(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect();
+    for rid in rooms {
+        gw.leave_room(&rid, conn.id);
+    }
 }

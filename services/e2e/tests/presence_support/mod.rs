@@ -2,11 +2,9 @@
 //! presence extension with test timings, plus the `presence-service` process.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use chat_e2e::proc::{bin_dir, free_port, http_get, Proc};
-use chat_e2e::{wait_until, Cluster, ClusterOpts, DdpClient};
+use chat_e2e::{Cluster, ClusterOpts, DdpClient};
 use serde_json::{json, Value};
 
 /// Gateway batch period and presence tick in tests (ms).
@@ -34,89 +32,25 @@ pub async fn cluster(gateways: usize) -> Cluster {
     .await
 }
 
-/// A running presence service.
-pub struct PresenceProc {
-    /// The process.
-    pub proc: Proc,
-    /// HTTP port.
-    pub port: u16,
-}
+pub use chat_e2e::presence::PresenceProc;
 
-impl PresenceProc {
-    /// `127.0.0.1:<port>`.
-    pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// GET a JSON document.
-    pub fn get(&self, path: &str) -> Value {
-        match http_get(&self.addr(), path) {
-            Ok((200, body)) => serde_json::from_str(&body).unwrap_or(Value::Null),
-            _ => Value::Null,
-        }
-    }
-
-    /// Users online according to `/v1/stats` (-1 when unreachable).
-    pub fn online(&self) -> i64 {
-        self.get("/v1/stats")["users"]["online"].as_i64().unwrap_or(-1)
-    }
-
-    /// `/v1/status/<uid>` status.
-    pub fn status(&self, uid: &str) -> String {
-        self.get(&format!("/v1/status/{uid}"))["status"].as_str().unwrap_or("?").to_string()
-    }
-
-    /// Statuses of many users (batches of 500).
-    pub fn statuses(&self, uids: &[String]) -> HashMap<String, String> {
-        let mut out = HashMap::new();
-        for chunk in uids.chunks(500) {
-            let v = self.get(&format!("/v1/status?uids={}", chunk.join(",")));
-            for u in v.as_array().into_iter().flatten() {
-                out.insert(
-                    u["uid"].as_str().unwrap_or("").to_string(),
-                    u["status"].as_str().unwrap_or("?").to_string(),
-                );
-            }
-        }
-        out
-    }
-}
-
-/// Start `presence-service` against `c` and wait until `/ready`.
+/// Start `presence-service` against `c` with the test timings (plus `extra`) and wait until
+/// `/ready`.
 pub async fn spawn_presence(
     c: &Cluster,
     port: Option<u16>,
     extra: &[(&str, &str)],
 ) -> PresenceProc {
-    // Never a stale binary: built with the workspace's binaries if missing or older than the sources.
-    bin_dir();
-    mq_test_support::ensure_bins(&["presence-service"]);
-    let port = port.unwrap_or_else(free_port);
-    let env: Vec<(String, String)> = vec![
-        ("NAMESRV_ADDR".into(), c.namesrv_addr.clone()),
-        ("PORT".into(), port.to_string()),
-        ("BIND_ADDR".into(), "127.0.0.1".into()),
-        ("INSTANCE_ID".into(), "presence-1".into()),
-        ("SYNC_INTERVAL".into(), SYNC_MS.to_string()),
-        ("GATEWAY_LEASE_MISSES".into(), "3".into()),
-        ("CACHE_TTL".into(), "10".into()),
-        ("BROKER_HEARTBEAT_INTERVAL".into(), "1000".into()),
-        ("LOCK_INTERVAL".into(), "1000".into()),
-        // As the gateways' (Cluster::common_env): nothing left under /tmp when SIGKILLed.
-        ("OFFSETS_DIR".into(), c.dir().display().to_string()),
-        ("RUST_LOG".into(), std::env::var("SERVICES_LOG").unwrap_or_else(|_| "info".into())),
+    let sync = SYNC_MS.to_string();
+    let mut env: Vec<(&str, &str)> = vec![
+        ("SYNC_INTERVAL", &sync),
+        ("GATEWAY_LEASE_MISSES", "3"),
+        ("CACHE_TTL", "10"),
+        ("BROKER_HEARTBEAT_INTERVAL", "1000"),
+        ("LOCK_INTERVAL", "1000"),
     ];
-    let mut env = env;
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let proc = Proc::spawn(c.dir(), "presence", "presence-service", &[], &env);
-    let p = PresenceProc { proc, port };
-    let addr = p.addr();
-    wait_until("presence ready", Duration::from_secs(60), || {
-        let addr = addr.clone();
-        async move { matches!(http_get(&addr, "/ready"), Ok((200, _))) }
-    })
-    .await;
-    p
+    env.extend_from_slice(extra);
+    chat_e2e::presence::spawn_presence(c, port, &env).await
 }
 
 /// Log `n` users (`<prefix><i>` for i in range) into `url`, 50 at a time.
