@@ -36,7 +36,8 @@ struct Inner {
 /// A cached message, or what is kept of one already handed to a handler.
 #[derive(Debug)]
 enum Cached {
-    Msg(MessageExt),
+    /// boxed: concurrent mode keeps only `Len`s, which should not take a message's room
+    Msg(Box<MessageExt>),
     /// body length
     Len(usize),
 }
@@ -74,7 +75,7 @@ impl ProcessQueue {
         let mut g = self.inner.lock();
         for m in msgs {
             let (off, len) = (m.queue_offset, m.body.len());
-            g.add(off, Cached::Msg(m), len);
+            g.add(off, Cached::Msg(Box::new(m)), len);
         }
     }
 
@@ -134,8 +135,8 @@ impl ProcessQueue {
             let Some((o, c)) = g.msgs.pop_first() else { break };
             g.bytes -= c.len();
             if let Cached::Msg(m) = c {
-                g.consuming.insert(o, m.clone());
-                out.push(m);
+                g.consuming.insert(o, (*m).clone());
+                out.push(*m);
             }
         }
         out
@@ -154,7 +155,7 @@ impl ProcessQueue {
         let taken = std::mem::take(&mut g.consuming);
         for (o, m) in taken {
             g.bytes += m.body.len();
-            g.msgs.insert(o, Cached::Msg(m));
+            g.msgs.insert(o, Cached::Msg(Box::new(m)));
         }
     }
 
