@@ -262,7 +262,12 @@ impl Replica {
             Some(p) => file.stage(&t, spos, &p.bytes),
             None => Ok(()),
         };
-        staged.and_then(|_| file.stage(&t, pos, data)).map_err(|e| refuse(e.into()))?;
+        if let Err(e) = staged.and_then(|_| file.stage(&t, pos, data)) {
+            // The held bytes may be in the file already (a full disk refused the rest): they
+            // must not stay there for a recovery scan to find.
+            wipe(&t, &file, spos, pos - spos)?;
+            return Err(refuse(e.into()));
+        }
         let checked = check_staged(&t, &file, start, new_end)
             .and_then(|(found, next)| reserve(&t, d, &found).map(|_| (found, next)));
         let (found, next) = match checked {
