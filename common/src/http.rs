@@ -49,6 +49,29 @@ pub struct TlsListener {
 /// One established server-side TLS connection.
 pub type TlsIo = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
 
+/// A served connection whose socket can switch off Nagle's algorithm.
+///
+/// Every HTTP and WebSocket connection [`serve`] accepts is set `TCP_NODELAY`: a DDP reply or a
+/// pushed message is one small frame, and with Nagle on it waits for the peer's delayed ACK
+/// (≈ 40 ms on Linux) whenever an earlier segment is still unacknowledged.
+pub trait NoDelay {
+    /// Set `TCP_NODELAY` on the underlying TCP socket (best effort: a socket that already
+    /// failed is found out by its next read or write).
+    fn set_nodelay(&self);
+}
+
+impl NoDelay for tokio::net::TcpStream {
+    fn set_nodelay(&self) {
+        let _ = tokio::net::TcpStream::set_nodelay(self, true);
+    }
+}
+
+impl NoDelay for TlsIo {
+    fn set_nodelay(&self) {
+        NoDelay::set_nodelay(self.get_ref().0);
+    }
+}
+
 /// Handshakes in flight at once: past this, new connections wait in the kernel's backlog.
 const MAX_HANDSHAKES: usize = 256;
 
@@ -135,6 +158,7 @@ pub async fn serve<L>(
     shutdown: impl Future<Output = ()> + Send,
 ) where
     L: Listener,
+    L::Io: NoDelay,
     L::Addr: Clone + Send + Sync + 'static,
 {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -150,6 +174,7 @@ pub async fn serve<L>(
             _ = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
+        io.set_nodelay();
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             let n = refused.fetch_add(1, Ordering::Relaxed) + 1;
             if n == 1 || n.is_multiple_of(1000) {
