@@ -101,7 +101,10 @@ impl MessageStore {
         let root = cfg.store_path_root_dir.clone();
         std::fs::create_dir_all(&root).ctx(|| format!("create {}", root.display()))?;
         let lock = lock_dir(&root)?;
-        super::readahead::warn_if_large(&root);
+        // Only the mapping mode's pre-fault pays the readahead window (pwrite never faults).
+        if !cfg.commit_log_pwrite_enable && cfg.warm_mapped_file_enable {
+            super::readahead::warn_if_large(&root);
+        }
         let abnormal = root.join("abort").exists();
         let ckpt =
             CheckpointFile::open(&root.join("checkpoint")).ctx(|| "open checkpoint".into())?;
