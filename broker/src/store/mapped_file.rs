@@ -617,10 +617,16 @@ impl MappedFile {
     /// warming costs ~0.4-1 s of CPU per GiB (zero-filling page cache), which on a 2-core box
     /// competed with the first seconds of traffic after every start.
     ///
-    /// Pwrite mode needs no warming (a buffered write allocates its page-cache folio itself,
-    /// and the page tables are never used for writes): nothing is done.
+    /// Pwrite mode needs no page tables (writes never go through the mapping) and no
+    /// pre-fault; it still brings the window into the page cache ahead of the writer, with
+    /// `POSIX_FADV_WILLNEED` in 128 KiB calls, so the writer's `pwrite` finds its pages there:
+    /// on this VM the first touch of guest memory the host has taken back costs ~3 ms per MiB,
+    /// which would otherwise be paid inside `pwrite`, under the put lock (`bench/RESULTS.md`
+    /// §2.1). It preserves content (a page the writer already holds is skipped, a page being
+    /// read in makes the writer wait for it), so it needs no handshake with the writer, and
+    /// each call zero-fills at most 128 KiB (~0.4 ms on a cold VM page), never the device's
+    /// 8 MiB readahead window in one go.
     pub fn warm_range(&self, from: usize, to: usize) {
-        let Map::Writable(map) = &self.map else { return };
         // Page-aligned bounds: madvise needs an aligned start, and `warmed_to` becomes the
         // next start.
         let to = to.div_ceil(PAGE).saturating_mul(PAGE).min(self.backed_to.load(Ordering::Acquire));
@@ -628,24 +634,30 @@ impl MappedFile {
         if start >= to {
             return;
         }
-        let chunk = 4 * 1024 * 1024;
+        let chunk = match self.map {
+            Map::Writable(_) => 4 * 1024 * 1024,
+            Map::ReadOnly { .. } => 128 * 1024,
+        };
         let mut at = start;
         while at < to {
             if self.is_removed() {
                 return;
             }
             let len = chunk.min(to - at);
-            // SAFETY: madvise on a range of our own mapping; POPULATE_WRITE is content
-            // preserving.
-            let rc = unsafe {
-                libc::madvise(
-                    map.as_mut_ptr().add(at) as *mut libc::c_void,
-                    len,
-                    libc::MADV_POPULATE_WRITE,
-                )
+            let done = match &self.map {
+                // SAFETY: madvise on a range of our own mapping; POPULATE_WRITE is content
+                // preserving.
+                Map::Writable(map) => unsafe {
+                    let p = map.as_mut_ptr().add(at) as *mut libc::c_void;
+                    match libc::madvise(p, len, libc::MADV_POPULATE_WRITE) {
+                        0 => Ok(()),
+                        _ => Err(io::Error::last_os_error()),
+                    }
+                },
+                Map::ReadOnly { file, .. } => sys::will_need(file, at as u64, len as u64),
             };
-            if rc != 0 {
-                tracing::debug!(err = %io::Error::last_os_error(), "MADV_POPULATE_WRITE failed; not warming");
+            if let Err(err) = done {
+                tracing::debug!(%err, "warming the commit log failed; not warming");
                 // Do not retry forever on kernels without it.
                 self.warmed_to.store(self.size, Ordering::Release);
                 return;
@@ -722,8 +734,7 @@ mod tests {
         assert!(f.read_bytes(0, 6).is_none());
         assert!(!f.append_with(&t, 5000, |_| {}).unwrap());
         f.warm_range(5, 100); // unaligned end: rounded to a page, next start stays aligned
-        let warmed = if via == WriteVia::Mapping { 4096.min(f.size()) } else { 0 };
-        assert_eq!(f.warmed_to.load(Ordering::Acquire), warmed, "pwrite mode never warms");
+        assert_eq!(f.warmed_to.load(Ordering::Acquire), 4096.min(f.size()));
         // A head-only append (blank marker): the rest keeps the file's zeros.
         assert!(f.append_head(&t, 20, b"ab").unwrap());
         assert_eq!(&f.written(5, 20).unwrap()[..4], b"ab\0\0");
