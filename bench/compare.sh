@@ -26,6 +26,8 @@
 #     rmq-acl, rmq-tls      rmq with aclEnable=true (mqbench signing as an admin account with
 #                           explicit topic permissions) / with a certificate (tlsMode=permissive,
 #                           mqbench over TLS): the A/Bs of what metrics, ACL and TLS cost
+#     rmq-alt               the same rmq build with ALT_SETS="key=value ..." added (an A/B of a
+#                           setting, e.g. ALT_SETS=commitLogPwriteEnable=false)
 #     rmq-base              the name server and broker of another rmq build in BASE_BIN, driven
 #                           by this build's mqbench: a before/after A/B of a change
 #     none                  rmq alone
@@ -237,7 +239,7 @@ for p in $PEER; do
     rmq-base)
       [ -x "${BASE_BIN:-}/mqbroker" ] || { echo "PEER=rmq-base: no mqbroker in BASE_BIN=${BASE_BIN:-} (build the base with cargo build --release)" >&2; exit 2; }
       PEER_LIST+=("$p") ;;
-    rmq-metrics|rmq-acl|rmq-tls) PEER_LIST+=("$p") ;;
+    rmq-metrics|rmq-acl|rmq-tls|rmq-alt) PEER_LIST+=("$p") ;;
     none) ;;
     *) echo "unknown PEER $p" >&2; exit 2 ;;
   esac

@@ -36,6 +36,7 @@
 # Environment: ROUNDS=3 DURATION=8 WARMUP=2 SAMPLE_MS=5 CATCHUP_MSGS=1048576
 #   MODES=single,sync (sync runs, in this order on odd rounds, reversed on even ones)
 #   CTL_ALL_ACK=true (controller mode's allAckInSyncStateSet)
+#   HA_SETS="key=value ..." (extra settings for every broker)
 #   CATCHUP_TIMEOUT=300 PLACEMENT=unpinned|split (split: servers on cpu1, mqbench on cpu0)
 #   RMQ_BIN=target/release (mqnamesrv, mqbroker, mqadmin, mqbench)  OUT=bench/out/ha-<time>
 #   PAGECACHE=cold|steady (compare.sh's: steady fills the page cache with a sparse file before
@@ -109,7 +110,11 @@ runq_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $2} END {pr
 now_s() { date +%s.%N; }
 add_s() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", a + b }'; }
 # The sets every broker of the group shares (lib.sh's start_broker adds port, store, flush).
-group_sets() { RMQ_BROKER_SETS=(--set "brokerName=$GROUP" --set brokerIP2=127.0.0.1 "$@"); }
+# HA_SETS="key=value ...": added to every broker of the run (e.g. commitLogPwriteEnable=false).
+group_sets() {
+  RMQ_BROKER_SETS=(--set "brokerName=$GROUP" --set brokerIP2=127.0.0.1 "$@")
+  local kv; for kv in ${HA_SETS:-}; do RMQ_BROKER_SETS+=(--set "$kv"); done
+}
 
 # start_master DIR ROLE -> NS, BP (master port), M_PID; a fresh name server under DIR.
 start_master() {

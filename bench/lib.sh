@@ -90,6 +90,8 @@ start_broker() {
     # compare.sh peer that measures what metrics cost).
     local metrics=()
     [ "$sys" = rmq-metrics ] && metrics=(--set metricsExporterType=PROM --set "metricsPromExporterPort=$((bp + 5))")
+    # rmq-alt: the same build with ALT_SETS ("key=value ...") on top: an A/B of a setting.
+    if [ "$sys" = rmq-alt ]; then local kv; for kv in ${ALT_SETS:?rmq-alt needs ALT_SETS}; do metrics+=(--set "$kv"); done; fi
     "${SRV_PIN[@]}" "$(rmq_bin "$sys")/mqbroker" -n "127.0.0.1:$ns" --set listenPort="$bp" --set brokerIP1=127.0.0.1 \
       --set storePathRootDir="$dir/store" --set flushDiskType="$flush" "${metrics[@]}" ${RMQ_BROKER_SETS[@]+"${RMQ_BROKER_SETS[@]}"} \
       >>"$dir/broker.log" 2>&1 & BROKER_PID=$!

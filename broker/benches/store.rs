@@ -9,7 +9,8 @@
 //!
 //! Run: `cargo bench -p mq-broker --bench store`. Env knobs: `STORE_BENCH_DIR` (disk to use),
 //! `ONLY_SYNC=1` / `ONLY_CUSTOM=1` (just the SYNC_FLUSH or the custom append report),
-//! `SKIP_SYNC=1`, `SYNC_BENCH_SECS`, `APPEND_MSGS`, `BACKLOG_MSGS`, `STORE_BENCH_NO_WARM=1`.
+//! `SKIP_SYNC=1`, `SYNC_BENCH_SECS`, `APPEND_MSGS`, `BACKLOG_MSGS`, `STORE_BENCH_NO_WARM=1`,
+//! `STORE_BENCH_PWRITE=1|0` (commit log written with pwrite / through the mapping).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -31,6 +32,9 @@ fn cfg(dir: &std::path::Path, flush: FlushDiskType) -> StoreConfig {
     let mut c = StoreConfig::with_root(dir);
     c.flush_disk_type = flush;
     c.warm_mapped_file_enable = std::env::var_os("STORE_BENCH_NO_WARM").is_none();
+    if let Some(v) = std::env::var_os("STORE_BENCH_PWRITE") {
+        c.commit_log_pwrite_enable = v == "1";
+    }
     c
 }
 

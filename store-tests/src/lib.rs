@@ -21,9 +21,21 @@ pub fn small_config(root: &Path, flush: FlushDiskType) -> StoreConfig {
     c.flush_interval_commit_log = 20;
     c.flush_interval_consume_queue = 50;
     c.warm_mapped_file_enable = true;
+    c.commit_log_pwrite_enable = pwrite_mode().unwrap_or(c.commit_log_pwrite_enable);
     // Generous: the machine running the tests may be loaded; a timeout is not what we test.
     c.sync_flush_timeout = 30_000;
     c
+}
+
+/// The commit-log write mode the store tests run in: `STORE_TEST_COMMIT_LOG_WRITE=pwrite` or
+/// `mmap` (`scripts/test-all.sh` runs the suite once in each), else the store's default.
+/// Children (the crash writer) inherit it with the environment.
+pub fn pwrite_mode() -> Option<bool> {
+    match std::env::var("STORE_TEST_COMMIT_LOG_WRITE").ok()?.as_str() {
+        "pwrite" => Some(true),
+        "mmap" => Some(false),
+        other => panic!("STORE_TEST_COMMIT_LOG_WRITE={other}: expected pwrite or mmap"),
+    }
 }
 
 /// Broker store host used by tests.

@@ -16,7 +16,7 @@ use mq_common::message::{
 };
 use parking_lot::Mutex;
 
-use super::mapped_file::{Backing, MappedFile};
+use super::mapped_file::{Backing, MappedFile, WriteVia};
 use super::mapped_file_queue::MappedFileQueue;
 use super::put_lock::WriteToken;
 
@@ -44,11 +44,12 @@ pub struct ScanEnd {
 }
 
 impl CommitLog {
-    /// A commit log over `dir` with files of `file_size` bytes (not loaded yet). Files are
-    /// backed whole when created (ahead of the writer), so appends never allocate.
-    pub fn new(dir: std::path::PathBuf, file_size: usize) -> Self {
+    /// A commit log over `dir` with files of `file_size` bytes (not loaded yet), written
+    /// `via` mapping stores or pwrite. Files are backed whole when created (ahead of the
+    /// writer), so appends never allocate.
+    pub fn new(dir: std::path::PathBuf, file_size: usize, via: WriteVia) -> Self {
         CommitLog {
-            queue: MappedFileQueue::new(dir, file_size, Backing::Whole),
+            queue: MappedFileQueue::new(dir, file_size, Backing::Whole).write_via(via),
             file_size,
             prepared: Mutex::new(None),
             create_lock: Mutex::new(()),
@@ -173,13 +174,11 @@ impl CommitLog {
         }
         let next = self.next_file(self.next_file_offset())?;
         if rem > 0 {
-            let closed = last.append_with(t, rem, |b| {
-                let n = b.len().min(8);
-                let mut m = [0u8; 8];
-                m[..4].copy_from_slice(&(rem as i32).to_be_bytes());
-                m[4..].copy_from_slice(&BLANK_MAGIC_CODE.to_be_bytes());
-                b[..n].copy_from_slice(&m[..n]);
-            });
+            let mut m = [0u8; 8];
+            m[..4].copy_from_slice(&(rem as i32).to_be_bytes());
+            m[4..].copy_from_slice(&BLANK_MAGIC_CODE.to_be_bytes());
+            // Only the marker is written: the tail it stands for stays as it is.
+            let closed = last.append_head(t, rem, &m);
             if let Err(e) = closed {
                 self.offer_prepared(next);
                 return Err(e);

@@ -111,6 +111,12 @@ pub struct StoreConfig {
     /// `warmMapedFileEnable`: pre-touch pages of new commit-log files in the background (true
     /// here, unlike Java, because first-touch appends are ~17x slower on this hardware).
     pub warm_mapped_file_enable: bool,
+    /// `commitLogPwriteEnable`: write the commit log with `pwrite(2)` into the page cache and
+    /// map it read-only, instead of storing into a writable mapping (no pre-fault, no
+    /// write-protect and TLB shootdown at writeback; see `docs/store.md`). Not Java's
+    /// `transientStorePoolEnable`: that one acknowledges a message while it is only in an
+    /// off-heap buffer; here the write is in the page cache before the put returns.
+    pub commit_log_pwrite_enable: bool,
 }
 
 /// Default delay levels (§8.1).
@@ -144,6 +150,7 @@ impl Default for StoreConfig {
             check_crc_on_recover: true,
             message_delay_level: DelayLevels::default(),
             warm_mapped_file_enable: true,
+            commit_log_pwrite_enable: false,
         }
     }
 }
@@ -224,6 +231,7 @@ mq_common::config_keys!(StoreConfig {
     check_crc_on_recover: "checkCRCOnRecover";
     message_delay_level: "messageDelayLevel";
     warm_mapped_file_enable: "warmMapedFileEnable" | "warmMappedFileEnable";
+    commit_log_pwrite_enable: "commitLogPwriteEnable", important;
 }
 // Java 4.9 derives the first four from storePathRootDir; the others tune Java internals
 // (transient pool, lock kind, flush batching) that have no counterpart here.

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use mq_common::message::java_hash;
 use parking_lot::RwLock;
 
-use super::mapped_file::{Backing, MappedFile};
+use super::mapped_file::{Backing, MappedFile, WriteVia};
 use super::put_lock::WriteToken;
 
 /// Header size.
@@ -82,9 +82,9 @@ impl IndexFile {
         };
         let f = if create {
             std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
-            MappedFile::create(path, 0, size, backing)?
+            MappedFile::create(path, 0, size, (backing, WriteVia::Mapping))?
         } else {
-            MappedFile::open_existing(path, 0, size, backing)?
+            MappedFile::open_existing(path, 0, size, (backing, WriteVia::Mapping))?
         };
         // Hash slots are written and probed at random.
         f.fault_readahead_off();

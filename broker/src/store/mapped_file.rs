@@ -17,8 +17,14 @@
 //!   one put. Commit-log files are backed whole at creation (off the append path, by the
 //!   pre-allocator); consume-queue and index files are sparse and backed in small steps as they
 //!   fill, so disk use grows with data, not with the number of queues.
-//! * **No file descriptor is kept**: the mapping needs none, and the rare backing or
-//!   truncation step reopens the file by path. Ten thousand queues cost no descriptors.
+//! * **No file descriptor is kept** in mapping mode: the mapping needs none, and the rare
+//!   backing or truncation step reopens the file by path. Ten thousand queues cost no
+//!   descriptors. In pwrite mode ([`WriteVia::Pwrite`], commit-log files only: a handful of
+//!   1 GiB files) each file keeps its descriptor for the writes.
+//! * **Pwrite mode maps read-only.** [`WriteVia::Pwrite`] writes with `pwrite(2)` through the
+//!   file descriptor into the page cache and maps the file `PROT_READ`: the variant holds a
+//!   read-only [`Mmap`], which has no mutable pointer, so a stray store through the mapping
+//!   does not compile. Readers see a pwrite at once (one page cache).
 //! * **Sizes are fixed.** Files are created under a temporary name, sized and backed, then
 //!   linked to their final name (never replacing an existing file); an existing file whose size
 //!   is not the configured one is refused ([`MappedFile::open_existing`]), never resized.
@@ -31,7 +37,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use memmap2::{Advice, MmapRaw};
+use memmap2::{Advice, Mmap, MmapOptions, MmapRaw};
 
 use super::put_lock::WriteToken;
 use super::sys;
@@ -61,12 +67,64 @@ pub enum Backing {
     },
 }
 
+/// How the store writes a file's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteVia {
+    /// Memory stores into a shared writable mapping (consume queues and index always; the
+    /// commit log with `commitLogPwriteEnable=false`).
+    #[default]
+    Mapping,
+    /// `pwrite(2)` through the file descriptor; the mapping is read-only (commit log with
+    /// `commitLogPwriteEnable=true`). Why: pages that are never mapped writable need no
+    /// write-protect (and no TLB shootdown) at writeback, and a buffered write allocates the
+    /// page-cache folio itself, so no pre-fault (whose read-around zero-fills `read_ahead_kb`
+    /// of page cache in one non-preemptible call) is needed. See `docs/store.md`.
+    Pwrite,
+}
+
+/// The mapping, and how writes reach the file.
+enum Map {
+    /// Shared writable mapping: writes are memory stores.
+    Writable(MmapRaw),
+    /// Read-only shared mapping for readers; writes go through `file` with `pwrite`.
+    ReadOnly { map: Mmap, file: File },
+}
+
+impl Map {
+    fn new(file: &File, via: WriteVia) -> io::Result<Self> {
+        Ok(match via {
+            WriteVia::Mapping => Map::Writable(MmapRaw::map_raw(file)?),
+            WriteVia::Pwrite => {
+                // The descriptor is opened read-write (writes, fdatasync); mapped PROT_READ.
+                // SAFETY: the file is ours; its bytes change only through this process's
+                // writer, under the module contract (readers touch published bytes only).
+                let map = unsafe { MmapOptions::new().map(file)? };
+                Map::ReadOnly { map, file: file.try_clone()? }
+            }
+        })
+    }
+
+    fn as_ptr(&self) -> *const u8 {
+        match self {
+            Map::Writable(m) => m.as_ptr(),
+            Map::ReadOnly { map, .. } => map.as_ptr(),
+        }
+    }
+
+    fn advise(&self, a: Advice) -> io::Result<()> {
+        match self {
+            Map::Writable(m) => m.advise(a),
+            Map::ReadOnly { map, .. } => map.advise(a),
+        }
+    }
+}
+
 /// A memory-mapped file.
 pub struct MappedFile {
     path: PathBuf,
     from_offset: i64,
     size: usize,
-    map: MmapRaw,
+    map: Map,
     wrote: AtomicUsize,
     flushed: AtomicUsize,
     /// Set when the file leaves its queue; the mapping lives until the last reader drops it.
@@ -127,10 +185,10 @@ impl MappedFile {
         path: PathBuf,
         file: &File,
         from_offset: i64,
-        backing: Backing,
+        (backing, via): (Backing, WriteVia),
     ) -> io::Result<Self> {
         let size = file.metadata()?.len() as usize;
-        let map = MmapRaw::map_raw(file)?;
+        let map = Map::new(file, via)?;
         Ok(MappedFile {
             path,
             from_offset,
@@ -146,14 +204,14 @@ impl MappedFile {
         })
     }
 
-    /// Create `path` with `size` bytes, backed as `backing` says, and map it. The file appears
-    /// under its name only once sized and backed, and never replaces an existing file (an
-    /// `AlreadyExists` error then). Nothing is left behind on error.
+    /// Create `path` with `size` bytes, backed as `backing` says, and map it for writes
+    /// `via`. The file appears under its name only once sized and backed, and never replaces
+    /// an existing file (an `AlreadyExists` error then). Nothing is left behind on error.
     pub fn create(
         path: &Path,
         from_offset: i64,
         size: usize,
-        backing: Backing,
+        (backing, via): (Backing, WriteVia),
     ) -> io::Result<Self> {
         let tmp = path.with_extension("creating");
         let made = (|| -> io::Result<(File, usize)> {
@@ -170,7 +228,7 @@ impl MappedFile {
         })();
         let _ = std::fs::remove_file(&tmp);
         let (f, prefix) = made?;
-        let m = Self::map_file(path.to_path_buf(), &f, from_offset, backing)?;
+        let m = Self::map_file(path.to_path_buf(), &f, from_offset, (backing, via))?;
         m.backed_to.store(prefix, Ordering::Release);
         Ok(m)
     }
@@ -182,20 +240,42 @@ impl MappedFile {
         path: &Path,
         from_offset: i64,
         size: usize,
-        backing: Backing,
+        (backing, via): (Backing, WriteVia),
     ) -> io::Result<Self> {
         let f = OpenOptions::new().read(true).write(true).open(path)?;
         let len = f.metadata()?.len();
         if len != size as u64 {
             return Err(wrong_size(path, len, size));
         }
-        let m = Self::map_file(path.to_path_buf(), &f, from_offset, backing)?;
+        let m = Self::map_file(path.to_path_buf(), &f, from_offset, (backing, via))?;
         m.wrote.store(size, Ordering::Release);
         m.flushed.store(size, Ordering::Release);
         // Blocks exist up to the first hole (files written by older versions, or by Java, may
         // be sparse); later writes back what they touch beyond it.
         m.backed_to.store(sys::first_hole(&f).unwrap_or(0).min(len) as usize, Ordering::Release);
         Ok(m)
+    }
+
+    /// How this file is written.
+    pub fn write_via(&self) -> WriteVia {
+        match self.map {
+            Map::Writable(_) => WriteVia::Mapping,
+            Map::ReadOnly { .. } => WriteVia::Pwrite,
+        }
+    }
+
+    /// Write `data` at `pos` (bounds checked and backed by the caller): a memory copy into the
+    /// writable mapping, or one `pwrite` (looped on a short write) in pwrite mode.
+    fn put_bytes(&self, _t: &WriteToken<'_>, pos: usize, data: &[u8]) -> io::Result<()> {
+        match &self.map {
+            // SAFETY: bounds checked and backed by the callers; single writer (token); the
+            // bytes are past the published position or (index) tolerated torn by readers.
+            Map::Writable(m) => unsafe {
+                std::ptr::copy_nonoverlapping(data.as_ptr(), m.as_mut_ptr().add(pos), data.len());
+            },
+            Map::ReadOnly { file, .. } => file.write_all_at(data, pos as u64)?,
+        }
+        Ok(())
     }
 
     /// Path of the file.
@@ -284,7 +364,13 @@ impl MappedFile {
     }
 
     /// Write `len` bytes at the write position through `f`, then publish them. `Ok(false)`:
-    /// they do not fit; `Err`: the disk blocks could not be allocated (nothing written).
+    /// they do not fit; `Err`: the disk blocks could not be allocated or the write failed
+    /// (nothing published; in pwrite mode part of the bytes may be in the file past the write
+    /// position, where the next append overwrites them and a recovery scan stops at them).
+    ///
+    /// Mapping mode: `f` writes straight into the mapping. Pwrite mode: `f` writes into the
+    /// put lock's scratch buffer, which goes to the file with one `pwrite` before the position
+    /// is published, so an acknowledged record is in the page cache (it survives kill -9).
     pub fn append_with(
         &self,
         t: &WriteToken<'_>,
@@ -296,11 +382,36 @@ impl MappedFile {
             return Ok(false);
         }
         self.ensure_backed(t, pos, pos + len)?;
-        // SAFETY: [pos, pos+len) is beyond the published position, so no reader references
-        // it, and the token proves we are the only writer. The mapping is valid for `size`
-        // bytes for the lifetime of self, and the range has disk blocks (no SIGBUS).
-        let dst = unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(pos), len) };
-        f(dst);
+        match &self.map {
+            Map::Writable(m) => {
+                // SAFETY: [pos, pos+len) is beyond the published position, so no reader
+                // references it, and the token proves we are the only writer. The mapping is
+                // valid for `size` bytes for the lifetime of self, and the range has disk
+                // blocks (no SIGBUS).
+                let dst = unsafe { std::slice::from_raw_parts_mut(m.as_mut_ptr().add(pos), len) };
+                f(dst);
+            }
+            Map::ReadOnly { file, .. } => {
+                let mut buf = t.scratch(len);
+                f(&mut buf);
+                file.write_all_at(&buf, pos as u64)?;
+            }
+        }
+        self.wrote.store(pos + len, Ordering::Release);
+        Ok(true)
+    }
+
+    /// Publish `len` bytes at the write position of which only the first, `head`, are written;
+    /// the rest keep what the file holds there (zeros in a new file). The commit log's
+    /// end-of-file blank marker: 8 bytes that stand for the file's unused tail.
+    pub fn append_head(&self, t: &WriteToken<'_>, len: usize, head: &[u8]) -> io::Result<bool> {
+        let pos = self.wrote.load(Ordering::Acquire);
+        if pos + len > self.size {
+            return Ok(false);
+        }
+        let head = &head[..head.len().min(len)];
+        self.ensure_backed(t, pos, pos + head.len())?;
+        self.put_bytes(t, pos, head)?;
         self.wrote.store(pos + len, Ordering::Release);
         Ok(true)
     }
@@ -312,11 +423,7 @@ impl MappedFile {
             return Err(io::Error::other("write past the end of a mapped file"));
         }
         self.ensure_backed(t, pos, pos + data.len())?;
-        // SAFETY: bounds checked, backed, single writer (token).
-        unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), self.map.as_mut_ptr().add(pos), data.len())
-        };
-        Ok(())
+        self.put_bytes(t, pos, data)
     }
 
     /// Zero `[from, size)` in place and make `from` the write position, so a later scan stops
@@ -370,7 +477,12 @@ impl MappedFile {
             f.write_all_at(self.written(0, pos).unwrap_or(&[]), 0)?;
             f.sync_all()?;
             std::fs::rename(&tmp, &self.path)?;
-            let m = Self::map_file(self.path.clone(), &f, self.from_offset, self.backing)?;
+            let m = Self::map_file(
+                self.path.clone(),
+                &f,
+                self.from_offset,
+                (self.backing, self.write_via()),
+            )?;
             m.backed_to.store(backed, Ordering::Release);
             m.set_wrote_position(t, pos);
             m.set_flushed_position(pos);
@@ -428,8 +540,9 @@ impl MappedFile {
 
     /// An atomic view of the 4-byte-aligned i32 at `pos` (index hash slots, which readers load
     /// while the writer stores). The value is stored big-endian in the file; callers convert.
+    /// `None` in pwrite mode: a read-only mapping must not hand out a storable atomic.
     pub fn atomic_i32(&self, pos: usize) -> Option<&std::sync::atomic::AtomicI32> {
-        if pos & 3 != 0 || pos + 4 > self.size {
+        if pos & 3 != 0 || pos + 4 > self.size || self.write_via() != WriteVia::Mapping {
             return None;
         }
         // SAFETY: in bounds, 4-byte aligned (the mapping is page aligned), and AtomicI32 has
@@ -438,22 +551,34 @@ impl MappedFile {
         Some(unsafe { &*(self.map.as_ptr().add(pos) as *const std::sync::atomic::AtomicI32) })
     }
 
-    /// msync `[flushed, wrote)` and advance the flushed position. Returns the new flushed
-    /// position. Errors must poison the store: the kernel may have dropped the dirty pages.
+    /// Make `[flushed, wrote)` durable and advance the flushed position. Returns the new
+    /// flushed position. Errors must poison the store: the kernel may have dropped the dirty
+    /// pages.
+    ///
+    /// Mapping mode: `msync(MS_SYNC)` of the range. Pwrite mode: `fdatasync` of the file
+    /// (the durability call that belongs to the descriptor the bytes were written through; it
+    /// does not depend on the mapping's flags, and the file has no dirty pages outside the
+    /// range: everything before `flushed` is clean, nothing after `wrote` is written).
     pub fn flush(&self) -> io::Result<usize> {
         let wrote = self.wrote_position();
         let flushed = self.flushed_position();
         if wrote > flushed {
-            // msync needs a page-aligned start; MmapRaw::flush_range aligns for us.
-            self.map.flush_range(flushed, wrote - flushed)?;
+            match &self.map {
+                // msync needs a page-aligned start; MmapRaw::flush_range aligns for us.
+                Map::Writable(m) => m.flush_range(flushed, wrote - flushed)?,
+                Map::ReadOnly { file, .. } => file.sync_data()?,
+            }
             self.flushed.store(wrote, Ordering::Release);
         }
         Ok(wrote)
     }
 
-    /// Flush the whole mapping regardless of positions (index files).
+    /// Flush the whole file regardless of positions (index files).
     pub fn flush_all(&self) -> io::Result<()> {
-        self.map.flush()
+        match &self.map {
+            Map::Writable(m) => m.flush(),
+            Map::ReadOnly { file, .. } => file.sync_data(),
+        }
     }
 
     /// Turn fault readahead off for the whole mapping (`MADV_RANDOM`), for files appended in
@@ -491,6 +616,16 @@ impl MappedFile {
     /// pre-allocator warms a window ahead of the writer rather than a whole 1 GiB file at once:
     /// warming costs ~0.4-1 s of CPU per GiB (zero-filling page cache), which on a 2-core box
     /// competed with the first seconds of traffic after every start.
+    ///
+    /// Pwrite mode needs no page tables (writes never go through the mapping) and no
+    /// pre-fault; it still brings the window into the page cache ahead of the writer, with
+    /// `POSIX_FADV_WILLNEED` in 128 KiB calls, so the writer's `pwrite` finds its pages there:
+    /// on this VM the first touch of guest memory the host has taken back costs ~3 ms per MiB,
+    /// which would otherwise be paid inside `pwrite`, under the put lock (`bench/RESULTS.md`
+    /// §2.1). It preserves content (a page the writer already holds is skipped, a page being
+    /// read in makes the writer wait for it), so it needs no handshake with the writer, and
+    /// each call zero-fills at most 128 KiB (~0.4 ms on a cold VM page), never the device's
+    /// 8 MiB readahead window in one go.
     pub fn warm_range(&self, from: usize, to: usize) {
         // Page-aligned bounds: madvise needs an aligned start, and `warmed_to` becomes the
         // next start.
@@ -499,24 +634,30 @@ impl MappedFile {
         if start >= to {
             return;
         }
-        let chunk = 4 * 1024 * 1024;
+        let chunk = match self.map {
+            Map::Writable(_) => 4 * 1024 * 1024,
+            Map::ReadOnly { .. } => 128 * 1024,
+        };
         let mut at = start;
         while at < to {
             if self.is_removed() {
                 return;
             }
             let len = chunk.min(to - at);
-            // SAFETY: madvise on a range of our own mapping; POPULATE_WRITE is content
-            // preserving.
-            let rc = unsafe {
-                libc::madvise(
-                    self.map.as_mut_ptr().add(at) as *mut libc::c_void,
-                    len,
-                    libc::MADV_POPULATE_WRITE,
-                )
+            let done = match &self.map {
+                // SAFETY: madvise on a range of our own mapping; POPULATE_WRITE is content
+                // preserving.
+                Map::Writable(map) => unsafe {
+                    let p = map.as_mut_ptr().add(at) as *mut libc::c_void;
+                    match libc::madvise(p, len, libc::MADV_POPULATE_WRITE) {
+                        0 => Ok(()),
+                        _ => Err(io::Error::last_os_error()),
+                    }
+                },
+                Map::ReadOnly { file, .. } => sys::will_need(file, at as u64, len as u64),
             };
-            if rc != 0 {
-                tracing::debug!(err = %io::Error::last_os_error(), "MADV_POPULATE_WRITE failed; not warming");
+            if let Err(err) = done {
+                tracing::debug!(%err, "warming the commit log failed; not warming");
                 // Do not retry forever on kernels without it.
                 self.warmed_to.store(self.size, Ordering::Release);
                 return;
@@ -568,24 +709,37 @@ mod tests {
     use super::super::put_lock::PutLock;
     use super::*;
 
-    fn steps() -> Backing {
-        Backing::Steps { prefix: 0, step: 8192 }
+    fn steps() -> (Backing, WriteVia) {
+        (Backing::Steps { prefix: 0, step: 8192 }, WriteVia::Mapping)
     }
+
+    const MODES: [WriteVia; 2] = [WriteVia::Mapping, WriteVia::Pwrite];
 
     #[test]
     fn append_read_flush() {
+        for via in MODES {
+            append_read_flush_via(via);
+        }
+    }
+
+    fn append_read_flush_via(via: WriteVia) {
         let lock = PutLock::default();
         let t = lock.lock();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(offset_to_file_name(1024));
-        let f = Arc::new(MappedFile::create(&path, 1024, 4096, Backing::Whole).unwrap());
+        let f = Arc::new(MappedFile::create(&path, 1024, 4096, (Backing::Whole, via)).unwrap());
+        assert_eq!(f.write_via(), via);
         assert!(f.append_with(&t, 5, |b| b.copy_from_slice(b"hello")).unwrap());
         assert_eq!(f.read_bytes(0, 5).unwrap(), Bytes::from_static(b"hello"));
         assert!(f.read_bytes(0, 6).is_none());
         assert!(!f.append_with(&t, 5000, |_| {}).unwrap());
         f.warm_range(5, 100); // unaligned end: rounded to a page, next start stays aligned
         assert_eq!(f.warmed_to.load(Ordering::Acquire), 4096.min(f.size()));
-        assert_eq!(f.flush().unwrap(), 5);
+        // A head-only append (blank marker): the rest keeps the file's zeros.
+        assert!(f.append_head(&t, 20, b"ab").unwrap());
+        assert_eq!(&f.written(5, 20).unwrap()[..4], b"ab\0\0");
+        assert_eq!(f.flush().unwrap(), 25);
+        assert_eq!(&std::fs::read(&path).unwrap()[..7], b"helloab", "on disk through the fd");
         let b = f.read_bytes(1, 3).unwrap();
         f.destroy().unwrap();
         assert_eq!(&b[..], b"ell");
@@ -614,22 +768,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(offset_to_file_name(0));
         std::fs::write(&path, vec![1u8; 5000]).unwrap();
-        let e = MappedFile::open_existing(&path, 0, 4096, Backing::Whole).unwrap_err();
+        let e = MappedFile::open_existing(&path, 0, 4096, (Backing::Whole, WriteVia::Pwrite))
+            .unwrap_err();
         assert!(e.to_string().contains("5000 bytes") && e.to_string().contains("4096"), "{e}");
         assert_eq!(std::fs::read(&path).unwrap(), vec![1u8; 5000]);
         // Creating over it fails instead of replacing it.
-        let e = MappedFile::create(&path, 0, 4096, Backing::Whole).unwrap_err();
+        let e =
+            MappedFile::create(&path, 0, 4096, (Backing::Whole, WriteVia::Mapping)).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(std::fs::read(&path).unwrap(), vec![1u8; 5000]);
     }
 
     #[test]
     fn zero_from_in_place_when_alone_else_copy() {
+        for via in MODES {
+            zero_from_via(via);
+        }
+    }
+
+    fn zero_from_via(via: WriteVia) {
         let lock = PutLock::default();
         let t = lock.lock();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(offset_to_file_name(0));
-        let mut f = Arc::new(MappedFile::create(&path, 0, 64 * 1024, Backing::Whole).unwrap());
+        let mut f =
+            Arc::new(MappedFile::create(&path, 0, 64 * 1024, (Backing::Whole, via)).unwrap());
         assert!(f.append_with(&t, 64 * 1024, |b| b.fill(0xAB)).unwrap());
         f.flush_all().unwrap();
         // A reader holds bytes past the cut: no in-place zeroing, a copy instead.
@@ -638,6 +801,7 @@ mod tests {
         let copy = f.copy_prefix(&t, 1000).unwrap();
         assert_eq!(&held[..], &[0xAB; 10], "the reader's bytes are untouched");
         assert_eq!(copy.wrote_position(), 1000);
+        assert_eq!(copy.write_via(), via, "the copy is written the same way");
         assert!(copy.written(0, 1000).unwrap().iter().all(|&b| b == 0xAB));
         f.destroy().unwrap(); // the old handle must not unlink the copy
         assert!(path.exists());

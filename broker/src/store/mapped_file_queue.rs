@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use super::mapped_file::{offset_to_file_name, Backing, MappedFile};
+use super::mapped_file::{offset_to_file_name, Backing, MappedFile, WriteVia};
 use super::put_lock::WriteToken;
 
 /// Files of one log, contiguous in offset space: file `i+1` starts where file `i` ends.
@@ -14,6 +14,8 @@ pub struct MappedFileQueue {
     dir: PathBuf,
     file_size: usize,
     backing: Backing,
+    /// How the files are written (mapping stores, or pwrite with a read-only mapping).
+    via: WriteVia,
     files: RwLock<Vec<Arc<MappedFile>>>,
     /// Map files with fault readahead off ([`MappedFile::fault_readahead_off`]).
     random_access: bool,
@@ -34,6 +36,7 @@ impl MappedFileQueue {
             dir: dir.into(),
             file_size,
             backing,
+            via: WriteVia::Mapping,
             files: RwLock::new(Vec::new()),
             random_access: false,
         }
@@ -42,6 +45,12 @@ impl MappedFileQueue {
     /// Map this queue's files with fault readahead off (consume queues: 20-byte units).
     pub fn random_access(mut self) -> Self {
         self.random_access = true;
+        self
+    }
+
+    /// Write this queue's files `via` (the commit log in pwrite mode).
+    pub fn write_via(mut self, via: WriteVia) -> Self {
+        self.via = via;
         self
     }
 
@@ -93,7 +102,8 @@ impl MappedFileQueue {
                 report.after_gap.push(path);
                 continue;
             }
-            let f = MappedFile::open_existing(&path, off, self.file_size, self.backing)?;
+            let f =
+                MappedFile::open_existing(&path, off, self.file_size, (self.backing, self.via))?;
             expect = Some(off + f.size() as i64);
             files.push(Arc::new(self.prepared(f)));
         }
@@ -148,7 +158,12 @@ impl MappedFileQueue {
     pub fn create_detached(&self, from: i64) -> io::Result<MappedFile> {
         std::fs::create_dir_all(&self.dir)?;
         let path = self.dir.join(offset_to_file_name(from));
-        Ok(self.prepared(MappedFile::create(&path, from, self.file_size, self.backing)?))
+        Ok(self.prepared(MappedFile::create(
+            &path,
+            from,
+            self.file_size,
+            (self.backing, self.via),
+        )?))
     }
 
     /// Create the file starting at `from` (which must continue the sequence) and append it.

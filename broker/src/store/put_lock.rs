@@ -8,28 +8,72 @@
 //!
 //! [`MappedFile`]: super::mapped_file::MappedFile
 
+use std::cell::{RefCell, RefMut};
 use std::time::Duration;
 
 use parking_lot::{Mutex, MutexGuard};
 
-/// The single-appender lock of a store.
+/// The single-appender lock of a store. It owns the writer's encoding buffer (see
+/// [`WriteToken::scratch`]), so that buffer needs no lock of its own and is reused by every
+/// put.
 #[derive(Default)]
-pub struct PutLock(Mutex<()>);
+pub struct PutLock(Mutex<RefCell<Vec<u8>>>);
 
 /// Proof that the put lock is held: the right to write into mapped files. It cannot be
 /// built elsewhere, cloned or sent to another thread.
 pub struct WriteToken<'a> {
-    _guard: MutexGuard<'a, ()>,
+    guard: MutexGuard<'a, RefCell<Vec<u8>>>,
 }
+
+/// A scratch buffer that grew past this is given back after use (a rare 4 MiB message must
+/// not pin 4 MiB for the broker's lifetime).
+const SCRATCH_KEEP: usize = 1 << 20;
 
 impl PutLock {
     /// Take the lock (blocking).
     pub fn lock(&self) -> WriteToken<'_> {
-        WriteToken { _guard: self.0.lock() }
+        WriteToken { guard: self.0.lock() }
     }
 
     /// Take the lock, waiting at most `d`.
     pub fn try_lock_for(&self, d: Duration) -> Option<WriteToken<'_>> {
-        self.0.try_lock_for(d).map(|g| WriteToken { _guard: g })
+        self.0.try_lock_for(d).map(|guard| WriteToken { guard })
+    }
+}
+
+impl WriteToken<'_> {
+    /// The writer's reusable buffer, `len` zeroed bytes long: records are encoded into it and
+    /// then written to a file with one `pwrite` (commit log in pwrite mode). Panics if it is
+    /// borrowed twice at once (a writing method called from inside another's encoder).
+    pub fn scratch(&self, len: usize) -> Scratch<'_> {
+        let mut buf = self.guard.borrow_mut();
+        buf.clear();
+        buf.resize(len, 0);
+        Scratch(buf)
+    }
+}
+
+/// A borrowed scratch buffer (see [`WriteToken::scratch`]); shrinks it on drop if it grew big.
+pub struct Scratch<'a>(RefMut<'a, Vec<u8>>);
+
+impl std::ops::Deref for Scratch<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Scratch<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+impl Drop for Scratch<'_> {
+    fn drop(&mut self) {
+        if self.0.capacity() > SCRATCH_KEEP {
+            self.0.clear();
+            self.0.shrink_to(SCRATCH_KEEP);
+        }
     }
 }

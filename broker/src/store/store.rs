@@ -22,6 +22,7 @@ use super::durability::{Flusher, Waker};
 use super::error::{IoContext, StoreError};
 use super::hooks::StoreHooks;
 use super::live_config::LiveStoreConfig;
+use super::mapped_file::WriteVia;
 use super::read::ReadSide;
 use super::recovery::{self, Recover, RecoveryReport};
 use super::replication::{Replica, ReplicaAppend, ReplicationError};
@@ -100,14 +101,19 @@ impl MessageStore {
         let root = cfg.store_path_root_dir.clone();
         std::fs::create_dir_all(&root).ctx(|| format!("create {}", root.display()))?;
         let lock = lock_dir(&root)?;
-        super::readahead::warn_if_large(&root);
+        // Only the mapping mode's pre-fault pays the readahead window (pwrite never faults).
+        if !cfg.commit_log_pwrite_enable && cfg.warm_mapped_file_enable {
+            super::readahead::warn_if_large(&root);
+        }
         let abnormal = root.join("abort").exists();
         let ckpt =
             CheckpointFile::open(&root.join("checkpoint")).ctx(|| "open checkpoint".into())?;
         let cl_dir = cfg.commit_log_dir();
+        let via = if cfg.commit_log_pwrite_enable { WriteVia::Pwrite } else { WriteVia::Mapping };
         let write = WriteSide::new(CommitLog::new(
             cl_dir.clone(),
             cfg.mapped_file_size_commit_log as usize,
+            via,
         ));
         let dispatch = Dispatcher::new(&cfg);
         let t0 = Instant::now();

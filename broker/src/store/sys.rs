@@ -48,6 +48,25 @@ pub fn lower_this_thread_priority() {
     unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
 }
 
+/// Ask the kernel to bring `[off, off+len)` of `f` into the page cache now
+/// (`POSIX_FADV_WILLNEED`): content-preserving, and bounded by `len` (not by the device's
+/// readahead window, which only bounds it from above).
+pub fn will_need(f: &File, off: u64, len: u64) -> io::Result<()> {
+    // SAFETY: plain syscall on a valid fd.
+    let rc = unsafe {
+        libc::posix_fadvise(
+            f.as_raw_fd(),
+            off as libc::off_t,
+            len as libc::off_t,
+            libc::POSIX_FADV_WILLNEED,
+        )
+    };
+    match rc {
+        0 => Ok(()),
+        e => Err(io::Error::from_raw_os_error(e)),
+    }
+}
+
 /// Allocate disk blocks for `[off, off+len)` of `f` (`fallocate` mode 0: the file size only
 /// grows if the range passes its end). `Ok(false)` when the filesystem cannot preallocate.
 pub fn allocate(f: &File, off: u64, len: u64) -> io::Result<bool> {
