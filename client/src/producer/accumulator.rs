@@ -17,6 +17,14 @@
 //! larger than `batch_max_bytes` or the compression threshold (a batch is never compressed),
 //! a caller-set `WAIT` or a UNIQ_KEY with a `,` (the batch's id list is `,`-joined), and
 //! everything once `total_batch_max_bytes` of bodies are held or in flight.
+//!
+//! Java keys its batches by topic, queue, `WAIT` and tag, because its `MessageBatch` carries
+//! one tag in the request header; ours keeps every message's own properties (tags, keys) in
+//! its record of the batch body, so messages with different tags share a batch.
+//!
+//! A caller waits at most `batch_max_delay` in the accumulator, then as long as a single send
+//! would: the batch request has the same per-attempt `send_timeout` and retries, and its
+//! timeout or error is each member's.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
