@@ -20,6 +20,7 @@
 #                nats 2.9 and rabbitmq 3.10 streams have no per-message fsync (not equal)
 #   consume      load BACKLOG_MSGS, then drain from the start with one reader
 #   e2e10k       10k msgs/s, latency send -> receipt (body stamp), 64 sends in flight at most
+#   X-ab         (async256-ab, e2e10k-ab: rmq with its producer's --auto-batch) the peers run X
 
 NATS_BENCH=$ROOT/bench/peers/nats-bench/target/release/nats-bench
 PEER_BENCH=$ROOT/bench/peers/peer-bench/target/release/peer-bench
@@ -84,7 +85,7 @@ print(json.dumps(r))' "$1" "$2" "$3" "$4" "$PLACEMENT" "$5" "$6" "$7" "$8" "$(ge
 # bench/peers/peer-bench (XREAD COUNT 1000).
 run_redis() {
   local sc=$1 r=$2 dir="$WORK/redis-$1-$2" port fsync=everysec c=1 P=1 n="" la0 la1 cpu0 cpu1 pid json csv
-  case "$sc" in
+  case "${sc%-ab}" in
     # redis-benchmark runs a count, not a time: about DURATION seconds at the rates seen here.
     async256) P=256; n=${REDIS_N:-$((150000 * DURATION))} ;;
     batch32) c=16; P=32; n=${REDIS_N:-$((150000 * DURATION))} ;;
@@ -100,7 +101,7 @@ run_redis() {
     "${CLI_PIN[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -c 1 -P 256 -n "$BACKLOG_MSGS" XADD s '*' f "$PEER_DATA" >/dev/null 2>"$dir/load.err"
   fi
   la0=$(loadavg); cpu0=$(proc_cpu "$pid")
-  case "$sc" in
+  case "${sc%-ab}" in
     consume) json=$(timed "$dir/client.time" "$PEER_BENCH" --port "$port" --stream s redis consume --count "$BACKLOG_MSGS" 2>"$dir/bench.err" | tail -1) ;;
     e2e10k) json=$(timed "$dir/client.time" "$PEER_BENCH" --port "$port" --stream s redis e2e -s 1024 --rate 10000 --inflight 64 --warmup "$WARMUP" --duration "$DURATION" 2>"$dir/bench.err" | tail -1) ;;
     *)
@@ -119,7 +120,7 @@ run_redis() {
 # so its syncflush64 row is not at equal durability.
 run_nats() {
   local sc=$1 r=$2 dir="$WORK/nats-$1-$2" port pid url json la0 la1 cpu0 cpu1 args equal=yes
-  case "$sc" in
+  case "${sc%-ab}" in
     async256) args=(produce -s 1024 --inflight 256 --warmup "$WARMUP" --duration "$DURATION") ;;
     batch32) args=(produce -s 1024 --inflight 512 --warmup "$WARMUP" --duration "$DURATION") ;;
     sync1) args=(produce -s 1024 --inflight 1 --warmup "$WARMUP" --duration "$DURATION") ;;
@@ -190,7 +191,7 @@ stop_rabbitmq() {
 
 run_rabbitmq() {
   local sc=$1 r=$2 dir="$WORK/rabbitmq-$1-$2" json la0 la1 cpu0 cpu1 args equal=yes cli
-  case "$sc" in
+  case "${sc%-ab}" in
     async256) args=(produce -s 1024 --inflight 256 --warmup "$WARMUP" --duration "$DURATION") ;;
     batch32) args=(produce -s 1024 -b 32 --inflight 16 --warmup "$WARMUP" --duration "$DURATION") ;;
     sync1) args=(produce -s 1024 --inflight 1 --warmup "$WARMUP" --duration "$DURATION") ;;

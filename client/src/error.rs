@@ -58,6 +58,37 @@ impl ClientError {
         }
     }
 
+    /// The same error again, for each member of an auto-batched send that failed as one
+    /// (the error types hold `io::Error`s, which are not `Clone`: kind and text are kept).
+    pub(crate) fn duplicate(&self) -> ClientError {
+        let io = |e: &std::io::Error| std::io::Error::new(e.kind(), e.to_string());
+        match self {
+            ClientError::Broker { code, remark, addr } => {
+                ClientError::Broker { code: *code, remark: remark.clone(), addr: addr.clone() }
+            }
+            ClientError::Remoting(e) => ClientError::Remoting(match e {
+                RemotingError::Connect { addr, source } => {
+                    RemotingError::Connect { addr: addr.clone(), source: io(source) }
+                }
+                RemotingError::Timeout { addr, millis } => {
+                    RemotingError::Timeout { addr: addr.clone(), millis: *millis }
+                }
+                RemotingError::Closed(a) => RemotingError::Closed(a.clone()),
+                RemotingError::BadAddress(a) => RemotingError::BadAddress(a.clone()),
+            }),
+            ClientError::NoRoute(t) => ClientError::NoRoute(t.clone()),
+            ClientError::BrokerNotFound(b) => ClientError::BrokerNotFound(b.clone()),
+            ClientError::RetriesExhausted { attempts, last } => ClientError::RetriesExhausted {
+                attempts: *attempts,
+                last: Box::new(last.duplicate()),
+            },
+            ClientError::InvalidArgument(m) => ClientError::InvalidArgument(m.clone()),
+            ClientError::BadResponse(m) => ClientError::BadResponse(m.clone()),
+            ClientError::Shutdown => ClientError::Shutdown,
+            ClientError::Io(e) => ClientError::Io(io(e)),
+        }
+    }
+
     /// A broker error built from a response.
     pub(crate) fn from_response(addr: &str, resp: &RemotingCommand) -> Self {
         ClientError::Broker {

@@ -11,6 +11,7 @@
 //! # Ok(()) }
 //! ```
 
+mod accumulator;
 mod selector;
 mod send;
 
@@ -23,6 +24,7 @@ use mq_common::message::Message;
 use mq_common::protocol::body::system_topics::TBW102;
 use mq_common::protocol::body::{HeartbeatData, MessageQueue, ProducerData};
 
+use accumulator::{Accumulator, BatchOptions};
 pub use selector::{FaultTracker, MessageQueueSelector, SelectByHash, TopicPublishInfo};
 pub(crate) use send::{parse_response as parse_send_response, prepare_single, SendShape};
 pub use send::{SendResult, SendStatus};
@@ -43,6 +45,8 @@ pub struct ProducerBuilder {
     max_message_size: usize,
     default_topic_queue_nums: i32,
     fault_backoff: Duration,
+    auto_batch: bool,
+    batch: BatchOptions,
 }
 
 impl Default for ProducerBuilder {
@@ -56,6 +60,8 @@ impl Default for ProducerBuilder {
             max_message_size: 4 * 1024 * 1024,
             default_topic_queue_nums: 4,
             fault_backoff: Duration::from_secs(10),
+            auto_batch: false,
+            batch: BatchOptions::default(),
         }
     }
 }
@@ -99,10 +105,50 @@ impl ProducerBuilder {
         self
     }
 
+    /// Auto-batching (Java 5.x `setAutoBatch`; default off): concurrent [`Producer::send`] and
+    /// [`Producer::send_to_queue`] calls to one topic (and queue) are merged into batch
+    /// requests, each caller still getting its own [`SendResult`] or error. Fewer, larger
+    /// requests cost the client and broker less per message. Delayed, timer, retry-topic,
+    /// transactional and large messages still go alone. A message waits at most
+    /// [`batch_max_delay`](Self::batch_max_delay) for its batch; with
+    /// [`batch_flush_when_idle`](Self::batch_flush_when_idle) (the default) not at all when
+    /// no batch of its topic is in flight.
+    pub fn auto_batch(mut self, on: bool) -> Self {
+        self.auto_batch = on;
+        self
+    }
+    /// Longest a message waits for its batch to fill (Java `batchMaxDelayMs`; 10 ms, 1 ms..30 s).
+    pub fn batch_max_delay(mut self, t: Duration) -> Self {
+        self.batch.max_delay = t;
+        self
+    }
+    /// A batch is sent once its bodies reach this size (Java `batchMaxBytes`; 32 KiB, at most
+    /// 2 MiB); a larger message goes alone.
+    pub fn batch_max_bytes(mut self, bytes: usize) -> Self {
+        self.batch.max_bytes = bytes;
+        self
+    }
+    /// Bound on the bodies held in batches or in flight; past it sends go alone (Java
+    /// `totalBatchMaxBytes`; 32 MiB).
+    pub fn total_batch_max_bytes(mut self, bytes: usize) -> Self {
+        self.batch.total_max_bytes = bytes;
+        self
+    }
+    /// Send a batch at once when no batch of its topic (and queue) is in flight, and what
+    /// accumulated meanwhile as soon as the one in flight is answered (default on; not in
+    /// Java, whose batches always wait for the delay or the size). Off: Java's rule.
+    pub fn batch_flush_when_idle(mut self, on: bool) -> Self {
+        self.batch.flush_when_idle = on;
+        self
+    }
+
     /// Start the producer: learn our IP, begin route refresh and heartbeats.
     pub async fn start(self) -> Result<Producer> {
         if self.opts.namesrv_addrs.is_empty() {
             return Err(ClientError::InvalidArgument("no nameserver address".into()));
+        }
+        if self.auto_batch {
+            self.batch.validate()?;
         }
         let instance = ClientInstance::new(self.opts.clone()).await;
         let inner = Arc::new(ProducerInner {
@@ -118,6 +164,7 @@ impl ProducerBuilder {
             publish: DashMap::new(),
             route_loading: tokio::sync::Mutex::new(()),
             closed: AtomicBool::new(false),
+            batcher: self.auto_batch.then(|| Accumulator::new(self.batch.clone())),
             instance,
         });
         let group = self.group.clone();
@@ -144,6 +191,7 @@ impl ProducerBuilder {
             }
         }));
         inner.instance.spawn_background();
+        accumulator::spawn_flusher(&inner, inner.instance.shutdown.clone());
         Ok(Producer { inner })
     }
 }
@@ -157,6 +205,8 @@ struct ProducerInner {
     publish: DashMap<String, Arc<TopicPublishInfo>>,
     route_loading: tokio::sync::Mutex<()>,
     closed: AtomicBool,
+    /// The auto-batching accumulator, when on.
+    batcher: Option<Accumulator>,
 }
 
 /// An async producer. Cheap to clone; clones share connections and routes, and any number of
@@ -185,15 +235,38 @@ impl Producer {
 
     /// Send a message and wait until the broker stored it. Retries on another broker on
     /// network errors and retriable broker codes.
+    /// With [`auto_batch`](ProducerBuilder::auto_batch) it may travel in a batch.
     pub async fn send(&self, msg: Message) -> Result<SendResult> {
+        if self.batchable(&msg)? {
+            return accumulator::send(&self.inner, msg, None).await;
+        }
         let p = prepare_single(&msg, &self.inner.shape, &self.inner.instance.ids)?;
         self.inner.send_prepared(p, None).await
     }
 
-    /// Send to a given queue (no retries on other queues).
+    /// Send to a given queue (no retries on other queues). With
+    /// [`auto_batch`](ProducerBuilder::auto_batch) it may travel in a batch to that queue.
     pub async fn send_to_queue(&self, msg: Message, mq: &MessageQueue) -> Result<SendResult> {
+        if self.batchable(&msg)? {
+            return accumulator::send(&self.inner, msg, Some(mq.clone())).await;
+        }
+        self.send_to_queue_alone(msg, mq).await
+    }
+
+    async fn send_to_queue_alone(&self, msg: Message, mq: &MessageQueue) -> Result<SendResult> {
         let p = prepare_single(&msg, &self.inner.shape, &self.inner.instance.ids)?;
         self.inner.send_prepared(p, Some(mq.clone())).await
+    }
+
+    /// Whether `msg` goes through the accumulator. A message a single send would refuse is
+    /// refused here, before it could join (and fail) a batch.
+    fn batchable(&self, msg: &Message) -> Result<bool> {
+        let Some(acc) = &self.inner.batcher else { return Ok(false) };
+        if self.inner.closed.load(Ordering::Relaxed) {
+            return Err(ClientError::Shutdown);
+        }
+        send::check_topic(&msg.topic)?;
+        Ok(acc.accepts(msg, self.inner.shape.compress_threshold))
     }
 
     /// Send to the queue `selector` picks for `arg` (e.g. [`SelectByHash`] over an order id,
@@ -209,7 +282,8 @@ impl Producer {
             return Err(ClientError::NoRoute(msg.topic.clone()));
         }
         let mq = selector.select(&info.queues, arg);
-        self.send_to_queue(msg, &mq).await
+        // Alone, as Java's selector sends (an ordered key's messages stay one request each).
+        self.send_to_queue_alone(msg, &mq).await
     }
 
     /// Send a message with a delay level (1 = 1 s, 2 = 5 s, 3 = 10 s, ... broker's `messageDelayLevel`).
@@ -242,8 +316,15 @@ impl Producer {
         self.inner.send_prepared(p, None).await
     }
 
-    /// Unregister from every broker and close connections. Further sends fail.
+    /// Unregister from every broker and close connections. Further sends fail. With
+    /// auto-batching, the pending batches are sent first and their answers awaited (at most
+    /// the time their sends and retries may take).
     pub async fn shutdown(&self) {
+        if self.inner.batcher.is_some() && !self.inner.closed.load(Ordering::SeqCst) {
+            let attempts = 1 + self.inner.retries as u32;
+            let wait = self.inner.send_timeout * attempts + Duration::from_secs(1);
+            accumulator::close(&self.inner, wait).await;
+        }
         if !self.inner.closed.swap(true, Ordering::SeqCst) {
             self.inner.instance.close(Some(&self.inner.shape.group), None).await;
         }

@@ -93,7 +93,7 @@ impl PreparedSend {
     }
 }
 
-fn check_topic(topic: &str) -> Result<()> {
+pub(crate) fn check_topic(topic: &str) -> Result<()> {
     validate_topic(topic).map_err(ClientError::InvalidArgument)?;
     if system_topics::is_not_allowed_to_send(topic) {
         return Err(ClientError::InvalidArgument(format!(

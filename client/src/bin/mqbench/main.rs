@@ -5,6 +5,7 @@
 //! ```text
 //! mqbench producer -n 127.0.0.1:9876 -t BenchmarkTest -s 1024 -w 1 --inflight 256 --duration 20
 //! mqbench producer -n 127.0.0.1:9876 -b 32 --duration 20            # batch send
+//! mqbench producer -n 127.0.0.1:9876 --inflight 256 --auto-batch     # producer-side auto-batching
 //! mqbench producer -n 127.0.0.1:9876 --sync --rate 10000 --duration 20  # fixed rate, CO-corrected
 //! mqbench consumer -n 127.0.0.1:9876 -t BenchmarkTest --from-first --idle-exit 3
 //! mqbench producer -n 127.0.0.1:9876 --grpc 127.0.0.1:8081 -w 1 --inflight 256  # 5.x gRPC send
@@ -165,6 +166,20 @@ pub struct ProduceArgs {
     /// Timer messages: seconds from the send to the start of the delivery window.
     #[arg(long, default_value_t = 0.0)]
     pub timer_lead: f64,
+    /// Let the producer merge concurrent single sends into batch requests (Java 5.x
+    /// `setAutoBatch(true)`); each message still gets its own result and latency.
+    #[arg(long)]
+    pub auto_batch: bool,
+    /// With --auto-batch: longest a message waits for its batch, in ms (Java `batchMaxDelayMs`).
+    #[arg(long, default_value_t = 10)]
+    pub batch_max_delay_ms: u64,
+    /// With --auto-batch: a batch goes out at this many body bytes (Java `batchMaxBytes`).
+    #[arg(long, default_value_t = 32 * 1024)]
+    pub batch_max_bytes: usize,
+    /// With --auto-batch: Java's flush rule only (wait for the delay or the size), instead of
+    /// also sending at once when no batch is in flight.
+    #[arg(long)]
+    pub batch_java_flush: bool,
 }
 
 /// Consumer options.

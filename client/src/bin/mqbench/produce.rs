@@ -54,6 +54,10 @@ pub async fn producer(a: &ProduceArgs) -> anyhow::Result<Producer> {
         .namesrv_addr(&a.common.namesrv)
         .group(a.group.clone())
         .compress_threshold(usize::MAX)
+        .auto_batch(a.auto_batch)
+        .batch_max_delay(Duration::from_millis(a.batch_max_delay_ms))
+        .batch_max_bytes(a.batch_max_bytes)
+        .batch_flush_when_idle(!a.batch_java_flush)
         .start()
         .await?;
     // Resolve the route (and auto-create through TBW102 if needed) before timing anything.
@@ -214,7 +218,11 @@ pub async fn run(a: ProduceArgs) -> anyhow::Result<()> {
     }
     let extra = json!({
         "size": a.size, "workers": a.workers, "inflight": if a.sync { 1 } else { a.inflight },
-        "batch": a.batch, "rate": a.rate, "topic": a.common.topic,
+        "batch": a.batch, "rate": a.rate,
+        "auto_batch": a.auto_batch.then(|| json!({
+            "max_delay_ms": a.batch_max_delay_ms, "max_bytes": a.batch_max_bytes,
+            "flush_when_idle": !a.batch_java_flush,
+        })), "topic": a.common.topic,
         "protocol": if a.grpc.is_some() { "grpc" } else { "remoting" },
         "timer_lead_s": a.timer_lead, "timer_window_s": a.timer_window,
     });
