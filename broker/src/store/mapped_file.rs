@@ -82,6 +82,18 @@ pub enum WriteVia {
     Pwrite,
 }
 
+/// `pwrite` all of `data` at `pos` (looped on a short write). If that fails part-way, the
+/// first 4 bytes at `pos` (where the record's TOTALSIZE goes: writes start at a record
+/// boundary) are zeroed, best effort: a recovery scan after a crash then ends at `pos` instead
+/// of finding a record whose unwritten tail reads as zeros (its body CRC does not cover the
+/// properties). Rewriting 4 bytes of a page the failed write already reached needs no new block.
+fn pwrite_whole(file: &File, data: &[u8], pos: usize) -> io::Result<()> {
+    file.write_all_at(data, pos as u64).inspect_err(|_| {
+        let n = data.len().min(4);
+        let _ = file.write_all_at(&[0u8; 4][..n], pos as u64);
+    })
+}
+
 /// The mapping, and how writes reach the file.
 enum Map {
     /// Shared writable mapping: writes are memory stores.
@@ -273,7 +285,7 @@ impl MappedFile {
             Map::Writable(m) => unsafe {
                 std::ptr::copy_nonoverlapping(data.as_ptr(), m.as_mut_ptr().add(pos), data.len());
             },
-            Map::ReadOnly { file, .. } => file.write_all_at(data, pos as u64)?,
+            Map::ReadOnly { file, .. } => pwrite_whole(file, data, pos)?,
         }
         Ok(())
     }
@@ -394,7 +406,7 @@ impl MappedFile {
             Map::ReadOnly { file, .. } => {
                 let mut buf = t.scratch(len);
                 f(&mut buf);
-                file.write_all_at(&buf, pos as u64)?;
+                pwrite_whole(file, &buf, pos)?;
             }
         }
         self.wrote.store(pos + len, Ordering::Release);
