@@ -7,7 +7,8 @@
 Per scenario and placement: each system's median msgs/s (min-max), p50/p99 ranges, broker CPU
 µs per message, the median ours/peer ratio over rounds that have both, and the 1-minute load
 range seen before/after the runs. Per startup metric: every value with its load. `--table`: one markdown row per scenario with
-rmq and each peer (nats, redis, rabbitmq, ...), the ratio rmq / best peer at equal durability,
+rmq and each peer (nats, redis, rabbitmq, ...), the ratio rmq / best peer at equal durability
+(and of each variant of rmq in the run, e.g. rmq-alt: a variant is never the "best peer"),
 issue 23's target, whether it is met, and the machine's limit (shared/docs/performance.md §2).
 """
 import json
@@ -110,15 +111,19 @@ LIMITS = {
     "e2e10k": "RTT p50 22 µs, p99 59 µs",
     "e2e10k-ab": "RTT p50 22 µs, p99 59 µs",
 }
+# rmq itself and the variants compare.sh runs of it (a changed setting, another build, ACL,
+# TLS, metrics): never "the best peer". rocketmq-rust (`rmq-rust`) is a peer.
+OURS = ("rmq", "rmq-alt", "rmq-base", "rmq-acl", "rmq-tls", "rmq-metrics")
 ORDER = ["async256", "async256-ab", "batch32", "sync1", "syncflush64", "consume", "e2e10k", "e2e10k-ab"]
 
 
 def table(rows):
     rows = [r for r in rows if "scenario" in r]
-    systems = sorted({r["system"] for r in rows}, key=lambda s: (s != "rmq", s))
-    peers = [s for s in systems if s != "rmq"]
+    systems = sorted({r["system"] for r in rows}, key=lambda s: (s != "rmq", s not in OURS, s))
+    ours = [s for s in systems if s in OURS]
+    peers = [s for s in systems if s not in OURS]
     scs = sorted({r["scenario"] for r in rows}, key=lambda s: ORDER.index(s) if s in ORDER else 99)
-    print("| scenario | " + " | ".join(systems) + " | rmq / best peer | target (issue 23) | met? | machine limit |")
+    print("| scenario | " + " | ".join(systems) + " | ours / best peer | target (issue 23) | met? | machine limit |")
     print("|---" * (len(systems) + 5) + "|")
     for sc in scs:
         rs = [r for r in rows if r["scenario"] == sc]
@@ -147,30 +152,37 @@ def table(rows):
                 c += "; weaker durability"
             cells.append(c)
         # Best peer at equal durability; for e2e10k the lowest p99 among peers that kept the rate.
-        eq = {s: v for s, v in med.items() if s != "rmq" and v[2] and (not e2e or v[0] >= 9_500)}
-        ratio, met = "–", "–"
+        eq = {s: v for s, v in med.items() if s not in OURS and v[2] and (not e2e or v[0] >= 9_500)}
+        ratios, mets = [], []
         lo_ratio, lo_rate, _ = TARGETS.get(sc, (None, None, ""))
-        if "rmq" in med and eq:
+        by = {}
+        for r in rs:
+            by.setdefault(r["round"], {})[r["system"]] = r
+        for o in [s for s in ours if s in med]:
+            # Several rmq builds or settings in one run (rmq-alt, rmq-base, ...): each is
+            # compared with the best peer, and named when it is not plain `rmq`.
+            tag = "" if o == "rmq" and len(ours) == 1 else f"{o}: "
+            if not eq:
+                if peers:
+                    ratios.append(f"{tag}no peer at equal durability")
+                continue
             if e2e:
                 best = min(eq, key=lambda s: eq[s][1])
-                ratio = f"p99 {med['rmq'][1] / eq[best][1]:.2f}× of {best}'s"
+                ratios.append(f"{tag}p99 {med[o][1] / eq[best][1]:.2f}× of {best}'s")
                 yn = lambda b: "yes" if b else "no"
-                met = f"≤ best: {yn(med['rmq'][1] <= eq[best][1])}; < 1 ms: {yn(med['rmq'][1] < 1000)}"
+                mets.append(f"{tag}≤ best: {yn(med[o][1] <= eq[best][1])}; < 1 ms: {yn(med[o][1] < 1000)}")
             else:
                 best = max(eq, key=lambda s: eq[s][0])
-                # Median over rounds of rmq / that peer in the same round.
-                by = {}
-                for r in rs:
-                    by.setdefault(r["round"], {})[r["system"]] = r
-                rr = [v["rmq"]["msgs_s"] / v[best]["msgs_s"] for v in by.values() if "rmq" in v and best in v and v[best]["msgs_s"] > 0]
+                # Median over rounds of ours / that peer in the same round.
+                rr = [v[o]["msgs_s"] / v[best]["msgs_s"] for v in by.values() if o in v and best in v and v[best]["msgs_s"] > 0]
                 x = statistics.median(rr)
-                ratio = f"**{x:.2f}×** vs {best} ({rng(rr, lambda v: f'{v:.2f}')})"
+                ratios.append(f"{tag}**{x:.2f}×** vs {best} ({rng(rr, lambda v: f'{v:.2f}')})")
                 if lo_ratio is not None:
-                    met = f"ratio: {'yes' if x >= lo_ratio else 'no'}"
+                    m = f"{tag}ratio: {'yes' if x >= lo_ratio else 'no'}"
                     if lo_rate is not None:
-                        met += f"; rate: {'yes' if med['rmq'][0] >= lo_rate else 'no'}"
-        elif "rmq" in med and not eq and peers:
-            ratio = "no peer at equal durability"
+                        m += f"; rate: {'yes' if med[o][0] >= lo_rate else 'no'}"
+                    mets.append(m)
+        ratio, met = "<br>".join(ratios) or "–", "<br>".join(mets) or "–"
         print(f"| {sc} | " + " | ".join(cells) + f" | {ratio} | {TARGETS.get(sc, (0, 0, '–'))[2]} | {met} | {LIMITS.get(sc, '')} |")
     print()
     print(f"load (1-min) over the runs: {loads(rows)}; placement: {', '.join(sorted({r.get('placement', '') for r in rows}))}")
