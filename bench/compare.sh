@@ -49,6 +49,8 @@
 #                           old value is put back on exit). This VM's disk says 8192; the Linux
 #                           default is 128, and at 8192 pre-faulting the commit log stalls a CPU
 #                           13-27 ms per 8 MiB (bench/RESULTS.md, e2e10k)       [unchanged]
+#   PERF_OUT=DIR            a system-wide `perf record -a -g` of each rmq run's measured phase
+#                           into DIR/<scenario>-<system>-r<round>.data (PERF_HZ, default 999)
 #
 # Every process started here is killed by PID on exit. Ports are picked free on 127.0.0.1.
 set -euo pipefail
@@ -148,6 +150,21 @@ if [ -n "${READ_AHEAD_KB:-}" ]; then
   READ_AHEAD=$READ_AHEAD_KB
 fi
 
+# PERF_OUT=DIR: a system-wide profile (`perf record -a -g`, PERF_HZ [999]) of each run's measured
+# phase (after a consume's load), DIR/<scenario>-<system>-r<round>.data; read it with
+# `perf report -i F --no-children --sort comm,dso,symbol`.
+PERF_PID=""
+perf_start() { # NAME
+  [ -n "${PERF_OUT:-}" ] || return 0
+  mkdir -p "$PERF_OUT"
+  perf record -a -g -F "${PERF_HZ:-999}" -o "$PERF_OUT/$1.data" >"$PERF_OUT/$1.log" 2>&1 &
+  PERF_PID=$!; PIDS+=("$PERF_PID")
+}
+perf_stop() {
+  [ -n "$PERF_PID" ] || return 0
+  kill -INT "$PERF_PID" 2>/dev/null || true; wait "$PERF_PID" 2>/dev/null || true; PERF_PID=""
+}
+
 # run_one SCENARIO SYSTEM ROUND -> prints one JSON line (the main record) to stdout
 run_one() {
   local sc=$1 sys=$2 r=$3 dir="$WORK/$2-$1-$3" flush=ASYNC_FLUSH json rec la0 la1 cpu0 cpu1
@@ -165,6 +182,7 @@ run_one() {
   MQBENCH_TIME="$dir/client.time"
   la0=$(loadavg)
   cpu0=$(awk '{print $14+$15}' "/proc/$BROKER_PID/stat")
+  [ "$base" = consume ] || perf_start "$sc-$sys-r$r"
   case "$base" in
     async256)    json=$(mqbench producer "${common[@]}" ${ab[@]+"${ab[@]}"} -t BenchAsync -s 1024 -w 1 --inflight 256 --warmup "$WARMUP" --duration "$DURATION" 2>"$dir/bench.err") ;;
     batch32)     json=$(mqbench producer "${common[@]}" -t BenchBatch -s 1024 -w 1 -b 32 --inflight 16 --warmup "$WARMUP" --duration "$DURATION" 2>"$dir/bench.err") ;;
@@ -175,11 +193,13 @@ run_one() {
       # request, so loading 1 Mi single sends would take ~15 min there.
       mqbench producer -n "$NS_ADDR" -t BenchBacklog -s 1024 -w 1 -b 32 --inflight 16 --duration 900 --count "$BACKLOG_MSGS" >/dev/null 2>"$dir/load.err"
       la0=$(loadavg); cpu0=$(awk '{print $14+$15}' "/proc/$BROKER_PID/stat")
+      perf_start "$sc-$sys-r$r"
       json=$(mqbench consumer "${common[@]}" -t BenchBacklog --from-first --count "$BACKLOG_MSGS" --duration 300 --idle-exit 10 2>"$dir/bench.err") ;;
     e2e10k)      json=$(mqbench e2e "${common[@]}" ${ab[@]+"${ab[@]}"} -t BenchE2e -s 1024 -w 4 --rate 10000 --inflight 64 --warmup "$WARMUP" --duration "$DURATION" 2>"$dir/bench.err" | tail -1) ;;
     *) echo "unknown scenario $sc" >&2; exit 2 ;;
   esac
   cpu1=$(awk '{print $14+$15}' "/proc/$BROKER_PID/stat")
+  perf_stop
   la1=$(loadavg)
   local rss; rss=$(awk '/VmRSS/{print $2}' "/proc/$BROKER_PID/status")
   stop_system
