@@ -383,6 +383,7 @@ impl MappedFile {
     /// Mapping mode: `f` writes straight into the mapping. Pwrite mode: `f` writes into the
     /// put lock's scratch buffer, which goes to the file with one `pwrite` before the position
     /// is published, so an acknowledged record is in the page cache (it survives kill -9).
+    /// Either way `f` must write all `len` bytes: the scratch buffer is not cleared first.
     pub fn append_with(
         &self,
         t: &WriteToken<'_>,
