@@ -35,9 +35,7 @@ fn check_group(store: &MessageStore, keys: &[(String, String, i32)], puts: Vec<P
             continue;
         }
         assert_eq!((&r.topic, r.queue_id), (topic, *q));
-        let want = next
-            .entry((topic.clone(), *q))
-            .or_insert_with(|| r.queue_offset);
+        let want = next.entry((topic.clone(), *q)).or_insert_with(|| r.queue_offset);
         assert_eq!(r.queue_offset, *want, "consecutive offsets in {topic}/{q}");
         *want += 1;
         assert_eq!(r.msg_ids.len(), 1);
@@ -136,7 +134,8 @@ fn a_refused_set_does_not_fail_the_others_of_its_group() {
         keys.push((key, "GroupR".to_owned(), 0));
     }
     // A batch of another queue between them: one answer for its three messages.
-    let batch: Vec<_> = (0..3).map(|k| msg("GroupR", 1, "t", &format!("b{k}"), vec![5u8; 90])).collect();
+    let batch: Vec<_> =
+        (0..3).map(|k| msg("GroupR", 1, "t", &format!("b{k}"), vec![5u8; 90])).collect();
     sets.insert(6, PutSet::Batch(batch));
     keys.insert(6, ("b0".to_owned(), "GroupR".to_owned(), 1));
     let puts = store.put_group(sets);

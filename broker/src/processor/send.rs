@@ -326,7 +326,10 @@ pub(crate) fn put_inner(b: &Broker, m: MessageExtBrokerInner) -> Result<Put, Rem
 /// A message as the send paths store it: a transactional one becomes a half message in the
 /// internal half topic, a timed one goes to the timer; put statistics (the store checks size
 /// and format).
-fn for_store(b: &Broker, mut m: MessageExtBrokerInner) -> Result<MessageExtBrokerInner, RemotingCommand> {
+fn for_store(
+    b: &Broker,
+    mut m: MessageExtBrokerInner,
+) -> Result<MessageExtBrokerInner, RemotingCommand> {
     if m.property(TRAN_MSG) == Some("true") {
         if b.live.reject_transaction_message() {
             return Err(err(

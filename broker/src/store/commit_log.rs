@@ -228,7 +228,9 @@ impl CommitLog {
             });
             match wrote {
                 Ok(true) => {}
-                Ok(false) => return (done, Some(io::Error::other("append does not fit after roll"))),
+                Ok(false) => {
+                    return (done, Some(io::Error::other("append does not fit after roll")))
+                }
                 Err(e) => return (done, Some(e)),
             }
             let mut at = base;

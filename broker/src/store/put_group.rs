@@ -186,7 +186,11 @@ impl WriteSide {
             };
             // The topic may have been deleted between the lookup and the lock (rare).
             let m = recs[p.recs.start].msg;
-            let c = if c.is_destroyed() { env.dispatch.find_or_create_cq(&m.topic, m.queue_id) } else { c };
+            let c = if c.is_destroyed() {
+                env.dispatch.find_or_create_cq(&m.topic, m.queue_id)
+            } else {
+                c
+            };
             let slot = next.iter().position(|(q, _)| Arc::ptr_eq(q, &c));
             p.q0 = slot.map_or_else(|| c.max_offset_in_queue(), |s| next[s].1);
             if let Err(put) = self.reserve(&t, env, Some(&c), p) {
@@ -234,7 +238,9 @@ impl WriteSide {
         let dispatched: Vec<std::io::Result<()>> = plans
             .iter()
             .zip(&appended)
-            .map(|(p, &(phy, _))| self.dispatch_set(&t, env, &recs[p.recs.clone()], p, phy, now, &mut arrivals))
+            .map(|(p, &(phy, _))| {
+                self.dispatch_set(&t, env, &recs[p.recs.clone()], p, phy, now, &mut arrivals)
+            })
             .collect();
         drop(t);
         env.dispatch.notify(&arrivals);
@@ -323,5 +329,4 @@ impl WriteSide {
         let ticket = env.flusher.ticket(p.wait, phy + p.len as i64);
         Put { result, ticket }
     }
-
 }

@@ -142,7 +142,12 @@ impl WriteSide {
     /// The queue of (topic, queue) with a file ready for its next unit, looked up and created
     /// *before* the put lock: file creation takes milliseconds and would stall every other
     /// sender (issue 7, 1024-queue topics).
-    pub(super) fn ready_cq(&self, env: &PutEnv<'_>, topic: &str, qid: i32) -> Result<Arc<ConsumeQueue>, Put> {
+    pub(super) fn ready_cq(
+        &self,
+        env: &PutEnv<'_>,
+        topic: &str,
+        qid: i32,
+    ) -> Result<Arc<ConsumeQueue>, Put> {
         let cq = env.dispatch.find_or_create_cq(topic, qid);
         cq.prepare().map_err(|e| self.out_of_space_or_error("creating a consume-queue file", e))?;
         Ok(cq)
@@ -169,7 +174,11 @@ impl WriteSide {
     }
 
     /// Check a message's record length (see `message_check.rs`).
-    pub(super) fn checked_len(&self, env: &PutEnv<'_>, msg: &MessageExtBrokerInner) -> Result<usize, Put> {
+    pub(super) fn checked_len(
+        &self,
+        env: &PutEnv<'_>,
+        msg: &MessageExtBrokerInner,
+    ) -> Result<usize, Put> {
         message_check::record_len(msg, env.max_body)
             .and_then(|l| message_check::fits_in_file(l, self.log.file_size()).map(|_| l))
             .map_err(|r| self.fail(r))
