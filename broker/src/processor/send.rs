@@ -31,8 +31,8 @@ use crate::topic_manager::{AutoCreateRefused, SendInfo};
 
 /// Entry point for the three send codes, one request: a group of one.
 pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
-    let mut ready = prepare(b, ch, req)?;
-    let mut puts = b.store.put_group(vec![ready.take()]);
+    let (ready, set) = prepare(b, ch, req)?;
+    let mut puts = b.store.put_group(vec![set]);
     answer(b, ch, ready, puts.pop())
 }
 
@@ -48,8 +48,8 @@ pub fn process_group(b: &Arc<Broker>, ch: &Channel, reqs: Vec<RemotingCommand>) 
     let mut sets = Vec::with_capacity(reqs.len());
     for (i, req) in reqs.into_iter().enumerate() {
         match prepare(b, ch, req) {
-            Ok(mut r) => {
-                sets.push(r.take());
+            Ok((r, set)) => {
+                sets.push(set);
                 ready.push((i, r));
             }
             Err(e) => replies[i] = Some(Err(e)),
@@ -67,7 +67,7 @@ pub fn process_group(b: &Arc<Broker>, ch: &Channel, reqs: Vec<RemotingCommand>) 
         .collect()
 }
 
-/// A send checked and built, waiting for the store: its set, and what its answer needs.
+/// A send checked and built, waiting for the store: what its answer needs.
 struct Ready {
     opaque: i32,
     oneway: bool,
@@ -76,19 +76,15 @@ struct Ready {
     counted: Option<(Arc<TopicIn>, MessageType, usize)>,
     /// messages in the set
     n: usize,
-    /// what to store; taken by the store call
-    set: Option<PutSet>,
-}
-
-impl Ready {
-    fn take(&mut self) -> PutSet {
-        self.set.take().expect("a send's set is stored once")
-    }
 }
 
 /// Everything a send does before the store: header, checks (§2.3 steps 1–5), the message or
-/// batch built. An `Err` is the answer to send now.
-fn prepare(b: &Broker, ch: &Channel, req: RemotingCommand) -> Result<Ready, RemotingCommand> {
+/// batch built: what to store, and what its answer needs. An `Err` is the answer to send now.
+fn prepare(
+    b: &Broker,
+    ch: &Channel,
+    req: RemotingCommand,
+) -> Result<(Ready, PutSet), RemotingCommand> {
     // A V2 request without long names is decoded as V2 so a missing field is named by its
     // short key ('b'), not by the V1 name.
     let v2_only = (req.code == rq::SEND_MESSAGE_V2 || req.code == rq::SEND_BATCH_MESSAGE)
@@ -118,7 +114,7 @@ fn prepare(b: &Broker, ch: &Channel, req: RemotingCommand) -> Result<Ready, Remo
     } else {
         (PutSet::One(one_message(b, ch, h, queue_id, multi, body)?), 1)
     };
-    Ok(Ready { opaque, oneway, queue_id, counted, n, set: Some(set) })
+    Ok((Ready { opaque, oneway, queue_id, counted, n }, set))
 }
 
 /// Count and answer a stored (or refused) send.
