@@ -10,14 +10,15 @@
 //! Run: `cargo bench -p mq-broker --bench store`. Env knobs: `STORE_BENCH_DIR` (disk to use),
 //! `ONLY_SYNC=1` / `ONLY_CUSTOM=1` (just the SYNC_FLUSH or the custom append report),
 //! `SKIP_SYNC=1`, `SYNC_BENCH_SECS`, `APPEND_MSGS`, `BACKLOG_MSGS`, `STORE_BENCH_NO_WARM=1`,
-//! `STORE_BENCH_PWRITE=1|0` (commit log written with pwrite / through the mapping).
+//! `STORE_BENCH_PWRITE=1|0` (commit log written with pwrite / through the mapping),
+//! `STORE_BENCH_GROUP=N` (the custom append report puts N messages per `put_group`).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
-use mq_broker::store::{FlushDiskType, MessageStore, PutMessageStatus, StoreConfig};
+use mq_broker::store::{FlushDiskType, MessageStore, PutMessageStatus, PutSet, StoreConfig};
 use mq_common::message::property::{encode_properties, TAGS, UNIQ_KEY};
 use mq_common::message::MessageExtBrokerInner;
 
@@ -61,10 +62,24 @@ fn append_cpu_report() {
     let warm_ms: u64 =
         std::env::var("WARM_WAIT_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
     std::thread::sleep(Duration::from_millis(warm_ms));
+    // Puts of `STORE_BENCH_GROUP` messages at a time (`put_group`: a connection's pipelined
+    // sends of one read); 1 = one `put_message` per message.
+    let group: usize =
+        std::env::var("STORE_BENCH_GROUP").ok().and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
     let (w0, c0) = (Instant::now(), thread_cpu());
-    for m in msgs {
-        let r = store.put_message(m).result;
-        debug_assert_eq!(r.status, PutMessageStatus::PutOk);
+    if group == 1 {
+        for m in msgs {
+            let r = store.put_message(m).result;
+            debug_assert_eq!(r.status, PutMessageStatus::PutOk);
+        }
+    } else {
+        let mut it = msgs.into_iter().peekable();
+        while it.peek().is_some() {
+            let sets: Vec<PutSet> = it.by_ref().take(group).map(PutSet::One).collect();
+            for p in store.put_group(sets) {
+                debug_assert_eq!(p.result.status, PutMessageStatus::PutOk);
+            }
+        }
     }
     let (wall, cpu) = (w0.elapsed(), thread_cpu() - c0);
     let bytes = store.get_max_phy_offset() as f64;

@@ -76,6 +76,16 @@ impl RequestHandler for BrokerHandler {
         self.dispatch(ch, req).await
     }
 
+    /// Sends: a connection's pipelined sends of one read are stored with one commit-log
+    /// write ([`send::process_group`]).
+    fn groupable(&self, req: &RemotingCommand) -> bool {
+        matches!(req.code, rq::SEND_MESSAGE | rq::SEND_MESSAGE_V2 | rq::SEND_BATCH_MESSAGE)
+    }
+
+    async fn handle_group(&self, ch: &Channel, reqs: Vec<RemotingCommand>) -> Vec<Reply> {
+        send::process_group(&self.broker, ch, reqs)
+    }
+
     fn on_connected(&self, _ch: &Channel) {
         self.broker.metrics.connection(1);
     }

@@ -2,6 +2,8 @@
 //!
 //! Handled inline on the connection's task through to the commit-log append; under SYNC_FLUSH
 //! the response is sent with `ch.respond` by the store's flusher once the record is durable.
+//! The sends that arrived in one read of a connection are stored together
+//! ([`process_group`]: one put-lock hold, one commit-log write) and answered one by one.
 
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
@@ -23,12 +25,66 @@ use mq_common::remoting::Channel;
 use super::{err, Reply};
 use crate::broker::Broker;
 use crate::metrics::{MessageType, TopicIn};
-use crate::store::{Put, PutMessageResult, PutMessageStatus};
+use crate::store::{Put, PutMessageResult, PutMessageStatus, PutSet};
 use crate::timer::intercept as timer_intercept;
 use crate::topic_manager::{AutoCreateRefused, SendInfo};
 
-/// Entry point for the three send codes.
+/// Entry point for the three send codes, one request: a group of one.
 pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
+    let (ready, set) = prepare(b, ch, req)?;
+    let mut puts = b.store.put_group(vec![set]);
+    answer(b, ch, ready, puts.pop())
+}
+
+/// A run of sends that arrived in one read of a connection: each checked as
+/// [`process`] checks it (a refused one is answered at once and not stored), the rest stored
+/// with one [`MessageStore::put_group`] (one commit-log write), then each answered as
+/// [`process`] answers. One reply per request, in order.
+///
+/// [`MessageStore::put_group`]: crate::store::MessageStore::put_group
+pub fn process_group(b: &Arc<Broker>, ch: &Channel, reqs: Vec<RemotingCommand>) -> Vec<Reply> {
+    let mut replies: Vec<Option<Reply>> = (0..reqs.len()).map(|_| None).collect();
+    let mut ready = Vec::with_capacity(reqs.len());
+    let mut sets = Vec::with_capacity(reqs.len());
+    for (i, req) in reqs.into_iter().enumerate() {
+        match prepare(b, ch, req) {
+            Ok((r, set)) => {
+                sets.push(set);
+                ready.push((i, r));
+            }
+            Err(e) => replies[i] = Some(Err(e)),
+        }
+    }
+    if !sets.is_empty() {
+        let puts = b.store.put_group(sets);
+        for ((i, r), put) in ready.into_iter().zip(puts.into_iter().map(Some)) {
+            replies[i] = Some(answer(b, ch, r, put));
+        }
+    }
+    replies
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(err(response::SYSTEM_ERROR, "send not answered"))))
+        .collect()
+}
+
+/// A send checked and built, waiting for the store: what its answer needs.
+struct Ready {
+    opaque: i32,
+    oneway: bool,
+    queue_id: i32,
+    /// `messages_in` counters, message type, body bytes (None when metrics are off)
+    counted: Option<(Arc<TopicIn>, MessageType, usize)>,
+    /// messages in the set
+    n: usize,
+}
+
+/// Everything a send does before the store: header, checks (§2.3 steps 1–5), the message or
+/// batch built: what to store, and what its answer needs. An `Err` is the answer to send now.
+fn prepare(
+    b: &Broker,
+    ch: &Channel,
+    req: RemotingCommand,
+) -> Result<(Ready, PutSet), RemotingCommand> {
     // A V2 request without long names is decoded as V2 so a missing field is named by its
     // short key ('b'), not by the V1 name.
     let v2_only = (req.code == rq::SEND_MESSAGE_V2 || req.code == rq::SEND_BATCH_MESSAGE)
@@ -52,17 +108,25 @@ pub fn process(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply {
     // Classified before the header moves into the store (None when metrics are off).
     let counted = counters
         .map(|t| (t, MessageType::of_send(h.sys_flag, h.properties.as_deref()), body.len()));
-    let (put, n) = if batch {
-        put_batch(b, ch, &h, queue_id, multi, body)?
+    let (set, n) = if batch {
+        let msgs = batch_messages(b, ch, &h, queue_id, multi, body)?;
+        (PutSet::Batch(msgs.0), msgs.1)
     } else {
-        put_one(b, ch, h, queue_id, multi, body)?
+        (PutSet::One(one_message(b, ch, h, queue_id, multi, body)?), 1)
     };
-    if let Some((t, ty, bytes)) = counted {
+    Ok((Ready { opaque, oneway, queue_id, counted, n }, set))
+}
+
+/// Count and answer a stored (or refused) send.
+fn answer(b: &Arc<Broker>, ch: &Channel, r: Ready, put: Option<Put>) -> Reply {
+    // The store answers every set of a group.
+    let put = put.ok_or_else(|| err(response::SYSTEM_ERROR, "send not answered by the store"))?;
+    if let Some((t, ty, bytes)) = r.counted {
         if put.result.status.is_stored() {
-            t.add(ty, n, bytes);
+            t.add(ty, r.n, bytes);
         }
     }
-    finish(b, ch, (opaque, oneway), queue_id, put, n)
+    finish(b, ch, (r.opaque, r.oneway), r.queue_id, put, r.n)
 }
 
 /// A checked send: the header (possibly rerouted), queue id, multi-tag, `messages_in` counters.
@@ -235,24 +299,33 @@ pub(crate) fn add_cluster(b: &Broker, mut s: String) -> String {
     s
 }
 
-fn put_one(
+fn one_message(
     b: &Broker,
     ch: &Channel,
     mut h: SendMessageRequestHeader,
     queue_id: i32,
     multi: bool,
     body: Bytes,
-) -> Result<(Put, usize), RemotingCommand> {
+) -> Result<MessageExtBrokerInner, RemotingCommand> {
     let topic = std::mem::take(&mut h.topic);
     let mut m = base_inner(b, ch, &h, topic, queue_id, multi);
     m.body = body;
     m.properties = add_cluster(b, h.properties.take().unwrap_or_default());
-    Ok((put_inner(b, m)?, 1))
+    for_store(b, m)
 }
 
-/// Store one message as the send paths (remoting and gRPC) do: a transactional one becomes a
-/// half message in the internal half topic; put statistics (the store checks size and format).
-pub(crate) fn put_inner(b: &Broker, mut m: MessageExtBrokerInner) -> Result<Put, RemotingCommand> {
+/// Store one message as the send paths (remoting and gRPC) do (see [`for_store`]).
+pub(crate) fn put_inner(b: &Broker, m: MessageExtBrokerInner) -> Result<Put, RemotingCommand> {
+    Ok(b.store.put_message(for_store(b, m)?))
+}
+
+/// A message as the send paths store it: a transactional one becomes a half message in the
+/// internal half topic, a timed one goes to the timer; put statistics (the store checks size
+/// and format).
+fn for_store(
+    b: &Broker,
+    mut m: MessageExtBrokerInner,
+) -> Result<MessageExtBrokerInner, RemotingCommand> {
     if m.property(TRAN_MSG) == Some("true") {
         if b.live.reject_transaction_message() {
             return Err(err(
@@ -277,17 +350,19 @@ pub(crate) fn put_inner(b: &Broker, mut m: MessageExtBrokerInner) -> Result<Put,
     }
     // Size and format are checked by the store, the one place that does it for every put.
     b.stats.put_bytes.fetch_add(m.body.len() as u64, Ordering::Relaxed);
-    Ok(b.store.put_message(m))
+    Ok(m)
 }
 
-fn put_batch(
+/// The messages of a batch send (SEND_BATCH, or the cpp client's flagged SEND_MESSAGE) and
+/// their count.
+fn batch_messages(
     b: &Broker,
     ch: &Channel,
     h: &SendMessageRequestHeader,
     queue_id: i32,
     multi: bool,
     body: Bytes,
-) -> Result<(Put, usize), RemotingCommand> {
+) -> Result<(Vec<MessageExtBrokerInner>, usize), RemotingCommand> {
     if h.topic.starts_with(system_topics::RETRY_PREFIX) {
         return Err(err(
             response::MESSAGE_ILLEGAL,
@@ -320,7 +395,7 @@ fn put_batch(
         msgs.push(m);
     }
     let n = msgs.len();
-    Ok((b.store.put_messages(msgs), n))
+    Ok((msgs, n))
 }
 
 /// Map a put status to (code, remark) — §2.3 step 9.

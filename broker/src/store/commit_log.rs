@@ -188,21 +188,58 @@ impl CommitLog {
         Ok((next, true))
     }
 
-    /// Append `len` bytes written by `encode(phy_offset, dst)`. The caller guarantees
-    /// `len + 8 <= file_size`. Returns the record's offset and whether the log rolled to a new
-    /// file. An error (the next file could not be created: disk full) writes nothing.
-    pub fn append(
+    /// Append consecutive records, `lens[j]` bytes for record set `j` (a message, or a
+    /// SEND_BATCH kept in one file), each written by `encode(j, phy_offset, dst)` which must
+    /// fill `dst` whole. The sets that fit in the active file go to it with **one** write (one
+    /// `pwrite` in pwrite mode), then the log rolls (see [`CommitLog::file_for`]) and the rest
+    /// continue in the next file the same way. The caller guarantees `lens[j] + 8 <=
+    /// file_size`.
+    ///
+    /// Returns each appended set's offset and whether a new file became active for it, in
+    /// order, and the error that stopped the rest (the next file could not be created, or a
+    /// write failed: disk full): sets past the returned ones were not written.
+    pub fn append_sets(
         &self,
         t: &WriteToken<'_>,
-        len: usize,
-        encode: impl FnOnce(i64, &mut [u8]),
-    ) -> io::Result<(i64, bool)> {
-        let (f, rolled) = self.file_for(t, len)?;
-        let phy = f.from_offset() + f.wrote_position() as i64;
-        if !f.append_with(t, len, |dst| encode(phy, dst))? {
-            return Err(io::Error::other("append does not fit after roll"));
+        lens: &[usize],
+        mut encode: impl FnMut(usize, i64, &mut [u8]),
+    ) -> (Vec<(i64, bool)>, Option<io::Error>) {
+        let mut done = Vec::with_capacity(lens.len());
+        while done.len() < lens.len() {
+            let first = done.len();
+            let (f, rolled) = match self.file_for(t, lens[first]) {
+                Ok(v) => v,
+                Err(e) => return (done, Some(e)),
+            };
+            // The run of sets that fits before the file's blank-marker reserve.
+            let room = f.remaining() - END_FILE_MIN_BLANK_LENGTH;
+            let (mut end, mut total) = (first, 0usize);
+            while end < lens.len() && total + lens[end] <= room {
+                total += lens[end];
+                end += 1;
+            }
+            let base = f.from_offset() + f.wrote_position() as i64;
+            let wrote = f.append_with(t, total, |dst| {
+                let mut at = 0usize;
+                for (j, &len) in lens.iter().enumerate().take(end).skip(first) {
+                    encode(j, base + at as i64, &mut dst[at..at + len]);
+                    at += len;
+                }
+            });
+            match wrote {
+                Ok(true) => {}
+                Ok(false) => {
+                    return (done, Some(io::Error::other("append does not fit after roll")))
+                }
+                Err(e) => return (done, Some(e)),
+            }
+            let mut at = base;
+            for (j, &len) in lens.iter().enumerate().take(end).skip(first) {
+                done.push((at, rolled && j == first));
+                at += len as i64;
+            }
         }
-        Ok((phy, rolled))
+        (done, None)
     }
 
     /// The file that bytes starting at the end of the log go to: the active file, or the next

@@ -71,11 +71,11 @@ pub enum Backing {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WriteVia {
     /// Memory stores into a shared writable mapping (consume queues and index always; the
-    /// commit log with `commitLogPwriteEnable=false`).
+    /// commit log with `commitLogPwriteEnable=false`, not the default).
     #[default]
     Mapping,
     /// `pwrite(2)` through the file descriptor; the mapping is read-only (commit log with
-    /// `commitLogPwriteEnable=true`). Why: pages that are never mapped writable need no
+    /// `commitLogPwriteEnable=true`, the default). Why: pages that are never mapped writable need no
     /// write-protect (and no TLB shootdown) at writeback, and a buffered write allocates the
     /// page-cache folio itself, so no pre-fault (whose read-around zero-fills `read_ahead_kb`
     /// of page cache in one non-preemptible call) is needed. See `docs/store.md`.
@@ -383,6 +383,7 @@ impl MappedFile {
     /// Mapping mode: `f` writes straight into the mapping. Pwrite mode: `f` writes into the
     /// put lock's scratch buffer, which goes to the file with one `pwrite` before the position
     /// is published, so an acknowledged record is in the page cache (it survives kill -9).
+    /// Either way `f` must write all `len` bytes: the scratch buffer is not cleared first.
     pub fn append_with(
         &self,
         t: &WriteToken<'_>,

@@ -9,10 +9,11 @@
 //!
 //! [`MessageStore`] is a facade over parts with one responsibility each (`docs/store.md` has
 //! the table of who owns which file and lock):
-//! * **write side** (`write.rs`, `put_lock.rs`, `commit_log.rs`, `message_check.rs`): the put
-//!   lock, the only maker of the write token every mapped-file write requires; the put path
-//!   appends a record and dispatches it under that lock, so a message is readable as soon as
-//!   its put returns and queue offsets are consecutive in commit-log order;
+//! * **write side** (`write.rs`, `put_group.rs`, `put_lock.rs`, `commit_log.rs`,
+//!   `message_check.rs`): the put lock, the only maker of the write token every mapped-file
+//!   write requires; the put path appends records (one put, or a group of a connection's
+//!   pipelined puts with one write) and dispatches them under that lock, so a message is
+//!   readable as soon as its put returns and queue offsets are consecutive in commit-log order;
 //! * **durability** (`durability.rs`): the flusher (ASYNC interval / SYNC group commit), fsync
 //!   poisoning, and the `#[must_use]` ticket every put returns;
 //! * **dispatch** (`dispatch.rs`, `consume_queue.rs`, `index.rs`): consume queues and index;
@@ -36,6 +37,7 @@ mod live_config;
 mod mapped_file;
 mod mapped_file_queue;
 mod message_check;
+mod put_group;
 mod put_lock;
 mod read;
 mod readahead;
@@ -60,6 +62,7 @@ pub use hooks::{StoreClock, StoreHooks, SystemClock};
 pub use index::{index_key_hash, IndexFile};
 pub use live_config::LiveStoreConfig;
 pub use mapped_file::{offset_to_file_name, MappedFile};
+pub use put_group::PutSet;
 pub use recovery::{RecoveryMode, RecoveryReport};
 pub use replication::{ReplicaAppend, ReplicationError};
 pub use store::MessageStore;

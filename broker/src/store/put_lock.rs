@@ -42,37 +42,42 @@ impl PutLock {
 }
 
 impl WriteToken<'_> {
-    /// The writer's reusable buffer, `len` zeroed bytes long: records are encoded into it and
-    /// then written to a file with one `pwrite` (commit log in pwrite mode). Panics if it is
-    /// borrowed twice at once (a writing method called from inside another's encoder).
+    /// The writer's reusable buffer, `len` bytes long, holding whatever an earlier put left
+    /// there (zeros where it grew): the caller overwrites all of it (records are encoded into
+    /// it whole, then written to a file with one `pwrite`, commit log in pwrite mode), so
+    /// clearing it first would be one wasted memset per put. Panics if it is borrowed twice at
+    /// once (a writing method called from inside another's encoder).
     pub fn scratch(&self, len: usize) -> Scratch<'_> {
         let mut buf = self.guard.borrow_mut();
-        buf.clear();
-        buf.resize(len, 0);
-        Scratch(buf)
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        Scratch(buf, len)
     }
 }
 
-/// A borrowed scratch buffer (see [`WriteToken::scratch`]); shrinks it on drop if it grew big.
-pub struct Scratch<'a>(RefMut<'a, Vec<u8>>);
+/// A borrowed scratch buffer of the requested length (see [`WriteToken::scratch`]); shrinks
+/// the buffer on drop if it grew big.
+pub struct Scratch<'a>(RefMut<'a, Vec<u8>>, usize);
 
 impl std::ops::Deref for Scratch<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.0
+        &self.0[..self.1]
     }
 }
 
 impl std::ops::DerefMut for Scratch<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self.0
+        let len = self.1;
+        &mut self.0[..len]
     }
 }
 
 impl Drop for Scratch<'_> {
     fn drop(&mut self) {
         if self.0.capacity() > SCRATCH_KEEP {
-            self.0.clear();
+            self.0.truncate(SCRATCH_KEEP);
             self.0.shrink_to(SCRATCH_KEEP);
         }
     }

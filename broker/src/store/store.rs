@@ -23,6 +23,7 @@ use super::error::{IoContext, StoreError};
 use super::hooks::StoreHooks;
 use super::live_config::LiveStoreConfig;
 use super::mapped_file::WriteVia;
+use super::put_group::PutSet;
 use super::read::ReadSide;
 use super::recovery::{self, Recover, RecoveryReport};
 use super::replication::{Replica, ReplicaAppend, ReplicationError};
@@ -267,6 +268,19 @@ impl MessageStore {
             return Put::failed(r);
         }
         self.write.put_batch(&self.env(), msgs)
+    }
+
+    /// Append several puts under one put-lock hold, with one commit-log write per file they
+    /// land in (one `pwrite` in pwrite mode): a connection's pipelined sends. Returns one
+    /// [`Put`] per set, in order; each is stored or refused on its own, as
+    /// [`MessageStore::put_message`] / [`MessageStore::put_messages`] would, and consecutive
+    /// messages of one queue get consecutive queue offsets.
+    pub fn put_group(&self, sets: Vec<PutSet>) -> Vec<Put> {
+        if let Some(r) = self.refuse_put() {
+            self.write.stats.failed.fetch_add(sets.len() as u64, Ordering::Relaxed);
+            return sets.iter().map(|_| Put::failed(r.clone())).collect();
+        }
+        self.write.put_group(&self.env(), sets)
     }
 
     // ------------------------------------------------------------------ read path

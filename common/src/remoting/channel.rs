@@ -56,7 +56,36 @@ pub trait ChannelEvents: Send + Sync + 'static {
         channel: &Channel,
         request: RemotingCommand,
     ) -> impl Future<Output = Option<RemotingCommand>> + Send;
+
+    /// Whether `request` may join a run of requests handled together
+    /// ([`ChannelEvents::on_request_group`]). Default: none may.
+    fn groupable(&self, _request: &RemotingCommand) -> bool {
+        false
+    }
+
+    /// Handle a run of consecutive groupable requests decoded from one read (at most
+    /// [`GROUP_MAX_REQUESTS`] requests or about [`GROUP_MAX_BYTES`] of bodies), in order:
+    /// exactly one answer per request, in the same order, each as
+    /// [`ChannelEvents::on_request`] would give it. Default: one by one.
+    fn on_request_group(
+        &self,
+        channel: &Channel,
+        requests: Vec<RemotingCommand>,
+    ) -> impl Future<Output = Vec<Option<RemotingCommand>>> + Send {
+        async move {
+            let mut answers = Vec::with_capacity(requests.len());
+            for r in requests {
+                answers.push(self.on_request(channel, r).await);
+            }
+            answers
+        }
+    }
 }
+
+/// Most requests in one run handed to [`ChannelEvents::on_request_group`].
+pub const GROUP_MAX_REQUESTS: usize = 256;
+/// A run is handed over once its bodies reach this many bytes.
+pub const GROUP_MAX_BYTES: usize = 256 * 1024;
 
 static NEXT_CHANNEL_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -529,6 +558,9 @@ async fn read_loop<E: ChannelEvents>(
         // Where the next request's time starts: now, after a read; then each answer's reading
         // (see `RequestTimer`).
         let mut last = timer.map_or(0, |t| t.now());
+        // Consecutive groupable requests waiting to be handled as one run.
+        let mut run: Vec<RemotingCommand> = Vec::new();
+        let mut run_bytes = 0usize;
         // Handle every complete frame already buffered before reading again.
         loop {
             match frame::decode(&mut buf, opts.max_frame) {
@@ -537,38 +569,44 @@ async fn read_loop<E: ChannelEvents>(
                         ch.complete(cmd);
                         continue;
                     }
-                    let (code, opaque, oneway) = (cmd.code, cmd.opaque, cmd.is_oneway());
-                    let mut resp = events.on_request(&ch, cmd).await;
-                    if let Some(resp) = resp.as_mut().filter(|_| !oneway) {
-                        resp.mark_response_to(opaque);
-                        ch.queue_from_reader(resp);
-                    }
-                    if let Some(t) = timer {
-                        let end = t.now();
-                        t.observe(code, resp.as_ref(), last, end);
-                        last = end;
-                    }
-                    // Checked per request: one read can carry hundreds of pipelined requests,
-                    // each with a large response.
-                    let paused = timer.is_some()
-                        && opts
-                            .output
-                            .is_some_and(|l| ch.inner.unwritten.load(Ordering::Acquire) > l.high);
-                    if !backpressure(&ch, opts, shutdown).await {
+                    let alone = if events.groupable(&cmd) {
+                        run_bytes += cmd.body.len();
+                        run.push(cmd);
+                        if run.len() < GROUP_MAX_REQUESTS && run_bytes < GROUP_MAX_BYTES {
+                            continue;
+                        }
+                        None
+                    } else {
+                        Some(cmd)
+                    };
+                    // A run ends at its cap or at a request that cannot join it, which is
+                    // answered after the run: answers keep the order of the requests.
+                    let take = std::mem::take(&mut run);
+                    run_bytes = 0;
+                    if !answer_run(&ch, &*events, take, (opts, shutdown), &mut last).await {
                         return;
                     }
-                    if paused {
-                        // The wait is nobody's request time.
-                        last = timer.map_or(0, |t| t.now());
+                    if let Some(cmd) = alone {
+                        if !answer_one(&ch, &*events, cmd, (opts, shutdown), &mut last).await {
+                            return;
+                        }
                     }
                 }
                 Ok(None) => {
+                    let take = std::mem::take(&mut run);
+                    if !answer_run(&ch, &*events, take, (opts, shutdown), &mut last).await {
+                        return;
+                    }
                     // One write for every response of this batch.
                     ch.flush_from_reader();
                     break;
                 }
                 Err(e) => {
-                    ch.flush_from_reader();
+                    // The frames before the bad one are requests like any other.
+                    let take = std::mem::take(&mut run);
+                    if answer_run(&ch, &*events, take, (opts, shutdown), &mut last).await {
+                        ch.flush_from_reader();
+                    }
                     if let Some(s) = stats {
                         s.bad_frame();
                     }
@@ -619,6 +657,94 @@ async fn read_loop<E: ChannelEvents>(
             }
         }
     }
+}
+
+/// Handle one request on the reader: queue its answer for the batch's write, time it (from
+/// `last`, which becomes now), then apply read backpressure. False: the connection must close.
+async fn answer_one<E: ChannelEvents>(
+    ch: &Channel,
+    events: &E,
+    cmd: RemotingCommand,
+    (opts, shutdown): (&ChannelOptions, &CancellationToken),
+    last: &mut u64,
+) -> bool {
+    let (code, opaque, oneway) = (cmd.code, cmd.opaque, cmd.is_oneway());
+    let mut resp = events.on_request(ch, cmd).await;
+    if let Some(resp) = resp.as_mut().filter(|_| !oneway) {
+        resp.mark_response_to(opaque);
+        ch.queue_from_reader(resp);
+    }
+    let timer = opts.timer.as_deref();
+    if let Some(t) = timer {
+        let end = t.now();
+        t.observe(code, resp.as_ref(), *last, end);
+        *last = end;
+    }
+    after_answers(ch, (opts, shutdown), last).await
+}
+
+/// Handle a run of groupable requests with one [`ChannelEvents::on_request_group`] call (a run
+/// of one as a lone request), queue the answers in order, and time each request with an equal
+/// share of the run's time (the run's work is shared, so each request's own time is not
+/// measurable; the shares add up to the run). False: the connection must close.
+async fn answer_run<E: ChannelEvents>(
+    ch: &Channel,
+    events: &E,
+    mut run: Vec<RemotingCommand>,
+    (opts, shutdown): (&ChannelOptions, &CancellationToken),
+    last: &mut u64,
+) -> bool {
+    if run.len() <= 1 {
+        return match run.pop() {
+            Some(cmd) => answer_one(ch, events, cmd, (opts, shutdown), last).await,
+            None => true,
+        };
+    }
+    let heads: Vec<(i32, i32, bool)> =
+        run.iter().map(|c| (c.code, c.opaque, c.is_oneway())).collect();
+    let n = heads.len() as u64;
+    let mut answers = events.on_request_group(ch, run).await.into_iter();
+    let timer = opts.timer.as_deref();
+    let (start, end) = (*last, timer.map_or(0, |t| t.now()));
+    for (i, (code, opaque, oneway)) in heads.into_iter().enumerate() {
+        // One answer per request is the contract; a missing one is an error, not a hang.
+        let mut resp = answers.next().unwrap_or_else(|| {
+            Some(RemotingCommand::error(
+                crate::protocol::codes::response::SYSTEM_ERROR,
+                "request not answered",
+            ))
+        });
+        if let Some(resp) = resp.as_mut().filter(|_| !oneway) {
+            resp.mark_response_to(opaque);
+            ch.queue_from_reader(resp);
+        }
+        if let Some(t) = timer {
+            let share = |k: u64| start + end.saturating_sub(start) * k / n;
+            t.observe(code, resp.as_ref(), share(i as u64), share(i as u64 + 1));
+        }
+    }
+    *last = end;
+    after_answers(ch, (opts, shutdown), last).await
+}
+
+/// Read backpressure after answers were queued (checked per request or run: one read can
+/// carry hundreds of pipelined requests, each with a large response). A pause is nobody's
+/// request time: `last` restarts after it. False: the connection must close.
+async fn after_answers(
+    ch: &Channel,
+    (opts, shutdown): (&ChannelOptions, &CancellationToken),
+    last: &mut u64,
+) -> bool {
+    let timer = opts.timer.as_deref();
+    let paused = timer.is_some()
+        && opts.output.is_some_and(|l| ch.inner.unwritten.load(Ordering::Acquire) > l.high);
+    if !backpressure(ch, opts, shutdown).await {
+        return false;
+    }
+    if paused {
+        *last = timer.map_or(0, |t| t.now());
+    }
+    true
 }
 
 /// Read backpressure: when the connection's unwritten output is above the high-water mark,

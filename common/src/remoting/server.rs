@@ -121,6 +121,29 @@ pub trait RequestHandler: Send + Sync + 'static {
         request: RemotingCommand,
     ) -> impl Future<Output = Reply> + Send;
 
+    /// Whether `request` may be handled in a run with the requests of the same read around it
+    /// ([`RequestHandler::handle_group`]). Default: no request is.
+    fn groupable(&self, _request: &RemotingCommand) -> bool {
+        false
+    }
+
+    /// Handle a run of consecutive groupable requests that arrived in one read, in order:
+    /// exactly one [`Reply`] per request, in the same order. Default: one by one with
+    /// [`RequestHandler::handle`].
+    fn handle_group(
+        &self,
+        channel: &Channel,
+        requests: Vec<RemotingCommand>,
+    ) -> impl Future<Output = Vec<Reply>> + Send {
+        async move {
+            let mut replies = Vec::with_capacity(requests.len());
+            for r in requests {
+                replies.push(self.handle(channel, r).await);
+            }
+            replies
+        }
+    }
+
     /// A connection was accepted.
     fn on_connected(&self, _channel: &Channel) {}
 
@@ -166,6 +189,59 @@ impl<H: RequestHandler> ChannelEvents for Events<H> {
                 return Some(d.response());
             }
             self.handler.handle(channel, request).await.unwrap_or_else(Some)
+        }
+    }
+
+    fn groupable(&self, request: &RemotingCommand) -> bool {
+        self.handler.groupable(request)
+    }
+
+    fn on_request_group(
+        &self,
+        channel: &Channel,
+        requests: Vec<RemotingCommand>,
+    ) -> impl Future<Output = Vec<Option<RemotingCommand>>> + Send {
+        // ACL first, per request, as for a lone request; the denied get their answer in their
+        // place and the rest go to the handler as one run.
+        let mut answers: Vec<Option<Option<RemotingCommand>>> = Vec::with_capacity(requests.len());
+        let mut allowed = Vec::with_capacity(requests.len());
+        for request in requests {
+            let denied = match &self.acl {
+                Some(v) => v.check(&request, channel.peer_addr().ip()).err(),
+                None => None,
+            };
+            match denied {
+                Some(d) => {
+                    if let Some(suppressed) = DENIAL_LOG.allow() {
+                        tracing::warn!(peer = %channel.peer_addr(), code = request.code, reason = %d, suppressed, "request denied by ACL");
+                    }
+                    answers.push(Some(Some(d.response())));
+                }
+                None => {
+                    answers.push(None);
+                    allowed.push(request);
+                }
+            }
+        }
+        async move {
+            let mut replies = self.handler.handle_group(channel, allowed).await.into_iter();
+            answers
+                .into_iter()
+                .map(|a| match a {
+                    Some(denied) => denied,
+                    // The handler answers every request; a missing answer is an error
+                    // response rather than a client left waiting.
+                    None => replies.next().map_or_else(
+                        || {
+                            Some(RemotingCommand::error(
+                                response::SYSTEM_ERROR,
+                                "request not answered",
+                            ))
+                        },
+                        |r| r.unwrap_or_else(Some),
+                    ),
+                })
+                .collect()
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Child process of the crash test: opens the store under SYNC_FLUSH, appends from several
 //! concurrent tasks and prints `ACK <key> <topic> <queue> <queue_offset> <phy_offset>` for every
-//! durably acknowledged message, until it is killed.
+//! durably acknowledged message, until it is killed. Half of the tasks put one message at a
+//! time, the other half groups of 1-7 (`put_group`, a connection's pipelined sends).
 //!
 //! Usage: `crash_writer <store dir> <key prefix>`
 #![forbid(unsafe_code)]
@@ -8,7 +9,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use mq_broker::store::{FlushDiskType, MessageStore, PutMessageStatus};
+use mq_broker::store::{FlushDiskType, MessageStore, Put, PutMessageStatus, PutSet};
 use mq_store_tests::{msg, small_config};
 
 fn main() -> anyhow::Result<()> {
@@ -27,22 +28,38 @@ fn main() -> anyhow::Result<()> {
             let out = out.clone();
             let prefix = prefix.clone();
             tasks.push(tokio::spawn(async move {
-                for i in 0u64.. {
-                    let key = format!("{prefix}-{t}-{i}");
-                    let topic = if t % 2 == 0 { "CrashA" } else { "CrashB" };
-                    let body = vec![(i % 251) as u8; 100 + (i as usize * 37) % 900];
-                    let r = store.put_message(msg(topic, t % 3, "tag", &key, body)).durable().await;
-                    if r.status != PutMessageStatus::PutOk {
-                        eprintln!("put failed: {r:?}");
-                        return;
+                let mut i = 0u64;
+                loop {
+                    let n = if t % 2 == 1 { 1 + (i % 7) } else { 1 };
+                    let mut keys = Vec::new();
+                    let mut msgs = Vec::new();
+                    for j in i..i + n {
+                        let key = format!("{prefix}-{t}-{j}");
+                        let topic = if t % 2 == 0 { "CrashA" } else { "CrashB" };
+                        let body = vec![(j % 251) as u8; 100 + (j as usize * 37) % 900];
+                        msgs.push(msg(topic, (t + j as usize) as i32 % 3, "tag", &key, body));
+                        keys.push(key);
                     }
-                    let line = format!(
-                        "ACK {key} {topic} {} {} {}\n",
-                        r.queue_id, r.queue_offset, r.wrote_offset
-                    );
-                    let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
-                    let _ = o.write_all(line.as_bytes());
-                    let _ = o.flush();
+                    i += n;
+                    let puts: Vec<Put> = if t % 2 == 1 {
+                        store.put_group(msgs.into_iter().map(PutSet::One).collect())
+                    } else {
+                        msgs.into_iter().map(|m| store.put_message(m)).collect()
+                    };
+                    for (key, put) in keys.into_iter().zip(puts) {
+                        let r = put.durable().await;
+                        if r.status != PutMessageStatus::PutOk {
+                            eprintln!("put failed: {r:?}");
+                            return;
+                        }
+                        let line = format!(
+                            "ACK {key} {} {} {} {}\n",
+                            r.topic, r.queue_id, r.queue_offset, r.wrote_offset
+                        );
+                        let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                        let _ = o.write_all(line.as_bytes());
+                        let _ = o.flush();
+                    }
                 }
             }));
         }
