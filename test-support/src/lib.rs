@@ -25,7 +25,8 @@
 //! (one child process), [`wait`] (bounded polling), [`stack`] (nameserver + brokers),
 //! [`cluster`] (several name servers and broker groups as separate hosts),
 //! [`replica`] (checks on a group's replicas), [`fault_proxy`] (cutting and healing links), [`node`]
-//! (the ali-ons interop directory) and [`tls`] (test certificates).
+//! (the ali-ons interop directory), [`tls`] (test certificates) and [`write_mode`] (the
+//! commit-log write mode of every test broker).
 
 pub mod bins;
 pub mod cluster;
@@ -38,6 +39,7 @@ pub mod proc;
 pub mod replica;
 pub mod stack;
 pub mod tls;
+pub mod write_mode;
 pub mod wait;
 
 pub use bins::{ensure_bins, target_dir};

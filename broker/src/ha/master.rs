@@ -134,6 +134,7 @@ async fn read_reports(
         let waiters = ha.transfer.pending();
         link.set_acked(offset);
         ha.on_slave_ack(link, offset);
+        ha.record_ack_lag(link, offset, max);
         if trace::on() {
             tracing::debug!(target: trace::TARGET, "ack {offset} {received} {} {waiters}", trace::now_us());
         }
