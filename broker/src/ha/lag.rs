@@ -1,11 +1,12 @@
 //! Slave lag in time, measured on the master where it happens (issue 18's "p99 ≤ 5 ms").
 //!
 //! The master keeps a ring of (commit-log end, monotonic time) samples, one per stored put
-//! ([`EndTimeline::record`], from [`super::HaService::after_put`]); each report of a slave then
-//! becomes a lag: the time since the master's log first reached the offset it acknowledges
-//! ([`EndTimeline::reached_at`], interpolated between the two samples around it). That is what
-//! the newest message an acknowledgement covers waited for its replica, on one clock, with no
-//! sampling period: `bench/ha_probe.py` samples GET_BROKER_RUNTIME_INFO every ~5 ms and cannot
+//! ([`EndTimeline::record`], from [`super::HaService::after_put`]: when the put is answered
+//! or starts waiting for a slave, after its flush under SYNC_FLUSH); each report that advances
+//! a slave then becomes a lag: the time since the master's log first reached the offset it
+//! acknowledges ([`EndTimeline::reached_at`], interpolated between the two samples around it).
+//! That is what the newest message an acknowledgement covers waited for its replica, on one
+//! clock, with no sampling period: `bench/ha_probe.py` samples GET_BROKER_RUNTIME_INFO every ~5 ms and cannot
 //! resolve less. Each slave's lags go into an HDR histogram ([`LagHistogram`]) shown in
 //! GET_BROKER_RUNTIME_INFO (`haSlaveAckLag`, `haSlaveAckLagHistogram`) and the metrics
 //! (`rmq_replica_ack_lag_ms`).
@@ -154,14 +155,11 @@ impl EndTimeline {
         Reached::At(ta + ((tb - ta) as f64 * frac) as u64)
     }
 
-    /// The lag of an acknowledgement of `offset` received at `now` (ns) while the master's
-    /// end was `end`, in µs, and whether it is only a lower bound (older than the ring);
-    /// `None` when it cannot be timed.
-    pub fn lag_us(&self, offset: i64, end: i64, now: u64) -> Option<(u64, bool)> {
-        if offset >= end {
-            // Caught up: nothing is waiting for this slave.
-            return Some((0, false));
-        }
+    /// The lag of an acknowledgement that advanced a slave to `offset`, received at `now`
+    /// (ns), in µs, and whether it is only a lower bound (older than the ring); `None` when it
+    /// cannot be timed. (A report that repeats the previous offset says nothing new and is
+    /// not timed: on an idle master it would count the idle time.)
+    pub fn lag_us(&self, offset: i64, now: u64) -> Option<(u64, bool)> {
         match self.reached_at(offset) {
             Reached::At(t) => Some((now.saturating_sub(t) / 1000, false)),
             Reached::NotSeen => Some((0, false)),
@@ -222,7 +220,8 @@ impl LagHistogram {
             h.len(),
             h.value_at_quantile(0.5),
             h.value_at_quantile(0.99),
-            h.max(),
+            // As the quantiles: the highest value of the bucket (max() of a 0 is 0).
+            h.highest_equivalent(h.max()),
             self.beyond_ring.load(std::sync::atomic::Ordering::Relaxed)
         )
     }
@@ -263,21 +262,20 @@ mod tests {
         assert_eq!(t.reached_at(2000), Reached::At(20 * MS));
         assert_eq!(t.reached_at(1500), Reached::At(15 * MS));
         assert_eq!(t.reached_at(3000), Reached::At(30 * MS));
-        // An acknowledgement of 3000 read at 42 ms: 12 ms behind.
-        assert_eq!(t.lag_us(3000, 4000, 42 * MS), Some((12_000, false)));
-        // Holding the master's whole log is no lag, however old the last put.
-        assert_eq!(t.lag_us(4000, 4000, 900 * MS), Some((0, false)));
+        // An acknowledgement of 3000 read at 42 ms: 12 ms behind; of the whole log, 2 ms.
+        assert_eq!(t.lag_us(3000, 42 * MS), Some((12_000, false)));
+        assert_eq!(t.lag_us(4000, 42 * MS), Some((2_000, false)));
     }
 
     #[test]
     fn an_offset_not_yet_sampled_is_no_lag_and_an_empty_ring_cannot_time() {
         let t = EndTimeline::default();
         assert_eq!(t.reached_at(10), Reached::Unknown);
-        assert_eq!(t.lag_us(10, 20, MS), None);
+        assert_eq!(t.lag_us(10, MS), None);
         t.record_at(100, MS);
         // The master's end is 300 (a put whose sample is not in yet), the slave holds 200.
         assert_eq!(t.reached_at(200), Reached::NotSeen);
-        assert_eq!(t.lag_us(200, 300, 2 * MS), Some((0, false)));
+        assert_eq!(t.lag_us(200, 2 * MS), Some((0, false)));
     }
 
     #[test]
@@ -313,8 +311,8 @@ mod tests {
         assert_eq!(t.reached_at(1150), Reached::At(11 * MS + MS / 2));
         assert_eq!(t.reached_at(500), Reached::BeforeRing(11 * MS));
         let now = (n as u64 + 1) * MS;
-        assert_eq!(t.lag_us(500, n * 100, now), Some(((now - 11 * MS) / 1000, true)));
-        assert_eq!(t.lag_us(n * 100 - 50, n * 100, now), Some((1500, false)));
+        assert_eq!(t.lag_us(500, now), Some(((now - 11 * MS) / 1000, true)));
+        assert_eq!(t.lag_us(n * 100 - 50, now), Some((1500, false)));
     }
 
     #[test]

@@ -387,11 +387,11 @@ impl HaService {
         self.update_read_limit();
     }
 
-    /// Time a slave's acknowledgement of `offset`, read while the master's end was `end`,
-    /// into its lag histogram (after the waits it covers were completed: off their path).
-    fn record_ack_lag(&self, link: &SlaveLink, offset: i64, end: i64) {
+    /// Time a slave's acknowledgement that advanced it to `offset` into its lag histogram
+    /// (after the waits it covers were completed: off their path).
+    fn record_ack_lag(&self, link: &SlaveLink, offset: i64) {
         let now = self.timeline.now_ns();
-        if let Some((us, lower_bound)) = self.timeline.lag_us(offset, end, now) {
+        if let Some((us, lower_bound)) = self.timeline.lag_us(offset, now) {
             link.lag.record(us, lower_bound);
         }
     }
