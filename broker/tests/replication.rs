@@ -61,6 +61,13 @@ async fn sync_master_acks_only_what_a_slave_holds() {
     sc.apply("haMasterAddress", &format!("127.0.0.1:{ha_port}")).unwrap();
     let slave = start(sc).await;
     let (m, s) = (master.ctl.broker().clone(), slave.ctl.broker().clone());
+    // BROKER_TEST_COMMIT_LOG_WRITE (scripts/test-all.sh's pwrite run) reached both stores.
+    for (k, v) in mq_test_support::write_mode::broker_settings() {
+        assert_eq!(k, "commitLogPwriteEnable");
+        for b in [&m, &s] {
+            assert_eq!(b.store.config().commit_log_pwrite_enable.to_string(), v);
+        }
+    }
     wait_until("slave connected", T, || {
         let m = m.clone();
         async move { m.ha.connection_count() == 1 }
@@ -111,7 +118,9 @@ async fn sync_master_acks_only_what_a_slave_holds() {
     let (beyond, max, p99, p50, count) = (f[0], f[1], f[2], f[3], f[4]);
     assert!(count >= 299, "{lag}");
     assert!(0 < p50 && p50 <= p99 && p99 <= max && max < 1_000_000, "{lag}");
-    assert_eq!(beyond, 0, "{lag}");
+    // Only the first acknowledgement may be a lower bound: it covers message 0, stored before
+    // the slave connected (no sample is taken without a slave).
+    assert!(beyond <= 1, "{lag}");
     let listing = info.get("haSlaveAckLagHistogram").expect("haSlaveAckLagHistogram");
     let (_, buckets) = listing.split_once('=').expect("peer=buckets");
     let listed: u64 = buckets.split(',').map(|b| b.split_once(':').unwrap().1.parse::<u64>().unwrap()).sum();
