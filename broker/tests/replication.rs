@@ -123,7 +123,8 @@ async fn sync_master_acks_only_what_a_slave_holds() {
     assert!(beyond <= 1, "{lag}");
     let listing = info.get("haSlaveAckLagHistogram").expect("haSlaveAckLagHistogram");
     let (_, buckets) = listing.split_once('=').expect("peer=buckets");
-    let listed: u64 = buckets.split(',').map(|b| b.split_once(':').unwrap().1.parse::<u64>().unwrap()).sum();
+    let listed: u64 =
+        buckets.split(',').map(|b| b.split_once(':').unwrap().1.parse::<u64>().unwrap()).sum();
     assert_eq!(listed, count, "{listing}");
     let text = scrape(master.ctl.metrics_addr().expect("metrics endpoint")).await;
     let in_metric = sample(&text, "rmq_replica_ack_lag_ms_count", &[]).expect("lag histogram");

@@ -39,8 +39,8 @@ pub mod proc;
 pub mod replica;
 pub mod stack;
 pub mod tls;
-pub mod write_mode;
 pub mod wait;
+pub mod write_mode;
 
 pub use bins::{ensure_bins, target_dir};
 pub use hostile::{half_sent_requests, HalfSent};

@@ -330,7 +330,8 @@ mod tests {
         assert!(f[3] >= 9_000_000 && f[3] < 9_100_000, "{s}");
         assert_eq!(f[4], 1);
         let listing = h.buckets_listing();
-        let counts: u64 = listing.split(',').map(|p| p.split(':').nth(1).unwrap().parse::<u64>().unwrap()).sum();
+        let counts: u64 =
+            listing.split(',').map(|p| p.split(':').nth(1).unwrap().parse::<u64>().unwrap()).sum();
         assert_eq!(counts, 6, "{listing}");
         assert!(listing.starts_with("111:3,207:1,"), "{listing}");
         assert_eq!(h.metric().count(), 6);

@@ -440,8 +440,7 @@ impl HaService {
         r: PutMessageResult,
         f: impl FnOnce(PutMessageResult) + Send + 'static,
     ) {
-        if r.status.is_stored() && self.connection_count() > 0 && self.role() != BrokerRole::Slave
-        {
+        if r.status.is_stored() && self.connection_count() > 0 && self.role() != BrokerRole::Slave {
             // Every mode with a slave (SYNC and ASYNC masters): its reports become lags.
             self.timeline.record(r.end_offset());
         }
