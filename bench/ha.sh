@@ -13,7 +13,9 @@
 #          and, in (b), the slave; ratio b/a of each round. In both runs bench/ha_probe.py asks
 #          the master for GET_BROKER_RUNTIME_INFO every SAMPLE_MS ms (the same cost in a and
 #          b, so the CPU difference is replication's); in (b) its samples give the slave's lag
-#          in time and bytes over the measured window (method: bench/ha_probe.py's docstring).
+#          in time and bytes over the measured window (method: bench/ha_probe.py's docstring),
+#          and its readings of the master's own per-report lag histogram
+#          (haSlaveAckLagHistogram, broker/src/ha/lag.rs) the broker-side lag over the window.
 #          Also per run: ms per second the broker threads spent runnable but waiting for a CPU
 #          (schedstat; a loaded machine shows here). Odd rounds run a then b, even b then a.
 #          With MODES=single,sync,controller also
@@ -335,6 +337,9 @@ for k in sorted(by):
                 if l.get("appended_ms_p99") is not None:
                     extra += (f" | appended lag p50 {l['appended_ms_p50']} p99 {l['appended_ms_p99']} "
                               f"max {l['appended_ms_max']} ms")
+                if l.get("broker_lag_ms_p99") is not None:
+                    extra += (f" | broker-side lag p50 {l['broker_lag_ms_p50']} p99 {l['broker_lag_ms_p99']} "
+                              f"max {l['broker_lag_ms_max']} ms ({l['broker_lag_count']} acks)")
             print(f"round {k} {r['mode']:>10}: {r['msgs_s']:>8.0f} msg/s p50 {r.get('p50_us')} p99 {r.get('p99_us')} µs "
                   f"failed {r.get('failed')} | master {r['master_cpu_us_msg']} µs/msg{extra} | runq wait ms/s master {r.get('master_runq_ms_s')} slave {r.get('slave_runq_ms_s')} | load {r['load_before'].split()[0]}→{r['load_after'].split()[0]}")
     if a and b and a["msgs_s"] > 0:
@@ -361,6 +366,10 @@ if sync:
             continue
         line = (f"{m} slave lag ms: p50 {fmt(med([l['lag_ms_p50'] for l in lags]), '{:.2f}')}, "
                 f"p99 {fmt(med([l['lag_ms_p99'] for l in lags]), '{:.2f}')}, max {fmt(med([l['lag_ms_max'] for l in lags]), '{:.2f}')}")
+        if any(l.get("broker_lag_ms_p99") is not None for l in lags):
+            line += (f"; broker-side p50 {fmt(med([l.get('broker_lag_ms_p50') for l in lags]), '{:.2f}')}, "
+                     f"p99 {fmt(med([l.get('broker_lag_ms_p99') for l in lags]), '{:.2f}')}, "
+                     f"max {fmt(med([l.get('broker_lag_ms_max') for l in lags]), '{:.2f}')}")
         if any(l.get("appended_ms_p99") is not None for l in lags):
             line += (f"; appended p50 {fmt(med([l.get('appended_ms_p50') for l in lags]), '{:.2f}')}, "
                      f"p99 {fmt(med([l.get('appended_ms_p99') for l in lags]), '{:.2f}')}")

@@ -13,7 +13,10 @@ offsets from the same answer.
                                              every MS ms for SECS s, append a line to OUT:
                                              t_mid_s rtt_us master_max slave_acked (-1: none)
                                              and, with SLAVE, the slave's own log end (asked
-                                             right after the master; -1 without SLAVE)
+                                             right after the master; -1 without SLAVE);
+                                             every HIST_EVERY_S also the master's
+                                             cumulative per-slave lag histogram
+                                             (haSlaveAckLagHistogram) to OUT.hist
     ha_probe.py lag OUT T0 T1                summary of the samples with T0 <= t < T1 (JSON)
     ha_probe.py catchup ADDR MS SECS         poll every MS ms until a slave's acknowledged
                                              offset reaches the master's end (a log no longer
@@ -28,6 +31,13 @@ hold, measured on the master's own timeline, without assuming a constant rate; i
 is the sample period. The byte lag (end - acked) is reported next to it. With SLAVE, the
 same is computed for the slave's own log end ("appended" lag: the bytes it holds, acknowledged
 or not), which tells a delay before the slave's append from one in its acknowledgement.
+
+Broker-side lag (`lag` also reports it, as broker_lag_*): the master times each report itself
+(broker/src/ha/lag.rs: the time since its log first reached the acknowledged offset, per
+report, in an HDR histogram per slave, cumulative since the connection). `lag` diffs the
+histogram readings of OUT.hist taken nearest T0 and T1 (within HIST_EVERY_S), so the figures
+cover the window with the histogram's resolution (16 µs below 4 ms, 1 % above) instead of
+the sample period.
 """
 import json
 import re
@@ -37,6 +47,8 @@ import sys
 import time
 
 RUNTIME_INFO = 28
+# How often `sample` saves the master's lag histogram (a few KB a reading).
+HIST_EVERY_S = 0.05
 
 
 class Broker:
@@ -115,13 +127,18 @@ def cmd_sample(addr, ms, secs, out, slave_addr=None):
     s = Broker(slave_addr) if slave_addr else None
     deadline = time.monotonic() + float(secs)
     nxt = time.monotonic()
-    with open(out, "a") as f:
+    hist_next = 0.0
+    with open(out, "a") as f, open(out + ".hist", "a") as fh:
         while nxt < deadline:
             t0 = time.time()
-            end, acked, _ = offsets(b.runtime_info())
+            table = b.runtime_info()
             t1 = time.time()
+            end, acked, _ = offsets(table)
             held = offsets(s.runtime_info())[0] if s else -1
             f.write(f"{(t0 + t1) / 2:.6f} {int((t1 - t0) * 1e6)} {end} {acked} {held}\n")
+            if t1 >= hist_next and table.get("haSlaveAckLagHistogram"):
+                fh.write(f"{(t0 + t1) / 2:.6f} {table['haSlaveAckLagHistogram']}\n")
+                hist_next = t1 + HIST_EVERY_S
             # A late sample moves the schedule instead of being followed by a burst.
             nxt = max(nxt + period, time.monotonic())
             time.sleep(max(0.0, nxt - time.monotonic()))
@@ -146,6 +163,45 @@ def lag_ms(rows, i, held):
         return None  # before the first sample: cannot be timed
     (ta, ea), (tb, eb) = (rows[j - 1][0], rows[j - 1][2]), (rows[j][0], rows[j][2])
     return (t - (ta + (tb - ta) * (held - ea) / (eb - ea))) * 1000
+
+
+def parse_hist(listing):
+    """{bucket value µs: count} of the best-served slave (most acknowledgements) of a
+    `peer=v:c,...;peer=...` listing."""
+    best = {}
+    for part in listing.split(";"):
+        _, _, buckets = part.rpartition("=")
+        h = {int(v): int(c) for v, c in (b.split(":") for b in buckets.split(",") if b)}
+        if sum(h.values()) > sum(best.values()):
+            best = h
+    return best
+
+
+def broker_lag(path, t0, t1):
+    """Broker-side lag over [t0, t1): the difference of the histogram readings nearest the
+    window's ends (the first at or after t0, the last before t1)."""
+    try:
+        lines = [l.split(" ", 1) for l in open(path) if l.strip()]
+    except FileNotFoundError:
+        return {}
+    start = next((h for t, h in lines if float(t) >= t0), None)
+    end = next((h for t, h in reversed(lines) if float(t) < t1), None)
+    if start is None or end is None:
+        return {}
+    a, b = parse_hist(start), parse_hist(end)
+    d = sorted((v, c - a.get(v, 0)) for v, c in b.items() if c > a.get(v, 0))
+    n = sum(c for _, c in d)
+    if not n:
+        return {"broker_lag_count": 0}
+
+    def q(x):
+        rank, seen = max(1, int(x * n + 0.999999)), 0
+        for v, c in d:
+            seen += c
+            if seen >= rank:
+                return round(v / 1000, 3)
+    return {"broker_lag_count": n, "broker_lag_ms_p50": q(0.5), "broker_lag_ms_p99": q(0.99),
+            "broker_lag_ms_max": round(d[-1][0] / 1000, 3)}
 
 
 def cmd_lag(path, t0, t1):
@@ -182,6 +238,7 @@ def cmd_lag(path, t0, t1):
         "log_mb_s": round(rate / 1e6, 1),
         "probe_rtt_us_p50": pct(rtts, 0.5), "probe_rtt_us_p99": pct(rtts, 0.99),
     }
+    rec.update(broker_lag(path + ".hist", t0, t1))
     for k in ("lag_ms_p50", "lag_ms_p99", "lag_ms_max", "appended_ms_p50", "appended_ms_p99",
               "appended_ms_max"):
         if rec[k] is not None:

@@ -60,6 +60,10 @@ suite "cargo test --workspace" cargo test --workspace --no-fail-fast "$@"
 # The store tests again with the commit log in the other (non-default) write mode, stores into
 # a writable mapping (docs/store.md): ~30 s.
 suite "store tests, commit log written through the mapping" env STORE_TEST_COMMIT_LOG_WRITE=mmap cargo test -p mq-store-tests --no-fail-fast "$@"
+# The HA process suites again with every test broker's commit log written through the mapping
+# (the non-default mode; test-support/src/write_mode.rs): ~3.5 min on 2 vCPUs (controller_mode
+# ~3 min of it).
+suite "HA suites, commit log written through the mapping" env BROKER_TEST_COMMIT_LOG_WRITE=mmap cargo test -p mq-broker --test replication --test ha_faults --test controller_mode --no-fail-fast "$@"
 if [ "$RMQ_PROFILE" = release ]; then
   cargo build --release --workspace --bins --examples
 fi

@@ -61,6 +61,13 @@ async fn sync_master_acks_only_what_a_slave_holds() {
     sc.apply("haMasterAddress", &format!("127.0.0.1:{ha_port}")).unwrap();
     let slave = start(sc).await;
     let (m, s) = (master.ctl.broker().clone(), slave.ctl.broker().clone());
+    // BROKER_TEST_COMMIT_LOG_WRITE (scripts/test-all.sh's run in the non-default mode) reached both stores.
+    for (k, v) in mq_test_support::write_mode::broker_settings() {
+        assert_eq!(k, "commitLogPwriteEnable");
+        for b in [&m, &s] {
+            assert_eq!(b.store.config().commit_log_pwrite_enable.to_string(), v);
+        }
+    }
     wait_until("slave connected", T, || {
         let m = m.clone();
         async move { m.ha.connection_count() == 1 }
@@ -101,6 +108,27 @@ async fn sync_master_acks_only_what_a_slave_holds() {
     assert_eq!(sample(&text, "rmq_broker_info", &[("role", "SYNC_MASTER")]), Some(1.0), "{text}");
     assert_eq!(sample(&text, "rmq_ha_connections", &[]), Some(1.0));
     assert_eq!(sample(&text, "rmq_replica_lag_bytes", &[]), Some(0.0), "{text}");
+
+    // Each acknowledgement's lag in time, over the wire (GET_BROKER_RUNTIME_INFO, what
+    // `mqadmin brokerStatus` shows) and in Prometheus: every one of the 299 sends waited for a
+    // report, and none waited as long as slaveTimeout.
+    let info = mq_test_support::replica::runtime_info(&master.addr).await.expect("runtime info");
+    let lag = info.get("haSlaveAckLag").expect("haSlaveAckLag");
+    let f: Vec<u64> = lag.rsplitn(6, ':').take(5).map(|x| x.parse().unwrap()).collect();
+    let (beyond, max, p99, p50, count) = (f[0], f[1], f[2], f[3], f[4]);
+    assert!(count >= 299, "{lag}");
+    assert!(0 < p50 && p50 <= p99 && p99 <= max && max < 1_000_000, "{lag}");
+    // Only the first acknowledgement may be a lower bound: it covers message 0, stored before
+    // the slave connected (no sample is taken without a slave).
+    assert!(beyond <= 1, "{lag}");
+    let listing = info.get("haSlaveAckLagHistogram").expect("haSlaveAckLagHistogram");
+    let (_, buckets) = listing.split_once('=').expect("peer=buckets");
+    let listed: u64 =
+        buckets.split(',').map(|b| b.split_once(':').unwrap().1.parse::<u64>().unwrap()).sum();
+    assert_eq!(listed, count, "{listing}");
+    let text = scrape(master.ctl.metrics_addr().expect("metrics endpoint")).await;
+    let in_metric = sample(&text, "rmq_replica_ack_lag_ms_count", &[]).expect("lag histogram");
+    assert!(in_metric >= count as f64, "{text}");
 
     // A slave refuses writes with Java's code.
     let r = send(&slave, 1).await;

@@ -468,6 +468,9 @@ impl Cluster {
             self.dir.path().join(format!("store-{name}")).display(),
             bind = h.bind_ip,
         );
+        for (k, v) in crate::write_mode::broker_settings() {
+            text.push_str(&format!("{k}={v}\n"));
+        }
         for (k, v) in
             self.settings.iter().chain(&h.node.settings).filter(|(k, _)| k != "namesrvAddr")
         {

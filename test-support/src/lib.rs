@@ -25,7 +25,8 @@
 //! (one child process), [`wait`] (bounded polling), [`stack`] (nameserver + brokers),
 //! [`cluster`] (several name servers and broker groups as separate hosts),
 //! [`replica`] (checks on a group's replicas), [`fault_proxy`] (cutting and healing links), [`node`]
-//! (the ali-ons interop directory) and [`tls`] (test certificates).
+//! (the ali-ons interop directory), [`tls`] (test certificates) and [`write_mode`] (the
+//! commit-log write mode of every test broker).
 
 pub mod bins;
 pub mod cluster;
@@ -39,6 +40,7 @@ pub mod replica;
 pub mod stack;
 pub mod tls;
 pub mod wait;
+pub mod write_mode;
 
 pub use bins::{ensure_bins, target_dir};
 pub use hostile::{half_sent_requests, HalfSent};

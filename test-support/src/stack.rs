@@ -234,6 +234,9 @@ impl Stack {
             self.dir.path().join(format!("store-{name}")).display(),
             self.dir.path().display(),
         );
+        for (k, v) in crate::write_mode::broker_settings() {
+            text.push_str(&format!("{k}={v}\n"));
+        }
         for (k, v) in &self.opts.broker_config {
             text.push_str(&format!("{k}={v}\n"));
         }

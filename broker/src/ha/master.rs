@@ -132,8 +132,12 @@ async fn read_reports(
         }
         let received = if trace::on() { trace::now_us() } else { 0 };
         let waiters = ha.transfer.pending();
+        let advanced = offset > link.acked();
         link.set_acked(offset);
         ha.on_slave_ack(link, offset);
+        if advanced {
+            ha.record_ack_lag(link, offset);
+        }
         if trace::on() {
             tracing::debug!(target: trace::TARGET, "ack {offset} {received} {} {waiters}", trace::now_us());
         }

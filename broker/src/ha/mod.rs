@@ -20,6 +20,7 @@ pub mod config;
 pub mod epoch_cache;
 pub mod group_transfer;
 pub mod handshake;
+pub mod lag;
 pub mod master;
 pub mod master_guard;
 pub mod metadata_sync;
@@ -68,6 +69,8 @@ pub struct SlaveLink {
     caught_up_at: Mutex<Instant>,
     /// The master's end at the slave's previous report.
     prev_master_max: AtomicI64,
+    /// Its acknowledgements' lags in time (`lag.rs`).
+    lag: lag::LagHistogram,
 }
 
 impl SlaveLink {
@@ -85,6 +88,11 @@ impl SlaveLink {
     /// when none has.
     pub fn acked_at_ms(&self) -> i64 {
         self.acked_at_ms.load(Ordering::Relaxed)
+    }
+
+    /// Its acknowledgements' lags since it connected.
+    pub fn lag(&self) -> &lag::LagHistogram {
+        &self.lag
     }
 
     /// Record an acknowledgement of `offset` (the connection's reader).
@@ -143,6 +151,8 @@ pub struct HaService {
     next_link: AtomicU64,
     /// Woken by SYNC_MASTER puts so transfer halves send at once (ASYNC_MASTER: ≤ 100 ms).
     data_ready: Notify,
+    /// Master side: the commit-log end over time, which turns reports into lags (`lag.rs`).
+    timeline: lag::EndTimeline,
     /// `ha_trace` on: when the first put since the transfer half's last pass woke it (µs, 0:
     /// none since).
     notified_at_us: AtomicI64,
@@ -197,6 +207,7 @@ impl HaService {
             slaves: Mutex::new(BTreeMap::new()),
             next_link: AtomicU64::new(0),
             data_ready: Notify::new(),
+            timeline: lag::EndTimeline::default(),
             notified_at_us: AtomicI64::new(0),
             master: Mutex::new(master),
             client_connected: AtomicBool::new(false),
@@ -265,6 +276,8 @@ impl HaService {
         }
         self.store.set_follower(role == BrokerRole::Slave);
         if old != role_code(role) {
+            // A new term's log may end below the old samples (truncated): start afresh.
+            self.timeline.clear();
             self.role_changed.notify_waiters();
             if role == BrokerRole::Slave {
                 // Waiting sends of a deposed master fail now rather than at their timeout.
@@ -374,6 +387,15 @@ impl HaService {
         self.update_read_limit();
     }
 
+    /// Time a slave's acknowledgement that advanced it to `offset` into its lag histogram
+    /// (after the waits it covers were completed: off their path).
+    fn record_ack_lag(&self, link: &SlaveLink, offset: i64) {
+        let now = self.timeline.now_ns();
+        if let Some((us, lower_bound)) = self.timeline.lag_us(offset, now) {
+            link.lag.record(us, lower_bound);
+        }
+    }
+
     /// A slave's acknowledgement arrived: complete the waits it covers.
     fn on_slave_ack(&self, link: &SlaveLink, offset: i64) {
         if !self.controller_mode() {
@@ -418,6 +440,10 @@ impl HaService {
         r: PutMessageResult,
         f: impl FnOnce(PutMessageResult) + Send + 'static,
     ) {
+        if r.status.is_stored() && self.connection_count() > 0 && self.role() != BrokerRole::Slave {
+            // Every mode with a slave (SYNC and ASYNC masters): its reports become lags.
+            self.timeline.record(r.end_offset());
+        }
         if !self.needs_slave(&r) {
             return f(r);
         }
@@ -574,6 +600,14 @@ impl HaService {
             v.push(("haConnectionCount", self.connection_count().to_string()));
             v.push(("haPush2SlaveMaxOffset", self.transfer.acked().to_string()));
             v.push(("haSlaves", list.join(";")));
+            // Lags in time of each slave's acknowledgements (µs, since it connected): the
+            // summary for operators, the buckets for tools that diff two readings.
+            let lags: Vec<String> =
+                slaves.iter().map(|s| format!("{}:{}", s.peer, s.lag.summary())).collect();
+            v.push(("haSlaveAckLag", lags.join(";")));
+            let buckets: Vec<String> =
+                slaves.iter().map(|s| format!("{}={}", s.peer, s.lag.buckets_listing())).collect();
+            v.push(("haSlaveAckLagHistogram", buckets.join(";")));
         }
         v
     }
@@ -598,6 +632,7 @@ impl HaService {
                 Instant::now().checked_sub(Duration::from_secs(3600)).unwrap_or_else(Instant::now),
             ),
             prev_master_max: AtomicI64::new(i64::MAX),
+            lag: lag::LagHistogram::default(),
         });
         self.slaves.lock().insert(id, link.clone());
         self.connections.fetch_add(1, Ordering::AcqRel);

@@ -252,6 +252,18 @@ impl BrokerCollector {
             "On a master, per connected slave: ms since its last acknowledgement (or connection).",
             &age,
         )?;
+        if !slave {
+            let mut fam = enc.encode_descriptor(
+                "rmq_replica_ack_lag_ms",
+                "On a master, per connected slave: time from the master's log reaching an offset to the slave's acknowledgement of it, ms.",
+                None,
+                MetricType::Histogram,
+            )?;
+            for s in ha.slaves() {
+                let l: Labels = vec![("replica", s.peer.to_string())];
+                s.lag().metric().encode(fam.encode_family(&l)?)?;
+            }
+        }
         gauge(
             enc,
             "rmq_replica_in_sync",

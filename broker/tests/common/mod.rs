@@ -30,7 +30,10 @@ pub fn test_config(dir: &std::path::Path) -> BrokerConfig {
         ("messageDelayLevel", "1s 2s 3s"),
         ("mappedFileSizeCommitLog", "10485760"),
         ("mappedFileSizeConsumeQueue", "60000"),
-    ] {
+    ]
+    .into_iter()
+    .chain(mq_test_support::write_mode::broker_settings())
+    {
         c.apply(k, v).unwrap();
     }
     c
