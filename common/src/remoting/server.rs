@@ -427,6 +427,69 @@ mod tests {
         }
     }
 
+    /// Code 5 is groupable; every handling is logged: `(true, n)` a run of n, `(false, code)`
+    /// a lone request.
+    #[derive(Default)]
+    struct Grouping(parking_lot::Mutex<Vec<(bool, i32)>>);
+    impl RequestHandler for Grouping {
+        async fn handle(&self, _: &Channel, req: RemotingCommand) -> Reply {
+            self.0.lock().push((false, req.code));
+            Ok(Some(RemotingCommand::success().with_body(req.body)))
+        }
+        fn groupable(&self, req: &RemotingCommand) -> bool {
+            req.code == 5
+        }
+        async fn handle_group(&self, _: &Channel, reqs: Vec<RemotingCommand>) -> Vec<Reply> {
+            self.0.lock().push((true, reqs.len() as i32));
+            let mut replies = Vec::with_capacity(reqs.len());
+            for r in reqs {
+                replies.push(Ok(Some(RemotingCommand::success().with_body(r.body))));
+            }
+            replies
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_of_groupable_requests_are_handled_together_in_order() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let handler = Arc::new(Grouping::default());
+        let server = RemotingServer::bind("127.0.0.1:0", handler.clone(), ServerConfig::default())
+            .await
+            .unwrap();
+        // One write: three groupable, one not, two groupable.
+        let codes = [5, 5, 5, 1, 5, 5];
+        let mut out = bytes::BytesMut::new();
+        for (i, code) in codes.iter().enumerate() {
+            let mut c = RemotingCommand::request(*code).with_body(i.to_string());
+            c.opaque = i as i32 + 1;
+            crate::protocol::frame::encode(&c, &mut out);
+        }
+        let mut sock = tokio::net::TcpStream::connect(server.local_addr()).await.unwrap();
+        sock.write_all(&out).await.unwrap();
+        let mut inbuf = bytes::BytesMut::new();
+        let mut answers = Vec::new();
+        while answers.len() < codes.len() {
+            while let Some(r) = crate::protocol::frame::decode(&mut inbuf, 1 << 20).unwrap() {
+                answers.push(r);
+            }
+            if answers.len() < codes.len() {
+                let n = tokio::time::timeout(Duration::from_secs(5), sock.read_buf(&mut inbuf))
+                    .await
+                    .expect("answers in time")
+                    .unwrap();
+                assert!(n > 0, "closed after {} answers", answers.len());
+            }
+        }
+        // Answered in request order, each with its own body.
+        for (i, a) in answers.iter().enumerate() {
+            assert_eq!((a.opaque, &a.body[..]), (i as i32 + 1, i.to_string().as_bytes()));
+        }
+        // The lone request ended the first run and was handled between the runs (one read
+        // brings all six small frames).
+        assert_eq!(*handler.0.lock(), vec![(true, 3), (false, 1), (true, 2)]);
+        server.shutdown().await;
+    }
+
     #[tokio::test]
     async fn request_response_deferred_unknown_and_timeout() {
         let server = RemotingServer::bind("127.0.0.1:0", Arc::new(Echo), ServerConfig::default())
