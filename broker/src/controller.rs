@@ -209,6 +209,7 @@ impl BrokerController {
         broker.store.set_arrival_listener(Arc::new(
             move |topic: &str, q: i32, off: i64, tags: i64| {
                 if let Some(b) = weak.upgrade() {
+                    b.ha.on_arrival();
                     b.pull_hold.on_arrival(topic, q, off, tags);
                     b.pop.wake.wake(topic);
                     if topic == WHEEL_TIMER_TOPIC {

@@ -630,9 +630,20 @@ async fn replication_metrics_show_role_lag_and_ack_age() {
     })
     .await;
     c.thaw("a-s");
-    scrape_until(&mm, "lag back to 0 after the thaw", |t| {
+    let text = scrape_until(&mm, "lag back to 0 after the thaw", |t| {
         sample(t, "rmq_replica_lag_bytes", &[]) == Some(0.0)
     })
     .await;
+    // The acknowledgement of the sends made while it was frozen came ≥ ~0.8 s after them
+    // (frozen until its last report, ≤ 200 ms before the freeze, was 1 s old): the master's
+    // lag in time shows it, in the runtime info (`brokerStatus`) and in the histogram.
+    let info = mq_test_support::replica::runtime_info(&m).await.expect("runtime info");
+    let lag = info.get("haSlaveAckLag").expect("haSlaveAckLag");
+    let f: Vec<u64> = lag.rsplitn(6, ':').take(5).map(|x| x.parse().unwrap()).collect();
+    let (max, count) = (f[1], f[4]);
+    assert!(count >= 2 && max >= 500_000, "{lag}");
+    let over_half_s = sample(&text, "rmq_replica_ack_lag_ms_count", &[]).unwrap_or(0.0)
+        - sample(&text, "rmq_replica_ack_lag_ms_bucket", &[("le", "500.0")]).unwrap_or(0.0);
+    assert!(over_half_s >= 1.0, "{text}");
     cl.close_all();
 }

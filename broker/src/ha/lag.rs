@@ -1,13 +1,13 @@
 //! Slave lag in time, measured on the master where it happens (issue 18's "p99 ≤ 5 ms").
 //!
-//! The master keeps a ring of (commit-log end, monotonic time) samples, one per stored put
-//! ([`EndTimeline::record`], from [`super::HaService::after_put`]: when the put is answered
-//! or starts waiting for a slave, after its flush under SYNC_FLUSH); each report that advances
-//! a slave then becomes a lag: the time since the master's log first reached the offset it
-//! acknowledges ([`EndTimeline::reached_at`], interpolated between the two samples around it).
-//! That is what the newest message an acknowledgement covers waited for its replica, on one
-//! clock, with no sampling period: `bench/ha_probe.py` samples GET_BROKER_RUNTIME_INFO every ~5 ms and cannot
-//! resolve less. Each slave's lags go into an HDR histogram ([`LagHistogram`]) shown in
+//! The master keeps a ring of (commit-log end, monotonic time) samples, one per stored
+//! message ([`EndTimeline::record`], from [`super::HaService::on_arrival`]: the store's arrival
+//! listener, right after the append, on every put path and in every master role); each report
+//! that advances a slave then becomes a lag: the time since the master's log first reached the
+//! offset it acknowledges ([`EndTimeline::reached_at`], interpolated between the two samples
+//! around it). That is what the newest message an acknowledgement covers waited for its
+//! replica, on one clock, with no sampling period: `bench/ha_probe.py` samples
+//! GET_BROKER_RUNTIME_INFO every ~5 ms and cannot resolve less. Each slave's lags go into an HDR histogram ([`LagHistogram`]) shown in
 //! GET_BROKER_RUNTIME_INFO (`haSlaveAckLag`, `haSlaveAckLagHistogram`) and the metrics
 //! (`rmq_replica_ack_lag_ms`).
 //!

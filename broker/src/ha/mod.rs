@@ -387,6 +387,15 @@ impl HaService {
         self.update_read_limit();
     }
 
+    /// A message reached its queue (the store's arrival listener, after every put path's
+    /// append): sample the commit-log end, so reports become lags (`lag.rs`). Only a master
+    /// with a slave connected pays more than two atomic loads.
+    pub fn on_arrival(&self) {
+        if self.connection_count() > 0 && self.role() != BrokerRole::Slave {
+            self.timeline.record(self.store.get_max_phy_offset());
+        }
+    }
+
     /// Time a slave's acknowledgement that advanced it to `offset` into its lag histogram
     /// (after the waits it covers were completed: off their path).
     fn record_ack_lag(&self, link: &SlaveLink, offset: i64) {
@@ -440,10 +449,6 @@ impl HaService {
         r: PutMessageResult,
         f: impl FnOnce(PutMessageResult) + Send + 'static,
     ) {
-        if r.status.is_stored() && self.connection_count() > 0 && self.role() != BrokerRole::Slave {
-            // Every mode with a slave (SYNC and ASYNC masters): its reports become lags.
-            self.timeline.record(r.end_offset());
-        }
         if !self.needs_slave(&r) {
             return f(r);
         }
