@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{decode_msgs, pull_req, send_header, send_v2};
+use common::{pull_bodies, send_header, send_v2};
 use mq_common::protocol::codes::response;
 use mq_common::protocol::header::SendMessageResponseHeader;
 use mq_common::remoting::{ClientConfig, RemotingClient};
@@ -23,22 +23,9 @@ fn body(i: usize) -> Vec<u8> {
     (0..len).map(|j| (i * 31 + j) as u8).collect()
 }
 
-/// Every body of queue 0 from offset 0, pulled in pages of 32.
+/// Every body of queue 0 from offset 0.
 async fn pull_all(client: &RemotingClient, addr: &str) -> Vec<Vec<u8>> {
-    let mut got = Vec::new();
-    loop {
-        let r = client
-            .invoke(addr, pull_req("G", TOPIC, 0, got.len() as i64, Some("*"), None), T)
-            .await
-            .expect("pull answered");
-        if r.code != response::SUCCESS {
-            break; // no new message: the end of the queue
-        }
-        let msgs = decode_msgs(&r.body);
-        assert!(!msgs.is_empty());
-        got.extend(msgs.into_iter().map(|m| m.body.to_vec()));
-    }
-    got
+    pull_bodies(client, addr, (TOPIC, 0), T).await
 }
 
 /// The permissions of the broker's mappings of commit-log files (`/proc/PID/maps`).

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use common::{decode_msgs, pull_req, send_header, send_v2};
+use common::{pull_bodies, send_header, send_v2};
 use mq_common::message::property::{self, encode_properties};
 use mq_common::protocol::codes::{request as rq, response};
 use mq_common::protocol::frame;
@@ -56,22 +56,9 @@ fn send(i: usize) -> RemotingCommand {
     c
 }
 
-/// Every body of `queue` from offset 0, pulled in pages of 32.
+/// Every body of `queue` from offset 0.
 async fn pull_all(client: &RemotingClient, addr: &str, queue: i32) -> Vec<Vec<u8>> {
-    let mut got = Vec::new();
-    loop {
-        let r = client
-            .invoke(addr, pull_req("G", TOPIC, queue, got.len() as i64, Some("*"), None), T)
-            .await
-            .expect("pull answered");
-        if r.code != response::SUCCESS {
-            break; // no new message: the end of the queue
-        }
-        let msgs = decode_msgs(&r.body);
-        assert!(!msgs.is_empty());
-        got.extend(msgs.into_iter().map(|m| m.body.to_vec()));
-    }
-    got
+    pull_bodies(client, addr, (TOPIC, queue), T).await
 }
 
 /// What queue `q` must hold: the stored sends to it, in order.

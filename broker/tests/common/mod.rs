@@ -143,6 +143,30 @@ pub fn decode_msgs(body: &Bytes) -> Vec<MessageExt> {
     mq_common::message::decode_all(body, true).expect("decodable pull body")
 }
 
+/// Every body of (`topic`, `queue`) from offset 0, pulled as group "G" until the broker has no
+/// more (each pull waits at most `t`).
+pub async fn pull_bodies(
+    client: &RemotingClient,
+    addr: &str,
+    (topic, queue): (&str, i32),
+    t: Duration,
+) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    loop {
+        let r = client
+            .invoke(addr, pull_req("G", topic, queue, got.len() as i64, Some("*"), None), t)
+            .await
+            .expect("pull answered");
+        if r.code != mq_common::protocol::codes::response::SUCCESS {
+            break; // no new message: the end of the queue
+        }
+        let msgs = decode_msgs(&r.body);
+        assert!(!msgs.is_empty());
+        got.extend(msgs.into_iter().map(|m| m.body.to_vec()));
+    }
+    got
+}
+
 pub fn heartbeat(client_id: &str, group: &str, subs: &[(&str, &str)]) -> RemotingCommand {
     let hb = HeartbeatData {
         client_id: client_id.into(),
