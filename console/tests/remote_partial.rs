@@ -90,10 +90,15 @@ fn broker_data(name: &str, addr: &str) -> BrokerData {
     }
 }
 
-/// A loopback address nothing listens on (bound, then released).
-fn dead_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
+/// A loopback address nothing listens on: a socket bound but never listening (connections to
+/// it are refused), held by the caller for the test's lifetime. A port bound and released
+/// instead could be taken meanwhile by a server of a test running beside this one, which then
+/// answered as the "dead" peer.
+fn dead_addr() -> (tokio::net::TcpSocket, String) {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = s.local_addr().unwrap().to_string();
+    (s, addr)
 }
 
 #[tokio::test]
@@ -102,7 +107,7 @@ async fn dead_broker_is_named_and_live_one_shown() {
         .await
         .unwrap();
     let live = broker.local_addr().to_string();
-    let dead = dead_addr();
+    let (_held, dead) = dead_addr();
     let cluster = ClusterInfo {
         broker_addr_table: BTreeMap::from([
             ("broker-a".to_string(), broker_data("broker-a", &live)),
@@ -186,7 +191,7 @@ async fn dead_broker_is_named_and_live_one_shown() {
 
 #[tokio::test]
 async fn dead_nameserver_is_an_error_naming_it() {
-    let dead = dead_addr();
+    let (_held, dead) = dead_addr();
     let backend =
         RemoteBackend::new(vec![dead.clone()], Duration::from_secs(1), Duration::from_millis(0));
     match backend.cluster_overview().await {
