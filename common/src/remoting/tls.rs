@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::net::{TcpStream, UnixStream};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -121,6 +121,9 @@ impl TlsClient {
                 std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
             })?,
         };
+        // As on a plaintext channel: a small frame must not wait for the peer's delayed ACK.
+        tcp.set_nodelay(true)?;
+        let tcp = BufReader::with_capacity(RELAY_BUF, tcp);
         let tls = TlsConnector::from(self.config.clone()).connect(name, tcp).await?;
         terminate(tls)
     }
@@ -128,6 +131,15 @@ impl TlsClient {
 
 /// Environment variable naming the CA file our clients trust; set, it turns TLS on.
 pub const ENV_TLS_CA: &str = "RMQ_TLS_CA";
+
+/// Buffer size of each direction of the TLS relay, and of the buffered reader under rustls.
+///
+/// rustls reads the socket at most 4 KiB at a time (and resizes its buffer around each
+/// read); tokio's default relay buffer is 8 KiB. At 1 KiB messages that is a read syscall
+/// every four messages and a relay hop every eight, which made TLS cost 40 % of the async256
+/// rate (bench/RESULTS.md, "TLS cost"). With 64 KiB the relay moves a whole pipelined burst
+/// per hop and rustls' small reads are served from memory.
+const RELAY_BUF: usize = 64 * 1024;
 
 /// Copy plaintext between a TLS stream and a fresh socket pair; the returned end carries the
 /// connection's plaintext. The copier ends when either side closes.
@@ -138,7 +150,8 @@ where
     let (ours, theirs) = UnixStream::pair()?;
     tokio::spawn(async move {
         let (mut tls, mut ours) = (tls, ours);
-        let _ = tokio::io::copy_bidirectional(&mut tls, &mut ours).await;
+        let _ = tokio::io::copy_bidirectional_with_sizes(&mut tls, &mut ours, RELAY_BUF, RELAY_BUF)
+            .await;
     });
     Ok(theirs)
 }
@@ -272,6 +285,11 @@ impl TlsServer {
             return Some(Accepted::Plain(tcp));
         }
         let acceptor = self.acceptor.as_ref()?.current();
+        // As on a plaintext channel (Channel::spawn): no Nagle delay on small frames.
+        if tcp.set_nodelay(true).is_err() {
+            return None;
+        }
+        let tcp = BufReader::with_capacity(RELAY_BUF, tcp);
         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => terminate(tls).ok().map(Accepted::Tls),
             Ok(Err(e)) => {
