@@ -94,7 +94,7 @@ impl BrokerController {
         // name server would fail and let a second master start).
         let client_config = ClientConfig {
             credentials: cfg.security.credentials(),
-            tls: outbound_tls(&cfg)?,
+            tls: cfg.security.outbound_tls().map_err(|e| anyhow::anyhow!(e))?,
             ..ClientConfig::default()
         };
         if !cfg.ha.enable_controller_mode {
@@ -348,17 +348,6 @@ impl BrokerController {
         b.client.close_all();
         tracing::info!(broker = %b.cfg.broker_name, "broker shut down");
     }
-}
-
-/// The broker's own outgoing TLS (`tlsEnable`, trusting `tlsTrustCertPath`).
-fn outbound_tls(cfg: &BrokerConfig) -> anyhow::Result<Option<mq_common::remoting::TlsClient>> {
-    if !cfg.security.tls_enable {
-        return Ok(None);
-    }
-    let ca = cfg.security.tls_trust_cert_path.as_deref().ok_or_else(|| {
-        anyhow::anyhow!("tlsEnable=true needs tlsTrustCertPath (the CA of the name servers)")
-    })?;
-    Ok(Some(mq_common::remoting::TlsClient::from_ca_file(ca).map_err(|e| anyhow::anyhow!(e))?))
 }
 
 /// Start the Prometheus endpoint when `metricsExporterType=PROM`. A port that cannot be bound

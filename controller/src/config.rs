@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mq_common::config::expand_home;
+use mq_common::config::{expand_home, SecurityConfig};
 
 /// Prefix of environment overrides: `MQCONTROLLER_CONTROLLER_DLEGER_SELF_ID=n1`.
 pub const ENV_PREFIX: &str = "MQCONTROLLER";
@@ -49,6 +49,13 @@ pub struct ControllerConfig {
     pub raft_election_timeout: u64,
     /// Take a Raft snapshot (and drop older log) every this many applied entries (rmq key).
     pub raft_snapshot_logs: u64,
+    /// Access control and TLS (`aclEnable`, `accessKey`/`secretKey` for the Raft traffic and
+    /// the role-change pushes this replica sends, `tlsMode`, ...). Not keys of this struct:
+    /// `mqcontroller` parses them beside it, and a controller embedded in a name server takes
+    /// the name server's (docs/security.md, "Controller").
+    pub security: SecurityConfig,
+    /// The `-c` file, if any: the ACL file defaults to `plain_acl.yml` beside it.
+    pub config_file: Option<PathBuf>,
 }
 
 impl Default for ControllerConfig {
@@ -64,6 +71,8 @@ impl Default for ControllerConfig {
             raft_heartbeat_interval: 250,
             raft_election_timeout: 1_500,
             raft_snapshot_logs: 1_000,
+            security: SecurityConfig::default(),
+            config_file: None,
         }
     }
 }
@@ -120,6 +129,7 @@ impl ControllerConfig {
     /// Check relations between values that each parse on their own.
     pub fn validate(&self) -> Result<(), String> {
         self.self_node_id()?;
+        self.security.validate()?;
         if self.raft_heartbeat_interval == 0
             || self.raft_election_timeout <= self.raft_heartbeat_interval
         {

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mq_common::config::{load_layered, parse_key_value, render_config};
+use mq_common::config::{load_layered, parse_key_value, render_config, SecurityConfig};
 use mq_common::logging::{LogSettings, LogTarget};
 use mq_controller::config::ENV_PREFIX;
 use mq_controller::{ControllerConfig, ControllerNode};
@@ -36,6 +36,19 @@ struct Args {
     sets: Vec<(String, String)>,
 }
 
+/// What `-c`, the environment and `--set` configure: the controller's keys and the security
+/// keys (`aclEnable`, `accessKey`, `tlsMode`, ...), which the controller keeps beside its own.
+#[derive(Default)]
+struct ProcessConfig {
+    controller: ControllerConfig,
+    security: SecurityConfig,
+}
+
+mq_common::config_keys!(ProcessConfig {}
+nested: controller;
+nested: security;
+);
+
 async fn run(config: ControllerConfig) -> Result<(), String> {
     let mut signals = Signals::install().map_err(|e| format!("installing signal handlers: {e}"))?;
     let node = ControllerNode::start(config).await.map_err(|e| e.to_string())?;
@@ -50,12 +63,13 @@ async fn run(config: ControllerConfig) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let mut config = ControllerConfig::default();
+    let mut process = ProcessConfig::default();
+    let loaded = load_layered(&mut process, args.config_file.as_deref(), ENV_PREFIX, &args.sets);
+    let ProcessConfig { controller: mut config, security } = process;
+    config.security = security;
+    config.config_file = args.config_file.clone();
     let warnings =
-        match load_layered(&mut config, args.config_file.as_deref(), ENV_PREFIX, &args.sets)
-            .map_err(|e| e.to_string())
-            .and_then(|w| config.validate().map(|_| w))
-        {
+        match loaded.map_err(|e| e.to_string()).and_then(|w| config.validate().map(|_| w)) {
             Ok(w) => w,
             Err(e) => {
                 eprintln!("mqcontroller: {e}");
@@ -63,7 +77,8 @@ fn main() -> ExitCode {
             }
         };
     if args.print_config || args.print_important {
-        print!("{}", render_config(&config, !args.print_config));
+        let shown = ProcessConfig { security: config.security.clone(), controller: config };
+        print!("{}", render_config(&shown, !args.print_config));
         return ExitCode::SUCCESS;
     }
     if let Err(e) = LogSettings::from_env("info", LogTarget::Stdout).and_then(|s| s.init()) {

@@ -6,8 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mq_common::remoting::{ClientConfig, RemotingClient, RemotingServer, ServerConfig};
+use mq_common::acl::Credentials;
+use mq_common::remoting::{
+    ClientConfig, RemotingClient, RemotingServer, ServerConfig, TlsClient, TlsServer,
+};
 use openraft::{BasicNode, SnapshotPolicy};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{ControllerConfig, Peer};
 use crate::liveness::Liveness;
@@ -107,6 +111,27 @@ pub struct ControllerNode {
     shared: Arc<Shared>,
     server: RemotingServer,
     scanner: Scanner,
+    /// Stops the ACL file and TLS certificate reloaders.
+    acl_stop: CancellationToken,
+}
+
+/// The server's ACL check and TLS, and the credentials and TLS of its own requests.
+fn security_setup(
+    config: &ControllerConfig,
+    stop: &CancellationToken,
+) -> Result<(ServerConfig, Option<Credentials>, Option<TlsClient>), String> {
+    let sec = &config.security;
+    let acl = mq_common::acl::server_validator(
+        sec,
+        config.config_file.as_deref(),
+        mq_common::acl::Role::Controller { check_reads: sec.acl_check_reads },
+        "",
+        stop.clone(),
+    )
+    .map_err(|e| format!("aclEnable=true but {e}"))?;
+    let tls = TlsServer::from_config(sec, stop.clone()).map_err(|e| format!("TLS: {e}"))?;
+    let outbound = sec.outbound_tls()?;
+    Ok((ServerConfig { acl, tls, ..ServerConfig::default() }, sec.credentials(), outbound))
 }
 
 impl ControllerNode {
@@ -131,8 +156,21 @@ impl ControllerNode {
         }
         .validate()
         .map_err(|e| StartError::Raft(e.to_string()))?;
+        // ACL and TLS as a broker has them: requests checked against the accounts file, own
+        // requests (Raft to the peers, role-change pushes to brokers) signed and over TLS as
+        // configured.
+        let acl_stop = CancellationToken::new();
+        let (server_config, credentials, tls) = match security_setup(&config, &acl_stop) {
+            Ok(v) => v,
+            Err(e) => {
+                acl_stop.cancel();
+                return Err(StartError::Config(e));
+            }
+        };
         let client = RemotingClient::new(ClientConfig {
             connect_timeout: Duration::from_millis(config.raft_election_timeout),
+            credentials: credentials.clone(),
+            tls: tls.clone(),
             ..Default::default()
         });
         let network = Network::new(
@@ -156,13 +194,19 @@ impl ControllerNode {
             scan_now: tokio::sync::Notify::new(),
             notify_client: RemotingClient::new(ClientConfig {
                 connect_timeout: Duration::from_millis(1000),
+                credentials,
+                tls,
                 ..Default::default()
             }),
         });
         let handler = Arc::new(ControllerProcessor::new(shared.clone()));
-        let server = RemotingServer::bind(&self_addr, handler, ServerConfig::default())
-            .await
-            .map_err(|source| StartError::Bind { addr: self_addr.clone(), source })?;
+        let server = match RemotingServer::bind(&self_addr, handler, server_config).await {
+            Ok(s) => s,
+            Err(source) => {
+                acl_stop.cancel();
+                return Err(StartError::Bind { addr: self_addr.clone(), source });
+            }
+        };
         // Every replica proposes the same membership; openraft accepts it on pristine nodes and
         // answers NotAllowed on initialized ones (a restart), which is the goal either way.
         let members: BTreeMap<u64, BasicNode> =
@@ -174,7 +218,7 @@ impl ControllerNode {
         }
         let scanner = Scanner::spawn(shared.clone());
         tracing::info!(addr = %server.local_addr(), node_id, "controller started");
-        Ok(ControllerNode { shared, server, scanner })
+        Ok(ControllerNode { shared, server, scanner, acl_stop })
     }
 
     /// The bound address.
@@ -191,6 +235,7 @@ impl ControllerNode {
     pub async fn shutdown(self) {
         self.scanner.stop().await;
         self.server.shutdown().await;
+        self.acl_stop.cancel();
         if let Err(e) = self.shared.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
         }

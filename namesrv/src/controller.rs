@@ -123,7 +123,15 @@ impl NamesrvController {
         // Started after the name server, as Java's ControllerManager; a failure stops what
         // already runs.
         let embedded_controller = if state.config.read().enable_controller_in_namesrv {
-            let cfg = state.config.read().controller.clone();
+            // The embedded replica checks and signs with the name server's accounts and TLS.
+            let cfg = {
+                let ns = state.config.read();
+                mq_controller::ControllerConfig {
+                    security: ns.security.clone(),
+                    config_file: ns.config_file.clone(),
+                    ..ns.controller.clone()
+                }
+            };
             match mq_controller::ControllerNode::start(cfg).await {
                 Ok(node) => {
                     tracing::info!(addr = %node.local_addr(), "embedded controller started");

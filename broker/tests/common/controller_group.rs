@@ -95,11 +95,21 @@ impl Group {
     /// Start and wait until all 3 brokers are in the in-sync set; `proxied` puts fault
     /// proxies between each broker and the controllers.
     pub async fn start(timings: Timings, proxied: bool, extra: &[(&str, &str)]) -> Group {
+        Self::start_with(timings, proxied, extra, &[]).await
+    }
+
+    /// [`Group::start`] with `ctl_extra` settings for the controllers too (e.g. ACL).
+    pub async fn start_with(
+        timings: Timings,
+        proxied: bool,
+        extra: &[(&str, &str)],
+        ctl_extra: &[(&str, &str)],
+    ) -> Group {
         ensure_bins(&["mqcontroller"]);
         let ctl_dir = tempfile::tempdir().unwrap();
         let ctls = match timings {
-            Timings::Fast => Controllers::start(ctl_dir.path(), 3, &[]),
-            Timings::Default => Controllers::start_with_defaults(ctl_dir.path(), 3, &[]),
+            Timings::Fast => Controllers::start(ctl_dir.path(), 3, ctl_extra),
+            Timings::Default => Controllers::start_with_defaults(ctl_dir.path(), 3, ctl_extra),
         };
         ctls.wait_leader(T).await;
         let ctl_addr = ctls.controller_addr();

@@ -32,6 +32,13 @@ pub enum Role {
         /// Require a valid signature on reads too.
         check_reads: bool,
     },
+    /// A controller (`mqcontroller`, or one embedded in a name server): every request but
+    /// the reads in [`CONTROLLER_READ_CODES`] needs an admin account, the Raft traffic
+    /// between controllers included; reads are open unless `check_reads`.
+    Controller {
+        /// Require a valid signature on reads too.
+        check_reads: bool,
+    },
 }
 
 /// Broker requests only an admin account may make when ACL is on. Java 4.9.7's set (17, 25,
@@ -75,6 +82,17 @@ pub const NAMESRV_ADMIN_CODES: &[i32] = &[
     rq::ADD_WRITE_PERM_OF_BROKER,
     rq::UPDATE_NAMESRV_CONFIG,
     rq::GET_NAMESRV_CONFIG,
+];
+
+/// Controller requests that only read its state (who leads, a group's replicas and sync
+/// state set, the next free broker id). Every other request to a controller, known or not,
+/// changes state (registration, heartbeats, elections, the sync state set, Raft) and needs an
+/// admin account when ACL is on: a forged heartbeat or election would move a group's master.
+pub const CONTROLLER_READ_CODES: &[i32] = &[
+    rq::CONTROLLER_GET_METADATA_INFO,
+    rq::CONTROLLER_GET_REPLICA_INFO,
+    rq::CONTROLLER_GET_SYNC_STATE_DATA,
+    rq::CONTROLLER_GET_NEXT_BROKER_ID,
 ];
 
 /// Why a request was refused: Java's message (without the prefix).
@@ -278,6 +296,13 @@ impl AclValidator {
                 }
                 write
             }
+            Role::Controller { check_reads } => {
+                let write = !CONTROLLER_READ_CODES.contains(&req.code);
+                if !write && !check_reads {
+                    return Ok(());
+                }
+                write
+            }
         };
         let acl = self.current.load();
         // 1-3. Global white list, then who is it?
@@ -290,7 +315,7 @@ impl AclValidator {
         if !signature::verify_with(&account.signing_key, &req.ext_fields, &req.body) {
             return Err(AclDenied(format!("Check signature failed for accessKey={ak}")));
         }
-        if matches!(self.role, Role::Namesrv { .. }) && !admin_code {
+        if matches!(self.role, Role::Namesrv { .. } | Role::Controller { .. }) && !admin_code {
             return Ok(());
         }
         // 6. (Java checks the message-trace exemption here; see 8: a trace send is never an
@@ -615,5 +640,37 @@ accounts:
         let strict = validator(Role::Namesrv { check_reads: true });
         assert_eq!(denial(&strict, &route, LOCAL), "No accessKey is configured");
         strict.check(&signed(route, "RocketMQ", "12345678"), LOCAL).unwrap();
+    }
+
+    #[test]
+    fn controller_writes_and_raft_need_admin_reads_open() {
+        let v = validator(Role::Controller { check_reads: false });
+        for code in [
+            rq::CONTROLLER_ELECT_MASTER,
+            rq::CONTROLLER_ALTER_SYNC_STATE_SET,
+            rq::CONTROLLER_APPLY_BROKER_ID,
+            rq::CONTROLLER_REGISTER_BROKER,
+            rq::BROKER_HEARTBEAT,
+            rq::CONTROLLER_RAFT_APPEND,
+            rq::CONTROLLER_RAFT_VOTE,
+            rq::CONTROLLER_RAFT_SNAPSHOT,
+            // A code the controller does not know is not a read either.
+            4242,
+        ] {
+            let r = RemotingCommand::request(code).with_ext("brokerName", "b");
+            assert_eq!(denial(&v, &r, LOCAL), "No accessKey is configured", "code {code}");
+            assert!(denial(&v, &signed(r.clone(), "RocketMQ", "12345678"), LOCAL)
+                .starts_with(&format!("Need admin permission for request code={code}")));
+            assert!(denial(&v, &signed(r.clone(), "rocketmq2", "wrong"), LOCAL)
+                .starts_with("Check signature failed"));
+            v.check(&signed(r, "rocketmq2", "87654321"), LOCAL).unwrap();
+        }
+        for &code in CONTROLLER_READ_CODES {
+            let r = RemotingCommand::request(code).with_ext("brokerName", "b");
+            v.check(&r, LOCAL).unwrap();
+            let strict = validator(Role::Controller { check_reads: true });
+            assert_eq!(denial(&strict, &r, LOCAL), "No accessKey is configured");
+            strict.check(&signed(r, "RocketMQ", "12345678"), LOCAL).unwrap();
+        }
     }
 }

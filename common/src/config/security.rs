@@ -161,6 +161,18 @@ impl SecurityConfig {
         Credentials::from_parts(self.access_key.as_deref(), self.secret_key.as_deref())
     }
 
+    /// The TLS of this server's own outgoing connections (`tlsEnable`, trusting
+    /// `tlsTrustCertPath`), or `None` when they are plaintext.
+    pub fn outbound_tls(&self) -> Result<Option<crate::remoting::TlsClient>, String> {
+        if !self.tls_enable {
+            return Ok(None);
+        }
+        let ca = self.tls_trust_cert_path.as_deref().ok_or(
+            "tlsEnable=true needs tlsTrustCertPath (the CA of the servers this one connects to)",
+        )?;
+        crate::remoting::TlsClient::from_ca_file(ca).map(Some)
+    }
+
     /// Check relations between keys.
     pub fn validate(&self) -> Result<(), String> {
         if self.access_key.is_some() != self.secret_key.is_some() {
