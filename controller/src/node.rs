@@ -160,13 +160,10 @@ impl ControllerNode {
         // requests (Raft to the peers, role-change pushes to brokers) signed and over TLS as
         // configured.
         let acl_stop = CancellationToken::new();
-        let (server_config, credentials, tls) = match security_setup(&config, &acl_stop) {
-            Ok(v) => v,
-            Err(e) => {
-                acl_stop.cancel();
-                return Err(StartError::Config(e));
-            }
-        };
+        // Any early return below stops the reloaders again.
+        let stop_on_error = acl_stop.clone().drop_guard();
+        let (server_config, credentials, tls) =
+            security_setup(&config, &acl_stop).map_err(StartError::Config)?;
         let client = RemotingClient::new(ClientConfig {
             connect_timeout: Duration::from_millis(config.raft_election_timeout),
             credentials: credentials.clone(),
@@ -200,13 +197,9 @@ impl ControllerNode {
             }),
         });
         let handler = Arc::new(ControllerProcessor::new(shared.clone()));
-        let server = match RemotingServer::bind(&self_addr, handler, server_config).await {
-            Ok(s) => s,
-            Err(source) => {
-                acl_stop.cancel();
-                return Err(StartError::Bind { addr: self_addr.clone(), source });
-            }
-        };
+        let server = RemotingServer::bind(&self_addr, handler, server_config)
+            .await
+            .map_err(|source| StartError::Bind { addr: self_addr.clone(), source })?;
         // Every replica proposes the same membership; openraft accepts it on pristine nodes and
         // answers NotAllowed on initialized ones (a restart), which is the goal either way.
         let members: BTreeMap<u64, BasicNode> =
@@ -217,6 +210,7 @@ impl ControllerNode {
             }
         }
         let scanner = Scanner::spawn(shared.clone());
+        stop_on_error.disarm();
         tracing::info!(addr = %server.local_addr(), node_id, "controller started");
         Ok(ControllerNode { shared, server, scanner, acl_stop })
     }
