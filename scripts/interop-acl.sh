@@ -7,7 +7,8 @@
 # rocketmq-client-nodejs 1.0.8 (`Credentials(ak, sk)` / `sessionCredentials`: the
 # MQv2-HMAC-SHA1 `authorization` header; interop/grpc/python/sdk5_acl.py,
 # interop/grpc/node/acl.js). Each is allowed and refused exactly as the file says: signed
-# send/consume, DENY topic, wrong secret, unknown or missing key, non-admin admin request.
+# send/consume, DENY topic, wrong secret, unknown or missing key, non-admin admin request, and
+# (ali-ons) an unsigned client allowed only while its address is on the global white list.
 #
 #   scripts/interop-acl.sh        # build, start, run both clients, exit 0 on success
 #
@@ -49,7 +50,7 @@ YML
 # plaintext, the 5.x SDKs both).
 pki="$RMQ_WORK/pki"
 rmq_make_pki "$pki"
-sec=(--set aclEnable=true --set "aclFilePath=$acl")
+sec=(--set aclEnable=true --set "aclFilePath=$acl" --set aclReloadIntervalMillis=200)
 rmq_start_namesrv "" "${sec[@]}"
 GRPC_PORT=$(rmq_free_port)
 rmq_start_broker "" -c "$RMQ_ROOT/conf/broker.conf" --set brokerName=broker-acl "${sec[@]}" \
@@ -78,6 +79,17 @@ if [ -z "${ACL_SKIP_NODE:-}" ]; then
   echo "== ali-ons (accessKeyId/accessKeySecret)"
   (cd "$RMQ_ROOT/interop" && timeout $((${TIMEOUT_S:-60} * 4)) node acl.js "$NAMESRV" "$BROKER" "$topic" "$deny" \
     "$USER_AK" "$USER_SK" "$ADMIN_AK" "$ADMIN_SK")
+  echo "== ali-ons unsigned: refused; allowed while 127.0.0.1 is on the global white list (file reloaded)"
+  white() { (cd "$RMQ_ROOT/interop" && timeout "${TIMEOUT_S:-60}" node acl_white.js "$NAMESRV" "$topic" "$1"); }
+  white refused
+  cp "$acl" "$acl.orig"
+  { printf 'globalWhiteRemoteAddresses:\n  - 127.0.0.1\n'; cat "$acl.orig"; } >"$acl.new"
+  mv "$acl.new" "$acl"
+  rmq_wait_for 60 white allowed || { echo "FAIL the white-listed address was still refused" >&2; exit 1; }
+  white allowed
+  mv "$acl.orig" "$acl"
+  rmq_wait_for 60 white refused || { echo "FAIL the address was still allowed after the list was restored" >&2; exit 1; }
+  white refused
 fi
 
 if [ -z "${ACL_SKIP_CPP:-}" ]; then

@@ -11,7 +11,8 @@
 #      ali-ons and the C++ client again signing requests against a stack with aclEnable=true
 #      (scripts/interop-acl.sh); the 5.x SDKs (PyPI rocketmq-python-client, npm
 #      rocketmq-client-nodejs) over the gRPC endpoint;
-#   3. the chat gateway's DDP conformance tests with the real ddp.js client (node --test);
+#   3. the chat gateway's DDP conformance tests with the real ddp.js client (node --test), then
+#      again with ACL and TLS enforcing on name server and broker (the services sign over TLS);
 #   4. the web console in headless Chromium (installed by the script if missing);
 #   5. deployment files: Kubernetes schemas, Prometheus config/alert rules (+ their unit tests)
 #      and the Grafana dashboard's queries (scripts/deploy-check.sh);
@@ -74,6 +75,10 @@ suite "interop with ACL+TLS enforcing (rocketmq-client-rust)" env RMQ_SKIP_BUILD
 suite "interop with ACL (ali-ons + cpp signing, 5.x SDKs over gRPC)" env RMQ_SKIP_BUILD=1 scripts/interop-acl.sh
 suite "interop (5.x SDKs over gRPC: Python, Node)" env RMQ_SKIP_BUILD=1 scripts/interop-grpc.sh
 suite "chat DDP conformance (ddp.js)" env SKIP_RUST=1 scripts/services-test.sh
+# The same with name server and broker at aclEnable=true + tlsMode=enforcing: the chat services
+# sign over TLS with an account that has explicit permissions (services/e2e-js/lib/cluster.mjs,
+# CHAT_JS_SECURE).
+suite "chat DDP conformance with ACL + TLS enforcing (services sign over TLS)" env SKIP_RUST=1 CHAT_JS_SECURE=1 scripts/services-test.sh
 suite "console in headless chromium" scripts/console-e2e.sh both
 suite "deployment files (k8s schemas, topology, promtool, dashboard)" scripts/deploy-check.sh
 suite "containers (podman: images, compose stack with a replica, ali-ons, metrics)" env RMQ_SKIP_BUILD=1 scripts/containers-test.sh

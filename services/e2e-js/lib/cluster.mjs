@@ -1,7 +1,9 @@
 // Spawns a real chat deployment (mqnamesrv, mqbroker, chat-observer, chat-gateway) on free
 // loopback ports for the node tests, and mints HS256 chat tokens. BIN_DIR points at the built
-// binaries (default: <repo>/target/debug).
-import { spawn } from "node:child_process";
+// binaries (default: <repo>/target/debug). CHAT_JS_SECURE=1: name server and broker run with
+// aclEnable=true and tlsMode=enforcing, and the services sign (RMQ_ACCESS_KEY/RMQ_SECRET_KEY,
+// an account with explicit permissions) over TLS (RMQ_TLS_CA), as a hardened deployment would.
+import { execFileSync, spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -12,6 +14,37 @@ import { fileURLToPath } from "node:url";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN_DIR = process.env.BIN_DIR || path.resolve(here, "../../../target/debug");
 export const SECRET = "js-e2e-secret";
+const SECURE = process.env.CHAT_JS_SECURE === "1";
+
+/**
+ * CHAT_JS_SECURE: a test PKI (scripts/lib.sh's rmq_make_pki) and an accounts file under `dir`.
+ * Returns the settings of the name server and the broker and the services' environment.
+ */
+function secureSetup(dir) {
+  if (!SECURE) return { ns: [], broker: [], env: {} };
+  const pki = path.join(dir, "pki");
+  execFileSync("bash", ["-c", '. "$0" && rmq_make_pki "$1"', path.resolve(here, "../../../scripts/lib.sh"), pki]);
+  const acl = path.join(dir, "plain_acl.yml");
+  writeFileSync(acl, [
+    "accounts:",
+    "  - accessKey: jsBrokerAdmin", "    secretKey: js-broker-secret", "    admin: true",
+    // The gateway creates its topics at start (CREATE_TOPICS), an admin request; explicit
+    // lists keep its resource checks on (an admin without lists would skip them).
+    "  - accessKey: jsChatService", "    secretKey: js-chat-secret", "    admin: true",
+    "    defaultTopicPerm: PUB|SUB", "    defaultGroupPerm: PUB|SUB",
+    "    topicPerms: [NotForChat=DENY]", "",
+  ].join("\n"));
+  const server = [
+    "aclEnable=true", `aclFilePath=${acl}`, "tlsMode=enforcing",
+    `tlsCertPath=${path.join(pki, "cert.pem")}`, `tlsKeyPath=${path.join(pki, "key.pem")}`,
+  ];
+  return {
+    ns: server.flatMap((kv) => ["--set", kv]),
+    broker: [...server, "tlsEnable=true", `tlsTrustCertPath=${path.join(pki, "ca.pem")}`,
+      "accessKey=jsBrokerAdmin", "secretKey=js-broker-secret"],
+    env: { RMQ_ACCESS_KEY: "jsChatService", RMQ_SECRET_KEY: "js-chat-secret", RMQ_TLS_CA: path.join(pki, "ca.pem") },
+  };
+}
 
 /** Whether `port` can be bound on 127.0.0.1 right now (this suite's servers all use it). */
 function canBind(port) {
@@ -90,21 +123,22 @@ export async function startCluster(gatewayEnv = {}, scheme = "http") {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
+    const sec = secureSetup(dir);
     const nsPort = await brokerPort();
     const ns = `127.0.0.1:${nsPort}`;
-    run("namesrv", "mqnamesrv", ["--listen", ns, "--set", `kvConfigPath=${path.join(dir, "kv.json")}`], {});
+    run("namesrv", "mqnamesrv", ["--listen", ns, "--set", `kvConfigPath=${path.join(dir, "kv.json")}`, ...sec.ns], {});
     await waitFor("namesrv", 20000, () => tcpOpen(nsPort));
     const bp = await brokerPort();
     writeFileSync(path.join(dir, "broker.conf"), [
       "brokerClusterName=JsCluster", "brokerName=broker-a", "brokerId=0", `namesrvAddr=${ns}`, "brokerIP1=127.0.0.1",
       `listenPort=${bp}`, `haListenPort=${bp + 1}`, `storePathRootDir=${path.join(dir, "store")}`, `rocketmqHome=${dir}`,
-      "registerNameServerPeriod=2000", "autoCreateTopicEnable=true", "",
+      "registerNameServerPeriod=2000", "autoCreateTopicEnable=true", ...sec.broker, "",
     ].join("\n"));
     run("broker", "mqbroker", ["-c", path.join(dir, "broker.conf")], {});
     await waitFor("broker", 30000, () => tcpOpen(bp));
     // OFFSETS_DIR inside our temp dir: stop() SIGKILLs the services, which then cannot remove
     // their per-process offsets dirs themselves; rmSync(dir) does.
-    const common = { NAMESRV_ADDR: ns, JWT_SECRET: SECRET, BROKER_HEARTBEAT_INTERVAL: "1000", RUST_LOG: "info", OFFSETS_DIR: dir };
+    const common = { NAMESRV_ADDR: ns, JWT_SECRET: SECRET, BROKER_HEARTBEAT_INTERVAL: "1000", RUST_LOG: "info", OFFSETS_DIR: dir, ...sec.env };
     const obsPort = await brokerPort();
     run("observer", "chat-observer", [], { ...common, INSTANCE_ID: "js-obs", HEALTH_CHECK_PORT: String(obsPort) });
     await waitFor("observer ready", 60000, async () => (await fetch(`http://127.0.0.1:${obsPort}/ready`)).ok);
