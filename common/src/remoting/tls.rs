@@ -138,7 +138,9 @@ pub const ENV_TLS_CA: &str = "RMQ_TLS_CA";
 /// read); tokio's default relay buffer is 8 KiB. At 1 KiB messages that is a read syscall
 /// every four messages and a relay hop every eight, which made TLS cost 40 % of the async256
 /// rate (bench/RESULTS.md, "TLS cost"). With 64 KiB the relay moves a whole pipelined burst
-/// per hop and rustls' small reads are served from memory.
+/// per hop and rustls' small reads are served from memory. The price is memory: three such
+/// buffers per TLS connection (192 KiB; 16 KiB measured no better within this VM's noise).
+/// Plaintext connections have none.
 const RELAY_BUF: usize = 64 * 1024;
 
 /// Copy plaintext between a TLS stream and a fresh socket pair; the returned end carries the
