@@ -15,6 +15,7 @@ use mq_grpc_proto::v2::{
 use tokio::sync::mpsc;
 
 use super::convert::{dur_ms, to_message, ts};
+use super::digest::DigestStyle;
 use super::route::{check_topic, name};
 use super::status::{ok, overall, status};
 use super::GrpcService;
@@ -87,6 +88,7 @@ impl GrpcService {
         &self,
         req: ReceiveMessageRequest,
         session: u64,
+        style: DigestStyle,
         deadline: Option<Duration>,
         tx: Tx,
     ) {
@@ -187,7 +189,7 @@ impl GrpcService {
             .await;
         let mut undelivered = Vec::new();
         for p in &popped {
-            let Some(m) = to_message(&p.record, Some(p), invisible, &b.grpc.digests) else {
+            let Some(m) = to_message(&p.record, Some(p), invisible, &b.grpc.digests, style) else {
                 continue;
             };
             if tx

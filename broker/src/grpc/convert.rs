@@ -10,11 +10,11 @@ use mq_common::message::property::{
 use mq_common::message::{encode_offset_msg_id, sysflag, RecordView};
 use mq_common::protocol::body::system_topics;
 use mq_grpc_proto::v2::{
-    DeadLetterQueue, Digest, DigestType, Encoding, Message, MessageType, Resource, SystemProperties,
+    DeadLetterQueue, Encoding, Message, MessageType, Resource, SystemProperties,
 };
 use mq_grpc_proto::{Duration, Timestamp};
 
-use super::digest::DigestCache;
+use super::digest::{DigestCache, DigestStyle};
 use crate::pop::Popped;
 
 /// Apache's property for a message's trace context.
@@ -144,13 +144,14 @@ fn type_of(
 }
 
 /// Convert a stored record (optionally with its POP delivery data) to a gRPC message; the
-/// body digest comes from `digests`. One pass over the properties, borrowing until the
+/// body digest comes from `digests`, in the receiving client's `style`. One pass over the properties, borrowing until the
 /// message's own strings are built.
 pub fn to_message(
     rec: &Bytes,
     pop: Option<&Popped>,
     invisible_ms: i64,
     digests: &DigestCache,
+    style: DigestStyle,
 ) -> Option<Message> {
     let v = RecordView::parse(rec, false).ok()?;
     let mut user = std::collections::HashMap::new();
@@ -198,7 +199,7 @@ pub fn to_message(
             .map(|k| k.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect())
             .unwrap_or_default(),
         message_id,
-        body_digest: Some(Digest { r#type: DigestType::Md5 as i32, checksum: digests.md5_hex(&v) }),
+        body_digest: Some(digests.digest(&v, style)),
         body_encoding: if compressed { Encoding::Gzip } else { Encoding::Identity } as i32,
         message_type: type_of(v.sys_flag, tran, group, timer, delay) as i32,
         born_timestamp: Some(ts(v.born_timestamp)),

@@ -1,12 +1,46 @@
-//! Body digests of delivered messages: the MD5 hex every 5.x SDK verifies (spec §9.7), as
-//! Apache's proxy computes it on each delivery. Hashing 1 KiB costs about as much as a pull's
-//! whole per-message work, so the digests of recently delivered records are kept: a
+//! Body digests of delivered messages (spec §9.7). Every 5.x SDK that checks one verifies
+//! MD5 (uppercase hex), which is all Apache's proxy ever sends — and hashing 1 KiB with MD5
+//! costs more than a pull's whole per-message work. CRC32 (IEEE) is ~20× cheaper, but the
+//! SDKs disagree on its text: Java, Go and C# compare unpadded uppercase hex, Python and C++
+//! zero-padded 8-digit uppercase hex, Node the unsigned decimal; Rust checks nothing. So the
+//! digest follows the client's `x-mq-language` ([`DigestStyle`]): a CRC32 whose hex has no
+//! leading zero (15 in 16) reads the same to every hex SDK; Node (which announces `HTTP`)
+//! gets the decimal; the other 1 in 16, and any client whose language is not known here, get
+//! MD5 as from Apache's proxy. MD5 digests of recently delivered records are kept: a
 //! redelivery (invisible time over, nack) or another consumer group's delivery of the same
-//! stored message reuses it. A backlog drained once by one group still hashes each body once.
+//! stored message reuses it.
+//!
+//! Sources (apache/rocketmq-clients): Java `misc/Utilities.java` `crc32CheckSum`, Go
+//! `message.go`, C# `MessageView.cs`, C++ `MixAll.cpp`, Python `v5/util/misc.py`, Node
+//! `src/util/index.ts`.
 
 use md5::{Digest as _, Md5};
 use mq_common::message::RecordView;
+use mq_grpc_proto::v2::{Digest, DigestType};
 use parking_lot::Mutex;
+
+/// Which body digest a client gets (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DigestStyle {
+    /// MD5, uppercase hex (Apache's proxy; every checking SDK accepts it).
+    Md5,
+    /// CRC32 as uppercase hex when it has 8 digits (the hex SDKs agree), else MD5.
+    Crc32Hex,
+    /// CRC32 as an unsigned decimal (the Node SDK).
+    Crc32Decimal,
+}
+
+impl DigestStyle {
+    /// The style for a client's `x-mq-language` header.
+    pub fn of_language(language: &str) -> DigestStyle {
+        match language {
+            "JAVA" | "GOLANG" | "DOTNET" | "CPP" | "PYTHON" | "RUST" => DigestStyle::Crc32Hex,
+            // rocketmq-client-nodejs (1.0.x) announces itself as HTTP.
+            "HTTP" | "NODE_JS" => DigestStyle::Crc32Decimal,
+            _ => DigestStyle::Md5,
+        }
+    }
+}
 
 /// Slots (direct-mapped by commit-log offset): 16 Ki × 64 bytes = 1 MiB.
 const SLOTS_LOG2: u32 = 14;
@@ -49,6 +83,23 @@ impl Default for DigestCache {
 }
 
 impl DigestCache {
+    /// The digest of the record's body as stored, in `style`.
+    pub fn digest(&self, v: &RecordView<'_>, style: DigestStyle) -> Digest {
+        let crc = || crc32fast::hash(v.body);
+        match style {
+            DigestStyle::Crc32Decimal => crc32(crc().to_string()),
+            DigestStyle::Crc32Hex => match crc() {
+                c if c >= 0x1000_0000 => crc32(format!("{c:X}")),
+                _ => self.md5(v),
+            },
+            DigestStyle::Md5 => self.md5(v),
+        }
+    }
+
+    fn md5(&self, v: &RecordView<'_>) -> Digest {
+        Digest { r#type: DigestType::Md5 as i32, checksum: self.md5_hex(v) }
+    }
+
     /// MD5 of the record's body as stored, uppercase hex.
     pub fn md5_hex(&self, v: &RecordView<'_>) -> String {
         let key = Key::of(v);
@@ -65,6 +116,10 @@ impl DigestCache {
         *slot.lock() = Some((key, hex));
         hex_string(&hex)
     }
+}
+
+fn crc32(checksum: String) -> Digest {
+    Digest { r#type: DigestType::Crc32 as i32, checksum }
 }
 
 fn hex_string(hex: &[u8; 32]) -> String {
@@ -118,6 +173,30 @@ mod tests {
             topic: "T",
             properties: "",
         }
+    }
+
+    #[test]
+    fn crc32_text_per_style() {
+        let c = DigestCache::default();
+        // crc32("123456789") = 0xCBF43926 (3421780262): 8 hex digits, CRC32 for hex SDKs.
+        let d = c.digest(&view(b"123456789", 0, 1), DigestStyle::Crc32Hex);
+        assert_eq!((d.r#type, d.checksum.as_str()), (DigestType::Crc32 as i32, "CBF43926"));
+        let d = c.digest(&view(b"123456789", 0, 1), DigestStyle::Crc32Decimal);
+        assert_eq!((d.r#type, d.checksum.as_str()), (DigestType::Crc32 as i32, "3421780262"));
+        // A CRC32 with a leading zero nibble would read differently to padded and unpadded
+        // hex SDKs: MD5 instead. Find a body whose CRC32 is below 0x10000000.
+        let body = (0u32..)
+            .map(|i| i.to_string().into_bytes())
+            .find(|b| crc32fast::hash(b) < 0x1000_0000)
+            .unwrap();
+        let d = c.digest(&view(&body, 8, 1), DigestStyle::Crc32Hex);
+        assert_eq!((d.r#type, d.checksum), (DigestType::Md5 as i32, md5_hex(&body)));
+        let d = c.digest(&view(b"hello", 16, 1), DigestStyle::Md5);
+        assert_eq!((d.r#type, d.checksum), (DigestType::Md5 as i32, md5_hex(b"hello")));
+        assert_eq!(DigestStyle::of_language("JAVA"), DigestStyle::Crc32Hex);
+        assert_eq!(DigestStyle::of_language("HTTP"), DigestStyle::Crc32Decimal);
+        assert_eq!(DigestStyle::of_language("PHP"), DigestStyle::Md5);
+        assert_eq!(DigestStyle::of_language(""), DigestStyle::Md5);
     }
 
     #[test]

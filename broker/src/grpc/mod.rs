@@ -34,6 +34,7 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response};
 
+use self::digest::DigestStyle;
 use self::session::{Session, Sessions};
 use self::status::{ok, status, RpcCounters};
 use crate::broker::Broker;
@@ -230,7 +231,8 @@ impl MessagingService for GrpcService {
                 let deadline = consume::parse_grpc_timeout(meta(&req, "grpc-timeout"));
                 let svc = self.clone();
                 let inner = req.into_inner();
-                tokio::spawn(async move { svc.receive(inner, s.id, deadline, tx).await });
+                let style = DigestStyle::of_language(&s.language);
+                tokio::spawn(async move { svc.receive(inner, s.id, style, deadline, tx).await });
             }
         }
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))

@@ -277,7 +277,7 @@ impl GrpcService {
         let counted = counters.map(|t| {
             (t, StoredType::of_send(inner.sys_flag, Some(&inner.properties)), inner.body.len())
         });
-        let put = match put_inner(b, inner) {
+        let put = match put_inner(b, inner).await {
             Ok(p) => p,
             Err(resp) => {
                 return refuse((code_of_remoting(resp.code), resp.remark.unwrap_or_default()))

@@ -20,6 +20,7 @@ use mq_grpc_proto::v2::{
 };
 
 use super::convert::to_message;
+use super::digest::DigestStyle;
 use super::route::name;
 use super::send::code_of_remoting;
 use super::session::Session;
@@ -102,7 +103,8 @@ pub fn push_check(
     phy: i64,
     queue_offset: i64,
 ) -> bool {
-    let Some(mut msg) = to_message(record, None, 0, &grpc.digests) else { return false };
+    let style = DigestStyle::of_language(&s.language);
+    let Some(mut msg) = to_message(record, None, 0, &grpc.digests, style) else { return false };
     // The copy lives in the half topic; the client knows the message by its real topic.
     msg.topic = Some(mq_grpc_proto::v2::Resource {
         resource_namespace: String::new(),

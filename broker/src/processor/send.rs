@@ -314,9 +314,14 @@ fn one_message(
     for_store(b, m)
 }
 
-/// Store one message as the send paths (remoting and gRPC) do (see [`for_store`]).
-pub(crate) fn put_inner(b: &Broker, m: MessageExtBrokerInner) -> Result<Put, RemotingCommand> {
-    Ok(b.store.put_message(for_store(b, m)?))
+/// Store one message as the send paths (remoting and gRPC) do (see [`for_store`]), joined
+/// with the puts other tasks make at the same moment (the gRPC port: one task per request).
+pub(crate) async fn put_inner(
+    b: &Broker,
+    m: MessageExtBrokerInner,
+) -> Result<Put, RemotingCommand> {
+    let m = for_store(b, m)?;
+    Ok(b.store.put_joined(PutSet::One(m)).await)
 }
 
 /// A message as the send paths store it: a transactional one becomes a half message in the

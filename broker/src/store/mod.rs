@@ -38,6 +38,7 @@ mod mapped_file;
 mod mapped_file_queue;
 mod message_check;
 mod put_group;
+mod put_join;
 mod put_lock;
 mod read;
 mod readahead;

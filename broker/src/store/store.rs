@@ -24,6 +24,7 @@ use super::hooks::StoreHooks;
 use super::live_config::LiveStoreConfig;
 use super::mapped_file::WriteVia;
 use super::put_group::PutSet;
+use super::put_join::PutJoin;
 use super::read::ReadSide;
 use super::recovery::{self, Recover, RecoveryReport};
 use super::replication::{Replica, ReplicaAppend, ReplicationError};
@@ -53,6 +54,8 @@ pub struct MessageStore {
     root: PathBuf,
     hooks: StoreHooks,
     write: WriteSide,
+    /// puts of concurrent tasks waiting to be stored as one group (`put_join.rs`)
+    join: PutJoin,
     dispatch: Dispatcher,
     flusher: Flusher,
     checkpoint: Checkpointer,
@@ -169,6 +172,7 @@ impl MessageStore {
             root,
             hooks,
             write,
+            join: PutJoin::default(),
             dispatch,
             flusher,
             checkpoint,
@@ -281,6 +285,14 @@ impl MessageStore {
             return sets.iter().map(|_| Put::failed(r.clone())).collect();
         }
         self.write.put_group(&self.env(), sets)
+    }
+
+    /// Store `set` together with the puts other tasks make at the same moment: one put group
+    /// for all of them (group commit, see `put_join.rs`). The answer is what
+    /// [`MessageStore::put_group`] gives this set. For front ends that run each request in a
+    /// task of its own (gRPC).
+    pub async fn put_joined(&self, set: PutSet) -> Put {
+        self.join.put(self, set).await
     }
 
     // ------------------------------------------------------------------ read path

@@ -34,6 +34,8 @@ async function drain(topic, group, want, { timeoutMs = 40000, nackFirst = false,
     while (got.size < want && Date.now() < until) {
       for (const m of await c.receive(16, 15000)) {
         const body = m.body.toString();
+        // The SDK verified the body digest the broker chose for it (CRC32 or MD5).
+        if (m.corrupted) throw new Error(`${topic}: ${body}: the SDK rejected its body digest`);
         if (arrivals && !arrivals.has(body)) arrivals.set(body, Date.now());
         if (nackFirst && !nacked) { await c.changeInvisibleDuration(m, 1000); nacked = true; continue; }
         await c.ack(m);

@@ -48,6 +48,8 @@ def drain(topic, group, want, timeout=40, nack_first=False, expr="*", arrivals=N
         while len(got) < want and time.time() < until:
             for m in c.receive(16, 15):
                 body = m.body.decode()
+                # The SDK verified the body digest the broker chose for it (CRC32 or MD5).
+                assert not m.corrupted, f"{topic}: {body}: the SDK rejected its body digest"
                 if arrivals is not None:
                     arrivals.setdefault(body, time.time())
                 if nack_first and not nacked:

@@ -2,64 +2,68 @@
 //! (SendMessage, one message per request), receives and acks as a simple consumer does
 //! (ReceiveMessage + AckMessage of the whole batch).
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::client::conn::http2::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use bytes::{BufMut, Bytes, BytesMut};
+use h2::client::SendRequest;
+use http::{HeaderValue, Method, Request, Uri};
 use mq_client::Message;
 use mq_common::remoting::CoalescingIo;
 use mq_grpc_proto::v2::{
-    receive_message_response::Content, AckMessageEntry, AckMessageRequest, Code, FilterExpression,
-    FilterType, MessageQueue, ReceiveMessageRequest, Resource, SendMessageRequest,
-    SystemProperties,
+    receive_message_response::Content, AckMessageEntry, AckMessageRequest, AckMessageResponse,
+    Code, Digest, DigestType, FilterExpression, FilterType, MessageQueue, ReceiveMessageRequest,
+    ReceiveMessageResponse, Resource, SendMessageRequest, SendMessageResponse, SystemProperties,
 };
-use mq_grpc_proto::MessagingServiceClient;
-use tonic::codegen::http::{self, uri};
-use tonic::metadata::{Ascii, MetadataValue};
 
-/// One HTTP/2 connection driven by hyper directly, with write coalescing (the broker's side
-/// does the same, see `CoalescingIo`). tonic's `Channel` would add a buffer task, reconnect and
-/// origin layers: a quarter of this client's CPU per request, which on a shared machine the
-/// broker under test would not get.
-#[derive(Clone)]
-pub struct H2Conn {
-    tx: SendRequest<tonic::body::Body>,
-    origin: uri::Authority,
-}
-
-impl tower::Service<http::Request<tonic::body::Body>> for H2Conn {
-    type Response = http::Response<hyper::body::Incoming>;
-    type Error = hyper::Error;
-    type Future =
-        Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.tx.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: http::Request<tonic::body::Body>) -> Self::Future {
-        // tonic's client sets only the path; h2 needs :scheme and :authority.
-        let mut parts = std::mem::take(req.uri_mut()).into_parts();
-        parts.scheme = Some(uri::Scheme::HTTP);
-        parts.authority = Some(self.origin.clone());
-        *req.uri_mut() = http::Uri::from_parts(parts).expect("path plus a valid origin");
-        Box::pin(self.tx.send_request(req))
-    }
-}
-
-/// A connected gRPC client with its client id.
+/// A connected gRPC client: one HTTP/2 connection driven by `h2` directly, with write
+/// coalescing (the broker's side does the same, see `CoalescingIo`). A call is a request
+/// stream opened from the caller's own task, its one message sent as one DATA frame, the
+/// answer read on the same task: no dispatch channel or body-piping task per request as
+/// hyper's client has (and tonic's `Channel` adds a buffer task on top), CPU that on a
+/// shared machine the broker under test would not get.
 #[derive(Clone)]
 pub struct Grpc {
-    c: MessagingServiceClient<H2Conn>,
-    /// `x-mq-client-id`, parsed once (a header value clone is a reference count).
-    client_id: MetadataValue<Ascii>,
+    h2: SendRequest<Bytes>,
+    send_uri: Uri,
+    receive_uri: Uri,
+    ack_uri: Uri,
+    /// `x-mq-client-id`
+    client_id: HeaderValue,
 }
 
 fn res(name: &str) -> Option<Resource> {
     Some(Resource { resource_namespace: String::new(), name: name.to_string() })
+}
+
+/// A message in gRPC's length-prefixed framing (uncompressed).
+fn frame(m: &impl prost::Message) -> Bytes {
+    let len = m.encoded_len();
+    let mut b = BytesMut::with_capacity(5 + len);
+    b.put_u8(0);
+    b.put_u32(len as u32);
+    m.encode(&mut b).expect("capacity reserved");
+    b.freeze()
+}
+
+/// The messages of a gRPC response body (length-prefixed, uncompressed).
+fn messages<M: prost::Message + Default>(mut body: Bytes) -> anyhow::Result<Vec<M>> {
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        anyhow::ensure!(body.len() >= 5, "truncated gRPC frame");
+        anyhow::ensure!(body[0] == 0, "compressed gRPC message");
+        let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
+        anyhow::ensure!(body.len() >= 5 + len, "truncated gRPC message");
+        let _ = body.split_to(5);
+        out.push(M::decode(body.split_to(len))?);
+    }
+    Ok(out)
+}
+
+/// The call's gRPC status (from the trailers, or from the headers of a trailers-only answer).
+fn grpc_status(h: &http::HeaderMap) -> Option<(i32, String)> {
+    let code = h.get("grpc-status")?.to_str().ok()?.parse().ok()?;
+    let msg = h.get("grpc-message").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    Some((code, msg))
 }
 
 impl Grpc {
@@ -67,25 +71,70 @@ impl Grpc {
     pub async fn connect(addr: &str) -> anyhow::Result<Grpc> {
         let tcp = tokio::net::TcpStream::connect(addr).await?;
         tcp.set_nodelay(true)?;
-        let (tx, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .handshake(TokioIo::new(CoalescingIo::new(tcp)))
+        let (h2, conn) = h2::client::Builder::new()
+            .initial_window_size(2 << 20)
+            .initial_connection_window_size(8 << 20)
+            .handshake(CoalescingIo::new(tcp))
             .await?;
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::warn!(error = %e, "gRPC connection ended");
             }
         });
-        let ch = H2Conn { tx, origin: addr.parse()? };
-        let c = MessagingServiceClient::new(ch).max_decoding_message_size(64 << 20);
-        let client_id = format!("mqbench@{}", std::process::id()).parse()?;
-        Ok(Grpc { c, client_id })
+        let base = format!("http://{addr}/apache.rocketmq.v2.MessagingService/");
+        let uri = |m: &str| -> anyhow::Result<Uri> { Ok(format!("{base}{m}").parse()?) };
+        Ok(Grpc {
+            h2: h2.ready().await?,
+            send_uri: uri("SendMessage")?,
+            receive_uri: uri("ReceiveMessage")?,
+            ack_uri: uri("AckMessage")?,
+            client_id: format!("mqbench@{}", std::process::id()).parse()?,
+        })
     }
 
-    fn req<T>(&self, m: T, timeout: Duration) -> tonic::Request<T> {
-        let mut r = tonic::Request::new(m);
-        r.metadata_mut().insert("x-mq-client-id", self.client_id.clone());
-        r.set_timeout(timeout);
-        r
+    /// One call: `msg` to `uri`, every message of the answer once the call ends with OK.
+    async fn call<Resp: prost::Message + Default>(
+        &self,
+        uri: &Uri,
+        msg: &impl prost::Message,
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<Resp>> {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(uri.clone())
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .header("grpc-timeout", format!("{}m", timeout.as_millis()))
+            .body(())?;
+        let h = req.headers_mut();
+        h.insert("x-mq-client-id", self.client_id.clone());
+        // The body digest the broker picks follows the language, as for an SDK.
+        h.insert("x-mq-language", HeaderValue::from_static("RUST"));
+        let call = async {
+            let mut h2 = self.h2.clone().ready().await?;
+            let (resp, mut stream) = h2.send_request(req, false)?;
+            stream.send_data(frame(msg), true)?;
+            let resp = resp.await?;
+            anyhow::ensure!(resp.status() == 200, "HTTP status {}", resp.status());
+            if let Some((code, m)) = grpc_status(resp.headers()) {
+                anyhow::ensure!(code == 0, "{} answered gRPC status {code}: {m}", uri.path());
+            }
+            let mut body = resp.into_body();
+            let mut buf = BytesMut::new();
+            while let Some(chunk) = body.data().await {
+                let chunk = chunk?;
+                let _ = body.flow_control().release_capacity(chunk.len());
+                buf.extend_from_slice(&chunk);
+            }
+            let trailers = body.trailers().await?.unwrap_or_default();
+            if let Some((code, m)) = grpc_status(&trailers) {
+                anyhow::ensure!(code == 0, "{} answered gRPC status {code}: {m}", uri.path());
+            }
+            messages(buf.freeze())
+        };
+        tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| anyhow::anyhow!("{} timed out", uri.path()))?
     }
 
     /// Send one message (its id: `id`).
@@ -109,14 +158,10 @@ impl Grpc {
             }),
             body: m.body,
         };
-        let mut c = self.c.clone();
-        let r = c
-            .send_message(
-                self.req(SendMessageRequest { messages: vec![msg] }, Duration::from_secs(10)),
-            )
-            .await?
-            .into_inner();
-        let code = r.status.map(|s| s.code).unwrap_or(-1);
+        let req = SendMessageRequest { messages: vec![msg] };
+        let r: Vec<SendMessageResponse> =
+            self.call(&self.send_uri, &req, Duration::from_secs(10)).await?;
+        let code = r.first().and_then(|r| r.status.as_ref()).map(|s| s.code).unwrap_or(-1);
         anyhow::ensure!(code == Code::Ok as i32, "send answered code {code}");
         Ok(())
     }
@@ -146,14 +191,14 @@ impl Grpc {
             }),
             attempt_id: None,
         };
-        let mut c = self.c.clone();
-        let mut s =
-            c.receive_message(self.req(r, poll + Duration::from_secs(10))).await?.into_inner();
+        let answers: Vec<ReceiveMessageResponse> =
+            self.call(&self.receive_uri, &r, poll + Duration::from_secs(10)).await?;
         let mut bodies = Vec::new();
         let mut entries = Vec::new();
-        while let Some(item) = s.message().await? {
+        for item in answers {
             if let Some(Content::Message(m)) = item.content {
                 let sp = m.system_properties.unwrap_or_default();
+                check_digest(sp.body_digest.as_ref(), &m.body)?;
                 entries.push(AckMessageEntry {
                     message_id: sp.message_id,
                     receipt_handle: sp.receipt_handle.unwrap_or_default(),
@@ -164,10 +209,30 @@ impl Grpc {
         }
         if !entries.is_empty() {
             let a = AckMessageRequest { group: res(group), topic: res(topic), entries };
-            let r = c.ack_message(self.req(a, Duration::from_secs(10))).await?.into_inner();
-            let code = r.status.map(|s| s.code).unwrap_or(-1);
+            let r: Vec<AckMessageResponse> =
+                self.call(&self.ack_uri, &a, Duration::from_secs(10)).await?;
+            let code = r.first().and_then(|r| r.status.as_ref()).map(|s| s.code).unwrap_or(-1);
             anyhow::ensure!(code == Code::Ok as i32, "ack answered code {code}");
         }
         Ok(bodies)
     }
+}
+
+/// Verify a received body's digest as the SDKs do (CRC32 as hex, padded or not; MD5 as hex),
+/// so the benchmark pays what a checking client pays and a wrong digest fails it.
+fn check_digest(d: Option<&Digest>, body: &[u8]) -> anyhow::Result<()> {
+    use md5::Digest as _;
+    let d = d.ok_or_else(|| anyhow::anyhow!("message without a body digest"))?;
+    let ok = match DigestType::try_from(d.r#type) {
+        Ok(DigestType::Crc32) => {
+            u32::from_str_radix(&d.checksum, 16).ok() == Some(crc32fast::hash(body))
+        }
+        Ok(DigestType::Md5) => {
+            let want: String = md5::Md5::digest(body).iter().map(|b| format!("{b:02X}")).collect();
+            d.checksum == want
+        }
+        _ => anyhow::bail!("unsupported body digest type {}", d.r#type),
+    };
+    anyhow::ensure!(ok, "body digest mismatch ({:?} {})", d.r#type, d.checksum);
+    Ok(())
 }

@@ -20,7 +20,7 @@ pub enum Sink {
     /// `mq-client`'s producer (remoting).
     Remoting(Producer),
     /// The 5.x gRPC protocol (SendMessage, one message per request).
-    Grpc(Grpc),
+    Grpc(Box<Grpc>),
 }
 
 impl Sink {
@@ -193,7 +193,7 @@ pub async fn run(a: ProduceArgs) -> anyhow::Result<()> {
     let (sink, p) = match &a.grpc {
         Some(addr) => {
             anyhow::ensure!(a.batch <= 1, "--grpc sends one message per request (no -b)");
-            (Sink::Grpc(Grpc::connect(addr).await?), None)
+            (Sink::Grpc(Box::new(Grpc::connect(addr).await?)), None)
         }
         None => {
             let p = producer(&a).await?;
