@@ -144,8 +144,8 @@ fn type_of(
 }
 
 /// Convert a stored record (optionally with its POP delivery data) to a gRPC message; the
-/// body digest comes from `digests`, in the receiving client's `style`. One pass over the properties, borrowing until the
-/// message's own strings are built.
+/// body digest comes from `digests`, in the receiving client's `style`. One pass over the
+/// properties, borrowing until the message's own strings are built.
 pub fn to_message(
     rec: &Bytes,
     pop: Option<&Popped>,

@@ -9,10 +9,15 @@
 //! [`MessageStore::put_group`] (one lock hold, one `pwrite`), again until the queue is empty.
 //! Followers wait for their answer on a channel.
 //!
-//! A leader dropped while it leads (its request was cancelled during the yield) must not
-//! strand the followers: [`Lead`]'s drop stores what is queued before letting go.
+//! A leader stores at most [`ROUNDS`] batches: under steady load from other workers the queue
+//! refills while it writes, and its own answer (sent in the first batch) reaches its client
+//! only once its task moves on. If puts are still queued then, a fresh task takes over the lead
+//! (without a runtime — tests driving futures by hand — the leader keeps going itself). A
+//! leader dropped while it leads (its request was cancelled during the yield) must not strand
+//! the followers either: [`Lead`]'s drop is what stores the queue.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -22,6 +27,9 @@ use super::store::MessageStore;
 use super::types::{Put, PutMessageResult, PutMessageStatus};
 
 type Waiting = (PutSet, oneshot::Sender<Put>);
+
+/// Batches one leader stores before handing the lead to a fresh task.
+const ROUNDS: usize = 4;
 
 /// The puts waiting for a leader, and whether one leads.
 #[derive(Default)]
@@ -37,7 +45,7 @@ struct JoinState {
 
 impl PutJoin {
     /// Store `set` with the puts queued meanwhile: see [`MessageStore::put_joined`].
-    pub(super) async fn put(&self, store: &MessageStore, set: PutSet) -> Put {
+    pub(super) async fn put(&self, store: &Arc<MessageStore>, set: PutSet) -> Put {
         let (rx, lead) = self.enqueue(store, set);
         if let Some(lead) = lead {
             // Let the other ready tasks queue their puts before this one takes the queue.
@@ -57,7 +65,7 @@ impl PutJoin {
     /// [`Lead`].
     fn enqueue<'a>(
         &'a self,
-        store: &'a MessageStore,
+        store: &'a Arc<MessageStore>,
         set: PutSet,
     ) -> (oneshot::Receiver<Put>, Option<Lead<'a>>) {
         let (tx, rx) = oneshot::channel();
@@ -71,27 +79,38 @@ impl PutJoin {
     }
 }
 
-/// Leadership of a [`PutJoin`]: only [`PutJoin::enqueue`] makes one. Dropping it stores the
-/// queue, batch after batch, until it is empty, and then gives up the lead — on the normal
-/// path and when the leading task is cancelled alike, so no follower waits forever.
+/// Leadership of a [`PutJoin`]: only [`PutJoin::enqueue`] (and a lead's handover) makes one.
+/// Dropping it stores the queue, batch after batch, until it is empty (then no one leads) or
+/// [`ROUNDS`] batches were stored (then a fresh task leads) — on the normal path and when the
+/// leading task is cancelled alike, so no follower waits forever.
 struct Lead<'a> {
     join: &'a PutJoin,
-    store: &'a MessageStore,
+    store: &'a Arc<MessageStore>,
 }
 
 impl Drop for Lead<'_> {
     fn drop(&mut self) {
-        loop {
+        let handover = tokio::runtime::Handle::try_current().ok();
+        for round in 0.. {
             let batch = {
                 let mut s = self.join.state.lock();
                 if s.queue.is_empty() {
                     s.leading = false;
                     return;
                 }
-                std::mem::take(&mut s.queue)
+                match &handover {
+                    Some(rt) if round >= ROUNDS => {
+                        drop(s);
+                        // Still leading: the new task leads in this one's place.
+                        let store = self.store.clone();
+                        rt.spawn(async move { drop(Lead { join: &store.join, store: &store }) });
+                        return;
+                    }
+                    _ => std::mem::take(&mut s.queue),
+                }
             };
+            let store = &**self.store;
             let (sets, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-            let store = self.store;
             let Ok(puts) = catch_unwind(AssertUnwindSafe(|| store.put_group(sets))) else {
                 // The followers see their answers dropped (a failed put); later puts must not
                 // queue behind a lead that is gone.

@@ -55,7 +55,7 @@ pub struct MessageStore {
     hooks: StoreHooks,
     write: WriteSide,
     /// puts of concurrent tasks waiting to be stored as one group (`put_join.rs`)
-    join: PutJoin,
+    pub(super) join: PutJoin,
     dispatch: Dispatcher,
     flusher: Flusher,
     checkpoint: Checkpointer,
@@ -291,7 +291,7 @@ impl MessageStore {
     /// for all of them (group commit, see `put_join.rs`). The answer is what
     /// [`MessageStore::put_group`] gives this set. For front ends that run each request in a
     /// task of its own (gRPC).
-    pub async fn put_joined(&self, set: PutSet) -> Put {
+    pub async fn put_joined(self: &Arc<Self>, set: PutSet) -> Put {
         self.join.put(self, set).await
     }
 
