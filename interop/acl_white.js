@@ -6,28 +6,15 @@
 //   allowed: plain_acl.yml lists 127.0.0.1 in globalWhiteRemoteAddresses: sends succeed.
 // Exit 0 when the broker answered as expected (scripts/interop-acl.sh retries while the
 // changed file is being reloaded).
-const { Message } = require('ali-ons');
-const { producer } = require('./lib');
+const { producer, sendOutcome } = require('./lib');
 
 const [ ns, topic, want ] = process.argv.slice(2);
 
 (async () => {
   const p = await producer(ns, 'acl_white');
-  let outcome;
-  try {
-    const r = await p.send(new Message(topic, 'TagA', `white-${Date.now()}`));
-    outcome = r.sendStatus === 'SEND_OK' ? 'allowed' : `status ${r.sendStatus}`;
-  } catch (_) {
-    // send() retries and then throws a generic error: one attempt gives the broker's text.
-    try {
-      const info = await p.tryToFindTopicPublishInfo(topic);
-      await p.sendKernelImpl(new Message(topic, 'TagA', 'white'), info.selectOneMessageQueue());
-      outcome = 'allowed';
-    } catch (e) {
-      const text = String(e && e.message || e);
-      outcome = text.includes('No accessKey is configured') ? 'refused' : `error: ${text}`;
-    }
-  }
+  const why = await sendOutcome(p, topic, `white-${Date.now()}`);
+  const outcome = why === null ? 'allowed'
+    : why.includes('No accessKey is configured') ? 'refused' : `error: ${why}`;
   try { await p.close(); } catch (_) { /* a refused unregister */ }
   const ok = outcome === want;
   console.log(`${ok ? 'PASS' : 'FAIL'} unsigned ali-ons send ${want}: ${outcome}`);

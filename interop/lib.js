@@ -1,6 +1,6 @@
 'use strict';
 // Shared helpers for the ali-ons interop scripts.
-const { Producer, Consumer } = require('ali-ons');
+const { Producer, Consumer, Message } = require('ali-ons');
 
 // ali-ons insists on an http client, used only to look up the name server over HTTP when
 // `nameSrv` is not given. We always give `nameSrv`, so this is never called.
@@ -40,10 +40,28 @@ async function consumer(nameSrv, group, topic, expr, handler, extra = {}) {
   return c;
 }
 
+// One send of `body` to `topic`: null when the broker stored it, else why not (the broker's
+// text). `send()` retries a SYSTEM_ERROR (code 1, what a Java 4.x broker answers an ACL denial
+// with) and then throws a generic "still failed", so the text comes from one attempt through
+// ali-ons' own signing send path (`sendKernelImpl`).
+async function sendOutcome(p, topic, body) {
+  try {
+    const r = await p.send(new Message(topic, 'TagA', body));
+    if (r.sendStatus === 'SEND_OK') return null;
+  } catch (_) { /* refused: the reason comes from one attempt below */ }
+  try {
+    const info = await p.tryToFindTopicPublishInfo(topic);
+    await p.sendKernelImpl(new Message(topic, 'TagA', body), info.selectOneMessageQueue());
+    return null;
+  } catch (e) {
+    return String(e && e.message || e);
+  }
+}
+
 async function waitFor(pred, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   while (!pred() && Date.now() < deadline) await sleep(100);
   return pred();
 }
 
-module.exports = { producer, consumer, sleep, waitFor };
+module.exports = { producer, consumer, sendOutcome, sleep, waitFor };
