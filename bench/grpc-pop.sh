@@ -58,8 +58,20 @@ load = open("/proc/loadavg").read().split()[0]
 print("%-18s %9d msgs  %10.0f msg/s%s%s  load %s" % (sys.argv[1], n, r["msgs_s"], p99, cpu, load))' \
     "$1" "$2" "$3" "$TICK"
 }
+# Wait (up to 60 s) until the broker is idle: < 2 ticks of CPU per 500 ms. A load leaves dirty
+# commit-log pages that the broker's flush thread writes back afterwards; without this the next
+# row's CPU per message would carry that flush (the pull drain after the backlog's load did).
+settle() {
+  local a b i
+  for ((i = 0; i < 120; i++)); do
+    a=$(cpu); sleep 0.5; b=$(cpu)
+    [ $((b - a)) -lt 2 ] && return 0
+  done
+  echo "warning: the broker did not settle" >&2
+}
 echo "== send 1 KiB, 1 sender x 256 in flight, ${SEND_SECS} s each (load $(cut -d' ' -f1-3 /proc/loadavg))"
 for proto in remoting grpc; do
+  settle
   args=()
   [ "$proto" = grpc ] && args=(--grpc "$GRPC") && perf_start send
   # The broker's CPU from the end of the 2 s warm-up to the end of the run.
@@ -81,6 +93,7 @@ echo "== backlog: $N x 1 KiB"
 drain() { # label mqbench-args...
   local label=$1 json c0 c1
   shift
+  settle
   c0=$(cpu)
   json=$("$RMQ_BIN/mqbench" consumer -n "$NAMESRV" -t BenchPop --from-first --duration 900 \
     --idle-exit 5 --count "$N" --json "$@" 2>>"$RMQ_WORK/drain.err" | tail -1)
