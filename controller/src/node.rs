@@ -124,7 +124,7 @@ fn security_setup(
     let acl = mq_common::acl::server_validator(
         sec,
         config.config_file.as_deref(),
-        mq_common::acl::Role::Controller { check_reads: sec.acl_check_reads },
+        mq_common::acl::Role::controller(sec.acl_check_reads),
         "",
         stop.clone(),
     )

@@ -34,7 +34,7 @@ pub fn check(data: &[u8]) {
     let mut buf = bytes::BytesMut::from(data);
     if let Ok(Some(mut cmd)) = frame::decode(&mut buf, 1 << 20) {
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        for role in [Role::Broker, Role::Namesrv { check_reads: true }] {
+        for role in [Role::Broker, Role::namesrv(true)] {
             let v = AclValidator::new(role, acl.clone(), "RMQ_SYS_TRACE_TOPIC");
             let _ = v.check(&cmd, ip);
             let mut signed = cmd.clone();

@@ -70,7 +70,7 @@ impl NamesrvController {
         let acl = mq_common::acl::server_validator(
             &config.security,
             config.config_file.as_deref(),
-            mq_common::acl::Role::Namesrv { check_reads: config.security.acl_check_reads },
+            mq_common::acl::Role::namesrv(config.security.acl_check_reads),
             "",
             acl_stop.clone(),
         )

@@ -22,8 +22,8 @@ pub use signature::{
     SECURITY_TOKEN, SIGNATURE, UNIQUE_KEY_QUERY,
 };
 pub use validator::{
-    AclDenied, AclValidator, Role, BROKER_ADMIN_CODES, CONTROLLER_READ_CODES, DENIAL_PREFIX,
-    NAMESRV_ADMIN_CODES,
+    AclDenied, AclValidator, AdminCodes, Role, BROKER_ADMIN_CODES, CONTROLLER_READ_CODES,
+    DENIAL_PREFIX, NAMESRV_ADMIN_CODES,
 };
 
 /// Environment variable a client reads its access key from when none is configured.

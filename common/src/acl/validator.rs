@@ -26,19 +26,38 @@ pub const DENIAL_PREFIX: &str = "org.apache.rocketmq.acl.common.AclException: ";
 pub enum Role {
     /// A broker: Java 4.9.7's table plus the stricter admin set ([`BROKER_ADMIN_CODES`]).
     Broker,
-    /// A name server: writes ([`NAMESRV_ADMIN_CODES`]) need an admin account; reads are open
-    /// unless `check_reads` (then any valid signature will do).
-    Namesrv {
-        /// Require a valid signature on reads too.
+    /// A metadata server (name server, controller): the requests `admin` names need an admin
+    /// account; every other one is open unless `check_reads` (then any valid signature will
+    /// do). See [`Role::namesrv`] and [`Role::controller`].
+    Metadata {
+        /// Which requests need an admin account.
+        admin: AdminCodes,
+        /// Require a valid signature on the other requests too.
         check_reads: bool,
     },
+}
+
+/// Which requests of a metadata server need an admin account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminCodes {
+    /// These (the writes; everything else reads).
+    Only(&'static [i32]),
+    /// All but these (the reads; whatever else comes, an unknown code included, writes).
+    AllBut(&'static [i32]),
+}
+
+impl Role {
+    /// A name server: writes ([`NAMESRV_ADMIN_CODES`]) need an admin account.
+    pub const fn namesrv(check_reads: bool) -> Role {
+        Role::Metadata { admin: AdminCodes::Only(NAMESRV_ADMIN_CODES), check_reads }
+    }
+
     /// A controller (`mqcontroller`, or one embedded in a name server): every request but
     /// the reads in [`CONTROLLER_READ_CODES`] needs an admin account, the Raft traffic
-    /// between controllers included; reads are open unless `check_reads`.
-    Controller {
-        /// Require a valid signature on reads too.
-        check_reads: bool,
-    },
+    /// between controllers included.
+    pub const fn controller(check_reads: bool) -> Role {
+        Role::Metadata { admin: AdminCodes::AllBut(CONTROLLER_READ_CODES), check_reads }
+    }
 }
 
 /// Broker requests only an admin account may make when ACL is on. Java 4.9.7's set (17, 25,
@@ -289,15 +308,11 @@ impl AclValidator {
     pub fn check(&self, req: &RemotingCommand, ip: IpAddr) -> Result<(), AclDenied> {
         let admin_code = match self.role {
             Role::Broker => BROKER_ADMIN_CODES.contains(&req.code),
-            Role::Namesrv { check_reads } => {
-                let write = NAMESRV_ADMIN_CODES.contains(&req.code);
-                if !write && !check_reads {
-                    return Ok(());
-                }
-                write
-            }
-            Role::Controller { check_reads } => {
-                let write = !CONTROLLER_READ_CODES.contains(&req.code);
+            Role::Metadata { admin, check_reads } => {
+                let write = match admin {
+                    AdminCodes::Only(codes) => codes.contains(&req.code),
+                    AdminCodes::AllBut(codes) => !codes.contains(&req.code),
+                };
                 if !write && !check_reads {
                     return Ok(());
                 }
@@ -315,7 +330,7 @@ impl AclValidator {
         if !signature::verify_with(&account.signing_key, &req.ext_fields, &req.body) {
             return Err(AclDenied(format!("Check signature failed for accessKey={ak}")));
         }
-        if matches!(self.role, Role::Namesrv { .. } | Role::Controller { .. }) && !admin_code {
+        if matches!(self.role, Role::Metadata { .. }) && !admin_code {
             return Ok(());
         }
         // 6. (Java checks the message-trace exemption here; see 8: a trace send is never an
@@ -629,7 +644,7 @@ accounts:
 
     #[test]
     fn namesrv_writes_need_admin_reads_open() {
-        let v = validator(Role::Namesrv { check_reads: false });
+        let v = validator(Role::namesrv(false));
         let reg = RemotingCommand::request(rq::REGISTER_BROKER).with_ext("brokerName", "b");
         assert_eq!(denial(&v, &reg, LOCAL), "No accessKey is configured");
         assert!(denial(&v, &signed(reg.clone(), "RocketMQ", "12345678"), LOCAL)
@@ -637,14 +652,14 @@ accounts:
         v.check(&signed(reg, "rocketmq2", "87654321"), LOCAL).unwrap();
         let route = RemotingCommand::request(rq::GET_ROUTEINFO_BY_TOPIC).with_ext("topic", "T");
         v.check(&route, LOCAL).unwrap();
-        let strict = validator(Role::Namesrv { check_reads: true });
+        let strict = validator(Role::namesrv(true));
         assert_eq!(denial(&strict, &route, LOCAL), "No accessKey is configured");
         strict.check(&signed(route, "RocketMQ", "12345678"), LOCAL).unwrap();
     }
 
     #[test]
     fn controller_writes_and_raft_need_admin_reads_open() {
-        let v = validator(Role::Controller { check_reads: false });
+        let v = validator(Role::controller(false));
         for code in [
             rq::CONTROLLER_ELECT_MASTER,
             rq::CONTROLLER_ALTER_SYNC_STATE_SET,
@@ -668,7 +683,7 @@ accounts:
         for &code in CONTROLLER_READ_CODES {
             let r = RemotingCommand::request(code).with_ext("brokerName", "b");
             v.check(&r, LOCAL).unwrap();
-            let strict = validator(Role::Controller { check_reads: true });
+            let strict = validator(Role::controller(true));
             assert_eq!(denial(&strict, &r, LOCAL), "No accessKey is configured");
             strict.check(&signed(r, "RocketMQ", "12345678"), LOCAL).unwrap();
         }
