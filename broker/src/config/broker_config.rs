@@ -153,6 +153,9 @@ pub struct BrokerConfig {
     pub transaction_check_interval: u64,
     /// `grpcServerPort`: the RocketMQ 5.x gRPC endpoint (8081; 0 = off).
     pub grpc_server_port: u16,
+    /// `grpcWorkerLoopNum` (Apache proxy's name): threads serving gRPC connections, each
+    /// connection on one of them (0 = one per core, the default).
+    pub grpc_worker_loop_num: usize,
     /// `defaultInvisibleTimeMills`: invisible time of messages a push consumer receives
     /// (`auto_renew`), ms (60 s as Apache; rmq does not renew it server-side).
     pub default_invisible_time_mills: u64,
@@ -266,6 +269,7 @@ impl Default for BrokerConfig {
             transaction_check_max: 15,
             transaction_check_interval: 60_000,
             grpc_server_port: 8081,
+            grpc_worker_loop_num: 0,
             default_invisible_time_mills: 60_000,
             grpc_client_consumer_max_long_polling_timeout_millis: 20_000,
             pop_revive_interval_mills: 200,
@@ -329,6 +333,7 @@ mq_common::config_keys!(BrokerConfig {
     transaction_check_max: "transactionCheckMax", live;
     transaction_check_interval: "transactionCheckInterval", live;
     grpc_server_port: "grpcServerPort", important;
+    grpc_worker_loop_num: "grpcWorkerLoopNum";
     default_invisible_time_mills: "defaultInvisibleTimeMills";
     grpc_client_consumer_max_long_polling_timeout_millis:
         "grpcClientConsumerMaxLongPollingTimeoutMillis";

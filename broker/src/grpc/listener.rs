@@ -7,7 +7,7 @@
 //! ([`CoalescingIo`]): one syscall per pass of the connection task, not one per streamed
 //! message.
 //!
-//! Each connection is served by hyper's HTTP/2 server calling the generated
+//! Each connection lives on one of the gRPC worker threads ([`super::workers`]) and is served by hyper's HTTP/2 server calling the generated
 //! `MessagingServiceServer` directly ([`serve`]), without tonic's `transport::Server`: its
 //! router, boxed per-request service clones and layers were per-request work for one service
 //! that routes by path itself (unknown paths answer UNIMPLEMENTED there). What tonic's layers
@@ -36,6 +36,7 @@ use tokio_util::task::TaskTracker;
 use tonic::codegen::Service as _;
 use tonic::transport::server::TcpConnectInfo;
 
+use super::workers::Workers;
 use super::GrpcService;
 
 /// One accepted gRPC connection: the TCP socket itself, or the plaintext end of a terminated
@@ -90,6 +91,7 @@ const KEEPALIVE: Duration = Duration::from_secs(60);
 /// requests answered), or after `drain` if some did not.
 pub(crate) async fn serve(
     listener: TcpListener,
+    workers: Workers,
     tls: Option<Arc<TlsServer>>,
     svc: MessagingServiceServer<GrpcService>,
     stop: CancellationToken,
@@ -107,8 +109,17 @@ pub(crate) async fn serve(
             a = accept_backing_off(&listener, "gRPC") => a,
         };
         let _ = tcp.set_nodelay(true);
+        // Moved to its worker's reactor (see `workers`).
+        let tcp = match tcp.into_std() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "cannot hand a gRPC connection to a worker");
+                continue;
+            }
+        };
         let (tls, svc, http2, stop) = (tls.clone(), svc.clone(), http2.clone(), stop.clone());
-        conns.spawn(async move {
+        workers.spawn(&conns, async move {
+            let Ok(tcp) = TcpStream::from_std(tcp) else { return };
             let info =
                 TcpConnectInfo { local_addr: tcp.local_addr().ok(), remote_addr: Some(peer) };
             let Some(io) = classify(tls.as_deref(), tcp, peer).await else { return };
@@ -118,6 +129,7 @@ pub(crate) async fn serve(
     }
     conns.close();
     let _ = tokio::time::timeout(drain, conns.wait()).await;
+    workers.stop().await;
 }
 
 /// One connection until it ends, or closes gracefully once `stop` fires.

@@ -18,6 +18,7 @@ pub mod session;
 pub mod status;
 pub mod telemetry;
 pub mod transaction;
+mod workers;
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -92,10 +93,18 @@ impl GrpcServer {
         let server = MessagingServiceServer::new(svc)
             .max_decoding_message_size(MAX_DECODING)
             .max_encoding_message_size(MAX_DECODING);
-        let task =
-            tokio::spawn(listener::serve(listener, tls, server, b.shutdown.clone(), STOP_WAIT));
+        let workers = workers::Workers::start(b.cfg.grpc_worker_loop_num)?;
+        let threads = workers.len();
+        let task = tokio::spawn(listener::serve(
+            listener,
+            workers,
+            tls,
+            server,
+            b.shutdown.clone(),
+            STOP_WAIT,
+        ));
         tokio::spawn(expire_sessions(b));
-        tracing::info!(%addr, "gRPC endpoint (RocketMQ 5.x) listening");
+        tracing::info!(%addr, threads, "gRPC endpoint (RocketMQ 5.x) listening");
         Ok(GrpcServer { addr, task })
     }
 
@@ -106,7 +115,8 @@ impl GrpcServer {
 
     /// Wait (bounded) for the server to stop after the broker's shutdown token fired.
     pub async fn stopped(self) {
-        let _ = tokio::time::timeout(STOP_WAIT, self.task).await;
+        // The server drains its connections for up to STOP_WAIT, then stops its workers.
+        let _ = tokio::time::timeout(STOP_WAIT + Duration::from_secs(2), self.task).await;
     }
 }
 

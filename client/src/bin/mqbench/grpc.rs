@@ -27,13 +27,25 @@ pub struct Grpc {
     send_uri: Uri,
     receive_uri: Uri,
     ack_uri: Uri,
-    /// `x-mq-client-id`
-    client_id: HeaderValue,
+    /// Every call's headers but `grpc-timeout`, built once (`x-mq-client-id` among them).
+    headers: http::HeaderMap,
+    /// `grpc-timeout` of a send.
+    send_timeout: HeaderValue,
+}
+
+/// A send's (and an ack's) deadline.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `grpc-timeout` for `t` (milliseconds).
+fn grpc_timeout(t: Duration) -> HeaderValue {
+    HeaderValue::from_str(&format!("{}m", t.as_millis())).expect("digits and a unit")
 }
 
 fn res(name: &str) -> Option<Resource> {
     Some(Resource { resource_namespace: String::new(), name: name.to_string() })
 }
+
+static GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
 
 /// A message in gRPC's length-prefixed framing (uncompressed).
 fn frame(m: &impl prost::Message) -> Bytes {
@@ -82,13 +94,20 @@ impl Grpc {
             }
         });
         let base = format!("http://{addr}/apache.rocketmq.v2.MessagingService/");
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+        headers.insert("x-mq-client-id", format!("mqbench@{}", std::process::id()).parse()?);
+        // The body digest the broker picks follows the language, as for an SDK.
+        headers.insert("x-mq-language", HeaderValue::from_static("RUST"));
         let uri = |m: &str| -> anyhow::Result<Uri> { Ok(format!("{base}{m}").parse()?) };
         Ok(Grpc {
             h2: h2.ready().await?,
             send_uri: uri("SendMessage")?,
             receive_uri: uri("ReceiveMessage")?,
             ack_uri: uri("AckMessage")?,
-            client_id: format!("mqbench@{}", std::process::id()).parse()?,
+            headers,
+            send_timeout: grpc_timeout(SEND_TIMEOUT),
         })
     }
 
@@ -98,18 +117,14 @@ impl Grpc {
         uri: &Uri,
         msg: &impl prost::Message,
         timeout: Duration,
+        timeout_header: HeaderValue,
     ) -> anyhow::Result<Vec<Resp>> {
-        let mut req = Request::builder()
-            .method(Method::POST)
-            .uri(uri.clone())
-            .header("content-type", "application/grpc")
-            .header("te", "trailers")
-            .header("grpc-timeout", format!("{}m", timeout.as_millis()))
-            .body(())?;
-        let h = req.headers_mut();
-        h.insert("x-mq-client-id", self.client_id.clone());
-        // The body digest the broker picks follows the language, as for an SDK.
-        h.insert("x-mq-language", HeaderValue::from_static("RUST"));
+        // Built from parts made once: no header name is parsed per call.
+        let mut req = Request::new(());
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = uri.clone();
+        *req.headers_mut() = self.headers.clone();
+        req.headers_mut().insert(&GRPC_TIMEOUT, timeout_header);
         let call = async {
             let mut h2 = self.h2.clone().ready().await?;
             let (resp, mut stream) = h2.send_request(req, false)?;
@@ -120,17 +135,25 @@ impl Grpc {
                 anyhow::ensure!(code == 0, "{} answered gRPC status {code}: {m}", uri.path());
             }
             let mut body = resp.into_body();
+            // Usually one DATA frame: kept as it is, copied only if more follow.
+            let mut first: Option<Bytes> = None;
             let mut buf = BytesMut::new();
             while let Some(chunk) = body.data().await {
                 let chunk = chunk?;
                 let _ = body.flow_control().release_capacity(chunk.len());
-                buf.extend_from_slice(&chunk);
+                match first.take() {
+                    None if buf.is_empty() => first = Some(chunk),
+                    f => {
+                        buf.extend_from_slice(&f.unwrap_or_default());
+                        buf.extend_from_slice(&chunk);
+                    }
+                }
             }
             let trailers = body.trailers().await?.unwrap_or_default();
             if let Some((code, m)) = grpc_status(&trailers) {
                 anyhow::ensure!(code == 0, "{} answered gRPC status {code}: {m}", uri.path());
             }
-            messages(buf.freeze())
+            messages(first.unwrap_or_else(|| buf.freeze()))
         };
         tokio::time::timeout(timeout, call)
             .await
@@ -160,7 +183,7 @@ impl Grpc {
         };
         let req = SendMessageRequest { messages: vec![msg] };
         let r: Vec<SendMessageResponse> =
-            self.call(&self.send_uri, &req, Duration::from_secs(10)).await?;
+            self.call(&self.send_uri, &req, SEND_TIMEOUT, self.send_timeout.clone()).await?;
         let code = r.first().and_then(|r| r.status.as_ref()).map(|s| s.code).unwrap_or(-1);
         anyhow::ensure!(code == Code::Ok as i32, "send answered code {code}");
         Ok(())
@@ -191,8 +214,9 @@ impl Grpc {
             }),
             attempt_id: None,
         };
+        let timeout = poll + Duration::from_secs(10);
         let answers: Vec<ReceiveMessageResponse> =
-            self.call(&self.receive_uri, &r, poll + Duration::from_secs(10)).await?;
+            self.call(&self.receive_uri, &r, timeout, grpc_timeout(timeout)).await?;
         let mut bodies = Vec::new();
         let mut entries = Vec::new();
         for item in answers {
@@ -210,7 +234,7 @@ impl Grpc {
         if !entries.is_empty() {
             let a = AckMessageRequest { group: res(group), topic: res(topic), entries };
             let r: Vec<AckMessageResponse> =
-                self.call(&self.ack_uri, &a, Duration::from_secs(10)).await?;
+                self.call(&self.ack_uri, &a, SEND_TIMEOUT, self.send_timeout.clone()).await?;
             let code = r.first().and_then(|r| r.status.as_ref()).map(|s| s.code).unwrap_or(-1);
             anyhow::ensure!(code == Code::Ok as i32, "ack answered code {code}");
         }
