@@ -314,8 +314,9 @@ fn one_message(
     for_store(b, m)
 }
 
-/// Store one message as the send paths (remoting and gRPC) do (see [`for_store`]), joined
-/// with the puts other tasks make at the same moment (the gRPC port: one task per request).
+/// Store one message for the gRPC send path, prepared as a remoting send is (see
+/// [`for_store`]) and joined with the puts other tasks make at the same moment (the gRPC port
+/// runs one task per request; remoting stores its reader's groups through `process_group`).
 pub(crate) async fn put_inner(
     b: &Broker,
     m: MessageExtBrokerInner,
