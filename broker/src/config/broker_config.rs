@@ -422,6 +422,12 @@ impl BrokerConfig {
         if self.is_slave() && self.broker_id <= 0 {
             return Err("Slave's brokerId must be > 0".into());
         }
+        if self.grpc_worker_loop_num > MAX_GRPC_WORKERS {
+            return Err(format!(
+                "grpcWorkerLoopNum: {} threads is more than {MAX_GRPC_WORKERS} (0 = one per core)",
+                self.grpc_worker_loop_num
+            ));
+        }
         self.ha.validate()?;
         self.server_config().map(|_| ())
     }
@@ -438,10 +444,25 @@ impl BrokerConfig {
     }
 }
 
+/// Most gRPC worker threads `grpcWorkerLoopNum` may ask for (each is an OS thread).
+pub const MAX_GRPC_WORKERS: usize = 1024;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use mq_common::config::{ConfigKeys, KeyEffect};
+
+    /// A thread count no machine needs is refused with the key's name, not tried.
+    #[test]
+    fn too_many_grpc_workers_refused() {
+        let mut c = BrokerConfig::default();
+        assert!(c.validate().is_ok());
+        c.apply("grpcWorkerLoopNum", "100000").unwrap();
+        let e = c.validate().unwrap_err();
+        assert!(e.contains("grpcWorkerLoopNum"), "{e}");
+        c.apply("grpcWorkerLoopNum", "4").unwrap();
+        assert!(c.validate().is_ok());
+    }
 
     #[test]
     fn apply_and_refuse() {
