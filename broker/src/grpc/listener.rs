@@ -7,12 +7,13 @@
 //! ([`CoalescingIo`]): one syscall per pass of the connection task, not one per streamed
 //! message.
 //!
-//! Each connection lives on one of the gRPC worker threads ([`super::workers`]) and is served by hyper's HTTP/2 server calling the generated
-//! `MessagingServiceServer` directly ([`serve`]), without tonic's `transport::Server`: its
-//! router, boxed per-request service clones and layers were per-request work for one service
-//! that routes by path itself (unknown paths answer UNIMPLEMENTED there). What tonic's layers
-//! did that matters is done here: the peer address in each request's extensions, HTTP/2
-//! keepalive, graceful close on shutdown. Not done: tonic's `grpc-timeout` layer, which
+//! Each connection lives on one of the gRPC worker threads ([`super::workers`]) and is
+//! served by hyper's HTTP/2 server calling the generated `MessagingServiceServer` directly
+//! ([`serve`]), without tonic's `transport::Server`: its router, boxed per-request service
+//! clones and layers were per-request work for one service that routes by path itself
+//! (unknown paths answer UNIMPLEMENTED there). What tonic's layers did that matters is done
+//! here: the peer address in each request's extensions, HTTP/2 keepalive, graceful close on
+//! shutdown. Not done: tonic's `grpc-timeout` layer, which
 //! dropped a unary handler at the caller's deadline (a put then ran to its end anyway or not at
 //! all); handlers now finish and the late answer is discarded by the client. ReceiveMessage
 //! reads the deadline itself (`consume::parse_grpc_timeout`).

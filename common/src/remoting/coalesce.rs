@@ -11,8 +11,8 @@
 //! flush writes them all in one syscall. The buffer is also written out once it holds
 //! [`MAX_BUFFERED`] bytes. A flush is therefore delayed by one pass of the task, never
 //! stranded: the wake guarantees the pass, and every pass of an h2 connection ends with a
-//! flush. Only by one pass: deferring every flush that followed new data (as this did
-//! until session 19) held a busy server's small answers until it ran out of requests, so the
+//! flush. Only by one pass: deferring every flush that followed new data (as this once
+//! did) held a busy server's small answers until it ran out of requests, so the
 //! client got a whole window of answers at once and sent its next window at once — the two
 //! sides took turns instead of working together (a single gRPC connection stayed at
 //! ≈ 35 k sends/s whatever the window).
