@@ -13,8 +13,8 @@
 //! clones and layers were per-request work for one service that routes by path itself
 //! (unknown paths answer UNIMPLEMENTED there). What tonic's layers did that matters is done
 //! here: the peer address in each request's extensions, HTTP/2 keepalive, graceful close on
-//! shutdown. Not done: tonic's `grpc-timeout` layer, which
-//! dropped a unary handler at the caller's deadline (a put then ran to its end anyway or not at
+//! shutdown. Not done: tonic's `grpc-timeout` layer, which dropped a unary handler at the
+//! caller's deadline (a put then ran to its end anyway or not at
 //! all); handlers now finish and the late answer is discarded by the client. ReceiveMessage
 //! reads the deadline itself (`consume::parse_grpc_timeout`).
 
