@@ -502,3 +502,77 @@ async fn end_transaction_after_a_restart() {
     assert_eq!(got.iter().map(body).collect::<Vec<_>>(), ["prepared"]);
     b.shutdown().await;
 }
+
+/// One AckMessage with handles of two queues, interleaved, a repeated, a malformed and a
+/// superseded handle: one result per entry, in the request's order, each with its own code
+/// (the engine acks a request's handles queue run by queue run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ack_answers_each_entry_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut cfg = test_config(dir.path());
+    cfg.apply("grpcServerPort", &port.to_string()).unwrap();
+    let b = start(cfg).await;
+    let mut c = client(port).await;
+    b.create_topic("Ak", 2).await;
+    for i in 0..6 {
+        send(&mut c, "Ak", i, format!("a{i}").into_bytes()).await;
+    }
+    let got = receive(&mut c, receive_req("Ak", "GAk", all()), "c1", T).await;
+    assert_eq!(got.len(), 6);
+    let on = |q: i32| -> Vec<&Message> {
+        got.iter().filter(|m| m.system_properties.as_ref().unwrap().queue_id == q).collect()
+    };
+    let (q0, q1) = (on(0), on(1));
+    assert!(q0.len() >= 2 && q1.len() >= 2, "round robin fills both queues");
+    // A new invisible time supersedes q1[1]'s first handle.
+    let changed = c
+        .change_invisible_duration(req(ChangeInvisibleDurationRequest {
+            group: res("GAk"),
+            topic: res("Ak"),
+            receipt_handle: handle(q1[1]),
+            invisible_duration: Some(mq_grpc_proto::Duration { seconds: 60, nanos: 0 }),
+            message_id: "m".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(code(&changed), Code::Ok as i32);
+    let entries: Vec<(String, Code)> = vec![
+        (handle(q0[0]), Code::Ok),
+        (handle(q0[0]), Code::InvalidReceiptHandle), // already acked by the entry before
+        (handle(q1[0]), Code::Ok),
+        (handle(q0[1]), Code::Ok),
+        ("not a handle".into(), Code::InvalidReceiptHandle),
+        (handle(q1[1]), Code::InvalidReceiptHandle), // superseded
+        (changed.receipt_handle.clone(), Code::Ok),
+    ];
+    let r = c
+        .ack_message(req(AckMessageRequest {
+            group: res("GAk"),
+            topic: res("Ak"),
+            entries: entries
+                .iter()
+                .map(|(h, _)| AckMessageEntry {
+                    message_id: "m".into(),
+                    receipt_handle: h.clone(),
+                    lite_topic: None,
+                })
+                .collect(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let codes: Vec<i32> = r.entries.iter().map(|e| e.status.as_ref().unwrap().code).collect();
+    let want: Vec<i32> = entries.iter().map(|(_, c)| *c as i32).collect();
+    assert_eq!(codes, want);
+    let handles: Vec<&str> = r.entries.iter().map(|e| e.receipt_handle.as_str()).collect();
+    assert_eq!(handles, entries.iter().map(|(h, _)| h.as_str()).collect::<Vec<_>>());
+    // What is left in flight is exactly what was not acked.
+    let acked = [handle(q0[0]), handle(q1[0]), handle(q0[1])];
+    for m in got.iter().filter(|m| !acked.contains(&handle(m)) && handle(m) != handle(q1[1])) {
+        assert_eq!(ack_one(&mut c, "Ak", "GAk", handle(m)).await, Code::Ok as i32);
+    }
+    b.shutdown().await;
+}

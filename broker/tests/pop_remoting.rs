@@ -187,3 +187,41 @@ async fn batch_ack_as_java_clients_send_it() {
     assert_eq!(r.code, response::TOPIC_NOT_EXIST);
     b.shutdown().await;
 }
+
+/// A pop with messages there is answered at once; an empty one without a poll time is
+/// answered at once with PULL_NOT_FOUND; an empty one with a poll time waits and is answered
+/// as soon as a message arrives.
+#[tokio::test]
+async fn empty_pops_wait_for_the_poll_time_or_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = std::sync::Arc::new(start(test_config(dir.path())).await);
+    b.create_topic("PopW", 1).await;
+    let t0 = std::time::Instant::now();
+    assert_eq!(b.call(pop("PopW", 0)).await.code, response::PULL_NOT_FOUND);
+    assert!(t0.elapsed() < std::time::Duration::from_secs(2));
+
+    let waiting = tokio::spawn({
+        let b = b.clone();
+        async move {
+            let t0 = std::time::Instant::now();
+            (b.call(pop("PopW", 20_000)).await, t0.elapsed())
+        }
+    });
+    // Sent while the pop waits (it armed its wake-up before looking; a message sent before
+    // that is found by the look itself).
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let r = b.call(send_v2(&send_header("PopW", 0, "TagA", "w"), b"w")).await;
+    assert_eq!(r.code, response::SUCCESS);
+    let (r, waited) = waiting.await.unwrap();
+    assert_eq!(r.code, response::SUCCESS, "{:?}", r.remark);
+    assert_eq!(decode_msgs(&r.body).len(), 1);
+    assert!(waited < std::time::Duration::from_secs(10), "answered on arrival: {waited:?}");
+
+    // Messages there: the answer carries them at once.
+    let r = b.call(send_v2(&send_header("PopW", 0, "TagA", "x"), b"x")).await;
+    assert_eq!(r.code, response::SUCCESS);
+    let r = b.call(pop("PopW", 20_000)).await;
+    assert_eq!(r.code, response::SUCCESS);
+    assert_eq!(decode_msgs(&r.body).len(), 1);
+    std::sync::Arc::try_unwrap(b).ok().expect("one owner left").shutdown().await;
+}

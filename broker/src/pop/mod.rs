@@ -19,7 +19,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use dashmap::DashMap;
 use mq_common::filter::MessageFilter;
-use mq_common::message::RecordView;
+use mq_common::message::record::physical_offset_and_reconsume_times;
 use mq_common::protocol::body::system_topics;
 use mq_common::protocol::now_millis;
 use parking_lot::Mutex;
@@ -432,9 +432,9 @@ impl PopService {
                                 next = off;
                                 break;
                             }
-                            let (phy, reconsume) = match RecordView::parse(&rec, false) {
-                                Ok(v) => (v.physical_offset, v.reconsume_times),
-                                Err(_) => continue,
+                            let Some((phy, reconsume)) = physical_offset_and_reconsume_times(&rec)
+                            else {
+                                continue;
                             };
                             let attempt = reconsume.max(0) + 1;
                             let e = Entry::delivered(d.ck(off), deadline, attempt, phy, req.owner);
@@ -499,7 +499,9 @@ impl PopService {
     }
 
     /// Ack messages of `topic` (handles of a retry-topic pop name the original topic).
-    /// One journal write for the batch; per-handle results.
+    /// One journal write for the batch; per-handle results. A batch's handles come in runs of
+    /// one queue (one pop's messages): each run takes one state lookup, one lock and one
+    /// report of the committed offset, not one per handle.
     pub fn ack(
         &self,
         b: &Broker,
@@ -510,20 +512,31 @@ impl PopService {
         let now = now_millis();
         let mut journal = Vec::new();
         let mut out = Vec::with_capacity(handles.len());
-        for h in handles {
-            let r = self.handle_state(group, topic, h).and_then(|st| {
-                let mut st = st.lock();
-                check_handle(st.inflight.get(&h.queue_offset).copied(), h, now)?;
-                st.remove(h.queue_offset);
-                Record::Ack { id: st.id, offset: h.queue_offset }.encode(&mut journal);
-                let fifo_unblocked = st.fifo && st.inflight.is_empty();
-                report(b, &mut st);
-                if fifo_unblocked {
-                    self.wake.wake(topic);
+        for run in handles.chunk_by(|x, y| x.kind == y.kind && x.queue_id == y.queue_id) {
+            let st = match self.handle_state(group, topic, &run[0]) {
+                Ok(st) => st,
+                Err(e) => {
+                    out.extend(run.iter().map(|_| Err(e.clone())));
+                    continue;
                 }
-                Ok(())
-            });
-            out.push(r);
+            };
+            let mut st = st.lock();
+            let mut acked = false;
+            for h in run {
+                let r = check_handle(st.inflight.get(&h.queue_offset).copied(), h, now);
+                if r.is_ok() {
+                    st.remove(h.queue_offset);
+                    Record::Ack { id: st.id, offset: h.queue_offset }.encode(&mut journal);
+                    acked = true;
+                }
+                out.push(r.map(drop));
+            }
+            let fifo_unblocked = acked && st.fifo && st.inflight.is_empty();
+            report(b, &mut st);
+            drop(st);
+            if fifo_unblocked {
+                self.wake.wake(topic);
+            }
         }
         if let Err(e) = self.append(&journal) {
             return handles.iter().map(|_| Err(e.clone())).collect();

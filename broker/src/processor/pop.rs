@@ -121,21 +121,19 @@ pub fn pop_message(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply
         return Err(err(response::SYSTEM_ERROR, "invisibleTime must be positive"));
     }
     let order = h.order == Some(true) || gc.consume_message_orderly;
+    let max_attempts = gc.retry_max_times + 1;
+    // Messages there (the common case under load): answered here, without a task and its
+    // wake-ups; the long poll waits in a task.
+    match b.pop.pop(b, &pop_request(&h, &filter, order, max_attempts)) {
+        Ok(v) if !v.is_empty() => return Ok(Some(found(b, &v, h.invisible_time, order))),
+        Ok(_) if h.poll_time <= 0 => return Ok(Some(not_found())),
+        Ok(_) => {}
+        Err(e) => return Ok(Some(handle_error(&e))),
+    }
     let (b, ch) = (b.clone(), ch.clone());
     let opaque = req.opaque;
     tokio::spawn(async move {
-        let pop_req = PopRequest {
-            group: &h.consumer_group,
-            topic: &h.topic,
-            queue_id: (h.queue_id >= 0).then_some(h.queue_id),
-            max: (h.max_msg_nums.max(1) as usize).min(MAX_BATCH),
-            invisible_ms: h.invisible_time,
-            filter: &filter,
-            fifo: order,
-            max_attempts: gc.retry_max_times + 1,
-            owner: 0,
-            attempt_id: h.attempt_id.as_deref().filter(|a| !a.is_empty()),
-        };
+        let pop_req = pop_request(&h, &filter, order, max_attempts);
         let poll = Duration::from_millis(h.poll_time.clamp(0, MAX_POLL_MS) as u64);
         let until = tokio::time::Instant::now() + poll;
         let resp = match b.pop.pop_wait(&b, &pop_req, until, ch.closed()).await {
@@ -146,6 +144,27 @@ pub fn pop_message(b: &Arc<Broker>, ch: &Channel, req: RemotingCommand) -> Reply
         ch.respond(opaque, resp);
     });
     Ok(None)
+}
+
+/// The engine's request for a POP_MESSAGE.
+fn pop_request<'a>(
+    h: &'a PopMessageRequestHeader,
+    filter: &'a MessageFilter,
+    order: bool,
+    max_attempts: i32,
+) -> PopRequest<'a> {
+    PopRequest {
+        group: &h.consumer_group,
+        topic: &h.topic,
+        queue_id: (h.queue_id >= 0).then_some(h.queue_id),
+        max: (h.max_msg_nums.max(1) as usize).min(MAX_BATCH),
+        invisible_ms: h.invisible_time,
+        filter,
+        fifo: order,
+        max_attempts,
+        owner: 0,
+        attempt_id: h.attempt_id.as_deref().filter(|a| !a.is_empty()),
+    }
 }
 
 /// ACK_MESSAGE.
