@@ -576,3 +576,45 @@ async fn ack_answers_each_entry_in_order() {
     }
     b.shutdown().await;
 }
+
+/// A client that goes away in the middle of an answer: what the broker had not handed to the
+/// connection yet (flow control holds large messages back) is visible again after about a
+/// second, not after the 30 s invisible time the receive asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_not_handed_out_come_back_when_the_client_goes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut cfg = test_config(dir.path());
+    cfg.apply("grpcServerPort", &port.to_string()).unwrap();
+    let b = start(cfg).await;
+    let mut c = client(port).await;
+    b.create_topic("Gone", 1).await;
+    for i in 0..5 {
+        send(&mut c, "Gone", i, vec![b'a' + i as u8; 700 << 10]).await;
+    }
+    let mut s = c
+        .receive_message(req(receive_req("Gone", "GGone", all())))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut first = None;
+    while first.is_none() {
+        let item = tokio::time::timeout(T, s.message()).await.unwrap().unwrap().unwrap();
+        if let Some(Content::Message(m)) = item.content {
+            first = Some(m);
+        }
+    }
+    drop(s);
+    let first = first.unwrap();
+    // The rest: some were handed out (invisible for 30 s), the others come back.
+    let t0 = std::time::Instant::now();
+    let mut back = Vec::new();
+    while back.is_empty() && t0.elapsed() < Duration::from_secs(10) {
+        let mut r = receive_req("Gone", "GGone", all());
+        r.long_polling_timeout = Some(mq_grpc_proto::Duration { seconds: 1, nanos: 0 });
+        back = receive(&mut c, r, "c2", Duration::from_secs(6)).await;
+    }
+    assert!(!back.is_empty(), "released messages are visible again within 10 s");
+    assert!(back.iter().all(|m| body(m) != body(&first)), "the one read stays invisible");
+    b.shutdown().await;
+}

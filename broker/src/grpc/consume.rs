@@ -1,7 +1,13 @@
 //! ReceiveMessage (server stream, long polling), AckMessage, ChangeInvisibleDuration and
 //! ForwardMessageToDeadLetterQueue (spec §9) over the shared POP engine (`crate::pop`).
 
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use futures::Stream;
 
 use mq_common::filter::MessageFilter;
 use mq_common::protocol::body::SubscriptionData;
@@ -12,13 +18,13 @@ use mq_grpc_proto::v2::{
     FilterType, ForwardMessageToDeadLetterQueueRequest, ForwardMessageToDeadLetterQueueResponse,
     ReceiveMessageRequest, ReceiveMessageResponse,
 };
-use tokio::sync::mpsc;
 
 use super::convert::{dur_ms, to_message, ts};
 use super::digest::DigestStyle;
 use super::route::{check_topic, name};
 use super::status::{ok, overall, status};
 use super::GrpcService;
+use crate::broker::Broker;
 use crate::pop::{revive, HandleError, PopRequest, ReceiptHandle, MAX_BATCH};
 
 /// Invisible time bounds of a simple consumer's receive (Apache's defaults).
@@ -71,27 +77,61 @@ fn receive_filter(
     MessageFilter::compile(&sd).map_err(|e| format!("bad filter expression: {e}"))
 }
 
-type Tx = mpsc::Sender<Result<ReceiveMessageResponse, tonic::Status>>;
+/// The answer of one ReceiveMessage, as a stream: its status, the messages, the delivery
+/// timestamp. Messages not yet handed to the connection when it is dropped (the client went
+/// away mid-answer) come back after a second instead of after their invisible time.
+pub(crate) struct Answer {
+    items: VecDeque<(ReceiveMessageResponse, Option<ReceiptHandle>)>,
+    /// To release what was not handed out: the broker, group and topic.
+    release: Option<(Arc<Broker>, String, String)>,
+}
 
-async fn finish(tx: &Tx, st: Option<mq_grpc_proto::v2::Status>) {
-    let _ = tx.send(Ok(ReceiveMessageResponse { content: st.map(Content::Status) })).await;
-    let _ = tx
-        .send(Ok(ReceiveMessageResponse {
-            content: Some(Content::DeliveryTimestamp(ts(now_millis()))),
-        }))
-        .await;
+impl Answer {
+    /// A status-only answer (an error, or no message): the status, then the delivery time.
+    pub(crate) fn finished(st: Option<mq_grpc_proto::v2::Status>) -> Answer {
+        Answer {
+            items: VecDeque::from([
+                (ReceiveMessageResponse { content: st.map(Content::Status) }, None),
+                (delivery_timestamp(), None),
+            ]),
+            release: None,
+        }
+    }
+}
+
+fn delivery_timestamp() -> ReceiveMessageResponse {
+    ReceiveMessageResponse { content: Some(Content::DeliveryTimestamp(ts(now_millis()))) }
+}
+
+impl Stream for Answer {
+    type Item = Result<ReceiveMessageResponse, tonic::Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Poll::Ready(self.items.pop_front().map(|(r, _)| Ok(r)))
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        let Some((b, group, topic)) = &self.release else { return };
+        for (_, h) in self.items.drain(..) {
+            if let Some(h) = h {
+                let _ = b.pop.change_invisible(group, topic, &h, 1000);
+            }
+        }
+    }
 }
 
 impl GrpcService {
-    /// ReceiveMessage: answers on `tx` (status, messages, server time), then the stream ends.
+    /// ReceiveMessage: waits (long polling) for messages; the answer to stream. Dropping
+    /// the future (the client went away while it waited) ends the wait.
     pub(crate) async fn receive(
         &self,
         req: ReceiveMessageRequest,
         session: u64,
         style: DigestStyle,
         deadline: Option<Duration>,
-        tx: Tx,
-    ) {
+    ) -> Answer {
         let b = &self.b;
         let group = name(&req.group).to_string();
         let topic =
@@ -137,7 +177,7 @@ impl GrpcService {
             Ok(v) => v,
             Err((code, msg)) => {
                 b.grpc.counters.count("ReceiveMessage", &status(code, ""));
-                return finish(&tx, status(code, msg)).await;
+                return Answer::finished(status(code, msg));
             }
         };
         let max_poll = max_poll_ms(b);
@@ -168,89 +208,81 @@ impl GrpcService {
             owner: if req.auto_renew { session } else { 0 },
             attempt_id: req.attempt_id.as_deref().filter(|a| !a.is_empty()),
         };
-        let popped = match b.pop.pop_wait(b, &pop_req, until, tx.closed()).await {
+        let popped = match b.pop.pop_wait(b, &pop_req, until, std::future::pending()).await {
             Ok(v) if !v.is_empty() => v,
-            Ok(_) if tx.is_closed() => return,
             Ok(_) => {
                 b.grpc.counters.count("ReceiveMessage", &status(Code::MessageNotFound, ""));
-                return finish(&tx, status(Code::MessageNotFound, "no new message")).await;
+                return Answer::finished(status(Code::MessageNotFound, "no new message"));
             }
             Err(e) => {
                 b.grpc.counters.count("ReceiveMessage", &status(Code::InternalServerError, ""));
-                return finish(&tx, status(Code::InternalServerError, e.to_string())).await;
+                return Answer::finished(status(Code::InternalServerError, e.to_string()));
             }
         };
         b.grpc.counters.count("ReceiveMessage", &ok());
         let n = popped.len() as u64;
         b.stats.get_msgs.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
         b.stats.add_group_gets(&group, n);
-        let _ = tx
-            .send(Ok(ReceiveMessageResponse { content: Some(Content::Status(ok().unwrap())) }))
-            .await;
-        let mut undelivered = Vec::new();
-        for p in &popped {
-            let Some(m) = to_message(&p.record, Some(p), invisible, &b.grpc.digests, style) else {
+        let mut items = VecDeque::with_capacity(popped.len() + 2);
+        items.push_back((
+            ReceiveMessageResponse { content: Some(Content::Status(ok().unwrap())) },
+            None,
+        ));
+        for p in popped {
+            // A record that no longer parses stays in flight until its invisible time ends.
+            let Some(m) = to_message(&p.record, Some(&p), invisible, &b.grpc.digests, style) else {
                 continue;
             };
-            if tx
-                .send(Ok(ReceiveMessageResponse { content: Some(Content::Message(m)) }))
-                .await
-                .is_err()
-            {
-                undelivered.push(p.handle.clone());
-            }
+            items.push_back((
+                ReceiveMessageResponse { content: Some(Content::Message(m)) },
+                Some(p.handle),
+            ));
         }
-        // The client went away mid-answer: those messages come back after a second.
-        for h in undelivered {
-            let _ = b.pop.change_invisible(&group, &topic, &h, 1000);
-        }
-        let _ = tx
-            .send(Ok(ReceiveMessageResponse {
-                content: Some(Content::DeliveryTimestamp(ts(now_millis()))),
-            }))
-            .await;
+        items.push_back((delivery_timestamp(), None));
+        Answer { items, release: Some((b.clone(), group, topic)) }
     }
 
-    /// AckMessage.
+    /// AckMessage: one result per entry, in order, each echoing the entry's message id and
+    /// handle (moved from the request, not copied).
     pub(crate) fn ack(&self, req: AckMessageRequest) -> AckMessageResponse {
-        let group = name(&req.group);
-        let topic = name(&req.topic);
-        let mut results: Vec<Option<AckMessageResultEntry>> = Vec::with_capacity(req.entries.len());
-        let mut handles = Vec::new();
-        let mut slots = Vec::new();
+        let (group, topic) = (name(&req.group), name(&req.topic));
+        let mut statuses: Vec<Option<mq_grpc_proto::v2::Status>> = vec![None; req.entries.len()];
+        let mut handles = Vec::with_capacity(req.entries.len());
+        let mut slots = Vec::with_capacity(req.entries.len());
         for (i, e) in req.entries.iter().enumerate() {
             match ReceiptHandle::decode(&e.receipt_handle) {
                 Some(h) => {
                     handles.push(h);
                     slots.push(i);
-                    results.push(None);
                 }
-                None => results.push(Some(AckMessageResultEntry {
-                    message_id: e.message_id.clone(),
-                    receipt_handle: e.receipt_handle.clone(),
-                    status: status(Code::InvalidReceiptHandle, "malformed receipt handle"),
-                })),
+                None => {
+                    statuses[i] = status(Code::InvalidReceiptHandle, "malformed receipt handle")
+                }
             }
         }
         let outcome = self.b.pop.ack(&self.b, group, topic, &handles);
         for (slot, r) in slots.into_iter().zip(outcome) {
-            let e = &req.entries[slot];
-            results[slot] = Some(AckMessageResultEntry {
-                message_id: e.message_id.clone(),
-                receipt_handle: e.receipt_handle.clone(),
-                status: match r {
-                    Ok(()) => ok(),
-                    Err(err) => status(handle_code(&err), err.to_string()),
-                },
-            });
-        }
-        let entries: Vec<AckMessageResultEntry> = results.into_iter().flatten().collect();
-        if entries.is_empty() {
-            return AckMessageResponse {
-                status: status(Code::BadRequest, "no entry to ack"),
-                entries,
+            statuses[slot] = match r {
+                Ok(()) => ok(),
+                Err(err) => status(handle_code(&err), err.to_string()),
             };
         }
+        if req.entries.is_empty() {
+            return AckMessageResponse {
+                status: status(Code::BadRequest, "no entry to ack"),
+                entries: Vec::new(),
+            };
+        }
+        let entries: Vec<AckMessageResultEntry> = req
+            .entries
+            .into_iter()
+            .zip(statuses)
+            .map(|(e, status)| AckMessageResultEntry {
+                message_id: e.message_id,
+                receipt_handle: e.receipt_handle,
+                status,
+            })
+            .collect();
         AckMessageResponse { status: overall(entries.iter().map(|e| &e.status)), entries }
     }
 

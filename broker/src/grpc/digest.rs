@@ -3,12 +3,11 @@
 //! costs more than a pull's whole per-message work. CRC32 (IEEE) is ~20× cheaper, but the
 //! SDKs disagree on its text: Java, Go and C# compare unpadded uppercase hex, Python and C++
 //! zero-padded 8-digit uppercase hex, Node the unsigned decimal; Rust checks nothing. So the
-//! digest follows the client's `x-mq-language` ([`DigestStyle`]): a CRC32 whose hex has no
-//! leading zero (15 in 16) reads the same to every hex SDK; Node (which announces `HTTP`)
-//! gets the decimal; the other 1 in 16, and any client whose language is not known here, get
-//! MD5 as from Apache's proxy. MD5 digests of recently delivered records are kept: a
-//! redelivery (invisible time over, nack) or another consumer group's delivery of the same
-//! stored message reuses it.
+//! digest follows the client's `x-mq-language` ([`DigestStyle`]): each SDK gets CRC32 as it
+//! writes it (Node announces `HTTP`); a client whose language is not known here gets MD5, as
+//! from Apache's proxy. MD5 digests of recently delivered records are kept: a redelivery
+//! (invisible time over, nack) or another consumer group's delivery of the same stored
+//! message reuses it.
 //!
 //! Sources (apache/rocketmq-clients): Java `misc/Utilities.java` `crc32CheckSum`, Go
 //! `message.go`, C# `MessageView.cs`, C++ `MixAll.cpp`, Python `v5/util/misc.py`, Node
@@ -24,8 +23,10 @@ use parking_lot::Mutex;
 pub enum DigestStyle {
     /// MD5, uppercase hex (Apache's proxy; every checking SDK accepts it).
     Md5,
-    /// CRC32 as uppercase hex when it has 8 digits (the hex SDKs agree), else MD5.
+    /// CRC32 as uppercase hex without leading zeros (Java, Go, C#).
     Crc32Hex,
+    /// CRC32 as 8 uppercase hex digits (Python, C++).
+    Crc32Hex8,
     /// CRC32 as an unsigned decimal (the Node SDK).
     Crc32Decimal,
 }
@@ -34,7 +35,9 @@ impl DigestStyle {
     /// The style for a client's `x-mq-language` header.
     pub fn of_language(language: &str) -> DigestStyle {
         match language {
-            "JAVA" | "GOLANG" | "DOTNET" | "CPP" | "PYTHON" | "RUST" => DigestStyle::Crc32Hex,
+            "JAVA" | "GOLANG" | "DOTNET" => DigestStyle::Crc32Hex,
+            // Rust's SDK checks nothing; any CRC32 text will do.
+            "CPP" | "PYTHON" | "RUST" => DigestStyle::Crc32Hex8,
             // rocketmq-client-nodejs (1.0.x) announces itself as HTTP.
             "HTTP" | "NODE_JS" => DigestStyle::Crc32Decimal,
             _ => DigestStyle::Md5,
@@ -88,10 +91,8 @@ impl DigestCache {
         let crc = || crc32fast::hash(v.body);
         match style {
             DigestStyle::Crc32Decimal => crc32(crc().to_string()),
-            DigestStyle::Crc32Hex => match crc() {
-                c if c >= 0x1000_0000 => crc32(format!("{c:X}")),
-                _ => self.md5(v),
-            },
+            DigestStyle::Crc32Hex => crc32(format!("{:X}", crc())),
+            DigestStyle::Crc32Hex8 => crc32(format!("{:08X}", crc())),
             DigestStyle::Md5 => self.md5(v),
         }
     }
@@ -183,17 +184,27 @@ mod tests {
         assert_eq!((d.r#type, d.checksum.as_str()), (DigestType::Crc32 as i32, "CBF43926"));
         let d = c.digest(&view(b"123456789", 0, 1), DigestStyle::Crc32Decimal);
         assert_eq!((d.r#type, d.checksum.as_str()), (DigestType::Crc32 as i32, "3421780262"));
-        // A CRC32 with a leading zero nibble would read differently to padded and unpadded
-        // hex SDKs: MD5 instead. Find a body whose CRC32 is below 0x10000000.
+        let d = c.digest(&view(b"123456789", 0, 1), DigestStyle::Crc32Hex8);
+        assert_eq!((d.r#type, d.checksum.as_str()), (DigestType::Crc32 as i32, "CBF43926"));
+        // A CRC32 with a leading zero nibble: as Java's `Long.toHexString` (no padding) and
+        // as Python's `format(c, "08X")`.
         let body = (0u32..)
             .map(|i| i.to_string().into_bytes())
             .find(|b| crc32fast::hash(b) < 0x1000_0000)
             .unwrap();
+        let crc = crc32fast::hash(&body);
         let d = c.digest(&view(&body, 8, 1), DigestStyle::Crc32Hex);
-        assert_eq!((d.r#type, d.checksum), (DigestType::Md5 as i32, md5_hex(&body)));
+        assert_eq!((d.r#type, d.checksum.len()), (DigestType::Crc32 as i32, 7));
+        assert_eq!(u32::from_str_radix(&d.checksum, 16), Ok(crc));
+        let d = c.digest(&view(&body, 8, 1), DigestStyle::Crc32Hex8);
+        assert_eq!(
+            d.checksum,
+            format!("0{}", c.digest(&view(&body, 8, 1), DigestStyle::Crc32Hex).checksum)
+        );
         let d = c.digest(&view(b"hello", 16, 1), DigestStyle::Md5);
         assert_eq!((d.r#type, d.checksum), (DigestType::Md5 as i32, md5_hex(b"hello")));
         assert_eq!(DigestStyle::of_language("JAVA"), DigestStyle::Crc32Hex);
+        assert_eq!(DigestStyle::of_language("PYTHON"), DigestStyle::Crc32Hex8);
         assert_eq!(DigestStyle::of_language("HTTP"), DigestStyle::Crc32Decimal);
         assert_eq!(DigestStyle::of_language("PHP"), DigestStyle::Md5);
         assert_eq!(DigestStyle::of_language(""), DigestStyle::Md5);

@@ -223,29 +223,28 @@ impl MessagingService for GrpcService {
         &self,
         req: Request<ReceiveMessageRequest>,
     ) -> Reply<BoxStream<ReceiveMessageResponse>> {
-        let (tx, rx) = tokio::sync::mpsc::channel(MAX_BATCH_CHANNEL);
         let checked = self.caller(&req).and_then(|c| {
             self.authorize(&c, req.get_ref())?;
             self.session(&req)
         });
-        match checked {
+        // The answer streams from the connection's own task: the long poll waits in the
+        // response body (dropped with it when the client goes away), then the messages.
+        let answer: BoxStream<ReceiveMessageResponse> = match checked {
             Err(st) => {
                 self.b.grpc.counters.count("ReceiveMessage", &st);
-                let svc = self.clone();
-                tokio::spawn(async move {
-                    let _ = &svc;
-                    consume_finish(&tx, st).await;
-                });
+                Box::pin(consume::Answer::finished(st))
             }
             Ok(s) => {
                 let deadline = consume::parse_grpc_timeout(meta(&req, "grpc-timeout"));
                 let svc = self.clone();
                 let inner = req.into_inner();
                 let style = DigestStyle::of_language(&s.language);
-                tokio::spawn(async move { svc.receive(inner, s.id, style, deadline, tx).await });
+                Box::pin(futures::StreamExt::flatten(futures::stream::once(async move {
+                    svc.receive(inner, s.id, style, deadline).await
+                })))
             }
-        }
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        };
+        Ok(Response::new(answer))
     }
 
     async fn ack_message(&self, req: Request<AckMessageRequest>) -> Reply<AckMessageResponse> {
@@ -357,22 +356,8 @@ impl MessagingService for GrpcService {
     }
 }
 
-const MAX_BATCH_CHANNEL: usize = crate::pop::MAX_BATCH + 4;
-
 fn not_implemented() -> UpdateOffsetResponse {
     UpdateOffsetResponse {
         status: status(Code::NotImplemented, "offset-based consumption is not supported"),
     }
-}
-
-async fn consume_finish(
-    tx: &tokio::sync::mpsc::Sender<Result<ReceiveMessageResponse, tonic::Status>>,
-    st: Option<Status>,
-) {
-    use receive_message_response::Content;
-    let _ = tx.send(Ok(ReceiveMessageResponse { content: st.map(Content::Status) })).await;
-    let now = convert::ts(mq_common::protocol::now_millis());
-    let _ = tx
-        .send(Ok(ReceiveMessageResponse { content: Some(Content::DeliveryTimestamp(now)) }))
-        .await;
 }
