@@ -106,6 +106,8 @@ fn delivery_timestamp() -> ReceiveMessageResponse {
 impl Stream for Answer {
     type Item = Result<ReceiveMessageResponse, tonic::Status>;
 
+    // The item type is tonic's (a server stream's), `tonic::Status` and all.
+    #[allow(clippy::result_large_err)]
     fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         Poll::Ready(self.items.pop_front().map(|(r, _)| Ok(r)))
     }
