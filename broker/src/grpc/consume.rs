@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::BytesMut;
 use futures::Stream;
 
 use mq_common::filter::MessageFilter;
@@ -19,8 +20,9 @@ use mq_grpc_proto::v2::{
     ReceiveMessageRequest, ReceiveMessageResponse,
 };
 
-use super::convert::{dur_ms, to_message, ts};
+use super::convert::{dur_ms, ts};
 use super::digest::DigestStyle;
+use super::encode::encode_message;
 use super::route::{check_topic, name};
 use super::status::{ok, overall, status};
 use super::GrpcService;
@@ -230,15 +232,18 @@ impl GrpcService {
             ReceiveMessageResponse { content: Some(Content::Status(ok().unwrap())) },
             None,
         ));
+        // Every message encoded into one buffer, each handed on as its own slice of it.
+        let size: usize = popped.iter().map(|p| p.record.len() + 512).sum();
+        let mut buf = BytesMut::with_capacity(size);
         for p in popped {
             // A record that no longer parses stays in flight until its invisible time ends.
-            let Some(m) = to_message(&p.record, Some(&p), invisible, &b.grpc.digests, style) else {
+            if encode_message(&p.record, Some(&p), invisible, &b.grpc.digests, style, &mut buf)
+                .is_none()
+            {
                 continue;
-            };
-            items.push_back((
-                ReceiveMessageResponse { content: Some(Content::Message(m)) },
-                Some(p.handle),
-            ));
+            }
+            let m = Content::Encoded(buf.split().freeze());
+            items.push_back((ReceiveMessageResponse { content: Some(m) }, Some(p.handle)));
         }
         items.push_back((delivery_timestamp(), None));
         Answer { items, release: Some((b.clone(), group, topic)) }

@@ -88,39 +88,76 @@ impl Default for DigestCache {
 impl DigestCache {
     /// The digest of the record's body as stored, in `style`.
     pub fn digest(&self, v: &RecordView<'_>, style: DigestStyle) -> Digest {
+        let (ty, text) = self.text(v, style);
+        Digest { r#type: ty as i32, checksum: text.as_str().to_string() }
+    }
+
+    /// The digest's type and text, without allocating.
+    pub fn text(&self, v: &RecordView<'_>, style: DigestStyle) -> (DigestType, DigestText) {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
         let crc = || crc32fast::hash(v.body);
+        let mut t = DigestText { buf: [0; 32], len: 0 };
         match style {
-            DigestStyle::Crc32Decimal => crc32(crc().to_string()),
-            DigestStyle::Crc32Hex => crc32(format!("{:X}", crc())),
-            DigestStyle::Crc32Hex8 => crc32(format!("{:08X}", crc())),
-            DigestStyle::Md5 => self.md5(v),
+            DigestStyle::Crc32Decimal => {
+                let mut n = itoa::Buffer::new();
+                let s = n.format(crc());
+                t.buf[..s.len()].copy_from_slice(s.as_bytes());
+                t.len = s.len() as u8;
+            }
+            DigestStyle::Crc32Hex | DigestStyle::Crc32Hex8 => {
+                let c = crc();
+                let digits = match style {
+                    DigestStyle::Crc32Hex8 => 8,
+                    _ => (8 - c.leading_zeros() as usize / 4).max(1),
+                };
+                for i in 0..digits {
+                    t.buf[i] = HEX[((c >> (4 * (digits - 1 - i))) & 15) as usize];
+                }
+                t.len = digits as u8;
+            }
+            DigestStyle::Md5 => {
+                t.buf = self.md5_bytes(v);
+                t.len = 32;
+                return (DigestType::Md5, t);
+            }
         }
+        (DigestType::Crc32, t)
     }
 
-    fn md5(&self, v: &RecordView<'_>) -> Digest {
-        Digest { r#type: DigestType::Md5 as i32, checksum: self.md5_hex(v) }
-    }
-
-    /// MD5 of the record's body as stored, uppercase hex.
-    pub fn md5_hex(&self, v: &RecordView<'_>) -> String {
+    fn md5_bytes(&self, v: &RecordView<'_>) -> [u8; 32] {
         let key = Key::of(v);
         // Fibonacci hashing: consecutive offsets (records of one size) spread over all slots.
         let i = (key.offset as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOTS_LOG2);
         let slot = &self.slots[i as usize];
         if let Some((k, hex)) = *slot.lock() {
             if k == key {
-                return hex_string(&hex);
+                return hex;
             }
         }
         // Hash outside the lock.
         let hex = md5_hex_bytes(v.body);
         *slot.lock() = Some((key, hex));
-        hex_string(&hex)
+        hex
+    }
+
+    /// MD5 of the record's body as stored, uppercase hex.
+    pub fn md5_hex(&self, v: &RecordView<'_>) -> String {
+        hex_string(&self.md5_bytes(v))
     }
 }
 
-fn crc32(checksum: String) -> Digest {
-    Digest { r#type: DigestType::Crc32 as i32, checksum }
+/// A digest's text (at most 32 ASCII characters: MD5 as hex), on the stack.
+pub struct DigestText {
+    buf: [u8; 32],
+    len: u8,
+}
+
+impl DigestText {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Always ASCII digits and letters.
+        std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or_default()
+    }
 }
 
 fn hex_string(hex: &[u8; 32]) -> String {

@@ -11,6 +11,7 @@ mod auth;
 pub mod consume;
 pub mod convert;
 pub mod digest;
+mod encode;
 mod listener;
 pub mod route;
 pub mod send;
