@@ -8,8 +8,8 @@
 //! so each wake is a cross-thread notification (a futex and a context switch) and the
 //! streams' shared state bounces between caches: measured on the 2-core machine, a gRPC send
 //! cost the broker 27–31 µs with the broker on its usual runtime and 19.5–19.8 µs with the
-//! connection and its streams kept on one thread (`bench/grpc-pop.sh`, RESULTS "gRPC
-//! connections on worker threads"). The remoting ports are not served here: their reader
+//! connection and its streams kept on one thread (the broker run with one tokio worker,
+//! `TOKIO_WORKER_THREADS=1`; RESULTS "gRPC connections on worker threads"). The remoting ports are not served here: their reader
 //! answers each request itself and does not have that ping-pong.
 //!
 //! A connection's socket is re-registered with its worker's reactor ([`Workers::spawn`]),

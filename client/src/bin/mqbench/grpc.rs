@@ -29,7 +29,8 @@ pub struct Grpc {
     ack_uri: Uri,
     /// Every call's headers but `grpc-timeout`, built once (`x-mq-client-id` among them).
     headers: http::HeaderMap,
-    /// `grpc-timeout` of a send.
+    /// `grpc-timeout` of a send and an ack ([`SEND_TIMEOUT`]), built once: the others are
+    /// formatted per call.
     send_timeout: HeaderValue,
 }
 
@@ -117,13 +118,16 @@ impl Grpc {
         uri: &Uri,
         msg: &impl prost::Message,
         timeout: Duration,
-        timeout_header: HeaderValue,
     ) -> anyhow::Result<Vec<Resp>> {
         // Built from parts made once: no header name is parsed per call.
         let mut req = Request::new(());
         *req.method_mut() = Method::POST;
         *req.uri_mut() = uri.clone();
         *req.headers_mut() = self.headers.clone();
+        let timeout_header = match timeout {
+            SEND_TIMEOUT => self.send_timeout.clone(),
+            t => grpc_timeout(t),
+        };
         req.headers_mut().insert(&GRPC_TIMEOUT, timeout_header);
         let call = async {
             let mut h2 = self.h2.clone().ready().await?;
@@ -182,8 +186,7 @@ impl Grpc {
             body: m.body,
         };
         let req = SendMessageRequest { messages: vec![msg] };
-        let r: Vec<SendMessageResponse> =
-            self.call(&self.send_uri, &req, SEND_TIMEOUT, self.send_timeout.clone()).await?;
+        let r: Vec<SendMessageResponse> = self.call(&self.send_uri, &req, SEND_TIMEOUT).await?;
         let code = r.first().and_then(|r| r.status.as_ref()).map(|s| s.code).unwrap_or(-1);
         anyhow::ensure!(code == Code::Ok as i32, "send answered code {code}");
         Ok(())
@@ -216,7 +219,7 @@ impl Grpc {
         };
         let timeout = poll + Duration::from_secs(10);
         let answers: Vec<ReceiveMessageResponse> =
-            self.call(&self.receive_uri, &r, timeout, grpc_timeout(timeout)).await?;
+            self.call(&self.receive_uri, &r, timeout).await?;
         let mut bodies = Vec::new();
         let mut entries = Vec::new();
         for item in answers {
@@ -233,8 +236,7 @@ impl Grpc {
         }
         if !entries.is_empty() {
             let a = AckMessageRequest { group: res(group), topic: res(topic), entries };
-            let r: Vec<AckMessageResponse> =
-                self.call(&self.ack_uri, &a, SEND_TIMEOUT, self.send_timeout.clone()).await?;
+            let r: Vec<AckMessageResponse> = self.call(&self.ack_uri, &a, SEND_TIMEOUT).await?;
             let code = r.first().and_then(|r| r.status.as_ref()).map(|s| s.code).unwrap_or(-1);
             anyhow::ensure!(code == Code::Ok as i32, "ack answered code {code}");
         }
