@@ -503,17 +503,22 @@ async fn end_transaction_after_a_restart() {
     b.shutdown().await;
 }
 
+/// A broker (test config) with its gRPC endpoint on a free port, and a client of it.
+async fn with_endpoint(dir: &std::path::Path) -> (TestBroker, MessagingServiceClient<Channel>) {
+    let port = free_port();
+    let mut cfg = test_config(dir);
+    cfg.apply("grpcServerPort", &port.to_string()).unwrap();
+    let b = start(cfg).await;
+    (b, client(port).await)
+}
+
 /// One AckMessage with handles of two queues, interleaved, a repeated, a malformed and a
 /// superseded handle: one result per entry, in the request's order, each with its own code
 /// (the engine acks a request's handles queue run by queue run).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ack_answers_each_entry_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut cfg = test_config(dir.path());
-    cfg.apply("grpcServerPort", &port.to_string()).unwrap();
-    let b = start(cfg).await;
-    let mut c = client(port).await;
+    let (b, mut c) = with_endpoint(dir.path()).await;
     b.create_topic("Ak", 2).await;
     // Queues are picked at random: with 20 messages each of the two gets 2 or more but for
     // a chance of 4 in 100 000.
@@ -585,11 +590,7 @@ async fn ack_answers_each_entry_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_not_handed_out_come_back_when_the_client_goes_away() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut cfg = test_config(dir.path());
-    cfg.apply("grpcServerPort", &port.to_string()).unwrap();
-    let b = start(cfg).await;
-    let mut c = client(port).await;
+    let (b, mut c) = with_endpoint(dir.path()).await;
     b.create_topic("Gone", 1).await;
     for i in 0..5 {
         send(&mut c, "Gone", i, vec![b'a' + i as u8; 700 << 10]).await;
