@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::Stream;
-
 use mq_common::filter::MessageFilter;
 use mq_common::protocol::body::SubscriptionData;
 use mq_common::protocol::now_millis;

@@ -139,25 +139,21 @@ impl Grpc {
                 anyhow::ensure!(code == 0, "{} answered gRPC status {code}: {m}", uri.path());
             }
             let mut body = resp.into_body();
-            // Usually one DATA frame: kept as it is, copied only if more follow.
-            let mut first: Option<Bytes> = None;
-            let mut buf = BytesMut::new();
+            // Usually one DATA frame: kept as it is, concatenated only if more follow.
+            let mut chunks: Vec<Bytes> = Vec::new();
             while let Some(chunk) = body.data().await {
                 let chunk = chunk?;
                 let _ = body.flow_control().release_capacity(chunk.len());
-                match first.take() {
-                    None if buf.is_empty() => first = Some(chunk),
-                    f => {
-                        buf.extend_from_slice(&f.unwrap_or_default());
-                        buf.extend_from_slice(&chunk);
-                    }
-                }
+                chunks.push(chunk);
             }
             let trailers = body.trailers().await?.unwrap_or_default();
             if let Some((code, m)) = grpc_status(&trailers) {
                 anyhow::ensure!(code == 0, "{} answered gRPC status {code}: {m}", uri.path());
             }
-            messages(first.unwrap_or_else(|| buf.freeze()))
+            messages(match chunks.len() {
+                1 => chunks.pop().unwrap_or_default(),
+                _ => chunks.concat().into(),
+            })
         };
         tokio::time::timeout(timeout, call)
             .await
