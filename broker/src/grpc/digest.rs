@@ -140,8 +140,9 @@ impl DigestCache {
         hex
     }
 
-    /// MD5 of the record's body as stored, uppercase hex.
-    pub fn md5_hex(&self, v: &RecordView<'_>) -> String {
+    /// MD5 of the record's body as stored, uppercase hex (tests read the cache through it).
+    #[cfg(test)]
+    fn md5_hex(&self, v: &RecordView<'_>) -> String {
         hex_string(&self.md5_bytes(v))
     }
 }
@@ -160,6 +161,7 @@ impl DigestText {
     }
 }
 
+#[cfg(test)]
 fn hex_string(hex: &[u8; 32]) -> String {
     // Always ASCII hex digits.
     String::from_utf8_lossy(hex).into_owned()

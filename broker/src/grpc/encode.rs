@@ -185,6 +185,13 @@ impl HostText {
     }
 }
 
+/// What a POP delivery adds to a message.
+struct PopDelivery {
+    receipt_handle: String,
+    invisible_ms: i64,
+    attempt: i32,
+}
+
 /// What a stored record shows as a gRPC message: its fields, borrowed where they can be.
 struct Delivered<'a> {
     v: RecordView<'a>,
@@ -202,8 +209,8 @@ struct Delivered<'a> {
     digest: (DigestType, DigestText),
     born_host: HostText,
     store_host: HostText,
-    /// POP delivery: receipt handle, invisible time, attempt.
-    pop: Option<(String, i64, i32)>,
+    /// The POP delivery, if any.
+    pop: Option<PopDelivery>,
     /// User properties: every one that is not the broker's.
     user: SmallVec<[(&'a str, &'a str); 8]>,
 }
@@ -287,7 +294,11 @@ impl<'a> Delivered<'a> {
             digest: digests.text(&v, style),
             born_host: HostText::of(v.born_host),
             store_host: HostText::of(v.store_host),
-            pop: pop.map(|p| (p.handle.encode(), invisible_ms, p.attempt)),
+            pop: pop.map(|p| PopDelivery {
+                receipt_handle: p.handle.encode(),
+                invisible_ms,
+                attempt: p.attempt,
+            }),
             user,
             v,
         })
@@ -320,15 +331,15 @@ impl Fields for System<'_, '_> {
         if let Some(t) = d.timer_ms {
             o.message(11, &timestamp(t));
         }
-        if let Some((handle, _, _)) = &d.pop {
-            bytes(o, 12, handle.as_bytes());
+        if let Some(p) = &d.pop {
+            bytes(o, 12, p.receipt_handle.as_bytes());
         }
         plain_int(o, 13, v.queue_id as i64);
         int(o, 14, v.queue_offset);
-        if let Some((_, invisible_ms, _)) = &d.pop {
-            o.message(15, &duration(*invisible_ms));
+        if let Some(p) = &d.pop {
+            o.message(15, &duration(p.invisible_ms));
         }
-        let attempt = d.pop.as_ref().map(|p| p.2).unwrap_or(v.reconsume_times + 1);
+        let attempt = d.pop.as_ref().map(|p| p.attempt).unwrap_or(v.reconsume_times + 1);
         int(o, 16, attempt as i64);
         if let Some(g) = d.group {
             bytes(o, 17, g.as_bytes());
