@@ -264,11 +264,59 @@ async fn bad_requests_get_their_codes() {
         },
         other => panic!("{other:?}"),
     }
+    // Bodies that are not one uncompressed message of the call's type (SendMessage and
+    // AckMessage are read without tonic's codec: `grpc::unary`): the gRPC status says so.
+    let framed = |flag: u8, payload: &[u8]| {
+        let mut b = vec![flag];
+        b.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        b.extend_from_slice(payload);
+        b
+    };
+    let ok_send = prost::Message::encode_to_vec(&SendMessageRequest {
+        messages: vec![message("Good", "raw1", b"x")],
+    });
+    for path in ["SendMessage", "AckMessage"] {
+        for (body, want) in [
+            (framed(0, &[0xff, 0xff, 0xff]), tonic::Code::Internal), // not protobuf
+            (framed(1, &ok_send), tonic::Code::Unimplemented),       // compressed
+            (framed(0, &ok_send)[..8].to_vec(), tonic::Code::Internal), // truncated
+            ([framed(0, &ok_send), framed(0, &ok_send)].concat(), tonic::Code::Internal), // two
+            (vec![], tonic::Code::Internal),                         // none
+        ] {
+            assert_eq!(raw_call(port, path, body).await, want, "{path}");
+        }
+    }
+    // The right bytes through the same raw path are served (status in the body).
+    assert_eq!(raw_call(port, "SendMessage", framed(0, &ok_send)).await, tonic::Code::Ok);
     // The endpoint still answers after all that.
     let r =
         c.send_message(req(SendMessageRequest { messages: vec![message("Good", "ok1", b"x")] }));
     assert_eq!(code(&r.await.unwrap().into_inner()), Code::Ok as i32);
     b.shutdown().await;
+}
+
+/// POST `body` as is to `MessagingService/<method>` and return the call's gRPC status (from
+/// the trailers, or from the headers of a trailers-only answer).
+async fn raw_call(port: u16, method: &str, body: Vec<u8>) -> tonic::Code {
+    use http_body_util::BodyExt;
+    use tonic::codegen::Service;
+    let endpoint = Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
+    let mut ch = endpoint.connect().await.unwrap();
+    std::future::poll_fn(|cx| ch.poll_ready(cx)).await.unwrap();
+    let req = tonic::codegen::http::Request::builder()
+        .method("POST")
+        .uri(format!("http://127.0.0.1:{port}/apache.rocketmq.v2.MessagingService/{method}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("x-mq-client-id", "grpc-endpoint-raw")
+        .body(tonic::body::Body::new(http_body_util::Full::new(bytes::Bytes::from(body))))
+        .unwrap();
+    let resp = tokio::time::timeout(T, ch.call(req)).await.expect("answered").unwrap();
+    let head = resp.headers().get("grpc-status").cloned();
+    let all = tokio::time::timeout(T, resp.into_body().collect()).await.expect("body").unwrap();
+    let status = head.or_else(|| all.trailers().and_then(|t| t.get("grpc-status").cloned()));
+    let code: i32 = status.expect("a grpc-status").to_str().unwrap().parse().unwrap();
+    tonic::Code::from(code)
 }
 
 fn req_as<T>(m: T, client_id: &str, timeout: Duration) -> tonic::Request<T> {

@@ -11,13 +11,16 @@
 //! served by hyper's HTTP/2 server calling the generated `MessagingServiceServer` directly
 //! ([`serve`]), without tonic's `transport::Server`: its router, boxed per-request service
 //! clones and layers were per-request work for one service that routes by path itself
-//! (unknown paths answer UNIMPLEMENTED there). What tonic's layers did that matters is done
+//! (unknown paths answer UNIMPLEMENTED there); SendMessage and AckMessage skip tonic's codec
+//! too ([`super::unary`]). What tonic's layers did that matters is done
 //! here: the peer address in each request's extensions, HTTP/2 keepalive, graceful close on
 //! shutdown. Not done: tonic's `grpc-timeout` layer, which dropped a unary handler at the
 //! caller's deadline (a put then ran to its end anyway or not at
 //! all); handlers now finish and the late answer is discarded by the client. ReceiveMessage
 //! reads the deadline itself (`consume::parse_grpc_timeout`).
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -38,7 +41,8 @@ use tonic::codegen::Service as _;
 use tonic::transport::server::TcpConnectInfo;
 
 use super::workers::Workers;
-use super::GrpcService;
+use super::{unary, GrpcService, MAX_DECODING};
+use mq_grpc_proto::MessagingService;
 
 /// One accepted gRPC connection: the TCP socket itself, or the plaintext end of a terminated
 /// TLS connection.
@@ -94,7 +98,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     workers: Workers,
     tls: Option<Arc<TlsServer>>,
-    svc: MessagingServiceServer<GrpcService>,
+    svc: GrpcService,
     stop: CancellationToken,
     drain: Duration,
 ) {
@@ -136,16 +140,36 @@ pub(crate) async fn serve(
 /// One connection until it ends, or closes gracefully once `stop` fires.
 async fn serve_conn(
     io: GrpcConn,
-    svc: MessagingServiceServer<GrpcService>,
+    svc: GrpcService,
     http2: &hyper::server::conn::http2::Builder<TokioExecutor>,
     stop: CancellationToken,
 ) {
     let info = io.info.clone();
+    let tonic_svc = MessagingServiceServer::new(svc.clone())
+        .max_decoding_message_size(MAX_DECODING)
+        .max_encoding_message_size(MAX_DECODING);
     let handler =
         hyper::service::service_fn(move |mut req: tonic::codegen::http::Request<Incoming>| {
             // What `Request::remote_addr` reads (the ACL white lists, sessions).
             req.extensions_mut().insert(info.clone());
-            svc.clone().call(req)
+            type Answer = Result<tonic::codegen::http::Response<tonic::body::Body>, Infallible>;
+            let fut: Pin<Box<dyn Future<Output = Answer> + Send>> = match req.uri().path() {
+                // The hot unary calls skip tonic's codec (see `unary`).
+                unary::SEND_MESSAGE => {
+                    let svc = svc.clone();
+                    Box::pin(unary::serve(req, MAX_DECODING, move |r| async move {
+                        MessagingService::send_message(&svc, r).await
+                    }))
+                }
+                unary::ACK_MESSAGE => {
+                    let svc = svc.clone();
+                    Box::pin(unary::serve(req, MAX_DECODING, move |r| async move {
+                        MessagingService::ack_message(&svc, r).await
+                    }))
+                }
+                _ => Box::pin(tonic_svc.clone().call(req)),
+            };
+            fut
         });
     let conn = http2.serve_connection(TokioIo::new(io), handler);
     tokio::pin!(conn);

@@ -19,6 +19,7 @@ pub mod session;
 pub mod status;
 pub mod telemetry;
 pub mod transaction;
+mod unary;
 mod workers;
 
 use std::net::SocketAddr;
@@ -30,7 +31,7 @@ use futures::Stream;
 use mq_common::acl::AclValidator;
 use mq_common::remoting::TlsServer;
 use mq_grpc_proto::v2::*;
-use mq_grpc_proto::{MessagingService, MessagingServiceServer};
+use mq_grpc_proto::MessagingService;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
@@ -91,16 +92,13 @@ impl GrpcServer {
         let addr = listener.local_addr()?;
         let svc =
             GrpcService { b: b.clone(), port: addr.port(), endpoints: Default::default(), acl };
-        let server = MessagingServiceServer::new(svc)
-            .max_decoding_message_size(MAX_DECODING)
-            .max_encoding_message_size(MAX_DECODING);
         let workers = workers::Workers::start(b.cfg.grpc_worker_loop_num)?;
         let threads = workers.len();
         let task = tokio::spawn(listener::serve(
             listener,
             workers,
             tls,
-            server,
+            svc,
             b.shutdown.clone(),
             STOP_WAIT,
         ));
