@@ -253,3 +253,56 @@ fn a_cancelled_leader_stores_the_queue_it_leads() {
         .block_on(store.put_joined(PutSet::One(msg("Lead", 0, "t", "n", vec![3u8; 10]))));
     assert_eq!(next.result.queue_offset, 6);
 }
+
+/// A leader cancelled after it handed its group to the join writer (its request was dropped
+/// while the group was being written): the writer answers that group's followers itself, and
+/// every message of the group is stored.
+#[test]
+fn a_leader_cancelled_while_its_group_is_written_still_gets_the_group_answered() {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut leader =
+        Box::pin(store.put_joined(PutSet::One(msg("Gone", 0, "t", "l", vec![1u8; 10]))));
+    assert!(leader.as_mut().poll(&mut cx).is_pending(), "the leader yields first");
+    let followers: Vec<_> = (0..5)
+        .map(|i| {
+            let mut f = Box::pin(store.put_joined(PutSet::One(msg(
+                "Gone",
+                0,
+                "t",
+                &format!("f{i}"),
+                vec![2u8; 10],
+            ))));
+            assert!(f.as_mut().poll(&mut cx).is_pending(), "a follower waits for the leader");
+            f
+        })
+        .collect();
+    // The leader takes the queue and hands it to the writer; cancelled right after (if the
+    // writer was quicker than this poll, the leader answered the group itself: also fine).
+    let _ = leader.as_mut().poll(&mut cx);
+    drop(leader);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for (i, f) in followers.into_iter().enumerate() {
+        let p = rt
+            .block_on(async { tokio::time::timeout(std::time::Duration::from_secs(10), f).await })
+            .unwrap_or_else(|_| panic!("follower {i} stranded"));
+        assert_eq!(p.result.status, PutMessageStatus::PutOk);
+        assert_readable(
+            &store,
+            "Gone",
+            0,
+            p.result.queue_offset,
+            &format!("f{i}"),
+            p.result.wrote_offset,
+        );
+    }
+    let r = store.get_message("g", "Gone", 0, 0, 1, 1 << 20, None);
+    let v = RecordView::parse(&r.messages[0], true).expect("valid record");
+    assert_eq!(v.property("KEYS"), Some("l"), "the cancelled leader's own message is stored");
+    // The join is free again.
+    let next = rt.block_on(store.put_joined(PutSet::One(msg("Gone", 0, "t", "n", vec![3u8; 10]))));
+    assert_eq!(next.result.queue_offset, 6);
+}

@@ -5,19 +5,28 @@
 //! sends in flight arrive as 256 tasks that each would take the put lock and write the commit
 //! log alone. Here each task queues its set; the first one to find no leader leads: it yields
 //! once (the other tasks that are ready — the rest of the streams the connection read in the
-//! same pass — queue theirs meanwhile), then takes the whole queue and stores it with one
+//! same pass — queue theirs meanwhile), then takes the whole queue and has it stored with one
 //! [`MessageStore::put_group`] (one lock hold, one `pwrite`), again until the queue is empty.
 //! Followers wait for their answer on a channel.
 //!
-//! A leader stores at most [`ROUNDS`] batches: under steady load from other workers the queue
-//! refills while it writes, and its own answer (sent in the first batch) reaches its client
-//! only once its task moves on. If puts are still queued then, a fresh task takes over the lead
-//! (without a runtime — tests driving futures by hand — the leader keeps going itself). A
-//! leader dropped while it leads (its request was cancelled during the yield) must not strand
-//! the followers either: [`Lead`]'s drop is what stores the queue.
+//! The group is written by the store's join writer thread, not by the leader's thread: a gRPC
+//! connection lives on one worker thread (`grpc::workers`), and under load that thread is what
+//! caps the connection's rate, so the commit-log write (a sixth of a gRPC send's broker CPU)
+//! runs beside it. One hand-over per group each way (the batch goes with its answer channels;
+//! the leader gets the results back and answers the followers on its own thread: no wake-up
+//! across threads per follower). The writer takes groups in order, so groups are stored in the
+//! order their leaders took them.
+//!
+//! A leader stores at most [`ROUNDS`] batches: under steady load the queue refills while it
+//! writes, and its own answer (sent in the first batch) reaches its client only once its task
+//! moves on. If puts are still queued then, a fresh task takes over the lead. A leader dropped
+//! while it leads (its request was cancelled) must not strand the followers either: [`Lead`]'s
+//! drop hands the lead to a fresh task (or, without a runtime — tests driving futures by hand —
+//! stores the queue itself), and a group already handed to the writer is answered by the writer
+//! when its leader is gone.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, OnceLock};
 
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -28,13 +37,22 @@ use super::types::{Put, PutMessageResult, PutMessageStatus};
 
 type Waiting = (PutSet, oneshot::Sender<Put>);
 
+/// A group for the writer thread, and where its results go back.
+struct Job {
+    store: Arc<MessageStore>,
+    batch: Vec<Waiting>,
+    done: oneshot::Sender<Vec<(Put, oneshot::Sender<Put>)>>,
+}
+
 /// Batches one leader stores before handing the lead to a fresh task.
 const ROUNDS: usize = 4;
 
-/// The puts waiting for a leader, and whether one leads.
+/// The puts waiting for a leader, whether one leads, and the writer thread.
 #[derive(Default)]
 pub(super) struct PutJoin {
     state: Mutex<JoinState>,
+    /// Started by the first joined put; ends when the store (and this) is dropped.
+    writer: OnceLock<Option<Mutex<mpsc::Sender<Job>>>>,
 }
 
 #[derive(Default)]
@@ -50,10 +68,10 @@ impl PutJoin {
         if let Some(lead) = lead {
             // Let the other ready tasks queue their puts before this one takes the queue.
             tokio::task::yield_now().await;
-            drop(lead); // stores the queue
+            lead.run().await;
         }
         rx.await.unwrap_or_else(|_| {
-            // Only if put_group panicked under the leader.
+            // Only if put_group panicked.
             Put::failed(PutMessageResult::failed(
                 PutMessageStatus::UnknownError,
                 "the put group storing this message failed",
@@ -75,55 +93,133 @@ impl PutJoin {
             !std::mem::replace(&mut s.leading, true)
         };
         // Lazily: a Lead made and dropped here would store the queue as a second leader.
-        (rx, lead.then(|| Lead { join: self, store }))
+        (rx, lead.then(|| Lead { join: self, store, done: false }))
+    }
+
+    /// The queue to store next, or `None` (and no one leads any more) when it is empty.
+    fn take_batch(&self) -> Option<Vec<Waiting>> {
+        let mut s = self.state.lock();
+        if s.queue.is_empty() {
+            s.leading = false;
+            return None;
+        }
+        Some(std::mem::take(&mut s.queue))
+    }
+
+    /// The writer thread's inbox (`None` if the thread could not be started: leaders then
+    /// store on their own thread).
+    fn writer(&self) -> Option<mpsc::Sender<Job>> {
+        let w = self.writer.get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<Job>();
+            let started = std::thread::Builder::new()
+                .name("store-join".into())
+                .spawn(move || rx.into_iter().for_each(write_job));
+            match started {
+                Ok(_) => Some(Mutex::new(tx)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no join writer thread; leaders store the groups");
+                    None
+                }
+            }
+        });
+        w.as_ref().map(|tx| tx.lock().clone())
+    }
+}
+
+/// Store a job's group (on the writer thread) and give the results back to its leader — or,
+/// if the leader is gone, answer the followers from here.
+fn write_job(job: Job) {
+    let Job { store, batch, done } = job;
+    let (sets, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+    let Ok(puts) = catch_unwind(AssertUnwindSafe(|| store.put_group(sets))) else {
+        // The followers see their answers dropped (a failed put), the leader its reply.
+        tracing::error!("a joined put group panicked; its puts are answered as failed");
+        return;
+    };
+    debug_assert_eq!(puts.len(), answers.len());
+    if let Err(pairs) = done.send(puts.into_iter().zip(answers).collect()) {
+        answer(pairs);
+    }
+}
+
+/// Send each put's result to its waiter. A follower that went away drops its answer; the
+/// record is stored either way and its ticket needs no waiter.
+fn answer(pairs: Vec<(Put, oneshot::Sender<Put>)>) {
+    for (put, tx) in pairs {
+        let _ = tx.send(put);
     }
 }
 
 /// Leadership of a [`PutJoin`]: only [`PutJoin::enqueue`] (and a lead's handover) makes one.
-/// Dropping it stores the queue, batch after batch, until it is empty (then no one leads) or
-/// [`ROUNDS`] batches were stored (then a fresh task leads) — on the normal path and when the
-/// leading task is cancelled alike, so no follower waits forever.
+/// [`Lead::run`] stores the queue, batch after batch, until it is empty (then no one leads) or
+/// [`ROUNDS`] batches were stored (then a fresh task leads). Dropped before it finished (its
+/// task was cancelled, or it ran its rounds), it hands the lead on, so no follower waits
+/// forever.
 struct Lead<'a> {
     join: &'a PutJoin,
     store: &'a Arc<MessageStore>,
+    /// No one needs this lead any more (queue empty, or the group failed).
+    done: bool,
 }
 
-impl Drop for Lead<'_> {
-    fn drop(&mut self) {
-        let handover = tokio::runtime::Handle::try_current().ok();
-        for round in 0.. {
-            let batch = {
-                let mut s = self.join.state.lock();
-                if s.queue.is_empty() {
-                    s.leading = false;
+impl Lead<'_> {
+    async fn run(mut self) {
+        let Some(writer) = self.join.writer() else {
+            self.store_here();
+            return;
+        };
+        for _ in 0..ROUNDS {
+            let Some(batch) = self.join.take_batch() else {
+                self.done = true;
+                return;
+            };
+            let (done, results) = oneshot::channel();
+            let job = Job { store: self.store.clone(), batch, done };
+            // A send fails only if the writer is gone: the job's drop fails its puts.
+            let _ = writer.send(job);
+            match results.await {
+                Ok(pairs) => answer(pairs),
+                Err(_) => {
+                    // The group failed (its followers see their answers dropped); later puts
+                    // must not queue behind a lead that gives up.
+                    self.join.state.lock().leading = false;
+                    self.done = true;
                     return;
                 }
-                match &handover {
-                    Some(rt) if round >= ROUNDS => {
-                        drop(s);
-                        // Still leading: the new task leads in this one's place.
-                        let store = self.store.clone();
-                        rt.spawn(async move { drop(Lead { join: &store.join, store: &store }) });
-                        return;
-                    }
-                    _ => std::mem::take(&mut s.queue),
-                }
-            };
-            let store = &**self.store;
+            }
+        }
+        // Still leading after ROUNDS: the drop hands over to a fresh task.
+    }
+
+    /// Store the queue on this thread until it is empty (then no one leads).
+    fn store_here(&mut self) {
+        self.done = true;
+        while let Some(batch) = self.join.take_batch() {
             let (sets, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-            let Ok(puts) = catch_unwind(AssertUnwindSafe(|| store.put_group(sets))) else {
-                // The followers see their answers dropped (a failed put); later puts must not
-                // queue behind a lead that is gone.
+            let Ok(puts) = catch_unwind(AssertUnwindSafe(|| self.store.put_group(sets))) else {
                 tracing::error!("a joined put group panicked; its puts are answered as failed");
                 self.join.state.lock().leading = false;
                 return;
             };
-            debug_assert_eq!(puts.len(), answers.len());
-            for (put, tx) in puts.into_iter().zip(answers) {
-                // A follower that went away drops its answer; the record is stored either
-                // way and its ticket needs no waiter.
-                let _ = tx.send(put);
-            }
+            answer(puts.into_iter().zip(answers).collect());
         }
+    }
+}
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            // Still leading: a new task leads in this one's place.
+            let store = self.store.clone();
+            rt.spawn(
+                async move { Lead { join: &store.join, store: &store, done: false }.run().await },
+            );
+            return;
+        }
+        // No runtime to hand over to: store the queue here.
+        self.store_here();
     }
 }
