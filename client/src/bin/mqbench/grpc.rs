@@ -2,51 +2,40 @@
 //! (SendMessage, one message per request), receives and acks as a simple consumer does
 //! (ReceiveMessage + AckMessage of the whole batch).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use h2::client::SendRequest;
-use http::{HeaderValue, Method, Request, Uri};
 use mq_client::Message;
-use mq_common::remoting::CoalescingIo;
 use mq_grpc_proto::v2::{
     receive_message_response::Content, AckMessageEntry, AckMessageRequest, AckMessageResponse,
     Code, Digest, DigestType, FilterExpression, FilterType, MessageQueue, ReceiveMessageRequest,
     ReceiveMessageResponse, Resource, SendMessageRequest, SendMessageResponse, SystemProperties,
 };
 
-/// A connected gRPC client: one HTTP/2 connection driven by `h2` directly, with write
-/// coalescing (the broker's side does the same, see `CoalescingIo`). A call is a request
-/// stream opened from the caller's own task, its one message sent as one DATA frame, the
-/// answer read on the same task: no dispatch channel or body-piping task per request as
-/// hyper's client has (and tonic's `Channel` adds a buffer task on top), CPU that on a
-/// shared machine the broker under test would not get.
+use crate::h2c;
+
+/// A connected gRPC client: one HTTP/2 connection of our own minimal client ([`h2c`]), shared
+/// by every clone. A call costs its caller's task a lock, a few hundred bytes appended to the
+/// connection's write buffer and a oneshot wait: no task, request object or header map per
+/// call, CPU that on a shared machine the broker under test would not get.
 #[derive(Clone)]
 pub struct Grpc {
-    h2: SendRequest<Bytes>,
-    send_uri: Uri,
-    receive_uri: Uri,
-    ack_uri: Uri,
-    /// Every call's headers but `grpc-timeout`, built once (`x-mq-client-id` among them).
-    headers: http::HeaderMap,
-    /// `grpc-timeout` of a send and an ack ([`SEND_TIMEOUT`]), built once: the others are
-    /// formatted per call.
-    send_timeout: HeaderValue,
+    conn: Arc<h2c::Conn>,
 }
+
+/// The methods called, in [`Grpc::connect`]'s path order.
+const SEND: usize = 0;
+const RECEIVE: usize = 1;
+const ACK: usize = 2;
+const METHODS: [&str; 3] = ["SendMessage", "ReceiveMessage", "AckMessage"];
 
 /// A send's (and an ack's) deadline.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `grpc-timeout` for `t` (milliseconds).
-fn grpc_timeout(t: Duration) -> HeaderValue {
-    HeaderValue::from_str(&format!("{}m", t.as_millis())).expect("digits and a unit")
-}
-
 fn res(name: &str) -> Option<Resource> {
     Some(Resource { resource_namespace: String::new(), name: name.to_string() })
 }
-
-static GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
 
 /// A message in gRPC's length-prefixed framing (uncompressed).
 fn frame(m: &impl prost::Message) -> Bytes {
@@ -72,96 +61,36 @@ fn messages<M: prost::Message + Default>(mut body: Bytes) -> anyhow::Result<Vec<
     Ok(out)
 }
 
-/// The call's gRPC status (from the trailers, or from the headers of a trailers-only answer).
-fn grpc_status(h: &http::HeaderMap) -> Option<(i32, String)> {
-    let code = h.get("grpc-status")?.to_str().ok()?.parse().ok()?;
-    let msg = h.get("grpc-message").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    Some((code, msg))
-}
-
 impl Grpc {
     /// Connect to `addr` (`host:port`, plaintext).
     pub async fn connect(addr: &str) -> anyhow::Result<Grpc> {
-        let tcp = tokio::net::TcpStream::connect(addr).await?;
-        tcp.set_nodelay(true)?;
-        let (h2, conn) = h2::client::Builder::new()
-            .initial_window_size(2 << 20)
-            .initial_connection_window_size(8 << 20)
-            .handshake(CoalescingIo::new(tcp))
-            .await?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::warn!(error = %e, "gRPC connection ended");
-            }
-        });
-        let base = format!("http://{addr}/apache.rocketmq.v2.MessagingService/");
-        let mut headers = http::HeaderMap::new();
-        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-        headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
-        headers.insert("x-mq-client-id", format!("mqbench@{}", std::process::id()).parse()?);
+        let paths = METHODS.map(|m| format!("/apache.rocketmq.v2.MessagingService/{m}"));
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let client_id = format!("mqbench@{}", std::process::id());
         // The body digest the broker picks follows the language, as for an SDK.
-        headers.insert("x-mq-language", HeaderValue::from_static("RUST"));
-        let uri = |m: &str| -> anyhow::Result<Uri> { Ok(format!("{base}{m}").parse()?) };
-        Ok(Grpc {
-            h2: h2.ready().await?,
-            send_uri: uri("SendMessage")?,
-            receive_uri: uri("ReceiveMessage")?,
-            ack_uri: uri("AckMessage")?,
-            headers,
-            send_timeout: grpc_timeout(SEND_TIMEOUT),
-        })
+        let extra = [("x-mq-client-id", client_id.as_str()), ("x-mq-language", "RUST")];
+        let headers = h2c::Headers { authority: addr, extra: &extra, usual_timeout: SEND_TIMEOUT };
+        Ok(Grpc { conn: Arc::new(h2c::Conn::connect(addr, &paths, headers).await?) })
     }
 
-    /// One call: `msg` to `uri`, every message of the answer once the call ends with OK.
+    /// One call: `msg` to method `method`, every message of the answer once the call ends
+    /// with OK.
     async fn call<Resp: prost::Message + Default>(
         &self,
-        uri: &Uri,
+        method: usize,
         msg: &impl prost::Message,
         timeout: Duration,
     ) -> anyhow::Result<Vec<Resp>> {
-        // Built from parts made once: no header name is parsed per call.
-        let mut req = Request::new(());
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = uri.clone();
-        *req.headers_mut() = self.headers.clone();
-        let timeout_header = match timeout {
-            SEND_TIMEOUT => self.send_timeout.clone(),
-            t => grpc_timeout(t),
-        };
-        req.headers_mut().insert(&GRPC_TIMEOUT, timeout_header);
-        let call = async {
-            let mut h2 = self.h2.clone().ready().await?;
-            let (resp, mut stream) = h2.send_request(req, false)?;
-            stream.send_data(frame(msg), true)?;
-            let resp = resp.await?;
-            anyhow::ensure!(resp.status() == 200, "HTTP status {}", resp.status());
-            if let Some((code, m)) = grpc_status(resp.headers()) {
-                anyhow::ensure!(code == 0, "{} answered gRPC status {code}: {m}", uri.path());
-            }
-            let mut body = resp.into_body();
-            // Usually one DATA frame: kept as it is, concatenated only if more follow.
-            let mut chunks: Vec<Bytes> = Vec::new();
-            while let Some(chunk) = body.data().await {
-                let chunk = chunk?;
-                let _ = body.flow_control().release_capacity(chunk.len());
-                chunks.push(chunk);
-            }
-            let trailers = body.trailers().await?.unwrap_or_default();
-            if let Some((code, m)) = grpc_status(&trailers) {
-                anyhow::ensure!(code == 0, "{} answered gRPC status {code}: {m}", uri.path());
-            }
-            messages(match chunks.len() {
-                1 => chunks.pop().unwrap_or_default(),
-                _ => chunks.concat().into(),
-            })
-        };
-        tokio::time::timeout(timeout, call)
-            .await
-            .map_err(|_| anyhow::anyhow!("{} timed out", uri.path()))?
+        messages(self.conn.call(method, frame(msg), timeout).await?)
     }
 
-    /// Send one message (its id: `id`).
-    pub async fn send(&self, m: Message, id: String) -> anyhow::Result<()> {
+    /// Send one message (its id: `id`). The request is built and encoded before the returned
+    /// future first runs: the future holds only the call, small to box and move.
+    pub fn send(
+        &self,
+        m: Message,
+        id: String,
+    ) -> impl std::future::Future<Output = anyhow::Result<()>> + '_ {
         let tag = m.tags().map(str::to_string);
         let keys = m.keys().iter().map(|k| k.to_string()).collect();
         let mut user = std::collections::HashMap::new();
@@ -181,11 +110,14 @@ impl Grpc {
             }),
             body: m.body,
         };
-        let req = SendMessageRequest { messages: vec![msg] };
-        let r: Vec<SendMessageResponse> = self.call(&self.send_uri, &req, SEND_TIMEOUT).await?;
-        let code = r.first().and_then(|r| r.status.as_ref()).map(|s| s.code).unwrap_or(-1);
-        anyhow::ensure!(code == Code::Ok as i32, "send answered code {code}");
-        Ok(())
+        let body = frame(&SendMessageRequest { messages: vec![msg] });
+        async move {
+            let r: Vec<SendMessageResponse> =
+                messages(self.conn.call(SEND, body, SEND_TIMEOUT).await?)?;
+            let code = r.first().and_then(|r| r.status.as_ref()).map(|s| s.code).unwrap_or(-1);
+            anyhow::ensure!(code == Code::Ok as i32, "send answered code {code}");
+            Ok(())
+        }
     }
 
     /// Receive up to `batch` messages of `topic` for `group` (invisible 30 s, long polling
@@ -214,8 +146,7 @@ impl Grpc {
             attempt_id: None,
         };
         let timeout = poll + Duration::from_secs(10);
-        let answers: Vec<ReceiveMessageResponse> =
-            self.call(&self.receive_uri, &r, timeout).await?;
+        let answers: Vec<ReceiveMessageResponse> = self.call(RECEIVE, &r, timeout).await?;
         let mut bodies = Vec::new();
         let mut entries = Vec::new();
         for item in answers {
@@ -232,7 +163,7 @@ impl Grpc {
         }
         if !entries.is_empty() {
             let a = AckMessageRequest { group: res(group), topic: res(topic), entries };
-            let r: Vec<AckMessageResponse> = self.call(&self.ack_uri, &a, SEND_TIMEOUT).await?;
+            let r: Vec<AckMessageResponse> = self.call(ACK, &a, SEND_TIMEOUT).await?;
             let code = r.first().and_then(|r| r.status.as_ref()).map(|s| s.code).unwrap_or(-1);
             anyhow::ensure!(code == Code::Ok as i32, "ack answered code {code}");
         }

@@ -20,6 +20,7 @@
 mod consume;
 mod e2e;
 mod grpc;
+mod h2c;
 mod payload;
 mod produce;
 mod stats;
