@@ -14,6 +14,7 @@ use mq_common::protocol::header::SendMessageRequestHeader;
 use mq_common::protocol::now_millis;
 use mq_grpc_proto::v2::{
     Code, Encoding, Message, MessageType, SendMessageRequest, SendMessageResponse, SendResultEntry,
+    SystemProperties,
 };
 
 use super::convert::{dur_ms, is_system_property, ms_of, TRACE_CONTEXT};
@@ -87,7 +88,8 @@ fn validate(b: &Broker, m: &Message, peer: SocketAddr) -> Result<Prepared, Refus
     if !b.topics.contains(&topic) {
         return Err((Code::TopicNotFound, format!("topic '{topic}' not found on this broker")));
     }
-    let sp = m.system_properties.clone().unwrap_or_default();
+    let none = SystemProperties::default();
+    let sp = m.system_properties.as_ref().unwrap_or(&none);
     if sp.message_id.trim().is_empty() {
         return Err((Code::IllegalMessageId, "message id is empty".into()));
     }

@@ -12,22 +12,21 @@
 //! The group is written by the store's join writer thread, not by the leader's thread: a gRPC
 //! connection lives on one worker thread (`grpc::workers`), and under load that thread is what
 //! caps the connection's rate, so the commit-log write (a sixth of a gRPC send's broker CPU)
-//! runs beside it. One hand-over per group each way (the batch goes with its answer channels;
-//! the leader gets the results back and answers the followers on its own thread: no wake-up
-//! across threads per follower). The writer takes groups in order, so groups are stored in the
-//! order their leaders took them.
+//! runs beside it. The leader takes the queue, hands it to the writer and gives up the lead in
+//! one step (under the queue's lock, so groups reach the writer in the order they were taken
+//! and are stored in that order); the next put leads the next group while the writer still
+//! writes this one. The leader then waits for its group's results and answers the followers on
+//! its own thread: one hand-over per group each way, no wake-up across threads per follower.
 //!
-//! A leader stores at most [`ROUNDS`] batches: under steady load the queue refills while it
-//! writes, and its own answer (sent in the first batch) reaches its client only once its task
-//! moves on. If puts are still queued then, a fresh task takes over the lead. A leader dropped
-//! while it leads (its request was cancelled) must not strand the followers either: [`Lead`]'s
-//! drop hands the lead to a fresh task (or, without a runtime — tests driving futures by hand —
-//! stores the queue itself), and a group already handed to the writer is answered by the writer
-//! when its leader is gone.
+//! A leader dropped before it handed its group over (its request was cancelled during the
+//! yield) must not strand the followers: [`Lead`]'s drop hands the lead to a fresh task (or,
+//! without a runtime — tests driving futures by hand — stores the queue itself). A group
+//! already with the writer when its leader goes away is answered by the writer.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, OnceLock};
 
+use futures::future::OptionFuture;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
@@ -43,9 +42,6 @@ struct Job {
     batch: Vec<Waiting>,
     done: oneshot::Sender<Vec<(Put, oneshot::Sender<Put>)>>,
 }
-
-/// Batches one leader stores before handing the lead to a fresh task.
-const ROUNDS: usize = 4;
 
 /// The puts waiting for a leader, whether one leads, and the writer thread.
 #[derive(Default)]
@@ -106,6 +102,25 @@ impl PutJoin {
         Some(std::mem::take(&mut s.queue))
     }
 
+    /// Take the queue, send it to `writer` as one group and give up the lead, in one step;
+    /// the receiver of the group's results, or `None` if the queue was empty.
+    fn hand_over(
+        &self,
+        store: &Arc<MessageStore>,
+        writer: &mpsc::Sender<Job>,
+    ) -> Option<oneshot::Receiver<Vec<(Put, oneshot::Sender<Put>)>>> {
+        let mut s = self.state.lock();
+        s.leading = false;
+        if s.queue.is_empty() {
+            return None;
+        }
+        let (done, results) = oneshot::channel();
+        let job = Job { store: store.clone(), batch: std::mem::take(&mut s.queue), done };
+        // A send fails only if the writer is gone: the job's drop fails its puts.
+        let _ = writer.send(job);
+        Some(results)
+    }
+
     /// The writer thread's inbox (`None` if the thread could not be started: leaders then
     /// store on their own thread).
     fn writer(&self) -> Option<mpsc::Sender<Job>> {
@@ -151,14 +166,13 @@ fn answer(pairs: Vec<(Put, oneshot::Sender<Put>)>) {
 }
 
 /// Leadership of a [`PutJoin`]: only [`PutJoin::enqueue`] (and a lead's handover) makes one.
-/// [`Lead::run`] stores the queue, batch after batch, until it is empty (then no one leads) or
-/// [`ROUNDS`] batches were stored (then a fresh task leads). Dropped before it finished (its
-/// task was cancelled, or it ran its rounds), it hands the lead on, so no follower waits
+/// [`Lead::run`] hands the queue to the writer as one group and answers it. Dropped before it
+/// handed the queue over (its task was cancelled), it hands the lead on, so no follower waits
 /// forever.
 struct Lead<'a> {
     join: &'a PutJoin,
     store: &'a Arc<MessageStore>,
-    /// No one needs this lead any more (queue empty, or the group failed).
+    /// The queue was handed over (or stored): no one needs this lead any more.
     done: bool,
 }
 
@@ -168,27 +182,12 @@ impl Lead<'_> {
             self.store_here();
             return;
         };
-        for _ in 0..ROUNDS {
-            let Some(batch) = self.join.take_batch() else {
-                self.done = true;
-                return;
-            };
-            let (done, results) = oneshot::channel();
-            let job = Job { store: self.store.clone(), batch, done };
-            // A send fails only if the writer is gone: the job's drop fails its puts.
-            let _ = writer.send(job);
-            match results.await {
-                Ok(pairs) => answer(pairs),
-                Err(_) => {
-                    // The group failed (its followers see their answers dropped); later puts
-                    // must not queue behind a lead that gives up.
-                    self.join.state.lock().leading = false;
-                    self.done = true;
-                    return;
-                }
-            }
+        let results = self.join.hand_over(self.store, &writer);
+        self.done = true;
+        // Err: the group failed (put_group panicked); its followers see their answers dropped.
+        if let Some(Ok(pairs)) = OptionFuture::from(results).await {
+            answer(pairs);
         }
-        // Still leading after ROUNDS: the drop hands over to a fresh task.
     }
 
     /// Store the queue on this thread until it is empty (then no one leads).
