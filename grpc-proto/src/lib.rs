@@ -14,5 +14,19 @@ pub mod v2 {
 mod receive;
 
 pub use prost_types::{Duration, Timestamp};
+
+/// `m` in gRPC's length-prefixed message framing, uncompressed (flag 0, 4-byte big-endian
+/// length, the protobuf bytes): what travels in a call's DATA frames. For the paths that frame
+/// messages themselves instead of through tonic's codec (the broker's hot unary answers,
+/// mqbench's client).
+pub fn frame(m: &impl prost::Message) -> bytes::Bytes {
+    use bytes::BufMut;
+    let len = m.encoded_len();
+    let mut b = bytes::BytesMut::with_capacity(5 + len);
+    b.put_u8(0);
+    b.put_u32(len as u32);
+    m.encode(&mut b).expect("capacity reserved");
+    b.freeze()
+}
 pub use v2::messaging_service_client::MessagingServiceClient;
 pub use v2::messaging_service_server::{MessagingService, MessagingServiceServer};

@@ -14,7 +14,7 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, Incoming};
 use tonic::codegen::http::{self, HeaderMap, HeaderValue};
 use tonic::Status;
@@ -93,12 +93,7 @@ async fn read_message<Req: prost::Message + Default>(
 
 /// `resp` as a gRPC answer: `content-type`, one length-prefixed message, OK trailers.
 fn answer(resp: &impl prost::Message) -> HttpResponse {
-    let len = resp.encoded_len();
-    let mut b = BytesMut::with_capacity(5 + len);
-    b.put_u8(0);
-    b.put_u32(len as u32);
-    resp.encode(&mut b).expect("capacity reserved");
-    let body = Answer { data: Some(b.freeze()), trailers_sent: false };
+    let body = Answer { data: Some(mq_grpc_proto::frame(resp)), trailers_sent: false };
     let mut r = http::Response::new(tonic::body::Body::new(body));
     r.headers_mut()
         .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));

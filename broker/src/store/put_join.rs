@@ -6,12 +6,12 @@
 //! log alone. Here each task queues its set; the first one to find no leader leads: it yields
 //! once (the other tasks that are ready — the rest of the streams the connection read in the
 //! same pass — queue theirs meanwhile), then takes the whole queue and has it stored with one
-//! [`MessageStore::put_group`] (one lock hold, one `pwrite`), again until the queue is empty.
-//! Followers wait for their answer on a channel.
+//! [`MessageStore::put_group`] (one lock hold, one `pwrite`). Followers wait for their answer
+//! on a channel.
 //!
 //! The group is written by the store's join writer thread, not by the leader's thread: a gRPC
 //! connection lives on one worker thread (`grpc::workers`), and under load that thread is what
-//! caps the connection's rate, so the commit-log write (a sixth of a gRPC send's broker CPU)
+//! caps the connection's rate, so the commit-log write (≈ 15 % of a gRPC send's broker CPU)
 //! runs beside it. The leader takes the queue, hands it to the writer and gives up the lead in
 //! one step (under the queue's lock, so groups reach the writer in the order they were taken
 //! and are stored in that order); the next put leads the next group while the writer still
@@ -35,12 +35,14 @@ use super::store::MessageStore;
 use super::types::{Put, PutMessageResult, PutMessageStatus};
 
 type Waiting = (PutSet, oneshot::Sender<Put>);
+/// A group's results, each with the channel of the put that waits for it.
+type Answered = Vec<(Put, oneshot::Sender<Put>)>;
 
 /// A group for the writer thread, and where its results go back.
 struct Job {
     store: Arc<MessageStore>,
     batch: Vec<Waiting>,
-    done: oneshot::Sender<Vec<(Put, oneshot::Sender<Put>)>>,
+    done: oneshot::Sender<Answered>,
 }
 
 /// The puts waiting for a leader, whether one leads, and the writer thread.
@@ -48,7 +50,7 @@ struct Job {
 pub(super) struct PutJoin {
     state: Mutex<JoinState>,
     /// Started by the first joined put; ends when the store (and this) is dropped.
-    writer: OnceLock<Option<Mutex<mpsc::Sender<Job>>>>,
+    writer: OnceLock<Option<mpsc::Sender<Job>>>,
 }
 
 #[derive(Default)]
@@ -108,7 +110,7 @@ impl PutJoin {
         &self,
         store: &Arc<MessageStore>,
         writer: &mpsc::Sender<Job>,
-    ) -> Option<oneshot::Receiver<Vec<(Put, oneshot::Sender<Put>)>>> {
+    ) -> Option<oneshot::Receiver<Answered>> {
         let mut s = self.state.lock();
         s.leading = false;
         if s.queue.is_empty() {
@@ -123,21 +125,21 @@ impl PutJoin {
 
     /// The writer thread's inbox (`None` if the thread could not be started: leaders then
     /// store on their own thread).
-    fn writer(&self) -> Option<mpsc::Sender<Job>> {
+    fn writer(&self) -> Option<&mpsc::Sender<Job>> {
         let w = self.writer.get_or_init(|| {
             let (tx, rx) = mpsc::channel::<Job>();
             let started = std::thread::Builder::new()
                 .name("store-join".into())
                 .spawn(move || rx.into_iter().for_each(write_job));
             match started {
-                Ok(_) => Some(Mutex::new(tx)),
+                Ok(_) => Some(tx),
                 Err(e) => {
                     tracing::warn!(error = %e, "no join writer thread; leaders store the groups");
                     None
                 }
             }
         });
-        w.as_ref().map(|tx| tx.lock().clone())
+        w.as_ref()
     }
 }
 
@@ -159,7 +161,7 @@ fn write_job(job: Job) {
 
 /// Send each put's result to its waiter. A follower that went away drops its answer; the
 /// record is stored either way and its ticket needs no waiter.
-fn answer(pairs: Vec<(Put, oneshot::Sender<Put>)>) {
+fn answer(pairs: Answered) {
     for (put, tx) in pairs {
         let _ = tx.send(put);
     }
@@ -182,7 +184,7 @@ impl Lead<'_> {
             self.store_here();
             return;
         };
-        let results = self.join.hand_over(self.store, &writer);
+        let results = self.join.hand_over(self.store, writer);
         self.done = true;
         // Err: the group failed (put_group panicked); its followers see their answers dropped.
         if let Some(Ok(pairs)) = OptionFuture::from(results).await {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use mq_client::Message;
 use mq_grpc_proto::v2::{
     receive_message_response::Content, AckMessageEntry, AckMessageRequest, AckMessageResponse,
@@ -35,16 +35,6 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn res(name: &str) -> Option<Resource> {
     Some(Resource { resource_namespace: String::new(), name: name.to_string() })
-}
-
-/// A message in gRPC's length-prefixed framing (uncompressed).
-fn frame(m: &impl prost::Message) -> Bytes {
-    let len = m.encoded_len();
-    let mut b = BytesMut::with_capacity(5 + len);
-    b.put_u8(0);
-    b.put_u32(len as u32);
-    m.encode(&mut b).expect("capacity reserved");
-    b.freeze()
 }
 
 /// The messages of a gRPC response body (length-prefixed, uncompressed).
@@ -81,7 +71,7 @@ impl Grpc {
         msg: &impl prost::Message,
         timeout: Duration,
     ) -> anyhow::Result<Vec<Resp>> {
-        messages(self.conn.call(method, frame(msg), timeout).await?)
+        messages(self.conn.call(method, mq_grpc_proto::frame(msg), timeout).await?)
     }
 
     /// Send one message (its id: `id`). The request is built and encoded before the returned
@@ -110,7 +100,7 @@ impl Grpc {
             }),
             body: m.body,
         };
-        let body = frame(&SendMessageRequest { messages: vec![msg] });
+        let body = mq_grpc_proto::frame(&SendMessageRequest { messages: vec![msg] });
         async move {
             let r: Vec<SendMessageResponse> =
                 messages(self.conn.call(SEND, body, SEND_TIMEOUT).await?)?;

@@ -184,6 +184,21 @@ fn tell(done: &mut Vec<(tokio::sync::oneshot::Sender<Done>, Done)>) {
     }
 }
 
+/// Release the lock, then tell the calls that ended and wake the writer if frames were queued.
+fn settle(
+    shared: &Shared,
+    mut st: parking_lot::MutexGuard<'_, State>,
+    done: &mut Vec<(tokio::sync::oneshot::Sender<Done>, Done)>,
+) {
+    std::mem::swap(&mut st.done, done);
+    let wake = !st.out.is_empty();
+    drop(st);
+    tell(done);
+    if wake {
+        shared.wake.notify_one();
+    }
+}
+
 /// The reader task: frames in, calls completed; at the end (EOF, error) every call failed.
 async fn read_loop<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut rd: R) {
     let mut reader = Reader::new();
@@ -202,13 +217,7 @@ async fn read_loop<R: AsyncRead + Unpin>(shared: Arc<Shared>, mut rd: R) {
             frame::put_goaway(&mut st.out, e.code);
             st.fail_all(e.to_string());
         }
-        std::mem::swap(&mut st.done, &mut done);
-        let wake = !st.out.is_empty();
-        drop(st);
-        tell(&mut done);
-        if wake {
-            shared.wake.notify_one();
-        }
+        settle(&shared, st, &mut done);
         if let Err(e) = r {
             tracing::warn!(error = %e, "gRPC connection failed");
             return;
@@ -234,13 +243,7 @@ async fn sweep_loop(shared: Arc<Shared>) {
             return; // every call has been failed
         }
         st.expire(Instant::now());
-        std::mem::swap(&mut st.done, &mut done);
-        let wake = !st.out.is_empty();
-        drop(st);
-        tell(&mut done);
-        if wake {
-            shared.wake.notify_one();
-        }
+        settle(&shared, st, &mut done);
     }
 }
 
