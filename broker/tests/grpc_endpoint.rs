@@ -264,8 +264,9 @@ async fn bad_requests_get_their_codes() {
         },
         other => panic!("{other:?}"),
     }
-    // Bodies that are not one uncompressed message of the call's type (SendMessage and
-    // AckMessage are read without tonic's codec: `grpc::unary`): the gRPC status says so.
+    // Bodies that are not one uncompressed message of the call's type (SendMessage,
+    // AckMessage and ReceiveMessage are read without tonic's codec: `grpc::unary`): the gRPC
+    // status says so.
     let framed = |flag: u8, payload: &[u8]| {
         let mut b = vec![flag];
         b.extend_from_slice(&(payload.len() as u32).to_be_bytes());
@@ -275,7 +276,7 @@ async fn bad_requests_get_their_codes() {
     let ok_send = prost::Message::encode_to_vec(&SendMessageRequest {
         messages: vec![message("Good", "raw1", b"x")],
     });
-    for path in ["SendMessage", "AckMessage"] {
+    for path in ["SendMessage", "AckMessage", "ReceiveMessage"] {
         for (body, want) in [
             (framed(0, &[0xff, 0xff, 0xff]), tonic::Code::Internal), // not protobuf
             (framed(1, &ok_send), tonic::Code::Unimplemented),       // compressed

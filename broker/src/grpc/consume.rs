@@ -2,13 +2,15 @@
 //! ForwardMessageToDeadLetterQueue (spec §9) over the shared POP engine (`crate::pop`).
 
 use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::BytesMut;
-use futures::Stream;
+use bytes::{BufMut, Bytes, BytesMut};
+use hyper::body::{Body, Frame};
 use mq_common::filter::MessageFilter;
 use mq_common::protocol::body::SubscriptionData;
 use mq_common::protocol::now_millis;
@@ -18,10 +20,11 @@ use mq_grpc_proto::v2::{
     FilterType, ForwardMessageToDeadLetterQueueRequest, ForwardMessageToDeadLetterQueueResponse,
     ReceiveMessageRequest, ReceiveMessageResponse,
 };
+use tonic::codegen::http::{HeaderMap, HeaderValue};
 
 use super::convert::{dur_ms, ts};
 use super::digest::DigestStyle;
-use super::encode::encode_message;
+use super::encode::encode_framed_message;
 use super::route::{check_topic, name};
 use super::status::{ok, overall, status};
 use super::GrpcService;
@@ -78,11 +81,24 @@ fn receive_filter(
     MessageFilter::compile(&sd).map_err(|e| format!("bad filter expression: {e}"))
 }
 
-/// The answer of one ReceiveMessage, as a stream: its status, the messages, the delivery
-/// timestamp. Messages not yet handed to the connection when it is dropped (the client went
-/// away mid-answer) come back after a second instead of after their invisible time.
+/// Bytes of framed messages per chunk of a ReceiveMessage answer: the unit handed to the
+/// connection, and so the unit released when the client goes away mid-answer (about one
+/// HTTP/2 DATA frame at the default 16 KiB frame size).
+const CHUNK: usize = 16 * 1024;
+
+/// A piece of a ReceiveMessage answer: whole gRPC frames and the handles of the messages in
+/// them.
+struct Chunk {
+    data: Bytes,
+    handles: Vec<ReceiptHandle>,
+}
+
+/// The answer of one ReceiveMessage, already framed: its status, the messages, the delivery
+/// timestamp, in chunks of about [`CHUNK`] bytes. The messages of chunks not yet handed to
+/// the connection when it is dropped (the client went away mid-answer) come back after a
+/// second instead of after their invisible time.
 pub(crate) struct Answer {
-    items: VecDeque<(ReceiveMessageResponse, Option<ReceiptHandle>)>,
+    chunks: VecDeque<Chunk>,
     /// To release what was not handed out: the broker, group and topic.
     release: Option<(Arc<Broker>, String, String)>,
 }
@@ -90,13 +106,11 @@ pub(crate) struct Answer {
 impl Answer {
     /// A status-only answer (an error, or no message): the status, then the delivery time.
     pub(crate) fn finished(st: Option<mq_grpc_proto::v2::Status>) -> Answer {
-        Answer {
-            items: VecDeque::from([
-                (ReceiveMessageResponse { content: st.map(Content::Status) }, None),
-                (delivery_timestamp(), None),
-            ]),
-            release: None,
-        }
+        let mut b = BytesMut::new();
+        put_frame(&mut b, &ReceiveMessageResponse { content: st.map(Content::Status) });
+        put_frame(&mut b, &delivery_timestamp());
+        let chunk = Chunk { data: b.freeze(), handles: Vec::new() };
+        Answer { chunks: VecDeque::from([chunk]), release: None }
     }
 }
 
@@ -104,28 +118,88 @@ fn delivery_timestamp() -> ReceiveMessageResponse {
     ReceiveMessageResponse { content: Some(Content::DeliveryTimestamp(ts(now_millis()))) }
 }
 
-impl Stream for Answer {
-    type Item = Result<ReceiveMessageResponse, tonic::Status>;
-
-    // The item type is tonic's (a server stream's), `tonic::Status` and all.
-    #[allow(clippy::result_large_err)]
-    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Poll::Ready(self.items.pop_front().map(|(r, _)| Ok(r)))
-    }
+/// Append `m` as one gRPC frame.
+fn put_frame(b: &mut BytesMut, m: &impl prost::Message) {
+    b.put_u8(0);
+    b.put_u32(m.encoded_len() as u32);
+    m.encode(b).expect("BytesMut grows");
 }
 
 impl Drop for Answer {
     fn drop(&mut self) {
         let Some((b, group, topic)) = &self.release else { return };
-        for (_, h) in self.items.drain(..) {
-            if let Some(h) = h {
-                let _ = b.pop.change_invisible(group, topic, &h, 1000);
-            }
+        for h in self.chunks.drain(..).flat_map(|c| c.handles) {
+            let _ = b.pop.change_invisible(group, topic, &h, 1000);
         }
     }
 }
 
+/// The HTTP body of a ReceiveMessage answer: the long poll (dropped with the body when the
+/// client goes away: the wait ends), then the answer's chunks, then `grpc-status: 0`.
+pub(crate) enum ReceiveBody {
+    Waiting(Pin<Box<dyn Future<Output = Answer> + Send>>),
+    Sending(Answer),
+    Done,
+}
+
+impl Body for ReceiveBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        loop {
+            match &mut *self {
+                ReceiveBody::Waiting(f) => {
+                    let answer = std::task::ready!(f.as_mut().poll(cx));
+                    *self = ReceiveBody::Sending(answer);
+                }
+                ReceiveBody::Sending(a) => {
+                    if let Some(c) = a.chunks.pop_front() {
+                        return Poll::Ready(Some(Ok(Frame::data(c.data))));
+                    }
+                    *self = ReceiveBody::Done;
+                    let mut t = HeaderMap::with_capacity(1);
+                    t.insert(tonic::Status::GRPC_STATUS, HeaderValue::from_static("0"));
+                    return Poll::Ready(Some(Ok(Frame::trailers(t))));
+                }
+                ReceiveBody::Done => return Poll::Ready(None),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, ReceiveBody::Done)
+    }
+}
+
 impl GrpcService {
+    /// ReceiveMessage as the listener serves it (without tonic, see `unary`): the caller
+    /// checked (credentials, ACL, session), then a body that waits and streams the answer.
+    pub(crate) fn receive_body(&self, req: tonic::Request<ReceiveMessageRequest>) -> ReceiveBody {
+        let checked = self.caller(&req).and_then(|c| {
+            self.authorize(&c, req.get_ref())?;
+            self.session(&req)
+        });
+        match checked {
+            Err(st) => {
+                self.b.grpc.counters.count("ReceiveMessage", &st);
+                ReceiveBody::Sending(Answer::finished(st))
+            }
+            Ok(s) => {
+                let deadline = parse_grpc_timeout(super::meta(&req, "grpc-timeout"));
+                let svc = self.clone();
+                let style = DigestStyle::of_language(&s.language);
+                let req = req.into_inner();
+                ReceiveBody::Waiting(Box::pin(async move {
+                    svc.receive(req, s.id, style, deadline).await
+                }))
+            }
+        }
+    }
+
     /// ReceiveMessage: waits (long polling) for messages; the answer to stream. Dropping
     /// the future (the client went away while it waited) ends the wait.
     pub(crate) async fn receive(
@@ -226,26 +300,38 @@ impl GrpcService {
         let n = popped.len() as u64;
         b.stats.get_msgs.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
         b.stats.add_group_gets(&group, n);
-        let mut items = VecDeque::with_capacity(popped.len() + 2);
-        items.push_back((
-            ReceiveMessageResponse { content: Some(Content::Status(ok().unwrap())) },
-            None,
-        ));
-        // Every message encoded into one buffer, each handed on as its own slice of it.
+        // Every message framed into one buffer, cut into chunks of whole frames.
         let size: usize = popped.iter().map(|p| p.record.len() + 512).sum();
-        let mut buf = BytesMut::with_capacity(size);
+        let mut buf = BytesMut::with_capacity(size + 64);
+        put_frame(
+            &mut buf,
+            &ReceiveMessageResponse { content: Some(Content::Status(ok().unwrap())) },
+        );
+        let mut chunks = VecDeque::new();
+        let mut handles = Vec::new();
         for p in popped {
             // A record that no longer parses stays in flight until its invisible time ends.
-            if encode_message(&p.record, Some(&p), invisible, &b.grpc.digests, style, &mut buf)
-                .is_none()
+            if encode_framed_message(
+                &p.record,
+                Some(&p),
+                invisible,
+                &b.grpc.digests,
+                style,
+                &mut buf,
+            )
+            .is_none()
             {
                 continue;
             }
-            let m = Content::Encoded(buf.split().freeze());
-            items.push_back((ReceiveMessageResponse { content: Some(m) }, Some(p.handle)));
+            handles.push(p.handle);
+            if buf.len() >= CHUNK {
+                let data = buf.split().freeze();
+                chunks.push_back(Chunk { data, handles: std::mem::take(&mut handles) });
+            }
         }
-        items.push_back((delivery_timestamp(), None));
-        Answer { items, release: Some((b.clone(), group, topic)) }
+        put_frame(&mut buf, &delivery_timestamp());
+        chunks.push_back(Chunk { data: buf.freeze(), handles });
+        Answer { chunks, release: Some((b.clone(), group, topic)) }
     }
 
     /// AckMessage: one result per entry, in order, each echoing the entry's message id and

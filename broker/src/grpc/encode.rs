@@ -389,13 +389,41 @@ pub fn encode_message(
     Some(())
 }
 
+/// Append the gRPC frame of a `ReceiveMessageResponse` whose content is that message (what
+/// [`encode_message`] writes, as field 2): the 5-byte prefix, the field's key and length,
+/// the message. `None` (nothing appended) when the record does not parse.
+pub fn encode_framed_message(
+    rec: &Bytes,
+    pop: Option<&Popped>,
+    invisible_ms: i64,
+    digests: &DigestCache,
+    style: DigestStyle,
+    out: &mut BytesMut,
+) -> Option<()> {
+    let d = Delivered::of(rec, pop, invisible_ms, digests, style)?;
+    let fields = MessageFields(&d);
+    let mut n = Count(0);
+    fields.put(&mut n);
+    let inner = n.0;
+    out.put_u8(0);
+    out.put_u32((key_len(2) + encoded_len_varint(inner as u64) + inner) as u32);
+    encode_key(2, WireType::LengthDelimited, out);
+    encode_varint(inner as u64, out);
+    fields.put(out);
+    Some(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
 
     use mq_common::message::crc32_masked;
     use mq_common::message::record::{encode_record, RecordFields};
-    use mq_grpc_proto::v2::{DeadLetterQueue, Message, Resource, SystemProperties};
+    use mq_grpc_proto::v2::receive_message_response::Content;
+    use mq_grpc_proto::v2::{
+        DeadLetterQueue, Message, ReceiveMessageResponse, Resource, SystemProperties,
+    };
+    use prost::Message as _;
 
     use super::*;
     use crate::grpc::convert::to_message;
@@ -598,6 +626,14 @@ mod tests {
                     let want = oracle(rec, pop, 30_000, &digests, style);
                     let got = to_message(rec, pop, 30_000, &digests, style).unwrap();
                     assert_eq!(got, want, "record {i}, pop {}, {style:?}", pop.is_some());
+                    // The framed form: one gRPC frame of a response carrying the same message.
+                    let mut f = BytesMut::from(&b"before"[..]);
+                    encode_framed_message(rec, pop, 30_000, &digests, style, &mut f).unwrap();
+                    let f = f.split_off(6);
+                    assert_eq!(f[0], 0);
+                    assert_eq!(u32::from_be_bytes([f[1], f[2], f[3], f[4]]) as usize, f.len() - 5);
+                    let r = ReceiveMessageResponse::decode(&f[5..]).unwrap();
+                    assert_eq!(r.content, Some(Content::Message(want)), "framed, record {i}");
                 }
             }
         }
@@ -605,6 +641,9 @@ mod tests {
         let mut out = BytesMut::new();
         let bad = Bytes::from_static(b"not a record at all");
         assert!(encode_message(&bad, None, 0, &digests, DigestStyle::Md5, &mut out).is_none());
+        assert!(
+            encode_framed_message(&bad, None, 0, &digests, DigestStyle::Md5, &mut out).is_none()
+        );
         assert!(out.is_empty());
     }
 

@@ -167,6 +167,10 @@ async fn serve_conn(
                         MessagingService::ack_message(&svc, r).await
                     }))
                 }
+                unary::RECEIVE_MESSAGE => {
+                    let svc = svc.clone();
+                    Box::pin(unary::serve_streamed(req, MAX_DECODING, move |r| svc.receive_body(r)))
+                }
                 _ => Box::pin(tonic_svc.clone().call(req)),
             };
             fut

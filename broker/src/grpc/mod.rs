@@ -37,7 +37,6 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response};
 
-use self::digest::DigestStyle;
 use self::session::{Session, Sessions};
 use self::status::{ok, status, RpcCounters};
 use crate::broker::Broker;
@@ -218,32 +217,14 @@ impl MessagingService for GrpcService {
             .await)
     }
 
+    /// Served by the listener, not through tonic (`unary::RECEIVE_MESSAGE`: the answer is
+    /// framed once, from the stored records, and streamed in chunks); tonic's service never
+    /// sees this path.
     async fn receive_message(
         &self,
-        req: Request<ReceiveMessageRequest>,
+        _req: Request<ReceiveMessageRequest>,
     ) -> Reply<BoxStream<ReceiveMessageResponse>> {
-        let checked = self.caller(&req).and_then(|c| {
-            self.authorize(&c, req.get_ref())?;
-            self.session(&req)
-        });
-        // The answer streams from the connection's own task: the long poll waits in the
-        // response body (dropped with it when the client goes away), then the messages.
-        let answer: BoxStream<ReceiveMessageResponse> = match checked {
-            Err(st) => {
-                self.b.grpc.counters.count("ReceiveMessage", &st);
-                Box::pin(consume::Answer::finished(st))
-            }
-            Ok(s) => {
-                let deadline = consume::parse_grpc_timeout(meta(&req, "grpc-timeout"));
-                let svc = self.clone();
-                let inner = req.into_inner();
-                let style = DigestStyle::of_language(&s.language);
-                Box::pin(futures::StreamExt::flatten(futures::stream::once(async move {
-                    svc.receive(inner, s.id, style, deadline).await
-                })))
-            }
-        };
-        Ok(Response::new(answer))
+        Err(tonic::Status::internal("ReceiveMessage is served by the gRPC listener"))
     }
 
     async fn ack_message(&self, req: Request<AckMessageRequest>) -> Reply<AckMessageResponse> {

@@ -22,6 +22,9 @@ use tonic::Status;
 /// The paths served here (the listener routes them before tonic sees them).
 pub(crate) const SEND_MESSAGE: &str = "/apache.rocketmq.v2.MessagingService/SendMessage";
 pub(crate) const ACK_MESSAGE: &str = "/apache.rocketmq.v2.MessagingService/AckMessage";
+/// ReceiveMessage (server streaming) is served here too, its request as a unary one's, its
+/// answer a body of frames the call made (`consume::ReceiveBody`).
+pub(crate) const RECEIVE_MESSAGE: &str = "/apache.rocketmq.v2.MessagingService/ReceiveMessage";
 
 type HttpResponse = http::Response<tonic::body::Body>;
 
@@ -48,6 +51,27 @@ where
         Ok(resp) => Ok(answer(resp.get_ref())),
         Err(st) => Ok(st.into_http()),
     }
+}
+
+/// Serve a call whose answer streams: decode `req`'s message, and answer with the body
+/// `call` makes of it (gRPC frames and trailers).
+pub(crate) async fn serve_streamed<Req, B, F>(
+    req: http::Request<Incoming>,
+    max_size: usize,
+    call: F,
+) -> Result<HttpResponse, Infallible>
+where
+    Req: prost::Message + Default,
+    B: Body<Data = Bytes, Error = Infallible> + Send + 'static,
+    F: FnOnce(tonic::Request<Req>) -> B,
+{
+    let (parts, body) = req.into_parts();
+    let message = match read_message::<Req>(body, max_size).await {
+        Ok(m) => m,
+        Err(st) => return Ok(st.into_http()),
+    };
+    let req = tonic::Request::from_http(http::Request::from_parts(parts, message));
+    Ok(grpc_response(call(req)))
 }
 
 /// The request body's one gRPC message.
@@ -93,7 +117,13 @@ async fn read_message<Req: prost::Message + Default>(
 
 /// `resp` as a gRPC answer: `content-type`, one length-prefixed message, OK trailers.
 fn answer(resp: &impl prost::Message) -> HttpResponse {
-    let body = Answer { data: Some(mq_grpc_proto::frame(resp)), trailers_sent: false };
+    grpc_response(Answer { data: Some(mq_grpc_proto::frame(resp)), trailers_sent: false })
+}
+
+/// An HTTP answer of gRPC content with `body`.
+fn grpc_response(
+    body: impl Body<Data = Bytes, Error = Infallible> + Send + 'static,
+) -> HttpResponse {
     let mut r = http::Response::new(tonic::body::Body::new(body));
     r.headers_mut()
         .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));

@@ -75,8 +75,14 @@ impl ReceiptHandle {
     pub fn decode(s: &str) -> Option<ReceiptHandle> {
         // 9 fields as we write them; 8 as Java's remoting clients rebuild them (no
         // commit-log offset).
-        let f: Vec<&str> = s.split(' ').collect();
-        if f.len() != 9 && f.len() != 8 {
+        // On the stack: a handle is decoded per acked message.
+        let mut f = [""; 9];
+        let mut n = 0;
+        for part in s.split(' ') {
+            *f.get_mut(n)? = part;
+            n += 1;
+        }
+        if n != 9 && n != 8 {
             return None;
         }
         let kind = match f[4] {
@@ -95,10 +101,7 @@ impl ReceiptHandle {
             broker_name: f[5].to_string(),
             queue_id: f[6].parse().ok()?,
             queue_offset: f[7].parse().ok()?,
-            commit_log_offset: match f.get(8) {
-                Some(v) => v.parse().ok()?,
-                None => -1,
-            },
+            commit_log_offset: if n == 9 { f[8].parse().ok()? } else { -1 },
         })
     }
 }
@@ -131,7 +134,14 @@ mod tests {
         assert_eq!(h.deadline(), 1_700_000_030_000);
         let java = ReceiptHandle::decode("42 1700000000000 30000 0 1 broker-a 3 17").unwrap();
         assert_eq!(java, ReceiptHandle { commit_log_offset: -1, ..h.clone() });
-        for bad in ["", "1 2 3", "x 1 1 0 0 b 1 1 1", "1 1 1 0 7 b 1 1 1", "1 1 1 0 0  1 1 1"] {
+        for bad in [
+            "",
+            "1 2 3",
+            "1 1 1 0 0 b 1 1 1 1",
+            "x 1 1 0 0 b 1 1 1",
+            "1 1 1 0 7 b 1 1 1",
+            "1 1 1 0 0  1 1 1",
+        ] {
             assert_eq!(ReceiptHandle::decode(bad), None, "{bad:?}");
         }
     }
