@@ -15,11 +15,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .generate_default_stubs(true)
         // Message bodies are `bytes::Bytes`: the broker hands out slices of the commit log.
         .bytes(["."])
-        // By hand (src/receive.rs): a server may send a message it has encoded itself.
-        .extern_path(
-            ".apache.rocketmq.v2.ReceiveMessageResponse",
-            "crate::receive::ReceiveMessageResponse",
-        )
         .compile_fds(fds)?;
     Ok(())
 }

@@ -8,10 +8,7 @@
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod v2 {
     tonic::include_proto!("apache.rocketmq.v2");
-    pub use crate::receive::{receive_message_response, ReceiveMessageResponse};
 }
-
-mod receive;
 
 pub use prost_types::{Duration, Timestamp};
 
