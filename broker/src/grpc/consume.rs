@@ -20,7 +20,6 @@ use mq_grpc_proto::v2::{
     FilterType, ForwardMessageToDeadLetterQueueRequest, ForwardMessageToDeadLetterQueueResponse,
     ReceiveMessageRequest, ReceiveMessageResponse,
 };
-use tonic::codegen::http::{HeaderMap, HeaderValue};
 
 use super::convert::{dur_ms, ts};
 use super::digest::DigestStyle;
@@ -161,9 +160,7 @@ impl Body for ReceiveBody {
                         return Poll::Ready(Some(Ok(Frame::data(c.data))));
                     }
                     *self = ReceiveBody::Done;
-                    let mut t = HeaderMap::with_capacity(1);
-                    t.insert(tonic::Status::GRPC_STATUS, HeaderValue::from_static("0"));
-                    return Poll::Ready(Some(Ok(Frame::trailers(t))));
+                    return Poll::Ready(Some(Ok(super::unary::ok_trailers())));
                 }
                 ReceiveBody::Done => return Poll::Ready(None),
             }

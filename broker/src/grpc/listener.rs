@@ -11,7 +11,7 @@
 //! served by hyper's HTTP/2 server calling the generated `MessagingServiceServer` directly
 //! ([`serve`]), without tonic's `transport::Server`: its router, boxed per-request service
 //! clones and layers were per-request work for one service that routes by path itself
-//! (unknown paths answer UNIMPLEMENTED there); SendMessage and AckMessage skip tonic's codec
+//! (unknown paths answer UNIMPLEMENTED there); SendMessage, AckMessage and ReceiveMessage skip tonic's codec
 //! too ([`super::unary`]). What tonic's layers did that matters is done
 //! here: the peer address in each request's extensions, HTTP/2 keepalive, graceful close on
 //! shutdown. Not done: tonic's `grpc-timeout` layer, which dropped a unary handler at the

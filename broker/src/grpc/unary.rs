@@ -1,7 +1,9 @@
-//! The hot unary RPCs (SendMessage, AckMessage) served without tonic's codec: the request
+//! The hot RPCs served without tonic's codec. SendMessage and AckMessage: the request
 //! body is read whole (usually one DATA frame, kept as it is), decoded with prost, handed to
 //! the same `MessagingService` method tonic would call, and the answer goes back as one
-//! length-prefixed message and `grpc-status: 0` trailers.
+//! length-prefixed message and `grpc-status: 0` trailers. ReceiveMessage (server streaming)
+//! has its request read the same way and answers with the body its handler makes
+//! ([`serve_streamed`]: frames written once from the stored records, `consume::ReceiveBody`).
 //!
 //! Why: under 256 sends in flight on one connection, tonic's unary machinery (a streaming
 //! decoder and its buffer per request, an encoder stream with an 8 KiB buffer per answer,
@@ -41,12 +43,10 @@ where
     F: FnOnce(tonic::Request<Req>) -> Fut,
     Fut: std::future::Future<Output = Result<tonic::Response<Resp>, Status>>,
 {
-    let (parts, body) = req.into_parts();
-    let message = match read_message::<Req>(body, max_size).await {
-        Ok(m) => m,
+    let req = match read_request::<Req>(req, max_size).await {
+        Ok(r) => r,
         Err(st) => return Ok(st.into_http()),
     };
-    let req = tonic::Request::from_http(http::Request::from_parts(parts, message));
     match call(req).await {
         Ok(resp) => Ok(answer(resp.get_ref())),
         Err(st) => Ok(st.into_http()),
@@ -65,13 +65,21 @@ where
     B: Body<Data = Bytes, Error = Infallible> + Send + 'static,
     F: FnOnce(tonic::Request<Req>) -> B,
 {
+    match read_request::<Req>(req, max_size).await {
+        Ok(r) => Ok(grpc_response(call(r))),
+        Err(st) => Ok(st.into_http()),
+    }
+}
+
+/// `req` with its body's one gRPC message decoded, as tonic hands it to a handler (headers
+/// as metadata, extensions kept).
+async fn read_request<Req: prost::Message + Default>(
+    req: http::Request<Incoming>,
+    max_size: usize,
+) -> Result<tonic::Request<Req>, Status> {
     let (parts, body) = req.into_parts();
-    let message = match read_message::<Req>(body, max_size).await {
-        Ok(m) => m,
-        Err(st) => return Ok(st.into_http()),
-    };
-    let req = tonic::Request::from_http(http::Request::from_parts(parts, message));
-    Ok(grpc_response(call(req)))
+    let message = read_message::<Req>(body, max_size).await?;
+    Ok(tonic::Request::from_http(http::Request::from_parts(parts, message)))
 }
 
 /// The request body's one gRPC message.
@@ -130,6 +138,13 @@ fn grpc_response(
     r
 }
 
+/// The trailers of a call that succeeded: `grpc-status: 0`.
+pub(crate) fn ok_trailers() -> Frame<Bytes> {
+    let mut t = HeaderMap::with_capacity(1);
+    t.insert(Status::GRPC_STATUS, HeaderValue::from_static("0"));
+    Frame::trailers(t)
+}
+
 /// The body of an answer: its message, then `grpc-status: 0`, then the end.
 struct Answer {
     data: Option<Bytes>,
@@ -150,9 +165,7 @@ impl Body for Answer {
         if std::mem::replace(&mut self.trailers_sent, true) {
             return Poll::Ready(None);
         }
-        let mut t = HeaderMap::with_capacity(1);
-        t.insert(Status::GRPC_STATUS, HeaderValue::from_static("0"));
-        Poll::Ready(Some(Ok(Frame::trailers(t))))
+        Poll::Ready(Some(Ok(ok_trailers())))
     }
 
     fn is_end_stream(&self) -> bool {
