@@ -147,16 +147,24 @@ impl PutJoin {
 /// if the leader is gone, answer the followers from here.
 fn write_job(job: Job) {
     let Job { store, batch, done } = job;
-    let (sets, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-    let Ok(puts) = catch_unwind(AssertUnwindSafe(|| store.put_group(sets))) else {
-        // The followers see their answers dropped (a failed put), the leader its reply.
-        tracing::error!("a joined put group panicked; its puts are answered as failed");
-        return;
-    };
-    debug_assert_eq!(puts.len(), answers.len());
-    if let Err(pairs) = done.send(puts.into_iter().zip(answers).collect()) {
+    // A panicked group: the followers see their answers dropped, the leader its reply.
+    let Some(pairs) = store_batch(&store, batch) else { return };
+    if let Err(pairs) = done.send(pairs) {
         answer(pairs);
     }
+}
+
+/// Store one group with one [`MessageStore::put_group`]; its results paired with their
+/// waiters, or `None` if `put_group` panicked (the waiters' channels are dropped with the
+/// group then: failed puts).
+fn store_batch(store: &MessageStore, batch: Vec<Waiting>) -> Option<Answered> {
+    let (sets, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+    let Ok(puts) = catch_unwind(AssertUnwindSafe(|| store.put_group(sets))) else {
+        tracing::error!("a joined put group panicked; its puts are answered as failed");
+        return None;
+    };
+    debug_assert_eq!(puts.len(), answers.len());
+    Some(puts.into_iter().zip(answers).collect())
 }
 
 /// Send each put's result to its waiter. A follower that went away drops its answer; the
@@ -196,13 +204,12 @@ impl Lead<'_> {
     fn store_here(&mut self) {
         self.done = true;
         while let Some(batch) = self.join.take_batch() {
-            let (sets, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-            let Ok(puts) = catch_unwind(AssertUnwindSafe(|| self.store.put_group(sets))) else {
-                tracing::error!("a joined put group panicked; its puts are answered as failed");
+            let Some(pairs) = store_batch(self.store, batch) else {
+                // Later puts must not queue behind a lead that is gone.
                 self.join.state.lock().leading = false;
                 return;
             };
-            answer(puts.into_iter().zip(answers).collect());
+            answer(pairs);
         }
     }
 }
