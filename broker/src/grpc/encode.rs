@@ -24,6 +24,7 @@ use smallvec::SmallVec;
 
 use super::convert::{dur, is_system_property, ts, DLQ_ORIGIN_TOPIC, TRACE_CONTEXT};
 use super::digest::{DigestCache, DigestStyle, DigestText};
+use crate::pop::receipt::HandleText;
 use crate::pop::Popped;
 
 /// Where fields go: counted (a nested message's length) or written.
@@ -36,8 +37,13 @@ trait Out: Sized {
     fn message(&mut self, tag: u32, f: &impl Fields) {
         let mut n = Count(0);
         f.put(&mut n);
+        self.sized(tag, n.0, f);
+    }
+
+    /// A message field whose length `len` is known: key, length, fields.
+    fn sized(&mut self, tag: u32, len: usize, f: &impl Fields) {
         self.key(tag, WireType::LengthDelimited);
-        self.varint(n.0 as u64);
+        self.varint(len as u64);
         f.put(self);
     }
 }
@@ -61,6 +67,11 @@ impl Out for Count {
         let mut n = Count(0);
         f.put(&mut n);
         self.0 += key_len(tag) + encoded_len_varint(n.0 as u64) + n.0;
+    }
+
+    /// Not walked at all.
+    fn sized(&mut self, tag: u32, len: usize, _: &impl Fields) {
+        self.0 += key_len(tag) + encoded_len_varint(len as u64) + len;
     }
 }
 
@@ -187,7 +198,7 @@ impl HostText {
 
 /// What a POP delivery adds to a message.
 struct PopDelivery {
-    receipt_handle: String,
+    receipt_handle: HandleText,
     invisible_ms: i64,
     attempt: i32,
 }
@@ -295,7 +306,7 @@ impl<'a> Delivered<'a> {
             born_host: HostText::of(v.born_host),
             store_host: HostText::of(v.store_host),
             pop: pop.map(|p| PopDelivery {
-                receipt_handle: p.handle.encode(),
+                receipt_handle: p.handle.text(),
                 invisible_ms,
                 attempt: p.attempt,
             }),
@@ -332,7 +343,7 @@ impl Fields for System<'_, '_> {
             o.message(11, &timestamp(t));
         }
         if let Some(p) = &d.pop {
-            bytes(o, 12, p.receipt_handle.as_bytes());
+            bytes(o, 12, p.receipt_handle.as_str().as_bytes());
         }
         plain_int(o, 13, v.queue_id as i64);
         int(o, 14, v.queue_offset);
@@ -356,17 +367,29 @@ impl Fields for System<'_, '_> {
     }
 }
 
-/// `Message`.
-struct MessageFields<'d, 'a>(&'d Delivered<'a>);
+/// `Message`, with the length of its `SystemProperties` counted once: counting the whole
+/// message for the frame's length and then writing it would otherwise walk them three times.
+struct MessageFields<'d, 'a> {
+    d: &'d Delivered<'a>,
+    system_len: usize,
+}
+
+impl<'d, 'a> MessageFields<'d, 'a> {
+    fn of(d: &'d Delivered<'a>) -> Self {
+        let mut n = Count(0);
+        System(d).put(&mut n);
+        MessageFields { d, system_len: n.0 }
+    }
+}
 
 impl Fields for MessageFields<'_, '_> {
     fn put(&self, o: &mut impl Out) {
-        let d = self.0;
+        let d = self.d;
         o.message(1, &TwoStrings("", d.topic));
         for (k, v) in &d.user {
             o.message(2, &TwoStrings(k, v));
         }
-        o.message(3, &System(d));
+        o.sized(3, self.system_len, &System(d));
         if !d.v.body.is_empty() {
             bytes(o, 4, d.v.body);
         }
@@ -385,7 +408,7 @@ pub fn encode_message(
     out: &mut BytesMut,
 ) -> Option<()> {
     let d = Delivered::of(rec, pop, invisible_ms, digests, style)?;
-    MessageFields(&d).put(out);
+    MessageFields::of(&d).put(out);
     Some(())
 }
 
@@ -401,7 +424,7 @@ pub fn encode_framed_message(
     out: &mut BytesMut,
 ) -> Option<()> {
     let d = Delivered::of(rec, pop, invisible_ms, digests, style)?;
-    let fields = MessageFields(&d);
+    let fields = MessageFields::of(&d);
     let mut n = Count(0);
     fields.put(&mut n);
     let inner = n.0;

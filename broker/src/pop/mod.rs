@@ -148,7 +148,7 @@ pub struct PopService {
     rr: AtomicUsize,
     /// Long-polling wake-ups.
     pub wake: PopWake,
-    broker_name: String,
+    broker_name: Arc<str>,
 }
 
 fn shard(key: &str) -> usize {
@@ -167,7 +167,7 @@ impl PopService {
             next_id: AtomicU32::new(1),
             rr: AtomicUsize::new(0),
             wake: PopWake::default(),
-            broker_name: broker_name.to_string(),
+            broker_name: Arc::from(broker_name),
         };
         let mut by_id: std::collections::HashMap<u32, Arc<Mutex<QueueState>>> =
             std::collections::HashMap::new();
@@ -199,7 +199,7 @@ impl PopService {
                 Record::Pop { id, .. }
                 | Record::Change { id, .. }
                 | Record::Renew { id, .. }
-                | Record::Ack { id, .. }
+                | Record::Acks { id, .. }
                 | Record::Reset { id, .. } => {
                     if let Some(st) = by_id.get(id) {
                         st.lock().apply(r);
@@ -372,6 +372,8 @@ impl PopService {
         let deadline = now.saturating_add(req.invisible_ms);
         let mut d = Delivery { kind, queue_id, now, invisible_ms: req.invisible_ms, ck: None };
         let mut entries: Vec<EntryRec> = Vec::new();
+        // Offsets resolved without a delivery (gone with retention, moved to the DLQ).
+        let mut resolved: Vec<i64> = Vec::new();
         if req.fifo && !st.inflight.is_empty() {
             // Orderly: a queue with anything invisible is blocked, unless this is a retry of
             // the receive that popped it (same attempt id): then the same messages again,
@@ -388,7 +390,7 @@ impl PopService {
                 }
                 let Some(record) = b.store.look_message_by_offset(e.phy) else {
                     st.remove(offset);
-                    Record::Ack { id: st.id, offset }.encode(journal);
+                    resolved.push(offset);
                     continue;
                 };
                 if !budget.fits(out, record.len()) {
@@ -397,7 +399,7 @@ impl PopService {
                 if !retried && e.attempt >= req.max_attempts {
                     if revive::to_dlq(b, req.group, &record, e.attempt) {
                         st.remove(offset);
-                        Record::Ack { id: st.id, offset }.encode(journal);
+                        resolved.push(offset);
                     }
                     continue;
                 }
@@ -408,6 +410,9 @@ impl PopService {
                 budget.take(record.len());
                 out.push(self.popped(record, &d, offset, &ne));
             }
+        }
+        if !resolved.is_empty() {
+            Record::Acks { id: st.id, offsets: resolved }.encode(journal);
         }
         if st.inflight.is_empty() || !req.fifo {
             let want = budget.max.saturating_sub(out.len());
@@ -500,8 +505,8 @@ impl PopService {
 
     /// Ack messages of `topic` (handles of a retry-topic pop name the original topic).
     /// One journal write for the batch; per-handle results. A batch's handles come in runs of
-    /// one queue (one pop's messages): each run takes one state lookup, one lock and one
-    /// report of the committed offset, not one per handle.
+    /// one queue (one pop's messages): each run takes one state lookup, one lock, one
+    /// [`Record::Acks`] and one report of the committed offset, not one per handle.
     pub fn ack(
         &self,
         b: &Broker,
@@ -521,17 +526,19 @@ impl PopService {
                 }
             };
             let mut st = st.lock();
-            let mut acked = false;
+            let mut acked = Vec::new();
             for h in run {
                 let r = check_handle(st.inflight.get(&h.queue_offset).copied(), h, now);
                 if r.is_ok() {
                     st.remove(h.queue_offset);
-                    Record::Ack { id: st.id, offset: h.queue_offset }.encode(&mut journal);
-                    acked = true;
+                    acked.push(h.queue_offset);
                 }
                 out.push(r.map(drop));
             }
-            let fifo_unblocked = acked && st.fifo && st.inflight.is_empty();
+            let fifo_unblocked = !acked.is_empty() && st.fifo && st.inflight.is_empty();
+            if !acked.is_empty() {
+                Record::Acks { id: st.id, offsets: acked }.encode(&mut journal);
+            }
             report(b, &mut st);
             drop(st);
             if fifo_unblocked {

@@ -7,6 +7,10 @@
 //! same check-point offset and the deadline the handle names (`popTime + invisibleTime`): a
 //! change of invisible time or a redelivery issues a new one.
 
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+
 /// Which queue family a popped message came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TopicKind {
@@ -27,8 +31,8 @@ pub struct ReceiptHandle {
     pub invisible_time: i64,
     /// Normal or retry topic.
     pub kind: TopicKind,
-    /// Broker that popped the message.
-    pub broker_name: String,
+    /// Broker that popped the message (shared: every popped message carries it).
+    pub broker_name: Arc<str>,
     /// Queue id.
     pub queue_id: i32,
     /// Queue offset.
@@ -45,42 +49,53 @@ impl ReceiptHandle {
 
     /// The wire form.
     pub fn encode(&self) -> String {
-        let kind = match self.kind {
-            TopicKind::Normal => "0",
-            TopicKind::Retry => "1",
+        self.text().as_str().to_string()
+    }
+
+    /// The wire form on the stack (one per delivered message: the gRPC answer writes it
+    /// straight into its frame).
+    pub fn text(&self) -> HandleText {
+        let kind: &[u8] = match self.kind {
+            TopicKind::Normal => b"0",
+            TopicKind::Retry => b"1",
         };
-        // By hand (itoa) rather than `format!`: one handle per delivered message, and the
-        // formatting machinery was a visible part of a POP's cost.
-        let mut s = String::with_capacity(64 + self.broker_name.len());
+        // By hand (itoa) rather than `format!`: the formatting machinery was a visible part
+        // of a POP's cost.
+        let mut t = HandleText(SmallVec::new());
         let mut n = itoa::Buffer::new();
-        s.push_str(n.format(self.ck));
-        s.push(' ');
-        s.push_str(n.format(self.pop_time));
-        s.push(' ');
-        s.push_str(n.format(self.invisible_time));
-        s.push_str(" 0 ");
-        s.push_str(kind);
-        s.push(' ');
-        s.push_str(&self.broker_name);
-        s.push(' ');
-        s.push_str(n.format(self.queue_id));
-        s.push(' ');
-        s.push_str(n.format(self.queue_offset));
-        s.push(' ');
-        s.push_str(n.format(self.commit_log_offset));
-        s
+        let b = &mut t.0;
+        b.extend_from_slice(n.format(self.ck).as_bytes());
+        b.push(b' ');
+        b.extend_from_slice(n.format(self.pop_time).as_bytes());
+        b.push(b' ');
+        b.extend_from_slice(n.format(self.invisible_time).as_bytes());
+        b.extend_from_slice(b" 0 ");
+        b.extend_from_slice(kind);
+        b.push(b' ');
+        b.extend_from_slice(self.broker_name.as_bytes());
+        b.push(b' ');
+        b.extend_from_slice(n.format(self.queue_id).as_bytes());
+        b.push(b' ');
+        b.extend_from_slice(n.format(self.queue_offset).as_bytes());
+        b.push(b' ');
+        b.extend_from_slice(n.format(self.commit_log_offset).as_bytes());
+        t
     }
 
     /// Parse the wire form; `None` for anything malformed.
     pub fn decode(s: &str) -> Option<ReceiptHandle> {
         // 9 fields as we write them; 8 as Java's remoting clients rebuild them (no
-        // commit-log offset).
-        // On the stack: a handle is decoded per acked message.
+        // commit-log offset). On the stack, split byte-wise (the separator is ASCII, so every
+        // split point is a char boundary): a handle is decoded per acked message.
         let mut f = [""; 9];
         let mut n = 0;
-        for part in s.split(' ') {
-            *f.get_mut(n)? = part;
-            n += 1;
+        let mut from = 0;
+        for (i, b) in s.bytes().chain(std::iter::once(b' ')).enumerate() {
+            if b == b' ' {
+                *f.get_mut(n)? = &s[from..i];
+                n += 1;
+                from = i + 1;
+            }
         }
         if n != 9 && n != 8 {
             return None;
@@ -98,11 +113,22 @@ impl ReceiptHandle {
             pop_time: f[1].parse().ok()?,
             invisible_time: f[2].parse().ok()?,
             kind,
-            broker_name: f[5].to_string(),
+            broker_name: Arc::from(f[5]),
             queue_id: f[6].parse().ok()?,
             queue_offset: f[7].parse().ok()?,
             commit_log_offset: if n == 9 { f[8].parse().ok()? } else { -1 },
         })
+    }
+}
+
+/// A receipt handle's wire form (ASCII), on the stack unless the broker name is long.
+pub struct HandleText(SmallVec<[u8; 96]>);
+
+impl HandleText {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Digits, minus signs, spaces and the broker name (a `String`): always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
@@ -123,6 +149,8 @@ mod tests {
             commit_log_offset: 123_456,
         };
         assert_eq!(h.encode(), "42 1700000000000 30000 0 1 broker-a 3 17 123456");
+        let long = ReceiptHandle { broker_name: "b".repeat(300).into(), ..h.clone() };
+        assert_eq!(ReceiptHandle::decode(&long.encode()), Some(long));
         assert_eq!(ReceiptHandle::decode(&h.encode()), Some(h.clone()));
         let neg = ReceiptHandle {
             queue_id: -1,
@@ -141,6 +169,8 @@ mod tests {
             "x 1 1 0 0 b 1 1 1",
             "1 1 1 0 7 b 1 1 1",
             "1 1 1 0 0  1 1 1",
+            "1 1 1 0 0 b 1 1 1 ",
+            " 1 1 1 0 0 b 1 1 1",
         ] {
             assert_eq!(ReceiptHandle::decode(bad), None, "{bad:?}");
         }

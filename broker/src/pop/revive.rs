@@ -114,6 +114,7 @@ pub fn revive_once(b: &Broker) {
                 .to_string(),
             None => st.topic.clone(),
         };
+        let mut resolved = Vec::new();
         for offset in st.expired(now, PER_ROUND) {
             let Some(e) = st.inflight.get(&offset).copied() else { continue };
             let moved = match b.store.look_message_by_offset(e.phy) {
@@ -123,10 +124,13 @@ pub fn revive_once(b: &Broker) {
             };
             if moved {
                 st.remove(offset);
-                Record::Ack { id: st.id, offset }.encode(&mut journal);
+                resolved.push(offset);
             } else {
                 break; // store refuses writes: try again next round
             }
+        }
+        if !resolved.is_empty() {
+            Record::Acks { id: st.id, offsets: resolved }.encode(&mut journal);
         }
         super::report(b, &mut st);
     }
