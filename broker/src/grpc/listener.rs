@@ -42,7 +42,6 @@ use tonic::transport::server::TcpConnectInfo;
 
 use super::workers::Workers;
 use super::{unary, GrpcService, MAX_DECODING};
-use mq_grpc_proto::MessagingService;
 
 /// One accepted gRPC connection: the TCP socket itself, or the plaintext end of a terminated
 /// TLS connection.
@@ -158,13 +157,13 @@ async fn serve_conn(
                 unary::SEND_MESSAGE => {
                     let svc = svc.clone();
                     Box::pin(unary::serve(req, MAX_DECODING, move |r| async move {
-                        MessagingService::send_message(&svc, r).await
+                        svc.send_message_rpc(r).await
                     }))
                 }
                 unary::ACK_MESSAGE => {
                     let svc = svc.clone();
                     Box::pin(unary::serve(req, MAX_DECODING, move |r| async move {
-                        MessagingService::ack_message(&svc, r).await
+                        svc.ack_message_rpc(r).await
                     }))
                 }
                 unary::RECEIVE_MESSAGE => {

@@ -1,6 +1,7 @@
 //! The hot RPCs served without tonic's codec. SendMessage and AckMessage: the request
 //! body is read whole (usually one DATA frame, kept as it is), decoded with prost, handed to
-//! the same `MessagingService` method tonic would call, and the answer goes back as one
+//! the handler the `MessagingService` trait method delegates to (`send_message_rpc`,
+//! `ack_message_rpc`: not boxed, unlike a call through the trait), and the answer goes back as one
 //! length-prefixed message and `grpc-status: 0` trailers. ReceiveMessage (server streaming)
 //! has its request read the same way and answers with the body its handler makes
 //! ([`serve_streamed`]: frames written once from the stored records, `consume::ReceiveBody`).
