@@ -1,9 +1,9 @@
 //! The hot RPCs served without tonic's codec. SendMessage and AckMessage: the request
 //! body is read whole (usually one DATA frame, kept as it is), decoded with prost, handed to
 //! the handler the `MessagingService` trait method delegates to (`send_message_rpc`,
-//! `ack_message_rpc`: not boxed, unlike a call through the trait), and the answer goes back as one
-//! length-prefixed message and `grpc-status: 0` trailers. ReceiveMessage (server streaming)
-//! has its request read the same way and answers with the body its handler makes
+//! `ack_message_rpc`: not boxed, unlike a call through the trait), and the answer goes back
+//! as one length-prefixed message and `grpc-status: 0` trailers. ReceiveMessage (server
+//! streaming) has its request read the same way and answers with the body its handler makes
 //! ([`serve_streamed`]: frames written once from the stored records, `consume::ReceiveBody`).
 //!
 //! Why: under 256 sends in flight on one connection, tonic's unary machinery (a streaming

@@ -127,7 +127,7 @@ pub struct HandleText(SmallVec<[u8; 96]>);
 impl HandleText {
     /// The text.
     pub fn as_str(&self) -> &str {
-        // Digits, minus signs, spaces and the broker name (a `String`): always UTF-8.
+        // Digits, minus signs, spaces and the broker name (a `str`): always UTF-8.
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
