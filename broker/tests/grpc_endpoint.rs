@@ -280,6 +280,7 @@ async fn bad_requests_get_their_codes() {
         for (body, want) in [
             (framed(0, &[0xff, 0xff, 0xff]), tonic::Code::Internal), // not protobuf
             (framed(1, &ok_send), tonic::Code::Unimplemented),       // compressed
+            (b"notprotobuf".to_vec(), tonic::Code::Internal),        // not a gRPC frame
             (framed(0, &ok_send)[..8].to_vec(), tonic::Code::Internal), // truncated
             ([framed(0, &ok_send), framed(0, &ok_send)].concat(), tonic::Code::Internal), // two
             (vec![], tonic::Code::Internal),                         // none

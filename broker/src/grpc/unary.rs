@@ -113,8 +113,15 @@ async fn read_message<Req: prost::Message + Default>(
     if buf.len() < 5 {
         return Err(Status::internal("the request has no complete gRPC message"));
     }
-    if buf[0] != 0 {
-        return Err(Status::unimplemented("compressed requests are not supported"));
+    match buf[0] {
+        0 => {}
+        1 => return Err(Status::unimplemented("compressed requests are not supported")),
+        // Not a gRPC frame at all (tonic answers the same).
+        f => {
+            return Err(Status::internal(format!(
+                "invalid compression flag {f} (valid flags are 0 and 1): not a gRPC message"
+            )))
+        }
     }
     let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
     if buf.len() != 5 + len {
