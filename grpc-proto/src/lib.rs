@@ -17,13 +17,18 @@ pub use prost_types::{Duration, Timestamp};
 /// messages themselves instead of through tonic's codec (the broker's hot unary answers,
 /// mqbench's client).
 pub fn frame(m: &impl prost::Message) -> bytes::Bytes {
+    let mut b = bytes::BytesMut::with_capacity(5 + m.encoded_len());
+    put_frame(&mut b, m);
+    b.freeze()
+}
+
+/// Append `m` to `b` as one gRPC frame ([`frame`]'s bytes): for answers made of several.
+pub fn put_frame(b: &mut bytes::BytesMut, m: &impl prost::Message) {
     use bytes::BufMut;
     let len = m.encoded_len();
-    let mut b = bytes::BytesMut::with_capacity(5 + len);
     b.put_u8(0);
     b.put_u32(len as u32);
-    m.encode(&mut b).expect("capacity reserved");
-    b.freeze()
+    m.encode(b).expect("BytesMut grows");
 }
 pub use v2::messaging_service_client::MessagingServiceClient;
 pub use v2::messaging_service_server::{MessagingService, MessagingServiceServer};

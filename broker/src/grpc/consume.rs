@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame};
 use mq_common::filter::MessageFilter;
 use mq_common::protocol::body::SubscriptionData;
 use mq_common::protocol::now_millis;
+use mq_grpc_proto::put_frame;
 use mq_grpc_proto::v2::{
     receive_message_response::Content, AckMessageRequest, AckMessageResponse,
     AckMessageResultEntry, ChangeInvisibleDurationRequest, ChangeInvisibleDurationResponse, Code,
@@ -115,13 +116,6 @@ impl Answer {
 
 fn delivery_timestamp() -> ReceiveMessageResponse {
     ReceiveMessageResponse { content: Some(Content::DeliveryTimestamp(ts(now_millis()))) }
-}
-
-/// Append `m` as one gRPC frame.
-fn put_frame(b: &mut BytesMut, m: &impl prost::Message) {
-    b.put_u8(0);
-    b.put_u32(m.encoded_len() as u32);
-    m.encode(b).expect("BytesMut grows");
 }
 
 impl Drop for Answer {

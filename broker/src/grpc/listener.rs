@@ -11,8 +11,8 @@
 //! served by hyper's HTTP/2 server calling the generated `MessagingServiceServer` directly
 //! ([`serve`]), without tonic's `transport::Server`: its router, boxed per-request service
 //! clones and layers were per-request work for one service that routes by path itself
-//! (unknown paths answer UNIMPLEMENTED there); SendMessage, AckMessage and ReceiveMessage skip tonic's codec
-//! too ([`super::unary`]). What tonic's layers did that matters is done
+//! (unknown paths answer UNIMPLEMENTED there); SendMessage, AckMessage and ReceiveMessage
+//! skip tonic's codec too ([`super::unary`]). What tonic's layers did that matters is done
 //! here: the peer address in each request's extensions, HTTP/2 keepalive, graceful close on
 //! shutdown. Not done: tonic's `grpc-timeout` layer, which dropped a unary handler at the
 //! caller's deadline (a put then ran to its end anyway or not at
